@@ -1,0 +1,29 @@
+/*
+ * hetgrad.h - umbrella header of hetgrad, a library that computes machine
+ * learning gradients on every OpenCL device of a machine at once.
+ *
+ *   #include <hetgrad.h>
+ *
+ * Naming: hg_ public, hg__ internal across files, static otherwise.
+ * Every create has a destroy; destroy(NULL) is a no-op.
+ */
+#ifndef HETGRAD_H
+#define HETGRAD_H
+
+#include "hetgrad/common.h"
+#include "hetgrad/version.h"
+#include "hetgrad/status.h"
+#include "hetgrad/device.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Version of the library actually loaded, "MAJOR.MINOR.PATCH". */
+HG_EXTERN const char *hg_version_string(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HETGRAD_H */

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Install every dependency hetgrad needs from Debian 12 packages.
+# Idempotent: when everything is already installed it does nothing (no apt-get update).
+set -eu
+
+PKGS="build-essential cmake pkg-config \
+ocl-icd-opencl-dev ocl-icd-libopencl1 opencl-headers opencl-c-headers \
+pocl-opencl-icd libclblast-dev check clinfo oclgrind \
+libopenblas-dev python3"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -z "$missing" ]; then
+    echo "setup: all dependencies present"
+    exit 0
+fi
+
+echo "setup: installing:$missing"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing
+echo "setup: done"

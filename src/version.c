@@ -1,0 +1,7 @@
+/* version.c - the version of the library actually loaded. */
+#include "internal.h"
+
+const char *hg_version_string(void)
+{
+    return HETGRAD_VERSION_STRING;
+}

@@ -1,0 +1,502 @@
+/*
+ * hetgrad-probe - list every OpenCL platform and device as hetgrad sees them:
+ * classified, identified, selected and de-duplicated.  clinfo-style.
+ *
+ *   hetgrad-probe            a property table per device (devices in use)
+ *   hetgrad-probe -l         a platform/device tree
+ *   hetgrad-probe --json     the same data as JSON (docs/probe-json.md)
+ *   hetgrad-probe --all      also devices set aside or not selected
+ *   hetgrad-probe --check    run the self-test kernel on every listed device
+ *
+ * Exit status: 0 success (also with no platform at all), 1 a self-test failed,
+ * 2 bad usage, 3 the device list could not be built (a bad HETGRAD_DEVICES).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hetgrad.h>
+
+#include "json_out.h"
+
+/* ---- property rows: one per property, shared by the table and JSON -------- */
+
+typedef enum fmt {
+    F_STR, F_U32, F_HEX32, F_U64, F_BYTES, F_SIZE, F_BOOL, F_NS
+} fmt;
+
+typedef struct row {
+    const char *label;  /* table label */
+    hg_prop     prop;   /* guard: prints <error> when the query failed */
+    fmt         f;
+    size_t      offset; /* field in hg_device_info */
+} row;
+
+#define R(label, prop, f, field) {label, HG_PROP_##prop, f, offsetof(hg_device_info, field)}
+static const row rows[] = {
+    R("Name",                     NAME,                 F_STR,   name),
+    R("Vendor",                   VENDOR,               F_STR,   vendor),
+    R("Vendor ID",                VENDOR_ID,            F_HEX32, vendor_id),
+    R("Available",                AVAILABLE,            F_BOOL,  available),
+    R("Driver version",           DRIVER_VERSION,       F_STR,   driver_version),
+    R("OpenCL version",           OPENCL_VERSION,       F_STR,   opencl_version),
+    R("OpenCL C version",         OPENCL_C_VERSION,     F_STR,   opencl_c_version),
+    R("Compute units",            COMPUTE_UNITS,        F_U32,   compute_units),
+    R("Max clock (MHz)",          MAX_CLOCK_MHZ,        F_U32,   max_clock_mhz),
+    R("Global memory",            GLOBAL_MEM,           F_BYTES, global_mem_bytes),
+    R("Global memory cache",      GLOBAL_MEM_CACHE,     F_BYTES, global_mem_cache_bytes),
+    R("Local memory",             LOCAL_MEM,            F_BYTES, local_mem_bytes),
+    R("Constant memory",          CONSTANT_MEM,         F_BYTES, constant_mem_bytes),
+    R("Max allocation",           MAX_ALLOC,            F_BYTES, max_alloc_bytes),
+    R("Max work-group size",      MAX_WORK_GROUP_SIZE,  F_SIZE,  max_work_group_size),
+    R("Profiling resolution",     PROFILING_RESOLUTION, F_NS,    profiling_resolution_ns),
+    R("Host-unified memory",      HOST_UNIFIED_MEMORY,  F_BOOL,  host_unified_memory),
+    R("Compiler available",       COMPILER_AVAILABLE,   F_BOOL,  compiler_available),
+    R("Linker available",         LINKER_AVAILABLE,     F_BOOL,  linker_available),
+    R("Double precision (fp64)",  FP64,                 F_BOOL,  fp64),
+    R("Half precision (fp16)",    FP16,                 F_BOOL,  fp16),
+};
+#undef R
+
+typedef struct probe_opts {
+    bool tree, json, all, check, keep_dups;
+    const char *devices;
+} probe_opts;
+
+static const void *field(const hg_device_info *d, size_t off)
+{
+    return (const char *)d + off;
+}
+
+static void format_bytes(char *buf, size_t n, uint64_t v)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double x = (double)v;
+    size_t u = 0;
+    while (x >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
+        x /= 1024.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, n, "%" PRIu64 " B", v);
+    else
+        snprintf(buf, n, "%.2f %s (%" PRIu64 " B)", x, units[u], v);
+}
+
+static void format_row(char *buf, size_t n, const hg_device_info *d, const row *r)
+{
+    const void *p = field(d, r->offset);
+    if (!hg_device_prop_ok(d, r->prop)) {
+        snprintf(buf, n, "<error>");
+        return;
+    }
+    switch (r->f) {
+    case F_STR:   snprintf(buf, n, "%s", *(const char *const *)p); break;
+    case F_U32:   snprintf(buf, n, "%" PRIu32, *(const uint32_t *)p); break;
+    case F_HEX32: snprintf(buf, n, "0x%04" PRIx32, *(const uint32_t *)p); break;
+    case F_U64:   snprintf(buf, n, "%" PRIu64, *(const uint64_t *)p); break;
+    case F_BYTES: format_bytes(buf, n, *(const uint64_t *)p); break;
+    case F_SIZE:  snprintf(buf, n, "%zu", *(const size_t *)p); break;
+    case F_BOOL:  snprintf(buf, n, "%s", *(const bool *)p ? "yes" : "no"); break;
+    case F_NS:    snprintf(buf, n, "%" PRIu64 " ns", *(const uint64_t *)p); break;
+    }
+}
+
+static void json_row(json_out *j, const hg_device_info *d, const row *r)
+{
+    const void *p = field(d, r->offset);
+    json_key(j, hg_prop_name(r->prop));
+    if (!hg_device_prop_ok(d, r->prop)) {
+        json_null(j);
+        return;
+    }
+    switch (r->f) {
+    case F_STR:   json_string(j, *(const char *const *)p); break;
+    case F_U32:
+    case F_HEX32: json_u64(j, *(const uint32_t *)p); break;
+    case F_U64:
+    case F_BYTES:
+    case F_NS:    json_u64(j, *(const uint64_t *)p); break;
+    case F_SIZE:  json_u64(j, *(const size_t *)p); break;
+    case F_BOOL:  json_bool(j, *(const bool *)p); break;
+    }
+}
+
+static void pci_text(char *buf, size_t n, const hg_device_info *d)
+{
+    snprintf(buf, n, "%04x:%02x:%02x.%x", (unsigned)d->pci.domain, (unsigned)d->pci.bus,
+             (unsigned)d->pci.device, (unsigned)d->pci.function);
+}
+
+static void uuid_text(char *buf, size_t n, const hg_device_info *d)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < 16 && k + 3 < n; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            buf[k++] = '-';
+        k += (size_t)snprintf(buf + k, n - k, "%02x", d->uuid[i]);
+    }
+    buf[k < n ? k : n - 1] = '\0';
+}
+
+static void cl_type_text(char *buf, size_t n, uint64_t bits)
+{
+    static const struct { uint64_t bit; const char *name; } names[] = {
+        {1u << 0, "DEFAULT"}, {1u << 1, "CPU"}, {1u << 2, "GPU"},
+        {1u << 3, "ACCELERATOR"}, {1u << 4, "CUSTOM"}};
+    buf[0] = '\0';
+    size_t k = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (bits & names[i].bit)
+            k += (size_t)snprintf(buf + k, k < n ? n - k : 0, "%s%s", k ? "|" : "", names[i].name);
+}
+
+static bool listed(const probe_opts *o, const hg_device_info *d)
+{
+    return o->all || d->kept;
+}
+
+/* ---- self-test ------------------------------------------------------------ */
+
+typedef struct check_result {
+    bool        ran;
+    hg_status   st;
+    hg_selftest_result res;
+    char        message[HG_ERROR_MESSAGE_MAX];
+} check_result;
+
+static int run_checks(const hg_device_list *l, const probe_opts *o, check_result *out)
+{
+    int failures = 0;
+    for (size_t i = 0; i < hg_device_list_count(l); i++) {
+        const hg_device_info *d = hg_device_list_get(l, i);
+        out[i].ran = false;
+        if (!o->check || !listed(o, d))
+            continue;
+        hg_error err;
+        out[i].ran = true;
+        out[i].st = hg_device_selftest(l, i, &out[i].res, &err);
+        snprintf(out[i].message, sizeof out[i].message, "%s", err.message);
+        failures += out[i].st != HG_OK;
+    }
+    return failures;
+}
+
+static void print_check(const check_result *c)
+{
+    if (!c->ran)
+        return;
+    if (c->st == HG_OK)
+        printf("  %-28s passed (%zu values checked; build %.1f ms, run %.1f ms)\n",
+               "Self-test", c->res.elements, c->res.build_ms, c->res.run_ms);
+    else
+        printf("  %-28s FAILED: %s: %s\n", "Self-test", hg_status_name(c->st), c->message);
+}
+
+/* ---- text output ------------------------------------------------------------ */
+
+static const char *state_word(const hg_device_info *d)
+{
+    if (!d->selected)
+        return "not selected";
+    if (d->duplicate_of >= 0)
+        return d->kept ? "in use, duplicate" : "set aside";
+    return "in use";
+}
+
+static void print_tree(const hg_device_list *l, const probe_opts *o, const check_result *c)
+{
+    size_t np = hg_device_list_platform_count(l);
+    for (size_t p = 0; p < np; p++) {
+        const hg_platform_info *pi = hg_device_list_platform(l, p);
+        printf("Platform #%zu: %s\n", p, pi->name[0] ? pi->name : "(unnamed)");
+        if (pi->status != HG_OK) {
+            printf(" `-- skipped: %s\n", pi->error ? pi->error : hg_strerror(pi->status));
+            continue;
+        }
+        size_t shown = 0, total = 0;
+        for (size_t i = 0; i < hg_device_list_count(l); i++) {
+            const hg_device_info *d = hg_device_list_get(l, i);
+            if (d->platform == p && listed(o, d))
+                total++;
+        }
+        if (total == 0)
+            printf(" `-- (no devices%s)\n", pi->device_count ? " in use; --all shows them" : "");
+        for (size_t i = 0; i < hg_device_list_count(l); i++) {
+            const hg_device_info *d = hg_device_list_get(l, i);
+            if (d->platform != p || !listed(o, d))
+                continue;
+            shown++;
+            printf(" %s-- #%zu %s  [%s] %s  %s\n", shown == total ? "`" : "+", d->index,
+                   d->name[0] ? d->name : "(unnamed)", hg_device_type_name(d->type), d->id,
+                   state_word(d));
+            if (c[i].ran)
+                printf("     self-test: %s%s%s\n", c[i].st == HG_OK ? "passed" : "FAILED",
+                       c[i].st == HG_OK ? "" : ": ", c[i].st == HG_OK ? "" : c[i].message);
+        }
+    }
+}
+
+static void print_table(const hg_device_list *l, const probe_opts *o, const check_result *c)
+{
+    size_t np = hg_device_list_platform_count(l);
+    for (size_t p = 0; p < np; p++) {
+        const hg_platform_info *pi = hg_device_list_platform(l, p);
+        printf("Platform #%zu\n", p);
+        printf("  %-28s %s\n", "Name", pi->name);
+        printf("  %-28s %s\n", "Vendor", pi->vendor);
+        printf("  %-28s %s\n", "Version", pi->version);
+        printf("  %-28s %zu\n", "Devices", pi->device_count);
+        if (pi->status != HG_OK)
+            printf("  %-28s %s\n", "Skipped", pi->error ? pi->error : hg_strerror(pi->status));
+    }
+    for (size_t i = 0; i < hg_device_list_count(l); i++) {
+        const hg_device_info *d = hg_device_list_get(l, i);
+        if (!listed(o, d))
+            continue;
+        char buf[160];
+        printf("\nDevice #%zu  %s\n", d->index, d->id);
+        printf("  %-28s %s\n", "Platform", d->platform_name);
+        cl_type_text(buf, sizeof buf, d->cl_type);
+        printf("  %-28s %s (CL_DEVICE_TYPE %s)\n", "Class", hg_device_type_name(d->type),
+               hg_device_prop_ok(d, HG_PROP_TYPE) ? buf : "<error>");
+        for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+            format_row(buf, sizeof buf, d, &rows[r]);
+            printf("  %-28s %s\n", rows[r].label, buf);
+        }
+        if (!hg_device_prop_ok(d, HG_PROP_PCI))
+            snprintf(buf, sizeof buf, "<error>");
+        else if (d->has_pci) {
+            char addr[32];
+            pci_text(addr, sizeof addr, d);
+            snprintf(buf, sizeof buf, "%s (%s)", addr, d->pci_source);
+        } else
+            snprintf(buf, sizeof buf, "not exposed");
+        printf("  %-28s %s\n", "PCI bus", buf);
+        if (!hg_device_prop_ok(d, HG_PROP_UUID))
+            snprintf(buf, sizeof buf, "<error>");
+        else if (d->has_uuid)
+            uuid_text(buf, sizeof buf, d);
+        else
+            snprintf(buf, sizeof buf, "not exposed");
+        printf("  %-28s %s\n", "UUID", buf);
+        printf("  %-28s %s: %s\n", "hetgrad", state_word(d), d->reason);
+        print_check(&c[i]);
+    }
+}
+
+/* ---- JSON output ------------------------------------------------------------ */
+
+static void print_json(const hg_device_list *l, const probe_opts *o, const check_result *c)
+{
+    json_out j;
+    json_init(&j, stdout);
+    json_begin_object(&j);
+    json_key(&j, "schema");
+    json_string(&j, "hetgrad-probe/1");
+    json_key(&j, "hetgrad_version");
+    json_string(&j, hg_version_string());
+
+    json_key(&j, "platforms");
+    json_begin_array(&j);
+    for (size_t p = 0; p < hg_device_list_platform_count(l); p++) {
+        const hg_platform_info *pi = hg_device_list_platform(l, p);
+        json_begin_object(&j);
+        json_key(&j, "index");       json_u64(&j, p);
+        json_key(&j, "name");        json_string(&j, pi->name);
+        json_key(&j, "vendor");      json_string(&j, pi->vendor);
+        json_key(&j, "version");     json_string(&j, pi->version);
+        json_key(&j, "profile");     json_string(&j, pi->profile);
+        json_key(&j, "device_count");json_u64(&j, pi->device_count);
+        json_key(&j, "status");      json_string(&j, pi->status == HG_OK ? "ok" : "skipped");
+        json_key(&j, "error");       json_string(&j, pi->status == HG_OK ? NULL : pi->error);
+        json_end_object(&j);
+    }
+    json_end_array(&j);
+
+    size_t nlisted = 0;
+    json_key(&j, "devices");
+    json_begin_array(&j);
+    for (size_t i = 0; i < hg_device_list_count(l); i++) {
+        const hg_device_info *d = hg_device_list_get(l, i);
+        if (!listed(o, d))
+            continue;
+        nlisted++;
+        char buf[64];
+        json_begin_object(&j);
+        json_key(&j, "id");             json_string(&j, d->id);
+        json_key(&j, "index");          json_u64(&j, d->index);
+        json_key(&j, "platform_index"); json_u64(&j, d->platform);
+        json_key(&j, "platform");       json_string(&j, d->platform_name);
+        json_key(&j, "type");           json_string(&j, hg_device_type_name(d->type));
+        json_key(&j, "cl_type");
+        if (hg_device_prop_ok(d, HG_PROP_TYPE)) {
+            cl_type_text(buf, sizeof buf, d->cl_type);
+            json_string(&j, buf);
+        } else {
+            json_null(&j);
+        }
+        for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
+            json_row(&j, d, &rows[r]);
+        json_key(&j, "pci_bus");
+        if (d->has_pci) {
+            pci_text(buf, sizeof buf, d);
+            json_string(&j, buf);
+        } else {
+            json_null(&j);
+        }
+        json_key(&j, "pci_source");     json_string(&j, d->has_pci ? d->pci_source : NULL);
+        json_key(&j, "uuid");
+        if (d->has_uuid) {
+            uuid_text(buf, sizeof buf, d);
+            json_string(&j, buf);
+        } else {
+            json_null(&j);
+        }
+        json_key(&j, "failed_properties");
+        json_begin_array(&j);
+        for (int p = 0; p < HG_PROP_COUNT_; p++)
+            if (!hg_device_prop_ok(d, (hg_prop)p))
+                json_string(&j, hg_prop_name((hg_prop)p));
+        json_end_array(&j);
+        json_key(&j, "selected");       json_bool(&j, d->selected);
+        json_key(&j, "kept");           json_bool(&j, d->kept);
+        json_key(&j, "duplicate_of");
+        if (d->duplicate_of >= 0)
+            json_string(&j, hg_device_list_get(l, (size_t)d->duplicate_of)->id);
+        else
+            json_null(&j);
+        json_key(&j, "reason");         json_string(&j, d->reason);
+        if (c[i].ran) {
+            json_key(&j, "selftest");
+            json_begin_object(&j);
+            json_key(&j, "passed");   json_bool(&j, c[i].st == HG_OK);
+            json_key(&j, "status");   json_string(&j, hg_status_name(c[i].st));
+            json_key(&j, "message");  json_string(&j, c[i].st == HG_OK ? NULL : c[i].message);
+            json_key(&j, "build_ms"); json_double(&j, c[i].res.build_ms);
+            json_key(&j, "run_ms");   json_double(&j, c[i].res.run_ms);
+            json_end_object(&j);
+        }
+        json_end_object(&j);
+    }
+    json_end_array(&j);
+
+    json_key(&j, "warnings");
+    json_begin_array(&j);
+    for (size_t w = 0; w < hg_device_list_warning_count(l); w++)
+        json_string(&j, hg_device_list_warning(l, w));
+    json_end_array(&j);
+
+    json_key(&j, "summary");
+    json_begin_object(&j);
+    json_key(&j, "platforms"); json_u64(&j, hg_device_list_platform_count(l));
+    json_key(&j, "devices");   json_u64(&j, hg_device_list_count(l));
+    json_key(&j, "kept");      json_u64(&j, hg_device_list_kept_count(l));
+    json_key(&j, "listed");    json_u64(&j, nlisted);
+    json_end_object(&j);
+    json_end_object(&j);
+}
+
+/* ---- main --------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: hetgrad-probe [-l | --json] [--all] [--check] [--devices EXPR]\n"
+            "                     [--keep-duplicates]\n"
+            "  -l, --list          platform/device tree\n"
+            "  --json              JSON (schema: docs/probe-json.md)\n"
+            "  -a, --all           also list devices set aside or not selected\n"
+            "  --check             run the self-test kernel on every listed device\n"
+            "  --devices EXPR      select devices (syntax of HETGRAD_DEVICES, docs/devices.md)\n"
+            "  --keep-duplicates   keep several views of the same hardware\n"
+            "  -V, --version       print the version\n"
+            "  -h, --help          this help\n");
+}
+
+/* Warnings go to stderr (the library already logged them when they happened). */
+static void quiet_log(void *user, hg_log_level level, const char *message)
+{
+    (void)user;
+    if (level <= HG_LOG_WARN)
+        fprintf(stderr, "hetgrad-probe: %s: %s\n", level == HG_LOG_ERROR ? "error" : "warning",
+                message);
+}
+
+int main(int argc, char **argv)
+{
+    probe_opts o = {0};
+    for (int a = 1; a < argc; a++) {
+        const char *s = argv[a];
+        if (!strcmp(s, "-l") || !strcmp(s, "--list")) o.tree = true;
+        else if (!strcmp(s, "--json")) o.json = true;
+        else if (!strcmp(s, "-a") || !strcmp(s, "--all")) o.all = true;
+        else if (!strcmp(s, "--check")) o.check = true;
+        else if (!strcmp(s, "--keep-duplicates")) o.keep_dups = true;
+        else if (!strcmp(s, "--devices") && a + 1 < argc) o.devices = argv[++a];
+        else if (!strncmp(s, "--devices=", 10)) o.devices = s + 10;
+        else if (!strcmp(s, "-V") || !strcmp(s, "--version")) {
+            printf("hetgrad-probe %s\n", hg_version_string());
+            return 0;
+        } else if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "hetgrad-probe: unknown argument '%s'\n", s);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (o.tree && o.json) {
+        fprintf(stderr, "hetgrad-probe: -l and --json do not go together\n");
+        return 2;
+    }
+
+    hg_options opt;
+    hg_options_init(&opt);
+    opt.devices = o.devices;
+    opt.keep_duplicates = o.keep_dups;
+    opt.log = quiet_log;
+    hg_device_list *l = NULL;
+    hg_error err;
+    hg_status st = hg_device_list_create(&opt, &l, &err);
+    if (st != HG_OK) {
+        fprintf(stderr, "hetgrad-probe: %s: %s\n", hg_status_name(st), err.message);
+        return 3;
+    }
+
+    size_t n = hg_device_list_count(l);
+    check_result *c = calloc(n ? n : 1, sizeof *c);
+    if (!c) {
+        fprintf(stderr, "hetgrad-probe: out of memory\n");
+        hg_device_list_destroy(l);
+        return 3;
+    }
+    int failures = run_checks(l, &o, c);
+
+    if (o.json) {
+        print_json(l, &o, c);
+    } else if (hg_device_list_platform_count(l) == 0) {
+        printf("No OpenCL platform found.\n"
+               "hetgrad looks for them through the ICD loader: install a driver (for the CPU:\n"
+               "apt-get install pocl-opencl-icd) or point OCL_ICD_VENDORS at a directory of\n"
+               ".icd files.\n");
+    } else {
+        if (o.tree)
+            print_tree(l, &o, c);
+        else
+            print_table(l, &o, c);
+        size_t set_aside = n - hg_device_list_kept_count(l);
+        printf("\n%zu platform(s), %zu device(s), %zu in use", hg_device_list_platform_count(l),
+               n, hg_device_list_kept_count(l));
+        if (set_aside && !o.all)
+            printf(", %zu set aside or not selected (--all lists them)", set_aside);
+        printf(".\n");
+        if (n > 0 && hg_device_list_kept_count(l) == 0)
+            printf("No device is selected: check HETGRAD_DEVICES / --devices.\n");
+    }
+    free(c);
+    hg_device_list_destroy(l);
+    return failures ? 1 : 0;
+}
