@@ -1,0 +1,69 @@
+# install_test.cmake - install hetgrad into a scratch prefix, then build and
+# run a client against it twice: with find_package(hetgrad) and with
+# pkg-config.  Run in script mode with BUILD_DIR, WORK_DIR, CLIENT_DIR.
+set(prefix ${WORK_DIR}/prefix)
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  message(STATUS "$ ${ARGN}\n${out}${err}")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}")
+  endif()
+  set(last_output "${out}" PARENT_SCOPE)
+endfunction()
+
+run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
+
+# 1. CMake package config.
+set(san "")
+if(SANITIZE)
+  set(san "-DCMAKE_C_FLAGS=-fsanitize=address,undefined")
+endif()
+run(${CMAKE_COMMAND} -S ${CLIENT_DIR} -B ${WORK_DIR}/cmake-client
+    -DCMAKE_PREFIX_PATH=${prefix} ${san})
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/cmake-client)
+run(${WORK_DIR}/cmake-client/client)
+if(NOT last_output MATCHES "hetgrad [0-9]+\\.[0-9]+\\.[0-9]+: [0-9]+ device")
+  message(FATAL_ERROR "unexpected client output: ${last_output}")
+endif()
+
+# 2. pkg-config.
+file(GLOB_RECURSE pcfile ${prefix}/*/hetgrad.pc)
+if(NOT pcfile)
+  message(FATAL_ERROR "hetgrad.pc was not installed")
+endif()
+get_filename_component(pcdir "${pcfile}" DIRECTORY)
+set(ENV{PKG_CONFIG_PATH} "${pcdir}")
+run(pkg-config --cflags hetgrad)
+string(STRIP "${last_output}" cflags)
+run(pkg-config --libs hetgrad)
+string(STRIP "${last_output}" libs)
+string(REGEX MATCH "-L([^ ]+)" _ "${libs}")
+set(libdir "${CMAKE_MATCH_1}")
+separate_arguments(cflags_list UNIX_COMMAND "${cflags}")
+separate_arguments(libs_list UNIX_COMMAND "${libs}")
+set(sanflags "")
+if(SANITIZE)
+  set(sanflags -fsanitize=address,undefined)
+endif()
+run(cc -std=c11 -Wall -Wextra -Werror ${sanflags} ${cflags_list}
+    ${CLIENT_DIR}/client.c -o ${WORK_DIR}/pc-client ${libs_list} -Wl,-rpath,${libdir})
+run(${WORK_DIR}/pc-client)
+if(NOT last_output MATCHES "hetgrad [0-9]+\\.[0-9]+\\.[0-9]+: [0-9]+ device")
+  message(FATAL_ERROR "unexpected client output: ${last_output}")
+endif()
+
+# 3. The installed probe runs.
+run(${prefix}/bin/hetgrad-probe --version)
+
+# 4. The shared library carries its SONAME.
+file(GLOB_RECURSE solib ${prefix}/*/libhetgrad.so.0)
+if(NOT solib)
+  message(FATAL_ERROR "libhetgrad.so.0 was not installed")
+endif()
+run(objdump -p ${solib})
+if(NOT last_output MATCHES "SONAME +libhetgrad\\.so\\.0")
+  message(FATAL_ERROR "libhetgrad has no SONAME libhetgrad.so.0")
+endif()
