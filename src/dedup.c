@@ -134,7 +134,7 @@ hg_status hg__dedup(hg_device_info *devs, size_t n, const size_t *rank,
                 const hg_device_info *b = &devs[cpu_best];
                 d->kept = keep_all;
                 d->duplicate_of = (long)cpu_best;
-                why = hg__asprintf("%s host CPU as %s (%s, %s); both at once only "
+                why = hg__asprintf("%s host CPU with %s (%s, %s); both at once only "
                                    "oversubscribe the cores",
                                    keep_all ? "kept (duplicates kept on request), but shares the"
                                             : "set aside: shares the",

@@ -231,6 +231,8 @@ static void print_tree(const hg_device_list *l, const probe_opts *o, const check
             printf(" %s-- #%zu %s  [%s] %s  %s\n", shown == total ? "`" : "+", d->index,
                    d->name[0] ? d->name : "(unnamed)", hg_device_type_name(d->type), d->id,
                    state_word(d));
+            if (!d->kept)
+                printf("     %s\n", d->reason);
             if (c[i].ran)
                 printf("     self-test: %s%s%s\n", c[i].st == HG_OK ? "passed" : "FAILED",
                        c[i].st == HG_OK ? "" : ": ", c[i].st == HG_OK ? "" : c[i].message);

@@ -1,0 +1,132 @@
+/*
+ * bench_startup.c - what hetgrad costs before the first gradient: building
+ * the device list (enumeration, property snapshot, selection) and, per kept
+ * device, building and running the self-test program.
+ *
+ *   bench_startup [--repeats N] [--json]
+ *
+ * Each figure is the median (and min / max) of N runs in this process; the
+ * first self-test build per device also shows the cold cost (empty OpenCL
+ * compiler cache) when the cache is empty.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <hetgrad.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct stats {
+    double min, median, max;
+} stats;
+
+static stats summarize(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    stats s = {v[0], n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v[n - 1]};
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    int repeats = 7;
+    int json = 0;
+    for (int a = 1; a < argc; a++) {
+        if (!strcmp(argv[a], "--repeats") && a + 1 < argc)
+            repeats = atoi(argv[++a]);
+        else if (!strcmp(argv[a], "--json"))
+            json = 1;
+        else {
+            fprintf(stderr, "usage: bench_startup [--repeats N] [--json]\n");
+            return 2;
+        }
+    }
+    if (repeats < 1 || repeats > 1000) {
+        fprintf(stderr, "bench_startup: --repeats must be 1..1000\n");
+        return 2;
+    }
+
+    double *t = calloc((size_t)repeats, sizeof *t);
+    double *b = calloc((size_t)repeats, sizeof *b);
+    double *r = calloc((size_t)repeats, sizeof *r);
+    if (!t || !b || !r)
+        return 3;
+    hg_device_list *l = NULL;
+    hg_error err;
+    for (int i = 0; i < repeats; i++) {
+        hg_device_list_destroy(l);
+        l = NULL;
+        double t0 = now_ms();
+        hg_status st = hg_device_list_create(NULL, &l, &err);
+        t[i] = now_ms() - t0;
+        if (st != HG_OK) {
+            fprintf(stderr, "bench_startup: %s\n", err.message);
+            return 3;
+        }
+    }
+    double list_first = t[0]; /* includes the loader opening every driver */
+    stats list = summarize(t, repeats);
+    if (json)
+        printf("{\"schema\": \"hetgrad-bench-startup/1\", \"repeats\": %d,\n"
+               " \"device_list_ms\": {\"first\": %.3f, \"min\": %.3f, \"median\": %.3f, "
+               "\"max\": %.3f},\n \"devices\": [",
+               repeats, list_first, list.min, list.median, list.max);
+    else
+        printf("device list (enumerate + snapshot + select), %d runs: first %.2f ms "
+               "(the loader opens every driver), then median %.3f ms\n\n"
+               "%-36s %12s %14s %14s\n", repeats, list_first, list.median,
+               "kept device", "first build", "build (median)", "run (median)");
+
+    int first = 1;
+    for (size_t d = 0; d < hg_device_list_count(l); d++) {
+        const hg_device_info *info = hg_device_list_get(l, d);
+        if (!info->kept)
+            continue;
+        double first_build = 0;
+        int ok = 1;
+        for (int i = 0; i < repeats; i++) {
+            hg_selftest_result res;
+            if (hg_device_selftest(l, d, &res, &err) != HG_OK) {
+                fprintf(stderr, "bench_startup: %s: %s\n", info->name, err.message);
+                ok = 0;
+                break;
+            }
+            if (i == 0)
+                first_build = res.build_ms;
+            b[i] = res.build_ms;
+            r[i] = res.run_ms;
+        }
+        if (!ok)
+            continue;
+        stats sb = summarize(b, repeats), sr = summarize(r, repeats);
+        if (json) {
+            printf("%s\n  {\"id\": \"%s\", \"name\": \"%s\", \"first_build_ms\": %.3f, "
+                   "\"build_ms_median\": %.3f, \"run_ms_median\": %.3f}",
+                   first ? "" : ",", info->id, info->name, first_build, sb.median, sr.median);
+        } else {
+            printf("%-36.36s %9.1f ms %11.1f ms %11.2f ms\n", info->name, first_build,
+                   sb.median, sr.median);
+        }
+        first = 0;
+    }
+    if (json)
+        printf("\n]}\n");
+    hg_device_list_destroy(l);
+    free(t);
+    free(b);
+    free(r);
+    return 0;
+}

@@ -1,0 +1,33 @@
+#!/bin/sh
+# scripts/run.sh - set everything up, build hetgrad and run the main job:
+# list every OpenCL device of this machine, as hetgrad sees it, and prove each
+# one computes (the self-test kernel).
+set -eu
+cd "$(dirname "$0")/.."
+
+sh scripts/setup.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DHG_BUILD_TESTS=OFF >/dev/null
+cmake --build build-release -j "$jobs" >/dev/null
+
+echo "==== hetgrad-probe -l --all ===="
+./build-release/hetgrad-probe -l --all
+echo
+echo "==== hetgrad-probe --check ===="
+./build-release/hetgrad-probe --check
+
+# The same on the three-device set hetgrad's tests use: POCL's pthread and
+# basic CPU devices and the Oclgrind simulator, through a vendor directory of
+# our own (the machine's OpenCL setup is not touched).
+icd=build-release/icd-demo
+mkdir -p "$icd"
+rm -f "$icd"/*.icd
+if [ -f /etc/OpenCL/vendors/pocl.icd ]; then
+    cp /etc/OpenCL/vendors/pocl.icd "$icd/"
+fi
+if [ -f /usr/lib/oclgrind/liboclgrind-rt-icd.so ]; then
+    echo /usr/lib/oclgrind/liboclgrind-rt-icd.so > "$icd/oclgrind.icd"
+fi
+echo
+echo "==== test device set: POCL pthread + basic, Oclgrind (hetgrad-probe -l --all --check) ===="
+OCL_ICD_VENDORS="$PWD/$icd" POCL_DEVICES="pthread basic" ./build-release/hetgrad-probe -l --all --check

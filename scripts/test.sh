@@ -1,0 +1,28 @@
+#!/bin/sh
+# scripts/test.sh - set everything up and run hetgrad's whole test suite.
+#
+#   1. POCL (pthread + basic) and Oclgrind: three devices, two platforms
+#   2. POCL alone: the "POCL-only CI" promise to downstream projects
+#   3. POCL and Oclgrind again, built with AddressSanitizer + UBSan
+#
+# Every build treats warnings as errors.  Exits non-zero on the first failure.
+set -eu
+cd "$(dirname "$0")/.."
+
+sh scripts/setup.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+
+stage() {
+    name=$1 dir=$2
+    shift 2
+    echo "==== hetgrad tests: $name ===="
+    cmake -S . -B "$dir" -DHG_WERROR=ON "$@"
+    cmake --build "$dir" -j "$jobs"
+    ctest --test-dir "$dir" --output-on-failure -j "$jobs"
+}
+
+stage "POCL + Oclgrind" build -DHG_TEST_DEVICES=pocl+oclgrind
+stage "POCL only" build-pocl -DHG_TEST_DEVICES=pocl
+stage "POCL + Oclgrind, ASan + UBSan" build-asan -DHG_TEST_DEVICES=pocl+oclgrind \
+      -DHG_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DHG_BUILD_BENCH=OFF
+echo "==== hetgrad tests: all stages passed ===="
