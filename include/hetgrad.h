@@ -14,6 +14,8 @@
 #include "hetgrad/version.h"
 #include "hetgrad/status.h"
 #include "hetgrad/device.h"
+#include "hetgrad/model.h"
+#include "hetgrad/engine.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -16,7 +16,7 @@ stage() {
     name=$1 dir=$2
     shift 2
     echo "==== hetgrad tests: $name ===="
-    cmake -S . -B "$dir" -DHG_WERROR=ON "$@"
+    cmake -S . -B "$dir" -DHG_WERROR=ON -DHG_POCL_CACHE_DIR="$PWD/build-cache/pocl" "$@"
     cmake --build "$dir" -j "$jobs"
     ctest --test-dir "$dir" --output-on-failure -j "$jobs"
 }

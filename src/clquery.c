@@ -132,3 +132,23 @@ hg_status hg__create_queue(cl_platform_id p, cl_device_id d, const char *what,
     }
     return HG_OK;
 }
+
+char *hg__build_log(cl_program prog, cl_device_id dev)
+{
+    size_t size = 0;
+    if (clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, 0, NULL, &size) != CL_SUCCESS ||
+        size == 0 || size > HG__MAX_CL_STRING)
+        return NULL;
+    char *log = calloc(size + 1, 1);
+    if (!log)
+        return NULL;
+    if (clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, size, log, NULL) != CL_SUCCESS) {
+        free(log);
+        return NULL;
+    }
+    /* Trim trailing white space; the first lines say what went wrong. */
+    size_t n = strlen(log);
+    while (n > 0 && (log[n - 1] == '\n' || log[n - 1] == ' ' || log[n - 1] == '\r'))
+        log[--n] = '\0';
+    return log;
+}

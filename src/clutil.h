@@ -50,6 +50,9 @@ hg_status hg__snapshot_device(cl_device_id d, hg_device_info *info,
                               bool (*keep)(void *keep_user, char *s), void *keep_user,
                               char **failed_text);
 
+/* The build log of prog for dev (malloc'ed, trimmed), or NULL. */
+char *hg__build_log(cl_program prog, cl_device_id dev);
+
 /* Create a context and an in-order queue for one device (profiling on). */
 hg_status hg__create_queue(cl_platform_id p, cl_device_id d, const char *what,
                            cl_context *ctx, cl_command_queue *queue, hg_error *err);

@@ -58,13 +58,13 @@ static hg_status build(selftest *t, cl_device_id dev, const char *what, hg_error
         return hg__cl_fail(err, rc, "clCreateProgramWithSource(selftest) for %s", what);
     rc = clBuildProgram(t->prog, 1, &dev, "-cl-std=CL1.2", NULL, NULL);
     if (rc != CL_SUCCESS) {
-        char log[256] = "";
-        size_t got = 0;
-        clGetProgramBuildInfo(t->prog, dev, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, &got);
-        log[sizeof log - 1] = '\0';
-        return hg__error_set(err, rc == CL_BUILD_PROGRAM_FAILURE ? HG_BUILD : HG_OPENCL, rc,
-                             "clBuildProgram(selftest) for %s: %s (%d)%s%s", what,
-                             hg_cl_error_name(rc), (int)rc, log[0] ? ": " : "", log);
+        char *log = hg__build_log(t->prog, dev);
+        hg_status st = hg__error_set(err, rc == CL_BUILD_PROGRAM_FAILURE ? HG_BUILD : HG_OPENCL,
+                                     rc, "clBuildProgram(selftest) for %s: %s (%d)%s%s", what,
+                                     hg_cl_error_name(rc), (int)rc, log ? ": " : "",
+                                     log ? log : "");
+        free(log);
+        return st;
     }
     t->affine = clCreateKernel(t->prog, "hg_selftest_affine", &rc);
     if (rc != CL_SUCCESS)

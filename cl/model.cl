@@ -1,0 +1,181 @@
+/*
+ * model.cl - hetgrad's element-wise and reduction kernels for the dense
+ * models (the GEMMs go through CLBlast).
+ *
+ * Matrices are row-major; every buffer argument comes with an element offset
+ * so that one resident buffer serves any row range.  Contraction is off: the
+ * same arithmetic on every conformant device.
+ */
+#pragma OPENCL FP_CONTRACT OFF
+
+/*
+ * Z[r, c] += b[c], then ReLU when relu != 0.  2-D global size (cols, rows).
+ * (2-D rather than i / cols, i % cols: Oclgrind 21.10 cannot run the LLVM
+ * `freeze` that division by a variable produces.)
+ */
+__kernel void hg_bias_act(__global float *z, const uint zoff, const uint rows,
+                          const uint cols, __global const float *params, const uint boff,
+                          const uint relu)
+{
+    size_t c = get_global_id(0), r = get_global_id(1);
+    if (c >= cols || r >= rows)
+        return;
+    size_t i = zoff + r * cols + c;
+    float v = z[i] + params[boff + c];
+    z[i] = relu && v < 0.0f ? 0.0f : v;
+}
+
+/*
+ * Linear output: G[r, :] = (Z[r, :] + b) - Y[r, :] in place of Z;
+ * loss[r] = 1/2 * sum_j G[r, j]^2.  Global size: rows.
+ */
+__kernel void hg_linear_out(__global float *z, const uint zoff, const uint rows,
+                            const uint cols, __global const float *params, const uint boff,
+                            __global const float *y, const uint yoff, __global float *loss)
+{
+    size_t r = get_global_id(0);
+    if (r >= rows)
+        return;
+    float acc = 0.0f;
+    for (uint j = 0; j < cols; j++) {
+        size_t k = zoff + r * cols + j;
+        float g = z[k] + params[boff + j] - y[yoff + r * cols + j];
+        z[k] = g;
+        acc += 0.5f * g * g;
+    }
+    loss[r] = acc;
+}
+
+/*
+ * Softmax cross-entropy output: with z = Z[r, :] + b,
+ * G[r, :] = softmax(z) - onehot(label) in place of Z;
+ * loss[r] = logsumexp(z) - z[label].  Global size: rows.
+ * Labels were checked on the host to lie in [0, cols).
+ */
+__kernel void hg_softmax_out(__global float *z, const uint zoff, const uint rows,
+                             const uint cols, __global const float *params, const uint boff,
+                             __global const int *labels, const uint loff,
+                             __global float *loss)
+{
+    size_t r = get_global_id(0);
+    if (r >= rows)
+        return;
+    __global float *zr = z + zoff + r * cols;
+    float m = -INFINITY;
+    for (uint j = 0; j < cols; j++) {
+        float v = zr[j] + params[boff + j];
+        zr[j] = v;
+        m = fmax(m, v);
+    }
+    float s = 0.0f;
+    for (uint j = 0; j < cols; j++)
+        s += exp(zr[j] - m);
+    float lse = m + log(s);
+    int label = labels[loff + r];
+    loss[r] = lse - zr[label];
+    for (uint j = 0; j < cols; j++)
+        zr[j] = exp(zr[j] - lse) - (j == (uint)label ? 1.0f : 0.0f);
+}
+
+/* dA[i] = A[i] > 0 ? dA[i] : 0 (ReLU backward).  Global size: n. */
+__kernel void hg_relu_backward(__global float *da, __global const float *a, const uint n)
+{
+    size_t i = get_global_id(0);
+    if (i < n && !(a[i] > 0.0f))
+        da[i] = 0.0f;
+}
+
+/*
+ * Column sums of G (rows x cols, at goff) and of loss (rows) over blocks of
+ * block rows, with Kahan compensation.  2-D global size (cols + 1, nblocks):
+ * column c < cols sums G[:, c]; column cols sums loss.  Writes
+ * partial[b * (cols + 1) + c]; the host adds the blocks in double.
+ */
+__kernel void hg_colsum_partial(__global const float *g, const uint goff, const uint rows,
+                                const uint cols, __global const float *loss,
+                                const uint block, __global float *partial)
+{
+    size_t c = get_global_id(0);
+    size_t b = get_global_id(1);
+    if (c > cols || b * block >= rows)
+        return;
+    size_t end = min((size_t)rows, (b + 1) * (size_t)block);
+    float sum = 0.0f, comp = 0.0f;
+    for (size_t r = b * (size_t)block; r < end; r++) {
+        float v = c < cols ? g[goff + r * cols + c] : loss[r];
+        float y = v - comp;
+        float t = sum + y;
+        comp = (t - sum) - y;
+        sum = t;
+    }
+    partial[b * (cols + 1) + c] = sum;
+}
+
+/* Gather rows: dst[r, :] = src[idx[r] - lo, :].  2-D global size (width, count). */
+__kernel void hg_gather_f(__global const float *src, __global float *dst,
+                          __global const uint *idx, const uint count, const uint width,
+                          const uint lo)
+{
+    size_t j = get_global_id(0), r = get_global_id(1);
+    if (j >= width || r >= count)
+        return;
+    dst[r * width + j] = src[(size_t)(idx[r] - lo) * width + j];
+}
+
+/* Gather labels: dst[i] = src[idx[i] - lo].  Global size: count. */
+__kernel void hg_gather_i(__global const int *src, __global int *dst,
+                          __global const uint *idx, const uint count, const uint lo)
+{
+    size_t i = get_global_id(0);
+    if (i < count)
+        dst[i] = src[idx[i] - lo];
+}
+
+/*
+ * Finish column sums: out[ooff + c] = sum over blocks of partial[b * width + c]
+ * for c < width - 1 (Kahan), and out[loss_index] = the sum of the last column
+ * when loss_index != UINT_MAX.  Global size: width.
+ */
+__kernel void hg_colsum_finish(__global const float *partial, const uint nblocks,
+                               const uint width, __global float *out, const uint ooff,
+                               const uint loss_index)
+{
+    size_t c = get_global_id(0);
+    if (c >= width)
+        return;
+    float sum = 0.0f, comp = 0.0f;
+    for (uint b = 0; b < nblocks; b++) {
+        float y = partial[(size_t)b * width + c] - comp;
+        float t = sum + y;
+        comp = (t - sum) - y;
+        sum = t;
+    }
+    if (c + 1 < width)
+        out[ooff + c] = sum;
+    else if (loss_index != 0xffffffffu)
+        out[loss_index] = sum;
+}
+
+/*
+ * C (m x n, at coff, ld ldc) = op(A) op(B), row-major; op(A) is m x k (A is
+ * k x m when ta), op(B) is k x n (B is n x k when tb).  One work-item per
+ * element of C, accumulating in float.  2-D global size (n, m).  The plain
+ * reference path (hg_gemm_backend HG_GEMM_NAIVE), not a fast one.
+ */
+__kernel void hg_gemm_naive(const uint m, const uint n, const uint k,
+                            __global const float *a, const uint aoff, const uint lda,
+                            const uint ta, __global const float *b, const uint boff,
+                            const uint ldb, const uint tb, __global float *c,
+                            const uint coff, const uint ldc)
+{
+    size_t j = get_global_id(0), i = get_global_id(1);
+    if (i >= m || j >= n)
+        return;
+    float acc = 0.0f;
+    for (size_t p = 0; p < k; p++) {
+        float av = ta ? a[aoff + p * lda + i] : a[aoff + i * lda + p];
+        float bv = tb ? b[boff + j * ldb + p] : b[boff + p * ldb + j];
+        acc += av * bv;
+    }
+    c[coff + i * ldc + j] = acc;
+}

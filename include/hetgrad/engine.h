@@ -1,0 +1,125 @@
+/*
+ * hetgrad/engine.h - gradients on every kept device at once.
+ *
+ * An engine owns one OpenCL context and one in-order queue per device, the
+ * compiled kernels, and the data set resident on the devices.  A step
+ * broadcasts the parameters, lets every device compute the partial gradient
+ * of its share of the rows (shares in proportion to the device weights, within
+ * each device's memory), and sums the partial results on the host in a fixed
+ * order, in double, divided by the step's total row count: the mean gradient
+ * a single device would give.
+ *
+ * An engine is used from one thread at a time.
+ */
+#ifndef HETGRAD_ENGINE_H
+#define HETGRAD_ENGINE_H
+
+#include <stdbool.h>
+
+#include "common.h"
+#include "device.h"
+#include "model.h"
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hg_engine hg_engine;
+
+/* Who computes the dense models' matrix products. */
+typedef enum hg_gemm_backend {
+    HG_GEMM_CLBLAST = 0, /* CLBlast (default) */
+    HG_GEMM_NAIVE   = 1  /* hetgrad's plain kernel: one work-item per output element.
+                            Slow; for devices CLBlast does not serve and for checking
+                            our other kernels with Oclgrind's uninitialised-value
+                            plugin, which CLBlast's GEMM kernels trip */
+} hg_gemm_backend;
+
+typedef struct hg_engine_options {
+    hg_options      devices;         /* which devices (selection, de-duplication, log) */
+    size_t          device_mem_limit;/* bytes of data per device; 0 = what the device
+                                        allows (testing: force partial copies) */
+    hg_gemm_backend gemm;            /* default HG_GEMM_CLBLAST */
+    bool            serial;          /* run the devices one after another in the
+                                        calling thread instead of all at once: for
+                                        tools that are not thread-safe (Oclgrind's
+                                        uninitialised-value plugin crashes when its
+                                        device is driven from a second host thread) */
+} hg_engine_options;
+
+/* Defaults: hg_options_init() for devices, no memory limit, CLBlast. */
+HG_EXTERN void hg_engine_options_init(hg_engine_options *opt);
+
+/*
+ * Create an engine for model on every kept device: contexts, queues, kernels
+ * (CLBlast's GEMM kernels are compiled on first use).  Fails with
+ * HG_INVALID_ARGUMENT (bad model), HG_NO_DEVICE (nothing kept), HG_BUILD,
+ * HG_OPENCL, HG_OUT_OF_MEMORY; *out is NULL then.
+ */
+HG_EXTERN hg_status hg_engine_create(const hg_engine_options *opt, const hg_model_desc *model,
+                                     hg_engine **out, hg_error *err);
+
+/* Release everything; NULL is a no-op. */
+HG_EXTERN void hg_engine_destroy(hg_engine *eng);
+
+/* Devices the engine computes on (the kept devices, in list order). */
+HG_EXTERN size_t hg_engine_device_count(const hg_engine *eng);
+HG_EXTERN const hg_device_info *hg_engine_device(const hg_engine *eng, size_t i);
+
+/*
+ * Upload a data set: every device gets a full copy when it fits its memory
+ * (one buffer at most CL_DEVICE_MAX_MEM_ALLOC_SIZE, and well within global
+ * memory), otherwise a window of consecutive rows.  Replaces any earlier data.
+ * The data are checked first: non-finite features or targets, labels out of
+ * range and shape mismatches are HG_INVALID_ARGUMENT / HG_RANGE with the row
+ * and column; the engine then keeps its previous data.  Also compiles
+ * CLBlast's kernels for the shapes the engine will use.
+ */
+HG_EXTERN hg_status hg_engine_set_data(hg_engine *eng, const hg_dataset_desc *data,
+                                       hg_error *err);
+
+/* Rows of device i's resident window: [*first, *first + *count). */
+HG_EXTERN hg_status hg_engine_resident_rows(const hg_engine *eng, size_t i, size_t *first,
+                                            size_t *count);
+
+/*
+ * Relative work weights, one per engine device (>= 0, finite, not all 0).
+ * Default: equal.  A device with weight 0 gets no rows.
+ */
+HG_EXTERN hg_status hg_engine_set_weights(hg_engine *eng, const double *weights, size_t n,
+                                          hg_error *err);
+
+/*
+ * One gradient step over rows [first, first + count) (range) or idx[0..count)
+ * (a minibatch; rows may repeat).  params: hg_model_param_count() floats,
+ * all finite.  grad (same length) receives the mean gradient and *loss (may be
+ * NULL) the mean loss.  On failure grad is untouched and the engine stays
+ * usable.
+ */
+HG_EXTERN hg_status hg_engine_gradient(hg_engine *eng, const float *params, size_t first,
+                                       size_t count, float *grad, double *loss, hg_error *err);
+HG_EXTERN hg_status hg_engine_gradient_rows(hg_engine *eng, const float *params,
+                                            const size_t *idx, size_t count, float *grad,
+                                            double *loss, hg_error *err);
+
+/* What one device did in the last step. */
+typedef struct hg_device_step {
+    size_t rows;         /* rows it computed */
+    size_t pieces;       /* row ranges (or gathered batches) it ran */
+    double host_ms;      /* its worker's wall time: upload, compute, read back */
+    double device_ms;    /* sum of its OpenCL events' execution times */
+    double transfer_ms;  /* of which parameter upload and result read-back */
+} hg_device_step;
+
+/* Per-step statistics; false / HG_RANGE when i is out of range or no step ran. */
+HG_EXTERN hg_status hg_engine_last_step(const hg_engine *eng, size_t i, hg_device_step *out);
+
+/* Wall time of the last step, host side, including the reduction (ms). */
+HG_EXTERN double hg_engine_last_step_ms(const hg_engine *eng);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HETGRAD_ENGINE_H */

@@ -1,0 +1,747 @@
+/*
+ * pipeline.c - one device's part of a step: its context, queue, kernels and
+ * buffers, and the commands it enqueues for a batch of rows.
+ *
+ * For the dense models a batch of m rows runs, per layer, a CLBlast GEMM
+ * forward (Z = A W), our bias/ReLU or output kernel (the output kernel turns
+ * Z into dLoss/dZ and a loss per row), then backward a GEMM for dW = A^T G
+ * straight into the gradient buffer, our blocked column sums for db and the
+ * loss, and for hidden layers a GEMM G W^T followed by the ReLU mask.  The
+ * gradient buffer (P floats + 1 for the loss) is then read back: one record
+ * per batch.  The host adds the records (engine.c).  Rows beyond chunk_rows
+ * are run as several batches, so workspace stays bounded.
+ *
+ * Custom models run the user's kernel (docs/custom-kernels.md) and the same
+ * column-sum finish over its per-work-group partial sums.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <clblast_c.h>
+
+#include "engine_internal.h"
+
+/* ---- events and errors ------------------------------------------------------ */
+
+static bool track(hg__device *d, cl_event ev, bool transfer)
+{
+    if (!ev)
+        return true;
+    if (d->nevents == d->cap_events) {
+        size_t cap = d->cap_events ? 2 * d->cap_events : 64;
+        cl_event *e = realloc(d->events, cap * sizeof *e);
+        if (e)
+            d->events = e;
+        bool *t = realloc(d->event_is_transfer, cap * sizeof *t);
+        if (t)
+            d->event_is_transfer = t;
+        if (!e || !t) {
+            clReleaseEvent(ev);
+            return false;
+        }
+        d->cap_events = cap;
+    }
+    d->events[d->nevents] = ev;
+    d->event_is_transfer[d->nevents] = transfer;
+    d->nevents++;
+    return true;
+}
+
+/* Sum event times into d->stats and release the events. */
+static void collect_events(hg__device *d)
+{
+    for (size_t i = 0; i < d->nevents; i++) {
+        cl_ulong s = 0, e = 0;
+        if (clGetEventProfilingInfo(d->events[i], CL_PROFILING_COMMAND_START, sizeof s, &s,
+                                    NULL) == CL_SUCCESS &&
+            clGetEventProfilingInfo(d->events[i], CL_PROFILING_COMMAND_END, sizeof e, &e,
+                                    NULL) == CL_SUCCESS &&
+            e >= s) {
+            double ms = (double)(e - s) / 1e6;
+            d->stats.device_ms += ms;
+            if (d->event_is_transfer[i])
+                d->stats.transfer_ms += ms;
+        }
+        clReleaseEvent(d->events[i]);
+    }
+    d->nevents = 0;
+}
+
+static const char *clblast_name(CLBlastStatusCode s)
+{
+    switch ((int)s) {
+    case -1024: return "CLBlastNotImplemented";
+    case -1022: return "CLBlastInvalidMatrixA";
+    case -1021: return "CLBlastInvalidMatrixB";
+    case -1020: return "CLBlastInvalidMatrixC";
+    case -1019: return "CLBlastInvalidVectorX";
+    case -1018: return "CLBlastInvalidVectorY";
+    case -1017: return "CLBlastInvalidDimension";
+    case -1016: return "CLBlastInvalidLeadDimA";
+    case -1015: return "CLBlastInvalidLeadDimB";
+    case -1014: return "CLBlastInvalidLeadDimC";
+    case -1013: return "CLBlastInvalidIncrementX";
+    case -1012: return "CLBlastInvalidIncrementY";
+    case -1011: return "CLBlastInsufficientMemoryA";
+    case -1010: return "CLBlastInsufficientMemoryB";
+    case -1009: return "CLBlastInsufficientMemoryC";
+    case -1008: return "CLBlastInsufficientMemoryX";
+    case -1007: return "CLBlastInsufficientMemoryY";
+    case -2039: return "CLBlastInvalidOverrideKernel";
+    case -2040: return "CLBlastMissingOverrideParameter";
+    case -2041: return "CLBlastInvalidLocalMemUsage";
+    case -2042: return "CLBlastNoHalfPrecision";
+    case -2043: return "CLBlastNoDoublePrecision";
+    case -2044: return "CLBlastInvalidVectorScalar";
+    case -2045: return "CLBlastInsufficientMemoryScalar";
+    case -2046: return "CLBlastDatabaseError";
+    case -2047: return "CLBlastUnknownError";
+    case -2048: return "CLBlastUnexpectedError";
+    }
+    return hg_cl_error_name((int32_t)s);
+}
+
+static hg_status launch(hg__device *d, cl_kernel k, cl_uint dims, const size_t *gws,
+                        const char *name, hg_error *err);
+
+/* C = op(A) op(B), row-major, with hetgrad's own plain kernel (hg_gemm_naive). */
+static hg_status gemm_naive(hg__device *d, bool ta, bool tb, size_t m, size_t n, size_t k,
+                            cl_mem a, size_t aoff, size_t lda, cl_mem b, size_t boff,
+                            size_t ldb, cl_mem c, size_t coff, size_t ldc, hg_error *err)
+{
+    cl_uint v[11] = {(cl_uint)m, (cl_uint)n, (cl_uint)k, (cl_uint)aoff, (cl_uint)lda, ta,
+                     (cl_uint)boff, (cl_uint)ldb, tb, (cl_uint)coff, (cl_uint)ldc};
+    if (aoff > 0xffffffffu || boff > 0xffffffffu || coff > 0xffffffffu)
+        return hg__error_set(err, HG_RANGE, 0, "hg_gemm_naive on %s: offset beyond 2^32",
+                             d->what);
+    const void *vals[14] = {&v[0], &v[1], &v[2], &a, &v[3], &v[4], &v[5],
+                            &b,    &v[6], &v[7], &v[8], &c, &v[9], &v[10]};
+    for (cl_uint i = 0; i < 14; i++) {
+        bool mem = i == 3 || i == 7 || i == 11;
+        cl_int rc = clSetKernelArg(d->k_gemm, i, mem ? sizeof(cl_mem) : sizeof(cl_uint), vals[i]);
+        if (rc != CL_SUCCESS)
+            return hg__cl_fail(err, rc, "clSetKernelArg(hg_gemm_naive, %u) on %s", i, d->what);
+    }
+    size_t gws[2] = {n, m};
+    return launch(d, d->k_gemm, 2, gws, "hg_gemm_naive", err);
+}
+
+/* C = op(A) op(B), row-major, through CLBlast (serialised: see engine.h). */
+static hg_status gemm(hg_engine *eng, hg__device *d, bool ta, bool tb, size_t m, size_t n,
+                      size_t k, cl_mem a, size_t aoff, size_t lda, cl_mem b, size_t boff,
+                      size_t ldb, cl_mem c, size_t coff, size_t ldc, const char *stage,
+                      hg_error *err)
+{
+    if (eng->gemm == HG_GEMM_NAIVE)
+        return gemm_naive(d, ta, tb, m, n, k, a, aoff, lda, b, boff, ldb, c, coff, ldc, err);
+    cl_event ev = NULL;
+    pthread_mutex_lock(&eng->clblast_lock);
+    CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor,
+                                       ta ? CLBlastTransposeYes : CLBlastTransposeNo,
+                                       tb ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k,
+                                       1.0f, a, aoff, lda, b, boff, ldb, 0.0f, c, coff, ldc,
+                                       &d->queue, &ev);
+    pthread_mutex_unlock(&eng->clblast_lock);
+    if (s != CLBlastSuccess) {
+        if (ev)
+            clReleaseEvent(ev);
+        return hg__error_set(err, HG_OPENCL, (int32_t)s,
+                             "CLBlastSgemm (%s, %zux%zux%zu) on %s: %s (%d)", stage, m, n, k,
+                             d->what, clblast_name(s), (int)s);
+    }
+    if (!track(d, ev, false))
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
+    return HG_OK;
+}
+
+/* Enqueue a 1-D or 2-D kernel with no local size, tracking its event. */
+static hg_status launch(hg__device *d, cl_kernel k, cl_uint dims, const size_t *gws,
+                        const char *name, hg_error *err)
+{
+    cl_event ev = NULL;
+    cl_int rc = clEnqueueNDRangeKernel(d->queue, k, dims, NULL, gws, NULL, 0, NULL, &ev);
+    if (rc != CL_SUCCESS)
+        return hg__cl_fail(err, rc, "clEnqueueNDRangeKernel(%s) on %s", name, d->what);
+    if (!track(d, ev, false))
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
+    return HG_OK;
+}
+
+/* Set kernel arguments from a list; stops at the first failure. */
+typedef struct karg {
+    size_t      size;
+    const void *value;
+} karg;
+
+#define MEM(x) {sizeof(cl_mem), &(x)}
+#define U32(x) {sizeof(cl_uint), &(x)}
+#define LOCAL(bytes) {(bytes), NULL}
+
+static hg_status set_args(hg__device *d, cl_kernel k, const char *name, const karg *args,
+                          size_t n, hg_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        cl_int rc = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].value);
+        if (rc != CL_SUCCESS)
+            return hg__cl_fail(err, rc, "clSetKernelArg(%s, %zu) on %s", name, i, d->what);
+    }
+    return HG_OK;
+}
+
+/* ---- buffers ------------------------------------------------------------------ */
+
+static void release_mem(cl_mem *m)
+{
+    if (*m)
+        clReleaseMemObject(*m);
+    *m = NULL;
+}
+
+static hg_status alloc_mem(hg__device *d, cl_mem *m, size_t bytes, const char *what,
+                           hg_error *err)
+{
+    release_mem(m);
+    if (bytes == 0)
+        bytes = sizeof(float);
+    if (bytes > d->info->max_alloc_bytes)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0,
+                             "%s on %s: %zu bytes exceed CL_DEVICE_MAX_MEM_ALLOC_SIZE (%llu)",
+                             what, d->what, bytes, (unsigned long long)d->info->max_alloc_bytes);
+    cl_int rc = CL_SUCCESS;
+    *m = clCreateBuffer(d->ctx, CL_MEM_READ_WRITE, bytes, NULL, &rc);
+    if (rc != CL_SUCCESS || !*m) {
+        *m = NULL;
+        return hg__cl_fail(err, rc != CL_SUCCESS ? rc : CL_MEM_OBJECT_ALLOCATION_FAILURE,
+                           "clCreateBuffer(%s, %zu bytes) on %s", what, bytes, d->what);
+    }
+    return HG_OK;
+}
+
+static size_t nblocks(size_t rows)
+{
+    return (rows + HG__COLSUM_BLOCK - 1) / HG__COLSUM_BLOCK;
+}
+
+/* Groups the custom kernel runs with for rows rows. */
+static size_t custom_groups(const hg__device *d, size_t rows)
+{
+    size_t g = (rows + d->custom_lsz - 1) / d->custom_lsz;
+    return g < 1 ? 1 : g > 256 ? 256 : g;
+}
+
+/*
+ * Workspace for batches of up to rows rows.  The first call sizes it for the
+ * largest batch the device can be given (chunk_rows, or its whole window when
+ * smaller), so it is allocated once per data set and never re-created between
+ * steps.  (Re-creating buffers of another size also confuses Oclgrind's
+ * uninitialised-value plugin, which keeps the shadow size of a freed buffer.)
+ */
+static hg_status ensure_workspace(hg_engine *eng, hg__device *d, size_t rows, hg_error *err)
+{
+    if (rows <= d->cap_rows)
+        return HG_OK;
+    size_t window = d->win.hi - d->win.lo;
+    size_t want = d->chunk_rows < window ? d->chunk_rows : window;
+    if (rows < want)
+        rows = want;
+    const size_t f = sizeof(float);
+    const hg_model_desc *m = &eng->model;
+    hg_status st = HG_OK;
+    d->cap_rows = 0;
+    if (m->kind == HG_MODEL_CUSTOM) {
+        st = alloc_mem(d, &d->partial[0], custom_groups(d, rows) * (eng->nparams + 1) * f,
+                       "custom partial sums", err);
+    } else {
+        for (size_t l = 0; l < eng->nlayers && st == HG_OK; l++) {
+            st = alloc_mem(d, &d->act[l], rows * eng->layers[l].out * f, "activations", err);
+            if (st == HG_OK)
+                st = alloc_mem(d, &d->partial[l], nblocks(rows) * (eng->layers[l].out + 1) * f,
+                               "column sums", err);
+        }
+        for (size_t p = 0; p < 2 && st == HG_OK && eng->widest_hidden; p++)
+            st = alloc_mem(d, &d->pingpong[p], rows * eng->widest_hidden * f,
+                           "backprop gradients", err);
+        if (st == HG_OK)
+            st = alloc_mem(d, &d->loss, rows * f, "row losses", err);
+    }
+    if (st == HG_OK)
+        st = alloc_mem(d, &d->xb, rows * m->inputs * f, "gathered rows", err);
+    if (st == HG_OK && (m->kind == HG_MODEL_LINEAR || m->kind == HG_MODEL_CUSTOM))
+        st = alloc_mem(d, &d->yb, rows * m->outputs * f, "gathered targets", err);
+    if (st == HG_OK && (m->kind == HG_MODEL_SOFTMAX || m->kind == HG_MODEL_MLP))
+        st = alloc_mem(d, &d->lb, rows * sizeof(cl_int), "gathered labels", err);
+    if (st == HG_OK)
+        st = alloc_mem(d, &d->idxb, rows * sizeof(cl_uint), "row indices", err);
+    if (st == HG_OK)
+        d->cap_rows = rows;
+    return st;
+}
+
+/* ---- open / close ---------------------------------------------------------------- */
+
+static hg_status make_kernel(hg__device *d, cl_program prog, const char *name, cl_kernel *k,
+                             hg_error *err)
+{
+    cl_int rc = CL_SUCCESS;
+    *k = clCreateKernel(prog, name, &rc);
+    if (rc != CL_SUCCESS || !*k) {
+        *k = NULL;
+        return hg__cl_fail(err, rc, "clCreateKernel(%s) on %s", name, d->what);
+    }
+    return HG_OK;
+}
+
+static hg_status build(hg__device *d, const char *src, size_t len, const char *label,
+                       cl_program *prog, hg_error *err)
+{
+    cl_int rc = CL_SUCCESS;
+    *prog = clCreateProgramWithSource(d->ctx, 1, &src, &len, &rc);
+    if (rc != CL_SUCCESS || !*prog) {
+        *prog = NULL;
+        return hg__cl_fail(err, rc, "clCreateProgramWithSource(%s) on %s", label, d->what);
+    }
+    cl_device_id dev = NULL;
+    clGetContextInfo(d->ctx, CL_CONTEXT_DEVICES, sizeof dev, &dev, NULL);
+    rc = clBuildProgram(*prog, 1, &dev, "-cl-std=CL1.2", NULL, NULL);
+    if (rc != CL_SUCCESS) {
+        char *log = hg__build_log(*prog, dev);
+        hg_status st = hg__error_set(err, rc == CL_BUILD_PROGRAM_FAILURE ? HG_BUILD : HG_OPENCL,
+                                     rc, "clBuildProgram(%s) on %s: %s (%d)%s%s", label,
+                                     d->what, hg_cl_error_name(rc), (int)rc, log ? ": " : "",
+                                     log ? log : "");
+        free(log);
+        return st;
+    }
+    return HG_OK;
+}
+
+hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t li, hg_error *err)
+{
+    memset(d, 0, sizeof *d);
+    d->info = hg_device_list_get(eng->list, li);
+    snprintf(d->what, sizeof d->what, "device \"%s\" (%s)", d->info->name, d->info->id);
+    hg_status st = hg__create_queue(hg__list_cl_platform(eng->list, li),
+                                    hg__list_cl_device(eng->list, li), d->what, &d->ctx,
+                                    &d->queue, err);
+    if (st != HG_OK)
+        return st;
+    if (!d->info->compiler_available)
+        return hg__error_set(err, HG_BUILD, CL_COMPILER_NOT_AVAILABLE,
+                             "%s has no online compiler (prebuilt binaries are not "
+                             "supported yet)", d->what);
+    size_t len = 0;
+    const char *src = hg__kernel_source("model", &len);
+    if (!src)
+        return hg__error_set(err, HG_INTERNAL, 0, "embedded kernel 'model' missing");
+    st = build(d, src, len, "model.cl", &d->prog, err);
+    const struct {
+        const char *name;
+        cl_kernel *k;
+    } ks[] = {{"hg_bias_act", &d->k_bias_act},         {"hg_linear_out", &d->k_linear_out},
+              {"hg_softmax_out", &d->k_softmax_out},   {"hg_relu_backward", &d->k_relu_backward},
+              {"hg_colsum_partial", &d->k_colsum},     {"hg_colsum_finish", &d->k_finish},
+              {"hg_gather_f", &d->k_gather_f},         {"hg_gemm_naive", &d->k_gemm},
+              {"hg_gather_i", &d->k_gather_i}};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0] && st == HG_OK; i++)
+        st = make_kernel(d, d->prog, ks[i].name, ks[i].k, err);
+    if (st != HG_OK)
+        return st;
+
+    if (eng->model.kind == HG_MODEL_CUSTOM) {
+        st = build(d, eng->custom_source, strlen(eng->custom_source), "custom kernel",
+                   &d->custom_prog, err);
+        if (st == HG_OK)
+            st = make_kernel(d, d->custom_prog, eng->custom_kernel, &d->k_custom, err);
+        if (st != HG_OK)
+            return st;
+        size_t kmax = 1;
+        cl_device_id dev = hg__list_cl_device(eng->list, li);
+        if (clGetKernelWorkGroupInfo(d->k_custom, dev, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax,
+                                     &kmax, NULL) != CL_SUCCESS || kmax == 0)
+            kmax = 1;
+        d->custom_lsz = 1;
+        while (d->custom_lsz * 2 <= kmax && d->custom_lsz * 2 <= d->info->max_work_group_size &&
+               d->custom_lsz < 64)
+            d->custom_lsz *= 2;
+    }
+    st = alloc_mem(d, &d->params, eng->nparams * sizeof(float), "parameters", err);
+    if (st == HG_OK)
+        st = alloc_mem(d, &d->grad, (eng->nparams + 1) * sizeof(float), "gradient", err);
+    return st;
+}
+
+void hg__device_close(hg__device *d)
+{
+    if (!d->info)
+        return;
+    if (d->queue)
+        clFinish(d->queue);
+    for (size_t i = 0; i < d->nevents; i++)
+        clReleaseEvent(d->events[i]);
+    free(d->events);
+    free(d->event_is_transfer);
+    free(d->res);
+    cl_mem *mems[] = {&d->x, &d->y, &d->labels, &d->params, &d->grad, &d->pingpong[0],
+                      &d->pingpong[1], &d->loss, &d->xb, &d->yb, &d->lb, &d->idxb};
+    for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
+        release_mem(mems[i]);
+    for (size_t l = 0; l < HG__MAX_LAYERS; l++) {
+        release_mem(&d->act[l]);
+        release_mem(&d->partial[l]);
+    }
+    cl_kernel ks[] = {d->k_bias_act, d->k_linear_out, d->k_softmax_out, d->k_relu_backward,
+                      d->k_colsum, d->k_finish, d->k_gather_f, d->k_gather_i, d->k_custom, d->k_gemm};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
+        if (ks[i])
+            clReleaseKernel(ks[i]);
+    if (d->prog)
+        clReleaseProgram(d->prog);
+    if (d->custom_prog)
+        clReleaseProgram(d->custom_prog);
+    if (d->queue)
+        clReleaseCommandQueue(d->queue);
+    if (d->ctx)
+        clReleaseContext(d->ctx);
+    memset(d, 0, sizeof *d);
+}
+
+/* ---- resident data ------------------------------------------------------------ */
+
+static hg_status write_buf(hg__device *d, cl_mem m, size_t bytes, const void *src,
+                           const char *what, hg_error *err)
+{
+    cl_int rc = clEnqueueWriteBuffer(d->queue, m, CL_TRUE, 0, bytes, src, 0, NULL, NULL);
+    if (rc != CL_SUCCESS)
+        return hg__cl_fail(err, rc, "clEnqueueWriteBuffer(%s, %zu bytes) on %s", what, bytes,
+                           d->what);
+    return HG_OK;
+}
+
+hg_status hg__device_upload(hg_engine *eng, hg__device *d, const hg_dataset_desc *data,
+                            size_t lo, size_t hi, hg_error *err)
+{
+    const hg_model_desc *m = &eng->model;
+    size_t n = hi - lo;
+    release_mem(&d->x);
+    release_mem(&d->y);
+    release_mem(&d->labels);
+    d->win.lo = d->win.hi = 0;
+    hg_status st = alloc_mem(d, &d->x, n * m->inputs * sizeof(float), "resident rows", err);
+    if (st == HG_OK && n)
+        st = write_buf(d, d->x, n * m->inputs * sizeof(float), data->x + lo * m->inputs,
+                       "resident rows", err);
+    if (st == HG_OK && data->targets && (m->kind == HG_MODEL_LINEAR || m->kind == HG_MODEL_CUSTOM)) {
+        st = alloc_mem(d, &d->y, n * m->outputs * sizeof(float), "resident targets", err);
+        if (st == HG_OK && n)
+            st = write_buf(d, d->y, n * m->outputs * sizeof(float),
+                           data->targets + lo * m->outputs, "resident targets", err);
+    }
+    if (st == HG_OK && data->labels && (m->kind == HG_MODEL_SOFTMAX || m->kind == HG_MODEL_MLP)) {
+        st = alloc_mem(d, &d->labels, n * sizeof(cl_int), "resident labels", err);
+        if (st == HG_OK && n)
+            st = write_buf(d, d->labels, n * sizeof(cl_int), data->labels + lo,
+                           "resident labels", err);
+    }
+    if (st != HG_OK) {
+        release_mem(&d->x);
+        release_mem(&d->y);
+        release_mem(&d->labels);
+        return st;
+    }
+    d->win.lo = lo;
+    d->win.hi = hi;
+    d->win.full = lo == 0 && hi == data->rows;
+    return HG_OK;
+}
+
+/* ---- one batch -------------------------------------------------------------------- */
+
+/* Where a batch's rows are: a buffer of rows x inputs features and its targets. */
+typedef struct batch {
+    cl_mem x, y, labels;
+    size_t row;   /* first row of the batch in those buffers */
+    size_t rows;
+} batch;
+
+static hg_status finish_sums(hg__device *d, cl_mem partial, size_t nb, size_t width,
+                             size_t ooff, cl_uint loss_index, hg_error *err)
+{
+    cl_uint unb = (cl_uint)nb, uw = (cl_uint)width, uo = (cl_uint)ooff;
+    karg a[] = {MEM(partial), U32(unb), U32(uw), MEM(d->grad), U32(uo), U32(loss_index)};
+    hg_status st = set_args(d, d->k_finish, "hg_colsum_finish", a, 6, err);
+    size_t gws = width;
+    return st == HG_OK ? launch(d, d->k_finish, 1, &gws, "hg_colsum_finish", err) : st;
+}
+
+static hg_status run_dense(hg_engine *eng, hg__device *d, const batch *b, hg_error *err)
+{
+    const size_t L = eng->nlayers, m = b->rows, P = eng->nparams;
+    const hg_model_desc *md = &eng->model;
+    hg_status st = HG_OK;
+    cl_uint um = (cl_uint)m;
+
+    /* forward */
+    for (size_t l = 0; l < L && st == HG_OK; l++) {
+        const hg__layer *ly = &eng->layers[l];
+        cl_mem a = l == 0 ? b->x : d->act[l - 1];
+        size_t aoff = l == 0 ? b->row * ly->in : 0;
+        st = gemm(eng, d, false, false, m, ly->out, ly->in, a, aoff, ly->in, d->params,
+                  ly->w_off, ly->out, d->act[l], 0, ly->out, "forward", err);
+        if (st != HG_OK || l + 1 == L)
+            break;
+        cl_uint zoff = 0, cols = (cl_uint)ly->out, boff = (cl_uint)ly->b_off, relu = ly->relu;
+        karg args[] = {MEM(d->act[l]), U32(zoff), U32(um), U32(cols), MEM(d->params),
+                       U32(boff), U32(relu)};
+        st = set_args(d, d->k_bias_act, "hg_bias_act", args, 7, err);
+        size_t gws[2] = {ly->out, m};
+        if (st == HG_OK)
+            st = launch(d, d->k_bias_act, 2, gws, "hg_bias_act", err);
+    }
+    if (st != HG_OK)
+        return st;
+
+    /* output: Z -> G in place, loss per row */
+    const hg__layer *out = &eng->layers[L - 1];
+    cl_uint zoff = 0, cols = (cl_uint)out->out, boff = (cl_uint)out->b_off;
+    cl_uint yoff = (cl_uint)(b->row * (md->kind == HG_MODEL_LINEAR ? md->outputs : 1));
+    size_t gws = m;
+    if (md->kind == HG_MODEL_LINEAR) {
+        karg args[] = {MEM(d->act[L - 1]), U32(zoff), U32(um), U32(cols), MEM(d->params),
+                       U32(boff), MEM(b->y), U32(yoff), MEM(d->loss)};
+        st = set_args(d, d->k_linear_out, "hg_linear_out", args, 9, err);
+        if (st == HG_OK)
+            st = launch(d, d->k_linear_out, 1, &gws, "hg_linear_out", err);
+    } else {
+        karg args[] = {MEM(d->act[L - 1]), U32(zoff), U32(um), U32(cols), MEM(d->params),
+                       U32(boff), MEM(b->labels), U32(yoff), MEM(d->loss)};
+        st = set_args(d, d->k_softmax_out, "hg_softmax_out", args, 9, err);
+        if (st == HG_OK)
+            st = launch(d, d->k_softmax_out, 1, &gws, "hg_softmax_out", err);
+    }
+
+    /* backward */
+    cl_mem g = d->act[L - 1];
+    for (size_t li = L; li-- > 0 && st == HG_OK;) {
+        const hg__layer *ly = &eng->layers[li];
+        cl_mem a = li == 0 ? b->x : d->act[li - 1];
+        size_t aoff = li == 0 ? b->row * ly->in : 0;
+        st = gemm(eng, d, true, false, ly->in, ly->out, m, a, aoff, ly->in, g, 0, ly->out,
+                  d->grad, ly->w_off, ly->out, "weight gradient", err);
+        if (st != HG_OK)
+            break;
+        cl_uint goff = 0, c = (cl_uint)ly->out, blk = HG__COLSUM_BLOCK;
+        karg cs[] = {MEM(g), U32(goff), U32(um), U32(c), MEM(d->loss), U32(blk),
+                     MEM(d->partial[li])};
+        st = set_args(d, d->k_colsum, "hg_colsum_partial", cs, 7, err);
+        size_t g2[2] = {ly->out + 1, nblocks(m)};
+        if (st == HG_OK)
+            st = launch(d, d->k_colsum, 2, g2, "hg_colsum_partial", err);
+        if (st == HG_OK)
+            st = finish_sums(d, d->partial[li], nblocks(m), ly->out + 1, ly->b_off,
+                             li + 1 == L ? (cl_uint)P : 0xffffffffu, err);
+        if (st != HG_OK || li == 0)
+            break;
+        /* G_prev = (G W^T) masked by ReLU'(A_prev) */
+        cl_mem next = d->pingpong[(L - 1 - li) % 2];
+        st = gemm(eng, d, false, true, m, ly->in, ly->out, g, 0, ly->out, d->params, ly->w_off,
+                  ly->out, next, 0, ly->in, "backprop", err);
+        cl_uint n = (cl_uint)(m * ly->in);
+        karg rb[] = {MEM(next), MEM(d->act[li - 1]), U32(n)};
+        if (st == HG_OK)
+            st = set_args(d, d->k_relu_backward, "hg_relu_backward", rb, 3, err);
+        size_t gn = m * ly->in;
+        if (st == HG_OK)
+            st = launch(d, d->k_relu_backward, 1, &gn, "hg_relu_backward", err);
+        g = next;
+    }
+    return st;
+}
+
+static hg_status run_custom(hg_engine *eng, hg__device *d, const batch *b, hg_error *err)
+{
+    const hg_model_desc *md = &eng->model;
+    size_t groups = custom_groups(d, b->rows);
+    cl_uint first = (cl_uint)b->row, count = (cl_uint)b->rows, in = (cl_uint)md->inputs,
+            outs = (cl_uint)md->outputs;
+    karg args[] = {MEM(b->x), MEM(b->y), MEM(d->params), U32(first), U32(count), U32(in),
+                   U32(outs), MEM(d->partial[0]), LOCAL(d->custom_lsz * sizeof(float))};
+    hg_status st = set_args(d, d->k_custom, eng->custom_kernel, args, 9, err);
+    if (st != HG_OK)
+        return st;
+    size_t gws = groups * d->custom_lsz, lws = d->custom_lsz;
+    cl_event ev = NULL;
+    cl_int rc = clEnqueueNDRangeKernel(d->queue, d->k_custom, 1, NULL, &gws, &lws, 0, NULL, &ev);
+    if (rc != CL_SUCCESS)
+        return hg__cl_fail(err, rc, "clEnqueueNDRangeKernel(%s) on %s", eng->custom_kernel,
+                           d->what);
+    if (!track(d, ev, false))
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
+    return finish_sums(d, d->partial[0], groups, eng->nparams + 1, 0, (cl_uint)eng->nparams,
+                       err);
+}
+
+size_t hg__result_stride(const hg_engine *eng)
+{
+    return eng->nparams + 1;
+}
+
+/* Make room for one more result record. */
+static float *next_record(hg_engine *eng, hg__device *d)
+{
+    size_t stride = hg__result_stride(eng);
+    size_t need = (d->npieces_run + 1) * stride;
+    if (need > d->res_cap) {
+        size_t cap = d->res_cap ? 2 * d->res_cap : stride * 4;
+        while (cap < need)
+            cap *= 2;
+        float *r = realloc(d->res, cap * sizeof *r);
+        if (!r)
+            return NULL;
+        d->res = r;
+        d->res_cap = cap;
+    }
+    d->res_stride = stride;
+    return d->res + d->npieces_run * stride;
+}
+
+/* Run one batch and read its record back (blocking). */
+static hg_status run_batch(hg_engine *eng, hg__device *d, const batch *b, hg_error *err)
+{
+    hg_status st = eng->model.kind == HG_MODEL_CUSTOM ? run_custom(eng, d, b, err)
+                                                      : run_dense(eng, d, b, err);
+    if (st != HG_OK)
+        return st;
+    float *rec = next_record(eng, d);
+    if (!rec)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "result records on %s", d->what);
+    cl_event ev = NULL;
+    cl_int rc = clEnqueueReadBuffer(d->queue, d->grad, CL_TRUE, 0,
+                                    hg__result_stride(eng) * sizeof(float), rec, 0, NULL, &ev);
+    if (rc != CL_SUCCESS)
+        return hg__cl_fail(err, rc, "clEnqueueReadBuffer(gradient) on %s", d->what);
+    if (!track(d, ev, true))
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
+    d->npieces_run++;
+    return HG_OK;
+}
+
+/* Gather idx[0..n) (global rows inside the window) into the batch buffers. */
+static hg_status gather(hg_engine *eng, hg__device *d, const cl_uint *idx, size_t n,
+                        hg_error *err)
+{
+    const hg_model_desc *md = &eng->model;
+    cl_event ev = NULL;
+    cl_int rc = clEnqueueWriteBuffer(d->queue, d->idxb, CL_FALSE, 0, n * sizeof *idx, idx, 0,
+                                     NULL, &ev);
+    if (rc != CL_SUCCESS)
+        return hg__cl_fail(err, rc, "clEnqueueWriteBuffer(row indices) on %s", d->what);
+    if (!track(d, ev, true))
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
+    cl_uint un = (cl_uint)n, lo = (cl_uint)d->win.lo, w = (cl_uint)md->inputs;
+    karg gx[] = {MEM(d->x), MEM(d->xb), MEM(d->idxb), U32(un), U32(w), U32(lo)};
+    hg_status st = set_args(d, d->k_gather_f, "hg_gather_f", gx, 6, err);
+    size_t gws[2] = {md->inputs, n};
+    if (st == HG_OK)
+        st = launch(d, d->k_gather_f, 2, gws, "hg_gather_f", err);
+    if (st == HG_OK && d->y) {
+        cl_uint wy = (cl_uint)md->outputs;
+        karg gy[] = {MEM(d->y), MEM(d->yb), MEM(d->idxb), U32(un), U32(wy), U32(lo)};
+        st = set_args(d, d->k_gather_f, "hg_gather_f", gy, 6, err);
+        size_t g2[2] = {md->outputs, n};
+        if (st == HG_OK)
+            st = launch(d, d->k_gather_f, 2, g2, "hg_gather_f", err);
+    }
+    if (st == HG_OK && d->labels) {
+        karg gl[] = {MEM(d->labels), MEM(d->lb), MEM(d->idxb), U32(un), U32(lo)};
+        st = set_args(d, d->k_gather_i, "hg_gather_i", gl, 5, err);
+        size_t g3 = n;
+        if (st == HG_OK)
+            st = launch(d, d->k_gather_i, 1, &g3, "hg_gather_i", err);
+    }
+    return st;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+hg_status hg__device_run(hg_engine *eng, hg__device *d, const hg__dev_plan *plan,
+                         const float *params, hg_error *err)
+{
+    double t0 = now_ms();
+    memset(&d->stats, 0, sizeof d->stats);
+    d->npieces_run = 0;
+    d->stats.rows = plan->rows;
+    if (plan->rows == 0)
+        return HG_OK;
+    hg_status st = HG_OK;
+    cl_uint *uidx = NULL;
+    size_t chunk = d->chunk_rows ? d->chunk_rows : 1;
+    size_t largest = plan->nidx ? plan->nidx : 0;
+    for (size_t p = 0; p < plan->npieces; p++)
+        if (plan->pieces[p].count > largest)
+            largest = plan->pieces[p].count;
+    st = ensure_workspace(eng, d, largest < chunk ? largest : chunk, err);
+    if (st != HG_OK)
+        goto out;
+
+    cl_event ev = NULL;
+    cl_int rc = clEnqueueWriteBuffer(d->queue, d->params, CL_FALSE, 0,
+                                     eng->nparams * sizeof(float), params, 0, NULL, &ev);
+    if (rc != CL_SUCCESS) {
+        st = hg__cl_fail(err, rc, "clEnqueueWriteBuffer(parameters) on %s", d->what);
+        goto out;
+    }
+    if (!track(d, ev, true)) {
+        st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
+        goto out;
+    }
+
+    if (plan->nidx) {
+        uidx = malloc(plan->nidx * sizeof *uidx);
+        if (!uidx) {
+            st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "row indices for %s", d->what);
+            goto out;
+        }
+        for (size_t i = 0; i < plan->nidx; i++)
+            uidx[i] = (cl_uint)plan->idx[i];
+        for (size_t s = 0; s < plan->nidx && st == HG_OK; s += chunk) {
+            size_t n = plan->nidx - s < chunk ? plan->nidx - s : chunk;
+            st = gather(eng, d, uidx + s, n, err);
+            batch b = {d->xb, d->yb, d->lb, 0, n};
+            if (st == HG_OK)
+                st = run_batch(eng, d, &b, err);
+        }
+    } else {
+        for (size_t p = 0; p < plan->npieces && st == HG_OK; p++) {
+            for (size_t s = 0; s < plan->pieces[p].count && st == HG_OK; s += chunk) {
+                size_t n = plan->pieces[p].count - s < chunk ? plan->pieces[p].count - s : chunk;
+                batch b = {d->x, d->y, d->labels, plan->pieces[p].first + s - d->win.lo, n};
+                st = run_batch(eng, d, &b, err);
+            }
+        }
+    }
+    d->stats.pieces = d->npieces_run;
+
+out:
+    if (d->queue)
+        clFinish(d->queue);
+    collect_events(d);
+    free(uidx);
+    d->stats.host_ms = now_ms() - t0;
+    return st;
+}
+
+void hg__accumulate(const hg_engine *eng, const float *rec, size_t rows, double *grad,
+                    double *loss)
+{
+    (void)rows;
+    for (size_t i = 0; i < eng->nparams; i++)
+        grad[i] += (double)rec[i];
+    *loss += (double)rec[eng->nparams];
+}

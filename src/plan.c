@@ -1,0 +1,210 @@
+/*
+ * plan.c - which device computes which rows in one step.
+ *
+ * Pure: no OpenCL.  Shares come from hg_partition_split() on the device
+ * weights, capped by the rows each device holds: a device with a full copy
+ * can take any row; a device with a window [lo, hi) (its memory could not
+ * hold the whole data set) only rows inside it.  Windows of partial devices
+ * do not overlap (engine.c lays them out one after another).
+ *
+ * Range steps [first, first + count): a windowed device takes one range at
+ * the start of (window ∩ step); full-copy devices, in device order, fill the
+ * rest of the step from its start, possibly in several pieces around the
+ * windowed ranges.  Index steps: a windowed device takes the first of the
+ * step's indices that fall in its window; full-copy devices take the
+ * remaining indices in order.  Every row of the step is assigned exactly once.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+void hg__plan_reset(hg__dev_plan *p)
+{
+    p->npieces = 0;
+    p->nidx = 0;
+    p->rows = 0;
+}
+
+void hg__plan_free(hg__dev_plan *p)
+{
+    free(p->pieces);
+    free(p->idx);
+    memset(p, 0, sizeof *p);
+}
+
+static bool add_piece(hg__dev_plan *p, size_t first, size_t count)
+{
+    if (count == 0)
+        return true;
+    if (p->npieces && p->pieces[p->npieces - 1].first + p->pieces[p->npieces - 1].count == first) {
+        p->pieces[p->npieces - 1].count += count;
+        p->rows += count;
+        return true;
+    }
+    if (p->npieces == p->cap_pieces) {
+        size_t cap = p->cap_pieces ? 2 * p->cap_pieces : 4;
+        hg_range *n = realloc(p->pieces, cap * sizeof *n);
+        if (!n)
+            return false;
+        p->pieces = n;
+        p->cap_pieces = cap;
+    }
+    p->pieces[p->npieces++] = (hg_range){first, count};
+    p->rows += count;
+    return true;
+}
+
+static size_t overlap(size_t a, size_t b, size_t lo, size_t hi)
+{
+    size_t s = a > lo ? a : lo, e = b < hi ? b : hi;
+    return e > s ? e - s : 0;
+}
+
+static int cmp_range(const void *pa, const void *pb)
+{
+    const hg_range *a = pa, *b = pb;
+    return (a->first > b->first) - (a->first < b->first);
+}
+
+hg_status hg__plan_range(size_t first, size_t count, const double *weight, size_t ndev,
+                         const hg__window *win, hg__dev_plan *out, hg_error *err)
+{
+    size_t *cap = calloc(ndev ? ndev : 1, sizeof *cap);
+    hg_range *share = malloc((ndev ? ndev : 1) * sizeof *share);
+    hg_range *taken = malloc((ndev ? ndev : 1) * sizeof *taken);
+    hg_status st = HG_OK;
+    if (!cap || !share || !taken) {
+        st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
+        goto out_free;
+    }
+    for (size_t i = 0; i < ndev; i++) {
+        hg__plan_reset(&out[i]);
+        cap[i] = win[i].full ? SIZE_MAX : overlap(first, first + count, win[i].lo, win[i].hi);
+    }
+    st = hg_partition_split(count, weight, ndev, NULL, cap, share, err);
+    if (st != HG_OK)
+        goto out_free;
+
+    /* Windowed devices: one range at the start of window ∩ step. */
+    size_t ntaken = 0;
+    for (size_t i = 0; i < ndev; i++) {
+        if (win[i].full || share[i].count == 0)
+            continue;
+        size_t s = first > win[i].lo ? first : win[i].lo;
+        taken[ntaken++] = (hg_range){s, share[i].count};
+        if (!add_piece(&out[i], s, share[i].count)) {
+            st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
+            goto out_free;
+        }
+    }
+    qsort(taken, ntaken, sizeof *taken, cmp_range);
+
+    /* Full-copy devices fill the gaps, in device order. */
+    size_t pos = first, t = 0, end = first + count;
+    for (size_t i = 0; i < ndev; i++) {
+        if (!win[i].full)
+            continue;
+        size_t need = share[i].count;
+        while (need > 0 && pos < end) {
+            while (t < ntaken && taken[t].first + taken[t].count <= pos)
+                t++;
+            if (t < ntaken && taken[t].first <= pos) {
+                pos = taken[t].first + taken[t].count;
+                continue;
+            }
+            size_t gap_end = t < ntaken ? taken[t].first : end;
+            size_t n = gap_end - pos < need ? gap_end - pos : need;
+            if (!add_piece(&out[i], pos, n)) {
+                st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
+                goto out_free;
+            }
+            pos += n;
+            need -= n;
+        }
+        if (need > 0) {
+            st = hg__error_set(err, HG_INTERNAL, 0, "plan: %zu rows left unplaced", need);
+            goto out_free;
+        }
+    }
+
+out_free:
+    free(cap);
+    free(share);
+    free(taken);
+    return st;
+}
+
+hg_status hg__plan_rows(const size_t *idx, size_t count, const double *weight, size_t ndev,
+                        const hg__window *win, hg__dev_plan *out, hg_error *err)
+{
+    size_t *cap = calloc(ndev ? ndev : 1, sizeof *cap);
+    hg_range *share = malloc((ndev ? ndev : 1) * sizeof *share);
+    bool *used = calloc(count ? count : 1, sizeof *used);
+    hg_status st = HG_OK;
+    if (!cap || !share || !used) {
+        st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
+        goto out_free;
+    }
+    for (size_t i = 0; i < ndev; i++) {
+        hg__plan_reset(&out[i]);
+        free(out[i].idx);
+        out[i].idx = NULL;
+        if (win[i].full)
+            cap[i] = SIZE_MAX;
+    }
+    for (size_t r = 0; r < count; r++)
+        for (size_t i = 0; i < ndev; i++)
+            if (!win[i].full && idx[r] >= win[i].lo && idx[r] < win[i].hi)
+                cap[i]++;
+    st = hg_partition_split(count, weight, ndev, NULL, cap, share, err);
+    if (st != HG_OK)
+        goto out_free;
+    for (size_t i = 0; i < ndev; i++) {
+        if (share[i].count == 0)
+            continue;
+        out[i].idx = malloc(share[i].count * sizeof *out[i].idx);
+        if (!out[i].idx) {
+            st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
+            goto out_free;
+        }
+    }
+    /* Windowed devices first: the first indices inside their windows. */
+    for (size_t i = 0; i < ndev; i++) {
+        if (win[i].full)
+            continue;
+        for (size_t r = 0; r < count && out[i].nidx < share[i].count; r++) {
+            if (!used[r] && idx[r] >= win[i].lo && idx[r] < win[i].hi) {
+                out[i].idx[out[i].nidx++] = idx[r];
+                used[r] = true;
+            }
+        }
+    }
+    /* Full-copy devices: the rest, in order. */
+    size_t r = 0;
+    for (size_t i = 0; i < ndev; i++) {
+        if (!win[i].full)
+            continue;
+        while (out[i].nidx < share[i].count && r < count) {
+            if (!used[r]) {
+                out[i].idx[out[i].nidx++] = idx[r];
+                used[r] = true;
+            }
+            r++;
+        }
+    }
+    for (size_t i = 0; i < ndev; i++) {
+        if (out[i].nidx != share[i].count) {
+            st = hg__error_set(err, HG_INTERNAL, 0, "plan: device %zu got %zu of %zu rows", i,
+                               out[i].nidx, share[i].count);
+            goto out_free;
+        }
+        out[i].rows = out[i].nidx;
+    }
+
+out_free:
+    free(cap);
+    free(share);
+    free(used);
+    return st;
+}

@@ -1,0 +1,478 @@
+/*
+ * test_engine.c - the gradient engine on the real test devices, against the
+ * double-precision host reference.
+ *
+ * Tolerance: the engine computes in float on the devices and sums in double
+ * on the host; it must match the reference to a normwise relative error
+ *   max_i |g_i - ref_i| / max_i |ref_i|  <=  1e-4
+ * and the mean loss to a relative 1e-5.  Shapes are tiny: Oclgrind simulates
+ * every work-item.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define GRAD_TOL 1e-4
+#define LOSS_TOL 1e-5
+
+/* ---- data ------------------------------------------------------------------ */
+
+static uint64_t lcg_state = 42;
+static double uniform(void)
+{
+    lcg_state = lcg_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(lcg_state >> 11) / 9007199254740992.0;
+}
+
+typedef struct problem {
+    hg_model_desc   m;
+    hg_dataset_desc d;
+    float          *x, *t, *params;
+    int32_t        *l;
+    size_t          P;
+} problem;
+
+/* Three Gaussian-ish blobs: class c centred at +/-2 on feature c. */
+static void make_problem(problem *p, hg_model_kind kind, size_t rows, size_t inputs,
+                         size_t outputs)
+{
+    memset(p, 0, sizeof *p);
+    lcg_state = 42 + (uint64_t)kind * 7 + rows;
+    p->m.kind = kind;
+    p->m.inputs = inputs;
+    p->m.outputs = outputs;
+    if (kind == HG_MODEL_MLP) {
+        p->m.nhidden = 2;
+        p->m.hidden[0] = 6;
+        p->m.hidden[1] = 4;
+    }
+    p->x = malloc(rows * inputs * sizeof *p->x);
+    p->t = malloc(rows * outputs * sizeof *p->t);
+    p->l = malloc(rows * sizeof *p->l);
+    for (size_t r = 0; r < rows; r++) {
+        int32_t c = (int32_t)(r % outputs);
+        p->l[r] = c;
+        for (size_t j = 0; j < inputs; j++)
+            p->x[r * inputs + j] = (float)(uniform() * 2 - 1 + (j == (size_t)c % inputs ? 2.0 : 0.0));
+        for (size_t j = 0; j < outputs; j++)
+            p->t[r * outputs + j] = (float)(p->x[r * inputs + j % inputs] * 0.5 + uniform());
+    }
+    p->d = (hg_dataset_desc){rows, inputs, p->x, p->t, p->l};
+    p->P = hg_model_param_count(&p->m);
+    p->params = malloc(p->P * sizeof *p->params);
+    for (size_t i = 0; i < p->P; i++)
+        p->params[i] = (float)(uniform() - 0.5);
+}
+
+static void free_problem(problem *p)
+{
+    free(p->x);
+    free(p->t);
+    free(p->l);
+    free(p->params);
+}
+
+static hg_engine *make_engine(const hg_model_desc *m, size_t mem_limit)
+{
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.devices.use_environment = false;
+    o.devices.keep_duplicates = true; /* all three test devices */
+    o.device_mem_limit = mem_limit;
+    const char *gemm = getenv("HG_TEST_GEMM");
+    o.gemm = gemm && !strcmp(gemm, "naive") ? HG_GEMM_NAIVE : HG_GEMM_CLBLAST;
+    o.serial = o.gemm == HG_GEMM_NAIVE; /* that run uses Oclgrind's uninit plugin */
+    hg_engine *e = NULL;
+    hg_error err;
+    hg_status st = hg_engine_create(&o, m, &e, &err);
+    ck_assert_msg(st == HG_OK, "hg_engine_create: %s", err.message);
+    return e;
+}
+
+/* Compare the engine's gradient with the reference over the same rows. */
+static void expect_reference(hg_engine *e, const problem *p, size_t first, size_t count,
+                             const size_t *idx, const char *what)
+{
+    float *g = malloc(p->P * sizeof *g);
+    double *ref = calloc(p->P, sizeof *ref);
+    double loss = 0, rloss = 0;
+    hg_error err;
+    hg_status st = idx ? hg_engine_gradient_rows(e, p->params, idx, count, g, &loss, &err)
+                       : hg_engine_gradient(e, p->params, first, count, g, &loss, &err);
+    ck_assert_msg(st == HG_OK, "%s: %s", what, err.message);
+    hg_model_desc rm = p->m;
+    if (rm.kind == HG_MODEL_CUSTOM) { /* the custom test kernel is linear regression */
+        rm.kind = HG_MODEL_LINEAR;
+        rm.custom_source = rm.custom_kernel = NULL;
+    }
+    st = hg_reference_loss_grad(&rm, p->params, &p->d, first, count, idx, &rloss, ref, &err);
+    ck_assert_msg(st == HG_OK, "reference: %s", err.message);
+    double maxref = 0, maxdiff = 0;
+    for (size_t i = 0; i < p->P; i++) {
+        ref[i] /= (double)count;
+        maxref = fmax(maxref, fabs(ref[i]));
+        maxdiff = fmax(maxdiff, fabs((double)g[i] - ref[i]));
+    }
+    rloss /= (double)count;
+    ck_assert_msg(maxdiff <= GRAD_TOL * maxref, "%s: gradient error %.3g (max |ref| %.3g)",
+                  what, maxdiff, maxref);
+    ck_assert_msg(fabs(loss - rloss) <= LOSS_TOL * fabs(rloss), "%s: loss %.9g, reference %.9g",
+                  what, loss, rloss);
+    free(g);
+    free(ref);
+}
+
+static void set_weights(hg_engine *e, const double *w)
+{
+    hg_error err;
+    ck_assert_msg(hg_engine_set_weights(e, w, hg_engine_device_count(e), &err) == HG_OK, "%s",
+                  err.message);
+}
+
+/* Every split the issue names, for one model. */
+static void check_model(hg_model_kind kind, size_t outputs)
+{
+    problem p;
+    size_t n = 97;
+    make_problem(&p, kind, n, 5, outputs);
+    hg_engine *e = make_engine(&p.m, 0);
+    size_t nd = hg_engine_device_count(e);
+    ck_assert_uint_ge(nd, 2);
+    hg_error err;
+    ck_assert_msg(hg_engine_set_data(e, &p.d, &err) == HG_OK, "%s", err.message);
+
+    double w[8];
+    for (size_t i = 0; i < nd; i++)
+        w[i] = 1;
+    set_weights(e, w);
+    expect_reference(e, &p, 0, n, NULL, "equal split");
+
+    /* One row on device 0, the rest on device 1, nothing on the others. */
+    for (size_t i = 0; i < nd; i++)
+        w[i] = 0;
+    w[0] = 1;
+    w[1] = (double)(n - 1);
+    set_weights(e, w);
+    expect_reference(e, &p, 0, n, NULL, "1 row + rest");
+    hg_device_step s0, s1;
+    ck_assert_int_eq(hg_engine_last_step(e, 0, &s0), HG_OK);
+    ck_assert_int_eq(hg_engine_last_step(e, 1, &s1), HG_OK);
+    ck_assert_uint_eq(s0.rows, 1);
+    ck_assert_uint_eq(s1.rows, n - 1);
+    ck_assert(s1.device_ms > 0 && s1.host_ms > 0);
+
+    /* Each device alone. */
+    for (size_t k = 0; k < nd; k++) {
+        for (size_t i = 0; i < nd; i++)
+            w[i] = i == k ? 1 : 0;
+        set_weights(e, w);
+        char what[64];
+        snprintf(what, sizeof what, "device %zu alone", k);
+        expect_reference(e, &p, 0, n, NULL, what);
+        for (size_t i = 0; i < nd; i++) {
+            hg_device_step s;
+            ck_assert_int_eq(hg_engine_last_step(e, i, &s), HG_OK);
+            ck_assert_uint_eq(s.rows, i == k ? n : 0);
+        }
+    }
+
+    /* Uneven weights, a sub-range and a minibatch with repeats. */
+    for (size_t i = 0; i < nd; i++)
+        w[i] = 1.0 + 2.0 * (double)i;
+    set_weights(e, w);
+    expect_reference(e, &p, 13, 41, NULL, "sub-range");
+    size_t idx[23];
+    for (size_t i = 0; i < 23; i++)
+        idx[i] = (i * 37 + 5) % n;
+    idx[7] = idx[3];
+    expect_reference(e, &p, 0, 23, idx, "minibatch");
+    expect_reference(e, &p, 0, 1, idx, "one row");
+    hg_engine_destroy(e);
+    free_problem(&p);
+}
+
+START_TEST(linear_matches_reference) { check_model(HG_MODEL_LINEAR, 2); }
+END_TEST
+START_TEST(softmax_matches_reference) { check_model(HG_MODEL_SOFTMAX, 3); }
+END_TEST
+START_TEST(mlp_matches_reference) { check_model(HG_MODEL_MLP, 3); }
+END_TEST
+
+static const char *custom_src =
+    "__kernel void my_linear(__global const float *x, __global const float *y,\n"
+    "                        __global const float *params, const uint first, const uint count,\n"
+    "                        const uint inputs, const uint outputs,\n"
+    "                        __global float *partial, __local float *scratch)\n"
+    "{\n"
+    "    const uint P = inputs + 1;\n"
+    "    size_t lid = get_local_id(0), lsz = get_local_size(0);\n"
+    "    for (uint p = 0; p <= P; p++) {\n"
+    "        float acc = 0.0f;\n"
+    "        for (size_t r = get_global_id(0); r < count; r += get_global_size(0)) {\n"
+    "            __global const float *xr = x + (size_t)(first + r) * inputs;\n"
+    "            float pred = params[inputs];\n"
+    "            for (uint j = 0; j < inputs; j++)\n"
+    "                pred += xr[j] * params[j];\n"
+    "            float e = pred - y[(size_t)(first + r) * outputs];\n"
+    "            acc += p < inputs ? e * xr[p] : p == inputs ? e : 0.5f * e * e;\n"
+    "        }\n"
+    "        scratch[lid] = acc;\n"
+    "        barrier(CLK_LOCAL_MEM_FENCE);\n"
+    "        for (size_t s = lsz / 2; s > 0; s >>= 1) {\n"
+    "            if (lid < s)\n"
+    "                scratch[lid] += scratch[lid + s];\n"
+    "            barrier(CLK_LOCAL_MEM_FENCE);\n"
+    "        }\n"
+    "        if (lid == 0)\n"
+    "            partial[get_group_id(0) * (P + 1) + p] = scratch[0];\n"
+    "        barrier(CLK_LOCAL_MEM_FENCE);\n"
+    "    }\n"
+    "}\n";
+
+START_TEST(custom_kernel_matches_reference)
+{
+    problem p;
+    size_t n = 83;
+    make_problem(&p, HG_MODEL_LINEAR, n, 4, 1);
+    p.m.kind = HG_MODEL_CUSTOM;
+    p.m.custom_source = custom_src;
+    p.m.custom_kernel = "my_linear";
+    p.m.custom_params = 5;
+    ck_assert_uint_eq(hg_model_param_count(&p.m), 5);
+    hg_engine *e = make_engine(&p.m, 0);
+    hg_error err;
+    ck_assert_msg(hg_engine_set_data(e, &p.d, &err) == HG_OK, "%s", err.message);
+    expect_reference(e, &p, 0, n, NULL, "custom, equal split");
+    double w[8] = {1, 0, 0, 0, 0, 0, 0, 0};
+    w[hg_engine_device_count(e) - 1] = 5;
+    set_weights(e, w);
+    expect_reference(e, &p, 3, 70, NULL, "custom, uneven");
+    size_t idx[9] = {1, 80, 3, 3, 50, 60, 0, 82, 41};
+    expect_reference(e, &p, 0, 9, idx, "custom, minibatch");
+    hg_engine_destroy(e);
+
+    /* Errors on the POCL devices only: Oclgrind would (rightly) report the
+       failing API calls, and this test provokes them on purpose. */
+    p.m.custom_kernel = "no_such_kernel";
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.devices.use_environment = false;
+    o.devices.device_types = HG_DEVICE_CPU;
+    hg_engine *bad = NULL;
+    ck_assert_int_eq(hg_engine_create(&o, &p.m, &bad, &err), HG_OPENCL);
+    ck_assert_ptr_nonnull(strstr(err.message, "no_such_kernel"));
+    p.m.custom_source = "__kernel void my_linear( syntax error";
+    ck_assert_int_eq(hg_engine_create(&o, &p.m, &bad, &err), HG_BUILD);
+    ck_assert_ptr_null(bad);
+    free_problem(&p);
+}
+END_TEST
+
+/* Devices that hold only a window of the rows (forced by a memory limit). */
+START_TEST(partial_copies)
+{
+    problem p;
+    size_t n = 300;
+    make_problem(&p, HG_MODEL_SOFTMAX, n, 5, 3);
+    /* 36 bytes a row, 60% of the limit for data: each device holds a bit more
+       than its part of the rows, nobody holds them all. */
+    hg_engine *probe = make_engine(&p.m, 0);
+    size_t ndev = hg_engine_device_count(probe);
+    hg_engine_destroy(probe);
+    size_t per = n / ndev + 10;
+    hg_engine *e = make_engine(&p.m, (size_t)((double)per * 36 / 0.6) + 1);
+    hg_error err;
+    ck_assert_msg(hg_engine_set_data(e, &p.d, &err) == HG_OK, "%s", err.message);
+    size_t nd = hg_engine_device_count(e), covered = 0;
+    for (size_t i = 0; i < nd; i++) {
+        size_t f, c;
+        ck_assert_int_eq(hg_engine_resident_rows(e, i, &f, &c), HG_OK);
+        ck_assert_uint_lt(c, n);
+        covered += c;
+    }
+    if (covered < n) {
+        hg_engine_destroy(e);
+        free_problem(&p);
+        ck_abort_msg("windows cover %zu of %zu rows", covered, n);
+    }
+    expect_reference(e, &p, 0, n, NULL, "windows, full range");
+    expect_reference(e, &p, 150, 100, NULL, "windows, sub-range");
+    size_t idx[40];
+    for (size_t i = 0; i < 40; i++)
+        idx[i] = (i * 71) % n;
+    expect_reference(e, &p, 0, 40, idx, "windows, minibatch");
+    hg_engine_destroy(e);
+
+    /* Too little memory for the data set: a clear error, nothing lost. */
+    e = make_engine(&p.m, 600);
+    ck_assert_int_eq(hg_engine_set_data(e, &p.d, &err), HG_OUT_OF_MEMORY);
+    ck_assert_ptr_nonnull(strstr(err.message, "does not fit"));
+    float g[18];
+    ck_assert_int_eq(hg_engine_gradient(e, p.params, 0, 10, g, NULL, &err), HG_INVALID_ARGUMENT);
+    hg_engine_destroy(e);
+    free_problem(&p);
+}
+END_TEST
+
+/* Full-batch gradient descent with every device working reaches the accuracy. */
+START_TEST(sgd_trains_with_all_devices)
+{
+    problem p;
+    size_t n = 240;
+    make_problem(&p, HG_MODEL_SOFTMAX, n, 5, 3);
+    memset(p.params, 0, p.P * sizeof *p.params);
+    hg_engine *e = make_engine(&p.m, 0);
+    hg_error err;
+    ck_assert_msg(hg_engine_set_data(e, &p.d, &err) == HG_OK, "%s", err.message);
+    float g[18];
+    double loss0 = 0, loss = 0;
+    for (int step = 0; step < 60; step++) {
+        ck_assert_msg(hg_engine_gradient(e, p.params, 0, n, g, &loss, &err) == HG_OK, "%s",
+                      err.message);
+        if (step == 0)
+            loss0 = loss;
+        for (size_t i = 0; i < p.P; i++)
+            p.params[i] -= 0.5f * g[i];
+        for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+            hg_device_step s;
+            ck_assert_int_eq(hg_engine_last_step(e, i, &s), HG_OK);
+            ck_assert_uint_gt(s.rows, 0); /* everyone worked */
+        }
+    }
+    size_t correct = 0;
+    for (size_t r = 0; r < n; r++) {
+        int best = 0;
+        double bz = -INFINITY;
+        for (int c = 0; c < 3; c++) {
+            double z = p.params[15 + c];
+            for (int j = 0; j < 5; j++)
+                z += p.x[r * 5 + j] * p.params[j * 3 + c];
+            if (z > bz) {
+                bz = z;
+                best = c;
+            }
+        }
+        correct += best == p.l[r];
+    }
+    ck_assert_msg(loss < 0.5 * loss0, "loss %g from %g", loss, loss0);
+    ck_assert_msg(correct >= n * 9 / 10, "accuracy %zu/%zu", correct, n);
+    hg_engine_destroy(e);
+    free_problem(&p);
+}
+END_TEST
+
+START_TEST(bad_arguments_leave_engine_usable)
+{
+    problem p;
+    size_t n = 50;
+    make_problem(&p, HG_MODEL_SOFTMAX, n, 5, 3);
+    hg_engine *e = make_engine(&p.m, 0);
+    hg_error err;
+    float g[18];
+
+    ck_assert_int_eq(hg_engine_gradient(e, p.params, 0, n, g, NULL, &err), HG_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(err.message, "no data"));
+    ck_assert_int_eq(hg_engine_set_data(e, NULL, &err), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg_engine_set_data(NULL, &p.d, &err), HG_INVALID_ARGUMENT);
+
+    hg_dataset_desc bad = p.d;
+    bad.inputs = 4;
+    ck_assert_int_eq(hg_engine_set_data(e, &bad, &err), HG_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(err.message, "features"));
+    bad = p.d;
+    bad.labels = NULL;
+    ck_assert_int_eq(hg_engine_set_data(e, &bad, &err), HG_INVALID_ARGUMENT);
+    p.l[17] = 3;
+    ck_assert_int_eq(hg_engine_set_data(e, &p.d, &err), HG_RANGE);
+    ck_assert_ptr_nonnull(strstr(err.message, "row 17"));
+    p.l[17] = -1;
+    ck_assert_int_eq(hg_engine_set_data(e, &p.d, &err), HG_RANGE);
+    p.l[17] = 2;
+    float keep = p.x[23];
+    p.x[23] = NAN;
+    ck_assert_int_eq(hg_engine_set_data(e, &p.d, &err), HG_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(err.message, "NaN"));
+    ck_assert_ptr_nonnull(strstr(err.message, "row 4"));
+    p.x[23] = INFINITY;
+    ck_assert_int_eq(hg_engine_set_data(e, &p.d, &err), HG_INVALID_ARGUMENT);
+    p.x[23] = keep;
+
+    ck_assert_int_eq(hg_engine_set_data(e, &p.d, &err), HG_OK);
+    ck_assert_int_eq(hg_engine_gradient(NULL, p.params, 0, n, g, NULL, &err), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg_engine_gradient(e, NULL, 0, n, g, NULL, &err), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg_engine_gradient(e, p.params, 0, n, NULL, NULL, &err), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg_engine_gradient(e, p.params, 0, 0, g, NULL, &err), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg_engine_gradient(e, p.params, 10, n, g, NULL, &err), HG_RANGE);
+    ck_assert_int_eq(hg_engine_gradient(e, p.params, n + 1, 1, g, NULL, &err), HG_RANGE);
+    size_t idx[2] = {3, n};
+    ck_assert_int_eq(hg_engine_gradient_rows(e, p.params, idx, 2, g, NULL, &err), HG_RANGE);
+    ck_assert_int_eq(hg_engine_gradient_rows(e, p.params, NULL, 2, g, NULL, &err),
+                     HG_INVALID_ARGUMENT);
+    p.params[4] = NAN;
+    ck_assert_int_eq(hg_engine_gradient(e, p.params, 0, n, g, NULL, &err), HG_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(err.message, "params[4]"));
+    p.params[4] = 0.25f;
+
+    double w[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    size_t nd = hg_engine_device_count(e);
+    ck_assert_int_eq(hg_engine_set_weights(e, w, nd + 1, &err), HG_INVALID_ARGUMENT);
+    w[0] = -1;
+    ck_assert_int_eq(hg_engine_set_weights(e, w, nd, &err), HG_INVALID_ARGUMENT);
+    w[0] = NAN;
+    ck_assert_int_eq(hg_engine_set_weights(e, w, nd, &err), HG_INVALID_ARGUMENT);
+    for (size_t i = 0; i < nd; i++)
+        w[i] = 0;
+    ck_assert_int_eq(hg_engine_set_weights(e, w, nd, &err), HG_INVALID_ARGUMENT);
+
+    /* Still usable: the right answer after all of that. */
+    expect_reference(e, &p, 0, n, NULL, "after bad arguments");
+    hg_device_step s;
+    ck_assert_int_eq(hg_engine_last_step(e, 99, &s), HG_RANGE);
+    ck_assert_int_eq(hg_engine_last_step(NULL, 0, &s), HG_INVALID_ARGUMENT);
+    ck_assert(hg_engine_last_step_ms(e) > 0);
+    hg_engine_destroy(e);
+    hg_engine_destroy(NULL);
+
+    /* Invalid models and empty selections. */
+    hg_model_desc m = p.m;
+    m.outputs = 1;
+    hg_engine *x = NULL;
+    ck_assert_int_eq(hg_engine_create(NULL, &m, &x, &err), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg_engine_create(NULL, NULL, &x, &err), HG_INVALID_ARGUMENT);
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.devices.use_environment = false;
+    o.devices.device_types = HG_DEVICE_GPU;
+    ck_assert_int_eq(hg_engine_create(&o, &p.m, &x, &err), HG_NO_DEVICE);
+    ck_assert_ptr_null(x);
+    hg_engine_options_init(&o);
+    o.gemm = (hg_gemm_backend)7;
+    ck_assert_int_eq(hg_engine_create(&o, &p.m, &x, &err), HG_INVALID_ARGUMENT);
+    free_problem(&p);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("engine");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, linear_matches_reference);
+    tcase_add_test(tc, softmax_matches_reference);
+    tcase_add_test(tc, mlp_matches_reference);
+    tcase_add_test(tc, custom_kernel_matches_reference);
+    tcase_add_test(tc, partial_copies);
+    tcase_add_test(tc, sgd_trains_with_all_devices);
+    tcase_add_test(tc, bad_arguments_leave_engine_usable);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
