@@ -457,6 +457,70 @@ START_TEST(bad_arguments_leave_engine_usable)
 }
 END_TEST
 
+/*
+ * A data set larger than Oclgrind's 128 MiB: it holds only a window of the
+ * rows, the POCL devices hold everything, and every step is still exact.
+ */
+START_TEST(larger_than_oclgrind_memory)
+{
+    const size_t n = 1300000, d = 31; /* 128 bytes a row: 166 MB */
+    problem p;
+    memset(&p, 0, sizeof p);
+    p.m = (hg_model_desc){.kind = HG_MODEL_LINEAR, .inputs = d, .outputs = 1};
+    p.x = malloc(n * d * sizeof *p.x);
+    p.t = malloc(n * sizeof *p.t);
+    ck_assert(p.x && p.t);
+    lcg_state = 7;
+    for (size_t i = 0; i < n * d; i++)
+        p.x[i] = (float)(uniform() - 0.5);
+    for (size_t r = 0; r < n; r++)
+        p.t[r] = (float)uniform();
+    p.d = (hg_dataset_desc){n, d, p.x, p.t, NULL};
+    p.P = hg_model_param_count(&p.m);
+    p.params = malloc(p.P * sizeof *p.params);
+    for (size_t i = 0; i < p.P; i++)
+        p.params[i] = (float)(uniform() - 0.5) * 0.1f;
+
+    hg_engine *e = make_engine(&p.m, 0);
+    hg_error err;
+    ck_assert_msg(hg_engine_set_data(e, &p.d, &err) == HG_OK, "%s", err.message);
+    size_t nd = hg_engine_device_count(e), ocl = SIZE_MAX;
+    for (size_t i = 0; i < nd; i++) {
+        size_t f, c;
+        ck_assert_int_eq(hg_engine_resident_rows(e, i, &f, &c), HG_OK);
+        if (hg__icontains(hg_engine_device(e, i)->name, "oclgrind")) {
+            ocl = i;
+            ck_assert_uint_lt(c, n);          /* only what fits */
+            ck_assert_uint_gt(c, n / 4);
+            ck_assert_uint_le(c * (d + 1) * sizeof(float), 128u << 20);
+        } else {
+            ck_assert_uint_eq(c, n);          /* POCL: a full copy */
+        }
+    }
+    /* A small step inside Oclgrind's window: every device takes part. */
+    expect_reference(e, &p, 1000, 150, NULL, "inside Oclgrind's window");
+    /* Rows Oclgrind does not hold: the others compute them. */
+    expect_reference(e, &p, n - 300, 300, NULL, "beyond Oclgrind's window");
+    if (ocl != SIZE_MAX) {
+        hg_device_step s;
+        ck_assert_int_eq(hg_engine_last_step(e, ocl, &s), HG_OK);
+        ck_assert_uint_eq(s.rows, 0);
+    }
+    /* The whole data set, with Oclgrind (thousands of times slower) idle. */
+    double w[8];
+    for (size_t i = 0; i < nd; i++)
+        w[i] = i == ocl ? 0 : 1;
+    set_weights(e, w);
+    expect_reference(e, &p, 0, n, NULL, "whole data set");
+    size_t idx[64];
+    for (size_t i = 0; i < 64; i++)
+        idx[i] = (i * 20011) % n;
+    expect_reference(e, &p, 0, 64, idx, "minibatch across the data set");
+    hg_engine_destroy(e);
+    free_problem(&p);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("engine");
@@ -469,6 +533,10 @@ int main(void)
     tcase_add_test(tc, partial_copies);
     tcase_add_test(tc, sgd_trains_with_all_devices);
     tcase_add_test(tc, bad_arguments_leave_engine_usable);
+    /* Large: not in the serial Oclgrind-plugin run (HG_TEST_GEMM=naive). */
+    const char *gemm = getenv("HG_TEST_GEMM");
+    if (!gemm || strcmp(gemm, "naive") != 0)
+        tcase_add_test(tc, larger_than_oclgrind_memory);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

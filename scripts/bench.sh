@@ -1,0 +1,29 @@
+#!/bin/sh
+# scripts/bench.sh - set everything up, build, and run the benchmarks on this
+# machine's OpenCL devices plus POCL's two CPU devices (pthread and basic):
+# start-up costs, then gradient rows/s and GFLOP/s per model on each device
+# alone, on all devices (equal and weighted splits), and the same math with
+# OpenBLAS on the host.  Extra arguments go to bench_gradient (--json, --rows N,
+# --models softmax, --quick).
+set -eu
+cd "$(dirname "$0")/.."
+
+sh scripts/setup.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DHG_BUILD_TESTS=OFF >/dev/null
+cmake --build build-release -j "$jobs" >/dev/null
+
+icd=build-release/icd-bench
+mkdir -p "$icd"
+rm -f "$icd"/*.icd
+for f in /etc/OpenCL/vendors/*.icd; do
+    [ -f "$f" ] && cp "$f" "$icd/"
+done
+export OCL_ICD_VENDORS="$PWD/$icd"
+export POCL_DEVICES="${POCL_DEVICES:-pthread basic}"
+
+echo "==== bench_startup ===="
+./build-release/bench/bench_startup
+echo
+echo "==== bench_gradient $* ===="
+./build-release/bench/bench_gradient "$@"
