@@ -26,6 +26,33 @@ void hg_engine_options_init(hg_engine_options *opt)
     opt->gemm = HG_GEMM_CLBLAST;
 }
 
+/* Take device i out of service for good, keeping why. */
+static void quarantine(hg_engine *eng, size_t i, const hg_error *why)
+{
+    hg__device *d = &eng->dev[i];
+    if (d->quarantined)
+        return;
+    d->quarantined = true;
+    snprintf(d->quarantine_reason, sizeof d->quarantine_reason, "%s: %.*s",
+             hg_status_name(why->status), (int)(sizeof d->quarantine_reason - 40),
+             why->message);
+    hg__log(&eng->log, HG_LOG_WARN, "quarantined %s", d->quarantine_reason);
+}
+
+bool hg_engine_quarantined(const hg_engine *eng, size_t i, const char **reason)
+{
+    if (!eng || i >= eng->ndev)
+        return false;
+    if (reason)
+        *reason = eng->dev[i].quarantined ? eng->dev[i].quarantine_reason : NULL;
+    return eng->dev[i].quarantined;
+}
+
+uint64_t hg_engine_recovered_steps(const hg_engine *eng)
+{
+    return eng ? eng->recovered_steps : 0;
+}
+
 void hg_engine_destroy(hg_engine *eng)
 {
     if (!eng)
@@ -34,9 +61,12 @@ void hg_engine_destroy(hg_engine *eng)
         hg__device_close(&eng->dev[i]);
         if (eng->plan)
             hg__plan_free(&eng->plan[i]);
+        if (eng->recovery)
+            hg__plan_free(&eng->recovery[i]);
     }
     free(eng->dev);
     free(eng->plan);
+    free(eng->recovery);
     free(eng->weight);
     free(eng->custom_source);
     free(eng->custom_kernel);
@@ -73,6 +103,8 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
     eng->mem_limit = opt.device_mem_limit;
     eng->gemm = opt.gemm;
     eng->serial = opt.serial;
+    eng->fault_hook = opt.fault_hook;
+    eng->fault_user = opt.fault_user;
     eng->log = (hg__logger){opt.devices.log, opt.devices.log_user, opt.devices.log_level};
     if (model->kind == HG_MODEL_CUSTOM) {
         eng->custom_source = hg__strdup(model->custom_source);
@@ -107,17 +139,39 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
     }
     eng->dev = calloc(nkept, sizeof *eng->dev);
     eng->plan = calloc(nkept, sizeof *eng->plan);
+    eng->recovery = calloc(nkept, sizeof *eng->recovery);
     eng->weight = malloc(nkept * sizeof *eng->weight);
-    if (!eng->dev || !eng->plan || !eng->weight) {
+    if (!eng->dev || !eng->plan || !eng->recovery || !eng->weight) {
         hg_engine_destroy(eng);
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "allocating %zu devices", nkept);
     }
+    /* A device that cannot be set up is quarantined; the others carry on. */
+    hg_error first_err;
+    hg_status first_st = HG_OK;
+    size_t healthy = 0;
     for (size_t i = 0; i < hg_device_list_count(eng->list) && st == HG_OK; i++) {
         if (!hg_device_list_get(eng->list, i)->kept)
             continue;
         size_t k = eng->ndev++;
         eng->weight[k] = 1.0;
-        st = hg__device_open(eng, &eng->dev[k], i, err);
+        hg_error e;
+        hg_status ds = hg__device_open(eng, &eng->dev[k], i, &e);
+        if (ds == HG_OUT_OF_MEMORY && !eng->dev[k].ctx) {
+            st = hg__error_set(err, ds, 0, "%s", e.message);
+        } else if (ds != HG_OK) {
+            if (first_st == HG_OK) {
+                first_st = ds;
+                first_err = e;
+            }
+            quarantine(eng, k, &e);
+        } else {
+            healthy++;
+        }
+    }
+    if (st == HG_OK && healthy == 0) {
+        st = first_st;
+        if (err)
+            *err = first_err;
     }
     if (st != HG_OK) {
         hg_engine_destroy(eng);
@@ -228,18 +282,28 @@ static hg_status warm_up(hg_engine *eng, hg_error *err)
     if (!zero)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "warming up");
     hg_status st = HG_OK;
+    eng->warming = true;
     for (size_t i = 0; i < eng->ndev && st == HG_OK; i++) {
         hg__device *d = &eng->dev[i];
+        if (d->quarantined)
+            continue;
         size_t have = d->win.hi - d->win.lo;
         size_t sizes[2] = {1, have < 512 ? have : 512};
-        for (size_t k = 0; k < 2 && st == HG_OK; k++) {
+        hg_error e;
+        hg_status ds = HG_OK;
+        for (size_t k = 0; k < 2 && ds == HG_OK; k++) {
             if (sizes[k] == 0 || (k == 1 && sizes[1] == 1))
                 continue;
             hg_range piece = {d->win.lo, sizes[k]};
             hg__dev_plan p = {.pieces = &piece, .npieces = 1, .rows = sizes[k]};
-            st = hg__device_run(eng, d, &p, zero, err);
+            ds = hg__device_run(eng, d, i, &p, zero, false, &e);
         }
+        if (ds == HG_OUT_OF_MEMORY && !eng->fault_hook)
+            st = hg__error_set(err, ds, 0, "%s", e.message);
+        else if (ds != HG_OK)
+            quarantine(eng, i, &e);
     }
+    eng->warming = false;
     free(zero);
     return st;
 }
@@ -261,6 +325,8 @@ hg_status hg_engine_set_data(hg_engine *eng, const hg_dataset_desc *data, hg_err
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning the upload");
     for (size_t i = 0; i < eng->ndev; i++) {
         device_capacity(eng, &eng->dev[i], &fit[i], &eng->dev[i].chunk_rows);
+        if (eng->dev[i].quarantined)
+            fit[i] = 0;
         any_full |= fit[i] >= n;
     }
     size_t windowed = 0;
@@ -276,6 +342,8 @@ hg_status hg_engine_set_data(hg_engine *eng, const hg_dataset_desc *data, hg_err
     eng->has_data = false;
     for (size_t i = 0; i < eng->ndev && st == HG_OK; i++) {
         size_t lo = 0, hi = n;
+        if (eng->dev[i].quarantined)
+            continue;
         if (fit[i] < n) {
             lo = next < n ? next : n;
             hi = lo + fit[i] < n ? lo + fit[i] : n;
@@ -330,19 +398,22 @@ hg_status hg_engine_set_weights(hg_engine *eng, const double *w, size_t n, hg_er
 /* ---- a step ------------------------------------------------------------------------ */
 
 typedef struct worker {
-    hg_engine   *eng;
-    size_t       i;
-    const float *params;
-    hg_status    st;
-    hg_error     err;
-    pthread_t    thread;
-    bool         started;
+    hg_engine          *eng;
+    size_t              i;
+    const hg__dev_plan *plan;
+    const float        *params;
+    bool                append;
+    hg_status           st;
+    hg_error            err;
+    pthread_t           thread;
+    bool                started;
 } worker;
 
 static void *worker_main(void *arg)
 {
     worker *w = arg;
-    w->st = hg__device_run(w->eng, &w->eng->dev[w->i], &w->eng->plan[w->i], w->params, &w->err);
+    w->st = hg__device_run(w->eng, &w->eng->dev[w->i], w->i, w->plan, w->params, w->append,
+                           &w->err);
     return NULL;
 }
 
@@ -371,25 +442,36 @@ static hg_status check_step(const hg_engine *eng, const float *params, size_t co
     return HG_OK;
 }
 
-/* Run the planned step on every device at once, then reduce. */
-static hg_status run_step(hg_engine *eng, const float *params, size_t count, float *grad,
-                          double *loss, double t0, hg_error *err)
+/* Weights for planning: the user's, 0 for quarantined devices. */
+static hg_status effective(const hg_engine *eng, double *w, hg__window *win, hg_error *err)
 {
-    worker *w = calloc(eng->ndev, sizeof *w);
-    double *acc = calloc(eng->nparams ? eng->nparams : 1, sizeof *acc);
-    hg_status st = HG_OK;
-    if (!w || !acc) {
-        free(w);
-        free(acc);
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "starting a step");
+    bool any = false;
+    for (size_t i = 0; i < eng->ndev; i++) {
+        w[i] = eng->dev[i].quarantined ? 0.0 : eng->weight[i];
+        any |= w[i] > 0;
+        win[i] = eng->dev[i].win;
     }
+    if (!any)
+        return hg__error_set(err, HG_NO_DEVICE, 0,
+                             "no device left to compute on: every device with a weight is "
+                             "quarantined (see hg_engine_quarantined)");
+    return HG_OK;
+}
+
+/* Run plans[i] on every device that has rows, all at once (or serially). */
+static void run_round(hg_engine *eng, worker *w, hg__dev_plan *plans, const float *params,
+                      bool append)
+{
     size_t active = 0;
     for (size_t i = 0; i < eng->ndev; i++)
-        active += eng->plan[i].rows > 0;
+        active += plans[i].rows > 0;
     for (size_t i = 0; i < eng->ndev; i++) {
-        w[i] = (worker){.eng = eng, .i = i, .params = params, .st = HG_OK};
+        w[i] = (worker){.eng = eng, .i = i, .plan = &plans[i], .params = params,
+                        .append = append, .st = HG_OK};
         hg_error_clear(&w[i].err);
-        if (!eng->serial && active > 1 && eng->plan[i].rows > 0 &&
+        if (plans[i].rows == 0 && append)
+            continue; /* keep this device's earlier records */
+        if (!eng->serial && active > 1 && plans[i].rows > 0 &&
             pthread_create(&w[i].thread, NULL, worker_main, &w[i]) == 0)
             w[i].started = true;
         else
@@ -398,28 +480,110 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, flo
     for (size_t i = 0; i < eng->ndev; i++)
         if (w[i].started)
             pthread_join(w[i].thread, NULL);
-    for (size_t i = 0; i < eng->ndev; i++) {
-        if (w[i].st != HG_OK) {
-            st = w[i].st;
-            if (err)
-                *err = w[i].err;
-            break;
-        }
+}
+
+/* Rows of a failed device's plan, appended to *rows (an index list). */
+static bool collect_rows(const hg__dev_plan *p, size_t **rows, size_t *n, size_t *cap)
+{
+    size_t add = p->nidx;
+    for (size_t k = 0; k < p->npieces; k++)
+        add += p->pieces[k].count;
+    if (*n + add > *cap) {
+        size_t c = (*n + add) * 2;
+        size_t *r = realloc(*rows, c * sizeof *r);
+        if (!r)
+            return false;
+        *rows = r;
+        *cap = c;
     }
-    if (st == HG_OK) {
-        double lsum = 0;
+    for (size_t k = 0; k < p->nidx; k++)
+        (*rows)[(*n)++] = p->idx[k];
+    for (size_t k = 0; k < p->npieces; k++)
+        for (size_t r = 0; r < p->pieces[k].count; r++)
+            (*rows)[(*n)++] = p->pieces[k].first + r;
+    return true;
+}
+
+/*
+ * Run the planned step on every device at once.  Devices that fail are
+ * quarantined and their rows re-planned, as an index list, on the others,
+ * within this step, until every row is done or no device is left.  Then the
+ * records of the devices that did not fail are added in device order.
+ */
+static hg_status run_step(hg_engine *eng, const float *params, size_t count, float *grad,
+                          double *loss, double t0, hg_error *err)
+{
+    worker *w = calloc(eng->ndev, sizeof *w);
+    double *acc = calloc(eng->nparams ? eng->nparams : 1, sizeof *acc);
+    double *wt = malloc(eng->ndev * sizeof *wt);
+    hg__window *win = malloc(eng->ndev * sizeof *win);
+    bool *failed = calloc(eng->ndev, sizeof *failed);
+    size_t *rows = NULL, nrows = 0, caprows = 0;
+    hg_status st = HG_OK;
+    if (!w || !acc || !wt || !win || !failed) {
+        st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "starting a step");
+        goto out;
+    }
+    eng->step++;
+    hg__dev_plan *plans = eng->plan;
+    bool append = false, recovered = false;
+    for (;;) {
+        run_round(eng, w, plans, params, append);
+        nrows = 0;
+        bool any_failed = false;
         for (size_t i = 0; i < eng->ndev; i++) {
-            const hg__device *d = &eng->dev[i];
-            for (size_t p = 0; p < d->npieces_run; p++)
-                hg__accumulate(eng, d->res + p * d->res_stride, 0, acc, &lsum);
+            if (w[i].st == HG_OK)
+                continue;
+            any_failed = true;
+            failed[i] = true;
+            eng->dev[i].stats.failed = true;
+            quarantine(eng, i, &w[i].err);
+            if (!collect_rows(&plans[i], &rows, &nrows, &caprows)) {
+                st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "recovering a failed device");
+                goto out;
+            }
         }
-        for (size_t i = 0; i < eng->nparams; i++)
-            grad[i] = (float)(acc[i] / (double)count);
-        if (loss)
-            *loss = lsum / (double)count;
+        if (!any_failed)
+            break;
+        recovered = true;
+        /* Re-plan the failed devices' rows on the healthy devices. */
+        hg_error why;
+        st = effective(eng, wt, win, &why);
+        if (st == HG_OK)
+            st = hg__plan_rows(rows, nrows, wt, eng->ndev, win, eng->recovery, &why);
+        if (st != HG_OK) {
+            hg__error_set(err, st == HG_RANGE ? HG_DEVICE_FAILED : st, 0,
+                          "a device failed and its %zu rows could not be recomputed: %s",
+                          nrows, why.message);
+            st = err ? err->status : HG_DEVICE_FAILED;
+            goto out;
+        }
+        plans = eng->recovery;
+        append = true;
     }
+    if (recovered)
+        eng->recovered_steps++;
+
+    double lsum = 0;
+    for (size_t i = 0; i < eng->ndev; i++) {
+        const hg__device *d = &eng->dev[i];
+        if (failed[i])
+            continue;
+        for (size_t p = 0; p < d->npieces_run; p++)
+            hg__accumulate(eng, d->res + p * d->res_stride, 0, acc, &lsum);
+    }
+    for (size_t i = 0; i < eng->nparams; i++)
+        grad[i] = (float)(acc[i] / (double)count);
+    if (loss)
+        *loss = lsum / (double)count;
+
+out:
     eng->stepped = true;
     eng->last_ms = now_ms() - t0;
+    free(rows);
+    free(failed);
+    free(win);
+    free(wt);
     free(w);
     free(acc);
     return st;
@@ -438,12 +602,17 @@ hg_status hg_engine_gradient(hg_engine *eng, const float *params, size_t first, 
                              "rows %zu..%zu are outside the data set (%zu rows)", first,
                              first + count, eng->rows);
     hg__window *win = malloc(eng->ndev * sizeof *win);
-    if (!win)
+    double *wt = malloc(eng->ndev * sizeof *wt);
+    if (!win || !wt) {
+        free(win);
+        free(wt);
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
-    for (size_t i = 0; i < eng->ndev; i++)
-        win[i] = eng->dev[i].win;
-    st = hg__plan_range(first, count, eng->weight, eng->ndev, win, eng->plan, err);
+    }
+    st = effective(eng, wt, win, err);
+    if (st == HG_OK)
+        st = hg__plan_range(first, count, wt, eng->ndev, win, eng->plan, err);
     free(win);
+    free(wt);
     if (st != HG_OK)
         return st;
     return run_step(eng, params, count, grad, loss, t0, err);
@@ -464,12 +633,17 @@ hg_status hg_engine_gradient_rows(hg_engine *eng, const float *params, const siz
             return hg__error_set(err, HG_RANGE, 0, "idx[%zu] = %zu is outside the data set "
                                  "(%zu rows)", r, idx[r], eng->rows);
     hg__window *win = malloc(eng->ndev * sizeof *win);
-    if (!win)
+    double *wt = malloc(eng->ndev * sizeof *wt);
+    if (!win || !wt) {
+        free(win);
+        free(wt);
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
-    for (size_t i = 0; i < eng->ndev; i++)
-        win[i] = eng->dev[i].win;
-    st = hg__plan_rows(idx, count, eng->weight, eng->ndev, win, eng->plan, err);
+    }
+    st = effective(eng, wt, win, err);
+    if (st == HG_OK)
+        st = hg__plan_rows(idx, count, wt, eng->ndev, win, eng->plan, err);
     free(win);
+    free(wt);
     if (st != HG_OK)
         return st;
     return run_step(eng, params, count, grad, loss, t0, err);

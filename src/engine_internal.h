@@ -69,11 +69,16 @@ typedef struct hg__device {
     cl_mem            partial[HG__MAX_LAYERS]; /* blocks x (out_l + 1); custom: groups x (P+1) */
     cl_mem            xb, yb, lb, idxb; /* gathered batch */
 
+    /* health */
+    bool              quarantined;
+    char              quarantine_reason[HG_ERROR_MESSAGE_MAX];
+
     /* per-step results, host side */
     float            *res;            /* pieces x res_stride floats */
     size_t            res_cap;        /* floats allocated */
     size_t            res_stride;
     size_t            npieces_run;
+    size_t            run_index;      /* its position in the engine (fault hook) */
     hg_device_step    stats;
 
     /* events of the step, for timing */
@@ -105,8 +110,14 @@ struct hg_engine {
 
     /* plan of the current step */
     hg__dev_plan    *plan;
+    hg__dev_plan    *recovery;        /* rows of failed devices, re-planned */
     double           last_ms;
     bool             stepped;
+    uint64_t         step;            /* steps run so far */
+    uint64_t         recovered_steps;
+    bool             warming;         /* inside set_data's warm-up: no fault hook */
+    hg_fault_hook    fault_hook;
+    void            *fault_user;
 };
 
 /* Device setup and teardown (pipeline.c). */
@@ -115,9 +126,13 @@ void hg__device_close(hg__device *d);
 /* Upload rows [lo, hi) of data as the resident window. */
 hg_status hg__device_upload(hg_engine *eng, hg__device *d, const hg_dataset_desc *data,
                             size_t lo, size_t hi, hg_error *err);
-/* Run device d's plan for one step; results in d->res (see pipeline.c). */
-hg_status hg__device_run(hg_engine *eng, hg__device *d, const hg__dev_plan *plan,
-                         const float *params, hg_error *err);
+/*
+ * Run device d's plan for one step; results in d->res (see pipeline.c).
+ * append: keep the records (and statistics) of an earlier run in this step
+ * (recovery rounds).  index: the device's position, for the fault hook.
+ */
+hg_status hg__device_run(hg_engine *eng, hg__device *d, size_t index, const hg__dev_plan *plan,
+                         const float *params, bool append, hg_error *err);
 /* Floats of one piece's result record. */
 size_t hg__result_stride(const hg_engine *eng);
 /* Add one piece's result record to grad (double) and *loss, in a fixed order. */

@@ -606,11 +606,27 @@ static float *next_record(hg_engine *eng, hg__device *d)
     return d->res + d->npieces_run * stride;
 }
 
+/* Ask the fault hook whether device index fails at point. */
+static hg_status injected(hg_engine *eng, hg__device *d, size_t index, hg_fault_point point,
+                          hg_error *err)
+{
+    if (eng->fault_hook && !eng->warming &&
+        eng->fault_hook(eng->fault_user, index, eng->step, point))
+        return hg__error_set(err, HG_DEVICE_FAILED, 0, "%s: injected fault %s in step %llu",
+                             d->what, point == HG_FAULT_ENQUEUE ? "before enqueue"
+                                                                : "before wait",
+                             (unsigned long long)eng->step);
+    return HG_OK;
+}
+
 /* Run one batch and read its record back (blocking). */
 static hg_status run_batch(hg_engine *eng, hg__device *d, const batch *b, hg_error *err)
 {
     hg_status st = eng->model.kind == HG_MODEL_CUSTOM ? run_custom(eng, d, b, err)
                                                       : run_dense(eng, d, b, err);
+    if (st != HG_OK)
+        return st;
+    st = injected(eng, d, d->run_index, HG_FAULT_WAIT, err);
     if (st != HG_OK)
         return st;
     float *rec = next_record(eng, d);
@@ -670,17 +686,26 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-hg_status hg__device_run(hg_engine *eng, hg__device *d, const hg__dev_plan *plan,
-                         const float *params, hg_error *err)
+hg_status hg__device_run(hg_engine *eng, hg__device *d, size_t index, const hg__dev_plan *plan,
+                         const float *params, bool append, hg_error *err)
 {
     double t0 = now_ms();
-    memset(&d->stats, 0, sizeof d->stats);
-    d->npieces_run = 0;
-    d->stats.rows = plan->rows;
+    double host_before = append ? d->stats.host_ms : 0;
+    if (!append) {
+        memset(&d->stats, 0, sizeof d->stats);
+        d->npieces_run = 0;
+        d->stats.rows = plan->rows;
+    } else {
+        d->stats.rows += plan->rows;
+        d->stats.recovered_rows += plan->rows;
+    }
     if (plan->rows == 0)
         return HG_OK;
-    hg_status st = HG_OK;
+    d->run_index = index;
     cl_uint *uidx = NULL;
+    hg_status st = injected(eng, d, index, HG_FAULT_ENQUEUE, err);
+    if (st != HG_OK)
+        goto out;
     size_t chunk = d->chunk_rows ? d->chunk_rows : 1;
     size_t largest = plan->nidx ? plan->nidx : 0;
     for (size_t p = 0; p < plan->npieces; p++)
@@ -733,7 +758,7 @@ out:
         clFinish(d->queue);
     collect_events(d);
     free(uidx);
-    d->stats.host_ms = now_ms() - t0;
+    d->stats.host_ms = host_before + (now_ms() - t0);
     return st;
 }
 

@@ -36,6 +36,20 @@ typedef enum hg_gemm_backend {
                             plugin, which CLBlast's GEMM kernels trip */
 } hg_gemm_backend;
 
+/* Where a fault hook is asked whether to fail (hg_engine_options.fault_hook). */
+typedef enum hg_fault_point {
+    HG_FAULT_ENQUEUE = 0, /* before a device enqueues its share of a step */
+    HG_FAULT_WAIT    = 1  /* after enqueueing, before waiting for the results */
+} hg_fault_point;
+
+/*
+ * Fault injection, for tests and drills: called by each device's worker at
+ * each point of every step.  Return true to make that device fail there as a
+ * real driver error would.  May sleep to simulate a slow device.  Called from
+ * worker threads: it must be thread-safe.
+ */
+typedef bool (*hg_fault_hook)(void *user, size_t device, uint64_t step, hg_fault_point point);
+
 typedef struct hg_engine_options {
     hg_options      devices;         /* which devices (selection, de-duplication, log) */
     size_t          device_mem_limit;/* bytes of data per device; 0 = what the device
@@ -46,6 +60,8 @@ typedef struct hg_engine_options {
                                         tools that are not thread-safe (Oclgrind's
                                         uninitialised-value plugin crashes when its
                                         device is driven from a second host thread) */
+    hg_fault_hook   fault_hook;      /* NULL: none */
+    void           *fault_user;      /* passed to fault_hook */
 } hg_engine_options;
 
 /* Defaults: hg_options_init() for devices, no memory limit, CLBlast. */
@@ -110,7 +126,23 @@ typedef struct hg_device_step {
     double host_ms;      /* its worker's wall time: upload, compute, read back */
     double device_ms;    /* sum of its OpenCL events' execution times */
     double transfer_ms;  /* of which parameter upload and result read-back */
+    size_t recovered_rows; /* rows it recomputed for a failed device */
+    bool   failed;       /* it failed in this step (and is now quarantined) */
 } hg_device_step;
+
+/*
+ * Fault recovery.  A device whose enqueue or wait fails during a step, or
+ * that cannot be set up when the engine is created, is quarantined: its rows
+ * of that step are recomputed by the remaining devices within the same step
+ * (the step's result is the same as without the fault, within the engine's
+ * tolerance), and it gets no rows afterwards.  The step fails only when no
+ * device is left.  True when device i is quarantined; *reason (may be NULL)
+ * receives why (valid until the engine is destroyed).
+ */
+HG_EXTERN bool hg_engine_quarantined(const hg_engine *eng, size_t i, const char **reason);
+
+/* Number of steps so far in which a device failed and its rows were recovered. */
+HG_EXTERN uint64_t hg_engine_recovered_steps(const hg_engine *eng);
 
 /* Per-step statistics; false / HG_RANGE when i is out of range or no step ran. */
 HG_EXTERN hg_status hg_engine_last_step(const hg_engine *eng, size_t i, hg_device_step *out);

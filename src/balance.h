@@ -1,0 +1,77 @@
+/*
+ * balance.h - rebalance rows across devices from measured step times (pure, no OpenCL).
+ *
+ * A balancer keeps one affine cost model per device (costmodel.h), refines each device's
+ * per-row cost from the step times it is shown, and plans every step with hg_plan_affine,
+ * keeping the previous plan unless the new one is predicted to be clearly faster.  Devices
+ * whose cost rose and that were dropped to 0 rows are probed now and then so that a device
+ * that recovers wins its rows back.  The update rule, the hysteresis and the probe rule are
+ * described at the top of balance.c.
+ */
+#ifndef HG_BALANCE_H
+#define HG_BALANCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "costmodel.h"
+#include "internal.h"
+
+typedef struct hg_balance_options {
+    double alpha;      /* smoothing of the per-row cost on ordinary updates (default 0.3) */
+    double alpha_jump; /* smoothing when the observed per-row cost differs from the model by
+                          more than jump_ratio (default 0.7) */
+    double jump_ratio; /* default 0.25 (25%) */
+    double hysteresis; /* re-plan only if the new plan's predicted makespan beats the current
+                          counts' by more than this fraction (default 0.03) */
+} hg_balance_options;
+
+/* Fill *o with the defaults above (o may be NULL). */
+void hg_balance_options_init(hg_balance_options *o);
+
+typedef struct hg_balancer hg_balancer;
+
+/*
+ * Create a balancer for ndev devices starting from the calibrated models initial[0..ndev)
+ * (copied; a device whose model is invalid is never given rows).  opt NULL means the
+ * defaults.  Fails with HG_INVALID_ARGUMENT for ndev 0, initial or out NULL, a valid model
+ * whose a_ms is not finite and >= 0 or whose b_ms_per_row is not finite and > 0, alpha or
+ * alpha_jump outside (0, 1], jump_ratio not finite and > 0, hysteresis outside [0, 1);
+ * HG_OUT_OF_MEMORY.  *out is set to NULL on failure.
+ */
+hg_status hg_balancer_create(size_t ndev, const hg_cost_model *initial,
+                             const hg_balance_options *opt, hg_balancer **out, hg_error *err);
+
+/* Free b (NULL ok). */
+void hg_balancer_destroy(hg_balancer *b);
+
+/*
+ * Record one step: device i computed rows[i] rows in ms[i] milliseconds.  rows[i] == 0
+ * means it did not run: its model is unchanged and ms[i] is not looked at.  Otherwise, with
+ * a_i kept from calibration, b_obs = max(ms[i] - a_i, 1e-9 ms) / rows[i] updates
+ * b_i <- (1 - alpha) b_i + alpha b_obs, alpha being opt.alpha_jump when
+ * |b_obs - b_i| > jump_ratio * b_i, opt.alpha otherwise, and 1 when the device did not run
+ * in the step observed before (its model is stale; the observation replaces it).  Devices
+ * with invalid models are ignored.  Fails with HG_INVALID_ARGUMENT, changing nothing, for b,
+ * rows or ms NULL, or a device with rows[i] > 0 and a NaN, infinite or negative ms[i].
+ */
+hg_status hg_balancer_observe(hg_balancer *b, const size_t *rows, const double *ms,
+                              hg_error *err);
+
+/*
+ * Counts for the next step of `total` rows (cap as in hg_plan_affine).  When total and caps
+ * equal those of the previous plan, the previous counts are kept unless hg_plan_affine's
+ * plan is predicted to be faster by more than opt.hysteresis (both predicted with the
+ * current models).  Every 5th consecutive plan that gives a device 0 rows while its per-row
+ * cost estimate is more than jump_ratio above its calibrated one instead gives it a probe
+ * share (balance.c).  *changed (changed may be NULL) says whether counts differ from the
+ * previous plan's (true for the first plan).  Fails as hg_plan_affine does, and with
+ * HG_INVALID_ARGUMENT for b or counts NULL; counts and the balancer are unchanged then.
+ */
+hg_status hg_balancer_plan(hg_balancer *b, size_t total, const size_t *cap, size_t *counts,
+                           bool *changed, hg_error *err);
+
+/* Current model of device i; NULL when b is NULL or i >= the device count. */
+const hg_cost_model *hg_balancer_model(const hg_balancer *b, size_t i);
+
+#endif /* HG_BALANCE_H */

@@ -1,0 +1,59 @@
+/*
+ * planner.h - split rows across devices to minimise the predicted step time under affine
+ * cost models (pure, no OpenCL).
+ *
+ * The algorithm and why it is optimal are described at the top of planner.c.  In short:
+ * the smallest time T by which the devices can finish all rows is found by bisection (each
+ * device takes as many rows as it can finish by T, under its cap); the integer rows are then
+ * handed out so that no device finishes after T, devices that are not needed to reach T get
+ * no rows, and the rows beyond what T requires come off the devices that finish at T.
+ */
+#ifndef HG_PLANNER_H
+#define HG_PLANNER_H
+
+#include <stddef.h>
+
+#include "costmodel.h"
+#include "internal.h"
+
+/*
+ * Choose counts[i] with sum == rows and counts[i] <= cap[i] minimising the makespan
+ *
+ *     max over devices with counts[i] > 0 of  model[i].a_ms + model[i].b_ms_per_row * counts[i]
+ *
+ * (a device with no rows does not run and costs nothing).
+ *
+ *   model[i]     valid == false: the device is unusable and gets 0 rows.  A valid model
+ *                needs a finite a_ms >= 0 and a finite b_ms_per_row > 0.
+ *   cap          NULL means no caps; cap[i] == SIZE_MAX means device i is uncapped.  A
+ *                device with cap 0 gets 0 rows.
+ *   makespan_ms  may be NULL; receives the predicted makespan (0 for rows == 0), the same
+ *                value hg_plan_makespan gives for the counts.
+ *
+ * Among the splits with the least makespan the one chosen leaves out (0 rows) every device
+ * whose rows the others could take without finishing later, so each device given rows is
+ * needed to reach that makespan.  The result depends only on the arguments.  counts and
+ * *makespan_ms are written only on success.
+ *
+ * Fails (message names the device or the numbers involved) with
+ *   HG_INVALID_ARGUMENT  model or counts NULL while ndev > 0; a valid model with a negative,
+ *                        NaN or infinite a_ms, or a b_ms_per_row that is not finite and > 0;
+ *                        rows > 0 and no usable device (ndev == 0, every model invalid, or
+ *                        every valid device capped at 0);
+ *   HG_RANGE             the usable devices' caps add up to fewer than rows, or the
+ *                        least makespan overflows to infinity.
+ * rows == 0 succeeds with all counts 0 and makespan 0 (after the checks that do not involve
+ * rows).
+ */
+hg_status hg_plan_affine(size_t rows, const hg_cost_model *model, size_t ndev,
+                         const size_t *cap, size_t *counts, double *makespan_ms,
+                         hg_error *err);
+
+/*
+ * Predicted makespan of the given counts: the largest hg_cost_predict(&model[i], counts[i])
+ * (0 when no device has rows).  A device given rows with an invalid model makes it INFINITY;
+ * model or counts NULL while ndev > 0 gives NaN.
+ */
+double hg_plan_makespan(const hg_cost_model *model, size_t ndev, const size_t *counts);
+
+#endif /* HG_PLANNER_H */
