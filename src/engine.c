@@ -8,12 +8,16 @@
  * within a device in row order, and divides by the step's row count.  With
  * the same split the result is therefore the same bits every time.
  */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "diskcache.h"
 #include "engine_internal.h"
 
 void hg_engine_options_init(hg_engine_options *opt)
@@ -68,6 +72,8 @@ void hg_engine_destroy(hg_engine *eng)
     free(eng->plan);
     free(eng->recovery);
     free(eng->weight);
+    free(eng->cache_dir);
+    free(eng->binary_dir);
     free(eng->custom_source);
     free(eng->custom_kernel);
     hg_device_list_destroy(eng->list);
@@ -103,6 +109,17 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
     eng->mem_limit = opt.device_mem_limit;
     eng->gemm = opt.gemm;
     eng->serial = opt.serial;
+    if (!opt.no_program_cache) {
+        hg_error cerr;
+        eng->cache_dir = hg__cache_dir(opt.cache_dir, &cerr);
+        if (!eng->cache_dir)
+            hg__log(&eng->log, HG_LOG_WARN, "no program cache: %s", cerr.message);
+    }
+    if (opt.binary_dir && !(eng->binary_dir = hg__strdup(opt.binary_dir))) {
+        hg_engine_destroy(eng);
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "copying binary_dir");
+    }
+    eng->pcache = (hg__program_cache){eng->cache_dir, eng->binary_dir, opt.offline, &eng->log};
     eng->fault_hook = opt.fault_hook;
     eng->fault_user = opt.fault_user;
     eng->log = (hg__logger){opt.devices.log, opt.devices.log_user, opt.devices.log_level};
@@ -662,4 +679,79 @@ hg_status hg_engine_last_step(const hg_engine *eng, size_t i, hg_device_step *ou
 double hg_engine_last_step_ms(const hg_engine *eng)
 {
     return eng && eng->stepped ? eng->last_ms : 0.0;
+}
+
+const char *hg_engine_program_origin(const hg_engine *eng, size_t i)
+{
+    if (!eng || i >= eng->ndev || !eng->dev[i].prog)
+        return NULL;
+    switch (eng->dev[i].prog_origin) {
+    case HG__PROGRAM_SOURCE:   return "source";
+    case HG__PROGRAM_CACHE:    return "cache";
+    case HG__PROGRAM_PREBUILT: return "prebuilt";
+    }
+    return NULL;
+}
+
+/* mkdir -p for the export directory. */
+static bool make_dirs(char *path)
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        bool ok = mkdir(path, 0755) == 0 || errno == EEXIST;
+        *p = '/';
+        if (!ok)
+            return false;
+    }
+    return mkdir(path, 0755) == 0 || errno == EEXIST;
+}
+
+static hg_status export_one(const hg__device *d, cl_program prog, const char *dir,
+                            const char *label, hg_error *err)
+{
+    char *path = hg__prebuilt_path(dir, d->info, label);
+    size_t len = 0;
+    unsigned char *bin = prog ? hg__program_binary(prog, &len) : NULL;
+    hg_status st = HG_OK;
+    if (!path || !bin) {
+        st = hg__error_set(err, path ? HG_OPENCL : HG_OUT_OF_MEMORY, 0,
+                           "exporting the '%s' binary of %s", label, d->what);
+        goto out;
+    }
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    bool ok = make_dirs(path);
+    *slash = '/';
+    FILE *f = ok ? fopen(path, "wb") : NULL;
+    if (!f || fwrite(bin, 1, len, f) != len) {
+        st = hg__error_set(err, HG_IO, 0, "writing %s: %s", path, strerror(errno));
+        if (f)
+            fclose(f);
+        goto out;
+    }
+    if (fclose(f) != 0)
+        st = hg__error_set(err, HG_IO, 0, "writing %s: %s", path, strerror(errno));
+out:
+    free(bin);
+    free(path);
+    return st;
+}
+
+hg_status hg_engine_export_binaries(const hg_engine *eng, const char *dir, hg_error *err)
+{
+    hg_error_clear(err);
+    if (!eng || !dir || !*dir)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg_engine_export_binaries: NULL");
+    hg_status st = HG_OK;
+    for (size_t i = 0; i < eng->ndev && st == HG_OK; i++) {
+        const hg__device *d = &eng->dev[i];
+        if (d->quarantined)
+            continue;
+        st = export_one(d, d->prog, dir, "model", err);
+        if (st == HG_OK && d->custom_prog)
+            st = export_one(d, d->custom_prog, dir, "custom", err);
+    }
+    return st;
 }

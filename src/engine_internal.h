@@ -12,6 +12,7 @@
 #include "hetgrad/engine.h"
 #include "layers.h"
 #include "partition.h"
+#include "program.h"
 
 #define HG__MAX_LAYERS (HG_MAX_HIDDEN + 1)
 #define HG__COLSUM_BLOCK 256u  /* rows per block of hg_colsum_partial */
@@ -53,6 +54,8 @@ typedef struct hg__device {
     cl_program        custom_prog;
     cl_kernel         k_custom;
     size_t            custom_lsz;     /* local size for the custom kernel */
+    bool              offline;        /* loads prebuilt binaries, never compiles */
+    hg__program_origin prog_origin;   /* where the model program came from */
 
     /* resident data */
     hg__window        win;
@@ -116,6 +119,9 @@ struct hg_engine {
     uint64_t         step;            /* steps run so far */
     uint64_t         recovered_steps;
     bool             warming;         /* inside set_data's warm-up: no fault hook */
+    hg__program_cache pcache;
+    char            *cache_dir;       /* owned; NULL: no program cache */
+    char            *binary_dir;      /* owned copy of the option */
     hg_fault_hook    fault_hook;
     void            *fault_user;
 };

@@ -58,13 +58,13 @@
 _Static_assert(sizeof(double) == sizeof(uint64_t), "partition.c assumes 64-bit doubles");
 
 typedef struct split_state {
-    const double *w;
-    const size_t *gran; /* NULL: all 1 */
-    const size_t *cap;  /* NULL: all SIZE_MAX */
+    const double *w;     /* weights */
+    const size_t *gran;  /* NULL: all 1 */
+    const size_t *cap;   /* NULL: all SIZE_MAX */
     const double *ideal; /* water-filled shares s_i */
     size_t       *count; /* rows given so far */
-    size_t        n;
-    size_t        left; /* rows not given yet */
+    size_t        n;     /* devices */
+    size_t        left;  /* rows not given yet */
 } split_state;
 
 static size_t gran_of(const size_t *gran, size_t i)
@@ -97,8 +97,8 @@ static hg_status check_args(const char *fn, size_t rows, const double *weight, s
         return HG_OK;
     }
     if (!weight)
-        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: weight is NULL with %zu devices",
-                             fn, ndev);
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                             "%s: weight is NULL with %zu devices", fn, ndev);
     if (!out)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: %s is NULL with %zu devices",
                              fn, out_name, ndev);
@@ -129,8 +129,8 @@ static hg_status check_args(const char *fn, size_t rows, const double *weight, s
     }
     if (!any_weight)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
-                             "%s: all %zu device weights are 0; cannot split %zu rows", fn, ndev,
-                             rows);
+                             "%s: all %zu device weights are 0; cannot split %zu rows", fn,
+                             ndev, rows);
     if (!any_usable)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
                              "%s: every device with a nonzero weight has max_rows 0; cannot "
@@ -251,11 +251,8 @@ static size_t bids_above(const split_state *s, size_t i, double L)
     return lo;
 }
 
-/*
- * Do the granules of the devices eligible under left0 that bid more than L fit in left0
- * rows?  Their rows go to *total when they do.
- */
-static bool fit_above(const split_state *s, size_t left0, double L, size_t *total)
+/* Do the granules of the devices eligible under left0 that bid more than L fit in left0? */
+static bool fit_above(const split_state *s, size_t left0, double L)
 {
     size_t sum = 0;
     for (size_t i = 0; i < s->n; i++) {
@@ -266,7 +263,6 @@ static bool fit_above(const split_state *s, size_t left0, double L, size_t *tota
             return false;
         sum += rows;
     }
-    *total = sum;
     return true;
 }
 
@@ -287,27 +283,27 @@ static double key_value(uint64_t k)
 }
 
 /*
- * Bulk step: hand out at once the longest run of granules the greedy would give next that
- * is all the granules bidding above some threshold L.  They fit in the rows left, so when
- * the greedy reaches any of them -- granularity g, all of them fitting, at most the others'
- * rows taken before it -- at least g rows remain and its device can take it.  Returns the
- * rows given: 0 when the granules bidding the top deficit alone need more than the rows
- * left.
+ * Bulk step: give at once every granule of the devices eligible now that bids above L, the
+ * lowest threshold at which all of them fit in the rows left.  The greedy would hand out
+ * exactly these next: it takes bids in decreasing order, and when it reaches one of them,
+ * of granularity g, the others taken before it leave at least g rows because all of them
+ * fit.  Returns the rows given: 0 when the granules bidding the top deficit alone need more
+ * than the rows left.
  */
 static size_t bulk_step(split_state *s)
 {
-    size_t left0 = s->left, total = 0;
+    size_t left0 = s->left;
     double top = -DBL_MAX; /* largest bid: nothing bids above it */
     for (size_t i = 0; i < s->n; i++)
         if (eligible(s, i, left0) && deficit(s, i) > top)
             top = deficit(s, i);
 
     double L = -DBL_MAX; /* every bid is >= -2^64 > -DBL_MAX */
-    if (!fit_above(s, left0, L, &total)) {
+    if (!fit_above(s, left0, L)) {
         uint64_t lo = order_key(-DBL_MAX), hi = order_key(top); /* too many / fit */
         while (hi - lo > 1) {
             uint64_t mid = lo + (hi - lo) / 2;
-            if (fit_above(s, left0, key_value(mid), &total))
+            if (fit_above(s, left0, key_value(mid)))
                 hi = mid;
             else
                 lo = mid;

@@ -27,7 +27,9 @@ typedef struct hg_range {
  *   granularity[i]  NULL means 1 for every device; otherwise >= 1.  Every count is a multiple
  *                   of its device's granularity except for the remainder (see partition.c):
  *                   fewer rows than the granularity of any usable device with cap room for a
- *                   whole granule, all given to one device.
+ *                   whole granule, all given to the device furthest below its ideal share
+ *                   among those with room for all of it (spread over several devices only
+ *                   when caps leave no single device that room).
  *   max_rows[i]     NULL means no caps; SIZE_MAX means uncapped.  count <= max_rows[i].
  *
  * On success out[i] holds consecutive ranges in device order starting at row 0 whose counts

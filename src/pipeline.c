@@ -22,6 +22,7 @@
 #include <clblast_c.h>
 
 #include "engine_internal.h"
+#include "program.h"
 
 /* ---- events and errors ------------------------------------------------------ */
 
@@ -134,7 +135,8 @@ static hg_status gemm(hg_engine *eng, hg__device *d, bool ta, bool tb, size_t m,
                       size_t ldb, cl_mem c, size_t coff, size_t ldc, const char *stage,
                       hg_error *err)
 {
-    if (eng->gemm == HG_GEMM_NAIVE)
+    /* No CLBlast on devices that cannot compile: it builds its kernels itself. */
+    if (eng->gemm == HG_GEMM_NAIVE || d->offline)
         return gemm_naive(d, ta, tb, m, n, k, a, aoff, lda, b, boff, ldb, c, coff, ldc, err);
     cl_event ev = NULL;
     pthread_mutex_lock(&eng->clblast_lock);
@@ -293,28 +295,13 @@ static hg_status make_kernel(hg__device *d, cl_program prog, const char *name, c
     return HG_OK;
 }
 
-static hg_status build(hg__device *d, const char *src, size_t len, const char *label,
-                       cl_program *prog, hg_error *err)
+static hg_status build(hg_engine *eng, hg__device *d, size_t li, const char *src,
+                       size_t len, const char *label, cl_program *prog,
+                       hg__program_origin *origin, hg_error *err)
 {
-    cl_int rc = CL_SUCCESS;
-    *prog = clCreateProgramWithSource(d->ctx, 1, &src, &len, &rc);
-    if (rc != CL_SUCCESS || !*prog) {
-        *prog = NULL;
-        return hg__cl_fail(err, rc, "clCreateProgramWithSource(%s) on %s", label, d->what);
-    }
-    cl_device_id dev = NULL;
-    clGetContextInfo(d->ctx, CL_CONTEXT_DEVICES, sizeof dev, &dev, NULL);
-    rc = clBuildProgram(*prog, 1, &dev, "-cl-std=CL1.2", NULL, NULL);
-    if (rc != CL_SUCCESS) {
-        char *log = hg__build_log(*prog, dev);
-        hg_status st = hg__error_set(err, rc == CL_BUILD_PROGRAM_FAILURE ? HG_BUILD : HG_OPENCL,
-                                     rc, "clBuildProgram(%s) on %s: %s (%d)%s%s", label,
-                                     d->what, hg_cl_error_name(rc), (int)rc, log ? ": " : "",
-                                     log ? log : "");
-        free(log);
-        return st;
-    }
-    return HG_OK;
+    return hg__program_build(d->ctx, hg__list_cl_device(eng->list, li), d->info, d->what,
+                             label, src, len, "-cl-std=CL1.2", &eng->pcache, prog, origin,
+                             err);
 }
 
 hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t li, hg_error *err)
@@ -327,15 +314,12 @@ hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t li, hg_error *er
                                     &d->queue, err);
     if (st != HG_OK)
         return st;
-    if (!d->info->compiler_available)
-        return hg__error_set(err, HG_BUILD, CL_COMPILER_NOT_AVAILABLE,
-                             "%s has no online compiler (prebuilt binaries are not "
-                             "supported yet)", d->what);
+    d->offline = eng->pcache.offline || !d->info->compiler_available;
     size_t len = 0;
     const char *src = hg__kernel_source("model", &len);
     if (!src)
         return hg__error_set(err, HG_INTERNAL, 0, "embedded kernel 'model' missing");
-    st = build(d, src, len, "model.cl", &d->prog, err);
+    st = build(eng, d, li, src, len, "model", &d->prog, &d->prog_origin, err);
     const struct {
         const char *name;
         cl_kernel *k;
@@ -350,8 +334,9 @@ hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t li, hg_error *er
         return st;
 
     if (eng->model.kind == HG_MODEL_CUSTOM) {
-        st = build(d, eng->custom_source, strlen(eng->custom_source), "custom kernel",
-                   &d->custom_prog, err);
+        hg__program_origin o;
+        st = build(eng, d, li, eng->custom_source, strlen(eng->custom_source), "custom",
+                   &d->custom_prog, &o, err);
         if (st == HG_OK)
             st = make_kernel(d, d->custom_prog, eng->custom_kernel, &d->k_custom, err);
         if (st != HG_OK)

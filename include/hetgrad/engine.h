@@ -60,6 +60,15 @@ typedef struct hg_engine_options {
                                         tools that are not thread-safe (Oclgrind's
                                         uninitialised-value plugin crashes when its
                                         device is driven from a second host thread) */
+    const char     *cache_dir;       /* program cache directory; NULL: $HETGRAD_CACHE_DIR,
+                                        else $XDG_CACHE_HOME/hetgrad, else
+                                        ~/.cache/hetgrad */
+    bool            no_program_cache;/* compile every time, cache nothing */
+    const char     *binary_dir;      /* prebuilt binaries for devices without an
+                                        online compiler (docs/programs.md) */
+    bool            offline;         /* every device loads prebuilt binaries only
+                                        (as if none had a compiler); testing and
+                                        deployments without compilers */
     hg_fault_hook   fault_hook;      /* NULL: none */
     void           *fault_user;      /* passed to fault_hook */
 } hg_engine_options;
@@ -140,6 +149,20 @@ typedef struct hg_device_step {
  * receives why (valid until the engine is destroyed).
  */
 HG_EXTERN bool hg_engine_quarantined(const hg_engine *eng, size_t i, const char **reason);
+
+/*
+ * Where device i's model program came from: "source" (compiled), "cache"
+ * (the program cache) or "prebuilt" (binary_dir); NULL out of range.
+ */
+HG_EXTERN const char *hg_engine_program_origin(const hg_engine *eng, size_t i);
+
+/*
+ * Write every healthy device's compiled programs to dir in the prebuilt
+ * layout (dir/<device name>/<label>.bin, docs/programs.md), for devices or
+ * machines that must not compile.  Creates the directories.
+ */
+HG_EXTERN hg_status hg_engine_export_binaries(const hg_engine *eng, const char *dir,
+                                              hg_error *err);
 
 /* Number of steps so far in which a device failed and its rows were recovered. */
 HG_EXTERN uint64_t hg_engine_recovered_steps(const hg_engine *eng);

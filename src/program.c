@@ -1,0 +1,197 @@
+/*
+ * program.c - OpenCL programs per device: compiled once per device, driver and
+ * source, cached on disk and loaded with clCreateProgramWithBinary; devices
+ * without an online compiler (FPGAs) load prebuilt binaries from a directory.
+ *
+ * The cache key holds the platform name, device name, driver version, the
+ * program's label and build options and a 64-bit hash of the source, so a
+ * driver update or a changed kernel misses and rebuilds.  The cache file
+ * itself is checked (diskcache.c); a binary the driver then refuses is
+ * logged, rebuilt from source and replaced.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diskcache.h"
+#include "program.h"
+
+#define MAX_BINARY ((size_t)256 << 20)
+
+unsigned char *hg__program_binary(cl_program prog, size_t *len)
+{
+    size_t size = 0;
+    if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) !=
+            CL_SUCCESS ||
+        size == 0 || size > MAX_BINARY)
+        return NULL;
+    unsigned char *bin = malloc(size);
+    if (!bin)
+        return NULL;
+    unsigned char *ptrs[1] = {bin};
+    if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof ptrs, ptrs, NULL) != CL_SUCCESS) {
+        free(bin);
+        return NULL;
+    }
+    *len = size;
+    return bin;
+}
+
+char *hg__prebuilt_path(const char *binary_dir, const hg_device_info *info, const char *label)
+{
+    char *name = hg__strdup(info->name[0] ? info->name : "unnamed");
+    if (!name)
+        return NULL;
+    for (char *p = name; *p; p++) {
+        char c = *p;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        if (!ok)
+            *p = '_';
+    }
+    char *path = hg__asprintf("%s/%s/%s.bin", binary_dir, name, label);
+    free(name);
+    return path;
+}
+
+/* Create and build a program from a binary; CL status, program or NULL. */
+static cl_int from_binary(cl_context ctx, cl_device_id dev, const unsigned char *bin,
+                          size_t len, const char *options, cl_program *out)
+{
+    cl_int rc = CL_SUCCESS, bin_rc = CL_SUCCESS;
+    cl_program p = clCreateProgramWithBinary(ctx, 1, &dev, &len, &bin, &bin_rc, &rc);
+    if (rc == CL_SUCCESS && bin_rc != CL_SUCCESS)
+        rc = bin_rc;
+    if (rc == CL_SUCCESS && p)
+        rc = clBuildProgram(p, 1, &dev, options, NULL, NULL);
+    if (rc != CL_SUCCESS) {
+        if (p)
+            clReleaseProgram(p);
+        return rc;
+    }
+    *out = p;
+    return CL_SUCCESS;
+}
+
+static unsigned char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    unsigned char *buf = NULL;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long n = ftell(f);
+        if (n > 0 && (size_t)n <= MAX_BINARY && fseek(f, 0, SEEK_SET) == 0) {
+            buf = malloc((size_t)n);
+            if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+                free(buf);
+                buf = NULL;
+            } else if (buf) {
+                *len = (size_t)n;
+            }
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+static hg_status prebuilt(cl_context ctx, cl_device_id dev, const hg_device_info *info,
+                          const char *what, const char *label, const char *options,
+                          const hg__program_cache *pc, cl_program *out, hg_error *err)
+{
+    const char *why = pc->offline ? "offline mode is on" : "it has no online compiler";
+    if (!pc->binary_dir)
+        return hg__error_set(err, HG_BUILD, CL_COMPILER_NOT_AVAILABLE,
+                             "%s must load a prebuilt '%s' binary (%s), but no binary "
+                             "directory is set (hg_engine_options.binary_dir, "
+                             "docs/programs.md)", what, label, why);
+    char *path = hg__prebuilt_path(pc->binary_dir, info, label);
+    if (!path)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "prebuilt binary path");
+    size_t len = 0;
+    unsigned char *bin = read_file(path, &len);
+    hg_status st = HG_OK;
+    if (!bin) {
+        st = hg__error_set(err, HG_BUILD, CL_COMPILER_NOT_AVAILABLE,
+                           "%s: prebuilt binary %s is missing or unreadable (%s)", what, path,
+                           why);
+    } else {
+        cl_int rc = from_binary(ctx, dev, bin, len, options, out);
+        if (rc != CL_SUCCESS)
+            st = hg__error_set(err, HG_BUILD, rc, "%s: prebuilt binary %s was refused: %s (%d)",
+                               what, path, hg_cl_error_name(rc), (int)rc);
+    }
+    free(bin);
+    free(path);
+    return st;
+}
+
+hg_status hg__program_build(cl_context ctx, cl_device_id dev, const hg_device_info *info,
+                            const char *what, const char *label, const char *src, size_t len,
+                            const char *options, const hg__program_cache *pc,
+                            cl_program *out, hg__program_origin *origin, hg_error *err)
+{
+    *out = NULL;
+    *origin = HG__PROGRAM_SOURCE;
+    if (pc->offline || !info->compiler_available) {
+        *origin = HG__PROGRAM_PREBUILT;
+        return prebuilt(ctx, dev, info, what, label, options, pc, out, err);
+    }
+
+    char hash[17];
+    snprintf(hash, sizeof hash, "%016llx",
+             (unsigned long long)hg__fnv1a(HG__FNV_INIT, src, len));
+    const char *key[] = {"program", info->platform_name, info->name, info->driver_version,
+                         label, options, hash};
+    size_t nkey = sizeof key / sizeof key[0];
+    if (pc->dir) {
+        void *bin = NULL;
+        size_t blen = 0;
+        bool found = false;
+        const char *why = NULL;
+        hg_error cerr;
+        if (hg__cache_load(pc->dir, key, nkey, MAX_BINARY, &bin, &blen, &found, &why, &cerr) !=
+            HG_OK) {
+            hg__log(pc->log, HG_LOG_WARN, "program cache: %s", cerr.message);
+        } else if (found) {
+            cl_int rc = from_binary(ctx, dev, bin, blen, options, out);
+            free(bin);
+            if (rc == CL_SUCCESS) {
+                *origin = HG__PROGRAM_CACHE;
+                return HG_OK;
+            }
+            hg__log(pc->log, HG_LOG_WARN, "program cache: %s refused the cached '%s' "
+                    "binary (%s); rebuilding", what, label, hg_cl_error_name(rc));
+        } else if (why) {
+            hg__log(pc->log, HG_LOG_WARN, "program cache: dropped a bad '%s' entry for %s (%s)",
+                    label, what, why);
+        }
+    }
+
+    cl_int rc = CL_SUCCESS;
+    cl_program p = clCreateProgramWithSource(ctx, 1, &src, &len, &rc);
+    if (rc != CL_SUCCESS || !p)
+        return hg__cl_fail(err, rc != CL_SUCCESS ? rc : CL_INVALID_PROGRAM,
+                           "clCreateProgramWithSource(%s) on %s", label, what);
+    rc = clBuildProgram(p, 1, &dev, options, NULL, NULL);
+    if (rc != CL_SUCCESS) {
+        char *log = hg__build_log(p, dev);
+        hg_status st = hg__error_set(err, rc == CL_BUILD_PROGRAM_FAILURE ? HG_BUILD : HG_OPENCL,
+                                     rc, "clBuildProgram(%s) on %s: %s (%d)%s%s", label, what,
+                                     hg_cl_error_name(rc), (int)rc, log ? ": " : "",
+                                     log ? log : "");
+        free(log);
+        clReleaseProgram(p);
+        return st;
+    }
+    if (pc->dir) {
+        size_t blen = 0;
+        unsigned char *bin = hg__program_binary(p, &blen);
+        hg_error cerr;
+        if (bin && hg__cache_store(pc->dir, key, nkey, bin, blen, &cerr) != HG_OK)
+            hg__log(pc->log, HG_LOG_WARN, "program cache: %s", cerr.message);
+        free(bin);
+    }
+    *out = p;
+    return HG_OK;
+}
