@@ -31,7 +31,7 @@ void hg_engine_options_init(hg_engine_options *opt)
 }
 
 /* Take device i out of service for good, keeping why. */
-static void quarantine(hg_engine *eng, size_t i, const hg_error *why)
+void hg__quarantine(hg_engine *eng, size_t i, const hg_error *why)
 {
     hg__device *d = &eng->dev[i];
     if (d->quarantined)
@@ -72,6 +72,8 @@ void hg_engine_destroy(hg_engine *eng)
     free(eng->plan);
     free(eng->recovery);
     free(eng->weight);
+    hg_balancer_destroy(eng->balancer);
+    free(eng->profile_cache_dir);
     free(eng->cache_dir);
     free(eng->binary_dir);
     free(eng->custom_source);
@@ -114,6 +116,10 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
         eng->cache_dir = hg__cache_dir(opt.cache_dir, &cerr);
         if (!eng->cache_dir)
             hg__log(&eng->log, HG_LOG_WARN, "no program cache: %s", cerr.message);
+    }
+    if (!opt.no_profile_cache) {
+        hg_error cerr;
+        eng->profile_cache_dir = hg__cache_dir(opt.cache_dir, &cerr);
     }
     if (opt.binary_dir && !(eng->binary_dir = hg__strdup(opt.binary_dir))) {
         hg_engine_destroy(eng);
@@ -180,7 +186,7 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
                 first_st = ds;
                 first_err = e;
             }
-            quarantine(eng, k, &e);
+            hg__quarantine(eng, k, &e);
         } else {
             healthy++;
         }
@@ -289,9 +295,10 @@ static void device_capacity(const hg_engine *eng, const hg__device *d, size_t *r
 /*
  * Compile CLBlast's GEMM kernels now, one device at a time: CLBlast picks a
  * "direct" kernel for small products and an "indirect" one for large, and
- * compiles each on first use, which is slow (seconds on POCL) and not
- * thread-safe in CLBlast 1.5.3.  One tiny batch and one larger batch per
- * device, with zero parameters, cover both.
+ * compiles each (and, for the indirect one, its padding kernels) on first
+ * use, which is slow (seconds on POCL) and not thread-safe in CLBlast 1.5.3.
+ * Batches of 1, 512 and 8192 rows per device (the last only where 512 rows
+ * took under half a second), with zero parameters, cover them.
  */
 static hg_status warm_up(hg_engine *eng, hg_error *err)
 {
@@ -305,11 +312,15 @@ static hg_status warm_up(hg_engine *eng, hg_error *err)
         if (d->quarantined)
             continue;
         size_t have = d->win.hi - d->win.lo;
-        size_t sizes[2] = {1, have < 512 ? have : 512};
+        size_t cap = have < d->chunk_rows ? have : d->chunk_rows;
+        size_t sizes[3] = {1, cap < 512 ? cap : 512, cap < 8192 ? cap : 8192};
         hg_error e;
         hg_status ds = HG_OK;
-        for (size_t k = 0; k < 2 && ds == HG_OK; k++) {
-            if (sizes[k] == 0 || (k == 1 && sizes[1] == 1))
+        for (size_t k = 0; k < 3 && ds == HG_OK; k++) {
+            if (sizes[k] == 0 || (k > 0 && sizes[k] <= sizes[k - 1]))
+                continue;
+            /* The large size only on devices that did 512 rows quickly. */
+            if (k == 2 && d->stats.host_ms > 500.0)
                 continue;
             hg_range piece = {d->win.lo, sizes[k]};
             hg__dev_plan p = {.pieces = &piece, .npieces = 1, .rows = sizes[k]};
@@ -318,7 +329,7 @@ static hg_status warm_up(hg_engine *eng, hg_error *err)
         if (ds == HG_OUT_OF_MEMORY && !eng->fault_hook)
             st = hg__error_set(err, ds, 0, "%s", e.message);
         else if (ds != HG_OK)
-            quarantine(eng, i, &e);
+            hg__quarantine(eng, i, &e);
     }
     eng->warming = false;
     free(zero);
@@ -357,6 +368,8 @@ hg_status hg_engine_set_data(hg_engine *eng, const hg_dataset_desc *data, hg_err
                              "(room for %zu rows)", n, windowed);
     }
     eng->has_data = false;
+    eng->calibrated = false;
+    eng->dynamic = false;
     for (size_t i = 0; i < eng->ndev && st == HG_OK; i++) {
         size_t lo = 0, hi = n;
         if (eng->dev[i].quarantined)
@@ -475,6 +488,34 @@ static hg_status effective(const hg_engine *eng, double *w, hg__window *win, hg_
     return HG_OK;
 }
 
+/*
+ * Calibrated engines: rows per device from the cost models (weights on entry
+ * are the effective user weights; a device with weight 0 stays out).
+ */
+static hg_status model_weights(hg_engine *eng, size_t first, size_t count, const size_t *idx,
+                               double *wt, const hg__window *win, hg_error *err)
+{
+    size_t *caps = calloc(eng->ndev, sizeof *caps);
+    if (!caps)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
+    for (size_t i = 0; i < eng->ndev; i++) {
+        if (wt[i] <= 0 || !eng->dev[i].model.valid)
+            caps[i] = 0;
+        else if (win[i].full)
+            caps[i] = SIZE_MAX;
+        else if (!idx)
+            caps[i] = first + count <= win[i].lo || first >= win[i].hi ? 0
+                      : (first + count < win[i].hi ? first + count : win[i].hi) -
+                            (first > win[i].lo ? first : win[i].lo);
+        else
+            for (size_t r = 0; r < count; r++)
+                caps[i] += idx[r] >= win[i].lo && idx[r] < win[i].hi;
+    }
+    hg_status st = hg__plan_counts(eng, count, caps, wt, err);
+    free(caps);
+    return st;
+}
+
 /* Run plans[i] on every device that has rows, all at once (or serially). */
 static void run_round(hg_engine *eng, worker *w, hg__dev_plan *plans, const float *params,
                       bool append)
@@ -554,7 +595,7 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, flo
             any_failed = true;
             failed[i] = true;
             eng->dev[i].stats.failed = true;
-            quarantine(eng, i, &w[i].err);
+            hg__quarantine(eng, i, &w[i].err);
             if (!collect_rows(&plans[i], &rows, &nrows, &caprows)) {
                 st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "recovering a failed device");
                 goto out;
@@ -580,6 +621,7 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, flo
     }
     if (recovered)
         eng->recovered_steps++;
+    hg__observe_step(eng);
 
     double lsum = 0;
     for (size_t i = 0; i < eng->ndev; i++) {
@@ -626,6 +668,8 @@ hg_status hg_engine_gradient(hg_engine *eng, const float *params, size_t first, 
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
     }
     st = effective(eng, wt, win, err);
+    if (st == HG_OK && eng->calibrated)
+        st = model_weights(eng, first, count, NULL, wt, win, err);
     if (st == HG_OK)
         st = hg__plan_range(first, count, wt, eng->ndev, win, eng->plan, err);
     free(win);
@@ -657,6 +701,8 @@ hg_status hg_engine_gradient_rows(hg_engine *eng, const float *params, const siz
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
     }
     st = effective(eng, wt, win, err);
+    if (st == HG_OK && eng->calibrated)
+        st = model_weights(eng, 0, count, idx, wt, win, err);
     if (st == HG_OK)
         st = hg__plan_rows(idx, count, wt, eng->ndev, win, eng->plan, err);
     free(win);

@@ -13,6 +13,9 @@
 #include "layers.h"
 #include "partition.h"
 #include "program.h"
+#include "balance.h"
+#include "costmodel.h"
+#include "planner.h"
 
 #define HG__MAX_LAYERS (HG_MAX_HIDDEN + 1)
 #define HG__COLSUM_BLOCK 256u  /* rows per block of hg_colsum_partial */
@@ -55,6 +58,8 @@ typedef struct hg__device {
     cl_kernel         k_custom;
     size_t            custom_lsz;     /* local size for the custom kernel */
     bool              offline;        /* loads prebuilt binaries, never compiles */
+    hg_cost_model     model;          /* calibrated cost model */
+    bool              model_from_cache;
     hg__program_origin prog_origin;   /* where the model program came from */
 
     /* resident data */
@@ -121,6 +126,10 @@ struct hg_engine {
     bool             warming;         /* inside set_data's warm-up: no fault hook */
     hg__program_cache pcache;
     char            *cache_dir;       /* owned; NULL: no program cache */
+    char            *profile_cache_dir; /* owned; NULL: no profile cache */
+    hg_balancer     *balancer;        /* models after calibration */
+    bool             calibrated;
+    bool             dynamic;
     char            *binary_dir;      /* owned copy of the option */
     hg_fault_hook    fault_hook;
     void            *fault_user;
@@ -144,5 +153,12 @@ size_t hg__result_stride(const hg_engine *eng);
 /* Add one piece's result record to grad (double) and *loss, in a fixed order. */
 void hg__accumulate(const hg_engine *eng, const float *rec, size_t rows, double *grad,
                     double *loss);
+
+/* Profiles (profile.c). */
+hg_status hg__plan_counts(hg_engine *eng, size_t total, const size_t *caps, double *weights,
+                          hg_error *err);
+void hg__observe_step(hg_engine *eng);
+/* Quarantine device i (engine.c). */
+void hg__quarantine(hg_engine *eng, size_t i, const hg_error *why);
 
 #endif /* HG_ENGINE_INTERNAL_H */

@@ -162,8 +162,26 @@ static hg_status gemm(hg_engine *eng, hg__device *d, bool ta, bool tb, size_t m,
 static hg_status launch(hg__device *d, cl_kernel k, cl_uint dims, const size_t *gws,
                         const char *name, hg_error *err)
 {
+    /*
+     * Fixed local sizes, global sizes rounded up (every kernel checks its
+     * bounds): a driver-chosen local size follows the global size, and POCL
+     * compiles a new work-group function for every new local size, hundreds
+     * of milliseconds each time the rows per device change.
+     */
+    size_t lws[2], g[2];
+    size_t maxwg = d->info->max_work_group_size ? d->info->max_work_group_size : 1;
+    if (dims == 1) {
+        lws[0] = maxwg < 64 ? maxwg : 64;
+    } else {
+        lws[0] = maxwg < 8 ? maxwg : 8;
+        lws[1] = maxwg / lws[0] < 8 ? maxwg / lws[0] : 8;
+        if (lws[1] == 0)
+            lws[1] = 1;
+    }
+    for (cl_uint i = 0; i < dims; i++)
+        g[i] = (gws[i] + lws[i] - 1) / lws[i] * lws[i];
     cl_event ev = NULL;
-    cl_int rc = clEnqueueNDRangeKernel(d->queue, k, dims, NULL, gws, NULL, 0, NULL, &ev);
+    cl_int rc = clEnqueueNDRangeKernel(d->queue, k, dims, NULL, g, lws, 0, NULL, &ev);
     if (rc != CL_SUCCESS)
         return hg__cl_fail(err, rc, "clEnqueueNDRangeKernel(%s) on %s", name, d->what);
     if (!track(d, ev, false))

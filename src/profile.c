@@ -1,0 +1,316 @@
+/*
+ * profile.c - calibrate each device into an affine cost model t(n) = a + b n
+ * on the real gradient kernels, cache the models on disk, and plan steps on
+ * them (statically, or rebalanced after every step).
+ *
+ * Calibration runs each device alone (one at a time, so devices sharing the
+ * host's cores do not disturb each other's figures) on rows it holds, at two
+ * batch sizes: a small one, and one sized to take about 100 ms from the small
+ * one's timing (so Oclgrind is measured on tens of rows and a GPU on
+ * thousands).  Each size gets one warm-up and five timed runs; hg_cost_fit()
+ * rejects outliers per size and fits the medians.  The times are host wall
+ * times of the device's whole part of a step (parameter upload, kernels,
+ * read-back): what a step will cost.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diskcache.h"
+#include "engine_internal.h"
+
+#define REPEATS 5
+#define TARGET_MS 100.0
+
+/* Workload signature: what the timings depend on besides the device. */
+static char *signature(const hg_engine *eng)
+{
+    const hg_model_desc *m = &eng->model;
+    char hidden[HG_MAX_HIDDEN * 12 + 1] = "";
+    size_t k = 0;
+    for (size_t i = 0; m->kind == HG_MODEL_MLP && i < m->nhidden; i++)
+        k += (size_t)snprintf(hidden + k, sizeof hidden - k, "%s%zu", i ? "," : "", m->hidden[i]);
+    unsigned long long src = m->kind == HG_MODEL_CUSTOM
+                                 ? (unsigned long long)hg__fnv1a(HG__FNV_INIT, m->custom_source,
+                                                                 strlen(m->custom_source))
+                                 : 0ull;
+    return hg__asprintf("model=%d;in=%zu;out=%zu;hidden=%s;gemm=%d;src=%016llx;chunk=%zu;v=1",
+                        (int)m->kind, m->inputs, m->outputs, hidden, (int)eng->gemm, src,
+                        eng->dev[0].chunk_rows);
+}
+
+/* Time device i on n rows of its window: one warm-up, then repeats runs. */
+static hg_status time_rows(hg_engine *eng, size_t i, size_t n, int repeats, const float *params,
+                           size_t *rows, double *ms, size_t *ns, hg_error *err)
+{
+    hg__device *d = &eng->dev[i];
+    hg_range piece = {d->win.lo, n};
+    hg__dev_plan p = {.pieces = &piece, .npieces = 1, .rows = n};
+    for (int r = 0; r <= repeats; r++) {
+        hg_status st = hg__device_run(eng, d, i, &p, params, false, err);
+        if (st != HG_OK)
+            return st;
+        if (r == 0)
+            continue; /* warm-up */
+        rows[*ns] = n;
+        ms[*ns] = d->stats.host_ms;
+        (*ns)++;
+    }
+    return HG_OK;
+}
+
+static size_t clamp_rows(double n, size_t lo, size_t hi)
+{
+    if (!(n >= (double)lo))
+        return lo;
+    if (n >= (double)hi)
+        return hi;
+    return (size_t)n;
+}
+
+/*
+ * Sizes adapt to the device: a probe run on 8 rows says roughly how fast it
+ * is; the small size then takes about 10 ms and the large one about 100 ms
+ * (at least 4 times more rows), so a GPU is measured on thousands of rows and
+ * Oclgrind on a handful, and calibration stays well under a second per device.
+ */
+static hg_status measure(hg_engine *eng, size_t i, const float *params, hg_cost_model *out,
+                         hg_error *err)
+{
+    hg__device *d = &eng->dev[i];
+    size_t have = d->win.hi - d->win.lo;
+    size_t cap = have < d->chunk_rows ? have : d->chunk_rows;
+    size_t rows[2 * REPEATS];
+    double ms[2 * REPEATS];
+    size_t ns = 0;
+    size_t probe = cap < 8 ? cap : 8;
+    hg_status st = time_rows(eng, i, probe, 1, params, rows, ms, &ns, err);
+    if (st != HG_OK)
+        return st;
+    double per_row = ms[0] / (double)probe;
+    ns = 0;
+    size_t n1 = clamp_rows(10.0 / (per_row > 1e-9 ? per_row : 1e-9), 1, cap);
+    size_t n2 = clamp_rows(TARGET_MS / (per_row > 1e-9 ? per_row : 1e-9),
+                           n1 * 4 > 16 ? n1 * 4 : 16, cap);
+    int repeats = per_row * (double)n2 > 50.0 ? 3 : REPEATS;
+    st = time_rows(eng, i, n1, repeats, params, rows, ms, &ns, err);
+    if (st == HG_OK && n2 > n1)
+        st = time_rows(eng, i, n2, repeats, params, rows, ms, &ns, err);
+    if (st != HG_OK)
+        return st;
+    st = hg_cost_fit(rows, ms, ns, out, err);
+    if (st == HG_INVALID_ARGUMENT && ns > 0) {
+        /* Noise hid the growth (a slow device measured on few rows): fall
+           back to the conservative model through the origin, from the
+           largest size's median. */
+        size_t big = 0, k = 0;
+        double med[2 * REPEATS];
+        for (size_t j = 0; j < ns; j++)
+            big = rows[j] > big ? rows[j] : big;
+        for (size_t j = 0; j < ns; j++)
+            if (rows[j] == big)
+                med[k++] = ms[j];
+        for (size_t a = 1; a < k; a++)
+            for (size_t b = a; b > 0 && med[b - 1] > med[b]; b--) {
+                double t = med[b];
+                med[b] = med[b - 1];
+                med[b - 1] = t;
+            }
+        double m = med[k / 2];
+        hg__log(&eng->log, HG_LOG_INFO, "%s: %s; using %.3g ms/row", d->what, err->message,
+                m / (double)big);
+        *out = (hg_cost_model){0, m / (double)big, ns, 0, m > 0};
+        hg_error_clear(err);
+        st = out->valid ? HG_OK : HG_INVALID_ARGUMENT;
+    }
+    return st;
+}
+
+/* Cache payload: text, so that it is readable and portable. */
+static bool parse_model(const char *buf, size_t len, hg_cost_model *m)
+{
+    char tmp[256];
+    if (len == 0 || len >= sizeof tmp)
+        return false;
+    memcpy(tmp, buf, len);
+    tmp[len] = '\0';
+    double a = 0, b = 0;
+    unsigned long s = 0, r = 0;
+    if (sscanf(tmp, "a_ms=%lg b_ms_per_row=%lg samples=%lu rejected=%lu", &a, &b, &s, &r) != 4)
+        return false;
+    if (!(a >= 0) || !(b > 0) || a > 1e9 || b > 1e9)
+        return false;
+    *m = (hg_cost_model){a, b, (size_t)s, (size_t)r, true};
+    return true;
+}
+
+hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
+{
+    hg_error_clear(err);
+    if (!eng)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg_engine_calibrate: NULL engine");
+    if (!eng->has_data)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                             "hg_engine_calibrate: no data set (call hg_engine_set_data)");
+    char *sig = signature(eng);
+    float *params = calloc(eng->nparams ? eng->nparams : 1, sizeof *params);
+    if (!sig || !params) {
+        free(sig);
+        free(params);
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "calibrating");
+    }
+    /* Small non-zero parameters: realistic work without overflow. */
+    for (size_t k = 0; k < eng->nparams; k++)
+        params[k] = (float)((double)((k * 2654435761u) % 1000) / 1000.0 - 0.5) * 0.01f;
+
+    hg_status st = HG_OK;
+    eng->warming = true; /* no fault injection during calibration */
+    for (size_t i = 0; i < eng->ndev && st == HG_OK; i++) {
+        hg__device *d = &eng->dev[i];
+        d->model = (hg_cost_model){0};
+        d->model_from_cache = false;
+        if (d->quarantined || d->win.hi == d->win.lo)
+            continue;
+        const char *key[] = {"profile", d->info->platform_name, d->info->name,
+                             d->info->driver_version, d->info->id, sig};
+        size_t nkey = sizeof key / sizeof key[0];
+        if (eng->profile_cache_dir) {
+            void *buf = NULL;
+            size_t len = 0;
+            bool found = false;
+            const char *why = NULL;
+            hg_error cerr;
+            if (hg__cache_load(eng->profile_cache_dir, key, nkey, 4096, &buf, &len, &found,
+                               &why, &cerr) == HG_OK && found) {
+                if (parse_model(buf, len, &d->model))
+                    d->model_from_cache = true;
+                else
+                    hg__log(&eng->log, HG_LOG_WARN, "profile cache: unreadable entry for %s; "
+                            "recalibrating", d->what);
+            } else if (why) {
+                hg__log(&eng->log, HG_LOG_WARN, "profile cache: bad entry for %s (%s); "
+                        "recalibrating", d->what, why);
+            }
+            free(buf);
+        }
+        if (d->model_from_cache)
+            continue;
+        hg_error e;
+        hg_status ds = measure(eng, i, params, &d->model, &e);
+        if (ds == HG_OUT_OF_MEMORY) {
+            st = hg__error_set(err, ds, 0, "%s", e.message);
+        } else if (ds != HG_OK) {
+            hg__quarantine(eng, i, &e);
+            d->model.valid = false;
+        } else if (eng->profile_cache_dir) {
+            char *text = hg__asprintf("a_ms=%.17g b_ms_per_row=%.17g samples=%zu rejected=%zu\n",
+                                      d->model.a_ms, d->model.b_ms_per_row, d->model.samples,
+                                      d->model.rejected);
+            hg_error cerr;
+            if (text && hg__cache_store(eng->profile_cache_dir, key, nkey, text, strlen(text),
+                                        &cerr) != HG_OK)
+                hg__log(&eng->log, HG_LOG_WARN, "profile cache: %s", cerr.message);
+            free(text);
+        }
+    }
+    eng->warming = false;
+    free(sig);
+    free(params);
+    if (st != HG_OK)
+        return st;
+
+    hg_cost_model *models = calloc(eng->ndev, sizeof *models);
+    if (!models)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "calibrating");
+    for (size_t i = 0; i < eng->ndev; i++)
+        models[i] = eng->dev[i].model;
+    hg_balancer_destroy(eng->balancer);
+    eng->balancer = NULL;
+    st = hg_balancer_create(eng->ndev, models, NULL, &eng->balancer, err);
+    free(models);
+    if (st == HG_OK)
+        eng->calibrated = true;
+    return st;
+}
+
+hg_status hg_engine_device_profile(const hg_engine *eng, size_t i, hg_device_profile *out)
+{
+    if (!eng || !out)
+        return HG_INVALID_ARGUMENT;
+    if (i >= eng->ndev)
+        return HG_RANGE;
+    const hg_cost_model *m = eng->balancer ? hg_balancer_model(eng->balancer, i)
+                                           : &eng->dev[i].model;
+    memset(out, 0, sizeof *out);
+    if (!m || !m->valid)
+        return HG_OK;
+    out->valid = true;
+    out->fixed_ms = m->a_ms;
+    out->ms_per_row = m->b_ms_per_row;
+    out->rows_per_s = m->b_ms_per_row > 0 ? 1000.0 / m->b_ms_per_row : 0;
+    out->samples = m->samples;
+    out->rejected = m->rejected;
+    out->from_cache = eng->dev[i].model_from_cache;
+    return HG_OK;
+}
+
+hg_status hg_engine_set_dynamic(hg_engine *eng, bool on, hg_error *err)
+{
+    hg_error_clear(err);
+    if (!eng)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg_engine_set_dynamic: NULL");
+    if (on && !eng->calibrated)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                             "dynamic rebalancing needs a calibrated engine "
+                             "(hg_engine_calibrate)");
+    eng->dynamic = on;
+    return HG_OK;
+}
+
+/* Rows per device for a step from the models; caps[i]: rows device i can take. */
+hg_status hg__plan_counts(hg_engine *eng, size_t total, const size_t *caps, double *weights,
+                          hg_error *err)
+{
+    size_t *counts = calloc(eng->ndev, sizeof *counts);
+    if (!counts)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
+    hg_status st;
+    if (eng->dynamic) {
+        bool changed = false;
+        st = hg_balancer_plan(eng->balancer, total, caps, counts, &changed, err);
+    } else {
+        hg_cost_model *models = calloc(eng->ndev, sizeof *models);
+        double makespan = 0;
+        st = models ? HG_OK : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
+        for (size_t i = 0; st == HG_OK && i < eng->ndev; i++)
+            models[i] = eng->dev[i].model;
+        if (st == HG_OK)
+            st = hg_plan_affine(total, models, eng->ndev, caps, counts, &makespan, err);
+        free(models);
+    }
+    for (size_t i = 0; st == HG_OK && i < eng->ndev; i++)
+        weights[i] = (double)counts[i];
+    free(counts);
+    return st;
+}
+
+/* Feed the step's measured times to the balancer. */
+void hg__observe_step(hg_engine *eng)
+{
+    if (!eng->dynamic || !eng->balancer)
+        return;
+    size_t *rows = calloc(eng->ndev, sizeof *rows);
+    double *ms = calloc(eng->ndev, sizeof *ms);
+    if (rows && ms) {
+        for (size_t i = 0; i < eng->ndev; i++) {
+            const hg_device_step *s = &eng->dev[i].stats;
+            rows[i] = s->failed ? 0 : s->rows;
+            ms[i] = s->failed ? 0 : s->host_ms;
+        }
+        hg_error e;
+        if (hg_balancer_observe(eng->balancer, rows, ms, &e) != HG_OK)
+            hg__log(&eng->log, HG_LOG_WARN, "rebalancing: %s", e.message);
+    }
+    free(rows);
+    free(ms);
+}
