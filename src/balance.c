@@ -6,39 +6,59 @@
  * per-row cost b_i moves.  A step of n > 0 rows measured at t ms gives
  * b_obs = max(t - a_i, 1e-9) / n, and b_i <- (1 - alpha) b_i + alpha b_obs with
  *
- *   alpha = 1           when the device had 0 rows in the step observed before: its model is
- *                       only the last known one, and a fresh measurement replaces it;
- *   alpha = alpha_jump  (0.7) when |b_obs - b_i| > jump_ratio (25%) of b_i: a real change
- *                       (a device slowed by other work, throttled, or freed) is followed in
- *                       a step or two;
+ *   alpha = 1           when the model is stale: the device had 0 rows in the step observed
+ *                       before (its model is only the last known one), or a probe has just
+ *                       readmitted it (see below); a fresh measurement replaces the model;
+ *   alpha = alpha_jump  (0.7) on a jump: b_obs and b_i differ by more than jump_ratio (25%)
+ *                       of the smaller of the two.  A real change (a device slowed by other
+ *                       work, throttled, or freed) is followed within a step or two.  The
+ *                       test is symmetric in the ratio, so a device that speeds up 4x is
+ *                       followed as fast as one that slows down 4x (relative to b_i alone a
+ *                       recovery would fall below the threshold after one step and crawl);
  *   alpha = alpha       (0.3) otherwise: measurement noise of a few percent moves b_i by a
  *                       third of that.
  *
- * A constant error in a_i is absorbed by b_i at the rows the device is given, so the
- * predicted time of the current counts converges to the measured one even when the
- * calibration was off.
+ * An error in a_i is absorbed by b_i at the rows the device is given.  Where the true
+ * overhead is below the step time this has a fixed point at the right split (the device's
+ * predicted time for its rows equals the measured one); where it is not -- a device whose
+ * overhead itself grew beyond the step time -- b_i grows step after step and the device's
+ * rows shrink to 0, which is the right split for it too.
  *
  * Hysteresis.  When total and caps are those of the previous plan, the previous counts are
  * kept unless the optimal plan under the current models has a predicted makespan below
  * (1 - hysteresis) times the previous counts' predicted makespan.  Noise of +/-3% moves the
  * smoothed b_i by about 1%, which moves the optimum's predicted makespan by less than the
- * 3% threshold, so converged counts stay put instead of chasing noise; a 4x slowdown
- * raises the old counts' prediction far beyond it and re-plans at once.
+ * 3% threshold, so converged counts stay put instead of chasing noise.  A jump observed
+ * since the last plan (and a probe that readmits a device) bypasses the hysteresis: the
+ * next plan is the optimum whatever its predicted gain.  Without that, a device with a
+ * small share that recovers can stay well below its share for good: correcting it may gain
+ * less than 3% of the makespan.  Noise does not make jumps (+/-3% is far below 25%).
  *
  * Devices with 0 rows.  The planner sees every usable device's model every step, so a
- * device whose (last known) model makes it worth including gets rows again at once.  A
- * device that slowed down and was dropped to 0 rows, though, keeps the slow model it had
- * when it was dropped, and nothing would ever show that it recovered.  Probe rule: when a
- * plan gives 0 rows to a device for the PROBE_EVERY-th (5th) time running, and the device's
- * b_i is more than jump_ratio above its calibrated b, the device gets a probe share instead:
- * a quarter (rounded up) of the rows it would get from hg_plan_affine if its b_i were back at
- * the calibrated value.  The other devices share the rest by hg_plan_affine.  The probe's
- * measurement replaces the stale b_i (alpha = 1 above): a recovered device is then planned
- * with its real cost on the next step, and a device still slow by a factor s costs a probe
- * step about s/4 of the device's calibrated step time, once every 5 steps.  Devices left out
- * at their calibrated cost (too much overhead for the step) are never probed: their 0 rows
- * are not the result of a slowdown.  No probe is made when it would take all the rows or the
- * others cannot take the rest under their caps.
+ * device whose last known model makes it worth including gets rows again at once.  A device
+ * that slowed down and was dropped to 0 rows, though, keeps the slow model it had when it
+ * was dropped, and nothing would ever show that it recovered.  Probe rule: when a plan gives
+ * 0 rows to a device for the PROBE_EVERY-th (5th) time running, and the device's b_i is more
+ * than jump_ratio above its calibrated b, it gets a probe share instead: a quarter (rounded
+ * up) of the rows hg_plan_affine would give it if its b_i were back at the calibrated value.
+ * The other devices share the rest by hg_plan_affine.  The probe's verdict:
+ *
+ *   - the probe ran within jump_ratio of the calibrated model's time for its rows: the
+ *     device has recovered; b_i becomes the probe's b_obs, the next plan includes it with
+ *     that cost, and its first full share's measurement replaces b_i again (alpha 1; the
+ *     larger share measures b more precisely than a quarter share dominated by a_i);
+ *   - otherwise its model is left as it was and it stays out until the next probe.  Taking
+ *     the probe's b_obs instead would readmit it: a slowed overhead shows up as a smaller
+ *     b_obs at probe size than at the few rows it would then get, so it would be given rows
+ *     and dropped again over several slow steps after every probe.
+ *
+ * A probe of a device still slow by a factor s lasts about s * (a_i + b_i * c / 4) for its
+ * calibrated share c, once every 5 steps (tests/test_balance.c: a device with a 5 ms
+ * overhead, 4x slower, makes every 5th step 2.25x longer).  A device that recovers
+ * only partly stays out until it is back within jump_ratio of its calibrated speed.  Devices
+ * left out at their calibrated cost (too much overhead for the step) are never probed: their
+ * 0 rows are not the result of a slowdown.  No probe is made when the probe shares would
+ * take all the rows or the others cannot take the rest under their caps.
  *
  * Pure: no OpenCL calls, no globals.
  */
@@ -60,15 +80,16 @@ struct hg_balancer {
     hg_cost_model      *model;      /* current models */
     double             *b_cal;      /* calibrated per-row costs */
     hg_cost_model      *scratch_m;  /* models for the probe plan */
-    size_t             *idle_obs;   /* observations running with 0 rows */
     size_t             *idle_plans; /* plans running with 0 rows (usable devices) */
     size_t             *prev;       /* counts of the last plan */
     size_t             *prev_cap;   /* caps of the last plan (SIZE_MAX: none) */
     size_t             *next;       /* the plan being made */
-    size_t             *probe;      /* probe shares */
-    size_t             *scratch_c;  /* caps and counts for the probe plans */
+    size_t             *probe;      /* probe shares; > 0: the last plan probes the device */
+    size_t             *scratch_c;  /* caps and counts for the probe plans (2 * ndev) */
+    bool               *stale;      /* the next measurement replaces b (alpha 1) */
     size_t              prev_total;
     bool                has_prev;
+    bool                replan; /* a jump was observed since the last plan */
 };
 
 void hg_balance_options_init(hg_balance_options *o)
@@ -135,8 +156,10 @@ hg_status hg_balancer_create(size_t ndev, const hg_cost_model *initial,
     if (st != HG_OK)
         return st;
 
-    /* One block after the struct: 2 model arrays, then 1 double and 8 size_t per device. */
-    const size_t per_dev = 2 * sizeof(hg_cost_model) + sizeof(double) + 8 * sizeof(size_t);
+    /* One block after the struct: 2 model arrays, then per device 1 double, 7 size_t and
+       1 bool (in that order, so every array is aligned). */
+    const size_t per_dev = 2 * sizeof(hg_cost_model) + sizeof(double) + 7 * sizeof(size_t) +
+                           sizeof(bool);
     hg_balancer *b = ndev > (SIZE_MAX - sizeof *b) / per_dev
                          ? NULL
                          : malloc(sizeof *b + ndev * per_dev);
@@ -148,21 +171,23 @@ hg_status hg_balancer_create(size_t ndev, const hg_cost_model *initial,
     b->model = (hg_cost_model *)(void *)(b + 1);
     b->scratch_m = b->model + ndev;
     b->b_cal = (double *)(void *)(b->scratch_m + ndev);
-    b->idle_obs = (size_t *)(void *)(b->b_cal + ndev);
-    b->idle_plans = b->idle_obs + ndev;
+    b->idle_plans = (size_t *)(void *)(b->b_cal + ndev);
     b->prev = b->idle_plans + ndev;
     b->prev_cap = b->prev + ndev;
     b->next = b->prev_cap + ndev;
     b->probe = b->next + ndev;
     b->scratch_c = b->probe + ndev; /* 2 * ndev */
+    b->stale = (bool *)(b->scratch_c + 2 * ndev);
     for (size_t i = 0; i < ndev; i++) {
         b->model[i] = initial[i];
         b->b_cal[i] = initial[i].b_ms_per_row;
-        b->idle_obs[i] = b->idle_plans[i] = b->prev[i] = 0;
+        b->idle_plans[i] = b->prev[i] = b->probe[i] = 0;
+        b->stale[i] = false;
         b->prev_cap[i] = SIZE_MAX;
     }
     b->prev_total = 0;
     b->has_prev = false;
+    b->replan = false;
     *out = b;
     return HG_OK;
 }
@@ -196,25 +221,35 @@ hg_status hg_balancer_observe(hg_balancer *b, const size_t *rows, const double *
     const hg_balance_options *o = &b->opt;
     for (size_t i = 0; i < b->ndev; i++) {
         if (rows[i] == 0) {
-            if (b->idle_obs[i] < SIZE_MAX)
-                b->idle_obs[i]++;
+            b->stale[i] = true;
             continue;
         }
-        bool stale = b->idle_obs[i] > 0;
-        b->idle_obs[i] = 0;
+        bool stale = b->stale[i], probed = b->probe[i] > 0;
+        b->stale[i] = false;
         hg_cost_model *m = &b->model[i];
         if (!m->valid)
             continue;
         double excess = ms[i] - m->a_ms;
         double b_obs = (excess > MIN_EXCESS_MS ? excess : MIN_EXCESS_MS) / (double)rows[i];
-        double alpha = stale                                                  ? 1.0
-                       : fabs(b_obs - m->b_ms_per_row) > o->jump_ratio * m->b_ms_per_row
-                           ? o->alpha_jump
-                           : o->alpha;
-        double nb = (1.0 - alpha) * m->b_ms_per_row + alpha * b_obs;
+        double bi = m->b_ms_per_row;
+        bool jump = fabs(b_obs - bi) > o->jump_ratio * fmin(b_obs, bi);
+        double alpha = jump ? o->alpha_jump : o->alpha;
+        if (probed) {
+            /* the verdict of a probe: back to calibrated speed, or left as it was */
+            double cal = m->a_ms + b->b_cal[i] * (double)rows[i];
+            alpha = ms[i] <= (1.0 + o->jump_ratio) * cal ? 1.0 : 0.0;
+            b->stale[i] = alpha > 0.0; /* its first full share measures it better */
+        } else if (stale) {
+            alpha = 1.0;
+        }
+        double nb = (1.0 - alpha) * bi + alpha * b_obs;
         if (isfinite(nb) && nb > 0.0) /* b_obs > 0 and finite: always */
             m->b_ms_per_row = nb;
+        if (jump && alpha > 0.0)
+            b->replan = true; /* a real change: the next plan skips the hysteresis */
     }
+    for (size_t i = 0; i < b->ndev; i++)
+        b->probe[i] = 0; /* a probe is judged once */
     return HG_OK;
 }
 
@@ -272,13 +307,14 @@ hg_status hg_balancer_plan(hg_balancer *b, size_t total, const size_t *cap, size
     bool same = b->has_prev && total == b->prev_total;
     for (size_t i = 0; i < n && same; i++)
         same = cap_of(cap, i) == b->prev_cap[i];
-    if (same && total > 0) {
+    if (same && total > 0 && !b->replan) {
         double cur_ms = hg_plan_makespan(b->model, n, b->prev);
         if (!(best_ms < (1.0 - b->opt.hysteresis) * cur_ms))
             memcpy(b->next, b->prev, n * sizeof *b->next);
     }
-    if (total > 0)
-        plan_probes(b, total, cap);
+    if (total == 0 || !plan_probes(b, total, cap))
+        for (size_t i = 0; i < n; i++)
+            b->probe[i] = 0; /* probe[i] > 0: device i is being probed */
 
     bool moved = !b->has_prev;
     for (size_t i = 0; i < n; i++) {
@@ -293,6 +329,7 @@ hg_status hg_balancer_plan(hg_balancer *b, size_t total, const size_t *cap, size
     }
     b->prev_total = total;
     b->has_prev = true;
+    b->replan = false;
     if (changed)
         *changed = moved;
     return HG_OK;

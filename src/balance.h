@@ -49,22 +49,26 @@ void hg_balancer_destroy(hg_balancer *b);
  * Record one step: device i computed rows[i] rows in ms[i] milliseconds.  rows[i] == 0
  * means it did not run: its model is unchanged and ms[i] is not looked at.  Otherwise, with
  * a_i kept from calibration, b_obs = max(ms[i] - a_i, 1e-9 ms) / rows[i] updates
- * b_i <- (1 - alpha) b_i + alpha b_obs, alpha being opt.alpha_jump when
- * |b_obs - b_i| > jump_ratio * b_i, opt.alpha otherwise, and 1 when the device did not run
- * in the step observed before (its model is stale; the observation replaces it).  Devices
- * with invalid models are ignored.  Fails with HG_INVALID_ARGUMENT, changing nothing, for b,
- * rows or ms NULL, or a device with rows[i] > 0 and a NaN, infinite or negative ms[i].
+ * b_i <- (1 - alpha) b_i + alpha b_obs, alpha being opt.alpha_jump when b_obs and b_i differ
+ * by more than jump_ratio times the smaller of the two, opt.alpha otherwise, and 1 when the
+ * model is stale (the device did not run in the step observed before, or a probe has just
+ * readmitted it).  A probe step (see hg_balancer_plan) is judged instead: the device is
+ * readmitted (b_i = b_obs) if the probe took at most (1 + jump_ratio) times its calibrated
+ * model's time, and its model is left alone otherwise.  Devices with invalid models are
+ * ignored.  Fails with HG_INVALID_ARGUMENT, changing nothing, for b, rows or ms NULL, or a
+ * device with rows[i] > 0 and a NaN, infinite or negative ms[i].
  */
 hg_status hg_balancer_observe(hg_balancer *b, const size_t *rows, const double *ms,
                               hg_error *err);
 
 /*
  * Counts for the next step of `total` rows (cap as in hg_plan_affine).  When total and caps
- * equal those of the previous plan, the previous counts are kept unless hg_plan_affine's
- * plan is predicted to be faster by more than opt.hysteresis (both predicted with the
- * current models).  Every 5th consecutive plan that gives a device 0 rows while its per-row
- * cost estimate is more than jump_ratio above its calibrated one instead gives it a probe
- * share (balance.c).  *changed (changed may be NULL) says whether counts differ from the
+ * equal those of the previous plan and no jump was observed since, the previous counts are
+ * kept unless hg_plan_affine's plan is predicted to be faster by more than opt.hysteresis
+ * (both predicted with the current models).  Every 5th consecutive plan that would give a
+ * device 0 rows while its per-row cost estimate is more than jump_ratio above its calibrated
+ * one gives it a probe share instead (a quarter of its share at calibrated speed; the others
+ * share the rest).  *changed (changed may be NULL) says whether counts differ from the
  * previous plan's (true for the first plan).  Fails as hg_plan_affine does, and with
  * HG_INVALID_ARGUMENT for b or counts NULL; counts and the balancer are unchanged then.
  */

@@ -30,6 +30,8 @@ void hg_engine_options_init(hg_engine_options *opt)
     opt->gemm = HG_GEMM_CLBLAST;
 }
 
+static void reap_zombies(hg_engine *eng, bool block);
+
 /* Take device i out of service for good, keeping why. */
 void hg__quarantine(hg_engine *eng, size_t i, const hg_error *why)
 {
@@ -61,6 +63,7 @@ void hg_engine_destroy(hg_engine *eng)
 {
     if (!eng)
         return;
+    reap_zombies(eng, true);
     for (size_t i = 0; i < eng->ndev; i++) {
         hg__device_close(&eng->dev[i]);
         if (eng->plan)
@@ -71,6 +74,7 @@ void hg_engine_destroy(hg_engine *eng)
     free(eng->dev);
     free(eng->plan);
     free(eng->recovery);
+    free(eng->workers);
     free(eng->weight);
     hg_balancer_destroy(eng->balancer);
     free(eng->profile_cache_dir);
@@ -80,6 +84,8 @@ void hg_engine_destroy(hg_engine *eng)
     free(eng->custom_kernel);
     hg_device_list_destroy(eng->list);
     pthread_mutex_destroy(&eng->clblast_lock);
+    pthread_mutex_destroy(&eng->wait_lock);
+    pthread_cond_destroy(&eng->wait_cond);
     free(eng);
 }
 
@@ -107,6 +113,8 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
     if (!eng)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "allocating the engine");
     pthread_mutex_init(&eng->clblast_lock, NULL);
+    pthread_mutex_init(&eng->wait_lock, NULL);
+    pthread_cond_init(&eng->wait_cond, NULL);
     eng->model = *model;
     eng->mem_limit = opt.device_mem_limit;
     eng->gemm = opt.gemm;
@@ -126,6 +134,12 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "copying binary_dir");
     }
     eng->pcache = (hg__program_cache){eng->cache_dir, eng->binary_dir, opt.offline, &eng->log};
+    eng->deadline_factor = opt.deadline_factor;
+    if (!(opt.deadline_factor >= 0) || opt.deadline_factor > 1e6) {
+        hg_engine_destroy(eng);
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                             "hg_engine_options.deadline_factor is %g", opt.deadline_factor);
+    }
     eng->fault_hook = opt.fault_hook;
     eng->fault_user = opt.fault_user;
     eng->log = (hg__logger){opt.devices.log, opt.devices.log_user, opt.devices.log_level};
@@ -163,8 +177,9 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
     eng->dev = calloc(nkept, sizeof *eng->dev);
     eng->plan = calloc(nkept, sizeof *eng->plan);
     eng->recovery = calloc(nkept, sizeof *eng->recovery);
+    eng->workers = calloc(nkept, sizeof *eng->workers);
     eng->weight = malloc(nkept * sizeof *eng->weight);
-    if (!eng->dev || !eng->plan || !eng->recovery || !eng->weight) {
+    if (!eng->dev || !eng->plan || !eng->recovery || !eng->workers || !eng->weight) {
         hg_engine_destroy(eng);
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "allocating %zu devices", nkept);
     }
@@ -369,7 +384,7 @@ hg_status hg_engine_set_data(hg_engine *eng, const hg_dataset_desc *data, hg_err
     }
     eng->has_data = false;
     eng->calibrated = false;
-    eng->dynamic = false;
+    eng->split = HG_SPLIT_WEIGHTS;
     for (size_t i = 0; i < eng->ndev && st == HG_OK; i++) {
         size_t lo = 0, hi = n;
         if (eng->dev[i].quarantined)
@@ -427,24 +442,35 @@ hg_status hg_engine_set_weights(hg_engine *eng, const double *w, size_t n, hg_er
 
 /* ---- a step ------------------------------------------------------------------------ */
 
-typedef struct worker {
-    hg_engine          *eng;
-    size_t              i;
-    const hg__dev_plan *plan;
-    const float        *params;
-    bool                append;
-    hg_status           st;
-    hg_error            err;
-    pthread_t           thread;
-    bool                started;
-} worker;
-
 static void *worker_main(void *arg)
 {
-    worker *w = arg;
+    hg__worker *w = arg;
     w->st = hg__device_run(w->eng, &w->eng->dev[w->i], w->i, w->plan, w->params, w->append,
                            &w->err);
+    pthread_mutex_lock(&w->eng->wait_lock);
+    w->done = true;
+    pthread_cond_broadcast(&w->eng->wait_cond);
+    pthread_mutex_unlock(&w->eng->wait_lock);
     return NULL;
+}
+
+/* Join the threads of devices that overran a deadline, once they are done
+   (block: wait for them however long it takes, at destruction). */
+static void reap_zombies(hg_engine *eng, bool block)
+{
+    for (size_t i = 0; eng->workers && i < eng->ndev; i++) {
+        hg__worker *w = &eng->workers[i];
+        if (!w->zombie)
+            continue;
+        pthread_mutex_lock(&eng->wait_lock);
+        bool done = w->done;
+        pthread_mutex_unlock(&eng->wait_lock);
+        if (done || block) {
+            pthread_join(w->thread, NULL);
+            w->zombie = false;
+            w->started = false;
+        }
+    }
 }
 
 static double now_ms(void)
@@ -516,28 +542,95 @@ static hg_status model_weights(hg_engine *eng, size_t first, size_t count, const
     return st;
 }
 
-/* Run plans[i] on every device that has rows, all at once (or serially). */
-static void run_round(hg_engine *eng, worker *w, hg__dev_plan *plans, const float *params,
-                      bool append)
+/* Predicted time of device i for rows rows (0 when not calibrated). */
+static double predicted_ms(const hg_engine *eng, size_t i, size_t rows)
 {
+    if (!eng->calibrated || rows == 0)
+        return 0;
+    const hg_cost_model *m = eng->split == HG_SPLIT_DYNAMIC && eng->balancer
+                                 ? hg_balancer_model(eng->balancer, i)
+                                 : &eng->dev[i].model;
+    return m && m->valid ? hg_cost_predict(m, rows) : 0;
+}
+
+/*
+ * Run plans[i] on every device that has rows, all at once (or serially).
+ * With a deadline (deadline_factor > 0, calibrated models, threads), a device
+ * still running deadline_factor x its predicted time (at least 50 ms) after
+ * the start fails with HG_DEVICE_FAILED; its thread is left to finish on its
+ * own (a zombie, joined later) and the device is never touched again.
+ */
+static void run_round(hg_engine *eng, hg__dev_plan *plans, const float *params, bool append,
+                      bool deadline)
+{
+    hg__worker *w = eng->workers;
     size_t active = 0;
     for (size_t i = 0; i < eng->ndev; i++)
-        active += plans[i].rows > 0;
+        active += plans[i].rows > 0 && !w[i].zombie;
+    double t0 = now_ms();
+    double limit_ms = 0;
     for (size_t i = 0; i < eng->ndev; i++) {
-        w[i] = (worker){.eng = eng, .i = i, .plan = &plans[i], .params = params,
-                        .append = append, .st = HG_OK};
+        if (w[i].zombie)
+            continue;
+        w[i] = (hg__worker){.eng = eng, .i = i, .plan = &plans[i], .params = params,
+                            .append = append, .st = HG_OK};
         hg_error_clear(&w[i].err);
         if (plans[i].rows == 0 && append)
             continue; /* keep this device's earlier records */
+        double p = predicted_ms(eng, i, plans[i].rows);
+        w[i].deadline_ms = deadline && p > 0 ? fmax(eng->deadline_factor * p, 50.0) : 0;
+        if (w[i].deadline_ms > limit_ms)
+            limit_ms = w[i].deadline_ms;
         if (!eng->serial && active > 1 && plans[i].rows > 0 &&
             pthread_create(&w[i].thread, NULL, worker_main, &w[i]) == 0)
             w[i].started = true;
         else
             worker_main(&w[i]); /* inline: one device, no rows, or no thread */
     }
-    for (size_t i = 0; i < eng->ndev; i++)
-        if (w[i].started)
+    /* Wait for every thread, or until the deadlines pass. */
+    pthread_mutex_lock(&eng->wait_lock);
+    for (;;) {
+        bool all = true;
+        double now = now_ms();
+        for (size_t i = 0; i < eng->ndev; i++) {
+            if (!w[i].started || w[i].done || w[i].zombie)
+                continue;
+            if (w[i].deadline_ms > 0 && now - t0 > w[i].deadline_ms) {
+                w[i].zombie = true; /* overran: leave it */
+                continue;
+            }
+            all = false;
+        }
+        if (all)
+            break;
+        if (limit_ms > 0) {
+            double wake = t0 + limit_ms + 1;
+            struct timespec ts;
+            timespec_get(&ts, TIME_UTC);
+            double abs_ms = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6 +
+                            fmax(wake - now_ms(), 1.0);
+            ts.tv_sec = (time_t)(abs_ms / 1e3);
+            ts.tv_nsec = (long)((abs_ms - (double)ts.tv_sec * 1e3) * 1e6);
+            pthread_cond_timedwait(&eng->wait_cond, &eng->wait_lock, &ts);
+        } else {
+            pthread_cond_wait(&eng->wait_cond, &eng->wait_lock);
+        }
+    }
+    pthread_mutex_unlock(&eng->wait_lock);
+    for (size_t i = 0; i < eng->ndev; i++) {
+        if (w[i].zombie && w[i].started && w[i].overran == false && !w[i].done) {
+            w[i].overran = true;
+            hg__error_set(&w[i].overrun_err, HG_DEVICE_FAILED, 0,
+                          "%s missed its deadline: still running after %.0f ms, %.1f times "
+                          "its predicted %.1f ms", eng->dev[i].what, w[i].deadline_ms,
+                          eng->deadline_factor, w[i].deadline_ms / eng->deadline_factor);
+            continue;
+        }
+        if (w[i].started && !w[i].zombie) {
             pthread_join(w[i].thread, NULL);
+            w[i].started = false;
+        }
+    }
 }
 
 /* Rows of a failed device's plan, appended to *rows (an index list). */
@@ -571,31 +664,34 @@ static bool collect_rows(const hg__dev_plan *p, size_t **rows, size_t *n, size_t
 static hg_status run_step(hg_engine *eng, const float *params, size_t count, float *grad,
                           double *loss, double t0, hg_error *err)
 {
-    worker *w = calloc(eng->ndev, sizeof *w);
+    hg__worker *w = eng->workers;
     double *acc = calloc(eng->nparams ? eng->nparams : 1, sizeof *acc);
     double *wt = malloc(eng->ndev * sizeof *wt);
     hg__window *win = malloc(eng->ndev * sizeof *win);
     bool *failed = calloc(eng->ndev, sizeof *failed);
     size_t *rows = NULL, nrows = 0, caprows = 0;
     hg_status st = HG_OK;
-    if (!w || !acc || !wt || !win || !failed) {
+    if (!acc || !wt || !win || !failed) {
         st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "starting a step");
         goto out;
     }
     eng->step++;
+    reap_zombies(eng, false);
     hg__dev_plan *plans = eng->plan;
     bool append = false, recovered = false;
     for (;;) {
-        run_round(eng, w, plans, params, append);
+        run_round(eng, plans, params, append, !append && eng->deadline_factor > 0);
         nrows = 0;
         bool any_failed = false;
         for (size_t i = 0; i < eng->ndev; i++) {
-            if (w[i].st == HG_OK)
+            bool overran = w[i].overran && !failed[i];
+            if (!overran && (w[i].st == HG_OK || w[i].zombie))
                 continue;
             any_failed = true;
             failed[i] = true;
-            eng->dev[i].stats.failed = true;
-            hg__quarantine(eng, i, &w[i].err);
+            if (!w[i].zombie)
+                eng->dev[i].stats.failed = true;
+            hg__quarantine(eng, i, overran ? &w[i].overrun_err : &w[i].err);
             if (!collect_rows(&plans[i], &rows, &nrows, &caprows)) {
                 st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "recovering a failed device");
                 goto out;
@@ -643,7 +739,6 @@ out:
     free(failed);
     free(win);
     free(wt);
-    free(w);
     free(acc);
     return st;
 }
@@ -668,7 +763,7 @@ hg_status hg_engine_gradient(hg_engine *eng, const float *params, size_t first, 
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
     }
     st = effective(eng, wt, win, err);
-    if (st == HG_OK && eng->calibrated)
+    if (st == HG_OK && eng->split != HG_SPLIT_WEIGHTS)
         st = model_weights(eng, first, count, NULL, wt, win, err);
     if (st == HG_OK)
         st = hg__plan_range(first, count, wt, eng->ndev, win, eng->plan, err);
@@ -701,7 +796,7 @@ hg_status hg_engine_gradient_rows(hg_engine *eng, const float *params, const siz
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
     }
     st = effective(eng, wt, win, err);
-    if (st == HG_OK && eng->calibrated)
+    if (st == HG_OK && eng->split != HG_SPLIT_WEIGHTS)
         st = model_weights(eng, 0, count, idx, wt, win, err);
     if (st == HG_OK)
         st = hg__plan_rows(idx, count, wt, eng->ndev, win, eng->plan, err);

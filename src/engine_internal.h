@@ -95,6 +95,24 @@ typedef struct hg__device {
     size_t            nevents, cap_events;
 } hg__device;
 
+/* One device's host thread in a step; lives as long as the engine. */
+typedef struct hg__worker {
+    struct hg_engine   *eng;
+    size_t              i;
+    const hg__dev_plan *plan;
+    const float        *params;
+    bool                append;
+    hg_status           st;
+    hg_error            err;
+    pthread_t           thread;
+    bool                started;      /* thread created, not joined */
+    bool                done;         /* finished (under wait_lock) */
+    bool                zombie;       /* overran its deadline; joined later */
+    bool                overran;      /* the overrun was reported */
+    double              deadline_ms;  /* 0: none */
+    hg_error            overrun_err;
+} hg__worker;
+
 struct hg_engine {
     hg_device_list  *list;
     hg_model_desc    model;
@@ -124,12 +142,16 @@ struct hg_engine {
     uint64_t         step;            /* steps run so far */
     uint64_t         recovered_steps;
     bool             warming;         /* inside set_data's warm-up: no fault hook */
+    hg__worker      *workers;         /* ndev */
+    pthread_mutex_t  wait_lock;       /* workers' done flags */
+    pthread_cond_t   wait_cond;
+    double           deadline_factor; /* 0: no deadline */
     hg__program_cache pcache;
     char            *cache_dir;       /* owned; NULL: no program cache */
     char            *profile_cache_dir; /* owned; NULL: no profile cache */
     hg_balancer     *balancer;        /* models after calibration */
     bool             calibrated;
-    bool             dynamic;
+    hg_split         split;
     char            *binary_dir;      /* owned copy of the option */
     hg_fault_hook    fault_hook;
     void            *fault_user;

@@ -219,8 +219,8 @@ static hg_status check_args(size_t rows, const hg_cost_model *model, size_t ndev
     if (rows == 0)
         return HG_OK;
     if (ndev == 0)
-        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: %zu rows to plan but no devices",
-                             fn, rows);
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                             "%s: %zu rows to plan but no devices", fn, rows);
     if (!any_valid)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
                              "%s: none of the %zu devices has a valid cost model; cannot "

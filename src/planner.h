@@ -19,7 +19,8 @@
 /*
  * Choose counts[i] with sum == rows and counts[i] <= cap[i] minimising the makespan
  *
- *     max over devices with counts[i] > 0 of  model[i].a_ms + model[i].b_ms_per_row * counts[i]
+ *     max over devices with counts[i] > 0 of
+ *         model[i].a_ms + model[i].b_ms_per_row * counts[i]
  *
  * (a device with no rows does not run and costs nothing).
  *

@@ -228,8 +228,10 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
     eng->balancer = NULL;
     st = hg_balancer_create(eng->ndev, models, NULL, &eng->balancer, err);
     free(models);
-    if (st == HG_OK)
+    if (st == HG_OK) {
         eng->calibrated = true;
+        eng->split = HG_SPLIT_MODEL;
+    }
     return st;
 }
 
@@ -239,8 +241,9 @@ hg_status hg_engine_device_profile(const hg_engine *eng, size_t i, hg_device_pro
         return HG_INVALID_ARGUMENT;
     if (i >= eng->ndev)
         return HG_RANGE;
-    const hg_cost_model *m = eng->balancer ? hg_balancer_model(eng->balancer, i)
-                                           : &eng->dev[i].model;
+    const hg_cost_model *m = eng->split == HG_SPLIT_DYNAMIC && eng->balancer
+                                 ? hg_balancer_model(eng->balancer, i)
+                                 : &eng->dev[i].model;
     memset(out, 0, sizeof *out);
     if (!m || !m->valid)
         return HG_OK;
@@ -254,16 +257,33 @@ hg_status hg_engine_device_profile(const hg_engine *eng, size_t i, hg_device_pro
     return HG_OK;
 }
 
-hg_status hg_engine_set_dynamic(hg_engine *eng, bool on, hg_error *err)
+hg_status hg_engine_set_split(hg_engine *eng, hg_split split, hg_error *err)
 {
     hg_error_clear(err);
     if (!eng)
-        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg_engine_set_dynamic: NULL");
-    if (on && !eng->calibrated)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg_engine_set_split: NULL");
+    if (split != HG_SPLIT_WEIGHTS && split != HG_SPLIT_MODEL && split != HG_SPLIT_DYNAMIC)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg_engine_set_split: unknown "
+                             "split %d", (int)split);
+    if (split != HG_SPLIT_WEIGHTS && !eng->calibrated)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
-                             "dynamic rebalancing needs a calibrated engine "
-                             "(hg_engine_calibrate)");
-    eng->dynamic = on;
+                             "this split needs a calibrated engine (hg_engine_calibrate)");
+    if (split == HG_SPLIT_DYNAMIC) {
+        /* Start again from the calibrated models. */
+        hg_cost_model *models = calloc(eng->ndev, sizeof *models);
+        if (!models)
+            return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "rebalancing");
+        for (size_t i = 0; i < eng->ndev; i++)
+            models[i] = eng->dev[i].model;
+        hg_balancer *b = NULL;
+        hg_status st = hg_balancer_create(eng->ndev, models, NULL, &b, err);
+        free(models);
+        if (st != HG_OK)
+            return st;
+        hg_balancer_destroy(eng->balancer);
+        eng->balancer = b;
+    }
+    eng->split = split;
     return HG_OK;
 }
 
@@ -275,7 +295,7 @@ hg_status hg__plan_counts(hg_engine *eng, size_t total, const size_t *caps, doub
     if (!counts)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
     hg_status st;
-    if (eng->dynamic) {
+    if (eng->split == HG_SPLIT_DYNAMIC) {
         bool changed = false;
         st = hg_balancer_plan(eng->balancer, total, caps, counts, &changed, err);
     } else {
@@ -297,7 +317,7 @@ hg_status hg__plan_counts(hg_engine *eng, size_t total, const size_t *caps, doub
 /* Feed the step's measured times to the balancer. */
 void hg__observe_step(hg_engine *eng)
 {
-    if (!eng->dynamic || !eng->balancer)
+    if (eng->split != HG_SPLIT_DYNAMIC || !eng->balancer)
         return;
     size_t *rows = calloc(eng->ndev, sizeof *rows);
     double *ms = calloc(eng->ndev, sizeof *ms);

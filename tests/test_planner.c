@@ -77,8 +77,8 @@ static void expect_plan(size_t rows, const hg_cost_model *m, size_t n, const siz
     for (size_t i = 0; i < n; i++)
         ck_assert_msg(c[i] == want[i], "%zu rows: device %zu got %zu, want %zu", rows, i, c[i],
                       want[i]);
-    ck_assert_msg(fabs(ms - want_ms) <= 1e-12 * want_ms, "%zu rows: makespan %.17g, want %.17g",
-                  rows, ms, want_ms);
+    ck_assert_msg(fabs(ms - want_ms) <= 1e-12 * want_ms,
+                  "%zu rows: makespan %.17g, want %.17g", rows, ms, want_ms);
 }
 
 static hg_status plan_err(size_t rows, const hg_cost_model *m, size_t n, const size_t *cap,

@@ -70,6 +70,11 @@ typedef struct hg_engine_options {
     bool            offline;         /* every device loads prebuilt binaries only
                                         (as if none had a compiler); testing and
                                         deployments without compilers */
+    double          deadline_factor; /* a device still running this many times its
+                                        predicted time (calibrated engines, at least
+                                        50 ms) has failed: its rows are recomputed by
+                                        the others and it is quarantined; 0 (default)
+                                        turns deadlines off */
     hg_fault_hook   fault_hook;      /* NULL: none */
     void           *fault_user;      /* passed to fault_hook */
 } hg_engine_options;
@@ -192,12 +197,23 @@ HG_EXTERN hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err);
 HG_EXTERN hg_status hg_engine_device_profile(const hg_engine *eng, size_t i,
                                              hg_device_profile *out);
 
+/* How a step's rows are split across the devices. */
+typedef enum hg_split {
+    HG_SPLIT_WEIGHTS = 0, /* in proportion to hg_engine_set_weights (the default
+                             before calibration) */
+    HG_SPLIT_MODEL   = 1, /* minimise the step's predicted time on the calibrated
+                             cost models (the default after calibration) */
+    HG_SPLIT_DYNAMIC = 2  /* as MODEL, and after every step each device's model
+                             is updated from its measured time, with smoothing and
+                             hysteresis, so the next step's rows follow (starts
+                             again from the calibrated models when selected) */
+} hg_split;
+
 /*
- * Dynamic rebalancing (needs hg_engine_calibrate): after every step each
- * device's model is updated from its measured time, with smoothing and
- * hysteresis, and the next step's rows follow.  Off by default.
+ * Choose the split.  MODEL and DYNAMIC need hg_engine_calibrate; in every
+ * mode a device with weight 0 or in quarantine gets no rows.
  */
-HG_EXTERN hg_status hg_engine_set_dynamic(hg_engine *eng, bool on, hg_error *err);
+HG_EXTERN hg_status hg_engine_set_split(hg_engine *eng, hg_split split, hg_error *err);
 
 /* Number of steps so far in which a device failed and its rows were recovered. */
 HG_EXTERN uint64_t hg_engine_recovered_steps(const hg_engine *eng);

@@ -1,0 +1,289 @@
+/*
+ * test_profile.c - calibration, the profile cache, planning on the models,
+ * dynamic rebalancing and deadlines, on the real test devices.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <check.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static char cache[256];
+
+enum { D = 48, C = 6, P = D * C + C };
+static size_t nrows;
+static float *x, params[P];
+static int32_t *labels;
+static const hg_model_desc model = {.kind = HG_MODEL_SOFTMAX, .inputs = D, .outputs = C};
+
+static void setup(void)
+{
+    snprintf(cache, sizeof cache, "/tmp/hg-test-profile-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(cache));
+    nrows = 24000;
+    x = malloc(nrows * D * sizeof *x);
+    labels = malloc(nrows * sizeof *labels);
+    uint64_t s = 99;
+    for (size_t i = 0; i < nrows * D; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((double)(s >> 40) / 16777216.0 - 0.5);
+    }
+    for (size_t r = 0; r < nrows; r++)
+        labels[r] = (int32_t)(r % C);
+    for (int i = 0; i < P; i++)
+        params[i] = (float)((i * 7) % 13) / 50.0f - 0.12f;
+}
+
+static void teardown(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", cache);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", cache);
+    free(x);
+    free(labels);
+}
+
+typedef struct slow {
+    _Atomic int device;   /* slowed device, -1 none */
+    _Atomic int factor;   /* its time multiplied by about this */
+    _Atomic int stall_ms; /* one-off stall at HG_FAULT_WAIT (deadline test) */
+    _Atomic int stall_device;
+} slow;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Busy-wait rather than sleep: a slowed device keeps its core busy. */
+static void spin(double ms)
+{
+    double end = now_ms() + ms;
+    while (now_ms() < end)
+        ;
+}
+
+static _Thread_local double started;
+static bool hook(void *user, size_t device, uint64_t step, hg_fault_point point)
+{
+    (void)step;
+    slow *s = user;
+    if (point == HG_FAULT_ENQUEUE) {
+        started = now_ms();
+        return false;
+    }
+    if ((int)device == atomic_load(&s->stall_device) && atomic_load(&s->stall_ms) > 0) {
+        int ms = atomic_exchange(&s->stall_ms, 0);
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if ((int)device == atomic_load(&s->device)) {
+        double took = now_ms() - started;
+        spin(took * (atomic_load(&s->factor) - 1));
+    }
+    return false;
+}
+
+static hg_engine *engine(const char *devices, slow *s, double deadline, bool no_cache)
+{
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.devices.use_environment = false;
+    o.devices.keep_duplicates = true;
+    o.devices.devices = devices;
+    o.devices.log_level = HG_LOG_ERROR;
+    o.cache_dir = cache;
+    o.no_profile_cache = no_cache;
+    o.fault_hook = s ? hook : NULL;
+    o.fault_user = s;
+    o.deadline_factor = deadline;
+    hg_engine *e = NULL;
+    hg_error err;
+    ck_assert_msg(hg_engine_create(&o, &model, &e, &err) == HG_OK, "%s", err.message);
+    hg_dataset_desc d = {nrows, D, x, NULL, labels};
+    ck_assert_msg(hg_engine_set_data(e, &d, &err) == HG_OK, "%s", err.message);
+    return e;
+}
+
+static void expect_exact(hg_engine *e, size_t count)
+{
+    float g[P];
+    double ref[P], rl, loss;
+    hg_error err;
+    ck_assert_msg(hg_engine_gradient(e, params, 0, count, g, &loss, &err) == HG_OK, "%s",
+                  err.message);
+    hg_dataset_desc d = {nrows, D, x, NULL, labels};
+    ck_assert_int_eq(hg_reference_loss_grad(&model, params, &d, 0, count, NULL, &rl, ref, &err),
+                     HG_OK);
+    double md = 0, mr = 0;
+    for (int i = 0; i < P; i++) {
+        md = fmax(md, fabs(g[i] - ref[i] / (double)count));
+        mr = fmax(mr, fabs(ref[i] / (double)count));
+    }
+    ck_assert_msg(md <= 1e-4 * mr, "gradient error %g of %g", md, mr);
+}
+
+static size_t find(hg_engine *e, const char *name)
+{
+    for (size_t i = 0; i < hg_engine_device_count(e); i++)
+        if (hg__icontains(hg_engine_device(e, i)->name, name))
+            return i;
+    return SIZE_MAX;
+}
+
+START_TEST(calibration_and_cache)
+{
+    hg_engine *e = engine(NULL, NULL, 0, false);
+    hg_error err;
+    hg_device_profile p;
+    ck_assert_int_eq(hg_engine_device_profile(e, 0, &p), HG_OK);
+    ck_assert(!p.valid);
+    hg_engine_set_split(e, HG_SPLIT_MODEL, &err);
+    ck_assert_int_eq(err.status, HG_INVALID_ARGUMENT); /* not calibrated */
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    size_t nd = hg_engine_device_count(e);
+    for (size_t i = 0; i < nd; i++) {
+        ck_assert_int_eq(hg_engine_device_profile(e, i, &p), HG_OK);
+        ck_assert_msg(p.valid && p.ms_per_row > 0 && p.fixed_ms >= 0 && !p.from_cache,
+                      "%s: valid %d b %g a %g", hg_engine_device(e, i)->name, p.valid,
+                      p.ms_per_row, p.fixed_ms);
+        ck_assert_uint_ge(p.samples, 4);
+    }
+    /* Oclgrind is thousands of times slower: it gets nothing of a big step. */
+    size_t ocl = find(e, "oclgrind");
+    expect_exact(e, nrows);
+    if (ocl != SIZE_MAX) {
+        hg_device_step s;
+        hg_engine_last_step(e, ocl, &s);
+        ck_assert_uint_eq(s.rows, 0);
+    }
+    hg_engine_destroy(e);
+
+    /* The cache answers next time... */
+    e = engine(NULL, NULL, 0, false);
+    ck_assert_int_eq(hg_engine_calibrate(e, &err), HG_OK);
+    for (size_t i = 0; i < nd; i++) {
+        hg_engine_device_profile(e, i, &p);
+        ck_assert(p.valid && p.from_cache);
+    }
+    hg_engine_destroy(e);
+
+    /* ...unless its entries are damaged: then it recalibrates. */
+    DIR *dir = opendir(cache);
+    size_t damaged = 0;
+    for (struct dirent *de; (de = readdir(dir)) != NULL;) {
+        if (strncmp(de->d_name, "profile-", 8) != 0)
+            continue;
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", cache, de->d_name);
+        ck_assert_int_eq(truncate(path, 20), 0);
+        damaged++;
+    }
+    closedir(dir);
+    ck_assert_uint_eq(damaged, nd);
+    e = engine(NULL, NULL, 0, false);
+    ck_assert_int_eq(hg_engine_calibrate(e, &err), HG_OK);
+    for (size_t i = 0; i < nd; i++) {
+        hg_engine_device_profile(e, i, &p);
+        ck_assert(p.valid && !p.from_cache);
+    }
+    hg_engine_destroy(e);
+    e = engine(NULL, NULL, 0, true); /* no cache: measured */
+    ck_assert_int_eq(hg_engine_calibrate(e, &err), HG_OK);
+    hg_engine_device_profile(e, 0, &p);
+    ck_assert(!p.from_cache);
+    ck_assert_int_eq(hg_engine_set_split(e, (hg_split)9, &err), HG_INVALID_ARGUMENT);
+    hg_engine_destroy(e);
+}
+END_TEST
+
+/* One POCL device is slowed 4x: it loses rows within 3 steps, regains them after. */
+START_TEST(dynamic_rebalancing_follows_a_slow_device)
+{
+    slow s = {-1, 1, 0, -1};
+    hg_engine *e = engine("pthread,basic", &s, 0, false);
+    hg_error err;
+    ck_assert_uint_eq(hg_engine_device_count(e), 2);
+    ck_assert_int_eq(hg_engine_calibrate(e, &err), HG_OK);
+    ck_assert_int_eq(hg_engine_set_split(e, HG_SPLIT_DYNAMIC, &err), HG_OK);
+    hg_device_step st;
+    double share0 = 0;
+    for (int k = 0; k < 6; k++) {
+        expect_exact(e, nrows);
+        hg_engine_last_step(e, 0, &st);
+        share0 = (double)st.rows / (double)nrows;
+    }
+    printf("steady share of device 0: %.3f\n", share0);
+    atomic_store(&s.factor, 4);
+    atomic_store(&s.device, 0);
+    double share = share0;
+    int steps = 0;
+    for (; steps < 3; steps++) {
+        expect_exact(e, nrows);
+        hg_engine_last_step(e, 0, &st);
+        share = (double)st.rows / (double)nrows;
+    }
+    printf("after 3 slow steps: %.3f\n", share);
+    ck_assert_msg(share < 0.6 * share0, "share %.3f from %.3f", share, share0);
+    atomic_store(&s.device, -1);
+    for (int k = 0; k < 8; k++) {
+        expect_exact(e, nrows);
+        hg_engine_last_step(e, 0, &st);
+        share = (double)st.rows / (double)nrows;
+    }
+    printf("after recovery: %.3f\n", share);
+    ck_assert_msg(share > 0.75 * share0, "share %.3f, was %.3f", share, share0);
+    hg_engine_destroy(e);
+}
+END_TEST
+
+/* A device that stalls far past its deadline: the others finish the step. */
+START_TEST(deadline_overrun_is_recovered)
+{
+    slow s = {-1, 1, 0, -1};
+    hg_engine *e = engine("pthread,basic", &s, 4.0, false);
+    hg_error err;
+    ck_assert_int_eq(hg_engine_calibrate(e, &err), HG_OK);
+    expect_exact(e, nrows);
+    atomic_store(&s.stall_device, 1);
+    atomic_store(&s.stall_ms, 3000);
+    double t0 = now_ms();
+    expect_exact(e, nrows);
+    double took = now_ms() - t0;
+    const char *why = NULL;
+    ck_assert(hg_engine_quarantined(e, 1, &why));
+    ck_assert_ptr_nonnull(strstr(why, "deadline"));
+    printf("stalled device dropped after %.0f ms: %s\n", took, why);
+    ck_assert_msg(took < 2500, "the step waited %.0f ms for the stalled device", took);
+    ck_assert_uint_eq(hg_engine_recovered_steps(e), 1);
+    expect_exact(e, nrows); /* the run goes on */
+    hg_engine_destroy(e);   /* joins the stalled thread */
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("profile");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 600);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, calibration_and_cache);
+    tcase_add_test(tc, dynamic_rebalancing_follows_a_slow_device);
+    tcase_add_test(tc, deadline_overrun_is_recovered);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

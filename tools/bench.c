@@ -1,0 +1,372 @@
+/*
+ * hetgrad-bench - how well hetgrad splits a gradient step across devices.
+ *
+ * On the same devices, in one run: each device alone, an equal split, the
+ * calibrated affine plan ("weighted") and dynamic rebalancing.  For each:
+ * rows/s (median step), the ratio to the best single device, and the balance
+ * efficiency, sum of device busy time / (active devices x step makespan).
+ *
+ *   hetgrad-bench [--model softmax|linear|mlp] [--rows N] [--steps S]
+ *                 [--features D] [--classes C] [--hidden H]
+ *                 [--devices EXPR] [--dedup] [--max-step-s T] [--json]
+ *
+ * A configuration whose predicted step (from the calibrated models) exceeds
+ * --max-step-s (default 20 s; Oclgrind given an equal share) is not run: its
+ * figures are the models' prediction and say so ("measured": false).  A solo
+ * device that slow is measured on fewer rows instead.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hetgrad.h>
+
+#include "json_out.h"
+
+typedef struct bench_opts {
+    hg_model_kind kind;
+    size_t rows, steps, features, classes, hidden;
+    const char *devices;
+    bool dedup, json;
+    double max_step_s;
+} bench_opts;
+
+typedef struct result {
+    char   name[160];
+    bool   measured;
+    size_t rows;          /* rows per step it ran with */
+    double ms;            /* median step */
+    double rows_per_s;
+    double balance;       /* median balance efficiency; NAN for predictions */
+    double share[16];     /* rows per device, last step, as fractions */
+} result;
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void die(const char *what, const hg_error *err)
+{
+    fprintf(stderr, "hetgrad-bench: %s: %s: %s\n", what, hg_status_name(err->status),
+            err->message);
+    exit(3);
+}
+
+/* Run steps+1 full-batch steps (the first is a warm-up) over rows. */
+static void run_config(hg_engine *e, const float *params, float *grad, size_t rows,
+                       size_t steps, result *r)
+{
+    size_t nd = hg_engine_device_count(e);
+    double *ms = calloc(steps, sizeof *ms), *bal = calloc(steps, sizeof *bal);
+    hg_error err;
+    for (size_t s = 0; s <= steps; s++) {
+        if (hg_engine_gradient(e, params, 0, rows, grad, NULL, &err) != HG_OK)
+            die(r->name, &err);
+        if (s == 0)
+            continue;
+        double make = hg_engine_last_step_ms(e), busy = 0;
+        size_t active = 0;
+        for (size_t i = 0; i < nd; i++) {
+            hg_device_step st;
+            hg_engine_last_step(e, i, &st);
+            if (st.rows) {
+                active++;
+                busy += st.host_ms;
+            }
+            if (i < 16)
+                r->share[i] = (double)st.rows / (double)rows;
+        }
+        ms[s - 1] = make;
+        bal[s - 1] = active && make > 0 ? busy / ((double)active * make) : NAN;
+    }
+    r->measured = true;
+    r->rows = rows;
+    r->ms = median(ms, steps);
+    r->rows_per_s = r->ms > 0 ? (double)rows / (r->ms / 1e3) : 0;
+    r->balance = median(bal, steps);
+    free(ms);
+    free(bal);
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: hetgrad-bench [--model softmax|linear|mlp] [--rows N] [--steps S]\n"
+                    "       [--features D] [--classes C] [--hidden H] [--devices EXPR]\n"
+                    "       [--dedup] [--max-step-s T] [--json]\n");
+}
+
+static size_t num(const char *s)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*s == '\0' || *end || v == 0 || v > (1ull << 32)) {
+        fprintf(stderr, "hetgrad-bench: '%s' is not a positive count\n", s);
+        exit(2);
+    }
+    return (size_t)v;
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts o = {HG_MODEL_SOFTMAX, 8192, 7, 784, 10, 256, NULL, false, false, 20.0};
+    for (int a = 1; a < argc; a++) {
+        const char *s = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
+        if (!strcmp(s, "--json")) o.json = true;
+        else if (!strcmp(s, "--dedup")) o.dedup = true;
+        else if (!strcmp(s, "-h") || !strcmp(s, "--help")) { usage(); return 0; }
+        else if (!v) { usage(); return 2; }
+        else if (!strcmp(s, "--model")) {
+            a++;
+            if (!strcmp(v, "softmax")) o.kind = HG_MODEL_SOFTMAX;
+            else if (!strcmp(v, "linear")) o.kind = HG_MODEL_LINEAR;
+            else if (!strcmp(v, "mlp")) o.kind = HG_MODEL_MLP;
+            else { usage(); return 2; }
+        }
+        else if (!strcmp(s, "--rows")) { o.rows = num(v); a++; }
+        else if (!strcmp(s, "--steps")) { o.steps = num(v); a++; }
+        else if (!strcmp(s, "--features")) { o.features = num(v); a++; }
+        else if (!strcmp(s, "--classes")) { o.classes = num(v); a++; }
+        else if (!strcmp(s, "--hidden")) { o.hidden = num(v); a++; }
+        else if (!strcmp(s, "--devices")) { o.devices = v; a++; }
+        else if (!strcmp(s, "--max-step-s")) { o.max_step_s = atof(v); a++; }
+        else { usage(); return 2; }
+    }
+    if (o.kind != HG_MODEL_LINEAR && o.classes < 2) {
+        fprintf(stderr, "hetgrad-bench: --classes must be >= 2\n");
+        return 2;
+    }
+
+    hg_model_desc m = {.kind = o.kind, .inputs = o.features, .outputs = o.classes};
+    if (o.kind == HG_MODEL_MLP) {
+        m.nhidden = 1;
+        m.hidden[0] = o.hidden;
+    }
+    size_t P = hg_model_param_count(&m);
+    double flop_row = 0;
+    if (o.kind == HG_MODEL_MLP)
+        flop_row = 2.0 * (2.0 * (double)(o.features * o.hidden) +
+                          3.0 * (double)(o.hidden * o.classes));
+    else
+        flop_row = 4.0 * (double)(o.features * o.classes);
+
+    /* Synthetic data: fixed seed, classes separable along the first features. */
+    float *x = malloc(o.rows * o.features * sizeof *x), *t = malloc(o.rows * o.classes * sizeof *t);
+    int32_t *l = malloc(o.rows * sizeof *l);
+    float *params = calloc(P, sizeof *params), *grad = malloc(P * sizeof *grad);
+    if (!x || !t || !l || !params || !grad) {
+        fprintf(stderr, "hetgrad-bench: out of memory\n");
+        return 3;
+    }
+    uint64_t st = 12345;
+    for (size_t i = 0; i < o.rows * o.features; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((double)(st >> 40) / 16777216.0 - 0.5);
+    }
+    for (size_t r = 0; r < o.rows; r++) {
+        l[r] = (int32_t)(r % o.classes);
+        x[r * o.features + (size_t)l[r] % o.features] += 1.0f;
+        for (size_t j = 0; j < o.classes; j++)
+            t[r * o.classes + j] = x[r * o.features + j % o.features];
+    }
+    for (size_t i = 0; i < P; i++)
+        params[i] = (float)(((i * 2654435761u) % 1000) / 1000.0 - 0.5) * 0.02f;
+
+    hg_engine_options eo;
+    hg_engine_options_init(&eo);
+    eo.devices.devices = o.devices;
+    eo.devices.keep_duplicates = !o.dedup;
+    hg_engine *e = NULL;
+    hg_error err;
+    struct timespec t0, t1, t2;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (hg_engine_create(&eo, &m, &e, &err) != HG_OK)
+        die("creating the engine", &err);
+    hg_dataset_desc data = {o.rows, o.features, x, o.kind == HG_MODEL_LINEAR ? t : NULL,
+                            o.kind == HG_MODEL_LINEAR ? NULL : l};
+    if (hg_engine_set_data(e, &data, &err) != HG_OK)
+        die("uploading the data", &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (hg_engine_calibrate(e, &err) != HG_OK)
+        die("calibrating", &err);
+    clock_gettime(CLOCK_MONOTONIC, &t2);
+    double setup_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    double calib_ms = (double)(t2.tv_sec - t1.tv_sec) * 1e3 + (double)(t2.tv_nsec - t1.tv_nsec) / 1e6;
+
+    size_t nd = hg_engine_device_count(e);
+    hg_device_profile prof[16];
+    double *w = calloc(nd, sizeof *w);
+    result *res = calloc(nd + 3, sizeof *res);
+    size_t nres = 0;
+    if (!w || !res || nd > 16) {
+        fprintf(stderr, "hetgrad-bench: too many devices or out of memory\n");
+        return 3;
+    }
+    for (size_t i = 0; i < nd; i++)
+        hg_engine_device_profile(e, i, &prof[i]);
+
+    /* Each device alone. */
+    double best_solo = 0;
+    for (size_t i = 0; i < nd; i++) {
+        if (hg_engine_quarantined(e, i, NULL) || !prof[i].valid)
+            continue;
+        result *r = &res[nres++];
+        snprintf(r->name, sizeof r->name, "solo:%s", hg_engine_device(e, i)->name);
+        for (size_t k = 0; k < nd; k++)
+            w[k] = k == i ? 1 : 0;
+        if (hg_engine_set_weights(e, w, nd, &err) != HG_OK ||
+            hg_engine_set_split(e, HG_SPLIT_WEIGHTS, &err) != HG_OK)
+            die(r->name, &err);
+        double pred_s = (prof[i].fixed_ms + prof[i].ms_per_row * (double)o.rows) / 1e3;
+        size_t rows = o.rows;
+        size_t steps = o.steps;
+        if (pred_s > o.max_step_s / 4) { /* a slow device: fewer rows, fewer steps */
+            double room = o.max_step_s / 4 * 1e3 - prof[i].fixed_ms;
+            rows = room > prof[i].ms_per_row ? (size_t)(room / prof[i].ms_per_row) : 1;
+            if (rows > o.rows)
+                rows = o.rows;
+            steps = 2;
+        }
+        run_config(e, params, grad, rows, steps, r);
+        if (r->rows_per_s > best_solo)
+            best_solo = r->rows_per_s;
+    }
+
+    /* All devices, equal split: predicted when it would take too long. */
+    {
+        result *r = &res[nres++];
+        snprintf(r->name, sizeof r->name, "equal");
+        double pred = 0;
+        size_t healthy = 0;
+        for (size_t i = 0; i < nd; i++)
+            healthy += !hg_engine_quarantined(e, i, NULL) && prof[i].valid;
+        for (size_t i = 0; i < nd; i++) {
+            w[i] = 1;
+            if (hg_engine_quarantined(e, i, NULL) || !prof[i].valid)
+                continue;
+            double p = prof[i].fixed_ms + prof[i].ms_per_row * (double)o.rows / (double)healthy;
+            pred = p > pred ? p : pred;
+            r->share[i] = 1.0 / (double)healthy;
+        }
+        if (hg_engine_set_weights(e, w, nd, &err) != HG_OK ||
+            hg_engine_set_split(e, HG_SPLIT_WEIGHTS, &err) != HG_OK)
+            die("equal", &err);
+        if (pred / 1e3 <= o.max_step_s) {
+            run_config(e, params, grad, o.rows, o.steps, r);
+        } else {
+            r->measured = false;
+            r->rows = o.rows;
+            r->ms = pred;
+            r->rows_per_s = (double)o.rows / (pred / 1e3);
+            r->balance = NAN;
+        }
+    }
+
+    /* The calibrated plan, then dynamic rebalancing. */
+    const struct { const char *name; hg_split split; } plans[2] = {
+        {"weighted", HG_SPLIT_MODEL}, {"dynamic", HG_SPLIT_DYNAMIC}};
+    for (size_t k = 0; k < 2; k++) {
+        result *r = &res[nres++];
+        snprintf(r->name, sizeof r->name, "%s", plans[k].name);
+        if (hg_engine_set_split(e, plans[k].split, &err) != HG_OK)
+            die(r->name, &err);
+        run_config(e, params, grad, o.rows, o.steps, r);
+    }
+
+    const char *model_name = o.kind == HG_MODEL_MLP ? "mlp"
+                             : o.kind == HG_MODEL_LINEAR ? "linear" : "softmax";
+    if (o.json) {
+        json_out j;
+        json_init(&j, stdout);
+        json_begin_object(&j);
+        json_key(&j, "schema"); json_string(&j, "hetgrad-bench/1");
+        json_key(&j, "model"); json_string(&j, model_name);
+        json_key(&j, "rows"); json_u64(&j, o.rows);
+        json_key(&j, "features"); json_u64(&j, o.features);
+        json_key(&j, "classes"); json_u64(&j, o.classes);
+        json_key(&j, "steps"); json_u64(&j, o.steps);
+        json_key(&j, "setup_ms"); json_double(&j, setup_ms);
+        json_key(&j, "calibration_ms"); json_double(&j, calib_ms);
+        json_key(&j, "devices");
+        json_begin_array(&j);
+        for (size_t i = 0; i < nd; i++) {
+            json_begin_object(&j);
+            json_key(&j, "name"); json_string(&j, hg_engine_device(e, i)->name);
+            json_key(&j, "id"); json_string(&j, hg_engine_device(e, i)->id);
+            json_key(&j, "fixed_ms"); json_double(&j, prof[i].valid ? prof[i].fixed_ms : NAN);
+            json_key(&j, "rows_per_s"); json_double(&j, prof[i].valid ? prof[i].rows_per_s : NAN);
+            json_key(&j, "profile_from_cache"); json_bool(&j, prof[i].from_cache);
+            const char *why = NULL;
+            json_key(&j, "quarantined"); json_bool(&j, hg_engine_quarantined(e, i, &why));
+            json_key(&j, "quarantine_reason"); json_string(&j, why);
+            json_end_object(&j);
+        }
+        json_end_array(&j);
+        json_key(&j, "configs");
+        json_begin_array(&j);
+        for (size_t k = 0; k < nres; k++) {
+            result *r = &res[k];
+            json_begin_object(&j);
+            json_key(&j, "name"); json_string(&j, r->name);
+            json_key(&j, "measured"); json_bool(&j, r->measured);
+            json_key(&j, "rows"); json_u64(&j, r->rows);
+            json_key(&j, "ms_per_step"); json_double(&j, r->ms);
+            json_key(&j, "rows_per_s"); json_double(&j, r->rows_per_s);
+            json_key(&j, "gflops"); json_double(&j, r->rows_per_s * flop_row / 1e9);
+            json_key(&j, "vs_best_solo"); json_double(&j, best_solo > 0 ? r->rows_per_s / best_solo : NAN);
+            json_key(&j, "balance_efficiency"); json_double(&j, r->balance);
+            json_key(&j, "shares");
+            json_begin_array(&j);
+            for (size_t i = 0; i < nd; i++)
+                json_double(&j, r->share[i]);
+            json_end_array(&j);
+            json_end_object(&j);
+        }
+        json_end_array(&j);
+        json_end_object(&j);
+    } else {
+        printf("hetgrad-bench: %s, %zu rows x %zu features, %zu classes; median of %zu steps\n",
+               model_name, o.rows, o.features, o.classes, o.steps);
+        printf("set-up %.0f ms, calibration %.0f ms\n\n", setup_ms, calib_ms);
+        printf("%-36s %10s %12s %s\n", "device", "fixed ms", "rows/s", "profile");
+        for (size_t i = 0; i < nd; i++) {
+            const char *why = NULL;
+            bool q = hg_engine_quarantined(e, i, &why);
+            printf("%-36.36s %10.3f %12.0f %s%s%s\n", hg_engine_device(e, i)->name,
+                   prof[i].fixed_ms, prof[i].rows_per_s,
+                   prof[i].valid ? (prof[i].from_cache ? "cached" : "measured") : "none",
+                   q ? "; quarantined: " : "", q ? why : "");
+        }
+        printf("\n%-44s %12s %10s %8s %8s  %s\n", "config", "rows/s", "ms/step", "/solo",
+               "balance", "shares");
+        for (size_t k = 0; k < nres; k++) {
+            result *r = &res[k];
+            printf("%-44.44s %12.0f %10.2f %8.3f ", r->name, r->rows_per_s, r->ms,
+                   best_solo > 0 ? r->rows_per_s / best_solo : NAN);
+            if (isnan(r->balance))
+                printf("%8s ", "-");
+            else
+                printf("%8.3f ", r->balance);
+            for (size_t i = 0; i < nd; i++)
+                printf(" %.3f", r->share[i]);
+            if (!r->measured)
+                printf("  (predicted: would take %.0f s a step)", r->ms / 1e3);
+            else if (r->rows != o.rows)
+                printf("  (measured on %zu rows)", r->rows);
+            printf("\n");
+        }
+    }
+    hg_engine_destroy(e);
+    free(x); free(t); free(l); free(params); free(grad); free(w); free(res);
+    return 0;
+}
