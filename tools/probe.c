@@ -12,6 +12,7 @@
  * 2 bad usage, 3 the device list could not be built (a bad HETGRAD_DEVICES).
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,9 +61,89 @@ static const row rows[] = {
 #undef R
 
 typedef struct probe_opts {
-    bool tree, json, all, check, keep_dups;
+    bool tree, json, all, check, keep_dups, profile;
     const char *devices;
 } probe_opts;
+
+/* --profile: each kept device calibrated on the default workload. */
+typedef struct profile_result {
+    bool   ran;
+    bool   valid;
+    double fixed_ms, rows_per_s, gflops, share;
+    bool   from_cache;
+    char   note[HG_ERROR_MESSAGE_MAX];
+} profile_result;
+
+#define PROFILE_ROWS 4096
+#define PROFILE_FEATURES 784
+#define PROFILE_CLASSES 10
+
+/*
+ * Default workload: softmax regression, 784 features, 10 classes (MNIST
+ * shaped), 4096 synthetic rows.  Fills out[] by list index; false when the
+ * engine could not be made (the message is in out[0].note).
+ */
+static bool run_profile(const hg_device_list *l, const probe_opts *o, profile_result *out,
+                        char *fail, size_t failn)
+{
+    const size_t n = PROFILE_ROWS, d = PROFILE_FEATURES, c = PROFILE_CLASSES;
+    hg_model_desc m = {.kind = HG_MODEL_SOFTMAX, .inputs = d, .outputs = c};
+    float *x = malloc(n * d * sizeof *x), *params = calloc(d * c + c, sizeof *params),
+          *grad = malloc((d * c + c) * sizeof *grad);
+    int32_t *lab = malloc(n * sizeof *lab);
+    bool ok = false;
+    hg_engine *e = NULL;
+    hg_error err;
+    if (!x || !params || !grad || !lab) {
+        snprintf(fail, failn, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n * d; i++)
+        x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    for (size_t r = 0; r < n; r++)
+        lab[r] = (int32_t)(r % c);
+    hg_engine_options eo;
+    hg_engine_options_init(&eo);
+    eo.devices.devices = o->devices;
+    eo.devices.keep_duplicates = o->keep_dups;
+    eo.devices.log_level = HG_LOG_ERROR;
+    hg_dataset_desc data = {n, d, x, NULL, lab};
+    if (hg_engine_create(&eo, &m, &e, &err) != HG_OK ||
+        hg_engine_set_data(e, &data, &err) != HG_OK || hg_engine_calibrate(e, &err) != HG_OK ||
+        hg_engine_gradient(e, params, 0, n, grad, NULL, &err) != HG_OK) {
+        snprintf(fail, failn, "%s: %.440s", hg_status_name(err.status), err.message);
+        goto out;
+    }
+    for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+        const hg_device_info *di = hg_engine_device(e, i);
+        const hg_device_info *li = hg_device_list_find(l, di->id);
+        if (!li)
+            continue;
+        profile_result *r = &out[li->index];
+        hg_device_profile p;
+        hg_device_step st;
+        hg_engine_device_profile(e, i, &p);
+        hg_engine_last_step(e, i, &st);
+        r->ran = true;
+        r->valid = p.valid;
+        r->fixed_ms = p.fixed_ms;
+        r->rows_per_s = p.rows_per_s;
+        r->gflops = p.rows_per_s * 4.0 * (double)(d * c) / 1e9;
+        r->share = (double)st.rows / (double)n;
+        r->from_cache = p.from_cache;
+        const char *why = NULL;
+        if (hg_engine_quarantined(e, i, &why))
+            snprintf(r->note, sizeof r->note, "quarantined: %.400s", why);
+    }
+    ok = true;
+out:
+    hg_engine_destroy(e);
+    free(x);
+    free(params);
+    free(grad);
+    free(lab);
+    return ok;
+}
 
 static const void *field(const hg_device_info *d, size_t off)
 {
@@ -240,7 +321,21 @@ static void print_tree(const hg_device_list *l, const probe_opts *o, const check
     }
 }
 
-static void print_table(const hg_device_list *l, const probe_opts *o, const check_result *c)
+static void print_profile(const profile_result *p)
+{
+    if (!p || !p->ran)
+        return;
+    if (!p->valid) {
+        printf("  %-28s none%s%s\n", "Profile", p->note[0] ? ": " : "", p->note);
+        return;
+    }
+    printf("  %-28s fixed %.3f ms, %.0f rows/s, %.2f GFLOP/s, share %.1f%%%s%s%s\n",
+           "Profile (softmax 784x10)", p->fixed_ms, p->rows_per_s, p->gflops, 100.0 * p->share,
+           p->from_cache ? " (cached)" : "", p->note[0] ? "; " : "", p->note);
+}
+
+static void print_table(const hg_device_list *l, const probe_opts *o, const check_result *c,
+                        const profile_result *pr)
 {
     size_t np = hg_device_list_platform_count(l);
     for (size_t p = 0; p < np; p++) {
@@ -285,12 +380,14 @@ static void print_table(const hg_device_list *l, const probe_opts *o, const chec
         printf("  %-28s %s\n", "UUID", buf);
         printf("  %-28s %s: %s\n", "hetgrad", state_word(d), d->reason);
         print_check(&c[i]);
+        print_profile(pr ? &pr[i] : NULL);
     }
 }
 
 /* ---- JSON output ------------------------------------------------------------ */
 
-static void print_json(const hg_device_list *l, const probe_opts *o, const check_result *c)
+static void print_json(const hg_device_list *l, const probe_opts *o, const check_result *c,
+                       const profile_result *pr)
 {
     json_out j;
     json_init(&j, stdout);
@@ -380,6 +477,19 @@ static void print_json(const hg_device_list *l, const probe_opts *o, const check
             json_key(&j, "run_ms");   json_double(&j, c[i].res.run_ms);
             json_end_object(&j);
         }
+        if (pr && pr[i].ran) {
+            json_key(&j, "profile");
+            json_begin_object(&j);
+            json_key(&j, "workload"); json_string(&j, "softmax 784x10, 4096 rows");
+            json_key(&j, "valid"); json_bool(&j, pr[i].valid);
+            json_key(&j, "fixed_ms"); json_double(&j, pr[i].valid ? pr[i].fixed_ms : NAN);
+            json_key(&j, "rows_per_s"); json_double(&j, pr[i].valid ? pr[i].rows_per_s : NAN);
+            json_key(&j, "gflops"); json_double(&j, pr[i].valid ? pr[i].gflops : NAN);
+            json_key(&j, "share"); json_double(&j, pr[i].share);
+            json_key(&j, "from_cache"); json_bool(&j, pr[i].from_cache);
+            json_key(&j, "note"); json_string(&j, pr[i].note[0] ? pr[i].note : NULL);
+            json_end_object(&j);
+        }
         json_end_object(&j);
     }
     json_end_array(&j);
@@ -405,12 +515,14 @@ static void print_json(const hg_device_list *l, const probe_opts *o, const check
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: hetgrad-probe [-l | --json] [--all] [--check] [--devices EXPR]\n"
+            "usage: hetgrad-probe [-l | --json] [--all] [--check] [--profile] [--devices EXPR]\n"
             "                     [--keep-duplicates]\n"
             "  -l, --list          platform/device tree\n"
             "  --json              JSON (schema: docs/probe-json.md)\n"
             "  -a, --all           also list devices set aside or not selected\n"
             "  --check             run the self-test kernel on every listed device\n"
+            "  --profile           calibrate every device in use on a default workload\n"
+            "                      (softmax 784x10): fixed cost, rows/s, GFLOP/s, share\n"
             "  --devices EXPR      select devices (syntax of HETGRAD_DEVICES, docs/devices.md)\n"
             "  --keep-duplicates   keep several views of the same hardware\n"
             "  -V, --version       print the version\n"
@@ -435,6 +547,7 @@ int main(int argc, char **argv)
         else if (!strcmp(s, "--json")) o.json = true;
         else if (!strcmp(s, "-a") || !strcmp(s, "--all")) o.all = true;
         else if (!strcmp(s, "--check")) o.check = true;
+        else if (!strcmp(s, "--profile")) o.profile = true;
         else if (!strcmp(s, "--keep-duplicates")) o.keep_dups = true;
         else if (!strcmp(s, "--devices") && a + 1 < argc) o.devices = argv[++a];
         else if (!strncmp(s, "--devices=", 10)) o.devices = s + 10;
@@ -476,9 +589,18 @@ int main(int argc, char **argv)
         return 3;
     }
     int failures = run_checks(l, &o, c);
+    profile_result *pr = NULL;
+    if (o.profile && hg_device_list_kept_count(l) > 0) {
+        pr = calloc(n, sizeof *pr);
+        char fail[HG_ERROR_MESSAGE_MAX] = "";
+        if (!pr || !run_profile(l, &o, pr, fail, sizeof fail)) {
+            fprintf(stderr, "hetgrad-probe: --profile: %s\n", pr ? fail : "out of memory");
+            failures++;
+        }
+    }
 
     if (o.json) {
-        print_json(l, &o, c);
+        print_json(l, &o, c, pr);
     } else if (hg_device_list_platform_count(l) == 0) {
         printf("No OpenCL platform found.\n"
                "hetgrad looks for them through the ICD loader: install a driver (for the CPU:\n"
@@ -488,7 +610,7 @@ int main(int argc, char **argv)
         if (o.tree)
             print_tree(l, &o, c);
         else
-            print_table(l, &o, c);
+            print_table(l, &o, c, pr);
         size_t set_aside = n - hg_device_list_kept_count(l);
         printf("\n%zu platform(s), %zu device(s), %zu in use", hg_device_list_platform_count(l),
                n, hg_device_list_kept_count(l));
@@ -499,6 +621,7 @@ int main(int argc, char **argv)
             printf("No device is selected: check HETGRAD_DEVICES / --devices.\n");
     }
     free(c);
+    free(pr);
     hg_device_list_destroy(l);
     return failures ? 1 : 0;
 }
