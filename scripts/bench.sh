@@ -22,6 +22,9 @@ done
 export OCL_ICD_VENDORS="$PWD/$icd"
 export POCL_DEVICES="${POCL_DEVICES:-pthread basic}"
 
+echo "==== hetgrad-bench (solo, equal, weighted, dynamic) ===="
+./build-release/hetgrad-bench
+echo
 echo "==== bench_startup ===="
 ./build-release/bench/bench_startup
 echo
