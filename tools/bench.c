@@ -10,6 +10,10 @@
  *                 [--features D] [--classes C] [--hidden H]
  *                 [--devices EXPR] [--dedup] [--max-step-s T] [--json]
  *
+ * --drill runs a fault drill instead: dynamic steps with fixed parameters in
+ * which the busiest device fails in step 3; every gradient is compared with
+ * the first (exit status 1 if recovery changed it).
+ *
  * A configuration whose predicted step (from the calibrated models) exceeds
  * --max-step-s (default 20 s; Oclgrind given an equal share) is not run: its
  * figures are the models' prediction and say so ("measured": false).  A solo
@@ -30,9 +34,93 @@ typedef struct bench_opts {
     hg_model_kind kind;
     size_t rows, steps, features, classes, hidden;
     const char *devices;
-    bool dedup, json;
+    bool dedup, json, drill;
     double max_step_s;
 } bench_opts;
+
+/* --drill: the device that fails, and in which step. */
+typedef struct drill_fault {
+    size_t   device;
+    uint64_t step;
+} drill_fault;
+
+static bool drill_hook(void *user, size_t device, uint64_t step, hg_fault_point point)
+{
+    drill_fault *f = user;
+    (void)step;
+    /* armed when f->step == 0; fires once */
+    if (point == HG_FAULT_WAIT && device == f->device && f->step == 0) {
+        f->step = UINT64_MAX;
+        return true;
+    }
+    return false;
+}
+
+/*
+ * A fault drill: dynamic steps with the same parameters, and in one of them
+ * the busiest device fails after enqueueing its work.  Every step's gradient
+ * is compared with the first one's: recovery must not change it.
+ */
+static int drill(hg_engine *e, drill_fault *f, const float *params, size_t P, size_t rows)
+{
+    size_t nd = hg_engine_device_count(e);
+    float *g0 = malloc(P * sizeof *g0), *g = malloc(P * sizeof *g);
+    hg_error err;
+    int bad = 0;
+    if (!g0 || !g || hg_engine_set_split(e, HG_SPLIT_DYNAMIC, &err) != HG_OK) {
+        fprintf(stderr, "hetgrad-bench: drill: cannot start\n");
+        return 3;
+    }
+    printf("fault drill: %zu rows, dynamic split; the busiest device fails in step 3\n", rows);
+    for (uint64_t s = 1; s <= 6; s++) {
+        if (s == 3) {
+            size_t most = 0, busiest = 0;
+            for (size_t i = 0; i < nd; i++) {
+                hg_device_step st;
+                hg_engine_last_step(e, i, &st);
+                if (st.rows > most) {
+                    most = st.rows;
+                    busiest = i;
+                }
+            }
+            f->device = busiest;
+            f->step = 0; /* arm: fail in this step */
+        }
+        hg_status st = hg_engine_gradient(e, params, 0, rows, s == 1 ? g0 : g, NULL, &err);
+        if (st != HG_OK) {
+            printf("step %llu: %s: %s\n", (unsigned long long)s, hg_status_name(st), err.message);
+            bad = 1;
+            break;
+        }
+        double maxd = 0, maxr = 0;
+        for (size_t k = 0; s > 1 && k < P; k++) {
+            maxd = fmax(maxd, fabs((double)g[k] - (double)g0[k]));
+            maxr = fmax(maxr, fabs((double)g0[k]));
+        }
+        printf("step %llu: %6.1f ms;", (unsigned long long)s, hg_engine_last_step_ms(e));
+        for (size_t i = 0; i < nd; i++) {
+            hg_device_step ds;
+            hg_engine_last_step(e, i, &ds);
+            printf("  [%zu] %zu rows%s%s", i, ds.rows,
+                   ds.recovered_rows ? " (recovered)" : "", ds.failed ? " FAILED" : "");
+        }
+        if (s > 1)
+            printf(";  |g - g1|/|g1| = %.2e", maxr > 0 ? maxd / maxr : maxd);
+        printf("\n");
+        if (s > 1 && maxd > 1e-4 * maxr)
+            bad = 1;
+    }
+    for (size_t i = 0; i < nd; i++) {
+        const char *why = NULL;
+        if (hg_engine_quarantined(e, i, &why))
+            printf("quarantined [%zu] %s\n", i, why);
+    }
+    printf("steps recovered: %llu; %s\n", (unsigned long long)hg_engine_recovered_steps(e),
+           bad ? "GRADIENT CHANGED" : "every gradient equal to step 1's within 1e-4");
+    free(g0);
+    free(g);
+    return bad;
+}
 
 typedef struct result {
     char   name[160];
@@ -103,7 +191,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: hetgrad-bench [--model softmax|linear|mlp] [--rows N] [--steps S]\n"
                     "       [--features D] [--classes C] [--hidden H] [--devices EXPR]\n"
-                    "       [--dedup] [--max-step-s T] [--json]\n");
+                    "       [--dedup] [--max-step-s T] [--json] [--drill]\n");
 }
 
 static size_t num(const char *s)
@@ -119,10 +207,11 @@ static size_t num(const char *s)
 
 int main(int argc, char **argv)
 {
-    bench_opts o = {HG_MODEL_SOFTMAX, 8192, 7, 784, 10, 256, NULL, false, false, 20.0};
+    bench_opts o = {HG_MODEL_SOFTMAX, 8192, 7, 784, 10, 256, NULL, false, false, false, 20.0};
     for (int a = 1; a < argc; a++) {
         const char *s = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
         if (!strcmp(s, "--json")) o.json = true;
+        else if (!strcmp(s, "--drill")) o.drill = true;
         else if (!strcmp(s, "--dedup")) o.dedup = true;
         else if (!strcmp(s, "-h") || !strcmp(s, "--help")) { usage(); return 0; }
         else if (!v) { usage(); return 2; }
@@ -182,8 +271,13 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < P; i++)
         params[i] = (float)(((i * 2654435761u) % 1000) / 1000.0 - 0.5) * 0.02f;
 
+    drill_fault fault = {SIZE_MAX, UINT64_MAX};
     hg_engine_options eo;
     hg_engine_options_init(&eo);
+    if (o.drill) {
+        eo.fault_hook = drill_hook;
+        eo.fault_user = &fault;
+    }
     eo.devices.devices = o.devices;
     eo.devices.keep_duplicates = !o.dedup;
     hg_engine *e = NULL;
@@ -203,6 +297,12 @@ int main(int argc, char **argv)
     double setup_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     double calib_ms = (double)(t2.tv_sec - t1.tv_sec) * 1e3 + (double)(t2.tv_nsec - t1.tv_nsec) / 1e6;
 
+    if (o.drill) {
+        int rc = drill(e, &fault, params, P, o.rows);
+        hg_engine_destroy(e);
+        free(x); free(t); free(l); free(params); free(grad);
+        return rc;
+    }
     size_t nd = hg_engine_device_count(e);
     hg_device_profile prof[16];
     double *w = calloc(nd, sizeof *w);
