@@ -135,6 +135,7 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
     }
     eng->pcache = (hg__program_cache){eng->cache_dir, eng->binary_dir, opt.offline, &eng->log};
     eng->deadline_factor = opt.deadline_factor;
+    eng->solo_guard = !opt.no_solo_guard;
     if (!(opt.deadline_factor >= 0) || opt.deadline_factor > 1e6) {
         hg_engine_destroy(eng);
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0,

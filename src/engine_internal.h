@@ -152,6 +152,9 @@ struct hg_engine {
     hg_balancer     *balancer;        /* models after calibration */
     bool             calibrated;
     hg_split         split;
+    bool             solo_guard;      /* dynamic: fall back to the best device alone */
+    int              guard_over;      /* dynamic: slow shared steps in a row */
+    int              guard_hold;      /* dynamic: steps left on the best device alone */
     char            *binary_dir;      /* owned copy of the option */
     hg_fault_hook    fault_hook;
     void            *fault_user;

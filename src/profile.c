@@ -12,6 +12,7 @@
  * times of the device's whole part of a step (parameter upload, kernels,
  * read-back): what a step will cost.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,7 +285,32 @@ hg_status hg_engine_set_split(hg_engine *eng, hg_split split, hg_error *err)
         eng->balancer = b;
     }
     eng->split = split;
+    eng->guard_over = 0;
+    eng->guard_hold = 0;
     return HG_OK;
+}
+
+/*
+ * The device that would finish total rows soonest on its own (calibrated,
+ * alone-measured models), among those that can take them all; SIZE_MAX if
+ * none.  *ms receives its predicted time.
+ */
+static size_t best_alone(const hg_engine *eng, size_t total, const size_t *caps, double *ms)
+{
+    size_t best = SIZE_MAX;
+    double t = INFINITY;
+    for (size_t i = 0; i < eng->ndev; i++) {
+        const hg__device *d = &eng->dev[i];
+        if (d->quarantined || !d->model.valid || (caps && caps[i] < total))
+            continue;
+        double p = hg_cost_predict(&d->model, total);
+        if (p < t) {
+            t = p;
+            best = i;
+        }
+    }
+    *ms = t;
+    return best;
 }
 
 /* Rows per device for a step from the models; caps[i]: rows device i can take. */
@@ -295,7 +321,16 @@ hg_status hg__plan_counts(hg_engine *eng, size_t total, const size_t *caps, doub
     if (!counts)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
     hg_status st;
-    if (eng->split == HG_SPLIT_DYNAMIC) {
+    double solo_ms;
+    size_t solo = eng->split == HG_SPLIT_DYNAMIC && eng->guard_hold > 0
+                      ? best_alone(eng, total, caps, &solo_ms) : SIZE_MAX;
+    if (solo != SIZE_MAX) {
+        /* Sharing was measured slower than the best device alone: it works
+           alone for a while, then sharing is tried again. */
+        eng->guard_hold--;
+        counts[solo] = total;
+        st = HG_OK;
+    } else if (eng->split == HG_SPLIT_DYNAMIC) {
         bool changed = false;
         st = hg_balancer_plan(eng->balancer, total, caps, counts, &changed, err);
     } else {
@@ -314,11 +349,43 @@ hg_status hg__plan_counts(hg_engine *eng, size_t total, const size_t *caps, doub
     return st;
 }
 
-/* Feed the step's measured times to the balancer. */
+/*
+ * Feed the step's measured times to the balancer.  Also the guard that keeps
+ * a dynamic split from being slower than the best device alone: devices can
+ * disturb each other (two views of the host's cores, a shared memory bus),
+ * which per-device models measured alone cannot see.  When two steps in a row
+ * that used several devices took longer than the best device is predicted to
+ * take alone (by 3%), the next 16 steps run on that device alone; then
+ * sharing is tried again.
+ */
 void hg__observe_step(hg_engine *eng)
 {
     if (eng->split != HG_SPLIT_DYNAMIC || !eng->balancer)
         return;
+    size_t active = 0, total = 0;
+    double makespan = 0;
+    for (size_t i = 0; i < eng->ndev; i++) {
+        const hg_device_step *s = &eng->dev[i].stats;
+        if (s->rows && !s->failed) {
+            active++;
+            total += s->rows;
+            makespan = s->host_ms > makespan ? s->host_ms : makespan;
+        }
+    }
+    if (active >= 2 && eng->solo_guard) {
+        double solo_ms;
+        if (best_alone(eng, total, NULL, &solo_ms) != SIZE_MAX &&
+            makespan > 1.03 * solo_ms) {
+            if (++eng->guard_over >= 2) {
+                eng->guard_over = 0;
+                eng->guard_hold = 16;
+                hg__log(&eng->log, HG_LOG_INFO, "sharing took %.1f ms, the best device alone "
+                        "%.1f ms: running it alone for 16 steps", makespan, solo_ms);
+            }
+        } else {
+            eng->guard_over = 0;
+        }
+    }
     size_t *rows = calloc(eng->ndev, sizeof *rows);
     double *ms = calloc(eng->ndev, sizeof *ms);
     if (rows && ms) {

@@ -75,6 +75,9 @@ typedef struct hg_engine_options {
                                         50 ms) has failed: its rows are recomputed by
                                         the others and it is quarantined; 0 (default)
                                         turns deadlines off */
+    bool            no_solo_guard;   /* dynamic split: do not fall back to the best
+                                        device alone when sharing measures slower
+                                        (docs/engine.md); for experiments */
     hg_fault_hook   fault_hook;      /* NULL: none */
     void           *fault_user;      /* passed to fault_hook */
 } hg_engine_options;
