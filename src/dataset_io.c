@@ -1,0 +1,1271 @@
+/*
+ * dataset_io.c - loaders of CSV, LIBSVM/SVMlight and IDX (MNIST) files into an owned
+ * dense hg_dataset (hetgrad/data.h documents the formats, limits and statuses).
+ *
+ * Guarantees:
+ *   - Streaming: text files are read with fread in CHUNK-byte pieces and assembled one
+ *     line at a time into a buffer of at most HG_DATA_MAX_LINE + 1 bytes; the text is
+ *     never held twice.  IDX files are read through zlib (gzopen handles raw files
+ *     transparently) a block of images at a time.
+ *   - Untrusted sizes never drive an allocation: arrays grow geometrically with what was
+ *     actually read, so a lying IDX header or a huge LIBSVM index costs nothing before
+ *     the data is there.  Every size product is checked for overflow.
+ *   - On failure nothing leaks, *out stays NULL and err names the file, the 1-based line
+ *     (IDX: byte offset) and the problem.  Every input is parsed without undefined
+ *     behaviour (fuzzed with tests/fuzz/).
+ *   - Numbers are parsed in the C locale via a per-thread uselocale(); setlocale() is
+ *     never called.  No global state.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <limits.h>
+#include <locale.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "hetgrad/data.h"
+#include "internal.h"
+
+#define LINE_LIMIT    HG_DATA_MAX_LINE
+#define FEATURE_LIMIT HG_DATA_MAX_FEATURES
+#define ROW_LIMIT     HG_DATA_MAX_ROWS
+#define CHUNK         ((size_t)64 * 1024)
+#define QUOTE_MAX     40 /* bytes of a bad token quoted in a message */
+
+/* ---- C locale for the duration of a call -------------------------------------- */
+
+typedef struct c_locale {
+    locale_t c;   /* our "C" LC_NUMERIC locale, or (locale_t)0 if newlocale failed */
+    locale_t old; /* the thread's locale before */
+} c_locale;
+
+static void c_locale_enter(c_locale *l)
+{
+    l->c = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    l->old = l->c ? uselocale(l->c) : (locale_t)0;
+}
+
+static void c_locale_leave(c_locale *l)
+{
+    if (l->c) {
+        uselocale(l->old);
+        freelocale(l->c);
+    }
+}
+
+/* ---- messages ----------------------------------------------------------------- */
+
+typedef struct quoted {
+    char s[1 + QUOTE_MAX * 4 + 1 + 3 + 1];
+} quoted;
+
+/* tok[0..len) in double quotes, at most QUOTE_MAX bytes, other than printable ASCII
+ * escaped as \xHH, "..." appended when cut. */
+static const char *quote(quoted *q, const char *tok, size_t len)
+{
+    size_t o = 0;
+    size_t n = len < QUOTE_MAX ? len : QUOTE_MAX;
+    q->s[o++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)tok[i];
+        if (c >= 0x20 && c < 0x7f) {
+            q->s[o++] = (char)c;
+        } else {
+            static const char hex[] = "0123456789abcdef";
+            q->s[o++] = '\\';
+            q->s[o++] = 'x';
+            q->s[o++] = hex[c >> 4];
+            q->s[o++] = hex[c & 15];
+        }
+    }
+    q->s[o++] = '"';
+    if (len > QUOTE_MAX) {
+        memcpy(q->s + o, "...", 3);
+        o += 3;
+    }
+    q->s[o] = '\0';
+    return q->s;
+}
+
+/* ---- line reader over a file or a buffer -------------------------------------- */
+
+typedef struct reader {
+    const char *name;     /* for messages */
+    FILE       *f;        /* NULL: memory source */
+    char       *buf;      /* file: CHUNK-byte read buffer (owned) */
+    const char *data;     /* bytes not yet consumed: buf, or the caller's text */
+    size_t      len, pos; /* data[pos..len) is unread */
+    char       *line;     /* the current line, NUL-terminated (owned) */
+    size_t      line_cap;
+    size_t      lineno;   /* 1-based number of the current line */
+} reader;
+
+static hg_status reader_open_file(reader *r, const char *path, hg_error *err)
+{
+    memset(r, 0, sizeof *r);
+    r->name = path;
+    r->f = fopen(path, "rb");
+    if (!r->f)
+        return hg__error_set(err, HG_IO, 0, "%s: cannot open: %s", path, strerror(errno));
+    r->buf = malloc(CHUNK);
+    if (!r->buf) {
+        fclose(r->f);
+        r->f = NULL;
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s: out of memory", path);
+    }
+    return HG_OK;
+}
+
+static void reader_open_memory(reader *r, const char *name, const char *text, size_t len)
+{
+    memset(r, 0, sizeof *r);
+    r->name = name;
+    r->data = text;
+    r->len = len;
+}
+
+static void reader_close(reader *r)
+{
+    if (r->f)
+        fclose(r->f);
+    free(r->buf);
+    free(r->line);
+    memset(r, 0, sizeof *r);
+}
+
+/* More bytes into data: 1 got some, 0 end of input, -1 read error (*st, err set). */
+static int reader_refill(reader *r, hg_status *st, hg_error *err)
+{
+    if (!r->f)
+        return 0;
+    size_t got = fread(r->buf, 1, CHUNK, r->f);
+    if (got == 0) {
+        if (ferror(r->f)) {
+            *st = hg__error_set(err, HG_IO, 0, "%s:%zu: read error: %s", r->name,
+                                r->lineno + 1, strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
+    r->data = r->buf;
+    r->len = got;
+    r->pos = 0;
+    return 1;
+}
+
+/*
+ * The next line into r->line (NUL-terminated, *len bytes, '\n' removed, may contain
+ * NULs).  1: a line, 0: end of input, -1: error (*st and err set).  A line longer than
+ * LINE_LIMIT is HG_RANGE.
+ */
+static int reader_next(reader *r, size_t *len, hg_status *st, hg_error *err)
+{
+    size_t n = 0;
+    bool any = false;
+    for (;;) {
+        if (r->pos == r->len) {
+            int rc = reader_refill(r, st, err);
+            if (rc < 0)
+                return -1;
+            if (rc == 0) {
+                if (!any)
+                    return 0;
+                break;
+            }
+        }
+        const char *p = r->data + r->pos;
+        size_t avail = r->len - r->pos;
+        const char *nl = memchr(p, '\n', avail);
+        size_t take = nl ? (size_t)(nl - p) : avail;
+        any = true;
+        if (take > LINE_LIMIT - n) {
+            *st = hg__error_set(err, HG_RANGE, 0,
+                                "%s:%zu: line longer than 1 MiB (%zu bytes); not a "
+                                "data file, or a bad line ending?",
+                                r->name, r->lineno + 1, LINE_LIMIT);
+            return -1;
+        }
+        if (n + take + 1 > r->line_cap) {
+            size_t cap = r->line_cap ? r->line_cap : 256;
+            while (cap < n + take + 1)
+                cap *= 2;
+            if (cap > LINE_LIMIT + 1)
+                cap = LINE_LIMIT + 1;
+            char *grown = realloc(r->line, cap);
+            if (!grown) {
+                *st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s:%zu: out of memory",
+                                    r->name, r->lineno + 1);
+                return -1;
+            }
+            r->line = grown;
+            r->line_cap = cap;
+        }
+        memcpy(r->line + n, p, take);
+        n += take;
+        r->pos += take + (nl != NULL);
+        if (nl)
+            break;
+    }
+    if (!r->line) { /* an empty last line without a newline cannot happen, but be safe */
+        r->line = malloc(1);
+        if (!r->line) {
+            *st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s: out of memory", r->name);
+            return -1;
+        }
+        r->line_cap = 1;
+    }
+    r->line[n] = '\0';
+    r->lineno++;
+    *len = n;
+    return 1;
+}
+
+static bool is_blank_byte(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/*
+ * Common preparation of a text line: drop a UTF-8 BOM on line 1, reject binary bytes
+ * (HG_IO "looks binary").  On return *s, *n are the line without BOM.
+ */
+static hg_status text_line(reader *r, char **s, size_t *n, hg_error *err)
+{
+    char *p = r->line;
+    size_t len = *n;
+    if (r->lineno == 1 && len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+        p += 3;
+        len -= 3;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if ((c < 0x20 && c != '\t' && c != '\r' && c != '\v' && c != '\f') || c == 0x7f)
+            return hg__error_set(err, HG_IO, 0,
+                                 "%s:%zu: looks binary (byte 0x%02x at position %zu of the "
+                                 "line), not a text file",
+                                 r->name, r->lineno, c, i + 1);
+    }
+    *s = p;
+    *n = len;
+    return HG_OK;
+}
+
+/* ---- numbers ------------------------------------------------------------------ */
+
+typedef enum num_result { NUM_OK, NUM_TEXT, NUM_NONFINITE, NUM_OVERFLOW } num_result;
+
+/* A whole NUL-terminated token as a finite float. */
+static num_result parse_float(const char *tok, float *out)
+{
+    if (*tok == '\0')
+        return NUM_TEXT;
+    char *end;
+    errno = 0;
+    float v = strtof(tok, &end);
+    if (end == tok || *end != '\0')
+        return NUM_TEXT;
+    if (isnan(v))
+        return NUM_NONFINITE;
+    if (isinf(v))
+        return errno == ERANGE ? NUM_OVERFLOW : NUM_NONFINITE;
+    *out = v; /* ERANGE with a finite value: underflow, accepted rounded */
+    return NUM_OK;
+}
+
+/* A whole token as an integer-valued double in [lo, hi]. */
+static bool parse_integer(const char *tok, double lo, double hi, int32_t *out)
+{
+    if (*tok == '\0')
+        return false;
+    char *end;
+    errno = 0;
+    double v = strtod(tok, &end);
+    if (end == tok || *end != '\0')
+        return false;
+    if (!(v >= lo && v <= hi) || v != floor(v))
+        return false; /* NaN fails the first test */
+    *out = (int32_t)v;
+    return true;
+}
+
+/* ---- dense builder -------------------------------------------------------------- */
+
+typedef struct builder {
+    size_t   features;
+    size_t   rows, cap;   /* rows filled, rows allocated */
+    size_t   max_rows;    /* never allocate beyond this many rows */
+    bool     with_labels; /* allocate labels */
+    bool     with_targets;
+    float   *x;
+    float   *targets;
+    int32_t *labels;
+    int32_t  max_label;   /* -1 before any */
+} builder;
+
+static void builder_init(builder *b, size_t features, size_t max_rows, bool with_labels,
+                         bool with_targets)
+{
+    memset(b, 0, sizeof *b);
+    b->features = features;
+    b->max_rows = max_rows;
+    b->with_labels = with_labels;
+    b->with_targets = with_targets;
+    b->max_label = -1;
+}
+
+static void builder_free(builder *b)
+{
+    free(b->x);
+    free(b->targets);
+    free(b->labels);
+    memset(b, 0, sizeof *b);
+}
+
+/* Room for one more row; name and line (0: none) locate the problem in messages. */
+static hg_status builder_reserve(builder *b, const char *name, size_t line, hg_error *err)
+{
+    if (b->rows < b->cap)
+        return HG_OK;
+    char where[HG_ERROR_MESSAGE_MAX];
+    if (line)
+        snprintf(where, sizeof where, "%s:%zu", name, line);
+    else
+        snprintf(where, sizeof where, "%s", name);
+    if (b->rows >= b->max_rows)
+        return hg__error_set(err, HG_RANGE, 0, "%s: more than %zu rows", where, b->max_rows);
+    size_t cap;
+    if (b->cap == 0) {
+        size_t row_bytes = b->features * sizeof(float);
+        cap = row_bytes ? CHUNK / row_bytes : 1024;
+        if (cap < 1)
+            cap = 1;
+        if (cap > 1024)
+            cap = 1024;
+    } else {
+        cap = b->cap > SIZE_MAX / 2 ? SIZE_MAX : b->cap * 2;
+    }
+    if (cap > b->max_rows)
+        cap = b->max_rows;
+    if (b->features && cap > SIZE_MAX / sizeof(float) / b->features)
+        return hg__error_set(err, HG_RANGE, 0, "%s: %zu rows x %zu features overflows size_t",
+                             where, cap, b->features);
+    if (b->features) {
+        float *x = realloc(b->x, cap * b->features * sizeof(float));
+        if (!x)
+            goto oom;
+        b->x = x;
+    }
+    if (b->with_targets) {
+        float *t = realloc(b->targets, cap * sizeof(float));
+        if (!t)
+            goto oom;
+        b->targets = t;
+    }
+    if (b->with_labels) {
+        int32_t *l = realloc(b->labels, cap * sizeof(int32_t));
+        if (!l)
+            goto oom;
+        b->labels = l;
+    }
+    b->cap = cap;
+    return HG_OK;
+oom:
+    return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s: out of memory for %zu rows of %zu "
+                         "features", where, cap, b->features);
+}
+
+/* Hand the arrays over to a new hg_dataset (shrunk to size); the builder is emptied. */
+static hg_status builder_finish(builder *b, const char *name, hg_dataset **out,
+                                hg_error *err)
+{
+    hg_dataset *d = calloc(1, sizeof *d);
+    if (!d)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s: out of memory", name);
+    if (b->rows < b->cap) {
+        if (b->x && b->rows * b->features > 0) {
+            float *x = realloc(b->x, b->rows * b->features * sizeof(float));
+            if (x)
+                b->x = x;
+        }
+        if (b->targets) {
+            float *t = realloc(b->targets, b->rows * sizeof(float));
+            if (t)
+                b->targets = t;
+        }
+        if (b->labels) {
+            int32_t *l = realloc(b->labels, b->rows * sizeof(int32_t));
+            if (l)
+                b->labels = l;
+        }
+    }
+    d->rows = b->rows;
+    d->features = b->features;
+    d->x = b->x;
+    d->targets = b->targets;
+    d->labels = b->labels;
+    d->classes = b->labels ? (size_t)b->max_label + 1 : 0;
+    b->x = NULL;
+    b->targets = NULL;
+    b->labels = NULL;
+    *out = d;
+    return HG_OK;
+}
+
+void hg_dataset_free(hg_dataset *d)
+{
+    if (!d)
+        return;
+    free(d->x);
+    free(d->labels);
+    free(d->targets);
+    free(d);
+}
+
+/* ---- CSV ---------------------------------------------------------------------- */
+
+void hg_csv_options_init(hg_csv_options *o)
+{
+    if (!o)
+        return;
+    o->header = false;
+    o->label_column = -1;
+    o->delimiter = ',';
+    o->labels_are_classes = true;
+}
+
+typedef struct field {
+    char  *s;   /* NUL-terminated in the line buffer */
+    size_t len;
+} field;
+
+typedef struct fields {
+    field *f;
+    size_t n, cap;
+} fields;
+
+static hg_status fields_push(fields *fv, char *s, size_t len, const reader *r,
+                             hg_error *err)
+{
+    if (fv->n == fv->cap) {
+        if (fv->cap > FEATURE_LIMIT)
+            return hg__error_set(err, HG_RANGE, 0, "%s:%zu: more than %zu columns",
+                                 r->name, r->lineno, FEATURE_LIMIT + 1);
+        size_t cap = fv->cap ? fv->cap * 2 : 16;
+        field *g = realloc(fv->f, cap * sizeof *g);
+        if (!g)
+            return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s:%zu: out of memory", r->name,
+                                 r->lineno);
+        fv->f = g;
+        fv->cap = cap;
+    }
+    s[len] = '\0';
+    fv->f[fv->n].s = s;
+    fv->f[fv->n].len = len;
+    fv->n++;
+    return HG_OK;
+}
+
+/* Split s[0..n) (s[n] == '\0') in place into fv. */
+static hg_status csv_split(char *s, size_t n, char delim, fields *fv, const reader *r,
+                           hg_error *err)
+{
+    char *p = s, *end = s + n;
+    fv->n = 0;
+    for (;;) {
+        while (p < end && *p != delim && is_blank_byte(*p))
+            p++;
+        char *start, *fend;
+        if (p < end && *p == '"') {
+            char *w = p;
+            start = w;
+            p++;
+            for (;;) {
+                if (p == end)
+                    return hg__error_set(err, HG_IO, 0,
+                                         "%s:%zu: column %zu: unterminated quote (quoted "
+                                         "fields cannot span lines)",
+                                         r->name, r->lineno, fv->n + 1);
+                if (*p == '"') {
+                    if (p + 1 < end && p[1] == '"') {
+                        *w++ = '"';
+                        p += 2;
+                        continue;
+                    }
+                    p++;
+                    break;
+                }
+                *w++ = *p++;
+            }
+            fend = w;
+            while (p < end && *p != delim && is_blank_byte(*p))
+                p++;
+            if (p < end && *p != delim) {
+                quoted q;
+                return hg__error_set(err, HG_IO, 0,
+                                     "%s:%zu: column %zu: text %s after a closing quote",
+                                     r->name, r->lineno, fv->n + 1,
+                                     quote(&q, p, (size_t)(end - p)));
+            }
+        } else {
+            start = p;
+            char *q = memchr(p, delim, (size_t)(end - p));
+            p = q ? q : end;
+            fend = p;
+            while (fend > start && is_blank_byte(fend[-1]))
+                fend--;
+        }
+        bool more = p < end; /* then *p == delim */
+        hg_status st = fields_push(fv, start, (size_t)(fend - start), r, err);
+        if (st != HG_OK)
+            return st;
+        if (!more)
+            return HG_OK;
+        p++;
+    }
+}
+
+static hg_status csv_value_error(const reader *r, size_t col, const field *f,
+                                 num_result nr, hg_error *err)
+{
+    quoted q;
+    switch (nr) {
+    case NUM_NONFINITE:
+        return hg__error_set(err, HG_IO, 0, "%s:%zu: column %zu: NaN or Inf value %s "
+                             "(not allowed)", r->name, r->lineno, col,
+                             quote(&q, f->s, f->len));
+    case NUM_OVERFLOW:
+        return hg__error_set(err, HG_IO, 0, "%s:%zu: column %zu: value %s overflows float "
+                             "(out of range)", r->name, r->lineno, col,
+                             quote(&q, f->s, f->len));
+    default:
+        if (f->len == 0)
+            return hg__error_set(err, HG_IO, 0, "%s:%zu: column %zu is empty, expected a "
+                                 "number", r->name, r->lineno, col);
+        return hg__error_set(err, HG_IO, 0, "%s:%zu: column %zu: %s is not a number",
+                             r->name, r->lineno, col, quote(&q, f->s, f->len));
+    }
+}
+
+static hg_status csv_parse(reader *r, const hg_csv_options *o, hg_dataset **out,
+                           hg_error *err)
+{
+    hg_status st = HG_OK;
+    fields fv = {0};
+    builder b;
+    size_t ncols = 0, cols_line = 0, label_col = 0, last_line = 0;
+    bool header_done = !o->header, any_text = false;
+    builder_init(&b, 0, ROW_LIMIT, o->labels_are_classes, true);
+
+    for (;;) {
+        size_t n;
+        int rc = reader_next(r, &n, &st, err);
+        if (rc < 0)
+            goto done;
+        if (rc == 0)
+            break;
+        last_line = r->lineno;
+        char *s;
+        if ((st = text_line(r, &s, &n, err)) != HG_OK)
+            goto done;
+        bool blank = true;
+        for (size_t i = 0; i < n && blank; i++)
+            blank = is_blank_byte(s[i]);
+        if (blank)
+            continue;
+        any_text = true;
+        /* trailing white space other than the delimiter (CR of CRLF included) */
+        while (n > 0 && s[n - 1] != o->delimiter && is_blank_byte(s[n - 1]))
+            n--;
+        s[n] = '\0';
+        if ((st = csv_split(s, n, o->delimiter, &fv, r, err)) != HG_OK)
+            goto done;
+
+        if (ncols == 0) {
+            ncols = fv.n;
+            cols_line = r->lineno;
+            if (ncols < 2) {
+                st = hg__error_set(err, HG_IO, 0, "%s:%zu: %zu column, need at least 2 "
+                                   "(features and a label); wrong delimiter?",
+                                   r->name, r->lineno, ncols);
+                goto done;
+            }
+            if (ncols - 1 > FEATURE_LIMIT) {
+                st = hg__error_set(err, HG_RANGE, 0, "%s:%zu: %zu features, more than "
+                                   "the limit of %zu", r->name, r->lineno, ncols - 1,
+                                   FEATURE_LIMIT);
+                goto done;
+            }
+            if (o->label_column >= 0 && (unsigned long)o->label_column >= ncols) {
+                st = hg__error_set(err, HG_RANGE, 0, "%s:%zu: label_column %ld (0-based) "
+                                   "but the line has %zu columns",
+                                   r->name, r->lineno, o->label_column, ncols);
+                goto done;
+            }
+            label_col = o->label_column < 0 ? ncols - 1 : (size_t)o->label_column;
+            b.features = ncols - 1;
+        }
+        if (!header_done) {
+            header_done = true;
+            continue;
+        }
+        if (fv.n != ncols) {
+            st = hg__error_set(err, HG_IO, 0, "%s:%zu: expected %zu columns (as on line "
+                               "%zu), got %zu", r->name, r->lineno, ncols, cols_line, fv.n);
+            goto done;
+        }
+        if ((st = builder_reserve(&b, r->name, r->lineno, err)) != HG_OK)
+            goto done;
+        float *xr = b.x + b.rows * b.features;
+        size_t j = 0;
+        for (size_t c = 0; c < ncols; c++) {
+            const field *f = &fv.f[c];
+            if (c == label_col) {
+                if (o->labels_are_classes) {
+                    int32_t lab;
+                    if (!parse_integer(f->s, 0.0, (double)INT32_MAX, &lab)) {
+                        quoted q;
+                        st = hg__error_set(err, HG_IO, 0, "%s:%zu: column %zu: label %s is "
+                                           "not a non-negative integer", r->name,
+                                           r->lineno, c + 1, quote(&q, f->s, f->len));
+                        goto done;
+                    }
+                    b.labels[b.rows] = lab;
+                    b.targets[b.rows] = (float)lab;
+                    if (lab > b.max_label)
+                        b.max_label = lab;
+                } else {
+                    num_result nr = parse_float(f->s, &b.targets[b.rows]);
+                    if (nr != NUM_OK) {
+                        st = csv_value_error(r, c + 1, f, nr, err);
+                        goto done;
+                    }
+                }
+            } else {
+                num_result nr = parse_float(f->s, &xr[j++]);
+                if (nr != NUM_OK) {
+                    st = csv_value_error(r, c + 1, f, nr, err);
+                    goto done;
+                }
+            }
+        }
+        b.rows++;
+    }
+
+    if (!any_text) {
+        st = hg__error_set(err, HG_IO, 0, "%s:%zu: empty file: no data rows", r->name,
+                           last_line ? last_line : 1);
+        goto done;
+    }
+    if (b.rows == 0) {
+        st = hg__error_set(err, HG_IO, 0, "%s:%zu: no data rows (only a header)", r->name,
+                           last_line);
+        goto done;
+    }
+    st = builder_finish(&b, r->name, out, err);
+done:
+    free(fv.f);
+    builder_free(&b);
+    return st;
+}
+
+static hg_status csv_options(const hg_csv_options *o, hg_csv_options *use, const char *name,
+                             hg_error *err)
+{
+    hg_csv_options_init(use);
+    if (!o)
+        return HG_OK;
+    *use = *o;
+    if (use->delimiter != ',' && use->delimiter != ';' && use->delimiter != '\t')
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: CSV delimiter 0x%02x is not "
+                             "',', ';' or tab", name, (unsigned char)use->delimiter);
+    if (use->label_column < -1)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: label_column %ld (0-based; "
+                             "-1 = last)", name, use->label_column);
+    return HG_OK;
+}
+
+hg_status hg_dataset_load_csv(const char *path, const hg_csv_options *o, hg_dataset **out,
+                              hg_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (!path || !out)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                             "hg_dataset_load_csv: NULL %s", path ? "out" : "path");
+    hg_error_clear(err);
+    hg_csv_options use;
+    hg_status st = csv_options(o, &use, path, err);
+    if (st != HG_OK)
+        return st;
+    reader r;
+    if ((st = reader_open_file(&r, path, err)) != HG_OK)
+        return st;
+    c_locale loc;
+    c_locale_enter(&loc);
+    st = csv_parse(&r, &use, out, err);
+    c_locale_leave(&loc);
+    reader_close(&r);
+    return st;
+}
+
+hg_status hg_dataset_load_memory_csv(const char *name, const char *text, size_t len,
+                                     const hg_csv_options *o, hg_dataset **out,
+                                     hg_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (!name)
+        name = "<memory>";
+    if ((!text && len) || !out)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                             "hg_dataset_load_memory_csv(%s): NULL %s", name,
+                             out ? "text" : "out");
+    hg_error_clear(err);
+    hg_csv_options use;
+    hg_status st = csv_options(o, &use, name, err);
+    if (st != HG_OK)
+        return st;
+    reader r;
+    reader_open_memory(&r, name, text, len);
+    c_locale loc;
+    c_locale_enter(&loc);
+    st = csv_parse(&r, &use, out, err);
+    c_locale_leave(&loc);
+    reader_close(&r);
+    return st;
+}
+
+/* ---- LIBSVM ------------------------------------------------------------------- */
+
+typedef struct sparse {
+    size_t   rows, row_cap;
+    size_t  *start;   /* row_cap + 1: entries of row i are [start[i], start[i+1]) */
+    int32_t *label;   /* row_cap */
+    size_t   nnz, nnz_cap;
+    uint32_t *idx;    /* 0-based feature column */
+    float   *val;
+    size_t   max_idx; /* largest 1-based index seen */
+} sparse;
+
+static void sparse_free(sparse *sp)
+{
+    free(sp->start);
+    free(sp->label);
+    free(sp->idx);
+    free(sp->val);
+    memset(sp, 0, sizeof *sp);
+}
+
+static hg_status sparse_new_row(sparse *sp, const reader *r, hg_error *err)
+{
+    if (sp->rows == sp->row_cap) {
+        if (sp->rows >= ROW_LIMIT)
+            return hg__error_set(err, HG_RANGE, 0, "%s:%zu: more than %zu rows", r->name,
+                                 r->lineno, ROW_LIMIT);
+        size_t cap = sp->row_cap ? sp->row_cap * 2 : 256;
+        if (cap > ROW_LIMIT)
+            cap = ROW_LIMIT;
+        size_t *s = realloc(sp->start, (cap + 1) * sizeof *s);
+        if (!s)
+            goto oom;
+        sp->start = s;
+        int32_t *l = realloc(sp->label, cap * sizeof *l);
+        if (!l)
+            goto oom;
+        sp->label = l;
+        sp->row_cap = cap;
+        if (sp->rows == 0)
+            sp->start[0] = 0;
+    }
+    return HG_OK;
+oom:
+    return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s:%zu: out of memory", r->name,
+                         r->lineno);
+}
+
+static hg_status sparse_push(sparse *sp, uint32_t col, float v, const reader *r,
+                             hg_error *err)
+{
+    if (sp->nnz == sp->nnz_cap) {
+        size_t cap = sp->nnz_cap ? sp->nnz_cap * 2 : 1024;
+        if (cap > SIZE_MAX / sizeof(float))
+            return hg__error_set(err, HG_RANGE, 0, "%s:%zu: too many values", r->name,
+                                 r->lineno);
+        uint32_t *i = realloc(sp->idx, cap * sizeof *i);
+        if (!i)
+            goto oom;
+        sp->idx = i;
+        float *f = realloc(sp->val, cap * sizeof *f);
+        if (!f)
+            goto oom;
+        sp->val = f;
+        sp->nnz_cap = cap;
+    }
+    sp->idx[sp->nnz] = col;
+    sp->val[sp->nnz] = v;
+    sp->nnz++;
+    return HG_OK;
+oom:
+    return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s:%zu: out of memory", r->name,
+                         r->lineno);
+}
+
+/* One "index:value" token (not qid:) of the current line. */
+static hg_status libsvm_pair(sparse *sp, char *tok, size_t len, size_t features,
+                             size_t *prev, const reader *r, hg_error *err)
+{
+    quoted q;
+    char *colon = memchr(tok, ':', len);
+    if (!colon || colon == tok)
+        return hg__error_set(err, HG_IO, 0, "%s:%zu: expected index:value, got %s",
+                             r->name, r->lineno, quote(&q, tok, len));
+    size_t index = 0;
+    for (char *d = tok; d < colon; d++) {
+        if (*d < '0' || *d > '9')
+            return hg__error_set(err, HG_IO, 0, "%s:%zu: feature index %s is not a "
+                                 "positive integer", r->name, r->lineno,
+                                 quote(&q, tok, (size_t)(colon - tok)));
+        if (index <= FEATURE_LIMIT) /* saturate: anything above is an error anyway */
+            index = index * 10 + (size_t)(*d - '0');
+    }
+    if (index < 1)
+        return hg__error_set(err, HG_IO, 0, "%s:%zu: feature index 0 is below 1 (LIBSVM "
+                             "indices are 1-based)", r->name, r->lineno);
+    if (index > FEATURE_LIMIT)
+        return hg__error_set(err, HG_RANGE, 0, "%s:%zu: feature index %s above the limit "
+                             "of %zu features", r->name, r->lineno,
+                             quote(&q, tok, (size_t)(colon - tok)), FEATURE_LIMIT);
+    if (features && index > features)
+        return hg__error_set(err, HG_RANGE, 0, "%s:%zu: feature index %zu out of range: "
+                             "above the %zu features asked for", r->name, r->lineno,
+                             index, features);
+    if (index <= *prev)
+        return hg__error_set(err, HG_IO, 0, "%s:%zu: feature index %zu out of order: not "
+                             "above the previous index %zu (indices must ascend)",
+                             r->name, r->lineno, index, *prev);
+    *prev = index;
+    float v;
+    char *vs = colon + 1;
+    switch (parse_float(vs, &v)) {
+    case NUM_OK:
+        break;
+    case NUM_NONFINITE:
+        return hg__error_set(err, HG_IO, 0, "%s:%zu: feature index %zu: NaN or Inf value "
+                             "%s (not allowed)", r->name, r->lineno, index,
+                             quote(&q, vs, (size_t)(tok + len - vs)));
+    case NUM_OVERFLOW:
+        return hg__error_set(err, HG_IO, 0, "%s:%zu: feature index %zu: value %s "
+                             "overflows float (out of range)", r->name, r->lineno, index,
+                             quote(&q, vs, (size_t)(tok + len - vs)));
+    default:
+        return hg__error_set(err, HG_IO, 0, "%s:%zu: feature index %zu: value %s is not a "
+                             "number", r->name, r->lineno, index,
+                             quote(&q, vs, (size_t)(tok + len - vs)));
+    }
+    if (index > sp->max_idx)
+        sp->max_idx = index;
+    return sparse_push(sp, (uint32_t)(index - 1), v, r, err);
+}
+
+static int cmp_int32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Dense data set from the sparse rows; labels mapped to their rank. */
+static hg_status libsvm_finish(sparse *sp, size_t features, const reader *r,
+                               hg_dataset **out, hg_error *err)
+{
+    size_t nf = features ? features : sp->max_idx;
+    if (nf == 0)
+        return hg__error_set(err, HG_IO, 0, "%s:%zu: no feature index in any row; pass the "
+                             "feature count", r->name, r->lineno);
+    if (sp->rows > SIZE_MAX / sizeof(float) / nf)
+        return hg__error_set(err, HG_RANGE, 0, "%s:%zu: %zu rows x %zu features overflows "
+                             "size_t", r->name, r->lineno, sp->rows, nf);
+    hg_dataset *d = calloc(1, sizeof *d);
+    int32_t *sorted = malloc(sp->rows * sizeof *sorted);
+    if (d) {
+        d->x = calloc(sp->rows * nf, sizeof(float));
+        d->labels = malloc(sp->rows * sizeof(int32_t));
+        d->targets = malloc(sp->rows * sizeof(float));
+    }
+    if (!d || !sorted || !d->x || !d->labels || !d->targets) {
+        hg_dataset_free(d);
+        free(sorted);
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s: out of memory for %zu rows x "
+                             "%zu features", r->name, sp->rows, nf);
+    }
+    d->rows = sp->rows;
+    d->features = nf;
+    for (size_t i = 0; i < sp->rows; i++) {
+        float *xr = d->x + i * nf;
+        for (size_t k = sp->start[i]; k < sp->start[i + 1]; k++)
+            xr[sp->idx[k]] = sp->val[k];
+    }
+    memcpy(sorted, sp->label, sp->rows * sizeof *sorted);
+    qsort(sorted, sp->rows, sizeof *sorted, cmp_int32);
+    size_t k = 0;
+    for (size_t i = 0; i < sp->rows; i++)
+        if (k == 0 || sorted[i] != sorted[k - 1])
+            sorted[k++] = sorted[i];
+    for (size_t i = 0; i < sp->rows; i++) {
+        const int32_t *hit = bsearch(&sp->label[i], sorted, k, sizeof *sorted, cmp_int32);
+        d->labels[i] = (int32_t)(hit - sorted); /* always found */
+        d->targets[i] = (float)sp->label[i];
+    }
+    d->classes = k;
+    free(sorted);
+    *out = d;
+    return HG_OK;
+}
+
+static hg_status libsvm_parse(reader *r, size_t features, hg_dataset **out, hg_error *err)
+{
+    hg_status st = HG_OK;
+    sparse sp = {0};
+    bool any_text = false;
+    for (;;) {
+        size_t n;
+        int rc = reader_next(r, &n, &st, err);
+        if (rc < 0)
+            goto done;
+        if (rc == 0)
+            break;
+        char *s;
+        if ((st = text_line(r, &s, &n, err)) != HG_OK)
+            goto done;
+        char *hash = memchr(s, '#', n);
+        if (hash)
+            n = (size_t)(hash - s);
+        char *p = s, *end = s + n;
+        while (p < end && is_blank_byte(*p))
+            p++;
+        if (p == end)
+            continue;
+        any_text = true;
+        if ((st = sparse_new_row(&sp, r, err)) != HG_OK)
+            goto done;
+        bool first = true;
+        size_t prev = 0;
+        while (p < end) {
+            char *tok = p;
+            while (p < end && !is_blank_byte(*p))
+                p++;
+            size_t len = (size_t)(p - tok);
+            *p = '\0'; /* p <= end; s[n] is inside the line buffer */
+            if (first) {
+                int32_t lab;
+                if (!parse_integer(tok, (double)INT32_MIN, (double)INT32_MAX, &lab)) {
+                    quoted q;
+                    st = hg__error_set(err, HG_IO, 0, "%s:%zu: label %s is not an integer",
+                                       r->name, r->lineno, quote(&q, tok, len));
+                    goto done;
+                }
+                sp.label[sp.rows] = lab;
+                first = false;
+            } else if (len >= 4 && memcmp(tok, "qid:", 4) == 0) {
+                /* query id: ignored */
+            } else if ((st = libsvm_pair(&sp, tok, len, features, &prev, r, err)) != HG_OK) {
+                goto done;
+            }
+            if (p < end)
+                p++;
+            while (p < end && is_blank_byte(*p))
+                p++;
+        }
+        sp.rows++;
+        sp.start[sp.rows] = sp.nnz;
+    }
+    if (!any_text) {
+        st = hg__error_set(err, HG_IO, 0, "%s:%zu: empty file: no data rows", r->name,
+                           r->lineno ? r->lineno : 1);
+        goto done;
+    }
+    st = libsvm_finish(&sp, features, r, out, err);
+done:
+    sparse_free(&sp);
+    return st;
+}
+
+hg_status hg_dataset_load_libsvm(const char *path, size_t features, hg_dataset **out,
+                                 hg_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (!path || !out)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                             "hg_dataset_load_libsvm: NULL %s", path ? "out" : "path");
+    if (features > FEATURE_LIMIT)
+        return hg__error_set(err, HG_RANGE, 0, "%s: %zu features asked for, more than the "
+                             "limit of %zu", path, features, FEATURE_LIMIT);
+    hg_error_clear(err);
+    reader r;
+    hg_status st = reader_open_file(&r, path, err);
+    if (st != HG_OK)
+        return st;
+    c_locale loc;
+    c_locale_enter(&loc);
+    st = libsvm_parse(&r, features, out, err);
+    c_locale_leave(&loc);
+    reader_close(&r);
+    return st;
+}
+
+/* ---- IDX ---------------------------------------------------------------------- */
+
+#define IDX_IMAGES 0x00000803u
+#define IDX_LABELS 0x00000801u
+
+typedef struct idx_file {
+    const char        *path;
+    gzFile             g;
+    bool               gz;  /* gzip-compressed (offsets count decompressed bytes) */
+    unsigned long long off; /* bytes read so far */
+} idx_file;
+
+static hg_status idx_open(idx_file *f, const char *path, hg_error *err)
+{
+    memset(f, 0, sizeof *f);
+    f->path = path;
+    errno = 0;
+    f->g = gzopen(path, "rb");
+    if (!f->g)
+        return hg__error_set(err, errno ? HG_IO : HG_OUT_OF_MEMORY, 0, "%s: cannot open: %s",
+                             path, errno ? strerror(errno) : "out of memory");
+    gzbuffer(f->g, 128 * 1024);
+    f->gz = gzdirect(f->g) == 0;
+    return HG_OK;
+}
+
+static void idx_close(idx_file *f)
+{
+    if (f->g)
+        gzclose(f->g);
+    f->g = NULL;
+}
+
+/* Up to n bytes; *got < n only at the end of the data.  A gzip error is HG_IO. */
+static hg_status idx_read(idx_file *f, void *buf, size_t n, size_t *got, hg_error *err)
+{
+    unsigned char *p = buf;
+    *got = 0;
+    while (*got < n) {
+        size_t want = n - *got;
+        if (want > (size_t)1 << 30)
+            want = (size_t)1 << 30;
+        int rd = gzread(f->g, p + *got, (unsigned)want);
+        if (rd <= 0) {
+            int zerr = Z_OK;
+            const char *msg = gzerror(f->g, &zerr);
+            if (rd < 0 || zerr != Z_OK) {
+                f->off += *got;
+                return hg__error_set(err, HG_IO, 0, "%s: byte offset %llu: %s%s%s", f->path,
+                                     f->off, f->gz ? "corrupt or truncated gzip data: " : "",
+                                     zerr == Z_ERRNO ? "read error: " : "",
+                                     zerr == Z_ERRNO ? strerror(errno) : msg);
+            }
+            break;
+        }
+        *got += (size_t)rd;
+    }
+    f->off += *got;
+    return HG_OK;
+}
+
+static uint32_t be32(const unsigned char *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* Magic and ndims dimensions (ndims <= 3). */
+static hg_status idx_header(idx_file *f, uint32_t magic, uint32_t *dims, size_t ndims,
+                            hg_error *err)
+{
+    unsigned char h[12];
+    size_t got;
+    const char *kind = magic == IDX_IMAGES ? "images" : "labels";
+    hg_status st = idx_read(f, h, 4, &got, err);
+    if (st != HG_OK)
+        return st;
+    if (got == 0)
+        return hg__error_set(err, HG_IO, 0, "%s: byte offset 0: empty file, no IDX %s "
+                             "header", f->path, kind);
+    if (got < 4)
+        return hg__error_set(err, HG_IO, 0, "%s: byte offset %llu: file ends inside the "
+                             "4-byte IDX magic number", f->path, f->off);
+    uint32_t m = be32(h);
+    if (m != magic) {
+        const char *hint = m == IDX_IMAGES   ? " (that is an images file)"
+                           : m == IDX_LABELS ? " (that is a labels file)"
+                           : (m >> 8) == 0x08 ? " (only unsigned-byte data is supported)"
+                                              : " (not an IDX file)";
+        return hg__error_set(err, HG_IO, 0, "%s: byte offset 0: magic number 0x%08x, "
+                             "expected 0x%08x for IDX %s%s", f->path, (unsigned)m,
+                             (unsigned)magic, kind, hint);
+    }
+    if ((st = idx_read(f, h, 4 * ndims, &got, err)) != HG_OK)
+        return st;
+    if (got < 4 * ndims)
+        return hg__error_set(err, HG_IO, 0, "%s: byte offset %llu: file ends inside the "
+                             "%zu-byte IDX %s header", f->path, f->off, 4 + 4 * ndims, kind);
+    for (size_t i = 0; i < ndims; i++)
+        dims[i] = be32(h + 4 * i);
+    return HG_OK;
+}
+
+/* After the payload: nothing may follow. */
+static hg_status idx_expect_end(idx_file *f, const char *promise, hg_error *err)
+{
+    unsigned char extra;
+    size_t got;
+    unsigned long long at = f->off;
+    hg_status st = idx_read(f, &extra, 1, &got, err);
+    if (st != HG_OK)
+        return st;
+    if (got)
+        return hg__error_set(err, HG_IO, 0, "%s: byte offset %llu: unexpected data after "
+                             "the %s the header promises (lying header or trailing bytes)",
+                             f->path, at, promise);
+    return HG_OK;
+}
+
+hg_status hg_dataset_load_idx(const char *images, const char *labels, hg_dataset **out,
+                              hg_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (!images || !out)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg_dataset_load_idx: NULL %s",
+                             images ? "out" : "images path");
+    hg_error_clear(err);
+    idx_file fi = {0}, fl = {0};
+    builder b;
+    unsigned char *tmp = NULL;
+    uint32_t idims[3], ldims[1];
+    char promise[96];
+    builder_init(&b, 0, 0, false, false);
+
+    hg_status st = idx_open(&fi, images, err);
+    if (st != HG_OK)
+        goto done;
+    if ((st = idx_header(&fi, IDX_IMAGES, idims, 3, err)) != HG_OK)
+        goto done;
+    uint64_t feat64 = (uint64_t)idims[1] * idims[2];
+    size_t n = idims[0];
+    if (feat64 == 0 || feat64 > FEATURE_LIMIT) {
+        st = hg__error_set(err, feat64 ? HG_RANGE : HG_IO, 0, "%s: byte offset 8: images of "
+                           "%u x %u pixels: %s", images, (unsigned)idims[1],
+                           (unsigned)idims[2], feat64 ? "more than 1000000 features"
+                                                      : "no pixels");
+        goto done;
+    }
+    if (n == 0) {
+        st = hg__error_set(err, HG_IO, 0, "%s: byte offset 4: the header says 0 images: "
+                           "no data rows", images);
+        goto done;
+    }
+    if (n > ROW_LIMIT) {
+        st = hg__error_set(err, HG_RANGE, 0, "%s: byte offset 4: %zu images, more than the "
+                           "limit of %zu rows", images, n, ROW_LIMIT);
+        goto done;
+    }
+    size_t features = (size_t)feat64;
+    if (labels) {
+        if ((st = idx_open(&fl, labels, err)) != HG_OK)
+            goto done;
+        if ((st = idx_header(&fl, IDX_LABELS, ldims, 1, err)) != HG_OK)
+            goto done;
+        if (ldims[0] != n) {
+            st = hg__error_set(err, HG_IO, 0, "%s: byte offset 4: the header says %u labels "
+                               "but %s says %zu images", labels, (unsigned)ldims[0], images,
+                               n);
+            goto done;
+        }
+    }
+
+    /* pixels, a block of images at a time */
+    builder_init(&b, features, n, false, false);
+    size_t block = CHUNK * 4 / features;
+    if (block < 1)
+        block = 1;
+    tmp = malloc(block * features);
+    if (!tmp) {
+        st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s: out of memory", images);
+        goto done;
+    }
+    while (b.rows < n) {
+        if ((st = builder_reserve(&b, images, 0, err)) != HG_OK)
+            goto done;
+        size_t k = b.cap - b.rows;
+        if (k > block)
+            k = block;
+        if (k > n - b.rows)
+            k = n - b.rows;
+        size_t got;
+        if ((st = idx_read(&fi, tmp, k * features, &got, err)) != HG_OK)
+            goto done;
+        if (got < k * features) {
+            st = hg__error_set(err, HG_IO, 0, "%s: byte offset %llu: file ends early: the "
+                               "header promises %zu images of %u x %u pixels (%llu bytes "
+                               "after the 16-byte header)", images, fi.off, n,
+                               (unsigned)idims[1], (unsigned)idims[2],
+                               (unsigned long long)n * features);
+            goto done;
+        }
+        float *x = b.x + b.rows * features;
+        for (size_t i = 0; i < k * features; i++)
+            x[i] = (float)tmp[i] / 255.0f;
+        b.rows += k;
+    }
+    snprintf(promise, sizeof promise, "%zu images of %u x %u pixels", n, (unsigned)idims[1],
+             (unsigned)idims[2]);
+    if ((st = idx_expect_end(&fi, promise, err)) != HG_OK)
+        goto done;
+
+    if (labels) {
+        b.labels = malloc(n * sizeof *b.labels);
+        b.targets = malloc(n * sizeof *b.targets);
+        if (!b.labels || !b.targets) {
+            st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s: out of memory", labels);
+            goto done;
+        }
+        size_t done_rows = 0;
+        size_t lblock = block * features; /* tmp's size */
+        while (done_rows < n) {
+            size_t k = n - done_rows < lblock ? n - done_rows : lblock;
+            size_t got;
+            if ((st = idx_read(&fl, tmp, k, &got, err)) != HG_OK)
+                goto done;
+            if (got < k) {
+                st = hg__error_set(err, HG_IO, 0, "%s: byte offset %llu: file ends early: "
+                                   "the header promises %zu labels (%zu bytes after the "
+                                   "8-byte header)", labels, fl.off, n, n);
+                goto done;
+            }
+            for (size_t i = 0; i < k; i++) {
+                b.labels[done_rows + i] = tmp[i];
+                b.targets[done_rows + i] = (float)tmp[i];
+                if (tmp[i] > b.max_label)
+                    b.max_label = tmp[i];
+            }
+            done_rows += k;
+        }
+        snprintf(promise, sizeof promise, "%zu labels", n);
+        if ((st = idx_expect_end(&fl, promise, err)) != HG_OK)
+            goto done;
+    }
+    st = builder_finish(&b, images, out, err);
+done:
+    free(tmp);
+    builder_free(&b);
+    idx_close(&fi);
+    idx_close(&fl);
+    return st;
+}
