@@ -1,7 +1,8 @@
 #!/bin/sh
 # scripts/run.sh - set everything up, build hetgrad and run the main job:
-# list every OpenCL device of this machine, as hetgrad sees it, and prove each
-# one computes (the self-test kernel).
+# list every OpenCL device of this machine as hetgrad sees it, prove each one
+# computes (the self-test kernel), then train a model on the built-in digits
+# data with every device in use.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,9 @@ echo "==== hetgrad-probe -l --all ===="
 echo
 echo "==== hetgrad-probe --check ===="
 ./build-release/hetgrad-probe --check
+echo
+echo "==== hetgrad-train (softmax regression, built-in digits) ===="
+./build-release/hetgrad-train
 
 # The same on the three-device set hetgrad's tests use: POCL's pthread and
 # basic CPU devices and the Oclgrind simulator, through a vendor directory of

@@ -230,6 +230,38 @@ static bool is_blank_byte(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
+/* Length of the UTF-8 sequence (a non-ASCII lead byte) at s, or 0 when invalid:
+ * a stray continuation byte, an overlong form, a surrogate, above U+10FFFF, cut short. */
+static size_t utf8_length(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t k;
+    unsigned char lo = 0x80, hi = 0xBF; /* range of the first continuation byte */
+    if (u[0] >= 0xC2 && u[0] <= 0xDF) {
+        k = 2;
+    } else if (u[0] >= 0xE0 && u[0] <= 0xEF) {
+        k = 3;
+        if (u[0] == 0xE0)
+            lo = 0xA0;
+        else if (u[0] == 0xED)
+            hi = 0x9F;
+    } else if (u[0] >= 0xF0 && u[0] <= 0xF4) {
+        k = 4;
+        if (u[0] == 0xF0)
+            lo = 0x90;
+        else if (u[0] == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (n < k || u[1] < lo || u[1] > hi)
+        return 0;
+    for (size_t i = 2; i < k; i++)
+        if (u[i] < 0x80 || u[i] > 0xBF)
+            return 0;
+    return k;
+}
+
 /*
  * Common preparation of a text line: drop a UTF-8 BOM on line 1, reject binary bytes
  * (HG_IO "looks binary").  On return *s, *n are the line without BOM.
@@ -242,13 +274,24 @@ static hg_status text_line(reader *r, char **s, size_t *n, hg_error *err)
         p += 3;
         len -= 3;
     }
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0; i < len;) {
         unsigned char c = (unsigned char)p[i];
-        if ((c < 0x20 && c != '\t' && c != '\r' && c != '\v' && c != '\f') || c == 0x7f)
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\t' && c != '\r' && c != '\v' && c != '\f') || c == 0x7f)
+                return hg__error_set(err, HG_IO, 0,
+                                     "%s:%zu: looks binary (control byte 0x%02x at position "
+                                     "%zu of the line), not a text file",
+                                     r->name, r->lineno, c, i + 1);
+            i++;
+            continue;
+        }
+        size_t k = utf8_length(p + i, len - i);
+        if (k == 0)
             return hg__error_set(err, HG_IO, 0,
                                  "%s:%zu: looks binary (byte 0x%02x at position %zu of the "
-                                 "line), not a text file",
+                                 "line is not valid UTF-8), not a UTF-8 text file",
                                  r->name, r->lineno, c, i + 1);
+        i += k;
     }
     *s = p;
     *n = len;
@@ -513,8 +556,8 @@ static hg_status csv_split(char *s, size_t n, char delim, fields *fv, const read
             }
         } else {
             start = p;
-            char *q = memchr(p, delim, (size_t)(end - p));
-            p = q ? q : end;
+            while (p < end && *p != delim)
+                p++;
             fend = p;
             while (fend > start && is_blank_byte(fend[-1]))
                 fend--;
@@ -624,6 +667,10 @@ static hg_status csv_parse(reader *r, const hg_csv_options *o, hg_dataset **out,
         size_t j = 0;
         for (size_t c = 0; c < ncols; c++) {
             const field *f = &fv.f[c];
+            if (f->len == 0) {
+                st = csv_value_error(r, c + 1, f, NUM_TEXT, err);
+                goto done;
+            }
             if (c == label_col) {
                 if (o->labels_are_classes) {
                     int32_t lab;

@@ -369,11 +369,23 @@ START_TEST(csv_binary)
     hg_error e;
     char *path = put("image.csv", png, sizeof png);
     ck_assert_int_eq(hg_dataset_load_csv(path, NULL, &d, &e), HG_IO);
-    char *where = at(path, 2);
+    char *where = at(path, 1);
     expect_error(HG_IO, &e, HG_IO, where, "looks binary", (const char *)NULL);
     free(where);
     free(path);
     ck_assert_ptr_null(d);
+
+    /* UTF-8 text is fine, Latin-1 or a cut sequence is not */
+    hg_csv_options o;
+    hg_csv_options_init(&o);
+    o.header = true;
+    ck_assert_int_eq(csv("u.csv", "caf\xC3\xA9,\xE2\x82\xAC\n1,0\n", &o, &d, &e, &path),
+                     HG_OK);
+    hg_dataset_free(d);
+    free(path);
+    csv_fails("caf\xE9,x\n1,0\n", &o, HG_IO, 1, "not valid UTF-8");
+    csv_fails("1,0\n2,0\xC3\n", NULL, HG_IO, 2, "looks binary");
+    csv_fails("1,0\n2,\xED\xA0\x80\n", NULL, HG_IO, 2, "looks binary"); /* surrogate */
 }
 END_TEST
 
@@ -698,7 +710,9 @@ START_TEST(idx_errors)
     free(big);
 
     /* wrong magic, short header, empty */
-    char *ip = put("img.idx", img, il - 0);
+    free(img);
+    img = idx_images(10, 4, 5, 0, &il);
+    char *ip = put("img.idx", img, il);
     idx_fails(lp, NULL, HG_IO, lp, "byte offset 0", "that is a labels file");
     idx_fails(ip, ip, HG_IO, ip, "byte offset 0", "that is an images file");
     p = put("short.idx", img, 10);

@@ -35,9 +35,10 @@
  * underflows (1e-50) is accepted as the rounded value (zero or a denormal).
  *
  * Text files (CSV, LIBSVM) may start with a UTF-8 byte order mark, use LF or CRLF line
- * endings, and have trailing white space; blank lines are skipped.  A line holding a NUL
- * byte or a control byte other than tab, CR, LF, VT or FF makes the file "look binary"
- * and is an error (bytes >= 0x80 are not judged: non-UTF-8 header text is accepted).
+ * endings, and have trailing white space; blank lines are skipped.  They must be ASCII
+ * or UTF-8: a line holding a NUL byte, a control byte other than tab, CR, LF, VT or FF,
+ * or a byte sequence that is not valid UTF-8 makes the file "look binary" and is an error
+ * (so is a Latin-1 header: convert it to UTF-8 first).
  *
  * No global state; the loaders are safe to call from several threads at once.
  */
