@@ -16,6 +16,7 @@
 #include "hetgrad/device.h"
 #include "hetgrad/model.h"
 #include "hetgrad/engine.h"
+#include "hetgrad/data.h"
 
 #ifdef __cplusplus
 extern "C" {

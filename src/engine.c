@@ -677,6 +677,7 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, flo
         goto out;
     }
     eng->step++;
+    eng->step_t0 = t0;
     reap_zombies(eng, false);
     hg__dev_plan *plans = eng->plan;
     bool append = false, recovered = false;

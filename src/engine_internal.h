@@ -138,6 +138,7 @@ struct hg_engine {
     hg__dev_plan    *plan;
     hg__dev_plan    *recovery;        /* rows of failed devices, re-planned */
     double           last_ms;
+    double           step_t0;         /* host clock at the step's start (ms) */
     bool             stepped;
     uint64_t         step;            /* steps run so far */
     uint64_t         recovered_steps;

@@ -696,6 +696,7 @@ hg_status hg__device_run(hg_engine *eng, hg__device *d, size_t index, const hg__
     double host_before = append ? d->stats.host_ms : 0;
     if (!append) {
         memset(&d->stats, 0, sizeof d->stats);
+        d->stats.start_ms = t0 - eng->step_t0;
         d->npieces_run = 0;
         d->stats.rows = plan->rows;
     } else {
@@ -761,7 +762,9 @@ out:
         clFinish(d->queue);
     collect_events(d);
     free(uidx);
-    d->stats.host_ms = host_before + (now_ms() - t0);
+    double t1 = now_ms();
+    d->stats.host_ms = host_before + (t1 - t0);
+    d->stats.end_ms = t1 - eng->step_t0;
     return st;
 }
 

@@ -17,8 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <hetgrad.h>
+#include <hetgrad/data.h>
 
 #include "json_out.h"
 
@@ -32,13 +34,143 @@ typedef struct train_opts {
     hg_model_kind kind;
     size_t hidden[HG_MAX_HIDDEN], nhidden;
     optimizer opt;
-    double lr, momentum;
+    double lr, momentum, l2;
     size_t epochs, batch;
     unsigned long long seed;
     double val_frac;
-    bool json, quiet, keep_dups;
-    const char *devices, *save, *load;
+    bool json, quiet, keep_dups, header;
+    const char *devices, *save, *load, *trace;
+    const char *data, *format, *labels, *test, *test_labels;
+    long label_col;
 } train_opts;
+
+/* ---- the timeline: Chrome / Perfetto trace-event JSON ----------------------- */
+
+typedef struct trace {
+    FILE     *f;
+    json_out  j;
+    double    origin_ms;  /* host clock at the start of training */
+    size_t   *last_rows;  /* per device, previous step, for rebalancing events */
+} trace;
+
+static void trace_event(trace *t, const char *name, const char *ph, size_t tid, double ts_ms,
+                        double dur_ms)
+{
+    json_begin_object(&t->j);
+    json_key(&t->j, "name"); json_string(&t->j, name);
+    json_key(&t->j, "ph"); json_string(&t->j, ph);
+    json_key(&t->j, "pid"); json_u64(&t->j, 1);
+    json_key(&t->j, "tid"); json_u64(&t->j, tid);
+    json_key(&t->j, "ts"); json_double(&t->j, (ts_ms - t->origin_ms) * 1e3);
+    if (ph[0] == 'X') {
+        json_key(&t->j, "dur"); json_double(&t->j, dur_ms * 1e3);
+    }
+    if (ph[0] == 'i') {
+        json_key(&t->j, "s"); json_string(&t->j, "t");
+    }
+}
+
+static bool trace_open(trace *t, const char *path, hg_engine *e, double origin)
+{
+    t->f = fopen(path, "w");
+    if (!t->f)
+        return false;
+    size_t nd = hg_engine_device_count(e);
+    t->last_rows = calloc(nd, sizeof *t->last_rows);
+    t->origin_ms = origin;
+    json_init(&t->j, t->f);
+    json_begin_object(&t->j);
+    json_key(&t->j, "displayTimeUnit"); json_string(&t->j, "ms");
+    json_key(&t->j, "traceEvents");
+    json_begin_array(&t->j);
+    for (size_t i = 0; i <= nd; i++) {
+        json_begin_object(&t->j);
+        json_key(&t->j, "name"); json_string(&t->j, "thread_name");
+        json_key(&t->j, "ph"); json_string(&t->j, "M");
+        json_key(&t->j, "pid"); json_u64(&t->j, 1);
+        json_key(&t->j, "tid"); json_u64(&t->j, i);
+        json_key(&t->j, "args");
+        json_begin_object(&t->j);
+        char label[300];
+        if (i == 0)
+            snprintf(label, sizeof label, "host (steps, reduction, optimiser, rebalancing)");
+        else
+            snprintf(label, sizeof label, "[%zu] %s", i - 1, hg_engine_device(e, i - 1)->name);
+        json_key(&t->j, "name"); json_string(&t->j, label);
+        json_end_object(&t->j);
+        json_end_object(&t->j);
+    }
+    return true;
+}
+
+/* One step: a host slice, a slice per device that worked, the host reduction
+   after the last device finished, and an instant event when the split moved. */
+static void trace_step(trace *t, hg_engine *e, uint64_t step, double t0, double wall_ms,
+                       double update_ms)
+{
+    size_t nd = hg_engine_device_count(e);
+    char name[64];
+    snprintf(name, sizeof name, "step %llu", (unsigned long long)step);
+    trace_event(t, name, "X", 0, t0, wall_ms);
+    json_end_object(&t->j);
+    double last_end = 0;
+    bool moved = false;
+    for (size_t i = 0; i < nd; i++) {
+        hg_device_step st;
+        hg_engine_last_step(e, i, &st);
+        if (st.rows != t->last_rows[i])
+            moved = true;
+        t->last_rows[i] = st.rows;
+        if (!st.rows && !st.failed)
+            continue;
+        trace_event(t, st.failed ? "gradient (FAILED)" : "gradient", "X", i + 1,
+                    t0 + st.start_ms, st.end_ms - st.start_ms);
+        json_key(&t->j, "args");
+        json_begin_object(&t->j);
+        json_key(&t->j, "rows"); json_u64(&t->j, st.rows);
+        json_key(&t->j, "batches"); json_u64(&t->j, st.pieces);
+        json_key(&t->j, "opencl_events_ms"); json_double(&t->j, st.device_ms);
+        json_key(&t->j, "of_which_transfers_ms"); json_double(&t->j, st.transfer_ms);
+        json_key(&t->j, "recovered_rows"); json_u64(&t->j, st.recovered_rows);
+        json_end_object(&t->j);
+        json_end_object(&t->j);
+        if (st.end_ms > last_end)
+            last_end = st.end_ms;
+    }
+    if (wall_ms > last_end) {
+        trace_event(t, "host reduction", "X", 0, t0 + last_end, wall_ms - last_end);
+        json_end_object(&t->j);
+    }
+    trace_event(t, "optimiser update", "X", 0, t0 + wall_ms, update_ms);
+    json_end_object(&t->j);
+    if (moved) {
+        trace_event(t, "rebalance", "i", 0, t0, 0);
+        json_key(&t->j, "args");
+        json_begin_object(&t->j);
+        for (size_t i = 0; i < nd; i++) {
+            char key[32];
+            snprintf(key, sizeof key, "rows[%zu]", i);
+            json_key(&t->j, key);
+            json_u64(&t->j, t->last_rows[i]);
+        }
+        json_end_object(&t->j);
+        json_end_object(&t->j);
+    }
+}
+
+static bool trace_close(trace *t)
+{
+    if (!t->f)
+        return true;
+    json_end_array(&t->j);
+    json_end_object(&t->j);
+    bool ok = !ferror(t->f);
+    if (fclose(t->f) != 0)
+        ok = false;
+    free(t->last_rows);
+    t->f = NULL;
+    return ok;
+}
 
 typedef struct data {
     size_t rows, features, classes;
@@ -122,6 +254,62 @@ static bool load_builtin(data *d, char *msg, size_t n)
         d->x[i] = (float)p[20 + i] / (float)v[3];
     for (size_t r = 0; r < d->rows; r++)
         d->labels[r] = p[20 + d->rows * d->features + r];
+    return true;
+}
+
+/* Load a data file with the loaders of hetgrad/data.h. */
+static bool load_file(const train_opts *o, const char *path, const char *labels, data *d,
+                      char *msg, size_t n)
+{
+    const char *fmt = o->format;
+    if (!fmt) {
+        const char *dot = strrchr(path, '.');
+        if (labels)
+            fmt = "idx";
+        else if (dot && (!strcmp(dot, ".svm") || !strcmp(dot, ".libsvm") ||
+                         !strcmp(dot, ".svmlight")))
+            fmt = "libsvm";
+        else
+            fmt = "csv";
+    }
+    hg_dataset *ds = NULL;
+    hg_error err;
+    hg_status st;
+    if (!strcmp(fmt, "csv")) {
+        hg_csv_options co;
+        hg_csv_options_init(&co);
+        co.header = o->header;
+        co.label_column = o->label_col;
+        st = hg_dataset_load_csv(path, &co, &ds, &err);
+    } else if (!strcmp(fmt, "libsvm")) {
+        st = hg_dataset_load_libsvm(path, 0, &ds, &err);
+    } else if (!strcmp(fmt, "idx")) {
+        if (!labels) {
+            snprintf(msg, n, "IDX data needs --labels FILE (and --test-labels for --test)");
+            return false;
+        }
+        st = hg_dataset_load_idx(path, labels, &ds, &err);
+    } else {
+        snprintf(msg, n, "unknown --format '%s' (csv, libsvm, idx)", fmt);
+        return false;
+    }
+    if (st != HG_OK) {
+        snprintf(msg, n, "%.480s", err.message);
+        return false;
+    }
+    if (!ds->labels || ds->rows == 0) {
+        snprintf(msg, n, "%s: no class labels", path);
+        hg_dataset_free(ds);
+        return false;
+    }
+    d->rows = ds->rows;
+    d->features = ds->features;
+    d->classes = ds->classes < 2 ? 2 : ds->classes;
+    d->x = ds->x;
+    d->labels = ds->labels;
+    ds->x = NULL;
+    ds->labels = NULL;
+    hg_dataset_free(ds);
     return true;
 }
 
@@ -286,13 +474,22 @@ static void usage(FILE *f)
         "  --optimizer adam|sgd    (default adam)\n"
         "  --lr X                  learning rate (default 0.05 adam, 0.1 sgd)\n"
         "  --momentum M            SGD momentum (default 0.9)\n"
+        "  --l2 X                  L2 penalty X/2 |W|^2 on the weights, not biases (default 0)\n"
         "  --epochs N              (default 40)\n"
         "  --batch N               minibatch rows (default 128)\n"
         "  --seed N                shuffling and initialisation seed (default 1)\n"
-        "  --val F                 validation fraction (default 0.2)\n"
+        "  --val F                 validation fraction (default 0.2; 0 with --test)\n"
+        "  --data FILE             train on FILE instead of the built-in digits\n"
+        "  --format csv|libsvm|idx file format (default: from the name; idx with --labels)\n"
+        "  --header                CSV: the first line is a header\n"
+        "  --label-col N           CSV: 0-based label column (default: the last)\n"
+        "  --labels FILE           IDX: the labels file for --data\n"
+        "  --test FILE             report accuracy on this held-out file at the end\n"
+        "  --test-labels FILE      IDX: the labels file for --test\n"
         "  --devices EXPR          device selection (syntax of HETGRAD_DEVICES)\n"
         "  --keep-duplicates       use every view of the same hardware\n"
         "  --save FILE / --load FILE   parameters (docs/train.md)\n"
+        "  --trace FILE            Chrome/Perfetto trace of every step (docs/train.md)\n"
         "  --json                  machine-readable summary on stdout\n"
         "  --quiet                 no per-epoch lines\n");
 }
@@ -327,7 +524,7 @@ static int fail(const char *msg)
 
 int main(int argc, char **argv)
 {
-    train_opts o = {.kind = HG_MODEL_SOFTMAX, .nhidden = 1, .opt = OPT_ADAM, .lr = -1,
+    train_opts o = {.label_col = -1, .kind = HG_MODEL_SOFTMAX, .nhidden = 1, .opt = OPT_ADAM, .lr = -1,
                     .momentum = 0.9, .epochs = 40, .batch = 128, .seed = 1, .val_frac = 0.2};
     o.hidden[0] = 64;
     for (int a = 1; a < argc; a++) {
@@ -337,6 +534,7 @@ int main(int argc, char **argv)
         else if (!strcmp(s, "--json")) o.json = true;
         else if (!strcmp(s, "--quiet")) o.quiet = true;
         else if (!strcmp(s, "--keep-duplicates")) o.keep_dups = true;
+        else if (!strcmp(s, "--header")) o.header = true;
         else if (!has) { fprintf(stderr, "hetgrad-train: %s needs a value\n", s); usage(stderr); return 2; }
         else if (!strcmp(s, "--model")) {
             a++;
@@ -365,14 +563,29 @@ int main(int argc, char **argv)
             else if (!strcmp(v, "sgd")) o.opt = OPT_SGD;
             else ok = false;
         } else if (!strcmp(s, "--lr")) { a++; ok = parse_double(v, &o.lr) && o.lr > 0; }
+        else if (!strcmp(s, "--l2")) { a++; ok = parse_double(v, &o.l2) && o.l2 >= 0 && o.l2 < 1; }
         else if (!strcmp(s, "--momentum")) { a++; ok = parse_double(v, &o.momentum) && o.momentum >= 0 && o.momentum < 1; }
         else if (!strcmp(s, "--epochs")) { a++; ok = parse_size(v, &o.epochs); }
         else if (!strcmp(s, "--batch")) { a++; ok = parse_size(v, &o.batch); }
         else if (!strcmp(s, "--seed")) { a++; size_t t; ok = parse_size(v, &t); o.seed = t; }
-        else if (!strcmp(s, "--val")) { a++; ok = parse_double(v, &o.val_frac) && o.val_frac > 0 && o.val_frac < 1; }
+        else if (!strcmp(s, "--val")) { a++; ok = parse_double(v, &o.val_frac) && o.val_frac >= 0 && o.val_frac < 1; }
         else if (!strcmp(s, "--devices")) { a++; o.devices = v; }
         else if (!strcmp(s, "--save")) { a++; o.save = v; }
         else if (!strcmp(s, "--load")) { a++; o.load = v; }
+        else if (!strcmp(s, "--trace")) { a++; o.trace = v; }
+        else if (!strcmp(s, "--data")) { a++; o.data = v; }
+        else if (!strcmp(s, "--format")) { a++; o.format = v; }
+        else if (!strcmp(s, "--labels")) { a++; o.labels = v; }
+        else if (!strcmp(s, "--test")) { a++; o.test = v; }
+        else if (!strcmp(s, "--test-labels")) { a++; o.test_labels = v; }
+        else if (!strcmp(s, "--label-col")) {
+            a++;
+            char *end;
+            errno = 0;
+            long c = strtol(v, &end, 10);
+            ok = *v && !*end && !errno && c >= -1 && c < 1000000;
+            o.label_col = c;
+        }
         else { fprintf(stderr, "hetgrad-train: unknown argument '%s'\n", s); usage(stderr); return 2; }
         if (!ok) {
             fprintf(stderr, "hetgrad-train: bad value for %s: '%s'\n", s, v);
@@ -383,10 +596,31 @@ int main(int argc, char **argv)
         o.lr = o.opt == OPT_ADAM ? 0.05 : 0.1;
 
     char msg[HG_ERROR_MESSAGE_MAX];
-    data d = {0};
-    if (!load_builtin(&d, msg, sizeof msg))
-        return fail(msg);
-    const char *data_name = "built-in digits (1797 x 64, 10 classes)";
+    data d = {0}, test = {0};
+    char data_name[400];
+    if (o.data) {
+        if (!load_file(&o, o.data, o.labels, &d, msg, sizeof msg))
+            return fail(msg);
+        snprintf(data_name, sizeof data_name, "%.300s (%zu x %zu, %zu classes)", o.data, d.rows,
+                 d.features, d.classes);
+    } else {
+        if (!load_builtin(&d, msg, sizeof msg))
+            return fail(msg);
+        snprintf(data_name, sizeof data_name, "built-in digits (1797 x 64, 10 classes)");
+    }
+    if (o.test) {
+        if (!load_file(&o, o.test, o.test_labels, &test, msg, sizeof msg))
+            return fail(msg);
+        if (test.features != d.features) {
+            snprintf(msg, sizeof msg, "%.200s has %zu features, %.200s %zu", o.test,
+                     test.features, o.data ? o.data : "the training data", d.features);
+            return fail(msg);
+        }
+        if (test.classes > d.classes)
+            d.classes = test.classes;
+    }
+    if (o.val_frac == 0 && !o.test)
+        return fail("--val 0 needs --test FILE: nothing else would measure the model");
 
     hg_model_desc m = {.kind = o.kind, .inputs = d.features, .outputs = d.classes};
     if (o.kind == HG_MODEL_MLP) {
@@ -403,6 +637,19 @@ int main(int argc, char **argv)
     if (!params || !grad || !m1 || !m2 || !order)
         return fail("out of memory");
 
+    /* Which parameters are weights (for --l2): every layer's W, not its b. */
+    unsigned char *is_w = calloc(P, 1);
+    if (!is_w)
+        return fail("out of memory");
+    {
+        size_t off = 0, in = m.inputs;
+        for (size_t l = 0; l <= (o.kind == HG_MODEL_MLP ? m.nhidden : 0); l++) {
+            size_t out = (o.kind == HG_MODEL_MLP && l < m.nhidden) ? m.hidden[l] : m.outputs;
+            memset(is_w + off, 1, in * out);
+            off += in * out + out;
+            in = out;
+        }
+    }
     /* Initial parameters: He-style uniform for weights, zero biases. */
     pcg rng = pcg_seed(o.seed);
     {
@@ -426,7 +673,7 @@ int main(int argc, char **argv)
         order[r] = r;
     shuffle(order, d.rows, &rng);
     size_t nval = (size_t)((double)d.rows * o.val_frac);
-    if (nval == 0 || nval >= d.rows)
+    if ((o.val_frac > 0 && nval == 0) || nval >= d.rows)
         return fail("the validation split leaves no training or no validation rows");
     size_t ntrain = d.rows - nval;
     size_t *train = order, *val = order + ntrain;
@@ -447,6 +694,12 @@ int main(int argc, char **argv)
     }
     double setup_ms = now_ms() - t0;
     size_t nd = hg_engine_device_count(e);
+    trace tr = {0};
+    if (o.trace && !trace_open(&tr, o.trace, e, t0)) {
+        snprintf(msg, sizeof msg, "%s: %s", o.trace, strerror(errno));
+        return fail(msg);
+    }
+    bool bar = !o.json && !o.quiet && isatty(STDOUT_FILENO);
     if (!o.json) {
         printf("hetgrad-train: %s on %s; %zu train / %zu validation rows\n",
                o.kind == HG_MODEL_MLP ? "MLP" : "softmax regression", data_name, ntrain, nval);
@@ -480,9 +733,11 @@ int main(int argc, char **argv)
                          err.message);
                 return fail(msg);
             }
-            ems += now_ms() - ts;
+            double wall = now_ms() - ts;
+            ems += wall;
             eloss += loss * (double)nb;
             step++;
+            double tu = now_ms();
             double make = 0, busy = 0;
             size_t active = 0;
             for (size_t i = 0; i < nd; i++) {
@@ -500,6 +755,10 @@ int main(int argc, char **argv)
                 bal_sum += busy / ((double)active * make);
                 bal_n++;
             }
+            if (o.l2 > 0)
+                for (size_t k = 0; k < P; k++)
+                    if (is_w[k])
+                        grad[k] += (float)(o.l2 * params[k]);
             if (o.opt == OPT_ADAM) {
                 double c1 = 1 - pow(b1, (double)step), c2 = 1 - pow(b2, (double)step);
                 for (size_t k = 0; k < P; k++) {
@@ -513,14 +772,32 @@ int main(int argc, char **argv)
                     params[k] -= (float)(o.lr * m1[k]);
                 }
             }
+            if (tr.f)
+                trace_step(&tr, e, step, ts, wall, now_ms() - tu);
+            if (bar) {
+                size_t done = s + nb;
+                int w = (int)(30.0 * (double)done / (double)ntrain);
+                double rate = (double)done / (ems / 1e3);
+                double eta = (double)(ntrain - done + (o.epochs - ep) * ntrain) / rate;
+                printf("\r epoch %zu/%zu [%.*s%*s] %3.0f%% %7.0f rows/s ETA %4.0fs loss %.4f |",
+                       ep, o.epochs, w, "==============================", 30 - w, "",
+                       100.0 * (double)done / (double)ntrain, rate, eta,
+                       eloss / (double)done);
+                for (size_t i = 0; i < nd; i++)
+                    printf(" [%zu] %3.0f%%", i, 100 * dev_rows[i] / (double)done);
+                fflush(stdout);
+            }
         }
+        if (bar)
+            printf("\r\033[K");
         train_ms += ems;
-        double vloss;
-        size_t correct;
-        evaluate(&m, params, &d, val, nval, &vloss, &correct);
+        double vloss = 0;
+        size_t correct = 0;
+        if (nval)
+            evaluate(&m, params, &d, val, nval, &vloss, &correct);
         final_loss = eloss / (double)ntrain;
-        final_val_loss = vloss / (double)nval;
-        final_acc = (double)correct / (double)nval;
+        final_val_loss = nval ? vloss / (double)nval : NAN;
+        final_acc = nval ? (double)correct / (double)nval : NAN;
         if (!o.json && !o.quiet) {
             printf("epoch %3zu/%zu  loss %.4f  val loss %.4f  val acc %5.1f%%  %7.0f rows/s  "
                    "balance %.2f |", ep, o.epochs, final_loss, final_val_loss, 100 * final_acc,
@@ -532,8 +809,24 @@ int main(int argc, char **argv)
             fflush(stdout);
         }
     }
+    double test_acc = NAN, test_loss = NAN;
+    if (o.test) {
+        size_t *ti = malloc(test.rows * sizeof *ti), tc = 0;
+        if (!ti)
+            return fail("out of memory");
+        for (size_t r = 0; r < test.rows; r++)
+            ti[r] = r;
+        evaluate(&m, params, &test, ti, test.rows, &test_loss, &tc);
+        test_acc = (double)tc / (double)test.rows;
+        test_loss /= (double)test.rows;
+        free(ti);
+    }
     if (o.save && !save_params(o.save, &m, params, P, msg, sizeof msg))
         return fail(msg);
+    if (!trace_close(&tr)) {
+        snprintf(msg, sizeof msg, "%s: write failed", o.trace);
+        return fail(msg);
+    }
 
     if (o.json) {
         json_out j;
@@ -548,6 +841,8 @@ int main(int argc, char **argv)
         json_key(&j, "final_loss"); json_double(&j, final_loss);
         json_key(&j, "val_loss"); json_double(&j, final_val_loss);
         json_key(&j, "val_accuracy"); json_double(&j, final_acc);
+        json_key(&j, "test_loss"); json_double(&j, test_loss);
+        json_key(&j, "test_accuracy"); json_double(&j, test_acc);
         json_key(&j, "setup_ms"); json_double(&j, setup_ms);
         json_key(&j, "train_ms"); json_double(&j, train_ms);
         json_key(&j, "rows_per_s"); json_double(&j, (double)(ntrain * o.epochs) / (train_ms / 1e3));
@@ -570,9 +865,11 @@ int main(int argc, char **argv)
     } else {
         printf("done: val accuracy %.1f%%, val loss %.4f, %.1f s of training\n", 100 * final_acc,
                final_val_loss, train_ms / 1e3);
+        if (o.test)
+            printf("test (%s): accuracy %.1f%%, loss %.4f\n", o.test, 100 * test_acc, test_loss);
     }
     hg_engine_destroy(e);
-    free(dev_rows); free(dev_ms); free(params); free(grad); free(m1); free(m2); free(order);
-    free(d.x); free(d.labels);
+    free(is_w); free(dev_rows); free(dev_ms); free(params); free(grad); free(m1); free(m2); free(order);
+    free(d.x); free(d.labels); free(test.x); free(test.labels);
     return 0;
 }

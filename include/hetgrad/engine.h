@@ -146,6 +146,8 @@ typedef struct hg_device_step {
     double transfer_ms;  /* of which parameter upload and result read-back */
     size_t recovered_rows; /* rows it recomputed for a failed device */
     bool   failed;       /* it failed in this step (and is now quarantined) */
+    double start_ms;     /* when its worker started, from the step's start (ms) */
+    double end_ms;       /* when its worker finished, from the step's start (ms) */
 } hg_device_step;
 
 /*
