@@ -159,4 +159,15 @@ p = run(["--data", P("lying.idx"), "--labels", P("train-labels.idx"), "--epochs"
 if "lying.idx" not in p.stderr or "offset" not in p.stderr:
     fail("lying IDX header: unclear error: %s" % p.stderr.strip())
 print("malformed files: clear errors")
+
+# Linear regression on float targets: y = 2 x0 - x1 + 0.5 + noise.
+with open(P("reg.csv"), "w") as f:
+    for i in range(500):
+        x0, x1 = rng.uniform(-1, 1), rng.uniform(-1, 1)
+        f.write("%.6f,%.6f,%.6f\n" % (x0, x1, 2 * x0 - x1 + 0.5 + rng.gauss(0, 0.05)))
+lin = json.loads(run(["--json", "--model", "linear", "--data", P("reg.csv"), "--epochs", "40",
+                      "--lr", "0.02"]).stdout)
+print("linear: val loss %.5f" % lin["val_loss"])
+if not lin["val_loss"] < 0.01:
+    fail("linear regression did not fit: val loss %s" % lin["val_loss"])
 print("ok")

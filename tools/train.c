@@ -176,6 +176,7 @@ typedef struct data {
     size_t rows, features, classes;
     float *x;
     int32_t *labels;
+    float *targets;   /* linear regression: one target per row */
 } data;
 
 static double now_ms(void)
@@ -254,6 +255,13 @@ static bool load_builtin(data *d, char *msg, size_t n)
         d->x[i] = (float)p[20 + i] / (float)v[3];
     for (size_t r = 0; r < d->rows; r++)
         d->labels[r] = p[20 + d->rows * d->features + r];
+    d->targets = malloc(d->rows * sizeof *d->targets);
+    if (!d->targets) {
+        snprintf(msg, n, "out of memory");
+        return false;
+    }
+    for (size_t r = 0; r < d->rows; r++)
+        d->targets[r] = (float)d->labels[r];
     return true;
 }
 
@@ -280,6 +288,7 @@ static bool load_file(const train_opts *o, const char *path, const char *labels,
         hg_csv_options_init(&co);
         co.header = o->header;
         co.label_column = o->label_col;
+        co.labels_are_classes = o->kind != HG_MODEL_LINEAR;
         st = hg_dataset_load_csv(path, &co, &ds, &err);
     } else if (!strcmp(fmt, "libsvm")) {
         st = hg_dataset_load_libsvm(path, 0, &ds, &err);
@@ -297,18 +306,26 @@ static bool load_file(const train_opts *o, const char *path, const char *labels,
         snprintf(msg, n, "%.480s", err.message);
         return false;
     }
-    if (!ds->labels || ds->rows == 0) {
-        snprintf(msg, n, "%s: no class labels", path);
+    bool linear = o->kind == HG_MODEL_LINEAR;
+    if ((linear ? !ds->targets : !ds->labels) || ds->rows == 0) {
+        snprintf(msg, n, "%s: no %s", path, linear ? "targets" : "class labels");
         hg_dataset_free(ds);
         return false;
     }
     d->rows = ds->rows;
     d->features = ds->features;
-    d->classes = ds->classes < 2 ? 2 : ds->classes;
+    d->classes = linear ? 1 : ds->classes < 2 ? 2 : ds->classes;
     d->x = ds->x;
     d->labels = ds->labels;
+    d->targets = ds->targets;
+    if (linear && !d->targets) {
+        snprintf(msg, n, "%s: no targets", path);
+        hg_dataset_free(ds);
+        return false;
+    }
     ds->x = NULL;
     ds->labels = NULL;
+    ds->targets = NULL;
     hg_dataset_free(ds);
     return true;
 }
@@ -349,6 +366,12 @@ static void evaluate(const hg_model_desc *m, const float *params, const data *d,
             double *t = a;
             a = b;
             b = t;
+        }
+        if (m->kind == HG_MODEL_LINEAR) {
+            double e = a[0] - d->targets[idx[s]];
+            *loss += 0.5 * e * e;
+            *correct += fabs(e) < 0.5; /* rounds to the right value */
+            continue;
         }
         size_t C = m->outputs, best = 0;
         double mx = a[0];
@@ -469,7 +492,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: hetgrad-train [options]   (no options: softmax regression on built-in digits)\n"
-        "  --model softmax|mlp     model (default softmax)\n"
+        "  --model softmax|mlp|linear  model (default softmax; linear: least squares on\n"
+        "                          the label column as a number, accuracy = |error| < 0.5)\n"
         "  --hidden W[,W...]       MLP hidden layer widths (default 64)\n"
         "  --optimizer adam|sgd    (default adam)\n"
         "  --lr X                  learning rate (default 0.05 adam, 0.1 sgd)\n"
@@ -540,6 +564,7 @@ int main(int argc, char **argv)
             a++;
             if (!strcmp(v, "softmax")) o.kind = HG_MODEL_SOFTMAX;
             else if (!strcmp(v, "mlp")) o.kind = HG_MODEL_MLP;
+            else if (!strcmp(v, "linear")) o.kind = HG_MODEL_LINEAR;
             else ok = false;
         } else if (!strcmp(s, "--hidden")) {
             a++;
@@ -619,6 +644,8 @@ int main(int argc, char **argv)
         if (test.classes > d.classes)
             d.classes = test.classes;
     }
+    if (o.kind == HG_MODEL_LINEAR)
+        d.classes = 1; /* one regression target: the label column as a number */
     if (o.val_frac == 0 && !o.test)
         return fail("--val 0 needs --test FILE: nothing else would measure the model");
 
@@ -685,7 +712,8 @@ int main(int argc, char **argv)
     eo.devices.devices = o.devices;
     eo.devices.keep_duplicates = o.keep_dups;
     hg_engine *e = NULL;
-    hg_dataset_desc ds = {d.rows, d.features, d.x, NULL, d.labels};
+    hg_dataset_desc ds = {d.rows, d.features, d.x, o.kind == HG_MODEL_LINEAR ? d.targets : NULL,
+                          o.kind == HG_MODEL_LINEAR ? NULL : d.labels};
     if (hg_engine_create(&eo, &m, &e, &err) != HG_OK || hg_engine_set_data(e, &ds, &err) != HG_OK ||
         hg_engine_calibrate(e, &err) != HG_OK ||
         hg_engine_set_split(e, HG_SPLIT_DYNAMIC, &err) != HG_OK) {
@@ -702,7 +730,9 @@ int main(int argc, char **argv)
     bool bar = !o.json && !o.quiet && isatty(STDOUT_FILENO);
     if (!o.json) {
         printf("hetgrad-train: %s on %s; %zu train / %zu validation rows\n",
-               o.kind == HG_MODEL_MLP ? "MLP" : "softmax regression", data_name, ntrain, nval);
+               o.kind == HG_MODEL_MLP ? "MLP" : o.kind == HG_MODEL_LINEAR ? "linear regression"
+                                                                         : "softmax regression",
+               data_name, ntrain, nval);
         printf("devices:");
         for (size_t i = 0; i < nd; i++) {
             hg_device_profile pr;
@@ -834,7 +864,7 @@ int main(int argc, char **argv)
         json_begin_object(&j);
         json_key(&j, "schema"); json_string(&j, "hetgrad-train/1");
         json_key(&j, "data"); json_string(&j, data_name);
-        json_key(&j, "model"); json_string(&j, o.kind == HG_MODEL_MLP ? "mlp" : "softmax");
+        json_key(&j, "model"); json_string(&j, o.kind == HG_MODEL_MLP ? "mlp" : o.kind == HG_MODEL_LINEAR ? "linear" : "softmax");
         json_key(&j, "epochs"); json_u64(&j, o.epochs);
         json_key(&j, "train_rows"); json_u64(&j, ntrain);
         json_key(&j, "val_rows"); json_u64(&j, nval);
@@ -870,6 +900,6 @@ int main(int argc, char **argv)
     }
     hg_engine_destroy(e);
     free(is_w); free(dev_rows); free(dev_ms); free(params); free(grad); free(m1); free(m2); free(order);
-    free(d.x); free(d.labels); free(test.x); free(test.labels);
+    free(d.x); free(d.labels); free(d.targets); free(test.x); free(test.labels); free(test.targets);
     return 0;
 }
