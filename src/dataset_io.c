@@ -936,6 +936,18 @@ static hg_status libsvm_finish(sparse *sp, size_t features, const reader *r,
     if (sp->rows > SIZE_MAX / sizeof(float) / nf)
         return hg__error_set(err, HG_RANGE, 0, "%s:%zu: %zu rows x %zu features overflows "
                              "size_t", r->name, r->lineno, sp->rows, nf);
+    /*
+     * Densifying is the point, but not at any price: more than 1 GiB of dense
+     * floats for data that is over 99.9% zeros (a stray huge index, found by
+     * fuzzing) is refused rather than attempted.
+     */
+    double dense = (double)sp->rows * (double)nf;
+    if (dense * sizeof(float) > (double)(1u << 30) && dense > 1000.0 * (double)(sp->nnz + sp->rows))
+        return hg__error_set(err, HG_RANGE, 0,
+                             "%s:%zu: densifying %zu rows x %zu features needs %.1f GiB for "
+                             "only %zu non-zero values; pass the real feature count",
+                             r->name, r->lineno, sp->rows, nf,
+                             dense * sizeof(float) / (double)(1u << 30), sp->nnz);
     hg_dataset *d = calloc(1, sizeof *d);
     int32_t *sorted = malloc(sp->rows * sizeof *sorted);
     if (d) {
