@@ -33,6 +33,44 @@ if doc["val_accuracy"] < 0.93:
 if not doc["devices"] or abs(sum(d["share_last_epoch"] for d in doc["devices"]) - 1) > 1e-9:
     fail("device shares do not add up: %s" % doc["devices"])
 
+# --trace: a Chrome / Perfetto trace-event file with a track per device.
+trace_path = os.path.join(WORK, "trace.json")
+run(["--epochs", "2", "--quiet", "--trace", trace_path])
+tr = json.load(open(trace_path))
+ev = tr["traceEvents"]
+names = {e["name"] for e in ev}
+tracks = [e for e in ev if e["ph"] == "M" and e["name"] == "thread_name"]
+for want in ("gradient", "host reduction", "optimiser update", "rebalance", "step 1"):
+    if want not in names:
+        fail("trace lacks %r events: %s" % (want, sorted(names)[:10]))
+if len(tracks) < 2:
+    fail("trace has no device track")
+for e in ev:
+    if e["ph"] == "X" and (e["dur"] < 0 or e["ts"] < 0):
+        fail("trace event with negative time: %s" % e)
+print("trace: %d events, %d tracks" % (len(ev), len(tracks)))
+
+# On a terminal: a progress bar with rows/s, ETA and shares.
+import pty
+master, slave = pty.openpty()
+p = subprocess.Popen([TRAIN, "--epochs", "2"], stdout=slave, stderr=slave)
+os.close(slave)
+out = b""
+while True:
+    try:
+        chunk = os.read(master, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+p.wait()
+os.close(master)
+text = out.decode("utf-8", "replace")
+if p.returncode != 0 or "ETA" not in text or "rows/s" not in text or "\r" not in text:
+    fail("no progress bar on a terminal: %r" % text[-300:])
+print("progress bar on a terminal: ok")
+
 # Same seed, same devices: the same validation split and a close result.
 again = json.loads(run(["--json"]).stdout)
 if abs(again["val_accuracy"] - doc["val_accuracy"]) > 0.02:
