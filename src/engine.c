@@ -745,6 +745,32 @@ out:
     return st;
 }
 
+/*
+ * Plan a step (rows [first, first + count) when idx is NULL, else idx[0..count))
+ * on the effective weights or the cost models, then run it.
+ */
+static hg_status plan_and_run(hg_engine *eng, const float *params, size_t first, size_t count,
+                              const size_t *idx, float *grad, double *loss, double t0,
+                              hg_error *err)
+{
+    hg__window *win = malloc(eng->ndev * sizeof *win);
+    double *wt = malloc(eng->ndev * sizeof *wt);
+    hg_status st = win && wt ? HG_OK
+                             : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
+    if (st == HG_OK)
+        st = effective(eng, wt, win, err);
+    if (st == HG_OK && eng->split != HG_SPLIT_WEIGHTS)
+        st = model_weights(eng, first, count, idx, wt, win, err);
+    if (st == HG_OK)
+        st = idx ? hg__plan_rows(idx, count, wt, eng->ndev, win, eng->plan, err)
+                 : hg__plan_range(first, count, wt, eng->ndev, win, eng->plan, err);
+    free(win);
+    free(wt);
+    if (st != HG_OK)
+        return st;
+    return run_step(eng, params, count, grad, loss, t0, err);
+}
+
 hg_status hg_engine_gradient(hg_engine *eng, const float *params, size_t first, size_t count,
                              float *grad, double *loss, hg_error *err)
 {
@@ -757,23 +783,7 @@ hg_status hg_engine_gradient(hg_engine *eng, const float *params, size_t first, 
         return hg__error_set(err, HG_RANGE, 0,
                              "rows %zu..%zu are outside the data set (%zu rows)", first,
                              first + count, eng->rows);
-    hg__window *win = malloc(eng->ndev * sizeof *win);
-    double *wt = malloc(eng->ndev * sizeof *wt);
-    if (!win || !wt) {
-        free(win);
-        free(wt);
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
-    }
-    st = effective(eng, wt, win, err);
-    if (st == HG_OK && eng->split != HG_SPLIT_WEIGHTS)
-        st = model_weights(eng, first, count, NULL, wt, win, err);
-    if (st == HG_OK)
-        st = hg__plan_range(first, count, wt, eng->ndev, win, eng->plan, err);
-    free(win);
-    free(wt);
-    if (st != HG_OK)
-        return st;
-    return run_step(eng, params, count, grad, loss, t0, err);
+    return plan_and_run(eng, params, first, count, NULL, grad, loss, t0, err);
 }
 
 hg_status hg_engine_gradient_rows(hg_engine *eng, const float *params, const size_t *idx,
@@ -790,23 +800,7 @@ hg_status hg_engine_gradient_rows(hg_engine *eng, const float *params, const siz
         if (idx[r] >= eng->rows)
             return hg__error_set(err, HG_RANGE, 0, "idx[%zu] = %zu is outside the data set "
                                  "(%zu rows)", r, idx[r], eng->rows);
-    hg__window *win = malloc(eng->ndev * sizeof *win);
-    double *wt = malloc(eng->ndev * sizeof *wt);
-    if (!win || !wt) {
-        free(win);
-        free(wt);
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
-    }
-    st = effective(eng, wt, win, err);
-    if (st == HG_OK && eng->split != HG_SPLIT_WEIGHTS)
-        st = model_weights(eng, 0, count, idx, wt, win, err);
-    if (st == HG_OK)
-        st = hg__plan_rows(idx, count, wt, eng->ndev, win, eng->plan, err);
-    free(win);
-    free(wt);
-    if (st != HG_OK)
-        return st;
-    return run_step(eng, params, count, grad, loss, t0, err);
+    return plan_and_run(eng, params, 0, count, idx, grad, loss, t0, err);
 }
 
 hg_status hg_engine_last_step(const hg_engine *eng, size_t i, hg_device_step *out)
