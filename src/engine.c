@@ -474,13 +474,6 @@ static void reap_zombies(hg_engine *eng, bool block)
     }
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static hg_status check_step(const hg_engine *eng, const float *params, size_t count,
                             const float *grad, hg_error *err)
 {
@@ -525,19 +518,10 @@ static hg_status model_weights(hg_engine *eng, size_t first, size_t count, const
     size_t *caps = calloc(eng->ndev, sizeof *caps);
     if (!caps)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
-    for (size_t i = 0; i < eng->ndev; i++) {
+    hg__plan_caps(win, eng->ndev, first, count, idx, caps);
+    for (size_t i = 0; i < eng->ndev; i++)
         if (wt[i] <= 0 || !eng->dev[i].model.valid)
             caps[i] = 0;
-        else if (win[i].full)
-            caps[i] = SIZE_MAX;
-        else if (!idx)
-            caps[i] = first + count <= win[i].lo || first >= win[i].hi ? 0
-                      : (first + count < win[i].hi ? first + count : win[i].hi) -
-                            (first > win[i].lo ? first : win[i].lo);
-        else
-            for (size_t r = 0; r < count; r++)
-                caps[i] += idx[r] >= win[i].lo && idx[r] < win[i].hi;
-    }
     hg_status st = hg__plan_counts(eng, count, caps, wt, err);
     free(caps);
     return st;
@@ -568,7 +552,7 @@ static void run_round(hg_engine *eng, hg__dev_plan *plans, const float *params, 
     size_t active = 0;
     for (size_t i = 0; i < eng->ndev; i++)
         active += plans[i].rows > 0 && !w[i].zombie;
-    double t0 = now_ms();
+    double t0 = hg__now_ms();
     double limit_ms = 0;
     for (size_t i = 0; i < eng->ndev; i++) {
         if (w[i].zombie)
@@ -592,7 +576,7 @@ static void run_round(hg_engine *eng, hg__dev_plan *plans, const float *params, 
     pthread_mutex_lock(&eng->wait_lock);
     for (;;) {
         bool all = true;
-        double now = now_ms();
+        double now = hg__now_ms();
         for (size_t i = 0; i < eng->ndev; i++) {
             if (!w[i].started || w[i].done || w[i].zombie)
                 continue;
@@ -609,7 +593,7 @@ static void run_round(hg_engine *eng, hg__dev_plan *plans, const float *params, 
             struct timespec ts;
             timespec_get(&ts, TIME_UTC);
             double abs_ms = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6 +
-                            fmax(wake - now_ms(), 1.0);
+                            fmax(wake - hg__now_ms(), 1.0);
             ts.tv_sec = (time_t)(abs_ms / 1e3);
             ts.tv_nsec = (long)((abs_ms - (double)ts.tv_sec * 1e3) * 1e6);
             pthread_cond_timedwait(&eng->wait_cond, &eng->wait_lock, &ts);
@@ -736,7 +720,7 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, flo
 
 out:
     eng->stepped = true;
-    eng->last_ms = now_ms() - t0;
+    eng->last_ms = hg__now_ms() - t0;
     free(rows);
     free(failed);
     free(win);
@@ -775,7 +759,7 @@ hg_status hg_engine_gradient(hg_engine *eng, const float *params, size_t first, 
                              float *grad, double *loss, hg_error *err)
 {
     hg_error_clear(err);
-    double t0 = now_ms();
+    double t0 = hg__now_ms();
     hg_status st = check_step(eng, params, count, grad, err);
     if (st != HG_OK)
         return st;
@@ -790,7 +774,7 @@ hg_status hg_engine_gradient_rows(hg_engine *eng, const float *params, const siz
                                   size_t count, float *grad, double *loss, hg_error *err)
 {
     hg_error_clear(err);
-    double t0 = now_ms();
+    double t0 = hg__now_ms();
     hg_status st = check_step(eng, params, count, grad, err);
     if (st != HG_OK)
         return st;

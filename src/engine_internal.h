@@ -41,6 +41,13 @@ hg_status hg__plan_range(size_t first, size_t count, const double *weight, size_
                          const hg__window *win, hg__dev_plan *out, hg_error *err);
 hg_status hg__plan_rows(const size_t *idx, size_t count, const double *weight, size_t ndev,
                         const hg__window *win, hg__dev_plan *out, hg_error *err);
+/*
+ * Rows of a step each device can take: all (SIZE_MAX) with a full copy,
+ * else those of [first, first + count) (idx NULL) or of idx[0..count) inside
+ * its window.
+ */
+void hg__plan_caps(const hg__window *win, size_t ndev, size_t first, size_t count,
+                   const size_t *idx, size_t *caps);
 void hg__plan_reset(hg__dev_plan *p);
 void hg__plan_free(hg__dev_plan *p);
 

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "hetgrad.h"
 
@@ -38,6 +39,30 @@ typedef struct hg__logger {
 
 void hg__log(const hg__logger *lg, hg_log_level level, const char *fmt, ...)
     HG__PRINTF(3, 4);
+
+/* ---- time and numbers ------------------------------------------------- */
+
+/* Host wall clock in milliseconds (TIME_UTC; strutil.c). */
+double hg__now_ms(void);
+
+/*
+ * Doubles as unsigned integers in the order of their values (no NaNs), and
+ * back: bisection over every representable double (planner.c, partition.c).
+ */
+static inline uint64_t hg__double_key(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return (u >> 63) ? ~u : u | ((uint64_t)1 << 63);
+}
+
+static inline double hg__key_double(uint64_t k)
+{
+    uint64_t u = (k >> 63) ? k & ~((uint64_t)1 << 63) : ~k;
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
 
 /* ---- strings (strutil.c) ---------------------------------------------- */
 

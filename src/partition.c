@@ -266,22 +266,6 @@ static bool fit_above(const split_state *s, size_t left0, double L)
     return true;
 }
 
-/* Doubles in the order of their values, as unsigned integers (no NaNs involved). */
-static uint64_t order_key(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return (u >> 63) ? ~u : u | (UINT64_C(1) << 63);
-}
-
-static double key_value(uint64_t k)
-{
-    uint64_t u = (k >> 63) ? k & ~(UINT64_C(1) << 63) : ~k;
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
-
 /*
  * Bulk step: give at once every granule of the devices eligible now that bids above L, the
  * lowest threshold at which all of them fit in the rows left.  The greedy would hand out
@@ -300,15 +284,15 @@ static size_t bulk_step(split_state *s)
 
     double L = -DBL_MAX; /* every bid is >= -2^64 > -DBL_MAX */
     if (!fit_above(s, left0, L)) {
-        uint64_t lo = order_key(-DBL_MAX), hi = order_key(top); /* too many / fit */
+        uint64_t lo = hg__double_key(-DBL_MAX), hi = hg__double_key(top); /* too many / fit */
         while (hi - lo > 1) {
             uint64_t mid = lo + (hi - lo) / 2;
-            if (fit_above(s, left0, key_value(mid)))
+            if (fit_above(s, left0, hg__key_double(mid)))
                 hi = mid;
             else
                 lo = mid;
         }
-        L = key_value(hi);
+        L = hg__key_double(hi);
     }
 
     size_t given = 0;

@@ -682,17 +682,10 @@ static hg_status gather(hg_engine *eng, hg__device *d, const cl_uint *idx, size_
     return st;
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 hg_status hg__device_run(hg_engine *eng, hg__device *d, size_t index, const hg__dev_plan *plan,
                          const float *params, bool append, hg_error *err)
 {
-    double t0 = now_ms();
+    double t0 = hg__now_ms();
     double host_before = append ? d->stats.host_ms : 0;
     if (!append) {
         memset(&d->stats, 0, sizeof d->stats);
@@ -762,7 +755,7 @@ out:
         clFinish(d->queue);
     collect_events(d);
     free(uidx);
-    double t1 = now_ms();
+    double t1 = hg__now_ms();
     d->stats.host_ms = host_before + (t1 - t0);
     d->stats.end_ms = t1 - eng->step_t0;
     return st;

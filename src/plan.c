@@ -61,6 +61,22 @@ static size_t overlap(size_t a, size_t b, size_t lo, size_t hi)
     return e > s ? e - s : 0;
 }
 
+void hg__plan_caps(const hg__window *win, size_t ndev, size_t first, size_t count,
+                   const size_t *idx, size_t *caps)
+{
+    for (size_t i = 0; i < ndev; i++) {
+        caps[i] = 0;
+        if (win[i].full)
+            caps[i] = SIZE_MAX;
+        else if (!idx)
+            caps[i] = overlap(first, first + count, win[i].lo, win[i].hi);
+    }
+    for (size_t r = 0; idx && r < count; r++)
+        for (size_t i = 0; i < ndev; i++)
+            if (!win[i].full && idx[r] >= win[i].lo && idx[r] < win[i].hi)
+                caps[i]++;
+}
+
 static int cmp_range(const void *pa, const void *pb)
 {
     const hg_range *a = pa, *b = pb;
@@ -78,10 +94,9 @@ hg_status hg__plan_range(size_t first, size_t count, const double *weight, size_
         st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
         goto out_free;
     }
-    for (size_t i = 0; i < ndev; i++) {
+    for (size_t i = 0; i < ndev; i++)
         hg__plan_reset(&out[i]);
-        cap[i] = win[i].full ? SIZE_MAX : overlap(first, first + count, win[i].lo, win[i].hi);
-    }
+    hg__plan_caps(win, ndev, first, count, NULL, cap);
     st = hg_partition_split(count, weight, ndev, NULL, cap, share, err);
     if (st != HG_OK)
         goto out_free;
@@ -150,13 +165,8 @@ hg_status hg__plan_rows(const size_t *idx, size_t count, const double *weight, s
         hg__plan_reset(&out[i]);
         free(out[i].idx);
         out[i].idx = NULL;
-        if (win[i].full)
-            cap[i] = SIZE_MAX;
     }
-    for (size_t r = 0; r < count; r++)
-        for (size_t i = 0; i < ndev; i++)
-            if (!win[i].full && idx[r] >= win[i].lo && idx[r] < win[i].hi)
-                cap[i]++;
+    hg__plan_caps(win, ndev, 0, count, idx, cap);
     st = hg_partition_split(count, weight, ndev, NULL, cap, share, err);
     if (st != HG_OK)
         goto out_free;

@@ -116,22 +116,6 @@ static bool feasible(const plan_state *p, double T)
     return sum >= p->rows;
 }
 
-/* Doubles in the order of their values, as unsigned integers (no NaNs involved). */
-static uint64_t order_key(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return (u >> 63) ? ~u : u | (UINT64_C(1) << 63);
-}
-
-static double key_value(uint64_t k)
-{
-    uint64_t u = (k >> 63) ? k & ~(UINT64_C(1) << 63) : ~k;
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
-
 /* Sum of c[j] over j != skip, saturating. */
 static size_t sum_except(const size_t *c, size_t n, size_t skip)
 {
@@ -172,7 +156,7 @@ static bool after(const plan_state *p, size_t j, size_t i)
 /* Step 2: trim to rows exactly (c holds n_i(T*) or 0).  Returns the rows left over: 0. */
 static size_t trim_to_rows(const plan_state *p, double T, size_t *c)
 {
-    double below = key_value(order_key(T) - 1); /* T > 0, so this is >= +0 */
+    double below = hg__key_double(hg__double_key(T) - 1); /* T > 0, so this is >= +0 */
     size_t need = p->rows;
     for (size_t i = 0; i < p->n; i++)
         if (c[i] > 0)
@@ -261,15 +245,15 @@ hg_status hg_plan_affine(size_t rows, const hg_cost_model *model, size_t ndev,
             top = finish(&model[i], k);
     }
     /* infeasible at lo (0), feasible at hi: the caps add up to rows (checked) */
-    uint64_t lo = order_key(0.0), hi = order_key(top);
+    uint64_t lo = hg__double_key(0.0), hi = hg__double_key(top);
     while (hi - lo > 1) {
         uint64_t mid = lo + (hi - lo) / 2;
-        if (feasible(&p, key_value(mid)))
+        if (feasible(&p, hg__key_double(mid)))
             hi = mid;
         else
             lo = mid;
     }
-    double T = key_value(hi);
+    double T = hg__key_double(hi);
     if (!isfinite(T))
         return hg__error_set(err, HG_RANGE, 0,
                              "hg_plan_affine: the least predicted makespan of %zu rows on %zu "

@@ -18,13 +18,6 @@
 
 #define SELFTEST_N 3001u /* not a multiple of any local size: tests the bounds check */
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 typedef struct selftest {
     cl_context       ctx;
     cl_command_queue queue;
@@ -198,7 +191,7 @@ hg_status hg_device_selftest(const hg_device_list *list, size_t i, hg_selftest_r
 
     cl_device_id dev = hg__list_cl_device(list, i);
     selftest t = {0};
-    double t0 = now_ms();
+    double t0 = hg__now_ms();
     hg_status st = hg__create_queue(hg__list_cl_platform(list, i), dev, what, &t.ctx,
                                     &t.queue, err);
     if (st == HG_OK && !info->compiler_available && hg_device_prop_ok(info, HG_PROP_COMPILER_AVAILABLE))
@@ -206,11 +199,11 @@ hg_status hg_device_selftest(const hg_device_list *list, size_t i, hg_selftest_r
                            "%s has no online compiler; the self-test needs one", what);
     if (st == HG_OK)
         st = build(&t, dev, what, err);
-    double t1 = now_ms();
+    double t1 = hg__now_ms();
     size_t checked = 0;
     if (st == HG_OK)
         st = run(&t, info, dev, what, &checked, err);
-    double t2 = now_ms();
+    double t2 = hg__now_ms();
     selftest_release(&t);
     if (st == HG_OK && res) {
         res->build_ms = t1 - t0;

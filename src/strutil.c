@@ -1,10 +1,11 @@
 /*
- * strutil.c - the few string helpers C11 lacks.
+ * strutil.c - the few string helpers C11 lacks, and the host clock.
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -78,4 +79,11 @@ char *hg__strtrim_dup(const char *s, size_t n)
     while (n > 0 && isspace((unsigned char)s[n - 1]))
         n--;
     return hg__strndup(s, n);
+}
+
+double hg__now_ms(void)
+{
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }

@@ -203,36 +203,43 @@ END_TEST
 START_TEST(mlp_matches_reference) { check_model(HG_MODEL_MLP, 3); }
 END_TEST
 
-static const char *custom_src =
-    "__kernel void my_linear(__global const float *x, __global const float *y,\n"
-    "                        __global const float *params, const uint first, const uint count,\n"
-    "                        const uint inputs, const uint outputs,\n"
-    "                        __global float *partial, __local float *scratch)\n"
-    "{\n"
-    "    const uint P = inputs + 1;\n"
-    "    size_t lid = get_local_id(0), lsz = get_local_size(0);\n"
-    "    for (uint p = 0; p <= P; p++) {\n"
-    "        float acc = 0.0f;\n"
-    "        for (size_t r = get_global_id(0); r < count; r += get_global_size(0)) {\n"
-    "            __global const float *xr = x + (size_t)(first + r) * inputs;\n"
-    "            float pred = params[inputs];\n"
-    "            for (uint j = 0; j < inputs; j++)\n"
-    "                pred += xr[j] * params[j];\n"
-    "            float e = pred - y[(size_t)(first + r) * outputs];\n"
-    "            acc += p < inputs ? e * xr[p] : p == inputs ? e : 0.5f * e * e;\n"
-    "        }\n"
-    "        scratch[lid] = acc;\n"
-    "        barrier(CLK_LOCAL_MEM_FENCE);\n"
-    "        for (size_t s = lsz / 2; s > 0; s >>= 1) {\n"
-    "            if (lid < s)\n"
-    "                scratch[lid] += scratch[lid + s];\n"
-    "            barrier(CLK_LOCAL_MEM_FENCE);\n"
-    "        }\n"
-    "        if (lid == 0)\n"
-    "            partial[get_group_id(0) * (P + 1) + p] = scratch[0];\n"
-    "        barrier(CLK_LOCAL_MEM_FENCE);\n"
-    "    }\n"
-    "}\n";
+/*
+ * The custom-kernel test's linear regression kernel (docs/custom-kernels.md),
+ * with room for a prelude and the accumulator's starting value, so that the
+ * real-fault test can make the same kernel ask for too much local memory.
+ */
+#define LINEAR_KERNEL(name, prelude, acc0)                                                  \
+    "__kernel void " name "(__global const float *x, __global const float *y,\n"            \
+    "        __global const float *params, const uint first, const uint count,\n"           \
+    "        const uint inputs, const uint outputs,\n"                                      \
+    "        __global float *partial, __local float *scratch)\n"                            \
+    "{\n" prelude                                                                           \
+    "    const uint P = inputs + 1;\n"                                                      \
+    "    size_t lid = get_local_id(0), lsz = get_local_size(0);\n"                          \
+    "    for (uint p = 0; p <= P; p++) {\n"                                                 \
+    "        float acc = " acc0 ";\n"                                                       \
+    "        for (size_t r = get_global_id(0); r < count; r += get_global_size(0)) {\n"     \
+    "            __global const float *xr = x + (size_t)(first + r) * inputs;\n"           \
+    "            float pred = params[inputs];\n"                                            \
+    "            for (uint j = 0; j < inputs; j++)\n"                                       \
+    "                pred += xr[j] * params[j];\n"                                          \
+    "            float e = pred - y[(size_t)(first + r) * outputs];\n"                     \
+    "            acc += p < inputs ? e * xr[p] : p == inputs ? e : 0.5f * e * e;\n"         \
+    "        }\n"                                                                           \
+    "        scratch[lid] = acc;\n"                                                         \
+    "        barrier(CLK_LOCAL_MEM_FENCE);\n"                                               \
+    "        for (size_t s = lsz / 2; s > 0; s >>= 1) {\n"                                  \
+    "            if (lid < s)\n"                                                            \
+    "                scratch[lid] += scratch[lid + s];\n"                                   \
+    "            barrier(CLK_LOCAL_MEM_FENCE);\n"                                           \
+    "        }\n"                                                                           \
+    "        if (lid == 0)\n"                                                               \
+    "            partial[get_group_id(0) * (P + 1) + p] = scratch[0];\n"                    \
+    "        barrier(CLK_LOCAL_MEM_FENCE);\n"                                               \
+    "    }\n"                                                                               \
+    "}\n"
+
+static const char *custom_src = LINEAR_KERNEL("my_linear", "", "0.0f");
 
 START_TEST(custom_kernel_matches_reference)
 {
@@ -631,38 +638,11 @@ END_TEST
  * by the others; the gradient is exact either way.
  */
 static const char *greedy_src =
-    "__kernel void greedy(__global const float *x, __global const float *y,\n"
-    "                     __global const float *params, const uint first, const uint count,\n"
-    "                     const uint inputs, const uint outputs,\n"
-    "                     __global float *partial, __local float *scratch)\n"
-    "{\n"
-    "    __local float big[65536];\n"
-    "    const uint P = inputs + 1;\n"
-    "    size_t lid = get_local_id(0), lsz = get_local_size(0);\n"
-    "    big[lid] = 0.0f;\n"
-    "    barrier(CLK_LOCAL_MEM_FENCE);\n"
-    "    for (uint p = 0; p <= P; p++) {\n"
-    "        float acc = big[lid];\n"
-    "        for (size_t r = get_global_id(0); r < count; r += get_global_size(0)) {\n"
-    "            __global const float *xr = x + (size_t)(first + r) * inputs;\n"
-    "            float pred = params[inputs];\n"
-    "            for (uint j = 0; j < inputs; j++)\n"
-    "                pred += xr[j] * params[j];\n"
-    "            float e = pred - y[(size_t)(first + r) * outputs];\n"
-    "            acc += p < inputs ? e * xr[p] : p == inputs ? e : 0.5f * e * e;\n"
-    "        }\n"
-    "        scratch[lid] = acc;\n"
-    "        barrier(CLK_LOCAL_MEM_FENCE);\n"
-    "        for (size_t s = lsz / 2; s > 0; s >>= 1) {\n"
-    "            if (lid < s)\n"
-    "                scratch[lid] += scratch[lid + s];\n"
-    "            barrier(CLK_LOCAL_MEM_FENCE);\n"
-    "        }\n"
-    "        if (lid == 0)\n"
-    "            partial[get_group_id(0) * (P + 1) + p] = scratch[0];\n"
-    "        barrier(CLK_LOCAL_MEM_FENCE);\n"
-    "    }\n"
-    "}\n";
+    LINEAR_KERNEL("greedy",
+                  "    __local float big[65536];\n"
+                  "    big[get_local_id(0)] = 0.0f;\n"
+                  "    barrier(CLK_LOCAL_MEM_FENCE);\n",
+                  "big[lid]");
 
 START_TEST(real_fault_local_memory)
 {

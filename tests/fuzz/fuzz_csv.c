@@ -22,6 +22,8 @@
 
 #include "hetgrad/data.h"
 
+#include "fuzz_file.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check(const hg_dataset *d)
@@ -50,33 +52,6 @@ static bool same(const hg_dataset *a, const hg_dataset *b)
     if (!a->labels != !b->labels)
         return false;
     return !a->labels || memcmp(a->labels, b->labels, a->rows * sizeof(int32_t)) == 0;
-}
-
-/* Write the input to a fresh temporary file; returns its malloc'ed path or NULL. */
-static char *temp_file(const uint8_t *data, size_t size)
-{
-    char *path = strdup("/tmp/hg-fuzz-csv-XXXXXX");
-    if (!path)
-        return NULL;
-    int fd = mkstemp(path);
-    if (fd < 0) {
-        free(path);
-        return NULL;
-    }
-    size_t done = 0;
-    while (done < size) {
-        ssize_t w = write(fd, data + done, size - done);
-        if (w <= 0)
-            break;
-        done += (size_t)w;
-    }
-    close(fd);
-    if (done != size) {
-        unlink(path);
-        free(path);
-        return NULL;
-    }
-    return path;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -114,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    char *path = temp_file(data, size);
+    char *path = fuzz_temp_file(data, size);
     if (path) {
         hg_dataset *d = NULL;
         hg_error e;

@@ -22,6 +22,8 @@
 
 #include "hetgrad/data.h"
 
+#include "fuzz_file.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check(const hg_dataset *d)
@@ -40,35 +42,9 @@ static void check(const hg_dataset *d)
     }
 }
 
-static char *temp_file(const uint8_t *data, size_t size)
-{
-    char *path = strdup("/tmp/hg-fuzz-svm-XXXXXX");
-    if (!path)
-        return NULL;
-    int fd = mkstemp(path);
-    if (fd < 0) {
-        free(path);
-        return NULL;
-    }
-    size_t done = 0;
-    while (done < size) {
-        ssize_t w = write(fd, data + done, size - done);
-        if (w <= 0)
-            break;
-        done += (size_t)w;
-    }
-    close(fd);
-    if (done != size) {
-        unlink(path);
-        free(path);
-        return NULL;
-    }
-    return path;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *path = temp_file(data, size);
+    char *path = fuzz_temp_file(data, size);
     if (!path)
         return 0;
     hg_dataset *d = NULL;
