@@ -4,6 +4,7 @@
 #   1. POCL (pthread + basic) and Oclgrind: three devices, two platforms
 #   2. POCL alone: the "POCL-only CI" promise to downstream projects
 #   3. POCL and Oclgrind again, built with AddressSanitizer + UBSan
+# (after a Release build with warnings as errors, the build scripts/run.sh makes)
 #
 # Every build treats warnings as errors.  Exits non-zero on the first failure.
 set -eu
@@ -20,6 +21,11 @@ stage() {
     cmake --build "$dir" -j "$jobs"
     ctest --test-dir "$dir" --output-on-failure -j "$jobs"
 }
+
+# What scripts/run.sh builds (Release, -O3) must compile without warnings too.
+echo "==== hetgrad: Release build, warnings as errors ===="
+cmake -S . -B build-release-check -DCMAKE_BUILD_TYPE=Release -DHG_WERROR=ON -DHG_BUILD_TESTS=OFF
+cmake --build build-release-check -j "$jobs"
 
 stage "POCL + Oclgrind" build -DHG_TEST_DEVICES=pocl+oclgrind
 stage "POCL only" build-pocl -DHG_TEST_DEVICES=pocl

@@ -1207,7 +1207,7 @@ hg_status hg_dataset_load_idx(const char *images, const char *labels, hg_dataset
     idx_file fi = {0}, fl = {0};
     builder b;
     unsigned char *tmp = NULL;
-    uint32_t idims[3], ldims[1];
+    uint32_t idims[3] = {0, 0, 0}, ldims[1] = {0};
     char promise[96];
     builder_init(&b, 0, 0, false, false);
 
