@@ -65,16 +65,16 @@ __kernel void hg_softmax_out(__global float *z, const uint zoff, const uint rows
     for (uint j = 0; j < cols; j++) {
         float v = zr[j] + params[boff + j];
         zr[j] = v;
-        m = fmax(m, v);
+        m = v > m ? v : m;
     }
     float s = 0.0f;
     for (uint j = 0; j < cols; j++)
-        s += exp(zr[j] - m);
-    float lse = m + log(s);
+        s = s + hg_exp1(zr[j] - m);
+    float lse = m + hg_log1(s);
     int label = labels[loff + r];
     loss[r] = lse - zr[label];
     for (uint j = 0; j < cols; j++)
-        zr[j] = exp(zr[j] - lse) - (j == (uint)label ? 1.0f : 0.0f);
+        zr[j] = hg_exp1(zr[j] - lse) - (j == (uint)label ? 1.0f : 0.0f);
 }
 
 /* dA[i] = A[i] > 0 ? dA[i] : 0 (ReLU backward).  Global size: n. */
@@ -132,20 +132,21 @@ __kernel void hg_gather_i(__global const int *src, __global int *dst,
 }
 
 /*
- * Finish column sums: out[ooff + c] = sum over blocks of partial[b * width + c]
- * for c < width - 1 (Kahan), and out[loss_index] = the sum of the last column
- * when loss_index != UINT_MAX.  Global size: width.
+ * Finish column sums: out[ooff + c] = sum over blocks of
+ * partial[poff + b * width + c] for c < width - 1 (Kahan), and
+ * out[loss_index] = the sum of the last column when loss_index != UINT_MAX.
+ * Global size: width.
  */
-__kernel void hg_colsum_finish(__global const float *partial, const uint nblocks,
-                               const uint width, __global float *out, const uint ooff,
-                               const uint loss_index)
+__kernel void hg_colsum_finish(__global const float *partial, const uint poff,
+                               const uint nblocks, const uint width, __global float *out,
+                               const uint ooff, const uint loss_index)
 {
     size_t c = get_global_id(0);
     if (c >= width)
         return;
     float sum = 0.0f, comp = 0.0f;
     for (uint b = 0; b < nblocks; b++) {
-        float y = partial[(size_t)b * width + c] - comp;
+        float y = partial[poff + (size_t)b * width + c] - comp;
         float t = sum + y;
         comp = (t - sum) - y;
         sum = t;
@@ -159,8 +160,9 @@ __kernel void hg_colsum_finish(__global const float *partial, const uint nblocks
 /*
  * C (m x n, at coff, ld ldc) = op(A) op(B), row-major; op(A) is m x k (A is
  * k x m when ta), op(B) is k x n (B is n x k when tb).  One work-item per
- * element of C, accumulating in float.  2-D global size (n, m).  The plain
- * reference path (hg_gemm_backend HG_GEMM_NAIVE), not a fast one.
+ * element of C, a sequential fma chain from 0 (the same bits as gemm.cl).
+ * 2-D global size (n, m).  The plain reference path (HG_GEMM_NAIVE), not a
+ * fast one.
  */
 __kernel void hg_gemm_naive(const uint m, const uint n, const uint k,
                             __global const float *a, const uint aoff, const uint lda,
@@ -175,7 +177,7 @@ __kernel void hg_gemm_naive(const uint m, const uint n, const uint k,
     for (size_t p = 0; p < k; p++) {
         float av = ta ? a[aoff + p * lda + i] : a[aoff + i * lda + p];
         float bv = tb ? b[boff + j * ldb + p] : b[boff + p * ldb + j];
-        acc += av * bv;
+        acc = fma(av, bv, acc);
     }
     c[coff + i * ldc + j] = acc;
 }

@@ -27,7 +27,9 @@ void hg_engine_options_init(hg_engine_options *opt)
     memset(opt, 0, sizeof *opt);
     hg_options_init(&opt->devices);
     opt->device_mem_limit = 0;
-    opt->gemm = HG_GEMM_CLBLAST;
+    opt->gemm = HG_GEMM_AUTO;
+    opt->deterministic = false;
+    opt->block_rows = 0;
 }
 
 static void reap_zombies(hg_engine *eng, bool block);
@@ -105,9 +107,30 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
         opt = *opt_in;
     else
         hg_engine_options_init(&opt);
-    if (opt.gemm != HG_GEMM_CLBLAST && opt.gemm != HG_GEMM_NAIVE)
+    if (opt.gemm != HG_GEMM_CLBLAST && opt.gemm != HG_GEMM_NAIVE &&
+        opt.gemm != HG_GEMM_AUTO && opt.gemm != HG_GEMM_OWN)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg_engine_options.gemm is %d",
                              (int)opt.gemm);
+    if (opt.deterministic) {
+        if (model->kind == HG_MODEL_CUSTOM)
+            return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                                 "deterministic mode covers the built-in models, not custom "
+                                 "kernels (whose reduction order hetgrad cannot fix)");
+        if (opt.gemm == HG_GEMM_CLBLAST)
+            return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                                 "deterministic mode needs hetgrad's own kernels: CLBlast's "
+                                 "GEMMs add in a device-dependent order (use HG_GEMM_AUTO "
+                                 "or HG_GEMM_OWN)");
+        if (opt.gemm == HG_GEMM_NAIVE && model->kind != HG_MODEL_MLP)
+            return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                                 "deterministic mode computes the linear and softmax models "
+                                 "with the fused kernel; HG_GEMM_NAIVE is for MLPs only");
+        size_t b = opt.block_rows ? opt.block_rows : HG__DEFAULT_BLOCK_ROWS;
+        if (b % HG__SLAB_MIN != 0 || b > 65536)
+            return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                                 "hg_engine_options.block_rows is %zu: it must be a multiple "
+                                 "of %u, at most 65536", opt.block_rows, HG__SLAB_MIN);
+    }
 
     hg_engine *eng = calloc(1, sizeof *eng);
     if (!eng)
@@ -119,6 +142,10 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
     eng->mem_limit = opt.device_mem_limit;
     eng->gemm = opt.gemm;
     eng->serial = opt.serial;
+    eng->det = opt.deterministic;
+    eng->block_rows = opt.deterministic
+                          ? (opt.block_rows ? opt.block_rows : HG__DEFAULT_BLOCK_ROWS)
+                          : 0;
     if (!opt.no_program_cache) {
         hg_error cerr;
         eng->cache_dir = hg__cache_dir(opt.cache_dir, &cerr);
@@ -371,6 +398,13 @@ hg_status hg_engine_set_data(hg_engine *eng, const hg_dataset_desc *data, hg_err
         device_capacity(eng, &eng->dev[i], &fit[i], &eng->dev[i].chunk_rows);
         if (eng->dev[i].quarantined)
             fit[i] = 0;
+        if (eng->det) {
+            /* whole blocks: windows and batches at multiples of block_rows */
+            size_t B = eng->block_rows, *chunk = &eng->dev[i].chunk_rows;
+            if (fit[i] < n)
+                fit[i] = fit[i] / B * B;
+            *chunk = *chunk < B ? B : *chunk / B * B;
+        }
         any_full |= fit[i] >= n;
     }
     size_t windowed = 0;
@@ -646,8 +680,72 @@ static bool collect_rows(const hg__dev_plan *p, size_t **rows, size_t *n, size_t
  * within this step, until every row is done or no device is left.  Then the
  * records of the devices that did not fail are added in device order.
  */
-static hg_status run_step(hg_engine *eng, const float *params, size_t count, float *grad,
-                          double *loss, double t0, hg_error *err)
+/* Deterministic mode: the blocks of device plan p, appended to *blk. */
+static bool collect_blocks(const hg__dev_plan *p, hg__block **blk, size_t *n, size_t *cap)
+{
+    if (*n + p->nblk > *cap) {
+        size_t c = (*n + p->nblk) * 2;
+        hg__block *b = realloc(*blk, c * sizeof *b);
+        if (!b)
+            return false;
+        *blk = b;
+        *cap = c;
+    }
+    for (size_t k = 0; k < p->nblk; k++)
+        (*blk)[(*n)++] = (hg__block){p->bkey[k], p->bfirst[k], p->blen[k]};
+    return true;
+}
+
+typedef struct keyed {
+    size_t       key;
+    const float *rec;
+} keyed;
+
+static int cmp_keyed(const void *pa, const void *pb)
+{
+    const keyed *a = pa, *b = pb;
+    return (a->key > b->key) - (a->key < b->key);
+}
+
+/*
+ * Add the records of the devices that did not fail into acc and *lsum:
+ * in device order, or in deterministic mode in block order (every block's
+ * record exactly once, whichever device computed it).
+ */
+static hg_status reduce(hg_engine *eng, const bool *failed, double *acc, double *lsum,
+                        hg_error *err)
+{
+    if (!eng->det) {
+        for (size_t i = 0; i < eng->ndev; i++) {
+            const hg__device *d = &eng->dev[i];
+            if (failed[i])
+                continue;
+            for (size_t p = 0; p < d->npieces_run; p++)
+                hg__accumulate(eng, d->res + p * d->res_stride, 0, acc, lsum);
+        }
+        return HG_OK;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < eng->ndev; i++)
+        n += failed[i] ? 0 : eng->dev[i].npieces_run;
+    keyed *k = malloc((n ? n : 1) * sizeof *k);
+    if (!k)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "ordering the step's blocks");
+    n = 0;
+    for (size_t i = 0; i < eng->ndev; i++) {
+        const hg__device *d = &eng->dev[i];
+        for (size_t p = 0; !failed[i] && p < d->npieces_run; p++)
+            k[n++] = (keyed){d->res_key[p], d->res + p * d->res_stride};
+    }
+    qsort(k, n, sizeof *k, cmp_keyed);
+    for (size_t p = 0; p < n; p++)
+        hg__accumulate(eng, k[p].rec, 0, acc, lsum);
+    free(k);
+    return HG_OK;
+}
+
+static hg_status run_step(hg_engine *eng, const float *params, size_t count, const size_t *idx,
+                          float *grad, double *loss, double t0, hg_error *err)
 {
     hg__worker *w = eng->workers;
     double *acc = calloc(eng->nparams ? eng->nparams : 1, sizeof *acc);
@@ -655,6 +753,8 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, flo
     hg__window *win = malloc(eng->ndev * sizeof *win);
     bool *failed = calloc(eng->ndev, sizeof *failed);
     size_t *rows = NULL, nrows = 0, caprows = 0;
+    hg__block *blk = NULL;
+    size_t nblk = 0, capblk = 0;
     hg_status st = HG_OK;
     if (!acc || !wt || !win || !failed) {
         st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "starting a step");
@@ -668,6 +768,7 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, flo
     for (;;) {
         run_round(eng, plans, params, append, !append && eng->deadline_factor > 0);
         nrows = 0;
+        nblk = 0;
         bool any_failed = false;
         for (size_t i = 0; i < eng->ndev; i++) {
             bool overran = w[i].overran && !failed[i];
@@ -678,7 +779,8 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, flo
             if (!w[i].zombie)
                 eng->dev[i].stats.failed = true;
             hg__quarantine(eng, i, overran ? &w[i].overrun_err : &w[i].err);
-            if (!collect_rows(&plans[i], &rows, &nrows, &caprows)) {
+            if (eng->det ? !collect_blocks(&plans[i], &blk, &nblk, &capblk)
+                         : !collect_rows(&plans[i], &rows, &nrows, &caprows)) {
                 st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "recovering a failed device");
                 goto out;
             }
@@ -690,11 +792,14 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, flo
         hg_error why;
         st = effective(eng, wt, win, &why);
         if (st == HG_OK)
-            st = hg__plan_rows(rows, nrows, wt, eng->ndev, win, eng->recovery, &why);
+            st = eng->det ? hg__plan_blocks(blk, nblk, idx, wt, eng->ndev, win, eng->recovery,
+                                            &why)
+                          : hg__plan_rows(rows, nrows, wt, eng->ndev, win, eng->recovery,
+                                          &why);
         if (st != HG_OK) {
             hg__error_set(err, st == HG_RANGE ? HG_DEVICE_FAILED : st, 0,
-                          "a device failed and its %zu rows could not be recomputed: %s",
-                          nrows, why.message);
+                          "a device failed and its %zu %s could not be recomputed: %s",
+                          eng->det ? nblk : nrows, eng->det ? "blocks" : "rows", why.message);
             st = err ? err->status : HG_DEVICE_FAILED;
             goto out;
         }
@@ -706,13 +811,9 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, flo
     hg__observe_step(eng);
 
     double lsum = 0;
-    for (size_t i = 0; i < eng->ndev; i++) {
-        const hg__device *d = &eng->dev[i];
-        if (failed[i])
-            continue;
-        for (size_t p = 0; p < d->npieces_run; p++)
-            hg__accumulate(eng, d->res + p * d->res_stride, 0, acc, &lsum);
-    }
+    st = reduce(eng, failed, acc, &lsum, err);
+    if (st != HG_OK)
+        goto out;
     for (size_t i = 0; i < eng->nparams; i++)
         grad[i] = (float)(acc[i] / (double)count);
     if (loss)
@@ -722,6 +823,7 @@ out:
     eng->stepped = true;
     eng->last_ms = hg__now_ms() - t0;
     free(rows);
+    free(blk);
     free(failed);
     free(win);
     free(wt);
@@ -745,14 +847,22 @@ static hg_status plan_and_run(hg_engine *eng, const float *params, size_t first,
         st = effective(eng, wt, win, err);
     if (st == HG_OK && eng->split != HG_SPLIT_WEIGHTS)
         st = model_weights(eng, first, count, idx, wt, win, err);
-    if (st == HG_OK)
+    if (st == HG_OK && eng->det) {
+        hg__block *blk = NULL;
+        size_t nblk = 0;
+        st = hg__step_blocks(first, count, idx != NULL, eng->block_rows, &blk, &nblk, err);
+        if (st == HG_OK)
+            st = hg__plan_blocks(blk, nblk, idx, wt, eng->ndev, win, eng->plan, err);
+        free(blk);
+    } else if (st == HG_OK) {
         st = idx ? hg__plan_rows(idx, count, wt, eng->ndev, win, eng->plan, err)
                  : hg__plan_range(first, count, wt, eng->ndev, win, eng->plan, err);
+    }
     free(win);
     free(wt);
     if (st != HG_OK)
         return st;
-    return run_step(eng, params, count, grad, loss, t0, err);
+    return run_step(eng, params, count, idx, grad, loss, t0, err);
 }
 
 hg_status hg_engine_gradient(hg_engine *eng, const float *params, size_t first, size_t count,
@@ -873,6 +983,10 @@ hg_status hg_engine_export_binaries(const hg_engine *eng, const char *dir, hg_er
         st = export_one(d, d->prog, dir, "model", err);
         if (st == HG_OK && d->custom_prog)
             st = export_one(d, d->custom_prog, dir, "custom", err);
+        /* the programs of the kernel the device computes with */
+        for (size_t k = 0; k < 2 && st == HG_OK; k++)
+            if (d->own_prog[k])
+                st = export_one(d, d->own_prog[k], dir, d->own_label[k], err);
     }
     return st;
 }

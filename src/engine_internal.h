@@ -19,6 +19,10 @@
 
 #define HG__MAX_LAYERS (HG_MAX_HIDDEN + 1)
 #define HG__COLSUM_BLOCK 256u  /* rows per block of hg_colsum_partial */
+#define HG__SLAB_MIN 512u      /* rows per work-item of hg_fused_grad: the least, and
+                                  always in deterministic mode */
+#define HG__SLAB_MAX 8192u     /* ... the most (fast mode; bounds float rounding) */
+#define HG__DEFAULT_BLOCK_ROWS 4096u /* deterministic mode: rows per block */
 
 /* ---- plan (plan.c): pure ------------------------------------------------ */
 
@@ -29,7 +33,22 @@ typedef struct hg__dev_plan {
     size_t   *idx;        /* index steps: global row indices */
     size_t    nidx;
     size_t    rows;       /* total rows */
+    /*
+     * Deterministic mode: the plan is a list of fixed blocks, each computed
+     * as one record.  bkey: the block's global number (the host adds
+     * records in key order); blen: its rows; bfirst: its first row (range
+     * steps) or its first position in the step's index list (index steps,
+     * whose idx then holds the blocks' rows one block after another).
+     */
+    size_t   *bkey, *bfirst, *blen;
+    size_t    nblk, cap_blk;
 } hg__dev_plan;
+
+/* A block of a deterministic step: rows [first, first + count) (range
+   steps) or positions [first, first + count) of the step's index list. */
+typedef struct hg__block {
+    size_t key, first, count;
+} hg__block;
 
 /* A device's resident rows, [lo, hi); full when it holds the whole data set. */
 typedef struct hg__window {
@@ -48,13 +67,50 @@ hg_status hg__plan_rows(const size_t *idx, size_t count, const double *weight, s
  */
 void hg__plan_caps(const hg__window *win, size_t ndev, size_t first, size_t count,
                    const size_t *idx, size_t *caps);
+/*
+ * Deterministic steps: assign whole blocks to devices in proportion to
+ * weight; a block goes only to a device holding all of its rows (idx: the
+ * step's index list, NULL for range blocks).  HG_INVALID_ARGUMENT when some
+ * block's rows are not all resident on any one device with a weight.
+ */
+hg_status hg__plan_blocks(const hg__block *blk, size_t nblk, const size_t *idx,
+                          const double *weight, size_t ndev, const hg__window *win,
+                          hg__dev_plan *out, hg_error *err);
+/* The blocks of a step: range [first, first + count) cut at multiples of
+   block_rows; index steps: positions cut every block_rows. *out malloc'ed. */
+hg_status hg__step_blocks(size_t first, size_t count, bool index, size_t block_rows,
+                          hg__block **out, size_t *nblk, hg_error *err);
 void hg__plan_reset(hg__dev_plan *p);
 void hg__plan_free(hg__dev_plan *p);
+
+/* ---- kernel choice (kchoice.c) ------------------------------------------------ */
+
+/* Who computes a device's part of a step. */
+typedef enum hg__path {
+    HG__PATH_CLBLAST = 0, /* CLBlast GEMMs + our element-wise kernels */
+    HG__PATH_NAIVE   = 1, /* our plain GEMM (hg_gemm_naive) + element-wise kernels */
+    HG__PATH_OWN     = 2, /* linear / softmax: the one-pass fused kernel (fused.cl);
+                             MLP: the register-tiled GEMM (gemm.cl) with fused epilogues */
+    HG__PATH_CUSTOM  = 3  /* the user's kernel */
+} hg__path;
+
+/* A kernel candidate: the path and its compile-time shape. */
+typedef struct hg__kchoice {
+    hg__path path;
+    unsigned a, b, c;     /* fused: rows per forward pass, per backward pass, classes
+                             per pass; tiled GEMM: rows x columns per work-item */
+} hg__kchoice;
+
+#define HG__MAX_CANDIDATES 8
+
+/* "clblast", "naive", "fused r8/b8/k2", "tiled 16x16", "custom". */
+void hg__kchoice_name(const hg__kchoice *k, char *buf, size_t n);
 
 /* ---- per-device state (pipeline.c) --------------------------------------- */
 
 typedef struct hg__device {
     const hg_device_info *info;
+    size_t            li;             /* its index in the engine's device list */
     char              what[160];      /* "device \"name\" (id)" for messages */
     cl_context        ctx;
     cl_command_queue  queue;
@@ -63,6 +119,16 @@ typedef struct hg__device {
                       k_colsum, k_finish, k_gather_f, k_gather_i, k_gemm;
     cl_program        custom_prog;
     cl_kernel         k_custom;
+    /* hetgrad's own kernels (kchoice.c): programs built for the current choice */
+    hg__kchoice       kc;
+    char              kc_note[HG_ERROR_MESSAGE_MAX]; /* why this kernel (calibration) */
+    bool              kc_measured;    /* chosen by timing the candidates */
+    cl_program        own_prog[2];    /* fused; or tiled GEMM: [0] wide, [1] narrow */
+    char              own_label[2][64];
+    cl_kernel         k_fprep, k_fgrad, k_ffinish;
+    cl_kernel         k_gnn[2], k_gtn[2], k_gtr;
+    cl_mem            wt;             /* transposed weights (fused: KP x F; tiled: P) */
+    cl_mem            fpart;          /* fused: per-slab partial sums */
     size_t            custom_lsz;     /* local size for the custom kernel */
     bool              offline;        /* loads prebuilt binaries, never compiles */
     hg_cost_model     model;          /* calibrated cost model */
@@ -72,9 +138,15 @@ typedef struct hg__device {
     /* resident data */
     hg__window        win;
     cl_mem            x, y, labels;   /* win rows */
+    /* the first rows of the window on the host, to check kernel candidates */
+    float            *chk_x, *chk_y;
+    int32_t          *chk_l;
+    size_t            chk_n;
 
     /* parameters and results */
-    cl_mem            params, grad;   /* P floats each */
+    cl_mem            params;         /* P floats */
+    cl_mem            grad;           /* result records: cap_recs x (P + 1) floats */
+    size_t            cap_recs;
     /* workspace for batches of up to cap_rows rows */
     size_t            cap_rows;       /* allocated */
     size_t            chunk_rows;     /* most rows run at once (memory bound) */
@@ -89,7 +161,8 @@ typedef struct hg__device {
     char              quarantine_reason[HG_ERROR_MESSAGE_MAX];
 
     /* per-step results, host side */
-    float            *res;            /* pieces x res_stride floats */
+    float            *res;            /* records x res_stride floats */
+    size_t           *res_key;        /* deterministic mode: each record's block */
     size_t            res_cap;        /* floats allocated */
     size_t            res_stride;
     size_t            npieces_run;
@@ -134,6 +207,8 @@ struct hg_engine {
     size_t           mem_limit;
     hg_gemm_backend  gemm;
     bool             serial;
+    bool             det;             /* deterministic mode */
+    size_t           block_rows;      /* deterministic mode: rows per block */
     pthread_mutex_t  clblast_lock;    /* CLBlast 1.5.3 is not thread-safe on first use */
     hg__logger       log;
 
@@ -167,6 +242,74 @@ struct hg_engine {
     hg_fault_hook    fault_hook;
     void            *fault_user;
 };
+
+/* ---- enqueueing (enqueue.c) ---------------------------------------------- */
+
+typedef struct hg__karg {
+    size_t      size;
+    const void *value;
+} hg__karg;
+
+#define HG_MEM(x) {sizeof(cl_mem), &(x)}
+#define HG_U32(x) {sizeof(cl_uint), &(x)}
+#define HG_LOCAL(bytes) {(bytes), NULL}
+
+/* Keep ev for the step's timing (transfer: counts as transfer time). */
+bool hg__track(hg__device *d, cl_event ev, bool transfer);
+/* hg__track, HG_OUT_OF_MEMORY on failure. */
+hg_status hg__tracked(hg__device *d, cl_event ev, bool transfer, hg_error *err);
+/* Sum the tracked events' times into d->stats and release them. */
+void hg__collect_events(hg__device *d);
+hg_status hg__set_args(hg__device *d, cl_kernel k, const char *name, const hg__karg *args,
+                       size_t n, hg_error *err);
+/*
+ * Enqueue a 1-D or 2-D kernel; lws NULL: a fixed local size (64, or 8 x 8),
+ * global sizes rounded up to it (kernels check their bounds).
+ */
+hg_status hg__launch(hg__device *d, cl_kernel k, cl_uint dims, const size_t *gws,
+                     const size_t *lws, const char *name, hg_error *err);
+hg_status hg__alloc_mem(hg__device *d, cl_mem *m, size_t bytes, const char *what,
+                        hg_error *err);
+void hg__release_mem(cl_mem *m);
+hg_status hg__make_kernel(hg__device *d, cl_program prog, const char *name, cl_kernel *k,
+                          hg_error *err);
+
+/* ---- hetgrad's own kernels (kchoice.c, fused.c, tiled.c) -------------------- */
+
+/* Where a batch's rows are: a buffer of rows x inputs features and its targets,
+   and the records it yields (deterministic mode: one per block). */
+typedef struct hg__batch {
+    cl_mem x, y, labels;
+    size_t row;        /* first row of the batch in those buffers */
+    size_t rows;
+    size_t nrec;       /* records: blocks of block_rows rows, the last may be short */
+    size_t block_rows;
+} hg__batch;
+
+/* Candidates for device d (in the order they are tried), and the default. */
+size_t hg__kchoice_candidates(const hg_engine *eng, const hg__device *d, hg__kchoice *out);
+hg__kchoice hg__kchoice_default(const hg_engine *eng, const hg__device *d);
+/* Build the programs and kernels of choice k on device d (list index li);
+   releases those of an earlier choice. */
+hg_status hg__kchoice_apply(hg_engine *eng, hg__device *d, size_t li, const hg__kchoice *k,
+                            hg_error *err);
+void hg__kchoice_release(hg__device *d);
+/* detmath.cl + model.cl (malloc'ed): the model program's source. */
+char *hg__model_source(size_t *len);
+/* Records of size P + 1 the fused path needs workspace for, per row cap. */
+size_t hg__fused_max_slabs(size_t rows);
+/* The fused one-pass gradient of batch b into records 0..b->nrec-1 of d->grad. */
+hg_status hg__run_fused(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err);
+/* The MLP with the tiled GEMM, into records 0..b->nrec-1 of d->grad. */
+hg_status hg__run_tiled(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err);
+/* Output layer (pipeline.c): Z -> dLoss/dZ in place and a loss per row. */
+hg_status hg__run_output(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err);
+/*
+ * Bias gradient of layer li (column sums of G, rows x cols) and, for the
+ * output layer, the loss, into each record of batch b (pipeline.c).
+ */
+hg_status hg__column_sums(hg_engine *eng, hg__device *d, const hg__batch *b, cl_mem g,
+                          size_t cols, size_t li, hg_error *err);
 
 /* Device setup and teardown (pipeline.c). */
 hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t list_index, hg_error *err);

@@ -2,14 +2,18 @@
  * pipeline.c - one device's part of a step: its context, queue, kernels and
  * buffers, and the commands it enqueues for a batch of rows.
  *
- * For the dense models a batch of m rows runs, per layer, a CLBlast GEMM
- * forward (Z = A W), our bias/ReLU or output kernel (the output kernel turns
- * Z into dLoss/dZ and a loss per row), then backward a GEMM for dW = A^T G
- * straight into the gradient buffer, our blocked column sums for db and the
- * loss, and for hidden layers a GEMM G W^T followed by the ReLU mask.  The
- * gradient buffer (P floats + 1 for the loss) is then read back: one record
- * per batch.  The host adds the records (engine.c).  Rows beyond chunk_rows
- * are run as several batches, so workspace stays bounded.
+ * A device computes with the kernels of its choice (kchoice.c): our own
+ * (fused.c for the linear and softmax models, tiled.c for the MLP), or, on
+ * the CLBlast and naive paths, per layer a GEMM forward (Z = A W), our
+ * bias/ReLU or output kernel (the output kernel turns Z into dLoss/dZ and a
+ * loss per row), then backward a GEMM for dW = A^T G straight into the
+ * record buffer, our blocked column sums for db and the loss, and for hidden
+ * layers a GEMM G W^T followed by the ReLU mask.
+ *
+ * A batch yields records of P floats + 1 for the loss: one per batch, or in
+ * deterministic mode one per block of the batch.  The records are read back
+ * and the host adds them (engine.c).  Rows beyond chunk_rows are run as
+ * several batches, so workspace stays bounded.
  *
  * Custom models run the user's kernel (docs/custom-kernels.md) and the same
  * column-sum finish over its per-work-group partial sums.
@@ -23,52 +27,6 @@
 
 #include "engine_internal.h"
 #include "program.h"
-
-/* ---- events and errors ------------------------------------------------------ */
-
-static bool track(hg__device *d, cl_event ev, bool transfer)
-{
-    if (!ev)
-        return true;
-    if (d->nevents == d->cap_events) {
-        size_t cap = d->cap_events ? 2 * d->cap_events : 64;
-        cl_event *e = realloc(d->events, cap * sizeof *e);
-        if (e)
-            d->events = e;
-        bool *t = realloc(d->event_is_transfer, cap * sizeof *t);
-        if (t)
-            d->event_is_transfer = t;
-        if (!e || !t) {
-            clReleaseEvent(ev);
-            return false;
-        }
-        d->cap_events = cap;
-    }
-    d->events[d->nevents] = ev;
-    d->event_is_transfer[d->nevents] = transfer;
-    d->nevents++;
-    return true;
-}
-
-/* Sum event times into d->stats and release the events. */
-static void collect_events(hg__device *d)
-{
-    for (size_t i = 0; i < d->nevents; i++) {
-        cl_ulong s = 0, e = 0;
-        if (clGetEventProfilingInfo(d->events[i], CL_PROFILING_COMMAND_START, sizeof s, &s,
-                                    NULL) == CL_SUCCESS &&
-            clGetEventProfilingInfo(d->events[i], CL_PROFILING_COMMAND_END, sizeof e, &e,
-                                    NULL) == CL_SUCCESS &&
-            e >= s) {
-            double ms = (double)(e - s) / 1e6;
-            d->stats.device_ms += ms;
-            if (d->event_is_transfer[i])
-                d->stats.transfer_ms += ms;
-        }
-        clReleaseEvent(d->events[i]);
-    }
-    d->nevents = 0;
-}
 
 static const char *clblast_name(CLBlastStatusCode s)
 {
@@ -104,9 +62,6 @@ static const char *clblast_name(CLBlastStatusCode s)
     return hg_cl_error_name((int32_t)s);
 }
 
-static hg_status launch(hg__device *d, cl_kernel k, cl_uint dims, const size_t *gws,
-                        const char *name, hg_error *err);
-
 /* C = op(A) op(B), row-major, with hetgrad's own plain kernel (hg_gemm_naive). */
 static hg_status gemm_naive(hg__device *d, bool ta, bool tb, size_t m, size_t n, size_t k,
                             cl_mem a, size_t aoff, size_t lda, cl_mem b, size_t boff,
@@ -126,7 +81,7 @@ static hg_status gemm_naive(hg__device *d, bool ta, bool tb, size_t m, size_t n,
             return hg__cl_fail(err, rc, "clSetKernelArg(hg_gemm_naive, %u) on %s", i, d->what);
     }
     size_t gws[2] = {n, m};
-    return launch(d, d->k_gemm, 2, gws, "hg_gemm_naive", err);
+    return hg__launch(d, d->k_gemm, 2, gws, NULL, "hg_gemm_naive", err);
 }
 
 /* C = op(A) op(B), row-major, through CLBlast (serialised: see engine.h). */
@@ -136,7 +91,7 @@ static hg_status gemm(hg_engine *eng, hg__device *d, bool ta, bool tb, size_t m,
                       hg_error *err)
 {
     /* No CLBlast on devices that cannot compile: it builds its kernels itself. */
-    if (eng->gemm == HG_GEMM_NAIVE || d->offline)
+    if (d->kc.path != HG__PATH_CLBLAST)
         return gemm_naive(d, ta, tb, m, n, k, a, aoff, lda, b, boff, ldb, c, coff, ldc, err);
     cl_event ev = NULL;
     pthread_mutex_lock(&eng->clblast_lock);
@@ -153,91 +108,10 @@ static hg_status gemm(hg_engine *eng, hg__device *d, bool ta, bool tb, size_t m,
                              "CLBlastSgemm (%s, %zux%zux%zu) on %s: %s (%d)", stage, m, n, k,
                              d->what, clblast_name(s), (int)s);
     }
-    if (!track(d, ev, false))
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
-    return HG_OK;
-}
-
-/* Enqueue a 1-D or 2-D kernel with no local size, tracking its event. */
-static hg_status launch(hg__device *d, cl_kernel k, cl_uint dims, const size_t *gws,
-                        const char *name, hg_error *err)
-{
-    /*
-     * Fixed local sizes, global sizes rounded up (every kernel checks its
-     * bounds): a driver-chosen local size follows the global size, and POCL
-     * compiles a new work-group function for every new local size, hundreds
-     * of milliseconds each time the rows per device change.
-     */
-    size_t lws[2], g[2];
-    size_t maxwg = d->info->max_work_group_size ? d->info->max_work_group_size : 1;
-    if (dims == 1) {
-        lws[0] = maxwg < 64 ? maxwg : 64;
-    } else {
-        lws[0] = maxwg < 8 ? maxwg : 8;
-        lws[1] = maxwg / lws[0] < 8 ? maxwg / lws[0] : 8;
-        if (lws[1] == 0)
-            lws[1] = 1;
-    }
-    for (cl_uint i = 0; i < dims; i++)
-        g[i] = (gws[i] + lws[i] - 1) / lws[i] * lws[i];
-    cl_event ev = NULL;
-    cl_int rc = clEnqueueNDRangeKernel(d->queue, k, dims, NULL, g, lws, 0, NULL, &ev);
-    if (rc != CL_SUCCESS)
-        return hg__cl_fail(err, rc, "clEnqueueNDRangeKernel(%s) on %s", name, d->what);
-    if (!track(d, ev, false))
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
-    return HG_OK;
-}
-
-/* Set kernel arguments from a list; stops at the first failure. */
-typedef struct karg {
-    size_t      size;
-    const void *value;
-} karg;
-
-#define MEM(x) {sizeof(cl_mem), &(x)}
-#define U32(x) {sizeof(cl_uint), &(x)}
-#define LOCAL(bytes) {(bytes), NULL}
-
-static hg_status set_args(hg__device *d, cl_kernel k, const char *name, const karg *args,
-                          size_t n, hg_error *err)
-{
-    for (size_t i = 0; i < n; i++) {
-        cl_int rc = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].value);
-        if (rc != CL_SUCCESS)
-            return hg__cl_fail(err, rc, "clSetKernelArg(%s, %zu) on %s", name, i, d->what);
-    }
-    return HG_OK;
+    return hg__tracked(d, ev, false, err);
 }
 
 /* ---- buffers ------------------------------------------------------------------ */
-
-static void release_mem(cl_mem *m)
-{
-    if (*m)
-        clReleaseMemObject(*m);
-    *m = NULL;
-}
-
-static hg_status alloc_mem(hg__device *d, cl_mem *m, size_t bytes, const char *what,
-                           hg_error *err)
-{
-    release_mem(m);
-    if (bytes == 0)
-        bytes = sizeof(float);
-    if (bytes > d->info->max_alloc_bytes)
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0,
-                             "%s on %s: %zu bytes exceed CL_DEVICE_MAX_MEM_ALLOC_SIZE (%llu)",
-                             what, d->what, bytes, (unsigned long long)d->info->max_alloc_bytes);
-    cl_int rc = CL_SUCCESS;
-    *m = clCreateBuffer(d->ctx, CL_MEM_READ_WRITE, bytes, NULL, &rc);
-    if (rc != CL_SUCCESS || !*m) {
-        *m = NULL;
-        return hg__cl_fail(err, rc != CL_SUCCESS ? rc : CL_MEM_OBJECT_ALLOCATION_FAILURE,
-                           "clCreateBuffer(%s, %zu bytes) on %s", what, bytes, d->what);
-    }
-    return HG_OK;
-}
 
 static size_t nblocks(size_t rows)
 {
@@ -266,34 +140,56 @@ static hg_status ensure_workspace(hg_engine *eng, hg__device *d, size_t rows, hg
     size_t want = d->chunk_rows < window ? d->chunk_rows : window;
     if (rows < want)
         rows = want;
-    const size_t f = sizeof(float);
+    const size_t f = sizeof(float), P = eng->nparams;
     const hg_model_desc *m = &eng->model;
     hg_status st = HG_OK;
     d->cap_rows = 0;
-    if (m->kind == HG_MODEL_CUSTOM) {
-        st = alloc_mem(d, &d->partial[0], custom_groups(d, rows) * (eng->nparams + 1) * f,
-                       "custom partial sums", err);
+    size_t recs = eng->det ? (rows + eng->block_rows - 1) / eng->block_rows : 1;
+    if (recs * (P + 1) > 0xffffffffu)
+        return hg__error_set(err, HG_RANGE, 0,
+                             "%s: %zu records of %zu parameters exceed 2^32 floats; use "
+                             "smaller blocks", d->what, recs, P);
+    if (recs > d->cap_recs || !d->grad) {
+        st = hg__alloc_mem(d, &d->grad, recs * (P + 1) * f, "gradient records", err);
+        d->cap_recs = st == HG_OK ? recs : 0;
+    }
+    bool fused = d->kc.path == HG__PATH_OWN && d->kc.c;
+    bool tiled = d->kc.path == HG__PATH_OWN && !d->kc.c;
+    if (st != HG_OK) {
+    } else if (m->kind == HG_MODEL_CUSTOM) {
+        st = hg__alloc_mem(d, &d->partial[0], custom_groups(d, rows) * (P + 1) * f,
+                           "custom partial sums", err);
+    } else if (fused) {
+        size_t K = m->outputs, kp = (K + d->kc.c - 1) / d->kc.c * d->kc.c;
+        st = hg__alloc_mem(d, &d->wt, kp * m->inputs * f, "transposed weights", err);
+        if (st == HG_OK)
+            st = hg__alloc_mem(d, &d->fpart, hg__fused_max_slabs(rows) * (P + 1) * f,
+                               "slab partial sums", err);
     } else {
         for (size_t l = 0; l < eng->nlayers && st == HG_OK; l++) {
-            st = alloc_mem(d, &d->act[l], rows * eng->layers[l].out * f, "activations", err);
+            st = hg__alloc_mem(d, &d->act[l], rows * eng->layers[l].out * f, "activations",
+                               err);
             if (st == HG_OK)
-                st = alloc_mem(d, &d->partial[l], nblocks(rows) * (eng->layers[l].out + 1) * f,
-                               "column sums", err);
+                st = hg__alloc_mem(d, &d->partial[l],
+                                   nblocks(rows) * (eng->layers[l].out + 1) * f,
+                                   "column sums", err);
         }
         for (size_t p = 0; p < 2 && st == HG_OK && eng->widest_hidden; p++)
-            st = alloc_mem(d, &d->pingpong[p], rows * eng->widest_hidden * f,
-                           "backprop gradients", err);
+            st = hg__alloc_mem(d, &d->pingpong[p], rows * eng->widest_hidden * f,
+                               "backprop gradients", err);
         if (st == HG_OK)
-            st = alloc_mem(d, &d->loss, rows * f, "row losses", err);
+            st = hg__alloc_mem(d, &d->loss, rows * f, "row losses", err);
+        if (st == HG_OK && tiled)
+            st = hg__alloc_mem(d, &d->wt, P * f, "transposed weights", err);
     }
     if (st == HG_OK)
-        st = alloc_mem(d, &d->xb, rows * m->inputs * f, "gathered rows", err);
+        st = hg__alloc_mem(d, &d->xb, rows * m->inputs * f, "gathered rows", err);
     if (st == HG_OK && (m->kind == HG_MODEL_LINEAR || m->kind == HG_MODEL_CUSTOM))
-        st = alloc_mem(d, &d->yb, rows * m->outputs * f, "gathered targets", err);
+        st = hg__alloc_mem(d, &d->yb, rows * m->outputs * f, "gathered targets", err);
     if (st == HG_OK && (m->kind == HG_MODEL_SOFTMAX || m->kind == HG_MODEL_MLP))
-        st = alloc_mem(d, &d->lb, rows * sizeof(cl_int), "gathered labels", err);
+        st = hg__alloc_mem(d, &d->lb, rows * sizeof(cl_int), "gathered labels", err);
     if (st == HG_OK)
-        st = alloc_mem(d, &d->idxb, rows * sizeof(cl_uint), "row indices", err);
+        st = hg__alloc_mem(d, &d->idxb, rows * sizeof(cl_uint), "row indices", err);
     if (st == HG_OK)
         d->cap_rows = rows;
     return st;
@@ -301,21 +197,10 @@ static hg_status ensure_workspace(hg_engine *eng, hg__device *d, size_t rows, hg
 
 /* ---- open / close ---------------------------------------------------------------- */
 
-static hg_status make_kernel(hg__device *d, cl_program prog, const char *name, cl_kernel *k,
-                             hg_error *err)
-{
-    cl_int rc = CL_SUCCESS;
-    *k = clCreateKernel(prog, name, &rc);
-    if (rc != CL_SUCCESS || !*k) {
-        *k = NULL;
-        return hg__cl_fail(err, rc, "clCreateKernel(%s) on %s", name, d->what);
-    }
-    return HG_OK;
-}
-
 static hg_status build(hg_engine *eng, hg__device *d, size_t li, const char *src,
                        size_t len, const char *label, cl_program *prog,
                        hg__program_origin *origin, hg_error *err)
+
 {
     return hg__program_build(d->ctx, hg__list_cl_device(eng->list, li), d->info, d->what,
                              label, src, len, "-cl-std=CL1.2", &eng->pcache, prog, origin,
@@ -325,6 +210,7 @@ static hg_status build(hg_engine *eng, hg__device *d, size_t li, const char *src
 hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t li, hg_error *err)
 {
     memset(d, 0, sizeof *d);
+    d->li = li;
     d->info = hg_device_list_get(eng->list, li);
     snprintf(d->what, sizeof d->what, "device \"%s\" (%s)", d->info->name, d->info->id);
     hg_status st = hg__create_queue(hg__list_cl_platform(eng->list, li),
@@ -334,10 +220,11 @@ hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t li, hg_error *er
         return st;
     d->offline = eng->pcache.offline || !d->info->compiler_available;
     size_t len = 0;
-    const char *src = hg__kernel_source("model", &len);
+    char *src = hg__model_source(&len);
     if (!src)
-        return hg__error_set(err, HG_INTERNAL, 0, "embedded kernel 'model' missing");
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "kernel source 'model'");
     st = build(eng, d, li, src, len, "model", &d->prog, &d->prog_origin, err);
+    free(src);
     const struct {
         const char *name;
         cl_kernel *k;
@@ -347,7 +234,7 @@ hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t li, hg_error *er
               {"hg_gather_f", &d->k_gather_f},         {"hg_gemm_naive", &d->k_gemm},
               {"hg_gather_i", &d->k_gather_i}};
     for (size_t i = 0; i < sizeof ks / sizeof ks[0] && st == HG_OK; i++)
-        st = make_kernel(d, d->prog, ks[i].name, ks[i].k, err);
+        st = hg__make_kernel(d, d->prog, ks[i].name, ks[i].k, err);
     if (st != HG_OK)
         return st;
 
@@ -356,7 +243,7 @@ hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t li, hg_error *er
         st = build(eng, d, li, eng->custom_source, strlen(eng->custom_source), "custom",
                    &d->custom_prog, &o, err);
         if (st == HG_OK)
-            st = make_kernel(d, d->custom_prog, eng->custom_kernel, &d->k_custom, err);
+            st = hg__make_kernel(d, d->custom_prog, eng->custom_kernel, &d->k_custom, err);
         if (st != HG_OK)
             return st;
         size_t kmax = 1;
@@ -369,9 +256,27 @@ hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t li, hg_error *er
                d->custom_lsz < 64)
             d->custom_lsz *= 2;
     }
-    st = alloc_mem(d, &d->params, eng->nparams * sizeof(float), "parameters", err);
+    hg__kchoice kc = hg__kchoice_default(eng, d);
+    st = hg__kchoice_apply(eng, d, li, &kc, err);
+    if (st != HG_OK && d->offline && !eng->det && kc.path == HG__PATH_OWN &&
+        eng->gemm == HG_GEMM_AUTO) {
+        /* no prebuilt binary of our kernels: the plain path, from "model" */
+        hg__log(&eng->log, HG_LOG_INFO, "%s: %s; using the naive kernels", d->what,
+                err ? err->message : "no prebuilt binary");
+        kc = (hg__kchoice){HG__PATH_NAIVE, 0, 0, 0};
+        st = hg__kchoice_apply(eng, d, li, &kc, err);
+    }
+    if (st == HG_OK) {
+        snprintf(d->kc_note, sizeof d->kc_note, "%s", kc.path == HG__PATH_CUSTOM
+                 ? "the user's kernel"
+                 : eng->gemm == HG_GEMM_AUTO && !eng->det
+                 ? (d->info->type == HG_DEVICE_CPU
+                        ? "not measured yet: hetgrad's own kernels on a CPU device"
+                        : "not measured yet: CLBlast on a non-CPU device")
+                 : "chosen by the engine options");
+    }
     if (st == HG_OK)
-        st = alloc_mem(d, &d->grad, (eng->nparams + 1) * sizeof(float), "gradient", err);
+        st = hg__alloc_mem(d, &d->params, eng->nparams * sizeof(float), "parameters", err);
     return st;
 }
 
@@ -386,13 +291,18 @@ void hg__device_close(hg__device *d)
     free(d->events);
     free(d->event_is_transfer);
     free(d->res);
+    free(d->res_key);
+    free(d->chk_x);
+    free(d->chk_y);
+    free(d->chk_l);
+    hg__kchoice_release(d);
     cl_mem *mems[] = {&d->x, &d->y, &d->labels, &d->params, &d->grad, &d->pingpong[0],
                       &d->pingpong[1], &d->loss, &d->xb, &d->yb, &d->lb, &d->idxb};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
-        release_mem(mems[i]);
+        hg__release_mem(mems[i]);
     for (size_t l = 0; l < HG__MAX_LAYERS; l++) {
-        release_mem(&d->act[l]);
-        release_mem(&d->partial[l]);
+        hg__release_mem(&d->act[l]);
+        hg__release_mem(&d->partial[l]);
     }
     cl_kernel ks[] = {d->k_bias_act, d->k_linear_out, d->k_softmax_out, d->k_relu_backward,
                       d->k_colsum, d->k_finish, d->k_gather_f, d->k_gather_i, d->k_custom, d->k_gemm};
@@ -427,61 +337,127 @@ hg_status hg__device_upload(hg_engine *eng, hg__device *d, const hg_dataset_desc
 {
     const hg_model_desc *m = &eng->model;
     size_t n = hi - lo;
-    release_mem(&d->x);
-    release_mem(&d->y);
-    release_mem(&d->labels);
+    hg__release_mem(&d->x);
+    hg__release_mem(&d->y);
+    hg__release_mem(&d->labels);
     d->win.lo = d->win.hi = 0;
-    hg_status st = alloc_mem(d, &d->x, n * m->inputs * sizeof(float), "resident rows", err);
+    hg_status st = hg__alloc_mem(d, &d->x, n * m->inputs * sizeof(float), "resident rows", err);
     if (st == HG_OK && n)
         st = write_buf(d, d->x, n * m->inputs * sizeof(float), data->x + lo * m->inputs,
                        "resident rows", err);
     if (st == HG_OK && data->targets && (m->kind == HG_MODEL_LINEAR || m->kind == HG_MODEL_CUSTOM)) {
-        st = alloc_mem(d, &d->y, n * m->outputs * sizeof(float), "resident targets", err);
+        st = hg__alloc_mem(d, &d->y, n * m->outputs * sizeof(float), "resident targets", err);
         if (st == HG_OK && n)
             st = write_buf(d, d->y, n * m->outputs * sizeof(float),
                            data->targets + lo * m->outputs, "resident targets", err);
     }
     if (st == HG_OK && data->labels && (m->kind == HG_MODEL_SOFTMAX || m->kind == HG_MODEL_MLP)) {
-        st = alloc_mem(d, &d->labels, n * sizeof(cl_int), "resident labels", err);
+        st = hg__alloc_mem(d, &d->labels, n * sizeof(cl_int), "resident labels", err);
         if (st == HG_OK && n)
             st = write_buf(d, d->labels, n * sizeof(cl_int), data->labels + lo,
                            "resident labels", err);
     }
     if (st != HG_OK) {
-        release_mem(&d->x);
-        release_mem(&d->y);
-        release_mem(&d->labels);
+        hg__release_mem(&d->x);
+        hg__release_mem(&d->y);
+        hg__release_mem(&d->labels);
         return st;
     }
     d->win.lo = lo;
     d->win.hi = hi;
     d->win.full = lo == 0 && hi == data->rows;
+    /* a few rows kept on the host: candidates' gradients are checked on them */
+    free(d->chk_x);
+    free(d->chk_y);
+    free(d->chk_l);
+    d->chk_x = d->chk_y = NULL;
+    d->chk_l = NULL;
+    d->chk_n = n < 64 ? n : 64;
+    d->chk_x = malloc((d->chk_n ? d->chk_n : 1) * m->inputs * sizeof(float));
+    if (d->chk_x)
+        memcpy(d->chk_x, data->x + lo * m->inputs, d->chk_n * m->inputs * sizeof(float));
+    if (data->targets && (d->chk_y = malloc((d->chk_n ? d->chk_n : 1) * m->outputs *
+                                            sizeof(float))))
+        memcpy(d->chk_y, data->targets + lo * m->outputs,
+               d->chk_n * m->outputs * sizeof(float));
+    if (data->labels && (d->chk_l = malloc((d->chk_n ? d->chk_n : 1) * sizeof(int32_t))))
+        memcpy(d->chk_l, data->labels + lo, d->chk_n * sizeof(int32_t));
+    if (!d->chk_x || (data->targets && !d->chk_y) || (data->labels && !d->chk_l)) {
+        d->chk_n = 0;
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "check rows for %s", d->what);
+    }
     return HG_OK;
 }
 
 /* ---- one batch -------------------------------------------------------------------- */
 
-/* Where a batch's rows are: a buffer of rows x inputs features and its targets. */
-typedef struct batch {
-    cl_mem x, y, labels;
-    size_t row;   /* first row of the batch in those buffers */
-    size_t rows;
-} batch;
-
-static hg_status finish_sums(hg__device *d, cl_mem partial, size_t nb, size_t width,
-                             size_t ooff, cl_uint loss_index, hg_error *err)
+static hg_status finish_sums(hg__device *d, cl_mem partial, size_t poff, size_t nb,
+                             size_t width, size_t ooff, cl_uint loss_index, hg_error *err)
 {
-    cl_uint unb = (cl_uint)nb, uw = (cl_uint)width, uo = (cl_uint)ooff;
-    karg a[] = {MEM(partial), U32(unb), U32(uw), MEM(d->grad), U32(uo), U32(loss_index)};
-    hg_status st = set_args(d, d->k_finish, "hg_colsum_finish", a, 6, err);
+    cl_uint up = (cl_uint)poff, unb = (cl_uint)nb, uw = (cl_uint)width, uo = (cl_uint)ooff;
+    hg__karg a[] = {HG_MEM(partial), HG_U32(up), HG_U32(unb), HG_U32(uw), HG_MEM(d->grad),
+                    HG_U32(uo), HG_U32(loss_index)};
+    hg_status st = hg__set_args(d, d->k_finish, "hg_colsum_finish", a, 7, err);
     size_t gws = width;
-    return st == HG_OK ? launch(d, d->k_finish, 1, &gws, "hg_colsum_finish", err) : st;
+    return st == HG_OK ? hg__launch(d, d->k_finish, 1, &gws, NULL, "hg_colsum_finish", err)
+                       : st;
 }
 
-static hg_status run_dense(hg_engine *eng, hg__device *d, const batch *b, hg_error *err)
+hg_status hg__column_sums(hg_engine *eng, hg__device *d, const hg__batch *b, cl_mem g,
+                          size_t cols, size_t li, hg_error *err)
 {
-    const size_t L = eng->nlayers, m = b->rows, P = eng->nparams;
+    const size_t m = b->rows, P = eng->nparams;
+    const hg__layer *ly = &eng->layers[li];
+    cl_uint goff = 0, um = (cl_uint)m, c = (cl_uint)cols, blk = HG__COLSUM_BLOCK;
+    hg__karg cs[] = {HG_MEM(g), HG_U32(goff), HG_U32(um), HG_U32(c), HG_MEM(d->loss),
+                     HG_U32(blk), HG_MEM(d->partial[li])};
+    hg_status st = hg__set_args(d, d->k_colsum, "hg_colsum_partial", cs, 7, err);
+    size_t g2[2] = {cols + 1, nblocks(m)};
+    if (st == HG_OK)
+        st = hg__launch(d, d->k_colsum, 2, g2, NULL, "hg_colsum_partial", err);
+    /* one finish per record: its blocks of HG__COLSUM_BLOCK rows */
+    size_t per = b->nrec > 1 ? b->block_rows / HG__COLSUM_BLOCK : nblocks(m);
+    for (size_t r = 0; r < b->nrec && st == HG_OK; r++) {
+        size_t first = r * per, nb = nblocks(m) - first < per ? nblocks(m) - first : per;
+        size_t rec = r * (P + 1);
+        st = finish_sums(d, d->partial[li], first * (cols + 1), nb, cols + 1,
+                         rec + ly->b_off,
+                         li + 1 == eng->nlayers ? (cl_uint)(rec + P) : 0xffffffffu, err);
+    }
+    return st;
+}
+
+hg_status hg__run_output(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
+{
+    const size_t L = eng->nlayers, m = b->rows;
     const hg_model_desc *md = &eng->model;
+    const hg__layer *out = &eng->layers[L - 1];
+    cl_uint um = (cl_uint)m, zoff = 0, cols = (cl_uint)out->out, boff = (cl_uint)out->b_off;
+    cl_uint yoff = (cl_uint)(b->row * (md->kind == HG_MODEL_LINEAR ? md->outputs : 1));
+    size_t gws = m;
+    hg_status st;
+    if (md->kind == HG_MODEL_LINEAR) {
+        hg__karg args[] = {HG_MEM(d->act[L - 1]), HG_U32(zoff), HG_U32(um), HG_U32(cols),
+                           HG_MEM(d->params), HG_U32(boff), HG_MEM(b->y), HG_U32(yoff),
+                           HG_MEM(d->loss)};
+        st = hg__set_args(d, d->k_linear_out, "hg_linear_out", args, 9, err);
+        if (st == HG_OK)
+            st = hg__launch(d, d->k_linear_out, 1, &gws, NULL, "hg_linear_out", err);
+    } else {
+        hg__karg args[] = {HG_MEM(d->act[L - 1]), HG_U32(zoff), HG_U32(um), HG_U32(cols),
+                           HG_MEM(d->params), HG_U32(boff), HG_MEM(b->labels), HG_U32(yoff),
+                           HG_MEM(d->loss)};
+        st = hg__set_args(d, d->k_softmax_out, "hg_softmax_out", args, 9, err);
+        if (st == HG_OK)
+            st = hg__launch(d, d->k_softmax_out, 1, &gws, NULL, "hg_softmax_out", err);
+    }
+    return st;
+}
+
+/* The CLBlast and naive paths. */
+static hg_status run_dense(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
+{
+    const size_t L = eng->nlayers, m = b->rows, P = eng->nparams, B = b->block_rows;
     hg_status st = HG_OK;
     cl_uint um = (cl_uint)m;
 
@@ -495,34 +471,15 @@ static hg_status run_dense(hg_engine *eng, hg__device *d, const batch *b, hg_err
         if (st != HG_OK || l + 1 == L)
             break;
         cl_uint zoff = 0, cols = (cl_uint)ly->out, boff = (cl_uint)ly->b_off, relu = ly->relu;
-        karg args[] = {MEM(d->act[l]), U32(zoff), U32(um), U32(cols), MEM(d->params),
-                       U32(boff), U32(relu)};
-        st = set_args(d, d->k_bias_act, "hg_bias_act", args, 7, err);
+        hg__karg args[] = {HG_MEM(d->act[l]), HG_U32(zoff), HG_U32(um), HG_U32(cols),
+                           HG_MEM(d->params), HG_U32(boff), HG_U32(relu)};
+        st = hg__set_args(d, d->k_bias_act, "hg_bias_act", args, 7, err);
         size_t gws[2] = {ly->out, m};
         if (st == HG_OK)
-            st = launch(d, d->k_bias_act, 2, gws, "hg_bias_act", err);
+            st = hg__launch(d, d->k_bias_act, 2, gws, NULL, "hg_bias_act", err);
     }
-    if (st != HG_OK)
-        return st;
-
-    /* output: Z -> G in place, loss per row */
-    const hg__layer *out = &eng->layers[L - 1];
-    cl_uint zoff = 0, cols = (cl_uint)out->out, boff = (cl_uint)out->b_off;
-    cl_uint yoff = (cl_uint)(b->row * (md->kind == HG_MODEL_LINEAR ? md->outputs : 1));
-    size_t gws = m;
-    if (md->kind == HG_MODEL_LINEAR) {
-        karg args[] = {MEM(d->act[L - 1]), U32(zoff), U32(um), U32(cols), MEM(d->params),
-                       U32(boff), MEM(b->y), U32(yoff), MEM(d->loss)};
-        st = set_args(d, d->k_linear_out, "hg_linear_out", args, 9, err);
-        if (st == HG_OK)
-            st = launch(d, d->k_linear_out, 1, &gws, "hg_linear_out", err);
-    } else {
-        karg args[] = {MEM(d->act[L - 1]), U32(zoff), U32(um), U32(cols), MEM(d->params),
-                       U32(boff), MEM(b->labels), U32(yoff), MEM(d->loss)};
-        st = set_args(d, d->k_softmax_out, "hg_softmax_out", args, 9, err);
-        if (st == HG_OK)
-            st = launch(d, d->k_softmax_out, 1, &gws, "hg_softmax_out", err);
-    }
+    if (st == HG_OK)
+        st = hg__run_output(eng, d, b, err);
 
     /* backward */
     cl_mem g = d->act[L - 1];
@@ -530,20 +487,14 @@ static hg_status run_dense(hg_engine *eng, hg__device *d, const batch *b, hg_err
         const hg__layer *ly = &eng->layers[li];
         cl_mem a = li == 0 ? b->x : d->act[li - 1];
         size_t aoff = li == 0 ? b->row * ly->in : 0;
-        st = gemm(eng, d, true, false, ly->in, ly->out, m, a, aoff, ly->in, g, 0, ly->out,
-                  d->grad, ly->w_off, ly->out, "weight gradient", err);
-        if (st != HG_OK)
-            break;
-        cl_uint goff = 0, c = (cl_uint)ly->out, blk = HG__COLSUM_BLOCK;
-        karg cs[] = {MEM(g), U32(goff), U32(um), U32(c), MEM(d->loss), U32(blk),
-                     MEM(d->partial[li])};
-        st = set_args(d, d->k_colsum, "hg_colsum_partial", cs, 7, err);
-        size_t g2[2] = {ly->out + 1, nblocks(m)};
+        for (size_t r = 0; r < b->nrec && st == HG_OK; r++) {
+            size_t lo = r * B, n = b->nrec == 1 ? m : (m - lo < B ? m - lo : B);
+            st = gemm(eng, d, true, false, ly->in, ly->out, n, a, aoff + lo * ly->in, ly->in,
+                      g, lo * ly->out, ly->out, d->grad, r * (P + 1) + ly->w_off, ly->out,
+                      "weight gradient", err);
+        }
         if (st == HG_OK)
-            st = launch(d, d->k_colsum, 2, g2, "hg_colsum_partial", err);
-        if (st == HG_OK)
-            st = finish_sums(d, d->partial[li], nblocks(m), ly->out + 1, ly->b_off,
-                             li + 1 == L ? (cl_uint)P : 0xffffffffu, err);
+            st = hg__column_sums(eng, d, b, g, ly->out, li, err);
         if (st != HG_OK || li == 0)
             break;
         /* G_prev = (G W^T) masked by ReLU'(A_prev) */
@@ -551,26 +502,26 @@ static hg_status run_dense(hg_engine *eng, hg__device *d, const batch *b, hg_err
         st = gemm(eng, d, false, true, m, ly->in, ly->out, g, 0, ly->out, d->params, ly->w_off,
                   ly->out, next, 0, ly->in, "backprop", err);
         cl_uint n = (cl_uint)(m * ly->in);
-        karg rb[] = {MEM(next), MEM(d->act[li - 1]), U32(n)};
+        hg__karg rb[] = {HG_MEM(next), HG_MEM(d->act[li - 1]), HG_U32(n)};
         if (st == HG_OK)
-            st = set_args(d, d->k_relu_backward, "hg_relu_backward", rb, 3, err);
+            st = hg__set_args(d, d->k_relu_backward, "hg_relu_backward", rb, 3, err);
         size_t gn = m * ly->in;
         if (st == HG_OK)
-            st = launch(d, d->k_relu_backward, 1, &gn, "hg_relu_backward", err);
+            st = hg__launch(d, d->k_relu_backward, 1, &gn, NULL, "hg_relu_backward", err);
         g = next;
     }
     return st;
 }
 
-static hg_status run_custom(hg_engine *eng, hg__device *d, const batch *b, hg_error *err)
+static hg_status run_custom(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
 {
     const hg_model_desc *md = &eng->model;
     size_t groups = custom_groups(d, b->rows);
     cl_uint first = (cl_uint)b->row, count = (cl_uint)b->rows, in = (cl_uint)md->inputs,
             outs = (cl_uint)md->outputs;
-    karg args[] = {MEM(b->x), MEM(b->y), MEM(d->params), U32(first), U32(count), U32(in),
-                   U32(outs), MEM(d->partial[0]), LOCAL(d->custom_lsz * sizeof(float))};
-    hg_status st = set_args(d, d->k_custom, eng->custom_kernel, args, 9, err);
+    hg__karg args[] = {HG_MEM(b->x), HG_MEM(b->y), HG_MEM(d->params), HG_U32(first), HG_U32(count), HG_U32(in),
+                   HG_U32(outs), HG_MEM(d->partial[0]), HG_LOCAL(d->custom_lsz * sizeof(float))};
+    hg_status st = hg__set_args(d, d->k_custom, eng->custom_kernel, args, 9, err);
     if (st != HG_OK)
         return st;
     size_t gws = groups * d->custom_lsz, lws = d->custom_lsz;
@@ -579,10 +530,10 @@ static hg_status run_custom(hg_engine *eng, hg__device *d, const batch *b, hg_er
     if (rc != CL_SUCCESS)
         return hg__cl_fail(err, rc, "clEnqueueNDRangeKernel(%s) on %s", eng->custom_kernel,
                            d->what);
-    if (!track(d, ev, false))
+    if (!hg__track(d, ev, false))
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
-    return finish_sums(d, d->partial[0], groups, eng->nparams + 1, 0, (cl_uint)eng->nparams,
-                       err);
+    return finish_sums(d, d->partial[0], 0, groups, eng->nparams + 1, 0,
+                       (cl_uint)eng->nparams, err);
 }
 
 size_t hg__result_stride(const hg_engine *eng)
@@ -590,11 +541,11 @@ size_t hg__result_stride(const hg_engine *eng)
     return eng->nparams + 1;
 }
 
-/* Make room for one more result record. */
-static float *next_record(hg_engine *eng, hg__device *d)
+/* Make room for n more result records (and their keys). */
+static float *next_records(hg_engine *eng, hg__device *d, size_t n)
 {
     size_t stride = hg__result_stride(eng);
-    size_t need = (d->npieces_run + 1) * stride;
+    size_t need = (d->npieces_run + n) * stride;
     if (need > d->res_cap) {
         size_t cap = d->res_cap ? 2 * d->res_cap : stride * 4;
         while (cap < need)
@@ -603,6 +554,10 @@ static float *next_record(hg_engine *eng, hg__device *d)
         if (!r)
             return NULL;
         d->res = r;
+        size_t *k = realloc(d->res_key, cap / stride * sizeof *k);
+        if (!k)
+            return NULL;
+        d->res_key = k;
         d->res_cap = cap;
     }
     d->res_stride = stride;
@@ -622,27 +577,40 @@ static hg_status injected(hg_engine *eng, hg__device *d, size_t index, hg_fault_
     return HG_OK;
 }
 
-/* Run one batch and read its record back (blocking). */
-static hg_status run_batch(hg_engine *eng, hg__device *d, const batch *b, hg_error *err)
+/*
+ * Run one batch and read its records back (blocking); keys: the records'
+ * block numbers (deterministic mode), NULL otherwise.
+ */
+static hg_status run_batch(hg_engine *eng, hg__device *d, const hg__batch *b,
+                           const size_t *keys, hg_error *err)
 {
-    hg_status st = eng->model.kind == HG_MODEL_CUSTOM ? run_custom(eng, d, b, err)
-                                                      : run_dense(eng, d, b, err);
+    hg_status st;
+    switch (d->kc.path) {
+    case HG__PATH_CUSTOM: st = run_custom(eng, d, b, err); break;
+    case HG__PATH_OWN:
+        st = d->kc.c ? hg__run_fused(eng, d, b, err) : hg__run_tiled(eng, d, b, err);
+        break;
+    default: st = run_dense(eng, d, b, err); break;
+    }
     if (st != HG_OK)
         return st;
     st = injected(eng, d, d->run_index, HG_FAULT_WAIT, err);
     if (st != HG_OK)
         return st;
-    float *rec = next_record(eng, d);
+    float *rec = next_records(eng, d, b->nrec);
     if (!rec)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "result records on %s", d->what);
     cl_event ev = NULL;
     cl_int rc = clEnqueueReadBuffer(d->queue, d->grad, CL_TRUE, 0,
-                                    hg__result_stride(eng) * sizeof(float), rec, 0, NULL, &ev);
+                                    b->nrec * hg__result_stride(eng) * sizeof(float), rec, 0,
+                                    NULL, &ev);
     if (rc != CL_SUCCESS)
         return hg__cl_fail(err, rc, "clEnqueueReadBuffer(gradient) on %s", d->what);
-    if (!track(d, ev, true))
+    if (!hg__track(d, ev, true))
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
-    d->npieces_run++;
+    for (size_t r = 0; r < b->nrec; r++)
+        d->res_key[d->npieces_run + r] = keys ? keys[r] : d->npieces_run + r;
+    d->npieces_run += b->nrec;
     return HG_OK;
 }
 
@@ -656,28 +624,28 @@ static hg_status gather(hg_engine *eng, hg__device *d, const cl_uint *idx, size_
                                      NULL, &ev);
     if (rc != CL_SUCCESS)
         return hg__cl_fail(err, rc, "clEnqueueWriteBuffer(row indices) on %s", d->what);
-    if (!track(d, ev, true))
+    if (!hg__track(d, ev, true))
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
     cl_uint un = (cl_uint)n, lo = (cl_uint)d->win.lo, w = (cl_uint)md->inputs;
-    karg gx[] = {MEM(d->x), MEM(d->xb), MEM(d->idxb), U32(un), U32(w), U32(lo)};
-    hg_status st = set_args(d, d->k_gather_f, "hg_gather_f", gx, 6, err);
+    hg__karg gx[] = {HG_MEM(d->x), HG_MEM(d->xb), HG_MEM(d->idxb), HG_U32(un), HG_U32(w), HG_U32(lo)};
+    hg_status st = hg__set_args(d, d->k_gather_f, "hg_gather_f", gx, 6, err);
     size_t gws[2] = {md->inputs, n};
     if (st == HG_OK)
-        st = launch(d, d->k_gather_f, 2, gws, "hg_gather_f", err);
+        st = hg__launch(d, d->k_gather_f, 2, gws, NULL, "hg_gather_f", err);
     if (st == HG_OK && d->y) {
         cl_uint wy = (cl_uint)md->outputs;
-        karg gy[] = {MEM(d->y), MEM(d->yb), MEM(d->idxb), U32(un), U32(wy), U32(lo)};
-        st = set_args(d, d->k_gather_f, "hg_gather_f", gy, 6, err);
+        hg__karg gy[] = {HG_MEM(d->y), HG_MEM(d->yb), HG_MEM(d->idxb), HG_U32(un), HG_U32(wy), HG_U32(lo)};
+        st = hg__set_args(d, d->k_gather_f, "hg_gather_f", gy, 6, err);
         size_t g2[2] = {md->outputs, n};
         if (st == HG_OK)
-            st = launch(d, d->k_gather_f, 2, g2, "hg_gather_f", err);
+            st = hg__launch(d, d->k_gather_f, 2, g2, NULL, "hg_gather_f", err);
     }
     if (st == HG_OK && d->labels) {
-        karg gl[] = {MEM(d->labels), MEM(d->lb), MEM(d->idxb), U32(un), U32(lo)};
-        st = set_args(d, d->k_gather_i, "hg_gather_i", gl, 5, err);
+        hg__karg gl[] = {HG_MEM(d->labels), HG_MEM(d->lb), HG_MEM(d->idxb), HG_U32(un), HG_U32(lo)};
+        st = hg__set_args(d, d->k_gather_i, "hg_gather_i", gl, 5, err);
         size_t g3 = n;
         if (st == HG_OK)
-            st = launch(d, d->k_gather_i, 1, &g3, "hg_gather_i", err);
+            st = hg__launch(d, d->k_gather_i, 1, &g3, NULL, "hg_gather_i", err);
     }
     return st;
 }
@@ -719,7 +687,7 @@ hg_status hg__device_run(hg_engine *eng, hg__device *d, size_t index, const hg__
         st = hg__cl_fail(err, rc, "clEnqueueWriteBuffer(parameters) on %s", d->what);
         goto out;
     }
-    if (!track(d, ev, true)) {
+    if (!hg__track(d, ev, true)) {
         st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
         goto out;
     }
@@ -732,19 +700,47 @@ hg_status hg__device_run(hg_engine *eng, hg__device *d, size_t index, const hg__
         }
         for (size_t i = 0; i < plan->nidx; i++)
             uidx[i] = (cl_uint)plan->idx[i];
+    }
+    if (plan->nblk) {
+        /*
+         * Deterministic: batches of whole blocks (every block but a batch's
+         * last one full, so blocks start at multiples of block_rows in the
+         * batch), one record per block.
+         */
+        size_t B = eng->block_rows, pos = 0;
+        for (size_t k = 0; k < plan->nblk && st == HG_OK;) {
+            size_t nb = 1, rows = plan->blen[k];
+            while (k + nb < plan->nblk && plan->blen[k + nb - 1] == B &&
+                   rows + plan->blen[k + nb] <= chunk &&
+                   (plan->nidx || plan->bfirst[k + nb] == plan->bfirst[k] + rows))
+                rows += plan->blen[k + nb++];
+            hg__batch b = {d->x, d->y, d->labels, 0, rows, nb, B};
+            if (plan->nidx) {
+                st = gather(eng, d, uidx + pos, rows, err);
+                b = (hg__batch){d->xb, d->yb, d->lb, 0, rows, nb, B};
+            } else {
+                b.row = plan->bfirst[k] - d->win.lo;
+            }
+            if (st == HG_OK)
+                st = run_batch(eng, d, &b, plan->bkey + k, err);
+            pos += rows;
+            k += nb;
+        }
+    } else if (plan->nidx) {
         for (size_t s = 0; s < plan->nidx && st == HG_OK; s += chunk) {
             size_t n = plan->nidx - s < chunk ? plan->nidx - s : chunk;
             st = gather(eng, d, uidx + s, n, err);
-            batch b = {d->xb, d->yb, d->lb, 0, n};
+            hg__batch b = {d->xb, d->yb, d->lb, 0, n, 1, n};
             if (st == HG_OK)
-                st = run_batch(eng, d, &b, err);
+                st = run_batch(eng, d, &b, NULL, err);
         }
     } else {
         for (size_t p = 0; p < plan->npieces && st == HG_OK; p++) {
             for (size_t s = 0; s < plan->pieces[p].count && st == HG_OK; s += chunk) {
                 size_t n = plan->pieces[p].count - s < chunk ? plan->pieces[p].count - s : chunk;
-                batch b = {d->x, d->y, d->labels, plan->pieces[p].first + s - d->win.lo, n};
-                st = run_batch(eng, d, &b, err);
+                hg__batch b = {d->x, d->y, d->labels, plan->pieces[p].first + s - d->win.lo, n,
+                               1, n};
+                st = run_batch(eng, d, &b, NULL, err);
             }
         }
     }
@@ -753,7 +749,7 @@ hg_status hg__device_run(hg_engine *eng, hg__device *d, size_t index, const hg__
 out:
     if (d->queue)
         clFinish(d->queue);
-    collect_events(d);
+    hg__collect_events(d);
     free(uidx);
     double t1 = hg__now_ms();
     d->stats.host_ms = host_before + (t1 - t0);

@@ -13,6 +13,9 @@
  * windowed ranges.  Index steps: a windowed device takes the first of the
  * step's indices that fall in its window; full-copy devices take the
  * remaining indices in order.  Every row of the step is assigned exactly once.
+ *
+ * Deterministic steps are planned in whole blocks (hg__plan_blocks): the
+ * weights decide only which device computes which block.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +27,16 @@ void hg__plan_reset(hg__dev_plan *p)
     p->npieces = 0;
     p->nidx = 0;
     p->rows = 0;
+    p->nblk = 0;
 }
 
 void hg__plan_free(hg__dev_plan *p)
 {
     free(p->pieces);
     free(p->idx);
+    free(p->bkey);
+    free(p->bfirst);
+    free(p->blen);
     memset(p, 0, sizeof *p);
 }
 
@@ -216,5 +223,156 @@ out_free:
     free(cap);
     free(share);
     free(used);
+    return st;
+}
+
+/* ---- deterministic steps: whole blocks ------------------------------------------ */
+
+hg_status hg__step_blocks(size_t first, size_t count, bool index, size_t block_rows,
+                          hg__block **out, size_t *nblk, hg_error *err)
+{
+    *out = NULL;
+    *nblk = 0;
+    if (count == 0 || block_rows == 0)
+        return HG_OK;
+    /* range steps: blocks at absolute multiples of block_rows, so a block is the
+       same rows whatever the step around it; index steps: positions */
+    size_t start = index ? 0 : first, end = start + count;
+    size_t k0 = start / block_rows, k1 = (end - 1) / block_rows;
+    size_t n = k1 - k0 + 1;
+    hg__block *b = malloc(n * sizeof *b);
+    if (!b)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
+    for (size_t k = k0; k <= k1; k++) {
+        size_t lo = k * block_rows > start ? k * block_rows : start;
+        size_t hi = (k + 1) * block_rows < end ? (k + 1) * block_rows : end;
+        b[k - k0] = (hg__block){k, lo, hi - lo};
+    }
+    *out = b;
+    *nblk = n;
+    return HG_OK;
+}
+
+static bool add_block(hg__dev_plan *p, const hg__block *b, const size_t *idx)
+{
+    if (p->nblk == p->cap_blk) {
+        size_t cap = p->cap_blk ? 2 * p->cap_blk : 8;
+        size_t *k = realloc(p->bkey, cap * sizeof *k);
+        if (k)
+            p->bkey = k;
+        size_t *f = realloc(p->bfirst, cap * sizeof *f);
+        if (f)
+            p->bfirst = f;
+        size_t *l = realloc(p->blen, cap * sizeof *l);
+        if (l)
+            p->blen = l;
+        if (!k || !f || !l)
+            return false;
+        p->cap_blk = cap;
+    }
+    p->bkey[p->nblk] = b->key;
+    p->bfirst[p->nblk] = b->first;
+    p->blen[p->nblk] = b->count;
+    p->nblk++;
+    if (!idx)
+        return add_piece(p, b->first, b->count);
+    memcpy(p->idx + p->nidx, idx + b->first, b->count * sizeof *idx);
+    p->nidx += b->count;
+    p->rows += b->count;
+    return true;
+}
+
+/* Does device window w hold every row of block b? */
+static bool holds(const hg__window *w, const hg__block *b, const size_t *idx)
+{
+    if (w->full)
+        return true;
+    if (!idx)
+        return b->first >= w->lo && b->first + b->count <= w->hi;
+    for (size_t r = b->first; r < b->first + b->count; r++)
+        if (idx[r] < w->lo || idx[r] >= w->hi)
+            return false;
+    return true;
+}
+
+hg_status hg__plan_blocks(const hg__block *blk, size_t nblk, const size_t *idx,
+                          const double *weight, size_t ndev, const hg__window *win,
+                          hg__dev_plan *out, hg_error *err)
+{
+    size_t *cap = calloc(ndev ? ndev : 1, sizeof *cap);
+    hg_range *share = malloc((ndev ? ndev : 1) * sizeof *share);
+    size_t *owner = malloc((nblk ? nblk : 1) * sizeof *owner);
+    hg_status st = HG_OK;
+    if (!cap || !share || !owner) {
+        st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
+        goto out_free;
+    }
+    for (size_t i = 0; i < ndev; i++) {
+        hg__plan_reset(&out[i]);
+        out[i].nblk = 0;
+    }
+    for (size_t k = 0; k < nblk; k++) {
+        bool any = false;
+        for (size_t i = 0; i < ndev; i++) {
+            if (weight[i] > 0 && holds(&win[i], &blk[k], idx)) {
+                cap[i]++;
+                any = true;
+            }
+        }
+        if (!any) {
+            st = hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                               "deterministic mode: the rows of block %zu are not all "
+                               "resident on any one device in use (partial copies); use "
+                               "range steps or a smaller data set", blk[k].key);
+            goto out_free;
+        }
+    }
+    st = hg_partition_split(nblk, weight, ndev, NULL, cap, share, err);
+    if (st != HG_OK)
+        goto out_free;
+    /* Windowed devices first: their first blocks; then full copies, in order. */
+    for (size_t k = 0; k < nblk; k++)
+        owner[k] = SIZE_MAX;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < ndev; i++) {
+            if (win[i].full != (pass == 1))
+                continue;
+            size_t want = share[i].count;
+            for (size_t k = 0; k < nblk && want > 0; k++) {
+                if (owner[k] == SIZE_MAX && holds(&win[i], &blk[k], idx)) {
+                    owner[k] = i;
+                    want--;
+                }
+            }
+        }
+    }
+    for (size_t i = 0; i < ndev; i++) {
+        free(out[i].idx);
+        out[i].idx = NULL;
+        if (!idx)
+            continue;
+        size_t rows = 0;
+        for (size_t k = 0; k < nblk; k++)
+            rows += owner[k] == i ? blk[k].count : 0;
+        if (rows && !(out[i].idx = malloc(rows * sizeof *out[i].idx))) {
+            st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
+            goto out_free;
+        }
+    }
+    for (size_t k = 0; k < nblk; k++) {
+        if (owner[k] == SIZE_MAX) {
+            st = hg__error_set(err, HG_INTERNAL, 0, "plan: block %zu left unplaced", blk[k].key);
+            goto out_free;
+        }
+        if (!add_block(&out[owner[k]], &blk[k], idx)) {
+            st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
+            goto out_free;
+        }
+    }
+
+out_free:
+    free(cap);
+    free(share);
+    free(owner);
     return st;
 }

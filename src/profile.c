@@ -11,6 +11,13 @@
  * rejects outliers per size and fits the medians.  The times are host wall
  * times of the device's whole part of a step (parameter upload, kernels,
  * read-back): what a step will cost.
+ *
+ * Before that, when more than one kernel could serve the device (engine
+ * option HG_GEMM_AUTO or OWN), every candidate is built, checked against the
+ * host reference on the first rows the device holds, and timed; the fastest
+ * correct one is kept, and cached with the cost model.  A candidate that
+ * fails to build or computes a wrong gradient is excluded, with the reason
+ * in the device's kernel note.
  */
 #include <math.h>
 #include <stdio.h>
@@ -35,9 +42,9 @@ static char *signature(const hg_engine *eng)
                                  ? (unsigned long long)hg__fnv1a(HG__FNV_INIT, m->custom_source,
                                                                  strlen(m->custom_source))
                                  : 0ull;
-    return hg__asprintf("model=%d;in=%zu;out=%zu;hidden=%s;gemm=%d;src=%016llx;chunk=%zu;v=1",
-                        (int)m->kind, m->inputs, m->outputs, hidden, (int)eng->gemm, src,
-                        eng->dev[0].chunk_rows);
+    return hg__asprintf("model=%d;in=%zu;out=%zu;hidden=%s;gemm=%d;det=%zu;src=%016llx;"
+                        "chunk=%zu;v=2", (int)m->kind, m->inputs, m->outputs, hidden,
+                        (int)eng->gemm, eng->block_rows, src, eng->dev[0].chunk_rows);
 }
 
 /* Time device i on n rows of its window: one warm-up, then repeats runs. */
@@ -128,21 +135,193 @@ static hg_status measure(hg_engine *eng, size_t i, const float *params, hg_cost_
 }
 
 /* Cache payload: text, so that it is readable and portable. */
-static bool parse_model(const char *buf, size_t len, hg_cost_model *m)
+static bool parse_model(const char *buf, size_t len, hg_cost_model *m, hg__kchoice *k,
+                        char *note, size_t note_n)
 {
-    char tmp[256];
+    char tmp[HG_ERROR_MESSAGE_MAX + 256];
     if (len == 0 || len >= sizeof tmp)
         return false;
     memcpy(tmp, buf, len);
     tmp[len] = '\0';
     double a = 0, b = 0;
     unsigned long s = 0, r = 0;
-    if (sscanf(tmp, "a_ms=%lg b_ms_per_row=%lg samples=%lu rejected=%lu", &a, &b, &s, &r) != 4)
+    unsigned path = 0, ka = 0, kb = 0, kc = 0;
+    int used = 0;
+    if (sscanf(tmp, "a_ms=%lg b_ms_per_row=%lg samples=%lu rejected=%lu kernel=%u:%u:%u:%u%n",
+               &a, &b, &s, &r, &path, &ka, &kb, &kc, &used) != 8)
         return false;
-    if (!(a >= 0) || !(b > 0) || a > 1e9 || b > 1e9)
+    if (!(a >= 0) || !(b > 0) || a > 1e9 || b > 1e9 || path > HG__PATH_CUSTOM || ka > 64 ||
+        kb > 64 || kc > 64)
         return false;
     *m = (hg_cost_model){a, b, (size_t)s, (size_t)r, true};
+    *k = (hg__kchoice){(hg__path)path, ka, kb, kc};
+    const char *n = strstr(tmp + used, "note=");
+    snprintf(note, note_n, "%s", n ? n + 5 : "");
+    char *nl = strchr(note, '\n');
+    if (nl)
+        *nl = '\0';
     return true;
+}
+
+static bool same_choice(const hg__kchoice *x, const hg__kchoice *y)
+{
+    return x->path == y->path && x->a == y->a && x->b == y->b && x->c == y->c;
+}
+
+/*
+ * Device i's gradient on its check rows (host copies of the first rows of its
+ * window) against the double host reference: false, with why, when they
+ * disagree beyond what float arithmetic explains.
+ */
+static bool gradient_right(hg_engine *eng, size_t i, const float *params, char *why,
+                           size_t why_n)
+{
+    hg__device *d = &eng->dev[i];
+    size_t n = d->chk_n, P = eng->nparams;
+    double *pd = malloc((P ? P : 1) * sizeof *pd), *ref = calloc(P ? P : 1, sizeof *ref);
+    double *got = calloc(P ? P : 1, sizeof *got);
+    bool ok = false;
+    if (!pd || !ref || !got) {
+        snprintf(why, why_n, "out of memory checking it");
+        goto out;
+    }
+    for (size_t k = 0; k < P; k++)
+        pd[k] = params[k];
+    hg_dataset_desc ds = {n, eng->model.inputs, d->chk_x, d->chk_y, d->chk_l};
+    double lref = 0, lgot = 0;
+    hg_error e;
+    if (hg__reference_loss_grad_d(&eng->model, pd, &ds, 0, n, NULL, &lref, ref, &e) != HG_OK) {
+        snprintf(why, why_n, "no reference: %.120s", e.message);
+        goto out;
+    }
+    hg_range piece = {d->win.lo, n};
+    hg__dev_plan p = {.pieces = &piece, .npieces = 1, .rows = n};
+    if (hg__device_run(eng, d, i, &p, params, false, &e) != HG_OK) {
+        snprintf(why, why_n, "failed: %.120s", e.message);
+        goto out;
+    }
+    for (size_t r = 0; r < d->npieces_run; r++)
+        hg__accumulate(eng, d->res + r * d->res_stride, 0, got, &lgot);
+    double dmax = 0, rmax = 0;
+    for (size_t k = 0; k < P; k++) {
+        double diff = fabs(got[k] - ref[k]);
+        if (!(diff <= dmax))
+            dmax = isnan(diff) ? INFINITY : diff;
+        if (fabs(ref[k]) > rmax)
+            rmax = fabs(ref[k]);
+    }
+    double gerr = dmax / (rmax > 1e-30 ? rmax : 1e-30);
+    double lerr = fabs(lgot - lref) / (fabs(lref) > 1e-30 ? fabs(lref) : 1e-30);
+    ok = gerr <= 1e-3 && lerr <= 1e-3;
+    if (!ok)
+        snprintf(why, why_n, "wrong gradient on %zu rows (relative error %.2g, loss %.2g)", n,
+                 gerr, lerr);
+out:
+    free(pd);
+    free(ref);
+    free(got);
+    return ok;
+}
+
+/* Median host time of device i on n rows: one warm-up, then repeats runs. */
+static hg_status median_ms(hg_engine *eng, size_t i, size_t n, int repeats,
+                           const float *params, double *out, hg_error *err)
+{
+    size_t rows[REPEATS];
+    double ms[REPEATS];
+    size_t ns = 0;
+    hg_status st = time_rows(eng, i, n, repeats, params, rows, ms, &ns, err);
+    if (st != HG_OK)
+        return st;
+    for (size_t a = 1; a < ns; a++)
+        for (size_t b = a; b > 0 && ms[b - 1] > ms[b]; b--) {
+            double t = ms[b];
+            ms[b] = ms[b - 1];
+            ms[b - 1] = t;
+        }
+    *out = ms[ns / 2];
+    return HG_OK;
+}
+
+/*
+ * Choose device i's kernel among its candidates: each is built, checked on
+ * the check rows and timed on the same rows (about 50 ms' worth on the
+ * current kernel); the fastest correct one is kept.  Fails only when no
+ * candidate works (or on out-of-memory).
+ */
+static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params, hg_error *err)
+{
+    hg__device *d = &eng->dev[i];
+    hg__kchoice c[HG__MAX_CANDIDATES];
+    size_t nc = hg__kchoice_candidates(eng, d, c);
+    if (nc < 2)
+        return HG_OK;
+    size_t have = d->win.hi - d->win.lo;
+    size_t cap = have < d->chunk_rows ? have : d->chunk_rows;
+    double probe = 0;
+    size_t np = cap < 64 ? cap : 64;
+    hg_status st = median_ms(eng, i, np, 1, params, &probe, err);
+    if (st != HG_OK)
+        return st;
+    double per_row = probe / (double)np;
+    size_t n = clamp_rows(50.0 / (per_row > 1e-9 ? per_row : 1e-9), np, cap);
+    int repeats = per_row * (double)n > 200.0 ? 1 : 3;
+
+    char note[HG_ERROR_MESSAGE_MAX] = "";
+    size_t used = 0, best = SIZE_MAX;
+    double best_ms = INFINITY;
+    hg__kchoice before = d->kc;
+    for (size_t k = 0; k < nc; k++) {
+        char name[48], why[160] = "";
+        hg__kchoice_name(&c[k], name, sizeof name);
+        hg_error e;
+        double ms = 0;
+        bool ok = hg__kchoice_apply(eng, d, d->li, &c[k], &e) == HG_OK;
+        if (!ok)
+            snprintf(why, sizeof why, "excluded: %.120s", e.message);
+        else if (!gradient_right(eng, i, params, why, sizeof why))
+            ok = false;
+        else if (median_ms(eng, i, n, repeats, params, &ms, &e) != HG_OK) {
+            snprintf(why, sizeof why, "excluded: %.120s", e.message);
+            ok = false;
+        }
+        if (!ok && strncmp(why, "excluded", 8) != 0) {
+            char t[160];
+            snprintf(t, sizeof t, "excluded: %s", why);
+            snprintf(why, sizeof why, "%s", t);
+        }
+        if (ok && ms < best_ms) {
+            best_ms = ms;
+            best = k;
+        }
+        if (ok)
+            used += (size_t)snprintf(note + used, used < sizeof note ? sizeof note - used : 0,
+                                     "%s%s %.3g rows/s", used ? "; " : "", name,
+                                     ms > 0 ? (double)n / ms * 1e3 : 0.0);
+        else
+            used += (size_t)snprintf(note + used, used < sizeof note ? sizeof note - used : 0,
+                                     "%s%s %s", used ? "; " : "", name, why);
+        if (used >= sizeof note)
+            used = sizeof note - 1;
+        if (!ok)
+            hg__log(&eng->log, HG_LOG_WARN, "%s: kernel %s %s", d->what, name, why);
+    }
+    if (best == SIZE_MAX) {
+        hg_error e;
+        if (hg__kchoice_apply(eng, d, d->li, &before, &e) != HG_OK)
+            hg__log(&eng->log, HG_LOG_WARN, "%s: %s", d->what, e.message);
+        return hg__error_set(err, HG_BUILD, 0, "%s: no kernel candidate works (%s)", d->what,
+                             note);
+    }
+    st = hg__kchoice_apply(eng, d, d->li, &c[best], err);
+    if (st != HG_OK)
+        return st;
+    char name[48];
+    hg__kchoice_name(&c[best], name, sizeof name);
+    snprintf(d->kc_note, sizeof d->kc_note, "fastest of %zu on %zu rows: %s", nc, n, note);
+    d->kc_measured = true;
+    hg__log(&eng->log, HG_LOG_INFO, "%s computes with %s (%s)", d->what, name, d->kc_note);
+    return HG_OK;
 }
 
 hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
@@ -181,11 +360,20 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
             bool found = false;
             const char *why = NULL;
             hg_error cerr;
+            hg__kchoice kc;
+            char note[HG_ERROR_MESSAGE_MAX];
             if (hg__cache_load(eng->profile_cache_dir, key, nkey, 4096, &buf, &len, &found,
                                &why, &cerr) == HG_OK && found) {
-                if (parse_model(buf, len, &d->model))
+                hg_error ke;
+                if (parse_model(buf, len, &d->model, &kc, note, sizeof note) &&
+                    (same_choice(&kc, &d->kc) ||
+                     hg__kchoice_apply(eng, d, d->li, &kc, &ke) == HG_OK)) {
                     d->model_from_cache = true;
-                else
+                    snprintf(d->kc_note, sizeof d->kc_note, "%s", note);
+                    d->kc_measured = true;
+                } else
+                    d->model = (hg_cost_model){0};
+                if (!d->model_from_cache)
                     hg__log(&eng->log, HG_LOG_WARN, "profile cache: unreadable entry for %s; "
                             "recalibrating", d->what);
             } else if (why) {
@@ -197,16 +385,20 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
         if (d->model_from_cache)
             continue;
         hg_error e;
-        hg_status ds = measure(eng, i, params, &d->model, &e);
+        hg_status ds = choose_kernel(eng, i, params, &e);
+        if (ds == HG_OK)
+            ds = measure(eng, i, params, &d->model, &e);
         if (ds == HG_OUT_OF_MEMORY) {
             st = hg__error_set(err, ds, 0, "%s", e.message);
         } else if (ds != HG_OK) {
             hg__quarantine(eng, i, &e);
             d->model.valid = false;
         } else if (eng->profile_cache_dir) {
-            char *text = hg__asprintf("a_ms=%.17g b_ms_per_row=%.17g samples=%zu rejected=%zu\n",
-                                      d->model.a_ms, d->model.b_ms_per_row, d->model.samples,
-                                      d->model.rejected);
+            char *text = hg__asprintf("a_ms=%.17g b_ms_per_row=%.17g samples=%zu rejected=%zu "
+                                      "kernel=%u:%u:%u:%u note=%s\n", d->model.a_ms,
+                                      d->model.b_ms_per_row, d->model.samples,
+                                      d->model.rejected, (unsigned)d->kc.path, d->kc.a,
+                                      d->kc.b, d->kc.c, d->kc_note);
             hg_error cerr;
             if (text && hg__cache_store(eng->profile_cache_dir, key, nkey, text, strlen(text),
                                         &cerr) != HG_OK)
@@ -246,6 +438,8 @@ hg_status hg_engine_device_profile(const hg_engine *eng, size_t i, hg_device_pro
                                  ? hg_balancer_model(eng->balancer, i)
                                  : &eng->dev[i].model;
     memset(out, 0, sizeof *out);
+    hg__kchoice_name(&eng->dev[i].kc, out->kernel, sizeof out->kernel);
+    snprintf(out->kernel_note, sizeof out->kernel_note, "%s", eng->dev[i].kc_note);
     if (!m || !m->valid)
         return HG_OK;
     out->valid = true;

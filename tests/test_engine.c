@@ -77,6 +77,23 @@ static void free_problem(problem *p)
     free(p->params);
 }
 
+/* HG_TEST_GEMM: naive, own, clblast; unset: the default (measured per device). */
+static hg_gemm_backend test_gemm(void)
+{
+    const char *g = getenv("HG_TEST_GEMM");
+    if (!g)
+        return HG_GEMM_AUTO;
+    if (!strcmp(g, "naive"))
+        return HG_GEMM_NAIVE;
+    if (!strcmp(g, "own"))
+        return HG_GEMM_OWN;
+    if (strcmp(g, "clblast") != 0) { /* also called from main: no ck_assert */
+        fprintf(stderr, "HG_TEST_GEMM=%s: naive, own or clblast\n", g);
+        exit(2);
+    }
+    return HG_GEMM_CLBLAST;
+}
+
 static hg_engine *make_engine(const hg_model_desc *m, size_t mem_limit)
 {
     hg_engine_options o;
@@ -84,9 +101,10 @@ static hg_engine *make_engine(const hg_model_desc *m, size_t mem_limit)
     o.devices.use_environment = false;
     o.devices.keep_duplicates = true; /* all three test devices */
     o.device_mem_limit = mem_limit;
-    const char *gemm = getenv("HG_TEST_GEMM");
-    o.gemm = gemm && !strcmp(gemm, "naive") ? HG_GEMM_NAIVE : HG_GEMM_CLBLAST;
-    o.serial = o.gemm == HG_GEMM_NAIVE; /* that run uses Oclgrind's uninit plugin */
+    o.gemm = test_gemm();
+    /* the runs with hetgrad's kernels on Oclgrind use its uninitialised-value
+       plugin, which crashes when a second host thread drives the device */
+    o.serial = o.gemm == HG_GEMM_NAIVE || o.gemm == HG_GEMM_OWN;
     hg_engine *e = NULL;
     hg_error err;
     hg_status st = hg_engine_create(&o, m, &e, &err);
@@ -551,9 +569,8 @@ static hg_engine *make_faulty_engine(const hg_model_desc *m, fault_plan *f)
     o.devices.log_level = HG_LOG_ERROR;
     o.fault_hook = fault_hook;
     o.fault_user = f;
-    const char *gemm = getenv("HG_TEST_GEMM");
-    o.gemm = gemm && !strcmp(gemm, "naive") ? HG_GEMM_NAIVE : HG_GEMM_CLBLAST;
-    o.serial = o.gemm == HG_GEMM_NAIVE;
+    o.gemm = test_gemm();
+    o.serial = o.gemm == HG_GEMM_NAIVE || o.gemm == HG_GEMM_OWN;
     hg_engine *e = NULL;
     hg_error err;
     ck_assert_msg(hg_engine_create(&o, m, &e, &err) == HG_OK, "%s", err.message);
@@ -697,9 +714,9 @@ int main(void)
         tcase_add_test(tc, device_fails_before_enqueue);
         tcase_add_test(tc, device_fails_before_wait);
         tcase_add_test(tc, every_device_fails);
-        /* Large: not in the serial Oclgrind-plugin run (HG_TEST_GEMM=naive). */
-        const char *gemm = getenv("HG_TEST_GEMM");
-        if (!gemm || strcmp(gemm, "naive") != 0)
+        /* Large: not in the serial Oclgrind-plugin runs (naive, own). */
+        hg_gemm_backend g = test_gemm();
+        if (g == HG_GEMM_AUTO || g == HG_GEMM_CLBLAST)
             tcase_add_test(tc, larger_than_oclgrind_memory);
     }
     suite_add_tcase(s, tc);

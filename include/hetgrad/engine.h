@@ -27,13 +27,26 @@ extern "C" {
 
 typedef struct hg_engine hg_engine;
 
-/* Who computes the dense models' matrix products. */
+/*
+ * Which kernels compute the built-in models (docs/kernels.md).
+ *
+ * AUTO (the default) measures: hg_engine_calibrate() times every candidate
+ * on each device -- CLBlast and hetgrad's own kernels in a few shapes -- and
+ * keeps the fastest one whose gradient is right, per device; the choice is
+ * cached with the device's profile.  Before calibration a CPU device starts
+ * on hetgrad's own kernels and any other device on CLBlast.
+ */
 typedef enum hg_gemm_backend {
-    HG_GEMM_CLBLAST = 0, /* CLBlast (default) */
-    HG_GEMM_NAIVE   = 1  /* hetgrad's plain kernel: one work-item per output element.
+    HG_GEMM_CLBLAST = 0, /* CLBlast's GEMMs and our element-wise kernels */
+    HG_GEMM_NAIVE   = 1, /* hetgrad's plain kernel: one work-item per output element.
                             Slow; for devices CLBlast does not serve and for checking
                             our other kernels with Oclgrind's uninitialised-value
                             plugin, which CLBlast's GEMM kernels trip */
+    HG_GEMM_AUTO    = 2, /* measure, per device (default) */
+    HG_GEMM_OWN     = 3  /* hetgrad's own kernels: one-pass fused gradients for the
+                            linear and softmax models, a register-tiled GEMM with
+                            fused bias / ReLU epilogues for the MLP (the shape is
+                            still chosen by calibration) */
 } hg_gemm_backend;
 
 /* Where a fault hook is asked whether to fail (hg_engine_options.fault_hook). */
@@ -54,7 +67,17 @@ typedef struct hg_engine_options {
     hg_options      devices;         /* which devices (selection, de-duplication, log) */
     size_t          device_mem_limit;/* bytes of data per device; 0 = what the device
                                         allows (testing: force partial copies) */
-    hg_gemm_backend gemm;            /* default HG_GEMM_CLBLAST */
+    hg_gemm_backend gemm;            /* default HG_GEMM_AUTO */
+    bool            deterministic;   /* same bits whatever the split and the devices
+                                        (docs/kernels.md): rows are cut into fixed
+                                        blocks of block_rows, each computed in a fixed
+                                        order by hetgrad's own kernels, and the host
+                                        adds the blocks in block order; the weights
+                                        only decide which device computes which
+                                        blocks.  Needs HG_GEMM_AUTO or HG_GEMM_OWN
+                                        (or NAIVE for the MLP) */
+    size_t          block_rows;      /* deterministic mode: rows per block, a multiple
+                                        of 512; 0 = 4096 */
     bool            serial;          /* run the devices one after another in the
                                         calling thread instead of all at once: for
                                         tools that are not thread-safe (Oclgrind's
@@ -82,7 +105,8 @@ typedef struct hg_engine_options {
     void           *fault_user;      /* passed to fault_hook */
 } hg_engine_options;
 
-/* Defaults: hg_options_init() for devices, no memory limit, CLBlast. */
+/* Defaults: hg_options_init() for devices, no memory limit, kernels chosen by
+   measurement (HG_GEMM_AUTO), fast (not deterministic) mode. */
 HG_EXTERN void hg_engine_options_init(hg_engine_options *opt);
 
 /*
@@ -184,6 +208,12 @@ typedef struct hg_device_profile {
     size_t samples;     /* timings kept */
     size_t rejected;    /* timings rejected as outliers */
     bool   from_cache;  /* read from the profile cache rather than measured */
+    char   kernel[48];  /* the kernel it computes with: "clblast", "naive",
+                           "fused r8/b8/k2" (rows per forward / backward pass,
+                           classes per pass), "tiled 16x16" (C block per
+                           work-item), "custom"; set before calibration too */
+    char   kernel_note[HG_ERROR_MESSAGE_MAX]; /* why: each candidate's measured
+                           rows/s, or the rule that chose it */
 } hg_device_profile;
 
 /*

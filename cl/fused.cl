@@ -1,0 +1,300 @@
+/*
+ * fused.cl - one-pass gradients of the single-layer models (softmax and
+ * linear regression), shaped for CPUs: each work-item streams a slab of
+ * consecutive rows once, computing a few rows' predictions, loss and
+ * output gradient, then adding their outer product into its own partial
+ * weight gradient while the rows are still in cache.  A second kernel sums
+ * the slabs' partials in slab order into one record per block of slabs.
+ *
+ * Built per shape with detmath.cl prepended and these defines:
+ *   HG_F   features, HG_K classes / outputs (compile-time: fixed trip counts)
+ *   HG_KP  HG_K rounded up to a multiple of HG_KC (padded classes of Wt are 0)
+ *   HG_KC  classes per forward pass (accumulators: HG_RF x HG_KC float16)
+ *   HG_RF  rows per forward pass, HG_RB rows per backward pass (a multiple)
+ *   HG_SOFTMAX or HG_LINEAR
+ *
+ * Same bits whatever HG_KC, HG_RF, HG_RB, the local size or the device:
+ * every sum has a fixed order -- a row's prediction is 16 lanes over the
+ * features (lane l takes features l, l+16, ...) added in a fixed tree, then
+ * the tail in order; weight and bias gradients and the loss add rows in row
+ * order -- and every multiply-add is an explicit fma (correctly rounded),
+ * with contraction off.
+ */
+#pragma OPENCL FP_CONTRACT OFF
+
+#define HG_FV (HG_F / 16)          /* whole vectors of features per row */
+#define HG_FT (HG_F - HG_FV * 16)  /* features after them */
+#define HG_KF (HG_K * HG_F)
+#define HG_STRIDE (HG_KF + HG_K + 1) /* one partial: dWt (K x F), db (K), loss */
+
+/*
+ * Sum of the 16 lanes as (a.lo + a.hi), halved again until one is left.
+ * HG_HSUM_STORE does the same additions through private memory instead of
+ * shuffles: Oclgrind 21.10's uninitialised-value plugin crashes on shuffles
+ * of 16-wide vectors, so the engine builds that variant for Oclgrind (same
+ * arithmetic, same order, same bits; slower on CPUs).
+ */
+inline float hg_hsum16(float16 a)
+{
+#ifdef HG_HSUM_STORE
+    float t[16];
+    vstore16(a, 0, t);
+    for (int w = 8; w >= 1; w /= 2)
+        for (int i = 0; i < w; i++)
+            t[i] = t[i] + t[i + w];
+    return t[0];
+#else
+    float8 s8 = a.lo + a.hi;
+    float4 s4 = s8.lo + s8.hi;
+    float2 s2 = s4.lo + s4.hi;
+    return s2.x + s2.y;
+#endif
+}
+
+/*
+ * Wt (HG_KP x HG_F) = W^T, padded classes zero; W is params[w_off ...]
+ * (HG_F x HG_K, row-major).  2-D global size (HG_F, HG_KP).
+ */
+__kernel void hg_fused_prep(__global const float *params, const uint w_off,
+                            __global float *wt)
+{
+    size_t f = get_global_id(0), c = get_global_id(1);
+    if (f >= HG_F || c >= HG_KP)
+        return;
+    wt[c * HG_F + f] = c < HG_K ? params[w_off + f * HG_K + c] : 0.0f;
+}
+
+/*
+ * Predictions z[c * zs + r] = x_r . W[:, c] + b[c] for NR rows at x0 (row
+ * stride HG_F).  z is class-major, so that the output step can take rows as
+ * the lanes of a vector.
+ */
+#define HG_DEFINE_FORWARD_(NR)                                                      \
+    inline void hg_forward##NR(__global const float *x0, __global const float *wt, \
+                               __global const float *bias, float *z, const int zs) \
+    {                                                                               \
+        for (int c0 = 0; c0 < HG_KP; c0 += HG_KC) {                                 \
+            float16 acc[NR][HG_KC];                                                 \
+            _Pragma("unroll") for (int r = 0; r < NR; r++)                          \
+                _Pragma("unroll") for (int c = 0; c < HG_KC; c++)                   \
+                    acc[r][c] = (float16)(0.0f);                                    \
+            for (int v = 0; v < HG_FV; v++) {                                       \
+                float16 xv[NR];                                                     \
+                _Pragma("unroll") for (int r = 0; r < NR; r++)                      \
+                    xv[r] = vload16(v, x0 + r * HG_F);                              \
+                _Pragma("unroll") for (int c = 0; c < HG_KC; c++) {                 \
+                    float16 w = vload16(v, wt + (c0 + c) * HG_F);                   \
+                    _Pragma("unroll") for (int r = 0; r < NR; r++)                  \
+                        acc[r][c] = fma(xv[r], w, acc[r][c]);                       \
+                }                                                                   \
+            }                                                                       \
+            _Pragma("unroll") for (int c = 0; c < HG_KC; c++) {                     \
+                if (c0 + c >= HG_K)                                                 \
+                    break;                                                          \
+                _Pragma("unroll") for (int r = 0; r < NR; r++) {                    \
+                    float s = hg_hsum16(acc[r][c]);                                 \
+                    for (int t = 0; t < HG_FT; t++)                                 \
+                        s = fma(x0[r * HG_F + HG_FV * 16 + t],                      \
+                                wt[(c0 + c) * HG_F + HG_FV * 16 + t], s);           \
+                    z[(c0 + c) * zs + r] = s + bias[c0 + c];                        \
+                }                                                                   \
+            }                                                                       \
+        }                                                                           \
+    }
+
+/* pw (dWt, HG_K x HG_F) += g[c * NR + r] x_r for NR rows at x0, in row order. */
+#define HG_DEFINE_BACKWARD_(NR)                                                      \
+    inline void hg_backward##NR(__global const float *x0, const float *g,            \
+                                __global float *pw)                                  \
+    {                                                                                \
+        for (int v = 0; v < HG_FV; v++) {                                            \
+            float16 xv[NR];                                                          \
+            _Pragma("unroll") for (int r = 0; r < NR; r++)                           \
+                xv[r] = vload16(v, x0 + r * HG_F);                                   \
+            _Pragma("unroll") for (int c = 0; c < HG_K; c++) {                       \
+                float16 a = vload16(v, pw + c * HG_F);                               \
+                _Pragma("unroll") for (int r = 0; r < NR; r++)                       \
+                    a = fma((float16)(g[c * NR + r]), xv[r], a);                     \
+                vstore16(a, v, pw + c * HG_F);                                       \
+            }                                                                        \
+        }                                                                            \
+        for (int t = 0; t < HG_FT; t++) {                                            \
+            int f = HG_FV * 16 + t;                                                  \
+            for (int c = 0; c < HG_K; c++) {                                         \
+                float a = pw[c * HG_F + f];                                          \
+                _Pragma("unroll") for (int r = 0; r < NR; r++)                       \
+                    a = fma(g[c * NR + r], x0[r * HG_F + f], a);                     \
+                pw[c * HG_F + f] = a;                                                \
+            }                                                                        \
+        }                                                                            \
+    }
+
+/*
+ * Turn the predictions of NR rows (z[c * NR + r]) into dLoss/dz in place,
+ * with the rows as the lanes of T (float, or floatNR: every lane does the
+ * scalar arithmetic); add their losses to *loss and their gradients to db,
+ * in row order.
+ */
+#ifdef HG_SOFTMAX
+#define HG_OUTPUT_BODY(NR, T, IT, VL, VS)                                            \
+    T m = VL(0, z);                                                                  \
+    for (int c = 1; c < HG_K; c++) {                                                 \
+        T zc = VL(0, z + c * NR);                                                    \
+        m = select(m, zc, zc > m);                                                   \
+    }                                                                                \
+    T s = (T)(0.0f);                                                                 \
+    for (int c = 0; c < HG_K; c++)                                                   \
+        s = s + hg_exp##NR(VL(0, z + c * NR) - m);                                   \
+    T lse = m + hg_log##NR(s);                                                       \
+    int li[NR];                                                                      \
+    for (int r = 0; r < NR; r++)                                                     \
+        li[r] = labels[row + r];                                                     \
+    IT lab = VL(0, li);                                                              \
+    T zl = (T)(0.0f);                                                                \
+    for (int c = 0; c < HG_K; c++) {                                                 \
+        T zc = VL(0, z + c * NR);                                                    \
+        IT hit = lab == c;                                                           \
+        zl = select(zl, zc, hit);                                                    \
+        T g = hg_exp##NR(zc - lse) - select((T)(0.0f), (T)(1.0f), hit);              \
+        VS(g, 0, z + c * NR);                                                        \
+        VS(g, 0, t);                                                                 \
+        for (int r = 0; r < NR; r++)                                                 \
+            db[c] = db[c] + t[r];                                                    \
+    }                                                                                \
+    VS(lse - zl, 0, t);                                                              \
+    for (int r = 0; r < NR; r++)                                                     \
+        *loss = *loss + t[r];
+#else
+#define HG_OUTPUT_BODY(NR, T, IT, VL, VS)                                            \
+    T l = (T)(0.0f);                                                                 \
+    for (int c = 0; c < HG_K; c++) {                                                 \
+        for (int r = 0; r < NR; r++)                                                 \
+            t[r] = y[(row + r) * HG_K + c];                                          \
+        T g = VL(0, z + c * NR) - VL(0, t);                                          \
+        VS(g, 0, z + c * NR);                                                        \
+        l = l + 0.5f * (g * g);                                                      \
+        VS(g, 0, t);                                                                 \
+        for (int r = 0; r < NR; r++)                                                 \
+            db[c] = db[c] + t[r];                                                    \
+    }                                                                                \
+    VS(l, 0, t);                                                                     \
+    for (int r = 0; r < NR; r++)                                                     \
+        *loss = *loss + t[r];
+#endif
+
+#define HG_DEFINE_OUTPUT_(NR, T, IT, VL, VS)                                         \
+    inline void hg_output##NR(float *z, __global const int *labels,                 \
+                              __global const float *y, size_t row, float *db,        \
+                              float *loss)                                           \
+    {                                                                                \
+        float t[NR];                                                                 \
+        HG_OUTPUT_BODY(NR, T, IT, VL, VS)                                            \
+    }
+
+/* scalar stand-ins for vloadN / vstoreN, for the one-row path */
+#define hg_vload1(o, p) ((p)[o])
+#define hg_vstore1(v, o, p) ((p)[o] = (v))
+
+/* one level of indirection, so that HG_RF / HG_RB expand before ## */
+#define HG_DEFINE_FORWARD(NR) HG_DEFINE_FORWARD_(NR)
+#define HG_DEFINE_BACKWARD(NR) HG_DEFINE_BACKWARD_(NR)
+#define HG_CAT2(a, b) a##b
+#define HG_CAT(a, b) HG_CAT2(a, b)
+
+HG_DEFINE_FORWARD(HG_RF)
+HG_DEFINE_BACKWARD(HG_RB)
+#if HG_RF != 1
+HG_DEFINE_FORWARD(1)
+#endif
+HG_DEFINE_OUTPUT_(1, float, int, hg_vload1, hg_vstore1)
+#if HG_RB != 1
+HG_DEFINE_BACKWARD(1)
+#endif
+#if HG_RB == 2
+HG_DEFINE_OUTPUT_(2, float2, int2, vload2, vstore2)
+#elif HG_RB == 4
+HG_DEFINE_OUTPUT_(4, float4, int4, vload4, vstore4)
+#elif HG_RB == 8
+HG_DEFINE_OUTPUT_(8, float8, int8, vload8, vstore8)
+#elif HG_RB == 16
+HG_DEFINE_OUTPUT_(16, float16, int16, vload16, vstore16)
+#elif HG_RB != 1
+#error "HG_RB must be 1, 2, 4, 8 or 16"
+#endif
+
+/*
+ * Work-item w takes rows [w * slab, min((w + 1) * slab, rows)) of the batch
+ * starting at row row0 of x (and of labels / y) and writes its partial sums
+ * to partial[w * HG_STRIDE ...]: dWt (HG_K x HG_F), db (HG_K), loss.
+ * Global size: the number of slabs (any local size).
+ */
+__kernel void hg_fused_grad(__global const float *x, const uint row0, const uint rows,
+                            __global const int *labels, __global const float *y,
+                            __global const float *wt, __global const float *params,
+                            const uint b_off, const uint slab, const uint nslabs,
+                            __global float *partial)
+{
+    size_t w = get_global_id(0);
+    if (w >= nslabs)
+        return;
+    size_t lo = w * (size_t)slab;
+    size_t hi = min((size_t)rows, lo + slab);
+    __global float *pw = partial + w * (size_t)HG_STRIDE;
+    __global const float *bias = params + b_off;
+    for (int i = 0; i < HG_KF; i++)
+        pw[i] = 0.0f;
+    float db[HG_K];
+    for (int c = 0; c < HG_K; c++)
+        db[c] = 0.0f;
+    float loss = 0.0f;
+    float z[HG_RB * HG_K];
+    size_t r = lo;
+    for (; r + HG_RB <= hi; r += HG_RB) {
+        __global const float *xr = x + (row0 + r) * (size_t)HG_F;
+        for (int q = 0; q < HG_RB; q += HG_RF)
+            HG_CAT(hg_forward, HG_RF)(xr + q * HG_F, wt, bias, z + q, HG_RB);
+        HG_CAT(hg_output, HG_RB)(z, labels, y, row0 + r, db, &loss);
+        HG_CAT(hg_backward, HG_RB)(xr, z, pw);
+    }
+    for (; r < hi; r++) {
+        __global const float *xr = x + (row0 + r) * (size_t)HG_F;
+        hg_forward1(xr, wt, bias, z, 1);
+        hg_output1(z, labels, y, row0 + r, db, &loss);
+        hg_backward1(xr, z, pw);
+    }
+    for (int c = 0; c < HG_K; c++)
+        pw[HG_KF + c] = db[c];
+    pw[HG_KF + HG_K] = loss;
+}
+
+/*
+ * Sum the partials of slabs [b * per, min((b + 1) * per, nslabs)) in slab
+ * order (Kahan) into record b of rec (nrec records of P + 1 floats, in the
+ * parameter layout: W at w_off as HG_F x HG_K, b at b_off, the loss at P).
+ * 2-D global size (HG_STRIDE, nrec).
+ */
+__kernel void hg_fused_finish(__global const float *partial, const uint per,
+                              const uint nslabs, __global float *rec, const uint nrec,
+                              const uint w_off, const uint b_off, const uint P)
+{
+    size_t q = get_global_id(0), b = get_global_id(1);
+    if (q >= HG_STRIDE || b >= nrec)
+        return;
+    size_t s0 = b * (size_t)per, s1 = min((size_t)nslabs, s0 + per);
+    float sum = 0.0f, comp = 0.0f;
+    for (size_t s = s0; s < s1; s++) {
+        float v = partial[s * HG_STRIDE + q] - comp;
+        float t = sum + v;
+        comp = (t - sum) - v;
+        sum = t;
+    }
+    __global float *out = rec + b * ((size_t)P + 1);
+    if (q < HG_KF) {
+        size_t c = q / HG_F, f = q - c * HG_F;
+        out[w_off + f * HG_K + c] = sum;
+    } else if (q < HG_KF + HG_K) {
+        out[b_off + (q - HG_KF)] = sum;
+    } else {
+        out[P] = sum;
+    }
+}

@@ -1,0 +1,237 @@
+#pragma OPENCL FP_CONTRACT OFF
+/*
+ * gemm.cl - hetgrad's deterministic GEMM and transpose kernels.
+ *
+ * Row-major float matrices; every buffer comes with an element offset and a
+ * leading dimension (neither needs any alignment: vloadN/vstoreN only need
+ * element alignment).
+ *
+ * Determinism: every element of C is
+ *     acc = 0.0f; for (p = 0; p < K; p++) acc = fma(a_ip, b_pj, acc);
+ * followed by the epilogue, so its bits do not depend on HG_TM, HG_TN, the
+ * local size or the device.  A vector fma is HG_TN independent scalar fmas.
+ *
+ * Work decomposition: one work-item computes an HG_TM x HG_TN block of C,
+ * keeping HG_TM accumulators of type floatHG_TN; per p it loads one row
+ * segment of B with vloadHG_TN and broadcasts HG_TM scalars of A.  No local
+ * memory, no barriers: any local size gives the same result.
+ *
+ * Launch (gemm): 2-D global size (ceil(N / HG_TN), ceil(M / HG_TM)), each
+ * rounded up to a multiple of the local size; work-items past the edge
+ * return at once.
+ *
+ * Edge tiles: a block that would cross the bottom (right) edge of C is
+ * shifted up (left) so that it ends at row M (column N) and stays a full,
+ * vectorised block; it stores only the rows (columns) that no other block
+ * owns, so every element is written by exactly one work-item.  Only when
+ * M < HG_TM (N < HG_TN) does a block hang over the edge: its row indices are
+ * clamped to M - 1 (column loads gathered with indices clamped to N - 1), so
+ * nothing is read out of bounds, and the extra lanes are not stored.  The
+ * per-element sum is the same sequential fma chain in every case.
+ *
+ * Index arithmetic is 2-D and division-free (Oclgrind 21.10 cannot execute
+ * the LLVM `freeze` that division by a runtime value produces).
+ */
+
+#ifndef HG_TM
+#define HG_TM 8
+#endif
+#ifndef HG_TN
+#define HG_TN 16
+#endif
+
+#define HG_CAT_(a, b) a##b
+#define HG_CAT(a, b) HG_CAT_(a, b)
+#define VT HG_CAT(float, HG_TN)
+#define VLOAD HG_CAT(vload, HG_TN)
+#define VSTORE HG_CAT(vstore, HG_TN)
+
+#if HG_TN != 4 && HG_TN != 8 && HG_TN != 16
+#error "HG_TN must be 4, 8 or 16"
+#endif
+#if HG_TM < 1 || HG_TM > 32
+#error "HG_TM must be in 1..32"
+#endif
+
+/* Gather HG_TN floats of row q (pointer to column js), columns clamped to
+ * ncol - 1 relative to js.  Used only when N < HG_TN. */
+static inline VT hg_gather(__global const float *q, const uint nvalid)
+{
+    float t[HG_TN];
+#pragma unroll
+    for (uint c = 0; c < HG_TN; c++)
+        t[c] = q[min(c, nvalid - 1u)];
+    return VLOAD(0, t);
+}
+
+/* Epilogue of one element. */
+static inline float hg_epi1(float v, const uint i, const uint j,
+                            __global const float *bias, const uint bias_off,
+                            __global const float *mask, const uint moff,
+                            const uint ldm, const uint flags)
+{
+    if (flags & 1u)
+        v = v + bias[bias_off + j];
+    if (flags & 2u)
+        v = v < 0.0f ? 0.0f : v;
+    if (flags & 4u)
+        v = mask[(size_t)moff + (size_t)i * ldm + j] > 0.0f ? v : 0.0f;
+    return v;
+}
+
+/*
+ * Store the HG_TM x HG_TN block acc[] whose top-left element is (is, js).
+ * Row is + r is stored when i0 <= is + r < M, column js + c when
+ * j0 <= js + c < N.
+ */
+static inline void hg_store(VT *acc, const uint M, const uint N,
+                            const uint i0, const uint j0, const uint is, const uint js,
+                            __global float *C, const uint coff, const uint ldc,
+                            __global const float *bias, const uint bias_off,
+                            __global const float *mask, const uint moff, const uint ldm,
+                            const uint flags)
+{
+    const int fullrow = (js == j0) && (j0 + HG_TN <= N);
+    VT bv = (VT)(0.0f);
+    if (fullrow && (flags & 1u))
+        bv = VLOAD(0, bias + bias_off + j0);
+#pragma unroll
+    for (uint r = 0; r < HG_TM; r++) {
+        const uint i = is + r;
+        if (i < i0 || i >= M)
+            continue;
+        __global float *crow = C + (size_t)coff + (size_t)i * ldc;
+        if (fullrow) {
+            VT v = acc[r];
+            if (flags & 1u)
+                v = v + bv;
+            if (flags & 2u)
+                v = v < (VT)(0.0f) ? (VT)(0.0f) : v;
+            if (flags & 4u) {
+                VT mv = VLOAD(0, mask + (size_t)moff + (size_t)i * ldm + j0);
+                v = mv > (VT)(0.0f) ? v : (VT)(0.0f);
+            }
+            VSTORE(v, 0, crow + j0);
+        } else {
+            float t[HG_TN];
+            VSTORE(acc[r], 0, t);
+            for (uint c = 0; c < HG_TN; c++) {
+                const uint j = js + c;
+                if (j >= j0 && j < N)
+                    crow[j] = hg_epi1(t[c], i, j, bias, bias_off, mask, moff, ldm, flags);
+            }
+        }
+    }
+}
+
+/* Block origin: the work-item's own (i0, j0), or shifted back to end at the
+ * edge when the block would cross it and the matrix is at least one block. */
+#define HG_ORIGIN                                                              \
+    const uint j0 = (uint)get_global_id(0) * HG_TN;                            \
+    const uint i0 = (uint)get_global_id(1) * HG_TM;                            \
+    if (j0 >= N || i0 >= M)                                                    \
+        return;                                                                \
+    const uint is = (i0 + HG_TM > M && M >= HG_TM) ? M - HG_TM : i0;           \
+    const uint js = (j0 + HG_TN > N && N >= HG_TN) ? N - HG_TN : j0;           \
+    const uint nvalid = N - js; /* >= HG_TN unless N < HG_TN */
+
+/* C = A B (+ epilogue).  A: M x K, B: K x N. */
+__kernel void hg_gemm_nn(const uint M, const uint N, const uint K,
+                         __global const float *A, const uint aoff, const uint lda,
+                         __global const float *B, const uint boff, const uint ldb,
+                         __global float *C, const uint coff, const uint ldc,
+                         __global const float *bias, const uint bias_off,
+                         __global const float *mask, const uint moff, const uint ldm,
+                         const uint flags)
+{
+    HG_ORIGIN
+    __global const float *ar[HG_TM];
+#pragma unroll
+    for (uint r = 0; r < HG_TM; r++)
+        ar[r] = A + (size_t)aoff + (size_t)min(is + r, M - 1u) * lda;
+    __global const float *bp = B + (size_t)boff + js;
+    VT acc[HG_TM];
+#pragma unroll
+    for (uint r = 0; r < HG_TM; r++)
+        acc[r] = (VT)(0.0f);
+
+    if (nvalid >= HG_TN) {
+        for (uint p = 0; p < K; p++, bp += ldb) {
+            const VT b = VLOAD(0, bp);
+#pragma unroll
+            for (uint r = 0; r < HG_TM; r++)
+                acc[r] = fma((VT)(ar[r][p]), b, acc[r]);
+        }
+    } else {
+        for (uint p = 0; p < K; p++, bp += ldb) {
+            const VT b = hg_gather(bp, nvalid);
+#pragma unroll
+            for (uint r = 0; r < HG_TM; r++)
+                acc[r] = fma((VT)(ar[r][p]), b, acc[r]);
+        }
+    }
+    hg_store(acc, M, N, i0, j0, is, js, C, coff, ldc, bias, bias_off, mask, moff, ldm, flags);
+}
+
+/* C = A^T B (+ epilogue).  A: K x M (stored), B: K x N. */
+__kernel void hg_gemm_tn(const uint M, const uint N, const uint K,
+                         __global const float *A, const uint aoff, const uint lda,
+                         __global const float *B, const uint boff, const uint ldb,
+                         __global float *C, const uint coff, const uint ldc,
+                         __global const float *bias, const uint bias_off,
+                         __global const float *mask, const uint moff, const uint ldm,
+                         const uint flags)
+{
+    HG_ORIGIN
+    uint ac[HG_TM];
+#pragma unroll
+    for (uint r = 0; r < HG_TM; r++)
+        ac[r] = min(is + r, M - 1u);
+    __global const float *ap = A + (size_t)aoff;
+    __global const float *bp = B + (size_t)boff + js;
+    VT acc[HG_TM];
+#pragma unroll
+    for (uint r = 0; r < HG_TM; r++)
+        acc[r] = (VT)(0.0f);
+
+    if (nvalid >= HG_TN) {
+        for (uint p = 0; p < K; p++, ap += lda, bp += ldb) {
+            const VT b = VLOAD(0, bp);
+#pragma unroll
+            for (uint r = 0; r < HG_TM; r++)
+                acc[r] = fma((VT)(ap[ac[r]]), b, acc[r]);
+        }
+    } else {
+        for (uint p = 0; p < K; p++, ap += lda, bp += ldb) {
+            const VT b = hg_gather(bp, nvalid);
+#pragma unroll
+            for (uint r = 0; r < HG_TM; r++)
+                acc[r] = fma((VT)(ap[ac[r]]), b, acc[r]);
+        }
+    }
+    hg_store(acc, M, N, i0, j0, is, js, C, coff, ldc, bias, bias_off, mask, moff, ldm, flags);
+}
+
+/*
+ * dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols.
+ * Launch: 2-D global size (ceil(cols / HG_TN), ceil(rows / HG_TM)), rounded
+ * up to the local size (the same shape as a rows x cols GEMM); each
+ * work-item moves an HG_TM x HG_TN block.
+ */
+__kernel void hg_transpose(const uint rows, const uint cols,
+                           __global const float *src, const uint soff, const uint lds,
+                           __global float *dst, const uint doff, const uint ldd)
+{
+    const uint j0 = (uint)get_global_id(0) * HG_TN;
+    const uint i0 = (uint)get_global_id(1) * HG_TM;
+    if (j0 >= cols || i0 >= rows)
+        return;
+    const uint ni = min((uint)HG_TM, rows - i0);
+    const uint nj = min((uint)HG_TN, cols - j0);
+    for (uint jj = 0; jj < nj; jj++) {
+        __global float *d = dst + (size_t)doff + (size_t)(j0 + jj) * ldd + i0;
+        __global const float *s = src + (size_t)soff + (size_t)i0 * lds + j0 + jj;
+        for (uint ii = 0; ii < ni; ii++)
+            d[ii] = s[(size_t)ii * lds];
+    }
+}

@@ -1,0 +1,139 @@
+/*
+ * enqueue.c - the small helpers every device path uses to enqueue work:
+ * buffers, kernel arguments, launches with fixed local sizes, and the
+ * events a step is timed by.
+ */
+#include <stdlib.h>
+
+#include "engine_internal.h"
+
+bool hg__track(hg__device *d, cl_event ev, bool transfer)
+{
+    if (!ev)
+        return true;
+    if (d->nevents == d->cap_events) {
+        size_t cap = d->cap_events ? 2 * d->cap_events : 64;
+        cl_event *e = realloc(d->events, cap * sizeof *e);
+        if (e)
+            d->events = e;
+        bool *t = realloc(d->event_is_transfer, cap * sizeof *t);
+        if (t)
+            d->event_is_transfer = t;
+        if (!e || !t) {
+            clReleaseEvent(ev);
+            return false;
+        }
+        d->cap_events = cap;
+    }
+    d->events[d->nevents] = ev;
+    d->event_is_transfer[d->nevents] = transfer;
+    d->nevents++;
+    return true;
+}
+
+hg_status hg__tracked(hg__device *d, cl_event ev, bool transfer, hg_error *err)
+{
+    if (!hg__track(d, ev, transfer))
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
+    return HG_OK;
+}
+
+void hg__collect_events(hg__device *d)
+{
+    for (size_t i = 0; i < d->nevents; i++) {
+        cl_ulong s = 0, e = 0;
+        if (clGetEventProfilingInfo(d->events[i], CL_PROFILING_COMMAND_START, sizeof s, &s,
+                                    NULL) == CL_SUCCESS &&
+            clGetEventProfilingInfo(d->events[i], CL_PROFILING_COMMAND_END, sizeof e, &e,
+                                    NULL) == CL_SUCCESS &&
+            e >= s) {
+            double ms = (double)(e - s) / 1e6;
+            d->stats.device_ms += ms;
+            if (d->event_is_transfer[i])
+                d->stats.transfer_ms += ms;
+        }
+        clReleaseEvent(d->events[i]);
+    }
+    d->nevents = 0;
+}
+
+hg_status hg__set_args(hg__device *d, cl_kernel k, const char *name, const hg__karg *args,
+                       size_t n, hg_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        cl_int rc = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].value);
+        if (rc != CL_SUCCESS)
+            return hg__cl_fail(err, rc, "clSetKernelArg(%s, %zu) on %s", name, i, d->what);
+    }
+    return HG_OK;
+}
+
+hg_status hg__launch(hg__device *d, cl_kernel k, cl_uint dims, const size_t *gws,
+                     const size_t *lws_in, const char *name, hg_error *err)
+{
+    /*
+     * Fixed local sizes, global sizes rounded up (every kernel checks its
+     * bounds): a driver-chosen local size follows the global size, and POCL
+     * compiles a new work-group function for every new local size, hundreds
+     * of milliseconds each time the rows per device change.
+     */
+    size_t lws[2], g[2];
+    size_t maxwg = d->info->max_work_group_size ? d->info->max_work_group_size : 1;
+    if (lws_in) {
+        for (cl_uint i = 0; i < dims; i++)
+            lws[i] = lws_in[i];
+    } else if (dims == 1) {
+        lws[0] = maxwg < 64 ? maxwg : 64;
+    } else {
+        lws[0] = maxwg < 8 ? maxwg : 8;
+        lws[1] = maxwg / lws[0] < 8 ? maxwg / lws[0] : 8;
+        if (lws[1] == 0)
+            lws[1] = 1;
+    }
+    for (cl_uint i = 0; i < dims; i++)
+        g[i] = (gws[i] + lws[i] - 1) / lws[i] * lws[i];
+    cl_event ev = NULL;
+    cl_int rc = clEnqueueNDRangeKernel(d->queue, k, dims, NULL, g, lws, 0, NULL, &ev);
+    if (rc != CL_SUCCESS)
+        return hg__cl_fail(err, rc, "clEnqueueNDRangeKernel(%s) on %s", name, d->what);
+    return hg__tracked(d, ev, false, err);
+}
+
+void hg__release_mem(cl_mem *m)
+{
+    if (*m)
+        clReleaseMemObject(*m);
+    *m = NULL;
+}
+
+hg_status hg__alloc_mem(hg__device *d, cl_mem *m, size_t bytes, const char *what,
+                        hg_error *err)
+{
+    hg__release_mem(m);
+    if (bytes == 0)
+        bytes = sizeof(float);
+    if (bytes > d->info->max_alloc_bytes)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0,
+                             "%s on %s: %zu bytes exceed CL_DEVICE_MAX_MEM_ALLOC_SIZE (%llu)",
+                             what, d->what, bytes, (unsigned long long)d->info->max_alloc_bytes);
+    cl_int rc = CL_SUCCESS;
+    *m = clCreateBuffer(d->ctx, CL_MEM_READ_WRITE, bytes, NULL, &rc);
+    if (rc != CL_SUCCESS || !*m) {
+        *m = NULL;
+        return hg__cl_fail(err, rc != CL_SUCCESS ? rc : CL_MEM_OBJECT_ALLOCATION_FAILURE,
+                           "clCreateBuffer(%s, %zu bytes) on %s", what, bytes, d->what);
+    }
+    return HG_OK;
+}
+
+hg_status hg__make_kernel(hg__device *d, cl_program prog, const char *name, cl_kernel *k,
+                          hg_error *err)
+{
+    cl_int rc = CL_SUCCESS;
+    *k = clCreateKernel(prog, name, &rc);
+    if (rc != CL_SUCCESS || !*k) {
+        *k = NULL;
+        return hg__cl_fail(err, rc, "clCreateKernel(%s) on %s", name, d->what);
+    }
+    return HG_OK;
+}

@@ -1,0 +1,67 @@
+/*
+ * fused.c - the linear and softmax models' gradient in one pass over the
+ * rows (cl/fused.cl): W is transposed once per batch, each work-item streams
+ * a slab of rows and keeps its own partial gradient, and a finish kernel adds
+ * the slabs in order into one record per block.
+ *
+ * Slabs: in deterministic mode always HG__SLAB_MIN rows, so that a block's
+ * record is the same sum whichever device computes it; otherwise about four
+ * slabs per compute unit (HG__SLAB_MIN..HG__SLAB_MAX rows), so every core is
+ * busy and few partials are written.
+ */
+#include "engine_internal.h"
+
+size_t hg__fused_max_slabs(size_t rows)
+{
+    return (rows + HG__SLAB_MIN - 1) / HG__SLAB_MIN;
+}
+
+static size_t slab_rows(const hg_engine *eng, const hg__device *d, size_t rows)
+{
+    if (eng->det)
+        return HG__SLAB_MIN;
+    size_t cu = d->info->compute_units ? d->info->compute_units : 1;
+    size_t want = (rows + 4 * cu - 1) / (4 * cu);
+    want = (want + HG__SLAB_MIN - 1) / HG__SLAB_MIN * HG__SLAB_MIN;
+    return want < HG__SLAB_MIN ? HG__SLAB_MIN : want > HG__SLAB_MAX ? HG__SLAB_MAX : want;
+}
+
+hg_status hg__run_fused(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
+{
+    const hg__layer *ly = &eng->layers[0];
+    const size_t K = ly->out, F = ly->in, P = eng->nparams;
+    const size_t kp = (K + d->kc.c - 1) / d->kc.c * d->kc.c;
+    cl_uint w_off = (cl_uint)ly->w_off, b_off = (cl_uint)ly->b_off, uP = (cl_uint)P;
+
+    hg__karg pa[] = {HG_MEM(d->params), HG_U32(w_off), HG_MEM(d->wt)};
+    hg_status st = hg__set_args(d, d->k_fprep, "hg_fused_prep", pa, 3, err);
+    size_t g2[2] = {F, kp};
+    if (st == HG_OK)
+        st = hg__launch(d, d->k_fprep, 2, g2, NULL, "hg_fused_prep", err);
+
+    size_t slab = slab_rows(eng, d, b->rows);
+    size_t nslabs = (b->rows + slab - 1) / slab;
+    size_t per = b->nrec > 1 ? b->block_rows / slab : nslabs;
+    cl_uint row0 = (cl_uint)b->row, rows = (cl_uint)b->rows, us = (cl_uint)slab,
+            uns = (cl_uint)nslabs, uper = (cl_uint)per, unrec = (cl_uint)b->nrec;
+    /* the model's unused target buffer: any valid one */
+    cl_mem labels = b->labels ? b->labels : b->x, y = b->y ? b->y : b->x;
+    hg__karg ga[] = {HG_MEM(b->x),       HG_U32(row0),   HG_U32(rows),  HG_MEM(labels),
+                     HG_MEM(y),          HG_MEM(d->wt),  HG_MEM(d->params), HG_U32(b_off),
+                     HG_U32(us),         HG_U32(uns),    HG_MEM(d->fpart)};
+    if (st == HG_OK)
+        st = hg__set_args(d, d->k_fgrad, "hg_fused_grad", ga, 11, err);
+    size_t one = 1;
+    if (st == HG_OK)
+        st = hg__launch(d, d->k_fgrad, 1, &nslabs, &one, "hg_fused_grad", err);
+
+    hg__karg fa[] = {HG_MEM(d->fpart), HG_U32(uper), HG_U32(uns),   HG_MEM(d->grad),
+                     HG_U32(unrec),    HG_U32(w_off), HG_U32(b_off), HG_U32(uP)};
+    if (st == HG_OK)
+        st = hg__set_args(d, d->k_ffinish, "hg_fused_finish", fa, 8, err);
+    size_t maxwg = d->info->max_work_group_size ? d->info->max_work_group_size : 1;
+    size_t g3[2] = {K * F + K + 1, b->nrec}, l3[2] = {maxwg < 64 ? maxwg : 64, 1};
+    if (st == HG_OK)
+        st = hg__launch(d, d->k_ffinish, 2, g3, l3, "hg_fused_finish", err);
+    return st;
+}

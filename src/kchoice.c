@@ -1,0 +1,215 @@
+/*
+ * kchoice.c - which kernels a device computes the built-in models with:
+ * the candidates (CLBlast, hetgrad's own kernels in a few compile-time
+ * shapes, the plain GEMM), the choice before any measurement, and building
+ * the programs of a choice.  profile.c times the candidates and keeps the
+ * fastest correct one.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+/* Fused kernel shapes: rows per forward pass, per backward pass, classes per
+   forward pass (clipped to the model's classes).  Best first on POCL. */
+static const unsigned fused_shapes[][3] = {{8, 8, 2}, {4, 8, 5}, {2, 8, 10}};
+/* Tiled GEMM blocks (rows x columns of C per work-item) for layers at least
+   16 wide; narrower ones use NARROW_TM x NARROW_TN. */
+static const unsigned tiled_shapes[][2] = {{16, 16}, {24, 16}, {8, 16}};
+#define NARROW_TM 8u
+#define NARROW_TN 8u
+
+void hg__kchoice_name(const hg__kchoice *k, char *buf, size_t n)
+{
+    switch (k->path) {
+    case HG__PATH_CLBLAST: snprintf(buf, n, "clblast"); break;
+    case HG__PATH_NAIVE: snprintf(buf, n, "naive"); break;
+    case HG__PATH_CUSTOM: snprintf(buf, n, "custom"); break;
+    case HG__PATH_OWN:
+        if (k->c)
+            snprintf(buf, n, "fused r%u/b%u/k%u", k->a, k->b, k->c);
+        else
+            snprintf(buf, n, "tiled %ux%u", k->a, k->b);
+        break;
+    }
+}
+
+static bool single_layer(const hg_engine *eng)
+{
+    return eng->model.kind == HG_MODEL_LINEAR || eng->model.kind == HG_MODEL_SOFTMAX;
+}
+
+static size_t own_candidates(const hg_engine *eng, hg__kchoice *out)
+{
+    size_t n = 0;
+    if (single_layer(eng)) {
+        unsigned k = (unsigned)eng->model.outputs;
+        for (size_t i = 0; i < sizeof fused_shapes / sizeof fused_shapes[0]; i++) {
+            hg__kchoice c = {HG__PATH_OWN, fused_shapes[i][0], fused_shapes[i][1],
+                             fused_shapes[i][2] < k ? fused_shapes[i][2] : k};
+            bool dup = false;
+            for (size_t j = 0; j < n; j++)
+                dup |= out[j].a == c.a && out[j].b == c.b && out[j].c == c.c;
+            if (!dup)
+                out[n++] = c;
+        }
+    } else {
+        for (size_t i = 0; i < sizeof tiled_shapes / sizeof tiled_shapes[0]; i++)
+            out[n++] = (hg__kchoice){HG__PATH_OWN, tiled_shapes[i][0], tiled_shapes[i][1], 0};
+    }
+    return n;
+}
+
+size_t hg__kchoice_candidates(const hg_engine *eng, const hg__device *d, hg__kchoice *out)
+{
+    if (eng->model.kind == HG_MODEL_CUSTOM) {
+        out[0] = (hg__kchoice){HG__PATH_CUSTOM, 0, 0, 0};
+        return 1;
+    }
+    if (eng->gemm == HG_GEMM_NAIVE) {
+        out[0] = (hg__kchoice){HG__PATH_NAIVE, 0, 0, 0};
+        return 1;
+    }
+    if (eng->gemm == HG_GEMM_CLBLAST) {
+        /* No CLBlast on devices that cannot compile: it builds its kernels itself. */
+        out[0] = (hg__kchoice){d->offline ? HG__PATH_NAIVE : HG__PATH_CLBLAST, 0, 0, 0};
+        return 1;
+    }
+    size_t n = own_candidates(eng, out);
+    if (eng->gemm == HG_GEMM_AUTO && !eng->det)
+        out[n++] = (hg__kchoice){d->offline ? HG__PATH_NAIVE : HG__PATH_CLBLAST, 0, 0, 0};
+    return n;
+}
+
+hg__kchoice hg__kchoice_default(const hg_engine *eng, const hg__device *d)
+{
+    hg__kchoice c[HG__MAX_CANDIDATES];
+    size_t n = hg__kchoice_candidates(eng, d, c);
+    if (eng->gemm != HG_GEMM_AUTO || eng->det || n == 1)
+        return c[0];
+    /* Before measuring: our kernels on CPUs, CLBlast elsewhere. */
+    return d->info->type == HG_DEVICE_CPU ? c[0] : c[n - 1];
+}
+
+void hg__kchoice_release(hg__device *d)
+{
+    cl_kernel *ks[] = {&d->k_fprep, &d->k_fgrad, &d->k_ffinish, &d->k_gnn[0], &d->k_gnn[1],
+                       &d->k_gtn[0], &d->k_gtn[1], &d->k_gtr};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        if (*ks[i])
+            clReleaseKernel(*ks[i]);
+        *ks[i] = NULL;
+    }
+    for (size_t i = 0; i < 2; i++) {
+        if (d->own_prog[i])
+            clReleaseProgram(d->own_prog[i]);
+        d->own_prog[i] = NULL;
+        d->own_label[i][0] = '\0';
+    }
+    hg__release_mem(&d->wt);
+    hg__release_mem(&d->fpart);
+    d->cap_rows = 0; /* the workspace depends on the choice */
+}
+
+/* detmath.cl followed by name.cl (malloc'ed). */
+static char *with_detmath(const char *name, size_t *len)
+{
+    size_t l1 = 0, l2 = 0;
+    const char *a = hg__kernel_source("detmath", &l1), *b = hg__kernel_source(name, &l2);
+    if (!a || !b)
+        return NULL;
+    char *s = malloc(l1 + l2 + 2);
+    if (!s)
+        return NULL;
+    memcpy(s, a, l1);
+    s[l1] = '\n';
+    memcpy(s + l1 + 1, b, l2);
+    s[l1 + 1 + l2] = '\0';
+    *len = l1 + 1 + l2;
+    return s;
+}
+
+char *hg__model_source(size_t *len)
+{
+    return with_detmath("model", len);
+}
+
+static hg_status build(hg_engine *eng, hg__device *d, size_t li, const char *src, size_t len,
+                       const char *label, const char *options, cl_program *prog,
+                       hg_error *err)
+{
+    hg__program_origin origin;
+    return hg__program_build(d->ctx, hg__list_cl_device(eng->list, li), d->info, d->what,
+                             label, src, len, options, &eng->pcache, prog, &origin, err);
+}
+
+static hg_status apply_fused(hg_engine *eng, hg__device *d, size_t li, const hg__kchoice *k,
+                             hg_error *err)
+{
+    size_t len = 0;
+    char *src = with_detmath("fused", &len);
+    if (!src)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "kernel source 'fused'");
+    unsigned F = (unsigned)eng->model.inputs, K = (unsigned)eng->model.outputs;
+    unsigned kp = (K + k->c - 1) / k->c * k->c;
+    bool soft = eng->model.kind == HG_MODEL_SOFTMAX;
+    char opt[256];
+    /* Oclgrind's uninitialised-value plugin crashes on 16-wide shuffles: the
+       lane sums go through memory there (same bits; see fused.cl) */
+    bool oclgrind = strstr(d->info->platform_name, "Oclgrind") != NULL;
+    snprintf(opt, sizeof opt,
+             "-cl-std=CL1.2 -DHG_F=%u -DHG_K=%u -DHG_KP=%u -DHG_KC=%u -DHG_RF=%u -DHG_RB=%u "
+             "-D%s%s", F, K, kp, k->c, k->a, k->b, soft ? "HG_SOFTMAX" : "HG_LINEAR",
+             oclgrind ? " -DHG_HSUM_STORE" : "");
+    snprintf(d->own_label[0], sizeof d->own_label[0], "fused-%s-%ux%u-r%ub%uk%u",
+             soft ? "softmax" : "linear", F, K, k->a, k->b, k->c);
+    hg_status st = build(eng, d, li, src, len, d->own_label[0], opt, &d->own_prog[0], err);
+    free(src);
+    if (st == HG_OK)
+        st = hg__make_kernel(d, d->own_prog[0], "hg_fused_prep", &d->k_fprep, err);
+    if (st == HG_OK)
+        st = hg__make_kernel(d, d->own_prog[0], "hg_fused_grad", &d->k_fgrad, err);
+    if (st == HG_OK)
+        st = hg__make_kernel(d, d->own_prog[0], "hg_fused_finish", &d->k_ffinish, err);
+    return st;
+}
+
+static hg_status apply_tiled(hg_engine *eng, hg__device *d, size_t li, const hg__kchoice *k,
+                             hg_error *err)
+{
+    size_t len = 0;
+    const char *src = hg__kernel_source("gemm", &len);
+    if (!src)
+        return hg__error_set(err, HG_INTERNAL, 0, "embedded kernel 'gemm' missing");
+    const unsigned tm[2] = {k->a, NARROW_TM}, tn[2] = {k->b, NARROW_TN};
+    hg_status st = HG_OK;
+    for (size_t i = 0; i < 2 && st == HG_OK; i++) {
+        char opt[96];
+        snprintf(opt, sizeof opt, "-cl-std=CL1.2 -DHG_TM=%u -DHG_TN=%u", tm[i], tn[i]);
+        snprintf(d->own_label[i], sizeof d->own_label[i], "tiled-%ux%u", tm[i], tn[i]);
+        st = build(eng, d, li, src, len, d->own_label[i], opt, &d->own_prog[i], err);
+        if (st == HG_OK)
+            st = hg__make_kernel(d, d->own_prog[i], "hg_gemm_nn", &d->k_gnn[i], err);
+        if (st == HG_OK)
+            st = hg__make_kernel(d, d->own_prog[i], "hg_gemm_tn", &d->k_gtn[i], err);
+    }
+    if (st == HG_OK)
+        st = hg__make_kernel(d, d->own_prog[0], "hg_transpose", &d->k_gtr, err);
+    return st;
+}
+
+hg_status hg__kchoice_apply(hg_engine *eng, hg__device *d, size_t li, const hg__kchoice *k,
+                            hg_error *err)
+{
+    hg__kchoice_release(d);
+    hg_status st = HG_OK;
+    if (k->path == HG__PATH_OWN)
+        st = k->c ? apply_fused(eng, d, li, k, err) : apply_tiled(eng, d, li, k, err);
+    if (st != HG_OK) {
+        hg__kchoice_release(d);
+        return st;
+    }
+    d->kc = *k;
+    return HG_OK;
+}

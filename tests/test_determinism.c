@@ -1,0 +1,311 @@
+/*
+ * test_determinism.c - deterministic mode: the same bits whatever the split,
+ * whichever device computes which block, whatever kernel shape each device
+ * chose, and when a device fails in the middle of a step.
+ *
+ * Every test device (POCL pthread and basic, and Oclgrind in the full set)
+ * computes whole steps alone and in several mixed splits; every result must
+ * equal the first bit for bit (memcmp), and match the double host reference
+ * within the engine's tolerance.  Shapes are small (Oclgrind), but cover a
+ * feature tail (37 = 2 x 16 + 5), a short last block, unaligned range steps
+ * and minibatches with repeated rows.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+#define ROWS 1400  /* blocks of 512: 512, 512, 376 */
+#define BLOCK 512
+#define GRAD_TOL 1e-4
+
+static uint64_t lcg_state = 7;
+static double uniform(void)
+{
+    lcg_state = lcg_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(lcg_state >> 11) / 9007199254740992.0;
+}
+
+typedef struct problem {
+    hg_model_desc   m;
+    hg_dataset_desc d;
+    float          *x, *t, *params;
+    int32_t        *l;
+    size_t          P;
+} problem;
+
+static void make_problem(problem *p, hg_model_kind kind)
+{
+    memset(p, 0, sizeof *p);
+    lcg_state = 7 + (uint64_t)kind;
+    size_t in = 37, out = kind == HG_MODEL_LINEAR ? 2 : 3;
+    p->m = (hg_model_desc){.kind = kind, .inputs = in, .outputs = out};
+    if (kind == HG_MODEL_MLP) {
+        p->m.nhidden = 2;
+        p->m.hidden[0] = 20; /* the wide GEMM program */
+        p->m.hidden[1] = 5;  /* the narrow one */
+    }
+    p->x = malloc(ROWS * in * sizeof *p->x);
+    p->t = malloc(ROWS * out * sizeof *p->t);
+    p->l = malloc(ROWS * sizeof *p->l);
+    for (size_t r = 0; r < ROWS; r++) {
+        p->l[r] = (int32_t)(r % out);
+        for (size_t j = 0; j < in; j++)
+            p->x[r * in + j] = (float)(uniform() * 2 - 1 + (j == r % out ? 1.5 : 0.0));
+        for (size_t j = 0; j < out; j++)
+            p->t[r * out + j] = (float)(p->x[r * in + j] + uniform() - 0.5);
+    }
+    p->d = (hg_dataset_desc){ROWS, in, p->x, p->t, p->l};
+    p->P = hg_model_param_count(&p->m);
+    p->params = malloc(p->P * sizeof *p->params);
+    for (size_t i = 0; i < p->P; i++)
+        p->params[i] = (float)(uniform() - 0.5) * 0.5f;
+}
+
+static void free_problem(problem *p)
+{
+    free(p->x);
+    free(p->t);
+    free(p->l);
+    free(p->params);
+}
+
+/* Devices the test environment promises (HG_TEST_EXPECT: comma-separated). */
+static size_t expected_devices(void)
+{
+    const char *e = getenv("HG_TEST_EXPECT");
+    ck_assert_msg(e && *e, "HG_TEST_EXPECT is not set: the test needs to know its devices");
+    size_t n = 1;
+    for (const char *c = e; *c; c++)
+        n += *c == ',';
+    return n;
+}
+
+typedef struct fault {
+    size_t   device;
+    uint64_t step;
+} fault;
+
+static bool fault_hook(void *user, size_t device, uint64_t step, hg_fault_point point)
+{
+    const fault *f = user;
+    return f && device == f->device && step == f->step && point == HG_FAULT_WAIT;
+}
+
+static hg_engine *make_engine(const problem *p, fault *f)
+{
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.devices.use_environment = false;
+    o.devices.keep_duplicates = true;
+    o.deterministic = true;
+    o.block_rows = BLOCK;
+    o.serial = true; /* Oclgrind's uninitialised-value plugin needs one host thread */
+    o.fault_hook = f ? fault_hook : NULL;
+    o.fault_user = f;
+    hg_engine *e = NULL;
+    hg_error err;
+    ck_assert_msg(hg_engine_create(&o, &p->m, &e, &err) == HG_OK, "create: %s", err.message);
+    ck_assert_uint_eq(hg_engine_device_count(e), expected_devices());
+    ck_assert_msg(hg_engine_set_data(e, &p->d, &err) == HG_OK, "set_data: %s", err.message);
+    return e;
+}
+
+/* One step: range [first, first + count) or idx[0..count). */
+static void step(hg_engine *e, const problem *p, size_t first, size_t count, const size_t *idx,
+                 float *g, double *loss)
+{
+    hg_error err;
+    hg_status st = idx ? hg_engine_gradient_rows(e, p->params, idx, count, g, loss, &err)
+                       : hg_engine_gradient(e, p->params, first, count, g, loss, &err);
+    ck_assert_msg(st == HG_OK, "step: %s", err.message);
+}
+
+static void expect_reference(const problem *p, size_t first, size_t count, const size_t *idx,
+                             const float *g, double loss)
+{
+    double *ref = calloc(p->P, sizeof *ref), rloss = 0;
+    hg_error err;
+    ck_assert(hg_reference_loss_grad(&p->m, p->params, &p->d, first, count, idx, &rloss, ref,
+                                     &err) == HG_OK);
+    double maxref = 0, maxdiff = 0;
+    for (size_t i = 0; i < p->P; i++) {
+        maxref = fmax(maxref, fabs(ref[i] / (double)count));
+        maxdiff = fmax(maxdiff, fabs((double)g[i] - ref[i] / (double)count));
+    }
+    ck_assert_msg(maxdiff <= GRAD_TOL * maxref, "gradient error %.3g (max |ref| %.3g)", maxdiff,
+                  maxref);
+    ck_assert_msg(fabs(loss - rloss / (double)count) <= 1e-5 * fabs(rloss / (double)count),
+                  "loss %.9g vs %.9g", loss, rloss / (double)count);
+    free(ref);
+}
+
+/* Splits to try for n devices: each alone, equal, and two lopsided mixes. */
+static size_t splits(size_t n, double w[][4])
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < n; j++)
+            w[k][j] = i == j ? 1.0 : 0.0;
+        k++;
+    }
+    for (size_t j = 0; j < n; j++) {
+        w[k][j] = 1.0;
+        w[k + 1][j] = j == 0 ? 5.0 : 0.3 * (double)(j + 1);
+        w[k + 2][j] = j + 1 == n ? 4.0 : 0.1;
+    }
+    return k + 3;
+}
+
+typedef struct stepdef {
+    size_t first, count;
+    const size_t *idx;
+    const char *what;
+} stepdef;
+
+static void check_bits(const problem *p, hg_engine *e, const stepdef *s, const float *base,
+                       double base_loss, const char *how)
+{
+    float *g = malloc(p->P * sizeof *g);
+    double loss = 0;
+    step(e, p, s->first, s->count, s->idx, g, &loss);
+    ck_assert_msg(memcmp(g, base, p->P * sizeof *g) == 0 && loss == base_loss,
+                  "%s, %s: not bit-identical to the first split (loss %.17g vs %.17g)", s->what,
+                  how, loss, base_loss);
+    free(g);
+}
+
+static void check_model(hg_model_kind kind)
+{
+    problem p;
+    make_problem(&p, kind);
+    hg_engine *e = make_engine(&p, NULL);
+    size_t n = hg_engine_device_count(e);
+    ck_assert_msg(n <= 4, "the test plans splits for up to 4 devices");
+    double w[8][4];
+    size_t ns = splits(n, w);
+
+    size_t *idx = malloc(1100 * sizeof *idx);
+    for (size_t i = 0; i < 1100; i++)
+        idx[i] = (size_t)(uniform() * ROWS) % ROWS; /* repeats allowed */
+    const stepdef steps[] = {{0, ROWS, NULL, "whole set"},
+                             {100, 1201, NULL, "unaligned range"},
+                             {0, 1100, idx, "minibatch"}};
+    for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+        const stepdef *s = &steps[k];
+        float *base = malloc(p.P * sizeof *base);
+        double base_loss = 0;
+        hg_error err;
+        ck_assert(hg_engine_set_weights(e, w[0], n, &err) == HG_OK);
+        step(e, &p, s->first, s->count, s->idx, base, &base_loss);
+        expect_reference(&p, s->first, s->count, s->idx, base, base_loss);
+        for (size_t j = 1; j < ns; j++) {
+            char how[96];
+            snprintf(how, sizeof how, "split %zu (%g, %g, %g)", j, w[j][0], w[j][1],
+                     n > 2 ? w[j][2] : 0.0);
+            ck_assert(hg_engine_set_weights(e, w[j], n, &err) == HG_OK);
+            check_bits(&p, e, s, base, base_loss, how);
+        }
+        /* Every kernel shape on every device: still the same bits (on the
+           first step kind; Oclgrind makes this the slow part). */
+        ck_assert(hg_engine_set_weights(e, w[ns - 1], n, &err) == HG_OK);
+        for (size_t i = 0; i < n && k == 0; i++) {
+            hg__kchoice c[HG__MAX_CANDIDATES];
+            size_t nc = hg__kchoice_candidates(e, &e->dev[i], c);
+            ck_assert_msg(nc >= 2, "deterministic mode should offer kernel shapes");
+            for (size_t q = 0; q < nc; q++) {
+                char how[96], name[48];
+                hg__kchoice_name(&c[q], name, sizeof name);
+                snprintf(how, sizeof how, "device %zu computing with %s", i, name);
+                ck_assert_msg(hg__kchoice_apply(e, &e->dev[i], e->dev[i].li, &c[q], &err) ==
+                                  HG_OK, "%s: %s", how, err.message);
+                check_bits(&p, e, s, base, base_loss, how);
+            }
+        }
+        free(base);
+    }
+    free(idx);
+    hg_engine_destroy(e);
+    free_problem(&p);
+}
+
+START_TEST(softmax_same_bits) { check_model(HG_MODEL_SOFTMAX); }
+END_TEST
+
+START_TEST(linear_same_bits) { check_model(HG_MODEL_LINEAR); }
+END_TEST
+
+START_TEST(mlp_same_bits) { check_model(HG_MODEL_MLP); }
+END_TEST
+
+/* A device failing in the middle of a step: its blocks are recomputed by the
+   others, and the result keeps its bits. */
+START_TEST(recovery_keeps_bits)
+{
+    problem p;
+    make_problem(&p, HG_MODEL_SOFTMAX);
+    hg_engine *ref = make_engine(&p, NULL);
+    size_t n = hg_engine_device_count(ref);
+    float *base = malloc(p.P * sizeof *base), *g = malloc(p.P * sizeof *g);
+    double base_loss = 0, loss = 0;
+    step(ref, &p, 0, ROWS, NULL, base, &base_loss);
+    hg_engine_destroy(ref);
+
+    fault f = {n - 1, 1}; /* the last device fails in the first step */
+    hg_engine *e = make_engine(&p, &f);
+    step(e, &p, 0, ROWS, NULL, g, &loss);
+    ck_assert(hg_engine_quarantined(e, n - 1, NULL));
+    ck_assert_uint_eq(hg_engine_recovered_steps(e), 1);
+    ck_assert_msg(memcmp(g, base, p.P * sizeof *g) == 0 && loss == base_loss,
+                  "recovered step differs from the undisturbed one");
+    hg_engine_destroy(e);
+    free(base);
+    free(g);
+    free_problem(&p);
+}
+END_TEST
+
+/* Options that cannot be deterministic are refused with a reason. */
+START_TEST(refuses_what_it_cannot_fix)
+{
+    problem p;
+    make_problem(&p, HG_MODEL_SOFTMAX);
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.devices.use_environment = false;
+    o.deterministic = true;
+    hg_engine *e = NULL;
+    hg_error err;
+    o.gemm = HG_GEMM_CLBLAST;
+    ck_assert_int_eq(hg_engine_create(&o, &p.m, &e, &err), HG_INVALID_ARGUMENT);
+    ck_assert_ptr_null(e);
+    ck_assert_ptr_nonnull(strstr(err.message, "CLBlast"));
+    o.gemm = HG_GEMM_AUTO;
+    o.block_rows = 1000; /* not a multiple of 512 */
+    ck_assert_int_eq(hg_engine_create(&o, &p.m, &e, &err), HG_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(err.message, "block_rows"));
+    free_problem(&p);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("determinism");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, refuses_what_it_cannot_fix);
+    tcase_add_test(tc, softmax_same_bits);
+    tcase_add_test(tc, linear_same_bits);
+    tcase_add_test(tc, mlp_same_bits);
+    tcase_add_test(tc, recovery_keeps_bits);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
