@@ -33,6 +33,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include <hetgrad.h>
 
+#include "roofline.h"
+
 #include <cblas.h>
 #include <ctype.h>
 #include <math.h>
@@ -308,6 +310,10 @@ typedef struct result {
     double shares[MAX_DEVICES];
     double rel_err;           /* engine vs openblas; NAN for openblas itself */
     bool   check_ok;
+    char   kernel[48];        /* the kernel the device chose ("mixed" when several) */
+    double limit;             /* roofline rows/s for this configuration */
+    double clblast_rate;      /* solo: the same device computing with CLBlast; NAN */
+    double det_ms;            /* the same configuration in deterministic mode; NAN */
 } result;
 
 typedef struct model_run {
@@ -317,6 +323,8 @@ typedef struct model_run {
     double host_check_err;     /* openblas vs reference, first CHECK_ROWS rows */
     double host_check_loss_err;
     bool   host_check_ok;
+    double bytes_per_row;      /* one read of a row: features and its target */
+    bool   det_identical;      /* every deterministic configuration gave the same bits */
     size_t nresults;
     result results[MAX_DEVICES + 3];
 } model_run;
@@ -350,7 +358,50 @@ typedef struct bench {
     bool   failed;             /* a check failed: exit 1 */
     size_t ndev;               /* the engine's devices, from the first model */
     char   dev_names[MAX_DEVICES][256];
+    double read_gbs;           /* host read bandwidth, measured in this run */
+    double peak_gflops[MAX_DEVICES]; /* each device's FMA peak, measured in this run */
 } bench;
+
+/* Roofline rows/s of device d: one read of each row, or the FLOPs at its peak. */
+static double limit_rows(const bench *b, const model_run *mr, size_t d)
+{
+    double mem = b->read_gbs * 1e9 / mr->bytes_per_row;
+    double comp = b->peak_gflops[d] * 1e9 / mr->flop_per_row;
+    return comp > 0 && comp < mem ? comp : mem;
+}
+
+/* Make an engine for model m with options o, upload the data, maybe calibrate. */
+static hg_engine *open_engine(const hg_engine_options *o, const hg_model_desc *m,
+                              const hg_dataset_desc *data, bool calibrate)
+{
+    hg_error err;
+    hg_engine *e = NULL;
+    if (hg_engine_create(o, m, &e, &err) != HG_OK)
+        die_hg("hg_engine_create", &err);
+    if (hg_engine_set_data(e, data, &err) != HG_OK)
+        die_hg("hg_engine_set_data", &err);
+    if (calibrate && hg_engine_calibrate(e, &err) != HG_OK)
+        die_hg("hg_engine_calibrate", &err);
+    return e;
+}
+
+/* Median ms of one full-batch step with weights w (one warm-up); grad: the last. */
+static double step_ms(bench *b, hg_engine *e, const double *w, size_t ndev,
+                      const float *params, float *grad, double *times)
+{
+    hg_error err;
+    double loss;
+    if (hg_engine_set_weights(e, w, ndev, &err) != HG_OK)
+        die_hg("hg_engine_set_weights", &err);
+    for (int i = -1; i < b->repeats; i++) {
+        double t0 = now_ms();
+        if (hg_engine_gradient(e, params, 0, b->rows, grad, &loss, &err) != HG_OK)
+            die_hg("hg_engine_gradient", &err);
+        if (i >= 0)
+            times[i] = now_ms() - t0;
+    }
+    return median(times, b->repeats);
+}
 
 static void fill_rates(result *r, size_t rows, double fpr)
 {
@@ -412,6 +463,8 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
         exit(3);
     }
     mr->flop_per_row = flop_per_row(m);
+    mr->bytes_per_row = 4.0 * (double)m->inputs +
+                        (m->kind == HG_MODEL_LINEAR ? 4.0 * (double)m->outputs : 4.0);
 
     float *params = xcalloc(np, sizeof *params);
     lcg g = {0x5eed0000u + (uint64_t)m->kind};
@@ -481,13 +534,12 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
     fill_rates(&rb, b->rows, mr->flop_per_row);
 
     /* 3. the engine */
-    hg_engine *e = NULL;
-    note("%s: creating the engine and uploading %zu rows (CLBlast kernels compile on first "
-         "use)", mr->label, b->rows);
-    if (hg_engine_create(eopt, m, &e, &err) != HG_OK)
-        die_hg("hg_engine_create", &err);
-    if (hg_engine_set_data(e, &data, &err) != HG_OK)
-        die_hg("hg_engine_set_data", &err);
+    note("%s: creating the engine, uploading %zu rows and choosing each device's kernel "
+         "(calibration)", mr->label, b->rows);
+    hg_engine *e = open_engine(eopt, m, &data, true);
+    /* the weights decide the split below, not the calibrated models */
+    if (hg_engine_set_split(e, HG_SPLIT_WEIGHTS, &err) != HG_OK)
+        die_hg("hg_engine_set_split", &err);
     size_t ndev = hg_engine_device_count(e);
     if (ndev == 0 || ndev > MAX_DEVICES) {
         fprintf(stderr, "bench_gradient: the engine has %zu devices (1..%d supported)\n", ndev,
@@ -499,6 +551,10 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
         for (size_t d = 0; d < ndev; d++) {
             const hg_device_info *info = hg_engine_device(e, d);
             snprintf(b->dev_names[d], sizeof b->dev_names[d], "%s", info ? info->name : "?");
+            char why[200] = "";
+            b->peak_gflops[d] = hg_bench_fma_gflops(b->dev_names[d], why, sizeof why);
+            note("FP32 peak of %s: %.1f GFLOP/s (FMA loop)%s%s", b->dev_names[d],
+                 b->peak_gflops[d], why[0] ? "; " : "", why);
         }
     } else if (b->ndev != ndev) {
         fprintf(stderr, "bench_gradient: %s: the engine has %zu devices, the first model's "
@@ -540,6 +596,20 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
         note("%s: %s", mr->label, r->name);
         time_engine(b, e, weights, ndev, params, g_eng, times, r);
         fill_rates(r, b->rows, mr->flop_per_row);
+        r->clblast_rate = NAN;
+        r->det_ms = NAN;
+        if (d < ndev) {
+            hg_device_profile pf;
+            hg_engine_device_profile(e, d, &pf);
+            snprintf(r->kernel, sizeof r->kernel, "%s", pf.kernel);
+            note("%s: %s computes with %s: %s", mr->label, b->dev_names[d], pf.kernel,
+                 pf.kernel_note);
+            r->limit = limit_rows(b, mr, d);
+        } else {
+            snprintf(r->kernel, sizeof r->kernel, "(each its own)");
+            for (size_t o = 0; o < ndev; o++)
+                r->limit = fmax(r->limit, limit_rows(b, mr, o));
+        }
         if (d < ndev)
             solo_rate[d] = r->rows_per_s;
         r->rel_err = rel_error_f(g_eng, g_host, np);
@@ -551,8 +621,53 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
             b->failed = true;
         }
     }
-    mr->results[mr->nresults++] = rb;
     hg_engine_destroy(e);
+
+    /* 4. CLBlast on each device alone, for the ratio */
+    hg_engine_options co = *eopt;
+    co.gemm = HG_GEMM_CLBLAST;
+    note("%s: every device with CLBlast", mr->label);
+    e = open_engine(&co, m, &data, false);
+    for (size_t d = 0; d < ndev; d++) {
+        for (size_t o = 0; o < ndev; o++)
+            weights[o] = o == d ? 1.0 : 0.0;
+        double ms = step_ms(b, e, weights, ndev, params, g_eng, times);
+        mr->results[d].clblast_rate = (double)b->rows / (ms / 1e3);
+    }
+    hg_engine_destroy(e);
+
+    /* 5. deterministic mode: the same configurations, and the same bits in all */
+    hg_engine_options dopt = *eopt;
+    dopt.deterministic = true;
+    note("%s: deterministic mode", mr->label);
+    e = open_engine(&dopt, m, &data, true);
+    if (hg_engine_set_split(e, HG_SPLIT_WEIGHTS, &err) != HG_OK)
+        die_hg("hg_engine_set_split", &err);
+    float *g_det = xcalloc(np, sizeof *g_det);
+    mr->det_identical = true;
+    for (size_t d = 0; d < ndev + 2; d++) {
+        for (size_t o = 0; o < ndev; o++)
+            weights[o] = d < ndev ? (o == d ? 1.0 : 0.0) : d == ndev ? 1.0 : solo_rate[o];
+        mr->results[d].det_ms = step_ms(b, e, weights, ndev, params, g_eng, times);
+        if (d == 0)
+            memcpy(g_det, g_eng, np * sizeof *g_det);
+        else if (memcmp(g_det, g_eng, np * sizeof *g_det) != 0)
+            mr->det_identical = false;
+    }
+    if (!mr->det_identical) {
+        fprintf(stderr, "bench_gradient: *** CHECK FAILED: %s: deterministic mode gave "
+                "different bits for different splits ***\n", mr->label);
+        b->failed = true;
+    }
+    free(g_det);
+    hg_engine_destroy(e);
+    rb.limit = 0;
+    for (size_t o = 0; o < ndev; o++)
+        rb.limit = fmax(rb.limit, limit_rows(b, mr, o));
+    rb.clblast_rate = NAN;
+    rb.det_ms = NAN;
+    snprintf(rb.kernel, sizeof rb.kernel, "cblas_sgemm");
+    mr->results[mr->nresults++] = rb;
 
     free(params);
     free(hs.z);
@@ -584,36 +699,51 @@ static double openblas_rate(const model_run *mr)
     return NAN;
 }
 
+/* v as "%.3f" (digits 3), "%.2f" (2) or a percentage (0); "-" when not finite. */
+static void ratio(char *buf, size_t n, double v, int digits)
+{
+    if (!isfinite(v))
+        snprintf(buf, n, "-");
+    else if (digits == 0)
+        snprintf(buf, n, "%+.0f%%", v);
+    else
+        snprintf(buf, n, "%.*f", digits, v);
+}
+
 static void print_table(const bench *b, const model_run *mr)
 {
     const size_t ndev = b->ndev;
     double solo = best_solo(mr), blas = openblas_rate(mr);
-    printf("\n%s  (%zu rows, %zu features, %s; %.0f flop/row; median of %d steps)\n",
-           mr->label, b->rows, mr->desc.inputs,
+    printf("\n%s  (%zu rows, %zu features, %s; %.0f flop/row, %.0f bytes/row; median of %d "
+           "steps)\n", mr->label, b->rows, mr->desc.inputs,
            mr->desc.kind == HG_MODEL_MLP ? "hidden 256, 10 classes"
            : mr->desc.kind == HG_MODEL_LINEAR ? "10 targets" : "10 classes",
-           mr->flop_per_row, b->repeats);
+           mr->flop_per_row, mr->bytes_per_row, b->repeats);
     printf("  openblas vs reference (%d rows): grad rel err %.2e, loss rel err %.2e%s\n",
            CHECK_ROWS, mr->host_check_err, mr->host_check_loss_err,
            mr->host_check_ok ? "" : "  ** MISMATCH **");
-    printf("  %-44s %11s %9s %10s %8s %8s %8s %10s\n", "config", "rows/s", "GFLOP/s",
-           "ms/step", "/solo", "/blas", "balance", "grad err");
+    printf("  deterministic mode: %s\n", mr->det_identical
+               ? "the same bits in every configuration below"
+               : "** DIFFERENT BITS between configurations **");
+    printf("  %-34s %-15s %10s %8s %9s %10s %6s %6s %6s %8s %6s %8s %9s\n", "config", "kernel",
+           "rows/s", "GFLOP/s", "ms/step", "limit", "/limit", "/solo", "/blas", "/clblast",
+           "det", "balance", "grad err");
     for (size_t i = 0; i < mr->nresults; i++) {
         const result *r = &mr->results[i];
-        char bal[16], errs[32];
-        if (isfinite(r->balance))
-            snprintf(bal, sizeof bal, "%.3f", r->balance);
-        else
-            snprintf(bal, sizeof bal, "-");
+        char bal[16], errs[32], cl[16], det[16], lim[16];
+        ratio(bal, sizeof bal, r->balance, 3);
+        ratio(cl, sizeof cl, r->rows_per_s / r->clblast_rate, 2);
+        ratio(det, sizeof det, (r->det_ms / r->ms - 1.0) * 100.0, 0);
+        ratio(lim, sizeof lim, r->rows_per_s / r->limit, 3);
         if (isfinite(r->rel_err))
             snprintf(errs, sizeof errs, "%.2e%s", r->rel_err, r->check_ok ? "" : " !!");
         else
             snprintf(errs, sizeof errs, "(oracle)");
-        printf("  %-44.44s %11.0f %9.3f %10.3f %8.3f %8.3f %8s %10s\n", r->name,
-               r->rows_per_s, r->gflops, r->ms, r->rows_per_s / solo, r->rows_per_s / blas,
-               bal, errs);
+        printf("  %-34.34s %-15.15s %10.0f %8.2f %9.3f %10.0f %6s %6.3f %6.3f %8s %6s %8s %9s\n",
+               r->name, r->kernel, r->rows_per_s, r->gflops, r->ms, r->limit, lim,
+               r->rows_per_s / solo, r->rows_per_s / blas, cl, det, bal, errs);
         if (r->multi) {
-            printf("  %-44s shares:", "");
+            printf("  %-34s shares:", "");
             for (size_t d = 0; d < ndev; d++)
                 printf(" %.3f", r->shares[d]);
             printf("\n");
@@ -625,9 +755,12 @@ static void print_json(const bench *b, const model_run *runs, size_t nruns)
 {
     const size_t ndev = b->ndev;
     FILE *f = stdout;
-    fprintf(f, "{\"schema\":\"hetgrad-bench-gradient/1\",\"rows\":%zu,\"repeats\":%d,"
-            "\"features\":%d,\"classes\":%d,\"hidden\":%d,\n \"devices\":[",
-            b->rows, b->repeats, FEATURES, CLASSES, HIDDEN);
+    fprintf(f, "{\"schema\":\"hetgrad-bench-gradient/2\",\"rows\":%zu,\"repeats\":%d,"
+            "\"features\":%d,\"classes\":%d,\"hidden\":%d,\"read_gbs\":%.2f,\n \"peak_gflops\":[",
+            b->rows, b->repeats, FEATURES, CLASSES, HIDDEN, b->read_gbs);
+    for (size_t d = 0; d < ndev; d++)
+        fprintf(f, "%s%.1f", d ? "," : "", b->peak_gflops[d]);
+    fprintf(f, "],\n \"devices\":[");
     for (size_t d = 0; d < ndev; d++) {
         if (d)
             fputc(',', f);
@@ -639,7 +772,9 @@ static void print_json(const bench *b, const model_run *runs, size_t nruns)
         double solo = best_solo(mr), blas = openblas_rate(mr);
         fprintf(f, "%s\n  {\"model\":", mi ? "," : "");
         json_string(f, mr->label);
-        fprintf(f, ",\"flop_per_row\":%.0f,\"openblas_check_rel_error\":", mr->flop_per_row);
+        fprintf(f, ",\"flop_per_row\":%.0f,\"bytes_per_row\":%.0f,\"deterministic_same_bits\":%s,"
+                "\"openblas_check_rel_error\":", mr->flop_per_row, mr->bytes_per_row,
+                mr->det_identical ? "true" : "false");
         json_number(f, true, 3, mr->host_check_err);
         fprintf(f, ",\"configs\":[");
         for (size_t i = 0; i < mr->nresults; i++) {
@@ -667,6 +802,16 @@ static void print_json(const bench *b, const model_run *runs, size_t nruns)
             } else {
                 fputs("null", f);
             }
+            fputs(",\"kernel\":", f);
+            json_string(f, r->kernel);
+            fputs(",\"limit_rows_per_s\":", f);
+            json_number(f, false, 1, r->limit);
+            fputs(",\"of_limit\":", f);
+            json_number(f, false, 4, r->rows_per_s / r->limit);
+            fputs(",\"vs_clblast\":", f);
+            json_number(f, false, 4, r->rows_per_s / r->clblast_rate);
+            fputs(",\"deterministic_ms_per_step\":", f);
+            json_number(f, false, 4, r->det_ms);
             fputs(",\"grad_rel_error\":", f);
             json_number(f, true, 3, r->rel_err);
             fprintf(f, ",\"check_ok\":%s}", r->check_ok ? "true" : "false");
@@ -821,6 +966,9 @@ int main(int argc, char **argv)
 
     note("%zu rows, %zu repeats after one warm-up, OpenBLAS with %d threads", rows, repeats,
          openblas_get_num_threads());
+    b.read_gbs = hg_bench_read_gbs(quick ? (size_t)64 << 20 : (size_t)1 << 30, 5);
+    note("host read bandwidth: %.1f GB/s (every core summing a %s buffer)", b.read_gbs,
+         quick ? "64 MiB" : "1 GiB");
     for (size_t i = 0; i < nruns; i++)
         run_model(&b, &runs[i], &eopt);
 
@@ -831,10 +979,18 @@ int main(int argc, char **argv)
         for (size_t d = 0; d < b.ndev; d++)
             printf("%s [%zu] %s", d ? "," : "", d, b.dev_names[d]);
         printf("; OpenBLAS %d thread(s)\n", openblas_get_num_threads());
-        printf("rows/s = rows / median wall time of one full-batch step; /solo and /blas: "
-               "rows/s over the best solo device and over openblas;\nbalance = sum of "
-               "device host_ms / (active devices x max host_ms) in the last step; grad err: "
-               "normwise vs openblas (tolerance %.0e)\n", TOL_ENGINE_VS_OPENBLAS);
+        printf("measured in this run: host read bandwidth %.1f GB/s; FP32 peak (FMA loop):",
+               b.read_gbs);
+        for (size_t d = 0; d < b.ndev; d++)
+            printf("%s [%zu] %.1f GFLOP/s", d ? "," : "", d, b.peak_gflops[d]);
+        printf("\nrows/s = rows / median wall time of one full-batch step; limit = roofline "
+               "rows/s: the lower of one read of each row at the read bandwidth and the "
+               "row's FLOPs at the device's peak\n(multi: the best device's); /solo, /blas, "
+               "/clblast: rows/s over the best solo device, openblas, the same device with "
+               "CLBlast;\ndet: deterministic mode's extra time for the same configuration; "
+               "balance = sum of device host_ms / (active devices x max host_ms) in the last "
+               "step;\ngrad err: normwise vs openblas (tolerance %.0e)\n",
+               TOL_ENGINE_VS_OPENBLAS);
         for (size_t i = 0; i < nruns; i++)
             print_table(&b, &runs[i]);
     }

@@ -278,33 +278,30 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params, hg
         double ms = 0;
         bool ok = hg__kchoice_apply(eng, d, d->li, &c[k], &e) == HG_OK;
         if (!ok)
-            snprintf(why, sizeof why, "excluded: %.120s", e.message);
+            snprintf(why, sizeof why, "%.120s", e.message);
         else if (!gradient_right(eng, i, params, why, sizeof why))
             ok = false;
         else if (median_ms(eng, i, n, repeats, params, &ms, &e) != HG_OK) {
-            snprintf(why, sizeof why, "excluded: %.120s", e.message);
+            snprintf(why, sizeof why, "%.120s", e.message);
             ok = false;
-        }
-        if (!ok && strncmp(why, "excluded", 8) != 0) {
-            char t[160];
-            snprintf(t, sizeof t, "excluded: %s", why);
-            snprintf(why, sizeof why, "%s", t);
         }
         if (ok && ms < best_ms) {
             best_ms = ms;
             best = k;
         }
+        double rate = ms > 0 ? (double)n / ms * 1e3 : 0.0;
         if (ok)
             used += (size_t)snprintf(note + used, used < sizeof note ? sizeof note - used : 0,
-                                     "%s%s %.3g rows/s", used ? "; " : "", name,
-                                     ms > 0 ? (double)n / ms * 1e3 : 0.0);
+                                     "%s%s %.3g%s rows/s", used ? "; " : "", name,
+                                     rate >= 1e6 ? rate / 1e6 : rate >= 1e3 ? rate / 1e3 : rate,
+                                     rate >= 1e6 ? "M" : rate >= 1e3 ? "k" : "");
         else
             used += (size_t)snprintf(note + used, used < sizeof note ? sizeof note - used : 0,
-                                     "%s%s %s", used ? "; " : "", name, why);
+                                     "%s%s excluded (%s)", used ? "; " : "", name, why);
         if (used >= sizeof note)
             used = sizeof note - 1;
         if (!ok)
-            hg__log(&eng->log, HG_LOG_WARN, "%s: kernel %s %s", d->what, name, why);
+            hg__log(&eng->log, HG_LOG_WARN, "%s: kernel %s excluded: %s", d->what, name, why);
     }
     if (best == SIZE_MAX) {
         hg_error e;
@@ -318,7 +315,7 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params, hg
         return st;
     char name[48];
     hg__kchoice_name(&c[best], name, sizeof name);
-    snprintf(d->kc_note, sizeof d->kc_note, "fastest of %zu on %zu rows: %s", nc, n, note);
+    snprintf(d->kc_note, sizeof d->kc_note, "fastest of %zu on %zu rows: %.440s", nc, n, note);
     d->kc_measured = true;
     hg__log(&eng->log, HG_LOG_INFO, "%s computes with %s (%s)", d->what, name, d->kc_note);
     return HG_OK;

@@ -406,6 +406,8 @@ int main(int argc, char **argv)
             json_key(&j, "fixed_ms"); json_double(&j, prof[i].valid ? prof[i].fixed_ms : NAN);
             json_key(&j, "rows_per_s"); json_double(&j, prof[i].valid ? prof[i].rows_per_s : NAN);
             json_key(&j, "profile_from_cache"); json_bool(&j, prof[i].from_cache);
+            json_key(&j, "kernel"); json_string(&j, prof[i].kernel);
+            json_key(&j, "kernel_why"); json_string(&j, prof[i].kernel_note);
             const char *why = NULL;
             json_key(&j, "quarantined"); json_bool(&j, hg_engine_quarantined(e, i, &why));
             json_key(&j, "quarantine_reason"); json_string(&j, why);
@@ -446,6 +448,7 @@ int main(int argc, char **argv)
                    prof[i].fixed_ms, prof[i].rows_per_s,
                    prof[i].valid ? (prof[i].from_cache ? "cached" : "measured") : "none",
                    q ? "; quarantined: " : "", q ? why : "");
+            printf("%-36s kernel %s: %s\n", "", prof[i].kernel, prof[i].kernel_note);
         }
         printf("\n%-44s %12s %10s %8s %8s  %s\n", "config", "rows/s", "ms/step", "/solo",
                "balance", "shares");

@@ -72,6 +72,8 @@ typedef struct profile_result {
     double fixed_ms, rows_per_s, gflops, share;
     bool   from_cache;
     char   note[HG_ERROR_MESSAGE_MAX];
+    char   kernel[48];                      /* the kernel it computes with */
+    char   kernel_why[HG_ERROR_MESSAGE_MAX]; /* each candidate's speed, or the rule */
 } profile_result;
 
 #define PROFILE_ROWS 4096
@@ -131,6 +133,8 @@ static bool run_profile(const hg_device_list *l, const probe_opts *o, profile_re
         r->gflops = p.rows_per_s * 4.0 * (double)(d * c) / 1e9;
         r->share = (double)st.rows / (double)n;
         r->from_cache = p.from_cache;
+        snprintf(r->kernel, sizeof r->kernel, "%s", p.kernel);
+        snprintf(r->kernel_why, sizeof r->kernel_why, "%s", p.kernel_note);
         const char *why = NULL;
         if (hg_engine_quarantined(e, i, &why))
             snprintf(r->note, sizeof r->note, "quarantined: %.400s", why);
@@ -332,6 +336,8 @@ static void print_profile(const profile_result *p)
     printf("  %-28s fixed %.3f ms, %.0f rows/s, %.2f GFLOP/s, share %.1f%%%s%s%s\n",
            "Profile (softmax 784x10)", p->fixed_ms, p->rows_per_s, p->gflops, 100.0 * p->share,
            p->from_cache ? " (cached)" : "", p->note[0] ? "; " : "", p->note);
+    printf("  %-28s %s%s%s\n", "Kernel", p->kernel, p->kernel_why[0] ? ": " : "",
+           p->kernel_why);
 }
 
 static void print_table(const hg_device_list *l, const probe_opts *o, const check_result *c,
@@ -487,6 +493,9 @@ static void print_json(const hg_device_list *l, const probe_opts *o, const check
             json_key(&j, "gflops"); json_double(&j, pr[i].valid ? pr[i].gflops : NAN);
             json_key(&j, "share"); json_double(&j, pr[i].share);
             json_key(&j, "from_cache"); json_bool(&j, pr[i].from_cache);
+            json_key(&j, "kernel"); json_string(&j, pr[i].kernel);
+            json_key(&j, "kernel_why");
+            json_string(&j, pr[i].kernel_why[0] ? pr[i].kernel_why : NULL);
             json_key(&j, "note"); json_string(&j, pr[i].note[0] ? pr[i].note : NULL);
             json_end_object(&j);
         }

@@ -1,0 +1,186 @@
+/*
+ * roofline.c - the limits a gradient kernel is measured against, taken in the
+ * same run as the benchmark: the host's read bandwidth (every core summing
+ * its slice of a buffer far larger than the caches) and an OpenCL device's
+ * FP32 peak (an FMA loop with independent float16 accumulators).
+ */
+#define _POSIX_C_SOURCE 200809L
+#define CL_TARGET_OPENCL_VERSION 120
+#include "roofline.h"
+
+#include <CL/cl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct slice {
+    const float *p;
+    size_t       n;
+    float        sum;
+} slice;
+
+static void *sum_slice(void *arg)
+{
+    slice *s = arg;
+    /* 16 independent sums: the loop is bound by loads, not by add latency */
+    float acc[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= s->n; i += 16)
+        for (int k = 0; k < 16; k++)
+            acc[k] += s->p[i + k];
+    for (; i < s->n; i++)
+        acc[0] += s->p[i];
+    float t = 0;
+    for (int k = 0; k < 16; k++)
+        t += acc[k];
+    s->sum = t;
+    return NULL;
+}
+
+double hg_bench_read_gbs(size_t bytes, int repeats)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nt = ncpu > 0 && ncpu < 256 ? (size_t)ncpu : 1;
+    size_t n = bytes / sizeof(float);
+    float *buf = malloc(n * sizeof *buf);
+    pthread_t *th = malloc(nt * sizeof *th);
+    slice *sl = malloc(nt * sizeof *sl);
+    if (!buf || !th || !sl) {
+        free(buf);
+        free(th);
+        free(sl);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (float)(i & 1023) * 1e-3f; /* touch every page */
+    double best = 0;
+    volatile float sink = 0;
+    for (int r = 0; r < repeats; r++) {
+        double t0 = now_s();
+        for (size_t t = 0; t < nt; t++) {
+            sl[t] = (slice){buf + n / nt * t, t + 1 == nt ? n - n / nt * t : n / nt, 0};
+            if (pthread_create(&th[t], NULL, sum_slice, &sl[t]) != 0)
+                sum_slice(&sl[t]), th[t] = 0;
+        }
+        for (size_t t = 0; t < nt; t++) {
+            if (th[t])
+                pthread_join(th[t], NULL);
+            sink += sl[t].sum;
+        }
+        double gbs = (double)(n * sizeof(float)) / (now_s() - t0) / 1e9;
+        best = gbs > best ? gbs : best;
+    }
+    (void)sink;
+    free(buf);
+    free(th);
+    free(sl);
+    return best;
+}
+
+static const char *fma_src =
+    "__kernel void peak(__global float *out, const uint iters, const float a) {\n"
+    "  float16 x0 = (float16)(get_global_id(0) * 1e-9f), x1 = x0 + 1e-3f, x2 = x0 + 2e-3f,\n"
+    "          x3 = x0 + 3e-3f, x4 = x0 + 4e-3f, x5 = x0 + 5e-3f, x6 = x0 + 6e-3f,\n"
+    "          x7 = x0 + 7e-3f;\n"
+    "  const float16 b = (float16)(1e-7f);\n"
+    "  for (uint i = 0; i < iters; i++) {\n"
+    "    x0 = fma(x0, a, b); x1 = fma(x1, a, b); x2 = fma(x2, a, b); x3 = fma(x3, a, b);\n"
+    "    x4 = fma(x4, a, b); x5 = fma(x5, a, b); x6 = fma(x6, a, b); x7 = fma(x7, a, b);\n"
+    "  }\n"
+    "  float16 s = x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7;\n"
+    "  out[get_global_id(0)] = s.s0 + s.s5 + s.sa + s.sf;\n"
+    "}\n";
+
+/* The OpenCL device whose CL_DEVICE_NAME is name (first match), or NULL. */
+static cl_device_id find_device(const char *name)
+{
+    cl_platform_id pl[16];
+    cl_uint np = 0;
+    if (clGetPlatformIDs(16, pl, &np) != CL_SUCCESS)
+        return NULL;
+    for (cl_uint p = 0; p < np && p < 16; p++) {
+        cl_device_id dv[32];
+        cl_uint nd = 0;
+        if (clGetDeviceIDs(pl[p], CL_DEVICE_TYPE_ALL, 32, dv, &nd) != CL_SUCCESS)
+            continue;
+        for (cl_uint d = 0; d < nd && d < 32; d++) {
+            char n[256] = "";
+            if (clGetDeviceInfo(dv[d], CL_DEVICE_NAME, sizeof n, n, NULL) == CL_SUCCESS &&
+                !strcmp(n, name))
+                return dv[d];
+        }
+    }
+    return NULL;
+}
+
+double hg_bench_fma_gflops(const char *device_name, char *why, size_t why_n)
+{
+    cl_device_id dev = find_device(device_name);
+    if (!dev) {
+        snprintf(why, why_n, "no OpenCL device named \"%s\"", device_name);
+        return 0;
+    }
+    cl_int rc = CL_SUCCESS;
+    cl_context ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &rc);
+    cl_command_queue q = NULL;
+    cl_program prog = NULL;
+    cl_kernel k = NULL;
+    cl_mem out = NULL;
+    double best = 0;
+    cl_uint cu = 1;
+    clGetDeviceInfo(dev, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
+    size_t items = (size_t)(cu ? cu : 1) * 64, one = 1;
+    const cl_uint iters = 20000;
+    const float a = 0.999999f;
+    if (rc == CL_SUCCESS)
+        q = clCreateCommandQueue(ctx, dev, 0, &rc);
+    if (rc == CL_SUCCESS)
+        prog = clCreateProgramWithSource(ctx, 1, &fma_src, NULL, &rc);
+    if (rc == CL_SUCCESS)
+        rc = clBuildProgram(prog, 1, &dev, "-cl-std=CL1.2", NULL, NULL);
+    if (rc == CL_SUCCESS)
+        k = clCreateKernel(prog, "peak", &rc);
+    if (rc == CL_SUCCESS)
+        out = clCreateBuffer(ctx, CL_MEM_WRITE_ONLY, items * sizeof(float), NULL, &rc);
+    if (rc == CL_SUCCESS)
+        rc = clSetKernelArg(k, 0, sizeof out, &out);
+    if (rc == CL_SUCCESS)
+        rc = clSetKernelArg(k, 1, sizeof iters, &iters);
+    if (rc == CL_SUCCESS)
+        rc = clSetKernelArg(k, 2, sizeof a, &a);
+    /* local size 1: one work-item per group, the loop vectorised by float16 */
+    for (int r = 0; r < 4 && rc == CL_SUCCESS; r++) {
+        double t0 = now_s();
+        rc = clEnqueueNDRangeKernel(q, k, 1, NULL, &items, &one, 0, NULL, NULL);
+        if (rc == CL_SUCCESS)
+            rc = clFinish(q);
+        double s = now_s() - t0;
+        /* 8 accumulators x 16 lanes x 2 flops per iteration and work-item */
+        double gf = (double)items * iters * 8 * 16 * 2 / s / 1e9;
+        if (r > 0 && gf > best) /* the first run includes the work-group build */
+            best = gf;
+    }
+    if (rc != CL_SUCCESS)
+        snprintf(why, why_n, "OpenCL error %d measuring the FMA peak", (int)rc);
+    if (out)
+        clReleaseMemObject(out);
+    if (k)
+        clReleaseKernel(k);
+    if (prog)
+        clReleaseProgram(prog);
+    if (q)
+        clReleaseCommandQueue(q);
+    if (ctx)
+        clReleaseContext(ctx);
+    return rc == CL_SUCCESS ? best : 0;
+}
