@@ -685,13 +685,13 @@ static int finish(train_mpi *tm, int code)
  * rank takes part in the start-up agreement with its error (the others reach it once their
  * engines are ready), and every rank prints the agreed message, which names the rank.
  */
-static int fail_start(train_mpi *tm, const char *msg)
+static int fail_start_status(train_mpi *tm, hg_status st, const char *msg)
 {
 #ifdef HG_HAVE_MPI
     if (tm->initialized && tm->size > 1) {
         hg_error local;
         hg_error_clear(&local);
-        local.status = HG_INVALID_ARGUMENT;
+        local.status = st;
         snprintf(local.message, sizeof local.message, "%s", msg);
         char agreed[HG_ERROR_MESSAGE_MAX];
         if (!tm_agree(tm, &local, 0, agreed, sizeof agreed))
@@ -701,7 +701,13 @@ static int fail_start(train_mpi *tm, const char *msg)
     }
 #endif
     (void)tm;
+    (void)st;
     return fail(msg);
+}
+
+static int fail_start(train_mpi *tm, const char *msg)
+{
+    return fail_start_status(tm, HG_INVALID_ARGUMENT, msg);
 }
 
 /* Test-only hooks (tests/mpi_check.py): this rank exits, or hangs, at the given step. */
@@ -926,8 +932,11 @@ int main(int argc, char **argv)
     if (hg_engine_create(&eo, &m, &e, &err) != HG_OK || hg_engine_set_data(e, &ds, &err) != HG_OK ||
         hg_engine_calibrate(e, &err) != HG_OK ||
         hg_engine_set_split(e, HG_SPLIT_DYNAMIC, &err) != HG_OK) {
+        hg_engine_destroy(e);
+        if (tm.initialized)
+            return fail_start_status(&tm, err.status, err.message);
         snprintf(msg, sizeof msg, "%s: %.400s", hg_status_name(err.status), err.message);
-        return fail_start(&tm, msg);
+        return fail(msg);
     }
     /* MPI: every rank is ready (or the job ends here with the failing rank's message),
        the ranks are combined by capacity, and they must hold the same data, split and

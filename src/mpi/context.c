@@ -450,7 +450,7 @@ static hg_status step(hg_mpi *c, const float *params, size_t first, const size_t
     local_part(c, params, first, idx, rows_step, count, grad, &h);
     memcpy(c->mine, &h, sizeof h);
     char what[96];
-    snprintf(what, sizeof what, "%s: step %llu", fn, (unsigned long long)c->step);
+    snprintf(what, sizeof what, "%s: step %llu", fn, (unsigned long long)c->step + 1);
     c->step++;
     hg_status s = hg__mpi_exchange(c->comm, TAG_STEP, c->mine, c->rec_len, c->all,
                                    c->opt.timeout_s, what, err);
