@@ -38,7 +38,12 @@ void hg__mpi_host(char *host, size_t size)
         snprintf(name, sizeof name, "unknown host");
     else
         name[len < MPI_MAX_PROCESSOR_NAME ? len : MPI_MAX_PROCESSOR_NAME] = '\0';
-    snprintf(host, size, "%s", name);
+    if (size == 0)
+        return;
+    size_t n = strlen(name);
+    n = n < size - 1 ? n : size - 1; /* truncated to fit */
+    memcpy(host, name, n);
+    host[n] = '\0';
 }
 
 hg_status hg_mpi_agree(MPI_Comm comm, const hg_error *local, double timeout_s, hg_error *err)
