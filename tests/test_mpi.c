@@ -8,7 +8,8 @@
  *   - hg_mpi_gradient / _rows against this rank's engine alone (the single-process
  *     gradient) and the double host reference: normwise 1e-4, loss 1e-5;
  *   - every rank gets the same bits (hg_mpi_check_same over the gradient);
- *   - both ranks compute rows, and the rows add up;
+ *   - the rows add up, and with an even split (uncalibrated, no rebalancing) both ranks
+ *     compute half of them;
  *   - a failure on one rank (a row out of range in its slice, NULL arguments) fails the
  *     step on every rank with a message naming it, and the context stays usable;
  *   - hg_mpi_agree and hg_mpi_check_same name the rank that differs;
@@ -69,15 +70,20 @@ static double norm_err_f(const float *g, const float *h, size_t n)
     return md / mr;
 }
 
-/* One global step checked against the local engine, the reference and the other ranks. */
-static void check_step(size_t first, size_t count, const size_t *idx)
+/*
+ * One global step on ctx checked against the local engine, the reference and the other
+ * ranks.  even: the context splits evenly (uncalibrated engines, no rebalancing), so both
+ * ranks must compute half the rows; otherwise the calibrated balancer may leave a rank out.
+ */
+static void check_step_on(hg_mpi *ctx, bool even, size_t first, size_t count,
+                          const size_t *idx)
 {
     float *g = malloc(F.P * sizeof *g), *local = malloc(F.P * sizeof *local);
     double *ref = malloc(F.P * sizeof *ref), loss = 0, lloss = 0, rloss = 0;
     ck_assert(g && local && ref);
     hg_error err;
-    hg_status st = idx ? hg_mpi_gradient_rows(F.ctx, F.params, idx, count, g, &loss, &err)
-                       : hg_mpi_gradient(F.ctx, F.params, first, count, g, &loss, &err);
+    hg_status st = idx ? hg_mpi_gradient_rows(ctx, F.params, idx, count, g, &loss, &err)
+                       : hg_mpi_gradient(ctx, F.params, first, count, g, &loss, &err);
     ck_assert_msg(st == HG_OK, "%s", err.message);
     st = idx ? hg_engine_gradient_rows(F.eng, F.params, idx, count, local, &lloss, &err)
              : hg_engine_gradient(F.eng, F.params, first, count, local, &lloss, &err);
@@ -90,19 +96,20 @@ static void check_step(size_t first, size_t count, const size_t *idx)
     ck_assert_msg(fabs(loss - rloss / (double)count) <= 1e-5 * fabs(rloss / (double)count),
                   "loss %g vs %g", loss, rloss / (double)count);
     uint64_t h = 0;
-    ck_assert_msg(hg_mpi_check_same(F.ctx, "gradient", g, F.P * sizeof *g, &h, &err) == HG_OK,
+    ck_assert_msg(hg_mpi_check_same(ctx, "gradient", g, F.P * sizeof *g, &h, &err) == HG_OK,
                   "%s", err.message);
-    ck_assert_msg(hg_mpi_check_same(F.ctx, "loss", &loss, sizeof loss, NULL, &err) == HG_OK,
+    ck_assert_msg(hg_mpi_check_same(ctx, "loss", &loss, sizeof loss, NULL, &err) == HG_OK,
                   "%s", err.message);
-    /* Both ranks took part (the steps are large enough), and the rows add up. */
+    /* The rows add up; with an even split both ranks took half. */
     size_t rows = 0;
     for (int r = 0; r < F.size; r++) {
         hg_mpi_rank_info in;
-        ck_assert_int_eq(hg_mpi_rank_info_get(F.ctx, r, &in), HG_OK);
-        ck_assert_msg(count < 500 || in.rows > 0, "rank %d got no rows of %zu", r, count);
+        ck_assert_int_eq(hg_mpi_rank_info_get(ctx, r, &in), HG_OK);
+        ck_assert_msg(!even || in.rows == count / 2 || in.rows == count - count / 2,
+                      "rank %d got %zu rows of %zu", r, in.rows, count);
         rows += in.rows;
         hg_device_step ds;
-        ck_assert_int_eq(hg_mpi_device_step(F.ctx, r, 0, &ds), HG_OK);
+        ck_assert_int_eq(hg_mpi_device_step(ctx, r, 0, &ds), HG_OK);
         ck_assert_uint_eq(ds.rows, in.rows);
     }
     ck_assert_uint_eq(rows, count);
@@ -110,6 +117,42 @@ static void check_step(size_t first, size_t count, const size_t *idx)
     free(local);
     free(ref);
 }
+
+static void check_step(size_t first, size_t count, const size_t *idx)
+{
+    check_step_on(F.ctx, false, first, count, idx);
+}
+
+/* Uncalibrated engines and no rebalancing: an even split, so both ranks compute. */
+START_TEST(t_even_split)
+{
+    hg_engine_options eo;
+    hg_engine_options_init(&eo);
+    hg_engine *e = NULL;
+    hg_error err;
+    ck_assert_msg(hg_engine_create(&eo, &F.model, &e, &err) == HG_OK, "%s", err.message);
+    ck_assert_msg(hg_engine_set_data(e, &F.data, &err) == HG_OK, "%s", err.message);
+    hg_mpi_options o;
+    hg_mpi_options_init(&o);
+    o.no_rebalance = true;
+    o.timeout_s = 60;
+    hg_mpi *c = NULL;
+    ck_assert_msg(hg_mpi_create(MPI_COMM_WORLD, e, &F.model, &o, &c, &err) == HG_OK, "%s",
+                  err.message);
+    hg_engine *keep = F.eng;
+    F.eng = e; /* the single-process comparison on the same engine */
+    size_t idx[700];
+    uint64_t s = 11;
+    for (size_t i = 0; i < 700; i++)
+        idx[i] = (size_t)(lcg(&s) % ROWS);
+    check_step_on(c, true, 0, ROWS, NULL);
+    check_step_on(c, true, 123, 1001, NULL);
+    check_step_on(c, true, 0, 700, idx);
+    F.eng = keep;
+    hg_mpi_destroy(c);
+    hg_engine_destroy(e);
+}
+END_TEST
 
 START_TEST(t_range)
 {
@@ -305,6 +348,7 @@ int main(int argc, char **argv)
         Suite *s = suite_create("mpi");
         TCase *tc = tcase_create("two ranks");
         tcase_add_test(tc, t_names_and_info);
+        tcase_add_test(tc, t_even_split);
         tcase_add_test(tc, t_range);
         tcase_add_test(tc, t_rows);
         tcase_add_test(tc, t_rank_failure);
