@@ -5,6 +5,8 @@
 #   2. POCL alone: the "POCL-only CI" promise to downstream projects
 #   3. POCL and Oclgrind again, built with AddressSanitizer + UBSan
 # (after a Release build with warnings as errors, the build scripts/run.sh makes)
+# Every stage builds the MPI layer (-DHG_MPI=ON: no MPI is a configuration error) and
+# runs its tests with two ranks under mpirun (docs/mpi.md).
 #
 # Every build treats warnings as errors.  Exits non-zero on the first failure.
 set -eu
@@ -17,14 +19,14 @@ stage() {
     name=$1 dir=$2
     shift 2
     echo "==== hetgrad tests: $name ===="
-    cmake -S . -B "$dir" -DHG_WERROR=ON -DHG_POCL_CACHE_DIR="$PWD/build-cache/pocl" "$@"
+    cmake -S . -B "$dir" -DHG_WERROR=ON -DHG_MPI=ON -DHG_POCL_CACHE_DIR="$PWD/build-cache/pocl" "$@"
     cmake --build "$dir" -j "$jobs"
     ctest --test-dir "$dir" --output-on-failure -j "$jobs"
 }
 
 # What scripts/run.sh builds (Release, -O3) must compile without warnings too.
 echo "==== hetgrad: Release build, warnings as errors ===="
-cmake -S . -B build-release-check -DCMAKE_BUILD_TYPE=Release -DHG_WERROR=ON -DHG_BUILD_TESTS=OFF
+cmake -S . -B build-release-check -DCMAKE_BUILD_TYPE=Release -DHG_WERROR=ON -DHG_MPI=ON -DHG_BUILD_TESTS=OFF
 cmake --build build-release-check -j "$jobs"
 
 stage "POCL + Oclgrind" build -DHG_TEST_DEVICES=pocl+oclgrind
