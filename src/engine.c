@@ -126,10 +126,12 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
                                  "deterministic mode computes the linear and softmax models "
                                  "with the fused kernel; HG_GEMM_NAIVE is for MLPs only");
         size_t b = opt.block_rows ? opt.block_rows : HG__DEFAULT_BLOCK_ROWS;
-        if (b % HG__SLAB_MIN != 0 || b > 65536)
+        bool pow2 = b >= 16 && b <= HG__SLAB_MIN && (b & (b - 1)) == 0;
+        if (!(pow2 || b % HG__SLAB_MIN == 0) || b > 65536)
             return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
-                                 "hg_engine_options.block_rows is %zu: it must be a multiple "
-                                 "of %u, at most 65536", opt.block_rows, HG__SLAB_MIN);
+                                 "hg_engine_options.block_rows is %zu: it must be a power of "
+                                 "two from 16 to %u, or a multiple of %u up to 65536",
+                                 opt.block_rows, HG__SLAB_MIN, HG__SLAB_MIN);
     }
 
     hg_engine *eng = calloc(1, sizeof *eng);
@@ -146,6 +148,7 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
     eng->block_rows = opt.deterministic
                           ? (opt.block_rows ? opt.block_rows : HG__DEFAULT_BLOCK_ROWS)
                           : 0;
+    eng->det_slab = eng->block_rows < HG__SLAB_MIN ? eng->block_rows : HG__SLAB_MIN;
     if (!opt.no_program_cache) {
         hg_error cerr;
         eng->cache_dir = hg__cache_dir(opt.cache_dir, &cerr);
@@ -321,7 +324,7 @@ static void device_capacity(const hg_engine *eng, const hg__device *d, size_t *r
     double ws = f * (double)(m->inputs + m->outputs + 2) + 4;
     size_t widest = m->inputs;
     for (size_t l = 0; l < eng->nlayers; l++) {
-        ws += f * (double)eng->layers[l].out * (1.0 + 1.0 / HG__COLSUM_BLOCK);
+        ws += f * (double)eng->layers[l].out * (1.0 + 1.0 / (double)hg__colsum_block(eng));
         if (eng->layers[l].out > widest)
             widest = eng->layers[l].out;
     }

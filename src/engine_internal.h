@@ -209,6 +209,7 @@ struct hg_engine {
     bool             serial;
     bool             det;             /* deterministic mode */
     size_t           block_rows;      /* deterministic mode: rows per block */
+    size_t           det_slab;        /* ... rows per fused slab: min(512, block_rows) */
     pthread_mutex_t  clblast_lock;    /* CLBlast 1.5.3 is not thread-safe on first use */
     hg__logger       log;
 
@@ -297,7 +298,9 @@ void hg__kchoice_release(hg__device *d);
 /* detmath.cl + model.cl (malloc'ed): the model program's source. */
 char *hg__model_source(size_t *len);
 /* Records of size P + 1 the fused path needs workspace for, per row cap. */
-size_t hg__fused_max_slabs(size_t rows);
+size_t hg__fused_max_slabs(const hg_engine *eng, size_t rows);
+/* Rows per hg_colsum_partial block: 256, or a smaller deterministic block. */
+size_t hg__colsum_block(const hg_engine *eng);
 /* The fused one-pass gradient of batch b into records 0..b->nrec-1 of d->grad. */
 hg_status hg__run_fused(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err);
 /* The MLP with the tiled GEMM, into records 0..b->nrec-1 of d->grad. */

@@ -4,22 +4,23 @@
  * a slab of rows and keeps its own partial gradient, and a finish kernel adds
  * the slabs in order into one record per block.
  *
- * Slabs: in deterministic mode always HG__SLAB_MIN rows, so that a block's
+ * Slabs: in deterministic mode always min(512, block_rows) rows, so that a block's
  * record is the same sum whichever device computes it; otherwise about four
  * slabs per compute unit (HG__SLAB_MIN..HG__SLAB_MAX rows), so every core is
  * busy and few partials are written.
  */
 #include "engine_internal.h"
 
-size_t hg__fused_max_slabs(size_t rows)
+size_t hg__fused_max_slabs(const hg_engine *eng, size_t rows)
 {
-    return (rows + HG__SLAB_MIN - 1) / HG__SLAB_MIN;
+    size_t slab = eng->det ? eng->det_slab : HG__SLAB_MIN;
+    return (rows + slab - 1) / slab;
 }
 
 static size_t slab_rows(const hg_engine *eng, const hg__device *d, size_t rows)
 {
     if (eng->det)
-        return HG__SLAB_MIN;
+        return eng->det_slab;
     size_t cu = d->info->compute_units ? d->info->compute_units : 1;
     size_t want = (rows + 4 * cu - 1) / (4 * cu);
     want = (want + HG__SLAB_MIN - 1) / HG__SLAB_MIN * HG__SLAB_MIN;

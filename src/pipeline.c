@@ -113,9 +113,15 @@ static hg_status gemm(hg_engine *eng, hg__device *d, bool ta, bool tb, size_t m,
 
 /* ---- buffers ------------------------------------------------------------------ */
 
-static size_t nblocks(size_t rows)
+size_t hg__colsum_block(const hg_engine *eng)
 {
-    return (rows + HG__COLSUM_BLOCK - 1) / HG__COLSUM_BLOCK;
+    return eng->det && eng->block_rows < HG__COLSUM_BLOCK ? eng->block_rows : HG__COLSUM_BLOCK;
+}
+
+static size_t nblocks(const hg_engine *eng, size_t rows)
+{
+    size_t cb = hg__colsum_block(eng);
+    return (rows + cb - 1) / cb;
 }
 
 /* Groups the custom kernel runs with for rows rows. */
@@ -163,7 +169,7 @@ static hg_status ensure_workspace(hg_engine *eng, hg__device *d, size_t rows, hg
         size_t K = m->outputs, kp = (K + d->kc.c - 1) / d->kc.c * d->kc.c;
         st = hg__alloc_mem(d, &d->wt, kp * m->inputs * f, "transposed weights", err);
         if (st == HG_OK)
-            st = hg__alloc_mem(d, &d->fpart, hg__fused_max_slabs(rows) * (P + 1) * f,
+            st = hg__alloc_mem(d, &d->fpart, hg__fused_max_slabs(eng, rows) * (P + 1) * f,
                                "slab partial sums", err);
     } else {
         for (size_t l = 0; l < eng->nlayers && st == HG_OK; l++) {
@@ -171,7 +177,7 @@ static hg_status ensure_workspace(hg_engine *eng, hg__device *d, size_t rows, hg
                                err);
             if (st == HG_OK)
                 st = hg__alloc_mem(d, &d->partial[l],
-                                   nblocks(rows) * (eng->layers[l].out + 1) * f,
+                                   nblocks(eng, rows) * (eng->layers[l].out + 1) * f,
                                    "column sums", err);
         }
         for (size_t p = 0; p < 2 && st == HG_OK && eng->widest_hidden; p++)
@@ -408,17 +414,18 @@ hg_status hg__column_sums(hg_engine *eng, hg__device *d, const hg__batch *b, cl_
 {
     const size_t m = b->rows, P = eng->nparams;
     const hg__layer *ly = &eng->layers[li];
-    cl_uint goff = 0, um = (cl_uint)m, c = (cl_uint)cols, blk = HG__COLSUM_BLOCK;
+    cl_uint goff = 0, um = (cl_uint)m, c = (cl_uint)cols, blk = (cl_uint)hg__colsum_block(eng);
     hg__karg cs[] = {HG_MEM(g), HG_U32(goff), HG_U32(um), HG_U32(c), HG_MEM(d->loss),
                      HG_U32(blk), HG_MEM(d->partial[li])};
     hg_status st = hg__set_args(d, d->k_colsum, "hg_colsum_partial", cs, 7, err);
-    size_t g2[2] = {cols + 1, nblocks(m)};
+    size_t g2[2] = {cols + 1, nblocks(eng, m)};
     if (st == HG_OK)
         st = hg__launch(d, d->k_colsum, 2, g2, NULL, "hg_colsum_partial", err);
-    /* one finish per record: its blocks of HG__COLSUM_BLOCK rows */
-    size_t per = b->nrec > 1 ? b->block_rows / HG__COLSUM_BLOCK : nblocks(m);
+    /* one finish per record: its column-sum blocks */
+    size_t nb_all = nblocks(eng, m);
+    size_t per = b->nrec > 1 ? b->block_rows / blk : nb_all;
     for (size_t r = 0; r < b->nrec && st == HG_OK; r++) {
-        size_t first = r * per, nb = nblocks(m) - first < per ? nblocks(m) - first : per;
+        size_t first = r * per, nb = nb_all - first < per ? nb_all - first : per;
         size_t rec = r * (P + 1);
         st = finish_sums(d, d->partial[li], first * (cols + 1), nb, cols + 1,
                          rec + ly->b_off,

@@ -96,14 +96,14 @@ static bool fault_hook(void *user, size_t device, uint64_t step, hg_fault_point 
     return f && device == f->device && step == f->step && point == HG_FAULT_WAIT;
 }
 
-static hg_engine *make_engine(const problem *p, fault *f)
+static hg_engine *make_engine_b(const problem *p, fault *f, size_t block)
 {
     hg_engine_options o;
     hg_engine_options_init(&o);
     o.devices.use_environment = false;
     o.devices.keep_duplicates = true;
     o.deterministic = true;
-    o.block_rows = BLOCK;
+    o.block_rows = block;
     o.serial = true; /* Oclgrind's uninitialised-value plugin needs one host thread */
     o.fault_hook = f ? fault_hook : NULL;
     o.fault_user = f;
@@ -113,6 +113,11 @@ static hg_engine *make_engine(const problem *p, fault *f)
     ck_assert_uint_eq(hg_engine_device_count(e), expected_devices());
     ck_assert_msg(hg_engine_set_data(e, &p->d, &err) == HG_OK, "set_data: %s", err.message);
     return e;
+}
+
+static hg_engine *make_engine(const problem *p, fault *f)
+{
+    return make_engine_b(p, f, BLOCK);
 }
 
 /* One step: range [first, first + count) or idx[0..count). */
@@ -179,11 +184,11 @@ static void check_bits(const problem *p, hg_engine *e, const stepdef *s, const f
     free(g);
 }
 
-static void check_model(hg_model_kind kind)
+static void check_model(hg_model_kind kind, size_t block, bool shapes)
 {
     problem p;
     make_problem(&p, kind);
-    hg_engine *e = make_engine(&p, NULL);
+    hg_engine *e = make_engine_b(&p, NULL, block);
     size_t n = hg_engine_device_count(e);
     ck_assert_msg(n <= 4, "the test plans splits for up to 4 devices");
     double w[8][4];
@@ -213,7 +218,7 @@ static void check_model(hg_model_kind kind)
         /* Every kernel shape on every device: still the same bits (on the
            first step kind; Oclgrind makes this the slow part). */
         ck_assert(hg_engine_set_weights(e, w[ns - 1], n, &err) == HG_OK);
-        for (size_t i = 0; i < n && k == 0; i++) {
+        for (size_t i = 0; i < n && k == 0 && shapes; i++) {
             hg__kchoice c[HG__MAX_CANDIDATES];
             size_t nc = hg__kchoice_candidates(e, &e->dev[i], c);
             ck_assert_msg(nc >= 2, "deterministic mode should offer kernel shapes");
@@ -233,13 +238,21 @@ static void check_model(hg_model_kind kind)
     free_problem(&p);
 }
 
-START_TEST(softmax_same_bits) { check_model(HG_MODEL_SOFTMAX); }
+START_TEST(softmax_same_bits) { check_model(HG_MODEL_SOFTMAX, BLOCK, true); }
 END_TEST
 
-START_TEST(linear_same_bits) { check_model(HG_MODEL_LINEAR); }
+START_TEST(linear_same_bits) { check_model(HG_MODEL_LINEAR, BLOCK, true); }
 END_TEST
 
-START_TEST(mlp_same_bits) { check_model(HG_MODEL_MLP); }
+START_TEST(mlp_same_bits) { check_model(HG_MODEL_MLP, BLOCK, true); }
+END_TEST
+
+/* Blocks smaller than a slab (minibatch training): 22 blocks of 64 rows. */
+START_TEST(small_blocks_same_bits)
+{
+    check_model(HG_MODEL_SOFTMAX, 64, false);
+    check_model(HG_MODEL_MLP, 64, false);
+}
 END_TEST
 
 /* A device failing in the middle of a step: its blocks are recomputed by the
@@ -285,7 +298,7 @@ START_TEST(refuses_what_it_cannot_fix)
     ck_assert_ptr_null(e);
     ck_assert_ptr_nonnull(strstr(err.message, "CLBlast"));
     o.gemm = HG_GEMM_AUTO;
-    o.block_rows = 1000; /* not a multiple of 512 */
+    o.block_rows = 1000; /* neither a power of two <= 512 nor a multiple of 512 */
     ck_assert_int_eq(hg_engine_create(&o, &p.m, &e, &err), HG_INVALID_ARGUMENT);
     ck_assert_ptr_nonnull(strstr(err.message, "block_rows"));
     free_problem(&p);
@@ -301,6 +314,7 @@ int main(void)
     tcase_add_test(tc, softmax_same_bits);
     tcase_add_test(tc, linear_same_bits);
     tcase_add_test(tc, mlp_same_bits);
+    tcase_add_test(tc, small_blocks_same_bits);
     tcase_add_test(tc, recovery_keeps_bits);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -48,7 +48,7 @@ typedef struct train_opts {
     size_t epochs, batch;
     unsigned long long seed;
     double val_frac;
-    bool json, quiet, keep_dups, header;
+    bool json, quiet, keep_dups, header, deterministic;
     bool mpi;           /* --mpi: start MPI even without a launcher's environment */
     double mpi_timeout; /* --mpi-timeout: seconds a rank waits for the others */
     const char *devices, *save, *load, *trace;
@@ -632,6 +632,9 @@ static void usage(FILE *f)
         "  --test-labels FILE      IDX: the labels file for --test\n"
         "  --devices EXPR          device selection (syntax of HETGRAD_DEVICES)\n"
         "  --keep-duplicates       use every view of the same hardware\n"
+        "  --deterministic         the same gradient bits whatever the split and devices\n"
+        "                          (docs/kernels.md): blocks of min(512, batch/4) rows (a\n"
+        "                          power of two), so a seed and batch give the same run\n"
         "  --save FILE / --load FILE   parameters (docs/train.md)\n"
         "  --trace FILE            Chrome/Perfetto trace of every step (docs/train.md)\n"
         "  --json                  machine-readable summary on stdout\n"
@@ -742,6 +745,7 @@ int main(int argc, char **argv)
         else if (!strcmp(s, "--json")) o.json = true;
         else if (!strcmp(s, "--quiet")) o.quiet = true;
         else if (!strcmp(s, "--keep-duplicates")) o.keep_dups = true;
+        else if (!strcmp(s, "--deterministic")) o.deterministic = true;
         else if (!strcmp(s, "--header")) o.header = true;
         else if (!strcmp(s, "--mpi")) o.mpi = true;
         else if (!has) { fprintf(stderr, "hetgrad-train: %s needs a value\n", s); usage(stderr); return 2; }
@@ -926,6 +930,14 @@ int main(int argc, char **argv)
     hg_engine_options_init(&eo);
     eo.devices.devices = o.devices;
     eo.devices.keep_duplicates = o.keep_dups;
+    eo.deterministic = o.deterministic;
+    if (o.deterministic) {
+        /* blocks from the batch alone (never from the devices): four per batch */
+        size_t b = 16;
+        while (b * 2 <= o.batch / 4 && b < 512)
+            b *= 2;
+        eo.block_rows = b;
+    }
     hg_engine *e = NULL;
     hg_dataset_desc ds = {d.rows, d.features, d.x, o.kind == HG_MODEL_LINEAR ? d.targets : NULL,
                           o.kind == HG_MODEL_LINEAR ? NULL : d.labels};
@@ -1189,6 +1201,7 @@ int main(int argc, char **argv)
         snprintf(hex, sizeof hex, "%016llx", (unsigned long long)param_hash);
         json_key(&j, "param_hash"); json_string(&j, hex);
         json_key(&j, "ranks"); json_u64(&j, (uint64_t)tm.size);
+        json_key(&j, "deterministic"); json_bool(&j, o.deterministic);
         json_key(&j, "devices");
         json_begin_array(&j);
         for (size_t i = 0; i < nd; i++) {
@@ -1199,6 +1212,14 @@ int main(int argc, char **argv)
             json_key(&j, "id"); json_string(&j, here ? hg_engine_device(e, cl.dev[i])->id : NULL);
             if (ctx) {
                 json_key(&j, "rank"); json_u64(&j, (uint64_t)cl.rank[i]);
+            }
+            json_key(&j, "kernel");
+            if (here) {
+                hg_device_profile pf;
+                hg_engine_device_profile(e, cl.dev[i], &pf);
+                json_string(&j, pf.kernel);
+            } else {
+                json_null(&j);
             }
             json_key(&j, "share_last_epoch"); json_double(&j, dev_rows[i] / (double)ntrain);
             json_key(&j, "rows_per_s_last_epoch");

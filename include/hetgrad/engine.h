@@ -76,8 +76,13 @@ typedef struct hg_engine_options {
                                         only decide which device computes which
                                         blocks.  Needs HG_GEMM_AUTO or HG_GEMM_OWN
                                         (or NAIVE for the MLP) */
-    size_t          block_rows;      /* deterministic mode: rows per block, a multiple
-                                        of 512; 0 = 4096 */
+    size_t          block_rows;      /* deterministic mode: rows per block: a power of
+                                        two from 16 to 512 or a multiple of 512 up to
+                                        65536; 0 = 4096.  Part of the result: the same
+                                        block_rows gives the same bits.  A step's
+                                        blocks are what the devices share, so a
+                                        minibatch of B rows keeps n devices busy with
+                                        block_rows <= B / n */
     bool            serial;          /* run the devices one after another in the
                                         calling thread instead of all at once: for
                                         tools that are not thread-safe (Oclgrind's
