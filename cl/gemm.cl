@@ -124,6 +124,38 @@ static inline void hg_store(VT *acc, const uint M, const uint N,
     }
 }
 
+/*
+ * Accumulators at the start: 0, or with flags & 8 the current C (C += op(A) B:
+ * the fma chain goes on from where an earlier call over the first rows of K
+ * stopped, so splitting K into calls gives the same bits as one call).  Only
+ * the elements this work-item owns are read (the others are never stored).
+ */
+static inline void hg_init_acc(VT *acc, const uint M, const uint N, const uint i0,
+                               const uint j0, const uint is, const uint js,
+                               __global const float *C, const uint coff, const uint ldc,
+                               const uint flags)
+{
+    const int fullrow = (js == j0) && (j0 + HG_TN <= N);
+#pragma unroll
+    for (uint r = 0; r < HG_TM; r++) {
+        acc[r] = (VT)(0.0f);
+        const uint i = is + r;
+        if (!(flags & 8u) || i < i0 || i >= M)
+            continue;
+        __global const float *crow = C + (size_t)coff + (size_t)i * ldc;
+        if (fullrow) {
+            acc[r] = VLOAD(0, crow + j0);
+        } else {
+            float t[HG_TN];
+            for (uint c = 0; c < HG_TN; c++) {
+                const uint j = js + c;
+                t[c] = j >= j0 && j < N ? crow[j] : 0.0f;
+            }
+            acc[r] = VLOAD(0, t);
+        }
+    }
+}
+
 /* Block origin: the work-item's own (i0, j0), or shifted back to end at the
  * edge when the block would cross it and the matrix is at least one block. */
 #define HG_ORIGIN                                                              \
@@ -151,9 +183,7 @@ __kernel void hg_gemm_nn(const uint M, const uint N, const uint K,
         ar[r] = A + (size_t)aoff + (size_t)min(is + r, M - 1u) * lda;
     __global const float *bp = B + (size_t)boff + js;
     VT acc[HG_TM];
-#pragma unroll
-    for (uint r = 0; r < HG_TM; r++)
-        acc[r] = (VT)(0.0f);
+    hg_init_acc(acc, M, N, i0, j0, is, js, C, coff, ldc, flags);
 
     if (nvalid >= HG_TN) {
         for (uint p = 0; p < K; p++, bp += ldb) {
@@ -190,9 +220,7 @@ __kernel void hg_gemm_tn(const uint M, const uint N, const uint K,
     __global const float *ap = A + (size_t)aoff;
     __global const float *bp = B + (size_t)boff + js;
     VT acc[HG_TM];
-#pragma unroll
-    for (uint r = 0; r < HG_TM; r++)
-        acc[r] = (VT)(0.0f);
+    hg_init_acc(acc, M, N, i0, j0, is, js, C, coff, ldc, flags);
 
     if (nvalid >= HG_TN) {
         for (uint p = 0; p < K; p++, ap += lda, bp += ldb) {

@@ -8,7 +8,11 @@
  */
 #include "engine_internal.h"
 
-/* C = op(A) B (+ epilogue flags: 1 bias, 2 ReLU, 4 mask), row-major. */
+#ifndef TN_CHUNK
+#define TN_CHUNK 256u /* rows of K per weight-gradient call */
+#endif
+
+/* C = op(A) B (+ epilogue flags: 1 bias, 2 ReLU, 4 mask; 8: C += ...), row-major. */
 static hg_status gemm(hg__device *d, bool ta, size_t m, size_t n, size_t k, cl_mem a,
                       size_t aoff, size_t lda, cl_mem bm, size_t boff, size_t ldb, cl_mem c,
                       size_t coff, size_t ldc, size_t bias_off, cl_mem mask, size_t ldm,
@@ -82,9 +86,17 @@ hg_status hg__run_tiled(hg_engine *eng, hg__device *d, const hg__batch *b, hg_er
         size_t aoff = li == 0 ? b->row * ly->in : 0;
         for (size_t r = 0; r < b->nrec && st == HG_OK; r++) {
             size_t lo = r * B, n = b->nrec == 1 ? m : (m - lo < B ? m - lo : B);
-            st = gemm(d, true, ly->in, ly->out, n, a, aoff + lo * ly->in, ly->in, g,
-                      lo * ly->out, ly->out, d->grad, r * (P + 1) + ly->w_off, ly->out, 0,
-                      NULL, 0, 0u, err);
+            /*
+             * dW = A^T G in calls of at most TN_CHUNK rows, each going on from
+             * the last (flag 8): the same fma chain, so the same bits, but a
+             * work-item's rows of A and G stay in cache for its neighbours.
+             */
+            for (size_t k0 = 0; k0 < n && st == HG_OK; k0 += TN_CHUNK) {
+                size_t kn = n - k0 < TN_CHUNK ? n - k0 : TN_CHUNK;
+                st = gemm(d, true, ly->in, ly->out, kn, a, aoff + (lo + k0) * ly->in, ly->in,
+                          g, (lo + k0) * ly->out, ly->out, d->grad, r * (P + 1) + ly->w_off,
+                          ly->out, 0, NULL, 0, k0 ? 8u : 0u, err);
+            }
         }
         if (st == HG_OK)
             st = hg__column_sums(eng, d, b, g, ly->out, li, err);

@@ -96,7 +96,8 @@ static bool fault_hook(void *user, size_t device, uint64_t step, hg_fault_point 
     return f && device == f->device && step == f->step && point == HG_FAULT_WAIT;
 }
 
-static hg_engine *make_engine_b(const problem *p, fault *f, size_t block)
+static hg_engine *make_engine_g(const problem *p, fault *f, size_t block,
+                                hg_gemm_backend gemm)
 {
     hg_engine_options o;
     hg_engine_options_init(&o);
@@ -104,6 +105,7 @@ static hg_engine *make_engine_b(const problem *p, fault *f, size_t block)
     o.devices.keep_duplicates = true;
     o.deterministic = true;
     o.block_rows = block;
+    o.gemm = gemm;
     o.serial = true; /* Oclgrind's uninitialised-value plugin needs one host thread */
     o.fault_hook = f ? fault_hook : NULL;
     o.fault_user = f;
@@ -113,6 +115,11 @@ static hg_engine *make_engine_b(const problem *p, fault *f, size_t block)
     ck_assert_uint_eq(hg_engine_device_count(e), expected_devices());
     ck_assert_msg(hg_engine_set_data(e, &p->d, &err) == HG_OK, "set_data: %s", err.message);
     return e;
+}
+
+static hg_engine *make_engine_b(const problem *p, fault *f, size_t block)
+{
+    return make_engine_g(p, f, block, HG_GEMM_AUTO);
 }
 
 static hg_engine *make_engine(const problem *p, fault *f)
@@ -282,6 +289,31 @@ START_TEST(recovery_keeps_bits)
 }
 END_TEST
 
+/*
+ * The MLP on the tiled GEMM (blocks of C per work-item, dW in chunks of rows
+ * that go on from each other) equals the plain one-element-per-work-item GEMM
+ * bit for bit: both are one sequential fma chain per element.
+ */
+START_TEST(mlp_tiled_equals_naive)
+{
+    problem p;
+    make_problem(&p, HG_MODEL_MLP);
+    float *a = malloc(p.P * sizeof *a), *b = malloc(p.P * sizeof *b);
+    double la = 0, lb = 0;
+    hg_engine *e = make_engine_g(&p, NULL, BLOCK, HG_GEMM_OWN);
+    step(e, &p, 0, ROWS, NULL, a, &la);
+    hg_engine_destroy(e);
+    e = make_engine_g(&p, NULL, BLOCK, HG_GEMM_NAIVE);
+    step(e, &p, 0, ROWS, NULL, b, &lb);
+    hg_engine_destroy(e);
+    ck_assert_msg(memcmp(a, b, p.P * sizeof *a) == 0 && la == lb,
+                  "tiled and naive GEMMs differ (loss %.17g vs %.17g)", la, lb);
+    free(a);
+    free(b);
+    free_problem(&p);
+}
+END_TEST
+
 /* Options that cannot be deterministic are refused with a reason. */
 START_TEST(refuses_what_it_cannot_fix)
 {
@@ -315,6 +347,7 @@ int main(void)
     tcase_add_test(tc, linear_same_bits);
     tcase_add_test(tc, mlp_same_bits);
     tcase_add_test(tc, small_blocks_same_bits);
+    tcase_add_test(tc, mlp_tiled_equals_naive);
     tcase_add_test(tc, recovery_keeps_bits);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
