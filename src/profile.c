@@ -43,7 +43,7 @@ static char *signature(const hg_engine *eng)
                                                                  strlen(m->custom_source))
                                  : 0ull;
     return hg__asprintf("model=%d;in=%zu;out=%zu;hidden=%s;gemm=%d;det=%zu;src=%016llx;"
-                        "chunk=%zu;v=2", (int)m->kind, m->inputs, m->outputs, hidden,
+                        "chunk=%zu;v=3", (int)m->kind, m->inputs, m->outputs, hidden,
                         (int)eng->gemm, eng->block_rows, src, eng->dev[0].chunk_rows);
 }
 
@@ -244,9 +244,10 @@ static hg_status median_ms(hg_engine *eng, size_t i, size_t n, int repeats,
 }
 
 /*
- * Choose device i's kernel among its candidates: each is built, checked on
- * the check rows and timed on the same rows (about 50 ms' worth on the
- * current kernel); the fastest correct one is kept.  Fails only when no
+ * Choose device i's kernel among its candidates: each is built and checked
+ * on the check rows, then the correct ones are timed in turn, three rounds,
+ * on about 50 ms' worth of rows (on the current kernel); the lowest median
+ * wins.  Fails only when no
  * candidate works (or on out-of-memory).
  */
 static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params, hg_error *err)
@@ -265,43 +266,72 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params, hg
         return st;
     double per_row = probe / (double)np;
     size_t n = clamp_rows(50.0 / (per_row > 1e-9 ? per_row : 1e-9), np, cap);
-    int repeats = per_row * (double)n > 200.0 ? 1 : 3;
+    /* rounds over the candidates in turn, so drift in the machine's speed
+       hits them all alike; one round on slow devices */
+    int rounds = per_row * (double)n > 200.0 ? 1 : 3;
 
     char note[HG_ERROR_MESSAGE_MAX] = "";
+    char why[HG__MAX_CANDIDATES][160];
+    bool ok[HG__MAX_CANDIDATES];
+    double ms[HG__MAX_CANDIDATES][3];
     size_t used = 0, best = SIZE_MAX;
     double best_ms = INFINITY;
     hg__kchoice before = d->kc;
+    /* 1. each candidate builds and computes the right gradient */
     for (size_t k = 0; k < nc; k++) {
-        char name[48], why[160] = "";
-        hg__kchoice_name(&c[k], name, sizeof name);
         hg_error e;
-        double ms = 0;
-        bool ok = hg__kchoice_apply(eng, d, d->li, &c[k], &e) == HG_OK;
-        if (!ok)
-            snprintf(why, sizeof why, "%.120s", e.message);
-        else if (!gradient_right(eng, i, params, why, sizeof why))
-            ok = false;
-        else if (median_ms(eng, i, n, repeats, params, &ms, &e) != HG_OK) {
-            snprintf(why, sizeof why, "%.120s", e.message);
-            ok = false;
+        why[k][0] = '\0';
+        ok[k] = hg__kchoice_apply(eng, d, d->li, &c[k], &e) == HG_OK;
+        if (!ok[k])
+            snprintf(why[k], sizeof why[k], "%.120s", e.message);
+        else if (!gradient_right(eng, i, params, why[k], sizeof why[k]))
+            ok[k] = false;
+    }
+    /* 2. timed in turn, round after round */
+    for (int r = 0; r < rounds; r++) {
+        for (size_t k = 0; k < nc; k++) {
+            hg_error e;
+            if (!ok[k])
+                continue;
+            if (hg__kchoice_apply(eng, d, d->li, &c[k], &e) != HG_OK ||
+                median_ms(eng, i, n, 1, params, &ms[k][r], &e) != HG_OK) {
+                snprintf(why[k], sizeof why[k], "%.120s", e.message);
+                ok[k] = false;
+            }
         }
-        if (ok && ms < best_ms) {
-            best_ms = ms;
-            best = k;
+    }
+    for (size_t k = 0; k < nc; k++) {
+        char name[48];
+        hg__kchoice_name(&c[k], name, sizeof name);
+        double m = 0;
+        if (ok[k]) {
+            double *t = ms[k];
+            for (int x = 1; x < rounds; x++) /* sort the rounds' times */
+                for (int y = x; y > 0 && t[y - 1] > t[y]; y--) {
+                    double tmp = t[y];
+                    t[y] = t[y - 1];
+                    t[y - 1] = tmp;
+                }
+            m = t[rounds / 2];
+            if (m < best_ms) {
+                best_ms = m;
+                best = k;
+            }
         }
-        double rate = ms > 0 ? (double)n / ms * 1e3 : 0.0;
-        if (ok)
+        double rate = m > 0 ? (double)n / m * 1e3 : 0.0;
+        if (ok[k])
             used += (size_t)snprintf(note + used, used < sizeof note ? sizeof note - used : 0,
                                      "%s%s %.3g%s rows/s", used ? "; " : "", name,
                                      rate >= 1e6 ? rate / 1e6 : rate >= 1e3 ? rate / 1e3 : rate,
                                      rate >= 1e6 ? "M" : rate >= 1e3 ? "k" : "");
         else
             used += (size_t)snprintf(note + used, used < sizeof note ? sizeof note - used : 0,
-                                     "%s%s excluded (%s)", used ? "; " : "", name, why);
+                                     "%s%s excluded (%s)", used ? "; " : "", name, why[k]);
         if (used >= sizeof note)
             used = sizeof note - 1;
-        if (!ok)
-            hg__log(&eng->log, HG_LOG_WARN, "%s: kernel %s excluded: %s", d->what, name, why);
+        if (!ok[k])
+            hg__log(&eng->log, HG_LOG_WARN, "%s: kernel %s excluded: %s", d->what, name,
+                    why[k]);
     }
     if (best == SIZE_MAX) {
         hg_error e;
