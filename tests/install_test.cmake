@@ -55,6 +55,41 @@ if(NOT last_output MATCHES "hetgrad [0-9]+\\.[0-9]+\\.[0-9]+: [0-9]+ device")
   message(FATAL_ERROR "unexpected client output: ${last_output}")
 endif()
 
+# 2b. The MPI layer, when it was built: find_package(hetgrad COMPONENTS mpi)
+# and pkg-config hetgrad-mpi, each client run as one rank under the launcher.
+if(MPI)
+  set(mpirun ${MPIEXEC} -np 1 --oversubscribe --allow-run-as-root)
+  if(SANITIZE)
+    # Open MPI's allocations at exit: full stacks, so that lsan.supp can name
+    # its libraries (as in tests/mpi.cmake)
+    set(ENV{ASAN_OPTIONS} "$ENV{ASAN_OPTIONS}:fast_unwind_on_malloc=0")
+  endif()
+  run(${CMAKE_COMMAND} -S ${CLIENT_DIR}_mpi -B ${WORK_DIR}/cmake-mpi-client
+      -DCMAKE_PREFIX_PATH=${prefix} ${san})
+  run(${CMAKE_COMMAND} --build ${WORK_DIR}/cmake-mpi-client)
+  run(${mpirun} ${WORK_DIR}/cmake-mpi-client/mpi_client)
+  if(NOT last_output MATCHES "hetgrad-mpi [0-9.]+: 1 rank\\(s\\) agreed: yes")
+    message(FATAL_ERROR "unexpected MPI client output: ${last_output}")
+  endif()
+  file(GLOB_RECURSE mpipc ${prefix}/*/hetgrad-mpi.pc)
+  if(NOT mpipc)
+    message(FATAL_ERROR "hetgrad-mpi.pc was not installed")
+  endif()
+  run(pkg-config --cflags hetgrad-mpi)
+  string(STRIP "${last_output}" mcflags)
+  run(pkg-config --libs hetgrad-mpi)
+  string(STRIP "${last_output}" mlibs)
+  separate_arguments(mcflags_list UNIX_COMMAND "${mcflags}")
+  separate_arguments(mlibs_list UNIX_COMMAND "${mlibs}")
+  run(cc -std=c11 -Wall -Wextra -Werror ${sanflags} ${mcflags_list}
+      ${CLIENT_DIR}_mpi/mpi_client.c -o ${WORK_DIR}/pc-mpi-client ${mlibs_list}
+      -Wl,-rpath,${libdir})
+  run(${mpirun} ${WORK_DIR}/pc-mpi-client)
+  if(NOT last_output MATCHES "1 rank\\(s\\) agreed: yes")
+    message(FATAL_ERROR "unexpected MPI client output: ${last_output}")
+  endif()
+endif()
+
 # 3. The installed probe runs.
 run(${prefix}/bin/hetgrad-probe --version)
 
