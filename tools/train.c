@@ -994,7 +994,9 @@ int main(int argc, char **argv)
     size_t nd = cl.n;
     if (tr.f && !trace_begin(&tr, &cl, t0))
         return finish(&tm, fail("out of memory"));
-    bool bar = talk && !o.json && !o.quiet && isatty(STDOUT_FILENO);
+    /* no progress bar across ranks: mpirun hands every rank a terminal even
+       when the job's own output goes to a pipe or a file */
+    bool bar = talk && !o.json && !o.quiet && !ctx && isatty(STDOUT_FILENO);
     if (talk && !o.json) {
         printf("hetgrad-train: %s on %s; %zu train / %zu validation rows\n",
                o.kind == HG_MODEL_MLP ? "MLP" : o.kind == HG_MODEL_LINEAR ? "linear regression"
