@@ -22,6 +22,11 @@
  */
 #pragma OPENCL FP_CONTRACT OFF
 
+/* Test hooks (tests/test_engine.c: a broken candidate is excluded, not used). */
+#ifdef HG_TEST_BROKEN_BUILD
+#error "this kernel candidate was broken on purpose by a test"
+#endif
+
 #define HG_FV (HG_F / 16)          /* whole vectors of features per row */
 #define HG_FT (HG_F - HG_FV * 16)  /* features after them */
 #define HG_KF (HG_K * HG_F)
@@ -288,6 +293,9 @@ __kernel void hg_fused_finish(__global const float *partial, const uint per,
         comp = (t - sum) - v;
         sum = t;
     }
+#ifdef HG_TEST_BROKEN_RESULT
+    sum = sum * 1.5f; /* a test's wrong candidate */
+#endif
     __global float *out = rec + b * ((size_t)P + 1);
     if (q < HG_KF) {
         size_t c = q / HG_F, f = q - c * HG_F;

@@ -242,6 +242,9 @@ struct hg_engine {
     char            *binary_dir;      /* owned copy of the option */
     hg_fault_hook    fault_hook;
     void            *fault_user;
+    /* tests: a kernel candidate to break (hg__kchoice_break) */
+    char             broken_kernel[48];
+    int              broken_how;
 };
 
 /* ---- enqueueing (enqueue.c) ---------------------------------------------- */
@@ -295,6 +298,12 @@ hg__kchoice hg__kchoice_default(const hg_engine *eng, const hg__device *d);
 hg_status hg__kchoice_apply(hg_engine *eng, hg__device *d, size_t li, const hg__kchoice *k,
                             hg_error *err);
 void hg__kchoice_release(hg__device *d);
+/*
+ * Tests only: build candidate `name` ("fused r8/b8/k2") broken -- how 1: it
+ * fails to build; how 2: it computes a wrong gradient -- to check that
+ * calibration excludes it.  NULL name: none.
+ */
+void hg__kchoice_break(hg_engine *eng, const char *name, int how);
 /* detmath.cl + model.cl (malloc'ed): the model program's source. */
 char *hg__model_source(size_t *len);
 /* Records of size P + 1 the fused path needs workspace for, per row cap. */

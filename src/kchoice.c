@@ -144,6 +144,22 @@ static hg_status build(hg_engine *eng, hg__device *d, size_t li, const char *src
                              label, src, len, options, &eng->pcache, prog, &origin, err);
 }
 
+void hg__kchoice_break(hg_engine *eng, const char *name, int how)
+{
+    snprintf(eng->broken_kernel, sizeof eng->broken_kernel, "%s", name ? name : "");
+    eng->broken_how = how;
+}
+
+/* The test hook's extra build option for candidate k, or "". */
+static const char *broken(const hg_engine *eng, const hg__kchoice *k)
+{
+    char name[48];
+    hg__kchoice_name(k, name, sizeof name);
+    if (!eng->broken_kernel[0] || strcmp(name, eng->broken_kernel) != 0)
+        return "";
+    return eng->broken_how == 1 ? " -DHG_TEST_BROKEN_BUILD" : " -DHG_TEST_BROKEN_RESULT";
+}
+
 static hg_status apply_fused(hg_engine *eng, hg__device *d, size_t li, const hg__kchoice *k,
                              hg_error *err)
 {
@@ -160,8 +176,8 @@ static hg_status apply_fused(hg_engine *eng, hg__device *d, size_t li, const hg_
     bool oclgrind = strstr(d->info->platform_name, "Oclgrind") != NULL;
     snprintf(opt, sizeof opt,
              "-cl-std=CL1.2 -DHG_F=%u -DHG_K=%u -DHG_KP=%u -DHG_KC=%u -DHG_RF=%u -DHG_RB=%u "
-             "-D%s%s", F, K, kp, k->c, k->a, k->b, soft ? "HG_SOFTMAX" : "HG_LINEAR",
-             oclgrind ? " -DHG_HSUM_STORE" : "");
+             "-D%s%s%s", F, K, kp, k->c, k->a, k->b, soft ? "HG_SOFTMAX" : "HG_LINEAR",
+             oclgrind ? " -DHG_HSUM_STORE" : "", broken(eng, k));
     snprintf(d->own_label[0], sizeof d->own_label[0], "fused-%s-%ux%u-r%ub%uk%u",
              soft ? "softmax" : "linear", F, K, k->a, k->b, k->c);
     hg_status st = build(eng, d, li, src, len, d->own_label[0], opt, &d->own_prog[0], err);

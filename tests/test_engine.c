@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine_internal.h"
 #include "internal.h"
 
 #define GRAD_TOL 1e-4
@@ -391,6 +392,54 @@ START_TEST(sgd_trains_with_all_devices)
 }
 END_TEST
 
+/*
+ * Calibration excludes a kernel candidate that does not build and one that
+ * computes a wrong gradient (test hooks break them on purpose), says so in
+ * the device's kernel note, and computes with a working one.
+ */
+START_TEST(broken_candidates_are_excluded)
+{
+    problem p;
+    make_problem(&p, HG_MODEL_SOFTMAX, 600, 20, 4);
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.devices.use_environment = false;
+    o.devices.keep_duplicates = true;
+    o.devices.devices = "-oclgrind"; /* CLBlast's first build on Oclgrind takes 15 s */
+    o.gemm = HG_GEMM_OWN;
+    o.no_profile_cache = true;
+    hg_engine *e = NULL;
+    hg_error err;
+    ck_assert_msg(hg_engine_create(&o, &p.m, &e, &err) == HG_OK, "%s", err.message);
+    hg__kchoice_break(e, "fused r8/b8/k2", 1); /* does not build */
+    ck_assert_msg(hg_engine_set_data(e, &p.d, &err) == HG_OK, "%s", err.message);
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+        hg_device_profile pf;
+        ck_assert_int_eq(hg_engine_device_profile(e, i, &pf), HG_OK);
+        ck_assert_msg(strcmp(pf.kernel, "fused r8/b8/k2") != 0, "device %zu kept the broken "
+                      "candidate", i);
+        ck_assert_msg(strstr(pf.kernel_note, "fused r8/b8/k2 excluded") != NULL, "note: %s",
+                      pf.kernel_note);
+    }
+    expect_reference(e, &p, 0, 600, NULL, "after excluding a candidate that does not build");
+
+    hg__kchoice_break(e, "fused r4/b8/k4", 2); /* computes a wrong gradient (k: 4 classes) */
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+        hg_device_profile pf;
+        ck_assert_int_eq(hg_engine_device_profile(e, i, &pf), HG_OK);
+        ck_assert_msg(strcmp(pf.kernel, "fused r4/b8/k4") != 0, "device %zu kept the wrong "
+                      "candidate", i);
+        ck_assert_msg(strstr(pf.kernel_note, "fused r4/b8/k4 excluded (wrong gradient") != NULL,
+                      "note: %s", pf.kernel_note);
+    }
+    expect_reference(e, &p, 0, 600, NULL, "after excluding a wrong candidate");
+    hg_engine_destroy(e);
+    free_problem(&p);
+}
+END_TEST
+
 START_TEST(bad_arguments_leave_engine_usable)
 {
     problem p;
@@ -714,6 +763,8 @@ int main(void)
         tcase_add_test(tc, device_fails_before_enqueue);
         tcase_add_test(tc, device_fails_before_wait);
         tcase_add_test(tc, every_device_fails);
+        if (test_gemm() == HG_GEMM_AUTO)
+            tcase_add_test(tc, broken_candidates_are_excluded);
         /* Large: not in the serial Oclgrind-plugin runs (naive, own). */
         hg_gemm_backend g = test_gemm();
         if (g == HG_GEMM_AUTO || g == HG_GEMM_CLBLAST)
