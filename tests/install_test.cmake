@@ -60,9 +60,10 @@ endif()
 if(MPI)
   set(mpirun ${MPIEXEC} -np 1 --oversubscribe --allow-run-as-root)
   if(SANITIZE)
-    # Open MPI's allocations at exit: full stacks, so that lsan.supp can name
-    # its libraries (as in tests/mpi.cmake)
-    set(ENV{ASAN_OPTIONS} "$ENV{ASAN_OPTIONS}:fast_unwind_on_malloc=0")
+    # no LeakSanitizer in MPI processes (its tracer crashes now and then at
+    # exit next to Open MPI's threads; see tests/mpi.cmake)
+    string(REPLACE "detect_leaks=1" "detect_leaks=0" asan "$ENV{ASAN_OPTIONS}")
+    set(ENV{ASAN_OPTIONS} "${asan}")
   endif()
   run(${CMAKE_COMMAND} -S ${CLIENT_DIR}_mpi -B ${WORK_DIR}/cmake-mpi-client
       -DCMAKE_PREFIX_PATH=${prefix} ${san})

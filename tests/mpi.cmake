@@ -23,10 +23,11 @@ set(HG_MPI_TEST_ENV ${HG_TEST_ENV}
   "HG_TEST_MPI_NAMES=pthread,basic")
 list(FILTER HG_MPI_TEST_ENV EXCLUDE REGEX "^OCLGRIND_UNINITIALIZED=")
 if(HG_SANITIZE)
-  # Open MPI's components are built without frame pointers and unloaded at MPI_Finalize:
-  # unwind allocations the slow way, so that their stacks reach libmpi / libopen-pal,
-  # which tests/lsan.supp names.
-  list(TRANSFORM HG_MPI_TEST_ENV REPLACE "^(ASAN_OPTIONS=.*)$" "\\1:fast_unwind_on_malloc=0")
+  # AddressSanitizer and UBSan check the ranks; LeakSanitizer does not: its stop-the-
+  # world tracer crashed now and then at exit ("Tracer caught signal 11") in processes
+  # with Open MPI's and POCL's threads, failing tests whose every check had passed.
+  # hetgrad's own leaks are caught by the other tests, which run the same library code.
+  list(TRANSFORM HG_MPI_TEST_ENV REPLACE "detect_leaks=1" "detect_leaks=0")
 endif()
 
 add_executable(test_mpi test_mpi.c)
