@@ -52,7 +52,8 @@ typedef enum hg_gemm_backend {
 /* Where a fault hook is asked whether to fail (hg_engine_options.fault_hook). */
 typedef enum hg_fault_point {
     HG_FAULT_ENQUEUE = 0, /* before a device enqueues its share of a step */
-    HG_FAULT_WAIT    = 1  /* after enqueueing, before waiting for the results */
+    HG_FAULT_WAIT    = 1  /* after a batch's kernels ran, before its results are
+                             read back */
 } hg_fault_point;
 
 /*
