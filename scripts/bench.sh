@@ -3,8 +3,10 @@
 # machine's OpenCL devices plus POCL's two CPU devices (pthread and basic):
 # start-up costs, then gradient rows/s and GFLOP/s per model on each device
 # alone, on all devices (equal and weighted splits), and the same math with
-# OpenBLAS on the host.  Extra arguments go to bench_gradient (--json, --rows N,
-# --models softmax, --quick).
+# OpenBLAS on the host; with the kernel each device chose, the fraction of the
+# roofline (read bandwidth and FMA peak measured in the same run), the ratio to
+# CLBlast and deterministic mode's cost.  Extra arguments go to bench_gradient
+# (--json, --rows N, --models softmax, --quick).
 set -eu
 cd "$(dirname "$0")/.."
 
