@@ -70,6 +70,12 @@ static double median_sorted(const double *v, size_t n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+double hg_cost_median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return median_sorted(v, n);
+}
+
 static double median_of_samples(const sample *s, size_t n)
 {
     return n % 2 ? s[n / 2].ms : 0.5 * (s[n / 2 - 1].ms + s[n / 2].ms);

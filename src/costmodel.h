@@ -50,4 +50,7 @@ hg_status hg_cost_fit(const size_t *rows, const double *ms, size_t nsamples,
  */
 double hg_cost_predict(const hg_cost_model *m, size_t rows);
 
+/* Median of v[0..n), n >= 1 (the mean of the middle two for even n); sorts v. */
+double hg_cost_median(double *v, size_t n);
+
 #endif /* HG_COSTMODEL_H */

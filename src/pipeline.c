@@ -601,13 +601,11 @@ static hg_status run_batch(hg_engine *eng, hg__device *d, const hg__batch *b,
     }
     if (st != HG_OK)
         return st;
-    /* With a fault hook, the device finishes the batch first, so a hook that
-       times the device (a simulated slow device) sees its real compute time. */
-    if (eng->fault_hook && !eng->warming) {
-        cl_int rc = clFinish(d->queue);
-        if (rc != CL_SUCCESS)
-            return hg__cl_fail(err, rc, "clFinish on %s", d->what);
-    }
+    /* The batch's kernels finish here (the blocking read-back below would wait
+       for them anyway), so the fault hook's wait point sees the device done. */
+    cl_int frc = clFinish(d->queue);
+    if (frc != CL_SUCCESS)
+        return hg__cl_fail(err, frc, "clFinish on %s", d->what);
     st = injected(eng, d, d->run_index, HG_FAULT_WAIT, err);
     if (st != HG_OK)
         return st;

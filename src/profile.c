@@ -118,13 +118,7 @@ static hg_status measure(hg_engine *eng, size_t i, const float *params, hg_cost_
         for (size_t j = 0; j < ns; j++)
             if (rows[j] == big)
                 med[k++] = ms[j];
-        for (size_t a = 1; a < k; a++)
-            for (size_t b = a; b > 0 && med[b - 1] > med[b]; b--) {
-                double t = med[b];
-                med[b] = med[b - 1];
-                med[b - 1] = t;
-            }
-        double m = med[k / 2];
+        double m = hg_cost_median(med, k);
         hg__log(&eng->log, HG_LOG_INFO, "%s: %s; using %.3g ms/row", d->what, err->message,
                 m / (double)big);
         *out = (hg_cost_model){0, m / (double)big, ns, 0, m > 0};
@@ -233,13 +227,7 @@ static hg_status median_ms(hg_engine *eng, size_t i, size_t n, int repeats,
     hg_status st = time_rows(eng, i, n, repeats, params, rows, ms, &ns, err);
     if (st != HG_OK)
         return st;
-    for (size_t a = 1; a < ns; a++)
-        for (size_t b = a; b > 0 && ms[b - 1] > ms[b]; b--) {
-            double t = ms[b];
-            ms[b] = ms[b - 1];
-            ms[b - 1] = t;
-        }
-    *out = ms[ns / 2];
+    *out = hg_cost_median(ms, ns);
     return HG_OK;
 }
 
@@ -305,14 +293,7 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params, hg
         hg__kchoice_name(&c[k], name, sizeof name);
         double m = 0;
         if (ok[k]) {
-            double *t = ms[k];
-            for (int x = 1; x < rounds; x++) /* sort the rounds' times */
-                for (int y = x; y > 0 && t[y - 1] > t[y]; y--) {
-                    double tmp = t[y];
-                    t[y] = t[y - 1];
-                    t[y - 1] = tmp;
-                }
-            m = t[rounds / 2];
+            m = hg_cost_median(ms[k], (size_t)rounds);
             if (m < best_ms) {
                 best_ms = m;
                 best = k;
