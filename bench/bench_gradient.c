@@ -6,7 +6,7 @@
  *   bench_gradient [--models linear,softmax,mlp] [--rows N] [--repeats R]
  *                  [--json] [--quick]
  *
- * Data are synthetic (fixed-seed LCG): 784 features in [0, 1), 10 classes
+ * Data are synthetic (fixed-seed LCG, synthetic.c; bench_starpu uses the same): 784 features in [0, 1), 10 classes
  * (softmax, MLP) or 10 float targets in [-1, 1) (linear); the MLP has one
  * hidden ReLU layer of 256.  Parameters are uniform in [-0.05, 0.05].
  *
@@ -34,6 +34,7 @@
 #include <hetgrad.h>
 
 #include "roofline.h"
+#include "synthetic.h"
 
 #include <cblas.h>
 #include <ctype.h>
@@ -165,19 +166,6 @@ static double rel_error_f(const float *a, const float *b, size_t n)
         r += (double)b[i] * (double)b[i];
     }
     return r > 0.0 ? sqrt(d / r) : sqrt(d);
-}
-
-/* ---- synthetic data ------------------------------------------------------------ */
-
-typedef struct lcg {
-    uint64_t s;
-} lcg;
-
-/* Knuth's MMIX LCG; the top 24 bits make a float in [0, 1). */
-static float lcg_unit(lcg *g)
-{
-    g->s = g->s * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)(g->s >> 40) / 16777216.0f;
 }
 
 /* ---- the OpenBLAS host implementation --------------------------------------------- */
@@ -467,9 +455,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
                         (m->kind == HG_MODEL_LINEAR ? 4.0 * (double)m->outputs : 4.0);
 
     float *params = xcalloc(np, sizeof *params);
-    lcg g = {0x5eed0000u + (uint64_t)m->kind};
-    for (size_t i = 0; i < np; i++)
-        params[i] = (lcg_unit(&g) * 2.0f - 1.0f) * 0.05f;
+    hg_bench_synth_params((unsigned)m->kind, np, params);
 
     const size_t width = m->kind == HG_MODEL_MLP ? m->hidden[0] : 0;
     host_scratch hs = {xcalloc(b->rows * m->outputs, sizeof(float)),
@@ -951,15 +937,7 @@ int main(int argc, char **argv)
     b.x = xcalloc(rows * FEATURES, sizeof *b.x);
     b.targets = xcalloc(rows * CLASSES, sizeof *b.targets);
     b.labels = xcalloc(rows, sizeof *b.labels);
-    lcg g = {0x6865746772616431ull}; /* "hetgrad1" */
-    for (size_t i = 0; i < rows * FEATURES; i++)
-        b.x[i] = lcg_unit(&g);
-    for (size_t i = 0; i < rows * CLASSES; i++)
-        b.targets[i] = lcg_unit(&g) * 2.0f - 1.0f;
-    for (size_t i = 0; i < rows; i++) {
-        int32_t c = (int32_t)(lcg_unit(&g) * CLASSES);
-        b.labels[i] = c < CLASSES ? c : CLASSES - 1;
-    }
+    hg_bench_synth_data(rows, FEATURES, CLASSES, CLASSES, b.x, b.targets, b.labels);
     b.data.rows = rows;
     b.data.inputs = FEATURES;
     b.data.x = b.x;

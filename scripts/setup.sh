@@ -3,11 +3,14 @@
 # Idempotent: when everything is already installed it does nothing (no apt-get update).
 set -eu
 
+# libstarpu-dev is for bench/bench_starpu alone (hetgrad vs StarPU, docs/comparison.md):
+# CI builds it and runs its smoke test; the library never links StarPU.
 PKGS="build-essential cmake pkg-config \
 ocl-icd-opencl-dev ocl-icd-libopencl1 opencl-headers opencl-c-headers \
 pocl-opencl-icd libclblast-dev check clinfo oclgrind \
 libopenblas-dev zlib1g-dev python3 \
-libopenmpi-dev openmpi-bin"
+libopenmpi-dev openmpi-bin \
+libstarpu-dev"
 
 missing=""
 for p in $PKGS; do
