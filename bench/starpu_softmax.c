@@ -121,10 +121,25 @@ static size_t round_up(size_t n, size_t m)
     return (n + m - 1) / m * m;
 }
 
-/* clEnqueueNDRangeKernel with the global size rounded up to the local size. */
-static cl_int launch(cl_command_queue q, cl_kernel k, cl_uint dims, const size_t *gws,
-                     const size_t *lws)
+/* One kernel argument: its size and where its value is. */
+typedef struct karg {
+    size_t      size;
+    const void *value;
+} karg;
+
+/*
+ * Set k's n arguments and enqueue it with the global size rounded up to the
+ * local size (every kernel checks its bounds).  The first failing call's
+ * OpenCL status, or CL_SUCCESS.
+ */
+static cl_int run_kernel(cl_command_queue q, cl_kernel k, const karg *args, cl_uint n,
+                         cl_uint dims, const size_t *gws, const size_t *lws)
 {
+    for (cl_uint i = 0; i < n; i++) {
+        cl_int rc = clSetKernelArg(k, i, args[i].size, args[i].value);
+        if (rc != CL_SUCCESS)
+            return rc;
+    }
     size_t g[2];
     for (cl_uint i = 0; i < dims; i++)
         g[i] = round_up(gws[i], lws[i]);
@@ -181,60 +196,42 @@ static void grad_opencl(void *buffers[], void *arg)
     cl_command_queue q;
     starpu_opencl_get_current_queue(&q);
 
-    cl_int rc = CL_SUCCESS;
-    const char *what = "clSetKernelArg(hg_fused_prep)";
-    rc |= clSetKernelArg(w->prep, 0, sizeof params, &params);
-    rc |= clSetKernelArg(w->prep, 1, sizeof w_off, &w_off);
-    rc |= clSetKernelArg(w->prep, 2, sizeof wt, &wt);
+    const karg prep_args[] = {{sizeof params, &params}, {sizeof w_off, &w_off},
+                              {sizeof wt, &wt}};
+    const karg grad_args[] = {{sizeof x, &x},           {sizeof row0, &row0},
+                              {sizeof urows, &urows},   {sizeof labels, &labels},
+                              {sizeof x, &x} /* y: unused by softmax */,
+                              {sizeof wt, &wt},         {sizeof params, &params},
+                              {sizeof b_off, &b_off},   {sizeof us, &us},
+                              {sizeof uns, &uns},       {sizeof part, &part}};
+    const karg finish_args[] = {{sizeof part, &part},   {sizeof uns, &uns} /* per: all slabs */,
+                                {sizeof uns, &uns},     {sizeof out, &out},
+                                {sizeof one, &one} /* one record */,
+                                {sizeof w_off, &w_off}, {sizeof b_off, &b_off},
+                                {sizeof uP, &uP}};
+    size_t l_prep[2] = {w->maxwg < 8 ? w->maxwg : 8, 1};
+    l_prep[1] = w->maxwg / l_prep[0] < 8 ? w->maxwg / l_prep[0] : 8;
+    if (l_prep[1] == 0)
+        l_prep[1] = 1;
+    size_t g_prep[2] = {F, w->kp}, g_grad = nslabs, l_grad = 1;
+    size_t g_fin[2] = {K * F + K + 1, 1}, l_fin[2] = {w->maxwg < 64 ? w->maxwg : 64, 1};
+
+    const char *what = "hg_fused_prep";
+    cl_int rc = run_kernel(q, w->prep, prep_args, 3, 2, g_prep, l_prep);
     if (rc == CL_SUCCESS) {
-        size_t g[2] = {F, w->kp}, l[2] = {w->maxwg < 8 ? w->maxwg : 8, 1};
-        l[1] = w->maxwg / l[0] < 8 ? w->maxwg / l[0] : 8;
-        if (l[1] == 0)
-            l[1] = 1;
-        what = "clEnqueueNDRangeKernel(hg_fused_prep)";
-        rc = launch(q, w->prep, 2, g, l);
+        what = "hg_fused_grad";
+        rc = run_kernel(q, w->grad, grad_args, 11, 1, &g_grad, &l_grad);
     }
     if (rc == CL_SUCCESS) {
-        what = "clSetKernelArg(hg_fused_grad)";
-        rc |= clSetKernelArg(w->grad, 0, sizeof x, &x);
-        rc |= clSetKernelArg(w->grad, 1, sizeof row0, &row0);
-        rc |= clSetKernelArg(w->grad, 2, sizeof urows, &urows);
-        rc |= clSetKernelArg(w->grad, 3, sizeof labels, &labels);
-        rc |= clSetKernelArg(w->grad, 4, sizeof x, &x); /* y: unused by softmax */
-        rc |= clSetKernelArg(w->grad, 5, sizeof wt, &wt);
-        rc |= clSetKernelArg(w->grad, 6, sizeof params, &params);
-        rc |= clSetKernelArg(w->grad, 7, sizeof b_off, &b_off);
-        rc |= clSetKernelArg(w->grad, 8, sizeof us, &us);
-        rc |= clSetKernelArg(w->grad, 9, sizeof uns, &uns);
-        rc |= clSetKernelArg(w->grad, 10, sizeof part, &part);
-    }
-    if (rc == CL_SUCCESS) {
-        size_t g = nslabs, l = 1;
-        what = "clEnqueueNDRangeKernel(hg_fused_grad)";
-        rc = launch(q, w->grad, 1, &g, &l);
-    }
-    if (rc == CL_SUCCESS) {
-        what = "clSetKernelArg(hg_fused_finish)";
-        rc |= clSetKernelArg(w->finish, 0, sizeof part, &part);
-        rc |= clSetKernelArg(w->finish, 1, sizeof uns, &uns); /* per: all slabs, one record */
-        rc |= clSetKernelArg(w->finish, 2, sizeof uns, &uns);
-        rc |= clSetKernelArg(w->finish, 3, sizeof out, &out);
-        rc |= clSetKernelArg(w->finish, 4, sizeof one, &one);
-        rc |= clSetKernelArg(w->finish, 5, sizeof w_off, &w_off);
-        rc |= clSetKernelArg(w->finish, 6, sizeof b_off, &b_off);
-        rc |= clSetKernelArg(w->finish, 7, sizeof uP, &uP);
-    }
-    if (rc == CL_SUCCESS) {
-        size_t g[2] = {K * F + K + 1, 1}, l[2] = {w->maxwg < 64 ? w->maxwg : 64, 1};
-        what = "clEnqueueNDRangeKernel(hg_fused_finish)";
-        rc = launch(q, w->finish, 2, g, l);
+        what = "hg_fused_finish";
+        rc = run_kernel(q, w->finish, finish_args, 8, 2, g_fin, l_fin);
     }
     if (rc == CL_SUCCESS && !s->o.async) {
         what = "clFinish";
         rc = clFinish(q);
     }
     if (rc != CL_SUCCESS) {
-        codelet_fail(s, "%s failed on %s: OpenCL status %d", what, w->name, (int)rc);
+        codelet_fail(s, "%s on %s: OpenCL status %d", what, w->name, (int)rc);
         return;
     }
     atomic_fetch_add(&w->tasks, 1);
