@@ -65,6 +65,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -143,6 +144,16 @@ static void summarise(const double *v, size_t n, double *med, double *lo, double
     *hi = tmp[n - 1];
 }
 
+/* CPU time of the whole process (every thread, user + system), ms. */
+static double cpu_ms(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return NAN;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
 static void *xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size);
@@ -194,6 +205,8 @@ static const char *const config_name[NCONFIGS] = {"hetgrad-model", "hetgrad-dyna
 typedef struct config_result {
     double   rows_per_s[MAX_ROUNDS];
     double   setup_ms[MAX_ROUNDS];  /* StarPU: start-up + prefetch of the round */
+    double   cores[MAX_ROUNDS];     /* process CPU time / wall time over the timed
+                                       steps: how many cores the system kept busy */
     double   shares[MAX_DEV];       /* rows per device over the last round, fractions */
     double   max_err;               /* worst gradient error seen */
     double   max_loss_err;
@@ -303,7 +316,7 @@ static void hg_round(mix_run *m, kind_run *k, int c)
             die_hg(config_name[c], &err);
     }
     double rows_dev[MAX_DEV] = {0};
-    double t0 = now_ms();
+    double c0 = cpu_ms(), t0 = now_ms();
     for (size_t s = 0; s < k->steps; s++) {
         first = next_first(m, k, c);
         if (hg_engine_gradient(m->eng, m->params, first, count, m->grad, &loss, &err) != HG_OK)
@@ -315,6 +328,7 @@ static void hg_round(mix_run *m, kind_run *k, int c)
         }
     }
     double ms = now_ms() - t0;
+    r->cores[r->n] = (cpu_ms() - c0) / ms;
     r->rows_per_s[r->n] = (double)(count * k->steps) / (ms / 1e3);
     r->setup_ms[r->n] = 0;
     r->n++;
@@ -406,9 +420,11 @@ static void sp_round(mix_run *m, kind_run *k, int c)
     sp_run_steps(m, k, s, c, m->o->warmup, &first, &loss);
     uint64_t counts[SP_MAX_WORKERS];
     sp_take_task_counts(s, counts);
+    double c0 = cpu_ms();
     t0 = now_ms();
     sp_run_steps(m, k, s, c, k->steps, &first, &loss);
     double ms = now_ms() - t0;
+    r->cores[r->n] = (cpu_ms() - c0) / ms;
     sp_take_task_counts(s, counts);
     if (c == C_SP_DMDA) {
         /* dmda scheduled the timed steps with a model calibrated on every worker */
@@ -613,15 +629,16 @@ static void print_text(const mix_run *m)
                kr->calib_steps_run, kr->calib_ms);
         for (size_t d = 0; d < m->ndev; d++)
             printf(" %s %.0f us;", m->sp_worker[d], kr->expected_us[d]);
-        printf("\n%-16s %12s %12s %12s %9s %9s  %s\n", "config", "rows/s", "min", "max",
-               "ms/step", "setup ms", "shares (device order)");
+        printf("\n%-16s %12s %12s %12s %9s %6s %9s  %s\n", "config", "rows/s", "min", "max",
+               "ms/step", "cores", "setup ms", "shares (device order)");
         for (int c = 0; c < NCONFIGS; c++) {
             const config_result *r = &kr->cfg[c];
-            double med, lo, hi, smed, slo, shi;
+            double med, lo, hi, smed, slo, shi, cmed, clo, chi;
             summarise(r->rows_per_s, r->n, &med, &lo, &hi);
             summarise(r->setup_ms, r->n, &smed, &slo, &shi);
-            printf("%-16s %12.0f %12.0f %12.0f %9.3f ", config_name[c], med, lo, hi,
-                   (double)kr->rows_per_step / med * 1e3);
+            summarise(r->cores, r->n, &cmed, &clo, &chi);
+            printf("%-16s %12.0f %12.0f %12.0f %9.3f %6.2f ", config_name[c], med, lo, hi,
+                   (double)kr->rows_per_step / med * 1e3, cmed);
             if (c == C_HG_MODEL || c == C_HG_DYNAMIC)
                 printf("%9s ", "-");
             else
@@ -692,9 +709,10 @@ static void print_json(const mix_run *m)
         json_begin_array(&j);
         for (int c = 0; c < NCONFIGS; c++) {
             const config_result *r = &kr->cfg[c];
-            double med, lo, hi, smed, slo, shi;
+            double med, lo, hi, smed, slo, shi, cmed, clo, chi;
             summarise(r->rows_per_s, r->n, &med, &lo, &hi);
             summarise(r->setup_ms, r->n, &smed, &slo, &shi);
+            summarise(r->cores, r->n, &cmed, &clo, &chi);
             json_begin_object(&j);
             json_key(&j, "name"); json_string(&j, config_name[c]);
             json_key(&j, "rows_per_s_median"); json_double(&j, med);
@@ -705,6 +723,7 @@ static void print_json(const mix_run *m)
             for (size_t i = 0; i < r->n; i++)
                 json_double(&j, r->rows_per_s[i]);
             json_end_array(&j);
+            json_key(&j, "cores_busy_median"); json_double(&j, cmed);
             json_key(&j, "setup_ms_median");
             json_double(&j, c == C_SP_DMDA || c == C_SP_EAGER ? smed : NAN);
             json_key(&j, "shares");
@@ -1015,7 +1034,8 @@ int main(int argc, char **argv)
         printf("both run hetgrad's fused kernel on the same POCL devices (OCL_ICD_VENDORS=%s); "
                "StarPU home %s/<mix>\n", o.pocl, o.starpu_home);
         printf("rows/s: median over rounds of rows / wall time of the round's timed steps; "
-               "min, max: over rounds; ratios: per round, median [min, max]\n\n");
+               "min, max: over rounds; cores: process CPU time / wall time over the timed "
+               "steps (median);\nratios: per round, median [min, max]\n\n");
         fflush(stdout);
     } else {
         printf("{\"schema\":\"hetgrad-bench-starpu/1\",\"hetgrad\":");

@@ -566,7 +566,18 @@ int sp_step(sp_session *s, const float *params, size_t first, size_t count, floa
         seterr(err, "out of memory");
         return -1;
     }
-    /* Blocks in order: each acquire waits for its task and brings its record home. */
+    /* Wait for the tasks first: starpu_task_wait_for_all sleeps, whereas an
+       acquire of data still being computed spins (Debian's StarPU is built with
+       non-blocking drivers, and the waiting thread drives data requests) and
+       takes a core from the devices' own threads.  The records are then at
+       home or on their way (write-through). */
+    rc = starpu_task_wait_for_all();
+    if (rc != 0) {
+        seterr(err, "starpu_task_wait_for_all: %d", rc);
+        free(acc);
+        return -1;
+    }
+    /* Blocks in order, each block's record added in double. */
     for (size_t b = b0; b < b0 + nb; b++) {
         starpu_data_handle_t h = starpu_data_get_sub_data(s->hout, 1, (unsigned)b);
         rc = starpu_data_acquire(h, STARPU_R);
