@@ -37,10 +37,14 @@
  * double.  StarPU's start-up and prefetch are reported, not timed in the
  * steps; hetgrad's engine is created and calibrated once per mix.
  *
- * A round's figure is rows / wall time over its timed steps; per
+ * A round's figure is rows per step / the median wall time of its timed
+ * steps (host clock, parameters in to mean gradient out, as in the project's
+ * other benchmarks; a median, because the machine may be shared); per
  * configuration the median over rounds and the spread (min, max); the ratio
  * hetgrad / StarPU is taken per round (paired) and summarised the same way.
- * The load average is read before and after each mix.
+ * Also per configuration: the cores it kept busy (process CPU time / wall
+ * time over the timed steps).  The load average is read before and after
+ * each mix.
  *
  * Checks (exit status 1 when one fails): every configuration's gradient and
  * loss after every timed round against hetgrad's double host reference
@@ -144,6 +148,13 @@ static void summarise(const double *v, size_t n, double *med, double *lo, double
     *hi = tmp[n - 1];
 }
 
+/* Median of v[0..n) (n > 0), sorting v. */
+static double median_sort(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /* CPU time of the whole process (every thread, user + system), ms. */
 static double cpu_ms(void)
 {
@@ -242,6 +253,7 @@ typedef struct mix_run {
     double         *ref_full;      /* the mean gradient over all rows, double */
     double          ref_full_loss;
     double         *ref_win;       /* scratch: a minibatch's reference */
+    double         *step_ms;       /* scratch: one round's step times */
     hg_model_desc   model;
     hg_dataset_desc data;
     hg_engine      *eng;
@@ -319,8 +331,10 @@ static void hg_round(mix_run *m, kind_run *k, int c)
     double c0 = cpu_ms(), t0 = now_ms();
     for (size_t s = 0; s < k->steps; s++) {
         first = next_first(m, k, c);
+        double s0 = now_ms();
         if (hg_engine_gradient(m->eng, m->params, first, count, m->grad, &loss, &err) != HG_OK)
             die_hg(config_name[c], &err);
+        m->step_ms[s] = now_ms() - s0;
         for (size_t d = 0; d < m->ndev; d++) {
             hg_device_step st;
             if (hg_engine_last_step(m->eng, d, &st) == HG_OK)
@@ -329,7 +343,7 @@ static void hg_round(mix_run *m, kind_run *k, int c)
     }
     double ms = now_ms() - t0;
     r->cores[r->n] = (cpu_ms() - c0) / ms;
-    r->rows_per_s[r->n] = (double)(count * k->steps) / (ms / 1e3);
+    r->rows_per_s[r->n] = (double)count / (median_sort(m->step_ms, k->steps) / 1e3);
     r->setup_ms[r->n] = 0;
     r->n++;
     for (size_t d = 0; d < m->ndev; d++)
@@ -368,16 +382,20 @@ static sp_session *sp_open(mix_run *m, kind_run *k, const char *policy, int cali
     return s;
 }
 
+/* n StarPU steps; each one's wall time into step_ms[i] unless step_ms is NULL. */
 static void sp_run_steps(mix_run *m, kind_run *k, sp_session *s, int c, size_t n,
-                         size_t *first, double *loss)
+                         size_t *first, double *loss, double *step_ms)
 {
     char err[SP_ERR_MAX];
     for (size_t i = 0; i < n; i++) {
         *first = next_first(m, k, c);
+        double s0 = now_ms();
         if (sp_step(s, m->params, *first, k->rows_per_step, m->grad, loss, err) != 0) {
             fprintf(stderr, "bench_starpu: %s step: %s\n", config_name[c], err);
             exit(3);
         }
+        if (step_ms)
+            step_ms[i] = now_ms() - s0;
     }
 }
 
@@ -392,7 +410,7 @@ static void sp_calibrate(mix_run *m, kind_run *k)
        STARPU_HISTORY_MAX_ERROR (50%), as a loaded machine makes them: go on
        (up to 4 times as long) until every worker has a calibrated entry. */
     for (size_t extra = 0; extra <= 3; extra++) {
-        sp_run_steps(m, k, s, C_SP_DMDA, k->calib_steps, &first, &loss);
+        sp_run_steps(m, k, s, C_SP_DMDA, k->calib_steps, &first, &loss, NULL);
         k->calib_steps_run += k->calib_steps;
         bool all = true;
         for (unsigned i = 0; i < sp_worker_count(s); i++)
@@ -417,12 +435,12 @@ static void sp_round(mix_run *m, kind_run *k, int c)
     double setup = now_ms() - t0;
     size_t first = 0;
     double loss = 0;
-    sp_run_steps(m, k, s, c, m->o->warmup, &first, &loss);
+    sp_run_steps(m, k, s, c, m->o->warmup, &first, &loss, NULL);
     uint64_t counts[SP_MAX_WORKERS];
     sp_take_task_counts(s, counts);
     double c0 = cpu_ms();
     t0 = now_ms();
-    sp_run_steps(m, k, s, c, k->steps, &first, &loss);
+    sp_run_steps(m, k, s, c, k->steps, &first, &loss, m->step_ms);
     double ms = now_ms() - t0;
     r->cores[r->n] = (cpu_ms() - c0) / ms;
     sp_take_task_counts(s, counts);
@@ -443,7 +461,7 @@ static void sp_round(mix_run *m, kind_run *k, int c)
     }
     sp_stop(s);
     check(m, r, config_name[c], first, k->rows_per_step, m->grad, loss);
-    r->rows_per_s[r->n] = (double)(k->rows_per_step * k->steps) / (ms / 1e3);
+    r->rows_per_s[r->n] = (double)k->rows_per_step / (median_sort(m->step_ms, k->steps) / 1e3);
     r->setup_ms[r->n] = setup;
     r->n++;
     uint64_t total = 0;
@@ -533,6 +551,7 @@ static int run_mix(const opts *o)
     m->grad = xcalloc(m->P, sizeof *m->grad);
     m->ref_full = xcalloc(m->P, sizeof *m->ref_full);
     m->ref_win = xcalloc(m->P, sizeof *m->ref_win);
+    m->step_ms = xcalloc(o->steps > o->mb_steps ? o->steps : o->mb_steps, sizeof *m->step_ms);
     hg_bench_synth_data(o->rows, FEATURES, CLASSES, CLASSES, m->x, NULL, m->labels);
     hg_bench_synth_params((unsigned)HG_MODEL_SOFTMAX, m->P, m->params);
     m->data = (hg_dataset_desc){.rows = o->rows, .inputs = FEATURES, .x = m->x,
@@ -586,6 +605,7 @@ static int run_mix(const opts *o)
     free(m->grad);
     free(m->ref_full);
     free(m->ref_win);
+    free(m->step_ms);
     free(m);
     return rc;
 }
@@ -1033,8 +1053,8 @@ int main(int argc, char **argv)
                STARPU_RELEASE_VERSION, FEATURES, CLASSES, o.rows, o.batch);
         printf("both run hetgrad's fused kernel on the same POCL devices (OCL_ICD_VENDORS=%s); "
                "StarPU home %s/<mix>\n", o.pocl, o.starpu_home);
-        printf("rows/s: median over rounds of rows / wall time of the round's timed steps; "
-               "min, max: over rounds; cores: process CPU time / wall time over the timed "
+        printf("rows/s: median over rounds of a round's rows per step / its median step wall "
+               "time; min, max: over rounds; cores: process CPU time / wall time over the timed "
                "steps (median);\nratios: per round, median [min, max]\n\n");
         fflush(stdout);
     } else {
