@@ -43,7 +43,8 @@
  * configuration the median over rounds and the spread (min, max); the ratio
  * hetgrad / StarPU is taken per round (paired) and summarised the same way.
  * Also per configuration: the cores it kept busy (process CPU time / wall
- * time over the timed steps).  The load average is read before and after
+ * time over the timed steps); and per system, the cores it keeps busy while
+ * it has nothing to do (StarPU as Debian builds it polls).  The load average is read before and after
  * each mix.
  *
  * Checks (exit status 1 when one fails): every configuration's gradient and
@@ -83,6 +84,7 @@ extern char **environ;
 #define MAX_ROUNDS 64
 #define NCONFIGS   4
 #define MAX_DEV    SP_MAX_WORKERS
+#define IDLE_MS    500.0 /* how long the idle cost of each system is measured */
 
 #ifndef HG_BENCH_POCL_LIBRARY
 #define HG_BENCH_POCL_LIBRARY "libpocl.so.2"
@@ -163,6 +165,22 @@ static double cpu_ms(void)
         return NAN;
     return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+/*
+ * Cores the process keeps busy while it has nothing to do: its CPU time over
+ * a sleep of the calling thread of ms milliseconds, divided by the wall time.
+ * *wall_ms receives the wall time spent.
+ */
+static double idle_cores(double ms, double *wall_ms)
+{
+    struct timespec ts = {(time_t)(ms / 1e3), (long)(fmod(ms, 1e3) * 1e6)};
+    double c0 = cpu_ms(), t0 = now_ms();
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    double wall = now_ms() - t0;
+    *wall_ms = wall;
+    return (cpu_ms() - c0) / wall;
 }
 
 static void *xcalloc(size_t n, size_t size)
@@ -260,6 +278,8 @@ typedef struct mix_run {
     sp_shape        shape[MAX_DEV];
     const char     *shape_dev[MAX_DEV];
     double          hg_setup_ms;   /* engine create + upload + calibrate */
+    double          hg_idle_cores; /* busy cores while the engine exists, idle */
+    double          sp_idle_cores; /* ... while a StarPU session exists, idle */
     double          load_before[3], load_after[3];
     bool            failed;
     kind_run        kind[2];
@@ -419,12 +439,15 @@ static void sp_calibrate(mix_run *m, kind_run *k)
             break;
     }
     check(m, NULL, "starpu-dmda (calibration)", first, k->rows_per_step, m->grad, loss);
+    double idle_wall = 0;
+    if (k == &m->kind[0])
+        m->sp_idle_cores = idle_cores(IDLE_MS, &idle_wall);
     for (unsigned i = 0; i < sp_worker_count(s) && i < MAX_DEV; i++) {
         snprintf(m->sp_worker[i], sizeof m->sp_worker[i], "%s", sp_worker_name(s, i));
         snprintf(m->sp_kernel[i], sizeof m->sp_kernel[i], "%s", sp_worker_kernel(s, i));
     }
     sp_stop(s); /* stores the model */
-    k->calib_ms = now_ms() - t0;
+    k->calib_ms = now_ms() - t0 - idle_wall;
 }
 
 static void sp_round(mix_run *m, kind_run *k, int c)
@@ -564,6 +587,8 @@ static int run_mix(const opts *o)
     fprintf(stderr, "bench_starpu: mix %s: hetgrad engine: devices, data, calibration\n",
             m->mix);
     hg_setup(m);
+    double idle_wall;
+    m->hg_idle_cores = idle_cores(IDLE_MS, &idle_wall);
 
     kind_init(m, &m->kind[0], "full-batch", o->rows, o->block, o->steps, o->calib_steps);
     /* a minibatch is one StarPU task per device unless --mb-block says otherwise */
@@ -640,6 +665,8 @@ static void print_text(const mix_run *m)
         printf("device [%zu] %s: hetgrad kernel %s; StarPU worker kernel %s\n", d,
                m->dev_name[d], m->hg_kernel[d], m->sp_kernel[d]);
     printf("hetgrad set-up (engine, upload, calibration) %.0f ms\n", m->hg_setup_ms);
+    printf("busy cores while idle (%.0f ms, nothing submitted): hetgrad engine %.2f, StarPU "
+           "session %.2f\n", IDLE_MS, m->hg_idle_cores, m->sp_idle_cores);
     for (int k = 0; k < 2; k++) {
         const kind_run *kr = &m->kind[k];
         printf("\n%s: %zu rows per step; StarPU %zu task(s) of %zu rows per step; %zu rounds "
@@ -697,6 +724,8 @@ static void print_json(const mix_run *m)
     json_key(&j, "load_before"); json_triple(&j, m->load_before);
     json_key(&j, "load_after"); json_triple(&j, m->load_after);
     json_key(&j, "hetgrad_setup_ms"); json_double(&j, m->hg_setup_ms);
+    json_key(&j, "hetgrad_idle_cores"); json_double(&j, m->hg_idle_cores);
+    json_key(&j, "starpu_idle_cores"); json_double(&j, m->sp_idle_cores);
     json_key(&j, "devices");
     json_begin_array(&j);
     for (size_t d = 0; d < m->ndev; d++) {
