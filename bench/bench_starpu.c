@@ -8,8 +8,16 @@
  *                [--block R] [--mb-block R] [--rounds K] [--steps S]
  *                [--mb-steps S] [--warmup W] [--calib-steps C]
  *                [--mb-calib-steps C] [--starpu-home DIR] [--pocl LIB]
- *                [--quick] [--json]
+ *                [--starpu-async] [--quick] [--json]
  *
+ * Defaults: 65,536 rows; StarPU tasks of 2,048 rows for full-batch steps and
+ * one task per device for a minibatch (--mb-block); 5 rounds of 10 full-batch
+ * and 200 minibatch steps after 5 warm-up steps; dmda calibrated on 10 and 50
+ * steps.  --quick (the CTest smoke run): 4,096 rows, tasks of 512, 1 round.
+ * StarPU's files (bus and performance models) go under --starpu-home, one
+ * directory per mix (default $XDG_CACHE_HOME/hetgrad/starpu).  --pocl names
+ * the POCL library both systems load (default: the one found at build time).
+ * --child is internal: the parent passes it to run one mix.
  * Device mixes (each in its own child process, because POCL and the OpenCL
  * loader read their environment once per process):
  *   pthread  POCL's pthread device alone, all cores (POCL_DEVICES=pthread)
@@ -44,8 +52,8 @@
  * hetgrad / StarPU is taken per round (paired) and summarised the same way.
  * Also per configuration: the cores it kept busy (process CPU time / wall
  * time over the timed steps); and per system, the cores it keeps busy while
- * it has nothing to do (StarPU as Debian builds it polls).  The load average is read before and after
- * each mix.
+ * it has nothing to do (StarPU as Debian builds it polls).  The load average
+ * is read before and after each mix.
  *
  * Checks (exit status 1 when one fails): every configuration's gradient and
  * loss after every timed round against hetgrad's double host reference
@@ -139,9 +147,13 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Median, min and max of v[0..n) (n > 0); v is left unchanged. */
+/* Median, min and max of v[0..n) (all NaN when n is 0); v is left unchanged. */
 static void summarise(const double *v, size_t n, double *med, double *lo, double *hi)
 {
+    if (n == 0 || n > MAX_ROUNDS) {
+        *med = *lo = *hi = NAN;
+        return;
+    }
     double tmp[MAX_ROUNDS];
     memcpy(tmp, v, n * sizeof *v);
     qsort(tmp, n, sizeof *tmp, cmp_double);
