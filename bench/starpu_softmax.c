@@ -566,11 +566,9 @@ int sp_step(sp_session *s, const float *params, size_t first, size_t count, floa
         seterr(err, "out of memory");
         return -1;
     }
-    /* Wait for the tasks first: starpu_task_wait_for_all sleeps, whereas an
-       acquire of data still being computed spins (Debian's StarPU is built with
-       non-blocking drivers, and the waiting thread drives data requests) and
-       takes a core from the devices' own threads.  The records are then at
-       home or on their way (write-through). */
+    /* Wait for the tasks first, as StarPU's examples do, then read the
+       records, which are at home or on their way (write-through): the reads
+       then wait for transfers at most, not for kernels. */
     rc = starpu_task_wait_for_all();
     if (rc != 0) {
         seterr(err, "starpu_task_wait_for_all: %d", rc);
