@@ -926,12 +926,15 @@ int main(int argc, char **argv)
 
     /* devices: every one (duplicates kept), HETGRAD_DEVICES honoured, Oclgrind out */
     hg_error err;
+    hg_options devs;
+    hg_options_init(&devs);
+    devs.keep_duplicates = true;
     hg_engine_options eopt;
     hg_engine_options_init(&eopt);
-    eopt.devices.keep_duplicates = true;
+    eopt.devices = &devs;
     {
         hg_device_list *l = NULL;
-        if (hg_device_list_create(&eopt.devices, &l, &err) != HG_OK)
+        if (hg_device_list_create(&devs, &l, &err) != HG_OK)
             die_hg("hg_device_list_create", &err);
         bool oclgrind = false;
         for (size_t d = 0; d < hg_device_list_count(l); d++) {
@@ -944,7 +947,7 @@ int main(int argc, char **argv)
         }
         hg_device_list_destroy(l);
         if (oclgrind)
-            eopt.devices.devices = "-oclgrind";
+            devs.devices = "-oclgrind";
     }
 
     /* synthetic data */

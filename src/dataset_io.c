@@ -471,14 +471,19 @@ void hg_dataset_free(hg_dataset *d)
 
 /* ---- CSV ---------------------------------------------------------------------- */
 
-void hg_csv_options_init(hg_csv_options *o)
+/* hg_csv_options as first released (0.2.0) ends with labels_are_classes. */
+#define CSV_OPTIONS_MIN_SIZE HG__FIELD_END(hg_csv_options, labels_are_classes)
+
+void hg_csv_options_init_sized(hg_csv_options *o, size_t size)
 {
-    if (!o)
+    if (!hg__sized_init(o, size))
         return;
-    o->header = false;
-    o->label_column = -1;
-    o->delimiter = ',';
-    o->labels_are_classes = true;
+    if (HG__SIZED_HAS(hg_csv_options, label_column, size))
+        o->label_column = -1;
+    if (HG__SIZED_HAS(hg_csv_options, delimiter, size))
+        o->delimiter = ',';
+    if (HG__SIZED_HAS(hg_csv_options, labels_are_classes, size))
+        o->labels_are_classes = true;
 }
 
 typedef struct field {
@@ -726,7 +731,10 @@ static hg_status csv_options(const hg_csv_options *o, hg_csv_options *use, const
     hg_csv_options_init(use);
     if (!o)
         return HG_OK;
-    *use = *o;
+    hg_error e;
+    if (hg__sized_read(use, sizeof *use, o, o->struct_size, CSV_OPTIONS_MIN_SIZE,
+                       "hg_csv_options", "hg_csv_options_init", &e) != HG_OK)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: %s", name, e.message);
     if (use->delimiter != ',' && use->delimiter != ';' && use->delimiter != '\t')
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: CSV delimiter 0x%02x is not "
                              "',', ';' or tab", name, (unsigned char)use->delimiter);

@@ -30,6 +30,18 @@
 #define REPEATS 5
 #define TARGET_MS 100.0
 
+/* The backend by name: cache keys must not change when the enum is renumbered. */
+static const char *gemm_name(hg_gemm_backend g)
+{
+    switch (g) {
+    case HG_GEMM_AUTO:    return "auto";
+    case HG_GEMM_CLBLAST: return "clblast";
+    case HG_GEMM_NAIVE:   return "naive";
+    case HG_GEMM_OWN:     return "own";
+    }
+    return "unknown";
+}
+
 /* Workload signature: what the timings depend on besides the device. */
 static char *signature(const hg_engine *eng)
 {
@@ -42,9 +54,9 @@ static char *signature(const hg_engine *eng)
                                  ? (unsigned long long)hg__fnv1a(HG__FNV_INIT, m->custom_source,
                                                                  strlen(m->custom_source))
                                  : 0ull;
-    return hg__asprintf("model=%d;in=%zu;out=%zu;hidden=%s;gemm=%d;det=%zu;src=%016llx;"
+    return hg__asprintf("model=%d;in=%zu;out=%zu;hidden=%s;gemm=%s;det=%zu;src=%016llx;"
                         "chunk=%zu;v=3", (int)m->kind, m->inputs, m->outputs, hidden,
-                        (int)eng->gemm, eng->block_rows, src, eng->dev[0].chunk_rows);
+                        gemm_name(eng->gemm), eng->block_rows, src, eng->dev[0].chunk_rows);
 }
 
 /* Time device i on n rows of its window: one warm-up, then repeats runs. */
@@ -436,27 +448,33 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
     return st;
 }
 
-hg_status hg_engine_device_profile(const hg_engine *eng, size_t i, hg_device_profile *out)
+/* hg_device_profile as first released (0.2.0) ends with kernel_note. */
+#define DEVICE_PROFILE_MIN_SIZE HG__FIELD_END(hg_device_profile, kernel_note)
+
+hg_status hg_engine_device_profile_sized(const hg_engine *eng, size_t i,
+                                         hg_device_profile *out_user, size_t out_size)
 {
-    if (!eng || !out)
+    if (!eng || !out_user || out_size < DEVICE_PROFILE_MIN_SIZE)
         return HG_INVALID_ARGUMENT;
     if (i >= eng->ndev)
         return HG_RANGE;
     const hg_cost_model *m = eng->split == HG_SPLIT_DYNAMIC && eng->balancer
                                  ? hg_balancer_model(eng->balancer, i)
                                  : &eng->dev[i].model;
+    hg_device_profile p, *out = &p;
     memset(out, 0, sizeof *out);
     hg__kchoice_name(&eng->dev[i].kc, out->kernel, sizeof out->kernel);
     snprintf(out->kernel_note, sizeof out->kernel_note, "%s", eng->dev[i].kc_note);
-    if (!m || !m->valid)
-        return HG_OK;
-    out->valid = true;
-    out->fixed_ms = m->a_ms;
-    out->ms_per_row = m->b_ms_per_row;
-    out->rows_per_s = m->b_ms_per_row > 0 ? 1000.0 / m->b_ms_per_row : 0;
-    out->samples = m->samples;
-    out->rejected = m->rejected;
-    out->from_cache = eng->dev[i].model_from_cache;
+    if (m && m->valid) {
+        out->valid = true;
+        out->fixed_ms = m->a_ms;
+        out->ms_per_row = m->b_ms_per_row;
+        out->rows_per_s = m->b_ms_per_row > 0 ? 1000.0 / m->b_ms_per_row : 0;
+        out->samples = m->samples;
+        out->rejected = m->rejected;
+        out->from_cache = eng->dev[i].model_from_cache;
+    }
+    hg__sized_write(out_user, out_size, &p, sizeof p, DEVICE_PROFILE_MIN_SIZE);
     return HG_OK;
 }
 

@@ -926,10 +926,13 @@ int main(int argc, char **argv)
 
     /* The engine: every selected device, calibrated, rebalanced every step. */
     double t0 = now_ms();
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.devices = o.devices;
+    dev.keep_duplicates = o.keep_dups;
     hg_engine_options eo;
     hg_engine_options_init(&eo);
-    eo.devices.devices = o.devices;
-    eo.devices.keep_duplicates = o.keep_dups;
+    eo.devices = &dev;
     eo.deterministic = o.deterministic;
     if (o.deterministic) {
         /* blocks from the batch alone (never from the devices): four per batch */

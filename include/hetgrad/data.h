@@ -75,7 +75,15 @@ typedef struct hg_dataset {
     size_t   classes;  /* 1 + largest label, when labels are present */
 } hg_dataset;
 
+/*
+ * CSV options.  Always start from hg_csv_options_init(), which sets
+ * struct_size; later versions only append fields, and the library reads only
+ * the first struct_size bytes (defaults for the rest; docs/abi.md).
+ */
 typedef struct hg_csv_options {
+    size_t struct_size;      /* sizeof(hg_csv_options) as the caller was compiled:
+                                set by hg_csv_options_init(); 0 (not initialised)
+                                is HG_INVALID_ARGUMENT */
     bool header;             /* first non-blank line is a header (its text is ignored,
                                 its column count is the expected one) */
     long label_column;       /* 0-based; -1 = last (default) */
@@ -86,8 +94,19 @@ typedef struct hg_csv_options {
                                 target like any other number and labels stays NULL. */
 } hg_csv_options;
 
-/* Defaults: no header, label in the last column, ',' delimiter, labels are classes. */
-HG_EXTERN void hg_csv_options_init(hg_csv_options *o);
+/*
+ * Defaults: no header, label in the last column, ',' delimiter, labels are
+ * classes.  Fills the first size bytes (zero past the fields this library
+ * knows) and sets struct_size = size; call it through hg_csv_options_init(),
+ * which passes the size the caller was compiled with.  NULL or a size below
+ * sizeof(size_t) is a no-op.
+ */
+HG_EXTERN void hg_csv_options_init_sized(hg_csv_options *o, size_t size);
+
+static inline void hg_csv_options_init(hg_csv_options *o)
+{
+    hg_csv_options_init_sized(o, sizeof *o);
+}
 
 /*
  * CSV: one row per non-blank line, every row with the same number of columns (at least
