@@ -7,7 +7,8 @@ PKGS="build-essential cmake pkg-config \
 ocl-icd-opencl-dev ocl-icd-libopencl1 opencl-headers opencl-c-headers \
 pocl-opencl-icd libclblast-dev check clinfo oclgrind \
 libopenblas-dev zlib1g-dev python3 \
-libopenmpi-dev openmpi-bin"
+libopenmpi-dev openmpi-bin \
+abigail-tools"
 
 missing=""
 for p in $PKGS; do

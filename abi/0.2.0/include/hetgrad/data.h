@@ -1,0 +1,175 @@
+/*
+ * hetgrad/data.h - loading real data sets (CSV, LIBSVM/SVMlight, IDX/MNIST) into an
+ * owned dense data set in host memory.
+ *
+ * Every loader streams its input (fixed-size reads, one line in memory at a time; the
+ * text is never held twice), grows its arrays geometrically, and on failure returns a
+ * status, leaves *out NULL, frees everything it allocated and writes a message to err
+ * that names the file (or the name given for a buffer), the 1-based line (byte offset
+ * for IDX) and the problem, e.g.
+ *
+ *   iris.csv:17: expected 5 columns (as on line 1), got 4
+ *   iris.csv:3: column 2: "5,1" is not a number
+ *   train-images.gz: byte offset 9437200: file ends early: ...
+ *
+ * Columns in messages are 1-based, as in spreadsheets and awk; label_column in the
+ * options is 0-based.
+ *
+ * Statuses:
+ *   HG_INVALID_ARGUMENT  a NULL path / out / text, or a bad option
+ *   HG_IO                the file cannot be opened or read, or its content is malformed
+ *                        (wrong column count, text where a number belongs, NaN or Inf,
+ *                        a bad label, an unordered LIBSVM index, a binary file given as
+ *                        text, an empty file, no data rows, a lying IDX header...)
+ *   HG_RANGE             a size limit: a line longer than 1 MiB, more than 1,000,000
+ *                        features, more than 2^31 rows, rows x features overflowing
+ *                        size_t, a LIBSVM index above the feature count asked for
+ *   HG_OUT_OF_MEMORY     an allocation failed
+ *
+ * Numbers: parsed with strtof/strtod in C locale semantics ('.' is the decimal point
+ * whatever the process locale).  The library never calls setlocale(); for the duration
+ * of a call it switches only the calling thread to a private "C" LC_NUMERIC locale with
+ * newlocale()/uselocale() and switches back before returning (if newlocale fails, the
+ * thread's current locale is used).  NaN and Inf values are rejected; a value whose
+ * magnitude overflows float (strtof's ERANGE, e.g. 1e39) is an error, one that
+ * underflows (1e-50) is accepted as the rounded value (zero or a denormal).
+ *
+ * Text files (CSV, LIBSVM) may start with a UTF-8 byte order mark, use LF or CRLF line
+ * endings, and have trailing white space; blank lines are skipped.  They must be ASCII
+ * or UTF-8: a line holding a NUL byte, a control byte other than tab, CR, LF, VT or FF,
+ * or a byte sequence that is not valid UTF-8 makes the file "look binary" and is an error
+ * (so is a Latin-1 header: convert it to UTF-8 first).
+ *
+ * No global state; the loaders are safe to call from several threads at once.
+ */
+#ifndef HETGRAD_DATA_H
+#define HETGRAD_DATA_H
+
+#include <stdbool.h>
+
+#include "common.h"
+#include "model.h"
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Limits every loader enforces (see HG_RANGE above). */
+#define HG_DATA_MAX_LINE     ((size_t)1 << 20)  /* bytes per text line, newline excluded */
+#define HG_DATA_MAX_FEATURES ((size_t)1000000)
+#define HG_DATA_MAX_ROWS     ((size_t)1 << 31)
+
+/*
+ * An owned dense data set.  x always holds rows x features floats.  targets holds the
+ * label column as read (as a float) whenever the format has one; labels holds class
+ * indices in [0, classes) when the loader produced classes (CSV with
+ * labels_are_classes, LIBSVM, IDX with a labels file), else it is NULL and classes 0.
+ * Free with hg_dataset_free().
+ */
+typedef struct hg_dataset {
+    size_t   rows, features;
+    float   *x;        /* rows x features, row-major */
+    int32_t *labels;   /* rows class labels (0-based), or NULL */
+    float   *targets;  /* rows float targets (the label column as read), or NULL */
+    size_t   classes;  /* 1 + largest label, when labels are present */
+} hg_dataset;
+
+/*
+ * CSV options.  Always start from hg_csv_options_init(), which sets
+ * struct_size; later versions only append fields, and the library reads only
+ * the first struct_size bytes (defaults for the rest; docs/abi.md).
+ */
+typedef struct hg_csv_options {
+    size_t struct_size;      /* sizeof(hg_csv_options) as the caller was compiled:
+                                set by hg_csv_options_init(); 0 (not initialised)
+                                is HG_INVALID_ARGUMENT */
+    bool header;             /* first non-blank line is a header (its text is ignored,
+                                its column count is the expected one) */
+    long label_column;       /* 0-based; -1 = last (default) */
+    char delimiter;          /* ',' (default), ';' or '\t' */
+    bool labels_are_classes; /* default true: the label column must hold integers >= 0
+                                (written "3" or "3.0"); labels gets them, classes is
+                                1 + the largest.  false: the label column is a float
+                                target like any other number and labels stays NULL. */
+} hg_csv_options;
+
+/*
+ * Defaults: no header, label in the last column, ',' delimiter, labels are
+ * classes.  Fills the first size bytes (zero past the fields this library
+ * knows) and sets struct_size = size; call it through hg_csv_options_init(),
+ * which passes the size the caller was compiled with.  NULL or a size below
+ * sizeof(size_t) is a no-op.
+ */
+HG_EXTERN void hg_csv_options_init_sized(hg_csv_options *o, size_t size);
+
+static inline void hg_csv_options_init(hg_csv_options *o)
+{
+    hg_csv_options_init_sized(o, sizeof *o);
+}
+
+/*
+ * CSV: one row per non-blank line, every row with the same number of columns (at least
+ * 2: features and the label).  Fields may be surrounded by spaces (and tabs when the
+ * delimiter is not a tab) and may be double-quoted ("1.5", "a ""b"""); a quoted field
+ * cannot span lines.  An empty field, a trailing delimiter and any text that is not a
+ * whole number are errors.  o may be NULL for the defaults.  On success *out receives
+ * a data set the caller frees with hg_dataset_free().
+ */
+HG_EXTERN hg_status hg_dataset_load_csv(const char *path, const hg_csv_options *o,
+                                        hg_dataset **out, hg_error *err);
+
+/*
+ * The CSV parser over a buffer of len bytes (need not be NUL-terminated; may hold NUL
+ * bytes, which are reported as binary).  name stands for the file in messages ("<memory>"
+ * when NULL).  For embedded data and fuzzing.
+ */
+HG_EXTERN hg_status hg_dataset_load_memory_csv(const char *name, const char *text,
+                                               size_t len, const hg_csv_options *o,
+                                               hg_dataset **out, hg_error *err);
+
+/*
+ * LIBSVM / SVMlight: one row per non-blank line,
+ *
+ *   <label> [qid:<n>] <index>:<value> <index>:<value> ...   [# comment]
+ *
+ * separated by spaces or tabs.  Indices are 1-based decimal integers and must strictly
+ * ascend within a line; index i is feature column i-1; absent features are 0.  "qid:"
+ * tokens are ignored, '#' starts a comment to the end of the line.  features: the
+ * number of features, or 0 to infer it as the largest index in the file; an index above
+ * a non-zero features is HG_RANGE.
+ *
+ * Labels must be integers (any sign; "1", "+1", "-1", "2.0").  targets receives them as
+ * read.  labels receives their RANK among the distinct labels of the file, sorted in
+ * ascending numeric order, and classes is the number of distinct labels:
+ *   {-1, +1} -> {0, 1};  {0, 1} -> {0, 1};  {1, 2, 3} -> {0, 1, 2};  {2, 7} -> {0, 1}.
+ * The mapping depends on which labels the file holds: a test file lacking a class that
+ * the training file has is mapped differently; use targets to map it yourself then.
+ */
+HG_EXTERN hg_status hg_dataset_load_libsvm(const char *path, size_t features,
+                                           hg_dataset **out, hg_error *err);
+
+/*
+ * IDX (the MNIST format), big-endian:
+ *   images: magic 0x00000803 (unsigned bytes, 3 dimensions), then n, rows, columns
+ *           (u32 each), then n*rows*columns pixel bytes; features = rows*columns and
+ *           every pixel p becomes p / 255.0f in [0, 1].
+ *   labels: magic 0x00000801 (unsigned bytes, 1 dimension), then n (u32), then n bytes;
+ *           labels and targets receive them, classes = 1 + the largest.
+ * Either file may be gzip-compressed (detected by its 1f 8b signature); byte offsets in
+ * messages then count decompressed bytes.  The payload must be exactly the size the
+ * header promises (a truncated file or trailing bytes is an error naming the offset),
+ * and both files must hold the same count.  labels may be NULL: images only, labels and
+ * targets NULL.
+ */
+HG_EXTERN hg_status hg_dataset_load_idx(const char *images, const char *labels,
+                                        hg_dataset **out, hg_error *err);
+
+/* Free a data set and its arrays; NULL is a no-op. */
+HG_EXTERN void hg_dataset_free(hg_dataset *d);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HETGRAD_DATA_H */
