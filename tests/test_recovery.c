@@ -95,7 +95,7 @@ static bool hook(void *user, size_t device, uint64_t step, hg_fault_point point)
  * asserts): two basic devices would, when both first run the gather kernels
  * to recompute the failed rows.  The plan is the same either way.
  */
-static hg_engine *engine(fault *f, double deadline, bool serial)
+static hg_engine *engine_det(fault *f, double deadline, bool serial, bool det)
 {
     hg_engine_options o;
     hg_engine_options_init(&o);
@@ -108,6 +108,7 @@ static hg_engine *engine(fault *f, double deadline, bool serial)
     o.fault_user = f;
     o.deadline_factor = deadline;
     o.serial = serial;
+    o.deterministic = det;
     o.no_solo_guard = true; /* three views of two cores: keep every device in */
     hg_engine *e = NULL;
     hg_error err;
@@ -117,6 +118,11 @@ static hg_engine *engine(fault *f, double deadline, bool serial)
     ck_assert_msg(hg_engine_set_data(e, &d, &err) == HG_OK, "%s", err.message);
     ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
     return e;
+}
+
+static hg_engine *engine(fault *f, double deadline, bool serial)
+{
+    return engine_det(f, deadline, serial, false);
 }
 
 /* One step over every row, checked against the double host reference. */
@@ -240,6 +246,68 @@ START_TEST(recovery_follows_the_dynamic_models)
 END_TEST
 
 /*
+ * Deterministic mode: a recovery planned by the models moves whole blocks,
+ * and the step keeps the fault-free bits, for a range step and for an index
+ * step (a minibatch in shuffled order with repeated rows).
+ */
+static void det_recovery(bool index)
+{
+    fault f = {.device = -1, .step = 0, .stall_ms = 0, .slow_device = -1};
+    hg_engine *e = engine_det(&f, 0, true, true);
+    double w[3] = {1, 1, 1000};
+    hg_error err;
+    ck_assert_int_eq(hg_engine_set_weights(e, w, 3, &err), HG_OK);
+    ck_assert_int_eq(hg_engine_set_split(e, HG_SPLIT_MODEL, &err), HG_OK);
+    enum { N = 9000 };
+    size_t *idx = malloc(N * sizeof *idx);
+    ck_assert_ptr_nonnull(idx);
+    for (size_t r = 0; r < N; r++)
+        idx[r] = (r * 7919 + 13) % (NROWS - 1) / (r % 5 == 0 ? 2 : 1);
+    float g1[P], g2[P];
+    double l1, l2;
+    for (int k = 0; k < 2; k++) {
+        if (k == 1) {
+            hg_device_step s0, s1;
+            hg_engine_last_step(e, 0, &s0);
+            hg_engine_last_step(e, 1, &s1);
+            atomic_store(&f.device, s0.rows >= s1.rows ? 0 : 1);
+            atomic_store(&f.step, 2);
+        }
+        hg_status st = index ? hg_engine_gradient_rows(e, params, idx, N, k ? g2 : g1,
+                                                       k ? &l2 : &l1, &err)
+                             : hg_engine_gradient(e, params, 0, NROWS, k ? g2 : g1,
+                                                  k ? &l2 : &l1, &err);
+        ck_assert_msg(st == HG_OK, "%s", err.message);
+    }
+    ck_assert_uint_eq(hg_engine_recovered_steps(e), 1);
+    long bad = atomic_load(&f.device);
+    ck_assert(hg_engine_quarantined(e, (size_t)bad, NULL));
+    hg_device_step sf;
+    hg_engine_last_step(e, (size_t)bad, &sf);
+    ck_assert(sf.failed && sf.rows > 0);
+    /* Planned by the models (the two basic devices calibrate alike): the
+       survivor with weight 1 recomputes blocks too; by the weights it would
+       get about 1/1001 of them, which rounds to none. */
+    hg_device_step so;
+    hg_engine_last_step(e, (size_t)(1 - bad), &so);
+    printf("deterministic %s step: device %ld failed with %zu rows, device %ld recomputed "
+           "%zu\n", index ? "index" : "range", bad, sf.rows, 1 - bad, so.recovered_rows);
+    ck_assert_msg(so.recovered_rows > 0, "device %ld recomputed no block", 1 - bad);
+    ck_assert_msg(memcmp(g1, g2, sizeof g1) == 0 && memcmp(&l1, &l2, sizeof l1) == 0,
+                  "%s step: the recovered step's bits differ from the fault-free step's",
+                  index ? "index" : "range");
+    free(idx);
+    hg_engine_destroy(e);
+}
+
+START_TEST(deterministic_recovery_keeps_the_bits)
+{
+    det_recovery(false);
+    det_recovery(true);
+}
+END_TEST
+
+/*
  * A device that misses its deadline: reported as failed, with its rows, in
  * the step it failed; with no rows and not failed in the steps after, while
  * its thread is still stalled; and one fault is one recovered step.
@@ -294,6 +362,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, recovery_follows_the_calibrated_models);
     tcase_add_test(tc, recovery_follows_the_dynamic_models);
+    tcase_add_test(tc, deterministic_recovery_keeps_the_bits);
     tcase_add_test(tc, a_missed_deadline_is_reported_once);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
