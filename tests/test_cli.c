@@ -186,7 +186,8 @@ START_TEST(bad_values)
     expect_usage(ARGS("--lr", "inf"), "'inf' is not a finite number");
     expect_usage(ARGS("--lr", "nan"), "'nan' is not a finite number");
     expect_usage(ARGS("--lr", "1e999"), "'1e999' is not a finite number");
-    expect_usage(ARGS("--mode", "quick"), "option --mode: 'quick' is not one of: fast, slow, exact");
+    expect_usage(ARGS("--mode", "quick"),
+                 "option --mode: 'quick' is not one of: fast, slow, exact");
     expect_usage(ARGS("--widths", "12,,4"), "option --widths: '12,,4': item 2 is empty");
     expect_usage(ARGS("--widths", ",4"), "item 1 is empty");
     expect_usage(ARGS("--widths", "4,"), "item 2 is empty");

@@ -342,7 +342,8 @@ static void print_tree(const hg_device_list *l, const probe_opts *o, const check
                 total++;
         }
         if (total == 0)
-            printf(" `-- (no devices%s)\n", pi->device_count ? " in use; --all-devices shows them" : "");
+            printf(" `-- (no devices%s)\n",
+                   pi->device_count ? " in use; --all-devices shows them" : "");
         for (size_t i = 0; i < hg_device_list_count(l); i++) {
             const hg_device_info *d = hg_device_list_get(l, i);
             if (d->platform != p || !listed(o, d))
