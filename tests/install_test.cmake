@@ -114,6 +114,15 @@ foreach(page ${MAN_PAGES})
     message(FATAL_ERROR "man ${page} from the prefix: unexpected output: ${last_output}")
   endif()
 endforeach()
+# Without MANPATH, man-db looks beside every PATH directory: with the prefix's
+# bin on PATH, `man hetgrad-train` finds the prefix's page.
+unset(ENV{MANPATH})
+set(ENV{PATH} "${prefix}/bin:$ENV{PATH}")
+run(man -w hetgrad-train)
+string(STRIP "${last_output}" found)
+if(NOT found STREQUAL "${prefix}/${MANDIR}/man1/hetgrad-train.1")
+  message(FATAL_ERROR "man -w hetgrad-train with ${prefix}/bin on PATH found '${found}'")
+endif()
 
 # 4. The shared library carries its SONAME.
 file(GLOB_RECURSE solib ${prefix}/*/libhetgrad.so.0)
