@@ -123,8 +123,9 @@ void cli_init(cli *c, const cli_spec *spec);
  * the environment.  Returns CLI_CONTINUE when the tool should run; otherwise
  * the status the tool should exit with: 0 after --help or --version (printed
  * on c->out), 2 after a usage error (printed on c->err), 1 for a malformed
- * option table.  getopt_long may permute argv.  Call once per process (it uses
- * getopt's process-wide optind).
+ * option table.  getopt_long may permute argv.  getopt keeps its state in
+ * libc's process-wide optind, which this resets first: one parse at a time
+ * (the tools parse once, in main; the unit test parses again and again).
  */
 int cli_parse(cli *c, int argc, char **argv);
 
