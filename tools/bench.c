@@ -221,7 +221,7 @@ static const hg_model_kind model_kinds[] = {HG_MODEL_SOFTMAX, HG_MODEL_LINEAR, H
 
 static const cli_exit bench_exits[] = {
     {0, "success"},
-    {1, "--drill: recovery changed a gradient, or a step failed"},
+    {1, "--drill: no fault fired, or recovery failed or changed a gradient"},
     {2, "usage error"},
     {3, "a hetgrad call failed (no device, calibration), or out of memory"},
 };
