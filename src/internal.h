@@ -87,7 +87,7 @@ bool hg__sized_write(void *dst, size_t dst_size, const void *src, size_t src_siz
 
 /* ---- time and numbers ------------------------------------------------- */
 
-/* Host wall clock in milliseconds (TIME_UTC; strutil.c). */
+/* Host clock in milliseconds (CLOCK_MONOTONIC: for intervals only; strutil.c). */
 double hg__now_ms(void);
 
 /*
