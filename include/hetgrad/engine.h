@@ -58,9 +58,9 @@ typedef enum hg_fault_point {
 
 /*
  * Fault injection, for drills (hetgrad-bench --drill) and tests: called by
- * each device's worker at each point of every step.  Return true to make that device fail there as a
- * real driver error would.  May sleep to simulate a slow device.  Called from
- * worker threads: it must be thread-safe.
+ * each device's worker at each point of every step.  Return true to make
+ * that device fail there as a real driver error would.  May sleep to simulate
+ * a slow device.  Called from worker threads: it must be thread-safe.
  */
 typedef bool (*hg_fault_hook)(void *user, size_t device, uint64_t step, hg_fault_point point);
 

@@ -90,8 +90,9 @@ HG_EXTERN hg_status hg_mpi_agree(MPI_Comm comm, const hg_error *local, double ti
  * share equally.  Ranks exchange their capacities, host names and device names.  eng stays
  * owned by the caller and must outlive the context.  Fails on every rank (the message
  * names the rank) when any rank fails: HG_INVALID_ARGUMENT (NULL arguments, a bad
- * timeout, options not initialised by hg_mpi_options_init, another model than rank 0's), HG_OUT_OF_MEMORY, HG_IO (an MPI call failed or a
- * rank did not answer in time).  opt NULL: the defaults.  *out is NULL on failure.
+ * timeout, options not initialised by hg_mpi_options_init, another model than rank 0's),
+ * HG_OUT_OF_MEMORY, HG_IO (an MPI call failed or a rank did not answer in time).  opt
+ * NULL: the defaults.  *out is NULL on failure.
  */
 HG_EXTERN hg_status hg_mpi_create(MPI_Comm comm, hg_engine *eng, const hg_model_desc *model,
                                   const hg_mpi_options *opt, hg_mpi **out, hg_error *err);

@@ -31,7 +31,7 @@ foreach(type IN LISTS types)
     string(FIND "${text}" "} ${type};" at)
     if(NOT at EQUAL -1)
       string(REPLACE "} ${type};"
-             "    uint64_t abi_test_grown[3]; /* added by tests/abi/grow_headers.cmake */\n} ${type};"
+             "    uint64_t abi_test_grown[3]; /* tests/abi/grow_headers.cmake */\n} ${type};"
              text "${text}")
       file(WRITE "${path}" "${text}")
       set(done TRUE)
