@@ -554,7 +554,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
             const hg_device_info *info = hg_engine_device(e, d);
             snprintf(b->dev_names[d], sizeof b->dev_names[d], "%s", info ? info->name : "?");
             char why[200] = "";
-            b->peak_gflops[d] = hg_bench_fma_gflops(b->dev_names[d], why, sizeof why);
+            b->peak_gflops[d] = hg__bench_fma_gflops(b->dev_names[d], why, sizeof why);
             note(b->cmd, "FP32 peak of %s: %.1f GFLOP/s (FMA loop)%s%s", b->dev_names[d],
                  b->peak_gflops[d], why[0] ? "; " : "", why);
         }
@@ -963,7 +963,7 @@ int main(int argc, char **argv)
 
     note(&cmd, "%zu rows, %zu repeats after one warm-up, OpenBLAS with %d threads", rows, repeats,
          openblas_get_num_threads());
-    b.read_gbs = hg_bench_read_gbs(quick ? (size_t)64 << 20 : (size_t)1 << 30, 5);
+    b.read_gbs = hg__bench_read_gbs(quick ? (size_t)64 << 20 : (size_t)1 << 30, 5);
     note(&cmd, "host read bandwidth: %.1f GB/s (every core summing a %s buffer)", b.read_gbs,
          quick ? "64 MiB" : "1 GiB");
     for (size_t i = 0; i < nruns; i++)

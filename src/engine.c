@@ -77,7 +77,7 @@ void hg_engine_destroy(hg_engine *eng)
     free(eng->recovery);
     free(eng->workers);
     free(eng->weight);
-    hg_balancer_destroy(eng->balancer);
+    hg__balancer_destroy(eng->balancer);
     free(eng->profile_cache_dir);
     free(eng->cache_dir);
     free(eng->binary_dir);
@@ -385,7 +385,7 @@ static hg_status warm_up(hg_engine *eng, hg_error *err)
             /* The large size only on devices that did 512 rows quickly. */
             if (k == 2 && d->stats.host_ms > 500.0)
                 continue;
-            hg_range piece = {d->win.lo, sizes[k]};
+            hg__range piece = {d->win.lo, sizes[k]};
             hg__dev_plan p = {.pieces = &piece, .npieces = 1, .rows = sizes[k]};
             ds = hg__device_run(eng, d, i, &p, zero, false, &e);
         }
@@ -594,10 +594,10 @@ static double predicted_ms(const hg_engine *eng, size_t i, size_t rows)
 {
     if (!eng->calibrated || rows == 0)
         return 0;
-    const hg_cost_model *m = eng->split == HG_SPLIT_DYNAMIC && eng->balancer
-                                 ? hg_balancer_model(eng->balancer, i)
+    const hg__cost_model *m = eng->split == HG_SPLIT_DYNAMIC && eng->balancer
+                                 ? hg__balancer_model(eng->balancer, i)
                                  : &eng->dev[i].model;
-    return m && m->valid ? hg_cost_predict(m, rows) : 0;
+    return m && m->valid ? hg__cost_predict(m, rows) : 0;
 }
 
 /*

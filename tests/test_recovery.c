@@ -158,19 +158,19 @@ static void exact_step(hg_engine *e)
 static void expect_affine_plan(const hg_engine *e, size_t rows, size_t failed,
                                const size_t *got)
 {
-    hg_cost_model m[3] = {{0}};
+    hg__cost_model m[3] = {{0}};
     size_t caps[3], counts[3];
     for (size_t i = 0; i < 3; i++) {
         hg_device_profile p;
         ck_assert_int_eq(hg_engine_device_profile(e, i, &p), HG_OK);
         ck_assert(p.valid);
-        m[i] = (hg_cost_model){.a_ms = p.fixed_ms, .b_ms_per_row = p.ms_per_row,
+        m[i] = (hg__cost_model){.a_ms = p.fixed_ms, .b_ms_per_row = p.ms_per_row,
                                .valid = i != failed};
         caps[i] = i == failed ? 0 : SIZE_MAX;
     }
     double makespan;
     hg_error err;
-    ck_assert_int_eq(hg_plan_affine(rows, m, 3, caps, counts, &makespan, &err), HG_OK);
+    ck_assert_int_eq(hg__plan_affine(rows, m, 3, caps, counts, &makespan, &err), HG_OK);
     for (size_t i = 0; i < 3; i++)
         ck_assert_msg(got[i] == counts[i], "device %zu recomputed %zu rows, the models say %zu",
                       i, got[i], counts[i]);

@@ -73,7 +73,7 @@ struct hg_mpi {
     hg_engine        *eng;      /* not owned */
     size_t            nparams;
     hg_mpi_options    opt;
-    hg_balancer      *bal;      /* one model per rank */
+    hg__balancer      *bal;      /* one model per rank */
     hg_mpi_rank_info *info;     /* per rank */
     char            **names;    /* per rank: info[r].devices * NAME_LEN bytes */
     size_t           *rec_len;  /* per rank: bytes of its step record */
@@ -159,7 +159,7 @@ static void hello_fill(hello_rec *h, hg_engine *eng, const hg_model_desc *model,
                 b[i] = p.ms_per_row;
             }
         }
-        hg_cost_model cm;
+        hg__cost_model cm;
         if (e.status == HG_OK && hg__rank_model(valid, a, b, nd, UNCALIBRATED_ROWS_PER_S, &cm,
                                                 &e) == HG_OK) {
             h->ndev = (uint32_t)nd;
@@ -188,7 +188,7 @@ void hg_mpi_destroy(hg_mpi *ctx)
         if (ctx->comm != MPI_COMM_NULL)
             MPI_Comm_free(&ctx->comm);
     }
-    hg_balancer_destroy(ctx->bal);
+    hg__balancer_destroy(ctx->bal);
     for (int r = 0; ctx->names && r < ctx->size; r++)
         free(ctx->names[r]);
     free(ctx->names);
@@ -371,14 +371,14 @@ hg_status hg_mpi_create(MPI_Comm comm, hg_engine *eng, const hg_model_desc *mode
         c->nparams = (size_t)all[0].nparams;
         s = setup_arrays(c, all, err);
     }
-    hg_cost_model *models = s == HG_OK ? calloc(n, sizeof *models) : NULL;
+    hg__cost_model *models = s == HG_OK ? calloc(n, sizeof *models) : NULL;
     if (s == HG_OK && !models)
         s = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "hg_mpi_create: no memory");
     for (size_t r = 0; s == HG_OK && r < n; r++)
-        models[r] = (hg_cost_model){.a_ms = all[r].a_ms, .b_ms_per_row = all[r].b_ms,
+        models[r] = (hg__cost_model){.a_ms = all[r].a_ms, .b_ms_per_row = all[r].b_ms,
                                     .valid = true};
     if (s == HG_OK)
-        s = hg_balancer_create(n, models, NULL, &c->bal, err);
+        s = hg__balancer_create(n, models, NULL, &c->bal, err);
     free(models);
     free(all);
     /* Every rank reaches the same verdict from the same records, so all go on or none. */
@@ -414,7 +414,7 @@ static void local_part(hg_mpi *c, const float *params, size_t first, const size_
     else if (!rows_step && first > SIZE_MAX - count)
         hg__error_set(&e, HG_RANGE, 0, "hg_mpi_gradient: rows %zu + %zu overflow", first,
                       count);
-    else if (hg_balancer_plan(c->bal, count, NULL, c->counts, NULL, &e) == HG_OK &&
+    else if (hg__balancer_plan(c->bal, count, NULL, c->counts, NULL, &e) == HG_OK &&
              hg__rank_slice(c->counts, (size_t)c->size, (size_t)c->rank, count, &off,
                             &e) == HG_OK) {
         h->plan_hash = hg__mpi_fnv(c->counts, (size_t)c->size * sizeof *c->counts);
@@ -525,10 +525,10 @@ static hg_status step(hg_mpi *c, const float *params, size_t first, const size_t
     c->stepped = true;
     if (!c->opt.no_rebalance) {
         hg_error e;
-        if (hg_balancer_observe(c->bal, c->counts, c->ms, &e) != HG_OK)
+        if (hg__balancer_observe(c->bal, c->counts, c->ms, &e) != HG_OK)
             return hg__error_set(err, e.status, 0, "%s: rebalancing: %s", what, e.message);
         for (size_t r = 0; r < n; r++) {
-            const hg_cost_model *m = hg_balancer_model(c->bal, r);
+            const hg__cost_model *m = hg__balancer_model(c->bal, r);
             c->info[r].model_rows_per_s = m && m->valid ? 1000.0 / m->b_ms_per_row : 0;
         }
     }
