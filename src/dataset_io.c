@@ -1275,9 +1275,14 @@ static hg_status libsvm_finish(sparse *sp, size_t features, const class_map *map
         }
         d->classes = k;
     }
-    d->class_labels = realloc(sorted, d->classes * sizeof *sorted);
-    if (!d->class_labels)
-        d->class_labels = sorted; /* shrinking failed: keep the larger block */
+    d->class_labels = malloc(d->classes * sizeof *sorted);
+    if (!d->class_labels) {
+        hg_dataset_free(d);
+        free(sorted);
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s: out of memory", r->name);
+    }
+    memcpy(d->class_labels, sorted, d->classes * sizeof *sorted);
+    free(sorted);
     *out = d;
     return HG_OK;
 }
