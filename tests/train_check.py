@@ -87,6 +87,7 @@ if cont["val_accuracy"] < doc["val_accuracy"] - 0.03:
 data = open(params, "rb").read()
 bad = os.path.join(WORK, "bad.hgp")
 for name, content, word in [("flipped", data[:100] + bytes([data[100] ^ 0x55]) + data[101:], "checksum"),
+                            ("class flipped", data[:30] + bytes([data[30] ^ 1]) + data[31:], "checksum"),
                             ("truncated", data[: len(data) // 2], "truncated"),
                             ("foreign", b"not a parameter file at all", "magic"),
                             ("empty", b"", "magic")]:
@@ -300,6 +301,20 @@ run(["--epochs", "0", "--load", saved, "--test", P("digits9.csv"), "--model", "m
 p = run(["--epochs", "0", "--load", saved, "--test", P("digits9.csv"), "--hidden", "9"], rc=1)
 if "another model" not in p.stderr or "hidden 8" not in p.stderr:
     fail("evaluate-only with another --hidden: %s" % p.stderr.strip())
+# Version 1 files (no class table, checksum over the parameters only) are still read.
+raw = open(params, "rb").read()
+if raw[:8] != b"HGPARAM2" or struct.unpack("<I", raw[24:28])[0] != 10:
+    fail("--save did not write version 2 with 10 classes")
+payload = raw[76:-8]  # the 650 floats after the 10 class labels and the count
+h = 0xcbf29ce484222325
+for byte in payload:
+    h = ((h ^ byte) * 0x100000001b3) & 0xffffffffffffffff
+v1 = P("v1.hgp")
+open(v1, "wb").write(b"HGPARAM1" + raw[8:24] + raw[68:76] + payload + struct.pack("<Q", h))
+e1, e2 = (json.loads(run(["--json", "--epochs", "0", "--load", f, "--test", P("digits9.csv")]).stdout)
+          for f in (v1, params))
+if e1["test_loss"] != e2["test_loss"] or e1["param_hash"] != e2["param_hash"]:
+    fail("version 1 file: %s vs %s" % (e1, e2))
 for args, word in ((["--epochs", "0", "--test", P("digits9.csv")], "--load"),
                    (["--epochs", "0", "--load", saved], "--test"),
                    (["--epochs", "0", "--load", saved, "--test", P("digits9.csv"), "--data",
