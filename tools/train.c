@@ -700,7 +700,8 @@ static int usage_start(train_mpi *tm, const char *msg)
 /*
  * --load for training: path must hold model m, and the classes it records (version 2)
  * must be the training data's (classes: m->outputs values, NULL for linear regression;
- * data_path names them, NULL: the built-in digits).  Copies the parameters into params.  False with msg otherwise.
+ * data_path names them, NULL: the built-in digits).  Copies the parameters into params;
+ * false with msg otherwise.
  */
 static bool load_params(const char *path, const hg_model_desc *m, const int32_t *classes,
                         const char *data_path, float *params, char *msg, size_t n)
