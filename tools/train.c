@@ -22,6 +22,7 @@
 #include <hetgrad.h>
 #include <hetgrad/data.h>
 
+#include "cli.h"
 #include "json_out.h"
 #include "param_file.h"
 #include "train_mpi.h"
@@ -406,9 +407,10 @@ static bool load_builtin(data *d, char *msg, size_t n)
 }
 
 /*
- * The format of a data file: --format, else from its name (.svm, .libsvm, .svmlight:
- * LIBSVM; a labels file given: IDX; else CSV).  NULL with a usage message when the
- * format is unknown or IDX lacks its labels file (labels_opt names that option).
+ * The format of a data file: --format (one of csv, libsvm, idx: the parser checked it),
+ * else from its name (.svm, .libsvm, .svmlight: LIBSVM; a labels file given: IDX; else
+ * CSV).  NULL with a usage message when IDX lacks its labels file (labels_opt names
+ * that option).
  */
 static const char *data_format(const train_opts *o, const char *path, const char *labels,
                                const char *labels_opt, char *msg, size_t n)
@@ -423,10 +425,6 @@ static const char *data_format(const train_opts *o, const char *path, const char
             fmt = "libsvm";
         else
             fmt = "csv";
-    }
-    if (strcmp(fmt, "csv") && strcmp(fmt, "libsvm") && strcmp(fmt, "idx")) {
-        snprintf(msg, n, "unknown --format '%s' (csv, libsvm, idx)", fmt);
-        return NULL;
     }
     if (!strcmp(fmt, "idx") && !labels) {
         snprintf(msg, n, "%.300s: IDX data needs its labels file: %s FILE", path, labels_opt);
@@ -568,71 +566,123 @@ static uint64_t fnv(const void *p, size_t n)
 
 /* ---- main ------------------------------------------------------------------------- */
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-        "usage: hetgrad-train [options]   (no options: softmax regression on built-in digits)\n"
-        "  --model softmax|mlp|linear  model (default softmax; linear: least squares on\n"
-        "                          the label column as a number, accuracy = |error| < 0.5)\n"
-        "  --hidden W[,W...]       MLP hidden layer widths (default 64)\n"
-        "  --optimizer adam|sgd    (default adam)\n"
-        "  --lr X                  learning rate (default 0.05 adam, 0.1 sgd)\n"
-        "  --momentum M            SGD momentum (default 0.9)\n"
-        "  --l2 X                  L2 penalty X/2 |W|^2 on the weights, not biases (default 0)\n"
-        "  --epochs N              (default 40; 0 with --load and --test: evaluate the\n"
-        "                          loaded model on the test file, no training)\n"
-        "  --batch N               minibatch rows (default 128)\n"
-        "  --seed N                shuffling and initialisation seed (default 1)\n"
-        "  --val F                 validation fraction (default 0.2; 0 with --test)\n"
-        "  --data FILE             train on FILE instead of the built-in digits\n"
-        "  --format csv|libsvm|idx file format (default: from the name; idx with --labels)\n"
-        "  --header                CSV: the first line is a header\n"
-        "  --label-col N           CSV: 0-based label column (default: the last)\n"
-        "  --labels FILE           IDX: the labels file for --data\n"
-        "  --test FILE             report accuracy on this held-out file at the end\n"
-        "  --test-labels FILE      IDX: the labels file for --test\n"
-        "  --devices EXPR          device selection (syntax of HETGRAD_DEVICES)\n"
-        "  --keep-duplicates       use every view of the same hardware\n"
-        "  --deterministic         the same gradient bits whatever the split and devices\n"
-        "                          (docs/kernels.md): blocks of min(512, batch/4) rows (a\n"
-        "                          power of two), so a seed and batch give the same run\n"
-        "  --save FILE / --load FILE   parameters (docs/train.md; --save replaces FILE\n"
-        "                          atomically and is checked before training starts)\n"
-        "  --trace FILE            Chrome/Perfetto trace of every step (docs/train.md)\n"
-        "  --json                  machine-readable summary on stdout\n"
-        "  --quiet                 no per-epoch lines\n"
-        "  --mpi                   start MPI even without an MPI launcher's environment\n"
-        "                          (under mpirun / mpiexec it starts by itself; docs/mpi.md)\n"
-        "  --mpi-timeout S         seconds a rank waits for the others (default 120)\n");
-}
+static const char *const model_names[] = {"softmax", "mlp", "linear", NULL};
+static const hg_model_kind model_kinds[] = {HG_MODEL_SOFTMAX, HG_MODEL_MLP, HG_MODEL_LINEAR};
+static const char *const optimizer_names[] = {"adam", "sgd", NULL};
+static const char *const format_names[] = {"csv", "libsvm", "idx", NULL};
 
-/* A decimal count in [0, 1e8]. */
-static bool parse_count(const char *s, size_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*s < '0' || *s > '9' || *end || errno || v > 100000000ull)
-        return false;
-    *out = (size_t)v;
-    return true;
-}
+static const cli_exit train_exits[] = {
+    {0, "success"},
+    {1, "the run failed: a data or parameter file, a device, MPI"},
+    {2, "usage error"},
+    {143, "under MPI: stopped by the launcher (SIGTERM) after another\n"
+          "     rank ended early"},
+};
 
-/* A decimal count in [1, 1e8]. */
-static bool parse_size(const char *s, size_t *out)
-{
-    return parse_count(s, out) && *out > 0;
-}
+static const cli_env train_env[] = {
+    {"HETGRAD_DEVICES=EXPR", "device selection (docs/devices.md)"},
+    {"HETGRAD_CACHE_DIR=DIR", "compiled programs and device profiles"},
+};
 
-static bool parse_double(const char *s, double *out)
+/*
+ * The command line into *o and *cmd (cli.h).  Returns CLI_CONTINUE, or the
+ * status to exit with (after --help, --version or a usage error).
+ */
+static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (*s == '\0' || *end || errno || !isfinite(v))
-        return false;
-    *out = v;
-    return true;
+    int model = -1, optim = 0, format = -1; /* -1: not given */
+    size_t nhidden = 0;                      /* 0: --hidden not given */
+    const cli_option options[] = {
+        {.name = "model", .kind = CLI_CHOICE, .target = &model, .choices = model_names,
+         .help = "model (default softmax; linear: least squares\n"
+                 "on the label column as a number, accuracy =\n"
+                 "|error| < 0.5)"},
+        {.name = "hidden", .kind = CLI_SIZE_LIST, .target = o->hidden, .count = &nhidden,
+         .max_count = HG_MAX_HIDDEN, .metavar = "W[,W...]", .range = "[1,65536]",
+         .help = "MLP hidden layer widths (default 64)"},
+        {.name = "optimizer", .kind = CLI_CHOICE, .target = &optim,
+         .choices = optimizer_names, .help = "(default adam)"},
+        {.name = "lr", .kind = CLI_DOUBLE, .target = &o->lr, .metavar = "X", .range = "(0,inf)",
+         .help = "learning rate (default 0.05 adam, 0.1 sgd)"},
+        {.name = "momentum", .kind = CLI_DOUBLE, .target = &o->momentum, .metavar = "M",
+         .range = "[0,1)", .help = "SGD momentum (default 0.9)"},
+        {.name = "l2", .kind = CLI_DOUBLE, .target = &o->l2, .metavar = "X", .range = "[0,1)",
+         .help = "L2 penalty X/2 |W|^2 on the weights, not the\nbiases (default 0)"},
+        {.name = "epochs", .kind = CLI_SIZE, .target = &o->epochs, .metavar = "N",
+         .range = "[0,100000000]",
+         .help = "(default 40; 0 with --load and --test: evaluate\n"
+                 "the saved model on the test file, no training)"},
+        {.name = "batch", .kind = CLI_SIZE, .target = &o->batch, .metavar = "N",
+         .range = "[1,100000000]", .help = "minibatch rows (default 128)"},
+        {.name = "seed", .kind = CLI_U64, .target = &o->seed, .metavar = "N",
+         .help = "shuffling and initialisation seed, 0 included\n(default 1)"},
+        {.name = "val", .kind = CLI_DOUBLE, .target = &o->val_frac, .metavar = "F",
+         .range = "[0,1)", .help = "validation fraction (default 0.2; 0 needs --test)"},
+        {.name = "data", .kind = CLI_STRING, .target = &o->data, .metavar = "FILE",
+         .help = "train on FILE instead of the built-in digits"},
+        {.name = "format", .kind = CLI_CHOICE, .target = &format, .choices = format_names,
+         .help = "file format (default: from the name; idx with\n--labels)"},
+        {.name = "header", .kind = CLI_FLAG, .target = &o->header,
+         .help = "CSV: the first line is a header"},
+        {.name = "label-col", .kind = CLI_LONG, .target = &o->label_col, .metavar = "N",
+         .range = "[-1,999999]", .help = "CSV: 0-based label column (default -1: the last)"},
+        {.name = "labels", .kind = CLI_STRING, .target = &o->labels, .metavar = "FILE",
+         .help = "IDX: the labels file for --data"},
+        {.name = "test", .kind = CLI_STRING, .target = &o->test, .metavar = "FILE",
+         .help = "report accuracy on this held-out file at the end"},
+        {.name = "test-labels", .kind = CLI_STRING, .target = &o->test_labels, .metavar = "FILE",
+         .help = "IDX: the labels file for --test"},
+        {.name = "devices", .kind = CLI_STRING, .target = &o->devices, .metavar = "EXPR",
+         .help = "device selection (syntax of HETGRAD_DEVICES)"},
+        {.name = "keep-duplicates", .kind = CLI_FLAG, .target = &o->keep_dups,
+         .help = "use every view of the same hardware (default:\none view each)"},
+        {.name = "deterministic", .kind = CLI_FLAG, .target = &o->deterministic,
+         .help = "the same gradient bits whatever the split and\n"
+                 "devices (docs/kernels.md): blocks of\n"
+                 "min(512, batch/4) rows (a power of two), so a\n"
+                 "seed and batch give the same run"},
+        {.name = "save", .kind = CLI_STRING, .target = &o->save, .metavar = "FILE",
+         .help = "write the parameters at the end, atomically;\n"
+                 "FILE is checked before training (docs/train.md)"},
+        {.name = "load", .kind = CLI_STRING, .target = &o->load, .metavar = "FILE",
+         .help = "start from these parameters (docs/train.md)"},
+        {.name = "trace", .kind = CLI_STRING, .target = &o->trace, .metavar = "FILE",
+         .help = "Chrome/Perfetto trace of every step\n(docs/train.md)"},
+        {.name = "json", .kind = CLI_FLAG, .target = &o->json,
+         .help = "machine-readable summary on stdout"},
+        {.name = "mpi", .kind = CLI_FLAG, .target = &o->mpi,
+         .help = "start MPI even without an MPI launcher's\n"
+                 "environment (under mpirun / mpiexec it starts\n"
+                 "by itself; docs/mpi.md)"},
+        {.name = "mpi-timeout", .kind = CLI_DOUBLE, .target = &o->mpi_timeout, .metavar = "S",
+         .range = "(0,inf)", .help = "seconds a rank waits for the others (default 120)"},
+    };
+    const cli_spec spec = {
+        .prog = "hetgrad-train",
+        .synopsis = "[options]",
+        .summary = "Train a model with hetgrad on every selected OpenCL device; without\n"
+                   "options, softmax regression on the built-in digits.",
+        .options = options,
+        .noptions = sizeof options / sizeof options[0],
+        .quiet_help = "log only errors; no per-epoch lines or progress bar",
+        .env = train_env,
+        .nenv = sizeof train_env / sizeof train_env[0],
+        .exits = train_exits,
+        .nexits = sizeof train_exits / sizeof train_exits[0],
+    };
+    cli_init(cmd, &spec);
+    int rc = cli_parse(cmd, argc, argv);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    o->model_given = model >= 0;
+    o->kind = model_kinds[model >= 0 ? model : 0];
+    o->hidden_given = nhidden > 0;
+    if (nhidden)
+        o->nhidden = nhidden;
+    o->opt = optim == 0 ? OPT_ADAM : OPT_SGD;
+    o->format = format >= 0 ? format_names[format] : NULL;
+    o->quiet = cmd->quiet > 0;
+    return CLI_CONTINUE;
 }
 
 static int fail(const char *msg)
@@ -682,19 +732,12 @@ static int fail_start(train_mpi *tm, const char *msg)
     return fail_start_status(tm, HG_INVALID_ARGUMENT, msg);
 }
 
-/* A usage error found after the arguments were parsed: exit status 2. */
-static int usage_error(const char *msg)
-{
-    fprintf(stderr, "hetgrad-train: %s\n", msg);
-    return 2;
-}
-
 /* A usage error found once MPI may be running: exit 2 alone, every rank told with MPI. */
-static int usage_start(train_mpi *tm, const char *msg)
+static int usage_start(train_mpi *tm, const cli *cmd, const char *msg)
 {
     if (tm->initialized && tm->size > 1)
         return fail_start(tm, msg);
-    return finish(tm, usage_error(msg));
+    return finish(tm, cli_usage_error(cmd, "%s", msg));
 }
 
 /*
@@ -860,77 +903,10 @@ int main(int argc, char **argv)
                     .momentum = 0.9, .epochs = 40, .batch = 128, .seed = 1, .val_frac = 0.2,
                     .mpi_timeout = 120};
     o.hidden[0] = 64;
-    for (int a = 1; a < argc; a++) {
-        const char *s = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
-        bool has = v != NULL, ok = true;
-        if (!strcmp(s, "-h") || !strcmp(s, "--help")) { usage(stdout); return 0; }
-        else if (!strcmp(s, "--json")) o.json = true;
-        else if (!strcmp(s, "--quiet")) o.quiet = true;
-        else if (!strcmp(s, "--keep-duplicates")) o.keep_dups = true;
-        else if (!strcmp(s, "--deterministic")) o.deterministic = true;
-        else if (!strcmp(s, "--header")) o.header = true;
-        else if (!strcmp(s, "--mpi")) o.mpi = true;
-        else if (!has) { fprintf(stderr, "hetgrad-train: %s needs a value\n", s); usage(stderr); return 2; }
-        else if (!strcmp(s, "--model")) {
-            a++;
-            o.model_given = true;
-            if (!strcmp(v, "softmax")) o.kind = HG_MODEL_SOFTMAX;
-            else if (!strcmp(v, "mlp")) o.kind = HG_MODEL_MLP;
-            else if (!strcmp(v, "linear")) o.kind = HG_MODEL_LINEAR;
-            else ok = false;
-        } else if (!strcmp(s, "--hidden")) {
-            a++;
-            o.hidden_given = true;
-            o.nhidden = 0;
-            const char *p = v;
-            while (ok && *p) {
-                char *end;
-                unsigned long w = strtoul(p, &end, 10);
-                if (end == p || w == 0 || w > 65536 || o.nhidden == HG_MAX_HIDDEN)
-                    ok = false;
-                else
-                    o.hidden[o.nhidden++] = w;
-                p = *end == ',' ? end + 1 : end;
-                if (*end && *end != ',')
-                    ok = false;
-            }
-            ok = ok && o.nhidden > 0;
-        } else if (!strcmp(s, "--optimizer")) {
-            a++;
-            if (!strcmp(v, "adam")) o.opt = OPT_ADAM;
-            else if (!strcmp(v, "sgd")) o.opt = OPT_SGD;
-            else ok = false;
-        } else if (!strcmp(s, "--lr")) { a++; ok = parse_double(v, &o.lr) && o.lr > 0; }
-        else if (!strcmp(s, "--l2")) { a++; ok = parse_double(v, &o.l2) && o.l2 >= 0 && o.l2 < 1; }
-        else if (!strcmp(s, "--momentum")) { a++; ok = parse_double(v, &o.momentum) && o.momentum >= 0 && o.momentum < 1; }
-        else if (!strcmp(s, "--epochs")) { a++; ok = parse_count(v, &o.epochs); }
-        else if (!strcmp(s, "--batch")) { a++; ok = parse_size(v, &o.batch); }
-        else if (!strcmp(s, "--seed")) { a++; size_t t; ok = parse_size(v, &t); o.seed = t; }
-        else if (!strcmp(s, "--val")) { a++; ok = parse_double(v, &o.val_frac) && o.val_frac >= 0 && o.val_frac < 1; }
-        else if (!strcmp(s, "--devices")) { a++; o.devices = v; }
-        else if (!strcmp(s, "--save")) { a++; o.save = v; }
-        else if (!strcmp(s, "--load")) { a++; o.load = v; }
-        else if (!strcmp(s, "--trace")) { a++; o.trace = v; }
-        else if (!strcmp(s, "--mpi-timeout")) { a++; ok = parse_double(v, &o.mpi_timeout) && o.mpi_timeout > 0; }
-        else if (!strcmp(s, "--data")) { a++; o.data = v; }
-        else if (!strcmp(s, "--format")) { a++; o.format = v; }
-        else if (!strcmp(s, "--labels")) { a++; o.labels = v; }
-        else if (!strcmp(s, "--test")) { a++; o.test = v; }
-        else if (!strcmp(s, "--test-labels")) { a++; o.test_labels = v; }
-        else if (!strcmp(s, "--label-col")) {
-            a++;
-            char *end;
-            errno = 0;
-            long c = strtol(v, &end, 10);
-            ok = *v && !*end && !errno && c >= -1 && c < 1000000;
-            o.label_col = c;
-        }
-        else { fprintf(stderr, "hetgrad-train: unknown argument '%s'\n", s); usage(stderr); return 2; }
-        if (!ok) {
-            fprintf(stderr, "hetgrad-train: bad value for %s: '%s'\n", s, v);
-            return 2;
-        }
-    }
+    cli cmd;
+    int rc = parse_args(argc, argv, &o, &cmd);
+    if (rc != CLI_CONTINUE)
+        return rc;
     if (o.lr < 0)
         o.lr = o.opt == OPT_ADAM ? 0.05 : 0.1;
 
@@ -938,26 +914,27 @@ int main(int argc, char **argv)
     char msg[HG_ERROR_MESSAGE_MAX];
     const char *data_fmt = NULL, *test_fmt = NULL;
     if (o.epochs == 0 && (!o.load || !o.test))
-        return usage_error("--epochs 0 evaluates a saved model without training: it needs "
-                           "--load FILE and --test FILE");
+        return cli_usage_error(&cmd, "--epochs 0 evaluates a saved model without training: "
+                               "it needs --load FILE and --test FILE");
     if (o.epochs == 0 && (o.data || o.labels || o.trace)) {
         snprintf(msg, sizeof msg, "--epochs 0 trains nothing, so %s is not used: the model, "
                  "its features and classes come from --load",
                  o.data ? "--data" : o.labels ? "--labels" : "--trace");
-        return usage_error(msg);
+        return cli_usage_error(&cmd, "%s", msg);
     }
     if (o.epochs > 0 && o.val_frac == 0 && !o.test)
-        return usage_error("--val 0 needs --test FILE: nothing else would measure the model");
+        return cli_usage_error(&cmd, "--val 0 needs --test FILE: nothing else would measure "
+                               "the model");
     if (o.data && !(data_fmt = data_format(&o, o.data, o.labels, "--labels", msg, sizeof msg)))
-        return usage_error(msg);
+        return cli_usage_error(&cmd, "%s", msg);
     if (o.test && !o.format && !o.test_labels && data_fmt && !strcmp(data_fmt, "idx")) {
         snprintf(msg, sizeof msg, "%.300s: the training data is IDX, so --test needs its "
                  "labels file too: --test-labels FILE", o.test);
-        return usage_error(msg);
+        return cli_usage_error(&cmd, "%s", msg);
     }
     if (o.test &&
         !(test_fmt = data_format(&o, o.test, o.test_labels, "--test-labels", msg, sizeof msg)))
-        return usage_error(msg);
+        return cli_usage_error(&cmd, "%s", msg);
 
     /* MPI: only under an MPI launcher or with --mpi (docs/mpi.md). */
     train_mpi tm = {.rank = 0, .size = 1, .initialized = false};
@@ -983,7 +960,7 @@ int main(int argc, char **argv)
 #endif
     /* --save must be possible before any work is done for it. */
     if (o.save && !param_file_check_target(o.save, msg, sizeof msg))
-        return usage_start(&tm, msg);
+        return usage_start(&tm, &cmd, msg);
     if (o.epochs == 0)
         return finish(&tm, evaluate_only(&o, test_fmt, &tm, tm.rank == 0));
 
@@ -1097,6 +1074,7 @@ int main(int argc, char **argv)
     eo.devices.devices = o.devices;
     eo.devices.devices_source = "--devices";
     eo.devices.keep_duplicates = o.keep_dups;
+    cli_apply_log(&cmd, &eo.devices);
     eo.deterministic = o.deterministic;
     if (o.deterministic) {
         /* blocks from the batch alone (never from the devices): four per batch */
