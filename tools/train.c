@@ -491,8 +491,9 @@ static bool load_file(const train_opts *o, const char *path, const char *labels,
 
 /* ---- the model on the host: predictions for accuracy and validation loss ---- */
 
-/* Loss sum and correct predictions over rows idx[0..n) (softmax/MLP). */
-static void evaluate(const hg_model_desc *m, const float *params, const data *d,
+/* Loss sum and correct predictions over rows idx[0..n) (softmax/MLP); false when out
+   of memory (nothing is reported then). */
+static bool evaluate(const hg_model_desc *m, const float *params, const data *d,
                      const size_t *idx, size_t n, double *loss, size_t *correct)
 {
     size_t widths[HG_MAX_HIDDEN + 2];
@@ -507,7 +508,8 @@ static void evaluate(const hg_model_desc *m, const float *params, const data *d,
     double *a = malloc(widest * sizeof *a), *b = malloc(widest * sizeof *b);
     *loss = 0;
     *correct = 0;
-    for (size_t s = 0; a && b && s < n; s++) {
+    bool ok = a && b;
+    for (size_t s = 0; ok && s < n; s++) {
         const float *xr = d->x + idx[s] * d->features;
         for (size_t j = 0; j < m->inputs; j++)
             a[j] = xr[j];
@@ -548,6 +550,7 @@ static void evaluate(const hg_model_desc *m, const float *params, const data *d,
     }
     free(a);
     free(b);
+    return ok;
 }
 
 /* ---- hashes ------------------------------------------------------------------------ */
@@ -829,7 +832,10 @@ static int evaluate_only(const train_opts *o, const char *test_fmt, const train_
         idx[r] = r;
     double loss;
     size_t correct;
-    evaluate(m, pf.params, &test, idx, test.rows, &loss, &correct);
+    if (!evaluate(m, pf.params, &test, idx, test.rows, &loss, &correct)) {
+        fail("out of memory evaluating the model");
+        goto out;
+    }
     double acc = (double)correct / (double)test.rows, mean = loss / (double)test.rows;
     if (o->save && !param_file_write(o->save, m, m->kind == HG_MODEL_LINEAR ? NULL : pf.classes,
                                      pf.params, pf.count, msg, sizeof msg)) {
@@ -1275,8 +1281,8 @@ int main(int argc, char **argv)
         train_ms += ems;
         double vloss = 0;
         size_t correct = 0;
-        if (nval)
-            evaluate(&m, params, &d, val, nval, &vloss, &correct);
+        if (nval && !evaluate(&m, params, &d, val, nval, &vloss, &correct))
+            return finish(&tm, fail("out of memory evaluating the model"));
         final_loss = eloss / (double)ntrain;
         final_val_loss = nval ? vloss / (double)nval : NAN;
         final_acc = nval ? (double)correct / (double)nval : NAN;
@@ -1316,10 +1322,12 @@ int main(int argc, char **argv)
             return fail("out of memory");
         for (size_t r = 0; r < test.rows; r++)
             ti[r] = r;
-        evaluate(&m, params, &test, ti, test.rows, &test_loss, &tc);
+        bool ok = evaluate(&m, params, &test, ti, test.rows, &test_loss, &tc);
+        free(ti);
+        if (!ok)
+            return finish(&tm, fail("out of memory evaluating the model"));
         test_acc = (double)tc / (double)test.rows;
         test_loss /= (double)test.rows;
-        free(ti);
     }
     if (o.save && !param_file_write(o.save, &m, d.class_labels, params, P, msg, sizeof msg))
         return finish(&tm, fail(msg));
