@@ -274,6 +274,58 @@ START_TEST(csv_checks_struct_size)
 }
 END_TEST
 
+START_TEST(schema_checks_struct_size)
+{
+    static const char text[] = "1,2,0\n3,4,1\n";
+    hg_dataset *d = NULL;
+    hg_error err;
+    hg_csv_options o;
+    hg_csv_options_init(&o);
+    ck_assert_int_eq(hg_dataset_load_memory_csv("t.csv", text, sizeof text - 1, &o, &d, &err),
+                     HG_OK);
+
+    /* hg_dataset_schema fills a newer caller's struct, zeroes its tail, sets its size */
+    NEWER(hg_data_schema, 16) big;
+    memset(&big, 0xA5, sizeof big);
+    hg_dataset_schema_sized(d, &big.s, sizeof big);
+    ck_assert_uint_eq(big.s.struct_size, sizeof big);
+    ck_assert_uint_eq(big.s.features, 2);
+    ck_assert_uint_eq(big.s.nclasses, 2);
+    for (size_t i = 0; i < sizeof big.tail; i++)
+        ck_assert_uint_eq(big.tail[i], 0);
+    /* too small for the first layout: nothing written */
+    unsigned char small[sizeof(hg_data_schema)];
+    memset(small, 0xA5, sizeof small);
+    hg_dataset_schema_sized(d, (hg_data_schema *)(void *)small,
+                            offsetof(hg_data_schema, source));
+    for (size_t i = 0; i < sizeof small; i++)
+        ck_assert_uint_eq(small[i], 0xA5);
+
+    /* ... and is then a schema the loaders read */
+    hg_dataset *d2 = NULL;
+    char path[] = "/tmp/hg_test_abi_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fputs(text, f);
+    fclose(f);
+    ck_assert_msg(hg_dataset_load_csv_as(path, &o, &big.s, &d2, &err) == HG_OK, "%s",
+                  err.message);
+    hg_dataset_free(d2);
+    big.tail[3] = 1; /* an option of newer headers */
+    ck_assert_int_eq(hg_dataset_load_csv_as(path, &o, &big.s, &d2, &err), HG_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(err.message, "hg_data_schema sets byte"));
+    hg_data_schema z;
+    memset(&z, 0, sizeof z); /* never initialised */
+    ck_assert_int_eq(hg_dataset_load_libsvm_as(path, &z, &d2, &err), HG_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(err.message, "hg_data_schema_init()"));
+    ck_assert_int_eq(hg_dataset_load_idx_as(path, NULL, &z, &d2, &err), HG_INVALID_ARGUMENT);
+    ck_assert_ptr_null(d2);
+    remove(path);
+    hg_dataset_free(d);
+}
+END_TEST
+
 /* ---- the sized results, on a real engine ----------------------------------- */
 
 START_TEST(result_functions_honour_sizes)
@@ -367,6 +419,7 @@ static Suite *suite(void)
     tcase_add_test(t, device_list_checks_struct_size);
     tcase_add_test(t, engine_checks_both_struct_sizes);
     tcase_add_test(t, csv_checks_struct_size);
+    tcase_add_test(t, schema_checks_struct_size);
     tcase_add_test(t, version_number_agrees);
     suite_add_tcase(s, t);
     TCase *dev = tcase_create("results");

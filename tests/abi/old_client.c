@@ -97,6 +97,29 @@ static void check_csv(void)
           d->rows, d->features, d->classes);
     CHECK(d->labels && d->labels[0] == 1 && d->labels[1] == 0 && d->x[0] == 0.5f,
           "label column 0 and ';' not honoured");
+
+    /* The schema of what was read (filled by the library), then another read with it. */
+    hg_data_schema *s = at_page_end(sizeof *s);
+    hg_dataset_schema(d, s);
+    CHECK(s->struct_size == sizeof *s && s->features == 2 && s->nclasses == 3,
+          "schema: size %zu, %zu features, %zu classes", s->struct_size, s->features,
+          s->nclasses);
+    char path[] = "/tmp/hg_old_client_XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    CHECK(f != NULL, "mkstemp");
+    if (f) {
+        fputs("label;a;b\n2;7;8\n", f); /* one class of three */
+        fclose(f);
+        hg_dataset *t = NULL;
+        st = hg_dataset_load_csv_as(path, o, s, &t, &err);
+        CHECK(st == HG_OK, "%s", err.message);
+        if (st == HG_OK)
+            CHECK(t->classes == 3 && t->labels[0] == 2, "schema not honoured: %zu classes",
+                  t->classes);
+        hg_dataset_free(t);
+        remove(path);
+    }
     hg_dataset_free(d);
 }
 
