@@ -385,6 +385,7 @@ int main(int argc, char **argv)
 
     const char *model_name = o.kind == HG_MODEL_MLP ? "mlp"
                              : o.kind == HG_MODEL_LINEAR ? "linear" : "softmax";
+    int rc = 0;
     if (o.json) {
         json_out j;
         json_init(&j, stdout);
@@ -436,6 +437,10 @@ int main(int argc, char **argv)
         }
         json_end_array(&j);
         json_end_object(&j);
+        if (!json_finish(&j)) {
+            fprintf(stderr, "hetgrad-bench: writing the JSON to stdout failed\n");
+            rc = 1;
+        }
     } else {
         printf("hetgrad-bench: %s, %zu rows x %zu features, %zu classes; median of %zu steps\n",
                model_name, o.rows, o.features, o.classes, o.steps);
@@ -471,5 +476,5 @@ int main(int argc, char **argv)
     }
     hg_engine_destroy(e);
     free(x); free(t); free(l); free(params); free(grad); free(w); free(res);
-    return 0;
+    return rc;
 }

@@ -284,7 +284,7 @@ static bool trace_close(trace *t)
         return true;
     json_end_array(&t->j);
     json_end_object(&t->j);
-    bool ok = !ferror(t->f);
+    bool ok = json_finish(&t->j);
     if (fclose(t->f) != 0)
         ok = false;
     free(t->last_rows);
@@ -1181,6 +1181,7 @@ int main(int argc, char **argv)
         return finish(&tm, fail(msg));
     }
 
+    int rc = 0;
     if (o.json) {
         json_out j;
         json_init(&j, stdout);
@@ -1236,6 +1237,8 @@ int main(int argc, char **argv)
         }
         json_end_array(&j);
         json_end_object(&j);
+        if (!json_finish(&j))
+            rc = fail("writing the JSON summary to stdout failed");
     } else if (talk) {
         printf("done: val accuracy %.1f%%, val loss %.4f, %.1f s of training\n", 100 * final_acc,
                final_val_loss, train_ms / 1e3);
@@ -1267,5 +1270,5 @@ int main(int argc, char **argv)
     hg_engine_destroy(e);
     free(is_w); free(dev_rows); free(dev_ms); free(params); free(grad); free(m1); free(m2); free(order);
     free(d.x); free(d.labels); free(d.targets); free(test.x); free(test.labels); free(test.targets);
-    return finish(&tm, 0);
+    return finish(&tm, rc);
 }
