@@ -17,9 +17,10 @@ must say what the code does.  Each check is a CTest test (docs.CHECK):
             "Using the library") against BUILD_DIR with -Wall -Wextra -Werror,
             and runs it.
   flags     Every --option the documents show in code (blocks and `spans`)
-            is one a hetgrad tool accepts (its usage text names it), or one of
-            another program's in FOREIGN_FLAGS.  A span that starts with a
-            tool's name is checked against that tool alone.
+            is one a hetgrad tool accepts (its usage text names it; for a tool
+            this build leaves out, its source), or one of another program's in
+            FOREIGN_FLAGS.  A span that starts with a tool's name is checked
+            against that tool alone.
   build     The README's option table lists exactly the cache options the
             CMake files define (HG_*), and names every package
             scripts/setup.sh installs.
@@ -39,12 +40,12 @@ import shutil
 import subprocess
 import sys
 
-TOOLS = {  # name in the docs: path under BUILD_DIR
-    "hetgrad-probe": "hetgrad-probe",
-    "hetgrad-train": "hetgrad-train",
-    "hetgrad-bench": "hetgrad-bench",
-    "bench_gradient": "bench/bench_gradient",
-    "bench_startup": "bench/bench_startup",
+TOOLS = {  # name in the docs: (path under BUILD_DIR, source under SOURCE_DIR)
+    "hetgrad-probe": ("hetgrad-probe", "tools/probe.c"),
+    "hetgrad-train": ("hetgrad-train", "tools/train.c"),
+    "hetgrad-bench": ("hetgrad-bench", "tools/bench.c"),
+    "bench_gradient": ("bench/bench_gradient", "bench/bench_gradient.c"),
+    "bench_startup": ("bench/bench_startup", "bench/bench_startup.c"),
 }
 
 # Commands shown but not run: the command as written (comments dropped) and why.
@@ -242,11 +243,16 @@ def check_sample():
 
 
 def tool_flags():
-    """{tool: set of --options its usage text names}."""
+    """{tool: set of --options its usage text names}.  A tool this build
+    leaves out (HG_BUILD_BENCH=OFF): the options its source spells in
+    string literals."""
     flags = {}
-    for name, rel in TOOLS.items():
+    for name, (rel, source) in TOOLS.items():
         path = os.path.join(BUILD, rel)
         if not os.path.exists(path):
+            with open(os.path.join(SRC, source), encoding="utf-8") as f:
+                flags[name] = set(re.findall(r'"(--[a-z][a-z0-9-]*)', f.read()))
+            print("%s is not built: its options from %s" % (name, source))
             continue
         p = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=60)
         flags[name] = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", p.stdout + p.stderr))

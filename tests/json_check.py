@@ -16,7 +16,8 @@ Checks (each a CTest test):
   train           hetgrad-train --json --trace FILE on a CSV file whose name
                   holds the same kinds of characters; the summary and the trace.
   bench           hetgrad-bench --json.
-  bench-startup   bench_startup --json.
+  bench-startup   bench_startup --json; then on the fake ICD, where every
+                  self-test fails: exit status 1, each device with its error.
   bench-gradient  bench_gradient --json --quick --models softmax.
 
 Each check: the output must be UTF-8 and strict JSON (no NaN, no duplicate
@@ -25,7 +26,7 @@ by the driver's own name, decoded as docs/json.md says (bytes that are not
 UTF-8 become the Latin-1 character of the same value).
 
 Environment: HG_SCHEMA_DIR (docs/schemas), OPENCL_LAYERS, the test device
-environment; for probe also HG_FAKE_ICD_DIR and HG_FAKE_MODES.
+environment, HG_FAKE_ICD_DIR; for probe also HG_FAKE_MODES.
 Standard library only.
 """
 import codecs
@@ -183,6 +184,22 @@ def check_bench_startup(tool, work):
         if d["error"] is not None:
             fail("%r: %s" % (d["name"], d["error"]))
     print("bench_startup: valid; %d device names intact" % len(doc["devices"]))
+
+    # Devices that cannot run the self-test (the fake driver makes no context):
+    # each is listed with its error, the figures are null, the exit status 1.
+    env = dict(os.environ)
+    env.pop("OPENCL_LAYERS", None)
+    env["OCL_ICD_VENDORS"] = os.environ["HG_FAKE_ICD_DIR"]
+    env["HG_FAKE_ICD_MODE"] = "gpus"
+    p = run([tool, "--json", "--repeats", "1"], env=env, ok_codes=(1,))
+    doc = parse_valid(p.stdout, "hetgrad-bench-startup-1", "bench_startup --json, fake ICD")
+    if not doc["devices"] or any(d["error"] is None or d["build_ms_median"] is not None
+                                 for d in doc["devices"]):
+        fail("fake ICD: every device should have failed: %r" % doc["devices"])
+    if doc["first_gradient_ms"] != {"first": None, "again": None}:
+        fail("fake ICD: first_gradient_ms %r" % doc["first_gradient_ms"])
+    print("bench_startup on the fake ICD: exit 1, %d failed devices listed, valid"
+          % len(doc["devices"]))
 
 
 def check_bench_gradient(tool, work):
