@@ -4,9 +4,9 @@
  * character a JSON writer must handle, while the real driver underneath
  * (POCL) still builds and runs every kernel.
  *
- * The loader (ocl-icd 2.3.1, or the Khronos loader) loads the layers named in
- * OPENCL_LAYERS (a colon-separated list of library paths) and sends every
- * OpenCL call of the process through them, the calls of CLBlast included:
+ * The ICD loader (ocl-icd 2.3.1 here) loads the layers named in OPENCL_LAYERS
+ * (a colon-separated list of library paths) and sends every OpenCL call of
+ * the process through them, the calls of CLBlast included:
  *
  *   OPENCL_LAYERS=/abs/path/libhg_odd_names_layer.so OCL_ICD_VENDORS=... hetgrad-probe --json
  *
