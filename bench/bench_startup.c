@@ -3,7 +3,7 @@
  * the device list (enumeration, property snapshot, selection) and, per kept
  * device, building and running the self-test program.
  *
- *   bench_startup [--repeats N] [--json]
+ *   bench_startup [--repeats N] [--json] [--devices EXPR] [--keep-duplicates]
  *
  * --json writes the figures as JSON (docs/json.md).  Exit status: 0 when every
  * figure was measured, 1 when a device's self-test or the first gradient
@@ -17,12 +17,14 @@
 #define _POSIX_C_SOURCE 200809L
 #include <hetgrad.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "json_out.h"
 
 static double now_ms(void)
@@ -84,11 +86,12 @@ static void time_selftest(const hg_device_list *l, size_t d, int repeats, double
 
 /*
  * Start-up to the first gradient: engine, data, calibration, one step
- * (softmax 784x10 on 4096 rows, every kept device), twice; the second time in
+ * (softmax 784x10 on 4096 rows, the devices eo selects), twice; the second time in
  * a process the OpenCL compilers' and hetgrad's caches are warm.  ms[k] is NaN
  * when round k failed (the message is in fail).
  */
-static void time_first_gradient(double ms[2], char *fail, size_t failn)
+static void time_first_gradient(const hg_engine_options *eo, double ms[2], char *fail,
+                                size_t failn)
 {
     const size_t n = 4096, dd = 784, cc = 10;
     float *x = malloc(n * dd * sizeof *x), *p = calloc(dd * cc + cc, sizeof *p),
@@ -110,7 +113,7 @@ static void time_first_gradient(double ms[2], char *fail, size_t failn)
         hg_dataset_desc data = {n, dd, x, NULL, lab};
         hg_engine *e = NULL;
         double t0 = now_ms();
-        if (hg_engine_create(NULL, &m, &e, &err) != HG_OK ||
+        if (hg_engine_create(eo, &m, &e, &err) != HG_OK ||
             hg_engine_set_data(e, &data, &err) != HG_OK ||
             hg_engine_calibrate(e, &err) != HG_OK ||
             hg_engine_gradient(e, p, 0, n, g, NULL, &err) != HG_OK) {
@@ -169,26 +172,56 @@ static bool print_json(int repeats, double list_first, stats list, const device_
     return json_finish(&j);
 }
 
+static const cli_exit startup_exits[] = {
+    {0, "success"},
+    {1, "a device's self-test or the first gradient failed"},
+    {2, "usage error"},
+    {3, "the device list could not be built, or out of memory"},
+};
+
+static const cli_env startup_env[] = {
+    {"HETGRAD_DEVICES=EXPR", "device selection (docs/devices.md)"},
+};
+
 int main(int argc, char **argv)
 {
-    int repeats = 7;
-    int json = 0;
-    for (int a = 1; a < argc; a++) {
-        if (!strcmp(argv[a], "--repeats") && a + 1 < argc)
-            repeats = atoi(argv[++a]);
-        else if (!strcmp(argv[a], "--json"))
-            json = 1;
-        else {
-            fprintf(stderr, "usage: bench_startup [--repeats N] [--json]\n");
-            return 2;
-        }
-    }
-    if (repeats < 1 || repeats > 1000) {
-        fprintf(stderr, "bench_startup: --repeats must be 1..1000\n");
-        return 2;
-    }
+    size_t nrep = 7;
+    bool json = false, keep_dups = false;
+    const char *devices = NULL;
+    const cli_option options[] = {
+        {.name = "repeats", .kind = CLI_SIZE, .target = &nrep, .metavar = "N",
+         .range = "[1,1000]", .help = "runs of each measurement (default 7)"},
+        {.name = "json", .kind = CLI_FLAG, .target = &json, .help = "JSON on stdout"},
+        {.name = "devices", .kind = CLI_STRING, .target = &devices, .metavar = "EXPR",
+         .help = "device selection (syntax of HETGRAD_DEVICES)"},
+        {.name = "keep-duplicates", .kind = CLI_FLAG, .target = &keep_dups,
+         .help = "use every view of the same hardware (default:\none view each)"},
+    };
+    const cli_spec spec = {
+        .prog = "bench_startup",
+        .synopsis = "[options]",
+        .summary = "What hetgrad costs before the first gradient: the device list, the\n"
+                   "self-test build and run per device, and an engine's first step.",
+        .options = options,
+        .noptions = sizeof options / sizeof options[0],
+        .env = startup_env,
+        .nenv = sizeof startup_env / sizeof startup_env[0],
+        .exits = startup_exits,
+        .nexits = sizeof startup_exits / sizeof startup_exits[0],
+    };
+    cli cmd;
+    cli_init(&cmd, &spec);
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    int repeats = (int)nrep;
+    hg_engine_options eo;
+    hg_engine_options_init(&eo);
+    eo.devices.devices = devices;
+    eo.devices.keep_duplicates = keep_dups;
+    cli_apply_log(&cmd, &eo.devices);
 
-    int rc = 3;
+    rc = 3;
     double *t = calloc((size_t)repeats, sizeof *t);
     double *b = calloc((size_t)repeats, sizeof *b);
     double *r = calloc((size_t)repeats, sizeof *r);
@@ -203,7 +236,7 @@ int main(int argc, char **argv)
         hg_device_list_destroy(l);
         l = NULL;
         double t0 = now_ms();
-        hg_status st = hg_device_list_create(NULL, &l, &err);
+        hg_status st = hg_device_list_create(&eo.devices, &l, &err);
         t[i] = now_ms() - t0;
         if (st != HG_OK) {
             fprintf(stderr, "bench_startup: %s\n", err.message);
@@ -232,7 +265,7 @@ int main(int argc, char **argv)
     }
     double first_ms[2];
     char fail[MESSAGE_MAX];
-    time_first_gradient(first_ms, fail, sizeof fail);
+    time_first_gradient(&eo, first_ms, fail, sizeof fail);
     if (fail[0]) {
         fprintf(stderr, "bench_startup: first gradient: %s\n", fail);
         rc = 1;

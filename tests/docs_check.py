@@ -16,11 +16,13 @@ must say what the code does.  Each check is a CTest test (docs.CHECK):
   sample    Compiles the README's library example (the ```c block under
             "Using the library") against BUILD_DIR with -Wall -Wextra -Werror,
             and runs it.
-  flags     Every --option the documents show in code (blocks and `spans`)
+  flags     Every --option the documents show in code (shell blocks, "$"
+            lines and `spans`; not the output blocks, which may show errors)
             is one a hetgrad tool accepts (its usage text names it; for a tool
             this build leaves out, its source), or one of another program's in
-            FOREIGN_FLAGS.  A span that starts with a tool's name is checked
-            against that tool alone.
+            FOREIGN_FLAGS; or a prefix that names one option of a tool, as
+            getopt_long allows.  A span that starts with a tool's name is
+            checked against that tool alone.
   build     The README's option table lists exactly the cache options the
             CMake files define (HG_*), and names every package
             scripts/setup.sh installs.
@@ -70,6 +72,8 @@ FOREIGN_FLAGS = {
     "--output-on-failure": "ctest", "--oversubscribe": "mpirun",
     "--allow-run-as-root": "mpirun", "--hostfile": "mpirun", "--map-by": "mpirun",
     "--cflags": "pkg-config", "--libs": "pkg-config", "--raw": "clinfo",
+    "--all-props": "clinfo", "--warnings": "man",
+    "--opt": "docs/tools.md's name for any option",
 }
 
 SCHEMA_DOCS = {  # schema file: (page, heading that starts its section, or None: the page)
@@ -244,14 +248,18 @@ def check_sample():
 
 def tool_flags():
     """{tool: set of --options its usage text names}.  A tool this build
-    leaves out (HG_BUILD_BENCH=OFF): the options its source spells in
-    string literals."""
+    leaves out (HG_BUILD_BENCH=OFF): the options its source names, and the
+    ones tools/cli.c gives every tool."""
     flags = {}
     for name, (rel, source) in TOOLS.items():
         path = os.path.join(BUILD, rel)
         if not os.path.exists(path):
             with open(os.path.join(SRC, source), encoding="utf-8") as f:
-                flags[name] = set(re.findall(r'"(--[a-z][a-z0-9-]*)', f.read()))
+                code = f.read()
+            flags[name] = set(re.findall(r'"(--[a-z][a-z0-9-]*)', code))
+            flags[name] |= {"--" + n for n in  # tools/cli.h option tables
+                            re.findall(r'\.name\s*=\s*"([a-z][a-z0-9-]*)"', code)}
+            flags[name] |= {"--help", "--version", "--verbose", "--quiet"}  # every tool's
             print("%s is not built: its options from %s" % (name, source))
             continue
         p = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=60)
@@ -265,10 +273,14 @@ def check_flags():
     flags = tool_flags()
     if "hetgrad-probe" not in flags:
         fail("no hetgrad-probe in %s" % BUILD)
-    every = set().union(*flags.values())
     bad = []
     for doc, text in documents():
-        pieces = [(None, "\n".join(lines)) for _, lines in fenced_blocks(text)]
+        pieces = []  # shell blocks, "$ command" lines, and `spans`; not output
+        for info, lines in fenced_blocks(text):
+            if info in ("sh", "shell", "bash"):
+                pieces.append((None, "\n".join(lines)))
+            else:
+                pieces += [(None, l) for l in lines if l.strip().startswith("$ ")]
         for span in re.findall(r"`([^`\n]+)`", outside_blocks(text)):
             first = span.split()[0] if span.split() else ""
             pieces.append((first if first in flags else None, span))
@@ -276,7 +288,10 @@ def check_flags():
             for flag in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", piece):
                 if flag in FOREIGN_FLAGS:
                     continue
-                ok = flag in flags[tool] if tool else flag in every
+                names = [flags[tool]] if tool else list(flags.values())
+                # getopt_long also takes a prefix that names one option (--epo)
+                ok = any(flag in n or len([f for f in n if f.startswith(flag)]) == 1
+                         for n in names)
                 if not ok:
                     bad.append("%s: %s in `%s`" % (doc, flag, piece.strip()[:80]))
     if bad:

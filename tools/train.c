@@ -22,6 +22,7 @@
 #include <hetgrad.h>
 #include <hetgrad/data.h>
 
+#include "cli.h"
 #include "json_out.h"
 #include "train_mpi.h"
 
@@ -608,62 +609,115 @@ static bool load_params(const char *path, const hg_model_desc *m, float *p, size
 
 /* ---- main ------------------------------------------------------------------------- */
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-        "usage: hetgrad-train [options]   (no options: softmax regression on built-in digits)\n"
-        "  --model softmax|mlp|linear  model (default softmax; linear: least squares on\n"
-        "                          the label column as a number, accuracy = |error| < 0.5)\n"
-        "  --hidden W[,W...]       MLP hidden layer widths (default 64)\n"
-        "  --optimizer adam|sgd    (default adam)\n"
-        "  --lr X                  learning rate (default 0.05 adam, 0.1 sgd)\n"
-        "  --momentum M            SGD momentum (default 0.9)\n"
-        "  --l2 X                  L2 penalty X/2 |W|^2 on the weights, not biases (default 0)\n"
-        "  --epochs N              (default 40)\n"
-        "  --batch N               minibatch rows (default 128)\n"
-        "  --seed N                shuffling and initialisation seed (default 1)\n"
-        "  --val F                 validation fraction (default 0.2; 0 with --test)\n"
-        "  --data FILE             train on FILE instead of the built-in digits\n"
-        "  --format csv|libsvm|idx file format (default: from the name; idx with --labels)\n"
-        "  --header                CSV: the first line is a header\n"
-        "  --label-col N           CSV: 0-based label column (default: the last)\n"
-        "  --labels FILE           IDX: the labels file for --data\n"
-        "  --test FILE             report accuracy on this held-out file at the end\n"
-        "  --test-labels FILE      IDX: the labels file for --test\n"
-        "  --devices EXPR          device selection (syntax of HETGRAD_DEVICES)\n"
-        "  --keep-duplicates       use every view of the same hardware\n"
-        "  --deterministic         the same gradient bits whatever the split and devices\n"
-        "                          (docs/kernels.md): blocks of min(512, batch/4) rows (a\n"
-        "                          power of two), so a seed and batch give the same run\n"
-        "  --save FILE / --load FILE   parameters (docs/train.md)\n"
-        "  --trace FILE            Chrome/Perfetto trace of every step (docs/train.md)\n"
-        "  --json                  machine-readable summary on stdout\n"
-        "  --quiet                 no per-epoch lines\n"
-        "  --mpi                   start MPI even without an MPI launcher's environment\n"
-        "                          (under mpirun / mpiexec it starts by itself; docs/mpi.md)\n"
-        "  --mpi-timeout S         seconds a rank waits for the others (default 120)\n");
-}
+static const char *const model_names[] = {"softmax", "mlp", "linear", NULL};
+static const hg_model_kind model_kinds[] = {HG_MODEL_SOFTMAX, HG_MODEL_MLP, HG_MODEL_LINEAR};
+static const char *const optimizer_names[] = {"adam", "sgd", NULL};
+static const char *const format_names[] = {"csv", "libsvm", "idx", NULL};
 
-static bool parse_size(const char *s, size_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*s == '\0' || *end || errno || v == 0 || v > 100000000ull)
-        return false;
-    *out = (size_t)v;
-    return true;
-}
+static const cli_exit train_exits[] = {
+    {0, "success"},
+    {1, "the run failed: a data or parameter file, a device, MPI"},
+    {2, "usage error"},
+    {143, "under MPI: stopped by the launcher (SIGTERM) after another\n"
+          "     rank ended early"},
+};
 
-static bool parse_double(const char *s, double *out)
+static const cli_env train_env[] = {
+    {"HETGRAD_DEVICES=EXPR", "device selection (docs/devices.md)"},
+    {"HETGRAD_CACHE_DIR=DIR", "compiled programs and device profiles"},
+};
+
+/*
+ * The command line into *o and *cmd (cli.h).  Returns CLI_CONTINUE, or the
+ * status to exit with (after --help, --version or a usage error).
+ */
+static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (*s == '\0' || *end || errno || !isfinite(v))
-        return false;
-    *out = v;
-    return true;
+    int model = 0, optim = 0, format = -1;
+    const cli_option options[] = {
+        {.name = "model", .kind = CLI_CHOICE, .target = &model, .choices = model_names,
+         .help = "model (default softmax; linear: least squares\n"
+                 "on the label column as a number, accuracy =\n"
+                 "|error| < 0.5)"},
+        {.name = "hidden", .kind = CLI_SIZE_LIST, .target = o->hidden, .count = &o->nhidden,
+         .max_count = HG_MAX_HIDDEN, .metavar = "W[,W...]", .range = "[1,65536]",
+         .help = "MLP hidden layer widths (default 64)"},
+        {.name = "optimizer", .kind = CLI_CHOICE, .target = &optim,
+         .choices = optimizer_names, .help = "(default adam)"},
+        {.name = "lr", .kind = CLI_DOUBLE, .target = &o->lr, .metavar = "X", .range = "(0,inf)",
+         .help = "learning rate (default 0.05 adam, 0.1 sgd)"},
+        {.name = "momentum", .kind = CLI_DOUBLE, .target = &o->momentum, .metavar = "M",
+         .range = "[0,1)", .help = "SGD momentum (default 0.9)"},
+        {.name = "l2", .kind = CLI_DOUBLE, .target = &o->l2, .metavar = "X", .range = "[0,1)",
+         .help = "L2 penalty X/2 |W|^2 on the weights, not the\nbiases (default 0)"},
+        {.name = "epochs", .kind = CLI_SIZE, .target = &o->epochs, .metavar = "N",
+         .range = "[1,100000000]", .help = "(default 40)"},
+        {.name = "batch", .kind = CLI_SIZE, .target = &o->batch, .metavar = "N",
+         .range = "[1,100000000]", .help = "minibatch rows (default 128)"},
+        {.name = "seed", .kind = CLI_U64, .target = &o->seed, .metavar = "N",
+         .help = "shuffling and initialisation seed, 0 included\n(default 1)"},
+        {.name = "val", .kind = CLI_DOUBLE, .target = &o->val_frac, .metavar = "F",
+         .range = "[0,1)", .help = "validation fraction (default 0.2; 0 needs --test)"},
+        {.name = "data", .kind = CLI_STRING, .target = &o->data, .metavar = "FILE",
+         .help = "train on FILE instead of the built-in digits"},
+        {.name = "format", .kind = CLI_CHOICE, .target = &format, .choices = format_names,
+         .help = "file format (default: from the name; idx with\n--labels)"},
+        {.name = "header", .kind = CLI_FLAG, .target = &o->header,
+         .help = "CSV: the first line is a header"},
+        {.name = "label-col", .kind = CLI_LONG, .target = &o->label_col, .metavar = "N",
+         .range = "[-1,999999]", .help = "CSV: 0-based label column (default -1: the last)"},
+        {.name = "labels", .kind = CLI_STRING, .target = &o->labels, .metavar = "FILE",
+         .help = "IDX: the labels file for --data"},
+        {.name = "test", .kind = CLI_STRING, .target = &o->test, .metavar = "FILE",
+         .help = "report accuracy on this held-out file at the end"},
+        {.name = "test-labels", .kind = CLI_STRING, .target = &o->test_labels, .metavar = "FILE",
+         .help = "IDX: the labels file for --test"},
+        {.name = "devices", .kind = CLI_STRING, .target = &o->devices, .metavar = "EXPR",
+         .help = "device selection (syntax of HETGRAD_DEVICES)"},
+        {.name = "keep-duplicates", .kind = CLI_FLAG, .target = &o->keep_dups,
+         .help = "use every view of the same hardware (default:\none view each)"},
+        {.name = "deterministic", .kind = CLI_FLAG, .target = &o->deterministic,
+         .help = "the same gradient bits whatever the split and\n"
+                 "devices (docs/kernels.md): blocks of\n"
+                 "min(512, batch/4) rows (a power of two), so a\n"
+                 "seed and batch give the same run"},
+        {.name = "save", .kind = CLI_STRING, .target = &o->save, .metavar = "FILE",
+         .help = "write the parameters at the end (docs/train.md)"},
+        {.name = "load", .kind = CLI_STRING, .target = &o->load, .metavar = "FILE",
+         .help = "start from these parameters (docs/train.md)"},
+        {.name = "trace", .kind = CLI_STRING, .target = &o->trace, .metavar = "FILE",
+         .help = "Chrome/Perfetto trace of every step\n(docs/train.md)"},
+        {.name = "json", .kind = CLI_FLAG, .target = &o->json,
+         .help = "machine-readable summary on stdout"},
+        {.name = "mpi", .kind = CLI_FLAG, .target = &o->mpi,
+         .help = "start MPI even without an MPI launcher's\n"
+                 "environment (under mpirun / mpiexec it starts\n"
+                 "by itself; docs/mpi.md)"},
+        {.name = "mpi-timeout", .kind = CLI_DOUBLE, .target = &o->mpi_timeout, .metavar = "S",
+         .range = "(0,inf)", .help = "seconds a rank waits for the others (default 120)"},
+    };
+    const cli_spec spec = {
+        .prog = "hetgrad-train",
+        .synopsis = "[options]",
+        .summary = "Train a model with hetgrad on every selected OpenCL device; without\n"
+                   "options, softmax regression on the built-in digits.",
+        .options = options,
+        .noptions = sizeof options / sizeof options[0],
+        .quiet_help = "log only errors; no per-epoch lines or progress bar",
+        .env = train_env,
+        .nenv = sizeof train_env / sizeof train_env[0],
+        .exits = train_exits,
+        .nexits = sizeof train_exits / sizeof train_exits[0],
+    };
+    cli_init(cmd, &spec);
+    int rc = cli_parse(cmd, argc, argv);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    o->kind = model_kinds[model];
+    o->opt = optim == 0 ? OPT_ADAM : OPT_SGD;
+    o->format = format >= 0 ? format_names[format] : NULL;
+    o->quiet = cmd->quiet > 0;
+    return CLI_CONTINUE;
 }
 
 static int fail(const char *msg)
@@ -738,75 +792,10 @@ int main(int argc, char **argv)
                     .momentum = 0.9, .epochs = 40, .batch = 128, .seed = 1, .val_frac = 0.2,
                     .mpi_timeout = 120};
     o.hidden[0] = 64;
-    for (int a = 1; a < argc; a++) {
-        const char *s = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
-        bool has = v != NULL, ok = true;
-        if (!strcmp(s, "-h") || !strcmp(s, "--help")) { usage(stdout); return 0; }
-        else if (!strcmp(s, "--json")) o.json = true;
-        else if (!strcmp(s, "--quiet")) o.quiet = true;
-        else if (!strcmp(s, "--keep-duplicates")) o.keep_dups = true;
-        else if (!strcmp(s, "--deterministic")) o.deterministic = true;
-        else if (!strcmp(s, "--header")) o.header = true;
-        else if (!strcmp(s, "--mpi")) o.mpi = true;
-        else if (!has) { fprintf(stderr, "hetgrad-train: %s needs a value\n", s); usage(stderr); return 2; }
-        else if (!strcmp(s, "--model")) {
-            a++;
-            if (!strcmp(v, "softmax")) o.kind = HG_MODEL_SOFTMAX;
-            else if (!strcmp(v, "mlp")) o.kind = HG_MODEL_MLP;
-            else if (!strcmp(v, "linear")) o.kind = HG_MODEL_LINEAR;
-            else ok = false;
-        } else if (!strcmp(s, "--hidden")) {
-            a++;
-            o.nhidden = 0;
-            const char *p = v;
-            while (ok && *p) {
-                char *end;
-                unsigned long w = strtoul(p, &end, 10);
-                if (end == p || w == 0 || w > 65536 || o.nhidden == HG_MAX_HIDDEN)
-                    ok = false;
-                else
-                    o.hidden[o.nhidden++] = w;
-                p = *end == ',' ? end + 1 : end;
-                if (*end && *end != ',')
-                    ok = false;
-            }
-            ok = ok && o.nhidden > 0;
-        } else if (!strcmp(s, "--optimizer")) {
-            a++;
-            if (!strcmp(v, "adam")) o.opt = OPT_ADAM;
-            else if (!strcmp(v, "sgd")) o.opt = OPT_SGD;
-            else ok = false;
-        } else if (!strcmp(s, "--lr")) { a++; ok = parse_double(v, &o.lr) && o.lr > 0; }
-        else if (!strcmp(s, "--l2")) { a++; ok = parse_double(v, &o.l2) && o.l2 >= 0 && o.l2 < 1; }
-        else if (!strcmp(s, "--momentum")) { a++; ok = parse_double(v, &o.momentum) && o.momentum >= 0 && o.momentum < 1; }
-        else if (!strcmp(s, "--epochs")) { a++; ok = parse_size(v, &o.epochs); }
-        else if (!strcmp(s, "--batch")) { a++; ok = parse_size(v, &o.batch); }
-        else if (!strcmp(s, "--seed")) { a++; size_t t; ok = parse_size(v, &t); o.seed = t; }
-        else if (!strcmp(s, "--val")) { a++; ok = parse_double(v, &o.val_frac) && o.val_frac >= 0 && o.val_frac < 1; }
-        else if (!strcmp(s, "--devices")) { a++; o.devices = v; }
-        else if (!strcmp(s, "--save")) { a++; o.save = v; }
-        else if (!strcmp(s, "--load")) { a++; o.load = v; }
-        else if (!strcmp(s, "--trace")) { a++; o.trace = v; }
-        else if (!strcmp(s, "--mpi-timeout")) { a++; ok = parse_double(v, &o.mpi_timeout) && o.mpi_timeout > 0; }
-        else if (!strcmp(s, "--data")) { a++; o.data = v; }
-        else if (!strcmp(s, "--format")) { a++; o.format = v; }
-        else if (!strcmp(s, "--labels")) { a++; o.labels = v; }
-        else if (!strcmp(s, "--test")) { a++; o.test = v; }
-        else if (!strcmp(s, "--test-labels")) { a++; o.test_labels = v; }
-        else if (!strcmp(s, "--label-col")) {
-            a++;
-            char *end;
-            errno = 0;
-            long c = strtol(v, &end, 10);
-            ok = *v && !*end && !errno && c >= -1 && c < 1000000;
-            o.label_col = c;
-        }
-        else { fprintf(stderr, "hetgrad-train: unknown argument '%s'\n", s); usage(stderr); return 2; }
-        if (!ok) {
-            fprintf(stderr, "hetgrad-train: bad value for %s: '%s'\n", s, v);
-            return 2;
-        }
-    }
+    cli cmd;
+    int rc = parse_args(argc, argv, &o, &cmd);
+    if (rc != CLI_CONTINUE)
+        return rc;
     if (o.lr < 0)
         o.lr = o.opt == OPT_ADAM ? 0.05 : 0.1;
 
@@ -930,6 +919,7 @@ int main(int argc, char **argv)
     hg_engine_options_init(&eo);
     eo.devices.devices = o.devices;
     eo.devices.keep_duplicates = o.keep_dups;
+    cli_apply_log(&cmd, &eo.devices);
     eo.deterministic = o.deterministic;
     if (o.deterministic) {
         /* blocks from the batch alone (never from the devices): four per batch */
@@ -1181,7 +1171,7 @@ int main(int argc, char **argv)
         return finish(&tm, fail(msg));
     }
 
-    int rc = 0;
+    rc = 0;
     if (o.json) {
         json_out j;
         json_init(&j, stdout);
