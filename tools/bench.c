@@ -44,16 +44,17 @@ typedef struct bench_opts {
 /* --drill: the device that fails, and in which step. */
 typedef struct drill_fault {
     size_t   device;
-    uint64_t step;
+    uint64_t step;  /* 0: armed for the next step device runs in */
+    uint64_t fired; /* the engine step in which it fired; 0: not yet */
 } drill_fault;
 
 static bool drill_hook(void *user, size_t device, uint64_t step, hg_fault_point point)
 {
     drill_fault *f = user;
-    (void)step;
     /* armed when f->step == 0; fires once */
     if (point == HG_FAULT_WAIT && device == f->device && f->step == 0) {
         f->step = UINT64_MAX;
+        f->fired = step;
         return true;
     }
     return false;
@@ -75,8 +76,15 @@ static int drill(hg_engine *e, drill_fault *f, const float *params, size_t P, si
         return 3;
     }
     printf("fault drill: %zu rows, dynamic split; the busiest device fails in step 3\n", rows);
+    uint64_t fired_at = 0; /* drill step in which the fault fired */
+    size_t victim = SIZE_MAX;
     for (uint64_t s = 1; s <= 6; s++) {
-        if (s == 3) {
+        /* Arm in step 3; if the device it chose got no rows (the balancer
+           moved them), arm again for the next step's busiest device. */
+        if (s >= 3 && s <= 5 && !f->fired) {
+            if (s > 3)
+                printf("step %llu: the fault did not fire (device [%zu] got no rows); "
+                       "arming it again\n", (unsigned long long)(s - 1), f->device);
             size_t most = 0, busiest = 0;
             for (size_t i = 0; i < nd; i++) {
                 hg_device_step st;
@@ -89,7 +97,12 @@ static int drill(hg_engine *e, drill_fault *f, const float *params, size_t P, si
             f->device = busiest;
             f->step = 0; /* arm: fail in this step */
         }
+        uint64_t fired_before = f->fired;
         hg_status st = hg_engine_gradient(e, params, 0, rows, s == 1 ? g0 : g, NULL, &err);
+        if (!fired_before && f->fired) {
+            fired_at = s;
+            victim = f->device;
+        }
         if (st != HG_OK) {
             printf("step %llu: %s: %s\n", (unsigned long long)s, hg_status_name(st), err.message);
             bad = 1;
@@ -118,8 +131,21 @@ static int drill(hg_engine *e, drill_fault *f, const float *params, size_t P, si
         if (hg_engine_quarantined(e, i, &why))
             printf("quarantined [%zu] %s\n", i, why);
     }
-    printf("steps recovered: %llu; %s\n", (unsigned long long)hg_engine_recovered_steps(e),
+    uint64_t recovered = hg_engine_recovered_steps(e);
+    printf("steps recovered: %llu; %s\n", (unsigned long long)recovered,
            bad ? "GRADIENT CHANGED" : "every gradient equal to step 1's within 1e-4");
+    /* A drill in which nothing failed proves nothing: say so, loudly. */
+    if (!fired_at) {
+        printf("DRILL FAILED: the fault never fired (the armed device got no rows in "
+               "steps 3 to 5)\n");
+        bad = 1;
+    } else if (recovered != 1 || !hg_engine_quarantined(e, victim, NULL)) {
+        printf("DRILL FAILED: the fault fired in step %llu on device [%zu], but the engine "
+               "recovered %llu steps and %s the device\n", (unsigned long long)fired_at,
+               victim, (unsigned long long)recovered,
+               hg_engine_quarantined(e, victim, NULL) ? "quarantined" : "did not quarantine");
+        bad = 1;
+    }
     free(g0);
     free(g);
     return bad;
@@ -195,8 +221,8 @@ static const hg_model_kind model_kinds[] = {HG_MODEL_SOFTMAX, HG_MODEL_LINEAR, H
 
 static const cli_exit bench_exits[] = {
     {0, "success"},
-    {1, "--drill: recovery changed a gradient, or a step failed; or the JSON\n"
-        "     could not be written in full"},
+    {1, "--drill: no fault fired, or recovery failed or changed a gradient; or the\n"
+        "     JSON could not be written in full"},
     {2, "usage error"},
     {3, "a hetgrad call failed (no device, calibration), or out of memory"},
 };
@@ -305,7 +331,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < P; i++)
         params[i] = (float)(((i * 2654435761u) % 1000) / 1000.0 - 0.5) * 0.02f;
 
-    drill_fault fault = {SIZE_MAX, UINT64_MAX};
+    drill_fault fault = {.device = SIZE_MAX, .step = UINT64_MAX, .fired = 0};
     hg_engine_options eo;
     hg_engine_options_init(&eo);
     if (o.drill) {
