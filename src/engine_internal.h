@@ -197,7 +197,9 @@ typedef struct hg__worker {
     bool                started;      /* thread created, not joined */
     bool                done;         /* finished (under wait_lock) */
     bool                zombie;       /* overran its deadline; joined later */
-    bool                overran;      /* the overrun was reported */
+    bool                overran;      /* overran in this round; cleared once handled */
+    hg_device_step      shown;        /* a zombie's statistics, for its step of failure
+                                         (rows assigned, failed) and then zeros */
     double              deadline_ms;  /* 0: none */
     hg_error            overrun_err;
 } hg__worker;
@@ -382,7 +384,12 @@ void hg__accumulate(const hg_engine *eng, const float *rec, size_t rows, double 
 hg_status hg__verify_kernels(hg_engine *eng, size_t i, hg_error *err);
 hg_status hg__plan_counts(hg_engine *eng, size_t total, const size_t *caps, double *weights,
                           hg_error *err);
+hg_status hg__plan_recovery_counts(const hg_engine *eng, size_t total, const size_t *caps,
+                                   double *weights, hg_error *err);
 void hg__observe_step(hg_engine *eng);
+/* Device i's statistics of the last step (engine.c): a stalled device's own
+   are still being written by its thread, so it shows a snapshot. */
+const hg_device_step *hg__device_stats(const hg_engine *eng, size_t i);
 /* Quarantine device i (engine.c). */
 void hg__quarantine(hg_engine *eng, size_t i, const hg_error *why);
 

@@ -705,6 +705,54 @@ hg_status hg__plan_counts(hg_engine *eng, size_t total, const size_t *caps, doub
 }
 
 /*
+ * Rows per device for recomputing failed devices' rows within a step: the
+ * affine planner on the same models the step was planned with (the
+ * balancer's in dynamic mode, the calibrated ones otherwise), so a slow
+ * device gets only what it can finish in time.  No side effects: the
+ * balancer's hysteresis and the solo guard belong to whole steps.  caps[i]
+ * is 0 for devices that must not take rows (failed, quarantined, weight 0).
+ * A device without a valid model gets no rows here; when no device that
+ * may take rows has one (an uncalibrated engine), HG_NO_DEVICE tells the
+ * caller to fall back to the user's weights.
+ */
+hg_status hg__plan_recovery_counts(const hg_engine *eng, size_t total, const size_t *caps,
+                                   double *weights, hg_error *err)
+{
+    size_t *counts = calloc(eng->ndev, sizeof *counts);
+    size_t *cap = calloc(eng->ndev, sizeof *cap);
+    hg_cost_model *models = calloc(eng->ndev, sizeof *models);
+    hg_status st = HG_OK;
+    if (!counts || !cap || !models) {
+        st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a recovery");
+        goto out;
+    }
+    bool any = false;
+    for (size_t i = 0; i < eng->ndev; i++) {
+        const hg_cost_model *m = eng->split == HG_SPLIT_DYNAMIC && eng->balancer
+                                     ? hg_balancer_model(eng->balancer, i)
+                                     : &eng->dev[i].model;
+        if (m && m->valid && caps[i] > 0 && !eng->dev[i].quarantined) {
+            models[i] = *m;
+            cap[i] = caps[i];
+            any = true;
+        }
+    }
+    if (!any) {
+        st = hg__error_set(err, HG_NO_DEVICE, 0, "no healthy device has a cost model");
+        goto out;
+    }
+    double makespan = 0;
+    st = hg_plan_affine(total, models, eng->ndev, cap, counts, &makespan, err);
+    for (size_t i = 0; st == HG_OK && i < eng->ndev; i++)
+        weights[i] = (double)counts[i];
+out:
+    free(models);
+    free(cap);
+    free(counts);
+    return st;
+}
+
+/*
  * Feed the step's measured times to the balancer.  Also the guard that keeps
  * a dynamic split from being slower than the best device alone: devices can
  * disturb each other (two views of the host's cores, a shared memory bus),
@@ -720,7 +768,7 @@ void hg__observe_step(hg_engine *eng)
     size_t active = 0, total = 0;
     double makespan = 0;
     for (size_t i = 0; i < eng->ndev; i++) {
-        const hg_device_step *s = &eng->dev[i].stats;
+        const hg_device_step *s = hg__device_stats(eng, i);
         if (s->rows && !s->failed) {
             active++;
             total += s->rows;
@@ -745,7 +793,7 @@ void hg__observe_step(hg_engine *eng)
     double *ms = calloc(eng->ndev, sizeof *ms);
     if (rows && ms) {
         for (size_t i = 0; i < eng->ndev; i++) {
-            const hg_device_step *s = &eng->dev[i].stats;
+            const hg_device_step *s = hg__device_stats(eng, i);
             rows[i] = s->failed ? 0 : s->rows;
             ms[i] = s->failed ? 0 : s->host_ms;
         }
