@@ -14,7 +14,8 @@ Checks (each a CTest test):
                   PCI ids, UUIDs, failed properties, a device set aside) in the
                   modes named in HG_FAKE_MODES, without the layer.
   train           hetgrad-train --json --trace FILE on a CSV file whose name
-                  holds the same kinds of characters; the summary and the trace.
+                  holds the same kinds of characters; the summary and the trace;
+                  then --epochs 0 --load (the evaluation-only summary).
   bench           hetgrad-bench --json.
   bench-startup   bench_startup --json; then on the fake ICD, where every
                   self-test fails: exit status 1, each device with its error.
@@ -138,9 +139,10 @@ def check_train(train, work):
     os.makedirs(work, exist_ok=True)
     data = os.path.join(os.fsencode(work), ODD_FILE)
     trace = os.path.join(work, "trace.json")
+    model = os.path.join(work, "model.hgp")
     write_csv(data)
     p = run([os.fsencode(train), b"--json", b"--epochs", b"3", b"--batch", b"16",
-             b"--data", data, b"--trace", os.fsencode(trace)])
+             b"--data", data, b"--trace", os.fsencode(trace), b"--save", os.fsencode(model)])
     doc = parse_valid(p.stdout, "hetgrad-train-1", "hetgrad-train --json")
     want = decoded(data[:300])  # hetgrad-train names at most 300 bytes of the path
     if not doc["data"].startswith(want):
@@ -159,6 +161,15 @@ def check_train(train, work):
             fail("trace track %r lacks the device's odd name" % t)
     print("hetgrad-train: summary and trace valid; data name and %d device names intact"
           % len(doc["devices"]))
+
+    # --epochs 0: the saved model evaluated on a test file, the same schema.
+    p = run([os.fsencode(train), b"--json", b"--epochs", b"0", b"--load", os.fsencode(model),
+             b"--test", data])
+    ev = parse_valid(p.stdout, "hetgrad-train-1", "hetgrad-train --json --epochs 0")
+    if ev["data"] is not None or ev["devices"] or ev["param_hash"] != doc["param_hash"] \
+            or ev["test_accuracy"] is None:
+        fail("--epochs 0: %r (the trained run's hash %s)" % (ev, doc["param_hash"]))
+    print("hetgrad-train --epochs 0: valid; the saved model's hash %s" % ev["param_hash"])
 
 
 def check_bench(bench, work):
