@@ -1,4 +1,8 @@
 """hetgrad.Error: every failure of the library, with its status name and message."""
+from . import _abi
+
+# Statuses Python raises itself (argument checks before a call), by name.
+_CODES = {"HG_INVALID_ARGUMENT": _abi.HG_INVALID_ARGUMENT, "HG_RANGE": _abi.HG_RANGE}
 
 
 class Error(Exception):
@@ -13,7 +17,7 @@ class Error(Exception):
 
     def __init__(self, status, message, code=None, cl_code=0):
         self.status = status
-        self.code = code
+        self.code = _CODES.get(status) if code is None else code
         self.cl_code = cl_code
         self.message = message
         super().__init__("%s: %s" % (status, message) if message else status)

@@ -111,6 +111,10 @@ class _HetgradEstimator(BaseEstimator):
                      "devices must be None, a selection expression or a list of terms, "
                      "got %r" % (self.devices,))
 
+    def _initial_params(self, model, rng):
+        """Where training starts: random weights (an MLP needs them to break symmetry)."""
+        return model.init_params(rng)
+
     def _fixed(self, model):
         """Mask of parameters held at their initial value (biases without intercept)."""
         if getattr(self, "fit_intercept", True):
@@ -129,7 +133,7 @@ class _HetgradEstimator(BaseEstimator):
         if first_call:
             rng = check_random_state(self.random_state)
             self._rng = rng
-            self._state = _Trainer(model.init_params(rng))
+            self._state = _Trainer(self._initial_params(model, rng))
             self._no_improve = 0
             self.loss_curve_ = []
             self.n_iter_ = 0
@@ -318,6 +322,10 @@ class LogisticRegression(_Classifier):
         self.devices = devices
         self.deterministic = deterministic
 
+    def _initial_params(self, model, rng):
+        # A convex problem: start from zero, as scikit-learn does, whatever the seed.
+        return np.zeros(model.param_count)
+
     def _model(self, n_features, n_classes):
         _non_negative(self.C, "C", strict=True)
         return Model("softmax", n_features, n_classes)
@@ -436,6 +444,9 @@ class LinearRegression(RegressorMixin, _HetgradEstimator):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
+
+    def _initial_params(self, model, rng):
+        return np.zeros(model.param_count)  # convex: start from zero
 
     def _model(self, n_features, n_targets):
         _non_negative(self.alpha, "alpha")
