@@ -154,6 +154,7 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
                           ? (opt.block_rows ? opt.block_rows : HG__DEFAULT_BLOCK_ROWS)
                           : 0;
     eng->det_slab = eng->block_rows < HG__SLAB_MIN ? eng->block_rows : HG__SLAB_MIN;
+    eng->log = (hg__logger){opt.devices.log, opt.devices.log_user, opt.devices.log_level};
     if (!opt.no_program_cache) {
         hg_error cerr;
         eng->cache_dir = hg__cache_dir(opt.cache_dir, &cerr);
@@ -164,11 +165,22 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
         hg_error cerr;
         eng->profile_cache_dir = hg__cache_dir(opt.cache_dir, &cerr);
     }
+    /* A directory others could write to (or own) is not used at all, as ssh does. */
+    const char *cdir = eng->cache_dir ? eng->cache_dir : eng->profile_cache_dir;
+    hg_error terr;
+    if (cdir && hg__cache_check_dir(cdir, &terr) != HG_OK) {
+        hg__log(&eng->log, HG_LOG_WARN, "%s; running without the program and profile caches",
+                terr.message);
+        free(eng->cache_dir);
+        free(eng->profile_cache_dir);
+        eng->cache_dir = eng->profile_cache_dir = NULL;
+    }
     if (opt.binary_dir && !(eng->binary_dir = hg__strdup(opt.binary_dir))) {
         hg_engine_destroy(eng);
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "copying binary_dir");
     }
-    eng->pcache = (hg__program_cache){eng->cache_dir, eng->binary_dir, opt.offline, &eng->log};
+    eng->pcache = (hg__program_cache){.dir = eng->cache_dir, .binary_dir = eng->binary_dir,
+                                      .offline = opt.offline, .log = &eng->log};
     eng->deadline_factor = opt.deadline_factor;
     eng->solo_guard = !opt.no_solo_guard;
     if (!(opt.deadline_factor >= 0) || opt.deadline_factor > 1e6) {
@@ -178,7 +190,6 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
     }
     eng->fault_hook = opt.fault_hook;
     eng->fault_user = opt.fault_user;
-    eng->log = (hg__logger){opt.devices.log, opt.devices.log_user, opt.devices.log_level};
     if (model->kind == HG_MODEL_CUSTOM) {
         eng->custom_source = hg__strdup(model->custom_source);
         eng->custom_kernel = hg__strdup(model->custom_kernel);
@@ -344,7 +355,8 @@ static void device_capacity(const hg_engine *eng, const hg__device *d, size_t *r
 }
 
 /*
- * Compile CLBlast's GEMM kernels now, one device at a time: CLBlast picks a
+ * Check each device's kernels (hg__verify_kernels: their first use), then
+ * compile CLBlast's GEMM kernels now, one device at a time: CLBlast picks a
  * "direct" kernel for small products and an "indirect" one for large, and
  * compiles each (and, for the indirect one, its padding kernels) on first
  * use, which is slow (seconds on POCL) and not thread-safe in CLBlast 1.5.3.
@@ -366,7 +378,8 @@ static hg_status warm_up(hg_engine *eng, hg_error *err)
         size_t cap = have < d->chunk_rows ? have : d->chunk_rows;
         size_t sizes[3] = {1, cap < 512 ? cap : 512, cap < 8192 ? cap : 8192};
         hg_error e;
-        hg_status ds = HG_OK;
+        /* nothing from a cache is trusted: the kernels' gradient first */
+        hg_status ds = hg__verify_kernels(eng, i, &e);
         for (size_t k = 0; k < 3 && ds == HG_OK; k++) {
             if (sizes[k] == 0 || (k > 0 && sizes[k] <= sizes[k - 1]))
                 continue;
