@@ -88,7 +88,8 @@ def differences(layout, structs, constants):
 
 def test_mirrors_match_the_c_headers(tmp_path):
     layout = c_layout(tmp_path, _abi.STRUCTS, _abi.CONSTANTS)
-    assert differences(layout, _abi.STRUCTS, _abi.CONSTANTS) == []
+    diff = differences(layout, _abi.STRUCTS, _abi.CONSTANTS)
+    assert not diff, "hetgrad/_abi.py differs from the headers:\n" + "\n".join(diff)
 
 
 def test_every_field_of_the_mirrored_structs_is_mirrored(tmp_path):

@@ -155,6 +155,7 @@ class HgOptions(ctypes.Structure):
         ("log", c_void_p),
         ("log_user", c_void_p),
         ("log_level", c_enum),
+        ("devices_source", c_char_p),
     ]
 
 

@@ -99,6 +99,7 @@ def devices(selection=None, keep_duplicates=False, use_environment=True):
     lib.hg_options_init(ctypes.byref(opt))
     sel = _selection_bytes(selection)
     opt.devices = sel
+    opt.devices_source = b"hetgrad.devices(selection)"
     opt.keep_duplicates = bool(keep_duplicates)
     opt.use_environment = bool(use_environment)
     handle = ctypes.c_void_p()

@@ -89,6 +89,7 @@ class Engine:
         sel = _selection_bytes(devices)
         cache = None if cache_dir is None else str(cache_dir).encode()
         opt.devices.devices = sel
+        opt.devices.devices_source = b"Engine(devices)"
         opt.devices.keep_duplicates = bool(keep_duplicates)
         opt.devices.use_environment = bool(use_environment)
         opt.deterministic = bool(deterministic)
