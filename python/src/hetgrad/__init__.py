@@ -11,7 +11,7 @@
 The C library (libhetgrad.so) ships inside the package and is called through ctypes.
 docs/python.md has the details.
 """
-from ._lib import lib as _lib
+from . import _lib
 from ._lib import library_path
 from .devices import devices
 from .engine import Engine, reference_gradient
@@ -19,14 +19,14 @@ from .errors import ArgumentError, Error
 from .model import Model
 from .optimize import Objective, objective
 
-__version__ = _lib.hg_version_string().decode("ascii")
+__version__ = _lib.lib.hg_version_string().decode("ascii")
 
 _ESTIMATORS = ("LogisticRegression", "MLPClassifier", "LinearRegression")
 
 
 def library_version():
     """Version of the libhetgrad.so loaded, "MAJOR.MINOR.PATCH"."""
-    return _lib.hg_version_string().decode("ascii")
+    return _lib.lib.hg_version_string().decode("ascii")
 
 
 def __getattr__(name):
