@@ -130,8 +130,8 @@ def per_call_us(fn, reps):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=30, help="interleaved rounds (30)")
-    ap.add_argument("--reps", type=int, default=200, help="calls per round and path (200)")
+    ap.add_argument("--rounds", type=int, default=300, help="interleaved rounds (300)")
+    ap.add_argument("--reps", type=int, default=20, help="calls per round and path (20)")
     args = ap.parse_args()
 
     rng = np.random.default_rng(0)
@@ -173,35 +173,42 @@ def main():
         for _ in range(20):  # warm-up
             eng.gradient(p, slice(0, rows))
         reps = args.reps
+        paths = [
+            ("range", "C loop", lambda f, fr: c_loop(helpers.loop_ns, f, args_c, reps)),
+            ("range", "raw ctypes", lambda f, fr: per_call_us(lambda: f(*args_c), reps)),
+            ("range", "Engine.gradient(p, slice(0, 128))",
+             lambda f, fr: per_call_us(lambda: eng.gradient(p, slice(0, rows)), reps)),
+            ("range", "  ... out=g",
+             lambda f, fr: per_call_us(lambda: eng.gradient(p, slice(0, rows), out=g),
+                                       reps)),
+            ("rows", "C loop",
+             lambda f, fr: c_loop(helpers.loop_rows_ns, fr, args_rows, reps)),
+            ("rows", "raw ctypes",
+             lambda f, fr: per_call_us(lambda: fr(*args_rows), reps)),
+            ("rows", "Engine.gradient(p, int64 index array)",
+             lambda f, fr: per_call_us(lambda: eng.gradient(p, idx), reps)),
+            ("rows", "  ... uintp index array",
+             lambda f, fr: per_call_us(lambda: eng.gradient(p, idx_c), reps)),
+        ]
+        order = np.random.default_rng(1)
         for r in range(args.rounds):
             for target in ("real", "stub"):
                 f, f_rows = fns[target]
                 if target == "stub":
                     hg_engine.lib = _StubLib(real, helpers.stub, helpers.stub_rows)
                 try:
-                    record(target, "range", "C loop",
-                           c_loop(helpers.loop_ns, f, args_c, reps))
-                    record(target, "range", "raw ctypes",
-                           per_call_us(lambda: f(*args_c), reps))
-                    record(target, "range", "Engine.gradient(p, slice(0, 128))",
-                           per_call_us(lambda: eng.gradient(p, slice(0, rows)), reps))
-                    record(target, "range", "  ... out=g",
-                           per_call_us(lambda: eng.gradient(p, slice(0, rows), out=g), reps))
-                    record(target, "rows", "C loop",
-                           c_loop(helpers.loop_rows_ns, f_rows, args_rows, reps))
-                    record(target, "rows", "raw ctypes",
-                           per_call_us(lambda: f_rows(*args_rows), reps))
-                    record(target, "rows", "Engine.gradient(p, int64 index array)",
-                           per_call_us(lambda: eng.gradient(p, idx), reps))
-                    record(target, "rows", "  ... uintp index array",
-                           per_call_us(lambda: eng.gradient(p, idx_c), reps))
+                    # a new order every round, so that no path always follows another
+                    for k in order.permutation(len(paths)):
+                        call, name, run = paths[k]
+                        record(target, call, name, run(f, f_rows))
                 finally:
                     hg_engine.lib = real
 
         load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
         print("hetgrad %s, Engine.gradient on %d rows (softmax 64 -> 10), devices: %s"
               % (hetgrad.__version__, rows, ", ".join(d["name"] for d in eng.devices)))
-        print("%d rounds x %d calls per path, interleaved; medians of the rounds' means"
+        print("%d rounds x %d calls per path, in a new random order every round; medians of "
+              "the rounds' means and of their differences to the same round's C loop"
               % (args.rounds, args.reps))
         print("load: %s" % load)
         for target, what in (("real", "the real step"),
@@ -210,12 +217,21 @@ def main():
                                 ("rows", "hg_engine_gradient_rows (an index list)")):
                 print("\n%s, %s:" % (what, cname))
                 figures = results[(target, call)]
-                base = statistics.median(figures["C loop"])
-                for name, v in figures.items():
-                    med = statistics.median(v)
-                    ratio = "   x%.3f" % (med / base) if target == "real" else ""
-                    print("  %-38s %9.2f us/call  %+8.2f us over the C call%s"
-                          % (name, med, med - base, ratio))
+                base = figures["C loop"]
+                for pc, name, _ in paths:
+                    if pc != call:
+                        continue
+                    v = figures[name]
+                    # each round's difference to the C loop of the same round: the
+                    # load is alike within a round, so the pairs cancel most of it
+                    diff = [a - b for a, b in zip(v, base)]
+                    q1, med, q3 = statistics.quantiles(diff, n=4) if len(diff) > 1 \
+                        else (diff[0],) * 3
+                    ratio = statistics.median(v) / statistics.median(base)
+                    print("  %-38s %9.2f us/call  %+8.2f us over the C call "
+                          "(quartiles %+.2f, %+.2f)%s"
+                          % (name, statistics.median(v), med, q1, q3,
+                             "  x%.3f" % ratio if target == "real" else ""))
 
 
 if __name__ == "__main__":
