@@ -297,8 +297,14 @@ def test_bad_models_and_devices():
 def test_engine_life_cycle(rng):
     eng = hetgrad.Engine("softmax", 4, 2)
     p = np.zeros(eng.param_count, dtype=np.float32)
-    with pytest.raises(hetgrad.Error):
-        eng.gradient(p)  # no data yet
+    with pytest.raises(hetgrad.ArgumentError, match="no data set"):
+        eng.gradient(p)
+    with pytest.raises(hetgrad.ArgumentError, match="no data set"):
+        eng.calibrate()
+    with pytest.raises(hetgrad.ArgumentError, match="block_rows"):
+        hetgrad.Engine("softmax", 4, 2, deterministic=True, block_rows=-1)
+    with pytest.raises(hetgrad.ArgumentError, match="block_rows"):
+        hetgrad.Engine("softmax", 4, 2, deterministic=True, block_rows=100)  # the library
     with pytest.raises(TypeError, match="cannot be pickled"):
         pickle.dumps(eng)
     eng.close()

@@ -1,6 +1,7 @@
 """hetgrad.Engine: gradients of a built-in model over a resident data set, computed on
 every kept OpenCL device at once (include/hetgrad/engine.h, docs/engine.md)."""
 import ctypes
+import os
 import threading
 
 import numpy as np
@@ -9,7 +10,7 @@ from . import _abi
 from ._lib import error, lib, raise_for, raise_plain, text
 from .devices import _selection_bytes, device_dict
 from .errors import ArgumentError
-from .model import Model
+from .model import Model, _count
 
 _SPLITS = {"weights": _abi.HG_SPLIT_WEIGHTS, "model": _abi.HG_SPLIT_MODEL,
            "dynamic": _abi.HG_SPLIT_DYNAMIC}
@@ -87,13 +88,15 @@ class Engine:
         opt = _abi.HgEngineOptions()
         lib.hg_engine_options_init(ctypes.byref(opt))
         sel = _selection_bytes(devices)
-        cache = None if cache_dir is None else str(cache_dir).encode()
+        cache = None if cache_dir is None else os.fsencode(cache_dir)
+        if cache is not None and b"\0" in cache:
+            raise _bad("cache_dir holds a NUL character")
         opt.devices.devices = sel
         opt.devices.devices_source = b"Engine(devices)"
         opt.devices.keep_duplicates = bool(keep_duplicates)
         opt.devices.use_environment = bool(use_environment)
         opt.deterministic = bool(deterministic)
-        opt.block_rows = int(block_rows)
+        opt.block_rows = _count(block_rows, "block_rows")
         opt.cache_dir = cache
         handle = ctypes.c_void_p()
         err = _abi.HgError()
