@@ -170,6 +170,10 @@ def test_parameters_are_checked_at_fit():
     with pytest.raises(hetgrad.Error) as e:
         hetgrad.LogisticRegression(devices="no-such-device").fit(X, y)
     assert e.value.status == "HG_BAD_SELECTION"
+    one = hetgrad.LogisticRegression()
+    with pytest.raises(ValueError, match="only one class"):
+        one.fit(X, np.zeros(len(X)))
+    assert not hasattr(one, "classes_")  # a refused fit leaves no fitted state
     est = hetgrad.MLPClassifier(hidden_layer_sizes=5, epochs=5).fit(X, y)
     assert [W.shape for W in est.coefs_] == [(4, 5), (5, 2)]
 

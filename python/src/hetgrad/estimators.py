@@ -230,8 +230,9 @@ class _Classifier(ClassifierMixin, _HetgradEstimator):
         """Train from scratch on X (n_samples, n_features) and class labels y."""
         X, y = validate_data(self, X, y, dtype=np.float32)
         check_classification_targets(y)
-        self.classes_, yi = np.unique(y, return_inverse=True)
-        self._check_classes()
+        classes, yi = np.unique(y, return_inverse=True)
+        self._check_classes(classes)
+        self.classes_ = classes
         self._model_ = self._model(X.shape[1], len(self.classes_))
         self._train(X, yi.astype(np.int32), self._model_, True, False)
         return self
@@ -246,8 +247,9 @@ class _Classifier(ClassifierMixin, _HetgradEstimator):
             if classes is None:
                 raise ValueError("classes must be passed on the first call to "
                                  "partial_fit")
-            self.classes_ = np.unique(np.asarray(classes))
-            self._check_classes()
+            classes = np.unique(np.asarray(classes))
+            self._check_classes(classes)
+            self.classes_ = classes
             self._model_ = self._model(X.shape[1], len(self.classes_))
         elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)),
                                                         self.classes_):
@@ -261,11 +263,11 @@ class _Classifier(ClassifierMixin, _HetgradEstimator):
         self._train(X, yi, self._model_, first, True)
         return self
 
-    def _check_classes(self):
-        if len(self.classes_) < 2:
+    def _check_classes(self, classes):
+        if len(classes) < 2:
             raise ValueError("%s needs samples of at least 2 classes in the data, but the "
                              "data contain only one class: %r"
-                             % (type(self).__name__, self.classes_[0]))
+                             % (type(self).__name__, classes[0]))
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), in the order of classes_."""
