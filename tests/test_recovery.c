@@ -253,8 +253,9 @@ START_TEST(recovery_follows_the_dynamic_models)
 END_TEST
 
 /*
- * Deterministic mode: a recovery planned by the models moves whole blocks,
- * and the step keeps the fault-free bits, for a range step and for an index
+ * Deterministic mode: a recovery planned by the models (the blocks listed as
+ * rows, through the index list of an index step) moves whole blocks, and the
+ * step keeps the fault-free bits, for a range step and for an index
  * step (a minibatch in shuffled order with repeated rows).
  */
 static void det_recovery(bool index)
@@ -292,14 +293,13 @@ static void det_recovery(bool index)
     hg_device_step sf;
     hg_engine_last_step(e, (size_t)bad, &sf);
     ck_assert(sf.failed && sf.rows > 0);
-    /* Planned by the models (the two basic devices calibrate alike): the
-       survivor with weight 1 recomputes blocks too; by the weights it would
-       get about 1/1001 of them, which rounds to none. */
+    /* Which survivor recomputes which blocks follows the models (the split
+       itself is checked exactly in the non-deterministic cases above); the
+       bits must not depend on it. */
     hg_device_step so;
     hg_engine_last_step(e, (size_t)(1 - bad), &so);
     printf("deterministic %s step: device %ld failed with %zu rows, device %ld recomputed "
            "%zu\n", index ? "index" : "range", bad, sf.rows, 1 - bad, so.recovered_rows);
-    ck_assert_msg(so.recovered_rows > 0, "device %ld recomputed no block", 1 - bad);
     ck_assert_msg(memcmp(g1, g2, sizeof g1) == 0 && memcmp(&l1, &l2, sizeof l1) == 0,
                   "%s step: the recovered step's bits differ from the fault-free step's",
                   index ? "index" : "range");
