@@ -4,7 +4,7 @@
  * on the host with OpenBLAS, side by side in one run.
  *
  *   bench_gradient [--models linear,softmax,mlp] [--rows N] [--repeats R]
- *                  [--json] [--quick]
+ *                  [--json] [--quick] [--devices EXPR] [--keep-duplicates]
  *
  * Data are synthetic (fixed-seed LCG, synthetic.c; bench_starpu uses the same): 784 features in [0, 1), 10 classes
  * (softmax, MLP) or 10 float targets in [-1, 1) (linear); the MLP has one
@@ -28,11 +28,14 @@
  *     batch (normwise relative error <= 1e-3).
  *
  * Exit status: 0 ok, 1 a check failed, 2 usage, 3 a hetgrad call or an
- * allocation failed.  Figures, never pass/fail thresholds on speed.
+ * allocation failed (main()'s table; --help prints it).  Figures, never
+ * pass/fail thresholds on speed.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <hetgrad.h>
 
+#include "cli.h"
+#include "json_out.h"
 #include "roofline.h"
 #include "synthetic.h"
 
@@ -76,18 +79,17 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 1, 2)))
-#endif
-static void note(const char *fmt, ...);
-static void note(const char *fmt, ...)
+/* A progress note on stderr (cli_note: hidden by -q). */
+__attribute__((format(printf, 2, 3)))
+static void note(const cli *cmd, const char *fmt, ...);
+static void note(const cli *cmd, const char *fmt, ...)
 {
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    fputs("bench_gradient: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    cli_note(cmd, "%s", msg);
 }
 
 /* A failed hetgrad call: say what and why, exit 3. */
@@ -120,40 +122,6 @@ static bool contains_nocase(const char *hay, const char *needle)
             return true;
     }
     return n == 0;
-}
-
-/* A JSON string literal, escaped. */
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"':  fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\b': fputs("\\b", f); break;
-        case '\f': fputs("\\f", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        case '\t': fputs("\\t", f); break;
-        default:
-            if (*p < 0x20 || *p == 0x7f)
-                fprintf(f, "\\u%04x", *p);
-            else
-                fputc(*p, f);
-        }
-    }
-    fputc('"', f);
-}
-
-/* A JSON number with prec decimals (scientific when sci), or null when not finite. */
-static void json_number(FILE *f, bool sci, int prec, double v)
-{
-    if (!isfinite(v))
-        fputs("null", f);
-    else if (sci)
-        fprintf(f, "%.*e", prec, v);
-    else
-        fprintf(f, "%.*f", prec, v);
 }
 
 /* Normwise relative error ||a - b|| / ||b|| (b the reference). */
@@ -348,6 +316,7 @@ typedef struct bench {
     char   dev_names[MAX_DEVICES][256];
     double read_gbs;           /* host read bandwidth, measured in this run */
     double peak_gflops[MAX_DEVICES]; /* each device's FMA peak, measured in this run */
+    const cli *cmd;            /* the command line: log level, notes */
 } bench;
 
 /* Roofline rows/s of device d: one read of each row, or the FLOPs at its peak. */
@@ -486,7 +455,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
     mr->host_check_loss_err = fabs(host_loss - ref_loss) / fmax(fabs(ref_loss), 1e-30);
     mr->host_check_ok = mr->host_check_err <= TOL_OPENBLAS_VS_REF &&
                         mr->host_check_loss_err <= TOL_OPENBLAS_VS_REF;
-    note("%s: openblas vs hg_reference_loss_grad on %zu rows: gradient rel err %.2e, "
+    note(b->cmd, "%s: openblas vs hg_reference_loss_grad on %zu rows: gradient rel err %.2e, "
          "loss rel err %.2e (tolerance %.0e)%s", mr->label, nc, mr->host_check_err,
          mr->host_check_loss_err, TOL_OPENBLAS_VS_REF, mr->host_check_ok ? "" : "  ** MISMATCH **");
     if (!mr->host_check_ok) {
@@ -520,7 +489,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
     fill_rates(&rb, b->rows, mr->flop_per_row);
 
     /* 3. the engine */
-    note("%s: creating the engine, uploading %zu rows and choosing each device's kernel "
+    note(b->cmd, "%s: creating the engine, uploading %zu rows and choosing each device's kernel "
          "(calibration)", mr->label, b->rows);
     hg_engine *e = open_engine(eopt, m, &data, true);
     /* the weights decide the split below, not the calibrated models */
@@ -538,8 +507,8 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
             const hg_device_info *info = hg_engine_device(e, d);
             snprintf(b->dev_names[d], sizeof b->dev_names[d], "%s", info ? info->name : "?");
             char why[200] = "";
-            b->peak_gflops[d] = hg_bench_fma_gflops(b->dev_names[d], why, sizeof why);
-            note("FP32 peak of %s: %.1f GFLOP/s (FMA loop)%s%s", b->dev_names[d],
+            b->peak_gflops[d] = hg__bench_fma_gflops(b->dev_names[d], why, sizeof why);
+            note(b->cmd, "FP32 peak of %s: %.1f GFLOP/s (FMA loop)%s%s", b->dev_names[d],
                  b->peak_gflops[d], why[0] ? "; " : "", why);
         }
     } else if (b->ndev != ndev) {
@@ -579,7 +548,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
             for (size_t o = 0; o < ndev; o++)
                 weights[o] = solo_rate[o];
         }
-        note("%s: %s", mr->label, r->name);
+        note(b->cmd, "%s: %s", mr->label, r->name);
         time_engine(b, e, weights, ndev, params, g_eng, times, r);
         fill_rates(r, b->rows, mr->flop_per_row);
         r->clblast_rate = NAN;
@@ -588,7 +557,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
             hg_device_profile pf;
             hg_engine_device_profile(e, d, &pf);
             snprintf(r->kernel, sizeof r->kernel, "%s", pf.kernel);
-            note("%s: %s computes with %s: %s", mr->label, b->dev_names[d], pf.kernel,
+            note(b->cmd, "%s: %s computes with %s: %s", mr->label, b->dev_names[d], pf.kernel,
                  pf.kernel_note);
             r->limit = limit_rows(b, mr, d);
         } else {
@@ -612,7 +581,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
     /* 4. CLBlast on each device alone, for the ratio */
     hg_engine_options co = *eopt;
     co.gemm = HG_GEMM_CLBLAST;
-    note("%s: every device with CLBlast", mr->label);
+    note(b->cmd, "%s: every device with CLBlast", mr->label);
     e = open_engine(&co, m, &data, false);
     for (size_t d = 0; d < ndev; d++) {
         for (size_t o = 0; o < ndev; o++)
@@ -625,7 +594,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
     /* 5. deterministic mode: the same configurations, and the same bits in all */
     hg_engine_options dopt = *eopt;
     dopt.deterministic = true;
-    note("%s: deterministic mode", mr->label);
+    note(b->cmd, "%s: deterministic mode", mr->label);
     e = open_engine(&dopt, m, &data, true);
     if (hg_engine_set_split(e, HG_SPLIT_WEIGHTS, &err) != HG_OK)
         die_hg("hg_engine_set_split", &err);
@@ -737,200 +706,201 @@ static void print_table(const bench *b, const model_run *mr)
     }
 }
 
-static void print_json(const bench *b, const model_run *runs, size_t nruns)
+/* The JSON document (docs/json.md, docs/schemas/hetgrad-bench-gradient-2.schema.json);
+   false when it could not be written in full. */
+static bool print_json(const bench *b, const model_run *runs, size_t nruns)
 {
     const size_t ndev = b->ndev;
-    FILE *f = stdout;
-    fprintf(f, "{\"schema\":\"hetgrad-bench-gradient/2\",\"rows\":%zu,\"repeats\":%d,"
-            "\"features\":%d,\"classes\":%d,\"hidden\":%d,\"read_gbs\":%.2f,\n \"peak_gflops\":[",
-            b->rows, b->repeats, FEATURES, CLASSES, HIDDEN, b->read_gbs);
+    json_out j;
+    json_init(&j, stdout);
+    json_begin_object(&j);
+    json_key(&j, "schema"); json_string(&j, "hetgrad-bench-gradient/2");
+    json_key(&j, "rows"); json_u64(&j, b->rows);
+    json_key(&j, "repeats"); json_u64(&j, (uint64_t)b->repeats);
+    json_key(&j, "features"); json_u64(&j, FEATURES);
+    json_key(&j, "classes"); json_u64(&j, CLASSES);
+    json_key(&j, "hidden"); json_u64(&j, HIDDEN);
+    json_key(&j, "read_gbs"); json_double(&j, b->read_gbs);
+    json_key(&j, "peak_gflops");
+    json_begin_array(&j);
     for (size_t d = 0; d < ndev; d++)
-        fprintf(f, "%s%.1f", d ? "," : "", b->peak_gflops[d]);
-    fprintf(f, "],\n \"devices\":[");
-    for (size_t d = 0; d < ndev; d++) {
-        if (d)
-            fputc(',', f);
-        json_string(f, b->dev_names[d]);
-    }
-    fprintf(f, "],\n \"ok\":%s,\n \"models\":[", b->failed ? "false" : "true");
+        json_double(&j, b->peak_gflops[d]);
+    json_end_array(&j);
+    json_key(&j, "devices");
+    json_begin_array(&j);
+    for (size_t d = 0; d < ndev; d++)
+        json_string(&j, b->dev_names[d]);
+    json_end_array(&j);
+    json_key(&j, "ok"); json_bool(&j, !b->failed);
+    json_key(&j, "models");
+    json_begin_array(&j);
     for (size_t mi = 0; mi < nruns; mi++) {
         const model_run *mr = &runs[mi];
         double solo = best_solo(mr), blas = openblas_rate(mr);
-        fprintf(f, "%s\n  {\"model\":", mi ? "," : "");
-        json_string(f, mr->label);
-        fprintf(f, ",\"flop_per_row\":%.0f,\"bytes_per_row\":%.0f,\"deterministic_same_bits\":%s,"
-                "\"openblas_check_rel_error\":", mr->flop_per_row, mr->bytes_per_row,
-                mr->det_identical ? "true" : "false");
-        json_number(f, true, 3, mr->host_check_err);
-        fprintf(f, ",\"configs\":[");
+        json_begin_object(&j);
+        json_key(&j, "model"); json_string(&j, mr->label);
+        json_key(&j, "flop_per_row"); json_double(&j, mr->flop_per_row);
+        json_key(&j, "bytes_per_row"); json_double(&j, mr->bytes_per_row);
+        json_key(&j, "deterministic_same_bits"); json_bool(&j, mr->det_identical);
+        json_key(&j, "openblas_check_rel_error"); json_double(&j, mr->host_check_err);
+        json_key(&j, "configs");
+        json_begin_array(&j);
         for (size_t i = 0; i < mr->nresults; i++) {
             const result *r = &mr->results[i];
-            fprintf(f, "%s\n   {\"name\":", i ? "," : "");
-            json_string(f, r->name);
-            fputs(",\"rows_per_s\":", f);
-            json_number(f, false, 1, r->rows_per_s);
-            fputs(",\"gflops\":", f);
-            json_number(f, false, 4, r->gflops);
-            fputs(",\"ms_per_step\":", f);
-            json_number(f, false, 4, r->ms);
-            fputs(",\"vs_best_solo\":", f);
-            json_number(f, false, 4, r->rows_per_s / solo);
-            fputs(",\"vs_openblas\":", f);
-            json_number(f, false, 4, r->rows_per_s / blas);
-            fputs(",\"balance_efficiency\":", f);
-            json_number(f, false, 4, r->multi ? r->balance : NAN);
-            fputs(",\"shares\":", f);
+            json_begin_object(&j);
+            json_key(&j, "name"); json_string(&j, r->name);
+            json_key(&j, "rows_per_s"); json_double(&j, r->rows_per_s);
+            json_key(&j, "gflops"); json_double(&j, r->gflops);
+            json_key(&j, "ms_per_step"); json_double(&j, r->ms);
+            json_key(&j, "vs_best_solo"); json_double(&j, r->rows_per_s / solo);
+            json_key(&j, "vs_openblas"); json_double(&j, r->rows_per_s / blas);
+            json_key(&j, "balance_efficiency");
+            json_double(&j, r->multi ? r->balance : NAN);
+            json_key(&j, "shares");
             if (r->multi) {
-                fputc('[', f);
+                json_begin_array(&j);
                 for (size_t d = 0; d < ndev; d++)
-                    fprintf(f, "%s%.4f", d ? "," : "", r->shares[d]);
-                fputc(']', f);
+                    json_double(&j, r->shares[d]);
+                json_end_array(&j);
             } else {
-                fputs("null", f);
+                json_null(&j);
             }
-            fputs(",\"kernel\":", f);
-            json_string(f, r->kernel);
-            fputs(",\"limit_rows_per_s\":", f);
-            json_number(f, false, 1, r->limit);
-            fputs(",\"of_limit\":", f);
-            json_number(f, false, 4, r->rows_per_s / r->limit);
-            fputs(",\"vs_clblast\":", f);
-            json_number(f, false, 4, r->rows_per_s / r->clblast_rate);
-            fputs(",\"deterministic_ms_per_step\":", f);
-            json_number(f, false, 4, r->det_ms);
-            fputs(",\"grad_rel_error\":", f);
-            json_number(f, true, 3, r->rel_err);
-            fprintf(f, ",\"check_ok\":%s}", r->check_ok ? "true" : "false");
+            json_key(&j, "kernel"); json_string(&j, r->kernel);
+            json_key(&j, "limit_rows_per_s"); json_double(&j, r->limit);
+            json_key(&j, "of_limit"); json_double(&j, r->rows_per_s / r->limit);
+            json_key(&j, "vs_clblast"); json_double(&j, r->rows_per_s / r->clblast_rate);
+            json_key(&j, "deterministic_ms_per_step"); json_double(&j, r->det_ms);
+            json_key(&j, "grad_rel_error"); json_double(&j, r->rel_err);
+            json_key(&j, "check_ok"); json_bool(&j, r->check_ok);
+            json_end_object(&j);
         }
-        fprintf(f, "]}");
+        json_end_array(&j);
+        json_end_object(&j);
     }
-    fprintf(f, "\n]}\n");
+    json_end_array(&j);
+    json_end_object(&j);
+    return json_finish(&j);
 }
 
 /* ---- main ------------------------------------------------------------------------- */
 
-static int usage(void)
-{
-    fprintf(stderr, "usage: bench_gradient [--models linear,softmax,mlp] [--rows N] "
-                    "[--repeats R] [--json] [--quick]\n");
-    return 2;
-}
+static const char *const model_names[] = {"linear", "softmax", "mlp", NULL};
 
-static bool parse_size(const char *s, size_t lo, size_t hi, size_t *out)
-{
-    char *end;
-    unsigned long long v;
-    if (!s || !isdigit((unsigned char)*s))
-        return false;
-    v = strtoull(s, &end, 10);
-    if (*end || v < lo || v > hi)
-        return false;
-    *out = (size_t)v;
-    return true;
-}
+static const cli_exit gradient_exits[] = {
+    {0, "success"},
+    {1, "a correctness check failed (engine vs OpenBLAS vs the reference)"},
+    {2, "usage error"},
+    {3, "a hetgrad call or an allocation failed"},
+};
+
+static const cli_env gradient_env[] = {
+    {"HETGRAD_DEVICES=EXPR", "device selection (docs/devices.md)"},
+    {"OPENBLAS_NUM_THREADS=N", "OpenBLAS's threads"},
+};
 
 int main(int argc, char **argv)
 {
-    const char *models = "linear,softmax,mlp";
-    size_t rows = 0, repeats = 0;
-    bool json = false, quick = false;
-    for (int a = 1; a < argc; a++) {
-        if (!strcmp(argv[a], "--models") && a + 1 < argc)
-            models = argv[++a];
-        else if (!strcmp(argv[a], "--rows") && a + 1 < argc) {
-            if (!parse_size(argv[++a], 1, (size_t)1 << 22, &rows)) {
-                fprintf(stderr, "bench_gradient: --rows must be 1..4194304\n");
-                return 2;
-            }
-        } else if (!strcmp(argv[a], "--repeats") && a + 1 < argc) {
-            if (!parse_size(argv[++a], 1, 1000, &repeats)) {
-                fprintf(stderr, "bench_gradient: --repeats must be 1..1000\n");
-                return 2;
-            }
-        } else if (!strcmp(argv[a], "--json"))
-            json = true;
-        else if (!strcmp(argv[a], "--quick"))
-            quick = true;
-        else
-            return usage();
-    }
+    int model_ix[3] = {0, 1, 2};
+    size_t nmodels = 3, rows = 0, repeats = 0;
+    bool json = false, quick = false, keep_dups = false;
+    const char *devices = NULL;
+    const cli_option options[] = {
+        {.name = "models", .kind = CLI_CHOICE_LIST, .target = model_ix, .count = &nmodels,
+         .max_count = 3, .choices = model_names,
+         .help = "models to run, in this order (default all three)"},
+        {.name = "rows", .kind = CLI_SIZE, .target = &rows, .metavar = "N",
+         .range = "[1,4194304]", .help = "rows per step (default 16384; --quick 2048)"},
+        {.name = "repeats", .kind = CLI_SIZE, .target = &repeats, .metavar = "R",
+         .range = "[1,1000]", .help = "timed steps after one warm-up (default 5;\n--quick 1)"},
+        {.name = "json", .kind = CLI_FLAG, .target = &json, .help = "JSON on stdout"},
+        {.name = "quick", .kind = CLI_FLAG, .target = &quick,
+         .help = "a smoke run: fewer rows and repeats, a smaller\nbandwidth buffer"},
+        {.name = "devices", .kind = CLI_STRING, .target = &devices, .metavar = "EXPR",
+         .help = "device selection (syntax of HETGRAD_DEVICES);\nOclgrind is always left out"},
+        {.name = "keep-duplicates", .kind = CLI_FLAG, .target = &keep_dups,
+         .help = "use every view of the same hardware (default:\none view each)"},
+    };
+    const cli_spec spec = {
+        .prog = "bench_gradient",
+        .synopsis = "[options]",
+        .summary = "Full-batch gradient throughput of the linear, softmax and MLP models on\n"
+                   "each device alone, all devices together and OpenBLAS on the host, with\n"
+                   "every gradient checked.",
+        .options = options,
+        .noptions = sizeof options / sizeof options[0],
+        .env = gradient_env,
+        .nenv = sizeof gradient_env / sizeof gradient_env[0],
+        .exits = gradient_exits,
+        .nexits = sizeof gradient_exits / sizeof gradient_exits[0],
+    };
+    cli cmd;
+    cli_init(&cmd, &spec);
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc != CLI_CONTINUE)
+        return rc;
     /* --quick: CI smoke run; explicit --rows / --repeats still win */
     if (!rows)
         rows = quick ? 2048 : 16384;
     if (!repeats)
         repeats = quick ? 1 : 5;
 
-    /* models */
-    model_run *runs = xcalloc(3, sizeof *runs);
-    size_t nruns = 0;
-    {
-        const char *p = models;
-        while (*p) {
-            const char *c = strchr(p, ',');
-            size_t len = c ? (size_t)(c - p) : strlen(p);
-            hg_model_desc d;
-            memset(&d, 0, sizeof d);
-            d.inputs = FEATURES;
-            d.outputs = CLASSES;
-            const char *label;
-            if (len == 6 && !strncmp(p, "linear", len)) {
-                d.kind = HG_MODEL_LINEAR;
-                label = "linear";
-            } else if (len == 7 && !strncmp(p, "softmax", len)) {
-                d.kind = HG_MODEL_SOFTMAX;
-                label = "softmax";
-            } else if (len == 3 && !strncmp(p, "mlp", len)) {
-                d.kind = HG_MODEL_MLP;
-                d.nhidden = 1;
-                d.hidden[0] = HIDDEN;
-                label = "mlp";
-            } else {
-                fprintf(stderr, "bench_gradient: unknown model '%.*s' (linear, softmax, mlp)\n",
-                        (int)len, p);
-                return 2;
-            }
-            for (size_t i = 0; i < nruns; i++)
-                if (runs[i].desc.kind == d.kind) {
-                    fprintf(stderr, "bench_gradient: model '%s' given twice\n", label);
-                    return 2;
-                }
-            runs[nruns].label = label;
-            runs[nruns].desc = d;
-            nruns++;
-            p += len;
-            if (*p == ',' && *++p == '\0')
-                return usage();
+    model_run *runs = xcalloc(nmodels, sizeof *runs);
+    size_t nruns = nmodels;
+    for (size_t i = 0; i < nmodels; i++) {
+        hg_model_desc *d = &runs[i].desc;
+        memset(d, 0, sizeof *d);
+        d->inputs = FEATURES;
+        d->outputs = CLASSES;
+        runs[i].label = model_names[model_ix[i]];
+        if (!strcmp(runs[i].label, "linear")) {
+            d->kind = HG_MODEL_LINEAR;
+        } else if (!strcmp(runs[i].label, "softmax")) {
+            d->kind = HG_MODEL_SOFTMAX;
+        } else {
+            d->kind = HG_MODEL_MLP;
+            d->nhidden = 1;
+            d->hidden[0] = HIDDEN;
         }
-        if (!nruns)
-            return usage();
     }
 
     bench b;
     memset(&b, 0, sizeof b);
     b.rows = rows;
     b.repeats = (int)repeats;
+    b.cmd = &cmd;
 
-    /* devices: every one (duplicates kept), HETGRAD_DEVICES honoured, Oclgrind out */
+    /* devices: HETGRAD_DEVICES and --devices honoured, Oclgrind out */
     hg_error err;
+    hg_options devs;
+    hg_options_init(&devs);
+    devs.devices = devices;
+    devs.keep_duplicates = keep_dups;
+    cli_apply_log(&cmd, &devs);
     hg_engine_options eopt;
     hg_engine_options_init(&eopt);
-    eopt.devices.keep_duplicates = true;
+    eopt.devices = &devs;
+    char *selection = NULL; /* --devices and the Oclgrind exclusion */
     {
         hg_device_list *l = NULL;
-        if (hg_device_list_create(&eopt.devices, &l, &err) != HG_OK)
+        if (hg_device_list_create(&devs, &l, &err) != HG_OK)
             die_hg("hg_device_list_create", &err);
         bool oclgrind = false;
         for (size_t d = 0; d < hg_device_list_count(l); d++) {
             const hg_device_info *info = hg_device_list_get(l, d);
             if (info->kept && contains_nocase(info->name, "oclgrind")) {
-                note("leaving out '%s': Oclgrind is ~1000x slower than POCL, this would "
+                note(&cmd, "leaving out '%s': Oclgrind is ~1000x slower than POCL, this would "
                      "take hours", info->name);
                 oclgrind = true;
             }
         }
         hg_device_list_destroy(l);
-        if (oclgrind)
-            eopt.devices.devices = "-oclgrind";
+        if (oclgrind) {
+            size_t n = (devices ? strlen(devices) : 0) + sizeof ",-oclgrind";
+            selection = xcalloc(n, 1);
+            snprintf(selection, n, "%s%s-oclgrind", devices && *devices ? devices : "",
+                     devices && *devices ? "," : "");
+            devs.devices = selection;
+        }
     }
 
     /* synthetic data */
@@ -942,16 +912,19 @@ int main(int argc, char **argv)
     b.data.inputs = FEATURES;
     b.data.x = b.x;
 
-    note("%zu rows, %zu repeats after one warm-up, OpenBLAS with %d threads", rows, repeats,
+    note(&cmd, "%zu rows, %zu repeats after one warm-up, OpenBLAS with %d threads", rows, repeats,
          openblas_get_num_threads());
-    b.read_gbs = hg_bench_read_gbs(quick ? (size_t)64 << 20 : (size_t)1 << 30, 5);
-    note("host read bandwidth: %.1f GB/s (every core summing a %s buffer)", b.read_gbs,
+    b.read_gbs = hg__bench_read_gbs(quick ? (size_t)64 << 20 : (size_t)1 << 30, 5);
+    note(&cmd, "host read bandwidth: %.1f GB/s (every core summing a %s buffer)", b.read_gbs,
          quick ? "64 MiB" : "1 GiB");
     for (size_t i = 0; i < nruns; i++)
         run_model(&b, &runs[i], &eopt);
 
+    bool written = true;
     if (json) {
-        print_json(&b, runs, nruns);
+        written = print_json(&b, runs, nruns);
+        if (!written)
+            fprintf(stderr, "bench_gradient: writing the JSON to stdout failed\n");
     } else {
         printf("bench_gradient: %zu engine device(s):", b.ndev);
         for (size_t d = 0; d < b.ndev; d++)
@@ -979,5 +952,6 @@ int main(int argc, char **argv)
     free(b.targets);
     free(b.labels);
     free(runs);
-    return b.failed ? 1 : 0;
+    free(selection);
+    return b.failed || !written ? 1 : 0;
 }

@@ -514,10 +514,13 @@ static void sp_round(mix_run *m, kind_run *k, int c)
 /* hetgrad: engine on this mix's devices, data, calibration; note each device's kernel. */
 static void hg_setup(mix_run *m)
 {
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.keep_duplicates = true; /* pthread and basic are both the host's cores */
     hg_engine_options eo;
     hg_engine_options_init(&eo);
-    eo.devices.use_environment = false;
-    eo.devices.keep_duplicates = true; /* pthread and basic are both the host's cores */
+    eo.devices = &dev;
     hg_error err;
     double t0 = now_ms();
     if (hg_engine_create(&eo, &m->model, &m->eng, &err) != HG_OK)

@@ -8,9 +8,9 @@ set -eu
 PKGS="build-essential cmake pkg-config \
 ocl-icd-opencl-dev ocl-icd-libopencl1 opencl-headers opencl-c-headers \
 pocl-opencl-icd libclblast-dev check clinfo oclgrind \
-libopenblas-dev zlib1g-dev python3 \
+libopenblas-dev zlib1g-dev python3 python3-venv man-db groff-base \
 libopenmpi-dev openmpi-bin \
-libstarpu-dev"
+abigail-tools libstarpu-dev"
 
 missing=""
 for p in $PKGS; do
