@@ -19,6 +19,10 @@
 
 #define SP_ERR_MAX 512
 #define SP_MAX_WORKERS 8
+/* StarPU 1.3 reads each OpenCL device's name into 64 bytes and aborts (an
+   assertion in _starpu_opencl_get_device_name) when the name does not fit:
+   devices whose CL_DEVICE_NAME has this many bytes or more cannot be used. */
+#define SP_DEVICE_NAME_LIMIT 64
 
 /* A compile-time shape of hg_fused_grad: rows per forward / backward pass, classes per pass. */
 typedef struct sp_shape {

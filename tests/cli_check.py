@@ -94,6 +94,17 @@ TOOLS = {
         "warn_env": BAD_CACHE,
         "note": "bench_gradient: 256 rows, 1 repeats",
     },
+    "bench_starpu": {  # only where StarPU is installed
+        "run": ["--quick", "--mix=pthread", "--rounds=1", "--json",
+                "--starpu-home=" + os.path.join(WORK, "starpu-home")],
+        "took": lambda out: json.loads(out)["rounds"] == 1
+        and [m["mix"] for m in json.loads(out)["mixes"]] == ["pthread"],
+        "valued": "--rounds",
+        "bad": (["--rounds", "0"], "option --rounds: '0' is not in [1,64]"),
+        "warn_env": BAD_CACHE,
+        "warn_args": ["--quick", "--mix=pthread", "--json"],
+        "note": "bench_starpu: mix pthread: round 1/1",
+    },
 }
 T = TOOLS[NAME]
 

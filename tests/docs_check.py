@@ -49,6 +49,7 @@ TOOLS = {  # name in the docs: (path under BUILD_DIR, source under SOURCE_DIR)
     "hetgrad-bench": ("hetgrad-bench", "tools/bench.c"),
     "bench_gradient": ("bench/bench_gradient", "bench/bench_gradient.c"),
     "bench_startup": ("bench/bench_startup", "bench/bench_startup.c"),
+    "bench_starpu": ("bench/bench_starpu", "bench/bench_starpu.c"),
 }
 
 # Commands shown but not run, and why: the command as written (comments dropped),
@@ -69,6 +70,8 @@ EXCLUDED = {
     "cmake -S . -B build -DHG_PYTHON_TESTS=ON": "a build with the Python package's tests "
                                                 "(minutes, PyPI); CTest python.package",
     "mpirun --hostfile hosts": "needs the machines the host file names",
+    "./build/bench/bench_starpu": "built only where StarPU is installed (HG_STARPU), and it "
+                                  "keeps both cores busy; CTest bench.starpu-quick runs it",
 }
 
 # Options of other programs that the documents show.
@@ -79,6 +82,7 @@ FOREIGN_FLAGS = {
     "--cflags": "pkg-config", "--libs": "pkg-config", "--raw": "clinfo",
     "--all-props": "clinfo", "--warnings": "man",
     "--opt": "docs/tools.md's name for any option",
+    "--enable-blocking-drivers": "StarPU's configure",
 }
 
 SCHEMA_DOCS = {  # schema file: (page, heading that starts its section, or None: the page)
@@ -88,6 +92,7 @@ SCHEMA_DOCS = {  # schema file: (page, heading that starts its section, or None:
     "hetgrad-bench-1": ("docs/json.md", "## `hetgrad-bench --json`"),
     "hetgrad-bench-gradient-2": ("docs/json.md", "## `bench_gradient --json`"),
     "hetgrad-bench-startup-1": ("docs/json.md", "## `bench_startup --json`"),
+    "hetgrad-bench-starpu-1": ("docs/json.md", "## `bench_starpu --json`"),
 }
 
 SRC = BUILD = WORK = None

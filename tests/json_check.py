@@ -20,6 +20,11 @@ Checks (each a CTest test):
   bench-startup   bench_startup --json; then on the fake ICD, where every
                   self-test fails: exit status 1, each device with its error.
   bench-gradient  bench_gradient --json --quick --models softmax.
+  bench-starpu    bench_starpu --json --quick --mix pair (only where StarPU is
+                  installed): both devices, every check passed.  Without the
+                  layer: StarPU 1.3 aborts on device names of 64 bytes or more,
+                  so with it bench_starpu must refuse (exit 3, the reason
+                  named, still one valid document).
 
 Each check: the output must be UTF-8 and strict JSON (no NaN, no duplicate
 key), must match its schema, and every device name in it must be ODD followed
@@ -223,12 +228,43 @@ def check_bench_gradient(tool, work):
     print("bench_gradient: valid; %d device names intact" % len(doc["devices"]))
 
 
+def check_bench_starpu(tool, work):
+    cmd = [tool, "--json", "--quick", "--mix", "pair",
+           "--starpu-home", os.path.join(work, "starpu-home")]
+    # The odd names are longer than StarPU 1.3 can take: a clear refusal.
+    p = run(cmd, ok_codes=(3,))
+    doc = parse_valid(p.stdout, "hetgrad-bench-starpu-1", "bench_starpu --json, odd names")
+    if doc["ok"] or doc["mixes"] or b"aborts on OpenCL device names" not in p.stderr:
+        fail("bench_starpu with odd names: ok %r, %d mixes, stderr:\n%s"
+             % (doc["ok"], len(doc["mixes"]), p.stderr.decode("utf-8", "replace")))
+    print("bench_starpu with device names StarPU cannot take: refused, exit 3, valid")
+    env = dict(os.environ)
+    env.pop("OPENCL_LAYERS", None)
+    p = run(cmd, env=env)
+    doc = parse_valid(p.stdout, "hetgrad-bench-starpu-1", "bench_starpu --json")
+    if not doc["ok"] or [m["mix"] for m in doc["mixes"]] != ["pair"]:
+        fail("bench_starpu: ok %r, mixes %r" % (doc["ok"], [m["mix"] for m in doc["mixes"]]))
+    devices = doc["mixes"][0]["devices"]
+    if len(devices) != 2:
+        fail("bench_starpu: the pair mix has %d devices" % len(devices))
+    for d in devices:
+        if d["starpu_kernel"] != d["hetgrad_kernel"]:
+            fail("%r: StarPU ran %r, hetgrad %r" % (d["name"], d["starpu_kernel"],
+                                                    d["hetgrad_kernel"]))
+    for k in doc["mixes"][0]["kinds"]:
+        if [c["name"] for c in k["configs"]] != ["hetgrad-model", "hetgrad-dynamic",
+                                                 "starpu-dmda", "starpu-eager"]:
+            fail("%s: configs %r" % (k["name"], [c["name"] for c in k["configs"]]))
+    print("bench_starpu: valid; %d devices, the same kernels in both systems" % len(devices))
+
+
 CHECKS = {
     "probe": check_probe,
     "train": check_train,
     "bench": check_bench,
     "bench-startup": check_bench_startup,
     "bench-gradient": check_bench_gradient,
+    "bench-starpu": check_bench_starpu,
 }
 
 
