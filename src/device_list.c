@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "clutil.h"
+#include "platlock.h"
 
 struct hg_device_list {
     hg_platform_info *platforms;    /* nplatforms entries, sorted */
@@ -309,7 +310,11 @@ static hg_status build_platforms(hg_device_list *l, raw_platform *raw, size_t n)
             p->error = msg ? msg : "";
             continue;
         }
+        /* device queries too go through a non-thread-safe platform's lock */
+        pthread_mutex_t *serial = hg__platform_lock(p->name);
+        hg__platform_enter(serial);
         st = add_platform_devices(l, i, &cap);
+        hg__platform_leave(serial);
     }
     return st;
 }

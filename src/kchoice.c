@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "engine_internal.h"
+#include "platlock.h"
 
 /* Fused kernel shapes: rows per forward pass, per backward pass, classes per
    forward pass (clipped to the model's classes).  Best first on POCL. */
@@ -215,8 +216,8 @@ static hg_status apply_tiled(hg_engine *eng, hg__device *d, size_t li, const hg_
     return st;
 }
 
-hg_status hg__kchoice_apply(hg_engine *eng, hg__device *d, size_t li, const hg__kchoice *k,
-                            hg_error *err)
+static hg_status apply(hg_engine *eng, hg__device *d, size_t li, const hg__kchoice *k,
+                       hg_error *err)
 {
     hg__kchoice_release(d);
     hg_status st = HG_OK;
@@ -228,4 +229,13 @@ hg_status hg__kchoice_apply(hg_engine *eng, hg__device *d, size_t li, const hg__
     }
     d->kc = *k;
     return HG_OK;
+}
+
+hg_status hg__kchoice_apply(hg_engine *eng, hg__device *d, size_t li, const hg__kchoice *k,
+                            hg_error *err)
+{
+    hg__platform_enter(d->serial);
+    hg_status st = apply(eng, d, li, k, err);
+    hg__platform_leave(d->serial);
+    return st;
 }
