@@ -152,6 +152,7 @@ static hg_status get_platforms(raw_platform **out, size_t *nout, hg_error *err)
     *out = NULL;
     *nout = 0;
     cl_uint n = 0;
+    hg__opencl_first_use(); /* drivers initialise themselves once, alone */
     cl_int rc = clGetPlatformIDs(0, NULL, &n);
     if (rc == CL_PLATFORM_NOT_FOUND_KHR || (rc == CL_SUCCESS && n == 0))
         return HG_OK;

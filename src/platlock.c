@@ -2,14 +2,16 @@
  * platlock.c - the table of OpenCL platforms that are not thread-safe, and
  * their process-wide locks (see platlock.h).
  *
- * The locks are the exception to "no globals": the state they guard is the
- * driver's own process-wide state, shared by every engine, device list and
- * self-test in the process whatever hetgrad object they belong to.
+ * The locks (and the once-flag of the first enumeration) are the exception
+ * to "no globals": the state they guard is the drivers' own process-wide
+ * state, shared by every engine, device list and self-test in the process
+ * whatever hetgrad object they belong to.
  */
 #define _XOPEN_SOURCE 700 /* PTHREAD_MUTEX_RECURSIVE */
 #include <stddef.h>
+#include <stdlib.h>
 
-#include "internal.h"
+#include "clutil.h"
 #include "platlock.h"
 
 /* Platforms matched by a case-insensitive substring of CL_PLATFORM_NAME. */
@@ -84,4 +86,33 @@ void hg__platform_leave_all(void)
 {
     for (size_t i = NUNSAFE; i-- > 0;)
         pthread_mutex_unlock(&locks[i]);
+}
+
+static pthread_once_t first_use_once = PTHREAD_ONCE_INIT;
+
+static void first_use(void)
+{
+    cl_uint n = 0;
+    if (clGetPlatformIDs(0, NULL, &n) != CL_SUCCESS || n == 0)
+        return;
+    cl_platform_id *ids = calloc(n, sizeof *ids);
+    if (ids && clGetPlatformIDs(n, ids, &n) == CL_SUCCESS) {
+        for (cl_uint i = 0; i < n; i++) {
+            cl_uint nd = 0;
+            pthread_mutex_t *serial = NULL;
+            char name[256] = "";
+            if (clGetPlatformInfo(ids[i], CL_PLATFORM_NAME, sizeof name - 1, name, NULL) ==
+                CL_SUCCESS)
+                serial = hg__platform_lock(name);
+            hg__platform_enter(serial);
+            clGetDeviceIDs(ids[i], CL_DEVICE_TYPE_ALL, 0, NULL, &nd);
+            hg__platform_leave(serial);
+        }
+    }
+    free(ids);
+}
+
+void hg__opencl_first_use(void)
+{
+    pthread_once(&first_use_once, first_use);
 }

@@ -35,4 +35,14 @@ void hg__platform_leave(pthread_mutex_t *lock);
 void hg__platform_enter_all(void);
 void hg__platform_leave_all(void);
 
+/*
+ * The process's first enumeration of platforms and their devices, made once
+ * and alone (pthread_once); every caller returns after it is done.  Drivers
+ * initialise themselves on it, and POCL 3.1 does so unsafely: four threads
+ * enumerating at once in a fresh process, and three of them saw one of its
+ * two devices.  Call before any other OpenCL call; errors are left for the
+ * real enumeration to report.
+ */
+void hg__opencl_first_use(void);
+
 #endif /* HG_PLATLOCK_H */
