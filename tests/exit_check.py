@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""exit_check.py BINDIR WORKDIR - every tool exits cleanly with its output in a file.
+"""exit_check.py BINDIR WORKDIR [RUN...] - every tool exits cleanly with its output in a file.
 
 Runs hetgrad-train, hetgrad-bench, hetgrad-bench --drill and hetgrad-probe
 --profile with standard output redirected to a file, as a script or a job
@@ -9,13 +9,14 @@ bare soname (libpocl.so.2), as distributions write it: CLBlast's program
 cache, left uncleared, made every tool abort at exit there (exit 134, and a
 redirected output lost), while an .icd naming the full path hid it.  The
 tools' standard error is passed on, so CTest's Oclgrind patterns see it.
+RUN names the runs to make (train, bench, drill, probe); default all.
 Standard library only.
 """
 import os
 import subprocess
 import sys
 
-BIN, WORK = sys.argv[1], sys.argv[2]
+BIN, WORK, ONLY = sys.argv[1], sys.argv[2], set(sys.argv[3:])
 os.makedirs(WORK, exist_ok=True)
 
 SMALL = ["--rows", "512", "--features", "16", "--classes", "4", "--steps", "3"]
@@ -34,6 +35,9 @@ for d in sorted(os.listdir(os.environ["OCL_ICD_VENDORS"])):
         print("  %s: %s" % (d, f.read().strip()))
 failures = []
 for name, args, last_starts, holds in RUNS:
+    if ONLY and name not in ONLY:
+        print("skip %s" % " ".join(args))
+        continue
     out_path = os.path.join(WORK, name + ".out")
     with open(out_path, "w") as out:
         p = subprocess.run([os.path.join(BIN, args[0])] + args[1:], stdout=out,
