@@ -3,8 +3,9 @@
  *
  * CLBlast 1.5.3 keeps the programs it compiles in static storage, keyed by
  * context, and never drops them by itself.  Left alone, each engine's
- * programs keep its contexts alive after the engine is gone (about 1.35 MB
- * per engine created and destroyed), and at exit the cache's destructor
+ * programs keep its contexts alive after the engine is gone (3.3 MB per
+ * engine on the two POCL devices, measured over 300 engines created and
+ * destroyed in turn), and at exit the cache's destructor
  * releases them after the drivers' own state is gone: with Oclgrind the
  * process aborts after main returns ("malloc(): unsorted double linked list
  * corrupted", exit status 134), whenever POCL's .icd names it by soname.
@@ -17,8 +18,9 @@
  * platform's lock (platlock.h) and the CLBlast lock: no other thread is then
  * inside CLBlast or inside such a platform.  An engine destroyed while others
  * live leaves its programs in the cache until the last one goes: clearing the
- * cache under a live engine would make its next step recompile CLBlast's
- * kernels (seconds on POCL, minutes on Oclgrind).
+ * cache under a live engine would make its next step compile CLBlast's
+ * kernels again (seconds on POCL, more on Oclgrind), in the middle of its
+ * step and its deadline.
  *
  * The lock and the count are the exception to "no globals": CLBlast's cache
  * is one per process, whichever engine filled it.
