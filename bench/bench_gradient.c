@@ -4,7 +4,7 @@
  * on the host with OpenBLAS, side by side in one run.
  *
  *   bench_gradient [--models linear,softmax,mlp] [--rows N] [--repeats R]
- *                  [--json] [--quick]
+ *                  [--json] [--quick] [--devices EXPR] [--keep-duplicates]
  *
  * Data are synthetic (fixed-seed LCG): 784 features in [0, 1), 10 classes
  * (softmax, MLP) or 10 float targets in [-1, 1) (linear); the MLP has one
@@ -28,11 +28,13 @@
  *     batch (normwise relative error <= 1e-3).
  *
  * Exit status: 0 ok, 1 a check failed, 2 usage, 3 a hetgrad call or an
- * allocation failed.  Figures, never pass/fail thresholds on speed.
+ * allocation failed (main()'s table; --help prints it).  Figures, never
+ * pass/fail thresholds on speed.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <hetgrad.h>
 
+#include "cli.h"
 #include "roofline.h"
 
 #include <cblas.h>
@@ -75,18 +77,17 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 1, 2)))
-#endif
-static void note(const char *fmt, ...);
-static void note(const char *fmt, ...)
+/* A progress note on stderr (cli_note: hidden by -q). */
+__attribute__((format(printf, 2, 3)))
+static void note(const cli *cmd, const char *fmt, ...);
+static void note(const cli *cmd, const char *fmt, ...)
 {
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    fputs("bench_gradient: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    cli_note(cmd, "%s", msg);
 }
 
 /* A failed hetgrad call: say what and why, exit 3. */
@@ -360,6 +361,7 @@ typedef struct bench {
     char   dev_names[MAX_DEVICES][256];
     double read_gbs;           /* host read bandwidth, measured in this run */
     double peak_gflops[MAX_DEVICES]; /* each device's FMA peak, measured in this run */
+    const cli *cmd;            /* the command line: log level, notes */
 } bench;
 
 /* Roofline rows/s of device d: one read of each row, or the FLOPs at its peak. */
@@ -500,7 +502,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
     mr->host_check_loss_err = fabs(host_loss - ref_loss) / fmax(fabs(ref_loss), 1e-30);
     mr->host_check_ok = mr->host_check_err <= TOL_OPENBLAS_VS_REF &&
                         mr->host_check_loss_err <= TOL_OPENBLAS_VS_REF;
-    note("%s: openblas vs hg_reference_loss_grad on %zu rows: gradient rel err %.2e, "
+    note(b->cmd, "%s: openblas vs hg_reference_loss_grad on %zu rows: gradient rel err %.2e, "
          "loss rel err %.2e (tolerance %.0e)%s", mr->label, nc, mr->host_check_err,
          mr->host_check_loss_err, TOL_OPENBLAS_VS_REF, mr->host_check_ok ? "" : "  ** MISMATCH **");
     if (!mr->host_check_ok) {
@@ -534,7 +536,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
     fill_rates(&rb, b->rows, mr->flop_per_row);
 
     /* 3. the engine */
-    note("%s: creating the engine, uploading %zu rows and choosing each device's kernel "
+    note(b->cmd, "%s: creating the engine, uploading %zu rows and choosing each device's kernel "
          "(calibration)", mr->label, b->rows);
     hg_engine *e = open_engine(eopt, m, &data, true);
     /* the weights decide the split below, not the calibrated models */
@@ -553,7 +555,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
             snprintf(b->dev_names[d], sizeof b->dev_names[d], "%s", info ? info->name : "?");
             char why[200] = "";
             b->peak_gflops[d] = hg_bench_fma_gflops(b->dev_names[d], why, sizeof why);
-            note("FP32 peak of %s: %.1f GFLOP/s (FMA loop)%s%s", b->dev_names[d],
+            note(b->cmd, "FP32 peak of %s: %.1f GFLOP/s (FMA loop)%s%s", b->dev_names[d],
                  b->peak_gflops[d], why[0] ? "; " : "", why);
         }
     } else if (b->ndev != ndev) {
@@ -593,7 +595,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
             for (size_t o = 0; o < ndev; o++)
                 weights[o] = solo_rate[o];
         }
-        note("%s: %s", mr->label, r->name);
+        note(b->cmd, "%s: %s", mr->label, r->name);
         time_engine(b, e, weights, ndev, params, g_eng, times, r);
         fill_rates(r, b->rows, mr->flop_per_row);
         r->clblast_rate = NAN;
@@ -602,7 +604,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
             hg_device_profile pf;
             hg_engine_device_profile(e, d, &pf);
             snprintf(r->kernel, sizeof r->kernel, "%s", pf.kernel);
-            note("%s: %s computes with %s: %s", mr->label, b->dev_names[d], pf.kernel,
+            note(b->cmd, "%s: %s computes with %s: %s", mr->label, b->dev_names[d], pf.kernel,
                  pf.kernel_note);
             r->limit = limit_rows(b, mr, d);
         } else {
@@ -626,7 +628,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
     /* 4. CLBlast on each device alone, for the ratio */
     hg_engine_options co = *eopt;
     co.gemm = HG_GEMM_CLBLAST;
-    note("%s: every device with CLBlast", mr->label);
+    note(b->cmd, "%s: every device with CLBlast", mr->label);
     e = open_engine(&co, m, &data, false);
     for (size_t d = 0; d < ndev; d++) {
         for (size_t o = 0; o < ndev; o++)
@@ -639,7 +641,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
     /* 5. deterministic mode: the same configurations, and the same bits in all */
     hg_engine_options dopt = *eopt;
     dopt.deterministic = true;
-    note("%s: deterministic mode", mr->label);
+    note(b->cmd, "%s: deterministic mode", mr->label);
     e = open_engine(&dopt, m, &data, true);
     if (hg_engine_set_split(e, HG_SPLIT_WEIGHTS, &err) != HG_OK)
         die_hg("hg_engine_set_split", &err);
@@ -823,112 +825,99 @@ static void print_json(const bench *b, const model_run *runs, size_t nruns)
 
 /* ---- main ------------------------------------------------------------------------- */
 
-static int usage(void)
-{
-    fprintf(stderr, "usage: bench_gradient [--models linear,softmax,mlp] [--rows N] "
-                    "[--repeats R] [--json] [--quick]\n");
-    return 2;
-}
+static const char *const model_names[] = {"linear", "softmax", "mlp", NULL};
 
-static bool parse_size(const char *s, size_t lo, size_t hi, size_t *out)
-{
-    char *end;
-    unsigned long long v;
-    if (!s || !isdigit((unsigned char)*s))
-        return false;
-    v = strtoull(s, &end, 10);
-    if (*end || v < lo || v > hi)
-        return false;
-    *out = (size_t)v;
-    return true;
-}
+static const cli_exit gradient_exits[] = {
+    {0, "success"},
+    {1, "a correctness check failed (engine vs OpenBLAS vs the reference)"},
+    {2, "usage error"},
+    {3, "a hetgrad call or an allocation failed"},
+};
+
+static const cli_env gradient_env[] = {
+    {"HETGRAD_DEVICES=EXPR", "device selection (docs/devices.md)"},
+    {"OPENBLAS_NUM_THREADS=N", "OpenBLAS's threads"},
+};
 
 int main(int argc, char **argv)
 {
-    const char *models = "linear,softmax,mlp";
-    size_t rows = 0, repeats = 0;
-    bool json = false, quick = false;
-    for (int a = 1; a < argc; a++) {
-        if (!strcmp(argv[a], "--models") && a + 1 < argc)
-            models = argv[++a];
-        else if (!strcmp(argv[a], "--rows") && a + 1 < argc) {
-            if (!parse_size(argv[++a], 1, (size_t)1 << 22, &rows)) {
-                fprintf(stderr, "bench_gradient: --rows must be 1..4194304\n");
-                return 2;
-            }
-        } else if (!strcmp(argv[a], "--repeats") && a + 1 < argc) {
-            if (!parse_size(argv[++a], 1, 1000, &repeats)) {
-                fprintf(stderr, "bench_gradient: --repeats must be 1..1000\n");
-                return 2;
-            }
-        } else if (!strcmp(argv[a], "--json"))
-            json = true;
-        else if (!strcmp(argv[a], "--quick"))
-            quick = true;
-        else
-            return usage();
-    }
+    int model_ix[3] = {0, 1, 2};
+    size_t nmodels = 3, rows = 0, repeats = 0;
+    bool json = false, quick = false, keep_dups = false;
+    const char *devices = NULL;
+    const cli_option options[] = {
+        {.name = "models", .kind = CLI_CHOICE_LIST, .target = model_ix, .count = &nmodels,
+         .max_count = 3, .choices = model_names,
+         .help = "models to run, in this order (default all three)"},
+        {.name = "rows", .kind = CLI_SIZE, .target = &rows, .metavar = "N",
+         .range = "[1,4194304]", .help = "rows per step (default 16384; --quick 2048)"},
+        {.name = "repeats", .kind = CLI_SIZE, .target = &repeats, .metavar = "R",
+         .range = "[1,1000]", .help = "timed steps after one warm-up (default 5;\n--quick 1)"},
+        {.name = "json", .kind = CLI_FLAG, .target = &json, .help = "JSON on stdout"},
+        {.name = "quick", .kind = CLI_FLAG, .target = &quick,
+         .help = "a smoke run: fewer rows and repeats, a smaller\nbandwidth buffer"},
+        {.name = "devices", .kind = CLI_STRING, .target = &devices, .metavar = "EXPR",
+         .help = "device selection (syntax of HETGRAD_DEVICES);\nOclgrind is always left out"},
+        {.name = "keep-duplicates", .kind = CLI_FLAG, .target = &keep_dups,
+         .help = "use every view of the same hardware (default:\none view each)"},
+    };
+    const cli_spec spec = {
+        .prog = "bench_gradient",
+        .synopsis = "[options]",
+        .summary = "Full-batch gradient throughput of the linear, softmax and MLP models on\n"
+                   "each device alone, all devices together and OpenBLAS on the host, with\n"
+                   "every gradient checked.",
+        .options = options,
+        .noptions = sizeof options / sizeof options[0],
+        .env = gradient_env,
+        .nenv = sizeof gradient_env / sizeof gradient_env[0],
+        .exits = gradient_exits,
+        .nexits = sizeof gradient_exits / sizeof gradient_exits[0],
+    };
+    cli cmd;
+    cli_init(&cmd, &spec);
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc != CLI_CONTINUE)
+        return rc;
     /* --quick: CI smoke run; explicit --rows / --repeats still win */
     if (!rows)
         rows = quick ? 2048 : 16384;
     if (!repeats)
         repeats = quick ? 1 : 5;
 
-    /* models */
-    model_run *runs = xcalloc(3, sizeof *runs);
-    size_t nruns = 0;
-    {
-        const char *p = models;
-        while (*p) {
-            const char *c = strchr(p, ',');
-            size_t len = c ? (size_t)(c - p) : strlen(p);
-            hg_model_desc d;
-            memset(&d, 0, sizeof d);
-            d.inputs = FEATURES;
-            d.outputs = CLASSES;
-            const char *label;
-            if (len == 6 && !strncmp(p, "linear", len)) {
-                d.kind = HG_MODEL_LINEAR;
-                label = "linear";
-            } else if (len == 7 && !strncmp(p, "softmax", len)) {
-                d.kind = HG_MODEL_SOFTMAX;
-                label = "softmax";
-            } else if (len == 3 && !strncmp(p, "mlp", len)) {
-                d.kind = HG_MODEL_MLP;
-                d.nhidden = 1;
-                d.hidden[0] = HIDDEN;
-                label = "mlp";
-            } else {
-                fprintf(stderr, "bench_gradient: unknown model '%.*s' (linear, softmax, mlp)\n",
-                        (int)len, p);
-                return 2;
-            }
-            for (size_t i = 0; i < nruns; i++)
-                if (runs[i].desc.kind == d.kind) {
-                    fprintf(stderr, "bench_gradient: model '%s' given twice\n", label);
-                    return 2;
-                }
-            runs[nruns].label = label;
-            runs[nruns].desc = d;
-            nruns++;
-            p += len;
-            if (*p == ',' && *++p == '\0')
-                return usage();
+    model_run *runs = xcalloc(nmodels, sizeof *runs);
+    size_t nruns = nmodels;
+    for (size_t i = 0; i < nmodels; i++) {
+        hg_model_desc *d = &runs[i].desc;
+        memset(d, 0, sizeof *d);
+        d->inputs = FEATURES;
+        d->outputs = CLASSES;
+        runs[i].label = model_names[model_ix[i]];
+        if (!strcmp(runs[i].label, "linear")) {
+            d->kind = HG_MODEL_LINEAR;
+        } else if (!strcmp(runs[i].label, "softmax")) {
+            d->kind = HG_MODEL_SOFTMAX;
+        } else {
+            d->kind = HG_MODEL_MLP;
+            d->nhidden = 1;
+            d->hidden[0] = HIDDEN;
         }
-        if (!nruns)
-            return usage();
     }
 
     bench b;
     memset(&b, 0, sizeof b);
     b.rows = rows;
     b.repeats = (int)repeats;
+    b.cmd = &cmd;
 
-    /* devices: every one (duplicates kept), HETGRAD_DEVICES honoured, Oclgrind out */
+    /* devices: HETGRAD_DEVICES and --devices honoured, Oclgrind out */
     hg_error err;
     hg_engine_options eopt;
     hg_engine_options_init(&eopt);
-    eopt.devices.keep_duplicates = true;
+    eopt.devices.devices = devices;
+    eopt.devices.keep_duplicates = keep_dups;
+    cli_apply_log(&cmd, &eopt.devices);
+    char *selection = NULL; /* --devices and the Oclgrind exclusion */
     {
         hg_device_list *l = NULL;
         if (hg_device_list_create(&eopt.devices, &l, &err) != HG_OK)
@@ -937,14 +926,19 @@ int main(int argc, char **argv)
         for (size_t d = 0; d < hg_device_list_count(l); d++) {
             const hg_device_info *info = hg_device_list_get(l, d);
             if (info->kept && contains_nocase(info->name, "oclgrind")) {
-                note("leaving out '%s': Oclgrind is ~1000x slower than POCL, this would "
+                note(&cmd, "leaving out '%s': Oclgrind is ~1000x slower than POCL, this would "
                      "take hours", info->name);
                 oclgrind = true;
             }
         }
         hg_device_list_destroy(l);
-        if (oclgrind)
-            eopt.devices.devices = "-oclgrind";
+        if (oclgrind) {
+            size_t n = (devices ? strlen(devices) : 0) + sizeof ",-oclgrind";
+            selection = xcalloc(n, 1);
+            snprintf(selection, n, "%s%s-oclgrind", devices && *devices ? devices : "",
+                     devices && *devices ? "," : "");
+            eopt.devices.devices = selection;
+        }
     }
 
     /* synthetic data */
@@ -964,10 +958,10 @@ int main(int argc, char **argv)
     b.data.inputs = FEATURES;
     b.data.x = b.x;
 
-    note("%zu rows, %zu repeats after one warm-up, OpenBLAS with %d threads", rows, repeats,
+    note(&cmd, "%zu rows, %zu repeats after one warm-up, OpenBLAS with %d threads", rows, repeats,
          openblas_get_num_threads());
     b.read_gbs = hg_bench_read_gbs(quick ? (size_t)64 << 20 : (size_t)1 << 30, 5);
-    note("host read bandwidth: %.1f GB/s (every core summing a %s buffer)", b.read_gbs,
+    note(&cmd, "host read bandwidth: %.1f GB/s (every core summing a %s buffer)", b.read_gbs,
          quick ? "64 MiB" : "1 GiB");
     for (size_t i = 0; i < nruns; i++)
         run_model(&b, &runs[i], &eopt);
@@ -1001,5 +995,6 @@ int main(int argc, char **argv)
     free(b.targets);
     free(b.labels);
     free(runs);
+    free(selection);
     return b.failed ? 1 : 0;
 }

@@ -3,7 +3,7 @@
  * the device list (enumeration, property snapshot, selection) and, per kept
  * device, building and running the self-test program.
  *
- *   bench_startup [--repeats N] [--json]
+ *   bench_startup [--repeats N] [--json] [--devices EXPR] [--keep-duplicates]
  *
  * Each figure is the median (and min / max) of N runs in this process; the
  * first self-test build per device also shows the cold cost (empty OpenCL
@@ -11,10 +11,13 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <hetgrad.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "cli.h"
 
 static double now_ms(void)
 {
@@ -40,24 +43,53 @@ static stats summarize(double *v, int n)
     return s;
 }
 
+static const cli_exit startup_exits[] = {
+    {0, "success"},
+    {2, "usage error"},
+    {3, "the device list could not be built, or out of memory"},
+};
+
+static const cli_env startup_env[] = {
+    {"HETGRAD_DEVICES=EXPR", "device selection (docs/devices.md)"},
+};
+
 int main(int argc, char **argv)
 {
-    int repeats = 7;
-    int json = 0;
-    for (int a = 1; a < argc; a++) {
-        if (!strcmp(argv[a], "--repeats") && a + 1 < argc)
-            repeats = atoi(argv[++a]);
-        else if (!strcmp(argv[a], "--json"))
-            json = 1;
-        else {
-            fprintf(stderr, "usage: bench_startup [--repeats N] [--json]\n");
-            return 2;
-        }
-    }
-    if (repeats < 1 || repeats > 1000) {
-        fprintf(stderr, "bench_startup: --repeats must be 1..1000\n");
-        return 2;
-    }
+    size_t nrep = 7;
+    bool json = false, keep_dups = false;
+    const char *devices = NULL;
+    const cli_option options[] = {
+        {.name = "repeats", .kind = CLI_SIZE, .target = &nrep, .metavar = "N",
+         .range = "[1,1000]", .help = "runs of each measurement (default 7)"},
+        {.name = "json", .kind = CLI_FLAG, .target = &json, .help = "JSON on stdout"},
+        {.name = "devices", .kind = CLI_STRING, .target = &devices, .metavar = "EXPR",
+         .help = "device selection (syntax of HETGRAD_DEVICES)"},
+        {.name = "keep-duplicates", .kind = CLI_FLAG, .target = &keep_dups,
+         .help = "use every view of the same hardware (default:\none view each)"},
+    };
+    const cli_spec spec = {
+        .prog = "bench_startup",
+        .synopsis = "[options]",
+        .summary = "What hetgrad costs before the first gradient: the device list, the\n"
+                   "self-test build and run per device, and an engine's first step.",
+        .options = options,
+        .noptions = sizeof options / sizeof options[0],
+        .env = startup_env,
+        .nenv = sizeof startup_env / sizeof startup_env[0],
+        .exits = startup_exits,
+        .nexits = sizeof startup_exits / sizeof startup_exits[0],
+    };
+    cli cmd;
+    cli_init(&cmd, &spec);
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    int repeats = (int)nrep;
+    hg_engine_options eo;
+    hg_engine_options_init(&eo);
+    eo.devices.devices = devices;
+    eo.devices.keep_duplicates = keep_dups;
+    cli_apply_log(&cmd, &eo.devices);
 
     double *t = calloc((size_t)repeats, sizeof *t);
     double *b = calloc((size_t)repeats, sizeof *b);
@@ -70,7 +102,7 @@ int main(int argc, char **argv)
         hg_device_list_destroy(l);
         l = NULL;
         double t0 = now_ms();
-        hg_status st = hg_device_list_create(NULL, &l, &err);
+        hg_status st = hg_device_list_create(&eo.devices, &l, &err);
         t[i] = now_ms() - t0;
         if (st != HG_OK) {
             fprintf(stderr, "bench_startup: %s\n", err.message);
@@ -139,7 +171,7 @@ int main(int argc, char **argv)
         hg_dataset_desc data = {n, dd, x, NULL, lab};
         hg_engine *e = NULL;
         double t0 = now_ms();
-        if (hg_engine_create(NULL, &m, &e, &err) != HG_OK ||
+        if (hg_engine_create(&eo, &m, &e, &err) != HG_OK ||
             hg_engine_set_data(e, &data, &err) != HG_OK ||
             hg_engine_calibrate(e, &err) != HG_OK ||
             hg_engine_gradient(e, p, 0, n, g, NULL, &err) != HG_OK) {

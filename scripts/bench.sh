@@ -6,7 +6,9 @@
 # OpenBLAS on the host; with the kernel each device chose, the fraction of the
 # roofline (read bandwidth and FMA peak measured in the same run), the ratio to
 # CLBlast and deterministic mode's cost.  Extra arguments go to bench_gradient
-# (--json, --rows N, --models softmax, --quick).
+# (--json, --rows N, --models softmax, --quick).  POCL's two CPU devices are
+# two views of the same cores: --keep-duplicates keeps both (every tool
+# de-duplicates by default).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -25,10 +27,10 @@ export OCL_ICD_VENDORS="$PWD/$icd"
 export POCL_DEVICES="${POCL_DEVICES:-pthread basic}"
 
 echo "==== hetgrad-bench (solo, equal, weighted, dynamic) ===="
-./build-release/hetgrad-bench
+./build-release/hetgrad-bench --keep-duplicates
 echo
 echo "==== bench_startup ===="
 ./build-release/bench/bench_startup
 echo
 echo "==== bench_gradient $* ===="
-./build-release/bench/bench_gradient "$@"
+./build-release/bench/bench_gradient --keep-duplicates "$@"

@@ -11,8 +11,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DHG_BUILD_TESTS=OFF >/dev/null
 cmake --build build-release -j "$jobs" >/dev/null
 
-echo "==== hetgrad-probe -l --all ===="
-./build-release/hetgrad-probe -l --all
+echo "==== hetgrad-probe -l --all-devices ===="
+./build-release/hetgrad-probe -l --all-devices
 echo
 echo "==== hetgrad-probe --check ===="
 ./build-release/hetgrad-probe --check
@@ -33,5 +33,5 @@ if [ -f /usr/lib/oclgrind/liboclgrind-rt-icd.so ]; then
     echo /usr/lib/oclgrind/liboclgrind-rt-icd.so > "$icd/oclgrind.icd"
 fi
 echo
-echo "==== test device set: POCL pthread + basic, Oclgrind (hetgrad-probe -l --all --check) ===="
-OCL_ICD_VENDORS="$PWD/$icd" POCL_DEVICES="pthread basic" ./build-release/hetgrad-probe -l --all --check
+echo "==== test device set: POCL pthread + basic, Oclgrind (hetgrad-probe -l --all-devices --check) ===="
+OCL_ICD_VENDORS="$PWD/$icd" POCL_DEVICES="pthread basic" ./build-release/hetgrad-probe -l --all-devices --check

@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential cmake pkg-config \
 ocl-icd-opencl-dev ocl-icd-libopencl1 opencl-headers opencl-c-headers \
 pocl-opencl-icd libclblast-dev check clinfo oclgrind \
-libopenblas-dev zlib1g-dev python3 \
+libopenblas-dev zlib1g-dev python3 man-db groff-base \
 libopenmpi-dev openmpi-bin"
 
 missing=""

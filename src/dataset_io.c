@@ -300,40 +300,239 @@ static hg_status text_line(reader *r, char **s, size_t *n, hg_error *err)
 
 /* ---- numbers ------------------------------------------------------------------ */
 
-typedef enum num_result { NUM_OK, NUM_TEXT, NUM_NONFINITE, NUM_OVERFLOW } num_result;
+typedef enum num_result { NUM_OK, NUM_TEXT, NUM_NONFINITE, NUM_OVERFLOW, NUM_HEX } num_result;
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/*
+ * Whether tok (NUL-terminated) is a whole decimal number: an optional sign, digits with
+ * an optional '.' (at least one digit), an optional exponent.  strtod alone would also
+ * take "0x1p3", "inf", "nan(...)" and leading white space.
+ */
+static bool is_decimal(const char *tok)
+{
+    const char *p = tok;
+    if (*p == '+' || *p == '-')
+        p++;
+    size_t digits = 0;
+    while (is_digit(*p)) {
+        p++;
+        digits++;
+    }
+    if (*p == '.') {
+        p++;
+        while (is_digit(*p)) {
+            p++;
+            digits++;
+        }
+    }
+    if (digits == 0)
+        return false;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!is_digit(*p))
+            return false;
+        while (is_digit(*p))
+            p++;
+    }
+    return *p == '\0';
+}
+
+/* Whether s starts with the lower-case ASCII word w, in any case; its length or 0. */
+static size_t starts_with_word(const char *s, const char *w)
+{
+    size_t k = 0;
+    while (w[k] && s[k] && (s[k] | 0x20) == w[k])
+        k++;
+    return w[k] ? 0 : k;
+}
+
+/*
+ * Why a token that is not decimal was refused: a hexadecimal number ("0x..."), one of
+ * strtod's NaN and Inf spellings ("nan", "nan(...)", "inf", "infinity", any case), or
+ * text.
+ */
+static num_result not_decimal(const char *tok)
+{
+    const char *p = tok + (*tok == '+' || *tok == '-');
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+        return NUM_HEX;
+    size_t k;
+    if ((k = starts_with_word(p, "infinity")) || (k = starts_with_word(p, "inf")))
+        return p[k] ? NUM_TEXT : NUM_NONFINITE;
+    if ((k = starts_with_word(p, "nan")) != 0) {
+        if (!p[k])
+            return NUM_NONFINITE;
+        size_t n = strlen(p);
+        return p[k] == '(' && p[n - 1] == ')' ? NUM_NONFINITE : NUM_TEXT;
+    }
+    return NUM_TEXT;
+}
 
 /* A whole NUL-terminated token as a finite float. */
 static num_result parse_float(const char *tok, float *out)
 {
-    if (*tok == '\0')
-        return NUM_TEXT;
-    char *end;
+    if (!is_decimal(tok))
+        return *tok ? not_decimal(tok) : NUM_TEXT;
     errno = 0;
-    float v = strtof(tok, &end);
-    if (end == tok || *end != '\0')
-        return NUM_TEXT;
-    if (isnan(v))
-        return NUM_NONFINITE;
+    float v = strtof(tok, NULL);
     if (isinf(v))
-        return errno == ERANGE ? NUM_OVERFLOW : NUM_NONFINITE;
+        return NUM_OVERFLOW; /* a decimal number is never NaN or Inf but by overflow */
     *out = v; /* ERANGE with a finite value: underflow, accepted rounded */
     return NUM_OK;
 }
 
-/* A whole token as an integer-valued double in [lo, hi]. */
+/* A whole decimal token as an integer-valued double in [lo, hi]. */
 static bool parse_integer(const char *tok, double lo, double hi, int32_t *out)
 {
-    if (*tok == '\0')
+    if (!is_decimal(tok))
         return false;
-    char *end;
-    errno = 0;
-    double v = strtod(tok, &end);
-    if (end == tok || *end != '\0')
-        return false;
+    double v = strtod(tok, NULL);
     if (!(v >= lo && v <= hi) || v != floor(v))
-        return false; /* NaN fails the first test */
+        return false;
     *out = (int32_t)v;
     return true;
+}
+
+/* ---- schemas: the features and classes a file must conform to ----------------- */
+
+void hg_data_schema_init(hg_data_schema *s)
+{
+    if (s)
+        memset(s, 0, sizeof *s);
+}
+
+void hg_dataset_schema(const hg_dataset *d, hg_data_schema *s)
+{
+    if (!s)
+        return;
+    memset(s, 0, sizeof *s);
+    if (!d)
+        return;
+    s->features = d->features;
+    if (d->labels && d->class_labels) {
+        s->classes = d->class_labels;
+        s->nclasses = d->classes;
+    }
+}
+
+typedef struct class_pair {
+    int32_t value; /* a label value */
+    int32_t index; /* its class */
+} class_pair;
+
+/* A schema's classes, sorted by value for lookup.  Empty (n 0) without classes. */
+typedef struct class_map {
+    const hg_data_schema *schema; /* NULL: no schema */
+    class_pair           *sorted; /* n pairs by ascending value (owned) */
+    size_t                n;
+} class_map;
+
+static int cmp_pair(const void *a, const void *b)
+{
+    int32_t x = ((const class_pair *)a)->value, y = ((const class_pair *)b)->value;
+    return (x > y) - (x < y);
+}
+
+static const char *schema_source(const class_map *m)
+{
+    return m->schema && m->schema->source ? m->schema->source : "the schema";
+}
+
+/*
+ * Check schema (may be NULL) for a file named name and build its class map.
+ * with_classes: the file has labels a schema's classes can apply to.  HG_INVALID_ARGUMENT
+ * or HG_RANGE for a bad schema, HG_OUT_OF_MEMORY; m is then empty.
+ */
+static hg_status class_map_init(class_map *m, const hg_data_schema *schema, const char *name,
+                                bool with_classes, hg_error *err)
+{
+    memset(m, 0, sizeof *m);
+    if (!schema)
+        return HG_OK;
+    if (schema->features > FEATURE_LIMIT)
+        return hg__error_set(err, HG_RANGE, 0, "%s: the schema asks for %zu features, more "
+                             "than the limit of %zu", name, schema->features, FEATURE_LIMIT);
+    if (!schema->classes != !schema->nclasses)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: schema classes %s with "
+                             "nclasses %zu", name, schema->classes ? "set" : "NULL",
+                             schema->nclasses);
+    m->schema = schema;
+    if (!schema->classes)
+        return HG_OK;
+    if (!with_classes)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: the schema has classes but "
+                             "the file is read without class labels", name);
+    if (schema->nclasses > HG_DATA_MAX_CLASSES)
+        return hg__error_set(err, HG_RANGE, 0, "%s: the schema has %zu classes, more than "
+                             "the limit of %zu", name, schema->nclasses, HG_DATA_MAX_CLASSES);
+    m->sorted = malloc(schema->nclasses * sizeof *m->sorted);
+    if (!m->sorted)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s: out of memory", name);
+    for (size_t k = 0; k < schema->nclasses; k++) {
+        m->sorted[k].value = schema->classes[k];
+        m->sorted[k].index = (int32_t)k;
+    }
+    m->n = schema->nclasses;
+    qsort(m->sorted, m->n, sizeof *m->sorted, cmp_pair);
+    for (size_t k = 1; k < m->n; k++)
+        if (m->sorted[k].value == m->sorted[k - 1].value) {
+            int32_t v = m->sorted[k].value;
+            free(m->sorted);
+            memset(m, 0, sizeof *m);
+            return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: the schema's classes "
+                                 "hold label %d twice", name, (int)v);
+        }
+    return HG_OK;
+}
+
+static void class_map_free(class_map *m)
+{
+    free(m->sorted);
+    memset(m, 0, sizeof *m);
+}
+
+/* Whether labels are mapped through the schema's classes. */
+static bool class_map_active(const class_map *m)
+{
+    return m->n > 0;
+}
+
+/* The class of label value v: true and *index, or false when v is not a class. */
+static bool class_map_find(const class_map *m, int32_t v, int32_t *index)
+{
+    class_pair key = {v, 0};
+    const class_pair *hit = bsearch(&key, m->sorted, m->n, sizeof *m->sorted, cmp_pair);
+    if (!hit)
+        return false;
+    *index = hit->index;
+    return true;
+}
+
+/* HG_IO: label v (at where: "file:line", "file: byte offset N") is not a class. */
+static hg_status class_map_unseen(const class_map *m, const char *where, int32_t v,
+                                  hg_error *err)
+{
+    /* the classes in class order: all of up to 12, else the first 8 and the last */
+    char list[160];
+    size_t o = 0, n = m->schema->nclasses;
+    const int32_t *c = m->schema->classes;
+    for (size_t k = 0; k < n && o < sizeof list; k++) {
+        if (n > 12 && k == 8) {
+            o += (size_t)snprintf(list + o, sizeof list - o, ", ...");
+            k = n - 1;
+        }
+        if (o < sizeof list)
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s%d", k ? ", " : "",
+                                  (int)c[k]);
+    }
+    return hg__error_set(err, HG_IO, 0, "%s: label %d is not one of the %zu classes of "
+                         "%s (%s)", where, (int)v, n, schema_source(m), list);
 }
 
 /* ---- dense builder -------------------------------------------------------------- */
@@ -422,13 +621,31 @@ oom:
                          "features", where, cap, b->features);
 }
 
-/* Hand the arrays over to a new hg_dataset (shrunk to size); the builder is emptied. */
-static hg_status builder_finish(builder *b, const char *name, hg_dataset **out,
-                                hg_error *err)
+/*
+ * Hand the arrays over to a new hg_dataset (shrunk to size); the builder is emptied.
+ * With labels, the classes are the schema's when map is active (labels already hold
+ * class indices), else 0 .. max_label (labels hold the values themselves).
+ */
+static hg_status builder_finish(builder *b, const class_map *map, const char *name,
+                                hg_dataset **out, hg_error *err)
 {
     hg_dataset *d = calloc(1, sizeof *d);
-    if (!d)
+    size_t classes = !b->labels ? 0 : class_map_active(map) ? map->n
+                                                            : (size_t)(b->max_label + 1);
+    int32_t *class_labels = NULL;
+    if (classes) {
+        class_labels = malloc(classes * sizeof *class_labels);
+        if (class_labels && class_map_active(map))
+            memcpy(class_labels, map->schema->classes, classes * sizeof *class_labels);
+        else if (class_labels)
+            for (size_t k = 0; k < classes; k++)
+                class_labels[k] = (int32_t)k;
+    }
+    if (!d || (classes && !class_labels)) {
+        free(d);
+        free(class_labels);
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s: out of memory", name);
+    }
     if (b->rows < b->cap) {
         if (b->x && b->rows * b->features > 0) {
             float *x = realloc(b->x, b->rows * b->features * sizeof(float));
@@ -451,7 +668,8 @@ static hg_status builder_finish(builder *b, const char *name, hg_dataset **out,
     d->x = b->x;
     d->targets = b->targets;
     d->labels = b->labels;
-    d->classes = b->labels ? (size_t)b->max_label + 1 : 0;
+    d->classes = classes;
+    d->class_labels = class_labels;
     b->x = NULL;
     b->targets = NULL;
     b->labels = NULL;
@@ -466,6 +684,7 @@ void hg_dataset_free(hg_dataset *d)
     free(d->x);
     free(d->labels);
     free(d->targets);
+    free(d->class_labels);
     free(d);
 }
 
@@ -585,6 +804,10 @@ static hg_status csv_value_error(const reader *r, size_t col, const field *f,
         return hg__error_set(err, HG_IO, 0, "%s:%zu: column %zu: value %s overflows float "
                              "(out of range)", r->name, r->lineno, col,
                              quote(&q, f->s, f->len));
+    case NUM_HEX:
+        return hg__error_set(err, HG_IO, 0, "%s:%zu: column %zu: hexadecimal number %s "
+                             "(not allowed: write numbers in decimal)", r->name, r->lineno,
+                             col, quote(&q, f->s, f->len));
     default:
         if (f->len == 0)
             return hg__error_set(err, HG_IO, 0, "%s:%zu: column %zu is empty, expected a "
@@ -594,8 +817,43 @@ static hg_status csv_value_error(const reader *r, size_t col, const field *f,
     }
 }
 
-static hg_status csv_parse(reader *r, const hg_csv_options *o, hg_dataset **out,
-                           hg_error *err)
+/* The label in field f (column col) of the current line into b's row; mapped by map. */
+static hg_status csv_label(reader *r, const class_map *map, size_t col, const field *f,
+                           builder *b, hg_error *err)
+{
+    quoted q;
+    int32_t lab;
+    if (class_map_active(map)) {
+        if (!parse_integer(f->s, (double)INT32_MIN, (double)INT32_MAX, &lab))
+            return hg__error_set(err, HG_IO, 0, "%s:%zu: column %zu: label %s is not an "
+                                 "integer", r->name, r->lineno, col, quote(&q, f->s, f->len));
+        int32_t k;
+        if (!class_map_find(map, lab, &k)) {
+            char where[HG_ERROR_MESSAGE_MAX];
+            snprintf(where, sizeof where, "%s:%zu: column %zu", r->name, r->lineno, col);
+            return class_map_unseen(map, where, lab, err);
+        }
+        b->labels[b->rows] = k;
+        b->targets[b->rows] = (float)lab;
+        return HG_OK;
+    }
+    if (!parse_integer(f->s, 0.0, (double)INT32_MAX, &lab))
+        return hg__error_set(err, HG_IO, 0, "%s:%zu: column %zu: label %s is not a "
+                             "non-negative integer", r->name, r->lineno, col,
+                             quote(&q, f->s, f->len));
+    if ((size_t)lab >= HG_DATA_MAX_CLASSES)
+        return hg__error_set(err, HG_RANGE, 0, "%s:%zu: column %zu: label %d is above the "
+                             "limit of %zu classes (labels 0 to %zu)", r->name, r->lineno,
+                             col, (int)lab, HG_DATA_MAX_CLASSES, HG_DATA_MAX_CLASSES - 1);
+    b->labels[b->rows] = lab;
+    b->targets[b->rows] = (float)lab;
+    if (lab > b->max_label)
+        b->max_label = lab;
+    return HG_OK;
+}
+
+static hg_status csv_parse(reader *r, const hg_csv_options *o, const class_map *map,
+                           hg_dataset **out, hg_error *err)
 {
     hg_status st = HG_OK;
     fields fv = {0};
@@ -651,6 +909,13 @@ static hg_status csv_parse(reader *r, const hg_csv_options *o, hg_dataset **out,
             }
             label_col = o->label_column < 0 ? ncols - 1 : (size_t)o->label_column;
             b.features = ncols - 1;
+            if (map->schema && map->schema->features && b.features != map->schema->features) {
+                st = hg__error_set(err, HG_IO, 0, "%s:%zu: %zu features (%zu columns less "
+                                   "the label), but %s has %zu", r->name, r->lineno,
+                                   b.features, ncols, schema_source(map),
+                                   map->schema->features);
+                goto done;
+            }
         }
         if (!header_done) {
             header_done = true;
@@ -673,18 +938,8 @@ static hg_status csv_parse(reader *r, const hg_csv_options *o, hg_dataset **out,
             }
             if (c == label_col) {
                 if (o->labels_are_classes) {
-                    int32_t lab;
-                    if (!parse_integer(f->s, 0.0, (double)INT32_MAX, &lab)) {
-                        quoted q;
-                        st = hg__error_set(err, HG_IO, 0, "%s:%zu: column %zu: label %s is "
-                                           "not a non-negative integer", r->name,
-                                           r->lineno, c + 1, quote(&q, f->s, f->len));
+                    if ((st = csv_label(r, map, c + 1, f, &b, err)) != HG_OK)
                         goto done;
-                    }
-                    b.labels[b.rows] = lab;
-                    b.targets[b.rows] = (float)lab;
-                    if (lab > b.max_label)
-                        b.max_label = lab;
                 } else {
                     num_result nr = parse_float(f->s, &b.targets[b.rows]);
                     if (nr != NUM_OK) {
@@ -713,7 +968,7 @@ static hg_status csv_parse(reader *r, const hg_csv_options *o, hg_dataset **out,
                            last_line);
         goto done;
     }
-    st = builder_finish(&b, r->name, out, err);
+    st = builder_finish(&b, map, r->name, out, err);
 done:
     free(fv.f);
     builder_free(&b);
@@ -736,8 +991,9 @@ static hg_status csv_options(const hg_csv_options *o, hg_csv_options *use, const
     return HG_OK;
 }
 
-hg_status hg_dataset_load_csv(const char *path, const hg_csv_options *o, hg_dataset **out,
-                              hg_error *err)
+hg_status hg_dataset_load_csv_as(const char *path, const hg_csv_options *o,
+                                 const hg_data_schema *schema, hg_dataset **out,
+                                 hg_error *err)
 {
     if (out)
         *out = NULL;
@@ -749,15 +1005,27 @@ hg_status hg_dataset_load_csv(const char *path, const hg_csv_options *o, hg_data
     hg_status st = csv_options(o, &use, path, err);
     if (st != HG_OK)
         return st;
-    reader r;
-    if ((st = reader_open_file(&r, path, err)) != HG_OK)
+    class_map map;
+    if ((st = class_map_init(&map, schema, path, use.labels_are_classes, err)) != HG_OK)
         return st;
+    reader r;
+    if ((st = reader_open_file(&r, path, err)) != HG_OK) {
+        class_map_free(&map);
+        return st;
+    }
     c_locale loc;
     c_locale_enter(&loc);
-    st = csv_parse(&r, &use, out, err);
+    st = csv_parse(&r, &use, &map, out, err);
     c_locale_leave(&loc);
     reader_close(&r);
+    class_map_free(&map);
     return st;
+}
+
+hg_status hg_dataset_load_csv(const char *path, const hg_csv_options *o, hg_dataset **out,
+                              hg_error *err)
+{
+    return hg_dataset_load_csv_as(path, o, NULL, out, err);
 }
 
 hg_status hg_dataset_load_memory_csv(const char *name, const char *text, size_t len,
@@ -779,9 +1047,10 @@ hg_status hg_dataset_load_memory_csv(const char *name, const char *text, size_t 
         return st;
     reader r;
     reader_open_memory(&r, name, text, len);
+    class_map none = {0};
     c_locale loc;
     c_locale_enter(&loc);
-    st = csv_parse(&r, &use, out, err);
+    st = csv_parse(&r, &use, &none, out, err);
     c_locale_leave(&loc);
     reader_close(&r);
     return st;
@@ -862,9 +1131,10 @@ oom:
                          r->lineno);
 }
 
-/* One "index:value" token (not qid:) of the current line. */
+/* One "index:value" token (not qid:) of the current line; map names the features' source. */
 static hg_status libsvm_pair(sparse *sp, char *tok, size_t len, size_t features,
-                             size_t *prev, const reader *r, hg_error *err)
+                             const class_map *map, size_t *prev, const reader *r,
+                             hg_error *err)
 {
     quoted q;
     char *colon = memchr(tok, ':', len);
@@ -889,8 +1159,9 @@ static hg_status libsvm_pair(sparse *sp, char *tok, size_t len, size_t features,
                              quote(&q, tok, (size_t)(colon - tok)), FEATURE_LIMIT);
     if (features && index > features)
         return hg__error_set(err, HG_RANGE, 0, "%s:%zu: feature index %zu out of range: "
-                             "above the %zu features asked for", r->name, r->lineno,
-                             index, features);
+                             "above the %zu features %s%s", r->name, r->lineno, index,
+                             features, map->schema && map->schema->source ? "of " : "asked for",
+                             map->schema && map->schema->source ? map->schema->source : "");
     if (index <= *prev)
         return hg__error_set(err, HG_IO, 0, "%s:%zu: feature index %zu out of order: not "
                              "above the previous index %zu (indices must ascend)",
@@ -909,6 +1180,10 @@ static hg_status libsvm_pair(sparse *sp, char *tok, size_t len, size_t features,
         return hg__error_set(err, HG_IO, 0, "%s:%zu: feature index %zu: value %s "
                              "overflows float (out of range)", r->name, r->lineno, index,
                              quote(&q, vs, (size_t)(tok + len - vs)));
+    case NUM_HEX:
+        return hg__error_set(err, HG_IO, 0, "%s:%zu: feature index %zu: hexadecimal "
+                             "number %s (not allowed: write numbers in decimal)", r->name,
+                             r->lineno, index, quote(&q, vs, (size_t)(tok + len - vs)));
     default:
         return hg__error_set(err, HG_IO, 0, "%s:%zu: feature index %zu: value %s is not a "
                              "number", r->name, r->lineno, index,
@@ -925,9 +1200,12 @@ static int cmp_int32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Dense data set from the sparse rows; labels mapped to their rank. */
-static hg_status libsvm_finish(sparse *sp, size_t features, const reader *r,
-                               hg_dataset **out, hg_error *err)
+/*
+ * Dense data set from the sparse rows; labels mapped to their rank among the distinct
+ * labels, or through map when it is active (every label was found there while parsing).
+ */
+static hg_status libsvm_finish(sparse *sp, size_t features, const class_map *map,
+                               const reader *r, hg_dataset **out, hg_error *err)
 {
     size_t nf = features ? features : sp->max_idx;
     if (nf == 0)
@@ -949,7 +1227,8 @@ static hg_status libsvm_finish(sparse *sp, size_t features, const reader *r,
                              r->name, r->lineno, sp->rows, nf,
                              dense * sizeof(float) / (double)(1u << 30), sp->nnz);
     hg_dataset *d = calloc(1, sizeof *d);
-    int32_t *sorted = malloc(sp->rows * sizeof *sorted);
+    /* the distinct labels (rows at most), or the schema's classes */
+    int32_t *sorted = malloc((sp->rows > map->n ? sp->rows : map->n) * sizeof *sorted);
     if (d) {
         d->x = calloc(sp->rows * nf, sizeof(float));
         d->labels = malloc(sp->rows * sizeof(int32_t));
@@ -968,24 +1247,48 @@ static hg_status libsvm_finish(sparse *sp, size_t features, const reader *r,
         for (size_t k = sp->start[i]; k < sp->start[i + 1]; k++)
             xr[sp->idx[k]] = sp->val[k];
     }
-    memcpy(sorted, sp->label, sp->rows * sizeof *sorted);
-    qsort(sorted, sp->rows, sizeof *sorted, cmp_int32);
-    size_t k = 0;
-    for (size_t i = 0; i < sp->rows; i++)
-        if (k == 0 || sorted[i] != sorted[k - 1])
-            sorted[k++] = sorted[i];
-    for (size_t i = 0; i < sp->rows; i++) {
-        const int32_t *hit = bsearch(&sp->label[i], sorted, k, sizeof *sorted, cmp_int32);
-        d->labels[i] = (int32_t)(hit - sorted); /* always found */
-        d->targets[i] = (float)sp->label[i];
+    if (class_map_active(map)) {
+        for (size_t i = 0; i < sp->rows; i++) {
+            class_map_find(map, sp->label[i], &d->labels[i]); /* always found */
+            d->targets[i] = (float)sp->label[i];
+        }
+        memcpy(sorted, map->schema->classes, map->n * sizeof *sorted);
+        d->classes = map->n;
+    } else {
+        memcpy(sorted, sp->label, sp->rows * sizeof *sorted);
+        qsort(sorted, sp->rows, sizeof *sorted, cmp_int32);
+        size_t k = 0;
+        for (size_t i = 0; i < sp->rows; i++)
+            if (k == 0 || sorted[i] != sorted[k - 1])
+                sorted[k++] = sorted[i];
+        if (k > HG_DATA_MAX_CLASSES) {
+            hg_dataset_free(d);
+            free(sorted);
+            return hg__error_set(err, HG_RANGE, 0, "%s:%zu: %zu distinct labels, more than "
+                                 "the limit of %zu classes", r->name, r->lineno, k,
+                                 HG_DATA_MAX_CLASSES);
+        }
+        for (size_t i = 0; i < sp->rows; i++) {
+            const int32_t *hit = bsearch(&sp->label[i], sorted, k, sizeof *sorted, cmp_int32);
+            d->labels[i] = (int32_t)(hit - sorted); /* always found */
+            d->targets[i] = (float)sp->label[i];
+        }
+        d->classes = k;
     }
-    d->classes = k;
+    d->class_labels = malloc(d->classes * sizeof *sorted);
+    if (!d->class_labels) {
+        hg_dataset_free(d);
+        free(sorted);
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s: out of memory", r->name);
+    }
+    memcpy(d->class_labels, sorted, d->classes * sizeof *sorted);
     free(sorted);
     *out = d;
     return HG_OK;
 }
 
-static hg_status libsvm_parse(reader *r, size_t features, hg_dataset **out, hg_error *err)
+static hg_status libsvm_parse(reader *r, size_t features, const class_map *map,
+                              hg_dataset **out, hg_error *err)
 {
     hg_status st = HG_OK;
     sparse sp = {0};
@@ -1027,11 +1330,18 @@ static hg_status libsvm_parse(reader *r, size_t features, hg_dataset **out, hg_e
                                        r->name, r->lineno, quote(&q, tok, len));
                     goto done;
                 }
+                int32_t k;
+                if (class_map_active(map) && !class_map_find(map, lab, &k)) {
+                    char where[HG_ERROR_MESSAGE_MAX];
+                    snprintf(where, sizeof where, "%s:%zu", r->name, r->lineno);
+                    st = class_map_unseen(map, where, lab, err);
+                    goto done;
+                }
                 sp.label[sp.rows] = lab;
                 first = false;
             } else if (len >= 4 && memcmp(tok, "qid:", 4) == 0) {
                 /* query id: ignored */
-            } else if ((st = libsvm_pair(&sp, tok, len, features, &prev, r, err)) != HG_OK) {
+            } else if ((st = libsvm_pair(&sp, tok, len, features, map, &prev, r, err)) != HG_OK) {
                 goto done;
             }
             if (p < end)
@@ -1047,34 +1357,50 @@ static hg_status libsvm_parse(reader *r, size_t features, hg_dataset **out, hg_e
                            r->lineno ? r->lineno : 1);
         goto done;
     }
-    st = libsvm_finish(&sp, features, r, out, err);
+    st = libsvm_finish(&sp, features, map, r, out, err);
 done:
     sparse_free(&sp);
     return st;
 }
 
-hg_status hg_dataset_load_libsvm(const char *path, size_t features, hg_dataset **out,
-                                 hg_error *err)
+hg_status hg_dataset_load_libsvm_as(const char *path, const hg_data_schema *schema,
+                                    hg_dataset **out, hg_error *err)
 {
     if (out)
         *out = NULL;
     if (!path || !out)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
                              "hg_dataset_load_libsvm: NULL %s", path ? "out" : "path");
+    size_t features = schema ? schema->features : 0;
     if (features > FEATURE_LIMIT)
         return hg__error_set(err, HG_RANGE, 0, "%s: %zu features asked for, more than the "
                              "limit of %zu", path, features, FEATURE_LIMIT);
     hg_error_clear(err);
-    reader r;
-    hg_status st = reader_open_file(&r, path, err);
+    class_map map;
+    hg_status st = class_map_init(&map, schema, path, true, err);
     if (st != HG_OK)
         return st;
+    reader r;
+    if ((st = reader_open_file(&r, path, err)) != HG_OK) {
+        class_map_free(&map);
+        return st;
+    }
     c_locale loc;
     c_locale_enter(&loc);
-    st = libsvm_parse(&r, features, out, err);
+    st = libsvm_parse(&r, features, &map, out, err);
     c_locale_leave(&loc);
     reader_close(&r);
+    class_map_free(&map);
     return st;
+}
+
+hg_status hg_dataset_load_libsvm(const char *path, size_t features, hg_dataset **out,
+                                 hg_error *err)
+{
+    hg_data_schema s;
+    hg_data_schema_init(&s);
+    s.features = features;
+    return hg_dataset_load_libsvm_as(path, &s, out, err);
 }
 
 /* ---- IDX ---------------------------------------------------------------------- */
@@ -1195,8 +1521,8 @@ static hg_status idx_expect_end(idx_file *f, const char *promise, hg_error *err)
     return HG_OK;
 }
 
-hg_status hg_dataset_load_idx(const char *images, const char *labels, hg_dataset **out,
-                              hg_error *err)
+hg_status hg_dataset_load_idx_as(const char *images, const char *labels,
+                                 const hg_data_schema *schema, hg_dataset **out, hg_error *err)
 {
     if (out)
         *out = NULL;
@@ -1210,9 +1536,12 @@ hg_status hg_dataset_load_idx(const char *images, const char *labels, hg_dataset
     uint32_t idims[3] = {0, 0, 0}, ldims[1] = {0};
     char promise[96];
     builder_init(&b, 0, 0, false, false);
+    class_map map;
 
-    hg_status st = idx_open(&fi, images, err);
+    hg_status st = class_map_init(&map, schema, images, labels != NULL, err);
     if (st != HG_OK)
+        return st;
+    if ((st = idx_open(&fi, images, err)) != HG_OK)
         goto done;
     if ((st = idx_header(&fi, IDX_IMAGES, idims, 3, err)) != HG_OK)
         goto done;
@@ -1236,6 +1565,13 @@ hg_status hg_dataset_load_idx(const char *images, const char *labels, hg_dataset
         goto done;
     }
     size_t features = (size_t)feat64;
+    if (schema && schema->features && features != schema->features) {
+        st = hg__error_set(err, HG_IO, 0, "%s: byte offset 8: images of %u x %u pixels (%zu "
+                           "features), but %s has %zu", images, (unsigned)idims[1],
+                           (unsigned)idims[2], features, schema_source(&map),
+                           schema->features);
+        goto done;
+    }
     if (labels) {
         if ((st = idx_open(&fl, labels, err)) != HG_OK)
             goto done;
@@ -1309,7 +1645,15 @@ hg_status hg_dataset_load_idx(const char *images, const char *labels, hg_dataset
                 goto done;
             }
             for (size_t i = 0; i < k; i++) {
-                b.labels[done_rows + i] = tmp[i];
+                int32_t cls = tmp[i];
+                if (class_map_active(&map) && !class_map_find(&map, tmp[i], &cls)) {
+                    char where[HG_ERROR_MESSAGE_MAX];
+                    snprintf(where, sizeof where, "%s: byte offset %llu", labels,
+                             8ull + done_rows + i);
+                    st = class_map_unseen(&map, where, tmp[i], err);
+                    goto done;
+                }
+                b.labels[done_rows + i] = cls;
                 b.targets[done_rows + i] = (float)tmp[i];
                 if (tmp[i] > b.max_label)
                     b.max_label = tmp[i];
@@ -1320,11 +1664,18 @@ hg_status hg_dataset_load_idx(const char *images, const char *labels, hg_dataset
         if ((st = idx_expect_end(&fl, promise, err)) != HG_OK)
             goto done;
     }
-    st = builder_finish(&b, images, out, err);
+    st = builder_finish(&b, &map, images, out, err);
 done:
     free(tmp);
     builder_free(&b);
     idx_close(&fi);
     idx_close(&fl);
+    class_map_free(&map);
     return st;
+}
+
+hg_status hg_dataset_load_idx(const char *images, const char *labels, hg_dataset **out,
+                              hg_error *err)
+{
+    return hg_dataset_load_idx_as(images, labels, NULL, out, err);
 }

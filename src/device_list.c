@@ -41,6 +41,7 @@ void hg_options_init(hg_options *opt)
     opt->log = NULL;
     opt->log_user = NULL;
     opt->log_level = HG_LOG_WARN;
+    opt->devices_source = NULL;
 }
 
 /* Take ownership of s (malloc'ed) into the pool; false (s freed) on failure. */
@@ -356,9 +357,19 @@ static hg_status apply_selection(hg_device_list *l, const hg_options *opt, hg_er
     }
 
     const char *env = opt->use_environment ? getenv("HETGRAD_DEVICES") : NULL;
+    const char *source = opt->devices_source ? opt->devices_source : "hg_options.devices";
+    const char *unpicked = "not selected by hg_options.devices";
+    if (opt->devices_source) {
+        char *r = hg__asprintf("not selected by %s", opt->devices_source);
+        if (!r || !pool_keep(l, r)) {
+            st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "selecting devices");
+            goto out_free;
+        }
+        unpicked = r;
+    }
     const struct {
         const char *expr, *source;
-    } exprs[2] = {{env, "HETGRAD_DEVICES"}, {opt->devices, "hg_options.devices"}};
+    } exprs[2] = {{env, "HETGRAD_DEVICES"}, {opt->devices, source}};
     for (size_t e = 0; e < 2; e++) {
         if (!exprs[e].expr)
             continue;
@@ -371,8 +382,7 @@ static hg_status apply_selection(hg_device_list *l, const hg_options *opt, hg_er
         for (size_t i = 0; i < n; i++) {
             if (l->devices[i].selected && !pass[i]) {
                 l->devices[i].selected = false;
-                l->devices[i].reason = e == 0 ? "not selected by HETGRAD_DEVICES"
-                                              : "not selected by hg_options.devices";
+                l->devices[i].reason = e == 0 ? "not selected by HETGRAD_DEVICES" : unpicked;
             }
         }
     }

@@ -19,13 +19,21 @@
  * The file is exactly H + P bytes.  The full key is stored, so two keys whose names
  * collide are told apart ("key mismatch") instead of one being served the other's blob.
  *
- * Writers: the entry is written to a temporary file ".<name>.tmp-XXXXXX" (mkstemp, mode
- * 0600) in the cache directory, fsync'ed, then rename()d over the final name.  rename is
- * atomic within a file system, so a reader opens either a complete old entry or a complete
- * new one; concurrent writers of one key simply race and the last rename wins.  The
- * directory itself is not fsync'ed: after a crash an entry may be missing, which only
- * costs a recalibration.  A writer killed between mkstemp and rename leaves its hidden
- * temporary file behind; nothing reads it.
+ * Trust (as ssh's StrictModes): the directory is opened once per call and checked through
+ * that descriptor - it must be owned by the effective user (or root) and writable by
+ * nobody else - and every entry is then opened relative to the descriptor (openat), so
+ * the directory checked is the directory used.  Entries are opened with O_NOFOLLOW and
+ * O_NONBLOCK and must be regular files: a symbolic link is not followed, and a FIFO never
+ * blocks the process.  A file of another type at an entry's name is left alone, by readers
+ * and writers.
+ *
+ * Writers: the entry is written to a new temporary file ".<name>.tmp-<16 hex digits>"
+ * (O_CREAT | O_EXCL, mode 0600) in the cache directory, fsync'ed, then renamed over the
+ * final name.  rename is atomic within a file system, so a reader opens either a complete
+ * old entry or a complete new one; concurrent writers of one key simply race and the last
+ * rename wins.  The directory itself is not fsync'ed: after a crash an entry may be
+ * missing, which only costs a recalibration.  A writer killed between creating and
+ * renaming leaves its hidden temporary file behind; nothing reads it.
  *
  * Readers: open, then validate magic, version, key, length against the file size, the
  * caller's max_len, and the checksum, in that order.  The first failure makes the load a
@@ -35,6 +43,9 @@
  * worst case is one extra recompilation).  Only bytes of the size the requested key
  * implies are read before the payload, and the payload is allocated only after its length
  * matched the file size and max_len, so a damaged header cannot cause a huge allocation.
+ *
+ * A valid checksum says the entry is whole, not that its content is right: the callers
+ * check what they load (program.c, profile.c: every kernel's gradient on first use).
  *
  * No global state: safe from several threads and processes at once.
  */
@@ -48,6 +59,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "diskcache.h"
@@ -57,6 +69,7 @@
 #define VERSION       1u
 #define KIND_MAX      32
 #define TAIL_LEN      16 /* payload length + checksum */
+#define TMP_TRIES     64 /* names tried for a temporary file */
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
@@ -106,8 +119,8 @@ static hg_status check_key(const char *fn, const char *dir, const char *const *k
     return HG_OK;
 }
 
-/* "<dir>/<kind>-<hash>.bin", malloc'ed; NULL on allocation failure. */
-static char *entry_path(const char *dir, const char *const *key, size_t nkey)
+/* "<kind>-<hash>.bin", malloc'ed; NULL on allocation failure. */
+static char *entry_name(const char *const *key, size_t nkey)
 {
     char kind[KIND_MAX + 1];
     size_t k = 0;
@@ -122,7 +135,7 @@ static char *entry_path(const char *dir, const char *const *key, size_t nkey)
     uint64_t h = HG__FNV_INIT;
     for (size_t i = 0; i < nkey; i++)
         h = hg__fnv1a(h, key[i], strlen(key[i]) + 1);
-    return hg__asprintf("%s/%s-%016llx.bin", dir, k ? kind : "blob", (unsigned long long)h);
+    return hg__asprintf("%s-%016llx.bin", k ? kind : "blob", (unsigned long long)h);
 }
 
 /*
@@ -227,6 +240,58 @@ static bool make_dirs(char *path)
 
 /* ---- directory ----------------------------------------------------------------------- */
 
+/*
+ * Whether the directory with status st may hold the cache: owned by the effective user
+ * or root, and writable by nobody else.  HG_OK, or HG_IO saying why not.
+ */
+static hg_status check_trust(const char *dir, const struct stat *st, hg_error *err)
+{
+    uid_t me = geteuid();
+    if (!S_ISDIR(st->st_mode))
+        return io_fail(err, "not a directory:", dir, ENOTDIR);
+    if (st->st_uid != me && st->st_uid != 0)
+        return hg__error_set(err, HG_IO, 0,
+                             "disk cache: directory '%s' is owned by uid %u, not by this "
+                             "user (uid %u): not used", dir, (unsigned)st->st_uid,
+                             (unsigned)me);
+    if (st->st_mode & (S_IWGRP | S_IWOTH))
+        return hg__error_set(err, HG_IO, 0,
+                             "disk cache: directory '%s' is writable by group or others "
+                             "(mode %04o): not used; 'chmod go-w' it or choose another",
+                             dir, (unsigned)(st->st_mode & 07777));
+    return HG_OK;
+}
+
+hg_status hg__cache_check_dir(const char *dir, hg_error *err)
+{
+    hg_error_clear(err);
+    if (!dir || !*dir)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg__cache_check_dir: no directory");
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return errno == ENOENT ? HG_OK : io_fail(err, "cannot stat", dir, errno);
+    return check_trust(dir, &st, err);
+}
+
+/*
+ * Open dir (O_DIRECTORY) into *dfd and check that it may be trusted.  HG_OK with *dfd = -1
+ * when it does not exist; HG_IO (untrusted, not a directory, other errors) with *dfd = -1.
+ */
+static hg_status open_dir(const char *dir, int *dfd, hg_error *err)
+{
+    *dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*dfd < 0)
+        return errno == ENOENT ? HG_OK : io_fail(err, "cannot open directory", dir, errno);
+    struct stat st;
+    hg_status s = fstat(*dfd, &st) != 0 ? io_fail(err, "cannot stat", dir, errno)
+                                        : check_trust(dir, &st, err);
+    if (s != HG_OK) {
+        close(*dfd);
+        *dfd = -1;
+    }
+    return s;
+}
+
 static const char *env_nonempty(const char *name)
 {
     const char *v = getenv(name);
@@ -260,18 +325,41 @@ char *hg__cache_dir(const char *explicit_dir, hg_error *err)
 /* ---- store --------------------------------------------------------------------------- */
 
 /*
- * Write hdr and data to a new temporary file in dir, fsync it and rename it over path.
- * tmp is the mkstemp template, rewritten in place.  On failure the temporary file is
- * removed and HG_IO returned.
+ * Create a new temporary file ".<name>.tmp-<16 hex>" in the directory dfd (O_EXCL, no
+ * links followed, mode 0600); its name goes to tmp (tmp_n bytes).  -1 with errno on
+ * failure.
  */
-static hg_status write_entry(const char *dir, char *tmp, const char *path,
+static int create_temp(int dfd, const char *name, char *tmp, size_t tmp_n)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t seed = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    seed ^= (uint64_t)getpid() << 32;
+    seed ^= (uint64_t)(uintptr_t)&ts; /* differs between threads */
+    for (int i = 0; i < TMP_TRIES; i++) {
+        seed = hg__fnv1a(seed ^ HG__FNV_INIT, &i, sizeof i);
+        snprintf(tmp, tmp_n, ".%s.tmp-%016llx", name, (unsigned long long)seed);
+        int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+/*
+ * Write hdr and data to a new temporary file in the directory dfd (named dir in
+ * messages), fsync it and rename it over name.  On failure the temporary file is removed
+ * and HG_IO returned.
+ */
+static hg_status write_entry(int dfd, const char *dir, const char *name,
                              const unsigned char *hdr, size_t hlen, const void *data,
                              size_t len, hg_error *err)
 {
-    int fd = mkstemp(tmp);
+    char tmp[KIND_MAX + 64];
+    int fd = create_temp(dfd, name, tmp, sizeof tmp);
     if (fd < 0)
         return io_fail(err, "cannot create temporary file in", dir, errno);
-    (void)fcntl(fd, F_SETFD, FD_CLOEXEC); /* best effort: not inherited by exec'ed children */
     const char *what = NULL;
     if (!write_all(fd, hdr, hlen) || !write_all(fd, data, len))
         what = "cannot write";
@@ -282,14 +370,17 @@ static hg_status write_entry(const char *dir, char *tmp, const char *path,
         what = "cannot close";
         e = errno;
     }
-    if (!what && rename(tmp, path) != 0) {
+    if (!what && renameat(dfd, tmp, dfd, name) != 0) {
         what = "cannot rename into place";
         e = errno;
     }
     if (!what)
         return HG_OK;
-    (void)unlink(tmp);
-    return io_fail(err, what, tmp, e);
+    (void)unlinkat(dfd, tmp, 0);
+    char *path = hg__asprintf("%s/%s", dir, tmp);
+    hg_status st = io_fail(err, what, path ? path : tmp, e);
+    free(path);
+    return st;
 }
 
 hg_status hg__cache_store(const char *dir, const char *const *key, size_t nkey,
@@ -303,34 +394,100 @@ hg_status hg__cache_store(const char *dir, const char *const *key, size_t nkey,
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
                              "hg__cache_store: NULL data with length %zu", len);
 
-    char *path = entry_path(dir, key, nkey);
+    char *name = entry_name(key, nkey);
     char *dcopy = hg__strdup(dir);
     size_t hlen = 0;
     unsigned char *hdr = build_header(key, nkey, (uint64_t)len,
                                       hg__fnv1a(HG__FNV_INIT, data, len), &hlen);
-    char *tmp = path ? hg__asprintf("%s/.%s.tmp-XXXXXX", dir, strrchr(path, '/') + 1)
-                     : NULL;
-    if (!path || !dcopy || !hdr || !tmp)
+    int dfd = -1;
+    struct stat old;
+    if (!name || !dcopy || !hdr) {
         st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "disk cache: out of memory");
-    else if (!make_dirs(dcopy))
+    } else if (!make_dirs(dcopy)) {
         st = io_fail(err, "cannot create directory", dir, errno);
-    else
-        st = write_entry(dir, tmp, path, hdr, hlen, data, len, err);
-    free(tmp);
+    } else if ((st = open_dir(dir, &dfd, err)) != HG_OK) {
+        /* untrusted, or not a directory */
+    } else if (dfd < 0) {
+        st = io_fail(err, "cannot open directory", dir, ENOENT); /* removed meanwhile */
+    } else if (fstatat(dfd, name, &old, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(old.st_mode)) {
+        /* not ours to replace: a FIFO, a link, a directory someone put there */
+        char *path = hg__asprintf("%s/%s", dir, name);
+        st = hg__error_set(err, HG_IO, 0, "disk cache: '%s' is not a regular file: left "
+                           "alone, nothing cached under its name",
+                           path ? path : name);
+        free(path);
+    } else {
+        st = write_entry(dfd, dir, name, hdr, hlen, data, len, err);
+    }
+    if (dfd >= 0)
+        close(dfd);
     free(hdr);
     free(dcopy);
-    free(path);
+    free(name);
     return st;
 }
 
 /* ---- load ---------------------------------------------------------------------------- */
 
-/* Remove path if it still names the file open as fd (st = its fstat); errors ignored. */
-static void remove_bad(const char *path, const struct stat *st)
+/*
+ * Remove name from the directory dfd if it still names the file that was read (st: its
+ * fstat); errors ignored.
+ */
+static void remove_bad(int dfd, const char *name, const struct stat *st)
 {
     struct stat now;
-    if (stat(path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino)
-        (void)unlink(path);
+    if (fstatat(dfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == st->st_dev &&
+        now.st_ino == st->st_ino)
+        (void)unlinkat(dfd, name, 0);
+}
+
+/*
+ * Open entry name of the directory dfd for reading, without following a link or
+ * blocking on a FIFO, and check that it is a regular file that nobody but its owner (the
+ * user or root) can write.  Returns the descriptor (blocking again), its fstat in *st;
+ * -1 with *missing when there is no such entry; -1 with HG_IO in err otherwise (path:
+ * its full name, for messages).  The file is never removed here.
+ */
+static int open_entry(int dfd, const char *name, const char *path, struct stat *st,
+                      bool *missing, hg_error *err)
+{
+    *missing = false;
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT)
+            *missing = true;
+        else if (e == ELOOP)
+            hg__error_set(err, HG_IO, 0, "disk cache: '%s' is a symbolic link: not followed",
+                          path);
+        else
+            io_fail(err, "cannot open", path, e);
+        return -1;
+    }
+    const char *bad = NULL;
+    if (fstat(fd, st) != 0) {
+        io_fail(err, "cannot stat", path, errno);
+        bad = "";
+    } else if (!S_ISREG(st->st_mode)) {
+        bad = "is not a regular file (left alone)";
+    } else if (st->st_uid != geteuid() && st->st_uid != 0) {
+        bad = "is owned by another user (left alone)";
+    } else if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+        bad = "is writable by group or others (left alone)";
+    } else {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+            io_fail(err, "cannot make blocking", path, errno);
+            bad = "";
+        }
+    }
+    if (bad) {
+        if (*bad)
+            hg__error_set(err, HG_IO, 0, "disk cache: '%s' %s", path, bad);
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 /*
@@ -434,38 +591,42 @@ hg_status hg__cache_load(const char *dir, const char *const *key, size_t nkey,
     if (st != HG_OK)
         return st;
 
-    char *path = entry_path(dir, key, nkey);
+    char *name = entry_name(key, nkey);
+    char *path = name ? hg__asprintf("%s/%s", dir, name) : NULL;
     size_t hlen = 0;
     unsigned char *want = build_header(key, nkey, 0, 0, &hlen);
-    if (!path || !want) {
+    if (!name || !path || !want) {
         free(want);
         free(path);
+        free(name);
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "disk cache: out of memory");
     }
 
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int dfd = -1, fd = -1;
+    bool missing = false;
     struct stat fst;
     const char *bad = NULL;
-    if (fd < 0) {
-        if (errno != ENOENT)        /* ENOENT (no entry, no directory): a plain miss */
-            st = io_fail(err, "cannot open", path, errno);
-    } else if (fstat(fd, &fst) != 0) {
-        st = io_fail(err, "cannot stat", path, errno);
-    } else if (!S_ISREG(fst.st_mode)) {
-        st = io_fail(err, "not a regular file:", path, EINVAL);
-    } else {
+    st = open_dir(dir, &dfd, err);  /* no directory (dfd -1, HG_OK): a plain miss */
+    if (st == HG_OK && dfd >= 0) {
+        fd = open_entry(dfd, name, path, &fst, &missing, err);
+        if (fd < 0 && !missing)
+            st = HG_IO;
+    }
+    if (fd >= 0) {
         st = read_entry(fd, path, (uint64_t)fst.st_size, want, hlen, max_len, data, len,
                         &bad, err);
         if (st == HG_OK && bad) {
-            remove_bad(path, &fst);
+            remove_bad(dfd, name, &fst);
             if (why)
                 *why = bad;
         }
         *found = st == HG_OK && !bad;
-    }
-    if (fd >= 0)
         close(fd);
+    }
+    if (dfd >= 0)
+        close(dfd);
     free(want);
     free(path);
+    free(name);
     return st;
 }

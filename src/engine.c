@@ -144,7 +144,12 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
     hg__clblast_engine_in();
     eng->counted = true;
     pthread_mutex_init(&eng->wait_lock, NULL);
-    pthread_cond_init(&eng->wait_cond, NULL);
+    /* Deadlines are measured on CLOCK_MONOTONIC (hg__now_ms), and so is the wait. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&eng->wait_cond, &ca);
+    pthread_condattr_destroy(&ca);
     eng->model = *model;
     eng->mem_limit = opt.device_mem_limit;
     eng->gemm = opt.gemm;
@@ -154,6 +159,7 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
                           ? (opt.block_rows ? opt.block_rows : HG__DEFAULT_BLOCK_ROWS)
                           : 0;
     eng->det_slab = eng->block_rows < HG__SLAB_MIN ? eng->block_rows : HG__SLAB_MIN;
+    eng->log = (hg__logger){opt.devices.log, opt.devices.log_user, opt.devices.log_level};
     if (!opt.no_program_cache) {
         hg_error cerr;
         eng->cache_dir = hg__cache_dir(opt.cache_dir, &cerr);
@@ -164,11 +170,22 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
         hg_error cerr;
         eng->profile_cache_dir = hg__cache_dir(opt.cache_dir, &cerr);
     }
+    /* A directory others could write to (or own) is not used at all, as ssh does. */
+    const char *cdir = eng->cache_dir ? eng->cache_dir : eng->profile_cache_dir;
+    hg_error terr;
+    if (cdir && hg__cache_check_dir(cdir, &terr) != HG_OK) {
+        hg__log(&eng->log, HG_LOG_WARN, "%s; running without the program and profile caches",
+                terr.message);
+        free(eng->cache_dir);
+        free(eng->profile_cache_dir);
+        eng->cache_dir = eng->profile_cache_dir = NULL;
+    }
     if (opt.binary_dir && !(eng->binary_dir = hg__strdup(opt.binary_dir))) {
         hg_engine_destroy(eng);
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "copying binary_dir");
     }
-    eng->pcache = (hg__program_cache){eng->cache_dir, eng->binary_dir, opt.offline, &eng->log};
+    eng->pcache = (hg__program_cache){.dir = eng->cache_dir, .binary_dir = eng->binary_dir,
+                                      .offline = opt.offline, .log = &eng->log};
     eng->deadline_factor = opt.deadline_factor;
     eng->solo_guard = !opt.no_solo_guard;
     if (!(opt.deadline_factor >= 0) || opt.deadline_factor > 1e6) {
@@ -178,7 +195,6 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
     }
     eng->fault_hook = opt.fault_hook;
     eng->fault_user = opt.fault_user;
-    eng->log = (hg__logger){opt.devices.log, opt.devices.log_user, opt.devices.log_level};
     if (model->kind == HG_MODEL_CUSTOM) {
         eng->custom_source = hg__strdup(model->custom_source);
         eng->custom_kernel = hg__strdup(model->custom_kernel);
@@ -344,7 +360,8 @@ static void device_capacity(const hg_engine *eng, const hg__device *d, size_t *r
 }
 
 /*
- * Compile CLBlast's GEMM kernels now, one device at a time: CLBlast picks a
+ * Check each device's kernels (hg__verify_kernels: their first use), then
+ * compile CLBlast's GEMM kernels now, one device at a time: CLBlast picks a
  * "direct" kernel for small products and an "indirect" one for large, and
  * compiles each (and, for the indirect one, its padding kernels) on first
  * use, which is slow (seconds on POCL) and not thread-safe in CLBlast 1.5.3.
@@ -366,7 +383,8 @@ static hg_status warm_up(hg_engine *eng, hg_error *err)
         size_t cap = have < d->chunk_rows ? have : d->chunk_rows;
         size_t sizes[3] = {1, cap < 512 ? cap : 512, cap < 8192 ? cap : 8192};
         hg_error e;
-        hg_status ds = HG_OK;
+        /* nothing from a cache is trusted: the kernels' gradient first */
+        hg_status ds = hg__verify_kernels(eng, i, &e);
         for (size_t k = 0; k < 3 && ds == HG_OK; k++) {
             if (sizes[k] == 0 || (k > 0 && sizes[k] <= sizes[k - 1]))
                 continue;
@@ -516,6 +534,14 @@ static void reap_zombies(hg_engine *eng, bool block)
     }
 }
 
+const hg_device_step *hg__device_stats(const hg_engine *eng, size_t i)
+{
+    /* A zombie's thread may still write its device's statistics. */
+    if (eng->workers && eng->workers[i].zombie)
+        return &eng->workers[i].shown;
+    return &eng->dev[i].stats;
+}
+
 static hg_status check_step(const hg_engine *eng, const float *params, size_t count,
                             const float *grad, hg_error *err)
 {
@@ -623,7 +649,16 @@ static void run_round(hg_engine *eng, hg__dev_plan *plans, const float *params, 
             if (!w[i].started || w[i].done || w[i].zombie)
                 continue;
             if (w[i].deadline_ms > 0 && now - t0 > w[i].deadline_ms) {
-                w[i].zombie = true; /* overran: leave it */
+                /* Overran: leave it (never touched again, joined later). */
+                w[i].zombie = true;
+                w[i].overran = true;
+                w[i].shown = (hg_device_step){.rows = w[i].plan->rows, .failed = true,
+                                              .host_ms = now - t0, .end_ms = now - t0};
+                hg__error_set(&w[i].overrun_err, HG_DEVICE_FAILED, 0,
+                              "%s missed its deadline: still running after %.0f ms, %.1f "
+                              "times its predicted %.1f ms", eng->dev[i].what,
+                              w[i].deadline_ms, eng->deadline_factor,
+                              w[i].deadline_ms / eng->deadline_factor);
                 continue;
             }
             all = false;
@@ -632,10 +667,8 @@ static void run_round(hg_engine *eng, hg__dev_plan *plans, const float *params, 
             break;
         if (limit_ms > 0) {
             double wake = t0 + limit_ms + 1;
+            double abs_ms = fmax(wake, hg__now_ms() + 1.0); /* CLOCK_MONOTONIC */
             struct timespec ts;
-            timespec_get(&ts, TIME_UTC);
-            double abs_ms = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6 +
-                            fmax(wake - hg__now_ms(), 1.0);
             ts.tv_sec = (time_t)(abs_ms / 1e3);
             ts.tv_nsec = (long)((abs_ms - (double)ts.tv_sec * 1e3) * 1e6);
             pthread_cond_timedwait(&eng->wait_cond, &eng->wait_lock, &ts);
@@ -645,14 +678,6 @@ static void run_round(hg_engine *eng, hg__dev_plan *plans, const float *params, 
     }
     pthread_mutex_unlock(&eng->wait_lock);
     for (size_t i = 0; i < eng->ndev; i++) {
-        if (w[i].zombie && w[i].started && w[i].overran == false && !w[i].done) {
-            w[i].overran = true;
-            hg__error_set(&w[i].overrun_err, HG_DEVICE_FAILED, 0,
-                          "%s missed its deadline: still running after %.0f ms, %.1f times "
-                          "its predicted %.1f ms", eng->dev[i].what, w[i].deadline_ms,
-                          eng->deadline_factor, w[i].deadline_ms / eng->deadline_factor);
-            continue;
-        }
         if (w[i].started && !w[i].zombie) {
             pthread_join(w[i].thread, NULL);
             w[i].started = false;
@@ -752,6 +777,61 @@ static hg_status reduce(hg_engine *eng, const bool *failed, double *acc, double 
     return HG_OK;
 }
 
+/*
+ * Recovery rounds: rows per healthy device from the cost models (see
+ * hg__plan_recovery_counts), as weights for the row or block planner.  The
+ * failed rows are rows[0..nrows), or in deterministic mode the blocks
+ * blk[0..nblk) (positions in idx when idx is not NULL).  On entry wt holds
+ * the effective user weights (0: may not take rows); they are kept when no
+ * healthy device has a cost model.
+ */
+static hg_status recovery_weights(const hg_engine *eng, const size_t *rows, size_t nrows,
+                                  const hg__block *blk, size_t nblk, const size_t *idx,
+                                  double *wt, const hg__window *win, hg_error *err)
+{
+    size_t *list = NULL, n = nrows;
+    if (eng->det) {
+        n = 0;
+        for (size_t k = 0; k < nblk; k++)
+            n += blk[k].count;
+        list = malloc((n ? n : 1) * sizeof *list);
+        if (!list)
+            return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a recovery");
+        n = 0;
+        for (size_t k = 0; k < nblk; k++)
+            for (size_t r = blk[k].first; r < blk[k].first + blk[k].count; r++)
+                list[n++] = idx ? idx[r] : r;
+        rows = list;
+    }
+    size_t *caps = calloc(eng->ndev, sizeof *caps);
+    double *counts = malloc(eng->ndev * sizeof *counts);
+    hg_status st = caps && counts ? HG_OK
+                                  : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a recovery");
+    if (st == HG_OK) {
+        hg__plan_caps(win, eng->ndev, 0, n, rows, caps);
+        for (size_t i = 0; i < eng->ndev; i++)
+            if (wt[i] <= 0)
+                caps[i] = 0;
+        hg_error why;
+        st = hg__plan_recovery_counts(eng, n, caps, counts, &why);
+        if (st == HG_OK) {
+            memcpy(wt, counts, eng->ndev * sizeof *wt);
+            for (size_t i = 0; i < eng->ndev; i++)
+                if (counts[i] > 0)
+                    hg__log(&eng->log, HG_LOG_INFO, "recovery: %s recomputes %.0f of %zu rows",
+                            eng->dev[i].what, counts[i], n);
+        } else if (st == HG_NO_DEVICE) {
+            st = HG_OK; /* uncalibrated: the user's weights */
+        } else {
+            hg__error_set(err, st, 0, "planning a recovery by the cost models: %s", why.message);
+        }
+    }
+    free(counts);
+    free(caps);
+    free(list);
+    return st;
+}
+
 static hg_status run_step(hg_engine *eng, const float *params, size_t count, const size_t *idx,
                           float *grad, double *loss, double t0, hg_error *err)
 {
@@ -771,6 +851,9 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, con
     eng->step++;
     eng->step_t0 = t0;
     reap_zombies(eng, false);
+    for (size_t i = 0; i < eng->ndev; i++)
+        if (w[i].zombie)
+            w[i].shown = (hg_device_step){0}; /* still stalled: no rows this step */
     hg__dev_plan *plans = eng->plan;
     bool append = false, recovered = false;
     for (;;) {
@@ -779,12 +862,15 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, con
         nblk = 0;
         bool any_failed = false;
         for (size_t i = 0; i < eng->ndev; i++) {
-            bool overran = w[i].overran && !failed[i];
+            /* An overrun is handled once, in the round it happened; the
+               zombie is skipped by later rounds and steps. */
+            bool overran = w[i].overran;
+            w[i].overran = false;
             if (!overran && (w[i].st == HG_OK || w[i].zombie))
                 continue;
             any_failed = true;
             failed[i] = true;
-            if (!w[i].zombie)
+            if (!overran)
                 eng->dev[i].stats.failed = true;
             hg__quarantine(eng, i, overran ? &w[i].overrun_err : &w[i].err);
             if (eng->det ? !collect_blocks(&plans[i], &blk, &nblk, &capblk)
@@ -796,9 +882,13 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, con
         if (!any_failed)
             break;
         recovered = true;
-        /* Re-plan the failed devices' rows on the healthy devices. */
+        /* Re-plan the failed devices' rows on the healthy devices, with the
+           same cost models as the step itself (the user's weights only in
+           HG_SPLIT_WEIGHTS mode, or when no healthy device is calibrated). */
         hg_error why;
         st = effective(eng, wt, win, &why);
+        if (st == HG_OK && eng->split != HG_SPLIT_WEIGHTS)
+            st = recovery_weights(eng, rows, nrows, blk, nblk, idx, wt, win, &why);
         if (st == HG_OK)
             st = eng->det ? hg__plan_blocks(blk, nblk, idx, wt, eng->ndev, win, eng->recovery,
                                             &why)
@@ -911,7 +1001,7 @@ hg_status hg_engine_last_step(const hg_engine *eng, size_t i, hg_device_step *ou
         return HG_INVALID_ARGUMENT;
     if (i >= eng->ndev || !eng->stepped)
         return HG_RANGE;
-    *out = eng->dev[i].stats;
+    *out = *hg__device_stats(eng, i);
     return HG_OK;
 }
 

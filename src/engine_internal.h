@@ -125,6 +125,15 @@ typedef struct hg__device {
     hg__kchoice       kc;
     char              kc_note[HG_ERROR_MESSAGE_MAX]; /* why this kernel (calibration) */
     bool              kc_measured;    /* chosen by timing the candidates */
+    bool              kc_checked;     /* the current kernels' gradient was checked against
+                                         the host reference in this process (profile.c) */
+    bool              kc_from_cache;  /* a program of the current choice came from the
+                                         program cache */
+    bool              rebuild;        /* build programs from source, replacing their
+                                         cache entries (hg__program_cache.refresh) */
+    bool              cache_suspect;  /* a cached binary computed a wrong gradient: its
+                                         cached profile is not reused, calibration
+                                         builds every candidate from source */
     cl_program        own_prog[2];    /* fused; or tiled GEMM: [0] wide, [1] narrow */
     char              own_label[2][64];
     cl_kernel         k_fprep, k_fgrad, k_ffinish;
@@ -190,7 +199,9 @@ typedef struct hg__worker {
     bool                started;      /* thread created, not joined */
     bool                done;         /* finished (under wait_lock) */
     bool                zombie;       /* overran its deadline; joined later */
-    bool                overran;      /* the overrun was reported */
+    bool                overran;      /* overran in this round; cleared once handled */
+    hg_device_step      shown;        /* a zombie's statistics, for its step of failure
+                                         (rows assigned, failed) and then zeros */
     double              deadline_ms;  /* 0: none */
     hg_error            overrun_err;
 } hg__worker;
@@ -295,8 +306,17 @@ typedef struct hg__batch {
 /* Candidates for device d (in the order they are tried), and the default. */
 size_t hg__kchoice_candidates(const hg_engine *eng, const hg__device *d, hg__kchoice *out);
 hg__kchoice hg__kchoice_default(const hg_engine *eng, const hg__device *d);
-/* Build the programs and kernels of choice k on device d (list index li);
-   releases those of an earlier choice. */
+/* Whether k is one of device d's candidates (every field: path and shape). */
+bool hg__kchoice_valid(const hg_engine *eng, const hg__device *d, const hg__kchoice *k);
+/*
+ * Build the programs and kernels of choice k on device d (list index li) and
+ * make them the device's current ones, releasing those of the earlier choice
+ * (and the workspace, which depends on the choice); d->kc_checked becomes
+ * false.  All or nothing: on failure -- HG_INVALID_ARGUMENT when k is not
+ * one of d's candidates (hg__kchoice_valid), HG_BUILD and others when its
+ * programs cannot be built -- d keeps its current choice, kernels and
+ * workspace untouched.
+ */
 hg_status hg__kchoice_apply(hg_engine *eng, hg__device *d, size_t li, const hg__kchoice *k,
                             hg_error *err);
 void hg__kchoice_release(hg__device *d);
@@ -328,6 +348,13 @@ hg_status hg__column_sums(hg_engine *eng, hg__device *d, const hg__batch *b, cl_
 /* Device setup and teardown (pipeline.c).  These, hg__device_run and
    hg__kchoice_apply hold d->serial (platlock.h) while they work. */
 hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t list_index, hg_error *err);
+/*
+ * Rebuild d's model program and the programs of its current kernel choice
+ * from source, replacing their program cache entries (they computed a wrong
+ * gradient).  All or nothing per program: on failure d keeps working
+ * kernels.  Custom programs are not rebuilt (their gradient is not checked).
+ */
+hg_status hg__device_rebuild(hg_engine *eng, hg__device *d, hg_error *err);
 void hg__device_close(hg__device *d);
 /* Upload rows [lo, hi) of data as the resident window. */
 hg_status hg__device_upload(hg_engine *eng, hg__device *d, const hg_dataset_desc *data,
@@ -360,9 +387,26 @@ void hg__clblast_engine_out(void);
 size_t hg__clblast_engines(void);
 
 /* Profiles (profile.c). */
+/*
+ * Check device i's current kernels on their first use in this process: their
+ * gradient on the check rows (the first rows of its window) against the
+ * double host reference, as calibration checks every candidate.  Programs
+ * from the cache that compute a wrong gradient are rebuilt from source; a
+ * kernel wrong even so is dropped for another candidate (calibration's
+ * choice).  HG_OK when the device has right kernels, or nothing to check
+ * (already checked, no rows, custom models: no host reference);
+ * HG_DEVICE_FAILED (or HG_BUILD) when no candidate is right: the caller
+ * quarantines the device; HG_OUT_OF_MEMORY.
+ */
+hg_status hg__verify_kernels(hg_engine *eng, size_t i, hg_error *err);
 hg_status hg__plan_counts(hg_engine *eng, size_t total, const size_t *caps, double *weights,
                           hg_error *err);
+hg_status hg__plan_recovery_counts(const hg_engine *eng, size_t total, const size_t *caps,
+                                   double *weights, hg_error *err);
 void hg__observe_step(hg_engine *eng);
+/* Device i's statistics of the last step (engine.c): a stalled device's own
+   are still being written by its thread, so it shows a snapshot. */
+const hg_device_step *hg__device_stats(const hg_engine *eng, size_t i);
 /* Quarantine device i (engine.c). */
 void hg__quarantine(hg_engine *eng, size_t i, const hg_error *why);
 

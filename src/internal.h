@@ -42,7 +42,7 @@ void hg__log(const hg__logger *lg, hg_log_level level, const char *fmt, ...)
 
 /* ---- time and numbers ------------------------------------------------- */
 
-/* Host wall clock in milliseconds (TIME_UTC; strutil.c). */
+/* Host clock in milliseconds (CLOCK_MONOTONIC: for intervals only; strutil.c). */
 double hg__now_ms(void);
 
 /*

@@ -93,21 +93,72 @@ hg__kchoice hg__kchoice_default(const hg_engine *eng, const hg__device *d)
     return d->info->type == HG_DEVICE_CPU ? c[0] : c[n - 1];
 }
 
-void hg__kchoice_release(hg__device *d)
+bool hg__kchoice_valid(const hg_engine *eng, const hg__device *d, const hg__kchoice *k)
+{
+    hg__kchoice c[HG__MAX_CANDIDATES];
+    size_t n = hg__kchoice_candidates(eng, d, c);
+    for (size_t i = 0; i < n; i++)
+        if (c[i].path == k->path && c[i].a == k->a && c[i].b == k->b && c[i].c == k->c)
+            return true;
+    return false;
+}
+
+/* The programs and kernels of a choice, as a device holds them (moved, not copied). */
+typedef struct own_set {
+    cl_program prog[2];
+    char       label[2][64];
+    cl_kernel  k[8];
+} own_set;
+
+static cl_kernel *own_kernel(hg__device *d, size_t i)
 {
     cl_kernel *ks[] = {&d->k_fprep, &d->k_fgrad, &d->k_ffinish, &d->k_gnn[0], &d->k_gnn[1],
                        &d->k_gtn[0], &d->k_gtn[1], &d->k_gtr};
-    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
-        if (*ks[i])
-            clReleaseKernel(*ks[i]);
-        *ks[i] = NULL;
+    return ks[i];
+}
+
+/* Move d's own programs and kernels into s, leaving d without any. */
+static void take_set(hg__device *d, own_set *s)
+{
+    for (size_t i = 0; i < 8; i++) {
+        s->k[i] = *own_kernel(d, i);
+        *own_kernel(d, i) = NULL;
     }
     for (size_t i = 0; i < 2; i++) {
-        if (d->own_prog[i])
-            clReleaseProgram(d->own_prog[i]);
+        s->prog[i] = d->own_prog[i];
         d->own_prog[i] = NULL;
+        memcpy(s->label[i], d->own_label[i], sizeof s->label[i]);
         d->own_label[i][0] = '\0';
     }
+}
+
+/* Move s back into d (which holds none of its own). */
+static void put_set(hg__device *d, const own_set *s)
+{
+    for (size_t i = 0; i < 8; i++)
+        *own_kernel(d, i) = s->k[i];
+    for (size_t i = 0; i < 2; i++) {
+        d->own_prog[i] = s->prog[i];
+        memcpy(d->own_label[i], s->label[i], sizeof d->own_label[i]);
+    }
+}
+
+static void release_set(own_set *s)
+{
+    for (size_t i = 0; i < 8; i++)
+        if (s->k[i])
+            clReleaseKernel(s->k[i]);
+    for (size_t i = 0; i < 2; i++)
+        if (s->prog[i])
+            clReleaseProgram(s->prog[i]);
+    memset(s, 0, sizeof *s);
+}
+
+void hg__kchoice_release(hg__device *d)
+{
+    own_set s;
+    take_set(d, &s);
+    release_set(&s);
     hg__release_mem(&d->wt);
     hg__release_mem(&d->fpart);
     d->cap_rows = 0; /* the workspace depends on the choice */
@@ -141,8 +192,14 @@ static hg_status build(hg_engine *eng, hg__device *d, size_t li, const char *src
                        hg_error *err)
 {
     hg__program_origin origin;
-    return hg__program_build(d->ctx, hg__list_cl_device(eng->list, li), d->info, d->what,
-                             label, src, len, options, &eng->pcache, prog, &origin, err);
+    hg__program_cache pc = eng->pcache;
+    pc.refresh = d->rebuild;
+    hg_status st = hg__program_build(d->ctx, hg__list_cl_device(eng->list, li), d->info,
+                                     d->what, label, src, len, options, &pc, prog, &origin,
+                                     err);
+    if (st == HG_OK && origin == HG__PROGRAM_CACHE)
+        d->kc_from_cache = true;
+    return st;
 }
 
 void hg__kchoice_break(hg_engine *eng, const char *name, int how)
@@ -219,15 +276,36 @@ static hg_status apply_tiled(hg_engine *eng, hg__device *d, size_t li, const hg_
 static hg_status apply(hg_engine *eng, hg__device *d, size_t li, const hg__kchoice *k,
                        hg_error *err)
 {
-    hg__kchoice_release(d);
+    char name[48];
+    hg__kchoice_name(k, name, sizeof name);
+    if (!hg__kchoice_valid(eng, d, k))
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                             "%s: kernel choice %u:%u:%u:%u (%s) is not one of its candidates "
+                             "for this model and these engine options", d->what,
+                             (unsigned)k->path, k->a, k->b, k->c, name);
+    /* Build the new set beside the current one, which stays until the new one is whole. */
+    own_set old;
+    take_set(d, &old);
+    bool old_from_cache = d->kc_from_cache;
+    d->kc_from_cache = false;
     hg_status st = HG_OK;
     if (k->path == HG__PATH_OWN)
         st = k->c ? apply_fused(eng, d, li, k, err) : apply_tiled(eng, d, li, k, err);
+    own_set built;
+    take_set(d, &built);
     if (st != HG_OK) {
-        hg__kchoice_release(d);
+        release_set(&built);
+        put_set(d, &old);
+        d->kc_from_cache = old_from_cache;
         return st;
     }
+    release_set(&old);
+    put_set(d, &built);
+    hg__release_mem(&d->wt);
+    hg__release_mem(&d->fpart);
+    d->cap_rows = 0; /* the workspace depends on the choice */
     d->kc = *k;
+    d->kc_checked = false; /* new kernels: checked before their first use */
     return HG_OK;
 }
 

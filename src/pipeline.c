@@ -125,10 +125,12 @@ static size_t nblocks(const hg_engine *eng, size_t rows)
     return (rows + cb - 1) / cb;
 }
 
-/* Groups the custom kernel runs with for rows rows. */
+/* Groups the custom kernel runs with for rows rows (custom_lsz 0, on a device
+   without a custom kernel: as if 1, never a division by zero). */
 static size_t custom_groups(const hg__device *d, size_t rows)
 {
-    size_t g = (rows + d->custom_lsz - 1) / d->custom_lsz;
+    size_t lsz = d->custom_lsz ? d->custom_lsz : 1;
+    size_t g = (rows + lsz - 1) / lsz;
     return g < 1 ? 1 : g > 256 ? 256 : g;
 }
 
@@ -209,9 +211,80 @@ static hg_status build(hg_engine *eng, hg__device *d, size_t li, const char *src
                        hg__program_origin *origin, hg_error *err)
 
 {
+    hg__program_cache pc = eng->pcache;
+    pc.refresh = d->rebuild;
     return hg__program_build(d->ctx, hg__list_cl_device(eng->list, li), d->info, d->what,
-                             label, src, len, "-cl-std=CL1.2", &eng->pcache, prog, origin,
-                             err);
+                             label, src, len, "-cl-std=CL1.2", &pc, prog, origin, err);
+}
+
+/* The model program's kernels, as device fields. */
+static cl_kernel *model_kernel(hg__device *d, size_t i, const char **name)
+{
+    static const char *const names[] = {"hg_bias_act",      "hg_linear_out",
+                                        "hg_softmax_out",   "hg_relu_backward",
+                                        "hg_colsum_partial", "hg_colsum_finish",
+                                        "hg_gather_f",      "hg_gemm_naive",
+                                        "hg_gather_i"};
+    cl_kernel *ks[] = {&d->k_bias_act, &d->k_linear_out, &d->k_softmax_out,
+                       &d->k_relu_backward, &d->k_colsum, &d->k_finish,
+                       &d->k_gather_f, &d->k_gemm, &d->k_gather_i};
+    *name = names[i];
+    return ks[i];
+}
+#define MODEL_KERNELS 9
+
+/*
+ * Build the model program (cl/model.cl; from source with d->rebuild) and its
+ * kernels, and make them d's, releasing the earlier ones.  All or nothing:
+ * on failure d keeps its current program and kernels.
+ */
+static hg_status build_model(hg_engine *eng, hg__device *d, hg_error *err)
+{
+    size_t len = 0;
+    char *src = hg__model_source(&len);
+    if (!src)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "kernel source 'model'");
+    cl_program prog = NULL;
+    hg__program_origin origin;
+    cl_kernel ks[MODEL_KERNELS] = {NULL};
+    hg_status st = build(eng, d, d->li, src, len, "model", &prog, &origin, err);
+    free(src);
+    const char *name;
+    for (size_t i = 0; i < MODEL_KERNELS && st == HG_OK; i++) {
+        model_kernel(d, i, &name);
+        st = hg__make_kernel(d, prog, name, &ks[i], err); /* into ks: d's stay as they are */
+    }
+    if (st != HG_OK) {
+        for (size_t i = 0; i < MODEL_KERNELS; i++)
+            if (ks[i])
+                clReleaseKernel(ks[i]);
+        if (prog)
+            clReleaseProgram(prog);
+        return st;
+    }
+    for (size_t i = 0; i < MODEL_KERNELS; i++) {
+        cl_kernel *k = model_kernel(d, i, &name);
+        if (*k)
+            clReleaseKernel(*k);
+        *k = ks[i];
+    }
+    if (d->prog)
+        clReleaseProgram(d->prog);
+    d->prog = prog;
+    d->prog_origin = origin;
+    return HG_OK;
+}
+
+hg_status hg__device_rebuild(hg_engine *eng, hg__device *d, hg_error *err)
+{
+    hg__platform_enter(d->serial);
+    d->rebuild = true;
+    hg_status st = build_model(eng, d, err);
+    if (st == HG_OK)
+        st = hg__kchoice_apply(eng, d, d->li, &d->kc, err);
+    d->rebuild = false;
+    hg__platform_leave(d->serial);
+    return st;
 }
 
 static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error *err)
@@ -222,22 +295,7 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error 
     if (st != HG_OK)
         return st;
     d->offline = eng->pcache.offline || !d->info->compiler_available;
-    size_t len = 0;
-    char *src = hg__model_source(&len);
-    if (!src)
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "kernel source 'model'");
-    st = build(eng, d, li, src, len, "model", &d->prog, &d->prog_origin, err);
-    free(src);
-    const struct {
-        const char *name;
-        cl_kernel *k;
-    } ks[] = {{"hg_bias_act", &d->k_bias_act},         {"hg_linear_out", &d->k_linear_out},
-              {"hg_softmax_out", &d->k_softmax_out},   {"hg_relu_backward", &d->k_relu_backward},
-              {"hg_colsum_partial", &d->k_colsum},     {"hg_colsum_finish", &d->k_finish},
-              {"hg_gather_f", &d->k_gather_f},         {"hg_gemm_naive", &d->k_gemm},
-              {"hg_gather_i", &d->k_gather_i}};
-    for (size_t i = 0; i < sizeof ks / sizeof ks[0] && st == HG_OK; i++)
-        st = hg__make_kernel(d, d->prog, ks[i].name, ks[i].k, err);
+    st = build_model(eng, d, err);
     if (st != HG_OK)
         return st;
 
@@ -549,6 +607,9 @@ static hg_status run_dense(hg_engine *eng, hg__device *d, const hg__batch *b, hg
 static hg_status run_custom(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
 {
     const hg_model_desc *md = &eng->model;
+    if (!d->k_custom || !d->custom_lsz) /* hg__kchoice_apply lets no such choice through */
+        return hg__error_set(err, HG_INTERNAL, 0, "%s: the custom path without a custom "
+                             "kernel", d->what);
     size_t groups = custom_groups(d, b->rows);
     cl_uint first = (cl_uint)b->row, count = (cl_uint)b->rows, in = (cl_uint)md->inputs,
             outs = (cl_uint)md->outputs;

@@ -18,6 +18,17 @@
  * correct one is kept, and cached with the cost model.  A candidate that
  * fails to build or computes a wrong gradient is excluded, with the reason
  * in the device's kernel note.
+ *
+ * Nothing loaded from a cache is trusted to compute the right thing: every
+ * kernel the engine applies gets the same gradient check on its first use in
+ * the process (hg__verify_kernels, from hg_engine_set_data; and here, for a
+ * kernel a cached profile names).  A kernel whose cached programs compute a
+ * wrong gradient is rebuilt from source, replacing the entries; its device's
+ * cached profile is then not reused but measured again, with every candidate
+ * built from source.  A cached profile whose kernel choice is not one of the
+ * device's candidates, cannot be built or is wrong even from source is
+ * likewise measured again and rewritten: the device keeps working, on its
+ * current kernels until another is chosen.
  */
 #include <math.h>
 #include <stdio.h>
@@ -42,9 +53,28 @@ static char *signature(const hg_engine *eng)
                                  ? (unsigned long long)hg__fnv1a(HG__FNV_INIT, m->custom_source,
                                                                  strlen(m->custom_source))
                                  : 0ull;
+    /* hetgrad's own kernel sources: a profile names kernels built from them */
+    uint64_t kernels = HG__FNV_INIT;
+    for (size_t i = 0; i < hg__kernel_count(); i++) {
+        size_t len = 0;
+        const char *name = hg__kernel_name(i), *text = hg__kernel_source(name, &len);
+        kernels = hg__fnv1a(kernels, name, strlen(name) + 1);
+        kernels = hg__fnv1a(kernels, text ? text : "", text ? len : 0);
+    }
     return hg__asprintf("model=%d;in=%zu;out=%zu;hidden=%s;gemm=%d;det=%zu;src=%016llx;"
-                        "chunk=%zu;v=3", (int)m->kind, m->inputs, m->outputs, hidden,
-                        (int)eng->gemm, eng->block_rows, src, eng->dev[0].chunk_rows);
+                        "chunk=%zu;kernels=%016llx;v=4", (int)m->kind, m->inputs, m->outputs,
+                        hidden, (int)eng->gemm, eng->block_rows, src, eng->dev[0].chunk_rows,
+                        (unsigned long long)kernels);
+}
+
+/* Small non-zero parameters (malloc'ed; NULL when out of memory): realistic work
+   without overflow, for calibration and the gradient checks. */
+static float *check_params(const hg_engine *eng)
+{
+    float *params = calloc(eng->nparams ? eng->nparams : 1, sizeof *params);
+    for (size_t k = 0; params && k < eng->nparams; k++)
+        params[k] = (float)((double)((k * 2654435761u) % 1000) / 1000.0 - 0.5) * 0.01f;
+    return params;
 }
 
 /* Time device i on n rows of its window: one warm-up, then repeats runs. */
@@ -217,6 +247,39 @@ out:
     return ok;
 }
 
+/*
+ * gradient_right for device i's current kernels; when they are wrong and some
+ * of their programs came from the program cache, those programs are rebuilt
+ * from source (replacing their entries) and checked again.  Right then: the
+ * cache held wrong binaries -- logged, and d->cache_suspect set so that the
+ * device's cached profile is not reused.  why: the first failure.
+ */
+static bool kernels_right(hg_engine *eng, size_t i, const float *params, char *why,
+                          size_t why_n)
+{
+    hg__device *d = &eng->dev[i];
+    if (gradient_right(eng, i, params, why, why_n))
+        return true;
+    if (d->offline || (d->prog_origin != HG__PROGRAM_CACHE && !d->kc_from_cache))
+        return false; /* built from source in this process, or prebuilt: nothing to redo */
+    char name[48], again[160];
+    hg__kchoice_name(&d->kc, name, sizeof name);
+    hg__log(&eng->log, HG_LOG_WARN, "%s: kernel %s computed a wrong gradient with programs "
+            "from the program cache (%s); rebuilding them from source", d->what, name, why);
+    hg_error e;
+    if (hg__device_rebuild(eng, d, &e) != HG_OK) {
+        hg__log(&eng->log, HG_LOG_WARN, "%s: %s", d->what, e.message);
+        return false;
+    }
+    if (!gradient_right(eng, i, params, again, sizeof again))
+        return false;
+    d->cache_suspect = true;
+    hg__log(&eng->log, HG_LOG_WARN, "%s: kernel %s is right when built from source: the "
+            "program cache held wrong binaries for it, now replaced; the device's profile "
+            "will be measured again", d->what, name);
+    return true;
+}
+
 /* Median host time of device i on n rows: one warm-up, then repeats runs. */
 static hg_status median_ms(hg_engine *eng, size_t i, size_t n, int repeats,
                            const float *params, double *out, hg_error *err)
@@ -233,16 +296,26 @@ static hg_status median_ms(hg_engine *eng, size_t i, size_t n, int repeats,
 
 /*
  * Choose device i's kernel among its candidates: each is built and checked
- * on the check rows, then the correct ones are timed in turn, three rounds,
- * on about 50 ms' worth of rows (on the current kernel); the lowest median
- * wins.  Fails only when no
- * candidate works (or on out-of-memory).
+ * on the check rows (from source when d->cache_suspect), then the correct
+ * ones are timed in turn, three rounds, on about 50 ms' worth of rows (on
+ * the current kernel); the lowest median wins, and counts as checked.
+ * exclude (may be NULL) is a candidate already found wrong, for the reason
+ * excluded_why: not tried again.  Fails only when no candidate works (or on
+ * out-of-memory); the device then keeps working kernels if it had any.
  */
-static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params, hg_error *err)
+static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
+                               const hg__kchoice *exclude, const char *excluded_why,
+                               hg_error *err)
 {
     hg__device *d = &eng->dev[i];
     hg__kchoice c[HG__MAX_CANDIDATES];
     size_t nc = hg__kchoice_candidates(eng, d, c);
+    if (nc < 2 && exclude && same_choice(exclude, &c[0])) {
+        char name[48];
+        hg__kchoice_name(&c[0], name, sizeof name);
+        return hg__error_set(err, HG_DEVICE_FAILED, 0, "%s: its only kernel, %s, computes a "
+                             "wrong gradient (%s)", d->what, name, excluded_why);
+    }
     if (nc < 2)
         return HG_OK;
     size_t have = d->win.hi - d->win.lo;
@@ -265,14 +338,23 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params, hg
     size_t used = 0, best = SIZE_MAX;
     double best_ms = INFINITY;
     hg__kchoice before = d->kc;
-    /* 1. each candidate builds and computes the right gradient */
+    /* 1. each candidate builds and computes the right gradient (built from
+       source when the device's cache proved wrong: then every entry is
+       suspect, and this replaces them) */
     for (size_t k = 0; k < nc; k++) {
         hg_error e;
         why[k][0] = '\0';
+        if (exclude && same_choice(exclude, &c[k])) {
+            ok[k] = false;
+            snprintf(why[k], sizeof why[k], "%.150s", excluded_why);
+            continue;
+        }
+        d->rebuild = d->cache_suspect;
         ok[k] = hg__kchoice_apply(eng, d, d->li, &c[k], &e) == HG_OK;
+        d->rebuild = false;
         if (!ok[k])
             snprintf(why[k], sizeof why[k], "%.120s", e.message);
-        else if (!gradient_right(eng, i, params, why[k], sizeof why[k]))
+        else if (!kernels_right(eng, i, params, why[k], sizeof why[k]))
             ok[k] = false;
     }
     /* 2. timed in turn, round after round */
@@ -324,12 +406,103 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params, hg
     st = hg__kchoice_apply(eng, d, d->li, &c[best], err);
     if (st != HG_OK)
         return st;
+    d->kc_checked = true; /* this choice passed step 1 in this process */
     char name[48];
     hg__kchoice_name(&c[best], name, sizeof name);
     snprintf(d->kc_note, sizeof d->kc_note, "fastest of %zu on %zu rows: %.440s", nc, n, note);
     d->kc_measured = true;
     hg__log(&eng->log, HG_LOG_INFO, "%s computes with %s (%s)", d->what, name, d->kc_note);
     return HG_OK;
+}
+
+hg_status hg__verify_kernels(hg_engine *eng, size_t i, hg_error *err)
+{
+    hg__device *d = &eng->dev[i];
+    if (d->kc_checked || d->chk_n == 0 || eng->model.kind == HG_MODEL_CUSTOM)
+        return HG_OK;
+    float *params = check_params(eng);
+    if (!params)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "checking %s", d->what);
+    char why[160];
+    hg_status st = HG_OK;
+    if (kernels_right(eng, i, params, why, sizeof why)) {
+        d->kc_checked = true;
+    } else {
+        hg__kchoice bad = d->kc;
+        char name[48];
+        hg__kchoice_name(&bad, name, sizeof name);
+        hg__log(&eng->log, HG_LOG_WARN, "%s: kernel %s computes a wrong gradient (%s): "
+                "dropped; choosing another", d->what, name, why);
+        st = choose_kernel(eng, i, params, &bad, why, err);
+    }
+    free(params);
+    return st;
+}
+
+/*
+ * Device i's profile from the cache, when its entry is sound: its kernel
+ * choice one of the device's candidates, buildable, and computing the right
+ * gradient.  Anything else is logged and false (calibrate measures again and
+ * rewrites the entry); when the choice was wrong even built from source,
+ * *have_bad is set, *bad holds it and bad_why the reason.
+ */
+static bool cached_profile(hg_engine *eng, size_t i, const char *const *key, size_t nkey,
+                           const float *params, bool *have_bad, hg__kchoice *bad,
+                           char *bad_why, size_t bad_n)
+{
+    hg__device *d = &eng->dev[i];
+    void *buf = NULL;
+    size_t len = 0;
+    bool found = false;
+    const char *why = NULL;
+    hg_error cerr;
+    if (hg__cache_load(eng->profile_cache_dir, key, nkey, 4096, &buf, &len, &found, &why,
+                       &cerr) != HG_OK) {
+        hg__log(&eng->log, HG_LOG_WARN, "profile cache: %s; calibrating %s", cerr.message,
+                d->what);
+        return false;
+    }
+    if (!found) {
+        if (why)
+            hg__log(&eng->log, HG_LOG_WARN, "profile cache: bad entry for %s (%s); "
+                    "recalibrating", d->what, why);
+        return false;
+    }
+    hg_cost_model model;
+    hg__kchoice kc;
+    char note[HG_ERROR_MESSAGE_MAX], name[48];
+    bool parsed = parse_model(buf, len, &model, &kc, note, sizeof note);
+    free(buf);
+    if (!parsed) {
+        hg__log(&eng->log, HG_LOG_WARN, "profile cache: unreadable entry for %s; "
+                "recalibrating", d->what);
+        return false;
+    }
+    hg__kchoice_name(&kc, name, sizeof name);
+    hg_error e;
+    if (!same_choice(&kc, &d->kc) && hg__kchoice_apply(eng, d, d->li, &kc, &e) != HG_OK) {
+        /* not a candidate, or its programs fail: the current kernels stay */
+        hg__log(&eng->log, HG_LOG_WARN, "profile cache: the entry for %s names kernel %s "
+                "(%u:%u:%u:%u), which cannot be used: %s; recalibrating", d->what, name,
+                (unsigned)kc.path, kc.a, kc.b, kc.c, e.message);
+        return false;
+    }
+    char cwhy[160];
+    if (!d->kc_checked && !kernels_right(eng, i, params, cwhy, sizeof cwhy)) {
+        hg__log(&eng->log, HG_LOG_WARN, "profile cache: the entry for %s names kernel %s, "
+                "which computes a wrong gradient (%s); recalibrating", d->what, name, cwhy);
+        *have_bad = true;
+        *bad = kc;
+        snprintf(bad_why, bad_n, "%s", cwhy);
+        return false;
+    }
+    if (d->cache_suspect) /* right only after a rebuild: the profile is not trusted either */
+        return false;
+    d->kc_checked = true;
+    d->model = model;
+    snprintf(d->kc_note, sizeof d->kc_note, "%s", note);
+    d->kc_measured = true;
+    return true;
 }
 
 hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
@@ -341,15 +514,12 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
                              "hg_engine_calibrate: no data set (call hg_engine_set_data)");
     char *sig = signature(eng);
-    float *params = calloc(eng->nparams ? eng->nparams : 1, sizeof *params);
+    float *params = check_params(eng);
     if (!sig || !params) {
         free(sig);
         free(params);
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "calibrating");
     }
-    /* Small non-zero parameters: realistic work without overflow. */
-    for (size_t k = 0; k < eng->nparams; k++)
-        params[k] = (float)((double)((k * 2654435761u) % 1000) / 1000.0 - 0.5) * 0.01f;
 
     hg_status st = HG_OK;
     eng->warming = true; /* no fault injection during calibration */
@@ -362,38 +532,17 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
         const char *key[] = {"profile", d->info->platform_name, d->info->name,
                              d->info->driver_version, d->info->id, sig};
         size_t nkey = sizeof key / sizeof key[0];
-        if (eng->profile_cache_dir) {
-            void *buf = NULL;
-            size_t len = 0;
-            bool found = false;
-            const char *why = NULL;
-            hg_error cerr;
-            hg__kchoice kc;
-            char note[HG_ERROR_MESSAGE_MAX];
-            if (hg__cache_load(eng->profile_cache_dir, key, nkey, 4096, &buf, &len, &found,
-                               &why, &cerr) == HG_OK && found) {
-                hg_error ke;
-                if (parse_model(buf, len, &d->model, &kc, note, sizeof note) &&
-                    (same_choice(&kc, &d->kc) ||
-                     hg__kchoice_apply(eng, d, d->li, &kc, &ke) == HG_OK)) {
-                    d->model_from_cache = true;
-                    snprintf(d->kc_note, sizeof d->kc_note, "%s", note);
-                    d->kc_measured = true;
-                } else
-                    d->model = (hg_cost_model){0};
-                if (!d->model_from_cache)
-                    hg__log(&eng->log, HG_LOG_WARN, "profile cache: unreadable entry for %s; "
-                            "recalibrating", d->what);
-            } else if (why) {
-                hg__log(&eng->log, HG_LOG_WARN, "profile cache: bad entry for %s (%s); "
-                        "recalibrating", d->what, why);
-            }
-            free(buf);
-        }
+        hg__kchoice bad = d->kc;
+        bool have_bad = false;
+        char bad_why[160] = "";
+        if (eng->profile_cache_dir && !d->cache_suspect)
+            d->model_from_cache = cached_profile(eng, i, key, nkey, params, &have_bad, &bad,
+                                                 bad_why, sizeof bad_why);
         if (d->model_from_cache)
             continue;
+        d->model = (hg_cost_model){0};
         hg_error e;
-        hg_status ds = choose_kernel(eng, i, params, &e);
+        hg_status ds = choose_kernel(eng, i, params, have_bad ? &bad : NULL, bad_why, &e);
         if (ds == HG_OK)
             ds = measure(eng, i, params, &d->model, &e);
         if (ds == HG_OUT_OF_MEMORY) {
@@ -401,17 +550,21 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
         } else if (ds != HG_OK) {
             hg__quarantine(eng, i, &e);
             d->model.valid = false;
-        } else if (eng->profile_cache_dir) {
-            char *text = hg__asprintf("a_ms=%.17g b_ms_per_row=%.17g samples=%zu rejected=%zu "
-                                      "kernel=%u:%u:%u:%u note=%s\n", d->model.a_ms,
-                                      d->model.b_ms_per_row, d->model.samples,
-                                      d->model.rejected, (unsigned)d->kc.path, d->kc.a,
-                                      d->kc.b, d->kc.c, d->kc_note);
-            hg_error cerr;
-            if (text && hg__cache_store(eng->profile_cache_dir, key, nkey, text, strlen(text),
-                                        &cerr) != HG_OK)
-                hg__log(&eng->log, HG_LOG_WARN, "profile cache: %s", cerr.message);
-            free(text);
+        } else {
+            d->cache_suspect = false; /* measured, and every candidate rebuilt */
+            if (eng->profile_cache_dir) {
+                char *text = hg__asprintf("a_ms=%.17g b_ms_per_row=%.17g samples=%zu "
+                                          "rejected=%zu kernel=%u:%u:%u:%u note=%s\n",
+                                          d->model.a_ms, d->model.b_ms_per_row,
+                                          d->model.samples, d->model.rejected,
+                                          (unsigned)d->kc.path, d->kc.a, d->kc.b, d->kc.c,
+                                          d->kc_note);
+                hg_error cerr;
+                if (text && hg__cache_store(eng->profile_cache_dir, key, nkey, text,
+                                            strlen(text), &cerr) != HG_OK)
+                    hg__log(&eng->log, HG_LOG_WARN, "profile cache: %s", cerr.message);
+                free(text);
+            }
         }
     }
     eng->warming = false;
@@ -552,6 +705,54 @@ hg_status hg__plan_counts(hg_engine *eng, size_t total, const size_t *caps, doub
 }
 
 /*
+ * Rows per device for recomputing failed devices' rows within a step: the
+ * affine planner on the same models the step was planned with (the
+ * balancer's in dynamic mode, the calibrated ones otherwise), so a slow
+ * device gets only what it can finish in time.  No side effects: the
+ * balancer's hysteresis and the solo guard belong to whole steps.  caps[i]
+ * is 0 for devices that must not take rows (failed, quarantined, weight 0).
+ * A device without a valid model gets no rows here; when no device that
+ * may take rows has one (an uncalibrated engine), HG_NO_DEVICE tells the
+ * caller to fall back to the user's weights.
+ */
+hg_status hg__plan_recovery_counts(const hg_engine *eng, size_t total, const size_t *caps,
+                                   double *weights, hg_error *err)
+{
+    size_t *counts = calloc(eng->ndev, sizeof *counts);
+    size_t *cap = calloc(eng->ndev, sizeof *cap);
+    hg_cost_model *models = calloc(eng->ndev, sizeof *models);
+    hg_status st = HG_OK;
+    if (!counts || !cap || !models) {
+        st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a recovery");
+        goto out;
+    }
+    bool any = false;
+    for (size_t i = 0; i < eng->ndev; i++) {
+        const hg_cost_model *m = eng->split == HG_SPLIT_DYNAMIC && eng->balancer
+                                     ? hg_balancer_model(eng->balancer, i)
+                                     : &eng->dev[i].model;
+        if (m && m->valid && caps[i] > 0 && !eng->dev[i].quarantined) {
+            models[i] = *m;
+            cap[i] = caps[i];
+            any = true;
+        }
+    }
+    if (!any) {
+        st = hg__error_set(err, HG_NO_DEVICE, 0, "no healthy device has a cost model");
+        goto out;
+    }
+    double makespan = 0;
+    st = hg_plan_affine(total, models, eng->ndev, cap, counts, &makespan, err);
+    for (size_t i = 0; st == HG_OK && i < eng->ndev; i++)
+        weights[i] = (double)counts[i];
+out:
+    free(models);
+    free(cap);
+    free(counts);
+    return st;
+}
+
+/*
  * Feed the step's measured times to the balancer.  Also the guard that keeps
  * a dynamic split from being slower than the best device alone: devices can
  * disturb each other (two views of the host's cores, a shared memory bus),
@@ -567,7 +768,7 @@ void hg__observe_step(hg_engine *eng)
     size_t active = 0, total = 0;
     double makespan = 0;
     for (size_t i = 0; i < eng->ndev; i++) {
-        const hg_device_step *s = &eng->dev[i].stats;
+        const hg_device_step *s = hg__device_stats(eng, i);
         if (s->rows && !s->failed) {
             active++;
             total += s->rows;
@@ -592,7 +793,7 @@ void hg__observe_step(hg_engine *eng)
     double *ms = calloc(eng->ndev, sizeof *ms);
     if (rows && ms) {
         for (size_t i = 0; i < eng->ndev; i++) {
-            const hg_device_step *s = &eng->dev[i].stats;
+            const hg_device_step *s = hg__device_stats(eng, i);
             rows[i] = s->failed ? 0 : s->rows;
             ms[i] = s->failed ? 0 : s->host_ms;
         }

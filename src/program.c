@@ -3,11 +3,15 @@
  * source, cached on disk and loaded with clCreateProgramWithBinary; devices
  * without an online compiler (FPGAs) load prebuilt binaries from a directory.
  *
- * The cache key holds the platform name, device name, driver version, the
- * program's label and build options and a 64-bit hash of the source, so a
- * driver update or a changed kernel misses and rebuilds.  The cache file
- * itself is checked (diskcache.c); a binary the driver then refuses is
- * logged, rebuilt from source and replaced.
+ * The cache key binds a binary to what it was built from: the platform
+ * name, device name and id (vendor, PCI address or UUID), driver version, the
+ * program's label, its build options (the -D defines that specialise it) and
+ * a 64-bit hash of the exact source compiled, so a driver update or a changed
+ * kernel misses and rebuilds.  The cache file itself is checked
+ * (diskcache.c); a binary the driver then refuses is logged, rebuilt from
+ * source and replaced.  A binary that loads but computes the wrong thing is
+ * caught by the engine's first-use gradient check (profile.c), which
+ * rebuilds it with pc->refresh.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,10 +145,11 @@ hg_status hg__program_build(cl_context ctx, cl_device_id dev, const hg_device_in
     char hash[17];
     snprintf(hash, sizeof hash, "%016llx",
              (unsigned long long)hg__fnv1a(HG__FNV_INIT, src, len));
-    const char *key[] = {"program", info->platform_name, info->name, info->driver_version,
-                         label, options, hash};
+    const char *key[] = {"program", info->platform_name, info->name, info->id,
+                         info->driver_version, label, options ? options : "", hash};
     size_t nkey = sizeof key / sizeof key[0];
-    if (pc->dir) {
+    bool storable = pc->dir != NULL; /* not after an I/O error: storing would fail alike */
+    if (pc->dir && !pc->refresh) {
         void *bin = NULL;
         size_t blen = 0;
         bool found = false;
@@ -152,7 +157,9 @@ hg_status hg__program_build(cl_context ctx, cl_device_id dev, const hg_device_in
         hg_error cerr;
         if (hg__cache_load(pc->dir, key, nkey, MAX_BINARY, &bin, &blen, &found, &why, &cerr) !=
             HG_OK) {
-            hg__log(pc->log, HG_LOG_WARN, "program cache: %s", cerr.message);
+            hg__log(pc->log, HG_LOG_WARN, "program cache: %s; compiling %s for %s", cerr.message,
+                    label, what);
+            storable = false;
         } else if (found) {
             cl_int rc = from_binary(ctx, dev, bin, blen, options, out);
             free(bin);
@@ -184,7 +191,7 @@ hg_status hg__program_build(cl_context ctx, cl_device_id dev, const hg_device_in
         clReleaseProgram(p);
         return st;
     }
-    if (pc->dir) {
+    if (storable) {
         size_t blen = 0;
         unsigned char *bin = hg__program_binary(p, &blen);
         hg_error cerr;

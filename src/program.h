@@ -8,9 +8,11 @@
 #include "clutil.h"
 
 typedef struct hg__program_cache {
-    const char *dir;        /* resolved cache directory, NULL: no cache */
+    const char *dir;        /* resolved, trusted cache directory, NULL: no cache */
     const char *binary_dir; /* prebuilt binaries (docs/programs.md), may be NULL */
     bool        offline;    /* never compile: load prebuilt binaries only */
+    bool        refresh;    /* compile from source even when the cache has the program,
+                               and replace its entry (the entry proved wrong) */
     const hg__logger *log;
 } hg__program_cache;
 
@@ -27,9 +29,11 @@ typedef enum hg__program_origin {
  * <binary_dir>/<device dir>/<label>.bin, where <device dir> is the device name
  * with every character outside [A-Za-z0-9._-] replaced by '_'; a missing file
  * is HG_BUILD with a message naming the path.  Otherwise the cache is tried
- * first (key: platform, device, driver, label, options, source hash); a cached
- * binary the driver rejects is logged and rebuilt.  Build failures are
- * HG_BUILD with the build log.
+ * first, unless pc->refresh (key: platform, device name and id, driver,
+ * label, build options, hash of src: what the binary was built from); a
+ * cached binary the driver rejects is logged and rebuilt.  The cache cannot
+ * tell a right binary from a wrong one with the right key: callers check
+ * what the program computes.  Build failures are HG_BUILD with the build log.
  */
 hg_status hg__program_build(cl_context ctx, cl_device_id dev, const hg_device_info *info,
                             const char *what, const char *label, const char *src, size_t len,

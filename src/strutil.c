@@ -1,6 +1,7 @@
 /*
  * strutil.c - the few string helpers C11 lacks, and the host clock.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +84,8 @@ char *hg__strtrim_dup(const char *s, size_t n)
 
 double hg__now_ms(void)
 {
+    /* Monotonic: intervals and deadlines must not jump with the wall clock. */
     struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }

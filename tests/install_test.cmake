@@ -1,6 +1,8 @@
 # install_test.cmake - install hetgrad into a scratch prefix, then build and
 # run a client against it twice: with find_package(hetgrad) and with
-# pkg-config.  Run in script mode with BUILD_DIR, WORK_DIR, CLIENT_DIR.
+# pkg-config; run the installed tools, and read their man pages with
+# MANPATH=<prefix>/MANDIR.  Run in script mode with BUILD_DIR, WORK_DIR,
+# CLIENT_DIR, MANDIR and MAN_PAGES.
 set(prefix ${WORK_DIR}/prefix)
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
@@ -91,8 +93,36 @@ if(MPI)
   endif()
 endif()
 
-# 3. The installed probe runs.
-run(${prefix}/bin/hetgrad-probe --version)
+# 3. The installed tools run.
+foreach(tool hetgrad-probe hetgrad-train hetgrad-bench)
+  run(${prefix}/bin/${tool} --version)
+  if(NOT last_output MATCHES "^${tool} [0-9]+\\.[0-9]+\\.[0-9]+\n$")
+    message(FATAL_ERROR "unexpected ${tool} --version: ${last_output}")
+  endif()
+endforeach()
+
+# 3b. Their man pages: `man TOOL` finds and renders each from the prefix.
+set(ENV{MANPATH} "${prefix}/${MANDIR}")
+set(ENV{MANWIDTH} "80")
+set(ENV{MANPAGER} "cat")
+foreach(page ${MAN_PAGES})
+  if(NOT EXISTS "${prefix}/${MANDIR}/man1/${page}.1")
+    message(FATAL_ERROR "${page}.1 was not installed in ${prefix}/${MANDIR}/man1")
+  endif()
+  run(man ${page})
+  if(NOT last_output MATCHES "NAME\n +${page} +- " OR NOT last_output MATCHES "EXIT STATUS")
+    message(FATAL_ERROR "man ${page} from the prefix: unexpected output: ${last_output}")
+  endif()
+endforeach()
+# Without MANPATH, man-db looks beside every PATH directory: with the prefix's
+# bin on PATH, `man hetgrad-train` finds the prefix's page.
+unset(ENV{MANPATH})
+set(ENV{PATH} "${prefix}/bin:$ENV{PATH}")
+run(man -w hetgrad-train)
+string(STRIP "${last_output}" found)
+if(NOT found STREQUAL "${prefix}/${MANDIR}/man1/hetgrad-train.1")
+  message(FATAL_ERROR "man -w hetgrad-train with ${prefix}/bin on PATH found '${found}'")
+endif()
 
 # 4. The shared library carries its SONAME.
 file(GLOB_RECURSE solib ${prefix}/*/libhetgrad.so.0)

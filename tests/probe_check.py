@@ -2,14 +2,16 @@
 """probe_check.py CHECK PROBE - tests of the hetgrad-probe tool.
 
 Checks (each a CTest test):
-  clinfo          --json --all agrees with `clinfo --raw`: same devices per
+  clinfo          --json --all-devices agrees with `clinfo --raw`: same devices per
                   platform, same names, compute units and global memory.
   schema          the JSON has the documented keys and types (docs/probe-json.md);
                   --check reports a passing self-test on every device.
-  table           the default table, -l tree and --all listing.
+  table           the default table, -l tree, --all-devices listing, and
+                  --profile's figures in the table and in the -l tree.
   no-platforms    an empty vendor directory and one with broken .icd files:
                   a clear message, exit 0, valid empty JSON.
-  bad-selection   HETGRAD_DEVICES errors and empty selections; bad arguments.
+  bad-selection   HETGRAD_DEVICES errors and empty selections; bad arguments;
+                  clinfo's flags (-a is clinfo's --all-props: not the probe's).
   platform-order  the same drivers listed by the loader in another order give
                   the same devices, in the same order, with the same ids.
 Standard library only.
@@ -77,7 +79,7 @@ def clinfo_devices():
 
 
 def check_clinfo():
-    ours = probe_json(["--all"])
+    ours = probe_json(["--all-devices"])
     theirs = clinfo_devices()
     mine = collections.defaultdict(collections.Counter)
     for d in ours["devices"]:
@@ -117,7 +119,7 @@ def check_keys(obj, keys, what):
 
 
 def check_schema():
-    full = probe_json(["--all"])
+    full = probe_json(["--all-devices"])
     kept = probe_json([])
     for doc in (full, kept):
         if doc.get("schema") != "hetgrad-probe/1":
@@ -136,7 +138,7 @@ def check_schema():
                 fail("%s has no reason" % d["name"])
     s = full["summary"]
     if s["devices"] != len(full["devices"]) or s["listed"] != len(full["devices"]):
-        fail("--all lists %d of %d devices" % (len(full["devices"]), s["devices"]))
+        fail("--all-devices lists %d of %d devices" % (len(full["devices"]), s["devices"]))
     if len(kept["devices"]) != s["kept"] or not all(d["kept"] for d in kept["devices"]):
         fail("default listing is not exactly the kept devices")
     ids = {d["id"] for d in full["devices"]}
@@ -154,7 +156,7 @@ def check_schema():
     for d in full["devices"]:
         if "oclgrind" in d["name"].lower() and d["type"] != "accelerator":
             fail("Oclgrind classified as %s" % d["type"])
-    checked = probe_json(["--all", "--check"])
+    checked = probe_json(["--all-devices", "--check"])
     for d in checked["devices"]:
         st = d.get("selftest")
         if not st or not st["passed"]:
@@ -163,7 +165,7 @@ def check_schema():
 
 
 def check_table():
-    doc = probe_json(["--all"])
+    doc = probe_json(["--all-devices"])
     out = run([]).stdout
     for label in ("Platform #0", "Global memory", "Compute units", "Max allocation",
                   "Compiler available", "PCI bus", "hetgrad"):
@@ -173,8 +175,8 @@ def check_table():
         if d["kept"] and d["name"] not in out:
             fail("table lacks device %s" % d["name"])
         if not d["kept"] and ("Device #%d " % d["index"]) in out:
-            fail("table lists set-aside device %s without --all" % d["name"])
-    tree = run(["-l", "--all"]).stdout
+            fail("table lists set-aside device %s without --all-devices" % d["name"])
+    tree = run(["-l", "--all-devices"]).stdout
     for d in doc["devices"]:
         if d["name"] not in tree or d["id"] not in tree:
             fail("tree lacks %s" % d["name"])
@@ -184,6 +186,14 @@ def check_table():
         if "Platform #%d: %s" % (p["index"], p["name"]) not in tree:
             fail("tree lacks platform %s" % p["name"])
     print(tree)
+    # --profile: the calibration's figures, in the table and in the -l tree.
+    for args, want in ((["--profile"], ("Profile (softmax 784x10)", "Kernel")),
+                       (["-l", "--profile"], ("profile (softmax 784x10): fixed", "kernel: "))):
+        out = run(args + ["--devices", "pthread"]).stdout
+        for w in want:
+            if w not in out:
+                fail("%s lacks %r:\n%s" % (args, w, out))
+    print("--profile shows in the table and in the -l tree")
 
 
 def check_no_platforms():
@@ -194,7 +204,7 @@ def check_no_platforms():
         if "No OpenCL platform found" not in p.stdout:
             fail("%s: no clear message:\n%s" % (sub, p.stdout))
         run(["-l"], env)
-        doc = probe_json(["--all", "--check"], env)
+        doc = probe_json(["--all-devices", "--check"], env)
         if doc["platforms"] or doc["devices"] or doc["summary"]["devices"] != 0:
             fail("%s: expected an empty listing: %s" % (sub, doc))
     print("empty and broken vendor directories give an empty listing, exit 0")
@@ -219,13 +229,22 @@ def check_bad_selection():
     run(["--frobnicate"], expect_rc=2)
     run(["-l", "--json"], expect_rc=2)
     run(["--devices"], expect_rc=2)
+    # clinfo's flags: -l and --json mean what they mean there; -a is clinfo's
+    # --all-props, so it is not the probe's "all devices" (--all-devices, --all).
+    p = run(["-a"], expect_rc=2)
+    if "unknown option -a" not in p.stderr:
+        fail("-a: %s" % p.stderr)
+    full = probe_json(["--all-devices"])
+    alias = probe_json(["--all"])
+    if [d["id"] for d in full["devices"]] != [d["id"] for d in alias["devices"]]:
+        fail("--all and --all-devices list different devices")
     print("selection errors are clear")
 
 
 def check_platform_order():
     root = os.environ["HG_ICD_ROOT"]
-    a = probe_json(["--all"], {"OCL_ICD_VENDORS": os.path.join(root, "pocl+oclgrind")})
-    b = probe_json(["--all"], {"OCL_ICD_VENDORS": os.path.join(root, "reversed")})
+    a = probe_json(["--all-devices"], {"OCL_ICD_VENDORS": os.path.join(root, "pocl+oclgrind")})
+    b = probe_json(["--all-devices"], {"OCL_ICD_VENDORS": os.path.join(root, "reversed")})
     ka = [(d["id"], d["name"], d["kept"]) for d in a["devices"]]
     kb = [(d["id"], d["name"], d["kept"]) for d in b["devices"]]
     if ka != kb:

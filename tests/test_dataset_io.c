@@ -556,6 +556,239 @@ START_TEST(libsvm_errors)
 }
 END_TEST
 
+/* ---- numbers: decimal only ------------------------------------------------------- */
+
+START_TEST(numbers_decimal_only)
+{
+    hg_dataset *d;
+    hg_error e;
+    char *path;
+    ck_assert_int_eq(csv("dec.csv", "+.5,2.,1E+2,0\n-0,1e-3,6.02e23,1\n", NULL, &d, &e, &path),
+                     HG_OK);
+    expect_floats(d->x, (const float[]){0.5f, 2, 100, 0, 0.001f, 6.02e23f}, 6);
+    hg_dataset_free(d);
+    free(path);
+
+    /* strtod's other spellings are refused, quoting the field */
+    csv_fails("0x1p3,1,0\n", NULL, HG_IO, 1, "column 1: hexadecimal number \"0x1p3\"");
+    csv_fails("1,2,0\n1,-0X10,0\n", NULL, HG_IO, 2, "column 2: hexadecimal number \"-0X10\"");
+    csv_fails("1,infinity,0\n", NULL, HG_IO, 1, "column 2: NaN or Inf value \"infinity\"");
+    csv_fails("1,INF,0\n", NULL, HG_IO, 1, "NaN or Inf value \"INF\"");
+    csv_fails("1,nan(123),0\n", NULL, HG_IO, 1, "NaN or Inf value \"nan(123)\"");
+    csv_fails("1,information,0\n", NULL, HG_IO, 1, "\"information\" is not a number");
+    csv_fails("1,1e,0\n", NULL, HG_IO, 1, "\"1e\" is not a number");
+    csv_fails("1,.,0\n", NULL, HG_IO, 1, "\".\" is not a number");
+    csv_fails("1,2,0x1\n", NULL, HG_IO, 1, "label \"0x1\" is not a non-negative integer");
+    csv_fails("1,2,1048576\n", NULL, HG_RANGE, 1, "label 1048576 is above the limit");
+    libsvm_fails("1 1:0x1p3\n", 0, HG_IO, 1, "feature index 1: hexadecimal number \"0x1p3\"");
+    libsvm_fails("1 1:-Infinity\n", 0, HG_IO, 1, "NaN or Inf");
+    libsvm_fails("0x1 1:1\n", 0, HG_IO, 1, "label \"0x1\" is not an integer");
+}
+END_TEST
+
+/* ---- class labels and schemas ------------------------------------------------------ */
+
+START_TEST(class_labels_of_plain_loads)
+{
+    hg_dataset *d;
+    hg_error e;
+    char *path;
+    ck_assert_int_eq(csv("c.csv", "1,2,0\n3,4,2\n", NULL, &d, &e, &path), HG_OK);
+    ck_assert_uint_eq(d->classes, 3);
+    expect_labels(d->class_labels, (const int32_t[]){0, 1, 2}, 3);
+    hg_data_schema s;
+    hg_dataset_schema(d, &s);
+    ck_assert_uint_eq(s.features, 2);
+    ck_assert_ptr_eq(s.classes, d->class_labels);
+    ck_assert_uint_eq(s.nclasses, 3);
+    ck_assert_ptr_null(s.source);
+    hg_dataset_free(d);
+    free(path);
+
+    hg_csv_options t;
+    hg_csv_options_init(&t);
+    t.labels_are_classes = false;
+    ck_assert_int_eq(csv("t.csv", "1,2,0.5\n", &t, &d, &e, &path), HG_OK);
+    ck_assert_ptr_null(d->class_labels);
+    hg_dataset_schema(d, &s);
+    ck_assert_ptr_null(s.classes);
+    ck_assert_uint_eq(s.nclasses, 0);
+    hg_dataset_free(d);
+    free(path);
+
+    path = puts_("r.svm", "3 1:1\n1 1:2\n7 1:3\n-2 1:5\n");
+    ck_assert_int_eq(hg_dataset_load_libsvm(path, 0, &d, &e), HG_OK);
+    expect_labels(d->class_labels, (const int32_t[]){-2, 1, 3, 7}, 4);
+    hg_dataset_free(d);
+    free(path);
+}
+END_TEST
+
+/* The defect: a LIBSVM test file lacking a class re-ranked its labels, and one whose
+   largest index was lower than the training file's came out narrower. */
+START_TEST(libsvm_schema)
+{
+    char *train = puts_("train.svm", "3 1:1\n1 2:1\n7 3:1\n");
+    char *test = puts_("test.svm", "7 1:1\n3 2:2\n");
+    hg_dataset *tr, *d;
+    hg_error e;
+    ck_assert_int_eq(hg_dataset_load_libsvm(train, 0, &tr, &e), HG_OK);
+    hg_data_schema s;
+    hg_dataset_schema(tr, &s);
+    s.source = "train.svm";
+    ck_assert_int_eq(hg_dataset_load_libsvm_as(test, &s, &d, &e), HG_OK);
+    ck_assert_uint_eq(d->features, 3);
+    ck_assert_uint_eq(d->classes, 3);
+    expect_labels(d->labels, (const int32_t[]){2, 1}, 2); /* 7 and 3 among 1, 3, 7 */
+    expect_labels(d->class_labels, (const int32_t[]){1, 3, 7}, 3);
+    expect_floats(d->targets, (const float[]){7, 3}, 2);
+    expect_floats(d->x, (const float[]){1, 0, 0, 0, 2, 0}, 6);
+    hg_dataset_free(d);
+
+    /* a label the training file lacks; an index above its features */
+    char *bad = puts_("unseen.svm", "7 1:1\n\n5 1:1\n");
+    char *where = at(bad, 3);
+    d = (hg_dataset *)1;
+    expect_error(hg_dataset_load_libsvm_as(bad, &s, &d, &e), &e, HG_IO, where,
+                 "label 5 is not one of the 3 classes of train.svm (1, 3, 7)",
+                 (const char *)NULL);
+    ck_assert_ptr_null(d);
+    free(where);
+    free(bad);
+    bad = puts_("wide.svm", "7 1:1\n3 4:1\n");
+    where = at(bad, 2);
+    expect_error(hg_dataset_load_libsvm_as(bad, &s, &d, &e), &e, HG_RANGE, where,
+                 "feature index 4 out of range: above the 3 features of train.svm",
+                 (const char *)NULL);
+    free(where);
+    free(bad);
+
+    /* classes only (features inferred), in any order */
+    s.features = 0;
+    s.classes = (const int32_t[]){1, -1};
+    s.nclasses = 2;
+    ck_assert_int_eq(hg_dataset_load_libsvm_as(test, &s, &d, &e), HG_IO);
+    s.classes = (const int32_t[]){7, 3};
+    ck_assert_int_eq(hg_dataset_load_libsvm_as(test, &s, &d, &e), HG_OK);
+    ck_assert_uint_eq(d->features, 2);
+    expect_labels(d->labels, (const int32_t[]){0, 1}, 2);
+    expect_labels(d->class_labels, (const int32_t[]){7, 3}, 2);
+    hg_dataset_free(d);
+
+    hg_dataset_free(tr);
+    free(train);
+    free(test);
+}
+END_TEST
+
+START_TEST(csv_schema)
+{
+    hg_data_schema s;
+    hg_data_schema_init(&s);
+    s.features = 2;
+    s.classes = (const int32_t[]){0, 1, 2};
+    s.nclasses = 3;
+    s.source = "train.csv";
+    hg_dataset *d;
+    hg_error e;
+    char *path = puts_("t.csv", "1,2,2\n3,4,0\n");
+    ck_assert_int_eq(hg_dataset_load_csv_as(path, NULL, &s, &d, &e), HG_OK);
+    ck_assert_uint_eq(d->classes, 3); /* not 1 + the largest label of this file */
+    expect_labels(d->labels, (const int32_t[]){2, 0}, 2);
+    expect_labels(d->class_labels, (const int32_t[]){0, 1, 2}, 3);
+    hg_dataset_free(d);
+    free(path);
+
+    /* the defect: a label the training never saw widened the classes */
+    path = puts_("ten.csv", "1,2,0\n1,2,3\n");
+    char *where = at(path, 2);
+    d = (hg_dataset *)1;
+    expect_error(hg_dataset_load_csv_as(path, NULL, &s, &d, &e), &e, HG_IO, where,
+                 "column 3: label 3 is not one of the 3 classes of train.csv (0, 1, 2)",
+                 (const char *)NULL);
+    ck_assert_ptr_null(d);
+    free(where);
+    free(path);
+
+    /* another feature count: on the first line, the header's with a header */
+    hg_csv_options h;
+    hg_csv_options_init(&h);
+    h.header = true;
+    path = puts_("wide.csv", "a,b,c,y\n1,2,3,0\n");
+    where = at(path, 1);
+    expect_error(hg_dataset_load_csv_as(path, &h, &s, &d, &e), &e, HG_IO, where,
+                 "3 features (4 columns less the label), but train.csv has 2",
+                 (const char *)NULL);
+    free(where);
+    free(path);
+
+    /* negative labels with classes that have them (a LIBSVM training file's) */
+    s.classes = (const int32_t[]){-1, 1};
+    s.nclasses = 2;
+    path = puts_("pm.csv", "1,2,1\n1,2,-1\n1,2,+1.0\n");
+    ck_assert_int_eq(hg_dataset_load_csv_as(path, NULL, &s, &d, &e), HG_OK);
+    expect_labels(d->labels, (const int32_t[]){1, 0, 1}, 3);
+    expect_floats(d->targets, (const float[]){1, -1, 1}, 3);
+    hg_dataset_free(d);
+    free(path);
+    path = puts_("half.csv", "1,2,0.5\n");
+    where = at(path, 1);
+    expect_error(hg_dataset_load_csv_as(path, NULL, &s, &d, &e), &e, HG_IO, where,
+                 "label \"0.5\" is not an integer", (const char *)NULL);
+    free(where);
+    free(path);
+
+    /* many classes: the list is cut */
+    int32_t many[20];
+    for (int32_t k = 0; k < 20; k++)
+        many[k] = k;
+    s.classes = many;
+    s.nclasses = 20;
+    path = puts_("m.csv", "1,2,20\n");
+    expect_error(hg_dataset_load_csv_as(path, NULL, &s, &d, &e), &e, HG_IO,
+                 "label 20 is not one of the 20 classes of train.csv (0, 1, 2, 3, 4, 5, 6, 7, "
+                 "..., 19)", (const char *)NULL);
+    free(path);
+}
+END_TEST
+
+START_TEST(schema_checked)
+{
+    hg_dataset *d = (hg_dataset *)1;
+    hg_error e;
+    char *path = puts_("ok.csv", "1,2,0\n");
+    hg_data_schema s;
+    hg_data_schema_init(&s);
+    s.classes = (const int32_t[]){0, 3, 0};
+    s.nclasses = 3;
+    expect_error(hg_dataset_load_csv_as(path, NULL, &s, &d, &e), &e, HG_INVALID_ARGUMENT,
+                 "label 0 twice", (const char *)NULL);
+    ck_assert_ptr_null(d);
+    s.classes = NULL;
+    expect_error(hg_dataset_load_csv_as(path, NULL, &s, &d, &e), &e, HG_INVALID_ARGUMENT,
+                 "nclasses 3", (const char *)NULL);
+    s.classes = (const int32_t[]){0, 1};
+    s.nclasses = 2;
+    hg_csv_options t;
+    hg_csv_options_init(&t);
+    t.labels_are_classes = false;
+    expect_error(hg_dataset_load_csv_as(path, &t, &s, &d, &e), &e, HG_INVALID_ARGUMENT,
+                 "without class labels", (const char *)NULL);
+    s.classes = NULL;
+    s.nclasses = 0;
+    s.features = HG_DATA_MAX_FEATURES + 1;
+    expect_error(hg_dataset_load_csv_as(path, NULL, &s, &d, &e), &e, HG_RANGE, "limit",
+                 (const char *)NULL);
+    expect_error(hg_dataset_load_libsvm_as(path, &s, &d, &e), &e, HG_RANGE, "limit",
+                 (const char *)NULL);
+    /* NULL schema: as the plain loaders */
+    ck_assert_int_eq(hg_dataset_load_csv_as(path, NULL, NULL, &d, &e), HG_OK);
+    ck_assert_uint_eq(d->classes, 1);
+    hg_dataset_free(d);
+    free(path);
+}
+END_TEST
+
 /* ---- IDX ------------------------------------------------------------------------ */
 
 static void be32w(unsigned char *p, uint32_t v)
@@ -762,6 +995,51 @@ START_TEST(idx_errors)
 }
 END_TEST
 
+
+START_TEST(idx_schema)
+{
+    size_t il, ll;
+    unsigned char *img = idx_images(10, 4, 5, 0, &il);
+    unsigned char *lab = idx_labels(10, &ll); /* labels i % 10 */
+    char *ip = put("s-img.idx", img, il), *lp = put("s-lab.idx", lab, ll);
+    hg_data_schema s;
+    hg_data_schema_init(&s);
+    s.features = 20;
+    s.classes = (const int32_t[]){9, 8, 7, 6, 5, 4, 3, 2, 1, 0};
+    s.nclasses = 10;
+    s.source = "model.hgp";
+    hg_dataset *d;
+    hg_error e;
+    ck_assert_int_eq(hg_dataset_load_idx_as(ip, lp, &s, &d, &e), HG_OK);
+    for (int32_t i = 0; i < 10; i++)
+        ck_assert_int_eq(d->labels[i], 9 - i);
+    expect_labels(d->class_labels, s.classes, 10);
+    hg_dataset_free(d);
+
+    s.classes = (const int32_t[]){4, 3, 2, 1, 0}; /* label 5 (row 5, byte 8 + 5) unseen */
+    s.nclasses = 5;
+    d = (hg_dataset *)1;
+    expect_error(hg_dataset_load_idx_as(ip, lp, &s, &d, &e), &e, HG_IO, lp, "byte offset 13",
+                 "label 5 is not one of the 5 classes of model.hgp (4, 3, 2, 1, 0)",
+                 (const char *)NULL);
+    ck_assert_ptr_null(d);
+    s.features = 784;
+    expect_error(hg_dataset_load_idx_as(ip, lp, &s, &d, &e), &e, HG_IO, ip, "byte offset 8",
+                 "images of 4 x 5 pixels (20 features), but model.hgp has 784",
+                 (const char *)NULL);
+    s.features = 0;
+    expect_error(hg_dataset_load_idx_as(ip, NULL, &s, &d, &e), &e, HG_INVALID_ARGUMENT,
+                 "without class labels", (const char *)NULL);
+    ck_assert_int_eq(hg_dataset_load_idx(ip, lp, &d, &e), HG_OK);
+    expect_labels(d->class_labels, (const int32_t[]){0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 10);
+    hg_dataset_free(d);
+    free(img);
+    free(lab);
+    free(ip);
+    free(lp);
+}
+END_TEST
+
 int main(void)
 {
     make_root();
@@ -785,6 +1063,12 @@ int main(void)
     tcase_add_test(tc, libsvm_errors);
     tcase_add_test(tc, idx_raw_and_gzip);
     tcase_add_test(tc, idx_errors);
+    tcase_add_test(tc, numbers_decimal_only);
+    tcase_add_test(tc, class_labels_of_plain_loads);
+    tcase_add_test(tc, libsvm_schema);
+    tcase_add_test(tc, csv_schema);
+    tcase_add_test(tc, schema_checked);
+    tcase_add_test(tc, idx_schema);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

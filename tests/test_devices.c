@@ -221,6 +221,18 @@ START_TEST(environment_selection)
     ck_assert_ptr_null(bad);
     ck_assert_ptr_nonnull(strstr(e.message, "pthraed"));
     unsetenv("HETGRAD_DEVICES");
+
+    /* devices_source names the expression as its caller knows it (a tool's option). */
+    o.devices = "nonsense";
+    o.devices_source = "--devices";
+    ck_assert_int_eq(hg_device_list_create(&o, &bad, &e), HG_BAD_SELECTION);
+    ck_assert_msg(strstr(e.message, "--devices") && !strstr(e.message, "hg_options"),
+                  "%s", e.message);
+    o.devices = "pthread";
+    hg_device_list *l2 = NULL;
+    ck_assert_int_eq(hg_device_list_create(&o, &l2, &e), HG_OK);
+    ck_assert_str_eq(by_name(l2, "basic")->reason, "not selected by --devices");
+    hg_device_list_destroy(l2);
 }
 END_TEST
 

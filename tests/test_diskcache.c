@@ -573,6 +573,138 @@ START_TEST(over_max_len)
 }
 END_TEST
 
+/* ---- what the cache refuses to trust -------------------------------------------------- */
+
+/* A load that must be refused (HG_IO naming want) and must not remove or change anything. */
+static void expect_refused_load(const char *dir, const char *want)
+{
+    void *data = (void *)1;
+    size_t len = 9;
+    bool found = true;
+    const char *why = "x";
+    hg_error e;
+    ck_assert_int_eq(hg__cache_load(dir, KEY, NKEY, SIZE_MAX, &data, &len, &found, &why, &e),
+                     HG_IO);
+    ck_assert(!found);
+    ck_assert_ptr_null(data);
+    ck_assert_ptr_null(why);
+    ck_assert_msg(strstr(e.message, want) != NULL, "message '%s' lacks '%s'", e.message, want);
+}
+
+static void expect_refused_store(const char *dir, const char *want)
+{
+    hg_error e;
+    ck_assert_int_eq(hg__cache_store(dir, KEY, NKEY, "new", 3, &e), HG_IO);
+    ck_assert_msg(strstr(e.message, want) != NULL, "message '%s' lacks '%s'", e.message, want);
+}
+
+/*
+ * Like ssh's StrictModes: a directory writable by group or others, or owned by another
+ * user, is neither read nor written; an entry stored while it was trusted stays as it was.
+ */
+START_TEST(untrusted_directories)
+{
+    char *dir = test_dir("trust");
+    char *path = entry_file(dir, KEY, NKEY);
+    store_ok(dir, KEY, NKEY, PAYLOAD, sizeof PAYLOAD);
+    const off_t size = file_size(path);
+    const mode_t modes[] = {0777, 0770, 0730, 0702, 01777};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        ck_assert_int_eq(chmod(dir, modes[i]), 0);
+        expect_refused_load(dir, "writable by group or others");
+        expect_refused_store(dir, "writable by group or others");
+        ck_assert_uint_eq(count_entries(dir), 1);   /* nothing written, nothing removed */
+        ck_assert_int_eq(file_size(path), size);
+    }
+    /* readable by others is fine: only writing matters */
+    ck_assert_int_eq(chmod(dir, 0755), 0);
+    void *data = NULL;
+    size_t len = 0;
+    bool found = false;
+    hg_error e;
+    ck_assert_int_eq(hg__cache_load(dir, KEY, NKEY, SIZE_MAX, &data, &len, &found, NULL, &e),
+                     HG_OK);
+    ck_assert(found);
+    ck_assert_mem_eq(data, PAYLOAD, sizeof PAYLOAD);
+    free(data);
+
+    /* owned by another user: refused even by root (who could write there) */
+    if (geteuid() == 0) {
+        ck_assert_int_eq(chmod(dir, 0700), 0);
+        ck_assert_int_eq(chown(dir, 65534, 65534), 0);
+        expect_refused_load(dir, "owned by uid 65534");
+        expect_refused_store(dir, "owned by uid 65534");
+        ck_assert_uint_eq(count_entries(dir), 1);
+        /* a directory the cache created (below the user's own) is checked the same way */
+        char *sub = hg__asprintf("%s/sub", dir);
+        ck_assert_int_eq(chown(dir, 0, 0), 0);
+        store_ok(sub, KEY, NKEY, "x", 1);
+        ck_assert_int_eq(chown(sub, 65534, 65534), 0);
+        expect_refused_load(sub, "owned by uid 65534");
+        expect_refused_store(sub, "owned by uid 65534");
+        free(sub);
+    } else {
+        printf("untrusted_directories: SKIPPED the case of a directory owned by another "
+               "user: chown needs root (uid %u)\n", (unsigned)geteuid());
+    }
+    free(path);
+    free(dir);
+}
+END_TEST
+
+/*
+ * A FIFO, a symbolic link or a socket named like an entry: loading neither blocks nor
+ * follows it, storing does not replace it, and it is left in place.
+ */
+START_TEST(special_files_named_like_entries)
+{
+    char *dir = test_dir("special");
+    char *path = entry_file(dir, KEY, NKEY);
+    store_ok(dir, KEY, NKEY, "x", 1);
+
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    expect_refused_load(dir, "not a regular file");  /* would block in open() forever */
+    expect_refused_store(dir, "not a regular file");
+    struct stat st;
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert(S_ISFIFO(st.st_mode));
+    ck_assert_uint_eq(count_entries(dir), 1);          /* no temporary file left behind */
+
+    /* a symbolic link to a perfectly good entry elsewhere is not followed */
+    char *other = test_dir("special-target");
+    store_ok(other, KEY, NKEY, PAYLOAD, sizeof PAYLOAD);
+    char *target = entry_file(other, KEY, NKEY);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(symlink(target, path), 0);
+    expect_refused_load(dir, "symbolic link");
+    expect_refused_store(dir, "not a regular file");
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+    void *data = NULL;
+    size_t len = 0;
+    bool found = false;
+    ck_assert_int_eq(hg__cache_load(other, KEY, NKEY, SIZE_MAX, &data, &len, &found, NULL,
+                                    NULL), HG_OK);
+    ck_assert(found);                                   /* the target is intact */
+    ck_assert_uint_eq(len, sizeof PAYLOAD);
+    free(data);
+
+    /* a dangling link is not created through either */
+    ck_assert_int_eq(unlink(path), 0);
+    char *nowhere = hg__asprintf("%s/created-through-link", root);
+    ck_assert_int_eq(symlink(nowhere, path), 0);
+    expect_refused_load(dir, "symbolic link");
+    expect_refused_store(dir, "not a regular file");
+    ck_assert(!exists(nowhere));
+    free(nowhere);
+    free(target);
+    free(other);
+    free(path);
+    free(dir);
+}
+END_TEST
+
 /* ---- concurrency --------------------------------------------------------------------- */
 
 enum { WRITERS = 4, STORES = 200 };
@@ -736,6 +868,14 @@ int main(void)
     tcase_add_test(tc, key_mismatch);
     tcase_add_test(tc, over_max_len);
     suite_add_tcase(s, tc);
+
+    /* Its own case and a short timeout: before the fix, loading a FIFO blocked forever. */
+    TCase *tcs = tcase_create("trust");
+    tcase_add_unchecked_fixture(tcs, make_root, remove_root);
+    tcase_set_timeout(tcs, 20);
+    tcase_add_test(tcs, untrusted_directories);
+    tcase_add_test(tcs, special_files_named_like_entries);
+    suite_add_tcase(s, tcs);
 
     TCase *tcc = tcase_create("concurrency");
     tcase_add_unchecked_fixture(tcc, make_root, remove_root);

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache_entry.h"
+#include "engine_internal.h"
 #include "internal.h"
 
 static char cache[256];
@@ -284,6 +286,146 @@ START_TEST(deadline_overrun_is_recovered)
 }
 END_TEST
 
+/* ---- cached kernel choices that cannot be applied ------------------------------------ */
+
+/* The POCL CPU devices, hetgrad's own kernels, the profile cache, a captured log. */
+static hg_engine *cpu_engine(test_log *lg)
+{
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.devices.use_environment = false;
+    o.devices.keep_duplicates = true;
+    o.devices.devices = "cpu";
+    o.devices.log = test_log_fn;
+    o.devices.log_user = lg;
+    o.devices.log_level = HG_LOG_WARN;
+    o.gemm = HG_GEMM_OWN;
+    o.cache_dir = cache;
+    hg_engine *e = NULL;
+    hg_error err;
+    ck_assert_msg(hg_engine_create(&o, &model, &e, &err) == HG_OK, "%s", err.message);
+    ck_assert_uint_eq(hg_engine_device_count(e), 2);
+    return e;
+}
+
+/* Rewrite every profile entry's kernel choice to choice, with a valid checksum. */
+static void forge_choice(const char *choice)
+{
+    DIR *dir = opendir(cache);
+    size_t n = 0;
+    for (struct dirent *de; (de = readdir(dir)) != NULL;) {
+        if (strncmp(de->d_name, "profile-", 8) != 0)
+            continue;
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", cache, de->d_name);
+        test_entry en;
+        ck_assert_msg(test_entry_read(path, &en), "cannot parse %s", path);
+        char *text = calloc(en.len + 1, 1);
+        memcpy(text, en.payload, en.len);
+        char *k = strstr(text, "kernel="), *end = k ? strchr(k, ' ') : NULL;
+        ck_assert_ptr_nonnull(end);
+        char *forged = hg__asprintf("%.*skernel=%s%s", (int)(k - text), text, choice, end);
+        hg_error err;
+        ck_assert_msg(test_entry_store(cache, &en, forged, strlen(forged), &err) == HG_OK,
+                      "%s", err.message);
+        free(forged);
+        free(text);
+        test_entry_free(&en);
+        n++;
+    }
+    closedir(dir);
+    ck_assert_uint_eq(n, 2);
+}
+
+/* Both devices in service and computing a share of an evenly weighted step. */
+static void expect_devices_used(hg_engine *e, const char *when)
+{
+    hg_error err;
+    const double w[2] = {1, 1};
+    ck_assert_int_eq(hg_engine_set_weights(e, w, 2, &err), HG_OK);
+    ck_assert_int_eq(hg_engine_set_split(e, HG_SPLIT_WEIGHTS, &err), HG_OK);
+    expect_exact(e, 4096);
+    for (size_t i = 0; i < 2; i++) {
+        const char *why = NULL;
+        ck_assert_msg(!hg_engine_quarantined(e, i, &why), "%s: device %zu quarantined: %s",
+                      when, i, why);
+        hg_device_step st;
+        ck_assert_int_eq(hg_engine_last_step(e, i, &st), HG_OK);
+        ck_assert_msg(st.rows > 0 && !st.failed, "%s: device %zu computed %zu rows", when, i,
+                      st.rows);
+    }
+}
+
+/*
+ * A cached profile whose kernel choice cannot be applied -- not a candidate at all
+ * ("3:0:0:0" is the custom path, on a softmax model: a division by zero in
+ * custom_groups), a shape that does not exist, a tiled GEMM for a one-layer model, a
+ * candidate whose program fails to build -- leaves the device's current kernels intact:
+ * the device is recalibrated, never quarantined, and the entry rewritten, so the next
+ * run uses the cache again.
+ */
+START_TEST(cached_choice_that_cannot_be_applied)
+{
+    static const struct {
+        const char *choice, *broken, *log;
+    } cases[] = {
+        {"3:0:0:0", NULL, "(3:0:0:0), which cannot be used"},
+        {"2:3:8:2", NULL, "(2:3:8:2), which cannot be used"},
+        {"2:16:16:0", NULL, "(2:16:16:0), which cannot be used"},
+        {"2:4:8:5", "fused r4/b8/k5", "(2:4:8:5), which cannot be used: clBuildProgram"},
+    };
+    test_log lg;
+    test_log_init(&lg);
+    hg_error err;
+    hg_engine *e = cpu_engine(&lg);
+    hg_dataset_desc d = {nrows, D, x, NULL, labels};
+    ck_assert_msg(hg_engine_set_data(e, &d, &err) == HG_OK, "%s", err.message);
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    hg_engine_destroy(e);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        forge_choice(cases[c].choice);
+        test_log_clear(&lg);
+        e = cpu_engine(&lg);
+        if (cases[c].broken) /* after creation: the default kernel builds */
+            hg__kchoice_break(e, cases[c].broken, 1);
+        ck_assert_msg(hg_engine_set_data(e, &d, &err) == HG_OK, "%s", err.message);
+        ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s: %s", cases[c].choice,
+                      err.message);
+        printf("cached kernel %s:\n%s", cases[c].choice, lg.text);
+        expect_devices_used(e, cases[c].choice);
+        for (size_t i = 0; i < 2; i++) {
+            hg_device_profile p;
+            ck_assert_int_eq(hg_engine_device_profile(e, i, &p), HG_OK);
+            ck_assert_msg(p.valid && !p.from_cache, "%s: device %zu kept the entry (%s)",
+                          cases[c].choice, i, p.kernel);
+            ck_assert_str_ne(p.kernel, "custom");
+            if (cases[c].broken)
+                ck_assert_str_ne(p.kernel, cases[c].broken);
+        }
+        ck_assert_msg(test_log_count(&lg, cases[c].log) == 2, "%s: log:\n%s",
+                      cases[c].choice, lg.text);
+        ck_assert_msg(test_log_count(&lg, "quarantined") == 0, "%s: log:\n%s",
+                      cases[c].choice, lg.text);
+        hg_engine_destroy(e);
+
+        /* the entry was rewritten: the next run takes it, quietly */
+        test_log_clear(&lg);
+        e = cpu_engine(&lg);
+        ck_assert_msg(hg_engine_set_data(e, &d, &err) == HG_OK, "%s", err.message);
+        ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+        for (size_t i = 0; i < 2; i++) {
+            hg_device_profile p;
+            ck_assert_int_eq(hg_engine_device_profile(e, i, &p), HG_OK);
+            ck_assert_msg(p.valid && p.from_cache, "%s: device %zu not from the cache",
+                          cases[c].choice, i);
+        }
+        ck_assert_msg(lg.used == 0, "%s: log:\n%s", cases[c].choice, lg.text);
+        expect_devices_used(e, cases[c].choice);
+        hg_engine_destroy(e);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("profile");
@@ -294,6 +436,12 @@ int main(void)
     tcase_add_test(tc, dynamic_rebalancing_follows_a_slow_device);
     tcase_add_test(tc, deadline_overrun_is_recovered);
     suite_add_tcase(s, tc);
+    /* Not timing-driven: its own case (CK_RUN_CASE=cache-choice runs it alone). */
+    TCase *tk = tcase_create("cache-choice");
+    tcase_set_timeout(tk, 600);
+    tcase_add_checked_fixture(tk, setup, teardown);
+    tcase_add_test(tk, cached_choice_that_cannot_be_applied);
+    suite_add_tcase(s, tk);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -2,7 +2,9 @@
  * test_programs.c - the program cache and prebuilt binaries on the real test
  * devices: compile once and load from the cache afterwards; a corrupt cache
  * entry is rebuilt; exported binaries run with the compiler forced off; a
- * missing binary is a clear error naming the file.
+ * missing binary is a clear error naming the file.  And what the caches must
+ * not trust: forged entries (right key, valid checksum, wrong binary), FIFOs
+ * named like entries, directories others can write to or that others own.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
@@ -11,8 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "cache_entry.h"
+#include "engine_internal.h"
 #include "internal.h"
 
 static char cache[256], bins[256];
@@ -186,6 +191,356 @@ START_TEST(prebuilt_binaries_without_compiler)
 }
 END_TEST
 
+/* ---- what the caches must not trust ---------------------------------------------- */
+
+/* An engine on the POCL CPU devices with hetgrad's own kernels, logging to lg. */
+static hg_engine *cpu_engine(const char *dir, bool profile_cache, test_log *lg)
+{
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.devices.use_environment = false;
+    o.devices.keep_duplicates = true;
+    o.devices.devices = "cpu";
+    o.devices.log = lg ? test_log_fn : NULL;
+    o.devices.log_user = lg;
+    o.devices.log_level = lg ? HG_LOG_WARN : HG_LOG_ERROR;
+    o.gemm = HG_GEMM_OWN;
+    o.cache_dir = dir;
+    o.no_profile_cache = !profile_cache;
+    hg_engine *e = NULL;
+    hg_error err;
+    ck_assert_msg(hg_engine_create(&o, &model, &e, &err) == HG_OK, "%s", err.message);
+    ck_assert_uint_eq(hg_engine_device_count(e), 2);
+    return e;
+}
+
+/* The engine's gradient over all rows equals the reference (data already set). */
+static void expect_reference(hg_engine *e, const char *when)
+{
+    hg_error err;
+    hg_dataset_desc data = {N, D, x, NULL, labels};
+    float g[P];
+    double loss, rl, ref[P];
+    ck_assert_msg(hg_engine_gradient(e, params, 0, N, g, &loss, &err) == HG_OK, "%s: %s", when,
+                  err.message);
+    ck_assert_int_eq(hg_reference_loss_grad(&model, params, &data, 0, N, NULL, &rl, ref, &err),
+                     HG_OK);
+    double maxd = 0, maxr = 0;
+    for (int i = 0; i < P; i++) {
+        maxd = fmax(maxd, fabs(g[i] - ref[i] / N));
+        maxr = fmax(maxr, fabs(ref[i] / N));
+    }
+    ck_assert_msg(maxd <= 1e-4 * maxr, "%s: gradient error %g of %g", when, maxd, maxr);
+    for (size_t i = 0; i < hg_engine_device_count(e); i++)
+        ck_assert_msg(!hg_engine_quarantined(e, i, NULL), "%s: device %zu quarantined", when, i);
+}
+
+static void set_data(hg_engine *e)
+{
+    hg_error err;
+    hg_dataset_desc data = {N, D, x, NULL, labels};
+    ck_assert_msg(hg_engine_set_data(e, &data, &err) == HG_OK, "%s", err.message);
+}
+
+/* Every file of dir whose name starts with prefix, as full paths (NULL-terminated). */
+static char **entries(const char *dir, const char *prefix)
+{
+    size_t n = 0, cap = 8;
+    char **v = calloc(cap, sizeof *v);
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    for (struct dirent *de; (de = readdir(d)) != NULL;) {
+        if (de->d_name[0] == '.' || strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        if (n + 1 >= cap)
+            v = realloc(v, (cap *= 2) * sizeof *v);
+        v[n++] = hg__asprintf("%s/%s", dir, de->d_name);
+        v[n] = NULL;
+    }
+    closedir(d);
+    return v;
+}
+
+static void free_entries(char **v)
+{
+    for (size_t i = 0; v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+#define BROKEN_OPTION " -DHG_TEST_BROKEN_RESULT"
+
+/*
+ * Forge the program cache: every binary built with the test hook that makes a kernel
+ * compute a wrong gradient is stored under the key of the same kernel built right (its
+ * options without the hook), through the cache's own writer, so the checksum is valid.
+ * Returns how many entries were forged; the payloads are kept in *kept (n of them) to
+ * forge again later.
+ */
+static size_t forge_programs(const char *dir, test_entry **kept)
+{
+    char **v = entries(dir, "program-");
+    size_t n = 0;
+    *kept = NULL;
+    for (size_t i = 0; v[i]; i++) {
+        test_entry en;
+        ck_assert_msg(test_entry_read(v[i], &en), "cannot parse %s", v[i]);
+        char *hook = NULL;
+        for (size_t k = 1; k < en.nkey && !hook; k++)
+            hook = strstr(en.key[k], BROKEN_OPTION);
+        if (!hook) {
+            test_entry_free(&en);
+            continue;
+        }
+        memmove(hook, hook + strlen(BROKEN_OPTION), strlen(hook + strlen(BROKEN_OPTION)) + 1);
+        hg_error err;
+        ck_assert_msg(test_entry_store(dir, &en, en.payload, en.len, &err) == HG_OK, "%s",
+                      err.message);
+        ck_assert_int_eq(unlink(v[i]), 0);
+        *kept = realloc(*kept, (n + 1) * sizeof **kept);
+        (*kept)[n++] = en;
+    }
+    free_entries(v);
+    return n;
+}
+
+/* Store those kept forged entries again whose label contains label. */
+static void forge_again(const char *dir, test_entry *kept, size_t n, const char *label)
+{
+    size_t done = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool match = false;
+        for (size_t k = 1; k < kept[i].nkey; k++)
+            match |= strstr(kept[i].key[k], label) != NULL;
+        if (!match)
+            continue;
+        done++;
+        hg_error err;
+        ck_assert_msg(test_entry_store(dir, &kept[i], kept[i].payload, kept[i].len, &err) ==
+                      HG_OK, "%s", err.message);
+    }
+    ck_assert_uint_eq(done, 2); /* one per device */
+}
+
+/* Rewrite every profile entry's kernel choice to choice ("2:4:8:3"), checksum valid. */
+static void forge_profiles(const char *dir, const char *choice)
+{
+    char **v = entries(dir, "profile-");
+    size_t n = 0;
+    for (; v[n]; n++) {
+        test_entry en;
+        ck_assert(test_entry_read(v[n], &en));
+        char *text = calloc(en.len + 64, 1);
+        memcpy(text, en.payload, en.len);
+        char *k = strstr(text, "kernel=");
+        ck_assert_ptr_nonnull(k);
+        char *end = strchr(k, ' ');
+        ck_assert_ptr_nonnull(end);
+        char *forged = hg__asprintf("%.*skernel=%s%s", (int)(k - text), text, choice, end);
+        hg_error err;
+        ck_assert_msg(test_entry_store(dir, &en, forged, strlen(forged), &err) == HG_OK, "%s",
+                      err.message);
+        free(forged);
+        free(text);
+        test_entry_free(&en);
+    }
+    ck_assert_uint_eq(n, 2);
+    free_entries(v);
+}
+
+/*
+ * A forged program cache entry -- the right key, a valid checksum, the binary of a
+ * kernel that computes a wrong gradient -- is caught by the check every kernel gets on
+ * its first use in a process (the cached profile does not skip it), rebuilt from source,
+ * and replaced; the log says what was rejected.
+ */
+START_TEST(forged_entries_are_caught)
+{
+    make_dirs();
+    make_data();
+    hg_error err;
+    test_log lg;
+    test_log_init(&lg);
+
+    /* 1. Binaries of wrong kernels: the default one (r8/b8/k2) and another (r4/b8/k3). */
+    hg_engine *e = cpu_engine(cache, false, NULL);
+    set_data(e);
+    hg__kchoice_break(e, "fused r8/b8/k2", 2);
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    hg__kchoice_break(e, "fused r4/b8/k3", 2);
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    hg_engine_destroy(e);
+    test_entry *kept = NULL;
+    size_t nforged = forge_programs(cache, &kept);
+    ck_assert_uint_eq(nforged, 4); /* two kernels, two devices */
+
+    /* 2. A fresh process's engine loads the forged default kernel at creation. */
+    e = cpu_engine(cache, true, &lg);
+    set_data(e);
+    expect_reference(e, "forged default kernel, uncalibrated");
+    ck_assert_msg(test_log_count(&lg, "fused r8/b8/k2 computed a wrong gradient") == 2,
+                  "log:\n%s", lg.text);
+    ck_assert_msg(test_log_count(&lg, "the program cache held wrong binaries") == 2,
+                  "log:\n%s", lg.text);
+    /* calibration rebuilds the other candidates from source too (the cache was wrong for
+       this device): the forged r4/b8/k3 is not excluded as if the kernel were wrong */
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    expect_reference(e, "forged entries, calibrated");
+    for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+        hg_device_profile pf;
+        ck_assert_int_eq(hg_engine_device_profile(e, i, &pf), HG_OK);
+        ck_assert_msg(strstr(pf.kernel_note, "excluded") == NULL, "note: %s", pf.kernel_note);
+    }
+    hg_engine_destroy(e);
+
+    /* 3. The entries were rewritten: no warning, everything from the cache. */
+    test_log_clear(&lg);
+    e = cpu_engine(cache, true, &lg);
+    expect_origin(e, "cache");
+    set_data(e);
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    expect_reference(e, "rewritten entries");
+    ck_assert_msg(lg.used == 0, "log:\n%s", lg.text);
+    hg_engine_destroy(e);
+
+    /* 4. A cached profile naming a kernel whose cached binary is forged: the check is not
+       skipped; the device is recalibrated and its profile rewritten. */
+    forge_again(cache, kept, nforged, "r4b8k3");
+    forge_profiles(cache, "2:4:8:3");
+    test_log_clear(&lg);
+    e = cpu_engine(cache, true, &lg);
+    set_data(e); /* the default kernel's entries are right now */
+    ck_assert_msg(lg.used == 0, "log:\n%s", lg.text);
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    expect_reference(e, "cached profile naming a forged kernel");
+    ck_assert_msg(test_log_count(&lg, "fused r4/b8/k3 computed a wrong gradient") == 2,
+                  "log:\n%s", lg.text);
+    for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+        hg_device_profile pf;
+        ck_assert_int_eq(hg_engine_device_profile(e, i, &pf), HG_OK);
+        ck_assert_msg(pf.valid && !pf.from_cache, "device %zu kept the forged profile", i);
+    }
+    hg_engine_destroy(e);
+    test_log_clear(&lg);
+    e = cpu_engine(cache, true, &lg);
+    set_data(e);
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+        hg_device_profile pf;
+        ck_assert_int_eq(hg_engine_device_profile(e, i, &pf), HG_OK);
+        ck_assert_msg(pf.valid && pf.from_cache, "device %zu: profile not rewritten", i);
+    }
+    expect_reference(e, "rewritten profile");
+    ck_assert_msg(lg.used == 0, "log:\n%s", lg.text);
+    hg_engine_destroy(e);
+
+    for (size_t i = 0; i < nforged; i++)
+        test_entry_free(&kept[i]);
+    free(kept);
+    remove_tree(cache);
+    remove_tree(bins);
+}
+END_TEST
+
+/*
+ * FIFOs named like every program and profile entry: the engine neither hangs (the
+ * alarm fails the test if it does) nor replaces them, and says why it ran uncached.
+ */
+START_TEST(fifo_entries_do_not_hang)
+{
+    make_dirs();
+    make_data();
+    hg_error err;
+    hg_engine *e = cpu_engine(cache, true, NULL);
+    set_data(e);
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    hg_engine_destroy(e);
+    char **v = entries(cache, "");
+    size_t n = 0;
+    for (; v[n]; n++) {
+        ck_assert_int_eq(unlink(v[n]), 0);
+        ck_assert_int_eq(mkfifo(v[n], 0600), 0);
+    }
+    ck_assert_uint_ge(n, 4); /* model and kernel programs, profiles */
+
+    test_log lg;
+    test_log_init(&lg);
+    alarm(120); /* open() on a FIFO with no writer blocks forever */
+    e = cpu_engine(cache, true, &lg);
+    set_data(e);
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    expect_reference(e, "FIFOs in the cache");
+    hg_engine_destroy(e);
+    alarm(0);
+    ck_assert_msg(test_log_count(&lg, "not a regular file") >= n, "log:\n%s", lg.text);
+    for (size_t i = 0; v[i]; i++) {
+        struct stat st;
+        ck_assert_int_eq(lstat(v[i], &st), 0);
+        ck_assert_msg(S_ISFIFO(st.st_mode), "%s was replaced", v[i]);
+    }
+    ck_assert_uint_eq(count_files(cache), n);
+    free_entries(v);
+    remove_tree(cache);
+    remove_tree(bins);
+}
+END_TEST
+
+/* One engine's life on dir; the directory must stay empty and one warning say why. */
+static void expect_untrusted(const char *dir, const char *why)
+{
+    test_log lg;
+    test_log_init(&lg);
+    hg_error err;
+    hg_engine *e = cpu_engine(dir, true, &lg);
+    set_data(e);
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    expect_reference(e, why);
+    expect_origin(e, "source");
+    hg_device_profile pf;
+    ck_assert_int_eq(hg_engine_device_profile(e, 0, &pf), HG_OK);
+    ck_assert(pf.valid && !pf.from_cache);
+    hg_engine_destroy(e);
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        ck_assert_msg(!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."),
+                      "%s was written to %s (%s)", de->d_name, dir, why);
+    closedir(d);
+    ck_assert_msg(test_log_count(&lg, dir) == 1 && test_log_count(&lg, why) == 1,
+                  "want one warning naming %s and '%s'; log:\n%s", dir, why, lg.text);
+}
+
+/*
+ * Like ssh's StrictModes: a cache directory writable by group or others, or owned by
+ * another user, is not used at all (one warning; nothing read or written).
+ */
+START_TEST(untrusted_cache_directory_is_not_used)
+{
+    make_dirs();
+    make_data();
+    ck_assert_int_eq(chmod(cache, 0777), 0);
+    expect_untrusted(cache, "writable by group or others");
+    ck_assert_int_eq(chmod(cache, 0775), 0);
+    expect_untrusted(cache, "writable by group or others");
+    if (geteuid() == 0) {
+        ck_assert_int_eq(chmod(cache, 0700), 0);
+        ck_assert_int_eq(chown(cache, 65534, 65534), 0);
+        expect_untrusted(cache, "owned by uid 65534");
+        ck_assert_int_eq(chown(cache, 0, 0), 0);
+    } else {
+        printf("untrusted_cache_directory_is_not_used: SKIPPED the case of a directory "
+               "owned by another user: chown needs root (uid %u)\n", (unsigned)geteuid());
+    }
+    /* and once it is the user's own again, it is used */
+    ck_assert_int_eq(chmod(cache, 0700), 0);
+    hg_engine *e = cpu_engine(cache, true, NULL);
+    hg_engine_destroy(e);
+    ck_assert_uint_gt(count_files(cache), 0);
+    remove_tree(cache);
+    remove_tree(bins);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("programs");
@@ -193,6 +548,9 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, compiled_once_then_cached);
     tcase_add_test(tc, prebuilt_binaries_without_compiler);
+    tcase_add_test(tc, forged_entries_are_caught);
+    tcase_add_test(tc, fifo_entries_do_not_hang);
+    tcase_add_test(tc, untrusted_cache_directory_is_not_used);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

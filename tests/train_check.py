@@ -2,7 +2,9 @@
 """train_check.py TRAIN WORKDIR - tests of hetgrad-train on the built-in digits.
 
 Trains with --json and checks the accuracy; saves, reloads and damages the
-parameter file; checks bad arguments.  Standard library only.
+parameter file; checks bad arguments; reads test files with the training data's
+classes and features; evaluates a saved model alone (--epochs 0); kills a save
+part-way.  Standard library only.
 """
 import json
 import os
@@ -85,6 +87,7 @@ if cont["val_accuracy"] < doc["val_accuracy"] - 0.03:
 data = open(params, "rb").read()
 bad = os.path.join(WORK, "bad.hgp")
 for name, content, word in [("flipped", data[:100] + bytes([data[100] ^ 0x55]) + data[101:], "checksum"),
+                            ("class flipped", data[:30] + bytes([data[30] ^ 1]) + data[31:], "checksum"),
                             ("truncated", data[: len(data) // 2], "truncated"),
                             ("foreign", b"not a parameter file at all", "magic"),
                             ("empty", b"", "magic")]:
@@ -183,6 +186,8 @@ bad_cases = [
     ("label.csv", "1,2,-3\n", "1", "label"),
     ("empty.csv", "", "", "empty"),
     ("binary.csv", "\x00\x01\x02binary\xff\xfe", "", "binary"),
+    ("hex.csv", "1,2,3\n1,0x1p3,3\n", "2", "0x1p3"),             # strtod's hex floats
+    ("infinity.csv", "1,2,3\n1,-Infinity,3\n", "2", "-Infinity"),
 ]
 for name, content, line, word in bad_cases:
     path = P(name)
@@ -208,4 +213,189 @@ lin = json.loads(run(["--json", "--model", "linear", "--data", P("reg.csv"), "--
 print("linear: val loss %.5f" % lin["val_loss"])
 if not lin["val_loss"] < 0.01:
     fail("linear regression did not fit: val loss %s" % lin["val_loss"])
+p = run(["--model", "linear", "--data", P("reg.csv"), "--epochs", "1"])
+if "1 classes" in p.stdout or "one target" not in p.stdout:
+    fail("linear regression's banner: %s" % p.stdout.splitlines()[0])
+
+# ---- test files are read with the training data's classes and features ----------------
+# A LIBSVM test file without class 0 used to re-rank its labels (accuracy near 0%); it
+# must score as the same rows in CSV do.
+no0 = [r for r in test_rows if r[0] != 0]
+write_csv(P("test-no0.csv"), no0, True)
+write_svm(P("test-no0.svm"), no0)
+base = ["--json", "--epochs", "10", "--val", "0", "--quiet"]
+a_csv = json.loads(run(base + ["--data", P("train.csv"), "--header", "--label-col", "0",
+                               "--test", P("test-no0.csv")]).stdout)["test_accuracy"]
+a_svm = json.loads(run(base + ["--data", P("train.svm"), "--test", P("test-no0.svm")]).stdout)["test_accuracy"]
+if a_csv < 0.9 or abs(a_svm - a_csv) > 1e-9:
+    fail("a test file without class 0: CSV %.3f, LIBSVM %.3f" % (a_csv, a_svm))
+print("test file without class 0: CSV %.3f, LIBSVM %.3f" % (a_csv, a_svm))
+
+# A LIBSVM test file whose largest index is below the training file's is read with the
+# training width; one above it is refused with its line.
+with open(P("narrow.svm"), "w") as f:
+    f.write("1 1:0.5 2:3\n2 3:3\n0 1:3\n")
+narrow = json.loads(run(base + ["--data", P("train.svm"), "--test", P("narrow.svm")]).stdout)
+if narrow["test_accuracy"] is None:
+    fail("narrow LIBSVM test file: %s" % narrow)
+with open(P("wide.svm"), "w") as f:
+    f.write("1 1:0.5\n2 7:3\n")
+p = run(["--data", P("train.svm"), "--test", P("wide.svm"), "--val", "0", "--epochs", "1"], rc=1)
+if P("wide.svm") + ":2:" not in p.stderr or "above the 6 features of " + P("train.svm") not in p.stderr:
+    fail("LIBSVM test index above the training features: %s" % p.stderr.strip())
+
+# A test label the training never saw is an error naming the file, the line and the
+# label (it used to add an output to the model); with --load too, where it was reported
+# as "another model".
+with open(P("unseen.csv"), "w") as f:
+    f.write("label,f0,f1,f2,f3,f4,f5\n0,1,2,3,4,5,6\n3,1,2,3,4,5,6\n")
+p = run(["--data", P("train.csv"), "--header", "--label-col", "0", "--test", P("unseen.csv"),
+         "--val", "0", "--epochs", "1"], rc=1)
+if P("unseen.csv") + ":3:" not in p.stderr or "label 3 is not one of the 3 classes" not in p.stderr:
+    fail("unseen CSV test label: %s" % p.stderr.strip())
+with open(P("unseen.svm"), "w") as f:
+    f.write("0 1:1\n1 2:1\n\n3 3:1\n")
+p = run(["--data", P("train.svm"), "--test", P("unseen.svm"), "--val", "0", "--epochs", "1"], rc=1)
+if P("unseen.svm") + ":4:" not in p.stderr or "label 3 is not one of the 3 classes" not in p.stderr:
+    fail("unseen LIBSVM test label: %s" % p.stderr.strip())
+with open(P("ten.csv"), "w") as f:
+    for c in (3, 9, 10):
+        f.write(",".join(["0.5"] * 64) + ",%d\n" % c)
+for epochs in ("1", "0"):
+    p = run(["--load", params, "--test", P("ten.csv"), "--epochs", epochs], rc=1)
+    if P("ten.csv") + ":3:" not in p.stderr or "label 10 is not one of the 10 classes" not in p.stderr \
+            or "another model" in p.stderr:
+        fail("--load, --epochs %s, test label 10: %s" % (epochs, p.stderr.strip()))
+print("test files: training classes and features")
+
+# ---- evaluate only: --epochs 0 --load F --test T -----------------------------------------
+# The same numbers as the training run that saved F reported for T.
+saved = P("eval.hgp")
+trained = json.loads(run(base + ["--data", P("train.csv"), "--header", "--label-col", "0",
+                                 "--test", P("test.csv"), "--save", saved]).stdout)
+ev = json.loads(run(["--json", "--epochs", "0", "--load", saved, "--header", "--label-col", "0",
+                     "--test", P("test.csv")]).stdout)
+if ev["epochs"] != 0 or ev["test_accuracy"] != trained["test_accuracy"] or \
+        ev["test_loss"] != trained["test_loss"] or ev["param_hash"] != trained["param_hash"]:
+    fail("evaluate-only differs from the training run: %s vs %s" % (ev, trained))
+p = run(["--epochs", "0", "--load", saved, "--header", "--label-col", "0", "--test", P("test.csv")])
+if "test (%s): accuracy %.1f%%" % (P("test.csv"), 100 * trained["test_accuracy"]) not in p.stdout:
+    fail("evaluate-only prints no result: %s" % p.stdout)
+# The file records its classes: LIBSVM labels -1, 5, 9 map back without the training file,
+# also for a test file lacking one of them.
+relabel = {0: -1, 1: 5, 2: 9}
+write_svm(P("pm-train.svm"), [(relabel[c], f) for c, f in train_rows])
+write_svm(P("pm-test.svm"), [(relabel[c], f) for c, f in no0])
+trained = json.loads(run(base + ["--data", P("pm-train.svm"), "--test", P("pm-test.svm"),
+                                 "--save", saved]).stdout)
+ev = json.loads(run(["--json", "--epochs", "0", "--load", saved, "--test", P("pm-test.svm")]).stdout)
+if trained["test_accuracy"] < 0.9 or ev["test_accuracy"] != trained["test_accuracy"]:
+    fail("LIBSVM classes -1, 5, 9 after --load: %s vs %s" % (ev["test_accuracy"], trained["test_accuracy"]))
+# An MLP: the file says its layers; --model/--hidden, when given, must agree.
+run(["--quiet", "--model", "mlp", "--hidden", "8", "--epochs", "1", "--save", saved])
+run(["--epochs", "0", "--load", saved, "--test", P("ten.csv")], rc=1)  # label 10, not the model
+with open(P("digits9.csv"), "w") as f:
+    f.write(",".join(["0.5"] * 64) + ",9\n")
+run(["--epochs", "0", "--load", saved, "--test", P("digits9.csv")])
+run(["--epochs", "0", "--load", saved, "--test", P("digits9.csv"), "--model", "mlp", "--hidden", "8"])
+p = run(["--epochs", "0", "--load", saved, "--test", P("digits9.csv"), "--hidden", "9"], rc=1)
+if "another model" not in p.stderr or "hidden 8" not in p.stderr:
+    fail("evaluate-only with another --hidden: %s" % p.stderr.strip())
+# Version 1 files (no class table, checksum over the parameters only) are still read.
+raw = open(params, "rb").read()
+if raw[:8] != b"HGPARAM2" or struct.unpack("<I", raw[24:28])[0] != 10:
+    fail("--save did not write version 2 with 10 classes")
+payload = raw[76:-8]  # the 650 floats after the 10 class labels and the count
+h = 0xcbf29ce484222325
+for byte in payload:
+    h = ((h ^ byte) * 0x100000001b3) & 0xffffffffffffffff
+v1 = P("v1.hgp")
+open(v1, "wb").write(b"HGPARAM1" + raw[8:24] + raw[68:76] + payload + struct.pack("<Q", h))
+e1, e2 = (json.loads(run(["--json", "--epochs", "0", "--load", f, "--test", P("digits9.csv")]).stdout)
+          for f in (v1, params))
+if e1["test_loss"] != e2["test_loss"] or e1["param_hash"] != e2["param_hash"]:
+    fail("version 1 file: %s vs %s" % (e1, e2))
+for args, word in ((["--epochs", "0", "--test", P("digits9.csv")], "--load"),
+                   (["--epochs", "0", "--load", saved], "--test"),
+                   (["--epochs", "0", "--load", saved, "--test", P("digits9.csv"), "--data",
+                     P("train.csv")], "--data")):
+    p = run(args, rc=2)
+    if word not in p.stderr:
+        fail("%s: unclear usage error: %s" % (args, p.stderr.strip()))
+print("evaluate only (--epochs 0): ok")
+
+# ---- --save: checked before training, replaced atomically -----------------------------
+# A device or a directory that cannot take a new file fails at once (exit 2), not after
+# the training.
+for target in ("/dev/full", WORK):
+    p = run(["--save", target], rc=2)
+    if target not in p.stderr or "epoch" in p.stdout or "set-up" in p.stdout:
+        fail("--save %s: not refused before training: %s %s" % (target, p.stdout, p.stderr))
+ro = P("read-only")
+os.makedirs(ro, exist_ok=True)
+os.chmod(ro, 0o555)
+drop = None
+if os.geteuid() == 0:  # root writes anywhere: run as nobody
+    def drop():
+        os.setgid(65534)
+        os.setuid(65534)
+p = subprocess.run([TRAIN, "--save", os.path.join(ro, "x.hgp")], capture_output=True,
+                   text=True, timeout=600, preexec_fn=drop)
+if p.returncode != 2 or ro not in p.stderr or "epoch" in p.stdout or "set-up" in p.stdout:
+    fail("--save into a read-only directory: exit %d: %s %s" % (p.returncode, p.stdout, p.stderr))
+# Killed while writing (a test hook stops the writer part-way), the previous file is intact.
+atomic = P("atomic.hgp")
+for leftover in os.listdir(WORK):
+    if leftover.startswith(".atomic.hgp."):
+        os.unlink(P(leftover))
+run(["--quiet", "--epochs", "1", "--save", atomic])
+before = open(atomic, "rb").read()
+proc = subprocess.Popen([TRAIN, "--quiet", "--epochs", "3", "--save", atomic],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                        env=dict(os.environ, HG_TEST_SAVE_HANG_AFTER="1000"))
+line = proc.stderr.readline()
+mid = open(atomic, "rb").read()
+proc.kill()
+proc.wait()
+after = open(atomic, "rb").read()
+if "hanging after" not in line:
+    fail("the save was not stopped part-way: %r" % line)
+if mid != before or after != before:
+    fail("a killed save damaged the previous file: %d bytes before, %d during, %d after"
+         % (len(before), len(mid), len(after)))
+temps = [f for f in os.listdir(WORK) if f.startswith(".atomic.hgp.")]
+if not temps:
+    fail("no temporary file beside the target: was the save written in place?")
+for f in temps:
+    os.unlink(P(f))
+run(["--quiet", "--epochs", "3", "--save", atomic])
+if open(atomic, "rb").read() == before:
+    fail("a later save did not replace the file")
+run(["--quiet", "--epochs", "1", "--load", atomic])
+print("--save: checked first, atomic")
+
+# ---- smaller defects ----------------------------------------------------------------------
+p = run(["--data", P("train.csv"), "--header", "--label-col", "0", "--test", P("test.csv"),
+         "--val", "0", "--epochs", "2"])
+if "nan" in p.stdout.lower():
+    fail("--val 0 prints nan: %s" % p.stdout)
+for args in (["--data", P("train-images.idx"), "--format", "idx"],
+             ["--data", P("train-images.idx"), "--labels", P("train-labels.idx"),
+              "--test", P("test-images.idx")],
+             ["--data", P("train.csv"), "--format", "arff"]):
+    p = run(args, rc=2)
+    if "--labels" not in p.stderr and "--test-labels" not in p.stderr and "--format" not in p.stderr:
+        fail("%s: %s" % (args, p.stderr.strip()))
+p = run(["--devices", "nonsense", "--epochs", "1"], rc=1)
+if "--devices" not in p.stderr or "hg_options" in p.stderr:
+    fail("--devices nonsense: %s" % p.stderr.strip())
+open(bad, "wb").write(data[:13])
+p = run(["--load", bad, "--epochs", "1"], rc=1)
+if "truncated" not in p.stderr or "another model" in p.stderr:
+    fail("13-byte parameter file: %s" % p.stderr.strip())
+with open(P("two.csv"), "w") as f:
+    f.write("1,2,0\n3,4,1\n")
+p = run(["--data", P("two.csv"), "--epochs", "1"], rc=1)
+if P("two.csv") not in p.stderr or "--val 0" not in p.stderr:
+    fail("a 2-row file: %s" % p.stderr.strip())
 print("ok")

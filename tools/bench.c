@@ -8,7 +8,9 @@
  *
  *   hetgrad-bench [--model softmax|linear|mlp] [--rows N] [--steps S]
  *                 [--features D] [--classes C] [--hidden H]
- *                 [--devices EXPR] [--dedup] [--max-step-s T] [--json]
+ *                 [--devices EXPR] [--keep-duplicates] [--max-step-s T] [--json]
+ *
+ * Options and exit status: main()'s tables, man/hetgrad-bench.1, docs/tools.md.
  *
  * --drill runs a fault drill instead: dynamic steps with fixed parameters in
  * which the busiest device fails in step 3; every gradient is compared with
@@ -28,29 +30,31 @@
 
 #include <hetgrad.h>
 
+#include "cli.h"
 #include "json_out.h"
 
 typedef struct bench_opts {
     hg_model_kind kind;
     size_t rows, steps, features, classes, hidden;
     const char *devices;
-    bool dedup, json, drill;
+    bool keep_dups, json, drill;
     double max_step_s;
 } bench_opts;
 
 /* --drill: the device that fails, and in which step. */
 typedef struct drill_fault {
     size_t   device;
-    uint64_t step;
+    uint64_t step;  /* 0: armed for the next step device runs in */
+    uint64_t fired; /* the engine step in which it fired; 0: not yet */
 } drill_fault;
 
 static bool drill_hook(void *user, size_t device, uint64_t step, hg_fault_point point)
 {
     drill_fault *f = user;
-    (void)step;
     /* armed when f->step == 0; fires once */
     if (point == HG_FAULT_WAIT && device == f->device && f->step == 0) {
         f->step = UINT64_MAX;
+        f->fired = step;
         return true;
     }
     return false;
@@ -72,8 +76,15 @@ static int drill(hg_engine *e, drill_fault *f, const float *params, size_t P, si
         return 3;
     }
     printf("fault drill: %zu rows, dynamic split; the busiest device fails in step 3\n", rows);
+    uint64_t fired_at = 0; /* drill step in which the fault fired */
+    size_t victim = SIZE_MAX;
     for (uint64_t s = 1; s <= 6; s++) {
-        if (s == 3) {
+        /* Arm in step 3; if the device it chose got no rows (the balancer
+           moved them), arm again for the next step's busiest device. */
+        if (s >= 3 && s <= 5 && !f->fired) {
+            if (s > 3)
+                printf("step %llu: the fault did not fire (device [%zu] got no rows); "
+                       "arming it again\n", (unsigned long long)(s - 1), f->device);
             size_t most = 0, busiest = 0;
             for (size_t i = 0; i < nd; i++) {
                 hg_device_step st;
@@ -86,7 +97,12 @@ static int drill(hg_engine *e, drill_fault *f, const float *params, size_t P, si
             f->device = busiest;
             f->step = 0; /* arm: fail in this step */
         }
+        uint64_t fired_before = f->fired;
         hg_status st = hg_engine_gradient(e, params, 0, rows, s == 1 ? g0 : g, NULL, &err);
+        if (!fired_before && f->fired) {
+            fired_at = s;
+            victim = f->device;
+        }
         if (st != HG_OK) {
             printf("step %llu: %s: %s\n", (unsigned long long)s, hg_status_name(st), err.message);
             bad = 1;
@@ -115,8 +131,21 @@ static int drill(hg_engine *e, drill_fault *f, const float *params, size_t P, si
         if (hg_engine_quarantined(e, i, &why))
             printf("quarantined [%zu] %s\n", i, why);
     }
-    printf("steps recovered: %llu; %s\n", (unsigned long long)hg_engine_recovered_steps(e),
+    uint64_t recovered = hg_engine_recovered_steps(e);
+    printf("steps recovered: %llu; %s\n", (unsigned long long)recovered,
            bad ? "GRADIENT CHANGED" : "every gradient equal to step 1's within 1e-4");
+    /* A drill in which nothing failed proves nothing: say so, loudly. */
+    if (!fired_at) {
+        printf("DRILL FAILED: the fault never fired (the armed device got no rows in "
+               "steps 3 to 5)\n");
+        bad = 1;
+    } else if (recovered != 1 || !hg_engine_quarantined(e, victim, NULL)) {
+        printf("DRILL FAILED: the fault fired in step %llu on device [%zu], but the engine "
+               "recovered %llu steps and %s the device\n", (unsigned long long)fired_at,
+               victim, (unsigned long long)recovered,
+               hg_engine_quarantined(e, victim, NULL) ? "quarantined" : "did not quarantine");
+        bad = 1;
+    }
     free(g0);
     free(g);
     return bad;
@@ -187,54 +216,84 @@ static void run_config(hg_engine *e, const float *params, float *grad, size_t ro
     free(bal);
 }
 
-static void usage(void)
-{
-    fprintf(stderr, "usage: hetgrad-bench [--model softmax|linear|mlp] [--rows N] [--steps S]\n"
-                    "       [--features D] [--classes C] [--hidden H] [--devices EXPR]\n"
-                    "       [--dedup] [--max-step-s T] [--json] [--drill]\n");
-}
+static const char *const model_names[] = {"softmax", "linear", "mlp", NULL};
+static const hg_model_kind model_kinds[] = {HG_MODEL_SOFTMAX, HG_MODEL_LINEAR, HG_MODEL_MLP};
 
-static size_t num(const char *s)
+static const cli_exit bench_exits[] = {
+    {0, "success"},
+    {1, "--drill: no fault fired, or recovery failed or changed a gradient"},
+    {2, "usage error"},
+    {3, "a hetgrad call failed (no device, calibration), or out of memory"},
+};
+
+static const cli_env bench_env[] = {
+    {"HETGRAD_DEVICES=EXPR", "device selection (docs/devices.md)"},
+    {"HETGRAD_CACHE_DIR=DIR", "compiled programs and device profiles"},
+};
+
+/* The command line into *o and *cmd (cli.h): CLI_CONTINUE, or the exit status. */
+static int parse_args(int argc, char **argv, bench_opts *o, cli *cmd)
 {
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*s == '\0' || *end || v == 0 || v > (1ull << 32)) {
-        fprintf(stderr, "hetgrad-bench: '%s' is not a positive count\n", s);
-        exit(2);
-    }
-    return (size_t)v;
+    int model = 0;
+    const cli_option options[] = {
+        {.name = "model", .kind = CLI_CHOICE, .target = &model, .choices = model_names,
+         .help = "the model's gradient (default softmax)"},
+        {.name = "rows", .kind = CLI_SIZE, .target = &o->rows, .metavar = "N",
+         .range = "[1,4294967296]", .help = "rows per step (default 8192)"},
+        {.name = "steps", .kind = CLI_SIZE, .target = &o->steps, .metavar = "S",
+         .range = "[1,4294967296]", .help = "timed steps per configuration, after one\n"
+                                            "warm-up (default 7)"},
+        {.name = "features", .kind = CLI_SIZE, .target = &o->features, .metavar = "D",
+         .range = "[1,4294967296]", .help = "inputs per row (default 784)"},
+        {.name = "classes", .kind = CLI_SIZE, .target = &o->classes, .metavar = "C",
+         .range = "[1,4294967296]", .help = "outputs (default 10; at least 2 but for\nlinear)"},
+        {.name = "hidden", .kind = CLI_SIZE, .target = &o->hidden, .metavar = "H",
+         .range = "[1,4294967296]", .help = "the MLP's hidden layer width (default 256)"},
+        {.name = "devices", .kind = CLI_STRING, .target = &o->devices, .metavar = "EXPR",
+         .help = "device selection (syntax of HETGRAD_DEVICES)"},
+        {.name = "keep-duplicates", .kind = CLI_FLAG, .target = &o->keep_dups,
+         .help = "use every view of the same hardware (default:\none view each)"},
+        {.name = "max-step-s", .kind = CLI_DOUBLE, .target = &o->max_step_s, .metavar = "T",
+         .range = "(0,inf)", .help = "predict, not run, a configuration whose step\n"
+                                     "would take longer (default 20)"},
+        {.name = "json", .kind = CLI_FLAG, .target = &o->json,
+         .help = "JSON on stdout (a configs array)"},
+        {.name = "drill", .kind = CLI_FLAG, .target = &o->drill,
+         .help = "fault drill instead: the busiest device fails\n"
+                 "in step 3; every gradient must equal step 1's"},
+    };
+    const cli_spec spec = {
+        .prog = "hetgrad-bench",
+        .synopsis = "[options]",
+        .summary = "How well hetgrad splits a gradient step across devices: each device\n"
+                   "alone, an equal split, the calibrated plan (weighted) and dynamic\n"
+                   "rebalancing, with rows/s, the ratio to the best device alone and the\n"
+                   "balance efficiency.",
+        .options = options,
+        .noptions = sizeof options / sizeof options[0],
+        .env = bench_env,
+        .nenv = sizeof bench_env / sizeof bench_env[0],
+        .exits = bench_exits,
+        .nexits = sizeof bench_exits / sizeof bench_exits[0],
+    };
+    cli_init(cmd, &spec);
+    int rc = cli_parse(cmd, argc, argv);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    o->kind = model_kinds[model];
+    if (o->kind != HG_MODEL_LINEAR && o->classes < 2)
+        return cli_usage_error(cmd, "--classes must be at least 2 for --model %s",
+                               model_names[model]);
+    return CLI_CONTINUE;
 }
 
 int main(int argc, char **argv)
 {
     bench_opts o = {HG_MODEL_SOFTMAX, 8192, 7, 784, 10, 256, NULL, false, false, false, 20.0};
-    for (int a = 1; a < argc; a++) {
-        const char *s = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
-        if (!strcmp(s, "--json")) o.json = true;
-        else if (!strcmp(s, "--drill")) o.drill = true;
-        else if (!strcmp(s, "--dedup")) o.dedup = true;
-        else if (!strcmp(s, "-h") || !strcmp(s, "--help")) { usage(); return 0; }
-        else if (!v) { usage(); return 2; }
-        else if (!strcmp(s, "--model")) {
-            a++;
-            if (!strcmp(v, "softmax")) o.kind = HG_MODEL_SOFTMAX;
-            else if (!strcmp(v, "linear")) o.kind = HG_MODEL_LINEAR;
-            else if (!strcmp(v, "mlp")) o.kind = HG_MODEL_MLP;
-            else { usage(); return 2; }
-        }
-        else if (!strcmp(s, "--rows")) { o.rows = num(v); a++; }
-        else if (!strcmp(s, "--steps")) { o.steps = num(v); a++; }
-        else if (!strcmp(s, "--features")) { o.features = num(v); a++; }
-        else if (!strcmp(s, "--classes")) { o.classes = num(v); a++; }
-        else if (!strcmp(s, "--hidden")) { o.hidden = num(v); a++; }
-        else if (!strcmp(s, "--devices")) { o.devices = v; a++; }
-        else if (!strcmp(s, "--max-step-s")) { o.max_step_s = atof(v); a++; }
-        else { usage(); return 2; }
-    }
-    if (o.kind != HG_MODEL_LINEAR && o.classes < 2) {
-        fprintf(stderr, "hetgrad-bench: --classes must be >= 2\n");
-        return 2;
-    }
+    cli cmd;
+    int rc = parse_args(argc, argv, &o, &cmd);
+    if (rc != CLI_CONTINUE)
+        return rc;
 
     hg_model_desc m = {.kind = o.kind, .inputs = o.features, .outputs = o.classes};
     if (o.kind == HG_MODEL_MLP) {
@@ -271,7 +330,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < P; i++)
         params[i] = (float)(((i * 2654435761u) % 1000) / 1000.0 - 0.5) * 0.02f;
 
-    drill_fault fault = {SIZE_MAX, UINT64_MAX};
+    drill_fault fault = {.device = SIZE_MAX, .step = UINT64_MAX, .fired = 0};
     hg_engine_options eo;
     hg_engine_options_init(&eo);
     if (o.drill) {
@@ -279,7 +338,8 @@ int main(int argc, char **argv)
         eo.fault_user = &fault;
     }
     eo.devices.devices = o.devices;
-    eo.devices.keep_duplicates = !o.dedup;
+    eo.devices.keep_duplicates = o.keep_dups;
+    cli_apply_log(&cmd, &eo.devices);
     hg_engine *e = NULL;
     hg_error err;
     struct timespec t0, t1, t2;
@@ -298,7 +358,7 @@ int main(int argc, char **argv)
     double calib_ms = (double)(t2.tv_sec - t1.tv_sec) * 1e3 + (double)(t2.tv_nsec - t1.tv_nsec) / 1e6;
 
     if (o.drill) {
-        int rc = drill(e, &fault, params, P, o.rows);
+        rc = drill(e, &fault, params, P, o.rows);
         hg_engine_destroy(e);
         free(x); free(t); free(l); free(params); free(grad);
         return rc;

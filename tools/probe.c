@@ -2,14 +2,14 @@
  * hetgrad-probe - list every OpenCL platform and device as hetgrad sees them:
  * classified, identified, selected and de-duplicated.  clinfo-style.
  *
- *   hetgrad-probe            a property table per device (devices in use)
- *   hetgrad-probe -l         a platform/device tree
- *   hetgrad-probe --json     the same data as JSON (docs/probe-json.md)
- *   hetgrad-probe --all      also devices set aside or not selected
- *   hetgrad-probe --check    run the self-test kernel on every listed device
+ *   hetgrad-probe                a property table per device (devices in use)
+ *   hetgrad-probe -l             a platform/device tree
+ *   hetgrad-probe --json         the same data as JSON (docs/probe-json.md)
+ *   hetgrad-probe --all-devices  also devices set aside or not selected
+ *   hetgrad-probe --check        run the self-test kernel on every listed device
+ *   hetgrad-probe --profile      calibrate the devices in use on a default workload
  *
- * Exit status: 0 success (also with no platform at all), 1 a self-test failed,
- * 2 bad usage, 3 the device list could not be built (a bad HETGRAD_DEVICES).
+ * Options and exit status: main()'s tables, man/hetgrad-probe.1, docs/tools.md.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -19,6 +19,7 @@
 
 #include <hetgrad.h>
 
+#include "cli.h"
 #include "json_out.h"
 
 /* ---- property rows: one per property, shared by the table and JSON -------- */
@@ -85,8 +86,8 @@ typedef struct profile_result {
  * shaped), 4096 synthetic rows.  Fills out[] by list index; false when the
  * engine could not be made (the message is in out[0].note).
  */
-static bool run_profile(const hg_device_list *l, const probe_opts *o, profile_result *out,
-                        char *fail, size_t failn)
+static bool run_profile(const hg_device_list *l, const probe_opts *o, const cli *cmd,
+                        profile_result *out, char *fail, size_t failn)
 {
     const size_t n = PROFILE_ROWS, d = PROFILE_FEATURES, c = PROFILE_CLASSES;
     hg_model_desc m = {.kind = HG_MODEL_SOFTMAX, .inputs = d, .outputs = c};
@@ -108,7 +109,10 @@ static bool run_profile(const hg_device_list *l, const probe_opts *o, profile_re
     hg_engine_options_init(&eo);
     eo.devices.devices = o->devices;
     eo.devices.keep_duplicates = o->keep_dups;
-    eo.devices.log_level = HG_LOG_ERROR;
+    cli_apply_log(cmd, &eo.devices);
+    /* the device list already logged its warnings once; below info, only errors */
+    if (eo.devices.log_level < HG_LOG_INFO)
+        eo.devices.log_level = HG_LOG_ERROR;
     hg_dataset_desc data = {n, d, x, NULL, lab};
     if (hg_engine_create(&eo, &m, &e, &err) != HG_OK ||
         hg_engine_set_data(e, &data, &err) != HG_OK || hg_engine_calibrate(e, &err) != HG_OK ||
@@ -290,7 +294,38 @@ static const char *state_word(const hg_device_info *d)
     return "in use";
 }
 
-static void print_tree(const hg_device_list *l, const probe_opts *o, const check_result *c)
+static void print_profile(const profile_result *p)
+{
+    if (!p || !p->ran)
+        return;
+    if (!p->valid) {
+        printf("  %-28s none%s%s\n", "Profile", p->note[0] ? ": " : "", p->note);
+        return;
+    }
+    printf("  %-28s fixed %.3f ms, %.0f rows/s, %.2f GFLOP/s, share %.1f%%%s%s%s\n",
+           "Profile (softmax 784x10)", p->fixed_ms, p->rows_per_s, p->gflops, 100.0 * p->share,
+           p->from_cache ? " (cached)" : "", p->note[0] ? "; " : "", p->note);
+    printf("  %-28s %s%s%s\n", "Kernel", p->kernel, p->kernel_why[0] ? ": " : "",
+           p->kernel_why);
+}
+
+/* --profile in the -l tree: two lines under the device. */
+static void print_tree_profile(const profile_result *p)
+{
+    if (!p || !p->ran)
+        return;
+    if (!p->valid) {
+        printf("     profile: none%s%s\n", p->note[0] ? ": " : "", p->note);
+        return;
+    }
+    printf("     profile (softmax 784x10): fixed %.3f ms, %.0f rows/s, %.2f GFLOP/s, "
+           "share %.1f%%%s%s%s\n", p->fixed_ms, p->rows_per_s, p->gflops, 100.0 * p->share,
+           p->from_cache ? " (cached)" : "", p->note[0] ? "; " : "", p->note);
+    printf("     kernel: %s%s%s\n", p->kernel, p->kernel_why[0] ? ": " : "", p->kernel_why);
+}
+
+static void print_tree(const hg_device_list *l, const probe_opts *o, const check_result *c,
+                       const profile_result *pr)
 {
     size_t np = hg_device_list_platform_count(l);
     for (size_t p = 0; p < np; p++) {
@@ -307,7 +342,8 @@ static void print_tree(const hg_device_list *l, const probe_opts *o, const check
                 total++;
         }
         if (total == 0)
-            printf(" `-- (no devices%s)\n", pi->device_count ? " in use; --all shows them" : "");
+            printf(" `-- (no devices%s)\n",
+                   pi->device_count ? " in use; --all-devices shows them" : "");
         for (size_t i = 0; i < hg_device_list_count(l); i++) {
             const hg_device_info *d = hg_device_list_get(l, i);
             if (d->platform != p || !listed(o, d))
@@ -321,23 +357,9 @@ static void print_tree(const hg_device_list *l, const probe_opts *o, const check
             if (c[i].ran)
                 printf("     self-test: %s%s%s\n", c[i].st == HG_OK ? "passed" : "FAILED",
                        c[i].st == HG_OK ? "" : ": ", c[i].st == HG_OK ? "" : c[i].message);
+            print_tree_profile(pr ? &pr[i] : NULL);
         }
     }
-}
-
-static void print_profile(const profile_result *p)
-{
-    if (!p || !p->ran)
-        return;
-    if (!p->valid) {
-        printf("  %-28s none%s%s\n", "Profile", p->note[0] ? ": " : "", p->note);
-        return;
-    }
-    printf("  %-28s fixed %.3f ms, %.0f rows/s, %.2f GFLOP/s, share %.1f%%%s%s%s\n",
-           "Profile (softmax 784x10)", p->fixed_ms, p->rows_per_s, p->gflops, 100.0 * p->share,
-           p->from_cache ? " (cached)" : "", p->note[0] ? "; " : "", p->note);
-    printf("  %-28s %s%s%s\n", "Kernel", p->kernel, p->kernel_why[0] ? ": " : "",
-           p->kernel_why);
 }
 
 static void print_table(const hg_device_list *l, const probe_opts *o, const check_result *c,
@@ -521,79 +543,80 @@ static void print_json(const hg_device_list *l, const probe_opts *o, const check
 
 /* ---- main --------------------------------------------------------------------- */
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: hetgrad-probe [-l | --json] [--all] [--check] [--profile] [--devices EXPR]\n"
-            "                     [--keep-duplicates]\n"
-            "  -l, --list          platform/device tree\n"
-            "  --json              JSON (schema: docs/probe-json.md)\n"
-            "  -a, --all           also list devices set aside or not selected\n"
-            "  --check             run the self-test kernel on every listed device\n"
-            "  --profile           calibrate every device in use on a default workload\n"
-            "                      (softmax 784x10): fixed cost, rows/s, GFLOP/s, share\n"
-            "  --devices EXPR      select devices (syntax of HETGRAD_DEVICES, docs/devices.md)\n"
-            "  --keep-duplicates   keep several views of the same hardware\n"
-            "  -V, --version       print the version\n"
-            "  -h, --help          this help\n");
-}
+static const cli_exit probe_exits[] = {
+    {0, "success (also when there is no OpenCL platform at all)"},
+    {1, "a --check self-test or the --profile calibration failed"},
+    {2, "usage error"},
+    {3, "the device list could not be built (a bad HETGRAD_DEVICES or --devices),\n"
+        "     or out of memory"},
+};
 
-/* Warnings go to stderr (the library already logged them when they happened). */
-static void quiet_log(void *user, hg_log_level level, const char *message)
-{
-    (void)user;
-    if (level <= HG_LOG_WARN)
-        fprintf(stderr, "hetgrad-probe: %s: %s\n", level == HG_LOG_ERROR ? "error" : "warning",
-                message);
-}
+static const cli_env probe_env[] = {
+    {"HETGRAD_DEVICES=EXPR", "device selection (docs/devices.md); a device\n"
+                             "must pass both it and --devices"},
+};
 
 int main(int argc, char **argv)
 {
     probe_opts o = {0};
-    for (int a = 1; a < argc; a++) {
-        const char *s = argv[a];
-        if (!strcmp(s, "-l") || !strcmp(s, "--list")) o.tree = true;
-        else if (!strcmp(s, "--json")) o.json = true;
-        else if (!strcmp(s, "-a") || !strcmp(s, "--all")) o.all = true;
-        else if (!strcmp(s, "--check")) o.check = true;
-        else if (!strcmp(s, "--profile")) o.profile = true;
-        else if (!strcmp(s, "--keep-duplicates")) o.keep_dups = true;
-        else if (!strcmp(s, "--devices") && a + 1 < argc) o.devices = argv[++a];
-        else if (!strncmp(s, "--devices=", 10)) o.devices = s + 10;
-        else if (!strcmp(s, "-V") || !strcmp(s, "--version")) {
-            printf("hetgrad-probe %s\n", hg_version_string());
-            return 0;
-        } else if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
-            usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "hetgrad-probe: unknown argument '%s'\n", s);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (o.tree && o.json) {
-        fprintf(stderr, "hetgrad-probe: -l and --json do not go together\n");
-        return 2;
-    }
+    const cli_option options[] = {
+        {.name = "list", .letter = 'l', .kind = CLI_FLAG, .target = &o.tree,
+         .help = "platform/device tree (as clinfo -l)"},
+        {.name = "json", .kind = CLI_FLAG, .target = &o.json,
+         .help = "JSON (schema: docs/probe-json.md)"},
+        {.name = "all-devices", .alias = "all", .kind = CLI_FLAG, .target = &o.all,
+         .help = "also list devices set aside or not selected"},
+        {.name = "check", .kind = CLI_FLAG, .target = &o.check,
+         .help = "run the self-test kernel on every listed device"},
+        {.name = "profile", .kind = CLI_FLAG, .target = &o.profile,
+         .help = "calibrate every device in use on a default\n"
+                 "workload (softmax 784x10): fixed cost, rows/s,\n"
+                 "GFLOP/s, share and kernel, in the table, the -l\n"
+                 "tree and --json"},
+        {.name = "devices", .kind = CLI_STRING, .metavar = "EXPR", .target = &o.devices,
+         .help = "select devices (syntax of HETGRAD_DEVICES,\ndocs/devices.md)"},
+        {.name = "keep-duplicates", .kind = CLI_FLAG, .target = &o.keep_dups,
+         .help = "keep several views of the same hardware (default:\none view each)"},
+    };
+    const cli_spec spec = {
+        .prog = "hetgrad-probe",
+        .synopsis = "[-l | --json] [--all-devices] [--check] [--profile]\n"
+                    "                     [--devices EXPR] [--keep-duplicates] [-v | -q]",
+        .summary = "List every OpenCL platform and device as hetgrad sees them: classified,\n"
+                   "identified, selected and de-duplicated.  Without -l or --json, a table\n"
+                   "of properties per device in use, as clinfo prints.",
+        .options = options,
+        .noptions = sizeof options / sizeof options[0],
+        .env = probe_env,
+        .nenv = sizeof probe_env / sizeof probe_env[0],
+        .exits = probe_exits,
+        .nexits = sizeof probe_exits / sizeof probe_exits[0],
+    };
+    cli cmd;
+    cli_init(&cmd, &spec);
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (o.tree && o.json)
+        return cli_usage_error(&cmd, "-l and --json do not go together");
 
     hg_options opt;
     hg_options_init(&opt);
     opt.devices = o.devices;
     opt.keep_duplicates = o.keep_dups;
-    opt.log = quiet_log;
+    cli_apply_log(&cmd, &opt);
     hg_device_list *l = NULL;
     hg_error err;
     hg_status st = hg_device_list_create(&opt, &l, &err);
     if (st != HG_OK) {
-        fprintf(stderr, "hetgrad-probe: %s: %s\n", hg_status_name(st), err.message);
+        cli_log(&cmd, HG_LOG_ERROR, "%s: %s", hg_status_name(st), err.message);
         return 3;
     }
 
     size_t n = hg_device_list_count(l);
     check_result *c = calloc(n ? n : 1, sizeof *c);
     if (!c) {
-        fprintf(stderr, "hetgrad-probe: out of memory\n");
+        cli_log(&cmd, HG_LOG_ERROR, "out of memory");
         hg_device_list_destroy(l);
         return 3;
     }
@@ -602,8 +625,8 @@ int main(int argc, char **argv)
     if (o.profile && hg_device_list_kept_count(l) > 0) {
         pr = calloc(n, sizeof *pr);
         char fail[HG_ERROR_MESSAGE_MAX] = "";
-        if (!pr || !run_profile(l, &o, pr, fail, sizeof fail)) {
-            fprintf(stderr, "hetgrad-probe: --profile: %s\n", pr ? fail : "out of memory");
+        if (!pr || !run_profile(l, &o, &cmd, pr, fail, sizeof fail)) {
+            cli_log(&cmd, HG_LOG_ERROR, "--profile: %s", pr ? fail : "out of memory");
             failures++;
         }
     }
@@ -617,14 +640,14 @@ int main(int argc, char **argv)
                ".icd files.\n");
     } else {
         if (o.tree)
-            print_tree(l, &o, c);
+            print_tree(l, &o, c, pr);
         else
             print_table(l, &o, c, pr);
         size_t set_aside = n - hg_device_list_kept_count(l);
         printf("\n%zu platform(s), %zu device(s), %zu in use", hg_device_list_platform_count(l),
                n, hg_device_list_kept_count(l));
         if (set_aside && !o.all)
-            printf(", %zu set aside or not selected (--all lists them)", set_aside);
+            printf(", %zu set aside or not selected (--all-devices lists them)", set_aside);
         printf(".\n");
         if (n > 0 && hg_device_list_kept_count(l) == 0)
             printf("No device is selected: check HETGRAD_DEVICES / --devices.\n");

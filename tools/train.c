@@ -22,7 +22,9 @@
 #include <hetgrad.h>
 #include <hetgrad/data.h>
 
+#include "cli.h"
 #include "json_out.h"
+#include "param_file.h"
 #include "train_mpi.h"
 
 #ifndef HG_HAVE_MPI
@@ -49,6 +51,7 @@ typedef struct train_opts {
     unsigned long long seed;
     double val_frac;
     bool json, quiet, keep_dups, header, deterministic;
+    bool model_given, hidden_given; /* --model, --hidden given (--epochs 0 checks the file) */
     bool mpi;           /* --mpi: start MPI even without a launcher's environment */
     double mpi_timeout; /* --mpi-timeout: seconds a rank waits for the others */
     const char *devices, *save, *load, *trace;
@@ -297,7 +300,18 @@ typedef struct data {
     float *x;
     int32_t *labels;
     float *targets;   /* linear regression: one target per row */
+    int32_t *class_labels; /* classes entries: the label value of each class (not for
+                              linear regression) */
 } data;
+
+static void data_free(data *d)
+{
+    free(d->x);
+    free(d->labels);
+    free(d->targets);
+    free(d->class_labels);
+    memset(d, 0, sizeof *d);
+}
 
 static double now_ms(void)
 {
@@ -382,12 +396,24 @@ static bool load_builtin(data *d, char *msg, size_t n)
     }
     for (size_t r = 0; r < d->rows; r++)
         d->targets[r] = (float)d->labels[r];
+    d->class_labels = malloc(d->classes * sizeof *d->class_labels);
+    if (!d->class_labels) {
+        snprintf(msg, n, "out of memory");
+        return false;
+    }
+    for (size_t k = 0; k < d->classes; k++)
+        d->class_labels[k] = (int32_t)k;
     return true;
 }
 
-/* Load a data file with the loaders of hetgrad/data.h. */
-static bool load_file(const train_opts *o, const char *path, const char *labels, data *d,
-                      char *msg, size_t n)
+/*
+ * The format of a data file: --format (one of csv, libsvm, idx: the parser checked it),
+ * else from its name (.svm, .libsvm, .svmlight: LIBSVM; a labels file given: IDX; else
+ * CSV).  NULL with a usage message when IDX lacks its labels file (labels_opt names
+ * that option).
+ */
+static const char *data_format(const train_opts *o, const char *path, const char *labels,
+                               const char *labels_opt, char *msg, size_t n)
 {
     const char *fmt = o->format;
     if (!fmt) {
@@ -400,60 +426,74 @@ static bool load_file(const train_opts *o, const char *path, const char *labels,
         else
             fmt = "csv";
     }
+    if (!strcmp(fmt, "idx") && !labels) {
+        snprintf(msg, n, "%.300s: IDX data needs its labels file: %s FILE", path, labels_opt);
+        return NULL;
+    }
+    return fmt;
+}
+
+/*
+ * Load a data file in format fmt (data_format) with the loaders of hetgrad/data.h, for a
+ * model of this kind.  schema (may be NULL): the features and classes the file must have
+ * (a test file: its training data's, or a loaded model's).
+ */
+static bool load_file(const train_opts *o, const char *path, const char *labels,
+                      const char *fmt, hg_model_kind kind, const hg_data_schema *schema,
+                      data *d, char *msg, size_t n)
+{
     hg_dataset *ds = NULL;
     hg_error err;
     hg_status st;
+    bool linear = kind == HG_MODEL_LINEAR;
     if (!strcmp(fmt, "csv")) {
         hg_csv_options co;
         hg_csv_options_init(&co);
         co.header = o->header;
         co.label_column = o->label_col;
-        co.labels_are_classes = o->kind != HG_MODEL_LINEAR;
-        st = hg_dataset_load_csv(path, &co, &ds, &err);
+        co.labels_are_classes = !linear;
+        st = hg_dataset_load_csv_as(path, &co, schema, &ds, &err);
     } else if (!strcmp(fmt, "libsvm")) {
-        st = hg_dataset_load_libsvm(path, 0, &ds, &err);
-    } else if (!strcmp(fmt, "idx")) {
-        if (!labels) {
-            snprintf(msg, n, "IDX data needs --labels FILE (and --test-labels for --test)");
-            return false;
-        }
-        st = hg_dataset_load_idx(path, labels, &ds, &err);
+        st = hg_dataset_load_libsvm_as(path, schema, &ds, &err);
     } else {
-        snprintf(msg, n, "unknown --format '%s' (csv, libsvm, idx)", fmt);
-        return false;
+        st = hg_dataset_load_idx_as(path, labels, schema, &ds, &err);
     }
     if (st != HG_OK) {
         snprintf(msg, n, "%.480s", err.message);
         return false;
     }
-    bool linear = o->kind == HG_MODEL_LINEAR;
     if ((linear ? !ds->targets : !ds->labels) || ds->rows == 0) {
         snprintf(msg, n, "%s: no %s", path, linear ? "targets" : "class labels");
         hg_dataset_free(ds);
         return false;
     }
-    d->rows = ds->rows;
-    d->features = ds->features;
-    d->classes = linear ? 1 : ds->classes < 2 ? 2 : ds->classes;
-    d->x = ds->x;
-    d->labels = ds->labels;
-    d->targets = ds->targets;
-    if (linear && !d->targets) {
-        snprintf(msg, n, "%s: no targets", path);
+    if (!linear && ds->classes < 2) {
+        snprintf(msg, n, "%.300s: every row has label %d: a classifier needs at least two "
+                 "classes", path, (int)ds->class_labels[0]);
         hg_dataset_free(ds);
         return false;
     }
+    d->rows = ds->rows;
+    d->features = ds->features;
+    d->classes = linear ? 1 : ds->classes;
+    d->x = ds->x;
+    d->labels = ds->labels;
+    d->targets = ds->targets;
+    d->class_labels = linear ? NULL : ds->class_labels;
     ds->x = NULL;
     ds->labels = NULL;
     ds->targets = NULL;
+    if (!linear)
+        ds->class_labels = NULL;
     hg_dataset_free(ds);
     return true;
 }
 
 /* ---- the model on the host: predictions for accuracy and validation loss ---- */
 
-/* Loss sum and correct predictions over rows idx[0..n) (softmax/MLP). */
-static void evaluate(const hg_model_desc *m, const float *params, const data *d,
+/* Loss sum and correct predictions over rows idx[0..n) (softmax/MLP); false when out
+   of memory (nothing is reported then). */
+static bool evaluate(const hg_model_desc *m, const float *params, const data *d,
                      const size_t *idx, size_t n, double *loss, size_t *correct)
 {
     size_t widths[HG_MAX_HIDDEN + 2];
@@ -468,7 +508,8 @@ static void evaluate(const hg_model_desc *m, const float *params, const data *d,
     double *a = malloc(widest * sizeof *a), *b = malloc(widest * sizeof *b);
     *loss = 0;
     *correct = 0;
-    for (size_t s = 0; a && b && s < n; s++) {
+    bool ok = a && b;
+    for (size_t s = 0; ok && s < n; s++) {
         const float *xr = d->x + idx[s] * d->features;
         for (size_t j = 0; j < m->inputs; j++)
             a[j] = xr[j];
@@ -509,15 +550,12 @@ static void evaluate(const hg_model_desc *m, const float *params, const data *d,
     }
     free(a);
     free(b);
+    return ok;
 }
 
-/* ---- parameters on disk -------------------------------------------------------- */
+/* ---- hashes ------------------------------------------------------------------------ */
 
-/*
- * Parameter file (docs/train.md): "HGPARAM1", then u32 model kind, inputs,
- * outputs, nhidden, hidden[nhidden], u64 count, count floats, u64 FNV-1a of
- * the floats' bytes; little-endian.
- */
+/* FNV-1a 64 of n bytes: the parameter hash printed and compared across MPI ranks. */
 static uint64_t fnv(const void *p, size_t n)
 {
     const unsigned char *b = p;
@@ -529,141 +567,125 @@ static uint64_t fnv(const void *p, size_t n)
     return h;
 }
 
-static bool save_params(const char *path, const hg_model_desc *m, const float *p, size_t n,
-                        char *msg, size_t msgn)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        snprintf(msg, msgn, "%s: %s", path, strerror(errno));
-        return false;
-    }
-    uint32_t head[4] = {(uint32_t)m->kind, (uint32_t)m->inputs, (uint32_t)m->outputs,
-                        (uint32_t)m->nhidden};
-    uint64_t count = n, sum = fnv(p, n * sizeof *p);
-    bool ok = fwrite("HGPARAM1", 1, 8, f) == 8 && fwrite(head, sizeof head, 1, f) == 1;
-    for (size_t h = 0; ok && h < m->nhidden; h++) {
-        uint32_t w = (uint32_t)m->hidden[h];
-        ok = fwrite(&w, sizeof w, 1, f) == 1;
-    }
-    ok = ok && fwrite(&count, sizeof count, 1, f) == 1 && fwrite(p, sizeof *p, n, f) == n &&
-         fwrite(&sum, sizeof sum, 1, f) == 1;
-    if (fclose(f) != 0)
-        ok = false;
-    if (!ok)
-        snprintf(msg, msgn, "%s: write failed: %s", path, strerror(errno));
-    return ok;
-}
-
-static bool load_params(const char *path, const hg_model_desc *m, float *p, size_t n,
-                        char *msg, size_t msgn)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(msg, msgn, "%s: %s", path, strerror(errno));
-        return false;
-    }
-    char magic[8];
-    uint32_t head[4], w;
-    uint64_t count = 0, sum = 0;
-    bool ok = fread(magic, 1, 8, f) == 8 && memcmp(magic, "HGPARAM1", 8) == 0;
-    if (!ok)
-        snprintf(msg, msgn, "%s: not a hetgrad parameter file (bad magic at offset 0)", path);
-    if (ok && (fread(head, sizeof head, 1, f) != 1 || head[0] != (uint32_t)m->kind ||
-               head[1] != m->inputs || head[2] != m->outputs || head[3] != m->nhidden)) {
-        snprintf(msg, msgn, "%s: header (offset 8) describes another model than the one "
-                 "requested (kind %u, %u inputs, %u outputs, %u hidden layers)", path,
-                 head[0], head[1], head[2], head[3]);
-        ok = false;
-    }
-    for (size_t h = 0; ok && h < m->nhidden; h++)
-        if (fread(&w, sizeof w, 1, f) != 1 || w != m->hidden[h]) {
-            snprintf(msg, msgn, "%s: hidden layer %zu has another width", path, h);
-            ok = false;
-        }
-    if (ok && (fread(&count, sizeof count, 1, f) != 1 || count != n)) {
-        snprintf(msg, msgn, "%s: holds %llu parameters, the model has %zu", path,
-                 (unsigned long long)count, n);
-        ok = false;
-    }
-    if (ok && (fread(p, sizeof *p, n, f) != n || fread(&sum, sizeof sum, 1, f) != 1)) {
-        snprintf(msg, msgn, "%s: truncated", path);
-        ok = false;
-    }
-    if (ok && sum != fnv(p, n * sizeof *p)) {
-        snprintf(msg, msgn, "%s: checksum mismatch (the file is damaged)", path);
-        ok = false;
-    }
-    for (size_t i = 0; ok && i < n; i++)
-        if (!isfinite(p[i])) {
-            snprintf(msg, msgn, "%s: parameter %zu is not finite", path, i);
-            ok = false;
-        }
-    if (ok && fgetc(f) != EOF) {
-        snprintf(msg, msgn, "%s: trailing bytes after the checksum", path);
-        ok = false;
-    }
-    fclose(f);
-    return ok;
-}
-
 /* ---- main ------------------------------------------------------------------------- */
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-        "usage: hetgrad-train [options]   (no options: softmax regression on built-in digits)\n"
-        "  --model softmax|mlp|linear  model (default softmax; linear: least squares on\n"
-        "                          the label column as a number, accuracy = |error| < 0.5)\n"
-        "  --hidden W[,W...]       MLP hidden layer widths (default 64)\n"
-        "  --optimizer adam|sgd    (default adam)\n"
-        "  --lr X                  learning rate (default 0.05 adam, 0.1 sgd)\n"
-        "  --momentum M            SGD momentum (default 0.9)\n"
-        "  --l2 X                  L2 penalty X/2 |W|^2 on the weights, not biases (default 0)\n"
-        "  --epochs N              (default 40)\n"
-        "  --batch N               minibatch rows (default 128)\n"
-        "  --seed N                shuffling and initialisation seed (default 1)\n"
-        "  --val F                 validation fraction (default 0.2; 0 with --test)\n"
-        "  --data FILE             train on FILE instead of the built-in digits\n"
-        "  --format csv|libsvm|idx file format (default: from the name; idx with --labels)\n"
-        "  --header                CSV: the first line is a header\n"
-        "  --label-col N           CSV: 0-based label column (default: the last)\n"
-        "  --labels FILE           IDX: the labels file for --data\n"
-        "  --test FILE             report accuracy on this held-out file at the end\n"
-        "  --test-labels FILE      IDX: the labels file for --test\n"
-        "  --devices EXPR          device selection (syntax of HETGRAD_DEVICES)\n"
-        "  --keep-duplicates       use every view of the same hardware\n"
-        "  --deterministic         the same gradient bits whatever the split and devices\n"
-        "                          (docs/kernels.md): blocks of min(512, batch/4) rows (a\n"
-        "                          power of two), so a seed and batch give the same run\n"
-        "  --save FILE / --load FILE   parameters (docs/train.md)\n"
-        "  --trace FILE            Chrome/Perfetto trace of every step (docs/train.md)\n"
-        "  --json                  machine-readable summary on stdout\n"
-        "  --quiet                 no per-epoch lines\n"
-        "  --mpi                   start MPI even without an MPI launcher's environment\n"
-        "                          (under mpirun / mpiexec it starts by itself; docs/mpi.md)\n"
-        "  --mpi-timeout S         seconds a rank waits for the others (default 120)\n");
-}
+static const char *const model_names[] = {"softmax", "mlp", "linear", NULL};
+static const hg_model_kind model_kinds[] = {HG_MODEL_SOFTMAX, HG_MODEL_MLP, HG_MODEL_LINEAR};
+static const char *const optimizer_names[] = {"adam", "sgd", NULL};
+static const char *const format_names[] = {"csv", "libsvm", "idx", NULL};
 
-static bool parse_size(const char *s, size_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*s == '\0' || *end || errno || v == 0 || v > 100000000ull)
-        return false;
-    *out = (size_t)v;
-    return true;
-}
+static const cli_exit train_exits[] = {
+    {0, "success"},
+    {1, "the run failed: a data or parameter file, a device, MPI"},
+    {2, "usage error"},
+    {143, "under MPI: stopped by the launcher (SIGTERM) after another\n"
+          "     rank ended early"},
+};
 
-static bool parse_double(const char *s, double *out)
+static const cli_env train_env[] = {
+    {"HETGRAD_DEVICES=EXPR", "device selection (docs/devices.md)"},
+    {"HETGRAD_CACHE_DIR=DIR", "compiled programs and device profiles"},
+};
+
+/*
+ * The command line into *o and *cmd (cli.h).  Returns CLI_CONTINUE, or the
+ * status to exit with (after --help, --version or a usage error).
+ */
+static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (*s == '\0' || *end || errno || !isfinite(v))
-        return false;
-    *out = v;
-    return true;
+    int model = -1, optim = 0, format = -1; /* -1: not given */
+    size_t nhidden = 0;                      /* 0: --hidden not given */
+    const cli_option options[] = {
+        {.name = "model", .kind = CLI_CHOICE, .target = &model, .choices = model_names,
+         .help = "model (default softmax; linear: least squares\n"
+                 "on the label column as a number, accuracy =\n"
+                 "|error| < 0.5)"},
+        {.name = "hidden", .kind = CLI_SIZE_LIST, .target = o->hidden, .count = &nhidden,
+         .max_count = HG_MAX_HIDDEN, .metavar = "W[,W...]", .range = "[1,65536]",
+         .help = "MLP hidden layer widths (default 64)"},
+        {.name = "optimizer", .kind = CLI_CHOICE, .target = &optim,
+         .choices = optimizer_names, .help = "(default adam)"},
+        {.name = "lr", .kind = CLI_DOUBLE, .target = &o->lr, .metavar = "X", .range = "(0,inf)",
+         .help = "learning rate (default 0.05 adam, 0.1 sgd)"},
+        {.name = "momentum", .kind = CLI_DOUBLE, .target = &o->momentum, .metavar = "M",
+         .range = "[0,1)", .help = "SGD momentum (default 0.9)"},
+        {.name = "l2", .kind = CLI_DOUBLE, .target = &o->l2, .metavar = "X", .range = "[0,1)",
+         .help = "L2 penalty X/2 |W|^2 on the weights, not the\nbiases (default 0)"},
+        {.name = "epochs", .kind = CLI_SIZE, .target = &o->epochs, .metavar = "N",
+         .range = "[0,100000000]",
+         .help = "(default 40; 0 with --load and --test: evaluate\n"
+                 "the saved model on the test file, no training)"},
+        {.name = "batch", .kind = CLI_SIZE, .target = &o->batch, .metavar = "N",
+         .range = "[1,100000000]", .help = "minibatch rows (default 128)"},
+        {.name = "seed", .kind = CLI_U64, .target = &o->seed, .metavar = "N",
+         .help = "shuffling and initialisation seed, 0 included\n(default 1)"},
+        {.name = "val", .kind = CLI_DOUBLE, .target = &o->val_frac, .metavar = "F",
+         .range = "[0,1)", .help = "validation fraction (default 0.2; 0 needs --test)"},
+        {.name = "data", .kind = CLI_STRING, .target = &o->data, .metavar = "FILE",
+         .help = "train on FILE instead of the built-in digits"},
+        {.name = "format", .kind = CLI_CHOICE, .target = &format, .choices = format_names,
+         .help = "file format (default: from the name; idx with\n--labels)"},
+        {.name = "header", .kind = CLI_FLAG, .target = &o->header,
+         .help = "CSV: the first line is a header"},
+        {.name = "label-col", .kind = CLI_LONG, .target = &o->label_col, .metavar = "N",
+         .range = "[-1,999999]", .help = "CSV: 0-based label column (default -1: the last)"},
+        {.name = "labels", .kind = CLI_STRING, .target = &o->labels, .metavar = "FILE",
+         .help = "IDX: the labels file for --data"},
+        {.name = "test", .kind = CLI_STRING, .target = &o->test, .metavar = "FILE",
+         .help = "report accuracy on this held-out file at the end"},
+        {.name = "test-labels", .kind = CLI_STRING, .target = &o->test_labels, .metavar = "FILE",
+         .help = "IDX: the labels file for --test"},
+        {.name = "devices", .kind = CLI_STRING, .target = &o->devices, .metavar = "EXPR",
+         .help = "device selection (syntax of HETGRAD_DEVICES)"},
+        {.name = "keep-duplicates", .kind = CLI_FLAG, .target = &o->keep_dups,
+         .help = "use every view of the same hardware (default:\none view each)"},
+        {.name = "deterministic", .kind = CLI_FLAG, .target = &o->deterministic,
+         .help = "the same gradient bits whatever the split and\n"
+                 "devices (docs/kernels.md): blocks of\n"
+                 "min(512, batch/4) rows (a power of two), so a\n"
+                 "seed and batch give the same run"},
+        {.name = "save", .kind = CLI_STRING, .target = &o->save, .metavar = "FILE",
+         .help = "write the parameters at the end, atomically;\n"
+                 "FILE is checked before training (docs/train.md)"},
+        {.name = "load", .kind = CLI_STRING, .target = &o->load, .metavar = "FILE",
+         .help = "start from these parameters (docs/train.md)"},
+        {.name = "trace", .kind = CLI_STRING, .target = &o->trace, .metavar = "FILE",
+         .help = "Chrome/Perfetto trace of every step\n(docs/train.md)"},
+        {.name = "json", .kind = CLI_FLAG, .target = &o->json,
+         .help = "machine-readable summary on stdout"},
+        {.name = "mpi", .kind = CLI_FLAG, .target = &o->mpi,
+         .help = "start MPI even without an MPI launcher's\n"
+                 "environment (under mpirun / mpiexec it starts\n"
+                 "by itself; docs/mpi.md)"},
+        {.name = "mpi-timeout", .kind = CLI_DOUBLE, .target = &o->mpi_timeout, .metavar = "S",
+         .range = "(0,inf)", .help = "seconds a rank waits for the others (default 120)"},
+    };
+    const cli_spec spec = {
+        .prog = "hetgrad-train",
+        .synopsis = "[options]",
+        .summary = "Train a model with hetgrad on every selected OpenCL device; without\n"
+                   "options, softmax regression on the built-in digits.",
+        .options = options,
+        .noptions = sizeof options / sizeof options[0],
+        .quiet_help = "log only errors; no per-epoch lines or progress bar",
+        .env = train_env,
+        .nenv = sizeof train_env / sizeof train_env[0],
+        .exits = train_exits,
+        .nexits = sizeof train_exits / sizeof train_exits[0],
+    };
+    cli_init(cmd, &spec);
+    int rc = cli_parse(cmd, argc, argv);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    o->model_given = model >= 0;
+    o->kind = model_kinds[model >= 0 ? model : 0];
+    o->hidden_given = nhidden > 0;
+    if (nhidden)
+        o->nhidden = nhidden;
+    o->opt = optim == 0 ? OPT_ADAM : OPT_SGD;
+    o->format = format >= 0 ? format_names[format] : NULL;
+    o->quiet = cmd->quiet > 0;
+    return CLI_CONTINUE;
 }
 
 static int fail(const char *msg)
@@ -713,6 +735,155 @@ static int fail_start(train_mpi *tm, const char *msg)
     return fail_start_status(tm, HG_INVALID_ARGUMENT, msg);
 }
 
+/* A usage error found once MPI may be running: exit 2 alone, every rank told with MPI. */
+static int usage_start(train_mpi *tm, const cli *cmd, const char *msg)
+{
+    if (tm->initialized && tm->size > 1)
+        return fail_start(tm, msg);
+    return finish(tm, cli_usage_error(cmd, "%s", msg));
+}
+
+/*
+ * --load for training: path must hold model m, and the classes it records (version 2)
+ * must be the training data's (classes: m->outputs values, NULL for linear regression;
+ * data_path names them, NULL: the built-in digits).  Copies the parameters into params;
+ * false with msg otherwise.
+ */
+static bool load_params(const char *path, const hg_model_desc *m, const int32_t *classes,
+                        const char *data_path, float *params, char *msg, size_t n)
+{
+    param_file pf;
+    if (!param_file_read(path, &pf, msg, n))
+        return false;
+    bool ok = false;
+    char a[200], b[200];
+    if (!param_file_same_model(&pf.model, m)) {
+        param_file_describe(&pf.model, a, sizeof a);
+        param_file_describe(m, b, sizeof b);
+        snprintf(msg, n, "%.120s holds another model than the one requested: %.150s in the "
+                 "file, %.150s requested", path, a, b);
+    } else if (classes && pf.classes_recorded &&
+               memcmp(pf.classes, classes, m->outputs * sizeof *classes) != 0) {
+        param_file_classes_text(pf.classes, m->outputs, a, sizeof a);
+        param_file_classes_text(classes, m->outputs, b, sizeof b);
+        snprintf(msg, n, "%.120s was trained on the classes %.120s; %.100s has %.120s", path,
+                 a, data_path ? data_path : "the built-in digits", b);
+    } else {
+        memcpy(params, pf.params, pf.count * sizeof *params);
+        ok = true;
+    }
+    param_file_free(&pf);
+    return ok;
+}
+
+static const char *model_name(hg_model_kind k)
+{
+    return k == HG_MODEL_MLP ? "mlp" : k == HG_MODEL_LINEAR ? "linear" : "softmax";
+}
+
+/*
+ * --epochs 0: the model of --load evaluated on --test (a host forward pass) and printed,
+ * or reported with --json; --save writes it again (in the current format).  The file
+ * defines the model, its features and its classes; --model and --hidden, when given,
+ * must agree with it.  talk: this process prints (MPI rank 0).  Returns the exit status.
+ */
+static int evaluate_only(const train_opts *o, const char *test_fmt, const train_mpi *tm,
+                         bool talk)
+{
+    char msg[HG_ERROR_MESSAGE_MAX], desc[200];
+    double t0 = now_ms();
+    param_file pf;
+    if (!param_file_read(o->load, &pf, msg, sizeof msg))
+        return fail(msg);
+    int rc = 1;
+    data test = {0};
+    size_t *idx = NULL;
+    const hg_model_desc *m = &pf.model;
+    param_file_describe(m, desc, sizeof desc);
+    bool hidden_differs = m->nhidden != o->nhidden;
+    for (size_t h = 0; !hidden_differs && h < m->nhidden; h++)
+        hidden_differs = m->hidden[h] != o->hidden[h];
+    if ((o->model_given && m->kind != o->kind) ||
+        (o->hidden_given && m->kind == HG_MODEL_MLP && hidden_differs)) {
+        snprintf(msg, sizeof msg, "%.200s holds another model than --model/--hidden ask "
+                 "for: %s", o->load, desc);
+        fail(msg);
+        goto out;
+    }
+    hg_data_schema sc;
+    hg_data_schema_init(&sc);
+    sc.features = m->inputs;
+    if (m->kind != HG_MODEL_LINEAR) {
+        sc.classes = pf.classes;
+        sc.nclasses = m->outputs;
+    }
+    sc.source = o->load;
+    if (!load_file(o, o->test, o->test_labels, test_fmt, m->kind, &sc, &test, msg,
+                   sizeof msg)) {
+        fail(msg);
+        goto out;
+    }
+    idx = malloc(test.rows * sizeof *idx);
+    if (!idx) {
+        fail("out of memory");
+        goto out;
+    }
+    for (size_t r = 0; r < test.rows; r++)
+        idx[r] = r;
+    double loss;
+    size_t correct;
+    if (!evaluate(m, pf.params, &test, idx, test.rows, &loss, &correct)) {
+        fail("out of memory evaluating the model");
+        goto out;
+    }
+    double acc = (double)correct / (double)test.rows, mean = loss / (double)test.rows;
+    if (o->save && !param_file_write(o->save, m, m->kind == HG_MODEL_LINEAR ? NULL : pf.classes,
+                                     pf.params, pf.count, msg, sizeof msg)) {
+        fail(msg);
+        goto out;
+    }
+    uint64_t hash = fnv(pf.params, pf.count * sizeof *pf.params);
+    if (o->json && talk) {
+        json_out j;
+        json_init(&j, stdout);
+        json_begin_object(&j);
+        json_key(&j, "schema"); json_string(&j, "hetgrad-train/1");
+        json_key(&j, "data"); json_null(&j);
+        json_key(&j, "model"); json_string(&j, model_name(m->kind));
+        json_key(&j, "epochs"); json_u64(&j, 0);
+        json_key(&j, "train_rows"); json_u64(&j, 0);
+        json_key(&j, "val_rows"); json_u64(&j, 0);
+        json_key(&j, "final_loss"); json_null(&j);
+        json_key(&j, "val_loss"); json_null(&j);
+        json_key(&j, "val_accuracy"); json_null(&j);
+        json_key(&j, "test_loss"); json_double(&j, mean);
+        json_key(&j, "test_accuracy"); json_double(&j, acc);
+        json_key(&j, "setup_ms"); json_double(&j, now_ms() - t0);
+        json_key(&j, "train_ms"); json_double(&j, 0);
+        json_key(&j, "rows_per_s"); json_null(&j);
+        char hex[24];
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)hash);
+        json_key(&j, "param_hash"); json_string(&j, hex);
+        json_key(&j, "ranks"); json_u64(&j, (uint64_t)tm->size);
+        json_key(&j, "deterministic"); json_bool(&j, o->deterministic);
+        json_key(&j, "devices");
+        json_begin_array(&j);
+        json_end_array(&j);
+        json_end_object(&j);
+    } else if (talk) {
+        printf("hetgrad-train: %s from %s, evaluated on %s (%zu rows); no training "
+               "(--epochs 0)\n", desc, o->load, o->test, test.rows);
+        printf("test (%s): accuracy %.1f%%, loss %.4f\n", o->test, 100 * acc, mean);
+    }
+    fflush(stdout);
+    rc = 0;
+out:
+    free(idx);
+    data_free(&test);
+    param_file_free(&pf);
+    return rc;
+}
+
 /* Test-only hooks (tests/mpi_check.py): this rank exits, or hangs, at the given step. */
 static void test_hooks(uint64_t step)
 {
@@ -738,79 +909,39 @@ int main(int argc, char **argv)
                     .momentum = 0.9, .epochs = 40, .batch = 128, .seed = 1, .val_frac = 0.2,
                     .mpi_timeout = 120};
     o.hidden[0] = 64;
-    for (int a = 1; a < argc; a++) {
-        const char *s = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
-        bool has = v != NULL, ok = true;
-        if (!strcmp(s, "-h") || !strcmp(s, "--help")) { usage(stdout); return 0; }
-        else if (!strcmp(s, "--json")) o.json = true;
-        else if (!strcmp(s, "--quiet")) o.quiet = true;
-        else if (!strcmp(s, "--keep-duplicates")) o.keep_dups = true;
-        else if (!strcmp(s, "--deterministic")) o.deterministic = true;
-        else if (!strcmp(s, "--header")) o.header = true;
-        else if (!strcmp(s, "--mpi")) o.mpi = true;
-        else if (!has) { fprintf(stderr, "hetgrad-train: %s needs a value\n", s); usage(stderr); return 2; }
-        else if (!strcmp(s, "--model")) {
-            a++;
-            if (!strcmp(v, "softmax")) o.kind = HG_MODEL_SOFTMAX;
-            else if (!strcmp(v, "mlp")) o.kind = HG_MODEL_MLP;
-            else if (!strcmp(v, "linear")) o.kind = HG_MODEL_LINEAR;
-            else ok = false;
-        } else if (!strcmp(s, "--hidden")) {
-            a++;
-            o.nhidden = 0;
-            const char *p = v;
-            while (ok && *p) {
-                char *end;
-                unsigned long w = strtoul(p, &end, 10);
-                if (end == p || w == 0 || w > 65536 || o.nhidden == HG_MAX_HIDDEN)
-                    ok = false;
-                else
-                    o.hidden[o.nhidden++] = w;
-                p = *end == ',' ? end + 1 : end;
-                if (*end && *end != ',')
-                    ok = false;
-            }
-            ok = ok && o.nhidden > 0;
-        } else if (!strcmp(s, "--optimizer")) {
-            a++;
-            if (!strcmp(v, "adam")) o.opt = OPT_ADAM;
-            else if (!strcmp(v, "sgd")) o.opt = OPT_SGD;
-            else ok = false;
-        } else if (!strcmp(s, "--lr")) { a++; ok = parse_double(v, &o.lr) && o.lr > 0; }
-        else if (!strcmp(s, "--l2")) { a++; ok = parse_double(v, &o.l2) && o.l2 >= 0 && o.l2 < 1; }
-        else if (!strcmp(s, "--momentum")) { a++; ok = parse_double(v, &o.momentum) && o.momentum >= 0 && o.momentum < 1; }
-        else if (!strcmp(s, "--epochs")) { a++; ok = parse_size(v, &o.epochs); }
-        else if (!strcmp(s, "--batch")) { a++; ok = parse_size(v, &o.batch); }
-        else if (!strcmp(s, "--seed")) { a++; size_t t; ok = parse_size(v, &t); o.seed = t; }
-        else if (!strcmp(s, "--val")) { a++; ok = parse_double(v, &o.val_frac) && o.val_frac >= 0 && o.val_frac < 1; }
-        else if (!strcmp(s, "--devices")) { a++; o.devices = v; }
-        else if (!strcmp(s, "--save")) { a++; o.save = v; }
-        else if (!strcmp(s, "--load")) { a++; o.load = v; }
-        else if (!strcmp(s, "--trace")) { a++; o.trace = v; }
-        else if (!strcmp(s, "--mpi-timeout")) { a++; ok = parse_double(v, &o.mpi_timeout) && o.mpi_timeout > 0; }
-        else if (!strcmp(s, "--data")) { a++; o.data = v; }
-        else if (!strcmp(s, "--format")) { a++; o.format = v; }
-        else if (!strcmp(s, "--labels")) { a++; o.labels = v; }
-        else if (!strcmp(s, "--test")) { a++; o.test = v; }
-        else if (!strcmp(s, "--test-labels")) { a++; o.test_labels = v; }
-        else if (!strcmp(s, "--label-col")) {
-            a++;
-            char *end;
-            errno = 0;
-            long c = strtol(v, &end, 10);
-            ok = *v && !*end && !errno && c >= -1 && c < 1000000;
-            o.label_col = c;
-        }
-        else { fprintf(stderr, "hetgrad-train: unknown argument '%s'\n", s); usage(stderr); return 2; }
-        if (!ok) {
-            fprintf(stderr, "hetgrad-train: bad value for %s: '%s'\n", s, v);
-            return 2;
-        }
-    }
+    cli cmd;
+    int rc = parse_args(argc, argv, &o, &cmd);
+    if (rc != CLI_CONTINUE)
+        return rc;
     if (o.lr < 0)
         o.lr = o.opt == OPT_ADAM ? 0.05 : 0.1;
 
+    /* Usage errors that need no file read (exit 2). */
     char msg[HG_ERROR_MESSAGE_MAX];
+    const char *data_fmt = NULL, *test_fmt = NULL;
+    if (o.epochs == 0 && (!o.load || !o.test))
+        return cli_usage_error(&cmd, "--epochs 0 evaluates a saved model without training: "
+                               "it needs --load FILE and --test FILE");
+    if (o.epochs == 0 && (o.data || o.labels || o.trace)) {
+        snprintf(msg, sizeof msg, "--epochs 0 trains nothing, so %s is not used: the model, "
+                 "its features and classes come from --load",
+                 o.data ? "--data" : o.labels ? "--labels" : "--trace");
+        return cli_usage_error(&cmd, "%s", msg);
+    }
+    if (o.epochs > 0 && o.val_frac == 0 && !o.test)
+        return cli_usage_error(&cmd, "--val 0 needs --test FILE: nothing else would measure "
+                               "the model");
+    if (o.data && !(data_fmt = data_format(&o, o.data, o.labels, "--labels", msg, sizeof msg)))
+        return cli_usage_error(&cmd, "%s", msg);
+    if (o.test && !o.format && !o.test_labels && data_fmt && !strcmp(data_fmt, "idx")) {
+        snprintf(msg, sizeof msg, "%.300s: the training data is IDX, so --test needs its "
+                 "labels file too: --test-labels FILE", o.test);
+        return cli_usage_error(&cmd, "%s", msg);
+    }
+    if (o.test &&
+        !(test_fmt = data_format(&o, o.test, o.test_labels, "--test-labels", msg, sizeof msg)))
+        return cli_usage_error(&cmd, "%s", msg);
+
     /* MPI: only under an MPI launcher or with --mpi (docs/mpi.md). */
     train_mpi tm = {.rank = 0, .size = 1, .initialized = false};
     int launched = tm_launched_size();
@@ -833,33 +964,46 @@ int main(int argc, char **argv)
         return fail(msg);
     }
 #endif
+    /* --save must be possible before any work is done for it. */
+    if (o.save && !param_file_check_target(o.save, msg, sizeof msg))
+        return usage_start(&tm, &cmd, msg);
+    if (o.epochs == 0)
+        return finish(&tm, evaluate_only(&o, test_fmt, &tm, tm.rank == 0));
+
     data d = {0}, test = {0};
     char data_name[400];
     if (o.data) {
-        if (!load_file(&o, o.data, o.labels, &d, msg, sizeof msg))
+        if (!load_file(&o, o.data, o.labels, data_fmt, o.kind, NULL, &d, msg, sizeof msg))
             return fail_start(&tm, msg);
-        snprintf(data_name, sizeof data_name, "%.300s (%zu x %zu, %zu classes)", o.data, d.rows,
-                 d.features, d.classes);
+        if (o.kind == HG_MODEL_LINEAR)
+            snprintf(data_name, sizeof data_name, "%.300s (%zu x %zu, one target)", o.data,
+                     d.rows, d.features);
+        else
+            snprintf(data_name, sizeof data_name, "%.300s (%zu x %zu, %zu classes)", o.data,
+                     d.rows, d.features, d.classes);
     } else {
         if (!load_builtin(&d, msg, sizeof msg))
             return fail_start(&tm, msg);
-        snprintf(data_name, sizeof data_name, "built-in digits (1797 x 64, 10 classes)");
+        snprintf(data_name, sizeof data_name, "built-in digits (1797 x 64, %s)",
+                 o.kind == HG_MODEL_LINEAR ? "the digit as target" : "10 classes");
+    }
+    if (o.kind == HG_MODEL_LINEAR) {
+        d.classes = 1; /* one regression target: the label column as a number */
+        free(d.class_labels);
+        d.class_labels = NULL;
     }
     if (o.test) {
-        if (!load_file(&o, o.test, o.test_labels, &test, msg, sizeof msg))
+        /* the training data's features and classes, whatever the test file holds */
+        hg_data_schema sc;
+        hg_data_schema_init(&sc);
+        sc.features = d.features;
+        sc.classes = d.class_labels;
+        sc.nclasses = d.class_labels ? d.classes : 0;
+        sc.source = o.data ? o.data : "the built-in digits";
+        if (!load_file(&o, o.test, o.test_labels, test_fmt, o.kind, &sc, &test, msg,
+                       sizeof msg))
             return fail_start(&tm, msg);
-        if (test.features != d.features) {
-            snprintf(msg, sizeof msg, "%.200s has %zu features, %.200s %zu", o.test,
-                     test.features, o.data ? o.data : "the training data", d.features);
-            return fail_start(&tm, msg);
-        }
-        if (test.classes > d.classes)
-            d.classes = test.classes;
     }
-    if (o.kind == HG_MODEL_LINEAR)
-        d.classes = 1; /* one regression target: the label column as a number */
-    if (o.val_frac == 0 && !o.test)
-        return fail_start(&tm, "--val 0 needs --test FILE: nothing else would measure the model");
 
     hg_model_desc m = {.kind = o.kind, .inputs = d.features, .outputs = d.classes};
     if (o.kind == HG_MODEL_MLP) {
@@ -904,7 +1048,7 @@ int main(int argc, char **argv)
             in = out;
         }
     }
-    if (o.load && !load_params(o.load, &m, params, P, msg, sizeof msg))
+    if (o.load && !load_params(o.load, &m, d.class_labels, o.data, params, msg, sizeof msg))
         return fail_start(&tm, msg);
 
     /* Train / validation split. */
@@ -912,8 +1056,13 @@ int main(int argc, char **argv)
         order[r] = r;
     shuffle(order, d.rows, &rng);
     size_t nval = (size_t)((double)d.rows * o.val_frac);
-    if ((o.val_frac > 0 && nval == 0) || nval >= d.rows)
-        return fail_start(&tm, "the validation split leaves no training or no validation rows");
+    if ((o.val_frac > 0 && nval == 0) || nval >= d.rows) {
+        snprintf(msg, sizeof msg, "%.300s has %zu row%s: --val %g leaves %s; use more rows, "
+                 "or --val 0 with --test FILE", o.data ? o.data : "the built-in data set",
+                 d.rows, d.rows == 1 ? "" : "s", o.val_frac,
+                 nval == 0 ? "no validation row" : "no training row");
+        return fail_start(&tm, msg);
+    }
     size_t ntrain = d.rows - nval;
     size_t *train = order, *val = order + ntrain;
 
@@ -929,7 +1078,9 @@ int main(int argc, char **argv)
     hg_engine_options eo;
     hg_engine_options_init(&eo);
     eo.devices.devices = o.devices;
+    eo.devices.devices_source = "--devices";
     eo.devices.keep_duplicates = o.keep_dups;
+    cli_apply_log(&cmd, &eo.devices);
     eo.deterministic = o.deterministic;
     if (o.deterministic) {
         /* blocks from the batch alone (never from the devices): four per batch */
@@ -1130,15 +1281,17 @@ int main(int argc, char **argv)
         train_ms += ems;
         double vloss = 0;
         size_t correct = 0;
-        if (nval)
-            evaluate(&m, params, &d, val, nval, &vloss, &correct);
+        if (nval && !evaluate(&m, params, &d, val, nval, &vloss, &correct))
+            return finish(&tm, fail("out of memory evaluating the model"));
         final_loss = eloss / (double)ntrain;
         final_val_loss = nval ? vloss / (double)nval : NAN;
         final_acc = nval ? (double)correct / (double)nval : NAN;
         if (talk && !o.json && !o.quiet) {
-            printf("epoch %3zu/%zu  loss %.4f  val loss %.4f  val acc %5.1f%%  %7.0f rows/s  "
-                   "balance %.2f |", ep, o.epochs, final_loss, final_val_loss, 100 * final_acc,
-                   (double)ntrain / (ems / 1e3), bal_n ? bal_sum / (double)bal_n : 1.0);
+            printf("epoch %3zu/%zu  loss %.4f", ep, o.epochs, final_loss);
+            if (nval) /* --val 0: no validation to report */
+                printf("  val loss %.4f  val acc %5.1f%%", final_val_loss, 100 * final_acc);
+            printf("  %7.0f rows/s  balance %.2f |", (double)ntrain / (ems / 1e3),
+                   bal_n ? bal_sum / (double)bal_n : 1.0);
             for (size_t i = 0; i < nd; i++) {
                 char tag[48];
                 cols_label(&cl, i, tag, sizeof tag);
@@ -1169,12 +1322,14 @@ int main(int argc, char **argv)
             return fail("out of memory");
         for (size_t r = 0; r < test.rows; r++)
             ti[r] = r;
-        evaluate(&m, params, &test, ti, test.rows, &test_loss, &tc);
+        bool ok = evaluate(&m, params, &test, ti, test.rows, &test_loss, &tc);
+        free(ti);
+        if (!ok)
+            return finish(&tm, fail("out of memory evaluating the model"));
         test_acc = (double)tc / (double)test.rows;
         test_loss /= (double)test.rows;
-        free(ti);
     }
-    if (o.save && !save_params(o.save, &m, params, P, msg, sizeof msg))
+    if (o.save && !param_file_write(o.save, &m, d.class_labels, params, P, msg, sizeof msg))
         return finish(&tm, fail(msg));
     if (!trace_close(&tr)) {
         snprintf(msg, sizeof msg, "%s: write failed", o.trace);
@@ -1237,8 +1392,12 @@ int main(int argc, char **argv)
         json_end_array(&j);
         json_end_object(&j);
     } else if (talk) {
-        printf("done: val accuracy %.1f%%, val loss %.4f, %.1f s of training\n", 100 * final_acc,
-               final_val_loss, train_ms / 1e3);
+        if (nval)
+            printf("done: val accuracy %.1f%%, val loss %.4f, %.1f s of training\n",
+                   100 * final_acc, final_val_loss, train_ms / 1e3);
+        else
+            printf("done: training loss %.4f, %.1f s of training (no validation: --val 0)\n",
+                   final_loss, train_ms / 1e3);
         if (o.test)
             printf("test (%s): accuracy %.1f%%, loss %.4f\n", o.test, 100 * test_acc, test_loss);
         if (ctx) {
@@ -1266,6 +1425,7 @@ int main(int argc, char **argv)
     cols_free(&cl);
     hg_engine_destroy(e);
     free(is_w); free(dev_rows); free(dev_ms); free(params); free(grad); free(m1); free(m2); free(order);
-    free(d.x); free(d.labels); free(d.targets); free(test.x); free(test.labels); free(test.targets);
+    data_free(&d);
+    data_free(&test);
     return finish(&tm, 0);
 }

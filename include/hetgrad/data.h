@@ -16,23 +16,30 @@
  * options is 0-based.
  *
  * Statuses:
- *   HG_INVALID_ARGUMENT  a NULL path / out / text, or a bad option
+ *   HG_INVALID_ARGUMENT  a NULL path / out / text, or a bad option or schema
  *   HG_IO                the file cannot be opened or read, or its content is malformed
  *                        (wrong column count, text where a number belongs, NaN or Inf,
- *                        a bad label, an unordered LIBSVM index, a binary file given as
- *                        text, an empty file, no data rows, a lying IDX header...)
+ *                        a bad label, a label outside the schema's classes, a feature
+ *                        count other than the schema's, an unordered LIBSVM index, a
+ *                        binary file given as text, an empty file, no data rows, a
+ *                        lying IDX header...)
  *   HG_RANGE             a size limit: a line longer than 1 MiB, more than 1,000,000
- *                        features, more than 2^31 rows, rows x features overflowing
- *                        size_t, a LIBSVM index above the feature count asked for
+ *                        features, more than 2^31 rows, more than 2^20 classes (a CSV
+ *                        label above 1048575), rows x features overflowing size_t, a
+ *                        LIBSVM index above the feature count asked for
  *   HG_OUT_OF_MEMORY     an allocation failed
  *
  * Numbers: parsed with strtof/strtod in C locale semantics ('.' is the decimal point
  * whatever the process locale).  The library never calls setlocale(); for the duration
  * of a call it switches only the calling thread to a private "C" LC_NUMERIC locale with
  * newlocale()/uselocale() and switches back before returning (if newlocale fails, the
- * thread's current locale is used).  NaN and Inf values are rejected; a value whose
- * magnitude overflows float (strtof's ERANGE, e.g. 1e39) is an error, one that
- * underflows (1e-50) is accepted as the rounded value (zero or a denormal).
+ * thread's current locale is used).  A number is written in decimal: an optional sign,
+ * digits with an optional '.', an optional exponent ("-1", "+.5", "2.", "1e-3",
+ * "6.02E23").  Anything else is an error that quotes the field: hexadecimal floats
+ * ("0x1p3"), NaN and Inf in any spelling ("nan", "inf", "Infinity", "nan(1)"), and
+ * integer labels too ("0x10" is not 16).  A value whose magnitude overflows float
+ * (strtof's ERANGE, e.g. 1e39) is an error, one that underflows (1e-50) is accepted as
+ * the rounded value (zero or a denormal).
  *
  * Text files (CSV, LIBSVM) may start with a UTF-8 byte order mark, use LF or CRLF line
  * endings, and have trailing white space; blank lines are skipped.  They must be ASCII
@@ -59,21 +66,61 @@ extern "C" {
 #define HG_DATA_MAX_LINE     ((size_t)1 << 20)  /* bytes per text line, newline excluded */
 #define HG_DATA_MAX_FEATURES ((size_t)1000000)
 #define HG_DATA_MAX_ROWS     ((size_t)1 << 31)
+#define HG_DATA_MAX_CLASSES  ((size_t)1 << 20)  /* CSV labels 0 .. 2^20 - 1 */
 
 /*
  * An owned dense data set.  x always holds rows x features floats.  targets holds the
  * label column as read (as a float) whenever the format has one; labels holds class
  * indices in [0, classes) when the loader produced classes (CSV with
- * labels_are_classes, LIBSVM, IDX with a labels file), else it is NULL and classes 0.
- * Free with hg_dataset_free().
+ * labels_are_classes, LIBSVM, IDX with a labels file), else it is NULL, classes 0 and
+ * class_labels NULL.  class_labels says which label value each class index stands for,
+ * so that another file (a test file) can be read with the same classes
+ * (hg_dataset_schema(), hg_dataset_load_*_as()).  Free with hg_dataset_free().
  */
 typedef struct hg_dataset {
     size_t   rows, features;
     float   *x;        /* rows x features, row-major */
     int32_t *labels;   /* rows class labels (0-based), or NULL */
     float   *targets;  /* rows float targets (the label column as read), or NULL */
-    size_t   classes;  /* 1 + largest label, when labels are present */
+    size_t   classes;  /* number of classes when labels are present (see each loader) */
+    int32_t *class_labels; /* classes entries: class_labels[k] is the label value of
+                              class k (CSV, IDX: k itself; LIBSVM: the k-th smallest
+                              label; read with a schema: the schema's classes), or NULL
+                              when labels is NULL */
 } hg_dataset;
+
+/*
+ * What a file must conform to: the feature count and the classes of the data a model
+ * was trained on, or of a saved model.  A test file read with its training file's
+ * schema gets the same class index for the same label value and the same columns,
+ * whichever labels and features it happens to hold.  Start from hg_data_schema_init()
+ * (or hg_dataset_schema()); fields may be added at the end in later versions.
+ */
+typedef struct hg_data_schema {
+    size_t         features; /* 0: as the file says.  Else the file must have exactly
+                                this many features: CSV columns less the label, IDX
+                                rows x columns; LIBSVM rows are this wide (a lower
+                                largest index is fine, a higher one is HG_RANGE) */
+    const int32_t *classes;  /* NULL: the file's own classes (see each loader).  Else
+                                classes[k] is the label value of class k (distinct
+                                values); a row's label is mapped to its class index, and
+                                a label not among them is an HG_IO error naming the file,
+                                the line (IDX: byte offset) and the label.  The data set
+                                gets classes = nclasses and a copy as class_labels.
+                                Not for CSV read without labels_are_classes. */
+    size_t         nclasses; /* entries of classes; >= 1 when classes is set */
+    const char    *source;   /* what the schema comes from, for messages ("train.csv",
+                                "model.hgp"); NULL: "the schema" */
+} hg_data_schema;
+
+/* Zero features, no classes, no source: every file as it is. */
+HG_EXTERN void hg_data_schema_init(hg_data_schema *s);
+
+/*
+ * The schema of a loaded data set: its features and, when it has labels, its classes
+ * (s->classes points into d, valid while d is).  s->source is set to NULL.
+ */
+HG_EXTERN void hg_dataset_schema(const hg_dataset *d, hg_data_schema *s);
 
 typedef struct hg_csv_options {
     bool header;             /* first non-blank line is a header (its text is ignored,
@@ -82,7 +129,7 @@ typedef struct hg_csv_options {
     char delimiter;          /* ',' (default), ';' or '\t' */
     bool labels_are_classes; /* default true: the label column must hold integers >= 0
                                 (written "3" or "3.0"); labels gets them, classes is
-                                1 + the largest.  false: the label column is a float
+                                1 + the largest (class_labels 0, 1, ...).  false: the label column is a float
                                 target like any other number and labels stays NULL. */
 } hg_csv_options;
 
@@ -99,6 +146,17 @@ HG_EXTERN void hg_csv_options_init(hg_csv_options *o);
  */
 HG_EXTERN hg_status hg_dataset_load_csv(const char *path, const hg_csv_options *o,
                                         hg_dataset **out, hg_error *err);
+
+/*
+ * CSV read with a schema (may be NULL: as hg_dataset_load_csv).  With schema classes,
+ * a label may be any integer written as such ("-1" included) and must be one of them.
+ * A file whose feature count differs from schema->features is an HG_IO error on its
+ * first line.  A bad schema (nclasses 0, duplicate classes, classes without
+ * labels_are_classes, too many features) is HG_INVALID_ARGUMENT or HG_RANGE.
+ */
+HG_EXTERN hg_status hg_dataset_load_csv_as(const char *path, const hg_csv_options *o,
+                                           const hg_data_schema *schema, hg_dataset **out,
+                                           hg_error *err);
 
 /*
  * The CSV parser over a buffer of len bytes (need not be NUL-terminated; may hold NUL
@@ -124,11 +182,21 @@ HG_EXTERN hg_status hg_dataset_load_memory_csv(const char *name, const char *tex
  * read.  labels receives their RANK among the distinct labels of the file, sorted in
  * ascending numeric order, and classes is the number of distinct labels:
  *   {-1, +1} -> {0, 1};  {0, 1} -> {0, 1};  {1, 2, 3} -> {0, 1, 2};  {2, 7} -> {0, 1}.
- * The mapping depends on which labels the file holds: a test file lacking a class that
- * the training file has is mapped differently; use targets to map it yourself then.
+ * class_labels holds the distinct labels in that order.  This mapping depends on which
+ * labels the file holds: read a test file with its training file's schema
+ * (hg_dataset_load_libsvm_as) so that a test file lacking a class is mapped the same.
  */
 HG_EXTERN hg_status hg_dataset_load_libsvm(const char *path, size_t features,
                                            hg_dataset **out, hg_error *err);
+
+/*
+ * LIBSVM read with a schema (may be NULL: features inferred, labels ranked).
+ * schema->features plays the role of features above; with schema classes every label
+ * must be one of them and gets its index there.
+ */
+HG_EXTERN hg_status hg_dataset_load_libsvm_as(const char *path,
+                                              const hg_data_schema *schema,
+                                              hg_dataset **out, hg_error *err);
 
 /*
  * IDX (the MNIST format), big-endian:
@@ -136,7 +204,8 @@ HG_EXTERN hg_status hg_dataset_load_libsvm(const char *path, size_t features,
  *           (u32 each), then n*rows*columns pixel bytes; features = rows*columns and
  *           every pixel p becomes p / 255.0f in [0, 1].
  *   labels: magic 0x00000801 (unsigned bytes, 1 dimension), then n (u32), then n bytes;
- *           labels and targets receive them, classes = 1 + the largest.
+ *           labels and targets receive them, classes = 1 + the largest (class_labels
+ *           0, 1, ..., classes - 1).
  * Either file may be gzip-compressed (detected by its 1f 8b signature); byte offsets in
  * messages then count decompressed bytes.  The payload must be exactly the size the
  * header promises (a truncated file or trailing bytes is an error naming the offset),
@@ -145,6 +214,15 @@ HG_EXTERN hg_status hg_dataset_load_libsvm(const char *path, size_t features,
  */
 HG_EXTERN hg_status hg_dataset_load_idx(const char *images, const char *labels,
                                         hg_dataset **out, hg_error *err);
+
+/*
+ * IDX read with a schema (may be NULL: as hg_dataset_load_idx).  Images whose rows x
+ * columns differ from schema->features are an HG_IO error at byte offset 8; with
+ * schema classes (which need a labels file) every label byte must be one of them.
+ */
+HG_EXTERN hg_status hg_dataset_load_idx_as(const char *images, const char *labels,
+                                           const hg_data_schema *schema, hg_dataset **out,
+                                           hg_error *err);
 
 /* Free a data set and its arrays; NULL is a no-op. */
 HG_EXTERN void hg_dataset_free(hg_dataset *d);

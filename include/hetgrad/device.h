@@ -185,6 +185,9 @@ typedef struct hg_options {
     hg_log_fn   log;              /* NULL: messages go to stderr */
     void       *log_user;         /* passed to log */
     hg_log_level log_level;       /* default HG_LOG_WARN */
+    const char *devices_source;   /* what messages call devices, e.g. "--devices"
+                                     for a tool's option; NULL (default):
+                                     "hg_options.devices" */
 } hg_options;
 
 typedef struct hg_device_list hg_device_list;

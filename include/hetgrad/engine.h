@@ -95,7 +95,10 @@ typedef struct hg_engine_options {
                                         device is driven from a second host thread) */
     const char     *cache_dir;       /* program cache directory; NULL: $HETGRAD_CACHE_DIR,
                                         else $XDG_CACHE_HOME/hetgrad, else
-                                        ~/.cache/hetgrad */
+                                        ~/.cache/hetgrad.  Used only when owned by
+                                        the user (or root) and writable by nobody
+                                        else, as ssh's StrictModes; otherwise one
+                                        warning and no cache (docs/programs.md) */
     bool            no_program_cache;/* compile every time, cache nothing */
     bool            no_profile_cache;/* calibrate every time, cache nothing */
     const char     *binary_dir;      /* prebuilt binaries for devices without an
@@ -143,8 +146,12 @@ HG_EXTERN const hg_device_info *hg_engine_device(const hg_engine *eng, size_t i)
  * memory), otherwise a window of consecutive rows.  Replaces any earlier data.
  * The data are checked first: non-finite features or targets, labels out of
  * range and shape mismatches are HG_INVALID_ARGUMENT / HG_RANGE with the row
- * and column; the engine then keeps its previous data.  Also compiles
- * CLBlast's kernels for the shapes the engine will use.
+ * and column; the engine then keeps its previous data.  Also checks each
+ * device's kernels on their first use in the process (their gradient on the
+ * first 64 rows it holds against the double host reference; programs from the
+ * cache that fail are rebuilt from source, a kernel wrong even so is replaced
+ * by another candidate or its device quarantined), and compiles CLBlast's
+ * kernels for the shapes the engine will use.
  */
 HG_EXTERN hg_status hg_engine_set_data(hg_engine *eng, const hg_dataset_desc *data,
                                        hg_error *err);
@@ -232,11 +239,13 @@ typedef struct hg_device_profile {
  * Calibrate every healthy device on the current model and data set: run the
  * real gradient at two batch sizes after a warm-up, with repeats, and fit
  * t(n) = a + b*n with robust statistics (docs/engine.md).  Profiles are cached
- * beside the program cache, keyed by platform, device, driver and workload;
- * a corrupt or stale entry is recalibrated.  Afterwards every step is planned
- * on these models: rows go where the step finishes soonest, and a device
- * whose fixed cost does not pay for itself gets none.  Needs data
- * (hg_engine_set_data); recalibrate after changing it.
+ * beside the program cache, keyed by platform, device, driver, workload and
+ * kernel sources; a corrupt or stale entry, or one whose kernel choice is not
+ * a candidate, cannot be built or computes a wrong gradient, is recalibrated
+ * and rewritten (the device is not quarantined for it).  Afterwards every
+ * step is planned on these models: rows go where the step finishes soonest,
+ * and a device whose fixed cost does not pay for itself gets none.  Needs
+ * data (hg_engine_set_data); recalibrate after changing it.
  */
 HG_EXTERN hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err);
 

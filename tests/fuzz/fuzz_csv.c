@@ -4,8 +4,11 @@
  * Each input is parsed from memory under four option sets (default; header + ';';
  * label first + tab + float targets; label in column 2 + header), and once more from a
  * temporary file with the defaults, which must agree with the memory parse (same
- * status, same data).  Every successful result is checked for its invariants (labels in
- * [0, classes), finite values) and freed.  A violated invariant aborts.
+ * status, same data).  When that parse succeeds, the file is read again with its own
+ * schema (hg_dataset_schema), which must give the same data, and with a schema that
+ * lacks the first row's class, which must fail with HG_IO.  Every successful result is
+ * checked for its invariants (labels in [0, classes), class_labels 0, 1, ..., finite
+ * values) and freed.  A violated invariant aborts.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ibuild/include -Isrc \
  *       tests/fuzz/fuzz_csv.c src/dataset_io.c src/status.c src/cl_names.c \
@@ -39,6 +42,11 @@ static void check(const hg_dataset *d)
         if (d->labels && (d->labels[i] < 0 || (size_t)d->labels[i] >= d->classes))
             abort();
     }
+    if (!d->labels != !d->class_labels)
+        abort();
+    for (size_t k = 0; d->class_labels && k < d->classes; k++)
+        if (d->class_labels[k] != (int32_t)k)
+            abort();
 }
 
 static bool same(const hg_dataset *a, const hg_dataset *b)
@@ -52,6 +60,33 @@ static bool same(const hg_dataset *a, const hg_dataset *b)
     if (!a->labels != !b->labels)
         return false;
     return !a->labels || memcmp(a->labels, b->labels, a->rows * sizeof(int32_t)) == 0;
+}
+
+/* The file read with first's own schema gives first again; without the class of row 0,
+   it fails with HG_IO. */
+static void check_schema(const char *path, const hg_dataset *first)
+{
+    hg_data_schema s;
+    hg_dataset_schema(first, &s);
+    hg_dataset *d = NULL;
+    hg_error e;
+    if (hg_dataset_load_csv_as(path, NULL, &s, &d, &e) != HG_OK || !same(first, d))
+        abort();
+    hg_dataset_free(d);
+    d = NULL;
+    int32_t *fewer = malloc(first->classes * sizeof *fewer);
+    if (!fewer)
+        return;
+    size_t n = 0;
+    for (size_t k = 0; k < first->classes; k++)
+        if ((int32_t)k != first->labels[0])
+            fewer[n++] = first->class_labels[k];
+    s.classes = fewer;
+    s.nclasses = n;
+    hg_status st = n ? hg_dataset_load_csv_as(path, NULL, &s, &d, &e) : HG_IO;
+    if (st != HG_IO || d)
+        abort();
+    free(fewer);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -98,6 +133,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (st == HG_OK && !same(first, d))
             abort();
+        if (st == HG_OK)
+            check_schema(path, first);
         hg_dataset_free(d);
         unlink(path);
         free(path);

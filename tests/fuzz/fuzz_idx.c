@@ -6,8 +6,10 @@
  * (gzip-compressed by the harness when flags bit 0 is set) and, when flags bit 1 is
  * set, rest[split..) becomes the labels file (gzip-compressed when bit 2 is set).  The
  * bytes themselves may also be a gzip stream (1f 8b), which the loader detects.  On
- * success the result is checked (pixels in [0, 1], labels in [0, classes)); a violated
- * invariant aborts.
+ * success the result is checked (pixels in [0, 1], labels in [0, classes), class_labels
+ * 0, 1, ...); with labels, the files are read again with the classes in reverse order,
+ * which must reverse every label, and without the first row's class, which must fail
+ * with HG_IO.  A violated invariant aborts.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ibuild/include -Isrc \
  *       tests/fuzz/fuzz_idx.c src/dataset_io.c src/status.c src/cl_names.c \
@@ -68,6 +70,37 @@ static char *temp_file(const uint8_t *data, size_t size, int gz)
     return path;
 }
 
+/* The files of d read with d's classes reversed, and without the class of row 0. */
+static void check_schema(const char *images, const char *labels, const hg_dataset *d)
+{
+    int32_t rev[256];
+    for (size_t k = 0; k < d->classes; k++) {
+        if (d->class_labels[k] != (int32_t)k)
+            abort();
+        rev[k] = (int32_t)(d->classes - 1 - k);
+    }
+    hg_data_schema s;
+    hg_dataset_schema(d, &s);
+    s.classes = rev;
+    hg_dataset *again = NULL;
+    hg_error e;
+    if (hg_dataset_load_idx_as(images, labels, &s, &again, &e) != HG_OK ||
+        again->rows != d->rows || again->classes != d->classes)
+        abort();
+    for (size_t i = 0; i < d->rows; i++)
+        if (again->labels[i] != (int32_t)d->classes - 1 - d->labels[i])
+            abort();
+    hg_dataset_free(again);
+    again = NULL;
+    size_t n = 0;
+    for (size_t k = 0; k < d->classes; k++)
+        if ((int32_t)k != d->labels[0])
+            rev[n++] = (int32_t)k;
+    s.nclasses = n;
+    if (n && (hg_dataset_load_idx_as(images, labels, &s, &again, &e) != HG_IO || again))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 3)
@@ -100,7 +133,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 for (size_t i = 0; i < d->rows; i++)
                     if (d->labels[i] < 0 || (size_t)d->labels[i] >= d->classes)
                         abort();
-            } else if (d->labels || d->targets || d->classes) {
+                check_schema(images, labels, d);
+            } else if (d->labels || d->targets || d->classes || d->class_labels) {
                 abort();
             }
         }

@@ -5,7 +5,9 @@
  * On success the result is checked (labels in [0, classes), finite values, targets
  * integral) and the file is loaded again with that feature count, which must give the
  * same data, and with one feature less, which must fail with HG_RANGE (the largest index
- * no longer fits).  A violated invariant aborts.
+ * no longer fits).  It is read with its own schema (hg_dataset_schema), which must give
+ * the same data, and with a schema lacking the first row's class, which must fail with
+ * HG_IO.  A violated invariant aborts.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ibuild/include -Isrc \
  *       tests/fuzz/fuzz_libsvm.c src/dataset_io.c src/status.c src/cl_names.c \
@@ -14,6 +16,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +42,46 @@ static void check(const hg_dataset *d)
             abort();
         if (d->targets[i] != floorf(d->targets[i]))
             abort();
+        if (!d->class_labels || (float)d->class_labels[d->labels[i]] != d->targets[i])
+            abort();
     }
+    for (size_t k = 1; k < d->classes; k++)
+        if (d->class_labels[k] <= d->class_labels[k - 1])
+            abort();
+}
+
+static bool same(const hg_dataset *a, const hg_dataset *b)
+{
+    return a->rows == b->rows && a->features == b->features && a->classes == b->classes &&
+           memcmp(a->x, b->x, a->rows * a->features * sizeof(float)) == 0 &&
+           memcmp(a->labels, b->labels, a->rows * sizeof(int32_t)) == 0 &&
+           memcmp(a->class_labels, b->class_labels, a->classes * sizeof(int32_t)) == 0;
+}
+
+/* d's file read with d's own schema, and with the class of row 0 left out. */
+static void check_schema(const char *path, const hg_dataset *d)
+{
+    hg_data_schema s;
+    hg_dataset_schema(d, &s);
+    hg_dataset *again = NULL;
+    hg_error e;
+    if (hg_dataset_load_libsvm_as(path, &s, &again, &e) != HG_OK || !same(d, again))
+        abort();
+    hg_dataset_free(again);
+    again = NULL;
+    int32_t *fewer = malloc(d->classes * sizeof *fewer);
+    if (!fewer)
+        return;
+    size_t n = 0;
+    for (size_t k = 0; k < d->classes; k++)
+        if ((int32_t)k != d->labels[0])
+            fewer[n++] = d->class_labels[k];
+    s.classes = fewer;
+    s.nclasses = n;
+    hg_status st = n ? hg_dataset_load_libsvm_as(path, &s, &again, &e) : HG_IO;
+    if (st != HG_IO || again)
+        abort();
+    free(fewer);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -57,10 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         hg_dataset *again = NULL;
         if (hg_dataset_load_libsvm(path, d->features, &again, &e) != HG_OK)
             abort();
-        if (again->rows != d->rows || again->features != d->features ||
-            again->classes != d->classes ||
-            memcmp(again->x, d->x, d->rows * d->features * sizeof(float)) != 0 ||
-            memcmp(again->labels, d->labels, d->rows * sizeof(int32_t)) != 0)
+        if (!same(d, again))
             abort();
         hg_dataset_free(again);
         again = NULL;
@@ -68,6 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (hg_dataset_load_libsvm(path, d->features - 1, &again, &e) != HG_RANGE ||
              again != NULL))
             abort();
+        check_schema(path, d);
         hg_dataset_free(d);
     }
     unlink(path);
