@@ -152,37 +152,39 @@ out:
 }
 
 /*
- * THREADS engines at once, one per thread; every step of each must be right.
+ * One engine per thread, all at once, thread t on the devices devices[t]
+ * selects (n threads, at most THREADS); every step of each must be right.
  * serialised: the engines' devices must all be behind their platform's lock
  * (else none may be).
  */
-static void run_threads(const char *devices, bool serialised, hg_model_kind kind,
-                        hg_gemm_backend gemm, size_t rows, size_t steps)
+static void run_threads(const char *const *devices, int n, bool serialised,
+                        hg_model_kind kind, hg_gemm_backend gemm, size_t rows, size_t steps)
 {
     job jobs[THREADS];
     pthread_t th[THREADS];
-    for (int t = 0; t < THREADS; t++) {
-        jobs[t] = (job){.seed = t, .devices = devices, .kind = kind, .gemm = gemm,
+    ck_assert_int_le(n, THREADS);
+    for (int t = 0; t < n; t++) {
+        jobs[t] = (job){.seed = t, .devices = devices[t], .kind = kind, .gemm = gemm,
                         .rows = rows, .steps = steps, .st = HG_OK};
         ck_assert_int_eq(pthread_create(&th[t], NULL, run_job, &jobs[t]), 0);
     }
-    for (int t = 0; t < THREADS; t++)
+    for (int t = 0; t < n; t++)
         pthread_join(th[t], NULL);
     size_t wrong = 0;
-    for (int t = 0; t < THREADS; t++) {
+    for (int t = 0; t < n; t++) {
         if (jobs[t].st != HG_OK || jobs[t].wrong)
-            fprintf(stderr, "thread %d on '%s': %s, %zu of %zu steps wrong; %s\n", t, devices,
-                    hg_status_name(jobs[t].st), jobs[t].wrong, steps, jobs[t].msg);
+            fprintf(stderr, "thread %d on '%s': %s, %zu of %zu steps wrong; %s\n", t,
+                    devices[t], hg_status_name(jobs[t].st), jobs[t].wrong, steps, jobs[t].msg);
         wrong += jobs[t].wrong;
     }
-    for (int t = 0; t < THREADS; t++) {
+    for (int t = 0; t < n; t++) {
         ck_assert_msg(jobs[t].st == HG_OK, "thread %d: %s", t, jobs[t].msg);
         ck_assert_msg(serialised ? jobs[t].serialised : jobs[t].parallel,
-                      "thread %d: the devices of '%s' are %s serialised", t, devices,
+                      "thread %d: the devices of '%s' are %s serialised", t, devices[t],
                       serialised ? "not all" : "");
     }
     ck_assert_msg(wrong == 0, "%zu of %zu steps had a wrong gradient (see above)", wrong,
-                  (size_t)THREADS * steps);
+                  (size_t)n * steps);
 }
 
 /* Entries of HG_TEST_EXPECT: the devices the test set has. */
@@ -250,30 +252,39 @@ START_TEST(platform_table)
 }
 END_TEST
 
-/* Tiny shapes: Oclgrind simulates every work-item. */
+/* Four engines on Oclgrind; tiny shapes: Oclgrind simulates every work-item. */
+static const char *const oclgrind4[THREADS] = {"oclgrind", "oclgrind", "oclgrind", "oclgrind"};
+
 START_TEST(oclgrind_engines_in_threads)
 {
-    run_threads("oclgrind", true, HG_MODEL_SOFTMAX, HG_GEMM_OWN, 24, 5);
+    run_threads(oclgrind4, THREADS, true, HG_MODEL_SOFTMAX, HG_GEMM_OWN, 24, 5);
 }
 END_TEST
 
 START_TEST(oclgrind_clblast_engines_in_threads)
 {
-    run_threads("oclgrind", true, HG_MODEL_MLP, HG_GEMM_CLBLAST, 16, 3);
+    run_threads(oclgrind4, THREADS, true, HG_MODEL_MLP, HG_GEMM_CLBLAST, 16, 3);
 }
 END_TEST
 
-/* POCL is thread-safe: its devices stay unserialised, and right. */
+/*
+ * POCL is thread-safe enough to stay unserialised: an engine on its pthread
+ * device and one on its basic device, at once, stay right.  Not two engines
+ * on one POCL device: POCL 3.1 then aborts now and then when both run one
+ * kernel at once (docs/engine.md, "Threads and engines").
+ */
+static const char *const pocl2[2] = {"pthread", "basic"};
+
 START_TEST(pocl_engines_in_threads)
 {
-    run_threads("pthread,basic", false, HG_MODEL_MLP, HG_GEMM_AUTO, 300, 5);
+    run_threads(pocl2, 2, false, HG_MODEL_MLP, HG_GEMM_AUTO, 300, 5);
 }
 END_TEST
 
-/* CLBlast on POCL from four engines at once: its calls share one lock. */
+/* CLBlast on POCL from two engines at once: its calls share one lock. */
 START_TEST(pocl_clblast_engines_in_threads)
 {
-    run_threads("pthread,basic", false, HG_MODEL_MLP, HG_GEMM_CLBLAST, 300, 5);
+    run_threads(pocl2, 2, false, HG_MODEL_MLP, HG_GEMM_CLBLAST, 300, 5);
 }
 END_TEST
 
