@@ -35,6 +35,7 @@
 #include <hetgrad.h>
 
 #include "cli.h"
+#include "json_out.h"
 #include "roofline.h"
 
 #include <cblas.h>
@@ -120,40 +121,6 @@ static bool contains_nocase(const char *hay, const char *needle)
             return true;
     }
     return n == 0;
-}
-
-/* A JSON string literal, escaped. */
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"':  fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\b': fputs("\\b", f); break;
-        case '\f': fputs("\\f", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        case '\t': fputs("\\t", f); break;
-        default:
-            if (*p < 0x20 || *p == 0x7f)
-                fprintf(f, "\\u%04x", *p);
-            else
-                fputc(*p, f);
-        }
-    }
-    fputc('"', f);
-}
-
-/* A JSON number with prec decimals (scientific when sci), or null when not finite. */
-static void json_number(FILE *f, bool sci, int prec, double v)
-{
-    if (!isfinite(v))
-        fputs("null", f);
-    else if (sci)
-        fprintf(f, "%.*e", prec, v);
-    else
-        fprintf(f, "%.*f", prec, v);
 }
 
 /* Normwise relative error ||a - b|| / ||b|| (b the reference). */
@@ -753,74 +720,80 @@ static void print_table(const bench *b, const model_run *mr)
     }
 }
 
-static void print_json(const bench *b, const model_run *runs, size_t nruns)
+/* The JSON document (docs/json.md, docs/schemas/hetgrad-bench-gradient-2.schema.json);
+   false when it could not be written in full. */
+static bool print_json(const bench *b, const model_run *runs, size_t nruns)
 {
     const size_t ndev = b->ndev;
-    FILE *f = stdout;
-    fprintf(f, "{\"schema\":\"hetgrad-bench-gradient/2\",\"rows\":%zu,\"repeats\":%d,"
-            "\"features\":%d,\"classes\":%d,\"hidden\":%d,\"read_gbs\":%.2f,\n \"peak_gflops\":[",
-            b->rows, b->repeats, FEATURES, CLASSES, HIDDEN, b->read_gbs);
+    json_out j;
+    json_init(&j, stdout);
+    json_begin_object(&j);
+    json_key(&j, "schema"); json_string(&j, "hetgrad-bench-gradient/2");
+    json_key(&j, "rows"); json_u64(&j, b->rows);
+    json_key(&j, "repeats"); json_u64(&j, (uint64_t)b->repeats);
+    json_key(&j, "features"); json_u64(&j, FEATURES);
+    json_key(&j, "classes"); json_u64(&j, CLASSES);
+    json_key(&j, "hidden"); json_u64(&j, HIDDEN);
+    json_key(&j, "read_gbs"); json_double(&j, b->read_gbs);
+    json_key(&j, "peak_gflops");
+    json_begin_array(&j);
     for (size_t d = 0; d < ndev; d++)
-        fprintf(f, "%s%.1f", d ? "," : "", b->peak_gflops[d]);
-    fprintf(f, "],\n \"devices\":[");
-    for (size_t d = 0; d < ndev; d++) {
-        if (d)
-            fputc(',', f);
-        json_string(f, b->dev_names[d]);
-    }
-    fprintf(f, "],\n \"ok\":%s,\n \"models\":[", b->failed ? "false" : "true");
+        json_double(&j, b->peak_gflops[d]);
+    json_end_array(&j);
+    json_key(&j, "devices");
+    json_begin_array(&j);
+    for (size_t d = 0; d < ndev; d++)
+        json_string(&j, b->dev_names[d]);
+    json_end_array(&j);
+    json_key(&j, "ok"); json_bool(&j, !b->failed);
+    json_key(&j, "models");
+    json_begin_array(&j);
     for (size_t mi = 0; mi < nruns; mi++) {
         const model_run *mr = &runs[mi];
         double solo = best_solo(mr), blas = openblas_rate(mr);
-        fprintf(f, "%s\n  {\"model\":", mi ? "," : "");
-        json_string(f, mr->label);
-        fprintf(f, ",\"flop_per_row\":%.0f,\"bytes_per_row\":%.0f,\"deterministic_same_bits\":%s,"
-                "\"openblas_check_rel_error\":", mr->flop_per_row, mr->bytes_per_row,
-                mr->det_identical ? "true" : "false");
-        json_number(f, true, 3, mr->host_check_err);
-        fprintf(f, ",\"configs\":[");
+        json_begin_object(&j);
+        json_key(&j, "model"); json_string(&j, mr->label);
+        json_key(&j, "flop_per_row"); json_double(&j, mr->flop_per_row);
+        json_key(&j, "bytes_per_row"); json_double(&j, mr->bytes_per_row);
+        json_key(&j, "deterministic_same_bits"); json_bool(&j, mr->det_identical);
+        json_key(&j, "openblas_check_rel_error"); json_double(&j, mr->host_check_err);
+        json_key(&j, "configs");
+        json_begin_array(&j);
         for (size_t i = 0; i < mr->nresults; i++) {
             const result *r = &mr->results[i];
-            fprintf(f, "%s\n   {\"name\":", i ? "," : "");
-            json_string(f, r->name);
-            fputs(",\"rows_per_s\":", f);
-            json_number(f, false, 1, r->rows_per_s);
-            fputs(",\"gflops\":", f);
-            json_number(f, false, 4, r->gflops);
-            fputs(",\"ms_per_step\":", f);
-            json_number(f, false, 4, r->ms);
-            fputs(",\"vs_best_solo\":", f);
-            json_number(f, false, 4, r->rows_per_s / solo);
-            fputs(",\"vs_openblas\":", f);
-            json_number(f, false, 4, r->rows_per_s / blas);
-            fputs(",\"balance_efficiency\":", f);
-            json_number(f, false, 4, r->multi ? r->balance : NAN);
-            fputs(",\"shares\":", f);
+            json_begin_object(&j);
+            json_key(&j, "name"); json_string(&j, r->name);
+            json_key(&j, "rows_per_s"); json_double(&j, r->rows_per_s);
+            json_key(&j, "gflops"); json_double(&j, r->gflops);
+            json_key(&j, "ms_per_step"); json_double(&j, r->ms);
+            json_key(&j, "vs_best_solo"); json_double(&j, r->rows_per_s / solo);
+            json_key(&j, "vs_openblas"); json_double(&j, r->rows_per_s / blas);
+            json_key(&j, "balance_efficiency");
+            json_double(&j, r->multi ? r->balance : NAN);
+            json_key(&j, "shares");
             if (r->multi) {
-                fputc('[', f);
+                json_begin_array(&j);
                 for (size_t d = 0; d < ndev; d++)
-                    fprintf(f, "%s%.4f", d ? "," : "", r->shares[d]);
-                fputc(']', f);
+                    json_double(&j, r->shares[d]);
+                json_end_array(&j);
             } else {
-                fputs("null", f);
+                json_null(&j);
             }
-            fputs(",\"kernel\":", f);
-            json_string(f, r->kernel);
-            fputs(",\"limit_rows_per_s\":", f);
-            json_number(f, false, 1, r->limit);
-            fputs(",\"of_limit\":", f);
-            json_number(f, false, 4, r->rows_per_s / r->limit);
-            fputs(",\"vs_clblast\":", f);
-            json_number(f, false, 4, r->rows_per_s / r->clblast_rate);
-            fputs(",\"deterministic_ms_per_step\":", f);
-            json_number(f, false, 4, r->det_ms);
-            fputs(",\"grad_rel_error\":", f);
-            json_number(f, true, 3, r->rel_err);
-            fprintf(f, ",\"check_ok\":%s}", r->check_ok ? "true" : "false");
+            json_key(&j, "kernel"); json_string(&j, r->kernel);
+            json_key(&j, "limit_rows_per_s"); json_double(&j, r->limit);
+            json_key(&j, "of_limit"); json_double(&j, r->rows_per_s / r->limit);
+            json_key(&j, "vs_clblast"); json_double(&j, r->rows_per_s / r->clblast_rate);
+            json_key(&j, "deterministic_ms_per_step"); json_double(&j, r->det_ms);
+            json_key(&j, "grad_rel_error"); json_double(&j, r->rel_err);
+            json_key(&j, "check_ok"); json_bool(&j, r->check_ok);
+            json_end_object(&j);
         }
-        fprintf(f, "]}");
+        json_end_array(&j);
+        json_end_object(&j);
     }
-    fprintf(f, "\n]}\n");
+    json_end_array(&j);
+    json_end_object(&j);
+    return json_finish(&j);
 }
 
 /* ---- main ------------------------------------------------------------------------- */
@@ -966,8 +939,11 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nruns; i++)
         run_model(&b, &runs[i], &eopt);
 
+    bool written = true;
     if (json) {
-        print_json(&b, runs, nruns);
+        written = print_json(&b, runs, nruns);
+        if (!written)
+            fprintf(stderr, "bench_gradient: writing the JSON to stdout failed\n");
     } else {
         printf("bench_gradient: %zu engine device(s):", b.ndev);
         for (size_t d = 0; d < b.ndev; d++)
@@ -996,5 +972,5 @@ int main(int argc, char **argv)
     free(b.labels);
     free(runs);
     free(selection);
-    return b.failed ? 1 : 0;
+    return b.failed || !written ? 1 : 0;
 }

@@ -5,19 +5,27 @@
  *
  *   bench_startup [--repeats N] [--json] [--devices EXPR] [--keep-duplicates]
  *
+ * --json writes the figures as JSON (docs/json.md).  Exit status: 0 when every
+ * figure was measured, 1 when a device's self-test or the first gradient
+ * failed (the figure is then missing, JSON null, and stderr says why), 2 for
+ * bad usage, 3 when the device list could not be built.
+ *
  * Each figure is the median (and min / max) of N runs in this process; the
  * first self-test build per device also shows the cold cost (empty OpenCL
  * compiler cache) when the cache is empty.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <hetgrad.h>
+#include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli.h"
+#include "json_out.h"
 
 static double now_ms(void)
 {
@@ -43,8 +51,130 @@ static stats summarize(double *v, int n)
     return s;
 }
 
+/* A status name and a library message. */
+#define MESSAGE_MAX (HG_ERROR_MESSAGE_MAX + 48)
+
+/* One kept device's self-test figures; error[0] != '\0' when it failed. */
+typedef struct device_result {
+    const hg_device_info *info;
+    double first_build_ms, build_ms_median, run_ms_median;
+    char error[MESSAGE_MAX];
+} device_result;
+
+/* The self-test, repeats times, on list entry d: medians in *out. */
+static void time_selftest(const hg_device_list *l, size_t d, int repeats, double *b, double *r,
+                          device_result *out)
+{
+    hg_error err;
+    out->info = hg_device_list_get(l, d);
+    out->error[0] = '\0';
+    for (int i = 0; i < repeats; i++) {
+        hg_selftest_result res;
+        if (hg_device_selftest(l, d, &res, &err) != HG_OK) {
+            snprintf(out->error, sizeof out->error, "%s: %s", hg_status_name(err.status),
+                     err.message);
+            return;
+        }
+        if (i == 0)
+            out->first_build_ms = res.build_ms;
+        b[i] = res.build_ms;
+        r[i] = res.run_ms;
+    }
+    out->build_ms_median = summarize(b, repeats).median;
+    out->run_ms_median = summarize(r, repeats).median;
+}
+
+/*
+ * Start-up to the first gradient: engine, data, calibration, one step
+ * (softmax 784x10 on 4096 rows, the devices eo selects), twice; the second time in
+ * a process the OpenCL compilers' and hetgrad's caches are warm.  ms[k] is NaN
+ * when round k failed (the message is in fail).
+ */
+static void time_first_gradient(const hg_engine_options *eo, double ms[2], char *fail,
+                                size_t failn)
+{
+    const size_t n = 4096, dd = 784, cc = 10;
+    float *x = malloc(n * dd * sizeof *x), *p = calloc(dd * cc + cc, sizeof *p),
+          *g = malloc((dd * cc + cc) * sizeof *g);
+    int32_t *lab = malloc(n * sizeof *lab);
+    hg_error err;
+    ms[0] = ms[1] = NAN;
+    fail[0] = '\0';
+    if (!x || !p || !g || !lab) {
+        snprintf(fail, failn, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n * dd; i++)
+        x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    for (size_t row = 0; row < n; row++)
+        lab[row] = (int32_t)(row % cc);
+    for (int round = 0; round < 2; round++) {
+        hg_model_desc m = {.kind = HG_MODEL_SOFTMAX, .inputs = dd, .outputs = cc};
+        hg_dataset_desc data = {n, dd, x, NULL, lab};
+        hg_engine *e = NULL;
+        double t0 = now_ms();
+        if (hg_engine_create(eo, &m, &e, &err) != HG_OK ||
+            hg_engine_set_data(e, &data, &err) != HG_OK ||
+            hg_engine_calibrate(e, &err) != HG_OK ||
+            hg_engine_gradient(e, p, 0, n, g, NULL, &err) != HG_OK) {
+            snprintf(fail, failn, "%s: %s", hg_status_name(err.status), err.message);
+            hg_engine_destroy(e);
+            break;
+        }
+        ms[round] = now_ms() - t0;
+        hg_engine_destroy(e);
+    }
+out:
+    free(x);
+    free(p);
+    free(g);
+    free(lab);
+}
+
+/* The JSON document (docs/json.md, docs/schemas/hetgrad-bench-startup-1.schema.json);
+   false when it could not be written in full. */
+static bool print_json(int repeats, double list_first, stats list, const device_result *dev,
+                       size_t ndev, const double first_ms[2])
+{
+    json_out j;
+    json_init(&j, stdout);
+    json_begin_object(&j);
+    json_key(&j, "schema"); json_string(&j, "hetgrad-bench-startup/1");
+    json_key(&j, "repeats"); json_u64(&j, (uint64_t)repeats);
+    json_key(&j, "device_list_ms");
+    json_begin_object(&j);
+    json_key(&j, "first"); json_double(&j, list_first);
+    json_key(&j, "min"); json_double(&j, list.min);
+    json_key(&j, "median"); json_double(&j, list.median);
+    json_key(&j, "max"); json_double(&j, list.max);
+    json_end_object(&j);
+    json_key(&j, "devices");
+    json_begin_array(&j);
+    for (size_t i = 0; i < ndev; i++) {
+        const device_result *d = &dev[i];
+        bool ok = d->error[0] == '\0';
+        json_begin_object(&j);
+        json_key(&j, "id"); json_string(&j, d->info->id);
+        json_key(&j, "name"); json_string(&j, d->info->name);
+        json_key(&j, "first_build_ms"); json_double(&j, ok ? d->first_build_ms : NAN);
+        json_key(&j, "build_ms_median"); json_double(&j, ok ? d->build_ms_median : NAN);
+        json_key(&j, "run_ms_median"); json_double(&j, ok ? d->run_ms_median : NAN);
+        json_key(&j, "error"); json_string(&j, ok ? NULL : d->error);
+        json_end_object(&j);
+    }
+    json_end_array(&j);
+    json_key(&j, "first_gradient_ms");
+    json_begin_object(&j);
+    json_key(&j, "first"); json_double(&j, first_ms[0]);
+    json_key(&j, "again"); json_double(&j, first_ms[1]);
+    json_end_object(&j);
+    json_end_object(&j);
+    return json_finish(&j);
+}
+
 static const cli_exit startup_exits[] = {
     {0, "success"},
+    {1, "a device's self-test or the first gradient failed"},
     {2, "usage error"},
     {3, "the device list could not be built, or out of memory"},
 };
@@ -91,13 +221,17 @@ int main(int argc, char **argv)
     eo.devices.keep_duplicates = keep_dups;
     cli_apply_log(&cmd, &eo.devices);
 
+    rc = 3;
     double *t = calloc((size_t)repeats, sizeof *t);
     double *b = calloc((size_t)repeats, sizeof *b);
     double *r = calloc((size_t)repeats, sizeof *r);
-    if (!t || !b || !r)
-        return 3;
+    device_result *dev = NULL;
     hg_device_list *l = NULL;
     hg_error err;
+    if (!t || !b || !r) {
+        fprintf(stderr, "bench_startup: out of memory\n");
+        goto out;
+    }
     for (int i = 0; i < repeats; i++) {
         hg_device_list_destroy(l);
         l = NULL;
@@ -106,96 +240,68 @@ int main(int argc, char **argv)
         t[i] = now_ms() - t0;
         if (st != HG_OK) {
             fprintf(stderr, "bench_startup: %s\n", err.message);
-            return 3;
+            goto out;
         }
     }
     double list_first = t[0]; /* includes the loader opening every driver */
     stats list = summarize(t, repeats);
-    if (json)
-        printf("{\"schema\": \"hetgrad-bench-startup/1\", \"repeats\": %d,\n"
-               " \"device_list_ms\": {\"first\": %.3f, \"min\": %.3f, \"median\": %.3f, "
-               "\"max\": %.3f},\n \"devices\": [",
-               repeats, list_first, list.min, list.median, list.max);
-    else
-        printf("device list (enumerate + snapshot + select), %d runs: first %.2f ms "
-               "(the loader opens every driver), then median %.3f ms\n\n"
-               "%-36s %12s %14s %14s\n", repeats, list_first, list.median,
-               "kept device", "first build", "build (median)", "run (median)");
 
-    int first = 1;
+    size_t ndev = 0;
+    dev = calloc(hg_device_list_count(l) + 1, sizeof *dev);
+    if (!dev) {
+        fprintf(stderr, "bench_startup: out of memory\n");
+        goto out;
+    }
+    rc = 0;
     for (size_t d = 0; d < hg_device_list_count(l); d++) {
-        const hg_device_info *info = hg_device_list_get(l, d);
-        if (!info->kept)
+        if (!hg_device_list_get(l, d)->kept)
             continue;
-        double first_build = 0;
-        int ok = 1;
-        for (int i = 0; i < repeats; i++) {
-            hg_selftest_result res;
-            if (hg_device_selftest(l, d, &res, &err) != HG_OK) {
-                fprintf(stderr, "bench_startup: %s: %s\n", info->name, err.message);
-                ok = 0;
-                break;
-            }
-            if (i == 0)
-                first_build = res.build_ms;
-            b[i] = res.build_ms;
-            r[i] = res.run_ms;
+        time_selftest(l, d, repeats, b, r, &dev[ndev]);
+        if (dev[ndev].error[0]) {
+            fprintf(stderr, "bench_startup: %s: %s\n", dev[ndev].info->name, dev[ndev].error);
+            rc = 1;
         }
-        if (!ok)
-            continue;
-        stats sb = summarize(b, repeats), sr = summarize(r, repeats);
-        if (json) {
-            printf("%s\n  {\"id\": \"%s\", \"name\": \"%s\", \"first_build_ms\": %.3f, "
-                   "\"build_ms_median\": %.3f, \"run_ms_median\": %.3f}",
-                   first ? "" : ",", info->id, info->name, first_build, sb.median, sr.median);
-        } else {
-            printf("%-36.36s %9.1f ms %11.1f ms %11.2f ms\n", info->name, first_build,
-                   sb.median, sr.median);
-        }
-        first = 0;
+        ndev++;
     }
-    /* Start-up to the first gradient: engine, data, calibration, one step
-       (softmax 784x10 on 4096 rows, every kept device).  The second time in
-       a process the OpenCL compilers' and hetgrad's caches are warm. */
-    const size_t n = 4096, dd = 784, cc = 10;
-    float *x = malloc(n * dd * sizeof *x), *p = calloc(dd * cc + cc, sizeof *p),
-          *g = malloc((dd * cc + cc) * sizeof *g);
-    int32_t *lab = malloc(n * sizeof *lab);
-    double first_ms[2] = {0, 0};
-    for (size_t i = 0; x && i < n * dd; i++)
-        x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
-    for (size_t row = 0; lab && row < n; row++)
-        lab[row] = (int32_t)(row % cc);
-    for (int round = 0; round < 2 && x && p && g && lab; round++) {
-        hg_model_desc m = {.kind = HG_MODEL_SOFTMAX, .inputs = dd, .outputs = cc};
-        hg_dataset_desc data = {n, dd, x, NULL, lab};
-        hg_engine *e = NULL;
-        double t0 = now_ms();
-        if (hg_engine_create(&eo, &m, &e, &err) != HG_OK ||
-            hg_engine_set_data(e, &data, &err) != HG_OK ||
-            hg_engine_calibrate(e, &err) != HG_OK ||
-            hg_engine_gradient(e, p, 0, n, g, NULL, &err) != HG_OK) {
-            fprintf(stderr, "bench_startup: first gradient: %s\n", err.message);
-            hg_engine_destroy(e);
-            break;
-        }
-        first_ms[round] = now_ms() - t0;
-        hg_engine_destroy(e);
+    double first_ms[2];
+    char fail[MESSAGE_MAX];
+    time_first_gradient(&eo, first_ms, fail, sizeof fail);
+    if (fail[0]) {
+        fprintf(stderr, "bench_startup: first gradient: %s\n", fail);
+        rc = 1;
     }
-    free(x);
-    free(p);
-    free(g);
-    free(lab);
-    if (json)
-        printf("\n], \"first_gradient_ms\": {\"first\": %.3f, \"again\": %.3f}}\n",
-               first_ms[0], first_ms[1]);
+
+    if (json) {
+        if (!print_json(repeats, list_first, list, dev, ndev, first_ms)) {
+            fprintf(stderr, "bench_startup: writing the JSON to stdout failed\n");
+            rc = 1;
+        }
+        goto out;
+    }
+    printf("device list (enumerate + snapshot + select), %d runs: first %.2f ms "
+           "(the loader opens every driver), then median %.3f ms\n\n"
+           "%-36s %12s %14s %14s\n", repeats, list_first, list.median,
+           "kept device", "first build", "build (median)", "run (median)");
+    for (size_t i = 0; i < ndev; i++) {
+        if (dev[i].error[0])
+            printf("%-36.36s FAILED: %s\n", dev[i].info->name, dev[i].error);
+        else
+            printf("%-36.36s %9.1f ms %11.1f ms %11.2f ms\n", dev[i].info->name,
+                   dev[i].first_build_ms, dev[i].build_ms_median, dev[i].run_ms_median);
+    }
+    printf("\nstart-up to the first gradient (engine, data, calibration, one step; softmax "
+           "784x10, 4096 rows):\n");
+    if (fail[0] && isnan(first_ms[0]))
+        printf("  FAILED: %s\n", fail);
+    else if (fail[0])
+        printf("  first in this process %.1f ms, again FAILED: %s\n", first_ms[0], fail);
     else
-        printf("\nstart-up to the first gradient (engine, data, calibration, one step; softmax "
-               "784x10, 4096 rows):\n  first in this process %.1f ms, again %.1f ms\n",
-               first_ms[0], first_ms[1]);
+        printf("  first in this process %.1f ms, again %.1f ms\n", first_ms[0], first_ms[1]);
+out:
     hg_device_list_destroy(l);
+    free(dev);
     free(t);
     free(b);
     free(r);
-    return 0;
+    return rc;
 }

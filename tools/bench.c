@@ -221,7 +221,8 @@ static const hg_model_kind model_kinds[] = {HG_MODEL_SOFTMAX, HG_MODEL_LINEAR, H
 
 static const cli_exit bench_exits[] = {
     {0, "success"},
-    {1, "--drill: no fault fired, or recovery failed or changed a gradient"},
+    {1, "--drill: no fault fired, or recovery failed or changed a gradient; or the\n"
+        "     JSON could not be written in full"},
     {2, "usage error"},
     {3, "a hetgrad call failed (no device, calibration), or out of memory"},
 };
@@ -445,6 +446,7 @@ int main(int argc, char **argv)
 
     const char *model_name = o.kind == HG_MODEL_MLP ? "mlp"
                              : o.kind == HG_MODEL_LINEAR ? "linear" : "softmax";
+    rc = 0;
     if (o.json) {
         json_out j;
         json_init(&j, stdout);
@@ -496,6 +498,10 @@ int main(int argc, char **argv)
         }
         json_end_array(&j);
         json_end_object(&j);
+        if (!json_finish(&j)) {
+            fprintf(stderr, "hetgrad-bench: writing the JSON to stdout failed\n");
+            rc = 1;
+        }
     } else {
         printf("hetgrad-bench: %s, %zu rows x %zu features, %zu classes; median of %zu steps\n",
                model_name, o.rows, o.features, o.classes, o.steps);
@@ -531,5 +537,5 @@ int main(int argc, char **argv)
     }
     hg_engine_destroy(e);
     free(x); free(t); free(l); free(params); free(grad); free(w); free(res);
-    return 0;
+    return rc;
 }

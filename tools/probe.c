@@ -414,7 +414,8 @@ static void print_table(const hg_device_list *l, const probe_opts *o, const chec
 
 /* ---- JSON output ------------------------------------------------------------ */
 
-static void print_json(const hg_device_list *l, const probe_opts *o, const check_result *c,
+/* False when the document could not be written in full (json_finish). */
+static bool print_json(const hg_device_list *l, const probe_opts *o, const check_result *c,
                        const profile_result *pr)
 {
     json_out j;
@@ -539,13 +540,15 @@ static void print_json(const hg_device_list *l, const probe_opts *o, const check
     json_key(&j, "listed");    json_u64(&j, nlisted);
     json_end_object(&j);
     json_end_object(&j);
+    return json_finish(&j);
 }
 
 /* ---- main --------------------------------------------------------------------- */
 
 static const cli_exit probe_exits[] = {
     {0, "success (also when there is no OpenCL platform at all)"},
-    {1, "a --check self-test or the --profile calibration failed"},
+    {1, "a --check self-test or the --profile calibration failed, or the JSON\n"
+        "     could not be written in full"},
     {2, "usage error"},
     {3, "the device list could not be built (a bad HETGRAD_DEVICES or --devices),\n"
         "     or out of memory"},
@@ -632,7 +635,10 @@ int main(int argc, char **argv)
     }
 
     if (o.json) {
-        print_json(l, &o, c, pr);
+        if (!print_json(l, &o, c, pr)) {
+            fprintf(stderr, "hetgrad-probe: writing the JSON to stdout failed\n");
+            failures++;
+        }
     } else if (hg_device_list_platform_count(l) == 0) {
         printf("No OpenCL platform found.\n"
                "hetgrad looks for them through the ICD loader: install a driver (for the CPU:\n"

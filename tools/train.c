@@ -287,7 +287,7 @@ static bool trace_close(trace *t)
         return true;
     json_end_array(&t->j);
     json_end_object(&t->j);
-    bool ok = !ferror(t->f);
+    bool ok = json_finish(&t->j);
     if (fclose(t->f) != 0)
         ok = false;
     free(t->last_rows);
@@ -870,6 +870,10 @@ static int evaluate_only(const train_opts *o, const char *test_fmt, const train_
         json_begin_array(&j);
         json_end_array(&j);
         json_end_object(&j);
+        if (!json_finish(&j)) {
+            fail("writing the JSON summary to stdout failed");
+            goto out;
+        }
     } else if (talk) {
         printf("hetgrad-train: %s from %s, evaluated on %s (%zu rows); no training "
                "(--epochs 0)\n", desc, o->load, o->test, test.rows);
@@ -1336,6 +1340,7 @@ int main(int argc, char **argv)
         return finish(&tm, fail(msg));
     }
 
+    rc = 0;
     if (o.json) {
         json_out j;
         json_init(&j, stdout);
@@ -1391,6 +1396,8 @@ int main(int argc, char **argv)
         }
         json_end_array(&j);
         json_end_object(&j);
+        if (!json_finish(&j))
+            rc = fail("writing the JSON summary to stdout failed");
     } else if (talk) {
         if (nval)
             printf("done: val accuracy %.1f%%, val loss %.4f, %.1f s of training\n",
@@ -1427,5 +1434,5 @@ int main(int argc, char **argv)
     free(is_w); free(dev_rows); free(dev_ms); free(params); free(grad); free(m1); free(m2); free(order);
     data_free(&d);
     data_free(&test);
-    return finish(&tm, 0);
+    return finish(&tm, rc);
 }

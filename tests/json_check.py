@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""json_check.py CHECK TOOL WORKDIR - every JSON output, parsed strictly and
+validated against its schema (docs/schemas/), with device and platform names
+that hold every kind of character a JSON writer must handle.
+
+The names come from tests/odd_names_layer: an OpenCL loader layer (named by
+OPENCL_LAYERS in the environment CTest gives) that puts ODD below in front of
+every device and platform name while POCL still runs every kernel.  So each
+tool runs end to end and writes the odd names where it writes names.
+
+Checks (each a CTest test):
+  probe           hetgrad-probe --json --all --check --profile on POCL through
+                  the layer; then --json --all on the fake ICD (tests/fake_icd:
+                  PCI ids, UUIDs, failed properties, a device set aside) in the
+                  modes named in HG_FAKE_MODES, without the layer.
+  train           hetgrad-train --json --trace FILE on a CSV file whose name
+                  holds the same kinds of characters; the summary and the trace;
+                  then --epochs 0 --load (the evaluation-only summary).
+  bench           hetgrad-bench --json.
+  bench-startup   bench_startup --json; then on the fake ICD, where every
+                  self-test fails: exit status 1, each device with its error.
+  bench-gradient  bench_gradient --json --quick --models softmax.
+
+Each check: the output must be UTF-8 and strict JSON (no NaN, no duplicate
+key), must match its schema, and every device name in it must be ODD followed
+by the driver's own name, decoded as docs/json.md says (bytes that are not
+UTF-8 become the Latin-1 character of the same value).
+
+Environment: HG_SCHEMA_DIR (docs/schemas), OPENCL_LAYERS, the test device
+environment, HG_FAKE_ICD_DIR; for probe also HG_FAKE_MODES.
+Standard library only.
+"""
+import codecs
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import json_schema  # noqa: E402
+
+# The bytes odd_names_layer.c puts in front of every name (its ODD_PREFIX).
+ODD = (b'odd "q" \\ \t \x01 \x7f G\xc3\xbc \xe6\x97\xa5\xe6\x9c\xac '
+       b'\xf0\x9f\x98\x80 \xff \xe6\x97 | ')
+# The same kinds of bytes in a file name ('/' and NUL cannot be in one).
+ODD_FILE = b'odd "q" \\ \t \x01 \x7f G\xc3\xbc \xe6\x97\xa5 \xff \xe6\x97.csv'
+
+
+def _latin1_fallback(err):
+    """The writer's rule for a byte that is not UTF-8: U+0000 + its value."""
+    return (chr(err.object[err.start]), err.start + 1)
+
+
+codecs.register_error("hg_latin1_fallback", _latin1_fallback)
+
+
+def decoded(b):
+    """What a string of these bytes reads as after the JSON writer."""
+    return b.decode("utf-8", errors="hg_latin1_fallback")
+
+
+ODD_TEXT = decoded(ODD)
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def run(cmd, env=None, timeout=500, ok_codes=(0,)):
+    p = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout)
+    if p.returncode not in ok_codes:
+        fail("%r exited %d\nstdout:\n%s\nstderr:\n%s"
+             % (cmd, p.returncode, p.stdout.decode("utf-8", "replace"),
+                p.stderr.decode("utf-8", "replace")))
+    return p
+
+
+def schema(name):
+    path = os.path.join(os.environ["HG_SCHEMA_DIR"], name + ".schema.json")
+    with open(path, "rb") as f:
+        return json_schema.Validator(json_schema.read_strict(f.read()))
+
+
+def parse_valid(data, schema_name, what):
+    try:
+        doc = json_schema.read_strict(data)
+    except ValueError as e:
+        fail("%s: %s\n%s" % (what, e, data[:4000].decode("utf-8", "replace")))
+    try:
+        schema(schema_name).validate(doc)
+    except json_schema.Invalid as e:
+        fail("%s does not match %s: %s" % (what, schema_name, e))
+    return doc
+
+
+def odd_name(s, what):
+    """s must be ODD + a real driver name."""
+    if not isinstance(s, str) or not s.startswith(ODD_TEXT) or len(s) == len(ODD_TEXT):
+        fail("%s: %r is not %r + the driver's name" % (what, s, ODD_TEXT))
+
+
+def check_probe(probe, work):
+    p = run([probe, "--json", "--all", "--check", "--profile"])
+    doc = parse_valid(p.stdout, "hetgrad-probe-1", "hetgrad-probe --json --all --check --profile")
+    if not doc["devices"]:
+        fail("hetgrad-probe lists no device")
+    for pl in doc["platforms"]:
+        odd_name(pl["name"], "platform name")
+    for d in doc["devices"]:
+        odd_name(d["name"], "device name")
+        odd_name(d["platform"], "device's platform")
+        if not d["selftest"]["passed"]:
+            fail("%r: self-test failed: %s" % (d["name"], d["selftest"]["message"]))
+    print("hetgrad-probe: %d devices, odd names intact, schema ok" % len(doc["devices"]))
+
+    env = dict(os.environ)
+    env.pop("OPENCL_LAYERS", None)
+    env["OCL_ICD_VENDORS"] = os.environ["HG_FAKE_ICD_DIR"]
+    for mode in os.environ["HG_FAKE_MODES"].split(","):
+        env["HG_FAKE_ICD_MODE"] = mode
+        p = run([probe, "--json", "--all"], env=env)
+        doc = parse_valid(p.stdout, "hetgrad-probe-1", "fake ICD %s: hetgrad-probe --json --all"
+                          % mode)
+        print("fake ICD %s: %d devices, schema ok" % (mode, len(doc["devices"])))
+
+
+def write_csv(path):
+    """60 rows, 4 features, 3 classes that a softmax model can learn."""
+    lines = []
+    for r in range(60):
+        c = r % 3
+        feats = [((r * 7 + k * 3) % 10) / 10.0 + (2.0 if k == c else 0.0) for k in range(4)]
+        lines.append(",".join("%.2f" % v for v in feats) + ",%d" % c)
+    with open(path, "wb") as f:
+        f.write(("\n".join(lines) + "\n").encode())
+
+
+def check_train(train, work):
+    os.makedirs(work, exist_ok=True)
+    data = os.path.join(os.fsencode(work), ODD_FILE)
+    trace = os.path.join(work, "trace.json")
+    model = os.path.join(work, "model.hgp")
+    write_csv(data)
+    p = run([os.fsencode(train), b"--json", b"--epochs", b"3", b"--batch", b"16",
+             b"--data", data, b"--trace", os.fsencode(trace), b"--save", os.fsencode(model)])
+    doc = parse_valid(p.stdout, "hetgrad-train-1", "hetgrad-train --json")
+    want = decoded(data[:300])  # hetgrad-train names at most 300 bytes of the path
+    if not doc["data"].startswith(want):
+        fail("data is %r, wanted it to start with %r" % (doc["data"], want))
+    for d in doc["devices"]:
+        odd_name(d["name"], "device name")
+    with open(trace, "rb") as f:
+        tr = parse_valid(f.read(), "hetgrad-train-trace", "hetgrad-train --trace")
+    tracks = [e["args"]["name"] for e in tr["traceEvents"]
+              if e["ph"] == "M" and e["tid"] > 0]
+    if len(tracks) != len(doc["devices"]):
+        fail("trace has %d device tracks, the summary %d devices"
+             % (len(tracks), len(doc["devices"])))
+    for t in tracks:
+        if ODD_TEXT not in t:
+            fail("trace track %r lacks the device's odd name" % t)
+    print("hetgrad-train: summary and trace valid; data name and %d device names intact"
+          % len(doc["devices"]))
+
+    # --epochs 0: the saved model evaluated on a test file, the same schema.
+    p = run([os.fsencode(train), b"--json", b"--epochs", b"0", b"--load", os.fsencode(model),
+             b"--test", data])
+    ev = parse_valid(p.stdout, "hetgrad-train-1", "hetgrad-train --json --epochs 0")
+    if ev["data"] is not None or ev["devices"] or ev["param_hash"] != doc["param_hash"] \
+            or ev["test_accuracy"] is None:
+        fail("--epochs 0: %r (the trained run's hash %s)" % (ev, doc["param_hash"]))
+    print("hetgrad-train --epochs 0: valid; the saved model's hash %s" % ev["param_hash"])
+
+
+def check_bench(bench, work):
+    p = run([bench, "--json", "--rows", "2000", "--steps", "2"])
+    doc = parse_valid(p.stdout, "hetgrad-bench-1", "hetgrad-bench --json")
+    for d in doc["devices"]:
+        odd_name(d["name"], "device name")
+    solo = [c["name"] for c in doc["configs"] if c["name"].startswith("solo:")]
+    for name in solo:
+        odd_name(name[len("solo:"):], "config name")
+    if len(solo) != len(doc["devices"]):
+        fail("%d solo configs for %d devices" % (len(solo), len(doc["devices"])))
+    print("hetgrad-bench: valid; %d device names intact" % len(doc["devices"]))
+
+
+def check_bench_startup(tool, work):
+    p = run([tool, "--json", "--repeats", "1"])
+    doc = parse_valid(p.stdout, "hetgrad-bench-startup-1", "bench_startup --json")
+    if not doc["devices"]:
+        fail("bench_startup lists no device")
+    for d in doc["devices"]:
+        odd_name(d["name"], "device name")
+        if d["error"] is not None:
+            fail("%r: %s" % (d["name"], d["error"]))
+    print("bench_startup: valid; %d device names intact" % len(doc["devices"]))
+
+    # Devices that cannot run the self-test (the fake driver makes no context):
+    # each is listed with its error, the figures are null, the exit status 1.
+    env = dict(os.environ)
+    env.pop("OPENCL_LAYERS", None)
+    env["OCL_ICD_VENDORS"] = os.environ["HG_FAKE_ICD_DIR"]
+    env["HG_FAKE_ICD_MODE"] = "gpus"
+    p = run([tool, "--json", "--repeats", "1"], env=env, ok_codes=(1,))
+    doc = parse_valid(p.stdout, "hetgrad-bench-startup-1", "bench_startup --json, fake ICD")
+    if not doc["devices"] or any(d["error"] is None or d["build_ms_median"] is not None
+                                 for d in doc["devices"]):
+        fail("fake ICD: every device should have failed: %r" % doc["devices"])
+    if doc["first_gradient_ms"] != {"first": None, "again": None}:
+        fail("fake ICD: first_gradient_ms %r" % doc["first_gradient_ms"])
+    print("bench_startup on the fake ICD: exit 1, %d failed devices listed, valid"
+          % len(doc["devices"]))
+
+
+def check_bench_gradient(tool, work):
+    p = run([tool, "--json", "--quick", "--models", "softmax"])
+    doc = parse_valid(p.stdout, "hetgrad-bench-gradient-2", "bench_gradient --json")
+    if not doc["ok"] or not doc["devices"]:
+        fail("bench_gradient: ok %r, devices %r" % (doc["ok"], doc["devices"]))
+    for name in doc["devices"]:
+        odd_name(name, "device name")
+    print("bench_gradient: valid; %d device names intact" % len(doc["devices"]))
+
+
+CHECKS = {
+    "probe": check_probe,
+    "train": check_train,
+    "bench": check_bench,
+    "bench-startup": check_bench_startup,
+    "bench-gradient": check_bench_gradient,
+}
+
+
+def main():
+    if len(sys.argv) != 4 or sys.argv[1] not in CHECKS:
+        print("usage: json_check.py {%s} TOOL WORKDIR" % ",".join(CHECKS))
+        return 2
+    if not os.environ.get("OPENCL_LAYERS"):
+        fail("OPENCL_LAYERS is not set: the odd-names layer is what this test is about")
+    CHECKS[sys.argv[1]](sys.argv[2], sys.argv[3])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
