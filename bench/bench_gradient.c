@@ -521,7 +521,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
             const hg_device_info *info = hg_engine_device(e, d);
             snprintf(b->dev_names[d], sizeof b->dev_names[d], "%s", info ? info->name : "?");
             char why[200] = "";
-            b->peak_gflops[d] = hg_bench_fma_gflops(b->dev_names[d], why, sizeof why);
+            b->peak_gflops[d] = hg__bench_fma_gflops(b->dev_names[d], why, sizeof why);
             note(b->cmd, "FP32 peak of %s: %.1f GFLOP/s (FMA loop)%s%s", b->dev_names[d],
                  b->peak_gflops[d], why[0] ? "; " : "", why);
         }
@@ -885,15 +885,18 @@ int main(int argc, char **argv)
 
     /* devices: HETGRAD_DEVICES and --devices honoured, Oclgrind out */
     hg_error err;
+    hg_options devs;
+    hg_options_init(&devs);
+    devs.devices = devices;
+    devs.keep_duplicates = keep_dups;
+    cli_apply_log(&cmd, &devs);
     hg_engine_options eopt;
     hg_engine_options_init(&eopt);
-    eopt.devices.devices = devices;
-    eopt.devices.keep_duplicates = keep_dups;
-    cli_apply_log(&cmd, &eopt.devices);
+    eopt.devices = &devs;
     char *selection = NULL; /* --devices and the Oclgrind exclusion */
     {
         hg_device_list *l = NULL;
-        if (hg_device_list_create(&eopt.devices, &l, &err) != HG_OK)
+        if (hg_device_list_create(&devs, &l, &err) != HG_OK)
             die_hg("hg_device_list_create", &err);
         bool oclgrind = false;
         for (size_t d = 0; d < hg_device_list_count(l); d++) {
@@ -910,7 +913,7 @@ int main(int argc, char **argv)
             selection = xcalloc(n, 1);
             snprintf(selection, n, "%s%s-oclgrind", devices && *devices ? devices : "",
                      devices && *devices ? "," : "");
-            eopt.devices.devices = selection;
+            devs.devices = selection;
         }
     }
 
@@ -933,7 +936,7 @@ int main(int argc, char **argv)
 
     note(&cmd, "%zu rows, %zu repeats after one warm-up, OpenBLAS with %d threads", rows, repeats,
          openblas_get_num_threads());
-    b.read_gbs = hg_bench_read_gbs(quick ? (size_t)64 << 20 : (size_t)1 << 30, 5);
+    b.read_gbs = hg__bench_read_gbs(quick ? (size_t)64 << 20 : (size_t)1 << 30, 5);
     note(&cmd, "host read bandwidth: %.1f GB/s (every core summing a %s buffer)", b.read_gbs,
          quick ? "64 MiB" : "1 GiB");
     for (size_t i = 0; i < nruns; i++)

@@ -215,11 +215,14 @@ int main(int argc, char **argv)
     if (rc != CLI_CONTINUE)
         return rc;
     int repeats = (int)nrep;
+    hg_options devopt;
+    hg_options_init(&devopt);
+    devopt.devices = devices;
+    devopt.keep_duplicates = keep_dups;
+    cli_apply_log(&cmd, &devopt);
     hg_engine_options eo;
     hg_engine_options_init(&eo);
-    eo.devices.devices = devices;
-    eo.devices.keep_duplicates = keep_dups;
-    cli_apply_log(&cmd, &eo.devices);
+    eo.devices = &devopt;
 
     rc = 3;
     double *t = calloc((size_t)repeats, sizeof *t);
@@ -236,7 +239,7 @@ int main(int argc, char **argv)
         hg_device_list_destroy(l);
         l = NULL;
         double t0 = now_ms();
-        hg_status st = hg_device_list_create(&eo.devices, &l, &err);
+        hg_status st = hg_device_list_create(&devopt, &l, &err);
         t[i] = now_ms() - t0;
         if (st != HG_OK) {
             fprintf(stderr, "bench_startup: %s\n", err.message);

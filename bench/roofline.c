@@ -47,7 +47,7 @@ static void *sum_slice(void *arg)
     return NULL;
 }
 
-double hg_bench_read_gbs(size_t bytes, int repeats)
+double hg__bench_read_gbs(size_t bytes, int repeats)
 {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     size_t nt = ncpu > 0 && ncpu < 256 ? (size_t)ncpu : 1;
@@ -123,7 +123,7 @@ static cl_device_id find_device(const char *name)
     return NULL;
 }
 
-double hg_bench_fma_gflops(const char *device_name, char *why, size_t why_n)
+double hg__bench_fma_gflops(const char *device_name, char *why, size_t why_n)
 {
     cl_device_id dev = find_device(device_name);
     if (!dev) {

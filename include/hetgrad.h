@@ -25,6 +25,14 @@ extern "C" {
 /* Version of the library actually loaded, "MAJOR.MINOR.PATCH". */
 HG_EXTERN const char *hg_version_string(void);
 
+/*
+ * Version of the library actually loaded as MAJOR * 1000000 + MINOR * 1000 +
+ * PATCH: HETGRAD_VERSION_NUMBER of the headers it was built from.  A program
+ * built against headers of version H runs on any library with the same SONAME
+ * and hg_version_number() >= H (docs/abi.md).
+ */
+HG_EXTERN int hg_version_number(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,8 +6,9 @@ set -eu
 PKGS="build-essential cmake pkg-config \
 ocl-icd-opencl-dev ocl-icd-libopencl1 opencl-headers opencl-c-headers \
 pocl-opencl-icd libclblast-dev check clinfo oclgrind \
-libopenblas-dev zlib1g-dev python3 man-db groff-base \
-libopenmpi-dev openmpi-bin"
+libopenblas-dev zlib1g-dev python3 python3-venv man-db groff-base \
+libopenmpi-dev openmpi-bin \
+abigail-tools"
 
 missing=""
 for p in $PKGS; do

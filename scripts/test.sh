@@ -2,7 +2,9 @@
 # scripts/test.sh - set everything up and run hetgrad's whole test suite.
 #
 #   1. POCL (pthread + basic) and Oclgrind: three devices, two platforms
-#   2. POCL alone: the "POCL-only CI" promise to downstream projects
+#   2. POCL alone: the "POCL-only CI" promise to downstream projects; also the Python
+#      package (python/): pip-installed into a virtualenv, its pytest suite on POCL
+#      (CTest python.package; the test requirements come from PyPI)
 #   3. POCL and Oclgrind again, built with AddressSanitizer + UBSan
 # (after a Release build with warnings as errors, the build scripts/run.sh makes)
 # Every stage builds the MPI layer (-DHG_MPI=ON: no MPI is a configuration error) and
@@ -30,7 +32,7 @@ cmake -S . -B build-release-check -DCMAKE_BUILD_TYPE=Release -DHG_WERROR=ON -DHG
 cmake --build build-release-check -j "$jobs"
 
 stage "POCL + Oclgrind" build -DHG_TEST_DEVICES=pocl+oclgrind
-stage "POCL only" build-pocl -DHG_TEST_DEVICES=pocl
+stage "POCL only" build-pocl -DHG_TEST_DEVICES=pocl -DHG_PYTHON_TESTS=ON
 stage "POCL + Oclgrind, ASan + UBSan" build-asan -DHG_TEST_DEVICES=pocl+oclgrind \
       -DHG_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DHG_BUILD_BENCH=OFF
 echo "==== hetgrad tests: all stages passed ===="

@@ -1,6 +1,6 @@
 /*
  * balance.c - dynamic rebalancing: refine per-device cost models from measured step times
- * and plan each step with hg_plan_affine.
+ * and plan each step with hg__plan_affine.
  *
  * Model update.  Each device keeps the fixed overhead a_i of its calibrated model; only the
  * per-row cost b_i moves.  A step of n > 0 rows measured at t ms gives
@@ -40,8 +40,8 @@
  * was dropped, and nothing would ever show that it recovered.  Probe rule: when a plan gives
  * 0 rows to a device for the PROBE_EVERY-th (5th) time running, and the device's b_i is more
  * than jump_ratio above its calibrated b, it gets a probe share instead: a quarter (rounded
- * up) of the rows hg_plan_affine would give it if its b_i were back at the calibrated value.
- * The other devices share the rest by hg_plan_affine.  The probe's verdict:
+ * up) of the rows hg__plan_affine would give it if its b_i were back at the calibrated value.
+ * The other devices share the rest by hg__plan_affine.  The probe's verdict:
  *
  *   - the probe ran within jump_ratio of the calibrated model's time for its rows: the
  *     device has recovered; b_i becomes the probe's b_obs, the next plan includes it with
@@ -74,12 +74,12 @@
 #define PROBE_DIVISOR 4    /* probe share: calibrated share / this, rounded up */
 #define MIN_EXCESS_MS 1e-9 /* floor of t - a in b_obs */
 
-struct hg_balancer {
+struct hg__balancer {
     size_t              ndev;
-    hg_balance_options  opt;
-    hg_cost_model      *model;      /* current models */
+    hg__balance_options  opt;
+    hg__cost_model      *model;      /* current models */
     double             *b_cal;      /* calibrated per-row costs */
-    hg_cost_model      *scratch_m;  /* models for the probe plan */
+    hg__cost_model      *scratch_m;  /* models for the probe plan */
     size_t             *idle_plans; /* plans running with 0 rows (usable devices) */
     size_t             *prev;       /* counts of the last plan */
     size_t             *prev_cap;   /* caps of the last plan (SIZE_MAX: none) */
@@ -92,7 +92,7 @@ struct hg_balancer {
     bool                replan; /* a jump was observed since the last plan */
 };
 
-void hg_balance_options_init(hg_balance_options *o)
+void hg__balance_options_init(hg__balance_options *o)
 {
     if (!o)
         return;
@@ -107,9 +107,9 @@ static size_t cap_of(const size_t *cap, size_t i)
     return cap ? cap[i] : SIZE_MAX;
 }
 
-static hg_status check_options(const hg_balance_options *o, hg_error *err)
+static hg_status check_options(const hg__balance_options *o, hg_error *err)
 {
-    static const char fn[] = "hg_balancer_create";
+    static const char fn[] = "hg__balancer_create";
     if (!(o->alpha > 0.0 && o->alpha <= 1.0))
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
                              "%s: alpha is %g; it must be in (0, 1]", fn, o->alpha);
@@ -126,10 +126,10 @@ static hg_status check_options(const hg_balance_options *o, hg_error *err)
     return HG_OK;
 }
 
-hg_status hg_balancer_create(size_t ndev, const hg_cost_model *initial,
-                             const hg_balance_options *opt, hg_balancer **out, hg_error *err)
+hg_status hg__balancer_create(size_t ndev, const hg__cost_model *initial,
+                             const hg__balance_options *opt, hg__balancer **out, hg_error *err)
 {
-    static const char fn[] = "hg_balancer_create";
+    static const char fn[] = "hg__balancer_create";
     hg_error_clear(err);
     if (!out)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: out is NULL", fn);
@@ -140,7 +140,7 @@ hg_status hg_balancer_create(size_t ndev, const hg_cost_model *initial,
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: initial is NULL with %zu "
                              "devices", fn, ndev);
     for (size_t i = 0; i < ndev; i++) {
-        const hg_cost_model *m = &initial[i];
+        const hg__cost_model *m = &initial[i];
         if (m->valid && (!isfinite(m->a_ms) || m->a_ms < 0.0 || !isfinite(m->b_ms_per_row) ||
                          !(m->b_ms_per_row > 0.0)))
             return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
@@ -148,8 +148,8 @@ hg_status hg_balancer_create(size_t ndev, const hg_cost_model *initial,
                                  "must be finite and >= 0, b finite and > 0", fn, i, m->a_ms,
                                  m->b_ms_per_row);
     }
-    hg_balance_options o;
-    hg_balance_options_init(&o);
+    hg__balance_options o;
+    hg__balance_options_init(&o);
     if (opt)
         o = *opt;
     hg_status st = check_options(&o, err);
@@ -158,9 +158,9 @@ hg_status hg_balancer_create(size_t ndev, const hg_cost_model *initial,
 
     /* One block after the struct: 2 model arrays, then per device 1 double, 7 size_t and
        1 bool (in that order, so every array is aligned). */
-    const size_t per_dev = 2 * sizeof(hg_cost_model) + sizeof(double) + 7 * sizeof(size_t) +
+    const size_t per_dev = 2 * sizeof(hg__cost_model) + sizeof(double) + 7 * sizeof(size_t) +
                            sizeof(bool);
-    hg_balancer *b = ndev > (SIZE_MAX - sizeof *b) / per_dev
+    hg__balancer *b = ndev > (SIZE_MAX - sizeof *b) / per_dev
                          ? NULL
                          : malloc(sizeof *b + ndev * per_dev);
     if (!b)
@@ -168,7 +168,7 @@ hg_status hg_balancer_create(size_t ndev, const hg_cost_model *initial,
                              "%s: out of memory for %zu devices' balancer state", fn, ndev);
     b->ndev = ndev;
     b->opt = o;
-    b->model = (hg_cost_model *)(void *)(b + 1);
+    b->model = (hg__cost_model *)(void *)(b + 1);
     b->scratch_m = b->model + ndev;
     b->b_cal = (double *)(void *)(b->scratch_m + ndev);
     b->idle_plans = (size_t *)(void *)(b->b_cal + ndev);
@@ -192,22 +192,22 @@ hg_status hg_balancer_create(size_t ndev, const hg_cost_model *initial,
     return HG_OK;
 }
 
-void hg_balancer_destroy(hg_balancer *b)
+void hg__balancer_destroy(hg__balancer *b)
 {
     free(b);
 }
 
-const hg_cost_model *hg_balancer_model(const hg_balancer *b, size_t i)
+const hg__cost_model *hg__balancer_model(const hg__balancer *b, size_t i)
 {
     if (!b || i >= b->ndev)
         return NULL;
     return &b->model[i];
 }
 
-hg_status hg_balancer_observe(hg_balancer *b, const size_t *rows, const double *ms,
+hg_status hg__balancer_observe(hg__balancer *b, const size_t *rows, const double *ms,
                               hg_error *err)
 {
-    static const char fn[] = "hg_balancer_observe";
+    static const char fn[] = "hg__balancer_observe";
     hg_error_clear(err);
     if (!b || !rows || !ms)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: %s is NULL", fn,
@@ -218,7 +218,7 @@ hg_status hg_balancer_observe(hg_balancer *b, const size_t *rows, const double *
                                  "%s: device %zu took %g ms for %zu rows; times must be "
                                  "finite and >= 0", fn, i, ms[i], rows[i]);
 
-    const hg_balance_options *o = &b->opt;
+    const hg__balance_options *o = &b->opt;
     for (size_t i = 0; i < b->ndev; i++) {
         if (rows[i] == 0) {
             b->stale[i] = true;
@@ -226,7 +226,7 @@ hg_status hg_balancer_observe(hg_balancer *b, const size_t *rows, const double *
         }
         bool stale = b->stale[i], probed = b->probe[i] > 0;
         b->stale[i] = false;
-        hg_cost_model *m = &b->model[i];
+        hg__cost_model *m = &b->model[i];
         if (!m->valid)
             continue;
         double excess = ms[i] - m->a_ms;
@@ -253,7 +253,7 @@ hg_status hg_balancer_observe(hg_balancer *b, const size_t *rows, const double *
     return HG_OK;
 }
 
-static bool usable(const hg_balancer *b, const size_t *cap, size_t i)
+static bool usable(const hg__balancer *b, const size_t *cap, size_t i)
 {
     return b->model[i].valid && cap_of(cap, i) > 0;
 }
@@ -262,19 +262,19 @@ static bool usable(const hg_balancer *b, const size_t *cap, size_t i)
  * Replace b->next by a probe plan when some device is due for a probe (see the top of the
  * file).  Returns whether it did; any failure of the probe plans just means no probe.
  */
-static bool plan_probes(hg_balancer *b, size_t total, const size_t *cap)
+static bool plan_probes(hg__balancer *b, size_t total, const size_t *cap)
 {
     size_t n = b->ndev, probed = 0, shares = 0;
     size_t *c = b->scratch_c, *rest_cap = b->scratch_c + n;
     for (size_t i = 0; i < n; i++) {
         b->probe[i] = 0;
-        const hg_cost_model *m = &b->model[i];
+        const hg__cost_model *m = &b->model[i];
         if (!usable(b, cap, i) || b->next[i] != 0 || b->idle_plans[i] < PROBE_EVERY - 1 ||
             !(m->b_ms_per_row > b->b_cal[i] * (1.0 + b->opt.jump_ratio)))
             continue;
         memcpy(b->scratch_m, b->model, n * sizeof *b->scratch_m);
         b->scratch_m[i].b_ms_per_row = b->b_cal[i];
-        if (hg_plan_affine(total, b->scratch_m, n, cap, c, NULL, NULL) != HG_OK || c[i] == 0)
+        if (hg__plan_affine(total, b->scratch_m, n, cap, c, NULL, NULL) != HG_OK || c[i] == 0)
             continue; /* not worth rows even at its calibrated speed */
         b->probe[i] = c[i] / PROBE_DIVISOR + (c[i] % PROBE_DIVISOR != 0);
         shares = b->probe[i] > SIZE_MAX - shares ? SIZE_MAX : shares + b->probe[i];
@@ -284,23 +284,23 @@ static bool plan_probes(hg_balancer *b, size_t total, const size_t *cap)
         return false;
     for (size_t i = 0; i < n; i++)
         rest_cap[i] = b->probe[i] > 0 ? 0 : cap_of(cap, i);
-    if (hg_plan_affine(total - shares, b->model, n, rest_cap, c, NULL, NULL) != HG_OK)
+    if (hg__plan_affine(total - shares, b->model, n, rest_cap, c, NULL, NULL) != HG_OK)
         return false;
     for (size_t i = 0; i < n; i++)
         b->next[i] = b->probe[i] > 0 ? b->probe[i] : c[i];
     return true;
 }
 
-hg_status hg_balancer_plan(hg_balancer *b, size_t total, const size_t *cap, size_t *counts,
+hg_status hg__balancer_plan(hg__balancer *b, size_t total, const size_t *cap, size_t *counts,
                            bool *changed, hg_error *err)
 {
     hg_error_clear(err);
     if (!b || !counts)
-        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg_balancer_plan: %s is NULL",
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg__balancer_plan: %s is NULL",
                              !b ? "b" : "counts");
     size_t n = b->ndev;
     double best_ms;
-    hg_status st = hg_plan_affine(total, b->model, n, cap, b->next, &best_ms, err);
+    hg_status st = hg__plan_affine(total, b->model, n, cap, b->next, &best_ms, err);
     if (st != HG_OK)
         return st;
 
@@ -308,7 +308,7 @@ hg_status hg_balancer_plan(hg_balancer *b, size_t total, const size_t *cap, size
     for (size_t i = 0; i < n && same; i++)
         same = cap_of(cap, i) == b->prev_cap[i];
     if (same && total > 0 && !b->replan) {
-        double cur_ms = hg_plan_makespan(b->model, n, b->prev);
+        double cur_ms = hg__plan_makespan(b->model, n, b->prev);
         if (!(best_ms < (1.0 - b->opt.hysteresis) * cur_ms))
             memcpy(b->next, b->prev, n * sizeof *b->next);
     }

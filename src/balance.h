@@ -2,7 +2,7 @@
  * balance.h - rebalance rows across devices from measured step times (pure, no OpenCL).
  *
  * A balancer keeps one affine cost model per device (costmodel.h), refines each device's
- * per-row cost from the step times it is shown, and plans every step with hg_plan_affine,
+ * per-row cost from the step times it is shown, and plans every step with hg__plan_affine,
  * keeping the previous plan unless the new one is predicted to be clearly faster.  Devices
  * whose cost rose and that were dropped to 0 rows are probed now and then so that a device
  * that recovers wins its rows back.  The update rule, the hysteresis and the probe rule are
@@ -17,19 +17,19 @@
 #include "costmodel.h"
 #include "internal.h"
 
-typedef struct hg_balance_options {
+typedef struct hg__balance_options {
     double alpha;      /* smoothing of the per-row cost on ordinary updates (default 0.3) */
     double alpha_jump; /* smoothing when the observed per-row cost differs from the model by
                           more than jump_ratio (default 0.7) */
     double jump_ratio; /* default 0.25 (25%) */
     double hysteresis; /* re-plan only if the new plan's predicted makespan beats the current
                           counts' by more than this fraction (default 0.03) */
-} hg_balance_options;
+} hg__balance_options;
 
 /* Fill *o with the defaults above (o may be NULL). */
-void hg_balance_options_init(hg_balance_options *o);
+void hg__balance_options_init(hg__balance_options *o);
 
-typedef struct hg_balancer hg_balancer;
+typedef struct hg__balancer hg__balancer;
 
 /*
  * Create a balancer for ndev devices starting from the calibrated models initial[0..ndev)
@@ -39,11 +39,11 @@ typedef struct hg_balancer hg_balancer;
  * alpha_jump outside (0, 1], jump_ratio not finite and > 0, hysteresis outside [0, 1);
  * HG_OUT_OF_MEMORY.  *out is set to NULL on failure.
  */
-hg_status hg_balancer_create(size_t ndev, const hg_cost_model *initial,
-                             const hg_balance_options *opt, hg_balancer **out, hg_error *err);
+hg_status hg__balancer_create(size_t ndev, const hg__cost_model *initial,
+                             const hg__balance_options *opt, hg__balancer **out, hg_error *err);
 
 /* Free b (NULL ok). */
-void hg_balancer_destroy(hg_balancer *b);
+void hg__balancer_destroy(hg__balancer *b);
 
 /*
  * Record one step: device i computed rows[i] rows in ms[i] milliseconds.  rows[i] == 0
@@ -52,30 +52,30 @@ void hg_balancer_destroy(hg_balancer *b);
  * b_i <- (1 - alpha) b_i + alpha b_obs, alpha being opt.alpha_jump when b_obs and b_i differ
  * by more than jump_ratio times the smaller of the two, opt.alpha otherwise, and 1 when the
  * model is stale (the device did not run in the step observed before, or a probe has just
- * readmitted it).  A probe step (see hg_balancer_plan) is judged instead: the device is
+ * readmitted it).  A probe step (see hg__balancer_plan) is judged instead: the device is
  * readmitted (b_i = b_obs) if the probe took at most (1 + jump_ratio) times its calibrated
  * model's time, and its model is left alone otherwise.  Devices with invalid models are
  * ignored.  Fails with HG_INVALID_ARGUMENT, changing nothing, for b, rows or ms NULL, or a
  * device with rows[i] > 0 and a NaN, infinite or negative ms[i].
  */
-hg_status hg_balancer_observe(hg_balancer *b, const size_t *rows, const double *ms,
+hg_status hg__balancer_observe(hg__balancer *b, const size_t *rows, const double *ms,
                               hg_error *err);
 
 /*
- * Counts for the next step of `total` rows (cap as in hg_plan_affine).  When total and caps
+ * Counts for the next step of `total` rows (cap as in hg__plan_affine).  When total and caps
  * equal those of the previous plan and no jump was observed since, the previous counts are
- * kept unless hg_plan_affine's plan is predicted to be faster by more than opt.hysteresis
+ * kept unless hg__plan_affine's plan is predicted to be faster by more than opt.hysteresis
  * (both predicted with the current models).  Every 5th consecutive plan that would give a
  * device 0 rows while its per-row cost estimate is more than jump_ratio above its calibrated
  * one gives it a probe share instead (a quarter of its share at calibrated speed; the others
  * share the rest).  *changed (changed may be NULL) says whether counts differ from the
- * previous plan's (true for the first plan).  Fails as hg_plan_affine does, and with
+ * previous plan's (true for the first plan).  Fails as hg__plan_affine does, and with
  * HG_INVALID_ARGUMENT for b or counts NULL; counts and the balancer are unchanged then.
  */
-hg_status hg_balancer_plan(hg_balancer *b, size_t total, const size_t *cap, size_t *counts,
+hg_status hg__balancer_plan(hg__balancer *b, size_t total, const size_t *cap, size_t *counts,
                            bool *changed, hg_error *err);
 
 /* Current model of device i; NULL when b is NULL or i >= the device count. */
-const hg_cost_model *hg_balancer_model(const hg_balancer *b, size_t i);
+const hg__cost_model *hg__balancer_model(const hg__balancer *b, size_t i);
 
 #endif /* HG_BALANCE_H */

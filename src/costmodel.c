@@ -70,7 +70,7 @@ static double median_sorted(const double *v, size_t n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-double hg_cost_median(double *v, size_t n)
+double hg__cost_median(double *v, size_t n)
 {
     qsort(v, n, sizeof *v, cmp_double);
     return median_sorted(v, n);
@@ -103,21 +103,21 @@ static double group_value(const sample *s, size_t m, double *dev, size_t *kept)
     return median_of_samples(s + lo, hi - lo);
 }
 
-static hg_status fail(hg_error *err, hg_cost_model *out, hg_status st, const char *what,
+static hg_status fail(hg_error *err, hg__cost_model *out, hg_status st, const char *what,
                       double x1, double x2)
 {
     if (out)
-        *out = (hg_cost_model){0.0, 0.0, 0, 0, false};
-    return hg__error_set(err, st, 0, "hg_cost_fit: %s (%g, %g)", what, x1, x2);
+        *out = (hg__cost_model){0.0, 0.0, 0, 0, false};
+    return hg__error_set(err, st, 0, "hg__cost_fit: %s (%g, %g)", what, x1, x2);
 }
 
-hg_status hg_cost_fit(const size_t *rows, const double *ms, size_t nsamples,
-                      hg_cost_model *out, hg_error *err)
+hg_status hg__cost_fit(const size_t *rows, const double *ms, size_t nsamples,
+                      hg__cost_model *out, hg_error *err)
 {
-    static const char fn[] = "hg_cost_fit";
+    static const char fn[] = "hg__cost_fit";
     hg_error_clear(err);
     if (out)
-        *out = (hg_cost_model){0.0, 0.0, 0, 0, false};
+        *out = (hg__cost_model){0.0, 0.0, 0, 0, false};
     if (!rows || !ms || !out)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: %s is NULL", fn,
                              !rows ? "rows" : !ms ? "ms" : "out");
@@ -194,11 +194,11 @@ hg_status hg_cost_fit(const size_t *rows, const double *ms, size_t nsamples,
     if (!(b > 0.0))
         return fail(err, out, HG_INVALID_ARGUMENT,
                     "times do not grow with rows: fitted a, b =", a, b);
-    *out = (hg_cost_model){a, b, kept_total, nsamples - kept_total, true};
+    *out = (hg__cost_model){a, b, kept_total, nsamples - kept_total, true};
     return HG_OK;
 }
 
-double hg_cost_predict(const hg_cost_model *m, size_t rows)
+double hg__cost_predict(const hg__cost_model *m, size_t rows)
 {
     if (rows == 0)
         return 0.0;

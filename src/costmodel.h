@@ -15,13 +15,13 @@
 #include "internal.h"
 
 /* Predicted time of one step of n rows on one device: a_ms + b_ms_per_row * n. */
-typedef struct hg_cost_model {
+typedef struct hg__cost_model {
     double a_ms;         /* fixed overhead per step, >= 0 */
     double b_ms_per_row; /* cost per row, > 0 */
     size_t samples;      /* samples kept after outlier rejection */
     size_t rejected;     /* samples rejected as outliers */
     bool   valid;        /* false: no usable model (a failed fit, an unknown device) */
-} hg_cost_model;
+} hg__cost_model;
 
 /*
  * Fit a model to nsamples measurements: one step of rows[i] rows took ms[i] milliseconds.
@@ -40,17 +40,17 @@ typedef struct hg_cost_model {
  * when scratch space (about 5 doubles per sample) cannot be allocated.  On failure *out (if
  * not NULL) is set to an invalid model: all zero, valid false.
  */
-hg_status hg_cost_fit(const size_t *rows, const double *ms, size_t nsamples,
-                      hg_cost_model *out, hg_error *err);
+hg_status hg__cost_fit(const size_t *rows, const double *ms, size_t nsamples,
+                      hg__cost_model *out, hg_error *err);
 
 /*
  * Predicted milliseconds of a step of `rows` rows: a_ms + b_ms_per_row * rows.  0 rows
  * predict 0 ms whatever the model (a device with no rows does not run).  With rows > 0, a
  * NULL or invalid model predicts INFINITY.
  */
-double hg_cost_predict(const hg_cost_model *m, size_t rows);
+double hg__cost_predict(const hg__cost_model *m, size_t rows);
 
 /* Median of v[0..n), n >= 1 (the mean of the middle two for even n); sorts v. */
-double hg_cost_median(double *v, size_t n);
+double hg__cost_median(double *v, size_t n);
 
 #endif /* HG_COSTMODEL_H */

@@ -401,24 +401,48 @@ static bool parse_integer(const char *tok, double lo, double hi, int32_t *out)
 
 /* ---- schemas: the features and classes a file must conform to ----------------- */
 
-void hg_data_schema_init(hg_data_schema *s)
+/* hg_data_schema as first released (0.2.0) ends with source. */
+#define SCHEMA_MIN_SIZE HG__FIELD_END(hg_data_schema, source)
+
+void hg_data_schema_init_sized(hg_data_schema *s, size_t size)
 {
-    if (s)
-        memset(s, 0, sizeof *s);
+    hg__sized_init(s, size); /* every field's default is its zero */
 }
 
-void hg_dataset_schema(const hg_dataset *d, hg_data_schema *s)
+void hg_dataset_schema_sized(const hg_dataset *d, hg_data_schema *s_user, size_t size)
 {
-    if (!s)
+    if (!s_user || size < SCHEMA_MIN_SIZE)
         return;
-    memset(s, 0, sizeof *s);
-    if (!d)
-        return;
-    s->features = d->features;
-    if (d->labels && d->class_labels) {
-        s->classes = d->class_labels;
-        s->nclasses = d->classes;
+    hg_data_schema s;
+    hg_data_schema_init(&s);
+    if (d) {
+        s.features = d->features;
+        if (d->labels && d->class_labels) {
+            s.classes = d->class_labels;
+            s.nclasses = d->classes;
+        }
     }
+    hg__sized_write(s_user, size, &s, sizeof s, SCHEMA_MIN_SIZE);
+    s_user->struct_size = size; /* a whole struct of the caller's size: usable as input */
+}
+
+/*
+ * The caller's schema (NULL: none) as this library's whole struct in *use; *schema is
+ * pointed at *use, or stays NULL.  HG_INVALID_ARGUMENT naming the file for a bad
+ * struct_size or unknown options set (hg__sized_read).
+ */
+static hg_status schema_read(const hg_data_schema **schema, hg_data_schema *use,
+                             const char *name, hg_error *err)
+{
+    if (!*schema)
+        return HG_OK;
+    hg_data_schema_init(use);
+    hg_error e;
+    if (hg__sized_read(use, sizeof *use, *schema, (*schema)->struct_size, SCHEMA_MIN_SIZE,
+                       "hg_data_schema", "hg_data_schema_init", &e) != HG_OK)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: %s", name, e.message);
+    *schema = use;
+    return HG_OK;
 }
 
 typedef struct class_pair {
@@ -690,14 +714,19 @@ void hg_dataset_free(hg_dataset *d)
 
 /* ---- CSV ---------------------------------------------------------------------- */
 
-void hg_csv_options_init(hg_csv_options *o)
+/* hg_csv_options as first released (0.2.0) ends with labels_are_classes. */
+#define CSV_OPTIONS_MIN_SIZE HG__FIELD_END(hg_csv_options, labels_are_classes)
+
+void hg_csv_options_init_sized(hg_csv_options *o, size_t size)
 {
-    if (!o)
+    if (!hg__sized_init(o, size))
         return;
-    o->header = false;
-    o->label_column = -1;
-    o->delimiter = ',';
-    o->labels_are_classes = true;
+    if (HG__SIZED_HAS(hg_csv_options, label_column, size))
+        o->label_column = -1;
+    if (HG__SIZED_HAS(hg_csv_options, delimiter, size))
+        o->delimiter = ',';
+    if (HG__SIZED_HAS(hg_csv_options, labels_are_classes, size))
+        o->labels_are_classes = true;
 }
 
 typedef struct field {
@@ -981,7 +1010,10 @@ static hg_status csv_options(const hg_csv_options *o, hg_csv_options *use, const
     hg_csv_options_init(use);
     if (!o)
         return HG_OK;
-    *use = *o;
+    hg_error e;
+    if (hg__sized_read(use, sizeof *use, o, o->struct_size, CSV_OPTIONS_MIN_SIZE,
+                       "hg_csv_options", "hg_csv_options_init", &e) != HG_OK)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: %s", name, e.message);
     if (use->delimiter != ',' && use->delimiter != ';' && use->delimiter != '\t')
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: CSV delimiter 0x%02x is not "
                              "',', ';' or tab", name, (unsigned char)use->delimiter);
@@ -1004,6 +1036,9 @@ hg_status hg_dataset_load_csv_as(const char *path, const hg_csv_options *o,
     hg_csv_options use;
     hg_status st = csv_options(o, &use, path, err);
     if (st != HG_OK)
+        return st;
+    hg_data_schema schema_use;
+    if ((st = schema_read(&schema, &schema_use, path, err)) != HG_OK)
         return st;
     class_map map;
     if ((st = class_map_init(&map, schema, path, use.labels_are_classes, err)) != HG_OK)
@@ -1371,13 +1406,17 @@ hg_status hg_dataset_load_libsvm_as(const char *path, const hg_data_schema *sche
     if (!path || !out)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
                              "hg_dataset_load_libsvm: NULL %s", path ? "out" : "path");
+    hg_data_schema schema_use;
+    hg_status st = schema_read(&schema, &schema_use, path, err);
+    if (st != HG_OK)
+        return st;
     size_t features = schema ? schema->features : 0;
     if (features > FEATURE_LIMIT)
         return hg__error_set(err, HG_RANGE, 0, "%s: %zu features asked for, more than the "
                              "limit of %zu", path, features, FEATURE_LIMIT);
     hg_error_clear(err);
     class_map map;
-    hg_status st = class_map_init(&map, schema, path, true, err);
+    st = class_map_init(&map, schema, path, true, err);
     if (st != HG_OK)
         return st;
     reader r;
@@ -1530,6 +1569,10 @@ hg_status hg_dataset_load_idx_as(const char *images, const char *labels,
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg_dataset_load_idx: NULL %s",
                              images ? "out" : "images path");
     hg_error_clear(err);
+    hg_data_schema schema_use;
+    hg_status st = schema_read(&schema, &schema_use, images, err);
+    if (st != HG_OK)
+        return st;
     idx_file fi = {0}, fl = {0};
     builder b;
     unsigned char *tmp = NULL;
@@ -1538,7 +1581,7 @@ hg_status hg_dataset_load_idx_as(const char *images, const char *labels,
     builder_init(&b, 0, 0, false, false);
     class_map map;
 
-    hg_status st = class_map_init(&map, schema, images, labels != NULL, err);
+    st = class_map_init(&map, schema, images, labels != NULL, err);
     if (st != HG_OK)
         return st;
     if ((st = idx_open(&fi, images, err)) != HG_OK)

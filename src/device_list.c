@@ -29,19 +29,25 @@ struct hg_device_list {
     hg__logger        log;
 };
 
-void hg_options_init(hg_options *opt)
+/* hg_options as first released (0.2.0) ends with devices_source. */
+#define OPTIONS_MIN_SIZE HG__FIELD_END(hg_options, devices_source)
+
+void hg_options_init_sized(hg_options *opt, size_t size)
 {
-    if (!opt)
+    if (!hg__sized_init(opt, size))
         return;
-    memset(opt, 0, sizeof *opt);
-    opt->device_types = 0;
-    opt->devices = NULL;
-    opt->use_environment = true;
-    opt->keep_duplicates = false;
-    opt->log = NULL;
-    opt->log_user = NULL;
-    opt->log_level = HG_LOG_WARN;
-    opt->devices_source = NULL;
+    /* Every other field's default is its zero. */
+    if (HG__SIZED_HAS(hg_options, use_environment, size))
+        opt->use_environment = true;
+}
+
+hg_status hg__options_read(const hg_options *in, hg_options *out, hg_error *err)
+{
+    hg_options_init_sized(out, sizeof *out);
+    if (!in)
+        return HG_OK;
+    return hg__sized_read(out, sizeof *out, in, in->struct_size, OPTIONS_MIN_SIZE,
+                          "hg_options", "hg_options_init", err);
 }
 
 /* Take ownership of s (malloc'ed) into the pool; false (s freed) on failure. */
@@ -432,14 +438,17 @@ hg_status hg_device_list_create(const hg_options *opt_in, hg_device_list **out,
                              "hg_device_list_create: out is NULL");
     *out = NULL;
     hg_options opt;
-    if (opt_in)
-        opt = *opt_in;
-    else
-        hg_options_init(&opt);
+    hg_status st = hg__options_read(opt_in, &opt, err);
+    if (st != HG_OK)
+        return st;
     if (opt.device_types & ~(unsigned)HG_DEVICE_ALL)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
                              "hg_options.device_types has unknown bits 0x%x",
                              opt.device_types & ~(unsigned)HG_DEVICE_ALL);
+    if (opt.log_level < HG_LOG_ERROR || opt.log_level > HG_LOG_DEBUG)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                             "hg_options.log_level is %d, not an hg_log_level",
+                             (int)opt.log_level);
 
     hg_device_list *l = calloc(1, sizeof *l);
     if (!l)
@@ -448,7 +457,7 @@ hg_status hg_device_list_create(const hg_options *opt_in, hg_device_list **out,
 
     raw_platform *raw = NULL;
     size_t nraw = 0;
-    hg_status st = get_platforms(&raw, &nraw, err);
+    st = get_platforms(&raw, &nraw, err);
     if (st == HG_OK) {
         st = build_platforms(l, raw, nraw);
         if (st != HG_OK)

@@ -19,18 +19,17 @@
 
 #include "diskcache.h"
 #include "engine_internal.h"
+#include "engine_knobs.h"
 #include "platlock.h"
 
-void hg_engine_options_init(hg_engine_options *opt)
+/* hg_engine_options as first released (0.2.0) ends with fault_user. */
+#define ENGINE_OPTIONS_MIN_SIZE HG__FIELD_END(hg_engine_options, fault_user)
+
+void hg_engine_options_init_sized(hg_engine_options *opt, size_t size)
 {
-    if (!opt)
-        return;
-    memset(opt, 0, sizeof *opt);
-    hg_options_init(&opt->devices);
-    opt->device_mem_limit = 0;
-    opt->gemm = HG_GEMM_AUTO;
-    opt->deterministic = false;
-    opt->block_rows = 0;
+    /* Every field's default is its zero (HG_GEMM_AUTO is 0; devices NULL means
+       hg_options_init()'s defaults). */
+    hg__sized_init(opt, size);
 }
 
 static void reap_zombies(hg_engine *eng, bool block);
@@ -83,7 +82,7 @@ void hg_engine_destroy(hg_engine *eng)
     free(eng->recovery);
     free(eng->workers);
     free(eng->weight);
-    hg_balancer_destroy(eng->balancer);
+    hg__balancer_destroy(eng->balancer);
     free(eng->profile_cache_dir);
     free(eng->cache_dir);
     free(eng->binary_dir);
@@ -95,8 +94,14 @@ void hg_engine_destroy(hg_engine *eng)
     free(eng);
 }
 
-hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc *model,
+hg_status hg_engine_create(const hg_engine_options *opt, const hg_model_desc *model,
                            hg_engine **out, hg_error *err)
+{
+    return hg__engine_create_knobs(opt, NULL, model, out, err);
+}
+
+hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__engine_knobs *knobs,
+                                  const hg_model_desc *model, hg_engine **out, hg_error *err)
 {
     hg_error_clear(err);
     if (!out || !model)
@@ -106,11 +111,18 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
     hg_status st = hg_model_validate(model, err);
     if (st != HG_OK)
         return st;
+    const hg__engine_knobs no_knobs = {0};
+    if (!knobs)
+        knobs = &no_knobs;
     hg_engine_options opt;
-    if (opt_in)
-        opt = *opt_in;
-    else
-        hg_engine_options_init(&opt);
+    hg_engine_options_init(&opt);
+    if (opt_in && (st = hg__sized_read(&opt, sizeof opt, opt_in, opt_in->struct_size,
+                                       ENGINE_OPTIONS_MIN_SIZE, "hg_engine_options",
+                                       "hg_engine_options_init", err)) != HG_OK)
+        return st;
+    hg_options devopt;
+    if ((st = hg__options_read(opt.devices, &devopt, err)) != HG_OK)
+        return st;
     if (opt.gemm != HG_GEMM_CLBLAST && opt.gemm != HG_GEMM_NAIVE &&
         opt.gemm != HG_GEMM_AUTO && opt.gemm != HG_GEMM_OWN)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg_engine_options.gemm is %d",
@@ -153,13 +165,13 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
     eng->model = *model;
     eng->mem_limit = opt.device_mem_limit;
     eng->gemm = opt.gemm;
-    eng->serial = opt.serial;
+    eng->serial = knobs->serial;
     eng->det = opt.deterministic;
     eng->block_rows = opt.deterministic
                           ? (opt.block_rows ? opt.block_rows : HG__DEFAULT_BLOCK_ROWS)
                           : 0;
     eng->det_slab = eng->block_rows < HG__SLAB_MIN ? eng->block_rows : HG__SLAB_MIN;
-    eng->log = (hg__logger){opt.devices.log, opt.devices.log_user, opt.devices.log_level};
+    eng->log = (hg__logger){devopt.log, devopt.log_user, devopt.log_level};
     if (!opt.no_program_cache) {
         hg_error cerr;
         eng->cache_dir = hg__cache_dir(opt.cache_dir, &cerr);
@@ -185,9 +197,9 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "copying binary_dir");
     }
     eng->pcache = (hg__program_cache){.dir = eng->cache_dir, .binary_dir = eng->binary_dir,
-                                      .offline = opt.offline, .log = &eng->log};
+                                      .offline = knobs->offline, .log = &eng->log};
     eng->deadline_factor = opt.deadline_factor;
-    eng->solo_guard = !opt.no_solo_guard;
+    eng->solo_guard = !knobs->no_solo_guard;
     if (!(opt.deadline_factor >= 0) || opt.deadline_factor > 1e6) {
         hg_engine_destroy(eng);
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
@@ -213,7 +225,7 @@ hg_status hg_engine_create(const hg_engine_options *opt_in, const hg_model_desc 
     }
     eng->nparams = hg_model_param_count(&eng->model);
 
-    st = hg_device_list_create(&opt.devices, &eng->list, err);
+    st = hg_device_list_create(&devopt, &eng->list, err);
     if (st != HG_OK) {
         hg_engine_destroy(eng);
         return st;
@@ -391,7 +403,7 @@ static hg_status warm_up(hg_engine *eng, hg_error *err)
             /* The large size only on devices that did 512 rows quickly. */
             if (k == 2 && d->stats.host_ms > 500.0)
                 continue;
-            hg_range piece = {d->win.lo, sizes[k]};
+            hg__range piece = {d->win.lo, sizes[k]};
             hg__dev_plan p = {.pieces = &piece, .npieces = 1, .rows = sizes[k]};
             ds = hg__device_run(eng, d, i, &p, zero, false, &e);
         }
@@ -600,10 +612,10 @@ static double predicted_ms(const hg_engine *eng, size_t i, size_t rows)
 {
     if (!eng->calibrated || rows == 0)
         return 0;
-    const hg_cost_model *m = eng->split == HG_SPLIT_DYNAMIC && eng->balancer
-                                 ? hg_balancer_model(eng->balancer, i)
+    const hg__cost_model *m = eng->split == HG_SPLIT_DYNAMIC && eng->balancer
+                                 ? hg__balancer_model(eng->balancer, i)
                                  : &eng->dev[i].model;
-    return m && m->valid ? hg_cost_predict(m, rows) : 0;
+    return m && m->valid ? hg__cost_predict(m, rows) : 0;
 }
 
 /*
@@ -995,13 +1007,18 @@ hg_status hg_engine_gradient_rows(hg_engine *eng, const float *params, const siz
     return plan_and_run(eng, params, 0, count, idx, grad, loss, t0, err);
 }
 
-hg_status hg_engine_last_step(const hg_engine *eng, size_t i, hg_device_step *out)
+/* hg_device_step as first released (0.2.0) ends with end_ms. */
+#define DEVICE_STEP_MIN_SIZE HG__FIELD_END(hg_device_step, end_ms)
+
+hg_status hg_engine_last_step_sized(const hg_engine *eng, size_t i, hg_device_step *out,
+                                    size_t out_size)
 {
-    if (!eng || !out)
+    if (!eng || !out || out_size < DEVICE_STEP_MIN_SIZE)
         return HG_INVALID_ARGUMENT;
     if (i >= eng->ndev || !eng->stepped)
         return HG_RANGE;
-    *out = *hg__device_stats(eng, i);
+    const hg_device_step *s = hg__device_stats(eng, i);
+    hg__sized_write(out, out_size, s, sizeof *s, DEVICE_STEP_MIN_SIZE);
     return HG_OK;
 }
 

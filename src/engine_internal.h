@@ -28,7 +28,7 @@
 
 /* Rows one device computes in a step: ranges of global rows, or an index list. */
 typedef struct hg__dev_plan {
-    hg_range *pieces;     /* range steps: global row ranges, in order */
+    hg__range *pieces;     /* range steps: global row ranges, in order */
     size_t    npieces, cap_pieces;
     size_t   *idx;        /* index steps: global row indices */
     size_t    nidx;
@@ -142,7 +142,7 @@ typedef struct hg__device {
     cl_mem            fpart;          /* fused: per-slab partial sums */
     size_t            custom_lsz;     /* local size for the custom kernel */
     bool              offline;        /* loads prebuilt binaries, never compiles */
-    hg_cost_model     model;          /* calibrated cost model */
+    hg__cost_model     model;          /* calibrated cost model */
     bool              model_from_cache;
     hg__program_origin prog_origin;   /* where the model program came from */
 
@@ -246,7 +246,7 @@ struct hg_engine {
     hg__program_cache pcache;
     char            *cache_dir;       /* owned; NULL: no program cache */
     char            *profile_cache_dir; /* owned; NULL: no profile cache */
-    hg_balancer     *balancer;        /* models after calibration */
+    hg__balancer     *balancer;        /* models after calibration */
     bool             calibrated;
     hg_split         split;
     bool             solo_guard;      /* dynamic: fall back to the best device alone */

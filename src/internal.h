@@ -40,6 +40,51 @@ typedef struct hg__logger {
 void hg__log(const hg__logger *lg, hg_log_level level, const char *fmt, ...)
     HG__PRINTF(3, 4);
 
+/* ---- structs that grow (sized.c; docs/abi.md) ------------------------- */
+
+/*
+ * End of field f of struct type T: the smallest size that holds it.  The
+ * minimum size of a growable struct is the end of the last field of its first
+ * released layout, written with this macro so it stays right as fields are
+ * appended.
+ */
+#define HG__FIELD_END(T, f) (offsetof(T, f) + sizeof(((T *)0)->f))
+
+/*
+ * Read a caller's options struct of src_size bytes (its struct_size) into dst,
+ * a struct of this library's size dst_size that already holds the defaults:
+ * the first min(src_size, dst_size) bytes are copied over the defaults, and
+ * dst's struct_size (the leading size_t of both) becomes dst_size.
+ * Returns HG_INVALID_ARGUMENT, with a message naming `what` and `init`, when
+ * src_size is below min_size (0: never initialised), or when src_size is
+ * larger than dst_size (a program built against newer headers) and any byte
+ * past dst_size is non-zero: an option this library does not know, which it
+ * must not silently ignore.  dst is then left holding the defaults.
+ */
+hg_status hg__sized_read(void *dst, size_t dst_size, const void *src, size_t src_size,
+                         size_t min_size, const char *what, const char *init,
+                         hg_error *err);
+
+/*
+ * Fill an init function's struct: zero all `size` bytes the caller owns and
+ * store size in the leading size_t.  False (nothing written) when p is NULL or
+ * size is below sizeof(size_t).  The caller then sets the defaults of the
+ * fields that lie within size (HG__SIZED_HAS).
+ */
+bool hg__sized_init(void *p, size_t size);
+
+/* True when a struct of `size` bytes holds field f of T. */
+#define HG__SIZED_HAS(T, f, size) (HG__FIELD_END(T, f) <= (size))
+
+/*
+ * Write a result to a caller's struct of dst_size bytes: the first
+ * min(dst_size, src_size) bytes of src, zeros past src_size.  False (nothing
+ * written) when dst_size is below min_size: the caller then returns
+ * HG_INVALID_ARGUMENT.
+ */
+bool hg__sized_write(void *dst, size_t dst_size, const void *src, size_t src_size,
+                     size_t min_size);
+
 /* ---- time and numbers ------------------------------------------------- */
 
 /* Host clock in milliseconds (CLOCK_MONOTONIC: for intervals only; strutil.c). */
@@ -95,6 +140,15 @@ uint64_t hg__fnv1a(uint64_t h, const void *data, size_t n);
  * to free.
  */
 hg_status hg__assign_ids(hg_device_info *devs, size_t n, char **ids);
+
+/* ---- options (device_list.c) ------------------------------------------ */
+
+/*
+ * The caller's device options in, whatever their released size, as a whole
+ * hg_options of this library out: in NULL gives the defaults.  Errors as
+ * hg__sized_read (bad struct_size, unknown options set).
+ */
+hg_status hg__options_read(const hg_options *in, hg_options *out, hg_error *err);
 
 /* ---- selection (select.c): pure -------------------------------------- */
 

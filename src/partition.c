@@ -364,18 +364,18 @@ static hg_status give_remainder(split_state *s)
     return HG_OK;
 }
 
-hg_status hg_partition_split(size_t rows, const double *weight, size_t ndev,
+hg_status hg__partition_split(size_t rows, const double *weight, size_t ndev,
                              const size_t *granularity, const size_t *max_rows,
-                             hg_range *out, hg_error *err)
+                             hg__range *out, hg_error *err)
 {
-    static const char fn[] = "hg_partition_split";
+    static const char fn[] = "hg__partition_split";
     hg_error_clear(err);
     hg_status st = check_args(fn, rows, weight, ndev, granularity, max_rows, out, "out", err);
     if (st != HG_OK || ndev == 0)
         return st;
     if (rows == 0) {
         for (size_t i = 0; i < ndev; i++)
-            out[i] = (hg_range){0, 0};
+            out[i] = (hg__range){0, 0};
         return HG_OK;
     }
 
@@ -400,18 +400,18 @@ hg_status hg_partition_split(size_t rows, const double *weight, size_t ndev,
     }
     size_t first = 0;
     for (size_t i = 0; i < ndev; i++) {
-        out[i] = (hg_range){first, count[i]};
+        out[i] = (hg__range){first, count[i]};
         first += count[i];
     }
     free(ideal);
     return HG_OK;
 }
 
-hg_status hg_partition_ideal(size_t rows, const double *weight, size_t ndev,
+hg_status hg__partition_ideal(size_t rows, const double *weight, size_t ndev,
                              const size_t *max_rows, double *ideal, hg_error *err)
 {
     hg_error_clear(err);
-    hg_status st = check_args("hg_partition_ideal", rows, weight, ndev, NULL, max_rows, ideal,
+    hg_status st = check_args("hg__partition_ideal", rows, weight, ndev, NULL, max_rows, ideal,
                               "ideal", err);
     if (st != HG_OK || ndev == 0)
         return st;

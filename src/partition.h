@@ -14,10 +14,10 @@
 #include "internal.h"
 
 /* Rows [first, first + count) of a split. */
-typedef struct hg_range {
+typedef struct hg__range {
     size_t first;
     size_t count;
-} hg_range;
+} hg__range;
 
 /*
  * Split `rows` rows among ndev devices in proportion to weight[i].
@@ -46,19 +46,19 @@ typedef struct hg_range {
  * rows == 0 succeeds with all counts 0 whatever the weights (after the checks above that do
  * not involve rows).
  */
-hg_status hg_partition_split(size_t rows, const double *weight, size_t ndev,
+hg_status hg__partition_split(size_t rows, const double *weight, size_t ndev,
                              const size_t *granularity, const size_t *max_rows,
-                             hg_range *out, hg_error *err);
+                             hg__range *out, hg_error *err);
 
 /*
- * The real-valued ideal shares hg_partition_split rounds: ideal[i] = rows * w_i / sum(w)
+ * The real-valued ideal shares hg__partition_split rounds: ideal[i] = rows * w_i / sum(w)
  * over usable devices, water-filled under max_rows (a device whose share would exceed its
  * cap gets exactly its cap and the excess is shared among the others in proportion to their
  * weights, until no share exceeds its cap).  Unusable devices get 0.  The shares add up to
- * rows up to floating-point rounding.  Same arguments and failures as hg_partition_split
+ * rows up to floating-point rounding.  Same arguments and failures as hg__partition_split
  * (no granularity; HG_OUT_OF_MEMORY cannot happen); ideal is written only on success.
  */
-hg_status hg_partition_ideal(size_t rows, const double *weight, size_t ndev,
+hg_status hg__partition_ideal(size_t rows, const double *weight, size_t ndev,
                              const size_t *max_rows, double *ideal, hg_error *err);
 
 #endif /* HG_PARTITION_H */

@@ -1,7 +1,7 @@
 /*
  * plan.c - which device computes which rows in one step.
  *
- * Pure: no OpenCL.  Shares come from hg_partition_split() on the device
+ * Pure: no OpenCL.  Shares come from hg__partition_split() on the device
  * weights, capped by the rows each device holds: a device with a full copy
  * can take any row; a device with a window [lo, hi) (its memory could not
  * hold the whole data set) only rows inside it.  Windows of partial devices
@@ -51,13 +51,13 @@ static bool add_piece(hg__dev_plan *p, size_t first, size_t count)
     }
     if (p->npieces == p->cap_pieces) {
         size_t cap = p->cap_pieces ? 2 * p->cap_pieces : 4;
-        hg_range *n = realloc(p->pieces, cap * sizeof *n);
+        hg__range *n = realloc(p->pieces, cap * sizeof *n);
         if (!n)
             return false;
         p->pieces = n;
         p->cap_pieces = cap;
     }
-    p->pieces[p->npieces++] = (hg_range){first, count};
+    p->pieces[p->npieces++] = (hg__range){first, count};
     p->rows += count;
     return true;
 }
@@ -86,7 +86,7 @@ void hg__plan_caps(const hg__window *win, size_t ndev, size_t first, size_t coun
 
 static int cmp_range(const void *pa, const void *pb)
 {
-    const hg_range *a = pa, *b = pb;
+    const hg__range *a = pa, *b = pb;
     return (a->first > b->first) - (a->first < b->first);
 }
 
@@ -94,8 +94,8 @@ hg_status hg__plan_range(size_t first, size_t count, const double *weight, size_
                          const hg__window *win, hg__dev_plan *out, hg_error *err)
 {
     size_t *cap = calloc(ndev ? ndev : 1, sizeof *cap);
-    hg_range *share = malloc((ndev ? ndev : 1) * sizeof *share);
-    hg_range *taken = malloc((ndev ? ndev : 1) * sizeof *taken);
+    hg__range *share = malloc((ndev ? ndev : 1) * sizeof *share);
+    hg__range *taken = malloc((ndev ? ndev : 1) * sizeof *taken);
     hg_status st = HG_OK;
     if (!cap || !share || !taken) {
         st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
@@ -104,7 +104,7 @@ hg_status hg__plan_range(size_t first, size_t count, const double *weight, size_
     for (size_t i = 0; i < ndev; i++)
         hg__plan_reset(&out[i]);
     hg__plan_caps(win, ndev, first, count, NULL, cap);
-    st = hg_partition_split(count, weight, ndev, NULL, cap, share, err);
+    st = hg__partition_split(count, weight, ndev, NULL, cap, share, err);
     if (st != HG_OK)
         goto out_free;
 
@@ -114,7 +114,7 @@ hg_status hg__plan_range(size_t first, size_t count, const double *weight, size_
         if (win[i].full || share[i].count == 0)
             continue;
         size_t s = first > win[i].lo ? first : win[i].lo;
-        taken[ntaken++] = (hg_range){s, share[i].count};
+        taken[ntaken++] = (hg__range){s, share[i].count};
         if (!add_piece(&out[i], s, share[i].count)) {
             st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
             goto out_free;
@@ -161,7 +161,7 @@ hg_status hg__plan_rows(const size_t *idx, size_t count, const double *weight, s
                         const hg__window *win, hg__dev_plan *out, hg_error *err)
 {
     size_t *cap = calloc(ndev ? ndev : 1, sizeof *cap);
-    hg_range *share = malloc((ndev ? ndev : 1) * sizeof *share);
+    hg__range *share = malloc((ndev ? ndev : 1) * sizeof *share);
     bool *used = calloc(count ? count : 1, sizeof *used);
     hg_status st = HG_OK;
     if (!cap || !share || !used) {
@@ -174,7 +174,7 @@ hg_status hg__plan_rows(const size_t *idx, size_t count, const double *weight, s
         out[i].idx = NULL;
     }
     hg__plan_caps(win, ndev, 0, count, idx, cap);
-    st = hg_partition_split(count, weight, ndev, NULL, cap, share, err);
+    st = hg__partition_split(count, weight, ndev, NULL, cap, share, err);
     if (st != HG_OK)
         goto out_free;
     for (size_t i = 0; i < ndev; i++) {
@@ -300,7 +300,7 @@ hg_status hg__plan_blocks(const hg__block *blk, size_t nblk, const size_t *idx,
                           hg__dev_plan *out, hg_error *err)
 {
     size_t *cap = calloc(ndev ? ndev : 1, sizeof *cap);
-    hg_range *share = malloc((ndev ? ndev : 1) * sizeof *share);
+    hg__range *share = malloc((ndev ? ndev : 1) * sizeof *share);
     size_t *owner = malloc((nblk ? nblk : 1) * sizeof *owner);
     hg_status st = HG_OK;
     if (!cap || !share || !owner) {
@@ -327,7 +327,7 @@ hg_status hg__plan_blocks(const hg__block *blk, size_t nblk, const size_t *idx,
             goto out_free;
         }
     }
-    st = hg_partition_split(nblk, weight, ndev, NULL, cap, share, err);
+    st = hg__partition_split(nblk, weight, ndev, NULL, cap, share, err);
     if (st != HG_OK)
         goto out_free;
     /* Windowed devices first: their first blocks; then full copies, in order. */

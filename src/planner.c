@@ -22,7 +22,7 @@
  * simply has no capacity at T* -- and no search over subsets is needed.
  *
  * Floating point.  f_i(k) is computed as a_i + b_i * (double)k here and in
- * hg_plan_makespan; correctly rounded operations keep it nondecreasing in k, so n_i(T) is
+ * hg__plan_makespan; correctly rounded operations keep it nondecreasing in k, so n_i(T) is
  * found by bisection over k consistently with the f_i actually computed.  T* is found by
  * bisection over the ordered bit patterns of doubles between 0 (infeasible: every
  * f_i(1) >= b_i > 0) and max_i f_i(k_i) (feasible once the caps add up to rows): at most 64
@@ -66,13 +66,13 @@ static size_t add_sat(size_t x, size_t y)
 }
 
 /* Finish time of k > 0 rows; the one formula used everywhere. */
-static double finish(const hg_cost_model *m, size_t k)
+static double finish(const hg__cost_model *m, size_t k)
 {
     return m->a_ms + m->b_ms_per_row * (double)k;
 }
 
 /* Rows device m can finish by T, at most kmax. */
-static size_t rows_by(const hg_cost_model *m, size_t kmax, double T)
+static size_t rows_by(const hg__cost_model *m, size_t kmax, double T)
 {
     if (kmax == 0 || !(finish(m, 1) <= T))
         return 0;
@@ -88,7 +88,7 @@ static size_t rows_by(const hg_cost_model *m, size_t kmax, double T)
 }
 
 typedef struct plan_state {
-    const hg_cost_model *model;
+    const hg__cost_model *model;
     const size_t        *cap;
     size_t               n;
     size_t               rows;
@@ -178,17 +178,17 @@ static size_t trim_to_rows(const plan_state *p, double T, size_t *c)
 }
 
 /* Argument checks (the failures documented in planner.h). */
-static hg_status check_args(size_t rows, const hg_cost_model *model, size_t ndev,
+static hg_status check_args(size_t rows, const hg__cost_model *model, size_t ndev,
                             const size_t *cap, const size_t *counts, hg_error *err)
 {
-    static const char fn[] = "hg_plan_affine";
+    static const char fn[] = "hg__plan_affine";
     if (ndev > 0 && (!model || !counts))
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: %s is NULL with %zu devices",
                              fn, !model ? "model" : "counts", ndev);
     bool any_valid = false;
     size_t room = 0;
     for (size_t i = 0; i < ndev; i++) {
-        const hg_cost_model *m = &model[i];
+        const hg__cost_model *m = &model[i];
         if (!m->valid)
             continue;
         if (!isfinite(m->a_ms) || m->a_ms < 0.0 || !isfinite(m->b_ms_per_row) ||
@@ -221,7 +221,7 @@ static hg_status check_args(size_t rows, const hg_cost_model *model, size_t ndev
     return HG_OK;
 }
 
-hg_status hg_plan_affine(size_t rows, const hg_cost_model *model, size_t ndev,
+hg_status hg__plan_affine(size_t rows, const hg__cost_model *model, size_t ndev,
                          const size_t *cap, size_t *counts, double *makespan_ms,
                          hg_error *err)
 {
@@ -256,7 +256,7 @@ hg_status hg_plan_affine(size_t rows, const hg_cost_model *model, size_t ndev,
     double T = hg__key_double(hi);
     if (!isfinite(T))
         return hg__error_set(err, HG_RANGE, 0,
-                             "hg_plan_affine: the least predicted makespan of %zu rows on %zu "
+                             "hg__plan_affine: the least predicted makespan of %zu rows on %zu "
                              "devices overflows", rows, ndev);
 
     /* Nothing fails from here on: counts can hold the working state. */
@@ -266,13 +266,13 @@ hg_status hg_plan_affine(size_t rows, const hg_cost_model *model, size_t ndev,
     size_t left = trim_to_rows(&p, T, counts);
     if (left != 0) /* ruled out above; counts are already overwritten, so say so */
         return hg__error_set(err, HG_INTERNAL, 0,
-                             "hg_plan_affine: %zu rows left over after the plan (bug)", left);
+                             "hg__plan_affine: %zu rows left over after the plan (bug)", left);
     if (makespan_ms)
-        *makespan_ms = hg_plan_makespan(model, ndev, counts);
+        *makespan_ms = hg__plan_makespan(model, ndev, counts);
     return HG_OK;
 }
 
-double hg_plan_makespan(const hg_cost_model *model, size_t ndev, const size_t *counts)
+double hg__plan_makespan(const hg__cost_model *model, size_t ndev, const size_t *counts)
 {
     if (ndev > 0 && (!model || !counts))
         return NAN;

@@ -29,7 +29,7 @@
  *   cap          NULL means no caps; cap[i] == SIZE_MAX means device i is uncapped.  A
  *                device with cap 0 gets 0 rows.
  *   makespan_ms  may be NULL; receives the predicted makespan (0 for rows == 0), the same
- *                value hg_plan_makespan gives for the counts.
+ *                value hg__plan_makespan gives for the counts.
  *
  * Among the splits with the least makespan the one chosen leaves devices out (0 rows) while
  * the others can take their rows without finishing later, so each device given rows is
@@ -46,15 +46,15 @@
  * rows == 0 succeeds with all counts 0 and makespan 0 (after the checks that do not involve
  * rows).
  */
-hg_status hg_plan_affine(size_t rows, const hg_cost_model *model, size_t ndev,
+hg_status hg__plan_affine(size_t rows, const hg__cost_model *model, size_t ndev,
                          const size_t *cap, size_t *counts, double *makespan_ms,
                          hg_error *err);
 
 /*
- * Predicted makespan of the given counts: the largest hg_cost_predict(&model[i], counts[i])
+ * Predicted makespan of the given counts: the largest hg__cost_predict(&model[i], counts[i])
  * (0 when no device has rows).  A device given rows with an invalid model makes it INFINITY;
  * model or counts NULL while ndev > 0 gives NaN.
  */
-double hg_plan_makespan(const hg_cost_model *model, size_t ndev, const size_t *counts);
+double hg__plan_makespan(const hg__cost_model *model, size_t ndev, const size_t *counts);
 
 #endif /* HG_PLANNER_H */

@@ -7,7 +7,7 @@
  * host's cores do not disturb each other's figures) on rows it holds, at two
  * batch sizes: a small one, and one sized to take about 100 ms from the small
  * one's timing (so Oclgrind is measured on tens of rows and a GPU on
- * thousands).  Each size gets one warm-up and five timed runs; hg_cost_fit()
+ * thousands).  Each size gets one warm-up and five timed runs; hg__cost_fit()
  * rejects outliers per size and fits the medians.  The times are host wall
  * times of the device's whole part of a step (parameter upload, kernels,
  * read-back): what a step will cost.
@@ -41,6 +41,18 @@
 #define REPEATS 5
 #define TARGET_MS 100.0
 
+/* The backend by name: cache keys must not change when the enum is renumbered. */
+static const char *gemm_name(hg_gemm_backend g)
+{
+    switch (g) {
+    case HG_GEMM_AUTO:    return "auto";
+    case HG_GEMM_CLBLAST: return "clblast";
+    case HG_GEMM_NAIVE:   return "naive";
+    case HG_GEMM_OWN:     return "own";
+    }
+    return "unknown";
+}
+
 /* Workload signature: what the timings depend on besides the device. */
 static char *signature(const hg_engine *eng)
 {
@@ -61,10 +73,10 @@ static char *signature(const hg_engine *eng)
         kernels = hg__fnv1a(kernels, name, strlen(name) + 1);
         kernels = hg__fnv1a(kernels, text ? text : "", text ? len : 0);
     }
-    return hg__asprintf("model=%d;in=%zu;out=%zu;hidden=%s;gemm=%d;det=%zu;src=%016llx;"
+    return hg__asprintf("model=%d;in=%zu;out=%zu;hidden=%s;gemm=%s;det=%zu;src=%016llx;"
                         "chunk=%zu;kernels=%016llx;v=4", (int)m->kind, m->inputs, m->outputs,
-                        hidden, (int)eng->gemm, eng->block_rows, src, eng->dev[0].chunk_rows,
-                        (unsigned long long)kernels);
+                        hidden, gemm_name(eng->gemm), eng->block_rows, src,
+                        eng->dev[0].chunk_rows, (unsigned long long)kernels);
 }
 
 /* Small non-zero parameters (malloc'ed; NULL when out of memory): realistic work
@@ -82,7 +94,7 @@ static hg_status time_rows(hg_engine *eng, size_t i, size_t n, int repeats, cons
                            size_t *rows, double *ms, size_t *ns, hg_error *err)
 {
     hg__device *d = &eng->dev[i];
-    hg_range piece = {d->win.lo, n};
+    hg__range piece = {d->win.lo, n};
     hg__dev_plan p = {.pieces = &piece, .npieces = 1, .rows = n};
     for (int r = 0; r <= repeats; r++) {
         hg_status st = hg__device_run(eng, d, i, &p, params, false, err);
@@ -112,7 +124,7 @@ static size_t clamp_rows(double n, size_t lo, size_t hi)
  * (at least 4 times more rows), so a GPU is measured on thousands of rows and
  * Oclgrind on a handful, and calibration stays well under a second per device.
  */
-static hg_status measure(hg_engine *eng, size_t i, const float *params, hg_cost_model *out,
+static hg_status measure(hg_engine *eng, size_t i, const float *params, hg__cost_model *out,
                          hg_error *err)
 {
     hg__device *d = &eng->dev[i];
@@ -136,7 +148,7 @@ static hg_status measure(hg_engine *eng, size_t i, const float *params, hg_cost_
         st = time_rows(eng, i, n2, repeats, params, rows, ms, &ns, err);
     if (st != HG_OK)
         return st;
-    st = hg_cost_fit(rows, ms, ns, out, err);
+    st = hg__cost_fit(rows, ms, ns, out, err);
     if (st == HG_INVALID_ARGUMENT && ns > 0) {
         /* Noise hid the growth (a slow device measured on few rows): fall
            back to the conservative model through the origin, from the
@@ -148,10 +160,10 @@ static hg_status measure(hg_engine *eng, size_t i, const float *params, hg_cost_
         for (size_t j = 0; j < ns; j++)
             if (rows[j] == big)
                 med[k++] = ms[j];
-        double m = hg_cost_median(med, k);
+        double m = hg__cost_median(med, k);
         hg__log(&eng->log, HG_LOG_INFO, "%s: %s; using %.3g ms/row", d->what, err->message,
                 m / (double)big);
-        *out = (hg_cost_model){0, m / (double)big, ns, 0, m > 0};
+        *out = (hg__cost_model){0, m / (double)big, ns, 0, m > 0};
         hg_error_clear(err);
         st = out->valid ? HG_OK : HG_INVALID_ARGUMENT;
     }
@@ -159,7 +171,7 @@ static hg_status measure(hg_engine *eng, size_t i, const float *params, hg_cost_
 }
 
 /* Cache payload: text, so that it is readable and portable. */
-static bool parse_model(const char *buf, size_t len, hg_cost_model *m, hg__kchoice *k,
+static bool parse_model(const char *buf, size_t len, hg__cost_model *m, hg__kchoice *k,
                         char *note, size_t note_n)
 {
     char tmp[HG_ERROR_MESSAGE_MAX + 256];
@@ -177,7 +189,7 @@ static bool parse_model(const char *buf, size_t len, hg_cost_model *m, hg__kchoi
     if (!(a >= 0) || !(b > 0) || a > 1e9 || b > 1e9 || path > HG__PATH_CUSTOM || ka > 64 ||
         kb > 64 || kc > 64)
         return false;
-    *m = (hg_cost_model){a, b, (size_t)s, (size_t)r, true};
+    *m = (hg__cost_model){a, b, (size_t)s, (size_t)r, true};
     *k = (hg__kchoice){(hg__path)path, ka, kb, kc};
     const char *n = strstr(tmp + used, "note=");
     snprintf(note, note_n, "%s", n ? n + 5 : "");
@@ -218,7 +230,7 @@ static bool gradient_right(hg_engine *eng, size_t i, const float *params, char *
         snprintf(why, why_n, "no reference: %.120s", e.message);
         goto out;
     }
-    hg_range piece = {d->win.lo, n};
+    hg__range piece = {d->win.lo, n};
     hg__dev_plan p = {.pieces = &piece, .npieces = 1, .rows = n};
     if (hg__device_run(eng, d, i, &p, params, false, &e) != HG_OK) {
         snprintf(why, why_n, "failed: %.120s", e.message);
@@ -290,7 +302,7 @@ static hg_status median_ms(hg_engine *eng, size_t i, size_t n, int repeats,
     hg_status st = time_rows(eng, i, n, repeats, params, rows, ms, &ns, err);
     if (st != HG_OK)
         return st;
-    *out = hg_cost_median(ms, ns);
+    *out = hg__cost_median(ms, ns);
     return HG_OK;
 }
 
@@ -375,7 +387,7 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
         hg__kchoice_name(&c[k], name, sizeof name);
         double m = 0;
         if (ok[k]) {
-            m = hg_cost_median(ms[k], (size_t)rounds);
+            m = hg__cost_median(ms[k], (size_t)rounds);
             if (m < best_ms) {
                 best_ms = m;
                 best = k;
@@ -468,7 +480,7 @@ static bool cached_profile(hg_engine *eng, size_t i, const char *const *key, siz
                     "recalibrating", d->what, why);
         return false;
     }
-    hg_cost_model model;
+    hg__cost_model model;
     hg__kchoice kc;
     char note[HG_ERROR_MESSAGE_MAX], name[48];
     bool parsed = parse_model(buf, len, &model, &kc, note, sizeof note);
@@ -525,7 +537,7 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
     eng->warming = true; /* no fault injection during calibration */
     for (size_t i = 0; i < eng->ndev && st == HG_OK; i++) {
         hg__device *d = &eng->dev[i];
-        d->model = (hg_cost_model){0};
+        d->model = (hg__cost_model){0};
         d->model_from_cache = false;
         if (d->quarantined || d->win.hi == d->win.lo)
             continue;
@@ -540,7 +552,7 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
                                                  bad_why, sizeof bad_why);
         if (d->model_from_cache)
             continue;
-        d->model = (hg_cost_model){0};
+        d->model = (hg__cost_model){0};
         hg_error e;
         hg_status ds = choose_kernel(eng, i, params, have_bad ? &bad : NULL, bad_why, &e);
         if (ds == HG_OK)
@@ -573,14 +585,14 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
     if (st != HG_OK)
         return st;
 
-    hg_cost_model *models = calloc(eng->ndev, sizeof *models);
+    hg__cost_model *models = calloc(eng->ndev, sizeof *models);
     if (!models)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "calibrating");
     for (size_t i = 0; i < eng->ndev; i++)
         models[i] = eng->dev[i].model;
-    hg_balancer_destroy(eng->balancer);
+    hg__balancer_destroy(eng->balancer);
     eng->balancer = NULL;
-    st = hg_balancer_create(eng->ndev, models, NULL, &eng->balancer, err);
+    st = hg__balancer_create(eng->ndev, models, NULL, &eng->balancer, err);
     free(models);
     if (st == HG_OK) {
         eng->calibrated = true;
@@ -589,27 +601,33 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
     return st;
 }
 
-hg_status hg_engine_device_profile(const hg_engine *eng, size_t i, hg_device_profile *out)
+/* hg_device_profile as first released (0.2.0) ends with kernel_note. */
+#define DEVICE_PROFILE_MIN_SIZE HG__FIELD_END(hg_device_profile, kernel_note)
+
+hg_status hg_engine_device_profile_sized(const hg_engine *eng, size_t i,
+                                         hg_device_profile *out_user, size_t out_size)
 {
-    if (!eng || !out)
+    if (!eng || !out_user || out_size < DEVICE_PROFILE_MIN_SIZE)
         return HG_INVALID_ARGUMENT;
     if (i >= eng->ndev)
         return HG_RANGE;
-    const hg_cost_model *m = eng->split == HG_SPLIT_DYNAMIC && eng->balancer
-                                 ? hg_balancer_model(eng->balancer, i)
+    const hg__cost_model *m = eng->split == HG_SPLIT_DYNAMIC && eng->balancer
+                                 ? hg__balancer_model(eng->balancer, i)
                                  : &eng->dev[i].model;
+    hg_device_profile p, *out = &p;
     memset(out, 0, sizeof *out);
     hg__kchoice_name(&eng->dev[i].kc, out->kernel, sizeof out->kernel);
     snprintf(out->kernel_note, sizeof out->kernel_note, "%s", eng->dev[i].kc_note);
-    if (!m || !m->valid)
-        return HG_OK;
-    out->valid = true;
-    out->fixed_ms = m->a_ms;
-    out->ms_per_row = m->b_ms_per_row;
-    out->rows_per_s = m->b_ms_per_row > 0 ? 1000.0 / m->b_ms_per_row : 0;
-    out->samples = m->samples;
-    out->rejected = m->rejected;
-    out->from_cache = eng->dev[i].model_from_cache;
+    if (m && m->valid) {
+        out->valid = true;
+        out->fixed_ms = m->a_ms;
+        out->ms_per_row = m->b_ms_per_row;
+        out->rows_per_s = m->b_ms_per_row > 0 ? 1000.0 / m->b_ms_per_row : 0;
+        out->samples = m->samples;
+        out->rejected = m->rejected;
+        out->from_cache = eng->dev[i].model_from_cache;
+    }
+    hg__sized_write(out_user, out_size, &p, sizeof p, DEVICE_PROFILE_MIN_SIZE);
     return HG_OK;
 }
 
@@ -626,17 +644,17 @@ hg_status hg_engine_set_split(hg_engine *eng, hg_split split, hg_error *err)
                              "this split needs a calibrated engine (hg_engine_calibrate)");
     if (split == HG_SPLIT_DYNAMIC) {
         /* Start again from the calibrated models. */
-        hg_cost_model *models = calloc(eng->ndev, sizeof *models);
+        hg__cost_model *models = calloc(eng->ndev, sizeof *models);
         if (!models)
             return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "rebalancing");
         for (size_t i = 0; i < eng->ndev; i++)
             models[i] = eng->dev[i].model;
-        hg_balancer *b = NULL;
-        hg_status st = hg_balancer_create(eng->ndev, models, NULL, &b, err);
+        hg__balancer *b = NULL;
+        hg_status st = hg__balancer_create(eng->ndev, models, NULL, &b, err);
         free(models);
         if (st != HG_OK)
             return st;
-        hg_balancer_destroy(eng->balancer);
+        hg__balancer_destroy(eng->balancer);
         eng->balancer = b;
     }
     eng->split = split;
@@ -658,7 +676,7 @@ static size_t best_alone(const hg_engine *eng, size_t total, const size_t *caps,
         const hg__device *d = &eng->dev[i];
         if (d->quarantined || !d->model.valid || (caps && caps[i] < total))
             continue;
-        double p = hg_cost_predict(&d->model, total);
+        double p = hg__cost_predict(&d->model, total);
         if (p < t) {
             t = p;
             best = i;
@@ -687,15 +705,15 @@ hg_status hg__plan_counts(hg_engine *eng, size_t total, const size_t *caps, doub
         st = HG_OK;
     } else if (eng->split == HG_SPLIT_DYNAMIC) {
         bool changed = false;
-        st = hg_balancer_plan(eng->balancer, total, caps, counts, &changed, err);
+        st = hg__balancer_plan(eng->balancer, total, caps, counts, &changed, err);
     } else {
-        hg_cost_model *models = calloc(eng->ndev, sizeof *models);
+        hg__cost_model *models = calloc(eng->ndev, sizeof *models);
         double makespan = 0;
         st = models ? HG_OK : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
         for (size_t i = 0; st == HG_OK && i < eng->ndev; i++)
             models[i] = eng->dev[i].model;
         if (st == HG_OK)
-            st = hg_plan_affine(total, models, eng->ndev, caps, counts, &makespan, err);
+            st = hg__plan_affine(total, models, eng->ndev, caps, counts, &makespan, err);
         free(models);
     }
     for (size_t i = 0; st == HG_OK && i < eng->ndev; i++)
@@ -720,7 +738,7 @@ hg_status hg__plan_recovery_counts(const hg_engine *eng, size_t total, const siz
 {
     size_t *counts = calloc(eng->ndev, sizeof *counts);
     size_t *cap = calloc(eng->ndev, sizeof *cap);
-    hg_cost_model *models = calloc(eng->ndev, sizeof *models);
+    hg__cost_model *models = calloc(eng->ndev, sizeof *models);
     hg_status st = HG_OK;
     if (!counts || !cap || !models) {
         st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a recovery");
@@ -728,8 +746,8 @@ hg_status hg__plan_recovery_counts(const hg_engine *eng, size_t total, const siz
     }
     bool any = false;
     for (size_t i = 0; i < eng->ndev; i++) {
-        const hg_cost_model *m = eng->split == HG_SPLIT_DYNAMIC && eng->balancer
-                                     ? hg_balancer_model(eng->balancer, i)
+        const hg__cost_model *m = eng->split == HG_SPLIT_DYNAMIC && eng->balancer
+                                     ? hg__balancer_model(eng->balancer, i)
                                      : &eng->dev[i].model;
         if (m && m->valid && caps[i] > 0 && !eng->dev[i].quarantined) {
             models[i] = *m;
@@ -742,7 +760,7 @@ hg_status hg__plan_recovery_counts(const hg_engine *eng, size_t total, const siz
         goto out;
     }
     double makespan = 0;
-    st = hg_plan_affine(total, models, eng->ndev, cap, counts, &makespan, err);
+    st = hg__plan_affine(total, models, eng->ndev, cap, counts, &makespan, err);
     for (size_t i = 0; st == HG_OK && i < eng->ndev; i++)
         weights[i] = (double)counts[i];
 out:
@@ -798,7 +816,7 @@ void hg__observe_step(hg_engine *eng)
             ms[i] = s->failed ? 0 : s->host_ms;
         }
         hg_error e;
-        if (hg_balancer_observe(eng->balancer, rows, ms, &e) != HG_OK)
+        if (hg__balancer_observe(eng->balancer, rows, ms, &e) != HG_OK)
             hg__log(&eng->log, HG_LOG_WARN, "rebalancing: %s", e.message);
     }
     free(rows);

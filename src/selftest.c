@@ -176,17 +176,27 @@ out_free:
     return st;
 }
 
-hg_status hg_device_selftest(const hg_device_list *list, size_t i, hg_selftest_result *res,
-                             hg_error *err)
+/* hg_selftest_result as first released (0.2.0) ends with elements. */
+#define SELFTEST_RESULT_MIN_SIZE HG__FIELD_END(hg_selftest_result, elements)
+
+hg_status hg_device_selftest_sized(const hg_device_list *list, size_t i,
+                                   hg_selftest_result *res_user, size_t res_size,
+                                   hg_error *err)
 {
     hg_error_clear(err);
+    hg_selftest_result zero = {0};
+    if (res_user && !hg__sized_write(res_user, res_size, &zero, sizeof zero,
+                                     SELFTEST_RESULT_MIN_SIZE))
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                             "hg_device_selftest: result size %zu is below the %zu bytes "
+                             "of hg_selftest_result's first version",
+                             res_size, (size_t)SELFTEST_RESULT_MIN_SIZE);
     const hg_device_info *info = hg_device_list_get(list, i);
     if (!info)
         return hg__error_set(err, list ? HG_RANGE : HG_INVALID_ARGUMENT, 0,
                              "hg_device_selftest: device %zu does not exist (%zu devices)",
                              i, hg_device_list_count(list));
-    if (res)
-        memset(res, 0, sizeof *res);
+    hg_selftest_result r = {0}, *res = res_user ? &r : NULL;
     char what[160];
     snprintf(what, sizeof what, "device \"%s\" (%s)", info->name, info->id);
 
@@ -213,6 +223,7 @@ hg_status hg_device_selftest(const hg_device_list *list, size_t i, hg_selftest_r
         res->build_ms = t1 - t0;
         res->run_ms = t2 - t1;
         res->elements = checked;
+        hg__sized_write(res_user, res_size, res, sizeof *res, SELFTEST_RESULT_MIN_SIZE);
     }
     return st;
 }

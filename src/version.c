@@ -5,3 +5,8 @@ const char *hg_version_string(void)
 {
     return HETGRAD_VERSION_STRING;
 }
+
+int hg_version_number(void)
+{
+    return HETGRAD_VERSION_NUMBER;
+}

@@ -63,6 +63,11 @@ EXCLUDED = {
                                "CTest is testing",
     "ctest --test-dir build --output-on-failure": "the whole test suite, this test included",
     "cat > hosts <<HOSTS": "writes the host file for the mpirun below it",
+    "sh scripts/setup.sh": "installs packages",
+    "python3 -m venv .venv": "builds the Python package into a virtualenv from PyPI (a "
+                             "minute); CTest python.package does that with -DHG_PYTHON_TESTS=ON",
+    "cmake -S . -B build -DHG_PYTHON_TESTS=ON": "a build with the Python package's tests "
+                                                "(minutes, PyPI); CTest python.package",
     "mpirun --hostfile hosts": "needs the machines the host file names",
 }
 

@@ -2,7 +2,7 @@
 # run a client against it twice: with find_package(hetgrad) and with
 # pkg-config; run the installed tools, and read their man pages with
 # MANPATH=<prefix>/MANDIR.  Run in script mode with BUILD_DIR, WORK_DIR,
-# CLIENT_DIR, MANDIR and MAN_PAGES.
+# CLIENT_DIR, MANDIR, MAN_PAGES and SOVERSION (the N of libhetgrad.so.N).
 set(prefix ${WORK_DIR}/prefix)
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
@@ -124,12 +124,27 @@ if(NOT found STREQUAL "${prefix}/${MANDIR}/man1/hetgrad-train.1")
   message(FATAL_ERROR "man -w hetgrad-train with ${prefix}/bin on PATH found '${found}'")
 endif()
 
-# 4. The shared library carries its SONAME.
-file(GLOB_RECURSE solib ${prefix}/*/libhetgrad.so.0)
-if(NOT solib)
-  message(FATAL_ERROR "libhetgrad.so.0 was not installed")
+# 4. The shared libraries carry their SONAME, the ABI version (docs/abi.md).
+set(libs hetgrad)
+if(MPI)
+  list(APPEND libs hetgrad_mpi)
 endif()
-run(objdump -p ${solib})
-if(NOT last_output MATCHES "SONAME +libhetgrad\\.so\\.0")
-  message(FATAL_ERROR "libhetgrad has no SONAME libhetgrad.so.0")
-endif()
+foreach(lib IN LISTS libs)
+  file(GLOB_RECURSE solib ${prefix}/*/lib${lib}.so.${SOVERSION})
+  if(NOT solib)
+    message(FATAL_ERROR "lib${lib}.so.${SOVERSION} was not installed")
+  endif()
+  run(objdump -p ${solib})
+  if(NOT last_output MATCHES "SONAME +lib${lib}\\.so\\.${SOVERSION}\n")
+    message(FATAL_ERROR "lib${lib} has no SONAME lib${lib}.so.${SOVERSION}")
+  endif()
+endforeach()
+
+# 5. find_package(hetgrad X.Y): while the major version is 0, only the same minor
+# version satisfies a request (docs/abi.md): a request for 0.1 is refused.
+file(WRITE ${WORK_DIR}/older/CMakeLists.txt
+     "cmake_minimum_required(VERSION 3.18)\nproject(older NONE)\n"
+     "find_package(hetgrad 0.1 CONFIG)\n"
+     "if(hetgrad_FOUND)\n  message(FATAL_ERROR \"0.1 accepted\")\nendif()\n")
+run(${CMAKE_COMMAND} -S ${WORK_DIR}/older -B ${WORK_DIR}/older/build
+    -DCMAKE_PREFIX_PATH=${prefix})

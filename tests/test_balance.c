@@ -69,11 +69,11 @@ typedef struct step_result {
 } step_result;
 
 /* Plan `total` rows, run them on the simulator, show the balancer the times. */
-static step_result run_step(hg_balancer *bl, sim *s, size_t total)
+static step_result run_step(hg__balancer *bl, sim *s, size_t total)
 {
     step_result res;
     hg_error e;
-    hg_status st = hg_balancer_plan(bl, total, NULL, res.counts, &res.changed, &e);
+    hg_status st = hg__balancer_plan(bl, total, NULL, res.counts, &res.changed, &e);
     ck_assert_msg(st == HG_OK, "plan: %s", e.message);
     double ms[MAXDEV], sum = 0.0, worst = 0.0;
     size_t active = 0, got = 0;
@@ -88,23 +88,23 @@ static step_result run_step(hg_balancer *bl, sim *s, size_t total)
         ms[i] = t * (1.0 + s->noise * (2.0 * lcg_unit(&s->r) - 1.0));
     }
     ck_assert_uint_eq(got, total);
-    st = hg_balancer_observe(bl, res.counts, ms, &e);
+    st = hg__balancer_observe(bl, res.counts, ms, &e);
     ck_assert_msg(st == HG_OK, "observe: %s", e.message);
     res.eff = active ? sum / ((double)active * worst) : 1.0;
     res.makespan = worst;
     return res;
 }
 
-static hg_cost_model mk(double a, double b)
+static hg__cost_model mk(double a, double b)
 {
-    return (hg_cost_model){a, b, 5, 0, true};
+    return (hg__cost_model){a, b, 5, 0, true};
 }
 
-static hg_balancer *make(size_t n, const hg_cost_model *init)
+static hg__balancer *make(size_t n, const hg__cost_model *init)
 {
-    hg_balancer *bl = NULL;
+    hg__balancer *bl = NULL;
     hg_error e;
-    hg_status st = hg_balancer_create(n, init, NULL, &bl, &e);
+    hg_status st = hg__balancer_create(n, init, NULL, &bl, &e);
     ck_assert_msg(st == HG_OK, "create: %s", e.message);
     ck_assert_ptr_nonnull(bl);
     return bl;
@@ -140,8 +140,8 @@ static void converge(double noise, uint64_t seed, size_t max_changes)
     sim s;
     three_devices(&s, noise, seed);
     /* calibration off: overheads wrong, per-row costs all alike */
-    const hg_cost_model init[] = {mk(0.3, 0.02), mk(1.0, 0.02), mk(0.5, 0.02)};
-    hg_balancer *bl = make(3, init);
+    const hg__cost_model init[] = {mk(0.3, 0.02), mk(1.0, 0.02), mk(0.5, 0.02)};
+    hg__balancer *bl = make(3, init);
     const size_t total = 20000;
     size_t settled = SIZE_MAX; /* first step from which efficiency stays >= 0.95 */
     double min_eff_after = 1.0;
@@ -165,7 +165,7 @@ static void converge(double noise, uint64_t seed, size_t max_changes)
         printf("converge (noise %g): efficiency >= 0.95 from step %zu on; after step 40: %zu "
                "changes in 20 steps, efficiency >= %.4f\n", noise, settled, changes,
                min_eff_after);
-    hg_balancer_destroy(bl);
+    hg__balancer_destroy(bl);
 }
 
 START_TEST(convergence)
@@ -183,8 +183,8 @@ static void slowdown(double noise, uint64_t seed, size_t dev)
 {
     sim s;
     three_devices(&s, noise, seed);
-    const hg_cost_model init[] = {mk(0.5, 0.010), mk(2.0, 0.004), mk(0.2, 0.025)};
-    hg_balancer *bl = make(3, init);
+    const hg__cost_model init[] = {mk(0.5, 0.010), mk(2.0, 0.004), mk(0.2, 0.025)};
+    hg__balancer *bl = make(3, init);
     const size_t total = 20000, k = 30, k2 = 50;
     double pre = 0.0;
     size_t recover_eff = SIZE_MAX, recover_share = SIZE_MAX;
@@ -226,7 +226,7 @@ static void slowdown(double noise, uint64_t seed, size_t dev)
                "after %zu steps, then >= %.3f; after recovery share within 10%% of %.4f after "
                "%zu steps (then within %.1f%%)\n", dev, noise, eff_at_k, recover_eff,
                worst_eff_between, pre, recover_share, 100.0 * worst_share_after);
-    hg_balancer_destroy(bl);
+    hg__balancer_destroy(bl);
 }
 
 START_TEST(slowdown_and_recovery)
@@ -254,8 +254,8 @@ static void probe_run(bool noisy, size_t k2, size_t *back_out)
     s.a[1] = 5.0;
     s.b[1] = 0.01;
     s.slow[0] = s.slow[1] = 1.0;
-    const hg_cost_model init[] = {mk(0.0, 0.01), mk(5.0, 0.01)};
-    hg_balancer *bl = make(2, init);
+    const hg__cost_model init[] = {mk(0.0, 0.01), mk(5.0, 0.01)};
+    hg__balancer *bl = make(2, init);
     const size_t total = 1000, k = 20;
     double pre = 0.0, worst_eff_probe = 1.0;
     size_t dropped_at = SIZE_MAX, probes = 0, back = SIZE_MAX;
@@ -299,7 +299,7 @@ static void probe_run(bool noisy, size_t k2, size_t *back_out)
     /* the next probe is at most 5 steps away; the device gets its rows back at once */
     ck_assert_msg(back <= 5, "recovered device back only after %zu steps", back);
     *back_out = back;
-    hg_balancer_destroy(bl);
+    hg__balancer_destroy(bl);
 }
 
 START_TEST(probe_dropped_device)
@@ -314,21 +314,21 @@ START_TEST(probe_dropped_device)
     ck_assert_uint_eq(worst, 5); /* some phase waits the whole cycle */
 
     /* A device left out at its calibrated cost is never probed. */
-    const hg_cost_model init[] = {mk(0.0, 0.01), mk(100.0, 0.001)};
-    hg_balancer *bl = make(2, init);
+    const hg__cost_model init[] = {mk(0.0, 0.01), mk(100.0, 0.001)};
+    hg__balancer *bl = make(2, init);
     for (int step = 0; step < 30; step++) {
         size_t c[2];
         bool changed;
-        ck_assert_int_eq(hg_balancer_plan(bl, 1000, NULL, c, &changed, NULL), HG_OK);
+        ck_assert_int_eq(hg__balancer_plan(bl, 1000, NULL, c, &changed, NULL), HG_OK);
         ck_assert(c[0] == 1000 && c[1] == 0);
         ck_assert(changed == (step == 0));
-        ck_assert_int_eq(hg_balancer_observe(bl, c, (const double[]){10.0, 0.0}, NULL), HG_OK);
+        ck_assert_int_eq(hg__balancer_observe(bl, c, (const double[]){10.0, 0.0}, NULL), HG_OK);
     }
     /* ... but joins when the step is long enough for its overhead */
     size_t c[2];
-    ck_assert_int_eq(hg_balancer_plan(bl, 100000, NULL, c, NULL, NULL), HG_OK);
+    ck_assert_int_eq(hg__balancer_plan(bl, 100000, NULL, c, NULL, NULL), HG_OK);
     ck_assert(c[1] > 0);
-    hg_balancer_destroy(bl);
+    hg__balancer_destroy(bl);
 }
 END_TEST
 
@@ -336,100 +336,100 @@ END_TEST
 
 START_TEST(hysteresis)
 {
-    const hg_cost_model init[] = {mk(0.0, 1.0), mk(0.0, 1.0)};
-    hg_balancer *bl = make(2, init);
+    const hg__cost_model init[] = {mk(0.0, 1.0), mk(0.0, 1.0)};
+    hg__balancer *bl = make(2, init);
     size_t c[2];
     bool changed = false;
-    ck_assert_int_eq(hg_balancer_plan(bl, 100, NULL, c, &changed, NULL), HG_OK);
+    ck_assert_int_eq(hg__balancer_plan(bl, 100, NULL, c, &changed, NULL), HG_OK);
     ck_assert(c[0] == 50 && c[1] == 50 && changed);
-    ck_assert_int_eq(hg_balancer_plan(bl, 100, NULL, c, &changed, NULL), HG_OK);
+    ck_assert_int_eq(hg__balancer_plan(bl, 100, NULL, c, &changed, NULL), HG_OK);
     ck_assert(c[0] == 50 && c[1] == 50 && !changed);
 
     /* device 1 measured 4% slower: b 1.0 -> 1.012; the optimum (50.3:49.7) is not 3% better */
-    ck_assert_int_eq(hg_balancer_observe(bl, c, (const double[]){50.0, 52.0}, NULL), HG_OK);
-    ck_assert(fabs(hg_balancer_model(bl, 1)->b_ms_per_row - 1.012) < 1e-12);
-    ck_assert(hg_balancer_model(bl, 0)->b_ms_per_row == 1.0);
-    ck_assert_int_eq(hg_balancer_plan(bl, 100, NULL, c, &changed, NULL), HG_OK);
+    ck_assert_int_eq(hg__balancer_observe(bl, c, (const double[]){50.0, 52.0}, NULL), HG_OK);
+    ck_assert(fabs(hg__balancer_model(bl, 1)->b_ms_per_row - 1.012) < 1e-12);
+    ck_assert(hg__balancer_model(bl, 0)->b_ms_per_row == 1.0);
+    ck_assert_int_eq(hg__balancer_plan(bl, 100, NULL, c, &changed, NULL), HG_OK);
     ck_assert(c[0] == 50 && c[1] == 50 && !changed);
 
     /* a different total re-plans from scratch */
-    ck_assert_int_eq(hg_balancer_plan(bl, 101, NULL, c, &changed, NULL), HG_OK);
+    ck_assert_int_eq(hg__balancer_plan(bl, 101, NULL, c, &changed, NULL), HG_OK);
     ck_assert(c[0] == 51 && c[1] == 50 && changed);
     /* so do different caps */
-    ck_assert_int_eq(hg_balancer_plan(bl, 101, (const size_t[]){SIZE_MAX, SIZE_MAX}, c,
+    ck_assert_int_eq(hg__balancer_plan(bl, 101, (const size_t[]){SIZE_MAX, SIZE_MAX}, c,
                                       &changed, NULL), HG_OK);
     ck_assert(c[0] == 51 && c[1] == 50 && !changed); /* same caps as NULL */
-    ck_assert_int_eq(hg_balancer_plan(bl, 101, (const size_t[]){20, SIZE_MAX}, c, &changed,
+    ck_assert_int_eq(hg__balancer_plan(bl, 101, (const size_t[]){20, SIZE_MAX}, c, &changed,
                                       NULL), HG_OK);
     ck_assert(c[0] == 20 && c[1] == 81 && changed);
 
     /* 30% slower: a jump (alpha 0.7) and a re-plan */
-    ck_assert_int_eq(hg_balancer_plan(bl, 100, NULL, c, &changed, NULL), HG_OK);
+    ck_assert_int_eq(hg__balancer_plan(bl, 100, NULL, c, &changed, NULL), HG_OK);
     ck_assert(c[0] == 50 && c[1] == 50 && changed);
-    ck_assert_int_eq(hg_balancer_observe(bl, c, (const double[]){50.0, 65.0}, NULL), HG_OK);
+    ck_assert_int_eq(hg__balancer_observe(bl, c, (const double[]){50.0, 65.0}, NULL), HG_OK);
     double want = 0.3 * 1.012 + 0.7 * 1.3;
-    ck_assert(fabs(hg_balancer_model(bl, 1)->b_ms_per_row - want) < 1e-12);
-    ck_assert_int_eq(hg_balancer_plan(bl, 100, NULL, c, &changed, NULL), HG_OK);
+    ck_assert(fabs(hg__balancer_model(bl, 1)->b_ms_per_row - want) < 1e-12);
+    ck_assert_int_eq(hg__balancer_plan(bl, 100, NULL, c, &changed, NULL), HG_OK);
     ck_assert(changed && c[0] > 50 && c[0] + c[1] == 100);
 
     /* rows == 0: the model stays, whatever the time says */
-    double b1 = hg_balancer_model(bl, 1)->b_ms_per_row;
-    ck_assert_int_eq(hg_balancer_observe(bl, (const size_t[]){100, 0},
+    double b1 = hg__balancer_model(bl, 1)->b_ms_per_row;
+    ck_assert_int_eq(hg__balancer_observe(bl, (const size_t[]){100, 0},
                                          (const double[]){100.0, NAN}, NULL), HG_OK);
-    ck_assert(hg_balancer_model(bl, 1)->b_ms_per_row == b1);
+    ck_assert(hg__balancer_model(bl, 1)->b_ms_per_row == b1);
     /* ... and its next measurement replaces the stale model (alpha 1) */
-    ck_assert_int_eq(hg_balancer_observe(bl, (const size_t[]){50, 50},
+    ck_assert_int_eq(hg__balancer_observe(bl, (const size_t[]){50, 50},
                                          (const double[]){50.0, 40.0}, NULL), HG_OK);
-    ck_assert(hg_balancer_model(bl, 1)->b_ms_per_row == 0.8);
+    ck_assert(hg__balancer_model(bl, 1)->b_ms_per_row == 0.8);
     /* total 0 */
-    ck_assert_int_eq(hg_balancer_plan(bl, 0, NULL, c, &changed, NULL), HG_OK);
+    ck_assert_int_eq(hg__balancer_plan(bl, 0, NULL, c, &changed, NULL), HG_OK);
     ck_assert(c[0] == 0 && c[1] == 0 && changed);
     /* the jump test is symmetric in the ratio: 0.79 is a jump from 1, 0.81 is not */
-    const hg_cost_model one[] = {mk(0.0, 1.0)};
-    hg_balancer *b1b = make(1, one);
-    ck_assert_int_eq(hg_balancer_observe(b1b, (const size_t[]){100}, (const double[]){79.0},
+    const hg__cost_model one[] = {mk(0.0, 1.0)};
+    hg__balancer *b1b = make(1, one);
+    ck_assert_int_eq(hg__balancer_observe(b1b, (const size_t[]){100}, (const double[]){79.0},
                                          NULL), HG_OK);
-    ck_assert(fabs(hg_balancer_model(b1b, 0)->b_ms_per_row - (0.3 + 0.7 * 0.79)) < 1e-12);
-    hg_balancer_destroy(b1b);
+    ck_assert(fabs(hg__balancer_model(b1b, 0)->b_ms_per_row - (0.3 + 0.7 * 0.79)) < 1e-12);
+    hg__balancer_destroy(b1b);
     b1b = make(1, one);
-    ck_assert_int_eq(hg_balancer_observe(b1b, (const size_t[]){100}, (const double[]){81.0},
+    ck_assert_int_eq(hg__balancer_observe(b1b, (const size_t[]){100}, (const double[]){81.0},
                                          NULL), HG_OK);
-    ck_assert(fabs(hg_balancer_model(b1b, 0)->b_ms_per_row - (0.7 + 0.3 * 0.81)) < 1e-12);
-    hg_balancer_destroy(b1b);
+    ck_assert(fabs(hg__balancer_model(b1b, 0)->b_ms_per_row - (0.7 + 0.3 * 0.81)) < 1e-12);
+    hg__balancer_destroy(b1b);
 
     /* A jump bypasses the hysteresis: a small device measured 30% faster (b 10 -> 7.9)
        gains the plan only 2.4%, yet the next plan moves. */
-    const hg_cost_model two[] = {mk(0.0, 1.0), mk(0.0, 10.0)};
+    const hg__cost_model two[] = {mk(0.0, 1.0), mk(0.0, 10.0)};
     b1b = make(2, two);
-    ck_assert_int_eq(hg_balancer_plan(b1b, 1100, NULL, c, &changed, NULL), HG_OK);
+    ck_assert_int_eq(hg__balancer_plan(b1b, 1100, NULL, c, &changed, NULL), HG_OK);
     ck_assert(c[0] == 1000 && c[1] == 100);
-    ck_assert_int_eq(hg_balancer_observe(b1b, c, (const double[]){1000.0, 700.0}, NULL),
+    ck_assert_int_eq(hg__balancer_observe(b1b, c, (const double[]){1000.0, 700.0}, NULL),
                      HG_OK);
-    ck_assert(fabs(hg_balancer_model(b1b, 1)->b_ms_per_row - 7.9) < 1e-12);
-    ck_assert_int_eq(hg_balancer_plan(b1b, 1100, NULL, c, &changed, NULL), HG_OK);
+    ck_assert(fabs(hg__balancer_model(b1b, 1)->b_ms_per_row - 7.9) < 1e-12);
+    ck_assert_int_eq(hg__balancer_plan(b1b, 1100, NULL, c, &changed, NULL), HG_OK);
     ck_assert(changed && c[1] > 120 && c[0] + c[1] == 1100);
     /* ordinary (noise-sized) updates do not move it */
     size_t c_before[2] = {c[0], c[1]};
     for (int i = 0; i < 3; i++) {
-        ck_assert_int_eq(hg_balancer_observe(b1b, c,
+        ck_assert_int_eq(hg__balancer_observe(b1b, c,
                                              (const double[]){(double)c[0],
                                                               8.0 * (double)c[1]}, NULL),
                          HG_OK);
-        ck_assert_int_eq(hg_balancer_plan(b1b, 1100, NULL, c, &changed, NULL), HG_OK);
+        ck_assert_int_eq(hg__balancer_plan(b1b, 1100, NULL, c, &changed, NULL), HG_OK);
         ck_assert(!changed && c[0] == c_before[0] && c[1] == c_before[1]);
     }
-    hg_balancer_destroy(b1b);
+    hg__balancer_destroy(b1b);
 
     /* times below the overhead: b_obs is floored, b stays > 0 */
-    const hg_cost_model init2[] = {mk(10.0, 1.0)};
-    hg_balancer *b2 = make(1, init2);
+    const hg__cost_model init2[] = {mk(10.0, 1.0)};
+    hg__balancer *b2 = make(1, init2);
     for (int i = 0; i < 100; i++)
-        ck_assert_int_eq(hg_balancer_observe(b2, (const size_t[]){10}, (const double[]){1.0},
+        ck_assert_int_eq(hg__balancer_observe(b2, (const size_t[]){10}, (const double[]){1.0},
                                              NULL), HG_OK);
-    ck_assert(hg_balancer_model(b2, 0)->b_ms_per_row > 0.0);
-    ck_assert(hg_balancer_model(b2, 0)->a_ms == 10.0);
-    hg_balancer_destroy(b2);
-    hg_balancer_destroy(bl);
+    ck_assert(hg__balancer_model(b2, 0)->b_ms_per_row > 0.0);
+    ck_assert(hg__balancer_model(b2, 0)->a_ms == 10.0);
+    hg__balancer_destroy(b2);
+    hg__balancer_destroy(bl);
 }
 END_TEST
 
@@ -444,27 +444,27 @@ static void expect_message(const hg_error *e, const char *part)
 START_TEST(errors)
 {
     hg_error e;
-    hg_balancer *bl = (hg_balancer *)&e; /* must become NULL */
-    const hg_cost_model good[] = {mk(0.0, 1.0), mk(1.0, 2.0)};
-    ck_assert_int_eq(hg_balancer_create(2, good, NULL, NULL, &e), HG_INVALID_ARGUMENT);
+    hg__balancer *bl = (hg__balancer *)&e; /* must become NULL */
+    const hg__cost_model good[] = {mk(0.0, 1.0), mk(1.0, 2.0)};
+    ck_assert_int_eq(hg__balancer_create(2, good, NULL, NULL, &e), HG_INVALID_ARGUMENT);
     expect_message(&e, "out is NULL");
-    ck_assert_int_eq(hg_balancer_create(0, good, NULL, &bl, &e), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg__balancer_create(0, good, NULL, &bl, &e), HG_INVALID_ARGUMENT);
     ck_assert_ptr_null(bl);
     expect_message(&e, "no devices");
-    ck_assert_int_eq(hg_balancer_create(2, NULL, NULL, &bl, &e), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg__balancer_create(2, NULL, NULL, &bl, &e), HG_INVALID_ARGUMENT);
     expect_message(&e, "initial is NULL");
-    const hg_cost_model bad[] = {mk(0.0, 1.0), mk(-1.0, 2.0)};
-    ck_assert_int_eq(hg_balancer_create(2, bad, NULL, &bl, &e), HG_INVALID_ARGUMENT);
+    const hg__cost_model bad[] = {mk(0.0, 1.0), mk(-1.0, 2.0)};
+    ck_assert_int_eq(hg__balancer_create(2, bad, NULL, &bl, &e), HG_INVALID_ARGUMENT);
     expect_message(&e, "model of device 1");
-    const hg_cost_model bad_b[] = {mk(0.0, 0.0), mk(1.0, 2.0)};
-    ck_assert_int_eq(hg_balancer_create(2, bad_b, NULL, &bl, &e), HG_INVALID_ARGUMENT);
+    const hg__cost_model bad_b[] = {mk(0.0, 0.0), mk(1.0, 2.0)};
+    ck_assert_int_eq(hg__balancer_create(2, bad_b, NULL, &bl, &e), HG_INVALID_ARGUMENT);
     expect_message(&e, "model of device 0");
 
-    hg_balance_options o;
-    hg_balance_options_init(&o);
+    hg__balance_options o;
+    hg__balance_options_init(&o);
     ck_assert(o.alpha == 0.3 && o.alpha_jump == 0.7 && o.jump_ratio == 0.25 &&
               o.hysteresis == 0.03);
-    hg_balance_options_init(NULL);
+    hg__balance_options_init(NULL);
     const struct {
         double *field, value;
         const char *msg;
@@ -475,70 +475,70 @@ START_TEST(errors)
         {&o.hysteresis, -0.01, "hysteresis"},  {&o.hysteresis, 1.0, "hysteresis"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        hg_balance_options_init(&o);
+        hg__balance_options_init(&o);
         *cases[i].field = cases[i].value;
-        ck_assert_int_eq(hg_balancer_create(2, good, &o, &bl, &e), HG_INVALID_ARGUMENT);
+        ck_assert_int_eq(hg__balancer_create(2, good, &o, &bl, &e), HG_INVALID_ARGUMENT);
         expect_message(&e, cases[i].msg);
         ck_assert_ptr_null(bl);
     }
-    hg_balance_options_init(&o);
+    hg__balance_options_init(&o);
     o.alpha = 1.0;
     o.hysteresis = 0.0;
-    ck_assert_int_eq(hg_balancer_create(2, good, &o, &bl, &e), HG_OK);
+    ck_assert_int_eq(hg__balancer_create(2, good, &o, &bl, &e), HG_OK);
 
     /* observe: nothing changes on failure */
     size_t c[2];
-    ck_assert_int_eq(hg_balancer_plan(bl, 10, NULL, c, NULL, &e), HG_OK);
+    ck_assert_int_eq(hg__balancer_plan(bl, 10, NULL, c, NULL, &e), HG_OK);
     const double nan_ms[] = {1.0, NAN}, neg_ms[] = {-1.0, 1.0}, inf_ms[] = {1.0, INFINITY};
     const double *bad_ms[] = {nan_ms, neg_ms, inf_ms};
     for (size_t i = 0; i < 3; i++) {
-        ck_assert_int_eq(hg_balancer_observe(bl, (const size_t[]){5, 5}, bad_ms[i], &e),
+        ck_assert_int_eq(hg__balancer_observe(bl, (const size_t[]){5, 5}, bad_ms[i], &e),
                          HG_INVALID_ARGUMENT);
         expect_message(&e, "times must be finite and >= 0");
-        ck_assert(hg_balancer_model(bl, 0)->b_ms_per_row == 1.0);
-        ck_assert(hg_balancer_model(bl, 1)->b_ms_per_row == 2.0);
+        ck_assert(hg__balancer_model(bl, 0)->b_ms_per_row == 1.0);
+        ck_assert(hg__balancer_model(bl, 1)->b_ms_per_row == 2.0);
     }
-    ck_assert_int_eq(hg_balancer_observe(NULL, c, nan_ms, &e), HG_INVALID_ARGUMENT);
-    ck_assert_int_eq(hg_balancer_observe(bl, NULL, nan_ms, &e), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg__balancer_observe(NULL, c, nan_ms, &e), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg__balancer_observe(bl, NULL, nan_ms, &e), HG_INVALID_ARGUMENT);
     expect_message(&e, "rows is NULL");
-    ck_assert_int_eq(hg_balancer_observe(bl, c, NULL, &e), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg__balancer_observe(bl, c, NULL, &e), HG_INVALID_ARGUMENT);
     expect_message(&e, "ms is NULL");
 
     /* plan: failures leave counts and the previous plan alone */
     size_t keep[2] = {77, 77};
-    ck_assert_int_eq(hg_balancer_plan(bl, 10, (const size_t[]){2, 3}, keep, NULL, &e),
+    ck_assert_int_eq(hg__balancer_plan(bl, 10, (const size_t[]){2, 3}, keep, NULL, &e),
                      HG_RANGE);
     ck_assert(keep[0] == 77 && keep[1] == 77);
-    ck_assert_int_eq(hg_balancer_plan(bl, 10, (const size_t[]){0, 0}, keep, NULL, &e),
+    ck_assert_int_eq(hg__balancer_plan(bl, 10, (const size_t[]){0, 0}, keep, NULL, &e),
                      HG_INVALID_ARGUMENT);
-    ck_assert_int_eq(hg_balancer_plan(NULL, 10, NULL, keep, NULL, &e), HG_INVALID_ARGUMENT);
-    ck_assert_int_eq(hg_balancer_plan(bl, 10, NULL, NULL, NULL, &e), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg__balancer_plan(NULL, 10, NULL, keep, NULL, &e), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg__balancer_plan(bl, 10, NULL, NULL, NULL, &e), HG_INVALID_ARGUMENT);
     expect_message(&e, "counts is NULL");
     bool changed = true;
     size_t again[2];
-    ck_assert_int_eq(hg_balancer_plan(bl, 10, NULL, again, &changed, &e), HG_OK);
+    ck_assert_int_eq(hg__balancer_plan(bl, 10, NULL, again, &changed, &e), HG_OK);
     ck_assert(!changed && again[0] == c[0] && again[1] == c[1]);
 
-    ck_assert_ptr_null(hg_balancer_model(bl, 2));
-    ck_assert_ptr_null(hg_balancer_model(NULL, 0));
-    hg_balancer_destroy(bl);
-    hg_balancer_destroy(NULL);
+    ck_assert_ptr_null(hg__balancer_model(bl, 2));
+    ck_assert_ptr_null(hg__balancer_model(NULL, 0));
+    hg__balancer_destroy(bl);
+    hg__balancer_destroy(NULL);
 
     /* invalid models: never given rows, observations ignored; none valid: plans fail */
-    hg_cost_model inv[] = {mk(0.0, 1.0), mk(0.0, 1.0)};
+    hg__cost_model inv[] = {mk(0.0, 1.0), mk(0.0, 1.0)};
     inv[1].valid = false;
-    ck_assert_int_eq(hg_balancer_create(2, inv, NULL, &bl, &e), HG_OK);
-    ck_assert_int_eq(hg_balancer_plan(bl, 10, NULL, c, NULL, &e), HG_OK);
+    ck_assert_int_eq(hg__balancer_create(2, inv, NULL, &bl, &e), HG_OK);
+    ck_assert_int_eq(hg__balancer_plan(bl, 10, NULL, c, NULL, &e), HG_OK);
     ck_assert(c[0] == 10 && c[1] == 0);
-    ck_assert_int_eq(hg_balancer_observe(bl, (const size_t[]){5, 5},
+    ck_assert_int_eq(hg__balancer_observe(bl, (const size_t[]){5, 5},
                                          (const double[]){5.0, 1.0}, &e), HG_OK);
-    ck_assert(!hg_balancer_model(bl, 1)->valid);
-    hg_balancer_destroy(bl);
+    ck_assert(!hg__balancer_model(bl, 1)->valid);
+    hg__balancer_destroy(bl);
     inv[0].valid = false;
-    ck_assert_int_eq(hg_balancer_create(2, inv, NULL, &bl, &e), HG_OK);
-    ck_assert_int_eq(hg_balancer_plan(bl, 10, NULL, c, NULL, &e), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg__balancer_create(2, inv, NULL, &bl, &e), HG_OK);
+    ck_assert_int_eq(hg__balancer_plan(bl, 10, NULL, c, NULL, &e), HG_INVALID_ARGUMENT);
     expect_message(&e, "valid cost model");
-    hg_balancer_destroy(bl);
+    hg__balancer_destroy(bl);
 }
 END_TEST
 

@@ -4,7 +4,7 @@
  * Exact recovery of a and b from noiseless data; noisy data (fixed-seed LCG, +/-3%) within
  * tolerance; a 100x spike in one repeat of a group of >= 3 leaves the fit within 1% (checked
  * over many seeds, spike positions and groups); the rejection rule with MAD > 0 and
- * MAD == 0; the intercept clamp; one distinct size; hg_cost_predict; every error.
+ * MAD == 0; the intercept clamp; one distinct size; hg__cost_predict; every error.
  */
 #include <check.h>
 #include <math.h>
@@ -38,11 +38,11 @@ static double noise(lcg *r, double rel)
     return 1.0 + rel * (2.0 * lcg_unit(r) - 1.0);
 }
 
-static hg_cost_model fit_ok(const size_t *rows, const double *ms, size_t n)
+static hg__cost_model fit_ok(const size_t *rows, const double *ms, size_t n)
 {
-    hg_cost_model m;
+    hg__cost_model m;
     hg_error e;
-    hg_status st = hg_cost_fit(rows, ms, n, &m, &e);
+    hg_status st = hg__cost_fit(rows, ms, n, &m, &e);
     ck_assert_msg(st == HG_OK, "fit: %s: %s", hg_status_name(st), e.message);
     ck_assert_int_eq(e.status, HG_OK);
     ck_assert(e.message[0] == '\0');
@@ -60,12 +60,12 @@ static void close_rel(double got, double want, double rel, const char *what)
 }
 
 /* Largest relative difference of the two models' predictions over the sizes. */
-static double fit_change(const hg_cost_model *x, const hg_cost_model *y, const size_t *sizes,
+static double fit_change(const hg__cost_model *x, const hg__cost_model *y, const size_t *sizes,
                          size_t nsizes)
 {
     double worst = 0.0;
     for (size_t i = 0; i < nsizes; i++) {
-        double px = hg_cost_predict(x, sizes[i]), py = hg_cost_predict(y, sizes[i]);
+        double px = hg__cost_predict(x, sizes[i]), py = hg__cost_predict(y, sizes[i]);
         worst = fmax(worst, fabs(px - py) / py);
     }
     return worst;
@@ -74,15 +74,15 @@ static double fit_change(const hg_cost_model *x, const hg_cost_model *y, const s
 static void expect_fail(const size_t *rows, const double *ms, size_t n, hg_status want,
                         const char *part)
 {
-    hg_cost_model m = {1.0, 1.0, 3, 3, true};
+    hg__cost_model m = {1.0, 1.0, 3, 3, true};
     hg_error e;
-    hg_status st = hg_cost_fit(rows, ms, n, &m, &e);
+    hg_status st = hg__cost_fit(rows, ms, n, &m, &e);
     ck_assert_msg(st == want, "got %s, want %s (%s)", hg_status_name(st), hg_status_name(want),
                   e.message);
     ck_assert_int_eq(e.status, st);
     ck_assert_msg(strstr(e.message, part) != NULL, "message \"%s\" lacks \"%s\"", e.message,
                   part);
-    ck_assert_msg(strstr(e.message, "hg_cost_fit: ") == e.message, "message \"%s\"",
+    ck_assert_msg(strstr(e.message, "hg__cost_fit: ") == e.message, "message \"%s\"",
                   e.message);
     /* out becomes an invalid model */
     ck_assert(!m.valid && m.a_ms == 0.0 && m.b_ms_per_row == 0.0 && m.samples == 0 &&
@@ -103,7 +103,7 @@ START_TEST(exact_recovery)
             ms[n] = 2.0 + 0.05 * (double)sizes[s];
             n++;
         }
-    hg_cost_model m = fit_ok(rows, ms, n);
+    hg__cost_model m = fit_ok(rows, ms, n);
     close_rel(m.a_ms, 2.0, 1e-12, "a");
     close_rel(m.b_ms_per_row, 0.05, 1e-12, "b");
     ck_assert_uint_eq(m.samples, 15);
@@ -140,10 +140,10 @@ START_TEST(noisy_data)
                 ms[n] = (5.0 + 0.01 * (double)sizes[s]) * noise(&r, 0.03);
                 n++;
             }
-        hg_cost_model m = fit_ok(rows, ms, n);
+        hg__cost_model m = fit_ok(rows, ms, n);
         close_rel(m.b_ms_per_row, 0.01, 0.03, "b (noisy)");
         ck_assert_msg(fabs(m.a_ms - 5.0) <= 3.0, "a %g", m.a_ms);
-        hg_cost_model truth = {5.0, 0.01, 0, 0, true};
+        hg__cost_model truth = {5.0, 0.01, 0, 0, true};
         double ch = fit_change(&m, &truth, sizes, 5);
         worst = fmax(worst, ch);
     }
@@ -177,7 +177,7 @@ static double worst_spike_change(lcg *r, size_t reps, double rel, double factor)
             double spiked[MAXS];
             memcpy(spiked, ms, n * sizeof *ms);
             spiked[k] *= factor;
-            hg_cost_model with = fit_ok(rows, spiked, n);
+            hg__cost_model with = fit_ok(rows, spiked, n);
             ck_assert_uint_ge(with.rejected, 1);
             size_t rows_wo[MAXS];
             double ms_wo[MAXS];
@@ -188,7 +188,7 @@ static double worst_spike_change(lcg *r, size_t reps, double rel, double factor)
                     ms_wo[m] = ms[j];
                     m++;
                 }
-            hg_cost_model without = fit_ok(rows_wo, ms_wo, m);
+            hg__cost_model without = fit_ok(rows_wo, ms_wo, m);
             worst = fmax(worst, fit_change(&with, &without, sizes, 4));
         }
     }
@@ -226,7 +226,7 @@ START_TEST(spike_rejected)
                 tight[n] = (3.0 + 0.02 * (double)sizes[s]) * noise(&r, 0.005);
                 n++;
             }
-        hg_cost_model clean = fit_ok(rows, ms, n), clean_tight = fit_ok(rows, tight, n);
+        hg__cost_model clean = fit_ok(rows, ms, n), clean_tight = fit_ok(rows, tight, n);
         for (size_t k = 0; k < n; k++) {
             size_t rows_add[MAXS];
             double ms_add[MAXS], ms_rep[MAXS];
@@ -236,8 +236,8 @@ START_TEST(spike_rejected)
             rows_add[n] = rows[k];
             ms_add[n] = 100.0 * ms[k];
             ms_rep[k] *= 100.0;
-            hg_cost_model added = fit_ok(rows_add, ms_add, n + 1);
-            hg_cost_model replaced = fit_ok(rows, ms_rep, n);
+            hg__cost_model added = fit_ok(rows_add, ms_add, n + 1);
+            hg__cost_model replaced = fit_ok(rows, ms_rep, n);
             worst_add = fmax(worst_add, fit_change(&added, &clean, sizes, 4));
             worst_rep = fmax(worst_rep, fit_change(&replaced, &clean_tight, sizes, 4));
         }
@@ -249,7 +249,7 @@ START_TEST(spike_rejected)
     /* Noiseless repeats (MAD 0 without the spike): the spike changes nothing. */
     const size_t r3[] = {100, 100, 100, 200, 200, 200};
     const double m3[] = {12.0, 1200.0, 12.0, 22.0, 22.0, 22.0};
-    hg_cost_model m = fit_ok(r3, m3, 6);
+    hg__cost_model m = fit_ok(r3, m3, 6);
     close_rel(m.a_ms, 2.0, 1e-12, "a (spike)");
     close_rel(m.b_ms_per_row, 0.1, 1e-12, "b (spike)");
     ck_assert_uint_eq(m.rejected, 1);
@@ -262,7 +262,7 @@ START_TEST(rejection_rule)
     /* MAD == 0: keep within 1% of the median */
     const size_t r1[] = {50, 50, 50, 50, 50};
     const double m1[] = {10.0, 10.0, 10.0, 10.09, 12.0};
-    hg_cost_model m = fit_ok(r1, m1, 5);
+    hg__cost_model m = fit_ok(r1, m1, 5);
     ck_assert_uint_eq(m.rejected, 1);
     ck_assert_uint_eq(m.samples, 4);
     close_rel(m.b_ms_per_row, 10.0 / 50.0, 1e-15, "b (MAD 0)");
@@ -305,7 +305,7 @@ START_TEST(intercept_clamp)
     /* LS line 10 rows -> 0.5, 20 -> 2.5, 30 -> 4.5: b = 0.2, a = -1.5 < 0 */
     const size_t r[] = {10, 20, 30};
     const double ms[] = {0.5, 2.5, 4.5};
-    hg_cost_model m = fit_ok(r, ms, 3);
+    hg__cost_model m = fit_ok(r, ms, 3);
     ck_assert(m.a_ms == 0.0);
     /* through the origin: (5 + 50 + 135) / (100 + 400 + 900) */
     close_rel(m.b_ms_per_row, 190.0 / 1400.0, 1e-14, "b (origin)");
@@ -316,7 +316,7 @@ START_TEST(one_size)
 {
     const size_t r[] = {500, 500, 500};
     const double ms[] = {10.0, 10.2, 9.9};
-    hg_cost_model m = fit_ok(r, ms, 3);
+    hg__cost_model m = fit_ok(r, ms, 3);
     ck_assert(m.a_ms == 0.0);
     close_rel(m.b_ms_per_row, 10.0 / 500.0, 1e-15, "b (one size)");
     const size_t r1[] = {7};
@@ -329,15 +329,15 @@ END_TEST
 
 START_TEST(predict)
 {
-    hg_cost_model m = {2.0, 0.5, 4, 0, true};
-    ck_assert(hg_cost_predict(&m, 0) == 0.0);
-    ck_assert(hg_cost_predict(&m, 1) == 2.5);
-    ck_assert(hg_cost_predict(&m, 10) == 7.0);
-    hg_cost_model bad = {2.0, 0.5, 4, 0, false};
-    ck_assert(hg_cost_predict(&bad, 0) == 0.0);
-    ck_assert(isinf(hg_cost_predict(&bad, 3)));
-    ck_assert(isinf(hg_cost_predict(NULL, 3)));
-    ck_assert(hg_cost_predict(NULL, 0) == 0.0);
+    hg__cost_model m = {2.0, 0.5, 4, 0, true};
+    ck_assert(hg__cost_predict(&m, 0) == 0.0);
+    ck_assert(hg__cost_predict(&m, 1) == 2.5);
+    ck_assert(hg__cost_predict(&m, 10) == 7.0);
+    hg__cost_model bad = {2.0, 0.5, 4, 0, false};
+    ck_assert(hg__cost_predict(&bad, 0) == 0.0);
+    ck_assert(isinf(hg__cost_predict(&bad, 3)));
+    ck_assert(isinf(hg__cost_predict(NULL, 3)));
+    ck_assert(hg__cost_predict(NULL, 0) == 0.0);
 }
 END_TEST
 
@@ -345,13 +345,13 @@ START_TEST(errors)
 {
     const size_t r[] = {10, 20, 30};
     const double ms[] = {1.0, 2.0, 3.0};
-    hg_cost_model m;
+    hg__cost_model m;
     hg_error e;
-    ck_assert_int_eq(hg_cost_fit(NULL, ms, 3, &m, &e), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg__cost_fit(NULL, ms, 3, &m, &e), HG_INVALID_ARGUMENT);
     ck_assert(strstr(e.message, "rows is NULL") && !m.valid);
-    ck_assert_int_eq(hg_cost_fit(r, NULL, 3, &m, &e), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg__cost_fit(r, NULL, 3, &m, &e), HG_INVALID_ARGUMENT);
     ck_assert(strstr(e.message, "ms is NULL"));
-    ck_assert_int_eq(hg_cost_fit(r, ms, 3, NULL, &e), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg__cost_fit(r, ms, 3, NULL, &e), HG_INVALID_ARGUMENT);
     ck_assert(strstr(e.message, "out is NULL"));
     expect_fail(r, ms, 0, HG_INVALID_ARGUMENT, "no samples");
     expect_fail((const size_t[]){10, 0, 30}, ms, 3, HG_INVALID_ARGUMENT,
@@ -374,8 +374,8 @@ START_TEST(errors)
     expect_fail((const size_t[]){1, 2}, (const double[]){0.0, 1.7e308}, 2,
                 HG_INVALID_ARGUMENT, "overflows");
     /* err may be NULL */
-    ck_assert_int_eq(hg_cost_fit(r, ms, 0, &m, NULL), HG_INVALID_ARGUMENT);
-    ck_assert_int_eq(hg_cost_fit(r, ms, 3, &m, NULL), HG_OK);
+    ck_assert_int_eq(hg__cost_fit(r, ms, 0, &m, NULL), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg__cost_fit(r, ms, 3, &m, NULL), HG_OK);
 }
 END_TEST
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "engine_internal.h"
+#include "engine_knobs.h"
 
 #define ROWS 1400  /* blocks of 512: 512, 512, 376 */
 #define BLOCK 512
@@ -99,19 +100,24 @@ static bool fault_hook(void *user, size_t device, uint64_t step, hg_fault_point 
 static hg_engine *make_engine_g(const problem *p, fault *f, size_t block,
                                 hg_gemm_backend gemm)
 {
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.keep_duplicates = true;
     hg_engine_options o;
     hg_engine_options_init(&o);
-    o.devices.use_environment = false;
-    o.devices.keep_duplicates = true;
+    o.devices = &dev;
     o.deterministic = true;
     o.block_rows = block;
     o.gemm = gemm;
-    o.serial = true; /* Oclgrind's uninitialised-value plugin needs one host thread */
     o.fault_hook = f ? fault_hook : NULL;
     o.fault_user = f;
+    /* Oclgrind's uninitialised-value plugin needs one host thread */
+    const hg__engine_knobs k = {.serial = true};
     hg_engine *e = NULL;
     hg_error err;
-    ck_assert_msg(hg_engine_create(&o, &p->m, &e, &err) == HG_OK, "create: %s", err.message);
+    ck_assert_msg(hg__engine_create_knobs(&o, &k, &p->m, &e, &err) == HG_OK, "create: %s",
+                  err.message);
     ck_assert_uint_eq(hg_engine_device_count(e), expected_devices());
     ck_assert_msg(hg_engine_set_data(e, &p->d, &err) == HG_OK, "set_data: %s", err.message);
     return e;
@@ -319,9 +325,12 @@ START_TEST(refuses_what_it_cannot_fix)
 {
     problem p;
     make_problem(&p, HG_MODEL_SOFTMAX);
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
     hg_engine_options o;
     hg_engine_options_init(&o);
-    o.devices.use_environment = false;
+    o.devices = &dev;
     o.deterministic = true;
     hg_engine *e = NULL;
     hg_error err;

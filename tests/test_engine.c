@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "engine_internal.h"
+#include "engine_knobs.h"
 #include "internal.h"
 
 #define GRAD_TOL 1e-4
@@ -97,18 +98,21 @@ static hg_gemm_backend test_gemm(void)
 
 static hg_engine *make_engine(const hg_model_desc *m, size_t mem_limit)
 {
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.keep_duplicates = true; /* all three test devices */
     hg_engine_options o;
     hg_engine_options_init(&o);
-    o.devices.use_environment = false;
-    o.devices.keep_duplicates = true; /* all three test devices */
+    o.devices = &dev;
     o.device_mem_limit = mem_limit;
     o.gemm = test_gemm();
     /* the runs with hetgrad's kernels on Oclgrind use its uninitialised-value
        plugin, which crashes when a second host thread drives the device */
-    o.serial = o.gemm == HG_GEMM_NAIVE || o.gemm == HG_GEMM_OWN;
+    const hg__engine_knobs k = {.serial = o.gemm == HG_GEMM_NAIVE || o.gemm == HG_GEMM_OWN};
     hg_engine *e = NULL;
     hg_error err;
-    hg_status st = hg_engine_create(&o, m, &e, &err);
+    hg_status st = hg__engine_create_knobs(&o, &k, m, &e, &err);
     ck_assert_msg(st == HG_OK, "hg_engine_create: %s", err.message);
     return e;
 }
@@ -285,10 +289,13 @@ START_TEST(custom_kernel_matches_reference)
     /* Errors on the POCL devices only: Oclgrind would (rightly) report the
        failing API calls, and this test provokes them on purpose. */
     p.m.custom_kernel = "no_such_kernel";
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.device_types = HG_DEVICE_CPU;
     hg_engine_options o;
     hg_engine_options_init(&o);
-    o.devices.use_environment = false;
-    o.devices.device_types = HG_DEVICE_CPU;
+    o.devices = &dev;
     hg_engine *bad = NULL;
     ck_assert_int_eq(hg_engine_create(&o, &p.m, &bad, &err), HG_OPENCL);
     ck_assert_ptr_nonnull(strstr(err.message, "no_such_kernel"));
@@ -401,11 +408,14 @@ START_TEST(broken_candidates_are_excluded)
 {
     problem p;
     make_problem(&p, HG_MODEL_SOFTMAX, 600, 20, 4);
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.keep_duplicates = true;
+    dev.devices = "cpu"; /* not Oclgrind (an accelerator): CLBlast builds there for 15 s */
     hg_engine_options o;
     hg_engine_options_init(&o);
-    o.devices.use_environment = false;
-    o.devices.keep_duplicates = true;
-    o.devices.devices = "cpu"; /* not Oclgrind (an accelerator): CLBlast builds there for 15 s */
+    o.devices = &dev;
     o.gemm = HG_GEMM_OWN;
     o.no_profile_cache = true;
     hg_engine *e = NULL;
@@ -518,10 +528,13 @@ START_TEST(bad_arguments_leave_engine_usable)
     hg_engine *x = NULL;
     ck_assert_int_eq(hg_engine_create(NULL, &m, &x, &err), HG_INVALID_ARGUMENT);
     ck_assert_int_eq(hg_engine_create(NULL, NULL, &x, &err), HG_INVALID_ARGUMENT);
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.device_types = HG_DEVICE_GPU;
     hg_engine_options o;
     hg_engine_options_init(&o);
-    o.devices.use_environment = false;
-    o.devices.device_types = HG_DEVICE_GPU;
+    o.devices = &dev;
     ck_assert_int_eq(hg_engine_create(&o, &p.m, &x, &err), HG_NO_DEVICE);
     ck_assert_ptr_null(x);
     hg_engine_options_init(&o);
@@ -611,18 +624,21 @@ static bool fault_hook(void *user, size_t device, uint64_t step, hg_fault_point 
 
 static hg_engine *make_faulty_engine(const hg_model_desc *m, fault_plan *f)
 {
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.keep_duplicates = true;
+    dev.log_level = HG_LOG_ERROR;
     hg_engine_options o;
     hg_engine_options_init(&o);
-    o.devices.use_environment = false;
-    o.devices.keep_duplicates = true;
-    o.devices.log_level = HG_LOG_ERROR;
+    o.devices = &dev;
     o.fault_hook = fault_hook;
     o.fault_user = f;
     o.gemm = test_gemm();
-    o.serial = o.gemm == HG_GEMM_NAIVE || o.gemm == HG_GEMM_OWN;
+    const hg__engine_knobs k = {.serial = o.gemm == HG_GEMM_NAIVE || o.gemm == HG_GEMM_OWN};
     hg_engine *e = NULL;
     hg_error err;
-    ck_assert_msg(hg_engine_create(&o, m, &e, &err) == HG_OK, "%s", err.message);
+    ck_assert_msg(hg__engine_create_knobs(&o, &k, m, &e, &err) == HG_OK, "%s", err.message);
     return e;
 }
 
@@ -719,11 +735,14 @@ START_TEST(real_fault_local_memory)
     p.m.custom_source = greedy_src;
     p.m.custom_kernel = "greedy";
     p.m.custom_params = 5;
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.keep_duplicates = true;
+    dev.log_level = HG_LOG_ERROR;
     hg_engine_options o;
     hg_engine_options_init(&o);
-    o.devices.use_environment = false;
-    o.devices.keep_duplicates = true;
-    o.devices.log_level = HG_LOG_ERROR;
+    o.devices = &dev;
     hg_engine *e = NULL;
     hg_error err;
     ck_assert_msg(hg_engine_create(&o, &p.m, &e, &err) == HG_OK, "%s", err.message);

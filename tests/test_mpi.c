@@ -274,6 +274,15 @@ START_TEST(t_create_refuses_other_model)
                      HG_INVALID_ARGUMENT);
     ck_assert_msg(strstr(err.message, "rank 0 of 2") && strstr(err.message, "timeout"), "%s",
                   err.message);
+    /* Options never initialised (struct_size 0) on rank 1 only: refused everywhere. */
+    hg_mpi_options_init(&o);
+    if (F.rank == 1)
+        memset(&o, 0, sizeof o);
+    ck_assert_int_eq(hg_mpi_create(MPI_COMM_WORLD, F.eng, &F.model, &o, &c, &err),
+                     HG_INVALID_ARGUMENT);
+    ck_assert_ptr_null(c);
+    ck_assert_msg(strstr(err.message, "rank 1 of 2") &&
+                  strstr(err.message, "hg_mpi_options_init()"), "%s", err.message);
     /* A static split keeps working. */
     hg_mpi_options_init(&o);
     o.no_rebalance = true;

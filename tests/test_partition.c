@@ -65,9 +65,9 @@ static bool is_usable(const double *w, const size_t *cap, size_t i)
 static void split_ok(size_t rows, const double *w, size_t n, const size_t *g,
                      const size_t *cap, size_t *c)
 {
-    hg_range out[MAXDEV];
+    hg__range out[MAXDEV];
     hg_error e;
-    hg_status st = hg_partition_split(rows, w, n, g, cap, out, &e);
+    hg_status st = hg__partition_split(rows, w, n, g, cap, out, &e);
     REQUIRE_MSG(st == HG_OK, "split of %zu rows: %s: %s", rows, hg_status_name(st),
                 e.message);
     REQUIRE(e.status == HG_OK);
@@ -101,10 +101,10 @@ static void expect_counts(size_t rows, const double *w, size_t n, const size_t *
 static hg_status split_err(size_t rows, const double *w, size_t n, const size_t *g,
                            const size_t *cap, hg_error *e)
 {
-    hg_range out[MAXDEV];
+    hg__range out[MAXDEV];
     for (size_t i = 0; i < MAXDEV; i++)
-        out[i] = (hg_range){77, 77};
-    hg_status st = hg_partition_split(rows, w, n, g, cap, out, e);
+        out[i] = (hg__range){77, 77};
+    hg_status st = hg__partition_split(rows, w, n, g, cap, out, e);
     ck_assert_int_ne(st, HG_OK);
     ck_assert_int_eq(e->status, st);
     for (size_t i = 0; i < MAXDEV; i++) /* out is written only on success */
@@ -205,14 +205,14 @@ END_TEST
 START_TEST(edge_cases)
 {
     hg_error e;
-    hg_range out[4];
+    hg__range out[4];
     /* rows == 0: all counts 0, even with all-zero weights */
     expect_counts(0, (const double[]){1, 2}, 2, NULL, NULL, (const size_t[]){0, 0});
     expect_counts(0, (const double[]){0, 0, 0}, 3, NULL, NULL, (const size_t[]){0, 0, 0});
     expect_counts(0, (const double[]){1, 1}, 2, (const size_t[]){4, 4}, (const size_t[]){0, 0},
                   (const size_t[]){0, 0});
-    ck_assert_int_eq(hg_partition_split(0, NULL, 0, NULL, NULL, NULL, &e), HG_OK);
-    ck_assert_int_eq(hg_partition_split(0, NULL, 0, NULL, NULL, NULL, NULL), HG_OK);
+    ck_assert_int_eq(hg__partition_split(0, NULL, 0, NULL, NULL, NULL, &e), HG_OK);
+    ck_assert_int_eq(hg__partition_split(0, NULL, 0, NULL, NULL, NULL, NULL), HG_OK);
     /* fewer rows than devices */
     expect_counts(2, (const double[]){1, 1, 1, 1}, 4, NULL, NULL, (const size_t[]){1, 1, 0, 0});
     expect_counts(1, (const double[]){1, 1, 2}, 3, NULL, NULL, (const size_t[]){0, 0, 1});
@@ -228,7 +228,7 @@ START_TEST(edge_cases)
     /* error is cleared on success */
     e.status = HG_IO;
     strcpy(e.message, "stale");
-    ck_assert_int_eq(hg_partition_split(4, (const double[]){1}, 1, NULL, NULL, out, &e), HG_OK);
+    ck_assert_int_eq(hg__partition_split(4, (const double[]){1}, 1, NULL, NULL, out, &e), HG_OK);
     ck_assert_int_eq(e.status, HG_OK);
     ck_assert_str_eq(e.message, "");
     ck_assert_uint_eq(out[0].count, 4);
@@ -289,7 +289,7 @@ START_TEST(errors)
     ck_assert_int_eq(split_err(5, NULL, 2, NULL, NULL, &e), HG_INVALID_ARGUMENT);
     expect_message(&e, "weight is NULL");
     ck_assert_int_eq(split_err(0, NULL, 2, NULL, NULL, &e), HG_INVALID_ARGUMENT);
-    ck_assert_int_eq(hg_partition_split(5, w2, 2, NULL, NULL, NULL, &e), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg__partition_split(5, w2, 2, NULL, NULL, NULL, &e), HG_INVALID_ARGUMENT);
     expect_message(&e, "out is NULL");
 
     ck_assert_int_eq(split_err(5, (const double[]){1, 1, -1}, 3, NULL, NULL, &e),
@@ -332,12 +332,12 @@ START_TEST(errors)
                      HG_RANGE);
     expect_message(&e, "1 of the");
     /* every message names the function */
-    expect_message(&e, "hg_partition_split: ");
+    expect_message(&e, "hg__partition_split: ");
 
     /* err may be NULL */
-    ck_assert_int_eq(hg_partition_split(5, w2, 0, NULL, NULL, NULL, NULL), HG_INVALID_ARGUMENT);
-    ck_assert_int_eq(hg_partition_split(10, w2, 2, NULL, (const size_t[]){1, 1},
-                                        (hg_range[2]){{0, 0}, {0, 0}}, NULL), HG_RANGE);
+    ck_assert_int_eq(hg__partition_split(5, w2, 0, NULL, NULL, NULL, NULL), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg__partition_split(10, w2, 2, NULL, (const size_t[]){1, 1},
+                                        (hg__range[2]){{0, 0}, {0, 0}}, NULL), HG_RANGE);
 }
 END_TEST
 
@@ -345,19 +345,19 @@ START_TEST(ideal_shares)
 {
     hg_error e;
     double s[3];
-    ck_assert_int_eq(hg_partition_ideal(10, (const double[]){3, 1, 0}, 3, NULL, s, &e), HG_OK);
+    ck_assert_int_eq(hg__partition_ideal(10, (const double[]){3, 1, 0}, 3, NULL, s, &e), HG_OK);
     ck_assert(s[0] == 7.5 && s[1] == 2.5 && s[2] == 0.0);
-    ck_assert_int_eq(hg_partition_ideal(100, (const double[]){2, 1, 1}, 3,
+    ck_assert_int_eq(hg__partition_ideal(100, (const double[]){2, 1, 1}, 3,
                                         (const size_t[]){20, SIZE_MAX, SIZE_MAX}, s, &e), HG_OK);
     ck_assert(s[0] == 20.0 && s[1] == 40.0 && s[2] == 40.0);
-    ck_assert_int_eq(hg_partition_ideal(0, (const double[]){0, 0, 0}, 3, NULL, s, &e), HG_OK);
+    ck_assert_int_eq(hg__partition_ideal(0, (const double[]){0, 0, 0}, 3, NULL, s, &e), HG_OK);
     ck_assert(s[0] == 0.0 && s[1] == 0.0 && s[2] == 0.0);
-    ck_assert_int_eq(hg_partition_ideal(5, (const double[]){1}, 1, NULL, NULL, &e),
+    ck_assert_int_eq(hg__partition_ideal(5, (const double[]){1}, 1, NULL, NULL, &e),
                      HG_INVALID_ARGUMENT);
-    expect_message(&e, "hg_partition_ideal: ideal is NULL");
-    ck_assert_int_eq(hg_partition_ideal(5, (const double[]){1, 1}, 2, (const size_t[]){1, 1}, s,
+    expect_message(&e, "hg__partition_ideal: ideal is NULL");
+    ck_assert_int_eq(hg__partition_ideal(5, (const double[]){1, 1}, 2, (const size_t[]){1, 1}, s,
                                         &e), HG_RANGE);
-    ck_assert_int_eq(hg_partition_ideal(5, (const double[]){NAN}, 1, NULL, s, &e),
+    ck_assert_int_eq(hg__partition_ideal(5, (const double[]){NAN}, 1, NULL, s, &e),
                      HG_INVALID_ARGUMENT);
 }
 END_TEST
@@ -612,9 +612,9 @@ START_TEST(random_properties)
                 size_t c = cap_at(cp, i);
                 room = c > SIZE_MAX - room ? SIZE_MAX : room + c;
             }
-        hg_range out[MAXDEV];
+        hg__range out[MAXDEV];
         hg_error e;
-        hg_status st = hg_partition_split(rows, w, n, g, cp, out, &e);
+        hg_status st = hg__partition_split(rows, w, n, g, cp, out, &e);
         if (rows > 0 && !any_usable) {
             REQUIRE(st == HG_INVALID_ARGUMENT);
             refused++;
@@ -635,7 +635,7 @@ START_TEST(random_properties)
             REQUIRE(c[i] == again[i]); /* deterministic */
                     REQUIRE(c[i] == out[i].count);
         }
-        REQUIRE(hg_partition_ideal(rows, w, n, cp, s, &e) == HG_OK);
+        REQUIRE(hg__partition_ideal(rows, w, n, cp, s, &e) == HG_OK);
         check_ideal(rows, w, n, cp, s);
         check_granularity(rows, w, n, g, cp, s, c);
         check_bound(rows, w, n, g, cp, s, c);

@@ -10,7 +10,7 @@
  *     documented otherwise;
  *   - counts add up to rows exactly, respect the caps, give invalid models 0 rows;
  *   - the makespan equals the brute-force optimum (within 1e-9; in fact exactly) and
- *     hg_plan_makespan of the counts;
+ *     hg__plan_makespan of the counts;
  *   - every device given rows is needed: the other devices given rows cannot match the
  *     makespan without it;
  *   - the same arguments give the same plan.
@@ -35,9 +35,9 @@ enum { MAXDEV = 8 };
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static hg_cost_model mk(double a, double b)
+static hg__cost_model mk(double a, double b)
 {
-    return (hg_cost_model){a, b, 1, 0, true};
+    return (hg__cost_model){a, b, 1, 0, true};
 }
 
 static size_t cap_at(const size_t *cap, size_t i)
@@ -46,12 +46,12 @@ static size_t cap_at(const size_t *cap, size_t i)
 }
 
 /* Plan, assert success and the structural properties; counts into c, makespan returned. */
-static double plan_ok(size_t rows, const hg_cost_model *m, size_t n, const size_t *cap,
+static double plan_ok(size_t rows, const hg__cost_model *m, size_t n, const size_t *cap,
                       size_t *c)
 {
     hg_error e;
     double ms = -1.0;
-    hg_status st = hg_plan_affine(rows, m, n, cap, c, &ms, &e);
+    hg_status st = hg__plan_affine(rows, m, n, cap, c, &ms, &e);
     REQUIRE_MSG(st == HG_OK, "plan of %zu rows: %s: %s", rows, hg_status_name(st), e.message);
     REQUIRE(e.status == HG_OK && e.message[0] == '\0');
     size_t sum = 0;
@@ -64,12 +64,12 @@ static double plan_ok(size_t rows, const hg_cost_model *m, size_t n, const size_
         sum += c[i];
     }
     REQUIRE_MSG(sum == rows, "counts add up to %zu, not %zu", sum, rows);
-    REQUIRE_MSG(ms == hg_plan_makespan(m, n, c), "makespan %.17g, counts give %.17g", ms,
-                hg_plan_makespan(m, n, c));
+    REQUIRE_MSG(ms == hg__plan_makespan(m, n, c), "makespan %.17g, counts give %.17g", ms,
+                hg__plan_makespan(m, n, c));
     return ms;
 }
 
-static void expect_plan(size_t rows, const hg_cost_model *m, size_t n, const size_t *cap,
+static void expect_plan(size_t rows, const hg__cost_model *m, size_t n, const size_t *cap,
                         const size_t *want, double want_ms)
 {
     size_t c[MAXDEV];
@@ -81,20 +81,20 @@ static void expect_plan(size_t rows, const hg_cost_model *m, size_t n, const siz
                   "%zu rows: makespan %.17g, want %.17g", rows, ms, want_ms);
 }
 
-static hg_status plan_err(size_t rows, const hg_cost_model *m, size_t n, const size_t *cap,
+static hg_status plan_err(size_t rows, const hg__cost_model *m, size_t n, const size_t *cap,
                           hg_error *e)
 {
     size_t c[MAXDEV];
     double ms = 77.0;
     for (size_t i = 0; i < MAXDEV; i++)
         c[i] = 77;
-    hg_status st = hg_plan_affine(rows, m, n, cap, n ? c : NULL, &ms, e);
+    hg_status st = hg__plan_affine(rows, m, n, cap, n ? c : NULL, &ms, e);
     ck_assert_int_ne(st, HG_OK);
     ck_assert_int_eq(e->status, st);
     for (size_t i = 0; i < MAXDEV; i++) /* written only on success */
         ck_assert(c[i] == 77);
     ck_assert(ms == 77.0);
-    ck_assert_msg(strstr(e->message, "hg_plan_affine: ") == e->message, "message \"%s\"",
+    ck_assert_msg(strstr(e->message, "hg__plan_affine: ") == e->message, "message \"%s\"",
                   e->message);
     return st;
 }
@@ -109,18 +109,18 @@ static void expect_message(const hg_error *e, const char *part)
 
 START_TEST(equal_devices)
 {
-    const hg_cost_model m2[] = {mk(1, 1), mk(1, 1)};
+    const hg__cost_model m2[] = {mk(1, 1), mk(1, 1)};
     expect_plan(10, m2, 2, NULL, (const size_t[]){5, 5}, 6.0);
     /* 11 rows: 6 + 5; the row finishing at 7 goes to the lower index */
     expect_plan(11, m2, 2, NULL, (const size_t[]){6, 5}, 7.0);
     /* 1 row: the second device's overhead buys nothing, it is left out */
     expect_plan(1, m2, 2, NULL, (const size_t[]){1, 0}, 2.0);
-    const hg_cost_model m3[] = {mk(0, 2), mk(0, 2), mk(0, 2)};
+    const hg__cost_model m3[] = {mk(0, 2), mk(0, 2), mk(0, 2)};
     expect_plan(9, m3, 3, NULL, (const size_t[]){3, 3, 3}, 6.0);
     /* 4 rows: 2 + 2 finishes at 4 like 2 + 1 + 1, with one device fewer */
     expect_plan(4, m3, 3, NULL, (const size_t[]){2, 2, 0}, 4.0);
     /* unequal per-row costs, no overhead: 3:1 */
-    expect_plan(100, (const hg_cost_model[]){mk(0, 1), mk(0, 3)}, 2, NULL,
+    expect_plan(100, (const hg__cost_model[]){mk(0, 1), mk(0, 3)}, 2, NULL,
                 (const size_t[]){75, 25}, 75.0);
 }
 END_TEST
@@ -128,7 +128,7 @@ END_TEST
 START_TEST(large_overhead)
 {
     /* device 1: 100 ms to start, then 10x faster per row */
-    const hg_cost_model m[] = {mk(0, 1), mk(100, 0.1)};
+    const hg__cost_model m[] = {mk(0, 1), mk(100, 0.1)};
     expect_plan(10, m, 2, NULL, (const size_t[]){10, 0}, 10.0);
     expect_plan(100, m, 2, NULL, (const size_t[]){100, 0}, 100.0);
     /* 110 rows: alone 110 ms; with device 1 (first row done at 100.1) the least makespan
@@ -137,10 +137,10 @@ START_TEST(large_overhead)
     /* large step: T = 1000 with 1000 + 9000 rows */
     expect_plan(10000, m, 2, NULL, (const size_t[]){1000, 9000}, 1000.0);
     /* a device whose overhead equals the other's whole step is not needed */
-    expect_plan(10, (const hg_cost_model[]){mk(0, 1), mk(9, 1)}, 2, NULL,
+    expect_plan(10, (const hg__cost_model[]){mk(0, 1), mk(9, 1)}, 2, NULL,
                 (const size_t[]){10, 0}, 10.0);
     /* three devices: the one with overhead joins only when the step is long enough */
-    const hg_cost_model m3[] = {mk(0, 1), mk(0, 1), mk(50, 0.5)};
+    const hg__cost_model m3[] = {mk(0, 1), mk(0, 1), mk(50, 0.5)};
     expect_plan(60, m3, 3, NULL, (const size_t[]){30, 30, 0}, 30.0);
     expect_plan(300, m3, 3, NULL, (const size_t[]){100, 100, 100}, 100.0);
 }
@@ -148,25 +148,25 @@ END_TEST
 
 START_TEST(caps)
 {
-    const hg_cost_model m2[] = {mk(1, 1), mk(1, 1)};
+    const hg__cost_model m2[] = {mk(1, 1), mk(1, 1)};
     expect_plan(10, m2, 2, (const size_t[]){3, SIZE_MAX}, (const size_t[]){3, 7}, 8.0);
     expect_plan(10, m2, 2, (const size_t[]){0, SIZE_MAX}, (const size_t[]){0, 10}, 11.0);
     expect_plan(10, m2, 2, (const size_t[]){5, 5}, (const size_t[]){5, 5}, 6.0);
     /* the fast device is capped, the slow one takes the rest */
-    expect_plan(100, (const hg_cost_model[]){mk(0, 1), mk(0, 3)}, 2, (const size_t[]){40, 100},
+    expect_plan(100, (const hg__cost_model[]){mk(0, 1), mk(0, 3)}, 2, (const size_t[]){40, 100},
                 (const size_t[]){40, 60}, 180.0);
     /* a cap forces in a device the optimum would otherwise leave out */
-    expect_plan(10, (const hg_cost_model[]){mk(0, 1), mk(100, 1)}, 2, (const size_t[]){8, 100},
+    expect_plan(10, (const hg__cost_model[]){mk(0, 1), mk(100, 1)}, 2, (const size_t[]){8, 100},
                 (const size_t[]){8, 2}, 102.0);
 }
 END_TEST
 
 START_TEST(single_and_invalid)
 {
-    expect_plan(1000, (const hg_cost_model[]){mk(3, 0.5)}, 1, NULL, (const size_t[]){1000},
+    expect_plan(1000, (const hg__cost_model[]){mk(3, 0.5)}, 1, NULL, (const size_t[]){1000},
                 503.0);
     /* invalid models get nothing */
-    hg_cost_model m[] = {mk(0, 1), mk(0, 1), mk(0, 1)};
+    hg__cost_model m[] = {mk(0, 1), mk(0, 1), mk(0, 1)};
     m[1].valid = false;
     m[1].b_ms_per_row = NAN; /* not looked at */
     expect_plan(10, m, 3, NULL, (const size_t[]){5, 0, 5}, 5.0);
@@ -174,15 +174,15 @@ START_TEST(single_and_invalid)
     expect_plan(0, m, 3, NULL, (const size_t[]){0, 0, 0}, 0.0);
     expect_plan(0, m, 3, (const size_t[]){0, 0, 0}, (const size_t[]){0, 0, 0}, 0.0);
     double ms = -1;
-    ck_assert_int_eq(hg_plan_affine(0, NULL, 0, NULL, NULL, &ms, NULL), HG_OK);
+    ck_assert_int_eq(hg__plan_affine(0, NULL, 0, NULL, NULL, &ms, NULL), HG_OK);
     ck_assert(ms == 0.0);
-    ck_assert_int_eq(hg_plan_affine(0, m, 3, NULL, (size_t[3]){0}, NULL, NULL), HG_OK);
+    ck_assert_int_eq(hg__plan_affine(0, m, 3, NULL, (size_t[3]){0}, NULL, NULL), HG_OK);
 }
 END_TEST
 
 START_TEST(huge_rows)
 {
-    const hg_cost_model m[] = {mk(0, 1e-9), mk(2, 2e-9), mk(0, 4e-9)};
+    const hg__cost_model m[] = {mk(0, 1e-9), mk(2, 2e-9), mk(0, 4e-9)};
     size_t c[3];
     size_t rows = SIZE_MAX / 2;
     double ms = plan_ok(rows, m, 3, NULL, c);
@@ -195,7 +195,7 @@ START_TEST(huge_rows)
                  c);
     ck_assert(isfinite(ms));
     /* absorbed per-row cost: a + b*k is flat for thousands of k */
-    const hg_cost_model flat[] = {mk(1e6, 1e-12), mk(1e6, 1e-12)};
+    const hg__cost_model flat[] = {mk(1e6, 1e-12), mk(1e6, 1e-12)};
     ms = plan_ok(123457, flat, 2, NULL, c);
     ck_assert(ms >= 1e6 + 1e-12 * 61728.0 && ms <= 1e6 + 1e-12 * 61730.0);
     ck_assert(c[0] + c[1] == 123457);
@@ -204,27 +204,27 @@ END_TEST
 
 START_TEST(makespan_fn)
 {
-    const hg_cost_model m[] = {mk(1, 2), mk(0, 1), {0, 0, 0, 0, false}};
-    ck_assert(hg_plan_makespan(m, 3, (const size_t[]){0, 0, 0}) == 0.0);
-    ck_assert(hg_plan_makespan(m, 3, (const size_t[]){2, 3, 0}) == 5.0);
-    ck_assert(hg_plan_makespan(m, 3, (const size_t[]){2, 7, 0}) == 7.0);
-    ck_assert(isinf(hg_plan_makespan(m, 3, (const size_t[]){2, 7, 1})));
-    ck_assert(isnan(hg_plan_makespan(NULL, 3, (const size_t[]){1, 1, 1})));
-    ck_assert(isnan(hg_plan_makespan(m, 3, NULL)));
-    ck_assert(hg_plan_makespan(NULL, 0, NULL) == 0.0);
+    const hg__cost_model m[] = {mk(1, 2), mk(0, 1), {0, 0, 0, 0, false}};
+    ck_assert(hg__plan_makespan(m, 3, (const size_t[]){0, 0, 0}) == 0.0);
+    ck_assert(hg__plan_makespan(m, 3, (const size_t[]){2, 3, 0}) == 5.0);
+    ck_assert(hg__plan_makespan(m, 3, (const size_t[]){2, 7, 0}) == 7.0);
+    ck_assert(isinf(hg__plan_makespan(m, 3, (const size_t[]){2, 7, 1})));
+    ck_assert(isnan(hg__plan_makespan(NULL, 3, (const size_t[]){1, 1, 1})));
+    ck_assert(isnan(hg__plan_makespan(m, 3, NULL)));
+    ck_assert(hg__plan_makespan(NULL, 0, NULL) == 0.0);
 }
 END_TEST
 
 START_TEST(errors)
 {
     hg_error e;
-    const hg_cost_model m2[] = {mk(0, 1), mk(0, 1)};
+    const hg__cost_model m2[] = {mk(0, 1), mk(0, 1)};
     size_t c[2];
-    ck_assert_int_eq(hg_plan_affine(5, NULL, 2, NULL, c, NULL, &e), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg__plan_affine(5, NULL, 2, NULL, c, NULL, &e), HG_INVALID_ARGUMENT);
     expect_message(&e, "model is NULL with 2 devices");
-    ck_assert_int_eq(hg_plan_affine(5, m2, 2, NULL, NULL, NULL, &e), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg__plan_affine(5, m2, 2, NULL, NULL, NULL, &e), HG_INVALID_ARGUMENT);
     expect_message(&e, "counts is NULL");
-    ck_assert_int_eq(hg_plan_affine(0, m2, 2, NULL, NULL, NULL, &e), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg__plan_affine(0, m2, 2, NULL, NULL, NULL, &e), HG_INVALID_ARGUMENT);
 
     ck_assert_int_eq(plan_err(5, m2, 0, NULL, &e), HG_INVALID_ARGUMENT);
     expect_message(&e, "5 rows to plan but no devices");
@@ -232,19 +232,19 @@ START_TEST(errors)
     /* bad valid models, even with nothing to plan */
     const double bad_a[] = {-1.0, NAN, INFINITY};
     for (size_t k = 0; k < 3; k++) {
-        const hg_cost_model m[] = {mk(0, 1), mk(bad_a[k], 1)};
+        const hg__cost_model m[] = {mk(0, 1), mk(bad_a[k], 1)};
         ck_assert_int_eq(plan_err(5, m, 2, NULL, &e), HG_INVALID_ARGUMENT);
         expect_message(&e, "model of device 1");
         ck_assert_int_eq(plan_err(0, m, 2, NULL, &e), HG_INVALID_ARGUMENT);
     }
     const double bad_b[] = {0.0, -1.0, NAN, INFINITY};
     for (size_t k = 0; k < 4; k++) {
-        const hg_cost_model m[] = {mk(0, bad_b[k]), mk(0, 1)};
+        const hg__cost_model m[] = {mk(0, bad_b[k]), mk(0, 1)};
         ck_assert_int_eq(plan_err(5, m, 2, NULL, &e), HG_INVALID_ARGUMENT);
         expect_message(&e, "model of device 0");
     }
 
-    hg_cost_model inv[] = {mk(0, 1), mk(0, 1)};
+    hg__cost_model inv[] = {mk(0, 1), mk(0, 1)};
     inv[0].valid = inv[1].valid = false;
     ck_assert_int_eq(plan_err(5, inv, 2, NULL, &e), HG_INVALID_ARGUMENT);
     expect_message(&e, "none of the 2 devices has a valid cost model");
@@ -260,12 +260,12 @@ START_TEST(errors)
     expect_message(&e, "7 of the 10 rows");
 
     /* the least makespan overflows */
-    ck_assert_int_eq(plan_err(10, (const hg_cost_model[]){mk(0, 1e308)}, 1, NULL, &e),
+    ck_assert_int_eq(plan_err(10, (const hg__cost_model[]){mk(0, 1e308)}, 1, NULL, &e),
                      HG_RANGE);
     expect_message(&e, "overflows");
 
     /* err may be NULL */
-    ck_assert_int_eq(hg_plan_affine(10, m2, 2, (const size_t[]){1, 1}, c, NULL, NULL),
+    ck_assert_int_eq(hg__plan_affine(10, m2, 2, (const size_t[]){1, 1}, c, NULL, NULL),
                      HG_RANGE);
 }
 END_TEST
@@ -293,7 +293,7 @@ static double lcg_unit(lcg *r)
 }
 
 /* Least makespan over every split of `left` rows on devices i.. (INFINITY: none). */
-static double brute(const hg_cost_model *m, size_t n, const size_t *cap, size_t i,
+static double brute(const hg__cost_model *m, size_t n, const size_t *cap, size_t i,
                     size_t left, double worst)
 {
     if (i == n)
@@ -309,10 +309,10 @@ static double brute(const hg_cost_model *m, size_t n, const size_t *cap, size_t 
 }
 
 /* Random draws are sequenced one statement at a time, so every compiler makes the same. */
-static hg_cost_model random_model(lcg *r, bool integral)
+static hg__cost_model random_model(lcg *r, bool integral)
 {
     if (lcg_below(r, 8) == 0) {
-        hg_cost_model m = {0.0, 0.0, 0, 0, false};
+        hg__cost_model m = {0.0, 0.0, 0, 0, false};
         m.a_ms = lcg_unit(r);
         m.b_ms_per_row = lcg_unit(r);
         return m;
@@ -326,7 +326,7 @@ static hg_cost_model random_model(lcg *r, bool integral)
 }
 
 /* "case 7: 3 devices, 12 rows: (a, b, cap) ..." for failure messages. */
-static const char *describe(char *buf, size_t len, int iter, const hg_cost_model *m,
+static const char *describe(char *buf, size_t len, int iter, const hg__cost_model *m,
                             size_t n, const size_t *cap, size_t rows)
 {
     int k = snprintf(buf, len, "case %d: %zu rows:", iter, rows);
@@ -358,7 +358,7 @@ START_TEST(brute_force)
         size_t n = 1 + (size_t)lcg_below(&r, 3);
         size_t rows = (size_t)lcg_below(&r, 21);
         bool integral = lcg_below(&r, 3) == 0, use_cap = lcg_below(&r, 2) == 0;
-        hg_cost_model m[3];
+        hg__cost_model m[3];
         size_t cap[3];
         for (size_t i = 0; i < n; i++) {
             m[i] = random_model(&r, integral);
@@ -370,7 +370,7 @@ START_TEST(brute_force)
         size_t c[3];
         double ms = -1.0;
         hg_error e;
-        hg_status st = hg_plan_affine(rows, m, n, cp, c, &ms, &e);
+        hg_status st = hg__plan_affine(rows, m, n, cp, c, &ms, &e);
         if (isinf(best)) {
             bool any = false;
             for (size_t i = 0; i < n; i++)

@@ -15,6 +15,7 @@
 
 #include "cache_entry.h"
 #include "engine_internal.h"
+#include "engine_knobs.h"
 #include "internal.h"
 
 static char cache[256];
@@ -98,21 +99,26 @@ static bool hook(void *user, size_t device, uint64_t step, hg_fault_point point)
 
 static hg_engine *engine(const char *devices, slow *s, double deadline, bool no_cache)
 {
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.keep_duplicates = true;
+    dev.devices = devices;
+    dev.log_level = HG_LOG_ERROR;
     hg_engine_options o;
     hg_engine_options_init(&o);
-    o.devices.use_environment = false;
-    o.devices.keep_duplicates = true;
-    o.devices.devices = devices;
-    o.devices.log_level = HG_LOG_ERROR;
+    o.devices = &dev;
     o.cache_dir = cache;
     o.no_profile_cache = no_cache;
     o.fault_hook = s ? hook : NULL;
     o.fault_user = s;
     o.deadline_factor = deadline;
-    o.no_solo_guard = true; /* this test watches shares move between two devices */
+    const hg__engine_knobs k = {.no_solo_guard = true}; /* this test watches shares move
+                                                           between two devices */
     hg_engine *e = NULL;
     hg_error err;
-    ck_assert_msg(hg_engine_create(&o, &model, &e, &err) == HG_OK, "%s", err.message);
+    ck_assert_msg(hg__engine_create_knobs(&o, &k, &model, &e, &err) == HG_OK, "%s",
+                  err.message);
     hg_dataset_desc d = {nrows, D, x, NULL, labels};
     ck_assert_msg(hg_engine_set_data(e, &d, &err) == HG_OK, "%s", err.message);
     return e;
@@ -291,14 +297,17 @@ END_TEST
 /* The POCL CPU devices, hetgrad's own kernels, the profile cache, a captured log. */
 static hg_engine *cpu_engine(test_log *lg)
 {
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.keep_duplicates = true;
+    dev.devices = "cpu";
+    dev.log = test_log_fn;
+    dev.log_user = lg;
+    dev.log_level = HG_LOG_WARN;
     hg_engine_options o;
     hg_engine_options_init(&o);
-    o.devices.use_environment = false;
-    o.devices.keep_duplicates = true;
-    o.devices.devices = "cpu";
-    o.devices.log = test_log_fn;
-    o.devices.log_user = lg;
-    o.devices.log_level = HG_LOG_WARN;
+    o.devices = &dev;
     o.gemm = HG_GEMM_OWN;
     o.cache_dir = cache;
     hg_engine *e = NULL;

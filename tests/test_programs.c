@@ -18,6 +18,7 @@
 
 #include "cache_entry.h"
 #include "engine_internal.h"
+#include "engine_knobs.h"
 #include "internal.h"
 
 static char cache[256], bins[256];
@@ -54,17 +55,20 @@ static void make_data(void)
 
 static hg_engine *engine(bool offline, bool no_cache, hg_status want, hg_error *err)
 {
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.keep_duplicates = true;
+    dev.log_level = HG_LOG_ERROR;
     hg_engine_options o;
     hg_engine_options_init(&o);
-    o.devices.use_environment = false;
-    o.devices.keep_duplicates = true;
-    o.devices.log_level = HG_LOG_ERROR;
+    o.devices = &dev;
     o.cache_dir = cache;
     o.no_program_cache = no_cache;
     o.binary_dir = bins;
-    o.offline = offline;
+    const hg__engine_knobs k = {.offline = offline};
     hg_engine *e = NULL;
-    hg_status st = hg_engine_create(&o, &model, &e, err);
+    hg_status st = hg__engine_create_knobs(&o, &k, &model, &e, err);
     ck_assert_msg(st == want, "hg_engine_create: %s (%s)", hg_status_name(st), err->message);
     return e;
 }
@@ -196,14 +200,17 @@ END_TEST
 /* An engine on the POCL CPU devices with hetgrad's own kernels, logging to lg. */
 static hg_engine *cpu_engine(const char *dir, bool profile_cache, test_log *lg)
 {
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.keep_duplicates = true;
+    dev.devices = "cpu";
+    dev.log = lg ? test_log_fn : NULL;
+    dev.log_user = lg;
+    dev.log_level = lg ? HG_LOG_WARN : HG_LOG_ERROR;
     hg_engine_options o;
     hg_engine_options_init(&o);
-    o.devices.use_environment = false;
-    o.devices.keep_duplicates = true;
-    o.devices.devices = "cpu";
-    o.devices.log = lg ? test_log_fn : NULL;
-    o.devices.log_user = lg;
-    o.devices.log_level = lg ? HG_LOG_WARN : HG_LOG_ERROR;
+    o.devices = &dev;
     o.gemm = HG_GEMM_OWN;
     o.cache_dir = dir;
     o.no_profile_cache = !profile_cache;

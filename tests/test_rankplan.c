@@ -16,7 +16,7 @@ START_TEST(t_rank_model)
 {
     bool valid[3] = {true, true, false};
     double a[3] = {2.0, 5.0, 0}, b[3] = {0.01, 0.03, 0};
-    hg_cost_model m;
+    hg__cost_model m;
     hg_error err;
     ck_assert_int_eq(hg__rank_model(valid, a, b, 2, 1000, &m, &err), HG_OK);
     /* 100 + 33.3 rows/ms together; the larger fixed cost. */
@@ -79,11 +79,11 @@ END_TEST
 /* Two ranks, 3:1 capacity; rank 0 slows 4x at step 10, recovers at step 20. */
 START_TEST(t_rank_balancer_follows)
 {
-    hg_cost_model m[2] = {{.a_ms = 1, .b_ms_per_row = 0.01, .valid = true},
+    hg__cost_model m[2] = {{.a_ms = 1, .b_ms_per_row = 0.01, .valid = true},
                           {.a_ms = 1, .b_ms_per_row = 0.03, .valid = true}};
-    hg_balancer *b;
+    hg__balancer *b;
     hg_error err;
-    ck_assert_int_eq(hg_balancer_create(2, m, NULL, &b, &err), HG_OK);
+    ck_assert_int_eq(hg__balancer_create(2, m, NULL, &b, &err), HG_OK);
     size_t counts[2];
     double slow = 1;
     for (int step = 0; step < 30; step++) {
@@ -91,16 +91,16 @@ START_TEST(t_rank_balancer_follows)
             slow = 4;
         if (step == 20)
             slow = 1;
-        ck_assert_int_eq(hg_balancer_plan(b, 4000, NULL, counts, NULL, &err), HG_OK);
+        ck_assert_int_eq(hg__balancer_plan(b, 4000, NULL, counts, NULL, &err), HG_OK);
         ck_assert_uint_eq(counts[0] + counts[1], 4000);
         double ms[2] = {1 + 0.01 * slow * (double)counts[0], 1 + 0.03 * (double)counts[1]};
         if (step == 9 || step == 29) /* settled at 3:1 */
             ck_assert(fabs((double)counts[0] / 4000.0 - 0.75) < 0.02);
         if (step == 13) /* within 3 steps of the slowdown: 3:4 */
             ck_assert(fabs((double)counts[0] / 4000.0 - 3.0 / 7.0) < 0.05);
-        ck_assert_int_eq(hg_balancer_observe(b, counts, ms, &err), HG_OK);
+        ck_assert_int_eq(hg__balancer_observe(b, counts, ms, &err), HG_OK);
     }
-    hg_balancer_destroy(b);
+    hg__balancer_destroy(b);
 }
 END_TEST
 

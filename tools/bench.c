@@ -332,15 +332,18 @@ int main(int argc, char **argv)
         params[i] = (float)(((i * 2654435761u) % 1000) / 1000.0 - 0.5) * 0.02f;
 
     drill_fault fault = {.device = SIZE_MAX, .step = UINT64_MAX, .fired = 0};
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.devices = o.devices;
+    dev.keep_duplicates = o.keep_dups;
+    cli_apply_log(&cmd, &dev);
     hg_engine_options eo;
     hg_engine_options_init(&eo);
+    eo.devices = &dev;
     if (o.drill) {
         eo.fault_hook = drill_hook;
         eo.fault_user = &fault;
     }
-    eo.devices.devices = o.devices;
-    eo.devices.keep_duplicates = o.keep_dups;
-    cli_apply_log(&cmd, &eo.devices);
     hg_engine *e = NULL;
     hg_error err;
     struct timespec t0, t1, t2;

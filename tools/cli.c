@@ -25,7 +25,17 @@
    gets OPT_BASE + its index. */
 enum { OPT_BASE = 256 };
 
-static const char *const level_names[] = {"error", "warning", "info", "debug"};
+/* By name, not by index: HG_LOG_ERROR is -1 (zero is the default, HG_LOG_WARN). */
+static const char *level_name(hg_log_level level)
+{
+    switch (level) {
+    case HG_LOG_ERROR: return "error";
+    case HG_LOG_WARN:  return "warning";
+    case HG_LOG_INFO:  return "info";
+    case HG_LOG_DEBUG: return "debug";
+    }
+    return "log";
+}
 
 /* ---- messages ----------------------------------------------------------------- */
 
@@ -60,7 +70,7 @@ void cli_log(const cli *c, hg_log_level level, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(c->err, "%s: %s: ", c->prog, level_names[level]);
+    fprintf(c->err, "%s: %s: ", c->prog, level_name(level));
     vfprintf(c->err, fmt, ap);
     fputc('\n', c->err);
     va_end(ap);
@@ -83,7 +93,7 @@ void cli_hg_log(void *user, hg_log_level level, const char *message)
     const cli *c = user;
     if (level > c->level)
         return;
-    fprintf(c->err, "%s: %s: %s\n", c->prog, level_names[level], message);
+    fprintf(c->err, "%s: %s: %s\n", c->prog, level_name(level), message);
 }
 
 void cli_apply_log(const cli *c, hg_options *o)

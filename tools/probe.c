@@ -105,14 +105,17 @@ static bool run_profile(const hg_device_list *l, const probe_opts *o, const cli 
         x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
     for (size_t r = 0; r < n; r++)
         lab[r] = (int32_t)(r % c);
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.devices = o->devices;
+    dev.keep_duplicates = o->keep_dups;
+    cli_apply_log(cmd, &dev);
+    /* the device list already logged its warnings once; below info, only errors */
+    if (dev.log_level < HG_LOG_INFO)
+        dev.log_level = HG_LOG_ERROR;
     hg_engine_options eo;
     hg_engine_options_init(&eo);
-    eo.devices.devices = o->devices;
-    eo.devices.keep_duplicates = o->keep_dups;
-    cli_apply_log(cmd, &eo.devices);
-    /* the device list already logged its warnings once; below info, only errors */
-    if (eo.devices.log_level < HG_LOG_INFO)
-        eo.devices.log_level = HG_LOG_ERROR;
+    eo.devices = &dev;
     hg_dataset_desc data = {n, d, x, NULL, lab};
     if (hg_engine_create(&eo, &m, &e, &err) != HG_OK ||
         hg_engine_set_data(e, &data, &err) != HG_OK || hg_engine_calibrate(e, &err) != HG_OK ||

@@ -94,9 +94,13 @@ typedef struct hg_dataset {
  * was trained on, or of a saved model.  A test file read with its training file's
  * schema gets the same class index for the same label value and the same columns,
  * whichever labels and features it happens to hold.  Start from hg_data_schema_init()
- * (or hg_dataset_schema()); fields may be added at the end in later versions.
+ * or hg_dataset_schema(), which set struct_size; later versions only append fields,
+ * and the library reads only the first struct_size bytes (docs/abi.md).
  */
 typedef struct hg_data_schema {
+    size_t         struct_size; /* sizeof(hg_data_schema) as the caller was compiled: set
+                                by hg_data_schema_init() and hg_dataset_schema(); 0
+                                (not initialised) is HG_INVALID_ARGUMENT */
     size_t         features; /* 0: as the file says.  Else the file must have exactly
                                 this many features: CSV columns less the label, IDX
                                 rows x columns; LIBSVM rows are this wide (a lower
@@ -113,28 +117,66 @@ typedef struct hg_data_schema {
                                 "model.hgp"); NULL: "the schema" */
 } hg_data_schema;
 
-/* Zero features, no classes, no source: every file as it is. */
-HG_EXTERN void hg_data_schema_init(hg_data_schema *s);
+/*
+ * Zero features, no classes, no source: every file as it is.  Fills the first size
+ * bytes and sets struct_size = size; call it through hg_data_schema_init(), which
+ * passes the size the caller was compiled with.  NULL or a size below sizeof(size_t)
+ * is a no-op.
+ */
+HG_EXTERN void hg_data_schema_init_sized(hg_data_schema *s, size_t size);
+
+static inline void hg_data_schema_init(hg_data_schema *s)
+{
+    hg_data_schema_init_sized(s, sizeof *s);
+}
 
 /*
  * The schema of a loaded data set: its features and, when it has labels, its classes
- * (s->classes points into d, valid while d is).  s->source is set to NULL.
+ * (s->classes points into d, valid while d is).  s->source is set to NULL, struct_size
+ * to size.  Writes size bytes at most (zeros past the fields this library knows); NULL
+ * s or a size below the first released layout is a no-op.  Call it through
+ * hg_dataset_schema(), which passes sizeof *s.
  */
-HG_EXTERN void hg_dataset_schema(const hg_dataset *d, hg_data_schema *s);
+HG_EXTERN void hg_dataset_schema_sized(const hg_dataset *d, hg_data_schema *s, size_t size);
 
+static inline void hg_dataset_schema(const hg_dataset *d, hg_data_schema *s)
+{
+    hg_dataset_schema_sized(d, s, sizeof *s);
+}
+
+/*
+ * CSV options.  Always start from hg_csv_options_init(), which sets
+ * struct_size; later versions only append fields, and the library reads only
+ * the first struct_size bytes (defaults for the rest; docs/abi.md).
+ */
 typedef struct hg_csv_options {
+    size_t struct_size;      /* sizeof(hg_csv_options) as the caller was compiled:
+                                set by hg_csv_options_init(); 0 (not initialised)
+                                is HG_INVALID_ARGUMENT */
     bool header;             /* first non-blank line is a header (its text is ignored,
                                 its column count is the expected one) */
     long label_column;       /* 0-based; -1 = last (default) */
     char delimiter;          /* ',' (default), ';' or '\t' */
     bool labels_are_classes; /* default true: the label column must hold integers >= 0
                                 (written "3" or "3.0"); labels gets them, classes is
-                                1 + the largest (class_labels 0, 1, ...).  false: the label column is a float
-                                target like any other number and labels stays NULL. */
+                                1 + the largest (class_labels 0, 1, ...).  false: the
+                                label column is a float target like any other number
+                                and labels stays NULL. */
 } hg_csv_options;
 
-/* Defaults: no header, label in the last column, ',' delimiter, labels are classes. */
-HG_EXTERN void hg_csv_options_init(hg_csv_options *o);
+/*
+ * Defaults: no header, label in the last column, ',' delimiter, labels are
+ * classes.  Fills the first size bytes (zero past the fields this library
+ * knows) and sets struct_size = size; call it through hg_csv_options_init(),
+ * which passes the size the caller was compiled with.  NULL or a size below
+ * sizeof(size_t) is a no-op.
+ */
+HG_EXTERN void hg_csv_options_init_sized(hg_csv_options *o, size_t size);
+
+static inline void hg_csv_options_init(hg_csv_options *o)
+{
+    hg_csv_options_init_sized(o, sizeof *o);
+}
 
 /*
  * CSV: one row per non-blank line, every row with the same number of columns (at least

@@ -159,21 +159,31 @@ typedef struct hg_device_info {
     const char *reason;         /* why it was kept, set aside or not selected */
 } hg_device_info;
 
+/*
+ * Message levels, in order: a logger set to a level receives the messages at
+ * that level and below.  Zero is the default (HG_LOG_WARN), so a zeroed
+ * log_level means the default; ERROR is therefore negative.
+ */
 typedef enum hg_log_level {
-    HG_LOG_ERROR = 0,
-    HG_LOG_WARN  = 1,
-    HG_LOG_INFO  = 2,
-    HG_LOG_DEBUG = 3
+    HG_LOG_ERROR = -1,
+    HG_LOG_WARN  = 0,
+    HG_LOG_INFO  = 1,
+    HG_LOG_DEBUG = 2
 } hg_log_level;
 
 /* Receives every message at or below hg_options.log_level. */
 typedef void (*hg_log_fn)(void *user, hg_log_level level, const char *message);
 
 /*
- * Options for creating a device list.  Always start from hg_options_init();
- * fields may be added at the end in later versions.
+ * Options for creating a device list.  Always start from hg_options_init(),
+ * which sets struct_size; later versions only append fields, and the library
+ * reads only the first struct_size bytes (defaults for the rest), so a program
+ * built against older headers keeps working (docs/abi.md).
  */
 typedef struct hg_options {
+    size_t      struct_size;      /* sizeof(hg_options) as the caller was compiled:
+                                     set by hg_options_init(); 0 (not initialised)
+                                     is HG_INVALID_ARGUMENT */
     unsigned    device_types;     /* mask of hg_device_type; 0 = every type */
     const char *devices;          /* selection expression, same syntax as
                                      HETGRAD_DEVICES (docs/devices.md); NULL or
@@ -184,7 +194,7 @@ typedef struct hg_options {
                                      views of the same hardware (default false) */
     hg_log_fn   log;              /* NULL: messages go to stderr */
     void       *log_user;         /* passed to log */
-    hg_log_level log_level;       /* default HG_LOG_WARN */
+    hg_log_level log_level;       /* default HG_LOG_WARN (0) */
     const char *devices_source;   /* what messages call devices, e.g. "--devices"
                                      for a tool's option; NULL (default):
                                      "hg_options.devices" */
@@ -192,8 +202,19 @@ typedef struct hg_options {
 
 typedef struct hg_device_list hg_device_list;
 
-/* Fill *opt with the defaults described above. */
-HG_EXTERN void hg_options_init(hg_options *opt);
+/*
+ * Fill the first size bytes of *opt with the defaults described above (zero
+ * past the fields this library knows) and set struct_size = size.  Call it
+ * through hg_options_init(), which passes the size the caller was compiled
+ * with; NULL or a size below sizeof(size_t) is a no-op.
+ */
+HG_EXTERN void hg_options_init_sized(hg_options *opt, size_t size);
+
+/* Fill *opt with the defaults: hg_options_init_sized(opt, sizeof *opt). */
+static inline void hg_options_init(hg_options *opt)
+{
+    hg_options_init_sized(opt, sizeof *opt);
+}
 
 /*
  * Enumerate platforms and devices, snapshot them, apply selection and
@@ -201,7 +222,9 @@ HG_EXTERN void hg_options_init(hg_options *opt);
  * (possibly with zero devices).  Fails with HG_BAD_SELECTION for a selection
  * expression with an unknown word, HG_OUT_OF_MEMORY, HG_OPENCL when the loader
  * itself fails (zero platforms is not a failure), HG_INVALID_ARGUMENT for a
- * NULL out; *out is then NULL and err (may be NULL) says why.
+ * NULL out or bad options (struct_size 0 or below the first released layout,
+ * unknown device_types bits, non-zero fields past the ones this library knows);
+ * *out is then NULL and err (may be NULL) says why.
  */
 HG_EXTERN hg_status hg_device_list_create(const hg_options *opt,
                                           hg_device_list **out, hg_error *err);
@@ -237,7 +260,7 @@ HG_EXTERN const char *hg_prop_name(hg_prop prop);
 /* True when the property was queried successfully. */
 HG_EXTERN bool hg_device_prop_ok(const hg_device_info *dev, hg_prop prop);
 
-/* Result of hg_device_selftest(). */
+/* Result of hg_device_selftest().  Fields may be appended in later versions. */
 typedef struct hg_selftest_result {
     double build_ms;     /* program build, host wall clock */
     double run_ms;       /* kernel enqueue to completion, host wall clock */
@@ -248,11 +271,21 @@ typedef struct hg_selftest_result {
  * Build hetgrad's embedded self-test kernel on device i, run it on a small
  * problem (a strided affine update and a work-group tree reduction using local
  * memory and barriers) and check every element against the host.  Returns
- * HG_OK, HG_BUILD, HG_OPENCL, HG_DEVICE_FAILED (wrong result) or HG_RANGE;
- * err names the failing call.  res may be NULL.
+ * HG_OK, HG_BUILD, HG_OPENCL, HG_DEVICE_FAILED (wrong result), HG_RANGE, or
+ * HG_INVALID_ARGUMENT (NULL list, res_size too small); err names the failing
+ * call.  res may be NULL.  The library writes res_size bytes at most (zeros
+ * past the fields it knows): call it through hg_device_selftest(), which
+ * passes sizeof *res.
  */
-HG_EXTERN hg_status hg_device_selftest(const hg_device_list *list, size_t i,
-                                       hg_selftest_result *res, hg_error *err);
+HG_EXTERN hg_status hg_device_selftest_sized(const hg_device_list *list, size_t i,
+                                             hg_selftest_result *res, size_t res_size,
+                                             hg_error *err);
+
+static inline hg_status hg_device_selftest(const hg_device_list *list, size_t i,
+                                           hg_selftest_result *res, hg_error *err)
+{
+    return hg_device_selftest_sized(list, i, res, sizeof *res, err);
+}
 
 #ifdef __cplusplus
 }

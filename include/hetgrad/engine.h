@@ -34,19 +34,19 @@ typedef struct hg_engine hg_engine;
 /*
  * Which kernels compute the built-in models (docs/kernels.md).
  *
- * AUTO (the default) measures: hg_engine_calibrate() times every candidate
- * on each device -- CLBlast and hetgrad's own kernels in a few shapes -- and
- * keeps the fastest one whose gradient is right, per device; the choice is
- * cached with the device's profile.  Before calibration a CPU device starts
- * on hetgrad's own kernels and any other device on CLBlast.
+ * AUTO (the default, and zero) measures: hg_engine_calibrate() times every
+ * candidate on each device -- CLBlast and hetgrad's own kernels in a few
+ * shapes -- and keeps the fastest one whose gradient is right, per device; the
+ * choice is cached with the device's profile.  Before calibration a CPU device
+ * starts on hetgrad's own kernels and any other device on CLBlast.
  */
 typedef enum hg_gemm_backend {
-    HG_GEMM_CLBLAST = 0, /* CLBlast's GEMMs and our element-wise kernels */
-    HG_GEMM_NAIVE   = 1, /* hetgrad's plain kernel: one work-item per output element.
+    HG_GEMM_AUTO    = 0, /* measure, per device (default) */
+    HG_GEMM_CLBLAST = 1, /* CLBlast's GEMMs and our element-wise kernels */
+    HG_GEMM_NAIVE   = 2, /* hetgrad's plain kernel: one work-item per output element.
                             Slow; for devices CLBlast does not serve and for checking
                             our other kernels with Oclgrind's uninitialised-value
                             plugin, which CLBlast's GEMM kernels trip */
-    HG_GEMM_AUTO    = 2, /* measure, per device (default) */
     HG_GEMM_OWN     = 3  /* hetgrad's own kernels: one-pass fused gradients for the
                             linear and softmax models, a register-tiled GEMM with
                             fused bias / ReLU epilogues for the MLP (the shape is
@@ -61,18 +61,34 @@ typedef enum hg_fault_point {
 } hg_fault_point;
 
 /*
- * Fault injection, for tests and drills: called by each device's worker at
- * each point of every step.  Return true to make that device fail there as a
- * real driver error would.  May sleep to simulate a slow device.  Called from
- * worker threads: it must be thread-safe.
+ * Fault injection, for drills (hetgrad-bench --drill) and tests: called by
+ * each device's worker at each point of every step.  Return true to make
+ * that device fail there as a real driver error would.  May sleep to simulate
+ * a slow device.  Called from worker threads: it must be thread-safe.
  */
 typedef bool (*hg_fault_hook)(void *user, size_t device, uint64_t step, hg_fault_point point);
 
+/*
+ * Options for creating an engine.  Always start from hg_engine_options_init(),
+ * which sets struct_size; later versions only append fields, and the library
+ * reads only the first struct_size bytes (defaults for the rest), so a program
+ * built against older headers keeps working (docs/abi.md).
+ *
+ * The device options are held by pointer, not embedded: an embedded
+ * hg_options would move every field after it whenever hg_options grows.  By
+ * pointer, each struct carries its own struct_size and grows on its own.
+ */
 typedef struct hg_engine_options {
-    hg_options      devices;         /* which devices (selection, de-duplication, log) */
+    size_t          struct_size;     /* sizeof(hg_engine_options) as the caller was
+                                        compiled: set by hg_engine_options_init();
+                                        0 (not initialised) is HG_INVALID_ARGUMENT */
+    const hg_options *devices;       /* which devices (selection, de-duplication, log),
+                                        read during hg_engine_create only; NULL: the
+                                        defaults of hg_options_init() */
     size_t          device_mem_limit;/* bytes of data per device; 0 = what the device
-                                        allows (testing: force partial copies) */
-    hg_gemm_backend gemm;            /* default HG_GEMM_AUTO */
+                                        allows.  A device whose limit is below the
+                                        data set holds a window of rows */
+    hg_gemm_backend gemm;            /* default HG_GEMM_AUTO (0) */
     bool            deterministic;   /* same bits whatever the split and the devices
                                         (docs/kernels.md): rows are cut into fixed
                                         blocks of block_rows, each computed in a fixed
@@ -88,11 +104,6 @@ typedef struct hg_engine_options {
                                         blocks are what the devices share, so a
                                         minibatch of B rows keeps n devices busy with
                                         block_rows <= B / n */
-    bool            serial;          /* run the devices one after another in the
-                                        calling thread instead of all at once: for
-                                        tools that are not thread-safe (Oclgrind's
-                                        uninitialised-value plugin crashes when its
-                                        device is driven from a second host thread) */
     const char     *cache_dir;       /* program cache directory; NULL: $HETGRAD_CACHE_DIR,
                                         else $XDG_CACHE_HOME/hetgrad, else
                                         ~/.cache/hetgrad.  Used only when owned by
@@ -103,30 +114,38 @@ typedef struct hg_engine_options {
     bool            no_profile_cache;/* calibrate every time, cache nothing */
     const char     *binary_dir;      /* prebuilt binaries for devices without an
                                         online compiler (docs/programs.md) */
-    bool            offline;         /* every device loads prebuilt binaries only
-                                        (as if none had a compiler); testing and
-                                        deployments without compilers */
     double          deadline_factor; /* a device still running this many times its
                                         predicted time (calibrated engines, at least
                                         50 ms) has failed: its rows are recomputed by
                                         the others and it is quarantined; 0 (default)
                                         turns deadlines off */
-    bool            no_solo_guard;   /* dynamic split: do not fall back to the best
-                                        device alone when sharing measures slower
-                                        (docs/engine.md); for experiments */
     hg_fault_hook   fault_hook;      /* NULL: none */
     void           *fault_user;      /* passed to fault_hook */
 } hg_engine_options;
 
-/* Defaults: hg_options_init() for devices, no memory limit, kernels chosen by
-   measurement (HG_GEMM_AUTO), fast (not deterministic) mode. */
-HG_EXTERN void hg_engine_options_init(hg_engine_options *opt);
+/*
+ * Defaults: devices NULL (hg_options_init()'s defaults), no memory limit,
+ * kernels chosen by measurement (HG_GEMM_AUTO), fast (not deterministic) mode,
+ * the default program cache, no deadline, no fault hook.  Fills the first size
+ * bytes (zero past the fields this library knows) and sets struct_size = size;
+ * call it through hg_engine_options_init(), which passes the size the caller
+ * was compiled with.  NULL or a size below sizeof(size_t) is a no-op.
+ */
+HG_EXTERN void hg_engine_options_init_sized(hg_engine_options *opt, size_t size);
+
+static inline void hg_engine_options_init(hg_engine_options *opt)
+{
+    hg_engine_options_init_sized(opt, sizeof *opt);
+}
 
 /*
  * Create an engine for model on every kept device: contexts, queues, kernels
- * (CLBlast's GEMM kernels are compiled on first use).  Fails with
- * HG_INVALID_ARGUMENT (bad model), HG_NO_DEVICE (nothing kept), HG_BUILD,
- * HG_OPENCL, HG_OUT_OF_MEMORY; *out is NULL then.
+ * (CLBlast's GEMM kernels are compiled on first use).  opt may be NULL (the
+ * defaults).  Fails with HG_INVALID_ARGUMENT (bad model, bad options: a
+ * struct_size of 0 or below the first released layout, in opt or in
+ * *opt->devices, or non-zero fields past the ones this library knows),
+ * HG_NO_DEVICE (nothing kept), HG_BUILD, HG_OPENCL, HG_OUT_OF_MEMORY; *out is
+ * NULL then.
  */
 HG_EXTERN hg_status hg_engine_create(const hg_engine_options *opt, const hg_model_desc *model,
                                      hg_engine **out, hg_error *err);
@@ -180,7 +199,7 @@ HG_EXTERN hg_status hg_engine_gradient_rows(hg_engine *eng, const float *params,
                                             const size_t *idx, size_t count, float *grad,
                                             double *loss, hg_error *err);
 
-/* What one device did in the last step. */
+/* What one device did in the last step.  Fields may be appended in later versions. */
 typedef struct hg_device_step {
     size_t rows;         /* rows it computed */
     size_t pieces;       /* row ranges (or gathered batches) it ran */
@@ -218,7 +237,10 @@ HG_EXTERN const char *hg_engine_program_origin(const hg_engine *eng, size_t i);
 HG_EXTERN hg_status hg_engine_export_binaries(const hg_engine *eng, const char *dir,
                                               hg_error *err);
 
-/* A device's calibrated cost model for the current model and data set. */
+/*
+ * A device's calibrated cost model for the current model and data set.
+ * Fields may be appended in later versions.
+ */
 typedef struct hg_device_profile {
     bool   valid;       /* calibrated (hg_engine_calibrate) */
     double fixed_ms;    /* a: fixed cost of a step on this device (launches, transfers) */
@@ -249,9 +271,20 @@ typedef struct hg_device_profile {
  */
 HG_EXTERN hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err);
 
-/* Device i's current model (updated by dynamic rebalancing); HG_RANGE etc. */
-HG_EXTERN hg_status hg_engine_device_profile(const hg_engine *eng, size_t i,
-                                             hg_device_profile *out);
+/*
+ * Device i's current model (updated by dynamic rebalancing).  HG_RANGE for i
+ * out of range, HG_INVALID_ARGUMENT for NULL or out_size too small.  Writes
+ * out_size bytes at most (zeros past the fields this library knows): call it
+ * through hg_engine_device_profile(), which passes sizeof *out.
+ */
+HG_EXTERN hg_status hg_engine_device_profile_sized(const hg_engine *eng, size_t i,
+                                                   hg_device_profile *out, size_t out_size);
+
+static inline hg_status hg_engine_device_profile(const hg_engine *eng, size_t i,
+                                                 hg_device_profile *out)
+{
+    return hg_engine_device_profile_sized(eng, i, out, sizeof *out);
+}
 
 /* How a step's rows are split across the devices. */
 typedef enum hg_split {
@@ -274,8 +307,20 @@ HG_EXTERN hg_status hg_engine_set_split(hg_engine *eng, hg_split split, hg_error
 /* Number of steps so far in which a device failed and its rows were recovered. */
 HG_EXTERN uint64_t hg_engine_recovered_steps(const hg_engine *eng);
 
-/* Per-step statistics; false / HG_RANGE when i is out of range or no step ran. */
-HG_EXTERN hg_status hg_engine_last_step(const hg_engine *eng, size_t i, hg_device_step *out);
+/*
+ * Device i's statistics of the last step.  HG_RANGE when i is out of range or
+ * no step ran, HG_INVALID_ARGUMENT for NULL or out_size too small.  Writes
+ * out_size bytes at most (zeros past the fields this library knows): call it
+ * through hg_engine_last_step(), which passes sizeof *out.
+ */
+HG_EXTERN hg_status hg_engine_last_step_sized(const hg_engine *eng, size_t i,
+                                              hg_device_step *out, size_t out_size);
+
+static inline hg_status hg_engine_last_step(const hg_engine *eng, size_t i,
+                                            hg_device_step *out)
+{
+    return hg_engine_last_step_sized(eng, i, out, sizeof *out);
+}
 
 /* Wall time of the last step, host side, including the reduction (ms). */
 HG_EXTERN double hg_engine_last_step_ms(const hg_engine *eng);

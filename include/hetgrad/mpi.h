@@ -41,15 +41,33 @@ extern "C" {
 
 typedef struct hg_mpi hg_mpi;
 
+/*
+ * Options of an MPI context.  Always start from hg_mpi_options_init(), which
+ * sets struct_size; later versions only append fields, and the library reads
+ * only the first struct_size bytes (defaults for the rest; docs/abi.md).
+ */
 typedef struct hg_mpi_options {
+    size_t struct_size; /* sizeof(hg_mpi_options) as the caller was compiled: set by
+                           hg_mpi_options_init(); 0 (not initialised) is
+                           HG_INVALID_ARGUMENT */
     double timeout_s;   /* longest wait for the other ranks in one exchange, seconds
                            (default 120); must cover the slowest rank's step */
     bool   no_rebalance;/* keep the split from the initial capacities (default false:
                            rebalance after every step from the measured step times) */
 } hg_mpi_options;
 
-/* Defaults: timeout_s 120, rebalancing on. */
-HG_EXTERN void hg_mpi_options_init(hg_mpi_options *opt);
+/*
+ * Defaults: timeout_s 120, rebalancing on.  Fills the first size bytes (zero
+ * past the fields this library knows) and sets struct_size = size; call it
+ * through hg_mpi_options_init(), which passes the size the caller was compiled
+ * with.  NULL or a size below sizeof(size_t) is a no-op.
+ */
+HG_EXTERN void hg_mpi_options_init_sized(hg_mpi_options *opt, size_t size);
+
+static inline void hg_mpi_options_init(hg_mpi_options *opt)
+{
+    hg_mpi_options_init_sized(opt, sizeof *opt);
+}
 
 /*
  * Status agreement, collective over comm: every rank passes the outcome of some local
@@ -72,8 +90,9 @@ HG_EXTERN hg_status hg_mpi_agree(MPI_Comm comm, const hg_error *local, double ti
  * share equally.  Ranks exchange their capacities, host names and device names.  eng stays
  * owned by the caller and must outlive the context.  Fails on every rank (the message
  * names the rank) when any rank fails: HG_INVALID_ARGUMENT (NULL arguments, a bad
- * timeout, another model than rank 0's), HG_OUT_OF_MEMORY, HG_IO (an MPI call failed or a
- * rank did not answer in time).  opt NULL: the defaults.  *out is NULL on failure.
+ * timeout, options not initialised by hg_mpi_options_init, another model than rank 0's),
+ * HG_OUT_OF_MEMORY, HG_IO (an MPI call failed or a rank did not answer in time).  opt
+ * NULL: the defaults.  *out is NULL on failure.
  */
 HG_EXTERN hg_status hg_mpi_create(MPI_Comm comm, hg_engine *eng, const hg_model_desc *model,
                                   const hg_mpi_options *opt, hg_mpi **out, hg_error *err);
@@ -100,7 +119,7 @@ HG_EXTERN hg_status hg_mpi_gradient_rows(hg_mpi *ctx, const float *params, const
                                          size_t count, float *grad, double *loss,
                                          hg_error *err);
 
-/* What one rank is and did, as every rank knows it. */
+/* What one rank is and did, as every rank knows it.  Fields may be appended later. */
 typedef struct hg_mpi_rank_info {
     char   host[64];        /* its processor name (MPI_Get_processor_name), truncated */
     size_t devices;         /* its engine's devices */
@@ -111,8 +130,18 @@ typedef struct hg_mpi_rank_info {
     double compute_ms;      /* its wall time in the last step, exchange excluded */
 } hg_mpi_rank_info;
 
-/* Rank r's figures; HG_RANGE for r out of range, HG_INVALID_ARGUMENT for NULL. */
-HG_EXTERN hg_status hg_mpi_rank_info_get(const hg_mpi *ctx, int r, hg_mpi_rank_info *out);
+/*
+ * Rank r's figures; HG_RANGE for r out of range, HG_INVALID_ARGUMENT for NULL or
+ * out_size too small.  Writes out_size bytes at most (zeros past the fields this library
+ * knows): call it through hg_mpi_rank_info_get(), which passes sizeof *out.
+ */
+HG_EXTERN hg_status hg_mpi_rank_info_get_sized(const hg_mpi *ctx, int r,
+                                               hg_mpi_rank_info *out, size_t out_size);
+
+static inline hg_status hg_mpi_rank_info_get(const hg_mpi *ctx, int r, hg_mpi_rank_info *out)
+{
+    return hg_mpi_rank_info_get_sized(ctx, r, out, sizeof *out);
+}
 
 /* Name of rank r's device i; NULL out of range. */
 HG_EXTERN const char *hg_mpi_device_name(const hg_mpi *ctx, int r, size_t i);
@@ -120,10 +149,18 @@ HG_EXTERN const char *hg_mpi_device_name(const hg_mpi *ctx, int r, size_t i);
 /*
  * Rank r's device i in the last step: rows, host_ms, start_ms and end_ms as its
  * hg_engine_last_step gave them (times on rank r's clock, from the start of its part of
- * the step), failed; other fields 0.  HG_RANGE out of range or before the first step.
+ * the step), failed; other fields 0.  HG_RANGE out of range or before the first step,
+ * HG_INVALID_ARGUMENT for NULL or out_size too small.  Writes out_size bytes at most:
+ * call it through hg_mpi_device_step(), which passes sizeof *out.
  */
-HG_EXTERN hg_status hg_mpi_device_step(const hg_mpi *ctx, int r, size_t i,
-                                       hg_device_step *out);
+HG_EXTERN hg_status hg_mpi_device_step_sized(const hg_mpi *ctx, int r, size_t i,
+                                             hg_device_step *out, size_t out_size);
+
+static inline hg_status hg_mpi_device_step(const hg_mpi *ctx, int r, size_t i,
+                                           hg_device_step *out)
+{
+    return hg_mpi_device_step_sized(ctx, r, i, out, sizeof *out);
+}
 
 /*
  * Collective check that every rank holds the same n bytes at p (parameters after training,

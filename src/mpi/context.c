@@ -73,7 +73,7 @@ struct hg_mpi {
     hg_engine        *eng;      /* not owned */
     size_t            nparams;
     hg_mpi_options    opt;
-    hg_balancer      *bal;      /* one model per rank */
+    hg__balancer      *bal;      /* one model per rank */
     hg_mpi_rank_info *info;     /* per rank */
     char            **names;    /* per rank: info[r].devices * NAME_LEN bytes */
     size_t           *rec_len;  /* per rank: bytes of its step record */
@@ -92,12 +92,15 @@ struct hg_mpi {
     char              why[HG_ERROR_MESSAGE_MAX];
 };
 
-void hg_mpi_options_init(hg_mpi_options *opt)
+/* hg_mpi_options as first released (0.2.0) ends with no_rebalance. */
+#define MPI_OPTIONS_MIN_SIZE HG__FIELD_END(hg_mpi_options, no_rebalance)
+
+void hg_mpi_options_init_sized(hg_mpi_options *opt, size_t size)
 {
-    if (!opt)
+    if (!hg__sized_init(opt, size))
         return;
-    memset(opt, 0, sizeof *opt);
-    opt->timeout_s = DEFAULT_TIMEOUT_S;
+    if (HG__SIZED_HAS(hg_mpi_options, timeout_s, size))
+        opt->timeout_s = DEFAULT_TIMEOUT_S;
 }
 
 int hg_mpi_rank(const hg_mpi *ctx)
@@ -121,15 +124,20 @@ static uint64_t model_hash(const hg_model_desc *m)
     return x;
 }
 
-/* This rank's creation record; a local failure goes into the record, not the return. */
+/*
+ * This rank's creation record; a local failure (opt_err: the options could not be read,
+ * or NULL) goes into the record, not the return.
+ */
 static void hello_fill(hello_rec *h, hg_engine *eng, const hg_model_desc *model,
-                       const hg_mpi_options *opt)
+                       const hg_mpi_options *opt, const hg_error *opt_err)
 {
     hg_error e;
     hg_error_clear(&e);
     memset(h, 0, sizeof *h);
     hg__mpi_host(h->host, sizeof h->host);
-    if (!eng || !model || !opt)
+    if (opt_err)
+        hg__error_set(&e, opt_err->status, 0, "hg_mpi_create: %s", opt_err->message);
+    else if (!eng || !model || !opt)
         hg__error_set(&e, HG_INVALID_ARGUMENT, 0, "hg_mpi_create: %s is NULL",
                       !eng ? "engine" : !model ? "model" : "options");
     else if (!isfinite(opt->timeout_s) || opt->timeout_s <= 0)
@@ -151,7 +159,7 @@ static void hello_fill(hello_rec *h, hg_engine *eng, const hg_model_desc *model,
                 b[i] = p.ms_per_row;
             }
         }
-        hg_cost_model cm;
+        hg__cost_model cm;
         if (e.status == HG_OK && hg__rank_model(valid, a, b, nd, UNCALIBRATED_ROWS_PER_S, &cm,
                                                 &e) == HG_OK) {
             h->ndev = (uint32_t)nd;
@@ -180,7 +188,7 @@ void hg_mpi_destroy(hg_mpi *ctx)
         if (ctx->comm != MPI_COMM_NULL)
             MPI_Comm_free(&ctx->comm);
     }
-    hg_balancer_destroy(ctx->bal);
+    hg__balancer_destroy(ctx->bal);
     for (int r = 0; ctx->names && r < ctx->size; r++)
         free(ctx->names[r]);
     free(ctx->names);
@@ -295,14 +303,17 @@ hg_status hg_mpi_create(MPI_Comm comm, hg_engine *eng, const hg_model_desc *mode
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "hg_mpi_create: no memory");
     c->comm = MPI_COMM_NULL;
     c->eng = eng;
+    hg_mpi_options_init(&c->opt);
+    hg_error opt_err;
+    hg_status opt_st = HG_OK;
     if (opt)
-        c->opt = *opt;
-    else
-        hg_mpi_options_init(&c->opt);
+        opt_st = hg__sized_read(&c->opt, sizeof c->opt, opt, opt->struct_size,
+                                MPI_OPTIONS_MIN_SIZE, "hg_mpi_options", "hg_mpi_options_init",
+                                &opt_err);
     double wait_s = isfinite(c->opt.timeout_s) && c->opt.timeout_s > 0 ? c->opt.timeout_s
                                                                        : DEFAULT_TIMEOUT_S;
     hello_rec mine;
-    hello_fill(&mine, eng, model, &c->opt);
+    hello_fill(&mine, eng, model, &c->opt, opt_st != HG_OK ? &opt_err : NULL);
     hg_status s = hg__mpi_dup(comm, wait_s, &c->comm, "hg_mpi_create", err);
     int rc;
     if (s == HG_OK && ((rc = MPI_Comm_rank(c->comm, &c->rank)) != MPI_SUCCESS ||
@@ -360,14 +371,14 @@ hg_status hg_mpi_create(MPI_Comm comm, hg_engine *eng, const hg_model_desc *mode
         c->nparams = (size_t)all[0].nparams;
         s = setup_arrays(c, all, err);
     }
-    hg_cost_model *models = s == HG_OK ? calloc(n, sizeof *models) : NULL;
+    hg__cost_model *models = s == HG_OK ? calloc(n, sizeof *models) : NULL;
     if (s == HG_OK && !models)
         s = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "hg_mpi_create: no memory");
     for (size_t r = 0; s == HG_OK && r < n; r++)
-        models[r] = (hg_cost_model){.a_ms = all[r].a_ms, .b_ms_per_row = all[r].b_ms,
+        models[r] = (hg__cost_model){.a_ms = all[r].a_ms, .b_ms_per_row = all[r].b_ms,
                                     .valid = true};
     if (s == HG_OK)
-        s = hg_balancer_create(n, models, NULL, &c->bal, err);
+        s = hg__balancer_create(n, models, NULL, &c->bal, err);
     free(models);
     free(all);
     /* Every rank reaches the same verdict from the same records, so all go on or none. */
@@ -403,7 +414,7 @@ static void local_part(hg_mpi *c, const float *params, size_t first, const size_
     else if (!rows_step && first > SIZE_MAX - count)
         hg__error_set(&e, HG_RANGE, 0, "hg_mpi_gradient: rows %zu + %zu overflow", first,
                       count);
-    else if (hg_balancer_plan(c->bal, count, NULL, c->counts, NULL, &e) == HG_OK &&
+    else if (hg__balancer_plan(c->bal, count, NULL, c->counts, NULL, &e) == HG_OK &&
              hg__rank_slice(c->counts, (size_t)c->size, (size_t)c->rank, count, &off,
                             &e) == HG_OK) {
         h->plan_hash = hg__mpi_fnv(c->counts, (size_t)c->size * sizeof *c->counts);
@@ -514,10 +525,10 @@ static hg_status step(hg_mpi *c, const float *params, size_t first, const size_t
     c->stepped = true;
     if (!c->opt.no_rebalance) {
         hg_error e;
-        if (hg_balancer_observe(c->bal, c->counts, c->ms, &e) != HG_OK)
+        if (hg__balancer_observe(c->bal, c->counts, c->ms, &e) != HG_OK)
             return hg__error_set(err, e.status, 0, "%s: rebalancing: %s", what, e.message);
         for (size_t r = 0; r < n; r++) {
-            const hg_cost_model *m = hg_balancer_model(c->bal, r);
+            const hg__cost_model *m = hg__balancer_model(c->bal, r);
             c->info[r].model_rows_per_s = m && m->valid ? 1000.0 / m->b_ms_per_row : 0;
         }
     }
@@ -537,13 +548,19 @@ hg_status hg_mpi_gradient_rows(hg_mpi *ctx, const float *params, const size_t *i
     return step(ctx, params, 0, idx, true, count, grad, loss, err);
 }
 
-hg_status hg_mpi_rank_info_get(const hg_mpi *ctx, int r, hg_mpi_rank_info *out)
+/* hg_mpi_rank_info as first released (0.2.0) ends with compute_ms. */
+#define RANK_INFO_MIN_SIZE HG__FIELD_END(hg_mpi_rank_info, compute_ms)
+/* hg_device_step as first released (0.2.0) ends with end_ms. */
+#define DEVICE_STEP_MIN_SIZE HG__FIELD_END(hg_device_step, end_ms)
+
+hg_status hg_mpi_rank_info_get_sized(const hg_mpi *ctx, int r, hg_mpi_rank_info *out,
+                                     size_t out_size)
 {
-    if (!ctx || !out)
+    if (!ctx || !out || out_size < RANK_INFO_MIN_SIZE)
         return HG_INVALID_ARGUMENT;
     if (r < 0 || r >= ctx->size)
         return HG_RANGE;
-    *out = ctx->info[r];
+    hg__sized_write(out, out_size, &ctx->info[r], sizeof ctx->info[r], RANK_INFO_MIN_SIZE);
     return HG_OK;
 }
 
@@ -554,19 +571,22 @@ const char *hg_mpi_device_name(const hg_mpi *ctx, int r, size_t i)
     return ctx->names[r] + i * NAME_LEN;
 }
 
-hg_status hg_mpi_device_step(const hg_mpi *ctx, int r, size_t i, hg_device_step *out)
+hg_status hg_mpi_device_step_sized(const hg_mpi *ctx, int r, size_t i, hg_device_step *out,
+                                   size_t out_size)
 {
-    if (!ctx || !out)
+    if (!ctx || !out || out_size < DEVICE_STEP_MIN_SIZE)
         return HG_INVALID_ARGUMENT;
     if (r < 0 || r >= ctx->size || i >= ctx->info[r].devices || !ctx->stepped)
         return HG_RANGE;
     const dev_rec *d = &ctx->devs[ctx->dev_off[r] + i];
-    memset(out, 0, sizeof *out);
-    out->rows = (size_t)d->rows;
-    out->host_ms = d->host_ms;
-    out->start_ms = d->start_ms;
-    out->end_ms = d->end_ms;
-    out->failed = d->failed != 0;
+    hg_device_step s;
+    memset(&s, 0, sizeof s);
+    s.rows = (size_t)d->rows;
+    s.host_ms = d->host_ms;
+    s.start_ms = d->start_ms;
+    s.end_ms = d->end_ms;
+    s.failed = d->failed != 0;
+    hg__sized_write(out, out_size, &s, sizeof s, DEVICE_STEP_MIN_SIZE);
     return HG_OK;
 }
 

@@ -25,7 +25,7 @@
  * whose fixed_ms is not finite and >= 0 or whose ms_per_row is not finite and > 0.
  */
 hg_status hg__rank_model(const bool *valid, const double *fixed_ms, const double *ms_per_row,
-                         size_t ndev, double default_rows_per_s, hg_cost_model *out,
+                         size_t ndev, double default_rows_per_s, hg__cost_model *out,
                          hg_error *err);
 
 /*

@@ -3,7 +3,7 @@
  * devices' profiles, a rank's slice of a step, and the rank-order sum that gives every
  * rank the same bits.  No MPI, no OpenCL; tested by tests/test_rankplan.c.
  *
- * The ranks themselves are balanced by balance.c's hg_balancer, one affine model per rank
+ * The ranks themselves are balanced by balance.c's hg__balancer, one affine model per rank
  * (hg__rank_model), fed with each rank's measured step time: the same smoothing, jump
  * detection, hysteresis and probing as for the devices of one engine (docs/engine.md).
  */
@@ -13,7 +13,7 @@
 #include "mpi_internal.h"
 
 hg_status hg__rank_model(const bool *valid, const double *fixed_ms, const double *ms_per_row,
-                         size_t ndev, double default_rows_per_s, hg_cost_model *out,
+                         size_t ndev, double default_rows_per_s, hg__cost_model *out,
                          hg_error *err)
 {
     if (!out || ndev == 0 || !valid || !fixed_ms || !ms_per_row)
@@ -42,7 +42,7 @@ hg_status hg__rank_model(const bool *valid, const double *fixed_ms, const double
     if (!isfinite(b) || b <= 0)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
                              "hg__rank_model: combined speed %g rows/ms is not usable", per_ms);
-    *out = (hg_cost_model){.a_ms = a, .b_ms_per_row = b, .samples = 0, .rejected = 0,
+    *out = (hg__cost_model){.a_ms = a, .b_ms_per_row = b, .samples = 0, .rejected = 0,
                            .valid = true};
     return HG_OK;
 }

@@ -1,0 +1,34 @@
+/*
+ * engine_knobs.h - engine settings for tests and experiments only.  Not part
+ * of the public API: hg__engine_create_knobs has hidden visibility, so only
+ * code linked with the library's objects (the unit tests, through the static
+ * hetgrad_internal library) can reach it.  Programs built on the installed
+ * library use hg_engine_create().
+ */
+#ifndef HG_ENGINE_KNOBS_H
+#define HG_ENGINE_KNOBS_H
+
+#include <stdbool.h>
+
+#include "hetgrad/engine.h"
+
+typedef struct hg__engine_knobs {
+    bool serial;        /* run the devices one after another in the calling thread
+                           instead of all at once: Oclgrind's uninitialised-value
+                           plugin crashes when its device is driven from a second
+                           host thread */
+    bool offline;       /* every device loads prebuilt binaries only, as if none had
+                           a compiler (docs/programs.md) */
+    bool no_solo_guard; /* dynamic split: never fall back to the best device alone
+                           when sharing measures slower (docs/engine.md), so a test
+                           can watch shares move between devices */
+} hg__engine_knobs;
+
+/*
+ * hg_engine_create() with knobs; knobs NULL means all false, which is exactly
+ * hg_engine_create().  Same statuses and ownership.
+ */
+hg_status hg__engine_create_knobs(const hg_engine_options *opt, const hg__engine_knobs *knobs,
+                                  const hg_model_desc *model, hg_engine **out, hg_error *err);
+
+#endif /* HG_ENGINE_KNOBS_H */
