@@ -32,11 +32,14 @@ static hg_engine *clblast_engine(void)
         x[i] = (float)((i * 37) % 11) / 7.0f - 0.6f;
     for (int i = 0; i < ROWS; i++)
         labels[i] = i % OUT;
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.keep_duplicates = true;
+    dev.device_types = HG_DEVICE_CPU;
     hg_engine_options o;
     hg_engine_options_init(&o);
-    o.devices.use_environment = false;
-    o.devices.keep_duplicates = true;
-    o.devices.device_types = HG_DEVICE_CPU;
+    o.devices = &dev;
     o.gemm = HG_GEMM_CLBLAST;
     hg_engine *e = NULL;
     hg_error err;

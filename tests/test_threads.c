@@ -94,11 +94,14 @@ static void *run_job(void *arg)
     }
     hg_dataset_desc d = {n, m.inputs, x, NULL, l};
 
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.keep_duplicates = true;
+    dev.devices = j->devices;
     hg_engine_options o;
     hg_engine_options_init(&o);
-    o.devices.use_environment = false;
-    o.devices.keep_duplicates = true;
-    o.devices.devices = j->devices;
+    o.devices = &dev;
     o.gemm = j->gemm;
     hg_status st = hg_engine_create(&o, &m, &e, &err);
     if (st != HG_OK) {
