@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * clblast_guard.c - hetgrad's side of CLBlast's process-wide state.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * device_list.c - build the device list: enumerate platforms and devices,
  * snapshot them, give them stable ids, select and de-duplicate.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * engine.c - the gradient engine's API: devices, resident data, weights, and
  * the step (plan, run every device at once, reduce on the host).

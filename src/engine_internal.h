@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * engine_internal.h - the engine's internal state, shared by engine.c (API,
  * data, steps), plan.c (who computes which rows) and pipeline.c (what one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * kchoice.c - which kernels a device computes the built-in models with:
  * the candidates (CLBlast, hetgrad's own kernels in a few compile-time

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pipeline.c - one device's part of a step: its context, queue, kernels and
  * buffers, and the commands it enqueues for a batch of rows.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * platlock.c - the table of OpenCL platforms that are not thread-safe, and
  * their process-wide locks (see platlock.h).

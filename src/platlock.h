@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * platlock.h - serialising every call into an OpenCL platform that is not
  * thread-safe.

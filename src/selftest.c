@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * selftest.c - prove a device computes: build the embedded self-test program,
  * run an affine update and a work-group reduction on a small problem, and

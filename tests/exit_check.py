@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """exit_check.py BINDIR WORKDIR [RUN...] - every tool exits cleanly with its output in a file.
 
 Runs hetgrad-train, hetgrad-bench, hetgrad-bench --drill and hetgrad-probe

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_clblast_cache.c - what an engine leaves in CLBlast's process-wide
  * program cache (src/clblast_guard.c).
