@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_gradient.c - full-batch gradient throughput: every engine device
  * alone, all devices together (equal and profiled weights), and the same math

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_startup.c - what hetgrad costs before the first gradient: building
  * the device list (enumeration, property snapshot, selection) and, per kept

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """digits_vs_sklearn.py [HETGRAD_TRAIN] - hetgrad-train against scikit-learn.
 
 Softmax regression on scikit-learn's digits data set.  The split is

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """python_overhead.py - what hetgrad.Engine.gradient costs on top of the C call.
 
 Measures, in one run and interleaved (so that the machine's load hits every figure

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * roofline.c - the limits a gradient kernel is measured against, taken in the
  * same run as the benchmark: the host's read bandwidth (every core summing

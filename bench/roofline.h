@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * roofline.h - limits measured in the benchmark's own run (roofline.c).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * detmath.cl - exp and log from +, -, *, floor and bit operations only, so
  * that every conformant device computes the same bits (the built-in exp and

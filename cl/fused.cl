@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fused.cl - one-pass gradients of the single-layer models (softmax and
  * linear regression), shaped for CPUs: each work-item streams a slab of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #pragma OPENCL FP_CONTRACT OFF
 /*
  * gemm.cl - hetgrad's deterministic GEMM and transpose kernels.

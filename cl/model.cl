@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * model.cl - hetgrad's element-wise and reduction kernels for the dense
  * models (the GEMMs go through CLBlast).

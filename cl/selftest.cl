@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * selftest.cl - hetgrad's device self-test (hg_device_selftest).
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # embed_file.cmake - one binary file as a C array, for tools that ship data.
 #   cmake -DINPUT=file -DOUTPUT=file.c -DSYMBOL=name -P embed_file.cmake
 # defines  const unsigned char name[];  const size_t name_len;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # embed_kernels.cmake - turn cl/*.cl into a C file of byte arrays.
 #
 # Run in script mode:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cmake/mpi.cmake - the optional MPI layer (docs/mpi.md): libhetgrad_mpi (target
 # hetgrad::mpi, pkg-config hetgrad-mpi) and hetgrad-train's multi-rank mode.  The core
 # library never depends on MPI.

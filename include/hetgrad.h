@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hetgrad.h - umbrella header of hetgrad, a library that computes machine
  * learning gradients on every OpenCL device of a machine at once.

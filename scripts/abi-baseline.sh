@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # scripts/abi-baseline.sh - record the ABI of the release being made (docs/abi.md,
 # "Making a release").  Writes abi/<version>/:
 #   include/            the public headers as released (hetgrad.h, hetgrad/*.h with the

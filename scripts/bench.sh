@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # scripts/bench.sh - set everything up, build, and run the benchmarks on this
 # machine's OpenCL devices plus POCL's two CPU devices (pthread and basic):
 # start-up costs, then gradient rows/s and GFLOP/s per model on each device

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # scripts/run.sh - set everything up, build hetgrad and run the main job:
 # list every OpenCL device of this machine as hetgrad sees it, prove each one
 # computes (the self-test kernel), then train a model on the built-in digits

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Install every dependency hetgrad needs from Debian 12 packages.
 # Idempotent: when everything is already installed it does nothing (no apt-get update).
 set -eu

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # scripts/test.sh - set everything up and run hetgrad's whole test suite.
 #
 #   1. POCL (pthread + basic) and Oclgrind: three devices, two platforms

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * balance.c - dynamic rebalancing: refine per-device cost models from measured step times
  * and plan each step with hg__plan_affine.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * balance.h - rebalance rows across devices from measured step times (pure, no OpenCL).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cl_names.c - OpenCL status codes to their CL_* names.
  *

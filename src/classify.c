@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * classify.c - a device's primary class from its CL_DEVICE_TYPE bits.
  *

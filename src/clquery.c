@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * clquery.c - checked, allocating wrappers around clGet*Info.
  *

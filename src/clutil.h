@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * clutil.h - internal helpers around the OpenCL API: checked queries that
  * allocate, and access to the OpenCL handles behind a device list.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * costmodel.c - fit the affine cost model t(n) = a + b*n of one device to timed steps.
  *

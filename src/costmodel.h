@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * costmodel.h - per-device affine cost model t(n) = a + b*n milliseconds (pure, no OpenCL).
  *

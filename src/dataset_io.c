@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dataset_io.c - loaders of CSV, LIBSVM/SVMlight and IDX (MNIST) files into an owned
  * dense hg_dataset (hetgrad/data.h documents the formats, limits and statuses).

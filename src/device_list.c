@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * device_list.c - build the device list: enumerate platforms and devices,
  * snapshot them, give them stable ids, select and de-duplicate.
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "clutil.h"
+#include "platlock.h"
 
 struct hg_device_list {
     hg_platform_info *platforms;    /* nplatforms entries, sorted */
@@ -158,6 +160,7 @@ static hg_status get_platforms(raw_platform **out, size_t *nout, hg_error *err)
     *out = NULL;
     *nout = 0;
     cl_uint n = 0;
+    hg__opencl_first_use(); /* drivers initialise themselves once, alone */
     cl_int rc = clGetPlatformIDs(0, NULL, &n);
     if (rc == CL_PLATFORM_NOT_FOUND_KHR || (rc == CL_SUCCESS && n == 0))
         return HG_OK;
@@ -316,7 +319,11 @@ static hg_status build_platforms(hg_device_list *l, raw_platform *raw, size_t n)
             p->error = msg ? msg : "";
             continue;
         }
+        /* device queries too go through a non-thread-safe platform's lock */
+        pthread_mutex_t *serial = hg__platform_lock(p->name);
+        hg__platform_enter(serial);
         st = add_platform_devices(l, i, &cap);
+        hg__platform_leave(serial);
     }
     return st;
 }

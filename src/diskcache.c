@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * diskcache.c - a small on-disk cache of keyed blobs (device cost profiles, compiled
  * OpenCL program binaries).  No OpenCL here.

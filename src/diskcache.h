@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * diskcache.h - a small on-disk cache of keyed blobs (no OpenCL).
  *

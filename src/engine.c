@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * engine.c - the gradient engine's API: devices, resident data, weights, and
  * the step (plan, run every device at once, reduce on the host).
@@ -20,6 +21,7 @@
 #include "diskcache.h"
 #include "engine_internal.h"
 #include "engine_knobs.h"
+#include "platlock.h"
 
 /* hg_engine_options as first released (0.2.0) ends with fault_user. */
 #define ENGINE_OPTIONS_MIN_SIZE HG__FIELD_END(hg_engine_options, fault_user)
@@ -65,6 +67,10 @@ void hg_engine_destroy(hg_engine *eng)
     if (!eng)
         return;
     reap_zombies(eng, true);
+    /* CLBlast's programs first (the last engine out clears its cache), then
+       the contexts they were built in. */
+    if (eng->counted)
+        hg__clblast_engine_out();
     for (size_t i = 0; i < eng->ndev; i++) {
         hg__device_close(&eng->dev[i]);
         if (eng->plan)
@@ -84,7 +90,6 @@ void hg_engine_destroy(hg_engine *eng)
     free(eng->custom_source);
     free(eng->custom_kernel);
     hg_device_list_destroy(eng->list);
-    pthread_mutex_destroy(&eng->clblast_lock);
     pthread_mutex_destroy(&eng->wait_lock);
     pthread_cond_destroy(&eng->wait_cond);
     free(eng);
@@ -149,7 +154,8 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     hg_engine *eng = calloc(1, sizeof *eng);
     if (!eng)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "allocating the engine");
-    pthread_mutex_init(&eng->clblast_lock, NULL);
+    hg__clblast_engine_in();
+    eng->counted = true;
     pthread_mutex_init(&eng->wait_lock, NULL);
     /* Deadlines are measured on CLOCK_MONOTONIC (hg__now_ms), and so is the wait. */
     pthread_condattr_t ca;
@@ -1090,6 +1096,7 @@ hg_status hg_engine_export_binaries(const hg_engine *eng, const char *dir, hg_er
         const hg__device *d = &eng->dev[i];
         if (d->quarantined)
             continue;
+        hg__platform_enter(d->serial);
         st = export_one(d, d->prog, dir, "model", err);
         if (st == HG_OK && d->custom_prog)
             st = export_one(d, d->custom_prog, dir, "custom", err);
@@ -1097,6 +1104,7 @@ hg_status hg_engine_export_binaries(const hg_engine *eng, const char *dir, hg_er
         for (size_t k = 0; k < 2 && st == HG_OK; k++)
             if (d->own_prog[k])
                 st = export_one(d, d->own_prog[k], dir, d->own_label[k], err);
+        hg__platform_leave(d->serial);
     }
     return st;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * engine_internal.h - the engine's internal state, shared by engine.c (API,
  * data, steps), plan.c (who computes which rows) and pipeline.c (what one
@@ -110,6 +111,8 @@ void hg__kchoice_name(const hg__kchoice *k, char *buf, size_t n);
 
 typedef struct hg__device {
     const hg_device_info *info;
+    pthread_mutex_t  *serial;         /* its platform's lock (platlock.h); NULL:
+                                         the platform is thread-safe */
     size_t            li;             /* its index in the engine's device list */
     char              what[160];      /* "device \"name\" (id)" for messages */
     cl_context        ctx;
@@ -221,7 +224,7 @@ struct hg_engine {
     bool             det;             /* deterministic mode */
     size_t           block_rows;      /* deterministic mode: rows per block */
     size_t           det_slab;        /* ... rows per fused slab: min(512, block_rows) */
-    pthread_mutex_t  clblast_lock;    /* CLBlast 1.5.3 is not thread-safe on first use */
+    bool             counted;         /* counted in by hg__clblast_engine_in */
     hg__logger       log;
 
     /* data set */
@@ -343,7 +346,8 @@ hg_status hg__run_output(hg_engine *eng, hg__device *d, const hg__batch *b, hg_e
 hg_status hg__column_sums(hg_engine *eng, hg__device *d, const hg__batch *b, cl_mem g,
                           size_t cols, size_t li, hg_error *err);
 
-/* Device setup and teardown (pipeline.c). */
+/* Device setup and teardown (pipeline.c).  These, hg__device_run and
+   hg__kchoice_apply hold d->serial (platlock.h) while they work. */
 hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t list_index, hg_error *err);
 /*
  * Rebuild d's model program and the programs of its current kernel choice
@@ -368,6 +372,20 @@ size_t hg__result_stride(const hg_engine *eng);
 /* Add one piece's result record to grad (double) and *loss, in a fixed order. */
 void hg__accumulate(const hg_engine *eng, const float *rec, size_t rows, double *grad,
                     double *loss);
+
+/*
+ * CLBlast's process-wide state (clblast_guard.c).  Every CLBlast call is made
+ * between hg__clblast_lock() and hg__clblast_unlock() (taken after any
+ * platform lock, platlock.h).  An engine calls hg__clblast_engine_in() when it
+ * is created and hg__clblast_engine_out() before it releases its devices; the
+ * last one out clears CLBlast's program cache.  hg__clblast_engines(): the
+ * engines counted in (tests).
+ */
+void hg__clblast_lock(void);
+void hg__clblast_unlock(void);
+void hg__clblast_engine_in(void);
+void hg__clblast_engine_out(void);
+size_t hg__clblast_engines(void);
 
 /* Profiles (profile.c). */
 /*

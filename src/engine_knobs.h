@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * engine_knobs.h - engine settings for tests and experiments only.  Not part
  * of the public API: hg__engine_create_knobs has hidden visibility, so only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * enqueue.c - the small helpers every device path uses to enqueue work:
  * buffers, kernel arguments, launches with fixed local sizes, and the

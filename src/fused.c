@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fused.c - the linear and softmax models' gradient in one pass over the
  * rows (cl/fused.cl): W is transposed once per batch, each work-item streams

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * internal.h - declarations shared across hetgrad's source files (hg__ tier).
  * Nothing here is part of the public API.

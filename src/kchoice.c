@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * kchoice.c - which kernels a device computes the built-in models with:
  * the candidates (CLBlast, hetgrad's own kernels in a few compile-time
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "engine_internal.h"
+#include "platlock.h"
 
 /* Fused kernel shapes: rows per forward pass, per backward pass, classes per
    forward pass (clipped to the model's classes).  Best first on POCL. */
@@ -272,8 +274,8 @@ static hg_status apply_tiled(hg_engine *eng, hg__device *d, size_t li, const hg_
     return st;
 }
 
-hg_status hg__kchoice_apply(hg_engine *eng, hg__device *d, size_t li, const hg__kchoice *k,
-                            hg_error *err)
+static hg_status apply(hg_engine *eng, hg__device *d, size_t li, const hg__kchoice *k,
+                       hg_error *err)
 {
     char name[48];
     hg__kchoice_name(k, name, sizeof name);
@@ -306,4 +308,13 @@ hg_status hg__kchoice_apply(hg_engine *eng, hg__device *d, size_t li, const hg__
     d->kc = *k;
     d->kc_checked = false; /* new kernels: checked before their first use */
     return HG_OK;
+}
+
+hg_status hg__kchoice_apply(hg_engine *eng, hg__device *d, size_t li, const hg__kchoice *k,
+                            hg_error *err)
+{
+    hg__platform_enter(d->serial);
+    hg_status st = apply(eng, d, li, k, err);
+    hg__platform_leave(d->serial);
+    return st;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * layers.h - the dense layers of a model (hg__ tier), shared by the host
  * reference (reference.c) and the OpenCL engine.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * model.c - model descriptions: validation, parameter count and the dense
  * layer list (layers.h) that the reference and the engine walk.

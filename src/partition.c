@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * partition.c - split rows across devices in proportion to their weights.
  *

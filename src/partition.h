@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * partition.h - split rows across devices in proportion to weights (pure, no OpenCL).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pipeline.c - one device's part of a step: its context, queue, kernels and
  * buffers, and the commands it enqueues for a batch of rows.
@@ -26,6 +27,7 @@
 #include <clblast_c.h>
 
 #include "engine_internal.h"
+#include "platlock.h"
 #include "program.h"
 
 static const char *clblast_name(CLBlastStatusCode s)
@@ -84,9 +86,9 @@ static hg_status gemm_naive(hg__device *d, bool ta, bool tb, size_t m, size_t n,
     return hg__launch(d, d->k_gemm, 2, gws, NULL, "hg_gemm_naive", err);
 }
 
-/* C = op(A) op(B), row-major, through CLBlast (serialised: see engine.h). */
-static hg_status gemm(hg_engine *eng, hg__device *d, bool ta, bool tb, size_t m, size_t n,
-                      size_t k, cl_mem a, size_t aoff, size_t lda, cl_mem b, size_t boff,
+/* C = op(A) op(B), row-major, through CLBlast (serialised: clblast_guard.c). */
+static hg_status gemm(hg__device *d, bool ta, bool tb, size_t m, size_t n, size_t k,
+                      cl_mem a, size_t aoff, size_t lda, cl_mem b, size_t boff,
                       size_t ldb, cl_mem c, size_t coff, size_t ldc, const char *stage,
                       hg_error *err)
 {
@@ -94,13 +96,13 @@ static hg_status gemm(hg_engine *eng, hg__device *d, bool ta, bool tb, size_t m,
     if (d->kc.path != HG__PATH_CLBLAST)
         return gemm_naive(d, ta, tb, m, n, k, a, aoff, lda, b, boff, ldb, c, coff, ldc, err);
     cl_event ev = NULL;
-    pthread_mutex_lock(&eng->clblast_lock);
+    hg__clblast_lock();
     CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor,
                                        ta ? CLBlastTransposeYes : CLBlastTransposeNo,
                                        tb ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k,
                                        1.0f, a, aoff, lda, b, boff, ldb, 0.0f, c, coff, ldc,
                                        &d->queue, &ev);
-    pthread_mutex_unlock(&eng->clblast_lock);
+    hg__clblast_unlock();
     if (s != CLBlastSuccess) {
         if (ev)
             clReleaseEvent(ev);
@@ -276,20 +278,18 @@ static hg_status build_model(hg_engine *eng, hg__device *d, hg_error *err)
 
 hg_status hg__device_rebuild(hg_engine *eng, hg__device *d, hg_error *err)
 {
+    hg__platform_enter(d->serial);
     d->rebuild = true;
     hg_status st = build_model(eng, d, err);
     if (st == HG_OK)
         st = hg__kchoice_apply(eng, d, d->li, &d->kc, err);
     d->rebuild = false;
+    hg__platform_leave(d->serial);
     return st;
 }
 
-hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t li, hg_error *err)
+static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error *err)
 {
-    memset(d, 0, sizeof *d);
-    d->li = li;
-    d->info = hg_device_list_get(eng->list, li);
-    snprintf(d->what, sizeof d->what, "device \"%s\" (%s)", d->info->name, d->info->id);
     hg_status st = hg__create_queue(hg__list_cl_platform(eng->list, li),
                                     hg__list_cl_device(eng->list, li), d->what, &d->ctx,
                                     &d->queue, err);
@@ -342,10 +342,29 @@ hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t li, hg_error *er
     return st;
 }
 
+hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t li, hg_error *err)
+{
+    memset(d, 0, sizeof *d);
+    d->li = li;
+    d->info = hg_device_list_get(eng->list, li);
+    d->serial = hg__platform_lock(d->info->platform_name);
+    snprintf(d->what, sizeof d->what, "device \"%s\" (%s)", d->info->name, d->info->id);
+    if (d->serial)
+        hg__log(&eng->log, HG_LOG_INFO, "%s: its platform is not thread-safe; every call "
+                "into it is serialised (%s)", d->what,
+                hg__platform_unsafe_reason(d->info->platform_name));
+    hg__platform_enter(d->serial);
+    hg_status st = open_device(eng, d, li, err);
+    hg__platform_leave(d->serial);
+    return st;
+}
+
 void hg__device_close(hg__device *d)
 {
     if (!d->info)
         return;
+    pthread_mutex_t *serial = d->serial;
+    hg__platform_enter(serial);
     if (d->queue)
         clFinish(d->queue);
     for (size_t i = 0; i < d->nevents; i++)
@@ -380,6 +399,7 @@ void hg__device_close(hg__device *d)
     if (d->ctx)
         clReleaseContext(d->ctx);
     memset(d, 0, sizeof *d);
+    hg__platform_leave(serial);
 }
 
 /* ---- resident data ------------------------------------------------------------ */
@@ -394,8 +414,8 @@ static hg_status write_buf(hg__device *d, cl_mem m, size_t bytes, const void *sr
     return HG_OK;
 }
 
-hg_status hg__device_upload(hg_engine *eng, hg__device *d, const hg_dataset_desc *data,
-                            size_t lo, size_t hi, hg_error *err)
+static hg_status upload(hg_engine *eng, hg__device *d, const hg_dataset_desc *data,
+                        size_t lo, size_t hi, hg_error *err)
 {
     const hg_model_desc *m = &eng->model;
     size_t n = hi - lo;
@@ -449,6 +469,15 @@ hg_status hg__device_upload(hg_engine *eng, hg__device *d, const hg_dataset_desc
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "check rows for %s", d->what);
     }
     return HG_OK;
+}
+
+hg_status hg__device_upload(hg_engine *eng, hg__device *d, const hg_dataset_desc *data,
+                            size_t lo, size_t hi, hg_error *err)
+{
+    hg__platform_enter(d->serial);
+    hg_status st = upload(eng, d, data, lo, hi, err);
+    hg__platform_leave(d->serial);
+    return st;
 }
 
 /* ---- one batch -------------------------------------------------------------------- */
@@ -529,7 +558,7 @@ static hg_status run_dense(hg_engine *eng, hg__device *d, const hg__batch *b, hg
         const hg__layer *ly = &eng->layers[l];
         cl_mem a = l == 0 ? b->x : d->act[l - 1];
         size_t aoff = l == 0 ? b->row * ly->in : 0;
-        st = gemm(eng, d, false, false, m, ly->out, ly->in, a, aoff, ly->in, d->params,
+        st = gemm(d, false, false, m, ly->out, ly->in, a, aoff, ly->in, d->params,
                   ly->w_off, ly->out, d->act[l], 0, ly->out, "forward", err);
         if (st != HG_OK || l + 1 == L)
             break;
@@ -552,7 +581,7 @@ static hg_status run_dense(hg_engine *eng, hg__device *d, const hg__batch *b, hg
         size_t aoff = li == 0 ? b->row * ly->in : 0;
         for (size_t r = 0; r < b->nrec && st == HG_OK; r++) {
             size_t lo = r * B, n = b->nrec == 1 ? m : (m - lo < B ? m - lo : B);
-            st = gemm(eng, d, true, false, ly->in, ly->out, n, a, aoff + lo * ly->in, ly->in,
+            st = gemm(d, true, false, ly->in, ly->out, n, a, aoff + lo * ly->in, ly->in,
                       g, lo * ly->out, ly->out, d->grad, r * (P + 1) + ly->w_off, ly->out,
                       "weight gradient", err);
         }
@@ -562,7 +591,7 @@ static hg_status run_dense(hg_engine *eng, hg__device *d, const hg__batch *b, hg
             break;
         /* G_prev = (G W^T) masked by ReLU'(A_prev) */
         cl_mem next = d->pingpong[(L - 1 - li) % 2];
-        st = gemm(eng, d, false, true, m, ly->in, ly->out, g, 0, ly->out, d->params, ly->w_off,
+        st = gemm(d, false, true, m, ly->in, ly->out, g, 0, ly->out, d->params, ly->w_off,
                   ly->out, next, 0, ly->in, "backprop", err);
         cl_uint n = (cl_uint)(m * ly->in);
         hg__karg rb[] = {HG_MEM(next), HG_MEM(d->act[li - 1]), HG_U32(n)};
@@ -721,8 +750,9 @@ static hg_status gather(hg_engine *eng, hg__device *d, const cl_uint *idx, size_
     return st;
 }
 
-hg_status hg__device_run(hg_engine *eng, hg__device *d, size_t index, const hg__dev_plan *plan,
-                         const float *params, bool append, hg_error *err)
+static hg_status run_device(hg_engine *eng, hg__device *d, size_t index,
+                            const hg__dev_plan *plan, const float *params, bool append,
+                            hg_error *err)
 {
     double t0 = hg__now_ms();
     double host_before = append ? d->stats.host_ms : 0;
@@ -825,6 +855,19 @@ out:
     double t1 = hg__now_ms();
     d->stats.host_ms = host_before + (t1 - t0);
     d->stats.end_ms = t1 - eng->step_t0;
+    return st;
+}
+
+/* The lock is taken before the clock starts: host_ms is the device's own
+   time, not the time spent waiting for another engine on the same platform. */
+hg_status hg__device_run(hg_engine *eng, hg__device *d, size_t index, const hg__dev_plan *plan,
+                         const float *params, bool append, hg_error *err)
+{
+    if (plan->rows == 0)
+        return run_device(eng, d, index, plan, params, append, err);
+    hg__platform_enter(d->serial);
+    hg_status st = run_device(eng, d, index, plan, params, append, err);
+    hg__platform_leave(d->serial);
     return st;
 }
 

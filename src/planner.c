@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * planner.c - split rows across devices to minimise the predicted makespan under affine
  * cost models f_i(k) = a_i + b_i * k (k > 0 rows; a device given 0 rows costs nothing).

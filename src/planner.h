@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * planner.h - split rows across devices to minimise the predicted step time under affine
  * cost models (pure, no OpenCL).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * profile.c - calibrate each device into an affine cost model t(n) = a + b n
  * on the real gradient kernels, cache the models on disk, and plan steps on

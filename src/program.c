@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * program.c - OpenCL programs per device: compiled once per device, driver and
  * source, cached on disk and loaded with clCreateProgramWithBinary; devices

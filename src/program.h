@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * program.h - build an OpenCL program for one device, through the on-disk
  * program cache, or from prebuilt binaries for devices without a compiler.

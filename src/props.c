@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * props.c - snapshot one device's properties, one table row per property.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * reference.c - the double-precision host reference of the built-in models'
  * loss and gradient (hg_reference_loss_grad), the oracle of every device test.

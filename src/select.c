@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * select.c - device selection expressions (HETGRAD_DEVICES, hg_options.devices).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * selftest.c - prove a device computes: build the embedded self-test program,
  * run an affine update and a work-group reduction on a small problem, and
@@ -15,6 +16,7 @@
 #include <time.h>
 
 #include "clutil.h"
+#include "platlock.h"
 
 #define SELFTEST_N 3001u /* not a multiple of any local size: tests the bounds check */
 
@@ -201,6 +203,8 @@ hg_status hg_device_selftest_sized(const hg_device_list *list, size_t i,
 
     cl_device_id dev = hg__list_cl_device(list, i);
     selftest t = {0};
+    pthread_mutex_t *serial = hg__platform_lock(info->platform_name);
+    hg__platform_enter(serial);
     double t0 = hg__now_ms();
     hg_status st = hg__create_queue(hg__list_cl_platform(list, i), dev, what, &t.ctx,
                                     &t.queue, err);
@@ -215,6 +219,7 @@ hg_status hg_device_selftest_sized(const hg_device_list *list, size_t i,
         st = run(&t, info, dev, what, &checked, err);
     double t2 = hg__now_ms();
     selftest_release(&t);
+    hg__platform_leave(serial);
     if (st == HG_OK && res) {
         res->build_ms = t1 - t0;
         res->run_ms = t2 - t1;

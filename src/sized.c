@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sized.c - public structs that grow: reading a caller's options struct of
  * any released size, and writing results into a caller's struct of any

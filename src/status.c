@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * status.c - names and messages of hg_status, generated from HG_STATUS_MAP,
  * and the helpers that fill an hg_error with context.

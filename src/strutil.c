@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * strutil.c - the few string helpers C11 lacks, and the host clock.
  */

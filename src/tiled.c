@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tiled.c - the MLP on hetgrad's register-tiled GEMM (cl/gemm.cl): forward
  * GEMMs with the bias and ReLU fused into their epilogue, the weight

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cache_entry.h - test helpers around hetgrad's on-disk cache entries and log.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """cli_check.py NAME BINARY VERSION WORKDIR - one tool's or benchmark's command line.
 
 Every hetgrad tool and benchmark parses its command line with tools/cli.c; this

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """docs_check.py CHECK SOURCE_DIR BUILD_DIR WORKDIR - README.md and docs/*.md
 must say what the code does.  Each check is a CTest test (docs.CHECK):
 

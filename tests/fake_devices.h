@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fake_devices.h - hg_device_info values for the pure-module tests
  * (selection, de-duplication, identity) without any OpenCL device.

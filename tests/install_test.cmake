@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # install_test.cmake - install hetgrad into a scratch prefix, then build and
 # run a client against it twice: with find_package(hetgrad) and with
 # pkg-config; run the installed tools, and read their man pages with

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """json_check.py CHECK TOOL WORKDIR - every JSON output, parsed strictly and
 validated against its schema (docs/schemas/), with device and platform names
 that hold every kind of character a JSON writer must handle.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """json_schema.py - strict JSON reading and a small JSON Schema validator.
 
 hetgrad's output schemas (docs/schemas/*.schema.json) use only the keywords

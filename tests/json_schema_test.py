@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """json_schema_test.py SCHEMA_DIR - the validator behind the json.* tests
 (tests/json_schema.py) must refuse what it is there to refuse, or those tests
 could not fail.  Also loads every schema in SCHEMA_DIR.  Standard library only.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """man_check.py NAME BINARY PAGE - a tool's man page renders and matches its --help.
 
   - `man --warnings -l PAGE` exits 0, prints the page, and groff warns of nothing;

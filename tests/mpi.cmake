@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/mpi.cmake - tests of the MPI layer (included by tests/CMakeLists.txt).
 #
 # test_rankplan (pure, no MPI) always runs.  With the MPI layer built (HG_HAVE_MPI; CI

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """mpi_check.py CHECK MPIEXEC TRAIN WORKDIR - hetgrad-train over MPI, two ranks on localhost.
 
 Rank 0 uses POCL's pthread device and rank 1 POCL's basic device (HETGRAD_DEVICES per

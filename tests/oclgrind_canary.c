@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * oclgrind_canary.c - runs a kernel that reads one element past its buffer on
  * Oclgrind.  The test passes only when Oclgrind reports "Invalid read": proof

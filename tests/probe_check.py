@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """probe_check.py CHECK PROBE - tests of the hetgrad-probe tool.
 
 Checks (each a CTest test):

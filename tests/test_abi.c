@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_abi.c - the structs that grow (docs/abi.md), the version number, and
  * the defaults of zeroed structs.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_balance.c - dynamic rebalancing (balance.c) against a simulator, no device.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_cli.c - the tools' command-line module (tools/cli.c): values and their
  * ranges, every kind of usage error and its message, --help / --version, the

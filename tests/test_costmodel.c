@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_costmodel.c - the affine cost model fit (costmodel.c), no device.
  *

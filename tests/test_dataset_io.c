@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_dataset_io.c - the CSV, LIBSVM and IDX loaders (hetgrad/data.h), no device.
  *

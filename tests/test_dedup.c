@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_dedup.c - one device per piece of hardware, no device needed. */
 #include <check.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_determinism.c - deterministic mode: the same bits whatever the split,
  * whichever device computes which block, whatever kernel shape each device

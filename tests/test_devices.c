@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_devices.c - the device manager on the real test devices.
  *

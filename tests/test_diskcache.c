@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_diskcache.c - the on-disk blob cache: round trips, misses, directory choice and
  * creation, every kind of damaged entry (each a miss with a reason, the file removed),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_engine.c - the gradient engine on the real test devices, against the
  * double-precision host reference.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_fake_icd.c MODE - the device manager against tests/fake_icd, a fake
  * OpenCL driver loaded through the real ICD loader.  It provides hardware

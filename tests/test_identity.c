@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_identity.c - classification priority, stable ids, embedded kernels. */
 #include <check.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_json_out.c - the tools' one JSON writer (tools/json_out.c): escaping,
  * UTF-8 passthrough and repair, numbers, layout, and misuse and stream errors

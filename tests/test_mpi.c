@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_mpi.c - the MPI layer (hetgrad/mpi.h) on real devices, run by mpirun with 2 ranks
  * (tests/mpi.cmake): each rank has its own POCL device (HETGRAD_DEVICES per rank), and

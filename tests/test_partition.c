@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_partition.c - splitting rows across devices (partition.c), no device.
  *

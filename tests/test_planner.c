@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_planner.c - affine, memory-aware planning (planner.c), no device.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_profile.c - calibration, the profile cache, planning on the models,
  * dynamic rebalancing and deadlines, on the real test devices.

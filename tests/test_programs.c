@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_programs.c - the program cache and prebuilt binaries on the real test
  * devices: compile once and load from the cache afterwards; a corrupt cache

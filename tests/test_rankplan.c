@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_rankplan.c - the pure arithmetic of the MPI layer (src/mpi/rankplan.c), no MPI:
  * a rank's model from its devices' profiles, slices, the rank-order mean, and the rank

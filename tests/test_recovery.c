@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_recovery.c - fault recovery planned by the cost models, and how a
  * failure is reported.

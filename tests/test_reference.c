@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_reference.c - model descriptions (parameter count, layers, validation)
  * and the double-precision host reference, no device.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_select.c - selection expressions (HETGRAD_DEVICES syntax), no device. */
 #include <check.h>
 #include <stdint.h>

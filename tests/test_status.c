@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_status.c - the status table, OpenCL error names and hg_error. */
 #include <check.h>
 #include <string.h>

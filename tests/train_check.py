@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """train_check.py TRAIN WORKDIR - tests of hetgrad-train on the built-in digits.
 
 Trains with --json and checks the accuracy; saves, reloads and damages the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hetgrad-bench - how well hetgrad splits a gradient step across devices.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.c - the command line of every hetgrad tool and benchmark (cli.h).
  *

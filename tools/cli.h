@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.h - the command line of every hetgrad tool and benchmark, on glibc's
  * getopt_long (docs/tools.md).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* json_out.c - see json_out.h. */
 #include <inttypes.h>
 #include <math.h>

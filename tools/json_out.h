@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * json_out.h - the one JSON writer of hetgrad's tools and benchmarks.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * param_file.c - hetgrad-train's parameter files: an atomic writer and a checking reader
  * (param_file.h; the format is in docs/train.md).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * param_file.h - hetgrad-train's parameter files (--save, --load; format in docs/train.md).
  *

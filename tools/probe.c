@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hetgrad-probe - list every OpenCL platform and device as hetgrad sees them:
  * classified, identified, selected and de-duplicated.  clinfo-style.

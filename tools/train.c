@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hetgrad-train - train a model with hetgrad on every selected device.
  *

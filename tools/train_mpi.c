@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * train_mpi.c - hetgrad-train's multi-rank mode (train_mpi.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * train_mpi.h - hetgrad-train's multi-rank mode (docs/mpi.md): MPI start-up and
  * shut-down, the start-up agreement, and what to do when another rank fails.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared set-up of the Python tests.
 
 The tests run on whatever OpenCL devices the environment gives; CI gives POCL's

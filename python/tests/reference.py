@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The numpy float64 oracle of the Python tests: loss and gradient of hetgrad's built-in
 models, written from include/hetgrad/model.h alone (nothing from the package), so that
 the engine, the package's parameter layout and the library's own reference are all

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The ctypes mirrors of hetgrad's C structs (hetgrad/_abi.py) against the C compiler.
 
 A C program built against include/ prints sizeof, _Alignof and, per field, offsetof

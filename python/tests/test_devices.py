@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """hetgrad.devices(): the device manager's snapshot, set-aside devices included."""
 import pytest
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """hetgrad.Engine: gradients against the numpy float64 oracle (reference.py), every way
 of choosing rows, the data conversions, and every error path."""
 import pickle

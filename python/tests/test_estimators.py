@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The scikit-learn estimators: scikit-learn's own estimator checks, the digits data
 set against scikit-learn's LogisticRegression, and what the checks do not cover."""
 import pickle

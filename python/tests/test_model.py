@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """hetgrad.Model: the parameter layout the estimators rely on, checked against the
 library's own loss (Engine.gradient), and the forward pass."""
 import pickle

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """hetgrad.objective: (loss, grad) for scipy.optimize.minimize(jac=True)."""
 import numpy as np
 import pytest

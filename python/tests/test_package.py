@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The package as installed: where it loads the library from, what it depends on, and
 that its source stays valid Python 3.9."""
 import ast

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Threads: the GIL is released while the devices compute, two engines run in two
 threads at once, and one engine shared by threads is serialised, not corrupted."""
 import ctypes

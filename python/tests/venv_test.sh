@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # python/tests/venv_test.sh VENV [BUILD_DIR] - test the Python package as a user gets it.
 #
 # Creates the virtualenv VENV (with $HG_PYTHON, default /usr/bin/python3) unless it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * agree.c - status agreement: every rank learns whether every rank succeeded, and if not,
  * which one failed and why (hg_mpi_agree).  Used at start-up, where a rank that cannot

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * context.c - the MPI layer's context: one engine per rank, the rank balancer, and the
  * global step (hetgrad/mpi.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * exchange.c - the MPI calls of the MPI layer, each bounded by a deadline.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mpi_comm.h - the MPI calls of the MPI layer, each with a deadline and a clear message
  * (exchange.c).  Every function returns HG_IO with "<what>: <MPI's error string>" when an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mpi_internal.h - declarations shared by the files of the MPI layer (libhetgrad_mpi).
  * Nothing here is public.  The pure parts (rankplan.c) take no MPI types and are tested

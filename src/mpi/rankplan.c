@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rankplan.c - the pure arithmetic of the MPI layer: a rank's cost model from its
  * devices' profiles, a rank's slice of a step, and the rank-order sum that gives every

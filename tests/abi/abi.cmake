@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/abi/abi.cmake - the ABI checks of docs/abi.md (included by tests/CMakeLists.txt).
 #
 #   abi.exports[-mpi]     each shared library exports exactly the HG_EXTERN functions

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """abi_check.py - the ABI of a freshly built library against a release's baseline.
 
     abi_check.py dump LIBRARY OUT.abi HEADER_DIR...

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """check_exports.py - a shared library exports exactly its public API.
 
     check_exports.py LIBRARY HEADER...

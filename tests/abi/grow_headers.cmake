@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # grow_headers.cmake - a copy of the public headers in which every growable struct
 # (the structs abi/hetgrad.suppr lets grow; docs/abi.md) has one more trailing field, as
 # a later release may add.  Test abi.old-client-grown builds the library from this copy

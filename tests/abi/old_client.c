@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * old_client.c - a program built against an earlier release's headers (the
  * frozen copy in abi/<release>/include), run against the library of this tree

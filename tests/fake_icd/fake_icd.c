@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fake_icd.c - a fake OpenCL ICD (vendor driver) for hetgrad's tests.
  *

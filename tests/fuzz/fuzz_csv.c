@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_csv.c - libFuzzer harness of the CSV loader (hetgrad/data.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_file.h - the fuzz harnesses' shared helper: an input written to a
  * fresh temporary file, for the loaders that read files.

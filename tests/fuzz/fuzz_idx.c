@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_idx.c - libFuzzer harness of the IDX (MNIST) loader (hetgrad/data.h).
  *

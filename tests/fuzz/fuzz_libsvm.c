@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_libsvm.c - libFuzzer harness of the LIBSVM/SVMlight loader (hetgrad/data.h).
  *

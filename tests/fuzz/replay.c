@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * replay.c - run a fuzz harness's LLVMFuzzerTestOneInput over files without libFuzzer,
  * so CI can replay the seed corpora (and past crashes) under plain sanitizers.

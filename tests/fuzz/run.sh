@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/fuzz/run.sh [SECONDS] - build the parser fuzzers with clang's libFuzzer
 # (+ ASan + UBSan) and run each for SECONDS (default 600) on a copy of its
 # corpus; new inputs land in build-fuzz/corpus-<name>.  Needs clang and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* client.c - uses the installed hetgrad: lists the devices it keeps. */
 #include <hetgrad.h>
 #include <stdio.h>

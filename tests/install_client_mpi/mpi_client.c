@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mpi_client.c - built against the installed hetgrad MPI layer: every rank
    agrees that start-up went well, then says how many ranks there were. */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * odd_names_layer.c - an OpenCL loader layer for hetgrad's tests: every
  * device and platform name comes back with a prefix that holds each kind of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """hetgrad: machine-learning gradients on every OpenCL device at once, from Python.
 
     hetgrad.devices()             the device list, set-aside devices and reasons included

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The C structs and constants of libhetgrad that Python mirrors, all in this one module.
 
 ctypes cannot read C headers, so every struct whose fields Python reads or writes is

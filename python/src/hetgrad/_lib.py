@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Loading libhetgrad.so and declaring the C functions Python calls.
 
 The library is the one shipped inside the package (``hetgrad/libhetgrad.so``, built by

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """hetgrad.devices(): the device manager's snapshot as dicts, as ``hetgrad-probe --json``
 shows it (docs/probe-json.md), with the devices set aside and why."""
 import ctypes

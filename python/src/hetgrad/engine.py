@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """hetgrad.Engine: gradients of a built-in model over a resident data set, computed on
 every kept OpenCL device at once (include/hetgrad/engine.h, docs/engine.md)."""
 import ctypes

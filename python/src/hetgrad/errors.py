@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """hetgrad.Error: every failure of the library, with its status name and message."""
 from . import _abi
 

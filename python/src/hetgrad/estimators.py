@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """scikit-learn estimators trained by hetgrad's engine: LogisticRegression, MLPClassifier
 and LinearRegression.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """hetgrad.Model: a built-in model's shape, its parameter layout, and its forward pass in
 numpy.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """hetgrad.objective(): an engine's loss and gradient as the function scipy.optimize
 wants (``minimize(fun, x0, jac=True)``), for full-batch L-BFGS and the like on every
 device at once.  scipy is not needed by this module; only by the caller that passes the

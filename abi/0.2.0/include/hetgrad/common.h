@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hetgrad/common.h - export macro and basic types shared by every public header.
  */

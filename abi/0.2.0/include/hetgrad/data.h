@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hetgrad/data.h - loading real data sets (CSV, LIBSVM/SVMlight, IDX/MNIST) into an
  * owned dense data set in host memory.

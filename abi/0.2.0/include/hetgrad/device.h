@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hetgrad/device.h - the device manager: find, describe, select and
  * de-duplicate every OpenCL device behind the ICD loader.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hetgrad/model.h - the models hetgrad computes gradients for, and the data
  * they read.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hetgrad/mpi.h - data-parallel gradients over MPI: one engine per rank, ranks weighted by
  * their measured capacity (library hetgrad_mpi; CMake target hetgrad::mpi, pkg-config
