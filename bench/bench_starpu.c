@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_starpu.c - hetgrad and StarPU side by side on the same devices, the
  * same data and the same kernel: the softmax-regression gradient (784

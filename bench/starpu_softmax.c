@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * starpu_softmax.c - the softmax-regression gradient through StarPU's OpenCL
  * workers (see starpu_softmax.h), written the way StarPU's own examples are:

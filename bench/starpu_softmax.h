@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * starpu_softmax.h - the softmax-regression gradient through StarPU's OpenCL
  * workers (starpu_softmax.c), for bench_starpu's side-by-side comparison.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * synthetic.c - the benchmarks' synthetic data (see synthetic.h).
  */

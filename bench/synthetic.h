@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * synthetic.h - the benchmarks' synthetic data (synthetic.c), so that every
  * benchmark that compares with another one computes on the same inputs.
