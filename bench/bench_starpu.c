@@ -31,7 +31,8 @@
  * Configurations, interleaved over rounds (the order rotates every round, so
  * no configuration always runs first or right after another), each with its
  * own warm-up in every round:
- *   hetgrad-model    calibrated engine, HG_SPLIT_MODEL (the default)
+ *   hetgrad-model    engine calibrated in this run (no profile cache),
+ *                    HG_SPLIT_MODEL (the default)
  *   hetgrad-dynamic  the same, HG_SPLIT_DYNAMIC (rebalanced every step)
  *   starpu-dmda      StarPU, dmda scheduler, performance model calibrated
  *                    before timing (STARPU_CALIBRATE=2 in a calibration
@@ -547,6 +548,8 @@ static void hg_setup(mix_run *m)
     hg_engine_options eo;
     hg_engine_options_init(&eo);
     eo.devices = &dev;
+    /* calibrated in this run, under this run's conditions, as StarPU's dmda model is */
+    eo.no_profile_cache = true;
     hg_error err;
     double t0 = now_ms();
     if (hg_engine_create(&eo, &m->model, &m->eng, &err) != HG_OK)
