@@ -7,9 +7,10 @@
  *   bench_gradient [--models linear,softmax,mlp] [--rows N] [--repeats R]
  *                  [--json] [--quick] [--devices EXPR] [--keep-duplicates]
  *
- * Data are synthetic (fixed-seed LCG, synthetic.c; bench_starpu uses the same): 784 features in [0, 1), 10 classes
- * (softmax, MLP) or 10 float targets in [-1, 1) (linear); the MLP has one
- * hidden ReLU layer of 256.  Parameters are uniform in [-0.05, 0.05].
+ * Data are synthetic (fixed-seed LCG, synthetic.c, which bench_starpu uses
+ * too): 784 features in [0, 1), 10 classes (softmax, MLP) or 10 float targets
+ * in [-1, 1) (linear); the MLP has one hidden ReLU layer of 256.  Parameters
+ * are uniform in [-0.05, 0.05].
  *
  * Per model, configurations:
  *   solo:<device>  that engine device alone (weight 1, the others 0)
