@@ -10,7 +10,11 @@
  * order, in double, divided by the step's total row count: the mean gradient
  * a single device would give.
  *
- * An engine is used from one thread at a time.
+ * An engine is used from one thread at a time.  Several engines may be used
+ * from several threads at once: calls into a platform that is not
+ * thread-safe (Oclgrind) are serialised across the process, and CLBlast's
+ * process-wide program cache is emptied when the last engine is destroyed
+ * (docs/engine.md, "Threads and engines").
  */
 #ifndef HETGRAD_ENGINE_H
 #define HETGRAD_ENGINE_H
@@ -147,7 +151,9 @@ static inline void hg_engine_options_init(hg_engine_options *opt)
 HG_EXTERN hg_status hg_engine_create(const hg_engine_options *opt, const hg_model_desc *model,
                                      hg_engine **out, hg_error *err);
 
-/* Release everything; NULL is a no-op. */
+/* Release everything; NULL is a no-op.  The last engine of the process to be
+   destroyed also empties CLBlast's program cache (CLBlastClearCache), so no
+   other thread may be calling CLBlast directly meanwhile. */
 HG_EXTERN void hg_engine_destroy(hg_engine *eng);
 
 /* Devices the engine computes on (the kept devices, in list order). */
