@@ -64,6 +64,13 @@ static inline bool test_expect_has(const test_expect *x, const char *entry)
     return false;
 }
 
+/* The CPU devices the set promises: every entry but Oclgrind's (POCL's two,
+   and Intel's in the "+intel" sets). */
+static inline size_t test_expect_cpus(const test_expect *x)
+{
+    return x->n - (test_expect_has(x, "oclgrind") ? 1 : 0);
+}
+
 /* True when the device named name, on the platform named platform, is the one
    entry describes. */
 static inline bool test_expect_matches(const char *entry, const char *name,

@@ -296,13 +296,12 @@ END_TEST
 
 /* ---- cached kernel choices that cannot be applied ------------------------------------ */
 
-/* The CPU devices of the test set: every entry of HG_TEST_EXPECT but Oclgrind
-   (POCL's two, and Intel's in the "+intel" sets). */
+/* The CPU devices of the test set (tests/test_expect.h). */
 static size_t expected_cpus(void)
 {
     test_expect ex;
     test_expect_load(&ex);
-    return ex.n - (test_expect_has(&ex, "oclgrind") ? 1 : 0);
+    return test_expect_cpus(&ex);
 }
 
 /* The CPU devices, hetgrad's own kernels, the profile cache, a captured log. */

@@ -6,8 +6,8 @@
  * gradient against the double host reference (src/reference.c), to the
  * tolerance of test_engine.c.  Oclgrind is not thread-safe (upstream issue
  * 28): without hetgrad's per-platform serialisation, engines driving it from
- * several threads got wrong gradients with HG_OK.  POCL is thread-safe and
- * must keep running engines in parallel.
+ * several threads got wrong gradients with HG_OK.  POCL and Intel's CPU
+ * runtime are thread-safe and must keep running engines in parallel.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
@@ -245,6 +245,7 @@ START_TEST(platform_table)
     ck_assert_ptr_nonnull(hg__platform_unsafe_reason("Oclgrind"));
     ck_assert_ptr_null(hg__platform_lock("Portable Computing Language"));
     ck_assert_ptr_null(hg__platform_unsafe_reason("Portable Computing Language"));
+    ck_assert_ptr_null(hg__platform_lock("Intel(R) OpenCL"));
     ck_assert_ptr_null(hg__platform_lock(NULL));
     /* recursive: a section may nest in another on the same thread */
     hg__platform_enter(o);
