@@ -3,7 +3,7 @@
 # scripts/intel-runtime.sh [DIR] - install Intel's CPU OpenCL runtime, a second
 # real OpenCL implementation with its own compiler, from PyPI into a virtualenv.
 #
-#   DIR       the virtualenv (default: build-cache/intel-venv)
+#   DIR       the virtualenv (default: build-cache/intel-venv in the repository)
 #   DIR/icd/  an ICD vendor directory whose one file, intel.icd, names the
 #             venv's lib/libintelocl.so by its absolute path: point
 #             OCL_ICD_VENDORS at it, or copy the file beside other .icd files
@@ -18,7 +18,7 @@
 # (scripts/setup.sh installs python3-venv) and PyPI; exits 1 with a message
 # naming what is missing otherwise.  docs/testing.md, "Intel's CPU runtime".
 set -eu
-cd "$(dirname "$0")/.."
+root=$(cd "$(dirname "$0")/.." && pwd)
 
 # intel-opencl-rt ships libintelocl.so; intel-cmplr-lib-rt the compiler
 # runtime it links (libimf, libsvml, libirng, libintlc); the other three are
@@ -27,7 +27,7 @@ PINS="intel-opencl-rt==2026.2.0 intel-cmplr-lib-rt==2026.2.0 intel-cmplr-lic-rt=
 tbb==2023.2.0 tcmlib==1.6.0"
 PY=/usr/bin/python3
 
-dir=${1:-build-cache/intel-venv}
+dir=${1:-$root/build-cache/intel-venv}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 stamp="$dir/.hetgrad-intel-runtime"

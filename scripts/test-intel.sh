@@ -5,9 +5,10 @@
 # beside POCL's pthread and basic devices (HG_TEST_DEVICES=pocl+intel).
 #
 # Installs the runtime from PyPI into build-cache/intel-venv (or the
-# virtualenv HG_INTEL_VENV names) with scripts/intel-runtime.sh, builds in
-# build-intel with warnings as errors, and runs the whole CTest suite there;
-# extra arguments go to ctest (-R test_engine runs the matching tests only).
+# virtualenv HG_INTEL_VENV names, relative to the repository root) with
+# scripts/intel-runtime.sh, builds in build-intel with warnings as errors, and
+# runs the whole CTest suite there; extra arguments go to ctest (-R test_engine
+# runs the matching tests only).
 # The default CI (.ci/run -> scripts/test.sh) does not run this stage, and so
 # needs neither PyPI for it nor Intel's runtime; HG_TEST_INTEL=1 sh
 # scripts/test.sh runs it after the three default stages.  docs/testing.md.
