@@ -10,6 +10,10 @@
 # (--json, --rows N, --models softmax, --quick).  POCL's two CPU devices are
 # two views of the same cores: --keep-duplicates keeps both (every tool
 # de-duplicates by default).
+#
+# HG_BENCH_INTEL=1 adds Intel's CPU OpenCL runtime, installed from PyPI into
+# build-cache/intel-venv by scripts/intel-runtime.sh: a third view of the same
+# cores, with its own compiler, measured beside POCL's in the same run.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -24,6 +28,10 @@ rm -f "$icd"/*.icd
 for f in /etc/OpenCL/vendors/*.icd; do
     [ -f "$f" ] && cp "$f" "$icd/"
 done
+if [ "${HG_BENCH_INTEL:-0}" = 1 ]; then
+    intel=$(sh scripts/intel-runtime.sh)
+    echo "$intel" >"$icd/intel.icd"
+fi
 export OCL_ICD_VENDORS="$PWD/$icd"
 export POCL_DEVICES="${POCL_DEVICES:-pthread basic}"
 

@@ -8,6 +8,9 @@
 #      (CTest python.package; the test requirements come from PyPI)
 #   3. POCL and Oclgrind again, built with AddressSanitizer + UBSan
 # (after a Release build with warnings as errors, the build scripts/run.sh makes)
+# With HG_TEST_INTEL=1, a fourth, opt-in stage follows: POCL and Intel's CPU OpenCL
+# runtime, installed from PyPI (scripts/test-intel.sh).  Without it, this script never
+# installs or runs Intel's runtime: the default CI stays POCL + Oclgrind.
 # Every stage builds the MPI layer (-DHG_MPI=ON: no MPI is a configuration error) and
 # runs its tests with two ranks under mpirun (docs/mpi.md).
 #
@@ -36,4 +39,7 @@ stage "POCL + Oclgrind" build -DHG_TEST_DEVICES=pocl+oclgrind
 stage "POCL only" build-pocl -DHG_TEST_DEVICES=pocl -DHG_PYTHON_TESTS=ON
 stage "POCL + Oclgrind, ASan + UBSan" build-asan -DHG_TEST_DEVICES=pocl+oclgrind \
       -DHG_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DHG_BUILD_BENCH=OFF
+if [ "${HG_TEST_INTEL:-0}" = 1 ]; then
+    sh scripts/test-intel.sh
+fi
 echo "==== hetgrad tests: all stages passed ===="

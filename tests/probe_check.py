@@ -52,7 +52,16 @@ def probe_json(args, env_update=None):
 
 
 def expected_names():
+    """HG_TEST_EXPECT's entries: one per device of the test set (tests/test_expect.h)."""
     return [w for w in os.environ["HG_TEST_EXPECT"].split(",") if w]
+
+
+def expect_matches(entry, device):
+    """True when device (a JSON device) is the one entry describes: "platform:TEXT"
+    names its platform, any other entry its name; ASCII case is ignored."""
+    if entry.lower().startswith("platform:"):
+        return entry[len("platform:"):].lower() in device["platform"].lower()
+    return entry.lower() in device["name"].lower()
 
 
 def clinfo_devices():
@@ -147,9 +156,9 @@ def check_schema():
         if not d["kept"]:
             if d["duplicate_of"] not in ids:
                 fail("%s set aside without naming what it duplicates" % d["name"])
-    names = [d["name"].lower() for d in full["devices"]]
+    names = [(d["platform"], d["name"]) for d in full["devices"]]
     for w in expected_names():
-        if sum(w in n for n in names) != 1:
+        if sum(expect_matches(w, d) for d in full["devices"]) != 1:
             fail("expected device %r not listed exactly once in %s" % (w, names))
     cpu = [d for d in full["devices"] if d["type"] == "cpu"]
     if len(cpu) >= 2 and sum(d["kept"] for d in cpu) != 1:

@@ -2,9 +2,9 @@
 /*
  * test_devices.c - the device manager on the real test devices.
  *
- * HG_TEST_EXPECT lists, comma-separated, a name substring for every device
- * the test environment must provide ("pthread,basic,oclgrind" for POCL +
- * Oclgrind).  A missing or extra device is a failure, never a skip.
+ * HG_TEST_EXPECT lists, comma-separated, an entry for every device the test
+ * environment must provide ("pthread,basic,oclgrind" for POCL + Oclgrind;
+ * tests/test_expect.h).  A missing or extra device is a failure, never a skip.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
@@ -13,32 +13,13 @@
 #include <string.h>
 
 #include "internal.h"
+#include "test_expect.h"
 
-#define MAX_EXPECT 16
-static char expect_buf[512];
-static const char *expect[MAX_EXPECT];
-static size_t nexpect;
-
-static void load_expectations(void)
-{
-    const char *e = getenv("HG_TEST_EXPECT");
-    if (!e || !*e) {
-        fprintf(stderr, "test_devices: HG_TEST_EXPECT is not set: the test environment "
-                        "must say which devices it provides\n");
-        exit(1);
-    }
-    snprintf(expect_buf, sizeof expect_buf, "%s", e);
-    for (char *tok = strtok(expect_buf, ","); tok && nexpect < MAX_EXPECT;
-         tok = strtok(NULL, ","))
-        expect[nexpect++] = tok;
-}
+static test_expect ex;
 
 static bool expected(const char *word)
 {
-    for (size_t i = 0; i < nexpect; i++)
-        if (strcmp(expect[i], word) == 0)
-            return true;
-    return false;
+    return test_expect_has(&ex, word);
 }
 
 static hg_device_list *make(const char *devices, bool keep_dups, bool use_env)
@@ -56,27 +37,42 @@ static hg_device_list *make(const char *devices, bool keep_dups, bool use_env)
     return l;
 }
 
-static const hg_device_info *by_name(const hg_device_list *l, const char *sub)
+/* The one device that entry (a HG_TEST_EXPECT entry) describes, or NULL. */
+static const hg_device_info *by_name(const hg_device_list *l, const char *entry)
 {
     const hg_device_info *found = NULL;
     for (size_t i = 0; i < hg_device_list_count(l); i++) {
         const hg_device_info *d = hg_device_list_get(l, i);
-        if (hg__icontains(d->name, sub)) {
-            ck_assert_msg(found == NULL, "two devices match \"%s\"", sub);
+        if (test_expect_matches(entry, d->name, d->platform_name)) {
+            ck_assert_msg(found == NULL, "two devices match \"%s\"", entry);
             found = d;
         }
     }
     return found;
 }
 
+/* The CPU device de-duplication keeps of those selected: the most compute
+   units, and of those the first listed (docs/devices.md). */
+static const hg_device_info *best_cpu(const hg_device_list *l)
+{
+    const hg_device_info *best = NULL;
+    for (size_t i = 0; i < hg_device_list_count(l); i++) {
+        const hg_device_info *d = hg_device_list_get(l, i);
+        if (d->type == HG_DEVICE_CPU && d->selected &&
+            (!best || d->compute_units > best->compute_units))
+            best = d;
+    }
+    return best;
+}
+
 START_TEST(every_expected_device_is_there)
 {
     hg_device_list *l = make(NULL, true, false);
-    ck_assert_uint_eq(hg_device_list_count(l), nexpect);
-    for (size_t i = 0; i < nexpect; i++)
-        ck_assert_msg(by_name(l, expect[i]) != NULL, "expected device \"%s\" is missing",
-                      expect[i]);
-    ck_assert_uint_eq(hg_device_list_kept_count(l), nexpect);
+    ck_assert_uint_eq(hg_device_list_count(l), ex.n);
+    for (size_t i = 0; i < ex.n; i++)
+        ck_assert_msg(by_name(l, ex.entry[i]) != NULL, "expected device \"%s\" is missing",
+                      ex.entry[i]);
+    ck_assert_uint_eq(hg_device_list_kept_count(l), ex.n);
     ck_assert_uint_eq(hg_device_list_warning_count(l), 0);
     hg_device_list_destroy(l);
 }
@@ -110,6 +106,15 @@ START_TEST(classes_and_properties)
     if ((d = by_name(l, "basic")) != NULL) {
         ck_assert_int_eq(d->type, HG_DEVICE_CPU);
         ck_assert_uint_eq(d->compute_units, 1);
+    }
+    if ((d = by_name(l, "platform:Intel(R) OpenCL")) != NULL) {
+        /* Intel's CPU runtime: the host's cores, named after the processor (as
+           the end of POCL's names), with a UUID and no PCI address. */
+        ck_assert_int_eq(d->type, HG_DEVICE_CPU);
+        ck_assert(d->host_unified_memory);
+        ck_assert(d->has_uuid && !d->has_pci);
+        const hg_device_info *p = by_name(l, "pthread");
+        ck_assert_msg(!p || hg__icontains(p->name, d->name), "%s / %s", p->name, d->name);
     }
     if ((d = by_name(l, "oclgrind")) != NULL) {
         /* Reports every type bit; accelerator wins (device.h). */
@@ -145,17 +150,32 @@ START_TEST(default_dedup_keeps_one_cpu_view)
     hg_device_list *l = make(NULL, false, false);
     const hg_device_info *pthread = by_name(l, "pthread");
     const hg_device_info *basic = by_name(l, "basic");
-    if (expected("pthread") && expected("basic")) {
-        ck_assert(pthread->kept); /* more compute units */
-        ck_assert(!basic->kept);
-        ck_assert(basic->selected);
-        ck_assert_int_eq(basic->duplicate_of, (long)pthread->index);
-        ck_assert_ptr_nonnull(strstr(basic->reason, pthread->id));
+    const hg_device_info *keep = best_cpu(l);
+    size_t ncpu = 0;
+    for (size_t i = 0; i < hg_device_list_count(l); i++) {
+        const hg_device_info *d = hg_device_list_get(l, i);
+        if (d->type != HG_DEVICE_CPU)
+            continue;
+        ncpu++;
+        ck_assert(d->selected);
+        if (d == keep) {
+            ck_assert_msg(d->kept, "%s set aside: %s", d->name, d->reason);
+            continue;
+        }
+        ck_assert_msg(!d->kept, "%s kept beside %s", d->name, keep->name);
+        ck_assert_int_eq(d->duplicate_of, (long)keep->index);
+        ck_assert_ptr_nonnull(strstr(d->reason, keep->id));
+        ck_assert_ptr_nonnull(strstr(d->reason, "shares the host CPU"));
     }
+    ck_assert_uint_eq(ncpu, ex.n - (expected("oclgrind") ? 1 : 0));
+    /* POCL alone: pthread (two units) over basic, which POCL lists first. */
+    if (ncpu == 2 && expected("pthread") && expected("basic"))
+        ck_assert_ptr_eq(keep, pthread);
+    ck_assert(!basic->kept);
     const hg_device_info *ocl = by_name(l, "oclgrind");
     if (ocl)
         ck_assert(ocl->kept);
-    ck_assert_uint_eq(hg_device_list_kept_count(l), nexpect - (basic && pthread ? 1 : 0));
+    ck_assert_uint_eq(hg_device_list_kept_count(l), ex.n - (ncpu - 1));
     hg_device_list_destroy(l);
 }
 END_TEST
@@ -202,8 +222,9 @@ START_TEST(environment_selection)
     /* Environment and API both apply. */
     setenv("HETGRAD_DEVICES", "-basic", 1);
     l = make("cpu", false, true);
-    ck_assert(by_name(l, "pthread")->kept);
+    ck_assert(by_name(l, "pthread")->selected);
     ck_assert(!by_name(l, "basic")->selected);
+    ck_assert(best_cpu(l)->kept); /* pthread, or Intel's device listed before it */
     ck_assert_uint_eq(hg_device_list_kept_count(l), 1);
     hg_device_list_destroy(l);
 
@@ -317,7 +338,7 @@ END_TEST
 
 int main(void)
 {
-    load_expectations();
+    test_expect_load(&ex);
     Suite *s = suite_create("devices");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);

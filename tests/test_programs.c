@@ -21,6 +21,7 @@
 #include "engine_internal.h"
 #include "engine_knobs.h"
 #include "internal.h"
+#include "test_expect.h"
 
 static char cache[256], bins[256];
 
@@ -198,7 +199,15 @@ END_TEST
 
 /* ---- what the caches must not trust ---------------------------------------------- */
 
-/* An engine on the POCL CPU devices with hetgrad's own kernels, logging to lg. */
+/* The CPU devices of the test set (tests/test_expect.h). */
+static size_t expected_cpus(void)
+{
+    test_expect ex;
+    test_expect_load(&ex);
+    return test_expect_cpus(&ex);
+}
+
+/* An engine on the test set's CPU devices with hetgrad's own kernels, logging to lg. */
 static hg_engine *cpu_engine(const char *dir, bool profile_cache, test_log *lg)
 {
     hg_options dev;
@@ -218,7 +227,7 @@ static hg_engine *cpu_engine(const char *dir, bool profile_cache, test_log *lg)
     hg_engine *e = NULL;
     hg_error err;
     ck_assert_msg(hg_engine_create(&o, &model, &e, &err) == HG_OK, "%s", err.message);
-    ck_assert_uint_eq(hg_engine_device_count(e), 2);
+    ck_assert_uint_eq(hg_engine_device_count(e), expected_cpus());
     return e;
 }
 
@@ -327,7 +336,7 @@ static void forge_again(const char *dir, test_entry *kept, size_t n, const char 
         ck_assert_msg(test_entry_store(dir, &kept[i], kept[i].payload, kept[i].len, &err) ==
                       HG_OK, "%s", err.message);
     }
-    ck_assert_uint_eq(done, 2); /* one per device */
+    ck_assert_uint_eq(done, expected_cpus()); /* one per device */
 }
 
 /* Rewrite every profile entry's kernel choice to choice ("2:4:8:3"), checksum valid. */
@@ -352,7 +361,7 @@ static void forge_profiles(const char *dir, const char *choice)
         free(text);
         test_entry_free(&en);
     }
-    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(n, expected_cpus());
     free_entries(v);
 }
 
@@ -380,15 +389,17 @@ START_TEST(forged_entries_are_caught)
     hg_engine_destroy(e);
     test_entry *kept = NULL;
     size_t nforged = forge_programs(cache, &kept);
-    ck_assert_uint_eq(nforged, 4); /* two kernels, two devices */
+    ck_assert_uint_eq(nforged, 2 * expected_cpus()); /* two kernels on every device */
 
     /* 2. A fresh process's engine loads the forged default kernel at creation. */
     e = cpu_engine(cache, true, &lg);
     set_data(e);
     expect_reference(e, "forged default kernel, uncalibrated");
-    ck_assert_msg(test_log_count(&lg, "fused r8/b8/k2 computed a wrong gradient") == 2,
+    ck_assert_msg(test_log_count(&lg, "fused r8/b8/k2 computed a wrong gradient") ==
+                      expected_cpus(),
                   "log:\n%s", lg.text);
-    ck_assert_msg(test_log_count(&lg, "the program cache held wrong binaries") == 2,
+    ck_assert_msg(test_log_count(&lg, "the program cache held wrong binaries") ==
+                      expected_cpus(),
                   "log:\n%s", lg.text);
     /* calibration rebuilds the other candidates from source too (the cache was wrong for
        this device): the forged r4/b8/k3 is not excluded as if the kernel were wrong */
@@ -421,7 +432,8 @@ START_TEST(forged_entries_are_caught)
     ck_assert_msg(lg.used == 0, "log:\n%s", lg.text);
     ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
     expect_reference(e, "cached profile naming a forged kernel");
-    ck_assert_msg(test_log_count(&lg, "fused r4/b8/k3 computed a wrong gradient") == 2,
+    ck_assert_msg(test_log_count(&lg, "fused r4/b8/k3 computed a wrong gradient") ==
+                      expected_cpus(),
                   "log:\n%s", lg.text);
     for (size_t i = 0; i < hg_engine_device_count(e); i++) {
         hg_device_profile pf;

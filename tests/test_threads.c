@@ -6,8 +6,8 @@
  * gradient against the double host reference (src/reference.c), to the
  * tolerance of test_engine.c.  Oclgrind is not thread-safe (upstream issue
  * 28): without hetgrad's per-platform serialisation, engines driving it from
- * several threads got wrong gradients with HG_OK.  POCL is thread-safe and
- * must keep running engines in parallel.
+ * several threads got wrong gradients with HG_OK.  POCL and Intel's CPU
+ * runtime are thread-safe and must keep running engines in parallel.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
@@ -245,6 +245,7 @@ START_TEST(platform_table)
     ck_assert_ptr_nonnull(hg__platform_unsafe_reason("Oclgrind"));
     ck_assert_ptr_null(hg__platform_lock("Portable Computing Language"));
     ck_assert_ptr_null(hg__platform_unsafe_reason("Portable Computing Language"));
+    ck_assert_ptr_null(hg__platform_lock("Intel(R) OpenCL"));
     ck_assert_ptr_null(hg__platform_lock(NULL));
     /* recursive: a section may nest in another on the same thread */
     hg__platform_enter(o);
@@ -292,6 +293,28 @@ START_TEST(pocl_clblast_engines_in_threads)
 }
 END_TEST
 
+/*
+ * Intel's CPU runtime is thread-safe: four engines on its one device, each in
+ * its own thread, stay right and unserialised; so do engines on Intel's
+ * device and on both POCL devices at once (two drivers in one process).
+ */
+#define INTEL "platform:Intel(R) OpenCL"
+static const char *const intel4[THREADS] = {INTEL, INTEL, INTEL, INTEL};
+static const char *const mixed3[3] = {INTEL, "pthread", "basic"};
+
+START_TEST(intel_engines_in_threads)
+{
+    run_threads(intel4, THREADS, false, HG_MODEL_MLP, HG_GEMM_AUTO, 300, 5);
+    run_threads(mixed3, 3, false, HG_MODEL_SOFTMAX, HG_GEMM_AUTO, 300, 5);
+}
+END_TEST
+
+START_TEST(intel_clblast_engines_in_threads)
+{
+    run_threads(intel4, THREADS, false, HG_MODEL_MLP, HG_GEMM_CLBLAST, 300, 5);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("threads");
@@ -304,6 +327,10 @@ int main(void)
     if (expected("oclgrind")) {
         tcase_add_test(tc, oclgrind_engines_in_threads);
         tcase_add_test(tc, oclgrind_clblast_engines_in_threads);
+    }
+    if (expected(INTEL)) {
+        tcase_add_test(tc, intel_engines_in_threads);
+        tcase_add_test(tc, intel_clblast_engines_in_threads);
     }
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
