@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * profile_check.c - a cost profile read from the cache is on probation until
+ * the device's first steps agree with it.
+ *
+ * The cache key (profile_key.c) holds everything known to change a device's
+ * speed, but not everything that can: a driver update that keeps its version
+ * string, a CPU governor or thermal limit, a profile measured while the
+ * machine was busy.  A stale profile misplans every step of a split by the
+ * model, and sends the dynamic balancer's guard to the wrong device.  So
+ * after calibration every device whose model came from the cache is watched
+ * for its first HG__PROBATION_STEPS (3) steps in which it has a weight.  For
+ * each of them in which it computed rows (and did not fail or recompute
+ * another device's rows) the ratio of its measured host time to its model's
+ * prediction for those rows is kept.  Then the median ratio r is judged (a
+ * median of three: one step disturbed by something else cannot decide):
+ *
+ *   - 1/1.25 <= r <= 1.25 (within 25% of the smaller of the two, the
+ *     balancer's jump rule): the profile is confirmed.
+ *   - Otherwise, or when the device computed rows in none of those steps (a
+ *     profile that makes a device look too slow to be worth rows would never
+ *     be contradicted by steps), the device is timed alone: as many rows as
+ *     its model says take SPOT_MS (20 ms), the median of SPOT_REPEATS (3) runs
+ *     after a warm-up.  Steps run devices together, and two views of the same
+ *     cores (POCL's pthread and basic devices), or devices sharing a memory
+ *     bus, slow each other down by more than 25% with a right profile.  A
+ *     profile describes its device alone, so alone is where it is judged.
+ *     Within 25% there: the profile stands (logged at info level).
+ *   - Departing alone too: the profile is stale.  The device is measured
+ *     again as on a cache miss (kernel choice and cost model:
+ *     hg__profile_remeasure), its cache entry is rewritten, from_cache becomes
+ *     false, and it is logged at info level ("profile of DEVICE was stale:
+ *     predicted X ms, measured Y ms ...; recalibrated").  The next step is
+ *     planned on the new model; the balancer takes it as the device's model
+ *     and calibrated reference (hg__balancer_recalibrate).
+ *
+ * Why measure again rather than fit the steps: a device's steps have one row
+ * count (the batch, or its share of it), which cannot tell the fixed cost from
+ * the per-row cost, and they were timed beside the other devices; and the
+ * kernel chosen for it may no longer be its fastest once its speed changed.
+ * Measuring again costs what a cache miss costs, once.  A correct profile
+ * costs nothing when the steps agree with it, and one timing alone (about 80
+ * ms) when they do not.
+ *
+ * The judging happens between steps, after the step's result and statistics
+ * are final (hg_engine_last_step() still shows the step, not the timings).
+ * Fault injection is off while the device is timed or measured, as in
+ * calibration.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+#define CHECK_RATIO 1.25 /* the most a device may depart from its model, either way */
+#define SPOT_MS 20.0     /* predicted time of the alone timing */
+#define SPOT_REPEATS 3
+
+static bool agrees(double ratio)
+{
+    return ratio <= CHECK_RATIO && ratio >= 1.0 / CHECK_RATIO;
+}
+
+void hg__profile_check_begin(hg_engine *eng)
+{
+    for (size_t i = 0; i < eng->ndev; i++) {
+        hg__device *d = &eng->dev[i];
+        d->probation = (hg__probation){.on = d->model_from_cache && d->model.valid};
+    }
+}
+
+void hg__profile_check_observe(hg_engine *eng)
+{
+    if (!eng->calibrated)
+        return;
+    for (size_t i = 0; i < eng->ndev; i++) {
+        hg__device *d = &eng->dev[i];
+        hg__probation *p = &d->probation;
+        if (!p->on)
+            continue;
+        if (d->quarantined) {
+            p->on = false;
+            continue;
+        }
+        if (!(eng->weight[i] > 0) || p->steps >= HG__PROBATION_STEPS)
+            continue;
+        p->steps++;
+        const hg_device_step *s = hg__device_stats(eng, i);
+        double pred = hg__cost_predict(&d->model, s->rows);
+        if (s->rows > 0 && !s->failed && s->recovered_rows == 0 && isfinite(s->host_ms) &&
+            s->host_ms >= 0 && isfinite(pred) && pred > 0)
+            p->ratio[p->n++] = s->host_ms / pred;
+    }
+}
+
+/* Rows device d is timed alone on: SPOT_MS' worth by its model, within its rows. */
+static size_t spot_rows(const hg__device *d)
+{
+    size_t have = d->win.hi - d->win.lo;
+    size_t cap = have < d->chunk_rows ? have : d->chunk_rows;
+    double n = SPOT_MS / d->model.b_ms_per_row;
+    if (!(n >= 1.0))
+        return cap ? 1 : 0;
+    return n >= (double)cap ? cap : (size_t)n;
+}
+
+/* Judge device i, whose probation is over (see the top of the file). */
+static void judge(hg_engine *eng, size_t i)
+{
+    hg__device *d = &eng->dev[i];
+    hg__probation *p = &d->probation;
+    p->on = false;
+    double r = NAN;
+    if (p->n > 0) {
+        double v[HG__PROBATION_STEPS];
+        memcpy(v, p->ratio, p->n * sizeof *v);
+        r = hg__cost_median(v, p->n);
+        if (agrees(r)) {
+            hg__log(&eng->log, HG_LOG_DEBUG, "profile of %s confirmed by its first steps "
+                    "(%.2f times its prediction)", d->what, r);
+            return;
+        }
+    }
+    char steps[96];
+    if (p->n > 0)
+        snprintf(steps, sizeof steps, "its first steps took %.2f times its prediction", r);
+    else
+        snprintf(steps, sizeof steps, "it computed no rows in its first %zu steps", p->steps);
+    size_t n = spot_rows(d);
+    if (n == 0)
+        return;
+    double pred = hg__cost_predict(&d->model, n), ms = 0;
+    hg_device_step saved = d->stats;
+    hg_error e;
+    hg_status st = hg__profile_time(eng, i, n, SPOT_REPEATS, &ms, &e);
+    if (st == HG_OK && agrees(ms / pred)) {
+        d->stats = saved;
+        hg__log(&eng->log, HG_LOG_INFO, "profile of %s holds: %s, but alone it took %.3g ms "
+                "on %zu rows, predicted %.3g ms (the devices slow each other down)", d->what,
+                steps, ms, n, pred);
+        return;
+    }
+    if (st == HG_OK)
+        st = hg__profile_remeasure(eng, i, &e);
+    d->stats = saved;
+    if (st == HG_OUT_OF_MEMORY) {
+        hg__log(&eng->log, HG_LOG_WARN, "checking the profile of %s: %s; keeping it", d->what,
+                e.message);
+        return;
+    }
+    if (st != HG_OK) {
+        hg__quarantine(eng, i, &e);
+        return;
+    }
+    hg__log(&eng->log, HG_LOG_INFO, "profile of %s was stale: predicted %.3g ms, measured "
+            "%.3g ms on %zu rows alone (%s); recalibrated: %.3g ms, and the cache entry "
+            "rewritten", d->what, pred, ms, n, steps, hg__cost_predict(&d->model, n));
+    if (eng->balancer && hg__balancer_recalibrate(eng->balancer, i, &d->model, &e) != HG_OK)
+        hg__log(&eng->log, HG_LOG_WARN, "rebalancing: %s", e.message);
+}
+
+void hg__profile_check_settle(hg_engine *eng)
+{
+    if (!eng->calibrated)
+        return;
+    for (size_t i = 0; i < eng->ndev; i++) {
+        const hg__probation *p = &eng->dev[i].probation;
+        if (p->on && !eng->dev[i].quarantined && p->steps >= HG__PROBATION_STEPS)
+            judge(eng, i);
+    }
+}
