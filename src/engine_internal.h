@@ -419,10 +419,10 @@ hg_status hg__plan_recovery_counts(const hg_engine *eng, size_t total, const siz
                                    double *weights, hg_error *err);
 void hg__observe_step(hg_engine *eng);
 /*
- * Measure device i again from scratch, as calibration does on a cache miss:
- * choose its kernel, fit its model into d->model, rewrite its profile cache
- * entry; d->model_from_cache becomes false.  No fault injection meanwhile.
- * On failure d->model is left as it was and the status says why:
+ * Measure device i's cost model again, as calibration does (with the kernel
+ * it computes with), into d->model, and rewrite its profile cache entry;
+ * d->model_from_cache becomes false.  No fault injection meanwhile.  On
+ * failure d->model is left as it was and the status says why:
  * HG_OUT_OF_MEMORY, or a device failure (the caller quarantines it).
  */
 hg_status hg__profile_remeasure(hg_engine *eng, size_t i, hg_error *err);

@@ -671,15 +671,17 @@ hg_status hg__profile_remeasure(hg_engine *eng, size_t i, hg_error *err)
     if (!sig || !params || !owned) {
         st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "measuring %s again", d->what);
     } else {
-        hg__cost_model old = d->model;
+        hg__cost_model model;
         bool warming = eng->warming;
         eng->warming = true; /* no fault injection, as in calibration */
-        st = measure_device(eng, i, params, NULL, "", key, KEY_FIELDS, err);
+        st = measure(eng, i, params, &model, err);
         eng->warming = warming;
-        if (st == HG_OK)
+        if (st == HG_OK) {
+            d->model = model;
             d->model_from_cache = false;
-        else
-            d->model = old;
+            if (eng->profile_cache_dir)
+                store_profile(eng, d, key, KEY_FIELDS);
+        }
     }
     free(owned);
     free(sig);

@@ -26,21 +26,28 @@
  *     bus, slow each other down by more than 25% with a right profile.  A
  *     profile describes its device alone, so alone is where it is judged.
  *     Within 25% there: the profile stands (logged at info level).
- *   - Departing alone too: the profile is stale.  The device is measured
- *     again as on a cache miss (kernel choice and cost model:
- *     hg__profile_remeasure), its cache entry is rewritten, from_cache becomes
- *     false, and it is logged at info level ("profile of DEVICE was stale:
- *     predicted X ms, measured Y ms ...; recalibrated").  The next step is
- *     planned on the new model; the balancer takes it as the device's model
- *     and calibrated reference (hg__balancer_recalibrate).
+ *   - Departing alone too: the profile is stale.  (A device that computed no
+ *     rows, and would compute none at the speed it showed alone either, is
+ *     left as it is: no plan would change, and a simulator's timings -- one
+ *     row of Oclgrind takes a few hundred ms, +-25% under load -- are not
+ *     worth measuring it again for.)  The device's cost model is measured
+ *     again as calibration measures it (hg__profile_remeasure), its cache
+ *     entry rewritten, from_cache becomes false, and it is logged at info
+ *     level ("profile of DEVICE was stale: predicted X ms, measured Y ms
+ *     ...; recalibrated").  The next step is planned on the new model; the
+ *     balancer takes it as the device's model and calibrated reference
+ *     (hg__balancer_recalibrate).
  *
  * Why measure again rather than fit the steps: a device's steps have one row
  * count (the batch, or its share of it), which cannot tell the fixed cost from
- * the per-row cost, and they were timed beside the other devices; and the
- * kernel chosen for it may no longer be its fastest once its speed changed.
- * Measuring again costs what a cache miss costs, once.  A correct profile
- * costs nothing when the steps agree with it, and one timing alone (about 80
- * ms) when they do not.
+ * the per-row cost, and they were timed beside the other devices.  Why not
+ * choose its kernel again too: the kernel was chosen by comparing candidates
+ * on this device, and what the key does not see (a clock, a busy machine)
+ * moves them alike; what changes their order (compute units, driver, the
+ * driver's variables) is in the key, and a new key is a new calibration.
+ * Measuring costs a fraction of a second on a CPU device, once.  A correct
+ * profile costs nothing when the steps agree with it, and one timing alone
+ * (about 80 ms) when they do not.
  *
  * The judging happens between steps, after the step's result and statistics
  * are final (hg_engine_last_step() still shows the step, not the timings).
@@ -49,6 +56,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine_internal.h"
@@ -105,6 +113,30 @@ static size_t spot_rows(const hg__device *d)
     return n >= (double)cap ? cap : (size_t)n;
 }
 
+/*
+ * Whether device i, taking ratio times its model's time, would get rows of a
+ * step of total rows planned on the healthy devices' models.  True when that
+ * cannot be told (out of memory): then it is measured.
+ */
+static bool worth_rows(const hg_engine *eng, size_t i, double ratio, size_t total)
+{
+    hg__cost_model *m = calloc(eng->ndev, sizeof *m);
+    size_t *c = calloc(eng->ndev, sizeof *c);
+    bool worth = true;
+    if (m && c) {
+        for (size_t j = 0; j < eng->ndev; j++)
+            if (!eng->dev[j].quarantined && eng->weight[j] > 0)
+                m[j] = eng->dev[j].model;
+        m[i].a_ms *= ratio;
+        m[i].b_ms_per_row *= ratio;
+        worth = hg__plan_affine(total, m, eng->ndev, NULL, c, NULL, NULL) == HG_OK &&
+                c[i] > 0;
+    }
+    free(m);
+    free(c);
+    return worth;
+}
+
 /* Judge device i, whose probation is over (see the top of the file). */
 static void judge(hg_engine *eng, size_t i)
 {
@@ -127,6 +159,11 @@ static void judge(hg_engine *eng, size_t i)
         snprintf(steps, sizeof steps, "its first steps took %.2f times its prediction", r);
     else
         snprintf(steps, sizeof steps, "it computed no rows in its first %zu steps", p->steps);
+    size_t total = 0; /* the last step's rows */
+    for (size_t j = 0; j < eng->ndev; j++) {
+        const hg_device_step *s = hg__device_stats(eng, j);
+        total += s->failed ? 0 : s->rows;
+    }
     size_t n = spot_rows(d);
     if (n == 0)
         return;
@@ -134,11 +171,21 @@ static void judge(hg_engine *eng, size_t i)
     hg_device_step saved = d->stats;
     hg_error e;
     hg_status st = hg__profile_time(eng, i, n, SPOT_REPEATS, &ms, &e);
-    if (st == HG_OK && agrees(ms / pred)) {
+    double alone = ms / pred;
+    if (st == HG_OK && agrees(alone)) {
         d->stats = saved;
-        hg__log(&eng->log, HG_LOG_INFO, "profile of %s holds: %s, but alone it took %.3g ms "
-                "on %zu rows, predicted %.3g ms (the devices slow each other down)", d->what,
-                steps, ms, n, pred);
+        hg__log(&eng->log, HG_LOG_INFO, "profile of %s holds: %s, %s alone it took %.3g ms "
+                "on %zu rows, predicted %.3g ms%s", d->what, steps, p->n ? "but" : "and", ms,
+                n, pred, p->n ? " (the devices slow each other down)" : "");
+        return;
+    }
+    if (st == HG_OK && p->n == 0 && !worth_rows(eng, i, alone, total)) {
+        /* off, but no plan changes: left as it is (a simulator's noisy timings) */
+        d->stats = saved;
+        hg__log(&eng->log, HG_LOG_INFO, "profile of %s is off: alone it took %.3g ms on %zu "
+                "rows, predicted %.3g ms; kept: %s, and would get none at that speed either",
+                d->what, ms,
+                n, pred, steps);
         return;
     }
     if (st == HG_OK)

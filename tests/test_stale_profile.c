@@ -391,6 +391,21 @@ static void forge_speed(const char *name, double factor)
     ck_assert_uint_eq(n, 1);
 }
 
+/* Whether some line of the log holds both a and b. */
+static bool log_line(test_log *lg, const char *a, const char *b)
+{
+    for (const char *line = lg->text; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char buf[2048];
+        snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf ? len : sizeof buf - 1), line);
+        if (strstr(buf, a) && strstr(buf, b))
+            return true;
+        line += len + (end != NULL);
+    }
+    return false;
+}
+
 static hg_device_profile profile(hg_engine *e, size_t i)
 {
     hg_device_profile p;
@@ -531,6 +546,44 @@ START_TEST(stale_profile_is_measured_again)
 }
 END_TEST
 
+/*
+ * A profile that makes a device look far slower than it is: the plan gives it
+ * few rows or none, so steps alone could never show the error.  It is timed
+ * alone after the first steps, measured again, and the plan gives it its share.
+ */
+START_TEST(profile_too_slow_is_measured_again)
+{
+    hg_engine *e = engine("pthread,basic", cache, NULL, NULL);
+    hg_device_profile fresh = profile(e, find(e, "basic"));
+    hg_engine_destroy(e);
+    forge_speed("basic", FORGED_BASIC);
+    test_log lg;
+    test_log_init(&lg);
+    e = engine("pthread,basic", cache, &lg, NULL);
+    size_t bs = find(e, "basic");
+    ck_assert(profile(e, bs).from_cache);
+    size_t want[2];
+    planned(e, NROWS, want);
+    size_t forged_rows = want[bs];
+    for (int k = 0; k < 3; k++)
+        step(e, NROWS);
+    printf("basic %g times too slow in the cache:\n%s", FORGED_BASIC, lg.text);
+    ck_assert_msg(log_line(&lg, "\"basic", "was stale"), "log:\n%s", lg.text);
+    hg_device_profile p = profile(e, bs);
+    ck_assert(!p.from_cache);
+    ck_assert_msg(near(predict(&p, NROWS), predict(&fresh, NROWS), near_factor("basic")),
+                  "%g ms for the batch measured again, %g before the forgery",
+                  predict(&p, NROWS), predict(&fresh, NROWS));
+    planned(e, NROWS, want);
+    step(e, NROWS);
+    expect_rows(e, want, "step 4, on the models measured again");
+    printf("basic's rows: %zu on the forged model, %zu measured again\n", forged_rows,
+           want[bs]);
+    ck_assert_uint_gt(want[bs], forged_rows);
+    hg_engine_destroy(e);
+}
+END_TEST
+
 /* Dynamic split: the balancer takes the new model too (its model and reference). */
 START_TEST(stale_profile_is_measured_again_when_balancing)
 {
@@ -611,6 +664,7 @@ int main(int argc, char **argv)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, profile_of_another_thread_count_is_not_used);
     tcase_add_test(tc, stale_profile_is_measured_again);
+    tcase_add_test(tc, profile_too_slow_is_measured_again);
     tcase_add_test(tc, stale_profile_is_measured_again_when_balancing);
     tcase_add_test(tc, slow_steps_are_judged_alone);
     suite_add_tcase(s, tc);
