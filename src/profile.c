@@ -30,6 +30,11 @@
  * device's candidates, cannot be built or is wrong even from source is
  * likewise measured again and rewritten: the device keeps working, on its
  * current kernels until another is chosen.
+ *
+ * A profile's cache key holds, besides the device's identity and the
+ * workload, what else changes the device's speed (profile_key.c); a profile
+ * read from the cache is checked against the first steps, and measured again
+ * when it is off (profile_check.c, through hg__profile_remeasure).
  */
 #include <math.h>
 #include <stdio.h>

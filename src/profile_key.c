@@ -13,9 +13,9 @@
  *     local memory, largest buffer, largest work-group, unified memory;
  *   - for a device that runs on the host's cores (CL_DEVICE_TYPE_CPU among
  *     its type bits: POCL, Oclgrind, Intel's CPU runtime), how many CPUs this
- *     process may run on (sched_getaffinity).  POCL 3.1 keeps reporting every
- *     core as a compute unit under `taskset -c 0`, where its pthread device
- *     runs at half speed;
+ *     process may run on (sched_getaffinity).  POCL 3.1 still reports both
+ *     cores of this machine as compute units under `taskset -c 0`, where its
+ *     pthread device's two threads share one core;
  *   - the environment variables a driver is known to read that change its
  *     speed without changing a reported property (ENV below), by platform.
  *     Only variables that are set take part, so an empty environment leaves
