@@ -420,12 +420,15 @@ hg_status hg__plan_recovery_counts(const hg_engine *eng, size_t total, const siz
 void hg__observe_step(hg_engine *eng);
 /*
  * Measure device i's cost model again, as calibration does (with the kernel
- * it computes with), into d->model, and rewrite its profile cache entry;
- * d->model_from_cache becomes false.  No fault injection meanwhile.  On
- * failure d->model is left as it was and the status says why:
- * HG_OUT_OF_MEMORY, or a device failure (the caller quarantines it).
+ * it computes with), into *model; the device's own model is not touched.  No
+ * fault injection meanwhile.  Fails with HG_OUT_OF_MEMORY, or a device
+ * failure (the caller quarantines it).  Overwrites d->stats.
  */
-hg_status hg__profile_remeasure(hg_engine *eng, size_t i, hg_error *err);
+hg_status hg__profile_remeasure(hg_engine *eng, size_t i, hg__cost_model *model,
+                                hg_error *err);
+/* Write device i's model and kernel choice to the profile cache, if the
+   engine has one (a failure is logged). */
+void hg__profile_store(hg_engine *eng, size_t i);
 /*
  * Median host time of device i alone on the first n rows of its window
  * (1 <= n <= its rows), over repeats runs (1 to 5) after one warm-up, with
@@ -440,8 +443,9 @@ hg_status hg__profile_time(hg_engine *eng, size_t i, size_t n, int repeats, doub
  * device's measured / predicted time.  settle: after the step (its result and
  * statistics final), judges the devices whose probation is over; one that
  * departs from its model by more than 25% is timed alone and, if it departs
- * there too, measured again (hg__profile_remeasure) and its cache entry
- * rewritten.  Failures are logged, never returned: the step has succeeded.
+ * there too, measured again; if that measurement departs too, it replaces the
+ * model and the cache entry.  Failures are logged, never returned: the step
+ * has succeeded.
  */
 void hg__profile_check_begin(hg_engine *eng);
 void hg__profile_check_observe(hg_engine *eng);

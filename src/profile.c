@@ -665,33 +665,35 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
     return st;
 }
 
-hg_status hg__profile_remeasure(hg_engine *eng, size_t i, hg_error *err)
+hg_status hg__profile_remeasure(hg_engine *eng, size_t i, hg__cost_model *model,
+                                hg_error *err)
 {
-    hg__device *d = &eng->dev[i];
-    char *sig = signature(eng);
     float *params = check_params(eng);
-    const char *key[KEY_FIELDS];
-    char *owned = sig ? profile_key(eng, i, sig, hg__usable_cpus(), key) : NULL;
-    hg_status st;
-    if (!sig || !params || !owned) {
-        st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "measuring %s again", d->what);
-    } else {
-        hg__cost_model model;
-        bool warming = eng->warming;
-        eng->warming = true; /* no fault injection, as in calibration */
-        st = measure(eng, i, params, &model, err);
-        eng->warming = warming;
-        if (st == HG_OK) {
-            d->model = model;
-            d->model_from_cache = false;
-            if (eng->profile_cache_dir)
-                store_profile(eng, d, key, KEY_FIELDS);
-        }
-    }
-    free(owned);
-    free(sig);
+    if (!params)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "measuring %s again",
+                             eng->dev[i].what);
+    bool warming = eng->warming;
+    eng->warming = true; /* no fault injection, as in calibration */
+    hg_status st = measure(eng, i, params, model, err);
+    eng->warming = warming;
     free(params);
     return st;
+}
+
+void hg__profile_store(hg_engine *eng, size_t i)
+{
+    if (!eng->profile_cache_dir)
+        return;
+    hg__device *d = &eng->dev[i];
+    char *sig = signature(eng);
+    const char *key[KEY_FIELDS];
+    char *owned = sig ? profile_key(eng, i, sig, hg__usable_cpus(), key) : NULL;
+    if (owned)
+        store_profile(eng, d, key, KEY_FIELDS);
+    else
+        hg__log(&eng->log, HG_LOG_WARN, "profile cache: out of memory storing %s", d->what);
+    free(owned);
+    free(sig);
 }
 
 hg_status hg__profile_time(hg_engine *eng, size_t i, size_t n, int repeats, double *ms,

@@ -25,18 +25,27 @@
  *     cores (POCL's pthread and basic devices), or devices sharing a memory
  *     bus, slow each other down by more than 25% with a right profile.  A
  *     profile describes its device alone, so alone is where it is judged.
- *     Within 25% there: the profile stands (logged at info level).
- *   - Departing alone too: the profile is stale.  (A device that computed no
- *     rows, and would compute none at the speed it showed alone either, is
- *     left as it is: no plan would change, and a simulator's timings -- one
- *     row of Oclgrind takes a few hundred ms, +-25% under load -- are not
- *     worth measuring it again for.)  The device's cost model is measured
- *     again as calibration measures it (hg__profile_remeasure), its cache
- *     entry rewritten, from_cache becomes false, and it is logged at info
- *     level ("profile of DEVICE was stale: predicted X ms, measured Y ms
- *     ...; recalibrated").  The next step is planned on the new model; the
- *     balancer takes it as the device's model and calibrated reference
- *     (hg__balancer_recalibrate).
+ *     The profile stands when, alone, the device is within 25% of it; or
+ *     departs the other way from the steps (one of the two is noise); or,
+ *     having computed no rows, it would get none at its speed alone either
+ *     (no plan would change, and a simulator's timings -- one row of
+ *     Oclgrind takes a few hundred ms, +-25% under load -- are not worth
+ *     measuring it again for).
+ *   - Otherwise its cost model is measured again as calibration measures it,
+ *     with the kernel it computes with (hg__profile_remeasure).  When the new
+ *     model predicts within 25% of the profile for the rows timed alone, the
+ *     profile stands (that timing was the noise).  Otherwise the profile was
+ *     stale: the new model replaces it, its cache entry is rewritten,
+ *     from_cache becomes false, and it is logged at info level ("profile of
+ *     DEVICE was stale: predicted X ms, measured Y ms ...; recalibrated").
+ *     The next step is planned on the new model; the balancer takes it as the
+ *     device's model and calibrated reference (hg__balancer_recalibrate).
+ *
+ * So three measurements (the steps, a timing alone, a calibration's) must
+ * agree that a profile is off before it is replaced: on a machine shared with
+ * other work one timing can swing by 2x and more, and a replacement measured
+ * during such a swing would misplan every later run.  Each "stands" is
+ * logged at info level with the figures.
  *
  * Why measure again rather than fit the steps: a device's steps have one row
  * count (the batch, or its share of it), which cannot tell the fixed cost from
@@ -137,6 +146,52 @@ static bool worth_rows(const hg_engine *eng, size_t i, double ratio, size_t tota
     return worth;
 }
 
+/* The reasons a profile stands although the steps departed from it. */
+typedef enum verdict {
+    STALE,          /* measured again: the new model replaces it */
+    ALONE_AGREES,   /* timed alone, it agrees */
+    OTHER_WAY,      /* alone, it departs the other way from the steps */
+    NOT_WORTH_ROWS, /* no rows, and would get none at its speed alone either */
+    AGAIN_AGREES    /* measured again, the new model agrees with it */
+} verdict;
+
+/*
+ * Time device i alone and, when that departs too, measure it again (see the
+ * top of the file).  r: the steps' median ratio (NAN: no rows in them);
+ * total: the last step's rows.  *ms, *pred: the timing alone on *n rows and
+ * the profile's prediction; *model: the model measured again (STALE,
+ * AGAIN_AGREES).  HG_OK with the verdict, or the failure.
+ */
+static hg_status try_alone(hg_engine *eng, size_t i, double r, size_t total, size_t *n,
+                           double *ms, double *pred, hg__cost_model *model, verdict *v,
+                           hg_error *err)
+{
+    hg__device *d = &eng->dev[i];
+    *n = spot_rows(d);
+    *pred = hg__cost_predict(&d->model, *n);
+    hg_status st = hg__profile_time(eng, i, *n, SPOT_REPEATS, ms, err);
+    if (st != HG_OK)
+        return st;
+    double alone = *ms / *pred;
+    if (agrees(alone)) {
+        *v = ALONE_AGREES;
+        return HG_OK;
+    }
+    if (!isnan(r) && (alone > 1.0) != (r > 1.0)) {
+        *v = OTHER_WAY; /* noise, not a change of speed */
+        return HG_OK;
+    }
+    if (isnan(r) && !worth_rows(eng, i, alone, total)) {
+        *v = NOT_WORTH_ROWS;
+        return HG_OK;
+    }
+    st = hg__profile_remeasure(eng, i, model, err);
+    if (st != HG_OK)
+        return st;
+    *v = agrees(hg__cost_predict(model, *n) / *pred) ? AGAIN_AGREES : STALE;
+    return HG_OK;
+}
+
 /* Judge device i, whose probation is over (see the top of the file). */
 static void judge(hg_engine *eng, size_t i)
 {
@@ -154,6 +209,8 @@ static void judge(hg_engine *eng, size_t i)
             return;
         }
     }
+    if (spot_rows(d) == 0)
+        return;
     char steps[96];
     if (p->n > 0)
         snprintf(steps, sizeof steps, "its first steps took %.2f times its prediction", r);
@@ -164,33 +221,14 @@ static void judge(hg_engine *eng, size_t i)
         const hg_device_step *s = hg__device_stats(eng, j);
         total += s->failed ? 0 : s->rows;
     }
-    size_t n = spot_rows(d);
-    if (n == 0)
-        return;
-    double pred = hg__cost_predict(&d->model, n), ms = 0;
     hg_device_step saved = d->stats;
+    size_t n = 0;
+    double ms = 0, pred = 0;
+    hg__cost_model model = {0};
+    verdict v = STALE;
     hg_error e;
-    hg_status st = hg__profile_time(eng, i, n, SPOT_REPEATS, &ms, &e);
-    double alone = ms / pred;
-    if (st == HG_OK && agrees(alone)) {
-        d->stats = saved;
-        hg__log(&eng->log, HG_LOG_INFO, "profile of %s holds: %s, %s alone it took %.3g ms "
-                "on %zu rows, predicted %.3g ms%s", d->what, steps, p->n ? "but" : "and", ms,
-                n, pred, p->n ? " (the devices slow each other down)" : "");
-        return;
-    }
-    if (st == HG_OK && p->n == 0 && !worth_rows(eng, i, alone, total)) {
-        /* off, but no plan changes: left as it is (a simulator's noisy timings) */
-        d->stats = saved;
-        hg__log(&eng->log, HG_LOG_INFO, "profile of %s is off: alone it took %.3g ms on %zu "
-                "rows, predicted %.3g ms; kept: %s, and would get none at that speed either",
-                d->what, ms,
-                n, pred, steps);
-        return;
-    }
-    if (st == HG_OK)
-        st = hg__profile_remeasure(eng, i, &e);
-    d->stats = saved;
+    hg_status st = try_alone(eng, i, r, total, &n, &ms, &pred, &model, &v, &e);
+    d->stats = saved; /* the step's, for hg_engine_last_step */
     if (st == HG_OUT_OF_MEMORY) {
         hg__log(&eng->log, HG_LOG_WARN, "checking the profile of %s: %s; keeping it", d->what,
                 e.message);
@@ -200,6 +238,34 @@ static void judge(hg_engine *eng, size_t i)
         hg__quarantine(eng, i, &e);
         return;
     }
+    char alone[128];
+    snprintf(alone, sizeof alone, "alone it took %.3g ms on %zu rows, predicted %.3g ms", ms,
+             n, pred);
+    switch (v) {
+    case ALONE_AGREES:
+        hg__log(&eng->log, HG_LOG_INFO, "profile of %s holds: %s, %s %s%s", d->what, steps,
+                p->n ? "but" : "and", alone,
+                p->n ? " (the devices slow each other down)" : "");
+        return;
+    case OTHER_WAY:
+        hg__log(&eng->log, HG_LOG_INFO, "profile of %s holds: %s, but %s (the timings "
+                "disagree: noise)", d->what, steps, alone);
+        return;
+    case NOT_WORTH_ROWS:
+        hg__log(&eng->log, HG_LOG_INFO, "profile of %s is off: %s; kept: %s, and would get "
+                "none at that speed either", d->what, alone, steps);
+        return;
+    case AGAIN_AGREES:
+        hg__log(&eng->log, HG_LOG_INFO, "profile of %s holds: %s, and %s, but measured "
+                "again it predicts %.3g ms (within 25%%: noise)", d->what, steps, alone,
+                hg__cost_predict(&model, n));
+        return;
+    case STALE:
+        break;
+    }
+    d->model = model;
+    d->model_from_cache = false;
+    hg__profile_store(eng, i);
     hg__log(&eng->log, HG_LOG_INFO, "profile of %s was stale: predicted %.3g ms, measured "
             "%.3g ms on %zu rows alone (%s); recalibrated: %.3g ms, and the cache entry "
             "rewritten", d->what, pred, ms, n, steps, hg__cost_predict(&d->model, n));
