@@ -198,6 +198,32 @@ void hg__balancer_destroy(hg__balancer *b)
     free(b);
 }
 
+hg_status hg__balancer_recalibrate(hg__balancer *b, size_t i, const hg__cost_model *model,
+                                  hg_error *err)
+{
+    static const char fn[] = "hg__balancer_recalibrate";
+    hg_error_clear(err);
+    if (!b || !model)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: %s is NULL", fn,
+                             !b ? "b" : "model");
+    if (i >= b->ndev)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: device %zu of %zu", fn, i,
+                             b->ndev);
+    if (model->valid && (!isfinite(model->a_ms) || model->a_ms < 0.0 ||
+                         !isfinite(model->b_ms_per_row) || !(model->b_ms_per_row > 0.0)))
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                             "%s: model of device %zu has a = %g ms, b = %g ms/row; a must "
+                             "be finite and >= 0, b finite and > 0", fn, i, model->a_ms,
+                             model->b_ms_per_row);
+    b->model[i] = *model;
+    b->b_cal[i] = model->b_ms_per_row;
+    b->idle_plans[i] = 0;
+    b->probe[i] = 0;
+    b->stale[i] = false;
+    b->replan = true;
+    return HG_OK;
+}
+
 const hg__cost_model *hg__balancer_model(const hg__balancer *b, size_t i)
 {
     if (!b || i >= b->ndev)

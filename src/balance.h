@@ -76,6 +76,18 @@ hg_status hg__balancer_observe(hg__balancer *b, const size_t *rows, const double
 hg_status hg__balancer_plan(hg__balancer *b, size_t total, const size_t *cap, size_t *counts,
                            bool *changed, hg_error *err);
 
+/*
+ * Device i was calibrated again (its cached profile was stale): model becomes both its
+ * current model and its calibrated reference (the probe rule's), its idle count restarts,
+ * its next measurement is weighed as usual, and the next plan is the optimum whatever its
+ * predicted gain (as after a jump).  Fails with HG_INVALID_ARGUMENT, changing nothing, for
+ * b or model NULL, i out of range, or a valid model whose a_ms is not finite and >= 0 or
+ * whose b_ms_per_row is not finite and > 0.  An invalid model takes the device out of
+ * every plan.
+ */
+hg_status hg__balancer_recalibrate(hg__balancer *b, size_t i, const hg__cost_model *model,
+                                  hg_error *err);
+
 /* Current model of device i; NULL when b is NULL or i >= the device count. */
 const hg__cost_model *hg__balancer_model(const hg__balancer *b, size_t i);
 

@@ -920,6 +920,7 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, con
     if (recovered)
         eng->recovered_steps++;
     hg__observe_step(eng);
+    hg__profile_check_observe(eng);
 
     double lsum = 0;
     st = reduce(eng, failed, acc, &lsum, err);
@@ -973,7 +974,10 @@ static hg_status plan_and_run(hg_engine *eng, const float *params, size_t first,
     free(wt);
     if (st != HG_OK)
         return st;
-    return run_step(eng, params, count, idx, grad, loss, t0, err);
+    st = run_step(eng, params, count, idx, grad, loss, t0, err);
+    if (st == HG_OK)
+        hg__profile_check_settle(eng); /* after the step: its time and statistics are final */
+    return st;
 }
 
 hg_status hg_engine_gradient(hg_engine *eng, const float *params, size_t first, size_t count,

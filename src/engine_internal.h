@@ -107,6 +107,17 @@ typedef struct hg__kchoice {
 /* "clblast", "naive", "fused r8/b8/k2", "tiled 16x16", "custom". */
 void hg__kchoice_name(const hg__kchoice *k, char *buf, size_t n);
 
+/* ---- a cached profile on probation (profile_check.c) ---------------------- */
+
+#define HG__PROBATION_STEPS 3 /* steps a cached profile is checked against */
+
+typedef struct hg__probation {
+    bool   on;          /* the profile came from the cache and is not confirmed yet */
+    size_t steps;       /* steps watched (the device had a weight in them) */
+    size_t n;           /* of those, steps it computed rows in: ratio[0..n) */
+    double ratio[HG__PROBATION_STEPS]; /* measured / predicted time of each */
+} hg__probation;
+
 /* ---- per-device state (pipeline.c) --------------------------------------- */
 
 typedef struct hg__device {
@@ -144,7 +155,9 @@ typedef struct hg__device {
     size_t            custom_lsz;     /* local size for the custom kernel */
     bool              offline;        /* loads prebuilt binaries, never compiles */
     hg__cost_model     model;          /* calibrated cost model */
-    bool              model_from_cache;
+    bool              model_from_cache; /* model read from the profile cache (false again
+                                          once measured anew: profile_check.c) */
+    hg__probation     probation;      /* checks of a cached model against the steps */
     hg__program_origin prog_origin;   /* where the model program came from */
 
     /* resident data */
@@ -405,6 +418,38 @@ hg_status hg__plan_counts(hg_engine *eng, size_t total, const size_t *caps, doub
 hg_status hg__plan_recovery_counts(const hg_engine *eng, size_t total, const size_t *caps,
                                    double *weights, hg_error *err);
 void hg__observe_step(hg_engine *eng);
+/*
+ * Measure device i's cost model again, as calibration does (with the kernel
+ * it computes with), into *model; the device's own model is not touched.  No
+ * fault injection meanwhile.  Fails with HG_OUT_OF_MEMORY, or a device
+ * failure (the caller quarantines it).  Overwrites d->stats.
+ */
+hg_status hg__profile_remeasure(hg_engine *eng, size_t i, hg__cost_model *model,
+                                hg_error *err);
+/* Write device i's model and kernel choice to the profile cache, if the
+   engine has one (a failure is logged). */
+void hg__profile_store(hg_engine *eng, size_t i);
+/*
+ * Median host time of device i alone on the first n rows of its window
+ * (1 <= n <= its rows), over repeats runs (1 to 5) after one warm-up, with
+ * calibration's parameters and no fault injection.  Overwrites d->stats.
+ */
+hg_status hg__profile_time(hg_engine *eng, size_t i, size_t n, int repeats, double *ms,
+                           hg_error *err);
+/*
+ * Checking cached profiles against the first steps (profile_check.c).
+ * begin: after calibration, puts every device whose model came from the
+ * cache on probation.  observe: after a step's rounds, records each such
+ * device's measured / predicted time.  settle: after the step (its result and
+ * statistics final), judges the devices whose probation is over; one that
+ * departs from its model by more than 25% is timed alone and, if it departs
+ * there too, measured again; if that measurement departs too, it replaces the
+ * model and the cache entry.  Failures are logged, never returned: the step
+ * has succeeded.
+ */
+void hg__profile_check_begin(hg_engine *eng);
+void hg__profile_check_observe(hg_engine *eng);
+void hg__profile_check_settle(hg_engine *eng);
 /* Device i's statistics of the last step (engine.c): a stalled device's own
    are still being written by its thread, so it shows a snapshot. */
 const hg_device_step *hg__device_stats(const hg_engine *eng, size_t i);

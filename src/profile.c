@@ -30,6 +30,11 @@
  * device's candidates, cannot be built or is wrong even from source is
  * likewise measured again and rewritten: the device keeps working, on its
  * current kernels until another is chosen.
+ *
+ * A profile's cache key holds, besides the device's identity and the
+ * workload, what else changes the device's speed (profile_key.c); a profile
+ * read from the cache is checked against the first steps, and measured again
+ * when it is off (profile_check.c, through hg__profile_remeasure).
  */
 #include <math.h>
 #include <stdio.h>
@@ -38,6 +43,7 @@
 
 #include "diskcache.h"
 #include "engine_internal.h"
+#include "profile_key.h"
 
 #define REPEATS 5
 #define TARGET_MS 100.0
@@ -518,6 +524,76 @@ static bool cached_profile(hg_engine *eng, size_t i, const char *const *key, siz
     return true;
 }
 
+#define KEY_FIELDS 7
+
+/*
+ * The cache key of device i's profile into key[KEY_FIELDS]: kind, platform,
+ * device name, driver version, id, what else changes the device's speed
+ * (profile_key.c) with its batch cap, and the workload signature sig.
+ * Returns the one field it allocated (the caller frees it when done with
+ * key); NULL when out of memory.
+ */
+static char *profile_key(const hg_engine *eng, size_t i, const char *sig, long cpus,
+                         const char **key)
+{
+    const hg__device *d = &eng->dev[i];
+    char *dev = hg__profile_device_key(d->info, cpus);
+    char *field = dev ? hg__asprintf("%s;chunk=%zu", dev, d->chunk_rows) : NULL;
+    free(dev);
+    key[0] = "profile";
+    key[1] = d->info->platform_name;
+    key[2] = d->info->name;
+    key[3] = d->info->driver_version;
+    key[4] = d->info->id;
+    key[5] = field ? field : "";
+    key[6] = sig;
+    return field;
+}
+
+/* Write device d's model and kernel choice under key (a failure is logged). */
+static void store_profile(hg_engine *eng, const hg__device *d, const char *const *key,
+                          size_t nkey)
+{
+    char *text = hg__asprintf("a_ms=%.17g b_ms_per_row=%.17g samples=%zu rejected=%zu "
+                              "kernel=%u:%u:%u:%u note=%s\n", d->model.a_ms,
+                              d->model.b_ms_per_row, d->model.samples, d->model.rejected,
+                              (unsigned)d->kc.path, d->kc.a, d->kc.b, d->kc.c, d->kc_note);
+    hg_error cerr;
+    if (!text)
+        hg__log(&eng->log, HG_LOG_WARN, "profile cache: out of memory storing %s", d->what);
+    else if (hg__cache_store(eng->profile_cache_dir, key, nkey, text, strlen(text),
+                             &cerr) != HG_OK)
+        hg__log(&eng->log, HG_LOG_WARN, "profile cache: %s", cerr.message);
+    free(text);
+}
+
+/*
+ * Measure device i from scratch: choose its kernel (exclude: a candidate
+ * already found wrong, for the reason excluded_why; may be NULL), fit its
+ * cost model into d->model and store both in the profile cache under key
+ * (when the engine has one).  HG_OK; on failure d->model is invalid and the
+ * status says why: HG_OUT_OF_MEMORY, or a device failure (the caller
+ * quarantines it).
+ */
+static hg_status measure_device(hg_engine *eng, size_t i, const float *params,
+                                const hg__kchoice *exclude, const char *excluded_why,
+                                const char *const *key, size_t nkey, hg_error *err)
+{
+    hg__device *d = &eng->dev[i];
+    d->model = (hg__cost_model){0};
+    hg_status st = choose_kernel(eng, i, params, exclude, excluded_why, err);
+    if (st == HG_OK)
+        st = measure(eng, i, params, &d->model, err);
+    if (st != HG_OK) {
+        d->model.valid = false;
+        return st;
+    }
+    d->cache_suspect = false; /* measured, and every candidate rebuilt */
+    if (eng->profile_cache_dir)
+        store_profile(eng, d, key, nkey);
+    return HG_OK;
+}
+
 hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
 {
     hg_error_clear(err);
@@ -535,6 +611,7 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
     }
 
     hg_status st = HG_OK;
+    long cpus = hg__usable_cpus();
     eng->warming = true; /* no fault injection during calibration */
     for (size_t i = 0; i < eng->ndev && st == HG_OK; i++) {
         hg__device *d = &eng->dev[i];
@@ -542,49 +619,35 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
         d->model_from_cache = false;
         if (d->quarantined || d->win.hi == d->win.lo)
             continue;
-        const char *key[] = {"profile", d->info->platform_name, d->info->name,
-                             d->info->driver_version, d->info->id, sig};
-        size_t nkey = sizeof key / sizeof key[0];
+        const char *key[KEY_FIELDS];
+        char *owned = profile_key(eng, i, sig, cpus, key);
+        if (!owned) {
+            st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "calibrating");
+            break;
+        }
         hg__kchoice bad = d->kc;
         bool have_bad = false;
         char bad_why[160] = "";
         if (eng->profile_cache_dir && !d->cache_suspect)
-            d->model_from_cache = cached_profile(eng, i, key, nkey, params, &have_bad, &bad,
-                                                 bad_why, sizeof bad_why);
-        if (d->model_from_cache)
-            continue;
-        d->model = (hg__cost_model){0};
+            d->model_from_cache = cached_profile(eng, i, key, KEY_FIELDS, params, &have_bad,
+                                                 &bad, bad_why, sizeof bad_why);
         hg_error e;
-        hg_status ds = choose_kernel(eng, i, params, have_bad ? &bad : NULL, bad_why, &e);
-        if (ds == HG_OK)
-            ds = measure(eng, i, params, &d->model, &e);
-        if (ds == HG_OUT_OF_MEMORY) {
+        hg_status ds = d->model_from_cache
+                           ? HG_OK
+                           : measure_device(eng, i, params, have_bad ? &bad : NULL, bad_why,
+                                            key, KEY_FIELDS, &e);
+        free(owned);
+        if (ds == HG_OUT_OF_MEMORY)
             st = hg__error_set(err, ds, 0, "%s", e.message);
-        } else if (ds != HG_OK) {
+        else if (ds != HG_OK)
             hg__quarantine(eng, i, &e);
-            d->model.valid = false;
-        } else {
-            d->cache_suspect = false; /* measured, and every candidate rebuilt */
-            if (eng->profile_cache_dir) {
-                char *text = hg__asprintf("a_ms=%.17g b_ms_per_row=%.17g samples=%zu "
-                                          "rejected=%zu kernel=%u:%u:%u:%u note=%s\n",
-                                          d->model.a_ms, d->model.b_ms_per_row,
-                                          d->model.samples, d->model.rejected,
-                                          (unsigned)d->kc.path, d->kc.a, d->kc.b, d->kc.c,
-                                          d->kc_note);
-                hg_error cerr;
-                if (text && hg__cache_store(eng->profile_cache_dir, key, nkey, text,
-                                            strlen(text), &cerr) != HG_OK)
-                    hg__log(&eng->log, HG_LOG_WARN, "profile cache: %s", cerr.message);
-                free(text);
-            }
-        }
     }
     eng->warming = false;
     free(sig);
     free(params);
     if (st != HG_OK)
         return st;
+    hg__profile_check_begin(eng);
 
     hg__cost_model *models = calloc(eng->ndev, sizeof *models);
     if (!models)
@@ -599,6 +662,52 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
         eng->calibrated = true;
         eng->split = HG_SPLIT_MODEL;
     }
+    return st;
+}
+
+hg_status hg__profile_remeasure(hg_engine *eng, size_t i, hg__cost_model *model,
+                                hg_error *err)
+{
+    float *params = check_params(eng);
+    if (!params)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "measuring %s again",
+                             eng->dev[i].what);
+    bool warming = eng->warming;
+    eng->warming = true; /* no fault injection, as in calibration */
+    hg_status st = measure(eng, i, params, model, err);
+    eng->warming = warming;
+    free(params);
+    return st;
+}
+
+void hg__profile_store(hg_engine *eng, size_t i)
+{
+    if (!eng->profile_cache_dir)
+        return;
+    hg__device *d = &eng->dev[i];
+    char *sig = signature(eng);
+    const char *key[KEY_FIELDS];
+    char *owned = sig ? profile_key(eng, i, sig, hg__usable_cpus(), key) : NULL;
+    if (owned)
+        store_profile(eng, d, key, KEY_FIELDS);
+    else
+        hg__log(&eng->log, HG_LOG_WARN, "profile cache: out of memory storing %s", d->what);
+    free(owned);
+    free(sig);
+}
+
+hg_status hg__profile_time(hg_engine *eng, size_t i, size_t n, int repeats, double *ms,
+                           hg_error *err)
+{
+    hg__device *d = &eng->dev[i];
+    float *params = check_params(eng);
+    if (!params)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "timing %s", d->what);
+    bool warming = eng->warming;
+    eng->warming = true;
+    hg_status st = median_ms(eng, i, n, repeats, params, ms, err);
+    eng->warming = warming;
+    free(params);
     return st;
 }
 

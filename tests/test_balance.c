@@ -18,7 +18,9 @@
  *   4. a device with a fixed overhead that slows down is dropped to 0 rows; after it
  *      recovers a probe finds out and it gets its share back; a device left out at its
  *      calibrated cost is never probed;
- *   5. hysteresis and the changed flag; 6. every error.
+ *   5. hysteresis and the changed flag; 6. every error;
+ *   7. a device calibrated again (its cached profile was stale) takes the new model as its
+ *      model and its probe reference, and the next plan skips the hysteresis.
  * Set HG_TEST_VERBOSE=1 to print the measured convergence numbers.
  */
 #include <check.h>
@@ -543,6 +545,86 @@ START_TEST(errors)
 }
 END_TEST
 
+/* ---- 7. a device calibrated again ---------------------------------------- */
+
+START_TEST(recalibration)
+{
+    hg_error e;
+    const hg__cost_model init[] = {mk(0.0, 1.0), mk(0.0, 1.0)};
+    hg__balancer *bl = make(2, init);
+    size_t c[2];
+    bool changed;
+    ck_assert_int_eq(hg__balancer_plan(bl, 100, NULL, c, &changed, NULL), HG_OK);
+    ck_assert(c[0] == 50 && c[1] == 50);
+    /* 5% slower: the optimum (51:49) gains less than 3%, so hysteresis alone keeps 50:50 ... */
+    ck_assert_int_eq(hg__balancer_recalibrate(bl, 1, &(hg__cost_model){0.0, 1.05, 5, 0, true},
+                                             &e), HG_OK);
+    ck_assert(hg__balancer_model(bl, 1)->b_ms_per_row == 1.05);
+    ck_assert(hg__balancer_model(bl, 0)->b_ms_per_row == 1.0);
+    /* ... but a new calibration is followed at once */
+    ck_assert_int_eq(hg__balancer_plan(bl, 100, NULL, c, &changed, NULL), HG_OK);
+    ck_assert_msg(changed && c[0] == 51 && c[1] == 49, "%zu:%zu", c[0], c[1]);
+    hg__balancer_destroy(bl);
+
+    /*
+     * The new model is also the probe reference.  The setting of probe_run: device 1 with
+     * a 5 ms overhead, slowed 4x.  Learnt from the steps, it is dropped and probed every 5
+     * steps (its b is far above its calibrated one); calibrated again at its slow speed, it
+     * is left out for good, without probes: it is not slowed, it is that slow.
+     */
+    sim s = {.n = 2, .noise = 0.0, .r = {1}};
+    s.a[0] = 0.0;
+    s.b[0] = 0.01;
+    s.a[1] = 5.0;
+    s.b[1] = 0.01;
+    s.slow[0] = 1.0;
+    s.slow[1] = 4.0;
+    const hg__cost_model probe_init[] = {mk(0.0, 0.01), mk(5.0, 0.01)};
+    for (int again = 0; again < 2; again++) {
+        bl = make(2, probe_init);
+        if (again)
+            ck_assert_int_eq(hg__balancer_recalibrate(bl, 1, &(hg__cost_model){20.0, 0.04, 5,
+                                                                                0, true},
+                                                     &e), HG_OK);
+        size_t probes = 0, out = 0;
+        for (int step = 0; step < 40; step++) {
+            step_result r = run_step(bl, &s, 1000);
+            if (step >= 10) {
+                out += r.counts[1] == 0;
+                probes += r.counts[1] > 0;
+            }
+        }
+        if (again)
+            ck_assert_msg(probes == 0 && out == 30, "%zu probes", probes);
+        else
+            ck_assert_msg(probes >= 5, "%zu probes (the setting changed?)", probes);
+        hg__balancer_destroy(bl);
+    }
+
+    /* errors: nothing changes */
+    bl = make(2, init);
+    const hg__cost_model m = mk(0.0, 2.0);
+    ck_assert_int_eq(hg__balancer_recalibrate(NULL, 0, &m, &e), HG_INVALID_ARGUMENT);
+    expect_message(&e, "b is NULL");
+    ck_assert_int_eq(hg__balancer_recalibrate(bl, 0, NULL, &e), HG_INVALID_ARGUMENT);
+    expect_message(&e, "model is NULL");
+    ck_assert_int_eq(hg__balancer_recalibrate(bl, 2, &m, &e), HG_INVALID_ARGUMENT);
+    expect_message(&e, "device 2 of 2");
+    ck_assert_int_eq(hg__balancer_recalibrate(bl, 0, &(hg__cost_model){0.0, 0.0, 5, 0, true},
+                                             &e), HG_INVALID_ARGUMENT);
+    expect_message(&e, "model of device 0");
+    ck_assert_int_eq(hg__balancer_recalibrate(bl, 0, &(hg__cost_model){NAN, 1.0, 5, 0, true},
+                                             &e), HG_INVALID_ARGUMENT);
+    ck_assert(hg__balancer_model(bl, 0)->b_ms_per_row == 1.0 &&
+              hg__balancer_model(bl, 0)->a_ms == 0.0);
+    /* an invalid model takes the device out */
+    ck_assert_int_eq(hg__balancer_recalibrate(bl, 0, &(hg__cost_model){0}, &e), HG_OK);
+    ck_assert_int_eq(hg__balancer_plan(bl, 10, NULL, c, NULL, &e), HG_OK);
+    ck_assert(c[0] == 0 && c[1] == 10);
+    hg__balancer_destroy(bl);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("balance");
@@ -553,6 +635,7 @@ int main(void)
     tcase_add_test(tc, probe_dropped_device);
     tcase_add_test(tc, hysteresis);
     tcase_add_test(tc, errors);
+    tcase_add_test(tc, recalibration);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -377,8 +377,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "hetgrad-bench: too many devices or out of memory\n");
         return 3;
     }
-    for (size_t i = 0; i < nd; i++)
+    /* as loaded or measured by the calibration (the profiles may change after the first
+       steps: see below) */
+    bool cached[16];
+    double cached_rate[16];
+    for (size_t i = 0; i < nd; i++) {
         hg_engine_device_profile(e, i, &prof[i]);
+        cached[i] = prof[i].valid && prof[i].from_cache;
+        cached_rate[i] = prof[i].rows_per_s;
+    }
 
     /* Each device alone. */
     double best_solo = 0;
@@ -408,6 +415,8 @@ int main(int argc, char **argv)
     }
 
     /* All devices, equal split: predicted when it would take too long. */
+    for (size_t i = 0; i < nd; i++)
+        hg_engine_device_profile(e, i, &prof[i]); /* a stale cached one is measured again */
     {
         result *r = &res[nres++];
         snprintf(r->name, sizeof r->name, "equal");
@@ -448,6 +457,18 @@ int main(int argc, char **argv)
         run_config(e, params, grad, o.rows, o.steps, r);
     }
 
+    /* The profiles as they stand after the runs: a cached one that the first steps found
+       stale was measured again (docs/engine.md).  The calibrated models, not the
+       balancer's. */
+    hg_device_profile final[16];
+    bool stale[16];
+    if (hg_engine_set_split(e, HG_SPLIT_MODEL, &err) != HG_OK)
+        die("reading the profiles", &err);
+    for (size_t i = 0; i < nd; i++) {
+        hg_engine_device_profile(e, i, &final[i]);
+        stale[i] = cached[i] && final[i].valid && !final[i].from_cache;
+    }
+
     const char *model_name = o.kind == HG_MODEL_MLP ? "mlp"
                              : o.kind == HG_MODEL_LINEAR ? "linear" : "softmax";
     rc = 0;
@@ -469,11 +490,12 @@ int main(int argc, char **argv)
             json_begin_object(&j);
             json_key(&j, "name"); json_string(&j, hg_engine_device(e, i)->name);
             json_key(&j, "id"); json_string(&j, hg_engine_device(e, i)->id);
-            json_key(&j, "fixed_ms"); json_double(&j, prof[i].valid ? prof[i].fixed_ms : NAN);
-            json_key(&j, "rows_per_s"); json_double(&j, prof[i].valid ? prof[i].rows_per_s : NAN);
-            json_key(&j, "profile_from_cache"); json_bool(&j, prof[i].from_cache);
-            json_key(&j, "kernel"); json_string(&j, prof[i].kernel);
-            json_key(&j, "kernel_why"); json_string(&j, prof[i].kernel_note);
+            json_key(&j, "fixed_ms"); json_double(&j, final[i].valid ? final[i].fixed_ms : NAN);
+            json_key(&j, "rows_per_s"); json_double(&j, final[i].valid ? final[i].rows_per_s : NAN);
+            json_key(&j, "profile_from_cache"); json_bool(&j, final[i].from_cache);
+            json_key(&j, "profile_stale"); json_bool(&j, stale[i]);
+            json_key(&j, "kernel"); json_string(&j, final[i].kernel);
+            json_key(&j, "kernel_why"); json_string(&j, final[i].kernel_note);
             const char *why = NULL;
             json_key(&j, "quarantined"); json_bool(&j, hg_engine_quarantined(e, i, &why));
             json_key(&j, "quarantine_reason"); json_string(&j, why);
@@ -514,11 +536,15 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < nd; i++) {
             const char *why = NULL;
             bool q = hg_engine_quarantined(e, i, &why);
-            printf("%-36.36s %10.3f %12.0f %s%s%s\n", hg_engine_device(e, i)->name,
-                   prof[i].fixed_ms, prof[i].rows_per_s,
-                   prof[i].valid ? (prof[i].from_cache ? "cached" : "measured") : "none",
+            char was[64] = "";
+            if (stale[i])
+                snprintf(was, sizeof was, " (the cache's was stale: %.0f rows/s)",
+                         cached_rate[i]);
+            printf("%-36.36s %10.3f %12.0f %s%s%s%s\n", hg_engine_device(e, i)->name,
+                   final[i].fixed_ms, final[i].rows_per_s,
+                   final[i].valid ? (final[i].from_cache ? "cached" : "measured") : "none", was,
                    q ? "; quarantined: " : "", q ? why : "");
-            printf("%-36s kernel %s: %s\n", "", prof[i].kernel, prof[i].kernel_note);
+            printf("%-36s kernel %s: %s\n", "", final[i].kernel, final[i].kernel_note);
         }
         printf("\n%-44s %12s %10s %8s %8s  %s\n", "config", "rows/s", "ms/step", "/solo",
                "balance", "shares");

@@ -249,7 +249,9 @@ typedef struct hg_device_profile {
     double rows_per_s;  /* 1000 / b */
     size_t samples;     /* timings kept */
     size_t rejected;    /* timings rejected as outliers */
-    bool   from_cache;  /* read from the profile cache rather than measured */
+    bool   from_cache;  /* read from the profile cache rather than measured;
+                           false again once the first steps found it stale and
+                           the device was measured again (hg_engine_calibrate) */
     char   kernel[48];  /* the kernel it computes with: "clblast", "naive",
                            "fused r8/b8/k2" (rows per forward / backward pass,
                            classes per pass), "tiled 16x16" (C block per
@@ -262,10 +264,14 @@ typedef struct hg_device_profile {
  * Calibrate every healthy device on the current model and data set: run the
  * real gradient at two batch sizes after a warm-up, with repeats, and fit
  * t(n) = a + b*n with robust statistics (docs/engine.md).  Profiles are cached
- * beside the program cache, keyed by platform, device, driver, workload and
- * kernel sources; a corrupt or stale entry, or one whose kernel choice is not
- * a candidate, cannot be built or computes a wrong gradient, is recalibrated
- * and rewritten (the device is not quarantined for it).  Afterwards every
+ * beside the program cache, keyed by platform, device, driver, workload,
+ * kernel sources, the device's speed-related properties, the CPUs the process
+ * may use and the driver's speed variables; a corrupt or stale entry, or one
+ * whose kernel choice is not a candidate, cannot be built or computes a wrong
+ * gradient, is recalibrated and rewritten (the device is not quarantined for
+ * it).  A profile read from the cache is checked against the first 3 steps:
+ * a device more than 25% off its prediction, also when timed alone, is
+ * measured again between two steps and its entry rewritten.  Afterwards every
  * step is planned on these models: rows go where the step finishes soonest,
  * and a device whose fixed cost does not pay for itself gets none.  Needs
  * data (hg_engine_set_data); recalibrate after changing it.
