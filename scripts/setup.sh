@@ -9,7 +9,7 @@ set -eu
 PKGS="build-essential cmake pkg-config \
 ocl-icd-opencl-dev ocl-icd-libopencl1 opencl-headers opencl-c-headers \
 pocl-opencl-icd libclblast-dev check clinfo oclgrind \
-libopenblas-dev zlib1g-dev python3 python3-venv man-db groff-base \
+libopenblas-dev zlib1g-dev python3 python3-venv python3-numpy man-db groff-base \
 libopenmpi-dev openmpi-bin \
 abigail-tools libstarpu-dev"
 
