@@ -11,7 +11,8 @@ For a softmax model, an MLP and linear regression on small CSV files:
   - --epochs 0 --load M --predict P --out B gives the same predictions, and
     --test T --json the mean loss (relative 1e-5) and the accuracy of numpy's
     forward pass over T;
-  - the CSV header names the classes; --predict without --out, and --epochs 0
+  - the file to predict may hold any number in its label column (-1 here, not a
+    class); the CSV header names the classes; --predict without --out, and --epochs 0
     without --test or --predict, are usage errors (exit 2), and a failed run
     leaves no PRED.csv behind.
 Needs numpy (Debian's python3-numpy, installed by scripts/setup.sh).
@@ -43,13 +44,15 @@ def run(args, want=0):
     return p.stdout
 
 
-def write_csv(path, rows, linear, seed):
+def write_csv(path, rows, linear, seed, placeholder=None):
+    """placeholder: the label column's text on every row (a file to predict)."""
     rnd = random.Random(seed)
     with open(path, "w") as f:
         for r in range(rows):
             c = r % 3
             x = [rnd.uniform(-1, 1) + (1.5 if j == c else 0) for j in range(4)]
             y = "%.4f" % (0.7 * x[0] - 0.4 * x[2] + 0.1) if linear else str(2 * c + 1)
+            y = placeholder if placeholder is not None else y
             f.write(",".join("%.4f" % v for v in x) + "," + y + "\n")
 
 
@@ -126,7 +129,7 @@ def check(name, model_args, linear):
     train, test, new = (os.path.join(d, f) for f in ("train.csv", "test.csv", "new.csv"))
     write_csv(train, 240, linear, 1)
     write_csv(test, 60, linear, 2)
-    write_csv(new, 45, linear, 3)
+    write_csv(new, 45, linear, 3, "-1")  # not a class: the column is not read
     m, a, b = (os.path.join(d, f) for f in ("m.hgp", "a.csv", "b.csv"))
     run(model_args + ["--data", train, "--epochs", "3", "--save", m, "--predict", new,
                       "--out", a, "--quiet"])

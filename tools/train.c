@@ -639,8 +639,9 @@ static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
         {.name = "test-labels", .kind = CLI_STRING, .target = &o->test_labels, .metavar = "FILE",
          .help = "IDX: the labels file for --test"},
         {.name = "predict", .kind = CLI_STRING, .target = &o->predict, .metavar = "FILE",
-         .help = "predict this file's rows (read as --test is) on\n"
-                 "the devices with the final parameters"},
+         .help = "predict this file's rows on the devices with\n"
+                 "the final parameters (its label column is not\n"
+                 "read: any number will do)"},
         {.name = "out", .kind = CLI_STRING, .target = &o->out, .metavar = "PRED.csv",
          .help = "where --predict writes: the class and its\n"
                  "probabilities per row (docs/train.md)"},
@@ -790,6 +791,18 @@ static const char *model_name(hg_model_kind k)
     return k == HG_MODEL_MLP ? "mlp" : k == HG_MODEL_LINEAR ? "linear" : "softmax";
 }
 
+/* The --predict file: features rows of the model's width; its label column may hold
+   any number (a placeholder): it is read as a regression target and never used. */
+static bool load_predict_file(const train_opts *o, const char *fmt, size_t features,
+                              data *d, char *msg, size_t n)
+{
+    hg_data_schema sc;
+    hg_data_schema_init(&sc);
+    sc.features = features;
+    sc.source = "the model";
+    return load_file(o, o->predict, NULL, fmt, HG_MODEL_LINEAR, &sc, d, msg, n);
+}
+
 /* The evaluation of test and the predictions of pred (NULL: none) on the devices, on
    engine or on an engine of --devices (tools/predict.c); false with msg. */
 static bool train_predict(const train_opts *o, predict_job *pj, const data *test,
@@ -820,14 +833,8 @@ static bool train_predict_file(const train_opts *o, const char *fmt, const hg_mo
                                const float *params, const data *d, hg_engine *e, char *msg,
                                size_t n)
 {
-    hg_data_schema sc;
-    hg_data_schema_init(&sc);
-    sc.features = d->features;
-    sc.classes = m->kind == HG_MODEL_LINEAR ? NULL : d->class_labels;
-    sc.nclasses = m->kind == HG_MODEL_LINEAR ? 0 : d->classes;
-    sc.source = o->data ? o->data : "the built-in digits";
     data pred = {0};
-    if (!load_file(o, o->predict, NULL, fmt, m->kind, &sc, &pred, msg, n))
+    if (!load_predict_file(o, fmt, d->features, &pred, msg, n))
         return false;
     predict_job pj = {.model = m, .params = params, .classes = d->class_labels, .out = o->out};
     bool ok = train_predict(o, &pj, NULL, &pred, e, msg, n);
@@ -873,8 +880,8 @@ static int evaluate_only(const train_opts *o, const char *test_fmt, const char *
     sc.source = o->load;
     if ((o->test && !load_file(o, o->test, o->test_labels, test_fmt, m->kind, &sc, &test, msg,
                                sizeof msg)) ||
-        (o->predict && !load_file(o, o->predict, NULL, pred_fmt, m->kind, &sc, &topredict,
-                                  msg, sizeof msg))) {
+        (o->predict && !load_predict_file(o, pred_fmt, m->inputs, &topredict, msg,
+                                          sizeof msg))) {
         fail(msg);
         goto out;
     }
