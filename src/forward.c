@@ -8,9 +8,10 @@
  * else the weights), each device computing its share on its own host thread,
  * a chunk of rows at a time:
  *   upload the chunk's features (and targets or labels, for the loss);
- *   per layer Z = A W (the device's GEMM: CLBlast on the CLBlast path, the
- *   plain hg_gemm_naive otherwise) and hg_bias_act (bias, ReLU on hidden
- *   layers); then hg_predict_out: probabilities and the most probable class
+ *   per layer Z = A W + b, ReLU on hidden layers (the MLP on a device that
+ *   computes with the tiled GEMM: that GEMM with its epilogue; otherwise the
+ *   plain hg_gemm_naive and hg_bias_act: the same bits either way, on every
+ *   device); then hg_predict_out: probabilities and the most probable class
  *   (softmax, MLP) or the values (linear), and a loss per row;
  *   read the outputs back into the caller's arrays at the rows' positions.
  * A device that fails is quarantined, as in a step, and its rows are
@@ -65,7 +66,7 @@ typedef struct fwd_worker {
  */
 struct hg__fwd {
     size_t    rows;
-    cl_mem    params, x, act[2], y, labels, cls, loss;
+    cl_mem    x, act[2], y, labels, cls, loss;
     cl_kernel k_out;
 };
 
@@ -108,8 +109,7 @@ void hg__forward_release(hg__device *d)
     struct hg__fwd *b = d->fwd;
     if (!b)
         return;
-    cl_mem *mems[] = {&b->params, &b->x, &b->act[0], &b->act[1], &b->y, &b->labels, &b->cls,
-                      &b->loss};
+    cl_mem *mems[] = {&b->x, &b->act[0], &b->act[1], &b->y, &b->labels, &b->cls, &b->loss};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         hg__release_mem(mems[i]);
     if (b->k_out)
@@ -129,9 +129,8 @@ static hg_status workspace(const hg_engine *eng, hg__device *d, hg_error *err)
     d->fwd = b;
     const size_t f = sizeof(float), rows = chunk_rows(eng, d), widest = widest_layer(eng);
     b->rows = rows;
-    hg_status st = hg__alloc_mem(d, &b->params, eng->nparams * f, "parameters", err);
-    if (st == HG_OK)
-        st = hg__alloc_mem(d, &b->x, rows * eng->model.inputs * f, "rows to predict", err);
+    hg_status st = hg__alloc_mem(d, &b->x, rows * eng->model.inputs * f, "rows to predict",
+                                 err);
     for (size_t k = 0; k < 2 && st == HG_OK; k++)
         st = hg__alloc_mem(d, &b->act[k], rows * widest * f, "activations", err);
     if (st == HG_OK && !softmax_model(eng))
@@ -199,13 +198,21 @@ static hg_status run_chunk(const fwd_call *c, hg__device *d, size_t index, struc
         st = write_async(d, b->labels, n * sizeof(cl_int), c->data->labels + first, "labels",
                          err);
     cl_uint un = (cl_uint)n;
+    /* The MLP on the tiled GEMM where the device computes with it (bias and ReLU in
+       its epilogue), else the plain GEMM and hg_bias_act: the same bits. */
+    bool tiled = d->kc.path == HG__PATH_OWN && d->kc.c == 0 && d->k_gnn[0] && d->k_gnn[1];
     for (size_t l = 0; l < L && st == HG_OK; l++) {
         const hg__layer *ly = &eng->layers[l];
         cl_mem in = l == 0 ? b->x : b->act[(l - 1) % 2], out = b->act[l % 2];
-        st = hg__forward_gemm(d, n, ly->out, ly->in, in, b->params, ly->w_off, out, err);
+        if (tiled) {
+            st = hg__tiled_forward(d, n, ly->out, ly->in, in, out, ly->w_off, ly->b_off,
+                                   ly->relu, err);
+            continue;
+        }
+        st = hg__forward_gemm(d, n, ly->out, ly->in, in, d->params, ly->w_off, out, err);
         cl_uint zoff = 0, cols = (cl_uint)ly->out, boff = (cl_uint)ly->b_off, relu = ly->relu;
         hg__karg args[] = {HG_MEM(out), HG_U32(zoff), HG_U32(un), HG_U32(cols),
-                           HG_MEM(b->params), HG_U32(boff), HG_U32(relu)};
+                           HG_MEM(d->params), HG_U32(boff), HG_U32(relu)};
         if (st == HG_OK)
             st = hg__set_args(d, d->k_bias_act, "hg_bias_act", args, 7, err);
         size_t gws[2] = {ly->out, n};
@@ -255,8 +262,9 @@ static hg_status run_device(const fwd_call *c, size_t index, const hg__dev_plan 
     if (st == HG_OK)
         st = workspace(eng, d, err);
     struct hg__fwd *b = d->fwd;
+    /* d->params: every step uploads its own parameters before using them */
     if (st == HG_OK)
-        st = write_async(d, b->params, eng->nparams * sizeof(float), c->params, "parameters",
+        st = write_async(d, d->params, eng->nparams * sizeof(float), c->params, "parameters",
                          err);
     for (size_t p = 0; p < plan->npieces && st == HG_OK; p++) {
         const hg__range *r = &plan->pieces[p];
