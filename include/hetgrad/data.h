@@ -267,6 +267,52 @@ HG_EXTERN hg_status hg_dataset_load_idx_as(const char *images, const char *label
                                            const hg_data_schema *schema, hg_dataset **out,
                                            hg_error *err);
 
+/*
+ * NumPy .npy files, as np.save writes them (format versions 1.0, 2.0 and 3.0):
+ *   X (x_path): a 2-D array (rows, features) of float32 or float64, in C or Fortran
+ *               order; its values become floats (NaN, Inf and a float64 beyond float's
+ *               range are errors naming the element, X[row, column], 0-based).
+ *   y (y_path): a 1-D array (rows,) of integers of any width (1, 2, 4 or 8 bytes),
+ *               signed or unsigned, or bools (False 0, True 1).  As with CSV, labels are
+ *               class indices: integers 0 .. 2^20 - 1; labels and targets receive them,
+ *               classes = 1 + the largest (class_labels 0, 1, ...).  y_path may be NULL:
+ *               X only, labels and targets NULL.
+ * Values are read in the file's own dtype and byte order ('<' little-endian, '>'
+ * big-endian, '|' for one byte; '=' or none: this machine's).  Either file may be
+ * gzip-compressed (detected by its 1f 8b signature, not its name); byte offsets in
+ * messages then count decompressed bytes.
+ *
+ * Every problem is an error naming the file and the byte offset: a missing "\x93NUMPY"
+ * magic string, another format version, a header that is not the dict np.save writes
+ * (exactly the keys 'descr', 'fortran_order', 'shape'), a structured dtype or another
+ * dtype (named in the message: '<f2', '<c16', '|O', '<U5', a float y...), X not 2-D or
+ * y not 1-D, no rows or no features, y's length other than X's rows, a payload shorter
+ * or longer than the shape promises, a negative label (HG_IO) or one of 2^20 or more
+ * (HG_RANGE).  More than HG_DATA_MAX_FEATURES features or HG_DATA_MAX_ROWS rows is
+ * HG_RANGE.
+ */
+HG_EXTERN hg_status hg_dataset_load_npy(const char *x_path, const char *y_path,
+                                        hg_dataset **out, hg_error *err);
+
+/*
+ * .npy files read with a schema (may be NULL: as hg_dataset_load_npy).  X's features
+ * must be schema->features when that is not 0 (else HG_IO at the shape's offset); with
+ * schema classes (which need y_path) a label may be any integer and must be one of them.
+ */
+HG_EXTERN hg_status hg_dataset_load_npy_as(const char *x_path, const char *y_path,
+                                           const hg_data_schema *schema, hg_dataset **out,
+                                           hg_error *err);
+
+/*
+ * The .npy reader over buffers: X's x_len bytes at x, and y's y_len bytes at y (y NULL:
+ * no labels).  x_name and y_name stand for them in messages ("<X>", "<y>" when NULL).
+ * For embedded data and fuzzing.
+ */
+HG_EXTERN hg_status hg_dataset_load_memory_npy(const char *x_name, const void *x,
+                                               size_t x_len, const char *y_name,
+                                               const void *y, size_t y_len,
+                                               hg_dataset **out, hg_error *err);
+
 /* Free a data set and its arrays; NULL is a no-op. */
 HG_EXTERN void hg_dataset_free(hg_dataset *d);
 
