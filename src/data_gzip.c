@@ -267,7 +267,13 @@ hg_status hg__source_read(hg__source *s, void *buf, size_t n, size_t *got, hg_er
     *got = 0;
     if (s->failed != HG_OK)
         return hg__error_set(err, s->failed, 0, "%s", s->why);
-    return s->gz ? read_gzip(s, buf, n, got, err) : read_plain(s, buf, n, got, err);
+    hg_error e;
+    hg_status st = s->gz ? read_gzip(s, buf, n, got, &e) : read_plain(s, buf, n, got, &e);
+    if (st != HG_OK && *got > 0)
+        return HG_OK; /* the bytes before the failure first; the next read reports it */
+    if (st != HG_OK)
+        return hg__error_set(err, st, 0, "%s", e.message);
+    return HG_OK;
 }
 
 void hg__source_close(hg__source *s)

@@ -70,11 +70,18 @@ static bool host_little(void)
 /* Up to n bytes; *got < n only at the end.  Errors name the file and the offset. */
 static hg_status npy_read(npy_file *f, void *buf, size_t n, size_t *got, hg_error *err)
 {
-    hg_error e;
-    if (hg__source_read(f->src, buf, n, got, &e) != HG_OK)
-        return hg__error_set(err, e.status, 0, "%s: byte offset %llu: %s", f->name,
-                             f->off + *got, e.message);
-    f->off += *got;
+    *got = 0;
+    while (*got < n) {
+        size_t k;
+        hg_error e;
+        if (hg__source_read(f->src, (unsigned char *)buf + *got, n - *got, &k, &e) != HG_OK)
+            return hg__error_set(err, e.status, 0, "%s: byte offset %llu: %s", f->name,
+                                 f->off, e.message);
+        if (k == 0)
+            break;
+        *got += k;
+        f->off += k;
+    }
     return HG_OK;
 }
 

@@ -45,8 +45,10 @@ bool hg__source_gzip(const hg__source *s);
  * HG_IO for a read error, a corrupt gzip stream (zlib's reason: "invalid block type",
  * "incorrect data check"...), a stream that ends early (a truncated file) or data after
  * the last gzip member that is not another member; HG_OUT_OF_MEMORY.  The message holds
- * the problem only (no file name, no location).  After an error every later read fails
- * the same way.
+ * the problem only (no file name, no location).  The bytes decoded before a failure are
+ * returned first (a short read, HG_OK); the next read reports the failure, and so does
+ * every read after it.  So a caller that wants n bytes reads until it has them or a
+ * read returns 0 bytes or an error.
  */
 hg_status hg__source_read(hg__source *s, void *buf, size_t n, size_t *got, hg_error *err);
 
