@@ -1,7 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hetgrad/data.h - loading real data sets (CSV, LIBSVM/SVMlight, IDX/MNIST) into an
- * owned dense data set in host memory.
+ * hetgrad/data.h - loading real data sets (CSV, LIBSVM/SVMlight, IDX/MNIST, NumPy .npy)
+ * into an owned dense data set in host memory.
+ *
+ * Every file may be gzip-compressed: a file (or a buffer given to a _memory_ loader)
+ * that starts with gzip's signature 1f 8b is decompressed as it is read, whatever its
+ * name; line numbers and byte offsets in messages then count decompressed bytes.  A
+ * truncated or corrupt stream, or data after it that is not another gzip member, is an
+ * HG_IO error at the line (offset) being read when the stream failed, e.g.
+ *
+ *   train.csv.gz:18234: gzip data ends early: the file is truncated (...)
+ *   train.svm:41: corrupt gzip data: invalid block type
+ *
+ * A file that starts with the signature of xz, bzip2, zstd or zip (numpy's .npz) is an
+ * HG_IO error that names the format.
  *
  * Every loader streams its input (fixed-size reads, one line in memory at a time; the
  * text is never held twice), grows its arrays geometrically, and on failure returns a
@@ -12,6 +24,7 @@
  *   iris.csv:17: expected 5 columns (as on line 1), got 4
  *   iris.csv:3: column 2: "5,1" is not a number
  *   train-images.gz: byte offset 9437200: file ends early: ...
+ *   X.npy: byte offset 20: dtype '<f2' (float16, 2 bytes): X must be float32 ...
  *
  * Columns in messages are 1-based, as in spreadsheets and awk; label_column in the
  * options is 0-based.
@@ -157,7 +170,7 @@ typedef struct hg_csv_options {
     bool header;             /* first non-blank line is a header (its text is ignored,
                                 its column count is the expected one) */
     long label_column;       /* 0-based; -1 = last (default) */
-    char delimiter;          /* ',' (default), ';' or '\t' */
+    char delimiter;          /* ',' (default), ';', '|' or '\t' */
     bool labels_are_classes; /* default true: the label column must hold integers >= 0
                                 (written "3" or "3.0"); labels gets them, classes is
                                 1 + the largest (class_labels 0, 1, ...).  false: the
