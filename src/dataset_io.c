@@ -7,8 +7,8 @@
  *   - Streaming: text files are read through a source (data_source.h: plain, or gzip
  *     detected by its signature and inflated) in CHUNK-byte pieces and assembled one
  *     line at a time into a buffer of at most HG_DATA_MAX_LINE + 1 bytes; the text is
- *     never held twice.  IDX files are read through zlib (gzopen handles raw files
- *     transparently) a block of images at a time.
+ *     never held twice.  IDX files are read through a source too, a block of images
+ *     at a time.
  *   - Untrusted sizes never drive an allocation: arrays grow geometrically with what was
  *     actually read, so a lying IDX header or a huge LIBSVM index costs nothing before
  *     the data is there.  Every size product is checked for overflow.
@@ -27,8 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <zlib.h>
 
 #include "data_internal.h"
 #include "data_source.h"
@@ -1498,8 +1496,7 @@ hg_status hg_dataset_load_libsvm(const char *path, size_t features, hg_dataset *
 
 typedef struct idx_file {
     const char        *path;
-    gzFile             g;
-    bool               gz;  /* gzip-compressed (offsets count decompressed bytes) */
+    hg__source        *src; /* raw or gzip (offsets count decompressed bytes) */
     unsigned long long off; /* bytes read so far */
 } idx_file;
 
@@ -1507,48 +1504,33 @@ static hg_status idx_open(idx_file *f, const char *path, hg_error *err)
 {
     memset(f, 0, sizeof *f);
     f->path = path;
-    errno = 0;
-    f->g = gzopen(path, "rb");
-    if (!f->g)
-        return hg__error_set(err, errno ? HG_IO : HG_OUT_OF_MEMORY, 0, "%s: cannot open: %s",
-                             path, errno ? strerror(errno) : "out of memory");
-    gzbuffer(f->g, 128 * 1024);
-    f->gz = gzdirect(f->g) == 0;
-    return HG_OK;
+    return hg__source_open_file(&f->src, path, err);
 }
 
 static void idx_close(idx_file *f)
 {
-    if (f->g)
-        gzclose(f->g);
-    f->g = NULL;
+    hg__source_close(f->src);
+    f->src = NULL;
 }
 
-/* Up to n bytes; *got < n only at the end of the data.  A gzip error is HG_IO. */
+/*
+ * Up to n bytes; *got < n only at the end of the data.  A read error, or a truncated or
+ * corrupt gzip stream (or data after it), is HG_IO at the offset where it failed.
+ */
 static hg_status idx_read(idx_file *f, void *buf, size_t n, size_t *got, hg_error *err)
 {
-    unsigned char *p = buf;
     *got = 0;
     while (*got < n) {
-        size_t want = n - *got;
-        if (want > (size_t)1 << 30)
-            want = (size_t)1 << 30;
-        int rd = gzread(f->g, p + *got, (unsigned)want);
-        if (rd <= 0) {
-            int zerr = Z_OK;
-            const char *msg = gzerror(f->g, &zerr);
-            if (rd < 0 || zerr != Z_OK) {
-                f->off += *got;
-                return hg__error_set(err, HG_IO, 0, "%s: byte offset %llu: %s%s%s", f->path,
-                                     f->off, f->gz ? "corrupt or truncated gzip data: " : "",
-                                     zerr == Z_ERRNO ? "read error: " : "",
-                                     zerr == Z_ERRNO ? strerror(errno) : msg);
-            }
+        size_t k;
+        hg_error e;
+        if (hg__source_read(f->src, (unsigned char *)buf + *got, n - *got, &k, &e) != HG_OK)
+            return hg__error_set(err, e.status, 0, "%s: byte offset %llu: %s", f->path,
+                                 f->off, e.message);
+        if (k == 0)
             break;
-        }
-        *got += (size_t)rd;
+        *got += k;
+        f->off += k;
     }
-    f->off += *got;
     return HG_OK;
 }
 

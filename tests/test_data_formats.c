@@ -314,6 +314,38 @@ START_TEST(gzip_errors_located)
 }
 END_TEST
 
+/* IDX through the same layer: gzip's trailing data, once silently ignored, is an error */
+START_TEST(gzip_idx_checked_like_text)
+{
+    unsigned char img[16 + 4] = {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 0, 85, 170, 255};
+    size_t glen;
+    unsigned char *g = gzip_bytes(img, sizeof img, &glen);
+    unsigned char *tail = malloc(glen + 4);
+    ck_assert_ptr_nonnull(tail);
+    memcpy(tail, g, glen);
+    memcpy(tail + glen, "junk", 4);
+    char *ok = put("img.gz", g, glen), *bad = put("img-junk.gz", tail, glen + 4);
+    hg_dataset *d;
+    hg_error e;
+    ck_assert_int_eq(hg_dataset_load_idx(ok, NULL, &d, &e), HG_OK);
+    ck_assert(d->x[3] == 1.0f);
+    hg_dataset_free(d);
+    d = (hg_dataset *)1;
+    expect_error(hg_dataset_load_idx(bad, NULL, &d, &e), &e, HG_IO, bad, "byte offset 20",
+                 "not gzip after the end", (const char *)NULL);
+    ck_assert_ptr_null(d);
+    /* truncated inside the pixels: the decompressed offset reached */
+    char *cut = put("img-cut.gz", g, glen - 9);
+    expect_error(hg_dataset_load_idx(cut, NULL, &d, &e), &e, HG_IO, cut, "byte offset",
+                 "truncated", (const char *)NULL);
+    free(cut);
+    free(ok);
+    free(bad);
+    free(tail);
+    free(g);
+}
+END_TEST
+
 START_TEST(other_compressors_named)
 {
     static const struct {
@@ -752,6 +784,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, gzip_csv_and_libsvm);
     tcase_add_test(tc, gzip_errors_located);
+    tcase_add_test(tc, gzip_idx_checked_like_text);
     tcase_add_test(tc, other_compressors_named);
     tcase_add_test(tc, csv_pipe_delimiter);
     tcase_add_test(tc, npy_orders_and_byte_orders);
