@@ -70,7 +70,9 @@ static const char *foreign_signature(const unsigned char *p, size_t n)
 {
     if (n >= 6 && memcmp(p, "\xFD" "7zXZ\0", 6) == 0)
         return "xz-compressed: only gzip is read; decompress it first (xz -d)";
-    if (n >= 3 && memcmp(p, "BZh", 3) == 0 && n >= 4 && p[3] >= '1' && p[3] <= '9')
+    /* "BZh", the block size '1'..'9', then a block's or the end's magic number */
+    if (n >= 10 && memcmp(p, "BZh", 3) == 0 && p[3] >= '1' && p[3] <= '9' &&
+        (memcmp(p + 4, "1AY&SY", 6) == 0 || memcmp(p + 4, "\x17rE8P", 5) == 0))
         return "bzip2-compressed: only gzip is read; decompress it first (bunzip2)";
     if (n >= 4 && memcmp(p, "\x28\xB5\x2F\xFD", 4) == 0)
         return "zstd-compressed: only gzip is read; decompress it first (zstd -d)";

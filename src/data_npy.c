@@ -185,7 +185,7 @@ static hg_status parse_dtype(hparse *p, const char *t, size_t at, npy_dtype *dt,
     if (*t == '?' && t[1] == '\0') {
         dt->kind = 'b';
         dt->size = 1;
-    } else if (*t && strchr("fiubcOUSMmVaGgdeq", *t)) {
+    } else if (*t && strchr("fiubcOUSMmVa", *t)) {
         dt->kind = *t++;
         dt->size = 0;
         if (*t < '1' || *t > '9') {
@@ -469,9 +469,9 @@ static hg_status check_x(const npy_file *f, const hg__class_map *map, hg_error *
 {
     char s[96];
     if (f->dt.kind != 'f' || (f->dt.size != 4 && f->dt.size != 8))
-        return at_error(f, f->descr_off, HG_IO, err, "dtype %s (%s, %zu bytes): X must be "
+        return at_error(f, f->descr_off, HG_IO, err, "dtype %s (%zu-byte %s): X must be "
                         "float32 ('<f4') or float64 ('<f8'); convert it with "
-                        "X.astype(np.float32)", f->dt.text, kind_name(&f->dt), f->dt.size);
+                        "X.astype(np.float32)", f->dt.text, f->dt.size, kind_name(&f->dt));
     if (f->ndim != 2)
         return at_error(f, f->shape_off, HG_IO, err, "shape %s: X must be 2-D (rows, "
                         "features)%s", shape_text(f, s, sizeof s),
@@ -505,9 +505,9 @@ static hg_status check_y(const npy_file *f, const npy_file *x, hg_error *err)
 {
     char s[96];
     if (f->dt.kind != 'i' && f->dt.kind != 'u' && f->dt.kind != 'b')
-        return at_error(f, f->descr_off, HG_IO, err, "dtype %s (%s, %zu bytes): y must hold "
+        return at_error(f, f->descr_off, HG_IO, err, "dtype %s (%zu-byte %s): y must hold "
                         "integer class labels (any width, signed or unsigned) or bools%s",
-                        f->dt.text, kind_name(&f->dt), f->dt.size,
+                        f->dt.text, f->dt.size, kind_name(&f->dt),
                         f->dt.kind == 'f' ? "; convert it with y.astype(np.int64)" : "");
     if (f->dt.size != 1 && f->dt.size != 2 && f->dt.size != 4 && f->dt.size != 8)
         return at_error(f, f->descr_off, HG_IO, err, "dtype %s: a %zu-byte integer (1, 2, 4 "

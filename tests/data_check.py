@@ -170,8 +170,8 @@ nan[3, 2] = 1e300
 np.save(P("big.npy"), nan)
 expect_error(npy(P("big.npy")), "HG_IO", ["X[3, 2] = 1e+300 overflows float"], "1e300")
 for name, arr, words in [
-        ("f16.npy", X.astype("<f2"), ["'<f2' (float16", "X must be float32"]),
-        ("int.npy", X.astype("<i4"), ["'<i4' (signed integer"]),
+        ("f16.npy", X.astype("<f2"), ["'<f2' (2-byte float16): X must be float32"]),
+        ("int.npy", X.astype("<i4"), ["'<i4' (4-byte signed integer)"]),
         ("cplx.npy", X.astype("<c8"), ["complex"]),
         ("str.npy", np.array([["a", "b"]]), ["Unicode text"]),
         ("rec.npy", np.zeros(3, dtype=[("a", "<f4"), ("b", "<i4")]), ["structured dtype"]),

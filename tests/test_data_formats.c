@@ -671,9 +671,9 @@ START_TEST(npy_errors_located)
               HG_IO, 70, "after the dict's closing '}'");
     /* dtypes: X */
     npy_fails(HDR("'descr': '<f2', 'fortran_order': False, 'shape': (1, 1)"), z, 2, false,
-              HG_IO, 20, "'<f2' (float16, 2 bytes): X must be float32");
+              HG_IO, 20, "'<f2' (2-byte float16): X must be float32");
     npy_fails(HDR("'descr': '<i8', 'fortran_order': False, 'shape': (1, 1)"), z, 8, false,
-              HG_IO, 20, "'<i8' (signed integer");
+              HG_IO, 20, "'<i8' (8-byte signed integer)");
     npy_fails(HDR("'descr': '<c16', 'fortran_order': False, 'shape': (1, 1)"), z, 16, false,
               HG_IO, 20, "complex");
     npy_fails(HDR("'descr': '|O', 'fortran_order': False, 'shape': (1, 1)"), z, 8, false,
