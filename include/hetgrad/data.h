@@ -216,8 +216,9 @@ HG_EXTERN hg_status hg_dataset_load_csv_as(const char *path, const hg_csv_option
 
 /*
  * The CSV parser over a buffer of len bytes (need not be NUL-terminated; may hold NUL
- * bytes, which are reported as binary).  name stands for the file in messages ("<memory>"
- * when NULL).  For embedded data and fuzzing.
+ * bytes, which are reported as binary; a gzip stream, starting 1f 8b, is decompressed).
+ * name stands for the file in messages ("<memory>" when NULL).  For embedded data and
+ * fuzzing.
  */
 HG_EXTERN hg_status hg_dataset_load_memory_csv(const char *name, const char *text,
                                                size_t len, const hg_csv_options *o,
