@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """plot.py INPUT -o OUT.png|OUT.svg - draw a hetgrad run.
 
