@@ -199,7 +199,20 @@ def rewrite(cmd, n):
         else:
             out.append(w)
             i += 1
-    return " ".join(shlex.quote(w) for w in out)
+    return " ".join(quote_word(w) for w in out)
+
+
+SHELL_OPERATORS = {">", ">>", "<", "2>", "2>&1", "|", "&&", "||", ";"}
+
+
+def quote_word(w):
+    """w quoted for sh; a redirection or a control operator (written apart: cmd > file)
+    stays one, and so does an assignment (VAR=value, as in VAR=value command), with
+    only its value quoted."""
+    if w in SHELL_OPERATORS:
+        return w
+    m = re.match(r"^([A-Za-z_]\w*=)(.*)$", w, flags=re.S)
+    return m.group(1) + shlex.quote(m.group(2)) if m else shlex.quote(w)
 
 
 def check_commands():

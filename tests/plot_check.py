@@ -205,6 +205,36 @@ def check_errors():
     # the good one-record file is drawn
     run([PY, PLOT, good, "-o", out])
     check_png(out, 1200, 800)
+    # Files no short real run gives, drawn all the same: step records alone (no epoch
+    # ended yet), no validation (--val 0), a device without rows (null rate), under MPI
+    # (rank keys), a benchmark's predicted configuration and one not measured at all.
+    step = RECORD.replace('"kind":"epoch"', '"kind":"step"').replace(
+        '"train_accuracy":0.5,"val_loss":0.5,"val_accuracy":0.5',
+        '"train_accuracy":null,"val_loss":null,"val_accuracy":null')
+    two = ('"devices":[{"name":"A","id":null,"rank":0,"kernel":"naive","rows":10,"share":1,'
+           '"busy_ms":1,"rows_per_s":10},{"name":"B","id":null,"rank":1,"kernel":null,'
+           '"rows":0,"share":0,"busy_ms":0,"rows_per_s":null}]}')
+    cases = {
+        "steps-only.jsonl": "\n".join(step % (1, k, "A") for k in (1, 2, 3)) + "\n",
+        "no-val.jsonl": (RECORD % (1, 1, "A")).replace('"val_loss":0.5,"val_accuracy":0.5',
+                                                      '"val_loss":null,"val_accuracy":null')
+        + "\n",
+        "ranks.jsonl": "\n".join(re.sub(r'"devices":.*$', two, RECORD % (k, k, "A"))
+                                 for k in (1, 2)) + "\n",
+        "predicted.json": BENCH_DOC % ("[" + CONFIG % "[1]" + "," + CONFIG.replace(
+            '"measured":true', '"measured":false').replace('"solo:A"', '"equal"') % "[1]"
+            + "," + CONFIG.replace('"rows_per_s":8,"vs_best_solo":1',
+                                   '"rows_per_s":null,"vs_best_solo":null') % "[0]" + "]"),
+    }
+    for name, content in cases.items():
+        path = os.path.join(WORK, name)
+        with open(path, "w") as f:
+            f.write(content)
+        pic = os.path.join(WORK, name + ".png")
+        p = run([PY, PLOT, path, "-o", pic])
+        if p.stderr:
+            fail("%s: drawn, but with messages: %r" % (name, p.stderr))
+        check_png(pic, 1200, 800)
 
 
 def main():
