@@ -1019,6 +1019,10 @@ int main(int argc, char **argv)
         return usage_start(&tm, &cmd, msg);
     if (o.epochs == 0)
         return finish(&tm, evaluate_only(&o, test_fmt, &tm, tm.rank == 0));
+    /* --metrics: created before any work (a bad path stops the run at once). */
+    metrics mx = {0};
+    if (o.metrics && !metrics_open(&mx, o.metrics, o.metrics_every, msg, sizeof msg))
+        return fail_start(&tm, msg);
 
     data d = {0}, test = {0};
     char data_name[400];
@@ -1122,10 +1126,6 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg, "%s: %s", o.trace, strerror(errno));
         return fail_start(&tm, msg);
     }
-
-    metrics mx = {0};
-    if (o.metrics && !metrics_open(&mx, o.metrics, o.metrics_every, msg, sizeof msg))
-        return fail_start(&tm, msg);
 
     /* The engine: every selected device, calibrated, rebalanced every step. */
     double t0 = now_ms();
@@ -1404,8 +1404,9 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg, "%s: write failed", o.trace);
         return finish(&tm, fail(msg));
     }
-    if (!metrics_close(&mx, msg, sizeof msg))
-        return finish(&tm, fail(msg));
+    /* a failed --metrics write: the results are still reported, then exit 1 */
+    char mx_msg[HG_ERROR_MESSAGE_MAX];
+    bool mx_ok = metrics_close(&mx, mx_msg, sizeof mx_msg);
 
     rc = 0;
     if (o.json) {
@@ -1493,6 +1494,8 @@ int main(int argc, char **argv)
         }
     }
     fflush(stdout);
+    if (!mx_ok)
+        rc = fail(mx_msg);
 #ifdef HG_HAVE_MPI
     hg_mpi_destroy(ctx);
 #endif
