@@ -245,8 +245,18 @@ def nan(v):
 def plot_metrics(plt, records, title, fig):
     steps = [r for r in records if r["kind"] == "step"]
     epochs = [r for r in records if r["kind"] == "epoch"]
-    axes = fig.subplots(2, 2, sharex=True)
-    (ax_loss, ax_acc), (ax_share, ax_rate) = axes
+    series = steps or epochs  # the split over the run: step records when there are
+    devices = series[0]["devices"]
+    # the devices' legend in a row of its own under the panels, so that it never hides
+    # a curve, whatever the size and the number of devices
+    ncol = 1 if len(devices) < 2 else 2 if len(devices) < 4 else 3
+    rows = -(-(len(devices) + 1) // ncol)
+    grid = fig.subplot_mosaic([["loss", "acc"], ["share", "rate"], ["key", "key"]],
+                              gridspec_kw={"height_ratios": [1, 1, 0.09 * rows + 0.02]})
+    ax_loss, ax_acc, ax_share, ax_rate = (grid[k] for k in ("loss", "acc", "share", "rate"))
+    panels = (ax_loss, ax_acc, ax_share, ax_rate)
+    for ax in panels[1:]:
+        ax.sharex(ax_loss)
 
     if steps:
         ax_loss.plot([r["step"] for r in steps], [nan(r["loss"]) for r in steps],
@@ -273,12 +283,9 @@ def plot_metrics(plt, records, title, fig):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")
 
-    # The split over the run: step records when there are, else epoch records.
-    series = steps or epochs
     every = series[0]["steps"]
     what = ("every step" if every == 1 else "every %d steps" % every) if steps else "per epoch"
     xs = [r["step"] for r in series]
-    devices = series[0]["devices"]
     rate_range = []
     for k, d in enumerate(devices):
         lab = device_label(k, d)
@@ -294,17 +301,19 @@ def plot_metrics(plt, records, title, fig):
     ax_share.set_title("each device's share of the rows (%s)" % what)
     ax_share.set_ylabel("% of the rows")
     ax_share.set_ylim(-3, 103)
-    ax_rate.set_title("rows/s: each device's over its busy time")
+    ax_rate.set_title("rows/s (a device's: over its busy time)")
     ax_rate.set_ylabel("rows/s")
     if rate_range and max(rate_range) / min(rate_range) > 30:
         ax_rate.set_yscale("log")
     for ax in (ax_share, ax_rate):
         ax.grid(alpha=0.3)
         ax.set_xlabel("step")
-        ax.legend(fontsize="small")
+    grid["key"].axis("off")
+    grid["key"].legend(*ax_rate.get_legend_handles_labels(), loc="center", ncol=ncol,
+                       fontsize="small", frameon=False)
     # where the epochs end
     for r in epochs:
-        for ax in axes.flat:
+        for ax in panels:
             ax.axvline(r["step"], color="grey", lw=0.5, alpha=0.4)
     last = records[-1]
     fig.suptitle(title or label("hetgrad-train: %d epochs, %d steps, %d devices"
@@ -312,7 +321,12 @@ def plot_metrics(plt, records, title, fig):
 
 
 def plot_bench(plt, doc, title, fig):
-    ax = fig.subplots()
+    ndev = len(doc["devices"])
+    ncol = 1 if ndev < 2 else 2 if ndev < 4 else 3
+    rows = max(1, -(-ndev // ncol))
+    grid = fig.subplot_mosaic([["bars"], ["key"]],
+                              gridspec_kw={"height_ratios": [1, 0.045 * rows + 0.01]})
+    ax = grid["bars"]
     configs = doc["configs"][::-1]  # the first at the top
     names = [label(c["name"] + ("" if c["measured"] else " (predicted)"), 40)
              for c in configs]
@@ -345,7 +359,10 @@ def plot_bench(plt, doc, title, fig):
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: si(v) if v else "0"))
     ax.set_xlabel("rows/s (median step); each bar split by the devices' shares")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize="small", loc="lower right")
+    grid["key"].axis("off")
+    if ndev:
+        grid["key"].legend(*ax.get_legend_handles_labels(), loc="center", ncol=ncol,
+                           fontsize="small", frameon=False)
     fig.suptitle(title or label("hetgrad-bench: %s, %d rows × %d features, %d classes, "
                                 "median of %d steps"
                                 % (doc["model"], doc["rows"], doc["features"],
@@ -398,6 +415,8 @@ def main(argv):
         return 1
 
     w, h = args.size
+    # text in proportion to the picture: 10 pt at the default size, 6 to 16 pt
+    plt.rcParams["font.size"] = max(6.0, min(16.0, 10 * min(w / 1200, h / 800)))
     fig = plt.figure(figsize=(w / DPI, h / DPI), dpi=DPI, layout="constrained")
     if kind == "metrics":
         plot_metrics(plt, content, args.title, fig)
