@@ -23,7 +23,6 @@ usage error.
 """
 import argparse
 import json
-import math
 import os
 import re
 import sys
@@ -242,7 +241,7 @@ def nan(v):
     return float("nan") if v is None else float(v)
 
 
-def plot_metrics(plt, records, title, fig):
+def plot_metrics(records, title, fig):
     steps = [r for r in records if r["kind"] == "step"]
     epochs = [r for r in records if r["kind"] == "epoch"]
     series = steps or epochs  # the split over the run: step records when there are
@@ -419,7 +418,7 @@ def main(argv):
     plt.rcParams["font.size"] = max(6.0, min(16.0, 10 * min(w / 1200, h / 800)))
     fig = plt.figure(figsize=(w / DPI, h / DPI), dpi=DPI, layout="constrained")
     if kind == "metrics":
-        plot_metrics(plt, content, args.title, fig)
+        plot_metrics(content, args.title, fig)
     else:
         plot_bench(plt, content, args.title, fig)
 
