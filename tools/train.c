@@ -25,6 +25,7 @@
 
 #include "cli.h"
 #include "json_out.h"
+#include "metrics.h"
 #include "param_file.h"
 #include "predict.h"
 #include "train_mpi.h"
@@ -57,9 +58,13 @@ typedef struct train_opts {
     bool mpi;           /* --mpi: start MPI even without a launcher's environment */
     double mpi_timeout; /* --mpi-timeout: seconds a rank waits for the others */
     const char *devices, *save, *load, *trace;
+    const char *metrics;      /* --metrics FILE (tools/metrics.h) */
+    size_t metrics_every;     /* --metrics-every N: a step record every N steps */
+    bool metrics_every_given;
     const char *data, *format, *labels, *test, *test_labels;
     const char *predict, *out; /* --predict FILE --out PRED.csv (tools/predict.c) */
     long label_col;
+    char delimiter; /* --delimiter: ',' (default), ';', '|' or '\t' */
 } train_opts;
 
 /* ---- the devices a run reports: this engine's, or every rank's (MPI) --------- */
@@ -149,6 +154,32 @@ static void cols_step(const cols *c, size_t k, hg_device_step *st)
     }
 #endif
     hg_engine_last_step(c->e, c->dev[k], st);
+}
+
+/* --metrics: the records list the run's devices (tools/metrics.h); true when m is not
+   open, false with msg when out of memory. */
+static bool metrics_start(metrics *m, const cols *c, char *msg, size_t n)
+{
+    if (!m->f)
+        return true;
+    metrics_device *md = calloc(c->n ? c->n : 1, sizeof *md);
+    hg_device_profile *pf = calloc(c->n ? c->n : 1, sizeof *pf);
+    bool ok = md && pf;
+    for (size_t k = 0; ok && k < c->n; k++) {
+        bool here = c->rank[k] == 0; /* with MPI, rank 0 alone writes the records */
+        md[k].name = cols_name(c, k);
+        md[k].id = here ? hg_engine_device(c->e, c->dev[k])->id : NULL;
+        md[k].kernel = here && hg_engine_device_profile(c->e, c->dev[k], &pf[k]) == HG_OK
+                           ? pf[k].kernel : NULL;
+        md[k].rank = c->ctx ? c->rank[k] : -1;
+    }
+    if (ok)
+        ok = metrics_begin(m, md, c->n, msg, n);
+    else
+        snprintf(msg, n, "out of memory");
+    free(md);
+    free(pf);
+    return ok;
 }
 
 /* ---- the timeline: Chrome / Perfetto trace-event JSON ----------------------- */
@@ -409,28 +440,40 @@ static bool load_builtin(data *d, char *msg, size_t n)
     return true;
 }
 
+/* Whether path ends with ext, or with ext followed by ".gz". */
+static bool has_ext(const char *path, const char *ext)
+{
+    size_t n = strlen(path), k = strlen(ext);
+    if (n >= 3 && !strcmp(path + n - 3, ".gz"))
+        n -= 3;
+    return n >= k && !strncmp(path + n - k, ext, k);
+}
+
 /*
- * The format of a data file: --format (one of csv, libsvm, idx: the parser checked it),
- * else from its name (.svm, .libsvm, .svmlight: LIBSVM; a labels file given: IDX; else
- * CSV).  NULL with a usage message when IDX lacks its labels file (labels_opt names
- * that option).
+ * The format of a data file: --format (one of csv, libsvm, idx, npy: the parser checked
+ * it), else from its name, a ".gz" after it ignored (the loaders detect gzip by content):
+ * .npy: npy; .svm, .libsvm, .svmlight: LIBSVM; a labels file given: IDX; else CSV.  NULL
+ * with a usage message when IDX or npy lacks its labels file (labels_opt names that
+ * option).
  */
 static const char *data_format(const train_opts *o, const char *path, const char *labels,
                                const char *labels_opt, char *msg, size_t n)
 {
     const char *fmt = o->format;
     if (!fmt) {
-        const char *dot = strrchr(path, '.');
-        if (labels)
+        if (has_ext(path, ".npy"))
+            fmt = "npy";
+        else if (labels)
             fmt = "idx";
-        else if (dot && (!strcmp(dot, ".svm") || !strcmp(dot, ".libsvm") ||
-                         !strcmp(dot, ".svmlight")))
+        else if (has_ext(path, ".svm") || has_ext(path, ".libsvm") ||
+                 has_ext(path, ".svmlight"))
             fmt = "libsvm";
         else
             fmt = "csv";
     }
-    if (!strcmp(fmt, "idx") && !labels) {
-        snprintf(msg, n, "%.300s: IDX data needs its labels file: %s FILE", path, labels_opt);
+    if ((!strcmp(fmt, "idx") || !strcmp(fmt, "npy")) && !labels) {
+        snprintf(msg, n, "%.300s: %s data needs its labels file: %s FILE", path,
+                 !strcmp(fmt, "idx") ? "IDX" : "npy", labels_opt);
         return NULL;
     }
     return fmt;
@@ -454,10 +497,13 @@ static bool load_file(const train_opts *o, const char *path, const char *labels,
         hg_csv_options_init(&co);
         co.header = o->header;
         co.label_column = o->label_col;
+        co.delimiter = o->delimiter;
         co.labels_are_classes = !linear;
         st = hg_dataset_load_csv_as(path, &co, schema, &ds, &err);
     } else if (!strcmp(fmt, "libsvm")) {
         st = hg_dataset_load_libsvm_as(path, schema, &ds, &err);
+    } else if (!strcmp(fmt, "npy")) {
+        st = hg_dataset_load_npy_as(path, labels, schema, &ds, &err);
     } else {
         st = hg_dataset_load_idx_as(path, labels, schema, &ds, &err);
     }
@@ -575,7 +621,22 @@ static uint64_t fnv(const void *p, size_t n)
 static const char *const model_names[] = {"softmax", "mlp", "linear", NULL};
 static const hg_model_kind model_kinds[] = {HG_MODEL_SOFTMAX, HG_MODEL_MLP, HG_MODEL_LINEAR};
 static const char *const optimizer_names[] = {"adam", "sgd", NULL};
-static const char *const format_names[] = {"csv", "libsvm", "idx", NULL};
+static const char *const format_names[] = {"csv", "libsvm", "idx", "npy", NULL};
+
+/* --delimiter's value: one of , ; | or a tab, or its name; 0 when it is none of them. */
+static char delimiter_of(const char *v)
+{
+    static const struct {
+        const char *name;
+        char        c;
+    } names[] = {{",", ','},      {"comma", ','}, {";", ';'},    {"semicolon", ';'},
+                 {"|", '|'},      {"pipe", '|'},  {"\t", '\t'}, {"\\t", '\t'},
+                 {"tab", '\t'}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(v, names[i].name))
+            return names[i].c;
+    return 0;
+}
 
 static const cli_exit train_exits[] = {
     {0, "success"},
@@ -597,6 +658,8 @@ static const cli_env train_env[] = {
 static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
 {
     int model = -1, optim = 0, format = -1; /* -1: not given */
+    const char *delimiter = NULL;
+    size_t every = SIZE_MAX;                 /* SIZE_MAX: --metrics-every not given */
     size_t nhidden = 0;                      /* 0: --hidden not given */
     const cli_option options[] = {
         {.name = "model", .kind = CLI_CHOICE, .target = &model, .choices = model_names,
@@ -627,17 +690,23 @@ static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
         {.name = "data", .kind = CLI_STRING, .target = &o->data, .metavar = "FILE",
          .help = "train on FILE instead of the built-in digits"},
         {.name = "format", .kind = CLI_CHOICE, .target = &format, .choices = format_names,
-         .help = "file format (default: from the name; idx with\n--labels)"},
+         .help = "file format (default: from the name, a .gz\n"
+                 "after it ignored: .npy npy; .svm, .libsvm,\n"
+                 ".svmlight libsvm; else idx with --labels,\n"
+                 "csv without)"},
         {.name = "header", .kind = CLI_FLAG, .target = &o->header,
          .help = "CSV: the first line is a header"},
         {.name = "label-col", .kind = CLI_LONG, .target = &o->label_col, .metavar = "N",
          .range = "[-1,999999]", .help = "CSV: 0-based label column (default -1: the last)"},
+        {.name = "delimiter", .kind = CLI_STRING, .target = &delimiter, .metavar = "D",
+         .help = "CSV: the field delimiter, one of , ; | or tab\n"
+                 "(also written comma, semicolon, pipe, \\t)\n(default ,)"},
         {.name = "labels", .kind = CLI_STRING, .target = &o->labels, .metavar = "FILE",
-         .help = "IDX: the labels file for --data"},
+         .help = "IDX, npy: the labels file for --data"},
         {.name = "test", .kind = CLI_STRING, .target = &o->test, .metavar = "FILE",
          .help = "report accuracy on this held-out file at the end"},
         {.name = "test-labels", .kind = CLI_STRING, .target = &o->test_labels, .metavar = "FILE",
-         .help = "IDX: the labels file for --test"},
+         .help = "IDX, npy: the labels file for --test"},
         {.name = "predict", .kind = CLI_STRING, .target = &o->predict, .metavar = "FILE",
          .help = "predict this file's rows on the devices with\n"
                  "the final parameters (its label column is not\n"
@@ -661,6 +730,14 @@ static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
          .help = "start from these parameters (docs/train.md)"},
         {.name = "trace", .kind = CLI_STRING, .target = &o->trace, .metavar = "FILE",
          .help = "Chrome/Perfetto trace of every step\n(docs/train.md)"},
+        {.name = "metrics", .kind = CLI_STRING, .target = &o->metrics, .metavar = "FILE",
+         .help = "one JSON line per epoch and per --metrics-every\n"
+                 "steps: loss, accuracy, rows/s, each device's\n"
+                 "rows, share, busy time and kernel; plot it with\n"
+                 "scripts/plot.py (docs/train.md)"},
+        {.name = "metrics-every", .kind = CLI_SIZE, .target = &every, .metavar = "N",
+         .range = "[0,100000000]",
+         .help = "a --metrics step line every N steps (default 10;\n0: epoch lines only)"},
         {.name = "json", .kind = CLI_FLAG, .target = &o->json,
          .help = "machine-readable summary on stdout"},
         {.name = "mpi", .kind = CLI_FLAG, .target = &o->mpi,
@@ -694,7 +771,13 @@ static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
         o->nhidden = nhidden;
     o->opt = optim == 0 ? OPT_ADAM : OPT_SGD;
     o->format = format >= 0 ? format_names[format] : NULL;
+    o->delimiter = delimiter ? delimiter_of(delimiter) : ',';
+    if (!o->delimiter)
+        return cli_usage_error(cmd, "option --delimiter: '%s' is not one of , ; | tab "
+                               "(comma, semicolon, pipe, \\t)", delimiter);
     o->quiet = cmd->quiet > 0;
+    o->metrics_every_given = every != SIZE_MAX;
+    o->metrics_every = o->metrics_every_given ? every : 10;
     return CLI_CONTINUE;
 }
 
@@ -989,12 +1072,15 @@ int main(int argc, char **argv)
                                "it needs --load FILE and --test FILE (or --predict FILE)");
     if (!o.predict != !o.out)
         return cli_usage_error(&cmd, "--predict FILE and --out PRED.csv go together");
-    if (o.epochs == 0 && (o.data || o.labels || o.trace)) {
+    if (o.epochs == 0 && (o.data || o.labels || o.trace || o.metrics)) {
         snprintf(msg, sizeof msg, "--epochs 0 trains nothing, so %s is not used: the model, "
                  "its features and classes come from --load",
-                 o.data ? "--data" : o.labels ? "--labels" : "--trace");
+                 o.data ? "--data" : o.labels ? "--labels" : o.trace ? "--trace" : "--metrics");
         return cli_usage_error(&cmd, "%s", msg);
     }
+    if (o.metrics_every_given && !o.metrics)
+        return cli_usage_error(&cmd, "--metrics-every sets how often --metrics FILE is "
+                               "written: it needs --metrics FILE");
     if (o.epochs > 0 && o.val_frac == 0 && !o.test)
         return cli_usage_error(&cmd, "--val 0 needs --test FILE: nothing else would measure "
                                "the model");
@@ -1024,6 +1110,7 @@ int main(int argc, char **argv)
             o.json = false;
             o.save = NULL;
             o.trace = NULL;
+            o.metrics = NULL;
         }
     }
 #else
@@ -1039,6 +1126,10 @@ int main(int argc, char **argv)
         return usage_start(&tm, &cmd, msg);
     if (o.epochs == 0)
         return finish(&tm, evaluate_only(&o, test_fmt, pred_fmt, &tm, tm.rank == 0));
+    /* --metrics: created before any work (a bad path stops the run at once). */
+    metrics mx = {0};
+    if (o.metrics && !metrics_open(&mx, o.metrics, o.metrics_every, msg, sizeof msg))
+        return fail_start(&tm, msg);
 
     data d = {0}, test = {0};
     char data_name[400];
@@ -1218,6 +1309,8 @@ int main(int argc, char **argv)
     size_t nd = cl.n;
     if (tr.f && !trace_begin(&tr, &cl, t0))
         return finish(&tm, fail("out of memory"));
+    if (!metrics_start(&mx, &cl, msg, sizeof msg))
+        return finish(&tm, fail(msg));
     /* no progress bar across ranks: mpirun hands every rank a terminal even
        when the job's own output goes to a pipe or a file */
     bool bar = talk && !o.json && !o.quiet && !ctx && isatty(STDOUT_FILENO);
@@ -1303,12 +1396,14 @@ int main(int argc, char **argv)
                 cols_step(&cl, i, &st);
                 dev_rows[i] += (double)st.rows;
                 dev_ms[i] += st.host_ms;
+                metrics_device_step(&mx, i, &st);
                 if (st.rows) {
                     active++;
                     busy += st.host_ms;
                     make = st.host_ms > make ? st.host_ms : make;
                 }
             }
+            metrics_step(&mx, ep, step, nb, loss, wall);
             if (active && make > 0) {
                 bal_sum += busy / ((double)active * make);
                 bal_n++;
@@ -1359,6 +1454,14 @@ int main(int argc, char **argv)
         final_loss = eloss / (double)ntrain;
         final_val_loss = nval ? vloss / (double)nval : NAN;
         final_acc = nval ? (double)correct / (double)nval : NAN;
+        if (mx.f) { /* --metrics: the training accuracy too (a host pass over the rows) */
+            double tloss;
+            size_t tcorrect;
+            if (!evaluate(&m, params, &d, train, ntrain, &tloss, &tcorrect))
+                return finish(&tm, fail("out of memory evaluating the model"));
+            metrics_epoch(&mx, ep, step, final_val_loss, final_acc,
+                          (double)tcorrect / (double)ntrain);
+        }
         if (talk && !o.json && !o.quiet) {
             printf("epoch %3zu/%zu  loss %.4f", ep, o.epochs, final_loss);
             if (nval) /* --val 0: no validation to report */
@@ -1411,6 +1514,9 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg, "%s: write failed", o.trace);
         return finish(&tm, fail(msg));
     }
+    /* a failed --metrics write: the results are still reported, then exit 1 */
+    char mx_msg[HG_ERROR_MESSAGE_MAX];
+    bool mx_ok = metrics_close(&mx, mx_msg, sizeof mx_msg);
 
     rc = 0;
     if (o.json) {
@@ -1498,6 +1604,8 @@ int main(int argc, char **argv)
         }
     }
     fflush(stdout);
+    if (!mx_ok)
+        rc = fail(mx_msg);
 #ifdef HG_HAVE_MPI
     hg_mpi_destroy(ctx);
 #endif
