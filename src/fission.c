@@ -11,13 +11,14 @@
  *
  * The trial, for the first such device:
  *   1. plan a step on the solo models (hg__plan_affine), of the data set's
- *      rows or fewer, so that it is predicted to take about 100 ms; time it,
- *      every device at once, one warm-up and 3 runs, median;
+ *      rows or fewer, so that it is predicted to take about 100 ms;
  *   2. open the device again on the sub-device (context, queue, programs,
  *      the same kernel choice), upload its window again (read back from the
  *      whole device), check its gradient against the host reference, and fit
- *      its cost model alone;
- *   3. plan again with that model and time the joint step the same way;
+ *      its cost model alone; plan again with that model;
+ *   3. time the joint step, every device at once, with the device whole and
+ *      fissioned in turn (both stay open meanwhile): a warm-up round, then
+ *      the median of 3 rounds each;
  *   4. keep the faster: the other is closed and released.
  * The device's fission_note says what was decided and on which figures.
  * A fissioned device's model is never written to the profile cache (its key
@@ -157,50 +158,75 @@ static void *joint_main(void *arg)
 }
 
 /*
- * Wall time of one step in which every device computes counts[i] rows of its
- * window at once, each on its own host thread (as a step runs them): one
- * warm-up, then the median of JOINT_RUNS runs, into *ms.  A device failure
- * is returned with the device named.
+ * Wall time (*ms) of one step in which every device computes counts[i] rows
+ * of its window at once, each on its own host thread (as a step runs them).
+ * A device failure is returned with the device named.
  */
-static hg_status joint_ms(hg_engine *eng, const size_t *counts, const float *params, double *ms,
-                          hg_error *err)
+static hg_status joint_once(hg_engine *eng, const size_t *counts, const float *params,
+                            double *ms, hg_error *err)
 {
     joint_run *run = calloc(eng->ndev, sizeof *run);
     pthread_t *th = calloc(eng->ndev, sizeof *th);
     bool *started = calloc(eng->ndev, sizeof *started);
-    double t[JOINT_RUNS];
     hg_status st = run && th && started ? HG_OK
                    : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "timing a joint step");
-    for (int r = 0; r <= JOINT_RUNS && st == HG_OK; r++) {
-        double t0 = hg__now_ms();
-        for (size_t i = 0; i < eng->ndev; i++) {
-            run[i] = (joint_run){.eng = eng, .i = i, .piece = {eng->dev[i].win.lo, counts[i]},
-                                 .params = params, .st = HG_OK};
-            run[i].plan = (hg__dev_plan){.pieces = &run[i].piece, .npieces = 1,
-                                         .rows = counts[i]};
-            started[i] = counts[i] > 0 &&
-                         pthread_create(&th[i], NULL, joint_main, &run[i]) == 0;
-            if (counts[i] > 0 && !started[i])
-                joint_main(&run[i]); /* no thread: inline, as a step would */
-        }
-        for (size_t i = 0; i < eng->ndev; i++)
-            if (started[i])
-                pthread_join(th[i], NULL);
-        double took = hg__now_ms() - t0;
-        for (size_t i = 0; i < eng->ndev && st == HG_OK; i++)
-            if (counts[i] > 0 && run[i].st != HG_OK) {
-                st = run[i].st;
-                if (err)
-                    *err = run[i].err;
-            }
-        if (r > 0)
-            t[r - 1] = took; /* r == 0: warm-up */
+    double t0 = hg__now_ms();
+    for (size_t i = 0; i < eng->ndev && st == HG_OK; i++) {
+        run[i] = (joint_run){.eng = eng, .i = i, .piece = {eng->dev[i].win.lo, counts[i]},
+                             .params = params, .st = HG_OK};
+        run[i].plan = (hg__dev_plan){.pieces = &run[i].piece, .npieces = 1,
+                                     .rows = counts[i]};
+        started[i] = counts[i] > 0 && pthread_create(&th[i], NULL, joint_main, &run[i]) == 0;
+        if (counts[i] > 0 && !started[i])
+            joint_main(&run[i]); /* no thread: inline, as a step would */
     }
-    if (st == HG_OK)
-        *ms = hg__cost_median(t, JOINT_RUNS);
+    for (size_t i = 0; st == HG_OK && i < eng->ndev; i++)
+        if (started[i])
+            pthread_join(th[i], NULL);
+    *ms = hg__now_ms() - t0;
+    for (size_t i = 0; i < eng->ndev && st == HG_OK; i++)
+        if (counts[i] > 0 && run[i].st != HG_OK) {
+            st = run[i].st;
+            if (err)
+                *err = run[i].err;
+        }
     free(run);
     free(th);
     free(started);
+    return st;
+}
+
+/*
+ * The joint step with device i whole (*whole, on counts) and fissioned
+ * (eng->dev[i], on sub_counts), in turn, so that a drift in the machine's
+ * speed (other processes) hits both alike: a warm-up round, then the median
+ * of JOINT_RUNS rounds each, into *whole_ms and *sub_ms.  *whole and
+ * eng->dev[i] are where they were on return.
+ */
+static hg_status alternate(hg_engine *eng, size_t i, hg__device *whole, const size_t *counts,
+                           const size_t *sub_counts, const float *params, double *whole_ms,
+                           double *sub_ms, hg_error *err)
+{
+    double tw[JOINT_RUNS], ts[JOINT_RUNS];
+    hg_status st = HG_OK;
+    for (int r = 0; r <= JOINT_RUNS && st == HG_OK; r++) {
+        double a = 0, b = 0;
+        hg__device sub = eng->dev[i];
+        eng->dev[i] = *whole;
+        st = joint_once(eng, counts, params, &a, err);
+        *whole = eng->dev[i];
+        eng->dev[i] = sub;
+        if (st == HG_OK)
+            st = joint_once(eng, sub_counts, params, &b, err);
+        if (r > 0) { /* r == 0: warm-up */
+            tw[r - 1] = a;
+            ts[r - 1] = b;
+        }
+    }
+    if (st == HG_OK) {
+        *whole_ms = hg__cost_median(tw, JOINT_RUNS);
+        *sub_ms = hg__cost_median(ts, JOINT_RUNS);
+    }
     return st;
 }
 
@@ -344,9 +370,7 @@ hg_status hg__fission_calibrate(hg_engine *eng, const float *params, hg_error *e
     hg__device whole;
     bool warming = eng->warming;
     eng->warming = true; /* no fault injection */
-    st = joint_ms(eng, counts, params, &full_ms, &e);
-    if (st == HG_OK)
-        st = open_fissioned(eng, i, units, &whole, &e);
+    st = open_fissioned(eng, i, units, &whole, &e);
     if (st != HG_OK) {
         snprintf(d->fission_note, sizeof d->fission_note, "kept whole (%u compute units): "
                  "the trial failed: %.180s", (unsigned)all, e.message);
@@ -361,7 +385,7 @@ hg_status hg__fission_calibrate(hg_engine *eng, const float *params, hg_error *e
     st = sub_counts ? joint_plan(eng, sub_counts, &e)
                     : hg__error_set(&e, HG_OUT_OF_MEMORY, 0, "device fission");
     if (st == HG_OK)
-        st = joint_ms(eng, sub_counts, params, &sub_ms, &e);
+        st = alternate(eng, i, &whole, counts, sub_counts, params, &full_ms, &sub_ms, &e);
     eng->warming = warming;
     bool keep = st == HG_OK && (hg__fission_pays(full_ms, sub_ms) || eng->keep_fission);
     if (keep) {
