@@ -381,6 +381,9 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
     size_t n = clamp_rows(50.0 / (per_row > 1e-9 ? per_row : 1e-9), np, cap);
     /* one round on slow devices */
     int rounds = per_row * (double)n > 200.0 ? 1 : 3;
+    /* the warm-up after each (re)build: 64 rows, or an eighth of the timed
+       rows where that is less (Oclgrind, timed on tens of rows) */
+    size_t warm = n / 8 < np ? (n / 8 ? n / 8 : 1) : np;
 
     char note[HG_ERROR_MESSAGE_MAX] = "";
     char why[HG__MAX_CANDIDATES][160];
@@ -412,7 +415,7 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
             ok[k] = false;
     }
     /* 2. the race: timed in turn, round after round, the clearly slower
-       ones dropping out; the warm-up after each (re)build is on np rows */
+       ones dropping out */
     size_t left = 0;
     for (size_t k = 0; k < nc; k++)
         left += racing[k] = ok[k];
@@ -425,7 +428,7 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
                 continue;
             if ((!same_choice(&d->kc, &c[k]) &&
                  hg__kchoice_apply(eng, d, d->li, &c[k], &e) != HG_OK) ||
-                warm_time(eng, i, np, n, params, &ms[k][r], &e) != HG_OK) {
+                warm_time(eng, i, warm, n, params, &ms[k][r], &e) != HG_OK) {
                 snprintf(why[k], sizeof why[k], "%.120s", e.message);
                 ok[k] = racing[k] = false;
                 continue;
