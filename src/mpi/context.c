@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "balance.h"
+#include "sched/balance.h"
 #include "hetgrad/mpi.h"
 #include "mpi_comm.h"
 
