@@ -780,7 +780,8 @@ static hg_status reduce(hg_engine *eng, const bool *failed, double *acc, double 
  * (positions in idx when idx is not NULL), counted in whole blocks.
  *
  * This is the whole path of a step's row count: engine.c (here) ->
- * sched/sched.c (counts per device) -> plan.c (which rows); docs/engine.md.
+ * src/sched/ (counts per device: sched.c and its policy's solver) -> plan.c
+ * (which rows); docs/engine.md, "The scheduler".
  */
 static hg_status plan_rows(hg_engine *eng, bool recovery, size_t first, size_t count,
                            const size_t *idx, const hg__block *blk, size_t nblk,
