@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * train_opts.h - hetgrad-train's options, as parsed from its command line (train.c).
+ */
+#ifndef HG_TOOLS_TRAIN_OPTS_H
+#define HG_TOOLS_TRAIN_OPTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <hetgrad.h>
+
+typedef struct train_opts {
+    hg_model_kind kind;
+    size_t hidden[HG_MAX_HIDDEN], nhidden;
+    hg_optimizer_kind opt;
+    double lr, momentum, l2;
+    hg_lr_schedule schedule;  /* --lr-schedule */
+    size_t epochs, batch;
+    size_t patience;          /* --patience: 0 = no early stopping */
+    size_t checkpoint_every;  /* --checkpoint-every */
+    unsigned long long seed;
+    double val_frac;
+    bool json, quiet, keep_dups, header, deterministic;
+    bool model_given, hidden_given; /* --model, --hidden given (--epochs 0 checks the file) */
+    bool opt_given;           /* --optimizer given */
+    bool mpi;           /* --mpi: start MPI even without a launcher's environment */
+    double mpi_timeout; /* --mpi-timeout: seconds a rank waits for the others */
+    const char *devices, *save, *load, *trace, *checkpoint, *resume;
+    const char *data, *format, *labels, *test, *test_labels;
+    long label_col;
+} train_opts;
+
+#endif /* HG_TOOLS_TRAIN_OPTS_H */
