@@ -227,6 +227,7 @@ bool trace_close(trace *t)
     if (fclose(t->f) != 0)
         ok = false;
     free(t->last_rows);
+    t->last_rows = NULL;
     t->f = NULL;
     return ok;
 }
