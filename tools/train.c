@@ -459,7 +459,8 @@ out:
     return rc;
 }
 
-/* Test-only hooks (tests/mpi_check.py): this rank exits, or hangs, at the given step. */
+/* Test-only hooks (tests/mpi_check.py, tests/train_resume_check.py): this rank exits, or
+   hangs, at the given step. */
 static void test_hooks(uint64_t step)
 {
     const char *x = getenv("HG_TEST_MPI_EXIT_AT_STEP"), *h = getenv("HG_TEST_MPI_HANG_AT_STEP");
