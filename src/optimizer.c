@@ -24,7 +24,7 @@ struct hg_optimizer {
     uint64_t       steps;
 };
 
-/* hg_optimizer_options as first released (0.3.0) ends with weight_decay. */
+/* hg_optimizer_options as first released (the release after 0.2.0) ends with weight_decay. */
 #define OPTIMIZER_OPTIONS_MIN_SIZE HG__FIELD_END(hg_optimizer_options, weight_decay)
 
 void hg_optimizer_options_init_sized(hg_optimizer_options *o, size_t size)
