@@ -87,6 +87,22 @@ run(["--quiet", "--checkpoint", P("every2.hgc"), "--checkpoint-every", "3", "--e
 if not os.path.exists(P("every2.hgc")):
     fail("--checkpoint-every 3 of 2 epochs: the end of the run wrote no checkpoint")
 
+# A checkpoint killed while it is written (the test hook stops the writer part-way)
+# leaves the previous one whole, and it still resumes.
+before = open(P("two.hgc"), "rb").read()
+proc = subprocess.Popen([TRAIN, "--quiet", "--checkpoint", P("two.hgc")] + base,
+                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                        env=dict(os.environ, HG_TEST_SAVE_HANG_AFTER="3000"))
+line = proc.stderr.readline()
+proc.kill()
+proc.wait()
+if "hanging after" not in line or open(P("two.hgc"), "rb").read() != before:
+    fail("a checkpoint killed part-way damaged the previous one: %r" % line)
+for f in os.listdir(WORK):
+    if f.startswith(".two.hgc."):
+        os.unlink(P(f))
+print("--checkpoint: a killed write leaves the previous checkpoint whole")
+
 # ---- what --resume refuses ---------------------------------------------------------------
 ck = open(P("two.hgc"), "rb").read()
 bad = P("bad.hgc")

@@ -157,7 +157,8 @@ static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
                  "--checkpoint-every epochs and at the end,\n"
                  "atomically (docs/checkpoint.md)"},
         {.name = "checkpoint-every", .kind = CLI_SIZE, .target = &o->checkpoint_every,
-         .metavar = "N", .range = "[1,100000000]", .help = "epochs between checkpoints (default 1)"},
+         .metavar = "N", .range = "[1,100000000]",
+         .help = "epochs between checkpoints (default 1)"},
         {.name = "resume", .kind = CLI_STRING, .target = &o->resume, .metavar = "FILE",
          .help = "continue the run of this checkpoint up to\n"
                  "--epochs (same data and options)"},
