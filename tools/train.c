@@ -30,6 +30,7 @@
 
 #include "cli.h"
 #include "json_out.h"
+#include "metrics.h"
 #include "train_data.h"
 #include "train_mpi.h"
 #include "train_opts.h"
@@ -48,7 +49,22 @@ static const char *const model_names[] = {"softmax", "mlp", "linear", NULL};
 static const hg_model_kind model_kinds[] = {HG_MODEL_SOFTMAX, HG_MODEL_MLP, HG_MODEL_LINEAR};
 static const char *const optimizer_names[] = {"adam", "sgd", NULL};
 static const hg_optimizer_kind optimizer_kinds[] = {HG_OPTIMIZER_ADAM, HG_OPTIMIZER_SGD};
-static const char *const format_names[] = {"csv", "libsvm", "idx", NULL};
+static const char *const format_names[] = {"csv", "libsvm", "idx", "npy", NULL};
+
+/* --delimiter's value: one of , ; | or a tab, or its name; 0 when it is none of them. */
+static char delimiter_of(const char *v)
+{
+    static const struct {
+        const char *name;
+        char        c;
+    } names[] = {{",", ','},      {"comma", ','}, {";", ';'},    {"semicolon", ';'},
+                 {"|", '|'},      {"pipe", '|'},  {"\t", '\t'}, {"\\t", '\t'},
+                 {"tab", '\t'}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(v, names[i].name))
+            return names[i].c;
+    return 0;
+}
 
 static const cli_exit train_exits[] = {
     {0, "success"},
@@ -93,6 +109,8 @@ static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
 {
     int model = -1, optim = -1, format = -1; /* -1: not given */
     const char *schedule = NULL;
+    const char *delimiter = NULL;
+    size_t every = SIZE_MAX;                 /* SIZE_MAX: --metrics-every not given */
     size_t nhidden = 0;                      /* 0: --hidden not given */
     const cli_option options[] = {
         {.name = "model", .kind = CLI_CHOICE, .target = &model, .choices = model_names,
@@ -127,17 +145,23 @@ static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
         {.name = "data", .kind = CLI_STRING, .target = &o->data, .metavar = "FILE",
          .help = "train on FILE instead of the built-in digits"},
         {.name = "format", .kind = CLI_CHOICE, .target = &format, .choices = format_names,
-         .help = "file format (default: from the name; idx with\n--labels)"},
+         .help = "file format (default: from the name, a .gz\n"
+                 "after it ignored: .npy npy; .svm, .libsvm,\n"
+                 ".svmlight libsvm; else idx with --labels,\n"
+                 "csv without)"},
         {.name = "header", .kind = CLI_FLAG, .target = &o->header,
          .help = "CSV: the first line is a header"},
         {.name = "label-col", .kind = CLI_LONG, .target = &o->label_col, .metavar = "N",
          .range = "[-1,999999]", .help = "CSV: 0-based label column (default -1: the last)"},
+        {.name = "delimiter", .kind = CLI_STRING, .target = &delimiter, .metavar = "D",
+         .help = "CSV: the field delimiter, one of , ; | or tab\n"
+                 "(also written comma, semicolon, pipe, \\t)\n(default ,)"},
         {.name = "labels", .kind = CLI_STRING, .target = &o->labels, .metavar = "FILE",
-         .help = "IDX: the labels file for --data"},
+         .help = "IDX, npy: the labels file for --data"},
         {.name = "test", .kind = CLI_STRING, .target = &o->test, .metavar = "FILE",
          .help = "report accuracy on this held-out file at the end"},
         {.name = "test-labels", .kind = CLI_STRING, .target = &o->test_labels, .metavar = "FILE",
-         .help = "IDX: the labels file for --test"},
+         .help = "IDX, npy: the labels file for --test"},
         {.name = "devices", .kind = CLI_STRING, .target = &o->devices, .metavar = "EXPR",
          .help = "device selection (syntax of HETGRAD_DEVICES)"},
         {.name = "keep-duplicates", .kind = CLI_FLAG, .target = &o->keep_dups,
@@ -168,6 +192,14 @@ static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
                  "loss (default 0: never)"},
         {.name = "trace", .kind = CLI_STRING, .target = &o->trace, .metavar = "FILE",
          .help = "Chrome/Perfetto trace of every step\n(docs/train.md)"},
+        {.name = "metrics", .kind = CLI_STRING, .target = &o->metrics, .metavar = "FILE",
+         .help = "one JSON line per epoch and per --metrics-every\n"
+                 "steps: loss, accuracy, rows/s, each device's\n"
+                 "rows, share, busy time and kernel; plot it with\n"
+                 "scripts/plot.py (docs/train.md)"},
+        {.name = "metrics-every", .kind = CLI_SIZE, .target = &every, .metavar = "N",
+         .range = "[0,100000000]",
+         .help = "a --metrics step line every N steps (default 10;\n0: epoch lines only)"},
         {.name = "json", .kind = CLI_FLAG, .target = &o->json,
          .help = "machine-readable summary on stdout"},
         {.name = "mpi", .kind = CLI_FLAG, .target = &o->mpi,
@@ -205,7 +237,13 @@ static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
         return cli_usage_error(cmd, "--lr-schedule %s: expected constant, cosine or "
                                "step:EVERY:GAMMA (EVERY >= 1, 0 < GAMMA <= 1)", schedule);
     o->format = format >= 0 ? format_names[format] : NULL;
+    o->delimiter = delimiter ? delimiter_of(delimiter) : ',';
+    if (!o->delimiter)
+        return cli_usage_error(cmd, "option --delimiter: '%s' is not one of , ; | tab "
+                               "(comma, semicolon, pipe, \\t)", delimiter);
     o->quiet = cmd->quiet > 0;
+    o->metrics_every_given = every != SIZE_MAX;
+    o->metrics_every = o->metrics_every_given ? every : 10;
     return CLI_CONTINUE;
 }
 
@@ -499,6 +537,7 @@ typedef struct run {
                                      then the validation rows */
     size_t            ntrain, nval;
     trace             tr;
+    metrics           mx;         /* --metrics (closed: every call a no-op) */
     hg_engine        *e;
     hg_mpi           *ctx;        /* NULL: a single process */
     cols              cl;
@@ -525,6 +564,8 @@ static void run_free(run *r)
     if (r->tr.f)
         fclose(r->tr.f);
     free(r->tr.last_rows);
+    char msg[HG_ERROR_MESSAGE_MAX];
+    metrics_close(&r->mx, msg, sizeof msg); /* a failure was reported already */
     hg_optimizer_destroy(r->opt);
     free(r->params);
     free(r->grad);
@@ -558,6 +599,10 @@ static int setup_data(run *r, const char *data_fmt, const char *test_fmt)
 {
     const train_opts *o = r->o;
     data *d = &r->d;
+    /* --metrics: created before any work (a bad path stops the run at once). */
+    if (o->metrics && !metrics_open(&r->mx, o->metrics, o->metrics_every, r->msg,
+                                    sizeof r->msg))
+        return fail_start(r->tm, r->msg);
     if (o->data) {
         if (!load_file(o, o->data, o->labels, data_fmt, o->kind, NULL, d, r->msg,
                        sizeof r->msg))
@@ -710,6 +755,32 @@ static int setup_model(run *r)
     return o->resume ? resume(r) : CLI_CONTINUE;
 }
 
+/* --metrics: the records list the run's devices (tools/metrics.h); true when m is not
+   open, false with msg when out of memory. */
+static bool metrics_start(metrics *m, const cols *c, char *msg, size_t n)
+{
+    if (!m->f)
+        return true;
+    metrics_device *md = calloc(c->n ? c->n : 1, sizeof *md);
+    hg_device_profile *pf = calloc(c->n ? c->n : 1, sizeof *pf);
+    bool ok = md && pf;
+    for (size_t k = 0; ok && k < c->n; k++) {
+        bool here = c->rank[k] == 0; /* with MPI, rank 0 alone writes the records */
+        md[k].name = cols_name(c, k);
+        md[k].id = here ? hg_engine_device(c->e, c->dev[k])->id : NULL;
+        md[k].kernel = here && hg_engine_device_profile(c->e, c->dev[k], &pf[k]) == HG_OK
+                           ? pf[k].kernel : NULL;
+        md[k].rank = c->ctx ? c->rank[k] : -1;
+    }
+    if (ok)
+        ok = metrics_begin(m, md, c->n, msg, n);
+    else
+        snprintf(msg, n, "out of memory");
+    free(md);
+    free(pf);
+    return ok;
+}
+
 /* The engine on every selected device, calibrated and rebalanced every step; with MPI,
    the ranks combined and checked to hold the same data, split and parameters. */
 static int setup_engine(run *r)
@@ -782,6 +853,8 @@ static int setup_engine(run *r)
     r->dev_ms = calloc(nd, sizeof *r->dev_ms);
     if (!r->dev_rows || !r->dev_ms || (r->tr.f && !trace_begin(&r->tr, &r->cl, r->t0)))
         return finish(r->tm, fail("out of memory"));
+    if (!metrics_start(&r->mx, &r->cl, r->msg, sizeof r->msg))
+        return finish(r->tm, fail(r->msg));
     return CLI_CONTINUE;
 }
 
@@ -845,6 +918,7 @@ static void count_step(run *r, epoch_stats *es)
         cols_step(&r->cl, i, &st);
         r->dev_rows[i] += (double)st.rows;
         r->dev_ms[i] += st.host_ms;
+        metrics_device_step(&r->mx, i, &st);
         if (st.rows) {
             active++;
             busy += st.host_ms;
@@ -913,6 +987,7 @@ static int train_epoch(run *r, size_t ep, bool bar, epoch_stats *es)
         r->step++;
         double tu = now_ms();
         count_step(r, es);
+        metrics_step(&r->mx, ep, r->step, nb, loss, wall);
         hg_optimizer_step(r->opt, r->params, r->grad);
         if (r->tr.f)
             trace_step(&r->tr, &r->cl, r->step, ts, wall, now_ms() - tu);
@@ -967,6 +1042,16 @@ static int end_epoch(run *r, size_t ep, const epoch_stats *es)
         } else {
             r->since_best++;
         }
+    }
+    if (r->mx.f) { /* --metrics: the training accuracy too (a host pass over the rows) */
+        double tloss;
+        size_t tcorrect;
+        hg_dataset_desc ds = dataset_of(&r->d, o->kind);
+        if (hg_model_evaluate_host(&r->m, r->params, &ds, r->order, r->ntrain, &tloss,
+                                   &tcorrect, &err) != HG_OK)
+            return run_fail(r, err.status, err.message);
+        metrics_epoch(&r->mx, ep, r->step, r->final_val_loss, r->final_acc,
+                      (double)tcorrect / (double)r->ntrain);
     }
     r->last_epoch = ep;
     r->stopped_early = o->patience && r->since_best >= o->patience && ep < o->epochs;
@@ -1133,12 +1218,17 @@ static int run_report(run *r)
         snprintf(r->msg, sizeof r->msg, "%s: write failed", o->trace);
         return fail(r->msg);
     }
+    /* a failed --metrics write: the results are still reported, then exit 1 */
+    char mx_msg[HG_ERROR_MESSAGE_MAX];
+    bool mx_ok = metrics_close(&r->mx, mx_msg, sizeof mx_msg);
     int rc = 0;
     if (o->json)
         rc = print_json(r);
     else if (r->talk)
         print_done(r);
     fflush(stdout);
+    if (!mx_ok)
+        rc = fail(mx_msg);
     return rc;
 }
 
@@ -1156,11 +1246,14 @@ static int check_usage(train_opts *o, const cli *cmd, const char **data_fmt,
         return cli_usage_error(cmd, "--epochs 0 evaluates a saved model without training: "
                                "it needs --load FILE and --test FILE");
     const char *unused = o->data ? "--data" : o->labels ? "--labels" : o->trace ? "--trace"
-                         : o->checkpoint ? "--checkpoint" : o->resume ? "--resume"
-                         : o->patience ? "--patience" : NULL;
+                         : o->metrics ? "--metrics" : o->checkpoint ? "--checkpoint"
+                         : o->resume ? "--resume" : o->patience ? "--patience" : NULL;
     if (o->epochs == 0 && unused)
         return cli_usage_error(cmd, "--epochs 0 trains nothing, so %s is not used: the "
                                "model, its features and classes come from --load", unused);
+    if (o->metrics_every_given && !o->metrics)
+        return cli_usage_error(cmd, "--metrics-every sets how often --metrics FILE is "
+                               "written: it needs --metrics FILE");
     if (o->epochs > 0 && o->val_frac == 0 && !o->test)
         return cli_usage_error(cmd, "--val 0 needs --test FILE: nothing else would measure "
                                "the model");
@@ -1197,6 +1290,7 @@ static int start_mpi(train_opts *o, train_mpi *tm, int *argc, char ***argv)
             o->json = false;
             o->save = NULL;
             o->trace = NULL;
+            o->metrics = NULL;
             o->checkpoint = NULL;
         }
     }

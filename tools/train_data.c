@@ -69,28 +69,40 @@ bool load_builtin(data *d, char *msg, size_t n)
     return true;
 }
 
+/* Whether path ends with ext, or with ext followed by ".gz". */
+static bool has_ext(const char *path, const char *ext)
+{
+    size_t n = strlen(path), k = strlen(ext);
+    if (n >= 3 && !strcmp(path + n - 3, ".gz"))
+        n -= 3;
+    return n >= k && !strncmp(path + n - k, ext, k);
+}
+
 /*
- * The format of a data file: --format (one of csv, libsvm, idx: the parser checked it),
- * else from its name (.svm, .libsvm, .svmlight: LIBSVM; a labels file given: IDX; else
- * CSV).  NULL with a usage message when IDX lacks its labels file (labels_opt names
- * that option).
+ * The format of a data file: --format (one of csv, libsvm, idx, npy: the parser checked
+ * it), else from its name, a ".gz" after it ignored (the loaders detect gzip by content):
+ * .npy: npy; .svm, .libsvm, .svmlight: LIBSVM; a labels file given: IDX; else CSV.  NULL
+ * with a usage message when IDX or npy lacks its labels file (labels_opt names that
+ * option).
  */
 const char *data_format(const train_opts *o, const char *path, const char *labels,
-                               const char *labels_opt, char *msg, size_t n)
+                        const char *labels_opt, char *msg, size_t n)
 {
     const char *fmt = o->format;
     if (!fmt) {
-        const char *dot = strrchr(path, '.');
-        if (labels)
+        if (has_ext(path, ".npy"))
+            fmt = "npy";
+        else if (labels)
             fmt = "idx";
-        else if (dot && (!strcmp(dot, ".svm") || !strcmp(dot, ".libsvm") ||
-                         !strcmp(dot, ".svmlight")))
+        else if (has_ext(path, ".svm") || has_ext(path, ".libsvm") ||
+                 has_ext(path, ".svmlight"))
             fmt = "libsvm";
         else
             fmt = "csv";
     }
-    if (!strcmp(fmt, "idx") && !labels) {
-        snprintf(msg, n, "%.300s: IDX data needs its labels file: %s FILE", path, labels_opt);
+    if ((!strcmp(fmt, "idx") || !strcmp(fmt, "npy")) && !labels) {
+        snprintf(msg, n, "%.300s: %s data needs its labels file: %s FILE", path,
+                 !strcmp(fmt, "idx") ? "IDX" : "npy", labels_opt);
         return NULL;
     }
     return fmt;
@@ -114,10 +126,13 @@ bool load_file(const train_opts *o, const char *path, const char *labels,
         hg_csv_options_init(&co);
         co.header = o->header;
         co.label_column = o->label_col;
+        co.delimiter = o->delimiter;
         co.labels_are_classes = !linear;
         st = hg_dataset_load_csv_as(path, &co, schema, &ds, &err);
     } else if (!strcmp(fmt, "libsvm")) {
         st = hg_dataset_load_libsvm_as(path, schema, &ds, &err);
+    } else if (!strcmp(fmt, "npy")) {
+        st = hg_dataset_load_npy_as(path, labels, schema, &ds, &err);
     } else {
         st = hg_dataset_load_idx_as(path, labels, schema, &ds, &err);
     }

@@ -31,10 +31,11 @@ void data_free(data *d);
 bool load_builtin(data *d, char *msg, size_t n);
 
 /*
- * The format of a data file: --format (one of csv, libsvm, idx: the parser checked it),
- * else from its name (.svm, .libsvm, .svmlight: LIBSVM; a labels file given: IDX; else
- * CSV).  NULL with a usage message when IDX lacks its labels file (labels_opt names
- * that option).
+ * The format of a data file: --format (one of csv, libsvm, idx, npy: the parser checked
+ * it), else from its name, a ".gz" after it ignored (the loaders detect gzip by content):
+ * .npy: npy; .svm, .libsvm, .svmlight: LIBSVM; a labels file given: IDX; else CSV.  NULL
+ * with a usage message when IDX or npy lacks its labels file (labels_opt names that
+ * option).
  */
 const char *data_format(const train_opts *o, const char *path, const char *labels,
                         const char *labels_opt, char *msg, size_t n);

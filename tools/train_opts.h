@@ -27,8 +27,12 @@ typedef struct train_opts {
     bool mpi;           /* --mpi: start MPI even without a launcher's environment */
     double mpi_timeout; /* --mpi-timeout: seconds a rank waits for the others */
     const char *devices, *save, *load, *trace, *checkpoint, *resume;
+    const char *metrics;      /* --metrics FILE (tools/metrics.h) */
+    size_t metrics_every;     /* --metrics-every N: a step record every N steps */
+    bool metrics_every_given;
     const char *data, *format, *labels, *test, *test_labels;
     long label_col;
+    char delimiter; /* --delimiter: ',' (default), ';', '|' or '\t' */
 } train_opts;
 
 #endif /* HG_TOOLS_TRAIN_OPTS_H */
