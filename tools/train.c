@@ -31,6 +31,7 @@
 #include "cli.h"
 #include "json_out.h"
 #include "metrics.h"
+#include "predict.h"
 #include "train_data.h"
 #include "train_mpi.h"
 #include "train_opts.h"
@@ -162,6 +163,13 @@ static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
          .help = "report accuracy on this held-out file at the end"},
         {.name = "test-labels", .kind = CLI_STRING, .target = &o->test_labels, .metavar = "FILE",
          .help = "IDX, npy: the labels file for --test"},
+        {.name = "predict", .kind = CLI_STRING, .target = &o->predict, .metavar = "FILE",
+         .help = "predict this file's rows on the devices with\n"
+                 "the final parameters (its label column is not\n"
+                 "read: any number will do)"},
+        {.name = "out", .kind = CLI_STRING, .target = &o->out, .metavar = "PRED.csv",
+         .help = "where --predict writes: the class and its\n"
+                 "probabilities per row (docs/train.md)"},
         {.name = "devices", .kind = CLI_STRING, .target = &o->devices, .metavar = "EXPR",
          .help = "device selection (syntax of HETGRAD_DEVICES)"},
         {.name = "keep-duplicates", .kind = CLI_FLAG, .target = &o->keep_dups,
@@ -392,14 +400,66 @@ static hg_dataset_desc dataset_of(const data *d, hg_model_kind kind)
 }
 
 
+/* The --predict file: features rows of the model's width; its label column may hold
+   any number (a placeholder): it is read as a regression target and never used. */
+static bool load_predict_file(const train_opts *o, const char *fmt, size_t features,
+                              data *d, char *msg, size_t n)
+{
+    hg_data_schema sc;
+    hg_data_schema_init(&sc);
+    sc.features = features;
+    sc.source = "the model";
+    return load_file(o, o->predict, NULL, fmt, HG_MODEL_LINEAR, &sc, d, msg, n);
+}
+
+/* The evaluation of test and the predictions of pred (NULL: none) on the devices, on
+   engine or on an engine of --devices (tools/predict.c); false with msg. */
+static bool train_predict(const train_opts *o, predict_job *pj, const data *test,
+                          const data *pred, hg_engine *engine, char *msg, size_t n)
+{
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.devices = o->devices;
+    dev.devices_source = "--devices";
+    dev.keep_duplicates = o->keep_dups;
+    bool lin = pj->model->kind == HG_MODEL_LINEAR;
+    hg_dataset_desc t = {0}, p = {0};
+    if (test)
+        t = (hg_dataset_desc){test->rows, test->features, test->x, lin ? test->targets : NULL,
+                              lin ? NULL : test->labels};
+    if (pred)
+        p = (hg_dataset_desc){pred->rows, pred->features, pred->x, NULL, NULL};
+    pj->engine = engine;
+    pj->devices = &dev;
+    pj->test = test ? &t : NULL;
+    pj->predict = pred ? &p : NULL;
+    return predict_job_run(pj, msg, n);
+}
+
+/* --predict after training: the file's rows (with d's features and classes) through
+   the final parameters on the training's engine e.  false with msg. */
+static bool train_predict_file(const train_opts *o, const char *fmt, const hg_model_desc *m,
+                               const float *params, const data *d, hg_engine *e, char *msg,
+                               size_t n)
+{
+    data pred = {0};
+    if (!load_predict_file(o, fmt, d->features, &pred, msg, n))
+        return false;
+    predict_job pj = {.model = m, .params = params, .classes = d->class_labels, .out = o->out};
+    bool ok = train_predict(o, &pj, NULL, &pred, e, msg, n);
+    data_free(&pred);
+    return ok;
+}
+
 /*
- * --epochs 0: the model of --load evaluated on --test (a host forward pass) and printed,
+ * --epochs 0: the model of --load evaluated on --test and its predictions of --predict
+ * written to --out, on the devices (tools/predict.c), and printed,
  * or reported with --json; --save writes it again (in the current format).  The file
  * defines the model, its features and its classes; --model and --hidden, when given,
  * must agree with it.  talk: this process prints (MPI rank 0).  Returns the exit status.
  */
-static int evaluate_only(const train_opts *o, const char *test_fmt, const train_mpi *tm,
-                         bool talk)
+static int evaluate_only(const train_opts *o, const char *test_fmt, const char *pred_fmt,
+                         const train_mpi *tm, bool talk)
 {
     char msg[HG_ERROR_MESSAGE_MAX], desc[200];
     double t0 = now_ms();
@@ -408,7 +468,7 @@ static int evaluate_only(const train_opts *o, const char *test_fmt, const train_
     if (hg_checkpoint_load(o->load, &ck, &err) != HG_OK)
         return fail(err.message);
     int rc = 1;
-    data test = {0};
+    data test = {0}, topredict = {0};
     const hg_model_desc *m = hg_checkpoint_model(ck);
     size_t count;
     const float *params = hg_checkpoint_params(ck, &count);
@@ -432,20 +492,21 @@ static int evaluate_only(const train_opts *o, const char *test_fmt, const train_
         sc.nclasses = m->outputs;
     }
     sc.source = o->load;
-    if (!load_file(o, o->test, o->test_labels, test_fmt, m->kind, &sc, &test, msg,
-                   sizeof msg)) {
+    if ((o->test && !load_file(o, o->test, o->test_labels, test_fmt, m->kind, &sc, &test, msg,
+                               sizeof msg)) ||
+        (o->predict && !load_predict_file(o, pred_fmt, m->inputs, &topredict, msg,
+                                          sizeof msg))) {
         fail(msg);
         goto out;
     }
-    double loss;
-    size_t correct;
-    hg_dataset_desc ds = dataset_of(&test, m->kind);
-    if (hg_model_evaluate_host(m, params, &ds, NULL, test.rows, &loss, &correct, &err) !=
-        HG_OK) {
-        fail(err.message);
+    /* on the devices (tools/predict.c) */
+    predict_job pj = {.model = m, .params = params, .classes = classes, .out = o->out};
+    if (!train_predict(o, &pj, o->test ? &test : NULL, o->predict ? &topredict : NULL, NULL,
+                       msg, sizeof msg)) {
+        fail(msg);
         goto out;
     }
-    double acc = (double)correct / (double)test.rows, mean = loss / (double)test.rows;
+    double acc = pj.accuracy, mean = pj.loss;
     if (o->save && !save_file(o->save, m, params, classes, NULL, 0, NULL, NULL, 0, 0, 0, msg,
                               sizeof msg)) {
         fail(msg);
@@ -465,8 +526,8 @@ static int evaluate_only(const train_opts *o, const char *test_fmt, const train_
         json_key(&j, "final_loss"); json_null(&j);
         json_key(&j, "val_loss"); json_null(&j);
         json_key(&j, "val_accuracy"); json_null(&j);
-        json_key(&j, "test_loss"); json_double(&j, mean);
-        json_key(&j, "test_accuracy"); json_double(&j, acc);
+        json_key(&j, "test_loss"); o->test ? json_double(&j, mean) : json_null(&j);
+        json_key(&j, "test_accuracy"); o->test ? json_double(&j, acc) : json_null(&j);
         json_key(&j, "setup_ms"); json_double(&j, now_ms() - t0);
         json_key(&j, "train_ms"); json_double(&j, 0);
         json_key(&j, "rows_per_s"); json_null(&j);
@@ -486,14 +547,20 @@ static int evaluate_only(const train_opts *o, const char *test_fmt, const train_
             goto out;
         }
     } else if (talk) {
-        printf("hetgrad-train: %s from %s, evaluated on %s (%zu rows); no training "
-               "(--epochs 0)\n", desc, o->load, o->test, test.rows);
-        printf("test (%s): accuracy %.1f%%, loss %.4f\n", o->test, 100 * acc, mean);
+        if (o->test) {
+            printf("hetgrad-train: %s from %s, evaluated on %s (%zu rows) on the devices; "
+                   "no training (--epochs 0)\n", desc, o->load, o->test, test.rows);
+            printf("test (%s): accuracy %.1f%%, loss %.4f\n", o->test, 100 * acc, mean);
+        }
+        if (o->predict)
+            printf("predictions of %s (%zu rows) written to %s\n", o->predict,
+                   topredict.rows, o->out);
     }
     fflush(stdout);
     rc = 0;
 out:
     data_free(&test);
+    data_free(&topredict);
     hg_checkpoint_destroy(ck);
     return rc;
 }
@@ -524,6 +591,7 @@ typedef struct run {
     const train_opts *o;
     const cli *cmd;
     train_mpi        *tm;
+    const char       *pred_fmt;   /* --predict's format (NULL: no --predict) */
     bool              talk;       /* this process prints (MPI rank 0) */
     char              msg[HG_ERROR_MESSAGE_MAX];
     data              d, test;
@@ -1214,6 +1282,10 @@ static int run_report(run *r)
     if (o->save && !save_file(o->save, &r->m, r->params, r->d.class_labels, NULL, 0, NULL,
                               NULL, 0, 0, 0, r->msg, sizeof r->msg))
         return fail(r->msg);
+    if (o->predict && r->tm->rank == 0 &&
+        !train_predict_file(o, r->pred_fmt, &r->m, r->params, &r->d, r->e, r->msg,
+                            sizeof r->msg))
+        return fail(r->msg);
     if (!trace_close(&r->tr)) {
         snprintf(r->msg, sizeof r->msg, "%s: write failed", o->trace);
         return fail(r->msg);
@@ -1234,17 +1306,19 @@ static int run_report(run *r)
 
 /* ---- main ------------------------------------------------------------------------- */
 
-/* Usage errors that need no file read (exit 2), and the formats of --data and --test
-   into *data_fmt and *test_fmt.  CLI_CONTINUE or the exit status. */
+/* Usage errors that need no file read (exit 2), and the formats of --data, --test and
+   --predict into *data_fmt, *test_fmt and *pred_fmt.  CLI_CONTINUE or the exit status. */
 static int check_usage(train_opts *o, const cli *cmd, const char **data_fmt,
-                       const char **test_fmt)
+                       const char **test_fmt, const char **pred_fmt)
 {
     char msg[HG_ERROR_MESSAGE_MAX];
     if (o->lr < 0)
         o->lr = o->opt == HG_OPTIMIZER_ADAM ? 0.05 : 0.1;
-    if (o->epochs == 0 && (!o->load || !o->test))
+    if (o->epochs == 0 && (!o->load || !(o->test || o->predict)))
         return cli_usage_error(cmd, "--epochs 0 evaluates a saved model without training: "
-                               "it needs --load FILE and --test FILE");
+                               "it needs --load FILE and --test FILE (or --predict FILE)");
+    if (!o->predict != !o->out)
+        return cli_usage_error(cmd, "--predict FILE and --out PRED.csv go together");
     const char *unused = o->data ? "--data" : o->labels ? "--labels" : o->trace ? "--trace"
                          : o->metrics ? "--metrics" : o->checkpoint ? "--checkpoint"
                          : o->resume ? "--resume" : o->patience ? "--patience" : NULL;
@@ -1271,6 +1345,9 @@ static int check_usage(train_opts *o, const cli *cmd, const char **data_fmt,
                                "labels file too: --test-labels FILE", o->test);
     if (o->test && !(*test_fmt = data_format(o, o->test, o->test_labels, "--test-labels", msg,
                                              sizeof msg)))
+        return cli_usage_error(cmd, "%s", msg);
+    if (o->predict &&
+        !(*pred_fmt = data_format(o, o->predict, NULL, "--predict", msg, sizeof msg)))
         return cli_usage_error(cmd, "%s", msg);
     return CLI_CONTINUE;
 }
@@ -1329,9 +1406,9 @@ int main(int argc, char **argv)
     o.hidden[0] = 64;
     cli cmd;
     int rc = parse_args(argc, argv, &o, &cmd);
-    const char *data_fmt = NULL, *test_fmt = NULL;
+    const char *data_fmt = NULL, *test_fmt = NULL, *pred_fmt = NULL;
     if (rc == CLI_CONTINUE)
-        rc = check_usage(&o, &cmd, &data_fmt, &test_fmt);
+        rc = check_usage(&o, &cmd, &data_fmt, &test_fmt, &pred_fmt);
     if (rc != CLI_CONTINUE)
         return rc;
     train_mpi tm = {.rank = 0, .size = 1, .initialized = false};
@@ -1341,8 +1418,8 @@ int main(int argc, char **argv)
     if (rc != CLI_CONTINUE)
         return rc;
     if (o.epochs == 0)
-        return finish(&tm, evaluate_only(&o, test_fmt, &tm, tm.rank == 0));
-    run r = {.o = &o, .cmd = &cmd, .tm = &tm, .talk = tm.rank == 0};
+        return finish(&tm, evaluate_only(&o, test_fmt, pred_fmt, &tm, tm.rank == 0));
+    run r = {.o = &o, .cmd = &cmd, .tm = &tm, .talk = tm.rank == 0, .pred_fmt = pred_fmt};
     rc = setup_data(&r, data_fmt, test_fmt);
     if (rc == CLI_CONTINUE)
         rc = setup_model(&r);

@@ -31,6 +31,7 @@ typedef struct train_opts {
     size_t metrics_every;     /* --metrics-every N: a step record every N steps */
     bool metrics_every_given;
     const char *data, *format, *labels, *test, *test_labels;
+    const char *predict, *out; /* --predict FILE --out PRED.csv (tools/predict.c) */
     long label_col;
     char delimiter; /* --delimiter: ',' (default), ';', '|' or '\t' */
 } train_opts;
