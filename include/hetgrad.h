@@ -18,6 +18,8 @@
 #include "hetgrad/model.h"
 #include "hetgrad/engine.h"
 #include "hetgrad/data.h"
+#include "hetgrad/train.h"
+#include "hetgrad/checkpoint.h"
 
 #ifdef __cplusplus
 extern "C" {

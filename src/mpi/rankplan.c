@@ -87,11 +87,5 @@ void hg__rank_mean(const double *sums, size_t stride, size_t n, size_t p,
 
 uint64_t hg__mpi_fnv(const void *p, size_t n)
 {
-    const unsigned char *b = p;
-    uint64_t h = HG__FNV_INIT;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
+    return hg_fnv1a64(p, n);
 }
