@@ -600,9 +600,15 @@ static hg_status model_weights(hg_engine *eng, size_t first, size_t count, const
     if (!caps)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
     hg__plan_caps(win, eng->ndev, first, count, idx, caps);
-    for (size_t i = 0; i < eng->ndev; i++)
+    bool kept = false; /* a device joint calibration kept may take rows */
+    for (size_t i = 0; i < eng->ndev; i++) {
         if (wt[i] <= 0 || !eng->dev[i].model.valid)
             caps[i] = 0;
+        kept |= caps[i] > 0 && !eng->dev[i].corun.excluded;
+    }
+    for (size_t i = 0; kept && i < eng->ndev; i++)
+        if (eng->dev[i].corun.excluded)
+            caps[i] = 0; /* measured not to pay for itself (unless it is all there is) */
     hg_status st = hg__plan_counts(eng, count, caps, wt, err);
     free(caps);
     return st;
@@ -613,9 +619,10 @@ static double predicted_ms(const hg_engine *eng, size_t i, size_t rows)
 {
     if (!eng->calibrated || rows == 0)
         return 0;
+    hg__cost_model planned = hg__plan_model(eng, i);
     const hg__cost_model *m = eng->split == HG_SPLIT_DYNAMIC && eng->balancer
                                  ? hg__balancer_model(eng->balancer, i)
-                                 : &eng->dev[i].model;
+                                 : &planned;
     return m && m->valid ? hg__cost_predict(m, rows) : 0;
 }
 
@@ -696,6 +703,11 @@ static void run_round(hg_engine *eng, hg__dev_plan *plans, const float *params, 
             w[i].started = false;
         }
     }
+}
+
+void hg__run_round(hg_engine *eng, hg__dev_plan *plans, const float *params)
+{
+    run_round(eng, plans, params, false, false);
 }
 
 /* Rows of a failed device's plan, appended to *rows (an index list). */

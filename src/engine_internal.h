@@ -17,6 +17,7 @@
 #include "balance.h"
 #include "costmodel.h"
 #include "planner.h"
+#include "sched/corun.h"
 
 #define HG__MAX_LAYERS (HG_MAX_HIDDEN + 1)
 #define HG__COLSUM_BLOCK 256u  /* rows per block of hg_colsum_partial */
@@ -158,6 +159,9 @@ typedef struct hg__device {
     bool              model_from_cache; /* model read from the profile cache (false again
                                           once measured anew: profile_check.c) */
     hg__probation     probation;      /* checks of a cached model against the steps */
+    hg__corun_dev     corun;          /* joint calibration (joint.c): its co-run factor on
+                                         b, and whether it was measured not to pay for
+                                         itself (then it gets no rows from the models) */
     hg__program_origin prog_origin;   /* where the model program came from */
 
     /* resident data */
@@ -262,6 +266,8 @@ struct hg_engine {
     char            *profile_cache_dir; /* owned; NULL: no profile cache */
     hg__balancer     *balancer;        /* models after calibration */
     bool             calibrated;
+    size_t           corun_rows;      /* rows of the joint calibration's steps (0: none) */
+    bool             corun_cached;    /* its result came from the profile cache */
     hg_split         split;
     bool             solo_guard;      /* dynamic: fall back to the best device alone */
     int              guard_over;      /* dynamic: slow shared steps in a row */
@@ -418,6 +424,23 @@ hg_status hg__plan_counts(hg_engine *eng, size_t total, const size_t *caps, doub
 hg_status hg__plan_recovery_counts(const hg_engine *eng, size_t total, const size_t *caps,
                                    double *weights, hg_error *err);
 void hg__observe_step(hg_engine *eng);
+/*
+ * Joint calibration (joint.c), after every device has its solo model: runs
+ * the devices together on planned splits and sets each device's corun (a
+ * factor on b, or excluded with a reason), from the profile cache when it
+ * holds a result for exactly these devices and solo models.  A device that
+ * fails meanwhile is quarantined and the others keep their solo models.
+ * Fails only with HG_OUT_OF_MEMORY.
+ */
+hg_status hg__joint_calibrate(hg_engine *eng, hg_error *err);
+/* The model device i is planned with: its solo model with its co-run factor. */
+hg__cost_model hg__plan_model(const hg_engine *eng, size_t i);
+/*
+ * Run plans[i] on every device with rows, all at once (engine.c's step
+ * rounds, no deadline, nothing appended); each worker's status in
+ * eng->workers[i].st and its statistics in eng->dev[i].stats.
+ */
+void hg__run_round(hg_engine *eng, hg__dev_plan *plans, const float *params);
 /*
  * Measure device i's cost model again, as calibration does (with the kernel
  * it computes with), into *model; the device's own model is not touched.  No

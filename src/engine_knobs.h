@@ -21,8 +21,10 @@ typedef struct hg__engine_knobs {
     bool offline;       /* every device loads prebuilt binaries only, as if none had
                            a compiler (docs/programs.md) */
     bool no_solo_guard; /* dynamic split: never fall back to the best device alone
-                           when sharing measures slower (docs/engine.md), so a test
-                           can watch shares move between devices */
+                           when sharing measures slower (docs/engine.md), and joint
+                           calibration excludes no device (it still fits their
+                           co-run factors), so a test can watch shares move
+                           between devices */
 } hg__engine_knobs;
 
 /*

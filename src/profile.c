@@ -645,6 +645,8 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
     eng->warming = false;
     free(sig);
     free(params);
+    if (st == HG_OK)
+        st = hg__joint_calibrate(eng, err);
     if (st != HG_OK)
         return st;
     hg__profile_check_begin(eng);
@@ -653,7 +655,7 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
     if (!models)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "calibrating");
     for (size_t i = 0; i < eng->ndev; i++)
-        models[i] = eng->dev[i].model;
+        models[i] = hg__plan_model(eng, i);
     hg__balancer_destroy(eng->balancer);
     eng->balancer = NULL;
     st = hg__balancer_create(eng->ndev, models, NULL, &eng->balancer, err);
@@ -758,7 +760,7 @@ hg_status hg_engine_set_split(hg_engine *eng, hg_split split, hg_error *err)
         if (!models)
             return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "rebalancing");
         for (size_t i = 0; i < eng->ndev; i++)
-            models[i] = eng->dev[i].model;
+            models[i] = hg__plan_model(eng, i);
         hg__balancer *b = NULL;
         hg_status st = hg__balancer_create(eng->ndev, models, NULL, &b, err);
         free(models);
@@ -821,7 +823,7 @@ hg_status hg__plan_counts(hg_engine *eng, size_t total, const size_t *caps, doub
         double makespan = 0;
         st = models ? HG_OK : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
         for (size_t i = 0; st == HG_OK && i < eng->ndev; i++)
-            models[i] = eng->dev[i].model;
+            models[i] = hg__plan_model(eng, i);
         if (st == HG_OK)
             st = hg__plan_affine(total, models, eng->ndev, caps, counts, &makespan, err);
         free(models);
@@ -856,9 +858,10 @@ hg_status hg__plan_recovery_counts(const hg_engine *eng, size_t total, const siz
     }
     bool any = false;
     for (size_t i = 0; i < eng->ndev; i++) {
+        hg__cost_model planned = hg__plan_model(eng, i);
         const hg__cost_model *m = eng->split == HG_SPLIT_DYNAMIC && eng->balancer
                                      ? hg__balancer_model(eng->balancer, i)
-                                     : &eng->dev[i].model;
+                                     : &planned;
         if (m && m->valid && caps[i] > 0 && !eng->dev[i].quarantined) {
             models[i] = *m;
             cap[i] = caps[i];

@@ -83,7 +83,9 @@ void hg__profile_check_begin(hg_engine *eng)
 {
     for (size_t i = 0; i < eng->ndev; i++) {
         hg__device *d = &eng->dev[i];
-        d->probation = (hg__probation){.on = d->model_from_cache && d->model.valid};
+        /* a device joint calibration excluded is not planned on its model */
+        d->probation = (hg__probation){.on = d->model_from_cache && d->model.valid &&
+                                             !d->corun.excluded};
     }
 }
 
@@ -263,13 +265,19 @@ static void judge(hg_engine *eng, size_t i)
     case STALE:
         break;
     }
+    /* The co-run factor: measured beside the others in this process, it keeps
+       the per-row cost measured there; read from the cache with the stale
+       profile, it may be as stale, and the device is planned as alone. */
+    d->corun.slow = eng->corun_cached || !(model.b_ms_per_row > 0)
+                        ? 1.0 : d->corun.slow * d->model.b_ms_per_row / model.b_ms_per_row;
     d->model = model;
     d->model_from_cache = false;
     hg__profile_store(eng, i);
     hg__log(&eng->log, HG_LOG_INFO, "profile of %s was stale: predicted %.3g ms, measured "
             "%.3g ms on %zu rows alone (%s); recalibrated: %.3g ms, and the cache entry "
             "rewritten", d->what, pred, ms, n, steps, hg__cost_predict(&d->model, n));
-    if (eng->balancer && hg__balancer_recalibrate(eng->balancer, i, &d->model, &e) != HG_OK)
+    hg__cost_model planned = hg__plan_model(eng, i); /* with its co-run factor */
+    if (eng->balancer && hg__balancer_recalibrate(eng->balancer, i, &planned, &e) != HG_OK)
         hg__log(&eng->log, HG_LOG_WARN, "rebalancing: %s", e.message);
 }
 

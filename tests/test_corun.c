@@ -171,6 +171,7 @@ START_TEST(shared_cores)
     ck_assert(!out[0].excluded && out[1].excluded);
     ck_assert(out[0].slow == 1.0);
     ck_assert(out[1].slow == 2.5); /* its factor beside the others, for reports */
+    ck_assert(out[0].slow_all == 2.5 && out[1].slow_all == 2.5);
     ck_assert_str_eq(out[1].reason, "does not pay for itself: a step of 1200 rows took 376 "
                                     "ms on all 2 devices together, 301 ms without it (on 1)");
     ck_assert_uint_eq(sum.runs, 3);

@@ -164,7 +164,7 @@ static hg_status fit_subset(corun *c, uint64_t mask, double *slow, double *makes
 static void reset(size_t ndev, hg__corun_dev *out)
 {
     for (size_t i = 0; i < ndev; i++)
-        out[i] = (hg__corun_dev){.slow = 1.0};
+        out[i] = (hg__corun_dev){.slow = 1.0, .slow_all = 1.0};
 }
 
 hg_status hg__corun_calibrate(size_t ndev, const hg__cost_model *solo, const size_t *cap,
@@ -275,6 +275,7 @@ hg_status hg__corun_calibrate(size_t ndev, const hg__cost_model *solo, const siz
         if (!in(all, i))
             continue;
         out[i].slow = in(chosen, i) ? slow_best[i] : slow_all[i];
+        out[i].slow_all = slow_all[i];
         out[i].excluded = !in(chosen, i);
         if (out[i].excluded)
             snprintf(out[i].reason, sizeof out[i].reason,

@@ -54,7 +54,8 @@ void hg__corun_options_init(hg__corun_options *o);
 
 /* What calibration decided for one device. */
 typedef struct hg__corun_dev {
-    double slow;        /* co-run factor on b: 1 = as measured alone */
+    double slow;        /* co-run factor on b in the chosen subset: 1 = as alone */
+    double slow_all;    /* ... fitted with every usable device running */
     bool   excluded;    /* measured not to pay for itself: it gets no rows */
     char   reason[HG__CORUN_REASON_MAX]; /* why it is excluded; "" otherwise */
 } hg__corun_dev;
