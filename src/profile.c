@@ -738,6 +738,9 @@ hg_status hg_engine_device_profile_sized(const hg_engine *eng, size_t i,
         out->samples = m->samples;
         out->rejected = m->rejected;
         out->from_cache = eng->dev[i].model_from_cache;
+        out->corun_factor = eng->corun_rows ? eng->dev[i].corun.slow : 0;
+        out->excluded = eng->dev[i].corun.excluded;
+        snprintf(out->excluded_why, sizeof out->excluded_why, "%s", eng->dev[i].corun.reason);
     }
     hg__sized_write(out_user, out_size, &p, sizeof p, DEVICE_PROFILE_MIN_SIZE);
     return HG_OK;

@@ -496,6 +496,10 @@ int main(int argc, char **argv)
             json_key(&j, "profile_stale"); json_bool(&j, stale[i]);
             json_key(&j, "kernel"); json_string(&j, final[i].kernel);
             json_key(&j, "kernel_why"); json_string(&j, final[i].kernel_note);
+            json_key(&j, "corun_factor");
+            json_double(&j, final[i].corun_factor > 0 ? final[i].corun_factor : NAN);
+            json_key(&j, "excluded");
+            json_string(&j, final[i].excluded ? final[i].excluded_why : NULL);
             const char *why = NULL;
             json_key(&j, "quarantined"); json_bool(&j, hg_engine_quarantined(e, i, &why));
             json_key(&j, "quarantine_reason"); json_string(&j, why);
@@ -545,6 +549,11 @@ int main(int argc, char **argv)
                    final[i].valid ? (final[i].from_cache ? "cached" : "measured") : "none", was,
                    q ? "; quarantined: " : "", q ? why : "");
             printf("%-36s kernel %s: %s\n", "", final[i].kernel, final[i].kernel_note);
+            if (final[i].excluded)
+                printf("%-36s no rows: %s\n", "", final[i].excluded_why);
+            else if (final[i].corun_factor > 0)
+                printf("%-36s joint: %.2fx its cost per row alone, beside the others\n", "",
+                       final[i].corun_factor);
         }
         printf("\n%-44s %12s %10s %8s %8s  %s\n", "config", "rows/s", "ms/step", "/solo",
                "balance", "shares");
