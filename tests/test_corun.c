@@ -173,7 +173,7 @@ START_TEST(shared_cores)
     ck_assert(out[1].slow == 2.5); /* its factor beside the others, for reports */
     ck_assert(out[0].slow_all == 2.5 && out[1].slow_all == 2.5);
     ck_assert_str_eq(out[1].reason, "does not pay for itself: a step of 1200 rows took 376 "
-                                    "ms on all 2 devices together, 301 ms without it (on 1)");
+                                    "ms on 2 devices together, 301 ms without it (on 1)");
     ck_assert_uint_eq(sum.runs, 3);
     ck_assert(sum.all_ms == 376.0 && sum.chosen_ms == 301.0 && sum.chosen == 1);
     size_t plan[2];
@@ -246,6 +246,51 @@ START_TEST(slow_device_kept)
     size_t plan[3];
     corun_plan(3, solo, out, 1200, plan);
     ck_assert(plan[2] > 0 && plan[0] + plan[1] + plan[2] == 1200);
+}
+END_TEST
+
+/*
+ * A device whose fixed cost exceeds the step (Oclgrind's tens of ms before
+ * its first row) gets no rows in any plan: excluded with that reason, and
+ * the set without it -- the same plan -- is not measured again.
+ */
+START_TEST(fixed_cost_device)
+{
+    sim s = {.ndev = 3, .a = {1, 1, 1000}, .b = {0.25, 0.25, 0.25}};
+    hg__cost_model solo[3] = {mk(1, 0.25), mk(1, 0.25), mk(1000, 0.25)};
+    hg__corun_dev out[3];
+    hg__corun_summary sum;
+    calibrate_ok(&s, solo, NULL, 1200, out, &sum);
+    ck_assert(!out[0].excluded && !out[1].excluded && out[2].excluded);
+    ck_assert_str_eq(out[2].reason, "not worth its fixed cost: 1e+03 ms before its first "
+                                    "row, while a step of 1200 rows took 151 ms on the 2 "
+                                    "device(s) kept");
+    ck_assert_uint_eq(s.ran[2], 0);
+    ck_assert_uint_eq(sum.runs, 1);
+    ck_assert(sum.chosen == 2 && sum.chosen_ms == 151.0);
+}
+END_TEST
+
+/* Both: the second of two devices sharing the cores, and a fixed cost too high. */
+START_TEST(fixed_cost_and_shared)
+{
+    sim s = {.ndev = 3, .a = {1, 1, 1000}, .b = {0.25, 0.25, 0.25},
+             .k = {{0, 1.5, 0}, {1.5, 0, 0}, {0, 0, 0}}};
+    hg__cost_model solo[3] = {mk(1, 0.25), mk(1, 0.25), mk(1000, 0.25)};
+    hg__corun_dev out[3];
+    hg__corun_summary sum;
+    calibrate_ok(&s, solo, NULL, 1200, out, &sum);
+    ck_assert(!out[0].excluded && out[1].excluded && out[2].excluded);
+    ck_assert(out[0].slow == 1.0);
+    ck_assert_str_eq(out[1].reason, "does not pay for itself: a step of 1200 rows took 376 ms "
+                                    "on 2 devices together, 301 ms without it (on 1)");
+    ck_assert_str_eq(out[2].reason, "not worth its fixed cost: 1e+03 ms before its first "
+                                    "row, while a step of 1200 rows took 301 ms on the 1 "
+                                    "device(s) kept");
+    ck_assert_uint_eq(s.ran[2], 0);
+    /* every device; without device 1; without device 0; device 0 alone */
+    ck_assert_uint_eq(sum.runs, 4);
+    ck_assert(sum.chosen == 1 && sum.chosen_ms == 301.0 && sum.all_ms == 376.0);
 }
 END_TEST
 
@@ -348,6 +393,8 @@ int main(void)
     tcase_add_test(tc, tie_keeps_all);
     tcase_add_test(tc, useless_device);
     tcase_add_test(tc, slow_device_kept);
+    tcase_add_test(tc, fixed_cost_device);
+    tcase_add_test(tc, fixed_cost_and_shared);
     tcase_add_test(tc, unusable_devices);
     tcase_add_test(tc, caps_respected);
     tcase_add_test(tc, errors);

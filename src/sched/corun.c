@@ -33,7 +33,10 @@
  * skip_factor x the best makespan measured so far is not run.  The first
  * subset is chosen, and a later one replaces it when its makespan is below
  * (1 - margin) x the chosen one's.  Usable devices outside the chosen subset
- * are excluded: they did not pay for themselves.
+ * are excluded: they did not pay for themselves.  So is a device of the chosen
+ * subset that its final plan gives no rows (its fixed cost exceeds the step:
+ * the planner leaves it out), with a reason that says so; and the subset
+ * without only such devices is not measured again (it would run the same plan).
  */
 #include "sched/corun.h"
 
@@ -108,15 +111,16 @@ static double solo_makespan(const corun *c, uint64_t mask)
 
 /*
  * Fit the devices of mask: up to rounds of plan -> run -> refit, starting
- * from the factors in slow (updated in place).  *makespan: the last run's.
+ * from the factors in slow (updated in place).  *makespan: the last run's;
+ * last[ndev]: its counts.
  * HG_RANGE when the subset cannot take the rows (nothing run, err clear); the callback's
  * failure, or HG_INVALID_ARGUMENT for a time that is not a finite number >= 0.
  */
 static hg_status fit_subset(corun *c, uint64_t mask, double *slow, double *makespan,
-                            hg_error *err)
+                            size_t *last, hg_error *err)
 {
     hg__cost_model m[HG__CORUN_MAX_DEVICES];
-    size_t counts[HG__CORUN_MAX_DEVICES], last[HG__CORUN_MAX_DEVICES];
+    size_t counts[HG__CORUN_MAX_DEVICES];
     double ms[HG__CORUN_MAX_DEVICES];
     bool measured = false;
     for (int r = 0; r < c->o->rounds; r++) {
@@ -241,15 +245,18 @@ hg_status hg__corun_calibrate(size_t ndev, const hg__cost_model *solo, const siz
     double slow_best[HG__CORUN_MAX_DEVICES];
     for (size_t i = 0; i < ndev; i++)
         slow_all[i] = slow_best[i] = 1.0;
-    uint64_t chosen = 0;
+    uint64_t chosen = 0, idle = 0; /* idle: given no rows in every device's last plan */
     double chosen_ms = INFINITY, all_ms = 0;
     size_t subsets = 0;
+    size_t last[HG__CORUN_MAX_DEVICES], chosen_last[HG__CORUN_MAX_DEVICES];
     for (size_t k = 0; k < ncand; k++) {
         if (k > 0 && solo_makespan(&c, cand[k]) > o.skip_factor * chosen_ms)
             continue; /* cannot beat what was measured */
+        if (k > 0 && (all & ~cand[k]) == (all & idle))
+            continue; /* without only the idle devices: the plan measured already */
         memcpy(slow, slow_all, sizeof slow);
         double ms = INFINITY;
-        hg_status st = fit_subset(&c, cand[k], slow, &ms, err);
+        hg_status st = fit_subset(&c, cand[k], slow, &ms, last, err);
         if (st == HG_RANGE && k > 0)
             continue; /* these devices cannot hold the step */
         if (st == HG_RANGE)
@@ -263,29 +270,42 @@ hg_status hg__corun_calibrate(size_t ndev, const hg__cost_model *solo, const siz
         if (k == 0) {
             memcpy(slow_all, slow, sizeof slow);
             all_ms = ms;
+            for (size_t i = 0; i < ndev; i++)
+                idle |= (uint64_t)(last[i] == 0) << i;
         }
         if (k == 0 || ms < (1.0 - o.margin) * chosen_ms) {
             chosen = cand[k];
             chosen_ms = ms;
             memcpy(slow_best, slow, sizeof slow);
+            memcpy(chosen_last, last, ndev * sizeof *last);
         }
     }
+    /* A device the chosen subset's plan gives no rows does not run either:
+       its fixed cost is more than the step is worth. */
+    uint64_t idle_chosen = 0;
+    for (size_t i = 0; i < ndev; i++)
+        idle_chosen |= (uint64_t)(in(chosen, i) && chosen_last[i] == 0) << i;
 
     for (size_t i = 0; i < ndev; i++) {
         if (!in(all, i))
             continue;
         out[i].slow = in(chosen, i) ? slow_best[i] : slow_all[i];
         out[i].slow_all = slow_all[i];
-        out[i].excluded = !in(chosen, i);
-        if (out[i].excluded)
+        out[i].excluded = !in(chosen, i) || in(idle_chosen, i);
+        if (in(idle_chosen, i) || (!in(chosen, i) && in(idle, i)))
             snprintf(out[i].reason, sizeof out[i].reason,
-                     "does not pay for itself: a step of %zu rows took %.3g ms on all %zu "
+                     "not worth its fixed cost: %.3g ms before its first row, while a step "
+                     "of %zu rows took %.3g ms on the %zu device(s) kept", solo[i].a_ms, o.rows,
+                     chosen_ms, popcount(chosen & ~idle_chosen));
+        else if (out[i].excluded)
+            snprintf(out[i].reason, sizeof out[i].reason,
+                     "does not pay for itself: a step of %zu rows took %.3g ms on %zu "
                      "devices together, %.3g ms without it (on %zu)", o.rows, all_ms,
-                     popcount(all), chosen_ms, popcount(chosen));
+                     popcount(all & ~idle), chosen_ms, popcount(chosen & ~idle_chosen));
     }
     if (sum)
         *sum = (hg__corun_summary){.rows = o.rows, .subsets = subsets, .runs = c.runs,
                                    .all_ms = all_ms, .chosen_ms = chosen_ms,
-                                   .chosen = popcount(chosen)};
+                                   .chosen = popcount(chosen & ~idle_chosen)};
     return HG_OK;
 }

@@ -94,8 +94,9 @@ hg__cost_model hg__corun_model(const hg__cost_model *solo, const hg__corun_dev *
  * than skip_factor x the best measured so far is not run.  The subset with the
  * least measured makespan is chosen (a later one must win by o->margin);
  * out[i] then holds the factors fitted in it, and every usable device outside
- * it is excluded with a reason naming the times measured with and without it.
- * With one usable device, it is measured alone once (its factor then says how
+ * it is excluded with a reason naming the times measured with and without it;
+ * a device of the chosen subset whose final plan gives it no rows (its fixed
+ * cost exceeds the step) is excluded too, with a reason saying so.  With one usable device, it is measured alone once (its factor then says how
  * its solo model extrapolates to o->rows).
  *
  * sum may be NULL.  Fails with HG_INVALID_ARGUMENT (NULL solo/out/run/o,
