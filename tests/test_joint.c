@@ -143,7 +143,7 @@ static size_t check_decisions(hg_engine *e, const char *what)
             ck_assert_msg((strstr(p.excluded_why, "does not pay for itself") &&
                            strstr(p.excluded_why, " ms without it")) ||
                               (strstr(p.excluded_why, "not worth its fixed cost") &&
-                               strstr(p.excluded_why, " ms on the other")),
+                               strstr(p.excluded_why, " device(s) kept")),
                           "%s: reason '%s'", what, p.excluded_why);
         } else {
             kept++;
