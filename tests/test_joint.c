@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cache_entry.h"
+#include "engine_internal.h"
 #include "engine_knobs.h"
 #include "internal.h"
 #include "test_expect.h"
@@ -154,6 +155,26 @@ static size_t check_decisions(hg_engine *e, const char *what)
     return excluded;
 }
 
+/* A model step's counts: the affine planner's on the co-run models, excluded devices out. */
+static void expect_corun_plan(hg_engine *e, size_t rows, const char *what)
+{
+    size_t n = hg_engine_device_count(e);
+    hg__cost_model m[TEST_EXPECT_MAX];
+    size_t want[TEST_EXPECT_MAX];
+    for (size_t i = 0; i < n; i++) {
+        m[i] = hg__plan_model(e, i);
+        m[i].valid &= !e->dev[i].corun.excluded;
+    }
+    hg_error err;
+    ck_assert_int_eq(hg__plan_affine(rows, m, n, NULL, want, NULL, &err), HG_OK);
+    for (size_t i = 0; i < n; i++) {
+        hg_device_step st;
+        ck_assert_int_eq(hg_engine_last_step(e, i, &st), HG_OK);
+        ck_assert_msg(st.rows == want[i], "%s: device %zu computed %zu rows, the plan on the "
+                      "co-run models gives %zu", what, i, st.rows, want[i]);
+    }
+}
+
 /* Model and dynamic steps: right gradients, no rows on excluded devices. */
 static void check_steps(hg_engine *e, size_t rows, const char *what)
 {
@@ -173,6 +194,8 @@ static void check_steps(hg_engine *e, size_t rows, const char *what)
                                   what, i, st.rows);
             }
             ck_assert_uint_eq(sum, rows);
+            if (splits[s] == HG_SPLIT_MODEL)
+                expect_corun_plan(e, rows, what);
         }
     }
 }
