@@ -13,7 +13,8 @@
  * bounded; the factor is one on b, so it carries over to larger steps).
  *
  * Each device computes its rows from the start of its resident window: the
- * joint steps are timed, not reduced.  One warm-up step on the solo models'
+ * joint steps are timed, not reduced.  A joint step shorter than 20 ms is run
+ * 5 times and each device's median time kept.  One warm-up step on the solo models'
  * plan comes first.  The result is cached in the profile cache under the
  * devices' identities and their solo models as stored (a,b to 17 digits): it
  * is reused exactly while every device's profile is, and measured again as
@@ -30,6 +31,8 @@
 
 #define JOINT_MAX_ROWS 65536u
 #define JOINT_TARGET_MS 250.0
+#define JOINT_SHORT_MS 20.0 /* a joint step shorter than this is run JOINT_REPEATS times */
+#define JOINT_REPEATS 5
 
 hg__cost_model hg__plan_model(const hg_engine *eng, size_t i)
 {
@@ -45,9 +48,8 @@ typedef struct joint_run {
     size_t       failed;   /* the device that failed (SIZE_MAX: none) */
 } joint_run;
 
-static hg_status run_counts(void *user, const size_t *counts, double *ms, hg_error *err)
+static hg_status run_once(joint_run *j, const size_t *counts, double *ms, hg_error *err)
 {
-    joint_run *j = user;
     hg_engine *eng = j->eng;
     for (size_t i = 0; i < eng->ndev; i++) {
         j->pieces[i] = (hg__range){eng->dev[i].win.lo, counts[i]};
@@ -65,6 +67,42 @@ static hg_status run_counts(void *user, const size_t *counts, double *ms, hg_err
         ms[i] = eng->dev[i].stats.host_ms;
     }
     return HG_OK;
+}
+
+/*
+ * The callback: one joint step; a short one (under JOINT_SHORT_MS) is run
+ * JOINT_REPEATS times and each device's median kept, so that a thread's
+ * wake-up does not pass for its cost per row.
+ */
+static hg_status run_counts(void *user, const size_t *counts, double *ms, hg_error *err)
+{
+    joint_run *j = user;
+    size_t n = j->eng->ndev;
+    hg_status st = run_once(j, counts, ms, err);
+    double span = 0;
+    for (size_t i = 0; i < n; i++)
+        span = counts[i] && ms[i] > span ? ms[i] : span;
+    if (st != HG_OK || span >= JOINT_SHORT_MS)
+        return st;
+    double *all = calloc(n * JOINT_REPEATS, sizeof *all), *one = calloc(n, sizeof *one);
+    if (!all || !one) {
+        free(all);
+        free(one);
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "joint calibration");
+    }
+    for (size_t i = 0; i < n; i++)
+        all[i * JOINT_REPEATS] = ms[i];
+    for (int r = 1; r < JOINT_REPEATS && st == HG_OK; r++) {
+        st = run_once(j, counts, one, err);
+        for (size_t i = 0; i < n; i++)
+            all[i * JOINT_REPEATS + (size_t)r] = one[i];
+    }
+    for (size_t i = 0; st == HG_OK && i < n; i++)
+        if (counts[i])
+            ms[i] = hg__cost_median(all + i * JOINT_REPEATS, JOINT_REPEATS);
+    free(all);
+    free(one);
+    return st;
 }
 
 /* The cache key's device field: every device's identity and solo model; NULL: out of memory. */

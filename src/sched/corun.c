@@ -50,7 +50,7 @@
 void hg__corun_options_init(hg__corun_options *o)
 {
     *o = (hg__corun_options){.rows = 0, .rounds = 3, .margin = 0.01, .skip_factor = 1.5,
-                             .slow_min = 0.25, .slow_max = 64.0};
+                             .slow_min = 0.25, .slow_max = 4.0};
 }
 
 hg__cost_model hg__corun_model(const hg__cost_model *solo, const hg__corun_dev *c)

@@ -47,7 +47,9 @@ typedef struct hg__corun_options {
                            exceeds skip_factor x the best measured one is not run
                            (co-running does not make devices faster than alone, so
                            it cannot win): 1.5 */
-    double slow_min, slow_max; /* bounds of a fitted factor: 0.25 and 64 */
+    double slow_min, slow_max; /* bounds of a fitted factor: 0.25 and 4 (a step of a
+                           few ms can measure a thread's wake-up as a 60x factor;
+                           two views of the same cores cost each about 2x) */
 } hg__corun_options;
 
 void hg__corun_options_init(hg__corun_options *o);
