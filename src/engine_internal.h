@@ -127,6 +127,12 @@ typedef struct hg__device {
                                          the platform is thread-safe */
     size_t            li;             /* its index in the engine's device list */
     char              what[160];      /* "device \"name\" (id)" for messages */
+    cl_device_id      cl_dev;         /* what ctx was made on: the list's device, or sub */
+    cl_device_id      sub;            /* owned sub-device with fewer compute units
+                                         (fission.c), released at close; NULL: none */
+    cl_uint           sub_units;      /* its compute units; 0: no sub-device */
+    char              fission_note[256]; /* what calibration decided about fission
+                                            for this device and why; "": not considered */
     cl_context        ctx;
     cl_command_queue  queue;
     cl_program        prog;           /* cl/model.cl */
@@ -184,6 +190,9 @@ typedef struct hg__device {
     cl_mem            loss;           /* cap_rows */
     cl_mem            partial[HG__MAX_LAYERS]; /* blocks x (out_l + 1); custom: groups x (P+1) */
     cl_mem            xb, yb, lb, idxb; /* gathered batch */
+
+    struct hg__fwd   *fwd;            /* hg_engine_predict's workspace (forward.c), made
+                                         on first use; freed by hg__forward_release */
 
     /* health */
     bool              quarantined;
@@ -270,6 +279,10 @@ struct hg_engine {
     bool             corun_cached;    /* its result came from the profile cache */
     hg_split         split;
     bool             solo_guard;      /* dynamic: fall back to the best device alone */
+    bool             fission;         /* calibration may give a CPU device one compute
+                                         unit fewer (fission.c); off: knob no_fission
+                                         or HETGRAD_FISSION=off */
+    bool             keep_fission;    /* tests: keep the sub-device whatever it measures */
     int              guard_over;      /* dynamic: slow shared steps in a row */
     int              guard_hold;      /* dynamic: steps left on the best device alone */
     char            *binary_dir;      /* owned copy of the option */
@@ -356,6 +369,13 @@ size_t hg__colsum_block(const hg_engine *eng);
 hg_status hg__run_fused(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err);
 /* The MLP with the tiled GEMM, into records 0..b->nrec-1 of d->grad. */
 hg_status hg__run_tiled(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err);
+/*
+ * One forward layer on the tiled GEMM (tiled.c; d's current choice must be it):
+ * C (m x n) = A (m x k) W + b, ReLU when relu, with W at w_off and b at b_off
+ * of d->params.  The same bits as hg_gemm_naive followed by hg_bias_act.
+ */
+hg_status hg__tiled_forward(hg__device *d, size_t m, size_t n, size_t k, cl_mem a, cl_mem c,
+                            size_t w_off, size_t b_off, bool relu, hg_error *err);
 /* Output layer (pipeline.c): Z -> dLoss/dZ in place and a loss per row. */
 hg_status hg__run_output(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err);
 /*
@@ -365,9 +385,26 @@ hg_status hg__run_output(hg_engine *eng, hg__device *d, const hg__batch *b, hg_e
 hg_status hg__column_sums(hg_engine *eng, hg__device *d, const hg__batch *b, cl_mem g,
                           size_t cols, size_t li, hg_error *err);
 
+/*
+ * C (m x n) = A (m x k) B (k x n, at element boff), row-major, with the plain
+ * hg_gemm_naive whatever d's path (a sequential fma chain per element: the same
+ * bits on every device): the forward pass of hg_engine_predict (forward.c).
+ * Enqueued, not waited for.
+ */
+hg_status hg__forward_gemm(hg__device *d, size_t m, size_t n, size_t k, cl_mem a, cl_mem b,
+                           size_t boff, cl_mem c, hg_error *err);
+
+/* Release device d's forward workspace (forward.c); none is a no-op. */
+void hg__forward_release(hg__device *d);
+
 /* Device setup and teardown (pipeline.c).  These, hg__device_run and
    hg__kchoice_apply hold d->serial (platlock.h) while they work. */
 hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t list_index, hg_error *err);
+/* hg__device_open on sub, a sub-device of the list's device with units
+   compute units (fission.c); d owns sub from the call on, even on failure
+   (hg__device_close releases it). */
+hg_status hg__device_open_sub(hg_engine *eng, hg__device *d, size_t list_index,
+                              cl_device_id sub, cl_uint units, hg_error *err);
 /*
  * Rebuild d's model program and the programs of its current kernel choice
  * from source, replacing their program cache entries (they computed a wrong
@@ -449,6 +486,15 @@ void hg__run_round(hg_engine *eng, hg__dev_plan *plans, const float *params);
  */
 hg_status hg__profile_remeasure(hg_engine *eng, size_t i, hg__cost_model *model,
                                 hg_error *err);
+/*
+ * Device fission (fission.c), after the solo fits: when other devices take
+ * rows beside a CPU device of two or more compute units, time the joint step
+ * with it whole and with it opened as a sub-device of one unit fewer, and keep
+ * the faster (hg__fission_pays).  params: calibration's parameters.  Every
+ * failure of the trial is a note (eng->dev[i].fission_note), and the device
+ * stays whole; HG_OUT_OF_MEMORY is the only error.
+ */
+hg_status hg__fission_calibrate(hg_engine *eng, const float *params, hg_error *err);
 /* Write device i's model and kernel choice to the profile cache, if the
    engine has one (a failure is logged). */
 void hg__profile_store(hg_engine *eng, size_t i);

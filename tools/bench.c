@@ -500,6 +500,8 @@ int main(int argc, char **argv)
             json_double(&j, final[i].corun_factor > 0 ? final[i].corun_factor : NAN);
             json_key(&j, "excluded");
             json_string(&j, final[i].excluded ? final[i].excluded_why : NULL);
+            const char *fis = hg_engine_fission_note(e, i);
+            json_key(&j, "fission"); json_string(&j, fis && fis[0] ? fis : NULL);
             const char *why = NULL;
             json_key(&j, "quarantined"); json_bool(&j, hg_engine_quarantined(e, i, &why));
             json_key(&j, "quarantine_reason"); json_string(&j, why);
@@ -554,6 +556,9 @@ int main(int argc, char **argv)
             else if (final[i].corun_factor > 0)
                 printf("%-36s joint: %.2fx its cost per row alone, beside the others\n", "",
                        final[i].corun_factor);
+            const char *fis = hg_engine_fission_note(e, i);
+            if (fis && fis[0])
+                printf("%-36s fission: %s\n", "", fis);
         }
         printf("\n%-44s %12s %10s %8s %8s  %s\n", "config", "rows/s", "ms/step", "/solo",
                "balance", "shares");

@@ -78,6 +78,7 @@ typedef struct profile_result {
     char   kernel_why[HG_ERROR_MESSAGE_MAX]; /* each candidate's speed, or the rule */
     double corun_factor;                    /* joint calibration's; 0: not measured */
     char   excluded[256];                   /* why it gets no rows; "" if kept */
+    char   fission[256];                    /* the fission decision ("": none) */
 } profile_result;
 
 #define PROFILE_ROWS 4096
@@ -147,6 +148,7 @@ static bool run_profile(const hg_device_list *l, const probe_opts *o, const cli 
         snprintf(r->kernel_why, sizeof r->kernel_why, "%s", p.kernel_note);
         r->corun_factor = p.corun_factor;
         snprintf(r->excluded, sizeof r->excluded, "%s", p.excluded ? p.excluded_why : "");
+        snprintf(r->fission, sizeof r->fission, "%s", hg_engine_fission_note(e, i));
         const char *why = NULL;
         if (hg_engine_quarantined(e, i, &why))
             snprintf(r->note, sizeof r->note, "quarantined: %.400s", why);
@@ -320,6 +322,8 @@ static void print_profile(const profile_result *p)
     else if (p->corun_factor > 0)
         printf("  %-28s %.2fx its cost per row alone, beside the other devices\n",
                "Joint calibration", p->corun_factor);
+    if (p->fission[0])
+        printf("  %-28s %s\n", "Fission", p->fission);
 }
 
 /* --profile in the -l tree: two lines under the device. */
@@ -340,6 +344,8 @@ static void print_tree_profile(const profile_result *p)
     else if (p->corun_factor > 0)
         printf("     joint calibration: %.2fx its cost per row alone, beside the other "
                "devices\n", p->corun_factor);
+    if (p->fission[0])
+        printf("     fission: %s\n", p->fission);
 }
 
 static void print_tree(const hg_device_list *l, const probe_opts *o, const check_result *c,
@@ -541,6 +547,8 @@ static bool print_json(const hg_device_list *l, const probe_opts *o, const check
             json_double(&j, pr[i].valid && pr[i].corun_factor > 0 ? pr[i].corun_factor : NAN);
             json_key(&j, "excluded");
             json_string(&j, pr[i].excluded[0] ? pr[i].excluded : NULL);
+            json_key(&j, "fission");
+            json_string(&j, pr[i].fission[0] ? pr[i].fission : NULL);
             json_key(&j, "note"); json_string(&j, pr[i].note[0] ? pr[i].note : NULL);
             json_end_object(&j);
         }

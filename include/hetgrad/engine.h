@@ -37,9 +37,11 @@ typedef struct hg_engine hg_engine;
  *
  * AUTO (the default, and zero) measures: hg_engine_calibrate() times every
  * candidate on each device -- CLBlast and hetgrad's own kernels in a few
- * shapes -- and keeps the fastest one whose gradient is right, per device; the
- * choice is cached with the device's profile.  Before calibration a CPU device
- * starts on hetgrad's own kernels and any other device on CLBlast.
+ * shapes; not CLBlast for the linear and softmax models on devices that
+ * compute on the host's cores -- and keeps the fastest one whose gradient is
+ * right, per device; the choice is cached with the device's profile.  Before
+ * calibration a CPU device starts on hetgrad's own kernels, and so does a
+ * device without CLBlast among its candidates; any other device on CLBlast.
  */
 typedef enum hg_gemm_backend {
     HG_GEMM_AUTO    = 0, /* measure, per device (default) */
@@ -200,6 +202,41 @@ HG_EXTERN hg_status hg_engine_gradient_rows(hg_engine *eng, const float *params,
                                             const size_t *idx, size_t count, float *grad,
                                             double *loss, hg_error *err);
 
+/*
+ * The forward pass on the devices (docs/engine.md, "Prediction and
+ * evaluation"): data's rows (data->x; the caller's rows, not the resident data
+ * set, which stays as it is) through the model with params (all finite),
+ * split across the healthy devices as a step's rows are (the weights, or the
+ * cost models after calibration).  A device that fails is quarantined and its
+ * rows are recomputed by the others.  Not a step: hg_engine_last_step() and
+ * deadlines are not involved; the fault hook is asked with the last step's
+ * number.  Custom models have no forward pass (HG_INVALID_ARGUMENT).
+ *
+ * hg_engine_predict: classes (softmax, MLP; NULL for a linear model) receives
+ * data->rows class indices, the most probable class of each row (the first
+ * one on a tie); outputs (may be NULL, not both) receives data->rows x outputs
+ * floats: the class probabilities (softmax, MLP) or the predicted values
+ * (linear).  Targets and labels are not read.
+ *
+ * hg_engine_evaluate: *loss (may be NULL) receives the mean loss of
+ * include/hetgrad/model.h over data's rows (needs data->labels or
+ * data->targets), *accuracy (may be NULL, not both) the fraction of rows whose
+ * most probable class is the label (NaN for a linear model).  The host adds
+ * the rows' losses in double in row order: the same rows give the same bits
+ * whatever the split.
+ *
+ * Failures: HG_INVALID_ARGUMENT (NULL, shape, non-finite parameters or
+ * features or targets, nothing to return), HG_RANGE (a label out of range,
+ * more than 2^32-1 rows), HG_NO_DEVICE (no healthy device left),
+ * HG_OUT_OF_MEMORY, HG_OPENCL; the outputs are then unspecified.
+ */
+HG_EXTERN hg_status hg_engine_predict(hg_engine *eng, const float *params,
+                                      const hg_dataset_desc *data, int32_t *classes,
+                                      float *outputs, hg_error *err);
+HG_EXTERN hg_status hg_engine_evaluate(hg_engine *eng, const float *params,
+                                       const hg_dataset_desc *data, double *loss,
+                                       double *accuracy, hg_error *err);
+
 /* What one device did in the last step.  Fields may be appended in later versions. */
 typedef struct hg_device_step {
     size_t rows;         /* rows it computed */
@@ -229,6 +266,16 @@ HG_EXTERN bool hg_engine_quarantined(const hg_engine *eng, size_t i, const char 
  * (the program cache) or "prebuilt" (binary_dir); NULL out of range.
  */
 HG_EXTERN const char *hg_engine_program_origin(const hg_engine *eng, size_t i);
+
+/*
+ * What calibration decided about device fission for device i, and on which
+ * figures (docs/engine.md#host-threads-and-device-fission): "" when the device
+ * was not considered; e.g. "fissioned to 1 of 2 compute units: a joint step of
+ * 65536 rows took 20.1 ms, against 23.4 ms whole" or "kept whole (2 compute
+ * units): ...".  NULL out of range.  Valid until the next calibration or the
+ * engine's destruction.
+ */
+HG_EXTERN const char *hg_engine_fission_note(const hg_engine *eng, size_t i);
 
 /*
  * Write every healthy device's compiled programs to dir in the prebuilt

@@ -53,6 +53,9 @@ _PROTOTYPES = {
     "hg_engine_set_weights": (c_int, [_P, _P, c_size_t, _ERR]),
     "hg_engine_gradient": (c_int, [_P, _P, c_size_t, c_size_t, _P, _P, _P]),
     "hg_engine_gradient_rows": (c_int, [_P, _P, _P, c_size_t, _P, _P, _P]),
+    "hg_engine_predict": (c_int, [_P, _P, POINTER(_abi.HgDatasetDesc), _P, _P, _ERR]),
+    "hg_engine_evaluate": (c_int, [_P, _P, POINTER(_abi.HgDatasetDesc), POINTER(c_double),
+                                   POINTER(c_double), _ERR]),
     "hg_engine_calibrate": (c_int, [_P, _ERR]),
     "hg_engine_device_profile_sized": (c_int, [_P, c_size_t, POINTER(_abi.HgDeviceProfile),
                                                c_size_t]),
@@ -63,6 +66,7 @@ _PROTOTYPES = {
     "hg_engine_last_step_ms": (c_double, [_P]),
     "hg_engine_quarantined": (c_bool, [_P, c_size_t, POINTER(c_char_p)]),
     "hg_engine_program_origin": (c_char_p, [_P, c_size_t]),
+    "hg_engine_fission_note": (c_char_p, [_P, c_size_t]),
 }
 
 
