@@ -296,7 +296,7 @@ static void put64(buf *b, uint64_t v)
 
 static void putf64(buf *b, double v)
 {
-    uint64_t u;
+    uint64_t u = 0;
     memcpy(&u, &v, 8);
     put64(b, u);
 }
@@ -317,7 +317,7 @@ static void encode(const hg_checkpoint *ck, buf *b)
         put32(b, (uint32_t)ck->classes[i]);
     put64(b, ck->count);
     for (size_t i = 0; i < ck->count; i++) {
-        uint32_t u;
+        uint32_t u = 0;
         memcpy(&u, &ck->params[i], 4);
         put32(b, u);
     }
@@ -425,7 +425,7 @@ static bool get64(cursor *c, uint64_t *v, const char *what)
 
 static bool getf64(cursor *c, double *v, const char *what)
 {
-    uint64_t u;
+    uint64_t u = 0;
     if (!get64(c, &u, what))
         return false;
     memcpy(v, &u, 8);
@@ -478,7 +478,7 @@ static bool read_model(cursor *c, hg_model_desc *m)
     m->outputs = out;
     m->nhidden = nh;
     for (size_t i = 0; i < nh; i++) {
-        uint32_t w;
+        uint32_t w = 0;
         if (!get32(c, &w, "the hidden layer widths"))
             return false;
         m->hidden[i] = w;
@@ -494,7 +494,7 @@ static bool read_model(cursor *c, hg_model_desc *m)
 
 static bool read_classes(cursor *c, hg_checkpoint *ck)
 {
-    uint32_t k;
+    uint32_t k = 0;
     size_t at = c->off;
     if (!get32(c, &k, "the class count"))
         return false;
@@ -507,7 +507,7 @@ static bool read_classes(cursor *c, hg_checkpoint *ck)
     if (!fits(c, k, 4, "class labels"))
         return false;
     for (size_t i = 0; i < k; i++) {
-        uint32_t v;
+        uint32_t v = 0;
         get32(c, &v, "the class labels");
         ck->classes[i] = (int32_t)v;
     }
@@ -520,7 +520,7 @@ static bool read_classes(cursor *c, hg_checkpoint *ck)
 
 static bool read_training(cursor *c, hg_checkpoint *ck)
 {
-    uint32_t kind;
+    uint32_t kind = 0;
     uint64_t nstate, norder;
     hg_optimizer_options *o = &ck->opt;
     hg_optimizer_options_init(o);
@@ -554,7 +554,7 @@ static bool read_training(cursor *c, hg_checkpoint *ck)
                false;
     ck->norder = norder;
     for (size_t i = 0; i < norder; i++) {
-        uint64_t v;
+        uint64_t v = 0;
         get64(c, &v, "the row order");
         ck->order[i] = v > SIZE_MAX ? SIZE_MAX : (size_t)v;
     }
@@ -603,7 +603,7 @@ static bool decode(cursor *c, hg_checkpoint *ck)
     }
     if (ck->version >= 2 && !read_classes(c, ck))
         return false;
-    uint64_t count;
+    uint64_t count = 0;
     size_t at = c->off;
     if (!get64(c, &count, "the parameter count"))
         return false;
@@ -620,7 +620,7 @@ static bool decode(cursor *c, hg_checkpoint *ck)
     ck->count = want;
     size_t params_at = c->off;
     for (size_t i = 0; i < want; i++) {
-        uint32_t u;
+        uint32_t u = 0;
         get32(c, &u, "the parameters");
         memcpy(&ck->params[i], &u, 4);
     }
@@ -628,7 +628,7 @@ static bool decode(cursor *c, hg_checkpoint *ck)
         return false;
     uint64_t expect = ck->version == 1 ? hg_fnv1a64(c->p + params_at, 4 * want)
                                        : hg_fnv1a64(c->p, c->off);
-    uint64_t sum;
+    uint64_t sum = 0;
     if (!get64(c, &sum, "the checksum"))
         return false;
     if (sum != expect) {
