@@ -34,7 +34,8 @@ set(hg_core_headers
   ${PROJECT_SOURCE_DIR}/include/hetgrad/device.h
   ${PROJECT_SOURCE_DIR}/include/hetgrad/model.h
   ${PROJECT_SOURCE_DIR}/include/hetgrad/engine.h
-  ${PROJECT_SOURCE_DIR}/include/hetgrad/data.h)
+  ${PROJECT_SOURCE_DIR}/include/hetgrad/data.h
+  ${PROJECT_SOURCE_DIR}/include/hetgrad/sparse.h)
 
 # ---- exported symbols ------------------------------------------------------------
 add_test(NAME abi.exports
