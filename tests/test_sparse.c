@@ -21,7 +21,7 @@
 #include "hetgrad/data.h"
 #include "hetgrad/sparse.h"
 
-#define ROWS 1300   /* deterministic blocks of 256: five full ones and a short one */
+#define ROWS 700    /* deterministic blocks of 128: five full ones and a short one */
 #define FEATURES 1000
 #define GRAD_TOL 1e-4
 
@@ -235,7 +235,7 @@ static void check_model(hg_model_kind kind)
     size_t n = hg_engine_device_count(e);
     float *g = malloc(p.P * sizeof *g);
     double loss, w[8];
-    size_t *idx = minibatch(300, ROWS);
+    size_t *idx = minibatch(200, ROWS);
     for (size_t s = 0; s < n + 2; s++) {
         split_weights(s, n, w);
         set_weights(e, w);
@@ -243,12 +243,12 @@ static void check_model(hg_model_kind kind)
         snprintf(what, sizeof what, "split %zu, all rows", s);
         step(e, &p, 0, ROWS, NULL, g, &loss);
         expect_oracle(&p, 0, ROWS, NULL, g, loss, what);
-        snprintf(what, sizeof what, "split %zu, rows 97..1130", s);
-        step(e, &p, 97, 1033, NULL, g, &loss);
-        expect_oracle(&p, 97, 1033, NULL, g, loss, what);
+        snprintf(what, sizeof what, "split %zu, rows 97..630", s);
+        step(e, &p, 97, 533, NULL, g, &loss);
+        expect_oracle(&p, 97, 533, NULL, g, loss, what);
         snprintf(what, sizeof what, "split %zu, minibatch", s);
-        step(e, &p, 0, 300, idx, g, &loss);
-        expect_oracle(&p, 0, 300, idx, g, loss, what);
+        step(e, &p, 0, 200, idx, g, &loss);
+        expect_oracle(&p, 0, 200, idx, g, loss, what);
     }
     /* one row, an empty one */
     step(e, &p, 5, 1, NULL, g, &loss);
@@ -276,26 +276,26 @@ START_TEST(deterministic_same_bits)
 {
     problem p;
     make_problem(&p, _i ? HG_MODEL_LINEAR : HG_MODEL_SOFTMAX, ROWS, FEATURES);
-    hg_engine *e = make_engine(&p, true, 256, 0);
+    hg_engine *e = make_engine(&p, true, 128, 0);
     size_t n = hg_engine_device_count(e);
     float *base_r = malloc(p.P * sizeof *base_r), *base_i = malloc(p.P * sizeof *base_i);
     float *g = malloc(p.P * sizeof *g);
     double lr = 0, li = 0, loss, w[8];
-    size_t *idx = minibatch(700, ROWS);
+    size_t *idx = minibatch(400, ROWS);
     for (size_t s = 0; s < n + 2; s++) {
         split_weights(s, n, w);
         set_weights(e, w);
         if (s == 0) {
             step(e, &p, 3, ROWS - 3, NULL, base_r, &lr);
             expect_oracle(&p, 3, ROWS - 3, NULL, base_r, lr, "deterministic range");
-            step(e, &p, 0, 700, idx, base_i, &li);
-            expect_oracle(&p, 0, 700, idx, base_i, li, "deterministic minibatch");
+            step(e, &p, 0, 400, idx, base_i, &li);
+            expect_oracle(&p, 0, 400, idx, base_i, li, "deterministic minibatch");
             continue;
         }
         step(e, &p, 3, ROWS - 3, NULL, g, &loss);
         ck_assert_msg(memcmp(g, base_r, p.P * sizeof *g) == 0 && loss == lr,
                       "split %zu: range step not bit-identical", s);
-        step(e, &p, 0, 700, idx, g, &loss);
+        step(e, &p, 0, 400, idx, g, &loss);
         ck_assert_msg(memcmp(g, base_i, p.P * sizeof *g) == 0 && loss == li,
                       "split %zu: minibatch not bit-identical", s);
     }
@@ -357,11 +357,11 @@ START_TEST(memory_windows)
     ck_assert_uint_ge(covered, ROWS);
     float *g = malloc(p.P * sizeof *g);
     double loss;
-    size_t *idx = minibatch(400, ROWS);
+    size_t *idx = minibatch(300, ROWS);
     step(e, &p, 0, ROWS, NULL, g, &loss);
     expect_oracle(&p, 0, ROWS, NULL, g, loss, "windows, all rows");
-    step(e, &p, 0, 400, idx, g, &loss);
-    expect_oracle(&p, 0, 400, idx, g, loss, "windows, minibatch");
+    step(e, &p, 0, 300, idx, g, &loss);
+    expect_oracle(&p, 0, 300, idx, g, loss, "windows, minibatch");
     free(idx);
     free(g);
     hg_engine_destroy(e);
@@ -374,7 +374,9 @@ START_TEST(bad_input_and_switch)
 {
     problem p;
     make_problem(&p, HG_MODEL_SOFTMAX, 200, 500);
-    hg_engine *e = make_engine(&p, false, 0, 0);
+    /* deterministic: the dense rows below run hetgrad's own kernels, not CLBlast's,
+       whose GEMMs trip Oclgrind's uninitialised-value plugin (tests/CMakeLists.txt) */
+    hg_engine *e = make_engine(&p, true, 64, 0);
     hg_error err;
     hg_csr_desc bad = p.d;
     bad.struct_size = 0;
@@ -399,7 +401,6 @@ START_TEST(bad_input_and_switch)
     float *g = malloc(p.P * sizeof *g);
     double loss;
     step(e, &p, 0, 200, NULL, g, &loss);
-    p.l[3] = 3 % 3;
     expect_oracle(&p, 0, 200, NULL, g, loss, "after refused data");
 
     /* dense rows of the same data replace the CSR rows */

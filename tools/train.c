@@ -52,6 +52,7 @@ typedef struct train_opts {
     unsigned long long seed;
     double val_frac;
     bool json, quiet, keep_dups, header, deterministic;
+    bool dense;         /* --dense: densify LIBSVM data even where the model can use CSR */
     bool model_given, hidden_given; /* --model, --hidden given (--epochs 0 checks the file) */
     bool mpi;           /* --mpi: start MPI even without a launcher's environment */
     double mpi_timeout; /* --mpi-timeout: seconds a rank waits for the others */
@@ -298,7 +299,9 @@ static bool trace_close(trace *t)
 
 typedef struct data {
     size_t rows, features, classes;
-    float *x;
+    float *x;         /* rows x features, or NULL when csr holds the rows */
+    hg_csr_dataset *csr; /* LIBSVM kept sparse (its labels, targets and classes moved
+                            to the fields below), or NULL */
     int32_t *labels;
     float *targets;   /* linear regression: one target per row */
     int32_t *class_labels; /* classes entries: the label value of each class (not for
@@ -308,6 +311,7 @@ typedef struct data {
 static void data_free(data *d)
 {
     free(d->x);
+    hg_csr_dataset_free(d->csr);
     free(d->labels);
     free(d->targets);
     free(d->class_labels);
@@ -434,9 +438,49 @@ static const char *data_format(const train_opts *o, const char *path, const char
     return fmt;
 }
 
+/* A training or test file's classes: at least two for a classifier. */
+static bool enough_classes(const char *path, hg_model_kind kind, size_t classes,
+                           const int32_t *class_labels, char *msg, size_t n)
+{
+    if (kind == HG_MODEL_LINEAR || classes >= 2)
+        return true;
+    snprintf(msg, n, "%.300s: every row has label %d: a classifier needs at least two "
+             "classes", path, (int)class_labels[0]);
+    return false;
+}
+
+/*
+ * LIBSVM kept sparse (hetgrad/sparse.h), for the linear and softmax models: the rows
+ * stay in d->csr, the labels, targets and classes move to d.
+ */
+static bool load_csr(const char *path, hg_model_kind kind, const hg_data_schema *schema,
+                     data *d, char *msg, size_t n)
+{
+    hg_csr_dataset *c = NULL;
+    hg_error err;
+    if (hg_dataset_load_libsvm_csr_as(path, schema, &c, &err) != HG_OK) {
+        snprintf(msg, n, "%.480s", err.message);
+        return false;
+    }
+    if (!enough_classes(path, kind, c->classes, c->class_labels, msg, n)) {
+        hg_csr_dataset_free(c);
+        return false;
+    }
+    bool linear = kind == HG_MODEL_LINEAR;
+    *d = (data){.rows = c->rows, .features = c->features, .classes = linear ? 1 : c->classes,
+                .csr = c, .labels = c->labels, .targets = c->targets,
+                .class_labels = linear ? NULL : c->class_labels};
+    c->labels = NULL;
+    c->targets = NULL;
+    if (!linear)
+        c->class_labels = NULL;
+    return true;
+}
+
 /*
  * Load a data file in format fmt (data_format) with the loaders of hetgrad/data.h, for a
- * model of this kind.  schema (may be NULL): the features and classes the file must have
+ * model of this kind.  LIBSVM stays sparse for the linear and softmax models unless
+ * --dense.  schema (may be NULL): the features and classes the file must have
  * (a test file: its training data's, or a loaded model's).
  */
 static bool load_file(const train_opts *o, const char *path, const char *labels,
@@ -447,6 +491,8 @@ static bool load_file(const train_opts *o, const char *path, const char *labels,
     hg_error err;
     hg_status st;
     bool linear = kind == HG_MODEL_LINEAR;
+    if (!strcmp(fmt, "libsvm") && kind != HG_MODEL_MLP && !o->dense)
+        return load_csr(path, kind, schema, d, msg, n);
     if (!strcmp(fmt, "csv")) {
         hg_csv_options co;
         hg_csv_options_init(&co);
@@ -511,11 +557,26 @@ static bool evaluate(const hg_model_desc *m, const float *params, const data *d,
     *correct = 0;
     bool ok = a && b;
     for (size_t s = 0; ok && s < n; s++) {
-        const float *xr = d->x + idx[s] * d->features;
-        for (size_t j = 0; j < m->inputs; j++)
-            a[j] = xr[j];
         const float *p = params;
-        for (size_t l = 0; l + 1 < L; l++) {
+        size_t l = 0;
+        if (d->csr) { /* one layer, from the row's non-zeros */
+            const hg_csr_dataset *c = d->csr;
+            size_t K = m->outputs;
+            for (size_t k = 0; k < K; k++)
+                b[k] = params[m->inputs * K + k];
+            for (size_t e = c->row_ptr[idx[s]]; e < c->row_ptr[idx[s] + 1]; e++)
+                for (size_t k = 0; k < K; k++)
+                    b[k] += (double)c->vals[e] * params[(size_t)c->cols[e] * K + k];
+            double *t = a;
+            a = b;
+            b = t;
+            l = L - 1;
+        } else {
+            const float *xr = d->x + idx[s] * d->features;
+            for (size_t j = 0; j < m->inputs; j++)
+                a[j] = xr[j];
+        }
+        for (; l + 1 < L; l++) {
             size_t in = widths[l], out = widths[l + 1];
             const float *w = p, *bias = p + in * out;
             for (size_t o = 0; o < out; o++) {
@@ -632,6 +693,9 @@ static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
          .range = "[-1,999999]", .help = "CSV: 0-based label column (default -1: the last)"},
         {.name = "labels", .kind = CLI_STRING, .target = &o->labels, .metavar = "FILE",
          .help = "IDX: the labels file for --data"},
+        {.name = "dense", .kind = CLI_FLAG, .target = &o->dense,
+         .help = "LIBSVM: densify the rows (default: kept sparse\n"
+                 "for the linear and softmax models)"},
         {.name = "test", .kind = CLI_STRING, .target = &o->test, .metavar = "FILE",
          .help = "report accuracy on this held-out file at the end"},
         {.name = "test-labels", .kind = CLI_STRING, .target = &o->test_labels, .metavar = "FILE",
@@ -981,11 +1045,11 @@ int main(int argc, char **argv)
         if (!load_file(&o, o.data, o.labels, data_fmt, o.kind, NULL, &d, msg, sizeof msg))
             return fail_start(&tm, msg);
         if (o.kind == HG_MODEL_LINEAR)
-            snprintf(data_name, sizeof data_name, "%.300s (%zu x %zu, one target)", o.data,
-                     d.rows, d.features);
+            snprintf(data_name, sizeof data_name, "%.300s (%zu x %zu%s, one target)", o.data,
+                     d.rows, d.features, d.csr ? " sparse" : "");
         else
-            snprintf(data_name, sizeof data_name, "%.300s (%zu x %zu, %zu classes)", o.data,
-                     d.rows, d.features, d.classes);
+            snprintf(data_name, sizeof data_name, "%.300s (%zu x %zu%s, %zu classes)", o.data,
+                     d.rows, d.features, d.csr ? " sparse" : "", d.classes);
     } else {
         if (!load_builtin(&d, msg, sizeof msg))
             return fail_start(&tm, msg);
@@ -1100,7 +1164,12 @@ int main(int argc, char **argv)
     hg_engine *e = NULL;
     hg_dataset_desc ds = {d.rows, d.features, d.x, o.kind == HG_MODEL_LINEAR ? d.targets : NULL,
                           o.kind == HG_MODEL_LINEAR ? NULL : d.labels};
-    if (hg_engine_create(&eo, &m, &e, &err) != HG_OK || hg_engine_set_data(e, &ds, &err) != HG_OK ||
+    hg_csr_desc cs; /* LIBSVM kept sparse */
+    hg_csr_desc_of(d.csr, &cs);
+    cs.targets = ds.targets;
+    cs.labels = ds.labels;
+    if (hg_engine_create(&eo, &m, &e, &err) != HG_OK ||
+        (d.csr ? hg_engine_set_data_csr(e, &cs, &err) : hg_engine_set_data(e, &ds, &err)) != HG_OK ||
         hg_engine_calibrate(e, &err) != HG_OK ||
         hg_engine_set_split(e, HG_SPLIT_DYNAMIC, &err) != HG_OK) {
         hg_engine_destroy(e);
@@ -1128,7 +1197,10 @@ int main(int argc, char **argv)
         mo.timeout_s = o.mpi_timeout;
         hg_status st = hg_mpi_create(MPI_COMM_WORLD, e, &m, &mo, &ctx, &err);
         if (st == HG_OK) {
-            uint64_t h[3] = {fnv(d.x, d.rows * d.features * sizeof *d.x), fnv(order, d.rows * sizeof *order),
+            uint64_t h[3] = {d.csr ? fnv(d.csr->vals, d.csr->nnz * sizeof *d.csr->vals) ^
+                                         fnv(d.csr->cols, d.csr->nnz * sizeof *d.csr->cols)
+                                   : fnv(d.x, d.rows * d.features * sizeof *d.x),
+                             fnv(order, d.rows * sizeof *order),
                              fnv(params, P * sizeof *params)};
             start_hash = fnv(h, sizeof h);
             st = hg_mpi_check_same(ctx, "the data set, its split or the initial parameters",
