@@ -70,7 +70,7 @@ def hetgrad(args, dense):
     rc, out, rss, wall = timed(cmd)
     if rc != 0:
         return "| hetgrad-train%s | failed (exit %d) | | | | |" % (" --dense" if dense else "", rc)
-    j = json.loads(out.strip().splitlines()[-1])
+    j = json.loads(out)
     return "| hetgrad-train%s | %.0f | %.0f | %.3f | %.1f | %.1f |" % (
         " --dense" if dense else " (sparse)", rss, j["rows_per_s"], j["val_accuracy"],
         j["train_ms"] / 1000, wall)
@@ -81,7 +81,7 @@ def sklearn(args):
                                 str(args.epochs), str(args.lr)])
     if rc != 0:
         return "| scikit-learn SGDClassifier | failed (exit %d) | | | | |" % rc
-    j = json.loads(out.strip().splitlines()[-1])
+    j = json.loads(out)
     return "| scikit-learn SGDClassifier | %.0f | %.0f | %.3f | %.1f | %.1f |" % (
         rss, j["rows_per_s"], j["val_accuracy"], j["train_s"], wall)
 

@@ -33,6 +33,7 @@
 
 #define SPARSE_MAX_SLABS 64u     /* slabs per wave at most */
 #define SPARSE_CHECK_ROWS 64u    /* rows a device's kernel is checked on */
+#define SPARSE_MAX_PART_BYTES (256.0 * 1024 * 1024) /* partial records, at most */
 
 /* ---- program ------------------------------------------------------------------ */
 
@@ -263,8 +264,10 @@ static hg_status upload(hg_engine *eng, hg__device *d, const hg_csr_desc *x, siz
             st = write_buf(d, sp->labels, n * sizeof(cl_int), x->labels + lo,
                            "resident labels", err);
     }
-    /* workspace: partial records within 20% of the memory and one allocation */
+    /* workspace: partial records within 20% of the memory, 256 MiB and one allocation */
     double room = 0.2 * device_mem(eng, d);
+    if (room > SPARSE_MAX_PART_BYTES)
+        room = SPARSE_MAX_PART_BYTES;
     if (room > (double)d->info->max_alloc_bytes)
         room = (double)d->info->max_alloc_bytes;
     double fit = room / ((double)P1 * (double)f);
@@ -334,13 +337,24 @@ static hg_status run_record(hg_engine *eng, hg__device *d, size_t first, const s
 {
     hg__sparse_dev *sp = d->sp;
     const hg_model_desc *m = &eng->model;
-    const size_t P1 = eng->nparams + 1, wave = sp->max_slabs * sp->slab;
-    cl_uint *wl = list ? malloc(wave * sizeof *wl) : NULL;
+    /*
+     * Fast mode: about two slabs per compute unit (each slab zeroes and adds a
+     * whole partial record, which dominates for wide models), 512 to 8192 rows
+     * each.  Deterministic mode: the engine's slab, which fixes the bits.
+     */
+    size_t slab = sp->slab;
+    if (!eng->det) {
+        size_t cu = d->info->compute_units ? d->info->compute_units : 1;
+        slab = (n + 2 * cu - 1) / (2 * cu);
+        slab = slab < HG__SLAB_MIN ? HG__SLAB_MIN : slab > HG__SLAB_MAX ? HG__SLAB_MAX : slab;
+    }
+    const size_t P1 = eng->nparams + 1, wave = sp->max_slabs * slab;
+    cl_uint *wl = list ? malloc((n < wave ? n : wave) * sizeof *wl) : NULL;
     if (list && !wl)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "row list for %s", d->what);
     hg_status st = HG_OK;
     for (size_t w0 = 0; w0 < n && st == HG_OK; w0 += wave) {
-        size_t wn = n - w0 < wave ? n - w0 : wave, nslab = (wn + sp->slab - 1) / sp->slab;
+        size_t wn = n - w0 < wave ? n - w0 : wave, nslab = (wn + slab - 1) / slab;
         cl_event ev = NULL;
         cl_int rc;
         if (list) {
@@ -362,7 +376,7 @@ static hg_status run_record(hg_engine *eng, hg__device *d, size_t first, const s
             (st = hg__launch(d, sp->k_zero, 1, &nz, NULL, "hg_sp_zero", err)) != HG_OK)
             break;
         cl_uint use_list = list != NULL, ufirst = (cl_uint)(list ? 0 : first + w0 - d->win.lo);
-        cl_uint un = (cl_uint)wn, uslab = (cl_uint)sp->slab, F = (cl_uint)m->inputs;
+        cl_uint un = (cl_uint)wn, uslab = (cl_uint)slab, F = (cl_uint)m->inputs;
         cl_uint K = (cl_uint)m->outputs, softmax = m->kind == HG_MODEL_SOFTMAX;
         cl_mem y = sp->y ? sp->y : sp->ptr, lab = sp->labels ? sp->labels : sp->ptr;
         hg__karg a[] = {HG_MEM(sp->ptr), HG_MEM(sp->cols), HG_MEM(sp->vals), HG_MEM(y),
