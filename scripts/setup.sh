@@ -4,12 +4,14 @@
 # Idempotent: when everything is already installed it does nothing (no apt-get update).
 set -eu
 
+# python3-matplotlib is for scripts/plot.py (the pictures of hetgrad-train --metrics and
+# hetgrad-bench --json) and its tests.
 # libstarpu-dev is for bench/bench_starpu alone (hetgrad vs StarPU, docs/comparison.md):
 # CI builds it and runs its smoke test; the library never links StarPU.
 PKGS="build-essential cmake pkg-config \
 ocl-icd-opencl-dev ocl-icd-libopencl1 opencl-headers opencl-c-headers \
 pocl-opencl-icd libclblast-dev check clinfo oclgrind \
-libopenblas-dev zlib1g-dev python3 python3-venv man-db groff-base \
+libopenblas-dev zlib1g-dev python3 python3-venv python3-matplotlib man-db groff-base \
 libopenmpi-dev openmpi-bin \
 abigail-tools libstarpu-dev"
 

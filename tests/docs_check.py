@@ -8,9 +8,11 @@ must say what the code does.  Each check is a CTest test (docs.CHECK):
             WORKDIR, where build and build-release are links to BUILD_DIR and
             BUILD_DIR comes first on PATH, on POCL's two devices, and must exit
             0.  A command that names Oclgrind runs with POCL and Oclgrind
-            (HG_OCLGRIND_ICD_DIR), and not at all with HG_TEST_DEVICES=pocl.  Three rewrites keep them off this machine's state:
+            (HG_OCLGRIND_ICD_DIR), and not at all with HG_TEST_DEVICES=pocl.  Four rewrites keep them off this machine's state:
             "-S ." names SOURCE_DIR, "-B DIR" a fresh directory under WORKDIR,
-            "--prefix DIR" one too.  EXCLUDED lists the commands that are not
+            "--prefix DIR" one too, and "scripts/X" (a script the sources
+            hold) SOURCE_DIR's; WORKDIR has a docs/img/ for the pictures the
+            commands make.  EXCLUDED lists the commands that are not
             run (or their first words), each with its reason; an entry that
             matches no command the documents show is an error, so the list
             cannot rot.  mpirun commands need the MPI
@@ -84,12 +86,14 @@ FOREIGN_FLAGS = {
     "--all-props": "clinfo", "--warnings": "man",
     "--opt": "docs/tools.md's name for any option",
     "--enable-blocking-drivers": "StarPU's configure",
+    "--size": "scripts/plot.py", "--title": "scripts/plot.py",
 }
 
 SCHEMA_DOCS = {  # schema file: (page, heading that starts its section, or None: the page)
     "hetgrad-probe-1": ("docs/probe-json.md", None),
     "hetgrad-train-1": ("docs/json.md", "## `hetgrad-train --json`"),
     "hetgrad-train-trace": ("docs/json.md", "## `hetgrad-train --trace FILE`"),
+    "hetgrad-train-metrics-1": ("docs/json.md", "## `hetgrad-train --metrics FILE`"),
     "hetgrad-bench-1": ("docs/json.md", "## `hetgrad-bench --json`"),
     "hetgrad-bench-gradient-2": ("docs/json.md", "## `bench_gradient --json`"),
     "hetgrad-bench-startup-1": ("docs/json.md", "## `bench_startup --json`"),
@@ -189,10 +193,26 @@ def rewrite(cmd, n):
         elif w in ("-B", "--prefix") and i + 1 < len(words):
             out += [w, os.path.join(WORK, "cmd%d-%s" % (n, w.strip("-")))]
             i += 2
+        elif w.startswith("scripts/") and os.path.isfile(os.path.join(SRC, w)):
+            out.append(os.path.join(SRC, w))
+            i += 1
         else:
             out.append(w)
             i += 1
-    return " ".join(shlex.quote(w) for w in out)
+    return " ".join(quote_word(w) for w in out)
+
+
+SHELL_OPERATORS = {">", ">>", "<", "2>", "2>&1", "|", "&&", "||", ";"}
+
+
+def quote_word(w):
+    """w quoted for sh; a redirection or a control operator (written apart: cmd > file)
+    stays one, and so does an assignment (VAR=value, as in VAR=value command), with
+    only its value quoted."""
+    if w in SHELL_OPERATORS:
+        return w
+    m = re.match(r"^([A-Za-z_]\w*=)(.*)$", w, flags=re.S)
+    return m.group(1) + shlex.quote(m.group(2)) if m else shlex.quote(w)
 
 
 def check_commands():
@@ -202,7 +222,7 @@ def check_commands():
     if stale:
         fail("EXCLUDED names commands no document shows any more: %s" % stale)
     shutil.rmtree(WORK, ignore_errors=True)
-    os.makedirs(WORK)
+    os.makedirs(os.path.join(WORK, "docs", "img"))
     for link in ("build", "build-release"):
         os.symlink(BUILD, os.path.join(WORK, link))
     env = dict(os.environ)

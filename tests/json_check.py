@@ -14,8 +14,10 @@ Checks (each a CTest test):
                   the layer; then --json --all on the fake ICD (tests/fake_icd:
                   PCI ids, UUIDs, failed properties, a device set aside) in the
                   modes named in HG_FAKE_MODES, without the layer.
-  train           hetgrad-train --json --trace FILE on a CSV file whose name
-                  holds the same kinds of characters; the summary and the trace;
+  train           hetgrad-train --json --trace FILE --metrics FILE on a CSV file
+                  whose name holds the same kinds of characters; the summary, the
+                  trace, and every line of the metrics file (JSON Lines: each
+                  record one line, its devices' rows adding up to its rows);
                   then --epochs 0 --load (the evaluation-only summary).
   bench           hetgrad-bench --json.
   bench-startup   bench_startup --json; then on the fake ICD, where every
@@ -145,10 +147,12 @@ def check_train(train, work):
     os.makedirs(work, exist_ok=True)
     data = os.path.join(os.fsencode(work), ODD_FILE)
     trace = os.path.join(work, "trace.json")
+    metrics = os.path.join(work, "metrics.jsonl")
     model = os.path.join(work, "model.hgp")
     write_csv(data)
     p = run([os.fsencode(train), b"--json", b"--epochs", b"3", b"--batch", b"16",
-             b"--data", data, b"--trace", os.fsencode(trace), b"--save", os.fsencode(model)])
+             b"--data", data, b"--trace", os.fsencode(trace), b"--save", os.fsencode(model),
+             b"--metrics", os.fsencode(metrics), b"--metrics-every", b"2"])
     doc = parse_valid(p.stdout, "hetgrad-train-1", "hetgrad-train --json")
     want = decoded(data[:300])  # hetgrad-train names at most 300 bytes of the path
     if not doc["data"].startswith(want):
@@ -165,8 +169,9 @@ def check_train(train, work):
     for t in tracks:
         if ODD_TEXT not in t:
             fail("trace track %r lacks the device's odd name" % t)
-    print("hetgrad-train: summary and trace valid; data name and %d device names intact"
-          % len(doc["devices"]))
+    check_metrics(metrics, doc)
+    print("hetgrad-train: summary, trace and metrics valid; data name and %d device names "
+          "intact" % len(doc["devices"]))
 
     # --epochs 0: the saved model evaluated on a test file, the same schema.
     p = run([os.fsencode(train), b"--json", b"--epochs", b"0", b"--load", os.fsencode(model),
@@ -176,6 +181,43 @@ def check_train(train, work):
             or ev["test_accuracy"] is None:
         fail("--epochs 0: %r (the trained run's hash %s)" % (ev, doc["param_hash"]))
     print("hetgrad-train --epochs 0: valid; the saved model's hash %s" % ev["param_hash"])
+
+
+def check_metrics(path, summary):
+    """hetgrad-train --metrics FILE of the run that printed summary: 60 rows,
+    --val 0.2 (48 training rows), --batch 16, 3 epochs, --metrics-every 2."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data.endswith(b"\n"):
+        fail("metrics file does not end with a newline")
+    lines = data.split(b"\n")[:-1]
+    recs = [parse_valid(l, "hetgrad-train-metrics-1", "metrics line %d" % (i + 1))
+            for i, l in enumerate(lines)]
+    kinds = [(r["kind"], r["step"]) for r in recs]
+    # 3 steps an epoch: a step record at steps 2, 4, 6, 8; an epoch record at 3, 6, 9
+    want = [("step", 2), ("epoch", 3), ("step", 4), ("step", 6), ("epoch", 6),
+            ("step", 8), ("epoch", 9)]
+    if kinds != want:
+        fail("metrics records %r, wanted %r" % (kinds, want))
+    for i, r in enumerate(recs):
+        what = "metrics line %d" % (i + 1)
+        if len(r["devices"]) != len(summary["devices"]):
+            fail("%s: %d devices, the summary %d" % (what, len(r["devices"]),
+                                                     len(summary["devices"])))
+        if sum(d["rows"] for d in r["devices"]) != r["rows"] or \
+                abs(sum(d["share"] for d in r["devices"]) - 1) > 1e-9:
+            fail("%s: the devices' rows or shares do not add up: %r" % (what, r))
+        for d in r["devices"]:
+            odd_name(d["name"], what + ": device name")
+        epoch_rec = r["kind"] == "epoch"
+        if epoch_rec != (r["val_accuracy"] is not None) or \
+                epoch_rec != (r["train_accuracy"] is not None):
+            fail("%s: accuracies %r / %r on a %s record" % (what, r["train_accuracy"],
+                                                            r["val_accuracy"], r["kind"]))
+    last = recs[-1]
+    if last["rows"] != summary["train_rows"] or last["loss"] != summary["final_loss"] or \
+            last["val_accuracy"] != summary["val_accuracy"]:
+        fail("the last epoch record %r disagrees with the summary %r" % (last, summary))
 
 
 def check_bench(bench, work):

@@ -8,7 +8,8 @@ rank, mpirun's MPMD syntax).  CHECK is one of:
   train      two ranks vs the single process: same data and seed, final loss within
              1e-3 (relative) and validation accuracy within one row; rank 0 alone prints;
              every rank ends with the same parameters (the hash line); per-rank device
-             shares in the summary, the JSON and the --trace file
+             shares in the summary, the JSON, the --trace file and the --metrics file
+             (rank 0 writes it, with both ranks' devices)
   no-device  rank 1 selects no device: every rank ends within the bound, naming rank 1
   rank-exits rank 1 exits at step 5: the job ends within the bound with a clear message
   rank-hangs rank 1 hangs at step 5: rank 0 names it after --mpi-timeout and aborts
@@ -90,7 +91,9 @@ if CHECK == "train":
         fail("shares do not add up: %s" % two["devices"])
     # Text output with a trace: printed once, shares per rank, the hash agreement.
     trace = os.path.join(WORK, "mpi-trace.json")
-    p, _ = mpirun([(R0, TRAIN_ARGS + ["--trace", trace]), (R1, TRAIN_ARGS + ["--trace", trace])])
+    metrics = os.path.join(WORK, "mpi-metrics.jsonl")
+    extra = ["--trace", trace, "--metrics", metrics, "--metrics-every", "5"]
+    p, _ = mpirun([(R0, TRAIN_ARGS + extra), (R1, TRAIN_ARGS + extra)])
     if p.returncode != 0:
         fail("two-rank text run failed")
     out = p.stdout
@@ -109,6 +112,17 @@ if CHECK == "train":
     r1 = [e for e in ev if e.get("name") == "gradient" and e["args"].get("rank") == 1]
     if not r1 or sum(e["args"]["rows"] for e in r1) == 0:
         fail("rank 1's device did no rows in the trace")
+    with open(metrics) as f:
+        recs = [json.loads(line) for line in f]
+    if [r["epoch"] for r in recs if r["kind"] == "epoch"] != list(range(1, 9)):
+        fail("metrics: epoch records %r" % [(r["kind"], r["epoch"]) for r in recs])
+    for r in recs:
+        ranks = [(d.get("rank"), d["id"] is None, d["kernel"] is None) for d in r["devices"]]
+        if ranks != [(0, False, False), (1, True, True)] or \
+                sum(d["rows"] for d in r["devices"]) != r["rows"]:
+            fail("metrics record with other devices than rank 0's and rank 1's: %r" % r)
+    if sum(r["devices"][1]["rows"] for r in recs if r["kind"] == "epoch") == 0:
+        fail("rank 1's device did no rows in the metrics")
     print("ok: two ranks agree with the single process")
 
 elif CHECK == "no-device":

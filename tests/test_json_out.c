@@ -193,6 +193,46 @@ START_TEST(layout)
 }
 END_TEST
 
+/* json_init_line(): the same document on one line, for JSON Lines files; a second
+   document on the same stream follows on its own line. */
+START_TEST(one_line_layout)
+{
+    sink s;
+    sink_open(&s);
+    json_init_line(&s.j, s.f);
+    json_begin_object(&s.j);
+    json_key(&s.j, "a");
+    json_u64(&s.j, 1);
+    json_key(&s.j, "k\"ey");
+    json_begin_array(&s.j);
+    json_bool(&s.j, true);
+    json_string(&s.j, "x\ny");
+    json_begin_object(&s.j);
+    json_end_object(&s.j);
+    json_begin_object(&s.j);
+    json_key(&s.j, "b");
+    json_double(&s.j, 0.5);
+    json_end_object(&s.j);
+    json_end_array(&s.j);
+    json_end_object(&s.j);
+    ck_assert(json_finish(&s.j));
+    json_init_line(&s.j, s.f);
+    json_begin_array(&s.j);
+    json_null(&s.j);
+    json_u64(&s.j, 2);
+    json_end_array(&s.j);
+    ck_assert(json_finish(&s.j));
+    ck_assert_str_eq(sink_read(&s), "{\"a\":1,\"k\\\"ey\":[true,\"x\\ny\",{},{\"b\":0.5}]}\n"
+                                    "[null,2]\n");
+    /* the same rules: a misuse is reported on one line too */
+    json_init_line(&s.j, s.f);
+    json_begin_object(&s.j);
+    json_u64(&s.j, 1);
+    ck_assert(!json_finish(&s.j));
+    sink_close(&s);
+}
+END_TEST
+
 /* Each misuse: json_finish() says false, and nothing follows the misuse. */
 START_TEST(misuse_is_reported)
 {
@@ -300,6 +340,7 @@ static Suite *suite(void)
     tcase_add_test(t, null_string_is_null);
     tcase_add_test(t, numbers);
     tcase_add_test(t, layout);
+    tcase_add_test(t, one_line_layout);
     tcase_add_test(t, misuse_is_reported);
     tcase_add_test(t, stream_error_is_reported);
     suite_add_tcase(s, t);

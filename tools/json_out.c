@@ -15,10 +15,20 @@ void json_init(json_out *j, FILE *f)
     j->after_key = false;
     j->done = false;
     j->misused = false;
+    j->one_line = false;
 }
 
+void json_init_line(json_out *j, FILE *f)
+{
+    json_init(j, f);
+    j->one_line = true;
+}
+
+/* Before an element or a closing bracket: a new line and the indentation (nothing on one line). */
 static void newline_indent(json_out *j)
 {
+    if (j->one_line)
+        return;
     fputc('\n', j->f);
     for (int i = 0; i < j->depth; i++)
         fputs("  ", j->f);
@@ -173,7 +183,7 @@ void json_key(json_out *j, const char *key)
     j->first[j->depth] = false;
     newline_indent(j);
     write_string(j->f, key);
-    fputs(": ", j->f);
+    fputs(j->one_line ? ":" : ": ", j->f);
     j->after_key = true;
 }
 

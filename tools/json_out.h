@@ -15,7 +15,9 @@
  *  - numbers that are not finite (NaN, infinities) are written as null;
  *    finite doubles in the shortest form that reads back to the same double;
  *  - commas, indentation (two spaces a level) and a final newline are the
- *    writer's business.
+ *    writer's business; json_init_line() writes the document on one line
+ *    instead (JSON Lines: no new line or indentation inside, "," and ":"
+ *    without spaces), for files that hold one document a line.
  *
  * Misuse (a key outside an object, a value without its key inside an object,
  * a close that does not match, nesting deeper than JSON_MAX_DEPTH, a second
@@ -40,10 +42,13 @@ typedef struct json_out {
     bool  after_key;                   /* a key was just written: a value must follow */
     bool  done;                        /* the top-level value is complete */
     bool  misused;                     /* a call broke the rules above */
+    bool  one_line;                    /* json_init_line(): no new lines inside */
 } json_out;
 
 /* Start a document on f (not owned; nothing is written yet). */
 void json_init(json_out *j, FILE *f);
+/* The same, for a document on one line (ended by its newline, like every document). */
+void json_init_line(json_out *j, FILE *f);
 void json_begin_object(json_out *j);
 void json_end_object(json_out *j);
 void json_begin_array(json_out *j);

@@ -25,6 +25,7 @@
 
 #include "cli.h"
 #include "json_out.h"
+#include "metrics.h"
 #include "param_file.h"
 #include "train_mpi.h"
 
@@ -57,6 +58,9 @@ typedef struct train_opts {
     bool mpi;           /* --mpi: start MPI even without a launcher's environment */
     double mpi_timeout; /* --mpi-timeout: seconds a rank waits for the others */
     const char *devices, *save, *load, *trace;
+    const char *metrics;      /* --metrics FILE (tools/metrics.h) */
+    size_t metrics_every;     /* --metrics-every N: a step record every N steps */
+    bool metrics_every_given;
     const char *data, *format, *labels, *test, *test_labels;
     long label_col;
 } train_opts;
@@ -148,6 +152,32 @@ static void cols_step(const cols *c, size_t k, hg_device_step *st)
     }
 #endif
     hg_engine_last_step(c->e, c->dev[k], st);
+}
+
+/* --metrics: the records list the run's devices (tools/metrics.h); true when m is not
+   open, false with msg when out of memory. */
+static bool metrics_start(metrics *m, const cols *c, char *msg, size_t n)
+{
+    if (!m->f)
+        return true;
+    metrics_device *md = calloc(c->n ? c->n : 1, sizeof *md);
+    hg_device_profile *pf = calloc(c->n ? c->n : 1, sizeof *pf);
+    bool ok = md && pf;
+    for (size_t k = 0; ok && k < c->n; k++) {
+        bool here = c->rank[k] == 0; /* with MPI, rank 0 alone writes the records */
+        md[k].name = cols_name(c, k);
+        md[k].id = here ? hg_engine_device(c->e, c->dev[k])->id : NULL;
+        md[k].kernel = here && hg_engine_device_profile(c->e, c->dev[k], &pf[k]) == HG_OK
+                           ? pf[k].kernel : NULL;
+        md[k].rank = c->ctx ? c->rank[k] : -1;
+    }
+    if (ok)
+        ok = metrics_begin(m, md, c->n, msg, n);
+    else
+        snprintf(msg, n, "out of memory");
+    free(md);
+    free(pf);
+    return ok;
 }
 
 /* ---- the timeline: Chrome / Perfetto trace-event JSON ----------------------- */
@@ -656,6 +686,7 @@ static const cli_env train_env[] = {
 static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
 {
     int model = -1, optim = 0, format = -1; /* -1: not given */
+    size_t every = SIZE_MAX;                 /* SIZE_MAX: --metrics-every not given */
     size_t nhidden = 0;                      /* 0: --hidden not given */
     const cli_option options[] = {
         {.name = "model", .kind = CLI_CHOICE, .target = &model, .choices = model_names,
@@ -716,6 +747,14 @@ static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
          .help = "start from these parameters (docs/train.md)"},
         {.name = "trace", .kind = CLI_STRING, .target = &o->trace, .metavar = "FILE",
          .help = "Chrome/Perfetto trace of every step\n(docs/train.md)"},
+        {.name = "metrics", .kind = CLI_STRING, .target = &o->metrics, .metavar = "FILE",
+         .help = "one JSON line per epoch and per --metrics-every\n"
+                 "steps: loss, accuracy, rows/s, each device's\n"
+                 "rows, share, busy time and kernel; plot it with\n"
+                 "scripts/plot.py (docs/train.md)"},
+        {.name = "metrics-every", .kind = CLI_SIZE, .target = &every, .metavar = "N",
+         .range = "[0,100000000]",
+         .help = "a --metrics step line every N steps (default 10;\n0: epoch lines only)"},
         {.name = "json", .kind = CLI_FLAG, .target = &o->json,
          .help = "machine-readable summary on stdout"},
         {.name = "mpi", .kind = CLI_FLAG, .target = &o->mpi,
@@ -750,6 +789,8 @@ static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
     o->opt = optim == 0 ? OPT_ADAM : OPT_SGD;
     o->format = format >= 0 ? format_names[format] : NULL;
     o->quiet = cmd->quiet > 0;
+    o->metrics_every_given = every != SIZE_MAX;
+    o->metrics_every = o->metrics_every_given ? every : 10;
     return CLI_CONTINUE;
 }
 
@@ -991,12 +1032,15 @@ int main(int argc, char **argv)
     if (o.epochs == 0 && (!o.load || !o.test))
         return cli_usage_error(&cmd, "--epochs 0 evaluates a saved model without training: "
                                "it needs --load FILE and --test FILE");
-    if (o.epochs == 0 && (o.data || o.labels || o.trace)) {
+    if (o.epochs == 0 && (o.data || o.labels || o.trace || o.metrics)) {
         snprintf(msg, sizeof msg, "--epochs 0 trains nothing, so %s is not used: the model, "
                  "its features and classes come from --load",
-                 o.data ? "--data" : o.labels ? "--labels" : "--trace");
+                 o.data ? "--data" : o.labels ? "--labels" : o.trace ? "--trace" : "--metrics");
         return cli_usage_error(&cmd, "%s", msg);
     }
+    if (o.metrics_every_given && !o.metrics)
+        return cli_usage_error(&cmd, "--metrics-every sets how often --metrics FILE is "
+                               "written: it needs --metrics FILE");
     if (o.epochs > 0 && o.val_frac == 0 && !o.test)
         return cli_usage_error(&cmd, "--val 0 needs --test FILE: nothing else would measure "
                                "the model");
@@ -1023,6 +1067,7 @@ int main(int argc, char **argv)
             o.json = false;
             o.save = NULL;
             o.trace = NULL;
+            o.metrics = NULL;
         }
     }
 #else
@@ -1038,6 +1083,10 @@ int main(int argc, char **argv)
         return usage_start(&tm, &cmd, msg);
     if (o.epochs == 0)
         return finish(&tm, evaluate_only(&o, test_fmt, &tm, tm.rank == 0));
+    /* --metrics: created before any work (a bad path stops the run at once). */
+    metrics mx = {0};
+    if (o.metrics && !metrics_open(&mx, o.metrics, o.metrics_every, msg, sizeof msg))
+        return fail_start(&tm, msg);
 
     data d = {0}, test = {0};
     char data_name[400];
@@ -1225,6 +1274,8 @@ int main(int argc, char **argv)
     size_t nd = cl.n;
     if (tr.f && !trace_begin(&tr, &cl, t0))
         return finish(&tm, fail("out of memory"));
+    if (!metrics_start(&mx, &cl, msg, sizeof msg))
+        return finish(&tm, fail(msg));
     /* no progress bar across ranks: mpirun hands every rank a terminal even
        when the job's own output goes to a pipe or a file */
     bool bar = talk && !o.json && !o.quiet && !ctx && isatty(STDOUT_FILENO);
@@ -1310,12 +1361,14 @@ int main(int argc, char **argv)
                 cols_step(&cl, i, &st);
                 dev_rows[i] += (double)st.rows;
                 dev_ms[i] += st.host_ms;
+                metrics_device_step(&mx, i, &st);
                 if (st.rows) {
                     active++;
                     busy += st.host_ms;
                     make = st.host_ms > make ? st.host_ms : make;
                 }
             }
+            metrics_step(&mx, ep, step, nb, loss, wall);
             if (active && make > 0) {
                 bal_sum += busy / ((double)active * make);
                 bal_n++;
@@ -1366,6 +1419,14 @@ int main(int argc, char **argv)
         final_loss = eloss / (double)ntrain;
         final_val_loss = nval ? vloss / (double)nval : NAN;
         final_acc = nval ? (double)correct / (double)nval : NAN;
+        if (mx.f) { /* --metrics: the training accuracy too (a host pass over the rows) */
+            double tloss;
+            size_t tcorrect;
+            if (!evaluate(&m, params, &d, train, ntrain, &tloss, &tcorrect))
+                return finish(&tm, fail("out of memory evaluating the model"));
+            metrics_epoch(&mx, ep, step, final_val_loss, final_acc,
+                          (double)tcorrect / (double)ntrain);
+        }
         if (talk && !o.json && !o.quiet) {
             printf("epoch %3zu/%zu  loss %.4f", ep, o.epochs, final_loss);
             if (nval) /* --val 0: no validation to report */
@@ -1415,6 +1476,9 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg, "%s: write failed", o.trace);
         return finish(&tm, fail(msg));
     }
+    /* a failed --metrics write: the results are still reported, then exit 1 */
+    char mx_msg[HG_ERROR_MESSAGE_MAX];
+    bool mx_ok = metrics_close(&mx, mx_msg, sizeof mx_msg);
 
     rc = 0;
     if (o.json) {
@@ -1502,6 +1566,8 @@ int main(int argc, char **argv)
         }
     }
     fflush(stdout);
+    if (!mx_ok)
+        rc = fail(mx_msg);
 #ifdef HG_HAVE_MPI
     hg_mpi_destroy(ctx);
 #endif
