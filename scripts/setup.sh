@@ -4,6 +4,7 @@
 # Idempotent: when everything is already installed it does nothing (no apt-get update).
 set -eu
 
+# python3-numpy is for tests/data_check.py (.npy files written by numpy itself).
 # python3-matplotlib is for scripts/plot.py (the pictures of hetgrad-train --metrics and
 # hetgrad-bench --json) and its tests.
 # libstarpu-dev is for bench/bench_starpu alone (hetgrad vs StarPU, docs/comparison.md):
@@ -11,7 +12,8 @@ set -eu
 PKGS="build-essential cmake pkg-config \
 ocl-icd-opencl-dev ocl-icd-libopencl1 opencl-headers opencl-c-headers \
 pocl-opencl-icd libclblast-dev check clinfo oclgrind \
-libopenblas-dev zlib1g-dev python3 python3-venv python3-matplotlib man-db groff-base \
+libopenblas-dev zlib1g-dev python3 python3-venv python3-numpy python3-matplotlib \
+man-db groff-base \
 libopenmpi-dev openmpi-bin \
 abigail-tools libstarpu-dev"
 

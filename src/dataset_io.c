@@ -4,10 +4,11 @@
  * dense hg_dataset (hetgrad/data.h documents the formats, limits and statuses).
  *
  * Guarantees:
- *   - Streaming: text files are read with fread in CHUNK-byte pieces and assembled one
+ *   - Streaming: text files are read through a source (data_source.h: plain, or gzip
+ *     detected by its signature and inflated) in CHUNK-byte pieces and assembled one
  *     line at a time into a buffer of at most HG_DATA_MAX_LINE + 1 bytes; the text is
- *     never held twice.  IDX files are read through zlib (gzopen handles raw files
- *     transparently) a block of images at a time.
+ *     never held twice.  IDX files are read through a source too, a block of images
+ *     at a time.
  *   - Untrusted sizes never drive an allocation: arrays grow geometrically with what was
  *     actually read, so a lying IDX header or a huge LIBSVM index costs nothing before
  *     the data is there.  Every size product is checked for overflow.
@@ -27,8 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zlib.h>
-
+#include "data_internal.h"
+#include "data_source.h"
 #include "hetgrad/data.h"
 #include "data_csr.h"
 #include "internal.h"
@@ -98,8 +99,8 @@ static const char *quote(quoted *q, const char *tok, size_t len)
 
 typedef struct reader {
     const char *name;     /* for messages */
-    FILE       *f;        /* NULL: memory source */
-    char       *buf;      /* file: CHUNK-byte read buffer (owned) */
+    hg__source *src;      /* a file, or gzip in memory (owned); NULL: plain memory text */
+    char       *buf;      /* src: CHUNK-byte read buffer (owned) */
     const char *data;     /* bytes not yet consumed: buf, or the caller's text */
     size_t      len, pos; /* data[pos..len) is unread */
     char       *line;     /* the current line, NUL-terminated (owned) */
@@ -107,34 +108,49 @@ typedef struct reader {
     size_t      lineno;   /* 1-based number of the current line */
 } reader;
 
+/* The file at path, gzip-compressed or not (data_source.h). */
 static hg_status reader_open_file(reader *r, const char *path, hg_error *err)
 {
     memset(r, 0, sizeof *r);
     r->name = path;
-    r->f = fopen(path, "rb");
-    if (!r->f)
-        return hg__error_set(err, HG_IO, 0, "%s: cannot open: %s", path, strerror(errno));
+    hg_status st = hg__source_open_file(&r->src, path, err);
+    if (st != HG_OK)
+        return st;
     r->buf = malloc(CHUNK);
     if (!r->buf) {
-        fclose(r->f);
-        r->f = NULL;
+        hg__source_close(r->src);
+        r->src = NULL;
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s: out of memory", path);
     }
     return HG_OK;
 }
 
-static void reader_open_memory(reader *r, const char *name, const char *text, size_t len)
+/* text[0..len): read in place, or through a source when it is gzip (1f 8b). */
+static hg_status reader_open_memory(reader *r, const char *name, const char *text,
+                                    size_t len, hg_error *err)
 {
     memset(r, 0, sizeof *r);
     r->name = name;
+    if (len >= 2 && (unsigned char)text[0] == 0x1f && (unsigned char)text[1] == 0x8b) {
+        hg_status st = hg__source_open_memory(&r->src, name, text, len, err);
+        if (st != HG_OK)
+            return st;
+        r->buf = malloc(CHUNK);
+        if (!r->buf) {
+            hg__source_close(r->src);
+            r->src = NULL;
+            return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s: out of memory", name);
+        }
+        return HG_OK;
+    }
     r->data = text;
     r->len = len;
+    return HG_OK;
 }
 
 static void reader_close(reader *r)
 {
-    if (r->f)
-        fclose(r->f);
+    hg__source_close(r->src);
     free(r->buf);
     free(r->line);
     memset(r, 0, sizeof *r);
@@ -143,17 +159,18 @@ static void reader_close(reader *r)
 /* More bytes into data: 1 got some, 0 end of input, -1 read error (*st, err set). */
 static int reader_refill(reader *r, hg_status *st, hg_error *err)
 {
-    if (!r->f)
+    if (!r->src)
         return 0;
-    size_t got = fread(r->buf, 1, CHUNK, r->f);
-    if (got == 0) {
-        if (ferror(r->f)) {
-            *st = hg__error_set(err, HG_IO, 0, "%s:%zu: read error: %s", r->name,
-                                r->lineno + 1, strerror(errno));
-            return -1;
-        }
-        return 0;
+    size_t got;
+    hg_error e;
+    if (hg__source_read(r->src, r->buf, CHUNK, &got, &e) != HG_OK) {
+        /* the line being read when the (decompressed) data failed */
+        *st = hg__error_set(err, e.status, 0, "%s:%zu: %s", r->name, r->lineno + 1,
+                            e.message);
+        return -1;
     }
+    if (got == 0)
+        return 0;
     r->data = r->buf;
     r->len = got;
     r->pos = 0;
@@ -447,17 +464,9 @@ static hg_status schema_read(const hg_data_schema **schema, hg_data_schema *use,
     return HG_OK;
 }
 
-typedef struct class_pair {
-    int32_t value; /* a label value */
-    int32_t index; /* its class */
-} class_pair;
-
-/* A schema's classes, sorted by value for lookup.  Empty (n 0) without classes. */
-typedef struct class_map {
-    const hg_data_schema *schema; /* NULL: no schema */
-    class_pair           *sorted; /* n pairs by ascending value (owned) */
-    size_t                n;
-} class_map;
+/* data_internal.h's class map, shared with data_npy.c */
+typedef hg__class_pair class_pair;
+typedef hg__class_map  class_map;
 
 static int cmp_pair(const void *a, const void *b)
 {
@@ -559,6 +568,41 @@ static hg_status class_map_unseen(const class_map *m, const char *where, int32_t
     }
     return hg__error_set(err, HG_IO, 0, "%s: label %d is not one of the %zu classes of "
                          "%s (%s)", where, (int)v, n, schema_source(m), list);
+}
+
+/* data_internal.h: the schema and class map helpers for the other loaders */
+
+hg_status hg__data_schema_read(const hg_data_schema **schema, hg_data_schema *use,
+                               const char *name, hg_error *err)
+{
+    return schema_read(schema, use, name, err);
+}
+
+hg_status hg__class_map_init(hg__class_map *m, const hg_data_schema *schema,
+                             const char *name, bool with_classes, hg_error *err)
+{
+    return class_map_init(m, schema, name, with_classes, err);
+}
+
+void hg__class_map_free(hg__class_map *m)
+{
+    class_map_free(m);
+}
+
+bool hg__class_map_find(const hg__class_map *m, int32_t v, int32_t *index)
+{
+    return class_map_find(m, v, index);
+}
+
+hg_status hg__class_map_unseen(const hg__class_map *m, const char *where, int32_t v,
+                               hg_error *err)
+{
+    return class_map_unseen(m, where, v, err);
+}
+
+const char *hg__class_map_source(const hg__class_map *m)
+{
+    return schema_source(m);
 }
 
 /* ---- dense builder -------------------------------------------------------------- */
@@ -1016,9 +1060,10 @@ static hg_status csv_options(const hg_csv_options *o, hg_csv_options *use, const
     if (hg__sized_read(use, sizeof *use, o, o->struct_size, CSV_OPTIONS_MIN_SIZE,
                        "hg_csv_options", "hg_csv_options_init", &e) != HG_OK)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: %s", name, e.message);
-    if (use->delimiter != ',' && use->delimiter != ';' && use->delimiter != '\t')
+    if (use->delimiter != ',' && use->delimiter != ';' && use->delimiter != '\t' &&
+        use->delimiter != '|')
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: CSV delimiter 0x%02x is not "
-                             "',', ';' or tab", name, (unsigned char)use->delimiter);
+                             "',', ';', '|' or tab", name, (unsigned char)use->delimiter);
     if (use->label_column < -1)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: label_column %ld (0-based; "
                              "-1 = last)", name, use->label_column);
@@ -1083,7 +1128,8 @@ hg_status hg_dataset_load_memory_csv(const char *name, const char *text, size_t 
     if (st != HG_OK)
         return st;
     reader r;
-    reader_open_memory(&r, name, text, len);
+    if ((st = reader_open_memory(&r, name, text, len, err)) != HG_OK)
+        return st;
     class_map none = {0};
     c_locale loc;
     c_locale_enter(&loc);
@@ -1492,8 +1538,9 @@ hg_status hg__libsvm_load_csr(const char *path, const char *name, const char *te
             class_map_free(&map);
             return st;
         }
-    } else {
-        reader_open_memory(&r, what, text, len);
+    } else if ((st = reader_open_memory(&r, what, text, len, err)) != HG_OK) {
+        class_map_free(&map);
+        return st;
     }
     c_locale loc;
     c_locale_enter(&loc);
@@ -1511,8 +1558,7 @@ hg_status hg__libsvm_load_csr(const char *path, const char *name, const char *te
 
 typedef struct idx_file {
     const char        *path;
-    gzFile             g;
-    bool               gz;  /* gzip-compressed (offsets count decompressed bytes) */
+    hg__source        *src; /* raw or gzip (offsets count decompressed bytes) */
     unsigned long long off; /* bytes read so far */
 } idx_file;
 
@@ -1520,48 +1566,33 @@ static hg_status idx_open(idx_file *f, const char *path, hg_error *err)
 {
     memset(f, 0, sizeof *f);
     f->path = path;
-    errno = 0;
-    f->g = gzopen(path, "rb");
-    if (!f->g)
-        return hg__error_set(err, errno ? HG_IO : HG_OUT_OF_MEMORY, 0, "%s: cannot open: %s",
-                             path, errno ? strerror(errno) : "out of memory");
-    gzbuffer(f->g, 128 * 1024);
-    f->gz = gzdirect(f->g) == 0;
-    return HG_OK;
+    return hg__source_open_file(&f->src, path, err);
 }
 
 static void idx_close(idx_file *f)
 {
-    if (f->g)
-        gzclose(f->g);
-    f->g = NULL;
+    hg__source_close(f->src);
+    f->src = NULL;
 }
 
-/* Up to n bytes; *got < n only at the end of the data.  A gzip error is HG_IO. */
+/*
+ * Up to n bytes; *got < n only at the end of the data.  A read error, or a truncated or
+ * corrupt gzip stream (or data after it), is HG_IO at the offset where it failed.
+ */
 static hg_status idx_read(idx_file *f, void *buf, size_t n, size_t *got, hg_error *err)
 {
-    unsigned char *p = buf;
     *got = 0;
     while (*got < n) {
-        size_t want = n - *got;
-        if (want > (size_t)1 << 30)
-            want = (size_t)1 << 30;
-        int rd = gzread(f->g, p + *got, (unsigned)want);
-        if (rd <= 0) {
-            int zerr = Z_OK;
-            const char *msg = gzerror(f->g, &zerr);
-            if (rd < 0 || zerr != Z_OK) {
-                f->off += *got;
-                return hg__error_set(err, HG_IO, 0, "%s: byte offset %llu: %s%s%s", f->path,
-                                     f->off, f->gz ? "corrupt or truncated gzip data: " : "",
-                                     zerr == Z_ERRNO ? "read error: " : "",
-                                     zerr == Z_ERRNO ? strerror(errno) : msg);
-            }
+        size_t k;
+        hg_error e;
+        if (hg__source_read(f->src, (unsigned char *)buf + *got, n - *got, &k, &e) != HG_OK)
+            return hg__error_set(err, e.status, 0, "%s: byte offset %llu: %s", f->path,
+                                 f->off, e.message);
+        if (k == 0)
             break;
-        }
-        *got += (size_t)rd;
+        *got += k;
+        f->off += k;
     }
-    f->off += *got;
     return HG_OK;
 }
 

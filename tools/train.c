@@ -63,6 +63,7 @@ typedef struct train_opts {
     bool metrics_every_given;
     const char *data, *format, *labels, *test, *test_labels;
     long label_col;
+    char delimiter; /* --delimiter: ',' (default), ';', '|' or '\t' */
 } train_opts;
 
 /* ---- the devices a run reports: this engine's, or every rank's (MPI) --------- */
@@ -441,28 +442,40 @@ static bool load_builtin(data *d, char *msg, size_t n)
     return true;
 }
 
+/* Whether path ends with ext, or with ext followed by ".gz". */
+static bool has_ext(const char *path, const char *ext)
+{
+    size_t n = strlen(path), k = strlen(ext);
+    if (n >= 3 && !strcmp(path + n - 3, ".gz"))
+        n -= 3;
+    return n >= k && !strncmp(path + n - k, ext, k);
+}
+
 /*
- * The format of a data file: --format (one of csv, libsvm, idx: the parser checked it),
- * else from its name (.svm, .libsvm, .svmlight: LIBSVM; a labels file given: IDX; else
- * CSV).  NULL with a usage message when IDX lacks its labels file (labels_opt names
- * that option).
+ * The format of a data file: --format (one of csv, libsvm, idx, npy: the parser checked
+ * it), else from its name, a ".gz" after it ignored (the loaders detect gzip by content):
+ * .npy: npy; .svm, .libsvm, .svmlight: LIBSVM; a labels file given: IDX; else CSV.  NULL
+ * with a usage message when IDX or npy lacks its labels file (labels_opt names that
+ * option).
  */
 static const char *data_format(const train_opts *o, const char *path, const char *labels,
                                const char *labels_opt, char *msg, size_t n)
 {
     const char *fmt = o->format;
     if (!fmt) {
-        const char *dot = strrchr(path, '.');
-        if (labels)
+        if (has_ext(path, ".npy"))
+            fmt = "npy";
+        else if (labels)
             fmt = "idx";
-        else if (dot && (!strcmp(dot, ".svm") || !strcmp(dot, ".libsvm") ||
-                         !strcmp(dot, ".svmlight")))
+        else if (has_ext(path, ".svm") || has_ext(path, ".libsvm") ||
+                 has_ext(path, ".svmlight"))
             fmt = "libsvm";
         else
             fmt = "csv";
     }
-    if (!strcmp(fmt, "idx") && !labels) {
-        snprintf(msg, n, "%.300s: IDX data needs its labels file: %s FILE", path, labels_opt);
+    if ((!strcmp(fmt, "idx") || !strcmp(fmt, "npy")) && !labels) {
+        snprintf(msg, n, "%.300s: %s data needs its labels file: %s FILE", path,
+                 !strcmp(fmt, "idx") ? "IDX" : "npy", labels_opt);
         return NULL;
     }
     return fmt;
@@ -528,10 +541,13 @@ static bool load_file(const train_opts *o, const char *path, const char *labels,
         hg_csv_options_init(&co);
         co.header = o->header;
         co.label_column = o->label_col;
+        co.delimiter = o->delimiter;
         co.labels_are_classes = !linear;
         st = hg_dataset_load_csv_as(path, &co, schema, &ds, &err);
     } else if (!strcmp(fmt, "libsvm")) {
         st = hg_dataset_load_libsvm_as(path, schema, &ds, &err);
+    } else if (!strcmp(fmt, "npy")) {
+        st = hg_dataset_load_npy_as(path, labels, schema, &ds, &err);
     } else {
         st = hg_dataset_load_idx_as(path, labels, schema, &ds, &err);
     }
@@ -664,7 +680,22 @@ static uint64_t fnv(const void *p, size_t n)
 static const char *const model_names[] = {"softmax", "mlp", "linear", NULL};
 static const hg_model_kind model_kinds[] = {HG_MODEL_SOFTMAX, HG_MODEL_MLP, HG_MODEL_LINEAR};
 static const char *const optimizer_names[] = {"adam", "sgd", NULL};
-static const char *const format_names[] = {"csv", "libsvm", "idx", NULL};
+static const char *const format_names[] = {"csv", "libsvm", "idx", "npy", NULL};
+
+/* --delimiter's value: one of , ; | or a tab, or its name; 0 when it is none of them. */
+static char delimiter_of(const char *v)
+{
+    static const struct {
+        const char *name;
+        char        c;
+    } names[] = {{",", ','},      {"comma", ','}, {";", ';'},    {"semicolon", ';'},
+                 {"|", '|'},      {"pipe", '|'},  {"\t", '\t'}, {"\\t", '\t'},
+                 {"tab", '\t'}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(v, names[i].name))
+            return names[i].c;
+    return 0;
+}
 
 static const cli_exit train_exits[] = {
     {0, "success"},
@@ -686,6 +717,7 @@ static const cli_env train_env[] = {
 static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
 {
     int model = -1, optim = 0, format = -1; /* -1: not given */
+    const char *delimiter = NULL;
     size_t every = SIZE_MAX;                 /* SIZE_MAX: --metrics-every not given */
     size_t nhidden = 0;                      /* 0: --hidden not given */
     const cli_option options[] = {
@@ -717,20 +749,26 @@ static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
         {.name = "data", .kind = CLI_STRING, .target = &o->data, .metavar = "FILE",
          .help = "train on FILE instead of the built-in digits"},
         {.name = "format", .kind = CLI_CHOICE, .target = &format, .choices = format_names,
-         .help = "file format (default: from the name; idx with\n--labels)"},
+         .help = "file format (default: from the name, a .gz\n"
+                 "after it ignored: .npy npy; .svm, .libsvm,\n"
+                 ".svmlight libsvm; else idx with --labels,\n"
+                 "csv without)"},
         {.name = "header", .kind = CLI_FLAG, .target = &o->header,
          .help = "CSV: the first line is a header"},
         {.name = "label-col", .kind = CLI_LONG, .target = &o->label_col, .metavar = "N",
          .range = "[-1,999999]", .help = "CSV: 0-based label column (default -1: the last)"},
+        {.name = "delimiter", .kind = CLI_STRING, .target = &delimiter, .metavar = "D",
+         .help = "CSV: the field delimiter, one of , ; | or tab\n"
+                 "(also written comma, semicolon, pipe, \\t)\n(default ,)"},
         {.name = "labels", .kind = CLI_STRING, .target = &o->labels, .metavar = "FILE",
-         .help = "IDX: the labels file for --data"},
+         .help = "IDX, npy: the labels file for --data"},
         {.name = "dense", .kind = CLI_FLAG, .target = &o->dense,
          .help = "LIBSVM: densify the rows (default: kept sparse\n"
                  "for the linear and softmax models)"},
         {.name = "test", .kind = CLI_STRING, .target = &o->test, .metavar = "FILE",
          .help = "report accuracy on this held-out file at the end"},
         {.name = "test-labels", .kind = CLI_STRING, .target = &o->test_labels, .metavar = "FILE",
-         .help = "IDX: the labels file for --test"},
+         .help = "IDX, npy: the labels file for --test"},
         {.name = "devices", .kind = CLI_STRING, .target = &o->devices, .metavar = "EXPR",
          .help = "device selection (syntax of HETGRAD_DEVICES)"},
         {.name = "keep-duplicates", .kind = CLI_FLAG, .target = &o->keep_dups,
@@ -788,6 +826,10 @@ static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
         o->nhidden = nhidden;
     o->opt = optim == 0 ? OPT_ADAM : OPT_SGD;
     o->format = format >= 0 ? format_names[format] : NULL;
+    o->delimiter = delimiter ? delimiter_of(delimiter) : ',';
+    if (!o->delimiter)
+        return cli_usage_error(cmd, "option --delimiter: '%s' is not one of , ; | tab "
+                               "(comma, semicolon, pipe, \\t)", delimiter);
     o->quiet = cmd->quiet > 0;
     o->metrics_every_given = every != SIZE_MAX;
     o->metrics_every = o->metrics_every_given ? every : 10;

@@ -1,7 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hetgrad/data.h - loading real data sets (CSV, LIBSVM/SVMlight, IDX/MNIST) into an
- * owned dense data set in host memory.
+ * hetgrad/data.h - loading real data sets (CSV, LIBSVM/SVMlight, IDX/MNIST, NumPy .npy)
+ * into an owned dense data set in host memory.
+ *
+ * Every file may be gzip-compressed: a file (or a buffer given to a _memory_ loader)
+ * that starts with gzip's signature 1f 8b is decompressed as it is read, whatever its
+ * name; line numbers and byte offsets in messages then count decompressed bytes.  A
+ * truncated or corrupt stream, or data after it that is not another gzip member, is an
+ * HG_IO error at the line (offset) being read when the stream failed, e.g.
+ *
+ *   train.csv.gz:18234: gzip data ends early: the file is truncated (...)
+ *   train.svm:41: corrupt gzip data: invalid block type
+ *
+ * A file that starts with the signature of xz, bzip2, zstd or zip (numpy's .npz) is an
+ * HG_IO error that names the format.
  *
  * Every loader streams its input (fixed-size reads, one line in memory at a time; the
  * text is never held twice), grows its arrays geometrically, and on failure returns a
@@ -12,6 +24,7 @@
  *   iris.csv:17: expected 5 columns (as on line 1), got 4
  *   iris.csv:3: column 2: "5,1" is not a number
  *   train-images.gz: byte offset 9437200: file ends early: ...
+ *   X.npy: byte offset 20: dtype '<f2' (2-byte float16): X must be float32 ...
  *
  * Columns in messages are 1-based, as in spreadsheets and awk; label_column in the
  * options is 0-based.
@@ -157,7 +170,7 @@ typedef struct hg_csv_options {
     bool header;             /* first non-blank line is a header (its text is ignored,
                                 its column count is the expected one) */
     long label_column;       /* 0-based; -1 = last (default) */
-    char delimiter;          /* ',' (default), ';' or '\t' */
+    char delimiter;          /* ',' (default), ';', '|' or '\t' */
     bool labels_are_classes; /* default true: the label column must hold integers >= 0
                                 (written "3" or "3.0"); labels gets them, classes is
                                 1 + the largest (class_labels 0, 1, ...).  false: the
@@ -203,8 +216,9 @@ HG_EXTERN hg_status hg_dataset_load_csv_as(const char *path, const hg_csv_option
 
 /*
  * The CSV parser over a buffer of len bytes (need not be NUL-terminated; may hold NUL
- * bytes, which are reported as binary).  name stands for the file in messages ("<memory>"
- * when NULL).  For embedded data and fuzzing.
+ * bytes, which are reported as binary; a gzip stream, starting 1f 8b, is decompressed).
+ * name stands for the file in messages ("<memory>" when NULL).  For embedded data and
+ * fuzzing.
  */
 HG_EXTERN hg_status hg_dataset_load_memory_csv(const char *name, const char *text,
                                                size_t len, const hg_csv_options *o,
@@ -266,6 +280,52 @@ HG_EXTERN hg_status hg_dataset_load_idx(const char *images, const char *labels,
 HG_EXTERN hg_status hg_dataset_load_idx_as(const char *images, const char *labels,
                                            const hg_data_schema *schema, hg_dataset **out,
                                            hg_error *err);
+
+/*
+ * NumPy .npy files, as np.save writes them (format versions 1.0, 2.0 and 3.0):
+ *   X (x_path): a 2-D array (rows, features) of float32 or float64, in C or Fortran
+ *               order; its values become floats (NaN, Inf and a float64 beyond float's
+ *               range are errors naming the element, X[row, column], 0-based).
+ *   y (y_path): a 1-D array (rows,) of integers of any width (1, 2, 4 or 8 bytes),
+ *               signed or unsigned, or bools (False 0, True 1).  As with CSV, labels are
+ *               class indices: integers 0 .. 2^20 - 1; labels and targets receive them,
+ *               classes = 1 + the largest (class_labels 0, 1, ...).  y_path may be NULL:
+ *               X only, labels and targets NULL.
+ * Values are read in the file's own dtype and byte order ('<' little-endian, '>'
+ * big-endian, '|' for one byte; '=' or none: this machine's).  Either file may be
+ * gzip-compressed (detected by its 1f 8b signature, not its name); byte offsets in
+ * messages then count decompressed bytes.
+ *
+ * Every problem is an error naming the file and the byte offset: a missing "\x93NUMPY"
+ * magic string, another format version, a header that is not the dict np.save writes
+ * (exactly the keys 'descr', 'fortran_order', 'shape'), a structured dtype or another
+ * dtype (named in the message: '<f2', '<c16', '|O', '<U5', a float y...), X not 2-D or
+ * y not 1-D, no rows or no features, y's length other than X's rows, a payload shorter
+ * or longer than the shape promises, a negative label (HG_IO) or one of 2^20 or more
+ * (HG_RANGE).  More than HG_DATA_MAX_FEATURES features or HG_DATA_MAX_ROWS rows is
+ * HG_RANGE.
+ */
+HG_EXTERN hg_status hg_dataset_load_npy(const char *x_path, const char *y_path,
+                                        hg_dataset **out, hg_error *err);
+
+/*
+ * .npy files read with a schema (may be NULL: as hg_dataset_load_npy).  X's features
+ * must be schema->features when that is not 0 (else HG_IO at the shape's offset); with
+ * schema classes (which need y_path) a label may be any integer and must be one of them.
+ */
+HG_EXTERN hg_status hg_dataset_load_npy_as(const char *x_path, const char *y_path,
+                                           const hg_data_schema *schema, hg_dataset **out,
+                                           hg_error *err);
+
+/*
+ * The .npy reader over buffers: X's x_len bytes at x, and y's y_len bytes at y (y NULL:
+ * no labels).  x_name and y_name stand for them in messages ("<X>", "<y>" when NULL).
+ * For embedded data and fuzzing.
+ */
+HG_EXTERN hg_status hg_dataset_load_memory_npy(const char *x_name, const void *x,
+                                               size_t x_len, const char *y_name,
+                                               const void *y, size_t y_len,
+                                               hg_dataset **out, hg_error *err);
 
 /* Free a data set and its arrays; NULL is a no-op. */
 HG_EXTERN void hg_dataset_free(hg_dataset *d);
