@@ -202,6 +202,12 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
                                       .offline = knobs->offline, .log = &eng->log};
     eng->deadline_factor = opt.deadline_factor;
     eng->solo_guard = !knobs->no_solo_guard;
+    /* HETGRAD_FISSION: "off" or "0" never fissions, "force" keeps a fissioned
+       device whatever the joint steps measure (to benchmark it) */
+    const char *fission_env = devopt.use_environment ? getenv("HETGRAD_FISSION") : NULL;
+    eng->keep_fission = knobs->keep_fission || (fission_env && !strcmp(fission_env, "force"));
+    eng->fission = !knobs->no_fission &&
+                   !(fission_env && (!strcmp(fission_env, "off") || !strcmp(fission_env, "0")));
     if (!(opt.deadline_factor >= 0) || opt.deadline_factor > 1e6) {
         hg_engine_destroy(eng);
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0,

@@ -126,6 +126,12 @@ typedef struct hg__device {
                                          the platform is thread-safe */
     size_t            li;             /* its index in the engine's device list */
     char              what[160];      /* "device \"name\" (id)" for messages */
+    cl_device_id      cl_dev;         /* what ctx was made on: the list's device, or sub */
+    cl_device_id      sub;            /* owned sub-device with fewer compute units
+                                         (fission.c), released at close; NULL: none */
+    cl_uint           sub_units;      /* its compute units; 0: no sub-device */
+    char              fission_note[256]; /* what calibration decided about fission
+                                            for this device and why; "": not considered */
     cl_context        ctx;
     cl_command_queue  queue;
     cl_program        prog;           /* cl/model.cl */
@@ -268,6 +274,10 @@ struct hg_engine {
     bool             calibrated;
     hg_split         split;
     bool             solo_guard;      /* dynamic: fall back to the best device alone */
+    bool             fission;         /* calibration may give a CPU device one compute
+                                         unit fewer (fission.c); off: knob no_fission
+                                         or HETGRAD_FISSION=off */
+    bool             keep_fission;    /* tests: keep the sub-device whatever it measures */
     int              guard_over;      /* dynamic: slow shared steps in a row */
     int              guard_hold;      /* dynamic: steps left on the best device alone */
     char            *binary_dir;      /* owned copy of the option */
@@ -366,6 +376,11 @@ hg_status hg__column_sums(hg_engine *eng, hg__device *d, const hg__batch *b, cl_
 /* Device setup and teardown (pipeline.c).  These, hg__device_run and
    hg__kchoice_apply hold d->serial (platlock.h) while they work. */
 hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t list_index, hg_error *err);
+/* hg__device_open on sub, a sub-device of the list's device with units
+   compute units (fission.c); d owns sub from the call on, even on failure
+   (hg__device_close releases it). */
+hg_status hg__device_open_sub(hg_engine *eng, hg__device *d, size_t list_index,
+                              cl_device_id sub, cl_uint units, hg_error *err);
 /*
  * Rebuild d's model program and the programs of its current kernel choice
  * from source, replacing their program cache entries (they computed a wrong
@@ -430,6 +445,15 @@ void hg__observe_step(hg_engine *eng);
  */
 hg_status hg__profile_remeasure(hg_engine *eng, size_t i, hg__cost_model *model,
                                 hg_error *err);
+/*
+ * Device fission (fission.c), after the solo fits: when other devices take
+ * rows beside a CPU device of two or more compute units, time the joint step
+ * with it whole and with it opened as a sub-device of one unit fewer, and keep
+ * the faster (hg__fission_pays).  params: calibration's parameters.  Every
+ * failure of the trial is a note (eng->dev[i].fission_note), and the device
+ * stays whole; HG_OUT_OF_MEMORY is the only error.
+ */
+hg_status hg__fission_calibrate(hg_engine *eng, const float *params, hg_error *err);
 /* Write device i's model and kernel choice to the profile cache, if the
    engine has one (a failure is logged). */
 void hg__profile_store(hg_engine *eng, size_t i);

@@ -20,6 +20,10 @@ typedef struct hg__engine_knobs {
                            host thread */
     bool offline;       /* every device loads prebuilt binaries only, as if none had
                            a compiler (docs/programs.md) */
+    bool no_fission;    /* calibration never gives a CPU device a compute unit fewer
+                           (fission.c), as HETGRAD_FISSION=off */
+    bool keep_fission;  /* calibration keeps a fissioned device whatever the joint
+                           steps measure, so a test can check what it computes */
     bool no_solo_guard; /* dynamic split: never fall back to the best device alone
                            when sharing measures slower (docs/engine.md), so a test
                            can watch shares move between devices */

@@ -63,6 +63,25 @@ static size_t own_candidates(const hg_engine *eng, hg__kchoice *out)
     return n;
 }
 
+/*
+ * Whether HG_GEMM_AUTO leaves CLBlast out of device d's candidates, by the
+ * shape of the work: the linear and softmax models on a device that computes
+ * on the host's cores (a CPU device, or Oclgrind, which simulates on host
+ * threads).  There the fused kernel reads each row once and does the whole
+ * gradient in one pass, while CLBlast's path makes a GEMM pass forward,
+ * another backward and element-wise passes between, on the same cores and
+ * the same memory: measured 20 to 53 times slower (docs/kernels.md), and its
+ * first use compiles CLBlast's kernels, 6 to 15 s per device on POCL here and
+ * about 15 s on Oclgrind, most of a cold calibration.  The MLP keeps it (the
+ * tiled GEMM against CLBlast's is a contest of GEMMs), and so do GPUs.
+ */
+static bool clblast_pruned(const hg_engine *eng, const hg__device *d)
+{
+    bool on_host = (d->info->cl_type & CL_DEVICE_TYPE_CPU) != 0 ||
+                   strstr(d->info->platform_name, "Oclgrind") != NULL;
+    return single_layer(eng) && on_host;
+}
+
 size_t hg__kchoice_candidates(const hg_engine *eng, const hg__device *d, hg__kchoice *out)
 {
     if (eng->model.kind == HG_MODEL_CUSTOM) {
@@ -79,7 +98,7 @@ size_t hg__kchoice_candidates(const hg_engine *eng, const hg__device *d, hg__kch
         return 1;
     }
     size_t n = own_candidates(eng, out);
-    if (eng->gemm == HG_GEMM_AUTO && !eng->det)
+    if (eng->gemm == HG_GEMM_AUTO && !eng->det && !clblast_pruned(eng, d))
         out[n++] = (hg__kchoice){d->offline ? HG__PATH_NAIVE : HG__PATH_CLBLAST, 0, 0, 0};
     return n;
 }
@@ -90,8 +109,9 @@ hg__kchoice hg__kchoice_default(const hg_engine *eng, const hg__device *d)
     size_t n = hg__kchoice_candidates(eng, d, c);
     if (eng->gemm != HG_GEMM_AUTO || eng->det || n == 1)
         return c[0];
-    /* Before measuring: our kernels on CPUs, CLBlast elsewhere. */
-    return d->info->type == HG_DEVICE_CPU ? c[0] : c[n - 1];
+    /* Before measuring: our kernels on CPUs and where CLBlast is no candidate,
+       CLBlast elsewhere. */
+    return d->info->type == HG_DEVICE_CPU || clblast_pruned(eng, d) ? c[0] : c[n - 1];
 }
 
 bool hg__kchoice_valid(const hg_engine *eng, const hg__device *d, const hg__kchoice *k)
@@ -195,7 +215,8 @@ static hg_status build(hg_engine *eng, hg__device *d, size_t li, const char *src
     hg__program_origin origin;
     hg__program_cache pc = eng->pcache;
     pc.refresh = d->rebuild;
-    hg_status st = hg__program_build(d->ctx, hg__list_cl_device(eng->list, li), d->info,
+    (void)li;
+    hg_status st = hg__program_build(d->ctx, d->cl_dev, d->info,
                                      d->what, label, src, len, options, &pc, prog, &origin,
                                      err);
     if (st == HG_OK && origin == HG__PROGRAM_CACHE)

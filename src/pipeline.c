@@ -215,7 +215,8 @@ static hg_status build(hg_engine *eng, hg__device *d, size_t li, const char *src
 {
     hg__program_cache pc = eng->pcache;
     pc.refresh = d->rebuild;
-    return hg__program_build(d->ctx, hg__list_cl_device(eng->list, li), d->info, d->what,
+    (void)li;
+    return hg__program_build(d->ctx, d->cl_dev, d->info, d->what,
                              label, src, len, "-cl-std=CL1.2", &pc, prog, origin, err);
 }
 
@@ -291,9 +292,8 @@ hg_status hg__device_rebuild(hg_engine *eng, hg__device *d, hg_error *err)
 
 static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error *err)
 {
-    hg_status st = hg__create_queue(hg__list_cl_platform(eng->list, li),
-                                    hg__list_cl_device(eng->list, li), d->what, &d->ctx,
-                                    &d->queue, err);
+    hg_status st = hg__create_queue(hg__list_cl_platform(eng->list, li), d->cl_dev, d->what,
+                                    &d->ctx, &d->queue, err);
     if (st != HG_OK)
         return st;
     d->offline = eng->pcache.offline || !d->info->compiler_available;
@@ -310,8 +310,7 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error 
         if (st != HG_OK)
             return st;
         size_t kmax = 1;
-        cl_device_id dev = hg__list_cl_device(eng->list, li);
-        if (clGetKernelWorkGroupInfo(d->k_custom, dev, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax,
+        if (clGetKernelWorkGroupInfo(d->k_custom, d->cl_dev, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax,
                                      &kmax, NULL) != CL_SUCCESS || kmax == 0)
             kmax = 1;
         d->custom_lsz = 1;
@@ -333,9 +332,12 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error 
         snprintf(d->kc_note, sizeof d->kc_note, "%s", kc.path == HG__PATH_CUSTOM
                  ? "the user's kernel"
                  : eng->gemm == HG_GEMM_AUTO && !eng->det
-                 ? (d->info->type == HG_DEVICE_CPU
-                        ? "not measured yet: hetgrad's own kernels on a CPU device"
-                        : "not measured yet: CLBlast on a non-CPU device")
+                 ? (kc.path == HG__PATH_OWN
+                        ? "not measured yet: hetgrad's own kernels on a CPU device, or "
+                          "where CLBlast is no candidate"
+                        : kc.path == HG__PATH_CLBLAST
+                        ? "not measured yet: CLBlast on a non-CPU device"
+                        : "not measured yet: the naive kernels (no prebuilt binary of ours)")
                  : "chosen by the engine options");
     }
     if (st == HG_OK)
@@ -345,8 +347,17 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error 
 
 hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t li, hg_error *err)
 {
+    return hg__device_open_sub(eng, d, li, NULL, 0, err);
+}
+
+hg_status hg__device_open_sub(hg_engine *eng, hg__device *d, size_t li, cl_device_id sub,
+                              cl_uint units, hg_error *err)
+{
     memset(d, 0, sizeof *d);
     d->li = li;
+    d->cl_dev = sub ? sub : hg__list_cl_device(eng->list, li);
+    d->sub = sub;
+    d->sub_units = sub ? units : 0;
     d->info = hg_device_list_get(eng->list, li);
     d->serial = hg__platform_lock(d->info->platform_name);
     snprintf(d->what, sizeof d->what, "device \"%s\" (%s)", d->info->name, d->info->id);
@@ -400,6 +411,8 @@ void hg__device_close(hg__device *d)
         clReleaseCommandQueue(d->queue);
     if (d->ctx)
         clReleaseContext(d->ctx);
+    if (d->sub)
+        clReleaseDevice(d->sub);
     memset(d, 0, sizeof *d);
     hg__platform_leave(serial);
 }

@@ -8,15 +8,17 @@
  * host's cores do not disturb each other's figures) on rows it holds, at two
  * batch sizes: a small one, and one sized to take about 100 ms from the small
  * one's timing (so Oclgrind is measured on tens of rows and a GPU on
- * thousands).  Each size gets one warm-up and five timed runs; hg__cost_fit()
- * rejects outliers per size and fits the medians.  The times are host wall
+ * thousands).  Each size gets one warm-up and up to five timed runs (three
+ * when they agree within 5%); hg__cost_fit() rejects outliers per size and
+ * fits the medians.  The times are host wall
  * times of the device's whole part of a step (parameter upload, kernels,
  * read-back): what a step will cost.
  *
  * Before that, when more than one kernel could serve the device (engine
  * option HG_GEMM_AUTO or OWN), every candidate is built, checked against the
- * host reference on the first rows the device holds, and timed; the fastest
- * correct one is kept, and cached with the cost model.  A candidate that
+ * host reference on the first rows the device holds, and timed in a race
+ * that drops the clearly slower ones after each round; the fastest correct
+ * one is kept, and cached with the cost model.  A candidate that
  * fails to build or computes a wrong gradient is excluded, with the reason
  * in the device's kernel note.
  *
@@ -43,6 +45,7 @@
 
 #include "diskcache.h"
 #include "engine_internal.h"
+#include "calib_rules.h"
 #include "profile_key.h"
 
 #define REPEATS 5
@@ -97,13 +100,19 @@ static float *check_params(const hg_engine *eng)
     return params;
 }
 
-/* Time device i on n rows of its window: one warm-up, then repeats runs. */
-static hg_status time_rows(hg_engine *eng, size_t i, size_t n, int repeats, const float *params,
-                           size_t *rows, double *ms, size_t *ns, hg_error *err)
+/*
+ * Time device i on n rows of its window: one warm-up, then up to repeats
+ * runs, appended to rows[] / ms[] at *ns.  settle: stop early once the runs
+ * of this call agree (hg__timings_settled: at least 3 within 5%).
+ */
+static hg_status time_rows(hg_engine *eng, size_t i, size_t n, int repeats, bool settle,
+                           const float *params, size_t *rows, double *ms, size_t *ns,
+                           hg_error *err)
 {
     hg__device *d = &eng->dev[i];
     hg__range piece = {d->win.lo, n};
     hg__dev_plan p = {.pieces = &piece, .npieces = 1, .rows = n};
+    size_t first = *ns;
     for (int r = 0; r <= repeats; r++) {
         hg_status st = hg__device_run(eng, d, i, &p, params, false, err);
         if (st != HG_OK)
@@ -113,6 +122,8 @@ static hg_status time_rows(hg_engine *eng, size_t i, size_t n, int repeats, cons
         rows[*ns] = n;
         ms[*ns] = d->stats.host_ms;
         (*ns)++;
+        if (settle && hg__timings_settled(ms + first, *ns - first))
+            break;
     }
     return HG_OK;
 }
@@ -142,7 +153,7 @@ static hg_status measure(hg_engine *eng, size_t i, const float *params, hg__cost
     double ms[2 * REPEATS];
     size_t ns = 0;
     size_t probe = cap < 8 ? cap : 8;
-    hg_status st = time_rows(eng, i, probe, 1, params, rows, ms, &ns, err);
+    hg_status st = time_rows(eng, i, probe, 1, false, params, rows, ms, &ns, err);
     if (st != HG_OK)
         return st;
     double per_row = ms[0] / (double)probe;
@@ -151,9 +162,9 @@ static hg_status measure(hg_engine *eng, size_t i, const float *params, hg__cost
     size_t n2 = clamp_rows(TARGET_MS / (per_row > 1e-9 ? per_row : 1e-9),
                            n1 * 4 > 16 ? n1 * 4 : 16, cap);
     int repeats = per_row * (double)n2 > 50.0 ? 3 : REPEATS;
-    st = time_rows(eng, i, n1, repeats, params, rows, ms, &ns, err);
+    st = time_rows(eng, i, n1, repeats, true, params, rows, ms, &ns, err);
     if (st == HG_OK && n2 > n1)
-        st = time_rows(eng, i, n2, repeats, params, rows, ms, &ns, err);
+        st = time_rows(eng, i, n2, repeats, true, params, rows, ms, &ns, err);
     if (st != HG_OK)
         return st;
     st = hg__cost_fit(rows, ms, ns, out, err);
@@ -307,21 +318,43 @@ static hg_status median_ms(hg_engine *eng, size_t i, size_t n, int repeats,
     size_t rows[REPEATS];
     double ms[REPEATS];
     size_t ns = 0;
-    hg_status st = time_rows(eng, i, n, repeats, params, rows, ms, &ns, err);
+    hg_status st = time_rows(eng, i, n, repeats, false, params, rows, ms, &ns, err);
     if (st != HG_OK)
         return st;
     *out = hg__cost_median(ms, ns);
     return HG_OK;
 }
 
+/* Host time of device i on n rows (*out, ms), after a warm-up on warm rows. */
+static hg_status warm_time(hg_engine *eng, size_t i, size_t warm, size_t n,
+                           const float *params, double *out, hg_error *err)
+{
+    hg__device *d = &eng->dev[i];
+    hg__range piece = {d->win.lo, warm};
+    hg__dev_plan p = {.pieces = &piece, .npieces = 1, .rows = warm};
+    hg_status st = hg__device_run(eng, d, i, &p, params, false, err);
+    if (st != HG_OK)
+        return st;
+    piece.count = n;
+    p.rows = n;
+    st = hg__device_run(eng, d, i, &p, params, false, err);
+    if (st == HG_OK)
+        *out = d->stats.host_ms;
+    return st;
+}
+
 /*
  * Choose device i's kernel among its candidates: each is built and checked
  * on the check rows (from source when d->cache_suspect), then the correct
- * ones are timed in turn, three rounds, on about 50 ms' worth of rows (on
- * the current kernel); the lowest median wins, and counts as checked.
- * exclude (may be NULL) is a candidate already found wrong, for the reason
- * excluded_why: not tried again.  Fails only when no candidate works (or on
- * out-of-memory); the device then keeps working kernels if it had any.
+ * ones race on about 50 ms' worth of rows (on the current kernel), one timed
+ * run each per round, in turn so that drift in the machine's speed hits them
+ * alike.  After each round a candidate whose fastest run is more than
+ * HG__RACE_MARGIN times the fastest candidate's is out (hg__race_prune); the
+ * race ends after three rounds (one on slow devices) or when one candidate
+ * is left.  The lowest median among those still in wins, and counts as
+ * checked.  exclude (may be NULL) is a candidate already found wrong, for the
+ * reason excluded_why: not tried again.  Fails only when no candidate works
+ * (or on out-of-memory); the device then keeps working kernels if it had any.
  */
 static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
                                const hg__kchoice *exclude, const char *excluded_why,
@@ -347,14 +380,17 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
         return st;
     double per_row = probe / (double)np;
     size_t n = clamp_rows(50.0 / (per_row > 1e-9 ? per_row : 1e-9), np, cap);
-    /* rounds over the candidates in turn, so drift in the machine's speed
-       hits them all alike; one round on slow devices */
+    /* one round on slow devices */
     int rounds = per_row * (double)n > 200.0 ? 1 : 3;
+    /* the warm-up after each (re)build: 64 rows, or an eighth of the timed
+       rows where that is less (Oclgrind, timed on tens of rows) */
+    size_t warm = n / 8 < np ? (n / 8 ? n / 8 : 1) : np;
 
     char note[HG_ERROR_MESSAGE_MAX] = "";
     char why[HG__MAX_CANDIDATES][160];
-    bool ok[HG__MAX_CANDIDATES];
-    double ms[HG__MAX_CANDIDATES][3];
+    bool ok[HG__MAX_CANDIDATES], racing[HG__MAX_CANDIDATES];
+    double ms[HG__MAX_CANDIDATES][3], fastest[HG__MAX_CANDIDATES];
+    int timed[HG__MAX_CANDIDATES];
     size_t used = 0, best = SIZE_MAX;
     double best_ms = INFINITY;
     hg__kchoice before = d->kc;
@@ -364,6 +400,8 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
     for (size_t k = 0; k < nc; k++) {
         hg_error e;
         why[k][0] = '\0';
+        timed[k] = 0;
+        fastest[k] = INFINITY;
         if (exclude && same_choice(exclude, &c[k])) {
             ok[k] = false;
             snprintf(why[k], sizeof why[k], "%.150s", excluded_why);
@@ -377,36 +415,56 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
         else if (!kernels_right(eng, i, params, why[k], sizeof why[k]))
             ok[k] = false;
     }
-    /* 2. timed in turn, round after round */
-    for (int r = 0; r < rounds; r++) {
-        for (size_t k = 0; k < nc; k++) {
+    /* 2. the race: timed in turn, round after round, the clearly slower
+       ones dropping out */
+    size_t left = 0;
+    for (size_t k = 0; k < nc; k++)
+        left += racing[k] = ok[k];
+    for (int r = 0; r < rounds && left > 1; r++) {
+        for (size_t j = 0; j < nc; j++) {
+            /* every other round backwards, starting with the kernels in place */
+            size_t k = r % 2 ? j : nc - 1 - j;
             hg_error e;
-            if (!ok[k])
+            if (!racing[k])
                 continue;
-            if (hg__kchoice_apply(eng, d, d->li, &c[k], &e) != HG_OK ||
-                median_ms(eng, i, n, 1, params, &ms[k][r], &e) != HG_OK) {
+            if ((!same_choice(&d->kc, &c[k]) &&
+                 hg__kchoice_apply(eng, d, d->li, &c[k], &e) != HG_OK) ||
+                warm_time(eng, i, warm, n, params, &ms[k][r], &e) != HG_OK) {
                 snprintf(why[k], sizeof why[k], "%.120s", e.message);
-                ok[k] = false;
+                ok[k] = racing[k] = false;
+                continue;
             }
+            timed[k] = r + 1;
+            fastest[k] = ms[k][r] < fastest[k] ? ms[k][r] : fastest[k];
         }
+        left = hg__race_prune(fastest, racing, nc);
     }
+    for (size_t k = 0; k < nc; k++)
+        if (racing[k] && timed[k] == 0) { /* the only one working: it wins untimed */
+            timed[k] = 1;
+            ms[k][0] = 0;
+        }
     for (size_t k = 0; k < nc; k++) {
         char name[48];
         hg__kchoice_name(&c[k], name, sizeof name);
         double m = 0;
-        if (ok[k]) {
-            m = hg__cost_median(ms[k], (size_t)rounds);
-            if (m < best_ms) {
+        if (ok[k] && timed[k] > 0) {
+            m = hg__cost_median(ms[k], (size_t)timed[k]);
+            if (racing[k] && m < best_ms) {
                 best_ms = m;
                 best = k;
             }
         }
         double rate = m > 0 ? (double)n / m * 1e3 : 0.0;
-        if (ok[k])
+        if (ok[k] && m > 0)
             used += (size_t)snprintf(note + used, used < sizeof note ? sizeof note - used : 0,
-                                     "%s%s %.3g%s rows/s", used ? "; " : "", name,
+                                     "%s%s %.3g%s rows/s%s", used ? "; " : "", name,
                                      rate >= 1e6 ? rate / 1e6 : rate >= 1e3 ? rate / 1e3 : rate,
-                                     rate >= 1e6 ? "M" : rate >= 1e3 ? "k" : "");
+                                     rate >= 1e6 ? "M" : rate >= 1e3 ? "k" : "",
+                                     racing[k] ? "" : " (out after a round)");
+        else if (ok[k])
+            used += (size_t)snprintf(note + used, used < sizeof note ? sizeof note - used : 0,
+                                     "%s%s the only one working", used ? "; " : "", name);
         else
             used += (size_t)snprintf(note + used, used < sizeof note ? sizeof note - used : 0,
                                      "%s%s excluded (%s)", used ? "; " : "", name, why[k]);
@@ -423,7 +481,7 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
         return hg__error_set(err, HG_BUILD, 0, "%s: no kernel candidate works (%s)", d->what,
                              note);
     }
-    st = hg__kchoice_apply(eng, d, d->li, &c[best], err);
+    st = same_choice(&d->kc, &c[best]) ? HG_OK : hg__kchoice_apply(eng, d, d->li, &c[best], err);
     if (st != HG_OK)
         return st;
     d->kc_checked = true; /* this choice passed step 1 in this process */
@@ -582,17 +640,22 @@ static hg_status measure_device(hg_engine *eng, size_t i, const float *params,
 {
     hg__device *d = &eng->dev[i];
     d->model = (hg__cost_model){0};
+    double t0 = hg__now_ms();
     /* CSR data has one kernel (sparse_exec.c), checked when the data was set */
     hg_status st = eng->sparse ? HG_OK
                                : choose_kernel(eng, i, params, exclude, excluded_why, err);
+    double t1 = hg__now_ms();
     if (st == HG_OK)
         st = measure(eng, i, params, &d->model, err);
     if (st != HG_OK) {
         d->model.valid = false;
         return st;
     }
+    hg__log(&eng->log, HG_LOG_INFO, "%s calibrated in %.0f ms: kernel choice %.0f ms, cost "
+            "model %.0f ms (%zu samples)", d->what, hg__now_ms() - t0, t1 - t0,
+            hg__now_ms() - t1, d->model.samples + d->model.rejected);
     d->cache_suspect = false; /* measured, and every candidate rebuilt */
-    if (eng->profile_cache_dir)
+    if (eng->profile_cache_dir && !d->sub) /* the key describes the whole device */
         store_profile(eng, d, key, nkey);
     return HG_OK;
 }
@@ -614,6 +677,7 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
     }
 
     hg_status st = HG_OK;
+    bool measured = false; /* some device measured, not read from the cache */
     long cpus = hg__usable_cpus();
     eng->warming = true; /* no fault injection during calibration */
     for (size_t i = 0; i < eng->ndev && st == HG_OK; i++) {
@@ -631,7 +695,7 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
         hg__kchoice bad = d->kc;
         bool have_bad = false;
         char bad_why[160] = "";
-        if (eng->profile_cache_dir && !d->cache_suspect)
+        if (eng->profile_cache_dir && !d->cache_suspect && !d->sub)
             d->model_from_cache = cached_profile(eng, i, key, KEY_FIELDS, params, &have_bad,
                                                  &bad, bad_why, sizeof bad_why);
         hg_error e;
@@ -640,11 +704,16 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
                            : measure_device(eng, i, params, have_bad ? &bad : NULL, bad_why,
                                             key, KEY_FIELDS, &e);
         free(owned);
+        measured |= ds == HG_OK && !d->model_from_cache;
         if (ds == HG_OUT_OF_MEMORY)
             st = hg__error_set(err, ds, 0, "%s", e.message);
         else if (ds != HG_OK)
             hg__quarantine(eng, i, &e);
     }
+    /* host threads are a resource: a CPU device may do better with a core fewer
+       beside the others (not on a warm start: every profile from the cache) */
+    if (st == HG_OK && measured)
+        st = hg__fission_calibrate(eng, params, err);
     eng->warming = false;
     free(sig);
     free(params);
@@ -685,7 +754,7 @@ hg_status hg__profile_remeasure(hg_engine *eng, size_t i, hg__cost_model *model,
 
 void hg__profile_store(hg_engine *eng, size_t i)
 {
-    if (!eng->profile_cache_dir)
+    if (!eng->profile_cache_dir || eng->dev[i].sub) /* the key describes the whole device */
         return;
     hg__device *d = &eng->dev[i];
     char *sig = signature(eng);

@@ -115,8 +115,8 @@ static hg_engine *engine(const char *devices, slow *s, double deadline, bool no_
     o.fault_hook = s ? hook : NULL;
     o.fault_user = s;
     o.deadline_factor = deadline;
-    const hg__engine_knobs k = {.no_solo_guard = true}; /* this test watches shares move
-                                                           between two devices */
+    /* this test watches shares move between two devices, as calibrated whole */
+    const hg__engine_knobs k = {.no_solo_guard = true, .no_fission = true};
     hg_engine *e = NULL;
     hg_error err;
     ck_assert_msg(hg__engine_create_knobs(&o, &k, &model, &e, &err) == HG_OK, "%s",

@@ -224,7 +224,8 @@ static hg_engine *open_engine(const char *devices, const char *dir, test_log *lg
     o.cache_dir = dir;
     o.fault_hook = s ? hook : NULL;
     o.fault_user = s;
-    const hg__engine_knobs k = {.no_solo_guard = true}; /* the plan is what is watched */
+    /* the plan is what is watched, and the profiles compared are whole devices' */
+    const hg__engine_knobs k = {.no_solo_guard = true, .no_fission = true};
     hg_engine *e = NULL;
     hg_dataset_desc d = {NROWS, D, x, NULL, labels};
     if (hg__engine_create_knobs(&o, &k, &model, &e, err) != HG_OK)

@@ -496,6 +496,8 @@ int main(int argc, char **argv)
             json_key(&j, "profile_stale"); json_bool(&j, stale[i]);
             json_key(&j, "kernel"); json_string(&j, final[i].kernel);
             json_key(&j, "kernel_why"); json_string(&j, final[i].kernel_note);
+            const char *fis = hg_engine_fission_note(e, i);
+            json_key(&j, "fission"); json_string(&j, fis && fis[0] ? fis : NULL);
             const char *why = NULL;
             json_key(&j, "quarantined"); json_bool(&j, hg_engine_quarantined(e, i, &why));
             json_key(&j, "quarantine_reason"); json_string(&j, why);
@@ -545,6 +547,9 @@ int main(int argc, char **argv)
                    final[i].valid ? (final[i].from_cache ? "cached" : "measured") : "none", was,
                    q ? "; quarantined: " : "", q ? why : "");
             printf("%-36s kernel %s: %s\n", "", final[i].kernel, final[i].kernel_note);
+            const char *fis = hg_engine_fission_note(e, i);
+            if (fis && fis[0])
+                printf("%-36s fission: %s\n", "", fis);
         }
         printf("\n%-44s %12s %10s %8s %8s  %s\n", "config", "rows/s", "ms/step", "/solo",
                "balance", "shares");

@@ -76,6 +76,7 @@ typedef struct profile_result {
     char   note[HG_ERROR_MESSAGE_MAX];
     char   kernel[48];                      /* the kernel it computes with */
     char   kernel_why[HG_ERROR_MESSAGE_MAX]; /* each candidate's speed, or the rule */
+    char   fission[256];                    /* the fission decision ("": none) */
 } profile_result;
 
 #define PROFILE_ROWS 4096
@@ -143,6 +144,7 @@ static bool run_profile(const hg_device_list *l, const probe_opts *o, const cli 
         r->from_cache = p.from_cache;
         snprintf(r->kernel, sizeof r->kernel, "%s", p.kernel);
         snprintf(r->kernel_why, sizeof r->kernel_why, "%s", p.kernel_note);
+        snprintf(r->fission, sizeof r->fission, "%s", hg_engine_fission_note(e, i));
         const char *why = NULL;
         if (hg_engine_quarantined(e, i, &why))
             snprintf(r->note, sizeof r->note, "quarantined: %.400s", why);
@@ -311,6 +313,8 @@ static void print_profile(const profile_result *p)
            p->from_cache ? " (cached)" : "", p->note[0] ? "; " : "", p->note);
     printf("  %-28s %s%s%s\n", "Kernel", p->kernel, p->kernel_why[0] ? ": " : "",
            p->kernel_why);
+    if (p->fission[0])
+        printf("  %-28s %s\n", "Fission", p->fission);
 }
 
 /* --profile in the -l tree: two lines under the device. */
@@ -326,6 +330,8 @@ static void print_tree_profile(const profile_result *p)
            "share %.1f%%%s%s%s\n", p->fixed_ms, p->rows_per_s, p->gflops, 100.0 * p->share,
            p->from_cache ? " (cached)" : "", p->note[0] ? "; " : "", p->note);
     printf("     kernel: %s%s%s\n", p->kernel, p->kernel_why[0] ? ": " : "", p->kernel_why);
+    if (p->fission[0])
+        printf("     fission: %s\n", p->fission);
 }
 
 static void print_tree(const hg_device_list *l, const probe_opts *o, const check_result *c,
@@ -523,6 +529,8 @@ static bool print_json(const hg_device_list *l, const probe_opts *o, const check
             json_key(&j, "kernel"); json_string(&j, pr[i].kernel);
             json_key(&j, "kernel_why");
             json_string(&j, pr[i].kernel_why[0] ? pr[i].kernel_why : NULL);
+            json_key(&j, "fission");
+            json_string(&j, pr[i].fission[0] ? pr[i].fission : NULL);
             json_key(&j, "note"); json_string(&j, pr[i].note[0] ? pr[i].note : NULL);
             json_end_object(&j);
         }

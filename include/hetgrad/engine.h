@@ -37,9 +37,11 @@ typedef struct hg_engine hg_engine;
  *
  * AUTO (the default, and zero) measures: hg_engine_calibrate() times every
  * candidate on each device -- CLBlast and hetgrad's own kernels in a few
- * shapes -- and keeps the fastest one whose gradient is right, per device; the
- * choice is cached with the device's profile.  Before calibration a CPU device
- * starts on hetgrad's own kernels and any other device on CLBlast.
+ * shapes; not CLBlast for the linear and softmax models on devices that
+ * compute on the host's cores -- and keeps the fastest one whose gradient is
+ * right, per device; the choice is cached with the device's profile.  Before
+ * calibration a CPU device starts on hetgrad's own kernels, and so does a
+ * device without CLBlast among its candidates; any other device on CLBlast.
  */
 typedef enum hg_gemm_backend {
     HG_GEMM_AUTO    = 0, /* measure, per device (default) */
@@ -229,6 +231,16 @@ HG_EXTERN bool hg_engine_quarantined(const hg_engine *eng, size_t i, const char 
  * (the program cache) or "prebuilt" (binary_dir); NULL out of range.
  */
 HG_EXTERN const char *hg_engine_program_origin(const hg_engine *eng, size_t i);
+
+/*
+ * What calibration decided about device fission for device i, and on which
+ * figures (docs/engine.md#host-threads-and-device-fission): "" when the device
+ * was not considered; e.g. "fissioned to 1 of 2 compute units: a joint step of
+ * 65536 rows took 20.1 ms, against 23.4 ms whole" or "kept whole (2 compute
+ * units): ...".  NULL out of range.  Valid until the next calibration or the
+ * engine's destruction.
+ */
+HG_EXTERN const char *hg_engine_fission_note(const hg_engine *eng, size_t i);
 
 /*
  * Write every healthy device's compiled programs to dir in the prebuilt

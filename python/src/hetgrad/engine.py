@@ -353,8 +353,9 @@ class Engine:
         """Each device's cost model and kernel, as a list of dicts: "id", "name",
         "valid" (calibrated), "fixed_ms", "ms_per_row", "rows_per_s", "samples",
         "rejected", "from_cache", "kernel" (what it computes with), "kernel_note" (why),
-        "program_origin" ("source", "cache" or "prebuilt") and "quarantined" (the
-        reason, or None)."""
+        "program_origin" ("source", "cache" or "prebuilt"), "fission" (what
+        calibration decided about device fission for it, or None) and "quarantined"
+        (the reason, or None)."""
         out = []
         with self._lock:
             h = self._handle()
@@ -372,6 +373,7 @@ class Engine:
                     "rejected": p.rejected, "from_cache": p.from_cache,
                     "kernel": text(p.kernel), "kernel_note": text(p.kernel_note),
                     "program_origin": text(lib.hg_engine_program_origin(h, i)) or None,
+                    "fission": text(lib.hg_engine_fission_note(h, i)) or None,
                     "quarantined": text(reason.value) if q else None,
                 })
         return out

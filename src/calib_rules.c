@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * calib_rules.c - the pure decisions of calibration (calib_rules.h).
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "calib_rules.h"
+
+size_t hg__race_prune(const double *fastest, bool *alive, size_t n)
+{
+    double best = INFINITY;
+    for (size_t k = 0; k < n; k++)
+        if (alive[k] && fastest[k] >= 0 && fastest[k] < best)
+            best = fastest[k];
+    size_t left = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (!alive[k])
+            continue;
+        alive[k] = fastest[k] >= 0 && fastest[k] <= HG__RACE_MARGIN * best;
+        left += alive[k];
+    }
+    return left;
+}
+
+bool hg__timings_settled(const double *ms, size_t n)
+{
+    if (n < 3)
+        return false;
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t k = 0; k < n; k++) {
+        if (!isfinite(ms[k]) || ms[k] < 0)
+            return false;
+        lo = ms[k] < lo ? ms[k] : lo;
+        hi = ms[k] > hi ? ms[k] : hi;
+    }
+    /* the median without reordering ms: the value with as many below as above */
+    double med = lo;
+    for (size_t k = 0; k < n; k++) {
+        size_t below = 0, above = 0;
+        for (size_t j = 0; j < n; j++) {
+            below += ms[j] < ms[k];
+            above += ms[j] > ms[k];
+        }
+        if (below <= n / 2 && above <= n / 2) {
+            med = ms[k];
+            break;
+        }
+    }
+    return hi - lo <= HG__SETTLED_SPREAD * med;
+}
+
+unsigned hg__fission_units(unsigned units, size_t others)
+{
+    return units >= 2 && others > 0 ? units - 1 : 0;
+}
+
+bool hg__fission_pays(double full_ms, double fissioned_ms)
+{
+    if (!isfinite(full_ms) || !isfinite(fissioned_ms) || !(full_ms > 0) || !(fissioned_ms > 0))
+        return false;
+    return fissioned_ms < (1.0 - HG__FISSION_MARGIN) * full_ms;
+}

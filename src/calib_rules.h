@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * calib_rules.h - the pure decisions of calibration (no OpenCL): when a
+ * kernel candidate is out of the timing race, when a size has been timed
+ * often enough, and whether a fissioned CPU device pays (fission.c).  Kept
+ * apart so that the unit tests can give them scripted figures and expect
+ * exact answers.
+ */
+#ifndef HG_CALIB_RULES_H
+#define HG_CALIB_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A candidate whose fastest time is more than this times the fastest
+   candidate's fastest time is out of the race: clearly slower. */
+#define HG__RACE_MARGIN 1.5
+
+/*
+ * One round of a kernel-choice race is over: fastest[k] is candidate k's
+ * fastest time so far (ms), alive[k] whether it is still timed.  Clears
+ * alive[k] for every live candidate whose fastest[k] exceeds HG__RACE_MARGIN
+ * times the smallest fastest[] among the live ones (a NaN or negative time
+ * also drops it).  Returns how many stay alive (0 only when none was).
+ * Times only grow with interference (another process, a page fault), never
+ * shrink, so a candidate's fastest time is its best evidence.
+ */
+size_t hg__race_prune(const double *fastest, bool *alive, size_t n);
+
+/* Spread below which a size's timings are settled: (max - min) / median. */
+#define HG__SETTLED_SPREAD 0.05
+
+/*
+ * Whether the n timings ms[0..n) of one size are settled enough to stop
+ * repeating: n >= 3 and (max - min) <= HG__SETTLED_SPREAD * median.  Does not
+ * reorder ms.  false for n < 3 or any non-finite or negative time.
+ */
+bool hg__timings_settled(const double *ms, size_t n);
+
+/* A fissioned device is kept when the joint step is faster by more than this
+   fraction of the full device's joint step (the rest is noise). */
+#define HG__FISSION_MARGIN 0.03
+
+/*
+ * The compute units to give a CPU device of `units` units when other
+ * devices are in use beside it (others: how many): one fewer, so that the
+ * host threads that feed the others (a GPU queue, POCL basic, Oclgrind) get
+ * a core.  0 (do not fission) when units < 2 or others == 0.
+ */
+unsigned hg__fission_units(unsigned units, size_t others);
+
+/*
+ * Whether the fissioned device pays: the joint step with it (fissioned_ms)
+ * is faster than with the full device (full_ms) by more than
+ * HG__FISSION_MARGIN.  false when either time is not finite and positive.
+ */
+bool hg__fission_pays(double full_ms, double fissioned_ms);
+
+#endif /* HG_CALIB_RULES_H */

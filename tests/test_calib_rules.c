@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_calib_rules.c - the pure decisions of calibration (calib_rules.c), no
+ * device: scripted figures, exact answers.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdbool.h>
+
+#include "calib_rules.h"
+
+/* A candidate more than 1.5x slower than the fastest is out; within, it stays. */
+START_TEST(race_drops_the_clearly_slower)
+{
+    double fastest[4] = {20.0, 24.0, 30.0, 30.1};
+    bool alive[4] = {true, true, true, true};
+    ck_assert_uint_eq(hg__race_prune(fastest, alive, 4), 3);
+    ck_assert(alive[0] && alive[1] && alive[2]); /* 30.0 is exactly 1.5 x 20: stays */
+    ck_assert(!alive[3]);
+    /* the fastest itself always stays; a dead one stays dead even when fast */
+    double again[4] = {20.0, 45.0, 29.0, 1.0};
+    alive[3] = false;
+    ck_assert_uint_eq(hg__race_prune(again, alive, 4), 2);
+    ck_assert(alive[0] && !alive[1] && alive[2] && !alive[3]);
+}
+END_TEST
+
+/* The reference is the fastest live candidate, not a dead one. */
+START_TEST(race_ignores_dead_candidates)
+{
+    double fastest[3] = {1.0, 10.0, 14.0};
+    bool alive[3] = {false, true, true};
+    ck_assert_uint_eq(hg__race_prune(fastest, alive, 3), 2);
+    ck_assert(!alive[0] && alive[1] && alive[2]);
+}
+END_TEST
+
+/* Candidates not yet timed (INFINITY), NaN and negative times are out; none alive: 0. */
+START_TEST(race_bad_times)
+{
+    double fastest[4] = {5.0, INFINITY, NAN, -1.0};
+    bool alive[4] = {true, true, true, true};
+    ck_assert_uint_eq(hg__race_prune(fastest, alive, 4), 1);
+    ck_assert(alive[0] && !alive[1] && !alive[2] && !alive[3]);
+    bool none[2] = {false, false};
+    ck_assert_uint_eq(hg__race_prune(fastest, none, 2), 0);
+    ck_assert_uint_eq(hg__race_prune(fastest, alive, 0), 0);
+}
+END_TEST
+
+START_TEST(settled_timings)
+{
+    const double tight[3] = {100.0, 102.0, 104.9}; /* spread 4.9 <= 5% of 102 */
+    const double loose[3] = {100.0, 102.0, 105.2}; /* spread 5.2 > 5.1 */
+    const double five[5] = {50.0, 80.0, 51.0, 50.5, 52.0};
+    const double order[4] = {10.0, 10.1, 10.2, 10.3};
+    ck_assert(hg__timings_settled(tight, 3));
+    ck_assert(!hg__timings_settled(loose, 3));
+    ck_assert(!hg__timings_settled(five, 5)); /* one spike keeps it repeating */
+    ck_assert(hg__timings_settled(five, 1) == false); /* fewer than 3: never */
+    ck_assert(!hg__timings_settled(tight, 2));
+    ck_assert(hg__timings_settled(order, 4));
+    const double bad[3] = {1.0, NAN, 1.0}, neg[3] = {-1.0, -1.0, -1.0};
+    ck_assert(!hg__timings_settled(bad, 3));
+    ck_assert(!hg__timings_settled(neg, 3));
+    /* ms is not reordered */
+    ck_assert(five[1] == 80.0 && five[4] == 52.0);
+}
+END_TEST
+
+/* One unit fewer, only with 2 units or more and another device in use. */
+START_TEST(fission_units)
+{
+    ck_assert_uint_eq(hg__fission_units(2, 1), 1);
+    ck_assert_uint_eq(hg__fission_units(16, 3), 15);
+    ck_assert_uint_eq(hg__fission_units(1, 1), 0);
+    ck_assert_uint_eq(hg__fission_units(0, 2), 0);
+    ck_assert_uint_eq(hg__fission_units(8, 0), 0);
+}
+END_TEST
+
+/* Kept only when the joint step is faster by more than 3%. */
+START_TEST(fission_pays)
+{
+    ck_assert(hg__fission_pays(100.0, 96.9));
+    ck_assert(!hg__fission_pays(100.0, 97.0)); /* exactly 3%: noise */
+    ck_assert(!hg__fission_pays(100.0, 99.0));
+    ck_assert(!hg__fission_pays(100.0, 130.0));
+    ck_assert(hg__fission_pays(67.6, 40.0));
+    ck_assert(!hg__fission_pays(67.6, 92.0)); /* the POCL figures of one run: kept whole */
+    ck_assert(!hg__fission_pays(NAN, 1.0));
+    ck_assert(!hg__fission_pays(100.0, NAN));
+    ck_assert(!hg__fission_pays(100.0, 0.0));
+    ck_assert(!hg__fission_pays(0.0, 0.0));
+    ck_assert(!hg__fission_pays(INFINITY, 5.0));
+    ck_assert(!hg__fission_pays(-5.0, -10.0));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("calib_rules");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, race_drops_the_clearly_slower);
+    tcase_add_test(tc, race_ignores_dead_candidates);
+    tcase_add_test(tc, race_bad_times);
+    tcase_add_test(tc, settled_timings);
+    tcase_add_test(tc, fission_units);
+    tcase_add_test(tc, fission_pays);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_kchoice.c - which kernel candidates a device gets (kchoice.c), on the
+ * test set's real devices: with HG_GEMM_AUTO, CLBlast is no candidate for the
+ * linear and softmax models on devices that compute on the host's cores
+ * (POCL's CPU devices, Oclgrind), and stays one for the MLP; HG_GEMM_OWN never
+ * offers it; HG_GEMM_CLBLAST forces it.  Such a device starts on hetgrad's
+ * own kernels.
+ */
+#include <check.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+static hg_engine *engine(hg_model_kind kind, hg_gemm_backend gemm)
+{
+    hg_model_desc m = {.kind = kind, .inputs = 20, .outputs = 4};
+    if (kind == HG_MODEL_MLP) {
+        m.nhidden = 1;
+        m.hidden[0] = 16;
+    }
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.keep_duplicates = true;
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.devices = &dev;
+    o.gemm = gemm;
+    o.no_profile_cache = true;
+    hg_engine *e = NULL;
+    hg_error err;
+    ck_assert_msg(hg_engine_create(&o, &m, &e, &err) == HG_OK, "%s", err.message);
+    return e;
+}
+
+static bool has_clblast(hg_engine *e, size_t i, size_t *n)
+{
+    hg__kchoice c[HG__MAX_CANDIDATES];
+    *n = hg__kchoice_candidates(e, &e->dev[i], c);
+    for (size_t k = 0; k < *n; k++)
+        if (c[k].path == HG__PATH_CLBLAST)
+            return true;
+    return false;
+}
+
+static bool on_host(const hg_engine *e, size_t i)
+{
+    const hg_device_info *d = hg_engine_device(e, i);
+    return (d->cl_type & CL_DEVICE_TYPE_CPU) || strstr(d->platform_name, "Oclgrind");
+}
+
+START_TEST(one_layer_models_on_host_cores)
+{
+    const hg_model_kind kinds[2] = {HG_MODEL_SOFTMAX, HG_MODEL_LINEAR};
+    for (size_t k = 0; k < 2; k++) {
+        hg_engine *e = engine(kinds[k], HG_GEMM_AUTO);
+        size_t host = 0;
+        for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+            size_t n = 0;
+            bool cb = has_clblast(e, i, &n);
+            if (!on_host(e, i))
+                continue;
+            host++;
+            ck_assert_msg(!cb, "%s offers CLBlast", hg_engine_device(e, i)->name);
+            ck_assert_uint_eq(n, 3); /* the three fused shapes */
+            ck_assert_int_eq(e->dev[i].kc.path, HG__PATH_OWN); /* starts on ours */
+        }
+        ck_assert_uint_ge(host, 2); /* POCL's pthread and basic at least */
+        hg_engine_destroy(e);
+    }
+}
+END_TEST
+
+START_TEST(mlp_keeps_clblast)
+{
+    hg_engine *e = engine(HG_MODEL_MLP, HG_GEMM_AUTO);
+    for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+        size_t n = 0;
+        ck_assert_msg(has_clblast(e, i, &n) || e->dev[i].offline, "%s",
+                      hg_engine_device(e, i)->name);
+        ck_assert_uint_eq(n, 4); /* three tiled shapes and CLBlast */
+    }
+    hg_engine_destroy(e);
+}
+END_TEST
+
+START_TEST(forced_backends)
+{
+    hg_engine *own = engine(HG_MODEL_SOFTMAX, HG_GEMM_OWN);
+    hg_engine *cb = engine(HG_MODEL_SOFTMAX, HG_GEMM_CLBLAST);
+    for (size_t i = 0; i < hg_engine_device_count(own); i++) {
+        size_t n = 0;
+        ck_assert(!has_clblast(own, i, &n));
+        ck_assert_uint_eq(n, 3);
+    }
+    for (size_t i = 0; i < hg_engine_device_count(cb); i++) {
+        size_t n = 0;
+        ck_assert(has_clblast(cb, i, &n) || cb->dev[i].offline);
+        ck_assert_uint_eq(n, 1);
+    }
+    hg_engine_destroy(own);
+    hg_engine_destroy(cb);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("kchoice");
+    TCase *tc = tcase_create("devices");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, one_layer_models_on_host_cores);
+    tcase_add_test(tc, mlp_keeps_clblast);
+    tcase_add_test(tc, forced_backends);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
