@@ -182,3 +182,49 @@ __kernel void hg_gemm_naive(const uint m, const uint n, const uint k,
     }
     c[coff + i * ldc + j] = acc;
 }
+
+/*
+ * Prediction output (hg_engine_predict / hg_engine_evaluate), on Z = the
+ * output layer with its bias added (hg_bias_act).  softmax != 0: Z[r, :]
+ * becomes softmax(z) in place, cls[r] the first index of the largest z, and,
+ * when truth != 0, loss[r] = logsumexp(z) - z[label] as in hg_softmax_out.
+ * softmax == 0 (linear): Z stays the predicted values, cls[r] = 0 and, when
+ * truth != 0, loss[r] = 1/2 * sum_j (z_j - y_j)^2 as in hg_linear_out.
+ * y / labels are read only when truth != 0.  Global size: rows.
+ */
+__kernel void hg_predict_out(__global float *z, const uint rows, const uint cols,
+                             const uint softmax, __global const float *y,
+                             __global const int *labels, const uint truth,
+                             __global int *cls, __global float *loss)
+{
+    size_t r = get_global_id(0);
+    if (r >= rows)
+        return;
+    __global float *zr = z + r * cols;
+    if (!softmax) {
+        float acc = 0.0f;
+        for (uint j = 0; truth && j < cols; j++) {
+            float g = zr[j] - y[r * cols + j];
+            acc += 0.5f * g * g;
+        }
+        cls[r] = 0;
+        loss[r] = acc;
+        return;
+    }
+    float m = -INFINITY;
+    uint best = 0;
+    for (uint j = 0; j < cols; j++) {
+        if (zr[j] > m) {
+            m = zr[j];
+            best = j;
+        }
+    }
+    float s = 0.0f;
+    for (uint j = 0; j < cols; j++)
+        s = s + hg_exp1(zr[j] - m);
+    float lse = m + hg_log1(s);
+    cls[r] = (int)best;
+    loss[r] = truth ? lse - zr[labels[r]] : 0.0f;
+    for (uint j = 0; j < cols; j++)
+        zr[j] = hg_exp1(zr[j] - lse);
+}

@@ -188,6 +188,8 @@ typedef struct hg__device {
     cl_mem            xb, yb, lb, idxb; /* gathered batch */
 
     struct hg__sparse_dev *sp;        /* CSR data (sparse_exec.h); NULL: dense data */
+    struct hg__fwd   *fwd;            /* hg_engine_predict's workspace (forward.c), made
+                                         on first use; freed by hg__forward_release */
 
     /* health */
     bool              quarantined;
@@ -364,6 +366,13 @@ size_t hg__colsum_block(const hg_engine *eng);
 hg_status hg__run_fused(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err);
 /* The MLP with the tiled GEMM, into records 0..b->nrec-1 of d->grad. */
 hg_status hg__run_tiled(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err);
+/*
+ * One forward layer on the tiled GEMM (tiled.c; d's current choice must be it):
+ * C (m x n) = A (m x k) W + b, ReLU when relu, with W at w_off and b at b_off
+ * of d->params.  The same bits as hg_gemm_naive followed by hg_bias_act.
+ */
+hg_status hg__tiled_forward(hg__device *d, size_t m, size_t n, size_t k, cl_mem a, cl_mem c,
+                            size_t w_off, size_t b_off, bool relu, hg_error *err);
 /* Output layer (pipeline.c): Z -> dLoss/dZ in place and a loss per row. */
 hg_status hg__run_output(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err);
 /*
@@ -372,6 +381,18 @@ hg_status hg__run_output(hg_engine *eng, hg__device *d, const hg__batch *b, hg_e
  */
 hg_status hg__column_sums(hg_engine *eng, hg__device *d, const hg__batch *b, cl_mem g,
                           size_t cols, size_t li, hg_error *err);
+
+/*
+ * C (m x n) = A (m x k) B (k x n, at element boff), row-major, with the plain
+ * hg_gemm_naive whatever d's path (a sequential fma chain per element: the same
+ * bits on every device): the forward pass of hg_engine_predict (forward.c).
+ * Enqueued, not waited for.
+ */
+hg_status hg__forward_gemm(hg__device *d, size_t m, size_t n, size_t k, cl_mem a, cl_mem b,
+                           size_t boff, cl_mem c, hg_error *err);
+
+/* Release device d's forward workspace (forward.c); none is a no-op. */
+void hg__forward_release(hg__device *d);
 
 /* Device setup and teardown (pipeline.c).  These, hg__device_run and
    hg__kchoice_apply hold d->serial (platlock.h) while they work. */

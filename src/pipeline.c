@@ -114,6 +114,12 @@ static hg_status gemm(hg__device *d, bool ta, bool tb, size_t m, size_t n, size_
     return hg__tracked(d, ev, false, err);
 }
 
+hg_status hg__forward_gemm(hg__device *d, size_t m, size_t n, size_t k, cl_mem a, cl_mem b,
+                           size_t boff, cl_mem c, hg_error *err)
+{
+    return gemm_naive(d, false, false, m, n, k, a, 0, k, b, boff, n, c, 0, n, err);
+}
+
 /* ---- buffers ------------------------------------------------------------------ */
 
 size_t hg__colsum_block(const hg_engine *eng)
@@ -390,6 +396,7 @@ void hg__device_close(hg__device *d)
     free(d->chk_l);
     hg__kchoice_release(d);
     hg__sparse_release(d);
+    hg__forward_release(d);
     cl_mem *mems[] = {&d->x, &d->y, &d->labels, &d->params, &d->grad, &d->pingpong[0],
                       &d->pingpong[1], &d->loss, &d->xb, &d->yb, &d->lb, &d->idxb};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)

@@ -111,3 +111,10 @@ hg_status hg__run_tiled(hg_engine *eng, hg__device *d, const hg__batch *b, hg_er
     }
     return st;
 }
+
+hg_status hg__tiled_forward(hg__device *d, size_t m, size_t n, size_t k, cl_mem a, cl_mem c,
+                            size_t w_off, size_t b_off, bool relu, hg_error *err)
+{
+    return gemm(d, false, m, n, k, a, 0, k, d->params, w_off, n, c, 0, n, b_off, NULL, 0,
+                relu ? 3u : 1u, err);
+}

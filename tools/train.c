@@ -27,6 +27,7 @@
 #include "json_out.h"
 #include "metrics.h"
 #include "param_file.h"
+#include "predict.h"
 #include "train_mpi.h"
 
 #ifndef HG_HAVE_MPI
@@ -62,6 +63,7 @@ typedef struct train_opts {
     size_t metrics_every;     /* --metrics-every N: a step record every N steps */
     bool metrics_every_given;
     const char *data, *format, *labels, *test, *test_labels;
+    const char *predict, *out; /* --predict FILE --out PRED.csv (tools/predict.c) */
     long label_col;
     char delimiter; /* --delimiter: ',' (default), ';', '|' or '\t' */
 } train_opts;
@@ -769,6 +771,13 @@ static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
          .help = "report accuracy on this held-out file at the end"},
         {.name = "test-labels", .kind = CLI_STRING, .target = &o->test_labels, .metavar = "FILE",
          .help = "IDX, npy: the labels file for --test"},
+        {.name = "predict", .kind = CLI_STRING, .target = &o->predict, .metavar = "FILE",
+         .help = "predict this file's rows on the devices with\n"
+                 "the final parameters (its label column is not\n"
+                 "read: any number will do)"},
+        {.name = "out", .kind = CLI_STRING, .target = &o->out, .metavar = "PRED.csv",
+         .help = "where --predict writes: the class and its\n"
+                 "probabilities per row (docs/train.md)"},
         {.name = "devices", .kind = CLI_STRING, .target = &o->devices, .metavar = "EXPR",
          .help = "device selection (syntax of HETGRAD_DEVICES)"},
         {.name = "keep-duplicates", .kind = CLI_FLAG, .target = &o->keep_dups,
@@ -929,14 +938,76 @@ static const char *model_name(hg_model_kind k)
     return k == HG_MODEL_MLP ? "mlp" : k == HG_MODEL_LINEAR ? "linear" : "softmax";
 }
 
+/* load_file with LIBSVM densified: the device forward pass (tools/predict.c) reads
+   dense rows. */
+static bool load_dense_file(const train_opts *o, const char *path, const char *labels,
+                            const char *fmt, hg_model_kind kind, const hg_data_schema *schema,
+                            data *d, char *msg, size_t n)
+{
+    train_opts dense = *o;
+    dense.dense = true;
+    return load_file(&dense, path, labels, fmt, kind, schema, d, msg, n);
+}
+
+/* The --predict file: features rows of the model's width; its label column may hold
+   any number (a placeholder): it is read as a regression target and never used. */
+static bool load_predict_file(const train_opts *o, const char *fmt, size_t features,
+                              data *d, char *msg, size_t n)
+{
+    hg_data_schema sc;
+    hg_data_schema_init(&sc);
+    sc.features = features;
+    sc.source = "the model";
+    return load_dense_file(o, o->predict, NULL, fmt, HG_MODEL_LINEAR, &sc, d, msg, n);
+}
+
+/* The evaluation of test and the predictions of pred (NULL: none) on the devices, on
+   engine or on an engine of --devices (tools/predict.c); false with msg. */
+static bool train_predict(const train_opts *o, predict_job *pj, const data *test,
+                          const data *pred, hg_engine *engine, char *msg, size_t n)
+{
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.devices = o->devices;
+    dev.devices_source = "--devices";
+    dev.keep_duplicates = o->keep_dups;
+    bool lin = pj->model->kind == HG_MODEL_LINEAR;
+    hg_dataset_desc t = {0}, p = {0};
+    if (test)
+        t = (hg_dataset_desc){test->rows, test->features, test->x, lin ? test->targets : NULL,
+                              lin ? NULL : test->labels};
+    if (pred)
+        p = (hg_dataset_desc){pred->rows, pred->features, pred->x, NULL, NULL};
+    pj->engine = engine;
+    pj->devices = &dev;
+    pj->test = test ? &t : NULL;
+    pj->predict = pred ? &p : NULL;
+    return predict_job_run(pj, msg, n);
+}
+
+/* --predict after training: the file's rows (with d's features and classes) through
+   the final parameters on the training's engine e.  false with msg. */
+static bool train_predict_file(const train_opts *o, const char *fmt, const hg_model_desc *m,
+                               const float *params, const data *d, hg_engine *e, char *msg,
+                               size_t n)
+{
+    data pred = {0};
+    if (!load_predict_file(o, fmt, d->features, &pred, msg, n))
+        return false;
+    predict_job pj = {.model = m, .params = params, .classes = d->class_labels, .out = o->out};
+    bool ok = train_predict(o, &pj, NULL, &pred, e, msg, n);
+    data_free(&pred);
+    return ok;
+}
+
 /*
  * --epochs 0: the model of --load evaluated on --test (a host forward pass) and printed,
  * or reported with --json; --save writes it again (in the current format).  The file
  * defines the model, its features and its classes; --model and --hidden, when given,
  * must agree with it.  talk: this process prints (MPI rank 0).  Returns the exit status.
  */
-static int evaluate_only(const train_opts *o, const char *test_fmt, const train_mpi *tm,
-                         bool talk)
+static int evaluate_only(const train_opts *o, const char *test_fmt, const char *pred_fmt,
+                         const train_mpi *tm, bool talk)
 {
     char msg[HG_ERROR_MESSAGE_MAX], desc[200];
     double t0 = now_ms();
@@ -944,8 +1015,7 @@ static int evaluate_only(const train_opts *o, const char *test_fmt, const train_
     if (!param_file_read(o->load, &pf, msg, sizeof msg))
         return fail(msg);
     int rc = 1;
-    data test = {0};
-    size_t *idx = NULL;
+    data test = {0}, topredict = {0};
     const hg_model_desc *m = &pf.model;
     param_file_describe(m, desc, sizeof desc);
     bool hidden_differs = m->nhidden != o->nhidden;
@@ -966,25 +1036,21 @@ static int evaluate_only(const train_opts *o, const char *test_fmt, const train_
         sc.nclasses = m->outputs;
     }
     sc.source = o->load;
-    if (!load_file(o, o->test, o->test_labels, test_fmt, m->kind, &sc, &test, msg,
-                   sizeof msg)) {
+    if ((o->test && !load_dense_file(o, o->test, o->test_labels, test_fmt, m->kind, &sc,
+                                     &test, msg, sizeof msg)) ||
+        (o->predict && !load_predict_file(o, pred_fmt, m->inputs, &topredict, msg,
+                                          sizeof msg))) {
         fail(msg);
         goto out;
     }
-    idx = malloc(test.rows * sizeof *idx);
-    if (!idx) {
-        fail("out of memory");
+    /* on the devices (tools/predict.c) */
+    predict_job pj = {.model = m, .params = pf.params, .classes = pf.classes, .out = o->out};
+    if (!train_predict(o, &pj, o->test ? &test : NULL, o->predict ? &topredict : NULL, NULL,
+                       msg, sizeof msg)) {
+        fail(msg);
         goto out;
     }
-    for (size_t r = 0; r < test.rows; r++)
-        idx[r] = r;
-    double loss;
-    size_t correct;
-    if (!evaluate(m, pf.params, &test, idx, test.rows, &loss, &correct)) {
-        fail("out of memory evaluating the model");
-        goto out;
-    }
-    double acc = (double)correct / (double)test.rows, mean = loss / (double)test.rows;
+    double acc = pj.accuracy, mean = pj.loss;
     if (o->save && !param_file_write(o->save, m, m->kind == HG_MODEL_LINEAR ? NULL : pf.classes,
                                      pf.params, pf.count, msg, sizeof msg)) {
         fail(msg);
@@ -1004,8 +1070,8 @@ static int evaluate_only(const train_opts *o, const char *test_fmt, const train_
         json_key(&j, "final_loss"); json_null(&j);
         json_key(&j, "val_loss"); json_null(&j);
         json_key(&j, "val_accuracy"); json_null(&j);
-        json_key(&j, "test_loss"); json_double(&j, mean);
-        json_key(&j, "test_accuracy"); json_double(&j, acc);
+        json_key(&j, "test_loss"); o->test ? json_double(&j, mean) : json_null(&j);
+        json_key(&j, "test_accuracy"); o->test ? json_double(&j, acc) : json_null(&j);
         json_key(&j, "setup_ms"); json_double(&j, now_ms() - t0);
         json_key(&j, "train_ms"); json_double(&j, 0);
         json_key(&j, "rows_per_s"); json_null(&j);
@@ -1023,15 +1089,20 @@ static int evaluate_only(const train_opts *o, const char *test_fmt, const train_
             goto out;
         }
     } else if (talk) {
-        printf("hetgrad-train: %s from %s, evaluated on %s (%zu rows); no training "
-               "(--epochs 0)\n", desc, o->load, o->test, test.rows);
-        printf("test (%s): accuracy %.1f%%, loss %.4f\n", o->test, 100 * acc, mean);
+        if (o->test) {
+            printf("hetgrad-train: %s from %s, evaluated on %s (%zu rows) on the devices; "
+                   "no training (--epochs 0)\n", desc, o->load, o->test, test.rows);
+            printf("test (%s): accuracy %.1f%%, loss %.4f\n", o->test, 100 * acc, mean);
+        }
+        if (o->predict)
+            printf("predictions of %s (%zu rows) written to %s\n", o->predict,
+                   topredict.rows, o->out);
     }
     fflush(stdout);
     rc = 0;
 out:
-    free(idx);
     data_free(&test);
+    data_free(&topredict);
     param_file_free(&pf);
     return rc;
 }
@@ -1071,9 +1142,11 @@ int main(int argc, char **argv)
     /* Usage errors that need no file read (exit 2). */
     char msg[HG_ERROR_MESSAGE_MAX];
     const char *data_fmt = NULL, *test_fmt = NULL;
-    if (o.epochs == 0 && (!o.load || !o.test))
+    if (o.epochs == 0 && (!o.load || !(o.test || o.predict)))
         return cli_usage_error(&cmd, "--epochs 0 evaluates a saved model without training: "
-                               "it needs --load FILE and --test FILE");
+                               "it needs --load FILE and --test FILE (or --predict FILE)");
+    if (!o.predict != !o.out)
+        return cli_usage_error(&cmd, "--predict FILE and --out PRED.csv go together");
     if (o.epochs == 0 && (o.data || o.labels || o.trace || o.metrics)) {
         snprintf(msg, sizeof msg, "--epochs 0 trains nothing, so %s is not used: the model, "
                  "its features and classes come from --load",
@@ -1095,6 +1168,9 @@ int main(int argc, char **argv)
     }
     if (o.test &&
         !(test_fmt = data_format(&o, o.test, o.test_labels, "--test-labels", msg, sizeof msg)))
+        return cli_usage_error(&cmd, "%s", msg);
+    const char *pred_fmt = NULL;
+    if (o.predict && !(pred_fmt = data_format(&o, o.predict, NULL, "--predict", msg, sizeof msg)))
         return cli_usage_error(&cmd, "%s", msg);
 
     /* MPI: only under an MPI launcher or with --mpi (docs/mpi.md). */
@@ -1124,7 +1200,7 @@ int main(int argc, char **argv)
     if (o.save && !param_file_check_target(o.save, msg, sizeof msg))
         return usage_start(&tm, &cmd, msg);
     if (o.epochs == 0)
-        return finish(&tm, evaluate_only(&o, test_fmt, &tm, tm.rank == 0));
+        return finish(&tm, evaluate_only(&o, test_fmt, pred_fmt, &tm, tm.rank == 0));
     /* --metrics: created before any work (a bad path stops the run at once). */
     metrics mx = {0};
     if (o.metrics && !metrics_open(&mx, o.metrics, o.metrics_every, msg, sizeof msg))
@@ -1513,6 +1589,9 @@ int main(int argc, char **argv)
         test_loss /= (double)test.rows;
     }
     if (o.save && !param_file_write(o.save, &m, d.class_labels, params, P, msg, sizeof msg))
+        return finish(&tm, fail(msg));
+    if (o.predict && tm.rank == 0 && !train_predict_file(&o, pred_fmt, &m, params, &d, e, msg,
+                                                         sizeof msg))
         return finish(&tm, fail(msg));
     if (!trace_close(&tr)) {
         snprintf(msg, sizeof msg, "%s: write failed", o.trace);

@@ -202,6 +202,41 @@ HG_EXTERN hg_status hg_engine_gradient_rows(hg_engine *eng, const float *params,
                                             const size_t *idx, size_t count, float *grad,
                                             double *loss, hg_error *err);
 
+/*
+ * The forward pass on the devices (docs/engine.md, "Prediction and
+ * evaluation"): data's rows (data->x; the caller's rows, not the resident data
+ * set, which stays as it is) through the model with params (all finite),
+ * split across the healthy devices as a step's rows are (the weights, or the
+ * cost models after calibration).  A device that fails is quarantined and its
+ * rows are recomputed by the others.  Not a step: hg_engine_last_step() and
+ * deadlines are not involved; the fault hook is asked with the last step's
+ * number.  Custom models have no forward pass (HG_INVALID_ARGUMENT).
+ *
+ * hg_engine_predict: classes (softmax, MLP; NULL for a linear model) receives
+ * data->rows class indices, the most probable class of each row (the first
+ * one on a tie); outputs (may be NULL, not both) receives data->rows x outputs
+ * floats: the class probabilities (softmax, MLP) or the predicted values
+ * (linear).  Targets and labels are not read.
+ *
+ * hg_engine_evaluate: *loss (may be NULL) receives the mean loss of
+ * include/hetgrad/model.h over data's rows (needs data->labels or
+ * data->targets), *accuracy (may be NULL, not both) the fraction of rows whose
+ * most probable class is the label (NaN for a linear model).  The host adds
+ * the rows' losses in double in row order: the same rows give the same bits
+ * whatever the split.
+ *
+ * Failures: HG_INVALID_ARGUMENT (NULL, shape, non-finite parameters or
+ * features or targets, nothing to return), HG_RANGE (a label out of range,
+ * more than 2^32-1 rows), HG_NO_DEVICE (no healthy device left),
+ * HG_OUT_OF_MEMORY, HG_OPENCL; the outputs are then unspecified.
+ */
+HG_EXTERN hg_status hg_engine_predict(hg_engine *eng, const float *params,
+                                      const hg_dataset_desc *data, int32_t *classes,
+                                      float *outputs, hg_error *err);
+HG_EXTERN hg_status hg_engine_evaluate(hg_engine *eng, const float *params,
+                                       const hg_dataset_desc *data, double *loss,
+                                       double *accuracy, hg_error *err);
+
 /* What one device did in the last step.  Fields may be appended in later versions. */
 typedef struct hg_device_step {
     size_t rows;         /* rows it computed */

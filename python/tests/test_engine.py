@@ -318,3 +318,44 @@ def test_engine_life_cycle(rng):
     with hetgrad.Engine(hetgrad.Model("softmax", 4, 2)) as e2:
         assert not e2.closed
     assert e2.closed
+
+
+@pytest.mark.parametrize("kind,inputs,outputs,hidden", MODELS)
+def test_predict_and_evaluate_match_numpy(rng, kind, inputs, outputs, hidden):
+    X, y = make_data(rng, kind, inputs, outputs, rows=120)
+    with hetgrad.Engine(kind, inputs, outputs, hidden) as eng:
+        p = (0.3 * rng.normal(size=eng.param_count)).astype(np.float32)
+        z = eng.model.forward(p, X)
+        cls, out = eng.predict(p, X)
+        assert out.dtype == np.float32 and out.shape == (120, outputs)
+        ref_loss, _ = R.loss_grad(kind, inputs, outputs, hidden, p, X, y)
+        loss, acc = eng.evaluate(p, X, y)
+        assert abs(loss - ref_loss) <= TOL * max(1.0, abs(ref_loss))
+        if kind == "linear":
+            assert cls is None
+            assert np.max(np.abs(out - z)) <= TOL * max(1.0, np.max(np.abs(z)))
+            assert np.isnan(acc)
+        else:
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            prob = e / e.sum(axis=1, keepdims=True)
+            assert np.max(np.abs(out - prob)) <= TOL
+            assert cls.dtype == np.int32
+            top = prob[np.arange(120), cls]
+            assert np.all(top >= prob.max(axis=1) - TOL)
+            assert acc == np.mean(cls == y)
+
+
+def test_predict_errors(rng):
+    with hetgrad.Engine("softmax", 4, 3) as eng:
+        p = np.zeros(eng.param_count, dtype=np.float32)
+        X = rng.normal(size=(5, 4))
+        with pytest.raises(hetgrad.ArgumentError):
+            eng.predict(p, X[:, :3])
+        with pytest.raises(hetgrad.ArgumentError):
+            eng.predict(p[:-1], X)
+        bad = p.copy()
+        bad[2] = np.nan
+        with pytest.raises(hetgrad.ArgumentError, match="NaN"):
+            eng.predict(bad, X)
+        with pytest.raises(hetgrad.ArgumentError):
+            eng.evaluate(p, X, np.array([0, 1, 2, 3, 0]))

@@ -262,6 +262,76 @@ class Engine:
             self._steps += 1
             return np.float64(self._loss.value), g
 
+    # ---- the forward pass -------------------------------------------------------------
+    def _params(self, params):
+        p = params
+        if not (type(p) is np.ndarray and p.dtype == np.float32 and p.flags.c_contiguous):
+            p = _as_float32(p, "params")
+        if p.shape != (self.param_count,):
+            raise _bad("params has shape %s; this model has %d parameters"
+                       % (p.shape, self.param_count))
+        return p
+
+    def _rows_desc(self, X):
+        X = _as_float32(X, "X")
+        if X.ndim != 2 or X.shape[1] != self.model.inputs:
+            raise _bad("X has shape %s; this model needs (rows, %d)"
+                       % (X.shape, self.model.inputs))
+        desc = _abi.HgDatasetDesc()
+        desc.rows = X.shape[0]
+        desc.inputs = self.model.inputs
+        desc.x = X.ctypes.data
+        return X, desc
+
+    def predict(self, params, X):
+        """The model's outputs for the rows of X on the devices (hg_engine_predict; the
+        resident data set is not involved).
+
+        Returns (classes, outputs): for softmax and mlp, the most probable class of each
+        row (int32, (rows,)) and the class probabilities (float32, (rows, outputs)); for
+        linear, None and the predicted values (float32, (rows, outputs)).
+        """
+        p = self._params(params)
+        X, desc = self._rows_desc(X)
+        m = self.model
+        out = np.empty((X.shape[0], m.outputs), dtype=np.float32)
+        cls = np.empty(X.shape[0], dtype=np.int32) if m.classifier else None
+        err = _abi.HgError()
+        with self._lock:
+            st = lib.hg_engine_predict(self._handle(), p.ctypes.data, ctypes.byref(desc),
+                                       cls.ctypes.data if cls is not None else None,
+                                       out.ctypes.data, ctypes.byref(err))
+            raise_for(st, err)
+        return cls, out
+
+    def evaluate(self, params, X, y):
+        """The mean loss and the accuracy of the model on (X, y), on the devices
+        (hg_engine_evaluate).  y as in set_data.  Returns (loss, accuracy) as floats;
+        the accuracy is NaN for linear regression."""
+        p = self._params(params)
+        X, desc = self._rows_desc(X)
+        m = self.model
+        rows = X.shape[0]
+        if m.classifier:
+            y = self._labels(y, rows)
+            desc.labels = y.ctypes.data
+        else:
+            y = _as_float32(y, "y")
+            if y.ndim == 1 and m.outputs == 1:
+                y = y.reshape(rows if y.shape[0] == rows else -1, 1)
+            if y.shape != (rows, m.outputs):
+                raise _bad("y has shape %s; this model needs (%d, %d) targets"
+                           % (y.shape, rows, m.outputs))
+            desc.targets = y.ctypes.data
+        loss, acc = ctypes.c_double(), ctypes.c_double()
+        err = _abi.HgError()
+        with self._lock:
+            st = lib.hg_engine_evaluate(self._handle(), p.ctypes.data, ctypes.byref(desc),
+                                        ctypes.byref(loss), ctypes.byref(acc),
+                                        ctypes.byref(err))
+            raise_for(st, err)
+        return float(loss.value), float(acc.value)
+
     def _rows(self, rows):
         """(first, count, None) for a range of rows, (0, count, uintp indices) for a
         list of them."""

@@ -5,7 +5,7 @@ and LinearRegression.
 Each fit uploads the data set to the devices once (hetgrad.Engine.set_data), then every
 gradient of the training, full batch or minibatch, is computed by the engine on every
 kept device.  Predictions are computed on the host, in numpy float64, from the fitted
-parameters (hetgrad.Model.forward): the library has no forward pass of its own yet.
+parameters (hetgrad.Model.forward); hetgrad.Engine.predict is the devices' forward pass.
 
 Optimizers (the ``optimizer`` parameter):
   "lbfgs"  full-batch L-BFGS (scipy.optimize.minimize, method L-BFGS-B), ``epochs`` is
