@@ -27,16 +27,16 @@ if(NOT HG_HAVE_MPI)
 endif()
 message(STATUS "hetgrad MPI layer: on (MPI ${MPI_C_VERSION}, ${MPIEXEC_EXECUTABLE})")
 
-# The pure balancer (balance.c and what it uses) and the sized-struct helpers (sized.c)
-# are compiled into this library too: libhetgrad keeps its hg__ symbols hidden.
+# The scheduler's objects (src/sched/: the rank balancer is its balance.c) and the
+# sized-struct helpers (sized.c) are linked into this library too: libhetgrad keeps its
+# hg__ symbols hidden.
 set(HG_MPI_SOURCES
   src/mpi/agree.c
   src/mpi/context.c
   src/mpi/error.c
   src/mpi/exchange.c
   src/mpi/rankplan.c)
-add_library(hetgrad_mpi SHARED ${HG_MPI_SOURCES} src/balance.c src/planner.c src/costmodel.c
-            src/sized.c)
+add_library(hetgrad_mpi SHARED ${HG_MPI_SOURCES} src/sized.c $<TARGET_OBJECTS:hetgrad_sched>)
 add_library(hetgrad::mpi ALIAS hetgrad_mpi)
 set_source_files_properties(${HG_MPI_SOURCES} PROPERTIES COMPILE_OPTIONS "${HG_WARNINGS}")
 set_target_properties(hetgrad_mpi PROPERTIES

@@ -19,6 +19,8 @@
 #include "hetgrad/engine.h"
 #include "hetgrad/data.h"
 #include "hetgrad/sparse.h"
+#include "hetgrad/train.h"
+#include "hetgrad/checkpoint.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -3,7 +3,8 @@
  * data_csr.c - CSR data sets (hetgrad/sparse.h): the owned result of the LIBSVM CSR
  * loader, its schema and description, and the check of a caller's description.  The
  * text itself is parsed by dataset_io.c (one parser for the dense and the sparse
- * result); nothing here ever allocates rows x features.
+ * result), whose entry points for CSR are in load_csr.c: this file, below both, calls
+ * neither (tests/link_graph.py).  Nothing here ever allocates rows x features.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -61,48 +62,15 @@ hg_status hg__csr_assemble(const hg__csr_parts *p, const char *name, hg_csr_data
     return HG_OK;
 }
 
-hg_status hg_dataset_load_libsvm_csr_as(const char *path, const hg_data_schema *schema,
-                                        hg_csr_dataset **out, hg_error *err)
-{
-    if (out)
-        *out = NULL;
-    if (!path || !out)
-        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
-                             "hg_dataset_load_libsvm_csr: NULL %s", path ? "out" : "path");
-    return hg__libsvm_load_csr(path, NULL, NULL, 0, schema, out, err);
-}
-
-hg_status hg_dataset_load_libsvm_csr(const char *path, size_t features, hg_csr_dataset **out,
-                                     hg_error *err)
-{
-    hg_data_schema s;
-    hg_data_schema_init(&s);
-    s.features = features;
-    return hg_dataset_load_libsvm_csr_as(path, &s, out, err);
-}
-
-hg_status hg_dataset_load_memory_libsvm_csr(const char *name, const char *text, size_t len,
-                                            const hg_data_schema *schema,
-                                            hg_csr_dataset **out, hg_error *err)
-{
-    if (out)
-        *out = NULL;
-    if (!name)
-        name = "<memory>";
-    if ((!text && len) || !out)
-        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
-                             "hg_dataset_load_memory_libsvm_csr(%s): NULL %s", name,
-                             out ? "text" : "out");
-    return hg__libsvm_load_csr(NULL, name, text ? text : "", len, schema, out, err);
-}
-
 void hg_csr_dataset_schema_sized(const hg_csr_dataset *d, hg_data_schema *s_user,
                                  size_t size)
 {
     if (!s_user || size < SCHEMA_MIN_SIZE)
         return;
     hg_data_schema s;
-    hg_data_schema_init(&s);
+    /* hg_data_schema_init_sized's defaults (all zero) without calling dataset_io.c,
+       which calls this file: no cycle between the two (tests/link_graph.py) */
+    hg__sized_init(&s, sizeof s);
     if (d) {
         s.features = d->features;
         if (d->labels && d->class_labels) {

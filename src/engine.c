@@ -36,19 +36,6 @@ void hg_engine_options_init_sized(hg_engine_options *opt, size_t size)
 
 static void reap_zombies(hg_engine *eng, bool block);
 
-/* Take device i out of service for good, keeping why. */
-void hg__quarantine(hg_engine *eng, size_t i, const hg_error *why)
-{
-    hg__device *d = &eng->dev[i];
-    if (d->quarantined)
-        return;
-    d->quarantined = true;
-    snprintf(d->quarantine_reason, sizeof d->quarantine_reason, "%s: %.*s",
-             hg_status_name(why->status), (int)(sizeof d->quarantine_reason - 40),
-             why->message);
-    hg__log(&eng->log, HG_LOG_WARN, "quarantined %s", d->quarantine_reason);
-}
-
 bool hg_engine_quarantined(const hg_engine *eng, size_t i, const char **reason)
 {
     if (!eng || i >= eng->ndev)
@@ -73,6 +60,7 @@ void hg_engine_destroy(hg_engine *eng)
     if (eng->counted)
         hg__clblast_engine_out();
     for (size_t i = 0; i < eng->ndev; i++) {
+        hg__forward_release(&eng->dev[i]);
         hg__device_close(&eng->dev[i]);
         if (eng->plan)
             hg__plan_free(&eng->plan[i]);
@@ -84,7 +72,7 @@ void hg_engine_destroy(hg_engine *eng)
     free(eng->recovery);
     free(eng->workers);
     free(eng->weight);
-    hg__balancer_destroy(eng->balancer);
+    hg__sched_destroy(eng->sched);
     free(eng->profile_cache_dir);
     free(eng->cache_dir);
     free(eng->binary_dir);
@@ -201,7 +189,6 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     eng->pcache = (hg__program_cache){.dir = eng->cache_dir, .binary_dir = eng->binary_dir,
                                       .offline = knobs->offline, .log = &eng->log};
     eng->deadline_factor = opt.deadline_factor;
-    eng->solo_guard = !knobs->no_solo_guard;
     /* HETGRAD_FISSION: "off" or "0" never fissions, "force" keeps a fissioned
        device whatever the joint steps measure (to benchmark it) */
     const char *fission_env = devopt.use_environment ? getenv("HETGRAD_FISSION") : NULL;
@@ -254,6 +241,16 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     if (!eng->dev || !eng->plan || !eng->recovery || !eng->workers || !eng->weight) {
         hg_engine_destroy(eng);
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "allocating %zu devices", nkept);
+    }
+    /* The scheduler: weight 1 each, no models until calibration; deterministic
+       steps are planned in whole blocks. */
+    hg__sched_options so;
+    hg__sched_options_init(&so);
+    so.solo_guard = !knobs->no_solo_guard;
+    so.unit_rows = eng->det ? eng->block_rows : 1;
+    if ((st = hg__sched_create(nkept, NULL, &so, &eng->sched, err)) != HG_OK) {
+        hg_engine_destroy(eng);
+        return st;
     }
     /* A device that cannot be set up is quarantined; the others carry on. */
     hg_error first_err;
@@ -467,6 +464,10 @@ hg_status hg_engine_set_data(hg_engine *eng, const hg_dataset_desc *data, hg_err
     eng->has_data = false;
     eng->calibrated = false;
     eng->split = HG_SPLIT_WEIGHTS;
+    if ((st = hg__sched_set_policy(eng->sched, HG__POLICY_WEIGHTS, err)) != HG_OK) {
+        free(fit);
+        return st;
+    }
     for (size_t i = 0; i < eng->ndev && st == HG_OK; i++) {
         size_t lo = 0, hi = n;
         if (eng->dev[i].quarantined)
@@ -518,6 +519,11 @@ hg_status hg_engine_set_weights(hg_engine *eng, const double *w, size_t n, hg_er
     }
     if (!any)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "every weight is 0");
+    for (size_t i = 0; i < n; i++) {
+        hg_status st = hg__sched_set_weight(eng->sched, i, w[i], err);
+        if (st != HG_OK)
+            return st; /* checked above: cannot happen */
+    }
     memcpy(eng->weight, w, n * sizeof *w);
     return HG_OK;
 }
@@ -555,14 +561,6 @@ static void reap_zombies(hg_engine *eng, bool block)
     }
 }
 
-const hg_device_step *hg__device_stats(const hg_engine *eng, size_t i)
-{
-    /* A zombie's thread may still write its device's statistics. */
-    if (eng->workers && eng->workers[i].zombie)
-        return &eng->workers[i].shown;
-    return &eng->dev[i].stats;
-}
-
 static hg_status check_step(const hg_engine *eng, const float *params, size_t count,
                             const float *grad, hg_error *err)
 {
@@ -581,14 +579,20 @@ static hg_status check_step(const hg_engine *eng, const float *params, size_t co
     return HG_OK;
 }
 
-/* Weights for planning: the user's, 0 for quarantined devices. */
-static hg_status effective(const hg_engine *eng, double *w, hg__window *win, hg_error *err)
+/*
+ * The devices' windows, for planning; HG_NO_DEVICE when no device with a
+ * weight is left (every one quarantined).  usable (may be NULL): devices
+ * that may take rows (not quarantined, weight > 0).
+ */
+static hg_status effective(const hg_engine *eng, hg__window *win, bool *usable, hg_error *err)
 {
     bool any = false;
     for (size_t i = 0; i < eng->ndev; i++) {
-        w[i] = eng->dev[i].quarantined ? 0.0 : eng->weight[i];
-        any |= w[i] > 0;
+        bool u = !eng->dev[i].quarantined && eng->weight[i] > 0;
+        any |= u;
         win[i] = eng->dev[i].win;
+        if (usable)
+            usable[i] = u;
     }
     if (!any)
         return hg__error_set(err, HG_NO_DEVICE, 0,
@@ -597,34 +601,13 @@ static hg_status effective(const hg_engine *eng, double *w, hg__window *win, hg_
     return HG_OK;
 }
 
-/*
- * Calibrated engines: rows per device from the cost models (weights on entry
- * are the effective user weights; a device with weight 0 stays out).
- */
-static hg_status model_weights(hg_engine *eng, size_t first, size_t count, const size_t *idx,
-                               double *wt, const hg__window *win, hg_error *err)
-{
-    size_t *caps = calloc(eng->ndev, sizeof *caps);
-    if (!caps)
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
-    hg__plan_caps(win, eng->ndev, first, count, idx, caps);
-    for (size_t i = 0; i < eng->ndev; i++)
-        if (wt[i] <= 0 || !eng->dev[i].model.valid)
-            caps[i] = 0;
-    hg_status st = hg__plan_counts(eng, count, caps, wt, err);
-    free(caps);
-    return st;
-}
-
 /* Predicted time of device i for rows rows (0 when not calibrated). */
 static double predicted_ms(const hg_engine *eng, size_t i, size_t rows)
 {
     if (!eng->calibrated || rows == 0)
         return 0;
-    const hg__cost_model *m = eng->split == HG_SPLIT_DYNAMIC && eng->balancer
-                                 ? hg__balancer_model(eng->balancer, i)
-                                 : &eng->dev[i].model;
-    return m && m->valid ? hg__cost_predict(m, rows) : 0;
+    hg__cost_model m = hg__sched_model(eng->sched, i);
+    return m.valid ? hg__cost_predict(&m, rows) : 0;
 }
 
 /*
@@ -799,58 +782,80 @@ static hg_status reduce(hg_engine *eng, const bool *failed, double *acc, double 
 }
 
 /*
- * Recovery rounds: rows per healthy device from the cost models (see
- * hg__plan_recovery_counts), as weights for the row or block planner.  The
- * failed rows are rows[0..nrows), or in deterministic mode the blocks
- * blk[0..nblk) (positions in idx when idx is not NULL).  On entry wt holds
- * the effective user weights (0: may not take rows); they are kept when no
- * healthy device has a cost model.
+ * Plan rows onto the devices into out[]: the scheduler's counts for the
+ * rows' caps (hg__sched_plan; a recovery: hg__sched_plan_recovery), placed
+ * by plan.c exactly as counted.  The rows: [first, first + count) (idx
+ * NULL) or idx[0..count); in deterministic mode the blocks blk[0..nblk)
+ * (positions in idx when idx is not NULL), counted in whole blocks.
+ *
+ * This is the whole path of a step's row count: engine.c (here) ->
+ * src/sched/ (counts per device: sched.c and its policy's solver) -> plan.c
+ * (which rows); docs/engine.md, "The scheduler".
  */
-static hg_status recovery_weights(const hg_engine *eng, const size_t *rows, size_t nrows,
-                                  const hg__block *blk, size_t nblk, const size_t *idx,
-                                  double *wt, const hg__window *win, hg_error *err)
+static hg_status plan_rows(hg_engine *eng, bool recovery, size_t first, size_t count,
+                           const size_t *idx, const hg__block *blk, size_t nblk,
+                           hg__dev_plan *out, hg_error *err)
 {
-    size_t *list = NULL, n = nrows;
-    if (eng->det) {
-        n = 0;
-        for (size_t k = 0; k < nblk; k++)
-            n += blk[k].count;
-        list = malloc((n ? n : 1) * sizeof *list);
-        if (!list)
-            return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a recovery");
-        n = 0;
-        for (size_t k = 0; k < nblk; k++)
-            for (size_t r = blk[k].first; r < blk[k].first + blk[k].count; r++)
-                list[n++] = idx ? idx[r] : r;
-        rows = list;
-    }
-    size_t *caps = calloc(eng->ndev, sizeof *caps);
-    double *counts = malloc(eng->ndev * sizeof *counts);
-    hg_status st = caps && counts ? HG_OK
-                                  : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a recovery");
-    if (st == HG_OK) {
-        hg__plan_caps(win, eng->ndev, 0, n, rows, caps);
-        for (size_t i = 0; i < eng->ndev; i++)
-            if (wt[i] <= 0)
-                caps[i] = 0;
-        hg_error why;
-        st = hg__plan_recovery_counts(eng, n, caps, counts, &why);
-        if (st == HG_OK) {
-            memcpy(wt, counts, eng->ndev * sizeof *wt);
-            for (size_t i = 0; i < eng->ndev; i++)
-                if (counts[i] > 0)
-                    hg__log(&eng->log, HG_LOG_INFO, "recovery: %s recomputes %.0f of %zu rows",
-                            eng->dev[i].what, counts[i], n);
-        } else if (st == HG_NO_DEVICE) {
-            st = HG_OK; /* uncalibrated: the user's weights */
-        } else {
-            hg__error_set(err, st, 0, "planning a recovery by the cost models: %s", why.message);
-        }
-    }
+    size_t n = eng->ndev, total = eng->det ? nblk : count;
+    hg__window *win = malloc(n * sizeof *win);
+    bool *usable = malloc(n * sizeof *usable);
+    size_t *caps = malloc(n * sizeof *caps);
+    size_t *counts = malloc(n * sizeof *counts);
+    hg_status st = win && usable && caps && counts
+                       ? HG_OK
+                       : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
+    if (st == HG_OK)
+        st = effective(eng, win, usable, err);
+    if (st == HG_OK && eng->det)
+        st = hg__plan_block_caps(blk, nblk, idx, usable, n, win, caps, err);
+    else if (st == HG_OK)
+        hg__plan_caps(win, n, first, count, idx, caps);
+    if (st == HG_OK)
+        st = recovery ? hg__sched_plan_recovery(eng->sched, total, caps, counts, err)
+                      : hg__sched_plan(eng->sched, total, caps, counts, err);
+    for (size_t i = 0; st == HG_OK && recovery && i < n; i++)
+        if (counts[i] > 0 && hg__sched_policy(eng->sched) != HG__POLICY_WEIGHTS)
+            hg__log(&eng->log, HG_LOG_INFO, "recovery: %s recomputes %zu of %zu %s",
+                    eng->dev[i].what, counts[i], total, eng->det ? "blocks" : "rows");
+    if (st == HG_OK && eng->det)
+        st = hg__plan_blocks(blk, nblk, idx, counts, n, win, out, err);
+    else if (st == HG_OK)
+        st = idx ? hg__plan_rows(idx, count, counts, n, win, out, err)
+                 : hg__plan_range(first, count, counts, n, win, out, err);
     free(counts);
     free(caps);
-    free(list);
+    free(usable);
+    free(win);
     return st;
+}
+
+/*
+ * Show the scheduler the step's measured per-device times (failed devices:
+ * no rows); log what its solo guard did.
+ */
+static void observe_step(hg_engine *eng)
+{
+    size_t *rows = calloc(eng->ndev, sizeof *rows);
+    double *ms = calloc(eng->ndev, sizeof *ms);
+    hg_error e;
+    hg__sched_note note;
+    if (!rows || !ms) {
+        hg__log(&eng->log, HG_LOG_WARN, "rebalancing: out of memory");
+    } else {
+        for (size_t i = 0; i < eng->ndev; i++) {
+            const hg_device_step *s = hg__device_stats(eng, i);
+            rows[i] = s->failed ? 0 : s->rows;
+            ms[i] = s->failed ? 0 : s->host_ms;
+        }
+        if (hg__sched_observe(eng->sched, rows, ms, &note, &e) != HG_OK)
+            hg__log(&eng->log, HG_LOG_WARN, "rebalancing: %s", e.message);
+        else if (note.solo)
+            hg__log(&eng->log, HG_LOG_INFO, "sharing took %.1f ms, the best device alone "
+                    "(%s) %.1f ms: running it alone for %d steps", note.shared_ms,
+                    eng->dev[note.solo_dev].what, note.solo_ms, note.solo_steps);
+    }
+    free(rows);
+    free(ms);
 }
 
 static hg_status run_step(hg_engine *eng, const float *params, size_t count, const size_t *idx,
@@ -858,14 +863,12 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, con
 {
     hg__worker *w = eng->workers;
     double *acc = calloc(eng->nparams ? eng->nparams : 1, sizeof *acc);
-    double *wt = malloc(eng->ndev * sizeof *wt);
-    hg__window *win = malloc(eng->ndev * sizeof *win);
     bool *failed = calloc(eng->ndev, sizeof *failed);
     size_t *rows = NULL, nrows = 0, caprows = 0;
     hg__block *blk = NULL;
     size_t nblk = 0, capblk = 0;
     hg_status st = HG_OK;
-    if (!acc || !wt || !win || !failed) {
+    if (!acc || !failed) {
         st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "starting a step");
         goto out;
     }
@@ -907,14 +910,8 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, con
            same cost models as the step itself (the user's weights only in
            HG_SPLIT_WEIGHTS mode, or when no healthy device is calibrated). */
         hg_error why;
-        st = effective(eng, wt, win, &why);
-        if (st == HG_OK && eng->split != HG_SPLIT_WEIGHTS)
-            st = recovery_weights(eng, rows, nrows, blk, nblk, idx, wt, win, &why);
-        if (st == HG_OK)
-            st = eng->det ? hg__plan_blocks(blk, nblk, idx, wt, eng->ndev, win, eng->recovery,
-                                            &why)
-                          : hg__plan_rows(rows, nrows, wt, eng->ndev, win, eng->recovery,
-                                          &why);
+        st = eng->det ? plan_rows(eng, true, 0, 0, idx, blk, nblk, eng->recovery, &why)
+                      : plan_rows(eng, true, 0, nrows, rows, NULL, 0, eng->recovery, &why);
         if (st != HG_OK) {
             hg__error_set(err, st == HG_RANGE ? HG_DEVICE_FAILED : st, 0,
                           "a device failed and its %zu %s could not be recomputed: %s",
@@ -927,7 +924,7 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, con
     }
     if (recovered)
         eng->recovered_steps++;
-    hg__observe_step(eng);
+    observe_step(eng);
     hg__profile_check_observe(eng);
 
     double lsum = 0;
@@ -945,41 +942,29 @@ out:
     free(rows);
     free(blk);
     free(failed);
-    free(win);
-    free(wt);
     free(acc);
     return st;
 }
 
 /*
  * Plan a step (rows [first, first + count) when idx is NULL, else idx[0..count))
- * on the effective weights or the cost models, then run it.
+ * by the scheduler's policy (plan_rows), then run it.
  */
 static hg_status plan_and_run(hg_engine *eng, const float *params, size_t first, size_t count,
                               const size_t *idx, float *grad, double *loss, double t0,
                               hg_error *err)
 {
-    hg__window *win = malloc(eng->ndev * sizeof *win);
-    double *wt = malloc(eng->ndev * sizeof *wt);
-    hg_status st = win && wt ? HG_OK
-                             : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
-    if (st == HG_OK)
-        st = effective(eng, wt, win, err);
-    if (st == HG_OK && eng->split != HG_SPLIT_WEIGHTS)
-        st = model_weights(eng, first, count, idx, wt, win, err);
-    if (st == HG_OK && eng->det) {
+    hg_status st;
+    if (eng->det) {
         hg__block *blk = NULL;
         size_t nblk = 0;
         st = hg__step_blocks(first, count, idx != NULL, eng->block_rows, &blk, &nblk, err);
         if (st == HG_OK)
-            st = hg__plan_blocks(blk, nblk, idx, wt, eng->ndev, win, eng->plan, err);
+            st = plan_rows(eng, false, first, count, idx, blk, nblk, eng->plan, err);
         free(blk);
-    } else if (st == HG_OK) {
-        st = idx ? hg__plan_rows(idx, count, wt, eng->ndev, win, eng->plan, err)
-                 : hg__plan_range(first, count, wt, eng->ndev, win, eng->plan, err);
+    } else {
+        st = plan_rows(eng, false, first, count, idx, NULL, 0, eng->plan, err);
     }
-    free(win);
-    free(wt);
     if (st != HG_OK)
         return st;
     st = run_step(eng, params, count, idx, grad, loss, t0, err);

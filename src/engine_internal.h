@@ -12,11 +12,9 @@
 #include "clutil.h"
 #include "hetgrad/engine.h"
 #include "layers.h"
-#include "partition.h"
 #include "program.h"
-#include "balance.h"
-#include "costmodel.h"
-#include "planner.h"
+#include "sched/partition.h"
+#include "sched/sched.h"
 
 #define HG__MAX_LAYERS (HG_MAX_HIDDEN + 1)
 #define HG__COLSUM_BLOCK 256u  /* rows per block of hg_colsum_partial */
@@ -57,9 +55,16 @@ typedef struct hg__window {
     bool   full;
 } hg__window;
 
-hg_status hg__plan_range(size_t first, size_t count, const double *weight, size_t ndev,
+/*
+ * Place a step's rows: device i computes counts[i] of them (the scheduler's
+ * counts, sched/sched.h: they add up to the step's rows and each is within
+ * hg__plan_caps' cap).  Range steps: rows [first, first + count); index
+ * steps: idx[0..count).  out[i] receives device i's rows.  HG_INTERNAL when
+ * the counts do not add up or exceed a cap; HG_OUT_OF_MEMORY.
+ */
+hg_status hg__plan_range(size_t first, size_t count, const size_t *counts, size_t ndev,
                          const hg__window *win, hg__dev_plan *out, hg_error *err);
-hg_status hg__plan_rows(const size_t *idx, size_t count, const double *weight, size_t ndev,
+hg_status hg__plan_rows(const size_t *idx, size_t count, const size_t *counts, size_t ndev,
                         const hg__window *win, hg__dev_plan *out, hg_error *err);
 /*
  * Rows of a step each device can take: all (SIZE_MAX) with a full copy,
@@ -69,13 +74,18 @@ hg_status hg__plan_rows(const size_t *idx, size_t count, const double *weight, s
 void hg__plan_caps(const hg__window *win, size_t ndev, size_t first, size_t count,
                    const size_t *idx, size_t *caps);
 /*
- * Deterministic steps: assign whole blocks to devices in proportion to
- * weight; a block goes only to a device holding all of its rows (idx: the
- * step's index list, NULL for range blocks).  HG_INVALID_ARGUMENT when some
- * block's rows are not all resident on any one device with a weight.
+ * Deterministic steps, in whole blocks.  hg__plan_block_caps: the blocks of
+ * blk[0..nblk) each device holds all the rows of (idx: the step's index
+ * list, NULL for range blocks), into caps[0..ndev); HG_INVALID_ARGUMENT when
+ * some block is held by no device with usable[i].  hg__plan_blocks: device i
+ * computes counts[i] blocks (the scheduler's counts, in blocks), each one it
+ * holds; fails as hg__plan_range does.
  */
+hg_status hg__plan_block_caps(const hg__block *blk, size_t nblk, const size_t *idx,
+                              const bool *usable, size_t ndev, const hg__window *win,
+                              size_t *caps, hg_error *err);
 hg_status hg__plan_blocks(const hg__block *blk, size_t nblk, const size_t *idx,
-                          const double *weight, size_t ndev, const hg__window *win,
+                          const size_t *counts, size_t ndev, const hg__window *win,
                           hg__dev_plan *out, hg_error *err);
 /* The blocks of a step: range [first, first + count) cut at multiples of
    block_rows; index steps: positions cut every block_rows. *out malloc'ed. */
@@ -272,16 +282,14 @@ struct hg_engine {
     hg__program_cache pcache;
     char            *cache_dir;       /* owned; NULL: no program cache */
     char            *profile_cache_dir; /* owned; NULL: no profile cache */
-    hg__balancer     *balancer;        /* models after calibration */
+    hg__sched       *sched;           /* how many rows each device computes
+                                         (sched/sched.h): weights, models, policy */
     bool             calibrated;
     hg_split         split;
-    bool             solo_guard;      /* dynamic: fall back to the best device alone */
     bool             fission;         /* calibration may give a CPU device one compute
                                          unit fewer (fission.c); off: knob no_fission
                                          or HETGRAD_FISSION=off */
     bool             keep_fission;    /* tests: keep the sub-device whatever it measures */
-    int              guard_over;      /* dynamic: slow shared steps in a row */
-    int              guard_hold;      /* dynamic: steps left on the best device alone */
     char            *binary_dir;      /* owned copy of the option */
     hg_fault_hook    fault_hook;
     void            *fault_user;
@@ -360,8 +368,17 @@ void hg__kchoice_break(hg_engine *eng, const char *name, int how);
 char *hg__model_source(size_t *len);
 /* Records of size P + 1 the fused path needs workspace for, per row cap. */
 size_t hg__fused_max_slabs(const hg_engine *eng, size_t rows);
-/* Rows per hg_colsum_partial block: 256, or a smaller deterministic block. */
+/* Rows per hg_colsum_partial block: 256, or a smaller deterministic block (epilogue.c). */
 size_t hg__colsum_block(const hg_engine *eng);
+/* hg_colsum_partial blocks of a batch of rows rows (epilogue.c). */
+size_t hg__colsum_blocks(const hg_engine *eng, size_t rows);
+/*
+ * Enqueue hg_colsum_finish on device d: the nb partial column sums of width
+ * columns at partial + poff into d->grad at ooff (loss_index: the loss's
+ * record slot, 0xffffffff for none) (epilogue.c).
+ */
+hg_status hg__finish_sums(hg__device *d, cl_mem partial, size_t poff, size_t nb,
+                          size_t width, size_t ooff, cl_uint loss_index, hg_error *err);
 /* The fused one-pass gradient of batch b into records 0..b->nrec-1 of d->grad. */
 hg_status hg__run_fused(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err);
 /* The MLP with the tiled GEMM, into records 0..b->nrec-1 of d->grad. */
@@ -373,11 +390,11 @@ hg_status hg__run_tiled(hg_engine *eng, hg__device *d, const hg__batch *b, hg_er
  */
 hg_status hg__tiled_forward(hg__device *d, size_t m, size_t n, size_t k, cl_mem a, cl_mem c,
                             size_t w_off, size_t b_off, bool relu, hg_error *err);
-/* Output layer (pipeline.c): Z -> dLoss/dZ in place and a loss per row. */
+/* Output layer (epilogue.c): Z -> dLoss/dZ in place and a loss per row. */
 hg_status hg__run_output(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err);
 /*
  * Bias gradient of layer li (column sums of G, rows x cols) and, for the
- * output layer, the loss, into each record of batch b (pipeline.c).
+ * output layer, the loss, into each record of batch b (epilogue.c).
  */
 hg_status hg__column_sums(hg_engine *eng, hg__device *d, const hg__batch *b, cl_mem g,
                           size_t cols, size_t li, hg_error *err);
@@ -453,17 +470,23 @@ size_t hg__clblast_engines(void);
  * quarantines the device; HG_OUT_OF_MEMORY.
  */
 hg_status hg__verify_kernels(hg_engine *eng, size_t i, hg_error *err);
-hg_status hg__plan_counts(hg_engine *eng, size_t total, const size_t *caps, double *weights,
-                          hg_error *err);
-hg_status hg__plan_recovery_counts(const hg_engine *eng, size_t total, const size_t *caps,
-                                   double *weights, hg_error *err);
-void hg__observe_step(hg_engine *eng);
 /*
  * Measure device i's cost model again, as calibration does (with the kernel
  * it computes with), into *model; the device's own model is not touched.  No
  * fault injection meanwhile.  Fails with HG_OUT_OF_MEMORY, or a device
  * failure (the caller quarantines it).  Overwrites d->stats.
  */
+/*
+ * Calibration's solo phase (profile.c): each healthy device's kernel choice and
+ * cost model alone, or its cached profile; a device that cannot be measured is
+ * quarantined.  *measured: some device was measured, not read from the cache.
+ * Fails only with HG_OUT_OF_MEMORY.  hg_engine_calibrate (calibrate.c) runs it.
+ */
+hg_status hg__calibrate_solo(hg_engine *eng, const float *params, bool *measured,
+                             hg_error *err);
+/* The small parameters calibration and the gradient checks use (malloc'ed;
+   NULL when out of memory; profile.c). */
+float *hg__check_params(const hg_engine *eng);
 hg_status hg__profile_remeasure(hg_engine *eng, size_t i, hg__cost_model *model,
                                 hg_error *err);
 /*
@@ -487,8 +510,8 @@ hg_status hg__profile_time(hg_engine *eng, size_t i, size_t n, int repeats, doub
                            hg_error *err);
 /*
  * Checking cached profiles against the first steps (profile_check.c).
- * begin: after calibration, puts every device whose model came from the
- * cache on probation.  observe: after a step's rounds, records each such
+ * Calibration (profile.c) puts every device whose model came from the cache
+ * on probation.  observe: after a step's rounds, records each such
  * device's measured / predicted time.  settle: after the step (its result and
  * statistics final), judges the devices whose probation is over; one that
  * departs from its model by more than 25% is timed alone and, if it departs
@@ -496,13 +519,13 @@ hg_status hg__profile_time(hg_engine *eng, size_t i, size_t n, int repeats, doub
  * model and the cache entry.  Failures are logged, never returned: the step
  * has succeeded.
  */
-void hg__profile_check_begin(hg_engine *eng);
 void hg__profile_check_observe(hg_engine *eng);
 void hg__profile_check_settle(hg_engine *eng);
-/* Device i's statistics of the last step (engine.c): a stalled device's own
+/* Device i's statistics of the last step (health.c): a stalled device's own
    are still being written by its thread, so it shows a snapshot. */
 const hg_device_step *hg__device_stats(const hg_engine *eng, size_t i);
-/* Quarantine device i (engine.c). */
+/* Quarantine device i: for good, with the reason, and excluded from the
+   scheduler's plans (health.c). */
 void hg__quarantine(hg_engine *eng, size_t i, const hg_error *why);
 
 #endif /* HG_ENGINE_INTERNAL_H */

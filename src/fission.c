@@ -34,6 +34,7 @@
 #include "calib_rules.h"
 #include "engine_internal.h"
 #include "platlock.h"
+#include "sched/planner.h"
 
 #define JOINT_TARGET_MS 100.0
 #define JOINT_RUNS 3
@@ -337,6 +338,7 @@ static hg_status open_fissioned(hg_engine *eng, size_t i, cl_uint units, hg__dev
         st = hg__error_set(err, HG_DEVICE_FAILED, 0, "%s: its kernel computes a wrong "
                            "gradient as a sub-device", whole->what);
     if (st != HG_OK) {
+        hg__forward_release(d);
         hg__device_close(d);
         eng->dev[i] = *whole;
     }
@@ -390,11 +392,13 @@ hg_status hg__fission_calibrate(hg_engine *eng, const float *params, hg_error *e
     eng->warming = warming;
     bool keep = st == HG_OK && (hg__fission_pays(full_ms, sub_ms) || eng->keep_fission);
     if (keep) {
+        hg__forward_release(&whole);
         hg__device_close(&whole);
         snprintf(d->fission_note, sizeof d->fission_note, "fissioned to %u of %u compute "
                  "units: a joint step of %zu rows took %.1f ms, against %.1f ms whole",
                  (unsigned)units, (unsigned)all, rows, sub_ms, full_ms);
     } else {
+        hg__forward_release(d);
         hg__device_close(d);
         eng->dev[i] = whole;
         d = &eng->dev[i];

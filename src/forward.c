@@ -320,45 +320,47 @@ static void run_round(const fwd_call *c, const hg__dev_plan *plans, fwd_worker *
 static hg_status plan(const hg_engine *eng, size_t first, size_t count, hg__dev_plan *plans,
                       hg_error *err)
 {
-    double *wt = malloc(eng->ndev * sizeof *wt);
     size_t *caps = malloc(eng->ndev * sizeof *caps);
     hg__window *win = malloc(eng->ndev * sizeof *win);
     hg_status st = HG_OK;
-    if (!wt || !caps || !win) {
+    if (!caps || !win) {
         st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a prediction");
         goto out;
     }
     bool any = false;
     for (size_t i = 0; i < eng->ndev; i++) {
-        wt[i] = eng->dev[i].quarantined ? 0.0 : eng->weight[i];
-        caps[i] = wt[i] > 0 ? SIZE_MAX : 0;
+        bool may = !eng->dev[i].quarantined && eng->weight[i] > 0;
+        caps[i] = may ? SIZE_MAX : 0;
         win[i] = (hg__window){0, first + count, true};
-        any |= wt[i] > 0;
+        any |= may;
     }
     if (!any) {
         st = hg__error_set(err, HG_NO_DEVICE, 0, "no device left to compute on: every device "
                            "with a weight is quarantined (see hg_engine_quarantined)");
         goto out;
     }
-    if (eng->calibrated && eng->split != HG_SPLIT_WEIGHTS) {
-        double *counts = malloc(eng->ndev * sizeof *counts);
-        hg_error why;
-        st = counts ? hg__plan_recovery_counts(eng, count, caps, counts, &why)
-                    : hg__error_set(&why, HG_OUT_OF_MEMORY, 0, "planning a prediction");
-        if (st == HG_OK)
-            memcpy(wt, counts, eng->ndev * sizeof *wt);
-        else if (st == HG_NO_DEVICE)
-            st = HG_OK; /* no healthy device has a model: the weights */
-        else
-            hg__error_set(err, st, 0, "planning a prediction: %s", why.message);
-        free(counts);
+    /* The scheduler's recovery plan: the step's policy and models, no side
+       effects (no hysteresis, no solo guard).  Deterministic engines plan in
+       blocks of block_rows rows: whole blocks in device order, the last one
+       short. */
+    size_t unit = eng->det && eng->block_rows > 0 ? eng->block_rows : 1;
+    size_t units = (count + unit - 1) / unit;
+    size_t *counts = malloc(eng->ndev * sizeof *counts);
+    st = counts ? hg__sched_plan_recovery(eng->sched, units, caps, counts, err)
+                : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a prediction");
+    if (st == HG_OK) {
+        size_t left = count;
+        for (size_t i = 0; i < eng->ndev; i++) {
+            size_t r = counts[i] * unit < left ? counts[i] * unit : left;
+            counts[i] = r;
+            left -= r;
+        }
+        st = hg__plan_range(first, count, counts, eng->ndev, win, plans, err);
     }
-    if (st == HG_OK)
-        st = hg__plan_range(first, count, wt, eng->ndev, win, plans, err);
+    free(counts);
 out:
     free(win);
     free(caps);
-    free(wt);
     return st;
 }
 

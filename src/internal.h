@@ -93,7 +93,7 @@ double hg__now_ms(void);
 
 /*
  * Doubles as unsigned integers in the order of their values (no NaNs), and
- * back: bisection over every representable double (planner.c, partition.c).
+ * back: bisection over every representable double (sched/planner.c, sched/partition.c).
  */
 static inline uint64_t hg__double_key(double d)
 {

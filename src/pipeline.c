@@ -122,17 +122,6 @@ hg_status hg__forward_gemm(hg__device *d, size_t m, size_t n, size_t k, cl_mem a
 
 /* ---- buffers ------------------------------------------------------------------ */
 
-size_t hg__colsum_block(const hg_engine *eng)
-{
-    return eng->det && eng->block_rows < HG__COLSUM_BLOCK ? eng->block_rows : HG__COLSUM_BLOCK;
-}
-
-static size_t nblocks(const hg_engine *eng, size_t rows)
-{
-    size_t cb = hg__colsum_block(eng);
-    return (rows + cb - 1) / cb;
-}
-
 /* Groups the custom kernel runs with for rows rows (custom_lsz 0, on a device
    without a custom kernel: as if 1, never a division by zero). */
 static size_t custom_groups(const hg__device *d, size_t rows)
@@ -188,7 +177,7 @@ static hg_status ensure_workspace(hg_engine *eng, hg__device *d, size_t rows, hg
                                err);
             if (st == HG_OK)
                 st = hg__alloc_mem(d, &d->partial[l],
-                                   nblocks(eng, rows) * (eng->layers[l].out + 1) * f,
+                                   hg__colsum_blocks(eng, rows) * (eng->layers[l].out + 1) * f,
                                    "column sums", err);
         }
         for (size_t p = 0; p < 2 && st == HG_OK && eng->widest_hidden; p++)
@@ -396,7 +385,6 @@ void hg__device_close(hg__device *d)
     free(d->chk_l);
     hg__kchoice_release(d);
     hg__sparse_release(d);
-    hg__forward_release(d);
     cl_mem *mems[] = {&d->x, &d->y, &d->labels, &d->params, &d->grad, &d->pingpong[0],
                       &d->pingpong[1], &d->loss, &d->xb, &d->yb, &d->lb, &d->idxb};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
@@ -504,70 +492,6 @@ hg_status hg__device_upload(hg_engine *eng, hg__device *d, const hg_dataset_desc
 
 /* ---- one batch -------------------------------------------------------------------- */
 
-static hg_status finish_sums(hg__device *d, cl_mem partial, size_t poff, size_t nb,
-                             size_t width, size_t ooff, cl_uint loss_index, hg_error *err)
-{
-    cl_uint up = (cl_uint)poff, unb = (cl_uint)nb, uw = (cl_uint)width, uo = (cl_uint)ooff;
-    hg__karg a[] = {HG_MEM(partial), HG_U32(up), HG_U32(unb), HG_U32(uw), HG_MEM(d->grad),
-                    HG_U32(uo), HG_U32(loss_index)};
-    hg_status st = hg__set_args(d, d->k_finish, "hg_colsum_finish", a, 7, err);
-    size_t gws = width;
-    return st == HG_OK ? hg__launch(d, d->k_finish, 1, &gws, NULL, "hg_colsum_finish", err)
-                       : st;
-}
-
-hg_status hg__column_sums(hg_engine *eng, hg__device *d, const hg__batch *b, cl_mem g,
-                          size_t cols, size_t li, hg_error *err)
-{
-    const size_t m = b->rows, P = eng->nparams;
-    const hg__layer *ly = &eng->layers[li];
-    cl_uint goff = 0, um = (cl_uint)m, c = (cl_uint)cols, blk = (cl_uint)hg__colsum_block(eng);
-    hg__karg cs[] = {HG_MEM(g), HG_U32(goff), HG_U32(um), HG_U32(c), HG_MEM(d->loss),
-                     HG_U32(blk), HG_MEM(d->partial[li])};
-    hg_status st = hg__set_args(d, d->k_colsum, "hg_colsum_partial", cs, 7, err);
-    size_t g2[2] = {cols + 1, nblocks(eng, m)};
-    if (st == HG_OK)
-        st = hg__launch(d, d->k_colsum, 2, g2, NULL, "hg_colsum_partial", err);
-    /* one finish per record: its column-sum blocks */
-    size_t nb_all = nblocks(eng, m);
-    size_t per = b->nrec > 1 ? b->block_rows / blk : nb_all;
-    for (size_t r = 0; r < b->nrec && st == HG_OK; r++) {
-        size_t first = r * per, nb = nb_all - first < per ? nb_all - first : per;
-        size_t rec = r * (P + 1);
-        st = finish_sums(d, d->partial[li], first * (cols + 1), nb, cols + 1,
-                         rec + ly->b_off,
-                         li + 1 == eng->nlayers ? (cl_uint)(rec + P) : 0xffffffffu, err);
-    }
-    return st;
-}
-
-hg_status hg__run_output(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
-{
-    const size_t L = eng->nlayers, m = b->rows;
-    const hg_model_desc *md = &eng->model;
-    const hg__layer *out = &eng->layers[L - 1];
-    cl_uint um = (cl_uint)m, zoff = 0, cols = (cl_uint)out->out, boff = (cl_uint)out->b_off;
-    cl_uint yoff = (cl_uint)(b->row * (md->kind == HG_MODEL_LINEAR ? md->outputs : 1));
-    size_t gws = m;
-    hg_status st;
-    if (md->kind == HG_MODEL_LINEAR) {
-        hg__karg args[] = {HG_MEM(d->act[L - 1]), HG_U32(zoff), HG_U32(um), HG_U32(cols),
-                           HG_MEM(d->params), HG_U32(boff), HG_MEM(b->y), HG_U32(yoff),
-                           HG_MEM(d->loss)};
-        st = hg__set_args(d, d->k_linear_out, "hg_linear_out", args, 9, err);
-        if (st == HG_OK)
-            st = hg__launch(d, d->k_linear_out, 1, &gws, NULL, "hg_linear_out", err);
-    } else {
-        hg__karg args[] = {HG_MEM(d->act[L - 1]), HG_U32(zoff), HG_U32(um), HG_U32(cols),
-                           HG_MEM(d->params), HG_U32(boff), HG_MEM(b->labels), HG_U32(yoff),
-                           HG_MEM(d->loss)};
-        st = hg__set_args(d, d->k_softmax_out, "hg_softmax_out", args, 9, err);
-        if (st == HG_OK)
-            st = hg__launch(d, d->k_softmax_out, 1, &gws, NULL, "hg_softmax_out", err);
-    }
-    return st;
-}
-
 /* The CLBlast and naive paths. */
 static hg_status run_dense(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
 {
@@ -649,13 +573,8 @@ static hg_status run_custom(hg_engine *eng, hg__device *d, const hg__batch *b, h
                            d->what);
     if (!hg__track(d, ev, false))
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
-    return finish_sums(d, d->partial[0], 0, groups, eng->nparams + 1, 0,
-                       (cl_uint)eng->nparams, err);
-}
-
-size_t hg__result_stride(const hg_engine *eng)
-{
-    return eng->nparams + 1;
+    return hg__finish_sums(d, d->partial[0], 0, groups, eng->nparams + 1, 0,
+                           (cl_uint)eng->nparams, err);
 }
 
 /* Make room for n more result records (and their keys). */
@@ -894,13 +813,4 @@ hg_status hg__device_run(hg_engine *eng, hg__device *d, size_t index, const hg__
     hg_status st = run(eng, d, index, plan, params, append, err);
     hg__platform_leave(d->serial);
     return st;
-}
-
-void hg__accumulate(const hg_engine *eng, const float *rec, size_t rows, double *grad,
-                    double *loss)
-{
-    (void)rows;
-    for (size_t i = 0; i < eng->nparams; i++)
-        grad[i] += (double)rec[i];
-    *loss += (double)rec[eng->nparams];
 }

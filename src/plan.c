@@ -2,11 +2,13 @@
 /*
  * plan.c - which device computes which rows in one step.
  *
- * Pure: no OpenCL.  Shares come from hg__partition_split() on the device
- * weights, capped by the rows each device holds: a device with a full copy
- * can take any row; a device with a window [lo, hi) (its memory could not
- * hold the whole data set) only rows inside it.  Windows of partial devices
- * do not overlap (engine.c lays them out one after another).
+ * Pure: no OpenCL.  The rows each device computes are given: the counts the
+ * scheduler planned (sched/sched.h), within the caps hg__plan_caps (or, for
+ * blocks, hg__plan_block_caps) reported for the step: a device with a full
+ * copy can take any row; a device with a window [lo, hi) (its memory could
+ * not hold the whole data set) only rows inside it.  Windows of partial
+ * devices do not overlap (engine.c lays them out one after another).  This
+ * file only decides *which* rows: the counts run as they are.
  *
  * Range steps [first, first + count): a windowed device takes one range at
  * the start of (window ∩ step); full-copy devices, in device order, fill the
@@ -15,8 +17,9 @@
  * step's indices that fall in its window; full-copy devices take the
  * remaining indices in order.  Every row of the step is assigned exactly once.
  *
- * Deterministic steps are planned in whole blocks (hg__plan_blocks): the
- * weights decide only which device computes which block.
+ * Deterministic steps are planned in whole blocks: the scheduler's counts
+ * are blocks (it plans in units of block_rows rows), and hg__plan_blocks
+ * decides which device computes which block.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -85,38 +88,58 @@ void hg__plan_caps(const hg__window *win, size_t ndev, size_t first, size_t coun
                 caps[i]++;
 }
 
+/*
+ * The counts a plan is given must be runnable: they add up to total and each
+ * is within its device's cap.  HG_INTERNAL otherwise (the scheduler broke
+ * its contract), naming the device.
+ */
+static hg_status check_counts(const size_t *counts, size_t ndev, const size_t *cap,
+                              size_t total, const char *unit, hg_error *err)
+{
+    size_t sum = 0;
+    for (size_t i = 0; i < ndev; i++) {
+        if (counts[i] > cap[i])
+            return hg__error_set(err, HG_INTERNAL, 0, "plan: device %zu was given %zu %s; "
+                                 "it holds %zu of the step's", i, counts[i], unit, cap[i]);
+        sum += counts[i];
+    }
+    if (sum != total)
+        return hg__error_set(err, HG_INTERNAL, 0, "plan: counts add up to %zu %s, the step "
+                             "has %zu", sum, unit, total);
+    return HG_OK;
+}
+
 static int cmp_range(const void *pa, const void *pb)
 {
     const hg__range *a = pa, *b = pb;
     return (a->first > b->first) - (a->first < b->first);
 }
 
-hg_status hg__plan_range(size_t first, size_t count, const double *weight, size_t ndev,
+hg_status hg__plan_range(size_t first, size_t count, const size_t *counts, size_t ndev,
                          const hg__window *win, hg__dev_plan *out, hg_error *err)
 {
     size_t *cap = calloc(ndev ? ndev : 1, sizeof *cap);
-    hg__range *share = malloc((ndev ? ndev : 1) * sizeof *share);
     hg__range *taken = malloc((ndev ? ndev : 1) * sizeof *taken);
     hg_status st = HG_OK;
-    if (!cap || !share || !taken) {
+    if (!cap || !taken) {
         st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
         goto out_free;
     }
     for (size_t i = 0; i < ndev; i++)
         hg__plan_reset(&out[i]);
     hg__plan_caps(win, ndev, first, count, NULL, cap);
-    st = hg__partition_split(count, weight, ndev, NULL, cap, share, err);
+    st = check_counts(counts, ndev, cap, count, "rows", err);
     if (st != HG_OK)
         goto out_free;
 
     /* Windowed devices: one range at the start of window ∩ step. */
     size_t ntaken = 0;
     for (size_t i = 0; i < ndev; i++) {
-        if (win[i].full || share[i].count == 0)
+        if (win[i].full || counts[i] == 0)
             continue;
         size_t s = first > win[i].lo ? first : win[i].lo;
-        taken[ntaken++] = (hg__range){s, share[i].count};
-        if (!add_piece(&out[i], s, share[i].count)) {
+        taken[ntaken++] = (hg__range){s, counts[i]};
+        if (!add_piece(&out[i], s, counts[i])) {
             st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
             goto out_free;
         }
@@ -128,7 +151,7 @@ hg_status hg__plan_range(size_t first, size_t count, const double *weight, size_
     for (size_t i = 0; i < ndev; i++) {
         if (!win[i].full)
             continue;
-        size_t need = share[i].count;
+        size_t need = counts[i];
         while (need > 0 && pos < end) {
             while (t < ntaken && taken[t].first + taken[t].count <= pos)
                 t++;
@@ -153,19 +176,17 @@ hg_status hg__plan_range(size_t first, size_t count, const double *weight, size_
 
 out_free:
     free(cap);
-    free(share);
     free(taken);
     return st;
 }
 
-hg_status hg__plan_rows(const size_t *idx, size_t count, const double *weight, size_t ndev,
+hg_status hg__plan_rows(const size_t *idx, size_t count, const size_t *counts, size_t ndev,
                         const hg__window *win, hg__dev_plan *out, hg_error *err)
 {
     size_t *cap = calloc(ndev ? ndev : 1, sizeof *cap);
-    hg__range *share = malloc((ndev ? ndev : 1) * sizeof *share);
     bool *used = calloc(count ? count : 1, sizeof *used);
     hg_status st = HG_OK;
-    if (!cap || !share || !used) {
+    if (!cap || !used) {
         st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
         goto out_free;
     }
@@ -175,13 +196,13 @@ hg_status hg__plan_rows(const size_t *idx, size_t count, const double *weight, s
         out[i].idx = NULL;
     }
     hg__plan_caps(win, ndev, 0, count, idx, cap);
-    st = hg__partition_split(count, weight, ndev, NULL, cap, share, err);
+    st = check_counts(counts, ndev, cap, count, "rows", err);
     if (st != HG_OK)
         goto out_free;
     for (size_t i = 0; i < ndev; i++) {
-        if (share[i].count == 0)
+        if (counts[i] == 0)
             continue;
-        out[i].idx = malloc(share[i].count * sizeof *out[i].idx);
+        out[i].idx = malloc(counts[i] * sizeof *out[i].idx);
         if (!out[i].idx) {
             st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
             goto out_free;
@@ -191,7 +212,7 @@ hg_status hg__plan_rows(const size_t *idx, size_t count, const double *weight, s
     for (size_t i = 0; i < ndev; i++) {
         if (win[i].full)
             continue;
-        for (size_t r = 0; r < count && out[i].nidx < share[i].count; r++) {
+        for (size_t r = 0; r < count && out[i].nidx < counts[i]; r++) {
             if (!used[r] && idx[r] >= win[i].lo && idx[r] < win[i].hi) {
                 out[i].idx[out[i].nidx++] = idx[r];
                 used[r] = true;
@@ -203,7 +224,7 @@ hg_status hg__plan_rows(const size_t *idx, size_t count, const double *weight, s
     for (size_t i = 0; i < ndev; i++) {
         if (!win[i].full)
             continue;
-        while (out[i].nidx < share[i].count && r < count) {
+        while (out[i].nidx < counts[i] && r < count) {
             if (!used[r]) {
                 out[i].idx[out[i].nidx++] = idx[r];
                 used[r] = true;
@@ -212,9 +233,9 @@ hg_status hg__plan_rows(const size_t *idx, size_t count, const double *weight, s
         }
     }
     for (size_t i = 0; i < ndev; i++) {
-        if (out[i].nidx != share[i].count) {
+        if (out[i].nidx != counts[i]) {
             st = hg__error_set(err, HG_INTERNAL, 0, "plan: device %zu got %zu of %zu rows", i,
-                               out[i].nidx, share[i].count);
+                               out[i].nidx, counts[i]);
             goto out_free;
         }
         out[i].rows = out[i].nidx;
@@ -222,7 +243,6 @@ hg_status hg__plan_rows(const size_t *idx, size_t count, const double *weight, s
 
 out_free:
     free(cap);
-    free(share);
     free(used);
     return st;
 }
@@ -296,15 +316,37 @@ static bool holds(const hg__window *w, const hg__block *b, const size_t *idx)
     return true;
 }
 
+hg_status hg__plan_block_caps(const hg__block *blk, size_t nblk, const size_t *idx,
+                              const bool *usable, size_t ndev, const hg__window *win,
+                              size_t *caps, hg_error *err)
+{
+    for (size_t i = 0; i < ndev; i++)
+        caps[i] = 0;
+    for (size_t k = 0; k < nblk; k++) {
+        bool any = false;
+        for (size_t i = 0; i < ndev; i++) {
+            if (holds(&win[i], &blk[k], idx)) {
+                caps[i]++;
+                any |= usable[i];
+            }
+        }
+        if (!any)
+            return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                                 "deterministic mode: the rows of block %zu are not all "
+                                 "resident on any one device in use (partial copies); use "
+                                 "range steps or a smaller data set", blk[k].key);
+    }
+    return HG_OK;
+}
+
 hg_status hg__plan_blocks(const hg__block *blk, size_t nblk, const size_t *idx,
-                          const double *weight, size_t ndev, const hg__window *win,
+                          const size_t *counts, size_t ndev, const hg__window *win,
                           hg__dev_plan *out, hg_error *err)
 {
     size_t *cap = calloc(ndev ? ndev : 1, sizeof *cap);
-    hg__range *share = malloc((ndev ? ndev : 1) * sizeof *share);
     size_t *owner = malloc((nblk ? nblk : 1) * sizeof *owner);
     hg_status st = HG_OK;
-    if (!cap || !share || !owner) {
+    if (!cap || !owner) {
         st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
         goto out_free;
     }
@@ -312,23 +354,10 @@ hg_status hg__plan_blocks(const hg__block *blk, size_t nblk, const size_t *idx,
         hg__plan_reset(&out[i]);
         out[i].nblk = 0;
     }
-    for (size_t k = 0; k < nblk; k++) {
-        bool any = false;
-        for (size_t i = 0; i < ndev; i++) {
-            if (weight[i] > 0 && holds(&win[i], &blk[k], idx)) {
-                cap[i]++;
-                any = true;
-            }
-        }
-        if (!any) {
-            st = hg__error_set(err, HG_INVALID_ARGUMENT, 0,
-                               "deterministic mode: the rows of block %zu are not all "
-                               "resident on any one device in use (partial copies); use "
-                               "range steps or a smaller data set", blk[k].key);
-            goto out_free;
-        }
-    }
-    st = hg__partition_split(nblk, weight, ndev, NULL, cap, share, err);
+    for (size_t k = 0; k < nblk; k++)
+        for (size_t i = 0; i < ndev; i++)
+            cap[i] += holds(&win[i], &blk[k], idx);
+    st = check_counts(counts, ndev, cap, nblk, "blocks", err);
     if (st != HG_OK)
         goto out_free;
     /* Windowed devices first: their first blocks; then full copies, in order. */
@@ -338,7 +367,7 @@ hg_status hg__plan_blocks(const hg__block *blk, size_t nblk, const size_t *idx,
         for (size_t i = 0; i < ndev; i++) {
             if (win[i].full != (pass == 1))
                 continue;
-            size_t want = share[i].count;
+            size_t want = counts[i];
             for (size_t k = 0; k < nblk && want > 0; k++) {
                 if (owner[k] == SIZE_MAX && holds(&win[i], &blk[k], idx)) {
                     owner[k] = i;
@@ -373,7 +402,6 @@ hg_status hg__plan_blocks(const hg__block *blk, size_t nblk, const size_t *idx,
 
 out_free:
     free(cap);
-    free(share);
     free(owner);
     return st;
 }

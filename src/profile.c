@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * profile.c - calibrate each device into an affine cost model t(n) = a + b n
- * on the real gradient kernels, cache the models on disk, and plan steps on
- * them (statically, or rebalanced after every step).
+ * on the real gradient kernels, cache the models on disk, and hand them to
+ * the scheduler (sched/sched.h), which plans the steps on them (statically,
+ * or rebalanced after every step: hg_engine_set_split).
  *
  * Calibration runs each device alone (one at a time, so devices sharing the
  * host's cores do not disturb each other's figures) on rows it holds, at two
@@ -660,26 +661,21 @@ static hg_status measure_device(hg_engine *eng, size_t i, const float *params,
     return HG_OK;
 }
 
-hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
+/*
+ * The solo phase of hg_engine_calibrate (calibrate.c): every healthy device's
+ * kernel choice and cost model, alone, or its cached profile.  A device that
+ * cannot be measured is quarantined.  *measured: some device was measured
+ * rather than read from the cache.  Fails only with HG_OUT_OF_MEMORY.
+ */
+hg_status hg__calibrate_solo(hg_engine *eng, const float *params, bool *measured,
+                             hg_error *err)
 {
-    hg_error_clear(err);
-    if (!eng)
-        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg_engine_calibrate: NULL engine");
-    if (!eng->has_data)
-        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
-                             "hg_engine_calibrate: no data set (call hg_engine_set_data)");
     char *sig = signature(eng);
-    float *params = check_params(eng);
-    if (!sig || !params) {
-        free(sig);
-        free(params);
+    if (!sig)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "calibrating");
-    }
-
     hg_status st = HG_OK;
-    bool measured = false; /* some device measured, not read from the cache */
     long cpus = hg__usable_cpus();
-    eng->warming = true; /* no fault injection during calibration */
+    *measured = false;
     for (size_t i = 0; i < eng->ndev && st == HG_OK; i++) {
         hg__device *d = &eng->dev[i];
         d->model = (hg__cost_model){0};
@@ -704,37 +700,19 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
                            : measure_device(eng, i, params, have_bad ? &bad : NULL, bad_why,
                                             key, KEY_FIELDS, &e);
         free(owned);
-        measured |= ds == HG_OK && !d->model_from_cache;
+        *measured |= ds == HG_OK && !d->model_from_cache;
         if (ds == HG_OUT_OF_MEMORY)
             st = hg__error_set(err, ds, 0, "%s", e.message);
         else if (ds != HG_OK)
             hg__quarantine(eng, i, &e);
     }
-    /* host threads are a resource: a CPU device may do better with a core fewer
-       beside the others (not on a warm start: every profile from the cache) */
-    if (st == HG_OK && measured)
-        st = hg__fission_calibrate(eng, params, err);
-    eng->warming = false;
     free(sig);
-    free(params);
-    if (st != HG_OK)
-        return st;
-    hg__profile_check_begin(eng);
-
-    hg__cost_model *models = calloc(eng->ndev, sizeof *models);
-    if (!models)
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "calibrating");
-    for (size_t i = 0; i < eng->ndev; i++)
-        models[i] = eng->dev[i].model;
-    hg__balancer_destroy(eng->balancer);
-    eng->balancer = NULL;
-    st = hg__balancer_create(eng->ndev, models, NULL, &eng->balancer, err);
-    free(models);
-    if (st == HG_OK) {
-        eng->calibrated = true;
-        eng->split = HG_SPLIT_MODEL;
-    }
     return st;
+}
+
+float *hg__check_params(const hg_engine *eng)
+{
+    return check_params(eng);
 }
 
 hg_status hg__profile_remeasure(hg_engine *eng, size_t i, hg__cost_model *model,
@@ -793,9 +771,7 @@ hg_status hg_engine_device_profile_sized(const hg_engine *eng, size_t i,
         return HG_INVALID_ARGUMENT;
     if (i >= eng->ndev)
         return HG_RANGE;
-    const hg__cost_model *m = eng->split == HG_SPLIT_DYNAMIC && eng->balancer
-                                 ? hg__balancer_model(eng->balancer, i)
-                                 : &eng->dev[i].model;
+    const hg__cost_model cur = hg__sched_model(eng->sched, i), *m = &cur;
     hg_device_profile p, *out = &p;
     memset(out, 0, sizeof *out);
     hg__kchoice_name(&eng->dev[i].kc, out->kernel, sizeof out->kernel);
@@ -828,183 +804,13 @@ hg_status hg_engine_set_split(hg_engine *eng, hg_split split, hg_error *err)
     if (split != HG_SPLIT_WEIGHTS && !eng->calibrated)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
                              "this split needs a calibrated engine (hg_engine_calibrate)");
-    if (split == HG_SPLIT_DYNAMIC) {
-        /* Start again from the calibrated models. */
-        hg__cost_model *models = calloc(eng->ndev, sizeof *models);
-        if (!models)
-            return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "rebalancing");
-        for (size_t i = 0; i < eng->ndev; i++)
-            models[i] = eng->dev[i].model;
-        hg__balancer *b = NULL;
-        hg_status st = hg__balancer_create(eng->ndev, models, NULL, &b, err);
-        free(models);
-        if (st != HG_OK)
-            return st;
-        hg__balancer_destroy(eng->balancer);
-        eng->balancer = b;
-    }
+    /* DYNAMIC starts again from the calibrated models; the solo guard is cleared. */
+    hg__policy p = split == HG_SPLIT_DYNAMIC ? HG__POLICY_DYNAMIC
+                   : split == HG_SPLIT_MODEL ? HG__POLICY_MODEL
+                                             : HG__POLICY_WEIGHTS;
+    hg_status st = hg__sched_set_policy(eng->sched, p, err);
+    if (st != HG_OK)
+        return st;
     eng->split = split;
-    eng->guard_over = 0;
-    eng->guard_hold = 0;
     return HG_OK;
-}
-
-/*
- * The device that would finish total rows soonest on its own (calibrated,
- * alone-measured models), among those that can take them all; SIZE_MAX if
- * none.  *ms receives its predicted time.
- */
-static size_t best_alone(const hg_engine *eng, size_t total, const size_t *caps, double *ms)
-{
-    size_t best = SIZE_MAX;
-    double t = INFINITY;
-    for (size_t i = 0; i < eng->ndev; i++) {
-        const hg__device *d = &eng->dev[i];
-        if (d->quarantined || !d->model.valid || (caps && caps[i] < total))
-            continue;
-        double p = hg__cost_predict(&d->model, total);
-        if (p < t) {
-            t = p;
-            best = i;
-        }
-    }
-    *ms = t;
-    return best;
-}
-
-/* Rows per device for a step from the models; caps[i]: rows device i can take. */
-hg_status hg__plan_counts(hg_engine *eng, size_t total, const size_t *caps, double *weights,
-                          hg_error *err)
-{
-    size_t *counts = calloc(eng->ndev, sizeof *counts);
-    if (!counts)
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
-    hg_status st;
-    double solo_ms;
-    size_t solo = eng->split == HG_SPLIT_DYNAMIC && eng->guard_hold > 0
-                      ? best_alone(eng, total, caps, &solo_ms) : SIZE_MAX;
-    if (solo != SIZE_MAX) {
-        /* Sharing was measured slower than the best device alone: it works
-           alone for a while, then sharing is tried again. */
-        eng->guard_hold--;
-        counts[solo] = total;
-        st = HG_OK;
-    } else if (eng->split == HG_SPLIT_DYNAMIC) {
-        bool changed = false;
-        st = hg__balancer_plan(eng->balancer, total, caps, counts, &changed, err);
-    } else {
-        hg__cost_model *models = calloc(eng->ndev, sizeof *models);
-        double makespan = 0;
-        st = models ? HG_OK : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
-        for (size_t i = 0; st == HG_OK && i < eng->ndev; i++)
-            models[i] = eng->dev[i].model;
-        if (st == HG_OK)
-            st = hg__plan_affine(total, models, eng->ndev, caps, counts, &makespan, err);
-        free(models);
-    }
-    for (size_t i = 0; st == HG_OK && i < eng->ndev; i++)
-        weights[i] = (double)counts[i];
-    free(counts);
-    return st;
-}
-
-/*
- * Rows per device for recomputing failed devices' rows within a step: the
- * affine planner on the same models the step was planned with (the
- * balancer's in dynamic mode, the calibrated ones otherwise), so a slow
- * device gets only what it can finish in time.  No side effects: the
- * balancer's hysteresis and the solo guard belong to whole steps.  caps[i]
- * is 0 for devices that must not take rows (failed, quarantined, weight 0).
- * A device without a valid model gets no rows here; when no device that
- * may take rows has one (an uncalibrated engine), HG_NO_DEVICE tells the
- * caller to fall back to the user's weights.
- */
-hg_status hg__plan_recovery_counts(const hg_engine *eng, size_t total, const size_t *caps,
-                                   double *weights, hg_error *err)
-{
-    size_t *counts = calloc(eng->ndev, sizeof *counts);
-    size_t *cap = calloc(eng->ndev, sizeof *cap);
-    hg__cost_model *models = calloc(eng->ndev, sizeof *models);
-    hg_status st = HG_OK;
-    if (!counts || !cap || !models) {
-        st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a recovery");
-        goto out;
-    }
-    bool any = false;
-    for (size_t i = 0; i < eng->ndev; i++) {
-        const hg__cost_model *m = eng->split == HG_SPLIT_DYNAMIC && eng->balancer
-                                     ? hg__balancer_model(eng->balancer, i)
-                                     : &eng->dev[i].model;
-        if (m && m->valid && caps[i] > 0 && !eng->dev[i].quarantined) {
-            models[i] = *m;
-            cap[i] = caps[i];
-            any = true;
-        }
-    }
-    if (!any) {
-        st = hg__error_set(err, HG_NO_DEVICE, 0, "no healthy device has a cost model");
-        goto out;
-    }
-    double makespan = 0;
-    st = hg__plan_affine(total, models, eng->ndev, cap, counts, &makespan, err);
-    for (size_t i = 0; st == HG_OK && i < eng->ndev; i++)
-        weights[i] = (double)counts[i];
-out:
-    free(models);
-    free(cap);
-    free(counts);
-    return st;
-}
-
-/*
- * Feed the step's measured times to the balancer.  Also the guard that keeps
- * a dynamic split from being slower than the best device alone: devices can
- * disturb each other (two views of the host's cores, a shared memory bus),
- * which per-device models measured alone cannot see.  When two steps in a row
- * that used several devices took longer than the best device is predicted to
- * take alone (by 3%), the next 16 steps run on that device alone; then
- * sharing is tried again.
- */
-void hg__observe_step(hg_engine *eng)
-{
-    if (eng->split != HG_SPLIT_DYNAMIC || !eng->balancer)
-        return;
-    size_t active = 0, total = 0;
-    double makespan = 0;
-    for (size_t i = 0; i < eng->ndev; i++) {
-        const hg_device_step *s = hg__device_stats(eng, i);
-        if (s->rows && !s->failed) {
-            active++;
-            total += s->rows;
-            makespan = s->host_ms > makespan ? s->host_ms : makespan;
-        }
-    }
-    if (active >= 2 && eng->solo_guard) {
-        double solo_ms;
-        if (best_alone(eng, total, NULL, &solo_ms) != SIZE_MAX &&
-            makespan > 1.03 * solo_ms) {
-            if (++eng->guard_over >= 2) {
-                eng->guard_over = 0;
-                eng->guard_hold = 16;
-                hg__log(&eng->log, HG_LOG_INFO, "sharing took %.1f ms, the best device alone "
-                        "%.1f ms: running it alone for 16 steps", makespan, solo_ms);
-            }
-        } else {
-            eng->guard_over = 0;
-        }
-    }
-    size_t *rows = calloc(eng->ndev, sizeof *rows);
-    double *ms = calloc(eng->ndev, sizeof *ms);
-    if (rows && ms) {
-        for (size_t i = 0; i < eng->ndev; i++) {
-            const hg_device_step *s = hg__device_stats(eng, i);
-            rows[i] = s->failed ? 0 : s->rows;
-            ms[i] = s->failed ? 0 : s->host_ms;
-        }
-        hg_error e;
-        if (hg__balancer_observe(eng->balancer, rows, ms, &e) != HG_OK)
-            hg__log(&eng->log, HG_LOG_WARN, "rebalancing: %s", e.message);
-    }
-    free(rows);
-    free(ms);
 }

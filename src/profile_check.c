@@ -38,8 +38,9 @@
  *     stale: the new model replaces it, its cache entry is rewritten,
  *     from_cache becomes false, and it is logged at info level ("profile of
  *     DEVICE was stale: predicted X ms, measured Y ms ...; recalibrated").
- *     The next step is planned on the new model; the balancer takes it as the
- *     device's model and calibrated reference (hg__balancer_recalibrate).
+ *     The next step is planned on the new model: the scheduler takes it as the
+ *     device's model (hg__sched_set_model; under HG_SPLIT_DYNAMIC also as its
+ *     calibrated reference, hg__balancer_recalibrate).
  *
  * So three measurements (the steps, a timing alone, a calibration's) must
  * agree that a profile is off before it is replaced: on a machine shared with
@@ -69,6 +70,7 @@
 #include <string.h>
 
 #include "engine_internal.h"
+#include "sched/planner.h"
 
 #define CHECK_RATIO 1.25 /* the most a device may depart from its model, either way */
 #define SPOT_MS 20.0     /* predicted time of the alone timing */
@@ -77,14 +79,6 @@
 static bool agrees(double ratio)
 {
     return ratio <= CHECK_RATIO && ratio >= 1.0 / CHECK_RATIO;
-}
-
-void hg__profile_check_begin(hg_engine *eng)
-{
-    for (size_t i = 0; i < eng->ndev; i++) {
-        hg__device *d = &eng->dev[i];
-        d->probation = (hg__probation){.on = d->model_from_cache && d->model.valid};
-    }
 }
 
 void hg__profile_check_observe(hg_engine *eng)
@@ -269,7 +263,7 @@ static void judge(hg_engine *eng, size_t i)
     hg__log(&eng->log, HG_LOG_INFO, "profile of %s was stale: predicted %.3g ms, measured "
             "%.3g ms on %zu rows alone (%s); recalibrated: %.3g ms, and the cache entry "
             "rewritten", d->what, pred, ms, n, steps, hg__cost_predict(&d->model, n));
-    if (eng->balancer && hg__balancer_recalibrate(eng->balancer, i, &d->model, &e) != HG_OK)
+    if (hg__sched_set_model(eng->sched, i, &d->model, &e) != HG_OK)
         hg__log(&eng->log, HG_LOG_WARN, "rebalancing: %s", e.message);
 }
 

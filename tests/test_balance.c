@@ -30,8 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "balance.h"
-#include "planner.h"
+#include "sched/balance.h"
+#include "sched/planner.h"
 
 enum { MAXDEV = 8 };
 

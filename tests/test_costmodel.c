@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "costmodel.h"
+#include "sched/costmodel.h"
 
 enum { MAXS = 64 };
 

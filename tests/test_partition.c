@@ -30,7 +30,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "partition.h"
+#include "sched/partition.h"
 
 enum { MAXDEV = 8 };
 

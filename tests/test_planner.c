@@ -23,7 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "planner.h"
+#include "sched/planner.h"
 
 enum { MAXDEV = 8 };
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "balance.h"
+#include "sched/balance.h"
 #include "mpi_internal.h"
 
 START_TEST(t_rank_model)

@@ -19,7 +19,7 @@
 
 #include "engine_knobs.h"
 #include "internal.h"
-#include "planner.h"
+#include "sched/planner.h"
 
 enum { D = 32, C = 5, P = D * C + C, NROWS = 24000 };
 static float *x, params[P];

@@ -6,7 +6,8 @@
  * reference), in every split the engine makes: each device alone, uneven
  * weights, sub-ranges, minibatches with repeated rows, memory windows,
  * calibrated plans and deterministic mode, where every split must give the
- * same bits.
+ * same bits.  The host evaluation of CSR rows (hg_model_evaluate_host_csr)
+ * against the dense one on the same rows densified.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
@@ -20,6 +21,7 @@
 #include "engine_knobs.h"
 #include "hetgrad/data.h"
 #include "hetgrad/sparse.h"
+#include "hetgrad/train.h"
 
 #define ROWS 700    /* deterministic blocks of 128: five full ones and a short one */
 #define FEATURES 1000
@@ -459,6 +461,69 @@ static char *write_temp(const char *text)
     return path;
 }
 
+/* hg_model_evaluate_host_csr: the figures of hg_model_evaluate_host on the rows
+   densified, over every row, a subset with repeats, and none; bad input refused. */
+START_TEST(host_evaluation_matches_dense)
+{
+    const hg_model_kind kinds[] = {HG_MODEL_LINEAR, HG_MODEL_SOFTMAX};
+    for (size_t t = 0; t < 2; t++) {
+        problem p;
+        make_problem(&p, kinds[t], 300, 400);
+        size_t R = p.d.rows, F = p.m.inputs;
+        float *x = calloc(R * F, sizeof *x);
+        for (size_t r = 0; r < R; r++)
+            for (size_t e = p.ptr[r]; e < p.ptr[r + 1]; e++)
+                x[r * F + p.cols[e]] = p.vals[e];
+        hg_dataset_desc dense = {R, F, x, p.d.targets, p.d.labels};
+        size_t idx[] = {7, 5, 299, 7, 0, 102, 194}; /* rows 5 and 102 are empty */
+        struct { const size_t *idx; size_t n; } cases[] = {{NULL, R}, {idx, 7}, {NULL, 0}};
+        for (size_t c = 0; c < 3; c++) {
+            double ld = -1, ls = -1;
+            size_t cd = 99, cs = 99;
+            hg_error err;
+            ck_assert_int_eq(hg_model_evaluate_host(&p.m, p.params, &dense, cases[c].idx,
+                                                    cases[c].n, &ld, &cd, &err), HG_OK);
+            ck_assert_int_eq(hg_model_evaluate_host_csr(&p.m, p.params, &p.d, cases[c].idx,
+                                                        cases[c].n, &ls, &cs, &err), HG_OK);
+            ck_assert_msg(fabs(ls - ld) <= 1e-12 * fmax(1.0, fabs(ld)),
+                          "kind %d case %zu: loss %.17g, dense %.17g", (int)kinds[t], c, ls, ld);
+            ck_assert_uint_eq(cs, cd);
+            if (c == 0) { /* the independent oracle's mean loss too */
+                double *g = malloc(p.P * sizeof *g), lo;
+                oracle(&p, 0, R, NULL, g, &lo);
+                ck_assert_msg(fabs(ls / (double)R - lo) <= 1e-9 * fabs(lo), "%.17g vs %.17g",
+                              ls / (double)R, lo);
+                ck_assert_uint_gt(cs, 0);
+                free(g);
+            }
+        }
+        double l;
+        size_t n;
+        hg_error err;
+        size_t out = R;
+        ck_assert_int_eq(hg_model_evaluate_host_csr(&p.m, p.params, &p.d, &out, 1, &l, &n, &err),
+                         HG_RANGE);
+        ck_assert_ptr_nonnull(strstr(err.message, "hg_model_evaluate_host_csr"));
+        ck_assert_int_eq(hg_model_evaluate_host_csr(&p.m, p.params, NULL, NULL, 0, &l, &n, &err),
+                         HG_INVALID_ARGUMENT);
+        ck_assert_int_eq(hg_model_evaluate_host_csr(&p.m, NULL, &p.d, NULL, 0, &l, &n, &err),
+                         HG_INVALID_ARGUMENT);
+        uint32_t keep = p.cols[p.ptr[1] - 1];
+        p.cols[p.ptr[1] - 1] = (uint32_t)F; /* a column out of range */
+        ck_assert_int_eq(hg_model_evaluate_host_csr(&p.m, p.params, &p.d, NULL, 1, &l, &n, &err),
+                         HG_INVALID_ARGUMENT);
+        ck_assert_ptr_nonnull(strstr(err.message, "out of range"));
+        p.cols[p.ptr[1] - 1] = keep;
+        hg_model_desc mlp = {.kind = HG_MODEL_MLP, .inputs = F, .outputs = 3, .nhidden = 1,
+                             .hidden = {4}};
+        ck_assert_int_eq(hg_model_evaluate_host_csr(&mlp, p.params, &p.d, NULL, 1, &l, &n, &err),
+                         HG_INVALID_ARGUMENT);
+        free(x);
+        free_problem(&p);
+    }
+}
+END_TEST
+
 START_TEST(loader_matches_dense)
 {
     char *path = write_temp(sample);
@@ -571,6 +636,7 @@ int main(void)
     TCase *tc = tcase_create("sparse");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, loader_matches_dense);
+    tcase_add_test(tc, host_evaluation_matches_dense);
     tcase_add_test(tc, loader_errors_and_wide_rows);
     tcase_add_test(tc, linear_matches_oracle);
     tcase_add_test(tc, softmax_matches_oracle);

@@ -26,6 +26,7 @@
 #include "engine_knobs.h"
 #include "internal.h"
 #include "profile_key.h"
+#include "sched/planner.h"
 
 static char cache[256];
 

@@ -47,6 +47,12 @@ void tm_abort(train_mpi *tm, const char *msg);
 
 /* MPI_Finalize when MPI was started. */
 void tm_finish(train_mpi *tm);
+#else
+/* Built without MPI: a single process always. */
+typedef struct train_mpi {
+    int  rank, size;
+    bool initialized;
+} train_mpi;
 #endif
 
 #endif /* HG_TRAIN_MPI_H */

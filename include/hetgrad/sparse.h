@@ -143,6 +143,25 @@ static inline void hg_csr_desc_of(const hg_csr_dataset *d, hg_csr_desc *out)
 HG_EXTERN hg_status hg_engine_set_data_csr(hg_engine *eng, const hg_csr_desc *data,
                                            hg_error *err);
 
+/*
+ * hg_model_evaluate_host (train.h) over CSR rows: a LINEAR or SOFTMAX model evaluated
+ * on the host, in double precision, each row's outputs computed from its non-zeros
+ * alone (never densified).  Over rows idx[0..count) of data (rows [0, count) when idx
+ * is NULL), *loss_sum receives the sum of the rows' losses (model.h's losses, not
+ * divided by count) and *correct the rows predicted correctly (both are set, not
+ * accumulated), with the rules of hg_model_evaluate_host: the same figures, up to
+ * rounding, as that function on the rows densified.  data is checked whole, as by
+ * hg_engine_set_data_csr.
+ * HG_INVALID_ARGUMENT (NULL, struct_size, a model other than LINEAR or SOFTMAX, data
+ * that is not the model's: inputs, row_ptr, columns, values, missing labels/targets),
+ * HG_RANGE (a row or a label out of range), HG_OUT_OF_MEMORY.
+ */
+HG_EXTERN hg_status hg_model_evaluate_host_csr(const hg_model_desc *model,
+                                               const float *params, const hg_csr_desc *data,
+                                               const size_t *idx, size_t count,
+                                               double *loss_sum, size_t *correct,
+                                               hg_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,7 +4,7 @@
  * global step (hetgrad/mpi.h).
  *
  * A step on every rank, with the same arguments everywhere:
- *   1. plan: the rank balancer (balance.c over one affine model per rank) cuts the count
+ *   1. plan: the rank balancer (sched/balance.c over one affine model per rank) cuts the count
  *      rows into one consecutive piece per rank, in rank order; every rank computes the
  *      same plan from the same inputs (the initial models exchanged at creation, then the
  *      exchanged step times), and each record carries a hash of the plan its sender used,
@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "balance.h"
+#include "sched/balance.h"
 #include "hetgrad/mpi.h"
 #include "mpi_comm.h"
 

@@ -2,9 +2,9 @@
 /*
  * error.c - hg__error_set for the MPI library.
  *
- * libhetgrad keeps its hg__ functions hidden, so the MPI library, which compiles the pure
- * balancer (balance.c, planner.c, costmodel.c) into itself, carries its own copy of the
- * one helper they need.  Same contract as status.c's: fill err (may be NULL), return st.
+ * libhetgrad keeps its hg__ functions hidden, so the MPI library, which links the
+ * scheduler's objects (src/sched/: its rank balancer is balance.c) into itself, carries its
+ * own copy of the one helper they need.  Same contract as status.c's: fill err (may be NULL), return st.
  */
 #include <stdarg.h>
 #include <stdio.h>

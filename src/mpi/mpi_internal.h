@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "costmodel.h"
+#include "sched/costmodel.h"
 #include "internal.h"
 
 /* ---- pure: rank capacities, slices and the rank-order sum (rankplan.c) ---------- */

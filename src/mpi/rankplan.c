@@ -4,7 +4,7 @@
  * devices' profiles, a rank's slice of a step, and the rank-order sum that gives every
  * rank the same bits.  No MPI, no OpenCL; tested by tests/test_rankplan.c.
  *
- * The ranks themselves are balanced by balance.c's hg__balancer, one affine model per rank
+ * The ranks themselves are balanced by sched/balance.c's hg__balancer, one affine model per rank
  * (hg__rank_model), fed with each rank's measured step time: the same smoothing, jump
  * detection, hysteresis and probing as for the devices of one engine (docs/engine.md).
  */
@@ -87,11 +87,5 @@ void hg__rank_mean(const double *sums, size_t stride, size_t n, size_t p,
 
 uint64_t hg__mpi_fnv(const void *p, size_t n)
 {
-    const unsigned char *b = p;
-    uint64_t h = HG__FNV_INIT;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
+    return hg_fnv1a64(p, n);
 }

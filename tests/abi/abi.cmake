@@ -35,7 +35,9 @@ set(hg_core_headers
   ${PROJECT_SOURCE_DIR}/include/hetgrad/model.h
   ${PROJECT_SOURCE_DIR}/include/hetgrad/engine.h
   ${PROJECT_SOURCE_DIR}/include/hetgrad/data.h
-  ${PROJECT_SOURCE_DIR}/include/hetgrad/sparse.h)
+  ${PROJECT_SOURCE_DIR}/include/hetgrad/sparse.h
+  ${PROJECT_SOURCE_DIR}/include/hetgrad/train.h
+  ${PROJECT_SOURCE_DIR}/include/hetgrad/checkpoint.h)
 
 # ---- exported symbols ------------------------------------------------------------
 add_test(NAME abi.exports
@@ -69,7 +71,9 @@ add_custom_command(
   COMMENT "Public headers with grown structs (ABI test)"
   VERBATIM)
 list(TRANSFORM HG_SOURCES PREPEND ${PROJECT_SOURCE_DIR}/ OUTPUT_VARIABLE hg_grown_sources)
-add_library(hetgrad_abi_grown SHARED ${hg_grown_sources} ${hg_grown}/include/hetgrad.h
+list(TRANSFORM HG_SCHED_SOURCES PREPEND ${PROJECT_SOURCE_DIR}/ OUTPUT_VARIABLE hg_grown_sched)
+add_library(hetgrad_abi_grown SHARED ${hg_grown_sources} ${hg_grown_sched}
+            ${hg_grown}/include/hetgrad.h
             $<TARGET_OBJECTS:hetgrad_kernels>)
 set_target_properties(hetgrad_abi_grown PROPERTIES
   OUTPUT_NAME hetgrad

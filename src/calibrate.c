@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * calibrate.c - hg_engine_calibrate: the phases of a calibration, in order.
+ *
+ *   1. solo (profile.c): every device's kernel choice and cost model, alone,
+ *      or its cached profile;
+ *   2. fission (fission.c): a CPU device beside others may do better with a
+ *      compute unit fewer (not on a warm start: every profile from the cache);
+ *   3. the scheduler plans on the models from now on; cached profiles go on
+ *      probation (profile_check.c judges them against the first steps).
+ *
+ * This file sits above profile.c and fission.c, so neither depends on the
+ * other's caller (tests/link_graph.py).
+ */
+#include <stdlib.h>
+
+#include "engine_internal.h"
+
+hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
+{
+    hg_error_clear(err);
+    if (!eng)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg_engine_calibrate: NULL engine");
+    if (!eng->has_data)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                             "hg_engine_calibrate: no data set (call hg_engine_set_data)");
+    float *params = hg__check_params(eng);
+    if (!params)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "calibrating");
+    bool measured = false;
+    eng->warming = true; /* no fault injection during calibration */
+    hg_status st = hg__calibrate_solo(eng, params, &measured, err);
+    /* host threads are a resource: a CPU device may do better with a core fewer
+       beside the others (not on a warm start: every profile from the cache) */
+    if (st == HG_OK && measured)
+        st = hg__fission_calibrate(eng, params, err);
+    eng->warming = false;
+    free(params);
+    if (st != HG_OK)
+        return st;
+    for (size_t i = 0; i < eng->ndev; i++) {
+        hg__device *d = &eng->dev[i];
+        d->probation = (hg__probation){.on = d->model_from_cache && d->model.valid};
+    }
+    for (size_t i = 0; i < eng->ndev && st == HG_OK; i++)
+        st = hg__sched_set_model(eng->sched, i, &eng->dev[i].model, err);
+    if (st == HG_OK)
+        st = hg__sched_set_policy(eng->sched, HG__POLICY_MODEL, err);
+    if (st == HG_OK) {
+        eng->calibrated = true;
+        eng->split = HG_SPLIT_MODEL;
+    }
+    return st;
+}

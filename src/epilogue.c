@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * epilogue.c - the kernels every gradient path ends with: the output layer
+ * (Z -> dLoss/dZ and a loss per row) and the blocked column sums that give
+ * the bias gradient and the loss of each result record.
+ *
+ * Shared by pipeline.c (the CLBlast, naive and custom paths) and tiled.c (the
+ * MLP's own GEMM path); it depends on neither, so those two do not depend on
+ * each other (tests/link_graph.py).
+ */
+#include "engine_internal.h"
+
+size_t hg__colsum_block(const hg_engine *eng)
+{
+    return eng->det && eng->block_rows < HG__COLSUM_BLOCK ? eng->block_rows : HG__COLSUM_BLOCK;
+}
+
+size_t hg__colsum_blocks(const hg_engine *eng, size_t rows)
+{
+    size_t cb = hg__colsum_block(eng);
+    return (rows + cb - 1) / cb;
+}
+
+hg_status hg__finish_sums(hg__device *d, cl_mem partial, size_t poff, size_t nb,
+                          size_t width, size_t ooff, cl_uint loss_index, hg_error *err)
+{
+    cl_uint up = (cl_uint)poff, unb = (cl_uint)nb, uw = (cl_uint)width, uo = (cl_uint)ooff;
+    hg__karg a[] = {HG_MEM(partial), HG_U32(up), HG_U32(unb), HG_U32(uw), HG_MEM(d->grad),
+                    HG_U32(uo), HG_U32(loss_index)};
+    hg_status st = hg__set_args(d, d->k_finish, "hg_colsum_finish", a, 7, err);
+    size_t gws = width;
+    return st == HG_OK ? hg__launch(d, d->k_finish, 1, &gws, NULL, "hg_colsum_finish", err)
+                       : st;
+}
+
+hg_status hg__column_sums(hg_engine *eng, hg__device *d, const hg__batch *b, cl_mem g,
+                          size_t cols, size_t li, hg_error *err)
+{
+    const size_t m = b->rows, P = eng->nparams;
+    const hg__layer *ly = &eng->layers[li];
+    cl_uint goff = 0, um = (cl_uint)m, c = (cl_uint)cols, blk = (cl_uint)hg__colsum_block(eng);
+    hg__karg cs[] = {HG_MEM(g), HG_U32(goff), HG_U32(um), HG_U32(c), HG_MEM(d->loss),
+                     HG_U32(blk), HG_MEM(d->partial[li])};
+    hg_status st = hg__set_args(d, d->k_colsum, "hg_colsum_partial", cs, 7, err);
+    size_t g2[2] = {cols + 1, hg__colsum_blocks(eng, m)};
+    if (st == HG_OK)
+        st = hg__launch(d, d->k_colsum, 2, g2, NULL, "hg_colsum_partial", err);
+    /* one finish per record: its column-sum blocks */
+    size_t nb_all = hg__colsum_blocks(eng, m);
+    size_t per = b->nrec > 1 ? b->block_rows / blk : nb_all;
+    for (size_t r = 0; r < b->nrec && st == HG_OK; r++) {
+        size_t first = r * per, nb = nb_all - first < per ? nb_all - first : per;
+        size_t rec = r * (P + 1);
+        st = hg__finish_sums(d, d->partial[li], first * (cols + 1), nb, cols + 1,
+                         rec + ly->b_off,
+                         li + 1 == eng->nlayers ? (cl_uint)(rec + P) : 0xffffffffu, err);
+    }
+    return st;
+}
+
+hg_status hg__run_output(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
+{
+    const size_t L = eng->nlayers, m = b->rows;
+    const hg_model_desc *md = &eng->model;
+    const hg__layer *out = &eng->layers[L - 1];
+    cl_uint um = (cl_uint)m, zoff = 0, cols = (cl_uint)out->out, boff = (cl_uint)out->b_off;
+    cl_uint yoff = (cl_uint)(b->row * (md->kind == HG_MODEL_LINEAR ? md->outputs : 1));
+    size_t gws = m;
+    hg_status st;
+    if (md->kind == HG_MODEL_LINEAR) {
+        hg__karg args[] = {HG_MEM(d->act[L - 1]), HG_U32(zoff), HG_U32(um), HG_U32(cols),
+                           HG_MEM(d->params), HG_U32(boff), HG_MEM(b->y), HG_U32(yoff),
+                           HG_MEM(d->loss)};
+        st = hg__set_args(d, d->k_linear_out, "hg_linear_out", args, 9, err);
+        if (st == HG_OK)
+            st = hg__launch(d, d->k_linear_out, 1, &gws, NULL, "hg_linear_out", err);
+    } else {
+        hg__karg args[] = {HG_MEM(d->act[L - 1]), HG_U32(zoff), HG_U32(um), HG_U32(cols),
+                           HG_MEM(d->params), HG_U32(boff), HG_MEM(b->labels), HG_U32(yoff),
+                           HG_MEM(d->loss)};
+        st = hg__set_args(d, d->k_softmax_out, "hg_softmax_out", args, 9, err);
+        if (st == HG_OK)
+            st = hg__launch(d, d->k_softmax_out, 1, &gws, NULL, "hg_softmax_out", err);
+    }
+    return st;
+}

@@ -1,0 +1,488 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sched.c - the scheduler's one interface over its policies (sched.h): user weights
+ * (partition.c), the affine model (planner.c), and dynamic rebalancing (balance.c) with
+ * the solo guard; and the recovery plan of a step whose devices failed.
+ *
+ * The solo guard.  Per-device models cannot see what devices cost each other when they
+ * run together (two views of the host's cores, a shared memory bus).  Under DYNAMIC, a
+ * step that gave rows to two or more devices is "slow" when its makespan exceeds
+ * SOLO_MARGIN (1.03) times the predicted time of the best device alone for the step's
+ * rows (the best by its alone model, among the devices that may take rows).  After
+ * SOLO_AFTER (2) slow steps in a row, the next SOLO_STEPS (16) plans give every row to the
+ * best device alone that can take them all (under the plan's caps); a plan where none can
+ * shares as usual and does not spend a guard step.  Then sharing is tried again.
+ *
+ * Pure: no OpenCL, no globals, no logging (hg__sched_note tells the caller what to log).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "balance.h"
+#include "partition.h"
+#include "planner.h"
+#include "sched.h"
+
+#define SOLO_MARGIN 1.03 /* a shared step slower than this times the best alone is slow */
+#define SOLO_AFTER 2     /* slow shared steps in a row that start the guard */
+#define SOLO_STEPS 16    /* plans then given to the best device alone */
+
+struct hg__sched {
+    size_t             ndev;
+    hg__sched_device  *dev;
+    hg__sched_options  opt;
+    hg__balancer      *bal;   /* DYNAMIC only; its models are per unit */
+    int                guard_over; /* slow shared steps in a row */
+    int                guard_hold; /* plans left on the best device alone */
+};
+
+hg__sched_device hg__sched_device_default(void)
+{
+    hg__sched_device d;
+    memset(&d, 0, sizeof d);
+    d.weight = 1.0;
+    return d;
+}
+
+void hg__sched_options_init(hg__sched_options *o)
+{
+    if (!o)
+        return;
+    *o = (hg__sched_options){.policy = HG__POLICY_WEIGHTS, .solo_guard = true,
+                             .unit_rows = 1};
+}
+
+static hg_status check_model(const hg__cost_model *m, size_t i, const char *what,
+                             hg_error *err)
+{
+    if (m->valid && !(isfinite(m->a_ms) && m->a_ms >= 0))
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                             "scheduler: device %zu's %s model has a_ms %g (must be finite "
+                             "and >= 0)", i, what, m->a_ms);
+    if (m->valid && !(isfinite(m->b_ms_per_row) && m->b_ms_per_row > 0))
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                             "scheduler: device %zu's %s model has b_ms_per_row %g (must be "
+                             "finite and > 0)", i, what, m->b_ms_per_row);
+    return HG_OK;
+}
+
+static hg_status check_device(const hg__sched_device *d, size_t i, hg_error *err)
+{
+    if (!(isfinite(d->weight) && d->weight >= 0))
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                             "scheduler: device %zu's weight is %g (must be finite and >= 0)",
+                             i, d->weight);
+    hg_status st = check_model(&d->model, i, "planning", err);
+    return st == HG_OK ? check_model(&d->alone, i, "alone", err) : st;
+}
+
+/* m priced per unit of u rows. */
+static hg__cost_model per_unit(const hg__cost_model *m, size_t u)
+{
+    hg__cost_model r = *m;
+    r.b_ms_per_row *= (double)u;
+    return r;
+}
+
+static bool may_take(const hg__sched_device *d)
+{
+    return !d->excluded && d->weight > 0;
+}
+
+/* The caps a plan obeys: the caller's, 0 for devices that may not take rows. */
+static void effective_caps(const hg__sched *s, const size_t *caps, size_t *cap)
+{
+    for (size_t i = 0; i < s->ndev; i++)
+        cap[i] = !may_take(&s->dev[i]) ? 0 : caps ? caps[i] : SIZE_MAX;
+}
+
+static hg_status make_balancer(const hg__sched *s, hg__balancer **out, hg_error *err)
+{
+    hg__cost_model *m = calloc(s->ndev, sizeof *m);
+    if (!m)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "scheduler: starting the balancer");
+    for (size_t i = 0; i < s->ndev; i++)
+        m[i] = per_unit(&s->dev[i].model, s->opt.unit_rows);
+    hg_status st = hg__balancer_create(s->ndev, m, NULL, out, err);
+    free(m);
+    return st;
+}
+
+hg_status hg__sched_create(size_t ndev, const hg__sched_device *dev,
+                          const hg__sched_options *opt, hg__sched **out, hg_error *err)
+{
+    hg_error_clear(err);
+    if (out)
+        *out = NULL;
+    hg__sched_options o;
+    hg__sched_options_init(&o);
+    if (opt)
+        o = *opt;
+    if (!out || ndev == 0)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg__sched_create: %s",
+                             !out ? "out is NULL" : "no devices");
+    if (o.policy != HG__POLICY_WEIGHTS && o.policy != HG__POLICY_MODEL &&
+        o.policy != HG__POLICY_DYNAMIC)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg__sched_create: unknown policy "
+                             "%d", (int)o.policy);
+    if (o.unit_rows == 0)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg__sched_create: unit_rows is 0");
+    for (size_t i = 0; dev && i < ndev; i++) {
+        hg_status st = check_device(&dev[i], i, err);
+        if (st != HG_OK)
+            return st;
+    }
+    hg__sched *s = calloc(1, sizeof *s);
+    if (!s || !(s->dev = calloc(ndev, sizeof *s->dev))) {
+        free(s);
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "creating a scheduler");
+    }
+    s->ndev = ndev;
+    s->opt = o;
+    for (size_t i = 0; i < ndev; i++) {
+        s->dev[i] = dev ? dev[i] : hg__sched_device_default();
+        s->dev[i].why[HG__SCHED_WHY_MAX - 1] = '\0';
+    }
+    if (o.policy == HG__POLICY_DYNAMIC) {
+        hg_status st = make_balancer(s, &s->bal, err);
+        if (st != HG_OK) {
+            hg__sched_destroy(s);
+            return st;
+        }
+    }
+    *out = s;
+    return HG_OK;
+}
+
+void hg__sched_destroy(hg__sched *s)
+{
+    if (!s)
+        return;
+    hg__balancer_destroy(s->bal);
+    free(s->dev);
+    free(s);
+}
+
+size_t hg__sched_count(const hg__sched *s)
+{
+    return s ? s->ndev : 0;
+}
+
+const hg__sched_device *hg__sched_device_get(const hg__sched *s, size_t i)
+{
+    return s && i < s->ndev ? &s->dev[i] : NULL;
+}
+
+static bool same_model(const hg__cost_model *a, const hg__cost_model *b)
+{
+    return a->valid == b->valid &&
+           (!a->valid || (a->a_ms == b->a_ms && a->b_ms_per_row == b->b_ms_per_row));
+}
+
+hg_status hg__sched_set_device(hg__sched *s, size_t i, const hg__sched_device *dev,
+                              hg_error *err)
+{
+    hg_error_clear(err);
+    if (!s || !dev || i >= (s ? s->ndev : 0))
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg__sched_set_device: %s",
+                             !s ? "s is NULL" : !dev ? "dev is NULL" : "no such device");
+    hg_status st = check_device(dev, i, err);
+    if (st != HG_OK)
+        return st;
+    if (s->bal && !same_model(&s->dev[i].model, &dev->model)) {
+        hg__cost_model m = per_unit(&dev->model, s->opt.unit_rows);
+        if ((st = hg__balancer_recalibrate(s->bal, i, &m, err)) != HG_OK)
+            return st;
+    }
+    s->dev[i] = *dev;
+    s->dev[i].why[HG__SCHED_WHY_MAX - 1] = '\0';
+    return HG_OK;
+}
+
+hg_status hg__sched_set_model(hg__sched *s, size_t i, const hg__cost_model *model,
+                             hg_error *err)
+{
+    const hg__sched_device *cur = hg__sched_device_get(s, i);
+    if (!cur || !model)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg__sched_set_model: %s",
+                             !cur ? "no such device" : "model is NULL");
+    hg__sched_device d = *cur;
+    d.model = *model;
+    d.alone = (hg__cost_model){0};
+    return hg__sched_set_device(s, i, &d, err);
+}
+
+hg_status hg__sched_set_weight(hg__sched *s, size_t i, double weight, hg_error *err)
+{
+    const hg__sched_device *cur = hg__sched_device_get(s, i);
+    if (!cur)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg__sched_set_weight: no such "
+                             "device");
+    hg__sched_device d = *cur;
+    d.weight = weight;
+    return hg__sched_set_device(s, i, &d, err);
+}
+
+hg_status hg__sched_exclude(hg__sched *s, size_t i, const char *why, hg_error *err)
+{
+    const hg__sched_device *cur = hg__sched_device_get(s, i);
+    if (!cur)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg__sched_exclude: no such "
+                             "device");
+    hg__sched_device d = *cur;
+    d.excluded = true;
+    snprintf(d.why, sizeof d.why, "%s", why ? why : "");
+    return hg__sched_set_device(s, i, &d, err);
+}
+
+hg_status hg__sched_set_policy(hg__sched *s, hg__policy p, hg_error *err)
+{
+    hg_error_clear(err);
+    if (!s)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg__sched_set_policy: s is NULL");
+    if (p != HG__POLICY_WEIGHTS && p != HG__POLICY_MODEL && p != HG__POLICY_DYNAMIC)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg__sched_set_policy: unknown "
+                             "policy %d", (int)p);
+    hg__balancer *b = NULL;
+    if (p == HG__POLICY_DYNAMIC) {
+        hg_status st = make_balancer(s, &b, err);
+        if (st != HG_OK)
+            return st;
+    }
+    hg__balancer_destroy(s->bal);
+    s->bal = b;
+    s->opt.policy = p;
+    s->guard_over = 0;
+    s->guard_hold = 0;
+    return HG_OK;
+}
+
+hg__policy hg__sched_policy(const hg__sched *s)
+{
+    return s ? s->opt.policy : HG__POLICY_WEIGHTS;
+}
+
+hg__cost_model hg__sched_model(const hg__sched *s, size_t i)
+{
+    if (!s || i >= s->ndev)
+        return (hg__cost_model){0};
+    if (s->bal) {
+        hg__cost_model m = *hg__balancer_model(s->bal, i);
+        m.b_ms_per_row /= (double)s->opt.unit_rows;
+        return m;
+    }
+    return s->dev[i].model;
+}
+
+/*
+ * The device that would finish `units` units of unit_rows rows soonest alone (by its alone
+ * model, else its planning model), among those that may take rows and whose cap (cap
+ * NULL: none; in units) holds them all; SIZE_MAX if none.  *ms: its predicted time.
+ */
+static size_t best_alone(const hg__sched *s, size_t units, size_t unit_rows,
+                         const size_t *cap, double *ms)
+{
+    size_t best = SIZE_MAX;
+    double t = INFINITY;
+    for (size_t i = 0; i < s->ndev; i++) {
+        const hg__sched_device *d = &s->dev[i];
+        const hg__cost_model *m = d->alone.valid ? &d->alone : &d->model;
+        if (!may_take(d) || !m->valid || (cap && cap[i] < units))
+            continue;
+        double p = hg__cost_predict(m, units * unit_rows);
+        if (p < t) {
+            t = p;
+            best = i;
+        }
+    }
+    *ms = t;
+    return best;
+}
+
+/* Counts in proportion to the weights, under cap. */
+static hg_status by_weights(const hg__sched *s, size_t total, const size_t *cap,
+                            size_t *counts, hg_error *err)
+{
+    double *w = malloc(s->ndev * sizeof *w);
+    hg__range *r = malloc(s->ndev * sizeof *r);
+    hg_status st = w && r ? HG_OK
+                          : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
+    for (size_t i = 0; st == HG_OK && i < s->ndev; i++)
+        w[i] = s->dev[i].weight;
+    if (st == HG_OK)
+        st = hg__partition_split(total, w, s->ndev, NULL, cap, r, err);
+    for (size_t i = 0; st == HG_OK && i < s->ndev; i++)
+        counts[i] = r[i].count;
+    free(w);
+    free(r);
+    return st;
+}
+
+/* Least makespan under models m[] (per unit), under cap. */
+static hg_status by_models(const hg__sched *s, size_t total, const hg__cost_model *m,
+                           const size_t *cap, size_t *counts, hg_error *err)
+{
+    return hg__plan_affine(total, m, s->ndev, cap, counts, NULL, err);
+}
+
+static hg_status no_device(size_t total, hg_error *err)
+{
+    return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                         "no device may take the step's %zu rows (every device is excluded, "
+                         "has weight 0 or, planning by the cost models, has no model)", total);
+}
+
+hg_status hg__sched_plan(hg__sched *s, size_t total, const size_t *caps, size_t *counts,
+                        hg_error *err)
+{
+    hg_error_clear(err);
+    if (!s || !counts)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg__sched_plan: %s is NULL",
+                             !s ? "s" : "counts");
+    size_t n = s->ndev;
+    size_t *cap = malloc(n * sizeof *cap);
+    size_t *out = calloc(n, sizeof *out);
+    hg__cost_model *m = calloc(n, sizeof *m);
+    hg_status st = cap && out && m ? HG_OK
+                                   : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
+    if (st != HG_OK)
+        goto done;
+    effective_caps(s, caps, cap);
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        if (s->opt.policy != HG__POLICY_WEIGHTS && !s->dev[i].model.valid)
+            cap[i] = 0;
+        any |= cap[i] > 0;
+    }
+    if (total > 0 && !any) {
+        st = no_device(total, err);
+        goto done;
+    }
+    switch (s->opt.policy) {
+    case HG__POLICY_WEIGHTS:
+        st = by_weights(s, total, cap, out, err);
+        break;
+    case HG__POLICY_MODEL:
+        for (size_t i = 0; i < n; i++)
+            m[i] = per_unit(&s->dev[i].model, s->opt.unit_rows);
+        st = by_models(s, total, m, cap, out, err);
+        break;
+    case HG__POLICY_DYNAMIC: {
+        double solo_ms;
+        size_t solo = s->guard_hold > 0 ? best_alone(s, total, s->opt.unit_rows, cap, &solo_ms)
+                                        : SIZE_MAX;
+        if (solo != SIZE_MAX) {
+            s->guard_hold--;
+            out[solo] = total;
+        } else {
+            st = hg__balancer_plan(s->bal, total, cap, out, NULL, err);
+        }
+        break;
+    }
+    }
+    if (st == HG_OK)
+        memcpy(counts, out, n * sizeof *counts);
+done:
+    free(cap);
+    free(out);
+    free(m);
+    return st;
+}
+
+hg_status hg__sched_plan_recovery(const hg__sched *s, size_t total, const size_t *caps,
+                                 size_t *counts, hg_error *err)
+{
+    hg_error_clear(err);
+    if (!s || !counts)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg__sched_plan_recovery: %s is "
+                             "NULL", !s ? "s" : "counts");
+    size_t n = s->ndev;
+    size_t *cap = malloc(n * sizeof *cap);
+    size_t *mcap = calloc(n, sizeof *mcap);
+    size_t *out = calloc(n, sizeof *out);
+    hg__cost_model *m = calloc(n, sizeof *m);
+    hg_status st = cap && mcap && out && m
+                       ? HG_OK
+                       : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a recovery");
+    if (st != HG_OK)
+        goto done;
+    effective_caps(s, caps, cap);
+    bool any_cap = false, any_model = false;
+    for (size_t i = 0; i < n; i++) {
+        any_cap |= cap[i] > 0;
+        if (cap[i] > 0 && s->opt.policy != HG__POLICY_WEIGHTS) {
+            hg__cost_model cur = hg__sched_model(s, i);
+            if (cur.valid) {
+                m[i] = per_unit(&cur, s->opt.unit_rows);
+                mcap[i] = cap[i];
+                any_model = true;
+            }
+        }
+    }
+    if (total > 0 && !any_cap)
+        st = no_device(total, err);
+    else if (any_model)
+        st = by_models(s, total, m, mcap, out, err);
+    else
+        st = by_weights(s, total, cap, out, err);
+    if (st == HG_OK)
+        memcpy(counts, out, n * sizeof *counts);
+done:
+    free(cap);
+    free(mcap);
+    free(out);
+    free(m);
+    return st;
+}
+
+hg_status hg__sched_observe(hg__sched *s, const size_t *rows, const double *ms,
+                           hg__sched_note *note, hg_error *err)
+{
+    hg_error_clear(err);
+    if (note)
+        *note = (hg__sched_note){.solo_dev = SIZE_MAX};
+    if (!s || !rows || !ms)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg__sched_observe: %s is NULL",
+                             !s ? "s" : !rows ? "rows" : "ms");
+    for (size_t i = 0; i < s->ndev; i++)
+        if (rows[i] > 0 && !(isfinite(ms[i]) && ms[i] >= 0))
+            return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg__sched_observe: device "
+                                 "%zu computed %zu rows in %g ms", i, rows[i], ms[i]);
+    if (s->opt.policy != HG__POLICY_DYNAMIC)
+        return HG_OK;
+    size_t n = s->ndev, U = s->opt.unit_rows;
+    size_t *units = malloc(n * sizeof *units);
+    if (!units)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "observing a step");
+    size_t active = 0, total = 0;
+    double makespan = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* rows to units, rounded up: a short block is still a block */
+        units[i] = rows[i] / U + (rows[i] % U != 0);
+        if (rows[i] > 0) {
+            active++;
+            total += rows[i];
+            makespan = ms[i] > makespan ? ms[i] : makespan;
+        }
+    }
+    hg_status st = hg__balancer_observe(s->bal, units, ms, err);
+    if (st == HG_OK && active >= 2 && s->opt.solo_guard) {
+        double solo_ms;
+        size_t best = best_alone(s, total, 1, NULL, &solo_ms);
+        if (best != SIZE_MAX && makespan > SOLO_MARGIN * solo_ms) {
+            if (++s->guard_over >= SOLO_AFTER) {
+                s->guard_over = 0;
+                s->guard_hold = SOLO_STEPS;
+                if (note)
+                    *note = (hg__sched_note){true, best, makespan, solo_ms, SOLO_STEPS};
+            }
+        } else {
+            s->guard_over = 0;
+        }
+    }
+    free(units);
+    return st;
+}
