@@ -6,8 +6,13 @@
  *      or its cached profile;
  *   2. fission (fission.c): a CPU device beside others may do better with a
  *      compute unit fewer (not on a warm start: every profile from the cache);
- *   3. the scheduler plans on the models from now on; cached profiles go on
- *      probation (profile_check.c judges them against the first steps).
+ *   3. joint (joint.c): the devices run together on planned splits; each
+ *      gets a co-run factor, and the subset of devices that measures fastest
+ *      is kept (the others are excluded, with the reason);
+ *   4. the scheduler plans on the co-run models from now on (each device's
+ *      model alone is the solo guard's reference); cached profiles of kept
+ *      devices go on probation (profile_check.c judges them against the first
+ *      steps).
  *
  * This file sits above profile.c and fission.c, so neither depends on the
  * other's caller (tests/link_graph.py).
@@ -36,14 +41,18 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
         st = hg__fission_calibrate(eng, params, err);
     eng->warming = false;
     free(params);
+    if (st == HG_OK)
+        st = hg__joint_calibrate(eng, err);
     if (st != HG_OK)
         return st;
     for (size_t i = 0; i < eng->ndev; i++) {
         hg__device *d = &eng->dev[i];
-        d->probation = (hg__probation){.on = d->model_from_cache && d->model.valid};
+        /* a device joint calibration excluded is not planned on its model */
+        d->probation = (hg__probation){.on = d->model_from_cache && d->model.valid &&
+                                             !d->corun.excluded};
     }
     for (size_t i = 0; i < eng->ndev && st == HG_OK; i++)
-        st = hg__sched_set_model(eng->sched, i, &eng->dev[i].model, err);
+        st = hg__sched_push_model(eng, i, err);
     if (st == HG_OK)
         st = hg__sched_set_policy(eng->sched, HG__POLICY_MODEL, err);
     if (st == HG_OK) {

@@ -192,6 +192,10 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     /* HETGRAD_FISSION: "off" or "0" never fissions, "force" keeps a fissioned
        device whatever the joint steps measure (to benchmark it) */
     const char *fission_env = devopt.use_environment ? getenv("HETGRAD_FISSION") : NULL;
+    /* HETGRAD_JOINT: "off" or "0" plans every device on its model alone */
+    const char *joint_env = devopt.use_environment ? getenv("HETGRAD_JOINT") : NULL;
+    eng->no_joint = knobs->no_joint ||
+                    (joint_env && (!strcmp(joint_env, "off") || !strcmp(joint_env, "0")));
     eng->keep_fission = knobs->keep_fission || (fission_env && !strcmp(fission_env, "force"));
     eng->fission = !knobs->no_fission &&
                    !(fission_env && (!strcmp(fission_env, "off") || !strcmp(fission_env, "0")));
@@ -247,6 +251,7 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     hg__sched_options so;
     hg__sched_options_init(&so);
     so.solo_guard = !knobs->no_solo_guard;
+    eng->keep_all = knobs->no_solo_guard; /* tests: joint calibration excludes nobody */
     so.unit_rows = eng->det ? eng->block_rows : 1;
     if ((st = hg__sched_create(nkept, NULL, &so, &eng->sched, err)) != HG_OK) {
         hg_engine_destroy(eng);
@@ -689,6 +694,11 @@ static void run_round(hg_engine *eng, hg__dev_plan *plans, const float *params, 
     }
 }
 
+void hg__run_round(hg_engine *eng, hg__dev_plan *plans, const float *params)
+{
+    run_round(eng, plans, params, false, false);
+}
+
 /* Rows of a failed device's plan, appended to *rows (an index list). */
 static bool collect_rows(const hg__dev_plan *p, size_t **rows, size_t *n, size_t *cap)
 {
@@ -810,6 +820,8 @@ static hg_status plan_rows(hg_engine *eng, bool recovery, size_t first, size_t c
         st = hg__plan_block_caps(blk, nblk, idx, usable, n, win, caps, err);
     else if (st == HG_OK)
         hg__plan_caps(win, n, first, count, idx, caps);
+    if (st == HG_OK)
+        hg__corun_caps(eng, caps); /* joint calibration's subset */
     if (st == HG_OK)
         st = recovery ? hg__sched_plan_recovery(eng->sched, total, caps, counts, err)
                       : hg__sched_plan(eng->sched, total, caps, counts, err);

@@ -15,6 +15,7 @@
 #include "program.h"
 #include "sched/partition.h"
 #include "sched/sched.h"
+#include "sched/corun.h"
 
 #define HG__MAX_LAYERS (HG_MAX_HIDDEN + 1)
 #define HG__COLSUM_BLOCK 256u  /* rows per block of hg_colsum_partial */
@@ -174,6 +175,9 @@ typedef struct hg__device {
     bool              model_from_cache; /* model read from the profile cache (false again
                                           once measured anew: profile_check.c) */
     hg__probation     probation;      /* checks of a cached model against the steps */
+    hg__corun_dev     corun;          /* joint calibration (joint.c): its co-run factor on
+                                         b, and whether it was measured not to pay for
+                                         itself (then it gets no rows from the models) */
     hg__program_origin prog_origin;   /* where the model program came from */
 
     /* resident data */
@@ -285,7 +289,13 @@ struct hg_engine {
     hg__sched       *sched;           /* how many rows each device computes
                                          (sched/sched.h): weights, models, policy */
     bool             calibrated;
+    size_t           corun_rows;      /* rows of the joint calibration's steps (0: none) */
+    bool             corun_cached;    /* its result came from the profile cache */
     hg_split         split;
+    bool             no_joint;        /* knob no_joint or HETGRAD_JOINT=off: no joint
+                                         calibration (joint.c) */
+    bool             keep_all;        /* tests (knob no_solo_guard): joint calibration
+                                         excludes no device */
     bool             fission;         /* calibration may give a CPU device one compute
                                          unit fewer (fission.c); off: knob no_fission
                                          or HETGRAD_FISSION=off */
@@ -471,11 +481,43 @@ size_t hg__clblast_engines(void);
  */
 hg_status hg__verify_kernels(hg_engine *eng, size_t i, hg_error *err);
 /*
+ * Joint calibration (joint.c), after every device has its solo model: runs
+ * the devices together on planned splits and sets each device's corun (a
+ * factor on b, or excluded with a reason), from the profile cache when it
+ * holds a result for exactly these devices and solo models.  A device that
+ * fails meanwhile is quarantined and the others keep their solo models.
+ * Fails only with HG_OUT_OF_MEMORY.
+ */
+hg_status hg__joint_calibrate(hg_engine *eng, hg_error *err);
+/* The model device i is planned with: its solo model with its co-run factor. */
+hg__cost_model hg__plan_model(const hg_engine *eng, size_t i);
+/*
+ * Run plans[i] on every device with rows, all at once (engine.c's step
+ * rounds, no deadline, nothing appended); each worker's status in
+ * eng->workers[i].st and its statistics in eng->dev[i].stats.
+ */
+void hg__run_round(hg_engine *eng, hg__dev_plan *plans, const float *params);
+/*
  * Measure device i's cost model again, as calibration does (with the kernel
  * it computes with), into *model; the device's own model is not touched.  No
  * fault injection meanwhile.  Fails with HG_OUT_OF_MEMORY, or a device
  * failure (the caller quarantines it).  Overwrites d->stats.
  */
+/*
+ * Device i's description in the scheduler from the engine's state (health.c): its
+ * planning model is its co-run model (hg__corun_model: its model alone where joint
+ * calibration did not run), its model alone the solo guard's reference; its weight and
+ * exclusion are kept.  Fails as hg__sched_set_device does.
+ */
+hg_status hg__sched_push_model(hg_engine *eng, size_t i, hg_error *err);
+/*
+ * Joint calibration's subset (health.c): under the model and dynamic splits, a device it
+ * excluded (d->corun.excluded) may not take rows (caps[i] = 0) while a device it kept,
+ * not quarantined, may (caps[i] > 0); when none of those can, the excluded devices take
+ * the rows (a kept device failed, or holds none of them).  The weights split is the
+ * user's: caps unchanged.
+ */
+void hg__corun_caps(const hg_engine *eng, size_t *caps);
 /*
  * Calibration's solo phase (profile.c): each healthy device's kernel choice and
  * cost model alone, or its cached profile; a device that cannot be measured is

@@ -24,9 +24,14 @@ typedef struct hg__engine_knobs {
                            (fission.c), as HETGRAD_FISSION=off */
     bool keep_fission;  /* calibration keeps a fissioned device whatever the joint
                            steps measure, so a test can check what it computes */
+    bool no_joint;      /* calibration does not run the devices together: every device
+                           is planned on its model alone (as HETGRAD_JOINT=off), so a
+                           test can watch what the solo models alone do */
     bool no_solo_guard; /* dynamic split: never fall back to the best device alone
-                           when sharing measures slower (docs/engine.md), so a test
-                           can watch shares move between devices */
+                           when sharing measures slower (docs/engine.md), and joint
+                           calibration excludes no device (it still fits their
+                           co-run factors), so a test can watch shares move
+                           between devices */
 } hg__engine_knobs;
 
 /*

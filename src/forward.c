@@ -343,6 +343,7 @@ static hg_status plan(const hg_engine *eng, size_t first, size_t count, hg__dev_
        effects (no hysteresis, no solo guard).  Deterministic engines plan in
        blocks of block_rows rows: whole blocks in device order, the last one
        short. */
+    hg__corun_caps(eng, caps); /* joint calibration's subset */
     size_t unit = eng->det && eng->block_rows > 0 ? eng->block_rows : 1;
     size_t units = (count + unit - 1) / unit;
     size_t *counts = malloc(eng->ndev * sizeof *counts);

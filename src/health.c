@@ -35,3 +35,25 @@ const hg_device_step *hg__device_stats(const hg_engine *eng, size_t i)
         return &eng->workers[i].shown;
     return &eng->dev[i].stats;
 }
+
+hg_status hg__sched_push_model(hg_engine *eng, size_t i, hg_error *err)
+{
+    const hg__device *d = &eng->dev[i];
+    const hg__sched_device *cur = hg__sched_device_get(eng->sched, i);
+    hg__sched_device sd = cur ? *cur : hg__sched_device_default();
+    sd.model = hg__corun_model(&d->model, &d->corun);
+    sd.alone = d->model;
+    return hg__sched_set_device(eng->sched, i, &sd, err);
+}
+
+void hg__corun_caps(const hg_engine *eng, size_t *caps)
+{
+    if (eng->split == HG_SPLIT_WEIGHTS)
+        return; /* the user's weights decide */
+    bool kept = false;
+    for (size_t i = 0; i < eng->ndev; i++)
+        kept |= caps[i] > 0 && !eng->dev[i].quarantined && !eng->dev[i].corun.excluded;
+    for (size_t i = 0; kept && i < eng->ndev; i++)
+        if (eng->dev[i].corun.excluded)
+            caps[i] = 0;
+}

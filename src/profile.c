@@ -771,7 +771,11 @@ hg_status hg_engine_device_profile_sized(const hg_engine *eng, size_t i,
         return HG_INVALID_ARGUMENT;
     if (i >= eng->ndev)
         return HG_RANGE;
-    const hg__cost_model cur = hg__sched_model(eng->sched, i), *m = &cur;
+    /* The model alone (planned as fixed_ms + corun_factor * ms_per_row * rows); in the
+       dynamic split, the balancer's current planning model. */
+    const hg__cost_model cur = eng->split == HG_SPLIT_DYNAMIC ? hg__sched_model(eng->sched, i)
+                                                             : eng->dev[i].model;
+    const hg__cost_model *m = &cur;
     hg_device_profile p, *out = &p;
     memset(out, 0, sizeof *out);
     hg__kchoice_name(&eng->dev[i].kc, out->kernel, sizeof out->kernel);
@@ -788,6 +792,9 @@ hg_status hg_engine_device_profile_sized(const hg_engine *eng, size_t i,
         out->samples = m->samples;
         out->rejected = m->rejected;
         out->from_cache = eng->dev[i].model_from_cache;
+        out->corun_factor = eng->corun_rows ? eng->dev[i].corun.slow : 0;
+        out->excluded = eng->dev[i].corun.excluded;
+        snprintf(out->excluded_why, sizeof out->excluded_why, "%s", eng->dev[i].corun.reason);
     }
     hg__sized_write(out_user, out_size, &p, sizeof p, DEVICE_PROFILE_MIN_SIZE);
     return HG_OK;

@@ -257,13 +257,23 @@ static void judge(hg_engine *eng, size_t i)
     case STALE:
         break;
     }
+    /* The co-run factor: measured beside the others in this process, it keeps
+       the per-row cost measured there; read from the cache with the stale
+       profile, it may be as stale, and the device is planned as alone; with no
+       joint calibration, it stays 1. */
+    d->corun.slow = eng->corun_rows == 0 || eng->corun_cached || !(model.b_ms_per_row > 0)
+                        ? 1.0 : d->corun.slow * d->model.b_ms_per_row / model.b_ms_per_row;
     d->model = model;
     d->model_from_cache = false;
     hg__profile_store(eng, i);
     hg__log(&eng->log, HG_LOG_INFO, "profile of %s was stale: predicted %.3g ms, measured "
             "%.3g ms on %zu rows alone (%s); recalibrated: %.3g ms, and the cache entry "
             "rewritten", d->what, pred, ms, n, steps, hg__cost_predict(&d->model, n));
-    if (hg__sched_set_model(eng->sched, i, &d->model, &e) != HG_OK)
+    const hg__sched_device *cur = hg__sched_device_get(eng->sched, i);
+    hg__sched_device sd = cur ? *cur : hg__sched_device_default();
+    sd.model = hg__corun_model(&d->model, &d->corun); /* with its co-run factor */
+    sd.alone = d->model;
+    if (hg__sched_set_device(eng->sched, i, &sd, &e) != HG_OK)
         hg__log(&eng->log, HG_LOG_WARN, "rebalancing: %s", e.message);
 }
 

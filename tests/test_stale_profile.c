@@ -226,7 +226,7 @@ static hg_engine *open_engine(const char *devices, const char *dir, test_log *lg
     o.fault_hook = s ? hook : NULL;
     o.fault_user = s;
     /* the plan is what is watched, and the profiles compared are whole devices' */
-    const hg__engine_knobs k = {.no_solo_guard = true, .no_fission = true};
+    const hg__engine_knobs k = {.no_solo_guard = true, .no_fission = true, .no_joint = true};
     hg_engine *e = NULL;
     hg_dataset_desc d = {NROWS, D, x, NULL, labels};
     if (hg__engine_create_knobs(&o, &k, &model, &e, err) != HG_OK)
@@ -416,12 +416,13 @@ static hg_device_profile profile(hg_engine *e, size_t i)
     return p;
 }
 
-/* Rows the affine planner gives each device of e on their calibrated models. */
+/* Rows the affine planner gives each device of e on their calibrated models
+   (with joint calibration's co-run factors, as steps are planned). */
 static void planned(hg_engine *e, size_t rows, size_t *counts)
 {
     hg__cost_model m[2];
     for (size_t i = 0; i < 2; i++)
-        m[i] = e->dev[i].model;
+        m[i] = hg__plan_model(e, i);
     hg_error err;
     ck_assert_int_eq(hg__plan_affine(rows, m, 2, NULL, counts, NULL, &err), HG_OK);
 }
@@ -603,8 +604,15 @@ START_TEST(stale_profile_is_measured_again_when_balancing)
     for (size_t i = 0; i < 2; i++) {
         refit[i] = profile(e, i); /* dynamic: the balancer's model */
         ck_assert(!refit[i].from_cache);
-        ck_assert(refit[i].ms_per_row == e->dev[i].model.b_ms_per_row &&
-                  refit[i].fixed_ms == e->dev[i].model.a_ms);
+        hg__cost_model planned_model = hg__plan_model(e, i); /* with its co-run factor */
+        ck_assert_msg(refit[i].ms_per_row == planned_model.b_ms_per_row &&
+                      refit[i].fixed_ms == planned_model.a_ms,
+                      "device %zu: the balancer's model %.17g + %.17g/row, measured again "
+                      "%.17g + %.17g/row; log:\n%s", i, refit[i].fixed_ms,
+                      refit[i].ms_per_row, planned_model.a_ms, planned_model.b_ms_per_row,
+                      lg.text);
+        refit[i].ms_per_row = e->dev[i].model.b_ms_per_row; /* the profile measured again */
+        refit[i].fixed_ms = e->dev[i].model.a_ms;
         ck_assert_msg(near(predict(&refit[i], NROWS), predict(&fresh[i], NROWS),
                            near_factor(hg_engine_device(e, i)->name)),
                       "device %zu: %g ms for the batch measured again, %g before the "

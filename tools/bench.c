@@ -496,6 +496,10 @@ int main(int argc, char **argv)
             json_key(&j, "profile_stale"); json_bool(&j, stale[i]);
             json_key(&j, "kernel"); json_string(&j, final[i].kernel);
             json_key(&j, "kernel_why"); json_string(&j, final[i].kernel_note);
+            json_key(&j, "corun_factor");
+            json_double(&j, final[i].corun_factor > 0 ? final[i].corun_factor : NAN);
+            json_key(&j, "excluded");
+            json_string(&j, final[i].excluded ? final[i].excluded_why : NULL);
             const char *fis = hg_engine_fission_note(e, i);
             json_key(&j, "fission"); json_string(&j, fis && fis[0] ? fis : NULL);
             const char *why = NULL;
@@ -547,6 +551,11 @@ int main(int argc, char **argv)
                    final[i].valid ? (final[i].from_cache ? "cached" : "measured") : "none", was,
                    q ? "; quarantined: " : "", q ? why : "");
             printf("%-36s kernel %s: %s\n", "", final[i].kernel, final[i].kernel_note);
+            if (final[i].excluded)
+                printf("%-36s no rows: %s\n", "", final[i].excluded_why);
+            else if (final[i].corun_factor > 0)
+                printf("%-36s joint: %.2fx its cost per row alone, beside the others\n", "",
+                       final[i].corun_factor);
             const char *fis = hg_engine_fission_note(e, i);
             if (fis && fis[0])
                 printf("%-36s fission: %s\n", "", fis);

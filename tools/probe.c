@@ -76,6 +76,8 @@ typedef struct profile_result {
     char   note[HG_ERROR_MESSAGE_MAX];
     char   kernel[48];                      /* the kernel it computes with */
     char   kernel_why[HG_ERROR_MESSAGE_MAX]; /* each candidate's speed, or the rule */
+    double corun_factor;                    /* joint calibration's; 0: not measured */
+    char   excluded[256];                   /* why it gets no rows; "" if kept */
     char   fission[256];                    /* the fission decision ("": none) */
 } profile_result;
 
@@ -144,6 +146,8 @@ static bool run_profile(const hg_device_list *l, const probe_opts *o, const cli 
         r->from_cache = p.from_cache;
         snprintf(r->kernel, sizeof r->kernel, "%s", p.kernel);
         snprintf(r->kernel_why, sizeof r->kernel_why, "%s", p.kernel_note);
+        r->corun_factor = p.corun_factor;
+        snprintf(r->excluded, sizeof r->excluded, "%s", p.excluded ? p.excluded_why : "");
         snprintf(r->fission, sizeof r->fission, "%s", hg_engine_fission_note(e, i));
         const char *why = NULL;
         if (hg_engine_quarantined(e, i, &why))
@@ -313,6 +317,11 @@ static void print_profile(const profile_result *p)
            p->from_cache ? " (cached)" : "", p->note[0] ? "; " : "", p->note);
     printf("  %-28s %s%s%s\n", "Kernel", p->kernel, p->kernel_why[0] ? ": " : "",
            p->kernel_why);
+    if (p->excluded[0])
+        printf("  %-28s no rows: %s\n", "Joint calibration", p->excluded);
+    else if (p->corun_factor > 0)
+        printf("  %-28s %.2fx its cost per row alone, beside the other devices\n",
+               "Joint calibration", p->corun_factor);
     if (p->fission[0])
         printf("  %-28s %s\n", "Fission", p->fission);
 }
@@ -330,6 +339,11 @@ static void print_tree_profile(const profile_result *p)
            "share %.1f%%%s%s%s\n", p->fixed_ms, p->rows_per_s, p->gflops, 100.0 * p->share,
            p->from_cache ? " (cached)" : "", p->note[0] ? "; " : "", p->note);
     printf("     kernel: %s%s%s\n", p->kernel, p->kernel_why[0] ? ": " : "", p->kernel_why);
+    if (p->excluded[0])
+        printf("     joint calibration: no rows: %s\n", p->excluded);
+    else if (p->corun_factor > 0)
+        printf("     joint calibration: %.2fx its cost per row alone, beside the other "
+               "devices\n", p->corun_factor);
     if (p->fission[0])
         printf("     fission: %s\n", p->fission);
 }
@@ -529,6 +543,10 @@ static bool print_json(const hg_device_list *l, const probe_opts *o, const check
             json_key(&j, "kernel"); json_string(&j, pr[i].kernel);
             json_key(&j, "kernel_why");
             json_string(&j, pr[i].kernel_why[0] ? pr[i].kernel_why : NULL);
+            json_key(&j, "corun_factor");
+            json_double(&j, pr[i].valid && pr[i].corun_factor > 0 ? pr[i].corun_factor : NAN);
+            json_key(&j, "excluded");
+            json_string(&j, pr[i].excluded[0] ? pr[i].excluded : NULL);
             json_key(&j, "fission");
             json_string(&j, pr[i].fission[0] ? pr[i].fission : NULL);
             json_key(&j, "note"); json_string(&j, pr[i].note[0] ? pr[i].note : NULL);

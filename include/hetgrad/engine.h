@@ -305,6 +305,17 @@ typedef struct hg_device_profile {
                            work-item), "custom"; set before calibration too */
     char   kernel_note[HG_ERROR_MESSAGE_MAX]; /* why: each candidate's measured
                            rows/s, or the rule that chose it */
+    /* Appended after 0.2.0: joint calibration (docs/engine.md). */
+    double corun_factor; /* its cost per row running beside the other devices,
+                           over its cost alone (ms_per_row): steps are planned
+                           with fixed_ms + corun_factor * ms_per_row * rows
+                           (under HG_SPLIT_DYNAMIC the model shown is the
+                           balancer's, which already includes it).
+                           0: not measured (one device, a serial engine) */
+    bool   excluded;    /* measured not to pay for itself: the devices were
+                           faster without it, and steps planned on the models
+                           (HG_SPLIT_MODEL, HG_SPLIT_DYNAMIC) give it no rows */
+    char   excluded_why[256]; /* why, with the times measured; "" if kept */
 } hg_device_profile;
 
 /*

@@ -229,6 +229,9 @@ class HgDeviceProfile(ctypes.Structure):
         ("from_cache", c_bool),
         ("kernel", c_char * 48),
         ("kernel_note", c_char * HG_ERROR_MESSAGE_MAX),
+        ("corun_factor", c_double),
+        ("excluded", c_bool),
+        ("excluded_why", c_char * 256),
     ]
 
 

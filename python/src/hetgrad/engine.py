@@ -423,7 +423,9 @@ class Engine:
         """Each device's cost model and kernel, as a list of dicts: "id", "name",
         "valid" (calibrated), "fixed_ms", "ms_per_row", "rows_per_s", "samples",
         "rejected", "from_cache", "kernel" (what it computes with), "kernel_note" (why),
-        "program_origin" ("source", "cache" or "prebuilt"), "fission" (what
+        "corun_factor" (its cost per row beside the other devices over its cost alone;
+        0: not measured), "excluded" (the reason joint calibration gives it no rows,
+        or None), "program_origin" ("source", "cache" or "prebuilt"), "fission" (what
         calibration decided about device fission for it, or None) and "quarantined"
         (the reason, or None)."""
         out = []
@@ -442,6 +444,8 @@ class Engine:
                     "rows_per_s": p.rows_per_s, "samples": p.samples,
                     "rejected": p.rejected, "from_cache": p.from_cache,
                     "kernel": text(p.kernel), "kernel_note": text(p.kernel_note),
+                    "corun_factor": p.corun_factor,
+                    "excluded": text(p.excluded_why) if p.excluded else None,
                     "program_origin": text(lib.hg_engine_program_origin(h, i)) or None,
                     "fission": text(lib.hg_engine_fission_note(h, i)) or None,
                     "quarantined": text(reason.value) if q else None,
