@@ -18,6 +18,7 @@
 #include "hetgrad/model.h"
 #include "hetgrad/engine.h"
 #include "hetgrad/data.h"
+#include "hetgrad/sparse.h"
 #include "hetgrad/train.h"
 #include "hetgrad/checkpoint.h"
 

@@ -31,6 +31,7 @@
 #include "data_internal.h"
 #include "data_source.h"
 #include "hetgrad/data.h"
+#include "data_csr.h"
 #include "internal.h"
 
 #define LINE_LIMIT    HG_DATA_MAX_LINE
@@ -1287,7 +1288,7 @@ static int cmp_int32(const void *a, const void *b)
  * labels, or through map when it is active (every label was found there while parsing).
  */
 static hg_status libsvm_finish(sparse *sp, size_t features, const class_map *map,
-                               const reader *r, hg_dataset **out, hg_error *err)
+                               const reader *r, bool dense, hg_dataset **out, hg_error *err)
 {
     size_t nf = features ? features : sp->max_idx;
     if (nf == 0)
@@ -1301,22 +1302,23 @@ static hg_status libsvm_finish(sparse *sp, size_t features, const class_map *map
      * floats for data that is over 99.9% zeros (a stray huge index, found by
      * fuzzing) is refused rather than attempted.
      */
-    double dense = (double)sp->rows * (double)nf;
-    if (dense * sizeof(float) > (double)(1u << 30) && dense > 1000.0 * (double)(sp->nnz + sp->rows))
+    double cells = (double)sp->rows * (double)nf;
+    if (dense && cells * sizeof(float) > (double)(1u << 30) &&
+        cells > 1000.0 * (double)(sp->nnz + sp->rows))
         return hg__error_set(err, HG_RANGE, 0,
                              "%s:%zu: densifying %zu rows x %zu features needs %.1f GiB for "
                              "only %zu non-zero values; pass the real feature count",
                              r->name, r->lineno, sp->rows, nf,
-                             dense * sizeof(float) / (double)(1u << 30), sp->nnz);
+                             cells * sizeof(float) / (double)(1u << 30), sp->nnz);
     hg_dataset *d = calloc(1, sizeof *d);
     /* the distinct labels (rows at most), or the schema's classes */
     int32_t *sorted = malloc((sp->rows > map->n ? sp->rows : map->n) * sizeof *sorted);
     if (d) {
-        d->x = calloc(sp->rows * nf, sizeof(float));
+        d->x = dense ? calloc(sp->rows * nf, sizeof(float)) : NULL;
         d->labels = malloc(sp->rows * sizeof(int32_t));
         d->targets = malloc(sp->rows * sizeof(float));
     }
-    if (!d || !sorted || !d->x || !d->labels || !d->targets) {
+    if (!d || !sorted || (dense && !d->x) || !d->labels || !d->targets) {
         hg_dataset_free(d);
         free(sorted);
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s: out of memory for %zu rows x "
@@ -1324,7 +1326,7 @@ static hg_status libsvm_finish(sparse *sp, size_t features, const class_map *map
     }
     d->rows = sp->rows;
     d->features = nf;
-    for (size_t i = 0; i < sp->rows; i++) {
+    for (size_t i = 0; dense && i < sp->rows; i++) {
         float *xr = d->x + i * nf;
         for (size_t k = sp->start[i]; k < sp->start[i + 1]; k++)
             xr[sp->idx[k]] = sp->val[k];
@@ -1369,8 +1371,12 @@ static hg_status libsvm_finish(sparse *sp, size_t features, const class_map *map
     return HG_OK;
 }
 
+/*
+ * Parse a LIBSVM file into a dense data set (*out), or, when csr is not NULL, into a
+ * CSR one (*csr; out unused): the rows are then handed over without densifying.
+ */
 static hg_status libsvm_parse(reader *r, size_t features, const class_map *map,
-                              hg_dataset **out, hg_error *err)
+                              hg_dataset **out, hg_csr_dataset **csr, hg_error *err)
 {
     hg_status st = HG_OK;
     sparse sp = {0};
@@ -1439,7 +1445,27 @@ static hg_status libsvm_parse(reader *r, size_t features, const class_map *map,
                            r->lineno ? r->lineno : 1);
         goto done;
     }
-    st = libsvm_finish(&sp, features, map, r, out, err);
+    if (!csr) {
+        st = libsvm_finish(&sp, features, map, r, true, out, err);
+        goto done;
+    }
+    hg_dataset *lab = NULL;
+    st = libsvm_finish(&sp, features, map, r, false, &lab, err);
+    if (st == HG_OK) {
+        hg__csr_parts parts = {.rows = sp.rows, .features = lab->features, .nnz = sp.nnz,
+                               .row_ptr = sp.start, .cols = sp.idx, .vals = sp.val,
+                               .labels = lab->labels, .class_labels = lab->class_labels,
+                               .targets = lab->targets, .classes = lab->classes};
+        st = hg__csr_assemble(&parts, r->name, csr, err);
+        /* on success every array now belongs to *csr; on failure they were freed */
+        sp.start = NULL;
+        sp.idx = NULL;
+        sp.val = NULL;
+        lab->labels = NULL;
+        lab->targets = NULL;
+        lab->class_labels = NULL;
+        hg_dataset_free(lab);
+    }
 done:
     sparse_free(&sp);
     return st;
@@ -1473,7 +1499,7 @@ hg_status hg_dataset_load_libsvm_as(const char *path, const hg_data_schema *sche
     }
     c_locale loc;
     c_locale_enter(&loc);
-    st = libsvm_parse(&r, features, &map, out, err);
+    st = libsvm_parse(&r, features, &map, out, NULL, err);
     c_locale_leave(&loc);
     reader_close(&r);
     class_map_free(&map);
@@ -1487,6 +1513,42 @@ hg_status hg_dataset_load_libsvm(const char *path, size_t features, hg_dataset *
     hg_data_schema_init(&s);
     s.features = features;
     return hg_dataset_load_libsvm_as(path, &s, out, err);
+}
+
+hg_status hg__libsvm_load_csr(const char *path, const char *name, const char *text,
+                              size_t len, const hg_data_schema *schema,
+                              hg_csr_dataset **out, hg_error *err)
+{
+    const char *what = path ? path : name ? name : "<memory>";
+    hg_data_schema schema_use;
+    hg_status st = schema_read(&schema, &schema_use, what, err);
+    if (st != HG_OK)
+        return st;
+    size_t features = schema ? schema->features : 0;
+    if (features > FEATURE_LIMIT)
+        return hg__error_set(err, HG_RANGE, 0, "%s: %zu features asked for, more than the "
+                             "limit of %zu", what, features, FEATURE_LIMIT);
+    hg_error_clear(err);
+    class_map map;
+    if ((st = class_map_init(&map, schema, what, true, err)) != HG_OK)
+        return st;
+    reader r;
+    if (path) {
+        if ((st = reader_open_file(&r, path, err)) != HG_OK) {
+            class_map_free(&map);
+            return st;
+        }
+    } else if ((st = reader_open_memory(&r, what, text, len, err)) != HG_OK) {
+        class_map_free(&map);
+        return st;
+    }
+    c_locale loc;
+    c_locale_enter(&loc);
+    st = libsvm_parse(&r, features, &map, NULL, out, err);
+    c_locale_leave(&loc);
+    reader_close(&r);
+    class_map_free(&map);
+    return st;
 }
 
 /* ---- IDX ---------------------------------------------------------------------- */

@@ -22,6 +22,7 @@
 #include "engine_internal.h"
 #include "engine_knobs.h"
 #include "platlock.h"
+#include "sparse_exec.h"
 
 /* hg_engine_options as first released (0.2.0) ends with fault_user. */
 #define ENGINE_OPTIONS_MIN_SIZE HG__FIELD_END(hg_engine_options, fault_user)
@@ -434,6 +435,7 @@ hg_status hg_engine_set_data(hg_engine *eng, const hg_dataset_desc *data, hg_err
     hg_status st = check_data(eng, data, err);
     if (st != HG_OK)
         return st;
+    hg__sparse_forget(eng); /* dense rows replace any CSR rows */
 
     /* Full copies where they fit; otherwise consecutive, disjoint windows. */
     size_t n = data->rows, next = 0;

@@ -201,6 +201,7 @@ typedef struct hg__device {
     cl_mem            partial[HG__MAX_LAYERS]; /* blocks x (out_l + 1); custom: groups x (P+1) */
     cl_mem            xb, yb, lb, idxb; /* gathered batch */
 
+    struct hg__sparse_dev *sp;        /* CSR data (sparse_exec.h); NULL: dense data */
     struct hg__fwd   *fwd;            /* hg_engine_predict's workspace (forward.c), made
                                          on first use; freed by hg__forward_release */
 
@@ -266,6 +267,8 @@ struct hg_engine {
     /* data set */
     size_t           rows;            /* 0: none */
     bool             has_data;
+    bool             sparse;          /* CSR data (hg_engine_set_data_csr, sparse_exec.c) */
+    size_t           sparse_nnz;      /* ... its non-zeros */
 
     /* plan of the current step */
     hg__dev_plan    *plan;

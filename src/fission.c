@@ -347,7 +347,8 @@ static hg_status open_fissioned(hg_engine *eng, size_t i, cl_uint units, hg__dev
 
 hg_status hg__fission_calibrate(hg_engine *eng, const float *params, hg_error *err)
 {
-    if (!eng->fission || eng->serial || eng->ndev < 2)
+    /* CSR data (sparse_exec.c): the trial re-uploads dense windows; not tried */
+    if (!eng->fission || eng->serial || eng->ndev < 2 || eng->sparse)
         return HG_OK;
     size_t *counts = calloc(eng->ndev, sizeof *counts);
     if (!counts)

@@ -29,6 +29,7 @@
 #include "engine_internal.h"
 #include "platlock.h"
 #include "program.h"
+#include "sparse_exec.h"
 
 static const char *clblast_name(CLBlastStatusCode s)
 {
@@ -383,6 +384,7 @@ void hg__device_close(hg__device *d)
     free(d->chk_y);
     free(d->chk_l);
     hg__kchoice_release(d);
+    hg__sparse_release(d);
     cl_mem *mems[] = {&d->x, &d->y, &d->labels, &d->params, &d->grad, &d->pingpong[0],
                       &d->pingpong[1], &d->loss, &d->xb, &d->yb, &d->lb, &d->idxb};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
@@ -573,11 +575,6 @@ static hg_status run_custom(hg_engine *eng, hg__device *d, const hg__batch *b, h
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
     return hg__finish_sums(d, d->partial[0], 0, groups, eng->nparams + 1, 0,
                            (cl_uint)eng->nparams, err);
-}
-
-size_t hg__result_stride(const hg_engine *eng)
-{
-    return eng->nparams + 1;
 }
 
 /* Make room for n more result records (and their keys). */
@@ -807,19 +804,13 @@ out:
 hg_status hg__device_run(hg_engine *eng, hg__device *d, size_t index, const hg__dev_plan *plan,
                          const float *params, bool append, hg_error *err)
 {
+    /* CSR data runs sparse_exec.c's commands instead (same records and statistics) */
+    hg_status (*run)(hg_engine *, hg__device *, size_t, const hg__dev_plan *, const float *,
+                     bool, hg_error *) = eng->sparse ? hg__sparse_run : run_device;
     if (plan->rows == 0)
-        return run_device(eng, d, index, plan, params, append, err);
+        return run(eng, d, index, plan, params, append, err);
     hg__platform_enter(d->serial);
-    hg_status st = run_device(eng, d, index, plan, params, append, err);
+    hg_status st = run(eng, d, index, plan, params, append, err);
     hg__platform_leave(d->serial);
     return st;
-}
-
-void hg__accumulate(const hg_engine *eng, const float *rec, size_t rows, double *grad,
-                    double *loss)
-{
-    (void)rows;
-    for (size_t i = 0; i < eng->nparams; i++)
-        grad[i] += (double)rec[i];
-    *loss += (double)rec[eng->nparams];
 }

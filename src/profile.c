@@ -85,9 +85,10 @@ static char *signature(const hg_engine *eng)
         kernels = hg__fnv1a(kernels, text ? text : "", text ? len : 0);
     }
     return hg__asprintf("model=%d;in=%zu;out=%zu;hidden=%s;gemm=%s;det=%zu;src=%016llx;"
-                        "chunk=%zu;kernels=%016llx;v=4", (int)m->kind, m->inputs, m->outputs,
-                        hidden, gemm_name(eng->gemm), eng->block_rows, src,
-                        eng->dev[0].chunk_rows, (unsigned long long)kernels);
+                        "chunk=%zu;kernels=%016llx;sparse=%zu;v=4", (int)m->kind, m->inputs,
+                        m->outputs, hidden, gemm_name(eng->gemm), eng->block_rows, src,
+                        eng->dev[0].chunk_rows, (unsigned long long)kernels,
+                        eng->sparse ? eng->sparse_nnz : 0);
 }
 
 /* Small non-zero parameters (malloc'ed; NULL when out of memory): realistic work
@@ -566,7 +567,7 @@ static bool cached_profile(hg_engine *eng, size_t i, const char *const *key, siz
         return false;
     }
     char cwhy[160];
-    if (!d->kc_checked && !kernels_right(eng, i, params, cwhy, sizeof cwhy)) {
+    if (!eng->sparse && !d->kc_checked && !kernels_right(eng, i, params, cwhy, sizeof cwhy)) {
         hg__log(&eng->log, HG_LOG_WARN, "profile cache: the entry for %s names kernel %s, "
                 "which computes a wrong gradient (%s); recalibrating", d->what, name, cwhy);
         *have_bad = true;
@@ -641,7 +642,9 @@ static hg_status measure_device(hg_engine *eng, size_t i, const float *params,
     hg__device *d = &eng->dev[i];
     d->model = (hg__cost_model){0};
     double t0 = hg__now_ms();
-    hg_status st = choose_kernel(eng, i, params, exclude, excluded_why, err);
+    /* CSR data has one kernel (sparse_exec.c), checked when the data was set */
+    hg_status st = eng->sparse ? HG_OK
+                               : choose_kernel(eng, i, params, exclude, excluded_why, err);
     double t1 = hg__now_ms();
     if (st == HG_OK)
         st = measure(eng, i, params, &d->model, err);
@@ -777,6 +780,10 @@ hg_status hg_engine_device_profile_sized(const hg_engine *eng, size_t i,
     memset(out, 0, sizeof *out);
     hg__kchoice_name(&eng->dev[i].kc, out->kernel, sizeof out->kernel);
     snprintf(out->kernel_note, sizeof out->kernel_note, "%s", eng->dev[i].kc_note);
+    if (eng->sparse) { /* CSR data: one kernel (sparse_exec.c) */
+        snprintf(out->kernel, sizeof out->kernel, "sparse csr");
+        snprintf(out->kernel_note, sizeof out->kernel_note, "the only kernel for CSR data");
+    }
     if (m && m->valid) {
         out->valid = true;
         out->fixed_ms = m->a_ms;

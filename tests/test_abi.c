@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data_csr.h"
 #include "internal.h"
 
 /* ---- the helpers, on a made-up struct with two released layouts ---------- */
@@ -327,6 +328,55 @@ START_TEST(schema_checks_struct_size)
 }
 END_TEST
 
+START_TEST(csr_desc_checks_struct_size)
+{
+    static const size_t ptr[] = {0, 2, 3};
+    static const uint32_t cols[] = {0, 3, 1};
+    static const float vals[] = {1, 2, 3};
+    static const int32_t labels[] = {0, 1};
+    hg_model_desc m = {.kind = HG_MODEL_SOFTMAX, .inputs = 4, .outputs = 2};
+    hg_csr_desc use;
+    hg_error err;
+    /* hg_csr_desc_init fills a newer caller's struct: zero tail, its size */
+    NEWER(hg_csr_desc, 16) big;
+    memset(&big, 0xA5, sizeof big);
+    hg_csr_desc_init_sized(&big.s, sizeof big);
+    ck_assert_uint_eq(big.s.struct_size, sizeof big);
+    ck_assert_ptr_null(big.s.row_ptr);
+    for (size_t i = 0; i < sizeof big.tail; i++)
+        ck_assert_uint_eq(big.tail[i], 0);
+    big.s.rows = 2;
+    big.s.inputs = 4;
+    big.s.row_ptr = ptr;
+    big.s.cols = cols;
+    big.s.vals = vals;
+    big.s.labels = labels;
+    ck_assert_msg(hg__csr_check(&big.s, &m, &use, &err) == HG_OK, "%s", err.message);
+    ck_assert_uint_eq(use.struct_size, sizeof use);
+    big.tail[5] = 1; /* a field of newer headers */
+    ck_assert_int_eq(hg__csr_check(&big.s, &m, &use, &err), HG_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(err.message, "hg_csr_desc sets byte"));
+    hg_csr_desc z;
+    memset(&z, 0, sizeof z); /* never initialised */
+    ck_assert_int_eq(hg__csr_check(&z, &m, &use, &err), HG_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(err.message, "hg_csr_desc_init()"));
+    /* hg_csr_desc_of: a loaded set's description, into a newer struct */
+    hg_csr_dataset *d = NULL;
+    static const char text[] = "1 1:1 4:2\n2 2:3\n";
+    ck_assert(hg_dataset_load_memory_libsvm_csr("t", text, sizeof text - 1, NULL, &d, &err) ==
+              HG_OK);
+    memset(&big, 0xA5, sizeof big);
+    hg_csr_desc_of_sized(d, &big.s, sizeof big);
+    ck_assert_uint_eq(big.s.struct_size, sizeof big);
+    ck_assert_uint_eq(big.s.rows, 2);
+    ck_assert_ptr_eq(big.s.cols, d->cols);
+    for (size_t i = 0; i < sizeof big.tail; i++)
+        ck_assert_uint_eq(big.tail[i], 0);
+    ck_assert_msg(hg__csr_check(&big.s, &m, &use, &err) == HG_OK, "%s", err.message);
+    hg_csr_dataset_free(d);
+}
+END_TEST
+
 /* ---- the sized results, on a real engine ----------------------------------- */
 
 START_TEST(result_functions_honour_sizes)
@@ -421,6 +471,7 @@ static Suite *suite(void)
     tcase_add_test(t, engine_checks_both_struct_sizes);
     tcase_add_test(t, csv_checks_struct_size);
     tcase_add_test(t, schema_checks_struct_size);
+    tcase_add_test(t, csr_desc_checks_struct_size);
     tcase_add_test(t, version_number_agrees);
     suite_add_tcase(s, t);
     TCase *dev = tcase_create("results");

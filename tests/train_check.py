@@ -179,6 +179,19 @@ print("file formats, test accuracy: %s" % acc)
 if abs(acc["idx"] - acc["idx.gz"]) > 1e-9:
     fail("IDX raw and gzip differ")
 
+# LIBSVM stays sparse (CSR rows, the sparse kernel) unless --dense; both learn alike.
+sparse = json.loads(run(common + runs["libsvm"]).stdout)
+dense = json.loads(run(common + runs["libsvm"] + ["--dense"]).stdout)
+if " sparse, " not in sparse["data"] or " sparse, " in dense["data"]:
+    fail("LIBSVM data: %r by default, %r with --dense" % (sparse["data"], dense["data"]))
+if sparse["devices"][0]["kernel"] != "sparse csr" or dense["devices"][0]["kernel"] == "sparse csr":
+    fail("kernels: %r sparse, %r dense" % (sparse["devices"][0]["kernel"],
+                                          dense["devices"][0]["kernel"]))
+if abs(sparse["test_accuracy"] - dense["test_accuracy"]) > 0.02:
+    fail("LIBSVM test accuracy: %.3f sparse, %.3f --dense" % (sparse["test_accuracy"],
+                                                            dense["test_accuracy"]))
+print("LIBSVM sparse %.3f, --dense %.3f" % (sparse["test_accuracy"], dense["test_accuracy"]))
+
 # Malformed files stop with the file, the line and the problem; never a crash.
 bad_cases = [
     ("columns.csv", "1,2,3\n1,2\n", "2", "column"),

@@ -63,6 +63,39 @@ for name, extra in (("adam+cosine", ["--lr-schedule", "cosine"]),
         fail("%s: resumed summary differs: %s vs %s" % (name, res, full))
     print("resume (%s): same bits as the uninterrupted run (%s)" % (name, full["param_hash"]))
 
+# LIBSVM kept sparse (CSR rows, docs/sparse.md): a 2-epoch checkpoint continued to 4
+# epochs ends with the bits of the 4-epoch run; a file of another row count is refused.
+def write_svm(path, rows, seed):
+    state = seed
+    with open(path, "w") as f:
+        for r in range(rows):
+            y = r % 3
+            cols = {1 + 40 * y + r % 9}
+            for _ in range(6):
+                state = (state * 6364136223846793005 + 1442695040888963407) % 2 ** 64
+                cols.add(1 + (state >> 33) % 200)
+            f.write("%d %s\n" % (y, " ".join("%d:%s" % (c, "2" if (c - 1) // 40 == y
+                                                             else "0.5") for c in sorted(cols))))
+write_svm(P("sparse.svm"), 500, 3)
+write_svm(P("sparse-other.svm"), 400, 5)
+sp = ["--data", P("sparse.svm"), "--deterministic", "--seed", "7"]
+full = summary(sp + ["--epochs", "4", "--save", P("sparse-full.hgp")])
+if " sparse, " not in full["data"] or full["devices"][0]["kernel"] != "sparse csr":
+    fail("LIBSVM data not trained sparse: %s, kernel %s" % (full["data"],
+                                                          full["devices"][0]["kernel"]))
+run(["--quiet", "--checkpoint", P("sparse.hgc"), "--epochs", "2"] + sp)
+res = summary(sp + ["--epochs", "4", "--resume", P("sparse.hgc"), "--save",
+                    P("sparse-resumed.hgp")])
+if res["param_hash"] != full["param_hash"] or res["val_loss"] != full["val_loss"] or \
+        open(P("sparse-resumed.hgp"), "rb").read() != open(P("sparse-full.hgp"), "rb").read():
+    fail("sparse: resumed run ends at %s, the uninterrupted one at %s"
+         % (res["param_hash"], full["param_hash"]))
+p = run(["--data", P("sparse-other.svm"), "--deterministic", "--seed", "7", "--epochs", "4",
+         "--resume", P("sparse.hgc")], rc=1)
+if "500 rows" not in p.stderr:
+    fail("sparse: resuming on another data set: %s" % p.stderr.strip())
+print("resume (sparse LIBSVM): same bits as the uninterrupted run (%s)" % full["param_hash"])
+
 # The checkpoint of the last epoch resumes to nothing; --epochs is the total.
 base = ["--deterministic", "--seed", "7", "--epochs", "2"]
 run(["--quiet", "--checkpoint", P("two.hgc")] + base)

@@ -159,6 +159,9 @@ static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
                  "(also written comma, semicolon, pipe, \\t)\n(default ,)"},
         {.name = "labels", .kind = CLI_STRING, .target = &o->labels, .metavar = "FILE",
          .help = "IDX, npy: the labels file for --data"},
+        {.name = "dense", .kind = CLI_FLAG, .target = &o->dense,
+         .help = "LIBSVM: densify the rows (default: kept sparse\n"
+                 "for the linear and softmax models)"},
         {.name = "test", .kind = CLI_STRING, .target = &o->test, .metavar = "FILE",
          .help = "report accuracy on this held-out file at the end"},
         {.name = "test-labels", .kind = CLI_STRING, .target = &o->test_labels, .metavar = "FILE",
@@ -399,6 +402,30 @@ static hg_dataset_desc dataset_of(const data *d, hg_model_kind kind)
     return ds;
 }
 
+/* d's CSR rows (d->csr not NULL) as the library's description for model kind */
+static hg_csr_desc csr_of(const data *d, hg_model_kind kind)
+{
+    hg_csr_desc cs;
+    hg_csr_desc_of(d->csr, &cs);
+    cs.targets = kind == HG_MODEL_LINEAR ? d->targets : NULL;
+    cs.labels = kind == HG_MODEL_LINEAR ? NULL : d->labels;
+    return cs;
+}
+
+/* The host evaluation (loss sum, correct rows) of model m with params over rows
+   idx[0..count) of d (NULL: the first count), dense or CSR (hetgrad/train.h,
+   hetgrad/sparse.h). */
+static hg_status evaluate(const hg_model_desc *m, const float *params, const data *d,
+                          const size_t *idx, size_t count, double *loss, size_t *correct,
+                          hg_error *err)
+{
+    if (d->csr) {
+        hg_csr_desc cs = csr_of(d, m->kind);
+        return hg_model_evaluate_host_csr(m, params, &cs, idx, count, loss, correct, err);
+    }
+    hg_dataset_desc ds = dataset_of(d, m->kind);
+    return hg_model_evaluate_host(m, params, &ds, idx, count, loss, correct, err);
+}
 
 /* The --predict file: features rows of the model's width; its label column may hold
    any number (a placeholder): it is read as a regression target and never used. */
@@ -409,7 +436,7 @@ static bool load_predict_file(const train_opts *o, const char *fmt, size_t featu
     hg_data_schema_init(&sc);
     sc.features = features;
     sc.source = "the model";
-    return load_file(o, o->predict, NULL, fmt, HG_MODEL_LINEAR, &sc, d, msg, n);
+    return load_dense_file(o, o->predict, NULL, fmt, HG_MODEL_LINEAR, &sc, d, msg, n);
 }
 
 /* The evaluation of test and the predictions of pred (NULL: none) on the devices, on
@@ -492,8 +519,8 @@ static int evaluate_only(const train_opts *o, const char *test_fmt, const char *
         sc.nclasses = m->outputs;
     }
     sc.source = o->load;
-    if ((o->test && !load_file(o, o->test, o->test_labels, test_fmt, m->kind, &sc, &test, msg,
-                               sizeof msg)) ||
+    if ((o->test && !load_dense_file(o, o->test, o->test_labels, test_fmt, m->kind, &sc,
+                                     &test, msg, sizeof msg)) ||
         (o->predict && !load_predict_file(o, pred_fmt, m->inputs, &topredict, msg,
                                           sizeof msg))) {
         fail(msg);
@@ -676,11 +703,11 @@ static int setup_data(run *r, const char *data_fmt, const char *test_fmt)
                        sizeof r->msg))
             return fail_start(r->tm, r->msg);
         if (o->kind == HG_MODEL_LINEAR)
-            snprintf(r->data_name, sizeof r->data_name, "%.300s (%zu x %zu, one target)",
-                     o->data, d->rows, d->features);
+            snprintf(r->data_name, sizeof r->data_name, "%.300s (%zu x %zu%s, one target)",
+                     o->data, d->rows, d->features, d->csr ? " sparse" : "");
         else
-            snprintf(r->data_name, sizeof r->data_name, "%.300s (%zu x %zu, %zu classes)",
-                     o->data, d->rows, d->features, d->classes);
+            snprintf(r->data_name, sizeof r->data_name, "%.300s (%zu x %zu%s, %zu classes)",
+                     o->data, d->rows, d->features, d->csr ? " sparse" : "", d->classes);
     } else {
         if (!load_builtin(d, r->msg, sizeof r->msg))
             return fail_start(r->tm, r->msg);
@@ -880,8 +907,11 @@ static int setup_engine(run *r)
     }
     hg_error err;
     hg_dataset_desc ds = dataset_of(d, o->kind);
+    hg_csr_desc cs = d->csr ? csr_of(d, o->kind) : (hg_csr_desc){0}; /* LIBSVM kept sparse */
     if (hg_engine_create(&eo, &r->m, &r->e, &err) != HG_OK ||
-        hg_engine_set_data(r->e, &ds, &err) != HG_OK || hg_engine_calibrate(r->e, &err) != HG_OK ||
+        (d->csr ? hg_engine_set_data_csr(r->e, &cs, &err) : hg_engine_set_data(r->e, &ds, &err))
+            != HG_OK ||
+        hg_engine_calibrate(r->e, &err) != HG_OK ||
         hg_engine_set_split(r->e, HG_SPLIT_DYNAMIC, &err) != HG_OK) {
         if (r->tm->initialized)
             return fail_start_status(r->tm, err.status, err.message);
@@ -902,7 +932,9 @@ static int setup_engine(run *r)
         mo.timeout_s = o->mpi_timeout;
         hg_status st = hg_mpi_create(MPI_COMM_WORLD, r->e, &r->m, &mo, &r->ctx, &err);
         if (st == HG_OK) {
-            uint64_t h[3] = {hg_fnv1a64(d->x, d->rows * d->features * sizeof *d->x),
+            uint64_t h[3] = {d->csr ? hg_fnv1a64(d->csr->vals, d->csr->nnz * sizeof *d->csr->vals) ^
+                                          hg_fnv1a64(d->csr->cols, d->csr->nnz * sizeof *d->csr->cols)
+                                    : hg_fnv1a64(d->x, d->rows * d->features * sizeof *d->x),
                              hg_fnv1a64(r->order, d->rows * sizeof *r->order),
                              hg_fnv1a64(r->params, r->P * sizeof *r->params)};
             uint64_t start_hash = hg_fnv1a64(h, sizeof h);
@@ -1098,9 +1130,8 @@ static int end_epoch(run *r, size_t ep, const epoch_stats *es)
     if (r->nval) {
         double vloss;
         size_t correct;
-        hg_dataset_desc ds = dataset_of(&r->d, o->kind);
-        if (hg_model_evaluate_host(&r->m, r->params, &ds, r->order + r->ntrain, r->nval,
-                                   &vloss, &correct, &err) != HG_OK)
+        if (evaluate(&r->m, r->params, &r->d, r->order + r->ntrain, r->nval, &vloss, &correct,
+                     &err) != HG_OK)
             return run_fail(r, err.status, err.message);
         r->final_val_loss = vloss / (double)r->nval;
         r->final_acc = (double)correct / (double)r->nval;
@@ -1114,9 +1145,8 @@ static int end_epoch(run *r, size_t ep, const epoch_stats *es)
     if (r->mx.f) { /* --metrics: the training accuracy too (a host pass over the rows) */
         double tloss;
         size_t tcorrect;
-        hg_dataset_desc ds = dataset_of(&r->d, o->kind);
-        if (hg_model_evaluate_host(&r->m, r->params, &ds, r->order, r->ntrain, &tloss,
-                                   &tcorrect, &err) != HG_OK)
+        if (evaluate(&r->m, r->params, &r->d, r->order, r->ntrain, &tloss, &tcorrect,
+                     &err) != HG_OK)
             return run_fail(r, err.status, err.message);
         metrics_epoch(&r->mx, ep, r->step, r->final_val_loss, r->final_acc,
                       (double)tcorrect / (double)r->ntrain);
@@ -1272,9 +1302,8 @@ static int run_report(run *r)
     r->test_acc = r->test_loss = NAN;
     if (o->test) {
         size_t correct;
-        hg_dataset_desc ds = dataset_of(&r->test, o->kind);
-        if (hg_model_evaluate_host(&r->m, r->params, &ds, NULL, r->test.rows, &r->test_loss,
-                                   &correct, &err) != HG_OK)
+        if (evaluate(&r->m, r->params, &r->test, NULL, r->test.rows, &r->test_loss, &correct,
+                     &err) != HG_OK)
             return fail(err.message);
         r->test_acc = (double)correct / (double)r->test.rows;
         r->test_loss /= (double)r->test.rows;

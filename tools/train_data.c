@@ -18,6 +18,7 @@ extern const size_t hg__digits_hgd_len;
 void data_free(data *d)
 {
     free(d->x);
+    hg_csr_dataset_free(d->csr);
     free(d->labels);
     free(d->targets);
     free(d->class_labels);
@@ -108,10 +109,50 @@ const char *data_format(const train_opts *o, const char *path, const char *label
     return fmt;
 }
 
+/* A training or test file's classes: at least two for a classifier. */
+static bool enough_classes(const char *path, hg_model_kind kind, size_t classes,
+                           const int32_t *class_labels, char *msg, size_t n)
+{
+    if (kind == HG_MODEL_LINEAR || classes >= 2)
+        return true;
+    snprintf(msg, n, "%.300s: every row has label %d: a classifier needs at least two "
+             "classes", path, (int)class_labels[0]);
+    return false;
+}
+
+/*
+ * LIBSVM kept sparse (hetgrad/sparse.h), for the linear and softmax models: the rows
+ * stay in d->csr, the labels, targets and classes move to d.
+ */
+static bool load_csr(const char *path, hg_model_kind kind, const hg_data_schema *schema,
+                     data *d, char *msg, size_t n)
+{
+    hg_csr_dataset *c = NULL;
+    hg_error err;
+    if (hg_dataset_load_libsvm_csr_as(path, schema, &c, &err) != HG_OK) {
+        snprintf(msg, n, "%.480s", err.message);
+        return false;
+    }
+    if (!enough_classes(path, kind, c->classes, c->class_labels, msg, n)) {
+        hg_csr_dataset_free(c);
+        return false;
+    }
+    bool linear = kind == HG_MODEL_LINEAR;
+    *d = (data){.rows = c->rows, .features = c->features, .classes = linear ? 1 : c->classes,
+                .csr = c, .labels = c->labels, .targets = c->targets,
+                .class_labels = linear ? NULL : c->class_labels};
+    c->labels = NULL;
+    c->targets = NULL;
+    if (!linear)
+        c->class_labels = NULL;
+    return true;
+}
+
 /*
  * Load a data file in format fmt (data_format) with the loaders of hetgrad/data.h, for a
- * model of this kind.  schema (may be NULL): the features and classes the file must have
- * (a test file: its training data's, or a loaded model's).
+ * model of this kind.  LIBSVM stays sparse for the linear and softmax models unless
+ * --dense.  schema (may be NULL): the features and classes the file must have (a test
+ * file: its training data's, or a loaded model's).
  */
 bool load_file(const train_opts *o, const char *path, const char *labels,
                       const char *fmt, hg_model_kind kind, const hg_data_schema *schema,
@@ -121,6 +162,8 @@ bool load_file(const train_opts *o, const char *path, const char *labels,
     hg_error err;
     hg_status st;
     bool linear = kind == HG_MODEL_LINEAR;
+    if (!strcmp(fmt, "libsvm") && kind != HG_MODEL_MLP && !o->dense)
+        return load_csr(path, kind, schema, d, msg, n);
     if (!strcmp(fmt, "csv")) {
         hg_csv_options co;
         hg_csv_options_init(&co);
@@ -145,9 +188,7 @@ bool load_file(const train_opts *o, const char *path, const char *labels,
         hg_dataset_free(ds);
         return false;
     }
-    if (!linear && ds->classes < 2) {
-        snprintf(msg, n, "%.300s: every row has label %d: a classifier needs at least two "
-                 "classes", path, (int)ds->class_labels[0]);
+    if (!enough_classes(path, kind, ds->classes, ds->class_labels, msg, n)) {
         hg_dataset_free(ds);
         return false;
     }
@@ -165,4 +206,13 @@ bool load_file(const train_opts *o, const char *path, const char *labels,
         ds->class_labels = NULL;
     hg_dataset_free(ds);
     return true;
+}
+
+bool load_dense_file(const train_opts *o, const char *path, const char *labels,
+                     const char *fmt, hg_model_kind kind, const hg_data_schema *schema,
+                     data *d, char *msg, size_t n)
+{
+    train_opts dense = *o;
+    dense.dense = true;
+    return load_file(&dense, path, labels, fmt, kind, schema, d, msg, n);
 }

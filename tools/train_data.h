@@ -17,7 +17,9 @@
 
 typedef struct data {
     size_t rows, features, classes;
-    float *x;
+    float *x;         /* rows x features, or NULL when csr holds the rows */
+    hg_csr_dataset *csr; /* LIBSVM kept sparse (its labels, targets and classes moved
+                            to the fields below), or NULL */
     int32_t *labels;
     float *targets;   /* linear regression: one target per row */
     int32_t *class_labels; /* classes entries: the label value of each class (not for
@@ -42,11 +44,18 @@ const char *data_format(const train_opts *o, const char *path, const char *label
 
 /*
  * Load a data file in format fmt (data_format) with the loaders of hetgrad/data.h, for a
- * model of this kind.  schema (may be NULL): the features and classes the file must have
- * (a test file: its training data's, or a loaded model's).
+ * model of this kind.  LIBSVM stays sparse (d->csr, hetgrad/sparse.h) for the linear and
+ * softmax models unless --dense.  schema (may be NULL): the features and classes the
+ * file must have (a test file: its training data's, or a loaded model's).
  */
 bool load_file(const train_opts *o, const char *path, const char *labels, const char *fmt,
                hg_model_kind kind, const hg_data_schema *schema, data *d, char *msg,
                size_t n);
+
+/* load_file with LIBSVM densified (d->csr stays NULL): for the device forward pass
+   (tools/predict.c), which reads dense rows. */
+bool load_dense_file(const train_opts *o, const char *path, const char *labels,
+                     const char *fmt, hg_model_kind kind, const hg_data_schema *schema,
+                     data *d, char *msg, size_t n);
 
 #endif /* HG_TOOLS_TRAIN_DATA_H */

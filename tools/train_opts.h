@@ -22,6 +22,7 @@ typedef struct train_opts {
     unsigned long long seed;
     double val_frac;
     bool json, quiet, keep_dups, header, deterministic;
+    bool dense;         /* --dense: densify LIBSVM data even where the model can use CSR */
     bool model_given, hidden_given; /* --model, --hidden given (--epochs 0 checks the file) */
     bool opt_given;           /* --optimizer given */
     bool mpi;           /* --mpi: start MPI even without a launcher's environment */

@@ -35,6 +35,7 @@ set(hg_core_headers
   ${PROJECT_SOURCE_DIR}/include/hetgrad/model.h
   ${PROJECT_SOURCE_DIR}/include/hetgrad/engine.h
   ${PROJECT_SOURCE_DIR}/include/hetgrad/data.h
+  ${PROJECT_SOURCE_DIR}/include/hetgrad/sparse.h
   ${PROJECT_SOURCE_DIR}/include/hetgrad/train.h
   ${PROJECT_SOURCE_DIR}/include/hetgrad/checkpoint.h)
 

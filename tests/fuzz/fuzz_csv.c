@@ -12,8 +12,8 @@
  * values) and freed.  A violated invariant aborts.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ibuild/include -Isrc \
- *       tests/fuzz/fuzz_csv.c src/dataset_io.c src/data_gzip.c \
- *       src/data_npy.c src/status.c src/cl_names.c src/strutil.c -lz -lm
+ *       tests/fuzz/fuzz_csv.c src/dataset_io.c src/data_csr.c src/data_gzip.c \
+ *       src/data_npy.c src/status.c src/cl_names.c src/strutil.c src/sized.c -lz -lm
  */
 #define _POSIX_C_SOURCE 200809L
 

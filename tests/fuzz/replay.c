@@ -11,8 +11,9 @@
  * a failing input.  Build with one harness:
  *
  *   cc -g -fsanitize=address,undefined -Iinclude -Ibuild/include -Isrc \
- *       tests/fuzz/replay.c tests/fuzz/fuzz_csv.c src/dataset_io.c src/data_gzip.c \
- *       src/data_npy.c src/status.c src/cl_names.c src/strutil.c -lz -lm
+ *       tests/fuzz/replay.c tests/fuzz/fuzz_csv.c src/dataset_io.c src/data_csr.c \
+ *       src/data_gzip.c src/data_npy.c src/status.c src/cl_names.c src/strutil.c \
+ *       src/sized.c -lz -lm
  */
 #define _POSIX_C_SOURCE 200809L
 

@@ -12,19 +12,20 @@ out=build-fuzz
 mkdir -p "$out"
 inc="-Iinclude -Isrc -Ibuild/include"
 [ -f build/include/hetgrad/version.h ] || cmake -S . -B build >/dev/null
-for name in csv libsvm idx npy; do
+for name in csv libsvm idx npy libsvm_csr; do
     clang -g -O1 -fsanitize=fuzzer,address,undefined $inc \
-        tests/fuzz/fuzz_$name.c src/dataset_io.c src/data_gzip.c src/data_npy.c \
+        tests/fuzz/fuzz_$name.c src/dataset_io.c src/data_csr.c src/data_gzip.c src/data_npy.c \
         src/status.c src/cl_names.c src/strutil.c src/sized.c -lz -lm -o "$out/fuzz_$name"
     mkdir -p "$out/corpus-$name"
-    cp -n tests/fuzz/corpus/$name/* "$out/corpus-$name/" 2>/dev/null || true
+    # the CSR loader starts from the LIBSVM corpus
+    cp -n tests/fuzz/corpus/${name%_csr}/* "$out/corpus-$name/" 2>/dev/null || true
 done
-for name in csv libsvm idx npy; do
+for name in csv libsvm idx npy libsvm_csr; do
     "$out/fuzz_$name" -max_total_time="$secs" -max_len=8192 -print_final_stats=1 \
         "$out/corpus-$name" > "$out/fuzz_$name.log" 2>&1 &
 done
 wait
-for name in csv libsvm idx npy; do
+for name in csv libsvm idx npy libsvm_csr; do
     echo "== $name"
     grep -E "stat::number_of_executed_units|stat::peak_rss|SUMMARY|ERROR|crash-" "$out/fuzz_$name.log" || true
 done

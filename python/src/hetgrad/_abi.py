@@ -235,6 +235,20 @@ class HgDeviceProfile(ctypes.Structure):
     ]
 
 
+# ---- sparse.h -------------------------------------------------------------------------
+class HgCsrDesc(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("rows", c_size_t),
+        ("inputs", c_size_t),
+        ("row_ptr", c_void_p),
+        ("cols", c_void_p),
+        ("vals", c_void_p),
+        ("targets", c_void_p),
+        ("labels", c_void_p),
+    ]
+
+
 # C typedef name -> mirror, for tests/test_abi.py.
 STRUCTS = {
     "hg_error": HgError,
@@ -247,7 +261,9 @@ STRUCTS = {
     "hg_engine_options": HgEngineOptions,
     "hg_device_step": HgDeviceStep,
     "hg_device_profile": HgDeviceProfile,
+    "hg_csr_desc": HgCsrDesc,
 }
 
 # Headers that declare them, relative to include/.
-HEADERS = ["hetgrad/status.h", "hetgrad/device.h", "hetgrad/model.h", "hetgrad/engine.h"]
+HEADERS = ["hetgrad/status.h", "hetgrad/device.h", "hetgrad/model.h", "hetgrad/engine.h",
+           "hetgrad/sparse.h"]
