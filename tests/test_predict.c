@@ -406,10 +406,15 @@ static void check_fault(hg_fault_point point)
     size_t nd = hg_engine_device_count(e);
     float out[31 * 3];
     hg_error err;
+    size_t healthy = 0;
+    for (size_t k = 0; k < nd; k++)
+        healthy += !hg_engine_quarantined(e, k, NULL);
     for (size_t k = 0; k < nd; k++) {
+        if (hg_engine_quarantined(e, k, NULL))
+            continue; /* device 1, above */
         f.device = k;
         hg_status st = hg_engine_predict(e, p.params, &p.d, NULL, out, &err);
-        if (k + 1 < nd)
+        if (--healthy > 0)
             ck_assert_msg(st == HG_OK, "device %zu fails: %s", k, err.message);
         else
             ck_assert_int_eq(st, HG_NO_DEVICE);
