@@ -513,7 +513,7 @@ hg_status hg__sched_push_model(hg_engine *eng, size_t i, hg_error *err);
 /*
  * Joint calibration's subset (health.c): under the model and dynamic splits, a device it
  * excluded (d->corun.excluded) may not take rows (caps[i] = 0) while a device it kept,
- * not quarantined, may (caps[i] > 0); when none of those can, the excluded devices take
+ * not quarantined and of weight > 0, may (caps[i] > 0); when none of those can, the excluded devices take
  * the rows (a kept device failed, or holds none of them).  The weights split is the
  * user's: caps unchanged.
  */

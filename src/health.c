@@ -52,7 +52,8 @@ void hg__corun_caps(const hg_engine *eng, size_t *caps)
         return; /* the user's weights decide */
     bool kept = false;
     for (size_t i = 0; i < eng->ndev; i++)
-        kept |= caps[i] > 0 && !eng->dev[i].quarantined && !eng->dev[i].corun.excluded;
+        kept |= caps[i] > 0 && eng->weight[i] > 0 && !eng->dev[i].quarantined &&
+                !eng->dev[i].corun.excluded;
     for (size_t i = 0; kept && i < eng->ndev; i++)
         if (eng->dev[i].corun.excluded)
             caps[i] = 0;

@@ -246,6 +246,21 @@ START_TEST(pocl_pair)
     ck_assert_msg(strstr(lg.text, "joint calibration: ") != NULL, "log: %s", lg.text);
     check_steps(e, NROWS, "POCL");
     check_weights_reach_all(e, NROWS);
+    /* The same rules whatever calibration decided: device 1 excluded by hand (a
+       weight on it alone still reaches it; with equal weights it gets no rows
+       in model steps). */
+    bool was = e->dev[1].corun.excluded;
+    e->dev[1].corun.excluded = true;
+    check_weights_reach_all(e, NROWS);
+    hg_error herr;
+    ck_assert_int_eq(hg_engine_set_split(e, HG_SPLIT_MODEL, &herr), HG_OK);
+    if (!e->dev[0].corun.excluded) {
+        exact_step(e, NROWS);
+        hg_device_step hst;
+        ck_assert_int_eq(hg_engine_last_step(e, 1, &hst), HG_OK);
+        ck_assert_uint_eq(hst.rows, 0);
+    }
+    e->dev[1].corun.excluded = was;
     hg_device_profile first[2] = {profile(e, 0), profile(e, 1)};
     hg_engine_destroy(e);
 
