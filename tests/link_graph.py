@@ -49,7 +49,7 @@ def objects(args):
 
 
 def node_name(path):
-    """'.../hetgrad_objects.dir/src/engine.c.o' -> 'src/exec/engine.c'."""
+    """'.../hetgrad_objects.dir/src/exec/engine.c.o' -> 'src/exec/engine.c'."""
     p = path.replace(os.sep, "/")
     k = p.find(".dir/")
     name = p[k + 5:] if k >= 0 else os.path.basename(p)
