@@ -502,6 +502,8 @@ int main(int argc, char **argv)
             json_string(&j, final[i].excluded ? final[i].excluded_why : NULL);
             const char *fis = hg_engine_fission_note(e, i);
             json_key(&j, "fission"); json_string(&j, fis && fis[0] ? fis : NULL);
+            const char *dup = hg_engine_duplicate_note(e, i);
+            json_key(&j, "duplicates"); json_string(&j, dup && dup[0] ? dup : NULL);
             const char *why = NULL;
             json_key(&j, "quarantined"); json_bool(&j, hg_engine_quarantined(e, i, &why));
             json_key(&j, "quarantine_reason"); json_string(&j, why);
@@ -559,6 +561,9 @@ int main(int argc, char **argv)
             const char *fis = hg_engine_fission_note(e, i);
             if (fis && fis[0])
                 printf("%-36s fission: %s\n", "", fis);
+            const char *dup = hg_engine_duplicate_note(e, i);
+            if (dup && dup[0])
+                printf("%-36s duplicates: %s\n", "", dup);
         }
         printf("\n%-44s %12s %10s %8s %8s  %s\n", "config", "rows/s", "ms/step", "/solo",
                "balance", "shares");

@@ -348,8 +348,8 @@ static hg_status check_data(const hg_engine *eng, const hg_dataset_desc *data, h
 }
 
 /* Rows of data device d can hold, and rows per batch (bounded workspace). */
-static void device_capacity(const hg_engine *eng, const hg__device *d, size_t *rows_fit,
-                            size_t *chunk)
+void hg__device_capacity(const hg_engine *eng, const hg__device *d, size_t *rows_fit,
+                         size_t *chunk)
 {
     const hg_model_desc *m = &eng->model;
     const double f = sizeof(float);
@@ -444,7 +444,7 @@ hg_status hg_engine_set_data(hg_engine *eng, const hg_dataset_desc *data, hg_err
     if (!fit)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning the upload");
     for (size_t i = 0; i < eng->ndev; i++) {
-        device_capacity(eng, &eng->dev[i], &fit[i], &eng->dev[i].chunk_rows);
+        hg__device_capacity(eng, &eng->dev[i], &fit[i], &eng->dev[i].chunk_rows);
         if (eng->dev[i].quarantined)
             fit[i] = 0;
         if (eng->det) {
