@@ -110,7 +110,7 @@ static hg_status run_counts(void *user, const size_t *counts, double *ms, hg_err
 static char *corun_key(const hg_engine *eng, const hg__corun_options *o)
 {
     long cpus = hg__usable_cpus();
-    char *key = hg__asprintf("rows=%zu;model=%d;in=%zu;out=%zu;det=%zu;keep_all=%d;v=1",
+    char *key = hg__asprintf("rows=%zu;model=%d;in=%zu;out=%zu;det=%zu;keep_all=%d;v=2",
                              o->rows, (int)eng->model.kind, eng->model.inputs,
                              eng->model.outputs, eng->block_rows, (int)eng->keep_all);
     for (size_t i = 0; key && i < eng->ndev; i++) {

@@ -94,6 +94,18 @@ hg_status hg__step_blocks(size_t first, size_t count, bool index, size_t block_r
                           hg__block **out, size_t *nblk, hg_error *err);
 void hg__plan_reset(hg__dev_plan *p);
 void hg__plan_free(hg__dev_plan *p);
+/*
+ * Plan a step's rows onto the engine's devices into out[] (plan.c): the caps (the rows
+ * each device holds, 0 for a device joint calibration excluded: hg__corun_caps), the
+ * scheduler's counts for them (hg__sched_plan; a recovery: hg__sched_plan_recovery),
+ * placed exactly as counted.  The rows: [first, first + count) (idx NULL) or
+ * idx[0..count); in deterministic mode the blocks blk[0..nblk) (positions in idx when
+ * idx is not NULL), counted in whole blocks.  HG_NO_DEVICE when every device with a
+ * weight is quarantined; the scheduler's and hg__plan_range's failures.
+ */
+hg_status hg__plan_step(hg_engine *eng, bool recovery, size_t first, size_t count,
+                        const size_t *idx, const hg__block *blk, size_t nblk,
+                        hg__dev_plan *out, hg_error *err);
 
 /* ---- kernel choice (kchoice.c) ------------------------------------------------ */
 
