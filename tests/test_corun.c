@@ -139,6 +139,8 @@ START_TEST(independent_misfit)
     calibrate_ok(&s, solo, NULL, 1200, out, &sum);
     ck_assert_msg(out[0].slow == 1.5 && out[1].slow == 1.0, "factors %.17g %.17g",
                   out[0].slow, out[1].slow);
+    /* device 0 alone: 451 ms = 1 + 1.5 x 0.25 x 1200, the solo guard's reference */
+    ck_assert(out[0].slow_alone == 1.5 && out[1].slow_alone == 1.0);
     ck_assert(!out[0].excluded && !out[1].excluded);
     /* 1 + 0.375 * 686 = 258.25, 1 + 0.5 * 514 = 258 */
     size_t plan[2];

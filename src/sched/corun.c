@@ -257,7 +257,7 @@ static void pay_reason(char *why, size_t n, size_t rows, const guard *g, double 
 static void reset(size_t ndev, hg__corun_dev *out)
 {
     for (size_t i = 0; i < ndev; i++)
-        out[i] = (hg__corun_dev){.slow = 1.0, .slow_all = 1.0};
+        out[i] = (hg__corun_dev){.slow = 1.0, .slow_all = 1.0, .slow_alone = 1.0};
 }
 
 hg_status hg__corun_calibrate(size_t ndev, const hg__cost_model *solo, const size_t *cap,
@@ -389,6 +389,8 @@ hg_status hg__corun_calibrate(size_t ndev, const hg__cost_model *solo, const siz
         idle_chosen |= (uint64_t)(in(chosen.mask, i) && chosen.last[i] == 0) << i;
 
     size_t kept_n = popcount(chosen.mask & ~idle_chosen);
+    if (alone.mask && isfinite(alone.ms))
+        out[best].slow_alone = alone.slow[best];
     for (size_t i = 0; i < ndev; i++) {
         if (!in(all, i))
             continue;

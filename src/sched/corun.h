@@ -61,6 +61,9 @@ void hg__corun_options_init(hg__corun_options *o);
 typedef struct hg__corun_dev {
     double slow;        /* co-run factor on b in the chosen subset: 1 = as alone */
     double slow_all;    /* ... fitted with every usable device running */
+    double slow_alone;  /* ... measured with the device alone at the step size (the best
+                           device alone is always measured; 1: not measured): its time
+                           alone, the solo guard's reference (sched.h) */
     bool   excluded;    /* measured not to pay for itself: it gets no rows */
     char   reason[HG__CORUN_REASON_MAX]; /* why it is excluded; "" otherwise */
 } hg__corun_dev;
