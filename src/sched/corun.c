@@ -254,6 +254,32 @@ static void pay_reason(char *why, size_t n, size_t rows, const guard *g, double 
                  g->solo_ms, g->shared_ms2, g->solo_ms2, 100 * margin);
 }
 
+/*
+ * The subsets to measure first, into cand: every usable device (all), then all but one,
+ * without the device predicted slowest alone first (ties: the last first), so that of two
+ * subsets measured equal the faster devices stay.  Returns how many.
+ */
+static size_t all_but_one(const corun *c, uint64_t all, uint64_t *cand)
+{
+    size_t ncand = 0;
+    cand[ncand++] = all;
+    uint64_t left = popcount(all) > 1 ? all : 0;
+    while (left) {
+        size_t j = SIZE_MAX;
+        double tj = -1;
+        for (size_t i = 0; i < c->ndev; i++) {
+            double t = hg__cost_predict(&c->solo[i], c->o->rows);
+            if (in(left, i) && !(t < tj)) {
+                tj = t;
+                j = i;
+            }
+        }
+        left &= ~((uint64_t)1 << j);
+        cand[ncand++] = all & ~((uint64_t)1 << j);
+    }
+    return ncand;
+}
+
 static void reset(size_t ndev, hg__corun_dev *out)
 {
     for (size_t i = 0; i < ndev; i++)
@@ -293,24 +319,7 @@ hg_status hg__corun_calibrate(size_t ndev, const hg__cost_model *solo, const siz
 
     /* Candidates: all, all but one each, the best alone. */
     uint64_t cand[HG__CORUN_MAX_DEVICES + 2];
-    size_t ncand = 0;
-    cand[ncand++] = all;
-    /* without the device predicted slowest alone first (ties: the last
-       first), so that of two subsets measured equal the faster devices stay */
-    uint64_t left = popcount(all) > 1 ? all : 0;
-    while (left) {
-        size_t j = SIZE_MAX;
-        double tj = -1;
-        for (size_t i = 0; i < ndev; i++) {
-            double t = hg__cost_predict(&solo[i], o.rows);
-            if (in(left, i) && !(t < tj)) {
-                tj = t;
-                j = i;
-            }
-        }
-        left &= ~((uint64_t)1 << j);
-        cand[ncand++] = all & ~((uint64_t)1 << j);
-    }
+    size_t ncand = all_but_one(&c, all, cand);
     size_t best = SIZE_MAX;
     double best_t = INFINITY;
     for (size_t i = 0; i < ndev; i++) {
