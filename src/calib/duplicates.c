@@ -14,10 +14,12 @@
  *   1. the view is opened (context, queue, programs) and the kept device's
  *      resident rows are uploaded to it, read back from the kept device;
  *   2. a screen: one timed run of SCREEN_ROWS rows (after a warm-up) with the
- *      view's default kernels.  When it takes longer than the kept device's
- *      solo model predicts for a whole step, the view cannot win (a step's time
- *      grows with its rows) and is not calibrated: Oclgrind beside POCL costs
- *      a run of 64 rows, not a calibration of tens of seconds;
+ *      view's default kernels.  When it takes more than SCREEN_MARGIN times
+ *      what the kept device's solo model predicts for a whole step, the view
+ *      cannot win (a step's time grows with its rows; the margin covers a
+ *      busy machine's noise and a better kernel) and is not calibrated:
+ *      Oclgrind beside POCL costs a run of 64 rows, not a calibration of tens
+ *      of seconds;
  *   3. otherwise it is calibrated alone as the solo phase calibrates a device
  *      (kernel choice and cost model, or its cached profile);
  *   4. the view whose solo model predicts the shorter step of min(rows, 65536)
@@ -41,6 +43,7 @@
 
 #define STEP_MAX_ROWS 65536u /* joint.c's JOINT_MAX_ROWS: the step decisions hold for */
 #define SCREEN_ROWS 64u
+#define SCREEN_MARGIN 4.0 /* a screen longer than this times the kept device's step: out */
 
 /* The list index of the device the list kept for d's hardware. */
 static size_t group_keeper(const hg_device_info *info, size_t li)
@@ -111,7 +114,8 @@ static hg_status try_view(hg_engine *eng, size_t i, size_t j, const float *param
     hg_error e;
     hg_status st = open_view(eng, i, j, &whole, &screen_ms, &e);
     bool opened = st == HG_OK;
-    bool trial = st == HG_OK && !(screen_ms > whole_ms), replace = false, cached = false;
+    bool trial = st == HG_OK && !(screen_ms > SCREEN_MARGIN * whole_ms), replace = false,
+         cached = false;
     if (trial)
         st = hg__calibrate_one(eng, i, params, &cached, &e);
     if (trial && st == HG_OK)
@@ -119,11 +123,12 @@ static hg_status try_view(hg_engine *eng, size_t i, size_t j, const float *param
                                    note, n);
     else if (st == HG_OK)
         snprintf(note, n, "kept over %s (%s, %s, %u compute unit%s), the same "
-                 "hardware: %u rows alone took %.3g ms there, more than a step of %zu rows "
-                 "is predicted to take here (%.3g ms); %s gets no rows", c->id, c->name,
+                 "hardware: %u rows alone took %.3g ms there, more than %.3g times what a "
+                 "step of %zu rows is predicted to take here (%.3g ms); %s gets no rows", c->id, c->name,
                  c->platform_name, (unsigned)c->compute_units,
                  c->compute_units == 1 ? "" : "s",
-                 (unsigned)eng->dev[i].stats.rows, screen_ms, rows, whole_ms, c->id);
+                 (unsigned)eng->dev[i].stats.rows, screen_ms, SCREEN_MARGIN, rows, whole_ms,
+                 c->id);
     else
         snprintf(note, n, "kept over %s (%s, %s), the same hardware: its trial "
                  "failed: %.160s", c->id, c->name, c->platform_name, e.message);
