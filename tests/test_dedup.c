@@ -176,17 +176,19 @@ START_TEST(duplicates_kept_by_measured_speed)
     hg__cost_model slow = model(1.0, 1e-3), fast = model(2.0, 0.5e-3);
     char why[320];
     ck_assert(hg__dedup_faster(&devs[0], &slow, &devs[1], &fast, 65536, why, sizeof why));
-    ck_assert_str_eq(why, "replaces cpu0 (Fake CPU A, Fake Platform A, 16 compute units), "
-                          "the same hardware: alone, a step of 65536 rows is predicted to "
-                          "take 34.8 ms here, 66.5 ms there; cpu0 gets no rows");
+    ck_assert_str_eq(why, "cpu1 replaces cpu0 (Fake CPU A, Fake Platform A, 16 compute "
+                          "units), the same hardware: alone, a step of 65536 rows is "
+                          "predicted to take 34.8 ms on cpu1, 66.5 ms on cpu0; cpu0 gets no "
+                          "rows");
     /* the faster one has the more units: the list's choice stands */
     ck_assert(!hg__dedup_faster(&devs[0], &fast, &devs[1], &slow, 65536, why, sizeof why));
-    ck_assert_str_eq(why, "kept over cpu1 (Fake CPU B, Fake Platform B, 8 compute units), "
-                          "the same hardware: alone, a step of 65536 rows is predicted to "
-                          "take 34.8 ms here, 66.5 ms there; cpu1 gets no rows");
+    ck_assert_str_eq(why, "cpu0 kept over cpu1 (Fake CPU B, Fake Platform B, 8 compute "
+                          "units), the same hardware: alone, a step of 65536 rows is "
+                          "predicted to take 34.8 ms on cpu0, 66.5 ms on cpu1; cpu1 gets no "
+                          "rows");
     /* the step size decides: at 100 rows cpu0's smaller fixed cost wins (1.1 vs 2.05 ms) */
     ck_assert(!hg__dedup_faster(&devs[0], &slow, &devs[1], &fast, 100, why, sizeof why));
-    ck_assert_ptr_nonnull(strstr(why, "predicted to take 1.1 ms here, 2.05 ms there"));
+    ck_assert_ptr_nonnull(strstr(why, "predicted to take 1.1 ms on cpu0, 2.05 ms on cpu1"));
     free_reasons();
 }
 END_TEST
@@ -205,9 +207,9 @@ START_TEST(duplicate_gpu_driver_kept_by_measured_speed)
     hg__cost_model x = model(0.5, 2e-4), x2 = model(0.5, 1e-4);
     char why[320];
     ck_assert(hg__dedup_faster(&devs[0], &x, &devs[1], &x2, 1000, why, sizeof why));
-    ck_assert_str_eq(why, "replaces gx (Fake GPU X, Fake Platform A, 10 compute units), the "
-                          "same hardware: alone, a step of 1000 rows is predicted to take "
-                          "0.6 ms here, 0.7 ms there; gx gets no rows");
+    ck_assert_str_eq(why, "gx2 replaces gx (Fake GPU X, Fake Platform A, 10 compute units), "
+                          "the same hardware: alone, a step of 1000 rows is predicted to "
+                          "take 0.6 ms on gx2, 0.7 ms on gx; gx gets no rows");
     free_reasons();
 }
 END_TEST
@@ -222,8 +224,9 @@ START_TEST(duplicate_ties_and_missing_models)
     char why[320];
     ck_assert(!hg__dedup_faster(&devs[0], &m, &devs[1], &m, 4096, why, sizeof why));
     ck_assert(!hg__dedup_faster(&devs[0], &m, &devs[1], &none, 4096, why, sizeof why));
-    ck_assert_str_eq(why, "kept over cpu1 (Fake CPU B, Fake Platform B, 8 compute units), "
-                          "the same hardware: it could not be calibrated; cpu1 gets no rows");
+    ck_assert_str_eq(why, "cpu0 kept over cpu1 (Fake CPU B, Fake Platform B, 8 compute "
+                          "units), the same hardware: it could not be calibrated; cpu1 gets no "
+                          "rows");
     ck_assert(hg__dedup_faster(&devs[0], &none, &devs[1], &m, 4096, NULL, 0));
 }
 END_TEST

@@ -20,20 +20,21 @@ bool hg__dedup_faster(const hg_device_info *kept, const hg__cost_model *km,
 {
     double tk = predict(km, rows), td = predict(dm, rows);
     bool replace = dm->valid && td < tk;
-    const hg_device_info *lose = replace ? kept : dup;
+    const hg_device_info *win = replace ? dup : kept, *lose = replace ? kept : dup;
     double tw = replace ? td : tk, tl = replace ? tk : td;
     if (!why || n == 0)
         return replace;
     if (!isfinite(tl))
-        snprintf(why, n, "kept over %s (%s, %s, %u compute unit%s), the same hardware: it "
-                 "could not be calibrated; %s gets no rows", lose->id, lose->name,
+        snprintf(why, n, "%s kept over %s (%s, %s, %u compute unit%s), the same hardware: "
+                 "it could not be calibrated; %s gets no rows", win->id, lose->id, lose->name,
                  lose->platform_name, (unsigned)lose->compute_units,
                  lose->compute_units == 1 ? "" : "s", lose->id);
     else
-        snprintf(why, n, "%s %s (%s, %s, %u compute unit%s), the same hardware: alone, a "
-                 "step of %zu rows is predicted to take %.3g ms here, %.3g ms there; %s "
-                 "gets no rows", replace ? "replaces" : "kept over", lose->id, lose->name,
-                 lose->platform_name, (unsigned)lose->compute_units,
-                 lose->compute_units == 1 ? "" : "s", rows, tw, tl, lose->id);
+        snprintf(why, n, "%s %s %s (%s, %s, %u compute unit%s), the same hardware: alone, "
+                 "a step of %zu rows is predicted to take %.3g ms on %s, %.3g ms on %s; %s "
+                 "gets no rows", win->id, replace ? "replaces" : "kept over", lose->id,
+                 lose->name, lose->platform_name, (unsigned)lose->compute_units,
+                 lose->compute_units == 1 ? "" : "s", rows, tw, win->id, tl, lose->id,
+                 lose->id);
     return replace;
 }

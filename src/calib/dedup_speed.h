@@ -24,15 +24,15 @@
  * one's time is predicted by its solo model (km, dm); dup replaces kept only when its
  * prediction is strictly shorter, or when kept's model is invalid and dup's valid.  An
  * invalid dup model never replaces.  why (n bytes, may be NULL) receives the reason, which
- * is written for the device that stays and names the other (id, name, platform, compute
- * units) and both predictions ("here": the one that stays), e.g.
+ * names the device that stays, then the other (id, name, platform, compute units) and
+ * both predictions, e.g.
  *
- *   "replaces cpu0 (Fake CPU A, Fake Platform A, 16 compute units), the same hardware:
- *    alone, a step of 65536 rows is predicted to take 10 ms here, 20 ms there; cpu0
- *    gets no rows"
+ *   "cpu1 replaces cpu0 (Fake CPU A, Fake Platform A, 16 compute units), the same
+ *    hardware: alone, a step of 65536 rows is predicted to take 10 ms on cpu1, 20 ms on
+ *    cpu0; cpu0 gets no rows"
  *
- * ("kept over ..." when kept stays; "..., the same hardware: it could not be calibrated;
- * ..." when the other has no model).  kept, dup and the models must not be NULL.
+ * ("cpu0 kept over cpu1 ..." when kept stays; "..., the same hardware: it could not be
+ * calibrated; ..." when the other has no model).  kept, dup and the models must not be NULL.
  */
 bool hg__dedup_faster(const hg_device_info *kept, const hg__cost_model *km,
                       const hg_device_info *dup, const hg__cost_model *dm, size_t rows,

@@ -122,16 +122,18 @@ static hg_status try_view(hg_engine *eng, size_t i, size_t j, const float *param
         replace = hg__dedup_faster(whole.info, &whole.model, c, &eng->dev[i].model, rows,
                                    note, n);
     else if (st == HG_OK)
-        snprintf(note, n, "kept over %s (%s, %s, %u compute unit%s), the same "
-                 "hardware: %u rows alone took %.3g ms there, more than %.3g times what a "
-                 "step of %zu rows is predicted to take here (%.3g ms); %s gets no rows", c->id, c->name,
+        snprintf(note, n, "%s kept over %s (%s, %s, %u compute unit%s), the same "
+                 "hardware: %u rows alone took %.3g ms on %s, more than %.3g times what a "
+                 "step of %zu rows is predicted to take on %s (%.3g ms); %s gets no rows",
+                 whole.info->id, c->id, c->name,
                  c->platform_name, (unsigned)c->compute_units,
                  c->compute_units == 1 ? "" : "s",
-                 (unsigned)eng->dev[i].stats.rows, screen_ms, SCREEN_MARGIN, rows, whole_ms,
-                 c->id);
+                 (unsigned)eng->dev[i].stats.rows, screen_ms, c->id, SCREEN_MARGIN, rows,
+                 whole.info->id, whole_ms, c->id);
     else
-        snprintf(note, n, "kept over %s (%s, %s), the same hardware: its trial "
-                 "failed: %.160s", c->id, c->name, c->platform_name, e.message);
+        snprintf(note, n, "%s kept over %s (%s, %s), the same hardware: its trial "
+                 "failed: %.160s", eng->dev[i].info->id, c->id, c->name, c->platform_name,
+                 e.message);
     if (opened) { /* j is open in slot i, whole beside it: keep one of the two */
         hg__device *loser = replace ? &whole : &eng->dev[i];
         hg__forward_release(loser);
