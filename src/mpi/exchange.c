@@ -8,9 +8,11 @@
  * ranks whose records did not arrive are named; MPI itself cannot say whether they died,
  * hang or are merely slow, so the timeout must cover the slowest rank's step.
  *
- * The exchange is point-to-point rather than MPI_Iallgather for that naming.  It moves the
- * same bytes as a naive allgather: each rank sends its record to N - 1 ranks and receives
- * N - 1 records.
+ * The record exchange is point-to-point rather than MPI_Iallgather for that naming.  It
+ * moves the same bytes as a naive allgather: each rank sends its record to N - 1 ranks and
+ * receives N - 1 records.  A step's records are small (its head and devices) unless the
+ * record exchange carries the gradient sums too; the sliced exchange moves the sums with
+ * collectives (reduce.c), after every rank has answered here.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <limits.h>
@@ -40,9 +42,8 @@ static void pause_us(long *us)
         *us *= 2;
 }
 
-/* Poll n requests until all complete or timeout_s passes.  *done says which. */
-static hg_status wait_all(MPI_Request *req, int n, MPI_Status *st, double timeout_s,
-                          bool *done, const char *what, hg_error *err)
+hg_status hg__mpi_wait(MPI_Request *req, int n, MPI_Status *st, double timeout_s, bool *done,
+                       const char *what, hg_error *err)
 {
     double deadline = MPI_Wtime() + timeout_s;
     long us = 10;
@@ -83,7 +84,7 @@ hg_status hg__mpi_dup(MPI_Comm comm, double timeout_s, MPI_Comm *out, const char
         return hg__mpi_fail(err, rc, ctx);
     MPI_Status st;
     bool done;
-    hg_status s = wait_all(&req, 1, &st, timeout_s, &done, ctx, err);
+    hg_status s = hg__mpi_wait(&req, 1, &st, timeout_s, &done, ctx, err);
     if (s != HG_OK)
         return s;
     if (!done)
@@ -159,7 +160,7 @@ hg_status hg__mpi_exchange(MPI_Comm comm, int tag, const void *mine, const size_
     }
     bool done = false;
     if (s == HG_OK)
-        s = wait_all(req, k, st, timeout_s, &done, what, err);
+        s = hg__mpi_wait(req, k, st, timeout_s, &done, what, err);
     if (s == HG_OK && !done) {
         /* Name the ranks whose records have not arrived. */
         char who[200] = "";

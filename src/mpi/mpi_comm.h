@@ -15,6 +15,14 @@
 hg_status hg__mpi_fail(hg_error *err, int rc, const char *what);
 
 /*
+ * Poll n requests (MPI_Testall, sleeping 10 us doubling to 1 ms between polls) until all
+ * complete or timeout_s passes: *done says which, and HG_OK either way.  HG_IO with
+ * "<what>: <MPI's text>" when an MPI call fails (*done false).
+ */
+hg_status hg__mpi_wait(MPI_Request *req, int n, MPI_Status *st, double timeout_s, bool *done,
+                       const char *what, hg_error *err);
+
+/*
  * Duplicate comm without blocking past timeout_s (MPI_Comm_idup) and make the copy return
  * errors (MPI_ERRORS_RETURN) instead of aborting.  *out receives it; free with
  * MPI_Comm_free.
@@ -34,6 +42,49 @@ hg_status hg__mpi_dup(MPI_Comm comm, double timeout_s, MPI_Comm *out, const char
 hg_status hg__mpi_exchange(MPI_Comm comm, int tag, const void *mine, const size_t *len,
                            unsigned char *all, double timeout_s, const char *what,
                            hg_error *err);
+
+/*
+ * The sliced exchange's reduction (reduce.c): the global mean of every rank's P gradient
+ * sums, with O(P) bytes per rank and the bits of hg__rank_mean over whole vectors.
+ *   1. MPI_Ialltoallv: rank r receives every rank's copy of its slice (hg__param_slice),
+ *      8 (N - 1) len_r bytes in, 8 (P - len_r) out;
+ *   2. rank r sums its slice's N copies in rank order in double, divides by the rows and
+ *      rounds to float (hg__rank_mean over the slice: the same operations on the same
+ *      values as the record exchange's hg__rank_mean over whole vectors);
+ *   3. MPI_Iallgatherv of the float slices: 4 (P - len_r) bytes in.
+ * Both collectives are non-blocking and polled until timeout_s (hg__mpi_wait).
+ */
+typedef struct hg__mpi_reduce {
+    size_t  n, p;
+    size_t  first, len;      /* this rank's slice */
+    int    *count, *displ;   /* per rank: the length and first element of its slice */
+    int    *ccount, *cdispl; /* per rank: len and r * len (its copy of this rank's slice) */
+    double *copies;          /* n * len: every rank's copy of this rank's slice, rank order */
+    float  *part;            /* len: this rank's slice of the mean */
+    float  *mean;            /* p: the whole mean after hg__mpi_reduce_mean */
+} hg__mpi_reduce;
+
+/*
+ * Size rd for n ranks, this rank and p parameters.  HG_RANGE when p or n * len exceeds
+ * MPI's int counts, HG_OUT_OF_MEMORY, HG_INVALID_ARGUMENT for n == 0 or rank >= n; on
+ * failure rd holds nothing to free (hg__mpi_reduce_free is still safe).
+ */
+hg_status hg__mpi_reduce_init(hg__mpi_reduce *rd, size_t n, size_t rank, size_t p,
+                              hg_error *err);
+
+/* Free rd's buffers (safe on a zeroed or failed rd).  Not after a failed
+ * hg__mpi_reduce_mean: MPI may still write them. */
+void hg__mpi_reduce_free(hg__mpi_reduce *rd);
+
+/*
+ * rd->mean[k] = (float)((sum over ranks r in rank order of rank r's sums[k]) / rows), the
+ * same bits on every rank.  Collective over comm: every rank calls it with its own p
+ * doubles of sums and the same rows (> 0).  HG_IO (what, and MPI's text or the timeout)
+ * when an MPI call fails or a collective is not done within timeout_s; then MPI may still
+ * read sums and write rd's buffers, which the caller must leave allocated.
+ */
+hg_status hg__mpi_reduce_mean(hg__mpi_reduce *rd, MPI_Comm comm, const double *sums,
+                              size_t rows, double timeout_s, const char *what, hg_error *err);
 
 /*
  * Another rank's failure, as every rank reports it: fills err with st and
