@@ -131,8 +131,11 @@ static void check_reduce(size_t p, size_t rows)
     if (n >= 3 && p >= n)
         check_order_matters(n, p, rows, want);
     memset(rd.mean, 0xff, p * sizeof *rd.mean); /* NaN: a slice not delivered shows */
-    ck_assert_msg(hg__mpi_reduce_mean(&rd, MPI_COMM_WORLD, sums, rows, 30, "test", &err) ==
-                  HG_OK, "%s", err.message);
+    ck_assert_msg(hg__mpi_reduce_post(&rd, MPI_COMM_WORLD, sums, "test", &err) == HG_OK, "%s",
+                  err.message);
+    ck_assert_msg(hg__mpi_reduce_wait(&rd, 30, "test", &err) == HG_OK, "%s", err.message);
+    ck_assert_msg(hg__mpi_reduce_mean(&rd, MPI_COMM_WORLD, rows, 30, "test", &err) == HG_OK,
+                  "%s", err.message);
     for (size_t k = 0; k < p; k++)
         ck_assert_msg(!memcmp(&rd.mean[k], &want[k], sizeof want[k]),
                       "rank %d of %zu, P %zu: element %zu is %a, the rank-order sum %a",

@@ -17,8 +17,9 @@
  *        devices 40 bytes per device of the sender: rows, time, start, end, failed
  *        sums    8 P bytes: the gradient sums, double (the record exchange only)
  *   4. reduce, when every record says the step succeeded:
- *        sliced exchange (the default): reduce.c, an all-to-all of parameter slices, a
- *          rank-order sum of its slice on each rank and an allgather of the float slices;
+ *        sliced exchange (the default): reduce.c, an all-to-all of parameter slices
+ *          (posted before the records' exchange, by every rank, so that it overlaps it),
+ *          a rank-order sum of its slice on each rank and an allgather of the float slices;
  *        record exchange (HETGRAD_MPI_EXCHANGE=allgather): every rank adds the records'
  *          sums in rank order, in double, divides by the step's rows and rounds to float;
  *      both compute every element by the same operations on the same doubles
@@ -584,8 +585,8 @@ static hg_status decode(hg_mpi *c, uint64_t step_no, size_t count, const char *w
 /*
  * The global mean gradient into grad and the mean loss into *loss (may be NULL), after
  * decode passed on every rank.  Record exchange: the rank-order sum of the records' sums
- * here; sliced exchange: reduce.c's collectives, after which a failure leaves the context
- * broken (MPI may still use its buffers).
+ * here; sliced exchange: the rank-order sum of this rank's slice and the allgather
+ * (reduce.c), whose failure leaves the context broken (MPI may still use its buffers).
  */
 static hg_status reduce(hg_mpi *c, size_t count, float *grad, double *loss, const char *what,
                         hg_error *err)
@@ -595,8 +596,7 @@ static hg_status reduce(hg_mpi *c, size_t count, float *grad, double *loss, cons
     if (c->exchange == EXCHANGE_RECORDS) {
         hg__rank_mean(c->sums, P, n, P, c->loss_sum, count, grad, &l);
     } else {
-        hg_status s = hg__mpi_reduce_mean(&c->rd, c->comm, c->my_sums, count,
-                                          c->opt.timeout_s, what, err);
+        hg_status s = hg__mpi_reduce_mean(&c->rd, c->comm, count, c->opt.timeout_s, what, err);
         if (s != HG_OK) {
             c->broken = true;
             snprintf(c->why, sizeof c->why, "%s", err ? err->message : what);
@@ -628,8 +628,15 @@ static hg_status step(hg_mpi *c, const float *params, size_t first, const size_t
     char what[96];
     snprintf(what, sizeof what, "%s: step %llu", fn, (unsigned long long)c->step + 1);
     c->step++;
-    hg_status s = hg__mpi_exchange(c->comm, TAG_STEP, c->mine, c->rec_len, c->all,
-                                   c->opt.timeout_s, what, err);
+    /* Sliced exchange: the all-to-all of the sums moves while the records do. */
+    hg_status s = HG_OK;
+    if (c->exchange == EXCHANGE_SLICES)
+        s = hg__mpi_reduce_post(&c->rd, c->comm, c->my_sums, what, err);
+    if (s == HG_OK)
+        s = hg__mpi_exchange(c->comm, TAG_STEP, c->mine, c->rec_len, c->all, c->opt.timeout_s,
+                             what, err);
+    if (s == HG_OK)
+        s = hg__mpi_reduce_wait(&c->rd, c->opt.timeout_s, what, err);
     if (s != HG_OK) {
         c->broken = true;
         snprintf(c->why, sizeof c->why, "%s", err ? err->message : what);

@@ -13,6 +13,10 @@
  * is thus computed once, by its slice's owner, by the same operations on the same doubles
  * as the record exchange computes it on every rank: the same bits, on every rank, for
  * either exchange and any number of ranks.
+ *
+ * The all-to-all is posted before the step's records are exchanged (context.c) and
+ * progresses while the ranks wait for each other's records; the allgather follows only
+ * when every record says the step succeeded, a verdict every rank reaches alike.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -79,34 +83,50 @@ static hg_status wait_one(MPI_Request *req, double timeout_s, const char *what,
     snprintf(ctx, sizeof ctx, "%s: %s", what, call);
     MPI_Status st;
     bool done = false;
-    hg_status s = hg__mpi_wait(req, 1, &st, timeout_s, &done, ctx, err);
+    hg_status s = hg__mpi_wait(req, 1, &st, timeout_s, HG__MPI_POLL_BYTES_US, &done, ctx, err);
     if (s == HG_OK && !done)
         s = hg__error_set(err, HG_IO, 0, "%s did not complete within %g s (a rank died or "
-                          "hangs after sending its record)", ctx, timeout_s);
+                          "hangs)", ctx, timeout_s);
     return s;
 }
 
-hg_status hg__mpi_reduce_mean(hg__mpi_reduce *rd, MPI_Comm comm, const double *sums,
-                              size_t rows, double timeout_s, const char *what, hg_error *err)
+hg_status hg__mpi_reduce_post(hg__mpi_reduce *rd, MPI_Comm comm, const double *sums,
+                              const char *what, hg_error *err)
 {
-    char ctx[240];
-    MPI_Request req;
-    /* 1. Every rank's copy of this rank's slice, rank r's at copies + r * len. */
+    /* Every rank's copy of this rank's slice, rank r's at copies + r * len. */
     int rc = MPI_Ialltoallv(sums, rd->count, rd->displ, MPI_DOUBLE, rd->copies, rd->ccount,
-                            rd->cdispl, MPI_DOUBLE, comm, &req);
+                            rd->cdispl, MPI_DOUBLE, comm, &rd->req);
     if (rc != MPI_SUCCESS) {
+        char ctx[240];
         snprintf(ctx, sizeof ctx, "%s: MPI_Ialltoallv", what);
         return hg__mpi_fail(err, rc, ctx);
     }
-    hg_status s = wait_one(&req, timeout_s, what, "MPI_Ialltoallv", err);
-    if (s != HG_OK)
-        return s;
-    /* 2. This rank's slice of the mean: the rank-order sum, in double, then float. */
+    rd->posted = true;
+    return HG_OK;
+}
+
+hg_status hg__mpi_reduce_wait(hg__mpi_reduce *rd, double timeout_s, const char *what,
+                              hg_error *err)
+{
+    if (!rd->posted)
+        return HG_OK;
+    hg_status s = wait_one(&rd->req, timeout_s, what, "MPI_Ialltoallv", err);
+    if (s == HG_OK)
+        rd->posted = false;
+    return s;
+}
+
+hg_status hg__mpi_reduce_mean(hg__mpi_reduce *rd, MPI_Comm comm, size_t rows,
+                              double timeout_s, const char *what, hg_error *err)
+{
+    /* This rank's slice of the mean: the rank-order sum, in double, then float. */
     hg__rank_mean(rd->copies, rd->len, rd->n, rd->len, NULL, rows, rd->part, NULL);
-    /* 3. Every rank's slice into its place. */
-    rc = MPI_Iallgatherv(rd->part, (int)rd->len, MPI_FLOAT, rd->mean, rd->count, rd->displ,
-                         MPI_FLOAT, comm, &req);
+    /* Every rank's slice into its place. */
+    MPI_Request req;
+    int rc = MPI_Iallgatherv(rd->part, (int)rd->len, MPI_FLOAT, rd->mean, rd->count, rd->displ,
+                             MPI_FLOAT, comm, &req);
     if (rc != MPI_SUCCESS) {
+        char ctx[240];
         snprintf(ctx, sizeof ctx, "%s: MPI_Iallgatherv", what);
         return hg__mpi_fail(err, rc, ctx);
     }
