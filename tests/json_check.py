@@ -19,10 +19,14 @@ Checks (each a CTest test):
                   trace, and every line of the metrics file (JSON Lines: each
                   record one line, its devices' rows adding up to its rows);
                   then --epochs 0 --load (the evaluation-only summary).
-  bench           hetgrad-bench --json.
+  bench           hetgrad-bench --json, 3 rounds.
   bench-startup   bench_startup --json; then on the fake ICD, where every
                   self-test fails: exit status 1, each device with its error.
-  bench-gradient  bench_gradient --json --quick --models softmax.
+  bench-gradient  bench_gradient --json --quick --models softmax --repeats 3.
+  For both benchmarks, every timed configuration's harness figures must agree
+  with each other (docs/tools.md, "The benchmark harness"): as many samples as
+  rounds, min <= q1 <= median <= q3 <= max, the median is ms_per_step, the
+  spread is (q3 - q1) / median and the flag follows from it and the limit.
   bench-starpu    bench_starpu --json --quick --mix pair (only where StarPU is
                   installed): both devices, every check passed.  Without the
                   layer: StarPU 1.3 aborts on device names of 64 bytes or more,
@@ -220,9 +224,39 @@ def check_metrics(path, summary):
         fail("the last epoch record %r disagrees with the summary %r" % (last, summary))
 
 
+def check_timing(c, rounds, limit, what):
+    """A configuration's harness figures (TIMING) against each other; returns
+    whether it is flagged wide."""
+    t = c["timing"]
+    where = "%s: %s: timing %r" % (what, c["name"], t)
+    if t["samples"] != rounds or t["warmups"] < 1:
+        fail("%s: %d rounds, at least one warm-up expected" % (where, rounds))
+    order = [t["min_ms"], t["q1_ms"], t["median_ms"], t["q3_ms"], t["max_ms"]]
+    if any(v is None for v in order) or order != sorted(order):
+        fail("%s: not min <= q1 <= median <= q3 <= max" % where)
+    if t["median_ms"] != c["ms_per_step"]:
+        fail("%s: median_ms is not ms_per_step %r" % (where, c["ms_per_step"]))
+    spread = (t["q3_ms"] - t["q1_ms"]) / t["median_ms"]
+    if abs(t["spread"] - spread) > 1e-9 * max(1.0, spread):
+        fail("%s: spread is not (q3 - q1) / median = %r" % (where, spread))
+    flag = "few" if rounds < 3 else "wide" if spread > limit else "ok"
+    if t["flag"] != flag:
+        fail("%s: flag %r, expected %r" % (where, t["flag"], flag))
+    return flag == "wide"
+
+
 def check_bench(bench, work):
-    p = run([bench, "--json", "--rows", "2000", "--steps", "2"])
+    p = run([bench, "--json", "--rows", "2000", "--steps", "3"])
     doc = parse_valid(p.stdout, "hetgrad-bench-1", "hetgrad-bench --json")
+    wide = False
+    for c in doc["configs"]:
+        if c["measured"] and c["rows"] == doc["rows"]:
+            wide |= check_timing(c, 3, doc["spread_limit"], "hetgrad-bench")
+        elif c["timing"] is not None and not c["measured"]:
+            fail("hetgrad-bench: %s: a prediction with timing %r" % (c["name"], c["timing"]))
+    if wide != doc["timing_wide"]:
+        fail("hetgrad-bench: timing_wide %r, the configurations' flags say %r"
+             % (doc["timing_wide"], wide))
     for d in doc["devices"]:
         odd_name(d["name"], "device name")
     solo = [c["name"] for c in doc["configs"] if c["name"].startswith("solo:")]
@@ -262,10 +296,14 @@ def check_bench_startup(tool, work):
 
 
 def check_bench_gradient(tool, work):
-    p = run([tool, "--json", "--quick", "--models", "softmax"])
+    p = run([tool, "--json", "--quick", "--models", "softmax", "--repeats", "3"])
     doc = parse_valid(p.stdout, "hetgrad-bench-gradient-2", "bench_gradient --json")
     if not doc["ok"] or not doc["devices"]:
         fail("bench_gradient: ok %r, devices %r" % (doc["ok"], doc["devices"]))
+    for m in doc["models"]:
+        wide = [check_timing(c, 3, doc["spread_limit"], "bench_gradient") for c in m["configs"]]
+        if any(wide) and not m["timing_wide"]:
+            fail("bench_gradient: %s: a configuration is wide, timing_wide is false" % m["model"])
     for name in doc["devices"]:
         odd_name(name, "device name")
     print("bench_gradient: valid; %d device names intact" % len(doc["devices"]))
