@@ -31,9 +31,15 @@
  * the step (hg_engine_last_step, hg_engine_last_step_ms) and host clocks
  * around the calls (see print_legend()).
  *
- * Check: the two ways' final losses (the mean training loss of the last
- * epoch) must agree within LOSS_TOLERANCE (relative); otherwise the exit
- * status is 1.  Figures, never pass/fail thresholds on speed.
+ * Checks, per configuration (a failure makes the exit status 1):
+ *   - the two ways' final losses (the mean training loss of the last epoch)
+ *     within LOSS_TOLERANCE, relative;
+ *   - their first step's gradients (same parameters, same rows) within
+ *     GRAD_TOLERANCE, normwise over each layer's weights and biases apart;
+ *   - the baseline's optimizer against hg_optimizer: CHECK_UPDATES updates
+ *     with the same gradient, within UPDATE_TOLERANCE, normwise.
+ * The last two do not depend on how far two float trajectories drift apart.
+ * Figures, never pass/fail thresholds on speed.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <hetgrad.h>
@@ -59,9 +65,13 @@
 #define HIDDEN 256
 #define MAX_DEVICES 64
 #define LOSS_TOLERANCE 1e-3 /* |loss_hetgrad - loss_openblas| / loss_openblas */
+#define GRAD_TOLERANCE 1e-3 /* the first step's gradients, normwise per block */
+#define UPDATE_TOLERANCE 1e-4 /* the two optimizers' updates from one gradient */
+#define CHECK_UPDATES 3      /* updates the optimizer check applies */
 #define WIDE_SPREAD 0.25    /* (max - min) / median of the rounds' rows/s */
-#define DEFAULT_LR_SGD 0.01
+#define DEFAULT_LR_SGD 0.005
 #define DEFAULT_LR_ADAM 0.001
+#define TEACHER_KIND 100     /* hg_bench_synth_params's seed for the teacher */
 
 enum { WAY_HETGRAD = 0, WAY_OPENBLAS = 1, NWAYS = 2 };
 static const char *const way_names[NWAYS] = {"hetgrad", "openblas"};
@@ -159,6 +169,7 @@ typedef struct runner {
     hg_optimizer   *opt;  /* hetgrad */
     blas_optimizer  bopt; /* openblas */
     float          *params, *grad;
+    float          *first_grad; /* the gradient of its first step */
     way_stats       st;
 } runner;
 
@@ -172,7 +183,9 @@ typedef struct config {
     char              kernel[MAX_DEVICES][48]; /* each device's kernel for the model */
     runner            way[NWAYS];
     double            loss_rel_diff, param_rel_diff, ratio;
-    bool              agree;
+    double            grad_rel_diff;   /* the first step's gradients */
+    double            update_rel_diff; /* the optimizers on the same gradients */
+    bool              agree;           /* all three within their tolerances */
 } config;
 
 /* The whole run. */
@@ -213,6 +226,38 @@ static void make_orders(bench *b)
         memcpy(b->orders + e * b->rows, perm, b->rows * sizeof *perm);
     }
     free(perm);
+}
+
+/*
+ * Labels a linear model can learn: each row's class is the argmax of
+ * (x - 0.5) T over a fixed teacher matrix T (784 x 10, hg_bench_synth_params
+ * with kind TEACHER_KIND), so that training makes progress and the final
+ * losses say something.  (synthetic.c's own labels are independent of x.)
+ */
+static void teacher_labels(bench *b)
+{
+    enum { CHUNK = 4096 };
+    float *t = xcalloc(FEATURES * CLASSES, sizeof *t), *z = xcalloc(CHUNK * CLASSES, sizeof *z);
+    double shift[CLASSES] = {0};
+    hg_bench_synth_params(TEACHER_KIND, FEATURES * CLASSES, t);
+    for (size_t i = 0; i < FEATURES; i++)
+        for (size_t j = 0; j < CLASSES; j++)
+            shift[j] += 0.5 * t[i * CLASSES + j];
+    for (size_t r0 = 0; r0 < b->rows; r0 += CHUNK) {
+        size_t n = b->rows - r0 < CHUNK ? b->rows - r0 : CHUNK;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, CLASSES, FEATURES,
+                    1.0f, b->x + r0 * FEATURES, FEATURES, t, CLASSES, 0.0f, z, CLASSES);
+        for (size_t i = 0; i < n; i++) {
+            int32_t best = 0;
+            for (int32_t j = 1; j < CLASSES; j++)
+                if ((double)z[i * CLASSES + (size_t)j] - shift[j] >
+                    (double)z[i * CLASSES + (size_t)best] - shift[best])
+                    best = j;
+            b->labels[r0 + i] = best;
+        }
+    }
+    free(t);
+    free(z);
 }
 
 /* The hetgrad step's split: the device that finished last is the step's
@@ -257,6 +302,8 @@ static void take_step(bench *b, runner *r, size_t s, bool timed)
     double t1 = now_ms();
     if (r->way == WAY_HETGRAD)
         count_hetgrad_step(b, st, timed);
+    if (s == 0)
+        memcpy(r->first_grad, r->grad, hg_model_param_count(&b->model) * sizeof *r->grad);
     double t2 = now_ms();
     if (r->way == WAY_HETGRAD)
         hg_optimizer_step(r->opt, r->params, r->grad);
@@ -305,6 +352,7 @@ static void runner_init(bench *b, config *c, int way, const float *params0, size
     r->way = way;
     r->params = xcalloc(P, sizeof *r->params);
     r->grad = xcalloc(P, sizeof *r->grad);
+    r->first_grad = xcalloc(P, sizeof *r->first_grad);
     memcpy(r->params, params0, P * sizeof *params0);
     r->st.round_rps = xcalloc(b->nrounds, sizeof *r->st.round_rps);
     r->st.final_loss = NAN;
@@ -330,9 +378,10 @@ static void runner_free(runner *r)
     blas_optimizer_free(&r->bopt);
     free(r->params);
     free(r->grad);
+    free(r->first_grad);
     free(r->st.round_rps);
     r->opt = NULL;
-    r->params = r->grad = NULL;
+    r->params = r->grad = r->first_grad = NULL;
     r->st.round_rps = NULL;
 }
 
@@ -348,28 +397,97 @@ static void way_finish(way_stats *st)
     free(v);
 }
 
-/* Compare c's two ways: ratio, loss and parameter agreement. */
-static void config_finish(bench *b, config *c, size_t P)
+/* Normwise relative difference ||a - b|| / ||b|| (b the reference) of n floats;
+   with base (may be NULL) subtracted from both first. */
+static double rel_diff(const float *a, const float *b, const float *base, size_t n)
+{
+    double d = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = (double)a[i] - (base ? (double)base[i] : 0.0);
+        double y = (double)b[i] - (base ? (double)base[i] : 0.0);
+        d += (x - y) * (x - y);
+        r += y * y;
+    }
+    return r > 0 ? sqrt(d / r) : sqrt(d);
+}
+
+/* The largest rel_diff() (no base) over model's parameter blocks, each
+   layer's weights and its biases (model.h's layout), so that a wrong bias
+   gradient is not hidden by the weights' larger norm. */
+static double rel_diff_blocks(const hg_model_desc *model, const float *a, const float *b)
+{
+    size_t in = model->inputs, at = 0;
+    size_t nlayers = model->kind == HG_MODEL_MLP ? model->nhidden + 1 : 1;
+    double worst = 0;
+    for (size_t l = 0; l < nlayers; l++) {
+        size_t out = l < nlayers - 1 ? model->hidden[l] : model->outputs;
+        double w = rel_diff(a + at, b + at, NULL, in * out);
+        double bias = rel_diff(a + at + in * out, b + at + in * out, NULL, out);
+        worst = fmax(worst, fmax(w, bias));
+        at += in * out + out;
+        in = out;
+    }
+    return worst;
+}
+
+/*
+ * The baseline's optimizer against hg_optimizer: both apply CHECK_UPDATES
+ * updates with the same gradient g from params0; the relative difference of
+ * their total updates.  Chaos-free, unlike the final losses: it checks the
+ * formulas (momentum, Adam's moments and bias correction), not a trajectory.
+ */
+static double optimizer_check(const config *c, const hg_model_desc *model,
+                              const float *params0, const float *g, size_t P)
+{
+    hg_optimizer_options oo;
+    hg_optimizer_options_init(&oo);
+    oo.kind = c->kind;
+    oo.lr = c->lr;
+    hg_optimizer *ho;
+    blas_optimizer bo;
+    hg_error err;
+    if (hg_optimizer_create(&oo, model, &ho, &err) != HG_OK)
+        die_hg("hg_optimizer_create", &err);
+    hg_optimizer_get_options(ho, &oo);
+    if (!blas_optimizer_create(&bo, &oo, P))
+        die_oom("the OpenBLAS optimizer's state");
+    float *ph = xcalloc(P, sizeof *ph), *pb = xcalloc(P, sizeof *pb);
+    memcpy(ph, params0, P * sizeof *ph);
+    memcpy(pb, params0, P * sizeof *pb);
+    for (int k = 0; k < CHECK_UPDATES; k++) {
+        hg_optimizer_step(ho, ph, g);
+        blas_optimizer_step(&bo, pb, g);
+    }
+    double d = rel_diff(pb, ph, params0, P);
+    free(ph);
+    free(pb);
+    blas_optimizer_free(&bo);
+    hg_optimizer_destroy(ho);
+    return d;
+}
+
+/* Compare c's two ways: ratio, the checks, the parameters' drift. */
+static void config_finish(bench *b, config *c, const float *params0, size_t P)
 {
     way_stats *h = &c->way[WAY_HETGRAD].st, *o = &c->way[WAY_OPENBLAS].st;
+    const runner *rh = &c->way[WAY_HETGRAD], *ro = &c->way[WAY_OPENBLAS];
     way_finish(h);
     way_finish(o);
     c->ratio = h->rps / o->rps;
     c->loss_rel_diff = fabs(h->final_loss - o->final_loss) / fabs(o->final_loss);
-    double d = 0, n = 0;
-    const float *ph = c->way[WAY_HETGRAD].params, *po = c->way[WAY_OPENBLAS].params;
-    for (size_t i = 0; i < P; i++) {
-        double e = (double)ph[i] - (double)po[i];
-        d += e * e;
-        n += (double)po[i] * (double)po[i];
-    }
-    c->param_rel_diff = n > 0 ? sqrt(d / n) : sqrt(d);
-    c->agree = c->loss_rel_diff <= LOSS_TOLERANCE;
+    c->param_rel_diff = rel_diff(rh->params, ro->params, NULL, P);
+    c->grad_rel_diff = rel_diff_blocks(&b->model, rh->first_grad, ro->first_grad);
+    c->update_rel_diff = optimizer_check(c, &b->model, params0, rh->first_grad, P);
+    c->agree = c->loss_rel_diff <= LOSS_TOLERANCE && c->grad_rel_diff <= GRAD_TOLERANCE &&
+               c->update_rel_diff <= UPDATE_TOLERANCE;
     if (!c->agree) {
         b->failed = true;
-        fprintf(stderr, "bench_train: *** %s %s: final loss hetgrad %.6f, openblas %.6f "
-                "(relative difference %.2e over the tolerance %.0e) ***\n", c->model,
-                c->optimizer, h->final_loss, o->final_loss, c->loss_rel_diff, LOSS_TOLERANCE);
+        fprintf(stderr, "bench_train: *** %s %s: the two ways disagree: final loss hetgrad "
+                "%.6f, openblas %.6f (relative difference %.2e, tolerance %.0e); first "
+                "gradient %.2e (tolerance %.0e); optimizer updates %.2e (tolerance %.0e) ***\n",
+                c->model, c->optimizer, h->final_loss, o->final_loss, c->loss_rel_diff,
+                LOSS_TOLERANCE, c->grad_rel_diff, GRAD_TOLERANCE, c->update_rel_diff,
+                UPDATE_TOLERANCE);
     }
 }
 
@@ -437,7 +555,7 @@ static void run_model(bench *b, const hg_model_desc *model, config *cfg, size_t 
             run_round(b, &cfg[q / NWAYS].way[q % NWAYS], k);
         }
     for (size_t i = 0; i < n; i++) {
-        config_finish(b, &cfg[i], P);
+        config_finish(b, &cfg[i], params0, P);
         for (int w = 0; w < NWAYS; w++)
             runner_free(&cfg[i].way[w]);
     }
@@ -507,11 +625,13 @@ static void print_text(const bench *b, const config *cfg, size_t n, double total
     printf("\n");
     for (size_t i = 0; i < n; i++) {
         const config *c = &cfg[i];
-        printf("%s %s (lr %g): final loss hetgrad %.6f, openblas %.6f: relative difference "
-               "%.2e (tolerance %.0e) %s; parameters' relative difference %.2e; kernels:",
-               c->model, c->optimizer, c->lr, c->way[WAY_HETGRAD].st.final_loss,
+        printf("%s %s (lr %g): %s: final loss hetgrad %.6f, openblas %.6f (relative "
+               "difference %.2e, tolerance %.0e); first gradient %.2e (%.0e); optimizer "
+               "updates %.2e (%.0e); final parameters %.2e; kernels:", c->model, c->optimizer,
+               c->lr, c->agree ? "agree" : "DISAGREE", c->way[WAY_HETGRAD].st.final_loss,
                c->way[WAY_OPENBLAS].st.final_loss, c->loss_rel_diff, LOSS_TOLERANCE,
-               c->agree ? "agree" : "DISAGREE", c->param_rel_diff);
+               c->grad_rel_diff, GRAD_TOLERANCE, c->update_rel_diff, UPDATE_TOLERANCE,
+               c->param_rel_diff);
         for (size_t d = 0; d < b->ndev; d++)
             printf(" %s", c->kernel[d]);
         printf("; engine set-up %.0f ms\n", c->setup_ms);
@@ -574,6 +694,8 @@ static bool print_json(const bench *b, const config *cfg, size_t n, double total
     json_key(&j, "seed"); json_u64(&j, b->seed);
     json_key(&j, "blas_threads"); json_u64(&j, (uint64_t)b->blas_threads);
     json_key(&j, "loss_tolerance"); json_double(&j, LOSS_TOLERANCE);
+    json_key(&j, "grad_tolerance"); json_double(&j, GRAD_TOLERANCE);
+    json_key(&j, "update_tolerance"); json_double(&j, UPDATE_TOLERANCE);
     json_key(&j, "wide_spread"); json_double(&j, WIDE_SPREAD);
     json_key(&j, "total_s"); json_double(&j, total_s);
     json_key(&j, "devices");
@@ -599,6 +721,8 @@ static bool print_json(const bench *b, const config *cfg, size_t n, double total
         json_key(&j, "ratio"); json_double(&j, c->ratio);
         json_key(&j, "loss_rel_diff"); json_double(&j, c->loss_rel_diff);
         json_key(&j, "param_rel_diff"); json_double(&j, c->param_rel_diff);
+        json_key(&j, "grad_rel_diff"); json_double(&j, c->grad_rel_diff);
+        json_key(&j, "update_rel_diff"); json_double(&j, c->update_rel_diff);
         json_key(&j, "agree"); json_bool(&j, c->agree);
         for (int w = 0; w < NWAYS; w++) {
             json_key(&j, way_names[w]);
@@ -618,7 +742,7 @@ static const char *const optimizer_names[] = {"sgd", "adam", NULL};
 
 static const cli_exit train_exits[] = {
     {0, "success"},
-    {1, "a check failed: the two ways' final losses disagree"},
+    {1, "a check failed: the two ways' losses, gradients or updates disagree"},
     {2, "usage error"},
     {3, "a hetgrad call or an allocation failed"},
 };
@@ -736,7 +860,7 @@ int main(int argc, char **argv)
          .max_count = 2, .choices = optimizer_names,
          .help = "optimizers, in this order (default both: SGD\nwith momentum 0.9, Adam)"},
         {.name = "lr", .kind = CLI_DOUBLE, .target = &lr, .metavar = "LR", .range = "(0,1]",
-         .help = "learning rate (default 0.01 for SGD, 0.001 for\nAdam)"},
+         .help = "learning rate (default 0.005 for SGD, 0.001 for\nAdam)"},
         {.name = "seed", .kind = CLI_U64, .target = &seed, .metavar = "S",
          .help = "seed of the initial parameters (S) and of the\nepochs' row order (S + 1); "
                  "default 1"},
@@ -791,6 +915,7 @@ int main(int argc, char **argv)
     b.x = xcalloc(rows * FEATURES, sizeof *b.x);
     b.labels = xcalloc(rows, sizeof *b.labels);
     hg_bench_synth_data(rows, FEATURES, 0, CLASSES, b.x, NULL, b.labels);
+    teacher_labels(&b);
     b.data = (hg_dataset_desc){.rows = rows, .inputs = FEATURES, .x = b.x, .labels = b.labels};
     make_orders(&b);
 
