@@ -21,15 +21,19 @@
  *             backward, the same optimizer formulas in float; OpenBLAS on
  *             --blas-threads threads (default 1).
  *
- * Timing: the steps are cut into rounds of K steps; round by round every
- * configuration's two ways take their next K steps in turn (the order
- * rotating each round), so that a change in the machine's load hits all of
- * them alike.  The first round is a warm-up, not timed (unless there is only
- * one).  rows/s is the median over the timed rounds of a round's rows over its
- * wall time; the spread, (max - min) / median, flags a run too noisy to
- * compare.  A hetgrad step's time is split with the engine's own figures of
- * the step (hg_engine_last_step, hg_engine_last_step_ms) and host clocks
- * around the calls (see print_legend()).
+ * Timing (tools/harness.h, the benchmarks' shared harness): the steps are
+ * cut into rounds of K steps; each call of the harness's sample function
+ * takes one way's next K steps, and the harness runs every configuration's
+ * two ways once per round, in an order that changes from round to round, so
+ * that a change in the machine's load hits all of them alike.  The first
+ * round is the warm-up (one call: every call trains, and the epochs are
+ * fixed, so the harness's settle rule is off).  A round's time is scaled to
+ * ms per full batch (the last batch of an epoch may be short); rows/s is
+ * batch / the median of those, the spread the interquartile range over the
+ * median, flagged "wide" above the harness's limit; the ratio is the median
+ * of the per-round paired ratios.  A hetgrad step's time is split with the
+ * engine's own figures of the step (hg_engine_last_step,
+ * hg_engine_last_step_ms) and host clocks around the calls (print_legend()).
  *
  * Checks, per configuration (a failure makes the exit status 1):
  *   - the two ways' final losses (the mean training loss of the last epoch)
@@ -45,6 +49,7 @@
 #include <hetgrad.h>
 
 #include "cli.h"
+#include "harness.h"
 #include "json_out.h"
 #include "synthetic.h"
 #include "train_blas.h"
@@ -68,7 +73,6 @@
 #define GRAD_TOLERANCE 1e-3 /* the first step's gradients, normwise per block */
 #define UPDATE_TOLERANCE 1e-4 /* the two optimizers' updates from one gradient */
 #define CHECK_UPDATES 3      /* updates the optimizer check applies */
-#define WIDE_SPREAD 0.25    /* (max - min) / median of the rounds' rows/s */
 #define DEFAULT_LR_SGD 0.005
 #define DEFAULT_LR_ADAM 0.001
 #define TEACHER_KIND 100     /* hg_bench_synth_params's seed for the teacher */
@@ -83,21 +87,6 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median of v[0..n) (sorts v); NAN when n is 0. */
-static double median(double *v, size_t n)
-{
-    if (!n)
-        return NAN;
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* A failed hetgrad call: say what and why, exit 3. */
@@ -143,8 +132,7 @@ static bool contains_nocase(const char *hay, const char *needle)
 
 /* What one way of one configuration measured.  Sums are over the timed steps. */
 typedef struct way_stats {
-    double *round_rps;   /* rows/s of each timed round (nrounds of them) */
-    size_t  nrounds;
+    size_t  next;        /* the next step to take (0 .. total_steps) */
     size_t  steps, rows; /* timed */
     double  ms;          /* wall time of the timed rounds */
     double  grad_ms;     /* host time around the gradient call */
@@ -159,8 +147,9 @@ typedef struct way_stats {
     double  epoch_loss;  /* the running epoch's loss, summed over its rows */
     size_t  epoch_rows;
     double  final_loss;  /* the mean loss of the last complete epoch */
-    /* after the rounds (way_finish) */
-    double  rps, rps_min, rps_max, spread;
+    /* after the rounds (config_finish) */
+    harness_stats ms_per_batch; /* the rounds' times, ms per full batch */
+    double  rps, rps_min, rps_max; /* rows/s: batch over its median, max, min */
 } way_stats;
 
 /* One way of one configuration: its parameters, optimizer and figures. */
@@ -182,7 +171,8 @@ typedef struct config {
     double            setup_ms;   /* its model's engine: create, data, calibration */
     char              kernel[MAX_DEVICES][48]; /* each device's kernel for the model */
     runner            way[NWAYS];
-    double            loss_rel_diff, param_rel_diff, ratio;
+    double            loss_rel_diff, param_rel_diff;
+    harness_stats     ratio;           /* per-round hetgrad / openblas speed */
     double            grad_rel_diff;   /* the first step's gradients */
     double            update_rel_diff; /* the optimizers on the same gradients */
     bool              agree;           /* all three within their tolerances */
@@ -199,13 +189,15 @@ typedef struct bench {
     int32_t          *labels;
     hg_dataset_desc   data;
     size_t           *orders;      /* epochs x rows: each epoch's row order */
-    size_t            steps_per_epoch, total_steps, nrounds, warmup_rounds;
+    size_t            steps_per_epoch, total_steps;
+    size_t            nrounds;     /* calls per way: the warm-up and the timed rounds */
     hg_engine_options eopt;
     size_t            ndev;
     char             *dev_names[MAX_DEVICES];
     hg_engine        *eng;         /* the current model's */
     hg_model_desc     model;       /* the current model */
     blas_scratch      scratch;     /* the current model's */
+    runner          **runners;     /* the current model's, harness config order */
     bool              failed;      /* a check failed */
 } bench;
 
@@ -284,8 +276,9 @@ static void count_hetgrad_step(bench *b, way_stats *st, bool timed)
     st->reduce_ms += hg_engine_last_step_ms(b->eng) - last.end_ms;
 }
 
-/* Global step s of r: the gradient of its minibatch, then the update. */
-static void take_step(bench *b, runner *r, size_t s, bool timed)
+/* Global step s of r: the gradient of its minibatch, then the update.
+   Returns the step's rows. */
+static size_t take_step(bench *b, runner *r, size_t s, bool timed)
 {
     size_t epoch = s / b->steps_per_epoch, first = (s % b->steps_per_epoch) * b->batch;
     size_t nb = b->rows - first < b->batch ? b->rows - first : b->batch;
@@ -323,23 +316,34 @@ static void take_step(bench *b, runner *r, size_t s, bool timed)
         st->epoch_loss = 0;
         st->epoch_rows = 0;
     }
+    return nb;
 }
 
-/* Round k of r: its steps [k K, (k + 1) K), timed unless a warm-up round. */
-static void run_round(bench *b, runner *r, size_t k)
+/*
+ * harness_sample_fn: way way_ix of the current model takes its next K
+ * steps (round: HARNESS_WARMUP or the timed round); *ms receives their wall
+ * time scaled to ms per full batch.  Returns 1 when the way has no step left
+ * (a miscounted plan), else 0.
+ */
+static int sample_round(void *ctx, size_t way_ix, size_t round, double *ms)
 {
-    size_t first = k * b->round_steps, last = first + b->round_steps;
+    bench *b = ctx;
+    runner *r = b->runners[way_ix];
+    size_t first = r->st.next, last = first + b->round_steps;
     last = last < b->total_steps ? last : b->total_steps;
-    bool timed = k >= b->warmup_rounds;
-    size_t rows_before = r->st.rows;
-    double t0 = now_ms();
+    if (first >= last)
+        return 1;
+    bool timed = round != HARNESS_WARMUP;
+    size_t rows = 0;
+    double t0 = harness_now_ms();
     for (size_t s = first; s < last; s++)
-        take_step(b, r, s, timed);
-    double ms = now_ms() - t0;
-    if (timed) {
-        r->st.ms += ms;
-        r->st.round_rps[r->st.nrounds++] = (double)(r->st.rows - rows_before) / (ms / 1e3);
-    }
+        rows += take_step(b, r, s, timed);
+    double wall = harness_now_ms() - t0;
+    r->st.next = last;
+    if (timed)
+        r->st.ms += wall;
+    *ms = wall * (double)b->batch / (double)rows;
+    return 0;
 }
 
 /* ---- a model's configurations --------------------------------------------------------- */
@@ -354,7 +358,6 @@ static void runner_init(bench *b, config *c, int way, const float *params0, size
     r->grad = xcalloc(P, sizeof *r->grad);
     r->first_grad = xcalloc(P, sizeof *r->first_grad);
     memcpy(r->params, params0, P * sizeof *params0);
-    r->st.round_rps = xcalloc(b->nrounds, sizeof *r->st.round_rps);
     r->st.final_loss = NAN;
     hg_optimizer_options oo;
     hg_optimizer_options_init(&oo);
@@ -379,22 +382,18 @@ static void runner_free(runner *r)
     free(r->params);
     free(r->grad);
     free(r->first_grad);
-    free(r->st.round_rps);
     r->opt = NULL;
     r->params = r->grad = r->first_grad = NULL;
-    r->st.round_rps = NULL;
 }
 
-/* The medians and spreads of st's rounds. */
-static void way_finish(way_stats *st)
+/* st's figures from the harness's summary of its rounds (ms per batch). */
+static void way_finish(const bench *b, way_stats *st, const harness_stats *hs)
 {
-    double *v = xcalloc(st->nrounds, sizeof *v);
-    memcpy(v, st->round_rps, st->nrounds * sizeof *v);
-    st->rps = median(v, st->nrounds);
-    st->rps_min = st->nrounds ? v[0] : NAN;
-    st->rps_max = st->nrounds ? v[st->nrounds - 1] : NAN;
-    st->spread = (st->rps_max - st->rps_min) / st->rps;
-    free(v);
+    st->ms_per_batch = *hs;
+    double rows_per_ms = (double)b->batch * 1e3;
+    st->rps = rows_per_ms / hs->median;
+    st->rps_min = rows_per_ms / hs->max;
+    st->rps_max = rows_per_ms / hs->min;
 }
 
 /* Normwise relative difference ||a - b|| / ||b|| (b the reference) of n floats;
@@ -466,14 +465,18 @@ static double optimizer_check(const config *c, const hg_model_desc *model,
     return d;
 }
 
-/* Compare c's two ways: ratio, the checks, the parameters' drift. */
-static void config_finish(bench *b, config *c, const float *params0, size_t P)
+/* Compare c's two ways, harness configs k (hetgrad) and k + 1 (openblas) of
+   res: the figures, the ratio, the checks, the parameters' drift. */
+static void config_finish(bench *b, config *c, const harness_result *res, size_t k,
+                          const float *params0, size_t P)
 {
     way_stats *h = &c->way[WAY_HETGRAD].st, *o = &c->way[WAY_OPENBLAS].st;
     const runner *rh = &c->way[WAY_HETGRAD], *ro = &c->way[WAY_OPENBLAS];
-    way_finish(h);
-    way_finish(o);
-    c->ratio = h->rps / o->rps;
+    way_finish(b, h, &res->stats[k + WAY_HETGRAD]);
+    way_finish(b, o, &res->stats[k + WAY_OPENBLAS]);
+    /* openblas ms / hetgrad ms, round by round: hetgrad's speed over OpenBLAS's */
+    if (harness_paired_ratio(res, k + WAY_OPENBLAS, k + WAY_HETGRAD, &c->ratio) != 0)
+        die_oom("the paired ratios");
     c->loss_rel_diff = fabs(h->final_loss - o->final_loss) / fabs(o->final_loss);
     c->param_rel_diff = rel_diff(rh->params, ro->params, NULL, P);
     c->grad_rel_diff = rel_diff_blocks(&b->model, rh->first_grad, ro->first_grad);
@@ -518,6 +521,33 @@ static double engine_setup(bench *b)
     return ms;
 }
 
+/* The harness over cfg[0..n)'s ways (config i's way w is harness config
+   i * NWAYS + w): one warm-up call each, then the timed rounds; *res filled. */
+static void run_rounds(bench *b, config *cfg, size_t n, harness_result *res)
+{
+    b->runners = xcalloc(n * NWAYS, sizeof *b->runners);
+    for (size_t i = 0; i < n; i++)
+        for (int w = 0; w < NWAYS; w++)
+            b->runners[i * NWAYS + (size_t)w] = &cfg[i].way[w];
+    harness_plan plan;
+    harness_plan_init(&plan);
+    plan.nconfigs = n * NWAYS;
+    plan.rounds = b->nrounds - 1;
+    plan.warmup = 1;
+    plan.warmup_max = 1; /* every call trains: the epochs fix the number of calls */
+    plan.seed = b->seed;
+    plan.sample = sample_round;
+    plan.ctx = b;
+    int rc = harness_run(&plan, res);
+    if (rc != 0) {
+        fprintf(stderr, "bench_train: the timing harness failed (%d)%s\n", rc,
+                rc == 1 ? ": a way ran out of steps" : "");
+        exit(3);
+    }
+    free(b->runners);
+    b->runners = NULL;
+}
+
 /*
  * Train every configuration of model (cfg[0..n), all of that model) both
  * ways, interleaved round by round.
@@ -548,17 +578,14 @@ static void run_model(bench *b, const hg_model_desc *model, config *cfg, size_t 
     cli_note(b->cmd, "%s: engine ready in %.0f ms; %zu configuration(s) x 2 ways, %zu rounds "
              "of %zu steps", model->kind == HG_MODEL_MLP ? "mlp" : "softmax", setup_ms, n,
              b->nrounds, b->round_steps);
-    size_t nr = n * NWAYS;
-    for (size_t k = 0; k < b->nrounds; k++)
-        for (size_t j = 0; j < nr; j++) {
-            size_t q = (j + k) % nr; /* the order rotates each round */
-            run_round(b, &cfg[q / NWAYS].way[q % NWAYS], k);
-        }
+    harness_result res;
+    run_rounds(b, cfg, n, &res);
     for (size_t i = 0; i < n; i++) {
-        config_finish(b, &cfg[i], params0, P);
+        config_finish(b, &cfg[i], &res, i * NWAYS, params0, P);
         for (int w = 0; w < NWAYS; w++)
             runner_free(&cfg[i].way[w]);
     }
+    harness_result_free(&res);
     free(params0);
     blas_scratch_free(&b->scratch);
     hg_engine_destroy(b->eng);
@@ -569,20 +596,22 @@ static void run_model(bench *b, const hg_model_desc *model, config *cfg, size_t 
 
 static void print_legend(const bench *b)
 {
-    printf("rows/s: median over the timed rounds of a round's rows / its wall time (min..max;\n"
-           "  spread = (max - min) / median, \"WIDE\" over %.2f: too noisy to compare);\n"
-           "ratio = hetgrad rows/s / openblas rows/s; loss = mean training loss of the last "
+    printf("rows/s: batch / the median over the timed rounds of a round's time per full "
+           "batch\n  (min..max: its slowest and fastest round); spread = interquartile range "
+           "/ median,\n  flag \"wide\" over %.0f%% (too noisy to compare), \"few\" under %d "
+           "rounds (tools/harness.h);\nratio = median of the per-round ratios of hetgrad's "
+           "speed to OpenBLAS's (sprd: their\n  spread); loss = mean training loss of the last "
            "epoch;\nper step (ms, means over the timed steps): grad = host time around the "
-           "gradient call\n  (hg_engine_gradient_rows / the OpenBLAS forward and backward), "
-           "update = around the\n  optimizer step, loop = the rest of the step (the step "
-           "statistics, the loop);\nhetgrad's grad, split on the device that finished the "
-           "step last (hg_engine_last_step):\n  dispatch = from the call to its worker's start "
-           "(argument checks, row planning,\n  hand-off), device = its kernels' OpenCL event "
-           "time, transfer = its parameter\n  upload and read-back events, worker = its "
-           "worker's host time outside those events\n  (enqueue, waits, hand-off), reduce = "
-           "from its end to the step's end (the host's\n  sum of the partial results); the five "
-           "add up to grad but for the call's own\n  entry and return.  OpenBLAS: %d thread(s).\n",
-           WIDE_SPREAD, b->blas_threads);
+           "gradient call\n  (hg_engine_gradient_rows / the OpenBLAS gather, forward and "
+           "backward), update =\n  around the optimizer step, loop = the rest of the step "
+           "(the step statistics, the\n  loop); hetgrad's grad, split on the device that "
+           "finished the step last\n  (hg_engine_last_step): dispat(ch) = from the call to its "
+           "worker's start (argument\n  checks, row planning, hand-off), device = its kernels' "
+           "OpenCL event time,\n  transf(er) = its parameter upload and read-back events, worker "
+           "= its worker's host\n  time outside those events (enqueue, waits, hand-off), "
+           "reduce = from its end to the\n  step's end (the host's sum of the partial results); "
+           "the five add up to grad but\n  for the call's own entry and return.  OpenBLAS: %d "
+           "thread(s).\n", HARNESS_SPREAD_LIMIT * 100, HARNESS_MIN_SAMPLES, b->blas_threads);
 }
 
 static void print_way(const config *c, int w)
@@ -590,16 +619,16 @@ static void print_way(const config *c, int w)
     const way_stats *s = &c->way[w].st;
     double n = s->steps ? (double)s->steps : NAN;
     double step = s->ms / n, grad = s->grad_ms / n, upd = s->update_ms / n;
-    printf("%-8s %-5s %-9s %10.0f %9.0f..%-9.0f %5.2f%-5s", w ? "" : c->model,
-           w ? "" : c->optimizer, way_names[w], s->rps, s->rps_min, s->rps_max, s->spread,
-           s->spread > WIDE_SPREAD ? " WIDE" : "");
+    printf("%-8s %-5s %-9s %9.0f %8.0f..%-8.0f %6.3f %-4s", w ? "" : c->model,
+           w ? "" : c->optimizer, way_names[w], s->rps, s->rps_min, s->rps_max,
+           s->ms_per_batch.spread, harness_flag_name(s->ms_per_batch.flag));
     if (w == WAY_HETGRAD)
-        printf(" %6.2f", c->ratio);
+        printf(" %5.2f %5.3f", c->ratio.median, c->ratio.spread);
     else
-        printf(" %6s", "");
-    printf(" %9.5f %8.3f %7.3f %7.3f %7.3f", s->final_loss, step, grad, upd, step - grad - upd);
+        printf(" %11s", "");
+    printf(" %8.5f %7.3f %6.3f %6.3f %6.3f", s->final_loss, step, grad, upd, step - grad - upd);
     if (w == WAY_HETGRAD)
-        printf(" | %8.3f %7.3f %8.3f %7.3f %7.3f", s->dispatch_ms / n, s->kernel_ms / n,
+        printf(" | %6.3f %6.3f %6.3f %6.3f %6.3f", s->dispatch_ms / n, s->kernel_ms / n,
                s->transfer_ms / n, s->worker_ms / n, s->reduce_ms / n);
     printf("\n");
 }
@@ -607,17 +636,19 @@ static void print_way(const config *c, int w)
 static void print_text(const bench *b, const config *cfg, size_t n, double total_s)
 {
     printf("bench_train: %zu rows x %d features, %d classes (synthetic), batch %zu, %zu "
-           "epoch(s) of %zu steps, seed %llu;\nrounds of %zu steps (%zu, %zu warm-up), each "
-           "configuration's two ways interleaved round by round\nhetgrad devices:", b->rows,
-           FEATURES, CLASSES, b->batch, b->epochs, b->steps_per_epoch,
-           (unsigned long long)b->seed, b->round_steps, b->nrounds, b->warmup_rounds);
+           "epoch(s) of %zu steps, seed %llu;\nrounds of %zu steps (%zu: 1 warm-up, %zu "
+           "timed), every way of a model once per round,\nin an order that changes each "
+           "round (tools/harness.h)\nhetgrad devices:", b->rows, FEATURES, CLASSES, b->batch,
+           b->epochs, b->steps_per_epoch, (unsigned long long)b->seed, b->round_steps,
+           b->nrounds, b->nrounds - 1);
     for (size_t d = 0; d < b->ndev; d++)
         printf("%s [%zu] %s", d ? "," : "", d, b->dev_names[d]);
     printf("; OpenBLAS %d thread(s)\n", b->blas_threads);
     print_legend(b);
-    printf("\n%-8s %-5s %-9s %10s %20s %-10s %6s %9s %8s %7s %7s %7s | %8s %7s %8s %7s %7s\n",
-           "model", "opt", "way", "rows/s", "min..max", "spread", "ratio", "loss", "ms/step",
-           "grad", "update", "loop", "dispatch", "device", "transfer", "worker", "reduce");
+    printf("\n%-8s %-5s %-9s %9s %18s %6s %-4s %5s %5s %8s %7s %6s %6s %6s | %6s %6s %6s "
+           "%6s %6s\n", "model", "opt", "way", "rows/s", "min..max", "spread", "flag", "ratio",
+           "sprd", "loss", "ms/step", "grad", "update", "loop", "dispat", "device", "transf",
+           "worker", "reduce");
     for (size_t i = 0; i < n; i++) {
         print_way(&cfg[i], WAY_HETGRAD);
         print_way(&cfg[i], WAY_OPENBLAS);
@@ -648,8 +679,8 @@ static void json_way(json_out *j, const bench *b, const config *c, int w)
     json_key(j, "rows_per_s"); json_double(j, s->rps);
     json_key(j, "rows_per_s_min"); json_double(j, s->rps_min);
     json_key(j, "rows_per_s_max"); json_double(j, s->rps_max);
-    json_key(j, "spread"); json_double(j, s->spread);
-    json_key(j, "spread_wide"); json_bool(j, !(s->spread <= WIDE_SPREAD));
+    json_key(j, "spread"); json_double(j, s->ms_per_batch.spread);
+    json_key(j, "flag"); json_string(j, harness_flag_name(s->ms_per_batch.flag));
     json_key(j, "final_loss"); json_double(j, s->final_loss);
     json_key(j, "step_ms"); json_double(j, s->ms / n);
     json_key(j, "gradient_ms"); json_double(j, s->grad_ms / n);
@@ -690,13 +721,12 @@ static bool print_json(const bench *b, const config *cfg, size_t n, double total
     json_key(&j, "steps_per_epoch"); json_u64(&j, b->steps_per_epoch);
     json_key(&j, "round_steps"); json_u64(&j, b->round_steps);
     json_key(&j, "rounds"); json_u64(&j, b->nrounds);
-    json_key(&j, "warmup_rounds"); json_u64(&j, b->warmup_rounds);
     json_key(&j, "seed"); json_u64(&j, b->seed);
     json_key(&j, "blas_threads"); json_u64(&j, (uint64_t)b->blas_threads);
     json_key(&j, "loss_tolerance"); json_double(&j, LOSS_TOLERANCE);
     json_key(&j, "grad_tolerance"); json_double(&j, GRAD_TOLERANCE);
     json_key(&j, "update_tolerance"); json_double(&j, UPDATE_TOLERANCE);
-    json_key(&j, "wide_spread"); json_double(&j, WIDE_SPREAD);
+    json_key(&j, "spread_limit"); json_double(&j, HARNESS_SPREAD_LIMIT);
     json_key(&j, "total_s"); json_double(&j, total_s);
     json_key(&j, "devices");
     json_begin_array(&j);
@@ -718,7 +748,9 @@ static bool print_json(const bench *b, const config *cfg, size_t n, double total
         for (size_t d = 0; d < b->ndev; d++)
             json_string(&j, c->kernel[d]);
         json_end_array(&j);
-        json_key(&j, "ratio"); json_double(&j, c->ratio);
+        json_key(&j, "ratio"); json_double(&j, c->ratio.median);
+        json_key(&j, "ratio_spread"); json_double(&j, c->ratio.spread);
+        json_key(&j, "ratio_flag"); json_string(&j, harness_flag_name(c->ratio.flag));
         json_key(&j, "loss_rel_diff"); json_double(&j, c->loss_rel_diff);
         json_key(&j, "param_rel_diff"); json_double(&j, c->param_rel_diff);
         json_key(&j, "grad_rel_diff"); json_double(&j, c->grad_rel_diff);
@@ -803,20 +835,19 @@ static size_t make_configs(const bench *b, const int *model_ix, size_t nmodels,
     return n;
 }
 
-/* Steps, rounds and warm-up from rows, batch, epochs and --round-steps (0:
-   25 steps, fewer so that there are at least 8 rounds). */
+/* Steps and rounds from rows, batch, epochs and --round-steps (0: 25 steps,
+   fewer so that there are at least 8 rounds; at most half the steps, so that
+   there are a warm-up round and a timed one).  The caller made sure of at
+   least 2 steps. */
 static void plan_rounds(bench *b, size_t round_steps)
 {
-    b->steps_per_epoch = (b->rows + b->batch - 1) / b->batch;
-    b->total_steps = b->steps_per_epoch * b->epochs;
     if (!round_steps) {
         round_steps = b->total_steps / 8;
         round_steps = round_steps < 25 ? round_steps : 25;
-        round_steps = round_steps ? round_steps : 1;
     }
-    b->round_steps = round_steps < b->total_steps ? round_steps : b->total_steps;
+    round_steps = round_steps < b->total_steps / 2 ? round_steps : b->total_steps / 2;
+    b->round_steps = round_steps ? round_steps : 1;
     b->nrounds = (b->total_steps + b->round_steps - 1) / b->round_steps;
-    b->warmup_rounds = b->nrounds > 1 ? 1 : 0;
 }
 
 /* Every configuration, model by model (one engine at a time). */
@@ -866,7 +897,8 @@ int main(int argc, char **argv)
                  "default 1"},
         {.name = "round-steps", .kind = CLI_SIZE, .target = &round_steps, .metavar = "K",
          .range = "[1,1000000]",
-         .help = "steps per timing round (default 25, fewer to\nmake at least 8 rounds)"},
+         .help = "steps per timing round (default 25, fewer to\nmake at least 8 rounds; at most "
+                 "half the\nsteps)"},
         {.name = "blas-threads", .kind = CLI_SIZE, .target = &blas_threads, .metavar = "T",
          .range = "[1,1024]", .help = "OpenBLAS threads of the baseline (default 1)"},
         {.name = "devices", .kind = CLI_STRING, .target = &devices, .metavar = "EXPR",
@@ -902,9 +934,16 @@ int main(int argc, char **argv)
     b.epochs = epochs;
     b.seed = seed;
     b.lr = lr;
+    b.steps_per_epoch = (rows + batch - 1) / batch;
+    b.total_steps = b.steps_per_epoch * epochs;
+    if (b.total_steps < 2)
+        return cli_usage_error(&cmd, "%zu row%s in batches of %zu for %zu epoch make 1 step; "
+                               "timing needs 2 (a warm-up and a timed one): more --rows, a "
+                               "smaller --batch or --epochs 2", rows, rows == 1 ? "" : "s",
+                               batch, epochs);
+    plan_rounds(&b, round_steps);
     openblas_set_num_threads((int)blas_threads);
     b.blas_threads = openblas_get_num_threads();
-    plan_rounds(&b, round_steps);
 
     hg_options devs;
     char *selection;
