@@ -34,7 +34,7 @@ extern const size_t        bench_detmath_cl_len;
 extern const unsigned char bench_fused_cl[];
 extern const size_t        bench_fused_cl_len;
 
-#define SLAB_MIN 512u  /* as HG__SLAB_MIN in src/engine_internal.h */
+#define SLAB_MIN 512u  /* as HG__SLAB_MIN in src/exec/engine_internal.h */
 #define SLAB_MAX 8192u /* as HG__SLAB_MAX */
 
 enum { H_X, H_LABELS, H_PARAMS, H_OUT, H_WT, H_PART, NHANDLES };
@@ -109,7 +109,7 @@ static void codelet_fail(sp_session *s, const char *fmt, ...)
 }
 
 /* Rows per work-item of hg_fused_grad for a block of rows on cu compute
-   units: hetgrad's fast-mode rule (src/fused.c, slab_rows). */
+   units: hetgrad's fast-mode rule (src/exec/fused.c, slab_rows). */
 static size_t slab_rows(size_t cu, size_t rows)
 {
     size_t want = (rows + 4 * cu - 1) / (4 * cu);
@@ -250,7 +250,7 @@ static sp_shape shape_for(const sp_options *o, const char *device)
     return d;
 }
 
-/* detmath.cl, a newline, fused.cl: what hetgrad builds (src/kchoice.c). */
+/* detmath.cl, a newline, fused.cl: what hetgrad builds (src/calib/kchoice.c). */
 static char *kernel_source(void)
 {
     size_t l1 = bench_detmath_cl_len, l2 = bench_fused_cl_len;

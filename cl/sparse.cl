@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sparse.cl - gradients of the linear and softmax models on CSR rows
- * (hetgrad/sparse.h, src/sparse_exec.c).  Prepended with detmath.cl.
+ * (hetgrad/sparse.h, src/exec/sparse_exec.c).  Prepended with detmath.cl.
  *
  * Parameters: W (F x K, row-major) then b (K); P = F*K + K, and a record is
  * P + 1 floats: the gradient sums then the loss sum.

@@ -36,7 +36,7 @@ set(HG_MPI_SOURCES
   src/mpi/error.c
   src/mpi/exchange.c
   src/mpi/rankplan.c)
-add_library(hetgrad_mpi SHARED ${HG_MPI_SOURCES} src/sized.c $<TARGET_OBJECTS:hetgrad_sched>)
+add_library(hetgrad_mpi SHARED ${HG_MPI_SOURCES} src/util/sized.c $<TARGET_OBJECTS:hetgrad_sched>)
 add_library(hetgrad::mpi ALIAS hetgrad_mpi)
 set_source_files_properties(${HG_MPI_SOURCES} PROPERTIES COMPILE_OPTIONS "${HG_WARNINGS}")
 set_target_properties(hetgrad_mpi PROPERTIES
@@ -52,7 +52,7 @@ target_include_directories(hetgrad_mpi
     $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
     $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/include>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>
-  PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/src/mpi)
+  PRIVATE ${HG_SRC_DIRS} ${PROJECT_SOURCE_DIR}/src/mpi)
 target_link_libraries(hetgrad_mpi PUBLIC hetgrad MPI::MPI_C PRIVATE m)
 
 # hetgrad-train runs one rank per process under mpirun (tools/train_mpi.c).

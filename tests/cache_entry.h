@@ -3,7 +3,7 @@
  * cache_entry.h - test helpers around hetgrad's on-disk cache entries and log.
  *
  * test_entry_read() parses an entry file by the layout documented at the top of
- * src/diskcache.c (magic, version, key fields, payload length, checksum, payload),
+ * src/util/diskcache.c (magic, version, key fields, payload length, checksum, payload),
  * independently of diskcache.c, so a test can forge an entry: the key of one entry with
  * the payload of another, stored through hg__cache_store() so that its checksum is
  * valid.  test_log collects every message an engine logs.

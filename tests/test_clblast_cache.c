@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_clblast_cache.c - what an engine leaves in CLBlast's process-wide
- * program cache (src/clblast_guard.c).
+ * program cache (src/device/clblast_guard.c).
  *
  * CLBlast 1.5.3 keeps the programs it compiles, keyed by context, until
  * CLBlastClearCache(); each cached program holds a reference to its context.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_joint.c - joint calibration (src/joint.c, src/sched/corun.c) on the
+ * test_joint.c - joint calibration (src/calib/joint.c, src/sched/corun.c) on the
  * real test devices: POCL's pthread and basic devices, and Oclgrind on a tiny
  * shape where the set has it.  Run twice by CTest: with POCL's pthread device
  * on one thread (POCL_MAX_PTHREAD_COUNT=1, two devices that barely share a

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_plan.c - src/plan.c, no device: the scheduler's counts run as they are.  Range and
+ * test_plan.c - src/exec/plan.c, no device: the scheduler's counts run as they are.  Range and
  * index steps place exactly counts[i] rows on device i, inside its window; deterministic
  * steps give exactly counts[i] blocks, each held whole; counts that do not add up or
  * exceed a cap are refused (HG_INTERNAL), never rounded.

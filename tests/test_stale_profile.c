@@ -2,9 +2,9 @@
 /*
  * test_stale_profile.c - a cached cost profile that no longer describes its
  * device is not used silently: its cache key follows what changes the
- * device's speed (src/profile_key.c), and a profile loaded from the cache is
+ * device's speed (src/calib/profile_key.c), and a profile loaded from the cache is
  * checked against the first steps and measured again when it is off
- * (src/profile_check.c).  On the real POCL devices.
+ * (src/calib/profile_check.c).  On the real POCL devices.
  *
  * The compute-unit case needs two processes, since POCL reads
  * POCL_MAX_PTHREAD_COUNT once: the test runs this program again

@@ -3,7 +3,7 @@
  * test_threads.c - several engines, each in its own host thread, at once.
  *
  * Every thread owns one engine on its own data and checks every step's
- * gradient against the double host reference (src/reference.c), to the
+ * gradient against the double host reference (src/model/reference.c), to the
  * tolerance of test_engine.c.  Oclgrind is not thread-safe (upstream issue
  * 28): without hetgrad's per-platform serialisation, engines driving it from
  * several threads got wrong gradients with HG_OK.  POCL and Intel's CPU

@@ -83,7 +83,7 @@ set_target_properties(hetgrad_abi_grown PROPERTIES
   LIBRARY_OUTPUT_DIRECTORY ${hg_grown}/lib)
 # The grown headers only: the repository's include/ must not be on the path.
 target_include_directories(hetgrad_abi_grown PRIVATE ${hg_grown}/include
-                           ${PROJECT_SOURCE_DIR}/src)
+                           ${HG_SRC_DIRS})
 target_compile_definitions(hetgrad_abi_grown PRIVATE
   HETGRAD_BUILDING CL_TARGET_OPENCL_VERSION=300 CL_USE_DEPRECATED_OPENCL_1_2_APIS)
 target_link_libraries(hetgrad_abi_grown PRIVATE

@@ -10,9 +10,9 @@
  * the same data, and with a schema lacking the first row's class, which must fail with
  * HG_IO.  A violated invariant aborts.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ibuild/include -Isrc \
- *       tests/fuzz/fuzz_libsvm.c src/dataset_io.c src/data_csr.c src/data_gzip.c \
- *       src/data_npy.c src/status.c src/cl_names.c src/strutil.c src/sized.c -lz -lm
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ibuild/include -Isrc/util -Isrc/data \
+ *       tests/fuzz/fuzz_libsvm.c src/data/dataset_io.c src/data/data_csr.c src/data/data_gzip.c \
+ *       src/data/data_npy.c src/util/status.c src/util/cl_names.c src/util/strutil.c src/util/sized.c -lz -lm
  */
 #define _POSIX_C_SOURCE 200809L
 

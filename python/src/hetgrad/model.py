@@ -2,7 +2,7 @@
 """hetgrad.Model: a built-in model's shape, its parameter layout, and its forward pass in
 numpy.
 
-The layout is the library's (include/hetgrad/model.h, src/reference.c): one flat float
+The layout is the library's (include/hetgrad/model.h, src/model/reference.c): one flat float
 vector holding each dense layer in order, its weights W (inputs x outputs, row-major)
 followed by its bias b (outputs):
 
