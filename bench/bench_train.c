@@ -3,14 +3,15 @@
  * bench_train.c - minibatch training, end to end: the same epochs of softmax
  * (784 x 10) and MLP (784-256-10) training, with SGD (momentum) and Adam,
  * through hetgrad and as a plain C loop with OpenBLAS on the host, side by
- * side in one run (docs/tools.md, "bench_train").
+ * side in one run (docs/train.md, "Training speed against OpenBLAS").
  *
  *   bench_train [--epochs E] [--rows N] [--batch B] [--models softmax,mlp]
  *               [--optimizers sgd,adam] [--lr LR] [--seed S] [--round-steps K]
  *               [--blas-threads T] [--devices EXPR] [--json]
  *
- * Data: bench/synthetic.c's set, rows x 784 features in [0, 1) and 10 uniform
- * labels, made in the run.  Both ways of a configuration start from the same
+ * Data, made in the run: bench/synthetic.c's rows x 784 features in [0, 1),
+ * labelled by a fixed linear teacher (teacher_labels()), so that training
+ * makes progress.  Both ways of a configuration start from the same
  * parameters (hg_model_init_params, seeded) and take the same minibatches in
  * the same order (one hg_rng shuffle of the rows per epoch, shared).
  *
@@ -57,13 +58,11 @@
 #include <cblas.h>
 #include <ctype.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define FEATURES 784
 #define CLASSES 10
@@ -81,13 +80,6 @@ enum { WAY_HETGRAD = 0, WAY_OPENBLAS = 1, NWAYS = 2 };
 static const char *const way_names[NWAYS] = {"hetgrad", "openblas"};
 
 /* ---- small helpers ---------------------------------------------------------------- */
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 /* A failed hetgrad call: say what and why, exit 3. */
 static void die_hg(const char *what, const hg_error *err)
@@ -284,7 +276,7 @@ static size_t take_step(bench *b, runner *r, size_t s, bool timed)
     size_t nb = b->rows - first < b->batch ? b->rows - first : b->batch;
     const size_t *idx = b->orders + epoch * b->rows + first;
     way_stats *st = &r->st;
-    double loss, t0 = now_ms();
+    double loss, t0 = harness_now_ms();
     if (r->way == WAY_HETGRAD) {
         hg_error err;
         if (hg_engine_gradient_rows(b->eng, r->params, idx, nb, r->grad, &loss, &err) != HG_OK)
@@ -292,17 +284,17 @@ static size_t take_step(bench *b, runner *r, size_t s, bool timed)
     } else {
         loss = blas_loss_grad(&b->model, r->params, &b->data, idx, nb, &b->scratch, r->grad);
     }
-    double t1 = now_ms();
+    double t1 = harness_now_ms();
     if (r->way == WAY_HETGRAD)
         count_hetgrad_step(b, st, timed);
     if (s == 0)
         memcpy(r->first_grad, r->grad, hg_model_param_count(&b->model) * sizeof *r->grad);
-    double t2 = now_ms();
+    double t2 = harness_now_ms();
     if (r->way == WAY_HETGRAD)
         hg_optimizer_step(r->opt, r->params, r->grad);
     else
         blas_optimizer_step(&r->bopt, r->params, r->grad);
-    double t3 = now_ms();
+    double t3 = harness_now_ms();
     if (timed) {
         st->grad_ms += t1 - t0;
         st->update_ms += t3 - t2;
@@ -499,7 +491,7 @@ static void config_finish(bench *b, config *c, const harness_result *res, size_t
 static double engine_setup(bench *b)
 {
     hg_error err;
-    double t0 = now_ms();
+    double t0 = harness_now_ms();
     if (hg_engine_create(&b->eopt, &b->model, &b->eng, &err) != HG_OK)
         die_hg("hg_engine_create", &err);
     if (hg_engine_set_data(b->eng, &b->data, &err) != HG_OK)
@@ -508,7 +500,7 @@ static double engine_setup(bench *b)
         die_hg("hg_engine_calibrate", &err);
     if (hg_engine_set_split(b->eng, HG_SPLIT_DYNAMIC, &err) != HG_OK)
         die_hg("hg_engine_set_split", &err);
-    double ms = now_ms() - t0;
+    double ms = harness_now_ms() - t0;
     size_t n = hg_engine_device_count(b->eng);
     if (!b->ndev) {
         b->ndev = n < MAX_DEVICES ? n : MAX_DEVICES;
@@ -924,7 +916,7 @@ int main(int argc, char **argv)
     int rc = cli_parse(&cmd, argc, argv);
     if (rc != CLI_CONTINUE)
         return rc;
-    double t0 = now_ms();
+    double t0 = harness_now_ms();
 
     bench b;
     memset(&b, 0, sizeof b);
@@ -961,7 +953,7 @@ int main(int argc, char **argv)
     config cfg[4];
     size_t n = make_configs(&b, model_ix, nmodels, opt_ix, nopts, cfg);
     run_all(&b, cfg, n);
-    double total_s = (now_ms() - t0) / 1e3;
+    double total_s = (harness_now_ms() - t0) / 1e3;
 
     bool written = true;
     if (json) {
