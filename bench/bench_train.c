@@ -51,6 +51,7 @@
 
 #include "cli.h"
 #include "harness.h"
+#include "harness_json.h"
 #include "json_out.h"
 #include "synthetic.h"
 #include "train_blas.h"
@@ -191,6 +192,7 @@ typedef struct bench {
     blas_scratch      scratch;     /* the current model's */
     runner          **runners;     /* the current model's, harness config order */
     bool              failed;      /* a check failed */
+    bool              timing_wide; /* some way's rounds are too noisy to compare */
 } bench;
 
 /* ---- the steps ---------------------------------------------------------------------- */
@@ -536,6 +538,7 @@ static void run_rounds(bench *b, config *cfg, size_t n, harness_result *res)
                 rc == 1 ? ": a way ran out of steps" : "");
         exit(3);
     }
+    b->timing_wide |= res->wide;
     free(b->runners);
     b->runners = NULL;
 }
@@ -671,8 +674,7 @@ static void json_way(json_out *j, const bench *b, const config *c, int w)
     json_key(j, "rows_per_s"); json_double(j, s->rps);
     json_key(j, "rows_per_s_min"); json_double(j, s->rps_min);
     json_key(j, "rows_per_s_max"); json_double(j, s->rps_max);
-    json_key(j, "spread"); json_double(j, s->ms_per_batch.spread);
-    json_key(j, "flag"); json_string(j, harness_flag_name(s->ms_per_batch.flag));
+    json_key(j, "timing"); harness_json_timing(j, &s->ms_per_batch, 1);
     json_key(j, "final_loss"); json_double(j, s->final_loss);
     json_key(j, "step_ms"); json_double(j, s->ms / n);
     json_key(j, "gradient_ms"); json_double(j, s->grad_ms / n);
@@ -719,6 +721,7 @@ static bool print_json(const bench *b, const config *cfg, size_t n, double total
     json_key(&j, "grad_tolerance"); json_double(&j, GRAD_TOLERANCE);
     json_key(&j, "update_tolerance"); json_double(&j, UPDATE_TOLERANCE);
     json_key(&j, "spread_limit"); json_double(&j, HARNESS_SPREAD_LIMIT);
+    json_key(&j, "timing_wide"); json_bool(&j, b->timing_wide);
     json_key(&j, "total_s"); json_double(&j, total_s);
     json_key(&j, "devices");
     json_begin_array(&j);
