@@ -662,6 +662,9 @@ static void print_text(const bench *b, const config *cfg, size_t n, double total
             printf(" %s", c->kernel[d]);
         printf("; engine set-up %.0f ms\n", c->setup_ms);
     }
+    if (b->timing_wide)
+        printf("TIMING WIDE: some way's rounds spread over %.0f%%: its rates are too noisy to "
+               "compare (is the machine busy?)\n", HARNESS_SPREAD_LIMIT * 100);
     printf("took %.1f s in all\n", total_s);
 }
 
