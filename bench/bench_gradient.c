@@ -984,6 +984,37 @@ static const cli_env gradient_env[] = {
     {"OPENBLAS_NUM_THREADS=N", "OpenBLAS's threads"},
 };
 
+/*
+ * Leave Oclgrind out of devs's selection: returns the new selection string
+ * (--devices and ",-oclgrind"; owned by the caller, devs->devices points to
+ * it) or NULL when no kept device is Oclgrind.  Exits 3 on failure.
+ */
+static char *exclude_oclgrind(const cli *cmd, hg_options *devs, const char *devices)
+{
+    hg_error err;
+    hg_device_list *l = NULL;
+    if (hg_device_list_create(devs, &l, &err) != HG_OK)
+        die_hg("hg_device_list_create", &err);
+    bool oclgrind = false;
+    for (size_t d = 0; d < hg_device_list_count(l); d++) {
+        const hg_device_info *info = hg_device_list_get(l, d);
+        if (info->kept && contains_nocase(info->name, "oclgrind")) {
+            note(cmd, "leaving out '%s': Oclgrind is ~1000x slower than POCL, this would "
+                 "take hours", info->name);
+            oclgrind = true;
+        }
+    }
+    hg_device_list_destroy(l);
+    if (!oclgrind)
+        return NULL;
+    size_t n = (devices ? strlen(devices) : 0) + sizeof ",-oclgrind";
+    char *selection = xcalloc(n, 1);
+    snprintf(selection, n, "%s%s-oclgrind", devices && *devices ? devices : "",
+             devices && *devices ? "," : "");
+    devs->devices = selection;
+    return selection;
+}
+
 int main(int argc, char **argv)
 {
     int model_ix[3] = {0, 1, 2};
@@ -1056,7 +1087,6 @@ int main(int argc, char **argv)
     b.cmd = &cmd;
 
     /* devices: HETGRAD_DEVICES and --devices honoured, Oclgrind out */
-    hg_error err;
     hg_options devs;
     hg_options_init(&devs);
     devs.devices = devices;
@@ -1065,29 +1095,7 @@ int main(int argc, char **argv)
     hg_engine_options eopt;
     hg_engine_options_init(&eopt);
     eopt.devices = &devs;
-    char *selection = NULL; /* --devices and the Oclgrind exclusion */
-    {
-        hg_device_list *l = NULL;
-        if (hg_device_list_create(&devs, &l, &err) != HG_OK)
-            die_hg("hg_device_list_create", &err);
-        bool oclgrind = false;
-        for (size_t d = 0; d < hg_device_list_count(l); d++) {
-            const hg_device_info *info = hg_device_list_get(l, d);
-            if (info->kept && contains_nocase(info->name, "oclgrind")) {
-                note(&cmd, "leaving out '%s': Oclgrind is ~1000x slower than POCL, this would "
-                     "take hours", info->name);
-                oclgrind = true;
-            }
-        }
-        hg_device_list_destroy(l);
-        if (oclgrind) {
-            size_t n = (devices ? strlen(devices) : 0) + sizeof ",-oclgrind";
-            selection = xcalloc(n, 1);
-            snprintf(selection, n, "%s%s-oclgrind", devices && *devices ? devices : "",
-                     devices && *devices ? "," : "");
-            devs.devices = selection;
-        }
-    }
+    char *selection = exclude_oclgrind(&cmd, &devs, devices);
 
     /* synthetic data */
     b.x = xcalloc(rows * FEATURES, sizeof *b.x);

@@ -21,7 +21,8 @@
 static harness_stats stats_of(const double *v, size_t n, double limit)
 {
     double copy[64];
-    memcpy(copy, v, n * sizeof *v);
+    if (n)
+        memcpy(copy, v, n * sizeof *v);
     harness_stats s;
     harness_stats_of(copy, n, limit, &s);
     return s;

@@ -656,9 +656,21 @@ static void print_text(const bench_doc *d)
            "rounds\n", d->model_name, o->rows, o->features, o->classes, o->steps);
     printf("set-up %.0f ms, calibration %.0f ms\n\n", d->setup_ms, d->calib_ms);
     print_devices(d);
-    printf("\n%-44s %12s %10s %8s %8s %8s  %s\n", "config", "rows/s", "ms/step", "spread",
-           "/solo", "balance", "shares");
+    /* the legend and the flag first: the table's last row ends the output */
     char wide[1024] = "";
+    for (size_t k = 0; k < d->run->nres; k++) {
+        const result *r = &d->run->res[k];
+        if (r->timed && r->st.flag == HARNESS_WIDE) {
+            size_t used = strlen(wide);
+            snprintf(wide + used, sizeof wide - used, "%s%s", used ? ", " : "", r->name);
+        }
+    }
+    printf("\nspread: (q3 - q1) / median of its steps; ! over %.0f%%: too noisy to compare; "
+           "? under %d steps: unknown\n", d->run->spread_limit * 100.0, HARNESS_MIN_SAMPLES);
+    if (d->run->wide)
+        printf("** TOO NOISY TO COMPARE: %s **\n", wide);
+    printf("%-44s %12s %10s %8s %8s %8s  %s\n", "config", "rows/s", "ms/step", "spread",
+           "/solo", "balance", "shares");
     for (size_t k = 0; k < d->run->nres; k++) {
         const result *r = &d->run->res[k];
         char spread[16] = "-";
@@ -667,10 +679,6 @@ static void print_text(const bench_doc *d)
                      r->st.flag == HARNESS_WIDE ? "!" : r->st.flag == HARNESS_FEW ? "?" : "");
         else if (r->timed && r->st.flag == HARNESS_WIDE)
             snprintf(spread, sizeof spread, "-!");
-        if (r->timed && r->st.flag == HARNESS_WIDE) {
-            size_t used = strlen(wide);
-            snprintf(wide + used, sizeof wide - used, "%s%s", used ? ", " : "", r->name);
-        }
         printf("%-44.44s %12.0f %10.2f %8s %8.3f ", r->name, r->rows_per_s, r->ms, spread,
                d->run->best_solo > 0 ? r->rows_per_s / d->run->best_solo : NAN);
         if (isnan(r->balance))
@@ -685,10 +693,6 @@ static void print_text(const bench_doc *d)
             printf("  (measured on %zu rows, %zu rounds of its own)", r->rows, r->st.n);
         printf("\n");
     }
-    printf("spread: (q3 - q1) / median of its steps; ! over %.0f%%: too noisy to compare; "
-           "? under %d steps: unknown\n", d->run->spread_limit * 100.0, HARNESS_MIN_SAMPLES);
-    if (d->run->wide)
-        printf("** TOO NOISY TO COMPARE: %s **\n", wide);
 }
 
 int main(int argc, char **argv)
