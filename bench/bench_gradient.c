@@ -881,6 +881,7 @@ int main(int argc, char **argv)
     hg_engine_options eopt;
     hg_engine_options_init(&eopt);
     eopt.devices = &devs;
+    eopt.batch_rows = rows; /* every step is the whole data set: kernels chosen at its size */
     char *selection = NULL; /* --devices and the Oclgrind exclusion */
     {
         hg_device_list *l = NULL;
