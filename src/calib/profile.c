@@ -50,7 +50,7 @@
 #include "profile_key.h"
 
 #define REPEATS 5
-#define MAX_RACE_REPS 16 /* at least hg__race_plan's reps */
+#define MAX_RACE_REPS 32 /* at least hg__race_plan's reps */
 #define TARGET_MS 100.0
 
 /* The backend by name: cache keys must not change when the enum is renumbered. */

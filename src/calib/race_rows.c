@@ -12,14 +12,14 @@
  * deterministic mode) and, when that differs, the whole of B (the device
  * computing alone: joint calibration may leave the others out).  A
  * candidate's time in a round is the sum of its medians at those sizes, each
- * the median of enough runs to fill a few milliseconds, since a 128-row step
+ * the median of enough runs to fill about 20 ms, since a 128-row step
  * takes tens of microseconds and one run of it is mostly noise.
  */
 #include "engine_internal.h"
 
 #define RACE_MS 50.0      /* unknown batch: rows timed per run */
-#define REP_MS 5.0        /* known batch: time filled by one round's runs */
-#define MAX_REPS 15
+#define REP_MS 20.0       /* known batch: time filled by one round's runs */
+#define MAX_REPS 25
 #define SLOW_MS 200.0     /* a round longer than this: one round only */
 
 static size_t clamp(double n, size_t lo, size_t hi)

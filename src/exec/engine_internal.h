@@ -495,7 +495,7 @@ size_t hg__batch_share(const hg_engine *eng, size_t i, size_t batch);
  * The race for device i (cap: the most rows it can run at once and holds;
  * per_row: a probe's ms per row): about 50 ms of rows when the engine's
  * batch_rows is 0; else its share of a batch and, when different, the whole
- * batch (each clipped to cap), with enough runs to fill ~5 ms a round.
+ * batch (each clipped to cap), with enough runs to fill ~20 ms a round (at most 25).
  */
 void hg__race_plan(const hg_engine *eng, size_t i, size_t cap, double per_row, hg__race *out);
 
