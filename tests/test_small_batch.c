@@ -9,6 +9,7 @@
  * at the rows a device gets of such a step (race_rows.c), checked through the
  * engine's internals, never through timings.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -226,8 +227,9 @@ START_TEST(offered_where_they_belong)
 }
 END_TEST
 
-/* The POCL pthread device alone (fast to calibrate). */
-static hg_engine *pthread_engine(problem *p, size_t batch)
+/* The POCL pthread device alone (fast to calibrate); cache: the profile
+   cache's directory, NULL for none. */
+static hg_engine *pthread_engine_in(problem *p, size_t batch, const char *cache)
 {
     hg_options dev;
     hg_options_init(&dev);
@@ -236,7 +238,8 @@ static hg_engine *pthread_engine(problem *p, size_t batch)
     hg_engine_options o;
     hg_engine_options_init(&o);
     o.devices = &dev;
-    o.no_profile_cache = true;
+    o.no_profile_cache = cache == NULL;
+    o.cache_dir = cache;
     o.batch_rows = batch;
     hg_engine *e = NULL;
     hg_error err;
@@ -246,6 +249,44 @@ static hg_engine *pthread_engine(problem *p, size_t batch)
     ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
     return e;
 }
+
+static hg_engine *pthread_engine(problem *p, size_t batch)
+{
+    return pthread_engine_in(p, batch, NULL);
+}
+
+/* A small-batch choice goes through the profile cache whole (its slabs
+   field included), under a key that holds the batch size. */
+START_TEST(profile_cache_keeps_the_slabs)
+{
+    problem p;
+    make_problem(&p, HG_MODEL_SOFTMAX);
+    char dir[] = "/tmp/hg-test-small-batch-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    hg_engine *e = pthread_engine_in(&p, 40, dir);
+    hg__kchoice s2 = {HG__PATH_OWN, 8, 8, 2, 2};
+    hg_error err;
+    ck_assert_msg(hg__kchoice_apply(e, &e->dev[0], e->dev[0].li, &s2, &err) == HG_OK, "%s",
+                  err.message);
+    hg__profile_store(e, 0);
+    hg_engine_destroy(e);
+    hg_engine *f = pthread_engine_in(&p, 40, dir);
+    ck_assert(f->dev[0].model_from_cache);
+    ck_assert_int_eq(f->dev[0].kc.path, HG__PATH_OWN);
+    ck_assert_uint_eq(f->dev[0].kc.a, 8);
+    ck_assert_uint_eq(f->dev[0].kc.c, 2);
+    ck_assert_uint_eq(f->dev[0].kc.s, 2);
+    hg_engine_destroy(f);
+    hg_engine *g = pthread_engine_in(&p, 41, dir); /* another batch: another key */
+    ck_assert(!g->dev[0].model_from_cache);
+    ck_assert_uint_eq(g->dev[0].kc_rows[0], 41);
+    hg_engine_destroy(g);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free_problem(&p);
+}
+END_TEST
 
 /* Calibration races the candidates at the batch's rows: a device alone gets
    the whole batch (one size), clipped to the rows it holds; and the winner is
@@ -330,6 +371,7 @@ int main(void)
     tcase_add_test(tc, offered_where_they_belong);
     tcase_add_test(tc, race_sizes_follow_the_share);
     tcase_add_test(tc, calibration_races_at_the_batch_size);
+    tcase_add_test(tc, profile_cache_keeps_the_slabs);
     tcase_add_test(tc, small_slabs_softmax);
     tcase_add_test(tc, small_slabs_linear);
     suite_add_tcase(s, tc);
