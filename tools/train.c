@@ -898,6 +898,7 @@ static int setup_engine(run *r)
     hg_engine_options_init(&eo);
     eo.devices = &dev;
     eo.deterministic = o->deterministic;
+    eo.batch_rows = o->batch; /* kernels chosen at the minibatch's size */
     if (o->deterministic) {
         /* blocks from the batch alone (never from the devices): four per batch */
         size_t b = 16;

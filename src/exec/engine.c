@@ -206,6 +206,7 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     }
     eng->fault_hook = opt.fault_hook;
     eng->fault_user = opt.fault_user;
+    eng->batch_rows = opt.batch_rows;
     if (model->kind == HG_MODEL_CUSTOM) {
         eng->custom_source = hg__strdup(model->custom_source);
         eng->custom_kernel = hg__strdup(model->custom_kernel);
