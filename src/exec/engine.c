@@ -21,6 +21,7 @@
 #include "diskcache.h"
 #include "engine_internal.h"
 #include "engine_knobs.h"
+#include "hostvec.h"
 #include "platlock.h"
 #include "sparse_exec.h"
 
@@ -577,10 +578,11 @@ static hg_status check_step(const hg_engine *eng, const float *params, size_t co
                              "gradient step: no data set (call hg_engine_set_data first)");
     if (count == 0)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "gradient step over 0 rows");
-    for (size_t i = 0; i < eng->nparams; i++)
-        if (!isfinite(params[i]))
-            return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "params[%zu] is %s", i,
-                                 isnan(params[i]) ? "NaN" : "infinite");
+    if (!hg__vec_all_finite(params, eng->nparams)) /* the vectorised check, then which */
+        for (size_t i = 0; i < eng->nparams; i++)
+            if (!isfinite(params[i]))
+                return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "params[%zu] is %s", i,
+                                     isnan(params[i]) ? "NaN" : "infinite");
     return HG_OK;
 }
 
@@ -943,8 +945,7 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, con
     st = reduce(eng, failed, acc, &lsum, err);
     if (st != HG_OK)
         goto out;
-    for (size_t i = 0; i < eng->nparams; i++)
-        grad[i] = (float)(acc[i] / (double)count);
+    hg__vec_mean_f32(grad, acc, eng->nparams, (double)count); /* (float)(acc / count) */
     if (loss)
         *loss = lsum / (double)count;
 
