@@ -4,17 +4,20 @@
  * optimizer built on them (hg_optimizer_step) give exactly the bits of plain scalar
  * loops written here, element by element in the order hetgrad has always used: SGD with
  * and without momentum, Adam, weight decay on the weights only, several steps, lengths
- * that are no multiple of the vector width and unaligned starts.  No device.
+ * that are no multiple of the vector width and unaligned starts.  Also the rule that a
+ * device receives the parameters once per step (hg__upload_params).  No device.
  */
 #include <check.h>
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <hetgrad/train.h>
 
+#include "engine_internal.h"
 #include "hostvec.h"
 #include "layers.h"
 
@@ -260,6 +263,34 @@ START_TEST(all_finite_finds_every_position)
 }
 END_TEST
 
+/* The parameter upload's rule (hg__upload_params): once per step per device.  The device
+   here has no queue, so an upload that is attempted fails (CL_INVALID_COMMAND_QUEUE)
+   and one that is skipped succeeds without touching OpenCL. */
+START_TEST(params_uploaded_once_per_step)
+{
+    hg_engine *eng = calloc(1, sizeof *eng);
+    hg__device *d = calloc(1, sizeof *d);
+    ck_assert(eng && d);
+    float params[5] = {1, 2, 3, 4, 5};
+    eng->nparams = 5;
+    snprintf(d->what, sizeof d->what, "device \"none\"");
+    hg_error err;
+    eng->step = 3;
+    d->params_step = 3; /* it received step 3's parameters in the first round */
+    ck_assert_int_eq(hg__upload_params(eng, d, params, true, &err), HG_OK);  /* recovery */
+    ck_assert_int_ne(hg__upload_params(eng, d, params, false, &err), HG_OK); /* new round */
+    ck_assert_uint_eq(d->params_step, 0);                                 /* unknown now */
+    ck_assert_int_ne(hg__upload_params(eng, d, params, true, &err), HG_OK);
+    d->params_step = 2; /* an earlier step's: a recovery round must upload */
+    ck_assert_int_ne(hg__upload_params(eng, d, params, true, &err), HG_OK);
+    eng->step = 0;      /* before any step (calibration): never skipped */
+    d->params_step = 0;
+    ck_assert_int_ne(hg__upload_params(eng, d, params, true, &err), HG_OK);
+    free(d);
+    free(eng);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hostvec");
@@ -269,6 +300,7 @@ int main(void)
     tcase_add_test(tc, add_and_mean_same_bits);
     tcase_add_test(tc, adam_and_sgd_loops_same_bits);
     tcase_add_test(tc, all_finite_finds_every_position);
+    tcase_add_test(tc, params_uploaded_once_per_step);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
