@@ -642,6 +642,7 @@ typedef struct run {
     hostprof          hp;         /* --profile-host (off: every call a no-op) */
     double            hp_mark;    /* --profile-host: the clock at the previous step's end */
     hg_device_step   *hp_dev;     /* --profile-host: per device of the engine, scratch */
+    double            bar_ms;     /* the clock when the progress bar was last drawn */
     hg_engine        *e;
     hg_mpi           *ctx;        /* NULL: a single process */
     cols              cl;
@@ -1046,6 +1047,9 @@ static void count_step(run *r, epoch_stats *es)
     }
 }
 
+/* The progress bar's least interval (ms): ten updates a second. */
+#define BAR_MS 100.0
+
 /* The progress bar on a terminal, after done rows of epoch ep. */
 static void print_bar(const run *r, size_t ep, size_t done, const epoch_stats *es)
 {
@@ -1128,8 +1132,12 @@ static int train_epoch(run *r, size_t ep, bool bar, epoch_stats *es)
         metrics_step(&r->mx, ep, r->step, nb, loss, wall);
         if (r->tr.f)
             trace_step(&r->tr, &r->cl, r->step, ts, wall, now_ms() - tu);
-        if (bar)
+        /* the bar at most every BAR_MS (a line and a flush per step cost more than a
+           small step's host work) and at the epoch's last step */
+        if (bar && (s + nb == r->ntrain || now_ms() - r->bar_ms >= BAR_MS)) {
             print_bar(r, ep, s + nb, es);
+            r->bar_ms = now_ms();
+        }
     }
     if (bar)
         printf("\r\033[K");

@@ -71,6 +71,7 @@ void hg_engine_destroy(hg_engine *eng)
     free(eng->dev);
     free(eng->plan);
     free(eng->recovery);
+    free(eng->sums);
     free(eng->workers);
     free(eng->weight);
     hg__sched_destroy(eng->sched);
@@ -876,7 +877,11 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, con
                           float *grad, double *loss, double t0, hg_error *err)
 {
     hg__worker *w = eng->workers;
-    double *acc = calloc(eng->nparams ? eng->nparams : 1, sizeof *acc);
+    if (!eng->sums) /* kept: a fresh megabyte-sized calloc every step costs page faults */
+        eng->sums = malloc((eng->nparams ? eng->nparams : 1) * sizeof *eng->sums);
+    double *acc = eng->sums;
+    if (acc)
+        memset(acc, 0, eng->nparams * sizeof *acc);
     bool *failed = calloc(eng->ndev, sizeof *failed);
     size_t *rows = NULL, nrows = 0, caprows = 0;
     hg__block *blk = NULL;
@@ -955,7 +960,6 @@ out:
     free(rows);
     free(blk);
     free(failed);
-    free(acc);
     return st;
 }
 

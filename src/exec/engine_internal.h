@@ -279,6 +279,9 @@ struct hg_engine {
     double           step_t0;         /* host clock at the step's start (ms) */
     bool             stepped;
     uint64_t         step;            /* steps run so far */
+    double          *sums;            /* a step's gradient sums, nparams doubles, kept
+                                         from step to step (run_step zeroes them);
+                                         NULL until the first step */
     uint64_t         recovered_steps;
     bool             warming;         /* inside set_data's warm-up: no fault hook */
     hg__worker      *workers;         /* ndev */
