@@ -4,7 +4,8 @@
  * auto-vectoriser at the project's flags (-O2: the "very cheap" cost model, which
  * vectorises a loop only when it needs no run-time alias check and its trip count is a
  * known multiple of the vector width): restrict pointers, no branch in the body, a main
- * loop over a multiple of 8 elements and a scalar tail.  hostvec.c is compiled with
+ * loop over a multiple of 8 elements and a scalar tail; on x86-64 each is also built
+ * for AVX2 and run when the CPU has it (__builtin_cpu_supports).  hostvec.c is compiled with
  * -fno-math-errno so that sqrt needs no error path (it changes no result: s >= 0).
  *
  * Every element is computed with exactly the operations, in the order and the
