@@ -237,6 +237,8 @@ typedef struct hg__device {
     size_t            res_stride;
     size_t            npieces_run;
     size_t            run_index;      /* its position in the engine (fault hook) */
+    uint64_t          params_step;    /* the step (hg_engine.step) whose parameters its
+                                         params buffer holds, 0: unknown (hg__upload_params) */
     hg_device_step    stats;
 
     /* events of the step, for timing */
@@ -298,6 +300,9 @@ struct hg_engine {
     double           step_t0;         /* host clock at the step's start (ms) */
     bool             stepped;
     uint64_t         step;            /* steps run so far */
+    double          *sums;            /* a step's gradient sums, nparams doubles, kept
+                                         from step to step (run_step zeroes them);
+                                         NULL until the first step */
     uint64_t         recovered_steps;
     bool             warming;         /* inside set_data's warm-up: no fault hook */
     hg__worker      *workers;         /* ndev */
@@ -346,6 +351,15 @@ typedef struct hg__karg {
 bool hg__track(hg__device *d, cl_event ev, bool transfer);
 /* hg__track, HG_OUT_OF_MEMORY on failure. */
 hg_status hg__tracked(hg__device *d, cl_event ev, bool transfer, hg_error *err);
+
+/*
+ * Enqueue params (eng->nparams floats) into d's params buffer, a tracked transfer,
+ * unless this is a recovery round of the current step (append) and d already received
+ * this step's parameters in an earlier round: each device gets the parameters once per
+ * step.  HG_OK, or the failed enqueue's status (d->params_step then unknown).
+ */
+hg_status hg__upload_params(const hg_engine *eng, hg__device *d, const float *params,
+                            bool append, hg_error *err);
 /* Sum the tracked events' times into d->stats and release them. */
 void hg__collect_events(hg__device *d);
 hg_status hg__set_args(hg__device *d, cl_kernel k, const char *name, const hg__karg *args,

@@ -722,17 +722,9 @@ static hg_status run_device(hg_engine *eng, hg__device *d, size_t index,
     if (st != HG_OK)
         goto out;
 
-    cl_event ev = NULL;
-    cl_int rc = clEnqueueWriteBuffer(d->queue, d->params, CL_FALSE, 0,
-                                     eng->nparams * sizeof(float), params, 0, NULL, &ev);
-    if (rc != CL_SUCCESS) {
-        st = hg__cl_fail(err, rc, "clEnqueueWriteBuffer(parameters) on %s", d->what);
+    st = hg__upload_params(eng, d, params, append, err); /* once per step */
+    if (st != HG_OK)
         goto out;
-    }
-    if (!hg__track(d, ev, true)) {
-        st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
-        goto out;
-    }
 
     if (plan->nidx) {
         uidx = malloc(plan->nidx * sizeof *uidx);
