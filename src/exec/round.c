@@ -35,8 +35,8 @@ static double predicted_ms(const hg_engine *eng, size_t i, size_t rows)
     return m.valid ? hg__cost_predict(&m, rows) : 0;
 }
 
-/* Device i, still running at now (ms after the round's start t0), overran
-   its deadline: report it failed, leave its worker alone. */
+/* Device i, still running elapsed ms after the round started, overran its
+   deadline: report it failed, leave its worker alone. */
 static void overran(hg_engine *eng, size_t i, double elapsed)
 {
     hg__worker *w = &eng->workers[i];

@@ -19,12 +19,18 @@
  * A worker whose job overruns a deadline is simply left alone: its slot stays
  * busy until the job returns, nothing is posted to it meanwhile, and
  * hg__workers_destroy joins it after it returns.
+ *
+ * A pool copied into a child by fork() has no threads there, and its lock
+ * and condition variables may be caught mid-use: there it touches neither,
+ * refuses every job (the caller runs it itself), reports every worker idle,
+ * and destroy only frees its memory.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "internal.h"
@@ -48,8 +54,15 @@ struct hg__workers {
     bool            quit;     /* destroying: workers return once idle */
     size_t          n;
     size_t          ngo;      /* workers whose `go` is initialised */
+    pid_t           pid;      /* the process whose threads these are */
     worker         *w;        /* n */
 };
+
+/* A copy of the pool in a fork()ed child. */
+static bool forked(const hg__workers *p)
+{
+    return getpid() != p->pid;
+}
 
 static void *worker_main(void *arg)
 {
@@ -85,6 +98,7 @@ hg__workers *hg__workers_create(size_t n)
     if (hg__cond_init_monotonic(&p->done) != 0)
         goto out_mutex;
     p->n = n;
+    p->pid = getpid();
     for (; p->ngo < n; p->ngo++) {
         p->w[p->ngo].pool = p;
         /* waited on without a time limit: the default clock will do */
@@ -107,6 +121,11 @@ void hg__workers_destroy(hg__workers *p)
 {
     if (!p)
         return;
+    if (forked(p)) {
+        free(p->w);
+        free(p);
+        return;
+    }
     pthread_mutex_lock(&p->lock);
     p->quit = true;
     for (size_t i = 0; i < p->ngo; i++)
@@ -125,7 +144,7 @@ void hg__workers_destroy(hg__workers *p)
 
 bool hg__workers_post(hg__workers *p, size_t i, hg__job_fn fn, void *arg)
 {
-    if (!p || i >= p->n || !fn)
+    if (!p || i >= p->n || !fn || forked(p))
         return false;
     worker *w = &p->w[i];
     pthread_mutex_lock(&p->lock);
@@ -147,7 +166,7 @@ bool hg__workers_post(hg__workers *p, size_t i, hg__job_fn fn, void *arg)
 
 bool hg__workers_busy(hg__workers *p, size_t i)
 {
-    if (!p || i >= p->n)
+    if (!p || i >= p->n || forked(p))
         return false;
     pthread_mutex_lock(&p->lock);
     bool busy = p->w[i].busy;
@@ -157,6 +176,8 @@ bool hg__workers_busy(hg__workers *p, size_t i)
 
 uint64_t hg__workers_finished(hg__workers *p)
 {
+    if (!p || forked(p))
+        return 0;
     pthread_mutex_lock(&p->lock);
     uint64_t n = p->finished;
     pthread_mutex_unlock(&p->lock);
@@ -165,6 +186,8 @@ uint64_t hg__workers_finished(hg__workers *p)
 
 void hg__workers_wait(hg__workers *p, uint64_t seen, double until_ms)
 {
+    if (!p || forked(p))
+        return;
     pthread_mutex_lock(&p->lock);
     while (p->finished == seen) {
         if (isinf(until_ms)) {
@@ -183,7 +206,7 @@ void hg__workers_wait(hg__workers *p, uint64_t seen, double until_ms)
 
 void hg__workers_wait_idle(hg__workers *p, size_t i)
 {
-    if (!p || i >= p->n)
+    if (!p || i >= p->n || forked(p))
         return;
     pthread_mutex_lock(&p->lock);
     while (p->w[i].busy)
@@ -193,7 +216,7 @@ void hg__workers_wait_idle(hg__workers *p, size_t i)
 
 size_t hg__workers_threads(hg__workers *p)
 {
-    if (!p)
+    if (!p || forked(p))
         return 0;
     pthread_mutex_lock(&p->lock);
     size_t n = p->threads;

@@ -6,6 +6,8 @@
  * fission trial (fission.c): each posts a job to the worker of every device
  * with rows, then waits for them.  Not thread-safe for posters: one engine is
  * used from one thread at a time (docs/engine.md), and so is its pool.
+ * In a child made by fork() a copied pool runs nothing: every job is refused
+ * and runs on the caller's thread (workers.c).
  */
 #ifndef HG_WORKERS_H
 #define HG_WORKERS_H
