@@ -584,6 +584,8 @@ static bool print_json_doc(const bench_doc *d)
         json_string(&j, f->excluded ? f->excluded_why : NULL);
         const char *fis = hg_engine_fission_note(d->e, i);
         json_key(&j, "fission"); json_string(&j, fis && fis[0] ? fis : NULL);
+        const char *dup = hg_engine_duplicate_note(d->e, i);
+        json_key(&j, "duplicates"); json_string(&j, dup && dup[0] ? dup : NULL);
         const char *why = NULL;
         json_key(&j, "quarantined"); json_bool(&j, hg_engine_quarantined(d->e, i, &why));
         json_key(&j, "quarantine_reason"); json_string(&j, why);
@@ -644,6 +646,9 @@ static void print_devices(const bench_doc *d)
         const char *fis = hg_engine_fission_note(d->e, i);
         if (fis && fis[0])
             printf("%-36s fission: %s\n", "", fis);
+        const char *dup = hg_engine_duplicate_note(d->e, i);
+        if (dup && dup[0])
+            printf("%-36s duplicates: %s\n", "", dup);
     }
 }
 
