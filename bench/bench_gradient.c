@@ -1095,6 +1095,7 @@ int main(int argc, char **argv)
     hg_engine_options eopt;
     hg_engine_options_init(&eopt);
     eopt.devices = &devs;
+    eopt.batch_rows = rows; /* every step is the whole data set: kernels chosen at its size */
     char *selection = exclude_oclgrind(&cmd, &devs, devices);
 
     /* synthetic data */

@@ -948,6 +948,7 @@ int main(int argc, char **argv)
     select_devices(&cmd, devices, &devs, &selection);
     hg_engine_options_init(&b.eopt);
     b.eopt.devices = &devs;
+    b.eopt.batch_rows = batch; /* kernels chosen at the minibatch's size */
 
     b.x = xcalloc(rows * FEATURES, sizeof *b.x);
     b.labels = xcalloc(rows, sizeof *b.labels);

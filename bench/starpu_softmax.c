@@ -403,7 +403,8 @@ static int register_data(sp_session *s, char err[SP_ERR_MAX])
     for (unsigned i = 0; i < s->nw; i++)
         kpmax = s->w[i].kp > kpmax ? s->w[i].kp : kpmax;
     s->max_slabs = (o->block_rows + SLAB_MIN - 1) / SLAB_MIN;
-    size_t stride = o->classes * F + o->classes + 1;
+    /* fused.cl's HG_STRIDE: a slab's partial, rounded up to 16 floats */
+    size_t stride = (o->classes * F + o->classes + 1 + 15) / 16 * 16;
 
     /* StarPU keeps only pointers: x and labels are read, never written. */
     starpu_matrix_data_register(&s->hx, STARPU_MAIN_RAM, (uintptr_t)o->x, (uint32_t)F,

@@ -31,7 +31,10 @@
 #define HG_FV (HG_F / 16)          /* whole vectors of features per row */
 #define HG_FT (HG_F - HG_FV * 16)  /* features after them */
 #define HG_KF (HG_K * HG_F)
-#define HG_STRIDE (HG_KF + HG_K + 1) /* one partial: dWt (K x F), db (K), loss */
+/* one partial: dWt (K x F), db (K), loss; rounded up to 16 floats so that every
+   slab's partial starts 64-byte aligned (fused.c's slab_stride) */
+#define HG_PART (HG_KF + HG_K + 1)
+#define HG_STRIDE ((HG_PART + 15) / 16 * 16)
 
 /*
  * Sum of the 16 lanes as (a.lo + a.hi), halved again until one is left.
@@ -277,14 +280,14 @@ __kernel void hg_fused_grad(__global const float *x, const uint row0, const uint
  * Sum the partials of slabs [b * per, min((b + 1) * per, nslabs)) in slab
  * order (Kahan) into record b of rec (nrec records of P + 1 floats, in the
  * parameter layout: W at w_off as HG_F x HG_K, b at b_off, the loss at P).
- * 2-D global size (HG_STRIDE, nrec).
+ * 2-D global size (HG_PART, nrec).
  */
 __kernel void hg_fused_finish(__global const float *partial, const uint per,
                               const uint nslabs, __global float *rec, const uint nrec,
                               const uint w_off, const uint b_off, const uint P)
 {
     size_t q = get_global_id(0), b = get_global_id(1);
-    if (q >= HG_STRIDE || b >= nrec)
+    if (q >= HG_PART || b >= nrec)
         return;
     size_t s0 = b * (size_t)per, s1 = min((size_t)nslabs, s0 + per);
     float sum = 0.0f, comp = 0.0f;

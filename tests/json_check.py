@@ -163,7 +163,8 @@ def check_train(train, work):
     write_csv(data)
     p = run([os.fsencode(train), b"--json", b"--epochs", b"3", b"--batch", b"16",
              b"--data", data, b"--trace", os.fsencode(trace), b"--save", os.fsencode(model),
-             b"--metrics", os.fsencode(metrics), b"--metrics-every", b"2"])
+             b"--metrics", os.fsencode(metrics), b"--metrics-every", b"2",
+             b"--profile-host"])  # the records' "host" objects validated too
     doc = parse_valid(p.stdout, "hetgrad-train-1", "hetgrad-train --json")
     want = decoded(data[:300])  # hetgrad-train names at most 300 bytes of the path
     if not doc["data"].startswith(want):
@@ -212,6 +213,8 @@ def check_metrics(path, summary):
         fail("metrics records %r, wanted %r" % (kinds, want))
     for i, r in enumerate(recs):
         what = "metrics line %d" % (i + 1)
+        if "host" not in r:  # the run passes --profile-host
+            fail("%s: no host object with --profile-host" % what)
         if len(r["devices"]) != len(summary["devices"]):
             fail("%s: %d devices, the summary %d" % (what, len(r["devices"]),
                                                      len(summary["devices"])))

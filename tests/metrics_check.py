@@ -79,6 +79,29 @@ if any(r["val_loss"] is not None or r["train_accuracy"] is not None
     fail("step records with validation or accuracy figures: %r" % recs)
 print("digits, 2 epochs: %r; the last agrees with --json" % kinds)
 
+# --profile-host: every record has a "host" object whose parts add up to its step time,
+# and the summary goes to stderr; without it (the run above) no record has one.
+if any("host" in r for r in recs):
+    fail("records with a host object without --profile-host: %r" % recs)
+mh = os.path.join(WORK, "host.jsonl")
+p = run(DEV + ["--epochs", "2", "--json", "--metrics", mh, "--profile-host"])
+json.loads(p.stdout)  # the summary on stdout is untouched
+parts = ["plan_ms", "devices_ms", "transfer_ms", "reduce_ms", "update_ms", "other_ms",
+         "step_ms"]
+hrecs = records(mh)
+for r in hrecs:
+    h = r.get("host")
+    if not h or sorted(h) != sorted(parts) or any(h[k] < 0 for k in parts):
+        fail("--profile-host: record without its host parts: %r" % r)
+    total = sum(h[k] for k in parts if k not in ("transfer_ms", "step_ms"))
+    if abs(total - h["step_ms"]) > 1e-6 * max(1.0, h["step_ms"]):
+        fail("--profile-host: parts add up to %r, step_ms %r" % (total, h["step_ms"]))
+lines = p.stderr.splitlines()
+if not lines or not lines[0].startswith("host profile: 24 steps") or \
+        [ln.split()[0] for ln in lines[1:]] != parts:
+    fail("--profile-host: stderr %r" % p.stderr)
+print("--profile-host: %d records with their host parts, the summary on stderr" % len(hrecs))
+
 # --metrics-every 0, --val 0 with a test file: epoch records only, no validation figures.
 csv = os.path.join(WORK, "three.csv")
 with open(csv, "w") as f:

@@ -218,6 +218,47 @@ START_TEST(closed_writer_does_nothing)
 }
 END_TEST
 
+/* --profile-host: the engine call split by the devices' statistics (a device without
+   rows left out), and the records' "host" object (the mean of each part). */
+START_TEST(host_profile_split_and_records)
+{
+    hg_device_step st[3];
+    memset(st, 0, sizeof st);
+    st[0] = (hg_device_step){.rows = 10, .start_ms = 0.5, .end_ms = 3.0, .transfer_ms = 0.25};
+    st[1] = (hg_device_step){.rows = 0, .start_ms = 0.0, .end_ms = 9.0}; /* no rows */
+    st[2] = (hg_device_step){.rows = 5, .start_ms = 1.0, .end_ms = 4.0, .transfer_ms = 0.5};
+    double part[HOSTPROF_PARTS];
+    hostprof_split(st, 3, 5.0, part);
+    ck_assert(part[HOSTPROF_PLAN] == 0.5 && part[HOSTPROF_DEVICES] == 3.5 &&
+              part[HOSTPROF_TRANSFER] == 0.75 && part[HOSTPROF_REDUCE] == 1.0);
+    hostprof_split(st + 1, 1, 2.0, part); /* no device with rows: all of it planning */
+    ck_assert(part[HOSTPROF_PLAN] == 2.0 && part[HOSTPROF_DEVICES] == 0 &&
+              part[HOSTPROF_REDUCE] == 0);
+    st[0].end_ms = 7.0; /* past the call's end (another clock's rounding): clamped */
+    hostprof_split(st, 1, 5.0, part);
+    ck_assert(part[HOSTPROF_DEVICES] == 4.5 && part[HOSTPROF_REDUCE] == 0);
+
+    char path[256], msg[512];
+    temp_path(path, sizeof path);
+    metrics m;
+    ck_assert(metrics_open(&m, path, 2, msg, sizeof msg));
+    ck_assert(metrics_begin(&m, two, 1, msg, sizeof msg));
+    for (int k = 1; k <= 2; k++) {
+        double p[HOSTPROF_PARTS] = {k, 2 * k, k, 3 * k, 4 * k, 5 * k, 14 * k};
+        dev_step(&m, 0, 8, 1.0);
+        metrics_host_step(&m, p);
+        metrics_step(&m, 1, (uint64_t)k, 8, 1.0, 2.0);
+    }
+    ck_assert(metrics_close(&m, msg, sizeof msg));
+    char *text = slurp(path);
+    ck_assert_msg(strstr(text, "\"host\":{\"plan_ms\":1.5,\"devices_ms\":3,\"transfer_ms\":1.5,"
+                               "\"reduce_ms\":4.5,\"update_ms\":6,\"other_ms\":7.5,"
+                               "\"step_ms\":21},\"devices\":") != NULL, "%s", text);
+    free(text);
+    unlink(path);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -228,6 +269,7 @@ static Suite *suite(void)
     tcase_add_test(t, open_failure_names_the_path);
     tcase_add_test(t, write_failure_is_reported);
     tcase_add_test(t, closed_writer_does_nothing);
+    tcase_add_test(t, host_profile_split_and_records);
     suite_add_tcase(s, t);
     return s;
 }

@@ -725,6 +725,7 @@ int main(int argc, char **argv)
     hg_engine_options eo;
     hg_engine_options_init(&eo);
     eo.devices = &dev;
+    eo.batch_rows = o.rows; /* every step is the whole data set: kernels chosen at its size */
     if (o.drill) {
         eo.fault_hook = drill_hook;
         eo.fault_user = &fault;

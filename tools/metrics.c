@@ -40,6 +40,7 @@ static void sum_reset(metrics_sum *s, size_t ndev)
     s->rows = 0;
     s->loss_sum = 0;
     s->wall_ms = 0;
+    memset(s->host, 0, sizeof s->host);
     memset(s->dev_rows, 0, ndev * sizeof *s->dev_rows);
     memset(s->dev_busy, 0, ndev * sizeof *s->dev_busy);
 }
@@ -117,6 +118,15 @@ static void write_record(metrics *m, const char *kind, const metrics_sum *s, uin
     json_key(&j, "val_accuracy"); json_double(&j, val_accuracy);
     json_key(&j, "rows_per_s");
     json_double(&j, s->wall_ms > 0 ? (double)s->rows / (s->wall_ms / 1e3) : NAN);
+    if (m->host) {
+        json_key(&j, "host");
+        json_begin_object(&j);
+        for (int p = 0; p < HOSTPROF_PARTS; p++) {
+            json_key(&j, hostprof_key((hostprof_part)p));
+            json_double(&j, s->steps ? s->host[p] / (double)s->steps : NAN);
+        }
+        json_end_object(&j);
+    }
     json_key(&j, "devices");
     json_begin_array(&j);
     uint64_t all = 0;
@@ -143,6 +153,17 @@ static void write_record(metrics *m, const char *kind, const metrics_sum *s, uin
     json_end_object(&j);
     if (!json_finish(&j) && !m->write_errno) /* json_finish flushed the line */
         m->write_errno = errno ? errno : EIO;
+}
+
+void metrics_host_step(metrics *m, const double *part)
+{
+    if (!m->f || !m->since_record.dev_rows)
+        return;
+    m->host = true;
+    for (int p = 0; p < HOSTPROF_PARTS; p++) {
+        m->since_record.host[p] += part[p];
+        m->this_epoch.host[p] += part[p];
+    }
 }
 
 void metrics_step(metrics *m, uint64_t epoch, uint64_t step, uint64_t rows, double loss,

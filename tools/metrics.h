@@ -26,6 +26,8 @@
 
 #include <hetgrad.h>
 
+#include "train_hostprof.h"
+
 /* A device as the records name it (strings copied by metrics_begin). */
 typedef struct metrics_device {
     const char *name;   /* CL_DEVICE_NAME */
@@ -48,6 +50,7 @@ typedef struct metrics_sum {
     double   wall_ms;   /* Σ host wall time of the steps */
     uint64_t *dev_rows; /* per device: rows computed */
     double   *dev_busy; /* per device: Σ its worker's wall time (hg_device_step.host_ms) */
+    double    host[HOSTPROF_PARTS]; /* --profile-host: Σ each part of the steps (ms) */
 } metrics_sum;
 
 typedef struct metrics {
@@ -60,6 +63,7 @@ typedef struct metrics {
     metrics_sum     this_epoch;   /* steps of the current epoch */
     double          train_ms;  /* Σ wall time of every step so far */
     int             write_errno; /* the first failed write's errno (0: none; EIO when unknown) */
+    bool            host;      /* --profile-host: records carry a "host" object */
 } metrics;
 
 /*
@@ -79,6 +83,14 @@ bool metrics_begin(metrics *m, const metrics_device *dev, size_t ndev, char *msg
 
 /* What device i did in the step that just ran (call it for each device, then metrics_step). */
 void metrics_device_step(metrics *m, size_t i, const hg_device_step *st);
+
+/*
+ * --profile-host: the parts of the step that is about to be counted (HOSTPROF_PARTS
+ * values, train_hostprof.h); call it before metrics_step.  From its first call on, every
+ * record carries a "host" object: the mean per step of each part over the steps it
+ * covers.
+ */
+void metrics_host_step(metrics *m, const double *part);
 
 /*
  * A step ran: rows training rows with mean loss loss, in wall_ms of host wall

@@ -33,6 +33,7 @@
 #include "metrics.h"
 #include "predict.h"
 #include "train_data.h"
+#include "train_hostprof.h"
 #include "train_mpi.h"
 #include "train_opts.h"
 #include "train_trace.h"
@@ -211,6 +212,11 @@ static int parse_args(int argc, char **argv, train_opts *o, cli *cmd)
         {.name = "metrics-every", .kind = CLI_SIZE, .target = &every, .metavar = "N",
          .range = "[0,100000000]",
          .help = "a --metrics step line every N steps (default 10;\n0: epoch lines only)"},
+        {.name = "profile-host", .kind = CLI_FLAG, .target = &o->profile_host,
+         .help = "time each step's host side (engine before and\n"
+                 "after the devices, optimizer, the rest) and\n"
+                 "print its mean and median on stderr at the end;\n"
+                 "--metrics records add a \"host\" object"},
         {.name = "json", .kind = CLI_FLAG, .target = &o->json,
          .help = "machine-readable summary on stdout"},
         {.name = "mpi", .kind = CLI_FLAG, .target = &o->mpi,
@@ -633,6 +639,10 @@ typedef struct run {
     size_t            ntrain, nval;
     trace             tr;
     metrics           mx;         /* --metrics (closed: every call a no-op) */
+    hostprof          hp;         /* --profile-host (off: every call a no-op) */
+    double            hp_mark;    /* --profile-host: the clock at the previous step's end */
+    hg_device_step   *hp_dev;     /* --profile-host: per device of the engine, scratch */
+    double            bar_ms;     /* the clock when the progress bar was last drawn */
     hg_engine        *e;
     hg_mpi           *ctx;        /* NULL: a single process */
     cols              cl;
@@ -661,6 +671,8 @@ static void run_free(run *r)
     free(r->tr.last_rows);
     char msg[HG_ERROR_MESSAGE_MAX];
     metrics_close(&r->mx, msg, sizeof msg); /* a failure was reported already */
+    hostprof_free(&r->hp);
+    free(r->hp_dev);
     hg_optimizer_destroy(r->opt);
     free(r->params);
     free(r->grad);
@@ -898,6 +910,7 @@ static int setup_engine(run *r)
     hg_engine_options_init(&eo);
     eo.devices = &dev;
     eo.deterministic = o->deterministic;
+    eo.batch_rows = o->batch; /* kernels chosen at the minibatch's size */
     if (o->deterministic) {
         /* blocks from the batch alone (never from the devices): four per batch */
         size_t b = 16;
@@ -955,6 +968,10 @@ static int setup_engine(run *r)
         return finish(r->tm, fail("out of memory"));
     if (!metrics_start(&r->mx, &r->cl, r->msg, sizeof r->msg))
         return finish(r->tm, fail(r->msg));
+    r->hp.on = o->profile_host;
+    size_t nloc = hg_engine_device_count(r->e);
+    if (r->hp.on && !(r->hp_dev = calloc(nloc ? nloc : 1, sizeof *r->hp_dev)))
+        return finish(r->tm, fail("out of memory"));
     return CLI_CONTINUE;
 }
 
@@ -1031,6 +1048,9 @@ static void count_step(run *r, epoch_stats *es)
     }
 }
 
+/* The progress bar's least interval (ms): ten updates a second. */
+#define BAR_MS 100.0
+
 /* The progress bar on a terminal, after done rows of epoch ep. */
 static void print_bar(const run *r, size_t ep, size_t done, const epoch_stats *es)
 {
@@ -1049,6 +1069,24 @@ static void print_bar(const run *r, size_t ep, size_t done, const epoch_stats *e
     fflush(stdout);
 }
 
+/* --profile-host: the parts of the step that just ran (its engine call took engine_ms,
+   its optimizer update update_ms), kept and handed to --metrics. */
+static void host_step(run *r, double engine_ms, double update_ms)
+{
+    double part[HOSTPROF_PARTS], now = now_ms();
+    size_t n = hg_engine_device_count(r->e);
+    for (size_t i = 0; i < n; i++)
+        if (hg_engine_last_step(r->e, i, &r->hp_dev[i]) != HG_OK)
+            r->hp_dev[i] = (hg_device_step){0};
+    hostprof_split(r->hp_dev, n, engine_ms, part);
+    part[HOSTPROF_UPDATE] = update_ms;
+    part[HOSTPROF_STEP] = now - r->hp_mark;
+    part[HOSTPROF_OTHER] = fmax(0, part[HOSTPROF_STEP] - engine_ms - update_ms);
+    r->hp_mark = now;
+    hostprof_add(&r->hp, part);
+    metrics_host_step(&r->mx, part);
+}
+
 /* One pass over the shuffled training rows; CLI_CONTINUE or the exit status. */
 static int train_epoch(run *r, size_t ep, bool bar, epoch_stats *es)
 {
@@ -1063,6 +1101,7 @@ static int train_epoch(run *r, size_t ep, bool bar, epoch_stats *es)
                  "%g: %.300s", ep, lr, err.message);
         return run_fail(r, HG_INVALID_ARGUMENT, r->msg);
     }
+    r->hp_mark = now_ms(); /* --profile-host: the shuffle is the first step's "other" */
     hg_rng_shuffle(&r->rng, r->order, r->ntrain);
     for (size_t s = 0; s < r->ntrain; s += o->batch) {
         size_t nb = r->ntrain - s < o->batch ? r->ntrain - s : o->batch;
@@ -1087,12 +1126,19 @@ static int train_epoch(run *r, size_t ep, bool bar, epoch_stats *es)
         r->step++;
         double tu = now_ms();
         count_step(r, es);
-        metrics_step(&r->mx, ep, r->step, nb, loss, wall);
+        double tq = now_ms();
         hg_optimizer_step(r->opt, r->params, r->grad);
+        if (r->hp.on)
+            host_step(r, wall, now_ms() - tq);
+        metrics_step(&r->mx, ep, r->step, nb, loss, wall);
         if (r->tr.f)
             trace_step(&r->tr, &r->cl, r->step, ts, wall, now_ms() - tu);
-        if (bar)
+        /* the bar at most every BAR_MS (a line and a flush per step cost more than a
+           small step's host work) and at the epoch's last step */
+        if (bar && (s + nb == r->ntrain || now_ms() - r->bar_ms >= BAR_MS)) {
             print_bar(r, ep, s + nb, es);
+            r->bar_ms = now_ms();
+        }
     }
     if (bar)
         printf("\r\033[K");
@@ -1328,6 +1374,8 @@ static int run_report(run *r)
     else if (r->talk)
         print_done(r);
     fflush(stdout);
+    if (r->talk)
+        hostprof_print(&r->hp, stderr);
     if (!mx_ok)
         rc = fail(mx_msg);
     return rc;

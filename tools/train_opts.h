@@ -31,6 +31,7 @@ typedef struct train_opts {
     const char *metrics;      /* --metrics FILE (tools/metrics.h) */
     size_t metrics_every;     /* --metrics-every N: a step record every N steps */
     bool metrics_every_given;
+    bool profile_host;        /* --profile-host: time the host side of every step */
     const char *data, *format, *labels, *test, *test_labels;
     const char *predict, *out; /* --predict FILE --out PRED.csv (tools/predict.c) */
     long label_col;

@@ -124,12 +124,23 @@ typedef struct hg_engine_options {
                                         turns deadlines off */
     hg_fault_hook   fault_hook;      /* NULL: none */
     void           *fault_user;      /* passed to fault_hook */
+    /* Appended after 0.2.0. */
+    size_t          batch_rows;      /* rows of one step the caller will compute (its
+                                        minibatch); 0 = unknown.  Calibration then
+                                        races the kernel candidates at the rows each
+                                        device gets of such a step (its expected
+                                        share, and the whole batch for a device
+                                        alone) instead of at about 50 ms of rows, so
+                                        the kernels kept are the fastest at that
+                                        size; part of the profile cache key.  Any
+                                        step size still works with any value */
 } hg_engine_options;
 
 /*
  * Defaults: devices NULL (hg_options_init()'s defaults), no memory limit,
  * kernels chosen by measurement (HG_GEMM_AUTO), fast (not deterministic) mode,
- * the default program cache, no deadline, no fault hook.  Fills the first size
+ * the default program cache, no deadline, no fault hook, batch size unknown.
+ * Fills the first size
  * bytes (zero past the fields this library knows) and sets struct_size = size;
  * call it through hg_engine_options_init(), which passes the size the caller
  * was compiled with.  NULL or a size below sizeof(size_t) is a no-op.

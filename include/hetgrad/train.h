@@ -133,6 +133,8 @@ HG_EXTERN void hg_optimizer_destroy(hg_optimizer *o);
  *   Adam: t += 1; m = b1 m + (1 - b1) g; s = b2 s + (1 - b2) g^2;
  *         p -= lr (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps)
  * m, s and v are kept in double; the step count grows by one (SGD too).
+ * params and grad must not overlap.  Each element is computed exactly as
+ * written above, in this order, so a vectorised build gives the same bits.
  */
 HG_EXTERN void hg_optimizer_step(hg_optimizer *o, float *params, const float *grad);
 

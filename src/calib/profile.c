@@ -50,6 +50,7 @@
 #include "profile_key.h"
 
 #define REPEATS 5
+#define MAX_RACE_REPS 32 /* at least hg__race_plan's reps */
 #define TARGET_MS 100.0
 
 /* The backend by name: cache keys must not change when the enum is renumbered. */
@@ -84,11 +85,16 @@ static char *signature(const hg_engine *eng)
         kernels = hg__fnv1a(kernels, name, strlen(name) + 1);
         kernels = hg__fnv1a(kernels, text ? text : "", text ? len : 0);
     }
+    /* the batch size the kernels were raced at; absent when unknown, so that
+       such profiles keep the keys they had before the option existed */
+    char batch[32] = "";
+    if (eng->batch_rows)
+        snprintf(batch, sizeof batch, ";batch=%zu", eng->batch_rows);
     return hg__asprintf("model=%d;in=%zu;out=%zu;hidden=%s;gemm=%s;det=%zu;src=%016llx;"
-                        "chunk=%zu;kernels=%016llx;sparse=%zu;v=4", (int)m->kind, m->inputs,
+                        "chunk=%zu;kernels=%016llx;sparse=%zu;v=4%s", (int)m->kind, m->inputs,
                         m->outputs, hidden, gemm_name(eng->gemm), eng->block_rows, src,
                         eng->dev[0].chunk_rows, (unsigned long long)kernels,
-                        eng->sparse ? eng->sparse_nnz : 0);
+                        eng->sparse ? eng->sparse_nnz : 0, batch);
 }
 
 /* Small non-zero parameters (malloc'ed; NULL when out of memory): realistic work
@@ -210,8 +216,13 @@ static bool parse_model(const char *buf, size_t len, hg__cost_model *m, hg__kcho
         kb > 64 || kc > 64)
         return false;
     *m = (hg__cost_model){a, b, (size_t)s, (size_t)r, true};
-    *k = (hg__kchoice){(hg__path)path, ka, kb, kc};
+    /* the fused slabs' kind, written after the kernel since batch_rows exists */
+    unsigned ks = 0;
     const char *n = strstr(tmp + used, "note=");
+    if (strncmp(tmp + used, " slabs=", 7) == 0 && (sscanf(tmp + used, " slabs=%u", &ks) != 1 ||
+                                                   ks > 2))
+        return false;
+    *k = (hg__kchoice){(hg__path)path, ka, kb, kc, ks};
     snprintf(note, note_n, "%s", n ? n + 5 : "");
     char *nl = strchr(note, '\n');
     if (nl)
@@ -221,7 +232,7 @@ static bool parse_model(const char *buf, size_t len, hg__cost_model *m, hg__kcho
 
 static bool same_choice(const hg__kchoice *x, const hg__kchoice *y)
 {
-    return x->path == y->path && x->a == y->a && x->b == y->b && x->c == y->c;
+    return x->path == y->path && x->a == y->a && x->b == y->b && x->c == y->c && x->s == y->s;
 }
 
 /*
@@ -326,30 +337,40 @@ static hg_status median_ms(hg_engine *eng, size_t i, size_t n, int repeats,
     return HG_OK;
 }
 
-/* Host time of device i on n rows (*out, ms), after a warm-up on warm rows. */
-static hg_status warm_time(hg_engine *eng, size_t i, size_t warm, size_t n,
-                           const float *params, double *out, hg_error *err)
+/*
+ * One round's time of device i's current kernel in the race r (*out, ms):
+ * a warm-up on r->warm rows, then at each of r->rows the median of r->reps
+ * runs, summed over the sizes.
+ */
+static hg_status race_time(hg_engine *eng, size_t i, const hg__race *r, const float *params,
+                           double *out, hg_error *err)
 {
     hg__device *d = &eng->dev[i];
-    hg__range piece = {d->win.lo, warm};
-    hg__dev_plan p = {.pieces = &piece, .npieces = 1, .rows = warm};
+    hg__range piece = {d->win.lo, r->warm};
+    hg__dev_plan p = {.pieces = &piece, .npieces = 1, .rows = r->warm};
     hg_status st = hg__device_run(eng, d, i, &p, params, false, err);
-    if (st != HG_OK)
-        return st;
-    piece.count = n;
-    p.rows = n;
-    st = hg__device_run(eng, d, i, &p, params, false, err);
+    double ms[MAX_RACE_REPS], sum = 0;
+    for (size_t s = 0; s < 2 && r->rows[s] && st == HG_OK; s++) {
+        piece.count = p.rows = r->rows[s];
+        int n = 0;
+        for (; n < r->reps && n < MAX_RACE_REPS && st == HG_OK; n++) {
+            st = hg__device_run(eng, d, i, &p, params, false, err);
+            ms[n] = d->stats.host_ms;
+        }
+        if (st == HG_OK)
+            sum += hg__cost_median(ms, (size_t)n);
+    }
     if (st == HG_OK)
-        *out = d->stats.host_ms;
+        *out = sum;
     return st;
 }
 
 /*
  * Choose device i's kernel among its candidates: each is built and checked
  * on the check rows (from source when d->cache_suspect), then the correct
- * ones race on about 50 ms' worth of rows (on the current kernel), one timed
- * run each per round, in turn so that drift in the machine's speed hits them
- * alike.  After each round a candidate whose fastest run is more than
+ * ones race at hg__race_plan's rows (about 50 ms' worth, or the device's rows
+ * of a step of the engine's batch size; recorded in d->kc_rows), one round's
+ * runs each in turn so that drift in the machine's speed hits them alike.  After each round a candidate whose fastest run is more than
  * HG__RACE_MARGIN times the fastest candidate's is out (hg__race_prune); the
  * race ends after three rounds (one on slow devices) or when one candidate
  * is left.  The lowest median among those still in wins, and counts as
@@ -379,13 +400,12 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
     hg_status st = median_ms(eng, i, np, 1, params, &probe, err);
     if (st != HG_OK)
         return st;
-    double per_row = probe / (double)np;
-    size_t n = clamp_rows(50.0 / (per_row > 1e-9 ? per_row : 1e-9), np, cap);
-    /* one round on slow devices */
-    int rounds = per_row * (double)n > 200.0 ? 1 : 3;
-    /* the warm-up after each (re)build: 64 rows, or an eighth of the timed
-       rows where that is less (Oclgrind, timed on tens of rows) */
-    size_t warm = n / 8 < np ? (n / 8 ? n / 8 : 1) : np;
+    hg__race race;
+    hg__race_plan(eng, i, cap, probe / (double)np, &race);
+    size_t n = race.rows[0] + race.rows[1];
+    int rounds = race.rounds;
+    d->kc_rows[0] = race.rows[0];
+    d->kc_rows[1] = race.rows[1];
 
     char note[HG_ERROR_MESSAGE_MAX] = "";
     char why[HG__MAX_CANDIDATES][160];
@@ -430,7 +450,7 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
                 continue;
             if ((!same_choice(&d->kc, &c[k]) &&
                  hg__kchoice_apply(eng, d, d->li, &c[k], &e) != HG_OK) ||
-                warm_time(eng, i, warm, n, params, &ms[k][r], &e) != HG_OK) {
+                race_time(eng, i, &race, params, &ms[k][r], &e) != HG_OK) {
                 snprintf(why[k], sizeof why[k], "%.120s", e.message);
                 ok[k] = racing[k] = false;
                 continue;
@@ -488,7 +508,12 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
     d->kc_checked = true; /* this choice passed step 1 in this process */
     char name[48];
     hg__kchoice_name(&c[best], name, sizeof name);
-    snprintf(d->kc_note, sizeof d->kc_note, "fastest of %zu on %zu rows: %.440s", nc, n, note);
+    if (race.rows[1])
+        snprintf(d->kc_note, sizeof d->kc_note, "fastest of %zu on %zu + %zu rows: %.430s", nc,
+                 race.rows[0], race.rows[1], note);
+    else
+        snprintf(d->kc_note, sizeof d->kc_note, "fastest of %zu on %zu rows: %.440s", nc, n,
+                 note);
     d->kc_measured = true;
     hg__log(&eng->log, HG_LOG_INFO, "%s computes with %s (%s)", d->what, name, d->kc_note);
     return HG_OK;
@@ -614,10 +639,14 @@ static char *profile_key(const hg_engine *eng, size_t i, const char *sig, long c
 static void store_profile(hg_engine *eng, const hg__device *d, const char *const *key,
                           size_t nkey)
 {
+    char slabs[24] = "";
+    if (d->kc.s)
+        snprintf(slabs, sizeof slabs, " slabs=%u", d->kc.s);
     char *text = hg__asprintf("a_ms=%.17g b_ms_per_row=%.17g samples=%zu rejected=%zu "
-                              "kernel=%u:%u:%u:%u note=%s\n", d->model.a_ms,
+                              "kernel=%u:%u:%u:%u%s note=%s\n", d->model.a_ms,
                               d->model.b_ms_per_row, d->model.samples, d->model.rejected,
-                              (unsigned)d->kc.path, d->kc.a, d->kc.b, d->kc.c, d->kc_note);
+                              (unsigned)d->kc.path, d->kc.a, d->kc.b, d->kc.c, slabs,
+                              d->kc_note);
     hg_error cerr;
     if (!text)
         hg__log(&eng->log, HG_LOG_WARN, "profile cache: out of memory storing %s", d->what);

@@ -7,6 +7,7 @@
  * each other in a cycle (tests/link_graph.py).
  */
 #include "engine_internal.h"
+#include "hostvec.h"
 
 size_t hg__result_stride(const hg_engine *eng)
 {
@@ -17,7 +18,6 @@ void hg__accumulate(const hg_engine *eng, const float *rec, size_t rows, double 
                     double *loss)
 {
     (void)rows;
-    for (size_t i = 0; i < eng->nparams; i++)
-        grad[i] += (double)rec[i];
+    hg__vec_add_f32(grad, rec, eng->nparams); /* grad[i] += (double)rec[i], vectorised */
     *loss += (double)rec[eng->nparams];
 }

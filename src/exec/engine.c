@@ -21,6 +21,7 @@
 #include "diskcache.h"
 #include "engine_internal.h"
 #include "engine_knobs.h"
+#include "hostvec.h"
 #include "platlock.h"
 #include "sparse_exec.h"
 #include "workers.h"
@@ -70,6 +71,7 @@ void hg_engine_destroy(hg_engine *eng)
     free(eng->dev);
     free(eng->plan);
     free(eng->recovery);
+    free(eng->sums);
     free(eng->workers);
     free(eng->weight);
     hg__sched_destroy(eng->sched);
@@ -197,6 +199,7 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     }
     eng->fault_hook = opt.fault_hook;
     eng->fault_user = opt.fault_user;
+    eng->batch_rows = opt.batch_rows;
     if (model->kind == HG_MODEL_CUSTOM) {
         eng->custom_source = hg__strdup(model->custom_source);
         eng->custom_kernel = hg__strdup(model->custom_kernel);
@@ -539,10 +542,11 @@ static hg_status check_step(const hg_engine *eng, const float *params, size_t co
                              "gradient step: no data set (call hg_engine_set_data first)");
     if (count == 0)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "gradient step over 0 rows");
-    for (size_t i = 0; i < eng->nparams; i++)
-        if (!isfinite(params[i]))
-            return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "params[%zu] is %s", i,
-                                 isnan(params[i]) ? "NaN" : "infinite");
+    if (!hg__vec_all_finite(params, eng->nparams)) /* the vectorised check, then which */
+        for (size_t i = 0; i < eng->nparams; i++)
+            if (!isfinite(params[i]))
+                return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "params[%zu] is %s", i,
+                                     isnan(params[i]) ? "NaN" : "infinite");
     return HG_OK;
 }
 
@@ -671,7 +675,11 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, con
                           float *grad, double *loss, double t0, hg_error *err)
 {
     hg__worker *w = eng->workers;
-    double *acc = calloc(eng->nparams ? eng->nparams : 1, sizeof *acc);
+    if (!eng->sums) /* kept: a fresh megabyte-sized calloc every step costs page faults */
+        eng->sums = malloc((eng->nparams ? eng->nparams : 1) * sizeof *eng->sums);
+    double *acc = eng->sums;
+    if (acc)
+        memset(acc, 0, eng->nparams * sizeof *acc);
     bool *failed = calloc(eng->ndev, sizeof *failed);
     size_t *rows = NULL, nrows = 0, caprows = 0;
     hg__block *blk = NULL;
@@ -740,8 +748,7 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, con
     st = reduce(eng, failed, acc, &lsum, err);
     if (st != HG_OK)
         goto out;
-    for (size_t i = 0; i < eng->nparams; i++)
-        grad[i] = (float)(acc[i] / (double)count);
+    hg__vec_mean_f32(grad, acc, eng->nparams, (double)count); /* (float)(acc / count) */
     if (loss)
         *loss = lsum / (double)count;
 
@@ -751,7 +758,6 @@ out:
     free(rows);
     free(blk);
     free(failed);
-    free(acc);
     return st;
 }
 

@@ -123,6 +123,10 @@ typedef struct hg__kchoice {
     hg__path path;
     unsigned a, b, c;     /* fused: rows per forward pass, per backward pass, classes
                              per pass; tiled GEMM: rows x columns per work-item */
+    unsigned s;           /* fused, fast mode: 0 the usual slabs (512 to 8192 rows,
+                             about four per compute unit); 1 or 2: small-batch slabs,
+                             that many per compute unit, of 16 rows or more
+                             (hg__fused_slab_rows) */
 } hg__kchoice;
 
 #define HG__MAX_CANDIDATES 8
@@ -169,6 +173,8 @@ typedef struct hg__device {
     hg__kchoice       kc;
     char              kc_note[HG_ERROR_MESSAGE_MAX]; /* why this kernel (calibration) */
     bool              kc_measured;    /* chosen by timing the candidates */
+    size_t            kc_rows[2];     /* the row counts the last race timed at
+                                         (hg__race_rows; [1] 0: one size) */
     bool              kc_checked;     /* the current kernels' gradient was checked against
                                          the host reference in this process (profile.c) */
     bool              kc_from_cache;  /* a program of the current choice came from the
@@ -231,6 +237,8 @@ typedef struct hg__device {
     size_t            res_stride;
     size_t            npieces_run;
     size_t            run_index;      /* its position in the engine (fault hook) */
+    uint64_t          params_step;    /* the step (hg_engine.step) whose parameters its
+                                         params buffer holds, 0: unknown (hg__upload_params) */
     hg_device_step    stats;
 
     /* events of the step, for timing */
@@ -291,6 +299,9 @@ struct hg_engine {
     double           step_t0;         /* host clock at the step's start (ms) */
     bool             stepped;
     uint64_t         step;            /* steps run so far */
+    double          *sums;            /* a step's gradient sums, nparams doubles, kept
+                                         from step to step (run_step zeroes them);
+                                         NULL until the first step */
     uint64_t         recovered_steps;
     bool             warming;         /* inside set_data's warm-up: no fault hook */
     hg__worker      *workers;         /* ndev: each device's part of the current round */
@@ -317,6 +328,8 @@ struct hg_engine {
     char            *binary_dir;      /* owned copy of the option */
     hg_fault_hook    fault_hook;
     void            *fault_user;
+    size_t           batch_rows;      /* the caller's step size (0: unknown): the rows
+                                         calibration races kernels at (kchoice_rows.c) */
     /* tests: a kernel candidate to break (hg__kchoice_break) */
     char             broken_kernel[48];
     int              broken_how;
@@ -337,6 +350,15 @@ typedef struct hg__karg {
 bool hg__track(hg__device *d, cl_event ev, bool transfer);
 /* hg__track, HG_OUT_OF_MEMORY on failure. */
 hg_status hg__tracked(hg__device *d, cl_event ev, bool transfer, hg_error *err);
+
+/*
+ * Enqueue params (eng->nparams floats) into d's params buffer, a tracked transfer,
+ * unless this is a recovery round of the current step (append) and d already received
+ * this step's parameters in an earlier round: each device gets the parameters once per
+ * step.  HG_OK, or the failed enqueue's status (d->params_step then unknown).
+ */
+hg_status hg__upload_params(const hg_engine *eng, hg__device *d, const float *params,
+                            bool append, hg_error *err);
 /* Sum the tracked events' times into d->stats and release them. */
 void hg__collect_events(hg__device *d);
 hg_status hg__set_args(hg__device *d, cl_kernel k, const char *name, const hg__karg *args,
@@ -390,8 +412,11 @@ void hg__kchoice_release(hg__device *d);
 void hg__kchoice_break(hg_engine *eng, const char *name, int how);
 /* detmath.cl + model.cl (malloc'ed): the model program's source. */
 char *hg__model_source(size_t *len);
-/* Records of size P + 1 the fused path needs workspace for, per row cap. */
-size_t hg__fused_max_slabs(const hg_engine *eng, size_t rows);
+/* Records of size P + 1 the fused path of device d's choice needs workspace
+   for, per row cap. */
+size_t hg__fused_max_slabs(const hg_engine *eng, const hg__device *d, size_t rows);
+/* Rows per slab of the fused gradient on device d for a batch of rows rows. */
+size_t hg__fused_slab_rows(const hg_engine *eng, const hg__device *d, size_t rows);
 /* Rows per hg_colsum_partial block: 256, or a smaller deterministic block (epilogue.c). */
 size_t hg__colsum_block(const hg_engine *eng);
 /* hg_colsum_partial blocks of a batch of rows rows (epilogue.c). */
@@ -480,6 +505,27 @@ void hg__clblast_unlock(void);
 void hg__clblast_engine_in(void);
 void hg__clblast_engine_out(void);
 size_t hg__clblast_engines(void);
+
+/* How calibration races kernel candidates (race_rows.c). */
+typedef struct hg__race {
+    size_t rows[2];   /* row counts each candidate is timed at; [1] 0: one size */
+    size_t warm;      /* rows of the warm-up run after each (re)build */
+    int    reps;      /* timed runs per size and round (their median counts) */
+    int    rounds;    /* rounds at most (hg__race_prune ends it sooner) */
+} hg__race;
+/*
+ * Device i's expected rows of a step of batch rows: batch times its weight's
+ * share among the devices that may take rows (not quarantined, weight > 0),
+ * whole blocks in deterministic mode, at least 1 and at most batch.
+ */
+size_t hg__batch_share(const hg_engine *eng, size_t i, size_t batch);
+/*
+ * The race for device i (cap: the most rows it can run at once and holds;
+ * per_row: a probe's ms per row): about 50 ms of rows when the engine's
+ * batch_rows is 0; else its share of a batch and, when different, the whole
+ * batch (each clipped to cap), with enough runs to fill ~20 ms a round (at most 25).
+ */
+void hg__race_plan(const hg_engine *eng, size_t i, size_t cap, double per_row, hg__race *out);
 
 /* Profiles (profile.c). */
 /*

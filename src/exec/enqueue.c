@@ -39,6 +39,26 @@ hg_status hg__tracked(hg__device *d, cl_event ev, bool transfer, hg_error *err)
     return HG_OK;
 }
 
+hg_status hg__upload_params(const hg_engine *eng, hg__device *d, const float *params,
+                            bool append, hg_error *err)
+{
+    /* Every round of a step (run_step: the first, then recovery rounds with append) runs
+       with the same parameters; any other run (calibration, probes) passes append false
+       and uploads, and a step's number is new, so a stale tag never matches. */
+    if (append && d->params_step == eng->step && eng->step > 0)
+        return HG_OK;
+    d->params_step = 0;
+    cl_event ev = NULL;
+    cl_int rc = clEnqueueWriteBuffer(d->queue, d->params, CL_FALSE, 0,
+                                     eng->nparams * sizeof(float), params, 0, NULL, &ev);
+    if (rc != CL_SUCCESS)
+        return hg__cl_fail(err, rc, "clEnqueueWriteBuffer(parameters) on %s", d->what);
+    hg_status st = hg__tracked(d, ev, true, err);
+    if (st == HG_OK)
+        d->params_step = eng->step;
+    return st;
+}
+
 void hg__collect_events(hg__device *d)
 {
     for (size_t i = 0; i < d->nevents; i++) {

@@ -8,21 +8,55 @@
  * Slabs: in deterministic mode always min(512, block_rows) rows, so that a block's
  * record is the same sum whichever device computes it; otherwise about four
  * slabs per compute unit (HG__SLAB_MIN..HG__SLAB_MAX rows), so every core is
- * busy and few partials are written.
+ * busy and few partials are written.  The small-batch candidates (kchoice
+ * s = 1 or 2) cut a batch into s slabs per compute unit of 16 rows or more:
+ * a split over rows that keeps every core busy on a 128-row step (one usual
+ * slab would hold it all), combined in slab order by the same finish kernel,
+ * so the bits depend only on the batch and the device's compute units.
  */
 #include "engine_internal.h"
 
-size_t hg__fused_max_slabs(const hg_engine *eng, size_t rows)
+#define SMALL_SLAB_MIN 16u /* rows per small-batch slab: the least */
+
+/* Compute units of d (1 when it reports none). */
+static size_t units(const hg__device *d)
 {
-    size_t slab = eng->det ? eng->det_slab : HG__SLAB_MIN;
-    return (rows + slab - 1) / slab;
+    return d->info->compute_units ? d->info->compute_units : 1;
 }
 
-static size_t slab_rows(const hg_engine *eng, const hg__device *d, size_t rows)
+/* Floats per slab partial (fused.cl's HG_STRIDE): P + 1 rounded up to 16, so
+   that every slab's partial starts 64-byte aligned for its vload16s. */
+static size_t slab_stride(const hg_engine *eng)
+{
+    return (eng->nparams + 1 + 15) / 16 * 16;
+}
+
+size_t hg__fused_max_slabs(const hg_engine *eng, const hg__device *d, size_t rows)
+{
+    size_t slabs;
+    if (!eng->det && d->kc.s) {
+        /* at most s per compute unit, unless the slabs reach HG__SLAB_MAX rows */
+        size_t few = d->kc.s * units(d), big = (rows + HG__SLAB_MAX - 1) / HG__SLAB_MAX;
+        slabs = few > big ? few : big;
+    } else {
+        size_t slab = eng->det ? eng->det_slab : HG__SLAB_MIN;
+        slabs = (rows + slab - 1) / slab;
+    }
+    /* in records of P + 1 floats */
+    return (slabs * slab_stride(eng) + eng->nparams) / (eng->nparams + 1);
+}
+
+size_t hg__fused_slab_rows(const hg_engine *eng, const hg__device *d, size_t rows)
 {
     if (eng->det)
         return eng->det_slab;
-    size_t cu = d->info->compute_units ? d->info->compute_units : 1;
+    size_t cu = units(d);
+    if (d->kc.s) {
+        /* small batches: s slabs per compute unit, a multiple of 16 rows */
+        size_t want = (rows + d->kc.s * cu - 1) / (d->kc.s * cu);
+        want = (want + SMALL_SLAB_MIN - 1) / SMALL_SLAB_MIN * SMALL_SLAB_MIN;
+        return want < SMALL_SLAB_MIN ? SMALL_SLAB_MIN : want > HG__SLAB_MAX ? HG__SLAB_MAX : want;
+    }
     size_t want = (rows + 4 * cu - 1) / (4 * cu);
     want = (want + HG__SLAB_MIN - 1) / HG__SLAB_MIN * HG__SLAB_MIN;
     return want < HG__SLAB_MIN ? HG__SLAB_MIN : want > HG__SLAB_MAX ? HG__SLAB_MAX : want;
@@ -41,7 +75,7 @@ hg_status hg__run_fused(hg_engine *eng, hg__device *d, const hg__batch *b, hg_er
     if (st == HG_OK)
         st = hg__launch(d, d->k_fprep, 2, g2, NULL, "hg_fused_prep", err);
 
-    size_t slab = slab_rows(eng, d, b->rows);
+    size_t slab = hg__fused_slab_rows(eng, d, b->rows);
     size_t nslabs = (b->rows + slab - 1) / slab;
     size_t per = b->nrec > 1 ? b->block_rows / slab : nslabs;
     cl_uint row0 = (cl_uint)b->row, rows = (cl_uint)b->rows, us = (cl_uint)slab,

@@ -169,7 +169,7 @@ static hg_status ensure_workspace(hg_engine *eng, hg__device *d, size_t rows, hg
         size_t K = m->outputs, kp = (K + d->kc.c - 1) / d->kc.c * d->kc.c;
         st = hg__alloc_mem(d, &d->wt, kp * m->inputs * f, "transposed weights", err);
         if (st == HG_OK)
-            st = hg__alloc_mem(d, &d->fpart, hg__fused_max_slabs(eng, rows) * (P + 1) * f,
+            st = hg__alloc_mem(d, &d->fpart, hg__fused_max_slabs(eng, d, rows) * (P + 1) * f,
                                "slab partial sums", err);
     } else {
         for (size_t l = 0; l < eng->nlayers && st == HG_OK; l++) {
@@ -320,7 +320,7 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error 
         /* no prebuilt binary of our kernels: the plain path, from "model" */
         hg__log(&eng->log, HG_LOG_INFO, "%s: %s; using the naive kernels", d->what,
                 err ? err->message : "no prebuilt binary");
-        kc = (hg__kchoice){HG__PATH_NAIVE, 0, 0, 0};
+        kc = (hg__kchoice){HG__PATH_NAIVE, 0, 0, 0, 0};
         st = hg__kchoice_apply(eng, d, li, &kc, err);
     }
     if (st == HG_OK) {
@@ -722,17 +722,9 @@ static hg_status run_device(hg_engine *eng, hg__device *d, size_t index,
     if (st != HG_OK)
         goto out;
 
-    cl_event ev = NULL;
-    cl_int rc = clEnqueueWriteBuffer(d->queue, d->params, CL_FALSE, 0,
-                                     eng->nparams * sizeof(float), params, 0, NULL, &ev);
-    if (rc != CL_SUCCESS) {
-        st = hg__cl_fail(err, rc, "clEnqueueWriteBuffer(parameters) on %s", d->what);
+    st = hg__upload_params(eng, d, params, append, err); /* once per step */
+    if (st != HG_OK)
         goto out;
-    }
-    if (!hg__track(d, ev, true)) {
-        st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
-        goto out;
-    }
 
     if (plan->nidx) {
         uidx = malloc(plan->nidx * sizeof *uidx);

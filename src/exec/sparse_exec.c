@@ -439,14 +439,7 @@ hg_status hg__sparse_run(hg_engine *eng, hg__device *d, size_t index, const hg__
                                        d->what);
     if (st != HG_OK)
         goto out;
-    cl_event ev = NULL;
-    cl_int rc = clEnqueueWriteBuffer(d->queue, d->params, CL_FALSE, 0,
-                                     eng->nparams * sizeof(float), params, 0, NULL, &ev);
-    if (rc != CL_SUCCESS) {
-        st = hg__cl_fail(err, rc, "clEnqueueWriteBuffer(parameters) on %s", d->what);
-        goto out;
-    }
-    if ((st = hg__tracked(d, ev, true, err)) != HG_OK)
+    if ((st = hg__upload_params(eng, d, params, append, err)) != HG_OK) /* once per step */
         goto out;
     size_t chunk = d->chunk_rows ? d->chunk_rows : 1;
     if (plan->nblk) {

@@ -13,12 +13,21 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "hostvec.h"
 #include "layers.h"
+
+/* A run of consecutive parameters that all decay (weights) or all do not (biases). */
+typedef struct decay_run {
+    size_t off, len;
+    bool   decay;
+} decay_run;
 
 struct hg_optimizer {
     hg_optimizer_options opt;  /* defaults resolved */
     size_t         count;      /* parameters */
-    unsigned char *is_w;       /* count flags: a weight (decayed), not a bias */
+    decay_run     *runs;       /* the parameters in order, as runs of weights (decayed)
+                                  and biases; nruns >= 1 when count > 0 */
+    size_t         nruns;
     double        *m1;         /* SGD: v; Adam: m */
     double        *m2;         /* Adam: s; NULL for SGD */
     uint64_t       steps;
@@ -79,6 +88,30 @@ static hg_status resolve(const hg_optimizer_options *in, hg_optimizer_options *o
     return HG_OK;
 }
 
+/*
+ * The runs of weights and biases of a model's P parameters with layers[0..L) into runs
+ * (room for 2 L + 1); returns their number.  L == 0 (a custom model): one run, every
+ * parameter decays.  Parameters outside every layer's W (the biases) do not decay.
+ */
+static size_t decay_runs(const hg__layer *layers, size_t L, size_t P, decay_run *runs)
+{
+    if (L == 0) {
+        runs[0] = (decay_run){0, P, true};
+        return 1;
+    }
+    size_t n = 0, at = 0;
+    for (size_t l = 0; l < L; l++) { /* W_l then b_l, in increasing offsets (layers.h) */
+        size_t w = layers[l].w_off, wn = layers[l].in * layers[l].out;
+        if (w > at)
+            runs[n++] = (decay_run){at, w - at, false};
+        runs[n++] = (decay_run){w, wn, true};
+        at = w + wn;
+    }
+    if (at < P)
+        runs[n++] = (decay_run){at, P - at, false};
+    return n;
+}
+
 hg_status hg_optimizer_create(const hg_optimizer_options *opt, const hg_model_desc *model,
                               hg_optimizer **out, hg_error *err)
 {
@@ -93,23 +126,21 @@ hg_status hg_optimizer_create(const hg_optimizer_options *opt, const hg_model_de
         return st;
     size_t P = hg_model_param_count(model);
     hg_optimizer *z = calloc(1, sizeof *z);
+    hg__layer layers[HG_MAX_HIDDEN + 1];
+    size_t L = hg__model_layers(model, layers);
     if (z) {
         z->opt = o;
         z->count = P;
-        z->is_w = malloc(P);
+        z->runs = malloc((2 * L + 1) * sizeof *z->runs);
         z->m1 = calloc(P, sizeof *z->m1);
         z->m2 = o.kind == HG_OPTIMIZER_ADAM ? calloc(P, sizeof *z->m2) : NULL;
     }
-    if (!z || !z->is_w || !z->m1 || (o.kind == HG_OPTIMIZER_ADAM && !z->m2)) {
+    if (!z || !z->runs || !z->m1 || (o.kind == HG_OPTIMIZER_ADAM && !z->m2)) {
         hg_optimizer_destroy(z);
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0,
                              "hg_optimizer_create: out of memory for %zu parameters", P);
     }
-    hg__layer layers[HG_MAX_HIDDEN + 1];
-    size_t L = hg__model_layers(model, layers);
-    memset(z->is_w, L ? 0 : 1, P); /* a custom model: every parameter decays */
-    for (size_t l = 0; l < L; l++)
-        memset(z->is_w + layers[l].w_off, 1, layers[l].in * layers[l].out);
+    z->nruns = decay_runs(layers, L, P, z->runs);
     *out = z;
     hg_error_clear(err);
     return HG_OK;
@@ -119,7 +150,7 @@ void hg_optimizer_destroy(hg_optimizer *o)
 {
     if (!o)
         return;
-    free(o->is_w);
+    free(o->runs);
     free(o->m1);
     free(o->m2);
     free(o);
@@ -129,25 +160,23 @@ void hg_optimizer_step(hg_optimizer *o, float *params, const float *grad)
 {
     const hg_optimizer_options *p = &o->opt;
     o->steps++;
+    bool wd = p->weight_decay > 0;
     if (p->kind == HG_OPTIMIZER_ADAM) {
         double b1 = p->beta1, b2 = p->beta2;
-        double c1 = 1 - pow(b1, (double)o->steps), c2 = 1 - pow(b2, (double)o->steps);
-        for (size_t k = 0; k < o->count; k++) {
-            float g = grad[k];
-            if (p->weight_decay > 0 && o->is_w[k])
-                g += (float)(p->weight_decay * params[k]);
-            o->m1[k] = b1 * o->m1[k] + (1 - b1) * g;
-            o->m2[k] = b2 * o->m2[k] + (1 - b2) * (double)g * g;
-            params[k] -= (float)(p->lr * (o->m1[k] / c1) / (sqrt(o->m2[k] / c2) + p->epsilon));
+        hg__adam_k k = {.b1 = b1, .nb1 = 1 - b1, .b2 = b2, .nb2 = 1 - b2,
+                        .c1 = 1 - pow(b1, (double)o->steps), .c2 = 1 - pow(b2, (double)o->steps),
+                        .lr = p->lr, .eps = p->epsilon, .wd = p->weight_decay};
+        for (size_t r = 0; r < o->nruns; r++) {
+            size_t a = o->runs[r].off;
+            hg__vec_adam(params + a, grad + a, o->m1 + a, o->m2 + a, o->runs[r].len, &k,
+                         wd && o->runs[r].decay);
         }
         return;
     }
-    for (size_t k = 0; k < o->count; k++) {
-        float g = grad[k];
-        if (p->weight_decay > 0 && o->is_w[k])
-            g += (float)(p->weight_decay * params[k]);
-        o->m1[k] = p->momentum * o->m1[k] + g;
-        params[k] -= (float)(p->lr * o->m1[k]);
+    for (size_t r = 0; r < o->nruns; r++) {
+        size_t a = o->runs[r].off;
+        hg__vec_sgd(params + a, grad + a, o->m1 + a, o->runs[r].len, p->momentum, p->lr,
+                    p->weight_decay, wd && o->runs[r].decay);
     }
 }
 

@@ -201,6 +201,7 @@ class HgEngineOptions(ctypes.Structure):
         ("deadline_factor", c_double),
         ("fault_hook", c_void_p),
         ("fault_user", c_void_p),
+        ("batch_rows", c_size_t),
     ]
 
 

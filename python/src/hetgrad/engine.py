@@ -58,6 +58,8 @@ class Engine:
         devices both, for instance).
     cache_dir: the program and profile cache (None: $HETGRAD_CACHE_DIR, else the user's
         cache directory).
+    batch_rows: the rows of the steps you will compute (your minibatch; 0: unknown):
+        calibration then chooses each device's kernels at that size.
 
     Every call runs with the GIL released while the devices work (ctypes releases it),
     so other Python threads go on.  An engine is used by one thread at a time: calls
@@ -71,7 +73,7 @@ class Engine:
 
     def __init__(self, model, inputs=None, outputs=None, hidden=(), devices=None,
                  deterministic=False, keep_duplicates=False, use_environment=True,
-                 cache_dir=None, block_rows=0):
+                 cache_dir=None, block_rows=0, batch_rows=0):
         self._h = None  # so that close() works whatever fails below
         self._lock = threading.Lock()
         if isinstance(model, Model):
@@ -101,6 +103,7 @@ class Engine:
         dev.use_environment = bool(use_environment)
         opt.deterministic = bool(deterministic)
         opt.block_rows = _count(block_rows, "block_rows")
+        opt.batch_rows = _count(batch_rows, "batch_rows")
         opt.cache_dir = cache
         handle = ctypes.c_void_p()
         err = _abi.HgError()

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hostvec.h - the host's element-wise loops of a training step, written for GCC's
+ * auto-vectoriser at the project's flags (-O2: the "very cheap" cost model, which
+ * vectorises a loop only when it needs no run-time alias check and its trip count is a
+ * known multiple of the vector width): restrict pointers, no branch in the body, a main
+ * loop over a multiple of 8 elements and a scalar tail; on x86-64 each is also built
+ * for AVX2 and run when the CPU has it (__builtin_cpu_supports).  hostvec.c is compiled with
+ * -fno-math-errno so that sqrt needs no error path (it changes no result: s >= 0).
+ *
+ * Every element is computed with exactly the operations, in the order and the
+ * precision, of the plain scalar loop each function documents, so the results are the
+ * same bits vectorised or not (tests/test_hostvec.c checks against scalar references).
+ * Pure: no OpenCL, no allocation, no failure.
+ */
+#ifndef HG_HOSTVEC_H
+#define HG_HOSTVEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Whether every x[i], i < n, is finite (no NaN, no infinity): the exponent bits of
+   each, ORed together without an early exit (the caller looks for the first bad one
+   only when there is one). */
+bool hg__vec_all_finite(const float *restrict x, size_t n);
+
+/* acc[i] += (double)x[i] for i < n (the host reduction of a record). */
+void hg__vec_add_f32(double *restrict acc, const float *restrict x, size_t n);
+
+/* out[i] = (float)(acc[i] / count) for i < n (a step's mean gradient). */
+void hg__vec_mean_f32(float *restrict out, const double *restrict acc, size_t n, double count);
+
+/* Adam's constants for one step: the scalars of hg_optimizer_step's formula. */
+typedef struct hg__adam_k {
+    double b1, nb1;  /* beta1 and 1 - beta1 */
+    double b2, nb2;  /* beta2 and 1 - beta2 */
+    double c1, c2;   /* 1 - beta1^t, 1 - beta2^t */
+    double lr, eps;  /* learning rate, epsilon */
+    double wd;       /* weight decay (used where decay is true) */
+} hg__adam_k;
+
+/*
+ * Adam over n parameters, for each i:
+ *   float g = grad[i]; if (decay) g += (float)(wd * p[i]);
+ *   m[i] = b1 * m[i] + nb1 * g;
+ *   s[i] = b2 * s[i] + nb2 * (double)g * g;
+ *   p[i] -= (float)(lr * (m[i] / c1) / (sqrt(s[i] / c2) + eps));
+ */
+void hg__vec_adam(float *restrict p, const float *restrict grad, double *restrict m,
+                  double *restrict s, size_t n, const hg__adam_k *k, bool decay);
+
+/*
+ * SGD with momentum over n parameters, for each i:
+ *   float g = grad[i]; if (decay) g += (float)(wd * p[i]);
+ *   v[i] = momentum * v[i] + g;
+ *   p[i] -= (float)(lr * v[i]);
+ */
+void hg__vec_sgd(float *restrict p, const float *restrict grad, double *restrict v, size_t n,
+                 double momentum, double lr, double wd, bool decay);
+
+#endif /* HG_HOSTVEC_H */

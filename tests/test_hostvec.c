@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_hostvec.c - the host's vectorised step loops (src/util/hostvec.c) and the
+ * optimizer built on them (hg_optimizer_step) give exactly the bits of plain scalar
+ * loops written here, element by element in the order hetgrad has always used: SGD with
+ * and without momentum, Adam, weight decay on the weights only, several steps, lengths
+ * that are no multiple of the vector width and unaligned starts.  Also the rule that a
+ * device receives the parameters once per step (hg__upload_params).  No device.
+ */
+#include <check.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hetgrad/train.h>
+
+#include "engine_internal.h"
+#include "hostvec.h"
+#include "layers.h"
+
+/* 64-bit LCG (Knuth's MMIX constants). */
+typedef struct lcg {
+    uint64_t s;
+} lcg;
+
+static double uniform(lcg *g, double lo, double hi)
+{
+    g->s = g->s * 6364136223846793005ull + 1442695040888963407ull;
+    return lo + (hi - lo) * (double)(g->s >> 11) * 0x1p-53;
+}
+
+/* A float of varied magnitude and sign, now and then an exact zero of either sign. */
+static float value(lcg *g)
+{
+    double u = uniform(g, 0, 1);
+    if (u < 0.03)
+        return u < 0.015 ? 0.0f : -0.0f;
+    double mag = pow(10, uniform(g, -6, 2));
+    return (float)(uniform(g, 0, 1) < 0.5 ? -mag : mag);
+}
+
+/* ---- scalar references: hg_optimizer_step's loops as they were, flag per element ---- */
+
+static void ref_adam(float *params, const float *grad, double *m1, double *m2,
+                     const unsigned char *is_w, size_t n, const hg_optimizer_options *p,
+                     uint64_t steps)
+{
+    double b1 = p->beta1, b2 = p->beta2;
+    double c1 = 1 - pow(b1, (double)steps), c2 = 1 - pow(b2, (double)steps);
+    for (size_t k = 0; k < n; k++) {
+        float g = grad[k];
+        if (p->weight_decay > 0 && is_w[k])
+            g += (float)(p->weight_decay * params[k]);
+        m1[k] = b1 * m1[k] + (1 - b1) * g;
+        m2[k] = b2 * m2[k] + (1 - b2) * (double)g * g;
+        params[k] -= (float)(p->lr * (m1[k] / c1) / (sqrt(m2[k] / c2) + p->epsilon));
+    }
+}
+
+static void ref_sgd(float *params, const float *grad, double *v, const unsigned char *is_w,
+                    size_t n, const hg_optimizer_options *p)
+{
+    for (size_t k = 0; k < n; k++) {
+        float g = grad[k];
+        if (p->weight_decay > 0 && is_w[k])
+            g += (float)(p->weight_decay * params[k]);
+        v[k] = p->momentum * v[k] + g;
+        params[k] -= (float)(p->lr * v[k]);
+    }
+}
+
+/* ---- the optimizer against the references --------------------------------------- */
+
+/* Run steps updates of model m with options o through hg_optimizer_step and through the
+   reference; every step's parameters and the final state must be the same bits. */
+static void check_optimizer(const hg_model_desc *m, const hg_optimizer_options *o,
+                            int steps, uint64_t seed)
+{
+    hg_error err;
+    hg_optimizer *opt = NULL;
+    ck_assert_msg(hg_optimizer_create(o, m, &opt, &err) == HG_OK, "%s", err.message);
+    size_t P = hg_model_param_count(m);
+    float *p = malloc(P * sizeof *p), *q = malloc(P * sizeof *q), *g = malloc(P * sizeof *g);
+    double *m1 = calloc(P, sizeof *m1), *m2 = calloc(P, sizeof *m2);
+    double *state = malloc(2 * P * sizeof *state);
+    unsigned char *is_w = calloc(P, 1);
+    ck_assert(p && q && g && m1 && m2 && state && is_w);
+    hg__layer layers[HG_MAX_HIDDEN + 1];
+    size_t L = hg__model_layers(m, layers);
+    for (size_t l = 0; l < L; l++)
+        memset(is_w + layers[l].w_off, 1, layers[l].in * layers[l].out);
+    lcg r = {seed};
+    for (size_t k = 0; k < P; k++)
+        p[k] = q[k] = value(&r);
+    for (int s = 1; s <= steps; s++) {
+        for (size_t k = 0; k < P; k++)
+            g[k] = value(&r);
+        hg_optimizer_step(opt, p, g);
+        if (o->kind == HG_OPTIMIZER_ADAM)
+            ref_adam(q, g, m1, m2, is_w, P, o, (uint64_t)s);
+        else
+            ref_sgd(q, g, m1, is_w, P, o);
+        for (size_t k = 0; k < P; k++)
+            ck_assert_msg(memcmp(&p[k], &q[k], sizeof *p) == 0,
+                          "step %d, parameter %zu of %zu: %a, reference %a", s, k, P,
+                          (double)p[k], (double)q[k]);
+    }
+    hg_optimizer_get_state(opt, state);
+    ck_assert(memcmp(state, m1, P * sizeof *m1) == 0);
+    if (o->kind == HG_OPTIMIZER_ADAM)
+        ck_assert(memcmp(state + P, m2, P * sizeof *m2) == 0);
+    hg_optimizer_destroy(opt);
+    free(p);
+    free(q);
+    free(g);
+    free(m1);
+    free(m2);
+    free(state);
+    free(is_w);
+}
+
+/* Models whose parameter counts and runs are no multiple of 8: 13-7-5-3 MLP (151),
+   softmax 11 x 3 (36), linear 9 x 2 (20), MLP 6-1-2 (11). */
+static hg_model_desc model_of(int i)
+{
+    hg_model_desc m = {.kind = HG_MODEL_MLP, .inputs = 13, .outputs = 3, .nhidden = 2,
+                       .hidden = {7, 5}};
+    if (i == 1)
+        m = (hg_model_desc){.kind = HG_MODEL_SOFTMAX, .inputs = 11, .outputs = 3};
+    else if (i == 2)
+        m = (hg_model_desc){.kind = HG_MODEL_LINEAR, .inputs = 9, .outputs = 2};
+    else if (i == 3)
+        m = (hg_model_desc){.kind = HG_MODEL_MLP, .inputs = 6, .outputs = 2, .nhidden = 1,
+                            .hidden = {1}};
+    return m;
+}
+
+START_TEST(adam_same_bits)
+{
+    static const double decay[] = {0, 1e-3, 0.3};
+    for (int mi = 0; mi < 4; mi++) {
+        hg_model_desc m = model_of(mi);
+        for (size_t d = 0; d < sizeof decay / sizeof decay[0]; d++) {
+            hg_optimizer_options o;
+            hg_optimizer_options_init(&o);
+            o.kind = HG_OPTIMIZER_ADAM;
+            o.lr = 0.01;
+            o.weight_decay = decay[d];
+            check_optimizer(&m, &o, 7, 11 + (uint64_t)(10 * mi) + d);
+        }
+    }
+}
+END_TEST
+
+START_TEST(sgd_same_bits)
+{
+    static const double decay[] = {0, 1e-3, 0.3}, momentum[] = {0, 0.9};
+    for (int mi = 0; mi < 4; mi++) {
+        hg_model_desc m = model_of(mi);
+        for (size_t d = 0; d < 3; d++)
+            for (size_t u = 0; u < 2; u++) {
+                hg_optimizer_options o;
+                hg_optimizer_options_init(&o);
+                o.kind = HG_OPTIMIZER_SGD;
+                o.lr = 0.05;
+                o.momentum = momentum[u];
+                o.weight_decay = decay[d];
+                check_optimizer(&m, &o, 6, 101 + (uint64_t)(10 * mi) + 3 * u + d);
+            }
+    }
+}
+END_TEST
+
+/* ---- the loops themselves, every length 0..40 and unaligned starts ------------------- */
+
+START_TEST(add_and_mean_same_bits)
+{
+    lcg r = {7};
+    float x[41 + 3], got_f[41 + 3], want_f[41 + 3];
+    double acc[41 + 3], want[41 + 3];
+    for (size_t n = 0; n <= 41; n++)
+        for (size_t off = 0; off < 3; off++) {
+            for (size_t i = 0; i < n + off; i++) {
+                x[i] = value(&r);
+                acc[i] = want[i] = uniform(&r, -1e3, 1e3);
+            }
+            for (int rec = 0; rec < 3; rec++) { /* several records, as a step adds them */
+                hg__vec_add_f32(acc + off, x + off, n);
+                for (size_t i = off; i < off + n; i++)
+                    want[i] += (double)x[i];
+            }
+            ck_assert(memcmp(acc + off, want + off, n * sizeof *acc) == 0);
+            hg__vec_mean_f32(got_f + off, acc + off, n, 129.0);
+            for (size_t i = off; i < off + n; i++)
+                want_f[i] = (float)(want[i] / 129.0);
+            ck_assert(memcmp(got_f + off, want_f + off, n * sizeof *got_f) == 0);
+        }
+}
+END_TEST
+
+START_TEST(adam_and_sgd_loops_same_bits)
+{
+    lcg r = {13};
+    enum { N = 37 };
+    float p[N], q[N], g[N];
+    double m[N], s[N], rm[N], rs[N];
+    hg__adam_k k = {.b1 = 0.9, .nb1 = 1 - 0.9, .b2 = 0.999, .nb2 = 1 - 0.999,
+                    .c1 = 1 - pow(0.9, 3), .c2 = 1 - pow(0.999, 3), .lr = 0.02, .eps = 1e-8,
+                    .wd = 0.01};
+    for (size_t n = 0; n <= 20; n++)
+        for (size_t off = 0; off < 3; off++)
+            for (int decay = 0; decay < 2; decay++) {
+                for (size_t i = 0; i < N; i++) {
+                    p[i] = q[i] = value(&r);
+                    g[i] = value(&r);
+                    m[i] = rm[i] = uniform(&r, -1, 1);
+                    s[i] = rs[i] = uniform(&r, 0, 1);
+                }
+                hg__vec_adam(p + off, g + off, m + off, s + off, n, &k, decay);
+                for (size_t i = off; i < off + n; i++) {
+                    float gi = g[i];
+                    if (decay)
+                        gi += (float)(k.wd * q[i]);
+                    rm[i] = k.b1 * rm[i] + (1 - k.b1) * gi;
+                    rs[i] = k.b2 * rs[i] + (1 - k.b2) * (double)gi * gi;
+                    q[i] -= (float)(k.lr * (rm[i] / k.c1) / (sqrt(rs[i] / k.c2) + k.eps));
+                }
+                ck_assert(memcmp(p, q, sizeof p) == 0); /* untouched outside [off, off+n) */
+                ck_assert(memcmp(m, rm, sizeof m) == 0 && memcmp(s, rs, sizeof s) == 0);
+                hg__vec_sgd(p + off, g + off, m + off, n, 0.9, 0.1, 0.01, decay);
+                for (size_t i = off; i < off + n; i++) {
+                    float gi = g[i];
+                    if (decay)
+                        gi += (float)(0.01 * q[i]);
+                    rm[i] = 0.9 * rm[i] + gi;
+                    q[i] -= (float)(0.1 * rm[i]);
+                }
+                ck_assert(memcmp(p, q, sizeof p) == 0 && memcmp(m, rm, sizeof m) == 0);
+            }
+}
+END_TEST
+
+START_TEST(all_finite_finds_every_position)
+{
+    float x[40] = {0};
+    const float bad[] = {NAN, -NAN, INFINITY, -INFINITY};
+    for (size_t n = 0; n <= 40; n++) {
+        for (size_t i = 0; i < n; i++)
+            x[i] = (i % 3 == 0) ? FLT_MAX : (i % 3 == 1) ? -FLT_TRUE_MIN : -0.0f;
+        ck_assert_msg(hg__vec_all_finite(x, n), "n %zu: finite values rejected", n);
+        for (size_t at = 0; at < n; at++)
+            for (size_t b = 0; b < 4; b++) {
+                float keep = x[at];
+                x[at] = bad[b];
+                ck_assert_msg(!hg__vec_all_finite(x, n), "n %zu: %g at %zu missed", n,
+                              (double)bad[b], at);
+                x[at] = keep;
+            }
+    }
+}
+END_TEST
+
+/* The parameter upload's rule (hg__upload_params): once per step per device.  The device
+   here has no queue, so an upload that is attempted fails (CL_INVALID_COMMAND_QUEUE)
+   and one that is skipped succeeds without touching OpenCL. */
+START_TEST(params_uploaded_once_per_step)
+{
+    hg_engine *eng = calloc(1, sizeof *eng);
+    hg__device *d = calloc(1, sizeof *d);
+    ck_assert(eng && d);
+    float params[5] = {1, 2, 3, 4, 5};
+    eng->nparams = 5;
+    snprintf(d->what, sizeof d->what, "device \"none\"");
+    hg_error err;
+    eng->step = 3;
+    d->params_step = 3; /* it received step 3's parameters in the first round */
+    ck_assert_int_eq(hg__upload_params(eng, d, params, true, &err), HG_OK);  /* recovery */
+    ck_assert_int_ne(hg__upload_params(eng, d, params, false, &err), HG_OK); /* new round */
+    ck_assert_uint_eq(d->params_step, 0);                                 /* unknown now */
+    ck_assert_int_ne(hg__upload_params(eng, d, params, true, &err), HG_OK);
+    d->params_step = 2; /* an earlier step's: a recovery round must upload */
+    ck_assert_int_ne(hg__upload_params(eng, d, params, true, &err), HG_OK);
+    eng->step = 0;      /* before any step (calibration): never skipped */
+    d->params_step = 0;
+    ck_assert_int_ne(hg__upload_params(eng, d, params, true, &err), HG_OK);
+    free(d);
+    free(eng);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("hostvec");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, adam_same_bits);
+    tcase_add_test(tc, sgd_same_bits);
+    tcase_add_test(tc, add_and_mean_same_bits);
+    tcase_add_test(tc, adam_and_sgd_loops_same_bits);
+    tcase_add_test(tc, all_finite_finds_every_position);
+    tcase_add_test(tc, params_uploaded_once_per_step);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
