@@ -164,7 +164,9 @@ static inline void hg_engine_options_init(hg_engine_options *opt)
 HG_EXTERN hg_status hg_engine_create(const hg_engine_options *opt, const hg_model_desc *model,
                                      hg_engine **out, hg_error *err);
 
-/* Release everything; NULL is a no-op.  The last engine of the process to be
+/* Release everything; NULL is a no-op.  Joins the engine's worker threads,
+   waiting for one still inside a device that overran its deadline (as long
+   as its driver keeps it).  The last engine of the process to be
    destroyed also empties CLBlast's program cache (CLBlastClearCache), so no
    other thread may be calling CLBlast directly meanwhile. */
 HG_EXTERN void hg_engine_destroy(hg_engine *eng);

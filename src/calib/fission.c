@@ -26,7 +26,6 @@
  * from the cache does not run the trial (warm starts stay fast).
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +34,7 @@
 #include "engine_internal.h"
 #include "platlock.h"
 #include "sched/planner.h"
+#include "workers.h"
 
 #define JOINT_TARGET_MS 100.0
 #define JOINT_RUNS 3
@@ -150,26 +150,24 @@ typedef struct joint_run {
     hg_error    err;
 } joint_run;
 
-static void *joint_main(void *arg)
+static void joint_main(void *arg)
 {
     joint_run *r = arg;
     r->st = hg__device_run(r->eng, &r->eng->dev[r->i], r->i, &r->plan, r->params, false,
                            &r->err);
-    return NULL;
 }
 
 /*
  * Wall time (*ms) of one step in which every device computes counts[i] rows
- * of its window at once, each on its own host thread (as a step runs them).
- * A device failure is returned with the device named.
+ * of its window at once, each on its engine worker thread (workers.c), as a
+ * step runs them.  A device failure is returned with the device named.
  */
 static hg_status joint_once(hg_engine *eng, const size_t *counts, const float *params,
                             double *ms, hg_error *err)
 {
     joint_run *run = calloc(eng->ndev, sizeof *run);
-    pthread_t *th = calloc(eng->ndev, sizeof *th);
-    bool *started = calloc(eng->ndev, sizeof *started);
-    hg_status st = run && th && started ? HG_OK
+    bool *posted = calloc(eng->ndev, sizeof *posted);
+    hg_status st = run && posted ? HG_OK
                    : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "timing a joint step");
     double t0 = hg__now_ms();
     for (size_t i = 0; i < eng->ndev && st == HG_OK; i++) {
@@ -177,13 +175,13 @@ static hg_status joint_once(hg_engine *eng, const size_t *counts, const float *p
                              .params = params, .st = HG_OK};
         run[i].plan = (hg__dev_plan){.pieces = &run[i].piece, .npieces = 1,
                                      .rows = counts[i]};
-        started[i] = counts[i] > 0 && pthread_create(&th[i], NULL, joint_main, &run[i]) == 0;
-        if (counts[i] > 0 && !started[i])
+        posted[i] = counts[i] > 0 && hg__workers_post(eng->pool, i, joint_main, &run[i]);
+        if (counts[i] > 0 && !posted[i])
             joint_main(&run[i]); /* no thread: inline, as a step would */
     }
     for (size_t i = 0; st == HG_OK && i < eng->ndev; i++)
-        if (started[i])
-            pthread_join(th[i], NULL);
+        if (posted[i])
+            hg__workers_wait_idle(eng->pool, i);
     *ms = hg__now_ms() - t0;
     for (size_t i = 0; i < eng->ndev && st == HG_OK; i++)
         if (counts[i] > 0 && run[i].st != HG_OK) {
@@ -192,8 +190,7 @@ static hg_status joint_once(hg_engine *eng, const size_t *counts, const float *p
                 *err = run[i].err;
         }
     free(run);
-    free(th);
-    free(started);
+    free(posted);
     return st;
 }
 

@@ -3,9 +3,9 @@
  * engine.c - the gradient engine's API: devices, resident data, weights, and
  * the step (plan, run every device at once, reduce on the host).
  *
- * A step runs one host thread per device with rows to compute; each thread
- * enqueues on its own device's in-order queue and reads back its result
- * records.  The host then adds every record in double, in device order and
+ * A step runs every device with rows at once, each on its own persistent
+ * worker thread (round.c, workers.c); each enqueues on its own device's
+ * in-order queue and reads back its result records.  The host then adds every record in double, in device order and
  * within a device in row order, and divides by the step's row count.  With
  * the same split the result is therefore the same bits every time.
  */
@@ -24,6 +24,7 @@
 #include "hostvec.h"
 #include "platlock.h"
 #include "sparse_exec.h"
+#include "workers.h"
 
 /* hg_engine_options as first released (0.2.0) ends with fault_user. */
 #define ENGINE_OPTIONS_MIN_SIZE HG__FIELD_END(hg_engine_options, fault_user)
@@ -34,8 +35,6 @@ void hg_engine_options_init_sized(hg_engine_options *opt, size_t size)
        hg_options_init()'s defaults). */
     hg__sized_init(opt, size);
 }
-
-static void reap_zombies(hg_engine *eng, bool block);
 
 bool hg_engine_quarantined(const hg_engine *eng, size_t i, const char **reason)
 {
@@ -55,7 +54,8 @@ void hg_engine_destroy(hg_engine *eng)
 {
     if (!eng)
         return;
-    reap_zombies(eng, true);
+    hg__workers_destroy(eng->pool); /* joins every worker, a stalled one too */
+    eng->pool = NULL;
     /* CLBlast's programs first (the last engine out clears its cache), then
        the contexts they were built in. */
     if (eng->counted)
@@ -81,8 +81,6 @@ void hg_engine_destroy(hg_engine *eng)
     free(eng->custom_source);
     free(eng->custom_kernel);
     hg_device_list_destroy(eng->list);
-    pthread_mutex_destroy(&eng->wait_lock);
-    pthread_cond_destroy(&eng->wait_cond);
     free(eng);
 }
 
@@ -147,13 +145,6 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "allocating the engine");
     hg__clblast_engine_in();
     eng->counted = true;
-    pthread_mutex_init(&eng->wait_lock, NULL);
-    /* Deadlines are measured on CLOCK_MONOTONIC (hg__now_ms), and so is the wait. */
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&eng->wait_cond, &ca);
-    pthread_condattr_destroy(&ca);
     eng->model = *model;
     eng->mem_limit = opt.device_mem_limit;
     eng->gemm = opt.gemm;
@@ -245,7 +236,9 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     eng->recovery = calloc(nkept, sizeof *eng->recovery);
     eng->workers = calloc(nkept, sizeof *eng->workers);
     eng->weight = malloc(nkept * sizeof *eng->weight);
-    if (!eng->dev || !eng->plan || !eng->recovery || !eng->workers || !eng->weight) {
+    eng->pool = hg__workers_create(nkept); /* no thread until a round needs one */
+    if (!eng->dev || !eng->plan || !eng->recovery || !eng->workers || !eng->weight ||
+        !eng->pool) {
         hg_engine_destroy(eng);
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "allocating %zu devices", nkept);
     }
@@ -538,37 +531,6 @@ hg_status hg_engine_set_weights(hg_engine *eng, const double *w, size_t n, hg_er
 
 /* ---- a step ------------------------------------------------------------------------ */
 
-static void *worker_main(void *arg)
-{
-    hg__worker *w = arg;
-    w->st = hg__device_run(w->eng, &w->eng->dev[w->i], w->i, w->plan, w->params, w->append,
-                           &w->err);
-    pthread_mutex_lock(&w->eng->wait_lock);
-    w->done = true;
-    pthread_cond_broadcast(&w->eng->wait_cond);
-    pthread_mutex_unlock(&w->eng->wait_lock);
-    return NULL;
-}
-
-/* Join the threads of devices that overran a deadline, once they are done
-   (block: wait for them however long it takes, at destruction). */
-static void reap_zombies(hg_engine *eng, bool block)
-{
-    for (size_t i = 0; eng->workers && i < eng->ndev; i++) {
-        hg__worker *w = &eng->workers[i];
-        if (!w->zombie)
-            continue;
-        pthread_mutex_lock(&eng->wait_lock);
-        bool done = w->done;
-        pthread_mutex_unlock(&eng->wait_lock);
-        if (done || block) {
-            pthread_join(w->thread, NULL);
-            w->zombie = false;
-            w->started = false;
-        }
-    }
-}
-
 static hg_status check_step(const hg_engine *eng, const float *params, size_t count,
                             const float *grad, hg_error *err)
 {
@@ -586,99 +548,6 @@ static hg_status check_step(const hg_engine *eng, const float *params, size_t co
                 return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "params[%zu] is %s", i,
                                      isnan(params[i]) ? "NaN" : "infinite");
     return HG_OK;
-}
-
-/* Predicted time of device i for rows rows (0 when not calibrated). */
-static double predicted_ms(const hg_engine *eng, size_t i, size_t rows)
-{
-    if (!eng->calibrated || rows == 0)
-        return 0;
-    hg__cost_model m = hg__sched_model(eng->sched, i);
-    return m.valid ? hg__cost_predict(&m, rows) : 0;
-}
-
-/*
- * Run plans[i] on every device that has rows, all at once (or serially).
- * With a deadline (deadline_factor > 0, calibrated models, threads), a device
- * still running deadline_factor x its predicted time (at least 50 ms) after
- * the start fails with HG_DEVICE_FAILED; its thread is left to finish on its
- * own (a zombie, joined later) and the device is never touched again.
- */
-static void run_round(hg_engine *eng, hg__dev_plan *plans, const float *params, bool append,
-                      bool deadline)
-{
-    hg__worker *w = eng->workers;
-    size_t active = 0;
-    for (size_t i = 0; i < eng->ndev; i++)
-        active += plans[i].rows > 0 && !w[i].zombie;
-    double t0 = hg__now_ms();
-    double limit_ms = 0;
-    for (size_t i = 0; i < eng->ndev; i++) {
-        if (w[i].zombie)
-            continue;
-        w[i] = (hg__worker){.eng = eng, .i = i, .plan = &plans[i], .params = params,
-                            .append = append, .st = HG_OK};
-        hg_error_clear(&w[i].err);
-        if (plans[i].rows == 0 && append)
-            continue; /* keep this device's earlier records */
-        double p = predicted_ms(eng, i, plans[i].rows);
-        w[i].deadline_ms = deadline && p > 0 ? fmax(eng->deadline_factor * p, 50.0) : 0;
-        if (w[i].deadline_ms > limit_ms)
-            limit_ms = w[i].deadline_ms;
-        if (!eng->serial && active > 1 && plans[i].rows > 0 &&
-            pthread_create(&w[i].thread, NULL, worker_main, &w[i]) == 0)
-            w[i].started = true;
-        else
-            worker_main(&w[i]); /* inline: one device, no rows, or no thread */
-    }
-    /* Wait for every thread, or until the deadlines pass. */
-    pthread_mutex_lock(&eng->wait_lock);
-    for (;;) {
-        bool all = true;
-        double now = hg__now_ms();
-        for (size_t i = 0; i < eng->ndev; i++) {
-            if (!w[i].started || w[i].done || w[i].zombie)
-                continue;
-            if (w[i].deadline_ms > 0 && now - t0 > w[i].deadline_ms) {
-                /* Overran: leave it (never touched again, joined later). */
-                w[i].zombie = true;
-                w[i].overran = true;
-                w[i].shown = (hg_device_step){.rows = w[i].plan->rows, .failed = true,
-                                              .host_ms = now - t0, .end_ms = now - t0};
-                hg__error_set(&w[i].overrun_err, HG_DEVICE_FAILED, 0,
-                              "%s missed its deadline: still running after %.0f ms, %.1f "
-                              "times its predicted %.1f ms", eng->dev[i].what,
-                              w[i].deadline_ms, eng->deadline_factor,
-                              w[i].deadline_ms / eng->deadline_factor);
-                continue;
-            }
-            all = false;
-        }
-        if (all)
-            break;
-        if (limit_ms > 0) {
-            double wake = t0 + limit_ms + 1;
-            double abs_ms = fmax(wake, hg__now_ms() + 1.0); /* CLOCK_MONOTONIC */
-            struct timespec ts;
-            ts.tv_sec = (time_t)(abs_ms / 1e3);
-            ts.tv_nsec = (long)((abs_ms - (double)ts.tv_sec * 1e3) * 1e6);
-            pthread_cond_timedwait(&eng->wait_cond, &eng->wait_lock, &ts);
-        } else {
-            pthread_cond_wait(&eng->wait_cond, &eng->wait_lock);
-        }
-    }
-    pthread_mutex_unlock(&eng->wait_lock);
-    for (size_t i = 0; i < eng->ndev; i++) {
-        if (w[i].started && !w[i].zombie) {
-            pthread_join(w[i].thread, NULL);
-            w[i].started = false;
-        }
-    }
-}
-
-void hg__run_round(hg_engine *eng, hg__dev_plan *plans, const float *params)
-{
-    run_round(eng, plans, params, false, false);
 }
 
 /* Rows of a failed device's plan, appended to *rows (an index list). */
@@ -822,14 +691,14 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, con
     }
     eng->step++;
     eng->step_t0 = t0;
-    reap_zombies(eng, false);
+    hg__reap_stalled(eng);
     for (size_t i = 0; i < eng->ndev; i++)
         if (w[i].zombie)
             w[i].shown = (hg_device_step){0}; /* still stalled: no rows this step */
     hg__dev_plan *plans = eng->plan;
     bool append = false, recovered = false;
     for (;;) {
-        run_round(eng, plans, params, append, !append && eng->deadline_factor > 0);
+        hg__step_round(eng, plans, params, append, !append && eng->deadline_factor > 0);
         nrows = 0;
         nblk = 0;
         bool any_failed = false;

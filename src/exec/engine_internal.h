@@ -247,7 +247,7 @@ typedef struct hg__device {
     size_t            nevents, cap_events;
 } hg__device;
 
-/* One device's host thread in a step; lives as long as the engine. */
+/* One device's part of a round (round.c): its job and its outcome. */
 typedef struct hg__worker {
     struct hg_engine   *eng;
     size_t              i;
@@ -256,10 +256,9 @@ typedef struct hg__worker {
     bool                append;
     hg_status           st;
     hg_error            err;
-    pthread_t           thread;
-    bool                started;      /* thread created, not joined */
-    bool                done;         /* finished (under wait_lock) */
-    bool                zombie;       /* overran its deadline; joined later */
+    bool                posted;       /* handed to the device's worker (workers.c),
+                                         not yet seen finished */
+    bool                zombie;       /* overran its deadline; its job still runs */
     bool                overran;      /* overran in this round; cleared once handled */
     hg_device_step      shown;        /* a zombie's statistics, for its step of failure
                                          (rows assigned, failed) and then zeros */
@@ -305,9 +304,9 @@ struct hg_engine {
                                          NULL until the first step */
     uint64_t         recovered_steps;
     bool             warming;         /* inside set_data's warm-up: no fault hook */
-    hg__worker      *workers;         /* ndev */
-    pthread_mutex_t  wait_lock;       /* workers' done flags */
-    pthread_cond_t   wait_cond;
+    hg__worker      *workers;         /* ndev: each device's part of the current round */
+    struct hg__workers *pool;         /* ndev persistent threads (workers.c), started
+                                         by the first round that needs them */
     double           deadline_factor; /* 0: no deadline */
     hg__program_cache pcache;
     char            *cache_dir;       /* owned; NULL: no program cache */
@@ -558,6 +557,18 @@ hg__cost_model hg__plan_model(const hg_engine *eng, size_t i);
  * eng->workers[i].st and its statistics in eng->dev[i].stats.
  */
 void hg__run_round(hg_engine *eng, hg__dev_plan *plans, const float *params);
+/*
+ * A step's round (round.c): as hg__run_round, but append (keep the records
+ * of devices without rows) and with deadlines when deadline is true.  A
+ * device that overruns its deadline is marked (eng->workers[i].zombie,
+ * .overran, .overrun_err) and left to finish on its own.
+ */
+void hg__step_round(hg_engine *eng, hg__dev_plan *plans, const float *params, bool append,
+                    bool deadline);
+/* Clear the mark of stalled devices whose job has since returned (round.c). */
+void hg__reap_stalled(hg_engine *eng);
+/* Worker threads the engine has created so far (tests; round.c). */
+size_t hg__worker_threads(const hg_engine *eng);
 /*
  * Measure device i's cost model again, as calibration does (with the kernel
  * it computes with), into *model; the device's own model is not touched.  No

@@ -24,7 +24,6 @@
  * as they are.  Custom models have no forward pass.
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +31,7 @@
 
 #include "engine_internal.h"
 #include "platlock.h"
+#include "workers.h"
 
 /* Most rows a device runs at once (bounds its buffers). */
 #define FWD_MAX_CHUNK 65536u
@@ -54,8 +54,7 @@ typedef struct fwd_worker {
     const hg__dev_plan *plan;
     hg_status           st;
     hg_error            err;
-    pthread_t           thread;
-    bool                started;
+    bool                posted;   /* handed to the device's worker (workers.c) */
 } fwd_worker;
 
 /*
@@ -281,15 +280,14 @@ static hg_status run_device(const fwd_call *c, size_t index, const hg__dev_plan 
     return st;
 }
 
-static void *worker_main(void *arg)
+static void device_job(void *arg)
 {
     fwd_worker *w = arg;
     w->st = run_device(w->call, w->i, w->plan, &w->err);
-    return NULL;
 }
 
-/* Run plans[i] on every device with rows, at once (one thread each) unless
-   the engine is serial or only one device has rows. */
+/* Run plans[i] on every device with rows, at once (each on its engine
+   worker) unless the engine is serial or only one device has rows. */
 static void run_round(const fwd_call *c, const hg__dev_plan *plans, fwd_worker *w)
 {
     hg_engine *eng = c->eng;
@@ -300,15 +298,14 @@ static void run_round(const fwd_call *c, const hg__dev_plan *plans, fwd_worker *
         active += plans[i].rows > 0;
     }
     for (size_t i = 0; i < eng->ndev; i++)
-        if (plans[i].rows > 0 && !eng->serial && active > 1 &&
-            pthread_create(&w[i].thread, NULL, worker_main, &w[i]) == 0)
-            w[i].started = true;
+        w[i].posted = plans[i].rows > 0 && !eng->serial && active > 1 &&
+                      hg__workers_post(eng->pool, i, device_job, &w[i]);
     for (size_t i = 0; i < eng->ndev; i++)
-        if (plans[i].rows > 0 && !w[i].started)
-            worker_main(&w[i]);
+        if (plans[i].rows > 0 && !w[i].posted)
+            device_job(&w[i]);
     for (size_t i = 0; i < eng->ndev; i++)
-        if (w[i].started)
-            pthread_join(w[i].thread, NULL);
+        if (w[i].posted)
+            hg__workers_wait_idle(eng->pool, i);
 }
 
 /*

@@ -88,7 +88,8 @@ bool hg__sized_write(void *dst, size_t dst_size, const void *src, size_t src_siz
 
 /* ---- time and numbers ------------------------------------------------- */
 
-/* Host clock in milliseconds (CLOCK_MONOTONIC: for intervals only; strutil.c). */
+/* Host clock in milliseconds (CLOCK_MONOTONIC: for intervals and deadlines;
+   clock.c, whose clock.h waits on it). */
 double hg__now_ms(void);
 
 /*

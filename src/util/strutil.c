@@ -1,13 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * strutil.c - the few string helpers C11 lacks, and the host clock.
+ * strutil.c - the few string helpers C11 lacks (the host clock is in clock.c).
  */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "internal.h"
 
@@ -81,12 +79,4 @@ char *hg__strtrim_dup(const char *s, size_t n)
     while (n > 0 && isspace((unsigned char)s[n - 1]))
         n--;
     return hg__strndup(s, n);
-}
-
-double hg__now_ms(void)
-{
-    /* Monotonic: intervals and deadlines must not jump with the wall clock. */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
