@@ -90,6 +90,102 @@ hg_status hg_engine_create(const hg_engine_options *opt, const hg_model_desc *mo
     return hg__engine_create_knobs(opt, NULL, model, out, err);
 }
 
+/* The options' own consistency: a known GEMM back end, and what deterministic mode
+   needs (built-in models, hetgrad's kernels, a block size it can plan in). */
+static hg_status check_options(const hg_engine_options *opt, const hg_model_desc *model,
+                               hg_error *err)
+{
+    if (opt->gemm != HG_GEMM_CLBLAST && opt->gemm != HG_GEMM_NAIVE &&
+        opt->gemm != HG_GEMM_AUTO && opt->gemm != HG_GEMM_OWN)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg_engine_options.gemm is %d",
+                             (int)opt->gemm);
+    if (opt->deterministic) {
+        if (model->kind == HG_MODEL_CUSTOM)
+            return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                                 "deterministic mode covers the built-in models, not custom "
+                                 "kernels (whose reduction order hetgrad cannot fix)");
+        if (opt->gemm == HG_GEMM_CLBLAST)
+            return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                                 "deterministic mode needs hetgrad's own kernels: CLBlast's "
+                                 "GEMMs add in a device-dependent order (use HG_GEMM_AUTO "
+                                 "or HG_GEMM_OWN)");
+        if (opt->gemm == HG_GEMM_NAIVE && model->kind != HG_MODEL_MLP)
+            return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                                 "deterministic mode computes the linear and softmax models "
+                                 "with the fused kernel; HG_GEMM_NAIVE is for MLPs only");
+        size_t b = opt->block_rows ? opt->block_rows : HG__DEFAULT_BLOCK_ROWS;
+        bool pow2 = b >= 16 && b <= HG__SLAB_MIN && (b & (b - 1)) == 0;
+        if (!(pow2 || b % HG__SLAB_MIN == 0) || b > 65536)
+            return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                                 "hg_engine_options.block_rows is %zu: it must be a power of "
+                                 "two from 16 to %u, or a multiple of %u up to 65536",
+                                 opt->block_rows, HG__SLAB_MIN, HG__SLAB_MIN);
+    }
+    return HG_OK;
+}
+
+/* The program and profile cache directories (NULL: none), dropped both when the
+   directory is not safe to use. */
+static void open_caches(hg_engine *eng, const hg_engine_options *opt)
+{
+    if (!opt->no_program_cache) {
+        hg_error cerr;
+        eng->cache_dir = hg__cache_dir(opt->cache_dir, &cerr);
+        if (!eng->cache_dir)
+            hg__log(&eng->log, HG_LOG_WARN, "no program cache: %s", cerr.message);
+    }
+    if (!opt->no_profile_cache) {
+        hg_error cerr;
+        eng->profile_cache_dir = hg__cache_dir(opt->cache_dir, &cerr);
+    }
+    /* A directory others could write to (or own) is not used at all, as ssh does. */
+    const char *cdir = eng->cache_dir ? eng->cache_dir : eng->profile_cache_dir;
+    hg_error terr;
+    if (cdir && hg__cache_check_dir(cdir, &terr) != HG_OK) {
+        hg__log(&eng->log, HG_LOG_WARN, "%s; running without the program and profile caches",
+                terr.message);
+        free(eng->cache_dir);
+        free(eng->profile_cache_dir);
+        eng->cache_dir = eng->profile_cache_dir = NULL;
+    }
+}
+
+/* Open every kept device of the list; a device that cannot be set up is quarantined
+   and the others carry on.  HG_OK while one device is healthy; the first device's
+   error when none is; HG_OUT_OF_MEMORY when the host runs out. */
+static hg_status open_devices(hg_engine *eng, hg_error *err)
+{
+    hg_status st = HG_OK;
+    hg_error first_err;
+    hg_status first_st = HG_OK;
+    size_t healthy = 0;
+    for (size_t i = 0; i < hg_device_list_count(eng->list) && st == HG_OK; i++) {
+        if (!hg_device_list_get(eng->list, i)->kept)
+            continue;
+        size_t k = eng->ndev++;
+        eng->weight[k] = 1.0;
+        hg_error e;
+        hg_status ds = hg__device_open(eng, &eng->dev[k], i, &e);
+        if (ds == HG_OUT_OF_MEMORY && !eng->dev[k].ctx) {
+            st = hg__error_set(err, ds, 0, "%s", e.message);
+        } else if (ds != HG_OK) {
+            if (first_st == HG_OK) {
+                first_st = ds;
+                first_err = e;
+            }
+            hg__quarantine(eng, k, &e);
+        } else {
+            healthy++;
+        }
+    }
+    if (st == HG_OK && healthy == 0) {
+        st = first_st;
+        if (err)
+            *err = first_err;
+    }
+    return st;
+}
+
 hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__engine_knobs *knobs,
                                   const hg_model_desc *model, hg_engine **out, hg_error *err)
 {
@@ -113,32 +209,8 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     hg_options devopt;
     if ((st = hg__options_read(opt.devices, &devopt, err)) != HG_OK)
         return st;
-    if (opt.gemm != HG_GEMM_CLBLAST && opt.gemm != HG_GEMM_NAIVE &&
-        opt.gemm != HG_GEMM_AUTO && opt.gemm != HG_GEMM_OWN)
-        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg_engine_options.gemm is %d",
-                             (int)opt.gemm);
-    if (opt.deterministic) {
-        if (model->kind == HG_MODEL_CUSTOM)
-            return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
-                                 "deterministic mode covers the built-in models, not custom "
-                                 "kernels (whose reduction order hetgrad cannot fix)");
-        if (opt.gemm == HG_GEMM_CLBLAST)
-            return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
-                                 "deterministic mode needs hetgrad's own kernels: CLBlast's "
-                                 "GEMMs add in a device-dependent order (use HG_GEMM_AUTO "
-                                 "or HG_GEMM_OWN)");
-        if (opt.gemm == HG_GEMM_NAIVE && model->kind != HG_MODEL_MLP)
-            return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
-                                 "deterministic mode computes the linear and softmax models "
-                                 "with the fused kernel; HG_GEMM_NAIVE is for MLPs only");
-        size_t b = opt.block_rows ? opt.block_rows : HG__DEFAULT_BLOCK_ROWS;
-        bool pow2 = b >= 16 && b <= HG__SLAB_MIN && (b & (b - 1)) == 0;
-        if (!(pow2 || b % HG__SLAB_MIN == 0) || b > 65536)
-            return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
-                                 "hg_engine_options.block_rows is %zu: it must be a power of "
-                                 "two from 16 to %u, or a multiple of %u up to 65536",
-                                 opt.block_rows, HG__SLAB_MIN, HG__SLAB_MIN);
-    }
+    if ((st = check_options(&opt, model, err)) != HG_OK)
+        return st;
 
     hg_engine *eng = calloc(1, sizeof *eng);
     if (!eng)
@@ -155,26 +227,7 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
                           : 0;
     eng->det_slab = eng->block_rows < HG__SLAB_MIN ? eng->block_rows : HG__SLAB_MIN;
     eng->log = (hg__logger){devopt.log, devopt.log_user, devopt.log_level};
-    if (!opt.no_program_cache) {
-        hg_error cerr;
-        eng->cache_dir = hg__cache_dir(opt.cache_dir, &cerr);
-        if (!eng->cache_dir)
-            hg__log(&eng->log, HG_LOG_WARN, "no program cache: %s", cerr.message);
-    }
-    if (!opt.no_profile_cache) {
-        hg_error cerr;
-        eng->profile_cache_dir = hg__cache_dir(opt.cache_dir, &cerr);
-    }
-    /* A directory others could write to (or own) is not used at all, as ssh does. */
-    const char *cdir = eng->cache_dir ? eng->cache_dir : eng->profile_cache_dir;
-    hg_error terr;
-    if (cdir && hg__cache_check_dir(cdir, &terr) != HG_OK) {
-        hg__log(&eng->log, HG_LOG_WARN, "%s; running without the program and profile caches",
-                terr.message);
-        free(eng->cache_dir);
-        free(eng->profile_cache_dir);
-        eng->cache_dir = eng->profile_cache_dir = NULL;
-    }
+    open_caches(eng, &opt);
     if (opt.binary_dir && !(eng->binary_dir = hg__strdup(opt.binary_dir))) {
         hg_engine_destroy(eng);
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "copying binary_dir");
@@ -253,35 +306,7 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
         hg_engine_destroy(eng);
         return st;
     }
-    /* A device that cannot be set up is quarantined; the others carry on. */
-    hg_error first_err;
-    hg_status first_st = HG_OK;
-    size_t healthy = 0;
-    for (size_t i = 0; i < hg_device_list_count(eng->list) && st == HG_OK; i++) {
-        if (!hg_device_list_get(eng->list, i)->kept)
-            continue;
-        size_t k = eng->ndev++;
-        eng->weight[k] = 1.0;
-        hg_error e;
-        hg_status ds = hg__device_open(eng, &eng->dev[k], i, &e);
-        if (ds == HG_OUT_OF_MEMORY && !eng->dev[k].ctx) {
-            st = hg__error_set(err, ds, 0, "%s", e.message);
-        } else if (ds != HG_OK) {
-            if (first_st == HG_OK) {
-                first_st = ds;
-                first_err = e;
-            }
-            hg__quarantine(eng, k, &e);
-        } else {
-            healthy++;
-        }
-    }
-    if (st == HG_OK && healthy == 0) {
-        st = first_st;
-        if (err)
-            *err = first_err;
-    }
-    if (st != HG_OK) {
+    if ((st = open_devices(eng, err)) != HG_OK) {
         hg_engine_destroy(eng);
         return st;
     }
