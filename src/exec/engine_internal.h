@@ -149,6 +149,14 @@ typedef struct hg__readback {
     unsigned  next;       /* the slot the next batch writes */
 } hg__readback;
 
+/* ---- a step's events, for its timing (enqueue.c) ------------------------- */
+
+typedef struct hg__event_log {
+    cl_event *ev;         /* tracked events, owned until hg__collect_events */
+    bool     *transfer;   /* ev[i] moved data (counts as transfer time) */
+    size_t    n, cap;
+} hg__event_log;
+
 /* ---- per-device state (pipeline.c) --------------------------------------- */
 
 typedef struct hg__device {
@@ -235,10 +243,7 @@ typedef struct hg__device {
     size_t            run_index;      /* its position in the engine (fault hook) */
     hg_device_step    stats;
 
-    /* events of the step, for timing */
-    cl_event         *events;
-    bool             *event_is_transfer;
-    size_t            nevents, cap_events;
+    hg__event_log     timing;         /* events of the step (enqueue.c) */
 } hg__device;
 
 /* One device's host thread in a step; lives as long as the engine. */
@@ -342,6 +347,8 @@ bool hg__track(hg__device *d, cl_event ev, bool transfer);
 hg_status hg__tracked(hg__device *d, cl_event ev, bool transfer, hg_error *err);
 /* Sum the tracked events' times into d->stats and release them. */
 void hg__collect_events(hg__device *d);
+/* Release the tracked events without timing them, and the log's arrays. */
+void hg__events_free(hg__device *d);
 hg_status hg__set_args(hg__device *d, cl_kernel k, const char *name, const hg__karg *args,
                        size_t n, hg_error *err);
 /*

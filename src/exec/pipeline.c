@@ -223,10 +223,7 @@ void hg__device_close(hg__device *d)
     hg__platform_enter(serial);
     if (d->queue)
         clFinish(d->queue);
-    for (size_t i = 0; i < d->nevents; i++)
-        clReleaseEvent(d->events[i]);
-    free(d->events);
-    free(d->event_is_transfer);
+    hg__events_free(d);
     free(d->res);
     free(d->res_key);
     free(d->chk_x);
