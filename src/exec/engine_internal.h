@@ -140,7 +140,9 @@ typedef struct hg__probation {
  * into hg__device.res, in batch order.
  */
 typedef struct hg__readback {
-    cl_mem    dev[2];     /* record slots on the device, cap_recs x (P + 1) floats */
+    cl_mem    all;        /* both slots in one buffer (readback.c says why) */
+    cl_mem    dev[2];     /* the record slots on the device: sub-buffers of all,
+                             cap_recs x (P + 1) floats each */
     float    *host[2];    /* host buffers they are read into, the same size */
     size_t   *keys[2];    /* keys of the records pending in each (cap_recs each) */
     bool      keyed[2];   /* keys given (deterministic mode); else the records' order */

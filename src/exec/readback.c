@@ -58,10 +58,50 @@ void hg__readback_free(hg__device *d)
         rb->host[s] = NULL;
         rb->keys[s] = NULL;
     }
+    hg__release_mem(&rb->all);
     d->grad = NULL;
     d->cap_recs = 0;
 }
 
+/* Bytes one slot takes in rb->all: its records, rounded up to the device's
+   base address alignment (where a sub-buffer must start). */
+static hg_status slot_bytes(hg__device *d, size_t floats, size_t *bytes, hg_error *err)
+{
+    cl_uint bits = 0;
+    cl_int rc = clGetDeviceInfo(d->cl_dev, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof bits, &bits,
+                                NULL);
+    if (rc != CL_SUCCESS)
+        return hg__cl_fail(err, rc, "clGetDeviceInfo(CL_DEVICE_MEM_BASE_ADDR_ALIGN) on %s",
+                           d->what);
+    size_t align = bits >= 8 ? bits / 8 : 1;
+    *bytes = (floats * sizeof(float) + align - 1) / align * align;
+    return HG_OK;
+}
+
+/* Slot s: the sub-buffer of rb->all at s * bytes. */
+static hg_status sub_slot(hg__device *d, unsigned s, size_t bytes, hg_error *err)
+{
+    hg__readback *rb = &d->readback;
+    cl_buffer_region region = {s * bytes, bytes};
+    cl_int rc = CL_SUCCESS;
+    rb->dev[s] = clCreateSubBuffer(rb->all, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION,
+                                   &region, &rc);
+    if (rc != CL_SUCCESS || !rb->dev[s]) {
+        rb->dev[s] = NULL;
+        return hg__cl_fail(err, rc != CL_SUCCESS ? rc : CL_OUT_OF_RESOURCES,
+                           "clCreateSubBuffer(record slot %u, %zu bytes) on %s", s, bytes,
+                           d->what);
+    }
+    return HG_OK;
+}
+
+/*
+ * The two slots are the halves of one buffer (sub-buffers), so that a device
+ * creates as many buffers as it did with one record buffer: Oclgrind's
+ * uninitialised-value plugin misreports loads from a buffer created where
+ * another was freed (test_sparse's switch from CSR to dense rows reported
+ * hundreds with two separate slot buffers, none with these).
+ */
 hg_status hg__readback_alloc(hg_engine *eng, hg__device *d, size_t recs, hg_error *err)
 {
     const size_t floats = recs * (eng->nparams + 1);
@@ -71,9 +111,12 @@ hg_status hg__readback_alloc(hg_engine *eng, hg__device *d, size_t recs, hg_erro
                              "%s: %zu records of %zu parameters exceed 2^32 floats; use "
                              "smaller blocks", d->what, recs, eng->nparams);
     hg__readback *rb = &d->readback;
-    hg_status st = HG_OK;
-    for (int s = 0; s < 2 && st == HG_OK; s++) {
-        st = hg__alloc_mem(d, &rb->dev[s], floats * sizeof(float), "gradient records", err);
+    size_t bytes = 0;
+    hg_status st = slot_bytes(d, floats, &bytes, err);
+    if (st == HG_OK)
+        st = hg__alloc_mem(d, &rb->all, 2 * bytes, "gradient records", err);
+    for (unsigned s = 0; s < 2 && st == HG_OK; s++) {
+        st = sub_slot(d, s, bytes, err);
         rb->host[s] = malloc(floats * sizeof(float));
         rb->keys[s] = malloc(recs * sizeof(size_t));
         if (st == HG_OK && (!rb->host[s] || !rb->keys[s]))
