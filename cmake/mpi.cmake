@@ -35,7 +35,8 @@ set(HG_MPI_SOURCES
   src/mpi/context.c
   src/mpi/error.c
   src/mpi/exchange.c
-  src/mpi/rankplan.c)
+  src/mpi/rankplan.c
+  src/mpi/reduce.c)
 add_library(hetgrad_mpi SHARED ${HG_MPI_SOURCES} src/util/sized.c $<TARGET_OBJECTS:hetgrad_sched>)
 add_library(hetgrad::mpi ALIAS hetgrad_mpi)
 set_source_files_properties(${HG_MPI_SOURCES} PROPERTIES COMPILE_OPTIONS "${HG_WARNINGS}")

@@ -6,7 +6,8 @@
 # alone, on all devices (equal and weighted splits), and the same math with
 # OpenBLAS on the host; with the kernel each device chose, the fraction of the
 # roofline (read bandwidth and FMA peak measured in the same run), the ratio to
-# CLBlast and deterministic mode's cost.  Extra arguments go to bench_gradient
+# CLBlast and deterministic mode's cost; then minibatch training through hetgrad
+# against a plain OpenBLAS loop (bench_train).  Extra arguments go to bench_gradient
 # (--json, --rows N, --models softmax, --quick).  POCL's two CPU devices are
 # two views of the same cores: --keep-duplicates keeps both (every tool
 # de-duplicates by default).
@@ -43,3 +44,6 @@ echo "==== bench_startup ===="
 echo
 echo "==== bench_gradient $* ===="
 ./build-release/bench/bench_gradient --keep-duplicates "$@"
+echo
+echo "==== bench_train ===="
+./build-release/bench/bench_train

@@ -95,6 +95,17 @@ TOOLS = {
         "warn_env": BAD_CACHE,
         "note": "bench_gradient: 256 rows, 1 repeats",
     },
+    "bench_train": {
+        "run": ["--rows=256", "--epochs=1", "--models=softmax", "--optimizers=sgd",
+                "--devices=pthread", "--json"],
+        "took": lambda out: json.loads(out)["rows"] == 256
+        and [(c["model"], c["optimizer"]) for c in json.loads(out)["configs"]]
+        == [("softmax", "sgd")],
+        "valued": "--rows",
+        "bad": (["--models", "tree"], "option --models: 'tree' is not one of: softmax, mlp"),
+        "warn_env": BAD_CACHE,
+        "note": "bench_train: softmax: engine ready in",
+    },
     "bench_starpu": {  # only where StarPU is installed
         "run": ["--quick", "--mix=pthread", "--rounds=1", "--json",
                 "--starpu-home=" + os.path.join(WORK, "starpu-home")],

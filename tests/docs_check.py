@@ -52,6 +52,7 @@ TOOLS = {  # name in the docs: (path under BUILD_DIR, source under SOURCE_DIR)
     "hetgrad-bench": ("hetgrad-bench", "tools/bench.c"),
     "bench_gradient": ("bench/bench_gradient", "bench/bench_gradient.c"),
     "bench_startup": ("bench/bench_startup", "bench/bench_startup.c"),
+    "bench_train": ("bench/bench_train", "bench/bench_train.c"),
     "bench_starpu": ("bench/bench_starpu", "bench/bench_starpu.c"),
 }
 
@@ -73,6 +74,9 @@ EXCLUDED = {
     "cmake -S . -B build -DHG_PYTHON_TESTS=ON": "a build with the Python package's tests "
                                                 "(minutes, PyPI); CTest python.package",
     "mpirun --hostfile hosts": "needs the machines the host file names",
+    "HETGRAD_DEVICES=pthread ./build/bench/bench_train": "every configuration at full size "
+                                                         "(6 s alone, minutes under load); "
+                                                         "CTest json.bench-train runs it small",
     "./build/bench/bench_starpu": "built only where StarPU is installed (HG_STARPU), and it "
                                   "keeps both cores busy; CTest bench.starpu-quick runs it",
 }
@@ -97,6 +101,7 @@ SCHEMA_DOCS = {  # schema file: (page, heading that starts its section, or None:
     "hetgrad-bench-1": ("docs/json.md", "## `hetgrad-bench --json`"),
     "hetgrad-bench-gradient-2": ("docs/json.md", "## `bench_gradient --json`"),
     "hetgrad-bench-startup-1": ("docs/json.md", "## `bench_startup --json`"),
+    "hetgrad-bench-train-1": ("docs/json.md", "## `bench_train --json`"),
     "hetgrad-bench-starpu-1": ("docs/json.md", "## `bench_starpu --json`"),
 }
 

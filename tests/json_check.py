@@ -19,10 +19,21 @@ Checks (each a CTest test):
                   trace, and every line of the metrics file (JSON Lines: each
                   record one line, its devices' rows adding up to its rows);
                   then --epochs 0 --load (the evaluation-only summary).
-  bench           hetgrad-bench --json.
+  bench           hetgrad-bench --json, 3 rounds.
   bench-startup   bench_startup --json; then on the fake ICD, where every
                   self-test fails: exit status 1, each device with its error.
-  bench-gradient  bench_gradient --json --quick --models softmax.
+  bench-gradient  bench_gradient --json --quick --models softmax --repeats 3.
+  bench-train     bench_train --json --rows 512 --epochs 1 (the smoke run of the
+                  training benchmark): the four configurations, both ways with
+                  rows/s > 0, the hetgrad device shares adding up to 1, the
+                  first step's gradients and the two optimizers' updates within
+                  their tolerances, and the two ways' final losses within the
+                  tolerance the document states (recomputed here, not taken
+                  from "agree").  No timing is judged.
+  For bench and bench-gradient, every timed configuration's harness figures must agree
+  with each other (docs/tools.md, "The benchmark harness"): as many samples as
+  rounds, min <= q1 <= median <= q3 <= max, the median is ms_per_step, the
+  spread is (q3 - q1) / median and the flag follows from it and the limit.
   bench-starpu    bench_starpu --json --quick --mix pair (only where StarPU is
                   installed): both devices, every check passed.  Without the
                   layer: StarPU 1.3 aborts on device names of 64 bytes or more,
@@ -220,9 +231,39 @@ def check_metrics(path, summary):
         fail("the last epoch record %r disagrees with the summary %r" % (last, summary))
 
 
+def check_timing(c, rounds, limit, what):
+    """A configuration's harness figures (TIMING) against each other; returns
+    whether it is flagged wide."""
+    t = c["timing"]
+    where = "%s: %s: timing %r" % (what, c["name"], t)
+    if t["samples"] != rounds or t["warmups"] < 1:
+        fail("%s: %d rounds, at least one warm-up expected" % (where, rounds))
+    order = [t["min_ms"], t["q1_ms"], t["median_ms"], t["q3_ms"], t["max_ms"]]
+    if any(v is None for v in order) or order != sorted(order):
+        fail("%s: not min <= q1 <= median <= q3 <= max" % where)
+    if t["median_ms"] != c["ms_per_step"]:
+        fail("%s: median_ms is not ms_per_step %r" % (where, c["ms_per_step"]))
+    spread = (t["q3_ms"] - t["q1_ms"]) / t["median_ms"]
+    if abs(t["spread"] - spread) > 1e-9 * max(1.0, spread):
+        fail("%s: spread is not (q3 - q1) / median = %r" % (where, spread))
+    flag = "few" if rounds < 3 else "wide" if spread > limit else "ok"
+    if t["flag"] != flag:
+        fail("%s: flag %r, expected %r" % (where, t["flag"], flag))
+    return flag == "wide"
+
+
 def check_bench(bench, work):
-    p = run([bench, "--json", "--rows", "2000", "--steps", "2"])
+    p = run([bench, "--json", "--rows", "2000", "--steps", "3"])
     doc = parse_valid(p.stdout, "hetgrad-bench-1", "hetgrad-bench --json")
+    wide = False
+    for c in doc["configs"]:
+        if c["measured"] and c["rows"] == doc["rows"]:
+            wide |= check_timing(c, 3, doc["spread_limit"], "hetgrad-bench")
+        elif c["timing"] is not None and not c["measured"]:
+            fail("hetgrad-bench: %s: a prediction with timing %r" % (c["name"], c["timing"]))
+    if wide != doc["timing_wide"]:
+        fail("hetgrad-bench: timing_wide %r, the configurations' flags say %r"
+             % (doc["timing_wide"], wide))
     for d in doc["devices"]:
         odd_name(d["name"], "device name")
     solo = [c["name"] for c in doc["configs"] if c["name"].startswith("solo:")]
@@ -262,13 +303,59 @@ def check_bench_startup(tool, work):
 
 
 def check_bench_gradient(tool, work):
-    p = run([tool, "--json", "--quick", "--models", "softmax"])
+    p = run([tool, "--json", "--quick", "--models", "softmax", "--repeats", "3"])
     doc = parse_valid(p.stdout, "hetgrad-bench-gradient-2", "bench_gradient --json")
     if not doc["ok"] or not doc["devices"]:
         fail("bench_gradient: ok %r, devices %r" % (doc["ok"], doc["devices"]))
+    for m in doc["models"]:
+        wide = [check_timing(c, 3, doc["spread_limit"], "bench_gradient") for c in m["configs"]]
+        if any(wide) and not m["timing_wide"]:
+            fail("bench_gradient: %s: a configuration is wide, timing_wide is false" % m["model"])
     for name in doc["devices"]:
         odd_name(name, "device name")
     print("bench_gradient: valid; %d device names intact" % len(doc["devices"]))
+
+
+def check_bench_train(tool, work):
+    p = run([tool, "--json", "--rows", "512", "--epochs", "1"], ok_codes=(0, 1))
+    doc = parse_valid(p.stdout, "hetgrad-bench-train-1", "bench_train --json")
+    if not doc["devices"]:
+        fail("bench_train: no device")
+    for name in doc["devices"]:
+        odd_name(name, "device name")
+    got = [(c["model"], c["optimizer"]) for c in doc["configs"]]
+    want = [("softmax", "sgd"), ("softmax", "adam"), ("mlp", "sgd"), ("mlp", "adam")]
+    if got != want or doc["rows"] != 512 or doc["steps_per_epoch"] != 4:
+        fail("bench_train: configs %r, rows %r, steps per epoch %r"
+             % (got, doc["rows"], doc["steps_per_epoch"]))
+    tol = doc["loss_tolerance"]
+    for c in doc["configs"]:
+        what = "%s %s" % (c["model"], c["optimizer"])
+        h, o = c["hetgrad"], c["openblas"]
+        for way, w in (("hetgrad", h), ("openblas", o)):
+            if not (w["rows_per_s"] or 0) > 0 or not (w["step_ms"] or 0) > 0:
+                fail("%s %s: rows/s %r, step %r ms" % (what, way, w["rows_per_s"], w["step_ms"]))
+            if w["final_loss"] is None or not 0 < w["final_loss"] < 10:
+                fail("%s %s: final loss %r" % (what, way, w["final_loss"]))
+        if o["shares"] is not None or o["device_ms"] is not None:
+            fail("%s: openblas has device figures: %r" % (what, o))
+        if h["shares"] is None or abs(sum(h["shares"]) - 1) > 1e-9:
+            fail("%s: hetgrad's device shares %r do not add up to 1" % (what, h["shares"]))
+        diff = abs(h["final_loss"] - o["final_loss"]) / o["final_loss"]
+        if not (c["grad_rel_diff"] <= doc["grad_tolerance"]
+                and c["update_rel_diff"] <= doc["update_tolerance"]):
+            fail("%s: first gradients differ by %r (tolerance %r), optimizer updates by %r "
+                 "(tolerance %r)" % (what, c["grad_rel_diff"], doc["grad_tolerance"],
+                                     c["update_rel_diff"], doc["update_tolerance"]))
+        if diff > tol or not c["agree"]:
+            fail("%s: final loss hetgrad %r, openblas %r: relative difference %.3g (tolerance "
+                 "%g), agree %r" % (what, h["final_loss"], o["final_loss"], diff, tol,
+                                    c["agree"]))
+        print("bench_train: %s: final losses %.6f and %.6f agree (%.1e)"
+              % (what, h["final_loss"], o["final_loss"], diff))
+    if not doc["ok"] or p.returncode != 0:
+        fail("bench_train: ok %r, exit status %d" % (doc["ok"], p.returncode))
+    print("bench_train: valid; %d device names intact" % len(doc["devices"]))
 
 
 def check_bench_starpu(tool, work):
@@ -307,6 +394,7 @@ CHECKS = {
     "bench": check_bench,
     "bench-startup": check_bench_startup,
     "bench-gradient": check_bench_gradient,
+    "bench-train": check_bench_train,
     "bench-starpu": check_bench_starpu,
 }
 

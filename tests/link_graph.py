@@ -21,6 +21,12 @@ The scheduler is pure (docs/engine.md, "The scheduler"): its files include neith
 engine_internal.h nor clutil.h nor an OpenCL header, reference no OpenCL function (cl*),
 and use nothing of the other source files but hg__error_set and hg_error_clear.
 
+The folders of src/ are layers (README.md, "Layout"; docs/engine.md, "Layers"): a file
+may use only the folders its own folder is allowed (FOLDER_USES below): util/ nothing;
+device/, data/ and sched/ util/; model/ util/ and data/; calib/ and exec/ every folder
+but mpi/ (the engine's API in exec/engine.c calibrates, and calibration runs steps);
+mpi/ everything.
+
 Exit status: 0 with no cycle and a pure scheduler, 1 with the faults listed, 2 on bad
 usage or no objects.
 """
@@ -30,6 +36,16 @@ import subprocess
 import sys
 
 PURE = "src/sched/"
+FOLDER_USES = {
+    "util": set(),
+    "device": {"util"},
+    "data": {"util"},
+    "sched": {"util"},
+    "model": {"util", "data"},
+    "calib": {"util", "device", "data", "sched", "model", "exec"},
+    "exec": {"util", "device", "data", "sched", "model", "calib"},
+    "mpi": {"util", "device", "data", "sched", "model", "calib", "exec"},
+}
 PURE_MAY_USE = {"hg__error_set", "hg_error_clear"}
 PURE_MAY_NOT_INCLUDE = re.compile(r'#\s*include\s*[<"](engine_internal\.h|clutil\.h|CL/[^>"]*)[>"]')
 
@@ -139,6 +155,36 @@ def impure_includes(src):
     return faults
 
 
+def folder(name):
+    """'src/exec/engine.c' -> 'exec'; None for a file directly in src/ or elsewhere.
+    src/mpi/error.c is the MPI library's copy of util/status.c's error helpers, so it
+    counts as util/ (the shared objects of sched/ and util/sized.c resolve to it there)."""
+    if name == "src/mpi/error.c":
+        return "util"
+    parts = name.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "src" else None
+
+
+def layer_faults(graph, why):
+    """Print and count the dependencies that go against FOLDER_USES."""
+    faults = 0
+    for a in sorted(graph):
+        fa = folder(a)
+        for b in sorted(graph[a]):
+            fb = folder(b)
+            if fa == fb or fa is None or fb is None:
+                continue
+            if fa not in FOLDER_USES:
+                print("layers: %s is in src/%s/, a folder FOLDER_USES does not know" % (a, fa))
+                faults += 1
+            elif fb not in FOLDER_USES[fa]:
+                print("layers: %s (src/%s/) uses %s from %s (src/%s/): src/%s/ may use %s"
+                      % (a, fa, why[(a, b)], b, fb, fa,
+                         ", ".join(sorted(FOLDER_USES[fa])) or "no other folder"))
+                faults += 1
+    return faults
+
+
 def main(argv):
     if len(argv) < 4:
         print(__doc__.strip().splitlines()[3], file=sys.stderr)
@@ -177,6 +223,8 @@ def main(argv):
             for b in sorted(graph[a] & members):
                 print("  %s -> %s (%s)" % (a, b, why[(a, b)]))
 
+    faults += layer_faults(graph, why)
+
     pure = [o for o in objs if node_name(o).startswith(PURE)]
     if not pure:
         print("link_graph: no object of %s among the objects" % PURE)
@@ -197,7 +245,8 @@ def main(argv):
         faults += 1
     if faults:
         return 1
-    print("link_graph: %d files, no dependency cycle; %s is pure" % (len(graph), PURE))
+    print("link_graph: %d files, no dependency cycle, folders in their layers; %s is pure"
+          % (len(graph), PURE))
     return 0
 
 

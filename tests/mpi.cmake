@@ -41,6 +41,22 @@ add_test(NAME mpi.api
 set_tests_properties(mpi.api PROPERTIES ENVIRONMENT "${HG_MPI_TEST_ENV}" TIMEOUT 300
                      RUN_SERIAL TRUE)
 
+# The sliced exchange (src/mpi/reduce.c) on 2, 3 and 4 ranks, all on POCL's pthread
+# device: its internal functions are compiled into the test (the library hides them).
+add_executable(test_mpi_reduce test_mpi_reduce.c
+  ${PROJECT_SOURCE_DIR}/src/mpi/reduce.c ${PROJECT_SOURCE_DIR}/src/mpi/exchange.c
+  ${PROJECT_SOURCE_DIR}/src/mpi/rankplan.c ${PROJECT_SOURCE_DIR}/src/mpi/error.c)
+target_include_directories(test_mpi_reduce PRIVATE ${HG_SRC_DIRS} ${PROJECT_SOURCE_DIR}/src/mpi)
+target_link_libraries(test_mpi_reduce PRIVATE hetgrad_mpi PkgConfig::CHECK m)
+target_compile_options(test_mpi_reduce PRIVATE ${HG_WARNINGS})
+foreach(n 2 3 4)
+  add_test(NAME mpi.reduce-${n}
+           COMMAND ${MPIEXEC_EXECUTABLE} --oversubscribe -np ${n} -x HETGRAD_DEVICES=pthread
+                   $<TARGET_FILE:test_mpi_reduce>)
+  set_tests_properties(mpi.reduce-${n} PROPERTIES ENVIRONMENT "${HG_MPI_TEST_ENV}" TIMEOUT 300
+                       RUN_SERIAL TRUE)
+endforeach()
+
 foreach(check train no-device rank-exits rank-hangs)
   add_test(NAME mpi.train-${check}
            COMMAND ${HG_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/mpi_check.py ${check}

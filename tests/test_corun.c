@@ -28,6 +28,8 @@ typedef struct sim {
     size_t calls;
     size_t fail_at;              /* call number that fails (0: none) */
     bool   nan_at_first;         /* the first call returns NaN for device 0 */
+    size_t slow_at;              /* call number whose times are multiplied by slow_by */
+    double slow_by;
     size_t last[MAXDEV];         /* counts of the last call with every device running */
     size_t ran[MAXDEV];          /* calls in which each device ran */
 } sim;
@@ -55,6 +57,8 @@ static hg_status sim_run(void *user, const size_t *counts, double *ms, hg_error 
     }
     if (all)
         memcpy(s->last, counts, s->ndev * sizeof *counts);
+    for (size_t i = 0; s->slow_at && s->calls == s->slow_at && i < s->ndev; i++)
+        ms[i] *= s->slow_by;
     if (s->nan_at_first && s->calls == 1)
         ms[0] = NAN;
     return HG_OK;
@@ -109,13 +113,14 @@ START_TEST(independent_exact)
     ck_assert(!out[0].excluded && !out[1].excluded);
     ck_assert_str_eq(out[0].reason, "");
     /* 1 + 0.25 * 800 = 1 + 0.5 * 400: the plan is balanced and measured
-       once; device 0 alone (301 ms, under 1.5 x 201) is measured too,
-       device 1 alone (601 ms) is not */
+       once; device 0 alone (301 ms, the best alone) is measured too, device 1
+       alone (601 ms) is not; 201 < 0.97 x 301, confirmed on a repeat of both */
     ck_assert_uint_eq(s.last[0], 800);
     ck_assert_uint_eq(s.last[1], 400);
-    ck_assert_uint_eq(sum.runs, 2);
+    ck_assert_uint_eq(sum.runs, 4);
     ck_assert_uint_eq(sum.subsets, 2);
-    ck_assert_uint_eq(s.ran[1], 1);
+    ck_assert_uint_eq(s.ran[1], 2);
+    ck_assert(sum.solo_ms == 301.0);
     ck_assert(sum.all_ms == 201.0 && sum.chosen_ms == 201.0 && sum.chosen == 2);
 }
 END_TEST
@@ -134,6 +139,8 @@ START_TEST(independent_misfit)
     calibrate_ok(&s, solo, NULL, 1200, out, &sum);
     ck_assert_msg(out[0].slow == 1.5 && out[1].slow == 1.0, "factors %.17g %.17g",
                   out[0].slow, out[1].slow);
+    /* device 0 alone: 451 ms = 1 + 1.5 x 0.25 x 1200, the solo guard's reference */
+    ck_assert(out[0].slow_alone == 1.5 && out[1].slow_alone == 1.0);
     ck_assert(!out[0].excluded && !out[1].excluded);
     /* 1 + 0.375 * 686 = 258.25, 1 + 0.5 * 514 = 258 */
     size_t plan[2];
@@ -146,12 +153,12 @@ START_TEST(independent_misfit)
     double t0 = sim_ms(&s, plan, 0), t1 = sim_ms(&s, plan, 1);
     ck_assert(t0 == 258.25 && t1 == 258.0);
     ck_assert(fmin(t0, t1) / fmax(t0, t1) >= 0.95);
-    /* all: the solo plan and the refitted one; device 0 alone (301 ms by its
-       solo model, under 1.5 x 258.25) measured 451 ms; device 1 alone
-       (601 ms) is not run */
-    ck_assert_uint_eq(sum.runs, 3);
+    /* all: the solo plan and the refitted one; device 0 alone (the best by
+       its solo model) measured 451 ms; device 1 alone (601 ms) is not run;
+       the repeat of both confirms */
+    ck_assert_uint_eq(sum.runs, 5);
     ck_assert_uint_eq(sum.subsets, 2);
-    ck_assert_uint_eq(s.ran[1], 2);
+    ck_assert_uint_eq(s.ran[1], 3);
     ck_assert(sum.all_ms == 258.25 && sum.chosen_ms == 258.25 && sum.chosen == 2);
 }
 END_TEST
@@ -185,19 +192,101 @@ END_TEST
 
 /*
  * Equal sharing costs exactly what it gains (factor 2 for two equal
- * devices): 1 + 0.25 * 2 * 600 = 301 ms either way, and a smaller set must
- * be faster by the margin (1%) to be chosen: both stay.
+ * devices): 1 + 0.25 * 2 * 600 = 301 ms either way.  Sharing must beat the
+ * best device alone by more than 3%: the first device runs alone, and the
+ * second gets no rows.
  */
-START_TEST(tie_keeps_all)
+START_TEST(tie_runs_alone)
 {
     sim s = {.ndev = 2, .a = {1, 1}, .b = {0.25, 0.25}, .k = {{0, 1}, {1, 0}}};
     hg__cost_model solo[2] = {mk(1, 0.25), mk(1, 0.25)};
     hg__corun_dev out[2];
     hg__corun_summary sum;
     calibrate_ok(&s, solo, NULL, 1200, out, &sum);
+    ck_assert(!out[0].excluded && out[1].excluded);
+    ck_assert(out[0].slow == 1.0 && out[1].slow_all == 2.0);
+    ck_assert_str_eq(out[1].reason, "does not pay for itself: a step of 1200 rows took 301 "
+                                    "ms on 2 devices together, 301 ms without it (on 1); "
+                                    "sharing must be faster by more than 3%");
+    ck_assert(sum.all_ms == 301.0 && sum.chosen_ms == 301.0 && sum.chosen == 1);
+    size_t plan[2];
+    corun_plan(2, solo, out, 1200, plan);
+    ck_assert(plan[0] == 1200 && plan[1] == 0);
+}
+END_TEST
+
+/*
+ * A shared resource that takes almost all the gain: together each device
+ * runs 1.96875 x slower, 1 + 0.25 * 1.96875 * 600 = 296.3125 ms against 301
+ * alone, 1.6% faster, within the noise margin (3%): the useless second
+ * device gets no rows; no repeat is run.
+ */
+START_TEST(small_gain_runs_alone)
+{
+    sim s = {.ndev = 2, .a = {1, 1}, .b = {0.25, 0.25},
+             .k = {{0, 0.96875}, {0.96875, 0}}};
+    hg__cost_model solo[2] = {mk(1, 0.25), mk(1, 0.25)};
+    hg__corun_dev out[2];
+    hg__corun_summary sum;
+    calibrate_ok(&s, solo, NULL, 1200, out, &sum);
+    ck_assert(!out[0].excluded && out[1].excluded);
+    ck_assert_str_eq(out[1].reason, "does not pay for itself: a step of 1200 rows took 296 "
+                                    "ms on 2 devices together, 301 ms without it (on 1); "
+                                    "sharing must be faster by more than 3%");
+    /* every device (1 run: the refit plans the same split), each alone (1 each) */
+    ck_assert_uint_eq(sum.runs, 3);
+    ck_assert(sum.chosen == 1 && sum.chosen_ms == 301.0 && sum.solo_ms == 301.0);
+    size_t plan[2];
+    corun_plan(2, solo, out, 1200, plan);
+    ck_assert(plan[0] == 1200 && plan[1] == 0);
+}
+END_TEST
+
+/*
+ * A device that pays: together each device runs 1.5 x slower, 1 + 0.25 *
+ * 1.5 * 600 = 226 ms against 301 alone; confirmed on a repeat of both: both
+ * keep their rows.
+ */
+START_TEST(paying_device_keeps_rows)
+{
+    sim s = {.ndev = 2, .a = {1, 1}, .b = {0.25, 0.25}, .k = {{0, 0.5}, {0.5, 0}}};
+    hg__cost_model solo[2] = {mk(1, 0.25), mk(1, 0.25)};
+    hg__corun_dev out[2];
+    hg__corun_summary sum;
+    calibrate_ok(&s, solo, NULL, 1200, out, &sum);
     ck_assert(!out[0].excluded && !out[1].excluded);
-    ck_assert(out[0].slow == 2.0 && out[1].slow == 2.0);
-    ck_assert(sum.all_ms == 301.0 && sum.chosen_ms == 301.0 && sum.chosen == 2);
+    ck_assert(out[0].slow == 1.5 && out[1].slow == 1.5);
+    /* every device 1 run, device 0 alone 1, device 1 alone 1 (301 < 1.5 x 226), the
+       repeat of the shared and the alone plans 2 */
+    ck_assert_uint_eq(sum.runs, 5);
+    ck_assert(sum.chosen == 2 && sum.chosen_ms == 226.0 && sum.solo_ms == 301.0);
+    size_t plan[2];
+    corun_plan(2, solo, out, 1200, plan);
+    ck_assert(plan[0] == 600 && plan[1] == 600);
+}
+END_TEST
+
+/*
+ * The same, but the repeat of the shared step is slowed 2x (another program
+ * woke up): not confirmed, so the best device runs alone.
+ */
+START_TEST(unconfirmed_gain_runs_alone)
+{
+    sim s = {.ndev = 2, .a = {1, 1}, .b = {0.25, 0.25}, .k = {{0, 0.5}, {0.5, 0}},
+             .slow_at = 4, .slow_by = 2};
+    hg__cost_model solo[2] = {mk(1, 0.25), mk(1, 0.25)};
+    hg__corun_dev out[2];
+    hg__corun_summary sum;
+    calibrate_ok(&s, solo, NULL, 1200, out, &sum);
+    ck_assert(!out[0].excluded && out[1].excluded);
+    ck_assert_str_eq(out[1].reason, "does not pay for itself: a step of 1200 rows took 226 "
+                                    "ms on 2 devices together, 301 ms without it (on 1), then "
+                                    "452 and 301 ms; sharing must be faster by more than 3% "
+                                    "twice");
+    ck_assert_uint_eq(sum.runs, 5);
+    size_t plan[2];
+    corun_plan(2, solo, out, 1200, plan);
+    ck_assert(plan[0] == 1200 && plan[1] == 0);
 }
 END_TEST
 
@@ -223,8 +312,8 @@ START_TEST(useless_device)
        what device 2 cost and give the same plan; the other pairs (about
        300 ms by the solo models) and device 0 alone (301 ms) exceed
        1.5 x 151: not run */
-    ck_assert_uint_eq(sum.runs, 3);
-    ck_assert_uint_eq(sum.subsets, 2);
+    ck_assert_uint_eq(sum.runs, 6); /* + device 0 alone, the best, and the repeat of both */
+    ck_assert_uint_eq(sum.subsets, 3);
     ck_assert_uint_eq(s.ran[2], 2);
     ck_assert(sum.chosen_ms == 151.0 && sum.chosen == 2);
     size_t plan[3];
@@ -266,7 +355,7 @@ START_TEST(fixed_cost_device)
                                     "row, while a step of 1200 rows took 151 ms on the 2 "
                                     "device(s) kept");
     ck_assert_uint_eq(s.ran[2], 0);
-    ck_assert_uint_eq(sum.runs, 1);
+    ck_assert_uint_eq(sum.runs, 4); /* every device; device 0 alone; the repeat of both */
     ck_assert(sum.chosen == 2 && sum.chosen_ms == 151.0);
 }
 END_TEST
@@ -390,7 +479,10 @@ int main(void)
     tcase_add_test(tc, independent_exact);
     tcase_add_test(tc, independent_misfit);
     tcase_add_test(tc, shared_cores);
-    tcase_add_test(tc, tie_keeps_all);
+    tcase_add_test(tc, tie_runs_alone);
+    tcase_add_test(tc, small_gain_runs_alone);
+    tcase_add_test(tc, paying_device_keeps_rows);
+    tcase_add_test(tc, unconfirmed_gain_runs_alone);
     tcase_add_test(tc, useless_device);
     tcase_add_test(tc, slow_device_kept);
     tcase_add_test(tc, fixed_cost_device);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dedup_speed.h"
 #include "fake_devices.h"
 
 enum { MAXN = 8 };
@@ -155,6 +156,81 @@ START_TEST(unselected_devices_are_ignored)
 }
 END_TEST
 
+/* Solo models with scripted speeds: a ms fixed, b ms per row. */
+static hg__cost_model model(double a, double b)
+{
+    return (hg__cost_model){.a_ms = a, .b_ms_per_row = b, .valid = true};
+}
+
+/* Two runtimes on the same cores (two fake platforms): the list keeps the one with more
+   compute units; measured speed keeps the faster, whichever has more units. */
+START_TEST(duplicates_kept_by_measured_speed)
+{
+    reset_ranks();
+    devs[0] = fake_device(0, "cpu0", "Fake Platform A", "Fake CPU A", HG_DEVICE_CPU, 16);
+    devs[1] = fake_device(1, "cpu1", "Fake Platform B", "Fake CPU B", HG_DEVICE_CPU, 8);
+    run(2, false);
+    ck_assert(devs[0].kept && !devs[1].kept); /* by compute units */
+    ck_assert_int_eq(devs[1].duplicate_of, 0);
+    /* 65536 rows: cpu0 1 + 65.536 = 66.536 ms; cpu1 2 + 32.768 = 34.768 ms */
+    hg__cost_model slow = model(1.0, 1e-3), fast = model(2.0, 0.5e-3);
+    char why[320];
+    ck_assert(hg__dedup_faster(&devs[0], &slow, &devs[1], &fast, 65536, why, sizeof why));
+    ck_assert_str_eq(why, "cpu1 replaces cpu0 (Fake CPU A, Fake Platform A, 16 compute "
+                          "units), the same hardware: alone, a step of 65536 rows is "
+                          "predicted to take 34.8 ms on cpu1, 66.5 ms on cpu0; cpu0 gets no "
+                          "rows");
+    /* the faster one has the more units: the list's choice stands */
+    ck_assert(!hg__dedup_faster(&devs[0], &fast, &devs[1], &slow, 65536, why, sizeof why));
+    ck_assert_str_eq(why, "cpu0 kept over cpu1 (Fake CPU B, Fake Platform B, 8 compute "
+                          "units), the same hardware: alone, a step of 65536 rows is "
+                          "predicted to take 34.8 ms on cpu0, 66.5 ms on cpu1; cpu1 gets no "
+                          "rows");
+    /* the step size decides: at 100 rows cpu0's smaller fixed cost wins (1.1 vs 2.05 ms) */
+    ck_assert(!hg__dedup_faster(&devs[0], &slow, &devs[1], &fast, 100, why, sizeof why));
+    ck_assert_ptr_nonnull(strstr(why, "predicted to take 1.1 ms on cpu0, 2.05 ms on cpu1"));
+    free_reasons();
+}
+END_TEST
+
+/* One GPU under two drivers (same PCI address), the second driver faster. */
+START_TEST(duplicate_gpu_driver_kept_by_measured_speed)
+{
+    reset_ranks();
+    devs[0] = fake_device(0, "gx", "Fake Platform A", "Fake GPU X", HG_DEVICE_GPU, 10);
+    devs[1] = fake_device(1, "gx2", "Fake Platform B", "Fake GPU X (second driver)",
+                          HG_DEVICE_GPU, 50);
+    fake_pci(&devs[0], 1);
+    fake_pci(&devs[1], 1);
+    run(2, false);
+    ck_assert(devs[0].kept && !devs[1].kept); /* first listed */
+    hg__cost_model x = model(0.5, 2e-4), x2 = model(0.5, 1e-4);
+    char why[320];
+    ck_assert(hg__dedup_faster(&devs[0], &x, &devs[1], &x2, 1000, why, sizeof why));
+    ck_assert_str_eq(why, "gx2 replaces gx (Fake GPU X, Fake Platform A, 10 compute units), "
+                          "the same hardware: alone, a step of 1000 rows is predicted to "
+                          "take 0.6 ms on gx2, 0.7 ms on gx; gx gets no rows");
+    free_reasons();
+}
+END_TEST
+
+/* Ties keep the list's choice; a view without a model never replaces; one with a model
+   replaces a kept device without one. */
+START_TEST(duplicate_ties_and_missing_models)
+{
+    devs[0] = fake_device(0, "cpu0", "Fake Platform A", "Fake CPU A", HG_DEVICE_CPU, 16);
+    devs[1] = fake_device(1, "cpu1", "Fake Platform B", "Fake CPU B", HG_DEVICE_CPU, 8);
+    hg__cost_model m = model(1.0, 1e-3), none = {0};
+    char why[320];
+    ck_assert(!hg__dedup_faster(&devs[0], &m, &devs[1], &m, 4096, why, sizeof why));
+    ck_assert(!hg__dedup_faster(&devs[0], &m, &devs[1], &none, 4096, why, sizeof why));
+    ck_assert_str_eq(why, "cpu0 kept over cpu1 (Fake CPU B, Fake Platform B, 8 compute "
+                          "units), the same hardware: it could not be calibrated; cpu1 gets no "
+                          "rows");
+    ck_assert(hg__dedup_faster(&devs[0], &none, &devs[1], &m, 4096, NULL, 0));
+}
+END_TEST
+
 START_TEST(empty_list)
 {
     ck_assert_int_eq(hg__dedup(devs, 0, rank_, false, reasons), HG_OK);
@@ -173,6 +249,9 @@ int main(void)
     tcase_add_test(tc, keep_all_keeps_but_reports);
     tcase_add_test(tc, unselected_devices_are_ignored);
     tcase_add_test(tc, empty_list);
+    tcase_add_test(tc, duplicates_kept_by_measured_speed);
+    tcase_add_test(tc, duplicate_gpu_driver_kept_by_measured_speed);
+    tcase_add_test(tc, duplicate_ties_and_missing_models);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_rankplan.c - the pure arithmetic of the MPI layer (src/mpi/rankplan.c), no MPI:
- * a rank's model from its devices' profiles, slices, the rank-order mean, and the rank
- * balancer (balance.c over rank models) following a rank that slows down and recovers.
+ * a rank's model from its devices' profiles, slices of a step and of the parameters (the
+ * sliced exchange), the rank-order mean, and the rank balancer (balance.c over rank
+ * models) following a rank that slows down and recovers.
  */
 #include <check.h>
 #include <math.h>
@@ -77,6 +78,68 @@ START_TEST(t_mean_is_rank_order)
 }
 END_TEST
 
+START_TEST(t_param_slice)
+{
+    /* Every (P, n): the slices cover 0..P-1 once, in rank order, lengths within one. */
+    size_t ps[] = {0, 1, 2, 3, 7, 10, 1001, 4096, 203530};
+    for (size_t i = 0; i < sizeof ps / sizeof *ps; i++)
+        for (size_t n = 1; n <= 9; n++) {
+            size_t next = 0, lo = SIZE_MAX, hi = 0;
+            for (size_t r = 0; r < n; r++) {
+                size_t first = 99, len = 99;
+                hg_error err;
+                ck_assert_int_eq(hg__param_slice(ps[i], n, r, &first, &len, &err), HG_OK);
+                ck_assert_msg(first == next, "P %zu, n %zu: rank %zu starts at %zu, not %zu",
+                              ps[i], n, r, first, next);
+                next += len;
+                lo = len < lo ? len : lo;
+                hi = len > hi ? len : hi;
+            }
+            ck_assert_msg(next == ps[i], "P %zu, n %zu: the slices cover %zu", ps[i], n, next);
+            ck_assert_msg(hi - lo <= 1, "P %zu, n %zu: lengths %zu to %zu", ps[i], n, lo, hi);
+        }
+    /* The longer slices come first: 10 over 4 ranks is 3, 3, 2, 2. */
+    size_t first, len;
+    hg_error err;
+    ck_assert_int_eq(hg__param_slice(10, 4, 1, &first, &len, &err), HG_OK);
+    ck_assert(first == 3 && len == 3);
+    ck_assert_int_eq(hg__param_slice(10, 4, 3, &first, &len, &err), HG_OK);
+    ck_assert(first == 8 && len == 2);
+    ck_assert_int_eq(hg__param_slice(2, 3, 2, &first, &len, &err), HG_OK);
+    ck_assert(first == 2 && len == 0);
+    ck_assert_int_eq(hg__param_slice(10, 0, 0, &first, &len, &err), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg__param_slice(10, 4, 4, &first, &len, &err), HG_INVALID_ARGUMENT);
+    ck_assert_int_eq(hg__param_slice(10, 4, 0, NULL, &len, &err), HG_INVALID_ARGUMENT);
+}
+END_TEST
+
+START_TEST(t_sliced_mean_is_whole_mean)
+{
+    /* The sliced exchange's arithmetic without MPI: each owner sums its slice's copies
+       with hg__rank_mean; put together, the bits of hg__rank_mean over whole vectors. */
+    enum { N = 3, P = 11 };
+    double sums[N * P];
+    for (size_t i = 0; i < N * P; i++)
+        sums[i] = (i % 3 == 0 ? 1e16 : i % 3 == 1 ? 1.0 + (double)i / 7 : -1e16) *
+                  (i % 2 ? 1 : -1);
+    float whole[P], sliced[P];
+    hg__rank_mean(sums, P, N, P, NULL, 3, whole, NULL);
+    for (size_t r = 0; r < N; r++) {
+        size_t first, len;
+        ck_assert_int_eq(hg__param_slice(P, N, r, &first, &len, NULL), HG_OK);
+        double copies[N * P];
+        for (size_t q = 0; q < N; q++)
+            memcpy(copies + q * len, sums + q * P + first, len * sizeof *copies);
+        hg__rank_mean(copies, len, N, len, NULL, 3, sliced + first, NULL);
+    }
+    ck_assert_int_eq(memcmp(whole, sliced, sizeof whole), 0);
+    /* The loss alone (no gradient). */
+    double loss[N] = {1.0, 2.0, 4.5}, lm = 0;
+    hg__rank_mean(NULL, 0, N, 0, loss, 5, NULL, &lm);
+    ck_assert(lm == 7.5 / 5);
+}
+END_TEST
+
 /* Two ranks, 3:1 capacity; rank 0 slows 4x at step 10, recovers at step 20. */
 START_TEST(t_rank_balancer_follows)
 {
@@ -112,6 +175,8 @@ int main(void)
     tcase_add_test(tc, t_rank_model);
     tcase_add_test(tc, t_slice);
     tcase_add_test(tc, t_mean_is_rank_order);
+    tcase_add_test(tc, t_param_slice);
+    tcase_add_test(tc, t_sliced_mean_is_whole_mean);
     tcase_add_test(tc, t_rank_balancer_follows);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -4,8 +4,18 @@
  *
  * On the same devices, in one run: each device alone, an equal split, the
  * calibrated affine plan ("weighted") and dynamic rebalancing.  For each:
- * rows/s (median step), the ratio to the best single device, and the balance
- * efficiency, sum of device busy time / (active devices x step makespan).
+ * rows/s (median step), the spread of its steps, the ratio to the best single
+ * device, and the balance efficiency, sum of device busy time / (active
+ * devices x step makespan).
+ *
+ * The configurations are timed by the benchmark harness (tools/harness.h):
+ * each is warmed up, then --steps rounds each run every configuration once,
+ * in an order that changes every round.  solo, equal and weighted share one
+ * engine (their weights and split are set before each step, untimed: those
+ * splits keep no state); dynamic has an engine of its own, so its balancer
+ * learns from its own previous step although the others ran in between.  A
+ * configuration whose steps spread over 10% (IQR/median) is flagged as too
+ * noisy to compare.
  *
  *   hetgrad-bench [--model softmax|linear|mlp] [--rows N] [--steps S]
  *                 [--features D] [--classes C] [--hidden H]
@@ -32,6 +42,8 @@
 #include <hetgrad.h>
 
 #include "cli.h"
+#include "harness.h"
+#include "harness_json.h"
 #include "json_out.h"
 
 typedef struct bench_opts {
@@ -160,19 +172,11 @@ typedef struct result {
     double rows_per_s;
     double balance;       /* median balance efficiency; NAN for predictions */
     double share[16];     /* rows per device, last step, as fractions */
+    bool   timed;         /* st and warmups hold its harness figures */
+    harness_stats st;     /* its steps (the harness, tools/harness.h) */
+    size_t warmups;       /* untimed steps before them */
+    double paired_solo;   /* median over rounds of rows/s over the best solo's; NAN */
 } result;
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static void die(const char *what, const hg_error *err)
 {
@@ -181,39 +185,207 @@ static void die(const char *what, const hg_error *err)
     exit(3);
 }
 
-/* Run steps+1 full-batch steps (the first is a warm-up) over rows. */
-static void run_config(hg_engine *e, const float *params, float *grad, size_t rows,
-                       size_t steps, result *r)
+/* One configuration the harness times. */
+typedef struct bconfig {
+    result    *r;        /* where its figures go (not owned) */
+    hg_engine *e;        /* not owned */
+    hg_split   split;    /* HG_SPLIT_DYNAMIC: e is the dynamic engine, split set once */
+    double     w[16];    /* HG_SPLIT_WEIGHTS: its weights */
+    size_t     rows;     /* rows per step */
+    double    *bal;      /* [rounds]: balance efficiency of each timed step */
+} bconfig;
+
+/* harness_sample_fn's ctx. */
+typedef struct bsession {
+    bconfig     *cfg;
+    const float *params;
+    float       *grad;
+} bsession;
+
+/*
+ * One step of configuration c: its split and weights set first (untimed; the
+ * weights and model splits have no state to lose), then the engine's own
+ * step time.  A failed call exits 3.
+ */
+static int bench_sample(void *ctx, size_t c, size_t round, double *ms)
+{
+    bsession *s = ctx;
+    bconfig *g = &s->cfg[c];
+    size_t nd = hg_engine_device_count(g->e);
+    hg_error err;
+    if (g->split != HG_SPLIT_DYNAMIC &&
+        ((g->split == HG_SPLIT_WEIGHTS && hg_engine_set_weights(g->e, g->w, nd, &err) != HG_OK) ||
+         hg_engine_set_split(g->e, g->split, &err) != HG_OK))
+        die(g->r->name, &err);
+    if (hg_engine_gradient(g->e, s->params, 0, g->rows, s->grad, NULL, &err) != HG_OK)
+        die(g->r->name, &err);
+    double make = hg_engine_last_step_ms(g->e), busy = 0;
+    *ms = make;
+    if (round == HARNESS_WARMUP)
+        return 0;
+    size_t active = 0;
+    for (size_t i = 0; i < nd; i++) {
+        hg_device_step st;
+        hg_engine_last_step(g->e, i, &st);
+        if (st.rows) {
+            active++;
+            busy += st.host_ms;
+        }
+        if (i < 16)
+            g->r->share[i] = (double)st.rows / (double)g->rows;
+    }
+    g->bal[round] = active && make > 0 ? busy / ((double)active * make) : NAN;
+    return 0;
+}
+
+/*
+ * Time cfg[0 .. n-1] interleaved over `rounds` rounds (warm-up: up to
+ * warmup_max steps each) and fill their results.  Exits 3 on failure.
+ */
+static void time_configs(bsession *s, bconfig *cfg, size_t n, size_t rounds,
+                         size_t warmup_max, harness_result *hr)
+{
+    if (n == 0) {
+        memset(hr, 0, sizeof *hr);
+        return;
+    }
+    harness_plan p;
+    harness_plan_init(&p);
+    p.nconfigs = n;
+    p.rounds = rounds;
+    p.warmup_max = warmup_max;
+    p.sample = bench_sample;
+    s->cfg = cfg;
+    p.ctx = s;
+    int rc = harness_run(&p, hr);
+    if (rc != 0) {
+        fprintf(stderr, "hetgrad-bench: the benchmark harness failed (%s)\n",
+                rc == HARNESS_ENOMEM ? "out of memory" : "bad plan");
+        exit(3);
+    }
+    for (size_t c = 0; c < n; c++) {
+        result *r = cfg[c].r;
+        r->measured = r->timed = true;
+        r->rows = cfg[c].rows;
+        r->st = hr->stats[c];
+        r->warmups = hr->warmups[c];
+        r->ms = r->st.median;
+        r->rows_per_s = r->ms > 0 ? (double)r->rows / (r->ms / 1e3) : 0;
+        harness_stats b;
+        harness_stats_of(cfg[c].bal, rounds, hr->spread_limit, &b);
+        r->balance = b.median;
+    }
+}
+
+/* The engine's devices that can run alone: healthy, with a cost model. */
+static bool usable(hg_engine *e, const hg_device_profile *prof, size_t i)
+{
+    return !hg_engine_quarantined(e, i, NULL) && prof[i].valid;
+}
+
+/* The run's configurations and figures (results in the order they print). */
+typedef struct bench_run {
+    result *res;
+    size_t  nres;
+    double  best_solo;    /* rows/s */
+    bool    wide;         /* a timed configuration's spread is over the limit */
+    double  spread_limit;
+} bench_run;
+
+/*
+ * Every configuration: each usable device alone, equal, weighted (engine e)
+ * and dynamic (engine ed, its own, so its balancer keeps its feedback while
+ * the others run between its steps), interleaved over o->steps rounds.  A
+ * device alone too slow for --max-step-s / 4 runs on fewer rows in a second,
+ * two-round run of its own; equal too slow for --max-step-s is predicted.
+ */
+static void run_configs(const bench_opts *o, hg_engine *e, hg_engine *ed, const float *params,
+                        float *grad, bench_run *run)
 {
     size_t nd = hg_engine_device_count(e);
-    double *ms = calloc(steps, sizeof *ms), *bal = calloc(steps, sizeof *bal);
-    hg_error err;
-    for (size_t s = 0; s <= steps; s++) {
-        if (hg_engine_gradient(e, params, 0, rows, grad, NULL, &err) != HG_OK)
-            die(r->name, &err);
-        if (s == 0)
-            continue;
-        double make = hg_engine_last_step_ms(e), busy = 0;
-        size_t active = 0;
-        for (size_t i = 0; i < nd; i++) {
-            hg_device_step st;
-            hg_engine_last_step(e, i, &st);
-            if (st.rows) {
-                active++;
-                busy += st.host_ms;
-            }
-            if (i < 16)
-                r->share[i] = (double)st.rows / (double)rows;
-        }
-        ms[s - 1] = make;
-        bal[s - 1] = active && make > 0 ? busy / ((double)active * make) : NAN;
+    hg_device_profile prof[16];
+    for (size_t i = 0; i < nd; i++)
+        hg_engine_device_profile(e, i, &prof[i]);
+    bconfig *cfg = calloc(nd + 3, sizeof *cfg), *slow = calloc(nd, sizeof *slow);
+    double *bal = calloc((nd + 3) * (o->steps > 2 ? o->steps : 2), sizeof *bal);
+    run->res = calloc(nd + 3, sizeof *run->res);
+    if (!cfg || !slow || !bal || !run->res) {
+        fprintf(stderr, "hetgrad-bench: out of memory\n");
+        exit(3);
     }
-    r->measured = true;
-    r->rows = rows;
-    r->ms = median(ms, steps);
-    r->rows_per_s = r->ms > 0 ? (double)rows / (r->ms / 1e3) : 0;
-    r->balance = median(bal, steps);
-    free(ms);
+    size_t n = 0, nslow = 0, healthy = 0;
+    double equal_ms = 0;
+    for (size_t i = 0; i < nd; i++)
+        healthy += usable(e, prof, i);
+    for (size_t i = 0; i < nd; i++) {
+        if (!usable(e, prof, i))
+            continue;
+        result *r = &run->res[run->nres++];
+        snprintf(r->name, sizeof r->name, "solo:%s", hg_engine_device(e, i)->name);
+        double pred_s = (prof[i].fixed_ms + prof[i].ms_per_row * (double)o->rows) / 1e3;
+        bool is_slow = pred_s > o->max_step_s / 4;
+        bconfig *g = is_slow ? &slow[nslow++] : &cfg[n++];
+        *g = (bconfig){.r = r, .e = e, .split = HG_SPLIT_WEIGHTS, .rows = o->rows};
+        g->w[i] = 1;
+        if (is_slow) { /* fewer rows: a quarter of --max-step-s a step */
+            double room = o->max_step_s / 4 * 1e3 - prof[i].fixed_ms;
+            g->rows = room > prof[i].ms_per_row ? (size_t)(room / prof[i].ms_per_row) : 1;
+            g->rows = g->rows > o->rows ? o->rows : g->rows;
+        }
+        double p = prof[i].fixed_ms + prof[i].ms_per_row * (double)o->rows / (double)healthy;
+        equal_ms = p > equal_ms ? p : equal_ms;
+    }
+    result *eq = &run->res[run->nres++];
+    snprintf(eq->name, sizeof eq->name, "equal");
+    if (equal_ms / 1e3 <= o->max_step_s) {
+        cfg[n] = (bconfig){.r = eq, .e = e, .split = HG_SPLIT_WEIGHTS, .rows = o->rows};
+        for (size_t i = 0; i < nd; i++)
+            cfg[n].w[i] = 1;
+        n++;
+    } else {
+        eq->rows = o->rows;
+        eq->ms = equal_ms;
+        eq->rows_per_s = (double)o->rows / (equal_ms / 1e3);
+        eq->balance = NAN;
+        for (size_t i = 0; i < nd; i++)
+            eq->share[i] = usable(e, prof, i) ? 1.0 / (double)healthy : 0;
+    }
+    const hg_split splits[2] = {HG_SPLIT_MODEL, HG_SPLIT_DYNAMIC};
+    for (size_t k = 0; k < 2; k++) {
+        result *r = &run->res[run->nres++];
+        snprintf(r->name, sizeof r->name, "%s", k ? "dynamic" : "weighted");
+        cfg[n++] = (bconfig){.r = r, .e = k ? ed : e, .split = splits[k], .rows = o->rows};
+    }
+    size_t rounds = o->steps > 2 ? o->steps : 2;
+    for (size_t c = 0; c < n + nslow; c++)
+        (c < n ? &cfg[c] : &slow[c - n])->bal = bal + c * rounds;
+    bsession s = {.params = params, .grad = grad};
+    harness_result hr, hs;
+    time_configs(&s, cfg, n, o->steps, 4, &hr);
+    time_configs(&s, slow, nslow, 2, 1, &hs);
+    run->spread_limit = hr.spread_limit;
+    run->wide = hr.wide || hs.wide;
+    size_t best = SIZE_MAX;
+    for (size_t c = 0; c < n; c++)
+        if (!strncmp(cfg[c].r->name, "solo:", 5) &&
+            (best == SIZE_MAX || cfg[c].r->rows_per_s > cfg[best].r->rows_per_s))
+            best = c;
+    for (size_t k = 0; k < run->nres; k++)
+        if (!strncmp(run->res[k].name, "solo:", 5) && run->res[k].rows_per_s > run->best_solo)
+            run->best_solo = run->res[k].rows_per_s;
+    for (size_t k = 0; k < run->nres; k++)
+        run->res[k].paired_solo = NAN;
+    /* paired only where the best device alone ran in the same rounds, on as many rows */
+    for (size_t c = 0; best != SIZE_MAX && c < n; c++) {
+        harness_stats q;
+        if (cfg[best].r->rows_per_s >= run->best_solo &&
+            harness_paired_ratio(&hr, best, c, &q) == 0)
+            cfg[c].r->paired_solo = q.median;
+    }
+    harness_result_free(&hr);
+    harness_result_free(&hs);
+    free(cfg);
+    free(slow);
     free(bal);
 }
 
@@ -243,8 +415,9 @@ static int parse_args(int argc, char **argv, bench_opts *o, cli *cmd)
         {.name = "rows", .kind = CLI_SIZE, .target = &o->rows, .metavar = "N",
          .range = "[1,4294967296]", .help = "rows per step (default 8192)"},
         {.name = "steps", .kind = CLI_SIZE, .target = &o->steps, .metavar = "S",
-         .range = "[1,4294967296]", .help = "timed steps per configuration, after one\n"
-                                            "warm-up (default 7)"},
+         .range = "[1,4294967296]", .help = "timed rounds: each configuration one step\n"
+                                            "a round, interleaved, after warm-up\n"
+                                            "(default 7)"},
         {.name = "features", .kind = CLI_SIZE, .target = &o->features, .metavar = "D",
          .range = "[1,4294967296]", .help = "inputs per row (default 784)"},
         {.name = "classes", .kind = CLI_SIZE, .target = &o->classes, .metavar = "C",
@@ -289,6 +462,244 @@ static int parse_args(int argc, char **argv, bench_opts *o, cli *cmd)
     return CLI_CONTINUE;
 }
 
+/* The synthetic workload: fixed seed, classes separable along the first features. */
+typedef struct workload {
+    float   *x, *t, *params, *grad;
+    int32_t *l;
+    size_t   P;
+    double   flop_row;
+} workload;
+
+static void make_workload(const bench_opts *o, const hg_model_desc *m, workload *w)
+{
+    w->P = hg_model_param_count(m);
+    if (o->kind == HG_MODEL_MLP)
+        w->flop_row = 2.0 * (2.0 * (double)(o->features * o->hidden) +
+                             3.0 * (double)(o->hidden * o->classes));
+    else
+        w->flop_row = 4.0 * (double)(o->features * o->classes);
+    w->x = malloc(o->rows * o->features * sizeof *w->x);
+    w->t = malloc(o->rows * o->classes * sizeof *w->t);
+    w->l = malloc(o->rows * sizeof *w->l);
+    w->params = calloc(w->P, sizeof *w->params);
+    w->grad = malloc(w->P * sizeof *w->grad);
+    if (!w->x || !w->t || !w->l || !w->params || !w->grad) {
+        fprintf(stderr, "hetgrad-bench: out of memory\n");
+        exit(3);
+    }
+    uint64_t st = 12345;
+    for (size_t i = 0; i < o->rows * o->features; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        w->x[i] = (float)((double)(st >> 40) / 16777216.0 - 0.5);
+    }
+    for (size_t r = 0; r < o->rows; r++) {
+        w->l[r] = (int32_t)(r % o->classes);
+        w->x[r * o->features + (size_t)w->l[r] % o->features] += 1.0f;
+        for (size_t j = 0; j < o->classes; j++)
+            w->t[r * o->classes + j] = w->x[r * o->features + j % o->features];
+    }
+    for (size_t i = 0; i < w->P; i++)
+        w->params[i] = (float)(((i * 2654435761u) % 1000) / 1000.0 - 0.5) * 0.02f;
+}
+
+static double ms_between(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+/* An engine with the data, calibrated; *setup_ms and *calib_ms (may be NULL)
+   receive the times.  Exits 3 on failure. */
+static hg_engine *open_engine(const hg_engine_options *eo, const hg_model_desc *m,
+                              const hg_dataset_desc *data, double *setup_ms, double *calib_ms)
+{
+    hg_engine *e = NULL;
+    hg_error err;
+    struct timespec t0, t1, t2;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (hg_engine_create(eo, m, &e, &err) != HG_OK)
+        die("creating the engine", &err);
+    if (hg_engine_set_data(e, data, &err) != HG_OK)
+        die("uploading the data", &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (hg_engine_calibrate(e, &err) != HG_OK)
+        die("calibrating", &err);
+    clock_gettime(CLOCK_MONOTONIC, &t2);
+    if (setup_ms)
+        *setup_ms = ms_between(&t0, &t1);
+    if (calib_ms)
+        *calib_ms = ms_between(&t1, &t2);
+    return e;
+}
+
+/* The devices' profiles after the run, and which cached ones were found stale. */
+typedef struct final_profiles {
+    hg_device_profile prof[16];
+    bool   stale[16];
+    double cached_rate[16];   /* the cache's rows/s, for a stale one */
+} final_profiles;
+
+typedef struct bench_doc {
+    const bench_opts *o;
+    const char *model_name;
+    double setup_ms, calib_ms, flop_row;
+    hg_engine *e;
+    const final_profiles *fp;
+    const bench_run *run;
+} bench_doc;
+
+/* The JSON document (docs/json.md, hetgrad-bench/1); false when not written in full. */
+static bool print_json_doc(const bench_doc *d)
+{
+    const bench_opts *o = d->o;
+    size_t nd = hg_engine_device_count(d->e);
+    json_out j;
+    json_init(&j, stdout);
+    json_begin_object(&j);
+    json_key(&j, "schema"); json_string(&j, "hetgrad-bench/1");
+    json_key(&j, "model"); json_string(&j, d->model_name);
+    json_key(&j, "rows"); json_u64(&j, o->rows);
+    json_key(&j, "features"); json_u64(&j, o->features);
+    json_key(&j, "classes"); json_u64(&j, o->classes);
+    json_key(&j, "steps"); json_u64(&j, o->steps);
+    json_key(&j, "spread_limit"); json_double(&j, d->run->spread_limit);
+    json_key(&j, "timing_wide"); json_bool(&j, d->run->wide);
+    json_key(&j, "setup_ms"); json_double(&j, d->setup_ms);
+    json_key(&j, "calibration_ms"); json_double(&j, d->calib_ms);
+    json_key(&j, "devices");
+    json_begin_array(&j);
+    for (size_t i = 0; i < nd; i++) {
+        const hg_device_profile *f = &d->fp->prof[i];
+        json_begin_object(&j);
+        json_key(&j, "name"); json_string(&j, hg_engine_device(d->e, i)->name);
+        json_key(&j, "id"); json_string(&j, hg_engine_device(d->e, i)->id);
+        json_key(&j, "fixed_ms"); json_double(&j, f->valid ? f->fixed_ms : NAN);
+        json_key(&j, "rows_per_s"); json_double(&j, f->valid ? f->rows_per_s : NAN);
+        json_key(&j, "profile_from_cache"); json_bool(&j, f->from_cache);
+        json_key(&j, "profile_stale"); json_bool(&j, d->fp->stale[i]);
+        json_key(&j, "kernel"); json_string(&j, f->kernel);
+        json_key(&j, "kernel_why"); json_string(&j, f->kernel_note);
+        json_key(&j, "corun_factor");
+        json_double(&j, f->corun_factor > 0 ? f->corun_factor : NAN);
+        json_key(&j, "excluded");
+        json_string(&j, f->excluded ? f->excluded_why : NULL);
+        const char *fis = hg_engine_fission_note(d->e, i);
+        json_key(&j, "fission"); json_string(&j, fis && fis[0] ? fis : NULL);
+        const char *dup = hg_engine_duplicate_note(d->e, i);
+        json_key(&j, "duplicates"); json_string(&j, dup && dup[0] ? dup : NULL);
+        const char *why = NULL;
+        json_key(&j, "quarantined"); json_bool(&j, hg_engine_quarantined(d->e, i, &why));
+        json_key(&j, "quarantine_reason"); json_string(&j, why);
+        json_end_object(&j);
+    }
+    json_end_array(&j);
+    json_key(&j, "configs");
+    json_begin_array(&j);
+    double best = d->run->best_solo;
+    for (size_t k = 0; k < d->run->nres; k++) {
+        const result *r = &d->run->res[k];
+        json_begin_object(&j);
+        json_key(&j, "name"); json_string(&j, r->name);
+        json_key(&j, "measured"); json_bool(&j, r->measured);
+        json_key(&j, "rows"); json_u64(&j, r->rows);
+        json_key(&j, "ms_per_step"); json_double(&j, r->ms);
+        json_key(&j, "rows_per_s"); json_double(&j, r->rows_per_s);
+        json_key(&j, "gflops"); json_double(&j, r->rows_per_s * d->flop_row / 1e9);
+        json_key(&j, "vs_best_solo"); json_double(&j, best > 0 ? r->rows_per_s / best : NAN);
+        json_key(&j, "balance_efficiency"); json_double(&j, r->balance);
+        json_key(&j, "shares");
+        json_begin_array(&j);
+        for (size_t i = 0; i < nd; i++)
+            json_double(&j, r->share[i]);
+        json_end_array(&j);
+        json_key(&j, "timing"); harness_json_timing(&j, r->timed ? &r->st : NULL, r->warmups);
+        json_key(&j, "vs_best_solo_paired"); json_double(&j, r->paired_solo);
+        json_end_object(&j);
+    }
+    json_end_array(&j);
+    json_end_object(&j);
+    return json_finish(&j);
+}
+
+/* The devices' table. */
+static void print_devices(const bench_doc *d)
+{
+    size_t nd = hg_engine_device_count(d->e);
+    printf("%-36s %10s %12s %s\n", "device", "fixed ms", "rows/s", "profile");
+    for (size_t i = 0; i < nd; i++) {
+        const hg_device_profile *f = &d->fp->prof[i];
+        const char *why = NULL;
+        bool q = hg_engine_quarantined(d->e, i, &why);
+        char was[64] = "";
+        if (d->fp->stale[i])
+            snprintf(was, sizeof was, " (the cache's was stale: %.0f rows/s)",
+                     d->fp->cached_rate[i]);
+        printf("%-36.36s %10.3f %12.0f %s%s%s%s\n", hg_engine_device(d->e, i)->name,
+               f->fixed_ms, f->rows_per_s,
+               f->valid ? (f->from_cache ? "cached" : "measured") : "none", was,
+               q ? "; quarantined: " : "", q ? why : "");
+        printf("%-36s kernel %s: %s\n", "", f->kernel, f->kernel_note);
+        if (f->excluded)
+            printf("%-36s no rows: %s\n", "", f->excluded_why);
+        else if (f->corun_factor > 0)
+            printf("%-36s joint: %.2fx its cost per row alone, beside the others\n", "",
+                   f->corun_factor);
+        const char *fis = hg_engine_fission_note(d->e, i);
+        if (fis && fis[0])
+            printf("%-36s fission: %s\n", "", fis);
+        const char *dup = hg_engine_duplicate_note(d->e, i);
+        if (dup && dup[0])
+            printf("%-36s duplicates: %s\n", "", dup);
+    }
+}
+
+/* The text report. */
+static void print_text(const bench_doc *d)
+{
+    const bench_opts *o = d->o;
+    size_t nd = hg_engine_device_count(d->e);
+    printf("hetgrad-bench: %s, %zu rows x %zu features, %zu classes; median of %zu interleaved "
+           "rounds\n", d->model_name, o->rows, o->features, o->classes, o->steps);
+    printf("set-up %.0f ms, calibration %.0f ms\n\n", d->setup_ms, d->calib_ms);
+    print_devices(d);
+    /* the legend and the flag first: the table's last row ends the output */
+    char wide[1024] = "";
+    for (size_t k = 0; k < d->run->nres; k++) {
+        const result *r = &d->run->res[k];
+        if (r->timed && r->st.flag == HARNESS_WIDE) {
+            size_t used = strlen(wide);
+            snprintf(wide + used, sizeof wide - used, "%s%s", used ? ", " : "", r->name);
+        }
+    }
+    printf("\nspread: (q3 - q1) / median of its steps; ! over %.0f%%: too noisy to compare; "
+           "? under %d steps: unknown\n", d->run->spread_limit * 100.0, HARNESS_MIN_SAMPLES);
+    if (d->run->wide)
+        printf("** TOO NOISY TO COMPARE: %s **\n", wide);
+    printf("%-44s %12s %10s %8s %8s %8s  %s\n", "config", "rows/s", "ms/step", "spread",
+           "/solo", "balance", "shares");
+    for (size_t k = 0; k < d->run->nres; k++) {
+        const result *r = &d->run->res[k];
+        char spread[16] = "-";
+        if (r->timed && isfinite(r->st.spread))
+            snprintf(spread, sizeof spread, "%.1f%%%s", r->st.spread * 100.0,
+                     r->st.flag == HARNESS_WIDE ? "!" : r->st.flag == HARNESS_FEW ? "?" : "");
+        else if (r->timed && r->st.flag == HARNESS_WIDE)
+            snprintf(spread, sizeof spread, "-!");
+        printf("%-44.44s %12.0f %10.2f %8s %8.3f ", r->name, r->rows_per_s, r->ms, spread,
+               d->run->best_solo > 0 ? r->rows_per_s / d->run->best_solo : NAN);
+        if (isnan(r->balance))
+            printf("%8s ", "-");
+        else
+            printf("%8.3f ", r->balance);
+        for (size_t i = 0; i < nd; i++)
+            printf(" %.3f", r->share[i]);
+        if (!r->measured)
+            printf("  (predicted: would take %.0f s a step)", r->ms / 1e3);
+        else if (r->rows != o->rows)
+            printf("  (measured on %zu rows, %zu rounds of its own)", r->rows, r->st.n);
+        printf("\n");
+    }
+}
+
 int main(int argc, char **argv)
 {
     bench_opts o = {HG_MODEL_SOFTMAX, 8192, 7, 784, 10, 256, NULL, false, false, false, 20.0};
@@ -302,35 +713,8 @@ int main(int argc, char **argv)
         m.nhidden = 1;
         m.hidden[0] = o.hidden;
     }
-    size_t P = hg_model_param_count(&m);
-    double flop_row = 0;
-    if (o.kind == HG_MODEL_MLP)
-        flop_row = 2.0 * (2.0 * (double)(o.features * o.hidden) +
-                          3.0 * (double)(o.hidden * o.classes));
-    else
-        flop_row = 4.0 * (double)(o.features * o.classes);
-
-    /* Synthetic data: fixed seed, classes separable along the first features. */
-    float *x = malloc(o.rows * o.features * sizeof *x), *t = malloc(o.rows * o.classes * sizeof *t);
-    int32_t *l = malloc(o.rows * sizeof *l);
-    float *params = calloc(P, sizeof *params), *grad = malloc(P * sizeof *grad);
-    if (!x || !t || !l || !params || !grad) {
-        fprintf(stderr, "hetgrad-bench: out of memory\n");
-        return 3;
-    }
-    uint64_t st = 12345;
-    for (size_t i = 0; i < o.rows * o.features; i++) {
-        st = st * 6364136223846793005ull + 1442695040888963407ull;
-        x[i] = (float)((double)(st >> 40) / 16777216.0 - 0.5);
-    }
-    for (size_t r = 0; r < o.rows; r++) {
-        l[r] = (int32_t)(r % o.classes);
-        x[r * o.features + (size_t)l[r] % o.features] += 1.0f;
-        for (size_t j = 0; j < o.classes; j++)
-            t[r * o.classes + j] = x[r * o.features + j % o.features];
-    }
-    for (size_t i = 0; i < P; i++)
-        params[i] = (float)(((i * 2654435761u) % 1000) / 1000.0 - 0.5) * 0.02f;
+    workload wl;
+    make_workload(&o, &m, &wl);
 
     drill_fault fault = {.device = SIZE_MAX, .step = UINT64_MAX, .fired = 0};
     hg_options dev;
@@ -345,241 +729,70 @@ int main(int argc, char **argv)
         eo.fault_hook = drill_hook;
         eo.fault_user = &fault;
     }
-    hg_engine *e = NULL;
-    hg_error err;
-    struct timespec t0, t1, t2;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (hg_engine_create(&eo, &m, &e, &err) != HG_OK)
-        die("creating the engine", &err);
-    hg_dataset_desc data = {o.rows, o.features, x, o.kind == HG_MODEL_LINEAR ? t : NULL,
-                            o.kind == HG_MODEL_LINEAR ? NULL : l};
-    if (hg_engine_set_data(e, &data, &err) != HG_OK)
-        die("uploading the data", &err);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (hg_engine_calibrate(e, &err) != HG_OK)
-        die("calibrating", &err);
-    clock_gettime(CLOCK_MONOTONIC, &t2);
-    double setup_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
-    double calib_ms = (double)(t2.tv_sec - t1.tv_sec) * 1e3 + (double)(t2.tv_nsec - t1.tv_nsec) / 1e6;
-
+    hg_dataset_desc data = {o.rows, o.features, wl.x, o.kind == HG_MODEL_LINEAR ? wl.t : NULL,
+                            o.kind == HG_MODEL_LINEAR ? NULL : wl.l};
+    bench_doc doc = {.o = &o};
+    hg_engine *e = open_engine(&eo, &m, &data, &doc.setup_ms, &doc.calib_ms);
     if (o.drill) {
-        rc = drill(e, &fault, params, P, o.rows);
+        rc = drill(e, &fault, wl.params, wl.P, o.rows);
         hg_engine_destroy(e);
-        free(x); free(t); free(l); free(params); free(grad);
+        free(wl.x); free(wl.t); free(wl.l); free(wl.params); free(wl.grad);
         return rc;
     }
     size_t nd = hg_engine_device_count(e);
-    hg_device_profile prof[16];
-    double *w = calloc(nd, sizeof *w);
-    result *res = calloc(nd + 3, sizeof *res);
-    size_t nres = 0;
-    if (!w || !res || nd > 16) {
-        fprintf(stderr, "hetgrad-bench: too many devices or out of memory\n");
+    if (nd > 16) {
+        fprintf(stderr, "hetgrad-bench: %zu devices; at most 16 are supported\n", nd);
         return 3;
     }
-    /* as loaded or measured by the calibration (the profiles may change after the first
-       steps: see below) */
+    /* the profiles as loaded or measured by the calibration (they may change after the
+       first steps: see below) */
+    final_profiles fp;
     bool cached[16];
-    double cached_rate[16];
     for (size_t i = 0; i < nd; i++) {
-        hg_engine_device_profile(e, i, &prof[i]);
-        cached[i] = prof[i].valid && prof[i].from_cache;
-        cached_rate[i] = prof[i].rows_per_s;
+        hg_engine_device_profile(e, i, &fp.prof[i]);
+        cached[i] = fp.prof[i].valid && fp.prof[i].from_cache;
+        fp.cached_rate[i] = fp.prof[i].rows_per_s;
     }
-
-    /* Each device alone. */
-    double best_solo = 0;
-    for (size_t i = 0; i < nd; i++) {
-        if (hg_engine_quarantined(e, i, NULL) || !prof[i].valid)
-            continue;
-        result *r = &res[nres++];
-        snprintf(r->name, sizeof r->name, "solo:%s", hg_engine_device(e, i)->name);
-        for (size_t k = 0; k < nd; k++)
-            w[k] = k == i ? 1 : 0;
-        if (hg_engine_set_weights(e, w, nd, &err) != HG_OK ||
-            hg_engine_set_split(e, HG_SPLIT_WEIGHTS, &err) != HG_OK)
-            die(r->name, &err);
-        double pred_s = (prof[i].fixed_ms + prof[i].ms_per_row * (double)o.rows) / 1e3;
-        size_t rows = o.rows;
-        size_t steps = o.steps;
-        if (pred_s > o.max_step_s / 4) { /* a slow device: fewer rows, fewer steps */
-            double room = o.max_step_s / 4 * 1e3 - prof[i].fixed_ms;
-            rows = room > prof[i].ms_per_row ? (size_t)(room / prof[i].ms_per_row) : 1;
-            if (rows > o.rows)
-                rows = o.rows;
-            steps = 2;
-        }
-        run_config(e, params, grad, rows, steps, r);
-        if (r->rows_per_s > best_solo)
-            best_solo = r->rows_per_s;
+    /* dynamic on an engine of its own, so that its balancer's feedback survives the
+       other configurations' steps between its own */
+    hg_error err;
+    hg_engine *ed = open_engine(&eo, &m, &data, NULL, NULL);
+    if (hg_engine_device_count(ed) != nd) {
+        fprintf(stderr, "hetgrad-bench: the dynamic configuration's engine has %zu devices, "
+                "the others' %zu\n", hg_engine_device_count(ed), nd);
+        return 3;
     }
-
-    /* All devices, equal split: predicted when it would take too long. */
-    for (size_t i = 0; i < nd; i++)
-        hg_engine_device_profile(e, i, &prof[i]); /* a stale cached one is measured again */
-    {
-        result *r = &res[nres++];
-        snprintf(r->name, sizeof r->name, "equal");
-        double pred = 0;
-        size_t healthy = 0;
-        for (size_t i = 0; i < nd; i++)
-            healthy += !hg_engine_quarantined(e, i, NULL) && prof[i].valid;
-        for (size_t i = 0; i < nd; i++) {
-            w[i] = 1;
-            if (hg_engine_quarantined(e, i, NULL) || !prof[i].valid)
-                continue;
-            double p = prof[i].fixed_ms + prof[i].ms_per_row * (double)o.rows / (double)healthy;
-            pred = p > pred ? p : pred;
-            r->share[i] = 1.0 / (double)healthy;
-        }
-        if (hg_engine_set_weights(e, w, nd, &err) != HG_OK ||
-            hg_engine_set_split(e, HG_SPLIT_WEIGHTS, &err) != HG_OK)
-            die("equal", &err);
-        if (pred / 1e3 <= o.max_step_s) {
-            run_config(e, params, grad, o.rows, o.steps, r);
-        } else {
-            r->measured = false;
-            r->rows = o.rows;
-            r->ms = pred;
-            r->rows_per_s = (double)o.rows / (pred / 1e3);
-            r->balance = NAN;
-        }
-    }
-
-    /* The calibrated plan, then dynamic rebalancing. */
-    const struct { const char *name; hg_split split; } plans[2] = {
-        {"weighted", HG_SPLIT_MODEL}, {"dynamic", HG_SPLIT_DYNAMIC}};
-    for (size_t k = 0; k < 2; k++) {
-        result *r = &res[nres++];
-        snprintf(r->name, sizeof r->name, "%s", plans[k].name);
-        if (hg_engine_set_split(e, plans[k].split, &err) != HG_OK)
-            die(r->name, &err);
-        run_config(e, params, grad, o.rows, o.steps, r);
-    }
+    if (hg_engine_set_split(ed, HG_SPLIT_DYNAMIC, &err) != HG_OK)
+        die("dynamic", &err);
+    bench_run run = {0};
+    run_configs(&o, e, ed, wl.params, wl.grad, &run);
+    hg_engine_destroy(ed);
 
     /* The profiles as they stand after the runs: a cached one that the first steps found
        stale was measured again (docs/engine.md).  The calibrated models, not the
        balancer's. */
-    hg_device_profile final[16];
-    bool stale[16];
     if (hg_engine_set_split(e, HG_SPLIT_MODEL, &err) != HG_OK)
         die("reading the profiles", &err);
     for (size_t i = 0; i < nd; i++) {
-        hg_engine_device_profile(e, i, &final[i]);
-        stale[i] = cached[i] && final[i].valid && !final[i].from_cache;
+        hg_engine_device_profile(e, i, &fp.prof[i]);
+        fp.stale[i] = cached[i] && fp.prof[i].valid && !fp.prof[i].from_cache;
     }
-
-    const char *model_name = o.kind == HG_MODEL_MLP ? "mlp"
-                             : o.kind == HG_MODEL_LINEAR ? "linear" : "softmax";
+    doc.model_name = o.kind == HG_MODEL_MLP ? "mlp" : o.kind == HG_MODEL_LINEAR ? "linear"
+                                                                               : "softmax";
+    doc.flop_row = wl.flop_row;
+    doc.e = e;
+    doc.fp = &fp;
+    doc.run = &run;
     rc = 0;
     if (o.json) {
-        json_out j;
-        json_init(&j, stdout);
-        json_begin_object(&j);
-        json_key(&j, "schema"); json_string(&j, "hetgrad-bench/1");
-        json_key(&j, "model"); json_string(&j, model_name);
-        json_key(&j, "rows"); json_u64(&j, o.rows);
-        json_key(&j, "features"); json_u64(&j, o.features);
-        json_key(&j, "classes"); json_u64(&j, o.classes);
-        json_key(&j, "steps"); json_u64(&j, o.steps);
-        json_key(&j, "setup_ms"); json_double(&j, setup_ms);
-        json_key(&j, "calibration_ms"); json_double(&j, calib_ms);
-        json_key(&j, "devices");
-        json_begin_array(&j);
-        for (size_t i = 0; i < nd; i++) {
-            json_begin_object(&j);
-            json_key(&j, "name"); json_string(&j, hg_engine_device(e, i)->name);
-            json_key(&j, "id"); json_string(&j, hg_engine_device(e, i)->id);
-            json_key(&j, "fixed_ms"); json_double(&j, final[i].valid ? final[i].fixed_ms : NAN);
-            json_key(&j, "rows_per_s"); json_double(&j, final[i].valid ? final[i].rows_per_s : NAN);
-            json_key(&j, "profile_from_cache"); json_bool(&j, final[i].from_cache);
-            json_key(&j, "profile_stale"); json_bool(&j, stale[i]);
-            json_key(&j, "kernel"); json_string(&j, final[i].kernel);
-            json_key(&j, "kernel_why"); json_string(&j, final[i].kernel_note);
-            json_key(&j, "corun_factor");
-            json_double(&j, final[i].corun_factor > 0 ? final[i].corun_factor : NAN);
-            json_key(&j, "excluded");
-            json_string(&j, final[i].excluded ? final[i].excluded_why : NULL);
-            const char *fis = hg_engine_fission_note(e, i);
-            json_key(&j, "fission"); json_string(&j, fis && fis[0] ? fis : NULL);
-            const char *why = NULL;
-            json_key(&j, "quarantined"); json_bool(&j, hg_engine_quarantined(e, i, &why));
-            json_key(&j, "quarantine_reason"); json_string(&j, why);
-            json_end_object(&j);
-        }
-        json_end_array(&j);
-        json_key(&j, "configs");
-        json_begin_array(&j);
-        for (size_t k = 0; k < nres; k++) {
-            result *r = &res[k];
-            json_begin_object(&j);
-            json_key(&j, "name"); json_string(&j, r->name);
-            json_key(&j, "measured"); json_bool(&j, r->measured);
-            json_key(&j, "rows"); json_u64(&j, r->rows);
-            json_key(&j, "ms_per_step"); json_double(&j, r->ms);
-            json_key(&j, "rows_per_s"); json_double(&j, r->rows_per_s);
-            json_key(&j, "gflops"); json_double(&j, r->rows_per_s * flop_row / 1e9);
-            json_key(&j, "vs_best_solo"); json_double(&j, best_solo > 0 ? r->rows_per_s / best_solo : NAN);
-            json_key(&j, "balance_efficiency"); json_double(&j, r->balance);
-            json_key(&j, "shares");
-            json_begin_array(&j);
-            for (size_t i = 0; i < nd; i++)
-                json_double(&j, r->share[i]);
-            json_end_array(&j);
-            json_end_object(&j);
-        }
-        json_end_array(&j);
-        json_end_object(&j);
-        if (!json_finish(&j)) {
+        if (!print_json_doc(&doc)) {
             fprintf(stderr, "hetgrad-bench: writing the JSON to stdout failed\n");
             rc = 1;
         }
     } else {
-        printf("hetgrad-bench: %s, %zu rows x %zu features, %zu classes; median of %zu steps\n",
-               model_name, o.rows, o.features, o.classes, o.steps);
-        printf("set-up %.0f ms, calibration %.0f ms\n\n", setup_ms, calib_ms);
-        printf("%-36s %10s %12s %s\n", "device", "fixed ms", "rows/s", "profile");
-        for (size_t i = 0; i < nd; i++) {
-            const char *why = NULL;
-            bool q = hg_engine_quarantined(e, i, &why);
-            char was[64] = "";
-            if (stale[i])
-                snprintf(was, sizeof was, " (the cache's was stale: %.0f rows/s)",
-                         cached_rate[i]);
-            printf("%-36.36s %10.3f %12.0f %s%s%s%s\n", hg_engine_device(e, i)->name,
-                   final[i].fixed_ms, final[i].rows_per_s,
-                   final[i].valid ? (final[i].from_cache ? "cached" : "measured") : "none", was,
-                   q ? "; quarantined: " : "", q ? why : "");
-            printf("%-36s kernel %s: %s\n", "", final[i].kernel, final[i].kernel_note);
-            if (final[i].excluded)
-                printf("%-36s no rows: %s\n", "", final[i].excluded_why);
-            else if (final[i].corun_factor > 0)
-                printf("%-36s joint: %.2fx its cost per row alone, beside the others\n", "",
-                       final[i].corun_factor);
-            const char *fis = hg_engine_fission_note(e, i);
-            if (fis && fis[0])
-                printf("%-36s fission: %s\n", "", fis);
-        }
-        printf("\n%-44s %12s %10s %8s %8s  %s\n", "config", "rows/s", "ms/step", "/solo",
-               "balance", "shares");
-        for (size_t k = 0; k < nres; k++) {
-            result *r = &res[k];
-            printf("%-44.44s %12.0f %10.2f %8.3f ", r->name, r->rows_per_s, r->ms,
-                   best_solo > 0 ? r->rows_per_s / best_solo : NAN);
-            if (isnan(r->balance))
-                printf("%8s ", "-");
-            else
-                printf("%8.3f ", r->balance);
-            for (size_t i = 0; i < nd; i++)
-                printf(" %.3f", r->share[i]);
-            if (!r->measured)
-                printf("  (predicted: would take %.0f s a step)", r->ms / 1e3);
-            else if (r->rows != o.rows)
-                printf("  (measured on %zu rows)", r->rows);
-            printf("\n");
-        }
+        print_text(&doc);
     }
     hg_engine_destroy(e);
-    free(x); free(t); free(l); free(params); free(grad); free(w); free(res);
+    free(wl.x); free(wl.t); free(wl.l); free(wl.params); free(wl.grad); free(run.res);
     return rc;
 }

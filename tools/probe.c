@@ -79,6 +79,7 @@ typedef struct profile_result {
     double corun_factor;                    /* joint calibration's; 0: not measured */
     char   excluded[256];                   /* why it gets no rows; "" if kept */
     char   fission[256];                    /* the fission decision ("": none) */
+    char   duplicates[640];                 /* the set-aside views' decision ("": none) */
 } profile_result;
 
 #define PROFILE_ROWS 4096
@@ -149,6 +150,7 @@ static bool run_profile(const hg_device_list *l, const probe_opts *o, const cli 
         r->corun_factor = p.corun_factor;
         snprintf(r->excluded, sizeof r->excluded, "%s", p.excluded ? p.excluded_why : "");
         snprintf(r->fission, sizeof r->fission, "%s", hg_engine_fission_note(e, i));
+        snprintf(r->duplicates, sizeof r->duplicates, "%s", hg_engine_duplicate_note(e, i));
         const char *why = NULL;
         if (hg_engine_quarantined(e, i, &why))
             snprintf(r->note, sizeof r->note, "quarantined: %.400s", why);
@@ -324,6 +326,8 @@ static void print_profile(const profile_result *p)
                "Joint calibration", p->corun_factor);
     if (p->fission[0])
         printf("  %-28s %s\n", "Fission", p->fission);
+    if (p->duplicates[0])
+        printf("  %-28s %s\n", "Duplicates", p->duplicates);
 }
 
 /* --profile in the -l tree: two lines under the device. */
@@ -346,6 +350,8 @@ static void print_tree_profile(const profile_result *p)
                "devices\n", p->corun_factor);
     if (p->fission[0])
         printf("     fission: %s\n", p->fission);
+    if (p->duplicates[0])
+        printf("     duplicates: %s\n", p->duplicates);
 }
 
 static void print_tree(const hg_device_list *l, const probe_opts *o, const check_result *c,
@@ -549,6 +555,8 @@ static bool print_json(const hg_device_list *l, const probe_opts *o, const check
             json_string(&j, pr[i].excluded[0] ? pr[i].excluded : NULL);
             json_key(&j, "fission");
             json_string(&j, pr[i].fission[0] ? pr[i].fission : NULL);
+            json_key(&j, "duplicates");
+            json_string(&j, pr[i].duplicates[0] ? pr[i].duplicates : NULL);
             json_key(&j, "note"); json_string(&j, pr[i].note[0] ? pr[i].note : NULL);
             json_end_object(&j);
         }

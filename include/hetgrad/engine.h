@@ -278,6 +278,18 @@ HG_EXTERN const char *hg_engine_program_origin(const hg_engine *eng, size_t i);
 HG_EXTERN const char *hg_engine_fission_note(const hg_engine *eng, size_t i);
 
 /*
+ * What calibration decided between device i and the other views of the same
+ * hardware that the device list set aside (docs/engine.md#duplicate-runtimes):
+ * "" when there were none to consider; e.g. "hg-1 replaces hg-0 (..., 2 compute
+ * units), the same hardware: alone, a step of 65536 rows is predicted to take
+ * 10.2 ms on hg-1, 14.9 ms on hg-0; hg-0 gets no rows" or "hg-0 kept over ...".
+ * Several views, tried in list order: their notes joined by "; " (each names
+ * the device that stayed at that trial).  NULL out of range.  Valid until the next
+ * calibration or the engine's destruction.
+ */
+HG_EXTERN const char *hg_engine_duplicate_note(const hg_engine *eng, size_t i);
+
+/*
  * Write every healthy device's compiled programs to dir in the prebuilt
  * layout (dir/<device name>/<label>.bin, docs/programs.md), for devices or
  * machines that must not compile.  Creates the directories.

@@ -10,10 +10,15 @@
  * consecutive piece per rank, in rank order, sized by the rank balancer (balance.c's
  * smoothing and hysteresis over one affine cost model per rank); each rank computes its
  * piece's gradient with hg_engine_gradient*, turns the mean back into sums in double, and
- * sends (gradient sums, loss sum, rows, its step time) to every other rank.  Every rank
- * then adds the N records in rank order, in double, and divides by the global row count:
- * the same operations on the same bytes, so every rank gets the same bits, which
- * MPI_Allreduce does not promise for floating point.  docs/mpi.md gives the bytes per step.
+ * sends (loss sum, rows, its step time) to every other rank.  The gradient sums travel by
+ * slices of the parameters: rank r receives every rank's sums of slice r, adds them in
+ * rank order, in double, divides by the global row count, rounds to float and sends its
+ * slice of the result to every rank, about 12 P bytes per rank and step for P parameters
+ * (HETGRAD_MPI_EXCHANGE=allgather: every rank sends all its sums to every rank and adds
+ * all N in rank order, (N - 1) 8 P bytes, the same bits).  Each element is the same
+ * operations on the same bytes wherever it is computed, so every rank gets the same bits,
+ * which MPI_Allreduce does not promise for floating point.  docs/mpi.md gives the bytes
+ * per step.
  *
  * No call waits forever: every exchange is non-blocking with a deadline
  * (hg_mpi_options.timeout_s).  A rank that reports a failure makes the call fail on every

@@ -4,6 +4,9 @@
  *
  *   1. solo (profile.c): every device's kernel choice and cost model, alone,
  *      or its cached profile;
+ *   1b. duplicates (duplicates.c): a view of the same hardware that the
+ *      device list set aside is calibrated alone in the kept device's place,
+ *      and the faster of the two is kept;
  *   2. fission (fission.c): a CPU device beside others may do better with a
  *      compute unit fewer (not on a warm start: every profile from the cache);
  *   3. joint (joint.c): the devices run together on planned splits; each
@@ -35,6 +38,9 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
     bool measured = false;
     eng->warming = true; /* no fault injection during calibration */
     hg_status st = hg__calibrate_solo(eng, params, &measured, err);
+    /* the other views of the same hardware that the list set aside: the faster stays */
+    if (st == HG_OK)
+        st = hg__duplicates_calibrate(eng, params, err);
     /* host threads are a resource: a CPU device may do better with a core fewer
        beside the others (not on a warm start: every profile from the cache) */
     if (st == HG_OK && measured)

@@ -110,7 +110,7 @@ static hg_status run_counts(void *user, const size_t *counts, double *ms, hg_err
 static char *corun_key(const hg_engine *eng, const hg__corun_options *o)
 {
     long cpus = hg__usable_cpus();
-    char *key = hg__asprintf("rows=%zu;model=%d;in=%zu;out=%zu;det=%zu;keep_all=%d;v=1",
+    char *key = hg__asprintf("rows=%zu;model=%d;in=%zu;out=%zu;det=%zu;keep_all=%d;v=2",
                              o->rows, (int)eng->model.kind, eng->model.inputs,
                              eng->model.outputs, eng->block_rows, (int)eng->keep_all);
     for (size_t i = 0; key && i < eng->ndev; i++) {
@@ -148,12 +148,14 @@ static bool parse_corun(const char *buf, size_t len, size_t ndev, hg__corun_dev 
         line[n] = '\0';
         double slow = 0;
         int excluded = 0, used = 0;
-        double slow_all = 0;
-        if (sscanf(line, "slow=%lg slow_all=%lg excluded=%d reason=%n", &slow, &slow_all,
-                   &excluded, &used) != 3 || used == 0 || !(slow > 0) || !isfinite(slow) ||
-            !(slow_all > 0) || !isfinite(slow_all) || (excluded != 0 && excluded != 1))
+        double slow_all = 0, alone = 0;
+        if (sscanf(line, "slow=%lg slow_all=%lg slow_alone=%lg excluded=%d reason=%n", &slow,
+                   &slow_all, &alone, &excluded, &used) != 4 || used == 0 || !(slow > 0) ||
+            !isfinite(slow) || !(slow_all > 0) || !isfinite(slow_all) || !(alone > 0) ||
+            !isfinite(alone) || (excluded != 0 && excluded != 1))
             return false;
-        c[i] = (hg__corun_dev){.slow = slow, .slow_all = slow_all, .excluded = excluded};
+        c[i] = (hg__corun_dev){.slow = slow, .slow_all = slow_all, .slow_alone = alone,
+                               .excluded = excluded};
         snprintf(c[i].reason, sizeof c[i].reason, "%s", line + used);
         p = nl + 1;
     }
@@ -166,8 +168,9 @@ static void store_corun(hg_engine *eng, const char *const *key)
     char *text = malloc(cap);
     for (size_t i = 0; text && i < eng->ndev; i++) {
         const hg__corun_dev *c = &eng->dev[i].corun;
-        n += (size_t)snprintf(text + n, cap - n, "slow=%.17g slow_all=%.17g excluded=%d "
-                              "reason=%s\n", c->slow, c->slow_all, (int)c->excluded,
+        n += (size_t)snprintf(text + n, cap - n, "slow=%.17g slow_all=%.17g slow_alone=%.17g "
+                              "excluded=%d reason=%s\n", c->slow, c->slow_all, c->slow_alone,
+                              (int)c->excluded,
                               c->reason);
     }
     hg_error e;
@@ -239,7 +242,7 @@ hg_status hg__joint_calibrate(hg_engine *eng, hg_error *err)
     size_t usable = 0;
     for (size_t i = 0; i < eng->ndev; i++) {
         hg__device *d = &eng->dev[i];
-        d->corun = (hg__corun_dev){.slow = 1.0, .slow_all = 1.0};
+        d->corun = (hg__corun_dev){.slow = 1.0, .slow_all = 1.0, .slow_alone = 1.0};
         usable += !d->quarantined && d->model.valid && d->win.hi > d->win.lo;
     }
     eng->corun_rows = 0;

@@ -662,6 +662,49 @@ static hg_status measure_device(hg_engine *eng, size_t i, const float *params,
 }
 
 /*
+ * Device i's kernel choice and cost model, alone, or its cached profile, with
+ * the workload signature sig and the usable CPUs cpus.  *from_cache: read
+ * from the cache.  HG_OK; HG_OUT_OF_MEMORY; or a device failure (d->model
+ * invalid; the caller decides whether to quarantine).
+ */
+static hg_status calibrate_device(hg_engine *eng, size_t i, const char *sig, long cpus,
+                                  const float *params, bool *from_cache, hg_error *err)
+{
+    hg__device *d = &eng->dev[i];
+    d->model = (hg__cost_model){0};
+    d->model_from_cache = false;
+    *from_cache = false;
+    const char *key[KEY_FIELDS];
+    char *owned = profile_key(eng, i, sig, cpus, key);
+    if (!owned)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "calibrating");
+    hg__kchoice bad = d->kc;
+    bool have_bad = false;
+    char bad_why[160] = "";
+    if (eng->profile_cache_dir && !d->cache_suspect && !d->sub)
+        d->model_from_cache = cached_profile(eng, i, key, KEY_FIELDS, params, &have_bad,
+                                             &bad, bad_why, sizeof bad_why);
+    hg_status st = d->model_from_cache
+                       ? HG_OK
+                       : measure_device(eng, i, params, have_bad ? &bad : NULL, bad_why,
+                                        key, KEY_FIELDS, err);
+    free(owned);
+    *from_cache = d->model_from_cache;
+    return st;
+}
+
+hg_status hg__calibrate_one(hg_engine *eng, size_t i, const float *params, bool *from_cache,
+                            hg_error *err)
+{
+    char *sig = signature(eng);
+    hg_status st = sig ? calibrate_device(eng, i, sig, hg__usable_cpus(), params, from_cache,
+                                          err)
+                       : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "calibrating");
+    free(sig);
+    return st;
+}
+
+/*
  * The solo phase of hg_engine_calibrate (calibrate.c): every healthy device's
  * kernel choice and cost model, alone, or its cached profile.  A device that
  * cannot be measured is quarantined.  *measured: some device was measured
@@ -682,25 +725,10 @@ hg_status hg__calibrate_solo(hg_engine *eng, const float *params, bool *measured
         d->model_from_cache = false;
         if (d->quarantined || d->win.hi == d->win.lo)
             continue;
-        const char *key[KEY_FIELDS];
-        char *owned = profile_key(eng, i, sig, cpus, key);
-        if (!owned) {
-            st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "calibrating");
-            break;
-        }
-        hg__kchoice bad = d->kc;
-        bool have_bad = false;
-        char bad_why[160] = "";
-        if (eng->profile_cache_dir && !d->cache_suspect && !d->sub)
-            d->model_from_cache = cached_profile(eng, i, key, KEY_FIELDS, params, &have_bad,
-                                                 &bad, bad_why, sizeof bad_why);
+        bool cached = false;
         hg_error e;
-        hg_status ds = d->model_from_cache
-                           ? HG_OK
-                           : measure_device(eng, i, params, have_bad ? &bad : NULL, bad_why,
-                                            key, KEY_FIELDS, &e);
-        free(owned);
-        *measured |= ds == HG_OK && !d->model_from_cache;
+        hg_status ds = calibrate_device(eng, i, sig, cpus, params, &cached, &e);
+        *measured |= ds == HG_OK && !cached;
         if (ds == HG_OUT_OF_MEMORY)
             st = hg__error_set(err, ds, 0, "%s", e.message);
         else if (ds != HG_OK)

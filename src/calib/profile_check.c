@@ -263,6 +263,7 @@ static void judge(hg_engine *eng, size_t i)
        joint calibration, it stays 1. */
     d->corun.slow = eng->corun_rows == 0 || eng->corun_cached || !(model.b_ms_per_row > 0)
                         ? 1.0 : d->corun.slow * d->model.b_ms_per_row / model.b_ms_per_row;
+    d->corun.slow_alone = 1.0; /* the new model was measured alone just now */
     d->model = model;
     d->model_from_cache = false;
     hg__profile_store(eng, i);

@@ -1653,6 +1653,108 @@ static hg_status idx_expect_end(idx_file *f, const char *promise, hg_error *err)
     return HG_OK;
 }
 
+/* The images header's promise checked: a count and a size of image within the limits,
+   and the features the schema (if any) expects. */
+static hg_status idx_check_images(const char *images, const uint32_t idims[3],
+                                  const hg_data_schema *schema, const class_map *map,
+                                  hg_error *err)
+{
+    uint64_t feat64 = (uint64_t)idims[1] * idims[2];
+    size_t n = idims[0];
+    if (feat64 == 0 || feat64 > FEATURE_LIMIT)
+        return hg__error_set(err, feat64 ? HG_RANGE : HG_IO, 0, "%s: byte offset 8: images "
+                             "of %u x %u pixels: %s", images, (unsigned)idims[1],
+                             (unsigned)idims[2], feat64 ? "more than 1000000 features"
+                                                        : "no pixels");
+    if (n == 0)
+        return hg__error_set(err, HG_IO, 0, "%s: byte offset 4: the header says 0 images: "
+                             "no data rows", images);
+    if (n > ROW_LIMIT)
+        return hg__error_set(err, HG_RANGE, 0, "%s: byte offset 4: %zu images, more than "
+                             "the limit of %zu rows", images, n, ROW_LIMIT);
+    if (schema && schema->features && (size_t)feat64 != schema->features)
+        return hg__error_set(err, HG_IO, 0, "%s: byte offset 8: images of %u x %u pixels "
+                             "(%zu features), but %s has %zu", images, (unsigned)idims[1],
+                             (unsigned)idims[2], (size_t)feat64, schema_source(map),
+                             schema->features);
+    return HG_OK;
+}
+
+/* Every image's pixels into b (scaled to [0, 1]), block images at a time through tmp,
+   then the end of the file. */
+static hg_status idx_read_pixels(idx_file *fi, const uint32_t idims[3], builder *b,
+                                 unsigned char *tmp, size_t block, hg_error *err)
+{
+    size_t n = idims[0], features = (size_t)idims[1] * idims[2];
+    hg_status st;
+    while (b->rows < n) {
+        if ((st = builder_reserve(b, fi->path, 0, err)) != HG_OK)
+            return st;
+        size_t k = b->cap - b->rows;
+        if (k > block)
+            k = block;
+        if (k > n - b->rows)
+            k = n - b->rows;
+        size_t got;
+        if ((st = idx_read(fi, tmp, k * features, &got, err)) != HG_OK)
+            return st;
+        if (got < k * features)
+            return hg__error_set(err, HG_IO, 0, "%s: byte offset %llu: file ends early: the "
+                                 "header promises %zu images of %u x %u pixels (%llu bytes "
+                                 "after the 16-byte header)", fi->path, fi->off, n,
+                                 (unsigned)idims[1], (unsigned)idims[2],
+                                 (unsigned long long)n * features);
+        float *x = b->x + b->rows * features;
+        for (size_t i = 0; i < k * features; i++)
+            x[i] = (float)tmp[i] / 255.0f;
+        b->rows += k;
+    }
+    char promise[96];
+    snprintf(promise, sizeof promise, "%zu images of %u x %u pixels", n, (unsigned)idims[1],
+             (unsigned)idims[2]);
+    return idx_expect_end(fi, promise, err);
+}
+
+/* n labels into b (mapped through map when it is active), tmp_size bytes at a time
+   through tmp, then the end of the file. */
+static hg_status idx_read_labels(idx_file *fl, size_t n, builder *b, class_map *map,
+                                 unsigned char *tmp, size_t tmp_size, hg_error *err)
+{
+    b->labels = malloc(n * sizeof *b->labels);
+    b->targets = malloc(n * sizeof *b->targets);
+    if (!b->labels || !b->targets)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s: out of memory", fl->path);
+    hg_status st;
+    size_t done_rows = 0;
+    while (done_rows < n) {
+        size_t k = n - done_rows < tmp_size ? n - done_rows : tmp_size;
+        size_t got;
+        if ((st = idx_read(fl, tmp, k, &got, err)) != HG_OK)
+            return st;
+        if (got < k)
+            return hg__error_set(err, HG_IO, 0, "%s: byte offset %llu: file ends early: "
+                                 "the header promises %zu labels (%zu bytes after the "
+                                 "8-byte header)", fl->path, fl->off, n, n);
+        for (size_t i = 0; i < k; i++) {
+            int32_t cls = tmp[i];
+            if (class_map_active(map) && !class_map_find(map, tmp[i], &cls)) {
+                char where[HG_ERROR_MESSAGE_MAX];
+                snprintf(where, sizeof where, "%s: byte offset %llu", fl->path,
+                         8ull + done_rows + i);
+                return class_map_unseen(map, where, tmp[i], err);
+            }
+            b->labels[done_rows + i] = cls;
+            b->targets[done_rows + i] = (float)tmp[i];
+            if (tmp[i] > b->max_label)
+                b->max_label = tmp[i];
+        }
+        done_rows += k;
+    }
+    char promise[96];
+    snprintf(promise, sizeof promise, "%zu labels", n);
+    return idx_expect_end(fl, promise, err);
+}
+
 hg_status hg_dataset_load_idx_as(const char *images, const char *labels,
                                  const hg_data_schema *schema, hg_dataset **out, hg_error *err)
 {
@@ -1670,7 +1772,6 @@ hg_status hg_dataset_load_idx_as(const char *images, const char *labels,
     builder b;
     unsigned char *tmp = NULL;
     uint32_t idims[3] = {0, 0, 0}, ldims[1] = {0};
-    char promise[96];
     builder_init(&b, 0, 0, false, false);
     class_map map;
 
@@ -1681,33 +1782,9 @@ hg_status hg_dataset_load_idx_as(const char *images, const char *labels,
         goto done;
     if ((st = idx_header(&fi, IDX_IMAGES, idims, 3, err)) != HG_OK)
         goto done;
-    uint64_t feat64 = (uint64_t)idims[1] * idims[2];
-    size_t n = idims[0];
-    if (feat64 == 0 || feat64 > FEATURE_LIMIT) {
-        st = hg__error_set(err, feat64 ? HG_RANGE : HG_IO, 0, "%s: byte offset 8: images of "
-                           "%u x %u pixels: %s", images, (unsigned)idims[1],
-                           (unsigned)idims[2], feat64 ? "more than 1000000 features"
-                                                      : "no pixels");
+    if ((st = idx_check_images(images, idims, schema, &map, err)) != HG_OK)
         goto done;
-    }
-    if (n == 0) {
-        st = hg__error_set(err, HG_IO, 0, "%s: byte offset 4: the header says 0 images: "
-                           "no data rows", images);
-        goto done;
-    }
-    if (n > ROW_LIMIT) {
-        st = hg__error_set(err, HG_RANGE, 0, "%s: byte offset 4: %zu images, more than the "
-                           "limit of %zu rows", images, n, ROW_LIMIT);
-        goto done;
-    }
-    size_t features = (size_t)feat64;
-    if (schema && schema->features && features != schema->features) {
-        st = hg__error_set(err, HG_IO, 0, "%s: byte offset 8: images of %u x %u pixels (%zu "
-                           "features), but %s has %zu", images, (unsigned)idims[1],
-                           (unsigned)idims[2], features, schema_source(&map),
-                           schema->features);
-        goto done;
-    }
+    size_t n = idims[0], features = (size_t)idims[1] * idims[2];
     if (labels) {
         if ((st = idx_open(&fl, labels, err)) != HG_OK)
             goto done;
@@ -1731,75 +1808,10 @@ hg_status hg_dataset_load_idx_as(const char *images, const char *labels,
         st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s: out of memory", images);
         goto done;
     }
-    while (b.rows < n) {
-        if ((st = builder_reserve(&b, images, 0, err)) != HG_OK)
-            goto done;
-        size_t k = b.cap - b.rows;
-        if (k > block)
-            k = block;
-        if (k > n - b.rows)
-            k = n - b.rows;
-        size_t got;
-        if ((st = idx_read(&fi, tmp, k * features, &got, err)) != HG_OK)
-            goto done;
-        if (got < k * features) {
-            st = hg__error_set(err, HG_IO, 0, "%s: byte offset %llu: file ends early: the "
-                               "header promises %zu images of %u x %u pixels (%llu bytes "
-                               "after the 16-byte header)", images, fi.off, n,
-                               (unsigned)idims[1], (unsigned)idims[2],
-                               (unsigned long long)n * features);
-            goto done;
-        }
-        float *x = b.x + b.rows * features;
-        for (size_t i = 0; i < k * features; i++)
-            x[i] = (float)tmp[i] / 255.0f;
-        b.rows += k;
-    }
-    snprintf(promise, sizeof promise, "%zu images of %u x %u pixels", n, (unsigned)idims[1],
-             (unsigned)idims[2]);
-    if ((st = idx_expect_end(&fi, promise, err)) != HG_OK)
+    if ((st = idx_read_pixels(&fi, idims, &b, tmp, block, err)) != HG_OK)
         goto done;
-
-    if (labels) {
-        b.labels = malloc(n * sizeof *b.labels);
-        b.targets = malloc(n * sizeof *b.targets);
-        if (!b.labels || !b.targets) {
-            st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s: out of memory", labels);
-            goto done;
-        }
-        size_t done_rows = 0;
-        size_t lblock = block * features; /* tmp's size */
-        while (done_rows < n) {
-            size_t k = n - done_rows < lblock ? n - done_rows : lblock;
-            size_t got;
-            if ((st = idx_read(&fl, tmp, k, &got, err)) != HG_OK)
-                goto done;
-            if (got < k) {
-                st = hg__error_set(err, HG_IO, 0, "%s: byte offset %llu: file ends early: "
-                                   "the header promises %zu labels (%zu bytes after the "
-                                   "8-byte header)", labels, fl.off, n, n);
-                goto done;
-            }
-            for (size_t i = 0; i < k; i++) {
-                int32_t cls = tmp[i];
-                if (class_map_active(&map) && !class_map_find(&map, tmp[i], &cls)) {
-                    char where[HG_ERROR_MESSAGE_MAX];
-                    snprintf(where, sizeof where, "%s: byte offset %llu", labels,
-                             8ull + done_rows + i);
-                    st = class_map_unseen(&map, where, tmp[i], err);
-                    goto done;
-                }
-                b.labels[done_rows + i] = cls;
-                b.targets[done_rows + i] = (float)tmp[i];
-                if (tmp[i] > b.max_label)
-                    b.max_label = tmp[i];
-            }
-            done_rows += k;
-        }
-        snprintf(promise, sizeof promise, "%zu labels", n);
-        if ((st = idx_expect_end(&fl, promise, err)) != HG_OK)
-            goto done;
-    }
+    if (labels && (st = idx_read_labels(&fl, n, &b, &map, tmp, block * features, err)) != HG_OK)
+        goto done;
     st = builder_finish(&b, &map, images, out, err);
 done:
     free(tmp);

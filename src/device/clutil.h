@@ -39,6 +39,9 @@ int hg__cl_version(const char *version_string);
 /* OpenCL handles of device i of a list (NULL out of range). */
 cl_device_id hg__list_cl_device(const hg_device_list *list, size_t i);
 cl_platform_id hg__list_cl_platform(const hg_device_list *list, size_t i);
+/* Device i's rank in the selection expressions (lower: named earlier; SIZE_MAX: named by
+   none, or i out of range).  De-duplication keeps the lowest rank of a group first. */
+size_t hg__list_rank(const hg_device_list *list, size_t i);
 
 /*
  * Snapshot every property of d into *info (table-driven, props.c).  Strings

@@ -23,6 +23,9 @@ struct hg_device_list {
     cl_device_id     *cl_devices;   /* same order */
     size_t            ndevices;
     size_t            nkept;
+    size_t           *rank;         /* ndevices entries: each device's selection rank
+                                       (SIZE_MAX: named by no expression); NULL before
+                                       selection */
     char            **pool;         /* every string the list owns */
     size_t            npool, cappool;
     char            **warnings;     /* pointers into pool */
@@ -115,6 +118,7 @@ void hg_device_list_destroy(hg_device_list *l)
     free(l->cl_platforms);
     free(l->devices);
     free(l->cl_devices);
+    free(l->rank);
     free(l);
 }
 
@@ -418,6 +422,9 @@ static hg_status apply_selection(hg_device_list *l, const hg_options *opt, hg_er
     l->nkept = 0;
     for (size_t i = 0; i < n; i++)
         l->nkept += l->devices[i].kept;
+    free(l->rank);
+    l->rank = rank; /* the list keeps it (hg__list_rank) */
+    rank = NULL;
 
 out_free:
     if (reasons)
@@ -527,6 +534,11 @@ const char *hg_device_list_warning(const hg_device_list *l, size_t i)
 cl_device_id hg__list_cl_device(const hg_device_list *l, size_t i)
 {
     return l && i < l->ndevices ? l->cl_devices[i] : NULL;
+}
+
+size_t hg__list_rank(const hg_device_list *l, size_t i)
+{
+    return l && l->rank && i < l->ndevices ? l->rank[i] : SIZE_MAX;
 }
 
 cl_platform_id hg__list_cl_platform(const hg_device_list *l, size_t i)

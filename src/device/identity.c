@@ -19,16 +19,6 @@
 
 #include "internal.h"
 
-uint64_t hg__fnv1a(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 static uint64_t hash_str(uint64_t h, const char *s)
 {
     /* The NUL separates fields: ("ab","c") and ("a","bc") differ. */

@@ -349,8 +349,8 @@ static hg_status check_data(const hg_engine *eng, const hg_dataset_desc *data, h
 }
 
 /* Rows of data device d can hold, and rows per batch (bounded workspace). */
-static void device_capacity(const hg_engine *eng, const hg__device *d, size_t *rows_fit,
-                            size_t *chunk)
+void hg__device_capacity(const hg_engine *eng, const hg__device *d, size_t *rows_fit,
+                         size_t *chunk)
 {
     const hg_model_desc *m = &eng->model;
     const double f = sizeof(float);
@@ -445,7 +445,7 @@ hg_status hg_engine_set_data(hg_engine *eng, const hg_dataset_desc *data, hg_err
     if (!fit)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning the upload");
     for (size_t i = 0; i < eng->ndev; i++) {
-        device_capacity(eng, &eng->dev[i], &fit[i], &eng->dev[i].chunk_rows);
+        hg__device_capacity(eng, &eng->dev[i], &fit[i], &eng->dev[i].chunk_rows);
         if (eng->dev[i].quarantined)
             fit[i] = 0;
         if (eng->det) {
@@ -582,28 +582,6 @@ static hg_status check_step(const hg_engine *eng, const float *params, size_t co
         if (!isfinite(params[i]))
             return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "params[%zu] is %s", i,
                                  isnan(params[i]) ? "NaN" : "infinite");
-    return HG_OK;
-}
-
-/*
- * The devices' windows, for planning; HG_NO_DEVICE when no device with a
- * weight is left (every one quarantined).  usable (may be NULL): devices
- * that may take rows (not quarantined, weight > 0).
- */
-static hg_status effective(const hg_engine *eng, hg__window *win, bool *usable, hg_error *err)
-{
-    bool any = false;
-    for (size_t i = 0; i < eng->ndev; i++) {
-        bool u = !eng->dev[i].quarantined && eng->weight[i] > 0;
-        any |= u;
-        win[i] = eng->dev[i].win;
-        if (usable)
-            usable[i] = u;
-    }
-    if (!any)
-        return hg__error_set(err, HG_NO_DEVICE, 0,
-                             "no device left to compute on: every device with a weight is "
-                             "quarantined (see hg_engine_quarantined)");
     return HG_OK;
 }
 
@@ -793,56 +771,6 @@ static hg_status reduce(hg_engine *eng, const bool *failed, double *acc, double 
 }
 
 /*
- * Plan rows onto the devices into out[]: the scheduler's counts for the
- * rows' caps (hg__sched_plan; a recovery: hg__sched_plan_recovery), placed
- * by plan.c exactly as counted.  The rows: [first, first + count) (idx
- * NULL) or idx[0..count); in deterministic mode the blocks blk[0..nblk)
- * (positions in idx when idx is not NULL), counted in whole blocks.
- *
- * This is the whole path of a step's row count: engine.c (here) ->
- * src/sched/ (counts per device: sched.c and its policy's solver) -> plan.c
- * (which rows); docs/engine.md, "The scheduler".
- */
-static hg_status plan_rows(hg_engine *eng, bool recovery, size_t first, size_t count,
-                           const size_t *idx, const hg__block *blk, size_t nblk,
-                           hg__dev_plan *out, hg_error *err)
-{
-    size_t n = eng->ndev, total = eng->det ? nblk : count;
-    hg__window *win = malloc(n * sizeof *win);
-    bool *usable = malloc(n * sizeof *usable);
-    size_t *caps = malloc(n * sizeof *caps);
-    size_t *counts = malloc(n * sizeof *counts);
-    hg_status st = win && usable && caps && counts
-                       ? HG_OK
-                       : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
-    if (st == HG_OK)
-        st = effective(eng, win, usable, err);
-    if (st == HG_OK && eng->det)
-        st = hg__plan_block_caps(blk, nblk, idx, usable, n, win, caps, err);
-    else if (st == HG_OK)
-        hg__plan_caps(win, n, first, count, idx, caps);
-    if (st == HG_OK)
-        hg__corun_caps(eng, caps); /* joint calibration's subset */
-    if (st == HG_OK)
-        st = recovery ? hg__sched_plan_recovery(eng->sched, total, caps, counts, err)
-                      : hg__sched_plan(eng->sched, total, caps, counts, err);
-    for (size_t i = 0; st == HG_OK && recovery && i < n; i++)
-        if (counts[i] > 0 && hg__sched_policy(eng->sched) != HG__POLICY_WEIGHTS)
-            hg__log(&eng->log, HG_LOG_INFO, "recovery: %s recomputes %zu of %zu %s",
-                    eng->dev[i].what, counts[i], total, eng->det ? "blocks" : "rows");
-    if (st == HG_OK && eng->det)
-        st = hg__plan_blocks(blk, nblk, idx, counts, n, win, out, err);
-    else if (st == HG_OK)
-        st = idx ? hg__plan_rows(idx, count, counts, n, win, out, err)
-                 : hg__plan_range(first, count, counts, n, win, out, err);
-    free(counts);
-    free(caps);
-    free(usable);
-    free(win);
-    return st;
-}
-
-/*
  * Show the scheduler the step's measured per-device times (failed devices:
  * no rows); log what its solo guard did.
  */
@@ -923,8 +851,8 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, con
            same cost models as the step itself (the user's weights only in
            HG_SPLIT_WEIGHTS mode, or when no healthy device is calibrated). */
         hg_error why;
-        st = eng->det ? plan_rows(eng, true, 0, 0, idx, blk, nblk, eng->recovery, &why)
-                      : plan_rows(eng, true, 0, nrows, rows, NULL, 0, eng->recovery, &why);
+        st = eng->det ? hg__plan_step(eng, true, 0, 0, idx, blk, nblk, eng->recovery, &why)
+                      : hg__plan_step(eng, true, 0, nrows, rows, NULL, 0, eng->recovery, &why);
         if (st != HG_OK) {
             hg__error_set(err, st == HG_RANGE ? HG_DEVICE_FAILED : st, 0,
                           "a device failed and its %zu %s could not be recomputed: %s",
@@ -961,7 +889,7 @@ out:
 
 /*
  * Plan a step (rows [first, first + count) when idx is NULL, else idx[0..count))
- * by the scheduler's policy (plan_rows), then run it.
+ * by the scheduler's policy (hg__plan_step, plan.c), then run it.
  */
 static hg_status plan_and_run(hg_engine *eng, const float *params, size_t first, size_t count,
                               const size_t *idx, float *grad, double *loss, double t0,
@@ -973,10 +901,10 @@ static hg_status plan_and_run(hg_engine *eng, const float *params, size_t first,
         size_t nblk = 0;
         st = hg__step_blocks(first, count, idx != NULL, eng->block_rows, &blk, &nblk, err);
         if (st == HG_OK)
-            st = plan_rows(eng, false, first, count, idx, blk, nblk, eng->plan, err);
+            st = hg__plan_step(eng, false, first, count, idx, blk, nblk, eng->plan, err);
         free(blk);
     } else {
-        st = plan_rows(eng, false, first, count, idx, NULL, 0, eng->plan, err);
+        st = hg__plan_step(eng, false, first, count, idx, NULL, 0, eng->plan, err);
     }
     if (st != HG_OK)
         return st;

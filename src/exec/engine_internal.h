@@ -94,6 +94,18 @@ hg_status hg__step_blocks(size_t first, size_t count, bool index, size_t block_r
                           hg__block **out, size_t *nblk, hg_error *err);
 void hg__plan_reset(hg__dev_plan *p);
 void hg__plan_free(hg__dev_plan *p);
+/*
+ * Plan a step's rows onto the engine's devices into out[] (plan.c): the caps (the rows
+ * each device holds, 0 for a device joint calibration excluded: hg__corun_caps), the
+ * scheduler's counts for them (hg__sched_plan; a recovery: hg__sched_plan_recovery),
+ * placed exactly as counted.  The rows: [first, first + count) (idx NULL) or
+ * idx[0..count); in deterministic mode the blocks blk[0..nblk) (positions in idx when
+ * idx is not NULL), counted in whole blocks.  HG_NO_DEVICE when every device with a
+ * weight is quarantined; the scheduler's and hg__plan_range's failures.
+ */
+hg_status hg__plan_step(hg_engine *eng, bool recovery, size_t first, size_t count,
+                        const size_t *idx, const hg__block *blk, size_t nblk,
+                        hg__dev_plan *out, hg_error *err);
 
 /* ---- kernel choice (kchoice.c) ------------------------------------------------ */
 
@@ -173,6 +185,9 @@ typedef struct hg__device {
     cl_uint           sub_units;      /* its compute units; 0: no sub-device */
     char              fission_note[256]; /* what calibration decided about fission
                                             for this device and why; "": not considered */
+    char              dup_note[640];  /* what calibration decided between this device
+                                         and its set-aside duplicates (duplicates.c);
+                                         "": none was considered */
     cl_context        ctx;
     cl_command_queue  queue;
     cl_program        prog;           /* cl/model.cl */
@@ -564,6 +579,30 @@ hg_status hg__profile_remeasure(hg_engine *eng, size_t i, hg__cost_model *model,
  * stays whole; HG_OUT_OF_MEMORY is the only error.
  */
 hg_status hg__fission_calibrate(hg_engine *eng, const float *params, hg_error *err);
+/*
+ * Device i alone, as the solo phase calibrates it (profile.c): its kernel choice and
+ * cost model, or its cached profile (*from_cache).  HG_OK; HG_OUT_OF_MEMORY; or a
+ * device failure (d->model invalid; nothing is quarantined).
+ */
+hg_status hg__calibrate_one(hg_engine *eng, size_t i, const float *params, bool *from_cache,
+                            hg_error *err);
+/*
+ * Duplicate runtimes by measured speed (duplicates.c), after the solo fits: for each
+ * device whose other views of the same hardware the device list set aside by compute
+ * units or list order (not by the user's selection), each view is opened in turn in the
+ * device's place, calibrated alone, and the one whose solo model predicts the shorter
+ * step is kept; the other is closed.  eng->dev[i].dup_note says what was decided.  Every
+ * failure of a trial is a note, and the device stays as it was; HG_OUT_OF_MEMORY is the
+ * only error.
+ */
+hg_status hg__duplicates_calibrate(hg_engine *eng, const float *params, hg_error *err);
+/* Rows of data device d can hold, and rows per batch (bounded workspace; engine.c). */
+void hg__device_capacity(const hg_engine *eng, const hg__device *d, size_t *rows_fit,
+                         size_t *chunk);
+/* Upload whole's resident window to nd (opened on the same engine), read back from
+   whole (fission.c). */
+hg_status hg__device_copy_window(hg_engine *eng, hg__device *whole, hg__device *nd,
+                                 hg_error *err);
 /* Write device i's model and kernel choice to the profile cache, if the
    engine has one (a failure is logged). */
 void hg__profile_store(hg_engine *eng, size_t i);

@@ -42,7 +42,9 @@ hg_status hg__sched_push_model(hg_engine *eng, size_t i, hg_error *err)
     const hg__sched_device *cur = hg__sched_device_get(eng->sched, i);
     hg__sched_device sd = cur ? *cur : hg__sched_device_default();
     sd.model = hg__corun_model(&d->model, &d->corun);
-    sd.alone = d->model;
+    /* alone: as measured alone at the step size in joint calibration, when it was */
+    hg__corun_dev alone = {.slow = d->corun.slow_alone};
+    sd.alone = hg__corun_model(&d->model, &alone);
     return hg__sched_set_device(eng->sched, i, &sd, err);
 }
 

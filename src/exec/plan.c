@@ -2,8 +2,10 @@
 /*
  * plan.c - which device computes which rows in one step.
  *
- * Pure: no OpenCL.  The rows each device computes are given: the counts the
- * scheduler planned (sched/sched.h), within the caps hg__plan_caps (or, for
+ * No OpenCL.  A step's plan starts here (hg__plan_step): the caps (the rows
+ * each device holds), the scheduler's counts for them (sched/sched.h), and
+ * the rows.  The rows each device computes are exactly the counts the
+ * scheduler planned, within the caps hg__plan_caps (or, for
  * blocks, hg__plan_block_caps) reported for the step: a device with a full
  * copy can take any row; a device with a window [lo, hi) (its memory could
  * not hold the whole data set) only rows inside it.  Windows of partial
@@ -403,5 +405,74 @@ hg_status hg__plan_blocks(const hg__block *blk, size_t nblk, const size_t *idx,
 out_free:
     free(cap);
     free(owner);
+    return st;
+}
+
+/* ---- a step: counts from the scheduler, placed ------------------------------------ */
+
+/*
+ * The devices' windows, for planning; HG_NO_DEVICE when no device with a
+ * weight is left (every one quarantined).  usable (may be NULL): devices
+ * that may take rows (not quarantined, weight > 0).
+ */
+static hg_status effective(const hg_engine *eng, hg__window *win, bool *usable, hg_error *err)
+{
+    bool any = false;
+    for (size_t i = 0; i < eng->ndev; i++) {
+        bool u = !eng->dev[i].quarantined && eng->weight[i] > 0;
+        any |= u;
+        win[i] = eng->dev[i].win;
+        if (usable)
+            usable[i] = u;
+    }
+    if (!any)
+        return hg__error_set(err, HG_NO_DEVICE, 0,
+                             "no device left to compute on: every device with a weight is "
+                             "quarantined (see hg_engine_quarantined)");
+    return HG_OK;
+}
+
+/*
+ * A step's plan (engine_internal.h): the caps, the scheduler's counts, the rows.  This
+ * is the whole path of a step's row count: here -> sched.c (the policy) -> the policy's
+ * solver in src/sched/ -> counts, placed here exactly as counted; docs/engine.md, "The
+ * scheduler".
+ */
+hg_status hg__plan_step(hg_engine *eng, bool recovery, size_t first, size_t count,
+                        const size_t *idx, const hg__block *blk, size_t nblk,
+                        hg__dev_plan *out, hg_error *err)
+{
+    size_t n = eng->ndev, total = eng->det ? nblk : count;
+    hg__window *win = malloc(n * sizeof *win);
+    bool *usable = malloc(n * sizeof *usable);
+    size_t *caps = malloc(n * sizeof *caps);
+    size_t *counts = malloc(n * sizeof *counts);
+    hg_status st = win && usable && caps && counts
+                       ? HG_OK
+                       : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
+    if (st == HG_OK)
+        st = effective(eng, win, usable, err);
+    if (st == HG_OK && eng->det)
+        st = hg__plan_block_caps(blk, nblk, idx, usable, n, win, caps, err);
+    else if (st == HG_OK)
+        hg__plan_caps(win, n, first, count, idx, caps);
+    if (st == HG_OK)
+        hg__corun_caps(eng, caps); /* joint calibration's subset */
+    if (st == HG_OK)
+        st = recovery ? hg__sched_plan_recovery(eng->sched, total, caps, counts, err)
+                      : hg__sched_plan(eng->sched, total, caps, counts, err);
+    for (size_t i = 0; st == HG_OK && recovery && i < n; i++)
+        if (counts[i] > 0 && hg__sched_policy(eng->sched) != HG__POLICY_WEIGHTS)
+            hg__log(&eng->log, HG_LOG_INFO, "recovery: %s recomputes %zu of %zu %s",
+                    eng->dev[i].what, counts[i], total, eng->det ? "blocks" : "rows");
+    if (st == HG_OK && eng->det)
+        st = hg__plan_blocks(blk, nblk, idx, counts, n, win, out, err);
+    else if (st == HG_OK)
+        st = idx ? hg__plan_rows(idx, count, counts, n, win, out, err)
+                 : hg__plan_range(first, count, counts, n, win, out, err);
+    free(counts);
+    free(caps);
+    free(usable);
+    free(win);
     return st;
 }

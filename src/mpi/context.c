@@ -15,9 +15,15 @@
  *        head    304 bytes: status, step number, rows, plan hash, loss sum, step time,
  *                a message (its error, when it failed)
  *        devices 40 bytes per device of the sender: rows, time, start, end, failed
- *        sums    8 P bytes: the gradient sums, double
- *   4. reduce: every rank adds the records' sums in rank order, in double, divides by the
- *      step's rows and rounds to float: the same bits on every rank;
+ *        sums    8 P bytes: the gradient sums, double (the record exchange only)
+ *   4. reduce, when every record says the step succeeded:
+ *        sliced exchange (the default): reduce.c, an all-to-all of parameter slices
+ *          (posted before the records' exchange, by every rank, so that it overlaps it),
+ *          a rank-order sum of its slice on each rank and an allgather of the float slices;
+ *        record exchange (HETGRAD_MPI_EXCHANGE=allgather): every rank adds the records'
+ *          sums in rank order, in double, divides by the step's rows and rounds to float;
+ *      both compute every element by the same operations on the same doubles
+ *      (hg__rank_mean): the same bits on every rank, whichever exchange;
  *   5. rebalance: the balancer observes every rank's (rows, time).
  * A rank whose arguments are bad or whose engine fails still sends its record, with its
  * status, so every rank fails the step with that rank's message instead of waiting.
@@ -39,6 +45,15 @@
 #define TAG_NAMES 12
 #define TAG_STEP 13
 #define TAG_CHECK 14
+#define EXCHANGE_ENV "HETGRAD_MPI_EXCHANGE"
+
+/* How a step's gradient sums travel (docs/mpi.md); every rank must use the same. */
+typedef enum exchange_kind {
+    EXCHANGE_SLICES = 0,  /* "reduce-scatter" (default): reduce.c, O(P) bytes per rank */
+    EXCHANGE_RECORDS = 1, /* "allgather": the sums in every record, (N - 1) 8 P per rank */
+} exchange_kind;
+
+static const char *const exchange_kinds[] = {"reduce-scatter", "allgather"};
 
 /* Creation record, one per rank. */
 typedef struct hello_rec {
@@ -46,6 +61,8 @@ typedef struct hello_rec {
     uint32_t ndev;
     uint64_t nparams;
     uint64_t model_hash;
+    uint32_t exchange; /* exchange_kind */
+    uint32_t reserved;
     double   a_ms, b_ms;
     char     host[64];
     char     msg[HG_ERROR_MESSAGE_MAX];
@@ -80,11 +97,14 @@ struct hg_mpi {
     size_t           *rec_len;  /* per rank: bytes of its step record */
     unsigned char    *mine;     /* this rank's step record */
     unsigned char    *all;      /* every rank's step record, rank order */
-    double           *sums;     /* size x nparams gradient sums, rank order */
+    double           *sums;     /* record exchange: size x nparams sums, rank order */
     double           *loss_sum; /* per rank */
     size_t           *counts;   /* per rank: rows of the current step */
     double           *ms;       /* per rank: measured step time */
     float            *local;    /* this rank's engine result (mean over its rows) */
+    exchange_kind     exchange; /* the same on every rank (checked at creation) */
+    double           *my_sums;  /* sliced exchange: this rank's P gradient sums */
+    hg__mpi_reduce    rd;       /* sliced exchange: its buffers */
     dev_rec          *devs;     /* last step's device records, every rank's, rank order */
     size_t           *dev_off;  /* per rank: index of its first device in devs */
     uint64_t          step;     /* steps tried so far (the same on every rank) */
@@ -123,6 +143,30 @@ static uint64_t model_hash(const hg_model_desc *m)
     if (m->kind == HG_MODEL_CUSTOM && m->custom_source)
         x ^= hg__mpi_fnv(m->custom_source, strlen(m->custom_source)) * 31u;
     return x;
+}
+
+/*
+ * The exchange HETGRAD_MPI_EXCHANGE names into *out: unset or empty, the sliced one.
+ * HG_INVALID_ARGUMENT for any other value.
+ */
+static hg_status exchange_from_env(uint32_t *out, hg_error *err)
+{
+    const char *v = getenv(EXCHANGE_ENV);
+    *out = EXCHANGE_SLICES;
+    if (!v || !*v)
+        return HG_OK;
+    for (uint32_t k = 0; k < sizeof exchange_kinds / sizeof *exchange_kinds; k++)
+        if (!strcmp(v, exchange_kinds[k])) {
+            *out = k;
+            return HG_OK;
+        }
+    return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg_mpi_create: %s=%.60s: expected "
+                         "reduce-scatter (the default) or allgather", EXCHANGE_ENV, v);
+}
+
+static const char *exchange_name(uint32_t k)
+{
+    return k < sizeof exchange_kinds / sizeof *exchange_kinds ? exchange_kinds[k] : "unknown";
 }
 
 /*
@@ -173,6 +217,8 @@ static void hello_fill(hello_rec *h, hg_engine *eng, const hg_model_desc *model,
         h->nparams = hg_model_param_count(model);
         h->model_hash = model_hash(model);
     }
+    if (e.status == HG_OK)
+        exchange_from_env(&h->exchange, &e);
     h->status = (int32_t)e.status;
     if (e.status != HG_OK)
         snprintf(h->msg, sizeof h->msg, "%s", e.message);
@@ -186,6 +232,8 @@ void hg_mpi_destroy(hg_mpi *ctx)
         /* After a failed exchange MPI may still read or write these: they are left. */
         free(ctx->mine);
         free(ctx->all);
+        free(ctx->my_sums);
+        hg__mpi_reduce_free(&ctx->rd);
         if (ctx->comm != MPI_COMM_NULL)
             MPI_Comm_free(&ctx->comm);
     }
@@ -209,25 +257,32 @@ void hg_mpi_destroy(hg_mpi *ctx)
 static hg_status setup_arrays(hg_mpi *c, const hello_rec *all, hg_error *err)
 {
     size_t n = (size_t)c->size, P = c->nparams, ndev_total = 0;
+    bool records = c->exchange == EXCHANGE_RECORDS;
     for (size_t r = 0; r < n; r++)
         ndev_total += all[r].ndev;
+    hg_error re;
+    if (!records && hg__mpi_reduce_init(&c->rd, n, (size_t)c->rank, P, &re) != HG_OK)
+        return hg__error_set(err, re.status, 0, "hg_mpi_create: %s", re.message);
     c->info = calloc(n, sizeof *c->info);
     c->names = calloc(n, sizeof *c->names);
     c->rec_len = calloc(n, sizeof *c->rec_len);
-    c->sums = calloc(n * P, sizeof *c->sums);
+    /* The sums: every rank's (records) or this rank's own (slices). */
+    c->sums = records ? calloc(n * P + 1, sizeof *c->sums) : NULL;
+    c->my_sums = records ? NULL : calloc(P + 1, sizeof *c->my_sums);
     c->loss_sum = calloc(n, sizeof *c->loss_sum);
     c->counts = calloc(n, sizeof *c->counts);
     c->ms = calloc(n, sizeof *c->ms);
     c->local = calloc(P, sizeof *c->local);
     c->devs = calloc(ndev_total ? ndev_total : 1, sizeof *c->devs);
     c->dev_off = calloc(n, sizeof *c->dev_off);
-    if (!c->info || !c->names || !c->rec_len || !c->sums || !c->loss_sum || !c->counts ||
-        !c->ms || !c->local || !c->devs || !c->dev_off)
+    if (!c->info || !c->names || !c->rec_len || !(c->sums || c->my_sums) || !c->loss_sum ||
+        !c->counts || !c->ms || !c->local || !c->devs || !c->dev_off)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "hg_mpi_create: no memory for %zu "
                              "ranks and %zu parameters", n, P);
     size_t total = 0, off = 0;
     for (size_t r = 0; r < n; r++) {
-        c->rec_len[r] = sizeof(step_head) + all[r].ndev * sizeof(dev_rec) + P * sizeof(double);
+        c->rec_len[r] = sizeof(step_head) + all[r].ndev * sizeof(dev_rec) +
+                        (records ? P * sizeof(double) : 0);
         total += c->rec_len[r];
         c->dev_off[r] = off;
         off += all[r].ndev;
@@ -293,6 +348,54 @@ static hg_status exchange_names(hg_mpi *c, hg_error *err)
     return s;
 }
 
+/*
+ * The verdict on every rank's creation record, the same on every rank: the first failing
+ * rank, then the first rank whose model or exchange differs from rank 0's.  On HG_OK
+ * c->nparams and c->exchange are set.
+ */
+static hg_status hello_verdict(hg_mpi *c, hello_rec *all, hg_error *err)
+{
+    size_t n = (size_t)c->size;
+    int first = -1, others = 0;
+    for (size_t r = 0; r < n; r++) {
+        all[r].host[sizeof all[r].host - 1] = '\0';
+        all[r].msg[sizeof all[r].msg - 1] = '\0';
+        if (all[r].status != HG_OK) {
+            if (first < 0)
+                first = (int)r;
+            else
+                others++;
+        }
+    }
+    if (first >= 0) {
+        hg_status fs = all[first].status > HG_OK && all[first].status < HG_STATUS_COUNT_
+                           ? (hg_status)all[first].status : HG_INTERNAL;
+        return hg__mpi_rank_failed(err, fs, first, c->size, all[first].host, all[first].msg,
+                                   others);
+    }
+    for (size_t r = 1; r < n; r++) {
+        if (all[r].nparams != all[0].nparams || all[r].model_hash != all[0].model_hash)
+            return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                                 "hg_mpi_create: rank %zu (%s) has another model than rank 0 "
+                                 "(%llu parameters, rank 0 %llu): every rank must train the "
+                                 "same model", r, all[r].host,
+                                 (unsigned long long)all[r].nparams,
+                                 (unsigned long long)all[0].nparams);
+        if (all[r].exchange != all[0].exchange)
+            return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                                 "hg_mpi_create: rank %zu (%s) uses the %s exchange, rank 0 "
+                                 "the %s one: set %s alike on every rank", r, all[r].host,
+                                 exchange_name(all[r].exchange),
+                                 exchange_name(all[0].exchange), EXCHANGE_ENV);
+    }
+    if (all[0].exchange >= sizeof exchange_kinds / sizeof *exchange_kinds)
+        return hg__error_set(err, HG_INTERNAL, 0, "hg_mpi_create: exchange %u is unknown",
+                             (unsigned)all[0].exchange);
+    c->nparams = (size_t)all[0].nparams;
+    c->exchange = (exchange_kind)all[0].exchange;
+    return HG_OK;
+}
+
 hg_status hg_mpi_create(MPI_Comm comm, hg_engine *eng, const hg_model_desc *model,
                         const hg_mpi_options *opt, hg_mpi **out, hg_error *err)
 {
@@ -343,35 +446,9 @@ hg_status hg_mpi_create(MPI_Comm comm, hg_engine *eng, const hg_model_desc *mode
         hg_mpi_destroy(c);
         return s;
     }
-    /* The first failing rank, then the first rank whose model differs from rank 0's. */
-    int first = -1, others = 0;
-    for (size_t r = 0; r < n; r++) {
-        all[r].host[sizeof all[r].host - 1] = '\0';
-        all[r].msg[sizeof all[r].msg - 1] = '\0';
-        if (all[r].status != HG_OK) {
-            if (first < 0)
-                first = (int)r;
-            else
-                others++;
-        }
-    }
-    if (first >= 0) {
-        hg_status fs = all[first].status > HG_OK && all[first].status < HG_STATUS_COUNT_
-                           ? (hg_status)all[first].status : HG_INTERNAL;
-        s = hg__mpi_rank_failed(err, fs, first, c->size, all[first].host, all[first].msg,
-                                others);
-    }
-    for (size_t r = 1; s == HG_OK && r < n; r++)
-        if (all[r].nparams != all[0].nparams || all[r].model_hash != all[0].model_hash)
-            s = hg__error_set(err, HG_INVALID_ARGUMENT, 0,
-                              "hg_mpi_create: rank %zu (%s) has another model than rank 0 "
-                              "(%llu parameters, rank 0 %llu): every rank must train the same "
-                              "model", r, all[r].host, (unsigned long long)all[r].nparams,
-                              (unsigned long long)all[0].nparams);
-    if (s == HG_OK) {
-        c->nparams = (size_t)all[0].nparams;
+    s = hello_verdict(c, all, err);
+    if (s == HG_OK)
         s = setup_arrays(c, all, err);
-    }
     hg__cost_model *models = s == HG_OK ? calloc(n, sizeof *models) : NULL;
     if (s == HG_OK && !models)
         s = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "hg_mpi_create: no memory");
@@ -402,7 +479,8 @@ static void local_part(hg_mpi *c, const float *params, size_t first, const size_
     hg_error_clear(&e);
     size_t P = c->nparams, nd = c->info[c->rank].devices;
     dev_rec *dr = (dev_rec *)(c->mine + sizeof *h);
-    double *sums = (double *)(c->mine + sizeof *h + nd * sizeof *dr);
+    double *sums = c->exchange == EXCHANGE_RECORDS
+                       ? (double *)(c->mine + sizeof *h + nd * sizeof *dr) : c->my_sums;
     memset(dr, 0, nd * sizeof *dr);
     memset(sums, 0, P * sizeof *sums);
     size_t off = 0, mine = 0;
@@ -446,6 +524,92 @@ static void local_part(hg_mpi *c, const float *params, size_t first, const size_
         snprintf(h->msg, sizeof h->msg, "%.255s", e.message);
 }
 
+/*
+ * Every rank's record of the step just exchanged, the same verdict on every rank: the
+ * first failing rank's error, or a disagreement on the step number, the split or the
+ * rows.  Copies every successful rank's devices, loss sum, rows, time and (record
+ * exchange) gradient sums into the context.
+ */
+static hg_status decode(hg_mpi *c, uint64_t step_no, size_t count, const char *what,
+                        hg_error *err)
+{
+    size_t n = (size_t)c->size, P = c->nparams, off = 0, rows = 0;
+    bool records = c->exchange == EXCHANGE_RECORDS;
+    int failed = -1, others = 0;
+    step_head fh;
+    memset(&fh, 0, sizeof fh);
+    uint64_t plan = 0;
+    bool plan_set = false, plan_differs = false, step_differs = false;
+    for (size_t r = 0; r < n; off += c->rec_len[r], r++) {
+        step_head rh;
+        memcpy(&rh, c->all + off, sizeof rh);
+        rh.msg[STEP_MSG - 1] = '\0';
+        if (rh.step != step_no)
+            step_differs = true;
+        if (rh.status != HG_OK) {
+            if (failed < 0) {
+                failed = (int)r;
+                fh = rh;
+            } else {
+                others++;
+            }
+            continue;
+        }
+        if (plan_set && rh.plan_hash != plan)
+            plan_differs = true;
+        plan = rh.plan_hash;
+        plan_set = true;
+        size_t dev_bytes = c->info[r].devices * sizeof(dev_rec);
+        memcpy(&c->devs[c->dev_off[r]], c->all + off + sizeof rh, dev_bytes);
+        if (records)
+            memcpy(c->sums + r * P, c->all + off + sizeof rh + dev_bytes, P * sizeof(double));
+        c->loss_sum[r] = rh.loss_sum;
+        c->counts[r] = (size_t)rh.rows;
+        c->ms[r] = rh.compute_ms;
+        rows += (size_t)rh.rows;
+    }
+    if (failed >= 0) {
+        hg_status fs = fh.status > HG_OK && fh.status < HG_STATUS_COUNT_ ? (hg_status)fh.status
+                                                                         : HG_INTERNAL;
+        return hg__mpi_rank_failed(err, fs, failed, c->size, c->info[failed].host, fh.msg,
+                                   others);
+    }
+    if (step_differs || plan_differs || rows != count)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                             "%s: the ranks disagree on the %s (every rank must make the same "
+                             "calls with the same row counts)", what,
+                             step_differs ? "step number" : plan_differs ? "split" : "rows");
+    return HG_OK;
+}
+
+/*
+ * The global mean gradient into grad and the mean loss into *loss (may be NULL), after
+ * decode passed on every rank.  Record exchange: the rank-order sum of the records' sums
+ * here; sliced exchange: the rank-order sum of this rank's slice and the allgather
+ * (reduce.c), whose failure leaves the context broken (MPI may still use its buffers).
+ */
+static hg_status reduce(hg_mpi *c, size_t count, float *grad, double *loss, const char *what,
+                        hg_error *err)
+{
+    size_t n = (size_t)c->size, P = c->nparams;
+    double l = 0;
+    if (c->exchange == EXCHANGE_RECORDS) {
+        hg__rank_mean(c->sums, P, n, P, c->loss_sum, count, grad, &l);
+    } else {
+        hg_status s = hg__mpi_reduce_mean(&c->rd, c->comm, count, c->opt.timeout_s, what, err);
+        if (s != HG_OK) {
+            c->broken = true;
+            snprintf(c->why, sizeof c->why, "%s", err ? err->message : what);
+            return s;
+        }
+        memcpy(grad, c->rd.mean, P * sizeof *grad);
+        hg__rank_mean(NULL, 0, n, 0, c->loss_sum, count, NULL, &l);
+    }
+    if (loss)
+        *loss = l;
+    return HG_OK;
+}
+
 static hg_status step(hg_mpi *c, const float *params, size_t first, const size_t *idx,
                       bool rows_step, size_t count, float *grad, double *loss, hg_error *err)
 {
@@ -464,61 +628,26 @@ static hg_status step(hg_mpi *c, const float *params, size_t first, const size_t
     char what[96];
     snprintf(what, sizeof what, "%s: step %llu", fn, (unsigned long long)c->step + 1);
     c->step++;
-    hg_status s = hg__mpi_exchange(c->comm, TAG_STEP, c->mine, c->rec_len, c->all,
-                                   c->opt.timeout_s, what, err);
+    /* Sliced exchange: the all-to-all of the sums moves while the records do. */
+    hg_status s = HG_OK;
+    if (c->exchange == EXCHANGE_SLICES)
+        s = hg__mpi_reduce_post(&c->rd, c->comm, c->my_sums, what, err);
+    if (s == HG_OK)
+        s = hg__mpi_exchange(c->comm, TAG_STEP, c->mine, c->rec_len, c->all, c->opt.timeout_s,
+                             what, err);
+    if (s == HG_OK)
+        s = hg__mpi_reduce_wait(&c->rd, c->opt.timeout_s, what, err);
     if (s != HG_OK) {
         c->broken = true;
         snprintf(c->why, sizeof c->why, "%s", err ? err->message : what);
         return s;
     }
-    /* Decode: status, step number and plan must agree; first failing rank wins. */
-    size_t n = (size_t)c->size, P = c->nparams, off = 0, rows = 0;
-    int failed = -1, others = 0;
-    step_head fh;
-    memset(&fh, 0, sizeof fh);
-    uint64_t plan = 0;
-    bool plan_set = false, plan_differs = false, step_differs = false;
-    for (size_t r = 0; r < n; r++) {
-        step_head rh;
-        memcpy(&rh, c->all + off, sizeof rh);
-        rh.msg[STEP_MSG - 1] = '\0';
-        if (rh.step != h.step)
-            step_differs = true;
-        if (rh.status != HG_OK) {
-            if (failed < 0) {
-                failed = (int)r;
-                fh = rh;
-            } else {
-                others++;
-            }
-        } else {
-            if (plan_set && rh.plan_hash != plan)
-                plan_differs = true;
-            plan = rh.plan_hash;
-            plan_set = true;
-            memcpy(&c->devs[c->dev_off[r]], c->all + off + sizeof rh,
-                   c->info[r].devices * sizeof(dev_rec));
-            memcpy(c->sums + r * P, c->all + off + sizeof rh + c->info[r].devices * sizeof(dev_rec),
-                   P * sizeof(double));
-            c->loss_sum[r] = rh.loss_sum;
-            c->counts[r] = (size_t)rh.rows;
-            c->ms[r] = rh.compute_ms;
-            rows += (size_t)rh.rows;
-        }
-        off += c->rec_len[r];
-    }
-    if (failed >= 0) {
-        hg_status fs = fh.status > HG_OK && fh.status < HG_STATUS_COUNT_ ? (hg_status)fh.status
-                                                                         : HG_INTERNAL;
-        return hg__mpi_rank_failed(err, fs, failed, c->size, c->info[failed].host, fh.msg,
-                                   others);
-    }
-    if (step_differs || plan_differs || rows != count)
-        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
-                             "%s: the ranks disagree on the %s (every rank must make the same "
-                             "calls with the same row counts)", what,
-                             step_differs ? "step number" : plan_differs ? "split" : "rows");
-    hg__rank_mean(c->sums, P, n, P, c->loss_sum, count, grad, loss ? loss : &(double){0});
+    s = decode(c, h.step, count, what, err);
+    if (s == HG_OK)
+        s = reduce(c, count, grad, loss, what, err);
+    if (s != HG_OK)
+        return s;
+    size_t n = (size_t)c->size;
     for (size_t r = 0; r < n; r++) {
         c->info[r].rows = c->counts[r];
         c->info[r].compute_ms = c->ms[r];

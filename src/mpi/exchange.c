@@ -4,13 +4,16 @@
  *
  * Nothing here blocks in MPI: requests are posted non-blocking and polled with MPI_Testall,
  * sleeping between polls (10 us at first, doubling up to 1 ms, so that a rank waiting for
- * a slower one does not steal the cores it computes on).  When the deadline passes the
- * ranks whose records did not arrive are named; MPI itself cannot say whether they died,
- * hang or are merely slow, so the timeout must cover the slowest rank's step.
+ * a slower one does not steal the cores it computes on; the sliced exchange's collectives,
+ * which wait for bytes rather than for ranks, poll up to every 100 us).  When the deadline
+ * passes the ranks whose records did not arrive are named; MPI itself cannot say whether
+ * they died, hang or are merely slow, so the timeout must cover the slowest rank's step.
  *
- * The exchange is point-to-point rather than MPI_Iallgather for that naming.  It moves the
- * same bytes as a naive allgather: each rank sends its record to N - 1 ranks and receives
- * N - 1 records.
+ * The record exchange is point-to-point rather than MPI_Iallgather for that naming.  It
+ * moves the same bytes as a naive allgather: each rank sends its record to N - 1 ranks and
+ * receives N - 1 records.  A step's records are small (its head and devices) unless the
+ * record exchange carries the gradient sums too; the sliced exchange moves the sums with
+ * collectives (reduce.c), its all-to-all progressing while the records travel here.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <limits.h>
@@ -32,17 +35,16 @@ hg_status hg__mpi_fail(hg_error *err, int rc, const char *what)
     return hg__error_set(err, HG_IO, 0, "%s: %s (MPI error %d)", what, text, rc);
 }
 
-static void pause_us(long *us)
+static void pause_us(long *us, long max_us)
 {
     struct timespec ts = {0, *us * 1000L};
     nanosleep(&ts, NULL);
-    if (*us < 1000)
+    if (*us < max_us)
         *us *= 2;
 }
 
-/* Poll n requests until all complete or timeout_s passes.  *done says which. */
-static hg_status wait_all(MPI_Request *req, int n, MPI_Status *st, double timeout_s,
-                          bool *done, const char *what, hg_error *err)
+hg_status hg__mpi_wait(MPI_Request *req, int n, MPI_Status *st, double timeout_s, long max_us,
+                       bool *done, const char *what, hg_error *err)
 {
     double deadline = MPI_Wtime() + timeout_s;
     long us = 10;
@@ -67,7 +69,7 @@ static hg_status wait_all(MPI_Request *req, int n, MPI_Status *st, double timeou
             *done = false;
             return HG_OK;
         }
-        pause_us(&us);
+        pause_us(&us, max_us);
     }
 }
 
@@ -83,7 +85,7 @@ hg_status hg__mpi_dup(MPI_Comm comm, double timeout_s, MPI_Comm *out, const char
         return hg__mpi_fail(err, rc, ctx);
     MPI_Status st;
     bool done;
-    hg_status s = wait_all(&req, 1, &st, timeout_s, &done, ctx, err);
+    hg_status s = hg__mpi_wait(&req, 1, &st, timeout_s, HG__MPI_POLL_MAX_US, &done, ctx, err);
     if (s != HG_OK)
         return s;
     if (!done)
@@ -159,7 +161,7 @@ hg_status hg__mpi_exchange(MPI_Comm comm, int tag, const void *mine, const size_
     }
     bool done = false;
     if (s == HG_OK)
-        s = wait_all(req, k, st, timeout_s, &done, what, err);
+        s = hg__mpi_wait(req, k, st, timeout_s, HG__MPI_POLL_MAX_US, &done, what, err);
     if (s == HG_OK && !done) {
         /* Name the ranks whose records have not arrived. */
         char who[200] = "";

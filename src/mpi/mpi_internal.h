@@ -42,10 +42,23 @@ hg_status hg__rank_slice(const size_t *counts, size_t n, size_t r, size_t total,
  * sums[r][k]) / rows), each sum accumulated in double from 0 in rank order, so the same
  * inputs give the same bits wherever it runs.  sums[r] points at rank r's p doubles
  * (stride given in doubles between consecutive ranks' vectors: sums + r * stride).
- * *loss_mean = (sum of loss_sum[r] in rank order) / rows.  rows must be > 0.
+ * *loss_mean = (sum of loss_sum[r] in rank order) / rows; with loss_mean NULL the loss is
+ * skipped (loss_sum may then be NULL too).  rows must be > 0.  Both exchanges use it:
+ * the record exchange over whole vectors, the sliced one (reduce.c) over each rank's
+ * slice, so the two give the same bits.
  */
 void hg__rank_mean(const double *sums, size_t stride, size_t n, size_t p,
                    const double *loss_sum, size_t rows, float *out, double *loss_mean);
+
+/*
+ * The sliced exchange's cut of p parameters into n contiguous slices in rank order
+ * (reduce.c): rank r owns [*first, *first + *len), the first p % n ranks p / n + 1
+ * parameters and the others p / n, so the slices cover 0..p-1 once each, in order, and
+ * differ in length by at most one (a rank owns none when p < n and r >= p).  Fails with
+ * HG_INVALID_ARGUMENT for n == 0, r >= n or a NULL output.
+ */
+hg_status hg__param_slice(size_t p, size_t n, size_t r, size_t *first, size_t *len,
+                          hg_error *err);
 
 /* 64-bit FNV-1a of n bytes, from HG__FNV_INIT (the same hash as hetgrad-train's files). */
 uint64_t hg__mpi_fnv(const void *p, size_t n);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rankplan.c - the pure arithmetic of the MPI layer: a rank's cost model from its
- * devices' profiles, a rank's slice of a step, and the rank-order sum that gives every
- * rank the same bits.  No MPI, no OpenCL; tested by tests/test_rankplan.c.
+ * devices' profiles, a rank's slice of a step, a rank's slice of the parameters (the
+ * sliced exchange, reduce.c), and the rank-order sum that gives every rank the same bits.
+ * No MPI, no OpenCL; tested by tests/test_rankplan.c.
  *
  * The ranks themselves are balanced by sched/balance.c's hg__balancer, one affine model per rank
  * (hg__rank_model), fed with each rank's measured step time: the same smoothing, jump
@@ -79,10 +80,27 @@ void hg__rank_mean(const double *sums, size_t stride, size_t n, size_t p,
             acc += sums[r * stride + k];
         out[k] = (float)(acc / (double)rows);
     }
+    if (!loss_mean)
+        return;
     double l = 0;
     for (size_t r = 0; r < n; r++)
         l += loss_sum[r];
     *loss_mean = l / (double)rows;
+}
+
+hg_status hg__param_slice(size_t p, size_t n, size_t r, size_t *first, size_t *len,
+                          hg_error *err)
+{
+    if (n == 0 || r >= n || !first || !len)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg__param_slice: %s",
+                             n == 0 ? "no ranks" : r >= n ? "rank out of range"
+                                                          : "NULL output");
+    size_t base = p / n, extra = p % n;
+    /* Ranks below extra own base + 1, so rank r starts after r slices of base and
+       min(r, extra) extra parameters. */
+    *first = r * base + (r < extra ? r : extra);
+    *len = base + (r < extra ? 1 : 0);
+    return HG_OK;
 }
 
 uint64_t hg__mpi_fnv(const void *p, size_t n)

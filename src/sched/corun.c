@@ -50,7 +50,7 @@
 void hg__corun_options_init(hg__corun_options *o)
 {
     *o = (hg__corun_options){.rows = 0, .rounds = 3, .margin = 0.01, .skip_factor = 1.5,
-                             .slow_min = 0.25, .slow_max = 4.0};
+                             .solo_margin = 0.03, .slow_min = 0.25, .slow_max = 4.0};
 }
 
 hg__cost_model hg__corun_model(const hg__cost_model *solo, const hg__corun_dev *c)
@@ -165,10 +165,125 @@ static hg_status fit_subset(corun *c, uint64_t mask, double *slow, double *makes
     return HG_OK;
 }
 
+/* Run counts once more: *span, the makespan.  Fails as fit_subset does. */
+static hg_status run_again(corun *c, const size_t *counts, double *span, hg_error *err)
+{
+    double ms[HG__CORUN_MAX_DEVICES] = {0};
+    hg_status st = c->run(c->user, counts, ms, err);
+    c->runs++;
+    *span = 0;
+    for (size_t i = 0; st == HG_OK && i < c->ndev; i++) {
+        if (counts[i] == 0)
+            continue;
+        if (!isfinite(ms[i]) || ms[i] < 0)
+            return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "joint calibration: device "
+                                 "%zu took %g ms for %zu rows", i, ms[i], counts[i]);
+        *span = ms[i] > *span ? ms[i] : *span;
+    }
+    return st;
+}
+
+/* A subset's measurement: its makespan, factors and last counts. */
+typedef struct measured {
+    uint64_t mask;
+    double   ms;
+    double   slow[HG__CORUN_MAX_DEVICES];
+    size_t   last[HG__CORUN_MAX_DEVICES];
+} measured;
+
+/* The guard's figures, for the reasons (see hg__corun_calibrate). */
+typedef struct guard {
+    bool   ran;        /* a subset of several devices was checked against one alone */
+    bool   repeated;   /* ... and both were run again */
+    size_t shared_n;   /* devices that shared the step */
+    double shared_ms, solo_ms, shared_ms2, solo_ms2;
+} guard;
+
+/*
+ * Sharing must pay against the best device alone (corun.h): *chosen, a subset of several
+ * devices, stays only when it measured faster than solo (the best device alone; measured
+ * here when solo->ms is not finite) by more than solo_margin, and again on a repeat of
+ * both plans; otherwise *chosen becomes solo.  g: the figures.  The callback's failures.
+ */
+static hg_status solo_guard(corun *c, measured *chosen, measured *solo, const double *slow_all,
+                            guard *g, hg_error *err)
+{
+    hg_status st = HG_OK;
+    if (!isfinite(solo->ms)) {
+        memcpy(solo->slow, slow_all, sizeof solo->slow);
+        st = fit_subset(c, solo->mask, solo->slow, &solo->ms, solo->last, err);
+        if (st == HG_RANGE)
+            return HG_OK; /* it cannot take the step alone: nothing to compare with */
+        if (st != HG_OK)
+            return st;
+    }
+    double keep = 1.0 - c->o->solo_margin;
+    *g = (guard){.ran = true, .shared_ms = chosen->ms, .solo_ms = solo->ms};
+    for (size_t i = 0; i < c->ndev; i++)
+        g->shared_n += chosen->last[i] > 0;
+    bool pays = chosen->ms < keep * solo->ms;
+    if (pays) { /* confirmed on a repeat of both steps, or not at all */
+        g->repeated = true;
+        st = run_again(c, chosen->last, &g->shared_ms2, err);
+        if (st == HG_OK)
+            st = run_again(c, solo->last, &g->solo_ms2, err);
+        pays = st == HG_OK && g->shared_ms2 < keep * g->solo_ms2;
+    }
+    if (st == HG_OK && !pays)
+        *chosen = *solo;
+    return st;
+}
+
+/* Why device i, measured not to pay for itself, is excluded (see hg__corun_calibrate). */
+static void pay_reason(char *why, size_t n, size_t rows, const guard *g, double all_ms,
+                       size_t all_n, double chosen_ms, size_t chosen_n, double margin)
+{
+    if (!g->ran || g->shared_ms == 0)
+        snprintf(why, n, "does not pay for itself: a step of %zu rows took %.3g ms on %zu "
+                 "devices together, %.3g ms without it (on %zu)", rows, all_ms, all_n,
+                 chosen_ms, chosen_n);
+    else if (!g->repeated)
+        snprintf(why, n, "does not pay for itself: a step of %zu rows took %.3g ms on %zu "
+                 "devices together, %.3g ms without it (on 1); sharing must be faster by "
+                 "more than %.3g%%", rows, g->shared_ms, g->shared_n, g->solo_ms,
+                 100 * margin);
+    else
+        snprintf(why, n, "does not pay for itself: a step of %zu rows took %.3g ms on %zu "
+                 "devices together, %.3g ms without it (on 1), then %.3g and %.3g ms; sharing "
+                 "must be faster by more than %.3g%% twice", rows, g->shared_ms, g->shared_n,
+                 g->solo_ms, g->shared_ms2, g->solo_ms2, 100 * margin);
+}
+
+/*
+ * The subsets to measure first, into cand: every usable device (all), then all but one,
+ * without the device predicted slowest alone first (ties: the last first), so that of two
+ * subsets measured equal the faster devices stay.  Returns how many.
+ */
+static size_t all_but_one(const corun *c, uint64_t all, uint64_t *cand)
+{
+    size_t ncand = 0;
+    cand[ncand++] = all;
+    uint64_t left = popcount(all) > 1 ? all : 0;
+    while (left) {
+        size_t j = SIZE_MAX;
+        double tj = -1;
+        for (size_t i = 0; i < c->ndev; i++) {
+            double t = hg__cost_predict(&c->solo[i], c->o->rows);
+            if (in(left, i) && !(t < tj)) {
+                tj = t;
+                j = i;
+            }
+        }
+        left &= ~((uint64_t)1 << j);
+        cand[ncand++] = all & ~((uint64_t)1 << j);
+    }
+    return ncand;
+}
+
 static void reset(size_t ndev, hg__corun_dev *out)
 {
     for (size_t i = 0; i < ndev; i++)
-        out[i] = (hg__corun_dev){.slow = 1.0, .slow_all = 1.0};
+        out[i] = (hg__corun_dev){.slow = 1.0, .slow_all = 1.0, .slow_alone = 1.0};
 }
 
 hg_status hg__corun_calibrate(size_t ndev, const hg__cost_model *solo, const size_t *cap,
@@ -204,24 +319,7 @@ hg_status hg__corun_calibrate(size_t ndev, const hg__cost_model *solo, const siz
 
     /* Candidates: all, all but one each, the best alone. */
     uint64_t cand[HG__CORUN_MAX_DEVICES + 2];
-    size_t ncand = 0;
-    cand[ncand++] = all;
-    /* without the device predicted slowest alone first (ties: the last
-       first), so that of two subsets measured equal the faster devices stay */
-    uint64_t left = popcount(all) > 1 ? all : 0;
-    while (left) {
-        size_t j = SIZE_MAX;
-        double tj = -1;
-        for (size_t i = 0; i < ndev; i++) {
-            double t = hg__cost_predict(&solo[i], o.rows);
-            if (in(left, i) && !(t < tj)) {
-                tj = t;
-                j = i;
-            }
-        }
-        left &= ~((uint64_t)1 << j);
-        cand[ncand++] = all & ~((uint64_t)1 << j);
-    }
+    size_t ncand = all_but_one(&c, all, cand);
     size_t best = SIZE_MAX;
     double best_t = INFINITY;
     for (size_t i = 0; i < ndev; i++) {
@@ -241,22 +339,23 @@ hg_status hg__corun_calibrate(size_t ndev, const hg__cost_model *solo, const siz
             cand[ncand++] = m;
     }
 
-    double slow_all[HG__CORUN_MAX_DEVICES], slow[HG__CORUN_MAX_DEVICES];
-    double slow_best[HG__CORUN_MAX_DEVICES];
+    double slow_all[HG__CORUN_MAX_DEVICES];
     for (size_t i = 0; i < ndev; i++)
-        slow_all[i] = slow_best[i] = 1.0;
-    uint64_t chosen = 0, idle = 0; /* idle: given no rows in every device's last plan */
-    double chosen_ms = INFINITY, all_ms = 0;
+        slow_all[i] = 1.0;
+    uint64_t idle = 0; /* given no rows in every device's last plan */
+    double all_ms = 0;
     size_t subsets = 0;
-    size_t last[HG__CORUN_MAX_DEVICES], chosen_last[HG__CORUN_MAX_DEVICES];
+    measured cur, chosen = {.ms = INFINITY}, alone = {.ms = INFINITY};
+    alone.mask = best != SIZE_MAX ? (uint64_t)1 << best : 0;
     for (size_t k = 0; k < ncand; k++) {
-        if (k > 0 && solo_makespan(&c, cand[k]) > o.skip_factor * chosen_ms)
-            continue; /* cannot beat what was measured */
+        if (k > 0 && cand[k] != alone.mask &&
+            solo_makespan(&c, cand[k]) > o.skip_factor * chosen.ms)
+            continue; /* cannot beat what was measured (the best alone is always measured) */
         if (k > 0 && (all & ~cand[k]) == (all & idle))
             continue; /* without only the idle devices: the plan measured already */
-        memcpy(slow, slow_all, sizeof slow);
-        double ms = INFINITY;
-        hg_status st = fit_subset(&c, cand[k], slow, &ms, last, err);
+        cur = (measured){.mask = cand[k], .ms = INFINITY};
+        memcpy(cur.slow, slow_all, sizeof cur.slow);
+        hg_status st = fit_subset(&c, cand[k], cur.slow, &cur.ms, cur.last, err);
         if (st == HG_RANGE && k > 0)
             continue; /* these devices cannot hold the step */
         if (st == HG_RANGE)
@@ -268,44 +367,59 @@ hg_status hg__corun_calibrate(size_t ndev, const hg__cost_model *solo, const siz
         }
         subsets++;
         if (k == 0) {
-            memcpy(slow_all, slow, sizeof slow);
-            all_ms = ms;
+            memcpy(slow_all, cur.slow, sizeof slow_all);
+            all_ms = cur.ms;
             for (size_t i = 0; i < ndev; i++)
-                idle |= (uint64_t)(last[i] == 0) << i;
+                idle |= (uint64_t)(cur.last[i] == 0) << i;
         }
-        if (k == 0 || ms < (1.0 - o.margin) * chosen_ms) {
-            chosen = cand[k];
-            chosen_ms = ms;
-            memcpy(slow_best, slow, sizeof slow);
-            memcpy(chosen_last, last, ndev * sizeof *last);
+        if (cur.mask == alone.mask)
+            alone = cur;
+        if (k == 0 || cur.ms < (1.0 - o.margin) * chosen.ms)
+            chosen = cur;
+    }
+    /* sharing must pay against the best device alone, twice */
+    guard g = {0};
+    size_t sharing = 0;
+    for (size_t i = 0; i < ndev; i++)
+        sharing += chosen.last[i] > 0;
+    if (sharing > 1 && alone.mask) {
+        bool had = isfinite(alone.ms);
+        hg_status st = solo_guard(&c, &chosen, &alone, slow_all, &g, err);
+        if (st != HG_OK) {
+            reset(ndev, out);
+            return st;
         }
+        subsets += !had && isfinite(alone.ms);
     }
     /* A device the chosen subset's plan gives no rows does not run either:
        its fixed cost is more than the step is worth. */
     uint64_t idle_chosen = 0;
     for (size_t i = 0; i < ndev; i++)
-        idle_chosen |= (uint64_t)(in(chosen, i) && chosen_last[i] == 0) << i;
+        idle_chosen |= (uint64_t)(in(chosen.mask, i) && chosen.last[i] == 0) << i;
 
+    size_t kept_n = popcount(chosen.mask & ~idle_chosen);
+    if (alone.mask && isfinite(alone.ms))
+        out[best].slow_alone = alone.slow[best];
     for (size_t i = 0; i < ndev; i++) {
         if (!in(all, i))
             continue;
-        out[i].slow = in(chosen, i) ? slow_best[i] : slow_all[i];
+        out[i].slow = in(chosen.mask, i) ? chosen.slow[i] : slow_all[i];
         out[i].slow_all = slow_all[i];
-        out[i].excluded = !in(chosen, i) || in(idle_chosen, i);
-        if (in(idle_chosen, i) || (!in(chosen, i) && in(idle, i)))
+        out[i].excluded = !in(chosen.mask, i) || in(idle_chosen, i);
+        if (in(idle_chosen, i) || (!in(chosen.mask, i) && in(idle, i)))
             snprintf(out[i].reason, sizeof out[i].reason,
                      "not worth its fixed cost: %.3g ms before its first row, while a step "
-                     "of %zu rows took %.3g ms on the %zu device(s) kept", solo[i].a_ms, o.rows,
-                     chosen_ms, popcount(chosen & ~idle_chosen));
+                     "of %zu rows took %.3g ms on the %zu device(s) kept", solo[i].a_ms,
+                     o.rows, chosen.ms, kept_n);
         else if (out[i].excluded)
-            snprintf(out[i].reason, sizeof out[i].reason,
-                     "does not pay for itself: a step of %zu rows took %.3g ms on %zu "
-                     "devices together, %.3g ms without it (on %zu)", o.rows, all_ms,
-                     popcount(all & ~idle), chosen_ms, popcount(chosen & ~idle_chosen));
+            pay_reason(out[i].reason, sizeof out[i].reason, o.rows,
+                       g.ran && chosen.mask == alone.mask ? &g : &(guard){0}, all_ms,
+                       popcount(all & ~idle), chosen.ms, kept_n, o.solo_margin);
     }
     if (sum)
         *sum = (hg__corun_summary){.rows = o.rows, .subsets = subsets, .runs = c.runs,
-                                   .all_ms = all_ms, .chosen_ms = chosen_ms,
-                                   .chosen = popcount(chosen & ~idle_chosen)};
+                                   .all_ms = all_ms, .chosen_ms = chosen.ms,
+                                   .chosen = kept_n,
+                                   .solo_ms = isfinite(alone.ms) ? alone.ms : 0};
     return HG_OK;
 }

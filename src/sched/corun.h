@@ -47,6 +47,9 @@ typedef struct hg__corun_options {
                            exceeds skip_factor x the best measured one is not run
                            (co-running does not make devices faster than alone, so
                            it cannot win): 1.5 */
+    double solo_margin; /* devices share a step only when their subset measured faster
+                           than the best device alone by more than this fraction, twice
+                           (the second time on a repeat of both steps): 0.03 */
     double slow_min, slow_max; /* bounds of a fitted factor: 0.25 and 4 (a step of a
                            few ms can measure a thread's wake-up as a 60x factor;
                            two views of the same cores cost each about 2x) */
@@ -58,6 +61,9 @@ void hg__corun_options_init(hg__corun_options *o);
 typedef struct hg__corun_dev {
     double slow;        /* co-run factor on b in the chosen subset: 1 = as alone */
     double slow_all;    /* ... fitted with every usable device running */
+    double slow_alone;  /* ... measured with the device alone at the step size (the best
+                           device alone is always measured; 1: not measured): its time
+                           alone, the solo guard's reference (sched.h) */
     bool   excluded;    /* measured not to pay for itself: it gets no rows */
     char   reason[HG__CORUN_REASON_MAX]; /* why it is excluded; "" otherwise */
 } hg__corun_dev;
@@ -70,6 +76,7 @@ typedef struct hg__corun_summary {
     double all_ms;      /* measured makespan with every usable device (0: not run) */
     double chosen_ms;   /* ... of the chosen subset */
     size_t chosen;      /* devices in it */
+    double solo_ms;     /* the best device alone (0: not measured) */
 } hg__corun_summary;
 
 /*
@@ -98,7 +105,13 @@ hg__cost_model hg__corun_model(const hg__cost_model *solo, const hg__corun_dev *
  * out[i] then holds the factors fitted in it, and every usable device outside
  * it is excluded with a reason naming the times measured with and without it;
  * a device of the chosen subset whose final plan gives it no rows (its fixed
- * cost exceeds the step) is excluded too, with a reason saying so.  With one usable device, it is measured alone once (its factor then says how
+ * cost exceeds the step) is excluded too, with a reason saying so.  Sharing must
+ * pay against the best device alone: when the chosen subset has two or more
+ * devices, the device predicted fastest alone is measured alone (if it was not
+ * yet), and the subset stays chosen only when its makespan is below
+ * (1 - solo_margin) x that device's time alone, and again on a repeat of both
+ * steps; otherwise that device alone is chosen (the others excluded, with the
+ * times of both measurements in their reasons).  With one usable device, it is measured alone once (its factor then says how
  * its solo model extrapolates to o->rows).
  *
  * sum may be NULL.  Fails with HG_INVALID_ARGUMENT (NULL solo/out/run/o,

@@ -8,6 +8,17 @@
  */
 #include "internal.h"
 
+/* FNV-1a 64 continued from h over n bytes (internal.h). */
+uint64_t hg__fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
 uint64_t hg_fnv1a64(const void *data, size_t n)
 {
     return hg__fnv1a(HG__FNV_INIT, data, n);

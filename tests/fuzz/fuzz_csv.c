@@ -11,9 +11,9 @@
  * checked for its invariants (labels in [0, classes), class_labels 0, 1, ..., finite
  * values) and freed.  A violated invariant aborts.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ibuild/include -Isrc/util -Isrc/data -Isrc/device \
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ibuild/include -Isrc/util -Isrc/data \
  *       tests/fuzz/fuzz_csv.c src/data/dataset_io.c src/data/data_csr.c src/data/data_gzip.c \
- *       src/data/data_npy.c src/util/status.c src/device/cl_names.c src/util/strutil.c src/util/sized.c -lz -lm
+ *       src/data/data_npy.c src/util/status.c src/util/cl_names.c src/util/strutil.c src/util/sized.c -lz -lm
  */
 #define _POSIX_C_SOURCE 200809L
 

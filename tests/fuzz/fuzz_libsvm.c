@@ -10,9 +10,9 @@
  * the same data, and with a schema lacking the first row's class, which must fail with
  * HG_IO.  A violated invariant aborts.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ibuild/include -Isrc/util -Isrc/data -Isrc/device \
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ibuild/include -Isrc/util -Isrc/data \
  *       tests/fuzz/fuzz_libsvm.c src/data/dataset_io.c src/data/data_csr.c src/data/data_gzip.c \
- *       src/data/data_npy.c src/util/status.c src/device/cl_names.c src/util/strutil.c src/util/sized.c -lz -lm
+ *       src/data/data_npy.c src/util/status.c src/util/cl_names.c src/util/strutil.c src/util/sized.c -lz -lm
  */
 #define _POSIX_C_SOURCE 200809L
 

@@ -10,9 +10,9 @@
  * a file cannot be read or no input was found, and crashes the way the harness does on
  * a failing input.  Build with one harness:
  *
- *   cc -g -fsanitize=address,undefined -Iinclude -Ibuild/include -Isrc/util -Isrc/data -Isrc/device \
+ *   cc -g -fsanitize=address,undefined -Iinclude -Ibuild/include -Isrc/util -Isrc/data \
  *       tests/fuzz/replay.c tests/fuzz/fuzz_csv.c src/data/dataset_io.c src/data/data_csr.c \
- *       src/data/data_gzip.c src/data/data_npy.c src/util/status.c src/device/cl_names.c src/util/strutil.c \
+ *       src/data/data_gzip.c src/data/data_npy.c src/util/status.c src/util/cl_names.c src/util/strutil.c \
  *       src/util/sized.c -lz -lm
  */
 #define _POSIX_C_SOURCE 200809L

@@ -10,12 +10,12 @@ cd "$(dirname "$0")/../.."
 secs=${1:-600}
 out=build-fuzz
 mkdir -p "$out"
-inc="-Iinclude -Isrc/util -Isrc/data -Isrc/device -Ibuild/include"
+inc="-Iinclude -Isrc/util -Isrc/data -Ibuild/include"
 [ -f build/include/hetgrad/version.h ] || cmake -S . -B build >/dev/null
 for name in csv libsvm idx npy libsvm_csr; do
     clang -g -O1 -fsanitize=fuzzer,address,undefined $inc \
         tests/fuzz/fuzz_$name.c src/data/dataset_io.c src/data/data_csr.c src/data/data_gzip.c src/data/data_npy.c \
-        src/util/status.c src/device/cl_names.c src/util/strutil.c src/util/sized.c -lz -lm -o "$out/fuzz_$name"
+        src/util/status.c src/util/cl_names.c src/util/strutil.c src/util/sized.c -lz -lm -o "$out/fuzz_$name"
     mkdir -p "$out/corpus-$name"
     # the CSR loader starts from the LIBSVM corpus
     cp -n tests/fuzz/corpus/${name%_csr}/* "$out/corpus-$name/" 2>/dev/null || true

@@ -67,6 +67,7 @@ _PROTOTYPES = {
     "hg_engine_quarantined": (c_bool, [_P, c_size_t, POINTER(c_char_p)]),
     "hg_engine_program_origin": (c_char_p, [_P, c_size_t]),
     "hg_engine_fission_note": (c_char_p, [_P, c_size_t]),
+    "hg_engine_duplicate_note": (c_char_p, [_P, c_size_t]),
 }
 
 

@@ -426,8 +426,9 @@ class Engine:
         "corun_factor" (its cost per row beside the other devices over its cost alone;
         0: not measured), "excluded" (the reason joint calibration gives it no rows,
         or None), "program_origin" ("source", "cache" or "prebuilt"), "fission" (what
-        calibration decided about device fission for it, or None) and "quarantined"
-        (the reason, or None)."""
+        calibration decided about device fission for it, or None), "duplicates" (what
+        calibration decided between it and the views of the same hardware that the device
+        list set aside, or None) and "quarantined" (the reason, or None)."""
         out = []
         with self._lock:
             h = self._handle()
@@ -448,6 +449,7 @@ class Engine:
                     "excluded": text(p.excluded_why) if p.excluded else None,
                     "program_origin": text(lib.hg_engine_program_origin(h, i)) or None,
                     "fission": text(lib.hg_engine_fission_note(h, i)) or None,
+                    "duplicates": text(lib.hg_engine_duplicate_note(h, i)) or None,
                     "quarantined": text(reason.value) if q else None,
                 })
         return out

@@ -114,7 +114,7 @@ static hg_status read_back(hg__device *d, cl_mem m, size_t bytes, void **out, hg
 }
 
 /* Upload whole's resident window to nd (opened, same engine): read back from whole. */
-static hg_status copy_window(hg_engine *eng, hg__device *whole, hg__device *nd, hg_error *err)
+hg_status hg__device_copy_window(hg_engine *eng, hg__device *whole, hg__device *nd, hg_error *err)
 {
     const hg_model_desc *m = &eng->model;
     size_t n = whole->win.hi - whole->win.lo;
@@ -328,7 +328,7 @@ static hg_status open_fissioned(hg_engine *eng, size_t i, cl_uint units, hg__dev
         st = hg__kchoice_apply(eng, d, d->li, &whole->kc, err);
     }
     if (st == HG_OK)
-        st = copy_window(eng, whole, d, err);
+        st = hg__device_copy_window(eng, whole, d, err);
     if (st == HG_OK) /* the same gradient as the host reference, on the sub-device */
         st = hg__verify_kernels(eng, i, err);
     if (st == HG_OK && d->kc.path == whole->kc.path && d->kc.a == whole->kc.a &&

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * duplicates.c - duplicate runtimes kept by measured speed.
+ *
+ * The device list keeps one view of each piece of hardware (dedup.c) before
+ * anything is measured: for the host's cores, the view the user named first,
+ * else the one with the most compute units, else the first listed.  Which
+ * runtime is faster depends on the workload (issue 16: Intel's CPU runtime
+ * beat POCL on softmax and lost to it on an MLP), so after the solo fits,
+ * calibration measures the views the list set aside by compute units or list
+ * order (not a view the user ranked below the kept one), one at a time, in the
+ * kept device's place:
+ *
+ *   1. the view is opened (context, queue, programs) and the kept device's
+ *      resident rows are uploaded to it, read back from the kept device;
+ *   2. a screen: one timed run of SCREEN_ROWS rows (after a warm-up) with the
+ *      view's default kernels.  When it takes more than SCREEN_MARGIN times
+ *      what the kept device's solo model predicts for a whole step, the view
+ *      cannot win (a step's time grows with its rows; the margin covers a
+ *      busy machine's noise and a better kernel) and is not calibrated:
+ *      Oclgrind beside POCL costs a run of 64 rows, not a calibration of tens
+ *      of seconds;
+ *   3. otherwise it is calibrated alone as the solo phase calibrates a device
+ *      (kernel choice and cost model, or its cached profile);
+ *   4. the view whose solo model predicts the shorter step of min(rows, 65536)
+ *      rows (joint calibration's step) is kept (hg__dedup_faster); the other
+ *      is closed and gets no rows.
+ *
+ * The decision and its figures are the device's dup_note
+ * (hg_engine_duplicate_note, hetgrad-probe --profile, hetgrad-bench).  A
+ * failure of a trial is a note and the kept device stays.  Not tried for CSR
+ * data (the trial uploads dense rows), nor for a fissioned device.  With
+ * hg_options.keep_duplicates every view is a device of the engine already:
+ * joint calibration decides which of them pay (joint.c), and nothing here runs.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dedup_speed.h"
+#include "engine_internal.h"
+
+#define STEP_MAX_ROWS 65536u /* joint.c's JOINT_MAX_ROWS: the step decisions hold for */
+#define SCREEN_ROWS 64u
+#define SCREEN_MARGIN 4.0 /* a screen longer than this times the kept device's step: out */
+
+/* The list index of the device the list kept for d's hardware. */
+static size_t group_keeper(const hg_device_info *info, size_t li)
+{
+    return info->kept || info->duplicate_of < 0 ? li : (size_t)info->duplicate_of;
+}
+
+/*
+ * May list device j stand in for d, the device in an engine slot?  It is
+ * another selected view of d's hardware that the list did not keep for the
+ * engine (keep_duplicates keeps every view: none qualifies), and the user did
+ * not rank it differently from the view the list kept.
+ */
+static bool eligible(const hg_engine *eng, const hg__device *d, size_t j)
+{
+    const hg_device_info *c = hg_device_list_get(eng->list, j);
+    size_t k = group_keeper(d->info, d->li);
+    if (!c || j == d->li || !c->selected)
+        return false;
+    bool view = j == k ? !hg_device_list_get(eng->list, d->li)->kept
+                       : !c->kept && c->duplicate_of == (long)k;
+    return view && hg__list_rank(eng->list, j) == hg__list_rank(eng->list, k);
+}
+
+/*
+ * Open list device j in slot i's place (the device there, *whole, stays
+ * open) with whole's resident rows, and screen it (see the top of the file).
+ * *screened_ms: the screen's time.  On failure the slot is not touched.
+ */
+static hg_status open_view(hg_engine *eng, size_t i, size_t j, hg__device *whole,
+                           double *screened_ms, hg_error *err)
+{
+    *whole = eng->dev[i];
+    hg__device *d = &eng->dev[i];
+    size_t have = whole->win.hi - whole->win.lo, fit = 0, chunk = 0;
+    hg_status st = hg__device_open(eng, d, j, err);
+    if (st == HG_OK) {
+        hg__device_capacity(eng, d, &fit, &chunk);
+        if (eng->det) /* whole blocks, as hg_engine_set_data sizes them */
+            chunk = chunk < eng->block_rows ? eng->block_rows
+                                            : chunk / eng->block_rows * eng->block_rows;
+        d->chunk_rows = chunk;
+        if (fit < have)
+            st = hg__error_set(err, HG_RANGE, 0, "%s holds %zu rows, not the %zu of %s",
+                               d->what, fit, have, whole->what);
+    }
+    if (st == HG_OK)
+        st = hg__device_copy_window(eng, whole, d, err);
+    if (st == HG_OK)
+        st = hg__profile_time(eng, i, have < SCREEN_ROWS ? have : SCREEN_ROWS, 1,
+                              screened_ms, err);
+    if (st != HG_OK) {
+        hg__forward_release(d);
+        hg__device_close(d);
+        eng->dev[i] = *whole;
+    }
+    return st;
+}
+
+/* The trial of list device j in slot i (see the top of the file); note (n bytes): what
+   was decided. */
+static hg_status try_view(hg_engine *eng, size_t i, size_t j, const float *params,
+                          size_t rows, char *note, size_t n, hg_error *err)
+{
+    const hg_device_info *c = hg_device_list_get(eng->list, j);
+    hg__device whole;
+    double screen_ms = NAN, whole_ms = hg__cost_predict(&eng->dev[i].model, rows);
+    hg_error e;
+    hg_status st = open_view(eng, i, j, &whole, &screen_ms, &e);
+    bool opened = st == HG_OK;
+    bool trial = st == HG_OK && !(screen_ms > SCREEN_MARGIN * whole_ms), replace = false,
+         cached = false;
+    if (trial)
+        st = hg__calibrate_one(eng, i, params, &cached, &e);
+    if (trial && st == HG_OK)
+        replace = hg__dedup_faster(whole.info, &whole.model, c, &eng->dev[i].model, rows,
+                                   note, n);
+    else if (st == HG_OK)
+        snprintf(note, n, "%s kept over %s (%s, %s, %u compute unit%s), the same "
+                 "hardware: %u rows alone took %.3g ms on %s, more than %.3g times what a "
+                 "step of %zu rows is predicted to take on %s (%.3g ms); %s gets no rows",
+                 whole.info->id, c->id, c->name,
+                 c->platform_name, (unsigned)c->compute_units,
+                 c->compute_units == 1 ? "" : "s",
+                 (unsigned)eng->dev[i].stats.rows, screen_ms, c->id, SCREEN_MARGIN, rows,
+                 whole.info->id, whole_ms, c->id);
+    else
+        snprintf(note, n, "%s kept over %s (%s, %s), the same hardware: its trial "
+                 "failed: %.160s", eng->dev[i].info->id, c->id, c->name, c->platform_name,
+                 e.message);
+    if (opened) { /* j is open in slot i, whole beside it: keep one of the two */
+        hg__device *loser = replace ? &whole : &eng->dev[i];
+        hg__forward_release(loser);
+        hg__device_close(loser);
+        if (!replace)
+            eng->dev[i] = whole;
+    }
+    hg__log(&eng->log, HG_LOG_INFO, "%s: duplicates: %s", eng->dev[i].what, note);
+    return st == HG_OUT_OF_MEMORY ? hg__error_set(err, st, 0, "%s", e.message) : HG_OK;
+}
+
+/* Append note to buf (n bytes), after "; " when buf is not empty; truncated to fit. */
+static void append(char *buf, size_t n, const char *note)
+{
+    size_t used = strlen(buf);
+    const char *parts[2] = {used ? "; " : "", note};
+    for (int p = 0; p < 2; p++) {
+        size_t len = strlen(parts[p]), room = n - 1 - used;
+        len = len < room ? len : room;
+        memcpy(buf + used, parts[p], len);
+        used += len;
+    }
+    buf[used] = '\0';
+}
+
+hg_status hg__duplicates_calibrate(hg_engine *eng, const float *params, hg_error *err)
+{
+    size_t rows = eng->rows < STEP_MAX_ROWS ? eng->rows : STEP_MAX_ROWS;
+    bool warming = eng->warming;
+    hg_status st = HG_OK;
+    eng->warming = true; /* no fault injection */
+    char all[sizeof eng->dev[0].dup_note], one[sizeof all];
+    for (size_t i = 0; i < eng->ndev && st == HG_OK; i++) {
+        hg__device *d = &eng->dev[i];
+        if (d->quarantined || d->sub || !d->model.valid || eng->sparse)
+            continue;
+        all[0] = '\0';
+        size_t n = hg_device_list_count(eng->list), first = d->li;
+        /* j: list devices in list order, each tried once against the device in slot i,
+           which may change on every trial (first: the one there before any trial) */
+        for (size_t j = 0; j < n && st == HG_OK; j++) {
+            if (j == first || !eligible(eng, &eng->dev[i], j))
+                continue;
+            st = try_view(eng, i, j, params, rows, one, sizeof one, err);
+            append(all, sizeof all, one);
+        }
+        /* the device in slot i now, which may be another view than before */
+        snprintf(eng->dev[i].dup_note, sizeof eng->dev[i].dup_note, "%s", all);
+    }
+    eng->warming = warming;
+    return st;
+}
+
+const char *hg_engine_duplicate_note(const hg_engine *eng, size_t i)
+{
+    if (!eng || i >= eng->ndev)
+        return NULL;
+    return eng->dev[i].dup_note;
+}

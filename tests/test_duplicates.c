@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_duplicates.c - duplicate runtimes kept by measured speed
+ * (src/calib/duplicates.c) on POCL's pthread and basic devices, two views of
+ * the host's cores.  The device list keeps pthread (more compute units) and
+ * sets basic aside; calibration measures basic in pthread's place and keeps
+ * the faster.  Which one wins depends on the machine, so what is checked
+ * holds whatever the timings: the engine computes on exactly one of the two;
+ * its note names the other, says it gets no rows, and says "replaces" exactly
+ * when the engine's device is not the one the list kept; gradients are right
+ * after the trial; a second engine on the same profile cache makes the same
+ * decision; a user's selection that names pthread first, and keep_duplicates,
+ * run no trial.  The rule itself, with scripted speeds: tests/test_dedup.c.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine_internal.h"
+#include "internal.h"
+
+static char cache[256];
+
+enum { D = 32, C = 4, P = D * C + C, NROWS = 6000 };
+static float *x, params[P];
+static int32_t *labels;
+static const hg_model_desc model = {.kind = HG_MODEL_SOFTMAX, .inputs = D, .outputs = C};
+
+static void setup(void)
+{
+    snprintf(cache, sizeof cache, "/tmp/hg-test-dup-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(cache));
+    x = malloc((size_t)NROWS * D * sizeof *x);
+    labels = malloc(NROWS * sizeof *labels);
+    uint64_t s = 11;
+    for (size_t i = 0; i < (size_t)NROWS * D; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((double)(s >> 40) / 16777216.0 - 0.5);
+    }
+    for (size_t r = 0; r < NROWS; r++)
+        labels[r] = (int32_t)(r % C);
+    for (int i = 0; i < P; i++)
+        params[i] = (float)((i * 7) % 13) / 50.0f - 0.12f;
+}
+
+static void teardown(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", cache);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", cache);
+    free(x);
+    free(labels);
+}
+
+/* A calibrated engine on the POCL devices (selection sel), keeping duplicates or not. */
+static hg_engine *engine(const char *sel, bool keep)
+{
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.keep_duplicates = keep;
+    dev.devices = sel;
+    dev.log_level = HG_LOG_ERROR;
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.devices = &dev;
+    o.gemm = HG_GEMM_OWN;
+    o.cache_dir = cache;
+    hg_engine *e = NULL;
+    hg_error err;
+    ck_assert_msg(hg_engine_create(&o, &model, &e, &err) == HG_OK, "%s", err.message);
+    hg_dataset_desc d = {NROWS, D, x, NULL, labels};
+    ck_assert_msg(hg_engine_set_data(e, &d, &err) == HG_OK, "%s", err.message);
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    return e;
+}
+
+/* One step against the double reference. */
+static void exact_step(hg_engine *e)
+{
+    float g[P];
+    double ref[P], rl, loss;
+    hg_error err;
+    ck_assert_msg(hg_engine_gradient(e, params, 0, NROWS, g, &loss, &err) == HG_OK, "%s",
+                  err.message);
+    hg_dataset_desc d = {NROWS, D, x, NULL, labels};
+    ck_assert_int_eq(hg_reference_loss_grad(&model, params, &d, 0, NROWS, NULL, &rl, ref,
+                                            &err), HG_OK);
+    double md = 0, mr = 0;
+    for (int i = 0; i < P; i++) {
+        md = fmax(md, fabs(g[i] - ref[i] / (double)NROWS));
+        mr = fmax(mr, fabs(ref[i] / (double)NROWS));
+    }
+    ck_assert_msg(md <= 1e-4 * mr, "gradient error %g of %g", md, mr);
+}
+
+/* The engine's POCL CPU device (the only one with a selection of "cpu"). */
+static size_t cpu_index(const hg_engine *e)
+{
+    for (size_t i = 0; i < hg_engine_device_count(e); i++)
+        if (hg_engine_device(e, i)->type == HG_DEVICE_CPU)
+            return i;
+    ck_abort_msg("no CPU device");
+    return 0;
+}
+
+START_TEST(the_faster_view_is_kept)
+{
+    hg_engine *e = engine("cpu", false);
+    ck_assert_uint_eq(hg_engine_device_count(e), 1);
+    size_t i = cpu_index(e);
+    const hg_device_info *d = hg_engine_device(e, i);
+    const char *note = hg_engine_duplicate_note(e, i);
+    printf("computing on %s (%s): %s\n", d->name, d->id, note);
+    ck_assert_ptr_nonnull(note);
+    ck_assert_msg(strstr(note, "the same hardware") && strstr(note, "gets no rows"), "%s",
+                  note);
+    /* the note names the other view, and "replaces" exactly when the list kept it */
+    const hg_device_info *other = NULL; /* the other CPU view in the engine's list */
+    for (size_t k = 0; k < hg_device_list_count(e->list); k++) {
+        const hg_device_info *w = hg_device_list_get(e->list, k);
+        if (w->type == HG_DEVICE_CPU && w->selected && w != d)
+            other = w;
+    }
+    ck_assert_ptr_nonnull(other);
+    ck_assert_msg(strstr(note, other->id), "%s does not name %s", note, other->id);
+    /* two views: one decision, each view tried once */
+    const char *again = strstr(note, "gets no rows");
+    ck_assert_ptr_null(strstr(again + 1, "gets no rows"));
+    /* "<device> replaces <other> ..." or "<device> kept over <other> ..." */
+    size_t idlen = strlen(d->id);
+    ck_assert_msg(strncmp(note, d->id, idlen) == 0, "%s", note);
+    bool replaced = strncmp(note + idlen, " replaces ", 10) == 0;
+    ck_assert_int_eq(replaced, !d->kept);
+    ck_assert(replaced || strncmp(note + idlen, " kept over ", 11) == 0);
+    exact_step(e);
+    /* a second engine on the same caches: both profiles are read back, the same choice */
+    hg_engine *e2 = engine("cpu", false);
+    size_t i2 = cpu_index(e2);
+    ck_assert_str_eq(hg_engine_device(e2, i2)->id, d->id);
+    exact_step(e2);
+    hg_engine_destroy(e2);
+    ck_assert_ptr_null(hg_engine_duplicate_note(e, 5));
+    ck_assert_ptr_null(hg_engine_duplicate_note(NULL, 0));
+    hg_engine_destroy(e);
+}
+END_TEST
+
+/* The user named pthread first: its preference stands, no trial. */
+START_TEST(a_named_preference_is_not_measured_away)
+{
+    hg_engine *e = engine("pthread,basic", false);
+    ck_assert_uint_eq(hg_engine_device_count(e), 1);
+    ck_assert_ptr_nonnull(strstr(hg_engine_device(e, 0)->name, "pthread"));
+    ck_assert_str_eq(hg_engine_duplicate_note(e, 0), "");
+    hg_engine_destroy(e);
+}
+END_TEST
+
+/* keep_duplicates: both views are devices of the engine; joint calibration decides. */
+START_TEST(kept_duplicates_are_not_traded)
+{
+    hg_engine *e = engine("cpu", true);
+    ck_assert_uint_eq(hg_engine_device_count(e), 2);
+    for (size_t i = 0; i < 2; i++)
+        ck_assert_str_eq(hg_engine_duplicate_note(e, i), "");
+    exact_step(e);
+    hg_engine_destroy(e);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("duplicates");
+    TCase *tc = tcase_create("pocl");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, the_faster_view_is_kept);
+    tcase_add_test(tc, a_named_preference_is_not_measured_away);
+    tcase_add_test(tc, kept_duplicates_are_not_traded);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
