@@ -22,6 +22,7 @@
 #include "engine_internal.h"
 #include "engine_knobs.h"
 #include "hostvec.h"
+#include "path_ops.h"
 #include "platlock.h"
 #include "sparse_exec.h"
 #include "workers.h"
@@ -935,12 +936,11 @@ hg_status hg_engine_export_binaries(const hg_engine *eng, const char *dir, hg_er
             continue;
         hg__platform_enter(d->serial);
         st = export_one(d, d->prog, dir, "model", err);
-        if (st == HG_OK && d->custom_prog)
-            st = export_one(d, d->custom_prog, dir, "custom", err);
-        /* the programs of the kernel the device computes with */
-        for (size_t k = 0; k < 2 && st == HG_OK; k++)
-            if (d->own_prog[k])
-                st = export_one(d, d->own_prog[k], dir, d->own_label[k], err);
+        /* the programs of the path the device computes with (path_ops.h) */
+        cl_program prog;
+        const char *label;
+        for (size_t k = 0; st == HG_OK && d->ops && d->ops->program(d->ps, k, &prog, &label); k++)
+            st = export_one(d, prog, dir, label, err);
         hg__platform_leave(d->serial);
     }
     return st;

@@ -145,6 +145,36 @@ typedef struct hg__probation {
     double ratio[HG__PROBATION_STEPS]; /* measured / predicted time of each */
 } hg__probation;
 
+/* ---- double-buffered read-back of records (readback.c) ------------------- */
+
+/*
+ * A device's records come back through two slots: batch k's kernels write
+ * slot k % 2 on the device, and its records are read into the slot's host
+ * buffer without blocking while batch k + 1 is enqueued.  The host waits for
+ * a slot's read (its event) only when it needs those records (the end of the
+ * device's run) or the slot again (batch k + 2), and then moves the records
+ * into hg__device.res, in batch order.
+ */
+typedef struct hg__readback {
+    cl_mem    all;        /* both slots in one buffer (readback.c says why) */
+    cl_mem    dev[2];     /* the record slots on the device: sub-buffers of all,
+                             cap_recs x (P + 1) floats each */
+    float    *host[2];    /* host buffers they are read into, the same size */
+    size_t   *keys[2];    /* keys of the records pending in each (cap_recs each) */
+    bool      keyed[2];   /* keys given (deterministic mode); else the records' order */
+    size_t    nrec[2];    /* records pending in each slot; 0: none */
+    cl_event  ev[2];      /* the pending read of each slot (owned); NULL: none */
+    unsigned  next;       /* the slot the next batch writes */
+} hg__readback;
+
+/* ---- a step's events, for its timing (enqueue.c) ------------------------- */
+
+typedef struct hg__event_log {
+    cl_event *ev;         /* tracked events, owned until hg__collect_events */
+    bool     *transfer;   /* ev[i] moved data (counts as transfer time) */
+    size_t    n, cap;
+} hg__event_log;
+
 /* ---- per-device state (pipeline.c) --------------------------------------- */
 
 typedef struct hg__device {
@@ -167,10 +197,12 @@ typedef struct hg__device {
     cl_program        prog;           /* cl/model.cl */
     cl_kernel         k_bias_act, k_linear_out, k_softmax_out, k_relu_backward,
                       k_colsum, k_finish, k_gather_f, k_gather_i, k_gemm;
-    cl_program        custom_prog;
-    cl_kernel         k_custom;
-    /* hetgrad's own kernels (kchoice.c): programs built for the current choice */
+    /* the compute path of the current kernel choice (kchoice.c, path_ops.h) */
     hg__kchoice       kc;
+    const struct hg__path_ops *ops;   /* its ops table; NULL before the first choice */
+    void             *ps;             /* its own state (programs, kernels, private
+                                         buffers), opaque outside its file; owned:
+                                         released by hg__kchoice_release */
     char              kc_note[HG_ERROR_MESSAGE_MAX]; /* why this kernel (calibration) */
     bool              kc_measured;    /* chosen by timing the candidates */
     size_t            kc_rows[2];     /* the row counts the last race timed at
@@ -184,13 +216,6 @@ typedef struct hg__device {
     bool              cache_suspect;  /* a cached binary computed a wrong gradient: its
                                          cached profile is not reused, calibration
                                          builds every candidate from source */
-    cl_program        own_prog[2];    /* fused; or tiled GEMM: [0] wide, [1] narrow */
-    char              own_label[2][64];
-    cl_kernel         k_fprep, k_fgrad, k_ffinish;
-    cl_kernel         k_gnn[2], k_gtn[2], k_gtr;
-    cl_mem            wt;             /* transposed weights (fused: KP x F; tiled: P) */
-    cl_mem            fpart;          /* fused: per-slab partial sums */
-    size_t            custom_lsz;     /* local size for the custom kernel */
     bool              offline;        /* loads prebuilt binaries, never compiles */
     hg__cost_model     model;          /* calibrated cost model */
     bool              model_from_cache; /* model read from the profile cache (false again
@@ -211,8 +236,10 @@ typedef struct hg__device {
 
     /* parameters and results */
     cl_mem            params;         /* P floats */
-    cl_mem            grad;           /* result records: cap_recs x (P + 1) floats */
-    size_t            cap_recs;
+    cl_mem            grad;           /* the record slot the batch being enqueued writes:
+                                         one of readback.dev (not owned) */
+    size_t            cap_recs;       /* records of P + 1 floats per slot */
+    hg__readback      readback;       /* double-buffered records (readback.c) */
     /* workspace for batches of up to cap_rows rows */
     size_t            cap_rows;       /* allocated */
     size_t            chunk_rows;     /* most rows run at once (memory bound) */
@@ -241,10 +268,7 @@ typedef struct hg__device {
                                          params buffer holds, 0: unknown (hg__upload_params) */
     hg_device_step    stats;
 
-    /* events of the step, for timing */
-    cl_event         *events;
-    bool             *event_is_transfer;
-    size_t            nevents, cap_events;
+    hg__event_log     timing;         /* events of the step (enqueue.c) */
 } hg__device;
 
 /* One device's part of a round (round.c): its job and its outcome. */
@@ -361,6 +385,8 @@ hg_status hg__upload_params(const hg_engine *eng, hg__device *d, const float *pa
                             bool append, hg_error *err);
 /* Sum the tracked events' times into d->stats and release them. */
 void hg__collect_events(hg__device *d);
+/* Release the tracked events without timing them, and the log's arrays. */
+void hg__events_free(hg__device *d);
 hg_status hg__set_args(hg__device *d, cl_kernel k, const char *name, const hg__karg *args,
                        size_t n, hg_error *err);
 /*
@@ -428,10 +454,6 @@ size_t hg__colsum_blocks(const hg_engine *eng, size_t rows);
  */
 hg_status hg__finish_sums(hg__device *d, cl_mem partial, size_t poff, size_t nb,
                           size_t width, size_t ooff, cl_uint loss_index, hg_error *err);
-/* The fused one-pass gradient of batch b into records 0..b->nrec-1 of d->grad. */
-hg_status hg__run_fused(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err);
-/* The MLP with the tiled GEMM, into records 0..b->nrec-1 of d->grad. */
-hg_status hg__run_tiled(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err);
 /*
  * One forward layer on the tiled GEMM (tiled.c; d's current choice must be it):
  * C (m x n) = A (m x k) W + b, ReLU when relu, with W at w_off and b at b_off
@@ -439,6 +461,8 @@ hg_status hg__run_tiled(hg_engine *eng, hg__device *d, const hg__batch *b, hg_er
  */
 hg_status hg__tiled_forward(hg__device *d, size_t m, size_t n, size_t k, cl_mem a, cl_mem c,
                             size_t w_off, size_t b_off, bool relu, hg_error *err);
+/* Whether d computes with the tiled path and its kernels are built (tiled.c). */
+bool hg__tiled_ready(const hg__device *d);
 /* Output layer (epilogue.c): Z -> dLoss/dZ in place and a loss per row. */
 hg_status hg__run_output(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err);
 /*

@@ -5,6 +5,7 @@
  * events a step is timed by.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine_internal.h"
 
@@ -12,23 +13,23 @@ bool hg__track(hg__device *d, cl_event ev, bool transfer)
 {
     if (!ev)
         return true;
-    if (d->nevents == d->cap_events) {
-        size_t cap = d->cap_events ? 2 * d->cap_events : 64;
-        cl_event *e = realloc(d->events, cap * sizeof *e);
+    if (d->timing.n == d->timing.cap) {
+        size_t cap = d->timing.cap ? 2 * d->timing.cap : 64;
+        cl_event *e = realloc(d->timing.ev, cap * sizeof *e);
         if (e)
-            d->events = e;
-        bool *t = realloc(d->event_is_transfer, cap * sizeof *t);
+            d->timing.ev = e;
+        bool *t = realloc(d->timing.transfer, cap * sizeof *t);
         if (t)
-            d->event_is_transfer = t;
+            d->timing.transfer = t;
         if (!e || !t) {
             clReleaseEvent(ev);
             return false;
         }
-        d->cap_events = cap;
+        d->timing.cap = cap;
     }
-    d->events[d->nevents] = ev;
-    d->event_is_transfer[d->nevents] = transfer;
-    d->nevents++;
+    d->timing.ev[d->timing.n] = ev;
+    d->timing.transfer[d->timing.n] = transfer;
+    d->timing.n++;
     return true;
 }
 
@@ -61,21 +62,30 @@ hg_status hg__upload_params(const hg_engine *eng, hg__device *d, const float *pa
 
 void hg__collect_events(hg__device *d)
 {
-    for (size_t i = 0; i < d->nevents; i++) {
+    for (size_t i = 0; i < d->timing.n; i++) {
         cl_ulong s = 0, e = 0;
-        if (clGetEventProfilingInfo(d->events[i], CL_PROFILING_COMMAND_START, sizeof s, &s,
+        if (clGetEventProfilingInfo(d->timing.ev[i], CL_PROFILING_COMMAND_START, sizeof s, &s,
                                     NULL) == CL_SUCCESS &&
-            clGetEventProfilingInfo(d->events[i], CL_PROFILING_COMMAND_END, sizeof e, &e,
+            clGetEventProfilingInfo(d->timing.ev[i], CL_PROFILING_COMMAND_END, sizeof e, &e,
                                     NULL) == CL_SUCCESS &&
             e >= s) {
             double ms = (double)(e - s) / 1e6;
             d->stats.device_ms += ms;
-            if (d->event_is_transfer[i])
+            if (d->timing.transfer[i])
                 d->stats.transfer_ms += ms;
         }
-        clReleaseEvent(d->events[i]);
+        clReleaseEvent(d->timing.ev[i]);
     }
-    d->nevents = 0;
+    d->timing.n = 0;
+}
+
+void hg__events_free(hg__device *d)
+{
+    for (size_t i = 0; i < d->timing.n; i++)
+        clReleaseEvent(d->timing.ev[i]);
+    free(d->timing.ev);
+    free(d->timing.transfer);
+    memset(&d->timing, 0, sizeof d->timing);
 }
 
 hg_status hg__set_args(hg__device *d, cl_kernel k, const char *name, const hg__karg *args,

@@ -4,11 +4,11 @@
  * (Z -> dLoss/dZ and a loss per row) and the blocked column sums that give
  * the bias gradient and the loss of each result record.
  *
- * Shared by pipeline.c (the CLBlast, naive and custom paths) and tiled.c (the
- * MLP's own GEMM path); it depends on neither, so those two do not depend on
- * each other (tests/link_graph.py).
+ * Shared by dense.c (the CLBlast and naive paths), custom.c and tiled.c (the
+ * MLP's own GEMM path), with the layer workspace the dense and tiled paths
+ * use; it depends on none of them (tests/link_graph.py).
  */
-#include "engine_internal.h"
+#include "path_ops.h"
 
 size_t hg__colsum_block(const hg_engine *eng)
 {
@@ -82,5 +82,24 @@ hg_status hg__run_output(hg_engine *eng, hg__device *d, const hg__batch *b, hg_e
         if (st == HG_OK)
             st = hg__launch(d, d->k_softmax_out, 1, &gws, NULL, "hg_softmax_out", err);
     }
+    return st;
+}
+
+hg_status hg__layer_workspace(hg_engine *eng, hg__device *d, size_t rows, hg_error *err)
+{
+    const size_t f = sizeof(float);
+    hg_status st = HG_OK;
+    for (size_t l = 0; l < eng->nlayers && st == HG_OK; l++) {
+        st = hg__alloc_mem(d, &d->act[l], rows * eng->layers[l].out * f, "activations", err);
+        if (st == HG_OK)
+            st = hg__alloc_mem(d, &d->partial[l],
+                               hg__colsum_blocks(eng, rows) * (eng->layers[l].out + 1) * f,
+                               "column sums", err);
+    }
+    for (size_t p = 0; p < 2 && st == HG_OK && eng->widest_hidden; p++)
+        st = hg__alloc_mem(d, &d->pingpong[p], rows * eng->widest_hidden * f,
+                           "backprop gradients", err);
+    if (st == HG_OK)
+        st = hg__alloc_mem(d, &d->loss, rows * f, "row losses", err);
     return st;
 }

@@ -199,7 +199,7 @@ static hg_status run_chunk(const fwd_call *c, hg__device *d, size_t index, struc
     cl_uint un = (cl_uint)n;
     /* The MLP on the tiled GEMM where the device computes with it (bias and ReLU in
        its epilogue), else the plain GEMM and hg_bias_act: the same bits. */
-    bool tiled = d->kc.path == HG__PATH_OWN && d->kc.c == 0 && d->k_gnn[0] && d->k_gnn[1];
+    bool tiled = hg__tiled_ready(d);
     for (size_t l = 0; l < L && st == HG_OK; l++) {
         const hg__layer *ly = &eng->layers[l];
         cl_mem in = l == 0 ? b->x : b->act[(l - 1) % 2], out = b->act[l % 2];

@@ -14,7 +14,20 @@
  * slab would hold it all), combined in slab order by the same finish kernel,
  * so the bits depend only on the batch and the device's compute units.
  */
-#include "engine_internal.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "path_ops.h"
+
+/* The fused path's state (hg__device.ps): its program, kernels and buffers. */
+typedef struct fused_state {
+    cl_program prog;
+    char       label[64];
+    cl_kernel  prep, grad, finish; /* hg_fused_prep, hg_fused_grad, hg_fused_finish */
+    cl_mem     wt;                 /* transposed weights, KP x F */
+    cl_mem     fpart;              /* per-slab partial sums */
+} fused_state;
 
 #define SMALL_SLAB_MIN 16u /* rows per small-batch slab: the least */
 
@@ -62,18 +75,19 @@ size_t hg__fused_slab_rows(const hg_engine *eng, const hg__device *d, size_t row
     return want < HG__SLAB_MIN ? HG__SLAB_MIN : want > HG__SLAB_MAX ? HG__SLAB_MAX : want;
 }
 
-hg_status hg__run_fused(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
+static hg_status run_fused(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
 {
+    fused_state *fs = d->ps;
     const hg__layer *ly = &eng->layers[0];
     const size_t K = ly->out, F = ly->in, P = eng->nparams;
     const size_t kp = (K + d->kc.c - 1) / d->kc.c * d->kc.c;
     cl_uint w_off = (cl_uint)ly->w_off, b_off = (cl_uint)ly->b_off, uP = (cl_uint)P;
 
-    hg__karg pa[] = {HG_MEM(d->params), HG_U32(w_off), HG_MEM(d->wt)};
-    hg_status st = hg__set_args(d, d->k_fprep, "hg_fused_prep", pa, 3, err);
+    hg__karg pa[] = {HG_MEM(d->params), HG_U32(w_off), HG_MEM(fs->wt)};
+    hg_status st = hg__set_args(d, fs->prep, "hg_fused_prep", pa, 3, err);
     size_t g2[2] = {F, kp};
     if (st == HG_OK)
-        st = hg__launch(d, d->k_fprep, 2, g2, NULL, "hg_fused_prep", err);
+        st = hg__launch(d, fs->prep, 2, g2, NULL, "hg_fused_prep", err);
 
     size_t slab = hg__fused_slab_rows(eng, d, b->rows);
     size_t nslabs = (b->rows + slab - 1) / slab;
@@ -83,21 +97,113 @@ hg_status hg__run_fused(hg_engine *eng, hg__device *d, const hg__batch *b, hg_er
     /* the model's unused target buffer: any valid one */
     cl_mem labels = b->labels ? b->labels : b->x, y = b->y ? b->y : b->x;
     hg__karg ga[] = {HG_MEM(b->x),       HG_U32(row0),   HG_U32(rows),  HG_MEM(labels),
-                     HG_MEM(y),          HG_MEM(d->wt),  HG_MEM(d->params), HG_U32(b_off),
-                     HG_U32(us),         HG_U32(uns),    HG_MEM(d->fpart)};
+                     HG_MEM(y),          HG_MEM(fs->wt),  HG_MEM(d->params), HG_U32(b_off),
+                     HG_U32(us),         HG_U32(uns),    HG_MEM(fs->fpart)};
     if (st == HG_OK)
-        st = hg__set_args(d, d->k_fgrad, "hg_fused_grad", ga, 11, err);
+        st = hg__set_args(d, fs->grad, "hg_fused_grad", ga, 11, err);
     size_t one = 1;
     if (st == HG_OK)
-        st = hg__launch(d, d->k_fgrad, 1, &nslabs, &one, "hg_fused_grad", err);
+        st = hg__launch(d, fs->grad, 1, &nslabs, &one, "hg_fused_grad", err);
 
-    hg__karg fa[] = {HG_MEM(d->fpart), HG_U32(uper), HG_U32(uns),   HG_MEM(d->grad),
+    hg__karg fa[] = {HG_MEM(fs->fpart), HG_U32(uper), HG_U32(uns),   HG_MEM(d->grad),
                      HG_U32(unrec),    HG_U32(w_off), HG_U32(b_off), HG_U32(uP)};
     if (st == HG_OK)
-        st = hg__set_args(d, d->k_ffinish, "hg_fused_finish", fa, 8, err);
+        st = hg__set_args(d, fs->finish, "hg_fused_finish", fa, 8, err);
     size_t maxwg = d->info->max_work_group_size ? d->info->max_work_group_size : 1;
     size_t g3[2] = {K * F + K + 1, b->nrec}, l3[2] = {maxwg < 64 ? maxwg : 64, 1};
     if (st == HG_OK)
-        st = hg__launch(d, d->k_ffinish, 2, g3, l3, "hg_fused_finish", err);
+        st = hg__launch(d, fs->finish, 2, g3, l3, "hg_fused_finish", err);
     return st;
 }
+
+static void drop_workspace(void *state)
+{
+    fused_state *fs = state;
+    if (!fs)
+        return;
+    hg__release_mem(&fs->wt);
+    hg__release_mem(&fs->fpart);
+}
+
+static void release(void *state)
+{
+    fused_state *fs = state;
+    if (!fs)
+        return;
+    drop_workspace(fs);
+    cl_kernel ks[] = {fs->prep, fs->grad, fs->finish};
+    for (size_t i = 0; i < 3; i++)
+        if (ks[i])
+            clReleaseKernel(ks[i]);
+    if (fs->prog)
+        clReleaseProgram(fs->prog);
+    free(fs);
+}
+
+static hg_status open_fused(hg_engine *eng, hg__device *d, const hg__kchoice *k,
+                            void **state, hg_error *err)
+{
+    *state = NULL;
+    fused_state *fs = calloc(1, sizeof *fs);
+    size_t len = 0;
+    char *src = hg__path_source_with_detmath("fused", &len);
+    if (!fs || !src) {
+        free(fs);
+        free(src);
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "kernel source 'fused'");
+    }
+    unsigned F = (unsigned)eng->model.inputs, K = (unsigned)eng->model.outputs;
+    unsigned kp = (K + k->c - 1) / k->c * k->c;
+    bool soft = eng->model.kind == HG_MODEL_SOFTMAX;
+    char opt[256];
+    /* Oclgrind's uninitialised-value plugin crashes on 16-wide shuffles: the
+       lane sums go through memory there (same bits; see fused.cl) */
+    bool oclgrind = strstr(d->info->platform_name, "Oclgrind") != NULL;
+    snprintf(opt, sizeof opt,
+             "-cl-std=CL1.2 -DHG_F=%u -DHG_K=%u -DHG_KP=%u -DHG_KC=%u -DHG_RF=%u -DHG_RB=%u "
+             "-D%s%s%s", F, K, kp, k->c, k->a, k->b, soft ? "HG_SOFTMAX" : "HG_LINEAR",
+             oclgrind ? " -DHG_HSUM_STORE" : "", hg__path_broken_option(eng, k));
+    snprintf(fs->label, sizeof fs->label, "fused-%s-%ux%u-r%ub%uk%u",
+             soft ? "softmax" : "linear", F, K, k->a, k->b, k->c);
+    hg_status st = hg__path_build(eng, d, src, len, fs->label, opt, &fs->prog, err);
+    free(src);
+    if (st == HG_OK)
+        st = hg__make_kernel(d, fs->prog, "hg_fused_prep", &fs->prep, err);
+    if (st == HG_OK)
+        st = hg__make_kernel(d, fs->prog, "hg_fused_grad", &fs->grad, err);
+    if (st == HG_OK)
+        st = hg__make_kernel(d, fs->prog, "hg_fused_finish", &fs->finish, err);
+    if (st != HG_OK) {
+        release(fs);
+        return st;
+    }
+    *state = fs;
+    return HG_OK;
+}
+
+/* The transposed weights and the slabs' partial sums for batches of rows rows. */
+static hg_status workspace(hg_engine *eng, hg__device *d, size_t rows, hg_error *err)
+{
+    fused_state *fs = d->ps;
+    const hg_model_desc *m = &eng->model;
+    const size_t f = sizeof(float), P = eng->nparams;
+    size_t K = m->outputs, kp = (K + d->kc.c - 1) / d->kc.c * d->kc.c;
+    hg_status st = hg__alloc_mem(d, &fs->wt, kp * m->inputs * f, "transposed weights", err);
+    if (st == HG_OK)
+        st = hg__alloc_mem(d, &fs->fpart, hg__fused_max_slabs(eng, d, rows) * (P + 1) * f,
+                           "slab partial sums", err);
+    return st;
+}
+
+static bool program(const void *state, size_t i, cl_program *prog, const char **label)
+{
+    const fused_state *fs = state;
+    if (!fs || i > 0 || !fs->prog)
+        return false;
+    *prog = fs->prog;
+    *label = fs->label;
+    return true;
+}
+
+const hg__path_ops hg__ops_fused = {"fused", open_fused, workspace, run_fused,
+                                    drop_workspace, release, program};

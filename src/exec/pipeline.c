@@ -1,135 +1,32 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pipeline.c - one device's part of a step: its context, queue, kernels and
- * buffers, and the commands it enqueues for a batch of rows.
+ * pipeline.c - one device's part of a step: its context, queue, model
+ * program and buffers, and the batches it runs.
  *
- * A device computes with the kernels of its choice (kchoice.c): our own
- * (fused.c for the linear and softmax models, tiled.c for the MLP), or, on
- * the CLBlast and naive paths, per layer a GEMM forward (Z = A W), our
- * bias/ReLU or output kernel (the output kernel turns Z into dLoss/dZ and a
- * loss per row), then backward a GEMM for dW = A^T G straight into the
- * record buffer, our blocked column sums for db and the loss, and for hidden
- * layers a GEMM G W^T followed by the ReLU mask.
+ * A device computes with the compute path of its kernel choice (kchoice.c,
+ * path_ops.h): CLBlast or naive GEMMs (dense.c), the fused kernel for the
+ * linear and softmax models (fused.c), the tiled GEMM for the MLP (tiled.c),
+ * or the user's kernel (custom.c).  This file sizes the workspace, gathers
+ * index steps' rows, and runs each batch through the path's table.
  *
  * A batch yields records of P floats + 1 for the loss: one per batch, or in
- * deterministic mode one per block of the batch.  The records are read back
- * and the host adds them (engine.c).  Rows beyond chunk_rows are run as
- * several batches, so workspace stays bounded.
- *
- * Custom models run the user's kernel (docs/custom-kernels.md) and the same
- * column-sum finish over its per-work-group partial sums.
+ * deterministic mode one per block of the batch.  They come back through
+ * two slots without stopping the device (readback.c) and the host adds them
+ * (engine.c).  Rows beyond chunk_rows are run as several batches, so
+ * workspace stays bounded.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <clblast_c.h>
-
-#include "engine_internal.h"
+#include "path_ops.h"
 #include "platlock.h"
 #include "program.h"
+#include "readback.h"
 #include "sparse_exec.h"
 
-static const char *clblast_name(CLBlastStatusCode s)
-{
-    switch ((int)s) {
-    case -1024: return "CLBlastNotImplemented";
-    case -1022: return "CLBlastInvalidMatrixA";
-    case -1021: return "CLBlastInvalidMatrixB";
-    case -1020: return "CLBlastInvalidMatrixC";
-    case -1019: return "CLBlastInvalidVectorX";
-    case -1018: return "CLBlastInvalidVectorY";
-    case -1017: return "CLBlastInvalidDimension";
-    case -1016: return "CLBlastInvalidLeadDimA";
-    case -1015: return "CLBlastInvalidLeadDimB";
-    case -1014: return "CLBlastInvalidLeadDimC";
-    case -1013: return "CLBlastInvalidIncrementX";
-    case -1012: return "CLBlastInvalidIncrementY";
-    case -1011: return "CLBlastInsufficientMemoryA";
-    case -1010: return "CLBlastInsufficientMemoryB";
-    case -1009: return "CLBlastInsufficientMemoryC";
-    case -1008: return "CLBlastInsufficientMemoryX";
-    case -1007: return "CLBlastInsufficientMemoryY";
-    case -2039: return "CLBlastInvalidOverrideKernel";
-    case -2040: return "CLBlastMissingOverrideParameter";
-    case -2041: return "CLBlastInvalidLocalMemUsage";
-    case -2042: return "CLBlastNoHalfPrecision";
-    case -2043: return "CLBlastNoDoublePrecision";
-    case -2044: return "CLBlastInvalidVectorScalar";
-    case -2045: return "CLBlastInsufficientMemoryScalar";
-    case -2046: return "CLBlastDatabaseError";
-    case -2047: return "CLBlastUnknownError";
-    case -2048: return "CLBlastUnexpectedError";
-    }
-    return hg_cl_error_name((int32_t)s);
-}
-
-/* C = op(A) op(B), row-major, with hetgrad's own plain kernel (hg_gemm_naive). */
-static hg_status gemm_naive(hg__device *d, bool ta, bool tb, size_t m, size_t n, size_t k,
-                            cl_mem a, size_t aoff, size_t lda, cl_mem b, size_t boff,
-                            size_t ldb, cl_mem c, size_t coff, size_t ldc, hg_error *err)
-{
-    cl_uint v[11] = {(cl_uint)m, (cl_uint)n, (cl_uint)k, (cl_uint)aoff, (cl_uint)lda, ta,
-                     (cl_uint)boff, (cl_uint)ldb, tb, (cl_uint)coff, (cl_uint)ldc};
-    if (aoff > 0xffffffffu || boff > 0xffffffffu || coff > 0xffffffffu)
-        return hg__error_set(err, HG_RANGE, 0, "hg_gemm_naive on %s: offset beyond 2^32",
-                             d->what);
-    const void *vals[14] = {&v[0], &v[1], &v[2], &a, &v[3], &v[4], &v[5],
-                            &b,    &v[6], &v[7], &v[8], &c, &v[9], &v[10]};
-    for (cl_uint i = 0; i < 14; i++) {
-        bool mem = i == 3 || i == 7 || i == 11;
-        cl_int rc = clSetKernelArg(d->k_gemm, i, mem ? sizeof(cl_mem) : sizeof(cl_uint), vals[i]);
-        if (rc != CL_SUCCESS)
-            return hg__cl_fail(err, rc, "clSetKernelArg(hg_gemm_naive, %u) on %s", i, d->what);
-    }
-    size_t gws[2] = {n, m};
-    return hg__launch(d, d->k_gemm, 2, gws, NULL, "hg_gemm_naive", err);
-}
-
-/* C = op(A) op(B), row-major, through CLBlast (serialised: clblast_guard.c). */
-static hg_status gemm(hg__device *d, bool ta, bool tb, size_t m, size_t n, size_t k,
-                      cl_mem a, size_t aoff, size_t lda, cl_mem b, size_t boff,
-                      size_t ldb, cl_mem c, size_t coff, size_t ldc, const char *stage,
-                      hg_error *err)
-{
-    /* No CLBlast on devices that cannot compile: it builds its kernels itself. */
-    if (d->kc.path != HG__PATH_CLBLAST)
-        return gemm_naive(d, ta, tb, m, n, k, a, aoff, lda, b, boff, ldb, c, coff, ldc, err);
-    cl_event ev = NULL;
-    hg__clblast_lock();
-    CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor,
-                                       ta ? CLBlastTransposeYes : CLBlastTransposeNo,
-                                       tb ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k,
-                                       1.0f, a, aoff, lda, b, boff, ldb, 0.0f, c, coff, ldc,
-                                       &d->queue, &ev);
-    hg__clblast_unlock();
-    if (s != CLBlastSuccess) {
-        if (ev)
-            clReleaseEvent(ev);
-        return hg__error_set(err, HG_OPENCL, (int32_t)s,
-                             "CLBlastSgemm (%s, %zux%zux%zu) on %s: %s (%d)", stage, m, n, k,
-                             d->what, clblast_name(s), (int)s);
-    }
-    return hg__tracked(d, ev, false, err);
-}
-
-hg_status hg__forward_gemm(hg__device *d, size_t m, size_t n, size_t k, cl_mem a, cl_mem b,
-                           size_t boff, cl_mem c, hg_error *err)
-{
-    return gemm_naive(d, false, false, m, n, k, a, 0, k, b, boff, n, c, 0, n, err);
-}
-
 /* ---- buffers ------------------------------------------------------------------ */
-
-/* Groups the custom kernel runs with for rows rows (custom_lsz 0, on a device
-   without a custom kernel: as if 1, never a division by zero). */
-static size_t custom_groups(const hg__device *d, size_t rows)
-{
-    size_t lsz = d->custom_lsz ? d->custom_lsz : 1;
-    size_t g = (rows + lsz - 1) / lsz;
-    return g < 1 ? 1 : g > 256 ? 256 : g;
-}
 
 /*
  * Workspace for batches of up to rows rows.  The first call sizes it for the
@@ -146,48 +43,22 @@ static hg_status ensure_workspace(hg_engine *eng, hg__device *d, size_t rows, hg
     size_t want = d->chunk_rows < window ? d->chunk_rows : window;
     if (rows < want)
         rows = want;
-    const size_t f = sizeof(float), P = eng->nparams;
+    const size_t f = sizeof(float);
     const hg_model_desc *m = &eng->model;
-    hg_status st = HG_OK;
+    if (!d->ops) /* hg__device_open gives every open device a path */
+        return hg__error_set(err, HG_INTERNAL, 0, "%s: no compute path", d->what);
     d->cap_rows = 0;
     size_t recs = eng->det ? (rows + eng->block_rows - 1) / eng->block_rows : 1;
+    const size_t P = eng->nparams;
     if (recs * (P + 1) > 0xffffffffu)
         return hg__error_set(err, HG_RANGE, 0,
                              "%s: %zu records of %zu parameters exceed 2^32 floats; use "
                              "smaller blocks", d->what, recs, P);
-    if (recs > d->cap_recs || !d->grad) {
-        st = hg__alloc_mem(d, &d->grad, recs * (P + 1) * f, "gradient records", err);
-        d->cap_recs = st == HG_OK ? recs : 0;
-    }
-    bool fused = d->kc.path == HG__PATH_OWN && d->kc.c;
-    bool tiled = d->kc.path == HG__PATH_OWN && !d->kc.c;
-    if (st != HG_OK) {
-    } else if (m->kind == HG_MODEL_CUSTOM) {
-        st = hg__alloc_mem(d, &d->partial[0], custom_groups(d, rows) * (P + 1) * f,
-                           "custom partial sums", err);
-    } else if (fused) {
-        size_t K = m->outputs, kp = (K + d->kc.c - 1) / d->kc.c * d->kc.c;
-        st = hg__alloc_mem(d, &d->wt, kp * m->inputs * f, "transposed weights", err);
-        if (st == HG_OK)
-            st = hg__alloc_mem(d, &d->fpart, hg__fused_max_slabs(eng, d, rows) * (P + 1) * f,
-                               "slab partial sums", err);
-    } else {
-        for (size_t l = 0; l < eng->nlayers && st == HG_OK; l++) {
-            st = hg__alloc_mem(d, &d->act[l], rows * eng->layers[l].out * f, "activations",
-                               err);
-            if (st == HG_OK)
-                st = hg__alloc_mem(d, &d->partial[l],
-                                   hg__colsum_blocks(eng, rows) * (eng->layers[l].out + 1) * f,
-                                   "column sums", err);
-        }
-        for (size_t p = 0; p < 2 && st == HG_OK && eng->widest_hidden; p++)
-            st = hg__alloc_mem(d, &d->pingpong[p], rows * eng->widest_hidden * f,
-                               "backprop gradients", err);
-        if (st == HG_OK)
-            st = hg__alloc_mem(d, &d->loss, rows * f, "row losses", err);
-        if (st == HG_OK && tiled)
-            st = hg__alloc_mem(d, &d->wt, P * f, "transposed weights", err);
-    }
+    hg_status st = HG_OK;
+    if (recs > d->cap_recs || !d->grad)
+        st = hg__readback_alloc(eng, d, recs, err);
+    if (st == HG_OK)
+        st = d->ops->workspace(eng, d, rows, err);
     if (st == HG_OK)
         st = hg__alloc_mem(d, &d->xb, rows * m->inputs * f, "gathered rows", err);
     if (st == HG_OK && (m->kind == HG_MODEL_LINEAR || m->kind == HG_MODEL_CUSTOM))
@@ -278,7 +149,7 @@ hg_status hg__device_rebuild(hg_engine *eng, hg__device *d, hg_error *err)
     hg__platform_enter(d->serial);
     d->rebuild = true;
     hg_status st = build_model(eng, d, err);
-    if (st == HG_OK)
+    if (st == HG_OK && d->kc.path != HG__PATH_CUSTOM) /* the user's program: not checked */
         st = hg__kchoice_apply(eng, d, d->li, &d->kc, err);
     d->rebuild = false;
     hg__platform_leave(d->serial);
@@ -296,23 +167,6 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error 
     if (st != HG_OK)
         return st;
 
-    if (eng->model.kind == HG_MODEL_CUSTOM) {
-        hg__program_origin o;
-        st = build(eng, d, li, eng->custom_source, strlen(eng->custom_source), "custom",
-                   &d->custom_prog, &o, err);
-        if (st == HG_OK)
-            st = hg__make_kernel(d, d->custom_prog, eng->custom_kernel, &d->k_custom, err);
-        if (st != HG_OK)
-            return st;
-        size_t kmax = 1;
-        if (clGetKernelWorkGroupInfo(d->k_custom, d->cl_dev, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax,
-                                     &kmax, NULL) != CL_SUCCESS || kmax == 0)
-            kmax = 1;
-        d->custom_lsz = 1;
-        while (d->custom_lsz * 2 <= kmax && d->custom_lsz * 2 <= d->info->max_work_group_size &&
-               d->custom_lsz < 64)
-            d->custom_lsz *= 2;
-    }
     hg__kchoice kc = hg__kchoice_default(eng, d);
     st = hg__kchoice_apply(eng, d, li, &kc, err);
     if (st != HG_OK && d->offline && !eng->det && kc.path == HG__PATH_OWN &&
@@ -374,18 +228,16 @@ void hg__device_close(hg__device *d)
     hg__platform_enter(serial);
     if (d->queue)
         clFinish(d->queue);
-    for (size_t i = 0; i < d->nevents; i++)
-        clReleaseEvent(d->events[i]);
-    free(d->events);
-    free(d->event_is_transfer);
+    hg__events_free(d);
     free(d->res);
     free(d->res_key);
     free(d->chk_x);
     free(d->chk_y);
     free(d->chk_l);
     hg__kchoice_release(d);
+    hg__readback_free(d);
     hg__sparse_release(d);
-    cl_mem *mems[] = {&d->x, &d->y, &d->labels, &d->params, &d->grad, &d->pingpong[0],
+    cl_mem *mems[] = {&d->x, &d->y, &d->labels, &d->params, &d->pingpong[0],
                       &d->pingpong[1], &d->loss, &d->xb, &d->yb, &d->lb, &d->idxb};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         hg__release_mem(mems[i]);
@@ -394,14 +246,12 @@ void hg__device_close(hg__device *d)
         hg__release_mem(&d->partial[l]);
     }
     cl_kernel ks[] = {d->k_bias_act, d->k_linear_out, d->k_softmax_out, d->k_relu_backward,
-                      d->k_colsum, d->k_finish, d->k_gather_f, d->k_gather_i, d->k_custom, d->k_gemm};
+                      d->k_colsum, d->k_finish, d->k_gather_f, d->k_gather_i, d->k_gemm};
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
         if (ks[i])
             clReleaseKernel(ks[i]);
     if (d->prog)
         clReleaseProgram(d->prog);
-    if (d->custom_prog)
-        clReleaseProgram(d->custom_prog);
     if (d->queue)
         clReleaseCommandQueue(d->queue);
     if (d->ctx)
@@ -492,114 +342,6 @@ hg_status hg__device_upload(hg_engine *eng, hg__device *d, const hg_dataset_desc
 
 /* ---- one batch -------------------------------------------------------------------- */
 
-/* The CLBlast and naive paths. */
-static hg_status run_dense(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
-{
-    const size_t L = eng->nlayers, m = b->rows, P = eng->nparams, B = b->block_rows;
-    hg_status st = HG_OK;
-    cl_uint um = (cl_uint)m;
-
-    /* forward */
-    for (size_t l = 0; l < L && st == HG_OK; l++) {
-        const hg__layer *ly = &eng->layers[l];
-        cl_mem a = l == 0 ? b->x : d->act[l - 1];
-        size_t aoff = l == 0 ? b->row * ly->in : 0;
-        st = gemm(d, false, false, m, ly->out, ly->in, a, aoff, ly->in, d->params,
-                  ly->w_off, ly->out, d->act[l], 0, ly->out, "forward", err);
-        if (st != HG_OK || l + 1 == L)
-            break;
-        cl_uint zoff = 0, cols = (cl_uint)ly->out, boff = (cl_uint)ly->b_off, relu = ly->relu;
-        hg__karg args[] = {HG_MEM(d->act[l]), HG_U32(zoff), HG_U32(um), HG_U32(cols),
-                           HG_MEM(d->params), HG_U32(boff), HG_U32(relu)};
-        st = hg__set_args(d, d->k_bias_act, "hg_bias_act", args, 7, err);
-        size_t gws[2] = {ly->out, m};
-        if (st == HG_OK)
-            st = hg__launch(d, d->k_bias_act, 2, gws, NULL, "hg_bias_act", err);
-    }
-    if (st == HG_OK)
-        st = hg__run_output(eng, d, b, err);
-
-    /* backward */
-    cl_mem g = d->act[L - 1];
-    for (size_t li = L; li-- > 0 && st == HG_OK;) {
-        const hg__layer *ly = &eng->layers[li];
-        cl_mem a = li == 0 ? b->x : d->act[li - 1];
-        size_t aoff = li == 0 ? b->row * ly->in : 0;
-        for (size_t r = 0; r < b->nrec && st == HG_OK; r++) {
-            size_t lo = r * B, n = b->nrec == 1 ? m : (m - lo < B ? m - lo : B);
-            st = gemm(d, true, false, ly->in, ly->out, n, a, aoff + lo * ly->in, ly->in,
-                      g, lo * ly->out, ly->out, d->grad, r * (P + 1) + ly->w_off, ly->out,
-                      "weight gradient", err);
-        }
-        if (st == HG_OK)
-            st = hg__column_sums(eng, d, b, g, ly->out, li, err);
-        if (st != HG_OK || li == 0)
-            break;
-        /* G_prev = (G W^T) masked by ReLU'(A_prev) */
-        cl_mem next = d->pingpong[(L - 1 - li) % 2];
-        st = gemm(d, false, true, m, ly->in, ly->out, g, 0, ly->out, d->params, ly->w_off,
-                  ly->out, next, 0, ly->in, "backprop", err);
-        cl_uint n = (cl_uint)(m * ly->in);
-        hg__karg rb[] = {HG_MEM(next), HG_MEM(d->act[li - 1]), HG_U32(n)};
-        if (st == HG_OK)
-            st = hg__set_args(d, d->k_relu_backward, "hg_relu_backward", rb, 3, err);
-        size_t gn = m * ly->in;
-        if (st == HG_OK)
-            st = hg__launch(d, d->k_relu_backward, 1, &gn, NULL, "hg_relu_backward", err);
-        g = next;
-    }
-    return st;
-}
-
-static hg_status run_custom(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
-{
-    const hg_model_desc *md = &eng->model;
-    if (!d->k_custom || !d->custom_lsz) /* hg__kchoice_apply lets no such choice through */
-        return hg__error_set(err, HG_INTERNAL, 0, "%s: the custom path without a custom "
-                             "kernel", d->what);
-    size_t groups = custom_groups(d, b->rows);
-    cl_uint first = (cl_uint)b->row, count = (cl_uint)b->rows, in = (cl_uint)md->inputs,
-            outs = (cl_uint)md->outputs;
-    hg__karg args[] = {HG_MEM(b->x), HG_MEM(b->y), HG_MEM(d->params), HG_U32(first), HG_U32(count), HG_U32(in),
-                   HG_U32(outs), HG_MEM(d->partial[0]), HG_LOCAL(d->custom_lsz * sizeof(float))};
-    hg_status st = hg__set_args(d, d->k_custom, eng->custom_kernel, args, 9, err);
-    if (st != HG_OK)
-        return st;
-    size_t gws = groups * d->custom_lsz, lws = d->custom_lsz;
-    cl_event ev = NULL;
-    cl_int rc = clEnqueueNDRangeKernel(d->queue, d->k_custom, 1, NULL, &gws, &lws, 0, NULL, &ev);
-    if (rc != CL_SUCCESS)
-        return hg__cl_fail(err, rc, "clEnqueueNDRangeKernel(%s) on %s", eng->custom_kernel,
-                           d->what);
-    if (!hg__track(d, ev, false))
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
-    return hg__finish_sums(d, d->partial[0], 0, groups, eng->nparams + 1, 0,
-                           (cl_uint)eng->nparams, err);
-}
-
-/* Make room for n more result records (and their keys). */
-static float *next_records(hg_engine *eng, hg__device *d, size_t n)
-{
-    size_t stride = hg__result_stride(eng);
-    size_t need = (d->npieces_run + n) * stride;
-    if (need > d->res_cap) {
-        size_t cap = d->res_cap ? 2 * d->res_cap : stride * 4;
-        while (cap < need)
-            cap *= 2;
-        float *r = realloc(d->res, cap * sizeof *r);
-        if (!r)
-            return NULL;
-        d->res = r;
-        size_t *k = realloc(d->res_key, cap / stride * sizeof *k);
-        if (!k)
-            return NULL;
-        d->res_key = k;
-        d->res_cap = cap;
-    }
-    d->res_stride = stride;
-    return d->res + d->npieces_run * stride;
-}
-
 /* Ask the fault hook whether device index fails at point. */
 static hg_status injected(hg_engine *eng, hg__device *d, size_t index, hg_fault_point point,
                           hg_error *err)
@@ -614,45 +356,42 @@ static hg_status injected(hg_engine *eng, hg__device *d, size_t index, hg_fault_
 }
 
 /*
- * Run one batch and read its records back (blocking); keys: the records'
- * block numbers (deterministic mode), NULL otherwise.
+ * At the fault hook's wait point (a gradient step with a hook): the batch's
+ * kernels, and every command before them, have finished (a marker's event,
+ * the queue being in order), so the device counts as done and a hook that
+ * sleeps adds to its real compute time.  Without a hook nothing waits.
+ */
+static hg_status wait_point(hg_engine *eng, hg__device *d, hg_error *err)
+{
+    if (!eng->fault_hook || eng->warming)
+        return HG_OK;
+    cl_event done = NULL;
+    cl_int rc = clEnqueueMarkerWithWaitList(d->queue, 0, NULL, &done);
+    if (rc != CL_SUCCESS)
+        return hg__cl_fail(err, rc, "clEnqueueMarkerWithWaitList on %s", d->what);
+    rc = clWaitForEvents(1, &done);
+    clReleaseEvent(done);
+    if (rc != CL_SUCCESS)
+        return hg__cl_fail(err, rc, "clWaitForEvents(batch kernels) on %s", d->what);
+    return injected(eng, d, d->run_index, HG_FAULT_WAIT, err);
+}
+
+/*
+ * Run one batch through the device's path and start reading its records
+ * back (readback.c: they reach d->res by hg__readback_drain); keys: the
+ * records' block numbers (deterministic mode), NULL otherwise.
  */
 static hg_status run_batch(hg_engine *eng, hg__device *d, const hg__batch *b,
                            const size_t *keys, hg_error *err)
 {
-    hg_status st;
-    switch (d->kc.path) {
-    case HG__PATH_CUSTOM: st = run_custom(eng, d, b, err); break;
-    case HG__PATH_OWN:
-        st = d->kc.c ? hg__run_fused(eng, d, b, err) : hg__run_tiled(eng, d, b, err);
-        break;
-    default: st = run_dense(eng, d, b, err); break;
-    }
-    if (st != HG_OK)
-        return st;
-    /* The batch's kernels finish here (the blocking read-back below would wait
-       for them anyway), so the fault hook's wait point sees the device done. */
-    cl_int frc = clFinish(d->queue);
-    if (frc != CL_SUCCESS)
-        return hg__cl_fail(err, frc, "clFinish on %s", d->what);
-    st = injected(eng, d, d->run_index, HG_FAULT_WAIT, err);
-    if (st != HG_OK)
-        return st;
-    float *rec = next_records(eng, d, b->nrec);
-    if (!rec)
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "result records on %s", d->what);
-    cl_event ev = NULL;
-    cl_int rc = clEnqueueReadBuffer(d->queue, d->grad, CL_TRUE, 0,
-                                    b->nrec * hg__result_stride(eng) * sizeof(float), rec, 0,
-                                    NULL, &ev);
-    if (rc != CL_SUCCESS)
-        return hg__cl_fail(err, rc, "clEnqueueReadBuffer(gradient) on %s", d->what);
-    if (!hg__track(d, ev, true))
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
-    for (size_t r = 0; r < b->nrec; r++)
-        d->res_key[d->npieces_run + r] = keys ? keys[r] : d->npieces_run + r;
-    d->npieces_run += b->nrec;
-    return HG_OK;
+    hg_status st = hg__readback_begin(eng, d, err);
+    if (st == HG_OK)
+        st = d->ops->run_batch(eng, d, b, err);
+    if (st == HG_OK)
+        st = wait_point(eng, d, err);
+    if (st == HG_OK)
+        st = hg__readback_end(eng, d, b->nrec, keys, err);
+    return st;
 }
 
 /* Gather idx[0..n) (global rows inside the window) into the batch buffers. */
@@ -778,11 +517,16 @@ static hg_status run_device(hg_engine *eng, hg__device *d, size_t index,
             }
         }
     }
+    if (st == HG_OK) /* every command done: the last read waited for */
+        st = hg__readback_drain(eng, d, err);
     d->stats.pieces = d->npieces_run;
 
 out:
-    if (d->queue)
-        clFinish(d->queue);
+    if (st != HG_OK) {
+        if (d->queue)
+            clFinish(d->queue); /* nothing of the run may still use its buffers */
+        hg__readback_discard(d);
+    }
     hg__collect_events(d);
     free(uidx);
     double t1 = hg__now_ms();

@@ -29,6 +29,8 @@
 
 #include "data_csr.h"
 #include "platlock.h"
+#include "path_ops.h"
+#include "readback.h"
 #include "sparse_exec.h"
 
 #define SPARSE_MAX_SLABS 64u     /* slabs per wave at most */
@@ -120,10 +122,13 @@ void hg__sparse_forget(hg_engine *eng)
 /* The dense data and workspace of device d: not needed while it holds CSR rows. */
 static void drop_dense(hg__device *d)
 {
-    cl_mem *mems[] = {&d->x, &d->y, &d->labels, &d->grad, &d->pingpong[0], &d->pingpong[1],
-                      &d->loss, &d->xb, &d->yb, &d->lb, &d->idxb, &d->wt, &d->fpart};
+    cl_mem *mems[] = {&d->x, &d->y, &d->labels, &d->pingpong[0], &d->pingpong[1],
+                      &d->loss, &d->xb, &d->yb, &d->lb, &d->idxb};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         hg__release_mem(mems[i]);
+    hg__readback_free(d);
+    if (d->ops)
+        d->ops->drop_workspace(d->ps);
     for (size_t l = 0; l < HG__MAX_LAYERS; l++) {
         hg__release_mem(&d->act[l]);
         hg__release_mem(&d->partial[l]);

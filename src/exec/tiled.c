@@ -7,7 +7,24 @@
  * the ReLU derivative fused as a mask.  Every element is a sequential fma
  * chain, so the bits do not depend on the block shape or the device.
  */
-#include "engine_internal.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "path_ops.h"
+
+/* Tiled GEMM block for layers narrower than 16 columns. */
+#define NARROW_TM 8u
+#define NARROW_TN 8u
+
+/* The tiled path's state (hg__device.ps): its programs, kernels and buffers. */
+typedef struct tiled_state {
+    cl_program prog[2];       /* [0] the choice's block, [1] the narrow 8 x 8 block */
+    char       label[2][64];
+    cl_kernel  gnn[2], gtn[2]; /* hg_gemm_nn, hg_gemm_tn of each program */
+    cl_kernel  gtr;           /* hg_transpose (program 0) */
+    cl_mem     wt;            /* transposed weights, P floats */
+} tiled_state;
 
 #ifndef TN_CHUNK
 #define TN_CHUNK 256u /* rows of K per weight-gradient call */
@@ -19,9 +36,10 @@ static hg_status gemm(hg__device *d, bool ta, size_t m, size_t n, size_t k, cl_m
                       size_t coff, size_t ldc, size_t bias_off, cl_mem mask, size_t ldm,
                       cl_uint flags, hg_error *err)
 {
+    tiled_state *ts = d->ps;
     int w = n < 16 ? 1 : 0; /* narrow products use the 8 x 8 program */
-    size_t tm = w ? 8 : d->kc.a, tn = w ? 8 : d->kc.b;
-    cl_kernel kern = ta ? d->k_gtn[w] : d->k_gnn[w];
+    size_t tm = w ? NARROW_TM : d->kc.a, tn = w ? NARROW_TN : d->kc.b;
+    cl_kernel kern = ta ? ts->gtn[w] : ts->gnn[w];
     const char *name = ta ? "hg_gemm_tn" : "hg_gemm_nn";
     if (aoff > 0xffffffffu || boff > 0xffffffffu || coff > 0xffffffffu)
         return hg__error_set(err, HG_RANGE, 0, "%s on %s: offset beyond 2^32", name, d->what);
@@ -47,23 +65,25 @@ static hg_status gemm(hg__device *d, bool ta, size_t m, size_t n, size_t k, cl_m
 /* wt[w_off ...] (out x in) = W^T for the layers that backpropagate. */
 static hg_status transpose_weights(hg_engine *eng, hg__device *d, hg_error *err)
 {
+    tiled_state *ts = d->ps;
     hg_status st = HG_OK;
     for (size_t l = 1; l < eng->nlayers && st == HG_OK; l++) {
         const hg__layer *ly = &eng->layers[l];
         cl_uint rows = (cl_uint)ly->in, cols = (cl_uint)ly->out, off = (cl_uint)ly->w_off;
         hg__karg a[] = {HG_U32(rows),  HG_U32(cols), HG_MEM(d->params), HG_U32(off),
-                        HG_U32(cols),  HG_MEM(d->wt), HG_U32(off),      HG_U32(rows)};
-        st = hg__set_args(d, d->k_gtr, "hg_transpose", a, 8, err);
+                        HG_U32(cols),  HG_MEM(ts->wt), HG_U32(off),      HG_U32(rows)};
+        st = hg__set_args(d, ts->gtr, "hg_transpose", a, 8, err);
         size_t gws[2] = {(ly->out + d->kc.b - 1) / d->kc.b, (ly->in + d->kc.a - 1) / d->kc.a};
         size_t one[2] = {1, 1};
         if (st == HG_OK)
-            st = hg__launch(d, d->k_gtr, 2, gws, one, "hg_transpose", err);
+            st = hg__launch(d, ts->gtr, 2, gws, one, "hg_transpose", err);
     }
     return st;
 }
 
-hg_status hg__run_tiled(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
+static hg_status run_tiled(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
 {
+    tiled_state *ts = d->ps;
     const size_t L = eng->nlayers, m = b->rows, P = eng->nparams, B = b->block_rows;
     hg_status st = transpose_weights(eng, d, err);
 
@@ -105,7 +125,7 @@ hg_status hg__run_tiled(hg_engine *eng, hg__device *d, const hg__batch *b, hg_er
             break;
         /* G_prev = (G W^T) masked by ReLU'(A_prev) */
         cl_mem next = d->pingpong[(L - 1 - li) % 2];
-        st = gemm(d, false, m, ly->in, ly->out, g, 0, ly->out, d->wt, ly->w_off, ly->in, next,
+        st = gemm(d, false, m, ly->in, ly->out, g, 0, ly->out, ts->wt, ly->w_off, ly->in, next,
                   0, ly->in, 0, d->act[li - 1], ly->in, 4u, err);
         g = next;
     }
@@ -118,3 +138,89 @@ hg_status hg__tiled_forward(hg__device *d, size_t m, size_t n, size_t k, cl_mem 
     return gemm(d, false, m, n, k, a, 0, k, d->params, w_off, n, c, 0, n, b_off, NULL, 0,
                 relu ? 3u : 1u, err);
 }
+
+bool hg__tiled_ready(const hg__device *d)
+{
+    const tiled_state *ts = d->ops == &hg__ops_tiled ? d->ps : NULL;
+    return ts && ts->gnn[0] && ts->gnn[1];
+}
+
+static void drop_workspace(void *state)
+{
+    tiled_state *ts = state;
+    if (ts)
+        hg__release_mem(&ts->wt);
+}
+
+static void release(void *state)
+{
+    tiled_state *ts = state;
+    if (!ts)
+        return;
+    drop_workspace(ts);
+    cl_kernel ks[] = {ts->gnn[0], ts->gnn[1], ts->gtn[0], ts->gtn[1], ts->gtr};
+    for (size_t i = 0; i < 5; i++)
+        if (ks[i])
+            clReleaseKernel(ks[i]);
+    for (size_t i = 0; i < 2; i++)
+        if (ts->prog[i])
+            clReleaseProgram(ts->prog[i]);
+    free(ts);
+}
+
+static hg_status open_tiled(hg_engine *eng, hg__device *d, const hg__kchoice *k,
+                            void **state, hg_error *err)
+{
+    *state = NULL;
+    size_t len = 0;
+    const char *src = hg__kernel_source("gemm", &len);
+    if (!src)
+        return hg__error_set(err, HG_INTERNAL, 0, "embedded kernel 'gemm' missing");
+    tiled_state *ts = calloc(1, sizeof *ts);
+    if (!ts)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tiled kernels on %s", d->what);
+    const unsigned tm[2] = {k->a, NARROW_TM}, tn[2] = {k->b, NARROW_TN};
+    hg_status st = HG_OK;
+    for (size_t i = 0; i < 2 && st == HG_OK; i++) {
+        char opt[96];
+        snprintf(opt, sizeof opt, "-cl-std=CL1.2 -DHG_TM=%u -DHG_TN=%u", tm[i], tn[i]);
+        snprintf(ts->label[i], sizeof ts->label[i], "tiled-%ux%u", tm[i], tn[i]);
+        st = hg__path_build(eng, d, src, len, ts->label[i], opt, &ts->prog[i], err);
+        if (st == HG_OK)
+            st = hg__make_kernel(d, ts->prog[i], "hg_gemm_nn", &ts->gnn[i], err);
+        if (st == HG_OK)
+            st = hg__make_kernel(d, ts->prog[i], "hg_gemm_tn", &ts->gtn[i], err);
+    }
+    if (st == HG_OK)
+        st = hg__make_kernel(d, ts->prog[0], "hg_transpose", &ts->gtr, err);
+    if (st != HG_OK) {
+        release(ts);
+        return st;
+    }
+    *state = ts;
+    return HG_OK;
+}
+
+/* The layers' workspace and the transposed weights. */
+static hg_status workspace(hg_engine *eng, hg__device *d, size_t rows, hg_error *err)
+{
+    tiled_state *ts = d->ps;
+    hg_status st = hg__layer_workspace(eng, d, rows, err);
+    if (st == HG_OK)
+        st = hg__alloc_mem(d, &ts->wt, eng->nparams * sizeof(float), "transposed weights",
+                           err);
+    return st;
+}
+
+static bool program(const void *state, size_t i, cl_program *prog, const char **label)
+{
+    const tiled_state *ts = state;
+    if (!ts || i > 1 || !ts->prog[i])
+        return false;
+    *prog = ts->prog[i];
+    *label = ts->label[i];
+    return true;
+}
+
+const hg__path_ops hg__ops_tiled = {"tiled", open_tiled, workspace, run_tiled,
+                                    drop_workspace, release, program};

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * path_ops.h - the compute paths a device runs a batch of rows with, each an
+ * ops table in its own file:
+ *
+ *   hg__ops_clblast  dense.c   CLBlast GEMMs + our element-wise kernels
+ *   hg__ops_naive    dense.c   our plain GEMM (hg_gemm_naive) + element-wise kernels
+ *   hg__ops_fused    fused.c   linear / softmax: the one-pass fused kernel
+ *   hg__ops_tiled    tiled.c   MLP: the register-tiled GEMM with fused epilogues
+ *   hg__ops_custom   custom.c  the user's kernel and a column-sum finish
+ *
+ * A device holds one path at a time (hg__device.ops) and that path's own
+ * state (hg__device.ps: its programs, kernels and private buffers, opaque to
+ * everything but the path's file).  kchoice.c opens a path for a kernel
+ * choice and releases the one it replaces; pipeline.c sizes the workspace
+ * and runs batches through the table; nothing else switches on the path.
+ *
+ * Adding a path (or a variant of one): write its file with an hg__path_ops
+ * table, declare the table here, return it from hg__path_ops_for
+ * (path_ops.c) for its kernel choices, and list the file in CMakeLists.txt.
+ *
+ * Every function runs with the device's platform lock held (platlock.h) and
+ * enqueues on d->queue only; none waits for the device.
+ */
+#ifndef HG_PATH_OPS_H
+#define HG_PATH_OPS_H
+
+#include "engine_internal.h"
+
+typedef struct hg__path_ops {
+    const char *name; /* "clblast", "naive", "fused", "tiled", "custom" */
+    /*
+     * Build the programs and kernels of choice k on device d into a new
+     * state *state (malloc'ed; NULL for a path that keeps none).  All or
+     * nothing: on failure *state is NULL, nothing is left allocated, and d
+     * (its current path and state) is untouched.  Fails with HG_BUILD and
+     * the build log, HG_OPENCL, HG_OUT_OF_MEMORY.
+     */
+    hg_status (*open)(hg_engine *eng, hg__device *d, const hg__kchoice *k, void **state,
+                      hg_error *err);
+    /*
+     * Allocate the path's workspace for batches of up to rows rows: its
+     * private buffers in d->ps and the shared layer buffers it uses
+     * (d->act, d->pingpong, d->loss, d->partial).  Called by pipeline.c
+     * only when rows exceed d->cap_rows; buffers are replaced, not grown.
+     * Fails with HG_OUT_OF_MEMORY (or HG_OPENCL) and a message naming the
+     * buffer; the caller then treats the workspace as empty.
+     */
+    hg_status (*workspace)(hg_engine *eng, hg__device *d, size_t rows, hg_error *err);
+    /*
+     * Enqueue batch b: its records (P + 1 floats each, b->nrec of them)
+     * into d->grad, records 0..b->nrec-1.  Not waited for; d->grad must not
+     * be read before the queue has run these commands.
+     */
+    hg_status (*run_batch)(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err);
+    /* Release the private buffers of state (kept: programs and kernels);
+       NULL state: no-op. */
+    void (*drop_workspace)(void *state);
+    /* Release everything state holds, and state itself; NULL: no-op. */
+    void (*release)(void *state);
+    /*
+     * The i-th program state holds and its cache label (for
+     * hg_engine_export_binaries); false past the last.  NULL state: none.
+     */
+    bool (*program)(const void *state, size_t i, cl_program *prog, const char **label);
+} hg__path_ops;
+
+extern const hg__path_ops hg__ops_clblast, hg__ops_naive, hg__ops_fused, hg__ops_tiled,
+    hg__ops_custom;
+
+/* The table that computes kernel choice k (path_ops.c); never NULL. */
+const hg__path_ops *hg__path_ops_for(const hg__kchoice *k);
+
+/* ---- what the paths' open functions share (path_build.c) ---------------------- */
+
+/*
+ * Build a program of a kernel choice on d: from the program cache unless
+ * d->rebuild, d->kc_from_cache set when it came from the cache.  Fails as
+ * hg__program_build does.
+ */
+hg_status hg__path_build(hg_engine *eng, hg__device *d, const char *src, size_t len,
+                         const char *label, const char *options, cl_program *prog,
+                         hg_error *err);
+/* The test hook's extra build option for candidate k (hg__kchoice_break), or "". */
+const char *hg__path_broken_option(const hg_engine *eng, const hg__kchoice *k);
+/* detmath.cl followed by name.cl (malloc'ed; NULL when out of memory or missing). */
+char *hg__path_source_with_detmath(const char *name, size_t *len);
+
+/* Shared layer workspace of the dense and tiled paths (epilogue.c): d->act,
+   d->partial, d->pingpong and d->loss for batches of rows rows. */
+hg_status hg__layer_workspace(hg_engine *eng, hg__device *d, size_t rows, hg_error *err);
+
+#endif /* HG_PATH_OPS_H */

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * readback.c - a device's records come back without stopping it: two record
+ * slots on the device, each read into its own host buffer by a non-blocking
+ * read with an event, so that batch k's records travel while batch k + 1 is
+ * enqueued and run.  The host waits for a slot's event only when it needs
+ * the slot again (batch k + 2) or the records (the end of the run), and then
+ * appends them to hg__device.res in batch order, so the records, their keys
+ * and the host's sum are those of one batch after another.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "readback.h"
+
+float *hg__next_records(hg_engine *eng, hg__device *d, size_t n)
+{
+    size_t stride = hg__result_stride(eng);
+    size_t need = (d->npieces_run + n) * stride;
+    if (need > d->res_cap) {
+        size_t cap = d->res_cap ? 2 * d->res_cap : stride * 4;
+        while (cap < need)
+            cap *= 2;
+        float *r = realloc(d->res, cap * sizeof *r);
+        if (!r)
+            return NULL;
+        d->res = r;
+        size_t *k = realloc(d->res_key, cap / stride * sizeof *k);
+        if (!k)
+            return NULL;
+        d->res_key = k;
+        d->res_cap = cap;
+    }
+    d->res_stride = stride;
+    return d->res + d->npieces_run * stride;
+}
+
+void hg__readback_discard(hg__device *d)
+{
+    hg__readback *rb = &d->readback;
+    for (int s = 0; s < 2; s++) {
+        if (rb->ev[s])
+            clReleaseEvent(rb->ev[s]);
+        rb->ev[s] = NULL;
+        rb->nrec[s] = 0;
+    }
+    rb->next = 0;
+}
+
+void hg__readback_free(hg__device *d)
+{
+    hg__readback *rb = &d->readback;
+    hg__readback_discard(d);
+    for (int s = 0; s < 2; s++) {
+        hg__release_mem(&rb->dev[s]);
+        free(rb->host[s]);
+        free(rb->keys[s]);
+        rb->host[s] = NULL;
+        rb->keys[s] = NULL;
+    }
+    hg__release_mem(&rb->all);
+    d->grad = NULL;
+    d->cap_recs = 0;
+}
+
+/* Bytes one slot takes in rb->all: its records, rounded up to the device's
+   base address alignment (where a sub-buffer must start). */
+static hg_status slot_bytes(hg__device *d, size_t floats, size_t *bytes, hg_error *err)
+{
+    cl_uint bits = 0;
+    cl_int rc = clGetDeviceInfo(d->cl_dev, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof bits, &bits,
+                                NULL);
+    if (rc != CL_SUCCESS)
+        return hg__cl_fail(err, rc, "clGetDeviceInfo(CL_DEVICE_MEM_BASE_ADDR_ALIGN) on %s",
+                           d->what);
+    size_t align = bits >= 8 ? bits / 8 : 1;
+    *bytes = (floats * sizeof(float) + align - 1) / align * align;
+    return HG_OK;
+}
+
+/* Slot s: the sub-buffer of rb->all at s * bytes. */
+static hg_status sub_slot(hg__device *d, unsigned s, size_t bytes, hg_error *err)
+{
+    hg__readback *rb = &d->readback;
+    cl_buffer_region region = {s * bytes, bytes};
+    cl_int rc = CL_SUCCESS;
+    rb->dev[s] = clCreateSubBuffer(rb->all, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION,
+                                   &region, &rc);
+    if (rc != CL_SUCCESS || !rb->dev[s]) {
+        rb->dev[s] = NULL;
+        return hg__cl_fail(err, rc != CL_SUCCESS ? rc : CL_OUT_OF_RESOURCES,
+                           "clCreateSubBuffer(record slot %u, %zu bytes) on %s", s, bytes,
+                           d->what);
+    }
+    return HG_OK;
+}
+
+/*
+ * The two slots are the halves of one buffer (sub-buffers), so that a device
+ * creates as many buffers as it did with one record buffer: Oclgrind's
+ * uninitialised-value plugin misreports loads from a buffer created where
+ * another was freed (test_sparse's switch from CSR to dense rows reported
+ * hundreds with two separate slot buffers, none with these).
+ */
+hg_status hg__readback_alloc(hg_engine *eng, hg__device *d, size_t recs, hg_error *err)
+{
+    const size_t floats = recs * (eng->nparams + 1);
+    hg__readback_free(d);
+    if (floats > 0xffffffffu)
+        return hg__error_set(err, HG_RANGE, 0,
+                             "%s: %zu records of %zu parameters exceed 2^32 floats; use "
+                             "smaller blocks", d->what, recs, eng->nparams);
+    hg__readback *rb = &d->readback;
+    size_t bytes = 0;
+    hg_status st = slot_bytes(d, floats, &bytes, err);
+    if (st == HG_OK)
+        st = hg__alloc_mem(d, &rb->all, 2 * bytes, "gradient records", err);
+    for (unsigned s = 0; s < 2 && st == HG_OK; s++) {
+        st = sub_slot(d, s, bytes, err);
+        rb->host[s] = malloc(floats * sizeof(float));
+        rb->keys[s] = malloc(recs * sizeof(size_t));
+        if (st == HG_OK && (!rb->host[s] || !rb->keys[s]))
+            st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "record buffers for %s", d->what);
+    }
+    if (st != HG_OK) {
+        hg__readback_free(d);
+        return st;
+    }
+    d->cap_recs = recs;
+    d->grad = rb->dev[0];
+    return HG_OK;
+}
+
+/* Wait for slot s's read and append its records to d->res; none pending: no-op. */
+static hg_status consume(hg_engine *eng, hg__device *d, unsigned s, hg_error *err)
+{
+    hg__readback *rb = &d->readback;
+    if (!rb->ev[s])
+        return HG_OK;
+    cl_int rc = clWaitForEvents(1, &rb->ev[s]);
+    clReleaseEvent(rb->ev[s]);
+    rb->ev[s] = NULL;
+    size_t n = rb->nrec[s];
+    rb->nrec[s] = 0;
+    if (rc != CL_SUCCESS)
+        return hg__cl_fail(err, rc, "clWaitForEvents(gradient read-back) on %s", d->what);
+    float *rec = hg__next_records(eng, d, n);
+    if (!rec)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "result records on %s", d->what);
+    memcpy(rec, rb->host[s], n * hg__result_stride(eng) * sizeof(float));
+    for (size_t r = 0; r < n; r++)
+        d->res_key[d->npieces_run + r] = rb->keyed[s] ? rb->keys[s][r] : d->npieces_run + r;
+    d->npieces_run += n;
+    return HG_OK;
+}
+
+hg_status hg__readback_begin(hg_engine *eng, hg__device *d, hg_error *err)
+{
+    hg__readback *rb = &d->readback;
+    hg_status st = consume(eng, d, rb->next, err);
+    d->grad = rb->dev[rb->next];
+    return st;
+}
+
+hg_status hg__readback_end(hg_engine *eng, hg__device *d, size_t nrec, const size_t *keys,
+                           hg_error *err)
+{
+    hg__readback *rb = &d->readback;
+    unsigned s = rb->next;
+    if (nrec > d->cap_recs || rb->ev[s])
+        return hg__error_set(err, HG_INTERNAL, 0, "%s: %zu records for a slot of %zu%s",
+                             d->what, nrec, d->cap_recs, rb->ev[s] ? ", still being read" : "");
+    cl_event ev = NULL;
+    cl_int rc = clEnqueueReadBuffer(d->queue, rb->dev[s], CL_FALSE, 0,
+                                    nrec * hg__result_stride(eng) * sizeof(float),
+                                    rb->host[s], 0, NULL, &ev);
+    if (rc != CL_SUCCESS)
+        return hg__cl_fail(err, rc, "clEnqueueReadBuffer(gradient) on %s", d->what);
+    rc = clRetainEvent(ev); /* one reference to wait on, one for the step's timing */
+    if (rc != CL_SUCCESS) {
+        clReleaseEvent(ev);
+        return hg__cl_fail(err, rc, "clRetainEvent(gradient read-back) on %s", d->what);
+    }
+    rb->ev[s] = ev;
+    rb->nrec[s] = nrec;
+    rb->keyed[s] = keys != NULL;
+    if (keys)
+        memcpy(rb->keys[s], keys, nrec * sizeof *keys);
+    rb->next = s ^ 1u;
+    hg_status st = hg__tracked(d, ev, true, err);
+    if (st != HG_OK)
+        return st;
+    rc = clFlush(d->queue); /* the device starts on the batch while the host goes on */
+    if (rc != CL_SUCCESS)
+        return hg__cl_fail(err, rc, "clFlush on %s", d->what);
+    return HG_OK;
+}
+
+hg_status hg__readback_drain(hg_engine *eng, hg__device *d, hg_error *err)
+{
+    hg__readback *rb = &d->readback;
+    unsigned older = rb->next; /* the slot written two batches ago, then the last one */
+    hg_status st = consume(eng, d, older, err);
+    if (st == HG_OK)
+        st = consume(eng, d, older ^ 1u, err);
+    return st;
+}
