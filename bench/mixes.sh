@@ -45,9 +45,16 @@ for v in d["devices"]:
     print("  device %-40s corun %-6s %s" % (v["name"][:40], "%.2f" % v["corun_factor"]
           if v.get("corun_factor") else "-", "; ".join(notes)))
 for c in d["configs"]:
-    print("  %-46s %-9s %10.0f rows/s  %.3fx best  balance %.3f" % (
-        c["name"][:46], "measured" if c["measured"] else "predicted", c["rows_per_s"],
-        c["vs_best_solo"], c.get("balance_efficiency") or 0))
+    t = c.get("timing") or {}
+    paired = c.get("vs_best_solo_paired")
+    print("  %-40s %-9s %10.0f rows/s  %.3fx best (paired %s)  balance %.3f  spread %s %s" % (
+        c["name"][:40], "measured" if c["measured"] else "predicted", c["rows_per_s"],
+        c["vs_best_solo"], "%.3fx" % paired if paired else "-",
+        c.get("balance_efficiency") or 0,
+        "%.1f%%" % (100 * t["spread"]) if t.get("spread") is not None else "-",
+        t.get("flag", "")))
+if d.get("timing_wide"):
+    print("  TIMING WIDE: a spread is over %.0f%%; do not compare" % (100 * d.get("spread_limit", 0.1)))
 PY
 }
 

@@ -338,6 +338,12 @@ START_TEST(race_sizes_follow_the_share)
     hg__race_plan(e, 1, 64, 1e-3, &r); /* clipped to what it can hold */
     ck_assert_uint_eq(r.rows[0], 64);
     ck_assert_uint_eq(r.rows[1], 0);
+    /* a device that needs over 200 ms for the batch (2 ms a row, as Oclgrind):
+       the batch-unknown race, 50 ms of rows, one size, one run */
+    hg__race_plan(e, 0, ROWS, 2.0, &r);
+    ck_assert_uint_eq(r.rows[0], 64); /* 25 rows: at least the 64-row probe */
+    ck_assert_uint_eq(r.rows[1], 0);
+    ck_assert_int_eq(r.reps, 1);
     /* quarantined or weightless devices take no share */
     w[1] = 0;
     ck_assert(hg_engine_set_weights(e, w, n, &err) == HG_OK);

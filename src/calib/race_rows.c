@@ -13,7 +13,9 @@
  * computing alone: joint calibration may leave the others out).  A
  * candidate's time in a round is the sum of its medians at those sizes, each
  * the median of enough runs to fill about 20 ms, since a 128-row step
- * takes tens of microseconds and one run of it is mostly noise.
+ * takes tens of microseconds and one run of it is mostly noise.  A batch
+ * that takes the device over 200 ms (Oclgrind on thousands of rows) is raced
+ * as an unknown one: at its size one race took 40-70 s of a calibration.
  */
 #include "engine_internal.h"
 
@@ -55,7 +57,13 @@ void hg__race_plan(const hg_engine *eng, size_t i, size_t cap, double per_row, h
     double pr = per_row > 1e-9 ? per_row : 1e-9;
     size_t np = cap < 64 ? cap : 64;
     *out = (hg__race){{0, 0}, 0, 1, 3};
-    if (eng->batch_rows == 0) {
+    size_t whole = eng->batch_rows < cap ? eng->batch_rows : cap;
+    size_t share = hg__batch_share(eng, i, eng->batch_rows);
+    share = share < cap ? share : cap;
+    /* A batch the device needs more than SLOW_MS for (a simulator, a slow device
+       given a large batch) is no small batch: its kernels are raced as with the
+       batch unknown, on about RACE_MS of rows, or one race would take seconds */
+    if (eng->batch_rows == 0 || pr * (double)(share + (whole != share ? whole : 0)) > SLOW_MS) {
         size_t n = clamp(RACE_MS / pr, np, cap);
         out->rows[0] = n;
         out->rounds = pr * (double)n > SLOW_MS ? 1 : 3;
@@ -64,9 +72,6 @@ void hg__race_plan(const hg_engine *eng, size_t i, size_t cap, double per_row, h
         out->warm = n / 8 < np ? (n / 8 ? n / 8 : 1) : np;
         return;
     }
-    size_t whole = eng->batch_rows < cap ? eng->batch_rows : cap;
-    size_t share = hg__batch_share(eng, i, eng->batch_rows);
-    share = share < cap ? share : cap;
     out->rows[0] = share;
     out->rows[1] = whole != share ? whole : 0;
     double one = pr * (double)(out->rows[0] + out->rows[1]);
