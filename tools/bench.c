@@ -190,7 +190,7 @@ typedef struct bconfig {
     result    *r;        /* where its figures go (not owned) */
     hg_engine *e;        /* not owned */
     hg_split   split;    /* HG_SPLIT_DYNAMIC: e is the dynamic engine, split set once */
-    double     w[16];    /* HG_SPLIT_WEIGHTS: its weights */
+    double     w[16];    /* its weights (HG_SPLIT_MODEL: all 1) */
     size_t     rows;     /* rows per step */
     double    *bal;      /* [rounds]: balance efficiency of each timed step */
 } bconfig;
@@ -205,7 +205,11 @@ typedef struct bsession {
 /*
  * One step of configuration c: its split and weights set first (untimed; the
  * weights and model splits have no state to lose), then the engine's own
- * step time.  A failed call exits 3.
+ * step time.  The model split gets weight 1 on every device: under it a
+ * device of weight 0 takes no rows (engine.h), and the solo configurations
+ * that share its engine leave weight 0 on all devices but one, so without
+ * this `weighted` ran on one device whenever a solo step came before it in
+ * the round.  A failed call exits 3.
  */
 static int bench_sample(void *ctx, size_t c, size_t round, double *ms)
 {
@@ -214,7 +218,7 @@ static int bench_sample(void *ctx, size_t c, size_t round, double *ms)
     size_t nd = hg_engine_device_count(g->e);
     hg_error err;
     if (g->split != HG_SPLIT_DYNAMIC &&
-        ((g->split == HG_SPLIT_WEIGHTS && hg_engine_set_weights(g->e, g->w, nd, &err) != HG_OK) ||
+        (hg_engine_set_weights(g->e, g->w, nd, &err) != HG_OK ||
          hg_engine_set_split(g->e, g->split, &err) != HG_OK))
         die(g->r->name, &err);
     if (hg_engine_gradient(g->e, s->params, 0, g->rows, s->grad, NULL, &err) != HG_OK)
@@ -354,7 +358,10 @@ static void run_configs(const bench_opts *o, hg_engine *e, hg_engine *ed, const 
     for (size_t k = 0; k < 2; k++) {
         result *r = &run->res[run->nres++];
         snprintf(r->name, sizeof r->name, "%s", k ? "dynamic" : "weighted");
-        cfg[n++] = (bconfig){.r = r, .e = k ? ed : e, .split = splits[k], .rows = o->rows};
+        cfg[n] = (bconfig){.r = r, .e = k ? ed : e, .split = splits[k], .rows = o->rows};
+        for (size_t i = 0; i < nd; i++)
+            cfg[n].w[i] = 1; /* weighted: every device may take rows (bench_sample) */
+        n++;
     }
     size_t rounds = o->steps > 2 ? o->steps : 2;
     for (size_t c = 0; c < n + nslow; c++)
