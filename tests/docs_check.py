@@ -16,7 +16,8 @@ must say what the code does.  Each check is a CTest test (docs.CHECK):
             run (or their first words), each with its reason; an entry that
             matches no command the documents show is an error, so the list
             cannot rot.  mpirun commands need the MPI
-            layer (HG_HAVE_MPI=1 in the environment).
+            layer (HG_HAVE_MPI=1 in the environment), and commands that run
+            ./build/bench/ programs the benchmarks (HG_HAVE_BENCH=1).
   sample    Compiles the README's library example (the ```c block under
             "Using the library") against BUILD_DIR with -Wall -Wextra -Werror,
             and runs it.
@@ -37,7 +38,7 @@ must say what the code does.  Each check is a CTest test (docs.CHECK):
             exists and, with #anchor, a heading in it.
 
 Environment: the test device environment; HG_CC and HG_CFLAGS for sample;
-HG_HAVE_MPI for commands.  Standard library only.
+HG_HAVE_MPI and HG_HAVE_BENCH for commands.  Standard library only.
 """
 import os
 import re
@@ -241,6 +242,10 @@ def check_commands():
             continue
         if key.startswith("mpirun") and os.environ.get("HG_HAVE_MPI") != "1":
             print("not run (built without MPI): %s: %s" % (doc, cmd))
+            continue
+        if "build/bench/" in key and os.environ.get("HG_HAVE_BENCH") != "1":
+            print("not run (built without the benchmarks, HG_BUILD_BENCH=OFF): %s: %s"
+                  % (doc, cmd))
             continue
         cenv = env
         if "oclgrind" in key.lower():  # it names Oclgrind: the device set with it
