@@ -253,9 +253,15 @@ static void cl_type_text(char *buf, size_t n, uint64_t bits)
             k += (size_t)snprintf(buf + k, k < n ? n - k : 0, "%s%s", k ? "|" : "", names[i].name);
 }
 
-static bool listed(const probe_opts *o, const hg_device_info *d)
+/*
+ * Shown: every device with --all-devices, else those in use: kept by the list, or
+ * computed on by the profile's engine (pr, NULL before it ran), which keeps the
+ * runtime that measured faster of two on the same hardware (docs/engine.md,
+ * "Duplicate runtimes"), so its profile is shown where the list set it aside.
+ */
+static bool listed(const probe_opts *o, const hg_device_info *d, const profile_result *pr)
 {
-    return o->all || d->kept;
+    return o->all || d->kept || (pr && pr[d->index].ran);
 }
 
 /* ---- self-test ------------------------------------------------------------ */
@@ -273,7 +279,7 @@ static int run_checks(const hg_device_list *l, const probe_opts *o, check_result
     for (size_t i = 0; i < hg_device_list_count(l); i++) {
         const hg_device_info *d = hg_device_list_get(l, i);
         out[i].ran = false;
-        if (!o->check || !listed(o, d))
+        if (!o->check || !listed(o, d, NULL))
             continue;
         hg_error err;
         out[i].ran = true;
@@ -368,7 +374,7 @@ static void print_tree(const hg_device_list *l, const probe_opts *o, const check
         size_t shown = 0, total = 0;
         for (size_t i = 0; i < hg_device_list_count(l); i++) {
             const hg_device_info *d = hg_device_list_get(l, i);
-            if (d->platform == p && listed(o, d))
+            if (d->platform == p && listed(o, d, pr))
                 total++;
         }
         if (total == 0)
@@ -376,7 +382,7 @@ static void print_tree(const hg_device_list *l, const probe_opts *o, const check
                    pi->device_count ? " in use; --all-devices shows them" : "");
         for (size_t i = 0; i < hg_device_list_count(l); i++) {
             const hg_device_info *d = hg_device_list_get(l, i);
-            if (d->platform != p || !listed(o, d))
+            if (d->platform != p || !listed(o, d, pr))
                 continue;
             shown++;
             printf(" %s-- #%zu %s  [%s] %s  %s\n", shown == total ? "`" : "+", d->index,
@@ -408,7 +414,7 @@ static void print_table(const hg_device_list *l, const probe_opts *o, const chec
     }
     for (size_t i = 0; i < hg_device_list_count(l); i++) {
         const hg_device_info *d = hg_device_list_get(l, i);
-        if (!listed(o, d))
+        if (!listed(o, d, pr))
             continue;
         char buf[160];
         printf("\nDevice #%zu  %s\n", d->index, d->id);
@@ -478,7 +484,7 @@ static bool print_json(const hg_device_list *l, const probe_opts *o, const check
     json_begin_array(&j);
     for (size_t i = 0; i < hg_device_list_count(l); i++) {
         const hg_device_info *d = hg_device_list_get(l, i);
-        if (!listed(o, d))
+        if (!listed(o, d, pr))
             continue;
         nlisted++;
         char buf[64];
