@@ -342,19 +342,6 @@ hg_status hg__device_upload(hg_engine *eng, hg__device *d, const hg_dataset_desc
 
 /* ---- one batch -------------------------------------------------------------------- */
 
-/* Ask the fault hook whether device index fails at point. */
-static hg_status injected(hg_engine *eng, hg__device *d, size_t index, hg_fault_point point,
-                          hg_error *err)
-{
-    if (eng->fault_hook && !eng->warming &&
-        eng->fault_hook(eng->fault_user, index, eng->step, point))
-        return hg__error_set(err, HG_DEVICE_FAILED, 0, "%s: injected fault %s in step %llu",
-                             d->what, point == HG_FAULT_ENQUEUE ? "before enqueue"
-                                                                : "before wait",
-                             (unsigned long long)eng->step);
-    return HG_OK;
-}
-
 /*
  * At the fault hook's wait point (a gradient step with a hook): the batch's
  * kernels, and every command before them, have finished (a marker's event,
@@ -373,7 +360,7 @@ static hg_status wait_point(hg_engine *eng, hg__device *d, hg_error *err)
     clReleaseEvent(done);
     if (rc != CL_SUCCESS)
         return hg__cl_fail(err, rc, "clWaitForEvents(batch kernels) on %s", d->what);
-    return injected(eng, d, d->run_index, HG_FAULT_WAIT, err);
+    return hg__fault_injected(eng, d, d->run_index, HG_FAULT_WAIT, err);
 }
 
 /*
@@ -449,7 +436,7 @@ static hg_status run_device(hg_engine *eng, hg__device *d, size_t index,
         return HG_OK;
     d->run_index = index;
     cl_uint *uidx = NULL;
-    hg_status st = injected(eng, d, index, HG_FAULT_ENQUEUE, err);
+    hg_status st = hg__fault_injected(eng, d, index, HG_FAULT_ENQUEUE, err);
     if (st != HG_OK)
         goto out;
     size_t chunk = d->chunk_rows ? d->chunk_rows : 1;

@@ -297,42 +297,6 @@ static hg_status upload(hg_engine *eng, hg__device *d, const hg_csr_desc *x, siz
 
 /* ---- a device's part of a step ------------------------------------------------- */
 
-/* Ask the fault hook whether device index fails at point (as pipeline.c does). */
-static hg_status injected(hg_engine *eng, hg__device *d, size_t index, hg_fault_point point,
-                          hg_error *err)
-{
-    if (eng->fault_hook && !eng->warming &&
-        eng->fault_hook(eng->fault_user, index, eng->step, point))
-        return hg__error_set(err, HG_DEVICE_FAILED, 0, "%s: injected fault %s in step %llu",
-                             d->what, point == HG_FAULT_ENQUEUE ? "before enqueue"
-                                                                : "before wait",
-                             (unsigned long long)eng->step);
-    return HG_OK;
-}
-
-/* A slot for one more result record (and its key); NULL when out of memory. */
-static float *next_record(hg_engine *eng, hg__device *d)
-{
-    size_t stride = hg__result_stride(eng);
-    size_t need = (d->npieces_run + 1) * stride;
-    if (need > d->res_cap) {
-        size_t cap = d->res_cap ? 2 * d->res_cap : stride * 4;
-        while (cap < need)
-            cap *= 2;
-        float *r = realloc(d->res, cap * sizeof *r);
-        if (!r)
-            return NULL;
-        d->res = r;
-        size_t *k = realloc(d->res_key, cap / stride * sizeof *k);
-        if (!k)
-            return NULL;
-        d->res_key = k;
-        d->res_cap = cap;
-    }
-    d->res_stride = stride;
-    return d->res + d->npieces_run * stride;
-}
-
 /*
  * One record: n rows, window rows first.. (list NULL) or list[0..n) (global
  * rows), as waves of at most max_slabs slabs; read back with key.
@@ -405,9 +369,9 @@ static hg_status run_record(hg_engine *eng, hg__device *d, size_t first, const s
     cl_int frc = clFinish(d->queue);
     if (frc != CL_SUCCESS)
         return hg__cl_fail(err, frc, "clFinish on %s", d->what);
-    if ((st = injected(eng, d, d->run_index, HG_FAULT_WAIT, err)) != HG_OK)
+    if ((st = hg__fault_injected(eng, d, d->run_index, HG_FAULT_WAIT, err)) != HG_OK)
         return st;
-    float *rec = next_record(eng, d);
+    float *rec = hg__next_records(eng, d, 1);
     if (!rec)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "result records on %s", d->what);
     cl_event ev = NULL;
@@ -439,7 +403,7 @@ hg_status hg__sparse_run(hg_engine *eng, hg__device *d, size_t index, const hg__
         return HG_OK;
     d->run_index = index;
     hg_status st = d->sp && d->sp->k_slab
-                       ? injected(eng, d, index, HG_FAULT_ENQUEUE, err)
+                       ? hg__fault_injected(eng, d, index, HG_FAULT_ENQUEUE, err)
                        : hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s holds no sparse data",
                                        d->what);
     if (st != HG_OK)
