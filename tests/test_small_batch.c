@@ -131,7 +131,7 @@ static size_t small_candidates(hg_engine *e, size_t i, hg__kchoice *out)
     hg__kchoice c[HG__MAX_CANDIDATES];
     size_t nc = hg__kchoice_candidates(e, &e->dev[i], c), n = 0;
     for (size_t k = 0; k < nc; k++)
-        if (c[k].s)
+        if (c[k].c && c[k].s) /* the fused ones (test_mlp_small.c: the MLP's) */
             out[n++] = c[k];
     return n;
 }

@@ -126,7 +126,9 @@ typedef struct hg__kchoice {
     unsigned s;           /* fused, fast mode: 0 the usual slabs (512 to 8192 rows,
                              about four per compute unit); 1 or 2: small-batch slabs,
                              that many per compute unit, of 16 rows or more
-                             (hg__fused_slab_rows) */
+                             (hg__fused_slab_rows).  MLP (c == 0): 0 the tiled
+                             path; 1 the small-batch path (mlp_small.c), its
+                             forward GEMM tiled a x b */
 } hg__kchoice;
 
 #define HG__MAX_CANDIDATES 8
@@ -463,6 +465,10 @@ hg_status hg__tiled_forward(hg__device *d, size_t m, size_t n, size_t k, cl_mem 
                             size_t w_off, size_t b_off, bool relu, hg_error *err);
 /* Whether d computes with the tiled path and its kernels are built (tiled.c). */
 bool hg__tiled_ready(const hg__device *d);
+/* Whether the model fits the small-batch MLP path (mlp_small.c): an MLP with
+   one hidden layer and at most HG__MLP_SMALL_MAX_CLASSES classes. */
+#define HG__MLP_SMALL_MAX_CLASSES 64
+bool hg__mlp_small_fits(const hg_engine *eng);
 /* Output layer (epilogue.c): Z -> dLoss/dZ in place and a loss per row. */
 hg_status hg__run_output(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err);
 /*

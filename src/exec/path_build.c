@@ -24,6 +24,8 @@ void hg__kchoice_name(const hg__kchoice *k, char *buf, size_t n)
             snprintf(buf, n, "fused r%u/b%u/k%u/s%u", k->a, k->b, k->c, k->s);
         else if (k->c)
             snprintf(buf, n, "fused r%u/b%u/k%u", k->a, k->b, k->c);
+        else if (k->s)
+            snprintf(buf, n, "mlp-small %ux%u", k->a, k->b);
         else
             snprintf(buf, n, "tiled %ux%u", k->a, k->b);
         break;

@@ -7,6 +7,7 @@
  *   hg__ops_naive    dense.c   our plain GEMM (hg_gemm_naive) + element-wise kernels
  *   hg__ops_fused    fused.c   linear / softmax: the one-pass fused kernel
  *   hg__ops_tiled    tiled.c   MLP: the register-tiled GEMM with fused epilogues
+ *   hg__ops_mlp_small mlp_small.c  MLP, one hidden layer: three launches a batch
  *   hg__ops_custom   custom.c  the user's kernel and a column-sum finish
  *
  * A device holds one path at a time (hg__device.ops) and that path's own
@@ -66,7 +67,7 @@ typedef struct hg__path_ops {
 } hg__path_ops;
 
 extern const hg__path_ops hg__ops_clblast, hg__ops_naive, hg__ops_fused, hg__ops_tiled,
-    hg__ops_custom;
+    hg__ops_custom, hg__ops_mlp_small;
 
 /* The table that computes kernel choice k (path_ops.c); never NULL. */
 const hg__path_ops *hg__path_ops_for(const hg__kchoice *k);

@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_mlp_small.c - the MLP's small-batch path (src/exec/mlp_small.c,
+ * cl/mlp_small.cl): against the double host reference on every test device
+ * (POCL pthread and basic; Oclgrind is not offered it: kchoice.c), the tiled path's bits
+ * exactly (fast and deterministic mode, several records a batch), offered
+ * only where it fits (a known batch size, one hidden layer, at most 64
+ * classes), raced by calibration at the batch size, and a broken build of it
+ * excluded.  Checked through the engine's internals, never through timings.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "path_ops.h"
+
+#define ROWS 300
+#define F 20
+#define H 24 /* one 16-wide tile and a partial one */
+#define K 4
+
+typedef struct problem {
+    hg_model_desc m;
+    float *x;
+    int32_t *l;
+    float *params;
+    size_t P;
+} problem;
+
+static void make_problem(problem *p, size_t hidden, size_t classes)
+{
+    memset(p, 0, sizeof *p);
+    p->m = (hg_model_desc){.kind = HG_MODEL_MLP, .inputs = F, .outputs = classes};
+    p->m.nhidden = 1;
+    p->m.hidden[0] = hidden;
+    p->P = hg_model_param_count(&p->m);
+    p->x = malloc(ROWS * F * sizeof *p->x);
+    p->l = malloc(ROWS * sizeof *p->l);
+    p->params = malloc(p->P * sizeof *p->params);
+    uint32_t s = 777u;
+    for (size_t i = 0; i < ROWS * F; i++) {
+        s = s * 1664525u + 1013904223u;
+        p->x[i] = (float)((s >> 8) % 2001) / 1000.0f - 1.0f;
+    }
+    for (size_t i = 0; i < ROWS; i++)
+        p->l[i] = (int32_t)((i * 13) % classes);
+    for (size_t i = 0; i < p->P; i++)
+        p->params[i] = (float)((double)((i * 2654435761u) % 1000) / 1000.0 - 0.5) * 0.4f;
+}
+
+static void free_problem(problem *p)
+{
+    free(p->x);
+    free(p->l);
+    free(p->params);
+}
+
+static hg_engine *make_engine(problem *p, size_t batch, bool det, const char *devices)
+{
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.keep_duplicates = true;
+    dev.devices = devices;
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.devices = &dev;
+    o.no_profile_cache = true;
+    o.batch_rows = batch;
+    o.deterministic = det;
+    if (det)
+        o.block_rows = 64;
+    hg_engine *e = NULL;
+    hg_error err;
+    ck_assert_msg(hg_engine_create(&o, &p->m, &e, &err) == HG_OK, "%s", err.message);
+    hg_dataset_desc ds = {ROWS, F, p->x, NULL, p->l};
+    ck_assert_msg(hg_engine_set_data(e, &ds, &err) == HG_OK, "%s", err.message);
+    return e;
+}
+
+/* Only device i computes. */
+static void only(hg_engine *e, size_t i)
+{
+    size_t n = hg_engine_device_count(e);
+    double w[16] = {0};
+    ck_assert_uint_le(n, 16);
+    w[i] = 1;
+    hg_error err;
+    ck_assert_msg(hg_engine_set_weights(e, w, n, &err) == HG_OK, "%s", err.message);
+}
+
+static bool oclgrind(const hg_engine *e, size_t i)
+{
+    return strstr(hg_engine_device(e, i)->platform_name, "Oclgrind") != NULL;
+}
+
+/* The small-batch candidates of device i (kchoice s = 1 with c = 0). */
+static size_t small_candidates(hg_engine *e, size_t i, hg__kchoice *out)
+{
+    hg__kchoice c[HG__MAX_CANDIDATES];
+    size_t nc = hg__kchoice_candidates(e, &e->dev[i], c), n = 0;
+    for (size_t k = 0; k < nc; k++)
+        if (c[k].path == HG__PATH_OWN && c[k].c == 0 && c[k].s)
+            out[n++] = c[k];
+    return n;
+}
+
+static void use(hg_engine *e, size_t i, const hg__kchoice *k)
+{
+    char name[48];
+    hg__kchoice_name(k, name, sizeof name);
+    hg_error err;
+    ck_assert_msg(hg__kchoice_apply(e, &e->dev[i], e->dev[i].li, k, &err) == HG_OK, "%s: %s",
+                  name, err.message);
+}
+
+/* The engine's mean gradient on rows [first, first + count) against the reference
+   (the tolerances of test_engine.c). */
+static void expect_reference(problem *p, hg_engine *e, size_t first, size_t count, float *grad,
+                             const char *how)
+{
+    double loss = 0, rloss = 0;
+    double *ref = calloc(p->P, sizeof *ref);
+    hg_error err;
+    ck_assert_msg(hg_engine_gradient(e, p->params, first, count, grad, &loss, &err) == HG_OK,
+                  "%s: %s", how, err.message);
+    hg_dataset_desc ds = {ROWS, F, p->x, NULL, p->l};
+    ck_assert(hg_reference_loss_grad(&p->m, p->params, &ds, first, count, NULL, &rloss, ref,
+                                     &err) == HG_OK);
+    double dmax = 0, rmax = 0;
+    for (size_t k = 0; k < p->P; k++) {
+        double r = ref[k] / (double)count;
+        double d = fabs((double)grad[k] - r);
+        dmax = d > dmax || isnan(d) ? d : dmax;
+        rmax = fabs(r) > rmax ? fabs(r) : rmax;
+    }
+    ck_assert_msg(dmax <= 1e-4 * rmax, "%s: gradient off by %g (max %g)", how, dmax, rmax);
+    ck_assert_msg(fabs(loss - rloss / (double)count) <= 1e-5 * fabs(rloss / (double)count),
+                  "%s: loss %g, reference %g", how, loss, rloss / (double)count);
+    free(ref);
+}
+
+static const size_t steps[][2] = {{0, 40}, {3, 37}, {10, 7}, {1, 1}, {0, ROWS}};
+#define NSTEPS (sizeof steps / sizeof steps[0])
+
+/*
+ * On every device: the small-batch path matches the reference on steps of
+ * several sizes, and gives the tiled 16x16 path's bits (the same operations
+ * in the same order), in fast mode and in deterministic mode (blocks of 64
+ * rows: several records a batch, an unaligned range).
+ */
+static void check_against_tiled(bool det, size_t hidden, size_t classes)
+{
+    problem p;
+    make_problem(&p, hidden, classes);
+    hg_engine *e = make_engine(&p, 40, det, NULL);
+    float *gs = malloc(p.P * sizeof *gs), *gt = malloc(p.P * sizeof *gt);
+    size_t tried = 0;
+    for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+        hg__kchoice c[HG__MAX_CANDIDATES];
+        if (oclgrind(e, i)) { /* not offered there (kchoice.c says why) */
+            ck_assert_uint_eq(small_candidates(e, i, c), 0);
+            continue;
+        }
+        ck_assert_uint_eq(small_candidates(e, i, c), 1);
+        only(e, i);
+        hg__kchoice tiled = {HG__PATH_OWN, c[0].a, c[0].b, 0, 0};
+        for (size_t s = 0; s < NSTEPS; s++) {
+            char how[200];
+            snprintf(how, sizeof how, "mlp-small on %s (%s, %zux%zu), rows %zu+%zu",
+                     hg_engine_device(e, i)->name, det ? "deterministic" : "fast", hidden,
+                     classes, steps[s][0], steps[s][1]);
+            use(e, i, &c[0]);
+            ck_assert(e->dev[i].ops == &hg__ops_mlp_small);
+            expect_reference(&p, e, steps[s][0], steps[s][1], gs, how);
+            use(e, i, &tiled);
+            ck_assert(e->dev[i].ops == &hg__ops_tiled);
+            expect_reference(&p, e, steps[s][0], steps[s][1], gt, how);
+            ck_assert_msg(memcmp(gs, gt, p.P * sizeof *gs) == 0, "%s: not the tiled bits", how);
+        }
+        tried++;
+    }
+    ck_assert_uint_ge(tried, 2);
+    free(gs);
+    free(gt);
+    hg_engine_destroy(e);
+    free_problem(&p);
+}
+
+START_TEST(fast_mode_matches_reference_and_tiled) { check_against_tiled(false, H, K); }
+END_TEST
+
+START_TEST(deterministic_mode_gives_tiled_bits) { check_against_tiled(true, H, K); }
+END_TEST
+
+/* A narrow hidden layer (8: no full 16-wide tile) and 17 classes (one full
+   tile of classes and one partial). */
+START_TEST(narrow_hidden_many_classes) { check_against_tiled(false, 8, 17); }
+END_TEST
+
+/* Offered where it fits: a known batch size, one hidden layer, at most 64
+   classes; in deterministic mode too (it gives the tiled bits). */
+START_TEST(offered_where_it_fits)
+{
+    hg__kchoice c[HG__MAX_CANDIDATES];
+    problem p;
+    make_problem(&p, H, K);
+    hg_engine *known = make_engine(&p, 128, false, NULL), *unknown = make_engine(&p, 0, false, NULL);
+    hg_engine *det = make_engine(&p, 128, true, NULL);
+    hg__kchoice s = {HG__PATH_OWN, 16, 16, 0, 1};
+    for (size_t i = 0; i < hg_engine_device_count(known); i++) {
+        if (oclgrind(known, i)) { /* not offered there (kchoice.c says why) */
+            ck_assert_uint_eq(small_candidates(known, i, c), 0);
+            ck_assert_uint_eq(small_candidates(det, i, c), 0);
+            continue;
+        }
+        ck_assert_uint_eq(small_candidates(known, i, c), 1);
+        ck_assert_uint_eq(c[0].a, 16);
+        ck_assert_uint_eq(c[0].b, 16);
+        char name[48];
+        hg__kchoice_name(&c[0], name, sizeof name);
+        ck_assert_str_eq(name, "mlp-small 16x16");
+        ck_assert_uint_eq(small_candidates(unknown, i, c), 0);
+        ck_assert_uint_eq(small_candidates(det, i, c), 1);
+        ck_assert(!hg__kchoice_valid(unknown, &unknown->dev[i], &s));
+        ck_assert(hg__kchoice_valid(known, &known->dev[i], &s));
+        /* without a batch size the choice is refused, the device keeps its own */
+        hg_error err;
+        ck_assert_int_eq(hg__kchoice_apply(unknown, &unknown->dev[i], unknown->dev[i].li, &s,
+                                           &err), HG_INVALID_ARGUMENT);
+    }
+    hg_engine_destroy(known);
+    hg_engine_destroy(unknown);
+    hg_engine_destroy(det);
+    free_problem(&p);
+
+    problem two; /* two hidden layers: not offered */
+    make_problem(&two, H, K);
+    two.m.nhidden = 2;
+    two.m.hidden[1] = 8;
+    two.P = hg_model_param_count(&two.m);
+    free(two.params);
+    two.params = calloc(two.P, sizeof *two.params);
+    hg_engine *e2 = make_engine(&two, 128, false, NULL);
+    for (size_t i = 0; i < hg_engine_device_count(e2); i++)
+        ck_assert_uint_eq(small_candidates(e2, i, c), 0);
+    hg_engine_destroy(e2);
+    free_problem(&two);
+
+    problem wide; /* 65 classes: not offered */
+    make_problem(&wide, H, 65);
+    hg_engine *e3 = make_engine(&wide, 128, false, NULL);
+    for (size_t i = 0; i < hg_engine_device_count(e3); i++)
+        ck_assert_uint_eq(small_candidates(e3, i, c), 0);
+    hg_engine_destroy(e3);
+    free_problem(&wide);
+}
+END_TEST
+
+/* Calibration on POCL pthread with a batch size races it with the others (the
+   kernel note names it) and keeps a valid candidate. */
+START_TEST(raced_at_the_batch_size)
+{
+    problem p;
+    make_problem(&p, H, K);
+    hg_engine *e = make_engine(&p, 128, false, "name:pthread");
+    hg_error err;
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    hg__device *d = &e->dev[0];
+    ck_assert_uint_eq(d->kc_rows[0], 128);
+    ck_assert(d->kc_measured);
+    ck_assert(hg__kchoice_valid(e, d, &d->kc));
+    ck_assert_msg(strstr(d->kc_note, "mlp-small 16x16"), "%s", d->kc_note);
+    ck_assert_msg(strstr(d->kc_note, "fastest of 5 on 128 rows"), "%s", d->kc_note);
+    hg_engine_destroy(e);
+    free_problem(&p);
+}
+END_TEST
+
+/* A broken build of the candidate (test hook) is excluded by calibration, and
+   a wrong result is caught by the reference check, never kept. */
+static void check_broken(int how)
+{
+    problem p;
+    make_problem(&p, H, K);
+    hg_engine *e = make_engine(&p, 128, false, "name:pthread");
+    hg__kchoice_break(e, "mlp-small 16x16", how);
+    hg_error err;
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    ck_assert(e->dev[0].ops != &hg__ops_mlp_small);
+    ck_assert_msg(strstr(e->dev[0].kc_note, "mlp-small 16x16 excluded"), "%s",
+                  e->dev[0].kc_note);
+    hg_engine_destroy(e);
+    free_problem(&p);
+}
+
+START_TEST(broken_build_excluded) { check_broken(1); }
+END_TEST
+
+START_TEST(wrong_result_excluded) { check_broken(2); }
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("mlp_small");
+    TCase *tc = tcase_create("devices");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, offered_where_it_fits);
+    tcase_add_test(tc, fast_mode_matches_reference_and_tiled);
+    tcase_add_test(tc, deterministic_mode_gives_tiled_bits);
+    tcase_add_test(tc, narrow_hidden_many_classes);
+    tcase_add_test(tc, raced_at_the_batch_size);
+    tcase_add_test(tc, broken_build_excluded);
+    tcase_add_test(tc, wrong_result_excluded);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
