@@ -58,43 +58,60 @@ __kernel void hg_mlps_head(__global const float *h, const uint rows, const uint 
     __global const float *hr = h + r * hid;
     __global const float *w2 = params + w2off;
     float z[HG_K];
+#pragma unroll
     for (uint k = 0; k < HG_K; k++)
         z[k] = 0.0f;
     for (uint p = 0; p < hid; p++) {
         const float a = hr[p];
         __global const float *w = w2 + (size_t)p * HG_K;
+#pragma unroll
         for (uint k = 0; k < HG_K; k++)
             z[k] = fma(a, w[k], z[k]);
     }
     float m = -INFINITY;
+#pragma unroll
     for (uint k = 0; k < HG_K; k++) {
         z[k] = z[k] + params[b2off + k];
         m = z[k] > m ? z[k] : m;
     }
     float s = 0.0f;
+#pragma unroll
     for (uint k = 0; k < HG_K; k++)
         s = s + hg_exp1(z[k] - m);
     const float lse = m + hg_log1(s);
     const int label = labels[loff + r];
     float zl = 0.0f;
+#pragma unroll
     for (uint k = 0; k < HG_K; k++)
         zl = k == (uint)label ? z[k] : zl;
     loss[r] = lse - zl;
     __global float *g2r = g2 + r * HG_K;
+#pragma unroll
     for (uint k = 0; k < HG_K; k++) {
         z[k] = hg_exp1(z[k] - lse) - (k == (uint)label ? 1.0f : 0.0f);
         g2r[k] = z[k];
     }
+    /* G1, 16 hidden units at a time: 16 independent fma chains over the
+       classes (one chain per unit, in class order: the tiled path's bits) */
     __global float *g1r = g1 + r * hid;
-    for (uint i = 0; i < hid; i++) {
-        __global const float *w = w2 + (size_t)i * HG_K;
-        float acc = 0.0f;
-        for (uint k = 0; k < HG_K; k++)
-            acc = fma(z[k], w[k], acc);
+    for (uint i0 = 0; i0 < hid; i0 += 16u) {
+        const uint nv = min(16u, hid - i0);
+        float16 acc = (float16)(0.0f);
+#pragma unroll
+        for (uint k = 0; k < HG_K; k++) {
+            float t[16];
+            for (uint c = 0; c < 16u; c++)
+                t[c] = w2[(size_t)(i0 + min(c, nv - 1u)) * HG_K + k];
+            acc = fma((float16)(z[k]), vload16(0, t), acc);
+        }
+        float o[16];
+        vstore16(acc, 0, o);
+        for (uint c = 0; c < nv; c++) {
 #ifdef HG_TEST_BROKEN_RESULT
-        acc = acc * 1.5f; /* a test's wrong candidate */
+            o[c] = o[c] * 1.5f; /* a test's wrong candidate */
 #endif
-        g1r[i] = hr[i] > 0.0f ? acc : 0.0f;
+            g1r[i0 + c] = hr[i0 + c] > 0.0f ? o[c] : 0.0f;
+        }
     }
 }
 
@@ -128,31 +145,36 @@ static inline void hg_mlps_store(float16 v, __global float *q, const uint nvalid
  * (M x N, ld N).  Each element: acc = fma(A[r, i], B[r, j], acc) for
  * r = 0 .. n - 1, from 0.
  */
-static void hg_mlps_dw(__global const float *a, __global const float *b, const uint n,
+static inline void hg_mlps_dw(__global const float *a, __global const float *b, const uint n,
                        const uint M, const uint N, const uint i0, const uint j0,
                        __global float *dw)
 {
     uint ic[HG_WM];
+#pragma unroll
     for (uint t = 0; t < HG_WM; t++)
         ic[t] = min(i0 + t, M - 1u);
     const uint nvalid = N - j0;
     float16 acc[HG_WM];
+#pragma unroll
     for (uint t = 0; t < HG_WM; t++)
         acc[t] = (float16)(0.0f);
     __global const float *ap = a, *bp = b + j0;
     if (nvalid >= 16u) {
         for (uint r = 0; r < n; r++, ap += M, bp += N) {
             const float16 bv = vload16(0, bp);
+#pragma unroll
             for (uint t = 0; t < HG_WM; t++)
                 acc[t] = fma((float16)(ap[ic[t]]), bv, acc[t]);
         }
     } else {
         for (uint r = 0; r < n; r++, ap += M, bp += N) {
             const float16 bv = hg_mlps_row(bp, nvalid);
+#pragma unroll
             for (uint t = 0; t < HG_WM; t++)
                 acc[t] = fma((float16)(ap[ic[t]]), bv, acc[t]);
         }
     }
+#pragma unroll
     for (uint t = 0; t < HG_WM; t++)
         if (i0 + t < M)
             hg_mlps_store(acc[t], dw + (size_t)(i0 + t) * N + j0, nvalid);
@@ -164,7 +186,7 @@ static void hg_mlps_dw(__global const float *a, __global const float *b, const u
  * blocks (Kahan both).  With loss_out non-NULL also the sum of loss[0 .. n)
  * the same way.
  */
-static void hg_mlps_bias(__global const float *g, const uint n, const uint N, const uint j0,
+static inline void hg_mlps_bias(__global const float *g, const uint n, const uint N, const uint j0,
                          const uint cb, __global float *out, __global const float *loss,
                          __global float *loss_out)
 {
