@@ -6,9 +6,9 @@
  * record instead of the tiled path's eleven:
  *
  *   1. hg_gemm_nn (gemm.cl): H = relu(X W1 + b1);
- *   2. hg_mlps_head: per row, the logits H W2 + b2, the softmax loss and
- *      G2 = dLoss/dlogits, and the backpropagated G1 = (G2 W2^T) masked by
- *      ReLU'(H);
+ *   2. hg_mlps_head: 16 rows a work-item (a row a vector lane), the logits
+ *      H W2 + b2, the softmax loss and G2 = dLoss/dlogits, and the
+ *      backpropagated G1 = (G2 W2^T) masked by ReLU'(H);
  *   3. hg_mlps_grad: the whole record: dW1 = X^T G1, dW2 = H^T G2, the bias
  *      gradients (column sums of G1 and G2) and the loss.
  *
@@ -42,76 +42,87 @@
 #endif
 
 /*
- * One work-item per row r < rows of the batch.  h: H (rows x hid);
+ * One work-item per 16 rows r0 .. r0 + 15 (r0 = 16 * global id) of the
+ * batch's rows, one row a vector lane.  h: H (rows x hid);
  * params: W2 (hid x HG_K) at w2off, b2 at b2off; labels at loff.
  * Writes g2 (rows x HG_K), g1 (rows x hid) and loss[r] = logsumexp(z) -
- * z[label], as hg_softmax_out.  Labels were checked on the host.
+ * z[label], as hg_softmax_out, for its rows below rows.  Rows past the end
+ * compute row rows - 1 again and are not stored.  Labels were checked on
+ * the host.
  */
 __kernel void hg_mlps_head(__global const float *h, const uint rows, const uint hid,
                            __global const float *params, const uint w2off,
                            const uint b2off, __global const int *labels, const uint loff,
                            __global float *g2, __global float *g1, __global float *loss)
 {
-    const size_t r = get_global_id(0);
-    if (r >= rows)
+    const uint r0 = (uint)get_global_id(0) * 16u;
+    if (r0 >= rows)
         return;
-    __global const float *hr = h + r * hid;
+    const uint nr = min(16u, rows - r0);
+    __global const float *hr[16];
+    for (uint c = 0; c < 16u; c++)
+        hr[c] = h + (size_t)(r0 + min(c, nr - 1u)) * hid;
     __global const float *w2 = params + w2off;
-    float z[HG_K];
+    /* logits: per row and class a sequential fma chain over the hidden units */
+    float16 z[HG_K];
 #pragma unroll
     for (uint k = 0; k < HG_K; k++)
-        z[k] = 0.0f;
+        z[k] = (float16)(0.0f);
     for (uint p = 0; p < hid; p++) {
-        const float a = hr[p];
+        float t[16];
+        for (uint c = 0; c < 16u; c++)
+            t[c] = hr[c][p];
+        const float16 a = vload16(0, t);
         __global const float *w = w2 + (size_t)p * HG_K;
 #pragma unroll
         for (uint k = 0; k < HG_K; k++)
-            z[k] = fma(a, w[k], z[k]);
+            z[k] = fma(a, (float16)(w[k]), z[k]);
     }
-    float m = -INFINITY;
-#pragma unroll
-    for (uint k = 0; k < HG_K; k++) {
-        z[k] = z[k] + params[b2off + k];
-        m = z[k] > m ? z[k] : m;
-    }
-    float s = 0.0f;
+    /* the output row by row, as hg_softmax_out */
+    float zs[HG_K * 16];
 #pragma unroll
     for (uint k = 0; k < HG_K; k++)
-        s = s + hg_exp1(z[k] - m);
-    const float lse = m + hg_log1(s);
-    const int label = labels[loff + r];
-    float zl = 0.0f;
+        vstore16(z[k], 0, zs + k * 16u);
+    for (uint c = 0; c < 16u; c++) {
+        const uint r = r0 + min(c, nr - 1u);
+        float m = -INFINITY;
+        for (uint k = 0; k < HG_K; k++) {
+            const float v = zs[k * 16u + c] + params[b2off + k];
+            zs[k * 16u + c] = v;
+            m = v > m ? v : m;
+        }
+        float s = 0.0f;
+        for (uint k = 0; k < HG_K; k++)
+            s = s + hg_exp1(zs[k * 16u + c] - m);
+        const float lse = m + hg_log1(s);
+        const int label = labels[loff + r];
+        const float zl = zs[(uint)label * 16u + c];
+        for (uint k = 0; k < HG_K; k++)
+            zs[k * 16u + c] = hg_exp1(zs[k * 16u + c] - lse) - (k == (uint)label ? 1.0f : 0.0f);
+        if (c < nr) {
+            loss[r] = lse - zl;
+            for (uint k = 0; k < HG_K; k++)
+                g2[(size_t)r * HG_K + k] = zs[k * 16u + c];
+        }
+    }
 #pragma unroll
     for (uint k = 0; k < HG_K; k++)
-        zl = k == (uint)label ? z[k] : zl;
-    loss[r] = lse - zl;
-    __global float *g2r = g2 + r * HG_K;
-#pragma unroll
-    for (uint k = 0; k < HG_K; k++) {
-        z[k] = hg_exp1(z[k] - lse) - (k == (uint)label ? 1.0f : 0.0f);
-        g2r[k] = z[k];
-    }
-    /* G1, 16 hidden units at a time: 16 independent fma chains over the
-       classes (one chain per unit, in class order: the tiled path's bits) */
-    __global float *g1r = g1 + r * hid;
-    for (uint i0 = 0; i0 < hid; i0 += 16u) {
-        const uint nv = min(16u, hid - i0);
+        z[k] = vload16(0, zs + k * 16u);
+    /* G1: per row and hidden unit a sequential fma chain over the classes,
+       masked by ReLU'(H) */
+    for (uint i = 0; i < hid; i++) {
+        __global const float *w = w2 + (size_t)i * HG_K;
         float16 acc = (float16)(0.0f);
 #pragma unroll
-        for (uint k = 0; k < HG_K; k++) {
-            float t[16];
-            for (uint c = 0; c < 16u; c++)
-                t[c] = w2[(size_t)(i0 + min(c, nv - 1u)) * HG_K + k];
-            acc = fma((float16)(z[k]), vload16(0, t), acc);
-        }
+        for (uint k = 0; k < HG_K; k++)
+            acc = fma(z[k], (float16)(w[k]), acc);
+#ifdef HG_TEST_BROKEN_RESULT
+        acc = acc * 1.5f; /* a test's wrong candidate */
+#endif
         float o[16];
         vstore16(acc, 0, o);
-        for (uint c = 0; c < nv; c++) {
-#ifdef HG_TEST_BROKEN_RESULT
-            o[c] = o[c] * 1.5f; /* a test's wrong candidate */
-#endif
-            g1r[i0 + c] = hr[i0 + c] > 0.0f ? o[c] : 0.0f;
-        }
+        for (uint c = 0; c < nr; c++)
+            g1[(size_t)(r0 + c) * hid + i] = hr[c][i] > 0.0f ? o[c] : 0.0f;
     }
 }
 

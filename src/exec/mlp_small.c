@@ -13,7 +13,7 @@
  *
  *   1. hg_gemm_nn (gemm.cl, the choice's tile): H = relu(X W1 + b1);
  *   2. hg_mlps_head: logits, softmax loss, G2 and G1 = (G2 W2^T) * ReLU'(H),
- *      one work-item per row;
+ *      16 rows a work-item, a row a vector lane;
  *   3. hg_mlps_grad: dW1, dW2, b1, b2 and the loss of a record in one
  *      launch (weight-gradient tiles, column sums and the loss sum side by
  *      side in one 2-D range).
@@ -27,7 +27,7 @@
 
 #include "path_ops.h"
 
-#define WM 8u /* rows of a weight-gradient tile (HG_WM) */
+#define WM 16u /* rows of a weight-gradient tile (HG_WM) */
 
 /* The path's state (hg__device.ps). */
 typedef struct mlps_state {
@@ -82,10 +82,8 @@ static hg_status head(hg_engine *eng, hg__device *d, const hg__batch *b, hg_erro
                        HG_MEM(b->labels),  HG_U32(loff),       HG_MEM(d->act[1]),
                        HG_MEM(d->pingpong[0]), HG_MEM(d->loss)};
     hg_status st = hg__set_args(d, ms->head, "hg_mlps_head", args, 11, err);
-    /* a row per work-group on CPUs (as tiled.c's GEMMs): with 64 rows a
-       group the kernel took 308 us against 232 us (128 rows, POCL pthread,
-       the machine loaded) */
-    size_t gws = b->rows, one = 1;
+    /* 16 rows a work-item; one work-item a group on CPUs (as tiled.c's GEMMs) */
+    size_t gws = (b->rows + 15) / 16, one = 1;
     return st == HG_OK ? hg__launch(d, ms->head, 1, &gws,
                                     d->info->type == HG_DEVICE_CPU ? &one : NULL,
                                     "hg_mlps_head", err)
