@@ -46,6 +46,11 @@
  *
  * Sums of counts saturate at SIZE_MAX, which only ever meets a comparison with rows.
  *
+ * The dynamic policy's plan (hg__plan_dynamic, at the end of the file) is this solver
+ * under the hysteresis and probe rules described at the top of balance.c, on the models
+ * the balancer refines: it lives here so that a step's row count goes from sched.c to one
+ * file and back under every policy.
+ *
  * Pure: no OpenCL calls, no globals.
  */
 #include <math.h>
