@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* test_problem.c - the device tests' dense problem (contract: test_problem.h). */
+#define _POSIX_C_SOURCE 200809L
 #include "test_problem.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,4 +53,40 @@ void test_problem_free(test_problem *p)
     free(p->l);
     free(p->params);
     memset(p, 0, sizeof *p);
+}
+
+void test_fill_centred(float *x, size_t n, uint64_t seed)
+{
+    uint64_t s = seed;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((double)(s >> 40) / 16777216.0 - 0.5);
+    }
+}
+
+void test_cyclic_labels(int32_t *labels, size_t rows, size_t classes)
+{
+    for (size_t r = 0; r < rows; r++)
+        labels[r] = (int32_t)(r % classes);
+}
+
+void test_fixed_params(float *params, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        params[i] = (float)((i * 7) % 13) / 50.0f - 0.12f;
+}
+
+void test_dir_make(char *buf, size_t size, const char *tag)
+{
+    int n = snprintf(buf, size, "/tmp/hg-test-%s-XXXXXX", tag);
+    ck_assert_msg(n > 0 && (size_t)n < size, "test_dir_make: the name does not fit");
+    ck_assert_msg(mkdtemp(buf) != NULL, "test_dir_make: mkdtemp(%s) failed", buf);
+}
+
+void test_dir_remove(const char *dir)
+{
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
 }

@@ -45,4 +45,18 @@ typedef struct test_problem {
 void test_problem_make(test_problem *p, const test_problem_spec *spec);
 void test_problem_free(test_problem *p); /* zeroes *p; a zeroed *p is a no-op */
 
+/* The softmax tests' small data sets, built piece by piece: */
+/* x[i] = U(-1/2, 1/2) from the top 24 bits of the LCG seeded with seed, i in [0, n). */
+void test_fill_centred(float *x, size_t n, uint64_t seed);
+/* labels[r] = r % classes, r in [0, rows). */
+void test_cyclic_labels(int32_t *labels, size_t rows, size_t classes);
+/* params[i] = ((7 i) mod 13) / 50 - 0.12: small, fixed, of both signs. */
+void test_fixed_params(float *params, size_t n);
+
+/* A fresh directory /tmp/hg-test-TAG-XXXXXX (e.g. a profile cache) into buf; fails the
+   running Check test when it cannot be made. */
+void test_dir_make(char *buf, size_t size, const char *tag);
+/* Remove dir and everything in it (a message on stderr when that fails). */
+void test_dir_remove(const char *dir);
+
 #endif /* HG_TEST_PROBLEM_H */
