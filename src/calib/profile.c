@@ -841,6 +841,7 @@ hg_status hg_engine_device_profile_sized(const hg_engine *eng, size_t i,
         snprintf(out->kernel, sizeof out->kernel, "sparse csr");
         snprintf(out->kernel_note, sizeof out->kernel_note, "the only kernel for CSR data");
     }
+    out->dispatch_floor_ms = eng->dev[i].dispatch_floor_ms;
     if (m && m->valid) {
         out->valid = true;
         out->fixed_ms = m->a_ms;

@@ -10,6 +10,7 @@
 #include <pthread.h>
 
 #include "clutil.h"
+#include "devwait.h"
 #include "hetgrad/engine.h"
 #include "layers.h"
 #include "program.h"
@@ -269,6 +270,13 @@ typedef struct hg__device {
     hg_device_step    stats;
 
     hg__event_log     timing;         /* events of the step (enqueue.c) */
+
+    /* waiting for the device (devwait.h) */
+    hg__waiter        wait;           /* the engine's policy and this device's polls */
+    double            run_due_ms;     /* host time (hg__now_ms) its run in progress is
+                                         predicted to end (cost model); 0: unknown */
+    double            dispatch_floor_ms; /* one empty kernel's round trip through
+                                         wait, measured by calibration; 0: not yet */
 } hg__device;
 
 /* One device's part of a round (round.c): its job and its outcome. */
@@ -352,6 +360,8 @@ struct hg_engine {
     char            *binary_dir;      /* owned copy of the option */
     hg_fault_hook    fault_hook;
     void            *fault_user;
+    hg__wait_policy  wait_policy;     /* how the host waits for the devices (devwait.h):
+                                         knob wait, else HETGRAD_WAIT, else auto */
     size_t           batch_rows;      /* the caller's step size (0: unknown): the rows
                                          calibration races kernels at (kchoice_rows.c) */
     /* tests: a kernel candidate to break (hg__kchoice_break) */

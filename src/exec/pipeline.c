@@ -162,6 +162,7 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error 
                                     &d->ctx, &d->queue, err);
     if (st != HG_OK)
         return st;
+    d->wait = (hg__waiter){.policy = eng->wait_policy};
     d->offline = eng->pcache.offline || !d->info->compiler_available;
     st = build_model(eng, d, err);
     if (st != HG_OK)
@@ -356,10 +357,12 @@ static hg_status wait_point(hg_engine *eng, hg__device *d, hg_error *err)
     cl_int rc = clEnqueueMarkerWithWaitList(d->queue, 0, NULL, &done);
     if (rc != CL_SUCCESS)
         return hg__cl_fail(err, rc, "clEnqueueMarkerWithWaitList on %s", d->what);
-    rc = clWaitForEvents(1, &done);
+    char what[200];
+    snprintf(what, sizeof what, "batch kernels on %s", d->what);
+    hg_status st = hg__wait_event(&d->wait, d->queue, done, hg__run_left_ms(d), what, err);
     clReleaseEvent(done);
-    if (rc != CL_SUCCESS)
-        return hg__cl_fail(err, rc, "clWaitForEvents(batch kernels) on %s", d->what);
+    if (st != HG_OK)
+        return st;
     return hg__fault_injected(eng, d, d->run_index, HG_FAULT_WAIT, err);
 }
 
@@ -435,6 +438,8 @@ static hg_status run_device(hg_engine *eng, hg__device *d, size_t index,
     if (plan->rows == 0)
         return HG_OK;
     d->run_index = index;
+    /* when the run should end: how long a wait may poll (devwait.h) */
+    d->run_due_ms = d->model.valid ? t0 + hg__cost_predict(&d->model, plan->rows) : 0;
     cl_uint *uidx = NULL;
     hg_status st = hg__fault_injected(eng, d, index, HG_FAULT_ENQUEUE, err);
     if (st != HG_OK)
