@@ -87,10 +87,14 @@ hg_status hg__wait_event(hg__waiter *w, cl_command_queue q, cl_event ev, double 
             if (rc != CL_SUCCESS)
                 return hg__cl_fail(err, rc, "clFlush before waiting for %s", what);
         }
+        /* the cap, or the predicted time left and half the cap when that is longer
+           (it is at most HG__WAIT_FAR_MS: should_poll) */
+        double cap_us = w->cap_us > 0 ? w->cap_us : HG__WAIT_POLL_US;
+        if (left_ms >= 0 && left_ms * 1e3 + cap_us / 2 > cap_us)
+            cap_us = left_ms * 1e3 + cap_us / 2;
         bool done = false;
         cl_int failed = CL_SUCCESS;
-        hg_status st = poll(ev, w->cap_us > 0 ? w->cap_us : HG__WAIT_POLL_US, &done, &failed,
-                            what, err);
+        hg_status st = poll(ev, cap_us, &done, &failed, what, err);
         if (st != HG_OK)
             return st;
         if (failed != CL_SUCCESS)

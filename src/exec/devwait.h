@@ -9,7 +9,8 @@
  * a device").  So the host may poll the event's execution status for a
  * short, bounded time before it blocks.  The bound keeps a spinning host
  * thread from taking a core from the devices for long on a small machine:
- * at most cap_us of polling per wait, none when the device's cost model
+ * at most cap_us of polling per wait (or the time the device's cost model
+ * predicts is left, when that is longer but still short), none when it
  * says the command is far from done, and under the auto policy none on a
  * device whose polls keep running out (measured, never guessed from its
  * name).  Runtimes that execute commands in the flushing thread (POCL
@@ -60,8 +61,9 @@ const char *hg__wait_policy_name(hg__wait_policy p);
 /*
  * Wait until ev's command has completed.  q: the queue it was enqueued on,
  * flushed before polling (NULL: a user event, nothing to flush).  left_ms:
- * the device's predicted time until the command completes (< 0: unknown);
- * over HG__WAIT_FAR_MS the wait blocks without polling.  w (not NULL) chooses
+ * the device's predicted time until the command completes (< 0: unknown or
+ * overdue); over HG__WAIT_FAR_MS the wait blocks without polling, else it
+ * polls for up to the cap or left_ms + half the cap, the longer.  w (not NULL) chooses
  * the policy and keeps its counts; it is not shared between threads.  what
  * names the command and the device for messages ("gradient read-back on
  * device ...").  The caller keeps ev (not released here).
