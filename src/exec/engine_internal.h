@@ -385,6 +385,17 @@ hg_status hg__upload_params(const hg_engine *eng, hg__device *d, const float *pa
                             bool append, hg_error *err);
 /* Sum the tracked events' times into d->stats and release them. */
 void hg__collect_events(hg__device *d);
+
+/*
+ * A device's part of a step, its statistics (enqueue.c; both the dense and the sparse
+ * path).  hg__part_begin: at the start of the part, *t0 its start (hg__now_ms) and
+ * *host_before the host time it already spent in this step (append: recovery rows added
+ * to a part it ran: counted as recovered); false when the plan gives it no rows (nothing
+ * to run).  hg__part_end: the tracked events collected and host_ms / end_ms set.
+ */
+bool hg__part_begin(hg_engine *eng, hg__device *d, const hg__dev_plan *plan, bool append,
+                    double *t0, double *host_before);
+void hg__part_end(hg_engine *eng, hg__device *d, double t0, double host_before);
 /* Release the tracked events without timing them, and the log's arrays. */
 void hg__events_free(hg__device *d);
 hg_status hg__set_args(hg__device *d, cl_kernel k, const char *name, const hg__karg *args,

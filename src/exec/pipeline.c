@@ -421,18 +421,8 @@ static hg_status run_device(hg_engine *eng, hg__device *d, size_t index,
                             const hg__dev_plan *plan, const float *params, bool append,
                             hg_error *err)
 {
-    double t0 = hg__now_ms();
-    double host_before = append ? d->stats.host_ms : 0;
-    if (!append) {
-        memset(&d->stats, 0, sizeof d->stats);
-        d->stats.start_ms = t0 - eng->step_t0;
-        d->npieces_run = 0;
-        d->stats.rows = plan->rows;
-    } else {
-        d->stats.rows += plan->rows;
-        d->stats.recovered_rows += plan->rows;
-    }
-    if (plan->rows == 0)
+    double t0, host_before;
+    if (!hg__part_begin(eng, d, plan, append, &t0, &host_before))
         return HG_OK;
     d->run_index = index;
     cl_uint *uidx = NULL;
@@ -514,11 +504,8 @@ out:
             clFinish(d->queue); /* nothing of the run may still use its buffers */
         hg__readback_discard(d);
     }
-    hg__collect_events(d);
     free(uidx);
-    double t1 = hg__now_ms();
-    d->stats.host_ms = host_before + (t1 - t0);
-    d->stats.end_ms = t1 - eng->step_t0;
+    hg__part_end(eng, d, t0, host_before);
     return st;
 }
 
