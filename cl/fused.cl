@@ -379,12 +379,34 @@ __kernel void hg_fused_one(__global const float *x, const uint row0, const uint 
     mem_fence(CLK_GLOBAL_MEM_FENCE);
     count[b] = 0;
     __global float *out = rec + b * ((size_t)P + 1);
+    /* 16 features of a class at a time: each lane is hg_fused_finish's scalar
+       Kahan sum of its element, in slab order (the same bits) */
+    for (int c = 0; c < HG_K; c++) {
+        for (int v = 0; v < HG_FV; v++) {
+            float16 sum = (float16)(0.0f), comp = (float16)(0.0f);
+            for (size_t s = s0; s < s1; s++) {
+                float16 e = vload16(v, partial + s * HG_STRIDE + c * HG_F) - comp;
+                float16 t = sum + e;
+                comp = (t - sum) - e;
+                sum = t;
+            }
+#ifdef HG_TEST_BROKEN_RESULT
+            sum = sum * 1.5f; /* a test's wrong candidate */
+#endif
+            float l[16];
+            vstore16(sum, 0, l);
+            for (int i = 0; i < 16; i++)
+                out[w_off + (v * 16 + i) * HG_K + c] = l[i];
+        }
+    }
     for (size_t q = 0; q < HG_PART; q++) {
+        if (q < HG_KF && q - q / HG_F * HG_F < HG_FV * 16)
+            continue; /* done above */
         float sum = 0.0f, comp = 0.0f;
         for (size_t s = s0; s < s1; s++) {
-            float v = partial[s * HG_STRIDE + q] - comp;
-            float t = sum + v;
-            comp = (t - sum) - v;
+            float e = partial[s * HG_STRIDE + q] - comp;
+            float t = sum + e;
+            comp = (t - sum) - e;
             sum = t;
         }
 #ifdef HG_TEST_BROKEN_RESULT
