@@ -307,8 +307,8 @@ START_TEST(offered_where_it_belongs)
 }
 END_TEST
 
-/* W^T that does not fit a work-group's local memory: not offered (K = 4
-   classes: every shape pads W^T to 4 x F floats). */
+/* W^T that does not fit a work-group's local memory, or a device that is no
+   CPU: not offered (K = 4 classes: every shape pads W^T to 4 x F floats). */
 START_TEST(not_offered_beyond_local_memory)
 {
     problem p;
@@ -325,9 +325,13 @@ START_TEST(not_offered_beyond_local_memory)
         size_t fits = candidates(e, i, 1, c);
         small.local_mem_bytes = 4 * F * sizeof(float) - 1;
         size_t short_by_one = candidates(e, i, 1, c);
+        small.local_mem_bytes = orig->local_mem_bytes;
+        small.cl_type = CL_DEVICE_TYPE_GPU; /* not a CPU device: not offered */
+        size_t gpu = candidates(e, i, 1, c);
         e->dev[i].info = orig;
         ck_assert_uint_eq(fits, 3);
         ck_assert_uint_eq(short_by_one, 0);
+        ck_assert_uint_eq(gpu, 0);
     }
     hg_engine_destroy(e);
     free_problem(&p);

@@ -36,6 +36,23 @@ static bool wt_fits_local(const hg_engine *eng, const hg__device *d, const hg__k
 }
 
 /*
+ * Whether device d is offered the one-kernel variant: a CPU device only.  Its
+ * last slab reads the other work-groups' partials after an atomic counter
+ * says they are written, which OpenCL 1.2 does not promise across
+ * work-groups; on a CPU device (coherent caches, atomics that order the
+ * stores before them) it holds, and there a launch costs most.  Not on
+ * Oclgrind (no CPU device either): its uninitialised-value plugin reports
+ * hg_fused_one's predictions as uninitialised (and, once it has run,
+ * hg_fused_grad's), although the gradient matches the reference and the
+ * three kernels' bits.
+ */
+static bool one_kernel_offered(const hg__device *d)
+{
+    return (d->info->cl_type & CL_DEVICE_TYPE_CPU) != 0 &&
+           strstr(d->info->platform_name, "Oclgrind") == NULL;
+}
+
+/*
  * The fused shapes, each with slabs of kind s (0: the usual ones) and one
  * kernel or three (one), without the duplicates that clipping the classes
  * makes and, with one, only those whose W^T fits d's local memory, appended
@@ -49,7 +66,7 @@ static size_t fused_candidates(const hg_engine *eng, const hg__device *d, unsign
     for (size_t i = 0; i < end; i++) {
         hg__kchoice c = {HG__PATH_OWN, fused_shapes[i][0], fused_shapes[i][1],
                          fused_shapes[i][2] < k ? fused_shapes[i][2] : k, s, one};
-        if (one && !wt_fits_local(eng, d, &c))
+        if (one && (!one_kernel_offered(d) || !wt_fits_local(eng, d, &c)))
             continue;
         bool dup = false;
         for (size_t j = 0; j < n; j++)
@@ -73,7 +90,7 @@ static size_t own_candidates(const hg_engine *eng, const hg__device *d, hg__kcho
         n = fused_candidates(eng, d, 0, 0, false, out, n);
         /* a known step size (fast mode): the small-batch slabs too, two per
            compute unit for every shape, one per unit for the first, in three
-           kernels and in one.  Not on Oclgrind: its uninitialised-value
+           kernels and in one (CPU devices only).  Not on Oclgrind: its uninitialised-value
            plugin reports the second slab's partial as uninitialised in fast
            mode (not in deterministic mode, with the same kernel), although
            the gradient matches the reference; a simulator gains nothing from
@@ -85,11 +102,8 @@ static size_t own_candidates(const hg_engine *eng, const hg__device *d, hg__kcho
             n = fused_candidates(eng, d, 1, 1, true, out, n);
         }
         /* deterministic mode with a known step size: every shape in one
-           kernel too (the same bits: docs/kernels.md).  Not on Oclgrind: its
-           uninitialised-value plugin reports hg_fused_one's predictions as
-           uninitialised (and, once it has run, hg_fused_grad's), although
-           the gradient matches the reference and the three kernels' bits */
-        if (eng->batch_rows && eng->det && !oclgrind(d))
+           kernel too (the same bits: docs/kernels.md; CPU devices only) */
+        if (eng->batch_rows && eng->det)
             n = fused_candidates(eng, d, 0, 1, false, out, n);
     } else {
         for (size_t i = 0; i < sizeof tiled_shapes / sizeof tiled_shapes[0]; i++)
