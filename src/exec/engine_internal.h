@@ -693,8 +693,13 @@ const hg_device_step *hg__device_stats(const hg_engine *eng, size_t i);
    scheduler's plans (health.c). */
 void hg__quarantine(hg_engine *eng, size_t i, const hg_error *why);
 
-#endif /* HG_ENGINE_INTERNAL_H *//* HG_DEVICE_FAILED when the fault hook says device index fails at point in this
-   step (never while warming up); HG_OK otherwise (enqueue.c). */
-hg_status hg__fault_injected(hg_engine *eng, hg__device *d, size_t index, hg_fault_point point,
-                             hg_error *err);
+/* HG_DEVICE_FAILED when the fault hook says device index fails at point in this
+   step (never while warming up); HG_OK otherwise (enqueue.c).  The message names the
+   step ("in step N"), or, with during not NULL, says during what ("(predict)"). */
+hg_status hg__fault_injected(const hg_engine *eng, const hg__device *d, size_t index,
+                             hg_fault_point point, hg_error *err);
+hg_status hg__fault_injected_during(const hg_engine *eng, const hg__device *d, size_t index,
+                                    hg_fault_point point, const char *during, hg_error *err);
+
+#endif /* HG_ENGINE_INTERNAL_H */
 

@@ -170,14 +170,22 @@ hg_status hg__make_kernel(hg__device *d, cl_program prog, const char *name, cl_k
 }
 
 /* Ask the fault hook whether device index fails at point (engine_internal.h). */
-hg_status hg__fault_injected(hg_engine *eng, hg__device *d, size_t index, hg_fault_point point,
-                             hg_error *err)
+hg_status hg__fault_injected_during(const hg_engine *eng, const hg__device *d, size_t index,
+                                    hg_fault_point point, const char *during, hg_error *err)
 {
-    if (eng->fault_hook && !eng->warming &&
-        eng->fault_hook(eng->fault_user, index, eng->step, point))
-        return hg__error_set(err, HG_DEVICE_FAILED, 0, "%s: injected fault %s in step %llu",
-                             d->what, point == HG_FAULT_ENQUEUE ? "before enqueue"
-                                                                : "before wait",
-                             (unsigned long long)eng->step);
-    return HG_OK;
+    if (!eng->fault_hook || eng->warming ||
+        !eng->fault_hook(eng->fault_user, index, eng->step, point))
+        return HG_OK;
+    const char *where = point == HG_FAULT_ENQUEUE ? "before enqueue" : "before wait";
+    if (during)
+        return hg__error_set(err, HG_DEVICE_FAILED, 0, "%s: injected fault %s (%s)", d->what,
+                             where, during);
+    return hg__error_set(err, HG_DEVICE_FAILED, 0, "%s: injected fault %s in step %llu",
+                         d->what, where, (unsigned long long)eng->step);
+}
+
+hg_status hg__fault_injected(const hg_engine *eng, const hg__device *d, size_t index,
+                             hg_fault_point point, hg_error *err)
+{
+    return hg__fault_injected_during(eng, d, index, point, NULL, err);
 }
