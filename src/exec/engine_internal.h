@@ -127,9 +127,12 @@ typedef struct hg__kchoice {
                              about four per compute unit); 1 or 2: small-batch slabs,
                              that many per compute unit, of 16 rows or more
                              (hg__fused_slab_rows) */
+    unsigned one;         /* fused: 1 the one-kernel variant (hg_fused_one: W^T in
+                             local memory, the last slab adds the partials), 0 the
+                             three kernels (prep, grad, finish) */
 } hg__kchoice;
 
-#define HG__MAX_CANDIDATES 8
+#define HG__MAX_CANDIDATES 12
 
 /* "clblast", "naive", "fused r8/b8/k2", "tiled 16x16", "custom". */
 void hg__kchoice_name(const hg__kchoice *k, char *buf, size_t n);

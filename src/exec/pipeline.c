@@ -174,7 +174,7 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error 
         /* no prebuilt binary of our kernels: the plain path, from "model" */
         hg__log(&eng->log, HG_LOG_INFO, "%s: %s; using the naive kernels", d->what,
                 err ? err->message : "no prebuilt binary");
-        kc = (hg__kchoice){HG__PATH_NAIVE, 0, 0, 0, 0};
+        kc = (hg__kchoice){HG__PATH_NAIVE, 0, 0, 0, 0, 0};
         st = hg__kchoice_apply(eng, d, li, &kc, err);
     }
     if (st == HG_OK) {
