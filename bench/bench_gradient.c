@@ -44,6 +44,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <hetgrad.h>
 
+#include "bench_util.h"
 #include "cli.h"
 #include "harness.h"
 #include "harness_json.h"
@@ -52,7 +53,6 @@
 #include "synthetic.h"
 
 #include <cblas.h>
-#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -60,7 +60,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#define PROG "bench_gradient" /* in messages */
 
 #define FEATURES 784
 #define CLASSES  10
@@ -71,25 +72,6 @@
 #define MAX_DEVICES 64
 
 /* ---- small helpers ---------------------------------------------------------- */
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* A progress note on stderr (cli_note: hidden by -q). */
 __attribute__((format(printf, 2, 3)))
@@ -102,38 +84,6 @@ static void note(const cli *cmd, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     cli_note(cmd, "%s", msg);
-}
-
-/* A failed hetgrad call: say what and why, exit 3. */
-static void die_hg(const char *what, const hg_error *err)
-{
-    fprintf(stderr, "bench_gradient: %s failed: %s (%s)\n", what, err->message,
-            hg_status_name(err->status));
-    exit(3);
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p) {
-        fprintf(stderr, "bench_gradient: out of memory (%zu x %zu bytes)\n", n, size);
-        exit(3);
-    }
-    return p;
-}
-
-static bool contains_nocase(const char *hay, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (; *hay; hay++) {
-        size_t i = 0;
-        while (i < n && hay[i] &&
-               tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
-            i++;
-        if (i == n)
-            return true;
-    }
-    return n == 0;
 }
 
 /* Normwise relative error ||a - b|| / ||b|| (b the reference). */
@@ -352,11 +302,11 @@ static hg_engine *open_engine(const hg_engine_options *o, const hg_model_desc *m
     hg_error err;
     hg_engine *e = NULL;
     if (hg_engine_create(o, m, &e, &err) != HG_OK)
-        die_hg("hg_engine_create", &err);
+        bench_die_hg(PROG, "hg_engine_create", &err);
     if (hg_engine_set_data(e, data, &err) != HG_OK)
-        die_hg("hg_engine_set_data", &err);
+        bench_die_hg(PROG, "hg_engine_set_data", &err);
     if (calibrate && hg_engine_calibrate(e, &err) != HG_OK)
-        die_hg("hg_engine_calibrate", &err);
+        bench_die_hg(PROG, "hg_engine_calibrate", &err);
     return e;
 }
 
@@ -434,19 +384,19 @@ static int gradient_sample(void *ctx, size_t c, size_t round, double *ms)
     hg_error err;
     double loss = 0.0;
     if (!g->e) {
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         host_loss_grad(&s->mr->desc, s->params, b->x, s->y, s->labels, b->rows, s->hs,
                        s->g_host);
-        *ms = now_ms() - t0;
+        *ms = bench_now_ms() - t0;
         return 0;
     }
     if (hg_engine_set_weights(g->e, g->weights, s->ndev, &err) != HG_OK)
-        die_hg("hg_engine_set_weights", &err);
-    double t0 = now_ms();
+        bench_die_hg(PROG, "hg_engine_set_weights", &err);
+    double t0 = bench_now_ms();
     hg_status st = hg_engine_gradient(g->e, s->params, 0, b->rows, s->g_eng, &loss, &err);
-    *ms = now_ms() - t0;
+    *ms = bench_now_ms() - t0;
     if (st != HG_OK)
-        die_hg(round == HARNESS_WARMUP ? "hg_engine_gradient (warm-up)" : "hg_engine_gradient",
+        bench_die_hg(PROG, round == HARNESS_WARMUP ? "hg_engine_gradient (warm-up)" : "hg_engine_gradient",
                &err);
     if (g->role == ROLE_MAIN) {
         double e = rel_error_f(s->g_eng, s->oracle, s->np);
@@ -545,7 +495,7 @@ static size_t plan_configs(bench *b, model_run *mr, hg_engine *e, hg_engine *ec,
         for (size_t o = 0; o < ndev; o++)
             g->weights[o] = i < ndev ? (o == i ? 1.0 : 0.0) : 1.0; /* weighted: later */
         if (r->multi)
-            g->balance = xcalloc((size_t)b->repeats, sizeof *g->balance);
+            g->balance = bench_xcalloc(PROG, (size_t)b->repeats, sizeof *g->balance);
     }
     for (size_t i = 0; i < 2 * ndev + 2; i++) {
         bool clb = i < ndev;
@@ -568,13 +518,13 @@ static void check_host(bench *b, model_run *mr, const float *params, const hg_da
 {
     const hg_model_desc *m = &mr->desc;
     hg_error err;
-    float *g_host = xcalloc(np, sizeof *g_host);
-    float *g_ref = xcalloc(np, sizeof *g_ref);
-    double *gd_ref = xcalloc(np, sizeof *gd_ref);
+    float *g_host = bench_xcalloc(PROG, np, sizeof *g_host);
+    float *g_ref = bench_xcalloc(PROG, np, sizeof *g_ref);
+    double *gd_ref = bench_xcalloc(PROG, np, sizeof *gd_ref);
     size_t nc = b->rows < CHECK_ROWS ? b->rows : CHECK_ROWS;
     double ref_loss = 0.0;
     if (hg_reference_loss_grad(m, params, data, 0, nc, NULL, &ref_loss, gd_ref, &err) != HG_OK)
-        die_hg("hg_reference_loss_grad", &err);
+        bench_die_hg(PROG, "hg_reference_loss_grad", &err);
     for (size_t i = 0; i < np; i++)
         g_ref[i] = (float)(gd_ref[i] / (double)nc);
     ref_loss /= (double)nc;
@@ -670,7 +620,7 @@ static void collect(bench *b, model_run *mr, gconfig *cfg, size_t n, const harne
             continue;
         }
         if (r->multi) {
-            r->balance = median(cfg[c].balance, b->repeats);
+            r->balance = bench_median(cfg[c].balance, (size_t)b->repeats);
             snprintf(r->kernel, sizeof r->kernel, "(each its own)");
             for (size_t o = 0; o < ndev; o++)
                 r->limit = fmax(r->limit, limit_rows(b, mr, o));
@@ -707,7 +657,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
     const size_t np = hg_model_param_count(m);
     if (np == 0) {
         if (hg_model_validate(m, &err) != HG_OK)
-            die_hg("hg_model_validate", &err);
+            bench_die_hg(PROG, "hg_model_validate", &err);
         fprintf(stderr, "bench_gradient: %s: no parameters\n", mr->label);
         exit(3);
     }
@@ -715,12 +665,12 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
     mr->bytes_per_row = 4.0 * (double)m->inputs +
                         (m->kind == HG_MODEL_LINEAR ? 4.0 * (double)m->outputs : 4.0);
 
-    float *params = xcalloc(np, sizeof *params);
+    float *params = bench_xcalloc(PROG, np, sizeof *params);
     hg_bench_synth_params((unsigned)m->kind, np, params);
     const size_t width = m->kind == HG_MODEL_MLP ? m->hidden[0] : 0;
-    host_scratch hs = {xcalloc(b->rows * m->outputs, sizeof(float)),
-                       width ? xcalloc(b->rows * width, sizeof(float)) : NULL,
-                       width ? xcalloc(b->rows * width, sizeof(float)) : NULL};
+    host_scratch hs = {bench_xcalloc(PROG, b->rows * m->outputs, sizeof(float)),
+                       width ? bench_xcalloc(PROG, b->rows * width, sizeof(float)) : NULL,
+                       width ? bench_xcalloc(PROG, b->rows * width, sizeof(float)) : NULL};
     const bool lin = m->kind == HG_MODEL_LINEAR;
     hg_dataset_desc data = b->data;
     data.targets = lin ? b->targets : NULL;
@@ -736,7 +686,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
      * check above does not hit one: rows 0..63 and the parameters do not
      * depend on --rows.
      */
-    float *oracle = xcalloc(np, sizeof *oracle);
+    float *oracle = bench_xcalloc(PROG, np, sizeof *oracle);
     host_loss_grad(m, params, b->x, data.targets, data.labels, b->rows, &hs, oracle);
 
     note(b->cmd, "%s: creating the engines (calibrated, CLBlast, deterministic), uploading "
@@ -744,7 +694,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
     hg_engine *e = open_engine(eopt, m, &data, true);
     /* the weights decide the split below, not the calibrated models */
     if (hg_engine_set_split(e, HG_SPLIT_WEIGHTS, &err) != HG_OK)
-        die_hg("hg_engine_set_split", &err);
+        bench_die_hg(PROG, "hg_engine_set_split", &err);
     note_devices(b, mr, e);
     hg_engine_options co = *eopt;
     co.gemm = HG_GEMM_CLBLAST;
@@ -753,7 +703,7 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
     dopt.deterministic = true;
     hg_engine *ed = open_engine(&dopt, m, &data, true);
     if (hg_engine_set_split(ed, HG_SPLIT_WEIGHTS, &err) != HG_OK)
-        die_hg("hg_engine_set_split", &err);
+        bench_die_hg(PROG, "hg_engine_set_split", &err);
     if (hg_engine_device_count(ec) != b->ndev || hg_engine_device_count(ed) != b->ndev) {
         fprintf(stderr, "bench_gradient: %s: the CLBlast or deterministic engine has another "
                 "device count than the first\n", mr->label);
@@ -761,11 +711,11 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
     }
 
     const size_t ndev = b->ndev;
-    gconfig *cfg = xcalloc(3 * ndev + 5, sizeof *cfg);
+    gconfig *cfg = bench_xcalloc(PROG, 3 * ndev + 5, sizeof *cfg);
     gsession s = {.b = b, .mr = mr, .params = params, .oracle = oracle, .y = data.targets,
                   .labels = data.labels, .hs = &hs, .np = np, .ndev = ndev, .cfg = cfg,
-                  .g_eng = xcalloc(np, sizeof(float)), .g_host = xcalloc(np, sizeof(float)),
-                  .g_det = xcalloc(np, sizeof(float))};
+                  .g_eng = bench_xcalloc(PROG, np, sizeof(float)), .g_host = bench_xcalloc(PROG, np, sizeof(float)),
+                  .g_det = bench_xcalloc(PROG, np, sizeof(float))};
     size_t n = plan_configs(b, mr, e, ec, ed, cfg);
     note(b->cmd, "%s: solo speeds for the weighted configuration", mr->label);
     double w[MAX_DEVICES];
@@ -994,11 +944,11 @@ static char *exclude_oclgrind(const cli *cmd, hg_options *devs, const char *devi
     hg_error err;
     hg_device_list *l = NULL;
     if (hg_device_list_create(devs, &l, &err) != HG_OK)
-        die_hg("hg_device_list_create", &err);
+        bench_die_hg(PROG, "hg_device_list_create", &err);
     bool oclgrind = false;
     for (size_t d = 0; d < hg_device_list_count(l); d++) {
         const hg_device_info *info = hg_device_list_get(l, d);
-        if (info->kept && contains_nocase(info->name, "oclgrind")) {
+        if (info->kept && bench_contains_nocase(info->name, "oclgrind")) {
             note(cmd, "leaving out '%s': Oclgrind is ~1000x slower than POCL, this would "
                  "take hours", info->name);
             oclgrind = true;
@@ -1008,7 +958,7 @@ static char *exclude_oclgrind(const cli *cmd, hg_options *devs, const char *devi
     if (!oclgrind)
         return NULL;
     size_t n = (devices ? strlen(devices) : 0) + sizeof ",-oclgrind";
-    char *selection = xcalloc(n, 1);
+    char *selection = bench_xcalloc(PROG, n, 1);
     snprintf(selection, n, "%s%s-oclgrind", devices && *devices ? devices : "",
              devices && *devices ? "," : "");
     devs->devices = selection;
@@ -1061,7 +1011,7 @@ int main(int argc, char **argv)
     if (!repeats)
         repeats = quick ? 1 : 5;
 
-    model_run *runs = xcalloc(nmodels, sizeof *runs);
+    model_run *runs = bench_xcalloc(PROG, nmodels, sizeof *runs);
     size_t nruns = nmodels;
     for (size_t i = 0; i < nmodels; i++) {
         hg_model_desc *d = &runs[i].desc;
@@ -1099,9 +1049,9 @@ int main(int argc, char **argv)
     char *selection = exclude_oclgrind(&cmd, &devs, devices);
 
     /* synthetic data */
-    b.x = xcalloc(rows * FEATURES, sizeof *b.x);
-    b.targets = xcalloc(rows * CLASSES, sizeof *b.targets);
-    b.labels = xcalloc(rows, sizeof *b.labels);
+    b.x = bench_xcalloc(PROG, rows * FEATURES, sizeof *b.x);
+    b.targets = bench_xcalloc(PROG, rows * CLASSES, sizeof *b.targets);
+    b.labels = bench_xcalloc(PROG, rows, sizeof *b.labels);
     hg_bench_synth_data(rows, FEATURES, CLASSES, CLASSES, b.x, b.targets, b.labels);
     b.data.rows = rows;
     b.data.inputs = FEATURES;

@@ -67,6 +67,7 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <hetgrad.h>
 
+#include "bench_util.h"
 #include "cli.h"
 #include "json_out.h"
 #include "starpu_softmax.h"
@@ -131,19 +132,6 @@ typedef struct opts {
 
 /* ---- small helpers --------------------------------------------------------------- */
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Median, min and max of v[0..n) (all NaN when n is 0); v is left unchanged. */
 static void summarise(const double *v, size_t n, double *med, double *lo, double *hi)
 {
@@ -153,17 +141,10 @@ static void summarise(const double *v, size_t n, double *med, double *lo, double
     }
     double tmp[MAX_ROUNDS];
     memcpy(tmp, v, n * sizeof *v);
-    qsort(tmp, n, sizeof *tmp, cmp_double);
+    qsort(tmp, n, sizeof *tmp, bench_cmp_double);
     *med = n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
     *lo = tmp[0];
     *hi = tmp[n - 1];
-}
-
-/* Median of v[0..n) (n > 0), sorting v. */
-static double median_sort(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* CPU time of the whole process (every thread, user + system), ms. */
@@ -184,22 +165,12 @@ static double cpu_ms(void)
 static double idle_cores(double ms, double *wall_ms)
 {
     struct timespec ts = {(time_t)(ms / 1e3), (long)(fmod(ms, 1e3) * 1e6)};
-    double c0 = cpu_ms(), t0 = now_ms();
+    double c0 = cpu_ms(), t0 = bench_now_ms();
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
-    double wall = now_ms() - t0;
+    double wall = bench_now_ms() - t0;
     *wall_ms = wall;
     return (cpu_ms() - c0) / wall;
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p) {
-        fprintf(stderr, PROG ": error: out of memory (%zu x %zu bytes)\n", n, size);
-        exit(EXIT_CALL);
-    }
-    return p;
 }
 
 /* A failed hetgrad call: say what and why, exit 3. */
@@ -367,22 +338,22 @@ static void hg_round(mix_run *m, int k, int c)
             die_hg(m->o, config_name[c], &err);
     }
     double rows_dev[MAX_DEV] = {0};
-    double c0 = cpu_ms(), t0 = now_ms();
+    double c0 = cpu_ms(), t0 = bench_now_ms();
     for (size_t s = 0; s < kr->steps; s++) {
         first = next_first(m, k, c);
-        double s0 = now_ms();
+        double s0 = bench_now_ms();
         if (hg_engine_gradient(m->eng, m->params, first, count, m->grad, &loss, &err) != HG_OK)
             die_hg(m->o, config_name[c], &err);
-        m->step_ms[s] = now_ms() - s0;
+        m->step_ms[s] = bench_now_ms() - s0;
         for (size_t d = 0; d < m->r.ndev; d++) {
             hg_device_step st;
             if (hg_engine_last_step(m->eng, d, &st) == HG_OK)
                 rows_dev[d] += (double)st.rows;
         }
     }
-    double ms = now_ms() - t0;
+    double ms = bench_now_ms() - t0;
     r->cores[r->n] = (cpu_ms() - c0) / ms;
-    r->rows_per_s[r->n] = (double)count / (median_sort(m->step_ms, kr->steps) / 1e3);
+    r->rows_per_s[r->n] = (double)count / (bench_median(m->step_ms, kr->steps) / 1e3);
     r->setup_ms[r->n] = 0;
     r->n++;
     for (size_t d = 0; d < m->r.ndev; d++)
@@ -424,14 +395,14 @@ static void sp_run_steps(mix_run *m, int k, sp_session *s, int c, size_t n, size
     char err[SP_ERR_MAX];
     for (size_t i = 0; i < n; i++) {
         *first = next_first(m, k, c);
-        double s0 = now_ms();
+        double s0 = bench_now_ms();
         if (sp_step(s, m->params, *first, m->r.kind[k].rows_per_step, m->grad, loss, err) != 0) {
             cli_log(&m->o->cmd, HG_LOG_ERROR, "%s step: %s", config_name[c], err);
             sp_stop(s);
             exit(EXIT_CALL);
         }
         if (step_ms)
-            step_ms[i] = now_ms() - s0;
+            step_ms[i] = bench_now_ms() - s0;
     }
 }
 
@@ -463,7 +434,7 @@ static bool model_calibrated(mix_run *m, int k, sp_session *s, bool record)
 static void sp_calibrate(mix_run *m, int k)
 {
     kind_result *kr = &m->r.kind[k];
-    double t0 = now_ms();
+    double t0 = bench_now_ms();
     sp_session *s = sp_open(m, k, "dmda", 2);
     size_t first = 0;
     double loss = 0;
@@ -492,25 +463,25 @@ static void sp_calibrate(mix_run *m, int k)
     if (k == 0)
         m->r.sp_idle_cores = idle_cores(IDLE_MS, &idle_wall);
     sp_stop(s); /* stores the model */
-    kr->calib_ms = now_ms() - t0 - idle_wall;
+    kr->calib_ms = bench_now_ms() - t0 - idle_wall;
 }
 
 static void sp_round(mix_run *m, int k, int c)
 {
     kind_result *kr = &m->r.kind[k];
     config_result *r = &kr->cfg[c];
-    double t0 = now_ms();
+    double t0 = bench_now_ms();
     sp_session *s = sp_open(m, k, c == C_SP_DMDA ? "dmda" : "eager", 0);
-    double setup = now_ms() - t0;
+    double setup = bench_now_ms() - t0;
     size_t first = 0;
     double loss = 0;
     sp_run_steps(m, k, s, c, m->o->warmup, &first, &loss, NULL);
     uint64_t counts[SP_MAX_WORKERS];
     sp_take_task_counts(s, counts);
     double c0 = cpu_ms();
-    t0 = now_ms();
+    t0 = bench_now_ms();
     sp_run_steps(m, k, s, c, kr->steps, &first, &loss, m->step_ms);
-    double ms = now_ms() - t0;
+    double ms = bench_now_ms() - t0;
     r->cores[r->n] = (cpu_ms() - c0) / ms;
     sp_take_task_counts(s, counts);
     /* dmda scheduled the timed steps with a model calibrated on every worker */
@@ -532,7 +503,7 @@ static void sp_round(mix_run *m, int k, int c)
     }
     sp_stop(s);
     check(m, r, config_name[c], first, kr->rows_per_step, m->grad, loss);
-    r->rows_per_s[r->n] = (double)kr->rows_per_step / (median_sort(m->step_ms, kr->steps) / 1e3);
+    r->rows_per_s[r->n] = (double)kr->rows_per_step / (bench_median(m->step_ms, kr->steps) / 1e3);
     r->setup_ms[r->n] = setup;
     r->n++;
 }
@@ -551,14 +522,14 @@ static void hg_setup(mix_run *m)
     /* calibrated in this run, under this run's conditions, as StarPU's dmda model is */
     eo.no_profile_cache = true;
     hg_error err;
-    double t0 = now_ms();
+    double t0 = bench_now_ms();
     if (hg_engine_create(&eo, &m->model, &m->eng, &err) != HG_OK)
         die_hg(m->o, "hg_engine_create", &err);
     if (hg_engine_set_data(m->eng, &m->data, &err) != HG_OK)
         die_hg(m->o, "hg_engine_set_data", &err);
     if (hg_engine_calibrate(m->eng, &err) != HG_OK)
         die_hg(m->o, "hg_engine_calibrate", &err);
-    m->r.hg_setup_ms = now_ms() - t0;
+    m->r.hg_setup_ms = bench_now_ms() - t0;
     m->r.ndev = hg_engine_device_count(m->eng);
     size_t want = m->r.mix == MIX_PAIR ? 2 : 1;
     if (m->r.ndev != want) {
@@ -604,7 +575,7 @@ static void kind_init(mix_run *m, int k, size_t rows_per_step, size_t block, siz
 /* Run one mix in this process and write its mix_result to stdout (the parent's pipe). */
 static int run_mix(const opts *o)
 {
-    mix_run *m = xcalloc(1, sizeof *m);
+    mix_run *m = bench_xcalloc(PROG, 1, sizeof *m);
     m->o = o;
     m->r.magic = RESULT_MAGIC;
     m->r.size = (uint32_t)sizeof m->r;
@@ -615,13 +586,13 @@ static int run_mix(const opts *o)
     load_average(m->r.load_before);
     m->model = (hg_model_desc){.kind = HG_MODEL_SOFTMAX, .inputs = FEATURES, .outputs = CLASSES};
     m->P = hg_model_param_count(&m->model);
-    m->x = xcalloc(o->rows * FEATURES, sizeof *m->x);
-    m->labels = xcalloc(o->rows, sizeof *m->labels);
-    m->params = xcalloc(m->P, sizeof *m->params);
-    m->grad = xcalloc(m->P, sizeof *m->grad);
-    m->ref_full = xcalloc(m->P, sizeof *m->ref_full);
-    m->ref_win = xcalloc(m->P, sizeof *m->ref_win);
-    m->step_ms = xcalloc(o->steps > o->mb_steps ? o->steps : o->mb_steps, sizeof *m->step_ms);
+    m->x = bench_xcalloc(PROG, o->rows * FEATURES, sizeof *m->x);
+    m->labels = bench_xcalloc(PROG, o->rows, sizeof *m->labels);
+    m->params = bench_xcalloc(PROG, m->P, sizeof *m->params);
+    m->grad = bench_xcalloc(PROG, m->P, sizeof *m->grad);
+    m->ref_full = bench_xcalloc(PROG, m->P, sizeof *m->ref_full);
+    m->ref_win = bench_xcalloc(PROG, m->P, sizeof *m->ref_win);
+    m->step_ms = bench_xcalloc(PROG, o->steps > o->mb_steps ? o->steps : o->mb_steps, sizeof *m->step_ms);
     hg_bench_synth_data(o->rows, FEATURES, CLASSES, CLASSES, m->x, NULL, m->labels);
     hg_bench_synth_params((unsigned)HG_MODEL_SOFTMAX, m->P, m->params);
     m->data = (hg_dataset_desc){.rows = o->rows, .inputs = FEATURES, .x = m->x,
@@ -900,7 +871,7 @@ static bool print_json(const opts *o, const mix_result *const *mixes, size_t n, 
 static char *env_entry(const char *name, const char *value)
 {
     size_t n = strlen(name) + strlen(value) + 2;
-    char *e = xcalloc(n, 1);
+    char *e = bench_xcalloc(PROG, n, 1);
     snprintf(e, n, "%s=%s", name, value);
     return e;
 }
@@ -960,7 +931,7 @@ static char **child_env(const opts *o, int mix, const char *home, size_t *inheri
     size_t n = 0;
     while (environ[n])
         n++;
-    char **env = xcalloc(n + 16, sizeof *env);
+    char **env = bench_xcalloc(PROG, n + 16, sizeof *env);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (!is_controlled(environ[i]) && strncmp(environ[i], "STARPU_SILENT=", 14) != 0)
@@ -992,7 +963,7 @@ static char **child_env(const opts *o, int mix, const char *home, size_t *inheri
 static int run_child(const opts *o, int argc, char **argv, int mix, const char *home,
                      mix_result *out)
 {
-    char **args = xcalloc((size_t)argc + 4, sizeof *args);
+    char **args = bench_xcalloc(PROG, (size_t)argc + 4, sizeof *args);
     int n = 0;
     args[n++] = argv[0];
     for (int a = 1; a < argc; a++) {
@@ -1237,7 +1208,7 @@ int main(int argc, char **argv)
     if (o.mix == MIX_ALL || o.mix == MIX_PAIR)
         order[nmix++] = MIX_PAIR;
 
-    mix_result *res = xcalloc(NMIXES, sizeof *res);
+    mix_result *res = bench_xcalloc(PROG, NMIXES, sizeof *res);
     const mix_result *done[NMIXES] = {NULL};
     int worst = 0;
     for (int i = 0; i < nmix; i++) {

@@ -23,23 +23,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "cli.h"
 #include "json_out.h"
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#define PROG "bench_startup" /* in messages */
 
 typedef struct stats {
     double min, median, max;
@@ -47,7 +36,7 @@ typedef struct stats {
 
 static stats summarize(double *v, int n)
 {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
     stats s = {v[0], n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v[n - 1]};
     return s;
 }
@@ -113,7 +102,7 @@ static void time_first_gradient(const hg_engine_options *eo, double ms[2], char 
         hg_model_desc m = {.kind = HG_MODEL_SOFTMAX, .inputs = dd, .outputs = cc};
         hg_dataset_desc data = {n, dd, x, NULL, lab};
         hg_engine *e = NULL;
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         if (hg_engine_create(eo, &m, &e, &err) != HG_OK ||
             hg_engine_set_data(e, &data, &err) != HG_OK ||
             hg_engine_calibrate(e, &err) != HG_OK ||
@@ -122,7 +111,7 @@ static void time_first_gradient(const hg_engine_options *eo, double ms[2], char 
             hg_engine_destroy(e);
             break;
         }
-        ms[round] = now_ms() - t0;
+        ms[round] = bench_now_ms() - t0;
         hg_engine_destroy(e);
     }
 out:
@@ -239,9 +228,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < repeats; i++) {
         hg_device_list_destroy(l);
         l = NULL;
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         hg_status st = hg_device_list_create(&devopt, &l, &err);
-        t[i] = now_ms() - t0;
+        t[i] = bench_now_ms() - t0;
         if (st != HG_OK) {
             fprintf(stderr, "bench_startup: %s\n", err.message);
             goto out;

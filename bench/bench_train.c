@@ -49,6 +49,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <hetgrad.h>
 
+#include "bench_util.h"
 #include "cli.h"
 #include "harness.h"
 #include "harness_json.h"
@@ -57,13 +58,14 @@
 #include "train_blas.h"
 
 #include <cblas.h>
-#include <ctype.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define PROG "bench_train" /* in messages */
 
 #define FEATURES 784
 #define CLASSES 10
@@ -82,43 +84,11 @@ static const char *const way_names[NWAYS] = {"hetgrad", "openblas"};
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
-/* A failed hetgrad call: say what and why, exit 3. */
-static void die_hg(const char *what, const hg_error *err)
-{
-    fprintf(stderr, "bench_train: %s failed: %s (%s)\n", what, err->message,
-            hg_status_name(err->status));
-    exit(3);
-}
-
 /* Out of memory for what: say so, exit 3. */
 static void die_oom(const char *what)
 {
     fprintf(stderr, "bench_train: out of memory for %s\n", what);
     exit(3);
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p) {
-        fprintf(stderr, "bench_train: out of memory (%zu x %zu bytes)\n", n, size);
-        exit(3);
-    }
-    return p;
-}
-
-static bool contains_nocase(const char *hay, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (; *hay; hay++) {
-        size_t i = 0;
-        while (i < n && hay[i] &&
-               tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
-            i++;
-        if (i == n)
-            return true;
-    }
-    return n == 0;
 }
 
 /* ---- what is measured --------------------------------------------------------------- */
@@ -203,10 +173,10 @@ static void make_orders(bench *b)
 {
     hg_rng rng;
     hg_rng_seed(&rng, b->seed + 1);
-    size_t *perm = xcalloc(b->rows, sizeof *perm);
+    size_t *perm = bench_xcalloc(PROG, b->rows, sizeof *perm);
     for (size_t i = 0; i < b->rows; i++)
         perm[i] = i;
-    b->orders = xcalloc(b->epochs * b->rows, sizeof *b->orders);
+    b->orders = bench_xcalloc(PROG, b->epochs * b->rows, sizeof *b->orders);
     for (size_t e = 0; e < b->epochs; e++) {
         hg_rng_shuffle(&rng, perm, b->rows);
         memcpy(b->orders + e * b->rows, perm, b->rows * sizeof *perm);
@@ -223,7 +193,7 @@ static void make_orders(bench *b)
 static void teacher_labels(bench *b)
 {
     enum { CHUNK = 4096 };
-    float *t = xcalloc(FEATURES * CLASSES, sizeof *t), *z = xcalloc(CHUNK * CLASSES, sizeof *z);
+    float *t = bench_xcalloc(PROG, FEATURES * CLASSES, sizeof *t), *z = bench_xcalloc(PROG, CHUNK * CLASSES, sizeof *z);
     double shift[CLASSES] = {0};
     hg_bench_synth_params(TEACHER_KIND, FEATURES * CLASSES, t);
     for (size_t i = 0; i < FEATURES; i++)
@@ -282,7 +252,7 @@ static size_t take_step(bench *b, runner *r, size_t s, bool timed)
     if (r->way == WAY_HETGRAD) {
         hg_error err;
         if (hg_engine_gradient_rows(b->eng, r->params, idx, nb, r->grad, &loss, &err) != HG_OK)
-            die_hg("hg_engine_gradient_rows", &err);
+            bench_die_hg(PROG, "hg_engine_gradient_rows", &err);
     } else {
         loss = blas_loss_grad(&b->model, r->params, &b->data, idx, nb, &b->scratch, r->grad);
     }
@@ -348,9 +318,9 @@ static void runner_init(bench *b, config *c, int way, const float *params0, size
     runner *r = &c->way[way];
     memset(r, 0, sizeof *r);
     r->way = way;
-    r->params = xcalloc(P, sizeof *r->params);
-    r->grad = xcalloc(P, sizeof *r->grad);
-    r->first_grad = xcalloc(P, sizeof *r->first_grad);
+    r->params = bench_xcalloc(PROG, P, sizeof *r->params);
+    r->grad = bench_xcalloc(PROG, P, sizeof *r->grad);
+    r->first_grad = bench_xcalloc(PROG, P, sizeof *r->first_grad);
     memcpy(r->params, params0, P * sizeof *params0);
     r->st.final_loss = NAN;
     hg_optimizer_options oo;
@@ -359,7 +329,7 @@ static void runner_init(bench *b, config *c, int way, const float *params0, size
     oo.lr = c->lr;
     hg_error err;
     if (hg_optimizer_create(&oo, &b->model, &r->opt, &err) != HG_OK)
-        die_hg("hg_optimizer_create", &err);
+        bench_die_hg(PROG, "hg_optimizer_create", &err);
     if (way == WAY_OPENBLAS) {
         hg_optimizer_get_options(r->opt, &oo); /* the defaults, resolved */
         hg_optimizer_destroy(r->opt);
@@ -440,11 +410,11 @@ static double optimizer_check(const config *c, const hg_model_desc *model,
     blas_optimizer bo;
     hg_error err;
     if (hg_optimizer_create(&oo, model, &ho, &err) != HG_OK)
-        die_hg("hg_optimizer_create", &err);
+        bench_die_hg(PROG, "hg_optimizer_create", &err);
     hg_optimizer_get_options(ho, &oo);
     if (!blas_optimizer_create(&bo, &oo, P))
         die_oom("the OpenBLAS optimizer's state");
-    float *ph = xcalloc(P, sizeof *ph), *pb = xcalloc(P, sizeof *pb);
+    float *ph = bench_xcalloc(PROG, P, sizeof *ph), *pb = bench_xcalloc(PROG, P, sizeof *pb);
     memcpy(ph, params0, P * sizeof *ph);
     memcpy(pb, params0, P * sizeof *pb);
     for (int k = 0; k < CHECK_UPDATES; k++) {
@@ -495,20 +465,20 @@ static double engine_setup(bench *b)
     hg_error err;
     double t0 = harness_now_ms();
     if (hg_engine_create(&b->eopt, &b->model, &b->eng, &err) != HG_OK)
-        die_hg("hg_engine_create", &err);
+        bench_die_hg(PROG, "hg_engine_create", &err);
     if (hg_engine_set_data(b->eng, &b->data, &err) != HG_OK)
-        die_hg("hg_engine_set_data", &err);
+        bench_die_hg(PROG, "hg_engine_set_data", &err);
     if (hg_engine_calibrate(b->eng, &err) != HG_OK)
-        die_hg("hg_engine_calibrate", &err);
+        bench_die_hg(PROG, "hg_engine_calibrate", &err);
     if (hg_engine_set_split(b->eng, HG_SPLIT_DYNAMIC, &err) != HG_OK)
-        die_hg("hg_engine_set_split", &err);
+        bench_die_hg(PROG, "hg_engine_set_split", &err);
     double ms = harness_now_ms() - t0;
     size_t n = hg_engine_device_count(b->eng);
     if (!b->ndev) {
         b->ndev = n < MAX_DEVICES ? n : MAX_DEVICES;
         for (size_t i = 0; i < b->ndev; i++) {
             const char *name = hg_engine_device(b->eng, i)->name;
-            b->dev_names[i] = xcalloc(strlen(name) + 1, 1);
+            b->dev_names[i] = bench_xcalloc(PROG, strlen(name) + 1, 1);
             strcpy(b->dev_names[i], name);
         }
     }
@@ -519,7 +489,7 @@ static double engine_setup(bench *b)
    i * NWAYS + w): one warm-up call each, then the timed rounds; *res filled. */
 static void run_rounds(bench *b, config *cfg, size_t n, harness_result *res)
 {
-    b->runners = xcalloc(n * NWAYS, sizeof *b->runners);
+    b->runners = bench_xcalloc(PROG, n * NWAYS, sizeof *b->runners);
     for (size_t i = 0; i < n; i++)
         for (int w = 0; w < NWAYS; w++)
             b->runners[i * NWAYS + (size_t)w] = &cfg[i].way[w];
@@ -554,12 +524,12 @@ static void run_model(bench *b, const hg_model_desc *model, config *cfg, size_t 
     double setup_ms = engine_setup(b);
     if (!blas_scratch_create(&b->scratch, model, b->batch))
         die_oom("the OpenBLAS loop's scratch");
-    float *params0 = xcalloc(P, sizeof *params0);
+    float *params0 = bench_xcalloc(PROG, P, sizeof *params0);
     hg_rng rng;
     hg_rng_seed(&rng, b->seed);
     hg_error err;
     if (hg_model_init_params(model, &rng, params0, &err) != HG_OK)
-        die_hg("hg_model_init_params", &err);
+        bench_die_hg(PROG, "hg_model_init_params", &err);
     for (size_t i = 0; i < n; i++) {
         cfg[i].setup_ms = setup_ms;
         for (size_t d = 0; d < b->ndev; d++) {
@@ -796,11 +766,11 @@ static void select_devices(const cli *cmd, const char *devices, hg_options *devs
     hg_device_list *l = NULL;
     hg_error err;
     if (hg_device_list_create(devs, &l, &err) != HG_OK)
-        die_hg("hg_device_list_create", &err);
+        bench_die_hg(PROG, "hg_device_list_create", &err);
     bool oclgrind = false;
     for (size_t d = 0; d < hg_device_list_count(l); d++) {
         const hg_device_info *info = hg_device_list_get(l, d);
-        if (info->kept && contains_nocase(info->name, "oclgrind")) {
+        if (info->kept && bench_contains_nocase(info->name, "oclgrind")) {
             cli_note(cmd, "leaving out '%s': Oclgrind would take hours", info->name);
             oclgrind = true;
         }
@@ -808,7 +778,7 @@ static void select_devices(const cli *cmd, const char *devices, hg_options *devs
     hg_device_list_destroy(l);
     if (oclgrind) {
         size_t n = (devices ? strlen(devices) : 0) + sizeof ",-oclgrind";
-        *owned = xcalloc(n, 1);
+        *owned = bench_xcalloc(PROG, n, 1);
         snprintf(*owned, n, "%s%s-oclgrind", devices && *devices ? devices : "",
                  devices && *devices ? "," : "");
         devs->devices = *owned;
@@ -950,8 +920,8 @@ int main(int argc, char **argv)
     b.eopt.devices = &devs;
     b.eopt.batch_rows = batch; /* kernels chosen at the minibatch's size */
 
-    b.x = xcalloc(rows * FEATURES, sizeof *b.x);
-    b.labels = xcalloc(rows, sizeof *b.labels);
+    b.x = bench_xcalloc(PROG, rows * FEATURES, sizeof *b.x);
+    b.labels = bench_xcalloc(PROG, rows, sizeof *b.labels);
     hg_bench_synth_data(rows, FEATURES, 0, CLASSES, b.x, NULL, b.labels);
     teacher_labels(&b);
     b.data = (hg_dataset_desc){.rows = rows, .inputs = FEATURES, .x = b.x, .labels = b.labels};

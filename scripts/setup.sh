@@ -7,12 +7,17 @@ set -eu
 # python3-numpy is for tests/data_check.py (.npy files written by numpy itself).
 # python3-matplotlib is for scripts/plot.py (the pictures of hetgrad-train --metrics and
 # hetgrad-bench --json) and its tests.
+# python3-sklearn is for the scripts that compare with scikit-learn or use its data
+# (bench/digits_vs_sklearn.py, bench/sparse_vs_sklearn.py, data/make_digits.py, run with
+# /usr/bin/python3); no test uses it: the Python package's tests install their own pinned
+# scikit-learn into a virtualenv (python/tests/requirements.txt; Debian 12's 1.2 is older
+# than the estimators need).
 # libstarpu-dev is for bench/bench_starpu alone (hetgrad vs StarPU, docs/comparison.md):
 # CI builds it and runs its smoke test; the library never links StarPU.
 PKGS="build-essential cmake pkg-config \
 ocl-icd-opencl-dev ocl-icd-libopencl1 opencl-headers opencl-c-headers \
 pocl-opencl-icd libclblast-dev check clinfo oclgrind \
-libopenblas-dev zlib1g-dev python3 python3-venv python3-numpy python3-matplotlib \
+libopenblas-dev zlib1g-dev python3 python3-venv python3-numpy python3-matplotlib python3-sklearn \
 man-db groff-base \
 libopenmpi-dev openmpi-bin \
 abigail-tools libstarpu-dev"

@@ -19,7 +19,12 @@ inside the object's own library first.
 
 The scheduler is pure (docs/engine.md, "The scheduler"): its files include neither
 engine_internal.h nor clutil.h nor an OpenCL header, reference no OpenCL function (cl*),
-and use nothing of the other source files but hg__error_set and hg_error_clear.
+and use nothing of the other source files but hg__error_set and hg_error_clear.  Files
+outside it use the scheduler only through its interface (SCHED_API below): sched.h's
+hg__sched_*, the models of costmodel.h (hg__cost_*) and corun.h (hg__corun_*, the
+co-run model joint calibration fits) and, for calibration's what-if splits, planner.h's
+hg__plan_affine; the balancer, the partition and the rest are the scheduler's own, so the
+engine and the MPI ranks plan through one policy interface.
 
 The folders of src/ are layers (README.md, "Layout"; docs/engine.md, "Layers"): a file
 may use only the folders its own folder is allowed (FOLDER_USES below): util/ nothing;
@@ -36,6 +41,7 @@ import subprocess
 import sys
 
 PURE = "src/sched/"
+SCHED_API = re.compile(r"hg__sched_|hg__cost_|hg__corun_|hg__plan_affine$")
 FOLDER_USES = {
     "util": set(),
     "device": {"util"},
@@ -239,6 +245,16 @@ def main(argv):
                 faults += 1
             elif outside and s not in PURE_MAY_USE:
                 print("impure: %s uses %s from %s" % (a, s, outside[0]))
+                faults += 1
+    for o in objs:
+        a = node_name(o)
+        if a.startswith(PURE):
+            continue
+        for s in sorted(info[o][1]):
+            inside = [node_name(t) for t in anywhere.get(s, []) if node_name(t).startswith(PURE)]
+            if inside and not SCHED_API.match(s):
+                print("scheduler interface: %s uses %s from %s, not sched.h, costmodel.h, "
+                      "corun.h or hg__plan_affine" % (a, s, inside[0]))
                 faults += 1
     for line in impure_includes(src):
         print("impure include: " + line)

@@ -21,60 +21,33 @@
 
 #include "engine_internal.h"
 #include "engine_knobs.h"
+#include "test_problem.h"
 
 #define ROWS 1400  /* blocks of 512: 512, 512, 376 */
 #define BLOCK 512
 #define GRAD_TOL 1e-4
 
-static uint64_t lcg_state = 7;
+static test_rng rng = {7}; /* the index lists */
 static double uniform(void)
 {
-    lcg_state = lcg_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(lcg_state >> 11) / 9007199254740992.0;
+    return test_uniform(&rng);
 }
 
-typedef struct problem {
-    hg_model_desc   m;
-    hg_dataset_desc d;
-    float          *x, *t, *params;
-    int32_t        *l;
-    size_t          P;
-} problem;
+typedef test_problem problem;
 
+/* 37 inputs; the MLP's hidden layers: 20 (the wide GEMM program) and 5 (the narrow one). */
 static void make_problem(problem *p, hg_model_kind kind)
 {
-    memset(p, 0, sizeof *p);
-    lcg_state = 7 + (uint64_t)kind;
-    size_t in = 37, out = kind == HG_MODEL_LINEAR ? 2 : 3;
-    p->m = (hg_model_desc){.kind = kind, .inputs = in, .outputs = out};
-    if (kind == HG_MODEL_MLP) {
-        p->m.nhidden = 2;
-        p->m.hidden[0] = 20; /* the wide GEMM program */
-        p->m.hidden[1] = 5;  /* the narrow one */
-    }
-    p->x = malloc(ROWS * in * sizeof *p->x);
-    p->t = malloc(ROWS * out * sizeof *p->t);
-    p->l = malloc(ROWS * sizeof *p->l);
-    for (size_t r = 0; r < ROWS; r++) {
-        p->l[r] = (int32_t)(r % out);
-        for (size_t j = 0; j < in; j++)
-            p->x[r * in + j] = (float)(uniform() * 2 - 1 + (j == r % out ? 1.5 : 0.0));
-        for (size_t j = 0; j < out; j++)
-            p->t[r * out + j] = (float)(p->x[r * in + j] + uniform() - 0.5);
-    }
-    p->d = (hg_dataset_desc){ROWS, in, p->x, p->t, p->l};
-    p->P = hg_model_param_count(&p->m);
-    p->params = malloc(p->P * sizeof *p->params);
-    for (size_t i = 0; i < p->P; i++)
-        p->params[i] = (float)(uniform() - 0.5) * 0.5f;
+    const test_problem_spec spec = {
+        .kind = kind, .rows = ROWS, .inputs = 37, .outputs = kind == HG_MODEL_LINEAR ? 2 : 3,
+        .nhidden = 2, .hidden = {20, 5}, .seed = 7 + (uint64_t)kind, .shift = 1.5,
+        .param_scale = 0.5};
+    test_problem_make(p, &spec);
 }
 
 static void free_problem(problem *p)
 {
-    free(p->x);
-    free(p->t);
-    free(p->l);
-    free(p->params);
+    test_problem_free(p);
 }
 
 /* Devices the test environment promises (HG_TEST_EXPECT: comma-separated). */

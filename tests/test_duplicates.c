@@ -22,6 +22,7 @@
 
 #include "engine_internal.h"
 #include "internal.h"
+#include "test_problem.h"
 
 static char cache[256];
 
@@ -32,27 +33,17 @@ static const hg_model_desc model = {.kind = HG_MODEL_SOFTMAX, .inputs = D, .outp
 
 static void setup(void)
 {
-    snprintf(cache, sizeof cache, "/tmp/hg-test-dup-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(cache));
+    test_dir_make(cache, sizeof cache, "dup");
     x = malloc((size_t)NROWS * D * sizeof *x);
     labels = malloc(NROWS * sizeof *labels);
-    uint64_t s = 11;
-    for (size_t i = 0; i < (size_t)NROWS * D; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        x[i] = (float)((double)(s >> 40) / 16777216.0 - 0.5);
-    }
-    for (size_t r = 0; r < NROWS; r++)
-        labels[r] = (int32_t)(r % C);
-    for (int i = 0; i < P; i++)
-        params[i] = (float)((i * 7) % 13) / 50.0f - 0.12f;
+    test_fill_centred(x, (size_t)NROWS * D, 11);
+    test_cyclic_labels(labels, NROWS, C);
+    test_fixed_params(params, P);
 }
 
 static void teardown(void)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", cache);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", cache);
+    test_dir_remove(cache);
     free(x);
     free(labels);
 }

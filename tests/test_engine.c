@@ -19,65 +19,35 @@
 #include "engine_internal.h"
 #include "engine_knobs.h"
 #include "internal.h"
+#include "test_problem.h"
 
 #define GRAD_TOL 1e-4
 #define LOSS_TOL 1e-5
 
 /* ---- data ------------------------------------------------------------------ */
 
-static uint64_t lcg_state = 42;
+static test_rng rng = {42};
 static double uniform(void)
 {
-    lcg_state = lcg_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(lcg_state >> 11) / 9007199254740992.0;
+    return test_uniform(&rng);
 }
 
-typedef struct problem {
-    hg_model_desc   m;
-    hg_dataset_desc d;
-    float          *x, *t, *params;
-    int32_t        *l;
-    size_t          P;
-} problem;
+typedef test_problem problem;
 
-/* Three Gaussian-ish blobs: class c centred at +/-2 on feature c. */
+/* Blobs: class c centred at +2 on feature c (test_problem.h). */
 static void make_problem(problem *p, hg_model_kind kind, size_t rows, size_t inputs,
                          size_t outputs)
 {
-    memset(p, 0, sizeof *p);
-    lcg_state = 42 + (uint64_t)kind * 7 + rows;
-    p->m.kind = kind;
-    p->m.inputs = inputs;
-    p->m.outputs = outputs;
-    if (kind == HG_MODEL_MLP) {
-        p->m.nhidden = 2;
-        p->m.hidden[0] = 6;
-        p->m.hidden[1] = 4;
-    }
-    p->x = malloc(rows * inputs * sizeof *p->x);
-    p->t = malloc(rows * outputs * sizeof *p->t);
-    p->l = malloc(rows * sizeof *p->l);
-    for (size_t r = 0; r < rows; r++) {
-        int32_t c = (int32_t)(r % outputs);
-        p->l[r] = c;
-        for (size_t j = 0; j < inputs; j++)
-            p->x[r * inputs + j] = (float)(uniform() * 2 - 1 + (j == (size_t)c % inputs ? 2.0 : 0.0));
-        for (size_t j = 0; j < outputs; j++)
-            p->t[r * outputs + j] = (float)(p->x[r * inputs + j % inputs] * 0.5 + uniform());
-    }
-    p->d = (hg_dataset_desc){rows, inputs, p->x, p->t, p->l};
-    p->P = hg_model_param_count(&p->m);
-    p->params = malloc(p->P * sizeof *p->params);
-    for (size_t i = 0; i < p->P; i++)
-        p->params[i] = (float)(uniform() - 0.5);
+    const test_problem_spec spec = {
+        .kind = kind, .rows = rows, .inputs = inputs, .outputs = outputs,
+        .nhidden = 2, .hidden = {6, 4}, .seed = 42 + (uint64_t)kind * 7 + rows,
+        .shift = 2.0, .param_scale = 1.0};
+    test_problem_make(p, &spec);
 }
 
 static void free_problem(problem *p)
 {
-    free(p->x);
-    free(p->t);
-    free(p->l);
-    free(p->params);
+    test_problem_free(p);
 }
 
 /* HG_TEST_GEMM: naive, own, clblast; unset: the default (measured per device). */
@@ -558,7 +528,7 @@ START_TEST(larger_than_oclgrind_memory)
     p.x = malloc(n * d * sizeof *p.x);
     p.t = malloc(n * sizeof *p.t);
     ck_assert(p.x && p.t);
-    lcg_state = 7;
+    rng.s = 7;
     for (size_t i = 0; i < n * d; i++)
         p.x[i] = (float)(uniform() - 0.5);
     for (size_t r = 0; r < n; r++)

@@ -205,6 +205,7 @@ typedef struct script {
     double drift;                /* relative slow-down per call so far */
     size_t fail_config, fail_round;
     int    fail_code;
+    const double *round_times[8]; /* per config: its time in each timed round (or NULL) */
 } script;
 
 static int scripted(void *ctx, size_t config, size_t round, double *ms)
@@ -217,6 +218,8 @@ static int scripted(void *ctx, size_t config, size_t round, double *ms)
         return s->fail_code;
     if (round == HARNESS_WARMUP)
         *ms = s->warm_times[config] ? s->warm_times[config][s->warm_seen[config]++] : 1.0;
+    else if (s->round_times[config])
+        *ms = s->round_times[config][round];
     else
         *ms = (10.0 * (double)(config + 1) + s->per_round * (double)round) *
               (1.0 + s->drift * (double)s->ncalls);
@@ -381,6 +384,75 @@ START_TEST(paired_ratio_under_drift)
 }
 END_TEST
 
+START_TEST(extra_rounds_while_wide)
+{
+    /* config 0 is wide after 3 and 4 rounds ({10,10,20}: IQR 5 over 10; {10,10,10,20}:
+       2.5 over 10) and settled after 5 (IQR 0); config 1 is steady throughout */
+    const double noisy[] = {10, 20, 10, 10, 10, 10, 10, 10, 10, 10};
+    const double steady[] = {20, 20, 20, 20, 20, 20, 20, 20, 20, 20};
+    const double never[] = {10, 30, 10, 30, 10, 30, 10, 30, 10, 30};
+    script s;
+    memset(&s, 0, sizeof s);
+    s.round_times[0] = noisy;
+    s.round_times[1] = steady;
+    harness_plan p;
+    harness_plan_init(&p);
+    p.nconfigs = 2;
+    p.rounds = 3;
+    p.rounds_max = 10;
+    p.sample = scripted;
+    p.ctx = &s;
+    harness_result r;
+    ck_assert_int_eq(harness_run(&p, &r), 0);
+    ck_assert_uint_eq(r.rounds, 5);
+    ck_assert(!r.wide);
+    for (size_t rd = 0; rd < 5; rd++) { /* compacted: config 1's samples follow at 5 */
+        ck_assert_exact(r.samples[rd], noisy[rd]);
+        ck_assert_exact(r.samples[5 + rd], 20.0);
+    }
+    ck_assert_uint_eq(r.stats[0].n, 5);
+    ck_assert_exact(r.stats[0].spread, 0.0);
+    harness_result_free(&r);
+
+    /* never settles: stops at rounds_max, and stays flagged */
+    memset(&s, 0, sizeof s);
+    s.round_times[0] = never;
+    s.round_times[1] = steady;
+    p.rounds_max = 6;
+    ck_assert_int_eq(harness_run(&p, &r), 0);
+    ck_assert_uint_eq(r.rounds, 6);
+    ck_assert(r.wide);
+    harness_result_free(&r);
+
+    /* a spent budget: no extra round */
+    memset(&s, 0, sizeof s);
+    s.round_times[0] = noisy;
+    s.round_times[1] = steady;
+    p.rounds_max = 10;
+    p.budget_ms = 1e-9;
+    ck_assert_int_eq(harness_run(&p, &r), 0);
+    ck_assert_uint_eq(r.rounds, 3);
+    ck_assert(r.wide);
+    harness_result_free(&r);
+
+    /* rounds_max 0: exactly `rounds` */
+    memset(&s, 0, sizeof s);
+    s.round_times[0] = noisy;
+    s.round_times[1] = steady;
+    p.rounds_max = 0;
+    p.budget_ms = 0;
+    ck_assert_int_eq(harness_run(&p, &r), 0);
+    ck_assert_uint_eq(r.rounds, 3);
+    harness_result_free(&r);
+
+    p.rounds_max = 2; /* fewer than rounds */
+    ck_assert_int_eq(harness_run(&p, &r), HARNESS_EINVAL);
+    p.rounds_max = 10;
+    p.budget_ms = -1.0;
+    ck_assert_int_eq(harness_run(&p, &r), HARNESS_EINVAL);
+}
+END_TEST
+
 START_TEST(flag_names)
 {
     ck_assert_str_eq(harness_flag_name(HARNESS_OK), "ok");
@@ -408,6 +480,7 @@ int main(void)
     tcase_add_test(tc, warmup_minimum_and_single);
     tcase_add_test(tc, run_failures);
     tcase_add_test(tc, paired_ratio_under_drift);
+    tcase_add_test(tc, extra_rounds_while_wide);
     tcase_add_test(tc, flag_names);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

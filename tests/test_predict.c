@@ -20,62 +20,27 @@
 #include "engine_internal.h"
 #include "engine_knobs.h"
 #include "internal.h"
+#include "test_problem.h"
 
 #define PRED_TOL 1e-5
 #define LOSS_TOL 1e-5
 
-static uint64_t lcg_state = 7;
-static double uniform(void)
-{
-    lcg_state = lcg_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(lcg_state >> 11) / 9007199254740992.0;
-}
 
-typedef struct problem {
-    hg_model_desc   m;
-    hg_dataset_desc d;
-    float          *x, *t, *params;
-    int32_t        *l;
-    size_t          P;
-} problem;
+typedef test_problem problem;
 
 static void make_problem(problem *p, hg_model_kind kind, size_t rows, size_t inputs,
                          size_t outputs)
 {
-    memset(p, 0, sizeof *p);
-    lcg_state = 7 + (uint64_t)kind * 11 + rows;
-    p->m.kind = kind;
-    p->m.inputs = inputs;
-    p->m.outputs = outputs;
-    if (kind == HG_MODEL_MLP) {
-        p->m.nhidden = 2;
-        p->m.hidden[0] = 6;
-        p->m.hidden[1] = 4;
-    }
-    p->x = malloc(rows * inputs * sizeof *p->x);
-    p->t = malloc(rows * outputs * sizeof *p->t);
-    p->l = malloc(rows * sizeof *p->l);
-    for (size_t r = 0; r < rows; r++) {
-        int32_t c = (int32_t)(r % outputs);
-        p->l[r] = c;
-        for (size_t j = 0; j < inputs; j++)
-            p->x[r * inputs + j] = (float)(uniform() * 2 - 1 + (j == (size_t)c % inputs ? 1.5 : 0));
-        for (size_t j = 0; j < outputs; j++)
-            p->t[r * outputs + j] = (float)(p->x[r * inputs + j % inputs] * 0.5 + uniform());
-    }
-    p->d = (hg_dataset_desc){rows, inputs, p->x, p->t, p->l};
-    p->P = hg_model_param_count(&p->m);
-    p->params = malloc(p->P * sizeof *p->params);
-    for (size_t i = 0; i < p->P; i++)
-        p->params[i] = (float)(uniform() - 0.5) * 1.5f;
+    const test_problem_spec spec = {
+        .kind = kind, .rows = rows, .inputs = inputs, .outputs = outputs,
+        .nhidden = 2, .hidden = {6, 4}, .seed = 7 + (uint64_t)kind * 11 + rows,
+        .shift = 1.5, .param_scale = 1.5};
+    test_problem_make(p, &spec);
 }
 
 static void free_problem(problem *p)
 {
-    free(p->x);
-    free(p->t);
-    free(p->l);
-    free(p->params);
+    test_problem_free(p);
 }
 
 /*

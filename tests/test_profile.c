@@ -19,6 +19,7 @@
 #include "engine_knobs.h"
 #include "internal.h"
 #include "test_expect.h"
+#include "test_problem.h"
 
 static char cache[256];
 
@@ -30,28 +31,18 @@ static const hg_model_desc model = {.kind = HG_MODEL_SOFTMAX, .inputs = D, .outp
 
 static void setup(void)
 {
-    snprintf(cache, sizeof cache, "/tmp/hg-test-profile-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(cache));
+    test_dir_make(cache, sizeof cache, "profile");
     nrows = 48000;
     x = malloc(nrows * D * sizeof *x);
     labels = malloc(nrows * sizeof *labels);
-    uint64_t s = 99;
-    for (size_t i = 0; i < nrows * D; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        x[i] = (float)((double)(s >> 40) / 16777216.0 - 0.5);
-    }
-    for (size_t r = 0; r < nrows; r++)
-        labels[r] = (int32_t)(r % C);
-    for (int i = 0; i < P; i++)
-        params[i] = (float)((i * 7) % 13) / 50.0f - 0.12f;
+    test_fill_centred(x, nrows * D, 99);
+    test_cyclic_labels(labels, nrows, C);
+    test_fixed_params(params, P);
 }
 
 static void teardown(void)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", cache);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", cache);
+    test_dir_remove(cache);
     free(x);
     free(labels);
 }

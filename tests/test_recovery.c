@@ -20,6 +20,7 @@
 #include "engine_knobs.h"
 #include "internal.h"
 #include "sched/planner.h"
+#include "test_problem.h"
 
 enum { D = 32, C = 5, P = D * C + C, NROWS = 24000 };
 static float *x, params[P];
@@ -32,13 +33,8 @@ static void setup(void)
     labels = malloc(NROWS * sizeof *labels);
     ck_assert_ptr_nonnull(x);
     ck_assert_ptr_nonnull(labels);
-    uint64_t s = 7;
-    for (size_t i = 0; i < (size_t)NROWS * D; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        x[i] = (float)((double)(s >> 40) / 16777216.0 - 0.5);
-    }
-    for (size_t r = 0; r < NROWS; r++)
-        labels[r] = (int32_t)(r % C);
+    test_fill_centred(x, (size_t)NROWS * D, 7);
+    test_cyclic_labels(labels, NROWS, C);
     for (int i = 0; i < P; i++)
         params[i] = (float)((i * 5) % 11) / 40.0f - 0.1f;
 }

@@ -33,6 +33,7 @@
 #include "engine_knobs.h"
 #include "internal.h"
 #include "workers.h"
+#include "test_problem.h"
 
 enum { D = 16, C = 4, P = D * C + C, NROWS = 6000 };
 static float x[NROWS * D], params[P];
@@ -41,13 +42,8 @@ static const hg_model_desc model = {.kind = HG_MODEL_SOFTMAX, .inputs = D, .outp
 
 static void make_data(void)
 {
-    uint64_t s = 11;
-    for (size_t i = 0; i < (size_t)NROWS * D; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        x[i] = (float)((double)(s >> 40) / 16777216.0 - 0.5);
-    }
-    for (size_t r = 0; r < NROWS; r++)
-        labels[r] = (int32_t)(r % C);
+    test_fill_centred(x, (size_t)NROWS * D, 11);
+    test_cyclic_labels(labels, NROWS, C);
     for (int i = 0; i < P; i++)
         params[i] = (float)((i * 5) % 11) / 40.0f - 0.1f;
 }

@@ -9,8 +9,10 @@
  * devices x step makespan).
  *
  * The configurations are timed by the benchmark harness (tools/harness.h):
- * each is warmed up, then --steps rounds each run every configuration once,
- * in an order that changes every round.  solo, equal and weighted share one
+ * each is warmed up, then rounds each run every configuration once, in an
+ * order that changes every round: --steps S rounds exactly, or by default 7,
+ * and more (up to STEPS_MAX, while STEPS_BUDGET_S lasts) while a
+ * configuration's spread is too wide to compare.  solo, equal and weighted share one
  * engine (their weights and split are set before each step, untimed: those
  * splits keep no state); dynamic has an engine of its own, so its balancer
  * learns from its own previous step although the others ran in between.  A
@@ -46,9 +48,14 @@
 #include "harness_json.h"
 #include "json_out.h"
 
+#define STEPS_DEFAULT 7
+#define STEPS_MAX 31         /* rounds at the most when --steps is not given */
+#define STEPS_BUDGET_S 20.0  /* no extra round starts after this long */
+
 typedef struct bench_opts {
     hg_model_kind kind;
     size_t rows, steps, features, classes, hidden;
+    size_t steps_max; /* 0: exactly `steps` rounds; else more while a spread is wide */
     const char *devices;
     bool keep_dups, json, drill;
     double max_step_s;
@@ -247,7 +254,7 @@ static int bench_sample(void *ctx, size_t c, size_t round, double *ms)
  * warmup_max steps each) and fill their results.  Exits 3 on failure.
  */
 static void time_configs(bsession *s, bconfig *cfg, size_t n, size_t rounds,
-                         size_t warmup_max, harness_result *hr)
+                         size_t rounds_max, size_t warmup_max, harness_result *hr)
 {
     if (n == 0) {
         memset(hr, 0, sizeof *hr);
@@ -257,6 +264,8 @@ static void time_configs(bsession *s, bconfig *cfg, size_t n, size_t rounds,
     harness_plan_init(&p);
     p.nconfigs = n;
     p.rounds = rounds;
+    p.rounds_max = rounds_max;
+    p.budget_ms = rounds_max ? STEPS_BUDGET_S * 1e3 : 0;
     p.warmup_max = warmup_max;
     p.sample = bench_sample;
     s->cfg = cfg;
@@ -276,7 +285,7 @@ static void time_configs(bsession *s, bconfig *cfg, size_t n, size_t rounds,
         r->ms = r->st.median;
         r->rows_per_s = r->ms > 0 ? (double)r->rows / (r->ms / 1e3) : 0;
         harness_stats b;
-        harness_stats_of(cfg[c].bal, rounds, hr->spread_limit, &b);
+        harness_stats_of(cfg[c].bal, hr->rounds, hr->spread_limit, &b);
         r->balance = b.median;
     }
 }
@@ -294,12 +303,13 @@ typedef struct bench_run {
     double  best_solo;    /* rows/s */
     bool    wide;         /* a timed configuration's spread is over the limit */
     double  spread_limit;
+    size_t  rounds;       /* timed rounds run (the harness may add rounds: --steps) */
 } bench_run;
 
 /*
  * Every configuration: each usable device alone, equal, weighted (engine e)
  * and dynamic (engine ed, its own, so its balancer keeps its feedback while
- * the others run between its steps), interleaved over o->steps rounds.  A
+ * the others run between its steps), interleaved over o->steps rounds or more.  A
  * device alone too slow for --max-step-s / 4 runs on fewer rows in a second,
  * two-round run of its own; equal too slow for --max-step-s is predicted.
  */
@@ -311,7 +321,8 @@ static void run_configs(const bench_opts *o, hg_engine *e, hg_engine *ed, const 
     for (size_t i = 0; i < nd; i++)
         hg_engine_device_profile(e, i, &prof[i]);
     bconfig *cfg = calloc(nd + 3, sizeof *cfg), *slow = calloc(nd, sizeof *slow);
-    double *bal = calloc((nd + 3) * (o->steps > 2 ? o->steps : 2), sizeof *bal);
+    size_t rounds = o->steps_max > o->steps ? o->steps_max : o->steps > 2 ? o->steps : 2;
+    double *bal = calloc((nd + 3) * rounds, sizeof *bal);
     run->res = calloc(nd + 3, sizeof *run->res);
     if (!cfg || !slow || !bal || !run->res) {
         fprintf(stderr, "hetgrad-bench: out of memory\n");
@@ -363,13 +374,13 @@ static void run_configs(const bench_opts *o, hg_engine *e, hg_engine *ed, const 
             cfg[n].w[i] = 1; /* weighted: every device may take rows (bench_sample) */
         n++;
     }
-    size_t rounds = o->steps > 2 ? o->steps : 2;
     for (size_t c = 0; c < n + nslow; c++)
         (c < n ? &cfg[c] : &slow[c - n])->bal = bal + c * rounds;
     bsession s = {.params = params, .grad = grad};
     harness_result hr, hs;
-    time_configs(&s, cfg, n, o->steps, 4, &hr);
-    time_configs(&s, slow, nslow, 2, 1, &hs);
+    time_configs(&s, cfg, n, o->steps, o->steps_max, 4, &hr);
+    time_configs(&s, slow, nslow, 2, 0, 1, &hs);
+    run->rounds = hr.rounds;
     run->spread_limit = hr.spread_limit;
     run->wide = hr.wide || hs.wide;
     size_t best = SIZE_MAX;
@@ -424,7 +435,8 @@ static int parse_args(int argc, char **argv, bench_opts *o, cli *cmd)
         {.name = "steps", .kind = CLI_SIZE, .target = &o->steps, .metavar = "S",
          .range = "[1,4294967296]", .help = "timed rounds: each configuration one step\n"
                                             "a round, interleaved, after warm-up\n"
-                                            "(default 7)"},
+                                            "(default 7, and up to 31 while a spread\n"
+                                            "is over 10%, within 20 s)"},
         {.name = "features", .kind = CLI_SIZE, .target = &o->features, .metavar = "D",
          .range = "[1,4294967296]", .help = "inputs per row (default 784)"},
         {.name = "classes", .kind = CLI_SIZE, .target = &o->classes, .metavar = "C",
@@ -463,6 +475,10 @@ static int parse_args(int argc, char **argv, bench_opts *o, cli *cmd)
     if (rc != CLI_CONTINUE)
         return rc;
     o->kind = model_kinds[model];
+    if (o->steps == 0) { /* not given: the default, extended while too noisy */
+        o->steps = STEPS_DEFAULT;
+        o->steps_max = STEPS_MAX;
+    }
     if (o->kind != HG_MODEL_LINEAR && o->classes < 2)
         return cli_usage_error(cmd, "--classes must be at least 2 for --model %s",
                                model_names[model]);
@@ -567,7 +583,7 @@ static bool print_json_doc(const bench_doc *d)
     json_key(&j, "rows"); json_u64(&j, o->rows);
     json_key(&j, "features"); json_u64(&j, o->features);
     json_key(&j, "classes"); json_u64(&j, o->classes);
-    json_key(&j, "steps"); json_u64(&j, o->steps);
+    json_key(&j, "steps"); json_u64(&j, d->run->rounds);
     json_key(&j, "spread_limit"); json_double(&j, d->run->spread_limit);
     json_key(&j, "timing_wide"); json_bool(&j, d->run->wide);
     json_key(&j, "setup_ms"); json_double(&j, d->setup_ms);
@@ -668,7 +684,7 @@ static void print_text(const bench_doc *d)
     const bench_opts *o = d->o;
     size_t nd = hg_engine_device_count(d->e);
     printf("hetgrad-bench: %s, %zu rows x %zu features, %zu classes; median of %zu interleaved "
-           "rounds\n", d->model_name, o->rows, o->features, o->classes, o->steps);
+           "rounds\n", d->model_name, o->rows, o->features, o->classes, d->run->rounds);
     printf("set-up %.0f ms, calibration %.0f ms\n\n", d->setup_ms, d->calib_ms);
     print_devices(d);
     /* the legend and the flag first: the table's last row ends the output */
@@ -712,7 +728,8 @@ static void print_text(const bench_doc *d)
 
 int main(int argc, char **argv)
 {
-    bench_opts o = {HG_MODEL_SOFTMAX, 8192, 7, 784, 10, 256, NULL, false, false, false, 20.0};
+    bench_opts o = {HG_MODEL_SOFTMAX, 8192, 0, 784, 10, 256, 0, NULL, false, false, false,
+                    20.0};
     cli cmd;
     int rc = parse_args(argc, argv, &o, &cmd);
     if (rc != CLI_CONTINUE)

@@ -133,9 +133,11 @@ void harness_result_free(harness_result *r)
 
 static bool plan_valid(const harness_plan *p)
 {
+    size_t most = p && p->rounds_max > p->rounds ? p->rounds_max : p ? p->rounds : 0;
     return p && p->sample && p->nconfigs >= 1 && p->rounds >= 1 && p->warmup >= 1 &&
+           (p->rounds_max == 0 || p->rounds_max >= p->rounds) && p->budget_ms >= 0.0 &&
            p->warmup_max >= p->warmup && p->warmup_settle >= 0.0 && p->spread_limit > 0.0 &&
-           p->nconfigs <= SIZE_MAX / p->rounds / sizeof(double);
+           p->nconfigs <= SIZE_MAX / most / sizeof(double);
 }
 
 /* Warm-up calls of config c until the plan's rule is met; 0 or the sample's code. */
@@ -159,6 +161,28 @@ static int warm_up(const harness_plan *p, size_t c, size_t *calls)
     return 0;
 }
 
+/* Whether some config's first n of its `stride` samples are WIDE (scratch: n doubles). */
+static bool some_wide(const harness_result *out, size_t stride, size_t n, double *scratch)
+{
+    for (size_t c = 0; c < out->nconfigs; c++) {
+        harness_stats st;
+        memcpy(scratch, out->samples + c * stride, n * sizeof *scratch);
+        harness_stats_of(scratch, n, out->spread_limit, &st);
+        if (st.flag == HARNESS_WIDE)
+            return true;
+    }
+    return false;
+}
+
+/* Whether round r (>= p->rounds) is to run: an extra round (harness_plan). */
+static bool extra_round(const harness_plan *p, const harness_result *out, size_t stride,
+                        size_t r, double t0, double *scratch)
+{
+    if (r >= stride || (p->budget_ms > 0 && harness_now_ms() - t0 >= p->budget_ms))
+        return false;
+    return some_wide(out, stride, r, scratch);
+}
+
 int harness_run(const harness_plan *p, harness_result *out)
 {
     if (!out)
@@ -166,15 +190,16 @@ int harness_run(const harness_plan *p, harness_result *out)
     memset(out, 0, sizeof *out);
     if (!plan_valid(p))
         return HARNESS_EINVAL;
-    const size_t nc = p->nconfigs, nr = p->rounds;
+    const size_t nc = p->nconfigs;
+    /* samples are laid out [config * most + round] while running, compacted after */
+    const size_t most = p->rounds_max > p->rounds ? p->rounds_max : p->rounds;
     out->nconfigs = nc;
-    out->rounds = nr;
     out->spread_limit = p->spread_limit;
-    out->samples = calloc(nc * nr, sizeof *out->samples);
+    out->samples = calloc(nc * most, sizeof *out->samples);
     out->warmups = calloc(nc, sizeof *out->warmups);
     out->stats = calloc(nc, sizeof *out->stats);
     size_t *order = calloc(nc, sizeof *order);
-    double *scratch = calloc(nr, sizeof *scratch);
+    double *scratch = calloc(most, sizeof *scratch);
     int rc = 0;
     if (!out->samples || !out->warmups || !out->stats || !order || !scratch) {
         rc = HARNESS_ENOMEM;
@@ -183,13 +208,19 @@ int harness_run(const harness_plan *p, harness_result *out)
     harness_order(nc, 0, p->seed, order);
     for (size_t i = 0; i < nc && rc == 0; i++)
         rc = warm_up(p, order[i], &out->warmups[order[i]]);
-    for (size_t r = 0; r < nr && rc == 0; r++) {
-        harness_order(nc, r, p->seed, order);
+    size_t nr = 0;
+    double t0 = harness_now_ms();
+    while (rc == 0 && (nr < p->rounds || extra_round(p, out, most, nr, t0, scratch))) {
+        harness_order(nc, nr, p->seed, order);
         for (size_t i = 0; i < nc && rc == 0; i++)
-            rc = p->sample(p->ctx, order[i], r, &out->samples[order[i] * nr + r]);
+            rc = p->sample(p->ctx, order[i], nr, &out->samples[order[i] * most + nr]);
+        nr++;
     }
     if (rc != 0)
         goto out_release;
+    out->rounds = nr;
+    for (size_t c = 1; c < nc && nr < most; c++)
+        memmove(out->samples + c * nr, out->samples + c * most, nr * sizeof *out->samples);
     for (size_t c = 0; c < nc; c++) {
         memcpy(scratch, out->samples + c * nr, nr * sizeof *scratch);
         harness_stats_of(scratch, nr, p->spread_limit, &out->stats[c]);

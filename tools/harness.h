@@ -87,6 +87,12 @@ typedef int (*harness_sample_fn)(void *ctx, size_t config, size_t round, double 
 typedef struct harness_plan {
     size_t   nconfigs;      /* >= 1 */
     size_t   rounds;        /* timed rounds, >= 1: each config runs once per round */
+    size_t   rounds_max;    /* 0 (default): exactly `rounds` rounds; otherwise >= rounds:
+                               after `rounds` rounds, while some config is HARNESS_WIDE,
+                               one more round at a time, up to rounds_max rounds in all
+                               and while budget_ms allows */
+    double   budget_ms;     /* >= 0 (default 0: no limit): no extra round starts once this
+                               long has passed since round 0 started */
     size_t   warmup;        /* untimed calls per config before round 0, >= 1 (default 1) */
     size_t   warmup_max;    /* >= warmup (default 4): after `warmup` calls, more (up to
                                warmup_max) while the config has not settled: its last two
@@ -134,8 +140,9 @@ void harness_stats_of(double *v, size_t n, double spread_limit, harness_stats *o
 /*
  * The plan's run: warm-up (each config in turn, harness_order's order of
  * round 0, until its warm-up rule is met), then p->rounds rounds of every
- * config once in harness_order(nconfigs, round, seed)'s order; then the
- * statistics.  Returns 0 with *out filled; HARNESS_EINVAL or HARNESS_ENOMEM
+ * config once in harness_order(nconfigs, round, seed)'s order, and extra
+ * rounds while some config is WIDE (rounds_max, budget_ms); then the
+ * statistics over every round run (out->rounds says how many).  Returns 0 with *out filled; HARNESS_EINVAL or HARNESS_ENOMEM
  * (nothing to free); or the sample function's positive code (out is
  * released: nothing to free).
  */

@@ -22,6 +22,7 @@
 
 #include "cli.h"
 #include "json_out.h"
+#include "probe_state.h"
 
 /* ---- property rows: one per property, shared by the table and JSON -------- */
 
@@ -305,13 +306,23 @@ static void print_check(const check_result *c)
 
 /* ---- text output ------------------------------------------------------------ */
 
-static const char *state_word(const hg_device_info *d)
+/*
+ * Device d's state word (probe_state.h), after the profile's engine (pr, NULL when
+ * --profile did not run) chose between views of the same hardware; *why: the reason to
+ * show instead of the list's (written to buf, bufn bytes), or the list's own.
+ */
+static const char *state_word(const hg_device_list *l, const hg_device_info *d,
+                              const profile_result *pr, char *buf, size_t bufn,
+                              const char **why)
 {
-    if (!d->selected)
-        return "not selected";
-    if (d->duplicate_of >= 0)
-        return d->kept ? "in use, duplicate" : "set aside";
-    return "in use";
+    size_t n = hg_device_list_count(l);
+    bool *computed = pr ? calloc(n ? n : 1, sizeof *computed) : NULL;
+    for (size_t k = 0; computed && k < n; k++)
+        computed[k] = pr[k].ran;
+    const char *w = probe_state_word(l, d->index, computed, buf, bufn);
+    free(computed);
+    *why = buf[0] ? buf : d->reason;
+    return w ? w : "unknown";
 }
 
 static void print_profile(const profile_result *p)
@@ -389,11 +400,13 @@ static void print_tree(const hg_device_list *l, const probe_opts *o, const check
             if (d->platform != p || !listed(o, d, pr))
                 continue;
             shown++;
+            char buf[HG_ERROR_MESSAGE_MAX];
+            const char *why, *word = state_word(l, d, pr, buf, sizeof buf, &why);
             printf(" %s-- #%zu %s  [%s] %s  %s\n", shown == total ? "`" : "+", d->index,
                    d->name[0] ? d->name : "(unnamed)", hg_device_type_name(d->type), d->id,
-                   state_word(d));
-            if (!d->kept)
-                printf("     %s\n", d->reason);
+                   word);
+            if (!d->kept || why != d->reason)
+                printf("     %s\n", why);
             if (c[i].ran)
                 printf("     self-test: %s%s%s\n", c[i].st == HG_OK ? "passed" : "FAILED",
                        c[i].st == HG_OK ? "" : ": ", c[i].st == HG_OK ? "" : c[i].message);
@@ -446,7 +459,9 @@ static void print_table(const hg_device_list *l, const probe_opts *o, const chec
         else
             snprintf(buf, sizeof buf, "not exposed");
         printf("  %-28s %s\n", "UUID", buf);
-        printf("  %-28s %s: %s\n", "hetgrad", state_word(d), d->reason);
+        char sbuf[HG_ERROR_MESSAGE_MAX];
+        const char *why, *word = state_word(l, d, pr, sbuf, sizeof sbuf, &why);
+        printf("  %-28s %s: %s\n", "hetgrad", word, why);
         print_check(&c[i]);
         print_profile(pr ? &pr[i] : NULL);
     }

@@ -167,6 +167,72 @@ def test_engine_devices_are_the_kept_devices():
         assert repr(eng).startswith("<hetgrad.Engine Model('linear'")
 
 
+class _SwappedLib:
+    """The library as the engine module sees it, except that device 0 of the engine
+    handle `handle` is `info` (another device's hg_device_info): what the library
+    answers once calibration replaced that device by another view of the same hardware
+    (src/calib/duplicates.c), which real devices do only when the other view measures
+    faster."""
+
+    def __init__(self, real, handle, info):
+        self._real, self._handle, self._info = real, handle, info
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def hg_engine_device(self, h, i):
+        if h == self._handle and i == 0:
+            return self._info
+        return self._real.hg_engine_device(h, i)
+
+
+def test_engine_devices_follow_the_library(monkeypatch):
+    # Engine.devices is what the library says now, not what it said at construction:
+    # after calibrate() swapped a duplicate runtime, the engine computes on the other view.
+    import hetgrad.engine as engine_module
+    names = [d["name"] for d in hetgrad.devices(keep_duplicates=True)]
+    pthread = [n for n in names if "pthread" in n]
+    basic = [n for n in names if n.startswith("basic")]
+    if not pthread or not basic:
+        pytest.skip("needs POCL's pthread and basic devices (CI has both); found %s" % names)
+    with hetgrad.Engine("linear", 3, 1, devices="name:pthread") as a, \
+            hetgrad.Engine("linear", 3, 1, devices="name:basic") as b:
+        before = a.devices
+        assert len(before) == 1 and "pthread" in before[0]["name"]
+        other = b.devices[0]
+        swapped = _SwappedLib(engine_module.lib, a._h,
+                              engine_module.lib.hg_engine_device(b._h, 0))
+        monkeypatch.setattr(engine_module, "lib", swapped)
+        assert [d["id"] for d in a.devices] == [other["id"]]
+        X = np.zeros((8, 3), dtype=np.float32)
+        a.set_data(X, np.zeros(8, dtype=np.float32))
+        a.gradient(np.zeros(a.param_count, dtype=np.float32))
+        assert [d["id"] for d in a.last_step()["devices"]] == [other["id"]]
+        assert [d["id"] for d in a.profiles()] == [other["id"]]
+        monkeypatch.undo()
+        assert [d["id"] for d in a.devices] == [before[0]["id"]]
+    assert [d["id"] for d in a.devices] == [before[0]["id"]]  # closed: the last known
+
+
+def test_engine_devices_after_calibration_are_the_devices_computed_on(rng):
+    # On real devices, whichever view of the host's cores measures faster: after
+    # calibrate(), the devices, the last step and the profiles name the same devices,
+    # and a duplicates note names the device it is about first ("ID replaces ..." or
+    # "ID kept over ...").
+    X, y = make_data(rng, "softmax", 16, 4, rows=3000)
+    with hetgrad.Engine("softmax", 16, 4, devices="cpu", use_environment=False) as eng:
+        eng.set_data(X, y)
+        eng.calibrate()
+        eng.gradient(np.zeros(eng.param_count, dtype=np.float32))
+        ids = [d["id"] for d in eng.devices]
+        assert [d["id"] for d in eng.last_step()["devices"]] == ids
+        prof = eng.profiles()
+        assert [p["id"] for p in prof] == ids
+        for dev_id, p in zip(ids, prof):
+            if p["duplicates"]:
+                assert p["duplicates"].split()[0] == dev_id, p["duplicates"]
+
+
 # ---- errors -----------------------------------------------------------------------
 @pytest.fixture
 def eng(rng):

@@ -128,9 +128,12 @@ typedef struct hg__kchoice {
                              about four per compute unit); 1 or 2: small-batch slabs,
                              that many per compute unit, of 16 rows or more
                              (hg__fused_slab_rows) */
+    unsigned one;         /* fused: 1 the one-kernel variant (hg_fused_one: W^T in
+                             local memory, the last slab adds the partials), 0 the
+                             three kernels (prep, grad, finish) */
 } hg__kchoice;
 
-#define HG__MAX_CANDIDATES 8
+#define HG__MAX_CANDIDATES 12
 
 /* "clblast", "naive", "fused r8/b8/k2", "tiled 16x16", "custom". */
 void hg__kchoice_name(const hg__kchoice *k, char *buf, size_t n);
@@ -395,6 +398,17 @@ hg_status hg__upload_params(const hg_engine *eng, hg__device *d, const float *pa
                             bool append, hg_error *err);
 /* Sum the tracked events' times into d->stats and release them. */
 void hg__collect_events(hg__device *d);
+
+/*
+ * A device's part of a step, its statistics (enqueue.c; both the dense and the sparse
+ * path).  hg__part_begin: at the start of the part, *t0 its start (hg__now_ms) and
+ * *host_before the host time it already spent in this step (append: recovery rows added
+ * to a part it ran: counted as recovered); false when the plan gives it no rows (nothing
+ * to run).  hg__part_end: the tracked events collected and host_ms / end_ms set.
+ */
+bool hg__part_begin(hg_engine *eng, hg__device *d, const hg__dev_plan *plan, bool append,
+                    double *t0, double *host_before);
+void hg__part_end(hg_engine *eng, hg__device *d, double t0, double host_before);
 /* Release the tracked events without timing them, and the log's arrays. */
 void hg__events_free(hg__device *d);
 hg_status hg__set_args(hg__device *d, cl_kernel k, const char *name, const hg__karg *args,
@@ -700,8 +714,13 @@ const hg_device_step *hg__device_stats(const hg_engine *eng, size_t i);
    scheduler's plans (health.c). */
 void hg__quarantine(hg_engine *eng, size_t i, const hg_error *why);
 
-#endif /* HG_ENGINE_INTERNAL_H *//* HG_DEVICE_FAILED when the fault hook says device index fails at point in this
-   step (never while warming up); HG_OK otherwise (enqueue.c). */
-hg_status hg__fault_injected(hg_engine *eng, hg__device *d, size_t index, hg_fault_point point,
-                             hg_error *err);
+/* HG_DEVICE_FAILED when the fault hook says device index fails at point in this
+   step (never while warming up); HG_OK otherwise (enqueue.c).  The message names the
+   step ("in step N"), or, with during not NULL, says during what ("(predict)"). */
+hg_status hg__fault_injected(const hg_engine *eng, const hg__device *d, size_t index,
+                             hg_fault_point point, hg_error *err);
+hg_status hg__fault_injected_during(const hg_engine *eng, const hg__device *d, size_t index,
+                                    hg_fault_point point, const char *during, hg_error *err);
+
+#endif /* HG_ENGINE_INTERNAL_H */
 

@@ -170,14 +170,47 @@ hg_status hg__make_kernel(hg__device *d, cl_program prog, const char *name, cl_k
 }
 
 /* Ask the fault hook whether device index fails at point (engine_internal.h). */
-hg_status hg__fault_injected(hg_engine *eng, hg__device *d, size_t index, hg_fault_point point,
-                             hg_error *err)
+hg_status hg__fault_injected_during(const hg_engine *eng, const hg__device *d, size_t index,
+                                    hg_fault_point point, const char *during, hg_error *err)
 {
-    if (eng->fault_hook && !eng->warming &&
-        eng->fault_hook(eng->fault_user, index, eng->step, point))
-        return hg__error_set(err, HG_DEVICE_FAILED, 0, "%s: injected fault %s in step %llu",
-                             d->what, point == HG_FAULT_ENQUEUE ? "before enqueue"
-                                                                : "before wait",
-                             (unsigned long long)eng->step);
-    return HG_OK;
+    if (!eng->fault_hook || eng->warming ||
+        !eng->fault_hook(eng->fault_user, index, eng->step, point))
+        return HG_OK;
+    const char *where = point == HG_FAULT_ENQUEUE ? "before enqueue" : "before wait";
+    if (during)
+        return hg__error_set(err, HG_DEVICE_FAILED, 0, "%s: injected fault %s (%s)", d->what,
+                             where, during);
+    return hg__error_set(err, HG_DEVICE_FAILED, 0, "%s: injected fault %s in step %llu",
+                         d->what, where, (unsigned long long)eng->step);
+}
+
+hg_status hg__fault_injected(const hg_engine *eng, const hg__device *d, size_t index,
+                             hg_fault_point point, hg_error *err)
+{
+    return hg__fault_injected_during(eng, d, index, point, NULL, err);
+}
+
+bool hg__part_begin(hg_engine *eng, hg__device *d, const hg__dev_plan *plan, bool append,
+                    double *t0, double *host_before)
+{
+    *t0 = hg__now_ms();
+    *host_before = append ? d->stats.host_ms : 0;
+    if (!append) {
+        memset(&d->stats, 0, sizeof d->stats);
+        d->stats.start_ms = *t0 - eng->step_t0;
+        d->npieces_run = 0;
+        d->stats.rows = plan->rows;
+    } else {
+        d->stats.rows += plan->rows;
+        d->stats.recovered_rows += plan->rows;
+    }
+    return plan->rows > 0;
+}
+
+void hg__part_end(hg_engine *eng, hg__device *d, double t0, double host_before)
+{
+    hg__collect_events(d);
+    double t1 = hg__now_ms();
+    d->stats.host_ms = host_before + (t1 - t0);
+    d->stats.end_ms = t1 - eng->step_t0;
 }

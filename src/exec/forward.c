@@ -173,12 +173,7 @@ static hg_status read_blocking(hg__device *d, cl_mem m, size_t bytes, void *dst,
 static hg_status injected(const hg_engine *eng, const hg__device *d, size_t index,
                           hg_fault_point point, hg_error *err)
 {
-    if (eng->fault_hook && !eng->warming &&
-        eng->fault_hook(eng->fault_user, index, eng->step, point))
-        return hg__error_set(err, HG_DEVICE_FAILED, 0, "%s: injected fault %s (predict)",
-                             d->what, point == HG_FAULT_ENQUEUE ? "before enqueue"
-                                                                : "before wait");
-    return HG_OK;
+    return hg__fault_injected_during(eng, d, index, point, "predict", err);
 }
 
 /* Rows [first, first + n) of the call's data through the model on d. */

@@ -175,7 +175,7 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error 
         /* no prebuilt binary of our kernels: the plain path, from "model" */
         hg__log(&eng->log, HG_LOG_INFO, "%s: %s; using the naive kernels", d->what,
                 err ? err->message : "no prebuilt binary");
-        kc = (hg__kchoice){HG__PATH_NAIVE, 0, 0, 0, 0};
+        kc = (hg__kchoice){HG__PATH_NAIVE, 0, 0, 0, 0, 0};
         st = hg__kchoice_apply(eng, d, li, &kc, err);
     }
     if (st == HG_OK) {
@@ -424,18 +424,8 @@ static hg_status run_device(hg_engine *eng, hg__device *d, size_t index,
                             const hg__dev_plan *plan, const float *params, bool append,
                             hg_error *err)
 {
-    double t0 = hg__now_ms();
-    double host_before = append ? d->stats.host_ms : 0;
-    if (!append) {
-        memset(&d->stats, 0, sizeof d->stats);
-        d->stats.start_ms = t0 - eng->step_t0;
-        d->npieces_run = 0;
-        d->stats.rows = plan->rows;
-    } else {
-        d->stats.rows += plan->rows;
-        d->stats.recovered_rows += plan->rows;
-    }
-    if (plan->rows == 0)
+    double t0, host_before;
+    if (!hg__part_begin(eng, d, plan, append, &t0, &host_before))
         return HG_OK;
     d->run_index = index;
     /* when the run should end: how long a wait may poll (devwait.h) */
@@ -519,11 +509,8 @@ out:
             clFinish(d->queue); /* nothing of the run may still use its buffers */
         hg__readback_discard(d);
     }
-    hg__collect_events(d);
     free(uidx);
-    double t1 = hg__now_ms();
-    d->stats.host_ms = host_before + (t1 - t0);
-    d->stats.end_ms = t1 - eng->step_t0;
+    hg__part_end(eng, d, t0, host_before);
     return st;
 }
 

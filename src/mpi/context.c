@@ -33,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sched/balance.h"
+#include "sched/sched.h"
 #include "hetgrad/mpi.h"
 #include "mpi_comm.h"
 
@@ -91,7 +91,8 @@ struct hg_mpi {
     hg_engine        *eng;      /* not owned */
     size_t            nparams;
     hg_mpi_options    opt;
-    hg__balancer      *bal;      /* one model per rank */
+    hg__sched         *bal;      /* the scheduler (sched.h), one device per rank: DYNAMIC
+                                    without the solo guard */
     hg_mpi_rank_info *info;     /* per rank */
     char            **names;    /* per rank: info[r].devices * NAME_LEN bytes */
     size_t           *rec_len;  /* per rank: bytes of its step record */
@@ -237,7 +238,7 @@ void hg_mpi_destroy(hg_mpi *ctx)
         if (ctx->comm != MPI_COMM_NULL)
             MPI_Comm_free(&ctx->comm);
     }
-    hg__balancer_destroy(ctx->bal);
+    hg__sched_destroy(ctx->bal);
     for (int r = 0; ctx->names && r < ctx->size; r++)
         free(ctx->names[r]);
     free(ctx->names);
@@ -396,6 +397,31 @@ static hg_status hello_verdict(hg_mpi *c, hello_rec *all, hg_error *err)
     return HG_OK;
 }
 
+/*
+ * The ranks' scheduler: one device per rank, planned from the rank's engine-wide cost model
+ * (its hello record) under the DYNAMIC policy, so that observed step times refine it; no
+ * solo guard: a rank never hands its rows to another for good.  Fails as hg__sched_create.
+ */
+static hg_status make_sched(hg_mpi *c, const hello_rec *all, hg_error *err)
+{
+    size_t n = (size_t)c->size;
+    hg__sched_device *dev = calloc(n, sizeof *dev);
+    if (!dev)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "hg_mpi_create: no memory");
+    for (size_t r = 0; r < n; r++) {
+        dev[r] = hg__sched_device_default();
+        dev[r].model = (hg__cost_model){.a_ms = all[r].a_ms, .b_ms_per_row = all[r].b_ms,
+                                        .valid = true};
+    }
+    hg__sched_options o;
+    hg__sched_options_init(&o);
+    o.policy = HG__POLICY_DYNAMIC;
+    o.solo_guard = false;
+    hg_status s = hg__sched_create(n, dev, &o, &c->bal, err);
+    free(dev);
+    return s;
+}
+
 hg_status hg_mpi_create(MPI_Comm comm, hg_engine *eng, const hg_model_desc *model,
                         const hg_mpi_options *opt, hg_mpi **out, hg_error *err)
 {
@@ -449,15 +475,8 @@ hg_status hg_mpi_create(MPI_Comm comm, hg_engine *eng, const hg_model_desc *mode
     s = hello_verdict(c, all, err);
     if (s == HG_OK)
         s = setup_arrays(c, all, err);
-    hg__cost_model *models = s == HG_OK ? calloc(n, sizeof *models) : NULL;
-    if (s == HG_OK && !models)
-        s = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "hg_mpi_create: no memory");
-    for (size_t r = 0; s == HG_OK && r < n; r++)
-        models[r] = (hg__cost_model){.a_ms = all[r].a_ms, .b_ms_per_row = all[r].b_ms,
-                                    .valid = true};
     if (s == HG_OK)
-        s = hg__balancer_create(n, models, NULL, &c->bal, err);
-    free(models);
+        s = make_sched(c, all, err);
     free(all);
     /* Every rank reaches the same verdict from the same records, so all go on or none. */
     if (s == HG_OK)
@@ -493,7 +512,7 @@ static void local_part(hg_mpi *c, const float *params, size_t first, const size_
     else if (!rows_step && first > SIZE_MAX - count)
         hg__error_set(&e, HG_RANGE, 0, "hg_mpi_gradient: rows %zu + %zu overflow", first,
                       count);
-    else if (hg__balancer_plan(c->bal, count, NULL, c->counts, NULL, &e) == HG_OK &&
+    else if (hg__sched_plan(c->bal, count, NULL, c->counts, &e) == HG_OK &&
              hg__rank_slice(c->counts, (size_t)c->size, (size_t)c->rank, count, &off,
                             &e) == HG_OK) {
         h->plan_hash = hg__mpi_fnv(c->counts, (size_t)c->size * sizeof *c->counts);
@@ -655,11 +674,11 @@ static hg_status step(hg_mpi *c, const float *params, size_t first, const size_t
     c->stepped = true;
     if (!c->opt.no_rebalance) {
         hg_error e;
-        if (hg__balancer_observe(c->bal, c->counts, c->ms, &e) != HG_OK)
+        if (hg__sched_observe(c->bal, c->counts, c->ms, NULL, &e) != HG_OK)
             return hg__error_set(err, e.status, 0, "%s: rebalancing: %s", what, e.message);
         for (size_t r = 0; r < n; r++) {
-            const hg__cost_model *m = hg__balancer_model(c->bal, r);
-            c->info[r].model_rows_per_s = m && m->valid ? 1000.0 / m->b_ms_per_row : 0;
+            hg__cost_model m = hg__sched_model(c->bal, r);
+            c->info[r].model_rows_per_s = m.valid ? 1000.0 / m.b_ms_per_row : 0;
         }
     }
     hg_error_clear(err);

@@ -5,7 +5,8 @@
  * sliced exchange, reduce.c), and the rank-order sum that gives every rank the same bits.
  * No MPI, no OpenCL; tested by tests/test_rankplan.c.
  *
- * The ranks themselves are balanced by sched/balance.c's hg__balancer, one affine model per rank
+ * The ranks themselves are planned by the scheduler (sched/sched.h; context.c's make_sched),
+ * one device per rank under the DYNAMIC policy with no solo guard, one affine model per rank
  * (hg__rank_model), fed with each rank's measured step time: the same smoothing, jump
  * detection, hysteresis and probing as for the devices of one engine (docs/engine.md).
  */

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * balance.c - dynamic rebalancing: refine per-device cost models from measured step times
- * and plan each step with hg__plan_affine.
+ * balance.c - dynamic rebalancing: refine per-device cost models from measured step times;
+ * each step is planned with hg__plan_affine under the hysteresis and probe rules below.
+ * The rules are described here, where the measurements that drive them are judged; the
+ * plan that applies them is hg__plan_dynamic (planner.c), beside the solver, so that the
+ * scheduler (sched.c) gets a step's counts from one file under every policy.
  *
  * Model update.  Each device keeps the fixed overhead a_i of its calibrated model; only the
  * per-row cost b_i moves.  A step of n > 0 rows measured at t ms gives
@@ -71,26 +74,12 @@
 #include "balance.h"
 #include "planner.h"
 
-#define PROBE_EVERY 5      /* probe after this many 0-row plans running */
-#define PROBE_DIVISOR 4    /* probe share: calibrated share / this, rounded up */
 #define MIN_EXCESS_MS 1e-9 /* floor of t - a in b_obs */
 
 struct hg__balancer {
-    size_t              ndev;
-    hg__balance_options  opt;
-    hg__cost_model      *model;      /* current models */
-    double             *b_cal;      /* calibrated per-row costs */
-    hg__cost_model      *scratch_m;  /* models for the probe plan */
-    size_t             *idle_plans; /* plans running with 0 rows (usable devices) */
-    size_t             *prev;       /* counts of the last plan */
-    size_t             *prev_cap;   /* caps of the last plan (SIZE_MAX: none) */
-    size_t             *next;       /* the plan being made */
-    size_t             *probe;      /* probe shares; > 0: the last plan probes the device */
-    size_t             *scratch_c;  /* caps and counts for the probe plans (2 * ndev) */
-    bool               *stale;      /* the next measurement replaces b (alpha 1) */
-    size_t              prev_total;
-    bool                has_prev;
-    bool                replan; /* a jump was observed since the last plan */
+    hg__balance_options opt;
+    hg__plan_memory     mem;   /* the models and what the plans remember (planner.h) */
+    bool               *stale; /* the next measurement replaces b (alpha 1) */
 };
 
 void hg__balance_options_init(hg__balance_options *o)
@@ -101,11 +90,6 @@ void hg__balance_options_init(hg__balance_options *o)
     o->alpha_jump = 0.7;
     o->jump_ratio = 0.25;
     o->hysteresis = 0.03;
-}
-
-static size_t cap_of(const size_t *cap, size_t i)
-{
-    return cap ? cap[i] : SIZE_MAX;
 }
 
 static hg_status check_options(const hg__balance_options *o, hg_error *err)
@@ -167,28 +151,30 @@ hg_status hg__balancer_create(size_t ndev, const hg__cost_model *initial,
     if (!b)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0,
                              "%s: out of memory for %zu devices' balancer state", fn, ndev);
-    b->ndev = ndev;
+    b->mem.ndev = ndev;
     b->opt = o;
-    b->model = (hg__cost_model *)(void *)(b + 1);
-    b->scratch_m = b->model + ndev;
-    b->b_cal = (double *)(void *)(b->scratch_m + ndev);
-    b->idle_plans = (size_t *)(void *)(b->b_cal + ndev);
-    b->prev = b->idle_plans + ndev;
-    b->prev_cap = b->prev + ndev;
-    b->next = b->prev_cap + ndev;
-    b->probe = b->next + ndev;
-    b->scratch_c = b->probe + ndev; /* 2 * ndev */
-    b->stale = (bool *)(b->scratch_c + 2 * ndev);
+    b->mem.hysteresis = o.hysteresis;
+    b->mem.jump_ratio = o.jump_ratio;
+    b->mem.model = (hg__cost_model *)(void *)(b + 1);
+    b->mem.scratch_m = b->mem.model + ndev;
+    b->mem.b_cal = (double *)(void *)(b->mem.scratch_m + ndev);
+    b->mem.idle_plans = (size_t *)(void *)(b->mem.b_cal + ndev);
+    b->mem.prev = b->mem.idle_plans + ndev;
+    b->mem.prev_cap = b->mem.prev + ndev;
+    b->mem.next = b->mem.prev_cap + ndev;
+    b->mem.probe = b->mem.next + ndev;
+    b->mem.scratch_c = b->mem.probe + ndev; /* 2 * ndev */
+    b->stale = (bool *)(b->mem.scratch_c + 2 * ndev);
     for (size_t i = 0; i < ndev; i++) {
-        b->model[i] = initial[i];
-        b->b_cal[i] = initial[i].b_ms_per_row;
-        b->idle_plans[i] = b->prev[i] = b->probe[i] = 0;
+        b->mem.model[i] = initial[i];
+        b->mem.b_cal[i] = initial[i].b_ms_per_row;
+        b->mem.idle_plans[i] = b->mem.prev[i] = b->mem.probe[i] = 0;
         b->stale[i] = false;
-        b->prev_cap[i] = SIZE_MAX;
+        b->mem.prev_cap[i] = SIZE_MAX;
     }
-    b->prev_total = 0;
-    b->has_prev = false;
-    b->replan = false;
+    b->mem.prev_total = 0;
+    b->mem.has_prev = false;
+    b->mem.replan = false;
     *out = b;
     return HG_OK;
 }
@@ -206,29 +192,29 @@ hg_status hg__balancer_recalibrate(hg__balancer *b, size_t i, const hg__cost_mod
     if (!b || !model)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: %s is NULL", fn,
                              !b ? "b" : "model");
-    if (i >= b->ndev)
+    if (i >= b->mem.ndev)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: device %zu of %zu", fn, i,
-                             b->ndev);
+                             b->mem.ndev);
     if (model->valid && (!isfinite(model->a_ms) || model->a_ms < 0.0 ||
                          !isfinite(model->b_ms_per_row) || !(model->b_ms_per_row > 0.0)))
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
                              "%s: model of device %zu has a = %g ms, b = %g ms/row; a must "
                              "be finite and >= 0, b finite and > 0", fn, i, model->a_ms,
                              model->b_ms_per_row);
-    b->model[i] = *model;
-    b->b_cal[i] = model->b_ms_per_row;
-    b->idle_plans[i] = 0;
-    b->probe[i] = 0;
+    b->mem.model[i] = *model;
+    b->mem.b_cal[i] = model->b_ms_per_row;
+    b->mem.idle_plans[i] = 0;
+    b->mem.probe[i] = 0;
     b->stale[i] = false;
-    b->replan = true;
+    b->mem.replan = true;
     return HG_OK;
 }
 
 const hg__cost_model *hg__balancer_model(const hg__balancer *b, size_t i)
 {
-    if (!b || i >= b->ndev)
+    if (!b || i >= b->mem.ndev)
         return NULL;
-    return &b->model[i];
+    return &b->mem.model[i];
 }
 
 hg_status hg__balancer_observe(hg__balancer *b, const size_t *rows, const double *ms,
@@ -239,21 +225,21 @@ hg_status hg__balancer_observe(hg__balancer *b, const size_t *rows, const double
     if (!b || !rows || !ms)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s: %s is NULL", fn,
                              !b ? "b" : !rows ? "rows" : "ms");
-    for (size_t i = 0; i < b->ndev; i++)
+    for (size_t i = 0; i < b->mem.ndev; i++)
         if (rows[i] > 0 && (!isfinite(ms[i]) || ms[i] < 0.0))
             return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
                                  "%s: device %zu took %g ms for %zu rows; times must be "
                                  "finite and >= 0", fn, i, ms[i], rows[i]);
 
     const hg__balance_options *o = &b->opt;
-    for (size_t i = 0; i < b->ndev; i++) {
+    for (size_t i = 0; i < b->mem.ndev; i++) {
         if (rows[i] == 0) {
             b->stale[i] = true;
             continue;
         }
-        bool stale = b->stale[i], probed = b->probe[i] > 0;
+        bool stale = b->stale[i], probed = b->mem.probe[i] > 0;
         b->stale[i] = false;
-        hg__cost_model *m = &b->model[i];
+        hg__cost_model *m = &b->mem.model[i];
         if (!m->valid)
             continue;
         double excess = ms[i] - m->a_ms;
@@ -263,7 +249,7 @@ hg_status hg__balancer_observe(hg__balancer *b, const size_t *rows, const double
         double alpha = jump ? o->alpha_jump : o->alpha;
         if (probed) {
             /* the verdict of a probe: back to calibrated speed, or left as it was */
-            double cal = m->a_ms + b->b_cal[i] * (double)rows[i];
+            double cal = m->a_ms + b->mem.b_cal[i] * (double)rows[i];
             alpha = ms[i] <= (1.0 + o->jump_ratio) * cal ? 1.0 : 0.0;
             b->stale[i] = alpha > 0.0; /* its first full share measures it better */
         } else if (stale) {
@@ -273,49 +259,11 @@ hg_status hg__balancer_observe(hg__balancer *b, const size_t *rows, const double
         if (isfinite(nb) && nb > 0.0) /* b_obs > 0 and finite: always */
             m->b_ms_per_row = nb;
         if (jump && alpha > 0.0)
-            b->replan = true; /* a real change: the next plan skips the hysteresis */
+            b->mem.replan = true; /* a real change: the next plan skips the hysteresis */
     }
-    for (size_t i = 0; i < b->ndev; i++)
-        b->probe[i] = 0; /* a probe is judged once */
+    for (size_t i = 0; i < b->mem.ndev; i++)
+        b->mem.probe[i] = 0; /* a probe is judged once */
     return HG_OK;
-}
-
-static bool usable(const hg__balancer *b, const size_t *cap, size_t i)
-{
-    return b->model[i].valid && cap_of(cap, i) > 0;
-}
-
-/*
- * Replace b->next by a probe plan when some device is due for a probe (see the top of the
- * file).  Returns whether it did; any failure of the probe plans just means no probe.
- */
-static bool plan_probes(hg__balancer *b, size_t total, const size_t *cap)
-{
-    size_t n = b->ndev, probed = 0, shares = 0;
-    size_t *c = b->scratch_c, *rest_cap = b->scratch_c + n;
-    for (size_t i = 0; i < n; i++) {
-        b->probe[i] = 0;
-        const hg__cost_model *m = &b->model[i];
-        if (!usable(b, cap, i) || b->next[i] != 0 || b->idle_plans[i] < PROBE_EVERY - 1 ||
-            !(m->b_ms_per_row > b->b_cal[i] * (1.0 + b->opt.jump_ratio)))
-            continue;
-        memcpy(b->scratch_m, b->model, n * sizeof *b->scratch_m);
-        b->scratch_m[i].b_ms_per_row = b->b_cal[i];
-        if (hg__plan_affine(total, b->scratch_m, n, cap, c, NULL, NULL) != HG_OK || c[i] == 0)
-            continue; /* not worth rows even at its calibrated speed */
-        b->probe[i] = c[i] / PROBE_DIVISOR + (c[i] % PROBE_DIVISOR != 0);
-        shares = b->probe[i] > SIZE_MAX - shares ? SIZE_MAX : shares + b->probe[i];
-        probed++;
-    }
-    if (probed == 0 || shares >= total)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        rest_cap[i] = b->probe[i] > 0 ? 0 : cap_of(cap, i);
-    if (hg__plan_affine(total - shares, b->model, n, rest_cap, c, NULL, NULL) != HG_OK)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        b->next[i] = b->probe[i] > 0 ? b->probe[i] : c[i];
-    return true;
 }
 
 hg_status hg__balancer_plan(hg__balancer *b, size_t total, const size_t *cap, size_t *counts,
@@ -325,39 +273,10 @@ hg_status hg__balancer_plan(hg__balancer *b, size_t total, const size_t *cap, si
     if (!b || !counts)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg__balancer_plan: %s is NULL",
                              !b ? "b" : "counts");
-    size_t n = b->ndev;
-    double best_ms;
-    hg_status st = hg__plan_affine(total, b->model, n, cap, b->next, &best_ms, err);
-    if (st != HG_OK)
-        return st;
+    return hg__plan_dynamic(&b->mem, total, cap, counts, changed, err);
+}
 
-    bool same = b->has_prev && total == b->prev_total;
-    for (size_t i = 0; i < n && same; i++)
-        same = cap_of(cap, i) == b->prev_cap[i];
-    if (same && total > 0 && !b->replan) {
-        double cur_ms = hg__plan_makespan(b->model, n, b->prev);
-        if (!(best_ms < (1.0 - b->opt.hysteresis) * cur_ms))
-            memcpy(b->next, b->prev, n * sizeof *b->next);
-    }
-    if (total == 0 || !plan_probes(b, total, cap))
-        for (size_t i = 0; i < n; i++)
-            b->probe[i] = 0; /* probe[i] > 0: device i is being probed */
-
-    bool moved = !b->has_prev;
-    for (size_t i = 0; i < n; i++) {
-        if (b->next[i] != b->prev[i])
-            moved = true;
-        if (total > 0 && usable(b, cap, i))
-            b->idle_plans[i] = b->next[i] > 0           ? 0
-                               : b->idle_plans[i] < SIZE_MAX ? b->idle_plans[i] + 1
-                                                             : SIZE_MAX;
-        b->prev[i] = counts[i] = b->next[i];
-        b->prev_cap[i] = cap_of(cap, i);
-    }
-    b->prev_total = total;
-    b->has_prev = true;
-    b->replan = false;
-    if (changed)
-        *changed = moved;
-    return HG_OK;
+hg__plan_memory *hg__balancer_memory(hg__balancer *b)
+{
+    return b ? &b->mem : NULL;
 }

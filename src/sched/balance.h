@@ -3,7 +3,8 @@
  * balance.h - rebalance rows across devices from measured step times (pure, no OpenCL).
  *
  * A balancer keeps one affine cost model per device (costmodel.h), refines each device's
- * per-row cost from the step times it is shown, and plans every step with hg__plan_affine,
+ * per-row cost from the step times it is shown, and plans every step with hg__plan_affine
+ * (through hg__plan_dynamic, planner.c),
  * keeping the previous plan unless the new one is predicted to be clearly faster.  Devices
  * whose cost rose and that were dropped to 0 rows are probed now and then so that a device
  * that recovers wins its rows back.  The update rule, the hysteresis and the probe rule are
@@ -16,6 +17,7 @@
 #include <stddef.h>
 
 #include "costmodel.h"
+#include "planner.h"
 #include "internal.h"
 
 typedef struct hg__balance_options {
@@ -87,6 +89,13 @@ hg_status hg__balancer_plan(hg__balancer *b, size_t total, const size_t *cap, si
  */
 hg_status hg__balancer_recalibrate(hg__balancer *b, size_t i, const hg__cost_model *model,
                                   hg_error *err);
+
+/*
+ * What b's plans remember, for hg__plan_dynamic (planner.h): hg__balancer_plan is
+ * hg__plan_dynamic(hg__balancer_memory(b), ...).  Owned by b, valid until it is destroyed;
+ * NULL when b is NULL.
+ */
+hg__plan_memory *hg__balancer_memory(hg__balancer *b);
 
 /* Current model of device i; NULL when b is NULL or i >= the device count. */
 const hg__cost_model *hg__balancer_model(const hg__balancer *b, size_t i);

@@ -46,6 +46,11 @@
  *
  * Sums of counts saturate at SIZE_MAX, which only ever meets a comparison with rows.
  *
+ * The dynamic policy's plan (hg__plan_dynamic, at the end of the file) is this solver
+ * under the hysteresis and probe rules described at the top of balance.c, on the models
+ * the balancer refines: it lives here so that a step's row count goes from sched.c to one
+ * file and back under every policy.
+ *
  * Pure: no OpenCL calls, no globals.
  */
 #include <math.h>
@@ -286,4 +291,91 @@ double hg__plan_makespan(const hg__cost_model *model, size_t ndev, const size_t 
             worst = t;
     }
     return worst;
+}
+
+/* ---- the dynamic policy's plan: hysteresis and probes ------------------------------ */
+
+#define PROBE_EVERY 5   /* probe after this many 0-row plans running (balance.c) */
+#define PROBE_DIVISOR 4 /* probe share: calibrated share / this, rounded up */
+
+static bool usable(const hg__plan_memory *b, const size_t *cap, size_t i)
+{
+    return b->model[i].valid && cap_of(cap, i) > 0;
+}
+
+/*
+ * Replace b->next by a probe plan when some device is due for a probe (see the top of
+ * balance.c).  Returns whether it did; any failure of the probe plans just means no probe.
+ */
+static bool plan_probes(hg__plan_memory *b, size_t total, const size_t *cap)
+{
+    size_t n = b->ndev, probed = 0, shares = 0;
+    size_t *c = b->scratch_c, *rest_cap = b->scratch_c + n;
+    for (size_t i = 0; i < n; i++) {
+        b->probe[i] = 0;
+        const hg__cost_model *m = &b->model[i];
+        if (!usable(b, cap, i) || b->next[i] != 0 || b->idle_plans[i] < PROBE_EVERY - 1 ||
+            !(m->b_ms_per_row > b->b_cal[i] * (1.0 + b->jump_ratio)))
+            continue;
+        memcpy(b->scratch_m, b->model, n * sizeof *b->scratch_m);
+        b->scratch_m[i].b_ms_per_row = b->b_cal[i];
+        if (hg__plan_affine(total, b->scratch_m, n, cap, c, NULL, NULL) != HG_OK || c[i] == 0)
+            continue; /* not worth rows even at its calibrated speed */
+        b->probe[i] = c[i] / PROBE_DIVISOR + (c[i] % PROBE_DIVISOR != 0);
+        shares = b->probe[i] > SIZE_MAX - shares ? SIZE_MAX : shares + b->probe[i];
+        probed++;
+    }
+    if (probed == 0 || shares >= total)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        rest_cap[i] = b->probe[i] > 0 ? 0 : cap_of(cap, i);
+    if (hg__plan_affine(total - shares, b->model, n, rest_cap, c, NULL, NULL) != HG_OK)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        b->next[i] = b->probe[i] > 0 ? b->probe[i] : c[i];
+    return true;
+}
+
+hg_status hg__plan_dynamic(hg__plan_memory *b, size_t total, const size_t *cap,
+                          size_t *counts, bool *changed, hg_error *err)
+{
+    hg_error_clear(err);
+    if (!b || !counts)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg__plan_dynamic: %s is NULL",
+                             !b ? "mem" : "counts");
+    size_t n = b->ndev;
+    double best_ms;
+    hg_status st = hg__plan_affine(total, b->model, n, cap, b->next, &best_ms, err);
+    if (st != HG_OK)
+        return st;
+
+    bool same = b->has_prev && total == b->prev_total;
+    for (size_t i = 0; i < n && same; i++)
+        same = cap_of(cap, i) == b->prev_cap[i];
+    if (same && total > 0 && !b->replan) {
+        double cur_ms = hg__plan_makespan(b->model, n, b->prev);
+        if (!(best_ms < (1.0 - b->hysteresis) * cur_ms))
+            memcpy(b->next, b->prev, n * sizeof *b->next);
+    }
+    if (total == 0 || !plan_probes(b, total, cap))
+        for (size_t i = 0; i < n; i++)
+            b->probe[i] = 0; /* probe[i] > 0: device i is being probed */
+
+    bool moved = !b->has_prev;
+    for (size_t i = 0; i < n; i++) {
+        if (b->next[i] != b->prev[i])
+            moved = true;
+        if (total > 0 && usable(b, cap, i))
+            b->idle_plans[i] = b->next[i] > 0           ? 0
+                               : b->idle_plans[i] < SIZE_MAX ? b->idle_plans[i] + 1
+                                                             : SIZE_MAX;
+        b->prev[i] = counts[i] = b->next[i];
+        b->prev_cap[i] = cap_of(cap, i);
+    }
+    b->prev_total = total;
+    b->has_prev = true;
+    b->replan = false;
+    if (changed)
+        *changed = moved;
+    return HG_OK;
 }

@@ -12,6 +12,7 @@
 #ifndef HG_PLANNER_H
 #define HG_PLANNER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "costmodel.h"
@@ -57,5 +58,40 @@ hg_status hg__plan_affine(size_t rows, const hg__cost_model *model, size_t ndev,
  * model or counts NULL while ndev > 0 gives NaN.
  */
 double hg__plan_makespan(const hg__cost_model *model, size_t ndev, const size_t *counts);
+
+/*
+ * What the dynamic policy's plan remembers from one step to the next (hysteresis, probes;
+ * the rules are described at the top of balance.c).  A balancer (balance.c) owns one: its
+ * arrays, ndev entries each (scratch_c 2 * ndev), live in the balancer's allocation, and
+ * the balancer refines model from the step times it observes.  The plan itself is here,
+ * beside the solver it calls, so that a step's row count goes from the scheduler
+ * (sched.c) to this file and back, under every policy (docs/engine.md, "The scheduler").
+ */
+typedef struct hg__plan_memory {
+    size_t          ndev;
+    double          hysteresis; /* hg__balance_options.hysteresis */
+    double          jump_ratio; /* hg__balance_options.jump_ratio */
+    hg__cost_model *model;      /* current models */
+    double         *b_cal;      /* calibrated per-row costs */
+    hg__cost_model *scratch_m;  /* models for the probe plan */
+    size_t         *idle_plans; /* plans running with 0 rows (usable devices) */
+    size_t         *prev;       /* counts of the last plan */
+    size_t         *prev_cap;   /* caps of the last plan (SIZE_MAX: none) */
+    size_t         *next;       /* the plan being made */
+    size_t         *probe;      /* probe shares; > 0: the last plan probes the device */
+    size_t         *scratch_c;  /* caps and counts for the probe plans (2 * ndev) */
+    size_t          prev_total;
+    bool            has_prev;
+    bool            replan;     /* a jump was observed since the last plan */
+} hg__plan_memory;
+
+/*
+ * The dynamic policy's counts for a step of `total` rows (cap as in hg__plan_affine), with
+ * mem's hysteresis and probe rules: hg__balancer_plan's contract (balance.h), which calls
+ * this.  Fails as hg__plan_affine does, and with HG_INVALID_ARGUMENT for mem or counts
+ * NULL; counts and *mem are unchanged then.
+ */
+hg_status hg__plan_dynamic(hg__plan_memory *mem, size_t total, const size_t *cap,
+                          size_t *counts, bool *changed, hg_error *err);
 
 #endif /* HG_PLANNER_H */

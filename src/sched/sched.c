@@ -378,7 +378,8 @@ hg_status hg__sched_plan(hg__sched *s, size_t total, const size_t *caps, size_t 
             s->guard_hold--;
             out[solo] = total;
         } else {
-            st = hg__balancer_plan(s->bal, total, cap, out, NULL, err);
+            /* straight to the solver's file: sched.c -> planner.c, as for MODEL */
+            st = hg__plan_dynamic(hg__balancer_memory(s->bal), total, cap, out, NULL, err);
         }
         break;
     }

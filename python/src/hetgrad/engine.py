@@ -116,8 +116,7 @@ class Engine:
         self._err = _abi.HgError()
         self._loss_p = ctypes.addressof(self._loss)
         self._err_p = ctypes.addressof(self._err)
-        n = lib.hg_engine_device_count(self._h)
-        self.devices = [device_dict(lib.hg_engine_device(self._h, i)) for i in range(n)]
+        self._devices = self._read_devices()
 
     # ---- life cycle ------------------------------------------------------------------
     def close(self):
@@ -153,6 +152,24 @@ class Engine:
     @property
     def closed(self):
         return self._h is None
+
+    def _read_devices(self):
+        """The devices the engine computes on now, read from the library (the caller holds
+        the lock or is the constructor)."""
+        n = lib.hg_engine_device_count(self._h)
+        return [device_dict(lib.hg_engine_device(self._h, i)) for i in range(n)]
+
+    @property
+    def devices(self):
+        """The devices the engine computes on, one dict per device as hetgrad.devices()
+        gives them, in the engine's order (weights, last_step() and profiles() follow it).
+        Read from the engine on every access: calibrate() may replace a device by a view
+        of the same hardware that the device list had set aside and that measured faster
+        (its "duplicates" profile entry says so).  After close(), the devices it had."""
+        with self._lock:
+            if self._h is not None:
+                self._devices = self._read_devices()
+            return list(self._devices)
 
     def _handle(self):
         if self._h is None:
@@ -410,7 +427,7 @@ class Engine:
             if self._steps == 0:
                 return None
             devs = []
-            for i, d in enumerate(self.devices):
+            for i, d in enumerate(self._read_devices()):
                 s = _abi.HgDeviceStep()
                 raise_plain(lib.hg_engine_last_step_sized(h, i, ctypes.byref(s),
                                                           ctypes.sizeof(s)),
@@ -436,7 +453,7 @@ class Engine:
         out = []
         with self._lock:
             h = self._handle()
-            for i, d in enumerate(self.devices):
+            for i, d in enumerate(self._read_devices()):
                 p = _abi.HgDeviceProfile()
                 raise_plain(lib.hg_engine_device_profile_sized(h, i, ctypes.byref(p),
                                                                ctypes.sizeof(p)),
