@@ -28,6 +28,14 @@
 #error "this kernel candidate was broken on purpose by a test"
 #endif
 
+/* Where the forward pass reads Wt: global memory (hg_fused_grad), or the
+   work-group's local copy (hg_fused_one, built with -DHG_ONE) */
+#ifdef HG_ONE
+#define HG_WT_AS __local
+#else
+#define HG_WT_AS __global
+#endif
+
 #define HG_FV (HG_F / 16)          /* whole vectors of features per row */
 #define HG_FT (HG_F - HG_FV * 16)  /* features after them */
 #define HG_KF (HG_K * HG_F)
@@ -79,7 +87,7 @@ __kernel void hg_fused_prep(__global const float *params, const uint w_off,
  * the lanes of a vector.
  */
 #define HG_DEFINE_FORWARD_(NR)                                                      \
-    inline void hg_forward##NR(__global const float *x0, __global const float *wt, \
+    inline void hg_forward##NR(__global const float *x0, HG_WT_AS const float *wt, \
                                __global const float *bias, float *z, const int zs) \
     {                                                                               \
         for (int c0 = 0; c0 < HG_KP; c0 += HG_KC) {                                 \
@@ -232,24 +240,15 @@ HG_DEFINE_OUTPUT_(16, float16, int16, vload16, vstore16)
 #endif
 
 /*
- * Work-item w takes rows [w * slab, min((w + 1) * slab, rows)) of the batch
- * starting at row row0 of x (and of labels / y) and writes its partial sums
- * to partial[w * HG_STRIDE ...]: dWt (HG_K x HG_F), db (HG_K), loss.
- * Global size: the number of slabs (any local size).
+ * Rows [lo, hi) of the batch starting at row row0 of x (and of labels / y):
+ * their partial sums into pw (dWt, HG_K x HG_F; db, HG_K; the loss), in row
+ * order.
  */
-__kernel void hg_fused_grad(__global const float *x, const uint row0, const uint rows,
-                            __global const int *labels, __global const float *y,
-                            __global const float *wt, __global const float *params,
-                            const uint b_off, const uint slab, const uint nslabs,
-                            __global float *partial)
+inline void hg_slab_grad(__global const float *x, const size_t row0, const size_t lo,
+                         const size_t hi, __global const int *labels, __global const float *y,
+                         HG_WT_AS const float *wt, __global const float *bias,
+                         __global float *pw)
 {
-    size_t w = get_global_id(0);
-    if (w >= nslabs)
-        return;
-    size_t lo = w * (size_t)slab;
-    size_t hi = min((size_t)rows, lo + slab);
-    __global float *pw = partial + w * (size_t)HG_STRIDE;
-    __global const float *bias = params + b_off;
     for (int i = 0; i < HG_KF; i++)
         pw[i] = 0.0f;
     float db[HG_K];
@@ -276,6 +275,43 @@ __kernel void hg_fused_grad(__global const float *x, const uint row0, const uint
     pw[HG_KF + HG_K] = loss;
 }
 
+/* Element q of a partial (HG_PART) into its place in a record out: W at
+   w_off as HG_F x HG_K, b at b_off, the loss at P. */
+inline void hg_put_record(__global float *out, const size_t q, const float v, const uint w_off,
+                          const uint b_off, const uint P)
+{
+    if (q < HG_KF) {
+        size_t c = q / HG_F, f = q - c * HG_F;
+        out[w_off + f * HG_K + c] = v;
+    } else if (q < HG_KF + HG_K) {
+        out[b_off + (q - HG_KF)] = v;
+    } else {
+        out[P] = v;
+    }
+}
+
+#ifndef HG_ONE
+/*
+ * Work-item w takes rows [w * slab, min((w + 1) * slab, rows)) of the batch
+ * starting at row row0 of x (and of labels / y) and writes its partial sums
+ * to partial[w * HG_STRIDE ...]: dWt (HG_K x HG_F), db (HG_K), loss.
+ * Global size: the number of slabs (any local size).
+ */
+__kernel void hg_fused_grad(__global const float *x, const uint row0, const uint rows,
+                            __global const int *labels, __global const float *y,
+                            __global const float *wt, __global const float *params,
+                            const uint b_off, const uint slab, const uint nslabs,
+                            __global float *partial)
+{
+    size_t w = get_global_id(0);
+    if (w >= nslabs)
+        return;
+    size_t lo = w * (size_t)slab;
+    size_t hi = min((size_t)rows, lo + slab);
+    hg_slab_grad(x, row0, lo, hi, labels, y, wt, params + b_off, partial + w * (size_t)HG_STRIDE);
+}
+#endif
+
 /*
  * Sum the partials of slabs [b * per, min((b + 1) * per, nslabs)) in slab
  * order (Kahan) into record b of rec (nrec records of P + 1 floats, in the
@@ -300,13 +336,83 @@ __kernel void hg_fused_finish(__global const float *partial, const uint per,
 #ifdef HG_TEST_BROKEN_RESULT
     sum = sum * 1.5f; /* a test's wrong candidate */
 #endif
+    hg_put_record(rec + b * ((size_t)P + 1), q, sum, w_off, b_off, P);
+}
+
+#ifdef HG_ONE
+/*
+ * The whole batch in one kernel (small steps: one launch instead of three).
+ * Each work-group copies W^T into local memory (what hg_fused_prep writes to
+ * global memory), then work-item w computes slab w as hg_fused_grad does.
+ * The last work-item to finish a record's slabs (a counter per record,
+ * count[b], zero before the launch and left zero after it) adds their
+ * partials in slab order as hg_fused_finish does: the same arithmetic in the
+ * same order, so the same bits as the three-kernel path.  Local size 1 (on a
+ * CPU device a work-group is one core's work); global size the number of
+ * slabs; per slabs to a record.
+ */
+__kernel void hg_fused_one(__global const float *x, const uint row0, const uint rows,
+                           __global const int *labels, __global const float *y,
+                           __global const float *params, const uint w_off, const uint b_off,
+                           const uint slab, const uint nslabs, const uint per,
+                           __global float *partial, volatile __global uint *count,
+                           __global float *rec, const uint P)
+{
+    __local float wt[HG_KP * HG_F];
+    size_t lid = get_local_id(0), ls = get_local_size(0);
+    for (int c = 0; c < HG_KP; c++)
+        for (size_t f = lid; f < HG_F; f += ls)
+            wt[c * HG_F + f] = c < HG_K ? params[w_off + f * HG_K + c] : 0.0f;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    size_t w = get_global_id(0);
+    if (w >= nslabs)
+        return;
+    size_t lo = w * (size_t)slab;
+    size_t hi = min((size_t)rows, lo + slab);
+    hg_slab_grad(x, row0, lo, hi, labels, y, wt, params + b_off, partial + w * (size_t)HG_STRIDE);
+
+    /* the record's last slab to finish adds them all */
+    size_t b = w / per, s0 = b * (size_t)per, s1 = min((size_t)nslabs, s0 + per);
+    mem_fence(CLK_GLOBAL_MEM_FENCE);
+    if (atomic_inc(&count[b]) + 1 != (uint)(s1 - s0))
+        return;
+    mem_fence(CLK_GLOBAL_MEM_FENCE);
+    count[b] = 0;
     __global float *out = rec + b * ((size_t)P + 1);
-    if (q < HG_KF) {
-        size_t c = q / HG_F, f = q - c * HG_F;
-        out[w_off + f * HG_K + c] = sum;
-    } else if (q < HG_KF + HG_K) {
-        out[b_off + (q - HG_KF)] = sum;
-    } else {
-        out[P] = sum;
+    /* 16 features of a class at a time: each lane is hg_fused_finish's scalar
+       Kahan sum of its element, in slab order (the same bits) */
+    for (int c = 0; c < HG_K; c++) {
+        for (int v = 0; v < HG_FV; v++) {
+            float16 sum = (float16)(0.0f), comp = (float16)(0.0f);
+            for (size_t s = s0; s < s1; s++) {
+                float16 e = vload16(v, partial + s * HG_STRIDE + c * HG_F) - comp;
+                float16 t = sum + e;
+                comp = (t - sum) - e;
+                sum = t;
+            }
+#ifdef HG_TEST_BROKEN_RESULT
+            sum = sum * 1.5f; /* a test's wrong candidate */
+#endif
+            float l[16];
+            vstore16(sum, 0, l);
+            for (int i = 0; i < 16; i++)
+                out[w_off + (v * 16 + i) * HG_K + c] = l[i];
+        }
+    }
+    for (size_t q = 0; q < HG_PART; q++) {
+        if (q < HG_KF && q - q / HG_F * HG_F < HG_FV * 16)
+            continue; /* done above */
+        float sum = 0.0f, comp = 0.0f;
+        for (size_t s = s0; s < s1; s++) {
+            float e = partial[s * HG_STRIDE + q] - comp;
+            float t = sum + e;
+            comp = (t - sum) - e;
+            sum = t;
+        }
+#ifdef HG_TEST_BROKEN_RESULT
+        sum = sum * 1.5f; /* a test's wrong candidate */
+#endif
+        hg_put_record(out, q, sum, w_off, b_off, P);
     }
 }
+#endif

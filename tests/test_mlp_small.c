@@ -167,7 +167,7 @@ static void check_against_tiled(bool det, size_t hidden, size_t classes)
         }
         ck_assert_uint_eq(small_candidates(e, i, c), 1);
         only(e, i);
-        hg__kchoice tiled = {HG__PATH_OWN, c[0].a, c[0].b, 0, 0};
+        hg__kchoice tiled = {HG__PATH_OWN, c[0].a, c[0].b, 0, 0, 0};
         for (size_t s = 0; s < NSTEPS; s++) {
             char how[200];
             snprintf(how, sizeof how, "mlp-small on %s (%s, %zux%zu), rows %zu+%zu",
@@ -210,7 +210,7 @@ START_TEST(offered_where_it_fits)
     make_problem(&p, H, K);
     hg_engine *known = make_engine(&p, 128, false, NULL), *unknown = make_engine(&p, 0, false, NULL);
     hg_engine *det = make_engine(&p, 128, true, NULL);
-    hg__kchoice s = {HG__PATH_OWN, 16, 16, 0, 1};
+    hg__kchoice s = {HG__PATH_OWN, 16, 16, 0, 1, 0};
     for (size_t i = 0; i < hg_engine_device_count(known); i++) {
         if (oclgrind(known, i)) { /* not offered there (kchoice.c says why) */
             ck_assert_uint_eq(small_candidates(known, i, c), 0);

@@ -596,6 +596,8 @@ static bool print_json_doc(const bench_doc *d)
         json_key(&j, "name"); json_string(&j, hg_engine_device(d->e, i)->name);
         json_key(&j, "id"); json_string(&j, hg_engine_device(d->e, i)->id);
         json_key(&j, "fixed_ms"); json_double(&j, f->valid ? f->fixed_ms : NAN);
+        json_key(&j, "dispatch_floor_ms");
+        json_double(&j, f->dispatch_floor_ms > 0 ? f->dispatch_floor_ms : NAN);
         json_key(&j, "rows_per_s"); json_double(&j, f->valid ? f->rows_per_s : NAN);
         json_key(&j, "profile_from_cache"); json_bool(&j, f->from_cache);
         json_key(&j, "profile_stale"); json_bool(&j, d->fp->stale[i]);
@@ -647,7 +649,8 @@ static bool print_json_doc(const bench_doc *d)
 static void print_devices(const bench_doc *d)
 {
     size_t nd = hg_engine_device_count(d->e);
-    printf("%-36s %10s %12s %s\n", "device", "fixed ms", "rows/s", "profile");
+    printf("%-36s %10s %10s %12s %s\n", "device", "fixed ms", "floor ms", "rows/s",
+           "profile");
     for (size_t i = 0; i < nd; i++) {
         const hg_device_profile *f = &d->fp->prof[i];
         const char *why = NULL;
@@ -656,8 +659,8 @@ static void print_devices(const bench_doc *d)
         if (d->fp->stale[i])
             snprintf(was, sizeof was, " (the cache's was stale: %.0f rows/s)",
                      d->fp->cached_rate[i]);
-        printf("%-36.36s %10.3f %12.0f %s%s%s%s\n", hg_engine_device(d->e, i)->name,
-               f->fixed_ms, f->rows_per_s,
+        printf("%-36.36s %10.3f %10.4f %12.0f %s%s%s%s\n", hg_engine_device(d->e, i)->name,
+               f->fixed_ms, f->dispatch_floor_ms, f->rows_per_s,
                f->valid ? (f->from_cache ? "cached" : "measured") : "none", was,
                q ? "; quarantined: " : "", q ? why : "");
         printf("%-36s kernel %s: %s\n", "", f->kernel, f->kernel_note);

@@ -73,6 +73,7 @@ typedef struct profile_result {
     bool   ran;
     bool   valid;
     double fixed_ms, rows_per_s, gflops, share;
+    double dispatch_floor_ms; /* one empty kernel's round trip; 0: not measured */
     bool   from_cache;
     char   note[HG_ERROR_MESSAGE_MAX];
     char   kernel[48];                      /* the kernel it computes with */
@@ -142,6 +143,7 @@ static bool run_profile(const hg_device_list *l, const probe_opts *o, const cli 
         r->ran = true;
         r->valid = p.valid;
         r->fixed_ms = p.fixed_ms;
+        r->dispatch_floor_ms = p.dispatch_floor_ms;
         r->rows_per_s = p.rows_per_s;
         r->gflops = p.rows_per_s * 4.0 * (double)(d * c) / 1e9;
         r->share = (double)st.rows / (double)n;
@@ -331,8 +333,9 @@ static void print_profile(const profile_result *p)
         printf("  %-28s none%s%s\n", "Profile", p->note[0] ? ": " : "", p->note);
         return;
     }
-    printf("  %-28s fixed %.3f ms, %.0f rows/s, %.2f GFLOP/s, share %.1f%%%s%s%s\n",
-           "Profile (softmax 784x10)", p->fixed_ms, p->rows_per_s, p->gflops, 100.0 * p->share,
+    printf("  %-28s fixed %.3f ms (dispatch floor %.4f ms), %.0f rows/s, %.2f GFLOP/s, "
+           "share %.1f%%%s%s%s\n",
+           "Profile (softmax 784x10)", p->fixed_ms, p->dispatch_floor_ms, p->rows_per_s, p->gflops, 100.0 * p->share,
            p->from_cache ? " (cached)" : "", p->note[0] ? "; " : "", p->note);
     printf("  %-28s %s%s%s\n", "Kernel", p->kernel, p->kernel_why[0] ? ": " : "",
            p->kernel_why);
@@ -356,8 +359,9 @@ static void print_tree_profile(const profile_result *p)
         printf("     profile: none%s%s\n", p->note[0] ? ": " : "", p->note);
         return;
     }
-    printf("     profile (softmax 784x10): fixed %.3f ms, %.0f rows/s, %.2f GFLOP/s, "
-           "share %.1f%%%s%s%s\n", p->fixed_ms, p->rows_per_s, p->gflops, 100.0 * p->share,
+    printf("     profile (softmax 784x10): fixed %.3f ms (dispatch floor %.4f ms), "
+           "%.0f rows/s, %.2f GFLOP/s, share %.1f%%%s%s%s\n", p->fixed_ms,
+           p->dispatch_floor_ms, p->rows_per_s, p->gflops, 100.0 * p->share,
            p->from_cache ? " (cached)" : "", p->note[0] ? "; " : "", p->note);
     printf("     kernel: %s%s%s\n", p->kernel, p->kernel_why[0] ? ": " : "", p->kernel_why);
     if (p->excluded[0])
@@ -563,6 +567,8 @@ static bool print_json(const hg_device_list *l, const probe_opts *o, const check
             json_key(&j, "workload"); json_string(&j, "softmax 784x10, 4096 rows");
             json_key(&j, "valid"); json_bool(&j, pr[i].valid);
             json_key(&j, "fixed_ms"); json_double(&j, pr[i].valid ? pr[i].fixed_ms : NAN);
+            json_key(&j, "dispatch_floor_ms");
+            json_double(&j, pr[i].dispatch_floor_ms > 0 ? pr[i].dispatch_floor_ms : NAN);
             json_key(&j, "rows_per_s"); json_double(&j, pr[i].valid ? pr[i].rows_per_s : NAN);
             json_key(&j, "gflops"); json_double(&j, pr[i].valid ? pr[i].gflops : NAN);
             json_key(&j, "share"); json_double(&j, pr[i].share);

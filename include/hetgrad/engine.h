@@ -341,6 +341,12 @@ typedef struct hg_device_profile {
                            faster without it, and steps planned on the models
                            (HG_SPLIT_MODEL, HG_SPLIT_DYNAMIC) give it no rows */
     char   excluded_why[256]; /* why, with the times measured; "" if kept */
+    /* Appended after 0.2.0: the runtime's own cost (docs/engine.md). */
+    double dispatch_floor_ms; /* one empty kernel's round trip on this device,
+                           enqueue + wait, with the wait the steps use (the
+                           median of 15, measured by hg_engine_calibrate): the
+                           part of fixed_ms the runtime itself costs.
+                           0: not measured */
 } hg_device_profile;
 
 /*

@@ -22,6 +22,7 @@
  */
 #include <stdlib.h>
 
+#include "dispatch_floor.h"
 #include "engine_internal.h"
 
 hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
@@ -56,6 +57,13 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
         /* a device joint calibration excluded is not planned on its model */
         d->probation = (hg__probation){.on = d->model_from_cache && d->model.valid &&
                                              !d->corun.excluded};
+    }
+    for (size_t i = 0; i < eng->ndev; i++) {
+        /* the runtime's own launch + wait, for reading fixed_ms against (not fatal) */
+        hg_error fe;
+        if (!eng->dev[i].quarantined && hg__device_dispatch_floor(&eng->dev[i], &fe) != HG_OK)
+            hg__log(&eng->log, HG_LOG_WARN, "%s: no dispatch floor: %s", eng->dev[i].what,
+                    fe.message);
     }
     for (size_t i = 0; i < eng->ndev && st == HG_OK; i++)
         st = hg__sched_push_model(eng, i, err);

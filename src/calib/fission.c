@@ -329,7 +329,8 @@ static hg_status open_fissioned(hg_engine *eng, size_t i, cl_uint units, hg__dev
     if (st == HG_OK) /* the same gradient as the host reference, on the sub-device */
         st = hg__verify_kernels(eng, i, err);
     if (st == HG_OK && d->kc.path == whole->kc.path && d->kc.a == whole->kc.a &&
-        d->kc.b == whole->kc.b && d->kc.c == whole->kc.c)
+        d->kc.b == whole->kc.b && d->kc.c == whole->kc.c && d->kc.s == whole->kc.s &&
+        d->kc.one == whole->kc.one)
         st = hg__profile_remeasure(eng, i, &d->model, err);
     else if (st == HG_OK) /* another kernel was chosen: not comparable */
         st = hg__error_set(err, HG_DEVICE_FAILED, 0, "%s: its kernel computes a wrong "

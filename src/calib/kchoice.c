@@ -26,21 +26,52 @@ static bool single_layer(const hg_engine *eng)
 }
 
 /*
- * The fused shapes, each with slabs of kind s (0: the usual ones), without
- * the duplicates that clipping the classes makes, appended to out[n...];
- * returns the new count.  first_only: the first shape alone.
+ * Whether device d can hold W^T of shape c in one work-group's local memory,
+ * as the one-kernel variant does (padded to a multiple of c's classes).
  */
-static size_t fused_candidates(const hg_engine *eng, unsigned s, bool first_only,
-                               hg__kchoice *out, size_t n)
+static bool wt_fits_local(const hg_engine *eng, const hg__device *d, const hg__kchoice *c)
+{
+    uint64_t K = eng->model.outputs, kp = (K + c->c - 1) / c->c * c->c;
+    return kp * eng->model.inputs * sizeof(float) <= d->info->local_mem_bytes;
+}
+
+/*
+ * Whether device d is offered the one-kernel variant: a CPU device only.  Its
+ * last slab reads the other work-groups' partials after an atomic counter
+ * says they are written, which OpenCL 1.2 does not promise across
+ * work-groups; on a CPU device (coherent caches, atomics that order the
+ * stores before them) it holds, and there a launch costs most.  Not on
+ * Oclgrind (no CPU device either): its uninitialised-value plugin reports
+ * hg_fused_one's predictions as uninitialised (and, once it has run,
+ * hg_fused_grad's), although the gradient matches the reference and the
+ * three kernels' bits.
+ */
+static bool one_kernel_offered(const hg__device *d)
+{
+    return (d->info->cl_type & CL_DEVICE_TYPE_CPU) != 0 &&
+           strstr(d->info->platform_name, "Oclgrind") == NULL;
+}
+
+/*
+ * The fused shapes, each with slabs of kind s (0: the usual ones) and one
+ * kernel or three (one), without the duplicates that clipping the classes
+ * makes and, with one, only those whose W^T fits d's local memory, appended
+ * to out[n...]; returns the new count.  first_only: the first shape alone.
+ */
+static size_t fused_candidates(const hg_engine *eng, const hg__device *d, unsigned s,
+                               unsigned one, bool first_only, hg__kchoice *out, size_t n)
 {
     unsigned k = (unsigned)eng->model.outputs;
     size_t end = first_only ? 1 : sizeof fused_shapes / sizeof fused_shapes[0];
     for (size_t i = 0; i < end; i++) {
         hg__kchoice c = {HG__PATH_OWN, fused_shapes[i][0], fused_shapes[i][1],
-                         fused_shapes[i][2] < k ? fused_shapes[i][2] : k, s};
+                         fused_shapes[i][2] < k ? fused_shapes[i][2] : k, s, one};
+        if (one && (!one_kernel_offered(d) || !wt_fits_local(eng, d, &c)))
+            continue;
         bool dup = false;
         for (size_t j = 0; j < n; j++)
-            dup |= out[j].a == c.a && out[j].b == c.b && out[j].c == c.c && out[j].s == c.s;
+            dup |= out[j].a == c.a && out[j].b == c.b && out[j].c == c.c && out[j].s == c.s &&
+                   out[j].one == c.one;
         if (!dup)
             out[n++] = c;
     }
@@ -56,20 +87,27 @@ static size_t own_candidates(const hg_engine *eng, const hg__device *d, hg__kcho
 {
     size_t n = 0;
     if (single_layer(eng)) {
-        n = fused_candidates(eng, 0, false, out, n);
+        n = fused_candidates(eng, d, 0, 0, false, out, n);
         /* a known step size (fast mode): the small-batch slabs too, two per
-           compute unit for every shape, one per unit for the first.  Not on
-           Oclgrind: its uninitialised-value plugin reports the second slab's
-           partial as uninitialised in fast mode (not in deterministic mode,
-           with the same kernel), although the gradient matches the
-           reference; a simulator gains nothing from them anyway */
+           compute unit for every shape, one per unit for the first, in three
+           kernels and in one (CPU devices only).  Not on Oclgrind: its uninitialised-value
+           plugin reports the second slab's partial as uninitialised in fast
+           mode (not in deterministic mode, with the same kernel), although
+           the gradient matches the reference; a simulator gains nothing from
+           them anyway */
         if (eng->batch_rows && !eng->det && !oclgrind(d)) {
-            n = fused_candidates(eng, 2, false, out, n);
-            n = fused_candidates(eng, 1, true, out, n);
+            n = fused_candidates(eng, d, 2, 0, false, out, n);
+            n = fused_candidates(eng, d, 1, 0, true, out, n);
+            n = fused_candidates(eng, d, 2, 1, false, out, n);
+            n = fused_candidates(eng, d, 1, 1, true, out, n);
         }
+        /* deterministic mode with a known step size: every shape in one
+           kernel too (the same bits: docs/kernels.md; CPU devices only) */
+        if (eng->batch_rows && eng->det)
+            n = fused_candidates(eng, d, 0, 1, false, out, n);
     } else {
         for (size_t i = 0; i < sizeof tiled_shapes / sizeof tiled_shapes[0]; i++)
-            out[n++] = (hg__kchoice){HG__PATH_OWN, tiled_shapes[i][0], tiled_shapes[i][1], 0, 0};
+            out[n++] = (hg__kchoice){HG__PATH_OWN, tiled_shapes[i][0], tiled_shapes[i][1], 0, 0, 0};
         /* a known step size and one hidden layer: the small-batch path
            (mlp_small.c: three launches a batch), its forward GEMM in the
            first tile; the tiled path's bits, so deterministic mode too.  Not
@@ -78,7 +116,7 @@ static size_t own_candidates(const hg_engine *eng, const hg__device *d, hg__kcho
            tile) although the gradient has the tiled path's bits; the cause
            is not found, and a simulator gains nothing from it anyway */
         if (eng->batch_rows && hg__mlp_small_fits(eng) && !oclgrind(d))
-            out[n++] = (hg__kchoice){HG__PATH_OWN, tiled_shapes[0][0], tiled_shapes[0][1], 0, 1};
+            out[n++] = (hg__kchoice){HG__PATH_OWN, tiled_shapes[0][0], tiled_shapes[0][1], 0, 1, 0};
     }
     return n;
 }
@@ -105,21 +143,21 @@ static bool clblast_pruned(const hg_engine *eng, const hg__device *d)
 size_t hg__kchoice_candidates(const hg_engine *eng, const hg__device *d, hg__kchoice *out)
 {
     if (eng->model.kind == HG_MODEL_CUSTOM) {
-        out[0] = (hg__kchoice){HG__PATH_CUSTOM, 0, 0, 0, 0};
+        out[0] = (hg__kchoice){HG__PATH_CUSTOM, 0, 0, 0, 0, 0};
         return 1;
     }
     if (eng->gemm == HG_GEMM_NAIVE) {
-        out[0] = (hg__kchoice){HG__PATH_NAIVE, 0, 0, 0, 0};
+        out[0] = (hg__kchoice){HG__PATH_NAIVE, 0, 0, 0, 0, 0};
         return 1;
     }
     if (eng->gemm == HG_GEMM_CLBLAST) {
         /* No CLBlast on devices that cannot compile: it builds its kernels itself. */
-        out[0] = (hg__kchoice){d->offline ? HG__PATH_NAIVE : HG__PATH_CLBLAST, 0, 0, 0, 0};
+        out[0] = (hg__kchoice){d->offline ? HG__PATH_NAIVE : HG__PATH_CLBLAST, 0, 0, 0, 0, 0};
         return 1;
     }
     size_t n = own_candidates(eng, d, out);
     if (eng->gemm == HG_GEMM_AUTO && !eng->det && !clblast_pruned(eng, d))
-        out[n++] = (hg__kchoice){d->offline ? HG__PATH_NAIVE : HG__PATH_CLBLAST, 0, 0, 0, 0};
+        out[n++] = (hg__kchoice){d->offline ? HG__PATH_NAIVE : HG__PATH_CLBLAST, 0, 0, 0, 0, 0};
     return n;
 }
 
@@ -140,7 +178,7 @@ bool hg__kchoice_valid(const hg_engine *eng, const hg__device *d, const hg__kcho
     size_t n = hg__kchoice_candidates(eng, d, c);
     for (size_t i = 0; i < n; i++)
         if (c[i].path == k->path && c[i].a == k->a && c[i].b == k->b && c[i].c == k->c &&
-            c[i].s == k->s)
+            c[i].s == k->s && c[i].one == k->one)
             return true;
     return false;
 }

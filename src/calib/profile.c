@@ -217,12 +217,17 @@ static bool parse_model(const char *buf, size_t len, hg__cost_model *m, hg__kcho
         return false;
     *m = (hg__cost_model){a, b, (size_t)s, (size_t)r, true};
     /* the fused slabs' kind, written after the kernel since batch_rows exists */
-    unsigned ks = 0;
+    unsigned ks = 0, one = 0;
+    int more = 0;
     const char *n = strstr(tmp + used, "note=");
-    if (strncmp(tmp + used, " slabs=", 7) == 0 && (sscanf(tmp + used, " slabs=%u", &ks) != 1 ||
-                                                   ks > 2))
+    if (strncmp(tmp + used, " slabs=", 7) == 0 &&
+        (sscanf(tmp + used, " slabs=%u%n", &ks, &more) != 1 || ks > 2))
         return false;
-    *k = (hg__kchoice){(hg__path)path, ka, kb, kc, ks};
+    /* the one-kernel variant, written after the slabs since it exists */
+    if (more && strncmp(tmp + used + more, " one=", 5) == 0 &&
+        (sscanf(tmp + used + more, " one=%u", &one) != 1 || one > 1))
+        return false;
+    *k = (hg__kchoice){(hg__path)path, ka, kb, kc, ks, one};
     snprintf(note, note_n, "%s", n ? n + 5 : "");
     char *nl = strchr(note, '\n');
     if (nl)
@@ -232,7 +237,8 @@ static bool parse_model(const char *buf, size_t len, hg__cost_model *m, hg__kcho
 
 static bool same_choice(const hg__kchoice *x, const hg__kchoice *y)
 {
-    return x->path == y->path && x->a == y->a && x->b == y->b && x->c == y->c && x->s == y->s;
+    return x->path == y->path && x->a == y->a && x->b == y->b && x->c == y->c && x->s == y->s &&
+           x->one == y->one;
 }
 
 /*
@@ -639,9 +645,9 @@ static char *profile_key(const hg_engine *eng, size_t i, const char *sig, long c
 static void store_profile(hg_engine *eng, const hg__device *d, const char *const *key,
                           size_t nkey)
 {
-    char slabs[24] = "";
-    if (d->kc.s)
-        snprintf(slabs, sizeof slabs, " slabs=%u", d->kc.s);
+    char slabs[32] = "";
+    if (d->kc.s || d->kc.one)
+        snprintf(slabs, sizeof slabs, " slabs=%u%s", d->kc.s, d->kc.one ? " one=1" : "");
     char *text = hg__asprintf("a_ms=%.17g b_ms_per_row=%.17g samples=%zu rejected=%zu "
                               "kernel=%u:%u:%u:%u%s note=%s\n", d->model.a_ms,
                               d->model.b_ms_per_row, d->model.samples, d->model.rejected,
@@ -841,6 +847,7 @@ hg_status hg_engine_device_profile_sized(const hg_engine *eng, size_t i,
         snprintf(out->kernel, sizeof out->kernel, "sparse csr");
         snprintf(out->kernel_note, sizeof out->kernel_note, "the only kernel for CSR data");
     }
+    out->dispatch_floor_ms = eng->dev[i].dispatch_floor_ms;
     if (m && m->valid) {
         out->valid = true;
         out->fixed_ms = m->a_ms;

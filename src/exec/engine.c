@@ -246,6 +246,14 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     eng->keep_fission = knobs->keep_fission || (fission_env && !strcmp(fission_env, "force"));
     eng->fission = !knobs->no_fission &&
                    !(fission_env && (!strcmp(fission_env, "off") || !strcmp(fission_env, "0")));
+    /* HETGRAD_WAIT: how the host waits for a device, "auto", "block" or "poll" */
+    const char *wait = knobs->wait ? knobs->wait
+                                   : devopt.use_environment ? getenv("HETGRAD_WAIT") : NULL;
+    if (wait && *wait && !hg__wait_policy_parse(wait, &eng->wait_policy)) {
+        hg_engine_destroy(eng);
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s is \"%s\": use auto, block or "
+                             "poll", knobs->wait ? "the wait knob" : "HETGRAD_WAIT", wait);
+    }
     if (!(opt.deadline_factor >= 0) || opt.deadline_factor > 1e6) {
         hg_engine_destroy(eng);
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0,

@@ -10,6 +10,7 @@
 #include <pthread.h>
 
 #include "clutil.h"
+#include "devwait.h"
 #include "hetgrad/engine.h"
 #include "layers.h"
 #include "program.h"
@@ -129,9 +130,12 @@ typedef struct hg__kchoice {
                              (hg__fused_slab_rows).  MLP (c == 0): 0 the tiled
                              path; 1 the small-batch path (mlp_small.c), its
                              forward GEMM tiled a x b */
+    unsigned one;         /* fused: 1 the one-kernel variant (hg_fused_one: W^T in
+                             local memory, the last slab adds the partials), 0 the
+                             three kernels (prep, grad, finish) */
 } hg__kchoice;
 
-#define HG__MAX_CANDIDATES 8
+#define HG__MAX_CANDIDATES 12
 
 /* "clblast", "naive", "fused r8/b8/k2", "tiled 16x16", "custom". */
 void hg__kchoice_name(const hg__kchoice *k, char *buf, size_t n);
@@ -271,6 +275,13 @@ typedef struct hg__device {
     hg_device_step    stats;
 
     hg__event_log     timing;         /* events of the step (enqueue.c) */
+
+    /* waiting for the device (devwait.h) */
+    hg__waiter        wait;           /* the engine's policy and this device's polls */
+    double            run_due_ms;     /* host time (hg__now_ms) its run in progress is
+                                         predicted to end (cost model); 0: unknown */
+    double            dispatch_floor_ms; /* one empty kernel's round trip through
+                                         wait, measured by calibration; 0: not yet */
 } hg__device;
 
 /* One device's part of a round (round.c): its job and its outcome. */
@@ -354,6 +365,8 @@ struct hg_engine {
     char            *binary_dir;      /* owned copy of the option */
     hg_fault_hook    fault_hook;
     void            *fault_user;
+    hg__wait_policy  wait_policy;     /* how the host waits for the devices (devwait.h):
+                                         knob wait, else HETGRAD_WAIT, else auto */
     size_t           batch_rows;      /* the caller's step size (0: unknown): the rows
                                          calibration races kernels at (kchoice_rows.c) */
     /* tests: a kernel candidate to break (hg__kchoice_break) */
@@ -387,6 +400,17 @@ hg_status hg__upload_params(const hg_engine *eng, hg__device *d, const float *pa
                             bool append, hg_error *err);
 /* Sum the tracked events' times into d->stats and release them. */
 void hg__collect_events(hg__device *d);
+
+/*
+ * A device's part of a step, its statistics (enqueue.c; both the dense and the sparse
+ * path).  hg__part_begin: at the start of the part, *t0 its start (hg__now_ms) and
+ * *host_before the host time it already spent in this step (append: recovery rows added
+ * to a part it ran: counted as recovered); false when the plan gives it no rows (nothing
+ * to run).  hg__part_end: the tracked events collected and host_ms / end_ms set.
+ */
+bool hg__part_begin(hg_engine *eng, hg__device *d, const hg__dev_plan *plan, bool append,
+                    double *t0, double *host_before);
+void hg__part_end(hg_engine *eng, hg__device *d, double t0, double host_before);
 /* Release the tracked events without timing them, and the log's arrays. */
 void hg__events_free(hg__device *d);
 hg_status hg__set_args(hg__device *d, cl_kernel k, const char *name, const hg__karg *args,

@@ -32,6 +32,8 @@ typedef struct hg__engine_knobs {
                            calibration excludes no device (it still fits their
                            co-run factors), so a test can watch shares move
                            between devices */
+    const char *wait;   /* how the host waits for a device: "auto", "block" or
+                           "poll" (devwait.h); NULL: HETGRAD_WAIT, else auto */
 } hg__engine_knobs;
 
 /*

@@ -189,3 +189,28 @@ hg_status hg__fault_injected(const hg_engine *eng, const hg__device *d, size_t i
 {
     return hg__fault_injected_during(eng, d, index, point, NULL, err);
 }
+
+bool hg__part_begin(hg_engine *eng, hg__device *d, const hg__dev_plan *plan, bool append,
+                    double *t0, double *host_before)
+{
+    *t0 = hg__now_ms();
+    *host_before = append ? d->stats.host_ms : 0;
+    if (!append) {
+        memset(&d->stats, 0, sizeof d->stats);
+        d->stats.start_ms = *t0 - eng->step_t0;
+        d->npieces_run = 0;
+        d->stats.rows = plan->rows;
+    } else {
+        d->stats.rows += plan->rows;
+        d->stats.recovered_rows += plan->rows;
+    }
+    return plan->rows > 0;
+}
+
+void hg__part_end(hg_engine *eng, hg__device *d, double t0, double host_before)
+{
+    hg__collect_events(d);
+    double t1 = hg__now_ms();
+    d->stats.host_ms = host_before + (t1 - t0);
+    d->stats.end_ms = t1 - eng->step_t0;
+}

@@ -13,6 +13,14 @@
  * a split over rows that keeps every core busy on a 128-row step (one usual
  * slab would hold it all), combined in slab order by the same finish kernel,
  * so the bits depend only on the batch and the device's compute units.
+ *
+ * The one-kernel variant (kchoice one = 1, hg_fused_one) does the same work
+ * in one launch per batch: each work-group copies W^T into local memory
+ * instead of the prep kernel's global copy, and the last slab of a record to
+ * finish adds the record's partials in slab order instead of the finish
+ * kernel: the same additions in the same order, so the same bits.  On a
+ * small step, where each launch costs tens of microseconds of runtime
+ * synchronisation on POCL, two launches fewer are most of the step.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +33,12 @@ typedef struct fused_state {
     cl_program prog;
     char       label[64];
     cl_kernel  prep, grad, finish; /* hg_fused_prep, hg_fused_grad, hg_fused_finish */
-    cl_mem     wt;                 /* transposed weights, KP x F */
+    cl_kernel  one;                /* hg_fused_one (the one-kernel variant; then the
+                                      three above are NULL) */
+    cl_mem     wt;                 /* transposed weights, KP x F (three kernels) */
     cl_mem     fpart;              /* per-slab partial sums */
+    cl_mem     count;              /* one kernel: slabs finished per record, zero
+                                      between launches */
 } fused_state;
 
 #define SMALL_SLAB_MIN 16u /* rows per small-batch slab: the least */
@@ -75,9 +87,34 @@ size_t hg__fused_slab_rows(const hg_engine *eng, const hg__device *d, size_t row
     return want < HG__SLAB_MIN ? HG__SLAB_MIN : want > HG__SLAB_MAX ? HG__SLAB_MAX : want;
 }
 
+/* The batch in one launch of hg_fused_one (kchoice one = 1). */
+static hg_status run_one(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
+{
+    fused_state *fs = d->ps;
+    const hg__layer *ly = &eng->layers[0];
+    size_t slab = hg__fused_slab_rows(eng, d, b->rows);
+    size_t nslabs = (b->rows + slab - 1) / slab;
+    size_t per = b->nrec > 1 ? b->block_rows / slab : nslabs;
+    cl_uint row0 = (cl_uint)b->row, rows = (cl_uint)b->rows, us = (cl_uint)slab,
+            uns = (cl_uint)nslabs, uper = (cl_uint)per, w_off = (cl_uint)ly->w_off,
+            b_off = (cl_uint)ly->b_off, uP = (cl_uint)eng->nparams;
+    cl_mem labels = b->labels ? b->labels : b->x, y = b->y ? b->y : b->x;
+    hg__karg ga[] = {HG_MEM(b->x),      HG_U32(row0),      HG_U32(rows),    HG_MEM(labels),
+                     HG_MEM(y),         HG_MEM(d->params), HG_U32(w_off),   HG_U32(b_off),
+                     HG_U32(us),        HG_U32(uns),       HG_U32(uper),    HG_MEM(fs->fpart),
+                     HG_MEM(fs->count), HG_MEM(d->grad),   HG_U32(uP)};
+    hg_status st = hg__set_args(d, fs->one, "hg_fused_one", ga, 15, err);
+    size_t one = 1;
+    if (st == HG_OK)
+        st = hg__launch(d, fs->one, 1, &nslabs, &one, "hg_fused_one", err);
+    return st;
+}
+
 static hg_status run_fused(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
 {
     fused_state *fs = d->ps;
+    if (fs->one)
+        return run_one(eng, d, b, err);
     const hg__layer *ly = &eng->layers[0];
     const size_t K = ly->out, F = ly->in, P = eng->nparams;
     const size_t kp = (K + d->kc.c - 1) / d->kc.c * d->kc.c;
@@ -123,6 +160,7 @@ static void drop_workspace(void *state)
         return;
     hg__release_mem(&fs->wt);
     hg__release_mem(&fs->fpart);
+    hg__release_mem(&fs->count);
 }
 
 static void release(void *state)
@@ -131,8 +169,8 @@ static void release(void *state)
     if (!fs)
         return;
     drop_workspace(fs);
-    cl_kernel ks[] = {fs->prep, fs->grad, fs->finish};
-    for (size_t i = 0; i < 3; i++)
+    cl_kernel ks[] = {fs->prep, fs->grad, fs->finish, fs->one};
+    for (size_t i = 0; i < 4; i++)
         if (ks[i])
             clReleaseKernel(ks[i]);
     if (fs->prog)
@@ -161,17 +199,20 @@ static hg_status open_fused(hg_engine *eng, hg__device *d, const hg__kchoice *k,
     bool oclgrind = strstr(d->info->platform_name, "Oclgrind") != NULL;
     snprintf(opt, sizeof opt,
              "-cl-std=CL1.2 -DHG_F=%u -DHG_K=%u -DHG_KP=%u -DHG_KC=%u -DHG_RF=%u -DHG_RB=%u "
-             "-D%s%s%s", F, K, kp, k->c, k->a, k->b, soft ? "HG_SOFTMAX" : "HG_LINEAR",
-             oclgrind ? " -DHG_HSUM_STORE" : "", hg__path_broken_option(eng, k));
-    snprintf(fs->label, sizeof fs->label, "fused-%s-%ux%u-r%ub%uk%u",
-             soft ? "softmax" : "linear", F, K, k->a, k->b, k->c);
+             "-D%s%s%s%s", F, K, kp, k->c, k->a, k->b, soft ? "HG_SOFTMAX" : "HG_LINEAR",
+             oclgrind ? " -DHG_HSUM_STORE" : "", k->one ? " -DHG_ONE" : "",
+             hg__path_broken_option(eng, k));
+    snprintf(fs->label, sizeof fs->label, "fused-%s-%ux%u-r%ub%uk%u%s",
+             soft ? "softmax" : "linear", F, K, k->a, k->b, k->c, k->one ? "-one" : "");
     hg_status st = hg__path_build(eng, d, src, len, fs->label, opt, &fs->prog, err);
     free(src);
-    if (st == HG_OK)
+    if (st == HG_OK && k->one)
+        st = hg__make_kernel(d, fs->prog, "hg_fused_one", &fs->one, err);
+    if (st == HG_OK && !k->one)
         st = hg__make_kernel(d, fs->prog, "hg_fused_prep", &fs->prep, err);
-    if (st == HG_OK)
+    if (st == HG_OK && !k->one)
         st = hg__make_kernel(d, fs->prog, "hg_fused_grad", &fs->grad, err);
-    if (st == HG_OK)
+    if (st == HG_OK && !k->one)
         st = hg__make_kernel(d, fs->prog, "hg_fused_finish", &fs->finish, err);
     if (st != HG_OK) {
         release(fs);
@@ -181,17 +222,42 @@ static hg_status open_fused(hg_engine *eng, hg__device *d, const hg__kchoice *k,
     return HG_OK;
 }
 
-/* The transposed weights and the slabs' partial sums for batches of rows rows. */
+/* The one kernel's counters, one per record (no more records than slabs),
+   created zero from host memory (the kernel leaves them zero): no command on
+   the queue, and every runtime (Oclgrind's uninitialised-value checks
+   included) sees them written. */
+static hg_status counters(hg__device *d, fused_state *fs, size_t n, hg_error *err)
+{
+    hg__release_mem(&fs->count);
+    cl_uint *zero = calloc(n ? n : 1, sizeof *zero);
+    if (!zero)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "slab counters on %s", d->what);
+    cl_int rc = CL_SUCCESS;
+    fs->count = clCreateBuffer(d->ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
+                               (n ? n : 1) * sizeof *zero, zero, &rc);
+    free(zero);
+    if (rc != CL_SUCCESS || !fs->count) {
+        fs->count = NULL;
+        return hg__cl_fail(err, rc != CL_SUCCESS ? rc : CL_MEM_OBJECT_ALLOCATION_FAILURE,
+                           "clCreateBuffer(slab counters, %zu bytes) on %s",
+                           (n ? n : 1) * sizeof *zero, d->what);
+    }
+    return HG_OK;
+}
+
+/* The transposed weights (three kernels) or the slab counters (one kernel),
+   and the slabs' partial sums, for batches of rows rows. */
 static hg_status workspace(hg_engine *eng, hg__device *d, size_t rows, hg_error *err)
 {
     fused_state *fs = d->ps;
     const hg_model_desc *m = &eng->model;
-    const size_t f = sizeof(float), P = eng->nparams;
+    const size_t f = sizeof(float), P = eng->nparams, slabs = hg__fused_max_slabs(eng, d, rows);
     size_t K = m->outputs, kp = (K + d->kc.c - 1) / d->kc.c * d->kc.c;
-    hg_status st = hg__alloc_mem(d, &fs->wt, kp * m->inputs * f, "transposed weights", err);
+    hg_status st = fs->one ? counters(d, fs, slabs, err)
+                           : hg__alloc_mem(d, &fs->wt, kp * m->inputs * f, "transposed weights",
+                                           err);
     if (st == HG_OK)
-        st = hg__alloc_mem(d, &fs->fpart, hg__fused_max_slabs(eng, d, rows) * (P + 1) * f,
-                           "slab partial sums", err);
+        st = hg__alloc_mem(d, &fs->fpart, slabs * (P + 1) * f, "slab partial sums", err);
     return st;
 }
 

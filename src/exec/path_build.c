@@ -21,9 +21,10 @@ void hg__kchoice_name(const hg__kchoice *k, char *buf, size_t n)
     case HG__PATH_CUSTOM: snprintf(buf, n, "custom"); break;
     case HG__PATH_OWN:
         if (k->c && k->s)
-            snprintf(buf, n, "fused r%u/b%u/k%u/s%u", k->a, k->b, k->c, k->s);
+            snprintf(buf, n, "fused r%u/b%u/k%u/s%u%s", k->a, k->b, k->c, k->s,
+                     k->one ? "/one" : "");
         else if (k->c)
-            snprintf(buf, n, "fused r%u/b%u/k%u", k->a, k->b, k->c);
+            snprintf(buf, n, "fused r%u/b%u/k%u%s", k->a, k->b, k->c, k->one ? "/one" : "");
         else if (k->s)
             snprintf(buf, n, "mlp-small %ux%u", k->a, k->b);
         else

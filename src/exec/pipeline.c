@@ -162,6 +162,7 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error 
                                     &d->ctx, &d->queue, err);
     if (st != HG_OK)
         return st;
+    d->wait = (hg__waiter){.policy = eng->wait_policy};
     d->offline = eng->pcache.offline || !d->info->compiler_available;
     st = build_model(eng, d, err);
     if (st != HG_OK)
@@ -174,7 +175,7 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error 
         /* no prebuilt binary of our kernels: the plain path, from "model" */
         hg__log(&eng->log, HG_LOG_INFO, "%s: %s; using the naive kernels", d->what,
                 err ? err->message : "no prebuilt binary");
-        kc = (hg__kchoice){HG__PATH_NAIVE, 0, 0, 0, 0};
+        kc = (hg__kchoice){HG__PATH_NAIVE, 0, 0, 0, 0, 0};
         st = hg__kchoice_apply(eng, d, li, &kc, err);
     }
     if (st == HG_OK) {
@@ -356,10 +357,12 @@ static hg_status wait_point(hg_engine *eng, hg__device *d, hg_error *err)
     cl_int rc = clEnqueueMarkerWithWaitList(d->queue, 0, NULL, &done);
     if (rc != CL_SUCCESS)
         return hg__cl_fail(err, rc, "clEnqueueMarkerWithWaitList on %s", d->what);
-    rc = clWaitForEvents(1, &done);
+    char what[200];
+    snprintf(what, sizeof what, "batch kernels on %s", d->what);
+    hg_status st = hg__wait_event(&d->wait, d->queue, done, hg__run_left_ms(d), what, err);
     clReleaseEvent(done);
-    if (rc != CL_SUCCESS)
-        return hg__cl_fail(err, rc, "clWaitForEvents(batch kernels) on %s", d->what);
+    if (st != HG_OK)
+        return st;
     return hg__fault_injected(eng, d, d->run_index, HG_FAULT_WAIT, err);
 }
 
@@ -421,20 +424,12 @@ static hg_status run_device(hg_engine *eng, hg__device *d, size_t index,
                             const hg__dev_plan *plan, const float *params, bool append,
                             hg_error *err)
 {
-    double t0 = hg__now_ms();
-    double host_before = append ? d->stats.host_ms : 0;
-    if (!append) {
-        memset(&d->stats, 0, sizeof d->stats);
-        d->stats.start_ms = t0 - eng->step_t0;
-        d->npieces_run = 0;
-        d->stats.rows = plan->rows;
-    } else {
-        d->stats.rows += plan->rows;
-        d->stats.recovered_rows += plan->rows;
-    }
-    if (plan->rows == 0)
+    double t0, host_before;
+    if (!hg__part_begin(eng, d, plan, append, &t0, &host_before))
         return HG_OK;
     d->run_index = index;
+    /* when the run should end: how long a wait may poll (devwait.h) */
+    d->run_due_ms = d->model.valid ? t0 + hg__cost_predict(&d->model, plan->rows) : 0;
     cl_uint *uidx = NULL;
     hg_status st = hg__fault_injected(eng, d, index, HG_FAULT_ENQUEUE, err);
     if (st != HG_OK)
@@ -514,11 +509,8 @@ out:
             clFinish(d->queue); /* nothing of the run may still use its buffers */
         hg__readback_discard(d);
     }
-    hg__collect_events(d);
     free(uidx);
-    double t1 = hg__now_ms();
-    d->stats.host_ms = host_before + (t1 - t0);
-    d->stats.end_ms = t1 - eng->step_t0;
+    hg__part_end(eng, d, t0, host_before);
     return st;
 }
 

@@ -8,6 +8,7 @@
  * appends them to hg__device.res in batch order, so the records, their keys
  * and the host's sum are those of one batch after another.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,19 +132,27 @@ hg_status hg__readback_alloc(hg_engine *eng, hg__device *d, size_t recs, hg_erro
     return HG_OK;
 }
 
+double hg__run_left_ms(const hg__device *d)
+{
+    return d->run_due_ms > 0 ? d->run_due_ms - hg__now_ms() : -1;
+}
+
 /* Wait for slot s's read and append its records to d->res; none pending: no-op. */
 static hg_status consume(hg_engine *eng, hg__device *d, unsigned s, hg_error *err)
 {
     hg__readback *rb = &d->readback;
     if (!rb->ev[s])
         return HG_OK;
-    cl_int rc = clWaitForEvents(1, &rb->ev[s]);
+    char what[200];
+    snprintf(what, sizeof what, "gradient read-back on %s", d->what);
+    hg_status st = hg__wait_event(&d->wait, d->queue, rb->ev[s], hg__run_left_ms(d), what,
+                                  err);
     clReleaseEvent(rb->ev[s]);
     rb->ev[s] = NULL;
     size_t n = rb->nrec[s];
     rb->nrec[s] = 0;
-    if (rc != CL_SUCCESS)
-        return hg__cl_fail(err, rc, "clWaitForEvents(gradient read-back) on %s", d->what);
+    if (st != HG_OK)
+        return st;
     float *rec = hg__next_records(eng, d, n);
     if (!rec)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "result records on %s", d->what);

@@ -38,6 +38,9 @@ hg_status hg__readback_drain(hg_engine *eng, hg__device *d, hg_error *err);
 void hg__readback_discard(hg__device *d);
 /* hg__readback_discard and free the slots (d->grad becomes NULL). */
 void hg__readback_free(hg__device *d);
+/* The predicted ms until d's run in progress ends (d->run_due_ms, set by
+   pipeline.c from its cost model), for hg__wait_event; -1: unknown. */
+double hg__run_left_ms(const hg__device *d);
 /* Make room for n more records in d->res (and their keys); NULL when out of memory. */
 float *hg__next_records(hg_engine *eng, hg__device *d, size_t n);
 

@@ -388,18 +388,8 @@ static hg_status run_record(hg_engine *eng, hg__device *d, size_t first, const s
 hg_status hg__sparse_run(hg_engine *eng, hg__device *d, size_t index, const hg__dev_plan *plan,
                          const float *params, bool append, hg_error *err)
 {
-    double t0 = hg__now_ms();
-    double host_before = append ? d->stats.host_ms : 0;
-    if (!append) {
-        memset(&d->stats, 0, sizeof d->stats);
-        d->stats.start_ms = t0 - eng->step_t0;
-        d->npieces_run = 0;
-        d->stats.rows = plan->rows;
-    } else {
-        d->stats.rows += plan->rows;
-        d->stats.recovered_rows += plan->rows;
-    }
-    if (plan->rows == 0)
+    double t0, host_before;
+    if (!hg__part_begin(eng, d, plan, append, &t0, &host_before))
         return HG_OK;
     d->run_index = index;
     hg_status st = d->sp && d->sp->k_slab
@@ -438,10 +428,7 @@ hg_status hg__sparse_run(hg_engine *eng, hg__device *d, size_t index, const hg__
 out:
     if (d->queue)
         clFinish(d->queue);
-    hg__collect_events(d);
-    double t1 = hg__now_ms();
-    d->stats.host_ms = host_before + (t1 - t0);
-    d->stats.end_ms = t1 - eng->step_t0;
+    hg__part_end(eng, d, t0, host_before);
     return st;
 }
 

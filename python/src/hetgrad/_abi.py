@@ -233,6 +233,7 @@ class HgDeviceProfile(ctypes.Structure):
         ("corun_factor", c_double),
         ("excluded", c_bool),
         ("excluded_why", c_char * 256),
+        ("dispatch_floor_ms", c_double),
     ]
 
 

@@ -444,7 +444,8 @@ class Engine:
         "valid" (calibrated), "fixed_ms", "ms_per_row", "rows_per_s", "samples",
         "rejected", "from_cache", "kernel" (what it computes with), "kernel_note" (why),
         "corun_factor" (its cost per row beside the other devices over its cost alone;
-        0: not measured), "excluded" (the reason joint calibration gives it no rows,
+        0: not measured), "dispatch_floor_ms" (one empty kernel's round trip, the
+        runtime's own part of fixed_ms; 0: not measured), "excluded" (the reason joint calibration gives it no rows,
         or None), "program_origin" ("source", "cache" or "prebuilt"), "fission" (what
         calibration decided about device fission for it, or None), "duplicates" (what
         calibration decided between it and the views of the same hardware that the device
@@ -466,6 +467,7 @@ class Engine:
                     "rejected": p.rejected, "from_cache": p.from_cache,
                     "kernel": text(p.kernel), "kernel_note": text(p.kernel_note),
                     "corun_factor": p.corun_factor,
+                    "dispatch_floor_ms": p.dispatch_floor_ms,
                     "excluded": text(p.excluded_why) if p.excluded else None,
                     "program_origin": text(lib.hg_engine_program_origin(h, i)) or None,
                     "fission": text(lib.hg_engine_fission_note(h, i)) or None,
