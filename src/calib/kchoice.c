@@ -83,39 +83,57 @@ static bool oclgrind(const hg__device *d)
     return strstr(d->info->platform_name, "Oclgrind") != NULL;
 }
 
+/*
+ * Whether the engine's step size is a small batch for device d: known, and
+ * fewer rows than four usual slabs (HG__SLAB_MIN rows) per compute unit.  The
+ * small-batch candidates (small slabs, one kernel, the MLP's three-launch path)
+ * exist to keep every unit busy and to save launches where a batch is only a
+ * few slabs; above that the usual slabs already fill every unit, the
+ * small-batch forms measured slower where they were tried (16,384 rows on
+ * POCL pthread, a loaded machine: one kernel 3.04 M against 4.79 M rows/s, the
+ * MLP's three launches 41 k against 109 k), and each of them is a program to
+ * build: with Intel's CPU runtime, whose compiler is slow, racing
+ * all eleven fused candidates on 65,536 rows took 5.6 s of calibration.
+ */
+static bool small_batch(const hg_engine *eng, const hg__device *d)
+{
+    size_t units = d->info->compute_units ? d->info->compute_units : 1;
+    return eng->batch_rows && eng->batch_rows < 4u * HG__SLAB_MIN * units;
+}
+
 static size_t own_candidates(const hg_engine *eng, const hg__device *d, hg__kchoice *out)
 {
     size_t n = 0;
     if (single_layer(eng)) {
         n = fused_candidates(eng, d, 0, 0, false, out, n);
-        /* a known step size (fast mode): the small-batch slabs too, two per
+        /* a small batch (fast mode): the small-batch slabs too, two per
            compute unit for every shape, one per unit for the first, in three
            kernels and in one (CPU devices only).  Not on Oclgrind: its uninitialised-value
            plugin reports the second slab's partial as uninitialised in fast
            mode (not in deterministic mode, with the same kernel), although
            the gradient matches the reference; a simulator gains nothing from
            them anyway */
-        if (eng->batch_rows && !eng->det && !oclgrind(d)) {
+        if (small_batch(eng, d) && !eng->det && !oclgrind(d)) {
             n = fused_candidates(eng, d, 2, 0, false, out, n);
             n = fused_candidates(eng, d, 1, 0, true, out, n);
             n = fused_candidates(eng, d, 2, 1, false, out, n);
             n = fused_candidates(eng, d, 1, 1, true, out, n);
         }
-        /* deterministic mode with a known step size: every shape in one
+        /* deterministic mode with a small batch: every shape in one
            kernel too (the same bits: docs/kernels.md; CPU devices only) */
-        if (eng->batch_rows && eng->det)
+        if (small_batch(eng, d) && eng->det)
             n = fused_candidates(eng, d, 0, 1, false, out, n);
     } else {
         for (size_t i = 0; i < sizeof tiled_shapes / sizeof tiled_shapes[0]; i++)
             out[n++] = (hg__kchoice){HG__PATH_OWN, tiled_shapes[i][0], tiled_shapes[i][1], 0, 0, 0};
-        /* a known step size and one hidden layer: the small-batch path
+        /* a small batch and one hidden layer: the small-batch path
            (mlp_small.c: three launches a batch), its forward GEMM in the
            first tile; the tiled path's bits, so deterministic mode too.  Not
            on Oclgrind: its uninitialised-value plugin reports hg_mlps_head's
            backprop store on some rows as uninitialised (with either forward
            tile) although the gradient has the tiled path's bits; the cause
            is not found, and a simulator gains nothing from it anyway */
-        if (eng->batch_rows && hg__mlp_small_fits(eng) && !oclgrind(d))
+        if (small_batch(eng, d) && hg__mlp_small_fits(eng) && !oclgrind(d))
             out[n++] = (hg__kchoice){HG__PATH_OWN, tiled_shapes[0][0], tiled_shapes[0][1], 0, 1, 0};
     }
     return n;
