@@ -312,6 +312,20 @@ __kernel void hg_fused_grad(__global const float *x, const uint row0, const uint
 }
 #endif
 
+/* Feature q of slabs [s0, s1) of partial added in slab order, Kahan-compensated: the
+   one sum hg_fused_finish and hg_fused_one's scalar tail both make (the same bits). */
+float hg_slab_sum(__global const float *partial, size_t q, size_t s0, size_t s1)
+{
+    float sum = 0.0f, comp = 0.0f;
+    for (size_t s = s0; s < s1; s++) {
+        float v = partial[s * HG_STRIDE + q] - comp;
+        float t = sum + v;
+        comp = (t - sum) - v;
+        sum = t;
+    }
+    return sum;
+}
+
 /*
  * Sum the partials of slabs [b * per, min((b + 1) * per, nslabs)) in slab
  * order (Kahan) into record b of rec (nrec records of P + 1 floats, in the
@@ -326,13 +340,7 @@ __kernel void hg_fused_finish(__global const float *partial, const uint per,
     if (q >= HG_PART || b >= nrec)
         return;
     size_t s0 = b * (size_t)per, s1 = min((size_t)nslabs, s0 + per);
-    float sum = 0.0f, comp = 0.0f;
-    for (size_t s = s0; s < s1; s++) {
-        float v = partial[s * HG_STRIDE + q] - comp;
-        float t = sum + v;
-        comp = (t - sum) - v;
-        sum = t;
-    }
+    float sum = hg_slab_sum(partial, q, s0, s1);
 #ifdef HG_TEST_BROKEN_RESULT
     sum = sum * 1.5f; /* a test's wrong candidate */
 #endif
@@ -402,13 +410,7 @@ __kernel void hg_fused_one(__global const float *x, const uint row0, const uint 
     for (size_t q = 0; q < HG_PART; q++) {
         if (q < HG_KF && q - q / HG_F * HG_F < HG_FV * 16)
             continue; /* done above */
-        float sum = 0.0f, comp = 0.0f;
-        for (size_t s = s0; s < s1; s++) {
-            float e = partial[s * HG_STRIDE + q] - comp;
-            float t = sum + e;
-            comp = (t - sum) - e;
-            sum = t;
-        }
+        float sum = hg_slab_sum(partial, q, s0, s1);
 #ifdef HG_TEST_BROKEN_RESULT
         sum = sum * 1.5f; /* a test's wrong candidate */
 #endif
