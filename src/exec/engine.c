@@ -25,6 +25,7 @@
 #include "path_ops.h"
 #include "platlock.h"
 #include "sparse_exec.h"
+#include "steal.h"
 #include "workers.h"
 
 /* hg_engine_options as first released (0.2.0) ends with fault_user. */
@@ -57,6 +58,7 @@ void hg_engine_destroy(hg_engine *eng)
         return;
     hg__workers_destroy(eng->pool); /* joins every worker, a stalled one too */
     eng->pool = NULL;
+    hg__steal_destroy(eng->steal); /* no worker left to claim from it */
     /* CLBlast's programs first (the last engine out clears its cache), then
        the contexts they were built in. */
     if (eng->counted)
@@ -187,6 +189,24 @@ static hg_status open_devices(hg_engine *eng, hg_error *err)
     return st;
 }
 
+/*
+ * Work stealing within a step (steal.h): knob (NULL: HETGRAD_STEAL when env,
+ * else on), "on"/"1" or "off"/"0"; on makes the engine's board.
+ * HG_INVALID_ARGUMENT for another value, HG_OUT_OF_MEMORY.
+ */
+static hg_status steal_option(hg_engine *eng, const char *knob, bool env, hg_error *err)
+{
+    const char *v = knob ? knob : env ? getenv("HETGRAD_STEAL") : NULL;
+    bool on = !v || !*v || !strcmp(v, "on") || !strcmp(v, "1");
+    if (!on && strcmp(v, "off") && strcmp(v, "0"))
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s is \"%s\": use on or off",
+                             knob ? "the steal knob" : "HETGRAD_STEAL", v);
+    eng->steal_on = on;
+    if (on && !(eng->steal = hg__steal_create()))
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "the work-stealing board");
+    return HG_OK;
+}
+
 hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__engine_knobs *knobs,
                                   const hg_model_desc *model, hg_engine **out, hg_error *err)
 {
@@ -253,6 +273,11 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
         hg_engine_destroy(eng);
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s is \"%s\": use auto, block or "
                              "poll", knobs->wait ? "the wait knob" : "HETGRAD_WAIT", wait);
+    }
+    eng->steal_grain_ms = knobs->steal_grain_ms > 0 ? knobs->steal_grain_ms : 0;
+    if ((st = steal_option(eng, knobs->steal, devopt.use_environment, err)) != HG_OK) {
+        hg_engine_destroy(eng);
+        return st;
     }
     if (!(opt.deadline_factor >= 0) || opt.deadline_factor > 1e6) {
         hg_engine_destroy(eng);
@@ -732,7 +757,13 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, con
     hg__dev_plan *plans = eng->plan;
     bool append = false, recovered = false;
     for (;;) {
-        hg__step_round(eng, plans, params, append, !append && eng->deadline_factor > 0);
+        st = hg__step_round(eng, plans, params, append, !append && eng->deadline_factor > 0,
+                            true);
+        if (st != HG_OK) {
+            st = hg__error_set(err, st, 0, "a step's work stealing: out of memory settling "
+                               "which device computed which rows");
+            goto out;
+        }
         nrows = 0;
         nblk = 0;
         bool any_failed = false;

@@ -32,7 +32,7 @@ typedef struct hg__dev_plan {
     hg__range *pieces;     /* range steps: global row ranges, in order */
     size_t    npieces, cap_pieces;
     size_t   *idx;        /* index steps: global row indices */
-    size_t    nidx;
+    size_t    nidx, cap_idx;
     size_t    rows;       /* total rows */
     /*
      * Deterministic mode: the plan is a list of fixed blocks, each computed
@@ -95,6 +95,15 @@ hg_status hg__step_blocks(size_t first, size_t count, bool index, size_t block_r
                           hg__block **out, size_t *nblk, hg_error *err);
 void hg__plan_reset(hg__dev_plan *p);
 void hg__plan_free(hg__dev_plan *p);
+/* Units of plan p, the sequence work stealing claims from (steal.h): its
+   blocks (deterministic steps), else its index positions, else its rows. */
+size_t hg__plan_units(const hg__dev_plan *p);
+/*
+ * Append units [a, b) of src (b <= hg__plan_units(src)) to dst, whose kind
+ * (blocks, index list, ranges) is src's, or which is empty; false when out
+ * of memory (dst then holds a prefix of them).
+ */
+bool hg__plan_append(hg__dev_plan *dst, const hg__dev_plan *src, size_t a, size_t b);
 /*
  * Plan a step's rows onto the engine's devices into out[] (plan.c): the caps (the rows
  * each device holds, 0 for a device joint calibration excluded: hg__corun_caps), the
@@ -273,6 +282,10 @@ typedef struct hg__device {
     uint64_t          params_step;    /* the step (hg_engine.step) whose parameters its
                                          params buffer holds, 0: unknown (hg__upload_params) */
     hg_device_step    stats;
+    uint64_t          steal_gen;      /* set by the round (round.c) for its next run: the
+                                         generation of the round's work-stealing board,
+                                         0: it runs its plan as planned */
+    hg__dev_plan      claim;          /* its current claim of the board (steal.h) */
 
     hg__event_log     timing;         /* events of the step (enqueue.c) */
 
@@ -345,6 +358,11 @@ struct hg_engine {
     struct hg__workers *pool;         /* ndev persistent threads (workers.c), started
                                          by the first round that needs them */
     double           deadline_factor; /* 0: no deadline */
+    bool             steal_on;        /* devices steal each other's work within a step's
+                                         first round (steal.h; HETGRAD_STEAL) */
+    struct hg__steal_board *steal;    /* its board; NULL with steal_on false */
+    double           steal_grain_ms;  /* > 0: every device's smallest claim (a knob) */
+    size_t           last_stolen;     /* units stolen in the last step's first round */
     hg__program_cache pcache;
     char            *cache_dir;       /* owned; NULL: no program cache */
     char            *profile_cache_dir; /* owned; NULL: no profile cache */
@@ -615,10 +633,15 @@ void hg__run_round(hg_engine *eng, hg__dev_plan *plans, const float *params);
  * A step's round (round.c): as hg__run_round, but append (keep the records
  * of devices without rows) and with deadlines when deadline is true.  A
  * device that overruns its deadline is marked (eng->workers[i].zombie,
- * .overran, .overrun_err) and left to finish on its own.
+ * .overran, .overrun_err) and left to finish on its own.  With steal (and
+ * not append), devices steal each other's work within the round (steal.h)
+ * when the engine allows it, and plans[] are then rewritten to the rows each
+ * device was responsible for (a failed device's: every row to recompute).
+ * HG_OUT_OF_MEMORY when that rewrite ran out of memory: the plans then do
+ * not describe the round, and the step must fail.
  */
-void hg__step_round(hg_engine *eng, hg__dev_plan *plans, const float *params, bool append,
-                    bool deadline);
+hg_status hg__step_round(hg_engine *eng, hg__dev_plan *plans, const float *params, bool append,
+                         bool deadline, bool steal);
 /* Clear the mark of stalled devices whose job has since returned (round.c). */
 void hg__reap_stalled(hg_engine *eng);
 /* Worker threads the engine has created so far (tests; round.c). */

@@ -25,6 +25,7 @@
 #include "program.h"
 #include "readback.h"
 #include "sparse_exec.h"
+#include "steal.h"
 
 /* ---- buffers ------------------------------------------------------------------ */
 
@@ -238,6 +239,7 @@ void hg__device_close(hg__device *d)
     hg__kchoice_release(d);
     hg__readback_free(d);
     hg__sparse_release(d);
+    hg__plan_free(&d->claim);
     cl_mem *mems[] = {&d->x, &d->y, &d->labels, &d->params, &d->pingpong[0],
                       &d->pingpong[1], &d->loss, &d->xb, &d->yb, &d->lb, &d->idxb};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
@@ -420,39 +422,54 @@ static hg_status gather(hg_engine *eng, hg__device *d, const cl_uint *idx, size_
     return st;
 }
 
-static hg_status run_device(hg_engine *eng, hg__device *d, size_t index,
-                            const hg__dev_plan *plan, const float *params, bool append,
-                            hg_error *err)
+/*
+ * Run the batches of part (a device's plan, or a claim of work stealing):
+ * in deterministic mode batches of whole blocks, one record per block;
+ * index steps gathered first; at most chunk rows a batch.
+ */
+/*
+ * The host copies of index lists a run's gathers read: written to the
+ * device by non-blocking writes, so each must outlive its run's commands
+ * (freed by held_free after the run's drain or clFinish).
+ */
+typedef struct held_idx {
+    cl_uint **list;
+    size_t    n, cap;
+} held_idx;
+
+static cl_uint *held_new(held_idx *h, size_t n)
 {
-    double t0, host_before;
-    if (!hg__part_begin(eng, d, plan, append, &t0, &host_before))
-        return HG_OK;
-    d->run_index = index;
-    /* when the run should end: how long a wait may poll (devwait.h) */
-    d->run_due_ms = d->model.valid ? t0 + hg__cost_predict(&d->model, plan->rows) : 0;
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 4;
+        cl_uint **l = realloc(h->list, cap * sizeof *l);
+        if (!l)
+            return NULL;
+        h->list = l;
+        h->cap = cap;
+    }
+    cl_uint *u = malloc(n * sizeof *u);
+    if (u)
+        h->list[h->n++] = u;
+    return u;
+}
+
+static void held_free(held_idx *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        free(h->list[i]);
+    free(h->list);
+    memset(h, 0, sizeof *h);
+}
+
+static hg_status run_part(hg_engine *eng, hg__device *d, const hg__dev_plan *plan, size_t chunk,
+                          held_idx *held, hg_error *err)
+{
+    hg_status st = HG_OK;
     cl_uint *uidx = NULL;
-    hg_status st = hg__fault_injected(eng, d, index, HG_FAULT_ENQUEUE, err);
-    if (st != HG_OK)
-        goto out;
-    size_t chunk = d->chunk_rows ? d->chunk_rows : 1;
-    size_t largest = plan->nidx ? plan->nidx : 0;
-    for (size_t p = 0; p < plan->npieces; p++)
-        if (plan->pieces[p].count > largest)
-            largest = plan->pieces[p].count;
-    st = ensure_workspace(eng, d, largest < chunk ? largest : chunk, err);
-    if (st != HG_OK)
-        goto out;
-
-    st = hg__upload_params(eng, d, params, append, err); /* once per step */
-    if (st != HG_OK)
-        goto out;
-
     if (plan->nidx) {
-        uidx = malloc(plan->nidx * sizeof *uidx);
-        if (!uidx) {
-            st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "row indices for %s", d->what);
-            goto out;
-        }
+        uidx = held_new(held, plan->nidx);
+        if (!uidx)
+            return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "row indices for %s", d->what);
         for (size_t i = 0; i < plan->nidx; i++)
             uidx[i] = (cl_uint)plan->idx[i];
     }
@@ -499,6 +516,68 @@ static hg_status run_device(hg_engine *eng, hg__device *d, size_t index,
             }
         }
     }
+    return st;
+}
+
+/*
+ * The device's part of a round with work stealing (steal.h): claim after
+ * claim from the round's board, each run as its own part; when the board
+ * says to ask again later, first wait for the oldest batch still queued.
+ */
+static hg_status run_claims(hg_engine *eng, hg__device *d, size_t index, uint64_t gen,
+                            size_t chunk, held_idx *held, hg_error *err)
+{
+    hg_status st = HG_OK;
+    bool oom = false, drained = true;
+    for (;;) {
+        hg__claim c = hg__steal_claim(eng->steal, gen, index, hg__now_ms(), drained, &d->claim,
+                                      &oom);
+        if (c == HG__CLAIM_RUN) {
+            st = run_part(eng, d, &d->claim, chunk, held, err);
+            drained = false;
+        } else if (c == HG__CLAIM_LATER) {
+            st = hg__readback_wait_one(eng, d, &drained, err);
+        } else {
+            break;
+        }
+        if (st != HG_OK)
+            return st;
+    }
+    return oom ? hg__error_set(err, HG_OUT_OF_MEMORY, 0, "claiming work for %s", d->what)
+               : HG_OK;
+}
+
+static hg_status run_device(hg_engine *eng, hg__device *d, size_t index,
+                            const hg__dev_plan *plan, const float *params, bool append,
+                            hg_error *err)
+{
+    double t0, host_before;
+    uint64_t steal = d->steal_gen; /* this round's board, read once: 0 runs the plan */
+    d->steal_gen = 0;
+    held_idx held = {0};
+    if (!hg__part_begin(eng, d, plan, append, &t0, &host_before))
+        return HG_OK;
+    d->run_index = index;
+    /* when the run should end: how long a wait may poll (devwait.h) */
+    d->run_due_ms = d->model.valid ? t0 + hg__cost_predict(&d->model, plan->rows) : 0;
+    hg_status st = hg__fault_injected(eng, d, index, HG_FAULT_ENQUEUE, err);
+    if (st != HG_OK)
+        goto out;
+    size_t chunk = d->chunk_rows ? d->chunk_rows : 1;
+    size_t largest = plan->nidx ? plan->nidx : 0;
+    for (size_t p = 0; p < plan->npieces; p++)
+        if (plan->pieces[p].count > largest)
+            largest = plan->pieces[p].count;
+    /* stealing may hand it a larger part: the largest batch there is */
+    st = ensure_workspace(eng, d, steal || largest > chunk ? chunk : largest, err);
+    if (st != HG_OK)
+        goto out;
+
+    st = hg__upload_params(eng, d, params, append, err); /* once per step */
+    if (st != HG_OK)
+        goto out;
+    st = steal ? run_claims(eng, d, index, steal, chunk, &held, err)
+               : run_part(eng, d, plan, chunk, &held, err);
     if (st == HG_OK) /* every command done: the last read waited for */
         st = hg__readback_drain(eng, d, err);
     d->stats.pieces = d->npieces_run;
@@ -509,7 +588,7 @@ out:
             clFinish(d->queue); /* nothing of the run may still use its buffers */
         hg__readback_discard(d);
     }
-    free(uidx);
+    held_free(&held); /* every command is done: drained, or clFinish */
     hg__part_end(eng, d, t0, host_before);
     return st;
 }

@@ -196,6 +196,7 @@ hg_status hg__plan_rows(const size_t *idx, size_t count, const size_t *counts, s
         hg__plan_reset(&out[i]);
         free(out[i].idx);
         out[i].idx = NULL;
+        out[i].cap_idx = 0;
     }
     hg__plan_caps(win, ndev, 0, count, idx, cap);
     st = check_counts(counts, ndev, cap, count, "rows", err);
@@ -209,6 +210,7 @@ hg_status hg__plan_rows(const size_t *idx, size_t count, const size_t *counts, s
             st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
             goto out_free;
         }
+        out[i].cap_idx = counts[i];
     }
     /* Windowed devices first: the first indices inside their windows. */
     for (size_t i = 0; i < ndev; i++) {
@@ -276,7 +278,24 @@ hg_status hg__step_blocks(size_t first, size_t count, bool index, size_t block_r
     return HG_OK;
 }
 
-static bool add_block(hg__dev_plan *p, const hg__block *b, const size_t *idx)
+/* Room in p->idx for more entries after its nidx. */
+static bool reserve_idx(hg__dev_plan *p, size_t more)
+{
+    if (p->nidx + more <= p->cap_idx)
+        return true;
+    size_t cap = p->cap_idx ? 2 * p->cap_idx : 64;
+    while (cap < p->nidx + more)
+        cap *= 2;
+    size_t *n = realloc(p->idx, cap * sizeof *n);
+    if (!n)
+        return false;
+    p->idx = n;
+    p->cap_idx = cap;
+    return true;
+}
+
+/* Append block b to p; rows: its rows (index steps, room reserved), NULL for range steps. */
+static bool add_block(hg__dev_plan *p, const hg__block *b, const size_t *rows)
 {
     if (p->nblk == p->cap_blk) {
         size_t cap = p->cap_blk ? 2 * p->cap_blk : 8;
@@ -297,9 +316,9 @@ static bool add_block(hg__dev_plan *p, const hg__block *b, const size_t *idx)
     p->bfirst[p->nblk] = b->first;
     p->blen[p->nblk] = b->count;
     p->nblk++;
-    if (!idx)
+    if (!rows)
         return add_piece(p, b->first, b->count);
-    memcpy(p->idx + p->nidx, idx + b->first, b->count * sizeof *idx);
+    memcpy(p->idx + p->nidx, rows, b->count * sizeof *rows);
     p->nidx += b->count;
     p->rows += b->count;
     return true;
@@ -381,6 +400,7 @@ hg_status hg__plan_blocks(const hg__block *blk, size_t nblk, const size_t *idx,
     for (size_t i = 0; i < ndev; i++) {
         free(out[i].idx);
         out[i].idx = NULL;
+        out[i].cap_idx = 0;
         if (!idx)
             continue;
         size_t rows = 0;
@@ -390,13 +410,14 @@ hg_status hg__plan_blocks(const hg__block *blk, size_t nblk, const size_t *idx,
             st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
             goto out_free;
         }
+        out[i].cap_idx = rows;
     }
     for (size_t k = 0; k < nblk; k++) {
         if (owner[k] == SIZE_MAX) {
             st = hg__error_set(err, HG_INTERNAL, 0, "plan: block %zu left unplaced", blk[k].key);
             goto out_free;
         }
-        if (!add_block(&out[owner[k]], &blk[k], idx)) {
+        if (!add_block(&out[owner[k]], &blk[k], idx ? idx + blk[k].first : NULL)) {
             st = hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
             goto out_free;
         }
@@ -406,6 +427,48 @@ out_free:
     free(cap);
     free(owner);
     return st;
+}
+
+/* ---- a plan as a sequence of units (work stealing, steal.h) ----------------------- */
+
+size_t hg__plan_units(const hg__dev_plan *p)
+{
+    return p->nblk ? p->nblk : p->nidx ? p->nidx : p->rows;
+}
+
+bool hg__plan_append(hg__dev_plan *dst, const hg__dev_plan *src, size_t a, size_t b)
+{
+    if (src->nblk) {
+        size_t off = 0; /* index steps: where block k's rows start in src->idx */
+        for (size_t k = 0; src->nidx && k < a; k++)
+            off += src->blen[k];
+        for (size_t k = a; k < b; k++) {
+            hg__block blk = {src->bkey[k], src->bfirst[k], src->blen[k]};
+            if (src->nidx && !reserve_idx(dst, blk.count))
+                return false;
+            if (!add_block(dst, &blk, src->nidx ? src->idx + off : NULL))
+                return false;
+            off += blk.count;
+        }
+        return true;
+    }
+    if (src->nidx) {
+        if (b > a && !reserve_idx(dst, b - a))
+            return false;
+        memcpy(dst->idx + dst->nidx, src->idx + a, (b - a) * sizeof *src->idx);
+        dst->nidx += b - a;
+        dst->rows += b - a;
+        return true;
+    }
+    size_t pos = 0; /* units before piece k */
+    for (size_t k = 0; k < src->npieces && pos < b; k++) {
+        size_t lo = a > pos ? a - pos : 0, cnt = src->pieces[k].count;
+        size_t hi = b - pos < cnt ? b - pos : cnt;
+        if (lo < hi && !add_piece(dst, src->pieces[k].first + lo, hi - lo))
+            return false;
+        pos += cnt;
+    }
+    return true;
 }
 
 /* ---- a step: counts from the scheduler, placed ------------------------------------ */

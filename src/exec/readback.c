@@ -214,3 +214,12 @@ hg_status hg__readback_drain(hg_engine *eng, hg__device *d, hg_error *err)
         st = consume(eng, d, older ^ 1u, err);
     return st;
 }
+
+hg_status hg__readback_wait_one(hg_engine *eng, hg__device *d, bool *drained, hg_error *err)
+{
+    hg__readback *rb = &d->readback;
+    unsigned older = rb->ev[rb->next] ? rb->next : rb->next ^ 1u;
+    hg_status st = consume(eng, d, older, err);
+    *drained = !rb->ev[0] && !rb->ev[1];
+    return st;
+}

@@ -33,6 +33,12 @@ hg_status hg__readback_end(hg_engine *eng, hg__device *d, size_t nrec, const siz
                            hg_error *err);
 /* Wait for every pending read and move the records into d->res, oldest first. */
 hg_status hg__readback_drain(hg_engine *eng, hg__device *d, hg_error *err);
+/*
+ * Wait for the oldest pending read only (the queue being in order, every
+ * command before it is done) and move its records into d->res; *drained:
+ * no read is pending any more (also when none was).
+ */
+hg_status hg__readback_wait_one(hg_engine *eng, hg__device *d, bool *drained, hg_error *err);
 /* Forget pending reads (their records are lost); the queue must have run them
    (clFinish) or never will. */
 void hg__readback_discard(hg__device *d);
