@@ -82,18 +82,24 @@ END_TEST
 /* Kept only when the joint step is faster by more than 3%. */
 START_TEST(fission_pays)
 {
-    ck_assert(hg__fission_pays(100.0, 96.9));
-    ck_assert(!hg__fission_pays(100.0, 97.0)); /* exactly 3%: noise */
-    ck_assert(!hg__fission_pays(100.0, 99.0));
-    ck_assert(!hg__fission_pays(100.0, 130.0));
-    ck_assert(hg__fission_pays(67.6, 40.0));
-    ck_assert(!hg__fission_pays(67.6, 92.0)); /* the POCL figures of one run: kept whole */
-    ck_assert(!hg__fission_pays(NAN, 1.0));
-    ck_assert(!hg__fission_pays(100.0, NAN));
-    ck_assert(!hg__fission_pays(100.0, 0.0));
-    ck_assert(!hg__fission_pays(0.0, 0.0));
-    ck_assert(!hg__fission_pays(INFINITY, 5.0));
-    ck_assert(!hg__fission_pays(-5.0, -10.0));
+    ck_assert(hg__fission_pays(100.0, 96.9, NAN));
+    ck_assert(!hg__fission_pays(100.0, 97.0, NAN)); /* exactly 3%: noise */
+    ck_assert(!hg__fission_pays(100.0, 99.0, NAN));
+    ck_assert(!hg__fission_pays(100.0, 130.0, NAN));
+    ck_assert(hg__fission_pays(67.6, 40.0, NAN));
+    ck_assert(!hg__fission_pays(67.6, 92.0, NAN)); /* the POCL figures of one run: kept whole */
+    ck_assert(!hg__fission_pays(NAN, 1.0, NAN));
+    ck_assert(!hg__fission_pays(100.0, NAN, NAN));
+    ck_assert(!hg__fission_pays(100.0, 0.0, NAN));
+    ck_assert(!hg__fission_pays(0.0, 0.0, NAN));
+    ck_assert(!hg__fission_pays(INFINITY, 5.0, NAN));
+    ck_assert(!hg__fission_pays(-5.0, -10.0, NAN));
+    /* the whole device alone is faster than either joint step: fission must beat it */
+    ck_assert(!hg__fission_pays(20.8, 15.3, 9.8)); /* POCL shared cores, 2026-12-02 */
+    ck_assert(hg__fission_pays(20.8, 15.3, 16.0));
+    ck_assert(!hg__fission_pays(20.8, 15.3, 15.5)); /* within the margin of alone */
+    ck_assert(hg__fission_pays(20.8, 15.3, 0.0));   /* alone unknown: not compared */
+    ck_assert(hg__fission_pays(20.8, 15.3, INFINITY));
 }
 END_TEST
 

@@ -55,9 +55,10 @@ unsigned hg__fission_units(unsigned units, size_t others)
     return units >= 2 && others > 0 ? units - 1 : 0;
 }
 
-bool hg__fission_pays(double full_ms, double fissioned_ms)
+bool hg__fission_pays(double full_ms, double fissioned_ms, double alone_ms)
 {
     if (!isfinite(full_ms) || !isfinite(fissioned_ms) || !(full_ms > 0) || !(fissioned_ms > 0))
         return false;
-    return fissioned_ms < (1.0 - HG__FISSION_MARGIN) * full_ms;
+    double best = isfinite(alone_ms) && alone_ms > 0 && alone_ms < full_ms ? alone_ms : full_ms;
+    return fissioned_ms < (1.0 - HG__FISSION_MARGIN) * best;
 }

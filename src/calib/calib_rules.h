@@ -51,9 +51,14 @@ unsigned hg__fission_units(unsigned units, size_t others);
 
 /*
  * Whether the fissioned device pays: the joint step with it (fissioned_ms)
- * is faster than with the full device (full_ms) by more than
- * HG__FISSION_MARGIN.  false when either time is not finite and positive.
+ * is faster by more than HG__FISSION_MARGIN than both the joint step with
+ * the full device (full_ms) and the full device alone on the same rows
+ * (alone_ms, predicted by its solo model; not finite or <= 0: unknown, not
+ * compared), which is what the devices are measured against afterwards: a
+ * fissioned device beside others that are together slower than the whole
+ * device alone would be kept for a split that should not exist.  false when
+ * full_ms or fissioned_ms is not finite and positive.
  */
-bool hg__fission_pays(double full_ms, double fissioned_ms);
+bool hg__fission_pays(double full_ms, double fissioned_ms, double alone_ms);
 
 #endif /* HG_CALIB_RULES_H */

@@ -19,7 +19,11 @@
  *   3. time the joint step, every device at once, with the device whole and
  *      fissioned in turn (both stay open meanwhile): a warm-up round, then
  *      the median of 3 rounds each;
- *   4. keep the faster: the other is closed and released.
+ *   4. keep the faster: the other is closed and released.  The fissioned
+ *      device must also beat the whole device alone on the step's rows (its
+ *      solo model): when that is faster than either joint step, the others
+ *      are about to be measured not to pay for themselves, and a device
+ *      fissioned for their sake would be left with a core idle.
  * The device's fission_note says what was decided and on which figures.
  * A fissioned device's model is never written to the profile cache (its key
  * describes the whole device), and a calibration that read every profile
@@ -388,7 +392,9 @@ hg_status hg__fission_calibrate(hg_engine *eng, const float *params, hg_error *e
     if (st == HG_OK)
         st = alternate(eng, i, &whole, counts, sub_counts, params, &full_ms, &sub_ms, &e);
     eng->warming = warming;
-    bool keep = st == HG_OK && (hg__fission_pays(full_ms, sub_ms) || eng->keep_fission);
+    /* the whole device alone on the same rows: what the joint steps must beat */
+    double alone_ms = whole.model.valid ? hg__cost_predict(&whole.model, rows) : NAN;
+    bool keep = st == HG_OK && (hg__fission_pays(full_ms, sub_ms, alone_ms) || eng->keep_fission);
     if (keep) {
         hg__forward_release(&whole);
         hg__device_close(&whole);
@@ -400,7 +406,12 @@ hg_status hg__fission_calibrate(hg_engine *eng, const float *params, hg_error *e
         hg__device_close(d);
         eng->dev[i] = whole;
         d = &eng->dev[i];
-        if (st == HG_OK)
+        if (st == HG_OK && hg__fission_pays(full_ms, sub_ms, NAN)) /* not the device alone */
+            snprintf(d->fission_note, sizeof d->fission_note, "kept whole (%u compute units): "
+                     "a joint step of %zu rows took %.1f ms fissioned to %u, %.1f ms whole, "
+                     "and the whole device alone is predicted %.1f ms", (unsigned)all, rows,
+                     sub_ms, (unsigned)units, full_ms, alone_ms);
+        else if (st == HG_OK)
             snprintf(d->fission_note, sizeof d->fission_note, "kept whole (%u compute units): "
                      "a joint step of %zu rows took %.1f ms, against %.1f ms fissioned to %u",
                      (unsigned)all, rows, full_ms, sub_ms, (unsigned)units);
