@@ -384,9 +384,47 @@ static hg_status race_time(hg_engine *eng, size_t i, const hg__race *r, const fl
  * reason excluded_why: not tried again.  Fails only when no candidate works
  * (or on out-of-memory); the device then keeps working kernels if it had any.
  */
+/*
+ * A device too slow to matter is not raced: when its probe (the first
+ * np rows, on the kernels in place) takes more than HG__RACE_SKIP_RATIO
+ * times the fastest device's, it can take a small share of any step at
+ * most (under 1/ratio of its rows, far less once fixed costs count), and
+ * racing its candidates costs seconds on a simulator (Oclgrind: 1.9 s of a
+ * 2.8 s calibration).  Its kernels in place are kept when they compute the
+ * right gradient.
+ */
+#define HG__RACE_SKIP_RATIO 100.0
+
+/* Probes of the devices about to be measured: the fastest (0: unknown). */
+typedef struct race_hint {
+    double probe_ms;   /* this device's probe on probe_rows rows, 0: not yet */
+    size_t probe_rows;
+    double fastest_ms; /* the fastest device's on as many rows, 0: unknown */
+} race_hint;
+
+/* Keep device i's kernels unraced (the hint says it is too slow to matter);
+   false when they compute a wrong gradient (then they race as usual). */
+static bool keep_unraced(hg_engine *eng, size_t i, const float *params, const race_hint *h)
+{
+    hg__device *d = &eng->dev[i];
+    char why[160], name[48];
+    if (!kernels_right(eng, i, params, why, sizeof why))
+        return false;
+    d->kc_checked = true;
+    d->kc_measured = false;
+    d->kc_rows[0] = h->probe_rows;
+    d->kc_rows[1] = 0;
+    hg__kchoice_name(&d->kc, name, sizeof name);
+    snprintf(d->kc_note, sizeof d->kc_note, "not raced: %zu rows took %.3g ms, %.0f times the "
+             "fastest device's %.3g ms, too slow to take more than a small share of a step",
+             h->probe_rows, h->probe_ms, h->probe_ms / h->fastest_ms, h->fastest_ms);
+    hg__log(&eng->log, HG_LOG_INFO, "%s computes with %s (%s)", d->what, name, d->kc_note);
+    return true;
+}
+
 static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
                                const hg__kchoice *exclude, const char *excluded_why,
-                               hg_error *err)
+                               const race_hint *hint, hg_error *err)
 {
     hg__device *d = &eng->dev[i];
     hg__kchoice c[HG__MAX_CANDIDATES];
@@ -403,9 +441,17 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
     size_t cap = have < d->chunk_rows ? have : d->chunk_rows;
     double probe = 0;
     size_t np = cap < 64 ? cap : 64;
-    hg_status st = median_ms(eng, i, np, 1, params, &probe, err);
+    hg_status st = hint && hint->probe_ms > 0 && hint->probe_rows == np
+                       ? (probe = hint->probe_ms, HG_OK)
+                       : median_ms(eng, i, np, 1, params, &probe, err);
     if (st != HG_OK)
         return st;
+    if (hint && hint->fastest_ms > 0 && probe > HG__RACE_SKIP_RATIO * hint->fastest_ms &&
+        !exclude) {
+        race_hint h = {probe, np, hint->fastest_ms};
+        if (keep_unraced(eng, i, params, &h))
+            return HG_OK;
+    }
     hg__race race;
     hg__race_plan(eng, i, cap, probe / (double)np, &race);
     size_t n = race.rows[0] + race.rows[1];
@@ -543,7 +589,7 @@ hg_status hg__verify_kernels(hg_engine *eng, size_t i, hg_error *err)
         hg__kchoice_name(&bad, name, sizeof name);
         hg__log(&eng->log, HG_LOG_WARN, "%s: kernel %s computes a wrong gradient (%s): "
                 "dropped; choosing another", d->what, name, why);
-        st = choose_kernel(eng, i, params, &bad, why, err);
+        st = choose_kernel(eng, i, params, &bad, why, NULL, err);
     }
     free(params);
     return st;
@@ -672,14 +718,16 @@ static void store_profile(hg_engine *eng, const hg__device *d, const char *const
  */
 static hg_status measure_device(hg_engine *eng, size_t i, const float *params,
                                 const hg__kchoice *exclude, const char *excluded_why,
-                                const char *const *key, size_t nkey, hg_error *err)
+                                const race_hint *hint, const char *const *key, size_t nkey,
+                                hg_error *err)
 {
     hg__device *d = &eng->dev[i];
     d->model = (hg__cost_model){0};
     double t0 = hg__now_ms();
     /* CSR data has one kernel (sparse_exec.c), checked when the data was set */
     hg_status st = eng->sparse ? HG_OK
-                               : choose_kernel(eng, i, params, exclude, excluded_why, err);
+                               : choose_kernel(eng, i, params, exclude, excluded_why, hint,
+                                               err);
     double t1 = hg__now_ms();
     if (st == HG_OK)
         st = measure(eng, i, params, &d->model, err);
@@ -696,35 +744,67 @@ static hg_status measure_device(hg_engine *eng, size_t i, const float *params,
     return HG_OK;
 }
 
+/* What the cache said of device i, for measuring it when it has to be. */
+typedef struct solo_state {
+    bool        have_bad;     /* the cached choice was wrong even built from source */
+    hg__kchoice bad;
+    char        bad_why[160];
+    race_hint   hint;
+} solo_state;
+
 /*
- * Device i's kernel choice and cost model, alone, or its cached profile, with
- * the workload signature sig and the usable CPUs cpus.  *from_cache: read
- * from the cache.  HG_OK; HG_OUT_OF_MEMORY; or a device failure (d->model
- * invalid; the caller decides whether to quarantine).
+ * Device i's cached profile, when its entry is sound (then d->model_from_cache
+ * and *hit), with the workload signature sig and the usable CPUs cpus; s
+ * receives what measuring it must avoid.  HG_OK or HG_OUT_OF_MEMORY.
  */
-static hg_status calibrate_device(hg_engine *eng, size_t i, const char *sig, long cpus,
-                                  const float *params, bool *from_cache, hg_error *err)
+static hg_status read_cached(hg_engine *eng, size_t i, const char *sig, long cpus,
+                             const float *params, solo_state *s, bool *hit, hg_error *err)
 {
     hg__device *d = &eng->dev[i];
     d->model = (hg__cost_model){0};
     d->model_from_cache = false;
-    *from_cache = false;
+    *hit = false;
+    s->bad = d->kc;
+    s->have_bad = false;
+    s->bad_why[0] = '\0';
     const char *key[KEY_FIELDS];
     char *owned = profile_key(eng, i, sig, cpus, key);
     if (!owned)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "calibrating");
-    hg__kchoice bad = d->kc;
-    bool have_bad = false;
-    char bad_why[160] = "";
     if (eng->profile_cache_dir && !d->cache_suspect && !d->sub)
-        d->model_from_cache = cached_profile(eng, i, key, KEY_FIELDS, params, &have_bad,
-                                             &bad, bad_why, sizeof bad_why);
-    hg_status st = d->model_from_cache
-                       ? HG_OK
-                       : measure_device(eng, i, params, have_bad ? &bad : NULL, bad_why,
-                                        key, KEY_FIELDS, err);
+        d->model_from_cache = cached_profile(eng, i, key, KEY_FIELDS, params, &s->have_bad,
+                                             &s->bad, s->bad_why, sizeof s->bad_why);
     free(owned);
-    *from_cache = d->model_from_cache;
+    *hit = d->model_from_cache;
+    return HG_OK;
+}
+
+/* Measure device i (its cache had nothing sound: s); fails as measure_device. */
+static hg_status measure_solo(hg_engine *eng, size_t i, const char *sig, long cpus,
+                              const float *params, const solo_state *s, hg_error *err)
+{
+    const char *key[KEY_FIELDS];
+    char *owned = profile_key(eng, i, sig, cpus, key);
+    if (!owned)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "calibrating");
+    hg_status st = measure_device(eng, i, params, s->have_bad ? &s->bad : NULL, s->bad_why,
+                                  &s->hint, key, KEY_FIELDS, err);
+    free(owned);
+    return st;
+}
+
+/*
+ * Device i's kernel choice and cost model, alone, or its cached profile.
+ * *from_cache: read from the cache.  HG_OK; HG_OUT_OF_MEMORY; or a device
+ * failure (d->model invalid; the caller decides whether to quarantine).
+ */
+static hg_status calibrate_device(hg_engine *eng, size_t i, const char *sig, long cpus,
+                                  const float *params, bool *from_cache, hg_error *err)
+{
+    solo_state s = {0};
+    hg_status st = read_cached(eng, i, sig, cpus, params, &s, from_cache, err);
+    if (st == HG_OK && !*from_cache)
+        st = measure_solo(eng, i, sig, cpus, params, &s, err);
     return st;
 }
 
@@ -739,19 +819,61 @@ hg_status hg__calibrate_one(hg_engine *eng, size_t i, const float *params, bool 
     return st;
 }
 
+/* Rows of device i's probe: its first 64 (fewer when it holds or batches fewer). */
+static size_t probe_rows(const hg__device *d)
+{
+    size_t have = d->win.hi - d->win.lo;
+    size_t cap = have < d->chunk_rows ? have : d->chunk_rows;
+    return cap < 64 ? cap : 64;
+}
+
+/*
+ * The probes of the devices to measure (todo[i]), on their kernels in place,
+ * and the fastest of them and of the cached devices' predictions, into each
+ * one's hint (choose_kernel: a device far slower is not raced).  Only when
+ * there are two devices or more to compare.  A probe that fails leaves its
+ * hint empty: measuring the device reports the failure.
+ */
+static void probe_all(hg_engine *eng, const bool *todo, const float *params, solo_state *ss)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < eng->ndev; i++)
+        n += todo[i] || (eng->dev[i].model_from_cache && eng->dev[i].model.valid);
+    if (n < 2)
+        return;
+    double fastest = INFINITY;
+    for (size_t i = 0; i < eng->ndev; i++) {
+        hg__device *d = &eng->dev[i];
+        size_t np = probe_rows(d);
+        hg_error e;
+        if (todo[i] && np > 0 && median_ms(eng, i, np, 1, params, &ss[i].hint.probe_ms, &e) ==
+                                     HG_OK) {
+            ss[i].hint.probe_rows = np;
+            fastest = fmin(fastest, ss[i].hint.probe_ms);
+        } else if (!todo[i] && d->model_from_cache && d->model.valid && np > 0) {
+            fastest = fmin(fastest, hg__cost_predict(&d->model, np));
+        }
+    }
+    for (size_t i = 0; isfinite(fastest) && fastest > 0 && i < eng->ndev; i++)
+        ss[i].hint.fastest_ms = todo[i] ? fastest : 0;
+}
+
 /*
  * The solo phase of hg_engine_calibrate (calibrate.c): every healthy device's
- * kernel choice and cost model, alone, or its cached profile.  A device that
- * cannot be measured is quarantined.  *measured: some device was measured
- * rather than read from the cache.  Fails only with HG_OUT_OF_MEMORY.
+ * kernel choice and cost model, alone, or its cached profile.  The cache is
+ * read first, then the devices left to measure are probed, so that one far
+ * slower than the others is not raced (choose_kernel).  A device that cannot
+ * be measured is quarantined.  *measured: some device was measured rather
+ * than read from the cache.  Fails only with HG_OUT_OF_MEMORY.
  */
 hg_status hg__calibrate_solo(hg_engine *eng, const float *params, bool *measured,
                              hg_error *err)
 {
     char *sig = signature(eng);
-    if (!sig)
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "calibrating");
-    hg_status st = HG_OK;
+    solo_state *ss = calloc(eng->ndev ? eng->ndev : 1, sizeof *ss);
+    bool *todo = calloc(eng->ndev ? eng->ndev : 1, sizeof *todo);
+    hg_status st = sig && ss && todo ? HG_OK
+                                     : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "calibrating");
     long cpus = hg__usable_cpus();
     *measured = false;
     for (size_t i = 0; i < eng->ndev && st == HG_OK; i++) {
@@ -760,15 +882,25 @@ hg_status hg__calibrate_solo(hg_engine *eng, const float *params, bool *measured
         d->model_from_cache = false;
         if (d->quarantined || d->win.hi == d->win.lo)
             continue;
-        bool cached = false;
+        bool hit = false;
+        st = read_cached(eng, i, sig, cpus, params, &ss[i], &hit, err);
+        todo[i] = st == HG_OK && !hit;
+    }
+    if (st == HG_OK)
+        probe_all(eng, todo, params, ss);
+    for (size_t i = 0; i < eng->ndev && st == HG_OK; i++) {
+        if (!todo[i])
+            continue;
         hg_error e;
-        hg_status ds = calibrate_device(eng, i, sig, cpus, params, &cached, &e);
-        *measured |= ds == HG_OK && !cached;
+        hg_status ds = measure_solo(eng, i, sig, cpus, params, &ss[i], &e);
+        *measured |= ds == HG_OK;
         if (ds == HG_OUT_OF_MEMORY)
             st = hg__error_set(err, ds, 0, "%s", e.message);
         else if (ds != HG_OK)
             hg__quarantine(eng, i, &e);
     }
+    free(todo);
+    free(ss);
     free(sig);
     return st;
 }
