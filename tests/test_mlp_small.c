@@ -5,8 +5,8 @@
  * (POCL pthread and basic; Oclgrind is not offered it: kchoice.c), the tiled path's bits
  * exactly (fast and deterministic mode, several records a batch), offered
  * only where it fits (a known batch size, one hidden layer, at most 64
- * classes), raced by calibration at the batch size, and a broken build of it
- * excluded.  Checked through the engine's internals, never through timings.
+ * classes), raced by calibration at the batch size, a broken build of it
+ * excluded, and a prediction on it running on its GEMM with the tiled bits.  Checked through the engine's internals, never through timings.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
@@ -203,6 +203,52 @@ END_TEST
 
 /* Offered where it fits: a known batch size, one hidden layer, at most 64
    classes; in deterministic mode too (it gives the tiled bits). */
+/*
+ * A prediction on a device that computes with the small-batch path runs on
+ * that path's GEMM (not the plain one, 70 times slower on POCL: docs/engine.md),
+ * and gives the tiled path's probabilities and classes, bit for bit.
+ */
+START_TEST(prediction_runs_on_its_gemm)
+{
+    problem p;
+    make_problem(&p, H, K);
+    hg_engine *e = make_engine(&p, 40, false, NULL);
+    hg_dataset_desc ds = {ROWS, F, p.x, NULL, p.l};
+    float *ps = malloc(ROWS * K * sizeof *ps), *pt = malloc(ROWS * K * sizeof *pt);
+    int32_t *cs = malloc(ROWS * sizeof *cs), *ct = malloc(ROWS * sizeof *ct);
+    ck_assert(ps && pt && cs && ct);
+    hg_error err;
+    size_t tried = 0;
+    for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+        hg__kchoice c[HG__MAX_CANDIDATES];
+        if (oclgrind(e, i))
+            continue;
+        ck_assert_uint_eq(small_candidates(e, i, c), 1);
+        only(e, i);
+        use(e, i, &c[0]);
+        ck_assert_msg(hg_engine_predict(e, p.params, &ds, cs, ps, &err) == HG_OK, "%s",
+                      err.message);
+        ck_assert_str_eq(hg__forward_gemm_name(&e->dev[i]), "mlp-small");
+        hg__kchoice tiled = {HG__PATH_OWN, c[0].a, c[0].b, 0, 0, 0};
+        use(e, i, &tiled);
+        ck_assert_msg(hg_engine_predict(e, p.params, &ds, ct, pt, &err) == HG_OK, "%s",
+                      err.message);
+        ck_assert_str_eq(hg__forward_gemm_name(&e->dev[i]), "tiled");
+        ck_assert_msg(memcmp(ps, pt, ROWS * K * sizeof *ps) == 0 &&
+                          memcmp(cs, ct, ROWS * sizeof *cs) == 0,
+                      "%s: not the tiled path's predictions", hg_engine_device(e, i)->name);
+        tried++;
+    }
+    ck_assert_uint_ge(tried, 2);
+    free(ps);
+    free(pt);
+    free(cs);
+    free(ct);
+    hg_engine_destroy(e);
+    free_problem(&p);
+}
+END_TEST
+
 START_TEST(offered_where_it_fits)
 {
     hg__kchoice c[HG__MAX_CANDIDATES];
@@ -312,6 +358,7 @@ int main(void)
     tcase_add_test(tc, fast_mode_matches_reference_and_tiled);
     tcase_add_test(tc, deterministic_mode_gives_tiled_bits);
     tcase_add_test(tc, narrow_hidden_many_classes);
+    tcase_add_test(tc, prediction_runs_on_its_gemm);
     tcase_add_test(tc, raced_at_the_batch_size);
     tcase_add_test(tc, broken_build_excluded);
     tcase_add_test(tc, wrong_result_excluded);

@@ -507,6 +507,13 @@ hg_status hg__tiled_forward(hg__device *d, size_t m, size_t n, size_t k, cl_mem 
                             size_t w_off, size_t b_off, bool relu, hg_error *err);
 /* Whether d computes with the tiled path and its kernels are built (tiled.c). */
 bool hg__tiled_ready(const hg__device *d);
+/* As hg__tiled_forward and hg__tiled_ready, on the small-batch MLP path's GEMM
+   (mlp_small.c: gemm.cl with the choice's tile, for any layer): the same bits. */
+hg_status hg__mlp_small_forward(hg__device *d, size_t m, size_t n, size_t k, cl_mem a,
+                                cl_mem c, size_t w_off, size_t b_off, bool relu, hg_error *err);
+bool hg__mlp_small_ready(const hg__device *d);
+/* The GEMM a prediction on d runs (forward.c): "tiled", "mlp-small" or "naive". */
+const char *hg__forward_gemm_name(const hg__device *d);
 /* Whether the model fits the small-batch MLP path (mlp_small.c): an MLP with
    one hidden layer and at most HG__MLP_SMALL_MAX_CLASSES classes. */
 #define HG__MLP_SMALL_MAX_CLASSES 64

@@ -177,6 +177,11 @@ static hg_status injected(const hg_engine *eng, const hg__device *d, size_t inde
 }
 
 /* Rows [first, first + n) of the call's data through the model on d. */
+const char *hg__forward_gemm_name(const hg__device *d)
+{
+    return hg__tiled_ready(d) ? "tiled" : hg__mlp_small_ready(d) ? "mlp-small" : "naive";
+}
+
 static hg_status run_chunk(const fwd_call *c, hg__device *d, size_t index, struct hg__fwd *b,
                            size_t first, size_t n, hg_error *err)
 {
@@ -192,15 +197,16 @@ static hg_status run_chunk(const fwd_call *c, hg__device *d, size_t index, struc
         st = write_async(d, b->labels, n * sizeof(cl_int), c->data->labels + first, "labels",
                          err);
     cl_uint un = (cl_uint)n;
-    /* The MLP on the tiled GEMM where the device computes with it (bias and ReLU in
-       its epilogue), else the plain GEMM and hg_bias_act: the same bits. */
-    bool tiled = hg__tiled_ready(d);
+    /* The MLP on the tiled GEMM where the device computes with it, or on the
+       small-batch MLP path's (bias and ReLU in their epilogue), else the plain GEMM
+       and hg_bias_act: the same bits. */
+    bool tiled = hg__tiled_ready(d), small = !tiled && hg__mlp_small_ready(d);
     for (size_t l = 0; l < L && st == HG_OK; l++) {
         const hg__layer *ly = &eng->layers[l];
         cl_mem in = l == 0 ? b->x : b->act[(l - 1) % 2], out = b->act[l % 2];
-        if (tiled) {
-            st = hg__tiled_forward(d, n, ly->out, ly->in, in, out, ly->w_off, ly->b_off,
-                                   ly->relu, err);
+        if (tiled || small) {
+            st = (tiled ? hg__tiled_forward : hg__mlp_small_forward)(
+                d, n, ly->out, ly->in, in, out, ly->w_off, ly->b_off, ly->relu, err);
             continue;
         }
         st = hg__forward_gemm(d, n, ly->out, ly->in, in, d->params, ly->w_off, out, err);

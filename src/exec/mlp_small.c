@@ -44,30 +44,51 @@ bool hg__mlp_small_fits(const hg_engine *eng)
            eng->layers[1].out >= 1 && eng->layers[1].out <= HG__MLP_SMALL_MAX_CLASSES;
 }
 
-/* H = relu(X W1 + b1) for the batch's rows (gemm.cl's hg_gemm_nn). */
-static hg_status forward(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
+/*
+ * C (m x n) = A (m x k, from row offset aoff) W + b, with the epilogue flags
+ * (gemm.cl: 1 bias, 2 ReLU), on the path's hg_gemm_nn with the choice's tile.
+ */
+static hg_status gemm_nn(hg__device *d, size_t m, size_t n, size_t k, cl_mem a, size_t aoff,
+                         cl_mem c, size_t w_off, size_t b_off, cl_uint flags, hg_error *err)
 {
     mlps_state *ms = d->ps;
-    const hg__layer *ly = &eng->layers[0];
-    size_t aoff = b->row * ly->in;
     if (aoff > 0xffffffffu)
         return hg__error_set(err, HG_RANGE, 0, "hg_gemm_nn on %s: offset beyond 2^32",
                              d->what);
-    cl_uint um = (cl_uint)b->rows, un = (cl_uint)ly->out, uk = (cl_uint)ly->in,
-            ua = (cl_uint)aoff, uw = (cl_uint)ly->w_off, ubo = (cl_uint)ly->b_off, zero = 0,
-            flags = 3u; /* bias + ReLU */
-    hg__karg args[] = {HG_U32(um),  HG_U32(un),  HG_U32(uk),  HG_MEM(b->x),      HG_U32(ua),
-                       HG_U32(uk),  HG_MEM(d->params), HG_U32(uw), HG_U32(un), HG_MEM(d->act[0]),
+    cl_uint um = (cl_uint)m, un = (cl_uint)n, uk = (cl_uint)k, ua = (cl_uint)aoff,
+            uw = (cl_uint)w_off, ubo = (cl_uint)b_off, zero = 0;
+    hg__karg args[] = {HG_U32(um),  HG_U32(un),  HG_U32(uk),  HG_MEM(a),         HG_U32(ua),
+                       HG_U32(uk),  HG_MEM(d->params), HG_U32(uw), HG_U32(un), HG_MEM(c),
                        HG_U32(zero), HG_U32(un), HG_MEM(d->params), HG_U32(ubo),
                        HG_MEM(d->params), HG_U32(zero), HG_U32(zero), HG_U32(flags)};
     hg_status st = hg__set_args(d, ms->gnn, "hg_gemm_nn", args, 18, err);
     size_t tm = ms->tm, tn = ms->tn;
-    size_t gws[2] = {(ly->out + tn - 1) / tn, (b->rows + tm - 1) / tm};
+    size_t gws[2] = {(n + tn - 1) / tn, (m + tm - 1) / tm};
     size_t one[2] = {1, 1}; /* as tiled.c: one work-item per group on CPUs */
     if (st == HG_OK)
         st = hg__launch(d, ms->gnn, 2, gws, d->info->type == HG_DEVICE_CPU ? one : NULL,
                         "hg_gemm_nn", err);
     return st;
+}
+
+/* H = relu(X W1 + b1) for the batch's rows. */
+static hg_status forward(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
+{
+    const hg__layer *ly = &eng->layers[0];
+    return gemm_nn(d, b->rows, ly->out, ly->in, b->x, b->row * ly->in, d->act[0], ly->w_off,
+                   ly->b_off, 3u /* bias + ReLU */, err);
+}
+
+bool hg__mlp_small_ready(const hg__device *d)
+{
+    const mlps_state *ms = d->ops == &hg__ops_mlp_small ? d->ps : NULL;
+    return ms && ms->gnn;
+}
+
+hg_status hg__mlp_small_forward(hg__device *d, size_t m, size_t n, size_t k, cl_mem a,
+                                cl_mem c, size_t w_off, size_t b_off, bool relu, hg_error *err)
+{
+    return gemm_nn(d, m, n, k, a, 0, c, w_off, b_off, relu ? 3u : 1u, err);
 }
 
 /* Logits, loss, G2 into d->act[1] and G1 into d->pingpong[0]. */
