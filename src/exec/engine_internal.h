@@ -211,7 +211,7 @@ typedef struct hg__device {
     cl_command_queue  queue;
     cl_program        prog;           /* cl/model.cl */
     cl_kernel         k_bias_act, k_linear_out, k_softmax_out, k_relu_backward,
-                      k_colsum, k_finish, k_gather_f, k_gather_i, k_gemm;
+                      k_colsum, k_finish, k_gather, k_gemm;
     /* the compute path of the current kernel choice (kchoice.c, path_ops.h) */
     hg__kchoice       kc;
     const struct hg__path_ops *ops;   /* its ops table; NULL before the first choice */

@@ -93,15 +93,14 @@ static cl_kernel *model_kernel(hg__device *d, size_t i, const char **name)
     static const char *const names[] = {"hg_bias_act",      "hg_linear_out",
                                         "hg_softmax_out",   "hg_relu_backward",
                                         "hg_colsum_partial", "hg_colsum_finish",
-                                        "hg_gather_f",      "hg_gemm_naive",
-                                        "hg_gather_i"};
+                                        "hg_gather",        "hg_gemm_naive"};
     cl_kernel *ks[] = {&d->k_bias_act, &d->k_linear_out, &d->k_softmax_out,
                        &d->k_relu_backward, &d->k_colsum, &d->k_finish,
-                       &d->k_gather_f, &d->k_gemm, &d->k_gather_i};
+                       &d->k_gather, &d->k_gemm};
     *name = names[i];
     return ks[i];
 }
-#define MODEL_KERNELS 9
+#define MODEL_KERNELS 8
 
 /*
  * Build the model program (cl/model.cl; from source with d->rebuild) and its
@@ -249,7 +248,7 @@ void hg__device_close(hg__device *d)
         hg__release_mem(&d->partial[l]);
     }
     cl_kernel ks[] = {d->k_bias_act, d->k_linear_out, d->k_softmax_out, d->k_relu_backward,
-                      d->k_colsum, d->k_finish, d->k_gather_f, d->k_gather_i, d->k_gemm};
+                      d->k_colsum, d->k_finish, d->k_gather, d->k_gemm};
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
         if (ks[i])
             clReleaseKernel(ks[i]);
@@ -399,26 +398,19 @@ static hg_status gather(hg_engine *eng, hg__device *d, const cl_uint *idx, size_
     if (!hg__track(d, ev, true))
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
     cl_uint un = (cl_uint)n, lo = (cl_uint)d->win.lo, w = (cl_uint)md->inputs;
-    hg__karg gx[] = {HG_MEM(d->x), HG_MEM(d->xb), HG_MEM(d->idxb), HG_U32(un), HG_U32(w), HG_U32(lo)};
-    hg_status st = hg__set_args(d, d->k_gather_f, "hg_gather_f", gx, 6, err);
-    size_t gws[2] = {md->inputs, n};
+    /* a whole row a work-item on the host's cores, one float a work-item elsewhere */
+    cl_uint per = d->info->type == HG_DEVICE_CPU ? w : 1;
+    cl_uint wy = d->y ? (cl_uint)md->outputs : 0, has = (d->y ? 1u : 0u) | (d->labels ? 2u : 0u);
+    /* the buffers not gathered (has says which) take any buffer's place */
+    cl_mem ys = d->y ? d->y : d->xb, yd = d->y ? d->yb : d->xb;
+    cl_mem ls = d->labels ? d->labels : d->xb, ld = d->labels ? d->lb : d->xb;
+    hg__karg ga[] = {HG_MEM(d->x), HG_MEM(d->xb), HG_MEM(d->idxb), HG_U32(un), HG_U32(w),
+                     HG_U32(lo),   HG_U32(per),   HG_MEM(ys),      HG_MEM(yd), HG_U32(wy),
+                     HG_MEM(ls),   HG_MEM(ld),    HG_U32(has)};
+    hg_status st = hg__set_args(d, d->k_gather, "hg_gather", ga, 13, err);
+    size_t gws[2] = {(md->inputs + per - 1) / per, n};
     if (st == HG_OK)
-        st = hg__launch(d, d->k_gather_f, 2, gws, NULL, "hg_gather_f", err);
-    if (st == HG_OK && d->y) {
-        cl_uint wy = (cl_uint)md->outputs;
-        hg__karg gy[] = {HG_MEM(d->y), HG_MEM(d->yb), HG_MEM(d->idxb), HG_U32(un), HG_U32(wy), HG_U32(lo)};
-        st = hg__set_args(d, d->k_gather_f, "hg_gather_f", gy, 6, err);
-        size_t g2[2] = {md->outputs, n};
-        if (st == HG_OK)
-            st = hg__launch(d, d->k_gather_f, 2, g2, NULL, "hg_gather_f", err);
-    }
-    if (st == HG_OK && d->labels) {
-        hg__karg gl[] = {HG_MEM(d->labels), HG_MEM(d->lb), HG_MEM(d->idxb), HG_U32(un), HG_U32(lo)};
-        st = hg__set_args(d, d->k_gather_i, "hg_gather_i", gl, 5, err);
-        size_t g3 = n;
-        if (st == HG_OK)
-            st = hg__launch(d, d->k_gather_i, 1, &g3, NULL, "hg_gather_i", err);
-    }
+        st = hg__launch(d, d->k_gather, 2, gws, NULL, "hg_gather", err);
     return st;
 }
 
