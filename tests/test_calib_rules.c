@@ -103,6 +103,18 @@ START_TEST(fission_pays)
 }
 END_TEST
 
+/* Decisions are made for the engine's step size when known, else a large step. */
+START_TEST(decision_rows)
+{
+    ck_assert_uint_eq(hg__decision_rows(60000, 128, 65536), 128);
+    ck_assert_uint_eq(hg__decision_rows(60000, 0, 65536), 60000);
+    ck_assert_uint_eq(hg__decision_rows(100000, 0, 65536), 65536);
+    ck_assert_uint_eq(hg__decision_rows(100, 128, 65536), 100); /* never more than the data */
+    ck_assert_uint_eq(hg__decision_rows(100000, 70000, 65536), 70000);
+    ck_assert_uint_eq(hg__decision_rows(0, 128, 65536), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("calib_rules");
@@ -113,6 +125,7 @@ int main(void)
     tcase_add_test(tc, settled_timings);
     tcase_add_test(tc, fission_units);
     tcase_add_test(tc, fission_pays);
+    tcase_add_test(tc, decision_rows);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -48,8 +48,9 @@ static void teardown(void)
     free(labels);
 }
 
-/* A calibrated engine on the POCL devices (selection sel), keeping duplicates or not. */
-static hg_engine *engine(const char *sel, bool keep)
+/* A calibrated engine on the POCL devices (selection sel), keeping duplicates or not,
+   for steps of batch rows (0: unknown). */
+static hg_engine *engine_for(const char *sel, bool keep, size_t batch)
 {
     hg_options dev;
     hg_options_init(&dev);
@@ -62,6 +63,7 @@ static hg_engine *engine(const char *sel, bool keep)
     o.devices = &dev;
     o.gemm = HG_GEMM_OWN;
     o.cache_dir = cache;
+    o.batch_rows = batch;
     hg_engine *e = NULL;
     hg_error err;
     ck_assert_msg(hg_engine_create(&o, &model, &e, &err) == HG_OK, "%s", err.message);
@@ -69,6 +71,11 @@ static hg_engine *engine(const char *sel, bool keep)
     ck_assert_msg(hg_engine_set_data(e, &d, &err) == HG_OK, "%s", err.message);
     ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
     return e;
+}
+
+static hg_engine *engine(const char *sel, bool keep)
+{
+    return engine_for(sel, keep, 0);
 }
 
 /* One step against the double reference. */
@@ -142,6 +149,22 @@ START_TEST(the_faster_view_is_kept)
 }
 END_TEST
 
+/* The engine's step size known (a training run's minibatch): the views are
+   compared on a step of that many rows, not on the whole data set. */
+START_TEST(views_compared_at_the_step_size)
+{
+    hg_engine *e = engine_for("cpu", false, 128);
+    ck_assert_uint_eq(hg_engine_device_count(e), 1);
+    const char *note = hg_engine_duplicate_note(e, 0);
+    ck_assert_msg(strstr(note, "a step of 128 rows"), "%s", note);
+    hg_engine_destroy(e);
+    e = engine("cpu", false);
+    note = hg_engine_duplicate_note(e, 0);
+    ck_assert_msg(strstr(note, "a step of 6000 rows"), "%s", note);
+    hg_engine_destroy(e);
+}
+END_TEST
+
 /* The user named pthread first: its preference stands, no trial. */
 START_TEST(a_named_preference_is_not_measured_away)
 {
@@ -173,6 +196,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, the_faster_view_is_kept);
     tcase_add_test(tc, a_named_preference_is_not_measured_away);
+    tcase_add_test(tc, views_compared_at_the_step_size);
     tcase_add_test(tc, kept_duplicates_are_not_traded);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -62,3 +62,9 @@ bool hg__fission_pays(double full_ms, double fissioned_ms, double alone_ms)
     double best = isfinite(alone_ms) && alone_ms > 0 && alone_ms < full_ms ? alone_ms : full_ms;
     return fissioned_ms < (1.0 - HG__FISSION_MARGIN) * best;
 }
+
+size_t hg__decision_rows(size_t data_rows, size_t batch_rows, size_t max_rows)
+{
+    size_t rows = batch_rows ? batch_rows : max_rows;
+    return rows < data_rows ? rows : data_rows;
+}

@@ -50,6 +50,16 @@ bool hg__timings_settled(const double *ms, size_t n);
 unsigned hg__fission_units(unsigned units, size_t others);
 
 /*
+ * The rows of the step that calibration's decisions are made for (which of
+ * two views of the same hardware to keep, which devices run together): the
+ * engine's step size when the caller said it (batch_rows > 0, e.g.
+ * hetgrad-train's --batch), else min(data_rows, max_rows); never more than
+ * data_rows.  A device's fixed cost weighs on a 128-row step as it does not
+ * on a 65,536-row one, so the answer differs (docs/engine.md).
+ */
+size_t hg__decision_rows(size_t data_rows, size_t batch_rows, size_t max_rows);
+
+/*
  * Whether the fissioned device pays: the joint step with it (fissioned_ms)
  * is faster by more than HG__FISSION_MARGIN than both the joint step with
  * the full device (full_ms) and the full device alone on the same rows

@@ -22,9 +22,11 @@
  *      of seconds;
  *   3. otherwise it is calibrated alone as the solo phase calibrates a device
  *      (kernel choice and cost model, or its cached profile);
- *   4. the view whose solo model predicts the shorter step of min(rows, 65536)
- *      rows (joint calibration's step) is kept (hg__dedup_faster); the other
- *      is closed and gets no rows.
+ *   4. the view whose solo model predicts the shorter step is kept
+ *      (hg__dedup_faster): of the engine's step size when the caller said it
+ *      (hg_engine_options.batch_rows), else of min(rows, 65536) rows (joint
+ *      calibration's step; hg__decision_rows); the other is closed and gets no
+ *      rows.
  *
  * The decision and its figures are the device's dup_note
  * (hg_engine_duplicate_note, hetgrad-probe --profile, hetgrad-bench).  A
@@ -38,6 +40,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "calib_rules.h"
 #include "dedup_speed.h"
 #include "engine_internal.h"
 
@@ -161,7 +164,7 @@ static void append(char *buf, size_t n, const char *note)
 
 hg_status hg__duplicates_calibrate(hg_engine *eng, const float *params, hg_error *err)
 {
-    size_t rows = eng->rows < STEP_MAX_ROWS ? eng->rows : STEP_MAX_ROWS;
+    size_t rows = hg__decision_rows(eng->rows, eng->batch_rows, STEP_MAX_ROWS);
     bool warming = eng->warming;
     hg_status st = HG_OK;
     eng->warming = true; /* no fault injection */

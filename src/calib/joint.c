@@ -5,9 +5,11 @@
  * through the engine's own concurrent rounds, and let sched/corun.c fit what
  * co-running costs each device and choose the devices worth running.
  *
- * Step size.  The joint steps have min(data rows, JOINT_MAX_ROWS) rows: the
- * whole data set for full-batch training and the benchmark, and a typical
- * large step otherwise.  When the solo models predict such a step to take
+ * Step size.  The joint steps have the engine's step size when the caller
+ * said it (hg_engine_options.batch_rows: hetgrad-train's --batch), else
+ * min(data rows, JOINT_MAX_ROWS) rows: the whole data set for full-batch
+ * training and the benchmark, and a typical large step otherwise
+ * (hg__decision_rows).  When the solo models predict such a step to take
  * longer than JOINT_TARGET_MS on every usable device together, it is scaled
  * down to about that (a slow model on a big data set: calibration stays
  * bounded; the factor is one on b, so it carries over to larger steps).
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calib_rules.h"
 #include "diskcache.h"
 #include "engine_internal.h"
 #include "profile_key.h"
@@ -207,7 +210,7 @@ static bool load_corun(hg_engine *eng, const char *const *key)
 /* The rows of the joint steps (see the top of this file); 0: no plan. */
 static size_t joint_rows(const hg_engine *eng, const hg__cost_model *solo, const size_t *cap)
 {
-    size_t rows = eng->rows < JOINT_MAX_ROWS ? eng->rows : JOINT_MAX_ROWS;
+    size_t rows = hg__decision_rows(eng->rows, eng->batch_rows, JOINT_MAX_ROWS);
     size_t *counts = calloc(eng->ndev, sizeof *counts);
     double ms = 0;
     hg_error e;
