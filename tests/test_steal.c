@@ -14,7 +14,8 @@
  * Through the engine, on POCL's pthread and basic devices (CTest sets
  * POCL_DEVICES and a POCL-only ICD directory): with one device made slow by
  * the fault hook, the other steals (the engine counts it), the gradient
- * matches the engine's without stealing, a deterministic step has the same
+ * matches the engine's without stealing, auto (the default) steals under the
+ * fixed plans and not under the dynamic split, a deterministic step has the same
  * bits as on one device, and when the robbed device or the thief fails
  * mid-step every row it was responsible for is recomputed, once (the same
  * bits again).
@@ -519,6 +520,35 @@ START_TEST(a_thief_that_fails_is_recovered)
 }
 END_TEST
 
+/* auto (the default): stealing under the fixed plans, not under the dynamic split. */
+START_TEST(auto_steals_under_fixed_plans_only)
+{
+    test_problem p;
+    test_problem_make(&p, &spec);
+    float *g = malloc(p.P * sizeof *g);
+    ck_assert(g);
+    double loss;
+    slow_hook h = {.slow = -1, .fail = -1, .thief = -1, .ms = 4};
+    hg_engine *e = make_engine(&p, "auto", false, &h);
+    atomic_store(&h.slow, 0);
+    size_t stolen = 0;
+    for (int s = 0; s < 4; s++) {
+        step(e, &p, g, &loss);
+        stolen += e->last_stolen;
+    }
+    ck_assert_msg(stolen > 0, "auto stole nothing under the weights");
+    hg_error err;
+    ck_assert(hg_engine_set_split(e, HG_SPLIT_DYNAMIC, &err) == HG_OK);
+    for (int s = 0; s < 4; s++) {
+        step(e, &p, g, &loss);
+        ck_assert_uint_eq(e->last_stolen, 0);
+    }
+    hg_engine_destroy(e);
+    free(g);
+    test_problem_free(&p);
+}
+END_TEST
+
 START_TEST(bad_setting_is_refused)
 {
     test_problem p;
@@ -554,6 +584,7 @@ int main(void)
     tcase_add_test(engine, a_slow_device_is_robbed_and_the_gradient_holds);
     tcase_add_test(engine, deterministic_bits_with_theft);
     tcase_add_test(engine, a_thief_that_fails_is_recovered);
+    tcase_add_test(engine, auto_steals_under_fixed_plans_only);
     tcase_add_test(engine, bad_setting_is_refused);
     suite_add_tcase(s, engine);
     SRunner *r = srunner_create(s);

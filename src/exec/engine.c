@@ -191,18 +191,22 @@ static hg_status open_devices(hg_engine *eng, hg_error *err)
 
 /*
  * Work stealing within a step (steal.h): knob (NULL: HETGRAD_STEAL when env,
- * else on), "on"/"1" or "off"/"0"; on makes the engine's board.
- * HG_INVALID_ARGUMENT for another value, HG_OUT_OF_MEMORY.
+ * else auto), "auto", "on"/"1" or "off"/"0"; unless off, makes the engine's
+ * board.  HG_INVALID_ARGUMENT for another value, HG_OUT_OF_MEMORY.
  */
 static hg_status steal_option(hg_engine *eng, const char *knob, bool env, hg_error *err)
 {
     const char *v = knob ? knob : env ? getenv("HETGRAD_STEAL") : NULL;
-    bool on = !v || !*v || !strcmp(v, "on") || !strcmp(v, "1");
-    if (!on && strcmp(v, "off") && strcmp(v, "0"))
-        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s is \"%s\": use on or off",
+    if (!v || !*v || !strcmp(v, "auto"))
+        eng->steal_mode = HG__STEAL_AUTO;
+    else if (!strcmp(v, "on") || !strcmp(v, "1"))
+        eng->steal_mode = HG__STEAL_ON;
+    else if (!strcmp(v, "off") || !strcmp(v, "0"))
+        eng->steal_mode = HG__STEAL_OFF;
+    else
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "%s is \"%s\": use auto, on or off",
                              knob ? "the steal knob" : "HETGRAD_STEAL", v);
-    eng->steal_on = on;
-    if (on && !(eng->steal = hg__steal_create()))
+    if (eng->steal_mode != HG__STEAL_OFF && !(eng->steal = hg__steal_create()))
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "the work-stealing board");
     return HG_OK;
 }

@@ -297,6 +297,14 @@ typedef struct hg__device {
                                          wait, measured by calibration; 0: not yet */
 } hg__device;
 
+/* When the devices steal each other's work within a step (steal.h). */
+typedef enum hg__steal_mode {
+    HG__STEAL_AUTO, /* under the fixed plans (weights, cost models), not under the dynamic
+                       split, which follows the devices from step to step itself */
+    HG__STEAL_ON,   /* under every split */
+    HG__STEAL_OFF,  /* never: every plan runs as counted */
+} hg__steal_mode;
+
 /* One device's part of a round (round.c): its job and its outcome. */
 typedef struct hg__worker {
     struct hg_engine   *eng;
@@ -358,9 +366,9 @@ struct hg_engine {
     struct hg__workers *pool;         /* ndev persistent threads (workers.c), started
                                          by the first round that needs them */
     double           deadline_factor; /* 0: no deadline */
-    bool             steal_on;        /* devices steal each other's work within a step's
-                                         first round (steal.h; HETGRAD_STEAL) */
-    struct hg__steal_board *steal;    /* its board; NULL with steal_on false */
+    hg__steal_mode   steal_mode;      /* whether devices steal each other's work within
+                                         a step's first round (steal.h; HETGRAD_STEAL) */
+    struct hg__steal_board *steal;    /* its board; NULL with HG__STEAL_OFF */
     double           steal_grain_ms;  /* > 0: every device's smallest claim (a knob) */
     size_t           last_stolen;     /* units stolen in the last step's first round */
     hg__program_cache pcache;

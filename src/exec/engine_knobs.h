@@ -34,8 +34,8 @@ typedef struct hg__engine_knobs {
                            between devices */
     const char *wait;   /* how the host waits for a device: "auto", "block" or
                            "poll" (devwait.h); NULL: HETGRAD_WAIT, else auto */
-    const char *steal;  /* work stealing within a step (steal.h): "on" or "off";
-                           NULL: HETGRAD_STEAL, else on */
+    const char *steal;  /* work stealing within a step (steal.h): "auto", "on" or
+                           "off"; NULL: HETGRAD_STEAL, else auto */
     double steal_grain_ms; /* > 0: the smallest claim of work stealing, in predicted
                               ms, for every device (tests: steal on small data);
                               0: each device's own (round.c) */

@@ -89,13 +89,16 @@ static void wait_round(hg_engine *eng, double t0)
  * Open the engine's work-stealing board for a round of plans with active
  * devices on workers (steal.h): every device with rows and a model takes
  * part; those with a full copy may steal.  Returns the round's generation, 0
- * when the round runs as planned (stealing off, fewer than two devices to
- * share, no models yet, sparse data, or no memory).
+ * when the round runs as planned (stealing off, or auto under the dynamic
+ * split; fewer than two devices to share, no models yet, sparse data, or no
+ * memory).
  */
 static uint64_t open_board(hg_engine *eng, const hg__dev_plan *plans, size_t active)
 {
-    if (!eng->steal_on || !eng->steal || eng->serial || eng->sparse || !eng->calibrated ||
-        active < 2)
+    if (eng->steal_mode == HG__STEAL_OFF || !eng->steal || eng->serial || eng->sparse ||
+        !eng->calibrated || active < 2 ||
+        (eng->steal_mode == HG__STEAL_AUTO &&
+         hg__sched_policy(eng->sched) == HG__POLICY_DYNAMIC))
         return 0;
     hg__steal_dev *sd = calloc(eng->ndev, sizeof *sd);
     if (!sd)
