@@ -398,9 +398,15 @@ hg_status hg__fission_calibrate(hg_engine *eng, const float *params, hg_error *e
     if (keep) {
         hg__forward_release(&whole);
         hg__device_close(&whole);
-        snprintf(d->fission_note, sizeof d->fission_note, "fissioned to %u of %u compute "
-                 "units: a joint step of %zu rows took %.1f ms, against %.1f ms whole",
-                 (unsigned)units, (unsigned)all, rows, sub_ms, full_ms);
+        if (isfinite(alone_ms))
+            snprintf(d->fission_note, sizeof d->fission_note, "fissioned to %u of %u compute "
+                     "units: a joint step of %zu rows took %.1f ms, against %.1f ms whole, "
+                     "and the whole device alone is predicted %.1f ms", (unsigned)units,
+                     (unsigned)all, rows, sub_ms, full_ms, alone_ms);
+        else
+            snprintf(d->fission_note, sizeof d->fission_note, "fissioned to %u of %u compute "
+                     "units: a joint step of %zu rows took %.1f ms, against %.1f ms whole",
+                     (unsigned)units, (unsigned)all, rows, sub_ms, full_ms);
     } else {
         hg__forward_release(d);
         hg__device_close(d);

@@ -366,20 +366,32 @@ static hg_status run_record(hg_engine *eng, hg__device *d, size_t first, const s
     free(wl);
     if (st != HG_OK)
         return st;
-    cl_int frc = clFinish(d->queue);
-    if (frc != CL_SUCCESS)
-        return hg__cl_fail(err, frc, "clFinish on %s", d->what);
-    if ((st = hg__fault_injected(eng, d, d->run_index, HG_FAULT_WAIT, err)) != HG_OK)
-        return st;
+    /* the record back, and the host waits for it as for a dense batch's (devwait.h):
+       the queue is in order, so the batch's kernels are done with it */
     float *rec = hg__next_records(eng, d, 1);
     if (!rec)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "result records on %s", d->what);
     cl_event ev = NULL;
-    cl_int rc = clEnqueueReadBuffer(d->queue, sp->rec, CL_TRUE, 0, P1 * sizeof(float), rec, 0,
+    cl_int rc = clEnqueueReadBuffer(d->queue, sp->rec, CL_FALSE, 0, P1 * sizeof(float), rec, 0,
                                     NULL, &ev);
     if (rc != CL_SUCCESS)
         return hg__cl_fail(err, rc, "clEnqueueReadBuffer(gradient) on %s", d->what);
-    if ((st = hg__tracked(d, ev, true, err)) != HG_OK)
+    rc = clRetainEvent(ev); /* one reference to wait on, one for the step's timing */
+    if (rc != CL_SUCCESS) {
+        clReleaseEvent(ev);
+        return hg__cl_fail(err, rc, "clRetainEvent(gradient read-back) on %s", d->what);
+    }
+    char what[200];
+    snprintf(what, sizeof what, "gradient read-back on %s", d->what);
+    st = hg__wait_event(&d->wait, d->queue, ev, hg__run_left_ms(d), what, err);
+    clReleaseEvent(ev);
+    hg_error te; /* a failed wait's error stays the one reported */
+    hg_status ts = hg__tracked(d, ev, true, st == HG_OK ? err : &te);
+    if (st == HG_OK)
+        st = ts;
+    if (st == HG_OK)
+        st = hg__fault_injected(eng, d, d->run_index, HG_FAULT_WAIT, err);
+    if (st != HG_OK)
         return st;
     d->res_key[d->npieces_run++] = key;
     return HG_OK;
