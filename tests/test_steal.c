@@ -400,12 +400,43 @@ static void step(hg_engine *e, const test_problem *p, float *g, double *loss)
                   "step: %s", err.message);
 }
 
+/* A test's problem, the engine's gradient g and a reference's ref. */
+typedef struct fixture {
+    test_problem p;
+    float       *g, *ref;
+    double       loss, ref_loss;
+} fixture;
+
+static void fixture_make(fixture *f)
+{
+    test_problem_make(&f->p, &spec);
+    f->g = malloc(f->p.P * sizeof *f->g);
+    f->ref = malloc(f->p.P * sizeof *f->ref);
+    ck_assert(f->g && f->ref);
+}
+
+static void fixture_free(fixture *f)
+{
+    free(f->g);
+    free(f->ref);
+    test_problem_free(&f->p);
+}
+
+/* An engine that steals as steal says (deterministic when det), device 0 slowed by h
+   from now on: after calibration, so that its model does not know. */
+static hg_engine *slowed_engine(const fixture *f, const char *steal, bool det, slow_hook *h)
+{
+    hg_engine *e = make_engine(&f->p, steal, det, h);
+    atomic_store(&h->slow, 0);
+    return e;
+}
+
 START_TEST(a_slow_device_is_robbed_and_the_gradient_holds)
 {
-    test_problem p;
-    test_problem_make(&p, &spec);
-    float *g = malloc(p.P * sizeof *g), *ref = malloc(p.P * sizeof *ref);
-    ck_assert(g && ref);
+    fixture f;
+    fixture_make(&f);
+    test_problem p = f.p;
+    float *g = f.g, *ref = f.ref;
     double loss, ref_loss;
     hg_engine *off = make_engine(&p, "off", false, NULL);
     step(off, &p, ref, &ref_loss);
@@ -413,9 +444,8 @@ START_TEST(a_slow_device_is_robbed_and_the_gradient_holds)
     ck_assert_uint_eq(off->last_stolen, 0);
     hg_engine_destroy(off);
 
-    slow_hook h = {.slow = -1, .fail = -1, .ms = 4};
-    hg_engine *e = make_engine(&p, "on", false, &h);
-    atomic_store(&h.slow, 0); /* after calibration: its model does not know */
+    slow_hook h = {.slow = -1, .fail = -1, .thief = -1, .ms = 4};
+    hg_engine *e = slowed_engine(&f, "on", false, &h);
     size_t stolen = 0;
     for (int s = 0; s < 4; s++) {
         step(e, &p, g, &loss);
@@ -435,9 +465,7 @@ START_TEST(a_slow_device_is_robbed_and_the_gradient_holds)
     }
     ck_assert_msg(stolen > 0, "the fast device never stole from the slow one");
     hg_engine_destroy(e);
-    free(g);
-    free(ref);
-    test_problem_free(&p);
+    fixture_free(&f);
 }
 END_TEST
 
@@ -455,15 +483,14 @@ static void one_device_bits(const test_problem *p, float *g, double *loss)
 
 START_TEST(deterministic_bits_with_theft)
 {
-    test_problem p;
-    test_problem_make(&p, &spec);
-    float *g = malloc(p.P * sizeof *g), *one = malloc(p.P * sizeof *one);
-    ck_assert(g && one);
+    fixture f;
+    fixture_make(&f);
+    test_problem p = f.p;
+    float *g = f.g, *one = f.ref;
     double loss, one_loss;
     one_device_bits(&p, one, &one_loss);
-    slow_hook h = {.slow = -1, .fail = -1, .ms = 4};
-    hg_engine *e = make_engine(&p, "on", true, &h);
-    atomic_store(&h.slow, 0); /* after calibration: its model does not know */
+    slow_hook h = {.slow = -1, .fail = -1, .thief = -1, .ms = 4};
+    hg_engine *e = slowed_engine(&f, "on", true, &h);
     size_t stolen = 0;
     for (int s = 0; s < 3; s++) {
         step(e, &p, g, &loss);
@@ -486,24 +513,21 @@ START_TEST(deterministic_bits_with_theft)
     ck_assert_msg(!memcmp(g, one, p.P * sizeof *g), "recovered step: other bits");
     ck_assert(loss == one_loss);
     hg_engine_destroy(e);
-    free(g);
-    free(one);
-    test_problem_free(&p);
+    fixture_free(&f);
 }
 END_TEST
 
 START_TEST(a_thief_that_fails_is_recovered)
 {
-    test_problem p;
-    test_problem_make(&p, &spec);
-    float *g = malloc(p.P * sizeof *g), *one = malloc(p.P * sizeof *one);
-    ck_assert(g && one);
+    fixture f;
+    fixture_make(&f);
+    test_problem p = f.p;
+    float *g = f.g, *one = f.ref;
     double loss, one_loss;
     one_device_bits(&p, one, &one_loss);
     /* device 0 slow; device 1 fails at the first batch it stole from device 0 */
     slow_hook h = {.slow = -1, .fail = -1, .thief = -1, .ms = 4};
-    hg_engine *e = make_engine(&p, "on", true, &h);
-    atomic_store(&h.slow, 0);
+    hg_engine *e = slowed_engine(&f, "on", true, &h);
     atomic_store(&h.eng, e);
     atomic_store(&h.thief, 1);
     for (int s = 0; s < 6 && !atomic_load(&h.thief_failed); s++)
@@ -514,23 +538,20 @@ START_TEST(a_thief_that_fails_is_recovered)
     ck_assert_msg(!memcmp(g, one, p.P * sizeof *g), "recovered step: other bits");
     ck_assert(loss == one_loss);
     hg_engine_destroy(e);
-    free(g);
-    free(one);
-    test_problem_free(&p);
+    fixture_free(&f);
 }
 END_TEST
 
 /* auto (the default): stealing under the fixed plans, not under the dynamic split. */
 START_TEST(auto_steals_under_fixed_plans_only)
 {
-    test_problem p;
-    test_problem_make(&p, &spec);
-    float *g = malloc(p.P * sizeof *g);
-    ck_assert(g);
+    fixture f;
+    fixture_make(&f);
+    test_problem p = f.p;
+    float *g = f.g;
     double loss;
     slow_hook h = {.slow = -1, .fail = -1, .thief = -1, .ms = 4};
-    hg_engine *e = make_engine(&p, "auto", false, &h);
-    atomic_store(&h.slow, 0);
+    hg_engine *e = slowed_engine(&f, "auto", false, &h);
     size_t stolen = 0;
     for (int s = 0; s < 4; s++) {
         step(e, &p, g, &loss);
@@ -544,8 +565,7 @@ START_TEST(auto_steals_under_fixed_plans_only)
         ck_assert_uint_eq(e->last_stolen, 0);
     }
     hg_engine_destroy(e);
-    free(g);
-    test_problem_free(&p);
+    fixture_free(&f);
 }
 END_TEST
 

@@ -836,6 +836,8 @@ static size_t probe_rows(const hg__device *d)
  */
 static void probe_all(hg_engine *eng, const bool *todo, const float *params, solo_state *ss)
 {
+    if (eng->sparse) /* CSR data has one kernel: nothing is raced (measure_device) */
+        return;
     size_t n = 0;
     for (size_t i = 0; i < eng->ndev; i++)
         n += todo[i] || (eng->dev[i].model_from_cache && eng->dev[i].model.valid);

@@ -9,8 +9,8 @@
  * a sequence of units: blocks (deterministic steps), positions of its index
  * list (index steps) or rows (range steps).  The owner claims units from the
  * front, in decreasing claims; a thief claims from the back of the device
- * whose unclaimed units are predicted to take longest, as many as equalise
- * their predicted finish.  Every unit is claimed exactly once.  A claim is
+ * predicted to finish last (its queued work, then its unclaimed units), as
+ * many as equalise their predicted finish.  Every unit is claimed exactly once.  A claim is
  * copied, under the board's lock, into the claimer's own part plan, which
  * it then runs.
  *
