@@ -115,6 +115,19 @@ START_TEST(decision_rows)
 }
 END_TEST
 
+/* Only a probe both far slower than the fastest and long is too slow to race. */
+START_TEST(race_skip)
+{
+    ck_assert(hg__race_skip(106.0, 0.0487));   /* Oclgrind beside POCL, 2026-12-02 */
+    ck_assert(!hg__race_skip(5.0, 0.0487));    /* one descheduled run of a fast device */
+    ck_assert(!hg__race_skip(10.0, 0.5));      /* 20 times: raced */
+    ck_assert(hg__race_skip(10.0, 0.09));      /* the floor itself counts */
+    ck_assert(!hg__race_skip(9.99, 0.001));
+    ck_assert(!hg__race_skip(500.0, 0.0));     /* fastest unknown */
+    ck_assert(!hg__race_skip(NAN, 0.05));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("calib_rules");
@@ -126,6 +139,7 @@ int main(void)
     tcase_add_test(tc, fission_units);
     tcase_add_test(tc, fission_pays);
     tcase_add_test(tc, decision_rows);
+    tcase_add_test(tc, race_skip);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -68,3 +68,9 @@ size_t hg__decision_rows(size_t data_rows, size_t batch_rows, size_t max_rows)
     size_t rows = batch_rows ? batch_rows : max_rows;
     return rows < data_rows ? rows : data_rows;
 }
+
+bool hg__race_skip(double probe_ms, double fastest_ms)
+{
+    return isfinite(probe_ms) && fastest_ms > 0 && probe_ms >= HG__RACE_SKIP_MS &&
+           probe_ms > HG__RACE_SKIP_RATIO * fastest_ms;
+}

@@ -60,6 +60,18 @@ unsigned hg__fission_units(unsigned units, size_t others);
 size_t hg__decision_rows(size_t data_rows, size_t batch_rows, size_t max_rows);
 
 /*
+ * Whether a device whose probe (its first 64 rows, one run) took probe_ms is
+ * too slow to race its kernel candidates, against the fastest device's
+ * fastest_ms (0: unknown, never): more than HG__RACE_SKIP_RATIO times it and at
+ * least HG__RACE_SKIP_MS.  A fast device's probe is tens of microseconds, so
+ * one descheduled run is 100 times that: the floor keeps such a run from
+ * counting, and the caller asks a second run to agree.
+ */
+#define HG__RACE_SKIP_RATIO 100.0
+#define HG__RACE_SKIP_MS 10.0
+bool hg__race_skip(double probe_ms, double fastest_ms);
+
+/*
  * Whether the fissioned device pays: the joint step with it (fissioned_ms)
  * is faster by more than HG__FISSION_MARGIN than both the joint step with
  * the full device (full_ms) and the full device alone on the same rows

@@ -385,19 +385,11 @@ static hg_status race_time(hg_engine *eng, size_t i, const hg__race *r, const fl
  * (or on out-of-memory); the device then keeps working kernels if it had any.
  */
 /*
- * A device too slow to matter is not raced: when its probe (the first
- * np rows, on the kernels in place) takes more than HG__RACE_SKIP_RATIO
- * times the fastest device's, it can take a small share of any step at
- * most (under 1/ratio of its rows, far less once fixed costs count), and
- * racing its candidates costs seconds on a simulator (Oclgrind: 1.9 s of a
- * 2.8 s calibration).  Its kernels in place are kept when they compute the
- * right gradient.  A probe of a fast device is tens of microseconds, so one
- * descheduled run of it is 100 times that: the probe must also take at least
- * HG__RACE_SKIP_MS, and a second run must agree (race_skip), before a
- * device is left unraced.
+ * A device too slow to matter is not raced (hg__race_skip, calib_rules.h):
+ * it can take a small share of any step at most, and racing its candidates
+ * costs seconds on a simulator (Oclgrind: 1.9 s of a 2.8 s calibration).
+ * Its kernels in place are kept when they compute the right gradient.
  */
-#define HG__RACE_SKIP_RATIO 100.0
-#define HG__RACE_SKIP_MS 10.0
 
 /* Probes of the devices about to be measured: the fastest (0: unknown). */
 typedef struct race_hint {
@@ -405,14 +397,6 @@ typedef struct race_hint {
     size_t probe_rows;
     double fastest_ms; /* the fastest device's on as many rows, 0: unknown */
 } race_hint;
-
-/* Whether a probe of probe_ms says the device is too slow to be raced, against the
-   fastest device's fastest_ms (0: unknown). */
-static bool too_slow(double probe_ms, double fastest_ms)
-{
-    return fastest_ms > 0 && probe_ms >= HG__RACE_SKIP_MS &&
-           probe_ms > HG__RACE_SKIP_RATIO * fastest_ms;
-}
 
 /* Keep device i's kernels unraced (the hint says it is too slow to matter);
    false when they compute a wrong gradient (then they race as usual). */
@@ -458,13 +442,13 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
                        : median_ms(eng, i, np, 1, params, &probe, err);
     if (st != HG_OK)
         return st;
-    if (hint && !exclude && too_slow(probe, hint->fastest_ms)) {
+    if (hint && !exclude && hg__race_skip(probe, hint->fastest_ms)) {
         double again = 0; /* a second run: one slow run is not the device's speed */
         st = median_ms(eng, i, np, 1, params, &again, err);
         if (st != HG_OK)
             return st;
         race_hint h = {fmin(probe, again), np, hint->fastest_ms};
-        if (too_slow(h.probe_ms, h.fastest_ms) && keep_unraced(eng, i, params, &h))
+        if (hg__race_skip(h.probe_ms, h.fastest_ms) && keep_unraced(eng, i, params, &h))
             return HG_OK;
     }
     hg__race race;
