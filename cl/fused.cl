@@ -2,10 +2,13 @@
 /*
  * fused.cl - one-pass gradients of the single-layer models (softmax and
  * linear regression), shaped for CPUs: each work-item streams a slab of
- * consecutive rows once, computing a few rows' predictions, loss and
+ * the batch's rows once, computing a few rows' predictions, loss and
  * output gradient, then adding their outer product into its own partial
  * weight gradient while the rows are still in cache.  A second kernel sums
  * the slabs' partials in slab order into one record per block of slabs.
+ * The rows are consecutive rows of x, or, for an index step (a minibatch
+ * of rows picked from the data set), rows read in place through the step's
+ * index list: no gather kernel and no copy of the rows first.
  *
  * Built per shape with detmath.cl prepended and these defines:
  *   HG_F   features, HG_K classes / outputs (compile-time: fixed trip counts)
@@ -82,13 +85,15 @@ __kernel void hg_fused_prep(__global const float *params, const uint w_off,
 }
 
 /*
- * Predictions z[c * zs + r] = x_r . W[:, c] + b[c] for NR rows at x0 (row
- * stride HG_F).  z is class-major, so that the output step can take rows as
- * the lanes of a vector.
+ * Predictions z[c * zs + r] = x_r . W[:, c] + b[c] for the NR rows x0[r]
+ * (consecutive rows of the batch, or rows read through an index list).  z
+ * is class-major, so that the output step can take rows as the lanes of a
+ * vector.
  */
 #define HG_DEFINE_FORWARD_(NR)                                                      \
-    inline void hg_forward##NR(__global const float *x0, HG_WT_AS const float *wt, \
-                               __global const float *bias, float *z, const int zs) \
+    inline void hg_forward##NR(__global const float *const *x0,                     \
+                               HG_WT_AS const float *wt, __global const float *bias, \
+                               float *z, const int zs)                              \
     {                                                                               \
         for (int c0 = 0; c0 < HG_KP; c0 += HG_KC) {                                 \
             float16 acc[NR][HG_KC];                                                 \
@@ -98,7 +103,7 @@ __kernel void hg_fused_prep(__global const float *params, const uint w_off,
             for (int v = 0; v < HG_FV; v++) {                                       \
                 float16 xv[NR];                                                     \
                 _Pragma("unroll") for (int r = 0; r < NR; r++)                      \
-                    xv[r] = vload16(v, x0 + r * HG_F);                              \
+                    xv[r] = vload16(v, x0[r]);                                      \
                 _Pragma("unroll") for (int c = 0; c < HG_KC; c++) {                 \
                     float16 w = vload16(v, wt + (c0 + c) * HG_F);                   \
                     _Pragma("unroll") for (int r = 0; r < NR; r++)                  \
@@ -111,7 +116,7 @@ __kernel void hg_fused_prep(__global const float *params, const uint w_off,
                 _Pragma("unroll") for (int r = 0; r < NR; r++) {                    \
                     float s = hg_hsum16(acc[r][c]);                                 \
                     for (int t = 0; t < HG_FT; t++)                                 \
-                        s = fma(x0[r * HG_F + HG_FV * 16 + t],                      \
+                        s = fma(x0[r][HG_FV * 16 + t],                              \
                                 wt[(c0 + c) * HG_F + HG_FV * 16 + t], s);           \
                     z[(c0 + c) * zs + r] = s + bias[c0 + c];                        \
                 }                                                                   \
@@ -119,15 +124,15 @@ __kernel void hg_fused_prep(__global const float *params, const uint w_off,
         }                                                                           \
     }
 
-/* pw (dWt, HG_K x HG_F) += g[c * NR + r] x_r for NR rows at x0, in row order. */
+/* pw (dWt, HG_K x HG_F) += g[c * NR + r] x_r for the NR rows x0[r], in row order. */
 #define HG_DEFINE_BACKWARD_(NR)                                                      \
-    inline void hg_backward##NR(__global const float *x0, const float *g,            \
+    inline void hg_backward##NR(__global const float *const *x0, const float *g,     \
                                 __global float *pw)                                  \
     {                                                                                \
         for (int v = 0; v < HG_FV; v++) {                                            \
             float16 xv[NR];                                                          \
             _Pragma("unroll") for (int r = 0; r < NR; r++)                           \
-                xv[r] = vload16(v, x0 + r * HG_F);                                   \
+                xv[r] = vload16(v, x0[r]);                                           \
             _Pragma("unroll") for (int c = 0; c < HG_K; c++) {                       \
                 float16 a = vload16(v, pw + c * HG_F);                               \
                 _Pragma("unroll") for (int r = 0; r < NR; r++)                       \
@@ -140,14 +145,15 @@ __kernel void hg_fused_prep(__global const float *params, const uint w_off,
             for (int c = 0; c < HG_K; c++) {                                         \
                 float a = pw[c * HG_F + f];                                          \
                 _Pragma("unroll") for (int r = 0; r < NR; r++)                       \
-                    a = fma(g[c * NR + r], x0[r * HG_F + f], a);                     \
+                    a = fma(g[c * NR + r], x0[r][f], a);                             \
                 pw[c * HG_F + f] = a;                                                \
             }                                                                        \
         }                                                                            \
     }
 
 /*
- * Turn the predictions of NR rows (z[c * NR + r]) into dLoss/dz in place,
+ * Turn the predictions of NR rows (z[c * NR + r]; rows rr[r] of labels / y)
+ * into dLoss/dz in place,
  * with the rows as the lanes of T (float, or floatNR: every lane does the
  * scalar arithmetic); add their losses to *loss and their gradients to db,
  * in row order.
@@ -165,7 +171,7 @@ __kernel void hg_fused_prep(__global const float *params, const uint w_off,
     T lse = m + hg_log##NR(s);                                                       \
     int li[NR];                                                                      \
     for (int r = 0; r < NR; r++)                                                     \
-        li[r] = labels[row + r];                                                     \
+        li[r] = labels[rr[r]];                                                       \
     IT lab = VL(0, li);                                                              \
     T zl = (T)(0.0f);                                                                \
     for (int c = 0; c < HG_K; c++) {                                                 \
@@ -186,7 +192,7 @@ __kernel void hg_fused_prep(__global const float *params, const uint w_off,
     T l = (T)(0.0f);                                                                 \
     for (int c = 0; c < HG_K; c++) {                                                 \
         for (int r = 0; r < NR; r++)                                                 \
-            t[r] = y[(row + r) * HG_K + c];                                          \
+            t[r] = y[rr[r] * HG_K + c];                                              \
         T g = VL(0, z + c * NR) - VL(0, t);                                          \
         VS(g, 0, z + c * NR);                                                        \
         l = l + 0.5f * (g * g);                                                      \
@@ -201,7 +207,7 @@ __kernel void hg_fused_prep(__global const float *params, const uint w_off,
 
 #define HG_DEFINE_OUTPUT_(NR, T, IT, VL, VS)                                         \
     inline void hg_output##NR(float *z, __global const int *labels,                 \
-                              __global const float *y, size_t row, float *db,        \
+                              __global const float *y, const size_t *rr, float *db,  \
                               float *loss)                                           \
     {                                                                                \
         float t[NR];                                                                 \
@@ -240,11 +246,23 @@ HG_DEFINE_OUTPUT_(16, float16, int16, vload16, vstore16)
 #endif
 
 /*
- * Rows [lo, hi) of the batch starting at row row0 of x (and of labels / y):
- * their partial sums into pw (dWt, HG_K x HG_F; db, HG_K; the loss), in row
- * order.
+ * Row r of a batch as a row of x (and of labels / y): row0 + r when the
+ * batch is consecutive rows, idx[r] - base when it reads its rows through an
+ * index list (indexed != 0: an index step's rows read in place, where the
+ * other paths gather them first; base is the first row x holds).
  */
-inline void hg_slab_grad(__global const float *x, const size_t row0, const size_t lo,
+inline size_t hg_batch_row(const size_t row0, __global const uint *idx, const uint base,
+                           const uint indexed, const size_t r)
+{
+    return indexed ? (size_t)(idx[r] - base) : row0 + r;
+}
+
+/*
+ * Rows [lo, hi) of the batch (its rows as hg_batch_row maps them): their
+ * partial sums into pw (dWt, HG_K x HG_F; db, HG_K; the loss), in row order.
+ */
+inline void hg_slab_grad(__global const float *x, const size_t row0, __global const uint *idx,
+                         const uint base, const uint indexed, const size_t lo,
                          const size_t hi, __global const int *labels, __global const float *y,
                          HG_WT_AS const float *wt, __global const float *bias,
                          __global float *pw)
@@ -256,18 +274,24 @@ inline void hg_slab_grad(__global const float *x, const size_t row0, const size_
         db[c] = 0.0f;
     float loss = 0.0f;
     float z[HG_RB * HG_K];
+    size_t rr[HG_RB];
+    __global const float *xr[HG_RB];
     size_t r = lo;
     for (; r + HG_RB <= hi; r += HG_RB) {
-        __global const float *xr = x + (row0 + r) * (size_t)HG_F;
+        for (int q = 0; q < HG_RB; q++) {
+            rr[q] = hg_batch_row(row0, idx, base, indexed, r + q);
+            xr[q] = x + rr[q] * (size_t)HG_F;
+        }
         for (int q = 0; q < HG_RB; q += HG_RF)
-            HG_CAT(hg_forward, HG_RF)(xr + q * HG_F, wt, bias, z + q, HG_RB);
-        HG_CAT(hg_output, HG_RB)(z, labels, y, row0 + r, db, &loss);
+            HG_CAT(hg_forward, HG_RF)(xr + q, wt, bias, z + q, HG_RB);
+        HG_CAT(hg_output, HG_RB)(z, labels, y, rr, db, &loss);
         HG_CAT(hg_backward, HG_RB)(xr, z, pw);
     }
     for (; r < hi; r++) {
-        __global const float *xr = x + (row0 + r) * (size_t)HG_F;
+        rr[0] = hg_batch_row(row0, idx, base, indexed, r);
+        xr[0] = x + rr[0] * (size_t)HG_F;
         hg_forward1(xr, wt, bias, z, 1);
-        hg_output1(z, labels, y, row0 + r, db, &loss);
+        hg_output1(z, labels, y, rr, db, &loss);
         hg_backward1(xr, z, pw);
     }
     for (int c = 0; c < HG_K; c++)
@@ -293,11 +317,13 @@ inline void hg_put_record(__global float *out, const size_t q, const float v, co
 #ifndef HG_ONE
 /*
  * Work-item w takes rows [w * slab, min((w + 1) * slab, rows)) of the batch
- * starting at row row0 of x (and of labels / y) and writes its partial sums
- * to partial[w * HG_STRIDE ...]: dWt (HG_K x HG_F), db (HG_K), loss.
- * Global size: the number of slabs (any local size).
+ * (row r: row0 + r of x and of labels / y, or idx[r] - base when indexed;
+ * hg_batch_row) and writes its partial sums to partial[w * HG_STRIDE ...]:
+ * dWt (HG_K x HG_F), db (HG_K), loss.  Global size: the number of slabs (any
+ * local size).
  */
 __kernel void hg_fused_grad(__global const float *x, const uint row0, const uint rows,
+                            __global const uint *idx, const uint base, const uint indexed,
                             __global const int *labels, __global const float *y,
                             __global const float *wt, __global const float *params,
                             const uint b_off, const uint slab, const uint nslabs,
@@ -308,7 +334,8 @@ __kernel void hg_fused_grad(__global const float *x, const uint row0, const uint
         return;
     size_t lo = w * (size_t)slab;
     size_t hi = min((size_t)rows, lo + slab);
-    hg_slab_grad(x, row0, lo, hi, labels, y, wt, params + b_off, partial + w * (size_t)HG_STRIDE);
+    hg_slab_grad(x, row0, idx, base, indexed, lo, hi, labels, y, wt, params + b_off,
+                 partial + w * (size_t)HG_STRIDE);
 }
 #endif
 
@@ -355,11 +382,13 @@ __kernel void hg_fused_finish(__global const float *partial, const uint per,
  * The last work-item to finish a record's slabs (a counter per record,
  * count[b], zero before the launch and left zero after it) adds their
  * partials in slab order as hg_fused_finish does: the same arithmetic in the
- * same order, so the same bits as the three-kernel path.  Local size 1 (on a
+ * same order, so the same bits as the three-kernel path.  Rows as
+ * hg_fused_grad takes them (consecutive, or through idx when indexed).  Local size 1 (on a
  * CPU device a work-group is one core's work); global size the number of
  * slabs; per slabs to a record.
  */
 __kernel void hg_fused_one(__global const float *x, const uint row0, const uint rows,
+                           __global const uint *idx, const uint base, const uint indexed,
                            __global const int *labels, __global const float *y,
                            __global const float *params, const uint w_off, const uint b_off,
                            const uint slab, const uint nslabs, const uint per,
@@ -377,7 +406,8 @@ __kernel void hg_fused_one(__global const float *x, const uint row0, const uint 
         return;
     size_t lo = w * (size_t)slab;
     size_t hi = min((size_t)rows, lo + slab);
-    hg_slab_grad(x, row0, lo, hi, labels, y, wt, params + b_off, partial + w * (size_t)HG_STRIDE);
+    hg_slab_grad(x, row0, idx, base, indexed, lo, hi, labels, y, wt, params + b_off,
+                 partial + w * (size_t)HG_STRIDE);
 
     /* the record's last slab to finish adds them all */
     size_t b = w / per, s0 = b * (size_t)per, s1 = min((size_t)nslabs, s0 + per);

@@ -129,4 +129,4 @@ static bool program(const void *state, size_t i, cl_program *prog, const char **
 }
 
 const hg__path_ops hg__ops_custom = {"custom", open_custom, workspace, run_custom,
-                                     no_workspace, release, program};
+                                     no_workspace, release, program, false};

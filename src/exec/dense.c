@@ -196,6 +196,6 @@ static bool no_program(const void *state, size_t i, cl_program *prog, const char
 }
 
 const hg__path_ops hg__ops_clblast = {"clblast", open_dense, hg__layer_workspace, run_clblast,
-                                      no_state, no_state, no_program};
+                                      no_state, no_state, no_program, false};
 const hg__path_ops hg__ops_naive = {"naive", open_dense, hg__layer_workspace, run_naive,
-                                    no_state, no_state, no_program};
+                                    no_state, no_state, no_program, false};

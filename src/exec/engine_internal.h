@@ -463,6 +463,11 @@ typedef struct hg__batch {
     size_t rows;
     size_t nrec;       /* records: blocks of block_rows rows, the last may be short */
     size_t block_rows;
+    /* A path that reads rows in place (hg__path_ops.indexed): non-NULL when
+       the batch's row r is row idx[r] - base of x / y / labels (row unused),
+       an index step's rows; NULL: rows row, row + 1, ... */
+    cl_mem idx;
+    size_t base;
 } hg__batch;
 
 /* Candidates for device d (in the order they are tried), and the default. */

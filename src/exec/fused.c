@@ -21,6 +21,12 @@
  * kernel: the same additions in the same order, so the same bits.  On a
  * small step, where each launch costs tens of microseconds of runtime
  * synchronisation on POCL, two launches fewer are most of the step.
+ *
+ * Index steps (a minibatch picked from the data set by an index list) are
+ * read in place: the kernels take row r of the batch as row idx[r] of the
+ * device's data (fused.cl's hg_batch_row), so the path needs no gather
+ * kernel and no gathered copy of the rows (hg__path_ops.indexed).  The same
+ * values in the same order: the same bits as a gathered batch.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +93,17 @@ size_t hg__fused_slab_rows(const hg_engine *eng, const hg__device *d, size_t row
     return want < HG__SLAB_MIN ? HG__SLAB_MIN : want > HG__SLAB_MAX ? HG__SLAB_MAX : want;
 }
 
+/* How the kernels find batch b's rows (fused.cl's hg_batch_row): through
+   the index list b->idx, or consecutive from b->row (idx is then any valid
+   buffer, never read). */
+static void rows_by(const hg__device *d, const hg__batch *b, cl_mem *idx, cl_uint *base,
+                    cl_uint *indexed)
+{
+    *idx = b->idx ? b->idx : d->idxb ? d->idxb : b->x;
+    *base = (cl_uint)b->base;
+    *indexed = b->idx ? 1u : 0u;
+}
+
 /* The batch in one launch of hg_fused_one (kchoice one = 1). */
 static hg_status run_one(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
 {
@@ -99,11 +116,15 @@ static hg_status run_one(hg_engine *eng, hg__device *d, const hg__batch *b, hg_e
             uns = (cl_uint)nslabs, uper = (cl_uint)per, w_off = (cl_uint)ly->w_off,
             b_off = (cl_uint)ly->b_off, uP = (cl_uint)eng->nparams;
     cl_mem labels = b->labels ? b->labels : b->x, y = b->y ? b->y : b->x;
-    hg__karg ga[] = {HG_MEM(b->x),      HG_U32(row0),      HG_U32(rows),    HG_MEM(labels),
-                     HG_MEM(y),         HG_MEM(d->params), HG_U32(w_off),   HG_U32(b_off),
-                     HG_U32(us),        HG_U32(uns),       HG_U32(uper),    HG_MEM(fs->fpart),
+    cl_mem idx;
+    cl_uint base, indexed;
+    rows_by(d, b, &idx, &base, &indexed);
+    hg__karg ga[] = {HG_MEM(b->x),      HG_U32(row0),      HG_U32(rows),    HG_MEM(idx),
+                     HG_U32(base),      HG_U32(indexed),   HG_MEM(labels),  HG_MEM(y),
+                     HG_MEM(d->params), HG_U32(w_off),     HG_U32(b_off),   HG_U32(us),
+                     HG_U32(uns),       HG_U32(uper),      HG_MEM(fs->fpart),
                      HG_MEM(fs->count), HG_MEM(d->grad),   HG_U32(uP)};
-    hg_status st = hg__set_args(d, fs->one, "hg_fused_one", ga, 15, err);
+    hg_status st = hg__set_args(d, fs->one, "hg_fused_one", ga, 18, err);
     size_t one = 1;
     if (st == HG_OK)
         st = hg__launch(d, fs->one, 1, &nslabs, &one, "hg_fused_one", err);
@@ -133,11 +154,15 @@ static hg_status run_fused(hg_engine *eng, hg__device *d, const hg__batch *b, hg
             uns = (cl_uint)nslabs, uper = (cl_uint)per, unrec = (cl_uint)b->nrec;
     /* the model's unused target buffer: any valid one */
     cl_mem labels = b->labels ? b->labels : b->x, y = b->y ? b->y : b->x;
-    hg__karg ga[] = {HG_MEM(b->x),       HG_U32(row0),   HG_U32(rows),  HG_MEM(labels),
-                     HG_MEM(y),          HG_MEM(fs->wt),  HG_MEM(d->params), HG_U32(b_off),
-                     HG_U32(us),         HG_U32(uns),    HG_MEM(fs->fpart)};
+    cl_mem idx;
+    cl_uint base, indexed;
+    rows_by(d, b, &idx, &base, &indexed);
+    hg__karg ga[] = {HG_MEM(b->x),      HG_U32(row0),     HG_U32(rows),   HG_MEM(idx),
+                     HG_U32(base),      HG_U32(indexed),  HG_MEM(labels), HG_MEM(y),
+                     HG_MEM(fs->wt),    HG_MEM(d->params), HG_U32(b_off), HG_U32(us),
+                     HG_U32(uns),       HG_MEM(fs->fpart)};
     if (st == HG_OK)
-        st = hg__set_args(d, fs->grad, "hg_fused_grad", ga, 11, err);
+        st = hg__set_args(d, fs->grad, "hg_fused_grad", ga, 14, err);
     size_t one = 1;
     if (st == HG_OK)
         st = hg__launch(d, fs->grad, 1, &nslabs, &one, "hg_fused_grad", err);
@@ -272,4 +297,4 @@ static bool program(const void *state, size_t i, cl_program *prog, const char **
 }
 
 const hg__path_ops hg__ops_fused = {"fused", open_fused, workspace, run_fused,
-                                    drop_workspace, release, program};
+                                    drop_workspace, release, program, true};

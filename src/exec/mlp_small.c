@@ -244,4 +244,4 @@ static bool program(const void *state, size_t i, cl_program *prog, const char **
 }
 
 const hg__path_ops hg__ops_mlp_small = {"mlp-small", open_mlps, hg__layer_workspace, run_mlps,
-                                        no_workspace, release, program};
+                                        no_workspace, release, program, false};

@@ -6,8 +6,9 @@
  * A device computes with the compute path of its kernel choice (kchoice.c,
  * path_ops.h): CLBlast or naive GEMMs (dense.c), the fused kernel for the
  * linear and softmax models (fused.c), the tiled GEMM for the MLP (tiled.c),
- * or the user's kernel (custom.c).  This file sizes the workspace, gathers
- * index steps' rows, and runs each batch through the path's table.
+ * or the user's kernel (custom.c).  This file sizes the workspace, writes
+ * index steps' row lists (and gathers their rows for the paths that do not
+ * read them in place), and runs each batch through the path's table.
  *
  * A batch yields records of P floats + 1 for the loss: one per batch, or in
  * deterministic mode one per block of the batch.  They come back through
@@ -60,11 +61,19 @@ static hg_status ensure_workspace(hg_engine *eng, hg__device *d, size_t rows, hg
         st = hg__readback_alloc(eng, d, recs, err);
     if (st == HG_OK)
         st = d->ops->workspace(eng, d, rows, err);
-    if (st == HG_OK)
+    /* gathered rows: for paths that do not read index steps' rows in place
+       (an earlier choice's are let go: memory counts on small devices) */
+    bool gathers = !d->ops->indexed;
+    if (!gathers) {
+        hg__release_mem(&d->xb);
+        hg__release_mem(&d->yb);
+        hg__release_mem(&d->lb);
+    }
+    if (st == HG_OK && gathers)
         st = hg__alloc_mem(d, &d->xb, rows * m->inputs * f, "gathered rows", err);
-    if (st == HG_OK && (m->kind == HG_MODEL_LINEAR || m->kind == HG_MODEL_CUSTOM))
+    if (st == HG_OK && gathers && (m->kind == HG_MODEL_LINEAR || m->kind == HG_MODEL_CUSTOM))
         st = hg__alloc_mem(d, &d->yb, rows * m->outputs * f, "gathered targets", err);
-    if (st == HG_OK && (m->kind == HG_MODEL_SOFTMAX || m->kind == HG_MODEL_MLP))
+    if (st == HG_OK && gathers && (m->kind == HG_MODEL_SOFTMAX || m->kind == HG_MODEL_MLP))
         st = hg__alloc_mem(d, &d->lb, rows * sizeof(cl_int), "gathered labels", err);
     if (st == HG_OK)
         st = hg__alloc_mem(d, &d->idxb, rows * sizeof(cl_uint), "row indices", err);
@@ -385,11 +394,11 @@ static hg_status run_batch(hg_engine *eng, hg__device *d, const hg__batch *b,
     return st;
 }
 
-/* Gather idx[0..n) (global rows inside the window) into the batch buffers. */
-static hg_status gather(hg_engine *eng, hg__device *d, const cl_uint *idx, size_t n,
-                        hg_error *err)
+/* Write the index list idx[0..n) (global rows inside the window) into the
+   device's d->idxb: not waited for (the caller keeps idx alive until the
+   run is done, held_idx below). */
+static hg_status put_indices(hg__device *d, const cl_uint *idx, size_t n, hg_error *err)
 {
-    const hg_model_desc *md = &eng->model;
     cl_event ev = NULL;
     cl_int rc = clEnqueueWriteBuffer(d->queue, d->idxb, CL_FALSE, 0, n * sizeof *idx, idx, 0,
                                      NULL, &ev);
@@ -397,6 +406,13 @@ static hg_status gather(hg_engine *eng, hg__device *d, const cl_uint *idx, size_
         return hg__cl_fail(err, rc, "clEnqueueWriteBuffer(row indices) on %s", d->what);
     if (!hg__track(d, ev, true))
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
+    return HG_OK;
+}
+
+/* Gather rows idx[0..n) (written to d->idxb) into the batch buffers. */
+static hg_status gather(hg_engine *eng, hg__device *d, size_t n, hg_error *err)
+{
+    const hg_model_desc *md = &eng->model;
     cl_uint un = (cl_uint)n, lo = (cl_uint)d->win.lo, w = (cl_uint)md->inputs;
     /* a whole row a work-item on the host's cores, one float a work-item elsewhere */
     cl_uint per = d->info->type == HG_DEVICE_CPU ? w : 1;
@@ -415,9 +431,29 @@ static hg_status gather(hg_engine *eng, hg__device *d, const cl_uint *idx, size_
 }
 
 /*
+ * The batch *b of rows idx[0..n) of the window (nrec records of block_rows
+ * rows): the list written to the device, then either read in place by the
+ * path (hg__path_ops.indexed) or gathered into consecutive rows first.
+ */
+static hg_status index_batch(hg_engine *eng, hg__device *d, const cl_uint *idx, size_t n,
+                             size_t nrec, size_t block_rows, hg__batch *b, hg_error *err)
+{
+    hg_status st = put_indices(d, idx, n, err);
+    if (st == HG_OK && d->ops->indexed) {
+        *b = (hg__batch){d->x, d->y, d->labels, 0, n, nrec, block_rows, d->idxb, d->win.lo};
+        return HG_OK;
+    }
+    if (st == HG_OK)
+        st = gather(eng, d, n, err);
+    *b = (hg__batch){d->xb, d->yb, d->lb, 0, n, nrec, block_rows, NULL, 0};
+    return st;
+}
+
+/*
  * Run the batches of part (a device's plan, or a claim of work stealing):
  * in deterministic mode batches of whole blocks, one record per block;
- * index steps gathered first; at most chunk rows a batch.
+ * index steps' rows read through their index list (gathered first unless the
+ * path reads them in place); at most chunk rows a batch.
  */
 /*
  * The host copies of index lists a run's gathers read: written to the
@@ -478,13 +514,11 @@ static hg_status run_part(hg_engine *eng, hg__device *d, const hg__dev_plan *pla
                    rows + plan->blen[k + nb] <= chunk &&
                    (plan->nidx || plan->bfirst[k + nb] == plan->bfirst[k] + rows))
                 rows += plan->blen[k + nb++];
-            hg__batch b = {d->x, d->y, d->labels, 0, rows, nb, B};
-            if (plan->nidx) {
-                st = gather(eng, d, uidx + pos, rows, err);
-                b = (hg__batch){d->xb, d->yb, d->lb, 0, rows, nb, B};
-            } else {
+            hg__batch b = {d->x, d->y, d->labels, 0, rows, nb, B, NULL, 0};
+            if (plan->nidx)
+                st = index_batch(eng, d, uidx + pos, rows, nb, B, &b, err);
+            else
                 b.row = plan->bfirst[k] - d->win.lo;
-            }
             if (st == HG_OK)
                 st = run_batch(eng, d, &b, plan->bkey + k, err);
             pos += rows;
@@ -493,8 +527,8 @@ static hg_status run_part(hg_engine *eng, hg__device *d, const hg__dev_plan *pla
     } else if (plan->nidx) {
         for (size_t s = 0; s < plan->nidx && st == HG_OK; s += chunk) {
             size_t n = plan->nidx - s < chunk ? plan->nidx - s : chunk;
-            st = gather(eng, d, uidx + s, n, err);
-            hg__batch b = {d->xb, d->yb, d->lb, 0, n, 1, n};
+            hg__batch b;
+            st = index_batch(eng, d, uidx + s, n, 1, n, &b, err);
             if (st == HG_OK)
                 st = run_batch(eng, d, &b, NULL, err);
         }
@@ -503,7 +537,7 @@ static hg_status run_part(hg_engine *eng, hg__device *d, const hg__dev_plan *pla
             for (size_t s = 0; s < plan->pieces[p].count && st == HG_OK; s += chunk) {
                 size_t n = plan->pieces[p].count - s < chunk ? plan->pieces[p].count - s : chunk;
                 hg__batch b = {d->x, d->y, d->labels, plan->pieces[p].first + s - d->win.lo, n,
-                               1, n};
+                               1, n, NULL, 0};
                 st = run_batch(eng, d, &b, NULL, err);
             }
         }

@@ -223,4 +223,4 @@ static bool program(const void *state, size_t i, cl_program *prog, const char **
 }
 
 const hg__path_ops hg__ops_tiled = {"tiled", open_tiled, workspace, run_tiled,
-                                    drop_workspace, release, program};
+                                    drop_workspace, release, program, false};
