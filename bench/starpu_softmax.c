@@ -199,8 +199,11 @@ static void grad_opencl(void *buffers[], void *arg)
 
     const karg prep_args[] = {{sizeof params, &params}, {sizeof w_off, &w_off},
                               {sizeof wt, &wt}};
+    cl_uint base = 0, indexed = 0; /* consecutive rows: no index list */
     const karg grad_args[] = {{sizeof x, &x},           {sizeof row0, &row0},
-                              {sizeof urows, &urows},   {sizeof labels, &labels},
+                              {sizeof urows, &urows},   {sizeof x, &x} /* idx: not read */,
+                              {sizeof base, &base},     {sizeof indexed, &indexed},
+                              {sizeof labels, &labels},
                               {sizeof x, &x} /* y: unused by softmax */,
                               {sizeof wt, &wt},         {sizeof params, &params},
                               {sizeof b_off, &b_off},   {sizeof us, &us},
@@ -221,7 +224,7 @@ static void grad_opencl(void *buffers[], void *arg)
     cl_int rc = run_kernel(q, w->prep, prep_args, 3, 2, g_prep, l_prep);
     if (rc == CL_SUCCESS) {
         what = "hg_fused_grad";
-        rc = run_kernel(q, w->grad, grad_args, 11, 1, &g_grad, &l_grad);
+        rc = run_kernel(q, w->grad, grad_args, 14, 1, &g_grad, &l_grad);
     }
     if (rc == CL_SUCCESS) {
         what = "hg_fused_finish";
