@@ -201,6 +201,33 @@ START_TEST(add_and_mean_same_bits)
 }
 END_TEST
 
+/* One record's mean in one pass: the bits of adding it to zeros and taking the mean,
+   -0.0 (which the sums turn into +0.0), NaN and the smallest values included. */
+START_TEST(mean_of_one_record_same_bits)
+{
+    lcg r = {11};
+    float x[41 + 3], got[41 + 3], want[41 + 3];
+    double acc[41 + 3];
+    for (size_t n = 0; n <= 41; n++)
+        for (size_t off = 0; off < 3; off++) {
+            for (size_t i = 0; i < n + off; i++)
+                x[i] = value(&r);
+            if (n > 3) {
+                x[off] = -0.0f;
+                x[off + 1] = 1e-45f;
+                x[off + 2] = NAN;
+            }
+            memset(acc, 0, sizeof acc);
+            hg__vec_add_f32(acc + off, x + off, n);
+            hg__vec_mean_f32(want + off, acc + off, n, 128.0);
+            hg__vec_mean1_f32(got + off, x + off, n, 128.0);
+            ck_assert(memcmp(got + off, want + off, n * sizeof *got) == 0);
+            if (n > 3)
+                ck_assert(!signbit(got[off]));
+        }
+}
+END_TEST
+
 START_TEST(adam_and_sgd_loops_same_bits)
 {
     lcg r = {13};
@@ -298,6 +325,7 @@ int main(void)
     tcase_add_test(tc, adam_same_bits);
     tcase_add_test(tc, sgd_same_bits);
     tcase_add_test(tc, add_and_mean_same_bits);
+    tcase_add_test(tc, mean_of_one_record_same_bits);
     tcase_add_test(tc, adam_and_sgd_loops_same_bits);
     tcase_add_test(tc, all_finite_finds_every_position);
     tcase_add_test(tc, params_uploaded_once_per_step);

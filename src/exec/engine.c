@@ -706,6 +706,26 @@ static hg_status reduce(hg_engine *eng, const bool *failed, double *acc, double 
 }
 
 /*
+ * The step's record when it has exactly one (one device that did not fail
+ * ran one batch, or one block in deterministic mode), else NULL: the host
+ * then needs no double sums (hg__vec_mean1_f32; on the MLP's 203,530
+ * parameters the sums' zeroing, addition and mean were 0.18 ms a step).
+ */
+static const float *only_record(const hg_engine *eng, const bool *failed)
+{
+    const float *one = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < eng->ndev && n <= 1; i++) {
+        const hg__device *d = &eng->dev[i];
+        if (failed[i] || d->npieces_run == 0)
+            continue;
+        n += d->npieces_run;
+        one = d->res;
+    }
+    return n == 1 ? one : NULL;
+}
+
+/*
  * Show the scheduler the step's measured per-device times (failed devices:
  * no rows); log what its solo guard did.
  */
@@ -741,8 +761,6 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, con
     if (!eng->sums) /* kept: a fresh megabyte-sized calloc every step costs page faults */
         eng->sums = malloc((eng->nparams ? eng->nparams : 1) * sizeof *eng->sums);
     double *acc = eng->sums;
-    if (acc)
-        memset(acc, 0, eng->nparams * sizeof *acc);
     bool *failed = calloc(eng->ndev, sizeof *failed);
     size_t *rows = NULL, nrows = 0, caprows = 0;
     hg__block *blk = NULL;
@@ -814,10 +832,17 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, con
     hg__profile_check_observe(eng);
 
     double lsum = 0;
-    st = reduce(eng, failed, acc, &lsum, err);
-    if (st != HG_OK)
-        goto out;
-    hg__vec_mean_f32(grad, acc, eng->nparams, (double)count); /* (float)(acc / count) */
+    const float *one = only_record(eng, failed);
+    if (one) { /* the sums below of one record, in one pass: the same bits */
+        hg__vec_mean1_f32(grad, one, eng->nparams, (double)count);
+        lsum = 0.0 + (double)one[eng->nparams];
+    } else {
+        memset(acc, 0, eng->nparams * sizeof *acc);
+        st = reduce(eng, failed, acc, &lsum, err);
+        if (st != HG_OK)
+            goto out;
+        hg__vec_mean_f32(grad, acc, eng->nparams, (double)count); /* (float)(acc / count) */
+    }
     if (loss)
         *loss = lsum / (double)count;
 

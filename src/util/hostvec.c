@@ -124,6 +124,34 @@ void hg__vec_mean_f32(float *restrict out, const double *restrict acc, size_t n,
     mean_f32(out, acc, n, count);
 }
 
+BODY void mean1_f32(float *restrict out, const float *restrict x, size_t n, double count)
+{
+    size_t m = main_part(n);
+    for (size_t i = 0; i < m; i++)
+        out[i] = (float)((0.0 + (double)x[i]) / count);
+    for (size_t i = m; i < n; i++)
+        out[i] = (float)((0.0 + (double)x[i]) / count);
+}
+
+#if HG_VEC_AVX2
+AVX2 static void mean1_f32_avx2(float *restrict out, const float *restrict x, size_t n,
+                                double count)
+{
+    mean1_f32(out, x, n, count);
+}
+#endif
+
+void hg__vec_mean1_f32(float *restrict out, const float *restrict x, size_t n, double count)
+{
+#if HG_VEC_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        mean1_f32_avx2(out, x, n, count);
+        return;
+    }
+#endif
+    mean1_f32(out, x, n, count);
+}
+
 BODY void adam_one(float *restrict p, const float *restrict grad, double *restrict m,
                    double *restrict s, size_t i, const hg__adam_k *k, bool decay)
 {

@@ -30,6 +30,11 @@ void hg__vec_add_f32(double *restrict acc, const float *restrict x, size_t n);
 /* out[i] = (float)(acc[i] / count) for i < n (a step's mean gradient). */
 void hg__vec_mean_f32(float *restrict out, const double *restrict acc, size_t n, double count);
 
+/* out[i] = (float)((0.0 + (double)x[i]) / count) for i < n: hg__vec_add_f32 into zeros
+   followed by hg__vec_mean_f32, the same bits (-0.0 becomes +0.0 as there) in one pass
+   and without the double sums (a step whose only record is x). */
+void hg__vec_mean1_f32(float *restrict out, const float *restrict x, size_t n, double count);
+
 /* Adam's constants for one step: the scalars of hg_optimizer_step's formula. */
 typedef struct hg__adam_k {
     double b1, nb1;  /* beta1 and 1 - beta1 */
