@@ -193,10 +193,13 @@ START_TEST(add_and_mean_same_bits)
                     want[i] += (double)x[i];
             }
             ck_assert(memcmp(acc + off, want + off, n * sizeof *acc) == 0);
-            hg__vec_mean_f32(got_f + off, acc + off, n, 129.0);
-            for (size_t i = off; i < off + n; i++)
-                want_f[i] = (float)(want[i] / 129.0);
-            ck_assert(memcmp(got_f + off, want_f + off, n * sizeof *got_f) == 0);
+            const double counts[] = {129.0, 128.0, 1.0, 65536.0};
+            for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+                hg__vec_mean_f32(got_f + off, acc + off, n, counts[c]);
+                for (size_t i = off; i < off + n; i++)
+                    want_f[i] = (float)(want[i] / counts[c]);
+                ck_assert(memcmp(got_f + off, want_f + off, n * sizeof *got_f) == 0);
+            }
         }
 }
 END_TEST
@@ -219,11 +222,19 @@ START_TEST(mean_of_one_record_same_bits)
             }
             memset(acc, 0, sizeof acc);
             hg__vec_add_f32(acc + off, x + off, n);
-            hg__vec_mean_f32(want + off, acc + off, n, 128.0);
-            hg__vec_mean1_f32(got + off, x + off, n, 128.0);
-            ck_assert(memcmp(got + off, want + off, n * sizeof *got) == 0);
-            if (n > 3)
-                ck_assert(!signbit(got[off]));
+            /* powers of two (multiplied by the inverse) and not (divided) */
+            const double counts[] = {128.0, 129.0, 1.0, 3.0, 1048576.0, 0.5};
+            for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+                hg__vec_mean_f32(want + off, acc + off, n, counts[c]);
+                hg__vec_mean1_f32(got + off, x + off, n, counts[c]);
+                ck_assert(memcmp(got + off, want + off, n * sizeof *got) == 0);
+                for (size_t i = off; i < off + n; i++) { /* the scalar formula's bits */
+                    float f = (float)((0.0 + (double)x[i]) / counts[c]);
+                    ck_assert(memcmp(&f, &got[i], sizeof f) == 0);
+                }
+                if (n > 3)
+                    ck_assert(!signbit(got[off]));
+            }
         }
 }
 END_TEST

@@ -96,11 +96,30 @@ void hg__vec_add_f32(double *restrict acc, const float *restrict x, size_t n)
     add_f32(acc, x, n);
 }
 
+/*
+ * 2^-k when count is 2^k (k >= 0), else 0: then v / count == v * that for every
+ * double v a step's sums can hold (a multiple of 2^-149, at most about 2^128 times a
+ * row count: scaling it by 2^-k stays far inside the normal range), so a mean can
+ * multiply instead of divide, with the same bits, and a division is the loop's cost
+ * (a 128-row step of the MLP's 203,530 parameters).
+ */
+BODY double exact_inverse(double count)
+{
+    int e = 0;
+    return count >= 1 && frexp(count, &e) == 0.5 ? ldexp(1.0, 1 - e) : 0.0;
+}
+
 BODY void mean_f32(float *restrict out, const double *restrict acc, size_t n, double count)
 {
     size_t m = main_part(n);
-    for (size_t i = 0; i < m; i++)
-        out[i] = (float)(acc[i] / count);
+    double inv = exact_inverse(count);
+    if (inv != 0) {
+        for (size_t i = 0; i < m; i++)
+            out[i] = (float)(acc[i] * inv);
+    } else {
+        for (size_t i = 0; i < m; i++)
+            out[i] = (float)(acc[i] / count);
+    }
     for (size_t i = m; i < n; i++)
         out[i] = (float)(acc[i] / count);
 }
@@ -127,8 +146,14 @@ void hg__vec_mean_f32(float *restrict out, const double *restrict acc, size_t n,
 BODY void mean1_f32(float *restrict out, const float *restrict x, size_t n, double count)
 {
     size_t m = main_part(n);
-    for (size_t i = 0; i < m; i++)
-        out[i] = (float)((0.0 + (double)x[i]) / count);
+    double inv = exact_inverse(count);
+    if (inv != 0) {
+        for (size_t i = 0; i < m; i++)
+            out[i] = (float)((0.0 + (double)x[i]) * inv);
+    } else {
+        for (size_t i = 0; i < m; i++)
+            out[i] = (float)((0.0 + (double)x[i]) / count);
+    }
     for (size_t i = m; i < n; i++)
         out[i] = (float)((0.0 + (double)x[i]) / count);
 }
