@@ -125,6 +125,12 @@ START_TEST(fissioned_pthread_computes_the_reference)
     const hg__device *d = &e->dev[t];
     const char *note = hg_engine_fission_note(e, t);
     ck_assert_msg(note && strncmp(note, "fissioned to ", 13) == 0, "note: %s", note);
+    /* the whole device alone was timed on the step's rows (its window holds them
+       all), not predicted from its solo model */
+    const char *alone = strstr(note, "and the whole device alone took ");
+    ck_assert_msg(alone != NULL, "note: %s", note);
+    double alone_ms = atof(alone + strlen("and the whole device alone took "));
+    ck_assert_msg(alone_ms > 0 && alone_ms < 60000, "note: %s", note);
     ck_assert_ptr_nonnull(d->sub);
     ck_assert_uint_ge(d->sub_units, 1);
     cl_uint cu = 0;

@@ -17,13 +17,15 @@
  *      whole device), check its gradient against the host reference, and fit
  *      its cost model alone; plan again with that model;
  *   3. time the joint step, every device at once, with the device whole and
- *      fissioned in turn (both stay open meanwhile): a warm-up round, then
- *      the median of 3 rounds each;
+ *      fissioned in turn (both stay open meanwhile), and the whole device
+ *      alone on the same rows: a warm-up round, then the median of 3 rounds
+ *      each;
  *   4. keep the faster: the other is closed and released.  The fissioned
- *      device must also beat the whole device alone on the step's rows (its
- *      solo model): when that is faster than either joint step, the others
- *      are about to be measured not to pay for themselves, and a device
- *      fissioned for their sake would be left with a core idle.
+ *      device must also beat the whole device alone on the step's rows
+ *      (timed, or its solo model's prediction when its window is smaller
+ *      than the step): when that is faster than either joint step, the
+ *      others are about to be measured not to pay for themselves, and a
+ *      device fissioned for their sake would be left with a core idle.
  * The device's fission_note says what was decided and on which figures.
  * A fissioned device's model is never written to the profile cache (its key
  * describes the whole device), and a calibration that read every profile
@@ -200,22 +202,26 @@ static hg_status joint_once(hg_engine *eng, const size_t *counts, const float *p
 
 /*
  * The joint step with device i whole (*whole, on counts) and fissioned
- * (eng->dev[i], on sub_counts), in turn, so that a drift in the machine's
- * speed (other processes) hits both alike: a warm-up round, then the median
- * of JOINT_RUNS rounds each, into *whole_ms and *sub_ms.  *whole and
- * eng->dev[i] are where they were on return.
+ * (eng->dev[i], on sub_counts), and, with alone_counts, the whole device
+ * alone on the step's rows, in turn, so that a drift in the machine's speed
+ * (other processes) hits them alike: a warm-up round, then the median of
+ * JOINT_RUNS rounds each, into *whole_ms, *sub_ms and *alone_ms (NAN without
+ * alone_counts).  *whole and eng->dev[i] are where they were on return.
  */
 static hg_status alternate(hg_engine *eng, size_t i, hg__device *whole, const size_t *counts,
-                           const size_t *sub_counts, const float *params, double *whole_ms,
-                           double *sub_ms, hg_error *err)
+                           const size_t *sub_counts, const size_t *alone_counts,
+                           const float *params, double *whole_ms, double *sub_ms,
+                           double *alone_ms, hg_error *err)
 {
-    double tw[JOINT_RUNS], ts[JOINT_RUNS];
+    double tw[JOINT_RUNS], ts[JOINT_RUNS], ta[JOINT_RUNS];
     hg_status st = HG_OK;
     for (int r = 0; r <= JOINT_RUNS && st == HG_OK; r++) {
-        double a = 0, b = 0;
+        double a = 0, b = 0, c = NAN;
         hg__device sub = eng->dev[i];
         eng->dev[i] = *whole;
         st = joint_once(eng, counts, params, &a, err);
+        if (st == HG_OK && alone_counts)
+            st = joint_once(eng, alone_counts, params, &c, err);
         *whole = eng->dev[i];
         eng->dev[i] = sub;
         if (st == HG_OK)
@@ -223,11 +229,13 @@ static hg_status alternate(hg_engine *eng, size_t i, hg__device *whole, const si
         if (r > 0) { /* r == 0: warm-up */
             tw[r - 1] = a;
             ts[r - 1] = b;
+            ta[r - 1] = c;
         }
     }
     if (st == HG_OK) {
         *whole_ms = hg__cost_median(tw, JOINT_RUNS);
         *sub_ms = hg__cost_median(ts, JOINT_RUNS);
+        *alone_ms = alone_counts ? hg__cost_median(ta, JOINT_RUNS) : NAN;
     }
     return st;
 }
@@ -389,11 +397,28 @@ hg_status hg__fission_calibrate(hg_engine *eng, const float *params, hg_error *e
     size_t *sub_counts = calloc(eng->ndev, sizeof *sub_counts);
     st = sub_counts ? joint_plan(eng, sub_counts, &e)
                     : hg__error_set(&e, HG_OUT_OF_MEMORY, 0, "device fission");
+    /*
+     * The whole device alone on the same rows: what the joint steps must
+     * beat.  Timed with them where its window holds the step's rows (its
+     * solo model can be off by a third at this size: 11.6 and 21.7 ms
+     * predicted for the same 65536 rows of POCL pthread in two runs); else
+     * its model's prediction.
+     */
+    size_t *alone_counts = NULL;
+    if (st == HG_OK && rows <= whole.win.hi - whole.win.lo) {
+        alone_counts = calloc(eng->ndev, sizeof *alone_counts);
+        if (alone_counts)
+            alone_counts[i] = rows;
+    }
+    double alone_ms = NAN;
     if (st == HG_OK)
-        st = alternate(eng, i, &whole, counts, sub_counts, params, &full_ms, &sub_ms, &e);
+        st = alternate(eng, i, &whole, counts, sub_counts, alone_counts, params, &full_ms,
+                       &sub_ms, &alone_ms, &e);
     eng->warming = warming;
-    /* the whole device alone on the same rows: what the joint steps must beat */
-    double alone_ms = whole.model.valid ? hg__cost_predict(&whole.model, rows) : NAN;
+    const char *alone_how = alone_counts ? "took" : "is predicted";
+    if (!alone_counts && whole.model.valid)
+        alone_ms = hg__cost_predict(&whole.model, rows);
+    free(alone_counts);
     bool keep = st == HG_OK && (hg__fission_pays(full_ms, sub_ms, alone_ms) || eng->keep_fission);
     if (keep) {
         hg__forward_release(&whole);
@@ -401,8 +426,8 @@ hg_status hg__fission_calibrate(hg_engine *eng, const float *params, hg_error *e
         if (isfinite(alone_ms))
             snprintf(d->fission_note, sizeof d->fission_note, "fissioned to %u of %u compute "
                      "units: a joint step of %zu rows took %.1f ms, against %.1f ms whole, "
-                     "and the whole device alone is predicted %.1f ms", (unsigned)units,
-                     (unsigned)all, rows, sub_ms, full_ms, alone_ms);
+                     "and the whole device alone %s %.1f ms", (unsigned)units,
+                     (unsigned)all, rows, sub_ms, full_ms, alone_how, alone_ms);
         else
             snprintf(d->fission_note, sizeof d->fission_note, "fissioned to %u of %u compute "
                      "units: a joint step of %zu rows took %.1f ms, against %.1f ms whole",
@@ -415,8 +440,8 @@ hg_status hg__fission_calibrate(hg_engine *eng, const float *params, hg_error *e
         if (st == HG_OK && hg__fission_pays(full_ms, sub_ms, NAN)) /* not the device alone */
             snprintf(d->fission_note, sizeof d->fission_note, "kept whole (%u compute units): "
                      "a joint step of %zu rows took %.1f ms fissioned to %u, %.1f ms whole, "
-                     "and the whole device alone is predicted %.1f ms", (unsigned)all, rows,
-                     sub_ms, (unsigned)units, full_ms, alone_ms);
+                     "and the whole device alone %s %.1f ms", (unsigned)all, rows,
+                     sub_ms, (unsigned)units, full_ms, alone_how, alone_ms);
         else if (st == HG_OK)
             snprintf(d->fission_note, sizeof d->fission_note, "kept whole (%u compute units): "
                      "a joint step of %zu rows took %.1f ms, against %.1f ms fissioned to %u",
