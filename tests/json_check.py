@@ -51,6 +51,7 @@ Standard library only.
 """
 import codecs
 import os
+import shutil
 import subprocess
 import sys
 
@@ -274,7 +275,45 @@ def check_bench(bench, work):
         odd_name(name[len("solo:"):], "config name")
     if len(solo) != len(doc["devices"]):
         fail("%d solo configs for %d devices" % (len(solo), len(doc["devices"])))
+    check_whole(doc, [])
     print("hetgrad-bench: valid; %d device names intact" % len(doc["devices"]))
+    # A device calibration fissioned is also timed alone as a whole device (whole:NAME,
+    # an engine calibrated with fission off), and the best device alone counts it.
+    # (a fresh profile cache: a warm start, every profile from the cache, has no trial)
+    cache = os.path.join(work, "fission-cache")
+    shutil.rmtree(cache, ignore_errors=True)
+    os.makedirs(cache, mode=0o700)
+    env = dict(os.environ, HETGRAD_FISSION="force", HETGRAD_CACHE_DIR=cache)
+    p = run([bench, "--json", "--rows", "2000", "--steps", "3", "--keep-duplicates",
+             "--devices", "platform:Portable"], env=env)
+    doc = parse_valid(p.stdout, "hetgrad-bench-1", "hetgrad-bench --json (fission forced)")
+    fissioned = [i for i, d in enumerate(doc["devices"])
+                 if (d["fission"] or "").startswith("fissioned to ")]
+    if not fissioned:
+        fail("hetgrad-bench with HETGRAD_FISSION=force fissioned no device: %r"
+             % [d["fission"] for d in doc["devices"]])
+    check_whole(doc, fissioned)
+    alone = [c for c in doc["configs"] if c["name"].startswith(("solo:", "whole:"))]
+    best = max(c["rows_per_s"] for c in alone)
+    for c in doc["configs"]:
+        if c["vs_best_solo"] is not None and abs(c["vs_best_solo"] * best - c["rows_per_s"]) \
+                > 1e-6 * c["rows_per_s"]:
+            fail("hetgrad-bench: %s: vs_best_solo %r is not over the best device alone "
+                 "(%r rows/s, whole devices included)" % (c["name"], c["vs_best_solo"], best))
+    print("hetgrad-bench: fission forced: whole:%s timed" % doc["devices"][fissioned[0]]["name"])
+
+
+def check_whole(doc, fissioned):
+    """whole:NAME configurations: one for each fissioned device, alone on it."""
+    whole = [c for c in doc["configs"] if c["name"].startswith("whole:")]
+    want = ["whole:" + doc["devices"][i]["name"] for i in fissioned]
+    if [c["name"] for c in whole] != want:
+        fail("hetgrad-bench: whole configs %r, fissioned devices want %r"
+             % ([c["name"] for c in whole], want))
+    for c, i in zip(whole, fissioned):
+        shares = [round(x, 6) for x in c["shares"]]
+        if shares != [1.0 if k == i else 0.0 for k in range(len(shares))]:
+            fail("hetgrad-bench: %s ran on shares %r" % (c["name"], c["shares"]))
 
 
 def check_bench_startup(tool, work):

@@ -306,24 +306,40 @@ typedef struct bench_run {
     size_t  rounds;       /* timed rounds run (the harness may add rounds: --steps) */
 } bench_run;
 
+/* Whether calibration fissioned device i of e (its fission note). */
+static bool fissioned(const hg_engine *e, size_t i)
+{
+    const char *note = hg_engine_fission_note(e, i);
+    return note && strncmp(note, "fissioned to ", 13) == 0;
+}
+
+/* A configuration of one device alone: solo:NAME, or whole:NAME (the whole device
+   of a fissioned one, on the engine without fission). */
+static bool alone_config(const char *name)
+{
+    return !strncmp(name, "solo:", 5) || !strncmp(name, "whole:", 6);
+}
+
 /*
  * Every configuration: each usable device alone, equal, weighted (engine e)
  * and dynamic (engine ed, its own, so its balancer keeps its feedback while
- * the others run between its steps), interleaved over o->steps rounds or more.  A
- * device alone too slow for --max-step-s / 4 runs on fewer rows in a second,
- * two-round run of its own; equal too slow for --max-step-s is predicted.
+ * the others run between its steps), and, with ew (an engine calibrated with
+ * fission off), each device that e fissioned alone as a whole device,
+ * interleaved over o->steps rounds or more.  A device alone too slow for
+ * --max-step-s / 4 runs on fewer rows in a second, two-round run of its own;
+ * equal too slow for --max-step-s is predicted.
  */
-static void run_configs(const bench_opts *o, hg_engine *e, hg_engine *ed, const float *params,
-                        float *grad, bench_run *run)
+static void run_configs(const bench_opts *o, hg_engine *e, hg_engine *ed, hg_engine *ew,
+                        const float *params, float *grad, bench_run *run)
 {
     size_t nd = hg_engine_device_count(e);
     hg_device_profile prof[16];
     for (size_t i = 0; i < nd; i++)
         hg_engine_device_profile(e, i, &prof[i]);
-    bconfig *cfg = calloc(nd + 3, sizeof *cfg), *slow = calloc(nd, sizeof *slow);
+    bconfig *cfg = calloc(2 * nd + 3, sizeof *cfg), *slow = calloc(nd, sizeof *slow);
     size_t rounds = o->steps_max > o->steps ? o->steps_max : o->steps > 2 ? o->steps : 2;
-    double *bal = calloc((nd + 3) * rounds, sizeof *bal);
-    run->res = calloc(nd + 3, sizeof *run->res);
+    double *bal = calloc((2 * nd + 3) * rounds, sizeof *bal);
+    run->res = calloc(2 * nd + 3, sizeof *run->res);
     if (!cfg || !slow || !bal || !run->res) {
         fprintf(stderr, "hetgrad-bench: out of memory\n");
         exit(3);
@@ -365,6 +381,14 @@ static void run_configs(const bench_opts *o, hg_engine *e, hg_engine *ed, const 
         for (size_t i = 0; i < nd; i++)
             eq->share[i] = usable(e, prof, i) ? 1.0 / (double)healthy : 0;
     }
+    for (size_t i = 0; ew && i < nd; i++) {
+        if (!usable(e, prof, i) || !fissioned(e, i))
+            continue;
+        result *r = &run->res[run->nres++];
+        snprintf(r->name, sizeof r->name, "whole:%s", hg_engine_device(ew, i)->name);
+        cfg[n] = (bconfig){.r = r, .e = ew, .split = HG_SPLIT_WEIGHTS, .rows = o->rows};
+        cfg[n++].w[i] = 1;
+    }
     const hg_split splits[2] = {HG_SPLIT_MODEL, HG_SPLIT_DYNAMIC};
     for (size_t k = 0; k < 2; k++) {
         result *r = &run->res[run->nres++];
@@ -385,11 +409,11 @@ static void run_configs(const bench_opts *o, hg_engine *e, hg_engine *ed, const 
     run->wide = hr.wide || hs.wide;
     size_t best = SIZE_MAX;
     for (size_t c = 0; c < n; c++)
-        if (!strncmp(cfg[c].r->name, "solo:", 5) &&
+        if (alone_config(cfg[c].r->name) &&
             (best == SIZE_MAX || cfg[c].r->rows_per_s > cfg[best].r->rows_per_s))
             best = c;
     for (size_t k = 0; k < run->nres; k++)
-        if (!strncmp(run->res[k].name, "solo:", 5) && run->res[k].rows_per_s > run->best_solo)
+        if (alone_config(run->res[k].name) && run->res[k].rows_per_s > run->best_solo)
             run->best_solo = run->res[k].rows_per_s;
     for (size_t k = 0; k < run->nres; k++)
         run->res[k].paired_solo = NAN;
@@ -552,6 +576,37 @@ static hg_engine *open_engine(const hg_engine_options *eo, const hg_model_desc *
     if (calib_ms)
         *calib_ms = ms_between(&t1, &t2);
     return e;
+}
+
+/*
+ * The engine of the whole devices: as open_engine, with HETGRAD_FISSION=off for its
+ * creation (the variable as it was afterwards).  Its devices must be e's, in order.
+ */
+static hg_engine *open_whole_engine(const hg_engine_options *eo, const hg_model_desc *m,
+                                    const hg_dataset_desc *data, const hg_engine *e)
+{
+    const char *was = getenv("HETGRAD_FISSION");
+    char *saved = was ? strdup(was) : NULL;
+    if ((was && !saved) || setenv("HETGRAD_FISSION", "off", 1) != 0) {
+        fprintf(stderr, "hetgrad-bench: out of memory\n");
+        exit(3);
+    }
+    hg_engine *ew = open_engine(eo, m, data, NULL, NULL);
+    if (saved)
+        setenv("HETGRAD_FISSION", saved, 1);
+    else
+        unsetenv("HETGRAD_FISSION");
+    free(saved);
+    size_t nd = hg_engine_device_count(e);
+    bool same = hg_engine_device_count(ew) == nd;
+    for (size_t i = 0; same && i < nd; i++)
+        same = !strcmp(hg_engine_device(e, i)->name, hg_engine_device(ew, i)->name);
+    if (!same) {
+        fprintf(stderr, "hetgrad-bench: the whole devices' engine has other devices than "
+                "the calibrated one's\n");
+        exit(3);
+    }
+    return ew;
 }
 
 /* The devices' profiles after the run, and which cached ones were found stale. */
@@ -792,9 +847,16 @@ int main(int argc, char **argv)
     }
     if (hg_engine_set_split(ed, HG_SPLIT_DYNAMIC, &err) != HG_OK)
         die("dynamic", &err);
+    /* a device calibration fissioned is also timed alone whole, on an engine calibrated
+       with fission off, so that "best device alone" is the best whole device */
+    hg_engine *ew = NULL;
+    for (size_t i = 0; i < nd && !ew; i++)
+        if (fissioned(e, i))
+            ew = open_whole_engine(&eo, &m, &data, e);
     bench_run run = {0};
-    run_configs(&o, e, ed, wl.params, wl.grad, &run);
+    run_configs(&o, e, ed, ew, wl.params, wl.grad, &run);
     hg_engine_destroy(ed);
+    hg_engine_destroy(ew);
 
     /* The profiles as they stand after the runs: a cached one that the first steps found
        stale was measured again (docs/engine.md).  The calibrated models, not the
