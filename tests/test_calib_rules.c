@@ -80,6 +80,24 @@ START_TEST(fission_units)
 END_TEST
 
 /* Kept only when the joint step is faster by more than 3%. */
+/* The joint step's run of median makespan, whole: not device-by-device medians. */
+START_TEST(median_run)
+{
+    /* the makespans of five runs: the median, 7.0, is run 2's */
+    const double span[5] = {7.5, 6.0, 7.0, 7.2, 6.1};
+    ck_assert_uint_eq(hg__median_run(span, 5), 2);
+    const double one[1] = {3.0};
+    ck_assert_uint_eq(hg__median_run(one, 1), 0);
+    ck_assert_uint_eq(hg__median_run(NULL, 0), 0);
+    const double even[4] = {4.0, 1.0, 3.0, 2.0}; /* upper median: 3 */
+    ck_assert_uint_eq(hg__median_run(even, 4), 2);
+    const double ties[5] = {5.0, 5.0, 5.0, 1.0, 9.0}; /* the last of the equal medians */
+    ck_assert_uint_eq(hg__median_run(ties, 5), 2);
+    const double sorted[3] = {1.0, 2.0, 3.0};
+    ck_assert_uint_eq(hg__median_run(sorted, 3), 1);
+}
+END_TEST
+
 START_TEST(fission_pays)
 {
     ck_assert(hg__fission_pays(100.0, 96.9, NAN));
@@ -138,6 +156,7 @@ int main(void)
     tcase_add_test(tc, settled_timings);
     tcase_add_test(tc, fission_units);
     tcase_add_test(tc, fission_pays);
+    tcase_add_test(tc, median_run);
     tcase_add_test(tc, decision_rows);
     tcase_add_test(tc, race_skip);
     suite_add_tcase(s, tc);

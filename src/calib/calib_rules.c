@@ -63,6 +63,22 @@ bool hg__fission_pays(double full_ms, double fissioned_ms, double alone_ms)
     return fissioned_ms < (1.0 - HG__FISSION_MARGIN) * best;
 }
 
+size_t hg__median_run(const double *span, size_t n)
+{
+    /* the run with as many makespans below it as n / 2 allows: rank by counting */
+    size_t pick = 0;
+    for (size_t r = 0; r < n; r++) {
+        size_t below = 0, equal = 0;
+        for (size_t q = 0; q < n; q++) {
+            below += span[q] < span[r];
+            equal += span[q] == span[r];
+        }
+        if (below <= n / 2 && n / 2 < below + equal)
+            pick = r;
+    }
+    return pick;
+}
+
 size_t hg__decision_rows(size_t data_rows, size_t batch_rows, size_t max_rows)
 {
     size_t rows = batch_rows ? batch_rows : max_rows;

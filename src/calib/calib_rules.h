@@ -75,12 +75,21 @@ bool hg__race_skip(double probe_ms, double fastest_ms);
  * Whether the fissioned device pays: the joint step with it (fissioned_ms)
  * is faster by more than HG__FISSION_MARGIN than both the joint step with
  * the full device (full_ms) and the full device alone on the same rows
- * (alone_ms, predicted by its solo model; not finite or <= 0: unknown, not
- * compared), which is what the devices are measured against afterwards: a
+ * (alone_ms, timed beside them, or predicted by its solo model; not finite
+ * or <= 0: unknown, not compared), which is what the devices are measured against afterwards: a
  * fissioned device beside others that are together slower than the whole
  * device alone would be kept for a split that should not exist.  false when
  * full_ms or fissioned_ms is not finite and positive.
  */
 bool hg__fission_pays(double full_ms, double fissioned_ms, double alone_ms);
+
+/*
+ * Of n runs of the same joint step whose makespans are span[0..n), the one to keep:
+ * the run of median makespan (the upper median for an even n; of equal makespans the
+ * last), so that every device's time comes from one run that a step had.  Per-device
+ * medians come from different runs, and their largest is below the median step when
+ * the devices take turns being late.  0 when n is 0.
+ */
+size_t hg__median_run(const double *span, size_t n);
 
 #endif /* HG_CALIB_RULES_H */
