@@ -15,8 +15,9 @@
  * bounded; the factor is one on b, so it carries over to larger steps).
  *
  * Each device computes its rows from the start of its resident window: the
- * joint steps are timed, not reduced.  A joint step shorter than 20 ms is run
- * 5 times and each device's median time kept.  One warm-up step on the solo models'
+ * joint steps are timed, not reduced: a device's time runs from the round's
+ * start to its end.  A joint step shorter than 20 ms is run 5 times and the
+ * run of median makespan kept whole.  One warm-up step on the solo models'
  * plan comes first.  The result is cached in the profile cache under the
  * devices' identities and their solo models as stored (a,b to 17 digits): it
  * is reused exactly while every device's profile is, and measured again as
