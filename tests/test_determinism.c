@@ -305,6 +305,56 @@ START_TEST(mlp_tiled_equals_naive)
 }
 END_TEST
 
+/*
+ * Every tiled GEMM block shape on every device equals the naive GEMM bit for
+ * bit, on layers wide enough for every block (45 and 33 wide: 32-column
+ * blocks, two float16 a row, shifted back at the right edge; 37 inputs and
+ * 301 rows: blocks shifted up at the bottom) and with the float64 reference.
+ */
+START_TEST(mlp_every_tile_equals_naive)
+{
+    problem p;
+    const test_problem_spec spec = {
+        .kind = HG_MODEL_MLP, .rows = 301, .inputs = 37, .outputs = 3, .nhidden = 2,
+        .hidden = {45, 33}, .seed = 11, .shift = 1.5, .param_scale = 0.5};
+    test_problem_make(&p, &spec);
+    float *want = malloc(p.P * sizeof *want), *g = malloc(p.P * sizeof *g);
+    double wloss = 0, loss = 0;
+    hg_engine *e = make_engine_g(&p, NULL, BLOCK, HG_GEMM_NAIVE);
+    step(e, &p, 0, 301, NULL, want, &wloss);
+    hg_engine_destroy(e);
+    expect_reference(&p, 0, 301, NULL, want, wloss);
+    e = make_engine_g(&p, NULL, BLOCK, HG_GEMM_OWN);
+    size_t wide = 0;
+    for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+        hg__kchoice c[HG__MAX_CANDIDATES];
+        size_t nc = hg__kchoice_candidates(e, &e->dev[i], c);
+        for (size_t q = 0; q < nc; q++) {
+            if (c[q].b != 32 && q > 0)
+                continue; /* the 16-column blocks: mlp_same_bits (Oclgrind is slow) */
+            char name[48];
+            hg__kchoice_name(&c[q], name, sizeof name);
+            hg_error err;
+            ck_assert_msg(hg__kchoice_apply(e, &e->dev[i], e->dev[i].li, &c[q], &err) == HG_OK,
+                          "%s: %s", name, err.message);
+            double w[16] = {0};
+            ck_assert_uint_le(hg_engine_device_count(e), 16);
+            w[i] = 1;
+            ck_assert(hg_engine_set_weights(e, w, hg_engine_device_count(e), &err) == HG_OK);
+            step(e, &p, 0, 301, NULL, g, &loss);
+            ck_assert_msg(memcmp(g, want, p.P * sizeof *g) == 0 && loss == wloss,
+                          "device %zu computing with %s differs from the naive GEMM", i, name);
+            wide += c[q].b == 32;
+        }
+    }
+    ck_assert_msg(wide >= 2 * hg_engine_device_count(e), "32-column blocks were not offered");
+    hg_engine_destroy(e);
+    free(want);
+    free(g);
+    test_problem_free(&p);
+}
+END_TEST
+
 /* Options that cannot be deterministic are refused with a reason. */
 START_TEST(refuses_what_it_cannot_fix)
 {
@@ -342,6 +392,7 @@ int main(void)
     tcase_add_test(tc, mlp_same_bits);
     tcase_add_test(tc, small_blocks_same_bits);
     tcase_add_test(tc, mlp_tiled_equals_naive);
+    tcase_add_test(tc, mlp_every_tile_equals_naive);
     tcase_add_test(tc, recovery_keeps_bits);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -320,7 +320,7 @@ START_TEST(raced_at_the_batch_size)
     ck_assert(d->kc_measured);
     ck_assert(hg__kchoice_valid(e, d, &d->kc));
     ck_assert_msg(strstr(d->kc_note, "mlp-small 16x16"), "%s", d->kc_note);
-    ck_assert_msg(strstr(d->kc_note, "fastest of 5 on 128 rows"), "%s", d->kc_note);
+    ck_assert_msg(strstr(d->kc_note, "fastest of 7 on 128 rows"), "%s", d->kc_note);
     hg_engine_destroy(e);
     free_problem(&p);
 }

@@ -17,8 +17,10 @@
    forward pass (clipped to the model's classes).  Best first on POCL. */
 static const unsigned fused_shapes[][3] = {{8, 8, 2}, {4, 8, 5}, {2, 8, 10}};
 /* Tiled GEMM blocks (rows x columns of C per work-item) for layers at least
-   16 wide; narrower ones use 8 x 8 (tiled.c). */
-static const unsigned tiled_shapes[][2] = {{16, 16}, {24, 16}, {8, 16}};
+   as wide as the block; narrower ones use 8 x 8 (tiled.c).  32 columns are
+   two float16 a row (cl/gemm.cl): the fastest where 32 vector registers hold
+   16 to 24 of them (AVX-512), spilled where there are 16 (AVX2). */
+static const unsigned tiled_shapes[][2] = {{16, 16}, {24, 16}, {8, 16}, {8, 32}, {12, 32}};
 
 static bool single_layer(const hg_engine *eng)
 {

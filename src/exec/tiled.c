@@ -37,7 +37,7 @@ static hg_status gemm(hg__device *d, bool ta, size_t m, size_t n, size_t k, cl_m
                       cl_uint flags, hg_error *err)
 {
     tiled_state *ts = d->ps;
-    int w = n < 16 ? 1 : 0; /* narrow products use the 8 x 8 program */
+    int w = n < d->kc.b ? 1 : 0; /* products narrower than a block: the 8 x 8 program */
     size_t tm = w ? NARROW_TM : d->kc.a, tn = w ? NARROW_TN : d->kc.b;
     cl_kernel kern = ta ? ts->gtn[w] : ts->gnn[w];
     const char *name = ta ? "hg_gemm_tn" : "hg_gemm_nn";
