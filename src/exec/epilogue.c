@@ -42,7 +42,7 @@ hg_status hg__column_sums(hg_engine *eng, hg__device *d, const hg__batch *b, cl_
     hg__karg cs[] = {HG_MEM(g), HG_U32(goff), HG_U32(um), HG_U32(c), HG_MEM(d->loss),
                      HG_U32(blk), HG_MEM(d->partial[li])};
     hg_status st = hg__set_args(d, d->k_colsum, "hg_colsum_partial", cs, 7, err);
-    size_t g2[2] = {cols + 1, hg__colsum_blocks(eng, m)};
+    size_t g2[2] = {(cols + 15) / 16 + 1, hg__colsum_blocks(eng, m)}; /* 16 columns a work-item */
     if (st == HG_OK)
         st = hg__launch(d, d->k_colsum, 2, g2, NULL, "hg_colsum_partial", err);
     /* one finish per record: its column-sum blocks */
@@ -79,6 +79,7 @@ hg_status hg__run_output(hg_engine *eng, hg__device *d, const hg__batch *b, hg_e
                            HG_MEM(d->params), HG_U32(boff), HG_MEM(b->labels), HG_U32(yoff),
                            HG_MEM(d->loss)};
         st = hg__set_args(d, d->k_softmax_out, "hg_softmax_out", args, 9, err);
+        gws = (m + 15) / 16; /* 16 rows a work-item */
         if (st == HG_OK)
             st = hg__launch(d, d->k_softmax_out, 1, &gws, NULL, "hg_softmax_out", err);
     }
