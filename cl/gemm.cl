@@ -212,9 +212,24 @@ static inline void hg_init_acc(VT *acc, const uint M, const uint N, const uint i
     const uint js = (j0 + HG_TN > N && N >= HG_TN) ? N - HG_TN : j0;           \
     const uint nvalid = N - js; /* >= HG_TN unless N < HG_TN */
 
+/*
+ * Row i of A (nn: of the M rows; tn: of the K rows): row i from aoff on, or,
+ * for an index step read in place (aindexed != 0), the data set's row
+ * aidx[aioff + i] - abase (hg_batch_row in fused.cl; aoff is then the first
+ * column).  The same values in the same order as the rows gathered first,
+ * so the same bits.
+ */
+inline size_t hg_arow(const uint i, __global const uint *aidx, const uint aioff,
+                      const uint abase, const uint aindexed)
+{
+    return aindexed ? (size_t)(aidx[aioff + i] - abase) : (size_t)i;
+}
+
 /* C = A B (+ epilogue).  A: M x K, B: K x N. */
 __kernel void hg_gemm_nn(const uint M, const uint N, const uint K,
                          __global const float *A, const uint aoff, const uint lda,
+                         __global const uint *aidx, const uint aioff, const uint abase,
+                         const uint aindexed,
                          __global const float *B, const uint boff, const uint ldb,
                          __global float *C, const uint coff, const uint ldc,
                          __global const float *bias, const uint bias_off,
@@ -225,7 +240,7 @@ __kernel void hg_gemm_nn(const uint M, const uint N, const uint K,
     __global const float *ar[HG_TM];
 #pragma unroll
     for (uint r = 0; r < HG_TM; r++)
-        ar[r] = A + (size_t)aoff + (size_t)min(is + r, M - 1u) * lda;
+        ar[r] = A + (size_t)aoff + hg_arow(min(is + r, M - 1u), aidx, aioff, abase, aindexed) * lda;
     __global const float *bp = B + (size_t)boff + js;
     VT acc[HG_TM * HG_NV], b[HG_NV];
     hg_init_acc(acc, M, N, i0, j0, is, js, C, coff, ldc, flags);
@@ -247,6 +262,8 @@ __kernel void hg_gemm_nn(const uint M, const uint N, const uint K,
 /* C = A^T B (+ epilogue).  A: K x M (stored), B: K x N. */
 __kernel void hg_gemm_tn(const uint M, const uint N, const uint K,
                          __global const float *A, const uint aoff, const uint lda,
+                         __global const uint *aidx, const uint aioff, const uint abase,
+                         const uint aindexed,
                          __global const float *B, const uint boff, const uint ldb,
                          __global float *C, const uint coff, const uint ldc,
                          __global const float *bias, const uint bias_off,
@@ -263,7 +280,23 @@ __kernel void hg_gemm_tn(const uint M, const uint N, const uint K,
     VT acc[HG_TM * HG_NV], b[HG_NV];
     hg_init_acc(acc, M, N, i0, j0, is, js, C, coff, ldc, flags);
 
-    if (nvalid >= HG_TN) {
+    if (aindexed) {
+        /* row p of A through the index list */
+        __global const float *ai;
+        if (nvalid >= HG_TN) {
+            for (uint p = 0; p < K; p++, bp += ldb) {
+                ai = ap + (size_t)(aidx[aioff + p] - abase) * lda;
+                hg_loadb(b, bp);
+                HG_FMA_ROWS(ai[ac[r]])
+            }
+        } else {
+            for (uint p = 0; p < K; p++, bp += ldb) {
+                ai = ap + (size_t)(aidx[aioff + p] - abase) * lda;
+                hg_gather(b, bp, nvalid);
+                HG_FMA_ROWS(ai[ac[r]])
+            }
+        }
+    } else if (nvalid >= HG_TN) {
         for (uint p = 0; p < K; p++, ap += lda, bp += ldb) {
             hg_loadb(b, bp);
             HG_FMA_ROWS(ap[ac[r]])

@@ -27,20 +27,34 @@ __kernel void hg_bias_act(__global float *z, const uint zoff, const uint rows,
 }
 
 /*
+ * The data set row of the batch's row r: from row0 on, or, for an index step
+ * read in place (indexed != 0), idx[r] - base (hg_batch_row in fused.cl).
+ */
+inline size_t hg_out_row(const size_t row0, __global const uint *idx, const uint base,
+                         const uint indexed, const size_t r)
+{
+    return indexed ? (size_t)(idx[r] - base) : row0 + r;
+}
+
+/*
  * Linear output: G[r, :] = (Z[r, :] + b) - Y[r, :] in place of Z;
- * loss[r] = 1/2 * sum_j G[r, j]^2.  Global size: rows.
+ * loss[r] = 1/2 * sum_j G[r, j]^2, Y's row r the data set's row
+ * hg_out_row(yoff, ...) (yoff: a row).  Global size: rows.
  */
 __kernel void hg_linear_out(__global float *z, const uint zoff, const uint rows,
                             const uint cols, __global const float *params, const uint boff,
-                            __global const float *y, const uint yoff, __global float *loss)
+                            __global const float *y, const uint yoff,
+                            __global const uint *idx, const uint base, const uint indexed,
+                            __global float *loss)
 {
     size_t r = get_global_id(0);
     if (r >= rows)
         return;
+    __global const float *yr = y + hg_out_row(yoff, idx, base, indexed, r) * cols;
     float acc = 0.0f;
     for (uint j = 0; j < cols; j++) {
         size_t k = zoff + r * cols + j;
-        float g = z[k] + params[boff + j] - y[yoff + r * cols + j];
+        float g = z[k] + params[boff + j] - yr[j];
         z[k] = g;
         acc += 0.5f * g * g;
     }
@@ -50,8 +64,8 @@ __kernel void hg_linear_out(__global float *z, const uint zoff, const uint rows,
 /*
  * Softmax cross-entropy output: with z = Z[r, :] + b,
  * G[r, :] = softmax(z) - onehot(label) in place of Z;
- * loss[r] = logsumexp(z) - z[label].
- * Labels were checked on the host to lie in [0, cols).
+ * loss[r] = logsumexp(z) - z[label], the label of the data set's row
+ * hg_out_row(loff, ...).  Labels were checked on the host to lie in [0, cols).
  *
  * Global size: ceil(rows / 16).  Work-item w does rows [16 w, 16 w + 16):
  * a full block of 16 as the sixteen lanes of float16 (row q of the block in
@@ -99,6 +113,7 @@ inline void hg_put16(__global float *z, const uint cols, const uint j, const flo
 __kernel void hg_softmax_out(__global float *z, const uint zoff, const uint rows,
                              const uint cols, __global const float *params, const uint boff,
                              __global const int *labels, const uint loff,
+                             __global const uint *idx, const uint base, const uint indexed,
                              __global float *loss)
 {
     const size_t r0 = get_global_id(0) * 16;
@@ -108,12 +123,13 @@ __kernel void hg_softmax_out(__global float *z, const uint zoff, const uint rows
     __global const float *bias = params + boff;
     if (r0 + 16 > rows) {
         for (size_t r = r0; r < rows; r++)
-            hg_softmax_row(z + zoff + r * cols, bias, cols, labels[loff + r], loss + r);
+            hg_softmax_row(z + zoff + r * cols, bias, cols,
+                           labels[hg_out_row(loff, idx, base, indexed, r)], loss + r);
         return;
     }
     int lab[16];
     for (uint q = 0; q < 16; q++)
-        lab[q] = labels[loff + r0 + q];
+        lab[q] = labels[hg_out_row(loff, idx, base, indexed, r0 + q)];
     float16 m = (float16)(-INFINITY);
     for (uint j = 0; j < cols; j++) {
         float16 v = hg_col16(zb, cols, j) + bias[j];

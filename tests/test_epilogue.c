@@ -6,7 +6,8 @@
  * - hg_softmax_out computes 16 rows a work-item as the lanes of float16 and
  *   the rows of a last partial block one by one; both must give, row by row,
  *   the bits of a host copy of the scalar arithmetic (hg_exp1, hg_log1 of
- *   cl/detmath.cl, written out below in C with contraction off);
+ *   cl/detmath.cl, written out below in C with contraction off), with the
+ *   labels of consecutive rows and of an index step's rows read in place;
  * - hg_colsum_partial sums 16 columns a work-item as float16 Kahan sums and
  *   the last columns one by one; both must give the host's scalar Kahan sum
  *   of every column and of the loss, block by block.
@@ -199,16 +200,22 @@ static float value(size_t i, size_t salt)
 
 /* ---- the checks ---------------------------------------------------------------- */
 
-/* hg_softmax_out over rows x cols at an offset of zoff floats (and of loff labels). */
-static void check_softmax(hg__device *d, size_t rows, size_t cols)
+/* hg_softmax_out over rows x cols at an offset of zoff floats; row r's label
+   the data set's row loff + r, or, indexed, row idx[r] - base (an index step
+   read in place: rows out of order, one twice). */
+static void check_softmax(hg__device *d, size_t rows, size_t cols, bool indexed)
 {
-    const size_t zoff = 3, loff = 2, boff = 5;
+    const size_t zoff = 3, loff = 2, boff = 5, base = 7;
     size_t nz = zoff + rows * cols;
     float *z = malloc(nz * sizeof *z), *want = malloc(nz * sizeof *want),
           *got = malloc(nz * sizeof *got), *params = malloc((boff + cols) * sizeof *params);
     float *loss = malloc(rows * sizeof *loss), *wloss = malloc(rows * sizeof *wloss);
     int32_t *labels = malloc((loff + rows) * sizeof *labels);
-    ck_assert(z && want && got && params && loss && wloss && labels);
+    cl_uint *idx = malloc(rows * sizeof *idx);
+    ck_assert(z && want && got && params && loss && wloss && labels && idx);
+    for (size_t r = 0; r < rows; r++) /* rows of the data set: [base, base + loff + rows) */
+        idx[r] = (cl_uint)(base + (r * 5 + 3) % (loff + rows));
+    idx[rows - 1] = idx[0];
     for (size_t i = 0; i < nz; i++)
         z[i] = value(i, cols);
     for (size_t j = 0; j < boff + cols; j++)
@@ -217,16 +224,19 @@ static void check_softmax(hg__device *d, size_t rows, size_t cols)
         labels[r] = (int32_t)((r * 7) % cols);
     memcpy(want, z, nz * sizeof *z);
     for (size_t r = 0; r < rows; r++)
-        h_softmax_row(want + zoff + r * cols, params + boff, cols, labels[loff + r], &wloss[r]);
+        h_softmax_row(want + zoff + r * cols, params + boff, cols,
+                      labels[indexed ? idx[r] - base : loff + r], &wloss[r]);
 
     cl_mem bz = buffer(d, nz * sizeof *z, z), bp = buffer(d, (boff + cols) * sizeof *params, params),
            bl = buffer(d, (loff + rows) * sizeof *labels, labels),
-           bloss = buffer(d, rows * sizeof *loss, NULL);
+           bloss = buffer(d, rows * sizeof *loss, NULL), bi = buffer(d, rows * sizeof *idx, idx);
     cl_uint uzoff = (cl_uint)zoff, urows = (cl_uint)rows, ucols = (cl_uint)cols,
-            uboff = (cl_uint)boff, uloff = (cl_uint)loff;
-    hg__karg a[] = {HG_MEM(bz), HG_U32(uzoff), HG_U32(urows), HG_U32(ucols), HG_MEM(bp),
-                    HG_U32(uboff), HG_MEM(bl), HG_U32(uloff), HG_MEM(bloss)};
-    set_args(d->k_softmax_out, a, 9);
+            uboff = (cl_uint)boff, uloff = (cl_uint)loff, ubase = (cl_uint)base,
+            uind = indexed ? 1u : 0u;
+    hg__karg a[] = {HG_MEM(bz),    HG_U32(uzoff), HG_U32(urows), HG_U32(ucols),
+                    HG_MEM(bp),    HG_U32(uboff), HG_MEM(bl),    HG_U32(uloff),
+                    HG_MEM(bi),    HG_U32(ubase), HG_U32(uind),  HG_MEM(bloss)};
+    set_args(d->k_softmax_out, a, 12);
     size_t gws = (rows + 15) / 16;
     launch(d, d->k_softmax_out, 1, &gws);
     read_back(d, bz, nz * sizeof *z, got);
@@ -246,7 +256,9 @@ static void check_softmax(hg__device *d, size_t rows, size_t cols)
     clReleaseMemObject(bp);
     clReleaseMemObject(bl);
     clReleaseMemObject(bloss);
+    clReleaseMemObject(bi);
     free(z), free(want), free(got), free(params), free(loss), free(wloss), free(labels);
+    free(idx);
 }
 
 /* hg_colsum_partial over rows x cols at goff, in blocks of block rows. */
@@ -294,9 +306,11 @@ START_TEST(softmax_out_bits)
 {
     hg_engine *e = make_engine();
     for (size_t i = 0; i < e->ndev; i++) {
-        check_softmax(&e->dev[i], 45, 10);
-        check_softmax(&e->dev[i], 45, 3);
-        check_softmax(&e->dev[i], 7, 10); /* no full block */
+        check_softmax(&e->dev[i], 45, 10, false);
+        check_softmax(&e->dev[i], 45, 3, false);
+        check_softmax(&e->dev[i], 7, 10, false); /* no full block */
+        check_softmax(&e->dev[i], 45, 10, true);
+        check_softmax(&e->dev[i], 7, 3, true);
     }
     hg_engine_destroy(e);
 }

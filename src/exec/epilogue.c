@@ -64,25 +64,22 @@ hg_status hg__run_output(hg_engine *eng, hg__device *d, const hg__batch *b, hg_e
     const hg_model_desc *md = &eng->model;
     const hg__layer *out = &eng->layers[L - 1];
     cl_uint um = (cl_uint)m, zoff = 0, cols = (cl_uint)out->out, boff = (cl_uint)out->b_off;
-    cl_uint yoff = (cl_uint)(b->row * (md->kind == HG_MODEL_LINEAR ? md->outputs : 1));
-    size_t gws = m;
-    hg_status st;
-    if (md->kind == HG_MODEL_LINEAR) {
-        hg__karg args[] = {HG_MEM(d->act[L - 1]), HG_U32(zoff), HG_U32(um), HG_U32(cols),
-                           HG_MEM(d->params), HG_U32(boff), HG_MEM(b->y), HG_U32(yoff),
-                           HG_MEM(d->loss)};
-        st = hg__set_args(d, d->k_linear_out, "hg_linear_out", args, 9, err);
-        if (st == HG_OK)
-            st = hg__launch(d, d->k_linear_out, 1, &gws, NULL, "hg_linear_out", err);
-    } else {
-        hg__karg args[] = {HG_MEM(d->act[L - 1]), HG_U32(zoff), HG_U32(um), HG_U32(cols),
-                           HG_MEM(d->params), HG_U32(boff), HG_MEM(b->labels), HG_U32(yoff),
-                           HG_MEM(d->loss)};
-        st = hg__set_args(d, d->k_softmax_out, "hg_softmax_out", args, 9, err);
-        gws = (m + 15) / 16; /* 16 rows a work-item */
-        if (st == HG_OK)
-            st = hg__launch(d, d->k_softmax_out, 1, &gws, NULL, "hg_softmax_out", err);
-    }
+    /* the batch's rows: from b->row, or through its index list (read in place) */
+    cl_uint row0 = (cl_uint)b->row, base = (cl_uint)b->base, indexed = b->idx ? 1u : 0u;
+    cl_mem idx = b->idx ? b->idx : d->params; /* any buffer when not indexed */
+    bool linear = md->kind == HG_MODEL_LINEAR;
+    cl_kernel k = linear ? d->k_linear_out : d->k_softmax_out;
+    const char *name = linear ? "hg_linear_out" : "hg_softmax_out";
+    hg__karg args[] = {HG_MEM(d->act[L - 1]), HG_U32(zoff),  HG_U32(um),      HG_U32(cols),
+                       HG_MEM(d->params),     HG_U32(boff),  linear ? (hg__karg)HG_MEM(b->y)
+                                                                    : (hg__karg)HG_MEM(b->labels),
+                       HG_U32(row0),          HG_MEM(idx),   HG_U32(base),    HG_U32(indexed),
+                       HG_MEM(d->loss)};
+    hg_status st = hg__set_args(d, k, name, args, 12, err);
+    /* a row a work-item (linear), 16 rows a work-item (softmax) */
+    size_t gws = linear ? m : (m + 15) / 16;
+    if (st == HG_OK)
+        st = hg__launch(d, k, 1, &gws, NULL, name, err);
     return st;
 }
 

@@ -57,11 +57,13 @@ static hg_status gemm_nn(hg__device *d, size_t m, size_t n, size_t k, cl_mem a, 
                              d->what);
     cl_uint um = (cl_uint)m, un = (cl_uint)n, uk = (cl_uint)k, ua = (cl_uint)aoff,
             uw = (cl_uint)w_off, ubo = (cl_uint)b_off, zero = 0;
+    /* consecutive rows (this path gathers an index step's rows first) */
     hg__karg args[] = {HG_U32(um),  HG_U32(un),  HG_U32(uk),  HG_MEM(a),         HG_U32(ua),
-                       HG_U32(uk),  HG_MEM(d->params), HG_U32(uw), HG_U32(un), HG_MEM(c),
+                       HG_U32(uk),  HG_MEM(a),   HG_U32(zero), HG_U32(zero),     HG_U32(zero),
+                       HG_MEM(d->params), HG_U32(uw), HG_U32(un), HG_MEM(c),
                        HG_U32(zero), HG_U32(un), HG_MEM(d->params), HG_U32(ubo),
                        HG_MEM(d->params), HG_U32(zero), HG_U32(zero), HG_U32(flags)};
-    hg_status st = hg__set_args(d, ms->gnn, "hg_gemm_nn", args, 18, err);
+    hg_status st = hg__set_args(d, ms->gnn, "hg_gemm_nn", args, 22, err);
     size_t tm = ms->tm, tn = ms->tn;
     size_t gws[2] = {(n + tn - 1) / tn, (m + tm - 1) / tm};
     size_t one[2] = {1, 1}; /* as tiled.c: one work-item per group on CPUs */

@@ -66,7 +66,8 @@ typedef struct hg__path_ops {
     bool (*program)(const void *state, size_t i, cl_program *prog, const char **label);
     /*
      * Whether run_batch reads an index step's rows in place (hg__batch.idx,
-     * the step's index list on the device): pipeline.c then writes the list
+     * the step's index list on the device; the fused and tiled paths):
+     * pipeline.c then writes the list
      * and runs the batch on the data set's own buffers, with no gather
      * kernel and no gathered copy.  false: it gathers them first into
      * d->xb / d->yb / d->lb and the batch is those rows, consecutive.
