@@ -212,6 +212,47 @@ static void check_model(hg_model_kind kind, bool det)
     free_problem(&p);
 }
 
+/*
+ * A step of one batch does not copy its records: the slot's host buffer it
+ * was read into becomes the records the host sums (d->res), and the slot
+ * takes the records' old buffer.  Steps of one batch after steps of many,
+ * alternating slots, each equal to the first one-batch step bit for bit.
+ */
+START_TEST(one_batch_not_copied)
+{
+    problem p;
+    make_problem(&p, HG_MODEL_MLP);
+    hg_engine *e = make_engine(&p, true);
+    size_t planned[8];
+    for (size_t i = 0; i < e->ndev; i++)
+        planned[i] = e->dev[i].chunk_rows;
+    float *g0 = malloc(p.P * sizeof *g0), *g = malloc(p.P * sizeof *g);
+    ck_assert(g0 && g);
+    for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+        hg__device *d = &e->dev[i];
+        double l0 = 0, l = 0;
+        batch_rows(e, planned, SIZE_MAX);
+        step_alone(e, &p, i, NULL, ROWS, g0, &l0);
+        expect_reference(&p, NULL, ROWS, g0, l0, d->what);
+        for (int k = 0; k < 6; k++) {
+            bool many = k == 2; /* a step of many batches in between */
+            batch_rows(e, planned, many ? BLOCK : SIZE_MAX);
+            const float *slots[2] = {d->readback.host[0], d->readback.host[1]};
+            step_alone(e, &p, i, NULL, ROWS, g, &l);
+            ck_assert_msg(memcmp(g, g0, p.P * sizeof *g) == 0 && l == l0,
+                          "%s, step %d: the bits changed", d->what, k);
+            if (!many)
+                ck_assert_msg(d->res == slots[0] || d->res == slots[1],
+                              "%s, step %d: one batch's records were copied", d->what, k);
+        }
+    }
+    free(g0);
+    free(g);
+    hg_engine_destroy(e);
+    free_problem(&p);
+}
+END_TEST
+
 START_TEST(softmax_deterministic) { check_model(HG_MODEL_SOFTMAX, true); }
 END_TEST
 
@@ -233,6 +274,7 @@ int main(void)
     tcase_add_test(tc, mlp_deterministic);
     tcase_add_test(tc, softmax_fast);
     tcase_add_test(tc, mlp_fast);
+    tcase_add_test(tc, one_batch_not_copied);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

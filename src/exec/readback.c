@@ -6,7 +6,10 @@
  * enqueued and run.  The host waits for a slot's event only when it needs
  * the slot again (batch k + 2) or the records (the end of the run), and then
  * appends them to hg__device.res in batch order, so the records, their keys
- * and the host's sum are those of one batch after another.
+ * and the host's sum are those of one batch after another.  A run's first
+ * records are not copied: the slot's host buffer becomes hg__device.res and
+ * the slot takes res's old one (at least a slot's size), so a step of one
+ * batch reads its records once, into the buffer the host sums from.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,10 +156,22 @@ static hg_status consume(hg_engine *eng, hg__device *d, unsigned s, hg_error *er
     rb->nrec[s] = 0;
     if (st != HG_OK)
         return st;
-    float *rec = hg__next_records(eng, d, n);
-    if (!rec)
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "result records on %s", d->what);
-    memcpy(rec, rb->host[s], n * hg__result_stride(eng) * sizeof(float));
+    const size_t slot_floats = d->cap_recs * hg__result_stride(eng);
+    if (d->npieces_run == 0 && d->res && d->res_cap >= slot_floats) {
+        /* the run's first records: hand the slot's buffer over as the records
+           and give the slot the records' old buffer (as large as a slot or
+           larger), instead of copying (a step's usual single record: P floats) */
+        float *old = d->res;
+        d->res = rb->host[s];
+        d->res_cap = slot_floats;
+        d->res_stride = hg__result_stride(eng);
+        rb->host[s] = old;
+    } else {
+        float *rec = hg__next_records(eng, d, n);
+        if (!rec)
+            return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "result records on %s", d->what);
+        memcpy(rec, rb->host[s], n * hg__result_stride(eng) * sizeof(float));
+    }
     for (size_t r = 0; r < n; r++)
         d->res_key[d->npieces_run + r] = rb->keyed[s] ? rb->keys[s][r] : d->npieces_run + r;
     d->npieces_run += n;
