@@ -281,17 +281,17 @@ __kernel void hg_gemm_tn(const uint M, const uint N, const uint K,
     hg_init_acc(acc, M, N, i0, j0, is, js, C, coff, ldc, flags);
 
     if (aindexed) {
-        /* row p of A through the index list */
-        __global const float *ai;
+        /* row p of A through the index list (two loops: the test inside one
+           loop measured 5-9% slower on POCL's basic device) */
         if (nvalid >= HG_TN) {
             for (uint p = 0; p < K; p++, bp += ldb) {
-                ai = ap + (size_t)(aidx[aioff + p] - abase) * lda;
+                __global const float *ai = ap + hg_arow(p, aidx, aioff, abase, 1u) * lda;
                 hg_loadb(b, bp);
                 HG_FMA_ROWS(ai[ac[r]])
             }
         } else {
             for (uint p = 0; p < K; p++, bp += ldb) {
-                ai = ap + (size_t)(aidx[aioff + p] - abase) * lda;
+                __global const float *ai = ap + hg_arow(p, aidx, aioff, abase, 1u) * lda;
                 hg_gather(b, bp, nvalid);
                 HG_FMA_ROWS(ai[ac[r]])
             }

@@ -25,6 +25,7 @@
 
 #include "engine_internal.h"
 #include "engine_knobs.h"
+#include "test_expect.h"
 
 /* ---- the host's copy of cl/detmath.cl's scalar functions ------------------------ */
 
@@ -126,16 +127,6 @@ static float h_kahan(const float *v, size_t n, size_t stride)
 
 /* ---- devices ------------------------------------------------------------------- */
 
-static size_t expected_devices(void)
-{
-    const char *e = getenv("HG_TEST_EXPECT");
-    ck_assert_msg(e && *e, "HG_TEST_EXPECT is not set: the test needs to know its devices");
-    size_t n = 1;
-    for (const char *c = e; *c; c++)
-        n += *c == ',';
-    return n;
-}
-
 static hg_engine *make_engine(void)
 {
     hg_options dev;
@@ -152,7 +143,9 @@ static hg_engine *make_engine(void)
     hg_error err;
     ck_assert_msg(hg__engine_create_knobs(&o, &k, &m, &e, &err) == HG_OK, "create: %s",
                   err.message);
-    ck_assert_uint_eq(hg_engine_device_count(e), expected_devices());
+    test_expect x;
+    test_expect_load(&x);
+    ck_assert_uint_eq(hg_engine_device_count(e), x.n);
     return e;
 }
 
@@ -165,25 +158,14 @@ static cl_mem buffer(hg__device *d, size_t bytes, const void *init)
     return m;
 }
 
-static void set_args(cl_kernel k, const hg__karg *a, size_t n)
+/* The kernel on d as the engine launches it (hg__set_args, hg__launch), waited for. */
+static void run_kernel(hg__device *d, cl_kernel k, const char *name, const hg__karg *a,
+                       size_t nargs, cl_uint dims, const size_t *gws)
 {
-    for (size_t i = 0; i < n; i++)
-        ck_assert_int_eq(clSetKernelArg(k, (cl_uint)i, a[i].size, a[i].value), CL_SUCCESS);
-}
-
-/* Launch with the local sizes hg__launch gives a kernel without its own. */
-static void launch(hg__device *d, cl_kernel k, cl_uint dims, const size_t *gws)
-{
-    size_t maxwg = d->info->max_work_group_size ? d->info->max_work_group_size : 1;
-    size_t lws[2] = {maxwg < 64 ? maxwg : 64, 1}, g[2];
-    if (dims == 2) {
-        lws[0] = maxwg < 8 ? maxwg : 8;
-        lws[1] = maxwg / lws[0] < 8 ? maxwg / lws[0] : 8;
-    }
-    for (cl_uint i = 0; i < dims; i++)
-        g[i] = (gws[i] + lws[i] - 1) / lws[i] * lws[i];
-    cl_int rc = clEnqueueNDRangeKernel(d->queue, k, dims, NULL, g, lws, 0, NULL, NULL);
-    ck_assert_msg(rc == CL_SUCCESS, "%s: launch: %d", d->what, rc);
+    hg_error err;
+    ck_assert_msg(hg__set_args(d, k, name, a, nargs, &err) == HG_OK &&
+                      hg__launch(d, k, dims, gws, NULL, name, &err) == HG_OK,
+                  "%s: %s", d->what, err.message);
     ck_assert_int_eq(clFinish(d->queue), CL_SUCCESS);
 }
 
@@ -236,9 +218,8 @@ static void check_softmax(hg__device *d, size_t rows, size_t cols, bool indexed)
     hg__karg a[] = {HG_MEM(bz),    HG_U32(uzoff), HG_U32(urows), HG_U32(ucols),
                     HG_MEM(bp),    HG_U32(uboff), HG_MEM(bl),    HG_U32(uloff),
                     HG_MEM(bi),    HG_U32(ubase), HG_U32(uind),  HG_MEM(bloss)};
-    set_args(d->k_softmax_out, a, 12);
     size_t gws = (rows + 15) / 16;
-    launch(d, d->k_softmax_out, 1, &gws);
+    run_kernel(d, d->k_softmax_out, "hg_softmax_out", a, 12, 1, &gws);
     read_back(d, bz, nz * sizeof *z, got);
     read_back(d, bloss, rows * sizeof *loss, loss);
     ck_assert_msg(memcmp(got, want, zoff * sizeof *z) == 0, "%s: wrote before zoff", d->what);
@@ -279,9 +260,8 @@ static void check_colsum(hg__device *d, size_t rows, size_t cols, size_t block)
             ublock = (cl_uint)block;
     hg__karg a[] = {HG_MEM(bg),     HG_U32(ugoff), HG_U32(urows), HG_U32(ucols),
                     HG_MEM(bl),     HG_U32(ublock), HG_MEM(bp)};
-    set_args(d->k_colsum, a, 7);
     size_t gws[2] = {(cols + 15) / 16 + 1, nb};
-    launch(d, d->k_colsum, 2, gws);
+    run_kernel(d, d->k_colsum, "hg_colsum_partial", a, 7, 2, gws);
     read_back(d, bp, nb * w * sizeof *got, got);
     for (size_t b = 0; b < nb; b++) {
         size_t lo = b * block, n = rows - lo < block ? rows - lo : block;

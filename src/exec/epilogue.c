@@ -70,11 +70,10 @@ hg_status hg__run_output(hg_engine *eng, hg__device *d, const hg__batch *b, hg_e
     bool linear = md->kind == HG_MODEL_LINEAR;
     cl_kernel k = linear ? d->k_linear_out : d->k_softmax_out;
     const char *name = linear ? "hg_linear_out" : "hg_softmax_out";
-    hg__karg args[] = {HG_MEM(d->act[L - 1]), HG_U32(zoff),  HG_U32(um),      HG_U32(cols),
-                       HG_MEM(d->params),     HG_U32(boff),  linear ? (hg__karg)HG_MEM(b->y)
-                                                                    : (hg__karg)HG_MEM(b->labels),
-                       HG_U32(row0),          HG_MEM(idx),   HG_U32(base),    HG_U32(indexed),
-                       HG_MEM(d->loss)};
+    cl_mem truth = linear ? b->y : b->labels; /* targets or labels */
+    hg__karg args[] = {HG_MEM(d->act[L - 1]), HG_U32(zoff), HG_U32(um),   HG_U32(cols),
+                       HG_MEM(d->params),     HG_U32(boff), HG_MEM(truth), HG_U32(row0),
+                       HG_MEM(idx),           HG_U32(base), HG_U32(indexed), HG_MEM(d->loss)};
     hg_status st = hg__set_args(d, k, name, args, 12, err);
     /* a row a work-item (linear), 16 rows a work-item (softmax) */
     size_t gws = linear ? m : (m + 15) / 16;
