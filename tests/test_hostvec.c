@@ -281,6 +281,91 @@ START_TEST(adam_and_sgd_loops_same_bits)
 }
 END_TEST
 
+/* A double for Adam's m (s: its magnitude), from 2^-1074 to 2^1023 and every kind
+   hg__adam_fma treats apart: zeros, values at 2^-900 and 2^900 and one ulp either side,
+   subnormals, infinities, NaN; or (hard) RN(c (q + ulp(q) / 2)), whose quotient by c
+   lies next to a rounding midpoint, the case a single correction can get wrong. */
+static double state_value(lcg *g, double c)
+{
+    static const double edge[] = {0.0, -0.0, 0x1p-900, 0x1p900, 0x1.0000000000001p-900,
+                                  0x1.fffffffffffffp-901, 0x1.0000000000001p900,
+                                  0x1.fffffffffffffp899, 0x1p-1074, DBL_MIN, DBL_MAX,
+                                  INFINITY, -INFINITY, NAN};
+    double u = uniform(g, 0, 1), sign = uniform(g, 0, 1) < 0.5 ? -1 : 1;
+    if (u < 0.1)
+        return sign * edge[(size_t)uniform(g, 0, sizeof edge / sizeof *edge)];
+    if (u < 0.55) {
+        double q = ldexp(uniform(g, 1, 2), (int)uniform(g, -200, 200));
+        return sign * c * (q + 0.5 * (nextafter(q, INFINITY) - q));
+    }
+    return sign * ldexp(uniform(g, 1, 2), (int)uniform(g, -1074, 1023));
+}
+
+/* hg__adam_fma divides m by c1 and s by c2 through their reciprocals: it must give the
+   bits of the divisions (the reference below) for every value, step and pair of betas,
+   and on an x86-64 CPU with AVX2 and FMA it must be the one doing the work.  (Its
+   second correction is there for the proof in adam_fma.c: a quotient that one
+   correction gets wrong lies within about 2^-52 ulp of a rounding midpoint, which
+   sampling does not find.) */
+START_TEST(adam_fma_same_bits_as_division)
+{
+    static const double betas[][2] = {{0.9, 0.999}, {0.5, 0.9999999}, {1e-9, 0.3},
+                                      {0.999999999, 1 - 0x1p-40}, {0.1, 0.75}};
+    enum { N = 67 };
+    lcg r = {29};
+    size_t fast = 0;
+    for (size_t b = 0; b < sizeof betas / sizeof *betas; b++)
+        for (int round = 0; round < 400; round++) {
+            uint64_t t = round < 200 ? (uint64_t)round + 1 : (uint64_t)uniform(&r, 1, 1e6);
+            double b1 = betas[b][0], b2 = betas[b][1];
+            hg__adam_k k = {.b1 = b1, .nb1 = 1 - b1, .b2 = b2, .nb2 = 1 - b2,
+                            .c1 = 1 - pow(b1, (double)t), .c2 = 1 - pow(b2, (double)t),
+                            .lr = uniform(&r, 1e-4, 1), .eps = 1e-8, .wd = 0.01};
+            bool decay = round % 2;
+            float p[N], q[N], g[N];
+            double m[N], s[N], rm[N], rs[N];
+            for (size_t i = 0; i < N; i++) {
+                p[i] = q[i] = value(&r);
+                g[i] = i % 31 == 0 ? (i % 2 ? INFINITY : NAN) : value(&r);
+                m[i] = rm[i] = state_value(&r, k.c1);
+                s[i] = rs[i] = fabs(state_value(&r, k.c2));
+                if (i % 16 == 5) { /* m stays -0 and p becomes +0 only when m / c1 is -0 */
+                    p[i] = q[i] = -0.0f;
+                    g[i] = -0.0f;
+                    m[i] = rm[i] = -0.0;
+                    s[i] = rs[i] = uniform(&r, 1e-3, 1);
+                }
+            }
+            size_t done = hg__adam_fma(p, g, m, s, N, &k, decay);
+            ck_assert(done == 0 || done == (N & ~(size_t)3));
+            fast += done;
+            for (size_t i = 0; i < done; i++) {
+                float gi = g[i];
+                if (decay)
+                    gi += (float)(k.wd * q[i]);
+                rm[i] = k.b1 * rm[i] + k.nb1 * gi;
+                rs[i] = k.b2 * rs[i] + k.nb2 * (double)gi * gi;
+                q[i] -= (float)(k.lr * (rm[i] / k.c1) / (sqrt(rs[i] / k.c2) + k.eps));
+                ck_assert_msg(memcmp(&m[i], &rm[i], sizeof *m) == 0 &&
+                                  memcmp(&s[i], &rs[i], sizeof *s) == 0 &&
+                                  memcmp(&p[i], &q[i], sizeof *p) == 0,
+                              "betas %g %g, step %llu, element %zu: m %a s %a p %a, "
+                              "reference m %a s %a p %a (m/c1 %a, s/c2 %a)", b1, b2,
+                              (unsigned long long)t, i, m[i], s[i], (double)p[i], rm[i],
+                              rs[i], (double)q[i], rm[i] / k.c1, rs[i] / k.c2);
+            }
+            for (size_t i = done; i < N; i++) /* the rest is left to the caller */
+                ck_assert(memcmp(&p[i], &q[i], sizeof *p) == 0 &&
+                          memcmp(&m[i], &rm[i], sizeof *m) == 0 &&
+                          memcmp(&s[i], &rs[i], sizeof *s) == 0);
+        }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        ck_assert_msg(fast > 0, "the CPU has AVX2 and FMA but hg__adam_fma did nothing");
+#endif
+}
+END_TEST
+
 START_TEST(all_finite_finds_every_position)
 {
     float x[40] = {0};
@@ -338,6 +423,7 @@ int main(void)
     tcase_add_test(tc, add_and_mean_same_bits);
     tcase_add_test(tc, mean_of_one_record_same_bits);
     tcase_add_test(tc, adam_and_sgd_loops_same_bits);
+    tcase_add_test(tc, adam_fma_same_bits_as_division);
     tcase_add_test(tc, all_finite_finds_every_position);
     tcase_add_test(tc, params_uploaded_once_per_step);
     suite_add_tcase(s, tc);

@@ -215,6 +215,8 @@ AVX2 static void adam_avx2(float *restrict p, const float *restrict grad, double
 void hg__vec_adam(float *restrict p, const float *restrict grad, double *restrict m,
                   double *restrict s, size_t n, const hg__adam_k *kp, bool decay)
 {
+    size_t done = hg__adam_fma(p, grad, m, s, n, kp, decay); /* the same bits, faster */
+    p += done, grad += done, m += done, s += done, n -= done;
 #if HG_VEC_AVX2
     if (__builtin_cpu_supports("avx2")) {
         adam_avx2(p, grad, m, s, n, kp, decay);

@@ -55,6 +55,14 @@ void hg__vec_adam(float *restrict p, const float *restrict grad, double *restric
                   double *restrict s, size_t n, const hg__adam_k *k, bool decay);
 
 /*
+ * hg__vec_adam's step over the first n & ~3 parameters with AVX2 and FMA, the same
+ * bits with the divisions by c1 and c2 done through their reciprocals (adam_fma.c);
+ * returns how many it did: 0 on a CPU or compiler without them (x86-64 GCC/Clang).
+ */
+size_t hg__adam_fma(float *restrict p, const float *restrict grad, double *restrict m,
+                    double *restrict s, size_t n, const hg__adam_k *k, bool decay);
+
+/*
  * SGD with momentum over n parameters, for each i:
  *   float g = grad[i]; if (decay) g += (float)(wd * p[i]);
  *   v[i] = momentum * v[i] + g;
