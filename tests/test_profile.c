@@ -294,6 +294,56 @@ START_TEST(deadline_overrun_is_recovered)
 }
 END_TEST
 
+/*
+ * Calibration's large batch is sized from the small batch's median, not from the 8-row
+ * probe (whose time is mostly the fixed cost): about 100 ms of rows at the small batch's
+ * rate, or all the device may take (at most), or 4 times the small batch (at least).  On
+ * POCL's pthread device the probe said 0.1 ms for 8 rows, which sized the large batch
+ * at 8,000 of these 48,000 rows, a few milliseconds' worth.
+ */
+START_TEST(large_batch_sized_from_the_small_one)
+{
+    test_log lg;
+    test_log_init(&lg);
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.keep_duplicates = true;
+    dev.log = test_log_fn;
+    dev.log_user = &lg;
+    dev.log_level = HG_LOG_DEBUG;
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.devices = &dev;
+    o.no_profile_cache = true;
+    hg_engine *e = NULL;
+    hg_error err;
+    ck_assert_msg(hg_engine_create(&o, &model, &e, &err) == HG_OK, "%s", err.message);
+    hg_dataset_desc d = {nrows, D, x, NULL, labels};
+    ck_assert_msg(hg_engine_set_data(e, &d, &err) == HG_OK, "%s", err.message);
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    size_t lines = 0;
+    const char *at = lg.text;
+    while ((at = strstr(at, "cost model on ")) != NULL) {
+        size_t n1 = 0, n2 = 0, cap = 0;
+        double t1 = 0;
+        ck_assert_msg(sscanf(at, "cost model on %zu rows (median %lg ms) and %zu rows (at "
+                             "most %zu)", &n1, &t1, &n2, &cap) == 4, "%.120s", at);
+        double at_rate = (double)n2 * t1 / (double)n1; /* ms at the small batch's rate */
+        size_t least = 4 * n1 > 16 ? 4 * n1 : 16;
+        ck_assert_msg(n2 == cap || n2 == least || (at_rate >= 99 && at_rate <= 100.001),
+                      "large batch of %zu rows (at most %zu, at least %zu): %.3g ms at the "
+                      "small batch's rate (%zu rows in %.3g ms), not about 100", n2, cap,
+                      least, at_rate, n1, t1);
+        lines++;
+        at++;
+    }
+    ck_assert_uint_eq(lines, hg_engine_device_count(e));
+    hg_engine_destroy(e);
+    pthread_mutex_destroy(&lg.lock);
+}
+END_TEST
+
 /* ---- cached kernel choices that cannot be applied ------------------------------------ */
 
 /* The CPU devices of the test set (tests/test_expect.h). */
@@ -453,6 +503,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, calibration_and_cache);
+    tcase_add_test(tc, large_batch_sized_from_the_small_one);
     tcase_add_test(tc, dynamic_rebalancing_follows_a_slow_device);
     tcase_add_test(tc, deadline_overrun_is_recovered);
     suite_add_tcase(s, tc);

@@ -146,9 +146,14 @@ static size_t clamp_rows(double n, size_t lo, size_t hi)
 
 /*
  * Sizes adapt to the device: a probe run on 8 rows says roughly how fast it
- * is; the small size then takes about 10 ms and the large one about 100 ms
- * (at least 4 times more rows), so a GPU is measured on thousands of rows and
- * Oclgrind on a handful, and calibration stays well under a second per device.
+ * is, and the small size is what it would run in about 10 ms.  The large size
+ * is what the small size's median says takes about 100 ms (at least 4 times
+ * more rows; at most the rows it holds or a batch): the probe's time is
+ * mostly the fixed cost, so sizing the large one from it measured a fast
+ * device on a few thousand rows and extrapolated from there (POCL's pthread
+ * device, 65,536-row steps: predicted 20 ms, ran in 13).  A GPU is measured
+ * on thousands of rows and Oclgrind on a handful, and calibration stays
+ * well under a second per device.
  */
 static hg_status measure(hg_engine *eng, size_t i, const float *params, hg__cost_model *out,
                          hg_error *err)
@@ -166,12 +171,21 @@ static hg_status measure(hg_engine *eng, size_t i, const float *params, hg__cost
     double per_row = ms[0] / (double)probe;
     ns = 0;
     size_t n1 = clamp_rows(10.0 / (per_row > 1e-9 ? per_row : 1e-9), 1, cap);
+    st = time_rows(eng, i, n1, per_row * (double)n1 > 50.0 ? 3 : REPEATS, true, params, rows,
+                   ms, &ns, err);
+    if (st != HG_OK)
+        return st;
+    double small[REPEATS];
+    memcpy(small, ms, ns * sizeof *ms);
+    double small_ms = hg__cost_median(small, ns);
+    per_row = small_ms / (double)n1;
     size_t n2 = clamp_rows(TARGET_MS / (per_row > 1e-9 ? per_row : 1e-9),
                            n1 * 4 > 16 ? n1 * 4 : 16, cap);
-    int repeats = per_row * (double)n2 > 50.0 ? 3 : REPEATS;
-    st = time_rows(eng, i, n1, repeats, true, params, rows, ms, &ns, err);
-    if (st == HG_OK && n2 > n1)
-        st = time_rows(eng, i, n2, repeats, true, params, rows, ms, &ns, err);
+    hg__log(&eng->log, HG_LOG_DEBUG, "%s: cost model on %zu rows (median %.6g ms) and %zu "
+            "rows (at most %zu)", d->what, n1, small_ms, n2, cap);
+    if (n2 > n1)
+        st = time_rows(eng, i, n2, per_row * (double)n2 > 50.0 ? 3 : REPEATS, true, params,
+                       rows, ms, &ns, err);
     if (st != HG_OK)
         return st;
     st = hg__cost_fit(rows, ms, ns, out, err);
