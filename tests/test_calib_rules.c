@@ -121,6 +121,34 @@ START_TEST(fission_pays)
 }
 END_TEST
 
+/* The trial decides round by round: the machine's speed drifting between rounds must
+   not decide it.  Medians taken apart (alone 16, fissioned 15 ms) would say fission pays;
+   within its own round, the fissioned step beat the device alone once in three. */
+START_TEST(fission_pays_rounds)
+{
+    const double full[3] = {20, 20, 20}, sub[3] = {15, 17, 13.5}, alone[3] = {14, 16, 18};
+    size_t won = 9;
+    ck_assert(hg__fission_pays(20, 15, 16)); /* the medians */
+    ck_assert(!hg__fission_pays_rounds(full, sub, alone, 3, &won));
+    ck_assert_uint_eq(won, 1);
+    const double sub2[3] = {14, 15, 13.5}; /* beats alone (by 3%) in rounds 1 and 2 */
+    ck_assert(hg__fission_pays_rounds(full, sub2, alone, 3, &won));
+    ck_assert_uint_eq(won, 2);
+    const double sub3[3] = {10, 11, 12};
+    ck_assert(hg__fission_pays_rounds(full, sub3, alone, 3, &won));
+    ck_assert_uint_eq(won, 3);
+    ck_assert(hg__fission_pays_rounds(full, sub, NULL, 3, &won)); /* alone not compared */
+    ck_assert_uint_eq(won, 3);
+    const double bad[3] = {NAN, 12, 30};
+    ck_assert(!hg__fission_pays_rounds(full, bad, alone, 3, &won)); /* 1 of 3 */
+    ck_assert_uint_eq(won, 1);
+    const double even_full[4] = {20, 20, 20, 20}, even_sub[4] = {10, 10, 30, 30};
+    ck_assert(!hg__fission_pays_rounds(even_full, even_sub, NULL, 4, &won)); /* a tie */
+    ck_assert_uint_eq(won, 2);
+    ck_assert(!hg__fission_pays_rounds(full, sub3, alone, 0, NULL));
+}
+END_TEST
+
 /* Decisions are made for the engine's step size when known, else a large step. */
 START_TEST(decision_rows)
 {
@@ -156,6 +184,7 @@ int main(void)
     tcase_add_test(tc, settled_timings);
     tcase_add_test(tc, fission_units);
     tcase_add_test(tc, fission_pays);
+    tcase_add_test(tc, fission_pays_rounds);
     tcase_add_test(tc, median_run);
     tcase_add_test(tc, decision_rows);
     tcase_add_test(tc, race_skip);

@@ -63,6 +63,17 @@ bool hg__fission_pays(double full_ms, double fissioned_ms, double alone_ms)
     return fissioned_ms < (1.0 - HG__FISSION_MARGIN) * best;
 }
 
+bool hg__fission_pays_rounds(const double *full_ms, const double *fissioned_ms,
+                             const double *alone_ms, size_t n, size_t *won)
+{
+    size_t k = 0;
+    for (size_t r = 0; r < n; r++)
+        k += hg__fission_pays(full_ms[r], fissioned_ms[r], alone_ms ? alone_ms[r] : NAN);
+    if (won)
+        *won = k;
+    return n > 0 && 2 * k > n;
+}
+
 size_t hg__median_run(const double *span, size_t n)
 {
     /* the run with as many makespans below it as n / 2 allows: rank by counting */

@@ -84,6 +84,19 @@ bool hg__race_skip(double probe_ms, double fastest_ms);
 bool hg__fission_pays(double full_ms, double fissioned_ms, double alone_ms);
 
 /*
+ * The fission trial's decision over n rounds, each timing the joint step with the full
+ * device, with it fissioned and the full device alone, one after another (alone[r] not
+ * finite: unknown): the fissioned device pays when hg__fission_pays holds for a round's
+ * own three times in more than half of the rounds.  Comparing within a round cancels a
+ * drift of the machine's speed between rounds, which medians taken apart do not: on
+ * POCL's shared cores, medians of 16.3 ms fissioned against 16.9 ms alone kept a
+ * fissioned device that then ran 7% slower than the device whole and alone.
+ * *won: the rounds in which it paid.  false for n == 0.
+ */
+bool hg__fission_pays_rounds(const double *full_ms, const double *fissioned_ms,
+                             const double *alone_ms, size_t n, size_t *won);
+
+/*
  * Of n runs of the same joint step whose makespans are span[0..n), the one to keep:
  * the run of median makespan (the upper median for an even n; of equal makespans the
  * last), so that every device's time comes from one run that a step had.  Per-device

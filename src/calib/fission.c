@@ -200,20 +200,25 @@ static hg_status joint_once(hg_engine *eng, const size_t *counts, const float *p
     return st;
 }
 
+/* The trial's timed rounds: each round's three times, and their medians. */
+typedef struct rounds {
+    double whole[JOINT_RUNS], sub[JOINT_RUNS], alone[JOINT_RUNS];
+    double whole_ms, sub_ms, alone_ms;
+} rounds;
+
 /*
  * The joint step with device i whole (*whole, on counts) and fissioned
  * (eng->dev[i], on sub_counts), and, with alone_counts, the whole device
  * alone on the step's rows, in turn, so that a drift in the machine's speed
- * (other processes) hits them alike: a warm-up round, then the median of
- * JOINT_RUNS rounds each, into *whole_ms, *sub_ms and *alone_ms (NAN without
- * alone_counts).  *whole and eng->dev[i] are where they were on return.
+ * (other processes) hits them alike: a warm-up round, then JOINT_RUNS rounds
+ * into *t, with the medians of each (alone: NAN without alone_counts).
+ * *whole and eng->dev[i] are where they were on return.
  */
 static hg_status alternate(hg_engine *eng, size_t i, hg__device *whole, const size_t *counts,
                            const size_t *sub_counts, const size_t *alone_counts,
-                           const float *params, double *whole_ms, double *sub_ms,
-                           double *alone_ms, hg_error *err)
+                           const float *params, rounds *t, hg_error *err)
 {
-    double tw[JOINT_RUNS], ts[JOINT_RUNS], ta[JOINT_RUNS];
+    double *tw = t->whole, *ts = t->sub, *ta = t->alone;
     hg_status st = HG_OK;
     for (int r = 0; r <= JOINT_RUNS && st == HG_OK; r++) {
         double a = 0, b = 0, c = NAN;
@@ -232,10 +237,14 @@ static hg_status alternate(hg_engine *eng, size_t i, hg__device *whole, const si
             ta[r - 1] = c;
         }
     }
-    if (st == HG_OK) {
-        *whole_ms = hg__cost_median(tw, JOINT_RUNS);
-        *sub_ms = hg__cost_median(ts, JOINT_RUNS);
-        *alone_ms = alone_counts ? hg__cost_median(ta, JOINT_RUNS) : NAN;
+    if (st == HG_OK) { /* the medians of copies: the rounds stay paired */
+        double w[JOINT_RUNS], b[JOINT_RUNS], a[JOINT_RUNS];
+        memcpy(w, tw, sizeof w);
+        memcpy(b, ts, sizeof b);
+        memcpy(a, ta, sizeof a);
+        t->whole_ms = hg__cost_median(w, JOINT_RUNS);
+        t->sub_ms = hg__cost_median(b, JOINT_RUNS);
+        t->alone_ms = alone_counts ? hg__cost_median(a, JOINT_RUNS) : NAN;
     }
     return st;
 }
@@ -411,23 +420,34 @@ hg_status hg__fission_calibrate(hg_engine *eng, const float *params, hg_error *e
             alone_counts[i] = rows;
     }
     double alone_ms = NAN;
+    rounds t = {0};
     if (st == HG_OK)
-        st = alternate(eng, i, &whole, counts, sub_counts, alone_counts, params, &full_ms,
-                       &sub_ms, &alone_ms, &e);
+        st = alternate(eng, i, &whole, counts, sub_counts, alone_counts, params, &t, &e);
+    full_ms = t.whole_ms;
+    sub_ms = t.sub_ms;
+    alone_ms = t.alone_ms;
     eng->warming = warming;
     const char *alone_how = alone_counts ? "took" : "is predicted";
-    if (!alone_counts && whole.model.valid)
+    if (!alone_counts && whole.model.valid) {
         alone_ms = hg__cost_predict(&whole.model, rows);
+        for (int r = 0; r < JOINT_RUNS; r++)
+            t.alone[r] = alone_ms;
+    }
     free(alone_counts);
-    bool keep = st == HG_OK && (hg__fission_pays(full_ms, sub_ms, alone_ms) || eng->keep_fission);
+    /* decided round by round (hg__fission_pays_rounds); the notes give the medians */
+    size_t won = 0;
+    bool pays = st == HG_OK &&
+                hg__fission_pays_rounds(t.whole, t.sub, t.alone, JOINT_RUNS, &won);
+    bool keep = st == HG_OK && (pays || eng->keep_fission);
     if (keep) {
         hg__forward_release(&whole);
         hg__device_close(&whole);
         if (isfinite(alone_ms))
             snprintf(d->fission_note, sizeof d->fission_note, "fissioned to %u of %u compute "
                      "units: a joint step of %zu rows took %.1f ms, against %.1f ms whole, "
-                     "and the whole device alone %s %.1f ms", (unsigned)units,
-                     (unsigned)all, rows, sub_ms, full_ms, alone_how, alone_ms);
+                     "and the whole device alone %s %.1f ms (medians; faster in %zu of %d "
+                     "rounds)", (unsigned)units, (unsigned)all, rows, sub_ms, full_ms,
+                     alone_how, alone_ms, won, JOINT_RUNS);
         else
             snprintf(d->fission_note, sizeof d->fission_note, "fissioned to %u of %u compute "
                      "units: a joint step of %zu rows took %.1f ms, against %.1f ms whole",
@@ -437,15 +457,20 @@ hg_status hg__fission_calibrate(hg_engine *eng, const float *params, hg_error *e
         hg__device_close(d);
         eng->dev[i] = whole;
         d = &eng->dev[i];
-        if (st == HG_OK && hg__fission_pays(full_ms, sub_ms, NAN)) /* not the device alone */
+        size_t won_whole = 0; /* rounds faster than whole, the device alone aside */
+        bool beats_whole = st == HG_OK && hg__fission_pays_rounds(t.whole, t.sub, NULL,
+                                                                  JOINT_RUNS, &won_whole);
+        if (beats_whole)
             snprintf(d->fission_note, sizeof d->fission_note, "kept whole (%u compute units): "
                      "a joint step of %zu rows took %.1f ms fissioned to %u, %.1f ms whole, "
-                     "and the whole device alone %s %.1f ms", (unsigned)all, rows,
-                     sub_ms, (unsigned)units, full_ms, alone_how, alone_ms);
+                     "and the whole device alone %s %.1f ms (medians; faster than whole in "
+                     "%zu, than both in %zu of %d rounds)", (unsigned)all, rows, sub_ms,
+                     (unsigned)units, full_ms, alone_how, alone_ms, won_whole, won, JOINT_RUNS);
         else if (st == HG_OK)
             snprintf(d->fission_note, sizeof d->fission_note, "kept whole (%u compute units): "
-                     "a joint step of %zu rows took %.1f ms, against %.1f ms fissioned to %u",
-                     (unsigned)all, rows, full_ms, sub_ms, (unsigned)units);
+                     "a joint step of %zu rows took %.1f ms, against %.1f ms fissioned to %u "
+                     "(medians; fissioned faster in %zu of %d rounds)", (unsigned)all, rows,
+                     full_ms, sub_ms, (unsigned)units, won_whole, JOINT_RUNS);
         else
             snprintf(d->fission_note, sizeof d->fission_note, "kept whole (%u compute units): "
                      "the trial failed: %.180s", (unsigned)all, e.message);
