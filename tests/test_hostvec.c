@@ -283,8 +283,9 @@ END_TEST
 
 /* A double for Adam's m (s: its magnitude), from 2^-1074 to 2^1023 and every kind
    hg__adam_fma treats apart: zeros, values at 2^-900 and 2^900 and one ulp either side,
-   subnormals, infinities, NaN; or (hard) RN(c (q + ulp(q) / 2)), whose quotient by c
-   lies next to a rounding midpoint, the case a single correction can get wrong. */
+   subnormals, infinities, NaN; or RN(c (q + ulp(q) / 2)), aimed at a rounding midpoint
+   of the quotient by c (rounding the product leaves it up to about half an ulp away, so
+   these are not the rare quotients a single correction gets wrong, see below). */
 static double state_value(lcg *g, double c)
 {
     static const double edge[] = {0.0, -0.0, 0x1p-900, 0x1p900, 0x1.0000000000001p-900,
