@@ -150,7 +150,7 @@ static size_t clamp_rows(double n, size_t lo, size_t hi)
  * is what the small size's median says takes about 100 ms (at least 4 times
  * more rows; at most the rows it holds or a batch): the probe's time is
  * mostly the fixed cost, so sizing the large one from it measured a fast
- * device on a few thousand rows and extrapolated from there (POCL's pthread
+ * device on small batches and extrapolated from there (POCL's pthread
  * device, 65,536-row steps: predicted 20 ms, ran in 13).  A GPU is measured
  * on thousands of rows and Oclgrind on a handful, and calibration stays
  * well under a second per device.
