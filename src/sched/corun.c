@@ -50,8 +50,7 @@
 void hg__corun_options_init(hg__corun_options *o)
 {
     *o = (hg__corun_options){.rows = 0, .rounds = 3, .margin = 0.01, .skip_factor = 1.5,
-                             .solo_margin = 0.03, .solo_repeats = 3, .slow_min = 0.25,
-                             .slow_max = 4.0};
+                             .solo_margin = 0.03, .slow_min = 0.25, .slow_max = 4.0};
 }
 
 hg__cost_model hg__corun_model(const hg__cost_model *solo, const hg__corun_dev *c)
@@ -202,13 +201,14 @@ typedef struct guard {
     size_t repeats, won;         /* repeats run; those in which sharing paid */
 } guard;
 
-#define MAX_SOLO_REPEATS 15
+/* The guard's repeats of both steps, each a pair run back to back. */
+#define SOLO_REPEATS 3
 
 /*
  * Sharing must pay against the best device alone (corun.h): *chosen, a subset of several
  * devices, stays only when it measured faster than solo (the best device alone; measured
  * here when solo->ms is not finite) by more than solo_margin, and again in more than half
- * of solo_repeats repeats of both plans, back to back, each compared within itself (a
+ * of SOLO_REPEATS repeats of both plans, back to back, each compared within itself (a
  * drift of the machine's speed hits a pair alike); otherwise *chosen becomes solo.  One
  * repeat that had to agree let a single noisy step decide: POCL pthread + basic with the
  * default threads once kept both and ran at 0.77 times pthread alone (2026-12-02).
@@ -232,12 +232,9 @@ static hg_status solo_guard(corun *c, measured *chosen, measured *solo, const do
         g->shared_n += chosen->last[i] > 0;
     bool pays = chosen->ms < keep * solo->ms;
     if (pays) { /* confirmed by most repeats of both steps, or not at all */
-        int n = c->o->solo_repeats < 1                  ? 1
-                : c->o->solo_repeats > MAX_SOLO_REPEATS ? MAX_SOLO_REPEATS
-                                                        : c->o->solo_repeats;
-        double sh[MAX_SOLO_REPEATS], so[MAX_SOLO_REPEATS];
+        double sh[SOLO_REPEATS], so[SOLO_REPEATS];
         g->repeated = true;
-        for (int r = 0; r < n && st == HG_OK; r++) {
+        for (int r = 0; r < SOLO_REPEATS && st == HG_OK; r++) {
             st = run_again(c, chosen->last, &sh[r], err);
             if (st == HG_OK)
                 st = run_again(c, solo->last, &so[r], err);
@@ -247,8 +244,8 @@ static hg_status solo_guard(corun *c, measured *chosen, measured *solo, const do
             }
         }
         if (st == HG_OK) {
-            g->shared_ms2 = hg__cost_median(sh, (size_t)n);
-            g->solo_ms2 = hg__cost_median(so, (size_t)n);
+            g->shared_ms2 = hg__cost_median(sh, SOLO_REPEATS);
+            g->solo_ms2 = hg__cost_median(so, SOLO_REPEATS);
         }
         pays = st == HG_OK && 2 * g->won > g->repeats;
     }

@@ -49,9 +49,8 @@ typedef struct hg__corun_options {
                            it cannot win): 1.5 */
     double solo_margin; /* devices share a step only when their subset measured faster
                            than the best device alone by more than this fraction, and
-                           again in more than half of solo_repeats repeats of both
-                           steps: 0.03 */
-    int    solo_repeats; /* those repeats, each a pair run back to back: 3 */
+                           again in more than half of 3 repeats of both steps (each
+                           a pair run back to back): 0.03 */
     double slow_min, slow_max; /* bounds of a fitted factor: 0.25 and 4 (a step of a
                            few ms can measure a thread's wake-up as a 60x factor;
                            two views of the same cores cost each about 2x) */
@@ -112,7 +111,7 @@ hg__cost_model hg__corun_model(const hg__cost_model *solo, const hg__corun_dev *
  * devices, the device predicted fastest alone is measured alone (if it was not
  * yet), and the subset stays chosen only when its makespan is below
  * (1 - solo_margin) x that device's time alone, and again in more than half of
- * solo_repeats repeats of both steps, each repeat compared within itself (one
+ * 3 repeats of both steps, each repeat compared within itself (one
  * noisy step neither makes nor breaks the decision); otherwise that device alone
  * is chosen (the others excluded, with the times of both measurements in their
  * reasons: the first, and the repeats' medians).  With one usable device, it is measured alone once (its factor then says how
