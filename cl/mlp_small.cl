@@ -2,28 +2,31 @@
 #pragma OPENCL FP_CONTRACT OFF
 /*
  * mlp_small.cl - the MLP's small-batch kernels (src/exec/mlp_small.c): an MLP
- * with one hidden layer and a softmax output in three launches per batch
+ * with one hidden layer and a softmax output in five launches per batch
  * record instead of the tiled path's eleven:
  *
- *   1. hg_gemm_nn (gemm.cl): H = relu(X W1 + b1);
- *   2. hg_mlps_head: 16 rows a work-item (a row a vector lane), the logits
- *      H W2 + b2, the softmax loss and G2 = dLoss/dlogits, and the
- *      backpropagated G1 = (G2 W2^T) masked by ReLU'(H);
- *   3. hg_mlps_grad: the whole record: dW1 = X^T G1, dW2 = H^T G2, the bias
- *      gradients (column sums of G1 and G2) and the loss.
+ *   1. hg_transpose (gemm.cl): W2^T, for the backprop;
+ *   2. hg_gemm_nn (gemm.cl): H = relu(X W1 + b1), an index step's rows of X
+ *      read in place;
+ *   3. hg_mlps_head: 16 rows a work-item, the logits H W2 + b2 (a row's
+ *      classes as vector lanes), the softmax loss and G2 = dLoss/dlogits (a
+ *      row a vector lane, as hg_softmax_out), and the backpropagated
+ *      G1 = (G2 W2^T) masked by ReLU'(H) (16 hidden units a vector);
+ *   4. hg_gemm_tn (gemm.cl): dW1 = X^T G1, per record;
+ *   5. hg_mlps_tail: dW2 = H^T G2, the bias gradients (column sums of G1
+ *      and G2) and the loss, per record.
  *
  * Bits: every value is computed with the operations, in the order, of the
  * tiled path (tiled.c with gemm.cl and model.cl's hg_softmax_out,
  * hg_colsum_partial and hg_colsum_finish): logits and backprop values are
- * sequential fma chains from 0 over the inner index, the weight gradient a
- * sequential fma chain from 0 over the record's rows, and the bias
+ * sequential fma chains from 0 over the inner index, the weight gradients
+ * sequential fma chains from 0 over the record's rows, and the bias
  * gradients and the loss Kahan sums over blocks of `cb` rows (the column-sum
  * block) followed by a Kahan sum over the blocks.  So this path gives the
  * tiled path's bits, in deterministic mode too (tests/test_mlp_small.c
  * compares them with memcmp).
  *
- * HG_K: the classes (compile time, 1 to 64).  HG_WM: rows of a weight
- * gradient per work-item (columns: 16, float16 accumulators).
+ * HG_K: the classes (compile time, 1 to 64).
  *
  * Index arithmetic is division-free (Oclgrind 21.10 cannot execute the LLVM
  * `freeze` that division by a runtime value produces), and no 16-wide vector
@@ -37,94 +40,8 @@
 #ifndef HG_K
 #error "HG_K (classes) must be defined"
 #endif
-#ifndef HG_WM
-#define HG_WM 8
-#endif
-
-/*
- * One work-item per 16 rows r0 .. r0 + 15 (r0 = 16 * global id) of the
- * batch's rows, one row a vector lane.  h: H (rows x hid);
- * params: W2 (hid x HG_K) at w2off, b2 at b2off; labels at loff.
- * Writes g2 (rows x HG_K), g1 (rows x hid) and loss[r] = logsumexp(z) -
- * z[label], as hg_softmax_out, for its rows below rows.  Rows past the end
- * compute row rows - 1 again and are not stored.  Labels were checked on
- * the host.
- */
-__kernel void hg_mlps_head(__global const float *h, const uint rows, const uint hid,
-                           __global const float *params, const uint w2off,
-                           const uint b2off, __global const int *labels, const uint loff,
-                           __global float *g2, __global float *g1, __global float *loss)
-{
-    const uint r0 = (uint)get_global_id(0) * 16u;
-    if (r0 >= rows)
-        return;
-    const uint nr = min(16u, rows - r0);
-    __global const float *hr[16];
-    for (uint c = 0; c < 16u; c++)
-        hr[c] = h + (size_t)(r0 + min(c, nr - 1u)) * hid;
-    __global const float *w2 = params + w2off;
-    /* logits: per row and class a sequential fma chain over the hidden units */
-    float16 z[HG_K];
-#pragma unroll
-    for (uint k = 0; k < HG_K; k++)
-        z[k] = (float16)(0.0f);
-    for (uint p = 0; p < hid; p++) {
-        float t[16];
-        for (uint c = 0; c < 16u; c++)
-            t[c] = hr[c][p];
-        const float16 a = vload16(0, t);
-        __global const float *w = w2 + (size_t)p * HG_K;
-#pragma unroll
-        for (uint k = 0; k < HG_K; k++)
-            z[k] = fma(a, (float16)(w[k]), z[k]);
-    }
-    /* the output row by row, as hg_softmax_out */
-    float zs[HG_K * 16];
-#pragma unroll
-    for (uint k = 0; k < HG_K; k++)
-        vstore16(z[k], 0, zs + k * 16u);
-    for (uint c = 0; c < 16u; c++) {
-        const uint r = r0 + min(c, nr - 1u);
-        float m = -INFINITY;
-        for (uint k = 0; k < HG_K; k++) {
-            const float v = zs[k * 16u + c] + params[b2off + k];
-            zs[k * 16u + c] = v;
-            m = v > m ? v : m;
-        }
-        float s = 0.0f;
-        for (uint k = 0; k < HG_K; k++)
-            s = s + hg_exp1(zs[k * 16u + c] - m);
-        const float lse = m + hg_log1(s);
-        const int label = labels[loff + r];
-        const float zl = zs[(uint)label * 16u + c];
-        for (uint k = 0; k < HG_K; k++)
-            zs[k * 16u + c] = hg_exp1(zs[k * 16u + c] - lse) - (k == (uint)label ? 1.0f : 0.0f);
-        if (c < nr) {
-            loss[r] = lse - zl;
-            for (uint k = 0; k < HG_K; k++)
-                g2[(size_t)r * HG_K + k] = zs[k * 16u + c];
-        }
-    }
-#pragma unroll
-    for (uint k = 0; k < HG_K; k++)
-        z[k] = vload16(0, zs + k * 16u);
-    /* G1: per row and hidden unit a sequential fma chain over the classes,
-       masked by ReLU'(H) */
-    for (uint i = 0; i < hid; i++) {
-        __global const float *w = w2 + (size_t)i * HG_K;
-        float16 acc = (float16)(0.0f);
-#pragma unroll
-        for (uint k = 0; k < HG_K; k++)
-            acc = fma(z[k], (float16)(w[k]), acc);
-#ifdef HG_TEST_BROKEN_RESULT
-        acc = acc * 1.5f; /* a test's wrong candidate */
-#endif
-        float o[16];
-        vstore16(acc, 0, o);
-        for (uint c = 0; c < nr; c++)
-            g1[(size_t)(r0 + c) * hid + i] = hr[c][i] > 0.0f ? o[c] : 0.0f;
-    }
-}
+/* vectors of 16 classes a row's logits take */
+#define HG_KV ((HG_K + 15u) / 16u)
 
 /* 16 floats of row q from column 0, columns clamped to nvalid - 1. */
 static inline float16 hg_mlps_row(__global const float *q, const uint nvalid)
@@ -151,44 +68,133 @@ static inline void hg_mlps_store(float16 v, __global float *q, const uint nvalid
 }
 
 /*
- * dW block: rows i0 .. i0 + HG_WM - 1 (of M) and columns j0 .. j0 + 15 (of
- * N) of A^T B over n rows, A: n x M (ld M), B: n x N (ld N), into dw
- * (M x N, ld N).  Each element: acc = fma(A[r, i], B[r, j], acc) for
- * r = 0 .. n - 1, from 0.
+ * 16 floats of W2's row p from class 16 v on (params at w2off, HG_K a row);
+ * classes past HG_K are any finite or non-finite value (never used).  One
+ * vector load where it stays below wend (the floats params holds), else
+ * loads clamped to the row.
  */
-static inline void hg_mlps_dw(__global const float *a, __global const float *b, const uint n,
-                       const uint M, const uint N, const uint i0, const uint j0,
-                       __global float *dw)
+static inline float16 hg_mlps_wrow(__global const float *params, const uint w2off,
+                                   const uint wend, const uint p, const uint v)
 {
-    uint ic[HG_WM];
+    const uint at = w2off + p * HG_K + v * 16u;
+    if (at + 16u <= wend)
+        return vload16(0, params + at);
+    float t[16];
+    for (uint c = 0; c < 16u; c++)
+        t[c] = params[at + min(c, HG_K - 1u - v * 16u)];
+    return vload16(0, t);
+}
+
+/*
+ * One work-item per 16 rows r0 .. r0 + 15 (r0 = 16 * global id) of the
+ * batch's rows.  h: H (rows x hid); params: W2 (hid x HG_K) at w2off, b2 at
+ * b2off, wend floats in all; wt: W2^T (HG_K x hid) at 0; the label of the
+ * batch's row r: labels[idx[r] - base] when indexed, else labels[loff + r]
+ * (checked on the host).  Writes g2 (rows x HG_K), g1 (rows x hid) and
+ * loss[r] = logsumexp(z) - z[label], as hg_softmax_out, for its rows below
+ * rows.  Rows past the end compute row rows - 1 again and are not stored.
+ */
+__kernel void hg_mlps_head(__global const float *h, const uint rows, const uint hid,
+                           __global const float *params, const uint w2off,
+                           const uint b2off, const uint wend, __global const float *wt,
+                           __global const int *labels, const uint loff,
+                           __global const uint *idx, const uint base, const uint indexed,
+                           __global float *g2, __global float *g1, __global float *loss)
+{
+    const uint r0 = (uint)get_global_id(0) * 16u;
+    if (r0 >= rows)
+        return;
+    const uint nr = min(16u, rows - r0);
+    __global const float *hr[16];
+    for (uint c = 0; c < 16u; c++)
+        hr[c] = h + (size_t)(r0 + min(c, nr - 1u)) * hid;
+    /* logits: per row and class a sequential fma chain over the hidden
+       units, a row's classes as lanes; zs[c * S + k] is row c's class k */
+    const uint S = HG_KV * 16u;
+    float zs[HG_KV * 16u * 16u];
+    for (uint v = 0; v < HG_KV; v++) {
+        float16 z[16];
 #pragma unroll
-    for (uint t = 0; t < HG_WM; t++)
-        ic[t] = min(i0 + t, M - 1u);
-    const uint nvalid = N - j0;
-    float16 acc[HG_WM];
+        for (uint c = 0; c < 16u; c++)
+            z[c] = (float16)(0.0f);
+        for (uint p = 0; p < hid; p++) {
+            const float16 w = hg_mlps_wrow(params, w2off, wend, p, v);
 #pragma unroll
-    for (uint t = 0; t < HG_WM; t++)
-        acc[t] = (float16)(0.0f);
-    __global const float *ap = a, *bp = b + j0;
-    if (nvalid >= 16u) {
-        for (uint r = 0; r < n; r++, ap += M, bp += N) {
-            const float16 bv = vload16(0, bp);
-#pragma unroll
-            for (uint t = 0; t < HG_WM; t++)
-                acc[t] = fma((float16)(ap[ic[t]]), bv, acc[t]);
+            for (uint c = 0; c < 16u; c++)
+                z[c] = fma((float16)(hr[c][p]), w, z[c]);
         }
-    } else {
-        for (uint r = 0; r < n; r++, ap += M, bp += N) {
-            const float16 bv = hg_mlps_row(bp, nvalid);
 #pragma unroll
-            for (uint t = 0; t < HG_WM; t++)
-                acc[t] = fma((float16)(ap[ic[t]]), bv, acc[t]);
+        for (uint c = 0; c < 16u; c++)
+            vstore16(z[c], 0, zs + c * S + v * 16u);
+    }
+    /* the output, a row a lane, as hg_softmax_out */
+    int lab[16];
+    for (uint c = 0; c < 16u; c++) {
+        const uint r = r0 + min(c, nr - 1u);
+        lab[c] = labels[indexed ? (size_t)(idx[r] - base) : (size_t)loff + r];
+    }
+    float t[16];
+    float16 m = (float16)(-INFINITY);
+    for (uint k = 0; k < HG_K; k++) {
+        for (uint c = 0; c < 16u; c++)
+            t[c] = zs[c * S + k];
+        const float16 v = vload16(0, t) + params[b2off + k];
+        vstore16(v, 0, t);
+        for (uint c = 0; c < 16u; c++)
+            zs[c * S + k] = t[c];
+        m = select(m, v, v > m);
+    }
+    float16 s = (float16)(0.0f);
+    for (uint k = 0; k < HG_K; k++) {
+        for (uint c = 0; c < 16u; c++)
+            t[c] = zs[c * S + k];
+        s = s + hg_exp16(vload16(0, t) - m);
+    }
+    const float16 lse = m + hg_log16(s);
+    for (uint c = 0; c < 16u; c++)
+        t[c] = zs[c * S + (uint)lab[c]];
+    const float16 lr = lse - vload16(0, t);
+    vstore16(lr, 0, t);
+    for (uint c = 0; c < nr; c++)
+        loss[r0 + c] = t[c];
+    const int16 lv = vload16(0, lab);
+    for (uint k = 0; k < HG_K; k++) {
+        for (uint c = 0; c < 16u; c++)
+            t[c] = zs[c * S + k];
+        const float16 e = hg_exp16(vload16(0, t) - lse) -
+                          select((float16)(0.0f), (float16)(1.0f), lv == (int)k);
+        vstore16(e, 0, t);
+        for (uint c = 0; c < 16u; c++)
+            zs[c * S + k] = t[c];
+    }
+    for (uint c = 0; c < nr; c++)
+        for (uint k = 0; k < HG_K; k++)
+            g2[(size_t)(r0 + c) * HG_K + k] = zs[c * S + k];
+    /* G1: per row and hidden unit a sequential fma chain over the classes,
+       16 hidden units a vector, the 16 rows' chains side by side (one
+       row's chain at a time waits on each fma), masked by ReLU'(H) */
+    for (uint i0 = 0; i0 < hid; i0 += 16u) {
+        const uint nv = hid - i0;
+        float16 acc[16];
+#pragma unroll
+        for (uint c = 0; c < 16u; c++)
+            acc[c] = (float16)(0.0f);
+        for (uint k = 0; k < HG_K; k++) {
+            const float16 w = hg_mlps_row(wt + (size_t)k * hid + i0, nv);
+#pragma unroll
+            for (uint c = 0; c < 16u; c++)
+                acc[c] = fma((float16)(zs[c * S + k]), w, acc[c]);
+        }
+        for (uint c = 0; c < nr; c++) {
+            float16 a = acc[c];
+#ifdef HG_TEST_BROKEN_RESULT
+            a = a * 1.5f; /* a test's wrong candidate */
+#endif
+            const float16 hv = hg_mlps_row(hr[c] + i0, nv);
+            hg_mlps_store(select((float16)(0.0f), a, hv > (float16)(0.0f)),
+                          g1 + (size_t)(r0 + c) * hid + i0, nv);
         }
     }
-#pragma unroll
-    for (uint t = 0; t < HG_WM; t++)
-        if (i0 + t < M)
-            hg_mlps_store(acc[t], dw + (size_t)(i0 + t) * N + j0, nvalid);
 }
 
 /*
@@ -235,40 +241,113 @@ static inline void hg_mlps_bias(__global const float *g, const uint n, const uin
 }
 
 /*
- * The gradient record of rows [lo, lo + n) of the batch's buffers (h, g1:
- * rows x hid; g2: rows x HG_K; loss: rows; x: its row lo at element xoff,
- * ld in), into grad at rec: W1 at rec + w1off, b1 at rec + b1off, W2 at
- * rec + w2off, b2 at rec + b2off, the loss at rec + lossoff.
- *
- * 2-D global size (column tiles: max(ceil(hid / 16), ceil(HG_K / 16)),
- * t1 + t2 + 2), t1 = ceil(in / HG_WM), t2 = ceil(hid / HG_WM): row tiles
- * [0, t1) are dW1's, [t1, t1 + t2) dW2's, t1 + t2 the b1 sums, t1 + t2 + 1
- * the b2 sums and the loss.  Work-items past a part's columns return.
+ * As hg_mlps_bias without the loss, for the 64 columns j0 .. j0 + 63 (of N):
+ * four blocks of 16 columns, their Kahan sums side by side (a block's sum
+ * alone waits on each of its four dependent operations, every row).  Blocks
+ * at or past N are not stored.
  */
-__kernel void hg_mlps_grad(__global const float *x, const uint xoff, const uint in,
-                           __global const float *h, __global const float *g1,
-                           __global const float *g2, __global const float *loss,
-                           const uint lo, const uint n, const uint hid, const uint cb, const uint t1,
-                           const uint t2, __global float *grad, const uint rec,
-                           const uint w1off, const uint b1off, const uint w2off,
-                           const uint b2off, const uint lossoff)
+static inline void hg_mlps_bias4(__global const float *g, const uint n, const uint N,
+                                 const uint j0, const uint cb, __global float *out)
 {
-    const uint j0 = (uint)get_global_id(0) * 16u, t = (uint)get_global_id(1);
+    uint nv[4];
+#pragma unroll
+    for (uint q = 0; q < 4u; q++)
+        nv[q] = j0 + 16u * q < N ? N - (j0 + 16u * q) : 1u; /* past N: column N - 1 */
+    const uint jl = N - 1u;
+    float16 sum[4], comp[4];
+#pragma unroll
+    for (uint q = 0; q < 4u; q++)
+        sum[q] = comp[q] = (float16)(0.0f);
+    for (uint b0 = 0; b0 < n; b0 += cb) {
+        const uint e = min(n, b0 + cb);
+        float16 s[4], c[4];
+#pragma unroll
+        for (uint q = 0; q < 4u; q++)
+            s[q] = c[q] = (float16)(0.0f);
+        for (uint r = b0; r < e; r++) {
+#pragma unroll
+            for (uint q = 0; q < 4u; q++) {
+                const uint jq = j0 + 16u * q < N ? j0 + 16u * q : jl;
+                const float16 y = hg_mlps_row(g + (size_t)r * N + jq, nv[q]) - c[q];
+                const float16 t = s[q] + y;
+                c[q] = (t - s[q]) - y;
+                s[q] = t;
+            }
+        }
+#pragma unroll
+        for (uint q = 0; q < 4u; q++) {
+            const float16 y = s[q] - comp[q];
+            const float16 t = sum[q] + y;
+            comp[q] = (t - sum[q]) - y;
+            sum[q] = t;
+        }
+    }
+#pragma unroll
+    for (uint q = 0; q < 4u; q++)
+        if (j0 + 16u * q < N)
+            hg_mlps_store(sum[q], out + j0 + 16u * q, nv[q]);
+}
+
+/*
+ * dW2's rows i0 .. i0 + 15 (of hid; all HG_K columns) over n rows: H^T G2,
+ * H: n x hid, G2: n x HG_K, into dw (hid x HG_K).  Each element:
+ * acc = fma(H[r, i], G2[r, k], acc) for r = 0 .. n - 1, from 0, 16 rows of
+ * dW2 a vector.
+ */
+static inline void hg_mlps_dw2(__global const float *h, __global const float *g2,
+                               const uint n, const uint hid, const uint i0,
+                               __global float *dw)
+{
+    const uint nv = hid - i0;
+    float16 acc[HG_K];
+#pragma unroll
+    for (uint k = 0; k < HG_K; k++)
+        acc[k] = (float16)(0.0f);
+    for (uint r = 0; r < n; r++) {
+        const float16 hv = hg_mlps_row(h + (size_t)r * hid + i0, nv);
+        __global const float *gr = g2 + (size_t)r * HG_K;
+#pragma unroll
+        for (uint k = 0; k < HG_K; k++)
+            acc[k] = fma(hv, (float16)(gr[k]), acc[k]);
+    }
+    const uint nl = min(nv, 16u);
+    for (uint k = 0; k < HG_K; k++) {
+        float t[16];
+        vstore16(acc[k], 0, t);
+        for (uint l = 0; l < nl; l++)
+            dw[(size_t)(i0 + l) * HG_K + k] = t[l];
+    }
+}
+
+/*
+ * Of the gradient record of rows [lo, lo + n) of the batch's buffers (h,
+ * g1: rows x hid; g2: rows x HG_K; loss: rows), all but dW1: W2 at
+ * rec + w2off, b1 at rec + b1off, b2 at rec + b2off, the loss at
+ * rec + lossoff, into grad.
+ *
+ * 1-D global size t + t4 + ceil(HG_K / 16), t = ceil(hid / 16),
+ * t4 = ceil(hid / 64): work-item w < t computes dW2's rows 16 w ..;
+ * t <= w < t + t4 the b1 sums of columns 64 (w - t) ..; t + t4 <= w the b2
+ * sums of columns 16 (w - t - t4) .. and (the first of them) the loss.
+ */
+__kernel void hg_mlps_tail(__global const float *h, __global const float *g1,
+                           __global const float *g2, __global const float *loss,
+                           const uint lo, const uint n, const uint hid, const uint cb,
+                           __global float *grad, const uint rec, const uint b1off,
+                           const uint w2off, const uint b2off, const uint lossoff)
+{
+    const uint w = (uint)get_global_id(0), t = (hid + 15u) / 16u, t4 = (hid + 63u) / 64u;
     __global float *out = grad + rec;
     h += (size_t)lo * hid;
     g1 += (size_t)lo * hid;
     g2 += (size_t)lo * HG_K;
     loss += lo;
-    if (t < t1) {
-        if (j0 < hid)
-            hg_mlps_dw(x + xoff, g1, n, in, hid, t * HG_WM, j0, out + w1off);
-    } else if (t < t1 + t2) {
-        if (j0 < HG_K)
-            hg_mlps_dw(h, g2, n, hid, HG_K, (t - t1) * HG_WM, j0, out + w2off);
-    } else if (t == t1 + t2) {
-        if (j0 < hid)
-            hg_mlps_bias(g1, n, hid, j0, cb, out + b1off, loss, NULL);
-    } else if (t == t1 + t2 + 1u) {
+    if (w < t) {
+        hg_mlps_dw2(h, g2, n, hid, w * 16u, out + w2off);
+    } else if (w < t + t4) {
+        hg_mlps_bias4(g1, n, hid, (w - t) * 64u, cb, out + b1off);
+    } else {
+        const uint j0 = (w - t - t4) * 16u;
         if (j0 < HG_K)
             hg_mlps_bias(g2, n, HG_K, j0, cb, out + b2off, loss,
                          j0 == 0 ? out + lossoff : NULL);

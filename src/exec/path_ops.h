@@ -100,4 +100,57 @@ char *hg__path_source_with_detmath(const char *name, size_t *len);
    d->partial, d->pingpong and d->loss for batches of rows rows. */
 hg_status hg__layer_workspace(hg_engine *eng, hg__device *d, size_t rows, hg_error *err);
 
+/* ---- launching cl/gemm.cl's kernels (gemm_call.c; the tiled and mlp-small paths) -- */
+
+/* Where op(A)'s rows are (gemm.cl's hg_arow): consecutive (idx NULL), or an
+   index step's rows read in place: row i is row idx[ioff + i] - base. */
+typedef struct hg__arows {
+    cl_mem idx;
+    size_t ioff, base;
+} hg__arows;
+
+/* One GEMM call: C = op(A) B (+ epilogue flags: 1 bias, 2 ReLU, 4 mask; 8: C += ...),
+   row-major, every matrix at an element offset with its leading dimension. */
+typedef struct hg__gemm_args {
+    bool         ta;            /* op(A) = A^T (hg_gemm_tn), else A (hg_gemm_nn) */
+    size_t       m, n, k;
+    cl_mem       a;
+    size_t       aoff, lda;
+    const hg__arows *ar;        /* NULL: consecutive rows */
+    cl_mem       b;
+    size_t       boff, ldb;
+    cl_mem       c;
+    size_t       coff, ldc;
+    size_t       bias_off;      /* in d->params (flag 1) */
+    cl_mem       mask;          /* flag 4; NULL otherwise */
+    size_t       ldm;
+    cl_uint      flags;
+} hg__gemm_args;
+
+/*
+ * Enqueue kern (hg_gemm_nn or hg_gemm_tn of a gemm.cl program built with
+ * tile tm x tn) on g's operands: one work-item per group on CPU devices,
+ * 8 x 1 elsewhere (any local size gives the same bits).  HG_RANGE when an
+ * offset does not fit the kernel's 32-bit arguments.
+ */
+hg_status hg__gemm_call(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
+                        const hg__gemm_args *g, hg_error *err);
+/*
+ * dW = A^T G into record rec of d->grad at w_off (layer ly, m rows of the
+ * batch from row lo of A and G, A's rows through ar when not NULL) in calls
+ * of at most HG__TN_CHUNK rows, each going on from the last (flag 8): the
+ * same fma chain, so the same bits as one call, but a work-item's rows of A
+ * and G stay in cache for its neighbours.
+ */
+#define HG__TN_CHUNK 256u
+hg_status hg__gemm_weight_grad(hg__device *d, cl_kernel gtn, size_t tm, size_t tn,
+                               const hg__layer *ly, cl_mem a, size_t aoff,
+                               const hg__arows *ar, cl_mem g, size_t lo, size_t m,
+                               size_t rec, hg_error *err);
+/* wt[off ...] (cols x rows) = the rows x cols matrix at d->params[off ...], with
+   gtr (hg_transpose of a gemm.cl program built with tile tm x tn). */
+hg_status hg__gemm_transpose(hg__device *d, cl_kernel gtr, size_t tm, size_t tn, size_t rows,
+                             size_t cols, size_t off, cl_mem wt, size_t wt_off,
+                             hg_error *err);
+
 #endif /* HG_PATH_OPS_H */

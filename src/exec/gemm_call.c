@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gemm_call.c - launching cl/gemm.cl's kernels, for the two paths that use
+ * them (tiled.c, the MLP on the tiled GEMM; mlp_small.c, the MLP at small
+ * batches): a GEMM call with its 22 arguments, the weight gradient in
+ * chunks of rows, and the transpose of a weight matrix.  A leaf under those
+ * paths (tests/link_graph.py).
+ */
+#include "path_ops.h"
+
+hg_status hg__gemm_call(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
+                        const hg__gemm_args *g, hg_error *err)
+{
+    const char *name = g->ta ? "hg_gemm_tn" : "hg_gemm_nn";
+    static const hg__arows consecutive = {NULL, 0, 0};
+    const hg__arows *ar = g->ar ? g->ar : &consecutive;
+    if (g->aoff > 0xffffffffu || g->boff > 0xffffffffu || g->coff > 0xffffffffu ||
+        ar->ioff > 0xffffffffu || ar->base > 0xffffffffu || g->bias_off > 0xffffffffu)
+        return hg__error_set(err, HG_RANGE, 0, "%s on %s: offset beyond 2^32", name, d->what);
+    cl_uint um = (cl_uint)g->m, un = (cl_uint)g->n, uk = (cl_uint)g->k,
+            ua = (cl_uint)g->aoff, ula = (cl_uint)g->lda, ub = (cl_uint)g->boff,
+            ulb = (cl_uint)g->ldb, uc = (cl_uint)g->coff, ulc = (cl_uint)g->ldc,
+            ubo = (cl_uint)g->bias_off, zero = 0, ulm = (cl_uint)g->ldm, fl = g->flags;
+    cl_mem a = g->a, b = g->b, c = g->c;
+    cl_mem mk = g->mask ? g->mask : d->params, idx = ar->idx ? ar->idx : a;
+    cl_uint uio = (cl_uint)ar->ioff, ubase = (cl_uint)ar->base, uind = ar->idx ? 1u : 0u;
+    hg__karg args[] = {HG_U32(um),  HG_U32(un),  HG_U32(uk),  HG_MEM(a),         HG_U32(ua),
+                       HG_U32(ula), HG_MEM(idx), HG_U32(uio), HG_U32(ubase),     HG_U32(uind),
+                       HG_MEM(b),   HG_U32(ub),  HG_U32(ulb), HG_MEM(c),
+                       HG_U32(uc),  HG_U32(ulc), HG_MEM(d->params), HG_U32(ubo), HG_MEM(mk),
+                       HG_U32(zero), HG_U32(ulm), HG_U32(fl)};
+    hg_status st = hg__set_args(d, kern, name, args, 22, err);
+    size_t gws[2] = {(g->n + tn - 1) / tn, (g->m + tm - 1) / tm};
+    /* any local size gives the same bits: one work-item per group on CPUs */
+    size_t maxwg = d->info->max_work_group_size ? d->info->max_work_group_size : 1;
+    size_t cpu[2] = {1, 1}, other[2] = {maxwg < 8 ? maxwg : 8, 1};
+    if (st == HG_OK)
+        st = hg__launch(d, kern, 2, gws, d->info->type == HG_DEVICE_CPU ? cpu : other, name,
+                        err);
+    return st;
+}
+
+hg_status hg__gemm_weight_grad(hg__device *d, cl_kernel gtn, size_t tm, size_t tn,
+                               const hg__layer *ly, cl_mem a, size_t aoff,
+                               const hg__arows *ar, cl_mem g, size_t lo, size_t m,
+                               size_t rec, hg_error *err)
+{
+    hg_status st = HG_OK;
+    for (size_t k0 = 0; k0 < m && st == HG_OK; k0 += HG__TN_CHUNK) {
+        size_t kn = m - k0 < HG__TN_CHUNK ? m - k0 : HG__TN_CHUNK;
+        const hg__arows chunk = {ar ? ar->idx : NULL, ar ? ar->ioff + lo + k0 : 0,
+                                 ar ? ar->base : 0};
+        hg__gemm_args ga = {.ta = true, .m = ly->in, .n = ly->out, .k = kn, .a = a,
+                            .aoff = ar ? 0 : aoff + (lo + k0) * ly->in, .lda = ly->in,
+                            .ar = ar ? &chunk : NULL, .b = g, .boff = (lo + k0) * ly->out,
+                            .ldb = ly->out, .c = d->grad, .coff = rec + ly->w_off,
+                            .ldc = ly->out, .flags = k0 ? 8u : 0u};
+        st = hg__gemm_call(d, gtn, tm, tn, &ga, err);
+    }
+    return st;
+}
+
+hg_status hg__gemm_transpose(hg__device *d, cl_kernel gtr, size_t tm, size_t tn, size_t rows,
+                             size_t cols, size_t off, cl_mem wt, size_t wt_off,
+                             hg_error *err)
+{
+    if (off > 0xffffffffu || wt_off > 0xffffffffu)
+        return hg__error_set(err, HG_RANGE, 0, "hg_transpose on %s: offset beyond 2^32",
+                             d->what);
+    cl_uint ur = (cl_uint)rows, uc = (cl_uint)cols, uo = (cl_uint)off, uw = (cl_uint)wt_off;
+    hg__karg a[] = {HG_U32(ur), HG_U32(uc), HG_MEM(d->params), HG_U32(uo),
+                    HG_U32(uc), HG_MEM(wt), HG_U32(uw),        HG_U32(ur)};
+    hg_status st = hg__set_args(d, gtr, "hg_transpose", a, 8, err);
+    size_t gws[2] = {(cols + tn - 1) / tn, (rows + tm - 1) / tm};
+    size_t one[2] = {1, 1};
+    if (st == HG_OK)
+        st = hg__launch(d, gtr, 2, gws, one, "hg_transpose", err);
+    return st;
+}
