@@ -217,6 +217,11 @@ static void check_model(hg_model_kind kind, bool det)
  * was read into becomes the records the host sums (d->res), and the slot
  * takes the records' old buffer.  Steps of one batch after steps of many,
  * alternating slots, each equal to the first one-batch step bit for bit.
+ * On a device with host-unified memory the slots are the device buffer's own
+ * host block (CL_MEM_USE_HOST_PTR), the records lent from it: a step of many
+ * batches after a loan copies the lent records out before a batch writes
+ * that slot again (else its bits change), and the next one-batch step lends
+ * again.
  */
 START_TEST(one_batch_not_copied)
 {
@@ -244,6 +249,21 @@ START_TEST(one_batch_not_copied)
             if (!many)
                 ck_assert_msg(d->res == slots[0] || d->res == slots[1],
                               "%s, step %d: one batch's records were copied", d->what, k);
+            const char *block = d->readback.block;
+            if (!d->info->host_unified_memory) {
+                ck_assert_msg(!block, "%s: slots on a host block without unified memory",
+                              d->what);
+                continue;
+            }
+            ck_assert_msg(block && (const char *)slots[0] == block &&
+                              (const char *)slots[1] > block,
+                          "%s, step %d: host-unified memory, but the slots are not the "
+                          "device buffer's host block", d->what, k);
+            ck_assert_msg(many ? !d->readback.borrowed
+                               : d->readback.borrowed && d->res == slots[d->readback.lent],
+                          "%s, step %d: %s", d->what, k,
+                          many ? "records of many batches still lent from a slot"
+                               : "one batch's records not lent from its slot");
         }
     }
     free(g0);

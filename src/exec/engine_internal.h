@@ -174,7 +174,16 @@ typedef struct hg__readback {
     cl_mem    all;        /* both slots in one buffer (readback.c says why) */
     cl_mem    dev[2];     /* the record slots on the device: sub-buffers of all,
                              cap_recs x (P + 1) floats each */
-    float    *host[2];    /* host buffers they are read into, the same size */
+    float    *host[2];    /* host buffers they are read into, the same size; with
+                             block, its halves (all's own memory) */
+    char     *block;      /* devices with host-unified memory: all is created on
+                             this block (CL_MEM_USE_HOST_PTR), so the kernels write
+                             the records where the read leaves them and the read
+                             copies nothing; NULL: all is the device's memory */
+    bool      borrowed;   /* d->res is host[lent], not an allocation of its own */
+    unsigned  lent;
+    float    *spare;      /* while borrowed: d->res's own allocation */
+    size_t    spare_cap;  /* its floats */
     size_t   *keys[2];    /* keys of the records pending in each (cap_recs each) */
     bool      keyed[2];   /* keys given (deterministic mode); else the records' order */
     size_t    nrec[2];    /* records pending in each slot; 0: none */

@@ -239,13 +239,13 @@ void hg__device_close(hg__device *d)
     if (d->queue)
         clFinish(d->queue);
     hg__events_free(d);
+    hg__readback_free(d); /* first: d->res may be a slot's, lent (readback.c) */
     free(d->res);
     free(d->res_key);
     free(d->chk_x);
     free(d->chk_y);
     free(d->chk_l);
     hg__kchoice_release(d);
-    hg__readback_free(d);
     hg__sparse_release(d);
     hg__plan_free(&d->claim);
     cl_mem *mems[] = {&d->x, &d->y, &d->labels, &d->params, &d->pingpong[0],
