@@ -333,3 +333,61 @@ __kernel void hg_transpose(const uint rows, const uint cols,
             d[ii] = s[(size_t)ii * lds];
     }
 }
+
+/*
+ * dst[j * ldd + i] = A[row i][j] for i < rows, j < cols, row i of A as
+ * hg_gemm_nn reads it (hg_arow: from aoff, or an index step's row read in
+ * place): the batch transposed, so that a weight gradient dW = X^T G runs
+ * as hg_gemm_nn on X^T, whose rows a work-item reads in order, where
+ * hg_gemm_tn steps through X a whole data row per p, a stride no hardware
+ * prefetcher follows (784 x 128 x 256 with the 8 x 32 tile on POCL's basic
+ * device, in a standalone program: hg_gemm_tn 341 us through an index and
+ * 299 us without; this kernel 23 us and hg_gemm_nn on X^T 259 us).  The same
+ * values in the same order, so the same bits.  Oclgrind 21.10's
+ * uninitialised-value plugin crashes (a segfault inside the plugin) on this
+ * kernel's vector loads; with scalar loads, 10 us slower here, it and the
+ * race and API checks find nothing (the small-batch MLP path, its only user,
+ * is not offered on Oclgrind: kchoice.c).
+ *
+ * A 16 x 16 block a work-item, whatever the tile: sixteen rows of 16 floats
+ * loaded as vectors, stored as sixteen columns of 16 (a full block); an edge
+ * block moves its elements one by one.  Launch: 2-D global size
+ * (ceil(cols / 16), ceil(rows / 16)), rounded up to the local size.
+ */
+#define HG_GT 16
+__kernel void hg_gather_t(const uint rows, const uint cols,
+                          __global const float *A, const uint aoff, const uint lda,
+                          __global const uint *aidx, const uint aioff, const uint abase,
+                          const uint aindexed,
+                          __global float *dst, const uint doff, const uint ldd)
+{
+    const uint j0 = (uint)get_global_id(0) * HG_GT;
+    const uint i0 = (uint)get_global_id(1) * HG_GT;
+    if (j0 >= cols || i0 >= rows)
+        return;
+    if (i0 + HG_GT <= rows && j0 + HG_GT <= cols) {
+        float t[HG_GT][HG_GT];
+#pragma unroll
+        for (uint ii = 0; ii < HG_GT; ii++)
+            vstore16(vload16(0, A + (size_t)aoff +
+                                    hg_arow(i0 + ii, aidx, aioff, abase, aindexed) * lda + j0),
+                     0, &t[ii][0]);
+        __global float *d = dst + (size_t)doff + (size_t)j0 * ldd + i0;
+#pragma unroll
+        for (uint jj = 0; jj < HG_GT; jj++)
+            vstore16((float16)(t[0][jj], t[1][jj], t[2][jj], t[3][jj], t[4][jj], t[5][jj],
+                               t[6][jj], t[7][jj], t[8][jj], t[9][jj], t[10][jj], t[11][jj],
+                               t[12][jj], t[13][jj], t[14][jj], t[15][jj]),
+                     0, d + (size_t)jj * ldd);
+        return;
+    }
+    const uint ni = min((uint)HG_GT, rows - i0);
+    const uint nj = min((uint)HG_GT, cols - j0);
+    for (uint ii = 0; ii < ni; ii++) {
+        __global const float *s =
+            A + (size_t)aoff + hg_arow(i0 + ii, aidx, aioff, abase, aindexed) * lda + j0;
+        __global float *d = dst + (size_t)doff + (size_t)j0 * ldd + i0 + ii;
+        for (uint jj = 0; jj < nj; jj++)
+            d[(size_t)jj * ldd] = s[jj];
+    }
+}

@@ -2,18 +2,20 @@
 #pragma OPENCL FP_CONTRACT OFF
 /*
  * mlp_small.cl - the MLP's small-batch kernels (src/exec/mlp_small.c): an MLP
- * with one hidden layer and a softmax output in five launches per batch
+ * with one hidden layer and a softmax output in six launches per batch
  * record instead of the tiled path's eleven:
  *
  *   1. hg_transpose (gemm.cl): W2^T, for the backprop;
  *   2. hg_gemm_nn (gemm.cl): H = relu(X W1 + b1), an index step's rows of X
  *      read in place;
- *   3. hg_mlps_head: 16 rows a work-item, the logits H W2 + b2 (a row's
+ *   3. hg_gather_t (gemm.cl): X^T;
+ *   4. hg_mlps_head: 16 rows a work-item, the logits H W2 + b2 (a row's
  *      classes as vector lanes), the softmax loss and G2 = dLoss/dlogits (a
  *      row a vector lane, as hg_softmax_out), and the backpropagated
  *      G1 = (G2 W2^T) masked by ReLU'(H) (16 hidden units a vector);
- *   4. hg_gemm_tn (gemm.cl): dW1 = X^T G1, per record;
- *   5. hg_mlps_tail: dW2 = H^T G2, the bias gradients (column sums of G1
+ *   5. hg_gemm_nn (gemm.cl): dW1 = X^T G1 from X^T, per record (hg_gemm_tn's
+ *      fma chain: the same bits);
+ *   6. hg_mlps_tail: dW2 = H^T G2, the bias gradients (column sums of G1
  *      and G2) and the loss, per record.
  *
  * Bits: every value is computed with the operations, in the order, of the

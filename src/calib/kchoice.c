@@ -129,7 +129,7 @@ static size_t own_candidates(const hg_engine *eng, const hg__device *d, hg__kcho
         for (size_t i = 0; i < sizeof tiled_shapes / sizeof tiled_shapes[0]; i++)
             out[n++] = (hg__kchoice){HG__PATH_OWN, tiled_shapes[i][0], tiled_shapes[i][1], 0, 0, 0};
         /* a small batch and one hidden layer: the small-batch path
-           (mlp_small.c: five launches a batch), its two large GEMMs in each
+           (mlp_small.c: six launches a batch), its two large GEMMs in each
            of the tiled shapes (its own program, built once, does not
            depend on the tile); the tiled path's bits, so deterministic mode too.  Not
            on Oclgrind: its uninitialised-value plugin reports hg_mlps_head's

@@ -431,6 +431,8 @@ void hg__device_capacity(const hg_engine *eng, const hg__device *d, size_t *rows
             widest = eng->layers[l].out;
     }
     ws += 2 * f * (double)eng->widest_hidden;
+    if (hg__mlp_small_fits(eng)) /* the small-batch path's X^T (mlp_small.c) */
+        ws += f * (double)m->inputs;
     double c = 0.2 * mem / ws;
     double c_alloc = alloc / (f * (double)widest);
     if (c_alloc < c)

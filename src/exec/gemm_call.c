@@ -3,7 +3,8 @@
  * gemm_call.c - launching cl/gemm.cl's kernels, for the two paths that use
  * them (tiled.c, the MLP on the tiled GEMM; mlp_small.c, the MLP at small
  * batches): a GEMM call with its 22 arguments, the weight gradient in
- * chunks of rows, and the transpose of a weight matrix.  A leaf under those
+ * chunks of rows or on the batch transposed, the transpose of a weight
+ * matrix and of a batch.  A leaf under those
  * paths (tests/link_graph.py).
  */
 #include "path_ops.h"
@@ -76,4 +77,39 @@ hg_status hg__gemm_transpose(hg__device *d, cl_kernel gtr, size_t tm, size_t tn,
     if (st == HG_OK)
         st = hg__launch(d, gtr, 2, gws, one, "hg_transpose", err);
     return st;
+}
+
+hg_status hg__gemm_gather_t(hg__device *d, cl_kernel ggt, size_t rows, size_t cols, cl_mem a,
+                            size_t aoff, size_t lda, const hg__arows *ar, cl_mem dst,
+                            hg_error *err)
+{
+    if (aoff > 0xffffffffu || (ar && (ar->ioff > 0xffffffffu || ar->base > 0xffffffffu)) ||
+        rows * cols > 0xffffffffu)
+        return hg__error_set(err, HG_RANGE, 0, "hg_gather_t on %s: offset beyond 2^32",
+                             d->what);
+    cl_uint ur = (cl_uint)rows, uc = (cl_uint)cols, ua = (cl_uint)aoff, ul = (cl_uint)lda,
+            uio = ar ? (cl_uint)ar->ioff : 0u, ubase = ar ? (cl_uint)ar->base : 0u,
+            uind = ar && ar->idx ? 1u : 0u, zero = 0;
+    cl_mem idx = ar && ar->idx ? ar->idx : a;
+    hg__karg args[] = {HG_U32(ur),  HG_U32(uc),    HG_MEM(a),   HG_U32(ua),
+                       HG_U32(ul),  HG_MEM(idx),   HG_U32(uio), HG_U32(ubase),
+                       HG_U32(uind), HG_MEM(dst),  HG_U32(zero), HG_U32(ur)};
+    hg_status st = hg__set_args(d, ggt, "hg_gather_t", args, 12, err);
+    size_t gws[2] = {(cols + 15) / 16, (rows + 15) / 16};
+    size_t maxwg = d->info->max_work_group_size ? d->info->max_work_group_size : 1;
+    size_t cpu[2] = {1, 1}, other[2] = {maxwg < 8 ? maxwg : 8, 1}; /* as hg__gemm_call */
+    if (st == HG_OK)
+        st = hg__launch(d, ggt, 2, gws, d->info->type == HG_DEVICE_CPU ? cpu : other,
+                        "hg_gather_t", err);
+    return st;
+}
+
+hg_status hg__gemm_weight_grad_t(hg__device *d, cl_kernel gnn, size_t tm, size_t tn,
+                                 const hg__layer *ly, cl_mem xt, size_t ldx, cl_mem g,
+                                 size_t lo, size_t m, size_t rec, hg_error *err)
+{
+    hg__gemm_args ga = {.m = ly->in, .n = ly->out, .k = m, .a = xt, .aoff = lo, .lda = ldx,
+                        .b = g, .boff = lo * ly->out, .ldb = ly->out, .c = d->grad,
+                        .coff = rec + ly->w_off, .ldc = ly->out};
+    return hg__gemm_call(d, gnn, tm, tn, &ga, err);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mlp_small.c - the MLP's small-batch path (path_ops.h, cl/mlp_small.cl):
- * an MLP with one hidden layer in five kernel launches per batch record
+ * an MLP with one hidden layer in six kernel launches per batch record
  * instead of the tiled path's eleven (a transpose, two forward GEMMs, the
  * output kernel, two weight-gradient GEMMs, two column sums with their two
  * finishes, the backprop GEMM).  At 128 rows the tiled path's step is mostly
@@ -14,10 +14,13 @@
  *
  *   1. hg_transpose (gemm.cl): W2^T;
  *   2. hg_gemm_nn (gemm.cl, the choice's tile): H = relu(X W1 + b1);
- *   3. hg_mlps_head: logits, softmax loss, G2 and G1 = (G2 W2^T) * ReLU'(H),
+ *   3. hg_gather_t (gemm.cl): X^T, while X's rows are in cache;
+ *   4. hg_mlps_head: logits, softmax loss, G2 and G1 = (G2 W2^T) * ReLU'(H),
  *      16 rows a work-item;
- *   4. hg_gemm_tn (gemm.cl, the choice's tile): dW1 = X^T G1, per record;
- *   5. hg_mlps_tail: dW2, b1, b2 and the loss, per record.
+ *   5. hg_gemm_nn (gemm.cl, the choice's tile): dW1 = X^T G1, per record, on
+ *      X^T (the same fma chain as hg_gemm_tn on X, which reads X a whole
+ *      data row per step: 5% of the MLP's training step at batch 128);
+ *   6. hg_mlps_tail: dW2, b1, b2 and the loss, per record.
  *
  * The same operations in the same order as the tiled path, so the same bits
  * (cl/mlp_small.cl), in deterministic mode too.
@@ -32,10 +35,11 @@
 typedef struct mlps_state {
     cl_program prog[2];     /* [0] gemm.cl with the choice's tile, [1] mlp_small.cl */
     char       label[2][64];
-    cl_kernel  gnn, gtn, gtr; /* hg_gemm_nn, hg_gemm_tn, hg_transpose */
-    unsigned   tm, tn;      /* their tile: the choice's */
+    cl_kernel  gnn, gtr, ggt; /* hg_gemm_nn, hg_transpose, hg_gather_t */
+    unsigned   tm, tn;      /* the GEMM's tile: the choice's */
     cl_kernel  head, tail;  /* hg_mlps_head, hg_mlps_tail */
     cl_mem     wt;          /* W2^T (classes x hidden) */
+    cl_mem     xt;          /* the batch's X^T (inputs x rows) */
 } mlps_state;
 
 bool hg__mlp_small_fits(const hg_engine *eng)
@@ -94,18 +98,15 @@ static hg_status head(hg_engine *eng, hg__device *d, const hg__batch *b, hg_erro
 }
 
 /* The gradient record r of batch b, rows [lo, lo + n): dW1 on the choice's
-   hg_gemm_tn, the rest with hg_mlps_tail. */
+   hg_gemm_nn from X^T, the rest with hg_mlps_tail. */
 static hg_status record(hg_engine *eng, hg__device *d, const hg__batch *b, size_t r,
                         size_t lo, size_t n, hg_error *err)
 {
     mlps_state *ms = d->ps;
     const hg__layer *l1 = &eng->layers[0], *l2 = &eng->layers[1];
     const size_t P = eng->nparams, rec = r * (P + 1);
-    const hg__arows in_place = {b->idx, 0, b->base};
-    hg_status st = hg__gemm_weight_grad(d, ms->gtn, ms->tm, ms->tn, l1, b->x,
-                                        b->idx ? 0 : b->row * l1->in,
-                                        b->idx ? &in_place : NULL, d->pingpong[0], lo, n,
-                                        rec, err);
+    hg_status st = hg__gemm_weight_grad_t(d, ms->gnn, ms->tm, ms->tn, l1, ms->xt, b->rows,
+                                          d->pingpong[0], lo, n, rec, err);
     if (st != HG_OK)
         return st;
     if (rec + P > 0xffffffffu)
@@ -139,6 +140,9 @@ static hg_status run_mlps(hg_engine *eng, hg__device *d, const hg__batch *b, hg_
     if (st == HG_OK) /* H = relu(X W1 + b1), an index step's rows read in place */
         st = gemm_nn(d, b->rows, l1->out, l1->in, b->x, b->idx ? 0 : b->row * l1->in,
                      b->idx ? &in_place : NULL, d->act[0], l1->w_off, l1->b_off, 3u, err);
+    if (st == HG_OK) /* X^T, for the weight gradient */
+        st = hg__gemm_gather_t(d, ms->ggt, b->rows, l1->in, b->x, b->idx ? 0 : b->row * l1->in,
+                               l1->in, b->idx ? &in_place : NULL, ms->xt, err);
     if (st == HG_OK)
         st = head(eng, d, b, err);
     const size_t m = b->rows, B = b->block_rows;
@@ -149,14 +153,17 @@ static hg_status run_mlps(hg_engine *eng, hg__device *d, const hg__batch *b, hg_
     return st;
 }
 
-/* The layers' workspace and W2^T. */
+/* The layers' workspace, W2^T and X^T. */
 static hg_status workspace(hg_engine *eng, hg__device *d, size_t rows, hg_error *err)
 {
     mlps_state *ms = d->ps;
-    const hg__layer *l2 = &eng->layers[1];
+    const hg__layer *l1 = &eng->layers[0], *l2 = &eng->layers[1];
     hg_status st = hg__layer_workspace(eng, d, rows, err);
     if (st == HG_OK)
         st = hg__alloc_mem(d, &ms->wt, l2->in * l2->out * sizeof(float), "transposed W2",
+                           err);
+    if (st == HG_OK)
+        st = hg__alloc_mem(d, &ms->xt, l1->in * rows * sizeof(float), "transposed batch",
                            err);
     return st;
 }
@@ -164,8 +171,10 @@ static hg_status workspace(hg_engine *eng, hg__device *d, size_t rows, hg_error 
 static void drop_workspace(void *state)
 {
     mlps_state *ms = state;
-    if (ms)
-        hg__release_mem(&ms->wt);
+    if (!ms)
+        return;
+    hg__release_mem(&ms->wt);
+    hg__release_mem(&ms->xt);
 }
 
 static void release(void *state)
@@ -174,7 +183,7 @@ static void release(void *state)
     if (!ms)
         return;
     drop_workspace(ms);
-    cl_kernel ks[] = {ms->gnn, ms->gtn, ms->gtr, ms->head, ms->tail};
+    cl_kernel ks[] = {ms->gnn, ms->gtr, ms->ggt, ms->head, ms->tail};
     for (size_t i = 0; i < 5; i++)
         if (ks[i])
             clReleaseKernel(ks[i]);
@@ -201,9 +210,9 @@ static hg_status build(hg_engine *eng, hg__device *d, const hg__kchoice *k, mlps
     if (st == HG_OK)
         st = hg__make_kernel(d, ms->prog[0], "hg_gemm_nn", &ms->gnn, err);
     if (st == HG_OK)
-        st = hg__make_kernel(d, ms->prog[0], "hg_gemm_tn", &ms->gtn, err);
-    if (st == HG_OK)
         st = hg__make_kernel(d, ms->prog[0], "hg_transpose", &ms->gtr, err);
+    if (st == HG_OK)
+        st = hg__make_kernel(d, ms->prog[0], "hg_gather_t", &ms->ggt, err);
     if (st != HG_OK)
         return st;
     size_t mlen = 0;

@@ -7,7 +7,7 @@
  *   hg__ops_naive    dense.c   our plain GEMM (hg_gemm_naive) + element-wise kernels
  *   hg__ops_fused    fused.c   linear / softmax: the one-pass fused kernel
  *   hg__ops_tiled    tiled.c   MLP: the register-tiled GEMM with fused epilogues
- *   hg__ops_mlp_small mlp_small.c  MLP, one hidden layer: three launches a batch
+ *   hg__ops_mlp_small mlp_small.c  MLP, one hidden layer: six launches a batch
  *   hg__ops_custom   custom.c  the user's kernel and a column-sum finish
  *
  * A device holds one path at a time (hg__device.ops) and that path's own
@@ -143,6 +143,20 @@ hg_status hg__gemm_call(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
  * and G stay in cache for its neighbours.
  */
 #define HG__TN_CHUNK 256u
+/*
+ * X^T into dst (cols x rows, leading dimension rows) for the rows x cols batch A
+ * (from aoff with leading dimension lda, or its rows through ar), on ggt
+ * (gemm.cl's hg_gather_t); then dW = X^T G for rows [lo, lo + m) of it as one
+ * hg_gemm_nn call on gnn (tile tm x tn) into record rec of d->grad at the layer's
+ * w_off, ldx being the batch's rows: the same fma chain as hg__gemm_weight_grad, so
+ * the same bits, with X^T read in order (gemm.cl says what that gains).
+ */
+hg_status hg__gemm_gather_t(hg__device *d, cl_kernel ggt, size_t rows, size_t cols, cl_mem a,
+                            size_t aoff, size_t lda, const hg__arows *ar, cl_mem dst,
+                            hg_error *err);
+hg_status hg__gemm_weight_grad_t(hg__device *d, cl_kernel gnn, size_t tm, size_t tn,
+                                 const hg__layer *ly, cl_mem xt, size_t ldx, cl_mem g,
+                                 size_t lo, size_t m, size_t rec, hg_error *err);
 hg_status hg__gemm_weight_grad(hg__device *d, cl_kernel gtn, size_t tm, size_t tn,
                                const hg__layer *ly, cl_mem a, size_t aoff,
                                const hg__arows *ar, cl_mem g, size_t lo, size_t m,
