@@ -345,9 +345,8 @@ __kernel void hg_transpose(const uint rows, const uint cols,
  * 299 us without; this kernel 23 us and hg_gemm_nn on X^T 259 us).  The same
  * values in the same order, so the same bits.  Oclgrind 21.10's
  * uninitialised-value plugin crashes (a segfault inside the plugin) on this
- * kernel's vector loads; with scalar loads, 10 us slower here, it and the
- * race and API checks find nothing (the small-batch MLP path, its only user,
- * is not offered on Oclgrind: kchoice.c).
+ * kernel's vector loads: built with -DHG_GT_SCALAR (as the engine does on
+ * Oclgrind) it loads the same values one by one (10 us slower on basic).
  *
  * A 16 x 16 block a work-item, whatever the tile: sixteen rows of 16 floats
  * loaded as vectors, stored as sixteen columns of 16 (a full block); an edge
@@ -368,10 +367,17 @@ __kernel void hg_gather_t(const uint rows, const uint cols,
     if (i0 + HG_GT <= rows && j0 + HG_GT <= cols) {
         float t[HG_GT][HG_GT];
 #pragma unroll
-        for (uint ii = 0; ii < HG_GT; ii++)
-            vstore16(vload16(0, A + (size_t)aoff +
-                                    hg_arow(i0 + ii, aidx, aioff, abase, aindexed) * lda + j0),
-                     0, &t[ii][0]);
+        for (uint ii = 0; ii < HG_GT; ii++) {
+            __global const float *s =
+                A + (size_t)aoff + hg_arow(i0 + ii, aidx, aioff, abase, aindexed) * lda + j0;
+#ifdef HG_GT_SCALAR
+#pragma unroll
+            for (uint jj = 0; jj < HG_GT; jj++)
+                t[ii][jj] = s[jj];
+#else
+            vstore16(vload16(0, s), 0, &t[ii][0]);
+#endif
+        }
         __global float *d = dst + (size_t)doff + (size_t)j0 * ldd + i0;
 #pragma unroll
         for (uint jj = 0; jj < HG_GT; jj++)

@@ -113,3 +113,25 @@ hg_status hg__gemm_weight_grad_t(hg__device *d, cl_kernel gnn, size_t tm, size_t
                         .coff = rec + ly->w_off, .ldc = ly->out};
     return hg__gemm_call(d, gnn, tm, tn, &ga, err);
 }
+
+hg_status hg__gemm_weight_grad_x(hg__device *d, cl_kernel ggt, cl_kernel gnn, size_t tm,
+                                 size_t tn, const hg__layer *ly, cl_mem a, size_t aoff,
+                                 const hg__arows *ar, cl_mem xt, cl_mem g, size_t lo,
+                                 size_t m, size_t rec, hg_error *err)
+{
+    hg_status st = HG_OK;
+    for (size_t k0 = 0; k0 < m && st == HG_OK; k0 += HG__TN_CHUNK) {
+        size_t kn = m - k0 < HG__TN_CHUNK ? m - k0 : HG__TN_CHUNK;
+        const hg__arows chunk = {ar ? ar->idx : NULL, ar ? ar->ioff + lo + k0 : 0,
+                                 ar ? ar->base : 0};
+        st = hg__gemm_gather_t(d, ggt, kn, ly->in, a, ar ? 0 : aoff + (lo + k0) * ly->in,
+                               ly->in, ar ? &chunk : NULL, xt, err);
+        hg__gemm_args ga = {.m = ly->in, .n = ly->out, .k = kn, .a = xt, .lda = kn, .b = g,
+                            .boff = (lo + k0) * ly->out, .ldb = ly->out, .c = d->grad,
+                            .coff = rec + ly->w_off, .ldc = ly->out,
+                            .flags = k0 ? 8u : 0u};
+        if (st == HG_OK)
+            st = hg__gemm_call(d, gnn, tm, tn, &ga, err);
+    }
+    return st;
+}

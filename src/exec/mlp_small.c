@@ -204,7 +204,9 @@ static hg_status build(hg_engine *eng, hg__device *d, const hg__kchoice *k, mlps
     char opt[160];
     ms->tm = k->a;
     ms->tn = k->b;
-    snprintf(opt, sizeof opt, "-cl-std=CL1.2 -DHG_TM=%u -DHG_TN=%u", ms->tm, ms->tn);
+    /* the tiled path's options for gemm.cl, so one program serves both (tiled.c) */
+    snprintf(opt, sizeof opt, "-cl-std=CL1.2 -DHG_TM=%u -DHG_TN=%u%s", ms->tm, ms->tn,
+             strstr(d->info->platform_name, "Oclgrind") ? " -DHG_GT_SCALAR" : "");
     snprintf(ms->label[0], sizeof ms->label[0], "tiled-%ux%u", ms->tm, ms->tn);
     hg_status st = hg__path_build(eng, d, gsrc, len, ms->label[0], opt, &ms->prog[0], err);
     if (st == HG_OK)

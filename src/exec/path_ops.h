@@ -157,6 +157,16 @@ hg_status hg__gemm_gather_t(hg__device *d, cl_kernel ggt, size_t rows, size_t co
 hg_status hg__gemm_weight_grad_t(hg__device *d, cl_kernel gnn, size_t tm, size_t tn,
                                  const hg__layer *ly, cl_mem xt, size_t ldx, cl_mem g,
                                  size_t lo, size_t m, size_t rec, hg_error *err);
+/*
+ * hg__gemm_weight_grad's dW = A^T G on gnn instead: per chunk of at most
+ * HG__TN_CHUNK rows, the chunk's rows of A transposed into xt (ly->in x HG__TN_CHUNK
+ * floats) by ggt, then hg_gemm_nn on them, each chunk going on from the last.  The
+ * same fma chain, so the same bits.
+ */
+hg_status hg__gemm_weight_grad_x(hg__device *d, cl_kernel ggt, cl_kernel gnn, size_t tm,
+                                 size_t tn, const hg__layer *ly, cl_mem a, size_t aoff,
+                                 const hg__arows *ar, cl_mem xt, cl_mem g, size_t lo,
+                                 size_t m, size_t rec, hg_error *err);
 hg_status hg__gemm_weight_grad(hg__device *d, cl_kernel gtn, size_t tm, size_t tn,
                                const hg__layer *ly, cl_mem a, size_t aoff,
                                const hg__arows *ar, cl_mem g, size_t lo, size_t m,

@@ -6,6 +6,12 @@
  * sum is its own), and backprop as G W^T (W transposed once per batch) with
  * the ReLU derivative fused as a mask.  Every element is a sequential fma
  * chain, so the bits do not depend on the block shape or the device.
+ *
+ * The first layer's weight gradient X^T G runs as hg_gemm_nn on X^T, 256 rows
+ * of the batch at a time transposed by hg_gather_t (gemm.cl says why), where
+ * its layer is not narrow: the same bits as hg_gemm_tn on X.  On Oclgrind
+ * gemm.cl is built with -DHG_GT_SCALAR, whose uninitialised-value plugin
+ * crashes on hg_gather_t's vector loads (gemm.cl).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +29,9 @@ typedef struct tiled_state {
     char       label[2][64];
     cl_kernel  gnn[2], gtn[2]; /* hg_gemm_nn, hg_gemm_tn of each program */
     cl_kernel  gtr;           /* hg_transpose (program 0) */
+    cl_kernel  ggt;           /* hg_gather_t (program 0) */
     cl_mem     wt;            /* transposed weights, P floats */
+    cl_mem     xt;            /* HG__TN_CHUNK rows of the batch, transposed */
 } tiled_state;
 
 /* C = op(A) B (+ epilogue flags), on the program whose block fits: products
@@ -82,9 +90,14 @@ static hg_status run_tiled(hg_engine *eng, hg__device *d, const hg__batch *b, hg
         int w = ly->out < d->kc.b ? 1 : 0; /* as gemm(): narrow products on 8 x 8 */
         for (size_t r = 0; r < b->nrec && st == HG_OK; r++) {
             size_t lo = r * B, n = b->nrec == 1 ? m : (m - lo < B ? m - lo : B);
-            st = hg__gemm_weight_grad(d, ts->gtn[w], w ? NARROW_TM : d->kc.a,
-                                      w ? NARROW_TN : d->kc.b, ly, a, aoff,
-                                      li == 0 ? xrows : NULL, g, lo, n, r * (P + 1), err);
+            if (li == 0 && !w)
+                st = hg__gemm_weight_grad_x(d, ts->ggt, ts->gnn[0], d->kc.a, d->kc.b, ly, a,
+                                            aoff, xrows, ts->xt, g, lo, n, r * (P + 1), err);
+            else
+                st = hg__gemm_weight_grad(d, ts->gtn[w], w ? NARROW_TM : d->kc.a,
+                                          w ? NARROW_TN : d->kc.b, ly, a, aoff,
+                                          li == 0 ? xrows : NULL, g, lo, n, r * (P + 1),
+                                          err);
         }
         if (st == HG_OK)
             st = hg__column_sums(eng, d, b, g, ly->out, li, err);
@@ -120,8 +133,10 @@ bool hg__tiled_ready(const hg__device *d)
 static void drop_workspace(void *state)
 {
     tiled_state *ts = state;
-    if (ts)
-        hg__release_mem(&ts->wt);
+    if (!ts)
+        return;
+    hg__release_mem(&ts->wt);
+    hg__release_mem(&ts->xt);
 }
 
 static void release(void *state)
@@ -130,8 +145,8 @@ static void release(void *state)
     if (!ts)
         return;
     drop_workspace(ts);
-    cl_kernel ks[] = {ts->gnn[0], ts->gnn[1], ts->gtn[0], ts->gtn[1], ts->gtr};
-    for (size_t i = 0; i < 5; i++)
+    cl_kernel ks[] = {ts->gnn[0], ts->gnn[1], ts->gtn[0], ts->gtn[1], ts->gtr, ts->ggt};
+    for (size_t i = 0; i < 6; i++)
         if (ks[i])
             clReleaseKernel(ks[i]);
     for (size_t i = 0; i < 2; i++)
@@ -152,10 +167,12 @@ static hg_status open_tiled(hg_engine *eng, hg__device *d, const hg__kchoice *k,
     if (!ts)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tiled kernels on %s", d->what);
     const unsigned tm[2] = {k->a, NARROW_TM}, tn[2] = {k->b, NARROW_TN};
+    const bool oclgrind = strstr(d->info->platform_name, "Oclgrind") != NULL;
     hg_status st = HG_OK;
     for (size_t i = 0; i < 2 && st == HG_OK; i++) {
         char opt[96];
-        snprintf(opt, sizeof opt, "-cl-std=CL1.2 -DHG_TM=%u -DHG_TN=%u", tm[i], tn[i]);
+        snprintf(opt, sizeof opt, "-cl-std=CL1.2 -DHG_TM=%u -DHG_TN=%u%s", tm[i], tn[i],
+                 oclgrind ? " -DHG_GT_SCALAR" : "");
         snprintf(ts->label[i], sizeof ts->label[i], "tiled-%ux%u", tm[i], tn[i]);
         st = hg__path_build(eng, d, src, len, ts->label[i], opt, &ts->prog[i], err);
         if (st == HG_OK)
@@ -165,6 +182,8 @@ static hg_status open_tiled(hg_engine *eng, hg__device *d, const hg__kchoice *k,
     }
     if (st == HG_OK)
         st = hg__make_kernel(d, ts->prog[0], "hg_transpose", &ts->gtr, err);
+    if (st == HG_OK)
+        st = hg__make_kernel(d, ts->prog[0], "hg_gather_t", &ts->ggt, err);
     if (st != HG_OK) {
         release(ts);
         return st;
@@ -173,7 +192,7 @@ static hg_status open_tiled(hg_engine *eng, hg__device *d, const hg__kchoice *k,
     return HG_OK;
 }
 
-/* The layers' workspace and the transposed weights. */
+/* The layers' workspace, the transposed weights and (with ggt) X^T's 256 rows. */
 static hg_status workspace(hg_engine *eng, hg__device *d, size_t rows, hg_error *err)
 {
     tiled_state *ts = d->ps;
@@ -181,6 +200,9 @@ static hg_status workspace(hg_engine *eng, hg__device *d, size_t rows, hg_error 
     if (st == HG_OK)
         st = hg__alloc_mem(d, &ts->wt, eng->nparams * sizeof(float), "transposed weights",
                            err);
+    if (st == HG_OK)
+        st = hg__alloc_mem(d, &ts->xt, eng->layers[0].in * HG__TN_CHUNK * sizeof(float),
+                           "transposed batch", err);
     return st;
 }
 
