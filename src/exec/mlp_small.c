@@ -19,7 +19,7 @@
  *      16 rows a work-item;
  *   5. hg_gemm_nn (gemm.cl, the choice's tile): dW1 = X^T G1, per record, on
  *      X^T (the same fma chain as hg_gemm_tn on X, which reads X a whole
- *      data row per step: 5% of the MLP's training step at batch 128);
+ *      data row per step: about 6% of the MLP's training step at batch 128);
  *   6. hg_mlps_tail: dW2, b1, b2 and the loss, per record.
  *
  * The same operations in the same order as the tiled path, so the same bits

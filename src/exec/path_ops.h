@@ -143,6 +143,10 @@ hg_status hg__gemm_call(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
  * and G stay in cache for its neighbours.
  */
 #define HG__TN_CHUNK 256u
+hg_status hg__gemm_weight_grad(hg__device *d, cl_kernel gtn, size_t tm, size_t tn,
+                               const hg__layer *ly, cl_mem a, size_t aoff,
+                               const hg__arows *ar, cl_mem g, size_t lo, size_t m,
+                               size_t rec, hg_error *err);
 /*
  * X^T into dst (cols x rows, leading dimension rows) for the rows x cols batch A
  * (from aoff with leading dimension lda, or its rows through ar), on ggt
@@ -167,10 +171,6 @@ hg_status hg__gemm_weight_grad_x(hg__device *d, cl_kernel ggt, cl_kernel gnn, si
                                  size_t tn, const hg__layer *ly, cl_mem a, size_t aoff,
                                  const hg__arows *ar, cl_mem xt, cl_mem g, size_t lo,
                                  size_t m, size_t rec, hg_error *err);
-hg_status hg__gemm_weight_grad(hg__device *d, cl_kernel gtn, size_t tm, size_t tn,
-                               const hg__layer *ly, cl_mem a, size_t aoff,
-                               const hg__arows *ar, cl_mem g, size_t lo, size_t m,
-                               size_t rec, hg_error *err);
 /* wt[off ...] (cols x rows) = the rows x cols matrix at d->params[off ...], with
    gtr (hg_transpose of a gemm.cl program built with tile tm x tn). */
 hg_status hg__gemm_transpose(hg__device *d, cl_kernel gtr, size_t tm, size_t tn, size_t rows,
