@@ -7,7 +7,26 @@
  * matrix and of a batch.  A leaf under those
  * paths (tests/link_graph.py).
  */
+#include <stdio.h>
+#include <string.h>
+
 #include "path_ops.h"
+
+hg_status hg__gemm_build(hg_engine *eng, hg__device *d, unsigned tm, unsigned tn, char *label,
+                         size_t label_size, cl_program *prog, hg_error *err)
+{
+    size_t len = 0;
+    const char *src = hg__kernel_source("gemm", &len);
+    if (!src)
+        return hg__error_set(err, HG_INTERNAL, 0, "embedded kernel 'gemm' missing");
+    /* Oclgrind's uninitialised-value plugin crashes on hg_gather_t's vector loads:
+       the same values one by one there (gemm.cl) */
+    char opt[96];
+    snprintf(opt, sizeof opt, "-cl-std=CL1.2 -DHG_TM=%u -DHG_TN=%u%s", tm, tn,
+             strstr(d->info->platform_name, "Oclgrind") ? " -DHG_GT_SCALAR" : "");
+    snprintf(label, label_size, "tiled-%ux%u", tm, tn);
+    return hg__path_build(eng, d, src, len, label, opt, prog, err);
+}
 
 hg_status hg__gemm_call(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
                         const hg__gemm_args *g, hg_error *err)

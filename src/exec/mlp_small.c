@@ -2,9 +2,9 @@
 /*
  * mlp_small.c - the MLP's small-batch path (path_ops.h, cl/mlp_small.cl):
  * an MLP with one hidden layer in six kernel launches per batch record
- * instead of the tiled path's eleven (a transpose, two forward GEMMs, the
- * output kernel, two weight-gradient GEMMs, two column sums with their two
- * finishes, the backprop GEMM).  At 128 rows the tiled path's step is mostly
+ * instead of the tiled path's twelve (a transpose, two forward GEMMs, the
+ * output kernel, the batch's transpose, two weight-gradient GEMMs, two column
+ * sums with their two finishes, the backprop GEMM).  At 128 rows the tiled path's step is mostly
  * its two large GEMMs and, on POCL's CPU devices, the launch cost and the
  * narrow GEMMs of the output layer; this path keeps the two large GEMMs
  * (the choice's tile, an index step's rows read in place) and does the
@@ -197,18 +197,10 @@ static void release(void *state)
 static hg_status build(hg_engine *eng, hg__device *d, const hg__kchoice *k, mlps_state *ms,
                        hg_error *err)
 {
-    size_t len = 0;
-    const char *gsrc = hg__kernel_source("gemm", &len);
-    if (!gsrc)
-        return hg__error_set(err, HG_INTERNAL, 0, "embedded kernel 'gemm' missing");
-    char opt[160];
     ms->tm = k->a;
     ms->tn = k->b;
-    /* the tiled path's options for gemm.cl, so one program serves both (tiled.c) */
-    snprintf(opt, sizeof opt, "-cl-std=CL1.2 -DHG_TM=%u -DHG_TN=%u%s", ms->tm, ms->tn,
-             strstr(d->info->platform_name, "Oclgrind") ? " -DHG_GT_SCALAR" : "");
-    snprintf(ms->label[0], sizeof ms->label[0], "tiled-%ux%u", ms->tm, ms->tn);
-    hg_status st = hg__path_build(eng, d, gsrc, len, ms->label[0], opt, &ms->prog[0], err);
+    hg_status st = hg__gemm_build(eng, d, ms->tm, ms->tn, ms->label[0], sizeof ms->label[0],
+                                  &ms->prog[0], err);
     if (st == HG_OK)
         st = hg__make_kernel(d, ms->prog[0], "hg_gemm_nn", &ms->gnn, err);
     if (st == HG_OK)
@@ -222,6 +214,7 @@ static hg_status build(hg_engine *eng, hg__device *d, const hg__kchoice *k, mlps
     if (!msrc)
         return hg__error_set(err, HG_INTERNAL, 0, "embedded kernel 'mlp_small' missing");
     unsigned classes = (unsigned)eng->layers[1].out;
+    char opt[160];
     snprintf(opt, sizeof opt, "-cl-std=CL1.2 -DHG_K=%u%s", classes,
              hg__path_broken_option(eng, k));
     snprintf(ms->label[1], sizeof ms->label[1], "mlp-small-k%u", classes);

@@ -128,6 +128,13 @@ typedef struct hg__gemm_args {
 } hg__gemm_args;
 
 /*
+ * gemm.cl built for d with tile tm x tn (hg__path_build, labelled "tiled-TMxTN" into
+ * label): the options every path that uses it gives, so that one program serves them
+ * all; on Oclgrind with -DHG_GT_SCALAR (gemm.cl's hg_gather_t says why).
+ */
+hg_status hg__gemm_build(hg_engine *eng, hg__device *d, unsigned tm, unsigned tn, char *label,
+                         size_t label_size, cl_program *prog, hg_error *err);
+/*
  * Enqueue kern (hg_gemm_nn or hg_gemm_tn of a gemm.cl program built with
  * tile tm x tn) on g's operands: one work-item per group on CPU devices,
  * 8 x 1 elsewhere (any local size gives the same bits).  HG_RANGE when an

@@ -9,13 +9,9 @@
  *
  * The first layer's weight gradient X^T G runs as hg_gemm_nn on X^T, 256 rows
  * of the batch at a time transposed by hg_gather_t (gemm.cl says why), where
- * its layer is not narrow: the same bits as hg_gemm_tn on X.  On Oclgrind
- * gemm.cl is built with -DHG_GT_SCALAR, whose uninitialised-value plugin
- * crashes on hg_gather_t's vector loads (gemm.cl).
+ * its layer is not narrow: the same bits as hg_gemm_tn on X.
  */
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "path_ops.h"
 
@@ -159,22 +155,14 @@ static hg_status open_tiled(hg_engine *eng, hg__device *d, const hg__kchoice *k,
                             void **state, hg_error *err)
 {
     *state = NULL;
-    size_t len = 0;
-    const char *src = hg__kernel_source("gemm", &len);
-    if (!src)
-        return hg__error_set(err, HG_INTERNAL, 0, "embedded kernel 'gemm' missing");
     tiled_state *ts = calloc(1, sizeof *ts);
     if (!ts)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tiled kernels on %s", d->what);
     const unsigned tm[2] = {k->a, NARROW_TM}, tn[2] = {k->b, NARROW_TN};
-    const bool oclgrind = strstr(d->info->platform_name, "Oclgrind") != NULL;
     hg_status st = HG_OK;
     for (size_t i = 0; i < 2 && st == HG_OK; i++) {
-        char opt[96];
-        snprintf(opt, sizeof opt, "-cl-std=CL1.2 -DHG_TM=%u -DHG_TN=%u%s", tm[i], tn[i],
-                 oclgrind ? " -DHG_GT_SCALAR" : "");
-        snprintf(ts->label[i], sizeof ts->label[i], "tiled-%ux%u", tm[i], tn[i]);
-        st = hg__path_build(eng, d, src, len, ts->label[i], opt, &ts->prog[i], err);
+        st = hg__gemm_build(eng, d, tm[i], tn[i], ts->label[i], sizeof ts->label[i],
+                            &ts->prog[i], err);
         if (st == HG_OK)
             st = hg__make_kernel(d, ts->prog[i], "hg_gemm_nn", &ts->gnn[i], err);
         if (st == HG_OK)
@@ -192,7 +180,7 @@ static hg_status open_tiled(hg_engine *eng, hg__device *d, const hg__kchoice *k,
     return HG_OK;
 }
 
-/* The layers' workspace, the transposed weights and (with ggt) X^T's 256 rows. */
+/* The layers' workspace, the transposed weights and X^T's HG__TN_CHUNK rows. */
 static hg_status workspace(hg_engine *eng, hg__device *d, size_t rows, hg_error *err)
 {
     tiled_state *ts = d->ps;
