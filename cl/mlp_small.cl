@@ -3,7 +3,7 @@
 /*
  * mlp_small.cl - the MLP's small-batch kernels (src/exec/mlp_small.c): an MLP
  * with one hidden layer and a softmax output in six launches per batch
- * record instead of the tiled path's eleven:
+ * record instead of the tiled path's twelve:
  *
  *   1. hg_transpose (gemm.cl): W2^T, for the backprop;
  *   2. hg_gemm_nn (gemm.cl): H = relu(X W1 + b1), an index step's rows of X
