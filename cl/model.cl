@@ -161,15 +161,20 @@ __kernel void hg_relu_backward(__global float *da, __global const float *a, cons
 
 /*
  * Column sums of G (rows x cols, at goff) and of loss (rows) over blocks of
- * block rows, with Kahan compensation.  2-D global size (ceil(cols / 16) + 1,
- * nblocks): work-item v < ceil(cols / 16) sums columns [16 v, 16 v + 16) of
- * G, sixteen lanes of one float16 Kahan sum (each lane the same operations
- * as a scalar sum of its column, so the same bits; a block of 16 columns a
- * work-item, not one: on a CPU device the per-work-item cost was most of the
- * kernel, 63 us of a 128 x 256 block on POCL's basic device); the last
- * columns, when cols is not a multiple of 16, one at a time; work-item
- * ceil(cols / 16) sums loss.  Writes partial[b * (cols + 1) + c], column
- * cols the loss; the host adds the blocks in double.
+ * block rows, with Kahan compensation.  2-D global size
+ * (ceil(ceil(cols / 16) / HG_CS_GROUPS) + 1, nblocks): work-item v <
+ * ceil(ceil(cols / 16) / HG_CS_GROUPS) sums the HG_CS_GROUPS blocks of 16
+ * columns from column 16 HG_CS_GROUPS v, each the sixteen lanes of one float16
+ * Kahan sum (each lane the same operations as a scalar sum of its column, so
+ * the same bits).  Blocks of 16 columns a work-item, not one: on a CPU device
+ * the per-work-item cost was most of the kernel, 63 us of a 128 x 256 block on
+ * POCL's basic device; HG_CS_GROUPS of them in one loop, because a Kahan sum
+ * is a chain of four dependent operations a row: four independent chains keep
+ * the FP units busy where one waits on its own latency (16,384 x 256 on POCL's
+ * pthread device: docs/kernels.md).  The last columns, when cols is not a
+ * multiple of 16, one at a time; work-item ceil(ceil(cols / 16) / HG_CS_GROUPS)
+ * sums loss.  Writes partial[b * (cols + 1) + c], column cols the loss; the
+ * host adds the blocks in double.
  */
 #define HG_KAHAN(T, sum, comp, v)                                              \
     do {                                                                       \
@@ -179,28 +184,53 @@ __kernel void hg_relu_backward(__global float *da, __global const float *a, cons
         sum = t_;                                                              \
     } while (0)
 
+/* blocks of 16 columns a work-item of hg_colsum_partial (its four chains
+   below): HG__COLSUM_GROUPS of engine_internal.h, which sizes its launch
+   (hg__colsum_items) */
+#define HG_CS_GROUPS 4u
+
 __kernel void hg_colsum_partial(__global const float *g, const uint goff, const uint rows,
                                 const uint cols, __global const float *loss,
                                 const uint block, __global float *partial)
 {
-    const size_t v = get_global_id(0), b = get_global_id(1), nv = (cols + 15u) / 16u;
-    if (v > nv || b * block >= rows)
+    const size_t v = get_global_id(0), b = get_global_id(1);
+    const size_t nw = ((cols + 15u) / 16u + HG_CS_GROUPS - 1u) / HG_CS_GROUPS;
+    if (v > nw || b * block >= rows)
         return;
     const size_t lo = b * (size_t)block, end = min((size_t)rows, lo + block);
     __global float *out = partial + b * (cols + 1);
-    if (v == nv) {
+    const size_t c0 = 16u * HG_CS_GROUPS * v;
+    if (v == nw) {
         float sum = 0.0f, comp = 0.0f;
         for (size_t r = lo; r < end; r++)
             HG_KAHAN(float, sum, comp, loss[r]);
         out[cols] = sum;
-    } else if (16u * v + 16u <= cols) {
-        __global const float *gc = g + goff + 16u * v;
-        float16 sum = (float16)(0.0f), comp = (float16)(0.0f);
-        for (size_t r = lo; r < end; r++)
-            HG_KAHAN(float16, sum, comp, vload16(0, gc + r * cols));
-        vstore16(sum, 0, out + 16u * v);
+    } else if (c0 + 16u * HG_CS_GROUPS <= cols) {
+        __global const float *gc = g + goff + c0;
+        float16 s0 = (float16)(0.0f), k0 = (float16)(0.0f), s1 = s0, k1 = s0, s2 = s0,
+                k2 = s0, s3 = s0, k3 = s0;
+        for (size_t r = lo; r < end; r++) {
+            __global const float *q = gc + r * cols;
+            HG_KAHAN(float16, s0, k0, vload16(0, q));
+            HG_KAHAN(float16, s1, k1, vload16(1, q));
+            HG_KAHAN(float16, s2, k2, vload16(2, q));
+            HG_KAHAN(float16, s3, k3, vload16(3, q));
+        }
+        vstore16(s0, 0, out + c0);
+        vstore16(s1, 1, out + c0);
+        vstore16(s2, 2, out + c0);
+        vstore16(s3, 3, out + c0);
     } else {
-        for (size_t c = 16u * v; c < cols; c++) {
+        /* the last work-item's blocks: whole ones as float16, then the tail */
+        size_t c = c0;
+        for (; c + 16u <= cols; c += 16u) {
+            __global const float *gc = g + goff + c;
+            float16 sum = (float16)(0.0f), comp = (float16)(0.0f);
+            for (size_t r = lo; r < end; r++)
+                HG_KAHAN(float16, sum, comp, vload16(0, gc + r * cols));
+            vstore16(sum, 0, out + c);
+        }
+        for (; c < cols; c++) {
             float sum = 0.0f, comp = 0.0f;
             for (size_t r = lo; r < end; r++)
                 HG_KAHAN(float, sum, comp, g[goff + r * cols + c]);

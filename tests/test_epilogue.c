@@ -8,12 +8,16 @@
  *   the bits of a host copy of the scalar arithmetic (hg_exp1, hg_log1 of
  *   cl/detmath.cl, written out below in C with contraction off), with the
  *   labels of consecutive rows and of an index step's rows read in place;
- * - hg_colsum_partial sums 16 columns a work-item as float16 Kahan sums and
- *   the last columns one by one; both must give the host's scalar Kahan sum
- *   of every column and of the loss, block by block.
+ * - hg_colsum_partial sums four blocks of 16 columns a work-item as float16
+ *   Kahan sums, a last work-item's blocks one by one and its last columns
+ *   one by one; all must give the host's scalar Kahan sum of every column
+ *   and of the loss, block by block.
  * Shapes: 45 rows (two blocks of 16 and a tail of 13) of 10 and of 3 classes
  * (no full block of columns); 300 rows in blocks of 256 of 45 columns (two
- * blocks of 16 and a tail of 13) and of 3.
+ * blocks of 16 and a tail of 13), of 3 and of 128 (two work-items of four
+ * blocks); 40 rows in blocks of 16 of 32, of 141 (two work-items of four
+ * blocks, a third with none and a tail of 13) and of 460 columns (the loss's
+ * work-item the ninth, past the first work-group of 8).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
@@ -260,7 +264,7 @@ static void check_colsum(hg__device *d, size_t rows, size_t cols, size_t block)
             ublock = (cl_uint)block;
     hg__karg a[] = {HG_MEM(bg),     HG_U32(ugoff), HG_U32(urows), HG_U32(ucols),
                     HG_MEM(bl),     HG_U32(ublock), HG_MEM(bp)};
-    size_t gws[2] = {(cols + 15) / 16 + 1, nb};
+    size_t gws[2] = {hg__colsum_items(cols), nb};
     run_kernel(d, d->k_colsum, "hg_colsum_partial", a, 7, 2, gws);
     read_back(d, bp, nb * w * sizeof *got, got);
     for (size_t b = 0; b < nb; b++) {
@@ -303,6 +307,9 @@ START_TEST(colsum_partial_bits)
         check_colsum(&e->dev[i], 300, 45, 256);
         check_colsum(&e->dev[i], 300, 3, 256);
         check_colsum(&e->dev[i], 40, 32, 16);
+        check_colsum(&e->dev[i], 300, 128, 256); /* two work-items of four blocks */
+        check_colsum(&e->dev[i], 40, 141, 16);   /* 4 + 4 + 0 blocks and a tail */
+        check_colsum(&e->dev[i], 40, 460, 16);   /* nine work-items, not eight */
     }
     hg_engine_destroy(e);
 }

@@ -20,6 +20,7 @@
 
 #define HG__MAX_LAYERS (HG_MAX_HIDDEN + 1)
 #define HG__COLSUM_BLOCK 256u  /* rows per block of hg_colsum_partial */
+#define HG__COLSUM_GROUPS 4u   /* its blocks of 16 columns a work-item (HG_CS_GROUPS) */
 #define HG__SLAB_MIN 512u      /* rows per work-item of hg_fused_grad: the least, and
                                   always in deterministic mode */
 #define HG__SLAB_MAX 8192u     /* ... the most (fast mode; bounds float rounding) */
@@ -513,6 +514,9 @@ size_t hg__fused_slab_rows(const hg_engine *eng, const hg__device *d, size_t row
 size_t hg__colsum_block(const hg_engine *eng);
 /* hg_colsum_partial blocks of a batch of rows rows (epilogue.c). */
 size_t hg__colsum_blocks(const hg_engine *eng, size_t rows);
+/* hg_colsum_partial's work-items a block of cols columns: HG__COLSUM_GROUPS
+   blocks of 16 columns each, and one for the loss (epilogue.c). */
+size_t hg__colsum_items(size_t cols);
 /*
  * Enqueue hg_colsum_finish on device d: the nb partial column sums of width
  * columns at partial + poff into d->grad at ooff (loss_index: the loss's

@@ -21,6 +21,11 @@ size_t hg__colsum_blocks(const hg_engine *eng, size_t rows)
     return (rows + cb - 1) / cb;
 }
 
+size_t hg__colsum_items(size_t cols)
+{
+    return ((cols + 15) / 16 + HG__COLSUM_GROUPS - 1) / HG__COLSUM_GROUPS + 1;
+}
+
 hg_status hg__finish_sums(hg__device *d, cl_mem partial, size_t poff, size_t nb,
                           size_t width, size_t ooff, cl_uint loss_index, hg_error *err)
 {
@@ -42,7 +47,7 @@ hg_status hg__column_sums(hg_engine *eng, hg__device *d, const hg__batch *b, cl_
     hg__karg cs[] = {HG_MEM(g), HG_U32(goff), HG_U32(um), HG_U32(c), HG_MEM(d->loss),
                      HG_U32(blk), HG_MEM(d->partial[li])};
     hg_status st = hg__set_args(d, d->k_colsum, "hg_colsum_partial", cs, 7, err);
-    size_t g2[2] = {(cols + 15) / 16 + 1, hg__colsum_blocks(eng, m)}; /* 16 columns a work-item */
+    size_t g2[2] = {hg__colsum_items(cols), hg__colsum_blocks(eng, m)};
     if (st == HG_OK)
         st = hg__launch(d, d->k_colsum, 2, g2, NULL, "hg_colsum_partial", err);
     /* one finish per record: its column-sum blocks */
