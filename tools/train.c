@@ -1298,17 +1298,31 @@ static int print_json(const run *r)
     return json_finish(&j) ? 0 : fail("writing the JSON summary to stdout failed");
 }
 
+/* A duration for people: "35 ms", "4.2 ms" or "12.3 s" (a short run is not "0.0 s"). */
+static const char *duration(char *buf, size_t n, double ms)
+{
+    if (ms < 10)
+        snprintf(buf, n, "%.1f ms", ms);
+    else if (ms < 1000)
+        snprintf(buf, n, "%.0f ms", ms);
+    else
+        snprintf(buf, n, "%.1f s", ms / 1e3);
+    return buf;
+}
+
 /* The closing lines of a run on a terminal (rank 0). */
 static void print_done(const run *r)
 {
     const train_opts *o = r->o;
     const cols *cl = &r->cl;
+    char took[32];
+    duration(took, sizeof took, r->train_ms);
     if (r->nval)
-        printf("done: val accuracy %.1f%%, val loss %.4f, %.1f s of training\n",
-               100 * r->final_acc, r->final_val_loss, r->train_ms / 1e3);
+        printf("done: val accuracy %.1f%%, val loss %.4f, %s of training\n",
+               100 * r->final_acc, r->final_val_loss, took);
     else
-        printf("done: training loss %.4f, %.1f s of training (no validation: --val 0)\n",
-               r->final_loss, r->train_ms / 1e3);
+        printf("done: training loss %.4f, %s of training (no validation: --val 0)\n",
+               r->final_loss, took);
     if (o->test)
         printf("test (%s): accuracy %.1f%%, loss %.4f\n", o->test, 100 * r->test_acc,
                r->test_loss);
