@@ -375,6 +375,19 @@ __kernel void hg_fused_finish(__global const float *partial, const uint per,
 }
 
 #ifdef HG_ONE
+/* Element q of the partials of slabs [s0, s1), summed as hg_fused_finish sums it, into
+   its place in the record out. */
+inline void hg_fin_one(__global const float *partial, const size_t q, const size_t s0,
+                       const size_t s1, __global float *out, const uint w_off,
+                       const uint b_off, const uint P)
+{
+    float sum = hg_slab_sum(partial, q, s0, s1);
+#ifdef HG_TEST_BROKEN_RESULT
+    sum = sum * 1.5f; /* a test's wrong candidate */
+#endif
+    hg_put_record(out, q, sum, w_off, b_off, P);
+}
+
 /*
  * The whole batch in one kernel (small steps: one launch instead of three).
  * Each work-group copies W^T into local memory (what hg_fused_prep writes to
@@ -437,14 +450,13 @@ __kernel void hg_fused_one(__global const float *x, const uint row0, const uint 
                 out[w_off + (v * 16 + i) * HG_K + c] = l[i];
         }
     }
-    for (size_t q = 0; q < HG_PART; q++) {
-        if (q < HG_KF && q - q / HG_F * HG_F < HG_FV * 16)
-            continue; /* done above */
-        float sum = hg_slab_sum(partial, q, s0, s1);
-#ifdef HG_TEST_BROKEN_RESULT
-        sum = sum * 1.5f; /* a test's wrong candidate */
-#endif
-        hg_put_record(out, q, sum, w_off, b_off, P);
-    }
+    /* then the rest one element at a time: each class's features after the
+       whole vectors, the bias and the loss (walking only these, not every
+       element of the partial past a test) */
+    for (int c = 0; c < HG_K; c++)
+        for (int t = 0; t < HG_FT; t++)
+            hg_fin_one(partial, c * HG_F + HG_FV * 16 + t, s0, s1, out, w_off, b_off, P);
+    for (size_t q = HG_KF; q < HG_PART; q++)
+        hg_fin_one(partial, q, s0, s1, out, w_off, b_off, P);
 }
 #endif
