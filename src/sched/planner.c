@@ -24,7 +24,9 @@
  *
  * Floating point.  f_i(k) is computed as a_i + b_i * (double)k here and in
  * hg__plan_makespan; correctly rounded operations keep it nondecreasing in k, so n_i(T) is
- * found by bisection over k consistently with the f_i actually computed.  T* is found by
+ * the quotient floor((T - a_i) / b_i) when f_i itself confirms it (or its neighbour) and
+ * otherwise found by bisection over k: either way consistently with the f_i actually
+ * computed.  T* is found by
  * bisection over the ordered bit patterns of doubles between 0 (infeasible: every
  * f_i(1) >= b_i > 0) and max_i f_i(k_i) (feasible once the caps add up to rows): at most 64
  * rounds of O(ndev * 64).  T* is then the least computed finish time that suffices, so the
@@ -82,6 +84,17 @@ static size_t rows_by(const hg__cost_model *m, size_t kmax, double T)
 {
     if (kmax == 0 || !(finish(m, 1) <= T))
         return 0;
+    /* The quotient (T - a) / b is almost always the answer or next to it: confirm it
+       with the formula itself (two evaluations), and bisect only when it is not. */
+    double q = floor((T - m->a_ms) / m->b_ms_per_row);
+    if (q >= 1.0 && q < (double)kmax) {
+        size_t k = (size_t)q;
+        for (size_t guess = k > 1 ? k - 1 : 1; guess <= k + 1; guess++)
+            if (finish(m, guess) <= T && (guess == kmax || !(finish(m, guess + 1) <= T)))
+                return guess;
+    } else if (q >= (double)kmax && finish(m, kmax) <= T) {
+        return kmax;
+    }
     size_t lo = 1, hi = kmax; /* finish(lo) <= T; the answer lies in [lo, hi] */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2 + 1;
@@ -244,6 +257,20 @@ hg_status hg__plan_affine(size_t rows, const hg__cost_model *model, size_t ndev,
     }
 
     plan_state p = {model, cap, ndev, rows};
+    /* One usable device (the usual one-device engine): it takes every row, as the
+       search below would find, without the search (its cap holds them: checked).  A
+       makespan that overflows is left to the search, which says so. */
+    size_t usable = 0, only = 0;
+    for (size_t i = 0; i < ndev; i++)
+        if (kmax_of(&p, i) > 0)
+            usable++, only = i;
+    if (usable == 1 && isfinite(finish(&model[only], rows))) {
+        for (size_t i = 0; i < ndev; i++)
+            counts[i] = i == only ? rows : 0;
+        if (makespan_ms)
+            *makespan_ms = hg__plan_makespan(model, ndev, counts);
+        return HG_OK;
+    }
     double top = 0.0; /* every usable device can finish its k_i rows by top */
     for (size_t i = 0; i < ndev; i++) {
         size_t k = kmax_of(&p, i);
