@@ -272,11 +272,11 @@ START_TEST(offered_where_it_belongs)
     hg_engine *unknown_det = make_engine(&p, 0, true, NULL);
     for (size_t i = 0; i < hg_engine_device_count(fast); i++) {
         size_t nf = candidates(fast, i, 1, c);
-        ck_assert_uint_eq(nf, oclgrind(fast, i) ? 0 : 4);
+        ck_assert_uint_eq(nf, oclgrind(fast, i) ? 0 : 5);
         for (size_t q = 0; q < nf; q++)
             ck_assert_uint_ne(c[q].s, 0);
         size_t nd = candidates(det, i, 1, c);
-        ck_assert_uint_eq(nd, oclgrind(det, i) ? 0 : 3);
+        ck_assert_uint_eq(nd, oclgrind(det, i) ? 0 : 4);
         for (size_t q = 0; q < nd; q++)
             ck_assert_uint_eq(c[q].s, 0);
         ck_assert_uint_eq(candidates(unknown, i, 1, c), 0);
@@ -329,7 +329,7 @@ START_TEST(not_offered_beyond_local_memory)
         small.cl_type = CL_DEVICE_TYPE_GPU; /* not a CPU device: not offered */
         size_t gpu = candidates(e, i, 1, c);
         e->dev[i].info = orig;
-        ck_assert_uint_eq(fits, 3);
+        ck_assert_uint_eq(fits, 4);
         ck_assert_uint_eq(short_by_one, 0);
         ck_assert_uint_eq(gpu, 0);
     }
@@ -371,7 +371,7 @@ START_TEST(calibration_races_it)
     hg__device *d = &e->dev[0];
     ck_assert(d->kc_measured);
     ck_assert(hg__kchoice_valid(e, d, &d->kc));
-    ck_assert_msg(strstr(d->kc_note, "fastest of 11 on 128 rows"), "%s", d->kc_note);
+    ck_assert_msg(strstr(d->kc_note, "fastest of 14 on 128 rows"), "%s", d->kc_note);
     ck_assert_msg(strstr(d->kc_note, "fused r8/b8/k2/s2/one "), "%s", d->kc_note);
     hg_engine_destroy(e);
     free_problem(&p);

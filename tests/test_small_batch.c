@@ -213,7 +213,7 @@ START_TEST(offered_where_they_belong)
     hg_engine *known = make_engine(&p, 128, false), *unknown = make_engine(&p, 0, false);
     hg_engine *det = make_engine(&p, 128, true);
     for (size_t i = 0; i < hg_engine_device_count(known); i++) {
-        ck_assert_uint_eq(small_candidates(known, i, c), oclgrind(known, i) ? 0 : 4);
+        ck_assert_uint_eq(small_candidates(known, i, c), oclgrind(known, i) ? 0 : 5);
         ck_assert_uint_eq(small_candidates(unknown, i, c), 0);
         ck_assert_uint_eq(small_candidates(det, i, c), 0);
         /* a small-slab choice is not valid without a batch size */
@@ -330,10 +330,10 @@ START_TEST(calibration_races_at_the_batch_size)
         ck_assert_uint_eq(d->kc_rows[1], 0);
         ck_assert(d->kc_measured);
         ck_assert(hg__kchoice_valid(e, d, &d->kc));
-        char want_note[64]; /* a large batch: the three plain shapes only (kchoice.c) */
+        char want_note[64]; /* a large batch: the four plain shapes only (kchoice.c) */
         size_t units = d->info->compute_units ? d->info->compute_units : 1;
         snprintf(want_note, sizeof want_note, "fastest of %d on %zu rows",
-                 batches[b] < 4 * 512 * units ? 11 : 3, want);
+                 batches[b] < 4 * 512 * units ? 14 : 4, want);
         ck_assert_msg(strstr(d->kc_note, want_note), "%s", d->kc_note);
         hg_engine_destroy(e);
     }

@@ -15,12 +15,22 @@
 
 /* Fused kernel shapes: rows per forward pass, per backward pass, classes per
    forward pass (clipped to the model's classes).  Best first on POCL. */
-static const unsigned fused_shapes[][3] = {{8, 8, 2}, {4, 8, 5}, {2, 8, 10}};
+static const unsigned fused_shapes[][3] = {{8, 8, 2}, {4, 8, 5}, {2, 8, 10}, {4, 16, 5}};
 /* Tiled GEMM blocks (rows x columns of C per work-item) for layers at least
    as wide as the block; narrower ones use 8 x 8 (tiled.c).  32 columns are
    two float16 a row (cl/gemm.cl): the fastest where 32 vector registers hold
    16 to 24 of them (AVX-512), spilled where there are 16 (AVX2). */
 static const unsigned tiled_shapes[][2] = {{16, 16}, {24, 16}, {8, 16}, {8, 32}, {12, 32}};
+
+/* The most candidates a device can have (own_candidates, then CLBlast) fit the arrays
+   every caller sizes by HG__MAX_CANDIDATES: the single-layer models' small batch has
+   every fused shape three times and the first twice more, the MLP's every tiled shape
+   twice. */
+#define HG__NFUSED (sizeof fused_shapes / sizeof fused_shapes[0])
+#define HG__NTILED (sizeof tiled_shapes / sizeof tiled_shapes[0])
+_Static_assert(3 * HG__NFUSED + 2 + 1 <= HG__MAX_CANDIDATES &&
+                   2 * HG__NTILED + 1 <= HG__MAX_CANDIDATES,
+               "HG__MAX_CANDIDATES is too small for the kernel shapes");
 
 static bool single_layer(const hg_engine *eng)
 {

@@ -145,7 +145,7 @@ typedef struct hg__kchoice {
                              three kernels (prep, grad, finish) */
 } hg__kchoice;
 
-#define HG__MAX_CANDIDATES 12
+#define HG__MAX_CANDIDATES 16
 
 /* "clblast", "naive", "fused r8/b8/k2", "tiled 16x16", "custom". */
 void hg__kchoice_name(const hg__kchoice *k, char *buf, size_t n);
