@@ -67,7 +67,7 @@ START_TEST(one_layer_models_on_host_cores)
                 continue;
             host++;
             ck_assert_msg(!cb, "%s offers CLBlast", hg_engine_device(e, i)->name);
-            ck_assert_uint_eq(n, 4); /* the four fused shapes */
+            ck_assert_uint_eq(n, 3); /* the fused shapes but the small-batch one */
             ck_assert_int_eq(e->dev[i].kc.path, HG__PATH_OWN); /* starts on ours */
         }
         ck_assert_uint_ge(host, 2); /* POCL's pthread and basic at least */
@@ -96,7 +96,7 @@ START_TEST(forced_backends)
     for (size_t i = 0; i < hg_engine_device_count(own); i++) {
         size_t n = 0;
         ck_assert(!has_clblast(own, i, &n));
-        ck_assert_uint_eq(n, 4);
+        ck_assert_uint_eq(n, 3);
     }
     for (size_t i = 0; i < hg_engine_device_count(cb); i++) {
         size_t n = 0;

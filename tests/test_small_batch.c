@@ -330,10 +330,10 @@ START_TEST(calibration_races_at_the_batch_size)
         ck_assert_uint_eq(d->kc_rows[1], 0);
         ck_assert(d->kc_measured);
         ck_assert(hg__kchoice_valid(e, d, &d->kc));
-        char want_note[64]; /* a large batch: the four plain shapes only (kchoice.c) */
+        char want_note[64]; /* a large batch: the three plain shapes only (kchoice.c) */
         size_t units = d->info->compute_units ? d->info->compute_units : 1;
         snprintf(want_note, sizeof want_note, "fastest of %d on %zu rows",
-                 batches[b] < 4 * 512 * units ? 14 : 4, want);
+                 batches[b] < 4 * 512 * units ? 14 : 3, want);
         ck_assert_msg(strstr(d->kc_note, want_note), "%s", d->kc_note);
         hg_engine_destroy(e);
     }

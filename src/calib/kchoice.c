@@ -14,8 +14,13 @@
 #include "platlock.h"
 
 /* Fused kernel shapes: rows per forward pass, per backward pass, classes per
-   forward pass (clipped to the model's classes).  Best first on POCL. */
+   forward pass (clipped to the model's classes).  Best first on POCL.  The
+   last, 16 rows a backward pass, only with a small batch (small_batch): there
+   it won the race on POCL's basic device at 128 rows; at 16,384 rows on
+   pthread it lost to the first (3.85 M against 4.23 M rows/s), and every
+   shape is a program to build in every cold calibration (docs/kernels.md). */
 static const unsigned fused_shapes[][3] = {{8, 8, 2}, {4, 8, 5}, {2, 8, 10}, {4, 16, 5}};
+#define SMALL_ONLY_SHAPES 1 /* the last shapes of fused_shapes: small batches only */
 /* Tiled GEMM blocks (rows x columns of C per work-item) for layers at least
    as wide as the block; narrower ones use 8 x 8 (tiled.c).  32 columns are
    two float16 a row (cl/gemm.cl): the fastest where 32 vector registers hold
@@ -65,16 +70,20 @@ static bool one_kernel_offered(const hg__device *d)
 }
 
 /*
- * The fused shapes, each with slabs of kind s (0: the usual ones) and one
+ * The fused shapes (the small-batch-only ones with a small batch), each with
+ * slabs of kind s (0: the usual ones) and one
  * kernel or three (one), without the duplicates that clipping the classes
  * makes and, with one, only those whose W^T fits d's local memory, appended
  * to out[n...]; returns the new count.  first_only: the first shape alone.
  */
+static bool small_batch(const hg_engine *eng, const hg__device *d);
+
 static size_t fused_candidates(const hg_engine *eng, const hg__device *d, unsigned s,
                                unsigned one, bool first_only, hg__kchoice *out, size_t n)
 {
     unsigned k = (unsigned)eng->model.outputs;
-    size_t end = first_only ? 1 : sizeof fused_shapes / sizeof fused_shapes[0];
+    size_t all = sizeof fused_shapes / sizeof fused_shapes[0];
+    size_t end = first_only ? 1 : small_batch(eng, d) ? all : all - SMALL_ONLY_SHAPES;
     for (size_t i = 0; i < end; i++) {
         hg__kchoice c = {HG__PATH_OWN, fused_shapes[i][0], fused_shapes[i][1],
                          fused_shapes[i][2] < k ? fused_shapes[i][2] : k, s, one};
@@ -105,7 +114,8 @@ static bool oclgrind(const hg__device *d)
  * POCL pthread, a loaded machine: one kernel 3.04 M against 4.79 M rows/s, the
  * MLP's three launches 41 k against 109 k), and each of them is a program to
  * build: with Intel's CPU runtime, whose compiler is slow, racing
- * all eleven fused candidates on 65,536 rows took 5.6 s of calibration.
+ * all eleven fused candidates of the time (three shapes; four now) on 65,536
+ * rows took 5.6 s of calibration.
  */
 static bool small_batch(const hg_engine *eng, const hg__device *d)
 {
