@@ -357,6 +357,26 @@ static hg_status median_ms(hg_engine *eng, size_t i, size_t n, int repeats,
     return HG_OK;
 }
 
+/* What the race's note gives for each timed candidate. */
+#define NOTE_KEY "rows/s; * out after a round"
+
+/*
+ * The name a candidate is listed under in the race's note: without its path
+ * word ("fused r4/b8/k5" as "r4/b8/k5") when the entry before it had the same
+ * one (path holds that word; updated here), so that the note of every
+ * candidate (fourteen for a small batch of the softmax) fits the profile's
+ * HG_ERROR_MESSAGE_MAX bytes.  A name without a path word ("clblast") is
+ * listed whole.
+ */
+static const char *elide_path(const char *name, char *path, size_t path_len)
+{
+    const char *sp = strchr(name, ' ');
+    size_t len = sp ? (size_t)(sp - name) : strlen(name);
+    bool same = sp && strlen(path) == len && strncmp(path, name, len) == 0;
+    snprintf(path, path_len, "%.*s", (int)len, name);
+    return same ? sp + 1 : name;
+}
+
 /*
  * One round's time of device i's current kernel in the race r (*out, ms):
  * a warm-up on r->warm rows, then at each of r->rows the median of r->reps
@@ -530,9 +550,11 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
             timed[k] = 1;
             ms[k][0] = 0;
         }
+    char path[48] = ""; /* the last timed entry's path word ("fused", "tiled", ...) */
     for (size_t k = 0; k < nc; k++) {
         char name[48];
         hg__kchoice_name(&c[k], name, sizeof name);
+        const char *shown = elide_path(name, path, sizeof path);
         double m = 0;
         if (ok[k] && timed[k] > 0) {
             m = hg__cost_median(ms[k], (size_t)timed[k]);
@@ -544,10 +566,10 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
         double rate = m > 0 ? (double)n / m * 1e3 : 0.0;
         if (ok[k] && m > 0)
             used += (size_t)snprintf(note + used, used < sizeof note ? sizeof note - used : 0,
-                                     "%s%s %.3g%s rows/s%s", used ? "; " : "", name,
+                                     "%s%s %.3g%s%s", used ? "; " : "", shown,
                                      rate >= 1e6 ? rate / 1e6 : rate >= 1e3 ? rate / 1e3 : rate,
                                      rate >= 1e6 ? "M" : rate >= 1e3 ? "k" : "",
-                                     racing[k] ? "" : " (out after a round)");
+                                     racing[k] ? "" : "*");
         else if (ok[k])
             used += (size_t)snprintf(note + used, used < sizeof note ? sizeof note - used : 0,
                                      "%s%s the only one working", used ? "; " : "", name);
@@ -574,11 +596,11 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
     char name[48];
     hg__kchoice_name(&c[best], name, sizeof name);
     if (race.rows[1])
-        snprintf(d->kc_note, sizeof d->kc_note, "fastest of %zu on %zu + %zu rows: %.430s", nc,
-                 race.rows[0], race.rows[1], note);
+        snprintf(d->kc_note, sizeof d->kc_note, "fastest of %zu on %zu + %zu rows (%s): %.400s",
+                 nc, race.rows[0], race.rows[1], NOTE_KEY, note);
     else
-        snprintf(d->kc_note, sizeof d->kc_note, "fastest of %zu on %zu rows: %.440s", nc, n,
-                 note);
+        snprintf(d->kc_note, sizeof d->kc_note, "fastest of %zu on %zu rows (%s): %.410s", nc, n,
+                 NOTE_KEY, note);
     d->kc_measured = true;
     hg__log(&eng->log, HG_LOG_INFO, "%s computes with %s (%s)", d->what, name, d->kc_note);
     return HG_OK;
