@@ -378,6 +378,28 @@ static const char *elide_path(const char *name, char *path, size_t path_len)
 }
 
 /*
+ * Append candidate `name`'s entry to the race's note (used bytes of note_len
+ * used; returns the new count, at most note_len - 1): its rows/s (rate > 0;
+ * "*" when it dropped out, racing false), "the only one working" (rate 0),
+ * or why it was excluded (ok false).
+ */
+static size_t note_entry(char *note, size_t note_len, size_t used, const char *name, bool ok,
+                         bool racing, double rate, const char *why)
+{
+    size_t room = used < note_len ? note_len - used : 0;
+    const char *sep = used ? "; " : "";
+    if (ok && rate > 0)
+        used += (size_t)snprintf(note + used, room, "%s%s %.3g%s%s", sep, name,
+                                 rate >= 1e6 ? rate / 1e6 : rate >= 1e3 ? rate / 1e3 : rate,
+                                 rate >= 1e6 ? "M" : rate >= 1e3 ? "k" : "", racing ? "" : "*");
+    else if (ok)
+        used += (size_t)snprintf(note + used, room, "%s%s the only one working", sep, name);
+    else
+        used += (size_t)snprintf(note + used, room, "%s%s excluded (%s)", sep, name, why);
+    return used >= note_len ? note_len - 1 : used;
+}
+
+/*
  * One round's time of device i's current kernel in the race r (*out, ms):
  * a warm-up on r->warm rows, then at each of r->rows the median of r->reps
  * runs, summed over the sizes.
@@ -564,20 +586,8 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
             }
         }
         double rate = m > 0 ? (double)n / m * 1e3 : 0.0;
-        if (ok[k] && m > 0)
-            used += (size_t)snprintf(note + used, used < sizeof note ? sizeof note - used : 0,
-                                     "%s%s %.3g%s%s", used ? "; " : "", shown,
-                                     rate >= 1e6 ? rate / 1e6 : rate >= 1e3 ? rate / 1e3 : rate,
-                                     rate >= 1e6 ? "M" : rate >= 1e3 ? "k" : "",
-                                     racing[k] ? "" : "*");
-        else if (ok[k])
-            used += (size_t)snprintf(note + used, used < sizeof note ? sizeof note - used : 0,
-                                     "%s%s the only one working", used ? "; " : "", name);
-        else
-            used += (size_t)snprintf(note + used, used < sizeof note ? sizeof note - used : 0,
-                                     "%s%s excluded (%s)", used ? "; " : "", name, why[k]);
-        if (used >= sizeof note)
-            used = sizeof note - 1;
+        const char *listed = ok[k] && rate > 0 ? shown : name;
+        used = note_entry(note, sizeof note, used, listed, ok[k], racing[k], rate, why[k]);
         if (!ok[k])
             hg__log(&eng->log, HG_LOG_WARN, "%s: kernel %s excluded: %s", d->what, name,
                     why[k]);
