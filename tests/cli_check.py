@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import lsan_rerun  # tests/lsan_rerun.py: LeakSanitizer's tracer crash
 
 NAME, BINARY, VERSION, WORK = sys.argv[1:5]
 
@@ -35,7 +36,7 @@ def run(args, rc=0, env=None):
     e.pop("HETGRAD_LOG", None)
     if env:
         e.update(env)
-    p = subprocess.run([BINARY] + args, capture_output=True, text=True, timeout=500, env=e)
+    p = lsan_rerun.run([BINARY] + args, capture_output=True, text=True, timeout=500, env=e)
     if rc is not None and p.returncode != rc:
         fail("%s (env %s) exited %d, wanted %d\nstdout:\n%s\nstderr:\n%s"
              % (args, env, p.returncode, rc, p.stdout[-3000:], p.stderr[-3000:]))

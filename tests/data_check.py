@@ -25,6 +25,7 @@ import subprocess
 import sys
 
 import numpy as np
+import lsan_rerun  # tests/lsan_rerun.py: LeakSanitizer's tracer crash
 
 LIB, TRAIN, WORK = sys.argv[1:4]
 os.makedirs(WORK, exist_ok=True)
@@ -252,7 +253,7 @@ if "HG_CHILD_ASAN_OPTIONS" in CHILD_ENV:
 
 
 def run(args, rc=0):
-    p = subprocess.run([TRAIN] + args, capture_output=True, text=True, timeout=600,
+    p = lsan_rerun.run([TRAIN] + args, capture_output=True, text=True, timeout=600,
                        env=CHILD_ENV)
     if p.returncode != rc:
         fail("%s exited %d (wanted %d)\n%s\n%s" % (args, p.returncode, rc, p.stdout, p.stderr))

@@ -16,6 +16,7 @@ Standard library only.
 import os
 import subprocess
 import sys
+import lsan_rerun  # tests/lsan_rerun.py: LeakSanitizer's tracer crash
 
 BIN, WORK, ONLY = sys.argv[1], sys.argv[2], set(sys.argv[3:])
 os.makedirs(WORK, exist_ok=True)
@@ -42,7 +43,7 @@ for name, args, last_starts, holds in RUNS:
         continue
     out_path = os.path.join(WORK, name + ".out")
     with open(out_path, "w") as out:
-        p = subprocess.run([os.path.join(BIN, args[0])] + args[1:], stdout=out,
+        p = lsan_rerun.run([os.path.join(BIN, args[0])] + args[1:], stdout=out,
                            stderr=subprocess.PIPE, text=True, timeout=900)
     sys.stderr.write(p.stderr)
     with open(out_path) as f:

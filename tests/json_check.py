@@ -57,6 +57,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import json_schema  # noqa: E402
+import lsan_rerun  # tests/lsan_rerun.py: LeakSanitizer's tracer crash
 
 # The bytes odd_names_layer.c puts in front of every name (its ODD_PREFIX).
 ODD = (b'odd "q" \\ \t \x01 \x7f G\xc3\xbc \xe6\x97\xa5\xe6\x9c\xac '
@@ -87,7 +88,7 @@ def fail(msg):
 
 
 def run(cmd, env=None, timeout=500, ok_codes=(0,)):
-    p = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout)
+    p = lsan_rerun.run(cmd, env=env, capture_output=True, timeout=timeout)
     if p.returncode not in ok_codes:
         fail("%r exited %d\nstdout:\n%s\nstderr:\n%s"
              % (cmd, p.returncode, p.stdout.decode("utf-8", "replace"),

@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import lsan_rerun  # tests/lsan_rerun.py: LeakSanitizer's tracer crash
 
 TRAIN, WORK = sys.argv[1], sys.argv[2]
 DEV = ["--devices", "cpu", "--keep-duplicates"]
@@ -30,7 +31,7 @@ def fail(msg):
 
 
 def run(args, rc=0):
-    p = subprocess.run([TRAIN] + args, capture_output=True, text=True, timeout=600)
+    p = lsan_rerun.run([TRAIN] + args, capture_output=True, text=True, timeout=600)
     if p.returncode != rc:
         fail("%s exited %d (wanted %d)\n%s\n%s" % (args, p.returncode, rc, p.stdout, p.stderr))
     return p

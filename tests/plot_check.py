@@ -22,6 +22,7 @@ import re
 import struct
 import subprocess
 import sys
+import lsan_rerun  # tests/lsan_rerun.py: LeakSanitizer's tracer crash
 
 CHECK, TRAIN, BENCH, PLOT, WORK = sys.argv[1:6]
 PY = sys.executable
@@ -33,7 +34,7 @@ def fail(msg):
 
 
 def run(cmd, rc=0, stdout=None):
-    p = subprocess.run(cmd, stdout=stdout or subprocess.PIPE, stderr=subprocess.PIPE,
+    p = lsan_rerun.run(cmd, stdout=stdout or subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=500)
     if p.returncode != rc:
         fail("%r exited %d, wanted %d\nstdout:\n%s\nstderr:\n%s"

@@ -25,6 +25,7 @@ import subprocess
 import sys
 
 import numpy as np
+import lsan_rerun  # tests/lsan_rerun.py: LeakSanitizer's tracer crash
 
 TRAIN, WORK = sys.argv[1:3]
 os.makedirs(WORK, exist_ok=True)
@@ -37,7 +38,7 @@ def fail(msg):
 
 
 def run(args, want=0):
-    p = subprocess.run([TRAIN] + args, capture_output=True, text=True, timeout=600)
+    p = lsan_rerun.run([TRAIN] + args, capture_output=True, text=True, timeout=600)
     if p.returncode != want:
         fail("%s exited %d, expected %d:\n%s%s" % (" ".join(args), p.returncode, want,
                                                    p.stdout, p.stderr))

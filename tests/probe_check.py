@@ -23,6 +23,7 @@ import os
 import re
 import subprocess
 import sys
+import lsan_rerun  # tests/lsan_rerun.py: LeakSanitizer's tracer crash
 
 PROBE = None
 
@@ -36,7 +37,7 @@ def run(args, env_update=None, expect_rc=0):
     env = dict(os.environ)
     if env_update:
         env.update(env_update)
-    p = subprocess.run([PROBE] + args, env=env, capture_output=True, text=True, timeout=500)
+    p = lsan_rerun.run([PROBE] + args, env=env, capture_output=True, text=True, timeout=500)
     if expect_rc is not None and p.returncode != expect_rc:
         fail("%s exited %d (wanted %d)\nstdout:\n%s\nstderr:\n%s"
              % (args, p.returncode, expect_rc, p.stdout, p.stderr))

@@ -10,6 +10,7 @@ part-way.  Standard library only.
 import json
 import os
 import subprocess
+import lsan_rerun  # tests/lsan_rerun.py: LeakSanitizer's tracer crash
 import sys
 
 TRAIN, WORK = sys.argv[1], sys.argv[2]
@@ -21,7 +22,7 @@ def fail(msg):
 
 
 def run(args, rc=0):
-    p = subprocess.run([TRAIN] + args, capture_output=True, text=True, timeout=600)
+    p = lsan_rerun.run([TRAIN] + args, capture_output=True, text=True, timeout=600)
     if p.returncode != rc:
         fail("%s exited %d (wanted %d)\n%s\n%s" % (args, p.returncode, rc, p.stdout, p.stderr))
     return p
@@ -356,7 +357,7 @@ if os.geteuid() == 0:  # root writes anywhere: run as nobody
     def drop():
         os.setgid(65534)
         os.setuid(65534)
-p = subprocess.run([TRAIN, "--save", os.path.join(ro, "x.hgp")], capture_output=True,
+p = lsan_rerun.run([TRAIN, "--save", os.path.join(ro, "x.hgp")], capture_output=True,
                    text=True, timeout=600, preexec_fn=drop)
 if p.returncode != 2 or ro not in p.stderr or "epoch" in p.stdout or "set-up" in p.stdout:
     fail("--save into a read-only directory: exit %d: %s %s" % (p.returncode, p.stdout, p.stderr))

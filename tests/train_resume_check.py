@@ -13,6 +13,7 @@ import os
 import struct
 import subprocess
 import sys
+import lsan_rerun  # tests/lsan_rerun.py: LeakSanitizer's tracer crash
 
 TRAIN, WORK = sys.argv[1], sys.argv[2]
 
@@ -23,7 +24,7 @@ def fail(msg):
 
 
 def run(args, rc=0, env=None):
-    p = subprocess.run([TRAIN] + args, capture_output=True, text=True, timeout=600,
+    p = lsan_rerun.run([TRAIN] + args, capture_output=True, text=True, timeout=600,
                        env=dict(os.environ, **(env or {})))
     if p.returncode != rc:
         fail("%s exited %d (wanted %d)\n%s\n%s" % (args, p.returncode, rc, p.stdout, p.stderr))
