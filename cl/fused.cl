@@ -353,6 +353,19 @@ float hg_slab_sum(__global const float *partial, size_t q, size_t s0, size_t s1)
     return sum;
 }
 
+/* Element q of the partials of slabs [s0, s1) summed (hg_slab_sum) into its place in
+   the record out: hg_fused_finish's work item, and hg_fused_one's scalar tail. */
+inline void hg_fin_one(__global const float *partial, const size_t q, const size_t s0,
+                       const size_t s1, __global float *out, const uint w_off,
+                       const uint b_off, const uint P)
+{
+    float sum = hg_slab_sum(partial, q, s0, s1);
+#ifdef HG_TEST_BROKEN_RESULT
+    sum = sum * 1.5f; /* a test's wrong candidate */
+#endif
+    hg_put_record(out, q, sum, w_off, b_off, P);
+}
+
 /*
  * Sum the partials of slabs [b * per, min((b + 1) * per, nslabs)) in slab
  * order (Kahan) into record b of rec (nrec records of P + 1 floats, in the
@@ -367,27 +380,10 @@ __kernel void hg_fused_finish(__global const float *partial, const uint per,
     if (q >= HG_PART || b >= nrec)
         return;
     size_t s0 = b * (size_t)per, s1 = min((size_t)nslabs, s0 + per);
-    float sum = hg_slab_sum(partial, q, s0, s1);
-#ifdef HG_TEST_BROKEN_RESULT
-    sum = sum * 1.5f; /* a test's wrong candidate */
-#endif
-    hg_put_record(rec + b * ((size_t)P + 1), q, sum, w_off, b_off, P);
+    hg_fin_one(partial, q, s0, s1, rec + b * ((size_t)P + 1), w_off, b_off, P);
 }
 
 #ifdef HG_ONE
-/* Element q of the partials of slabs [s0, s1), summed as hg_fused_finish sums it, into
-   its place in the record out. */
-inline void hg_fin_one(__global const float *partial, const size_t q, const size_t s0,
-                       const size_t s1, __global float *out, const uint w_off,
-                       const uint b_off, const uint P)
-{
-    float sum = hg_slab_sum(partial, q, s0, s1);
-#ifdef HG_TEST_BROKEN_RESULT
-    sum = sum * 1.5f; /* a test's wrong candidate */
-#endif
-    hg_put_record(out, q, sum, w_off, b_off, P);
-}
-
 /*
  * The whole batch in one kernel (small steps: one launch instead of three).
  * Each work-group copies W^T into local memory (what hg_fused_prep writes to

@@ -31,10 +31,9 @@ static const unsigned tiled_shapes[][2] = {{16, 16}, {24, 16}, {8, 16}, {8, 32},
    every caller sizes by HG__MAX_CANDIDATES: the single-layer models' small batch has
    every fused shape three times and the first twice more, the MLP's every tiled shape
    twice. */
-#define HG__NFUSED (sizeof fused_shapes / sizeof fused_shapes[0])
-#define HG__NTILED (sizeof tiled_shapes / sizeof tiled_shapes[0])
-_Static_assert(3 * HG__NFUSED + 2 + 1 <= HG__MAX_CANDIDATES &&
-                   2 * HG__NTILED + 1 <= HG__MAX_CANDIDATES,
+#define NFUSED (sizeof fused_shapes / sizeof fused_shapes[0])
+#define NTILED (sizeof tiled_shapes / sizeof tiled_shapes[0])
+_Static_assert(3 * NFUSED + 2 + 1 <= HG__MAX_CANDIDATES && 2 * NTILED + 1 <= HG__MAX_CANDIDATES,
                "HG__MAX_CANDIDATES is too small for the kernel shapes");
 
 static bool single_layer(const hg_engine *eng)
@@ -82,8 +81,7 @@ static size_t fused_candidates(const hg_engine *eng, const hg__device *d, unsign
                                unsigned one, bool first_only, hg__kchoice *out, size_t n)
 {
     unsigned k = (unsigned)eng->model.outputs;
-    size_t all = sizeof fused_shapes / sizeof fused_shapes[0];
-    size_t end = first_only ? 1 : small_batch(eng, d) ? all : all - SMALL_ONLY_SHAPES;
+    size_t end = first_only ? 1 : small_batch(eng, d) ? NFUSED : NFUSED - SMALL_ONLY_SHAPES;
     for (size_t i = 0; i < end; i++) {
         hg__kchoice c = {HG__PATH_OWN, fused_shapes[i][0], fused_shapes[i][1],
                          fused_shapes[i][2] < k ? fused_shapes[i][2] : k, s, one};
@@ -146,7 +144,7 @@ static size_t own_candidates(const hg_engine *eng, const hg__device *d, hg__kcho
         if (small_batch(eng, d) && eng->det)
             n = fused_candidates(eng, d, 0, 1, false, out, n);
     } else {
-        for (size_t i = 0; i < sizeof tiled_shapes / sizeof tiled_shapes[0]; i++)
+        for (size_t i = 0; i < NTILED; i++)
             out[n++] = (hg__kchoice){HG__PATH_OWN, tiled_shapes[i][0], tiled_shapes[i][1], 0, 0, 0};
         /* a small batch and one hidden layer: the small-batch path
            (mlp_small.c: six launches a batch), its two large GEMMs in each
@@ -157,7 +155,7 @@ static size_t own_candidates(const hg_engine *eng, const hg__device *d, hg__kcho
            tile) although the gradient has the tiled path's bits; the cause
            is not found, and a simulator gains nothing from it anyway */
         if (small_batch(eng, d) && hg__mlp_small_fits(eng) && !oclgrind(d))
-            for (size_t i = 0; i < sizeof tiled_shapes / sizeof tiled_shapes[0]; i++)
+            for (size_t i = 0; i < NTILED; i++)
                 out[n++] = (hg__kchoice){HG__PATH_OWN, tiled_shapes[i][0], tiled_shapes[i][1],
                                          0, 1, 0};
     }

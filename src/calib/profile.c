@@ -572,7 +572,7 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
             timed[k] = 1;
             ms[k][0] = 0;
         }
-    char path[48] = ""; /* the last timed entry's path word ("fused", "tiled", ...) */
+    char path[48] = ""; /* the last listed entry's path word ("fused", "tiled", ...) */
     for (size_t k = 0; k < nc; k++) {
         char name[48];
         hg__kchoice_name(&c[k], name, sizeof name);
