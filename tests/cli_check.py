@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+
 import lsan_rerun  # tests/lsan_rerun.py: LeakSanitizer's tracer crash
 
 NAME, BINARY, VERSION, WORK = sys.argv[1:5]

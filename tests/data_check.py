@@ -25,6 +25,7 @@ import subprocess
 import sys
 
 import numpy as np
+
 import lsan_rerun  # tests/lsan_rerun.py: LeakSanitizer's tracer crash
 
 LIB, TRAIN, WORK = sys.argv[1:4]

@@ -16,6 +16,7 @@ Standard library only.
 import os
 import subprocess
 import sys
+
 import lsan_rerun  # tests/lsan_rerun.py: LeakSanitizer's tracer crash
 
 BIN, WORK, ONLY = sys.argv[1], sys.argv[2], set(sys.argv[3:])

@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+
 import lsan_rerun  # tests/lsan_rerun.py: LeakSanitizer's tracer crash
 
 TRAIN, WORK = sys.argv[1], sys.argv[2]

@@ -22,6 +22,7 @@ import re
 import struct
 import subprocess
 import sys
+
 import lsan_rerun  # tests/lsan_rerun.py: LeakSanitizer's tracer crash
 
 CHECK, TRAIN, BENCH, PLOT, WORK = sys.argv[1:6]

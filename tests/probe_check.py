@@ -23,6 +23,7 @@ import os
 import re
 import subprocess
 import sys
+
 import lsan_rerun  # tests/lsan_rerun.py: LeakSanitizer's tracer crash
 
 PROBE = None

@@ -10,8 +10,9 @@ part-way.  Standard library only.
 import json
 import os
 import subprocess
-import lsan_rerun  # tests/lsan_rerun.py: LeakSanitizer's tracer crash
 import sys
+
+import lsan_rerun  # tests/lsan_rerun.py: LeakSanitizer's tracer crash
 
 TRAIN, WORK = sys.argv[1], sys.argv[2]
 

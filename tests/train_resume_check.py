@@ -13,6 +13,7 @@ import os
 import struct
 import subprocess
 import sys
+
 import lsan_rerun  # tests/lsan_rerun.py: LeakSanitizer's tracer crash
 
 TRAIN, WORK = sys.argv[1], sys.argv[2]
