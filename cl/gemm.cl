@@ -20,8 +20,10 @@
  * broadcasts per fma: with 8 to 12 rows that is 16 to 24 float16
  * accumulators, which AVX-512's 32 registers hold (measured on POCL's basic
  * device, 128 x 784 x 256 and 784 x 128 x 256: 8 x 32 and 12 x 32 take 0.23
- * and 0.28 ms where 16 x 16 takes 0.33 and 0.39 ms).  No local memory, no
- * barriers: any local size gives the same result.
+ * and 0.28 ms where 16 x 16 takes 0.33 and 0.39 ms).  With AVX2's 16
+ * registers, 6 x 16 (12 of them for six float16) is the fastest (on an AMD
+ * EPYC, docs/kernels.md).  No local memory, no barriers: any local size gives
+ * the same result.
  *
  * Launch (gemm): 2-D global size (ceil(N / HG_TN), ceil(M / HG_TM)), each
  * rounded up to a multiple of the local size; work-items past the edge

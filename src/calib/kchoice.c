@@ -24,8 +24,12 @@ static const unsigned fused_shapes[][3] = {{8, 8, 2}, {4, 8, 5}, {2, 8, 10}, {4,
 /* Tiled GEMM blocks (rows x columns of C per work-item) for layers at least
    as wide as the block; narrower ones use 8 x 8 (tiled.c).  32 columns are
    two float16 a row (cl/gemm.cl): the fastest where 32 vector registers hold
-   16 to 24 of them (AVX-512), spilled where there are 16 (AVX2). */
-static const unsigned tiled_shapes[][2] = {{16, 16}, {24, 16}, {8, 16}, {8, 32}, {12, 32}};
+   16 to 24 of them (AVX-512), spilled where there are 16 (AVX2).  6 x 16 is
+   for AVX2: six float16 are 12 of its 16 registers, and beside them the row
+   of B and a broadcast fit (on an AMD EPYC, the MLP's race: 6 x 16 80.8 k
+   rows/s on POCL's basic device where the best of the others, 8 x 16, made
+   59 k; docs/kernels.md). */
+static const unsigned tiled_shapes[][2] = {{16, 16}, {24, 16}, {8, 16}, {8, 32}, {12, 32}, {6, 16}};
 
 /* The most candidates a device can have (own_candidates, then CLBlast) fit the arrays
    every caller sizes by HG__MAX_CANDIDATES: the single-layer models' small batch has
