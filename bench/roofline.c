@@ -204,8 +204,9 @@ double hg__bench_fma_gflops(const char *device_name, char *why, size_t why_n)
         q = clCreateCommandQueue(ctx, dev, 0, &rc);
     if (rc == CL_SUCCESS)
         out = clCreateBuffer(ctx, CL_MEM_WRITE_ONLY, items * sizeof(float), NULL, &rc);
-    for (int nacc = 8; nacc >= 5 && rc == CL_SUCCESS; nacc -= 3) {
-        double gf = fma_run(ctx, dev, q, out, items, nacc, &rc);
+    static const int counts[] = {8, 5}; /* AVX-512's, AVX2's (fma_src) */
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0] && rc == CL_SUCCESS; c++) {
+        double gf = fma_run(ctx, dev, q, out, items, counts[c], &rc);
         if (gf > best)
             best = gf;
     }
