@@ -406,8 +406,8 @@ def check_bench_starpu(tool, work):
     cmd = [tool, "--json", "--quick", "--mix", "pair",
            "--starpu-home", os.path.join(work, "starpu-home")]
     # Odd names longer than StarPU 1.3 can take: a clear refusal.  The prefix
-    # twice (76 bytes) makes them long on every machine: once, with a short
-    # driver name ("basic-haswell-AMD EPYC", 60 bytes in all), they fitted.
+    # twice (78 bytes) makes them long on every machine: once, with a short
+    # driver name ("basic-haswell-AMD EPYC", 61 bytes in all), they fitted.
     env = dict(os.environ, HG_ODD_NAMES_REPEAT="2")
     p = run(cmd, env=env, ok_codes=(3,))
     doc = parse_valid(p.stdout, "hetgrad-bench-starpu-1", "bench_starpu --json, odd names")
