@@ -8,11 +8,17 @@
  * own kernels.  Calibration races every device's candidates but those of a
  * device more than 100 times slower than the fastest (Oclgrind, where the
  * set has it), which keeps its kernels in place once they are checked.
+ * The fused shapes come from one of two lists by the device's native float
+ * vector width (16: AVX-512; 8 or less: AVX2, SSE, NEON), on CPU devices
+ * only, and a device's candidate list is part of its profile's cache key.
  */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache_entry.h"
 #include "engine_internal.h"
 #include "test_expect.h"
 
@@ -144,6 +150,125 @@ START_TEST(a_device_far_slower_is_not_raced)
 }
 END_TEST
 
+/* The first fused candidate of device i with its vector width set to w. */
+static hg__kchoice first_with_width(hg_engine *e, size_t i, cl_uint w, uint64_t *sig)
+{
+    hg__device *d = &e->dev[i];
+    cl_uint real = d->float_width;
+    d->float_width = w;
+    hg__kchoice c[HG__MAX_CANDIDATES];
+    ck_assert_uint_gt(hg__kchoice_candidates(e, d, c), 0);
+    *sig = hg__kchoice_signature(e, d);
+    d->float_width = real;
+    return c[0];
+}
+
+START_TEST(fused_shapes_follow_the_vector_width)
+{
+    const hg_model_kind kinds[2] = {HG_MODEL_SOFTMAX, HG_MODEL_LINEAR};
+    for (size_t k = 0; k < 2; k++) {
+        hg_engine *e = engine(kinds[k], HG_GEMM_OWN);
+        const unsigned want_c = 2; /* 4 outputs: no clipping */
+        for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+            const hg__device *d = &e->dev[i];
+            cl_uint w = 0;
+            ck_assert_int_eq(clGetDeviceInfo(d->cl_dev, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT,
+                                             sizeof w, &w, NULL), CL_SUCCESS);
+            ck_assert_uint_eq(d->float_width, w); /* read at open */
+            bool narrow_ok = (d->info->cl_type & CL_DEVICE_TYPE_CPU) &&
+                             !strstr(d->info->platform_name, "Oclgrind");
+            uint64_t s16, s8, s4, s0, s16b;
+            hg__kchoice wide = first_with_width(e, i, 16, &s16);
+            hg__kchoice unknown = first_with_width(e, i, 0, &s0);
+            hg__kchoice avx2 = first_with_width(e, i, 8, &s8);
+            hg__kchoice sse = first_with_width(e, i, 4, &s4);
+            (void)first_with_width(e, i, 16, &s16b);
+            /* AVX-512 and an unknown width: 8 rows x 2 classes a forward pass */
+            ck_assert(wide.a == 8 && wide.b == 8 && wide.c == want_c);
+            ck_assert(unknown.a == 8 && unknown.b == 8 && unknown.c == want_c);
+            ck_assert_uint_eq(s0, s16);
+            ck_assert_uint_eq(s16b, s16); /* the same list, the same key */
+            /* 8 or 4 floats: 4 rows x 1 class on a CPU device, the wide list elsewhere */
+            if (narrow_ok) {
+                ck_assert_msg(avx2.a == 4 && avx2.b == 8 && avx2.c == 1, "%s: r%u/b%u/k%u",
+                              d->what, avx2.a, avx2.b, avx2.c);
+                ck_assert(sse.a == 4 && sse.b == 8 && sse.c == 1);
+                ck_assert_uint_ne(s8, s16); /* another list, another cache key */
+            } else {
+                ck_assert(avx2.a == 8 && avx2.b == 8 && avx2.c == want_c);
+                ck_assert(sse.a == 8 && sse.b == 8 && sse.c == want_c);
+                ck_assert_uint_eq(s8, s16);
+            }
+            ck_assert_uint_eq(s8, s4);
+        }
+        hg_engine_destroy(e);
+    }
+}
+END_TEST
+
+/* POCL's pthread device alone, softmax, profiles cached in dir, warnings into lg. */
+static hg_engine *pthread_cached(const char *dir, const hg_dataset_desc *ds, test_log *lg)
+{
+    hg_model_desc m = {.kind = HG_MODEL_SOFTMAX, .inputs = 20, .outputs = 4};
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.devices = "name:pthread";
+    dev.log = test_log_fn;
+    dev.log_user = lg;
+    dev.log_level = HG_LOG_WARN;
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.devices = &dev;
+    o.cache_dir = dir;
+    hg_engine *e = NULL;
+    hg_error err;
+    ck_assert_msg(hg_engine_create(&o, &m, &e, &err) == HG_OK, "%s", err.message);
+    ck_assert_msg(hg_engine_set_data(e, ds, &err) == HG_OK, "%s", err.message);
+    return e;
+}
+
+/* A profile raced among one shape list is not reused where the device has
+   the other (another vector width, as if another release's shapes): its
+   key differs, so it is not even read (no warning that its kernel is no
+   candidate). */
+START_TEST(cached_profile_is_keyed_on_the_candidates)
+{
+    enum { ROWS = 2048, IN = 20, OUT = 4 };
+    float *xs = malloc(ROWS * IN * sizeof *xs);
+    int32_t *l = malloc(ROWS * sizeof *l);
+    ck_assert(xs && l);
+    for (size_t r = 0; r < ROWS; r++) {
+        l[r] = (int32_t)(r % OUT);
+        for (size_t j = 0; j < IN; j++)
+            xs[r * IN + j] = (float)((r * 7 + j * 13) % 17) / 17.0f - 0.5f + (j == r % OUT);
+    }
+    hg_dataset_desc ds = {ROWS, IN, xs, NULL, l};
+    char dir[] = "/tmp/hg-test-kchoice-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    hg_error err;
+    test_log lg;
+    test_log_init(&lg);
+    for (int run = 0; run < 3; run++) {
+        hg_engine *e = pthread_cached(dir, &ds, &lg);
+        hg__device *d = &e->dev[0];
+        if (run == 2) /* the other list: 16 floats where there were 8 or fewer, or 8 */
+            d->float_width = d->float_width <= 8 ? 16 : 8;
+        ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+        ck_assert_msg(d->model_from_cache == (run == 1), "run %d: from the cache %d", run,
+                      (int)d->model_from_cache);
+        ck_assert(hg__kchoice_valid(e, d, &d->kc));
+        ck_assert_msg(lg.used == 0, "run %d: log:\n%s", run, lg.text);
+        hg_engine_destroy(e);
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free(xs);
+    free(l);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("kchoice");
@@ -153,6 +278,8 @@ int main(void)
     tcase_add_test(tc, mlp_keeps_clblast);
     tcase_add_test(tc, forced_backends);
     tcase_add_test(tc, a_device_far_slower_is_not_raced);
+    tcase_add_test(tc, fused_shapes_follow_the_vector_width);
+    tcase_add_test(tc, cached_profile_is_keyed_on_the_candidates);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

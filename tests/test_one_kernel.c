@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "engine_internal.h"
+#include "kchoice_shapes.h"
 
 #define ROWS 1100 /* deterministic blocks of 1024 rows: two 512-row slabs in one */
 #define F 20
@@ -281,12 +282,13 @@ START_TEST(offered_where_it_belongs)
             ck_assert_uint_eq(c[q].s, 0);
         ck_assert_uint_eq(candidates(unknown, i, 1, c), 0);
         ck_assert_uint_eq(candidates(unknown_det, i, 1, c), 0);
-        hg__kchoice one = {HG__PATH_OWN, 8, 8, 2, 2, 1};
+        hg__kchoice one = test_fused_shape(unknown, &unknown->dev[i], 0, 2, 1);
         ck_assert(hg__kchoice_valid(fast, &fast->dev[i], &one) == !oclgrind(fast, i));
         ck_assert(!hg__kchoice_valid(unknown, &unknown->dev[i], &one));
         ck_assert(!hg__kchoice_valid(det, &det->dev[i], &one)); /* det: its own slabs */
         char name[48];
-        hg__kchoice_name(&one, name, sizeof name);
+        hg__kchoice lit = {HG__PATH_OWN, 8, 8, 2, 2, 1};
+        hg__kchoice_name(&lit, name, sizeof name);
         ck_assert_str_eq(name, "fused r8/b8/k2/s2/one");
     }
     hg_engine_destroy(fast);
@@ -373,7 +375,11 @@ START_TEST(calibration_races_it)
     ck_assert(hg__kchoice_valid(e, d, &d->kc));
     ck_assert_msg(strstr(d->kc_note, "fastest of 14 on 128 rows"), "%s", d->kc_note);
     /* listed without the path word the fused candidate before it had (profile.c) */
-    ck_assert_msg(strstr(d->kc_note, "; r8/b8/k2/s2/one "), "%s", d->kc_note);
+    hg__kchoice one = test_fused_shape(e, d, 0, 2, 1);
+    char name[48], listed[56];
+    hg__kchoice_name(&one, name, sizeof name);
+    snprintf(listed, sizeof listed, "; %s ", name + strlen("fused "));
+    ck_assert_msg(strstr(d->kc_note, listed), "%s in %s", listed, d->kc_note);
     hg_engine_destroy(e);
     free_problem(&p);
 }
@@ -386,9 +392,11 @@ START_TEST(profile_cache_keeps_it)
     make_problem(&p, HG_MODEL_SOFTMAX);
     char dir[] = "/tmp/hg-test-one-kernel-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    const hg__kchoice kinds[] = {{HG__PATH_OWN, 8, 8, 2, 1, 1}, {HG__PATH_OWN, 8, 8, 2, 1, 0}};
     for (size_t k = 0; k < 2; k++) {
         hg_engine *e = pthread_engine(&p, 40 + k, dir);
+        /* the first shape's one slab a compute unit, in one kernel and in three */
+        const hg__kchoice kinds[] = {test_fused_shape(e, &e->dev[0], 0, 1, 1),
+                                     test_fused_shape(e, &e->dev[0], 0, 1, 0)};
         apply(e, 0, &kinds[k]);
         hg__profile_store(e, 0);
         hg_engine_destroy(e);
@@ -425,12 +433,16 @@ START_TEST(wrong_one_kernel_is_excluded)
     ck_assert_msg(hg_engine_create(&o, &p.m, &e, &err) == HG_OK, "%s", err.message);
     hg_dataset_desc ds = dataset(&p);
     ck_assert(hg_engine_set_data(e, &ds, &err) == HG_OK);
-    hg__kchoice_break(e, "fused r8/b8/k2/s2/one", 2);
-    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
     hg__device *d = &e->dev[0];
-    ck_assert(!(d->kc.one && d->kc.s == 2 && d->kc.a == 8 && d->kc.c == 2));
-    ck_assert_msg(strstr(d->kc_note, "fused r8/b8/k2/s2/one excluded (wrong gradient"), "%s",
-                  d->kc_note);
+    hg__kchoice broken = test_fused_shape(e, d, 0, 2, 1);
+    char name[48], excluded[80];
+    hg__kchoice_name(&broken, name, sizeof name);
+    hg__kchoice_break(e, name, 2);
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    ck_assert(!(d->kc.one && d->kc.s == 2 && d->kc.a == broken.a && d->kc.b == broken.b &&
+                d->kc.c == broken.c));
+    snprintf(excluded, sizeof excluded, "%s excluded (wrong gradient", name);
+    ck_assert_msg(strstr(d->kc_note, excluded), "%s", d->kc_note);
     float *g = malloc(p.P * sizeof *g);
     double loss;
     expect_reference(&p, e, 0, 128, g, &loss, "after excluding the broken candidate");

@@ -18,6 +18,7 @@
 #include "engine_internal.h"
 #include "engine_knobs.h"
 #include "internal.h"
+#include "kchoice_shapes.h"
 #include "test_expect.h"
 #include "test_problem.h"
 
@@ -449,18 +450,25 @@ static void expect_devices_used(hg_engine *e, const char *when)
  */
 START_TEST(cached_choice_that_cannot_be_applied)
 {
-    static const struct {
+    /* the last: the second fused shape (every device here is a CPU of this host, with
+       the same shapes), whose program is broken */
+    char second[32], second_name[48], second_log[96];
+    struct {
         const char *choice, *broken, *log;
     } cases[] = {
         {"3:0:0:0", NULL, "(3:0:0:0), which cannot be used"},
         {"2:3:8:2", NULL, "(2:3:8:2), which cannot be used"},
         {"2:16:16:0", NULL, "(2:16:16:0), which cannot be used"},
-        {"2:4:8:5", "fused r4/b8/k5", "(2:4:8:5), which cannot be used: clBuildProgram"},
+        {second, second_name, second_log},
     };
     test_log lg;
     test_log_init(&lg);
     hg_error err;
     hg_engine *e = cpu_engine(&lg);
+    hg__kchoice k1 = test_fused_shape(e, &e->dev[0], 1, 0, 0);
+    snprintf(second, sizeof second, "%u:%u:%u:%u", (unsigned)k1.path, k1.a, k1.b, k1.c);
+    hg__kchoice_name(&k1, second_name, sizeof second_name);
+    snprintf(second_log, sizeof second_log, "(%s), which cannot be used: clBuildProgram", second);
     hg_dataset_desc d = {nrows, D, x, NULL, labels};
     ck_assert_msg(hg_engine_set_data(e, &d, &err) == HG_OK, "%s", err.message);
     ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);

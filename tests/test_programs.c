@@ -21,6 +21,7 @@
 #include "engine_internal.h"
 #include "engine_knobs.h"
 #include "internal.h"
+#include "kchoice_shapes.h"
 #include "test_expect.h"
 
 static char cache[256], bins[256];
@@ -379,12 +380,19 @@ START_TEST(forged_entries_are_caught)
     test_log lg;
     test_log_init(&lg);
 
-    /* 1. Binaries of wrong kernels: the default one (r8/b8/k2) and another (r4/b8/k3). */
+    /* 1. Binaries of wrong kernels: the default one (the first fused shape) and
+       another (the second); every device here is a CPU of this host, with the
+       same shapes */
     hg_engine *e = cpu_engine(cache, false, NULL);
     set_data(e);
-    hg__kchoice_break(e, "fused r8/b8/k2", 2);
+    char first[48], second[48], wrong[96];
+    hg__kchoice k0 = test_fused_shape(e, &e->dev[0], 0, 0, 0);
+    hg__kchoice k1 = test_fused_shape(e, &e->dev[0], 1, 0, 0);
+    hg__kchoice_name(&k0, first, sizeof first);
+    hg__kchoice_name(&k1, second, sizeof second);
+    hg__kchoice_break(e, first, 2);
     ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
-    hg__kchoice_break(e, "fused r4/b8/k3", 2);
+    hg__kchoice_break(e, second, 2);
     ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
     hg_engine_destroy(e);
     test_entry *kept = NULL;
@@ -395,14 +403,14 @@ START_TEST(forged_entries_are_caught)
     e = cpu_engine(cache, true, &lg);
     set_data(e);
     expect_reference(e, "forged default kernel, uncalibrated");
-    ck_assert_msg(test_log_count(&lg, "fused r8/b8/k2 computed a wrong gradient") ==
-                      expected_cpus(),
+    snprintf(wrong, sizeof wrong, "%s computed a wrong gradient", first);
+    ck_assert_msg(test_log_count(&lg, wrong) == expected_cpus(),
                   "log:\n%s", lg.text);
     ck_assert_msg(test_log_count(&lg, "the program cache held wrong binaries") ==
                       expected_cpus(),
                   "log:\n%s", lg.text);
     /* calibration rebuilds the other candidates from source too (the cache was wrong for
-       this device): the forged r4/b8/k3 is not excluded as if the kernel were wrong */
+       this device): the forged second shape is not excluded as if the kernel were wrong */
     ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
     expect_reference(e, "forged entries, calibrated");
     for (size_t i = 0; i < hg_engine_device_count(e); i++) {
@@ -424,16 +432,19 @@ START_TEST(forged_entries_are_caught)
 
     /* 4. A cached profile naming a kernel whose cached binary is forged: the check is not
        skipped; the device is recalibrated and its profile rewritten. */
-    forge_again(cache, kept, nforged, "r4b8k3");
-    forge_profiles(cache, "2:4:8:3");
+    char label[32], choice[32];
+    snprintf(label, sizeof label, "r%ub%uk%u", k1.a, k1.b, k1.c);
+    snprintf(choice, sizeof choice, "%u:%u:%u:%u", (unsigned)HG__PATH_OWN, k1.a, k1.b, k1.c);
+    forge_again(cache, kept, nforged, label);
+    forge_profiles(cache, choice);
     test_log_clear(&lg);
     e = cpu_engine(cache, true, &lg);
     set_data(e); /* the default kernel's entries are right now */
     ck_assert_msg(lg.used == 0, "log:\n%s", lg.text);
     ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
     expect_reference(e, "cached profile naming a forged kernel");
-    ck_assert_msg(test_log_count(&lg, "fused r4/b8/k3 computed a wrong gradient") ==
-                      expected_cpus(),
+    snprintf(wrong, sizeof wrong, "%s computed a wrong gradient", second);
+    ck_assert_msg(test_log_count(&lg, wrong) == expected_cpus(),
                   "log:\n%s", lg.text);
     for (size_t i = 0; i < hg_engine_device_count(e); i++) {
         hg_device_profile pf;

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "engine_internal.h"
+#include "kchoice_shapes.h"
 
 #define ROWS 300
 #define F 20
@@ -217,7 +218,7 @@ START_TEST(offered_where_they_belong)
         ck_assert_uint_eq(small_candidates(unknown, i, c), 0);
         ck_assert_uint_eq(small_candidates(det, i, c), 0);
         /* a small-slab choice is not valid without a batch size */
-        hg__kchoice s = {HG__PATH_OWN, 8, 8, 2, 2, 0};
+        hg__kchoice s = test_fused_shape(unknown, &unknown->dev[i], 0, 2, 0);
         ck_assert(hg__kchoice_valid(known, &known->dev[i], &s) == !oclgrind(known, i));
         ck_assert(!hg__kchoice_valid(unknown, &unknown->dev[i], &s));
         ck_assert(!hg__kchoice_valid(det, &det->dev[i], &s));
@@ -289,7 +290,8 @@ START_TEST(profile_cache_keeps_the_slabs)
     char dir[] = "/tmp/hg-test-small-batch-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
     hg_engine *e = pthread_engine_in(&p, 40, dir);
-    hg__kchoice s2 = {HG__PATH_OWN, 8, 8, 2, 2, 0};
+    /* the second shape's small slabs: a candidate, and unlikely to be the race's winner */
+    hg__kchoice s2 = test_fused_shape(e, &e->dev[0], 1, 2, 0);
     hg_error err;
     ck_assert_msg(hg__kchoice_apply(e, &e->dev[0], e->dev[0].li, &s2, &err) == HG_OK, "%s",
                   err.message);
@@ -298,8 +300,9 @@ START_TEST(profile_cache_keeps_the_slabs)
     hg_engine *f = pthread_engine_in(&p, 40, dir);
     ck_assert(f->dev[0].model_from_cache);
     ck_assert_int_eq(f->dev[0].kc.path, HG__PATH_OWN);
-    ck_assert_uint_eq(f->dev[0].kc.a, 8);
-    ck_assert_uint_eq(f->dev[0].kc.c, 2);
+    ck_assert_uint_eq(f->dev[0].kc.a, s2.a);
+    ck_assert_uint_eq(f->dev[0].kc.b, s2.b);
+    ck_assert_uint_eq(f->dev[0].kc.c, s2.c);
     ck_assert_uint_eq(f->dev[0].kc.s, 2);
     hg_engine_destroy(f);
     hg_engine *g = pthread_engine_in(&p, 41, dir); /* another batch: another key */

@@ -14,13 +14,28 @@
 #include "platlock.h"
 
 /* Fused kernel shapes: rows per forward pass, per backward pass, classes per
-   forward pass (clipped to the model's classes).  Best first on POCL.  The
-   last, 16 rows a backward pass, only with a small batch (small_batch): there
-   it won the race on POCL's basic device at 128 rows; at 16,384 rows on
-   pthread it lost to the first (3.85 M against 4.23 M rows/s), and every
-   shape is a program to build in every cold calibration (docs/kernels.md). */
-static const unsigned fused_shapes[][3] = {{8, 8, 2}, {4, 8, 5}, {2, 8, 10}, {4, 16, 5}};
-#define SMALL_ONLY_SHAPES 1 /* the last shapes of fused_shapes: small batches only */
+   forward pass (clipped to the model's classes), in two lists by the
+   device's vector registers; best first on POCL.  The forward pass keeps
+   rows x classes float16 accumulators.  The last shape of each list only with a
+   small batch (small_batch): every shape is a program to build in every cold
+   calibration (docs/kernels.md).
+
+   fused_wide: for 16-float vectors (AVX-512: 32 registers, each a float16)
+   and for devices that are no CPU.  16 to 20 accumulators.  Its last, 16 rows
+   a backward pass, won the race on POCL's basic device at 128 rows; at 16,384
+   rows on pthread it lost to the first (3.85 M against 4.23 M rows/s).
+
+   fused_narrow: for CPUs whose float vectors are 8 wide or less (AVX2: 16
+   registers, two to a float16), where the wide shapes spill.  4 to 5
+   accumulators.  On an AMD EPYC (POCL, 16,384 rows) r4/b8/k1 made 1.58 M
+   rows/s on basic and 2.92-3.04 M on pthread, where the wide list's best made
+   1.22 M and 2.44 M; at 128 rows the best of the race 1.72 M and 1.15-1.25 M
+   against 1.23 M and 0.92-0.93 M.  With one output (linear regression) the
+   wide list's first shape is r8/b8/k1, here the third.  docs/kernels.md, "The fused shapes on
+   AVX2". */
+static const unsigned fused_wide[][3] = {{8, 8, 2}, {4, 8, 5}, {2, 8, 10}, {4, 16, 5}};
+static const unsigned fused_narrow[][3] = {{4, 8, 1}, {1, 8, 5}, {8, 8, 1}, {4, 4, 1}};
+#define SMALL_ONLY_SHAPES 1 /* the last shapes of each list: small batches only */
 /* Tiled GEMM blocks (rows x columns of C per work-item) for layers at least
    as wide as the block; narrower ones use 8 x 8 (tiled.c).  32 columns are
    two float16 a row (cl/gemm.cl): the fastest where 32 vector registers hold
@@ -35,10 +50,30 @@ static const unsigned tiled_shapes[][2] = {{16, 16}, {24, 16}, {8, 16}, {8, 32},
    every caller sizes by HG__MAX_CANDIDATES: the single-layer models' small batch has
    every fused shape three times and the first twice more, the MLP's every tiled shape
    twice. */
-#define NFUSED (sizeof fused_shapes / sizeof fused_shapes[0])
+#define NFUSED (sizeof fused_wide / sizeof fused_wide[0])
+_Static_assert(sizeof fused_narrow == sizeof fused_wide, "the fused lists differ in length");
 #define NTILED (sizeof tiled_shapes / sizeof tiled_shapes[0])
 _Static_assert(3 * NFUSED + 2 + 1 <= HG__MAX_CANDIDATES && 2 * NTILED + 1 <= HG__MAX_CANDIDATES,
                "HG__MAX_CANDIDATES is too small for the kernel shapes");
+
+static bool oclgrind(const hg__device *d)
+{
+    return strstr(d->info->platform_name, "Oclgrind") != NULL;
+}
+
+/*
+ * Device d's fused shape list: fused_narrow on a CPU device (not Oclgrind,
+ * which simulates) whose native float vectors are 1 to 8 wide, fused_wide
+ * otherwise.  OpenCL tells no register count; the vector width separates
+ * AVX-512 (32 registers of 16 floats) from AVX2 (16 of 8) and SSE or NEON
+ * (4 floats a register): POCL reports 16 with AVX-512F, 8 with AVX, 4 with
+ * SSE or NEON (its cpu_setup_vector_widths; 8 on the AMD EPYC).
+ */
+static const unsigned (*fused_shapes(const hg__device *d))[3]
+{
+    bool cpu = (d->info->cl_type & CL_DEVICE_TYPE_CPU) != 0 && !oclgrind(d);
+    return cpu && d->float_width >= 1 && d->float_width <= 8 ? fused_narrow : fused_wide;
+}
 
 static bool single_layer(const hg_engine *eng)
 {
@@ -84,11 +119,12 @@ static bool small_batch(const hg_engine *eng, const hg__device *d);
 static size_t fused_candidates(const hg_engine *eng, const hg__device *d, unsigned s,
                                unsigned one, bool first_only, hg__kchoice *out, size_t n)
 {
+    const unsigned (*shapes)[3] = fused_shapes(d);
     unsigned k = (unsigned)eng->model.outputs;
     size_t end = first_only ? 1 : small_batch(eng, d) ? NFUSED : NFUSED - SMALL_ONLY_SHAPES;
     for (size_t i = 0; i < end; i++) {
-        hg__kchoice c = {HG__PATH_OWN, fused_shapes[i][0], fused_shapes[i][1],
-                         fused_shapes[i][2] < k ? fused_shapes[i][2] : k, s, one};
+        hg__kchoice c = {HG__PATH_OWN, shapes[i][0], shapes[i][1],
+                         shapes[i][2] < k ? shapes[i][2] : k, s, one};
         if (one && (!one_kernel_offered(d) || !wt_fits_local(eng, d, &c)))
             continue;
         bool dup = false;
@@ -99,11 +135,6 @@ static size_t fused_candidates(const hg_engine *eng, const hg__device *d, unsign
             out[n++] = c;
     }
     return n;
-}
-
-static bool oclgrind(const hg__device *d)
-{
-    return strstr(d->info->platform_name, "Oclgrind") != NULL;
 }
 
 /*
@@ -215,6 +246,20 @@ hg__kchoice hg__kchoice_default(const hg_engine *eng, const hg__device *d)
     /* Before measuring: our kernels on CPUs and where CLBlast is no candidate,
        CLBlast elsewhere. */
     return d->info->type == HG_DEVICE_CPU || clblast_pruned(eng, d) ? c[0] : c[n - 1];
+}
+
+uint64_t hg__kchoice_signature(const hg_engine *eng, const hg__device *d)
+{
+    hg__kchoice c[HG__MAX_CANDIDATES];
+    size_t n = hg__kchoice_candidates(eng, d, c);
+    uint64_t h = UINT64_C(14695981039346656037); /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        const unsigned f[] = {(unsigned)c[i].path, c[i].a, c[i].b, c[i].c, c[i].s, c[i].one};
+        for (size_t j = 0; j < sizeof f / sizeof f[0]; j++)
+            for (unsigned v = f[j], byte = 0; byte < 4; byte++, v >>= 8)
+                h = (h ^ (v & 0xffu)) * UINT64_C(1099511628211);
+    }
+    return h;
 }
 
 bool hg__kchoice_valid(const hg_engine *eng, const hg__device *d, const hg__kchoice *k)

@@ -711,7 +711,8 @@ static bool cached_profile(hg_engine *eng, size_t i, const char *const *key, siz
 /*
  * The cache key of device i's profile into key[KEY_FIELDS]: kind, platform,
  * device name, driver version, id, what else changes the device's speed
- * (profile_key.c) with its batch cap, and the workload signature sig.
+ * (profile_key.c) with its batch cap and its kernel candidates
+ * (hg__kchoice_signature), and the workload signature sig.
  * Returns the one field it allocated (the caller frees it when done with
  * key); NULL when out of memory.
  */
@@ -720,7 +721,9 @@ static char *profile_key(const hg_engine *eng, size_t i, const char *sig, long c
 {
     const hg__device *d = &eng->dev[i];
     char *dev = hg__profile_device_key(d->info, cpus);
-    char *field = dev ? hg__asprintf("%s;chunk=%zu", dev, d->chunk_rows) : NULL;
+    char *field = dev ? hg__asprintf("%s;chunk=%zu;kernels=%016llx", dev, d->chunk_rows,
+                                     (unsigned long long)hg__kchoice_signature(eng, d))
+                      : NULL;
     free(dev);
     key[0] = "profile";
     key[1] = d->info->platform_name;

@@ -212,6 +212,8 @@ typedef struct hg__device {
     cl_device_id      sub;            /* owned sub-device with fewer compute units
                                          (fission.c), released at close; NULL: none */
     cl_uint           sub_units;      /* its compute units; 0: no sub-device */
+    cl_uint           float_width;    /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT: picks
+                                         the fused kernels' shapes (kchoice.c) */
     char              fission_note[256]; /* what calibration decided about fission
                                             for this device and why; "": not considered */
     char              dup_note[640];  /* what calibration decided between this device
@@ -483,6 +485,10 @@ typedef struct hg__batch {
 /* Candidates for device d (in the order they are tried), and the default. */
 size_t hg__kchoice_candidates(const hg_engine *eng, const hg__device *d, hg__kchoice *out);
 hg__kchoice hg__kchoice_default(const hg_engine *eng, const hg__device *d);
+/* A hash of device d's candidate list (every field of each, in order): part of
+   its profile's cache key, so that a profile raced among other candidates
+   (another release's shapes) is measured again rather than reused. */
+uint64_t hg__kchoice_signature(const hg_engine *eng, const hg__device *d);
 /* Whether k is one of device d's candidates (every field: path and shape). */
 bool hg__kchoice_valid(const hg_engine *eng, const hg__device *d, const hg__kchoice *k);
 /*

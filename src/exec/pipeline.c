@@ -172,6 +172,11 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error 
     if (st != HG_OK)
         return st;
     d->wait = (hg__waiter){.policy = eng->wait_policy};
+    cl_int rc = clGetDeviceInfo(d->cl_dev, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT,
+                                sizeof d->float_width, &d->float_width, NULL);
+    if (rc != CL_SUCCESS)
+        return hg__cl_fail(err, rc, "clGetDeviceInfo(CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT) on %s",
+                           d->what);
     d->offline = eng->pcache.offline || !d->info->compiler_available;
     st = build_model(eng, d, err);
     if (st != HG_OK)
