@@ -114,11 +114,11 @@ START_TEST(forced_backends)
 }
 END_TEST
 
-START_TEST(a_device_far_slower_is_not_raced)
+/* A separable data set of ROWS rows of IN features in OUT classes for engine()'s
+   model; free(ds.x) and free((void *)ds.labels) when done. */
+enum { ROWS = 2048, IN = 20, OUT = 4 };
+static hg_dataset_desc make_data(void)
 {
-    test_expect x;
-    test_expect_load(&x);
-    enum { ROWS = 2048, IN = 20, OUT = 4 };
     float *xs = malloc(ROWS * IN * sizeof *xs);
     int32_t *l = malloc(ROWS * sizeof *l);
     ck_assert(xs && l);
@@ -127,8 +127,21 @@ START_TEST(a_device_far_slower_is_not_raced)
         for (size_t j = 0; j < IN; j++)
             xs[r * IN + j] = (float)((r * 7 + j * 13) % 17) / 17.0f - 0.5f + (j == r % OUT);
     }
+    return (hg_dataset_desc){ROWS, IN, xs, NULL, l};
+}
+
+static void free_data(hg_dataset_desc *ds)
+{
+    free((void *)ds->x);
+    free((void *)ds->labels);
+}
+
+START_TEST(a_device_far_slower_is_not_raced)
+{
+    test_expect x;
+    test_expect_load(&x);
+    hg_dataset_desc d = make_data();
     hg_engine *e = engine(HG_MODEL_SOFTMAX, HG_GEMM_OWN);
-    hg_dataset_desc d = {ROWS, IN, xs, NULL, l};
     hg_error err;
     ck_assert_msg(hg_engine_set_data(e, &d, &err) == HG_OK, "%s", err.message);
     ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
@@ -145,8 +158,7 @@ START_TEST(a_device_far_slower_is_not_raced)
     }
     ck_assert_uint_eq(sims, test_expect_has(&x, "oclgrind") ? 1 : 0);
     hg_engine_destroy(e);
-    free(xs);
-    free(l);
+    free_data(&d);
 }
 END_TEST
 
@@ -209,7 +221,7 @@ END_TEST
 /* POCL's pthread device alone, softmax, profiles cached in dir, warnings into lg. */
 static hg_engine *pthread_cached(const char *dir, const hg_dataset_desc *ds, test_log *lg)
 {
-    hg_model_desc m = {.kind = HG_MODEL_SOFTMAX, .inputs = 20, .outputs = 4};
+    hg_model_desc m = {.kind = HG_MODEL_SOFTMAX, .inputs = IN, .outputs = OUT};
     hg_options dev;
     hg_options_init(&dev);
     dev.use_environment = false;
@@ -234,16 +246,7 @@ static hg_engine *pthread_cached(const char *dir, const hg_dataset_desc *ds, tes
    candidate). */
 START_TEST(cached_profile_is_keyed_on_the_candidates)
 {
-    enum { ROWS = 2048, IN = 20, OUT = 4 };
-    float *xs = malloc(ROWS * IN * sizeof *xs);
-    int32_t *l = malloc(ROWS * sizeof *l);
-    ck_assert(xs && l);
-    for (size_t r = 0; r < ROWS; r++) {
-        l[r] = (int32_t)(r % OUT);
-        for (size_t j = 0; j < IN; j++)
-            xs[r * IN + j] = (float)((r * 7 + j * 13) % 17) / 17.0f - 0.5f + (j == r % OUT);
-    }
-    hg_dataset_desc ds = {ROWS, IN, xs, NULL, l};
+    hg_dataset_desc ds = make_data();
     char dir[] = "/tmp/hg-test-kchoice-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
     hg_error err;
@@ -264,8 +267,7 @@ START_TEST(cached_profile_is_keyed_on_the_candidates)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ck_assert_int_eq(system(cmd), 0);
-    free(xs);
-    free(l);
+    free_data(&ds);
 }
 END_TEST
 

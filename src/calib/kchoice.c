@@ -61,6 +61,13 @@ static bool oclgrind(const hg__device *d)
     return strstr(d->info->platform_name, "Oclgrind") != NULL;
 }
 
+/* A CPU device that computes on the host's cores for real: not Oclgrind, which
+   reports the CPU type among others and simulates. */
+static bool real_cpu(const hg__device *d)
+{
+    return (d->info->cl_type & CL_DEVICE_TYPE_CPU) != 0 && !oclgrind(d);
+}
+
 /*
  * Device d's fused shape list: fused_narrow on a CPU device (not Oclgrind,
  * which simulates) whose native float vectors are 1 to 8 wide, fused_wide
@@ -71,8 +78,7 @@ static bool oclgrind(const hg__device *d)
  */
 static const unsigned (*fused_shapes(const hg__device *d))[3]
 {
-    bool cpu = (d->info->cl_type & CL_DEVICE_TYPE_CPU) != 0 && !oclgrind(d);
-    return cpu && d->float_width >= 1 && d->float_width <= 8 ? fused_narrow : fused_wide;
+    return real_cpu(d) && d->float_width >= 1 && d->float_width <= 8 ? fused_narrow : fused_wide;
 }
 
 static bool single_layer(const hg_engine *eng)
@@ -103,8 +109,7 @@ static bool wt_fits_local(const hg_engine *eng, const hg__device *d, const hg__k
  */
 static bool one_kernel_offered(const hg__device *d)
 {
-    return (d->info->cl_type & CL_DEVICE_TYPE_CPU) != 0 &&
-           strstr(d->info->platform_name, "Oclgrind") == NULL;
+    return real_cpu(d);
 }
 
 /*
@@ -211,8 +216,7 @@ static size_t own_candidates(const hg_engine *eng, const hg__device *d, hg__kcho
  */
 static bool clblast_pruned(const hg_engine *eng, const hg__device *d)
 {
-    bool on_host = (d->info->cl_type & CL_DEVICE_TYPE_CPU) != 0 ||
-                   strstr(d->info->platform_name, "Oclgrind") != NULL;
+    bool on_host = (d->info->cl_type & CL_DEVICE_TYPE_CPU) != 0 || oclgrind(d);
     return single_layer(eng) && on_host;
 }
 
