@@ -72,8 +72,10 @@ static bool fault_hook(void *user, size_t device, uint64_t step, hg_fault_point 
     return f && device == f->device && step == f->step && point == HG_FAULT_WAIT;
 }
 
-static hg_engine *make_engine_g(const problem *p, fault *f, size_t block,
-                                hg_gemm_backend gemm)
+/* make_engine_g with the GEMM's K blocks of at most kblock bytes of B on
+   every device (0: each device's own) */
+static hg_engine *make_engine_k(const problem *p, fault *f, size_t block,
+                                hg_gemm_backend gemm, size_t kblock)
 {
     hg_options dev;
     hg_options_init(&dev);
@@ -88,7 +90,7 @@ static hg_engine *make_engine_g(const problem *p, fault *f, size_t block,
     o.fault_hook = f ? fault_hook : NULL;
     o.fault_user = f;
     /* Oclgrind's uninitialised-value plugin needs one host thread */
-    const hg__engine_knobs k = {.serial = true};
+    const hg__engine_knobs k = {.serial = true, .gemm_kblock = kblock};
     hg_engine *e = NULL;
     hg_error err;
     ck_assert_msg(hg__engine_create_knobs(&o, &k, &p->m, &e, &err) == HG_OK, "create: %s",
@@ -96,6 +98,12 @@ static hg_engine *make_engine_g(const problem *p, fault *f, size_t block,
     ck_assert_uint_eq(hg_engine_device_count(e), expected_devices());
     ck_assert_msg(hg_engine_set_data(e, &p->d, &err) == HG_OK, "set_data: %s", err.message);
     return e;
+}
+
+static hg_engine *make_engine_g(const problem *p, fault *f, size_t block,
+                                hg_gemm_backend gemm)
+{
+    return make_engine_k(p, f, block, gemm, 0);
 }
 
 static hg_engine *make_engine_b(const problem *p, fault *f, size_t block)
@@ -355,6 +363,86 @@ START_TEST(mlp_every_tile_equals_naive)
 }
 END_TEST
 
+/* Every candidate of mlp_every_tile_equals_naive on every device of an engine
+   whose GEMMs run in K blocks of 16 rows at most (a budget of 1 byte) equals
+   the naive GEMM bit for bit, on consecutive rows and through an index. */
+static void check_k_blocks(const test_problem_spec *spec)
+{
+    problem p;
+    test_problem_make(&p, spec);
+    size_t idx[97];
+    for (size_t i = 0; i < 97; i++)
+        idx[i] = (i * 113 + 7) % spec->rows;
+    float *want = malloc(p.P * sizeof *want), *wanti = malloc(p.P * sizeof *wanti),
+          *g = malloc(p.P * sizeof *g);
+    double wloss = 0, wlossi = 0, loss = 0;
+    hg_engine *e = make_engine_g(&p, NULL, BLOCK, HG_GEMM_NAIVE);
+    step(e, &p, 0, spec->rows, NULL, want, &wloss);
+    step(e, &p, 0, 97, idx, wanti, &wlossi);
+    for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+        const hg__device *d = &e->dev[i];
+        size_t own = d->info->type != HG_DEVICE_CPU ? 0
+                     : e->host_l2                   ? e->host_l2 / 2
+                                                    : (size_t)256 << 10;
+        ck_assert_msg(d->gemm_kblock == own, "%s: K blocks of %zu bytes, not %zu", d->what,
+                      d->gemm_kblock, own);
+    }
+    hg_engine_destroy(e);
+    e = make_engine_k(&p, NULL, BLOCK, HG_GEMM_OWN, 1);
+    for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+        ck_assert_uint_eq(e->dev[i].gemm_kblock, 1);
+        hg__kchoice c[HG__MAX_CANDIDATES];
+        size_t nc = hg__kchoice_candidates(e, &e->dev[i], c);
+        for (size_t q = 0; q < nc; q++) {
+            if (c[q].b != 32 && q > 0)
+                continue; /* as mlp_every_tile_equals_naive: Oclgrind is slow */
+            char name[48];
+            hg__kchoice_name(&c[q], name, sizeof name);
+            hg_error err;
+            ck_assert_msg(hg__kchoice_apply(e, &e->dev[i], e->dev[i].li, &c[q], &err) == HG_OK,
+                          "%s: %s", name, err.message);
+            double w[16] = {0};
+            ck_assert_uint_le(hg_engine_device_count(e), 16);
+            w[i] = 1;
+            ck_assert(hg_engine_set_weights(e, w, hg_engine_device_count(e), &err) == HG_OK);
+            step(e, &p, 0, spec->rows, NULL, g, &loss);
+            ck_assert_msg(memcmp(g, want, p.P * sizeof *g) == 0 && loss == wloss,
+                          "device %zu, %s in K blocks: differs from the naive GEMM", i, name);
+            step(e, &p, 0, 97, idx, g, &loss);
+            ck_assert_msg(memcmp(g, wanti, p.P * sizeof *g) == 0 && loss == wlossi,
+                          "device %zu, %s in K blocks, rows through an index: differs from "
+                          "the naive GEMM", i, name);
+        }
+    }
+    hg_engine_destroy(e);
+    free(want);
+    free(wanti);
+    free(g);
+    test_problem_free(&p);
+}
+
+/*
+ * The GEMMs in blocks of K (gemm_call.c: each call goes on from the last, the
+ * epilogue on the last only) equal the naive GEMM.  The layers' K of 37, 45
+ * and 33 and the weight gradients' K (the batch's rows) all take several
+ * blocks; a first layer 20 wide, narrower than the 32-column tiles, has its
+ * weight gradient on hg_gemm_tn with the rows through the index, and one
+ * hidden layer runs the small-batch path too.  Without the knob a CPU device's
+ * budget is half the host's L2, and other devices have none.
+ */
+START_TEST(mlp_k_blocks_same_bits)
+{
+    const test_problem_spec two = {
+        .kind = HG_MODEL_MLP, .rows = 301, .inputs = 37, .outputs = 3, .nhidden = 2,
+        .hidden = {45, 33}, .seed = 12, .shift = 1.5, .param_scale = 0.5};
+    const test_problem_spec narrow = {
+        .kind = HG_MODEL_MLP, .rows = 150, .inputs = 41, .outputs = 4, .nhidden = 1,
+        .hidden = {20}, .seed = 13, .shift = 1.5, .param_scale = 0.5};
+    check_k_blocks(&two);
+    check_k_blocks(&narrow);
+}
+END_TEST
+
 /* Options that cannot be deterministic are refused with a reason. */
 START_TEST(refuses_what_it_cannot_fix)
 {
@@ -393,6 +481,7 @@ int main(void)
     tcase_add_test(tc, small_blocks_same_bits);
     tcase_add_test(tc, mlp_tiled_equals_naive);
     tcase_add_test(tc, mlp_every_tile_equals_naive);
+    tcase_add_test(tc, mlp_k_blocks_same_bits);
     tcase_add_test(tc, recovery_keeps_bits);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -15,7 +15,9 @@
  *     its type bits: POCL, Oclgrind, Intel's CPU runtime), how many CPUs this
  *     process may run on (sched_getaffinity).  POCL 3.1 still reports both
  *     cores of this machine as compute units under `taskset -c 0`, where its
- *     pthread device's two threads share one core;
+ *     pthread device's two threads share one core; and the host's L2 size
+ *     (hostcache.h), which sets how the device's GEMMs block their K
+ *     dimension (gemm_call.c) and which no OpenCL query reports;
  *   - the environment variables a driver is known to read that change its
  *     speed without changing a reported property (ENV below), by platform.
  *     Only variables that are set take part, so an empty environment leaves
@@ -29,7 +31,8 @@
  * caught by checking a loaded profile against the first steps
  * (profile_check.c).
  *
- * No OpenCL calls; reads the environment and the process's CPU affinity.
+ * No OpenCL calls; reads the environment, the process's CPU affinity and
+ * sysfs.
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <sched.h>
@@ -38,6 +41,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hostcache.h"
 #include "profile_key.h"
 
 /* Bit of CL_DEVICE_TYPE_CPU (cl.h), without including OpenCL here. */
@@ -104,9 +108,9 @@ char *hg__profile_device_key(const hg_device_info *d, long usable_cpus)
     char *env = env_part(d);
     if (!env)
         return NULL;
-    char cpus[32] = "";
+    char cpus[64] = "";
     if (d->cl_type & CL_TYPE_CPU)
-        snprintf(cpus, sizeof cpus, "cpus=%ld;", usable_cpus);
+        snprintf(cpus, sizeof cpus, "cpus=%ld;l2=%zu;", usable_cpus, hg__host_l2_bytes());
     char *key = hg__asprintf("cu=%u;mhz=%u;version=%s;c=%s;gmem=%llu;gcache=%llu;lmem=%llu;"
                              "alloc=%llu;wg=%zu;unified=%d;%senv=%s",
                              (unsigned)d->compute_units, (unsigned)d->max_clock_mhz,

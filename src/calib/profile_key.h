@@ -11,7 +11,8 @@
 /*
  * Everything about device d and this process that changes d's speed and is
  * not its identity: its speed-related properties; for devices that run on the
- * host's CPUs (CL_DEVICE_TYPE_CPU among d->cl_type), usable_cpus; and the set
+ * host's CPUs (CL_DEVICE_TYPE_CPU among d->cl_type), usable_cpus and the
+ * host's L2 size; and the set
  * environment variables d's driver is known to read for speed.  Equal for
  * two calls only when all of those are equal.  malloc'ed; NULL when out of
  * memory.

@@ -21,6 +21,7 @@
 #include "diskcache.h"
 #include "engine_internal.h"
 #include "engine_knobs.h"
+#include "hostcache.h"
 #include "hostvec.h"
 #include "path_ops.h"
 #include "platlock.h"
@@ -279,6 +280,8 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
                              "poll", knobs->wait ? "the wait knob" : "HETGRAD_WAIT", wait);
     }
     eng->steal_grain_ms = knobs->steal_grain_ms > 0 ? knobs->steal_grain_ms : 0;
+    eng->gemm_kblock = knobs->gemm_kblock;
+    eng->host_l2 = hg__host_l2_bytes();
     if ((st = steal_option(eng, knobs->steal, devopt.use_environment, err)) != HG_OK) {
         hg_engine_destroy(eng);
         return st;

@@ -214,6 +214,9 @@ typedef struct hg__device {
     cl_uint           sub_units;      /* its compute units; 0: no sub-device */
     cl_uint           float_width;    /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT: picks
                                          the fused kernels' shapes (kchoice.c) */
+    size_t            gemm_kblock;    /* the most bytes of B one GEMM call reads
+                                         (hg__gemm_call splits K to keep it in a
+                                         core's L2); 0: no limit */
     char              fission_note[256]; /* what calibration decided about fission
                                             for this device and why; "": not considered */
     char              dup_note[640];  /* what calibration decided between this device
@@ -382,6 +385,10 @@ struct hg_engine {
                                          a step's first round (steal.h; HETGRAD_STEAL) */
     struct hg__steal_board *steal;    /* its board; NULL with HG__STEAL_OFF */
     double           steal_grain_ms;  /* > 0: every device's smallest claim (a knob) */
+    size_t           gemm_kblock;     /* > 0: every device's gemm_kblock (a knob);
+                                         0: a CPU device's from host_l2 */
+    size_t           host_l2;         /* the host's L2 in bytes (hostcache.h); 0:
+                                         unknown */
     size_t           last_stolen;     /* units stolen in the last step's first round */
     hg__program_cache pcache;
     char            *cache_dir;       /* owned; NULL: no program cache */

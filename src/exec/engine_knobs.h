@@ -39,6 +39,10 @@ typedef struct hg__engine_knobs {
     double steal_grain_ms; /* > 0: the smallest claim of work stealing, in predicted
                               ms, for every device (tests: steal on small data);
                               0: each device's own (round.c) */
+    size_t gemm_kblock;    /* > 0: every device's GEMMs in calls whose block of B
+                              (K rows of it) holds at most this many bytes, 16 rows
+                              at least (tests: several blocks on small layers);
+                              0: each device's own (gemm_call.c) */
 } hg__engine_knobs;
 
 /*

@@ -28,8 +28,48 @@ hg_status hg__gemm_build(hg_engine *eng, hg__device *d, unsigned tm, unsigned tn
     return hg__path_build(eng, d, src, len, label, opt, prog, err);
 }
 
+static hg_status gemm_launch(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
+                             const hg__gemm_args *g, hg_error *err);
+
 hg_status hg__gemm_call(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
                         const hg__gemm_args *g, hg_error *err)
+{
+    /* K in blocks of equal size, each at most d->gemm_kblock bytes of B (or 16
+       rows): a block is read from L2 by every block of rows of C, where all of B
+       (784 x 256 floats in the MLP's first layer) would come from L3 or memory
+       once for each.  Each call after the first goes on from C (flag 8) and only
+       the last applies the epilogue: the same fma chain, so the same bits as one
+       call (docs/kernels.md, "The GEMM's K blocks"). */
+    if (!d->gemm_kblock || g->k * g->n * 4 <= d->gemm_kblock || g->k <= 16)
+        return gemm_launch(d, kern, tm, tn, g, err);
+    size_t rows = d->gemm_kblock / (4 * g->n);
+    if (rows < 16)
+        rows = 16;
+    size_t blocks = (g->k + rows - 1) / rows, kb = (g->k + blocks - 1) / blocks;
+    hg_status st = HG_OK;
+    for (size_t k0 = 0; k0 < g->k && st == HG_OK; k0 += kb) {
+        hg__gemm_args c = *g;
+        hg__arows ar = g->ar ? *g->ar : (hg__arows){NULL, 0, 0};
+        c.k = g->k - k0 < kb ? g->k - k0 : kb;
+        c.boff = g->boff + k0 * g->ldb;
+        if (!g->ta)
+            c.aoff = g->aoff + k0; /* the next columns of A's rows, in place or not */
+        else if (ar.idx) {
+            ar.ioff += k0; /* the next rows of A through the index */
+            c.ar = &ar;
+        } else
+            c.aoff = g->aoff + k0 * g->lda;
+        if (k0)
+            c.flags |= 8u;
+        if (k0 + c.k < g->k)
+            c.flags &= 8u; /* the epilogue once, on the whole sum */
+        st = gemm_launch(d, kern, tm, tn, &c, err);
+    }
+    return st;
+}
+
+static hg_status gemm_launch(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
+                             const hg__gemm_args *g, hg_error *err)
 {
     const char *name = g->ta ? "hg_gemm_tn" : "hg_gemm_nn";
     static const hg__arows consecutive = {NULL, 0, 0};

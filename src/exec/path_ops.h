@@ -137,8 +137,11 @@ hg_status hg__gemm_build(hg_engine *eng, hg__device *d, unsigned tm, unsigned tn
 /*
  * Enqueue kern (hg_gemm_nn or hg_gemm_tn of a gemm.cl program built with
  * tile tm x tn) on g's operands: one work-item per group on CPU devices,
- * 8 x 1 elsewhere (any local size gives the same bits).  HG_RANGE when an
- * offset does not fit the kernel's 32-bit arguments.
+ * 8 x 1 elsewhere (any local size gives the same bits).  When K rows of B
+ * hold more than d->gemm_kblock bytes, in several calls over blocks of K,
+ * each going on from the last and the epilogue on the last only: the same
+ * bits as one call.  HG_RANGE when an offset does not fit the kernel's
+ * 32-bit arguments.
  */
 hg_status hg__gemm_call(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
                         const hg__gemm_args *g, hg_error *err);

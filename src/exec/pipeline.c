@@ -177,6 +177,13 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error 
     if (rc != CL_SUCCESS)
         return hg__cl_fail(err, rc, "clGetDeviceInfo(CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT) on %s",
                            d->what);
+    /* a CPU device's GEMMs read B in blocks that fit half its core's L2, the
+       other half left to A's rows and C (docs/kernels.md, "The GEMM's K
+       blocks"); 256 KiB when the host does not say */
+    if (eng->gemm_kblock)
+        d->gemm_kblock = eng->gemm_kblock;
+    else if (d->info->type == HG_DEVICE_CPU)
+        d->gemm_kblock = eng->host_l2 ? eng->host_l2 / 2 : (size_t)256 << 10;
     d->offline = eng->pcache.offline || !d->info->compiler_available;
     st = build_model(eng, d, err);
     if (st != HG_OK)
