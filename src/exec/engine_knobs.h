@@ -40,9 +40,10 @@ typedef struct hg__engine_knobs {
                               ms, for every device (tests: steal on small data);
                               0: each device's own (round.c) */
     size_t gemm_kblock;    /* > 0: every device's GEMMs in calls whose block of B
-                              (K rows of it) holds at most this many bytes, 16 rows
-                              at least (tests: several blocks on small layers);
-                              0: each device's own (gemm_call.c) */
+                              (K rows of it) holds at most this many bytes, or 16
+                              rows where fewer would (tests: 1 gives several
+                              blocks on small layers); 0: each device's own
+                              (gemm_call.c) */
 } hg__engine_knobs;
 
 /*
