@@ -288,6 +288,21 @@ START_TEST(recovery_keeps_bits)
 }
 END_TEST
 
+/* Device i computes alone (weight 1, the others 0) with candidate k, whose name
+   goes into name. */
+static void compute_alone_with(hg_engine *e, size_t i, const hg__kchoice *k, char *name,
+                               size_t name_size)
+{
+    hg__kchoice_name(k, name, name_size);
+    hg_error err;
+    ck_assert_msg(hg__kchoice_apply(e, &e->dev[i], e->dev[i].li, k, &err) == HG_OK, "%s: %s",
+                  name, err.message);
+    double w[16] = {0};
+    ck_assert_uint_le(hg_engine_device_count(e), 16);
+    w[i] = 1;
+    ck_assert(hg_engine_set_weights(e, w, hg_engine_device_count(e), &err) == HG_OK);
+}
+
 /*
  * The MLP on the tiled GEMM (blocks of C per work-item, dW in chunks of rows
  * that go on from each other) equals the plain one-element-per-work-item GEMM
@@ -341,14 +356,7 @@ START_TEST(mlp_every_tile_equals_naive)
             if (c[q].b != 32 && q > 0)
                 continue; /* the 16-column blocks: mlp_same_bits (Oclgrind is slow) */
             char name[48];
-            hg__kchoice_name(&c[q], name, sizeof name);
-            hg_error err;
-            ck_assert_msg(hg__kchoice_apply(e, &e->dev[i], e->dev[i].li, &c[q], &err) == HG_OK,
-                          "%s: %s", name, err.message);
-            double w[16] = {0};
-            ck_assert_uint_le(hg_engine_device_count(e), 16);
-            w[i] = 1;
-            ck_assert(hg_engine_set_weights(e, w, hg_engine_device_count(e), &err) == HG_OK);
+            compute_alone_with(e, i, &c[q], name, sizeof name);
             step(e, &p, 0, 301, NULL, g, &loss);
             ck_assert_msg(memcmp(g, want, p.P * sizeof *g) == 0 && loss == wloss,
                           "device %zu computing with %s differs from the naive GEMM", i, name);
@@ -401,14 +409,7 @@ static void check_k_blocks(const test_problem_spec *spec)
                 continue;
             wide = wide || c[q].b == 32;
             char name[48];
-            hg__kchoice_name(&c[q], name, sizeof name);
-            hg_error err;
-            ck_assert_msg(hg__kchoice_apply(e, &e->dev[i], e->dev[i].li, &c[q], &err) == HG_OK,
-                          "%s: %s", name, err.message);
-            double w[16] = {0};
-            ck_assert_uint_le(hg_engine_device_count(e), 16);
-            w[i] = 1;
-            ck_assert(hg_engine_set_weights(e, w, hg_engine_device_count(e), &err) == HG_OK);
+            compute_alone_with(e, i, &c[q], name, sizeof name);
             step(e, &p, 0, spec->rows, NULL, g, &loss);
             ck_assert_msg(memcmp(g, want, p.P * sizeof *g) == 0 && loss == wloss,
                           "device %zu, %s in K blocks: differs from the naive GEMM", i, name);
