@@ -45,6 +45,18 @@
 /* vectors of 16 classes a row's logits take */
 #define HG_KV ((HG_K + 15u) / 16u)
 
+/*
+ * HG_HR: of a work-item's 16 rows, how many each pass of hg_mlps_head's two
+ * fma loops takes (HG_HR float16 accumulators a pass): 16 where the
+ * registers hold 16 float16 (AVX-512: 32 registers of 16 floats; GPUs), 4
+ * where they do not (AVX2: 16 registers of 8 floats, where 16 rows a pass
+ * spill).  Every element is the same fma chain whatever the pass: the same
+ * bits.
+ */
+#ifndef HG_HR
+#define HG_HR 16u
+#endif
+
 /* 16 floats of row q from column 0, columns clamped to nvalid - 1. */
 static inline float16 hg_mlps_row(__global const float *q, const uint nvalid)
 {
@@ -115,19 +127,21 @@ __kernel void hg_mlps_head(__global const float *h, const uint rows, const uint 
     const uint S = HG_KV * 16u;
     float zs[HG_KV * 16u * 16u];
     for (uint v = 0; v < HG_KV; v++) {
-        float16 z[16];
+        for (uint c0 = 0; c0 < 16u; c0 += HG_HR) {
+            float16 z[HG_HR];
 #pragma unroll
-        for (uint c = 0; c < 16u; c++)
-            z[c] = (float16)(0.0f);
-        for (uint p = 0; p < hid; p++) {
-            const float16 w = hg_mlps_wrow(params, w2off, wend, p, v);
+            for (uint c = 0; c < HG_HR; c++)
+                z[c] = (float16)(0.0f);
+            for (uint p = 0; p < hid; p++) {
+                const float16 w = hg_mlps_wrow(params, w2off, wend, p, v);
 #pragma unroll
-            for (uint c = 0; c < 16u; c++)
-                z[c] = fma((float16)(hr[c][p]), w, z[c]);
+                for (uint c = 0; c < HG_HR; c++)
+                    z[c] = fma((float16)(hr[c0 + c][p]), w, z[c]);
+            }
+#pragma unroll
+            for (uint c = 0; c < HG_HR; c++)
+                vstore16(z[c], 0, zs + (c0 + c) * S + v * 16u);
         }
-#pragma unroll
-        for (uint c = 0; c < 16u; c++)
-            vstore16(z[c], 0, zs + c * S + v * 16u);
     }
     /* the output, a row a lane, as hg_softmax_out */
     int lab[16];
@@ -177,24 +191,26 @@ __kernel void hg_mlps_head(__global const float *h, const uint rows, const uint 
        row's chain at a time waits on each fma), masked by ReLU'(H) */
     for (uint i0 = 0; i0 < hid; i0 += 16u) {
         const uint nv = hid - i0;
-        float16 acc[16];
+        for (uint c0 = 0; c0 < nr; c0 += HG_HR) {
+            float16 acc[HG_HR];
 #pragma unroll
-        for (uint c = 0; c < 16u; c++)
-            acc[c] = (float16)(0.0f);
-        for (uint k = 0; k < HG_K; k++) {
-            const float16 w = hg_mlps_row(wt + (size_t)k * hid + i0, nv);
+            for (uint c = 0; c < HG_HR; c++)
+                acc[c] = (float16)(0.0f);
+            for (uint k = 0; k < HG_K; k++) {
+                const float16 w = hg_mlps_row(wt + (size_t)k * hid + i0, nv);
 #pragma unroll
-            for (uint c = 0; c < 16u; c++)
-                acc[c] = fma((float16)(zs[c * S + k]), w, acc[c]);
-        }
-        for (uint c = 0; c < nr; c++) {
-            float16 a = acc[c];
+                for (uint c = 0; c < HG_HR; c++)
+                    acc[c] = fma((float16)(zs[(c0 + c) * S + k]), w, acc[c]);
+            }
+            for (uint c = 0; c < HG_HR && c0 + c < nr; c++) {
+                float16 a = acc[c];
 #ifdef HG_TEST_BROKEN_RESULT
-            a = a * 1.5f; /* a test's wrong candidate */
+                a = a * 1.5f; /* a test's wrong candidate */
 #endif
-            const float16 hv = hg_mlps_row(hr[c] + i0, nv);
-            hg_mlps_store(select((float16)(0.0f), a, hv > (float16)(0.0f)),
-                          g1 + (size_t)(r0 + c) * hid + i0, nv);
+                const float16 hv = hg_mlps_row(hr[c0 + c] + i0, nv);
+                hg_mlps_store(select((float16)(0.0f), a, hv > (float16)(0.0f)),
+                              g1 + (size_t)(r0 + c0 + c) * hid + i0, nv);
+            }
         }
     }
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine_knobs.h"
 #include "path_ops.h"
 
 #define ROWS 300
@@ -60,7 +61,8 @@ static void free_problem(problem *p)
     free(p->params);
 }
 
-static hg_engine *make_engine(problem *p, size_t batch, bool det, const char *devices)
+static hg_engine *make_engine_knobs(problem *p, size_t batch, bool det, const char *devices,
+                                     const hg__engine_knobs *knobs)
 {
     hg_options dev;
     hg_options_init(&dev);
@@ -77,10 +79,16 @@ static hg_engine *make_engine(problem *p, size_t batch, bool det, const char *de
         o.block_rows = 64;
     hg_engine *e = NULL;
     hg_error err;
-    ck_assert_msg(hg_engine_create(&o, &p->m, &e, &err) == HG_OK, "%s", err.message);
+    ck_assert_msg(hg__engine_create_knobs(&o, knobs, &p->m, &e, &err) == HG_OK, "%s",
+                  err.message);
     hg_dataset_desc ds = {ROWS, F, p->x, NULL, p->l};
     ck_assert_msg(hg_engine_set_data(e, &ds, &err) == HG_OK, "%s", err.message);
     return e;
+}
+
+static hg_engine *make_engine(problem *p, size_t batch, bool det, const char *devices)
+{
+    return make_engine_knobs(p, batch, det, devices, NULL);
 }
 
 /* Only device i computes. */
@@ -244,6 +252,86 @@ END_TEST
    it (80: hg_mlps_tail's b1 sums in two work-items, the second partial), and
    3 classes (W2's rows loaded with clamps near the end of the parameters). */
 START_TEST(wide_hidden_few_classes) { check_against_tiled(true, 80, 3); }
+END_TEST
+
+/*
+ * The gradient of rows [3, 40) and of an index step (out of order, a row
+ * twice) on device i with choice k, into g[0 .. P) and g[P .. 2P), the
+ * losses into l[0], l[1].
+ */
+static void two_steps(problem *p, hg_engine *e, size_t i, const hg__kchoice *k, float *g,
+                      double *l, const char *how)
+{
+    only(e, i);
+    use(e, i, k);
+    ck_assert(e->dev[i].ops == (k->s ? &hg__ops_mlp_small : &hg__ops_tiled));
+    hg_error err;
+    ck_assert_msg(hg_engine_gradient(e, p->params, 3, 37, g, &l[0], &err) == HG_OK, "%s: %s",
+                  how, err.message);
+    size_t idx[37];
+    for (size_t r = 0; r < 37; r++)
+        idx[r] = (r * 41 + 7) % ROWS;
+    idx[9] = idx[2];
+    index_step(p, e, idx, 37, g + p->P, &l[1], how);
+}
+
+/*
+ * The head kernel's rows a pass (mlp_small.cl's HG_HR: 4 on CPUs with AVX2's
+ * registers, 16 elsewhere) order its work and nothing else: with each of 1,
+ * 2, 4, 8 and 16 (the head_rows knob) every device (its first small-batch
+ * shape) gives the tiled path's bits, on 37 consecutive rows (16-row blocks
+ * of 16, 16 and 5: a partial pass) and on an index step.  Any other value of
+ * the knob is refused.
+ */
+START_TEST(head_rows_same_bits)
+{
+    static const unsigned hr[] = {1, 2, 4, 8, 16};
+    problem p;
+    make_problem(&p, H, K);
+    float *gt = malloc(2 * p.P * sizeof *gt), *gs = malloc(2 * p.P * sizeof *gs);
+    ck_assert(gt && gs);
+    hg_engine *ref = make_engine(&p, 40, false, NULL);
+    size_t tried = 0;
+    for (size_t i = 0; i < hg_engine_device_count(ref); i++) {
+        hg__kchoice c[HG__MAX_CANDIDATES];
+        if (oclgrind(ref, i) || small_candidates(ref, i, c) == 0)
+            continue;
+        hg__kchoice tiled = {HG__PATH_OWN, c[0].a, c[0].b, 0, 0, 0};
+        double lt[2], ls[2];
+        two_steps(&p, ref, i, &tiled, gt, lt, "tiled");
+        for (size_t v = 0; v < sizeof hr / sizeof hr[0]; v++) {
+            const hg__engine_knobs kn = {.head_rows = hr[v]};
+            hg_engine *e = make_engine_knobs(&p, 40, false, NULL, &kn);
+            char how[160];
+            snprintf(how, sizeof how, "mlp-small on %s, %u head rows a pass",
+                     hg_engine_device(e, i)->name, hr[v]);
+            two_steps(&p, e, i, &c[0], gs, ls, how);
+            ck_assert_msg(memcmp(gs, gt, 2 * p.P * sizeof *gs) == 0 && ls[0] == lt[0] &&
+                              ls[1] == lt[1],
+                          "%s: not the tiled bits", how);
+            hg_engine_destroy(e);
+        }
+        tried++;
+    }
+    ck_assert_uint_ge(tried, 2);
+    hg_engine_destroy(ref);
+    static const unsigned bad[] = {3, 32, 12};
+    for (size_t v = 0; v < sizeof bad / sizeof bad[0]; v++) {
+        hg_engine_options o;
+        hg_engine_options_init(&o);
+        o.no_profile_cache = true;
+        const hg__engine_knobs kn = {.head_rows = bad[v]};
+        hg_engine *e = NULL;
+        hg_error err;
+        ck_assert_int_eq(hg__engine_create_knobs(&o, &kn, &p.m, &e, &err),
+                         HG_INVALID_ARGUMENT);
+        ck_assert_ptr_null(e);
+        ck_assert_msg(strstr(err.message, "head_rows"), "%s", err.message);
+    }
+    free(gt);
+    free(gs);
+    free_problem(&p);
+}
 END_TEST
 
 /* Offered where it fits: a known batch size, one hidden layer, at most 64
@@ -417,6 +505,7 @@ int main(void)
     tcase_add_test(tc, narrow_hidden_many_classes);
     tcase_add_test(tc, wide_hidden_few_classes);
     tcase_add_test(tc, prediction_runs_on_its_gemm);
+    tcase_add_test(tc, head_rows_same_bits);
     tcase_add_test(tc, raced_at_the_batch_size);
     tcase_add_test(tc, broken_build_excluded);
     tcase_add_test(tc, wrong_result_excluded);

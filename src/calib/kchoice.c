@@ -69,16 +69,21 @@ static bool real_cpu(const hg__device *d)
 }
 
 /*
- * Device d's fused shape list: fused_narrow on a CPU device (not Oclgrind,
- * which simulates) whose native float vectors are 1 to 8 wide, fused_wide
- * otherwise.  OpenCL tells no register count; the vector width separates
+ * Device d's fused shape list: fused_narrow on a narrow CPU device
+ * (hg__narrow_cpu: a CPU device, not Oclgrind, which simulates, whose native
+ * float vectors are 1 to 8 wide), fused_wide otherwise.  OpenCL tells no register count; the vector width separates
  * AVX-512 (32 registers of 16 floats) from AVX2 (16 of 8) and SSE or NEON
  * (4 floats a register): POCL reports 16 with AVX-512F, 8 with AVX, 4 with
  * SSE or NEON (its cpu_setup_vector_widths; 8 on the AMD EPYC).
  */
+bool hg__narrow_cpu(const hg__device *d)
+{
+    return real_cpu(d) && d->float_width >= 1 && d->float_width <= 8;
+}
+
 static const unsigned (*fused_shapes(const hg__device *d))[3]
 {
-    return real_cpu(d) && d->float_width >= 1 && d->float_width <= 8 ? fused_narrow : fused_wide;
+    return hg__narrow_cpu(d) ? fused_narrow : fused_wide;
 }
 
 static bool single_layer(const hg_engine *eng)

@@ -226,6 +226,9 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     const hg__engine_knobs no_knobs = {0};
     if (!knobs)
         knobs = &no_knobs;
+    if (knobs->head_rows && (knobs->head_rows > 16 || 16 % knobs->head_rows))
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "the head_rows knob is %u: use 1, "
+                             "2, 4, 8 or 16", knobs->head_rows);
     hg_engine_options opt;
     hg_engine_options_init(&opt);
     if (opt_in && (st = hg__sized_read(&opt, sizeof opt, opt_in, opt_in->struct_size,
@@ -281,6 +284,7 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     }
     eng->steal_grain_ms = knobs->steal_grain_ms > 0 ? knobs->steal_grain_ms : 0;
     eng->gemm_kblock = knobs->gemm_kblock;
+    eng->head_rows = knobs->head_rows;
     eng->host_l2 = hg__host_l2_bytes();
     if ((st = steal_option(eng, knobs->steal, devopt.use_environment, err)) != HG_OK) {
         hg_engine_destroy(eng);

@@ -389,6 +389,8 @@ struct hg_engine {
                                          0: a CPU device's from host_l2 */
     size_t           host_l2;         /* the host's L2 in bytes (hostcache.h); 0:
                                          unknown */
+    unsigned         head_rows;       /* > 0: the small-batch MLP head's rows a pass
+                                         on every device (a knob); 0: by the device */
     size_t           last_stolen;     /* units stolen in the last step's first round */
     hg__program_cache pcache;
     char            *cache_dir;       /* owned; NULL: no program cache */
@@ -496,6 +498,15 @@ hg__kchoice hg__kchoice_default(const hg_engine *eng, const hg__device *d);
    its profile's cache key, so that a profile raced among other candidates
    (another release's shapes) is measured again rather than reused. */
 uint64_t hg__kchoice_signature(const hg_engine *eng, const hg__device *d);
+/*
+ * Whether device d computes on the host's cores (a CPU device, not Oclgrind)
+ * with native float vectors 1 to 8 wide (AVX2: 16 registers of 8 floats;
+ * SSE, NEON: 4), where kernels keep fewer vector accumulators than AVX-512's
+ * 32 registers of 16 floats hold: the fused shape list, the MLP head's rows
+ * a pass (mlp_small.c).  OpenCL tells no register count; POCL sets the width
+ * from the host's features.
+ */
+bool hg__narrow_cpu(const hg__device *d);
 /* Whether k is one of device d's candidates (every field: path and shape). */
 bool hg__kchoice_valid(const hg_engine *eng, const hg__device *d, const hg__kchoice *k);
 /*

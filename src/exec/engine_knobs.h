@@ -44,6 +44,10 @@ typedef struct hg__engine_knobs {
                               rows where fewer would (tests: 1 gives several
                               blocks on small layers); 0: each device's own
                               (gemm_call.c) */
+    unsigned head_rows;    /* 1, 2, 4, 8 or 16: the rows a pass of the small-batch
+                              MLP's head kernel on every device (mlp_small.cl's
+                              HG_HR; tests: every value gives the same bits); 0:
+                              each device's own (mlp_small.c) */
 } hg__engine_knobs;
 
 /*
