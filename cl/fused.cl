@@ -16,6 +16,9 @@
  *   HG_KC  classes per forward pass (accumulators: HG_RF x HG_KC float16)
  *   HG_RF  rows per forward pass, HG_RB rows per backward pass (a multiple)
  *   HG_SOFTMAX or HG_LINEAR
+ * and, optionally (fused.c: CPUs with AVX2's registers),
+ *   HG_RBB rows per column block (16, 32 or 64; a multiple of HG_RB) and
+ *   HG_BC  classes a column pass: hg_backward_cols
  *
  * Same bits whatever HG_KC, HG_RF, HG_RB, the local size or the device:
  * every sum has a fixed order -- a row's prediction is 16 lanes over the
@@ -151,8 +154,53 @@ __kernel void hg_fused_prep(__global const float *params, const uint w_off,
         }                                                                            \
     }
 
+#ifdef HG_RBB
+#if HG_RBB % HG_RB != 0 || HG_BC < 1
+#error "HG_RBB must be a multiple of HG_RB, and HG_BC at least 1"
+#endif
 /*
- * Turn the predictions of NR rows (z[c * NR + r]; rows rr[r] of labels / y)
+ * pw (dWt, HG_K x HG_F) += g[c * HG_RBB + r] x_r for the HG_RBB rows x0[r], in
+ * row order, a column at a time: for one vector of 16 features and HG_BC
+ * classes, the sums stay in registers while all the rows go by (classes past
+ * HG_K compute the last class again and are not stored).  hg_backward's
+ * order (rows outside, the classes' vectors inside) loads and stores every
+ * vector of pw once per HG_RB rows: with ten classes of 784 features that
+ * is 31 KB each way, which with the rows does not fit a 32 KB L1, so it
+ * streams through L2; here once per HG_RBB rows.  The same fma chain per
+ * element (rows in order): the same bits.
+ */
+inline void hg_backward_cols(__global const float *const *x0, const float *g,
+                             __global float *pw)
+{
+    for (int v = 0; v < HG_FV; v++) {
+        for (int c0 = 0; c0 < HG_K; c0 += HG_BC) {
+            float16 a[HG_BC];
+            _Pragma("unroll") for (int k = 0; k < HG_BC; k++)
+                a[k] = vload16(v, pw + min(c0 + k, HG_K - 1) * HG_F);
+            for (int r = 0; r < HG_RBB; r++) {
+                const float16 xv = vload16(v, x0[r]);
+                _Pragma("unroll") for (int k = 0; k < HG_BC; k++)
+                    a[k] = fma((float16)(g[min(c0 + k, HG_K - 1) * HG_RBB + r]), xv, a[k]);
+            }
+            _Pragma("unroll") for (int k = 0; k < HG_BC; k++)
+                if (c0 + k < HG_K)
+                    vstore16(a[k], v, pw + (c0 + k) * HG_F);
+        }
+    }
+    for (int t = 0; t < HG_FT; t++) {
+        const int f = HG_FV * 16 + t;
+        for (int c = 0; c < HG_K; c++) {
+            float a = pw[c * HG_F + f];
+            for (int r = 0; r < HG_RBB; r++)
+                a = fma(g[c * HG_RBB + r], x0[r][f], a);
+            pw[c * HG_F + f] = a;
+        }
+    }
+}
+#endif
+
+/*
+ * Turn the predictions of NR rows (z[c * ZS + r]; rows rr[r] of labels / y)
  * into dLoss/dz in place,
  * with the rows as the lanes of T (float, or floatNR: every lane does the
  * scalar arithmetic); add their losses to *loss and their gradients to db,
@@ -162,12 +210,12 @@ __kernel void hg_fused_prep(__global const float *params, const uint w_off,
 #define HG_OUTPUT_BODY(NR, T, IT, VL, VS)                                            \
     T m = VL(0, z);                                                                  \
     for (int c = 1; c < HG_K; c++) {                                                 \
-        T zc = VL(0, z + c * NR);                                                    \
+        T zc = VL(0, z + c * ZS);                                                    \
         m = select(m, zc, zc > m);                                                   \
     }                                                                                \
     T s = (T)(0.0f);                                                                 \
     for (int c = 0; c < HG_K; c++)                                                   \
-        s = s + hg_exp##NR(VL(0, z + c * NR) - m);                                   \
+        s = s + hg_exp##NR(VL(0, z + c * ZS) - m);                                   \
     T lse = m + hg_log##NR(s);                                                       \
     int li[NR];                                                                      \
     for (int r = 0; r < NR; r++)                                                     \
@@ -175,11 +223,11 @@ __kernel void hg_fused_prep(__global const float *params, const uint w_off,
     IT lab = VL(0, li);                                                              \
     T zl = (T)(0.0f);                                                                \
     for (int c = 0; c < HG_K; c++) {                                                 \
-        T zc = VL(0, z + c * NR);                                                    \
+        T zc = VL(0, z + c * ZS);                                                    \
         IT hit = lab == c;                                                           \
         zl = select(zl, zc, hit);                                                    \
         T g = hg_exp##NR(zc - lse) - select((T)(0.0f), (T)(1.0f), hit);              \
-        VS(g, 0, z + c * NR);                                                        \
+        VS(g, 0, z + c * ZS);                                                        \
         VS(g, 0, t);                                                                 \
         for (int r = 0; r < NR; r++)                                                 \
             db[c] = db[c] + t[r];                                                    \
@@ -193,8 +241,8 @@ __kernel void hg_fused_prep(__global const float *params, const uint w_off,
     for (int c = 0; c < HG_K; c++) {                                                 \
         for (int r = 0; r < NR; r++)                                                 \
             t[r] = y[rr[r] * HG_K + c];                                              \
-        T g = VL(0, z + c * NR) - VL(0, t);                                          \
-        VS(g, 0, z + c * NR);                                                        \
+        T g = VL(0, z + c * ZS) - VL(0, t);                                          \
+        VS(g, 0, z + c * ZS);                                                        \
         l = l + 0.5f * (g * g);                                                      \
         VS(g, 0, t);                                                                 \
         for (int r = 0; r < NR; r++)                                                 \
@@ -206,7 +254,7 @@ __kernel void hg_fused_prep(__global const float *params, const uint w_off,
 #endif
 
 #define HG_DEFINE_OUTPUT_(NR, T, IT, VL, VS)                                         \
-    inline void hg_output##NR(float *z, __global const int *labels,                 \
+    inline void hg_output##NR(float *z, const int ZS, __global const int *labels,   \
                               __global const float *y, const size_t *rr, float *db,  \
                               float *loss)                                           \
     {                                                                                \
@@ -277,6 +325,27 @@ inline void hg_slab_grad(__global const float *x, const size_t row0, __global co
     size_t rr[HG_RB];
     __global const float *xr[HG_RB];
     size_t r = lo;
+#ifdef HG_RBB
+    /* whole column blocks first, then the rows after them as below: every
+       sum still takes the rows in order */
+    {
+        float zb[HG_RBB * HG_K];
+        size_t rb[HG_RBB];
+        __global const float *xb[HG_RBB];
+        for (; r + HG_RBB <= hi; r += HG_RBB) {
+            for (int q = 0; q < HG_RBB; q++) {
+                rb[q] = hg_batch_row(row0, idx, base, indexed, r + q);
+                xb[q] = x + rb[q] * (size_t)HG_F;
+            }
+            for (int q0 = 0; q0 < HG_RBB; q0 += HG_RB) {
+                for (int q = 0; q < HG_RB; q += HG_RF)
+                    HG_CAT(hg_forward, HG_RF)(xb + q0 + q, wt, bias, zb + q0 + q, HG_RBB);
+                HG_CAT(hg_output, HG_RB)(zb + q0, HG_RBB, labels, y, rb + q0, db, &loss);
+            }
+            hg_backward_cols(xb, zb, pw);
+        }
+    }
+#endif
     for (; r + HG_RB <= hi; r += HG_RB) {
         for (int q = 0; q < HG_RB; q++) {
             rr[q] = hg_batch_row(row0, idx, base, indexed, r + q);
@@ -284,14 +353,14 @@ inline void hg_slab_grad(__global const float *x, const size_t row0, __global co
         }
         for (int q = 0; q < HG_RB; q += HG_RF)
             HG_CAT(hg_forward, HG_RF)(xr + q, wt, bias, z + q, HG_RB);
-        HG_CAT(hg_output, HG_RB)(z, labels, y, rr, db, &loss);
+        HG_CAT(hg_output, HG_RB)(z, HG_RB, labels, y, rr, db, &loss);
         HG_CAT(hg_backward, HG_RB)(xr, z, pw);
     }
     for (; r < hi; r++) {
         rr[0] = hg_batch_row(row0, idx, base, indexed, r);
         xr[0] = x + rr[0] * (size_t)HG_F;
         hg_forward1(xr, wt, bias, z, 1);
-        hg_output1(z, labels, y, rr, db, &loss);
+        hg_output1(z, 1, labels, y, rr, db, &loss);
         hg_backward1(xr, z, pw);
     }
     for (int c = 0; c < HG_K; c++)

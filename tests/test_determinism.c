@@ -73,9 +73,10 @@ static bool fault_hook(void *user, size_t device, uint64_t step, hg_fault_point 
 }
 
 /* make_engine_g with the GEMM's K blocks of at most kblock bytes of B on
-   every device (0: each device's own) */
-static hg_engine *make_engine_k(const problem *p, fault *f, size_t block,
-                                hg_gemm_backend gemm, size_t kblock)
+   every device (0: each device's own) and the fused kernels' column blocks
+   of cols rows (0: each device's own, 1: none) */
+static hg_engine *make_engine_kc(const problem *p, fault *f, size_t block,
+                                 hg_gemm_backend gemm, size_t kblock, unsigned cols)
 {
     hg_options dev;
     hg_options_init(&dev);
@@ -90,7 +91,7 @@ static hg_engine *make_engine_k(const problem *p, fault *f, size_t block,
     o.fault_hook = f ? fault_hook : NULL;
     o.fault_user = f;
     /* Oclgrind's uninitialised-value plugin needs one host thread */
-    const hg__engine_knobs k = {.serial = true, .gemm_kblock = kblock};
+    const hg__engine_knobs k = {.serial = true, .gemm_kblock = kblock, .fused_cols = cols};
     hg_engine *e = NULL;
     hg_error err;
     ck_assert_msg(hg__engine_create_knobs(&o, &k, &p->m, &e, &err) == HG_OK, "create: %s",
@@ -98,6 +99,12 @@ static hg_engine *make_engine_k(const problem *p, fault *f, size_t block,
     ck_assert_uint_eq(hg_engine_device_count(e), expected_devices());
     ck_assert_msg(hg_engine_set_data(e, &p->d, &err) == HG_OK, "set_data: %s", err.message);
     return e;
+}
+
+static hg_engine *make_engine_k(const problem *p, fault *f, size_t block,
+                                hg_gemm_backend gemm, size_t kblock)
+{
+    return make_engine_kc(p, f, block, gemm, kblock, 0);
 }
 
 static hg_engine *make_engine_g(const problem *p, fault *f, size_t block,
@@ -449,6 +456,106 @@ START_TEST(mlp_k_blocks_same_bits)
 END_TEST
 
 /* Options that cannot be deterministic are refused with a reason. */
+/* A real CPU device: Oclgrind reports the CPU type among others. */
+static bool real_cpu(const hg_engine *e, size_t i)
+{
+    return e->dev[i].info->type == HG_DEVICE_CPU &&
+           !strstr(hg_engine_device(e, i)->platform_name, "Oclgrind");
+}
+
+/*
+ * The fused kernels' column blocks (fused.cl's hg_backward_cols: on AVX2 CPUs
+ * 32 rows; the fused_cols knob) give the bits of the row blocks alone, with
+ * blocks of 16 and 64 rows and each device's own choice (32 rows on AVX2), on
+ * each real CPU device's first and last fused candidates, on 1,400 rows (slabs of 512, 512
+ * and 376: whole blocks and a rest) and 1,100 rows through an index: softmax
+ * with 10 classes (two passes of 5), 7 (two of 4, the last class computed
+ * twice) and 37 inputs (a vector tail of 5), and the linear model.  Oclgrind
+ * is left out for time (its checks were run on them by hand: docs/testing.md).
+ */
+static void check_cols(const test_problem_spec *spec)
+{
+    problem p;
+    test_problem_make(&p, spec);
+    size_t *idx = malloc(1100 * sizeof *idx);
+    for (size_t i = 0; i < 1100; i++)
+        idx[i] = (i * 389 + 5) % spec->rows;
+    /* [device][first or last candidate]: the gradient of the whole set, then
+       of the index step; the losses */
+    float *want = malloc(8 * 2 * p.P * sizeof *want), *g = malloc(p.P * sizeof *g);
+    double wl[8][2][2], loss;
+    ck_assert(idx && want && g);
+    static const unsigned cols[] = {0, 16, 64};
+    for (size_t v = 0; v <= sizeof cols / sizeof cols[0]; v++) {
+        /* first the row blocks alone (knob 1), then each column block */
+        hg_engine *e = make_engine_kc(&p, NULL, BLOCK, HG_GEMM_AUTO, 0, v ? cols[v - 1] : 1);
+        size_t tried = 0;
+        ck_assert_uint_le(hg_engine_device_count(e), 4);
+        for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+            if (!real_cpu(e, i))
+                continue;
+            hg__kchoice c[HG__MAX_CANDIDATES];
+            size_t nc = hg__kchoice_candidates(e, &e->dev[i], c);
+            ck_assert_uint_ge(nc, 2);
+            for (size_t q = 0; q < 2; q++) {
+                char name[48];
+                float *w = want + (i * 2 + q) * 2 * p.P;
+                compute_alone_with(e, i, &c[q ? nc - 1 : 0], name, sizeof name);
+                step(e, &p, 0, spec->rows, NULL, v ? g : w, v ? &loss : &wl[i][q][0]);
+                if (!v) {
+                    expect_reference(&p, 0, spec->rows, NULL, w, wl[i][q][0]);
+                    step(e, &p, 0, 1100, idx, w + p.P, &wl[i][q][1]);
+                    continue;
+                }
+                ck_assert_msg(memcmp(g, w, p.P * sizeof *g) == 0 && loss == wl[i][q][0],
+                              "device %zu, %s, column blocks of %u rows: not the bits of "
+                              "the row blocks", i, name, cols[v - 1]);
+                step(e, &p, 0, 1100, idx, g, &loss);
+                ck_assert_msg(memcmp(g, w + p.P, p.P * sizeof *g) == 0 && loss == wl[i][q][1],
+                              "device %zu, %s, column blocks of %u rows, rows through an "
+                              "index: not the bits of the row blocks", i, name, cols[v - 1]);
+                tried++;
+            }
+        }
+        ck_assert_uint_ge(tried, v ? 4 : 0);
+        hg_engine_destroy(e);
+    }
+    free(idx);
+    free(want);
+    free(g);
+    test_problem_free(&p);
+}
+
+START_TEST(fused_column_blocks_same_bits)
+{
+    const test_problem_spec ten = {.kind = HG_MODEL_SOFTMAX, .rows = ROWS, .inputs = 37,
+                                   .outputs = 10, .seed = 21, .shift = 1.5,
+                                   .param_scale = 0.5};
+    const test_problem_spec seven = {.kind = HG_MODEL_SOFTMAX, .rows = ROWS, .inputs = 37,
+                                     .outputs = 7, .seed = 22, .shift = 1.5,
+                                     .param_scale = 0.5};
+    const test_problem_spec lin = {.kind = HG_MODEL_LINEAR, .rows = ROWS, .inputs = 37,
+                                   .outputs = 2, .seed = 23, .shift = 1.5, .param_scale = 0.5};
+    check_cols(&ten);
+    check_cols(&seven);
+    check_cols(&lin);
+    /* only 1, 16, 32 and 64 */
+    problem p;
+    test_problem_make(&p, &lin);
+    static const unsigned bad[] = {2, 8, 48, 128};
+    for (size_t v = 0; v < sizeof bad / sizeof bad[0]; v++) {
+        const hg__engine_knobs k = {.fused_cols = bad[v]};
+        hg_engine *e = NULL;
+        hg_error err;
+        ck_assert_int_eq(hg__engine_create_knobs(NULL, &k, &p.m, &e, &err),
+                         HG_INVALID_ARGUMENT);
+        ck_assert_ptr_null(e);
+        ck_assert_msg(strstr(err.message, "fused_cols"), "%s", err.message);
+    }
+    test_problem_free(&p);
+}
+END_TEST
+
 START_TEST(refuses_what_it_cannot_fix)
 {
     problem p;
@@ -481,6 +588,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, refuses_what_it_cannot_fix);
     tcase_add_test(tc, softmax_same_bits);
+    tcase_add_test(tc, fused_column_blocks_same_bits);
     tcase_add_test(tc, linear_same_bits);
     tcase_add_test(tc, mlp_same_bits);
     tcase_add_test(tc, small_blocks_same_bits);

@@ -229,6 +229,10 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     if (knobs->head_rows && (knobs->head_rows > 16 || 16 % knobs->head_rows))
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "the head_rows knob is %u: use 1, "
                              "2, 4, 8 or 16", knobs->head_rows);
+    if (knobs->fused_cols > 1 && knobs->fused_cols != 16 && knobs->fused_cols != 32 &&
+        knobs->fused_cols != 64)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "the fused_cols knob is %u: use 1, "
+                             "16, 32 or 64", knobs->fused_cols);
     hg_engine_options opt;
     hg_engine_options_init(&opt);
     if (opt_in && (st = hg__sized_read(&opt, sizeof opt, opt_in, opt_in->struct_size,
@@ -285,6 +289,7 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     eng->steal_grain_ms = knobs->steal_grain_ms > 0 ? knobs->steal_grain_ms : 0;
     eng->gemm_kblock = knobs->gemm_kblock;
     eng->head_rows = knobs->head_rows;
+    eng->fused_cols = knobs->fused_cols;
     eng->host_l2 = hg__host_l2_bytes();
     if ((st = steal_option(eng, knobs->steal, devopt.use_environment, err)) != HG_OK) {
         hg_engine_destroy(eng);

@@ -391,6 +391,8 @@ struct hg_engine {
                                          unknown */
     unsigned         head_rows;       /* > 0: the small-batch MLP head's rows a pass
                                          on every device (a knob); 0: by the device */
+    unsigned         fused_cols;      /* > 0: the fused kernels' column blocks on every
+                                         device, 1 for none (a knob); 0: by the device */
     size_t           last_stolen;     /* units stolen in the last step's first round */
     hg__program_cache pcache;
     char            *cache_dir;       /* owned; NULL: no program cache */

@@ -48,6 +48,9 @@ typedef struct hg__engine_knobs {
                               MLP's head kernel on every device (mlp_small.cl's
                               HG_HR; tests: every value gives the same bits); 0:
                               each device's own (mlp_small.c) */
+    unsigned fused_cols;   /* 16, 32 or 64: the rows of the fused kernels' column
+                              blocks on every device (fused.cl's HG_RBB); 1: none;
+                              0: each device's own (fused.c) */
 } hg__engine_knobs;
 
 /*

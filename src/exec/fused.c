@@ -203,6 +203,22 @@ static void release(void *state)
     free(fs);
 }
 
+/*
+ * The rows of fused.cl's column blocks (HG_RBB) on device d, 0 for none: the
+ * engine's knob (1: none), else 32 on a CPU with AVX2's registers
+ * (hg__narrow_cpu) where the block's predictions (32 x classes floats of
+ * private memory) stay small, none elsewhere.  Measured on an AMD EPYC
+ * (AVX2), softmax 784 x 10 on POCL's basic device, in a standalone program:
+ * 450-455 ns a row with blocks of 32 against 495 without; 16 rows 465, 64
+ * rows 454 (docs/kernels.md).  The wide devices were not measured with them.
+ */
+static unsigned column_block(const hg_engine *eng, const hg__device *d)
+{
+    if (eng->fused_cols)
+        return eng->fused_cols == 1 ? 0 : eng->fused_cols;
+    return hg__narrow_cpu(d) && eng->model.outputs <= 64 ? 32u : 0u;
+}
+
 static hg_status open_fused(hg_engine *eng, hg__device *d, const hg__kchoice *k,
                             void **state, hg_error *err)
 {
@@ -222,10 +238,15 @@ static hg_status open_fused(hg_engine *eng, hg__device *d, const hg__kchoice *k,
     /* Oclgrind's uninitialised-value plugin crashes on 16-wide shuffles: the
        lane sums go through memory there (same bits; see fused.cl) */
     bool oclgrind = strstr(d->info->platform_name, "Oclgrind") != NULL;
+    char cols[48] = "";
+    unsigned rbb = column_block(eng, d);
+    if (rbb) /* the classes a column pass: at most 6 (12 of AVX2's 16 registers) */
+        snprintf(cols, sizeof cols, " -DHG_RBB=%u -DHG_BC=%u", rbb,
+                 (K + (K + 5) / 6 - 1) / ((K + 5) / 6));
     snprintf(opt, sizeof opt,
              "-cl-std=CL1.2 -DHG_F=%u -DHG_K=%u -DHG_KP=%u -DHG_KC=%u -DHG_RF=%u -DHG_RB=%u "
-             "-D%s%s%s%s", F, K, kp, k->c, k->a, k->b, soft ? "HG_SOFTMAX" : "HG_LINEAR",
-             oclgrind ? " -DHG_HSUM_STORE" : "", k->one ? " -DHG_ONE" : "",
+             "-D%s%s%s%s%s", F, K, kp, k->c, k->a, k->b, soft ? "HG_SOFTMAX" : "HG_LINEAR",
+             oclgrind ? " -DHG_HSUM_STORE" : "", k->one ? " -DHG_ONE" : "", cols,
              hg__path_broken_option(eng, k));
     snprintf(fs->label, sizeof fs->label, "fused-%s-%ux%u-r%ub%uk%u%s",
              soft ? "softmax" : "linear", F, K, k->a, k->b, k->c, k->one ? "-one" : "");
