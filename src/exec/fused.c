@@ -206,17 +206,22 @@ static void release(void *state)
 /*
  * The rows of fused.cl's column blocks (HG_RBB) on device d, 0 for none: the
  * engine's knob (1: none), else 32 on a CPU with AVX2's registers
- * (hg__narrow_cpu) where the block's predictions (32 x classes floats of
- * private memory) stay small, none elsewhere.  Measured on an AMD EPYC
- * (AVX2), softmax 784 x 10 on POCL's basic device, in a standalone program:
- * 450-455 ns a row with blocks of 32 against 495 without; 16 rows 465, 64
- * rows 454 (docs/kernels.md).  The wide devices were not measured with them.
+ * (hg__narrow_cpu) where the partial weight gradient is large enough to
+ * crowd the rows out of a 32 KB L1 (at least 3 classes and 8,000 bytes) and
+ * the block's predictions (32 x classes floats of private memory) stay
+ * small; none elsewhere.  Measured on an AMD EPYC (AVX2), POCL's basic
+ * device, in a standalone program (ns a row without / with blocks of 32):
+ * 784 features x 10 classes 495 / 450-455 (16 rows 465, 64 rows 454); x 20
+ * classes 986 / 877; x 5 270 / 257; x 3 183 / 181; x 2 138 / 141; x 1 101 /
+ * 115; 400 x 5 149 / 141; 256 x 10 194 / 185; 100 x 10 137 / 141; 200 x 3
+ * 76 / 87.  AVX-512 machines were not measured with them.
  */
 static unsigned column_block(const hg_engine *eng, const hg__device *d)
 {
     if (eng->fused_cols)
         return eng->fused_cols == 1 ? 0 : eng->fused_cols;
-    return hg__narrow_cpu(d) && eng->model.outputs <= 64 ? 32u : 0u;
+    size_t K = eng->model.outputs, pw = K * eng->model.inputs * sizeof(float);
+    return hg__narrow_cpu(d) && K >= 3 && K <= 64 && pw >= 8000 ? 32u : 0u;
 }
 
 static hg_status open_fused(hg_engine *eng, hg__device *d, const hg__kchoice *k,
