@@ -20,7 +20,7 @@
  *   HG_RBB rows per column block (16, 32 or 64; a multiple of HG_RB) and
  *   HG_BC  classes a column pass: hg_backward_cols
  *
- * Same bits whatever HG_KC, HG_RF, HG_RB, the local size or the device:
+ * Same bits whatever HG_KC, HG_RF, HG_RB, HG_RBB, HG_BC, the local size or the device:
  * every sum has a fixed order -- a row's prediction is 16 lanes over the
  * features (lane l takes features l, l+16, ...) added in a fixed tree, then
  * the tail in order; weight and bias gradients and the loss add rows in row

@@ -76,11 +76,6 @@ static bool real_cpu(const hg__device *d)
  * (4 floats a register): POCL reports 16 with AVX-512F, 8 with AVX, 4 with
  * SSE or NEON (its cpu_setup_vector_widths; 8 on the AMD EPYC).
  */
-bool hg__narrow_cpu(const hg__device *d)
-{
-    return real_cpu(d) && d->float_width >= 1 && d->float_width <= 8;
-}
-
 static const unsigned (*fused_shapes(const hg__device *d))[3]
 {
     return hg__narrow_cpu(d) ? fused_narrow : fused_wide;

@@ -504,9 +504,10 @@ uint64_t hg__kchoice_signature(const hg_engine *eng, const hg__device *d);
  * Whether device d computes on the host's cores (a CPU device, not Oclgrind)
  * with native float vectors 1 to 8 wide (AVX2: 16 registers of 8 floats;
  * SSE, NEON: 4), where kernels keep fewer vector accumulators than AVX-512's
- * 32 registers of 16 floats hold: the fused shape list, the MLP head's rows
- * a pass (mlp_small.c).  OpenCL tells no register count; POCL sets the width
- * from the host's features.
+ * 32 registers of 16 floats hold: the fused shape list (kchoice.c), the
+ * fused kernels' column blocks (fused.c), the MLP head's rows a pass
+ * (mlp_small.c).  OpenCL tells no register count; POCL sets the width from
+ * the host's features.  narrow_cpu.c.
  */
 bool hg__narrow_cpu(const hg__device *d);
 /* Whether k is one of device d's candidates (every field: path and shape). */
