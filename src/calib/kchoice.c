@@ -71,7 +71,8 @@ static bool real_cpu(const hg__device *d)
 /*
  * Device d's fused shape list: fused_narrow on a narrow CPU device
  * (hg__narrow_cpu: a CPU device, not Oclgrind, which simulates, whose native
- * float vectors are 1 to 8 wide), fused_wide otherwise.  OpenCL tells no register count; the vector width separates
+ * float vectors are 1 to 8 wide), fused_wide otherwise.  OpenCL tells no
+ * register count; the vector width separates
  * AVX-512 (32 registers of 16 floats) from AVX2 (16 of 8) and SSE or NEON
  * (4 floats a register): POCL reports 16 with AVX-512F, 8 with AVX, 4 with
  * SSE or NEON (its cpu_setup_vector_widths; 8 on the AMD EPYC).
