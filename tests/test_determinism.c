@@ -72,15 +72,18 @@ static bool fault_hook(void *user, size_t device, uint64_t step, hg_fault_point 
     return f && device == f->device && step == f->step && point == HG_FAULT_WAIT;
 }
 
-/* make_engine_g with the GEMM's K blocks of at most kblock bytes of B on
-   every device (0: each device's own) */
-static hg_engine *make_engine_k(const problem *p, fault *f, size_t block,
-                                hg_gemm_backend gemm, size_t kblock)
+/* A deterministic engine with blocks of block rows, the GEMM backend gemm and
+   knobs k, on the devices the expression devices selects (NULL: every test
+   device, as many as the environment promises), its data set p's. */
+static hg_engine *make_engine_on(const problem *p, fault *f, size_t block,
+                                 hg_gemm_backend gemm, const hg__engine_knobs *k,
+                                 const char *devices)
 {
     hg_options dev;
     hg_options_init(&dev);
     dev.use_environment = false;
     dev.keep_duplicates = true;
+    dev.devices = devices;
     hg_engine_options o;
     hg_engine_options_init(&o);
     o.devices = &dev;
@@ -89,15 +92,24 @@ static hg_engine *make_engine_k(const problem *p, fault *f, size_t block,
     o.gemm = gemm;
     o.fault_hook = f ? fault_hook : NULL;
     o.fault_user = f;
-    /* Oclgrind's uninitialised-value plugin needs one host thread */
-    const hg__engine_knobs k = {.serial = true, .gemm_kblock = kblock};
     hg_engine *e = NULL;
     hg_error err;
-    ck_assert_msg(hg__engine_create_knobs(&o, &k, &p->m, &e, &err) == HG_OK, "create: %s",
+    ck_assert_msg(hg__engine_create_knobs(&o, k, &p->m, &e, &err) == HG_OK, "create: %s",
                   err.message);
-    ck_assert_uint_eq(hg_engine_device_count(e), expected_devices());
+    if (!devices)
+        ck_assert_uint_eq(hg_engine_device_count(e), expected_devices());
     ck_assert_msg(hg_engine_set_data(e, &p->d, &err) == HG_OK, "set_data: %s", err.message);
     return e;
+}
+
+/* make_engine_g with the GEMM's K blocks of at most kblock bytes of B on
+   every device (0: each device's own) */
+static hg_engine *make_engine_k(const problem *p, fault *f, size_t block,
+                                hg_gemm_backend gemm, size_t kblock)
+{
+    /* Oclgrind's uninitialised-value plugin needs one host thread */
+    const hg__engine_knobs k = {.serial = true, .gemm_kblock = kblock};
+    return make_engine_on(p, f, block, gemm, &k, NULL);
 }
 
 static hg_engine *make_engine_g(const problem *p, fault *f, size_t block,
@@ -449,13 +461,6 @@ START_TEST(mlp_k_blocks_same_bits)
 END_TEST
 
 /* Options that cannot be deterministic are refused with a reason. */
-/* A real CPU device: Oclgrind reports the CPU type among others. */
-static bool real_cpu(const hg_engine *e, size_t i)
-{
-    return e->dev[i].info->type == HG_DEVICE_CPU &&
-           !strstr(hg_engine_device(e, i)->platform_name, "Oclgrind");
-}
-
 /*
  * The fused kernels' column blocks (fused.cl's hg_backward_cols; on AVX2 CPUs
  * 32 rows where the model is large enough: fused.c; the fused_cols knob) give
@@ -467,30 +472,6 @@ static bool real_cpu(const hg_engine *e, size_t i)
  * 37 inputs (a vector tail of 5); the linear model (refusals).  On POCL's devices
  * only, for time (Oclgrind's checks were run on them by hand: docs/testing.md).
  */
-/* An engine on POCL's devices only (Oclgrind's builds would cost this test's time under
-   ASan), deterministic, blocks of BLOCK rows, the fused kernels' column blocks of cols
-   rows (1: none). */
-static hg_engine *make_pocl_engine(const problem *p, unsigned cols)
-{
-    hg_options dev;
-    hg_options_init(&dev);
-    dev.use_environment = false;
-    dev.keep_duplicates = true;
-    dev.devices = "platform:Portable";
-    hg_engine_options o;
-    hg_engine_options_init(&o);
-    o.devices = &dev;
-    o.deterministic = true;
-    o.block_rows = BLOCK;
-    const hg__engine_knobs k = {.serial = true, .fused_cols = cols};
-    hg_engine *e = NULL;
-    hg_error err;
-    ck_assert_msg(hg__engine_create_knobs(&o, &k, &p->m, &e, &err) == HG_OK, "create: %s",
-                  err.message);
-    ck_assert_msg(hg_engine_set_data(e, &p->d, &err) == HG_OK, "set_data: %s", err.message);
-    return e;
-}
-
 static void check_cols(const test_problem_spec *spec)
 {
     problem p;
@@ -506,12 +487,14 @@ static void check_cols(const test_problem_spec *spec)
     static const unsigned cols[] = {16, 64};
     for (size_t v = 0; v <= sizeof cols / sizeof cols[0]; v++) {
         /* first the row blocks alone (knob 1), then each column block */
-        hg_engine *e = make_pocl_engine(&p, v ? cols[v - 1] : 1);
+        /* POCL's devices only: Oclgrind's builds would cost this test's time under ASan */
+        const hg__engine_knobs k = {.serial = true, .fused_cols = v ? cols[v - 1] : 1};
+        hg_engine *e = make_engine_on(&p, NULL, BLOCK, HG_GEMM_AUTO, &k, "platform:Portable");
         size_t tried = 0;
         ck_assert_uint_le(hg_engine_device_count(e), 4);
         for (size_t i = 0; i < hg_engine_device_count(e); i++) {
-            if (!real_cpu(e, i))
-                continue;
+            ck_assert_msg(hg__real_cpu(&e->dev[i]), "%s: not one of POCL's CPU devices",
+                          e->dev[i].what);
             hg__kchoice c[HG__MAX_CANDIDATES];
             size_t nc = hg__kchoice_candidates(e, &e->dev[i], c);
             ck_assert_uint_ge(nc, 2);

@@ -61,13 +61,6 @@ static bool oclgrind(const hg__device *d)
     return strstr(d->info->platform_name, "Oclgrind") != NULL;
 }
 
-/* A CPU device that computes on the host's cores for real: not Oclgrind, which
-   reports the CPU type among others and simulates. */
-static bool real_cpu(const hg__device *d)
-{
-    return (d->info->cl_type & CL_DEVICE_TYPE_CPU) != 0 && !oclgrind(d);
-}
-
 /*
  * Device d's fused shape list: fused_narrow on a narrow CPU device
  * (hg__narrow_cpu: a CPU device, not Oclgrind, which simulates, whose native
@@ -110,7 +103,7 @@ static bool wt_fits_local(const hg_engine *eng, const hg__device *d, const hg__k
  */
 static bool one_kernel_offered(const hg__device *d)
 {
-    return real_cpu(d);
+    return hg__real_cpu(d);
 }
 
 /*

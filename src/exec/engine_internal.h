@@ -510,6 +510,9 @@ uint64_t hg__kchoice_signature(const hg_engine *eng, const hg__device *d);
  * the host's features.  narrow_cpu.c.
  */
 bool hg__narrow_cpu(const hg__device *d);
+/* Whether device d is a CPU device that computes on the host's cores for real: not
+   Oclgrind, which reports the CPU type among others and simulates (narrow_cpu.c). */
+bool hg__real_cpu(const hg__device *d);
 /* Whether k is one of device d's candidates (every field: path and shape). */
 bool hg__kchoice_valid(const hg_engine *eng, const hg__device *d, const hg__kchoice *k);
 /*
