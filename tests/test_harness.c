@@ -3,8 +3,9 @@
  * test_harness.c - the benchmark harness (tools/harness.c): quantiles, spread
  * and flags with exact expectations (one sample, even and odd counts,
  * identical samples, a single outlier, the limit itself), the interleaving
- * order, the warm-up rule, the run's call sequence and its failures, and the
- * paired ratio.  Sample functions here are scripted: no clock, no device.
+ * order, the warm-up rule, the re-warm before each timed step, the run's
+ * call sequence and its failures, and the paired ratio.  Sample functions
+ * here are scripted: no clock, no device.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
@@ -227,6 +228,75 @@ static int scripted(void *ctx, size_t config, size_t round, double *ms)
     return 0;
 }
 
+/* A sample function whose call is slow right after another config's call:
+   each config's rows cached, or its threads awake, only after its own step. */
+typedef struct coldwarm {
+    size_t ncalls, last_config;
+    size_t config[MAX_CALLS], round[MAX_CALLS];
+    double cold[3], warm[3];
+} coldwarm;
+
+static int cold_after_others(void *ctx, size_t config, size_t round, double *ms)
+{
+    coldwarm *s = ctx;
+    ck_assert_uint_lt(s->ncalls, MAX_CALLS);
+    *ms = s->ncalls && s->last_config == config ? s->warm[config] : s->cold[config];
+    s->config[s->ncalls] = config;
+    s->round[s->ncalls++] = round;
+    s->last_config = config;
+    return 0;
+}
+
+START_TEST(rewarm_before_each_timed_step)
+{
+    /* configs 0 and 1 take 5 and 6 ms cold, 1 and 2 ms after their own call;
+       config 2 takes 2 s either way: over rewarm_ms, it is not re-warmed */
+    coldwarm s = {.cold = {5.0, 6.0, 2000.0}, .warm = {1.0, 2.0, 2000.0}};
+    harness_plan p;
+    harness_plan_init(&p);
+    ck_assert_exact(p.rewarm_ms, 0.0); /* off by default */
+    p.nconfigs = 3;
+    p.rounds = 6;
+    p.warmup_max = 1;
+    p.rewarm_ms = 1000.0;
+    p.sample = cold_after_others;
+    p.ctx = &s;
+    harness_result r;
+    ck_assert_int_eq(harness_run(&p, &r), 0);
+    ck_assert_uint_eq(s.ncalls, 3 + 6 * (3 + 2)); /* warm-up, then 2 re-warms a round */
+    size_t own_warmups[3] = {0};
+    for (size_t i = 0; i < s.ncalls; i++) {
+        if (s.round[i] == HARNESS_WARMUP) {
+            own_warmups[s.config[i]]++;
+            continue;
+        }
+        bool rewarmed = s.round[i - 1] == HARNESS_WARMUP && s.config[i - 1] == s.config[i];
+        ck_assert_msg(i < 3 || rewarmed == (s.config[i] != 2),
+                      "call %zu (config %zu, round %zu): re-warmed %d", i, s.config[i],
+                      s.round[i], rewarmed);
+    }
+    ck_assert_uint_eq(own_warmups[0], 1 + 6);
+    ck_assert_uint_eq(own_warmups[1], 1 + 6);
+    ck_assert_uint_eq(own_warmups[2], 1);
+    for (size_t rd = 0; rd < 6; rd++) {
+        ck_assert_exact(r.samples[0 * 6 + rd], 1.0);
+        ck_assert_exact(r.samples[1 * 6 + rd], 2.0);
+        ck_assert_exact(r.samples[2 * 6 + rd], 2000.0);
+    }
+    ck_assert(!r.wide);
+    harness_result_free(&r);
+
+    /* without it, the same script times cold steps: some rounds 5 ms, wide */
+    memset(&s.ncalls, 0, sizeof s.ncalls);
+    s.last_config = 0;
+    p.rewarm_ms = 0.0;
+    ck_assert_int_eq(harness_run(&p, &r), 0);
+    ck_assert_uint_eq(s.ncalls, 3 + 6 * 3);
+    ck_assert_exact(r.stats[0].max, 5.0);
+    harness_result_free(&r);
+}
+END_TEST
+
 START_TEST(run_interleaves_after_warmup)
 {
     script s;
@@ -331,6 +401,11 @@ START_TEST(run_failures)
     p.spread_limit = 0.0;
     ck_assert_int_eq(harness_run(&p, &r), HARNESS_EINVAL);
     p.spread_limit = 0.1;
+    p.rewarm_ms = -1.0;
+    ck_assert_int_eq(harness_run(&p, &r), HARNESS_EINVAL);
+    p.rewarm_ms = NAN;
+    ck_assert_int_eq(harness_run(&p, &r), HARNESS_EINVAL);
+    p.rewarm_ms = 0.0;
     ck_assert_int_eq(harness_run(&p, NULL), HARNESS_EINVAL);
     ck_assert_int_eq(harness_run(NULL, &r), HARNESS_EINVAL);
     ck_assert_uint_eq(s.ncalls, 0);
@@ -478,6 +553,7 @@ int main(void)
     tcase_add_test(tc, order_varies);
     tcase_add_test(tc, run_interleaves_after_warmup);
     tcase_add_test(tc, warmup_minimum_and_single);
+    tcase_add_test(tc, rewarm_before_each_timed_step);
     tcase_add_test(tc, run_failures);
     tcase_add_test(tc, paired_ratio_under_drift);
     tcase_add_test(tc, extra_rounds_while_wide);

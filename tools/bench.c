@@ -32,7 +32,11 @@
  * A configuration whose predicted step (from the calibrated models) exceeds
  * --max-step-s (default 20 s; Oclgrind given an equal share) is not run: its
  * figures are the models' prediction and say so ("measured": false).  A solo
- * device that slow is measured on fewer rows instead.
+ * device that slow is measured on fewer rows instead.  A step under
+ * REWARM_MS is timed right after an untimed step of its own configuration
+ * (harness_plan.rewarm_ms), and a configuration predicted far slower than the
+ * fastest device alone is timed in rounds of its own, after the others
+ * (run_configs).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -51,6 +55,11 @@
 #define STEPS_DEFAULT 7
 #define STEPS_MAX 31         /* rounds at the most when --steps is not given */
 #define STEPS_BUDGET_S 20.0  /* no extra round starts after this long */
+#define REWARM_MS 1000.0     /* steps under this long: each timed step right after an
+                                untimed one of its own configuration (tools/harness.h) */
+#define APART_MS 100.0       /* a configuration predicted over this long a step, and */
+#define APART_FACTOR 10.0    /* over this many times the fastest device alone's step,
+                                is timed in two rounds of its own after the others */
 
 typedef struct bench_opts {
     hg_model_kind kind;
@@ -180,6 +189,7 @@ typedef struct result {
     double balance;       /* median balance efficiency; NAN for predictions */
     double share[16];     /* rows per device, last step, as fractions */
     bool   timed;         /* st and warmups hold its harness figures */
+    bool   apart;         /* timed in rounds of its own (run_configs) */
     harness_stats st;     /* its steps (the harness, tools/harness.h) */
     size_t warmups;       /* untimed steps before them */
     double paired_solo;   /* median over rounds of rows/s over the best solo's; NAN */
@@ -267,6 +277,7 @@ static void time_configs(bsession *s, bconfig *cfg, size_t n, size_t rounds,
     p.rounds_max = rounds_max;
     p.budget_ms = rounds_max ? STEPS_BUDGET_S * 1e3 : 0;
     p.warmup_max = warmup_max;
+    p.rewarm_ms = REWARM_MS;
     p.sample = bench_sample;
     s->cfg = cfg;
     p.ctx = s;
@@ -327,7 +338,11 @@ static bool alone_config(const char *name)
  * fission off), each device that e fissioned alone as a whole device,
  * interleaved over o->steps rounds or more.  A device alone too slow for
  * --max-step-s / 4 runs on fewer rows in a second, two-round run of its own;
- * equal too slow for --max-step-s is predicted.
+ * so does, on all the rows, a device alone or equal whose step is predicted
+ * over APART_MS and over APART_FACTOR times the fastest device alone's (a
+ * multi-second Oclgrind step between the others' millisecond steps left them
+ * up to 80% slower right after it; tools/harness.h); equal too slow for
+ * --max-step-s is predicted.
  */
 static void run_configs(const bench_opts *o, hg_engine *e, hg_engine *ed, hg_engine *ew,
                         const float *params, float *grad, bench_run *run)
@@ -336,7 +351,7 @@ static void run_configs(const bench_opts *o, hg_engine *e, hg_engine *ed, hg_eng
     hg_device_profile prof[16];
     for (size_t i = 0; i < nd; i++)
         hg_engine_device_profile(e, i, &prof[i]);
-    bconfig *cfg = calloc(2 * nd + 3, sizeof *cfg), *slow = calloc(nd, sizeof *slow);
+    bconfig *cfg = calloc(2 * nd + 3, sizeof *cfg), *slow = calloc(nd + 1, sizeof *slow);
     size_t rounds = o->steps_max > o->steps ? o->steps_max : o->steps > 2 ? o->steps : 2;
     double *bal = calloc((2 * nd + 3) * rounds, sizeof *bal);
     run->res = calloc(2 * nd + 3, sizeof *run->res);
@@ -345,9 +360,14 @@ static void run_configs(const bench_opts *o, hg_engine *e, hg_engine *ed, hg_eng
         exit(3);
     }
     size_t n = 0, nslow = 0, healthy = 0;
-    double equal_ms = 0;
-    for (size_t i = 0; i < nd; i++)
+    double equal_ms = 0, best_ms = INFINITY; /* predicted: equal, the fastest alone */
+    for (size_t i = 0; i < nd; i++) {
         healthy += usable(e, prof, i);
+        if (usable(e, prof, i))
+            best_ms = fmin(best_ms, prof[i].fixed_ms + prof[i].ms_per_row * (double)o->rows);
+    }
+    /* a step predicted this long is timed apart, after the others */
+    const double apart_ms = fmax(APART_MS, APART_FACTOR * best_ms);
     for (size_t i = 0; i < nd; i++) {
         if (!usable(e, prof, i))
             continue;
@@ -355,7 +375,7 @@ static void run_configs(const bench_opts *o, hg_engine *e, hg_engine *ed, hg_eng
         snprintf(r->name, sizeof r->name, "solo:%s", hg_engine_device(e, i)->name);
         double pred_s = (prof[i].fixed_ms + prof[i].ms_per_row * (double)o->rows) / 1e3;
         bool is_slow = pred_s > o->max_step_s / 4;
-        bconfig *g = is_slow ? &slow[nslow++] : &cfg[n++];
+        bconfig *g = is_slow || pred_s * 1e3 > apart_ms ? &slow[nslow++] : &cfg[n++];
         *g = (bconfig){.r = r, .e = e, .split = HG_SPLIT_WEIGHTS, .rows = o->rows};
         g->w[i] = 1;
         if (is_slow) { /* fewer rows: a quarter of --max-step-s a step */
@@ -369,10 +389,10 @@ static void run_configs(const bench_opts *o, hg_engine *e, hg_engine *ed, hg_eng
     result *eq = &run->res[run->nres++];
     snprintf(eq->name, sizeof eq->name, "equal");
     if (equal_ms / 1e3 <= o->max_step_s) {
-        cfg[n] = (bconfig){.r = eq, .e = e, .split = HG_SPLIT_WEIGHTS, .rows = o->rows};
+        bconfig *g = equal_ms > apart_ms ? &slow[nslow++] : &cfg[n++];
+        *g = (bconfig){.r = eq, .e = e, .split = HG_SPLIT_WEIGHTS, .rows = o->rows};
         for (size_t i = 0; i < nd; i++)
-            cfg[n].w[i] = 1;
-        n++;
+            g->w[i] = 1;
     } else {
         eq->rows = o->rows;
         eq->ms = equal_ms;
@@ -404,6 +424,8 @@ static void run_configs(const bench_opts *o, hg_engine *e, hg_engine *ed, hg_eng
     harness_result hr, hs;
     time_configs(&s, cfg, n, o->steps, o->steps_max, 4, &hr);
     time_configs(&s, slow, nslow, 2, 0, 1, &hs);
+    for (size_t c = 0; c < nslow; c++)
+        slow[c].r->apart = true;
     run->rounds = hr.rounds;
     run->spread_limit = hr.spread_limit;
     run->wide = hr.wide || hs.wide;
@@ -693,6 +715,7 @@ static bool print_json_doc(const bench_doc *d)
         json_end_array(&j);
         json_key(&j, "timing"); harness_json_timing(&j, r->timed ? &r->st : NULL, r->warmups);
         json_key(&j, "vs_best_solo_paired"); json_double(&j, r->paired_solo);
+        json_key(&j, "timed_apart"); json_bool(&j, r->apart);
         json_end_object(&j);
     }
     json_end_array(&j);
@@ -775,7 +798,7 @@ static void print_text(const bench_doc *d)
             printf(" %.3f", r->share[i]);
         if (!r->measured)
             printf("  (predicted: would take %.0f s a step)", r->ms / 1e3);
-        else if (r->rows != o->rows)
+        else if (r->rows != o->rows || r->apart)
             printf("  (measured on %zu rows, %zu rounds of its own)", r->rows, r->st.n);
         printf("\n");
     }

@@ -136,12 +136,14 @@ static bool plan_valid(const harness_plan *p)
     size_t most = p && p->rounds_max > p->rounds ? p->rounds_max : p ? p->rounds : 0;
     return p && p->sample && p->nconfigs >= 1 && p->rounds >= 1 && p->warmup >= 1 &&
            (p->rounds_max == 0 || p->rounds_max >= p->rounds) && p->budget_ms >= 0.0 &&
-           p->warmup_max >= p->warmup && p->warmup_settle >= 0.0 && p->spread_limit > 0.0 &&
+           p->warmup_max >= p->warmup && p->warmup_settle >= 0.0 && p->rewarm_ms >= 0.0 &&
+           p->spread_limit > 0.0 &&
            p->nconfigs <= SIZE_MAX / most / sizeof(double);
 }
 
-/* Warm-up calls of config c until the plan's rule is met; 0 or the sample's code. */
-static int warm_up(const harness_plan *p, size_t c, size_t *calls)
+/* Warm-up calls of config c until the plan's rule is met, the last one's time
+   in *last; 0 or the sample's code. */
+static int warm_up(const harness_plan *p, size_t c, size_t *calls, double *last_ms)
 {
     double prev = NAN, last = NAN;
     size_t k = 0;
@@ -158,7 +160,22 @@ static int warm_up(const harness_plan *p, size_t c, size_t *calls)
         prev = last;
     }
     *calls = k;
+    *last_ms = last;
     return 0;
+}
+
+/* Config c's timed call of round r into *ms, after one untimed call of c when
+   its previous call (*last) took less than p->rewarm_ms; *last updated. */
+static int timed_call(const harness_plan *p, size_t c, size_t r, double *last, double *ms)
+{
+    if (*last < p->rewarm_ms) { /* NAN (no time): not re-warmed */
+        int rc = p->sample(p->ctx, c, HARNESS_WARMUP, last);
+        if (rc != 0)
+            return rc;
+    }
+    int rc = p->sample(p->ctx, c, r, ms);
+    *last = *ms;
+    return rc;
 }
 
 /* Whether some config's first n of its `stride` samples are WIDE (scratch: n doubles). */
@@ -200,20 +217,22 @@ int harness_run(const harness_plan *p, harness_result *out)
     out->stats = calloc(nc, sizeof *out->stats);
     size_t *order = calloc(nc, sizeof *order);
     double *scratch = calloc(most, sizeof *scratch);
+    double *last = calloc(nc, sizeof *last); /* each config's last call, ms */
     int rc = 0;
-    if (!out->samples || !out->warmups || !out->stats || !order || !scratch) {
+    if (!out->samples || !out->warmups || !out->stats || !order || !scratch || !last) {
         rc = HARNESS_ENOMEM;
         goto out_release;
     }
     harness_order(nc, 0, p->seed, order);
     for (size_t i = 0; i < nc && rc == 0; i++)
-        rc = warm_up(p, order[i], &out->warmups[order[i]]);
+        rc = warm_up(p, order[i], &out->warmups[order[i]], &last[order[i]]);
     size_t nr = 0;
     double t0 = harness_now_ms();
     while (rc == 0 && (nr < p->rounds || extra_round(p, out, most, nr, t0, scratch))) {
         harness_order(nc, nr, p->seed, order);
         for (size_t i = 0; i < nc && rc == 0; i++)
-            rc = p->sample(p->ctx, order[i], nr, &out->samples[order[i] * most + nr]);
+            rc = timed_call(p, order[i], nr, &last[order[i]],
+                            &out->samples[order[i] * most + nr]);
         nr++;
     }
     if (rc != 0)
@@ -228,11 +247,13 @@ int harness_run(const harness_plan *p, harness_result *out)
     }
     free(order);
     free(scratch);
+    free(last);
     return 0;
 
 out_release:
     free(order);
     free(scratch);
+    free(last);
     harness_result_free(out);
     return rc;
 }

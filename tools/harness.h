@@ -41,6 +41,17 @@
  *                 too noisy to compare with another configuration;
  *   HARNESS_OK    otherwise.
  * A run is flagged (harness_result.wide) when any configuration is WIDE.
+ *
+ * Re-warming (rewarm_ms): interleaving has a cost of its own.  A step that
+ * follows another configuration's step starts cold: the other step evicted
+ * its rows from the caches, or left threads busy.  In hetgrad-bench's
+ * POCL pthread + basic + Oclgrind mix (8,192 rows, 25.7 MB of rows that stay
+ * in a 32 MB L3 from step to step), a step run right after Oclgrind's
+ * multi-second step took 5.5-7.2 ms where the same configuration otherwise
+ * took 3.9-4.2 ms, and the best device alone's spread was 56-58%.  A training
+ * loop runs one configuration step after step, so with rewarm_ms each timed
+ * call comes right after an untimed call of its own configuration; calls
+ * slower than rewarm_ms (where a cold start is a small part) are not doubled.
  */
 #ifndef HG_HARNESS_H
 #define HG_HARNESS_H
@@ -100,6 +111,11 @@ typedef struct harness_plan {
                                them (one call alone has not settled, so warmup_max >= 2
                                means at least two calls) */
     double   warmup_settle; /* >= 0 (default 0.25) */
+    double   rewarm_ms;     /* >= 0 (default 0: off): before each timed call of a config
+                               whose previous call (warm-up or timed) took less than this
+                               long, one untimed call of the same config (HARNESS_WARMUP),
+                               so that the timed call starts from the caches and state its
+                               own step leaves, not from another config's (see above) */
     double   spread_limit;  /* > 0 (default HARNESS_SPREAD_LIMIT) */
     uint64_t seed;          /* the per-round order's seed (default 1) */
     harness_sample_fn sample;
