@@ -341,7 +341,7 @@ static bool alone_config(const char *name)
  * so does, on all the rows, a device alone or equal whose step is predicted
  * over APART_MS and over APART_FACTOR times the fastest device alone's (a
  * multi-second Oclgrind step between the others' millisecond steps left them
- * up to 80% slower right after it; tools/harness.h); equal too slow for
+ * up to 87% slower right after it; tools/harness.h); equal too slow for
  * --max-step-s is predicted.
  */
 static void run_configs(const bench_opts *o, hg_engine *e, hg_engine *ed, hg_engine *ew,
