@@ -284,13 +284,17 @@ typedef struct bench {
     char   dev_names[MAX_DEVICES][256];
     double read_gbs;           /* host read bandwidth, measured in this run */
     double peak_gflops[MAX_DEVICES]; /* each device's FMA peak, measured in this run */
+    double mem_gbs[MAX_DEVICES]; /* each device's memory roof: its own memory's read
+                                    bandwidth, or read_gbs for one sharing the host's */
+    bool   quick;              /* --quick: smaller bandwidth buffers */
     const cli *cmd;            /* the command line: log level, notes */
 } bench;
 
-/* Roofline rows/s of device d: one read of each row, or the FLOPs at its peak. */
+/* Roofline rows/s of device d: one read of each row from its memory, or the
+   FLOPs at its peak. */
 static double limit_rows(const bench *b, const model_run *mr, size_t d)
 {
-    double mem = b->read_gbs * 1e9 / mr->bytes_per_row;
+    double mem = b->mem_gbs[d] * 1e9 / mr->bytes_per_row;
     double comp = b->peak_gflops[d] * 1e9 / mr->flop_per_row;
     return comp > 0 && comp < mem ? comp : mem;
 }
@@ -567,6 +571,16 @@ static void note_devices(bench *b, const model_run *mr, hg_engine *e)
             b->peak_gflops[d] = hg__bench_fma_gflops(b->dev_names[d], why, sizeof why);
             note(b->cmd, "FP32 peak of %s: %.1f GFLOP/s (FMA loop)%s%s", b->dev_names[d],
                  b->peak_gflops[d], why[0] ? "; " : "", why);
+            why[0] = '\0';
+            double own = hg__bench_device_read_gbs(b->dev_names[d], b->quick ? (size_t)64 << 20
+                                                   : (size_t)1 << 30, 5, false, why, sizeof why);
+            b->mem_gbs[d] = own > 0 ? own : b->read_gbs;
+            if (own > 0)
+                note(b->cmd, "memory read bandwidth of %s: %.1f GB/s (a summing kernel on the "
+                     "device)", b->dev_names[d], own);
+            else
+                note(b->cmd, "memory roof of %s: the host read bandwidth (%s)", b->dev_names[d],
+                     why);
         }
     } else if (b->ndev != ndev) {
         fprintf(stderr, "bench_gradient: %s: the engine has %zu devices, the first model's "
@@ -859,6 +873,11 @@ static bool print_json(const bench *b, const model_run *runs, size_t nruns)
     for (size_t d = 0; d < ndev; d++)
         json_double(&j, b->peak_gflops[d]);
     json_end_array(&j);
+    json_key(&j, "mem_gbs");
+    json_begin_array(&j);
+    for (size_t d = 0; d < ndev; d++)
+        json_double(&j, b->mem_gbs[d]);
+    json_end_array(&j);
     json_key(&j, "devices");
     json_begin_array(&j);
     for (size_t d = 0; d < ndev; d++)
@@ -1061,6 +1080,7 @@ int main(int argc, char **argv)
     note(&cmd, "%zu rows, %zu repeats (rounds: each configuration one step a round, interleaved, "
          "after warm-up), OpenBLAS with %d threads", rows, repeats,
          openblas_get_num_threads());
+    b.quick = quick;
     b.read_gbs = hg__bench_read_gbs(quick ? (size_t)64 << 20 : (size_t)1 << 30, 5);
     note(&cmd, "host read bandwidth: %.1f GB/s (every core summing a %s buffer)", b.read_gbs,
          quick ? "64 MiB" : "1 GiB");
@@ -1081,8 +1101,12 @@ int main(int argc, char **argv)
                b.read_gbs);
         for (size_t d = 0; d < b.ndev; d++)
             printf("%s [%zu] %.1f GFLOP/s", d ? "," : "", d, b.peak_gflops[d]);
+        printf("; memory roof:");
+        for (size_t d = 0; d < b.ndev; d++)
+            printf("%s [%zu] %.1f GB/s", d ? "," : "", d, b.mem_gbs[d]);
         printf("\nrows/s = rows / median wall time of one full-batch step; limit = roofline "
-               "rows/s: the lower of one read of each row at the read bandwidth and the "
+               "rows/s: the lower of one read of each row at the device's memory roof (its own "
+               "memory's read bandwidth; the host's for a device sharing host memory) and the "
                "row's FLOPs at the device's peak\n(multi: the best device's); /solo, /blas, "
                "/clblast: rows/s over the best solo device, openblas, the same device with "
                "CLBlast;\ndet: deterministic mode's extra time for the same configuration; "

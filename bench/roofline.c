@@ -2,14 +2,18 @@
 /*
  * roofline.c - the limits a gradient kernel is measured against, taken in the
  * same run as the benchmark: the host's read bandwidth (every core summing
- * its slice of a buffer far larger than the caches) and an OpenCL device's
- * FP32 peak (an FMA loop with independent float16 accumulators).
+ * its slice of a buffer far larger than the caches), an OpenCL device's FP32
+ * peak (an FMA loop with independent float16 accumulators) and, for a device
+ * with memory of its own, that memory's read bandwidth (a summing kernel).
  */
 #define _POSIX_C_SOURCE 200809L
+#ifndef CL_TARGET_OPENCL_VERSION
 #define CL_TARGET_OPENCL_VERSION 120
+#endif
 #include "roofline.h"
 
 #include <CL/cl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,5 +222,163 @@ double hg__bench_fma_gflops(const char *device_name, char *why, size_t why_n)
         clReleaseCommandQueue(q);
     if (ctx)
         clReleaseContext(ctx);
+    return rc == CL_SUCCESS ? best : 0;
+}
+
+/* x[i] = (i & 1023) / 1024, float4 at a time, then a grid-stride sum into one
+   partial per work-item: consecutive work-items read consecutive float4s. */
+static const char *read_src =
+    "__kernel void fill(__global float *x) {\n"
+    "  uint i = get_global_id(0);\n"
+    "  x[i] = (float)(i & 1023u) / 1024.0f;\n"
+    "}\n"
+    "__kernel void rd(__global const float4 *x, const uint n4, __global float *part) {\n"
+    "  float s = 0.0f;\n"
+    "  for (uint i = get_global_id(0); i < n4; i += get_global_size(0)) {\n"
+    "    float4 v = x[i];\n"
+    "    s += (v.x + v.y) + (v.z + v.w);\n"
+    "  }\n"
+    "  part[get_global_id(0)] = s;\n"
+    "}\n";
+
+typedef struct read_bench {
+    cl_context       ctx;
+    cl_command_queue q;
+    cl_program       prog;
+    cl_kernel        fill, rd;
+    cl_mem           x, part;
+    float           *host_part;
+} read_bench;
+
+static void read_bench_release(read_bench *r)
+{
+    if (r->fill)
+        clReleaseKernel(r->fill);
+    if (r->rd)
+        clReleaseKernel(r->rd);
+    if (r->prog)
+        clReleaseProgram(r->prog);
+    if (r->x)
+        clReleaseMemObject(r->x);
+    if (r->part)
+        clReleaseMemObject(r->part);
+    if (r->q)
+        clReleaseCommandQueue(r->q);
+    if (r->ctx)
+        clReleaseContext(r->ctx);
+    free(r->host_part);
+}
+
+/* One timed read of the n4 float4s by items work-items: seconds from the
+   kernel's profiling events, the partials' sum in *sum; <0 on an error. */
+static double read_once(read_bench *r, cl_uint n4, size_t items, double *sum, cl_int *rc)
+{
+    cl_event ev = NULL;
+    cl_ulong t0 = 0, t1 = 0;
+    *rc = clSetKernelArg(r->rd, 0, sizeof r->x, &r->x);
+    if (*rc == CL_SUCCESS)
+        *rc = clSetKernelArg(r->rd, 1, sizeof n4, &n4);
+    if (*rc == CL_SUCCESS)
+        *rc = clSetKernelArg(r->rd, 2, sizeof r->part, &r->part);
+    if (*rc == CL_SUCCESS)
+        *rc = clEnqueueNDRangeKernel(r->q, r->rd, 1, NULL, &items, NULL, 0, NULL, &ev);
+    if (*rc == CL_SUCCESS)
+        *rc = clEnqueueReadBuffer(r->q, r->part, CL_TRUE, 0, items * sizeof(float),
+                                  r->host_part, 0, NULL, NULL);
+    if (*rc == CL_SUCCESS)
+        *rc = clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL);
+    if (*rc == CL_SUCCESS)
+        *rc = clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
+    if (ev)
+        clReleaseEvent(ev);
+    if (*rc != CL_SUCCESS || t1 <= t0)
+        return -1;
+    double s = 0;
+    for (size_t i = 0; i < items; i++)
+        s += r->host_part[i];
+    *sum = s;
+    return (double)(t1 - t0) * 1e-9;
+}
+
+/* The sum of x[i] = (i & 1023) / 1024 over n floats, exactly as a double. */
+static double expected_sum(size_t n)
+{
+    const double per_block = 1023.0 * 1024.0 / 2.0 / 1024.0; /* 0 + 1 + ... + 1023, / 1024 */
+    size_t rest = n % 1024;
+    return (double)(n / 1024) * per_block + (double)rest * (double)(rest - 1) / 2.0 / 1024.0;
+}
+
+double hg__bench_device_read_gbs(const char *device_name, size_t bytes, int repeats,
+                                 bool even_unified, char *why, size_t why_n)
+{
+    cl_device_id dev = find_device(device_name);
+    if (!dev) {
+        snprintf(why, why_n, "no OpenCL device named \"%s\"", device_name);
+        return 0;
+    }
+    cl_bool unified = CL_TRUE;
+    cl_uint cu = 1;
+    cl_ulong max_alloc = 0;
+    if (clGetDeviceInfo(dev, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof unified, &unified, NULL) !=
+            CL_SUCCESS ||
+        clGetDeviceInfo(dev, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL) != CL_SUCCESS ||
+        clGetDeviceInfo(dev, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc,
+                        NULL) != CL_SUCCESS) {
+        snprintf(why, why_n, "its memory could not be queried");
+        return 0;
+    }
+    if (unified && !even_unified) {
+        snprintf(why, why_n, "it shares the host's memory");
+        return 0;
+    }
+    if (bytes > max_alloc / 4)
+        bytes = (size_t)(max_alloc / 4);
+    if (bytes > ((size_t)1 << 32)) /* the kernels index floats with a uint */
+        bytes = (size_t)1 << 32;
+    size_t n4 = bytes / 16;
+    size_t items = (size_t)(cu ? cu : 1) * 2048; /* enough in flight to hide the latency */
+    if (items > n4)
+        items = n4;
+    if (n4 == 0) {
+        snprintf(why, why_n, "its largest allocation is too small to measure");
+        return 0;
+    }
+    read_bench r = {0};
+    cl_int rc = CL_SUCCESS;
+    r.ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &rc);
+    if (rc == CL_SUCCESS)
+        r.q = clCreateCommandQueue(r.ctx, dev, CL_QUEUE_PROFILING_ENABLE, &rc);
+    if (rc == CL_SUCCESS)
+        r.x = clCreateBuffer(r.ctx, CL_MEM_READ_WRITE, n4 * 16, NULL, &rc);
+    if (rc == CL_SUCCESS)
+        r.part = clCreateBuffer(r.ctx, CL_MEM_WRITE_ONLY, items * sizeof(float), NULL, &rc);
+    if (rc == CL_SUCCESS)
+        r.prog = clCreateProgramWithSource(r.ctx, 1, &read_src, NULL, &rc);
+    if (rc == CL_SUCCESS)
+        rc = clBuildProgram(r.prog, 1, &dev, "-cl-std=CL1.2", NULL, NULL);
+    if (rc == CL_SUCCESS)
+        r.fill = clCreateKernel(r.prog, "fill", &rc);
+    if (rc == CL_SUCCESS)
+        r.rd = clCreateKernel(r.prog, "rd", &rc);
+    if (rc == CL_SUCCESS)
+        rc = clSetKernelArg(r.fill, 0, sizeof r.x, &r.x);
+    if (rc == CL_SUCCESS)
+        rc = clEnqueueNDRangeKernel(r.q, r.fill, 1, NULL, &(size_t){n4 * 4}, NULL, 0, NULL, NULL);
+    if (rc == CL_SUCCESS && !(r.host_part = malloc(items * sizeof(float))))
+        rc = CL_OUT_OF_HOST_MEMORY;
+    double best = 0, want = expected_sum(n4 * 4);
+    for (int i = 0; i <= repeats && rc == CL_SUCCESS; i++) {
+        double sum = 0, s = read_once(&r, (cl_uint)n4, items, &sum, &rc);
+        if (rc == CL_SUCCESS && (s <= 0 || !(fabs(sum - want) <= 1e-3 * want))) {
+            snprintf(why, why_n, "the read kernel's sum is %.6g, not %.6g", sum, want);
+            read_bench_release(&r);
+            return 0;
+        }
+        if (rc == CL_SUCCESS && i > 0 && (double)(n4 * 16) / s / 1e9 > best)
+            best = (double)(n4 * 16) / s / 1e9; /* the first run warms up */
+    }
+    if (rc != CL_SUCCESS)
+        snprintf(why, why_n, "OpenCL error %d measuring its read bandwidth", (int)rc);
+    read_bench_release(&r);
     return rc == CL_SUCCESS ? best : 0;
 }

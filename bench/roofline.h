@@ -5,6 +5,7 @@
 #ifndef HG_BENCH_ROOFLINE_H
 #define HG_BENCH_ROOFLINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Host read bandwidth, GB/s: all cores summing a buffer of bytes; best of repeats. */
@@ -15,5 +16,19 @@ double hg__bench_read_gbs(size_t bytes, int repeats);
  * with independent float16 accumulators; 0 (and why) when it cannot run.
  */
 double hg__bench_fma_gflops(const char *device_name, char *why, size_t why_n);
+
+/*
+ * Global-memory read bandwidth of the OpenCL device named device_name, GB/s:
+ * a kernel summing a buffer of bytes (made on the device) into one partial
+ * per work-item, timed by its profiling events, best of repeats; the host
+ * checks the sum, so every byte was read.  Only for a device with memory of
+ * its own (CL_DEVICE_HOST_UNIFIED_MEMORY false: a discrete GPU, an FPGA card):
+ * for one that shares the host's memory it returns 0 and says so, and the
+ * host read bandwidth is its limit, unless even_unified (the tests, on CPU
+ * devices).  0 (and why) when it cannot run; bytes is cut to a quarter of the
+ * device's largest allocation.
+ */
+double hg__bench_device_read_gbs(const char *device_name, size_t bytes, int repeats,
+                                 bool even_unified, char *why, size_t why_n);
 
 #endif /* HG_BENCH_ROOFLINE_H */
