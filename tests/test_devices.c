@@ -65,21 +65,6 @@ static const hg_device_info *best_cpu(const hg_device_list *l)
     return best;
 }
 
-/* How many of the expected devices are CPUs, the views de-duplication weighs
-   against each other: POCL's two, Intel's CPU runtime; not Oclgrind (an
-   accelerator first) nor a GPU. */
-static size_t expected_cpus(const hg_device_list *l)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < ex.n; i++) {
-        const hg_device_info *d = by_name(l, ex.entry[i]);
-        ck_assert_msg(d != NULL, "expected device \"%s\" is missing", ex.entry[i]);
-        if (d->type == HG_DEVICE_CPU)
-            n++;
-    }
-    return n;
-}
-
 START_TEST(every_expected_device_is_there)
 {
     hg_device_list *l = make(NULL, true, false);
@@ -182,7 +167,7 @@ START_TEST(default_dedup_keeps_one_cpu_view)
         ck_assert_ptr_nonnull(strstr(d->reason, keep->id));
         ck_assert_ptr_nonnull(strstr(d->reason, "shares the host CPU"));
     }
-    ck_assert_uint_eq(ncpu, expected_cpus(l));
+    ck_assert_uint_eq(ncpu, test_expect_cpus(&ex));
     /* POCL alone: pthread (two units) over basic, which POCL lists first. */
     if (ncpu == 2 && expected("pthread") && expected("basic"))
         ck_assert_ptr_eq(keep, pthread);
