@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_kchoice.c - which kernel candidates a device gets (kchoice.c), on the
- * test set's real devices: with HG_GEMM_AUTO, CLBlast is no candidate for the
- * linear and softmax models on devices that compute on the host's cores
- * (POCL's CPU devices, Oclgrind), and stays one for the MLP; HG_GEMM_OWN never
+ * test set's real devices: with HG_GEMM_AUTO, CLBlast is no candidate for any
+ * built-in model on devices that compute on the host's cores (POCL's CPU
+ * devices, Oclgrind), and stays one on the others (GPUs); HG_GEMM_OWN never
  * offers it; HG_GEMM_CLBLAST forces it.  Such a device starts on hetgrad's
  * own kernels.  Calibration races every device's candidates but those of a
  * device more than 100 times slower than the fastest (Oclgrind, where the
@@ -82,15 +82,24 @@ START_TEST(one_layer_models_on_host_cores)
 }
 END_TEST
 
-START_TEST(mlp_keeps_clblast)
+START_TEST(mlp_offers_clblast_off_host_cores)
 {
     hg_engine *e = engine(HG_MODEL_MLP, HG_GEMM_AUTO);
+    size_t host = 0;
     for (size_t i = 0; i < hg_engine_device_count(e); i++) {
         size_t n = 0;
-        ck_assert_msg(has_clblast(e, i, &n) || e->dev[i].offline, "%s",
-                      hg_engine_device(e, i)->name);
-        ck_assert_uint_eq(n, 7); /* six tiled shapes and CLBlast */
+        bool cb = has_clblast(e, i, &n);
+        if (on_host(e, i)) {
+            host++;
+            ck_assert_msg(!cb, "%s offers CLBlast for the MLP", hg_engine_device(e, i)->name);
+            ck_assert_uint_eq(n, 6); /* the six tiled shapes */
+            ck_assert_int_eq(e->dev[i].kc.path, HG__PATH_OWN); /* starts on ours */
+        } else {
+            ck_assert_msg(cb || e->dev[i].offline, "%s", hg_engine_device(e, i)->name);
+            ck_assert_uint_eq(n, 7); /* six tiled shapes and CLBlast */
+        }
     }
+    ck_assert_uint_ge(host, 2); /* POCL's pthread and basic at least */
     hg_engine_destroy(e);
 }
 END_TEST
@@ -277,7 +286,7 @@ int main(void)
     TCase *tc = tcase_create("devices");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, one_layer_models_on_host_cores);
-    tcase_add_test(tc, mlp_keeps_clblast);
+    tcase_add_test(tc, mlp_offers_clblast_off_host_cores);
     tcase_add_test(tc, forced_backends);
     tcase_add_test(tc, a_device_far_slower_is_not_raced);
     tcase_add_test(tc, fused_shapes_follow_the_vector_width);

@@ -37,8 +37,8 @@ typedef struct hg_engine hg_engine;
  *
  * AUTO (the default, and zero) measures: hg_engine_calibrate() times every
  * candidate on each device -- CLBlast and hetgrad's own kernels in a few
- * shapes; not CLBlast for the linear and softmax models on devices that
- * compute on the host's cores -- and keeps the fastest one whose gradient is
+ * shapes; not CLBlast on devices that compute on the host's cores (CPUs,
+ * Oclgrind), where it measured 3 to 53 times slower -- and keeps the fastest one whose gradient is
  * right, per device; the choice is cached with the device's profile.  Before
  * calibration a CPU device starts on hetgrad's own kernels, and so does a
  * device without CLBlast among its candidates; any other device on CLBlast.

@@ -197,21 +197,25 @@ static size_t own_candidates(const hg_engine *eng, const hg__device *d, hg__kcho
 }
 
 /*
- * Whether HG_GEMM_AUTO leaves CLBlast out of device d's candidates, by the
- * shape of the work: the linear and softmax models on a device that computes
- * on the host's cores (a CPU device, or Oclgrind, which simulates on host
- * threads).  There the fused kernel reads each row once and does the whole
+ * Whether HG_GEMM_AUTO leaves CLBlast out of device d's candidates: on a
+ * device that computes on the host's cores (a CPU device, or Oclgrind, which
+ * simulates on host threads), for every built-in model.  For the linear and
+ * softmax models the fused kernel reads each row once and does the whole
  * gradient in one pass, while CLBlast's path makes a GEMM pass forward,
  * another backward and element-wise passes between, on the same cores and
- * the same memory: measured 20 to 53 times slower (docs/kernels.md), and its
- * first use compiles CLBlast's kernels, 6 to 15 s per device on POCL here and
- * about 15 s on Oclgrind, most of a cold calibration.  The MLP keeps it (the
- * tiled GEMM against CLBlast's is a contest of GEMMs), and so do GPUs.
+ * the same memory: measured 20 to 53 times slower (docs/kernels.md).  For
+ * the MLP, CLBlast's GEMMs (tuned for GPUs: on a CPU device it runs its
+ * default parameters) measured 8.7 to 10.2 times slower than the tiled GEMM
+ * on POCL at 16,384 rows, 4.0 times on Intel's CPU runtime, and 3.2 to 5.7
+ * times at 128 rows (POCL, 2026-12-04: the race of the digits' MLP and
+ * bench_gradient's 784-256-10).  Its first use
+ * compiles CLBlast's kernels, 6 to 15 s per device on POCL here (13 s for the
+ * MLP's race) and about 15 s on Oclgrind: most of a cold calibration, for a
+ * candidate that never won on a CPU.  GPUs keep it.
  */
-static bool clblast_pruned(const hg_engine *eng, const hg__device *d)
+static bool clblast_pruned(const hg__device *d)
 {
-    bool on_host = (d->info->cl_type & CL_DEVICE_TYPE_CPU) != 0 || oclgrind(d);
-    return single_layer(eng) && on_host;
+    return (d->info->cl_type & CL_DEVICE_TYPE_CPU) != 0 || oclgrind(d);
 }
 
 size_t hg__kchoice_candidates(const hg_engine *eng, const hg__device *d, hg__kchoice *out)
@@ -230,7 +234,7 @@ size_t hg__kchoice_candidates(const hg_engine *eng, const hg__device *d, hg__kch
         return 1;
     }
     size_t n = own_candidates(eng, d, out);
-    if (eng->gemm == HG_GEMM_AUTO && !eng->det && !clblast_pruned(eng, d))
+    if (eng->gemm == HG_GEMM_AUTO && !eng->det && !clblast_pruned(d))
         out[n++] = (hg__kchoice){d->offline ? HG__PATH_NAIVE : HG__PATH_CLBLAST, 0, 0, 0, 0, 0};
     return n;
 }
@@ -243,7 +247,7 @@ hg__kchoice hg__kchoice_default(const hg_engine *eng, const hg__device *d)
         return c[0];
     /* Before measuring: our kernels on CPUs and where CLBlast is no candidate,
        CLBlast elsewhere. */
-    return d->info->type == HG_DEVICE_CPU || clblast_pruned(eng, d) ? c[0] : c[n - 1];
+    return d->info->type == HG_DEVICE_CPU || clblast_pruned(d) ? c[0] : c[n - 1];
 }
 
 uint64_t hg__kchoice_signature(const hg_engine *eng, const hg__device *d)
@@ -278,6 +282,25 @@ void hg__kchoice_release(hg__device *d)
     d->ops = NULL;
     d->ps = NULL;
     d->cap_rows = 0; /* the workspace depends on the choice */
+}
+
+void hg__kchoice_keep_programs(hg_engine *eng, hg__device *d)
+{
+    cl_program prog;
+    const char *label;
+    hg__platform_enter(d->serial);
+    for (size_t k = 0; d->ops && d->ops->program(d->ps, k, &prog, &label); k++)
+        hg__program_pending_keep(&d->pending, prog, &eng->pcache);
+    hg__program_pending_clear(&d->pending);
+    hg__platform_leave(d->serial);
+    d->defer_store = false;
+}
+
+void hg__kchoice_store_pending(hg_engine *eng)
+{
+    for (size_t i = 0; eng && i < eng->ndev; i++)
+        if (eng->dev[i].defer_store || eng->dev[i].pending.n)
+            hg__kchoice_keep_programs(eng, &eng->dev[i]);
 }
 
 void hg__kchoice_break(hg_engine *eng, const char *name, int how)
