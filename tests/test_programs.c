@@ -22,6 +22,7 @@
 #include "engine_knobs.h"
 #include "internal.h"
 #include "kchoice_shapes.h"
+#include "path_ops.h"
 #include "test_expect.h"
 
 static char cache[256], bins[256];
@@ -382,7 +383,9 @@ START_TEST(forged_entries_are_caught)
 
     /* 1. Binaries of wrong kernels: the default one (the first fused shape) and
        another (the second); every device here is a CPU of this host, with the
-       same shapes */
+       same shapes.  A race caches only the programs of the kernels it keeps
+       (kchoice.c), so the broken ones are applied after calibration, when a
+       build is cached at once */
     hg_engine *e = cpu_engine(cache, false, NULL);
     set_data(e);
     char first[48], second[48], wrong[96];
@@ -390,10 +393,18 @@ START_TEST(forged_entries_are_caught)
     hg__kchoice k1 = test_fused_shape(e, &e->dev[0], 1, 0, 0);
     hg__kchoice_name(&k0, first, sizeof first);
     hg__kchoice_name(&k1, second, sizeof second);
-    hg__kchoice_break(e, first, 2);
     ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
-    hg__kchoice_break(e, second, 2);
-    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    const char *names[2] = {first, second};
+    const hg__kchoice ks[2] = {k0, k1};
+    for (size_t b = 0; b < 2; b++) {
+        hg__kchoice_break(e, names[b], 2);
+        for (size_t i = 0; i < e->ndev; i++) {
+            ck_assert(!e->dev[i].defer_store && e->dev[i].pending.n == 0);
+            ck_assert_msg(hg__kchoice_apply(e, &e->dev[i], e->dev[i].li, &ks[b], &err) ==
+                              HG_OK, "%s", err.message);
+        }
+    }
+    hg__kchoice_break(e, NULL, 0);
     hg_engine_destroy(e);
     test_entry *kept = NULL;
     size_t nforged = forge_programs(cache, &kept);
@@ -477,6 +488,105 @@ END_TEST
  * FIFOs named like every program and profile entry: the engine neither hangs (the
  * alarm fails the test if it does) nor replaces them, and says why it ran uncached.
  */
+/* The program cache's entries (program-*), as parsed entries; *n of them. */
+static test_entry *program_entries(size_t *n)
+{
+    char **v = entries(cache, "program-");
+    test_entry *es = NULL;
+    *n = 0;
+    for (size_t i = 0; v[i]; i++) {
+        es = realloc(es, (*n + 1) * sizeof *es);
+        ck_assert_msg(test_entry_read(v[i], &es[*n]), "cannot parse %s", v[i]);
+        ++*n;
+    }
+    free_entries(v);
+    return es;
+}
+
+/* How many program entries the cache holds. */
+static size_t program_count(void)
+{
+    char **v = entries(cache, "program-");
+    size_t n = 0;
+    while (v[n])
+        n++;
+    free_entries(v);
+    return n;
+}
+
+/* Every program entry is one of a device's programs now: "model", or one of
+   the kernels it computes with; and there are programs(e) of them. */
+static void expect_kept_programs(const hg_engine *e)
+{
+    size_t n = 0;
+    test_entry *es = program_entries(&n);
+    for (size_t j = 0; j < n; j++) {
+        ck_assert_uint_eq(es[j].nkey, 8); /* program, platform, name, id, driver, label, ... */
+        bool found = false;
+        for (size_t i = 0; i < e->ndev && !found; i++) {
+            const hg__device *d = &e->dev[i];
+            if (strcmp(es[j].key[3], d->info->id) != 0)
+                continue;
+            found = !strcmp(es[j].key[5], "model");
+            cl_program prog;
+            const char *label;
+            for (size_t k = 0; !found && d->ops->program(d->ps, k, &prog, &label); k++)
+                found = !strcmp(es[j].key[5], label);
+        }
+        ck_assert_msg(found, "cached program '%s' of %s is not a kernel the device kept",
+                      es[j].key[5], es[j].key[2]);
+        test_entry_free(&es[j]);
+    }
+    free(es);
+    ck_assert_uint_eq(n, programs(e));
+}
+
+/*
+ * A kernel race caches the programs of the kernels it keeps, not those of
+ * the candidates it timed and dropped (fetching a binary from POCL compiles
+ * every kernel of the program again: kchoice.c); the default kernel's
+ * programs are cached once the choice settles -- at the end of calibration,
+ * or before the first step of an engine that is not calibrated -- not at
+ * creation, before a race can replace them.
+ */
+START_TEST(only_kept_kernels_are_cached)
+{
+    make_dirs();
+    make_data();
+    hg_error err;
+    hg_engine *e = engine(false, false, HG_OK, &err);
+    size_t ndev = hg_engine_device_count(e);
+    set_data(e);
+    ck_assert_uint_eq(program_count(), ndev); /* the model programs only */
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    for (size_t i = 0; i < ndev; i++) {
+        hg_device_profile pf;
+        ck_assert_int_eq(hg_engine_device_profile(e, i, &pf), HG_OK);
+        ck_assert_msg(strstr(pf.kernel_note, "not raced") || strstr(pf.kernel_note, "fastest of 3"),
+                      "%s: %s", e->dev[i].what, pf.kernel_note); /* three candidates raced */
+        ck_assert(!e->dev[i].defer_store && e->dev[i].pending.n == 0);
+    }
+    expect_kept_programs(e);
+    hg_engine_destroy(e);
+    remove_tree(cache);
+    remove_tree(bins);
+
+    /* not calibrated: cached before the first step */
+    make_dirs();
+    e = engine(false, false, HG_OK, &err);
+    set_data(e);
+    ck_assert_uint_eq(program_count(), ndev);
+    float g[P];
+    double loss;
+    ck_assert_msg(hg_engine_gradient(e, params, 0, N, g, &loss, &err) == HG_OK, "%s",
+                  err.message);
+    expect_kept_programs(e);
+    hg_engine_destroy(e);
+    remove_tree(cache);
+    remove_tree(bins);
+}
+END_TEST
+
 START_TEST(fifo_entries_do_not_hang)
 {
     make_dirs();
@@ -587,6 +697,7 @@ int main(void)
     tcase_add_test(tc, compiled_once_then_cached);
     tcase_add_test(tc, prebuilt_binaries_without_compiler);
     tcase_add_test(tc, forged_entries_are_caught);
+    tcase_add_test(tc, only_kept_kernels_are_cached);
     tcase_add_test(tc, fifo_entries_do_not_hang);
     tcase_add_test(tc, untrusted_cache_directory_is_not_used);
     suite_add_tcase(s, tc);

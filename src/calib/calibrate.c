@@ -48,6 +48,7 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
         st = hg__fission_calibrate(eng, params, err);
     eng->warming = false;
     free(params);
+    hg__kchoice_store_pending(eng); /* the programs of the kernels kept (kchoice.c) */
     if (st == HG_OK)
         st = hg__joint_calibrate(eng, err);
     if (st != HG_OK)

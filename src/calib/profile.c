@@ -474,9 +474,9 @@ static bool keep_unraced(hg_engine *eng, size_t i, const float *params, const ra
     return true;
 }
 
-static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
-                               const hg__kchoice *exclude, const char *excluded_why,
-                               const race_hint *hint, hg_error *err)
+static hg_status race(hg_engine *eng, size_t i, const float *params,
+                      const hg__kchoice *exclude, const char *excluded_why,
+                      const race_hint *hint, hg_error *err)
 {
     hg__device *d = &eng->dev[i];
     hg__kchoice c[HG__MAX_CANDIDATES];
@@ -614,6 +614,17 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
     d->kc_measured = true;
     hg__log(&eng->log, HG_LOG_INFO, "%s computes with %s (%s)", d->what, name, d->kc_note);
     return HG_OK;
+}
+
+static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
+                               const hg__kchoice *exclude, const char *excluded_why,
+                               const race_hint *hint, hg_error *err)
+{
+    hg__device *d = &eng->dev[i];
+    d->defer_store = eng->pcache.dir != NULL;
+    hg_status st = race(eng, i, params, exclude, excluded_why, hint, err);
+    hg__kchoice_keep_programs(eng, d);
+    return st;
 }
 
 hg_status hg__verify_kernels(hg_engine *eng, size_t i, hg_error *err)

@@ -131,6 +131,83 @@ static hg_status prebuilt(cl_context ctx, cl_device_id dev, const hg_device_info
     return st;
 }
 
+/* A program compiled from source and its cache key's fields (hg__program_pending). */
+struct hg__pending_entry {
+    cl_program            prog; /* retained */
+    const hg_device_info *info;
+    char                 *label, *options;
+    char                  hash[17];
+};
+
+static void pending_free(hg__pending_entry *e)
+{
+    clReleaseProgram(e->prog);
+    free(e->label);
+    free(e->options);
+}
+
+/* Add prog (retained) under its key; false when out of memory (then not added). */
+static bool pending_add(hg__program_pending *p, cl_program prog, const hg_device_info *info,
+                        const char *label, const char *options, const char *hash)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 8;
+        hg__pending_entry *v = realloc(p->v, cap * sizeof *v);
+        if (!v)
+            return false;
+        p->v = v;
+        p->cap = cap;
+    }
+    hg__pending_entry e = {prog, info, hg__strdup(label), hg__strdup(options), ""};
+    if (!e.label || !e.options || clRetainProgram(prog) != CL_SUCCESS) {
+        free(e.label);
+        free(e.options);
+        return false;
+    }
+    snprintf(e.hash, sizeof e.hash, "%s", hash);
+    p->v[p->n++] = e;
+    return true;
+}
+
+/* Store prog's binary in pc's cache under key; a failure is logged. */
+static void store(cl_program prog, const char *const *key, size_t nkey,
+                  const hg__program_cache *pc)
+{
+    size_t blen = 0;
+    unsigned char *bin = hg__program_binary(prog, &blen);
+    hg_error cerr;
+    if (bin && hg__cache_store(pc->dir, key, nkey, bin, blen, &cerr) != HG_OK)
+        hg__log(pc->log, HG_LOG_WARN, "program cache: %s", cerr.message);
+    free(bin);
+}
+
+void hg__program_pending_keep(hg__program_pending *p, cl_program prog,
+                              const hg__program_cache *pc)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        hg__pending_entry *e = &p->v[i];
+        if (e->prog != prog) {
+            p->v[w++] = *e;
+            continue;
+        }
+        const char *key[] = {"program", e->info->platform_name, e->info->name, e->info->id,
+                             e->info->driver_version, e->label, e->options, e->hash};
+        if (pc->dir)
+            store(e->prog, key, sizeof key / sizeof key[0], pc);
+        pending_free(e);
+    }
+    p->n = w;
+}
+
+void hg__program_pending_clear(hg__program_pending *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        pending_free(&p->v[i]);
+    free(p->v);
+    *p = (hg__program_pending){0};
+}
+
 hg_status hg__program_build(cl_context ctx, cl_device_id dev, const hg_device_info *info,
                             const char *what, const char *label, const char *src, size_t len,
                             const char *options, const hg__program_cache *pc,
@@ -192,14 +269,11 @@ hg_status hg__program_build(cl_context ctx, cl_device_id dev, const hg_device_in
         clReleaseProgram(p);
         return st;
     }
-    if (storable) {
-        size_t blen = 0;
-        unsigned char *bin = hg__program_binary(p, &blen);
-        hg_error cerr;
-        if (bin && hg__cache_store(pc->dir, key, nkey, bin, blen, &cerr) != HG_OK)
-            hg__log(pc->log, HG_LOG_WARN, "program cache: %s", cerr.message);
-        free(bin);
-    }
+    /* pending: stored later if kept; now when refreshing (the entry proved
+       wrong: it is replaced whether kept or not) or out of memory for the list */
+    if (storable && (pc->refresh || !pc->pending ||
+                     !pending_add(pc->pending, p, info, label, key[6], hash)))
+        store(p, key, nkey, pc);
     *out = p;
     return HG_OK;
 }

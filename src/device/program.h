@@ -8,6 +8,20 @@
 
 #include "clutil.h"
 
+/*
+ * Programs compiled from source whose cache entries wait for a decision
+ * (hg__program_cache.pending): a kernel race builds every candidate, and
+ * fetching a program's binary is itself a compile on some drivers (POCL
+ * compiles every kernel of the program for its binary: 2.6 to 4.5 s for one
+ * gemm.cl tile, against 0.7 s for the build), so only the programs of the
+ * candidate kept are stored (hg__program_pending_keep).
+ */
+typedef struct hg__pending_entry hg__pending_entry;
+typedef struct hg__program_pending {
+    hg__pending_entry *v;
+    size_t             n, cap;
+} hg__program_pending;
+
 typedef struct hg__program_cache {
     const char *dir;        /* resolved, trusted cache directory, NULL: no cache */
     const char *binary_dir; /* prebuilt binaries (docs/programs.md), may be NULL */
@@ -15,6 +29,10 @@ typedef struct hg__program_cache {
     bool        refresh;    /* compile from source even when the cache has the program,
                                and replace its entry (the entry proved wrong) */
     const hg__logger *log;
+    hg__program_pending *pending; /* non-NULL: a program compiled from source is not
+                                     stored but added here (retained), to be stored
+                                     or dropped later; with refresh it is stored at
+                                     once (the wrong entry must go either way) */
 } hg__program_cache;
 
 /* How a program was obtained. */
@@ -40,6 +58,18 @@ hg_status hg__program_build(cl_context ctx, cl_device_id dev, const hg_device_in
                             const char *what, const char *label, const char *src, size_t len,
                             const char *options, const hg__program_cache *pc,
                             cl_program *out, hg__program_origin *origin, hg_error *err);
+
+/*
+ * Store the cache entries of the pending programs that are prog (the same
+ * handle; a program may be pending more than once), in pc's directory, and
+ * drop them from the list.  Failures to store are logged, not returned: the
+ * cache is an optimisation.
+ */
+void hg__program_pending_keep(hg__program_pending *p, cl_program prog,
+                              const hg__program_cache *pc);
+
+/* Drop every pending entry (their programs released) and free the list. */
+void hg__program_pending_clear(hg__program_pending *p);
 
 /* The file a prebuilt binary for (info, label) is looked up at (malloc'ed). */
 char *hg__prebuilt_path(const char *binary_dir, const hg_device_info *info, const char *label);

@@ -900,6 +900,7 @@ hg_status hg_engine_gradient(hg_engine *eng, const float *params, size_t first, 
                              float *grad, double *loss, hg_error *err)
 {
     hg_error_clear(err);
+    hg__kchoice_store_pending(eng); /* before the clock: the default choice's programs */
     double t0 = hg__now_ms();
     hg_status st = check_step(eng, params, count, grad, err);
     if (st != HG_OK)
@@ -915,6 +916,7 @@ hg_status hg_engine_gradient_rows(hg_engine *eng, const float *params, const siz
                                   size_t count, float *grad, double *loss, hg_error *err)
 {
     hg_error_clear(err);
+    hg__kchoice_store_pending(eng); /* before the clock: the default choice's programs */
     double t0 = hg__now_ms();
     hg_status st = check_step(eng, params, count, grad, err);
     if (st != HG_OK)

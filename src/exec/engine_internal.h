@@ -247,6 +247,10 @@ typedef struct hg__device {
                                          cached profile is not reused, calibration
                                          builds every candidate from source */
     bool              offline;        /* loads prebuilt binaries, never compiles */
+    bool              defer_store;    /* a kernel race is on: programs compiled from
+                                         source wait in pending, and only the kept
+                                         candidate's are cached (profile.c) */
+    hg__program_pending pending;      /* those programs (program.h) */
     hg__cost_model     model;          /* calibrated cost model */
     bool              model_from_cache; /* model read from the profile cache (false again
                                           once measured anew: profile_check.c) */
@@ -527,6 +531,22 @@ bool hg__kchoice_valid(const hg_engine *eng, const hg__device *d, const hg__kcho
 hg_status hg__kchoice_apply(hg_engine *eng, hg__device *d, size_t li, const hg__kchoice *k,
                             hg_error *err);
 void hg__kchoice_release(hg__device *d);
+/*
+ * End of a kernel race on d (d->defer_store set while it ran): the pending
+ * programs (program.h) of the path d computes with are cached, the others
+ * dropped; d->defer_store is cleared.  Fetching a binary from POCL compiles
+ * every kernel of the program again (2.6 to 4.5 s for one gemm.cl tile), so
+ * the losers' binaries are never fetched.
+ */
+void hg__kchoice_keep_programs(hg_engine *eng, hg__device *d);
+/*
+ * hg__kchoice_keep_programs on every device with programs pending: the
+ * default choice's, built at hg_engine_create, wait so that a race that
+ * follows need not have fetched their binaries; they are stored at the end
+ * of hg_engine_calibrate, or before the first gradient step of an engine
+ * that is not calibrated.  NULL eng: nothing.
+ */
+void hg__kchoice_store_pending(hg_engine *eng);
 /*
  * Tests only: build candidate `name` ("fused r8/b8/k2") broken -- how 1: it
  * fails to build; how 2: it computes a wrong gradient -- to check that

@@ -62,6 +62,7 @@ hg_status hg__path_build(hg_engine *eng, hg__device *d, const char *src, size_t 
     hg__program_origin origin;
     hg__program_cache pc = eng->pcache;
     pc.refresh = d->rebuild;
+    pc.pending = d->defer_store ? &d->pending : NULL;
     hg_status st = hg__program_build(d->ctx, d->cl_dev, d->info, d->what, label, src, len,
                                      options, &pc, prog, &origin, err);
     if (st == HG_OK && origin == HG__PROGRAM_CACHE)

@@ -189,6 +189,9 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error 
     if (st != HG_OK)
         return st;
 
+    /* its programs are cached once the choice is settled (calibration or the
+       first step: hg__kchoice_store_pending), not before a race replaces it */
+    d->defer_store = eng->pcache.dir != NULL;
     hg__kchoice kc = hg__kchoice_default(eng, d);
     st = hg__kchoice_apply(eng, d, li, &kc, err);
     if (st != HG_OK && d->offline && !eng->det && kc.path == HG__PATH_OWN &&
@@ -258,6 +261,7 @@ void hg__device_close(hg__device *d)
     free(d->chk_y);
     free(d->chk_l);
     hg__kchoice_release(d);
+    hg__program_pending_clear(&d->pending);
     hg__sparse_release(d);
     hg__plan_free(&d->claim);
     cl_mem *mems[] = {&d->x, &d->y, &d->labels, &d->params, &d->pingpong[0],
