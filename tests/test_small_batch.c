@@ -344,6 +344,34 @@ START_TEST(calibration_races_at_the_batch_size)
 }
 END_TEST
 
+/* The cost model is fitted where the steps are when the batch is known, at
+   least 16 rows and fast on the device (profile.c, measure): 11 pairs of an
+   eighth of the batch and the whole one, after a first fit of 5 pairs; with
+   no batch, or a smaller one, on about 10 and 100 ms of rows, at most 5
+   runs of each size.  Counted through the model's samples, never timed. */
+START_TEST(cost_model_fitted_at_the_batch)
+{
+    problem p;
+    make_problem(&p, HG_MODEL_SOFTMAX);
+    const size_t batches[] = {128, 0, 8};
+    for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
+        hg_engine *e = pthread_engine(&p, batches[b]);
+        const hg__cost_model *m = &e->dev[0].model;
+        ck_assert(m->valid);
+        size_t n = m->samples + m->rejected;
+        if (batches[b] >= 16)
+            ck_assert_msg(n == 22, "batch %zu: %zu samples", batches[b], n);
+        else
+            ck_assert_msg(n >= 2 && n <= 10, "batch %zu: %zu samples", batches[b], n);
+        hg_device_profile pf;
+        ck_assert_int_eq(hg_engine_device_profile(e, 0, &pf), HG_OK);
+        ck_assert(pf.fixed_ms >= 0 && pf.ms_per_row > 0);
+        hg_engine_destroy(e);
+    }
+    free_problem(&p);
+}
+END_TEST
+
 /* Two devices of equal weight: each races at its half of the batch and at the
    whole batch; deterministic shares are whole blocks. */
 START_TEST(race_sizes_follow_the_share)
@@ -407,6 +435,7 @@ int main(void)
     tcase_add_test(tc, offered_where_they_belong);
     tcase_add_test(tc, race_sizes_follow_the_share);
     tcase_add_test(tc, calibration_races_at_the_batch_size);
+    tcase_add_test(tc, cost_model_fitted_at_the_batch);
     tcase_add_test(tc, profile_cache_keeps_the_slabs);
     tcase_add_test(tc, small_slabs_softmax);
     tcase_add_test(tc, small_slabs_linear);

@@ -50,6 +50,7 @@
 #include "profile_key.h"
 
 #define REPEATS 5
+#define BATCH_REPEATS 11 /* runs of each size when fitted at the batch (measure) */
 #define MAX_RACE_REPS 32 /* at least hg__race_plan's reps */
 #define TARGET_MS 100.0
 
@@ -87,9 +88,9 @@ static char *signature(const hg_engine *eng)
     }
     /* the batch size the kernels were raced at; absent when unknown, so that
        such profiles keep the keys they had before the option existed */
-    char batch[32] = "";
-    if (eng->batch_rows)
-        snprintf(batch, sizeof batch, ";batch=%zu", eng->batch_rows);
+    char batch[48] = "";
+    if (eng->batch_rows) /* fit=step: the cost model fitted at the batch (measure) */
+        snprintf(batch, sizeof batch, ";batch=%zu;fit=step", eng->batch_rows);
     return hg__asprintf("model=%d;in=%zu;out=%zu;hidden=%s;gemm=%s;det=%zu;src=%016llx;"
                         "chunk=%zu;kernels=%016llx;sparse=%zu;v=4%s", (int)m->kind, m->inputs,
                         m->outputs, hidden, gemm_name(eng->gemm), eng->block_rows, src,
@@ -154,15 +155,71 @@ static size_t clamp_rows(double n, size_t lo, size_t hi)
  * device, 65,536-row steps: predicted 20 ms, ran in 13).  A GPU is measured
  * on thousands of rows and Oclgrind on a handful, and calibration stays
  * well under a second per device.
+ *
+ * With a known step size (hg_engine_options.batch_rows) of at least 16 rows
+ * that the probe says the device runs within 100 ms, the model is fitted
+ * where the steps are instead: on an eighth of a batch and on a whole one
+ * (the most a device gets of a step), BATCH_REPEATS runs each, in turn
+ * (time_pairs).  Fitted on
+ * 10 to 100 ms of rows, a model of a 128-row softmax step on POCL's basic
+ * device said fixed 0 ms and 0.457 us a row, where its steps took 17.6 us on
+ * one row and 52 us on 128; on pthread it said 54 us fixed, where one row
+ * took 83 us (2026-12-04): with the rows in cache a row costs less, and the
+ * line through the large sizes misses the fixed cost.
  */
+/*
+ * Device i on n1 and n2 rows in turn, reps pairs after one warm-up pair,
+ * appended to rows[] / ms[] at *ns: what drifts while they run (a runtime's
+ * threads waking up or going to sleep) hits both sizes alike.
+ */
+static hg_status time_pairs(hg_engine *eng, size_t i, size_t n1, size_t n2, int reps,
+                            const float *params, size_t *rows, double *ms, size_t *ns,
+                            hg_error *err)
+{
+    size_t scratch_rows[2];
+    double scratch_ms[2];
+    size_t none = 0;
+    hg_status st = time_rows(eng, i, n1, 0, false, params, scratch_rows, scratch_ms, &none, err);
+    for (int r = 0; r < reps && st == HG_OK; r++) {
+        st = time_rows(eng, i, n1, 1, false, params, rows, ms, ns, err);
+        if (st == HG_OK)
+            st = time_rows(eng, i, n2, 1, false, params, rows, ms, ns, err);
+    }
+    return st;
+}
+
+/* The model through the samples (hg__cost_fit); where noise hid the growth (a
+   slow device measured on few rows), the conservative model through the
+   origin, from the largest size's median. */
+static hg_status fit(hg_engine *eng, const hg__device *d, const size_t *rows, const double *ms,
+                     size_t ns, hg__cost_model *out, hg_error *err)
+{
+    hg_status st = hg__cost_fit(rows, ms, ns, out, err);
+    if (st != HG_INVALID_ARGUMENT || ns == 0)
+        return st;
+    size_t big = 0, k = 0;
+    double med[2 * BATCH_REPEATS];
+    for (size_t j = 0; j < ns; j++)
+        big = rows[j] > big ? rows[j] : big;
+    for (size_t j = 0; j < ns && k < sizeof med / sizeof med[0]; j++)
+        if (rows[j] == big)
+            med[k++] = ms[j];
+    double m = hg__cost_median(med, k);
+    hg__log(&eng->log, HG_LOG_INFO, "%s: %s; using %.3g ms/row", d->what, err->message,
+            m / (double)big);
+    *out = (hg__cost_model){0, m / (double)big, ns, 0, m > 0};
+    hg_error_clear(err);
+    return out->valid ? HG_OK : HG_INVALID_ARGUMENT;
+}
+
 static hg_status measure(hg_engine *eng, size_t i, const float *params, hg__cost_model *out,
                          hg_error *err)
 {
     hg__device *d = &eng->dev[i];
     size_t have = d->win.hi - d->win.lo;
     size_t cap = have < d->chunk_rows ? have : d->chunk_rows;
-    size_t rows[2 * REPEATS];
-    double ms[2 * REPEATS];
+    size_t rows[2 * BATCH_REPEATS];
+    double ms[2 * BATCH_REPEATS];
     size_t ns = 0;
     size_t probe = cap < 8 ? cap : 8;
     hg_status st = time_rows(eng, i, probe, 1, false, params, rows, ms, &ns, err);
@@ -170,6 +227,29 @@ static hg_status measure(hg_engine *eng, size_t i, const float *params, hg__cost
         return st;
     double per_row = ms[0] / (double)probe;
     ns = 0;
+    size_t nb = eng->batch_rows < cap ? eng->batch_rows : cap;
+    if (nb >= 16 && per_row * (double)nb <= TARGET_MS) {
+        hg__log(&eng->log, HG_LOG_DEBUG, "%s: cost model on %zu and %zu rows (the batch size)",
+                d->what, nb / 8, nb);
+        /* twice: the host waits for a device by polling for as long as its
+           model predicts, blocking without one (devwait.h), and a blocked wait
+           costs POCL pthread's wake-up (30-40 us): a first fit, in place while
+           the second pass is timed, makes the waits those of the steps */
+        st = time_pairs(eng, i, nb / 8, nb, REPEATS, params, rows, ms, &ns, err);
+        if (st == HG_OK)
+            st = fit(eng, d, rows, ms, ns, out, err);
+        if (st != HG_OK)
+            return st;
+        hg__cost_model before = d->model;
+        hg__waiter waited = d->wait;
+        d->model = *out;
+        d->wait.misses = d->wait.resting = 0;
+        ns = 0;
+        st = time_pairs(eng, i, nb / 8, nb, BATCH_REPEATS, params, rows, ms, &ns, err);
+        d->model = before;
+        d->wait = waited;
+        return st == HG_OK ? fit(eng, d, rows, ms, ns, out, err) : st;
+    }
     size_t n1 = clamp_rows(10.0 / (per_row > 1e-9 ? per_row : 1e-9), 1, cap);
     st = time_rows(eng, i, n1, per_row * (double)n1 > 50.0 ? 3 : REPEATS, true, params, rows,
                    ms, &ns, err);
@@ -186,28 +266,7 @@ static hg_status measure(hg_engine *eng, size_t i, const float *params, hg__cost
     if (n2 > n1)
         st = time_rows(eng, i, n2, per_row * (double)n2 > 50.0 ? 3 : REPEATS, true, params,
                        rows, ms, &ns, err);
-    if (st != HG_OK)
-        return st;
-    st = hg__cost_fit(rows, ms, ns, out, err);
-    if (st == HG_INVALID_ARGUMENT && ns > 0) {
-        /* Noise hid the growth (a slow device measured on few rows): fall
-           back to the conservative model through the origin, from the
-           largest size's median. */
-        size_t big = 0, k = 0;
-        double med[2 * REPEATS];
-        for (size_t j = 0; j < ns; j++)
-            big = rows[j] > big ? rows[j] : big;
-        for (size_t j = 0; j < ns; j++)
-            if (rows[j] == big)
-                med[k++] = ms[j];
-        double m = hg__cost_median(med, k);
-        hg__log(&eng->log, HG_LOG_INFO, "%s: %s; using %.3g ms/row", d->what, err->message,
-                m / (double)big);
-        *out = (hg__cost_model){0, m / (double)big, ns, 0, m > 0};
-        hg_error_clear(err);
-        st = out->valid ? HG_OK : HG_INVALID_ARGUMENT;
-    }
-    return st;
+    return st == HG_OK ? fit(eng, d, rows, ms, ns, out, err) : st;
 }
 
 /* Cache payload: text, so that it is readable and portable. */
