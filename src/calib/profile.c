@@ -146,28 +146,6 @@ static size_t clamp_rows(double n, size_t lo, size_t hi)
 }
 
 /*
- * Sizes adapt to the device: a probe run on 8 rows says roughly how fast it
- * is, and the small size is what it would run in about 10 ms.  The large size
- * is what the small size's median says takes about 100 ms (at least 4 times
- * more rows; at most the rows it holds or a batch): the probe's time is
- * mostly the fixed cost, so sizing the large one from it measured a fast
- * device on small batches and extrapolated from there (POCL's pthread
- * device, 65,536-row steps: predicted 20 ms, ran in 13).  A GPU is measured
- * on thousands of rows and Oclgrind on a handful, and calibration stays
- * well under a second per device.
- *
- * With a known step size (hg_engine_options.batch_rows) of at least 16 rows
- * that the probe says the device runs within 100 ms, the model is fitted
- * where the steps are instead: on an eighth of a batch and on a whole one
- * (the most a device gets of a step), BATCH_REPEATS runs each, in turn
- * (time_pairs).  Fitted on
- * 10 to 100 ms of rows, a model of a 128-row softmax step on POCL's basic
- * device said fixed 0 ms and 0.457 us a row, where its steps took 17.6 us on
- * one row and 52 us on 128; on pthread it said 54 us fixed, where one row
- * took 83 us (2026-12-04): with the rows in cache a row costs less, and the
- * line through the large sizes misses the fixed cost.
- */
-/*
  * Device i on n1 and n2 rows in turn, reps pairs after one warm-up pair,
  * appended to rows[] / ms[] at *ns: what drifts while they run (a runtime's
  * threads waking up or going to sleep) hits both sizes alike.
@@ -212,6 +190,27 @@ static hg_status fit(hg_engine *eng, const hg__device *d, const size_t *rows, co
     return out->valid ? HG_OK : HG_INVALID_ARGUMENT;
 }
 
+/*
+ * Sizes adapt to the device: a probe run on 8 rows says roughly how fast it
+ * is, and the small size is what it would run in about 10 ms.  The large size
+ * is what the small size's median says takes about 100 ms (at least 4 times
+ * more rows; at most the rows it holds or a batch): the probe's time is
+ * mostly the fixed cost, so sizing the large one from it measured a fast
+ * device on small batches and extrapolated from there (POCL's pthread
+ * device, 65,536-row steps: predicted 20 ms, ran in 13).  A GPU is measured
+ * on thousands of rows and Oclgrind on a handful, and calibration stays
+ * well under a second per device.
+ *
+ * With a known step size (hg_engine_options.batch_rows) of at least 16 rows
+ * that the probe says the device runs within 100 ms, the model is fitted
+ * where the steps are instead: on an eighth of a batch and on a whole one
+ * (the most a device gets of a step), BATCH_REPEATS runs each, in turn
+ * (time_pairs).  Fitted on 10 to 100 ms of rows, a model of a 128-row softmax step on POCL's basic
+ * device said fixed 0 ms and 0.457 us a row, where its steps took 17.6 us on
+ * one row and 52 us on 128; on pthread it said 54 us fixed, where one row
+ * took 83 us (2026-12-04): with the rows in cache a row costs less, and the
+ * line through the large sizes misses the fixed cost.
+ */
 static hg_status measure(hg_engine *eng, size_t i, const float *params, hg__cost_model *out,
                          hg_error *err)
 {
