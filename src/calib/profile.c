@@ -205,11 +205,12 @@ static hg_status fit(hg_engine *eng, const hg__device *d, const size_t *rows, co
  * that the probe says the device runs within 100 ms, the model is fitted
  * where the steps are instead: on an eighth of a batch and on a whole one
  * (the most a device gets of a step), BATCH_REPEATS runs each, in turn
- * (time_pairs).  Fitted on 10 to 100 ms of rows, a model of a 128-row softmax step on POCL's basic
- * device said fixed 0 ms and 0.457 us a row, where its steps took 17.6 us on
- * one row and 52 us on 128; on pthread it said 54 us fixed, where one row
- * took 83 us (2026-12-04): with the rows in cache a row costs less, and the
- * line through the large sizes misses the fixed cost.
+ * (time_pairs).  Fitted on 10 to 100 ms of rows, a model of a 128-row
+ * softmax step on POCL's basic device said fixed 0 ms and 0.457 us a row,
+ * where its steps took 17.6 us on one row and 52 us on 128; on pthread it
+ * said 54 us fixed, where one row took 83 us (2026-12-04): with the rows in
+ * cache a row costs less, and the line through the large sizes misses the
+ * fixed cost.
  */
 static hg_status measure(hg_engine *eng, size_t i, const float *params, hg__cost_model *out,
                          hg_error *err)
