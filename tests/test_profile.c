@@ -367,7 +367,9 @@ START_TEST(large_batch_sized_from_the_small_one)
         lines++;
         at++;
     }
-    ck_assert_uint_eq(lines, hg_engine_device_count(e));
+    /* one a device at least; fission measures a CPU device again as a
+       sub-device where others share its cores (Intel's runtime beside POCL) */
+    ck_assert_msg(lines >= hg_engine_device_count(e), "%zu lines:\n%s", lines, lg.text);
     hg_engine_destroy(e);
     pthread_mutex_destroy(&lg.lock);
 }
