@@ -65,7 +65,7 @@ static hg_engine *engine(const problem *p, const hg__engine_knobs *k)
     hg_options_init(&dev);
     dev.use_environment = false;
     dev.keep_duplicates = true;
-    dev.devices = "cpu";
+    dev.devices = "platform:Portable"; /* POCL's two: not another CPU runtime (Intel's) */
     hg_engine_options o;
     hg_engine_options_init(&o);
     o.devices = &dev;

@@ -199,7 +199,7 @@ static hg_engine *engine(void)
     hg_options_init(&dev);
     dev.use_environment = false;
     dev.keep_duplicates = true;
-    dev.devices = "cpu";
+    dev.devices = "platform:Portable"; /* POCL's two: not another CPU runtime (Intel's) */
     dev.log_level = HG_LOG_ERROR;
     hg_engine_options o;
     hg_engine_options_init(&o);
