@@ -74,12 +74,10 @@ static inline bool test_expect_matches(const char *entry, const char *name,
     return name && hg__icontains(name, entry);
 }
 
-/* The CPU devices the set promises: the entries whose device (every device the
-   loader lists, duplicates kept) is of the CPU class.  POCL's two and Intel's
-   are; Oclgrind (an accelerator first) and a GPU added to the set (docs/gpu.md)
-   are not.  Exits the test program with status 1 and a message when an entry
-   matches no device or the list cannot be made. */
-static inline size_t test_expect_cpus(const test_expect *x)
+/* Every device the loader lists, duplicates kept; exits the test program with
+   status 1 and a message when the list cannot be made.  Destroy it with
+   hg_device_list_destroy. */
+static inline hg_device_list *test_all_devices(void)
 {
     hg_options o;
     hg_options_init(&o);
@@ -88,9 +86,20 @@ static inline size_t test_expect_cpus(const test_expect *x)
     hg_device_list *l = NULL;
     hg_error e;
     if (hg_device_list_create(&o, &l, &e) != HG_OK) {
-        fprintf(stderr, "test_expect_cpus: hg_device_list_create: %s\n", e.message);
+        fprintf(stderr, "hg_device_list_create: %s\n", e.message);
         exit(1);
     }
+    return l;
+}
+
+/* The CPU devices the set promises: the entries whose device (every device the
+   loader lists, duplicates kept) is of the CPU class.  POCL's two and Intel's
+   are; Oclgrind (an accelerator first) and a GPU added to the set (docs/gpu.md)
+   are not.  Exits the test program with status 1 and a message when an entry
+   matches no device or the list cannot be made. */
+static inline size_t test_expect_cpus(const test_expect *x)
+{
+    hg_device_list *l = test_all_devices();
     size_t n = 0;
     for (size_t i = 0; i < x->n; i++) {
         const hg_device_info *found = NULL;

@@ -14,18 +14,6 @@
 #include "roofline.h"
 #include "test_expect.h"
 
-/* Every device the loader lists, duplicates kept. */
-static hg_device_list *all_devices(void)
-{
-    hg_options o;
-    hg_options_init(&o);
-    o.use_environment = false;
-    o.keep_duplicates = true;
-    hg_device_list *l = NULL;
-    hg_error e;
-    ck_assert_msg(hg_device_list_create(&o, &l, &e) == HG_OK, "%s", e.message);
-    return l;
-}
 
 static bool is_oclgrind(const hg_device_info *d)
 {
@@ -36,7 +24,7 @@ START_TEST(every_device_reads_its_buffer)
 {
     test_expect ex;
     test_expect_load(&ex);
-    hg_device_list *l = all_devices();
+    hg_device_list *l = test_all_devices();
     ck_assert_uint_eq(hg_device_list_count(l), ex.n); /* the set's devices: none skipped */
     for (size_t i = 0; i < hg_device_list_count(l); i++) {
         const hg_device_info *d = hg_device_list_get(l, i);
@@ -55,7 +43,7 @@ END_TEST
 
 START_TEST(a_device_sharing_host_memory_defers_to_the_host)
 {
-    hg_device_list *l = all_devices();
+    hg_device_list *l = test_all_devices();
     size_t shared = 0;
     for (size_t i = 0; i < hg_device_list_count(l); i++) {
         const hg_device_info *d = hg_device_list_get(l, i);

@@ -131,6 +131,16 @@ static hg_status prebuilt(cl_context ctx, cl_device_id dev, const hg_device_info
     return st;
 }
 
+/* A program's cache key (see the top of the file): its fields into key[]. */
+enum { NKEY = 8 };
+static void program_key(const char *key[NKEY], const hg_device_info *info, const char *label,
+                        const char *options, const char *hash)
+{
+    const char *k[NKEY] = {"program", info->platform_name, info->name, info->id,
+                           info->driver_version, label, options ? options : "", hash};
+    memcpy(key, k, sizeof k);
+}
+
 /* A program compiled from source and its cache key's fields (hg__program_pending). */
 struct hg__pending_entry {
     cl_program            prog; /* retained */
@@ -191,10 +201,10 @@ void hg__program_pending_keep(hg__program_pending *p, cl_program prog,
             p->v[w++] = *e;
             continue;
         }
-        const char *key[] = {"program", e->info->platform_name, e->info->name, e->info->id,
-                             e->info->driver_version, e->label, e->options, e->hash};
+        const char *key[NKEY];
+        program_key(key, e->info, e->label, e->options, e->hash);
         if (pc->dir)
-            store(e->prog, key, sizeof key / sizeof key[0], pc);
+            store(e->prog, key, NKEY, pc);
         pending_free(e);
     }
     p->n = w;
@@ -223,9 +233,9 @@ hg_status hg__program_build(cl_context ctx, cl_device_id dev, const hg_device_in
     char hash[17];
     snprintf(hash, sizeof hash, "%016llx",
              (unsigned long long)hg__fnv1a(HG__FNV_INIT, src, len));
-    const char *key[] = {"program", info->platform_name, info->name, info->id,
-                         info->driver_version, label, options ? options : "", hash};
-    size_t nkey = sizeof key / sizeof key[0];
+    const char *key[NKEY];
+    program_key(key, info, label, options, hash);
+    size_t nkey = NKEY;
     bool storable = pc->dir != NULL; /* not after an I/O error: storing would fail alike */
     if (pc->dir && !pc->refresh) {
         void *bin = NULL;
