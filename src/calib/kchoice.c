@@ -284,6 +284,40 @@ void hg__kchoice_release(hg__device *d)
     d->cap_rows = 0; /* the workspace depends on the choice */
 }
 
+void hg__kchoice_park(hg__device *d, hg__kchoice_parked *p)
+{
+    hg__platform_enter(d->serial);
+    if (d->ops)
+        d->ops->drop_workspace(d->ps);
+    *p = (hg__kchoice_parked){d->ops, d->ps, d->kc, d->kc_from_cache};
+    d->ops = NULL;
+    d->ps = NULL;
+    d->cap_rows = 0; /* the shared layer buffers are sized again for the next path */
+    hg__platform_leave(d->serial);
+}
+
+void hg__kchoice_unpark(hg__device *d, hg__kchoice_parked *p)
+{
+    hg__platform_enter(d->serial);
+    hg__kchoice_release(d);
+    d->ops = p->ops;
+    d->ps = p->ps;
+    d->kc = p->kc;
+    d->kc_from_cache = p->from_cache;
+    d->kc_checked = false;
+    *p = (hg__kchoice_parked){0};
+    hg__platform_leave(d->serial);
+}
+
+void hg__kchoice_parked_release(hg__device *d, hg__kchoice_parked *p)
+{
+    hg__platform_enter(d->serial);
+    if (p->ops)
+        p->ops->release(p->ps);
+    *p = (hg__kchoice_parked){0};
+    hg__platform_leave(d->serial);
+}
+
 void hg__kchoice_keep_programs(hg_engine *eng, hg__device *d)
 {
     cl_program prog;

@@ -47,6 +47,7 @@
 #include "diskcache.h"
 #include "engine_internal.h"
 #include "calib_rules.h"
+#include "path_ops.h"
 #include "profile_key.h"
 
 #define REPEATS 5
@@ -533,6 +534,85 @@ static bool keep_unraced(hg_engine *eng, size_t i, const float *params, const ra
     return true;
 }
 
+/*
+ * The candidates' paths during a race (hg__kchoice_parked): slot[k] holds
+ * candidate k's while the device does not, slot[nc] the path the device held
+ * before the race until a candidate takes it or the race ends; held is the
+ * slot the device holds (SIZE_MAX: none, after a failed build).
+ */
+typedef struct race_paths {
+    hg__kchoice_parked slot[HG__MAX_CANDIDATES + 1];
+    size_t             held;
+    hg__kchoice        before;
+} race_paths;
+
+/* Make slot k (held or non-empty) the device's path. */
+static void hold(hg__device *d, race_paths *rp, size_t k)
+{
+    if (rp->held == k)
+        return;
+    if (rp->held != SIZE_MAX)
+        hg__kchoice_park(d, &rp->slot[rp->held]);
+    hg__kchoice_unpark(d, &rp->slot[k]);
+    rp->held = k;
+}
+
+/*
+ * Make candidate c (index k of nc) the device's path: the path it held
+ * before the race when that is c, the cache is not suspect and no test hook
+ * breaks c (hg__kchoice_break acts when a program is built), else built
+ * (from source when the cache is suspect: then every entry is, and this
+ * replaces them).
+ */
+static hg_status build_candidate(hg_engine *eng, hg__device *d, race_paths *rp, size_t k,
+                                 size_t nc, const hg__kchoice *c, hg_error *err)
+{
+    bool before_there = rp->held == nc || rp->slot[nc].ops;
+    if (!d->cache_suspect && before_there && same_choice(&rp->before, c) &&
+        !hg__path_broken_option(eng, c)[0]) {
+        if (rp->held != nc) {
+            rp->slot[k] = rp->slot[nc];
+            rp->slot[nc] = (hg__kchoice_parked){0};
+            hold(d, rp, k);
+        }
+        rp->held = k;
+        return HG_OK;
+    }
+    if (rp->held != SIZE_MAX)
+        hg__kchoice_park(d, &rp->slot[rp->held]);
+    rp->held = SIZE_MAX;
+    d->rebuild = d->cache_suspect;
+    hg_status st = hg__kchoice_apply(eng, d, d->li, c, err);
+    d->rebuild = false;
+    if (st == HG_OK)
+        rp->held = k;
+    return st;
+}
+
+/*
+ * End of a race: the device holds candidate best's path, or (best SIZE_MAX)
+ * the one it held before; every other path is released.
+ */
+static void end_race(hg_engine *eng, hg__device *d, race_paths *rp, const hg__kchoice *c,
+                     size_t nc, size_t best)
+{
+    size_t at = best;
+    for (size_t k = 0; k <= nc && at == SIZE_MAX; k++) /* the path held before, wherever */
+        if ((rp->held == k || rp->slot[k].ops) &&
+            (k == nc || same_choice(&rp->before, &c[k])))
+            at = k;
+    if (at != SIZE_MAX) {
+        hold(d, rp, at);
+    } else {
+        hg_error e;
+        if (hg__kchoice_apply(eng, d, d->li, &rp->before, &e) != HG_OK)
+            hg__log(&eng->log, HG_LOG_WARN, "%s: %s", d->what, e.message);
+    }
+    for (size_t k = 0; k <= nc; k++)
+        if (k != rp->held)
+            hg__kchoice_parked_release(d, &rp->slot[k]);
+}
+
 static hg_status race(hg_engine *eng, size_t i, const float *params,
                       const hg__kchoice *exclude, const char *excluded_why,
                       const race_hint *hint, hg_error *err)
@@ -580,10 +660,8 @@ static hg_status race(hg_engine *eng, size_t i, const float *params,
     int timed[HG__MAX_CANDIDATES];
     size_t used = 0, best = SIZE_MAX;
     double best_ms = INFINITY;
-    hg__kchoice before = d->kc;
-    /* 1. each candidate builds and computes the right gradient (built from
-       source when the device's cache proved wrong: then every entry is
-       suspect, and this replaces them) */
+    race_paths rp = {.held = nc, .before = d->kc}; /* every slot empty */
+    /* 1. each candidate builds (build_candidate) and computes the right gradient */
     for (size_t k = 0; k < nc; k++) {
         hg_error e;
         why[k][0] = '\0';
@@ -594,9 +672,7 @@ static hg_status race(hg_engine *eng, size_t i, const float *params,
             snprintf(why[k], sizeof why[k], "%.150s", excluded_why);
             continue;
         }
-        d->rebuild = d->cache_suspect;
-        ok[k] = hg__kchoice_apply(eng, d, d->li, &c[k], &e) == HG_OK;
-        d->rebuild = false;
+        ok[k] = build_candidate(eng, d, &rp, k, nc, &c[k], &e) == HG_OK;
         if (!ok[k])
             snprintf(why[k], sizeof why[k], "%.120s", e.message);
         else if (!kernels_right(eng, i, params, why[k], sizeof why[k]))
@@ -614,9 +690,8 @@ static hg_status race(hg_engine *eng, size_t i, const float *params,
             hg_error e;
             if (!racing[k])
                 continue;
-            if ((!same_choice(&d->kc, &c[k]) &&
-                 hg__kchoice_apply(eng, d, d->li, &c[k], &e) != HG_OK) ||
-                race_time(eng, i, &race, params, &ms[k][r], &e) != HG_OK) {
+            hold(d, &rp, k);
+            if (race_time(eng, i, &race, params, &ms[k][r], &e) != HG_OK) {
                 snprintf(why[k], sizeof why[k], "%.120s", e.message);
                 ok[k] = racing[k] = false;
                 continue;
@@ -651,16 +726,10 @@ static hg_status race(hg_engine *eng, size_t i, const float *params,
             hg__log(&eng->log, HG_LOG_WARN, "%s: kernel %s excluded: %s", d->what, name,
                     why[k]);
     }
-    if (best == SIZE_MAX) {
-        hg_error e;
-        if (hg__kchoice_apply(eng, d, d->li, &before, &e) != HG_OK)
-            hg__log(&eng->log, HG_LOG_WARN, "%s: %s", d->what, e.message);
+    end_race(eng, d, &rp, c, nc, best);
+    if (best == SIZE_MAX)
         return hg__error_set(err, HG_BUILD, 0, "%s: no kernel candidate works (%s)", d->what,
                              note);
-    }
-    st = same_choice(&d->kc, &c[best]) ? HG_OK : hg__kchoice_apply(eng, d, d->li, &c[best], err);
-    if (st != HG_OK)
-        return st;
     d->kc_checked = true; /* this choice passed step 1 in this process */
     char name[48];
     hg__kchoice_name(&c[best], name, sizeof name);

@@ -241,6 +241,9 @@ typedef struct hg__device {
                                          the host reference in this process (profile.c) */
     bool              kc_from_cache;  /* a program of the current choice came from the
                                          program cache */
+    size_t            path_builds;    /* programs of kernel choices built (hg__path_build,
+                                         from source or a cache): a race builds each
+                                         candidate once (tests) */
     bool              rebuild;        /* build programs from source, replacing their
                                          cache entries (hg__program_cache.refresh) */
     bool              cache_suspect;  /* a cached binary computed a wrong gradient: its
@@ -531,6 +534,27 @@ bool hg__kchoice_valid(const hg_engine *eng, const hg__device *d, const hg__kcho
 hg_status hg__kchoice_apply(hg_engine *eng, hg__device *d, size_t li, const hg__kchoice *k,
                             hg_error *err);
 void hg__kchoice_release(hg__device *d);
+/*
+ * A device's path set aside, to be put back without building it again: a
+ * kernel race holds every candidate it built this way, so that switching
+ * between them round after round compiles nothing (on POCL each rebuild
+ * from source costs its preprocessor and a cache lookup, 70 to 100 ms for a
+ * fused program).  Empty when ops is NULL.
+ */
+typedef struct hg__kchoice_parked {
+    const struct hg__path_ops *ops;
+    void       *ps;
+    hg__kchoice kc;
+    bool        from_cache;
+} hg__kchoice_parked;
+/* Move d's current path (if any) into the empty *p, its workspace dropped;
+   d is left with no path (d->ops NULL) until one is applied or put back. */
+void hg__kchoice_park(hg__device *d, hg__kchoice_parked *p);
+/* Make the non-empty *p d's current path, releasing d's current one (and
+   the workspace); d->kc_checked becomes false; *p is left empty. */
+void hg__kchoice_unpark(hg__device *d, hg__kchoice_parked *p);
+/* Release what *p holds (nothing when empty); *p is left empty. */
+void hg__kchoice_parked_release(hg__device *d, hg__kchoice_parked *p);
 /*
  * End of a kernel race on d (d->defer_store set while it ran): the pending
  * programs (program.h) of the path d computes with are cached, the others

@@ -67,6 +67,7 @@ hg_status hg__path_build(hg_engine *eng, hg__device *d, const char *src, size_t 
                                      options, &pc, prog, &origin, err);
     if (st == HG_OK && origin == HG__PROGRAM_CACHE)
         d->kc_from_cache = true;
+    d->path_builds += st == HG_OK;
     return st;
 }
 
