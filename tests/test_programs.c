@@ -70,7 +70,8 @@ static hg_engine *engine(bool offline, bool no_cache, hg_status want, hg_error *
     o.cache_dir = cache;
     o.no_program_cache = no_cache;
     o.binary_dir = bins;
-    const hg__engine_knobs k = {.offline = offline};
+    /* every program stored, also POCL's (which caches them itself) */
+    const hg__engine_knobs k = {.offline = offline, .store_programs = true};
     hg_engine *e = NULL;
     hg_status st = hg__engine_create_knobs(&o, &k, &model, &e, err);
     ck_assert_msg(st == want, "hg_engine_create: %s (%s)", hg_status_name(st), err->message);
@@ -108,17 +109,27 @@ static size_t count_files(const char *dir)
     return n;
 }
 
-/* Programs the engine built: each device's model program and those of the
-   kernel it computes with (fused: one; tiled GEMM: two). */
-static size_t programs(const hg_engine *e)
+/* Programs the engine built on its devices whose driver caches programs
+   itself (POCL: program.h) when pocl, on the others when !pocl: each
+   device's model program and those of the kernel it computes with (fused:
+   one; tiled GEMM: two). */
+static size_t programs_on(const hg_engine *e, bool pocl)
 {
     size_t n = 0;
     for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+        if (hg__driver_caches_programs(hg_engine_device(e, i)) != pocl)
+            continue;
         hg_device_profile p;
         ck_assert_int_eq(hg_engine_device_profile(e, i, &p), HG_OK);
         n += 1 + (!strncmp(p.kernel, "fused", 5) ? 1 : !strncmp(p.kernel, "tiled", 5) ? 2 : 0);
     }
     return n;
+}
+
+/* Every program the engine built. */
+static size_t programs(const hg_engine *e)
+{
+    return programs_on(e, true) + programs_on(e, false);
 }
 
 static void expect_origin(hg_engine *e, const char *origin)
@@ -228,7 +239,9 @@ static hg_engine *cpu_engine(const char *dir, bool profile_cache, test_log *lg)
     o.no_profile_cache = !profile_cache;
     hg_engine *e = NULL;
     hg_error err;
-    ck_assert_msg(hg_engine_create(&o, &model, &e, &err) == HG_OK, "%s", err.message);
+    const hg__engine_knobs k = {.store_programs = true}; /* as engine() */
+    ck_assert_msg(hg__engine_create_knobs(&o, &k, &model, &e, &err) == HG_OK, "%s",
+                  err.message);
     ck_assert_uint_eq(hg_engine_device_count(e), expected_cpus());
     return e;
 }
@@ -587,6 +600,77 @@ START_TEST(only_kept_kernels_are_cached)
 }
 END_TEST
 
+/*
+ * By default no binary is stored for a device whose driver keeps the
+ * programs it compiles itself (POCL with its kernel cache on: fetching one
+ * compiles every kernel of the program again); the other devices' programs
+ * are stored as ever.  POCL's devices build from source again next time, and
+ * compute the same gradient.
+ */
+START_TEST(pocl_keeps_its_own_programs)
+{
+    make_dirs();
+    make_data();
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.keep_duplicates = true;
+    dev.log_level = HG_LOG_ERROR;
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.devices = &dev;
+    o.cache_dir = cache;
+    hg_error err;
+    for (int run = 0; run < 2; run++) {
+        hg_engine *e = NULL;
+        ck_assert_msg(hg_engine_create(&o, &model, &e, &err) == HG_OK, "%s", err.message);
+        ck_assert_uint_gt(programs_on(e, true), 0); /* the test set has POCL's devices */
+        set_data(e);
+        ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+        expect_reference(e, run ? "built again" : "first built");
+        for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+            const hg_device_info *di = hg_engine_device(e, i);
+            const char *want = hg__driver_caches_programs(di) || !run ? "source" : "cache";
+            ck_assert_msg(!strcmp(hg_engine_program_origin(e, i), want), "run %d, %s: %s, "
+                          "want %s", run, di->name, hg_engine_program_origin(e, i), want);
+        }
+        ck_assert_uint_eq(program_count(), programs_on(e, false));
+        hg_engine_destroy(e);
+    }
+    remove_tree(cache);
+    remove_tree(bins);
+}
+END_TEST
+
+/*
+ * A race builds each candidate once, however many rounds it times them in,
+ * and takes the kernel the device starts on as that candidate (softmax: one
+ * fused program a candidate); a device not raced builds nothing more.
+ */
+START_TEST(race_builds_each_candidate_once)
+{
+    make_dirs();
+    make_data();
+    hg_error err;
+    hg_engine *e = engine(false, true, HG_OK, &err); /* no program cache */
+    set_data(e);
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    for (size_t i = 0; i < e->ndev; i++) {
+        const hg__device *d = &e->dev[i];
+        size_t raced = 0;
+        const char *f = strstr(d->kc_note, "fastest of ");
+        if (f)
+            raced = strtoul(f + strlen("fastest of "), NULL, 10);
+        ck_assert_msg(f || strstr(d->kc_note, "not raced"), "%s: %s", d->what, d->kc_note);
+        ck_assert_msg(d->path_builds == (raced ? raced : 1), "%s: %zu programs built (%s)",
+                      d->what, d->path_builds, d->kc_note);
+    }
+    hg_engine_destroy(e);
+    remove_tree(cache);
+    remove_tree(bins);
+}
+END_TEST
+
 START_TEST(fifo_entries_do_not_hang)
 {
     make_dirs();
@@ -698,6 +782,8 @@ int main(void)
     tcase_add_test(tc, prebuilt_binaries_without_compiler);
     tcase_add_test(tc, forged_entries_are_caught);
     tcase_add_test(tc, only_kept_kernels_are_cached);
+    tcase_add_test(tc, pocl_keeps_its_own_programs);
+    tcase_add_test(tc, race_builds_each_candidate_once);
     tcase_add_test(tc, fifo_entries_do_not_hang);
     tcase_add_test(tc, untrusted_cache_directory_is_not_used);
     suite_add_tcase(s, tc);

@@ -218,6 +218,16 @@ void hg__program_pending_clear(hg__program_pending *p)
     *p = (hg__program_pending){0};
 }
 
+bool hg__driver_caches_programs(const hg_device_info *info)
+{
+    if (!info->platform_name || strcmp(info->platform_name, "Portable Computing Language"))
+        return false;
+    /* POCL's own switch, read as POCL reads a boolean option: on unless set to
+       something that does not start with '1' (then hetgrad stores: safe) */
+    const char *on = getenv("POCL_KERNEL_CACHE");
+    return !on || on[0] == '1';
+}
+
 hg_status hg__program_build(cl_context ctx, cl_device_id dev, const hg_device_info *info,
                             const char *what, const char *label, const char *src, size_t len,
                             const char *options, const hg__program_cache *pc,
@@ -280,9 +290,10 @@ hg_status hg__program_build(cl_context ctx, cl_device_id dev, const hg_device_in
         return st;
     }
     /* pending: stored later if kept; now when refreshing (the entry proved
-       wrong: it is replaced whether kept or not) or out of memory for the list */
-    if (storable && (pc->refresh || !pc->pending ||
-                     !pending_add(pc->pending, p, info, label, key[6], hash)))
+       wrong: it is replaced whether kept or not, whoever caches programs) or
+       out of memory for the list; not at all where the driver keeps its own */
+    if (storable && (pc->refresh || pc->store_all || !hg__driver_caches_programs(info)) &&
+        (pc->refresh || !pc->pending || !pending_add(pc->pending, p, info, label, key[6], hash)))
         store(p, key, nkey, pc);
     *out = p;
     return HG_OK;

@@ -28,6 +28,8 @@ typedef struct hg__program_cache {
     bool        offline;    /* never compile: load prebuilt binaries only */
     bool        refresh;    /* compile from source even when the cache has the program,
                                and replace its entry (the entry proved wrong) */
+    bool        store_all;  /* store even where the driver caches programs itself
+                               (hg__driver_caches_programs): tests of this cache */
     const hg__logger *log;
     hg__program_pending *pending; /* non-NULL: a program compiled from source is not
                                      stored but added here (retained), to be stored
@@ -50,7 +52,9 @@ typedef enum hg__program_origin {
  * is HG_BUILD with a message naming the path.  Otherwise the cache is tried
  * first, unless pc->refresh (key: platform, device name and id, driver,
  * label, build options, hash of src: what the binary was built from); a
- * cached binary the driver rejects is logged and rebuilt.  The cache cannot
+ * cached binary the driver rejects is logged and rebuilt.  A program built
+ * from source is stored (or left pending) unless its driver caches programs
+ * itself (hg__driver_caches_programs, below).  The cache cannot
  * tell a right binary from a wrong one with the right key: callers check
  * what the program computes.  Build failures are HG_BUILD with the build log.
  */
@@ -58,6 +62,17 @@ hg_status hg__program_build(cl_context ctx, cl_device_id dev, const hg_device_in
                             const char *what, const char *label, const char *src, size_t len,
                             const char *options, const hg__program_cache *pc,
                             cl_program *out, hg__program_origin *origin, hg_error *err);
+
+/*
+ * Whether the driver keeps the programs it compiles on disk itself, so that
+ * hetgrad stores no binary for it (unless hg__program_cache.store_all): POCL
+ * with its kernel cache on (its default; POCL_KERNEL_CACHE=0 turns it off).
+ * There a build from the same source finds POCL's entry (its preprocessor and
+ * a lookup: 20 to 100 ms), while fetching the binary for hetgrad's cache makes
+ * POCL compile every kernel of the program again (model.cl: 1.5 s;
+ * docs/programs.md).  A binary hetgrad stored earlier is still loaded.
+ */
+bool hg__driver_caches_programs(const hg_device_info *info);
 
 /*
  * Store the cache entries of the pending programs that are prog (the same

@@ -266,7 +266,8 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "copying binary_dir");
     }
     eng->pcache = (hg__program_cache){.dir = eng->cache_dir, .binary_dir = eng->binary_dir,
-                                      .offline = knobs->offline, .log = &eng->log};
+                                      .offline = knobs->offline,
+                                      .store_all = knobs->store_programs, .log = &eng->log};
     eng->deadline_factor = opt.deadline_factor;
     /* HETGRAD_FISSION: "off" or "0" never fissions, "force" keeps a fissioned
        device whatever the joint steps measure (to benchmark it) */

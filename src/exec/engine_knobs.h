@@ -20,6 +20,9 @@ typedef struct hg__engine_knobs {
                            host thread */
     bool offline;       /* every device loads prebuilt binaries only, as if none had
                            a compiler (docs/programs.md) */
+    bool store_programs; /* the program cache stores binaries for every device, also
+                            where the driver caches programs itself (POCL: program.h),
+                            so that a test can watch the cache on POCL */
     bool no_fission;    /* calibration never gives a CPU device a compute unit fewer
                            (fission.c), as HETGRAD_FISSION=off */
     bool keep_fission;  /* calibration keeps a fissioned device whatever the joint
