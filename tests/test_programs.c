@@ -57,7 +57,8 @@ static void make_data(void)
         params[i] = (float)((i * 13) % 7) / 10.0f - 0.3f;
 }
 
-static hg_engine *engine(bool offline, bool no_cache, hg_status want, hg_error *err)
+static hg_engine *engine_knobs(const hg__engine_knobs *k, bool no_cache, hg_status want,
+                               hg_error *err)
 {
     hg_options dev;
     hg_options_init(&dev);
@@ -70,12 +71,17 @@ static hg_engine *engine(bool offline, bool no_cache, hg_status want, hg_error *
     o.cache_dir = cache;
     o.no_program_cache = no_cache;
     o.binary_dir = bins;
-    /* every program stored, also POCL's (which caches them itself) */
-    const hg__engine_knobs k = {.offline = offline, .store_programs = true};
     hg_engine *e = NULL;
-    hg_status st = hg__engine_create_knobs(&o, &k, &model, &e, err);
+    hg_status st = hg__engine_create_knobs(&o, k, &model, &e, err);
     ck_assert_msg(st == want, "hg_engine_create: %s (%s)", hg_status_name(st), err->message);
     return e;
+}
+
+static hg_engine *engine(bool offline, bool no_cache, hg_status want, hg_error *err)
+{
+    /* every program stored, also POCL's (which caches them itself) */
+    const hg__engine_knobs k = {.offline = offline, .store_programs = true};
+    return engine_knobs(&k, no_cache, want, err);
 }
 
 /* The engine's gradient equals the double reference. */
@@ -645,14 +651,17 @@ END_TEST
 /*
  * A race builds each candidate once, however many rounds it times them in,
  * and takes the kernel the device starts on as that candidate (softmax: one
- * fused program a candidate); a device not raced builds nothing more.
+ * fused program a candidate); a device not raced builds nothing more.  No
+ * fission: a fissioned device is opened again and given the whole device's
+ * kernel and note, a build the race did not make.
  */
 START_TEST(race_builds_each_candidate_once)
 {
     make_dirs();
     make_data();
     hg_error err;
-    hg_engine *e = engine(false, true, HG_OK, &err); /* no program cache */
+    const hg__engine_knobs k = {.no_fission = true};
+    hg_engine *e = engine_knobs(&k, true, HG_OK, &err); /* no program cache */
     set_data(e);
     ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
     for (size_t i = 0; i < e->ndev; i++) {
