@@ -648,6 +648,63 @@ START_TEST(pocl_keeps_its_own_programs)
 }
 END_TEST
 
+/* An engine on every test device that reads the environment (HETGRAD_*),
+   with the status want. */
+static hg_engine *env_engine(hg_status want, hg_error *err)
+{
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = true;
+    dev.keep_duplicates = true;
+    dev.log_level = HG_LOG_ERROR;
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.devices = &dev;
+    o.cache_dir = cache;
+    hg_engine *e = NULL;
+    hg_status st = hg_engine_create(&o, &model, &e, err);
+    ck_assert_msg(st == want, "hg_engine_create: %s (%s)", hg_status_name(st), err->message);
+    return e;
+}
+
+/*
+ * HETGRAD_PROGRAM_CACHE=all stores POCL's programs too (the model programs at
+ * creation, as every driver's); "auto" is the default; any other value is
+ * an error naming the variable.
+ */
+START_TEST(program_cache_all_from_the_environment)
+{
+    make_dirs();
+    make_data();
+    hg_error err;
+    setenv("HETGRAD_PROGRAM_CACHE", "auto", 1);
+    hg_engine *e = env_engine(HG_OK, &err);
+    size_t others = 0, ndev = hg_engine_device_count(e);
+    for (size_t i = 0; i < ndev; i++)
+        others += !hg__driver_caches_programs(hg_engine_device(e, i));
+    ck_assert_uint_lt(others, ndev); /* POCL's devices are in the test set */
+    ck_assert_uint_eq(program_count(), others);
+    hg_engine_destroy(e);
+
+    setenv("HETGRAD_PROGRAM_CACHE", "all", 1);
+    e = env_engine(HG_OK, &err);
+    ck_assert_uint_eq(program_count(), ndev);
+    check_gradient(e);
+    hg_engine_destroy(e);
+    e = env_engine(HG_OK, &err);
+    expect_origin(e, "cache");
+    hg_engine_destroy(e);
+
+    setenv("HETGRAD_PROGRAM_CACHE", "sometimes", 1);
+    ck_assert_ptr_null(env_engine(HG_INVALID_ARGUMENT, &err));
+    ck_assert_msg(strstr(err.message, "HETGRAD_PROGRAM_CACHE") && strstr(err.message, "sometimes"),
+                  "%s", err.message);
+    unsetenv("HETGRAD_PROGRAM_CACHE");
+    remove_tree(cache);
+    remove_tree(bins);
+}
+END_TEST
+
 /*
  * A race builds each candidate once, however many rounds it times them in,
  * and takes the kernel the device starts on as that candidate (softmax: one
@@ -793,6 +850,7 @@ int main(void)
     tcase_add_test(tc, only_kept_kernels_are_cached);
     tcase_add_test(tc, pocl_keeps_its_own_programs);
     tcase_add_test(tc, race_builds_each_candidate_once);
+    tcase_add_test(tc, program_cache_all_from_the_environment);
     tcase_add_test(tc, fifo_entries_do_not_hang);
     tcase_add_test(tc, untrusted_cache_directory_is_not_used);
     suite_add_tcase(s, tc);

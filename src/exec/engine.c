@@ -195,6 +195,22 @@ static hg_status open_devices(hg_engine *eng, hg_error *err)
  * else auto), "auto", "on"/"1" or "off"/"0"; unless off, makes the engine's
  * board.  HG_INVALID_ARGUMENT for another value, HG_OUT_OF_MEMORY.
  */
+/*
+ * HETGRAD_PROGRAM_CACHE: "auto" (the default: no binaries for a driver that
+ * caches programs itself, program.h) or "all" (every device's, POCL's too:
+ * faster warm starts, slower first runs; docs/programs.md).
+ */
+static hg_status program_cache_option(hg_engine *eng, bool env, hg_error *err)
+{
+    const char *v = env ? getenv("HETGRAD_PROGRAM_CACHE") : NULL;
+    if (v && *v && strcmp(v, "auto") != 0 && strcmp(v, "all") != 0)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                             "HETGRAD_PROGRAM_CACHE is \"%s\": use auto or all", v);
+    if (v && !strcmp(v, "all"))
+        eng->pcache.store_all = true;
+    return HG_OK;
+}
+
 static hg_status steal_option(hg_engine *eng, const char *knob, bool env, hg_error *err)
 {
     const char *v = knob ? knob : env ? getenv("HETGRAD_STEAL") : NULL;
@@ -292,7 +308,8 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     eng->head_rows = knobs->head_rows;
     eng->fused_cols = knobs->fused_cols;
     eng->host_l2 = hg__host_l2_bytes();
-    if ((st = steal_option(eng, knobs->steal, devopt.use_environment, err)) != HG_OK) {
+    if ((st = program_cache_option(eng, devopt.use_environment, err)) != HG_OK ||
+        (st = steal_option(eng, knobs->steal, devopt.use_environment, err)) != HG_OK) {
         hg_engine_destroy(eng);
         return st;
     }
