@@ -57,12 +57,14 @@ static void make_data(void)
         params[i] = (float)((i * 13) % 7) / 10.0f - 0.3f;
 }
 
-static hg_engine *engine_knobs(const hg__engine_knobs *k, bool no_cache, hg_status want,
-                               hg_error *err)
+/* An engine on every test device with knobs k, reading HETGRAD_* when env,
+   with the status want. */
+static hg_engine *make_engine(const hg__engine_knobs *k, bool env, bool no_cache,
+                              hg_status want, hg_error *err)
 {
     hg_options dev;
     hg_options_init(&dev);
-    dev.use_environment = false;
+    dev.use_environment = env;
     dev.keep_duplicates = true;
     dev.log_level = HG_LOG_ERROR;
     hg_engine_options o;
@@ -81,7 +83,14 @@ static hg_engine *engine(bool offline, bool no_cache, hg_status want, hg_error *
 {
     /* every program stored, also POCL's (which caches them itself) */
     const hg__engine_knobs k = {.offline = offline, .store_programs = true};
-    return engine_knobs(&k, no_cache, want, err);
+    return make_engine(&k, false, no_cache, want, err);
+}
+
+/* As hg_engine_create (no knobs), reading HETGRAD_* when env. */
+static hg_engine *plain_engine(bool env, hg_status want, hg_error *err)
+{
+    const hg__engine_knobs none = {0};
+    return make_engine(&none, env, false, want, err);
 }
 
 /* The engine's gradient equals the double reference. */
@@ -617,19 +626,9 @@ START_TEST(pocl_keeps_its_own_programs)
 {
     make_dirs();
     make_data();
-    hg_options dev;
-    hg_options_init(&dev);
-    dev.use_environment = false;
-    dev.keep_duplicates = true;
-    dev.log_level = HG_LOG_ERROR;
-    hg_engine_options o;
-    hg_engine_options_init(&o);
-    o.devices = &dev;
-    o.cache_dir = cache;
     hg_error err;
     for (int run = 0; run < 2; run++) {
-        hg_engine *e = NULL;
-        ck_assert_msg(hg_engine_create(&o, &model, &e, &err) == HG_OK, "%s", err.message);
+        hg_engine *e = plain_engine(false, HG_OK, &err);
         ck_assert_uint_gt(programs_on(e, true), 0); /* the test set has POCL's devices */
         set_data(e);
         ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
@@ -648,25 +647,6 @@ START_TEST(pocl_keeps_its_own_programs)
 }
 END_TEST
 
-/* An engine on every test device that reads the environment (HETGRAD_*),
-   with the status want. */
-static hg_engine *env_engine(hg_status want, hg_error *err)
-{
-    hg_options dev;
-    hg_options_init(&dev);
-    dev.use_environment = true;
-    dev.keep_duplicates = true;
-    dev.log_level = HG_LOG_ERROR;
-    hg_engine_options o;
-    hg_engine_options_init(&o);
-    o.devices = &dev;
-    o.cache_dir = cache;
-    hg_engine *e = NULL;
-    hg_status st = hg_engine_create(&o, &model, &e, err);
-    ck_assert_msg(st == want, "hg_engine_create: %s (%s)", hg_status_name(st), err->message);
-    return e;
-}
-
 /*
  * HETGRAD_PROGRAM_CACHE=all stores POCL's programs too (the model programs at
  * creation, as every driver's); "auto" is the default; any other value is
@@ -678,7 +658,7 @@ START_TEST(program_cache_all_from_the_environment)
     make_data();
     hg_error err;
     setenv("HETGRAD_PROGRAM_CACHE", "auto", 1);
-    hg_engine *e = env_engine(HG_OK, &err);
+    hg_engine *e = plain_engine(true, HG_OK, &err);
     size_t others = 0, ndev = hg_engine_device_count(e);
     for (size_t i = 0; i < ndev; i++)
         others += !hg__driver_caches_programs(hg_engine_device(e, i));
@@ -687,16 +667,16 @@ START_TEST(program_cache_all_from_the_environment)
     hg_engine_destroy(e);
 
     setenv("HETGRAD_PROGRAM_CACHE", "all", 1);
-    e = env_engine(HG_OK, &err);
+    e = plain_engine(true, HG_OK, &err);
     ck_assert_uint_eq(program_count(), ndev);
     check_gradient(e);
     hg_engine_destroy(e);
-    e = env_engine(HG_OK, &err);
+    e = plain_engine(true, HG_OK, &err);
     expect_origin(e, "cache");
     hg_engine_destroy(e);
 
     setenv("HETGRAD_PROGRAM_CACHE", "sometimes", 1);
-    ck_assert_ptr_null(env_engine(HG_INVALID_ARGUMENT, &err));
+    ck_assert_ptr_null(plain_engine(true, HG_INVALID_ARGUMENT, &err));
     ck_assert_msg(strstr(err.message, "HETGRAD_PROGRAM_CACHE") && strstr(err.message, "sometimes"),
                   "%s", err.message);
     unsetenv("HETGRAD_PROGRAM_CACHE");
@@ -718,7 +698,7 @@ START_TEST(race_builds_each_candidate_once)
     make_data();
     hg_error err;
     const hg__engine_knobs k = {.no_fission = true};
-    hg_engine *e = engine_knobs(&k, true, HG_OK, &err); /* no program cache */
+    hg_engine *e = make_engine(&k, false, true, HG_OK, &err); /* no program cache */
     set_data(e);
     ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
     for (size_t i = 0; i < e->ndev; i++) {
