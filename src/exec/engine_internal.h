@@ -538,7 +538,7 @@ void hg__kchoice_release(hg__device *d);
  * A device's path set aside, to be put back without building it again: a
  * kernel race holds every candidate it built this way, so that switching
  * between them round after round compiles nothing (on POCL each rebuild
- * from source costs its preprocessor and a cache lookup, 70 to 100 ms for a
+ * from source costs its preprocessor and a cache lookup, 70 to 100 ms under strace for a
  * fused program).  Empty when ops is NULL.
  */
 typedef struct hg__kchoice_parked {
