@@ -278,8 +278,8 @@ HG_EXTERN bool hg_engine_quarantined(const hg_engine *eng, size_t i, const char 
  * Where device i's model program came from: "source" (compiled), "cache"
  * (the program cache) or "prebuilt" (binary_dir); NULL out of range.  On
  * POCL's devices it is "source" on every run while POCL's own kernel cache is
- * on: hetgrad then stores no binary for them, and POCL finds the program in
- * its cache (docs/programs.md).
+ * on, unless HETGRAD_PROGRAM_CACHE=all: hetgrad then stores no binary for
+ * them, and POCL finds the program in its cache (docs/programs.md).
  */
 HG_EXTERN const char *hg_engine_program_origin(const hg_engine *eng, size_t i);
 
