@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "engine_internal.h"
+#include "engine_knobs.h"
 #include "internal.h"
 #include "test_problem.h"
 
@@ -53,8 +54,9 @@ static void teardown(void)
 #define POCL "platform:Portable"
 
 /* A calibrated engine on the POCL devices (selection sel), keeping duplicates or not,
-   for steps of batch rows (0: unknown). */
-static hg_engine *engine_for(const char *sel, bool keep, size_t batch)
+   for steps of batch rows (0: unknown), with test knobs k (NULL: none). */
+static hg_engine *engine_knobs(const char *sel, bool keep, size_t batch,
+                               const hg__engine_knobs *k)
 {
     hg_options dev;
     hg_options_init(&dev);
@@ -70,11 +72,17 @@ static hg_engine *engine_for(const char *sel, bool keep, size_t batch)
     o.batch_rows = batch;
     hg_engine *e = NULL;
     hg_error err;
-    ck_assert_msg(hg_engine_create(&o, &model, &e, &err) == HG_OK, "%s", err.message);
+    ck_assert_msg(hg__engine_create_knobs(&o, k, &model, &e, &err) == HG_OK, "%s",
+                  err.message);
     hg_dataset_desc d = {NROWS, D, x, NULL, labels};
     ck_assert_msg(hg_engine_set_data(e, &d, &err) == HG_OK, "%s", err.message);
     ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
     return e;
+}
+
+static hg_engine *engine_for(const char *sel, bool keep, size_t batch)
+{
+    return engine_knobs(sel, keep, batch, NULL);
 }
 
 static hg_engine *engine(const char *sel, bool keep)
@@ -153,6 +161,76 @@ START_TEST(the_faster_view_is_kept)
 }
 END_TEST
 
+/* Whether device d computes with kernels it did not race (duplicates.c). */
+static bool views_choice(const hg__device *d)
+{
+    return hg__kchoice_unraced(d->kc_note);
+}
+
+/* basic and pthread: one compiler on the same cores.  They are compared on the
+   same kernels, pthread's defaults, neither racing; the one kept (pthread, by the
+   knob) races its own after the decision.  A second engine reads both profiles
+   from the cache: basic's on the kernels it was compared on, pthread's raced. */
+START_TEST(a_view_with_the_same_compiler_is_not_raced)
+{
+    hg__engine_knobs k = {.views_verdict = -1}; /* pthread stays */
+    hg_engine *e = engine_knobs(POCL, false, 0, &k);
+    size_t i = cpu_index(e);
+    const hg__device *d = &e->dev[i];
+    const char *note = hg_engine_duplicate_note(e, i);
+    ck_assert_msg(d->info->kept && strstr(d->info->name, "pthread"), "%s", d->info->name);
+    const hg_device_info *basic = NULL;
+    for (size_t j = 0; j < hg_device_list_count(e->list); j++)
+        if (strstr(hg_device_list_get(e->list, j)->name, "basic"))
+            basic = hg_device_list_get(e->list, j);
+    ck_assert_ptr_nonnull(basic);
+    char compared[256], raced[256], kname[48];
+    hg__kchoice def = hg__kchoice_default(e, d);
+    hg__kchoice_name(&def, kname, sizeof kname);
+    snprintf(compared, sizeof compared, "%s ran %s without a race of its own, the kernels %s "
+             "ran when they were compared", basic->id, kname, d->info->id);
+    hg__kchoice_name(&d->kc, kname, sizeof kname);
+    snprintf(raced, sizeof raced, "%s, kept, then raced its kernels: %s", d->info->id, kname);
+    ck_assert_msg(strstr(note, compared), "%s\nlacks: %s", note, compared);
+    ck_assert_msg(strstr(note, raced), "%s\nlacks: %s", note, raced);
+    ck_assert_msg(d->kc_measured && !views_choice(d) && strstr(d->kc_note, "fastest of"),
+                  "%s", d->kc_note);
+    hg_engine *e2 = engine_knobs(POCL, false, 0, &k);
+    size_t i2 = cpu_index(e2);
+    const char *note2 = hg_engine_duplicate_note(e2, i2);
+    ck_assert_msg(strstr(note2, compared) && !strstr(note2, "then raced"), "%s", note2);
+    ck_assert(e2->dev[i2].model_from_cache && e2->dev[i2].kc_measured);
+    ck_assert_str_eq(e2->dev[i2].kc_note, d->kc_note);
+    exact_step(e2);
+    hg_engine_destroy(e2);
+    hg_engine_destroy(e);
+}
+END_TEST
+
+/* A view that wins (forced by the knob) races its own kernels after the decision,
+   before it computes, and its profile comes back from the cache as raced. */
+START_TEST(a_winning_view_races_its_own_kernels)
+{
+    hg__engine_knobs k = {.views_verdict = 1};
+    hg_engine *e = engine_knobs(POCL, false, 0, &k);
+    ck_assert_uint_eq(hg_engine_device_count(e), 1);
+    const hg__device *d = &e->dev[0];
+    ck_assert_msg(!d->info->kept && strstr(d->info->name, "basic"), "%s", d->info->name);
+    ck_assert_msg(d->kc_measured && !views_choice(d) && strstr(d->kc_note, "fastest of"),
+                  "%s", d->kc_note);
+    ck_assert_ptr_null(d->kc_view);
+    exact_step(e);
+    hg_engine *e2 = engine_knobs(POCL, false, 0, &k);
+    const hg__device *d2 = &e2->dev[0];
+    ck_assert_str_eq(d2->info->id, d->info->id);
+    ck_assert(d2->model_from_cache && d2->kc_measured);
+    ck_assert_str_eq(d2->kc_note, d->kc_note);
+    exact_step(e2);
+    hg_engine_destroy(e2);
+    hg_engine_destroy(e);
+}
+END_TEST
+
 /* The engine's step size known (a training run's minibatch): the views are
    compared on a step of that many rows, not on the whole data set. */
 START_TEST(views_compared_at_the_step_size)
@@ -202,6 +280,8 @@ int main(void)
     tcase_add_test(tc, a_named_preference_is_not_measured_away);
     tcase_add_test(tc, views_compared_at_the_step_size);
     tcase_add_test(tc, kept_duplicates_are_not_traded);
+    tcase_add_test(tc, a_view_with_the_same_compiler_is_not_raced);
+    tcase_add_test(tc, a_winning_view_races_its_own_kernels);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

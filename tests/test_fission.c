@@ -161,6 +161,32 @@ START_TEST(fissioned_pthread_computes_the_reference)
 }
 END_TEST
 
+/* The sub-device opens on the whole device's kernels: one build, not the default's
+   and then those.  The default shape is broken (a wrong gradient), so that the race
+   keeps another and a build of the default first would count. */
+START_TEST(subdevice_builds_the_whole_devices_kernels_once)
+{
+    problem p;
+    make_problem(&p, 3000, 40, 5);
+    hg__engine_knobs k = {.keep_fission = true};
+    hg_engine *e = engine(&p, &k);
+    size_t t = pthread_device(e);
+    hg__kchoice def = hg__kchoice_default(e, &e->dev[t]);
+    char name[48];
+    hg__kchoice_name(&def, name, sizeof name);
+    hg__kchoice_break(e, name, 2);
+    hg_error err;
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    const hg__device *d = &e->dev[t];
+    ck_assert_ptr_nonnull(d->sub);
+    ck_assert_msg(!hg__kchoice_same(&d->kc, &def), "the broken default %s was kept", name);
+    ck_assert_uint_eq(d->path_builds, 1);
+    expect_reference(e, &p, 0, 3000, "fissioned pthread, opened on its kernels");
+    hg_engine_destroy(e);
+    free_problem(&p);
+}
+END_TEST
+
 /* The trial runs by default and leaves a note, whatever it decides. */
 START_TEST(trial_leaves_a_note)
 {
@@ -209,6 +235,7 @@ int main(void)
     tcase_add_test(tc, fissioned_pthread_computes_the_reference);
     tcase_add_test(tc, trial_leaves_a_note);
     tcase_add_test(tc, off_means_whole);
+    tcase_add_test(tc, subdevice_builds_the_whole_devices_kernels_once);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

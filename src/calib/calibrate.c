@@ -6,7 +6,9 @@
  *      or its cached profile;
  *   1b. duplicates (duplicates.c): a view of the same hardware that the
  *      device list set aside is calibrated alone in the kept device's place,
- *      and the faster of the two is kept;
+ *      and the faster of the two is kept.  Views with the same compiler are
+ *      compared on the same kernels (the kept device's race waits: its
+ *      defer_race), and the one kept races its own;
  *   2. fission (fission.c): a CPU device beside others may do better with a
  *      compute unit fewer (not on a warm start: every profile from the cache);
  *   3. joint (joint.c): the devices run together on planned splits; each
@@ -38,10 +40,16 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "calibrating");
     bool measured = false;
     eng->warming = true; /* no fault injection during calibration */
+    /* a device whose views of the same hardware all share its compiler races
+       after they are compared on its default kernels: only the one kept */
+    for (size_t i = 0; i < eng->ndev; i++)
+        eng->dev[i].defer_race = hg__duplicates_defer_race(eng, i);
     hg_status st = hg__calibrate_solo(eng, params, &measured, err);
     /* the other views of the same hardware that the list set aside: the faster stays */
     if (st == HG_OK)
         st = hg__duplicates_calibrate(eng, params, err);
+    for (size_t i = 0; i < eng->ndev; i++)
+        eng->dev[i].defer_race = false;
     /* host threads are a resource: a CPU device may do better with a core fewer
        beside the others (not on a warm start: every profile from the cache) */
     if (st == HG_OK && measured)

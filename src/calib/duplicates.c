@@ -21,12 +21,22 @@
  *      Oclgrind beside POCL costs a run of 64 rows, not a calibration of tens
  *      of seconds;
  *   3. otherwise it is calibrated alone as the solo phase calibrates a device
- *      (kernel choice and cost model, or its cached profile);
+ *      (kernel choice and cost model, or its cached profile); a view with the
+ *      kept device's compiler (same_compiler) is measured on the kept
+ *      device's kernels without a race (adopt_choice);
  *   4. the view whose solo model predicts the shorter step is kept
  *      (hg__dedup_faster): of the engine's step size when the caller said it
  *      (hg_engine_options.batch_rows), else of min(rows, 65536) rows (joint
  *      calibration's step; hg__decision_rows); the other is closed and gets no
- *      rows.
+ *      rows;
+ *   5. the device kept, when it computes with kernels it did not race (its
+ *      race deferred, or another view's kernels), races its own (race_kept).
+ *
+ * Views with the same compiler are thus compared on the same kernels, and
+ * only the one kept races: when every view a device will be tried against
+ * shares its compiler, the solo phase does not race it (defer_race,
+ * hg__duplicates_defer_race; calibrate.c sets it).  A shape ranks the same
+ * on both, since their threads differ and their code does not.
  *
  * The decision and its figures are the device's dup_note
  * (hg_engine_duplicate_note, hetgrad-probe --profile, hetgrad-bench).  A
@@ -72,6 +82,50 @@ static bool eligible(const hg_engine *eng, const hg__device *d, size_t j)
 }
 
 /*
+ * Whether views a and c of the same hardware compile alike: the same platform
+ * and driver (POCL's pthread and basic devices: one compiler, one kernel
+ * library, the same cores).  Then a kernel shape ranks the same on both,
+ * whose threads differ, not their code.
+ */
+static bool same_compiler(const hg_device_info *a, const hg_device_info *c)
+{
+    return strcmp(a->platform_name, c->platform_name) == 0 &&
+           strcmp(a->driver_version, c->driver_version) == 0 && a->cl_type == c->cl_type;
+}
+
+bool hg__duplicates_defer_race(const hg_engine *eng, size_t i)
+{
+    const hg__device *d = &eng->dev[i];
+    if (d->quarantined || d->sub || eng->sparse || d->win.hi == d->win.lo)
+        return false;
+    size_t views = 0;
+    for (size_t j = 0; j < hg_device_list_count(eng->list); j++) {
+        if (!eligible(eng, d, j))
+            continue;
+        if (!same_compiler(d->info, hg_device_list_get(eng->list, j)))
+            return false; /* another compiler races its own: d's must be raced to compare */
+        views++;
+    }
+    return views > 0;
+}
+
+/*
+ * View v, just opened, is measured on whole's kernels without a race of its
+ * own when it has the same candidates as whole (else its race would rank
+ * shapes whole never tried, and it races): profile.c switches it to them, one
+ * build, when its profile is not in the cache, and checks their gradient.  It
+ * opened on its default kernels, which are whole's in a cold calibration
+ * (whole's race waits: defer_race) and are in the driver's cache on a warm one.
+ */
+static void adopt_choice(const hg_engine *eng, hg__device *v, const hg__device *whole)
+{
+    if (hg__kchoice_signature(eng, v) == hg__kchoice_signature(eng, whole)) {
+        v->kc_view = whole->info->id;
+        v->kc_view_choice = whole->kc;
+    }
+}
+
+/*
  * Open list device j in slot i's place (the device there, *whole, stays
  * open) with whole's resident rows, and screen it (see the top of the file).
  * *screened_ms: the screen's time.  On failure the slot is not touched.
@@ -83,6 +137,8 @@ static hg_status open_view(hg_engine *eng, size_t i, size_t j, hg__device *whole
     hg__device *d = &eng->dev[i];
     size_t have = whole->win.hi - whole->win.lo, fit = 0, chunk = 0;
     hg_status st = hg__device_open(eng, d, j, err);
+    if (st == HG_OK && same_compiler(whole->info, d->info)) /* measured on whole's kernels */
+        adopt_choice(eng, d, whole);
     if (st == HG_OK) {
         hg__device_capacity(eng, d, &fit, &chunk);
         if (eng->det) /* whole blocks, as hg_engine_set_data sizes them */
@@ -106,48 +162,6 @@ static hg_status open_view(hg_engine *eng, size_t i, size_t j, hg__device *whole
     return st;
 }
 
-/* The trial of list device j in slot i (see the top of the file); note (n bytes): what
-   was decided. */
-static hg_status try_view(hg_engine *eng, size_t i, size_t j, const float *params,
-                          size_t rows, char *note, size_t n, hg_error *err)
-{
-    const hg_device_info *c = hg_device_list_get(eng->list, j);
-    hg__device whole;
-    double screen_ms = NAN, whole_ms = hg__cost_predict(&eng->dev[i].model, rows);
-    hg_error e;
-    hg_status st = open_view(eng, i, j, &whole, &screen_ms, &e);
-    bool opened = st == HG_OK;
-    bool trial = st == HG_OK && !(screen_ms > SCREEN_MARGIN * whole_ms), replace = false,
-         cached = false;
-    if (trial)
-        st = hg__calibrate_one(eng, i, params, &cached, &e);
-    if (trial && st == HG_OK)
-        replace = hg__dedup_faster(whole.info, &whole.model, c, &eng->dev[i].model, rows,
-                                   note, n);
-    else if (st == HG_OK)
-        snprintf(note, n, "%s kept over %s (%s, %s, %u compute unit%s), the same "
-                 "hardware: %u rows alone took %.3g ms on %s, more than %.3g times what a "
-                 "step of %zu rows is predicted to take on %s (%.3g ms); %s gets no rows",
-                 whole.info->id, c->id, c->name,
-                 c->platform_name, (unsigned)c->compute_units,
-                 c->compute_units == 1 ? "" : "s",
-                 (unsigned)eng->dev[i].stats.rows, screen_ms, c->id, SCREEN_MARGIN, rows,
-                 whole.info->id, whole_ms, c->id);
-    else
-        snprintf(note, n, "%s kept over %s (%s, %s), the same hardware: its trial "
-                 "failed: %.160s", eng->dev[i].info->id, c->id, c->name, c->platform_name,
-                 e.message);
-    if (opened) { /* j is open in slot i, whole beside it: keep one of the two */
-        hg__device *loser = replace ? &whole : &eng->dev[i];
-        hg__forward_release(loser);
-        hg__device_close(loser);
-        if (!replace)
-            eng->dev[i] = whole;
-    }
-    hg__log(&eng->log, HG_LOG_INFO, "%s: duplicates: %s", eng->dev[i].what, note);
-    return st == HG_OUT_OF_MEMORY ? hg__error_set(err, st, 0, "%s", e.message) : HG_OK;
-}
-
 /* Append note to buf (n bytes), after "; " when buf is not empty; truncated to fit. */
 static void append(char *buf, size_t n, const char *note)
 {
@@ -160,6 +174,108 @@ static void append(char *buf, size_t n, const char *note)
         used += len;
     }
     buf[used] = '\0';
+}
+
+/*
+ * The trial proper (try_view): view c, open in slot i with whole beside it,
+ * calibrated alone and compared with whole; *replace: c is faster; note (n
+ * bytes): what was decided.  A view on whole's kernels (adopt_choice) says so.
+ */
+static hg_status judge(hg_engine *eng, size_t i, const hg_device_info *c,
+                       const hg__device *whole, const float *params, size_t rows,
+                       bool *replace, char *note, size_t n, hg_error *err)
+{
+    hg__device *v = &eng->dev[i];
+    bool cached = false;
+    hg_status st = hg__calibrate_one(eng, i, params, false, &cached, err);
+    bool faster = st == HG_OK && hg__dedup_faster(whole->info, &whole->model, c, &v->model,
+                                                  rows, note, n);
+    /* the test knob's verdict, when it gives one */
+    *replace = st == HG_OK && (eng->views_verdict ? eng->views_verdict > 0 : faster);
+    if (st == HG_OK && strncmp(v->kc_note, HG__NOTE_VIEWS_CHOICE,
+                               strlen(HG__NOTE_VIEWS_CHOICE)) == 0) {
+        char kname[48], also[256];
+        hg__kchoice_name(&v->kc, kname, sizeof kname);
+        snprintf(also, sizeof also, "%s ran %s without a race of its own, the kernels %s "
+                 "ran when they were compared: the same compiler on the same hardware",
+                 c->id, kname, whole->info->id);
+        append(note, n, also);
+    }
+    return st;
+}
+
+/*
+ * The device in slot i after its trials, when it kept kernels without a race
+ * (its race deferred, or another view's kernels, measured now or read from
+ * the profile cache): it computes from now on, so it races now, and note (n
+ * bytes: the trials' notes) says so when it is not empty.  A failed race leaves the
+ * device as it was, with its model, and says why.  HG_OUT_OF_MEMORY is the
+ * only error.
+ */
+static hg_status race_kept(hg_engine *eng, size_t i, const float *params, char *note,
+                           size_t n, hg_error *err)
+{
+    hg__device *d = &eng->dev[i];
+    hg__cost_model model = d->model;
+    char kept_note[sizeof d->kc_note], also[256], kname[48];
+    snprintf(kept_note, sizeof kept_note, "%s", d->kc_note);
+    d->kc_view = NULL;
+    d->defer_race = false;
+    bool cached = false;
+    hg_error e;
+    hg_status st = hg__calibrate_one(eng, i, params, true, &cached, &e);
+    hg__kchoice_name(&d->kc, kname, sizeof kname);
+    if (st == HG_OK) {
+        snprintf(also, sizeof also, "%s, kept, then raced its kernels: %s", d->info->id,
+                 kname);
+        hg__log(&eng->log, HG_LOG_INFO, "%s: %s", d->what, also);
+    } else {
+        d->model = model;
+        snprintf(d->kc_note, sizeof d->kc_note, "%s", kept_note);
+        snprintf(also, sizeof also, "%s, kept, could not race its kernels (%.150s)",
+                 d->info->id, e.message);
+        hg__log(&eng->log, HG_LOG_WARN, "%s: %s", d->what, also);
+    }
+    if (note[0]) /* after the trials' notes; none ran: nothing to add to */
+        append(note, n, also);
+    return st == HG_OUT_OF_MEMORY ? hg__error_set(err, st, 0, "%s", e.message) : HG_OK;
+}
+
+/* The trial of list device j in slot i (see the top of the file); note (n bytes): what
+   was decided. */
+static hg_status try_view(hg_engine *eng, size_t i, size_t j, const float *params,
+                          size_t rows, char *note, size_t n, hg_error *err)
+{
+    const hg_device_info *c = hg_device_list_get(eng->list, j);
+    hg__device whole;
+    double screen_ms = NAN, whole_ms = hg__cost_predict(&eng->dev[i].model, rows);
+    hg_error e;
+    hg_status st = open_view(eng, i, j, &whole, &screen_ms, &e);
+    bool opened = st == HG_OK, replace = false;
+    if (st == HG_OK && !(screen_ms > SCREEN_MARGIN * whole_ms))
+        st = judge(eng, i, c, &whole, params, rows, &replace, note, n, &e);
+    else if (st == HG_OK)
+        snprintf(note, n, "%s kept over %s (%s, %s, %u compute unit%s), the same "
+                 "hardware: %u rows alone took %.3g ms on %s, more than %.3g times what a "
+                 "step of %zu rows is predicted to take on %s (%.3g ms); %s gets no rows",
+                 whole.info->id, c->id, c->name,
+                 c->platform_name, (unsigned)c->compute_units,
+                 c->compute_units == 1 ? "" : "s",
+                 (unsigned)eng->dev[i].stats.rows, screen_ms, c->id, SCREEN_MARGIN, rows,
+                 whole.info->id, whole_ms, c->id);
+    if (st != HG_OK)
+        snprintf(note, n, "%s kept over %s (%s, %s), the same hardware: its trial "
+                 "failed: %.160s", whole.info->id, c->id, c->name, c->platform_name,
+                 e.message);
+    if (opened) { /* j is open in slot i, whole beside it: keep one of the two */
+        hg__device *loser = replace ? &whole : &eng->dev[i];
+        hg__forward_release(loser);
+        hg__device_close(loser);
+        if (!replace)
+            eng->dev[i] = whole;
+    }
+    hg__log(&eng->log, HG_LOG_INFO, "%s: duplicates: %s", eng->dev[i].what, note);
+    return st == HG_OUT_OF_MEMORY ? hg__error_set(err, st, 0, "%s", e.message) : HG_OK;
 }
 
 hg_status hg__duplicates_calibrate(hg_engine *eng, const float *params, hg_error *err)
@@ -184,6 +300,9 @@ hg_status hg__duplicates_calibrate(hg_engine *eng, const float *params, hg_error
             append(all, sizeof all, one);
         }
         /* the device in slot i now, which may be another view than before */
+        if (st == HG_OK && hg__kchoice_unraced(eng->dev[i].kc_note))
+            st = race_kept(eng, i, params, all, sizeof all, err);
+        eng->dev[i].defer_race = false;
         snprintf(eng->dev[i].dup_note, sizeof eng->dev[i].dup_note, "%s", all);
     }
     eng->warming = warming;

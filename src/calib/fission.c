@@ -338,20 +338,20 @@ static hg_status open_fissioned(hg_engine *eng, size_t i, cl_uint units, hg__dev
     if (st != HG_OK)
         return st;
     hg__device *d = &eng->dev[i];
-    st = hg__device_open_sub(eng, d, whole->li, sub, units, err); /* d owns sub now */
+    /* d owns sub now; opened on the whole device's kernels (one build) */
+    st = hg__device_open_sub(eng, d, whole->li, sub, units, &whole->kc, err);
     if (st == HG_OK) {
         d->chunk_rows = whole->chunk_rows;
         snprintf(d->kc_note, sizeof d->kc_note, "%s", whole->kc_note);
         d->kc_measured = whole->kc_measured;
-        st = hg__kchoice_apply(eng, d, d->li, &whole->kc, err);
+        if (!hg__kchoice_same(&d->kc, &whole->kc)) /* not a candidate there, or it failed */
+            st = hg__kchoice_apply(eng, d, d->li, &whole->kc, err);
     }
     if (st == HG_OK)
         st = hg__device_copy_window(eng, whole, d, err);
     if (st == HG_OK) /* the same gradient as the host reference, on the sub-device */
         st = hg__verify_kernels(eng, i, err);
-    if (st == HG_OK && d->kc.path == whole->kc.path && d->kc.a == whole->kc.a &&
-        d->kc.b == whole->kc.b && d->kc.c == whole->kc.c && d->kc.s == whole->kc.s &&
-        d->kc.one == whole->kc.one)
+    if (st == HG_OK && hg__kchoice_same(&d->kc, &whole->kc))
         st = hg__profile_remeasure(eng, i, &d->model, err);
     else if (st == HG_OK) /* another kernel was chosen: not comparable */
         st = hg__error_set(err, HG_DEVICE_FAILED, 0, "%s: its kernel computes a wrong "

@@ -264,13 +264,24 @@ uint64_t hg__kchoice_signature(const hg_engine *eng, const hg__device *d)
     return h;
 }
 
+bool hg__kchoice_unraced(const char *note)
+{
+    return strncmp(note, HG__NOTE_VIEWS_CHOICE, strlen(HG__NOTE_VIEWS_CHOICE)) == 0 ||
+           strncmp(note, HG__NOTE_RACE_DEFERRED, strlen(HG__NOTE_RACE_DEFERRED)) == 0;
+}
+
+bool hg__kchoice_same(const hg__kchoice *x, const hg__kchoice *y)
+{
+    return x->path == y->path && x->a == y->a && x->b == y->b && x->c == y->c && x->s == y->s &&
+           x->one == y->one;
+}
+
 bool hg__kchoice_valid(const hg_engine *eng, const hg__device *d, const hg__kchoice *k)
 {
     hg__kchoice c[HG__MAX_CANDIDATES];
     size_t n = hg__kchoice_candidates(eng, d, c);
     for (size_t i = 0; i < n; i++)
-        if (c[i].path == k->path && c[i].a == k->a && c[i].b == k->b && c[i].c == k->c &&
-            c[i].s == k->s && c[i].one == k->one)
+        if (hg__kchoice_same(&c[i], k))
             return true;
     return false;
 }

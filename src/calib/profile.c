@@ -309,12 +309,6 @@ static bool parse_model(const char *buf, size_t len, hg__cost_model *m, hg__kcho
     return true;
 }
 
-static bool same_choice(const hg__kchoice *x, const hg__kchoice *y)
-{
-    return x->path == y->path && x->a == y->a && x->b == y->b && x->c == y->c && x->s == y->s &&
-           x->one == y->one;
-}
-
 /*
  * Device i's gradient on its check rows (host copies of the first rows of its
  * window) against the double host reference: false, with why, when they
@@ -568,7 +562,7 @@ static hg_status build_candidate(hg_engine *eng, hg__device *d, race_paths *rp, 
                                  size_t nc, const hg__kchoice *c, hg_error *err)
 {
     bool before_there = rp->held == nc || rp->slot[nc].ops;
-    if (!d->cache_suspect && before_there && same_choice(&rp->before, c) &&
+    if (!d->cache_suspect && before_there && hg__kchoice_same(&rp->before, c) &&
         !hg__path_broken_option(eng, c)[0]) {
         if (rp->held != nc) {
             rp->slot[k] = rp->slot[nc];
@@ -599,7 +593,7 @@ static void end_race(hg_engine *eng, hg__device *d, race_paths *rp, const hg__kc
     size_t at = best;
     for (size_t k = 0; k <= nc && at == SIZE_MAX; k++) /* the path held before, wherever */
         if ((rp->held == k || rp->slot[k].ops) &&
-            (k == nc || same_choice(&rp->before, &c[k])))
+            (k == nc || hg__kchoice_same(&rp->before, &c[k])))
             at = k;
     if (at != SIZE_MAX) {
         hold(d, rp, at);
@@ -620,7 +614,7 @@ static hg_status race(hg_engine *eng, size_t i, const float *params,
     hg__device *d = &eng->dev[i];
     hg__kchoice c[HG__MAX_CANDIDATES];
     size_t nc = hg__kchoice_candidates(eng, d, c);
-    if (nc < 2 && exclude && same_choice(exclude, &c[0])) {
+    if (nc < 2 && exclude && hg__kchoice_same(exclude, &c[0])) {
         char name[48];
         hg__kchoice_name(&c[0], name, sizeof name);
         return hg__error_set(err, HG_DEVICE_FAILED, 0, "%s: its only kernel, %s, computes a "
@@ -667,7 +661,7 @@ static hg_status race(hg_engine *eng, size_t i, const float *params,
         why[k][0] = '\0';
         timed[k] = 0;
         fastest[k] = INFINITY;
-        if (exclude && same_choice(exclude, &c[k])) {
+        if (exclude && hg__kchoice_same(exclude, &c[k])) {
             ok[k] = false;
             snprintf(why[k], sizeof why[k], "%.150s", excluded_why);
             continue;
@@ -744,13 +738,68 @@ static hg_status race(hg_engine *eng, size_t i, const float *params,
     return HG_OK;
 }
 
+/*
+ * Device i keeps its current kernels without a race when they compute the
+ * right gradient here (then note is its kc_note): kernels of another view of
+ * the same hardware and compiler (d->kc_view, switched to first), which ranks
+ * the same shapes, or its defaults while such views are compared
+ * (d->defer_race; duplicates.c).  False, with both cleared, when they do
+ * not: a race follows.
+ */
+static bool keep_without_race(hg_engine *eng, size_t i, const float *params, const char *note)
+{
+    hg__device *d = &eng->dev[i];
+    char why[160], name[48];
+    hg__kchoice_name(&d->kc, name, sizeof name);
+    if (!kernels_right(eng, i, params, why, sizeof why)) {
+        hg__log(&eng->log, HG_LOG_WARN, "%s: kernel %s computes a wrong gradient (%s); "
+                "racing its candidates", d->what, name, why);
+        d->kc_view = NULL;
+        d->defer_race = false;
+        return false;
+    }
+    d->kc_checked = true;
+    d->kc_measured = false;
+    snprintf(d->kc_note, sizeof d->kc_note, "%s", note);
+    hg__log(&eng->log, HG_LOG_INFO, "%s computes with %s (%s)", d->what, name, d->kc_note);
+    return true;
+}
+
+/* Whether device i keeps its kernels unraced (keep_without_race) for the duplicates
+   phase, which compares the views of its hardware first. */
+static bool unraced_for_views(hg_engine *eng, size_t i, const float *params)
+{
+    hg__device *d = &eng->dev[i];
+    char note[HG_ERROR_MESSAGE_MAX];
+    hg_error e;
+    if (d->kc_view && !hg__kchoice_same(&d->kc, &d->kc_view_choice) &&
+        hg__kchoice_apply(eng, d, d->li, &d->kc_view_choice, &e) != HG_OK) {
+        hg__log(&eng->log, HG_LOG_WARN, "%s: the kernels of %s: %s; racing its candidates",
+                d->what, d->kc_view, e.message);
+        d->kc_view = NULL;
+    }
+    if (d->kc_view)
+        snprintf(note, sizeof note, "%s%s, a view of the same hardware with the same "
+                 "compiler (%s %s)", HG__NOTE_VIEWS_CHOICE, d->kc_view,
+                 d->info->platform_name, d->info->driver_version);
+    else if (d->defer_race)
+        snprintf(note, sizeof note, "%sthe views of this hardware with the same compiler "
+                 "are compared on these kernels first, and the one kept races",
+                 HG__NOTE_RACE_DEFERRED);
+    else
+        return false;
+    return keep_without_race(eng, i, params, note);
+}
+
 static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
                                const hg__kchoice *exclude, const char *excluded_why,
                                const race_hint *hint, hg_error *err)
 {
     hg__device *d = &eng->dev[i];
     d->defer_store = eng->pcache.dir != NULL;
-    hg_status st = race(eng, i, params, exclude, excluded_why, hint, err);
+    hg_status st = !exclude && unraced_for_views(eng, i, params)
+                       ? HG_OK
+                       : race(eng, i, params, exclude, excluded_why, hint, err);
     hg__kchoice_keep_programs(eng, d);
     return st;
 }
@@ -820,7 +869,7 @@ static bool cached_profile(hg_engine *eng, size_t i, const char *const *key, siz
     }
     hg__kchoice_name(&kc, name, sizeof name);
     hg_error e;
-    if (!same_choice(&kc, &d->kc) && hg__kchoice_apply(eng, d, d->li, &kc, &e) != HG_OK) {
+    if (!hg__kchoice_same(&kc, &d->kc) && hg__kchoice_apply(eng, d, d->li, &kc, &e) != HG_OK) {
         /* not a candidate, or its programs fail: the current kernels stay */
         hg__log(&eng->log, HG_LOG_WARN, "profile cache: the entry for %s names kernel %s "
                 "(%u:%u:%u:%u), which cannot be used: %s; recalibrating", d->what, name,
@@ -841,7 +890,8 @@ static bool cached_profile(hg_engine *eng, size_t i, const char *const *key, siz
     d->kc_checked = true;
     d->model = model;
     snprintf(d->kc_note, sizeof d->kc_note, "%s", note);
-    d->kc_measured = true;
+    /* not raced when the note says so (keep_without_race) */
+    d->kc_measured = !hg__kchoice_unraced(note);
     return true;
 }
 
@@ -986,21 +1036,24 @@ static hg_status measure_solo(hg_engine *eng, size_t i, const char *sig, long cp
  * failure (d->model invalid; the caller decides whether to quarantine).
  */
 static hg_status calibrate_device(hg_engine *eng, size_t i, const char *sig, long cpus,
-                                  const float *params, bool *from_cache, hg_error *err)
+                                  const float *params, bool measure, bool *from_cache,
+                                  hg_error *err)
 {
     solo_state s = {0};
-    hg_status st = read_cached(eng, i, sig, cpus, params, &s, from_cache, err);
+    *from_cache = false;
+    hg_status st = measure ? HG_OK
+                           : read_cached(eng, i, sig, cpus, params, &s, from_cache, err);
     if (st == HG_OK && !*from_cache)
         st = measure_solo(eng, i, sig, cpus, params, &s, err);
     return st;
 }
 
-hg_status hg__calibrate_one(hg_engine *eng, size_t i, const float *params, bool *from_cache,
-                            hg_error *err)
+hg_status hg__calibrate_one(hg_engine *eng, size_t i, const float *params, bool measure,
+                            bool *from_cache, hg_error *err)
 {
     char *sig = signature(eng);
-    hg_status st = sig ? calibrate_device(eng, i, sig, hg__usable_cpus(), params, from_cache,
-                                          err)
+    hg_status st = sig ? calibrate_device(eng, i, sig, hg__usable_cpus(), params, measure,
+                                          from_cache, err)
                        : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "calibrating");
     free(sig);
     return st;

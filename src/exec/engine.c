@@ -228,6 +228,19 @@ static hg_status steal_option(hg_engine *eng, const char *knob, bool env, hg_err
     return HG_OK;
 }
 
+/* The test knobs' values that have a range (engine_knobs.h). */
+static hg_status check_knobs(const hg__engine_knobs *knobs, hg_error *err)
+{
+    if (knobs->head_rows && (knobs->head_rows > 16 || 16 % knobs->head_rows))
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "the head_rows knob is %u: use 1, "
+                             "2, 4, 8 or 16", knobs->head_rows);
+    if (knobs->fused_cols > 1 && knobs->fused_cols != 16 && knobs->fused_cols != 32 &&
+        knobs->fused_cols != 64)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "the fused_cols knob is %u: use 1, "
+                             "16, 32 or 64", knobs->fused_cols);
+    return HG_OK;
+}
+
 hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__engine_knobs *knobs,
                                   const hg_model_desc *model, hg_engine **out, hg_error *err)
 {
@@ -242,13 +255,8 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     const hg__engine_knobs no_knobs = {0};
     if (!knobs)
         knobs = &no_knobs;
-    if (knobs->head_rows && (knobs->head_rows > 16 || 16 % knobs->head_rows))
-        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "the head_rows knob is %u: use 1, "
-                             "2, 4, 8 or 16", knobs->head_rows);
-    if (knobs->fused_cols > 1 && knobs->fused_cols != 16 && knobs->fused_cols != 32 &&
-        knobs->fused_cols != 64)
-        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "the fused_cols knob is %u: use 1, "
-                             "16, 32 or 64", knobs->fused_cols);
+    if ((st = check_knobs(knobs, err)) != HG_OK)
+        return st;
     hg_engine_options opt;
     hg_engine_options_init(&opt);
     if (opt_in && (st = hg__sized_read(&opt, sizeof opt, opt_in, opt_in->struct_size,
@@ -293,6 +301,7 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     eng->no_joint = knobs->no_joint ||
                     (joint_env && (!strcmp(joint_env, "off") || !strcmp(joint_env, "0")));
     eng->keep_fission = knobs->keep_fission || (fission_env && !strcmp(fission_env, "force"));
+    eng->views_verdict = knobs->views_verdict;
     eng->fission = !knobs->no_fission &&
                    !(fission_env && (!strcmp(fission_env, "off") || !strcmp(fission_env, "0")));
     /* HETGRAD_WAIT: how the host waits for a device, "auto", "block" or "poll" */

@@ -234,7 +234,18 @@ typedef struct hg__device {
                                          buffers), opaque outside its file; owned:
                                          released by hg__kchoice_release */
     char              kc_note[HG_ERROR_MESSAGE_MAX]; /* why this kernel (calibration) */
-    bool              kc_measured;    /* chosen by timing the candidates */
+    bool              kc_measured;    /* chosen by timing the candidates (on this
+                                         device: not another view's, kc_view) */
+    const char       *kc_view;        /* the id of the view of the same hardware and
+                                         compiler whose kernels (kc_view_choice)
+                                         this device computes with, measured
+                                         without a race, when its profile is not
+                                         in the cache (duplicates.c); NULL: none */
+    hg__kchoice       kc_view_choice;
+    bool              defer_race;     /* its race waits until the views of its
+                                         hardware with the same compiler are
+                                         compared on its default kernels
+                                         (duplicates.c); calibration only */
     size_t            kc_rows[2];     /* the row counts the last race timed at
                                          (hg__race_rows; [1] 0: one size) */
     bool              kc_checked;     /* the current kernels' gradient was checked against
@@ -418,6 +429,9 @@ struct hg_engine {
                                          unit fewer (fission.c); off: knob no_fission
                                          or HETGRAD_FISSION=off */
     bool             keep_fission;    /* tests: keep the sub-device whatever it measures */
+    int              views_verdict;   /* tests: > 0 a duplicate view replaces the kept
+                                         one, < 0 it does not, whatever the two
+                                         measure (duplicates.c); 0: measured */
     char            *binary_dir;      /* owned copy of the option */
     hg_fault_hook    fault_hook;
     void            *fault_user;
@@ -522,6 +536,16 @@ bool hg__narrow_cpu(const hg__device *d);
 bool hg__real_cpu(const hg__device *d);
 /* Whether k is one of device d's candidates (every field: path and shape). */
 bool hg__kchoice_valid(const hg_engine *eng, const hg__device *d, const hg__kchoice *k);
+/* The start of the kc_note of kernels kept without a race (profile.c,
+   duplicates.c): another view's, or the defaults while the views of the same
+   hardware and compiler are compared.  In a cached profile too, they say the
+   device did not race them. */
+#define HG__NOTE_VIEWS_CHOICE "not raced here: the kernels of "
+#define HG__NOTE_RACE_DEFERRED "not raced yet: "
+/* Whether kernel note note starts with one of the two above. */
+bool hg__kchoice_unraced(const char *note);
+/* Whether x and y are the same choice (every field: path and shape). */
+bool hg__kchoice_same(const hg__kchoice *x, const hg__kchoice *y);
 /*
  * Build the programs and kernels of choice k on device d (list index li) and
  * make them the device's current ones, releasing those of the earlier choice
@@ -642,11 +666,17 @@ void hg__forward_release(hg__device *d);
 /* Device setup and teardown (pipeline.c).  These, hg__device_run and
    hg__kchoice_apply hold d->serial (platlock.h) while they work. */
 hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t list_index, hg_error *err);
-/* hg__device_open on sub, a sub-device of the list's device with units
-   compute units (fission.c); d owns sub from the call on, even on failure
-   (hg__device_close releases it). */
+/*
+ * hg__device_open on sub, a sub-device of the list's device with units
+ * compute units (fission.c), or (sub NULL) on the list's device itself; d
+ * owns sub from the call on, even on failure (hg__device_close releases it).
+ * start: the kernel choice to open with instead of the default, when it is
+ * one of d's candidates (another view's or the whole device's choice: one
+ * build instead of the default's and then that one's); NULL: the default.
+ */
 hg_status hg__device_open_sub(hg_engine *eng, hg__device *d, size_t list_index,
-                              cl_device_id sub, cl_uint units, hg_error *err);
+                              cl_device_id sub, cl_uint units, const hg__kchoice *start,
+                              hg_error *err);
 /*
  * Rebuild d's model program and the programs of its current kernel choice
  * from source, replacing their program cache entries (they computed a wrong
@@ -798,11 +828,11 @@ hg_status hg__profile_remeasure(hg_engine *eng, size_t i, hg__cost_model *model,
 hg_status hg__fission_calibrate(hg_engine *eng, const float *params, hg_error *err);
 /*
  * Device i alone, as the solo phase calibrates it (profile.c): its kernel choice and
- * cost model, or its cached profile (*from_cache).  HG_OK; HG_OUT_OF_MEMORY; or a
+ * cost model, or (unless measure) its cached profile (*from_cache).  HG_OK; HG_OUT_OF_MEMORY; or a
  * device failure (d->model invalid; nothing is quarantined).
  */
-hg_status hg__calibrate_one(hg_engine *eng, size_t i, const float *params, bool *from_cache,
-                            hg_error *err);
+hg_status hg__calibrate_one(hg_engine *eng, size_t i, const float *params, bool measure,
+                            bool *from_cache, hg_error *err);
 /*
  * Duplicate runtimes by measured speed (duplicates.c), after the solo fits: for each
  * device whose other views of the same hardware the device list set aside by compute
@@ -813,6 +843,13 @@ hg_status hg__calibrate_one(hg_engine *eng, size_t i, const float *params, bool 
  * only error.
  */
 hg_status hg__duplicates_calibrate(hg_engine *eng, const float *params, hg_error *err);
+/*
+ * Whether device i's race waits for the duplicates phase (d->defer_race):
+ * every view of its hardware that phase will try has its compiler (the same
+ * platform and driver), so they are compared on the same kernels and only
+ * the view kept races.
+ */
+bool hg__duplicates_defer_race(const hg_engine *eng, size_t i);
 /* Rows of data device d can hold, and rows per batch (bounded workspace; engine.c). */
 void hg__device_capacity(const hg_engine *eng, const hg__device *d, size_t *rows_fit,
                          size_t *chunk);

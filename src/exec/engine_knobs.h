@@ -27,6 +27,10 @@ typedef struct hg__engine_knobs {
                            (fission.c), as HETGRAD_FISSION=off */
     bool keep_fission;  /* calibration keeps a fissioned device whatever the joint
                            steps measure, so a test can check what it computes */
+    int views_verdict;  /* > 0: calibration replaces the device the list kept by each
+                           other view of the same hardware that calibrates, < 0: by none,
+                           whatever the two measure (duplicates.c), so a test can check
+                           a view that wins and one that loses; 0: measured */
     bool no_joint;      /* calibration does not run the devices together: every device
                            is planned on its model alone (as HETGRAD_JOINT=off), so a
                            test can watch what the solo models alone do */

@@ -165,7 +165,53 @@ hg_status hg__device_rebuild(hg_engine *eng, hg__device *d, hg_error *err)
     return st;
 }
 
-static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error *err)
+/*
+ * Device d's first kernel choice (open_device): start when it is one of d's
+ * candidates and builds, else the default; offline, the naive kernels when
+ * ours have no prebuilt binary.  Sets d->kc_note.
+ */
+static hg_status first_choice(hg_engine *eng, hg__device *d, size_t li,
+                              const hg__kchoice *start, hg_error *err)
+{
+    bool started = start && hg__kchoice_valid(eng, d, start);
+    hg__kchoice kc = started ? *start : hg__kchoice_default(eng, d);
+    hg_status st = hg__kchoice_apply(eng, d, li, &kc, err);
+    if (st != HG_OK && st != HG_OUT_OF_MEMORY && started) {
+        /* the choice it was offered fails here: the default, as without one */
+        hg__log(&eng->log, HG_LOG_INFO, "%s: %s; opening with the default kernels", d->what,
+                err ? err->message : "the kernels it was offered fail");
+        started = false;
+        kc = hg__kchoice_default(eng, d);
+        st = hg__kchoice_apply(eng, d, li, &kc, err);
+    }
+    if (st != HG_OK && d->offline && !eng->det && kc.path == HG__PATH_OWN &&
+        eng->gemm == HG_GEMM_AUTO) {
+        /* no prebuilt binary of our kernels: the plain path, from "model" */
+        hg__log(&eng->log, HG_LOG_INFO, "%s: %s; using the naive kernels", d->what,
+                err ? err->message : "no prebuilt binary");
+        kc = (hg__kchoice){HG__PATH_NAIVE, 0, 0, 0, 0, 0};
+        st = hg__kchoice_apply(eng, d, li, &kc, err);
+    }
+    if (st == HG_OK && started && hg__kchoice_same(&d->kc, start)) {
+        snprintf(d->kc_note, sizeof d->kc_note, "not measured yet: the choice it was opened "
+                 "with");
+    } else if (st == HG_OK) {
+        snprintf(d->kc_note, sizeof d->kc_note, "%s", kc.path == HG__PATH_CUSTOM
+                 ? "the user's kernel"
+                 : eng->gemm == HG_GEMM_AUTO && !eng->det
+                 ? (kc.path == HG__PATH_OWN
+                        ? "not measured yet: hetgrad's own kernels on a CPU device, or "
+                          "where CLBlast is no candidate"
+                        : kc.path == HG__PATH_CLBLAST
+                        ? "not measured yet: CLBlast on a non-CPU device"
+                        : "not measured yet: the naive kernels (no prebuilt binary of ours)")
+                 : "chosen by the engine options");
+    }
+    return st;
+}
+
+static hg_status open_device(hg_engine *eng, hg__device *d, size_t li,
+                             const hg__kchoice *start, hg_error *err)
 {
     hg_status st = hg__create_queue(hg__list_cl_platform(eng->list, li), d->cl_dev, d->what,
                                     &d->ctx, &d->queue, err);
@@ -192,28 +238,7 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error 
     /* its programs are cached once the choice is settled (calibration or the
        first step: hg__kchoice_store_pending), not before a race replaces it */
     d->defer_store = eng->pcache.dir != NULL;
-    hg__kchoice kc = hg__kchoice_default(eng, d);
-    st = hg__kchoice_apply(eng, d, li, &kc, err);
-    if (st != HG_OK && d->offline && !eng->det && kc.path == HG__PATH_OWN &&
-        eng->gemm == HG_GEMM_AUTO) {
-        /* no prebuilt binary of our kernels: the plain path, from "model" */
-        hg__log(&eng->log, HG_LOG_INFO, "%s: %s; using the naive kernels", d->what,
-                err ? err->message : "no prebuilt binary");
-        kc = (hg__kchoice){HG__PATH_NAIVE, 0, 0, 0, 0, 0};
-        st = hg__kchoice_apply(eng, d, li, &kc, err);
-    }
-    if (st == HG_OK) {
-        snprintf(d->kc_note, sizeof d->kc_note, "%s", kc.path == HG__PATH_CUSTOM
-                 ? "the user's kernel"
-                 : eng->gemm == HG_GEMM_AUTO && !eng->det
-                 ? (kc.path == HG__PATH_OWN
-                        ? "not measured yet: hetgrad's own kernels on a CPU device, or "
-                          "where CLBlast is no candidate"
-                        : kc.path == HG__PATH_CLBLAST
-                        ? "not measured yet: CLBlast on a non-CPU device"
-                        : "not measured yet: the naive kernels (no prebuilt binary of ours)")
-                 : "chosen by the engine options");
-    }
+    st = first_choice(eng, d, li, start, err);
     if (st == HG_OK)
         st = hg__alloc_mem(d, &d->params, eng->nparams * sizeof(float), "parameters", err);
     return st;
@@ -221,11 +246,11 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li, hg_error 
 
 hg_status hg__device_open(hg_engine *eng, hg__device *d, size_t li, hg_error *err)
 {
-    return hg__device_open_sub(eng, d, li, NULL, 0, err);
+    return hg__device_open_sub(eng, d, li, NULL, 0, NULL, err);
 }
 
 hg_status hg__device_open_sub(hg_engine *eng, hg__device *d, size_t li, cl_device_id sub,
-                              cl_uint units, hg_error *err)
+                              cl_uint units, const hg__kchoice *start, hg_error *err)
 {
     memset(d, 0, sizeof *d);
     d->li = li;
@@ -240,7 +265,7 @@ hg_status hg__device_open_sub(hg_engine *eng, hg__device *d, size_t li, cl_devic
                 "into it is serialised (%s)", d->what,
                 hg__platform_unsafe_reason(d->info->platform_name));
     hg__platform_enter(d->serial);
-    hg_status st = open_device(eng, d, li, err);
+    hg_status st = open_device(eng, d, li, start, err);
     hg__platform_leave(d->serial);
     return st;
 }
