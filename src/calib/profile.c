@@ -54,6 +54,8 @@
 #define BATCH_REPEATS 11 /* runs of each size when fitted at the batch (measure) */
 #define MAX_RACE_REPS 32 /* at least hg__race_plan's reps */
 #define TARGET_MS 100.0
+#define WARM_MS 150.0    /* runs before the cost model of a device no race just ran on */
+#define WARM_RUN_MS 5.0  /* ... each about this long */
 
 /* The backend by name: cache keys must not change when the enum is renumbered. */
 static const char *gemm_name(hg_gemm_backend g)
@@ -268,6 +270,33 @@ static hg_status measure(hg_engine *eng, size_t i, const float *params, hg__cost
         st = time_rows(eng, i, n2, per_row * (double)n2 > 50.0 ? 3 : REPEATS, true, params,
                        rows, ms, &ns, err);
     return st == HG_OK ? fit(eng, d, rows, ms, ns, out, err) : st;
+}
+
+/*
+ * Keep device i computing for about WARM_MS before its cost model, in runs
+ * of about WARM_RUN_MS: a race warms a device up, and one that did not race
+ * just before measured slower at first.  POCL's pthread device beside
+ * Oclgrind (this 2-vCPU machine, 2026-12-04) was predicted 1.39-2.04 ms for a
+ * step of 4096 rows on its default kernels without a warm-up, 0.86-0.91 ms
+ * after 100-300 ms of runs, and 0.83-0.94 ms after its race: a fair
+ * comparison of two views of the same hardware (duplicates.c) needs the
+ * same warm-up on both.
+ */
+static hg_status warm_up(hg_engine *eng, size_t i, const float *params, hg_error *err)
+{
+    hg__device *d = &eng->dev[i];
+    size_t have = d->win.hi - d->win.lo;
+    size_t cap = have < d->chunk_rows ? have : d->chunk_rows;
+    size_t rows[1], ns = 0, n = cap < 8 ? cap : 8;
+    double ms[1], t0 = hg__now_ms();
+    if (n == 0)
+        return HG_OK;
+    hg_status st = time_rows(eng, i, n, 1, false, params, rows, ms, &ns, err);
+    double per_row = st == HG_OK ? ms[0] / (double)n : 0;
+    n = clamp_rows(WARM_RUN_MS / (per_row > 1e-9 ? per_row : 1e-9), 1, cap);
+    while (st == HG_OK && hg__now_ms() - t0 < WARM_MS) /* repeats 0: one untimed run */
+        st = time_rows(eng, i, n, 0, false, params, rows, ms, &ns, err);
+    return st;
 }
 
 /* Cache payload: text, so that it is readable and portable. */
@@ -966,6 +995,8 @@ static hg_status measure_device(hg_engine *eng, size_t i, const float *params,
                                : choose_kernel(eng, i, params, exclude, excluded_why, hint,
                                                err);
     double t1 = hg__now_ms();
+    if (st == HG_OK && !d->kc_measured) /* no race just ran on it */
+        st = warm_up(eng, i, params, err);
     if (st == HG_OK)
         st = measure(eng, i, params, &d->model, err);
     if (st != HG_OK) {
