@@ -31,6 +31,8 @@
  *      rows;
  *   5. the device kept, when it computes with kernels it did not race (its
  *      race deferred, or another view's kernels), races its own (race_kept).
+ *      On a later start, when one of the two profiles comes from the cache
+ *      unraced and the other raced, that verdict stands (judge).
  *
  * Views with the same compiler are thus compared on the same kernels, and
  * only the one kept races: when every view a device will be tried against
@@ -180,6 +182,10 @@ static void append(char *buf, size_t n, const char *note)
  * The trial proper (try_view): view c, open in slot i with whole beside it,
  * calibrated alone and compared with whole; *replace: c is faster; note (n
  * bytes): what was decided.  A view on whole's kernels (adopt_choice) says so.
+ * When one of the two profiles comes from the cache unraced and the other
+ * raced, the earlier verdict on equal kernels stands: the raced one won it
+ * (race_kept), and comparing its raced model with the loser's could undo on
+ * a warm start what a cold one decided.
  */
 static hg_status judge(hg_engine *eng, size_t i, const hg_device_info *c,
                        const hg__device *whole, const float *params, size_t rows,
@@ -188,8 +194,24 @@ static hg_status judge(hg_engine *eng, size_t i, const hg_device_info *c,
     hg__device *v = &eng->dev[i];
     bool cached = false;
     hg_status st = hg__calibrate_one(eng, i, params, false, &cached, err);
-    bool faster = st == HG_OK && hg__dedup_faster(whole->info, &whole->model, c, &v->model,
-                                                  rows, note, n);
+    /* a cached profile left unraced lost an earlier comparison on equal kernels to
+       the other view, whose raced profile is cached too: that verdict stands */
+    bool v_lost = cached && hg__kchoice_unraced(v->kc_note),
+         w_lost = whole->model_from_cache && hg__kchoice_unraced(whole->kc_note);
+    bool faster;
+    if (st == HG_OK && v_lost != w_lost) {
+        const hg_device_info *win = v_lost ? whole->info : c, *lose = v_lost ? c : whole->info;
+        faster = w_lost;
+        snprintf(note, n, "%s %s %s (%s, %s, %u compute unit%s), the same hardware: %s lost "
+                 "to %s when both were measured on the same kernels (its profile, from the "
+                 "cache, was not raced after); %s gets no rows", win->id,
+                 faster ? "replaces" : "kept over", lose->id, lose->name, lose->platform_name,
+                 (unsigned)lose->compute_units, lose->compute_units == 1 ? "" : "s", lose->id,
+                 win->id, lose->id);
+    } else {
+        faster = st == HG_OK && hg__dedup_faster(whole->info, &whole->model, c, &v->model,
+                                                 rows, note, n);
+    }
     /* the test knob's verdict, when it gives one */
     *replace = st == HG_OK && (eng->views_verdict ? eng->views_verdict > 0 : faster);
     if (st == HG_OK && strncmp(v->kc_note, HG__NOTE_VIEWS_CHOICE,
