@@ -195,11 +195,12 @@ static hg_status judge(hg_engine *eng, size_t i, const hg_device_info *c,
     bool cached = false;
     hg_status st = hg__calibrate_one(eng, i, params, false, &cached, err);
     /* a cached profile left unraced lost an earlier comparison on equal kernels to
-       the other view, whose raced profile is cached too: that verdict stands */
+       the other view of its compiler, whose raced profile is cached too: that
+       verdict stands (a view of another compiler was never compared with it so) */
     bool v_lost = cached && hg__kchoice_unraced(v->kc_note),
          w_lost = whole->model_from_cache && hg__kchoice_unraced(whole->kc_note);
     bool faster;
-    if (st == HG_OK && v_lost != w_lost) {
+    if (st == HG_OK && v_lost != w_lost && same_compiler(whole->info, c)) {
         const hg_device_info *win = v_lost ? whole->info : c, *lose = v_lost ? c : whole->info;
         faster = w_lost;
         snprintf(note, n, "%s %s %s (%s, %s, %u compute unit%s), the same hardware: %s lost "
