@@ -424,7 +424,8 @@ static void run_harness(gsession *s, size_t n, size_t rounds, harness_result *ou
     harness_plan_init(&p);
     p.nconfigs = n;
     p.rounds = rounds;
-    p.rewarm_ms = 1000.0; /* each timed step after one of its own (tools/harness.h) */
+    p.rewarm_ms = 1000.0; /* each timed step after 12 ms of its own (tools/harness.h) */
+    p.rewarm_span_ms = 12.0;
     p.sample = gradient_sample;
     p.ctx = s;
     int rc = harness_run(&p, out);

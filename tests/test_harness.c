@@ -297,6 +297,89 @@ START_TEST(rewarm_before_each_timed_step)
 }
 END_TEST
 
+/* A sample function whose call settles only after `settle` calls of its own in a row:
+   a cold start that lasts several short steps (tools/harness.h, rewarm_span_ms). */
+typedef struct slowsettle {
+    size_t ncalls, last_config, run; /* run: calls of last_config in a row before this one */
+    size_t settle;
+    size_t config[MAX_CALLS], round[MAX_CALLS];
+} slowsettle;
+
+static int settles_after_own_calls(void *ctx, size_t config, size_t round, double *ms)
+{
+    slowsettle *s = ctx;
+    ck_assert_uint_lt(s->ncalls, MAX_CALLS);
+    s->run = s->ncalls && s->last_config == config ? s->run + 1 : 0;
+    *ms = s->run >= s->settle ? 1.0 : 5.0;
+    s->config[s->ncalls] = config;
+    s->round[s->ncalls++] = round;
+    s->last_config = config;
+    return 0;
+}
+
+START_TEST(rewarm_lasts_a_span_of_time)
+{
+    /* two configs, each 5 ms until two calls of its own came just before, then 1 ms */
+    slowsettle s = {.settle = 2};
+    harness_plan p;
+    harness_plan_init(&p);
+    ck_assert_exact(p.rewarm_span_ms, 0.0); /* one call by default */
+    p.nconfigs = 2;
+    p.rounds = 5;
+    p.warmup_max = 1;
+    p.rewarm_ms = 1000.0;
+    p.sample = settles_after_own_calls;
+    p.ctx = &s;
+    harness_result r;
+    /* one untimed call: every timed call is the second in a row, still cold */
+    ck_assert_int_eq(harness_run(&p, &r), 0);
+    ck_assert_uint_eq(s.ncalls, 2 + 5 * 2 * 2);
+    for (size_t c = 0; c < 2; c++)
+        ck_assert_exact(r.stats[c].median, 5.0);
+    harness_result_free(&r);
+
+    /* re-warms of 8 ms: after the other config, 5 + 5 ms (two calls), then the timed
+       call is warm; right after its own timed call (the round order changes), eight
+       warm calls of 1 ms */
+    s = (slowsettle){.settle = 2};
+    p.rewarm_span_ms = 8.0;
+    ck_assert_int_eq(harness_run(&p, &r), 0);
+    for (size_t c = 0; c < 2; c++) {
+        ck_assert_exact(r.stats[c].max, 1.0);
+        ck_assert_uint_eq(r.warmups[c], 1); /* the warm-up phase's, not the re-warms */
+    }
+    size_t timed = 0, after_other = 0;
+    for (size_t i = 2; i < s.ncalls; i++) {
+        if (s.round[i] == HARNESS_WARMUP)
+            continue;
+        timed++;
+        size_t k = 0; /* untimed calls of its own just before it */
+        while (k < i && s.round[i - 1 - k] == HARNESS_WARMUP && s.config[i - 1 - k] == s.config[i])
+            k++;
+        bool own_before = k < i && s.config[i - 1 - k] == s.config[i];
+        ck_assert_msg(k == (own_before ? 8u : 2u), "timed call %zu after %zu of its own", i, k);
+        after_other += !own_before;
+    }
+    ck_assert_uint_eq(timed, 5 * 2);
+    ck_assert_uint_ge(after_other, 5); /* at least one config a round follows the other */
+    harness_result_free(&r);
+
+    /* a span no calls reach: HARNESS_REWARM_CALLS_MAX untimed calls before each timed one */
+    s = (slowsettle){.settle = 2};
+    p.rounds = 2;
+    p.rewarm_span_ms = 1e9;
+    ck_assert_int_eq(harness_run(&p, &r), 0);
+    ck_assert_uint_eq(s.ncalls, 2 + 2 * 2 * (HARNESS_REWARM_CALLS_MAX + 1));
+    harness_result_free(&r);
+
+    /* out of range */
+    p.rewarm_span_ms = -1.0;
+    ck_assert_int_eq(harness_run(&p, &r), HARNESS_EINVAL);
+    p.rewarm_span_ms = NAN;
+    ck_assert_int_eq(harness_run(&p, &r), HARNESS_EINVAL);
+}
+END_TEST
+
 START_TEST(run_interleaves_after_warmup)
 {
     script s;
@@ -554,6 +637,7 @@ int main(void)
     tcase_add_test(tc, run_interleaves_after_warmup);
     tcase_add_test(tc, warmup_minimum_and_single);
     tcase_add_test(tc, rewarm_before_each_timed_step);
+    tcase_add_test(tc, rewarm_lasts_a_span_of_time);
     tcase_add_test(tc, run_failures);
     tcase_add_test(tc, paired_ratio_under_drift);
     tcase_add_test(tc, extra_rounds_while_wide);

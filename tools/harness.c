@@ -137,6 +137,7 @@ static bool plan_valid(const harness_plan *p)
     return p && p->sample && p->nconfigs >= 1 && p->rounds >= 1 && p->warmup >= 1 &&
            (p->rounds_max == 0 || p->rounds_max >= p->rounds) && p->budget_ms >= 0.0 &&
            p->warmup_max >= p->warmup && p->warmup_settle >= 0.0 && p->rewarm_ms >= 0.0 &&
+           p->rewarm_span_ms >= 0.0 &&
            p->spread_limit > 0.0 &&
            p->nconfigs <= SIZE_MAX / most / sizeof(double);
 }
@@ -164,14 +165,22 @@ static int warm_up(const harness_plan *p, size_t c, size_t *calls, double *last_
     return 0;
 }
 
-/* Config c's timed call of round r into *ms, after one untimed call of c when
-   its previous call (*last) took less than p->rewarm_ms; *last updated. */
+/* Config c's timed call of round r into *ms, after untimed calls of c when its
+   previous call (*last) took less than p->rewarm_ms: one, then more while their
+   times add up to less than p->rewarm_span_ms (HARNESS_REWARM_CALLS_MAX at the
+   most); *last updated. */
 static int timed_call(const harness_plan *p, size_t c, size_t r, double *last, double *ms)
 {
     if (*last < p->rewarm_ms) { /* NAN (no time): not re-warmed */
-        int rc = p->sample(p->ctx, c, HARNESS_WARMUP, last);
-        if (rc != 0)
-            return rc;
+        double spent = 0;
+        for (size_t k = 0; k < HARNESS_REWARM_CALLS_MAX; k++) {
+            int rc = p->sample(p->ctx, c, HARNESS_WARMUP, last);
+            if (rc != 0)
+                return rc;
+            spent += *last;
+            if (!(spent < p->rewarm_span_ms)) /* NAN: one call */
+                break;
+        }
     }
     int rc = p->sample(p->ctx, c, r, ms);
     *last = *ms;

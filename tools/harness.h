@@ -52,6 +52,13 @@
  * loop runs one configuration step after step, so with rewarm_ms each timed
  * call comes right after an untimed call of its own configuration; calls
  * slower than rewarm_ms (where a cold start is a small part) are not doubled.
+ * One untimed call is not enough for a step of a millisecond or two: on the
+ * 2-vCPU development machine (2026-12-04), a configuration of POCL pthread
+ * on 8,192 rows, interleaved with three others (that device alone, POCL basic
+ * alone, both), took 2.00-2.08 ms a step on average after one untimed step
+ * of its own and 1.52-1.58 ms after eight, while the pthread device alone
+ * took 1.46-1.60 ms; POCL basic alone went from 3.94-3.97 ms to 2.52-2.64 ms.
+ * So rewarm_span_ms makes a re-warm last a time, not a count of calls.
  */
 #ifndef HG_HARNESS_H
 #define HG_HARNESS_H
@@ -62,6 +69,8 @@
 
 /* Interquartile range over median above which a configuration is WIDE. */
 #define HARNESS_SPREAD_LIMIT 0.10
+/* The most untimed calls of one re-warm (harness_plan.rewarm_span_ms). */
+#define HARNESS_REWARM_CALLS_MAX 16
 /* Fewer samples than this: no spread is claimed (HARNESS_FEW). */
 #define HARNESS_MIN_SAMPLES 3
 
@@ -116,6 +125,10 @@ typedef struct harness_plan {
                                long, one untimed call of the same config (HARNESS_WARMUP),
                                so that the timed call starts from the caches and state its
                                own step leaves, not from another config's (see above) */
+    double   rewarm_span_ms; /* >= 0 (default 0: one call): a re-warm goes on, call after
+                               call, until its calls add up to this long (at most
+                               HARNESS_REWARM_CALLS_MAX calls), so that a short step is
+                               timed after several milliseconds of its own (see above) */
     double   spread_limit;  /* > 0 (default HARNESS_SPREAD_LIMIT) */
     uint64_t seed;          /* the per-round order's seed (default 1) */
     harness_sample_fn sample;
