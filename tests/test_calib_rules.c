@@ -81,6 +81,28 @@ END_TEST
 
 /* Kept only when the joint step is faster by more than 3%. */
 /* The joint step's run of median makespan, whole: not device-by-device medians. */
+START_TEST(rewarm_more)
+{
+    ck_assert(hg__rewarm_more(0.0, 0));      /* the first untimed step, always */
+    ck_assert(hg__rewarm_more(1e9, 0));
+    ck_assert(hg__rewarm_more(1.5, 1));      /* a 1.5 ms step: more */
+    ck_assert(hg__rewarm_more(10.5, 7));
+    ck_assert(!hg__rewarm_more(12.0, 8));    /* HG__REWARM_SPAN_MS reached */
+    ck_assert(!hg__rewarm_more(25.0, 1));    /* one long step is enough */
+    ck_assert(!hg__rewarm_more(0.01 * HG__REWARM_CALLS_MAX, HG__REWARM_CALLS_MAX));
+    ck_assert(hg__rewarm_more(0.01, HG__REWARM_CALLS_MAX - 1));
+    ck_assert(!hg__rewarm_more(NAN, 1));     /* no time: stop */
+    /* a step of 1.5 ms: the untimed steps before a timed one add up to the span */
+    size_t calls = 0;
+    double spent = 0;
+    while (hg__rewarm_more(spent, calls)) {
+        spent += 1.5;
+        calls++;
+    }
+    ck_assert_uint_eq(calls, 8);
+}
+END_TEST
+
 START_TEST(median_run)
 {
     /* the makespans of five runs: the median, 7.0, is run 2's */
@@ -185,6 +207,7 @@ int main(void)
     tcase_add_test(tc, fission_units);
     tcase_add_test(tc, fission_pays);
     tcase_add_test(tc, fission_pays_rounds);
+    tcase_add_test(tc, rewarm_more);
     tcase_add_test(tc, median_run);
     tcase_add_test(tc, decision_rows);
     tcase_add_test(tc, race_skip);

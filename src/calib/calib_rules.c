@@ -50,6 +50,13 @@ bool hg__timings_settled(const double *ms, size_t n)
     return hi - lo <= HG__SETTLED_SPREAD * med;
 }
 
+bool hg__rewarm_more(double spent_ms, size_t calls)
+{
+    if (calls == 0)
+        return true;
+    return calls < HG__REWARM_CALLS_MAX && spent_ms < HG__REWARM_SPAN_MS;
+}
+
 unsigned hg__fission_units(unsigned units, size_t others)
 {
     return units >= 2 && others > 0 ? units - 1 : 0;

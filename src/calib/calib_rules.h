@@ -37,6 +37,25 @@ size_t hg__race_prune(const double *fastest, bool *alive, size_t n);
  */
 bool hg__timings_settled(const double *ms, size_t n);
 
+/*
+ * Re-warming before a timed joint step.  A step of a millisecond or two that
+ * follows other work (another plan, another device set) runs slow for
+ * several steps, not one: on the 2-vCPU development machine (2026-12-04) POCL
+ * pthread's 8,192-row step took 2.00-2.08 ms on average after one step of its
+ * own and 1.52-1.58 ms after eight (tools/harness.h).  Calibration compares
+ * such steps in turn (fission.c, and the subsets of joint.c), so each timed
+ * step that is shorter than HG__REWARM_BELOW_MS comes after untimed steps of
+ * its own plan: one, then more while hg__rewarm_more says so.
+ */
+#define HG__REWARM_BELOW_MS 20.0
+#define HG__REWARM_SPAN_MS 12.0
+#define HG__REWARM_CALLS_MAX 16
+
+/* Whether to run one more untimed step, after `calls` of them that took spent_ms in all:
+   true for the first, then while spent_ms < HG__REWARM_SPAN_MS, for at most
+   HG__REWARM_CALLS_MAX calls.  false once spent_ms is not a number. */
+bool hg__rewarm_more(double spent_ms, size_t calls);
+
 /* A fissioned device is kept when the joint step is faster by more than this
    fraction of the full device's joint step (the rest is noise). */
 #define HG__FISSION_MARGIN 0.03

@@ -211,26 +211,47 @@ typedef struct rounds {
  * (eng->dev[i], on sub_counts), and, with alone_counts, the whole device
  * alone on the step's rows, in turn, so that a drift in the machine's speed
  * (other processes) hits them alike: a warm-up round, then JOINT_RUNS rounds
- * into *t, with the medians of each (alone: NAN without alone_counts).
+ * into *t, with the medians of each (alone: NAN without alone_counts).  After
+ * the warm-up round, a step shorter than HG__REWARM_BELOW_MS is timed after
+ * untimed steps of its own (timed_joint).
  * *whole and eng->dev[i] are where they were on return.
  */
+/* One timed joint step on counts into *ms; when the last one (*last, NAN: none yet) was
+   short, after untimed ones of its own first (calib_rules.h, re-warming). */
+static hg_status timed_joint(hg_engine *eng, const size_t *counts, const float *params,
+                             double *last, double *ms, hg_error *err)
+{
+    hg_status st = HG_OK;
+    double spent = 0, t = 0;
+    for (size_t calls = 0; st == HG_OK && *last < HG__REWARM_BELOW_MS &&
+                           hg__rewarm_more(spent, calls); calls++) {
+        st = joint_once(eng, counts, params, &t, err);
+        spent += t;
+    }
+    if (st == HG_OK)
+        st = joint_once(eng, counts, params, ms, err);
+    *last = *ms;
+    return st;
+}
+
 static hg_status alternate(hg_engine *eng, size_t i, hg__device *whole, const size_t *counts,
                            const size_t *sub_counts, const size_t *alone_counts,
                            const float *params, rounds *t, hg_error *err)
 {
     double *tw = t->whole, *ts = t->sub, *ta = t->alone;
+    double last[3] = {NAN, NAN, NAN}; /* each plan's last step: whole, alone, fissioned */
     hg_status st = HG_OK;
     for (int r = 0; r <= JOINT_RUNS && st == HG_OK; r++) {
         double a = 0, b = 0, c = NAN;
         hg__device sub = eng->dev[i];
         eng->dev[i] = *whole;
-        st = joint_once(eng, counts, params, &a, err);
+        st = timed_joint(eng, counts, params, &last[0], &a, err);
         if (st == HG_OK && alone_counts)
-            st = joint_once(eng, alone_counts, params, &c, err);
+            st = timed_joint(eng, alone_counts, params, &last[1], &c, err);
         *whole = eng->dev[i];
         eng->dev[i] = sub;
         if (st == HG_OK)
-            st = joint_once(eng, sub_counts, params, &b, err);
+            st = timed_joint(eng, sub_counts, params, &last[2], &b, err);
         if (r > 0) { /* r == 0: warm-up */
             tw[r - 1] = a;
             ts[r - 1] = b;

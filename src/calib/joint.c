@@ -78,9 +78,20 @@ static hg_status run_once(joint_run *j, const size_t *counts, double *ms, hg_err
     return HG_OK;
 }
 
+/* The makespan of a run's device times ms (devices with counts only). */
+static double makespan(const size_t *counts, const double *ms, size_t n)
+{
+    double span = 0;
+    for (size_t i = 0; i < n; i++)
+        span = counts[i] && ms[i] > span ? ms[i] : span;
+    return span;
+}
+
 /*
- * The callback: one joint step; a short one (under JOINT_SHORT_MS) is run
- * JOINT_REPEATS times and the run of median makespan kept (every device's
+ * The callback: one joint step; a short one (under JOINT_SHORT_MS) is
+ * re-warmed (that first run and more, untimed, while hg__rewarm_more says so:
+ * a short step right after another plan's runs slow for several steps), then
+ * run JOINT_REPEATS times and the run of median makespan kept (every device's
  * time from that one run), so that a thread's wake-up does not pass for its
  * cost per row, and the makespan is one that a step had: medians taken
  * device by device come from different runs, and their largest is below the
@@ -92,10 +103,18 @@ static hg_status run_counts(void *user, const size_t *counts, double *ms, hg_err
     joint_run *j = user;
     size_t n = j->eng->ndev;
     hg_status st = run_once(j, counts, ms, err);
-    double span = 0;
-    for (size_t i = 0; i < n; i++)
-        span = counts[i] && ms[i] > span ? ms[i] : span;
+    double span = makespan(counts, ms, n);
     if (st != HG_OK || span >= JOINT_SHORT_MS)
+        return st;
+    double spent = span;
+    for (size_t calls = 1; st == HG_OK && hg__rewarm_more(spent, calls); calls++) {
+        st = run_once(j, counts, ms, err);
+        spent += makespan(counts, ms, n);
+    }
+    if (st == HG_OK)
+        st = run_once(j, counts, ms, err);
+    span = makespan(counts, ms, n);
+    if (st != HG_OK)
         return st;
     double *all = calloc(n * JOINT_REPEATS, sizeof *all), *one = calloc(n, sizeof *one);
     if (!all || !one) {
