@@ -56,12 +56,16 @@ typedef struct sim {
     size_t n;
     double a[MAXDEV], b[MAXDEV], slow[MAXDEV];
     double noise; /* relative amplitude, 0: none */
+    double cold;  /* > 1: a device's first step after a step without rows takes this many
+                     times longer (a thread or clock that went idle); 0 or 1: none */
+    bool   idle[MAXDEV]; /* it had no rows in the last step */
     lcg    r;
 } sim;
 
 static double true_ms(const sim *s, size_t i, size_t rows)
 {
-    return rows ? s->slow[i] * (s->a[i] + s->b[i] * (double)rows) : 0.0;
+    double cold = s->idle[i] && s->cold > 1.0 ? s->cold : 1.0;
+    return rows ? cold * s->slow[i] * (s->a[i] + s->b[i] * (double)rows) : 0.0;
 }
 
 typedef struct step_result {
@@ -90,6 +94,8 @@ static step_result run_step(hg__balancer *bl, sim *s, size_t total)
         }
         ms[i] = t * (1.0 + s->noise * (2.0 * lcg_unit(&s->r) - 1.0));
     }
+    for (size_t i = 0; i < s->n; i++)
+        s->idle[i] = res.counts[i] == 0;
     ck_assert_uint_eq(got, total);
     st = hg__balancer_observe(bl, res.counts, ms, &e);
     ck_assert_msg(st == HG_OK, "observe: %s", e.message);
@@ -247,11 +253,13 @@ END_TEST
 /*
  * Two devices, the second with a 5 ms overhead; it slows 4x (overhead included) at step k,
  * which its model (a kept from calibration) can only express through b: its share shrinks
- * until it is dropped.  It recovers at step k2, for every phase of the probe cycle.
+ * until it is dropped.  It recovers at step k2, for every phase of the probe cycle.  With
+ * cold > 1 its first step after a step without rows is that much slower: a probe judged on
+ * that step would keep it out for good.
  */
-static void probe_run(bool noisy, size_t k2, size_t *back_out)
+static void probe_run(bool noisy, double cold, size_t k2, size_t *back_out)
 {
-    sim s = {.n = 2, .noise = noisy ? 0.03 : 0.0, .r = {UINT64_C(77) + k2}};
+    sim s = {.n = 2, .noise = noisy ? 0.03 : 0.0, .cold = cold, .r = {UINT64_C(77) + k2}};
     s.a[0] = 0.0;
     s.b[0] = 0.01;
     s.a[1] = 5.0;
@@ -261,7 +269,7 @@ static void probe_run(bool noisy, size_t k2, size_t *back_out)
     hg__balancer *bl = make(2, init);
     const size_t total = 1000, k = 20;
     double pre = 0.0, worst_eff_probe = 1.0;
-    size_t dropped_at = SIZE_MAX, probes = 0, back = SIZE_MAX;
+    size_t dropped_at = SIZE_MAX, probes = 0, run = 0, back = SIZE_MAX;
     for (size_t step = 0; step < k2 + 30; step++) {
         if (step == k)
             s.slow[1] = 4.0;
@@ -274,8 +282,15 @@ static void probe_run(bool noisy, size_t k2, size_t *back_out)
         if (step > k && step < k2) {
             if (r.counts[1] == 0 && dropped_at == SIZE_MAX)
                 dropped_at = step - k;
+            if (dropped_at != SIZE_MAX && r.counts[1] == 0 && run > 0) {
+                /* a probe: HG__PROBE_STEPS steps with rows in a row (the one running at
+                   k2 may be cut short by the recovery) */
+                ck_assert_uint_eq(run, HG__PROBE_STEPS);
+                run = 0;
+            }
             if (dropped_at != SIZE_MAX && r.counts[1] > 0) {
-                probes++;
+                probes += run == 0;
+                run++;
                 worst_eff_probe = fmin(worst_eff_probe, r.eff);
                 /* a quarter of its calibrated share, 250 rows (the other device's model
                    moves a little with noise) */
@@ -289,32 +304,35 @@ static void probe_run(bool noisy, size_t k2, size_t *back_out)
                           sh, pre);
     }
     size_t out_steps = dropped_at <= 10 ? k2 - k - dropped_at - 1 : 0;
+    const size_t cycle = 4 + HG__PROBE_STEPS; /* 0-row plans, then a probe */
     if (verbose())
-        printf("probe (noise %s, recovery at %zu): dropped %zu steps after the slowdown, %zu "
-               "probes in %zu steps out (efficiency of a probe step >= %.3f), share within "
-               "10%% of %.3f %zu steps after recovery\n", noisy ? "3%" : "none", k2,
-               dropped_at, probes, out_steps, worst_eff_probe, pre, back);
+        printf("probe (noise %s, cold %g, recovery at %zu): dropped %zu steps after the "
+               "slowdown, %zu probes in %zu steps out (efficiency of a probe step >= %.3f), "
+               "share within 10%% of %.3f %zu steps after recovery\n", noisy ? "3%" : "none",
+               cold, k2, dropped_at, probes, out_steps, worst_eff_probe, pre, back);
     fflush(stdout);
     ck_assert_msg(dropped_at <= 10, "the slowed device kept its rows");
-    /* while it is out, one probe every 5 steps, and nothing else */
-    ck_assert_msg(probes >= out_steps / 5 && probes <= out_steps / 5 + 1,
+    /* while it is out, one probe after every 4 plans without rows, and nothing else */
+    ck_assert_msg(probes >= out_steps / cycle && probes <= out_steps / cycle + 1,
                   "%zu probes in %zu steps", probes, out_steps);
-    /* the next probe is at most 5 steps away; the device gets its rows back at once */
-    ck_assert_msg(back <= 5, "recovered device back only after %zu steps", back);
+    /* the next probe is at most `cycle` steps away; the device gets its rows back at once */
+    ck_assert_msg(back <= cycle, "recovered device back only after %zu steps", back);
     *back_out = back;
     hg__balancer_destroy(bl);
 }
 
 START_TEST(probe_dropped_device)
 {
-    size_t worst = 0;
-    for (int noisy = 0; noisy < 2; noisy++)
-        for (size_t k2 = 55; k2 < 60; k2++) {
-            size_t back;
-            probe_run(noisy, k2, &back);
-            worst = back > worst ? back : worst;
-        }
-    ck_assert_uint_eq(worst, 5); /* some phase waits the whole cycle */
+    for (int cold = 0; cold < 2; cold++) { /* a first step after idling 1.6x slower */
+        size_t worst = 0;
+        for (int noisy = 0; noisy < 2; noisy++)
+            for (size_t k2 = 55; k2 < 55 + 4 + HG__PROBE_STEPS; k2++) {
+                size_t back;
+                probe_run(noisy, cold ? 1.6 : 1.0, k2, &back);
+                worst = back > worst ? back : worst;
+            }
+        ck_assert_uint_eq(worst, 4 + HG__PROBE_STEPS); /* some phase waits the whole cycle */
+    }
 
     /* A device left out at its calibrated cost is never probed. */
     const hg__cost_model init[] = {mk(0.0, 0.01), mk(100.0, 0.001)};

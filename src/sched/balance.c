@@ -44,8 +44,13 @@
  * was dropped, and nothing would ever show that it recovered.  Probe rule: when a plan gives
  * 0 rows to a device for the PROBE_EVERY-th (5th) time running, and the device's b_i is more
  * than jump_ratio above its calibrated b, it gets a probe share instead: a quarter (rounded
- * up) of the rows hg__plan_affine would give it if its b_i were back at the calibrated value.
- * The other devices share the rest by hg__plan_affine.  The probe's verdict:
+ * up) of the rows hg__plan_affine would give it if its b_i were back at the calibrated value,
+ * for HG__PROBE_STEPS (2) steps in a row.  The other devices share the rest by
+ * hg__plan_affine.  The first probe step is not judged: a device's first step after it
+ * sat idle runs cold (its threads asleep, its caches another's), and on the 2-vCPU
+ * development machine a 1.5 ms step after other work took 1.3x as long as after eight of
+ * its own (tools/harness.h); judged on that step, a recovered device stayed out for good.
+ * The verdict, on the last probe step:
  *
  *   - the probe ran within jump_ratio of the calibrated model's time for its rows: the
  *     device has recovered; b_i becomes the probe's b_obs, the next plan includes it with
@@ -56,9 +61,9 @@
  *     b_obs at probe size than at the few rows it would then get, so it would be given rows
  *     and dropped again over several slow steps after every probe.
  *
- * A probe of a device still slow by a factor s lasts about s * (a_i + b_i * c / 4) for its
- * calibrated share c, once every 5 steps (tests/test_balance.c: a device with a 5 ms
- * overhead, 4x slower, makes every 5th step 2.25x longer).  A device that recovers
+ * A probe of a device still slow by a factor s lasts about s * (a_i + b_i * c / 4) a step
+ * for its calibrated share c, two steps out of every 6 (tests/test_balance.c: a device with
+ * a 5 ms overhead, 4x slower, makes those steps 2.25x longer).  A device that recovers
  * only partly stays out until it is back within jump_ratio of its calibrated speed.  Devices
  * left out at their calibrated cost (too much overhead for the step) are never probed: their
  * 0 rows are not the result of a slowdown.  No probe is made when the probe shares would
@@ -141,9 +146,9 @@ hg_status hg__balancer_create(size_t ndev, const hg__cost_model *initial,
     if (st != HG_OK)
         return st;
 
-    /* One block after the struct: 2 model arrays, then per device 1 double, 7 size_t and
+    /* One block after the struct: 2 model arrays, then per device 1 double, 8 size_t and
        1 bool (in that order, so every array is aligned). */
-    const size_t per_dev = 2 * sizeof(hg__cost_model) + sizeof(double) + 7 * sizeof(size_t) +
+    const size_t per_dev = 2 * sizeof(hg__cost_model) + sizeof(double) + 8 * sizeof(size_t) +
                            sizeof(bool);
     hg__balancer *b = ndev > (SIZE_MAX - sizeof *b) / per_dev
                          ? NULL
@@ -163,12 +168,13 @@ hg_status hg__balancer_create(size_t ndev, const hg__cost_model *initial,
     b->mem.prev_cap = b->mem.prev + ndev;
     b->mem.next = b->mem.prev_cap + ndev;
     b->mem.probe = b->mem.next + ndev;
-    b->mem.scratch_c = b->mem.probe + ndev; /* 2 * ndev */
+    b->mem.probe_runs = b->mem.probe + ndev;
+    b->mem.scratch_c = b->mem.probe_runs + ndev; /* 2 * ndev */
     b->stale = (bool *)(b->mem.scratch_c + 2 * ndev);
     for (size_t i = 0; i < ndev; i++) {
         b->mem.model[i] = initial[i];
         b->mem.b_cal[i] = initial[i].b_ms_per_row;
-        b->mem.idle_plans[i] = b->mem.prev[i] = b->mem.probe[i] = 0;
+        b->mem.idle_plans[i] = b->mem.prev[i] = b->mem.probe[i] = b->mem.probe_runs[i] = 0;
         b->stale[i] = false;
         b->mem.prev_cap[i] = SIZE_MAX;
     }
@@ -204,7 +210,7 @@ hg_status hg__balancer_recalibrate(hg__balancer *b, size_t i, const hg__cost_mod
     b->mem.model[i] = *model;
     b->mem.b_cal[i] = model->b_ms_per_row;
     b->mem.idle_plans[i] = 0;
-    b->mem.probe[i] = 0;
+    b->mem.probe[i] = b->mem.probe_runs[i] = 0;
     b->stale[i] = false;
     b->mem.replan = true;
     return HG_OK;
@@ -242,6 +248,12 @@ hg_status hg__balancer_observe(hg__balancer *b, const size_t *rows, const double
         hg__cost_model *m = &b->mem.model[i];
         if (!m->valid)
             continue;
+        if (probed && b->mem.probe_runs[i] + 1 < HG__PROBE_STEPS) {
+            b->mem.probe_runs[i]++; /* its first step after idling: cold, not judged */
+            continue;
+        }
+        if (probed)
+            b->mem.probe_runs[i] = 0;
         double excess = ms[i] - m->a_ms;
         double b_obs = (excess > MIN_EXCESS_MS ? excess : MIN_EXCESS_MS) / (double)rows[i];
         double bi = m->b_ms_per_row;

@@ -341,13 +341,19 @@ static bool plan_probes(hg__plan_memory *b, size_t total, const size_t *cap)
     for (size_t i = 0; i < n; i++) {
         b->probe[i] = 0;
         const hg__cost_model *m = &b->model[i];
-        if (!usable(b, cap, i) || b->next[i] != 0 || b->idle_plans[i] < PROBE_EVERY - 1 ||
-            !(m->b_ms_per_row > b->b_cal[i] * (1.0 + b->jump_ratio)))
+        bool going_on = b->probe_runs[i] > 0; /* its probe's next step */
+        if (!usable(b, cap, i) || b->next[i] != 0 ||
+            (!going_on && b->idle_plans[i] < PROBE_EVERY - 1) ||
+            !(m->b_ms_per_row > b->b_cal[i] * (1.0 + b->jump_ratio))) {
+            b->probe_runs[i] = 0;
             continue;
+        }
         memcpy(b->scratch_m, b->model, n * sizeof *b->scratch_m);
         b->scratch_m[i].b_ms_per_row = b->b_cal[i];
-        if (hg__plan_affine(total, b->scratch_m, n, cap, c, NULL, NULL) != HG_OK || c[i] == 0)
+        if (hg__plan_affine(total, b->scratch_m, n, cap, c, NULL, NULL) != HG_OK || c[i] == 0) {
+            b->probe_runs[i] = 0;
             continue; /* not worth rows even at its calibrated speed */
+        }
         b->probe[i] = c[i] / PROBE_DIVISOR + (c[i] % PROBE_DIVISOR != 0);
         shares = b->probe[i] > SIZE_MAX - shares ? SIZE_MAX : shares + b->probe[i];
         probed++;
@@ -386,7 +392,7 @@ hg_status hg__plan_dynamic(hg__plan_memory *b, size_t total, const size_t *cap,
     }
     if (total == 0 || !plan_probes(b, total, cap))
         for (size_t i = 0; i < n; i++)
-            b->probe[i] = 0; /* probe[i] > 0: device i is being probed */
+            b->probe[i] = b->probe_runs[i] = 0; /* probe[i] > 0: device i is being probed */
 
     bool moved = !b->has_prev;
     for (size_t i = 0; i < n; i++) {

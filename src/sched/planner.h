@@ -67,6 +67,10 @@ double hg__plan_makespan(const hg__cost_model *model, size_t ndev, const size_t 
  * beside the solver it calls, so that a step's row count goes from the scheduler
  * (sched.c) to this file and back, under every policy (docs/engine.md, "The scheduler").
  */
+/* Steps a probe lasts: the first, right after the device sat idle, runs cold and is not
+   judged; the last is (balance.c). */
+#define HG__PROBE_STEPS 2
+
 typedef struct hg__plan_memory {
     size_t          ndev;
     double          hysteresis; /* hg__balance_options.hysteresis */
@@ -79,6 +83,7 @@ typedef struct hg__plan_memory {
     size_t         *prev_cap;   /* caps of the last plan (SIZE_MAX: none) */
     size_t         *next;       /* the plan being made */
     size_t         *probe;      /* probe shares; > 0: the last plan probes the device */
+    size_t         *probe_runs; /* steps of the device's current probe observed so far */
     size_t         *scratch_c;  /* caps and counts for the probe plans (2 * ndev) */
     size_t          prev_total;
     bool            has_prev;
