@@ -46,6 +46,7 @@
 
 #include "bench_util.h"
 #include "cli.h"
+#include "pocl_pin.h"
 #include "harness.h"
 #include "harness_json.h"
 #include "json_out.h"
@@ -988,6 +989,7 @@ static char *exclude_oclgrind(const cli *cmd, hg_options *devs, const char *devi
 
 int main(int argc, char **argv)
 {
+    tool_pin_pocl_threads(); /* before any OpenCL runtime loads (tools/pocl_pin.h) */
     int model_ix[3] = {0, 1, 2};
     size_t nmodels = 3, rows = 0, repeats = 0;
     bool json = false, quick = false, keep_dups = false;

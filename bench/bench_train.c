@@ -51,6 +51,7 @@
 
 #include "bench_util.h"
 #include "cli.h"
+#include "pocl_pin.h"
 #include "harness.h"
 #include "harness_json.h"
 #include "json_out.h"
@@ -838,6 +839,7 @@ static void run_all(bench *b, config *cfg, size_t n)
 
 int main(int argc, char **argv)
 {
+    tool_pin_pocl_threads(); /* before any OpenCL runtime loads (tools/pocl_pin.h) */
     int model_ix[2] = {0, 1}, opt_ix[2] = {0, 1};
     size_t nmodels = 2, nopts = 2, rows = 60000, batch = 128, epochs = 1, round_steps = 0;
     size_t blas_threads = 1;

@@ -48,6 +48,7 @@
 #include <hetgrad.h>
 
 #include "cli.h"
+#include "pocl_pin.h"
 #include "harness.h"
 #include "harness_json.h"
 #include "json_out.h"
@@ -469,6 +470,8 @@ static const cli_exit bench_exits[] = {
 static const cli_env bench_env[] = {
     {"HETGRAD_DEVICES=EXPR", "device selection (docs/devices.md)"},
     {"HETGRAD_CACHE_DIR=DIR", "compiled programs and device profiles"},
+    {"POCL_AFFINITY=0|1", "POCL pins its CPU threads to cores; set to 1\n"
+                          "when unset (docs/engine.md)"},
 };
 
 /* The command line into *o and *cmd (cli.h): CLI_CONTINUE, or the exit status. */
@@ -808,6 +811,7 @@ static void print_text(const bench_doc *d)
 
 int main(int argc, char **argv)
 {
+    tool_pin_pocl_threads(); /* before any OpenCL runtime loads (tools/pocl_pin.h) */
     bench_opts o = {HG_MODEL_SOFTMAX, 8192, 0, 784, 10, 256, 0, NULL, false, false, false,
                     20.0};
     cli cmd;

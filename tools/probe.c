@@ -21,6 +21,7 @@
 #include <hetgrad.h>
 
 #include "cli.h"
+#include "pocl_pin.h"
 #include "json_out.h"
 #include "probe_state.h"
 
@@ -622,10 +623,13 @@ static const cli_exit probe_exits[] = {
 static const cli_env probe_env[] = {
     {"HETGRAD_DEVICES=EXPR", "device selection (docs/devices.md); a device\n"
                              "must pass both it and --devices"},
+    {"POCL_AFFINITY=0|1", "POCL pins its CPU threads to cores; set to 1\n"
+                          "when unset (docs/engine.md)"},
 };
 
 int main(int argc, char **argv)
 {
+    tool_pin_pocl_threads(); /* before any OpenCL runtime loads (tools/pocl_pin.h) */
     probe_opts o = {0};
     const cli_option options[] = {
         {.name = "list", .letter = 'l', .kind = CLI_FLAG, .target = &o.tree,

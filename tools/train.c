@@ -29,6 +29,7 @@
 #include <hetgrad/data.h>
 
 #include "cli.h"
+#include "pocl_pin.h"
 #include "json_out.h"
 #include "metrics.h"
 #include "predict.h"
@@ -79,6 +80,8 @@ static const cli_exit train_exits[] = {
 static const cli_env train_env[] = {
     {"HETGRAD_DEVICES=EXPR", "device selection (docs/devices.md)"},
     {"HETGRAD_CACHE_DIR=DIR", "compiled programs and device profiles"},
+    {"POCL_AFFINITY=0|1", "POCL pins its CPU threads to cores; set to 1\n"
+                          "when unset (docs/engine.md)"},
 };
 
 /* "constant", "cosine" or "step:EVERY:GAMMA" into *s; false when it is none of them. */
@@ -1490,6 +1493,7 @@ static int check_targets(const train_opts *o, train_mpi *tm, const cli *cmd)
 
 int main(int argc, char **argv)
 {
+    tool_pin_pocl_threads(); /* before any OpenCL runtime loads (tools/pocl_pin.h) */
     train_opts o = {.label_col = -1, .kind = HG_MODEL_SOFTMAX, .nhidden = 1,
                     .opt = HG_OPTIMIZER_ADAM, .lr = -1, .momentum = 0.9, .epochs = 40,
                     .batch = 128, .seed = 1, .val_frac = 0.2, .mpi_timeout = 120,
