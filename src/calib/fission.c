@@ -19,7 +19,7 @@
  *   3. time the joint step, every device at once, with the device whole and
  *      fissioned in turn (both stay open meanwhile), and the whole device
  *      alone on the same rows: a warm-up round, then the median of 3 rounds
- *      each;
+ *      each (a step under HG__REWARM_BELOW_MS after untimed ones of its own);
  *   4. keep the faster: the other is closed and released.  The fissioned
  *      device must also beat the whole device alone on the step's rows
  *      (timed, or its solo model's prediction when its window is smaller
