@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sched/planner.h"
 #include "sched/sched.h"
 
 enum { MAXDEV = 4 };
@@ -262,6 +263,43 @@ START_TEST(solo_guard)
 }
 END_TEST
 
+/*
+ * A probe's steps are not the guard's to judge.  Devices 0 and 1 take 1 ms a row; device 2
+ * (50 ms fixed, 1 ms a row calibrated) takes 300 ms whatever its rows, under 1.03 x the
+ * best alone (300 ms for 300 rows), until the balancer drops it; its probe's two steps then
+ * take 400 ms, slow by the guard's measure.  Without the exemption they would start the
+ * guard: 16 plans on device 0 alone, device 1 idle.
+ */
+START_TEST(solo_guard_skips_probes)
+{
+    hg__sched_device d[3] = {dev_of(0, 1, 1), dev_of(0, 1, 1), dev_of(50, 1, 1)};
+    hg__sched *s = make(3, d, HG__POLICY_DYNAMIC, true, 1);
+    size_t c[3];
+    bool dropped = false;
+    size_t probe_steps = 0;
+    for (int step = 0; step < 60 && probe_steps < HG__PROBE_STEPS + 1; step++) {
+        plan_ok(s, 300, NULL, c);
+        ck_assert_uint_eq(c[0] + c[1] + c[2], 300);
+        ck_assert_msg(c[0] > 0 && c[1] > 0, "step %d: %zu / %zu / %zu", step, c[0], c[1],
+                      c[2]);
+        dropped |= c[2] == 0;
+        bool probing = dropped && c[2] > 0;
+        if (probing)
+            probe_steps++;
+        else if (probe_steps > 0)
+            probe_steps = HG__PROBE_STEPS + 1; /* the probe is over: one plan after it */
+        double ms[3] = {(double)c[0], (double)c[1], c[2] ? (probing ? 400.0 : 300.0) : 0.0};
+        hg__sched_note note;
+        hg_error e;
+        ck_assert_msg(hg__sched_observe(s, c, ms, &note, &e) == HG_OK, "%s", e.message);
+        ck_assert_msg(!note.solo, "step %d: the guard started (%zu / %zu / %zu rows)", step,
+                      c[0], c[1], c[2]);
+    }
+    ck_assert_msg(dropped && probe_steps == HG__PROBE_STEPS + 1, "no probe ran");
+    hg__sched_destroy(s);
+}
+END_TEST
+
 START_TEST(solo_guard_alone_model_and_caps)
 {
     /* Planned with co-run models (2 ms/row each); alone, device 1 does 0.5 ms/row. */
@@ -437,6 +475,7 @@ int main(void)
     tcase_add_test(tc, dynamic_policy);
     tcase_add_test(tc, solo_guard);
     tcase_add_test(tc, solo_guard_alone_model_and_caps);
+    tcase_add_test(tc, solo_guard_skips_probes);
     tcase_add_test(tc, recovery);
     tcase_add_test(tc, errors);
     suite_add_tcase(s, tc);

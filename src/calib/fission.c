@@ -206,16 +206,6 @@ typedef struct rounds {
     double whole_ms, sub_ms, alone_ms;
 } rounds;
 
-/*
- * The joint step with device i whole (*whole, on counts) and fissioned
- * (eng->dev[i], on sub_counts), and, with alone_counts, the whole device
- * alone on the step's rows, in turn, so that a drift in the machine's speed
- * (other processes) hits them alike: a warm-up round, then JOINT_RUNS rounds
- * into *t, with the medians of each (alone: NAN without alone_counts).  After
- * the warm-up round, a step shorter than HG__REWARM_BELOW_MS is timed after
- * untimed steps of its own (timed_joint).
- * *whole and eng->dev[i] are where they were on return.
- */
 /* One timed joint step on counts into *ms; when the last one (*last, NAN: none yet) was
    short, after untimed ones of its own first (calib_rules.h, re-warming). */
 static hg_status timed_joint(hg_engine *eng, const size_t *counts, const float *params,
@@ -234,6 +224,16 @@ static hg_status timed_joint(hg_engine *eng, const size_t *counts, const float *
     return st;
 }
 
+/*
+ * The joint step with device i whole (*whole, on counts) and fissioned
+ * (eng->dev[i], on sub_counts), and, with alone_counts, the whole device
+ * alone on the step's rows, in turn, so that a drift in the machine's speed
+ * (other processes) hits them alike: a warm-up round, then JOINT_RUNS rounds
+ * into *t, with the medians of each (alone: NAN without alone_counts).  After
+ * the warm-up round, a step shorter than HG__REWARM_BELOW_MS is timed after
+ * untimed steps of its own (timed_joint).
+ * *whole and eng->dev[i] are where they were on return.
+ */
 static hg_status alternate(hg_engine *eng, size_t i, hg__device *whole, const size_t *counts,
                            const size_t *sub_counts, const size_t *alone_counts,
                            const float *params, rounds *t, hg_error *err)

@@ -49,7 +49,8 @@
  * hg__plan_affine.  The first probe step is not judged: a device's first step after it
  * sat idle runs cold (its threads asleep, its caches another's), and on the 2-vCPU
  * development machine a 1.5 ms step after other work took 1.3x as long as after eight of
- * its own (tools/harness.h); judged on that step, a recovered device stayed out for good.
+ * its own (tools/harness.h); judged on that step, a recovered device stayed out for good
+ * (tests/test_balance.c simulates a first step 1.6x as long).
  * The verdict, on the last probe step:
  *
  *   - the probe ran within jump_ratio of the calibrated model's time for its rows: the

@@ -11,7 +11,8 @@
  * rows (the best by its alone model, among the devices that may take rows).  After
  * SOLO_AFTER (2) slow steps in a row, the next SOLO_STEPS (16) plans give every row to the
  * best device alone that can take them all (under the plan's caps); a plan where none can
- * shares as usual and does not spend a guard step.  Then sharing is tried again.
+ * shares as usual and does not spend a guard step.  Then sharing is tried again.  The
+ * steps of a probe (balance.c) are not counted either way: their split is the probe's.
  *
  * Pure: no OpenCL, no globals, no logging (hg__sched_note tells the caller what to log).
  */
@@ -469,8 +470,14 @@ hg_status hg__sched_observe(hg__sched *s, const size_t *rows, const double *ms,
             makespan = ms[i] > makespan ? ms[i] : makespan;
         }
     }
+    /* a probe's step (balance.c) runs the probe's split, not the plan's: the guard does not
+       judge it (a probe of two slow steps would otherwise start the guard by itself) */
+    const hg__plan_memory *mem = hg__balancer_memory(s->bal);
+    bool probe_step = false;
+    for (size_t i = 0; i < n; i++)
+        probe_step |= rows[i] > 0 && mem->probe[i] > 0;
     hg_status st = hg__balancer_observe(s->bal, units, ms, err);
-    if (st == HG_OK && active >= 2 && s->opt.solo_guard) {
+    if (st == HG_OK && active >= 2 && s->opt.solo_guard && !probe_step) {
         double solo_ms;
         size_t best = best_alone(s, total, 1, NULL, &solo_ms);
         if (best != SIZE_MAX && makespan > SOLO_MARGIN * solo_ms) {
