@@ -426,7 +426,7 @@ static void run_harness(gsession *s, size_t n, size_t rounds, harness_result *ou
     p.nconfigs = n;
     p.rounds = rounds;
     p.rewarm_ms = 1000.0; /* each timed step after 12 ms of its own (tools/harness.h) */
-    p.rewarm_span_ms = 12.0;
+    p.rewarm_span_ms = HARNESS_REWARM_SPAN_MS;
     p.sample = gradient_sample;
     p.ctx = s;
     int rc = harness_run(&p, out);

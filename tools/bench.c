@@ -33,10 +33,10 @@
  * --max-step-s (default 20 s; Oclgrind given an equal share) is not run: its
  * figures are the models' prediction and say so ("measured": false).  A solo
  * device that slow is measured on fewer rows instead.  A step under
- * REWARM_MS is timed right after untimed steps of its own configuration,
- * REWARM_SPAN_MS of them (harness_plan.rewarm_ms and rewarm_span_ms), and a
- * configuration predicted far slower than the fastest device alone is timed
- * in rounds of its own, after the others (run_configs).
+ * REWARM_MS is timed right after untimed steps of its own configuration
+ * that take HARNESS_REWARM_SPAN_MS in all (harness_plan.rewarm_ms and
+ * rewarm_span_ms), and a configuration predicted far slower than the fastest
+ * device alone is timed in rounds of its own, after the others (run_configs).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -56,9 +56,9 @@
 #define STEPS_DEFAULT 7
 #define STEPS_MAX 31         /* rounds at the most when --steps is not given */
 #define STEPS_BUDGET_S 20.0  /* no extra round starts after this long */
-#define REWARM_MS 1000.0     /* steps under this long: each timed step right after an
-                                untimed one of its own configuration (tools/harness.h) */
-#define REWARM_SPAN_MS 12.0  /* ... or after as many as take this long (at most 16) */
+#define REWARM_MS 1000.0     /* steps under this long: each timed step right after
+                                untimed ones of its own configuration, for
+                                HARNESS_REWARM_SPAN_MS in all (tools/harness.h) */
 #define APART_MS 100.0       /* a configuration predicted over this long a step, and */
 #define APART_FACTOR 10.0    /* over this many times the fastest device alone's step,
                                 is timed in two rounds of its own after the others */
@@ -280,7 +280,7 @@ static void time_configs(bsession *s, bconfig *cfg, size_t n, size_t rounds,
     p.budget_ms = rounds_max ? STEPS_BUDGET_S * 1e3 : 0;
     p.warmup_max = warmup_max;
     p.rewarm_ms = REWARM_MS;
-    p.rewarm_span_ms = REWARM_SPAN_MS;
+    p.rewarm_span_ms = HARNESS_REWARM_SPAN_MS;
     p.sample = bench_sample;
     s->cfg = cfg;
     p.ctx = s;

@@ -69,8 +69,10 @@
 
 /* Interquartile range over median above which a configuration is WIDE. */
 #define HARNESS_SPREAD_LIMIT 0.10
-/* The most untimed calls of one re-warm (harness_plan.rewarm_span_ms). */
+/* The most untimed calls of one re-warm (harness_plan.rewarm_span_ms), and the span the
+   benchmarks use (hetgrad-bench, bench_gradient). */
 #define HARNESS_REWARM_CALLS_MAX 16
+#define HARNESS_REWARM_SPAN_MS 12.0
 /* Fewer samples than this: no spread is claimed (HARNESS_FEW). */
 #define HARNESS_MIN_SAMPLES 3
 

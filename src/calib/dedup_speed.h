@@ -38,4 +38,13 @@ bool hg__dedup_faster(const hg_device_info *kept, const hg__cost_model *km,
                       const hg_device_info *dup, const hg__cost_model *dm, size_t rows,
                       char *why, size_t n);
 
+/*
+ * The head of every such reason: "WIN replaces|kept over LOSE (name, platform, N compute
+ * units), the same hardware: " into why (n bytes), then the rest as printf's fmt and its
+ * arguments.  The words of hg__dedup_faster's reasons and of duplicates.c's notes.
+ */
+void hg__dedup_reason(char *why, size_t n, const hg_device_info *win, bool replaces,
+                      const hg_device_info *lose, const char *fmt, ...)
+    HG__PRINTF(6, 7);
+
 #endif /* HG_DEDUP_SPEED_H */

@@ -203,12 +203,9 @@ static hg_status judge(hg_engine *eng, size_t i, const hg_device_info *c,
     if (st == HG_OK && v_lost != w_lost && same_compiler(whole->info, c)) {
         const hg_device_info *win = v_lost ? whole->info : c, *lose = v_lost ? c : whole->info;
         faster = w_lost;
-        snprintf(note, n, "%s %s %s (%s, %s, %u compute unit%s), the same hardware: %s lost "
-                 "to %s when both were measured on the same kernels (its profile, from the "
-                 "cache, was not raced after); %s gets no rows", win->id,
-                 faster ? "replaces" : "kept over", lose->id, lose->name, lose->platform_name,
-                 (unsigned)lose->compute_units, lose->compute_units == 1 ? "" : "s", lose->id,
-                 win->id, lose->id);
+        hg__dedup_reason(note, n, win, faster, lose, "%s lost to %s when both were measured "
+                         "on the same kernels (its profile, from the cache, was not raced "
+                         "after); %s gets no rows", lose->id, win->id, lose->id);
     } else {
         faster = st == HG_OK && hg__dedup_faster(whole->info, &whole->model, c, &v->model,
                                                  rows, note, n);
@@ -278,14 +275,11 @@ static hg_status try_view(hg_engine *eng, size_t i, size_t j, const float *param
     if (st == HG_OK && !(screen_ms > SCREEN_MARGIN * whole_ms))
         st = judge(eng, i, c, &whole, params, rows, &replace, note, n, &e);
     else if (st == HG_OK)
-        snprintf(note, n, "%s kept over %s (%s, %s, %u compute unit%s), the same "
-                 "hardware: %u rows alone took %.3g ms on %s, more than %.3g times what a "
-                 "step of %zu rows is predicted to take on %s (%.3g ms); %s gets no rows",
-                 whole.info->id, c->id, c->name,
-                 c->platform_name, (unsigned)c->compute_units,
-                 c->compute_units == 1 ? "" : "s",
-                 (unsigned)eng->dev[i].stats.rows, screen_ms, c->id, SCREEN_MARGIN, rows,
-                 whole.info->id, whole_ms, c->id);
+        hg__dedup_reason(note, n, whole.info, false, c, "%u rows alone took %.3g ms on %s, "
+                         "more than %.3g times what a step of %zu rows is predicted to take "
+                         "on %s (%.3g ms); %s gets no rows", (unsigned)eng->dev[i].stats.rows,
+                         screen_ms, c->id, SCREEN_MARGIN, rows, whole.info->id, whole_ms,
+                         c->id);
     if (st != HG_OK)
         snprintf(note, n, "%s kept over %s (%s, %s), the same hardware: its trial "
                  "failed: %.160s", whole.info->id, c->id, c->name, c->platform_name,

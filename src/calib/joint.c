@@ -128,11 +128,9 @@ static hg_status run_counts(void *user, const size_t *counts, double *ms, hg_err
     spans[0] = span;
     for (int r = 1; r < JOINT_REPEATS && st == HG_OK; r++) {
         st = run_once(j, counts, one, err);
-        spans[r] = 0;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++)
             all[(size_t)r * n + i] = counts[i] ? one[i] : 0;
-            spans[r] = counts[i] && one[i] > spans[r] ? one[i] : spans[r];
-        }
+        spans[r] = makespan(counts, one, n);
     }
     if (st == HG_OK) {
         size_t pick = hg__median_run(spans, JOINT_REPEATS);
