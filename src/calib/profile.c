@@ -274,7 +274,8 @@ static hg_status measure(hg_engine *eng, size_t i, const float *params, hg__cost
 
 /*
  * Keep device i computing for about WARM_MS before its cost model, in runs
- * of about WARM_RUN_MS: a race warms a device up, and one that did not race
+ * of about WARM_RUN_MS (or one run, when even one row takes
+ * HG__REWARM_BELOW_MS or more): a race warms a device up, and one that did not race
  * just before measured slower at first.  POCL's pthread device beside
  * Oclgrind (this 2-vCPU machine, 2026-12-04) was predicted 1.39-2.04 ms for a
  * step of 4096 rows on its default kernels without a warm-up, 0.86-0.91 ms
@@ -294,8 +295,15 @@ static hg_status warm_up(hg_engine *eng, size_t i, const float *params, hg_error
     hg_status st = time_rows(eng, i, n, 1, false, params, rows, ms, &ns, err);
     double per_row = st == HG_OK ? ms[0] / (double)n : 0;
     n = clamp_rows(WARM_RUN_MS / (per_row > 1e-9 ? per_row : 1e-9), 1, cap);
-    while (st == HG_OK && hg__now_ms() - t0 < WARM_MS) /* repeats 0: one untimed run */
+    /* repeats 0: one untimed run; a run of HG__REWARM_BELOW_MS or more is long
+       enough not to need warming (calib_rules.h): Oclgrind's one row takes
+       about 30 ms, and its warm-up is the one run */
+    bool more = st == HG_OK;
+    while (more) {
         st = time_rows(eng, i, n, 0, false, params, rows, ms, &ns, err);
+        more = st == HG_OK && hg__now_ms() - t0 < WARM_MS &&
+               !(d->stats.host_ms >= HG__REWARM_BELOW_MS);
+    }
     return st;
 }
 
@@ -543,7 +551,8 @@ static bool keep_unraced(hg_engine *eng, size_t i, const float *params, const ra
 {
     hg__device *d = &eng->dev[i];
     char why[160], name[48];
-    if (!kernels_right(eng, i, params, why, sizeof why))
+    /* checked already in this process (hg__verify_kernels, when the data was set) */
+    if (!d->kc_checked && !kernels_right(eng, i, params, why, sizeof why))
         return false;
     d->kc_checked = true;
     d->kc_measured = false;
@@ -780,7 +789,7 @@ static bool keep_without_race(hg_engine *eng, size_t i, const float *params, con
     hg__device *d = &eng->dev[i];
     char why[160], name[48];
     hg__kchoice_name(&d->kc, name, sizeof name);
-    if (!kernels_right(eng, i, params, why, sizeof why)) {
+    if (!d->kc_checked && !kernels_right(eng, i, params, why, sizeof why)) {
         hg__log(&eng->log, HG_LOG_WARN, "%s: kernel %s computes a wrong gradient (%s); "
                 "racing its candidates", d->what, name, why);
         d->kc_view = NULL;
