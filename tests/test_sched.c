@@ -2,7 +2,7 @@
 /*
  * test_sched.c - the scheduler's one interface (src/sched/sched.h), no device: each
  * policy's counts, caps and exclusions, planning in units (deterministic blocks), the
- * solo guard, the recovery plan and every error, with exact expectations.
+ * solo guard and its trials, the recovery plan and every error, with exact expectations.
  */
 #include <check.h>
 #include <math.h>
@@ -351,6 +351,149 @@ START_TEST(solo_guard_alone_model_and_caps)
 }
 END_TEST
 
+/*
+ * A small world for the solo guard's trials: device i computes a row in alone[i] ms alone,
+ * contention times that when two or more devices share a step, and a step whose set of
+ * devices differs from the last step's takes cold times longer (a switch is cold).
+ */
+typedef struct world {
+    size_t n;
+    double alone[MAXDEV];
+    double fixed[MAXDEV];
+    double contention, cold;
+    size_t last[MAXDEV];
+} world;
+
+typedef struct run_log {
+    int    trials, holds;
+    size_t trial_dev[8], hold_dev[8];
+    double trial_ms[8], hold_ms[8];
+    int    hold_steps[8];
+    int    shared_plans, plans;
+} run_log;
+
+static void run_steps(hg__sched *s, world *w, size_t total, int steps, run_log *lg)
+{
+    for (int k = 0; k < steps; k++) {
+        size_t c[MAXDEV];
+        double ms[MAXDEV];
+        plan_ok(s, total, NULL, c);
+        size_t active = 0;
+        bool same = true;
+        for (size_t i = 0; i < w->n; i++) {
+            active += c[i] > 0;
+            same &= (c[i] > 0) == (w->last[i] > 0);
+        }
+        for (size_t i = 0; i < w->n; i++) {
+            ms[i] = c[i] ? (w->fixed[i] + (double)c[i] * w->alone[i] *
+                                              (active >= 2 ? w->contention : 1.0)) *
+                               (same ? 1.0 : w->cold)
+                         : 0;
+            w->last[i] = c[i];
+        }
+        lg->plans++;
+        lg->shared_plans += active >= 2;
+        hg__sched_note note;
+        hg_error e;
+        ck_assert_msg(hg__sched_observe(s, c, ms, &note, &e) == HG_OK, "%s", e.message);
+        if (note.trial && lg->trials < 8) {
+            lg->trial_dev[lg->trials] = note.trial_dev;
+            lg->trial_ms[lg->trials++] = note.trial_ms;
+        }
+        if (note.solo && lg->holds < 8) {
+            lg->hold_dev[lg->holds] = note.solo_dev;
+            lg->hold_ms[lg->holds] = note.solo_ms;
+            lg->hold_steps[lg->holds++] = note.solo_steps;
+        }
+    }
+}
+
+/*
+ * Two views of the same cores: running together, each computes a row 3.5 times slower than
+ * alone.  Calibration (a slow phase) rated both 2.5 times slower than they are alone:
+ * device 0 at 1 ms a row (0.4 alone), device 1 at 2 (0.8).  Shared steps (93 ms for 100
+ * rows) beat both models alone (100 and 200 ms), so the guard has nothing to hold on; but
+ * each device runs a row 1.4 times slower than its model says (they contend), and device 0
+ * is predicted within 2 x the step: after 4 planned steps it is tried alone.  Its second
+ * step (the first is cold, twice as long, and not taken) is 40 ms.  The shared steps are
+ * then slow against it: two of them start a hold of 16 plans on device 0; after it,
+ * sharing loses again and the next hold is 32.
+ */
+START_TEST(trial_of_contending_devices)
+{
+    hg__sched_device d[2] = {dev_of(0, 1, 1), dev_of(0, 2, 1)};
+    hg__sched *s = make(2, d, HG__POLICY_DYNAMIC, true, 1);
+    world w = {.n = 2, .alone = {0.4, 0.8}, .contention = 3.5, .cold = 2.0};
+    run_log lg = {0};
+    run_steps(s, &w, 100, 60, &lg);
+    ck_assert_int_ge(lg.trials, 1);
+    ck_assert_uint_eq(lg.trial_dev[0], 0);
+    ck_assert_double_eq_tol(lg.trial_ms[0], 40.0, 1e-9);
+    ck_assert_int_ge(lg.holds, 2);
+    ck_assert_uint_eq(lg.hold_dev[0], 0);
+    ck_assert_double_eq_tol(lg.hold_ms[0], 40.0, 1e-9); /* the warm observation */
+    ck_assert_int_eq(lg.hold_steps[0], 16);
+    ck_assert_uint_eq(lg.hold_dev[1], 0);
+    ck_assert_int_eq(lg.hold_steps[1], 32); /* sharing lost again: twice as long */
+    /* most of the 60 steps ran on device 0 alone */
+    ck_assert_msg(lg.shared_plans <= 12, "%d shared plans of 60", lg.shared_plans);
+    /* a switch of policy forgets what was observed: the first plan shares by the models */
+    ck_assert_int_eq(hg__sched_set_policy(s, HG__POLICY_DYNAMIC, NULL), HG_OK);
+    size_t c[2];
+    plan_ok(s, 100, NULL, c);
+    EXPECT_COUNTS(c, 67, 33);
+    hg__sched_destroy(s);
+}
+END_TEST
+
+/* Devices that run side by side as fast as their models say are never tried alone, and the
+   guard never holds: 300 steps of sharing. */
+START_TEST(no_trial_without_contention)
+{
+    hg__sched_device d[2] = {dev_of(0, 1, 1), dev_of(0, 2, 1)};
+    hg__sched *s = make(2, d, HG__POLICY_DYNAMIC, true, 1);
+    world w = {.n = 2, .alone = {1.0, 2.0}, .contention = 1.0, .cold = 1.0};
+    run_log lg = {0};
+    run_steps(s, &w, 300, 300, &lg);
+    ck_assert_int_eq(lg.trials, 0);
+    ck_assert_int_eq(lg.holds, 0);
+    ck_assert_int_eq(lg.shared_plans, 300);
+    hg__sched_destroy(s);
+}
+END_TEST
+
+/*
+ * One device's steps, and another the models cannot tell apart from it: device 1's model
+ * (100 ms fixed, 0.25 ms a row) says 125 ms for 100 rows alone, within 1.25 x device 0's
+ * 100 ms, and its fixed cost keeps it out of every plan.  Alone it takes 60 ms: tried, its
+ * observation makes device 0's steps slow, and the guard holds on device 1.  Without the
+ * guard (solo_guard off) nothing is tried and every step stays on device 0.
+ */
+START_TEST(trial_of_an_unused_device)
+{
+    hg__sched_device d[2] = {dev_of(0, 1, 1), dev_of(100, 0.25, 1)};
+    for (int guard = 1; guard >= 0; guard--) {
+        hg__sched *s = make(2, d, HG__POLICY_DYNAMIC, guard == 1, 1);
+        world w = {.n = 2, .alone = {1.0, 0.3}, .fixed = {0, 30}, .contention = 1.0,
+                   .cold = 1.0};
+        run_log lg = {0};
+        run_steps(s, &w, 100, 12, &lg);
+        if (guard) {
+            ck_assert_int_eq(lg.trials, 1);
+            ck_assert_uint_eq(lg.trial_dev[0], 1);
+            ck_assert_double_eq_tol(lg.trial_ms[0], 60.0, 1e-9);
+            ck_assert_int_eq(lg.holds, 1);
+            ck_assert_uint_eq(lg.hold_dev[0], 1);
+            ck_assert_double_eq_tol(lg.hold_ms[0], 60.0, 1e-9);
+        } else {
+            ck_assert_int_eq(lg.trials + lg.holds, 0);
+            ck_assert_uint_eq(w.last[0], 100);
+        }
+        hg__sched_destroy(s);
+    }
+}
+END_TEST
+
 START_TEST(recovery)
 {
     /* device 0 failed (cap 0); 1 and 2 at 2 and 4 ms/row recompute 30 rows: 20 + 10 */
@@ -476,6 +619,9 @@ int main(void)
     tcase_add_test(tc, solo_guard);
     tcase_add_test(tc, solo_guard_alone_model_and_caps);
     tcase_add_test(tc, solo_guard_skips_probes);
+    tcase_add_test(tc, trial_of_contending_devices);
+    tcase_add_test(tc, no_trial_without_contention);
+    tcase_add_test(tc, trial_of_an_unused_device);
     tcase_add_test(tc, recovery);
     tcase_add_test(tc, errors);
     suite_add_tcase(s, tc);

@@ -793,9 +793,12 @@ static void observe_step(hg_engine *eng)
         if (hg__sched_observe(eng->sched, rows, ms, &note, &e) != HG_OK)
             hg__log(&eng->log, HG_LOG_WARN, "rebalancing: %s", e.message);
         else if (note.solo)
-            hg__log(&eng->log, HG_LOG_INFO, "sharing took %.1f ms, the best device alone "
-                    "(%s) %.1f ms: running it alone for %d steps", note.shared_ms,
+            hg__log(&eng->log, HG_LOG_INFO, "a step took %.3g ms, the best device alone "
+                    "(%s) %.3g ms: running it alone for %d steps", note.shared_ms,
                     eng->dev[note.solo_dev].what, note.solo_ms, note.solo_steps);
+        if (note.trial && note.trial_dev < eng->ndev)
+            hg__log(&eng->log, HG_LOG_INFO, "tried %s alone: %zu rows in %.3g ms",
+                    eng->dev[note.trial_dev].what, note.trial_rows, note.trial_ms);
     }
     free(rows);
     free(ms);

@@ -4,15 +4,8 @@
  * (partition.c), the affine model (planner.c), and dynamic rebalancing (balance.c) with
  * the solo guard; and the recovery plan of a step whose devices failed.
  *
- * The solo guard.  Per-device models cannot see what devices cost each other when they
- * run together (two views of the host's cores, a shared memory bus).  Under DYNAMIC, a
- * step that gave rows to two or more devices is "slow" when its makespan exceeds
- * SOLO_MARGIN (1.03) times the predicted time of the best device alone for the step's
- * rows (the best by its alone model, among the devices that may take rows).  After
- * SOLO_AFTER (2) slow steps in a row, the next SOLO_STEPS (16) plans give every row to the
- * best device alone that can take them all (under the plan's caps); a plan where none can
- * shares as usual and does not spend a guard step.  Then sharing is tried again.  The
- * steps of a probe (balance.c) are not counted either way: their split is the probe's.
+ * The solo guard and its trials (DYNAMIC, unless hg__sched_options.solo_guard is off) live
+ * in guard.c: which steps run on one device alone, and why (guard.h).
  *
  * Pure: no OpenCL, no globals, no logging (hg__sched_note tells the caller what to log).
  */
@@ -23,21 +16,17 @@
 #include <string.h>
 
 #include "balance.h"
+#include "guard.h"
 #include "partition.h"
 #include "planner.h"
 #include "sched.h"
-
-#define SOLO_MARGIN 1.03 /* a shared step slower than this times the best alone is slow */
-#define SOLO_AFTER 2     /* slow shared steps in a row that start the guard */
-#define SOLO_STEPS 16    /* plans then given to the best device alone */
 
 struct hg__sched {
     size_t             ndev;
     hg__sched_device  *dev;
     hg__sched_options  opt;
     hg__balancer      *bal;   /* DYNAMIC only; its models are per unit */
-    int                guard_over; /* slow shared steps in a row */
-    int                guard_hold; /* plans left on the best device alone */
+    hg__guard         *guard; /* the solo guard (guard.c); reset by every switch of policy */
 };
 
 hg__sched_device hg__sched_device_default(void)
@@ -147,6 +136,11 @@ hg_status hg__sched_create(size_t ndev, const hg__sched_device *dev,
         s->dev[i] = dev ? dev[i] : hg__sched_device_default();
         s->dev[i].why[HG__SCHED_WHY_MAX - 1] = '\0';
     }
+    hg_status gst = hg__guard_create(ndev, &s->guard, err);
+    if (gst != HG_OK) {
+        hg__sched_destroy(s);
+        return gst;
+    }
     if (o.policy == HG__POLICY_DYNAMIC) {
         hg_status st = make_balancer(s, &s->bal, err);
         if (st != HG_OK) {
@@ -163,6 +157,7 @@ void hg__sched_destroy(hg__sched *s)
     if (!s)
         return;
     hg__balancer_destroy(s->bal);
+    hg__guard_destroy(s->guard);
     free(s->dev);
     free(s);
 }
@@ -256,8 +251,7 @@ hg_status hg__sched_set_policy(hg__sched *s, hg__policy p, hg_error *err)
     hg__balancer_destroy(s->bal);
     s->bal = b;
     s->opt.policy = p;
-    s->guard_over = 0;
-    s->guard_hold = 0;
+    hg__guard_reset(s->guard);
     return HG_OK;
 }
 
@@ -276,31 +270,6 @@ hg__cost_model hg__sched_model(const hg__sched *s, size_t i)
         return m;
     }
     return s->dev[i].model;
-}
-
-/*
- * The device that would finish `units` units of unit_rows rows soonest alone (by its alone
- * model, else its planning model), among those that may take rows and whose cap (cap
- * NULL: none; in units) holds them all; SIZE_MAX if none.  *ms: its predicted time.
- */
-static size_t best_alone(const hg__sched *s, size_t units, size_t unit_rows,
-                         const size_t *cap, double *ms)
-{
-    size_t best = SIZE_MAX;
-    double t = INFINITY;
-    for (size_t i = 0; i < s->ndev; i++) {
-        const hg__sched_device *d = &s->dev[i];
-        const hg__cost_model *m = d->alone.valid ? &d->alone : &d->model;
-        if (!may_take(d) || !m->valid || (cap && cap[i] < units))
-            continue;
-        double p = hg__cost_predict(m, units * unit_rows);
-        if (p < t) {
-            t = p;
-            best = i;
-        }
-    }
-    *ms = t;
-    return best;
 }
 
 /* Counts in proportion to the weights, under cap. */
@@ -347,8 +316,10 @@ hg_status hg__sched_plan(hg__sched *s, size_t total, const size_t *caps, size_t 
     size_t *cap = malloc(n * sizeof *cap);
     size_t *out = calloc(n, sizeof *out);
     hg__cost_model *m = calloc(n, sizeof *m);
-    hg_status st = cap && out && m ? HG_OK
-                                   : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
+    hg__guard_option *gopt = calloc(n, sizeof *gopt);
+    hg_status st = cap && out && m && gopt
+                       ? HG_OK
+                       : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "planning a step");
     if (st != HG_OK)
         goto done;
     effective_caps(s, caps, cap);
@@ -372,11 +343,19 @@ hg_status hg__sched_plan(hg__sched *s, size_t total, const size_t *caps, size_t 
         st = by_models(s, total, m, cap, out, err);
         break;
     case HG__POLICY_DYNAMIC: {
-        double solo_ms;
-        size_t solo = s->guard_hold > 0 ? best_alone(s, total, s->opt.unit_rows, cap, &solo_ms)
-                                        : SIZE_MAX;
+        size_t solo = SIZE_MAX;
+        if (s->opt.solo_guard && total > 0) {
+            /* what each device can do with the whole step; the count stays here */
+            for (size_t i = 0; i < n; i++) {
+                hg__cost_model a = hg__guard_alone(s->guard, s->dev, i);
+                gopt[i] = (hg__guard_option){
+                    cap[i] > 0, cap[i] >= total && a.valid
+                                    ? hg__cost_predict(&a, total * s->opt.unit_rows)
+                                    : INFINITY};
+            }
+            solo = hg__guard_plan(s->guard, s->dev, gopt);
+        }
         if (solo != SIZE_MAX) {
-            s->guard_hold--;
             out[solo] = total;
         } else {
             /* straight to the solver's file: sched.c -> planner.c, as for MODEL */
@@ -391,6 +370,7 @@ done:
     free(cap);
     free(out);
     free(m);
+    free(gopt);
     return st;
 }
 
@@ -445,7 +425,7 @@ hg_status hg__sched_observe(hg__sched *s, const size_t *rows, const double *ms,
 {
     hg_error_clear(err);
     if (note)
-        *note = (hg__sched_note){.solo_dev = SIZE_MAX};
+        *note = (hg__sched_note){.solo_dev = SIZE_MAX, .trial_dev = SIZE_MAX};
     if (!s || !rows || !ms)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "hg__sched_observe: %s is NULL",
                              !s ? "s" : !rows ? "rows" : "ms");
@@ -459,17 +439,8 @@ hg_status hg__sched_observe(hg__sched *s, const size_t *rows, const double *ms,
     size_t *units = malloc(n * sizeof *units);
     if (!units)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "observing a step");
-    size_t active = 0, total = 0;
-    double makespan = 0;
-    for (size_t i = 0; i < n; i++) {
-        /* rows to units, rounded up: a short block is still a block */
-        units[i] = rows[i] / U + (rows[i] % U != 0);
-        if (rows[i] > 0) {
-            active++;
-            total += rows[i];
-            makespan = ms[i] > makespan ? ms[i] : makespan;
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        units[i] = rows[i] / U + (rows[i] % U != 0); /* rounded up: a short block is a block */
     /* a probe's step (balance.c) runs the probe's split, not the plan's: the guard does not
        judge it (a probe of two slow steps would otherwise start the guard by itself) */
     const hg__plan_memory *mem = hg__balancer_memory(s->bal);
@@ -477,19 +448,9 @@ hg_status hg__sched_observe(hg__sched *s, const size_t *rows, const double *ms,
     for (size_t i = 0; i < n; i++)
         probe_step |= rows[i] > 0 && mem->probe[i] > 0;
     hg_status st = hg__balancer_observe(s->bal, units, ms, err);
-    if (st == HG_OK && active >= 2 && s->opt.solo_guard && !probe_step) {
-        double solo_ms;
-        size_t best = best_alone(s, total, 1, NULL, &solo_ms);
-        if (best != SIZE_MAX && makespan > SOLO_MARGIN * solo_ms) {
-            if (++s->guard_over >= SOLO_AFTER) {
-                s->guard_over = 0;
-                s->guard_hold = SOLO_STEPS;
-                if (note)
-                    *note = (hg__sched_note){true, best, makespan, solo_ms, SOLO_STEPS};
-            }
-        } else {
-            s->guard_over = 0;
-        }
+    if (st == HG_OK && s->opt.solo_guard) {
+        hg__sched_note local = {.solo_dev = SIZE_MAX, .trial_dev = SIZE_MAX};
+        hg__guard_observe(s->guard, s->dev, rows, ms, probe_step, note ? note : &local);
     }
     free(units);
     return st;

@@ -14,10 +14,12 @@
  *   HG__POLICY_MODEL    the least predicted makespan under the devices' cost models
  *                       (planner.c).  HG_SPLIT_MODEL.
  *   HG__POLICY_DYNAMIC  as MODEL, with each device's model refined from the times
- *                       observed (balance.c), and the solo guard: when two observed steps
- *                       in a row that shared rows took more than 3% longer than the best
- *                       device is predicted to take alone, the next 16 plans give every
- *                       row to that device, then sharing is tried again.  HG_SPLIT_DYNAMIC.
+ *                       observed (balance.c), and the solo guard (guard.h): a step slower
+ *                       than the best device alone (by what the devices measured alone,
+ *                       else their alone models) twice in a row gives the next 16 plans
+ *                       (doubling while sharing keeps losing) to that device; and devices
+ *                       that contend, or that the models cannot tell apart, are now and
+ *                       then tried alone for two steps.  HG_SPLIT_DYNAMIC.
  *
  * Devices.  Each device has a planning model (measured alone, or, where the devices were
  * calibrated together, the co-run model), optionally a separate model of it running alone
@@ -152,9 +154,13 @@ hg_status hg__sched_plan_recovery(const hg__sched *s, size_t total, const size_t
 typedef struct hg__sched_note {
     bool   solo;      /* the solo guard has just switched to one device */
     size_t solo_dev;  /* ... this one (the best alone for the step's rows) */
-    double shared_ms; /* the step's makespan, sharing */
+    double shared_ms; /* the step's makespan (sharing, or on another device alone) */
     double solo_ms;   /* that device's predicted time alone */
     int    solo_steps; /* plans it will be given alone */
+    bool   trial;     /* a trial (guard.h) has just ended: */
+    size_t trial_dev; /* ... this device, alone, */
+    double trial_ms;  /* ... took this long ... */
+    size_t trial_rows; /* ... for this many rows */
 } hg__sched_note;
 
 /*
