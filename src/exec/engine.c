@@ -490,10 +490,10 @@ void hg__device_capacity(const hg_engine *eng, const hg__device *d, size_t *rows
  * Batches of 1, 512 and 8192 rows per device (the last only where 512 rows
  * took under half a second), with zero parameters, cover them.  Our own
  * paths build every kernel when they open and launch with fixed local sizes
- * (hg__launch), so a batch of any size runs the same compiled code: one row
- * warms them, and the larger batches are for CLBlast's path only (on
- * Oclgrind, 512 rows of the fused path took about a second of a 5.6 s cold
- * start).
+ * (hg__launch), so a batch of any size runs the same compiled code: the
+ * check (or one row, when there was nothing to check) warms them, and the
+ * larger batches are for CLBlast's path only (on Oclgrind, 512 rows of the
+ * fused path took about a second of a 5.6 s cold start).
  */
 static hg_status warm_up(hg_engine *eng, hg_error *err)
 {
@@ -509,11 +509,14 @@ static hg_status warm_up(hg_engine *eng, hg_error *err)
         size_t have = d->win.hi - d->win.lo;
         size_t cap = have < d->chunk_rows ? have : d->chunk_rows;
         size_t sizes[3] = {1, cap < 512 ? cap : 512, cap < 8192 ? cap : 8192};
-        size_t nsizes = d->ops == &hg__ops_clblast ? 3 : 1; /* compiles by size */
         hg_error e;
         /* nothing from a cache is trusted: the kernels' gradient first */
+        bool checks = !d->kc_checked && d->chk_n > 0 && eng->model.kind != HG_MODEL_CUSTOM;
         hg_status ds = hg__verify_kernels(eng, i, &e);
-        for (size_t k = 0; k < nsizes && ds == HG_OK; k++) {
+        /* the check ran our kernels already; CLBlast compiles by size */
+        bool clblast = d->ops == &hg__ops_clblast;
+        size_t first = checks && !clblast ? 1 : 0, nsizes = clblast ? 3 : 1;
+        for (size_t k = first; k < nsizes && ds == HG_OK; k++) {
             if (sizes[k] == 0 || (k > 0 && sizes[k] <= sizes[k - 1]))
                 continue;
             /* The large size only on devices that did 512 rows quickly. */
