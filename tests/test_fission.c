@@ -3,7 +3,8 @@
  * test_fission.c - device fission (fission.c) on POCL's two CPU devices: the
  * pthread device opened as a sub-device of one compute unit fewer computes
  * the same gradient as the double host reference, in every split, and is
- * released with the engine; the knob and HETGRAD_FISSION=off keep it whole.
+ * released with the engine; the knob and HETGRAD_FISSION=off keep it whole, and so
+ * does basic beside it, another view of the same cores (without the tests' knob).
  * Whether fission pays is timing, and never a pass/fail threshold here: the
  * decision rule itself is tested on scripted figures (test_calib_rules.c).
  */
@@ -209,6 +210,32 @@ START_TEST(trial_leaves_a_note)
 }
 END_TEST
 
+/*
+ * Without the tests' knob, POCL's pthread device is not tried beside basic: both are views
+ * of the host's cores, so a fissioned pthread and basic could at best tie pthread whole.
+ */
+START_TEST(not_tried_beside_views_of_the_same_cores)
+{
+    problem p;
+    make_problem(&p, 3000, 40, 5);
+    hg__engine_knobs k = {0};
+    hg_engine *e = engine(&p, &k);
+    hg_error err;
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    size_t t = pthread_device(e);
+    const char *note = hg_engine_fission_note(e, t);
+    ck_assert_msg(note && strncmp(note, "kept whole (", 12) == 0 &&
+                      strstr(note, "): the devices beside it are other views of the host's "
+                                   "cores, so a core fewer gives no other processor a host "
+                                   "thread") != NULL,
+                  "note: %s", note);
+    ck_assert_ptr_null(e->dev[t].sub);
+    expect_reference(e, &p, 0, 3000, "whole");
+    hg_engine_destroy(e);
+    free_problem(&p);
+}
+END_TEST
+
 /* The knob turns it off: no trial, no note. */
 START_TEST(off_means_whole)
 {
@@ -235,6 +262,7 @@ int main(void)
     tcase_add_test(tc, fissioned_pthread_computes_the_reference);
     tcase_add_test(tc, trial_leaves_a_note);
     tcase_add_test(tc, off_means_whole);
+    tcase_add_test(tc, not_tried_beside_views_of_the_same_cores);
     tcase_add_test(tc, subdevice_builds_the_whole_devices_kernels_once);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

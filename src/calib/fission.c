@@ -316,8 +316,9 @@ static size_t active(const hg_engine *eng, const size_t *counts)
 /*
  * The device to try: the first healthy, calibrated CPU device of 2 compute
  * units or more that is not fissioned yet; SIZE_MAX if none.  When the plan
- * (counts) gives it no rows, or no other device rows beside it, it is not
- * tried (unless eng->keep_fission: tests) and its note says why.
+ * (counts) gives it no rows, no other device rows beside it, or rows only to
+ * other CPU-class devices (views of the same cores), it is not tried (unless
+ * eng->keep_fission: tests, HETGRAD_FISSION=force) and its note says why.
  */
 static size_t candidate(hg_engine *eng, const size_t *counts, cl_uint *units)
 {
@@ -332,6 +333,20 @@ static size_t candidate(hg_engine *eng, const size_t *counts, cl_uint *units)
                 CL_SUCCESS || cu < 2)
             continue;
         size_t others = counts[i] > 0 ? busy - 1 : busy;
+        /* CPU-class devices are all views of the host's cores (dedup.c): beside
+           them alone, a fissioned device can at best tie the whole device alone
+           (the same cores, split otherwise), and any win the trial measures is
+           noise (docs/engine.md, "Host threads and device fission") */
+        size_t elsewhere = 0;
+        for (size_t k = 0; k < eng->ndev; k++)
+            elsewhere += k != i && counts[k] > 0 && eng->dev[k].info->type != HG_DEVICE_CPU;
+        if (counts[i] > 0 && others > 0 && elsewhere == 0 && !eng->keep_fission) {
+            snprintf(d->fission_note, sizeof d->fission_note, "kept whole (%u compute "
+                     "units): the devices beside it are other views of the host's cores, "
+                     "so a core fewer gives no other processor a host thread",
+                     (unsigned)cu);
+            return SIZE_MAX;
+        }
         if (eng->keep_fission)
             others = 1;
         *units = hg__fission_units(cu, counts[i] > 0 || eng->keep_fission ? others : 0);
