@@ -394,7 +394,11 @@ typedef enum hg_split {
     HG_SPLIT_DYNAMIC = 2  /* as MODEL, and after every step each device's model
                              is updated from its measured time, with smoothing and
                              hysteresis, so the next step's rows follow (starts
-                             again from the calibrated models when selected) */
+                             again from the calibrated models when selected); a
+                             step may also go whole to one device: where that
+                             device measured alone beats sharing, or for two
+                             steps now and then to measure it alone
+                             (docs/engine.md, "Splits") */
 } hg_split;
 
 /*
