@@ -213,10 +213,11 @@ size_t hg__guard_plan(hg__guard *g, const hg__sched_device *dev,
     return SIZE_MAX;
 }
 
-/* The devices a judged step makes candidates for a trial (guard.h). */
+/* The devices a judged step makes candidates for a trial (guard.h); alone_ms[i]: device
+   i's predicted time alone for the step's rows (INFINITY: none). */
 static void mark_candidates(hg__guard *g, const hg__sched_device *dev, const size_t *rows,
-                            const double *ms, size_t active, size_t single, size_t total,
-                            double makespan)
+                            const double *ms, const double *alone_ms, size_t active,
+                            size_t single, double makespan)
 {
     bool contend = active >= 2;
     for (size_t i = 0; i < g->ndev && contend; i++) {
@@ -228,9 +229,7 @@ static void mark_candidates(hg__guard *g, const hg__sched_device *dev, const siz
         contend = m->valid && b_obs > TRIAL_SLOWED * m->b_ms_per_row;
     }
     for (size_t i = 0; i < g->ndev; i++) {
-        hg__cost_model m = hg__guard_alone(g, dev, i);
-        bool ok = may_take(&dev[i]) && g->usable[i] && m.valid;
-        double p = ok ? hg__cost_predict(&m, total) : INFINITY;
+        double p = may_take(&dev[i]) && g->usable[i] ? alone_ms[i] : INFINITY;
         if (active >= 2)
             g->candidate[i] = contend && rows[i] > 0 && p <= TRIAL_RATIO * makespan;
         else
@@ -279,7 +278,7 @@ void hg__guard_observe(hg__guard *g, const hg__sched_device *dev, const size_t *
     }
     size_t best = best_alone(g, dev, alone_ms, &solo_ms);
     bool slow = best != SIZE_MAX && best != single && makespan > GUARD_MARGIN * solo_ms;
-    mark_candidates(g, dev, rows, ms, active, single, total, makespan);
+    mark_candidates(g, dev, rows, ms, alone_ms, active, single, makespan);
     if (!slow) {
         g->over = 0;
         g->streak = 0;
