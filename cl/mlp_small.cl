@@ -5,10 +5,10 @@
  * with one hidden layer and a softmax output in six launches per batch
  * record instead of the tiled path's twelve:
  *
- *   1. hg_transpose (gemm.cl): W2^T, for the backprop;
+ *   1. hg_gather_t (model.cl): W2^T, for the backprop;
  *   2. hg_gemm_nn (gemm.cl): H = relu(X W1 + b1), an index step's rows of X
  *      read in place;
- *   3. hg_gather_t (gemm.cl): X^T;
+ *   3. hg_gather_t (model.cl): X^T;
  *   4. hg_mlps_head: 16 rows a work-item, the logits H W2 + b2 (a row's
  *      classes as vector lanes), the softmax loss and G2 = dLoss/dlogits (a
  *      row a vector lane, as hg_softmax_out), and the backpropagated

@@ -226,7 +226,8 @@ typedef struct hg__device {
     cl_command_queue  queue;
     cl_program        prog;           /* cl/model.cl */
     cl_kernel         k_bias_act, k_linear_out, k_softmax_out, k_relu_backward,
-                      k_colsum, k_finish, k_gather, k_gemm;
+                      k_colsum, k_finish, k_gather, k_gemm,
+                      k_gather_t; /* the transposes of the GEMM paths (gemm_call.c) */
     /* the compute path of the current kernel choice (kchoice.c, path_ops.h) */
     hg__kchoice       kc;
     const struct hg__path_ops *ops;   /* its ops table; NULL before the first choice */

@@ -3,8 +3,9 @@
  * gemm_call.c - launching cl/gemm.cl's kernels, for the two paths that use
  * them (tiled.c, the MLP on the tiled GEMM; mlp_small.c, the MLP at small
  * batches): a GEMM call with its 22 arguments, the weight gradient in
- * chunks of rows or on the batch transposed, the transpose of a weight
- * matrix and of a batch.  A leaf under those
+ * chunks of rows or on the batch transposed, and the transpose of a weight
+ * matrix and of a batch (cl/model.cl's hg_gather_t, the device's own: it
+ * does not depend on the tile).  A leaf under those
  * paths (tests/link_graph.py).
  */
 #include <stdio.h>
@@ -19,11 +20,8 @@ hg_status hg__gemm_build(hg_engine *eng, hg__device *d, unsigned tm, unsigned tn
     const char *src = hg__kernel_source("gemm", &len);
     if (!src)
         return hg__error_set(err, HG_INTERNAL, 0, "embedded kernel 'gemm' missing");
-    /* Oclgrind's uninitialised-value plugin crashes on hg_gather_t's vector loads:
-       the same values one by one there (gemm.cl) */
     char opt[96];
-    snprintf(opt, sizeof opt, "-cl-std=CL1.2 -DHG_TM=%u -DHG_TN=%u%s", tm, tn,
-             strstr(d->info->platform_name, "Oclgrind") ? " -DHG_GT_SCALAR" : "");
+    snprintf(opt, sizeof opt, "-cl-std=CL1.2 -DHG_TM=%u -DHG_TN=%u", tm, tn);
     snprintf(label, label_size, "tiled-%ux%u", tm, tn);
     return hg__path_build(eng, d, src, len, label, opt, prog, err);
 }
@@ -120,39 +118,28 @@ hg_status hg__gemm_weight_grad(hg__device *d, cl_kernel gtn, size_t tm, size_t t
     return st;
 }
 
-hg_status hg__gemm_transpose(hg__device *d, cl_kernel gtr, size_t tm, size_t tn, size_t rows,
-                             size_t cols, size_t off, cl_mem wt, size_t wt_off,
-                             hg_error *err)
+/* dst[doff + j * rows + i] = row i of a, column j, for i < rows, j < cols: the
+   device's hg_gather_t (model.cl). */
+static hg_status gather_t(hg__device *d, size_t rows, size_t cols, cl_mem a, size_t aoff,
+                          size_t lda, const hg__arows *ar, cl_mem dst, size_t doff,
+                          hg_error *err)
 {
-    if (off > 0xffffffffu || wt_off > 0xffffffffu)
-        return hg__error_set(err, HG_RANGE, 0, "hg_transpose on %s: offset beyond 2^32",
-                             d->what);
-    cl_uint ur = (cl_uint)rows, uc = (cl_uint)cols, uo = (cl_uint)off, uw = (cl_uint)wt_off;
-    hg__karg a[] = {HG_U32(ur), HG_U32(uc), HG_MEM(d->params), HG_U32(uo),
-                    HG_U32(uc), HG_MEM(wt), HG_U32(uw),        HG_U32(ur)};
-    hg_status st = hg__set_args(d, gtr, "hg_transpose", a, 8, err);
-    size_t gws[2] = {(cols + tn - 1) / tn, (rows + tm - 1) / tm};
-    size_t one[2] = {1, 1};
-    if (st == HG_OK)
-        st = hg__launch(d, gtr, 2, gws, one, "hg_transpose", err);
-    return st;
-}
-
-hg_status hg__gemm_gather_t(hg__device *d, cl_kernel ggt, size_t rows, size_t cols, cl_mem a,
-                            size_t aoff, size_t lda, const hg__arows *ar, cl_mem dst,
-                            hg_error *err)
-{
-    if (aoff > 0xffffffffu || (ar && (ar->ioff > 0xffffffffu || ar->base > 0xffffffffu)) ||
-        rows * cols > 0xffffffffu)
+    cl_kernel ggt = d->k_gather_t;
+    if (!ggt)
+        return hg__error_set(err, HG_INTERNAL, 0, "hg_gather_t on %s: the model program "
+                             "has no such kernel", d->what);
+    if (aoff > 0xffffffffu || doff > 0xffffffffu ||
+        (ar && (ar->ioff > 0xffffffffu || ar->base > 0xffffffffu)) ||
+        rows * cols > 0xffffffffu || doff + rows * cols > 0xffffffffu)
         return hg__error_set(err, HG_RANGE, 0, "hg_gather_t on %s: offset beyond 2^32",
                              d->what);
     cl_uint ur = (cl_uint)rows, uc = (cl_uint)cols, ua = (cl_uint)aoff, ul = (cl_uint)lda,
             uio = ar ? (cl_uint)ar->ioff : 0u, ubase = ar ? (cl_uint)ar->base : 0u,
-            uind = ar && ar->idx ? 1u : 0u, zero = 0;
+            uind = ar && ar->idx ? 1u : 0u, udo = (cl_uint)doff;
     cl_mem idx = ar && ar->idx ? ar->idx : a;
     hg__karg args[] = {HG_U32(ur),  HG_U32(uc),    HG_MEM(a),   HG_U32(ua),
                        HG_U32(ul),  HG_MEM(idx),   HG_U32(uio), HG_U32(ubase),
-                       HG_U32(uind), HG_MEM(dst),  HG_U32(zero), HG_U32(ur)};
+                       HG_U32(uind), HG_MEM(dst),  HG_U32(udo), HG_U32(ur)};
     hg_status st = hg__set_args(d, ggt, "hg_gather_t", args, 12, err);
     size_t gws[2] = {(cols + 15) / 16, (rows + 15) / 16};
     size_t maxwg = d->info->max_work_group_size ? d->info->max_work_group_size : 1;
@@ -161,6 +148,18 @@ hg_status hg__gemm_gather_t(hg__device *d, cl_kernel ggt, size_t rows, size_t co
         st = hg__launch(d, ggt, 2, gws, d->info->type == HG_DEVICE_CPU ? cpu : other,
                         "hg_gather_t", err);
     return st;
+}
+
+hg_status hg__gemm_transpose(hg__device *d, size_t rows, size_t cols, size_t off, cl_mem wt,
+                             size_t wt_off, hg_error *err)
+{
+    return gather_t(d, rows, cols, d->params, off, cols, NULL, wt, wt_off, err);
+}
+
+hg_status hg__gemm_gather_t(hg__device *d, size_t rows, size_t cols, cl_mem a, size_t aoff,
+                            size_t lda, const hg__arows *ar, cl_mem dst, hg_error *err)
+{
+    return gather_t(d, rows, cols, a, aoff, lda, ar, dst, 0, err);
 }
 
 hg_status hg__gemm_weight_grad_t(hg__device *d, cl_kernel gnn, size_t tm, size_t tn,
@@ -173,7 +172,7 @@ hg_status hg__gemm_weight_grad_t(hg__device *d, cl_kernel gnn, size_t tm, size_t
     return hg__gemm_call(d, gnn, tm, tn, &ga, err);
 }
 
-hg_status hg__gemm_weight_grad_x(hg__device *d, cl_kernel ggt, cl_kernel gnn, size_t tm,
+hg_status hg__gemm_weight_grad_x(hg__device *d, cl_kernel gnn, size_t tm,
                                  size_t tn, const hg__layer *ly, cl_mem a, size_t aoff,
                                  const hg__arows *ar, cl_mem xt, cl_mem g, size_t lo,
                                  size_t m, size_t rec, hg_error *err)
@@ -183,7 +182,7 @@ hg_status hg__gemm_weight_grad_x(hg__device *d, cl_kernel ggt, cl_kernel gnn, si
         size_t kn = m - k0 < HG__TN_CHUNK ? m - k0 : HG__TN_CHUNK;
         const hg__arows chunk = {ar ? ar->idx : NULL, ar ? ar->ioff + lo + k0 : 0,
                                  ar ? ar->base : 0};
-        st = hg__gemm_gather_t(d, ggt, kn, ly->in, a, ar ? 0 : aoff + (lo + k0) * ly->in,
+        st = hg__gemm_gather_t(d, kn, ly->in, a, ar ? 0 : aoff + (lo + k0) * ly->in,
                                ly->in, ar ? &chunk : NULL, xt, err);
         hg__gemm_args ga = {.m = ly->in, .n = ly->out, .k = kn, .a = xt, .lda = kn, .b = g,
                             .boff = (lo + k0) * ly->out, .ldb = ly->out, .c = d->grad,

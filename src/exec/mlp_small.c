@@ -12,9 +12,9 @@
  * shapes and CLBlast at the engine's batch size (kchoice.c offers it only
  * when the batch size is known and small), so it is kept only where it wins.
  *
- *   1. hg_transpose (gemm.cl): W2^T;
+ *   1. hg_gather_t (model.cl): W2^T;
  *   2. hg_gemm_nn (gemm.cl, the choice's tile): H = relu(X W1 + b1);
- *   3. hg_gather_t (gemm.cl): X^T, while X's rows are in cache;
+ *   3. hg_gather_t (model.cl): X^T, while X's rows are in cache;
  *   4. hg_mlps_head: logits, softmax loss, G2 and G1 = (G2 W2^T) * ReLU'(H),
  *      16 rows a work-item;
  *   5. hg_gemm_nn (gemm.cl, the choice's tile): dW1 = X^T G1, per record, on
@@ -35,7 +35,7 @@
 typedef struct mlps_state {
     cl_program prog[2];     /* [0] gemm.cl with the choice's tile, [1] mlp_small.cl */
     char       label[2][64];
-    cl_kernel  gnn, gtr, ggt; /* hg_gemm_nn, hg_transpose, hg_gather_t */
+    cl_kernel  gnn;         /* hg_gemm_nn */
     unsigned   tm, tn;      /* the GEMM's tile: the choice's */
     cl_kernel  head, tail;  /* hg_mlps_head, hg_mlps_tail */
     cl_mem     wt;          /* W2^T (classes x hidden) */
@@ -135,13 +135,12 @@ static hg_status run_mlps(hg_engine *eng, hg__device *d, const hg__batch *b, hg_
     mlps_state *ms = d->ps;
     const hg__layer *l1 = &eng->layers[0], *l2 = &eng->layers[1];
     const hg__arows in_place = {b->idx, 0, b->base};
-    hg_status st = hg__gemm_transpose(d, ms->gtr, ms->tm, ms->tn, l2->in, l2->out, l2->w_off,
-                                      ms->wt, 0, err);
+    hg_status st = hg__gemm_transpose(d, l2->in, l2->out, l2->w_off, ms->wt, 0, err);
     if (st == HG_OK) /* H = relu(X W1 + b1), an index step's rows read in place */
         st = gemm_nn(d, b->rows, l1->out, l1->in, b->x, b->idx ? 0 : b->row * l1->in,
                      b->idx ? &in_place : NULL, d->act[0], l1->w_off, l1->b_off, 3u, err);
     if (st == HG_OK) /* X^T, for the weight gradient */
-        st = hg__gemm_gather_t(d, ms->ggt, b->rows, l1->in, b->x, b->idx ? 0 : b->row * l1->in,
+        st = hg__gemm_gather_t(d, b->rows, l1->in, b->x, b->idx ? 0 : b->row * l1->in,
                                l1->in, b->idx ? &in_place : NULL, ms->xt, err);
     if (st == HG_OK)
         st = head(eng, d, b, err);
@@ -183,8 +182,8 @@ static void release(void *state)
     if (!ms)
         return;
     drop_workspace(ms);
-    cl_kernel ks[] = {ms->gnn, ms->gtr, ms->ggt, ms->head, ms->tail};
-    for (size_t i = 0; i < 5; i++)
+    cl_kernel ks[] = {ms->gnn, ms->head, ms->tail};
+    for (size_t i = 0; i < 3; i++)
         if (ks[i])
             clReleaseKernel(ks[i]);
     for (size_t i = 0; i < 2; i++)
@@ -203,10 +202,6 @@ static hg_status build(hg_engine *eng, hg__device *d, const hg__kchoice *k, mlps
                                   &ms->prog[0], err);
     if (st == HG_OK)
         st = hg__make_kernel(d, ms->prog[0], "hg_gemm_nn", &ms->gnn, err);
-    if (st == HG_OK)
-        st = hg__make_kernel(d, ms->prog[0], "hg_transpose", &ms->gtr, err);
-    if (st == HG_OK)
-        st = hg__make_kernel(d, ms->prog[0], "hg_gather_t", &ms->ggt, err);
     if (st != HG_OK)
         return st;
     size_t mlen = 0;

@@ -130,7 +130,7 @@ typedef struct hg__gemm_args {
 /*
  * gemm.cl built for d with tile tm x tn (hg__path_build, labelled "tiled-TMxTN" into
  * label): the options every path that uses it gives, so that one program serves them
- * all; on Oclgrind with -DHG_GT_SCALAR (gemm.cl's hg_gather_t says why).
+ * all.
  */
 hg_status hg__gemm_build(hg_engine *eng, hg__device *d, unsigned tm, unsigned tn, char *label,
                          size_t label_size, cl_program *prog, hg_error *err);
@@ -164,32 +164,30 @@ hg_status hg__gemm_weight_grad(hg__device *d, cl_kernel gtn, size_t tm, size_t t
                                size_t rec, hg_error *err);
 /*
  * X^T into dst (cols x rows, leading dimension rows) for the rows x cols batch A
- * (from aoff with leading dimension lda, or its rows through ar), on ggt
- * (gemm.cl's hg_gather_t); then dW = X^T G for rows [lo, lo + m) of it as one
+ * (from aoff with leading dimension lda, or its rows through ar), on the device's
+ * hg_gather_t (model.cl); then dW = X^T G for rows [lo, lo + m) of it as one
  * hg_gemm_nn call on gnn (tile tm x tn) into record rec of d->grad at the layer's
  * w_off, ldx being the batch's rows: the same fma chain as hg__gemm_weight_grad, so
  * the same bits, with X^T read in order (gemm.cl says what that gains).
  */
-hg_status hg__gemm_gather_t(hg__device *d, cl_kernel ggt, size_t rows, size_t cols, cl_mem a,
-                            size_t aoff, size_t lda, const hg__arows *ar, cl_mem dst,
-                            hg_error *err);
+hg_status hg__gemm_gather_t(hg__device *d, size_t rows, size_t cols, cl_mem a, size_t aoff,
+                            size_t lda, const hg__arows *ar, cl_mem dst, hg_error *err);
 hg_status hg__gemm_weight_grad_t(hg__device *d, cl_kernel gnn, size_t tm, size_t tn,
                                  const hg__layer *ly, cl_mem xt, size_t ldx, cl_mem g,
                                  size_t lo, size_t m, size_t rec, hg_error *err);
 /*
  * hg__gemm_weight_grad's dW = A^T G on gnn instead: per chunk of at most
  * HG__TN_CHUNK rows, the chunk's rows of A transposed into xt (ly->in x HG__TN_CHUNK
- * floats) by ggt, then hg_gemm_nn on them, each chunk going on from the last.  The
+ * floats) by hg__gemm_gather_t, then hg_gemm_nn on them, each chunk going on from the last.  The
  * same fma chain, so the same bits.
  */
-hg_status hg__gemm_weight_grad_x(hg__device *d, cl_kernel ggt, cl_kernel gnn, size_t tm,
+hg_status hg__gemm_weight_grad_x(hg__device *d, cl_kernel gnn, size_t tm,
                                  size_t tn, const hg__layer *ly, cl_mem a, size_t aoff,
                                  const hg__arows *ar, cl_mem xt, cl_mem g, size_t lo,
                                  size_t m, size_t rec, hg_error *err);
-/* wt[off ...] (cols x rows) = the rows x cols matrix at d->params[off ...], with
-   gtr (hg_transpose of a gemm.cl program built with tile tm x tn). */
-hg_status hg__gemm_transpose(hg__device *d, cl_kernel gtr, size_t tm, size_t tn, size_t rows,
-                             size_t cols, size_t off, cl_mem wt, size_t wt_off,
-                             hg_error *err);
+/* wt[wt_off ...] (cols x rows) = the rows x cols matrix at d->params[off ...], on the
+   device's hg_gather_t (model.cl). */
+hg_status hg__gemm_transpose(hg__device *d, size_t rows, size_t cols, size_t off, cl_mem wt,
+                             size_t wt_off, hg_error *err);
 
 #endif /* HG_PATH_OPS_H */

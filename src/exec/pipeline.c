@@ -92,8 +92,12 @@ static hg_status build(hg_engine *eng, hg__device *d, size_t li, const char *src
     hg__program_cache pc = eng->pcache;
     pc.refresh = d->rebuild;
     (void)li;
+    /* Oclgrind's uninitialised-value plugin crashes on hg_gather_t's vector loads:
+       the same values one by one there (model.cl) */
+    const char *opt = strstr(d->info->platform_name, "Oclgrind") ? "-cl-std=CL1.2 -DHG_GT_SCALAR"
+                                                                 : "-cl-std=CL1.2";
     return hg__program_build(d->ctx, d->cl_dev, d->info, d->what,
-                             label, src, len, "-cl-std=CL1.2", &pc, prog, origin, err);
+                             label, src, len, opt, &pc, prog, origin, err);
 }
 
 /* The model program's kernels, as device fields. */
@@ -102,14 +106,15 @@ static cl_kernel *model_kernel(hg__device *d, size_t i, const char **name)
     static const char *const names[] = {"hg_bias_act",      "hg_linear_out",
                                         "hg_softmax_out",   "hg_relu_backward",
                                         "hg_colsum_partial", "hg_colsum_finish",
-                                        "hg_gather",        "hg_gemm_naive"};
+                                        "hg_gather",        "hg_gemm_naive",
+                                        "hg_gather_t"};
     cl_kernel *ks[] = {&d->k_bias_act, &d->k_linear_out, &d->k_softmax_out,
                        &d->k_relu_backward, &d->k_colsum, &d->k_finish,
-                       &d->k_gather, &d->k_gemm};
+                       &d->k_gather, &d->k_gemm, &d->k_gather_t};
     *name = names[i];
     return ks[i];
 }
-#define MODEL_KERNELS 8
+#define MODEL_KERNELS 9
 
 /*
  * Build the model program (cl/model.cl; from source with d->rebuild) and its
@@ -298,7 +303,7 @@ void hg__device_close(hg__device *d)
         hg__release_mem(&d->partial[l]);
     }
     cl_kernel ks[] = {d->k_bias_act, d->k_linear_out, d->k_softmax_out, d->k_relu_backward,
-                      d->k_colsum, d->k_finish, d->k_gather, d->k_gemm};
+                      d->k_colsum, d->k_finish, d->k_gather, d->k_gemm, d->k_gather_t};
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
         if (ks[i])
             clReleaseKernel(ks[i]);

@@ -8,7 +8,7 @@
  * chain, so the bits do not depend on the block shape or the device.
  *
  * The first layer's weight gradient X^T G runs as hg_gemm_nn on X^T, 256 rows
- * of the batch at a time transposed by hg_gather_t (gemm.cl says why), where
+ * of the batch at a time transposed by hg_gather_t (model.cl says why), where
  * its layer is not narrow: the same bits as hg_gemm_tn on X.
  */
 #include <stdlib.h>
@@ -24,8 +24,6 @@ typedef struct tiled_state {
     cl_program prog[2];       /* [0] the choice's block, [1] the narrow 8 x 8 block */
     char       label[2][64];
     cl_kernel  gnn[2], gtn[2]; /* hg_gemm_nn, hg_gemm_tn of each program */
-    cl_kernel  gtr;           /* hg_transpose (program 0) */
-    cl_kernel  ggt;           /* hg_gather_t (program 0) */
     cl_mem     wt;            /* transposed weights, P floats */
     cl_mem     xt;            /* HG__TN_CHUNK rows of the batch, transposed */
 } tiled_state;
@@ -47,8 +45,7 @@ static hg_status transpose_weights(hg_engine *eng, hg__device *d, hg_error *err)
     hg_status st = HG_OK;
     for (size_t l = 1; l < eng->nlayers && st == HG_OK; l++) {
         const hg__layer *ly = &eng->layers[l];
-        st = hg__gemm_transpose(d, ts->gtr, d->kc.a, d->kc.b, ly->in, ly->out, ly->w_off,
-                                ts->wt, ly->w_off, err);
+        st = hg__gemm_transpose(d, ly->in, ly->out, ly->w_off, ts->wt, ly->w_off, err);
     }
     return st;
 }
@@ -87,7 +84,7 @@ static hg_status run_tiled(hg_engine *eng, hg__device *d, const hg__batch *b, hg
         for (size_t r = 0; r < b->nrec && st == HG_OK; r++) {
             size_t lo = r * B, n = b->nrec == 1 ? m : (m - lo < B ? m - lo : B);
             if (li == 0 && !w)
-                st = hg__gemm_weight_grad_x(d, ts->ggt, ts->gnn[0], d->kc.a, d->kc.b, ly, a,
+                st = hg__gemm_weight_grad_x(d, ts->gnn[0], d->kc.a, d->kc.b, ly, a,
                                             aoff, xrows, ts->xt, g, lo, n, r * (P + 1), err);
             else
                 st = hg__gemm_weight_grad(d, ts->gtn[w], w ? NARROW_TM : d->kc.a,
@@ -141,8 +138,8 @@ static void release(void *state)
     if (!ts)
         return;
     drop_workspace(ts);
-    cl_kernel ks[] = {ts->gnn[0], ts->gnn[1], ts->gtn[0], ts->gtn[1], ts->gtr, ts->ggt};
-    for (size_t i = 0; i < 6; i++)
+    cl_kernel ks[] = {ts->gnn[0], ts->gnn[1], ts->gtn[0], ts->gtn[1]};
+    for (size_t i = 0; i < 4; i++)
         if (ks[i])
             clReleaseKernel(ks[i]);
     for (size_t i = 0; i < 2; i++)
@@ -168,10 +165,6 @@ static hg_status open_tiled(hg_engine *eng, hg__device *d, const hg__kchoice *k,
         if (st == HG_OK)
             st = hg__make_kernel(d, ts->prog[i], "hg_gemm_tn", &ts->gtn[i], err);
     }
-    if (st == HG_OK)
-        st = hg__make_kernel(d, ts->prog[0], "hg_transpose", &ts->gtr, err);
-    if (st == HG_OK)
-        st = hg__make_kernel(d, ts->prog[0], "hg_gather_t", &ts->ggt, err);
     if (st != HG_OK) {
         release(ts);
         return st;
