@@ -216,6 +216,64 @@ START_TEST(a_view_with_the_same_compiler_is_not_raced)
 }
 END_TEST
 
+/*
+ * A view whose candidates are a subset of the kept device's is compared on the
+ * kept device's kernels too, without a race of its own: at a step of four
+ * slabs per basic compute unit, POCL's pthread device, with more units, is
+ * offered the small-batch shapes as well and basic is not (kchoice.c), and
+ * basic used to race all of its own before it lost (duplicates.c,
+ * candidates_within).
+ */
+START_TEST(a_view_with_fewer_candidates_is_not_raced)
+{
+    hg__engine_knobs k = {.views_verdict = -1}; /* pthread stays */
+    hg_options o;
+    hg_options_init(&o);
+    o.use_environment = false;
+    o.devices = POCL;
+    o.log_level = HG_LOG_ERROR;
+    hg_device_list *list = NULL;
+    hg_error err;
+    ck_assert_msg(hg_device_list_create(&o, &list, &err) == HG_OK, "%s", err.message);
+    char basic_id[64] = "";
+    size_t bu = 0, pu = 0;
+    for (size_t j = 0; j < hg_device_list_count(list); j++) {
+        const hg_device_info *c = hg_device_list_get(list, j);
+        if (strstr(c->name, "basic")) {
+            snprintf(basic_id, sizeof basic_id, "%s", c->id);
+            bu = c->compute_units ? c->compute_units : 1;
+        } else if (strstr(c->name, "pthread")) {
+            pu = c->compute_units;
+        }
+    }
+    hg_device_list_destroy(list);
+    ck_assert_msg(basic_id[0] && pu > 0, "POCL's basic and pthread devices");
+    size_t batch = 4 * HG__SLAB_MIN * bu; /* not a small batch for basic */
+    ck_assert_uint_le(batch, NROWS);
+    hg_engine *e = engine_knobs(POCL, false, batch, &k);
+    size_t i = cpu_index(e);
+    const hg__device *d = &e->dev[i];
+    ck_assert_msg(strstr(d->info->name, "pthread"), "%s", d->info->name);
+    hg__kchoice c[HG__MAX_CANDIDATES];
+    size_t nc = hg__kchoice_candidates(e, d, c), small = 0;
+    for (size_t q = 0; q < nc; q++)
+        small += c[q].s != 0;
+    /* the case this test is for, where pthread has more units than basic */
+    ck_assert_msg(pu <= bu || small > 0, "pthread (%zu units) has no small-batch shape at %zu "
+                  "rows", pu, batch);
+    char compared[256], kname[48];
+    hg__kchoice def = hg__kchoice_default(e, d);
+    hg__kchoice_name(&def, kname, sizeof kname);
+    snprintf(compared, sizeof compared, "%s ran %s without a race of its own, the kernels %s "
+             "ran when they were compared", basic_id, kname, d->info->id);
+    const char *note = hg_engine_duplicate_note(e, i);
+    ck_assert_msg(strstr(note, compared), "%s\nlacks: %s", note, compared);
+    ck_assert_msg(d->kc_measured && strstr(d->kc_note, "fastest of"), "%s", d->kc_note);
+    exact_step(e);
+    hg_engine_destroy(e);
+}
+END_TEST
+
 /* A view that wins (forced by the knob) races its own kernels after the decision,
    before it computes, and its profile comes back from the cache as raced; a
    second engine, without the knob, keeps the earlier verdict. */
@@ -293,6 +351,7 @@ int main(void)
     tcase_add_test(tc, views_compared_at_the_step_size);
     tcase_add_test(tc, kept_duplicates_are_not_traded);
     tcase_add_test(tc, a_view_with_the_same_compiler_is_not_raced);
+    tcase_add_test(tc, a_view_with_fewer_candidates_is_not_raced);
     tcase_add_test(tc, a_winning_view_races_its_own_kernels);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -113,15 +113,32 @@ bool hg__duplicates_defer_race(const hg_engine *eng, size_t i)
 
 /*
  * View v, just opened, is measured on whole's kernels without a race of its
- * own when it has the same candidates as whole (else its race would rank
- * shapes whole never tried, and it races): profile.c switches it to them, one
- * build, when its profile is not in the cache, and checks their gradient.  It
- * opened on its default kernels, which are whole's in a cold calibration
- * (whole's race waits: defer_race) and are in the driver's cache on a warm one.
+ * own when every candidate of v's is one of whole's and whole's kernels are
+ * one of v's (else its race would rank shapes whole never tried, and it
+ * races): profile.c switches it to them, one build, when its profile is not
+ * in the cache, and checks their gradient.  It opened on its default
+ * kernels, which are whole's in a cold calibration (whole's race waits:
+ * defer_race) and are in the driver's cache on a warm one.  Fewer candidates
+ * than whole's is the usual case for an MLP: the small-batch path is offered
+ * below four slabs per compute unit (kchoice.c), so POCL's pthread device (two
+ * units here) has it at 2,048 rows and basic (one) does not; requiring the
+ * same candidates made basic race all six tiled shapes, 4.7 s of a 14 s cold
+ * calibration, before it lost the comparison (docs/engine.md).
  */
+static bool candidates_within(const hg_engine *eng, const hg__device *v,
+                              const hg__device *whole)
+{
+    hg__kchoice c[HG__MAX_CANDIDATES];
+    size_t n = hg__kchoice_candidates(eng, v, c);
+    for (size_t k = 0; k < n; k++)
+        if (!hg__kchoice_valid(eng, whole, &c[k]))
+            return false;
+    return n > 0 && hg__kchoice_valid(eng, v, &whole->kc);
+}
+
 static void adopt_choice(const hg_engine *eng, hg__device *v, const hg__device *whole)
 {
-    if (hg__kchoice_signature(eng, v) == hg__kchoice_signature(eng, whole)) {
+    if (candidates_within(eng, v, whole)) {
         v->kc_view = whole->info->id;
         v->kc_view_choice = whole->kc;
     }
