@@ -398,7 +398,8 @@ inline size_t hg_gt_row(const uint i, __global const uint *aidx, const uint aiof
  * values in the same order, so the same bits.  Oclgrind 21.10's
  * uninitialised-value plugin crashes (a segfault inside the plugin) on this
  * kernel's vector loads: built with -DHG_GT_SCALAR (as the engine does on
- * Oclgrind) it loads the same values one by one (10 us slower on basic).
+ * Oclgrind) every block moves its elements one by one, as an edge block does
+ * (a simulator gains nothing from vectors, and the program compiles faster).
  *
  * A 16 x 16 block a work-item: sixteen rows of 16 floats loaded as vectors,
  * stored as sixteen columns of 16 (a full block); an edge block moves its
@@ -455,29 +456,14 @@ __kernel void hg_gather_t(const uint rows, const uint cols,
     const uint i0 = (uint)get_global_id(1) * HG_GT;
     if (j0 >= cols || i0 >= rows)
         return;
+#ifndef HG_GT_SCALAR
     if (i0 + HG_GT <= rows && j0 + HG_GT <= cols) {
         __global float *d = dst + (size_t)doff + (size_t)j0 * ldd + i0;
-#ifdef HG_GT_SCALAR
-        float t[HG_GT][HG_GT];
-#pragma unroll
-        for (uint ii = 0; ii < HG_GT; ii++) {
-            __global const float *s =
-                A + (size_t)aoff + hg_gt_row(i0 + ii, aidx, aioff, abase, aindexed) * lda + j0;
-#pragma unroll
-            for (uint jj = 0; jj < HG_GT; jj++)
-                t[ii][jj] = s[jj];
-        }
-#pragma unroll
-        for (uint jj = 0; jj < HG_GT; jj++)
-            vstore16((float16)(t[0][jj], t[1][jj], t[2][jj], t[3][jj], t[4][jj], t[5][jj],
-                               t[6][jj], t[7][jj], t[8][jj], t[9][jj], t[10][jj], t[11][jj],
-                               t[12][jj], t[13][jj], t[14][jj], t[15][jj]),
-                     0, d + (size_t)jj * ldd);
-#else
         __global const float *s[HG_GT];
 #pragma unroll
         for (uint ii = 0; ii < HG_GT; ii++)
-            s[ii] = A + (size_t)aoff + hg_gt_row(i0 + ii, aidx, aioff, abase, aindexed) * lda + j0;
+            s[ii] = A + (size_t)aoff +
+                    hg_gt_row(i0 + ii, aidx, aioff, abase, aindexed) * lda + j0;
         /* four 8 x 8 blocks, each transposed in registers */
 #pragma unroll
         for (uint h = 0; h < 2u; h++) {
@@ -493,9 +479,9 @@ __kernel void hg_gather_t(const uint rows, const uint cols,
                     vstore8(c[q], v, d + (size_t)(8u * h + q) * ldd);
             }
         }
-#endif
         return;
     }
+#endif
     const uint ni = min((uint)HG_GT, rows - i0);
     const uint nj = min((uint)HG_GT, cols - j0);
     for (uint ii = 0; ii < ni; ii++) {
