@@ -225,6 +225,131 @@ START_TEST(prebuilt_binaries_without_compiler)
 }
 END_TEST
 
+/*
+ * A prebuilt model program made from model.cl as it was before hg_gather_t
+ * joined it (2026-12-05), beside current binaries of the tiled GEMM: each
+ * device opens with a warning naming the missing kernel, leaves out the
+ * paths that need it (the tiled GEMM) and computes the MLP with the plain
+ * GEMM of its model program, the gradient right.
+ */
+enum { MN = 48, MD = 6, MH = 5, MC = 3, MP = MD * MH + MH + MH * MC + MC };
+
+/* model.cl's source as it was: the embedded one up to the transposes. */
+static char *older_model_source(size_t *len)
+{
+    char *src = hg__model_source(len);
+    ck_assert_ptr_nonnull(src);
+    char *cut = strstr(src, "/*\n * Row i of A: row i from aoff on");
+    ck_assert_ptr_nonnull(cut);
+    *cut = '\0';
+    *len = (size_t)(cut - src);
+    return src;
+}
+
+/* Overwrite device d's exported model.bin with src built for it. */
+static void write_model_bin(const hg__device *d, const char *src, size_t len)
+{
+    cl_int rc = CL_SUCCESS;
+    cl_program p = clCreateProgramWithSource(d->ctx, 1, &src, &len, &rc);
+    ck_assert_int_eq(rc, CL_SUCCESS);
+    ck_assert_int_eq(clBuildProgram(p, 1, &d->cl_dev, "-cl-std=CL1.2", NULL, NULL),
+                     CL_SUCCESS);
+    size_t n = 0;
+    ck_assert_int_eq(clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof n, &n, NULL),
+                     CL_SUCCESS);
+    ck_assert_uint_gt(n, 0);
+    unsigned char *bin = malloc(n);
+    ck_assert_ptr_nonnull(bin);
+    ck_assert_int_eq(clGetProgramInfo(p, CL_PROGRAM_BINARIES, sizeof bin, &bin, NULL),
+                     CL_SUCCESS);
+    char *path = hg__prebuilt_path(bins, d->info, "model");
+    ck_assert_ptr_nonnull(path);
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "%s", path);
+    ck_assert_uint_eq(fwrite(bin, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+    free(path);
+    free(bin);
+    clReleaseProgram(p);
+}
+
+START_TEST(an_older_prebuilt_model_program_still_computes)
+{
+    make_dirs();
+    static float mx[MN * MD], mp[MP];
+    static int32_t ml[MN];
+    for (int i = 0; i < MN * MD; i++)
+        mx[i] = (float)((i * 29) % 13) / 9.0f - 0.7f;
+    for (int i = 0; i < MN; i++)
+        ml[i] = i % MC;
+    for (int i = 0; i < MP; i++)
+        mp[i] = (float)((i * 17) % 11) / 20.0f - 0.25f;
+    const hg_model_desc mlp = {.kind = HG_MODEL_MLP, .inputs = MD, .outputs = MC,
+                               .nhidden = 1, .hidden = {MH}};
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.keep_duplicates = true;
+    test_log lg;
+    test_log_init(&lg);
+    dev.log = test_log_fn;
+    dev.log_user = &lg;
+    dev.log_level = HG_LOG_WARN;
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.devices = &dev;
+    o.gemm = HG_GEMM_OWN;
+    o.cache_dir = cache;
+    o.binary_dir = bins;
+    hg_error err;
+    hg_engine *e = NULL;
+    const hg__engine_knobs online = {.store_programs = true};
+    ck_assert_msg(hg__engine_create_knobs(&o, &online, &mlp, &e, &err) == HG_OK, "%s",
+                  err.message);
+    ck_assert_msg(hg_engine_export_binaries(e, bins, &err) == HG_OK, "%s", err.message);
+    size_t len = 0;
+    char *old = older_model_source(&len);
+    ck_assert_ptr_null(strstr(old, "hg_gather_t"));
+    for (size_t i = 0; i < hg_engine_device_count(e); i++)
+        write_model_bin(&e->dev[i], old, len);
+    free(old);
+    size_t ndev = hg_engine_device_count(e);
+    hg_engine_destroy(e);
+
+    const hg__engine_knobs offline = {.offline = true};
+    o.gemm = HG_GEMM_AUTO;
+    ck_assert_msg(hg__engine_create_knobs(&o, &offline, &mlp, &e, &err) == HG_OK, "%s",
+                  err.message);
+    ck_assert_uint_eq(hg_engine_device_count(e), ndev);
+    ck_assert_uint_eq(test_log_count(&lg, "its prebuilt model program has no hg_gather_t"),
+                      ndev);
+    for (size_t i = 0; i < ndev; i++) {
+        ck_assert_ptr_null(e->dev[i].k_gather_t);
+        ck_assert_msg(!e->dev[i].quarantined, "%s", e->dev[i].what);
+        ck_assert_int_eq(e->dev[i].kc.path, HG__PATH_NAIVE);
+    }
+    hg_dataset_desc data = {MN, MD, mx, NULL, ml};
+    ck_assert_msg(hg_engine_set_data(e, &data, &err) == HG_OK, "%s", err.message);
+    float g[MP];
+    double loss, rl, ref[MP];
+    ck_assert_msg(hg_engine_gradient(e, mp, 0, MN, g, &loss, &err) == HG_OK, "%s",
+                  err.message);
+    ck_assert_int_eq(hg_reference_loss_grad(&mlp, mp, &data, 0, MN, NULL, &rl, ref, &err),
+                     HG_OK);
+    double maxd = 0, maxr = 0;
+    for (int i = 0; i < MP; i++) {
+        maxd = fmax(maxd, fabs(g[i] - ref[i] / MN));
+        maxr = fmax(maxr, fabs(ref[i] / MN));
+    }
+    ck_assert_msg(maxd <= 1e-4 * maxr, "gradient error %g of %g", maxd, maxr);
+    ck_assert_msg(fabs(loss - rl / MN) <= 1e-4 * fabs(rl / MN), "loss %g, want %g", loss,
+                  rl / MN);
+    hg_engine_destroy(e);
+    remove_tree(cache);
+    remove_tree(bins);
+}
+END_TEST
+
 /* ---- what the caches must not trust ---------------------------------------------- */
 
 /* The CPU devices of the test set (tests/test_expect.h). */
@@ -826,6 +951,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, compiled_once_then_cached);
     tcase_add_test(tc, prebuilt_binaries_without_compiler);
+    tcase_add_test(tc, an_older_prebuilt_model_program_still_computes);
     tcase_add_test(tc, forged_entries_are_caught);
     tcase_add_test(tc, only_kept_kernels_are_cached);
     tcase_add_test(tc, pocl_keeps_its_own_programs);

@@ -234,7 +234,10 @@ size_t hg__kchoice_candidates(const hg_engine *eng, const hg__device *d, hg__kch
         return 1;
     }
     size_t n = own_candidates(eng, d, out);
-    if (eng->gemm == HG_GEMM_AUTO && !eng->det && !clblast_pruned(d))
+    /* A device that cannot compile has the plain GEMM of its model program as the
+       last resort, where CLBlast is pruned too: its prebuilt binaries may lack our
+       other kernels (docs/programs.md), and then the plain GEMM is what it runs. */
+    if (eng->gemm == HG_GEMM_AUTO && !eng->det && (d->offline || !clblast_pruned(d)))
         out[n++] = (hg__kchoice){d->offline ? HG__PATH_NAIVE : HG__PATH_CLBLAST, 0, 0, 0, 0, 0};
     return n;
 }

@@ -125,8 +125,8 @@ static hg_status gather_t(hg__device *d, size_t rows, size_t cols, cl_mem a, siz
                           hg_error *err)
 {
     cl_kernel ggt = d->k_gather_t;
-    if (!ggt)
-        return hg__error_set(err, HG_INTERNAL, 0, "hg_gather_t on %s: the model program "
+    if (!ggt) /* the paths that need it do not open without it (hg__gemm_ready) */
+        return hg__error_set(err, HG_BUILD, 0, "hg_gather_t on %s: its model program "
                              "has no such kernel", d->what);
     if (aoff > 0xffffffffu || doff > 0xffffffffu ||
         (ar && (ar->ioff > 0xffffffffu || ar->base > 0xffffffffu)) ||
@@ -148,6 +148,15 @@ static hg_status gather_t(hg__device *d, size_t rows, size_t cols, cl_mem a, siz
         st = hg__launch(d, ggt, 2, gws, d->info->type == HG_DEVICE_CPU ? cpu : other,
                         "hg_gather_t", err);
     return st;
+}
+
+hg_status hg__gemm_ready(const hg__device *d, const char *path, hg_error *err)
+{
+    if (d->k_gather_t)
+        return HG_OK;
+    return hg__error_set(err, HG_BUILD, 0, "%s on %s: its model program has no hg_gather_t "
+                         "(a prebuilt model.bin older than this hetgrad: export the binaries "
+                         "again, docs/programs.md)", path, d->what);
 }
 
 hg_status hg__gemm_transpose(hg__device *d, size_t rows, size_t cols, size_t off, cl_mem wt,

@@ -185,6 +185,10 @@ hg_status hg__gemm_weight_grad_x(hg__device *d, cl_kernel gnn, size_t tm,
                                  size_t tn, const hg__layer *ly, cl_mem a, size_t aoff,
                                  const hg__arows *ar, cl_mem xt, cl_mem g, size_t lo,
                                  size_t m, size_t rec, hg_error *err);
+/* HG_OK when device d has the transpose the GEMM paths need (model.cl's hg_gather_t:
+   a prebuilt model program made from an older model.cl lacks it), else HG_BUILD
+   naming path (the one opening) and why. */
+hg_status hg__gemm_ready(const hg__device *d, const char *path, hg_error *err);
 /* wt[wt_off ...] (cols x rows) = the rows x cols matrix at d->params[off ...], on the
    device's hg_gather_t (model.cl). */
 hg_status hg__gemm_transpose(hg__device *d, size_t rows, size_t cols, size_t off, cl_mem wt,

@@ -115,6 +115,36 @@ static cl_kernel *model_kernel(hg__device *d, size_t i, const char **name)
     return ks[i];
 }
 #define MODEL_KERNELS 9
+/* From this index on, a model program loaded from a prebuilt binary may lack the
+   kernel: a binary made from an older model.cl (hg_gather_t joined it on
+   2026-12-05).  The device then computes without the paths that need it (the
+   tiled GEMM's and the small-batch MLP's open fails, and a race leaves them out),
+   not without any kernel. */
+#define MODEL_KERNELS_REQUIRED 8
+
+/* Whether built program prog has a kernel called name (CL_PROGRAM_KERNEL_NAMES: asking
+   clCreateKernel for a missing one is an API error that Oclgrind's checks report). */
+static bool program_has_kernel(cl_program prog, const char *name)
+{
+    size_t n = 0;
+    if (clGetProgramInfo(prog, CL_PROGRAM_KERNEL_NAMES, 0, NULL, &n) != CL_SUCCESS || n == 0)
+        return true; /* not known: clCreateKernel will say */
+    char *names = malloc(n + 1);
+    if (!names)
+        return true;
+    bool found = false;
+    if (clGetProgramInfo(prog, CL_PROGRAM_KERNEL_NAMES, n, names, NULL) == CL_SUCCESS) {
+        names[n] = '\0';
+        size_t len = strlen(name);
+        for (const char *p = names; *p;) {
+            size_t k = strcspn(p, ";");
+            found |= k == len && strncmp(p, name, len) == 0;
+            p += k + (p[k] == ';');
+        }
+    }
+    free(names);
+    return found;
+}
 
 /*
  * Build the model program (cl/model.cl; from source with d->rebuild) and its
@@ -128,13 +158,20 @@ static hg_status build_model(hg_engine *eng, hg__device *d, hg_error *err)
     if (!src)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "kernel source 'model'");
     cl_program prog = NULL;
-    hg__program_origin origin;
+    hg__program_origin origin = HG__PROGRAM_SOURCE;
     cl_kernel ks[MODEL_KERNELS] = {NULL};
     hg_status st = build(eng, d, d->li, src, len, "model", &prog, &origin, err);
     free(src);
     const char *name;
     for (size_t i = 0; i < MODEL_KERNELS && st == HG_OK; i++) {
         model_kernel(d, i, &name);
+        if (i >= MODEL_KERNELS_REQUIRED && origin == HG__PROGRAM_PREBUILT &&
+            !program_has_kernel(prog, name)) {
+            hg__log(&eng->log, HG_LOG_WARN, "%s: its prebuilt model program has no %s "
+                    "(made from an older model.cl): the MLP's tiled and small-batch paths "
+                    "are left out until its binaries are exported again", d->what, name);
+            continue;
+        }
         st = hg__make_kernel(d, prog, name, &ks[i], err); /* into ks: d's stay as they are */
     }
     if (st != HG_OK) {

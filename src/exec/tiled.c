@@ -152,6 +152,9 @@ static hg_status open_tiled(hg_engine *eng, hg__device *d, const hg__kchoice *k,
                             void **state, hg_error *err)
 {
     *state = NULL;
+    hg_status ready = hg__gemm_ready(d, "the tiled GEMM", err);
+    if (ready != HG_OK)
+        return ready;
     tiled_state *ts = calloc(1, sizeof *ts);
     if (!ts)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tiled kernels on %s", d->what);
