@@ -93,24 +93,36 @@ static hg_engine *plain_engine(bool env, hg_status want, hg_error *err)
     return make_engine(&none, env, false, want, err);
 }
 
+/* The engine's gradient and loss over the whole of data equal the double
+   reference's, for model m with the np parameters p. */
+static void expect_model(hg_engine *e, const hg_model_desc *m, const float *p, size_t np,
+                         const hg_dataset_desc *data)
+{
+    hg_error err;
+    ck_assert_msg(hg_engine_set_data(e, data, &err) == HG_OK, "%s", err.message);
+    float *g = malloc(np * sizeof *g);
+    double *ref = malloc(np * sizeof *ref), loss, rl;
+    ck_assert(g && ref);
+    const size_t n = data->rows;
+    ck_assert_msg(hg_engine_gradient(e, p, 0, n, g, &loss, &err) == HG_OK, "%s", err.message);
+    ck_assert_int_eq(hg_reference_loss_grad(m, p, data, 0, n, NULL, &rl, ref, &err), HG_OK);
+    double maxd = 0, maxr = 0;
+    for (size_t i = 0; i < np; i++) {
+        maxd = fmax(maxd, fabs(g[i] - ref[i] / (double)n));
+        maxr = fmax(maxr, fabs(ref[i] / (double)n));
+    }
+    ck_assert_msg(maxd <= 1e-4 * maxr, "gradient error %g of %g", maxd, maxr);
+    ck_assert_msg(fabs(loss - rl / (double)n) <= 1e-4 * fabs(rl / (double)n), "loss %g, want %g",
+                  loss, rl / (double)n);
+    free(g);
+    free(ref);
+}
+
 /* The engine's gradient equals the double reference. */
 static void check_gradient(hg_engine *e)
 {
-    hg_error err;
     hg_dataset_desc data = {N, D, x, NULL, labels};
-    ck_assert_msg(hg_engine_set_data(e, &data, &err) == HG_OK, "%s", err.message);
-    float g[P];
-    double loss, rl, ref[P];
-    ck_assert_msg(hg_engine_gradient(e, params, 0, N, g, &loss, &err) == HG_OK, "%s",
-                  err.message);
-    ck_assert_int_eq(hg_reference_loss_grad(&model, params, &data, 0, N, NULL, &rl, ref, &err),
-                     HG_OK);
-    double maxd = 0, maxr = 0;
-    for (int i = 0; i < P; i++) {
-        maxd = fmax(maxd, fabs(g[i] - ref[i] / N));
-        maxr = fmax(maxr, fabs(ref[i] / N));
-    }
-    ck_assert_msg(maxd <= 1e-4 * maxr, "gradient error %g", maxd);
+    expect_model(e, &model, params, P, &data);
 }
 
 static size_t count_files(const char *dir)
@@ -329,21 +341,7 @@ START_TEST(an_older_prebuilt_model_program_still_computes)
         ck_assert_int_eq(e->dev[i].kc.path, HG__PATH_NAIVE);
     }
     hg_dataset_desc data = {MN, MD, mx, NULL, ml};
-    ck_assert_msg(hg_engine_set_data(e, &data, &err) == HG_OK, "%s", err.message);
-    float g[MP];
-    double loss, rl, ref[MP];
-    ck_assert_msg(hg_engine_gradient(e, mp, 0, MN, g, &loss, &err) == HG_OK, "%s",
-                  err.message);
-    ck_assert_int_eq(hg_reference_loss_grad(&mlp, mp, &data, 0, MN, NULL, &rl, ref, &err),
-                     HG_OK);
-    double maxd = 0, maxr = 0;
-    for (int i = 0; i < MP; i++) {
-        maxd = fmax(maxd, fabs(g[i] - ref[i] / MN));
-        maxr = fmax(maxr, fabs(ref[i] / MN));
-    }
-    ck_assert_msg(maxd <= 1e-4 * maxr, "gradient error %g of %g", maxd, maxr);
-    ck_assert_msg(fabs(loss - rl / MN) <= 1e-4 * fabs(rl / MN), "loss %g, want %g", loss,
-                  rl / MN);
+    expect_model(e, &mlp, mp, MP, &data);
     hg_engine_destroy(e);
     remove_tree(cache);
     remove_tree(bins);
