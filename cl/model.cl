@@ -374,28 +374,17 @@ __kernel void hg_predict_out(__global float *z, const uint rows, const uint cols
 }
 
 /*
- * Row i of A: row i from aoff on, or, for an index step read in place
- * (aindexed != 0), the data set's row aidx[aioff + i] - abase (gemm.cl's
- * hg_arow).
- */
-inline size_t hg_gt_row(const uint i, __global const uint *aidx, const uint aioff,
-                        const uint abase, const uint aindexed)
-{
-    return aindexed ? (size_t)(aidx[aioff + i] - abase) : (size_t)i;
-}
-
-/*
  * dst[doff + j * ldd + i] = A[row i][j] for i < rows, j < cols, row i of A
- * as gemm.cl's hg_gemm_nn reads it (hg_gt_row: from aoff, or an index
- * step's row read in place).  Two uses (src/exec/gemm_call.c): a weight
+ * as gemm.cl's hg_gemm_nn reads it (hg_out_row: from aoff, or an index
+ * step's row aidx[aioff + i] - abase read in place).  Two uses (src/exec/gemm_call.c): a weight
  * matrix transposed for the backprop, and the batch transposed, so that a
  * weight gradient dW = X^T G runs as hg_gemm_nn on X^T, whose rows a
  * work-item reads in order, where hg_gemm_tn steps through X a whole data
  * row per p, a stride no hardware prefetcher follows (784 x 128 x 256 with
  * the 8 x 32 tile on POCL's basic device, in a standalone program:
  * hg_gemm_tn 341 us through an index and 299 us without; this kernel 23 us
- * and hg_gemm_nn on X^T 259 us).  The same
- * values in the same order, so the same bits.  Oclgrind 21.10's
+ * and hg_gemm_nn on X^T 259 us).  The same values in the same order, so the
+ * same bits.  Oclgrind 21.10's
  * uninitialised-value plugin crashes (a segfault inside the plugin) on this
  * kernel's vector loads: built with -DHG_GT_SCALAR (as the engine does on
  * Oclgrind) every block moves its elements one by one, as an edge block does
@@ -456,14 +445,14 @@ __kernel void hg_gather_t(const uint rows, const uint cols,
     const uint i0 = (uint)get_global_id(1) * HG_GT;
     if (j0 >= cols || i0 >= rows)
         return;
+    __global const uint *ai = aidx + aioff; /* any buffer when not indexed: not read */
 #ifndef HG_GT_SCALAR
     if (i0 + HG_GT <= rows && j0 + HG_GT <= cols) {
         __global float *d = dst + (size_t)doff + (size_t)j0 * ldd + i0;
         __global const float *s[HG_GT];
 #pragma unroll
         for (uint ii = 0; ii < HG_GT; ii++)
-            s[ii] = A + (size_t)aoff +
-                    hg_gt_row(i0 + ii, aidx, aioff, abase, aindexed) * lda + j0;
+            s[ii] = A + (size_t)aoff + hg_out_row(0, ai, abase, aindexed, i0 + ii) * lda + j0;
         /* four 8 x 8 blocks, each transposed in registers */
 #pragma unroll
         for (uint h = 0; h < 2u; h++) {
@@ -486,7 +475,7 @@ __kernel void hg_gather_t(const uint rows, const uint cols,
     const uint nj = min((uint)HG_GT, cols - j0);
     for (uint ii = 0; ii < ni; ii++) {
         __global const float *s =
-            A + (size_t)aoff + hg_gt_row(i0 + ii, aidx, aioff, abase, aindexed) * lda + j0;
+            A + (size_t)aoff + hg_out_row(0, ai, abase, aindexed, i0 + ii) * lda + j0;
         __global float *d = dst + (size_t)doff + (size_t)j0 * ldd + i0 + ii;
         for (uint jj = 0; jj < nj; jj++)
             d[(size_t)jj * ldd] = s[jj];

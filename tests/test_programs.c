@@ -251,7 +251,7 @@ static char *older_model_source(size_t *len)
 {
     char *src = hg__model_source(len);
     ck_assert_ptr_nonnull(src);
-    char *cut = strstr(src, "/*\n * Row i of A: row i from aoff on");
+    char *cut = strstr(src, "/*\n * dst[doff + j * ldd + i] = A[row i][j]");
     ck_assert_ptr_nonnull(cut);
     *cut = '\0';
     *len = (size_t)(cut - src);

@@ -128,12 +128,18 @@ bool hg__duplicates_defer_race(const hg_engine *eng, size_t i)
 static bool candidates_within(const hg_engine *eng, const hg__device *v,
                               const hg__device *whole)
 {
-    hg__kchoice c[HG__MAX_CANDIDATES];
-    size_t n = hg__kchoice_candidates(eng, v, c);
-    for (size_t k = 0; k < n; k++)
-        if (!hg__kchoice_valid(eng, whole, &c[k]))
+    hg__kchoice vc[HG__MAX_CANDIDATES], wc[HG__MAX_CANDIDATES];
+    size_t nv = hg__kchoice_candidates(eng, v, vc), nw = hg__kchoice_candidates(eng, whole, wc);
+    bool has_whole_kc = false;
+    for (size_t k = 0; k < nv; k++) {
+        bool in_whole = false;
+        for (size_t j = 0; j < nw && !in_whole; j++)
+            in_whole = hg__kchoice_same(&vc[k], &wc[j]);
+        if (!in_whole)
             return false;
-    return n > 0 && hg__kchoice_valid(eng, v, &whole->kc);
+        has_whole_kc |= hg__kchoice_same(&vc[k], &whole->kc);
+    }
+    return has_whole_kc;
 }
 
 static void adopt_choice(const hg_engine *eng, hg__device *v, const hg__device *whole)

@@ -128,9 +128,8 @@ static hg_status gather_t(hg__device *d, size_t rows, size_t cols, cl_mem a, siz
     if (!ggt) /* the paths that need it do not open without it (hg__gemm_ready) */
         return hg__error_set(err, HG_BUILD, 0, "hg_gather_t on %s: its model program "
                              "has no such kernel", d->what);
-    if (aoff > 0xffffffffu || doff > 0xffffffffu ||
-        (ar && (ar->ioff > 0xffffffffu || ar->base > 0xffffffffu)) ||
-        rows * cols > 0xffffffffu || doff + rows * cols > 0xffffffffu)
+    if (aoff > 0xffffffffu || (ar && (ar->ioff > 0xffffffffu || ar->base > 0xffffffffu)) ||
+        doff + rows * cols > 0xffffffffu)
         return hg__error_set(err, HG_RANGE, 0, "hg_gather_t on %s: offset beyond 2^32",
                              d->what);
     cl_uint ur = (cl_uint)rows, uc = (cl_uint)cols, ua = (cl_uint)aoff, ul = (cl_uint)lda,
