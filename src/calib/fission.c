@@ -315,9 +315,10 @@ static size_t active(const hg_engine *eng, const size_t *counts)
 
 /*
  * The device to try: the first healthy, calibrated CPU device of 2 compute
- * units or more that is not fissioned yet; SIZE_MAX if none.  When the plan
- * (counts) gives it no rows, no other device rows beside it, or rows only to
- * other CPU-class devices (views of the same cores), it is not tried (unless
+ * units or more that is not fissioned yet; SIZE_MAX if none.  When the only
+ * devices beside it are other CPU-class ones (views of the same cores: no
+ * device of another class gets rows in the plan, counts), or the plan gives
+ * it no rows or no other device rows beside it, it is not tried (unless
  * eng->keep_fission: tests, HETGRAD_FISSION=force) and its note says why.
  */
 static size_t candidate(hg_engine *eng, const size_t *counts, cl_uint *units)
@@ -336,11 +337,17 @@ static size_t candidate(hg_engine *eng, const size_t *counts, cl_uint *units)
         /* CPU-class devices are all views of the host's cores (dedup.c): beside
            them alone, a fissioned device can at best tie the whole device alone
            (the same cores, split otherwise), and any win the trial measures is
-           noise (docs/engine.md, "Host threads and device fission") */
-        size_t elsewhere = 0;
-        for (size_t k = 0; k < eng->ndev; k++)
-            elsewhere += k != i && counts[k] > 0 && eng->dev[k].info->type != HG_DEVICE_CPU;
-        if (counts[i] > 0 && others > 0 && elsewhere == 0 && !eng->keep_fission) {
+           noise (docs/engine.md, "Host threads and device fission").  That holds
+           whatever rows the plan gives it and the views, so the note does not
+           hang on a plan that a noisy calibration can tip either way. */
+        size_t elsewhere = 0, views = 0;
+        for (size_t k = 0; k < eng->ndev; k++) {
+            const hg__device *o = &eng->dev[k];
+            bool cpu = o->info->type == HG_DEVICE_CPU;
+            elsewhere += k != i && counts[k] > 0 && !cpu;
+            views += k != i && cpu && !o->quarantined && o->model.valid;
+        }
+        if (views > 0 && elsewhere == 0 && !eng->keep_fission) {
             snprintf(d->fission_note, sizeof d->fission_note, "kept whole (%u compute "
                      "units): the devices beside it are other views of the host's cores, "
                      "so a core fewer gives no other processor a host thread",
