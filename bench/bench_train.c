@@ -17,7 +17,9 @@
  *
  *   hetgrad   the public API as hetgrad-train uses it: an engine on the
  *             selected devices, hg_engine_calibrate, the dynamic split,
- *             hg_engine_gradient_rows per minibatch, hg_optimizer_step.
+ *             hg_engine_step_rows per minibatch (gradient and update in one
+ *             call; the first step as hg_engine_gradient_rows and
+ *             hg_optimizer_step, for the first-gradient check below).
  *   openblas  train_blas.c: the rows gathered, cblas_sgemm forward and
  *             backward, the same optimizer formulas in float; OpenBLAS on
  *             --blas-threads threads (default 1).
@@ -250,7 +252,13 @@ static size_t take_step(bench *b, runner *r, size_t s, bool timed)
     const size_t *idx = b->orders + epoch * b->rows + first;
     way_stats *st = &r->st;
     double loss, t0 = harness_now_ms();
-    if (r->way == WAY_HETGRAD) {
+    /* one call, gradient and update (update_ms stays 0: it is in grad_ms and reduce_ms) */
+    bool one_call = r->way == WAY_HETGRAD && s > 0;
+    if (one_call) {
+        hg_error err;
+        if (hg_engine_step_rows(b->eng, r->opt, r->params, idx, nb, &loss, &err) != HG_OK)
+            bench_die_hg(PROG, "hg_engine_step_rows", &err);
+    } else if (r->way == WAY_HETGRAD) {
         hg_error err;
         if (hg_engine_gradient_rows(b->eng, r->params, idx, nb, r->grad, &loss, &err) != HG_OK)
             bench_die_hg(PROG, "hg_engine_gradient_rows", &err);
@@ -263,7 +271,9 @@ static size_t take_step(bench *b, runner *r, size_t s, bool timed)
     if (s == 0)
         memcpy(r->first_grad, r->grad, hg_model_param_count(&b->model) * sizeof *r->grad);
     double t2 = harness_now_ms();
-    if (r->way == WAY_HETGRAD)
+    if (one_call)
+        ;
+    else if (r->way == WAY_HETGRAD)
         hg_optimizer_step(r->opt, r->params, r->grad);
     else
         blas_optimizer_step(&r->bopt, r->params, r->grad);
@@ -568,14 +578,17 @@ static void print_legend(const bench *b)
            "rounds (tools/harness.h);\nratio = median of the per-round ratios of hetgrad's "
            "speed to OpenBLAS's (sprd: their\n  spread); loss = mean training loss of the last "
            "epoch;\nper step (ms, means over the timed steps): grad = host time around the "
-           "gradient call\n  (hg_engine_gradient_rows / the OpenBLAS gather, forward and "
-           "backward), update =\n  around the optimizer step, loop = the rest of the step "
+           "gradient call\n  (hetgrad: hg_engine_step_rows, the gradient and the update in "
+           "one call, so its\n  update is 0 and its reduce holds the mean and the update; "
+           "OpenBLAS: the gather,\n  forward and backward), update = around the optimizer "
+           "step, loop = the rest of the step "
            "(the step statistics, the\n  loop); hetgrad's grad, split on the device that "
            "finished the step last\n  (hg_engine_last_step): dispat(ch) = from the call to its "
            "worker's start (argument\n  checks, row planning, hand-off), device = its kernels' "
            "OpenCL event time,\n  transf(er) = its parameter upload and read-back events, worker "
            "= its worker's host\n  time outside those events (enqueue, waits, hand-off), "
-           "reduce = from its end to the\n  step's end (the host's sum of the partial results); "
+           "reduce = from its end to the\n  step's end (the host's sum of the partial results, "
+           "and the update); "
            "the five add up to grad but\n  for the call's own entry and return.  OpenBLAS: %d "
            "thread(s).\n", HARNESS_SPREAD_LIMIT * 100, HARNESS_MIN_SAMPLES, b->blas_threads);
 }

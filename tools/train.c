@@ -1111,11 +1111,18 @@ static int train_epoch(run *r, size_t ep, bool bar, epoch_stats *es)
         double loss, ts = now_ms();
         test_hooks(r->step + 1);
         hg_status gs;
+        /* one call, gradient and update (hg_engine_step_rows), but across ranks and for
+           --profile-host, which times the update apart: the same bits either way */
+        bool one_call = !r->hp.on;
 #ifdef HG_HAVE_MPI
+        one_call = one_call && !r->ctx;
         if (r->ctx)
             gs = hg_mpi_gradient_rows(r->ctx, r->params, r->order + s, nb, r->grad, &loss, &err);
         else
 #endif
+        if (one_call)
+            gs = hg_engine_step_rows(r->e, r->opt, r->params, r->order + s, nb, &loss, &err);
+        else
             gs = hg_engine_gradient_rows(r->e, r->params, r->order + s, nb, r->grad, &loss,
                                          &err);
         if (gs != HG_OK) {
@@ -1130,7 +1137,8 @@ static int train_epoch(run *r, size_t ep, bool bar, epoch_stats *es)
         double tu = now_ms();
         count_step(r, es);
         double tq = now_ms();
-        hg_optimizer_step(r->opt, r->params, r->grad);
+        if (!one_call)
+            hg_optimizer_step(r->opt, r->params, r->grad);
         if (r->hp.on)
             host_step(r, wall, now_ms() - tq);
         metrics_step(&r->mx, ep, r->step, nb, loss, wall);

@@ -20,4 +20,8 @@
 #  define HG_EXTERN
 #endif
 
+/* An optimizer (hetgrad/train.h), here because hg_engine_step (hetgrad/engine.h)
+   takes one too. */
+typedef struct hg_optimizer hg_optimizer;
+
 #endif /* HETGRAD_COMMON_H */

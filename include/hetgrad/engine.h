@@ -216,6 +216,22 @@ HG_EXTERN hg_status hg_engine_gradient_rows(hg_engine *eng, const float *params,
                                             double *loss, hg_error *err);
 
 /*
+ * One training step: the gradient step above over rows [first, first + count)
+ * or idx[0..count), then hg_optimizer_step(opt, params, gradient), the same
+ * bits in params, in opt's state and in *loss as those two calls, without a
+ * gradient array of the caller's.  When the step's partial results are one
+ * record (one device computed the whole step in one batch), its mean is taken
+ * a block at a time and applied while the block is in cache: one pass over the
+ * parameters' memory fewer.  opt: created for the engine's model.  On failure
+ * params and opt are untouched.
+ */
+HG_EXTERN hg_status hg_engine_step(hg_engine *eng, hg_optimizer *opt, float *params,
+                                   size_t first, size_t count, double *loss, hg_error *err);
+HG_EXTERN hg_status hg_engine_step_rows(hg_engine *eng, hg_optimizer *opt, float *params,
+                                        const size_t *idx, size_t count, double *loss,
+                                        hg_error *err);
+
+/*
  * The forward pass on the devices (docs/engine.md, "Prediction and
  * evaluation"): data's rows (data->x; the caller's rows, not the resident data
  * set, which stays as it is) through the model with params (all finite),

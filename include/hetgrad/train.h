@@ -113,8 +113,6 @@ static inline void hg_optimizer_options_init(hg_optimizer_options *o)
     hg_optimizer_options_init_sized(o, sizeof *o);
 }
 
-typedef struct hg_optimizer hg_optimizer;
-
 /*
  * An optimizer for model's parameter vector, its state zero and its step
  * count 0.  opt NULL: the defaults.  HG_INVALID_ARGUMENT (an option out of

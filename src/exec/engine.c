@@ -23,6 +23,7 @@
 #include "engine_knobs.h"
 #include "hostcache.h"
 #include "hostvec.h"
+#include "optimizer_internal.h"
 #include "path_ops.h"
 #include "platlock.h"
 #include "sparse_exec.h"
@@ -807,8 +808,48 @@ static void observe_step(hg_engine *eng)
     free(ms);
 }
 
+/*
+ * Where a step's mean gradient goes: into grad (hg_engine_gradient), or, with opt,
+ * into params through opt's update (hg_engine_step; grad NULL).
+ */
+typedef struct step_out {
+    bool          train; /* hg_engine_step: opt (not NULL) updates params */
+    float        *grad;
+    hg_optimizer *opt;
+    float        *params;
+} step_out;
+
+/*
+ * The step's mean gradient of count rows from its records (failed: the devices whose
+ * records do not count) to out, and *lsum the sum of the rows' losses.  A single
+ * record needs no double sums (only_record).  With an optimizer the mean goes straight
+ * into the update, a block at a time (hg__optimizer_step_mean): no gradient array.
+ */
+static hg_status finish_step(hg_engine *eng, const bool *failed, size_t count,
+                             const step_out *out, double *lsum, hg_error *err)
+{
+    const float *one = only_record(eng, failed);
+    double n = (double)count;
+    if (one) { /* the sums below of one record, in one pass: the same bits */
+        *lsum = 0.0 + (double)one[eng->nparams];
+        if (out->train)
+            hg__optimizer_step_mean(out->opt, out->params, one, NULL, n);
+        else
+            hg__vec_mean1_f32(out->grad, one, eng->nparams, n);
+        return HG_OK;
+    }
+    *lsum = 0;
+    memset(eng->sums, 0, eng->nparams * sizeof *eng->sums);
+    hg_status st = reduce(eng, failed, eng->sums, lsum, err);
+    if (st == HG_OK && out->train)
+        hg__optimizer_step_mean(out->opt, out->params, NULL, eng->sums, n);
+    else if (st == HG_OK) /* (float)(acc / count) */
+        hg__vec_mean_f32(out->grad, eng->sums, eng->nparams, n);
+    return st;
+}
+
 static hg_status run_step(hg_engine *eng, const float *params, size_t count, const size_t *idx,
-                          float *grad, double *loss, double t0, hg_error *err)
+                          const step_out *out, double *loss, double t0, hg_error *err)
 {
     hg__worker *w = eng->workers;
     if (!eng->sums) /* kept: a fresh megabyte-sized calloc every step costs page faults */
@@ -885,18 +926,8 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, con
     hg__profile_check_observe(eng);
 
     double lsum = 0;
-    const float *one = only_record(eng, failed);
-    if (one) { /* the sums below of one record, in one pass: the same bits */
-        hg__vec_mean1_f32(grad, one, eng->nparams, (double)count);
-        lsum = 0.0 + (double)one[eng->nparams];
-    } else {
-        memset(acc, 0, eng->nparams * sizeof *acc);
-        st = reduce(eng, failed, acc, &lsum, err);
-        if (st != HG_OK)
-            goto out;
-        hg__vec_mean_f32(grad, acc, eng->nparams, (double)count); /* (float)(acc / count) */
-    }
-    if (loss)
+    st = finish_step(eng, failed, count, out, &lsum, err);
+    if (st == HG_OK && loss)
         *loss = lsum / (double)count;
 
 out:
@@ -913,7 +944,7 @@ out:
  * by the scheduler's policy (hg__plan_step, plan.c), then run it.
  */
 static hg_status plan_and_run(hg_engine *eng, const float *params, size_t first, size_t count,
-                              const size_t *idx, float *grad, double *loss, double t0,
+                              const size_t *idx, const step_out *out, double *loss, double t0,
                               hg_error *err)
 {
     hg_status st;
@@ -929,44 +960,77 @@ static hg_status plan_and_run(hg_engine *eng, const float *params, size_t first,
     }
     if (st != HG_OK)
         return st;
-    st = run_step(eng, params, count, idx, grad, loss, t0, err);
+    st = run_step(eng, params, count, idx, out, loss, t0, err);
     if (st == HG_OK)
         hg__profile_check_settle(eng); /* after the step: its time and statistics are final */
     return st;
 }
 
-hg_status hg_engine_gradient(hg_engine *eng, const float *params, size_t first, size_t count,
-                             float *grad, double *loss, hg_error *err)
+/* The rows of a step: [first, first + count) when idx is NULL, else idx[0..count). */
+static hg_status check_rows(const hg_engine *eng, size_t first, const size_t *idx,
+                            size_t count, hg_error *err)
+{
+    if (!idx && (first > eng->rows || count > eng->rows - first))
+        return hg__error_set(err, HG_RANGE, 0,
+                             "rows %zu..%zu are outside the data set (%zu rows)", first,
+                             first + count, eng->rows);
+    for (size_t r = 0; idx && r < count; r++)
+        if (idx[r] >= eng->rows)
+            return hg__error_set(err, HG_RANGE, 0, "idx[%zu] = %zu is outside the data set "
+                                 "(%zu rows)", r, idx[r], eng->rows);
+    return HG_OK;
+}
+
+/* hg_engine_gradient[_rows] (out->grad) and hg_engine_step[_rows] (out->opt);
+   rows: idx_given says whether the caller passed an index list (idx, NULL or not). */
+static hg_status step_call(hg_engine *eng, const float *params, size_t first,
+                           const size_t *idx, bool idx_given, size_t count,
+                           const step_out *out, double *loss, hg_error *err)
 {
     hg_error_clear(err);
     hg__kchoice_store_pending(eng); /* before the clock: the default choice's programs */
     double t0 = hg__now_ms();
-    hg_status st = check_step(eng, params, count, grad, err);
-    if (st != HG_OK)
-        return st;
-    if (first > eng->rows || count > eng->rows - first)
-        return hg__error_set(err, HG_RANGE, 0,
-                             "rows %zu..%zu are outside the data set (%zu rows)", first,
-                             first + count, eng->rows);
-    return plan_and_run(eng, params, first, count, NULL, grad, loss, t0, err);
+    /* a training step has no grad: params stands in for it in check_step's check */
+    hg_status st = check_step(eng, params, count, out->train ? params : out->grad, err);
+    if (st == HG_OK && out->train && !out->opt)
+        st = hg__error_set(err, HG_INVALID_ARGUMENT, 0, "training step: NULL optimizer");
+    if (st == HG_OK && out->train && hg__optimizer_count(out->opt) != eng->nparams)
+        st = hg__error_set(err, HG_INVALID_ARGUMENT, 0, "training step: the optimizer was "
+                           "made for %zu parameters, the engine's model has %zu",
+                           hg__optimizer_count(out->opt), eng->nparams);
+    if (st == HG_OK && idx_given && !idx)
+        st = hg__error_set(err, HG_INVALID_ARGUMENT, 0, "gradient step: NULL idx");
+    if (st == HG_OK)
+        st = check_rows(eng, first, idx, count, err);
+    return st == HG_OK ? plan_and_run(eng, params, first, count, idx, out, loss, t0, err) : st;
+}
+
+hg_status hg_engine_gradient(hg_engine *eng, const float *params, size_t first, size_t count,
+                             float *grad, double *loss, hg_error *err)
+{
+    step_out out = {false, grad, NULL, NULL};
+    return step_call(eng, params, first, NULL, false, count, &out, loss, err);
 }
 
 hg_status hg_engine_gradient_rows(hg_engine *eng, const float *params, const size_t *idx,
                                   size_t count, float *grad, double *loss, hg_error *err)
 {
-    hg_error_clear(err);
-    hg__kchoice_store_pending(eng); /* before the clock: the default choice's programs */
-    double t0 = hg__now_ms();
-    hg_status st = check_step(eng, params, count, grad, err);
-    if (st != HG_OK)
-        return st;
-    if (!idx)
-        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "gradient step: NULL idx");
-    for (size_t r = 0; r < count; r++)
-        if (idx[r] >= eng->rows)
-            return hg__error_set(err, HG_RANGE, 0, "idx[%zu] = %zu is outside the data set "
-                                 "(%zu rows)", r, idx[r], eng->rows);
-    return plan_and_run(eng, params, 0, count, idx, grad, loss, t0, err);
+    step_out out = {false, grad, NULL, NULL};
+    return step_call(eng, params, 0, idx, true, count, &out, loss, err);
+}
+
+hg_status hg_engine_step(hg_engine *eng, hg_optimizer *opt, float *params, size_t first,
+                         size_t count, double *loss, hg_error *err)
+{
+    step_out out = {true, NULL, opt, params};
+    return step_call(eng, params, first, NULL, false, count, &out, loss, err);
+}
+
+hg_status hg_engine_step_rows(hg_engine *eng, hg_optimizer *opt, float *params,
+                              const size_t *idx, size_t count, double *loss, hg_error *err)
+{
+    step_out out = {true, NULL, opt, params};
+    return step_call(eng, params, 0, idx, true, count, &out, loss, err);
 }
 
 /* hg_device_step as first released (0.2.0) ends with end_ms. */
