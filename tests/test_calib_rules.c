@@ -81,6 +81,19 @@ END_TEST
 
 /* Kept only when the joint step is faster by more than 3%. */
 /* The joint step's run of median makespan, whole: not device-by-device medians. */
+/* The probe's second run: only a device that ran these rows already and was slow
+   enough on the first needs none. */
+START_TEST(probe_again)
+{
+    ck_assert(!hg__probe_again(true, HG__REWARM_BELOW_MS)); /* Oclgrind: 120 ms, checked */
+    ck_assert(!hg__probe_again(true, 120.0));
+    ck_assert(hg__probe_again(true, 0.3));        /* POCL: the first run warms it up */
+    ck_assert(hg__probe_again(true, HG__REWARM_BELOW_MS * 0.99));
+    ck_assert(hg__probe_again(false, 120.0));     /* unchecked: it may have compiled */
+    ck_assert(hg__probe_again(true, NAN));
+}
+END_TEST
+
 START_TEST(rewarm_more)
 {
     ck_assert(hg__rewarm_more(0.0, 0));      /* the first untimed step, always */
@@ -208,6 +221,7 @@ int main(void)
     tcase_add_test(tc, fission_pays);
     tcase_add_test(tc, fission_pays_rounds);
     tcase_add_test(tc, rewarm_more);
+    tcase_add_test(tc, probe_again);
     tcase_add_test(tc, median_run);
     tcase_add_test(tc, decision_rows);
     tcase_add_test(tc, race_skip);

@@ -57,6 +57,11 @@ bool hg__rewarm_more(double spent_ms, size_t calls)
     return calls < HG__REWARM_CALLS_MAX && spent_ms < HG__REWARM_SPAN_MS;
 }
 
+bool hg__probe_again(bool ran_these_rows, double first_ms)
+{
+    return !(ran_these_rows && first_ms >= HG__REWARM_BELOW_MS);
+}
+
 unsigned hg__fission_units(unsigned units, size_t others)
 {
     return units >= 2 && others > 0 ? units - 1 : 0;

@@ -56,6 +56,14 @@ bool hg__timings_settled(const double *ms, size_t n);
    HG__REWARM_CALLS_MAX calls.  false once spent_ms is not a number. */
 bool hg__rewarm_more(double spent_ms, size_t calls);
 
+/*
+ * A device's probe (profile.c): its first run was the warm-up, and a second one is
+ * timed, unless its kernels ran on the same rows before (their check: nothing left to
+ * compile) and that first run took HG__REWARM_BELOW_MS or more, long enough to need
+ * no warming: then it is the probe.  first_ms not a number: a second run.
+ */
+bool hg__probe_again(bool ran_these_rows, double first_ms);
+
 /* A fissioned device is kept when the joint step is faster by more than this
    fraction of the full device's joint step (the rest is noise). */
 #define HG__FISSION_MARGIN 0.03
