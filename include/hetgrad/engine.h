@@ -441,7 +441,8 @@ static inline hg_status hg_engine_last_step(const hg_engine *eng, size_t i,
     return hg_engine_last_step_sized(eng, i, out, sizeof *out);
 }
 
-/* Wall time of the last step, host side, including the reduction (ms). */
+/* Wall time of the last step, host side, including the reduction (and, for
+   hg_engine_step, the optimizer's update) (ms). */
 HG_EXTERN double hg_engine_last_step_ms(const hg_engine *eng);
 
 #ifdef __cplusplus
