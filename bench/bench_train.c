@@ -271,12 +271,10 @@ static size_t take_step(bench *b, runner *r, size_t s, bool timed)
     if (s == 0)
         memcpy(r->first_grad, r->grad, hg_model_param_count(&b->model) * sizeof *r->grad);
     double t2 = harness_now_ms();
-    if (one_call)
-        ;
-    else if (r->way == WAY_HETGRAD)
-        hg_optimizer_step(r->opt, r->params, r->grad);
-    else
+    if (r->way != WAY_HETGRAD)
         blas_optimizer_step(&r->bopt, r->params, r->grad);
+    else if (!one_call)
+        hg_optimizer_step(r->opt, r->params, r->grad);
     double t3 = harness_now_ms();
     if (timed) {
         st->grad_ms += t1 - t0;

@@ -459,11 +459,10 @@ static hg_status probe_ms(hg_engine *eng, size_t i, size_t np, const float *para
                           double *out, hg_error *err)
 {
     hg__device *d = &eng->dev[i];
-    hg__range piece = {d->win.lo, np};
-    hg__dev_plan p = {.pieces = &piece, .npieces = 1, .rows = np};
-    hg_status st = hg__device_run(eng, d, i, &p, params, false, err);
+    size_t ns = 0; /* repeats 0: one untimed run each, its time in d->stats */
+    hg_status st = time_rows(eng, i, np, 0, false, params, NULL, NULL, &ns, err);
     if (st == HG_OK && hg__probe_again(d->kc_checked && np == d->chk_n, d->stats.host_ms))
-        st = hg__device_run(eng, d, i, &p, params, false, err);
+        st = time_rows(eng, i, np, 0, false, params, NULL, NULL, &ns, err);
     *out = d->stats.host_ms;
     return st;
 }

@@ -645,12 +645,29 @@ hg_status hg_engine_set_weights(hg_engine *eng, const double *w, size_t n, hg_er
 
 /* ---- a step ------------------------------------------------------------------------ */
 
+/*
+ * Where a step's mean gradient goes: into grad (hg_engine_gradient), or, with opt,
+ * into params through opt's update (hg_engine_step; grad NULL).
+ */
+typedef struct step_out {
+    bool          train; /* hg_engine_step: opt updates params */
+    float        *grad;
+    hg_optimizer *opt;
+    float        *params;
+} step_out;
+
 static hg_status check_step(const hg_engine *eng, const float *params, size_t count,
-                            const float *grad, hg_error *err)
+                            const step_out *out, hg_error *err)
 {
-    if (!eng || !params || !grad)
+    if (!eng || !params || (!out->train && !out->grad))
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "gradient step: NULL %s",
                              !eng ? "engine" : !params ? "params" : "grad");
+    if (out->train && !out->opt)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "training step: NULL optimizer");
+    if (out->train && hg__optimizer_count(out->opt) != eng->nparams)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "training step: the optimizer was "
+                             "made for %zu parameters, the engine's model has %zu",
+                             hg__optimizer_count(out->opt), eng->nparams);
     if (!eng->has_data)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
                              "gradient step: no data set (call hg_engine_set_data first)");
@@ -807,17 +824,6 @@ static void observe_step(hg_engine *eng)
     free(rows);
     free(ms);
 }
-
-/*
- * Where a step's mean gradient goes: into grad (hg_engine_gradient), or, with opt,
- * into params through opt's update (hg_engine_step; grad NULL).
- */
-typedef struct step_out {
-    bool          train; /* hg_engine_step: opt (not NULL) updates params */
-    float        *grad;
-    hg_optimizer *opt;
-    float        *params;
-} step_out;
 
 /*
  * The step's mean gradient of count rows from its records (failed: the devices whose
@@ -990,14 +996,7 @@ static hg_status step_call(hg_engine *eng, const float *params, size_t first,
     hg_error_clear(err);
     hg__kchoice_store_pending(eng); /* before the clock: the default choice's programs */
     double t0 = hg__now_ms();
-    /* a training step has no grad: params stands in for it in check_step's check */
-    hg_status st = check_step(eng, params, count, out->train ? params : out->grad, err);
-    if (st == HG_OK && out->train && !out->opt)
-        st = hg__error_set(err, HG_INVALID_ARGUMENT, 0, "training step: NULL optimizer");
-    if (st == HG_OK && out->train && hg__optimizer_count(out->opt) != eng->nparams)
-        st = hg__error_set(err, HG_INVALID_ARGUMENT, 0, "training step: the optimizer was "
-                           "made for %zu parameters, the engine's model has %zu",
-                           hg__optimizer_count(out->opt), eng->nparams);
+    hg_status st = check_step(eng, params, count, out, err);
     if (st == HG_OK && idx_given && !idx)
         st = hg__error_set(err, HG_INVALID_ARGUMENT, 0, "gradient step: NULL idx");
     if (st == HG_OK)

@@ -157,7 +157,7 @@ void hg_optimizer_destroy(hg_optimizer *o)
     free(o);
 }
 
-/* Adam's constants for the step now counted in o->steps. */
+/* Adam's constants for the step now counted in o->steps (two pow calls: Adam only). */
 static hg__adam_k adam_constants(const hg_optimizer *o)
 {
     const hg_optimizer_options *p = &o->opt;
@@ -185,7 +185,7 @@ static void step_part(hg_optimizer *o, const hg__adam_k *k, float *params, const
 void hg_optimizer_step(hg_optimizer *o, float *params, const float *grad)
 {
     o->steps++;
-    hg__adam_k k = adam_constants(o);
+    hg__adam_k k = o->opt.kind == HG_OPTIMIZER_ADAM ? adam_constants(o) : (hg__adam_k){0};
     for (size_t r = 0; r < o->nruns; r++) {
         size_t a = o->runs[r].off;
         step_part(o, &k, params, grad + a, a, o->runs[r].len, o->runs[r].decay);
@@ -203,7 +203,7 @@ void hg__optimizer_step_mean(hg_optimizer *o, float *params, const float *rec,
 {
     float g[MEAN_BLOCK];
     o->steps++;
-    hg__adam_k k = adam_constants(o);
+    hg__adam_k k = o->opt.kind == HG_OPTIMIZER_ADAM ? adam_constants(o) : (hg__adam_k){0};
     for (size_t r = 0; r < o->nruns; r++) {
         size_t a = o->runs[r].off, end = a + o->runs[r].len;
         for (size_t at = a; at < end; at += MEAN_BLOCK) {
