@@ -20,6 +20,7 @@
 #include "engine_knobs.h"
 #include "internal.h"
 #include "kchoice_shapes.h"
+#include "path_ops.h"
 #include "test_problem.h"
 
 #define GRAD_TOL 1e-4
@@ -661,6 +662,64 @@ static void check_recovery(hg_fault_point point)
     free_problem(&p);
 }
 
+/*
+ * A device's kernels are checked before their first rows, not before: devices
+ * that no plan gives rows are never checked (hg_engine_set_data leaves our own
+ * paths' check to the first use; CLBlast's path is checked there).  A device
+ * first given rows by a recovery round is checked then, and its check leaves
+ * nothing in the step (its rows, its records, the step's parameters).
+ */
+START_TEST(kernels_checked_before_first_rows)
+{
+    problem p;
+    size_t n = 90;
+    make_problem(&p, HG_MODEL_MLP, n, 5, 3);
+    fault_plan f = {0, 3, HG_FAULT_WAIT};
+    hg_engine *e = make_faulty_engine(&p.m, &f);
+    hg_error err;
+    ck_assert_msg(hg_engine_set_data(e, &p.d, &err) == HG_OK, "%s", err.message);
+    size_t nd = hg_engine_device_count(e);
+    ck_assert_uint_ge(nd, 2);
+    for (size_t i = 0; i < nd; i++)
+        ck_assert_msg(e->dev[i].kc_checked == (e->dev[i].ops == &hg__ops_clblast),
+                      "device %zu: checked %d after set_data", i, e->dev[i].kc_checked);
+    /* device 0 takes every row: the others' weights round to no rows, but they may
+       recompute a failed device's */
+    double w[8];
+    for (size_t i = 0; i < nd; i++)
+        w[i] = i == 0 ? 1.0 : 1e-6;
+    set_weights(e, w);
+    for (int step = 1; step <= 2; step++) {
+        expect_reference(e, &p, 0, n, NULL, "device 0 alone");
+        ck_assert(e->dev[0].kc_checked);
+        for (size_t i = 1; i < nd; i++) {
+            hg_device_step s;
+            ck_assert_int_eq(hg_engine_last_step(e, i, &s), HG_OK);
+            ck_assert_uint_eq(s.rows, 0);
+            ck_assert_msg(e->dev[i].kc_checked == (e->dev[i].ops == &hg__ops_clblast),
+                          "device %zu: checked %d without rows", i, e->dev[i].kc_checked);
+        }
+    }
+    /* step 3: device 0 fails; the others, unchecked, recompute its rows */
+    expect_reference(e, &p, 0, n, NULL, "recovered on devices checked in the step");
+    ck_assert(hg_engine_quarantined(e, 0, NULL));
+    size_t recovered = 0;
+    for (size_t i = 1; i < nd; i++) {
+        hg_device_step s;
+        ck_assert_int_eq(hg_engine_last_step(e, i, &s), HG_OK);
+        ck_assert_msg(s.rows == s.recovered_rows, "device %zu: %zu rows, %zu recovered", i,
+                      s.rows, s.recovered_rows);
+        recovered += s.recovered_rows;
+        ck_assert_msg(s.rows == 0 || e->dev[i].kc_checked, "device %zu computed unchecked",
+                      i);
+    }
+    ck_assert_uint_eq(recovered, n);
+    expect_reference(e, &p, 0, n, NULL, "after the recovery");
+    hg_engine_destroy(e);
+    free_problem(&p);
+}
+END_TEST
+
 START_TEST(device_fails_before_enqueue) { check_recovery(HG_FAULT_ENQUEUE); }
 END_TEST
 START_TEST(device_fails_before_wait) { check_recovery(HG_FAULT_WAIT); }
@@ -765,6 +824,7 @@ int main(void)
         tcase_add_test(tc, device_fails_before_enqueue);
         tcase_add_test(tc, device_fails_before_wait);
         tcase_add_test(tc, every_device_fails);
+        tcase_add_test(tc, kernels_checked_before_first_rows);
         if (test_gemm() == HG_GEMM_AUTO)
             tcase_add_test(tc, broken_candidates_are_excluded);
         /* Large: not in the serial Oclgrind-plugin runs (naive, own). */

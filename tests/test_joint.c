@@ -277,11 +277,26 @@ START_TEST(pocl_pair)
                       first[i].corun_factor, lg.text, again.text);
         ck_assert(p.excluded == first[i].excluded);
         ck_assert_str_eq(p.excluded_why, first[i].excluded_why);
+        /* a cached profile's kernels are checked before their first rows: those of a
+           device that gets none, not at all */
+        ck_assert_msg(e->dev[i].kc_checked == !p.excluded, "device %zu: checked %d, "
+                      "excluded %d", i, e->dev[i].kc_checked, p.excluded);
     }
     ck_assert_msg(rewritten || (strstr(again.text, "joint calibration: ") == NULL &&
                                 strstr(again.text, "(cached)") != NULL), "log: %s",
                   again.text);
     exact_step(e, NROWS);
+    /* The checks that wait (hg__calibrate_pending): with rows only, an excluded device's
+       wait; otherwise every calibrated device's is done */
+    for (size_t i = 0; i < 2; i++) {
+        e->dev[i].kc_checked = false;
+        e->dev[i].corun.excluded = i == 1;
+    }
+    bool changed = false; /* right kernels: nobody measured again */
+    ck_assert_int_eq(hg__calibrate_pending(e, true, &changed, &herr), HG_OK);
+    ck_assert(e->dev[0].kc_checked && !e->dev[1].kc_checked);
+    ck_assert_int_eq(hg__calibrate_pending(e, false, &changed, &herr), HG_OK);
+    ck_assert(e->dev[0].kc_checked && e->dev[1].kc_checked && !changed);
     hg_engine_destroy(e);
 }
 END_TEST

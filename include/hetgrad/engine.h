@@ -181,12 +181,14 @@ HG_EXTERN const hg_device_info *hg_engine_device(const hg_engine *eng, size_t i)
  * memory), otherwise a window of consecutive rows.  Replaces any earlier data.
  * The data are checked first: non-finite features or targets, labels out of
  * range and shape mismatches are HG_INVALID_ARGUMENT / HG_RANGE with the row
- * and column; the engine then keeps its previous data.  Also checks each
- * device's kernels on their first use in the process (their gradient on the
- * first 64 rows it holds against the double host reference; programs from the
- * cache that fail are rebuilt from source, a kernel wrong even so is replaced
- * by another candidate or its device quarantined), and compiles CLBlast's
- * kernels for the shapes the engine will use.
+ * and column; the engine then keeps its previous data.  Each device's
+ * kernels are checked on their first use in the process, before they compute
+ * rows (in hg_engine_calibrate, or the first step that gives the device rows;
+ * here for a device on CLBlast's path): their gradient on the first 64 rows it
+ * holds against the double host reference; programs from the cache that fail
+ * are rebuilt from source, a kernel wrong even so is replaced by another
+ * candidate or its device quarantined.  A device that never gets rows is never
+ * checked.  Also compiles CLBlast's kernels for the shapes the engine will use.
  */
 HG_EXTERN hg_status hg_engine_set_data(hg_engine *eng, const hg_dataset_desc *data,
                                        hg_error *err);

@@ -11,9 +11,14 @@
  *      defer_race), and the one kept races its own;
  *   2. fission (fission.c): a CPU device beside others may do better with a
  *      compute unit fewer (not on a warm start: every profile from the cache);
+ *      the kernels a cached profile named are checked first (hg__calibrate_pending),
+ *      since its trial runs the other devices;
  *   3. joint (joint.c): the devices run together on planned splits; each
  *      gets a co-run factor, and the subset of devices that measures fastest
- *      is kept (the others are excluded, with the reason);
+ *      is kept (the others are excluded, with the reason).  Kernels a cached
+ *      profile named are checked before they run here (hg__calibrate_pending);
+ *      when the result comes from the cache, only the kept devices' are, after
+ *      it: a device that gets no rows is not checked before it does;
  *   4. the scheduler plans on the co-run models from now on (each device's
  *      model alone is the solo guard's reference); cached profiles of kept
  *      devices go on probation (profile_check.c judges them against the first
@@ -52,6 +57,8 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
         eng->dev[i].defer_race = false;
     /* host threads are a resource: a CPU device may do better with a core fewer
        beside the others (not on a warm start: every profile from the cache) */
+    if (st == HG_OK && measured) /* its trial runs the others: their kernels checked */
+        st = hg__calibrate_pending(eng, false, NULL, err);
     if (st == HG_OK && measured)
         st = hg__fission_calibrate(eng, params, err);
     eng->warming = false;
@@ -59,6 +66,11 @@ hg_status hg_engine_calibrate(hg_engine *eng, hg_error *err)
     hg__kchoice_store_pending(eng); /* the programs of the kernels kept (kchoice.c) */
     if (st == HG_OK)
         st = hg__joint_calibrate(eng, err);
+    /* the devices that may take rows, on kernels a cached profile named: checked before
+       their first rows (a device measured again comes back with its own programs) */
+    if (st == HG_OK)
+        st = hg__calibrate_pending(eng, true, NULL, err);
+    hg__kchoice_store_pending(eng);
     if (st != HG_OK)
         return st;
     for (size_t i = 0; i < eng->ndev; i++) {

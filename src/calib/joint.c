@@ -274,7 +274,24 @@ static void log_result(hg_engine *eng, const hg__corun_summary *s, bool cached)
                 s->rows, s->subsets, s->all_ms, s->chosen, s->chosen_ms);
 }
 
-hg_status hg__joint_calibrate(hg_engine *eng, hg_error *err)
+/* A device joint calibration would run whose kernels wait for their check (profile.c). */
+static bool check_pending(const hg_engine *eng)
+{
+    for (size_t i = 0; i < eng->ndev; i++) {
+        const hg__device *d = &eng->dev[i];
+        if (!d->quarantined && d->model.valid && d->win.hi > d->win.lo && !d->kc_checked &&
+            d->chk_n > 0 && !eng->sparse && eng->model.kind != HG_MODEL_CUSTOM)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Joint calibration from the cache, or run.  With *pending (may be NULL: run),
+ * it stops before the runs when a device's kernels wait for their check, and
+ * says so in *pending.
+ */
+static hg_status joint(hg_engine *eng, bool *pending, hg_error *err)
 {
     size_t usable = 0;
     for (size_t i = 0; i < eng->ndev; i++) {
@@ -329,6 +346,8 @@ hg_status hg__joint_calibrate(hg_engine *eng, hg_error *err)
             goto out;
         }
     }
+    if (pending && (*pending = check_pending(eng)))
+        goto out; /* checked first, then run on the models the checks leave */
 
     joint_run j = {.eng = eng, .params = params, .plans = plans, .pieces = pieces,
                    .failed = SIZE_MAX};
@@ -381,5 +400,16 @@ out:
     free(out);
     free(cap);
     free(solo);
+    return st;
+}
+
+hg_status hg__joint_calibrate(hg_engine *eng, hg_error *err)
+{
+    bool pending = false;
+    hg_status st = joint(eng, &pending, err);
+    if (st == HG_OK && pending)
+        st = hg__calibrate_pending(eng, false, NULL, err);
+    if (st == HG_OK && pending)
+        st = joint(eng, NULL, err);
     return st;
 }

@@ -25,13 +25,19 @@
  *
  * Nothing loaded from a cache is trusted to compute the right thing: every
  * kernel the engine applies gets the same gradient check on its first use in
- * the process (hg__verify_kernels, from hg_engine_set_data; and here, for a
- * kernel a cached profile names).  A kernel whose cached programs compute a
- * wrong gradient is rebuilt from source, replacing the entries; its device's
- * cached profile is then not reused but measured again, with every candidate
- * built from source.  A cached profile whose kernel choice is not one of the
- * device's candidates, cannot be built or is wrong even from source is
- * likewise measured again and rewritten: the device keeps working, on its
+ * the process, before it computes rows for anything else (a calibration run
+ * here; hg__calibrate_pending for a kernel a cached profile names, before
+ * fission's trial or joint calibration runs it or, for the devices that get
+ * rows, at the end of calibration; hg__verify_kernels before a step's rows;
+ * the duplicates' screen, one timed run of a view just opened, excepted:
+ * duplicates.c).  A device that no
+ * plan gives rows is not checked: on a warm start, Oclgrind beside POCL costs
+ * nothing (its check was 0.13 s of 0.35).  A kernel whose cached programs
+ * compute a wrong gradient is rebuilt from source, replacing the entries; its
+ * device's cached profile is then not reused but measured again, with every
+ * candidate built from source.  A cached profile whose kernel choice is not
+ * one of the device's candidates, cannot be built or is wrong even from source
+ * is likewise measured again and rewritten: the device keeps working, on its
  * current kernels until another is chosen.
  *
  * A profile's cache key holds, besides the device's identity and the
@@ -401,6 +407,14 @@ out:
     return ok;
 }
 
+/* Device d's kernels wait for their check: not checked in this process, and check rows
+   and a host reference to check them on (not CSR data, not a custom model). */
+static bool check_pending(const hg_engine *eng, const hg__device *d)
+{
+    return !d->kc_checked && d->chk_n > 0 && !eng->sparse &&
+           eng->model.kind != HG_MODEL_CUSTOM;
+}
+
 /*
  * gradient_right for device i's current kernels; when they are wrong and some
  * of their programs came from the program cache, those programs are rebuilt
@@ -459,6 +473,14 @@ static hg_status probe_ms(hg_engine *eng, size_t i, size_t np, const float *para
                           double *out, hg_error *err)
 {
     hg__device *d = &eng->dev[i];
+    char why[160];
+    /* kernels not yet checked in this process, first: the race checks every candidate
+       it times, so a wrong one only goes without a probe */
+    if (check_pending(eng, d)) {
+        if (!kernels_right(eng, i, params, why, sizeof why))
+            return hg__error_set(err, HG_DEVICE_FAILED, 0, "%s: %s", d->what, why);
+        d->kc_checked = true;
+    }
     size_t ns = 0; /* repeats 0: one untimed run each, its time in d->stats */
     hg_status st = time_rows(eng, i, np, 0, false, params, NULL, NULL, &ns, err);
     if (st == HG_OK && hg__probe_again(d->kc_checked && np == d->chk_n, d->stats.host_ms))
@@ -570,7 +592,7 @@ static bool keep_unraced(hg_engine *eng, size_t i, const float *params, const ra
 {
     hg__device *d = &eng->dev[i];
     char why[160], name[48];
-    /* checked already in this process (hg__verify_kernels, when the data was set) */
+    /* checked already in this process (by its probe, probe_ms) */
     if (!d->kc_checked && !kernels_right(eng, i, params, why, sizeof why))
         return false;
     d->kc_checked = true;
@@ -864,7 +886,7 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
 hg_status hg__verify_kernels(hg_engine *eng, size_t i, hg_error *err)
 {
     hg__device *d = &eng->dev[i];
-    if (d->kc_checked || d->chk_n == 0 || eng->model.kind == HG_MODEL_CUSTOM)
+    if (!check_pending(eng, d))
         return HG_OK;
     float *params = check_params(eng);
     if (!params)
@@ -887,14 +909,12 @@ hg_status hg__verify_kernels(hg_engine *eng, size_t i, hg_error *err)
 
 /*
  * Device i's profile from the cache, when its entry is sound: its kernel
- * choice one of the device's candidates, buildable, and computing the right
- * gradient.  Anything else is logged and false (calibrate measures again and
- * rewrites the entry); when the choice was wrong even built from source,
- * *have_bad is set, *bad holds it and bad_why the reason.
+ * choice one of the device's candidates and buildable.  Anything else is
+ * logged and false (calibrate measures again and rewrites the entry).  Its
+ * kernels' gradient is checked before their first rows (hg__calibrate_pending):
+ * a device no plan gives rows is never checked.
  */
-static bool cached_profile(hg_engine *eng, size_t i, const char *const *key, size_t nkey,
-                           const float *params, bool *have_bad, hg__kchoice *bad,
-                           char *bad_why, size_t bad_n)
+static bool cached_profile(hg_engine *eng, size_t i, const char *const *key, size_t nkey)
 {
     hg__device *d = &eng->dev[i];
     void *buf = NULL;
@@ -933,18 +953,8 @@ static bool cached_profile(hg_engine *eng, size_t i, const char *const *key, siz
                 (unsigned)kc.path, kc.a, kc.b, kc.c, e.message);
         return false;
     }
-    char cwhy[160];
-    if (!eng->sparse && !d->kc_checked && !kernels_right(eng, i, params, cwhy, sizeof cwhy)) {
-        hg__log(&eng->log, HG_LOG_WARN, "profile cache: the entry for %s names kernel %s, "
-                "which computes a wrong gradient (%s); recalibrating", d->what, name, cwhy);
-        *have_bad = true;
-        *bad = kc;
-        snprintf(bad_why, bad_n, "%s", cwhy);
-        return false;
-    }
     if (d->cache_suspect) /* right only after a rebuild: the profile is not trusted either */
         return false;
-    d->kc_checked = true;
     d->model = model;
     snprintf(d->kc_note, sizeof d->kc_note, "%s", note);
     /* not raced when the note says so (keep_without_race) */
@@ -1040,9 +1050,9 @@ static hg_status measure_device(hg_engine *eng, size_t i, const float *params,
     return HG_OK;
 }
 
-/* What the cache said of device i, for measuring it when it has to be. */
+/* What measuring device i must avoid, and its probe. */
 typedef struct solo_state {
-    bool        have_bad;     /* the cached choice was wrong even built from source */
+    bool        have_bad;     /* its cached choice was wrong even built from source */
     hg__kchoice bad;
     char        bad_why[160];
     race_hint   hint;
@@ -1050,26 +1060,22 @@ typedef struct solo_state {
 
 /*
  * Device i's cached profile, when its entry is sound (then d->model_from_cache
- * and *hit), with the workload signature sig and the usable CPUs cpus; s
- * receives what measuring it must avoid.  HG_OK or HG_OUT_OF_MEMORY.
+ * and *hit), with the workload signature sig and the usable CPUs cpus.  HG_OK
+ * or HG_OUT_OF_MEMORY.
  */
-static hg_status read_cached(hg_engine *eng, size_t i, const char *sig, long cpus,
-                             const float *params, solo_state *s, bool *hit, hg_error *err)
+static hg_status read_cached(hg_engine *eng, size_t i, const char *sig, long cpus, bool *hit,
+                             hg_error *err)
 {
     hg__device *d = &eng->dev[i];
     d->model = (hg__cost_model){0};
     d->model_from_cache = false;
     *hit = false;
-    s->bad = d->kc;
-    s->have_bad = false;
-    s->bad_why[0] = '\0';
     const char *key[KEY_FIELDS];
     char *owned = profile_key(eng, i, sig, cpus, key);
     if (!owned)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "calibrating");
     if (eng->profile_cache_dir && !d->cache_suspect && !d->sub)
-        d->model_from_cache = cached_profile(eng, i, key, KEY_FIELDS, params, &s->have_bad,
-                                             &s->bad, s->bad_why, sizeof s->bad_why);
+        d->model_from_cache = cached_profile(eng, i, key, KEY_FIELDS);
     free(owned);
     *hit = d->model_from_cache;
     return HG_OK;
@@ -1101,7 +1107,7 @@ static hg_status calibrate_device(hg_engine *eng, size_t i, const char *sig, lon
     solo_state s = {0};
     *from_cache = false;
     hg_status st = measure ? HG_OK
-                           : read_cached(eng, i, sig, cpus, params, &s, from_cache, err);
+                           : read_cached(eng, i, sig, cpus, from_cache, err);
     if (st == HG_OK && !*from_cache)
         st = measure_solo(eng, i, sig, cpus, params, &s, err);
     return st;
@@ -1184,7 +1190,7 @@ hg_status hg__calibrate_solo(hg_engine *eng, const float *params, bool *measured
         if (d->quarantined || d->win.hi == d->win.lo)
             continue;
         bool hit = false;
-        st = read_cached(eng, i, sig, cpus, params, &ss[i], &hit, err);
+        st = read_cached(eng, i, sig, cpus, &hit, err);
         todo[i] = st == HG_OK && !hit;
     }
     if (st == HG_OK)
@@ -1202,6 +1208,69 @@ hg_status hg__calibrate_solo(hg_engine *eng, const float *params, bool *measured
     }
     free(todo);
     free(ss);
+    free(sig);
+    return st;
+}
+
+/*
+ * The check a cached profile's kernels wait for (cached_profile), on device i:
+ * right, the device is checked; wrong even from source, or right only after a
+ * rebuild (the program cache held wrong binaries), the device is measured
+ * again, as when its cached profile is unsound (*remeasured).  Fails as
+ * measure_device.
+ */
+static hg_status settle(hg_engine *eng, size_t i, const char *sig, long cpus,
+                        const float *params, bool *remeasured, hg_error *err)
+{
+    hg__device *d = &eng->dev[i];
+    solo_state s = {0};
+    char name[48];
+    *remeasured = false;
+    if (!check_pending(eng, d))
+        return HG_OK;
+    bool right = kernels_right(eng, i, params, s.bad_why, sizeof s.bad_why);
+    if (right && !d->cache_suspect) {
+        d->kc_checked = true;
+        return HG_OK;
+    }
+    hg__kchoice_name(&d->kc, name, sizeof name);
+    if (!right)
+        hg__log(&eng->log, HG_LOG_WARN, "profile cache: the entry for %s names kernel %s, "
+                "which computes a wrong gradient (%s); recalibrating", d->what, name,
+                s.bad_why);
+    s.have_bad = !right;
+    s.bad = d->kc;
+    d->model_from_cache = false;
+    *remeasured = true;
+    return measure_solo(eng, i, sig, cpus, params, &s, err);
+}
+
+hg_status hg__calibrate_pending(hg_engine *eng, bool with_rows, bool *changed, hg_error *err)
+{
+    char *sig = signature(eng);
+    float *params = check_params(eng);
+    hg_status st = sig && params ? HG_OK
+                                 : hg__error_set(err, HG_OUT_OF_MEMORY, 0, "checking kernels");
+    long cpus = hg__usable_cpus();
+    bool warming = eng->warming;
+    eng->warming = true; /* no fault injection, as in calibration */
+    for (size_t i = 0; i < eng->ndev && st == HG_OK; i++) {
+        hg__device *d = &eng->dev[i];
+        if (d->quarantined || !d->model.valid || d->win.hi == d->win.lo ||
+            (with_rows && (d->corun.excluded || eng->weight[i] <= 0)))
+            continue;
+        bool again = false;
+        hg_error e;
+        hg_status ds = settle(eng, i, sig, cpus, params, &again, &e);
+        if (changed)
+            *changed |= again || ds != HG_OK;
+        if (ds == HG_OUT_OF_MEMORY)
+            st = hg__error_set(err, ds, 0, "%s", e.message);
+        else if (ds != HG_OK)
+            hg__quarantine(eng, i, &e);
+    }
+    eng->warming = warming;
+    free(params);
     free(sig);
     return st;
 }

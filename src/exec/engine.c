@@ -483,8 +483,11 @@ void hg__device_capacity(const hg_engine *eng, const hg__device *d, size_t *rows
 }
 
 /*
- * Check each device's kernels (hg__verify_kernels: their first use), then
- * compile CLBlast's GEMM kernels now, one device at a time: CLBlast picks a
+ * Warm each device's kernels up.  Our own paths' kernels wait for their
+ * check (hg__verify_kernels) until their first rows, which also warms them:
+ * a device that no plan gives rows costs nothing (on a warm start, Oclgrind
+ * beside POCL: 0.13 s).  A device on CLBlast's path is checked now, then
+ * CLBlast's GEMM kernels are compiled, one device at a time: CLBlast picks a
  * "direct" kernel for small products and an "indirect" one for large, and
  * compiles each (and, for the indirect one, its padding kernels) on first
  * use, which is slow (seconds on POCL) and not thread-safe in CLBlast 1.5.3.
@@ -511,13 +514,15 @@ static hg_status warm_up(hg_engine *eng, hg_error *err)
         size_t cap = have < d->chunk_rows ? have : d->chunk_rows;
         size_t sizes[3] = {1, cap < 512 ? cap : 512, cap < 8192 ? cap : 8192};
         hg_error e;
-        /* nothing from a cache is trusted: the kernels' gradient first */
         bool checks = !d->kc_checked && d->chk_n > 0 && eng->model.kind != HG_MODEL_CUSTOM;
-        hg_status ds = hg__verify_kernels(eng, i, &e);
-        /* the check ran our kernels already; CLBlast compiles by size */
+        /* CLBlast compiles by size; our kernels are warmed by their check */
         bool clblast = d->ops == &hg__ops_clblast;
-        size_t first = checks && !clblast ? 1 : 0, nsizes = clblast ? 3 : 1;
-        for (size_t k = first; k < nsizes && ds == HG_OK; k++) {
+        if (checks && !clblast)
+            continue;
+        /* nothing from a cache is trusted: the kernels' gradient first */
+        hg_status ds = hg__verify_kernels(eng, i, &e);
+        size_t nsizes = clblast ? 3 : 1;
+        for (size_t k = 0; k < nsizes && ds == HG_OK; k++) {
             if (sizes[k] == 0 || (k > 0 && sizes[k] <= sizes[k - 1]))
                 continue;
             /* The large size only on devices that did 512 rows quickly. */
@@ -854,6 +859,43 @@ static hg_status finish_step(hg_engine *eng, const bool *failed, size_t count,
     return st;
 }
 
+/*
+ * Kernels given rows by plans[] that were not checked in this process yet (a
+ * cached profile's, or a device first given rows) are checked now, before they
+ * compute them (hg__verify_kernels, no fault injection).  The check leaves the
+ * step's state of the device as it was (its statistics and records; the step's
+ * parameters are uploaded again), so that a recovery round can append to it.  A
+ * device that fails its check is quarantined and *replan set: the plans no
+ * longer hold.  Fails only with HG_OUT_OF_MEMORY.
+ */
+static hg_status check_first_use(hg_engine *eng, const hg__dev_plan *plans, bool *replan,
+                                 hg_error *err)
+{
+    *replan = false;
+    for (size_t i = 0; i < eng->ndev; i++) {
+        hg__device *d = &eng->dev[i];
+        if (plans[i].rows == 0 || d->kc_checked || d->quarantined)
+            continue;
+        hg_error e;
+        bool warming = eng->warming;
+        hg_device_step stats = d->stats;
+        size_t records = d->npieces_run;
+        eng->warming = true;
+        hg_status ds = hg__verify_kernels(eng, i, &e);
+        eng->warming = warming;
+        d->stats = stats;
+        d->npieces_run = records;
+        d->params_step = 0; /* its buffer holds the check's parameters: uploaded again */
+        if (ds == HG_OUT_OF_MEMORY)
+            return hg__error_set(err, ds, 0, "%s", e.message);
+        if (ds != HG_OK) {
+            hg__quarantine(eng, i, &e);
+            *replan = true;
+        }
+    }
+    return HG_OK;
+}
+
 static hg_status run_step(hg_engine *eng, const float *params, size_t count, const size_t *idx,
                           const step_out *out, double *loss, double t0, hg_error *err)
 {
@@ -914,8 +956,18 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, con
            same cost models as the step itself (the user's weights only in
            HG_SPLIT_WEIGHTS mode, or when no healthy device is calibrated). */
         hg_error why;
-        st = eng->det ? hg__plan_step(eng, true, 0, 0, idx, blk, nblk, eng->recovery, &why)
-                      : hg__plan_step(eng, true, 0, nrows, rows, NULL, 0, eng->recovery, &why);
+        bool replan = true;
+        while (st == HG_OK && replan) { /* as plan_checked */
+            st = eng->det ? hg__plan_step(eng, true, 0, 0, idx, blk, nblk, eng->recovery, &why)
+                          : hg__plan_step(eng, true, 0, nrows, rows, NULL, 0, eng->recovery,
+                                          &why);
+            if (st == HG_OK)
+                st = check_first_use(eng, eng->recovery, &replan, &why);
+        }
+        if (st == HG_OUT_OF_MEMORY) {
+            st = hg__error_set(err, st, 0, "recovering a failed device: %s", why.message);
+            goto out;
+        }
         if (st != HG_OK) {
             hg__error_set(err, st == HG_RANGE ? HG_DEVICE_FAILED : st, 0,
                           "a device failed and its %zu %s could not be recomputed: %s",
@@ -945,6 +997,21 @@ out:
     return st;
 }
 
+/* Plan a step (as plan_and_run) into eng->plan, every device given rows checked. */
+static hg_status plan_checked(hg_engine *eng, size_t first, size_t count, const size_t *idx,
+                              const hg__block *blk, size_t nblk, hg_error *err)
+{
+    bool replan = true;
+    hg_status st = HG_OK;
+    /* each pass that replans has quarantined a device: at most ndev + 1 passes */
+    while (st == HG_OK && replan) {
+        st = hg__plan_step(eng, false, first, count, idx, blk, nblk, eng->plan, err);
+        if (st == HG_OK)
+            st = check_first_use(eng, eng->plan, &replan, err);
+    }
+    return st;
+}
+
 /*
  * Plan a step (rows [first, first + count) when idx is NULL, else idx[0..count))
  * by the scheduler's policy (hg__plan_step, plan.c), then run it.
@@ -959,10 +1026,10 @@ static hg_status plan_and_run(hg_engine *eng, const float *params, size_t first,
         size_t nblk = 0;
         st = hg__step_blocks(first, count, idx != NULL, eng->block_rows, &blk, &nblk, err);
         if (st == HG_OK)
-            st = hg__plan_step(eng, false, first, count, idx, blk, nblk, eng->plan, err);
+            st = plan_checked(eng, first, count, idx, blk, nblk, err);
         free(blk);
     } else {
-        st = hg__plan_step(eng, false, first, count, idx, NULL, 0, eng->plan, err);
+        st = plan_checked(eng, first, count, idx, NULL, 0, err);
     }
     if (st != HG_OK)
         return st;

@@ -739,7 +739,8 @@ void hg__race_plan(const hg_engine *eng, size_t i, size_t cap, double per_row, h
 
 /* Profiles (profile.c). */
 /*
- * Check device i's current kernels on their first use in this process: their
+ * Check device i's current kernels on their first use in this process, before
+ * they compute a step's rows (engine.c) or a trial's (fission.c): their
  * gradient on the check rows (the first rows of its window) against the
  * double host reference, as calibration checks every candidate.  Programs
  * from the cache that compute a wrong gradient are rebuilt from source; a
@@ -750,6 +751,16 @@ void hg__race_plan(const hg_engine *eng, size_t i, size_t cap, double per_row, h
  * quarantines the device; HG_OUT_OF_MEMORY.
  */
 hg_status hg__verify_kernels(hg_engine *eng, size_t i, hg_error *err);
+/*
+ * The checks cached profiles' kernels wait for (profile.c), in calibration:
+ * every calibrated device not yet checked, or with with_rows only those that may
+ * take rows (not excluded by joint calibration, weight > 0).  A device whose
+ * kernels are wrong, or right only once rebuilt from source, is measured
+ * again (its profile rewritten); one that fails is quarantined.  *changed
+ * (may be NULL) is set when a device was measured again or quarantined.  No
+ * fault injection meanwhile.  Fails only with HG_OUT_OF_MEMORY.
+ */
+hg_status hg__calibrate_pending(hg_engine *eng, bool with_rows, bool *changed, hg_error *err);
 /*
  * Joint calibration (joint.c), after every device has its solo model: runs
  * the devices together on planned splits and sets each device's corun (a
