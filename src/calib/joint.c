@@ -275,12 +275,12 @@ static void log_result(hg_engine *eng, const hg__corun_summary *s, bool cached)
 }
 
 /* A device joint calibration would run whose kernels wait for their check (profile.c). */
-static bool check_pending(const hg_engine *eng)
+static bool any_check_pending(const hg_engine *eng)
 {
     for (size_t i = 0; i < eng->ndev; i++) {
         const hg__device *d = &eng->dev[i];
-        if (!d->quarantined && d->model.valid && d->win.hi > d->win.lo && !d->kc_checked &&
-            d->chk_n > 0 && !eng->sparse && eng->model.kind != HG_MODEL_CUSTOM)
+        if (!d->quarantined && d->model.valid && d->win.hi > d->win.lo &&
+            hg__check_pending(eng, d))
             return true;
     }
     return false;
@@ -346,7 +346,7 @@ static hg_status joint(hg_engine *eng, bool *pending, hg_error *err)
             goto out;
         }
     }
-    if (pending && (*pending = check_pending(eng)))
+    if (pending && (*pending = any_check_pending(eng)))
         goto out; /* checked first, then run on the models the checks leave */
 
     joint_run j = {.eng = eng, .params = params, .plans = plans, .pieces = pieces,

@@ -407,9 +407,7 @@ out:
     return ok;
 }
 
-/* Device d's kernels wait for their check: not checked in this process, and check rows
-   and a host reference to check them on (not CSR data, not a custom model). */
-static bool check_pending(const hg_engine *eng, const hg__device *d)
+bool hg__check_pending(const hg_engine *eng, const hg__device *d)
 {
     return !d->kc_checked && d->chk_n > 0 && !eng->sparse &&
            eng->model.kind != HG_MODEL_CUSTOM;
@@ -476,7 +474,7 @@ static hg_status probe_ms(hg_engine *eng, size_t i, size_t np, const float *para
     char why[160];
     /* kernels not yet checked in this process, first: the race checks every candidate
        it times, so a wrong one only goes without a probe */
-    if (check_pending(eng, d)) {
+    if (hg__check_pending(eng, d)) {
         if (!kernels_right(eng, i, params, why, sizeof why))
             return hg__error_set(err, HG_DEVICE_FAILED, 0, "%s: %s", d->what, why);
         d->kc_checked = true;
@@ -886,7 +884,7 @@ static hg_status choose_kernel(hg_engine *eng, size_t i, const float *params,
 hg_status hg__verify_kernels(hg_engine *eng, size_t i, hg_error *err)
 {
     hg__device *d = &eng->dev[i];
-    if (!check_pending(eng, d))
+    if (!hg__check_pending(eng, d))
         return HG_OK;
     float *params = check_params(eng);
     if (!params)
@@ -1226,7 +1224,7 @@ static hg_status settle(hg_engine *eng, size_t i, const char *sig, long cpus,
     solo_state s = {0};
     char name[48];
     *remeasured = false;
-    if (!check_pending(eng, d))
+    if (!hg__check_pending(eng, d))
         return HG_OK;
     bool right = kernels_right(eng, i, params, s.bad_why, sizeof s.bad_why);
     if (right && !d->cache_suspect) {

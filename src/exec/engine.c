@@ -514,10 +514,9 @@ static hg_status warm_up(hg_engine *eng, hg_error *err)
         size_t cap = have < d->chunk_rows ? have : d->chunk_rows;
         size_t sizes[3] = {1, cap < 512 ? cap : 512, cap < 8192 ? cap : 8192};
         hg_error e;
-        bool checks = !d->kc_checked && d->chk_n > 0 && eng->model.kind != HG_MODEL_CUSTOM;
         /* CLBlast compiles by size; our kernels are warmed by their check */
         bool clblast = d->ops == &hg__ops_clblast;
-        if (checks && !clblast)
+        if (!clblast && hg__check_pending(eng, d))
             continue;
         /* nothing from a cache is trusted: the kernels' gradient first */
         hg_status ds = hg__verify_kernels(eng, i, &e);
@@ -896,6 +895,26 @@ static hg_status check_first_use(hg_engine *eng, const hg__dev_plan *plans, bool
     return HG_OK;
 }
 
+/*
+ * hg__plan_step (a step's plan, or with recovery a recovery round's) into out, every
+ * device it gives rows checked first (check_first_use); planned again while a check
+ * quarantines a device.
+ */
+static hg_status plan_checked(hg_engine *eng, bool recovery, size_t first, size_t count,
+                              const size_t *idx, const hg__block *blk, size_t nblk,
+                              hg__dev_plan *out, hg_error *err)
+{
+    bool replan = true;
+    hg_status st = HG_OK;
+    /* each pass that replans has quarantined a device: at most ndev + 1 passes */
+    while (st == HG_OK && replan) {
+        st = hg__plan_step(eng, recovery, first, count, idx, blk, nblk, out, err);
+        if (st == HG_OK)
+            st = check_first_use(eng, out, &replan, err);
+    }
+    return st;
+}
+
 static hg_status run_step(hg_engine *eng, const float *params, size_t count, const size_t *idx,
                           const step_out *out, double *loss, double t0, hg_error *err)
 {
@@ -956,14 +975,8 @@ static hg_status run_step(hg_engine *eng, const float *params, size_t count, con
            same cost models as the step itself (the user's weights only in
            HG_SPLIT_WEIGHTS mode, or when no healthy device is calibrated). */
         hg_error why;
-        bool replan = true;
-        while (st == HG_OK && replan) { /* as plan_checked */
-            st = eng->det ? hg__plan_step(eng, true, 0, 0, idx, blk, nblk, eng->recovery, &why)
-                          : hg__plan_step(eng, true, 0, nrows, rows, NULL, 0, eng->recovery,
-                                          &why);
-            if (st == HG_OK)
-                st = check_first_use(eng, eng->recovery, &replan, &why);
-        }
+        st = eng->det ? plan_checked(eng, true, 0, 0, idx, blk, nblk, eng->recovery, &why)
+                      : plan_checked(eng, true, 0, nrows, rows, NULL, 0, eng->recovery, &why);
         if (st == HG_OUT_OF_MEMORY) {
             st = hg__error_set(err, st, 0, "recovering a failed device: %s", why.message);
             goto out;
@@ -997,21 +1010,6 @@ out:
     return st;
 }
 
-/* Plan a step (as plan_and_run) into eng->plan, every device given rows checked. */
-static hg_status plan_checked(hg_engine *eng, size_t first, size_t count, const size_t *idx,
-                              const hg__block *blk, size_t nblk, hg_error *err)
-{
-    bool replan = true;
-    hg_status st = HG_OK;
-    /* each pass that replans has quarantined a device: at most ndev + 1 passes */
-    while (st == HG_OK && replan) {
-        st = hg__plan_step(eng, false, first, count, idx, blk, nblk, eng->plan, err);
-        if (st == HG_OK)
-            st = check_first_use(eng, eng->plan, &replan, err);
-    }
-    return st;
-}
-
 /*
  * Plan a step (rows [first, first + count) when idx is NULL, else idx[0..count))
  * by the scheduler's policy (hg__plan_step, plan.c), then run it.
@@ -1026,10 +1024,10 @@ static hg_status plan_and_run(hg_engine *eng, const float *params, size_t first,
         size_t nblk = 0;
         st = hg__step_blocks(first, count, idx != NULL, eng->block_rows, &blk, &nblk, err);
         if (st == HG_OK)
-            st = plan_checked(eng, first, count, idx, blk, nblk, err);
+            st = plan_checked(eng, false, first, count, idx, blk, nblk, eng->plan, err);
         free(blk);
     } else {
-        st = plan_checked(eng, first, count, idx, NULL, 0, err);
+        st = plan_checked(eng, false, first, count, idx, NULL, 0, eng->plan, err);
     }
     if (st != HG_OK)
         return st;

@@ -751,6 +751,9 @@ void hg__race_plan(const hg_engine *eng, size_t i, size_t cap, double per_row, h
  * quarantines the device; HG_OUT_OF_MEMORY.
  */
 hg_status hg__verify_kernels(hg_engine *eng, size_t i, hg_error *err);
+/* Device d's kernels wait for their check (profile.c): not checked in this process, and
+   check rows and a host reference to check them on (not CSR data, not a custom model). */
+bool hg__check_pending(const hg_engine *eng, const hg__device *d);
 /*
  * The checks cached profiles' kernels wait for (profile.c), in calibration:
  * every calibrated device not yet checked, or with with_rows only those that may

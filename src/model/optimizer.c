@@ -157,10 +157,13 @@ void hg_optimizer_destroy(hg_optimizer *o)
     free(o);
 }
 
-/* Adam's constants for the step now counted in o->steps (two pow calls: Adam only). */
+/* Adam's constants for the step now counted in o->steps; none for SGD (two pow calls a
+   step saved). */
 static hg__adam_k adam_constants(const hg_optimizer *o)
 {
     const hg_optimizer_options *p = &o->opt;
+    if (p->kind != HG_OPTIMIZER_ADAM)
+        return (hg__adam_k){0};
     double b1 = p->beta1, b2 = p->beta2;
     return (hg__adam_k){.b1 = b1, .nb1 = 1 - b1, .b2 = b2, .nb2 = 1 - b2,
                         .c1 = 1 - pow(b1, (double)o->steps),
@@ -185,7 +188,7 @@ static void step_part(hg_optimizer *o, const hg__adam_k *k, float *params, const
 void hg_optimizer_step(hg_optimizer *o, float *params, const float *grad)
 {
     o->steps++;
-    hg__adam_k k = o->opt.kind == HG_OPTIMIZER_ADAM ? adam_constants(o) : (hg__adam_k){0};
+    hg__adam_k k = adam_constants(o);
     for (size_t r = 0; r < o->nruns; r++) {
         size_t a = o->runs[r].off;
         step_part(o, &k, params, grad + a, a, o->runs[r].len, o->runs[r].decay);
@@ -203,7 +206,7 @@ void hg__optimizer_step_mean(hg_optimizer *o, float *params, const float *rec,
 {
     float g[MEAN_BLOCK];
     o->steps++;
-    hg__adam_k k = o->opt.kind == HG_OPTIMIZER_ADAM ? adam_constants(o) : (hg__adam_k){0};
+    hg__adam_k k = adam_constants(o);
     for (size_t r = 0; r < o->nruns; r++) {
         size_t a = o->runs[r].off, end = a + o->runs[r].len;
         for (size_t at = a; at < end; at += MEAN_BLOCK) {
