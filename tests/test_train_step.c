@@ -2,13 +2,14 @@
 /*
  * test_train_step.c - hg_engine_step[_rows], one training step in one call: on every
  * test device alone (one record: its mean goes straight into the update,
- * hg__optimizer_step_mean), on all of them together and in deterministic mode
+ * hg__step_update), on all of them together and in deterministic mode
  * (several records: the mean of their double sums does), with SGD and Adam, weight
  * decay on, a step of 100 rows (a mean that divides) and one of 128 (one that
  * multiplies), each step must leave the same bits in the parameters, the loss and the
- * optimizer's state as hg_engine_gradient_rows followed by hg_optimizer_step.  A call
- * that fails (no optimizer, another model's, a NaN parameter, a row outside the data)
- * changes neither the parameters nor the optimizer.
+ * optimizer's state as hg_engine_gradient_rows followed by hg_optimizer_step, also
+ * with the update split over the caller's thread and device workers (update.c: 2 to 4
+ * parts).  A call that fails (no optimizer, another model's, a NaN parameter, a row
+ * outside the data) changes neither the parameters nor the optimizer.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
@@ -20,6 +21,7 @@
 #include "engine_internal.h"
 #include "engine_knobs.h"
 #include "test_problem.h"
+#include "workers.h"
 
 #define ROWS 600
 #define STEPS 3
@@ -29,7 +31,7 @@
  * plugin crashes when a second host thread drives it (docs/testing.md), and the
  * several-records case runs every device in one step.
  */
-static hg_engine *make_engine(const test_problem *p, bool det)
+static hg_engine *make_engine_parts(const test_problem *p, bool det, unsigned parts)
 {
     hg_options dev;
     hg_options_init(&dev);
@@ -45,11 +47,17 @@ static hg_engine *make_engine(const test_problem *p, bool det)
         o.block_rows = 32; /* several records to a step */
     hg_engine *e = NULL;
     hg_error err;
-    const hg__engine_knobs k = {.serial = true};
+    const hg__engine_knobs k = {.serial = true, .update_parts = parts};
     ck_assert_msg(hg__engine_create_knobs(&o, &k, &p->m, &e, &err) == HG_OK, "%s",
                   err.message);
     ck_assert_msg(hg_engine_set_data(e, &p->d, &err) == HG_OK, "%s", err.message);
     return e;
+}
+
+/* The update on the caller's thread alone, as this model's size has it (update.c). */
+static hg_engine *make_engine(const test_problem *p, bool det)
+{
+    return make_engine_parts(p, det, 0);
 }
 
 /* Weight 1 on device i, 0 on the others; i == SIZE_MAX: 1 on every device. */
@@ -208,6 +216,42 @@ START_TEST(mlp_steps_match_gradient_then_update)
 }
 END_TEST
 
+/*
+ * The update in 2, 3 and 4 parts at once (as far as the engine has workers: one a
+ * device), the caller's and the workers' (a serial engine creates no worker for its
+ * devices: each thread the pool has is the update's): the bits of hg_optimizer_step on
+ * one thread, one record a step (one device) and several (every device).  The MLP has
+ * 20 x 16 + 16 + 16 x 4 + 4 = 404 parameters: ranges of 256 and 148 (64-parameter
+ * boundaries), and a third range empty.
+ */
+START_TEST(update_parts_same_bits)
+{
+    test_problem p;
+    test_problem_spec spec = {.kind = HG_MODEL_MLP, .rows = ROWS, .inputs = 20, .outputs = 4,
+                              .nhidden = 1, .hidden = {16}, .seed = 7, .shift = 1.5,
+                              .param_scale = 0.4};
+    test_problem_make(&p, &spec);
+    const hg_optimizer_kind kinds[2] = {HG_OPTIMIZER_SGD, HG_OPTIMIZER_ADAM};
+    char what[160];
+    for (unsigned parts = 2; parts <= 4; parts++) {
+        hg_engine *e = make_engine_parts(&p, false, parts);
+        size_t nd = hg_engine_device_count(e);
+        for (size_t w = 0; w < (nd > 1 ? 2u : 1u); w++) {
+            weights(e, w ? SIZE_MAX : 0);
+            for (int k = 0; k < 2; k++) {
+                snprintf(what, sizeof what, "update in %u parts, %s, %s", parts,
+                         w ? "every device" : "one device", k ? "Adam" : "SGD");
+                both_ways(e, &p, kinds[k], 128, what);
+            }
+        }
+        ck_assert_msg(hg__workers_threads(e->pool) >= 1, "%u parts: no worker took one",
+                      parts);
+        hg_engine_destroy(e);
+    }
+    test_problem_free(&p);
+}
+END_TEST
+
 /* A failed call leaves the parameters and the optimizer as they were. */
 START_TEST(failures_change_nothing)
 {
@@ -279,6 +323,7 @@ int main(void)
     tcase_add_test(tc, softmax_steps_match_gradient_then_update);
     tcase_add_test(tc, mlp_steps_match_gradient_then_update);
     tcase_add_test(tc, failures_change_nothing);
+    tcase_add_test(tc, update_parts_same_bits);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -31,6 +31,7 @@
 #include "calib_rules.h"
 #include "diskcache.h"
 #include "engine_internal.h"
+#include "hostcache.h"
 #include "profile_key.h"
 #include "sched/planner.h"
 

@@ -52,6 +52,7 @@
 
 #include "diskcache.h"
 #include "engine_internal.h"
+#include "hostcache.h"
 #include "calib_rules.h"
 #include "path_ops.h"
 #include "profile_key.h"

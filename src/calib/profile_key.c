@@ -13,7 +13,7 @@
  *     local memory, largest buffer, largest work-group, unified memory;
  *   - for a device that runs on the host's cores (CL_DEVICE_TYPE_CPU among
  *     its type bits: POCL, Oclgrind, Intel's CPU runtime), how many CPUs this
- *     process may run on (sched_getaffinity).  POCL 3.1 still reports both
+ *     process may run on (hg__usable_cpus, hostcache.h).  POCL 3.1 still reports both
  *     cores of this machine as compute units under `taskset -c 0`, where its
  *     pthread device's two threads share one core; and the host's L2 size
  *     (hostcache.h), which sets how the device's GEMMs block their K
@@ -34,12 +34,9 @@
  * No OpenCL calls; reads the environment, the process's CPU affinity and
  * sysfs.
  */
-#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "hostcache.h"
 #include "profile_key.h"
@@ -70,19 +67,6 @@ static const struct {
                            "OCLGRIND_INST_COUNTS", "OCLGRIND_QUICK", "OCLGRIND_CHECK_API",
                            "OCLGRIND_BUILD_OPTIONS", NULL}},
 };
-
-long hg__usable_cpus(void)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        int n = CPU_COUNT(&set);
-        if (n > 0)
-            return n;
-    }
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? n : -1;
-}
 
 /* "NAME=value;..." for the set variables of d's platform in ENV; "" when none. */
 static char *env_part(const hg_device_info *d)

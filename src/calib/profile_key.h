@@ -19,7 +19,4 @@
  */
 char *hg__profile_device_key(const hg_device_info *d, long usable_cpus);
 
-/* CPUs this process may run on (its affinity mask), else those online; -1 if unknown. */
-long hg__usable_cpus(void);
-
 #endif /* HG_PROFILE_KEY_H */

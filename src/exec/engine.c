@@ -317,6 +317,8 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     eng->gemm_kblock = knobs->gemm_kblock;
     eng->head_rows = knobs->head_rows;
     eng->fused_cols = knobs->fused_cols;
+    eng->update_parts = knobs->update_parts;
+    eng->host_cpus = hg__usable_cpus();
     eng->host_l2 = hg__host_l2_bytes();
     if ((st = program_cache_option(eng, devopt.use_environment, err)) != HG_OK ||
         (st = steal_option(eng, knobs->steal, devopt.use_environment, err)) != HG_OK) {
@@ -833,7 +835,7 @@ static void observe_step(hg_engine *eng)
  * The step's mean gradient of count rows from its records (failed: the devices whose
  * records do not count) to out, and *lsum the sum of the rows' losses.  A single
  * record needs no double sums (only_record).  With an optimizer the mean goes straight
- * into the update, a block at a time (hg__optimizer_step_mean): no gradient array.
+ * into the update, a block at a time (hg__step_update): no gradient array.
  */
 static hg_status finish_step(hg_engine *eng, const bool *failed, size_t count,
                              const step_out *out, double *lsum, hg_error *err)
@@ -843,7 +845,7 @@ static hg_status finish_step(hg_engine *eng, const bool *failed, size_t count,
     if (one) { /* the sums below of one record, in one pass: the same bits */
         *lsum = 0.0 + (double)one[eng->nparams];
         if (out->train)
-            hg__optimizer_step_mean(out->opt, out->params, one, NULL, n);
+            hg__step_update(eng, out->opt, out->params, one, NULL, n);
         else
             hg__vec_mean1_f32(out->grad, one, eng->nparams, n);
         return HG_OK;
@@ -852,7 +854,7 @@ static hg_status finish_step(hg_engine *eng, const bool *failed, size_t count,
     memset(eng->sums, 0, eng->nparams * sizeof *eng->sums);
     hg_status st = reduce(eng, failed, eng->sums, lsum, err);
     if (st == HG_OK && out->train)
-        hg__optimizer_step_mean(out->opt, out->params, NULL, eng->sums, n);
+        hg__step_update(eng, out->opt, out->params, NULL, eng->sums, n);
     else if (st == HG_OK) /* (float)(acc / count) */
         hg__vec_mean_f32(out->grad, eng->sums, eng->nparams, n);
     return st;

@@ -339,6 +339,23 @@ typedef enum hg__steal_mode {
     HG__STEAL_OFF,  /* never: every plan runs as counted */
 } hg__steal_mode;
 
+#define HG__UPDATE_SAMPLES 9 /* steps timed per setting in a trial (update.c) */
+
+/* Whether a training step's update is split over idle workers: measured (update.c),
+   for each optimizer kind apart. */
+typedef struct hg__update_trials {
+    uint64_t updates;     /* updates of this kind run so far */
+    uint64_t next_trial;  /* the update that starts the next trial */
+    size_t   parts;       /* parts outside a trial: 1 until a trial finds more faster;
+                             0: no update of this kind yet */
+    unsigned n[2];        /* a running trial's samples: [0] one part, [1] split */
+    double   ms[2][HG__UPDATE_SAMPLES];
+} hg__update_trials;
+
+typedef struct hg__update_auto {
+    hg__update_trials kind[2]; /* [0] SGD, [1] Adam */
+} hg__update_auto;
+
 /* One device's part of a round (round.c): its job and its outcome. */
 typedef struct hg__worker {
     struct hg_engine   *eng;
@@ -412,6 +429,11 @@ struct hg_engine {
                                          on every device (a knob); 0: by the device */
     unsigned         fused_cols;      /* > 0: the fused kernels' column blocks on every
                                          device, 1 for none (a knob); 0: by the device */
+    unsigned         update_parts;    /* > 0: a training step's update in this many
+                                         parts (a knob); 0: measured (update.c) */
+    hg__update_auto  upd;             /* the measured split of the updates (update.c) */
+    long             host_cpus;       /* CPUs this process may use (hostcache.h); -1:
+                                         unknown */
     size_t           last_stolen;     /* units stolen in the last step's first round */
     hg__program_cache pcache;
     char            *cache_dir;       /* owned; NULL: no program cache */
@@ -469,6 +491,14 @@ hg_status hg__tracked(hg__device *d, cl_event ev, bool transfer, hg_error *err);
  */
 hg_status hg__upload_params(const hg_engine *eng, hg__device *d, const float *params,
                             bool append, hg_error *err);
+/*
+ * A training step's update: opt's step on params with the mean gradient of count rows
+ * (rec: the step's only record, else sums: the records' double sums; as
+ * hg__optimizer_mean_range), on the caller's thread and, for a large model, idle
+ * device workers at once (update.c).  The bits of one thread.
+ */
+void hg__step_update(hg_engine *eng, hg_optimizer *opt, float *params, const float *rec,
+                     const double *sums, double count);
 /* Sum the tracked events' times into d->stats and release them. */
 void hg__collect_events(hg__device *d);
 

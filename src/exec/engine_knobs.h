@@ -58,6 +58,11 @@ typedef struct hg__engine_knobs {
     unsigned fused_cols;   /* 16, 32 or 64: the rows of the fused kernels' column
                               blocks on every device (fused.cl's HG_RBB); 1: none;
                               0: each device's own (fused.c) */
+    unsigned update_parts; /* > 0: a training step's optimizer update in this many
+                              parts at once, the caller's and up to 3 device workers'
+                              (as many as the engine has devices; tests: any number
+                              gives the same bits); 0: by the model's size and the
+                              host's CPUs (update.c) */
 } hg__engine_knobs;
 
 /*

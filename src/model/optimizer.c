@@ -196,28 +196,40 @@ void hg_optimizer_step(hg_optimizer *o, float *params, const float *grad)
 }
 
 /*
- * Elements of the mean taken at a time (hg__optimizer_step_mean): 8 KB, which stays in
+ * Elements of the mean taken at a time (hg__optimizer_mean_range): 8 KB, which stays in
  * the first-level cache between the mean and the step that reads it.
  */
 #define MEAN_BLOCK 2048
 
-void hg__optimizer_step_mean(hg_optimizer *o, float *params, const float *rec,
-                             const double *sums, double count)
+void hg__optimizer_begin(hg_optimizer *o, hg__adam_k *k)
+{
+    o->steps++;
+    *k = adam_constants(o);
+}
+
+void hg__optimizer_mean_range(hg_optimizer *o, const hg__adam_k *k, float *params,
+                              const float *rec, const double *sums, double count, size_t lo,
+                              size_t hi)
 {
     float g[MEAN_BLOCK];
-    o->steps++;
-    hg__adam_k k = adam_constants(o);
     for (size_t r = 0; r < o->nruns; r++) {
         size_t a = o->runs[r].off, end = a + o->runs[r].len;
+        a = a > lo ? a : lo;
+        end = end < hi ? end : hi;
         for (size_t at = a; at < end; at += MEAN_BLOCK) {
             size_t n = end - at < MEAN_BLOCK ? end - at : MEAN_BLOCK;
             if (rec)
                 hg__vec_mean1_f32(g, rec + at, n, count);
             else
                 hg__vec_mean_f32(g, sums + at, n, count);
-            step_part(o, &k, params, g, at, n, o->runs[r].decay);
+            step_part(o, k, params, g, at, n, o->runs[r].decay);
         }
     }
+}
+
+hg_optimizer_kind hg__optimizer_kind(const hg_optimizer *o)
+{
+    return o->opt.kind;
 }
 
 size_t hg__optimizer_count(const hg_optimizer *o)

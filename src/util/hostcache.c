@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hostcache.c - the host CPU's L2 size, from sysfs (hostcache.h).
+ * hostcache.c - the host CPU's L2 size, from sysfs, and the CPUs this process
+ * may use (hostcache.h).
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "hostcache.h"
+
+#include <sched.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -71,4 +75,17 @@ size_t hg__host_l2_bytes(void)
         return (size_t)v;
 #endif
     return 0;
+}
+
+long hg__usable_cpus(void)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0)
+            return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? n : -1;
 }

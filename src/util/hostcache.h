@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hostcache.h - the size of the host CPU's per-core L2 cache (hostcache.c).
+ * hostcache.h - the host CPU as the engine sizes its work by it (hostcache.c):
+ * the CPUs this process may use, and the size of a core's L2 cache.
  *
  * OpenCL reports one "global memory cache" size, and CPU runtimes fill it
  * with the last level (POCL: the 32 MiB L3 of an AMD EPYC whose cores have
@@ -25,5 +26,8 @@ size_t hg__cache_size_parse(const char *s);
  * 0 when neither says.
  */
 size_t hg__host_l2_bytes(void);
+
+/* CPUs this process may run on (its affinity mask), else those online; -1 if unknown. */
+long hg__usable_cpus(void);
 
 #endif
