@@ -252,6 +252,96 @@ START_TEST(update_parts_same_bits)
 }
 END_TEST
 
+/* A POCL device of e (every test set has one): the trial below needs its speed. */
+static size_t pocl_device(hg_engine *e)
+{
+    for (size_t i = 0; i < hg_engine_device_count(e); i++)
+        if (strstr(hg_engine_device(e, i)->platform_name, "Portable"))
+            return i;
+    ck_abort_msg("no POCL device");
+    return 0;
+}
+
+/*
+ * n Adam steps of 128 rows on e's POCL device alone, through hg_engine_step_rows and
+ * through hg_engine_gradient_rows + hg_optimizer_step: the same parameters at the end.
+ */
+static void adam_steps(hg_engine *e, const test_problem *p, size_t n)
+{
+    weights(e, pocl_device(e));
+    float *pa = malloc(p->P * sizeof *pa), *pb = malloc(p->P * sizeof *pb),
+          *g = malloc(p->P * sizeof *g);
+    ck_assert(pa && pb && g);
+    memcpy(pa, p->params, p->P * sizeof *pa);
+    memcpy(pb, p->params, p->P * sizeof *pb);
+    hg_optimizer *oa = optimizer(&p->m, HG_OPTIMIZER_ADAM), *ob = optimizer(&p->m, HG_OPTIMIZER_ADAM);
+    size_t idx[128];
+    hg_error err;
+    double loss;
+    for (size_t s = 0; s < n; s++) {
+        minibatch(idx, 128, s);
+        ck_assert_msg(hg_engine_gradient_rows(e, pa, idx, 128, g, &loss, &err) == HG_OK, "%s",
+                      err.message);
+        hg_optimizer_step(oa, pa, g);
+        ck_assert_msg(hg_engine_step_rows(e, ob, pb, idx, 128, &loss, &err) == HG_OK, "%s",
+                      err.message);
+    }
+    ck_assert_msg(memcmp(pa, pb, p->P * sizeof *pa) == 0, "%zu steps: parameters differ", n);
+    same_state(oa, ob, "Adam steps");
+    hg_optimizer_destroy(oa);
+    hg_optimizer_destroy(ob);
+    free(pa);
+    free(pb);
+    free(g);
+}
+
+/*
+ * The measured split (update.c), without the knob: a model under 65,536 parameters is
+ * never split, so 100 updates start no worker (a serial engine starts none for its
+ * devices); one over it (20 inputs, 4,000 hidden units, 4 classes: 100,004 parameters)
+ * is tried after 64 updates for 24, in blocks of 4 split and not, 9 steps of each
+ * timed, and then holds a verdict, one part or all, until its next trial 1,024 updates
+ * on.  On a host with one usable CPU nothing is ever split.  The bits are
+ * hg_optimizer_step's throughout.
+ */
+START_TEST(update_trial)
+{
+    test_problem p;
+    test_problem_spec small = {.kind = HG_MODEL_MLP, .rows = ROWS, .inputs = 20, .outputs = 4,
+                               .nhidden = 1, .hidden = {16}, .seed = 7, .shift = 1.5,
+                               .param_scale = 0.4};
+    test_problem_make(&p, &small);
+    hg_engine *e = make_engine(&p, false);
+    adam_steps(e, &p, 100);
+    ck_assert_uint_eq(hg__workers_threads(e->pool), 0);
+    hg_engine_destroy(e);
+    test_problem_free(&p);
+
+    test_problem_spec large = small;
+    large.hidden[0] = 4000;
+    test_problem_make(&p, &large);
+    ck_assert_uint_eq(p.P, 100004);
+    e = make_engine(&p, false);
+    adam_steps(e, &p, 64 + 24);
+    const hg__update_trials *u = &e->upd.kind[1]; /* Adam's */
+    ck_assert(u->updates == 64 + 24);
+    if (e->host_cpus >= 2) {
+        ck_assert_uint_ge(hg__workers_threads(e->pool), 1);
+        ck_assert_uint_eq(u->n[0], HG__UPDATE_SAMPLES);
+        ck_assert_uint_eq(u->n[1], HG__UPDATE_SAMPLES);
+        ck_assert(u->next_trial == 64 + 1024);
+        size_t most = e->ndev + 1 < 4 ? e->ndev + 1 : 4;
+        most = (size_t)e->host_cpus < most ? (size_t)e->host_cpus : most;
+        ck_assert_msg(u->parts == 1 || u->parts == most, "verdict %zu parts", u->parts);
+    } else {
+        ck_assert_uint_eq(hg__workers_threads(e->pool), 0);
+    }
+    ck_assert(e->upd.kind[0].updates == 0); /* SGD's: untouched */
+    hg_engine_destroy(e);
+    test_problem_free(&p);
+}
+END_TEST
+
 /* A failed call leaves the parameters and the optimizer as they were. */
 START_TEST(failures_change_nothing)
 {
@@ -324,6 +414,7 @@ int main(void)
     tcase_add_test(tc, mlp_steps_match_gradient_then_update);
     tcase_add_test(tc, failures_change_nothing);
     tcase_add_test(tc, update_parts_same_bits);
+    tcase_add_test(tc, update_trial);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
