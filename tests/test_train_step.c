@@ -274,7 +274,8 @@ static void adam_steps(hg_engine *e, const test_problem *p, size_t n)
     ck_assert(pa && pb && g);
     memcpy(pa, p->params, p->P * sizeof *pa);
     memcpy(pb, p->params, p->P * sizeof *pb);
-    hg_optimizer *oa = optimizer(&p->m, HG_OPTIMIZER_ADAM), *ob = optimizer(&p->m, HG_OPTIMIZER_ADAM);
+    hg_optimizer *oa = optimizer(&p->m, HG_OPTIMIZER_ADAM),
+                 *ob = optimizer(&p->m, HG_OPTIMIZER_ADAM);
     size_t idx[128];
     hg_error err;
     double loss;

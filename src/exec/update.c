@@ -16,19 +16,21 @@
  * Whether the split pays is measured, not guessed.  A worker starts a wake-up
  * after it is posted, and the next step reads the parameters it wrote from
  * another core's cache (the finite check, the upload).  On the 2-core Xeon,
- * bench_train's MLP 784-256-10 (203,530 parameters; docs/engine.md, "The
- * update"): split, Adam went from 0.99-1.00 to 1.22-1.23 x the OpenBLAS loop
- * on POCL's pthread device, SGD from 1.00-1.03 to 1.12; on POCL's basic
- * device, which runs its kernels on the caller's thread, Adam 1.04-1.06 to
- * 1.07-1.08 but SGD 1.07-1.10 down to 0.93-0.94.  So an engine tries both: a
- * trial of 2 x TRIAL_PAIRS blocks of BLOCK updates, split and not in turn,
- * times each step from its start to the update's end (the first step of a
- * block, which pays for the block before it, is not counted) and keeps the
- * split only when its median step is at least TRIAL_MARGIN faster.  The trial
- * starts after FIRST_TRIAL updates (the first steps check kernels and settle)
- * and runs again every RETRIAL updates; SGD and Adam (2 and 5 arrays a
- * parameter, and Adam's divisions) are tried apart.  Models under UPDATE_MIN_PARAMS
- * parameters, or a process allowed one CPU, are never split.  A worker that
+ * bench_train's MLP 784-256-10 (203,530 parameters) with every update split
+ * (a build without the trial, 2026-12-05): Adam went from 0.99-1.00 to
+ * 1.22-1.23 x the OpenBLAS loop on POCL's pthread device, SGD from 1.00-1.03
+ * to 1.12; on POCL's basic device, which runs its kernels on the caller's
+ * thread, Adam 1.04-1.06 to 1.07-1.08 but SGD 1.07-1.10 down to 0.93-0.94
+ * (docs/engine.md, "A step", has the trial's figures).  So an engine tries
+ * both: a trial of 2 x TRIAL_PAIRS blocks of BLOCK updates, split and not
+ * in turn, times each step from its start to the update's end (the first
+ * step of a block, which pays for the block before it, is not counted) and
+ * keeps the split only when its median step is at least TRIAL_MARGIN faster.
+ * The trial starts after FIRST_TRIAL updates (the first steps check kernels
+ * and settle) and runs again every RETRIAL updates; SGD and Adam (2 and 5
+ * arrays a parameter, and Adam's divisions) are tried apart.  Models under
+ * UPDATE_MIN_PARAMS parameters, or a process allowed one CPU, are never
+ * split.  A worker that
  * cannot take its part (busy: its device stalled past a deadline; or in a
  * child after fork()) leaves it to the caller.
  */
@@ -63,7 +65,8 @@ typedef struct update_part {
 static void run_part(void *arg)
 {
     const update_part *u = arg;
-    hg__optimizer_mean_range(u->opt, u->k, u->params, u->rec, u->sums, u->count, u->lo, u->hi);
+    hg__optimizer_mean_range(u->opt, u->k, u->params, u->rec, u->sums, u->count, u->lo,
+                             u->hi);
 }
 
 /* The most parts the update of P parameters may take (1: never split). */
