@@ -603,7 +603,8 @@ static bool fault_hook(void *user, size_t device, uint64_t step, hg_fault_point 
     return device == f->device && point == f->point && (f->step == 0 || step == f->step);
 }
 
-static hg_engine *make_faulty_engine(const hg_model_desc *m, fault_plan *f)
+/* An engine for p with the fault plan f (the test hook asks it), p's data set. */
+static hg_engine *make_faulty_engine(const problem *p, fault_plan *f)
 {
     hg_options dev;
     hg_options_init(&dev);
@@ -619,7 +620,9 @@ static hg_engine *make_faulty_engine(const hg_model_desc *m, fault_plan *f)
     const hg__engine_knobs k = {.serial = o.gemm == HG_GEMM_NAIVE || o.gemm == HG_GEMM_OWN};
     hg_engine *e = NULL;
     hg_error err;
-    ck_assert_msg(hg__engine_create_knobs(&o, &k, m, &e, &err) == HG_OK, "%s", err.message);
+    ck_assert_msg(hg__engine_create_knobs(&o, &k, &p->m, &e, &err) == HG_OK, "%s",
+                  err.message);
+    ck_assert_msg(hg_engine_set_data(e, &p->d, &err) == HG_OK, "%s", err.message);
     return e;
 }
 
@@ -629,9 +632,7 @@ static void check_recovery(hg_fault_point point)
     size_t n = 90;
     make_problem(&p, HG_MODEL_MLP, n, 5, 3);
     fault_plan f = {1, 2, point};
-    hg_engine *e = make_faulty_engine(&p.m, &f);
-    hg_error err;
-    ck_assert_msg(hg_engine_set_data(e, &p.d, &err) == HG_OK, "%s", err.message);
+    hg_engine *e = make_faulty_engine(&p, &f);
     size_t nd = hg_engine_device_count(e);
 
     expect_reference(e, &p, 0, n, NULL, "step 1, no fault");
@@ -675,9 +676,7 @@ START_TEST(kernels_checked_before_first_rows)
     size_t n = 90;
     make_problem(&p, HG_MODEL_MLP, n, 5, 3);
     fault_plan f = {0, 3, HG_FAULT_WAIT};
-    hg_engine *e = make_faulty_engine(&p.m, &f);
-    hg_error err;
-    ck_assert_msg(hg_engine_set_data(e, &p.d, &err) == HG_OK, "%s", err.message);
+    hg_engine *e = make_faulty_engine(&p, &f);
     size_t nd = hg_engine_device_count(e);
     ck_assert_uint_ge(nd, 2);
     for (size_t i = 0; i < nd; i++)
@@ -731,9 +730,8 @@ START_TEST(every_device_fails)
     size_t n = 40;
     make_problem(&p, HG_MODEL_SOFTMAX, n, 5, 3);
     fault_plan f = {0, 0, HG_FAULT_ENQUEUE};
-    hg_engine *e = make_faulty_engine(&p.m, &f);
+    hg_engine *e = make_faulty_engine(&p, &f);
     hg_error err;
-    ck_assert_int_eq(hg_engine_set_data(e, &p.d, &err), HG_OK);
     size_t nd = hg_engine_device_count(e);
     float g[18];
     for (size_t k = 0; k < nd; k++) {

@@ -216,6 +216,11 @@ START_TEST(mlp_steps_match_gradient_then_update)
 }
 END_TEST
 
+/* An MLP of 20 x 16 + 16 + 16 x 4 + 4 = 404 parameters (the update tests). */
+static const test_problem_spec SMALL_MLP = {.kind = HG_MODEL_MLP, .rows = ROWS, .inputs = 20,
+                                            .outputs = 4, .nhidden = 1, .hidden = {16},
+                                            .seed = 7, .shift = 1.5, .param_scale = 0.4};
+
 /*
  * The update in 2, 3 and 4 parts at once (as far as the engine has workers: one a
  * device), the caller's and the workers' (a serial engine creates no worker for its
@@ -227,10 +232,7 @@ END_TEST
 START_TEST(update_parts_same_bits)
 {
     test_problem p;
-    test_problem_spec spec = {.kind = HG_MODEL_MLP, .rows = ROWS, .inputs = 20, .outputs = 4,
-                              .nhidden = 1, .hidden = {16}, .seed = 7, .shift = 1.5,
-                              .param_scale = 0.4};
-    test_problem_make(&p, &spec);
+    test_problem_make(&p, &SMALL_MLP);
     const hg_optimizer_kind kinds[2] = {HG_OPTIMIZER_SGD, HG_OPTIMIZER_ADAM};
     char what[160];
     for (unsigned parts = 2; parts <= 4; parts++) {
@@ -308,17 +310,14 @@ static void adam_steps(hg_engine *e, const test_problem *p, size_t n)
 START_TEST(update_trial)
 {
     test_problem p;
-    test_problem_spec small = {.kind = HG_MODEL_MLP, .rows = ROWS, .inputs = 20, .outputs = 4,
-                               .nhidden = 1, .hidden = {16}, .seed = 7, .shift = 1.5,
-                               .param_scale = 0.4};
-    test_problem_make(&p, &small);
+    test_problem_make(&p, &SMALL_MLP);
     hg_engine *e = make_engine(&p, false);
     adam_steps(e, &p, 100);
     ck_assert_uint_eq(hg__workers_threads(e->pool), 0);
     hg_engine_destroy(e);
     test_problem_free(&p);
 
-    test_problem_spec large = small;
+    test_problem_spec large = SMALL_MLP;
     large.hidden[0] = 4000;
     test_problem_make(&p, &large);
     ck_assert_uint_eq(p.P, 100004);
