@@ -323,7 +323,7 @@ START_TEST(update_trial)
     ck_assert_uint_eq(p.P, 100004);
     e = make_engine(&p, false);
     adam_steps(e, &p, 64 + 24);
-    const hg__update_trials *u = &e->upd.kind[1]; /* Adam's */
+    const hg__update_trials *u = &e->upd[1]; /* Adam's */
     ck_assert(u->updates == 64 + 24);
     if (e->host_cpus >= 2) {
         ck_assert_uint_ge(hg__workers_threads(e->pool), 1);
@@ -336,7 +336,7 @@ START_TEST(update_trial)
     } else {
         ck_assert_uint_eq(hg__workers_threads(e->pool), 0);
     }
-    ck_assert(e->upd.kind[0].updates == 0); /* SGD's: untouched */
+    ck_assert(e->upd[0].updates == 0); /* SGD's: untouched */
     hg_engine_destroy(e);
     test_problem_free(&p);
 }

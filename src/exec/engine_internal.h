@@ -352,10 +352,6 @@ typedef struct hg__update_trials {
     double   ms[2][HG__UPDATE_SAMPLES];
 } hg__update_trials;
 
-typedef struct hg__update_auto {
-    hg__update_trials kind[2]; /* [0] SGD, [1] Adam */
-} hg__update_auto;
-
 /* One device's part of a round (round.c): its job and its outcome. */
 typedef struct hg__worker {
     struct hg_engine   *eng;
@@ -431,7 +427,8 @@ struct hg_engine {
                                          device, 1 for none (a knob); 0: by the device */
     unsigned         update_parts;    /* > 0: a training step's update in this many
                                          parts (a knob); 0: measured (update.c) */
-    hg__update_auto  upd;             /* the measured split of the updates (update.c) */
+    hg__update_trials upd[2];         /* the measured split of the updates (update.c):
+                                         [0] SGD's, [1] Adam's */
     long             host_cpus;       /* CPUs this process may use (hostcache.h); -1:
                                          unknown */
     size_t           last_stolen;     /* units stolen in the last step's first round */

@@ -145,7 +145,7 @@ void hg__step_update(hg_engine *eng, hg_optimizer *opt, float *params, const flo
     const size_t P = hg__optimizer_count(opt);
     hg__adam_k k;
     hg__optimizer_begin(opt, &k);
-    hg__update_trials *u = &eng->upd.kind[hg__optimizer_kind(opt) == HG_OPTIMIZER_ADAM];
+    hg__update_trials *u = &eng->upd[hg__optimizer_kind(opt) == HG_OPTIMIZER_ADAM];
     size_t most = most_parts(eng, P), n = parts_now(eng, u, most);
     update_part part[UPDATE_MAX_PARTS];
     bool posted[UPDATE_MAX_PARTS] = {false};
