@@ -29,7 +29,13 @@
  *
  * Launch (gemm): 2-D global size (ceil(N / HG_TN), ceil(M / HG_TM)), each
  * rounded up to a multiple of the local size; work-items past the edge
- * return at once.
+ * return at once.  With flags & 16 the two dimensions are swapped:
+ * (ceil(M / HG_TM), ceil(N / HG_TN)).  A CPU driver hands out work-groups
+ * in order of their linear index, so the first order gives each thread
+ * whole block rows of C (a share of A's rows and all of B), the second
+ * whole block columns (all of A and a share of B's columns): where B is
+ * larger, each core then reads less of what another core wrote
+ * (gemm_call.c says when; the same blocks and sums, so the same bits).
  *
  * Edge tiles: a block that would cross the bottom (right) edge of C is
  * shifted up (left) so that it ends at row M (column N) and stays a full,
@@ -206,10 +212,14 @@ static inline void hg_init_acc(VT *acc, const uint M, const uint N, const uint i
     }
 
 /* Block origin: the work-item's own (i0, j0), or shifted back to end at the
- * edge when the block would cross it and the matrix is at least one block. */
+ * edge when the block would cross it and the matrix is at least one block.
+ * Which global id is the block column and which the block row: flags & 16
+ * (a select, not get_global_id(flags & 16 ? 1 : 0): POCL compiles only
+ * constant dimensions). */
 #define HG_ORIGIN                                                              \
-    const uint j0 = (uint)get_global_id(0) * HG_TN;                            \
-    const uint i0 = (uint)get_global_id(1) * HG_TM;                            \
+    const uint g0_ = (uint)get_global_id(0), g1_ = (uint)get_global_id(1);    \
+    const uint j0 = ((flags & 16u) ? g1_ : g0_) * HG_TN;                       \
+    const uint i0 = ((flags & 16u) ? g0_ : g1_) * HG_TM;                       \
     if (j0 >= N || i0 >= M)                                                    \
         return;                                                                \
     const uint is = (i0 + HG_TM > M && M >= HG_TM) ? M - HG_TM : i0;           \

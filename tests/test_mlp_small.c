@@ -8,7 +8,9 @@
  * fits (a known batch size, one hidden layer, at most 64 classes), one
  * candidate per tiled shape, raced by calibration at the batch size, a broken
  * build of it excluded, and a prediction on it running on its GEMM with the
- * tiled bits.  Checked through the engine's internals, never through timings.
+ * tiled bits; and the order a GEMM hands out its blocks in (gemm.cl's flag
+ * 16) changing no bits.  Checked through the engine's internals, never through
+ * timings.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
@@ -337,6 +339,97 @@ START_TEST(head_rows_same_bits)
 }
 END_TEST
 
+/* The gradients of device i with choice k on rows [3, 40), rows [3, 19) and an
+   index step, into g (3 P floats) and l (3 losses). */
+static void three_steps(problem *p, hg_engine *e, size_t i, const hg__kchoice *k, float *g,
+                        double *l, const char *how)
+{
+    only(e, i);
+    use(e, i, k);
+    hg_error err;
+    ck_assert_msg(hg_engine_gradient(e, p->params, 3, 37, g, &l[0], &err) == HG_OK, "%s: %s",
+                  how, err.message);
+    ck_assert_msg(hg_engine_gradient(e, p->params, 3, 16, g + p->P, &l[1], &err) == HG_OK,
+                  "%s: %s", how, err.message);
+    size_t idx[37];
+    for (size_t r = 0; r < 37; r++)
+        idx[r] = (r * 41 + 7) % ROWS;
+    idx[9] = idx[2];
+    index_step(p, e, idx, 37, g + 2 * p->P, &l[2], how);
+}
+
+/*
+ * The order in which a GEMM hands out its blocks of C (gemm.cl's flag 16:
+ * by block rows or by block columns; the gemm_order knob forces one) changes
+ * no bits.  On every device, with the tiled path (and, where it is offered,
+ * the small-batch path), on 37 and on 16 consecutive rows and on an index
+ * step, block columns everywhere give the bits of block rows everywhere, and
+ * so does each device's own choice.  16 rows are fewer than the hidden
+ * layer's 24 and the 20 inputs are too: the first layer's GEMMs are wider
+ * than tall, where a CPU device with several compute units hands out block
+ * columns (hg__gemm_by_columns), and a device with one never does.
+ */
+START_TEST(gemm_order_same_bits)
+{
+    problem p;
+    make_problem(&p, H, K);
+    const hg__engine_knobs rows = {.gemm_order = 1}, cols = {.gemm_order = 2};
+    hg_engine *er = make_engine_knobs(&p, 40, false, NULL, &rows);
+    hg_engine *ec = make_engine_knobs(&p, 40, false, NULL, &cols);
+    hg_engine *eo = make_engine(&p, 40, false, NULL);
+    float *gr = malloc(3 * p.P * sizeof *gr), *g = malloc(3 * p.P * sizeof *g);
+    ck_assert(gr && g);
+    size_t tried = 0;
+    for (size_t i = 0; i < hg_engine_device_count(er); i++) {
+        const hg__device *d = &eo->dev[i];
+        ck_assert(!hg__gemm_by_columns(&er->dev[i], 16, 24));
+        ck_assert(hg__gemm_by_columns(&ec->dev[i], 37, 24));
+        bool several = d->info->type == HG_DEVICE_CPU && d->info->compute_units > 1 &&
+                       !d->offline;
+        ck_assert(hg__gemm_by_columns(d, 16, 24) == several);
+        ck_assert(!hg__gemm_by_columns(d, 24, 24) && !hg__gemm_by_columns(d, 37, 24));
+        hg__kchoice k[2] = {{HG__PATH_OWN, 8, 16, 0, 0, 0}};
+        size_t nk = 1;
+        hg__kchoice c[HG__MAX_CANDIDATES];
+        if (small_candidates(er, i, c) > 0)
+            k[nk++] = c[0];
+        for (size_t j = 0; j < nk; j++) {
+            char how[200];
+            snprintf(how, sizeof how, "%s on %s", k[j].s ? "mlp-small" : "tiled 8x16",
+                     hg_engine_device(er, i)->name);
+            double lr[3], l[3];
+            three_steps(&p, er, i, &k[j], gr, lr, how);
+            hg_engine *other[2] = {ec, eo};
+            for (size_t o = 0; o < 2; o++) {
+                three_steps(&p, other[o], i, &k[j], g, l, how);
+                ck_assert_msg(memcmp(g, gr, 3 * p.P * sizeof *g) == 0 && l[0] == lr[0] &&
+                                  l[1] == lr[1] && l[2] == lr[2],
+                              "%s, %s: not the bits of block rows", how,
+                              o ? "the device's own order" : "block columns");
+            }
+            tried++;
+        }
+    }
+    ck_assert_uint_ge(tried, 3); /* POCL's two devices, each with both paths */
+    hg_engine_destroy(er);
+    hg_engine_destroy(ec);
+    hg_engine_destroy(eo);
+    free(gr);
+    free(g);
+    /* anything else is refused */
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.no_profile_cache = true;
+    const hg__engine_knobs bad = {.gemm_order = 3};
+    hg_engine *e = NULL;
+    hg_error err;
+    ck_assert_int_eq(hg__engine_create_knobs(&o, &bad, &p.m, &e, &err), HG_INVALID_ARGUMENT);
+    ck_assert_ptr_null(e);
+    ck_assert_msg(strstr(err.message, "gemm_order"), "%s", err.message);
+    free_problem(&p);
+}
+END_TEST
+
 /* Offered where it fits: a known batch size, one hidden layer, at most 64
    classes; in deterministic mode too (it gives the tiled bits). */
 /*
@@ -522,6 +615,7 @@ int main(void)
     TCase *kn = tcase_create("knobs");
     tcase_set_timeout(kn, 600);
     tcase_add_test(kn, head_rows_same_bits);
+    tcase_add_test(kn, gemm_order_same_bits);
     suite_add_tcase(s, kn);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

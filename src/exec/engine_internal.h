@@ -217,6 +217,9 @@ typedef struct hg__device {
     size_t            gemm_kblock;    /* the most bytes of B one GEMM call reads
                                          (hg__gemm_call splits K to keep it in a
                                          core's L2); 0: no limit */
+    unsigned          gemm_order;     /* 1: its GEMMs hand out C by block rows, 2: by
+                                         block columns (a knob); 0: by the device and
+                                         the shape (hg__gemm_by_columns) */
     char              fission_note[256]; /* what calibration decided about fission
                                             for this device and why; "": not considered */
     char              dup_note[640];  /* what calibration decided between this device
@@ -421,6 +424,8 @@ struct hg_engine {
                                          0: a CPU device's from host_l2 */
     size_t           host_l2;         /* the host's L2 in bytes (hostcache.h); 0:
                                          unknown */
+    unsigned         gemm_order;      /* > 0: every device's gemm_order (a knob); 0:
+                                         by the device and the shape */
     unsigned         head_rows;       /* > 0: the small-batch MLP head's rows a pass
                                          on every device (a knob); 0: by the device */
     unsigned         fused_cols;      /* > 0: the fused kernels' column blocks on every

@@ -51,6 +51,11 @@ typedef struct hg__engine_knobs {
                               rows where fewer would (tests: 1 gives several
                               blocks on small layers); 0: each device's own
                               (gemm_call.c) */
+    unsigned gemm_order;   /* 1: every GEMM on every device hands out its output
+                              by block rows (each thread of a CPU device a share of
+                              A's rows), 2: by block columns (a share of B's
+                              columns; tests: both give the same bits); 0: by the
+                              device and the shape (gemm_call.c) */
     unsigned head_rows;    /* 1, 2, 4, 8 or 16: the rows a pass of the small-batch
                               MLP's head kernel on every device (mlp_small.cl's
                               HG_HR; tests: every value gives the same bits); 0:

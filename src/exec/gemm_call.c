@@ -66,6 +66,15 @@ hg_status hg__gemm_call(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
     return st;
 }
 
+bool hg__gemm_by_columns(const hg__device *d, size_t m, size_t n)
+{
+    if (d->gemm_order)
+        return d->gemm_order == 2;
+    cl_uint units = d->sub_units ? d->sub_units : d->info->compute_units;
+    /* a program from a prebuilt binary may predate flag 16: rows, as always */
+    return d->info->type == HG_DEVICE_CPU && units > 1 && !d->offline && n > m;
+}
+
 static hg_status gemm_launch(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
                              const hg__gemm_args *g, hg_error *err)
 {
@@ -79,6 +88,9 @@ static hg_status gemm_launch(hg__device *d, cl_kernel kern, size_t tm, size_t tn
             ua = (cl_uint)g->aoff, ula = (cl_uint)g->lda, ub = (cl_uint)g->boff,
             ulb = (cl_uint)g->ldb, uc = (cl_uint)g->coff, ulc = (cl_uint)g->ldc,
             ubo = (cl_uint)g->bias_off, zero = 0, ulm = (cl_uint)g->ldm, fl = g->flags;
+    const bool cols = hg__gemm_by_columns(d, g->m, g->n);
+    if (cols)
+        fl |= 16u;
     cl_mem a = g->a, b = g->b, c = g->c;
     cl_mem mk = g->mask ? g->mask : d->params, idx = ar->idx ? ar->idx : a;
     cl_uint uio = (cl_uint)ar->ioff, ubase = (cl_uint)ar->base, uind = ar->idx ? 1u : 0u;
@@ -88,7 +100,8 @@ static hg_status gemm_launch(hg__device *d, cl_kernel kern, size_t tm, size_t tn
                        HG_U32(uc),  HG_U32(ulc), HG_MEM(d->params), HG_U32(ubo), HG_MEM(mk),
                        HG_U32(zero), HG_U32(ulm), HG_U32(fl)};
     hg_status st = hg__set_args(d, kern, name, args, 22, err);
-    size_t gws[2] = {(g->n + tn - 1) / tn, (g->m + tm - 1) / tm};
+    size_t nb = (g->n + tn - 1) / tn, mb = (g->m + tm - 1) / tm;
+    size_t gws[2] = {cols ? mb : nb, cols ? nb : mb};
     /* any local size gives the same bits: one work-item per group on CPUs */
     size_t maxwg = d->info->max_work_group_size ? d->info->max_work_group_size : 1;
     size_t cpu[2] = {1, 1}, other[2] = {maxwg < 8 ? maxwg : 8, 1};

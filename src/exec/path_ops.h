@@ -110,7 +110,8 @@ typedef struct hg__arows {
 } hg__arows;
 
 /* One GEMM call: C = op(A) B (+ epilogue flags: 1 bias, 2 ReLU, 4 mask; 8: C += ...),
-   row-major, every matrix at an element offset with its leading dimension. */
+   row-major, every matrix at an element offset with its leading dimension.  (Flag
+   16, the order of the work-groups, is hg__gemm_call's own: hg__gemm_by_columns.) */
 typedef struct hg__gemm_args {
     bool         ta;            /* op(A) = A^T (hg_gemm_tn), else A (hg_gemm_nn) */
     size_t       m, n, k;
@@ -145,6 +146,16 @@ hg_status hg__gemm_build(hg_engine *eng, hg__device *d, unsigned tm, unsigned tn
  */
 hg_status hg__gemm_call(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
                         const hg__gemm_args *g, hg_error *err);
+/*
+ * Whether d's GEMMs of m x n outputs hand out C by block columns (gemm.cl's
+ * flag 16) rather than by block rows: on a CPU device with several compute
+ * units (threads) that compiles its own programs, where C is wider than it
+ * is tall (B, k x n, larger than A, m x k): each thread then reads all of A
+ * and a share of B, not a share of A and all of B.  d->gemm_order (a test
+ * knob) forces one order.  docs/kernels.md, "The GEMM's order on several
+ * threads".
+ */
+bool hg__gemm_by_columns(const hg__device *d, size_t m, size_t n);
 /*
  * dW = A^T G into record rec of d->grad at w_off (layer ly, m rows of the
  * batch from row lo of A and G, A's rows through ar when not NULL) in calls

@@ -273,6 +273,7 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li,
     else if (d->info->type == HG_DEVICE_CPU)
         d->gemm_kblock = eng->host_l2 ? eng->host_l2 / 2 : (size_t)256 << 10;
     d->offline = eng->pcache.offline || !d->info->compiler_available;
+    d->gemm_order = eng->gemm_order;
     st = build_model(eng, d, err);
     if (st != HG_OK)
         return st;
