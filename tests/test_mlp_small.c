@@ -9,7 +9,7 @@
  * candidate per tiled shape, raced by calibration at the batch size, a broken
  * build of it excluded, and a prediction on it running on its GEMM with the
  * tiled bits; and the order a GEMM hands out its blocks in (gemm.cl's flag
- * 16) changing no bits.  Checked through the engine's internals, never through
+ * 16) and the first weight gradient on X^T or on X in place changing no bits.  Checked through the engine's internals, never through
  * timings.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -277,6 +277,19 @@ static void two_steps(problem *p, hg_engine *e, size_t i, const hg__kchoice *k, 
     index_step(p, e, idx, 37, g + p->P, &l[1], how);
 }
 
+/* An engine with knobs kn is refused, the message naming the knob. */
+static void expect_knob_refused(problem *p, const hg__engine_knobs *kn, const char *name)
+{
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.no_profile_cache = true;
+    hg_engine *e = NULL;
+    hg_error err;
+    ck_assert_int_eq(hg__engine_create_knobs(&o, kn, &p->m, &e, &err), HG_INVALID_ARGUMENT);
+    ck_assert_ptr_null(e);
+    ck_assert_msg(strstr(err.message, name), "%s", err.message);
+}
+
 /*
  * The head kernel's rows a pass (mlp_small.cl's HG_HR: 4 on CPUs with AVX2's
  * registers, 16 elsewhere) order its work and nothing else: with each of 1,
@@ -322,16 +335,8 @@ START_TEST(head_rows_same_bits)
     hg_engine_destroy(ref);
     static const unsigned bad[] = {3, 32, 12};
     for (size_t v = 0; v < sizeof bad / sizeof bad[0]; v++) {
-        hg_engine_options o;
-        hg_engine_options_init(&o);
-        o.no_profile_cache = true;
         const hg__engine_knobs kn = {.head_rows = bad[v]};
-        hg_engine *e = NULL;
-        hg_error err;
-        ck_assert_int_eq(hg__engine_create_knobs(&o, &kn, &p.m, &e, &err),
-                         HG_INVALID_ARGUMENT);
-        ck_assert_ptr_null(e);
-        ck_assert_msg(strstr(err.message, "head_rows"), "%s", err.message);
+        expect_knob_refused(&p, &kn, "head_rows");
     }
     free(gt);
     free(gs);
@@ -339,7 +344,7 @@ START_TEST(head_rows_same_bits)
 }
 END_TEST
 
-/* The gradients of device i with choice k on rows [3, 40), rows [3, 19) and an
+/* The gradients of device i with choice k on rows [3, 103), rows [3, 19) and an
    index step, into g (3 P floats) and l (3 losses). */
 static void three_steps(problem *p, hg_engine *e, size_t i, const hg__kchoice *k, float *g,
                         double *l, const char *how)
@@ -347,8 +352,8 @@ static void three_steps(problem *p, hg_engine *e, size_t i, const hg__kchoice *k
     only(e, i);
     use(e, i, k);
     hg_error err;
-    ck_assert_msg(hg_engine_gradient(e, p->params, 3, 37, g, &l[0], &err) == HG_OK, "%s: %s",
-                  how, err.message);
+    ck_assert_msg(hg_engine_gradient(e, p->params, 3, 100, g, &l[0], &err) == HG_OK,
+                  "%s: %s", how, err.message);
     ck_assert_msg(hg_engine_gradient(e, p->params, 3, 16, g + p->P, &l[1], &err) == HG_OK,
                   "%s: %s", how, err.message);
     size_t idx[37];
@@ -362,7 +367,7 @@ static void three_steps(problem *p, hg_engine *e, size_t i, const hg__kchoice *k
  * The order in which a GEMM hands out its blocks of C (gemm.cl's flag 16:
  * by block rows or by block columns; the gemm_order knob forces one) changes
  * no bits.  On every device, with the tiled path (and, where it is offered,
- * the small-batch path), on 37 and on 16 consecutive rows and on an index
+ * the small-batch path), on 100 and on 16 consecutive rows and on an index
  * step, block columns everywhere give the bits of block rows everywhere, and
  * so does each device's own choice.  16 rows are fewer than the hidden
  * layer's 24 and the 20 inputs are too: the first layer's GEMMs are wider
@@ -416,16 +421,60 @@ START_TEST(gemm_order_same_bits)
     hg_engine_destroy(eo);
     free(gr);
     free(g);
-    /* anything else is refused */
-    hg_engine_options o;
-    hg_engine_options_init(&o);
-    o.no_profile_cache = true;
-    const hg__engine_knobs bad = {.gemm_order = 3};
-    hg_engine *e = NULL;
-    hg_error err;
-    ck_assert_int_eq(hg__engine_create_knobs(&o, &bad, &p.m, &e, &err), HG_INVALID_ARGUMENT);
-    ck_assert_ptr_null(e);
-    ck_assert_msg(strstr(err.message, "gemm_order"), "%s", err.message);
+    const hg__engine_knobs bad = {.gemm_order = 3}; /* anything else is refused */
+    expect_knob_refused(&p, &bad, "gemm_order");
+    free_problem(&p);
+}
+END_TEST
+
+/*
+ * The small-batch path's first weight gradient on X^T (a transpose kernel
+ * first, then hg_gemm_nn) and on X's rows in place (hg_gemm_tn) give the same
+ * bits: on each POCL device (Oclgrind is not offered the path), with the
+ * first_wgrad knob forcing each, on 100 and 16 consecutive rows and an index
+ * step, in fast mode and in deterministic mode (blocks of 64 rows: several
+ * records a batch, each from its own first row).  A device takes it in place
+ * exactly where it is a CPU with several compute units.
+ */
+START_TEST(first_wgrad_same_bits)
+{
+    problem p;
+    make_problem(&p, H, K);
+    const hg__engine_knobs xt = {.first_wgrad = 1}, inplace = {.first_wgrad = 2};
+    float *ga = malloc(3 * p.P * sizeof *ga), *gb = malloc(3 * p.P * sizeof *gb);
+    ck_assert(ga && gb);
+    size_t tried = 0;
+    for (int det = 0; det < 2; det++) {
+        hg_engine *ex = make_engine_knobs(&p, 40, det, "platform:Portable", &xt);
+        hg_engine *ei = make_engine_knobs(&p, 40, det, "platform:Portable", &inplace);
+        for (size_t i = 0; i < hg_engine_device_count(ex); i++) {
+            const hg__device *d = &ex->dev[i];
+            ck_assert(!hg__mlp_small_in_place(d) && hg__mlp_small_in_place(&ei->dev[i]));
+            hg__device own = *d;
+            own.first_wgrad = 0;
+            ck_assert(hg__mlp_small_in_place(&own) ==
+                      (d->info->type == HG_DEVICE_CPU && d->info->compute_units > 1));
+            hg__kchoice c[HG__MAX_CANDIDATES];
+            ck_assert_uint_gt(small_candidates(ex, i, c), 0);
+            char how[200];
+            snprintf(how, sizeof how, "mlp-small on %s (%s)", hg_engine_device(ex, i)->name,
+                     det ? "deterministic" : "fast");
+            double la[3], lb[3];
+            three_steps(&p, ex, i, &c[0], ga, la, how);
+            three_steps(&p, ei, i, &c[0], gb, lb, how);
+            ck_assert_msg(memcmp(ga, gb, 3 * p.P * sizeof *ga) == 0 && la[0] == lb[0] &&
+                              la[1] == lb[1] && la[2] == lb[2],
+                          "%s: in place, not the bits on X^T", how);
+            tried++;
+        }
+        hg_engine_destroy(ex);
+        hg_engine_destroy(ei);
+    }
+    ck_assert_uint_ge(tried, 4); /* POCL's two devices, both modes */
+    free(ga);
+    free(gb);
+    const hg__engine_knobs bad = {.first_wgrad = 3}; /* anything else is refused */
+    expect_knob_refused(&p, &bad, "first_wgrad");
     free_problem(&p);
 }
 END_TEST
@@ -616,6 +665,7 @@ int main(void)
     tcase_set_timeout(kn, 600);
     tcase_add_test(kn, head_rows_same_bits);
     tcase_add_test(kn, gemm_order_same_bits);
+    tcase_add_test(kn, first_wgrad_same_bits);
     suite_add_tcase(s, kn);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -235,6 +235,10 @@ static hg_status check_knobs(const hg__engine_knobs *knobs, hg_error *err)
     if (knobs->head_rows && (knobs->head_rows > 16 || 16 % knobs->head_rows))
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "the head_rows knob is %u: use 1, "
                              "2, 4, 8 or 16", knobs->head_rows);
+    if (knobs->first_wgrad > 2)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "the first_wgrad knob is %u: use 0 "
+                             "(by the device), 1 (on X^T) or 2 (on X in place)",
+                             knobs->first_wgrad);
     if (knobs->gemm_order > 2)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "the gemm_order knob is %u: use 0 "
                              "(by the device), 1 (block rows) or 2 (block columns)",
@@ -320,6 +324,7 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     eng->steal_grain_ms = knobs->steal_grain_ms > 0 ? knobs->steal_grain_ms : 0;
     eng->gemm_kblock = knobs->gemm_kblock;
     eng->gemm_order = knobs->gemm_order;
+    eng->first_wgrad = knobs->first_wgrad;
     eng->head_rows = knobs->head_rows;
     eng->fused_cols = knobs->fused_cols;
     eng->update_parts = knobs->update_parts;

@@ -217,6 +217,9 @@ typedef struct hg__device {
     size_t            gemm_kblock;    /* the most bytes of B one GEMM call reads
                                          (hg__gemm_call splits K to keep it in a
                                          core's L2); 0: no limit */
+    unsigned          first_wgrad;    /* the small-batch path's first weight gradient:
+                                         1 on X^T, 2 on X in place (a knob); 0: by
+                                         the device (hg__mlp_small_in_place) */
     unsigned          gemm_order;     /* 1: its GEMMs hand out C by block rows, 2: by
                                          block columns (a knob); 0: by the device and
                                          the shape (hg__gemm_by_columns) */
@@ -424,6 +427,8 @@ struct hg_engine {
                                          0: a CPU device's from host_l2 */
     size_t           host_l2;         /* the host's L2 in bytes (hostcache.h); 0:
                                          unknown */
+    unsigned         first_wgrad;     /* > 0: every device's first_wgrad (a knob); 0:
+                                         by the device */
     unsigned         gemm_order;      /* > 0: every device's gemm_order (a knob); 0:
                                          by the device and the shape */
     unsigned         head_rows;       /* > 0: the small-batch MLP head's rows a pass
@@ -675,6 +680,10 @@ const char *hg__forward_gemm_name(const hg__device *d);
    one hidden layer and at most HG__MLP_SMALL_MAX_CLASSES classes. */
 #define HG__MLP_SMALL_MAX_CLASSES 64
 bool hg__mlp_small_fits(const hg_engine *eng);
+/* Whether d's small-batch path takes the first weight gradient on the batch's
+   rows in place (hg_gemm_tn) rather than on X^T, a transpose kernel's output
+   (mlp_small.c says when). */
+bool hg__mlp_small_in_place(const hg__device *d);
 /* Output layer (epilogue.c): Z -> dLoss/dZ in place and a loss per row. */
 hg_status hg__run_output(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err);
 /*

@@ -56,6 +56,10 @@ typedef struct hg__engine_knobs {
                               A's rows), 2: by block columns (a share of B's
                               columns; tests: both give the same bits); 0: by the
                               device and the shape (gemm_call.c) */
+    unsigned first_wgrad;  /* 1: the small-batch MLP path takes the first layer's
+                              weight gradient on the batch transposed first, 2: on
+                              its rows in place (tests: both give the same bits);
+                              0: by the device (mlp_small.c) */
     unsigned head_rows;    /* 1, 2, 4, 8 or 16: the rows a pass of the small-batch
                               MLP's head kernel on every device (mlp_small.cl's
                               HG_HR; tests: every value gives the same bits); 0:

@@ -66,13 +66,19 @@ hg_status hg__gemm_call(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
     return st;
 }
 
+cl_uint hg__cpu_threads(const hg__device *d)
+{
+    if (d->info->type != HG_DEVICE_CPU)
+        return 0;
+    return d->sub_units ? d->sub_units : d->info->compute_units;
+}
+
 bool hg__gemm_by_columns(const hg__device *d, size_t m, size_t n)
 {
     if (d->gemm_order)
         return d->gemm_order == 2;
-    cl_uint units = d->sub_units ? d->sub_units : d->info->compute_units;
     /* a program from a prebuilt binary may predate flag 16: rows, as always */
-    return d->info->type == HG_DEVICE_CPU && units > 1 && !d->offline && n > m;
+    return hg__cpu_threads(d) > 1 && !d->offline && n > m;
 }
 
 static hg_status gemm_launch(hg__device *d, cl_kernel kern, size_t tm, size_t tn,

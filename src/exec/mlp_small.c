@@ -19,8 +19,16 @@
  *      16 rows a work-item;
  *   5. hg_gemm_nn (gemm.cl, the choice's tile): dW1 = X^T G1, per record, on
  *      X^T (the same fma chain as hg_gemm_tn on X, which reads X a whole
- *      data row per step: about 6% of the MLP's training step at batch 128);
+ *      data row per step: about 6% of the MLP's training step at batch 128
+ *      on one thread);
  *   6. hg_mlps_tail: dW2, b1, b2 and the loss, per record.
+ *
+ * On a CPU device with several threads, steps 3 and 5 are instead one
+ * hg_gemm_tn on X's rows in place (hg__mlp_small_in_place): there the
+ * transpose is a command more (each costs a hand-off to the device's threads)
+ * and its output is written by one core and read by another, which cost more
+ * than the strided reads (docs/kernels.md, "The small-batch weight gradient
+ * in place").
  *
  * The same operations in the same order as the tiled path, so the same bits
  * (cl/mlp_small.cl), in deterministic mode too.
@@ -35,11 +43,12 @@
 typedef struct mlps_state {
     cl_program prog[2];     /* [0] gemm.cl with the choice's tile, [1] mlp_small.cl */
     char       label[2][64];
-    cl_kernel  gnn;         /* hg_gemm_nn */
+    cl_kernel  gnn, gtn;    /* hg_gemm_nn, hg_gemm_tn */
     unsigned   tm, tn;      /* the GEMM's tile: the choice's */
     cl_kernel  head, tail;  /* hg_mlps_head, hg_mlps_tail */
     cl_mem     wt;          /* W2^T (classes x hidden) */
-    cl_mem     xt;          /* the batch's X^T (inputs x rows) */
+    cl_mem     xt;          /* the batch's X^T (inputs x rows); NULL in place */
+    bool       in_place;    /* the workspace's hg__mlp_small_in_place: no X^T */
 } mlps_state;
 
 bool hg__mlp_small_fits(const hg_engine *eng)
@@ -59,6 +68,13 @@ static hg_status gemm_nn(hg__device *d, size_t m, size_t n, size_t k, cl_mem a, 
                        .b = d->params, .boff = w_off, .ldb = n, .c = c, .ldc = n,
                        .bias_off = b_off, .flags = flags};
     return hg__gemm_call(d, ms->gnn, ms->tm, ms->tn, &g, err);
+}
+
+bool hg__mlp_small_in_place(const hg__device *d)
+{
+    if (d->first_wgrad)
+        return d->first_wgrad == 2;
+    return hg__cpu_threads(d) > 1;
 }
 
 bool hg__mlp_small_ready(const hg__device *d)
@@ -105,8 +121,14 @@ static hg_status record(hg_engine *eng, hg__device *d, const hg__batch *b, size_
     mlps_state *ms = d->ps;
     const hg__layer *l1 = &eng->layers[0], *l2 = &eng->layers[1];
     const size_t P = eng->nparams, rec = r * (P + 1);
-    hg_status st = hg__gemm_weight_grad_t(d, ms->gnn, ms->tm, ms->tn, l1, ms->xt, b->rows,
-                                          d->pingpong[0], lo, n, rec, err);
+    const hg__arows in_place = {b->idx, 0, b->base};
+    hg_status st =
+        ms->in_place
+            ? hg__gemm_weight_grad(d, ms->gtn, ms->tm, ms->tn, l1, b->x,
+                                   b->idx ? 0 : b->row * l1->in, b->idx ? &in_place : NULL,
+                                   d->pingpong[0], lo, n, rec, err)
+            : hg__gemm_weight_grad_t(d, ms->gnn, ms->tm, ms->tn, l1, ms->xt, b->rows,
+                                     d->pingpong[0], lo, n, rec, err);
     if (st != HG_OK)
         return st;
     if (rec + P > 0xffffffffu)
@@ -139,7 +161,7 @@ static hg_status run_mlps(hg_engine *eng, hg__device *d, const hg__batch *b, hg_
     if (st == HG_OK) /* H = relu(X W1 + b1), an index step's rows read in place */
         st = gemm_nn(d, b->rows, l1->out, l1->in, b->x, b->idx ? 0 : b->row * l1->in,
                      b->idx ? &in_place : NULL, d->act[0], l1->w_off, l1->b_off, 3u, err);
-    if (st == HG_OK) /* X^T, for the weight gradient */
+    if (st == HG_OK && !ms->in_place) /* X^T, for the weight gradient */
         st = hg__gemm_gather_t(d, b->rows, l1->in, b->x, b->idx ? 0 : b->row * l1->in,
                                l1->in, b->idx ? &in_place : NULL, ms->xt, err);
     if (st == HG_OK)
@@ -152,7 +174,7 @@ static hg_status run_mlps(hg_engine *eng, hg__device *d, const hg__batch *b, hg_
     return st;
 }
 
-/* The layers' workspace, W2^T and X^T. */
+/* The layers' workspace, W2^T and X^T (none in place). */
 static hg_status workspace(hg_engine *eng, hg__device *d, size_t rows, hg_error *err)
 {
     mlps_state *ms = d->ps;
@@ -161,7 +183,8 @@ static hg_status workspace(hg_engine *eng, hg__device *d, size_t rows, hg_error 
     if (st == HG_OK)
         st = hg__alloc_mem(d, &ms->wt, l2->in * l2->out * sizeof(float), "transposed W2",
                            err);
-    if (st == HG_OK)
+    ms->in_place = hg__mlp_small_in_place(d);
+    if (st == HG_OK && !ms->in_place)
         st = hg__alloc_mem(d, &ms->xt, l1->in * rows * sizeof(float), "transposed batch",
                            err);
     return st;
@@ -182,8 +205,8 @@ static void release(void *state)
     if (!ms)
         return;
     drop_workspace(ms);
-    cl_kernel ks[] = {ms->gnn, ms->head, ms->tail};
-    for (size_t i = 0; i < 3; i++)
+    cl_kernel ks[] = {ms->gnn, ms->gtn, ms->head, ms->tail};
+    for (size_t i = 0; i < 4; i++)
         if (ks[i])
             clReleaseKernel(ks[i]);
     for (size_t i = 0; i < 2; i++)
@@ -202,6 +225,8 @@ static hg_status build(hg_engine *eng, hg__device *d, const hg__kchoice *k, mlps
                                   &ms->prog[0], err);
     if (st == HG_OK)
         st = hg__make_kernel(d, ms->prog[0], "hg_gemm_nn", &ms->gnn, err);
+    if (st == HG_OK)
+        st = hg__make_kernel(d, ms->prog[0], "hg_gemm_tn", &ms->gtn, err);
     if (st != HG_OK)
         return st;
     size_t mlen = 0;

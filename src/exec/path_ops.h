@@ -7,7 +7,7 @@
  *   hg__ops_naive    dense.c   our plain GEMM (hg_gemm_naive) + element-wise kernels
  *   hg__ops_fused    fused.c   linear / softmax: the one-pass fused kernel
  *   hg__ops_tiled    tiled.c   MLP: the register-tiled GEMM with fused epilogues
- *   hg__ops_mlp_small mlp_small.c  MLP, one hidden layer: six launches a batch
+ *   hg__ops_mlp_small mlp_small.c  MLP, one hidden layer: five or six launches a batch
  *   hg__ops_custom   custom.c  the user's kernel and a column-sum finish
  *
  * A device holds one path at a time (hg__device.ops) and that path's own
@@ -156,6 +156,9 @@ hg_status hg__gemm_call(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
  * threads".
  */
 bool hg__gemm_by_columns(const hg__device *d, size_t m, size_t n);
+/* The threads d runs a kernel on where it is a CPU device: its compute units (its
+   sub-device's, after fission); 0 for any other device. */
+cl_uint hg__cpu_threads(const hg__device *d);
 /*
  * dW = A^T G into record rec of d->grad at w_off (layer ly, m rows of the
  * batch from row lo of A and G, A's rows through ar when not NULL) in calls
