@@ -277,26 +277,13 @@ static void two_steps(problem *p, hg_engine *e, size_t i, const hg__kchoice *k, 
     index_step(p, e, idx, 37, g + p->P, &l[1], how);
 }
 
-/* An engine with knobs kn is refused, the message naming the knob. */
-static void expect_knob_refused(problem *p, const hg__engine_knobs *kn, const char *name)
-{
-    hg_engine_options o;
-    hg_engine_options_init(&o);
-    o.no_profile_cache = true;
-    hg_engine *e = NULL;
-    hg_error err;
-    ck_assert_int_eq(hg__engine_create_knobs(&o, kn, &p->m, &e, &err), HG_INVALID_ARGUMENT);
-    ck_assert_ptr_null(e);
-    ck_assert_msg(strstr(err.message, name), "%s", err.message);
-}
-
 /*
  * The head kernel's rows a pass (mlp_small.cl's HG_HR: 4 on CPUs with AVX2's
  * registers, 16 elsewhere) order its work and nothing else: with each of 1,
  * 4 and 16 (the head_rows knob) every device (its first small-batch
  * shape) gives the tiled path's bits, on 37 consecutive rows (16-row blocks
  * of 16, 16 and 5: a partial pass) and on an index step.  Any other value of
- * the knob is refused.
+ * the knob is refused (knob_values_refused).
  */
 START_TEST(head_rows_same_bits)
 {
@@ -333,11 +320,6 @@ START_TEST(head_rows_same_bits)
     }
     ck_assert_uint_ge(tried, 2);
     hg_engine_destroy(ref);
-    static const unsigned bad[] = {3, 32, 12};
-    for (size_t v = 0; v < sizeof bad / sizeof bad[0]; v++) {
-        const hg__engine_knobs kn = {.head_rows = bad[v]};
-        expect_knob_refused(&p, &kn, "head_rows");
-    }
     free(gt);
     free(gs);
     free_problem(&p);
@@ -361,6 +343,17 @@ static void three_steps(problem *p, hg_engine *e, size_t i, const hg__kchoice *k
         idx[r] = (r * 41 + 7) % ROWS;
     idx[9] = idx[2];
     index_step(p, e, idx, 37, g + 2 * p->P, &l[2], how);
+}
+
+/* three_steps' gradients g and losses l are exactly ref's and lref's (P floats
+   a step), else the message "how: what". */
+static void expect_same_steps(const problem *p, const float *g, const double *l,
+                              const float *ref, const double *lref, const char *how,
+                              const char *what)
+{
+    ck_assert_msg(memcmp(g, ref, 3 * p->P * sizeof *g) == 0 && l[0] == lref[0] &&
+                      l[1] == lref[1] && l[2] == lref[2],
+                  "%s: %s", how, what);
 }
 
 /*
@@ -407,10 +400,9 @@ START_TEST(gemm_order_same_bits)
             hg_engine *other[2] = {ec, eo};
             for (size_t o = 0; o < 2; o++) {
                 three_steps(&p, other[o], i, &k[j], g, l, how);
-                ck_assert_msg(memcmp(g, gr, 3 * p.P * sizeof *g) == 0 && l[0] == lr[0] &&
-                                  l[1] == lr[1] && l[2] == lr[2],
-                              "%s, %s: not the bits of block rows", how,
-                              o ? "the device's own order" : "block columns");
+                expect_same_steps(&p, g, l, gr, lr, how,
+                                  o ? "the device's own order, not the bits of block rows"
+                                    : "block columns, not the bits of block rows");
             }
             tried++;
         }
@@ -421,8 +413,6 @@ START_TEST(gemm_order_same_bits)
     hg_engine_destroy(eo);
     free(gr);
     free(g);
-    const hg__engine_knobs bad = {.gemm_order = 3}; /* anything else is refused */
-    expect_knob_refused(&p, &bad, "gemm_order");
     free_problem(&p);
 }
 END_TEST
@@ -462,9 +452,7 @@ START_TEST(first_wgrad_same_bits)
             double la[3], lb[3];
             three_steps(&p, ex, i, &c[0], ga, la, how);
             three_steps(&p, ei, i, &c[0], gb, lb, how);
-            ck_assert_msg(memcmp(ga, gb, 3 * p.P * sizeof *ga) == 0 && la[0] == lb[0] &&
-                              la[1] == lb[1] && la[2] == lb[2],
-                          "%s: in place, not the bits on X^T", how);
+            expect_same_steps(&p, gb, lb, ga, la, how, "in place, not the bits on X^T");
             tried++;
         }
         hg_engine_destroy(ex);
@@ -473,8 +461,37 @@ START_TEST(first_wgrad_same_bits)
     ck_assert_uint_ge(tried, 4); /* POCL's two devices, both modes */
     free(ga);
     free(gb);
-    const hg__engine_knobs bad = {.first_wgrad = 3}; /* anything else is refused */
-    expect_knob_refused(&p, &bad, "first_wgrad");
+    free_problem(&p);
+}
+END_TEST
+
+/* An engine with knobs kn is refused, the message naming the knob. */
+static void expect_knob_refused(problem *p, const hg__engine_knobs *kn, const char *name)
+{
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.no_profile_cache = true;
+    hg_engine *e = NULL;
+    hg_error err;
+    ck_assert_int_eq(hg__engine_create_knobs(&o, kn, &p->m, &e, &err), HG_INVALID_ARGUMENT);
+    ck_assert_ptr_null(e);
+    ck_assert_msg(strstr(err.message, name), "%s", err.message);
+}
+
+/* The kernels' knobs refuse every other value: head_rows anything but 1, 2, 4, 8
+   or 16; gemm_order and first_wgrad anything over 2. */
+START_TEST(knob_values_refused)
+{
+    problem p;
+    make_problem(&p, H, K);
+    static const unsigned bad[] = {3, 32, 12};
+    for (size_t v = 0; v < sizeof bad / sizeof bad[0]; v++) {
+        const hg__engine_knobs kn = {.head_rows = bad[v]};
+        expect_knob_refused(&p, &kn, "head_rows");
+    }
+    const hg__engine_knobs order = {.gemm_order = 3}, wgrad = {.first_wgrad = 3};
+    expect_knob_refused(&p, &order, "gemm_order");
+    expect_knob_refused(&p, &wgrad, "first_wgrad");
     free_problem(&p);
 }
 END_TEST
@@ -666,6 +683,7 @@ int main(void)
     tcase_add_test(kn, head_rows_same_bits);
     tcase_add_test(kn, gemm_order_same_bits);
     tcase_add_test(kn, first_wgrad_same_bits);
+    tcase_add_test(kn, knob_values_refused);
     suite_add_tcase(s, kn);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
