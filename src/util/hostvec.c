@@ -148,8 +148,13 @@ BODY void mean1_f32(float *restrict out, const float *restrict x, size_t n, doub
     size_t m = main_part(n);
     double inv = exact_inverse(count);
     if (inv != 0) {
+        /* x times a power of two, in float: the exact product rounded once to float,
+           as the double product (exact) converted to float is, subnormals included;
+           + 0.0f turns -0.0 into +0.0 as 0.0 + does.  Twice the elements a vector
+           and no conversions: the loop of a gradient step's single record */
+        const float finv = (float)inv;
         for (size_t i = 0; i < m; i++)
-            out[i] = (float)((0.0 + (double)x[i]) * inv);
+            out[i] = (x[i] + 0.0f) * finv;
     } else {
         for (size_t i = 0; i < m; i++)
             out[i] = (float)((0.0 + (double)x[i]) / count);
