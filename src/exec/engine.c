@@ -229,6 +229,44 @@ static hg_status steal_option(hg_engine *eng, const char *knob, bool env, hg_err
     return HG_OK;
 }
 
+/*
+ * HETGRAD_SHARED_MEMORY (when env): "auto" (the default: shared buffers where a
+ * device can take them, shared_mem.h) or "off"/"0" (copies by commands
+ * everywhere, as the no_shared_memory knob).  HG_INVALID_ARGUMENT otherwise.
+ */
+static hg_status shared_option(hg_engine *eng, bool knob, bool env, hg_error *err)
+{
+    const char *v = env ? getenv("HETGRAD_SHARED_MEMORY") : NULL;
+    if (v && *v && strcmp(v, "auto") != 0 && strcmp(v, "off") != 0 && strcmp(v, "0") != 0)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0,
+                             "HETGRAD_SHARED_MEMORY is \"%s\": use auto or off", v);
+    eng->no_shared = knob || (v && (!strcmp(v, "off") || !strcmp(v, "0")));
+    return HG_OK;
+}
+
+/* The engine's copy of the model (eng->model, already a copy of *model): a
+   custom kernel's strings its own, or the layers and their widest hidden one;
+   and its parameter count.  HG_OUT_OF_MEMORY. */
+static hg_status own_model(hg_engine *eng, const hg_model_desc *model, hg_error *err)
+{
+    if (model->kind == HG_MODEL_CUSTOM) {
+        eng->custom_source = hg__strdup(model->custom_source);
+        eng->custom_kernel = hg__strdup(model->custom_kernel);
+        if (!eng->custom_source || !eng->custom_kernel)
+            return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "copying the custom kernel");
+        eng->model.custom_source = eng->custom_source;
+        eng->model.custom_kernel = eng->custom_kernel;
+    } else {
+        eng->model.custom_source = eng->model.custom_kernel = NULL;
+        eng->nlayers = hg__model_layers(&eng->model, eng->layers);
+        for (size_t l = 0; l + 1 < eng->nlayers; l++)
+            if (eng->layers[l].out > eng->widest_hidden)
+                eng->widest_hidden = eng->layers[l].out;
+    }
+    eng->nparams = hg_model_param_count(&eng->model);
+    return HG_OK;
+}
+
 /* The test knobs' values that have a range (engine_knobs.h). */
 static hg_status check_knobs(const hg__engine_knobs *knobs, hg_error *err)
 {
@@ -331,7 +369,9 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     eng->host_cpus = hg__usable_cpus();
     eng->host_l2 = hg__host_l2_bytes();
     if ((st = program_cache_option(eng, devopt.use_environment, err)) != HG_OK ||
-        (st = steal_option(eng, knobs->steal, devopt.use_environment, err)) != HG_OK) {
+        (st = steal_option(eng, knobs->steal, devopt.use_environment, err)) != HG_OK ||
+        (st = shared_option(eng, knobs->no_shared_memory, devopt.use_environment, err)) !=
+            HG_OK) {
         hg_engine_destroy(eng);
         return st;
     }
@@ -343,23 +383,10 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     eng->fault_hook = opt.fault_hook;
     eng->fault_user = opt.fault_user;
     eng->batch_rows = opt.batch_rows;
-    if (model->kind == HG_MODEL_CUSTOM) {
-        eng->custom_source = hg__strdup(model->custom_source);
-        eng->custom_kernel = hg__strdup(model->custom_kernel);
-        if (!eng->custom_source || !eng->custom_kernel) {
-            hg_engine_destroy(eng);
-            return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "copying the custom kernel");
-        }
-        eng->model.custom_source = eng->custom_source;
-        eng->model.custom_kernel = eng->custom_kernel;
-    } else {
-        eng->model.custom_source = eng->model.custom_kernel = NULL;
-        eng->nlayers = hg__model_layers(&eng->model, eng->layers);
-        for (size_t l = 0; l + 1 < eng->nlayers; l++)
-            if (eng->layers[l].out > eng->widest_hidden)
-                eng->widest_hidden = eng->layers[l].out;
+    if ((st = own_model(eng, model, err)) != HG_OK) {
+        hg_engine_destroy(eng);
+        return st;
     }
-    eng->nparams = hg_model_param_count(&eng->model);
 
     st = hg_device_list_create(&devopt, &eng->list, err);
     if (st != HG_OK) {

@@ -181,6 +181,9 @@ typedef struct hg__readback {
                              this block (CL_MEM_USE_HOST_PTR), so the kernels write
                              the records where the read leaves them and the read
                              copies nothing; NULL: all is the device's memory */
+    bool      svm;        /* block is shared (shared_mem.h): no read is enqueued,
+                             a slot's event is its batch's last command's */
+    uint64_t  mark;       /* d->ncmds when the batch being enqueued began */
     bool      borrowed;   /* d->res is host[lent], not an allocation of its own */
     unsigned  lent;
     float    *spare;      /* while borrowed: d->res's own allocation */
@@ -291,6 +294,15 @@ typedef struct hg__device {
 
     /* parameters and results */
     cl_mem            params;         /* P floats */
+    float            *params_host;    /* its memory, written by the host, where shared
+                                         (shared_mem.h); NULL: written by a command */
+    cl_uint          *idxb_host;      /* the same for idxb */
+    bool              shared;         /* params, idxb and the record slots are shared
+                                         buffers (shared_mem.h), fixed at open */
+    bool              idle;           /* its queue has run every command: nothing
+                                         enqueued since a clFinish (hg__queue_settle) */
+    uint64_t          ncmds;          /* commands tracked since open (hg__track) */
+    cl_event          last_ev;        /* the last of them (a reference of timing's) */
     cl_mem            grad;           /* the record slot the batch being enqueued writes:
                                          one of readback.dev (not owned) */
     size_t            cap_recs;       /* records of P + 1 floats per slot */
@@ -467,6 +479,10 @@ struct hg_engine {
     void            *fault_user;
     hg__wait_policy  wait_policy;     /* how the host waits for the devices (devwait.h):
                                          knob wait, else HETGRAD_WAIT, else auto */
+    bool             no_shared;       /* knob no_shared_memory or
+                                         HETGRAD_SHARED_MEMORY=off: every device copies
+                                         parameters, indices and records by commands
+                                         (shared_mem.h) */
     size_t           batch_rows;      /* the caller's step size (0: unknown): the rows
                                          calibration races kernels at (kchoice_rows.c) */
     /* tests: a kernel candidate to break (hg__kchoice_break) */
@@ -485,13 +501,22 @@ typedef struct hg__karg {
 #define HG_U32(x) {sizeof(cl_uint), &(x)}
 #define HG_LOCAL(bytes) {(bytes), NULL}
 
-/* Keep ev for the step's timing (transfer: counts as transfer time). */
+/* Keep ev for the step's timing (transfer: counts as transfer time); every
+   command enqueued on d->queue comes here (d->idle, d->ncmds, d->last_ev). */
 bool hg__track(hg__device *d, cl_event ev, bool transfer);
 /* hg__track, HG_OUT_OF_MEMORY on failure. */
 hg_status hg__tracked(hg__device *d, cl_event ev, bool transfer, hg_error *err);
 
 /*
- * Enqueue params (eng->nparams floats) into d's params buffer, a tracked transfer,
+ * Make d's queue idle: clFinish unless nothing was enqueued since it last was
+ * (d->idle, cleared by hg__track), so that the host may write a shared
+ * buffer (shared_mem.h) a command could still be reading.
+ */
+hg_status hg__queue_settle(hg__device *d, hg_error *err);
+
+/*
+ * Enqueue params (eng->nparams floats) into d's params buffer, a tracked transfer
+ * (where shared, shared_mem.h: copy them in once the queue is idle, no command),
  * unless this is a recovery round of the current step (append) and d already received
  * this step's parameters in an earlier round: each device gets the parameters once per
  * step.  HG_OK, or the failed enqueue's status (d->params_step then unknown).

@@ -41,6 +41,11 @@ typedef struct hg__engine_knobs {
                            between devices */
     const char *wait;   /* how the host waits for a device: "auto", "block" or
                            "poll" (devwait.h); NULL: HETGRAD_WAIT, else auto */
+    bool no_shared_memory; /* every device copies the parameters, row indices and
+                              records by commands, also where it could share them
+                              with the host (shared_mem.h), as
+                              HETGRAD_SHARED_MEMORY=off (tests: both give the same
+                              bits) */
     const char *steal;  /* work stealing within a step (steal.h): "auto", "on" or
                            "off"; NULL: HETGRAD_STEAL, else auto */
     double steal_grain_ms; /* > 0: the smallest claim of work stealing, in predicted

@@ -11,6 +11,7 @@
 
 bool hg__track(hg__device *d, cl_event ev, bool transfer)
 {
+    d->idle = false; /* a command was enqueued, tracked or not */
     if (!ev)
         return true;
     if (d->timing.n == d->timing.cap) {
@@ -30,6 +31,8 @@ bool hg__track(hg__device *d, cl_event ev, bool transfer)
     d->timing.ev[d->timing.n] = ev;
     d->timing.transfer[d->timing.n] = transfer;
     d->timing.n++;
+    d->ncmds++;
+    d->last_ev = ev;
     return true;
 }
 
@@ -37,6 +40,17 @@ hg_status hg__tracked(hg__device *d, cl_event ev, bool transfer, hg_error *err)
 {
     if (!hg__track(d, ev, transfer))
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "tracking events on %s", d->what);
+    return HG_OK;
+}
+
+hg_status hg__queue_settle(hg__device *d, hg_error *err)
+{
+    if (d->idle)
+        return HG_OK;
+    cl_int rc = clFinish(d->queue);
+    if (rc != CL_SUCCESS)
+        return hg__cl_fail(err, rc, "clFinish before writing a shared buffer on %s", d->what);
+    d->idle = true;
     return HG_OK;
 }
 
@@ -49,6 +63,14 @@ hg_status hg__upload_params(const hg_engine *eng, hg__device *d, const float *pa
     if (append && d->params_step == eng->step && eng->step > 0)
         return HG_OK;
     d->params_step = 0;
+    if (d->params_host) { /* shared (shared_mem.h): written in place once nothing reads it */
+        hg_status st = hg__queue_settle(d, err);
+        if (st != HG_OK)
+            return st;
+        memcpy(d->params_host, params, eng->nparams * sizeof(float));
+        d->params_step = eng->step;
+        return HG_OK;
+    }
     cl_event ev = NULL;
     cl_int rc = clEnqueueWriteBuffer(d->queue, d->params, CL_FALSE, 0,
                                      eng->nparams * sizeof(float), params, 0, NULL, &ev);
@@ -77,6 +99,7 @@ void hg__collect_events(hg__device *d)
         clReleaseEvent(d->timing.ev[i]);
     }
     d->timing.n = 0;
+    d->last_ev = NULL; /* its reference was timing's */
 }
 
 void hg__events_free(hg__device *d)
@@ -86,6 +109,7 @@ void hg__events_free(hg__device *d)
     free(d->timing.ev);
     free(d->timing.transfer);
     memset(&d->timing, 0, sizeof d->timing);
+    d->last_ev = NULL;
 }
 
 hg_status hg__set_args(hg__device *d, cl_kernel k, const char *name, const hg__karg *args,

@@ -25,6 +25,7 @@
 #include "platlock.h"
 #include "program.h"
 #include "readback.h"
+#include "shared_mem.h"
 #include "sparse_exec.h"
 #include "steal.h"
 
@@ -76,7 +77,8 @@ static hg_status ensure_workspace(hg_engine *eng, hg__device *d, size_t rows, hg
     if (st == HG_OK && gathers && (m->kind == HG_MODEL_SOFTMAX || m->kind == HG_MODEL_MLP))
         st = hg__alloc_mem(d, &d->lb, rows * sizeof(cl_int), "gathered labels", err);
     if (st == HG_OK)
-        st = hg__alloc_mem(d, &d->idxb, rows * sizeof(cl_uint), "row indices", err);
+        st = hg__shared_alloc(d, &d->idxb, (void **)&d->idxb_host, rows * sizeof(cl_uint),
+                              "row indices", err);
     if (st == HG_OK)
         d->cap_rows = rows;
     return st;
@@ -260,6 +262,7 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li,
     if (st != HG_OK)
         return st;
     d->wait = (hg__waiter){.policy = eng->wait_policy};
+    d->shared = !eng->no_shared && hg__shared_capable(d);
     cl_int rc = clGetDeviceInfo(d->cl_dev, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT,
                                 sizeof d->float_width, &d->float_width, NULL);
     if (rc != CL_SUCCESS)
@@ -284,7 +287,8 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li,
     d->defer_store = eng->pcache.dir != NULL;
     st = first_choice(eng, d, li, start, err);
     if (st == HG_OK)
-        st = hg__alloc_mem(d, &d->params, eng->nparams * sizeof(float), "parameters", err);
+        st = hg__shared_alloc(d, &d->params, (void **)&d->params_host,
+                              eng->nparams * sizeof(float), "parameters", err);
     return st;
 }
 
@@ -333,8 +337,10 @@ void hg__device_close(hg__device *d)
     hg__program_pending_clear(&d->pending);
     hg__sparse_release(d);
     hg__plan_free(&d->claim);
-    cl_mem *mems[] = {&d->x, &d->y, &d->labels, &d->params, &d->pingpong[0],
-                      &d->pingpong[1], &d->loss, &d->xb, &d->yb, &d->lb, &d->idxb};
+    hg__shared_release(d, &d->params, (void **)&d->params_host);
+    hg__shared_release(d, &d->idxb, (void **)&d->idxb_host);
+    cl_mem *mems[] = {&d->x, &d->y, &d->labels, &d->pingpong[0], &d->pingpong[1],
+                      &d->loss, &d->xb, &d->yb, &d->lb};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         hg__release_mem(mems[i]);
     for (size_t l = 0; l < HG__MAX_LAYERS; l++) {
@@ -480,10 +486,15 @@ static hg_status run_batch(hg_engine *eng, hg__device *d, const hg__batch *b,
 }
 
 /* Write the index list idx[0..n) (global rows inside the window) into the
-   device's d->idxb: not waited for (the caller keeps idx alive until the
-   run is done, held_idx below). */
+   device's d->idxb: copied in place where shared and no command is pending
+   (shared_mem.h: a run's first batch), else a write not waited for (the
+   caller keeps idx alive until the run is done, held_idx below). */
 static hg_status put_indices(hg__device *d, const cl_uint *idx, size_t n, hg_error *err)
 {
+    if (d->idxb_host && d->idle) {
+        memcpy(d->idxb_host, idx, n * sizeof *idx);
+        return HG_OK;
+    }
     cl_event ev = NULL;
     cl_int rc = clEnqueueWriteBuffer(d->queue, d->idxb, CL_FALSE, 0, n * sizeof *idx, idx, 0,
                                      NULL, &ev);

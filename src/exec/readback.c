@@ -22,12 +22,17 @@
  * the slot, rb->spare keeps res's own buffer) until the run appends more
  * records or a batch is about to write that slot again; only then are they
  * copied out.  A step of one batch copies none.
+ *
+ * Where the device also shares fine-grained SVM buffers (shared_mem.h), the
+ * block is shared and nothing is read at all: a slot's event is its batch's
+ * last command's, and once that has completed the records are in the block.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "readback.h"
+#include "shared_mem.h"
 
 /* Give d->res its own buffer back, with the run's records when keep (the
    spare is at least a slot's size: no allocation). */
@@ -93,9 +98,14 @@ void hg__readback_free(hg__device *d)
         rb->host[s] = NULL;
         rb->keys[s] = NULL;
     }
-    hg__release_mem(&rb->all); /* its commands have run (discard): then its block */
-    free(rb->block);
-    rb->block = NULL;
+    if (rb->svm) { /* its commands have run (discard): then its block */
+        hg__shared_release(d, &rb->all, (void **)&rb->block);
+    } else {
+        hg__release_mem(&rb->all);
+        free(rb->block);
+        rb->block = NULL;
+    }
+    rb->svm = false;
     d->grad = NULL;
     d->cap_recs = 0;
 }
@@ -133,12 +143,18 @@ static hg_status sub_slot(hg__device *d, unsigned s, size_t bytes, hg_error *err
 }
 
 /*
- * rb->all of total bytes: on a host block of its own where the device's
- * memory is the host's (readback.c's top comment), else the device's memory.
+ * rb->all of total bytes: shared (shared_mem.h) where the device can; else on
+ * a host block of its own where the device's memory is the host's (readback.c's
+ * top comment); else the device's memory.
  */
 static hg_status slots_buffer(hg__device *d, size_t total, hg_error *err)
 {
     hg__readback *rb = &d->readback;
+    if (d->shared) {
+        rb->svm = true;
+        return hg__shared_alloc(d, &rb->all, (void **)&rb->block, total, "gradient records",
+                                err);
+    }
     if (!d->info->host_unified_memory)
         return hg__alloc_mem(d, &rb->all, total, "gradient records", err);
     if (total > d->info->max_alloc_bytes)
@@ -265,7 +281,53 @@ hg_status hg__readback_begin(hg_engine *eng, hg__device *d, hg_error *err)
     if (rb->borrowed && rb->lent == rb->next)
         unborrow(d, true); /* the batch is about to write the lent records */
     d->grad = rb->dev[rb->next];
+    rb->mark = d->ncmds;
     return st;
+}
+
+/*
+ * The event the host waits on for the slot's records, its own reference (the
+ * step's timing holds another): the read's, or where the slot is shared the
+ * batch's last command's (a marker's if it enqueued none), the kernels having
+ * written the records where the host reads them.
+ */
+static hg_status slot_event(hg_engine *eng, hg__device *d, size_t nrec, cl_event *out,
+                            hg_error *err)
+{
+    hg__readback *rb = &d->readback;
+    unsigned s = rb->next;
+    cl_event ev = NULL;
+    cl_int rc = CL_SUCCESS;
+    if (rb->svm && d->ncmds > rb->mark && d->last_ev) {
+        ev = d->last_ev;
+        rc = clRetainEvent(ev);
+        if (rc != CL_SUCCESS)
+            return hg__cl_fail(err, rc, "clRetainEvent(a batch's last command) on %s",
+                               d->what);
+        *out = ev;
+        return HG_OK;
+    }
+    if (rb->svm)
+        rc = clEnqueueMarkerWithWaitList(d->queue, 0, NULL, &ev);
+    else
+        rc = clEnqueueReadBuffer(d->queue, rb->dev[s], CL_FALSE, 0,
+                                 nrec * hg__result_stride(eng) * sizeof(float), rb->host[s],
+                                 0, NULL, &ev);
+    if (rc != CL_SUCCESS)
+        return hg__cl_fail(err, rc, "%s on %s", rb->svm ? "clEnqueueMarkerWithWaitList"
+                           : "clEnqueueReadBuffer(gradient)", d->what);
+    rc = clRetainEvent(ev); /* one reference to wait on, one for the step's timing */
+    if (rc != CL_SUCCESS) {
+        clReleaseEvent(ev);
+        return hg__cl_fail(err, rc, "clRetainEvent(gradient read-back) on %s", d->what);
+    }
+    hg_status st = hg__tracked(d, ev, !rb->svm, err);
+    if (st != HG_OK) {
+        clReleaseEvent(ev); /* hg__track released the other reference */
+        return st;
+    }
+    *out = ev;
+    return HG_OK;
 }
 
 hg_status hg__readback_end(hg_engine *eng, hg__device *d, size_t nrec, const size_t *keys,
@@ -277,26 +339,16 @@ hg_status hg__readback_end(hg_engine *eng, hg__device *d, size_t nrec, const siz
         return hg__error_set(err, HG_INTERNAL, 0, "%s: %zu records for a slot of %zu%s",
                              d->what, nrec, d->cap_recs, rb->ev[s] ? ", still being read" : "");
     cl_event ev = NULL;
-    cl_int rc = clEnqueueReadBuffer(d->queue, rb->dev[s], CL_FALSE, 0,
-                                    nrec * hg__result_stride(eng) * sizeof(float),
-                                    rb->host[s], 0, NULL, &ev);
-    if (rc != CL_SUCCESS)
-        return hg__cl_fail(err, rc, "clEnqueueReadBuffer(gradient) on %s", d->what);
-    rc = clRetainEvent(ev); /* one reference to wait on, one for the step's timing */
-    if (rc != CL_SUCCESS) {
-        clReleaseEvent(ev);
-        return hg__cl_fail(err, rc, "clRetainEvent(gradient read-back) on %s", d->what);
-    }
+    hg_status st = slot_event(eng, d, nrec, &ev, err);
+    if (st != HG_OK)
+        return st;
     rb->ev[s] = ev;
     rb->nrec[s] = nrec;
     rb->keyed[s] = keys != NULL;
     if (keys)
         memcpy(rb->keys[s], keys, nrec * sizeof *keys);
     rb->next = s ^ 1u;
-    hg_status st = hg__tracked(d, ev, true, err);
-    if (st != HG_OK)
-        return st;
-    rc = clFlush(d->queue); /* the device starts on the batch while the host goes on */
+    cl_int rc = clFlush(d->queue); /* the device starts on the batch while the host goes on */
     if (rc != CL_SUCCESS)
         return hg__cl_fail(err, rc, "clFlush on %s", d->what);
     return HG_OK;

@@ -31,6 +31,7 @@
 #include "platlock.h"
 #include "path_ops.h"
 #include "readback.h"
+#include "shared_mem.h"
 #include "sparse_exec.h"
 
 #define SPARSE_MAX_SLABS 64u     /* slabs per wave at most */
@@ -123,9 +124,10 @@ void hg__sparse_forget(hg_engine *eng)
 static void drop_dense(hg__device *d)
 {
     cl_mem *mems[] = {&d->x, &d->y, &d->labels, &d->pingpong[0], &d->pingpong[1],
-                      &d->loss, &d->xb, &d->yb, &d->lb, &d->idxb};
+                      &d->loss, &d->xb, &d->yb, &d->lb};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         hg__release_mem(mems[i]);
+    hg__shared_release(d, &d->idxb, (void **)&d->idxb_host);
     hg__readback_free(d);
     if (d->ops)
         d->ops->drop_workspace(d->ps);

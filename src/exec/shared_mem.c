@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shared_mem.c - buffers the host reads and writes without a command.
+ *
+ * A training step on one device used to be four commands on POCL: the
+ * parameters' write, the row indices' write, the gradient kernel and the
+ * records' read.  On POCL's CPU devices each command wakes the device's
+ * threads through a condition variable (tens of microseconds on a VM) and
+ * costs the enqueuing thread as much again, while the two writes and the
+ * read move 31 KB that the host could have put in place itself.  Where the
+ * device's memory is the host's and it shares fine-grained SVM buffers
+ * (OpenCL 2.0: CPU devices, integrated GPUs), these buffers are made on a
+ * clSVMAlloc'd block (a buffer created with CL_MEM_USE_HOST_PTR on SVM
+ * memory has that memory as its storage), and
+ * - the host writes the parameters and a run's first index list into them
+ *   directly, once the queue is idle (hg__queue_settle);
+ * - the host reads a batch's records from its slot once the batch's last
+ *   kernel has completed (readback.c), fine-grained SVM making the kernels'
+ *   writes visible at that point.
+ * A step is then its kernels alone.  Devices without SVM (Oclgrind: OpenCL
+ * 1.2), discrete GPUs and HETGRAD_SHARED_MEMORY=off keep the copies.
+ */
+#include <string.h>
+
+#include "shared_mem.h"
+
+bool hg__shared_capable(const hg__device *d)
+{
+    if (!d->info->host_unified_memory)
+        return false;
+    cl_device_svm_capabilities caps = 0;
+    cl_int rc = clGetDeviceInfo(d->cl_dev, CL_DEVICE_SVM_CAPABILITIES, sizeof caps, &caps,
+                                NULL);
+    return rc == CL_SUCCESS && (caps & CL_DEVICE_SVM_FINE_GRAIN_BUFFER);
+}
+
+void hg__shared_release(hg__device *d, cl_mem *m, void **host)
+{
+    hg__release_mem(m);
+    if (*host)
+        clSVMFree(d->ctx, *host);
+    *host = NULL;
+}
+
+hg_status hg__shared_alloc(hg__device *d, cl_mem *m, void **host, size_t bytes,
+                           const char *what, hg_error *err)
+{
+    hg__shared_release(d, m, host);
+    if (!d->shared)
+        return hg__alloc_mem(d, m, bytes, what, err);
+    if (bytes == 0)
+        bytes = sizeof(float);
+    if (bytes > d->info->max_alloc_bytes)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0,
+                             "%s on %s: %zu bytes exceed CL_DEVICE_MAX_MEM_ALLOC_SIZE (%llu)",
+                             what, d->what, bytes, (unsigned long long)d->info->max_alloc_bytes);
+    *host = clSVMAlloc(d->ctx, CL_MEM_READ_WRITE | CL_MEM_SVM_FINE_GRAIN_BUFFER, bytes, 0);
+    if (!*host)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0,
+                             "clSVMAlloc(%s, %zu bytes, fine-grained) on %s failed", what,
+                             bytes, d->what);
+    memset(*host, 0, bytes);
+    cl_int rc = CL_SUCCESS;
+    *m = clCreateBuffer(d->ctx, CL_MEM_READ_WRITE | CL_MEM_USE_HOST_PTR, bytes, *host, &rc);
+    if (rc != CL_SUCCESS || !*m) {
+        *m = NULL;
+        clSVMFree(d->ctx, *host);
+        *host = NULL;
+        return hg__cl_fail(err, rc != CL_SUCCESS ? rc : CL_MEM_OBJECT_ALLOCATION_FAILURE,
+                           "clCreateBuffer(%s, %zu bytes, on SVM) on %s", what, bytes,
+                           d->what);
+    }
+    return HG_OK;
+}
