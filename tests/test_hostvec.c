@@ -367,20 +367,28 @@ START_TEST(adam_fma_same_bits_as_division)
 }
 END_TEST
 
+/* Also hg__vec_copy_finite: the same answer, and every element copied (the
+   canary after the n copied untouched). */
 START_TEST(all_finite_finds_every_position)
 {
-    float x[40] = {0};
+    float x[40] = {0}, y[41];
     const float bad[] = {NAN, -NAN, INFINITY, -INFINITY};
     for (size_t n = 0; n <= 40; n++) {
         for (size_t i = 0; i < n; i++)
             x[i] = (i % 3 == 0) ? FLT_MAX : (i % 3 == 1) ? -FLT_TRUE_MIN : -0.0f;
         ck_assert_msg(hg__vec_all_finite(x, n), "n %zu: finite values rejected", n);
+        y[n] = 7.0f;
+        ck_assert_msg(hg__vec_copy_finite(y, x, n), "n %zu: finite values rejected", n);
+        ck_assert(memcmp(y, x, n * sizeof *x) == 0 && y[n] == 7.0f);
         for (size_t at = 0; at < n; at++)
             for (size_t b = 0; b < 4; b++) {
                 float keep = x[at];
                 x[at] = bad[b];
                 ck_assert_msg(!hg__vec_all_finite(x, n), "n %zu: %g at %zu missed", n,
                               (double)bad[b], at);
+                ck_assert_msg(!hg__vec_copy_finite(y, x, n), "n %zu: %g at %zu missed in "
+                              "the copy", n, (double)bad[b], at);
+                ck_assert(memcmp(y, x, n * sizeof *x) == 0);
                 x[at] = keep;
             }
     }

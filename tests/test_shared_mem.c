@@ -343,6 +343,114 @@ END_TEST
 START_TEST(mlp_same_bits_deterministic) { check_same_bits(HG_MODEL_MLP, true); }
 END_TEST
 
+/* An engine of device i of e's list alone (devices "name:..."): shared or copying. */
+static hg_engine *make_alone(const test_problem *p, const hg_engine *e, size_t i, bool shared)
+{
+    hg_options dev;
+    hg_options_init(&dev);
+    dev.use_environment = false;
+    dev.keep_duplicates = true;
+    char expr[300];
+    snprintf(expr, sizeof expr, "name:%s", hg_engine_device(e, i)->name);
+    dev.devices = expr;
+    hg_engine_options o;
+    hg_engine_options_init(&o);
+    o.devices = &dev;
+    o.no_profile_cache = true;
+    o.batch_rows = 100;
+    const hg__engine_knobs k = {.no_fission = true, .no_shared_memory = !shared};
+    hg_engine *a = NULL;
+    hg_error err;
+    ck_assert_msg(hg__engine_create_knobs(&o, &k, &p->m, &a, &err) == HG_OK, "create: %s",
+                  err.message);
+    ck_assert_uint_eq(hg_engine_device_count(a), 1);
+    ck_assert_msg(hg_engine_set_data(a, &p->d, &err) == HG_OK, "set_data: %s", err.message);
+    return a;
+}
+
+/* A range step of 100 rows from FIRST on a: its gradient into g, its loss into *l. */
+static hg_status range_step(hg_engine *a, const float *params, float *g, double *l,
+                            hg_error *err)
+{
+    return hg_engine_gradient(a, params, FIRST, 100, g, l, err);
+}
+
+/*
+ * An engine of one sharing device copies the step's parameters into the
+ * device while it checks them, and the step's upload then copies nothing
+ * (hg__shared_step_target): the same bits as an engine of that device that
+ * copies by commands, from the first step on (whose kernel check first runs
+ * the device on parameters of its own, so that the step's upload copies
+ * again), on
+ * gradient and training steps; a parameter that is NaN is refused as before
+ * (HG_INVALID_ARGUMENT naming it), and the next step has its own parameters.
+ */
+START_TEST(one_device_copies_while_checking)
+{
+    test_problem p;
+    make_problem(&p, HG_MODEL_MLP);
+    hg_engine *all = make_engine(&p, false, true);
+    const size_t P = p.P;
+    float *gs = malloc(4 * P * sizeof *gs), *gc = malloc(4 * P * sizeof *gc);
+    float *ws = malloc(3 * P * sizeof *ws), *wc = malloc(3 * P * sizeof *wc);
+    float *bad = malloc(P * sizeof *bad);
+    ck_assert(gs && gc && ws && wc && bad);
+    size_t tried = 0;
+    for (size_t i = 0; i < hg_engine_device_count(all); i++) {
+        if (!all->dev[i].shared)
+            continue;
+        hg_engine *es = make_alone(&p, all, i, true), *ec = make_alone(&p, all, i, false);
+        hg_error err;
+        hg__kchoice kc = es->dev[0].kc;
+        ck_assert(hg__kchoice_apply(ec, &ec->dev[0], ec->dev[0].li, &kc, &err) == HG_OK);
+        const char *how = es->dev[0].what;
+        double ls[4], lc[4];
+        ck_assert_msg(range_step(es, p.params, gs, &ls[0], &err) == HG_OK, "%s: %s", how,
+                      err.message);
+        ck_assert_msg(range_step(ec, p.params, gc, &lc[0], &err) == HG_OK, "%s: %s", how,
+                      err.message);
+        ck_assert_msg(memcmp(gs, gc, P * sizeof *gs) == 0 && ls[0] == lc[0],
+                      "%s: the first step's bits differ copied while checked", how);
+        /* the kernel check ran the device on its own parameters in between: copied
+           again by the step's upload */
+        ck_assert_uint_eq(es->dev[0].precopied, 0);
+        expect_reference(&p, gs, how);
+        memcpy(bad, p.params, P * sizeof *bad);
+        bad[17] = NAN;
+        ck_assert_int_eq(range_step(es, bad, gs, &ls[1], &err), HG_INVALID_ARGUMENT);
+        ck_assert_msg(strstr(err.message, "params[17] is NaN"), "%s: %s", how, err.message);
+        bad[17] = p.params[17] * 0.5f; /* other parameters: the step must not reuse any */
+        ck_assert(range_step(es, bad, gs, &ls[1], &err) == HG_OK);
+        ck_assert(range_step(ec, bad, gc, &lc[1], &err) == HG_OK);
+        ck_assert_msg(memcmp(gs, gc, P * sizeof *gs) == 0 && ls[1] == lc[1],
+                      "%s: the step after a refused one differs", how);
+        ck_assert_uint_eq(es->dev[0].precopied, 1);
+        uint64_t before = es->dev[0].precopied;
+        train_steps(&p, es, 0, ws, ls, how);
+        train_steps(&p, ec, 0, wc, lc, how);
+        for (int s = 0; s < 3; s++)
+            ck_assert_msg(memcmp(ws + s * P, wc + s * P, P * sizeof *ws) == 0 && ls[s] == lc[s],
+                          "%s: training step %d's bits differ copied while checked", how, s);
+        ck_assert_uint_eq(es->dev[0].precopied - before, 3);
+        ck_assert_uint_eq(ec->dev[0].precopied, 0);
+        hg_engine_destroy(es);
+        hg_engine_destroy(ec);
+        tried++;
+    }
+    ck_assert_uint_ge(tried, 1);
+    /* an engine of several devices: every device's upload copies */
+    for (size_t i = 0; i < hg_engine_device_count(all); i++)
+        ck_assert_uint_eq(all->dev[i].precopied, 0);
+    hg_engine_destroy(all);
+    free(gs);
+    free(gc);
+    free(ws);
+    free(wc);
+    free(bad);
+    test_problem_free(&p);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("shared_mem");
@@ -354,6 +462,7 @@ int main(void)
     tcase_add_test(tc, softmax_same_bits_deterministic);
     tcase_add_test(tc, mlp_same_bits_fast);
     tcase_add_test(tc, mlp_same_bits_deterministic);
+    tcase_add_test(tc, one_device_copies_while_checking);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

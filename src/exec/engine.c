@@ -26,6 +26,7 @@
 #include "optimizer_internal.h"
 #include "path_ops.h"
 #include "platlock.h"
+#include "shared_mem.h"
 #include "sparse_exec.h"
 #include "steal.h"
 #include "workers.h"
@@ -699,8 +700,10 @@ typedef struct step_out {
     float        *params;
 } step_out;
 
+/* The step's arguments, and params all finite: checked while they are copied
+   into pre's shared parameters where pre is not NULL (shared_mem.h). */
 static hg_status check_step(const hg_engine *eng, const float *params, size_t count,
-                            const step_out *out, hg_error *err)
+                            const step_out *out, hg__device *pre, hg_error *err)
 {
     if (!eng || !params || (!out->train && !out->grad))
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "gradient step: NULL %s",
@@ -716,7 +719,9 @@ static hg_status check_step(const hg_engine *eng, const float *params, size_t co
                              "gradient step: no data set (call hg_engine_set_data first)");
     if (count == 0)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "gradient step over 0 rows");
-    if (!hg__vec_all_finite(params, eng->nparams)) /* the vectorised check, then which */
+    bool finite = pre ? hg__vec_copy_finite(pre->params_host, params, eng->nparams)
+                      : hg__vec_all_finite(params, eng->nparams);
+    if (!finite) /* the vectorised check, then which */
         for (size_t i = 0; i < eng->nparams; i++)
             if (!isfinite(params[i]))
                 return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "params[%zu] is %s", i,
@@ -1100,12 +1105,19 @@ static hg_status step_call(hg_engine *eng, const float *params, size_t first,
     hg_error_clear(err);
     hg__kchoice_store_pending(eng); /* before the clock: the default choice's programs */
     double t0 = hg__now_ms();
-    hg_status st = check_step(eng, params, count, out, err);
+    hg__device *pre = eng && params ? hg__shared_step_target(eng) : NULL;
+    hg_status st = check_step(eng, params, count, out, pre, err);
+    if (st == HG_OK && pre)
+        pre->params_pre = eng->step + 1; /* run_step's number for this step */
     if (st == HG_OK && idx_given && !idx)
         st = hg__error_set(err, HG_INVALID_ARGUMENT, 0, "gradient step: NULL idx");
     if (st == HG_OK)
         st = check_rows(eng, first, idx, count, err);
-    return st == HG_OK ? plan_and_run(eng, params, first, count, idx, out, loss, t0, err) : st;
+    if (st == HG_OK)
+        st = plan_and_run(eng, params, first, count, idx, out, loss, t0, err);
+    if (pre)
+        pre->params_pre = 0; /* used or not, it holds for this call alone */
+    return st;
 }
 
 hg_status hg_engine_gradient(hg_engine *eng, const float *params, size_t first, size_t count,

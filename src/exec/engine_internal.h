@@ -301,6 +301,11 @@ typedef struct hg__device {
                                          buffers (shared_mem.h), fixed at open */
     bool              idle;           /* its queue has run every command: nothing
                                          enqueued since a clFinish (hg__queue_settle) */
+    uint64_t          params_pre;     /* the step (hg_engine.step) whose parameters the
+                                         step's call copied into params_host while
+                                         checking them (hg__shared_step_target); 0:
+                                         none, or overwritten since */
+    uint64_t          precopied;      /* steps whose upload that copy saved (tests) */
     uint64_t          ncmds;          /* commands tracked since open (hg__track) */
     cl_event          last_ev;        /* the last of them (a reference of timing's) */
     cl_mem            grad;           /* the record slot the batch being enqueued writes:

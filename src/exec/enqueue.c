@@ -62,6 +62,14 @@ hg_status hg__upload_params(const hg_engine *eng, hg__device *d, const float *pa
        and uploads, and a step's number is new, so a stale tag never matches. */
     if (append && d->params_step == eng->step && eng->step > 0)
         return HG_OK;
+    if (d->params_pre == eng->step && eng->step > 0) {
+        /* the step's call copied these parameters in while checking them */
+        d->params_pre = 0;
+        d->params_step = eng->step;
+        d->precopied++;
+        return HG_OK;
+    }
+    d->params_pre = 0; /* anything else written overwrites that copy */
     d->params_step = 0;
     if (d->params_host) { /* shared (shared_mem.h): written in place once nothing reads it */
         hg_status st = hg__queue_settle(d, err);

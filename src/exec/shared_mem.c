@@ -13,7 +13,9 @@
  * clSVMAlloc'd block (a buffer created with CL_MEM_USE_HOST_PTR on SVM
  * memory has that memory as its storage), and
  * - the host writes the parameters and a run's first index list into them
- *   directly, once the queue is idle (hg__queue_settle);
+ *   directly, once the queue is idle (hg__queue_settle); an engine of one
+ *   such device copies the parameters in while it checks them, one pass
+ *   over them instead of two (hg__shared_step_target);
  * - the host reads a batch's records from its slot once the batch's last
  *   kernel has completed (readback.c), fine-grained SVM making the kernels'
  *   writes visible at that point.
@@ -22,6 +24,7 @@
  */
 #include <string.h>
 
+#include "platlock.h"
 #include "shared_mem.h"
 
 bool hg__shared_capable(const hg__device *d)
@@ -71,4 +74,18 @@ hg_status hg__shared_alloc(hg__device *d, cl_mem *m, void **host, size_t bytes,
                            d->what);
     }
     return HG_OK;
+}
+
+hg__device *hg__shared_step_target(hg_engine *eng)
+{
+    if (eng->ndev != 1 || eng->deadline_factor > 0 || (eng->workers && eng->workers[0].zombie))
+        return NULL;
+    hg__device *d = &eng->dev[0];
+    if (!d->params_host || d->quarantined)
+        return NULL;
+    hg_error ignored; /* a queue that fails here fails the step's own upload too */
+    hg__platform_enter(d->serial);
+    hg_status st = hg__queue_settle(d, &ignored);
+    hg__platform_leave(d->serial);
+    return st == HG_OK ? d : NULL;
 }

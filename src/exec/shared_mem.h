@@ -31,4 +31,16 @@ hg_status hg__shared_alloc(hg__device *d, cl_mem *m, void **host, size_t bytes,
 /* Release *m and free *host (NULL or hg__shared_alloc's); both become NULL.
    The device must have finished every command that uses them. */
 void hg__shared_release(hg__device *d, cl_mem *m, void **host);
+/*
+ * The device a step's call may copy its parameters into while it checks them
+ * (one pass instead of a check and, later, a copy): the engine's only device,
+ * where its parameters are shared, it is not quarantined and no deadline can
+ * leave a worker using it; its queue made idle (under its platform lock).
+ * NULL: none (then each device's upload copies, as with several devices).
+ * The caller copies with hg__vec_copy_finite and, when every value is
+ * finite, sets params_pre to the step's number (hg_engine.step + 1);
+ * hg__upload_params of that step then copies nothing.
+ */
+hg__device *hg__shared_step_target(hg_engine *eng);
+
 #endif /* HG_SHARED_MEM_H */

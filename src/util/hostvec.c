@@ -69,6 +69,42 @@ bool hg__vec_all_finite(const float *restrict x, size_t n)
     return all_finite(x, n);
 }
 
+BODY bool copy_finite(float *restrict dst, const float *restrict x, size_t n)
+{
+    /* all_finite's lanes, each element stored as it is read */
+    size_t m = main_part(n);
+    int lane[8] = {0}, bad = 0;
+    for (size_t i = 0; i < m; i += 8)
+        for (int j = 0; j < 8; j++) {
+            float v = x[i + (size_t)j];
+            dst[i + (size_t)j] = v;
+            lane[j] |= not_finite(v);
+        }
+    for (size_t i = m; i < n; i++) {
+        dst[i] = x[i];
+        bad |= not_finite(x[i]);
+    }
+    for (int j = 0; j < 8; j++)
+        bad |= lane[j];
+    return !bad;
+}
+
+#if HG_VEC_AVX2
+AVX2 static bool copy_finite_avx2(float *restrict dst, const float *restrict x, size_t n)
+{
+    return copy_finite(dst, x, n);
+}
+#endif
+
+bool hg__vec_copy_finite(float *restrict dst, const float *restrict x, size_t n)
+{
+#if HG_VEC_AVX2
+    if (__builtin_cpu_supports("avx2"))
+        return copy_finite_avx2(dst, x, n);
+#endif
+    return copy_finite(dst, x, n);
+}
+
 BODY void add_f32(double *restrict acc, const float *restrict x, size_t n)
 {
     size_t m = main_part(n);

@@ -24,6 +24,10 @@
    only when there is one). */
 bool hg__vec_all_finite(const float *restrict x, size_t n);
 
+/* dst[i] = x[i] for i < n, and hg__vec_all_finite(x, n), in one pass (a step's
+   parameters into the one device's shared buffer: shared_mem.h). */
+bool hg__vec_copy_finite(float *restrict dst, const float *restrict x, size_t n);
+
 /* acc[i] += (double)x[i] for i < n (the host reduction of a record). */
 void hg__vec_add_f32(double *restrict acc, const float *restrict x, size_t n);
 
