@@ -48,9 +48,10 @@ static void make_problem(test_problem *p, hg_model_kind kind)
     test_problem_make(p, &spec);
 }
 
-/* An engine on the test's devices; shared false: the no_shared_memory knob.
-   Serial: Oclgrind's uninitialised-value plugin needs one host thread. */
-static hg_engine *make_engine(const test_problem *p, bool det, bool shared)
+/* An engine on the test's devices; shared false: the no_shared_memory knob;
+   refuse: the refuse_svm knob.  Serial: Oclgrind's uninitialised-value plugin
+   needs one host thread. */
+static hg_engine *make_engine_svm(const test_problem *p, bool det, bool shared, bool refuse)
 {
     hg_options dev;
     hg_options_init(&dev);
@@ -65,13 +66,18 @@ static hg_engine *make_engine(const test_problem *p, bool det, bool shared)
     if (det)
         o.block_rows = 32;
     const hg__engine_knobs k = {.serial = true, .no_joint = true, .no_fission = true,
-                                .no_shared_memory = !shared};
+                                .no_shared_memory = !shared, .refuse_svm = refuse};
     hg_engine *e = NULL;
     hg_error err;
     ck_assert_msg(hg__engine_create_knobs(&o, &k, &p->m, &e, &err) == HG_OK, "create: %s",
                   err.message);
     ck_assert_msg(hg_engine_set_data(e, &p->d, &err) == HG_OK, "set_data: %s", err.message);
     return e;
+}
+
+static hg_engine *make_engine(const test_problem *p, bool det, bool shared)
+{
+    return make_engine_svm(p, det, shared, false);
 }
 
 /* Only device i computes. */
@@ -343,6 +349,50 @@ END_TEST
 START_TEST(mlp_same_bits_deterministic) { check_same_bits(HG_MODEL_MLP, true); }
 END_TEST
 
+/*
+ * A device that can share but whose runtime refuses the SVM allocations (the
+ * refuse_svm knob) gets ordinary buffers and copies by commands: the copying
+ * engine's bits and exactly its commands, on every step of four_steps.
+ */
+START_TEST(refused_svm_copies)
+{
+    test_problem p;
+    make_problem(&p, HG_MODEL_SOFTMAX);
+    hg_engine *er = make_engine_svm(&p, false, true, true), *ec = make_engine(&p, false, false);
+    const size_t P = p.P;
+    float *gr = malloc(4 * P * sizeof *gr), *gc = malloc(4 * P * sizeof *gc);
+    ck_assert(gr && gc);
+    size_t tried = 0;
+    for (size_t i = 0; i < hg_engine_device_count(er); i++) {
+        hg__device *d = &er->dev[i];
+        if (!d->shared)
+            continue;
+        hg_error err;
+        hg__kchoice kc = d->kc;
+        ck_assert(hg__kchoice_apply(ec, &ec->dev[i], ec->dev[i].li, &kc, &err) == HG_OK);
+        double lr[4], lc[4];
+        uint64_t cr[2], cc[2];
+        four_steps(&p, er, i, gr, lr, cr, d->what);
+        four_steps(&p, ec, i, gc, lc, cc, d->what);
+        ck_assert_msg(!d->params_host && !d->idxb_host && !d->readback.svm,
+                      "%s: shared buffers although refused", d->what);
+        ck_assert_msg(memcmp(gr, gc, 4 * P * sizeof *gr) == 0 && !memcmp(lr, lc, sizeof lr),
+                      "%s: refused SVM, not the copying engine's bits", d->what);
+        ck_assert_msg(cr[0] == cc[0] && cr[1] == cc[1], "%s: commands %llu and %llu, copying "
+                      "%llu and %llu", d->what, (unsigned long long)cr[0],
+                      (unsigned long long)cr[1], (unsigned long long)cc[0],
+                      (unsigned long long)cc[1]);
+        tried++;
+    }
+    ck_assert_uint_ge(tried, 1);
+    hg_engine_destroy(er);
+    hg_engine_destroy(ec);
+    free(gr);
+    free(gc);
+    test_problem_free(&p);
+}
+END_TEST
+
 /* An engine of device i of e's list alone (devices "name:..."): shared or copying. */
 static hg_engine *make_alone(const test_problem *p, const hg_engine *e, size_t i, bool shared)
 {
@@ -463,6 +513,7 @@ int main(void)
     tcase_add_test(tc, mlp_same_bits_fast);
     tcase_add_test(tc, mlp_same_bits_deterministic);
     tcase_add_test(tc, one_device_copies_while_checking);
+    tcase_add_test(tc, refused_svm_copies);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

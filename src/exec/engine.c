@@ -364,6 +364,7 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     eng->gemm_kblock = knobs->gemm_kblock;
     eng->gemm_order = knobs->gemm_order;
     eng->first_wgrad = knobs->first_wgrad;
+    eng->refuse_svm = knobs->refuse_svm;
     eng->head_rows = knobs->head_rows;
     eng->fused_cols = knobs->fused_cols;
     eng->update_parts = knobs->update_parts;

@@ -299,6 +299,7 @@ typedef struct hg__device {
     cl_uint          *idxb_host;      /* the same for idxb */
     bool              shared;         /* params, idxb and the record slots are shared
                                          buffers (shared_mem.h), fixed at open */
+    bool              refuse_svm;     /* tests: its SVM allocations count as refused */
     bool              idle;           /* its queue has run every command: nothing
                                          enqueued since a clFinish (hg__queue_settle) */
     uint64_t          params_pre;     /* the step (hg_engine.step) whose parameters the
@@ -484,6 +485,7 @@ struct hg_engine {
     void            *fault_user;
     hg__wait_policy  wait_policy;     /* how the host waits for the devices (devwait.h):
                                          knob wait, else HETGRAD_WAIT, else auto */
+    bool             refuse_svm;      /* tests (a knob): hg__shared_alloc falls back */
     bool             no_shared;       /* knob no_shared_memory or
                                          HETGRAD_SHARED_MEMORY=off: every device copies
                                          parameters, indices and records by commands

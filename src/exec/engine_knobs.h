@@ -46,6 +46,9 @@ typedef struct hg__engine_knobs {
                               with the host (shared_mem.h), as
                               HETGRAD_SHARED_MEMORY=off (tests: both give the same
                               bits) */
+    bool refuse_svm;    /* tests: every SVM allocation counts as refused, so that a
+                           device able to share takes the ordinary buffers
+                           hg__shared_alloc falls back to (shared_mem.h) */
     const char *steal;  /* work stealing within a step (steal.h): "auto", "on" or
                            "off"; NULL: HETGRAD_STEAL, else auto */
     double steal_grain_ms; /* > 0: the smallest claim of work stealing, in predicted

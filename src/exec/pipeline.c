@@ -263,6 +263,7 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li,
         return st;
     d->wait = (hg__waiter){.policy = eng->wait_policy};
     d->shared = !eng->no_shared && hg__shared_capable(d);
+    d->refuse_svm = eng->refuse_svm;
     cl_int rc = clGetDeviceInfo(d->cl_dev, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT,
                                 sizeof d->float_width, &d->float_width, NULL);
     if (rc != CL_SUCCESS)

@@ -151,9 +151,10 @@ static hg_status slots_buffer(hg__device *d, size_t total, hg_error *err)
 {
     hg__readback *rb = &d->readback;
     if (d->shared) {
-        rb->svm = true;
-        return hg__shared_alloc(d, &rb->all, (void **)&rb->block, total, "gradient records",
-                                err);
+        hg_status st = hg__shared_alloc(d, &rb->all, (void **)&rb->block, total,
+                                        "gradient records", err);
+        rb->svm = rb->block != NULL; /* else a device buffer: read back by commands */
+        return st;
     }
     if (!d->info->host_unified_memory)
         return hg__alloc_mem(d, &rb->all, total, "gradient records", err);

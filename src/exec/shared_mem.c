@@ -57,11 +57,14 @@ hg_status hg__shared_alloc(hg__device *d, cl_mem *m, void **host, size_t bytes,
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0,
                              "%s on %s: %zu bytes exceed CL_DEVICE_MAX_MEM_ALLOC_SIZE (%llu)",
                              what, d->what, bytes, (unsigned long long)d->info->max_alloc_bytes);
-    *host = clSVMAlloc(d->ctx, CL_MEM_READ_WRITE | CL_MEM_SVM_FINE_GRAIN_BUFFER, bytes, 0);
+    /* A runtime that reports the capability but refuses the allocation or the
+       buffer on it (an SVM pool exhausted) gets an ordinary buffer: *host NULL,
+       and the callers copy by commands, as on a device without SVM. */
+    *host = d->refuse_svm ? NULL
+                          : clSVMAlloc(d->ctx, CL_MEM_READ_WRITE | CL_MEM_SVM_FINE_GRAIN_BUFFER,
+                                       bytes, 0);
     if (!*host)
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0,
-                             "clSVMAlloc(%s, %zu bytes, fine-grained) on %s failed", what,
-                             bytes, d->what);
+        return hg__alloc_mem(d, m, bytes, what, err);
     memset(*host, 0, bytes);
     cl_int rc = CL_SUCCESS;
     *m = clCreateBuffer(d->ctx, CL_MEM_READ_WRITE | CL_MEM_USE_HOST_PTR, bytes, *host, &rc);
@@ -69,9 +72,7 @@ hg_status hg__shared_alloc(hg__device *d, cl_mem *m, void **host, size_t bytes,
         *m = NULL;
         clSVMFree(d->ctx, *host);
         *host = NULL;
-        return hg__cl_fail(err, rc != CL_SUCCESS ? rc : CL_MEM_OBJECT_ALLOCATION_FAILURE,
-                           "clCreateBuffer(%s, %zu bytes, on SVM) on %s", what, bytes,
-                           d->what);
+        return hg__alloc_mem(d, m, bytes, what, err);
     }
     return HG_OK;
 }

@@ -22,9 +22,11 @@ bool hg__shared_capable(const hg__device *d);
  * *m of bytes (at least one float), and *host its memory where d->shared:
  * a fine-grained SVM allocation that *m is created on (CL_MEM_USE_HOST_PTR),
  * so that the host's writes reach the kernels and the kernels' writes the
- * host at the commands' completion, with no copy.  Elsewhere *m is a device
- * buffer and *host NULL.  Releases what *m and *host held first (the device
- * must have finished with them).  HG_OUT_OF_MEMORY or HG_OPENCL naming what.
+ * host at the commands' completion, with no copy.  Elsewhere, and where the
+ * runtime refuses the SVM allocation or the buffer on it, *m is a device
+ * buffer and *host NULL (the callers then copy by commands).  Releases what
+ * *m and *host held first (the device must have finished with them).
+ * HG_OUT_OF_MEMORY or HG_OPENCL naming what.
  */
 hg_status hg__shared_alloc(hg__device *d, cl_mem *m, void **host, size_t bytes,
                            const char *what, hg_error *err);
