@@ -561,6 +561,9 @@ hg_status hg__set_args(hg__device *d, cl_kernel k, const char *name, const hg__k
  */
 hg_status hg__launch(hg__device *d, cl_kernel k, cl_uint dims, const size_t *gws,
                      const size_t *lws, const char *name, hg_error *err);
+/* *bytes (0 becomes one float) within CL_DEVICE_MAX_MEM_ALLOC_SIZE, else
+   HG_OUT_OF_MEMORY naming what: the check of every buffer d allocates. */
+hg_status hg__alloc_size(const hg__device *d, size_t *bytes, const char *what, hg_error *err);
 hg_status hg__alloc_mem(hg__device *d, cl_mem *m, size_t bytes, const char *what,
                         hg_error *err);
 void hg__release_mem(cl_mem *m);

@@ -169,16 +169,25 @@ void hg__release_mem(cl_mem *m)
     *m = NULL;
 }
 
+hg_status hg__alloc_size(const hg__device *d, size_t *bytes, const char *what, hg_error *err)
+{
+    if (*bytes == 0)
+        *bytes = sizeof(float);
+    if (*bytes > d->info->max_alloc_bytes)
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0,
+                             "%s on %s: %zu bytes exceed CL_DEVICE_MAX_MEM_ALLOC_SIZE (%llu)",
+                             what, d->what, *bytes,
+                             (unsigned long long)d->info->max_alloc_bytes);
+    return HG_OK;
+}
+
 hg_status hg__alloc_mem(hg__device *d, cl_mem *m, size_t bytes, const char *what,
                         hg_error *err)
 {
     hg__release_mem(m);
-    if (bytes == 0)
-        bytes = sizeof(float);
-    if (bytes > d->info->max_alloc_bytes)
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0,
-                             "%s on %s: %zu bytes exceed CL_DEVICE_MAX_MEM_ALLOC_SIZE (%llu)",
-                             what, d->what, bytes, (unsigned long long)d->info->max_alloc_bytes);
+    hg_status st = hg__alloc_size(d, &bytes, what, err);
+    if (st != HG_OK)
+        return st;
     cl_int rc = CL_SUCCESS;
     *m = clCreateBuffer(d->ctx, CL_MEM_READ_WRITE, bytes, NULL, &rc);
     if (rc != CL_SUCCESS || !*m) {

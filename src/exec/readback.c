@@ -158,11 +158,9 @@ static hg_status slots_buffer(hg__device *d, size_t total, hg_error *err)
     }
     if (!d->info->host_unified_memory)
         return hg__alloc_mem(d, &rb->all, total, "gradient records", err);
-    if (total > d->info->max_alloc_bytes)
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0,
-                             "gradient records on %s: %zu bytes exceed "
-                             "CL_DEVICE_MAX_MEM_ALLOC_SIZE (%llu)", d->what, total,
-                             (unsigned long long)d->info->max_alloc_bytes);
+    hg_status st = hg__alloc_size(d, &total, "gradient records", err);
+    if (st != HG_OK)
+        return st;
     const size_t page = 4096;
     size_t rounded = (total + page - 1) / page * page;
     rb->block = aligned_alloc(page, rounded);

@@ -51,12 +51,9 @@ hg_status hg__shared_alloc(hg__device *d, cl_mem *m, void **host, size_t bytes,
     hg__shared_release(d, m, host);
     if (!d->shared)
         return hg__alloc_mem(d, m, bytes, what, err);
-    if (bytes == 0)
-        bytes = sizeof(float);
-    if (bytes > d->info->max_alloc_bytes)
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0,
-                             "%s on %s: %zu bytes exceed CL_DEVICE_MAX_MEM_ALLOC_SIZE (%llu)",
-                             what, d->what, bytes, (unsigned long long)d->info->max_alloc_bytes);
+    hg_status st = hg__alloc_size(d, &bytes, what, err);
+    if (st != HG_OK)
+        return st;
     /* A runtime that reports the capability but refuses the allocation or the
        buffer on it (an SVM pool exhausted) gets an ordinary buffer: *host NULL,
        and the callers copy by commands, as on a device without SVM. */
