@@ -48,15 +48,17 @@ static void make_problem(test_problem *p, hg_model_kind kind)
     test_problem_make(p, &spec);
 }
 
-/* An engine on the test's devices; shared false: the no_shared_memory knob;
-   refuse: the refuse_svm knob.  Serial: Oclgrind's uninitialised-value plugin
-   needs one host thread. */
-static hg_engine *make_engine_svm(const test_problem *p, bool det, bool shared, bool refuse)
+/* An engine on the test's devices (devices: a selection, NULL all); shared false:
+   the no_shared_memory knob; refuse: the refuse_svm knob.  Serial: Oclgrind's
+   uninitialised-value plugin needs one host thread. */
+static hg_engine *make_engine_svm(const test_problem *p, const char *devices, bool det,
+                                  bool shared, bool refuse)
 {
     hg_options dev;
     hg_options_init(&dev);
     dev.use_environment = false;
     dev.keep_duplicates = true;
+    dev.devices = devices;
     hg_engine_options o;
     hg_engine_options_init(&o);
     o.devices = &dev;
@@ -77,7 +79,7 @@ static hg_engine *make_engine_svm(const test_problem *p, bool det, bool shared, 
 
 static hg_engine *make_engine(const test_problem *p, bool det, bool shared)
 {
-    return make_engine_svm(p, det, shared, false);
+    return make_engine_svm(p, NULL, det, shared, false);
 }
 
 /* Only device i computes. */
@@ -358,7 +360,7 @@ START_TEST(refused_svm_copies)
 {
     test_problem p;
     make_problem(&p, HG_MODEL_SOFTMAX);
-    hg_engine *er = make_engine_svm(&p, false, true, true), *ec = make_engine(&p, false, false);
+    hg_engine *er = make_engine_svm(&p, NULL, false, true, true), *ec = make_engine(&p, false, false);
     const size_t P = p.P;
     float *gr = malloc(4 * P * sizeof *gr), *gc = malloc(4 * P * sizeof *gc);
     ck_assert(gr && gc);
@@ -396,25 +398,10 @@ END_TEST
 /* An engine of device i of e's list alone (devices "name:..."): shared or copying. */
 static hg_engine *make_alone(const test_problem *p, const hg_engine *e, size_t i, bool shared)
 {
-    hg_options dev;
-    hg_options_init(&dev);
-    dev.use_environment = false;
-    dev.keep_duplicates = true;
     char expr[300];
     snprintf(expr, sizeof expr, "name:%s", hg_engine_device(e, i)->name);
-    dev.devices = expr;
-    hg_engine_options o;
-    hg_engine_options_init(&o);
-    o.devices = &dev;
-    o.no_profile_cache = true;
-    o.batch_rows = 100;
-    const hg__engine_knobs k = {.no_fission = true, .no_shared_memory = !shared};
-    hg_engine *a = NULL;
-    hg_error err;
-    ck_assert_msg(hg__engine_create_knobs(&o, &k, &p->m, &a, &err) == HG_OK, "create: %s",
-                  err.message);
+    hg_engine *a = make_engine_svm(p, expr, false, shared, false);
     ck_assert_uint_eq(hg_engine_device_count(a), 1);
-    ck_assert_msg(hg_engine_set_data(a, &p->d, &err) == HG_OK, "set_data: %s", err.message);
     return a;
 }
 
