@@ -283,7 +283,9 @@ typedef struct bench {
     bool   failed;             /* a check failed: exit 1 */
     size_t ndev;               /* the engine's devices, from the first model */
     char   dev_names[MAX_DEVICES][256];
-    double read_gbs;           /* host read bandwidth, measured in this run */
+    double read_gbs;           /* host read bandwidth, measured in this run: the better
+                                  of read_pages' two */
+    hg__bench_read read_pages; /* on the default pages and on 2 MiB pages */
     double peak_gflops[MAX_DEVICES]; /* each device's FMA peak, measured in this run */
     double mem_gbs[MAX_DEVICES]; /* each device's memory roof: its own memory's read
                                     bandwidth, or read_gbs for one sharing the host's */
@@ -870,6 +872,8 @@ static bool print_json(const bench *b, const model_run *runs, size_t nruns)
     json_key(&j, "classes"); json_u64(&j, CLASSES);
     json_key(&j, "hidden"); json_u64(&j, HIDDEN);
     json_key(&j, "read_gbs"); json_double(&j, b->read_gbs);
+    json_key(&j, "read_gbs_default_pages"); json_double(&j, b->read_pages.default_pages_gbs);
+    json_key(&j, "read_gbs_huge_pages"); json_double(&j, b->read_pages.huge_pages_gbs);
     json_key(&j, "peak_gflops");
     json_begin_array(&j);
     for (size_t d = 0; d < ndev; d++)
@@ -1084,9 +1088,11 @@ int main(int argc, char **argv)
          "after warm-up), OpenBLAS with %d threads", rows, repeats,
          openblas_get_num_threads());
     b.quick = quick;
-    b.read_gbs = hg__bench_read_gbs(quick ? (size_t)64 << 20 : (size_t)1 << 30, 5);
-    note(&cmd, "host read bandwidth: %.1f GB/s (every core summing a %s buffer)", b.read_gbs,
-         quick ? "64 MiB" : "1 GiB");
+    b.read_gbs = hg__bench_read_gbs(quick ? (size_t)64 << 20 : (size_t)1 << 30, 5,
+                                    &b.read_pages);
+    note(&cmd, "host read bandwidth: %.1f GB/s (every core summing a %s buffer: %.1f GB/s on "
+         "the default pages, %.1f on 2 MiB pages)", b.read_gbs, quick ? "64 MiB" : "1 GiB",
+         b.read_pages.default_pages_gbs, b.read_pages.huge_pages_gbs);
     for (size_t i = 0; i < nruns; i++)
         run_model(&b, &runs[i], &eopt);
 
@@ -1100,8 +1106,9 @@ int main(int argc, char **argv)
         for (size_t d = 0; d < b.ndev; d++)
             printf("%s [%zu] %s", d ? "," : "", d, b.dev_names[d]);
         printf("; OpenBLAS %d thread(s)\n", openblas_get_num_threads());
-        printf("measured in this run: host read bandwidth %.1f GB/s; FP32 peak (FMA loop):",
-               b.read_gbs);
+        printf("measured in this run: host read bandwidth %.1f GB/s (default pages %.1f, 2 MiB "
+               "pages %.1f); FP32 peak (FMA loop):", b.read_gbs,
+               b.read_pages.default_pages_gbs, b.read_pages.huge_pages_gbs);
         for (size_t d = 0; d < b.ndev; d++)
             printf("%s [%zu] %.1f GFLOP/s", d ? "," : "", d, b.peak_gflops[d]);
         printf("; memory roof:");
