@@ -19,6 +19,8 @@
  * and, optionally (fused.c: CPUs with AVX2's registers),
  *   HG_RBB rows per column block (16, 32 or 64; a multiple of HG_RB) and
  *   HG_BC  classes a column pass: hg_backward_cols
+ * and (fused.c: CPU devices) HG_PREFETCH: the next block's rows fetched while
+ * a block's backward pass runs (HG_PREFETCH_NEXT).
  *
  * Same bits whatever HG_KC, HG_RF, HG_RB, HG_RBB, HG_BC, the local size or the device:
  * every sum has a fixed order -- a row's prediction is 16 lanes over the
@@ -127,12 +129,34 @@ __kernel void hg_fused_prep(__global const float *params, const uint w_off,
         }                                                                           \
     }
 
-/* pw (dWt, HG_K x HG_F) += g[c * NR + r] x_r for the NR rows x0[r], in row order. */
+/*
+ * With HG_PREFETCH (fused.c: CPU devices; clang's __builtin_prefetch, which
+ * POCL's and Intel's compilers take), vector v of each of the next block's
+ * NR rows xn[r] is fetched into L1 while this block's rows, already in cache,
+ * go by: the backward pass then overlaps the next block's memory reads, where
+ * the forward pass otherwise waits for them (one 64-byte line a row per
+ * vector).  OpenCL's prefetch() compiles to nothing on POCL 3.1; another
+ * compiler than clang ignores HG_PREFETCH.  A hint only:
+ * nothing is read into the sums, so the same bits; xn NULL: none.
+ */
+#if defined(HG_PREFETCH) && defined(__clang__)
+#define HG_PREFETCH_NEXT(NR)                                                         \
+    if (xn) {                                                                        \
+        _Pragma("unroll") for (int r = 0; r < NR; r++)                               \
+            __builtin_prefetch(xn[r] + v * 16, 0, 3);                                \
+    }
+#else
+#define HG_PREFETCH_NEXT(NR)
+#endif
+
+/* pw (dWt, HG_K x HG_F) += g[c * NR + r] x_r for the NR rows x0[r], in row order
+   (xn: the next block's rows, HG_PREFETCH_NEXT). */
 #define HG_DEFINE_BACKWARD_(NR)                                                      \
     inline void hg_backward##NR(__global const float *const *x0, const float *g,     \
-                                __global float *pw)                                  \
+                                __global float *pw, __global const float *const *xn) \
     {                                                                                \
         for (int v = 0; v < HG_FV; v++) {                                            \
+            HG_PREFETCH_NEXT(NR)                                                     \
             float16 xv[NR];                                                          \
             _Pragma("unroll") for (int r = 0; r < NR; r++)                           \
                 xv[r] = vload16(v, x0[r]);                                           \
@@ -167,12 +191,14 @@ __kernel void hg_fused_prep(__global const float *params, const uint w_off,
  * vector of pw once per HG_RB rows: with ten classes of 784 features that
  * is 31 KB each way, which with the rows does not fit a 32 KB L1, so it
  * streams through L2; here once per HG_RBB rows.  The same fma chain per
- * element (rows in order): the same bits.
+ * element (rows in order): the same bits.  xn: the next block's HG_RBB rows
+ * (HG_PREFETCH_NEXT).
  */
 inline void hg_backward_cols(__global const float *const *x0, const float *g,
-                             __global float *pw)
+                             __global float *pw, __global const float *const *xn)
 {
     for (int v = 0; v < HG_FV; v++) {
+        HG_PREFETCH_NEXT(HG_RBB)
         for (int c0 = 0; c0 < HG_K; c0 += HG_BC) {
             float16 a[HG_BC];
             _Pragma("unroll") for (int k = 0; k < HG_BC; k++)
@@ -342,7 +368,11 @@ inline void hg_slab_grad(__global const float *x, const size_t row0, __global co
                     HG_CAT(hg_forward, HG_RF)(xb + q0 + q, wt, bias, zb + q0 + q, HG_RBB);
                 HG_CAT(hg_output, HG_RB)(zb + q0, HG_RBB, labels, y, rb + q0, db, &loss);
             }
-            hg_backward_cols(xb, zb, pw);
+            __global const float *xn[HG_RBB];
+            for (int q = 0; q < HG_RBB; q++)
+                xn[q] = x + hg_batch_row(row0, idx, base, indexed, min(r + HG_RBB + q, hi - 1)) *
+                                (size_t)HG_F;
+            hg_backward_cols(xb, zb, pw, xn);
         }
     }
 #endif
@@ -354,14 +384,19 @@ inline void hg_slab_grad(__global const float *x, const size_t row0, __global co
         for (int q = 0; q < HG_RB; q += HG_RF)
             HG_CAT(hg_forward, HG_RF)(xr + q, wt, bias, z + q, HG_RB);
         HG_CAT(hg_output, HG_RB)(z, HG_RB, labels, y, rr, db, &loss);
-        HG_CAT(hg_backward, HG_RB)(xr, z, pw);
+        /* the next block's rows (the last row past the slab's end) */
+        __global const float *xn[HG_RB];
+        for (int q = 0; q < HG_RB; q++)
+            xn[q] = x + hg_batch_row(row0, idx, base, indexed, min(r + HG_RB + q, hi - 1)) *
+                            (size_t)HG_F;
+        HG_CAT(hg_backward, HG_RB)(xr, z, pw, xn);
     }
     for (; r < hi; r++) {
         rr[0] = hg_batch_row(row0, idx, base, indexed, r);
         xr[0] = x + rr[0] * (size_t)HG_F;
         hg_forward1(xr, wt, bias, z, 1);
         hg_output1(z, 1, labels, y, rr, db, &loss);
-        hg_backward1(xr, z, pw);
+        hg_backward1(xr, z, pw, 0);
     }
     for (int c = 0; c < HG_K; c++)
         pw[HG_KF + c] = db[c];

@@ -21,6 +21,7 @@
 
 #include "engine_internal.h"
 #include "engine_knobs.h"
+#include "path_ops.h"
 #include "test_problem.h"
 
 #define ROWS 1400  /* blocks of 512: 512, 512, 376 */
@@ -478,17 +479,16 @@ END_TEST
 
 /* Options that cannot be deterministic are refused with a reason. */
 /*
- * The fused kernels' column blocks (fused.cl's hg_backward_cols; on AVX2 CPUs
- * 32 rows where the model is large enough: fused.c; the fused_cols knob) give
- * the bits of the row blocks alone, with blocks of 16 and 64 rows (forced:
- * with 37 inputs no device takes them itself), on each real CPU device's
- * first and last fused candidates, on 1,400 rows (slabs of 512, 512 and 376:
- * whole blocks and a rest) and 1,100 rows through an index: softmax with 10
- * classes (two passes of 5), 7 (two of 4, the last class computed twice) and
- * 37 inputs (a vector tail of 5); the linear model (refusals).  On POCL's devices
- * only, for time (Oclgrind's checks were run on them by hand: docs/testing.md).
+ * The bits of POCL's devices' first and last fused candidates (each device alone)
+ * with the knobs ks[1 .. nk) against those with ks[0] (themselves checked against
+ * the double reference): on spec->rows rows (1,400: slabs of 512, 512 and 376, whole
+ * blocks and a rest) and on 1,100 rows through an index.  built(e, i, v), when not
+ * NULL, checks device i's build under ks[v] (asserts).  what[v] names ks[v] in a
+ * failure.  On POCL's devices only, for time.
  */
-static void check_cols(const test_problem_spec *spec)
+static void same_bits_over_knobs(const test_problem_spec *spec, const hg__engine_knobs *ks,
+                                 size_t nk, void (*built)(hg_engine *, size_t, size_t),
+                                 const char *const *what)
 {
     problem p;
     test_problem_make(&p, spec);
@@ -498,14 +498,10 @@ static void check_cols(const test_problem_spec *spec)
     /* [device][first or last candidate]: the gradient of the whole set, then
        of the index step; the losses */
     float *want = malloc(8 * 2 * p.P * sizeof *want), *g = malloc(p.P * sizeof *g);
-    double wl[8][2][2], loss;
+    double wl[4][2][2], loss;
     ck_assert(idx && want && g);
-    static const unsigned cols[] = {16, 64};
-    for (size_t v = 0; v <= sizeof cols / sizeof cols[0]; v++) {
-        /* first the row blocks alone (knob 1), then each column block */
-        /* POCL's devices only: Oclgrind's builds would cost this test's time under ASan */
-        const hg__engine_knobs k = {.serial = true, .fused_cols = v ? cols[v - 1] : 1};
-        hg_engine *e = make_engine_on(&p, NULL, BLOCK, HG_GEMM_AUTO, &k, "platform:Portable");
+    for (size_t v = 0; v < nk; v++) {
+        hg_engine *e = make_engine_on(&p, NULL, BLOCK, HG_GEMM_AUTO, &ks[v], "platform:Portable");
         size_t tried = 0;
         ck_assert_uint_le(hg_engine_device_count(e), 4);
         for (size_t i = 0; i < hg_engine_device_count(e); i++) {
@@ -518,6 +514,8 @@ static void check_cols(const test_problem_spec *spec)
                 char name[48];
                 float *w = want + (i * 2 + q) * 2 * p.P;
                 compute_alone_with(e, i, &c[q ? nc - 1 : 0], name, sizeof name);
+                if (built)
+                    built(e, i, v);
                 step(e, &p, 0, spec->rows, NULL, v ? g : w, v ? &loss : &wl[i][q][0]);
                 if (!v) {
                     expect_reference(&p, 0, spec->rows, NULL, w, wl[i][q][0]);
@@ -525,22 +523,44 @@ static void check_cols(const test_problem_spec *spec)
                     continue;
                 }
                 ck_assert_msg(memcmp(g, w, p.P * sizeof *g) == 0 && loss == wl[i][q][0],
-                              "device %zu, %s, column blocks of %u rows: not the bits of "
-                              "the row blocks", i, name, cols[v - 1]);
+                              "device %zu, %s, %s: not the bits of %s", i, name, what[v],
+                              what[0]);
                 step(e, &p, 0, 1100, idx, g, &loss);
                 ck_assert_msg(memcmp(g, w + p.P, p.P * sizeof *g) == 0 && loss == wl[i][q][1],
-                              "device %zu, %s, column blocks of %u rows, rows through an "
-                              "index: not the bits of the row blocks", i, name, cols[v - 1]);
+                              "device %zu, %s, %s, rows through an index: not the bits of %s",
+                              i, name, what[v], what[0]);
                 tried++;
             }
         }
-        ck_assert_uint_ge(tried, v ? 4 : 0);
+        ck_assert_uint_ge(tried, v ? 4 : 0); /* two devices, two candidates each */
         hg_engine_destroy(e);
     }
     free(idx);
     free(want);
     free(g);
     test_problem_free(&p);
+}
+
+/*
+ * The fused kernels' column blocks (fused.cl's hg_backward_cols; on AVX2 CPUs
+ * 32 rows where the model is large enough: fused.c; the fused_cols knob) give
+ * the bits of the row blocks alone, with blocks of 16 and 64 rows (forced:
+ * with 37 inputs no device takes them itself), on each of POCL's devices' first
+ * and last fused candidates (same_bits_over_knobs): softmax with 10 classes (two
+ * passes of 5), 7 (two of 4, the last class computed twice) and 37 inputs (a
+ * vector tail of 5); the linear model (refusals).  Oclgrind's checks were run
+ * on them by hand (docs/testing.md).
+ */
+static void check_cols(const test_problem_spec *spec)
+{
+    /* first the row blocks alone (knob 1), then each column block; one host
+       thread (serial) */
+    const hg__engine_knobs ks[] = {{.serial = true, .fused_cols = 1},
+                                   {.serial = true, .fused_cols = 16},
+                                   {.serial = true, .fused_cols = 64}};
+    static const char *const what[] = {"the row blocks", "column blocks of 16 rows",
+                                       "column blocks of 64 rows"};
+    same_bits_over_knobs(spec, ks, 3, NULL, what);
 }
 
 START_TEST(fused_column_blocks_same_bits)
@@ -569,6 +589,57 @@ START_TEST(fused_column_blocks_same_bits)
         ck_assert_msg(strstr(err.message, "fused_cols"), "%s", err.message);
     }
     test_problem_free(&p);
+}
+END_TEST
+
+/* Asserts that device i's fused program was built with -DHG_PREFETCH (fused.c) when
+   v is 1 or more (knobs that leave it on) and without it when v is 0 (no_prefetch):
+   its build options. */
+static void built_prefetch(hg_engine *e, size_t i, size_t v)
+{
+    const hg__device *d = &e->dev[i];
+    cl_program prog = NULL;
+    const char *label = NULL;
+    ck_assert_msg(d->ops && d->ops->program && d->ops->program(d->ps, 0, &prog, &label),
+                  "%s: no fused program", d->what);
+    char opt[1024] = "";
+    ck_assert(clGetProgramBuildInfo(prog, d->cl_dev, CL_PROGRAM_BUILD_OPTIONS, sizeof opt,
+                                    opt, NULL) == CL_SUCCESS);
+    ck_assert_msg(strstr(opt, "HG_SOFTMAX") || strstr(opt, "HG_LINEAR"),
+                  "%s: not a fused program's options: %s", d->what, opt);
+    ck_assert_msg((strstr(opt, "-DHG_PREFETCH") != NULL) == (v >= 1),
+                  "%s: built %s -DHG_PREFETCH (%s)", d->what, v ? "without" : "with", opt);
+}
+
+/*
+ * The fused kernels' fetches of the next rows (fused.cl's HG_PREFETCH_NEXT, on
+ * CPU devices; the no_prefetch knob turns them off) give the bits without them,
+ * on each of POCL's devices' first and last fused candidates
+ * (same_bits_over_knobs; through an index the next rows are the index's), in
+ * row blocks and in column blocks of 32 rows (as AVX2 CPUs take them):
+ * softmax with 10 classes and 37 inputs (two whole vectors and a tail), the
+ * linear model with 3 outputs.  Each build must say whether it fetches (its
+ * build options), so that no comparison is of a build with itself.
+ */
+static void check_prefetch(const test_problem_spec *spec)
+{
+    const hg__engine_knobs ks[] = {{.serial = true, .no_prefetch = true, .fused_cols = 1},
+                                   {.serial = true, .fused_cols = 1},
+                                   {.serial = true, .fused_cols = 32}};
+    static const char *const what[] = {"no fetches", "fetching the next rows",
+                                       "fetching the next rows in column blocks of 32"};
+    same_bits_over_knobs(spec, ks, 3, built_prefetch, what);
+}
+
+START_TEST(fused_prefetch_same_bits)
+{
+    const test_problem_spec ten = {.kind = HG_MODEL_SOFTMAX, .rows = ROWS, .inputs = 37,
+                                   .outputs = 10, .seed = 24, .shift = 1.5,
+                                   .param_scale = 0.5};
+    const test_problem_spec lin = {.kind = HG_MODEL_LINEAR, .rows = ROWS, .inputs = 37,
+                                   .outputs = 3, .seed = 25, .shift = 1.5, .param_scale = 0.5};
+    check_prefetch(&ten);
+    check_prefetch(&lin);
 }
 END_TEST
 
@@ -622,6 +693,7 @@ int main(void)
     tcase_set_tags(kn, "knobs");
     tcase_set_timeout(kn, 600);
     tcase_add_test(kn, fused_column_blocks_same_bits);
+    tcase_add_test(kn, fused_prefetch_same_bits);
     suite_add_tcase(s, kn);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -453,6 +453,8 @@ struct hg_engine {
                                          on every device (a knob); 0: by the device */
     unsigned         fused_cols;      /* > 0: the fused kernels' column blocks on every
                                          device, 1 for none (a knob); 0: by the device */
+    bool             no_prefetch;     /* the fused kernels fetch no rows ahead on CPU
+                                         devices (a knob; fused.c) */
     unsigned         update_parts;    /* > 0: a training step's update in this many
                                          parts (a knob); 0: measured (update.c) */
     hg__update_trials upd[2];         /* the measured split of the updates (update.c):

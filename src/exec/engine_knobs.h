@@ -75,6 +75,9 @@ typedef struct hg__engine_knobs {
     unsigned fused_cols;   /* 16, 32 or 64: the rows of the fused kernels' column
                               blocks on every device (fused.cl's HG_RBB); 1: none;
                               0: each device's own (fused.c) */
+    bool no_prefetch;      /* the fused kernels fetch no rows ahead (fused.cl's
+                              HG_PREFETCH, on CPU devices; tests: both give the
+                              same bits) */
     unsigned update_parts; /* > 0: a training step's optimizer update in this many
                               parts at once, the caller's and up to 3 device workers'
                               (as many as the engine has devices; tests: any number

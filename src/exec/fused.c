@@ -243,6 +243,9 @@ static hg_status open_fused(hg_engine *eng, hg__device *d, const hg__kchoice *k,
     /* Oclgrind's uninitialised-value plugin crashes on 16-wide shuffles: the
        lane sums go through memory there (same bits; see fused.cl) */
     bool oclgrind = strstr(d->info->platform_name, "Oclgrind") != NULL;
+    /* the next rows fetched during the backward pass on CPU devices (fused.cl's
+       HG_PREFETCH_NEXT: the forward pass waited on the rows' memory reads) */
+    bool prefetch = hg__real_cpu(d) && !eng->no_prefetch;
     char cols[48] = "";
     unsigned rbb = column_block(eng, d);
     if (rbb) /* the classes a column pass: at most 6 (12 of AVX2's 16 registers) */
@@ -250,9 +253,9 @@ static hg_status open_fused(hg_engine *eng, hg__device *d, const hg__kchoice *k,
                  (K + (K + 5) / 6 - 1) / ((K + 5) / 6));
     snprintf(opt, sizeof opt,
              "-cl-std=CL1.2 -DHG_F=%u -DHG_K=%u -DHG_KP=%u -DHG_KC=%u -DHG_RF=%u -DHG_RB=%u "
-             "-D%s%s%s%s%s", F, K, kp, k->c, k->a, k->b, soft ? "HG_SOFTMAX" : "HG_LINEAR",
-             oclgrind ? " -DHG_HSUM_STORE" : "", k->one ? " -DHG_ONE" : "", cols,
-             hg__path_broken_option(eng, k));
+             "-D%s%s%s%s%s%s", F, K, kp, k->c, k->a, k->b, soft ? "HG_SOFTMAX" : "HG_LINEAR",
+             oclgrind ? " -DHG_HSUM_STORE" : "", prefetch ? " -DHG_PREFETCH" : "",
+             k->one ? " -DHG_ONE" : "", cols, hg__path_broken_option(eng, k));
     snprintf(fs->label, sizeof fs->label, "fused-%s-%ux%u-r%ub%uk%u%s",
              soft ? "softmax" : "linear", F, K, k->a, k->b, k->c, k->one ? "-one" : "");
     hg_status st = hg__path_build(eng, d, src, len, fs->label, opt, &fs->prog, err);
