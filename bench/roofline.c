@@ -47,9 +47,11 @@ typedef float hg__v16 __attribute__((vector_size(64)));
 static void *sum_slice(void *arg)
 {
     slice *s = arg;
-    /* four independent vector sums: the loop is bound by loads, not by add
-       latency or by scalar instructions (a scalar loop of 16 sums measured
-       17.8 GB/s where this one reads 26.9 on a 2-core Xeon, 2026-12-06) */
+    /* four independent vector sums and software prefetch: bound by the loads,
+       not by add latency or scalar instructions.  On the 2-core KVM Xeon
+       (2026-12-06) a standalone copy of the scalar loop of 16 sums this
+       replaced read 17.8 GB/s on 4 KiB pages and 29.9 on 2 MiB pages (23.9 and
+       35.5 with prefetch); this loop in bench_gradient 21.5-22.4 and 34.0-34.6 */
     hg__v16 acc[4] = {{0}};
     size_t i = 0;
     for (; i + 64 <= s->n; i += 64) {

@@ -22,7 +22,7 @@ typedef struct hg__bench_read {
  * better of the two (each into *how when not NULL).  The limit of a kernel that
  * reads the host's memory: on a virtual machine with 4 KiB pages a read stream
  * also walks the page tables of the host's and of the guest's (a 2-core KVM Xeon,
- * 2026-12-06: 26.9 GB/s on 4 KiB pages, 35.5 on 2 MiB).
+ * 2026-12-06: 21.5-22.4 GB/s on 4 KiB pages, 34.0-34.6 on 2 MiB).
  */
 double hg__bench_read_gbs(size_t bytes, int repeats, hg__bench_read *how);
 

@@ -122,12 +122,16 @@ START_TEST(kernels_embedded_verbatim)
         FILE *f = fopen(path, "rb");
         ck_assert_msg(f != NULL, "cannot open %s", path);
         char *buf = malloc(len + 2);
+        ck_assert_ptr_nonnull(buf);
         size_t got = fread(buf, 1, len + 1, f);
         fclose(f);
-        ck_assert_uint_eq(got, len);
-        ck_assert(memcmp(buf, src, len) == 0);
-        ck_assert_int_eq(src[len], '\0');
+        /* compared before the asserts, so that a failing one leaks nothing
+           (a leak report would hide which kernel differs) */
+        bool same = got == len && memcmp(buf, src, len) == 0;
         free(buf);
+        ck_assert_msg(same, "%s: the embedded kernel differs from the file (%zu bytes read, "
+                      "%zu embedded): rebuild", path, got, len);
+        ck_assert_int_eq(src[len], '\0');
     }
 }
 END_TEST
