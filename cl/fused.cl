@@ -332,6 +332,18 @@ inline size_t hg_batch_row(const size_t row0, __global const uint *idx, const ui
 }
 
 /*
+ * xn[q] = the batch's row r + q (hg_batch_row) for q < n, the slab's last row hi - 1
+ * past its end: the next block's rows, for HG_PREFETCH_NEXT.
+ */
+inline void hg_next_rows(__global const float *x, const size_t row0, __global const uint *idx,
+                         const uint base, const uint indexed, const size_t r, const int n,
+                         const size_t hi, __global const float **xn)
+{
+    for (int q = 0; q < n; q++)
+        xn[q] = x + hg_batch_row(row0, idx, base, indexed, min(r + q, hi - 1)) * (size_t)HG_F;
+}
+
+/*
  * Rows [lo, hi) of the batch (its rows as hg_batch_row maps them): their
  * partial sums into pw (dWt, HG_K x HG_F; db, HG_K; the loss), in row order.
  */
@@ -369,9 +381,7 @@ inline void hg_slab_grad(__global const float *x, const size_t row0, __global co
                 HG_CAT(hg_output, HG_RB)(zb + q0, HG_RBB, labels, y, rb + q0, db, &loss);
             }
             __global const float *xn[HG_RBB];
-            for (int q = 0; q < HG_RBB; q++)
-                xn[q] = x + hg_batch_row(row0, idx, base, indexed, min(r + HG_RBB + q, hi - 1)) *
-                                (size_t)HG_F;
+            hg_next_rows(x, row0, idx, base, indexed, r + HG_RBB, HG_RBB, hi, xn);
             hg_backward_cols(xb, zb, pw, xn);
         }
     }
@@ -384,11 +394,8 @@ inline void hg_slab_grad(__global const float *x, const size_t row0, __global co
         for (int q = 0; q < HG_RB; q += HG_RF)
             HG_CAT(hg_forward, HG_RF)(xr + q, wt, bias, z + q, HG_RB);
         HG_CAT(hg_output, HG_RB)(z, HG_RB, labels, y, rr, db, &loss);
-        /* the next block's rows (the last row past the slab's end) */
         __global const float *xn[HG_RB];
-        for (int q = 0; q < HG_RB; q++)
-            xn[q] = x + hg_batch_row(row0, idx, base, indexed, min(r + HG_RB + q, hi - 1)) *
-                            (size_t)HG_F;
+        hg_next_rows(x, row0, idx, base, indexed, r + HG_RB, HG_RB, hi, xn);
         HG_CAT(hg_backward, HG_RB)(xr, z, pw, xn);
     }
     for (; r < hi; r++) {
