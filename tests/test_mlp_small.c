@@ -357,6 +357,49 @@ static void expect_same_steps(const problem *p, const float *g, const double *l,
 }
 
 /*
+ * hg__gemm_k_rows: the GEMM's K blocks bound the operand that is read again
+ * for every block of the other, B (k x n) where C goes out by block rows, A
+ * (m x k) where it goes out by block columns.  The MLP's first layer at a
+ * batch of 128 (128 x 784 by 784 x 256): by block rows, B's 802,816 bytes
+ * fit a budget of that many and not one byte less (two blocks of 392); by
+ * block columns, A's 401,408 bytes decide.  Without a budget, or with K of 16
+ * rows or fewer, one call; with a budget of one byte, blocks of 16 rows;
+ * with 100,352 bytes by block columns (196 rows of A), four blocks of 196.
+ */
+START_TEST(k_blocks_follow_the_order)
+{
+    problem p;
+    make_problem(&p, H, K);
+    const hg__engine_knobs rows = {.gemm_order = 1}, cols = {.gemm_order = 2};
+    hg_engine *er = make_engine_knobs(&p, 40, false, NULL, &rows);
+    hg_engine *ec = make_engine_knobs(&p, 40, false, NULL, &cols);
+    const hg__gemm_args g = {.m = 128, .n = 256, .k = 784}, g16 = {.m = 128, .n = 256, .k = 16};
+    for (size_t i = 0; i < hg_engine_device_count(er); i++) {
+        hg__device r = er->dev[i], c = ec->dev[i];
+        const struct {
+            hg__device *d;
+            size_t kblock, want;
+        } cases[] = {
+            {&r, 802816, 784}, {&r, 802815, 392}, {&r, 401408, 392}, {&r, 0, 784},
+            {&r, 1, 16},       {&c, 401408, 784}, {&c, 401407, 392}, {&c, 100352, 196},
+            {&c, 0, 784},      {&c, 1, 16},
+        };
+        for (size_t j = 0; j < sizeof cases / sizeof cases[0]; j++) {
+            cases[j].d->gemm_kblock = cases[j].kblock;
+            ck_assert_msg(hg__gemm_k_rows(cases[j].d, &g) == cases[j].want,
+                          "%s by block %s, a budget of %zu bytes: K in blocks of %zu rows, "
+                          "not %zu", r.what, cases[j].d == &r ? "rows" : "columns",
+                          cases[j].kblock, hg__gemm_k_rows(cases[j].d, &g), cases[j].want);
+            ck_assert_uint_eq(hg__gemm_k_rows(cases[j].d, &g16), 16);
+        }
+    }
+    hg_engine_destroy(er);
+    hg_engine_destroy(ec);
+    free_problem(&p);
+}
+END_TEST
+
+/*
  * The order in which a GEMM hands out its blocks of C (gemm.cl's flag 16:
  * by block rows or by block columns; the gemm_order knob forces one) changes
  * no bits.  On every device, with the tiled path (and, where it is offered,
@@ -682,6 +725,7 @@ int main(void)
     tcase_set_timeout(kn, 600);
     tcase_add_test(kn, head_rows_same_bits);
     tcase_add_test(kn, gemm_order_same_bits);
+    tcase_add_test(kn, k_blocks_follow_the_order);
     tcase_add_test(kn, first_wgrad_same_bits);
     tcase_add_test(kn, knob_values_refused);
     suite_add_tcase(s, kn);

@@ -29,21 +29,33 @@ hg_status hg__gemm_build(hg_engine *eng, hg__device *d, unsigned tm, unsigned tn
 static hg_status gemm_launch(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
                              const hg__gemm_args *g, hg_error *err);
 
+size_t hg__gemm_k_rows(const hg__device *d, const hg__gemm_args *g)
+{
+    /* The operand every block of the other is read against: all of B where the
+       threads take block rows, all of A where they take block columns (each
+       column strip of B is then read by consecutive work-items, from L2) */
+    const size_t reread = hg__gemm_by_columns(d, g->m, g->n) ? g->m : g->n;
+    if (!d->gemm_kblock || g->k * reread * 4 <= d->gemm_kblock || g->k <= 16)
+        return g->k;
+    size_t rows = d->gemm_kblock / (4 * reread);
+    if (rows < 16)
+        rows = 16;
+    size_t blocks = (g->k + rows - 1) / rows;
+    return (g->k + blocks - 1) / blocks;
+}
+
 hg_status hg__gemm_call(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
                         const hg__gemm_args *g, hg_error *err)
 {
-    /* K in blocks of equal size, each at most d->gemm_kblock bytes of B (or 16
-       rows): a block is read from L2 by every block of rows of C, where all of B
-       (784 x 256 floats in the MLP's first layer) would come from L3 or memory
-       once for each.  Each call after the first goes on from C (flag 8) and only
-       the last applies the epilogue: the same fma chain, so the same bits as one
-       call (docs/kernels.md, "The GEMM's K blocks"). */
-    if (!d->gemm_kblock || g->k * g->n * 4 <= d->gemm_kblock || g->k <= 16)
+    /* K in blocks of equal size, each holding at most d->gemm_kblock bytes of the
+       operand that is read again and again (hg__gemm_k_rows): a block is read from
+       L2, where all of it (B = W1, 784 x 256 floats, in the MLP's first layer)
+       would come from L3 or memory each time.  Each call after the first goes on
+       from C (flag 8) and only the last applies the epilogue: the same fma chain,
+       so the same bits as one call (docs/kernels.md, "The GEMM's K blocks"). */
+    const size_t kb = hg__gemm_k_rows(d, g);
+    if (kb >= g->k)
         return gemm_launch(d, kern, tm, tn, g, err);
-    size_t rows = d->gemm_kblock / (4 * g->n);
-    if (rows < 16)
-        rows = 16;
-    size_t blocks = (g->k + rows - 1) / rows, kb = (g->k + blocks - 1) / blocks;
     hg_status st = HG_OK;
     for (size_t k0 = 0; k0 < g->k && st == HG_OK; k0 += kb) {
         hg__gemm_args c = *g;

@@ -138,14 +138,24 @@ hg_status hg__gemm_build(hg_engine *eng, hg__device *d, unsigned tm, unsigned tn
 /*
  * Enqueue kern (hg_gemm_nn or hg_gemm_tn of a gemm.cl program built with
  * tile tm x tn) on g's operands: one work-item per group on CPU devices,
- * 8 x 1 elsewhere (any local size gives the same bits).  When K rows of B
- * hold more than d->gemm_kblock bytes, in several calls over blocks of K,
+ * 8 x 1 elsewhere (any local size gives the same bits).  In calls over
+ * blocks of hg__gemm_k_rows(d, g) rows of K where that is fewer than K,
  * each going on from the last and the epilogue on the last only: the same
  * bits as one call.  HG_RANGE when an offset does not fit the kernel's
  * 32-bit arguments.
  */
 hg_status hg__gemm_call(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
                         const hg__gemm_args *g, hg_error *err);
+/*
+ * The rows of K in each of hg__gemm_call's calls for g on d: K itself (one
+ * call) unless the operand that every block of the other is read against
+ * holds more than d->gemm_kblock bytes over K.  That operand is B (k x n)
+ * where the threads take C by block rows, A (m x k) where they take it by
+ * block columns (hg__gemm_by_columns): there each strip of B is read by
+ * consecutive work-items, while all of A is read again for every strip.  The
+ * blocks are equal, at least 16 rows; docs/kernels.md, "The GEMM's K blocks".
+ */
+size_t hg__gemm_k_rows(const hg__device *d, const hg__gemm_args *g);
 /*
  * Whether d's GEMMs of m x n outputs hand out C by block columns (gemm.cl's
  * flag 16) rather than by block rows: on a CPU device with several compute
