@@ -395,6 +395,144 @@ START_TEST(all_finite_finds_every_position)
 }
 END_TEST
 
+/* ---- the host's double forward pass (hg_model_evaluate_host) ---- */
+
+/* hg__vec_layer_f64's documented loop, one row and one output at a time. */
+static void ref_layer(double *out, size_t ld_out, const double *in, size_t ld_in, size_t rows,
+                      const float *w, const float *bias, size_t nin, size_t nout, bool relu)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (size_t o = 0; o < nout; o++) {
+            double z = bias[o];
+            for (size_t i = 0; i < nin; i++)
+                z += in[r * ld_in + i] * w[i * nout + o];
+            out[r * ld_out + o] = relu && z < 0 ? 0 : z;
+        }
+}
+
+/* Every shape of up to 9 rows, widths that are and are not multiples of the vector
+   width, leading dimensions past the widths, with and without ReLU: the reference's
+   bits (memcmp, so -0.0 kept apart from 0.0), and nothing written past a row. */
+START_TEST(layer_same_bits)
+{
+    lcg g = {11};
+    const size_t nins[] = {1, 7, 33}, nouts[] = {1, 3, 8, 17, 26};
+    for (size_t a = 0; a < 3; a++)
+        for (size_t b = 0; b < 5; b++)
+            for (size_t rows = 1; rows <= 9; rows++)
+                for (int relu = 0; relu < 2; relu++) {
+                    size_t nin = nins[a], nout = nouts[b], ldi = nin + 2, ldo = nout + 3;
+                    double in[9 * 35], out[9 * 29], ref[9 * 29];
+                    float w[33 * 26], bias[26];
+                    for (size_t k = 0; k < rows * ldi; k++)
+                        in[k] = (double)value(&g) * (1 + uniform(&g, 0, 1e-9));
+                    for (size_t k = 0; k < nin * nout; k++)
+                        w[k] = value(&g);
+                    for (size_t k = 0; k < nout; k++)
+                        bias[k] = value(&g);
+                    for (size_t k = 0; k < rows * ldo; k++)
+                        out[k] = ref[k] = 42.0;
+                    ref_layer(ref, ldo, in, ldi, rows, w, bias, nin, nout, relu);
+                    hg__vec_layer_f64(out, ldo, in, ldi, rows, w, bias, nin, nout, relu);
+                    ck_assert_msg(memcmp(out, ref, rows * ldo * sizeof *out) == 0,
+                                  "%zu rows of %zu -> %zu%s: not the reference's bits", rows,
+                                  nin, nout, relu ? " with ReLU" : "");
+                }
+}
+END_TEST
+
+/* hg_model_evaluate_host as it was: one row at a time through every layer. */
+static void ref_evaluate(const hg_model_desc *m, const float *params, const hg_dataset_desc *d,
+                         const size_t *idx, size_t count, double *loss_sum, size_t *correct)
+{
+    hg__layer layers[HG_MAX_HIDDEN + 1];
+    size_t L = hg__model_layers(m, layers);
+    double a[64], b[64], loss = 0;
+    size_t good = 0;
+    for (size_t s = 0; s < count; s++) {
+        size_t r = idx ? idx[s] : s;
+        for (size_t j = 0; j < m->inputs; j++)
+            a[j] = d->x[r * d->inputs + j];
+        for (size_t l = 0; l < L; l++) {
+            ref_layer(b, 0, a, 0, 1, params + layers[l].w_off, params + layers[l].b_off,
+                      layers[l].in, layers[l].out, layers[l].relu);
+            memcpy(a, b, layers[l].out * sizeof *a);
+        }
+        if (m->kind == HG_MODEL_LINEAR) {
+            double sq = 0;
+            for (size_t j = 0; j < m->outputs; j++) {
+                double e = a[j] - d->targets[r * m->outputs + j];
+                sq += e * e;
+            }
+            loss += 0.5 * sq;
+            good += fabs(a[0] - d->targets[r * m->outputs]) < 0.5;
+            continue;
+        }
+        size_t best = 0;
+        double mx = a[0], sum = 0;
+        for (size_t c = 1; c < m->outputs; c++)
+            if (a[c] > mx) {
+                mx = a[c];
+                best = c;
+            }
+        for (size_t c = 0; c < m->outputs; c++)
+            sum += exp(a[c] - mx);
+        loss += mx + log(sum) - a[d->labels[r]];
+        good += best == (size_t)d->labels[r];
+    }
+    *loss_sum = loss;
+    *correct = good;
+}
+
+/* An MLP of two hidden layers, softmax and linear models: 45 rows (five blocks and a
+   part), consecutive and through a shuffled index, give the old loop's loss to the bit
+   and its count of correct rows. */
+START_TEST(evaluate_host_same_bits)
+{
+    lcg g = {5};
+    enum { R = 45, F = 29, C = 7 };
+    static float x[R * F], t[R * C];
+    static int32_t y[R];
+    size_t idx[R];
+    for (size_t k = 0; k < R * F; k++)
+        x[k] = (float)uniform(&g, -2, 2);
+    for (size_t k = 0; k < R * C; k++)
+        t[k] = (float)uniform(&g, -1, 1);
+    for (size_t r = 0; r < R; r++) {
+        y[r] = (int32_t)(uniform(&g, 0, C - 1e-9));
+        idx[r] = (r * 17 + 3) % R;
+    }
+    const hg_dataset_desc d = {R, F, x, t, y};
+    const hg_model_desc models[] = {
+        {.kind = HG_MODEL_MLP, .inputs = F, .outputs = C, .nhidden = 2, .hidden = {37, 11}},
+        {.kind = HG_MODEL_SOFTMAX, .inputs = F, .outputs = C},
+        {.kind = HG_MODEL_LINEAR, .inputs = F, .outputs = C},
+    };
+    for (size_t k = 0; k < sizeof models / sizeof models[0]; k++) {
+        size_t P = hg_model_param_count(&models[k]);
+        float *p = malloc(P * sizeof *p);
+        ck_assert(p);
+        for (size_t j = 0; j < P; j++)
+            p[j] = (float)uniform(&g, -0.5, 0.5);
+        for (int indexed = 0; indexed < 2; indexed++)
+            for (size_t count = 0; count <= R; count += count < 9 ? 1 : 12) {
+                double loss = -1, rl = -2;
+                size_t good = 99, rg = 98;
+                hg_error err;
+                ck_assert_int_eq(hg_model_evaluate_host(&models[k], p, &d, indexed ? idx : NULL,
+                                                        count, &loss, &good, &err),
+                                 HG_OK);
+                ref_evaluate(&models[k], p, &d, indexed ? idx : NULL, count, &rl, &rg);
+                ck_assert_msg(memcmp(&loss, &rl, sizeof loss) == 0 && good == rg,
+                              "model %zu, %zu rows%s: loss %.17g, %zu correct; the old loop "
+                              "%.17g, %zu", k, count, indexed ? " through an index" : "",
+                              loss, good, rl, rg);
+            }
+        free(p);
+    }
+}
+END_TEST
+
 /* The parameter upload's rule (hg__upload_params): once per step per device.  The device
    here has no queue, so an upload that is attempted fails (CL_INVALID_COMMAND_QUEUE)
    and one that is skipped succeeds without touching OpenCL. */
@@ -435,6 +573,8 @@ int main(void)
     tcase_add_test(tc, adam_fma_same_bits_as_division);
     tcase_add_test(tc, all_finite_finds_every_position);
     tcase_add_test(tc, params_uploaded_once_per_step);
+    tcase_add_test(tc, layer_same_bits);
+    tcase_add_test(tc, evaluate_host_same_bits);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

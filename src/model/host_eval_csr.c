@@ -13,6 +13,7 @@
 
 #include "data_csr.h"
 #include "internal.h"
+#include "layers.h"
 
 #define WHO "hg_model_evaluate_host_csr"
 
@@ -67,29 +68,9 @@ hg_status hg_model_evaluate_host_csr(const hg_model_desc *m, const float *params
             for (size_t k = 0; k < K; k++)
                 z[k] += (double)c.vals[e] * w[k];
         }
-        if (m->kind == HG_MODEL_LINEAR) {
-            double sq = 0;
-            for (size_t k = 0; k < K; k++) {
-                double e = z[k] - c.targets[r * K + k];
-                sq += e * e;
-            }
-            loss += 0.5 * sq;
-            good += fabs(z[0] - c.targets[r * K]) < 0.5;
-            continue;
-        }
-        size_t best = 0;
-        double mx = z[0];
-        for (size_t k = 1; k < K; k++)
-            if (z[k] > mx) {
-                mx = z[k];
-                best = k;
-            }
-        double sum = 0;
-        for (size_t k = 0; k < K; k++)
-            sum += exp(z[k] - mx);
-        int32_t y = c.labels[r];
-        loss += mx + log(sum) - z[y];
-        good += best == (size_t)y;
+        const bool linear = m->kind == HG_MODEL_LINEAR;
+        hg__score_row(m->kind, K, z, linear ? c.targets + r * K : NULL,
+                      linear ? 0 : c.labels[r], &loss, &good);
     }
     free(z);
     *loss_sum = loss;

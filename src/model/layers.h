@@ -43,4 +43,14 @@ hg_status hg__reference_loss_grad_d(const hg_model_desc *model, const double *pa
                                     size_t count, const size_t *idx, double *loss_sum,
                                     double *grad_sum, hg_error *err);
 
+/*
+ * The host forward passes' score of one row (hg_model_evaluate_host and its CSR
+ * twin): its loss added to *loss and its correctness to *good, from its outputs z
+ * (outputs doubles).  Linear: 0.5 |z - target|^2, correct when |z[0] - target[0]| <
+ * 0.5 (target: the row's outputs floats).  Otherwise the softmax loss of label and
+ * correct when the first largest output is label's (target unused).
+ */
+void hg__score_row(hg_model_kind kind, size_t outputs, const double *z, const float *target,
+                   int32_t label, double *loss, size_t *good);
+
 #endif /* HG_LAYERS_H */

@@ -39,6 +39,19 @@ void hg__vec_mean_f32(float *restrict out, const double *restrict acc, size_t n,
    and without the double sums (a step whose only record is x). */
 void hg__vec_mean1_f32(float *restrict out, const float *restrict x, size_t n, double count);
 
+/*
+ * A dense layer of the host's double forward pass (hg_model_evaluate_host), for rows
+ * rows at once: for r < rows and o < nout,
+ *   double z = bias[o]; for (i = 0; i < nin; i++) z += in[r * ld_in + i] * w[i * nout + o];
+ *   out[r * ld_out + o] = relu && z < 0 ? 0 : z;
+ * each z the same additions in the same order as that loop.  Walks w a row at a time
+ * (contiguous, each row used for every one of the rows) where the loop walks it a
+ * column at a time.  out must not overlap in.
+ */
+void hg__vec_layer_f64(double *restrict out, size_t ld_out, const double *restrict in,
+                       size_t ld_in, size_t rows, const float *restrict w,
+                       const float *restrict bias, size_t nin, size_t nout, bool relu);
+
 /* Adam's constants for one step: the scalars of hg_optimizer_step's formula. */
 typedef struct hg__adam_k {
     double b1, nb1;  /* beta1 and 1 - beta1 */
