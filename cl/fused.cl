@@ -149,6 +149,23 @@ __kernel void hg_fused_prep(__global const float *params, const uint w_off,
 #define HG_PREFETCH_NEXT(NR)
 #endif
 
+/*
+ * A vector of a slab's partial weight gradient (p: a class's row of it, v: the
+ * vector).  With whole vectors of features (HG_F a multiple of 16) every such
+ * vector starts 64 bytes from a multiple of HG_STRIDE floats from the buffer's
+ * start, which OpenCL aligns to at least 64 bytes (CL_DEVICE_MEM_BASE_ADDR_ALIGN
+ * covers int16): then a float16 pointer, one aligned 64-byte load and store
+ * where POCL 3.1 compiles vload16/vstore16 to four 16-byte moves (on an AMD EPYC,
+ * Zen 4: 6-7% more 16,384-row softmax rows/s on POCL's basic device,
+ * docs/kernels.md).  The same values either way.
+ */
+#if HG_F % 16 == 0
+#define HG_PW_LOAD(p, v) (((__global float16 *)(p))[v])
+#define HG_PW_STORE(a, p, v) (((__global float16 *)(p))[v] = (a))
+#else
+#define HG_PW_LOAD(p, v) vload16(v, p)
+#define HG_PW_STORE(a, p, v) vstore16(a, v, p)
+#endif
 /* pw (dWt, HG_K x HG_F) += g[c * NR + r] x_r for the NR rows x0[r], in row order
    (xn: the next block's rows, HG_PREFETCH_NEXT). */
 #define HG_DEFINE_BACKWARD_(NR)                                                      \
@@ -161,10 +178,10 @@ __kernel void hg_fused_prep(__global const float *params, const uint w_off,
             _Pragma("unroll") for (int r = 0; r < NR; r++)                           \
                 xv[r] = vload16(v, x0[r]);                                           \
             _Pragma("unroll") for (int c = 0; c < HG_K; c++) {                       \
-                float16 a = vload16(v, pw + c * HG_F);                               \
+                float16 a = HG_PW_LOAD(pw + c * HG_F, v);                            \
                 _Pragma("unroll") for (int r = 0; r < NR; r++)                       \
                     a = fma((float16)(g[c * NR + r]), xv[r], a);                     \
-                vstore16(a, v, pw + c * HG_F);                                       \
+                HG_PW_STORE(a, pw + c * HG_F, v);                                    \
             }                                                                        \
         }                                                                            \
         for (int t = 0; t < HG_FT; t++) {                                            \

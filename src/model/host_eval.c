@@ -6,6 +6,7 @@
  * Pure: no OpenCL calls.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "hostvec.h"
@@ -94,7 +95,9 @@ hg_status hg_model_evaluate_host(const hg_model_desc *m, const float *params,
     size_t L = hg__model_layers(m, layers), widest = m->inputs;
     for (size_t l = 0; l < L; l++)
         widest = layers[l].out > widest ? layers[l].out : widest;
-    double *a = malloc(ROWS * widest * sizeof *a), *b = malloc(ROWS * widest * sizeof *b);
+    const bool fits = widest <= SIZE_MAX / (ROWS * sizeof(double));
+    double *a = fits ? malloc(ROWS * widest * sizeof *a) : NULL;
+    double *b = fits ? malloc(ROWS * widest * sizeof *b) : NULL;
     if (!a || !b) {
         free(a);
         free(b);
