@@ -52,9 +52,9 @@ static hg_status check(const hg_model_desc *m, const float *params, const hg_dat
     return HG_OK;
 }
 
-/* Rows evaluated together: each row of a layer's weights is read once for all of them
-   (hg__vec_layer_f64), from L1, where one row at a time read the whole layer again for
-   every row (784 x 256 floats, 800 KB, in the MLP's first layer). */
+/* Rows evaluated together: hg__vec_layer_f64 reads a layer's weights once for every 4
+   of them (its tiles), where one row at a time read the whole layer again for every row
+   (784 x 256 floats, 800 KB, in the MLP's first layer), a column at a time. */
 #define ROWS 8
 
 void hg__score_row(hg_model_kind kind, size_t outputs, const double *z, const float *target,

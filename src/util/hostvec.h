@@ -44,9 +44,10 @@ void hg__vec_mean1_f32(float *restrict out, const float *restrict x, size_t n, d
  * rows at once: for r < rows and o < nout,
  *   double z = bias[o]; for (i = 0; i < nin; i++) z += in[r * ld_in + i] * w[i * nout + o];
  *   out[r * ld_out + o] = relu && z < 0 ? 0 : z;
- * each z the same additions in the same order as that loop.  Walks w a row at a time
- * (contiguous, each row used for every one of the rows) where the loop walks it a
- * column at a time.  out must not overlap in.
+ * each z the same additions in the same order as that loop.  In tiles of 4 rows x 8
+ * outputs whose sums stay in registers over all nin inputs, so w is read once for every
+ * 4 rows (8 contiguous floats per input and tile) where the loop reads a column of it
+ * for every row and output.  out must not overlap in.
  */
 void hg__vec_layer_f64(double *restrict out, size_t ld_out, const double *restrict in,
                        size_t ld_in, size_t rows, const float *restrict w,
