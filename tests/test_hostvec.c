@@ -5,7 +5,9 @@
  * loops written here, element by element in the order hetgrad has always used: SGD with
  * and without momentum, Adam, weight decay on the weights only, several steps, lengths
  * that are no multiple of the vector width and unaligned starts.  Also the rule that a
- * device receives the parameters once per step (hg__upload_params).  No device.
+ * device receives the parameters once per step (hg__upload_params), and the host's
+ * double forward pass (hg__vec_layer_f64, hg_model_evaluate_host) against the
+ * one-row-at-a-time loop it replaced.  No device.
  */
 #include <check.h>
 #include <float.h>

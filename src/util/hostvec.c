@@ -3,7 +3,9 @@
  * hostvec.c - see hostvec.h.  Each function is one element step (an inline function)
  * run by two loops: over the largest multiple of 8 elements, which GCC -O2
  * vectorises (check with -fopt-info-vec), then the scalar tail.  A decayed and an
- * undecayed variant are separate loops (no select in the body).
+ * undecayed variant are separate loops (no select in the body).  The exception is
+ * hg__vec_layer_f64 (the host's forward pass), whose tiles are written with GCC's vector
+ * extensions rather than left to the vectoriser.
  */
 #include <float.h>
 #include <math.h>

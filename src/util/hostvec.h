@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hostvec.h - the host's element-wise loops of a training step, written for GCC's
+ * hostvec.h - the host's element-wise loops of a training step (and, in tiles written
+ * with vector extensions, a dense layer of its double forward pass), written for GCC's
  * auto-vectoriser at the project's flags (-O2: the "very cheap" cost model, which
  * vectorises a loop only when it needs no run-time alias check and its trip count is a
  * known multiple of the vector width): restrict pointers, no branch in the body, a main
