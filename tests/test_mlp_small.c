@@ -467,7 +467,8 @@ END_TEST
  * first_wgrad knob forcing each, on 100 and 16 consecutive rows and an index
  * step, in fast mode and in deterministic mode (blocks of 64 rows: several
  * records a batch, each from its own first row).  A device takes it in place
- * exactly where it is a CPU with several compute units.
+ * exactly where it is a CPU with several compute units and native float
+ * vectors wider than 8 (AVX-512's 16; with AVX2's 8 the transpose).
  */
 START_TEST(first_wgrad_same_bits)
 {
@@ -486,7 +487,8 @@ START_TEST(first_wgrad_same_bits)
             hg__device own = *d;
             own.first_wgrad = 0;
             ck_assert(hg__mlp_small_in_place(&own) ==
-                      (d->info->type == HG_DEVICE_CPU && d->info->compute_units > 1));
+                      (d->info->type == HG_DEVICE_CPU && d->info->compute_units > 1 &&
+                       d->float_width > 8));
             hg__kchoice c[HG__MAX_CANDIDATES];
             ck_assert_uint_gt(small_candidates(ex, i, c), 0);
             char how[200];

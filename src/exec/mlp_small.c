@@ -23,12 +23,16 @@
  *      on one thread);
  *   6. hg_mlps_tail: dW2, b1, b2 and the loss, per record.
  *
- * On a CPU device with several threads, steps 3 and 5 are instead one
- * hg_gemm_tn on X's rows in place (hg__mlp_small_in_place): there the
- * transpose is a command more (each costs a hand-off to the device's threads)
- * and its output is written by one core and read by another, which cost more
- * than the strided reads (docs/kernels.md, "The small-batch weight gradient
- * in place").
+ * On a CPU device with several threads and 16-float vectors (AVX-512),
+ * steps 3 and 5 are instead one hg_gemm_tn on X's rows in place
+ * (hg__mlp_small_in_place): there the transpose is a command more (each
+ * costs a hand-off to the device's threads) and its output is written by one
+ * core and read by another, which cost more than the strided reads (measured
+ * on an Intel Xeon with AVX-512).  With AVX2's 8-float vectors
+ * (hg__narrow_cpu; the race's tiles are 16 columns wide there) it is the
+ * other way round: on an AMD EPYC with AVX2 the step took 0.99-1.02 ms with
+ * the transpose, 1.31-1.32 ms in place (docs/kernels.md, "The small-batch
+ * weight gradient in place").
  *
  * The same operations in the same order as the tiled path, so the same bits
  * (cl/mlp_small.cl), in deterministic mode too.
@@ -74,7 +78,7 @@ bool hg__mlp_small_in_place(const hg__device *d)
 {
     if (d->first_wgrad)
         return d->first_wgrad == 2;
-    return hg__cpu_threads(d) > 1;
+    return hg__cpu_threads(d) > 1 && !hg__narrow_cpu(d);
 }
 
 bool hg__mlp_small_ready(const hg__device *d)
