@@ -115,8 +115,9 @@ static hg_engine *make_engine_on(const problem *p, fault *f, size_t block,
 static hg_engine *make_engine_k(const problem *p, fault *f, size_t block,
                                 hg_gemm_backend gemm, size_t kblock)
 {
-    /* Oclgrind's uninitialised-value plugin needs one host thread */
-    const hg__engine_knobs k = {.serial = true, .gemm_kblock = kblock};
+    /* Oclgrind's uninitialised-value plugin needs one host thread; every tiled
+       block on every device, also where calibration races fewer (kchoice.c) */
+    const hg__engine_knobs k = {.serial = true, .gemm_kblock = kblock, .all_tiles = true};
     return make_engine_on(p, f, block, gemm, &k, NULL);
 }
 

@@ -45,6 +45,20 @@ static const unsigned fused_narrow[][3] = {{4, 8, 1}, {1, 8, 5}, {8, 8, 1}, {4, 
    rows/s on POCL's basic device where the best of the others, 8 x 16, made
    59 k; docs/kernels.md). */
 static const unsigned tiled_shapes[][2] = {{16, 16}, {24, 16}, {8, 16}, {8, 32}, {12, 32}, {6, 16}};
+/* The tiled blocks on a CPU whose float vectors are 8 wide (AVX2: 16 registers
+   of 8 floats; hg__narrow_cpu and a width of 8), the first the default before
+   measuring: the others' accumulators alone need 32 to 48 of the 16 registers
+   (8 x 16 fills them; 6 x 16 leaves four for B's row and a broadcast).  On an
+   AMD EPYC with AVX2 (2026-12-06, the MLP 784-256-10) the races kept 6 x 16
+   but once (8 x 16), and each of the other four made at least a third fewer
+   rows/s than 6 x 16: at 128 rows on POCL pthread tiled 16x16 80.1 k, 24x16 67 k,
+   8x16 97.2 k, 8x32 69.8 k, 12x32 69.3 k, 6x16 132 k rows/s, on basic 43.6 k,
+   33 k, 42.7 k, 40.9 k, 38.2 k, 78.5 k; at 16,384 rows on pthread 87 k, 79.6 k,
+   113 k, 72.1 k, 73.1 k, 152 k.  Racing two shapes instead of six cut the
+   MLP's calibration at 128 rows from 1.39-1.71 s to 0.45-0.56 s there, with
+   the same kernel kept (docs/kernels.md).  Narrower vectors (SSE, NEON) keep
+   the whole list: not measured. */
+static const unsigned tiled_avx2[][2] = {{6, 16}, {8, 16}};
 
 /* The most candidates a device can have (own_candidates, then CLBlast) fit the arrays
    every caller sizes by HG__MAX_CANDIDATES: the single-layer models' small batch has
@@ -53,6 +67,7 @@ static const unsigned tiled_shapes[][2] = {{16, 16}, {24, 16}, {8, 16}, {8, 32},
 #define NFUSED (sizeof fused_wide / sizeof fused_wide[0])
 _Static_assert(sizeof fused_narrow == sizeof fused_wide, "the fused lists differ in length");
 #define NTILED (sizeof tiled_shapes / sizeof tiled_shapes[0])
+#define NTILED_AVX2 (sizeof tiled_avx2 / sizeof tiled_avx2[0])
 _Static_assert(3 * NFUSED + 2 + 1 <= HG__MAX_CANDIDATES && 2 * NTILED + 1 <= HG__MAX_CANDIDATES,
                "HG__MAX_CANDIDATES is too small for the kernel shapes");
 
@@ -73,6 +88,17 @@ static bool oclgrind(const hg__device *d)
 static const unsigned (*fused_shapes(const hg__device *d))[3]
 {
     return hg__narrow_cpu(d) ? fused_narrow : fused_wide;
+}
+
+/* Device d's tiled GEMM blocks into *shapes, their count returned: tiled_avx2 on a
+   CPU device with 8-float vectors (unless the all_tiles knob), tiled_shapes
+   otherwise. */
+static size_t tiled_list(const hg_engine *eng, const hg__device *d,
+                         const unsigned (**shapes)[2])
+{
+    bool avx2 = !eng->all_tiles && hg__narrow_cpu(d) && d->float_width == 8;
+    *shapes = avx2 ? tiled_avx2 : tiled_shapes;
+    return avx2 ? NTILED_AVX2 : NTILED;
 }
 
 static bool single_layer(const hg_engine *eng)
@@ -178,8 +204,10 @@ static size_t own_candidates(const hg_engine *eng, const hg__device *d, hg__kcho
         if (small_batch(eng, d) && eng->det)
             n = fused_candidates(eng, d, 0, 1, false, out, n);
     } else {
-        for (size_t i = 0; i < NTILED; i++)
-            out[n++] = (hg__kchoice){HG__PATH_OWN, tiled_shapes[i][0], tiled_shapes[i][1], 0, 0, 0};
+        const unsigned (*tiled)[2];
+        size_t nt = tiled_list(eng, d, &tiled);
+        for (size_t i = 0; i < nt; i++)
+            out[n++] = (hg__kchoice){HG__PATH_OWN, tiled[i][0], tiled[i][1], 0, 0, 0};
         /* a small batch and one hidden layer: the small-batch path
            (mlp_small.c: six launches a batch), its two large GEMMs in each
            of the tiled shapes (its own program, built once, does not
@@ -189,9 +217,8 @@ static size_t own_candidates(const hg_engine *eng, const hg__device *d, hg__kcho
            tile) although the gradient has the tiled path's bits; the cause
            is not found, and a simulator gains nothing from it anyway */
         if (small_batch(eng, d) && hg__mlp_small_fits(eng) && !oclgrind(d))
-            for (size_t i = 0; i < NTILED; i++)
-                out[n++] = (hg__kchoice){HG__PATH_OWN, tiled_shapes[i][0], tiled_shapes[i][1],
-                                         0, 1, 0};
+            for (size_t i = 0; i < nt; i++)
+                out[n++] = (hg__kchoice){HG__PATH_OWN, tiled[i][0], tiled[i][1], 0, 1, 0};
     }
     return n;
 }

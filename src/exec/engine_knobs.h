@@ -78,6 +78,10 @@ typedef struct hg__engine_knobs {
     bool no_prefetch;      /* the fused kernels fetch no rows ahead (fused.cl's
                               HG_PREFETCH, on CPU devices; tests: both give the
                               same bits) */
+    bool all_tiles;        /* every device is offered every tiled GEMM block,
+                              also a CPU with AVX2's registers, which races two
+                              (kchoice.c; tests: every block's bits on every
+                              device) */
     unsigned update_parts; /* > 0: a training step's optimizer update in this many
                               parts at once, the caller's and up to 3 device workers'
                               (as many as the engine has devices; tests: any number
