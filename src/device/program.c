@@ -278,7 +278,19 @@ hg_status hg__program_build(cl_context ctx, cl_device_id dev, const hg_device_in
     if (rc != CL_SUCCESS || !p)
         return hg__cl_fail(err, rc != CL_SUCCESS ? rc : CL_INVALID_PROGRAM,
                            "clCreateProgramWithSource(%s) on %s", label, what);
-    rc = clBuildProgram(p, 1, &dev, options, NULL, NULL);
+    /* -w: no compiler warnings.  POCL's compiler prints a count of them ("38
+       warnings generated.") on stderr for every program it builds, which the
+       user of a tool or a library can do nothing about; the options of the
+       cache key stay as they are (-w changes no code) */
+    size_t olen = strlen(options ? options : "");
+    char *quiet = malloc(olen + 4);
+    if (!quiet) {
+        clReleaseProgram(p);
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "building %s on %s", label, what);
+    }
+    snprintf(quiet, olen + 4, "-w %s", options ? options : "");
+    rc = clBuildProgram(p, 1, &dev, quiet, NULL, NULL);
+    free(quiet);
     if (rc != CL_SUCCESS) {
         char *log = hg__build_log(p, dev);
         hg_status st = hg__error_set(err, rc == CL_BUILD_PROGRAM_FAILURE ? HG_BUILD : HG_OPENCL,
