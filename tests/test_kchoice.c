@@ -231,8 +231,10 @@ START_TEST(fused_shapes_follow_the_vector_width)
 }
 END_TEST
 
-/* POCL's pthread device alone, softmax, profiles cached in dir, warnings into lg. */
-static hg_engine *pthread_cached(const char *dir, const hg_dataset_desc *ds, test_log *lg)
+/* POCL's pthread device alone, softmax, profiles cached in dir, warnings into lg;
+   work_rows: the job's rows (0: unknown). */
+static hg_engine *pthread_job(const char *dir, const hg_dataset_desc *ds, test_log *lg,
+                              size_t work_rows)
 {
     hg_model_desc m = {.kind = HG_MODEL_SOFTMAX, .inputs = IN, .outputs = OUT};
     hg_options dev;
@@ -246,11 +248,36 @@ static hg_engine *pthread_cached(const char *dir, const hg_dataset_desc *ds, tes
     hg_engine_options_init(&o);
     o.devices = &dev;
     o.cache_dir = dir;
+    o.batch_rows = 128;
+    o.work_rows = work_rows;
     hg_engine *e = NULL;
     hg_error err;
     ck_assert_msg(hg_engine_create(&o, &m, &e, &err) == HG_OK, "%s", err.message);
     ck_assert_msg(hg_engine_set_data(e, ds, &err) == HG_OK, "%s", err.message);
     return e;
+}
+
+/* A test of cached profiles: its data set, its own cache directory, its log. */
+typedef struct cache_case {
+    hg_dataset_desc ds;
+    char            dir[32];
+    test_log        lg;
+} cache_case;
+
+static void cache_case_open(cache_case *c)
+{
+    c->ds = make_data();
+    snprintf(c->dir, sizeof c->dir, "/tmp/hg-test-kchoice-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(c->dir));
+    test_log_init(&c->lg);
+}
+
+static void cache_case_close(cache_case *c)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", c->dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free_data(&c->ds);
 }
 
 /* A profile raced among one shape list is not reused where the device has
@@ -259,14 +286,12 @@ static hg_engine *pthread_cached(const char *dir, const hg_dataset_desc *ds, tes
    candidate). */
 START_TEST(cached_profile_is_keyed_on_the_candidates)
 {
-    hg_dataset_desc ds = make_data();
-    char dir[] = "/tmp/hg-test-kchoice-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    cache_case cc;
+    cache_case_open(&cc);
+    test_log *lg = &cc.lg;
     hg_error err;
-    test_log lg;
-    test_log_init(&lg);
     for (int run = 0; run < 3; run++) {
-        hg_engine *e = pthread_cached(dir, &ds, &lg);
+        hg_engine *e = pthread_job(cc.dir, &cc.ds, lg, 0);
         hg__device *d = &e->dev[0];
         if (run == 2) /* the other list: 16 floats where there were 8 or fewer, or 8 */
             d->float_width = d->float_width <= 8 ? 16 : 8;
@@ -274,13 +299,63 @@ START_TEST(cached_profile_is_keyed_on_the_candidates)
         ck_assert_msg(d->model_from_cache == (run == 1), "run %d: from the cache %d", run,
                       (int)d->model_from_cache);
         ck_assert(hg__kchoice_valid(e, d, &d->kc));
-        ck_assert_msg(lg.used == 0, "run %d: log:\n%s", run, lg.text);
+        ck_assert_msg(lg->used == 0, "run %d: log:\n%s", run, lg->text);
         hg_engine_destroy(e);
     }
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
-    free_data(&ds);
+    cache_case_close(&cc);
+}
+END_TEST
+
+/*
+ * A job shorter than a race could cost keeps the default kernels, checked and
+ * unraced, and says so; its cached profile serves another short job but not a
+ * longer one (nor one of unknown length), which races and replaces it.
+ */
+START_TEST(a_short_job_is_not_raced)
+{
+    cache_case cc;
+    cache_case_open(&cc);
+    test_log *lg = &cc.lg;
+    hg_error err;
+    /* rows of each run's job, whether it races, whether its profile is the cache's */
+    const struct { size_t work; bool raced, cached; } runs[] = {
+        {10 * ROWS, false, false}, /* short: the defaults, stored */
+        {20 * ROWS, false, true},  /* short too: the stored profile */
+        {0, true, false},          /* unknown: raced (the entry was a short job's) */
+        {10 * ROWS, true, true},   /* short: the raced profile serves it as well */
+        {(size_t)1 << 40, true, true},
+    };
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        hg_engine *e = pthread_job(cc.dir, &cc.ds, lg, runs[r].work);
+        hg__device *d = &e->dev[0];
+        hg__kchoice first[HG__MAX_CANDIDATES];
+        size_t nc = hg__kchoice_candidates(e, d, first);
+        ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+        ck_assert_msg(d->model_from_cache == runs[r].cached, "run %zu: from the cache %d", r,
+                      (int)d->model_from_cache);
+        bool short_note = strncmp(d->kc_note, HG__NOTE_SHORT_JOB,
+                                  strlen(HG__NOTE_SHORT_JOB)) == 0;
+        ck_assert_msg(short_note == !runs[r].raced, "run %zu: %s", r, d->kc_note);
+        ck_assert_msg(d->kc_measured == runs[r].raced, "run %zu: measured %d", r,
+                      (int)d->kc_measured);
+        if (runs[r].raced)
+            ck_assert_msg(strncmp(d->kc_note, "fastest of ", 11) == 0, "run %zu: %s", r,
+                          d->kc_note);
+        else /* the device's first candidate, its gradient checked */
+            ck_assert_msg(nc > 1 && hg__kchoice_same(&d->kc, &first[0]) && d->kc_checked,
+                          "run %zu: %zu candidates", r, nc);
+        ck_assert_msg(lg->used == 0, "run %zu: log:\n%s", r, lg->text);
+        double loss;
+        float *p = calloc(e->nparams, sizeof *p), *g = malloc(e->nparams * sizeof *g);
+        ck_assert(p && g);
+        ck_assert_msg(hg_engine_gradient(e, p, 0, 128, g, &loss, &err) == HG_OK, "%s",
+                      err.message);
+        ck_assert(loss > 0);
+        free(p);
+        free(g);
+        hg_engine_destroy(e);
+    }
+    cache_case_close(&cc);
 }
 END_TEST
 
@@ -295,6 +370,7 @@ int main(void)
     tcase_add_test(tc, a_device_far_slower_is_not_raced);
     tcase_add_test(tc, fused_shapes_follow_the_vector_width);
     tcase_add_test(tc, cached_profile_is_keyed_on_the_candidates);
+    tcase_add_test(tc, a_short_job_is_not_raced);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

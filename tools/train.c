@@ -914,6 +914,9 @@ static int setup_engine(run *r)
     eo.devices = &dev;
     eo.deterministic = o->deterministic;
     eo.batch_rows = o->batch; /* kernels chosen at the minibatch's size */
+    /* the job: every epoch left over every row (the validation rows too, evaluated
+       each epoch); a job shorter than a race keeps the default kernels */
+    eo.work_rows = (o->epochs - (r->first_epoch - 1)) * d->rows;
     if (o->deterministic) {
         /* blocks from the batch alone (never from the devices): four per batch */
         size_t b = 16;

@@ -134,6 +134,16 @@ typedef struct hg_engine_options {
                                         the kernels kept are the fastest at that
                                         size; part of the profile cache key.  Any
                                         step size still works with any value */
+    size_t          work_rows;       /* rows the caller expects to compute in all
+                                        (steps x rows a step: epochs x training
+                                        rows); 0 = unknown.  Where the whole job is
+                                        predicted to take less than racing the
+                                        kernel candidates could cost (250 ms a
+                                        candidate: a cold compile), a device keeps
+                                        its default kernels, checked, unraced
+                                        (docs/kernels.md, "A short job is not raced").  Not part
+                                        of the profile cache key: a longer job
+                                        races where such a profile was cached */
 } hg_engine_options;
 
 /*

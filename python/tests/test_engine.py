@@ -400,6 +400,24 @@ def test_engine_batch_rows(rng):
         assert "on 40 rows" in note, note
 
 
+def test_engine_work_rows(rng, tmp_path):
+    # work_rows reaches the library: a job far shorter than a race keeps the
+    # default kernels, unraced; an unknown one races them (a cache of their own:
+    # a raced profile cached by another test would serve the short job)
+    x = rng.standard_normal((300, 4)).astype(np.float32)
+    y = (np.arange(300) % 2).astype(np.int32)
+    for work, short in ((3000, True), (0, False)):
+        with hetgrad.Engine("softmax", 4, 2, batch_rows=40, work_rows=work,
+                            devices="name:pthread", use_environment=False,
+                            cache_dir=str(tmp_path)) as eng:
+            eng.set_data(x, y)
+            eng.calibrate()
+            note = eng.profiles()[0]["kernel_note"]
+            assert note.startswith("not raced: a short job: ") == short, note
+    with pytest.raises(hetgrad.ArgumentError, match="work_rows"):
+        hetgrad.Engine("softmax", 4, 2, work_rows=-1)
+
+
 @pytest.mark.parametrize("kind,inputs,outputs,hidden", MODELS)
 def test_predict_and_evaluate_match_numpy(rng, kind, inputs, outputs, hidden):
     X, y = make_data(rng, kind, inputs, outputs, rows=120)

@@ -113,3 +113,9 @@ bool hg__race_skip(double probe_ms, double fastest_ms)
     return isfinite(probe_ms) && fastest_ms > 0 && probe_ms >= HG__RACE_SKIP_MS &&
            probe_ms > HG__RACE_SKIP_RATIO * fastest_ms;
 }
+
+bool hg__race_short_job(double job_ms, size_t candidates)
+{
+    return candidates >= 2 && isfinite(job_ms) && job_ms >= 0 &&
+           job_ms < HG__RACE_CANDIDATE_MS * (double)(candidates - 1);
+}

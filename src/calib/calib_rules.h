@@ -99,6 +99,18 @@ size_t hg__decision_rows(size_t data_rows, size_t batch_rows, size_t max_rows);
 bool hg__race_skip(double probe_ms, double fastest_ms);
 
 /*
+ * Whether a job predicted to take job_ms with a device's default kernels is too
+ * short to race its candidates (of them, the default included): less than
+ * HG__RACE_CANDIDATE_MS for each candidate but the default.  That is about what
+ * building and checking one costs with a cold compiler cache (POCL on an AMD
+ * EPYC: 14 candidates raced in 5.2 s cold, 0.83 s with POCL's kernel cache
+ * warm, docs/kernels.md), and a race gains at most a part of the job's time.
+ * false when job_ms is not finite and >= 0 (unknown: race) or candidates < 2.
+ */
+#define HG__RACE_CANDIDATE_MS 250.0
+bool hg__race_short_job(double job_ms, size_t candidates);
+
+/*
  * Whether the fissioned device pays: the joint step with it (fissioned_ms)
  * is faster by more than HG__FISSION_MARGIN than both the joint step with
  * the full device (full_ms) and the full device alone on the same rows

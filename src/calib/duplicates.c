@@ -269,8 +269,10 @@ static hg_status race_kept(hg_engine *eng, size_t i, const float *params, char *
     hg_status st = hg__calibrate_one(eng, i, params, true, &cached, &e);
     hg__kchoice_name(&d->kc, kname, sizeof kname);
     if (st == HG_OK) {
-        snprintf(also, sizeof also, "%s, kept, then raced its kernels: %s", d->info->id,
-                 kname);
+        bool short_job = strncmp(d->kc_note, HG__NOTE_SHORT_JOB,
+                                 strlen(HG__NOTE_SHORT_JOB)) == 0;
+        snprintf(also, sizeof also, "%s, kept, then %s: %s", d->info->id,
+                 short_job ? "its kernels not raced (a short job)" : "raced its kernels", kname);
         hg__log(&eng->log, HG_LOG_INFO, "%s: %s", d->what, also);
     } else {
         d->model = model;

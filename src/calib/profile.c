@@ -685,6 +685,67 @@ static void end_race(hg_engine *eng, hg__device *d, race_paths *rp, const hg__kc
             hg__kchoice_parked_release(d, &rp->slot[k]);
 }
 
+/*
+ * The predicted time of the whole job (eng->work_rows rows; 0: unknown) on device
+ * i's kernels in place, from a probe of np rows that took probe_ms: each step of
+ * batch_rows rows (unknown: one step) taken as probe_ms times its rows over np, and
+ * no less than probe_ms, which overestimates a step of more than np rows (the fixed
+ * cost counted again for every np rows) and of fewer: short jobs err towards a race.
+ * NAN when the job's rows are unknown.  job_steps: its steps, and their rows into
+ * *rows.
+ */
+static double job_steps(const hg_engine *eng, size_t *rows)
+{
+    *rows = eng->batch_rows && eng->batch_rows < eng->work_rows ? eng->batch_rows
+                                                                : eng->work_rows;
+    return *rows ? ceil((double)eng->work_rows / (double)*rows) : 0;
+}
+
+static double job_ms(const hg_engine *eng, double probe_ms, size_t np)
+{
+    size_t b;
+    double steps = job_steps(eng, &b);
+    if (!eng->work_rows || np == 0 || !(probe_ms >= 0))
+        return NAN;
+    return steps * probe_ms * fmax(1.0, (double)b / (double)np);
+}
+
+/*
+ * Device i keeps its kernels in place, unraced, when the job is too short to
+ * repay racing its nc candidates (hg__race_short_job on job_ms, from a probe of
+ * np rows) and they compute the right gradient: *kept true.  *kept false when the
+ * job is long enough or unknown, or the kernels are wrong (they race as usual).
+ * Fails only as the probe does.
+ */
+static hg_status keep_for_short_job(hg_engine *eng, size_t i, const float *params, size_t np,
+                                    size_t nc, bool *kept, hg_error *err)
+{
+    hg__device *d = &eng->dev[i];
+    char why[160], name[48];
+    *kept = false;
+    if (!eng->work_rows || np == 0)
+        return HG_OK;
+    if (!d->kc_checked && !kernels_right(eng, i, params, why, sizeof why))
+        return HG_OK;
+    d->kc_checked = true;
+    double probe = 0;
+    hg_status st = probe_ms(eng, i, np, params, &probe, err);
+    double job = job_ms(eng, probe, np);
+    if (st != HG_OK || !hg__race_short_job(job, nc))
+        return st;
+    d->kc_measured = false;
+    d->kc_rows[0] = np;
+    d->kc_rows[1] = 0;
+    hg__kchoice_name(&d->kc, name, sizeof name);
+    snprintf(d->kc_note, sizeof d->kc_note, "%s%zu rows predicted at %.3g ms on these "
+             "kernels (%zu rows took %.3g ms), under what racing %zu candidates may cost "
+             "(%.0f ms each but this one)", HG__NOTE_SHORT_JOB, eng->work_rows, job, np,
+             probe, nc, HG__RACE_CANDIDATE_MS);
+    hg__log(&eng->log, HG_LOG_INFO, "%s computes with %s (%s)", d->what, name, d->kc_note);
+    *kept = true;
+    return HG_OK;
+}
+
 static hg_status race(hg_engine *eng, size_t i, const float *params,
                       const hg__kchoice *exclude, const char *excluded_why,
                       const race_hint *hint, hg_error *err)
@@ -704,7 +765,11 @@ static hg_status race(hg_engine *eng, size_t i, const float *params,
     size_t cap = have < d->chunk_rows ? have : d->chunk_rows;
     double probe = 0;
     size_t np = cap < 64 ? cap : 64;
-    hg_status st = hint && hint->probe_ms > 0 && hint->probe_rows == np
+    bool kept = false;
+    hg_status st = exclude ? HG_OK : keep_for_short_job(eng, i, params, np, nc, &kept, err);
+    if (st != HG_OK || kept)
+        return st;
+    st = hint && hint->probe_ms > 0 && hint->probe_rows == np
                        ? (probe = hint->probe_ms, HG_OK)
                        : median_ms(eng, i, np, 1, params, &probe, err);
     if (st != HG_OK)
@@ -907,6 +972,26 @@ hg_status hg__verify_kernels(hg_engine *eng, size_t i, hg_error *err)
 }
 
 /*
+ * Whether a cached profile with kernel note note may stand for this engine's job:
+ * true unless the note says its kernels were kept unraced for a short job
+ * (HG__NOTE_SHORT_JOB) and this job, predicted on the profile's model (its work_rows
+ * in steps of batch_rows; unknown: not short), is not short too.
+ */
+static bool short_job_still(const hg_engine *eng, const hg__device *d,
+                            const hg__cost_model *model, const char *note)
+{
+    if (strncmp(note, HG__NOTE_SHORT_JOB, strlen(HG__NOTE_SHORT_JOB)) != 0)
+        return true;
+    if (!eng->work_rows || !model->valid)
+        return false;
+    hg__kchoice c[HG__MAX_CANDIDATES];
+    size_t nc = hg__kchoice_candidates(eng, d, c);
+    size_t b;
+    double steps = job_steps(eng, &b);
+    return hg__race_short_job(steps * hg__cost_predict(model, b), nc);
+}
+
+/*
  * Device i's profile from the cache, when its entry is sound: its kernel
  * choice one of the device's candidates and buildable.  Anything else is
  * logged and false (calibrate measures again and rewrites the entry).  Its
@@ -944,6 +1029,11 @@ static bool cached_profile(hg_engine *eng, size_t i, const char *const *key, siz
         return false;
     }
     hg__kchoice_name(&kc, name, sizeof name);
+    if (!short_job_still(eng, d, &model, note)) {
+        hg__log(&eng->log, HG_LOG_INFO, "profile cache: the entry for %s kept %s unraced "
+                "for a short job; this job is not as short: racing", d->what, name);
+        return false;
+    }
     hg_error e;
     if (!hg__kchoice_same(&kc, &d->kc) && hg__kchoice_apply(eng, d, d->li, &kc, &e) != HG_OK) {
         /* not a candidate, or its programs fail: the current kernels stay */

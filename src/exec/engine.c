@@ -387,6 +387,7 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     eng->fault_hook = opt.fault_hook;
     eng->fault_user = opt.fault_user;
     eng->batch_rows = opt.batch_rows;
+    eng->work_rows = opt.work_rows;
     if ((st = own_model(eng, model, err)) != HG_OK) {
         hg_engine_destroy(eng);
         return st;

@@ -496,6 +496,8 @@ struct hg_engine {
                                          (shared_mem.h) */
     size_t           batch_rows;      /* the caller's step size (0: unknown): the rows
                                          calibration races kernels at (kchoice_rows.c) */
+    size_t           work_rows;       /* rows of the whole job (0: unknown): a short one
+                                         is not raced (profile.c, hg__race_short_job) */
     /* tests: a kernel candidate to break (hg__kchoice_break) */
     char             broken_kernel[48];
     int              broken_how;
@@ -619,7 +621,10 @@ bool hg__kchoice_valid(const hg_engine *eng, const hg__device *d, const hg__kcho
    device did not race them. */
 #define HG__NOTE_VIEWS_CHOICE "not raced here: the kernels of "
 #define HG__NOTE_RACE_DEFERRED "not raced yet: "
-/* Whether kernel note note starts with one of the two above. */
+/* ... or the defaults of a job too short to repay a race (hg__race_short_job):
+   a cached profile with it is raced again for a longer job. */
+#define HG__NOTE_SHORT_JOB "not raced: a short job: "
+/* Whether kernel note note starts with one of the three above. */
 bool hg__kchoice_unraced(const char *note);
 /* Whether x and y are the same choice (every field: path and shape). */
 bool hg__kchoice_same(const hg__kchoice *x, const hg__kchoice *y);

@@ -202,6 +202,7 @@ class HgEngineOptions(ctypes.Structure):
         ("fault_hook", c_void_p),
         ("fault_user", c_void_p),
         ("batch_rows", c_size_t),
+        ("work_rows", c_size_t),
     ]
 
 

@@ -60,6 +60,9 @@ class Engine:
         cache directory).
     batch_rows: the rows of the steps you will compute (your minibatch; 0: unknown):
         calibration then chooses each device's kernels at that size.
+    work_rows: the rows you will compute in all (steps x rows a step; 0: unknown): a
+        job predicted to take less than racing the kernel candidates could cost keeps
+        each device's default kernels, checked, unraced.
 
     Every call runs with the GIL released while the devices work (ctypes releases it),
     so other Python threads go on.  An engine is used by one thread at a time: calls
@@ -73,7 +76,7 @@ class Engine:
 
     def __init__(self, model, inputs=None, outputs=None, hidden=(), devices=None,
                  deterministic=False, keep_duplicates=False, use_environment=True,
-                 cache_dir=None, block_rows=0, batch_rows=0):
+                 cache_dir=None, block_rows=0, batch_rows=0, work_rows=0):
         self._h = None  # so that close() works whatever fails below
         self._lock = threading.Lock()
         if isinstance(model, Model):
@@ -104,6 +107,7 @@ class Engine:
         opt.deterministic = bool(deterministic)
         opt.block_rows = _count(block_rows, "block_rows")
         opt.batch_rows = _count(batch_rows, "batch_rows")
+        opt.work_rows = _count(work_rows, "work_rows")
         opt.cache_dir = cache
         handle = ctypes.c_void_p()
         err = _abi.HgError()
