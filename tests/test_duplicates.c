@@ -54,9 +54,10 @@ static void teardown(void)
 #define POCL "platform:Portable"
 
 /* A calibrated engine on the POCL devices (selection sel), keeping duplicates or not,
-   for steps of batch rows (0: unknown), with test knobs k (NULL: none). */
-static hg_engine *engine_knobs(const char *sel, bool keep, size_t batch,
-                               const hg__engine_knobs *k)
+   for steps of batch rows (0: unknown) and a job of work rows (0: unknown), with test
+   knobs k (NULL: none). */
+static hg_engine *engine_job(const char *sel, bool keep, size_t batch, size_t work,
+                             const hg__engine_knobs *k)
 {
     hg_options dev;
     hg_options_init(&dev);
@@ -70,6 +71,7 @@ static hg_engine *engine_knobs(const char *sel, bool keep, size_t batch,
     o.gemm = HG_GEMM_OWN;
     o.cache_dir = cache;
     o.batch_rows = batch;
+    o.work_rows = work;
     hg_engine *e = NULL;
     hg_error err;
     ck_assert_msg(hg__engine_create_knobs(&o, k, &model, &e, &err) == HG_OK, "%s",
@@ -78,6 +80,12 @@ static hg_engine *engine_knobs(const char *sel, bool keep, size_t batch,
     ck_assert_msg(hg_engine_set_data(e, &d, &err) == HG_OK, "%s", err.message);
     ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
     return e;
+}
+
+static hg_engine *engine_knobs(const char *sel, bool keep, size_t batch,
+                               const hg__engine_knobs *k)
+{
+    return engine_job(sel, keep, batch, 0, k);
 }
 
 static hg_engine *engine_for(const char *sel, bool keep, size_t batch)
@@ -317,6 +325,32 @@ START_TEST(views_compared_at_the_step_size)
 }
 END_TEST
 
+/* A job too short to repay a trial (hg_engine_options.work_rows) keeps the view the
+   list kept, untried, on its default kernels unraced; a long one tries the other. */
+START_TEST(a_short_job_tries_no_view)
+{
+    hg_engine *e = engine_job(POCL, false, 128, 10 * 128, NULL);
+    ck_assert_uint_eq(hg_engine_device_count(e), 1);
+    const hg__device *d = &e->dev[0];
+    const char *note = hg_engine_duplicate_note(e, 0);
+    ck_assert_msg(d->info->kept && strstr(note, "kept without a trial of the 1 other view"),
+                  "%s: %s", d->info->name, note);
+    ck_assert_msg(!d->kc_measured && strncmp(d->kc_note, HG__NOTE_SHORT_JOB,
+                                             strlen(HG__NOTE_SHORT_JOB)) == 0,
+                  "%s", d->kc_note);
+    exact_step(e);
+    hg_engine_destroy(e);
+    e = engine_job(POCL, false, 128, (size_t)1 << 40, NULL);
+    d = &e->dev[0];
+    note = hg_engine_duplicate_note(e, 0);
+    ck_assert_msg(!strstr(note, "without a trial") && strstr(note, "the same hardware"),
+                  "%s", note);
+    ck_assert_msg(d->kc_measured && strstr(d->kc_note, "fastest of"), "%s", d->kc_note);
+    exact_step(e);
+    hg_engine_destroy(e);
+}
+END_TEST
+
 /* The user named pthread first: its preference stands, no trial. */
 START_TEST(a_named_preference_is_not_measured_away)
 {
@@ -349,6 +383,7 @@ int main(void)
     tcase_add_test(tc, the_faster_view_is_kept);
     tcase_add_test(tc, a_named_preference_is_not_measured_away);
     tcase_add_test(tc, views_compared_at_the_step_size);
+    tcase_add_test(tc, a_short_job_tries_no_view);
     tcase_add_test(tc, kept_duplicates_are_not_traded);
     tcase_add_test(tc, a_view_with_the_same_compiler_is_not_raced);
     tcase_add_test(tc, a_view_with_fewer_candidates_is_not_raced);

@@ -34,6 +34,11 @@
  *      On a later start, when one of the two profiles comes from the cache
  *      unraced and the other raced, that verdict stands (judge).
  *
+ * A job too short to repay a trial (hg_engine_options.work_rows, predicted on the
+ * kept device's solo model under HG__RACE_CANDIDATE_MS: short_job_skips_views)
+ * tries no view: the kept device stays, its kernels unraced (race_kept keeps them
+ * with hg__keep_for_short_job, without measuring again).
+ *
  * Views with the same compiler are thus compared on the same kernels, and
  * only the one kept races: when every view a device will be tried against
  * shares its compiler, the solo phase does not race it (defer_race,
@@ -266,11 +271,12 @@ static hg_status race_kept(hg_engine *eng, size_t i, const float *params, char *
     d->defer_race = false;
     bool cached = false;
     hg_error e;
-    hg_status st = hg__calibrate_one(eng, i, params, true, &cached, &e);
+    /* a job its model says is too short for a race keeps kernels and model as they are */
+    bool short_job = hg__keep_for_short_job(eng, i);
+    hg_status st = short_job ? HG_OK : hg__calibrate_one(eng, i, params, true, &cached, &e);
     hg__kchoice_name(&d->kc, kname, sizeof kname);
     if (st == HG_OK) {
-        bool short_job = strncmp(d->kc_note, HG__NOTE_SHORT_JOB,
-                                 strlen(HG__NOTE_SHORT_JOB)) == 0;
+        short_job = strncmp(d->kc_note, HG__NOTE_SHORT_JOB, strlen(HG__NOTE_SHORT_JOB)) == 0;
         snprintf(also, sizeof also, "%s, kept, then %s: %s", d->info->id,
                  short_job ? "its kernels not raced (a short job)" : "raced its kernels", kname);
         hg__log(&eng->log, HG_LOG_INFO, "%s: %s", d->what, also);
@@ -320,6 +326,29 @@ static hg_status try_view(hg_engine *eng, size_t i, size_t j, const float *param
     return st == HG_OUT_OF_MEMORY ? hg__error_set(err, st, 0, "%s", e.message) : HG_OK;
 }
 
+/*
+ * Whether device d keeps its place without a trial of the views the list set aside:
+ * the whole job (hg_engine_options.work_rows) is predicted on its solo model to take
+ * less than a trial may cost (opening a view builds its programs, and it is
+ * calibrated: at least HG__RACE_CANDIDATE_MS, hg__race_short_job with one candidate
+ * more than the device's own).  Then note (n bytes) says so.
+ */
+static bool short_job_skips_views(hg_engine *eng, const hg__device *d, char *note, size_t n)
+{
+    double job = hg__job_predicted_ms(eng, &d->model);
+    size_t views = 0;
+    for (size_t j = 0; j < hg_device_list_count(eng->list); j++)
+        views += j != d->li && eligible(eng, d, j);
+    if (!views || !hg__race_short_job(job, 2))
+        return false;
+    snprintf(note, n, "%s kept without a trial of the %zu other view%s of its hardware: the "
+             "whole job (%zu rows) is predicted at %.3g ms on it, under what a trial may cost "
+             "(%.0f ms)", d->info->id, views, views == 1 ? "" : "s", eng->work_rows, job,
+             HG__RACE_CANDIDATE_MS);
+    hg__log(&eng->log, HG_LOG_INFO, "%s: duplicates: %s", d->what, note);
+    return true;
+}
+
 hg_status hg__duplicates_calibrate(hg_engine *eng, const float *params, hg_error *err)
 {
     size_t rows = hg__decision_rows(eng->rows, eng->batch_rows, STEP_MAX_ROWS);
@@ -333,9 +362,10 @@ hg_status hg__duplicates_calibrate(hg_engine *eng, const float *params, hg_error
             continue;
         all[0] = '\0';
         size_t n = hg_device_list_count(eng->list), first = d->li;
+        bool skip = short_job_skips_views(eng, d, all, sizeof all);
         /* j: list devices in list order, each tried once against the device in slot i,
            which may change on every trial (first: the one there before any trial) */
-        for (size_t j = 0; j < n && st == HG_OK; j++) {
+        for (size_t j = 0; j < n && st == HG_OK && !skip; j++) {
             if (j == first || !eligible(eng, &eng->dev[i], j))
                 continue;
             st = try_view(eng, i, j, params, rows, one, sizeof one, err);

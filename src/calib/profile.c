@@ -701,6 +701,34 @@ static double job_steps(const hg_engine *eng, size_t *rows)
     return *rows ? ceil((double)eng->work_rows / (double)*rows) : 0;
 }
 
+double hg__job_predicted_ms(const hg_engine *eng, const hg__cost_model *model)
+{
+    size_t b;
+    double steps = job_steps(eng, &b);
+    if (!eng->work_rows || !model->valid)
+        return NAN;
+    return steps * hg__cost_predict(model, b);
+}
+
+bool hg__keep_for_short_job(hg_engine *eng, size_t i)
+{
+    hg__device *d = &eng->dev[i];
+    hg__kchoice c[HG__MAX_CANDIDATES];
+    size_t nc = hg__kchoice_candidates(eng, d, c);
+    double job = hg__job_predicted_ms(eng, &d->model);
+    char name[48];
+    if (!d->kc_checked || !hg__race_short_job(job, nc))
+        return false;
+    d->kc_measured = false;
+    hg__kchoice_name(&d->kc, name, sizeof name);
+    snprintf(d->kc_note, sizeof d->kc_note, "%s%zu rows predicted at %.3g ms on these "
+             "kernels (their cost model), under what racing %zu candidates may cost (%.0f ms "
+             "each but this one)", HG__NOTE_SHORT_JOB, eng->work_rows, job, nc,
+             HG__RACE_CANDIDATE_MS);
+    hg__log(&eng->log, HG_LOG_INFO, "%s computes with %s (%s)", d->what, name, d->kc_note);
+    return true;
+}
+
 static double job_ms(const hg_engine *eng, double probe_ms, size_t np)
 {
     size_t b;
@@ -982,13 +1010,9 @@ static bool short_job_still(const hg_engine *eng, const hg__device *d,
 {
     if (strncmp(note, HG__NOTE_SHORT_JOB, strlen(HG__NOTE_SHORT_JOB)) != 0)
         return true;
-    if (!eng->work_rows || !model->valid)
-        return false;
     hg__kchoice c[HG__MAX_CANDIDATES];
     size_t nc = hg__kchoice_candidates(eng, d, c);
-    size_t b;
-    double steps = job_steps(eng, &b);
-    return hg__race_short_job(steps * hg__cost_predict(model, b), nc);
+    return hg__race_short_job(hg__job_predicted_ms(eng, model), nc);
 }
 
 /*

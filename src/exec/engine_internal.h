@@ -626,6 +626,13 @@ bool hg__kchoice_valid(const hg_engine *eng, const hg__device *d, const hg__kcho
 #define HG__NOTE_SHORT_JOB "not raced: a short job: "
 /* Whether kernel note note starts with one of the three above. */
 bool hg__kchoice_unraced(const char *note);
+/* The predicted time of the engine's whole job (hg_engine_options.work_rows, in steps
+   of batch_rows) on cost model model; NAN when either is unknown (profile.c). */
+double hg__job_predicted_ms(const hg_engine *eng, const hg__cost_model *model);
+/* Device i, its kernels checked and its cost model fitted on them, keeps them unraced
+   when that model predicts a job too short to repay a race (hg__race_short_job): its
+   kc_note says so.  false, and nothing changed, otherwise (profile.c). */
+bool hg__keep_for_short_job(hg_engine *eng, size_t i);
 /* Whether x and y are the same choice (every field: path and shape). */
 bool hg__kchoice_same(const hg__kchoice *x, const hg__kchoice *y);
 /*
