@@ -211,18 +211,30 @@ END_TEST
 
 START_TEST(race_short_job)
 {
-    /* 14 candidates: a race may cost 13 x 250 ms (measured 5.2 s cold on an AMD EPYC) */
+    /* 14 candidates: a race costs at least 13 x 60 ms (0.83 s warm on an AMD EPYC) */
     ck_assert(hg__race_short_job(14.3, 14));   /* the built-in digits, 40 epochs */
-    ck_assert(hg__race_short_job(3249.0, 14));
-    ck_assert(!hg__race_short_job(3250.0, 14));
-    ck_assert(!hg__race_short_job(24000.0, 12)); /* a long MLP job races */
-    ck_assert(hg__race_short_job(249.0, 2));
-    ck_assert(!hg__race_short_job(251.0, 2));
+    ck_assert(hg__race_short_job(779.0, 14));
+    ck_assert(!hg__race_short_job(780.0, 14));
+    ck_assert(!hg__race_short_job(1900.0, 14)); /* 40 epochs of a 60,000-row softmax */
+    ck_assert(hg__race_short_job(59.0, 2));
+    ck_assert(!hg__race_short_job(61.0, 2));
     ck_assert(hg__race_short_job(0.0, 2));
     ck_assert(!hg__race_short_job(0.0, 1));      /* nothing to race */
     ck_assert(!hg__race_short_job(NAN, 14));     /* unknown job: race */
     ck_assert(!hg__race_short_job(-1.0, 14));
     ck_assert(!hg__race_short_job(INFINITY, 14));
+}
+END_TEST
+
+START_TEST(trial_short_job)
+{
+    ck_assert(hg__trial_short_job(46.6));      /* the built-in digits on pthread */
+    ck_assert(hg__trial_short_job(199.0));
+    ck_assert(!hg__trial_short_job(200.0));
+    ck_assert(hg__trial_short_job(0.0));
+    ck_assert(!hg__trial_short_job(NAN));      /* unknown job: try */
+    ck_assert(!hg__trial_short_job(-1.0));
+    ck_assert(!hg__trial_short_job(INFINITY));
 }
 END_TEST
 
@@ -243,6 +255,7 @@ int main(void)
     tcase_add_test(tc, decision_rows);
     tcase_add_test(tc, race_skip);
     tcase_add_test(tc, race_short_job);
+    tcase_add_test(tc, trial_short_job);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

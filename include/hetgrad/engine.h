@@ -137,13 +137,14 @@ typedef struct hg_engine_options {
     size_t          work_rows;       /* rows the caller expects to compute in all
                                         (steps x rows a step: epochs x training
                                         rows); 0 = unknown.  Where the whole job is
-                                        predicted to take less than racing the
-                                        kernel candidates could cost (250 ms a
-                                        candidate: a cold compile), a device keeps
+                                        predicted to take less than the least a
+                                        race of the kernel candidates costs (60 ms
+                                        a candidate, warm caches), a device keeps
                                         its default kernels, checked, unraced
-                                        (docs/kernels.md, "A short job is not raced").  Not part
-                                        of the profile cache key: a longer job
-                                        races where such a profile was cached */
+                                        (docs/kernels.md, "A short job is not
+                                        raced").  Not part of the profile cache
+                                        key: a longer job races where such a
+                                        profile was cached */
 } hg_engine_options;
 
 /*

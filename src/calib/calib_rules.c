@@ -119,3 +119,8 @@ bool hg__race_short_job(double job_ms, size_t candidates)
     return candidates >= 2 && isfinite(job_ms) && job_ms >= 0 &&
            job_ms < HG__RACE_CANDIDATE_MS * (double)(candidates - 1);
 }
+
+bool hg__trial_short_job(double job_ms)
+{
+    return isfinite(job_ms) && job_ms >= 0 && job_ms < HG__TRIAL_MS;
+}

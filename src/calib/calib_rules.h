@@ -101,14 +101,26 @@ bool hg__race_skip(double probe_ms, double fastest_ms);
 /*
  * Whether a job predicted to take job_ms with a device's default kernels is too
  * short to race its candidates (of them, the default included): less than
- * HG__RACE_CANDIDATE_MS for each candidate but the default.  That is about what
- * building and checking one costs with a cold compiler cache (POCL on an AMD
- * EPYC: 14 candidates raced in 5.2 s cold, 0.83 s with POCL's kernel cache
- * warm, docs/kernels.md), and a race gains at most a part of the job's time.
- * false when job_ms is not finite and >= 0 (unknown: race) or candidates < 2.
+ * HG__RACE_CANDIDATE_MS for each candidate but the default, which is about the
+ * least building, checking and timing one costs: with every compiler cache warm
+ * (POCL on an AMD EPYC raced 14 softmax candidates in 0.83 s with its kernel cache
+ * warm and 5.2 s cold, docs/kernels.md).  Such a race costs more than the whole
+ * job, which it could at best make a few times faster.  false when job_ms is not
+ * finite and >= 0 (unknown: race) or candidates < 2.
  */
-#define HG__RACE_CANDIDATE_MS 250.0
+#define HG__RACE_CANDIDATE_MS 60.0
 bool hg__race_short_job(double job_ms, size_t candidates);
+
+/*
+ * Whether a job predicted to take job_ms on the device the list kept is too short to
+ * try the other views of its hardware (duplicates.c): less than HG__TRIAL_MS, about
+ * the least a trial costs (the view opened, its programs built, its cost model
+ * fitted: that alone takes about 150 ms; measured on an AMD EPYC, 2026-12-06, a
+ * trial of POCL's basic beside pthread cost 0.34-0.43 s with POCL's kernel cache
+ * warm).  false when job_ms is not finite and >= 0 (unknown: try).
+ */
+#define HG__TRIAL_MS 200.0
+bool hg__trial_short_job(double job_ms);
 
 /*
  * Whether the fissioned device pays: the joint step with it (fissioned_ms)

@@ -35,7 +35,7 @@
  *      unraced and the other raced, that verdict stands (judge).
  *
  * A job too short to repay a trial (hg_engine_options.work_rows, predicted on the
- * kept device's solo model under HG__RACE_CANDIDATE_MS: short_job_skips_views)
+ * kept device's solo model under HG__TRIAL_MS: short_job_skips_views)
  * tries no view: the kept device stays, its kernels unraced (race_kept keeps them
  * with hg__keep_for_short_job, without measuring again).
  *
@@ -329,9 +329,8 @@ static hg_status try_view(hg_engine *eng, size_t i, size_t j, const float *param
 /*
  * Whether device d keeps its place without a trial of the views the list set aside:
  * the whole job (hg_engine_options.work_rows) is predicted on its solo model to take
- * less than a trial may cost (opening a view builds its programs, and it is
- * calibrated: at least HG__RACE_CANDIDATE_MS, hg__race_short_job with one candidate
- * more than the device's own).  Then note (n bytes) says so.
+ * less than the least a trial costs (hg__trial_short_job: opening a view builds its
+ * programs, and it is calibrated).  Then note (n bytes) says so.
  */
 static bool short_job_skips_views(hg_engine *eng, const hg__device *d, char *note, size_t n)
 {
@@ -339,12 +338,12 @@ static bool short_job_skips_views(hg_engine *eng, const hg__device *d, char *not
     size_t views = 0;
     for (size_t j = 0; j < hg_device_list_count(eng->list); j++)
         views += j != d->li && eligible(eng, d, j);
-    if (!views || !hg__race_short_job(job, 2))
+    if (!views || !hg__trial_short_job(job))
         return false;
     snprintf(note, n, "%s kept without a trial of the %zu other view%s of its hardware: the "
-             "whole job (%zu rows) is predicted at %.3g ms on it, under what a trial may cost "
+             "whole job (%zu rows) is predicted at %.3g ms on it, under the least a trial costs "
              "(%.0f ms)", d->info->id, views, views == 1 ? "" : "s", eng->work_rows, job,
-             HG__RACE_CANDIDATE_MS);
+             HG__TRIAL_MS);
     hg__log(&eng->log, HG_LOG_INFO, "%s: duplicates: %s", d->what, note);
     return true;
 }

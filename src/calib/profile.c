@@ -722,7 +722,7 @@ bool hg__keep_for_short_job(hg_engine *eng, size_t i)
     d->kc_measured = false;
     hg__kchoice_name(&d->kc, name, sizeof name);
     snprintf(d->kc_note, sizeof d->kc_note, "%s%zu rows predicted at %.3g ms on these "
-             "kernels (their cost model), under what racing %zu candidates may cost (%.0f ms "
+             "kernels (their cost model), under the least racing %zu candidates costs (%.0f ms "
              "each but this one)", HG__NOTE_SHORT_JOB, eng->work_rows, job, nc,
              HG__RACE_CANDIDATE_MS);
     hg__log(&eng->log, HG_LOG_INFO, "%s computes with %s (%s)", d->what, name, d->kc_note);
@@ -766,7 +766,7 @@ static hg_status keep_for_short_job(hg_engine *eng, size_t i, const float *param
     d->kc_rows[1] = 0;
     hg__kchoice_name(&d->kc, name, sizeof name);
     snprintf(d->kc_note, sizeof d->kc_note, "%s%zu rows predicted at %.3g ms on these "
-             "kernels (%zu rows took %.3g ms), under what racing %zu candidates may cost "
+             "kernels (%zu rows took %.3g ms), under the least racing %zu candidates costs "
              "(%.0f ms each but this one)", HG__NOTE_SHORT_JOB, eng->work_rows, job, np,
              probe, nc, HG__RACE_CANDIDATE_MS);
     hg__log(&eng->log, HG_LOG_INFO, "%s computes with %s (%s)", d->what, name, d->kc_note);

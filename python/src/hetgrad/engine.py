@@ -61,8 +61,8 @@ class Engine:
     batch_rows: the rows of the steps you will compute (your minibatch; 0: unknown):
         calibration then chooses each device's kernels at that size.
     work_rows: the rows you will compute in all (steps x rows a step; 0: unknown): a
-        job predicted to take less than racing the kernel candidates could cost keeps
-        each device's default kernels, checked, unraced.
+        job predicted to take less than the least a race of the kernel candidates
+        costs keeps each device's default kernels, checked, unraced.
 
     Every call runs with the GIL released while the devices work (ctypes releases it),
     so other Python threads go on.  An engine is used by one thread at a time: calls
