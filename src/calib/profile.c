@@ -686,19 +686,28 @@ static void end_race(hg_engine *eng, hg__device *d, race_paths *rp, const hg__kc
 }
 
 /*
- * The predicted time of the whole job (eng->work_rows rows; 0: unknown) on device
- * i's kernels in place, from a probe of np rows that took probe_ms: each step of
- * batch_rows rows (unknown: one step) taken as probe_ms times its rows over np, and
- * no less than probe_ms, which overestimates a step of more than np rows (the fixed
- * cost counted again for every np rows) and of fewer: short jobs err towards a race.
- * NAN when the job's rows are unknown.  job_steps: its steps, and their rows into
- * *rows.
+ * job_steps: the steps of the whole job (eng->work_rows rows; 0: unknown), each of
+ * batch_rows rows (unknown: one step), and their rows into *rows.  job_ms: its
+ * predicted time on device i's kernels in place, from a probe of np rows that took
+ * probe_ms: each step taken as probe_ms times its rows over np, and no less than
+ * probe_ms, which overestimates a step of more than np rows (the fixed cost counted
+ * again for every np rows) and of fewer: short jobs err towards a race.  NAN when
+ * the job's rows are unknown.
  */
 static double job_steps(const hg_engine *eng, size_t *rows)
 {
     *rows = eng->batch_rows && eng->batch_rows < eng->work_rows ? eng->batch_rows
                                                                 : eng->work_rows;
     return *rows ? ceil((double)eng->work_rows / (double)*rows) : 0;
+}
+
+static double job_ms(const hg_engine *eng, double probe_ms, size_t np)
+{
+    size_t b;
+    double steps = job_steps(eng, &b);
+    if (!eng->work_rows || np == 0 || !(probe_ms >= 0))
+        return NAN;
+    return steps * probe_ms * fmax(1.0, (double)b / (double)np);
 }
 
 double hg__job_predicted_ms(const hg_engine *eng, const hg__cost_model *model)
@@ -727,15 +736,6 @@ bool hg__keep_for_short_job(hg_engine *eng, size_t i)
              HG__RACE_CANDIDATE_MS);
     hg__log(&eng->log, HG_LOG_INFO, "%s computes with %s (%s)", d->what, name, d->kc_note);
     return true;
-}
-
-static double job_ms(const hg_engine *eng, double probe_ms, size_t np)
-{
-    size_t b;
-    double steps = job_steps(eng, &b);
-    if (!eng->work_rows || np == 0 || !(probe_ms >= 0))
-        return NAN;
-    return steps * probe_ms * fmax(1.0, (double)b / (double)np);
 }
 
 /*
