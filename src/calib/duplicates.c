@@ -370,8 +370,11 @@ hg_status hg__duplicates_calibrate(hg_engine *eng, const float *params, hg_error
             st = try_view(eng, i, j, params, rows, one, sizeof one, err);
             append(all, sizeof all, one);
         }
-        /* the device in slot i now, which may be another view than before */
-        if (st == HG_OK && hg__kchoice_unraced(eng->dev[i].kc_note))
+        /* the device in slot i now, which may be another view than before (one the
+           solo phase kept unraced for a short job has nothing left to decide) */
+        const char *kn = eng->dev[i].kc_note;
+        if (st == HG_OK && hg__kchoice_unraced(kn) &&
+            strncmp(kn, HG__NOTE_SHORT_JOB, strlen(HG__NOTE_SHORT_JOB)) != 0)
             st = race_kept(eng, i, params, all, sizeof all, err);
         eng->dev[i].defer_race = false;
         snprintf(eng->dev[i].dup_note, sizeof eng->dev[i].dup_note, "%s", all);
