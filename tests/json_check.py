@@ -332,7 +332,11 @@ def check_bench_apart(bench, work):
     # the build before this check): the kernels' checks are test_engine's job
     env.pop("OCLGRIND_UNINITIALIZED", None)
     env.pop("OCLGRIND_DATA_RACES", None)  # and the race checks only slow the steps
-    p = run([bench, "--json", "--rows", "3000", "--steps", "3", "--keep-duplicates"], env=env)
+    # 1500 rows: equal's step (Oclgrind's third, seconds) stays far over the 100 ms that
+    # times a step apart and further under --max-step-s (20 s), over which it is only
+    # predicted.  With 3000 rows an ASan build on a busy host once did not time equal
+    # apart (2026-12-06; the JSON was not kept: likely predicted over 20 s)
+    p = run([bench, "--json", "--rows", "1500", "--steps", "3", "--keep-duplicates"], env=env)
     doc = parse_valid(p.stdout, "hetgrad-bench-1", "hetgrad-bench --json (with Oclgrind)")
     ocl = [d["name"] for d in doc["devices"] if "Oclgrind" in d["name"]]
     if len(ocl) != 1 or len(doc["devices"]) != 3:
