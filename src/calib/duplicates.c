@@ -276,7 +276,7 @@ static hg_status race_kept(hg_engine *eng, size_t i, const float *params, char *
     hg_status st = short_job ? HG_OK : hg__calibrate_one(eng, i, params, true, &cached, &e);
     hg__kchoice_name(&d->kc, kname, sizeof kname);
     if (st == HG_OK) {
-        short_job = strncmp(d->kc_note, HG__NOTE_SHORT_JOB, strlen(HG__NOTE_SHORT_JOB)) == 0;
+        short_job = hg__kchoice_short_job(d->kc_note);
         snprintf(also, sizeof also, "%s, kept, then %s: %s", d->info->id,
                  short_job ? "its kernels not raced (a short job)" : "raced its kernels", kname);
         hg__log(&eng->log, HG_LOG_INFO, "%s: %s", d->what, also);
@@ -373,8 +373,7 @@ hg_status hg__duplicates_calibrate(hg_engine *eng, const float *params, hg_error
         /* the device in slot i now, which may be another view than before (one the
            solo phase kept unraced for a short job has nothing left to decide) */
         const char *kn = eng->dev[i].kc_note;
-        if (st == HG_OK && hg__kchoice_unraced(kn) &&
-            strncmp(kn, HG__NOTE_SHORT_JOB, strlen(HG__NOTE_SHORT_JOB)) != 0)
+        if (st == HG_OK && hg__kchoice_unraced(kn) && !hg__kchoice_short_job(kn))
             st = race_kept(eng, i, params, all, sizeof all, err);
         eng->dev[i].defer_race = false;
         snprintf(eng->dev[i].dup_note, sizeof eng->dev[i].dup_note, "%s", all);

@@ -298,7 +298,12 @@ bool hg__kchoice_unraced(const char *note)
 {
     return strncmp(note, HG__NOTE_VIEWS_CHOICE, strlen(HG__NOTE_VIEWS_CHOICE)) == 0 ||
            strncmp(note, HG__NOTE_RACE_DEFERRED, strlen(HG__NOTE_RACE_DEFERRED)) == 0 ||
-           strncmp(note, HG__NOTE_SHORT_JOB, strlen(HG__NOTE_SHORT_JOB)) == 0;
+           hg__kchoice_short_job(note);
+}
+
+bool hg__kchoice_short_job(const char *note)
+{
+    return strncmp(note, HG__NOTE_SHORT_JOB, strlen(HG__NOTE_SHORT_JOB)) == 0;
 }
 
 bool hg__kchoice_same(const hg__kchoice *x, const hg__kchoice *y)

@@ -1008,7 +1008,7 @@ hg_status hg__verify_kernels(hg_engine *eng, size_t i, hg_error *err)
 static bool short_job_still(const hg_engine *eng, const hg__device *d,
                             const hg__cost_model *model, const char *note)
 {
-    if (strncmp(note, HG__NOTE_SHORT_JOB, strlen(HG__NOTE_SHORT_JOB)) != 0)
+    if (!hg__kchoice_short_job(note))
         return true;
     hg__kchoice c[HG__MAX_CANDIDATES];
     size_t nc = hg__kchoice_candidates(eng, d, c);

@@ -626,6 +626,8 @@ bool hg__kchoice_valid(const hg_engine *eng, const hg__device *d, const hg__kcho
 #define HG__NOTE_SHORT_JOB "not raced: a short job: "
 /* Whether kernel note note starts with one of the three above. */
 bool hg__kchoice_unraced(const char *note);
+/* Whether kernel note note starts with HG__NOTE_SHORT_JOB. */
+bool hg__kchoice_short_job(const char *note);
 /* The predicted time of the engine's whole job (hg_engine_options.work_rows, in steps
    of batch_rows) on cost model model; NAN when either is unknown (profile.c). */
 double hg__job_predicted_ms(const hg_engine *eng, const hg__cost_model *model);
