@@ -76,3 +76,19 @@ def test_environment_selection_applies(monkeypatch):
     with pytest.raises(hetgrad.Error):
         hetgrad.devices()
     assert hetgrad.devices(use_environment=False)
+
+
+def test_log_level(capfd, monkeypatch):
+    # the device manager's info messages reach stderr at log_level "info" or with
+    # HETGRAD_LOG=info, not by default; a name that is no level is refused
+    monkeypatch.delenv("HETGRAD_LOG", raising=False)
+    for level, env, shown in ((None, None, False), ("info", None, True),
+                              (None, "info", True), ("error", "info", False)):
+        if env:
+            monkeypatch.setenv("HETGRAD_LOG", env)
+        capfd.readouterr()
+        assert hetgrad.devices(log_level=level)
+        err = capfd.readouterr().err
+        assert ("hetgrad: info: " in err) == shown, (level, env, err)
+    with pytest.raises(hetgrad.ArgumentError, match="log_level='verbose'"):
+        hetgrad.devices(log_level="verbose")

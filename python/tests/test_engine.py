@@ -418,6 +418,34 @@ def test_engine_work_rows(rng, tmp_path):
         hetgrad.Engine("softmax", 4, 2, work_rows=-1)
 
 
+def test_engine_log_level(rng, capfd, monkeypatch):
+    # log_level, else $HETGRAD_LOG (unless use_environment=False), says which of the
+    # library's messages reach stderr; a name that is no level is refused
+    x = rng.standard_normal((300, 4)).astype(np.float32)
+    y = (np.arange(300) % 2).astype(np.int32)
+    cases = ((None, None, True, False), ("info", None, True, True),
+             (None, "info", True, True), (None, "INFO", False, False),
+             ("warn", "debug", True, False), ("debug", None, False, True))
+    for level, env, use_env, shown in cases:
+        if env is None:
+            monkeypatch.delenv("HETGRAD_LOG", raising=False)
+        else:
+            monkeypatch.setenv("HETGRAD_LOG", env)
+        capfd.readouterr()
+        with hetgrad.Engine("softmax", 4, 2, devices="name:pthread", log_level=level,
+                            use_environment=use_env) as eng:
+            eng.set_data(x, y)
+            eng.gradient(np.zeros(eng.param_count, np.float32))
+        err = capfd.readouterr().err
+        assert ("hetgrad: info: " in err) == shown, (level, env, use_env, err)
+    monkeypatch.setenv("HETGRAD_LOG", "loud")
+    with pytest.raises(hetgrad.ArgumentError, match="HETGRAD_LOG='loud'"):
+        hetgrad.Engine("softmax", 4, 2)
+    for bad in ("loud", 1, ""):
+        with pytest.raises(hetgrad.ArgumentError, match="log_level="):
+            hetgrad.Engine("softmax", 4, 2, log_level=bad)
+
+
 @pytest.mark.parametrize("kind,inputs,outputs,hidden", MODELS)
 def test_predict_and_evaluate_match_numpy(rng, kind, inputs, outputs, hidden):
     X, y = make_data(rng, kind, inputs, outputs, rows=120)

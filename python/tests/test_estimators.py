@@ -184,3 +184,63 @@ def test_fits_are_reproducible_with_a_seed():
     a = hetgrad.MLPClassifier(hidden_layer_sizes=(16,), epochs=20, random_state=5).fit(X, y)
     b = hetgrad.MLPClassifier(hidden_layer_sizes=(16,), epochs=20, random_state=5).fit(X, y)
     np.testing.assert_array_equal(a.params_, b.params_)
+
+
+class _RecordingEngine(hetgrad.Engine):
+    """hetgrad.Engine as the estimators make it, recording each creation's arguments and
+    each calibration; with `several`, its one device is reported twice, so that a fit
+    takes the path of several devices (it calibrates)."""
+    several = False
+    made = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        type(self).made.append(kwargs)
+        self.calibrations = 0
+
+    @property
+    def devices(self):
+        found = hetgrad.Engine.devices.fget(self)
+        return found * 2 if type(self).several else found
+
+    def calibrate(self):
+        self.calibrations += 1
+        super().calibrate()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("several", [True, False])
+def test_a_fit_tells_the_engine_its_job(monkeypatch, several):
+    # batch_rows (a step's rows) and work_rows (the fit's rows, at most) reach the
+    # engine, whose calibration then races the kernels at the minibatch's size, or
+    # keeps the defaults for a short fit.  An engine is reused by a fit it was made
+    # for; with several devices a longer fit or another batch size makes a new one.
+    monkeypatch.setattr(hetgrad.estimators, "Engine", _RecordingEngine)
+    monkeypatch.setattr(_RecordingEngine, "several", several)
+    monkeypatch.setattr(_RecordingEngine, "made", [])
+    made = _RecordingEngine.made
+    X, y = make_classification(n_samples=120, n_features=6, random_state=0)
+    est = hetgrad.LogisticRegression(optimizer="adam", epochs=3, batch_size=50,
+                                     random_state=0)
+
+    def fit(expect_made, **params):
+        est.set_params(**params).fit(X, y)
+        assert len(made) == expect_made, made
+        return est._engine_cache[1]
+
+    eng = fit(1)
+    assert made[0]["batch_rows"] == 50 and made[0]["work_rows"] == 3 * 120
+    assert eng.calibrations == (1 if several else 0)
+    assert fit(1) is eng and fit(1, epochs=2) is eng  # the same job, a shorter one
+    eng = fit(2 if several else 1, epochs=6)          # a longer one
+    assert made[-1]["work_rows"] == (6 * 120 if several else 3 * 120)
+    eng = fit(3 if several else 1, batch_size=40)     # another minibatch
+    est.partial_fit(X, y)                              # never calibrates: reused
+    assert est._engine_cache[1] is eng and len(made) == (3 if several else 1)
+    assert eng.calibrations == (1 if several else 0)
+
+    lbfgs = hetgrad.LogisticRegression(epochs=5).fit(X, y)
+    assert made[-1]["batch_rows"] == 120 and made[-1]["work_rows"] == 2 * 5 * 120
+    assert lbfgs._engine_cache[1].calibrations == (1 if several else 0)
+    hetgrad.MLPClassifier(hidden_layer_sizes=(4,), epochs=2).partial_fit(X, y, classes=[0, 1])
+    assert made[-1]["batch_rows"] == 0 and made[-1]["work_rows"] == 0

@@ -2,9 +2,11 @@
 """hetgrad.devices(): the device manager's snapshot as dicts, as ``hetgrad-probe --json``
 shows it (docs/probe-json.md), with the devices set aside and why."""
 import ctypes
+import os
 
 from . import _abi
 from ._lib import lib, raise_for, text
+from .errors import ArgumentError
 
 _CL_TYPE_BITS = ((1 << 0, "DEFAULT"), (1 << 1, "CPU"), (1 << 2, "GPU"),
                  (1 << 3, "ACCELERATOR"), (1 << 4, "CUSTOM"))
@@ -81,7 +83,26 @@ def _uuid(b):
     return "-".join((h[:8], h[8:12], h[12:16], h[16:20], h[20:]))
 
 
-def devices(selection=None, keep_duplicates=False, use_environment=True):
+# hg_log_level (include/hetgrad/device.h) by the names the tools take in HETGRAD_LOG
+_LOG_LEVELS = {"error": -1, "warn": 0, "warning": 0, "info": 1, "debug": 2}
+
+
+def _log_level(level, use_environment):
+    """The library's hg_log_level for log_level=level: a level's name, or None
+    for $HETGRAD_LOG (when use_environment) and else "warn"."""
+    source = "log_level"
+    if level is None:
+        level = os.environ.get("HETGRAD_LOG", "") if use_environment else ""
+        source = "HETGRAD_LOG"
+        if not level:
+            return _LOG_LEVELS["warn"]
+    if not isinstance(level, str) or level.lower() not in _LOG_LEVELS:
+        raise ArgumentError("HG_INVALID_ARGUMENT", "%s=%r is not a log level "
+                            "(debug, info, warn, error)" % (source, level))
+    return _LOG_LEVELS[level.lower()]
+
+
+def devices(selection=None, keep_duplicates=False, use_environment=True, log_level=None):
     """Every OpenCL device behind the ICD loader, as a list of dicts in the device
     manager's order (platforms sorted, docs/devices.md).
 
@@ -93,6 +114,7 @@ def devices(selection=None, keep_duplicates=False, use_environment=True):
         "name:pthread"); None selects every device.
     keep_duplicates: keep every selected device, even several views of the same hardware.
     use_environment: apply ``HETGRAD_DEVICES`` too (a device must pass both).
+    log_level: which of the library's messages go to stderr, as for hetgrad.Engine.
 
     Raises hetgrad.Error (``HG_BAD_SELECTION`` for an expression naming no device).
     """
@@ -103,6 +125,7 @@ def devices(selection=None, keep_duplicates=False, use_environment=True):
     opt.devices_source = b"hetgrad.devices(selection)"
     opt.keep_duplicates = bool(keep_duplicates)
     opt.use_environment = bool(use_environment)
+    opt.log_level = _log_level(log_level, opt.use_environment)
     handle = ctypes.c_void_p()
     err = _abi.HgError()
     raise_for(lib.hg_device_list_create(ctypes.byref(opt), ctypes.byref(handle),

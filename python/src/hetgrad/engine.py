@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _abi
 from ._lib import error, lib, raise_for, raise_plain, text
-from .devices import _selection_bytes, device_dict
+from .devices import _log_level, _selection_bytes, device_dict
 from .errors import ArgumentError
 from .model import Model, _count
 
@@ -63,6 +63,9 @@ class Engine:
     work_rows: the rows you will compute in all (steps x rows a step; 0: unknown): a
         job predicted to take less than the least a race of the kernel candidates
         costs keeps each device's default kernels, checked, unraced.
+    log_level: which of the library's messages go to stderr ("hetgrad: info: ..."):
+        "error", "warn", "info" (what calibration chose, and why) or "debug"; None:
+        ``HETGRAD_LOG`` as the tools read it (when use_environment), else "warn".
 
     Every call runs with the GIL released while the devices work (ctypes releases it),
     so other Python threads go on.  An engine is used by one thread at a time: calls
@@ -76,7 +79,8 @@ class Engine:
 
     def __init__(self, model, inputs=None, outputs=None, hidden=(), devices=None,
                  deterministic=False, keep_duplicates=False, use_environment=True,
-                 cache_dir=None, block_rows=0, batch_rows=0, work_rows=0):
+                 cache_dir=None, block_rows=0, batch_rows=0, work_rows=0,
+                 log_level=None):
         self._h = None  # so that close() works whatever fails below
         self._lock = threading.Lock()
         if isinstance(model, Model):
@@ -104,6 +108,7 @@ class Engine:
         dev.devices_source = b"Engine(devices)"
         dev.keep_duplicates = bool(keep_duplicates)
         dev.use_environment = bool(use_environment)
+        dev.log_level = _log_level(log_level, dev.use_environment)
         opt.deterministic = bool(deterministic)
         opt.block_rows = _count(block_rows, "block_rows")
         opt.batch_rows = _count(batch_rows, "batch_rows")
@@ -449,11 +454,12 @@ class Engine:
         "rejected", "from_cache", "kernel" (what it computes with), "kernel_note" (why),
         "corun_factor" (its cost per row beside the other devices over its cost alone;
         0: not measured), "dispatch_floor_ms" (one empty kernel's round trip, the
-        runtime's own part of fixed_ms; 0: not measured), "excluded" (the reason joint calibration gives it no rows,
-        or None), "program_origin" ("source", "cache" or "prebuilt"), "fission" (what
-        calibration decided about device fission for it, or None), "duplicates" (what
-        calibration decided between it and the views of the same hardware that the device
-        list set aside, or None) and "quarantined" (the reason, or None)."""
+        runtime's own part of fixed_ms; 0: not measured), "excluded" (the reason joint
+        calibration gives it no rows, or None), "program_origin" ("source", "cache" or
+        "prebuilt"), "fission" (what calibration decided about device fission for it, or
+        None), "duplicates" (what calibration decided between it and the views of the
+        same hardware that the device list set aside, or None) and "quarantined" (the
+        reason, or None)."""
         out = []
         with self._lock:
             h = self._handle()

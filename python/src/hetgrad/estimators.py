@@ -79,18 +79,38 @@ class _HetgradEstimator(BaseEstimator):
     whether the biases are trained (_fixed)."""
 
     # ---- the engine, kept between fits (never pickled) ------------------------------
-    def _engine(self, model):
-        """An engine for model on the estimator's devices, reused when neither changed."""
+    def _engine(self, model, batch_rows, work_rows, partial):
+        """An engine for model on the estimator's devices, reused when neither changed
+        and, where the fit calibrates (several devices, not partial), when it was made
+        for that job: the same batch_rows, and work_rows unknown (0: its calibration
+        races) or at least this fit's (a shorter job's kept the default kernels)."""
         key = (model, self.devices, bool(self.deterministic))
         cached = getattr(self, "_engine_cache", None)
         if cached is not None and cached[0] == key and not cached[1].closed:
-            return cached[1]
+            made_batch, made_work = cached[2]
+            if partial or len(cached[1].devices) < 2 or (
+                    made_batch == batch_rows and
+                    (made_work == 0 or 0 < work_rows <= made_work)):
+                return cached[1]
         self._engine_cache = None
         if cached is not None:
             cached[1].close()
-        eng = Engine(model, devices=self.devices, deterministic=bool(self.deterministic))
-        self._engine_cache = (key, eng)
+        eng = Engine(model, devices=self.devices, deterministic=bool(self.deterministic),
+                     batch_rows=batch_rows, work_rows=work_rows)
+        self._engine_cache = (key, eng, (batch_rows, work_rows))
         return eng
+
+    def _job(self, n, partial):
+        """(batch_rows, work_rows) of a fit on n rows, for the engine's calibration: the
+        rows of a step, and the rows of the whole fit at most (its epochs; early stopping
+        only shortens it).  L-BFGS computes on every row a step and evaluates the
+        objective about once an iteration; twice is counted for its line searches.
+        partial_fit: 0 (it does not calibrate)."""
+        if partial:
+            return 0, 0
+        if self.optimizer == "lbfgs":
+            return n, 2 * self.epochs * n
+        return min(self.batch_size, n), self.epochs * n
 
     def __getstate__(self):
         state = dict(super().__getstate__())
@@ -127,7 +147,8 @@ class _HetgradEstimator(BaseEstimator):
         """Train on (X float32, Y labels or targets) from the current state (or a fresh
         one when first_call) and store the parameters.  partial: one epoch/iteration."""
         self._check_common_params()
-        eng = self._engine(model)
+        batch_rows, work_rows = self._job(X.shape[0], partial)
+        eng = self._engine(model, batch_rows, work_rows, partial)
         eng.set_data(X, Y)
         if not partial and len(eng.devices) > 1:
             eng.calibrate()
