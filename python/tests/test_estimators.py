@@ -244,3 +244,52 @@ def test_a_fit_tells_the_engine_its_job(monkeypatch, several):
     assert lbfgs._engine_cache[1].calibrations == (1 if several else 0)
     hetgrad.MLPClassifier(hidden_layer_sizes=(4,), epochs=2).partial_fit(X, y, classes=[0, 1])
     assert made[-1]["batch_rows"] == 0 and made[-1]["work_rows"] == 0
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_minibatch_step_is_the_textbook_update(optimizer, fit_intercept):
+    # the in-place step (estimators._MinibatchStep) gives the bits of the expressions
+    # it replaced, which allocate a temporary per operation: the L2 penalty on the
+    # weights, the biases held where fit_intercept=False, then Adam or SGD
+    from hetgrad.estimators import _MinibatchStep, _Trainer
+    model = hetgrad.Model("mlp", 6, 3, (5,))
+    rng = np.random.default_rng(7)
+    grads = [rng.standard_normal(model.param_count).astype(np.float32) for _ in range(4)]
+
+    class FixedGradients:  # an engine that returns the next of grads
+        calls = 0
+
+        def gradient(self, params, rows, out):
+            out[...] = grads[self.calls]
+            self.calls += 1
+            return np.float64(0.25 * self.calls), out
+
+    est = hetgrad.MLPClassifier(optimizer=optimizer, learning_rate=0.01, momentum=0.8,
+                                alpha=0.3, batch_size=10)
+    fixed = None if fit_intercept else model.bias_mask()
+    start = rng.standard_normal(model.param_count)
+    st = _Trainer(start)
+    step = _MinibatchStep(est, model, fixed)
+    eng = FixedGradients()
+    p, m, v, weights = start.copy(), np.zeros_like(start), np.zeros_like(start), model.weight_mask()
+    for t in range(1, 5):
+        loss = step.run(eng, st, np.arange(10), 40)
+        l2 = est._l2(10, 40)
+        g = grads[t - 1].astype(np.float64)
+        w = p[weights]
+        expect_loss = 0.25 * t + 0.5 * l2 * float(w @ w)
+        g[weights] += l2 * w
+        if fixed is not None:
+            g[fixed] = 0.0
+        if optimizer == "adam":
+            m = 0.9 * m + (1 - 0.9) * g
+            v = 0.999 * v + (1 - 0.999) * g * g
+            p -= 0.01 * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t) * m / (np.sqrt(v) + 1e-8)
+        else:
+            m = 0.8 * m - 0.01 * g
+            p += m
+        np.testing.assert_array_equal(st.params, p)
+        np.testing.assert_array_equal(st.m, m)
+        np.testing.assert_array_equal(st.v, v)
+        assert loss == pytest.approx(expect_loss, rel=1e-12)
