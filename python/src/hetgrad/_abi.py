@@ -49,6 +49,11 @@ HG_DEVICE_GPU = 2
 HG_DEVICE_ACCELERATOR = 4
 HG_DEVICE_CUSTOM = 8
 
+HG_LOG_ERROR = -1
+HG_LOG_WARN = 0
+HG_LOG_INFO = 1
+HG_LOG_DEBUG = 2
+
 # Python name -> C expression, for tests/test_abi.py.
 CONSTANTS = {
     "HG_OK": "HG_OK",
@@ -66,6 +71,10 @@ CONSTANTS = {
     "HG_DEVICE_GPU": "HG_DEVICE_GPU",
     "HG_DEVICE_ACCELERATOR": "HG_DEVICE_ACCELERATOR",
     "HG_DEVICE_CUSTOM": "HG_DEVICE_CUSTOM",
+    "HG_LOG_ERROR": "HG_LOG_ERROR",
+    "HG_LOG_WARN": "HG_LOG_WARN",
+    "HG_LOG_INFO": "HG_LOG_INFO",
+    "HG_LOG_DEBUG": "HG_LOG_DEBUG",
 }
 
 # C enums are int-sized on every ABI hetgrad builds for (the values fit in an int).

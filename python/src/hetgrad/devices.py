@@ -84,7 +84,9 @@ def _uuid(b):
 
 
 # hg_log_level (include/hetgrad/device.h) by the names the tools take in HETGRAD_LOG
-_LOG_LEVELS = {"error": -1, "warn": 0, "warning": 0, "info": 1, "debug": 2}
+_LOG_LEVELS = {"error": _abi.HG_LOG_ERROR, "warn": _abi.HG_LOG_WARN,
+               "warning": _abi.HG_LOG_WARN, "info": _abi.HG_LOG_INFO,
+               "debug": _abi.HG_LOG_DEBUG}
 
 
 def _log_level(level, use_environment):

@@ -86,7 +86,6 @@ class _MinibatchStep:
         self.g32 = np.empty(n, dtype=np.float32)
         self.grad = np.empty(n)
         self.tmp = np.empty(n)
-        self.tmp2 = np.empty(n)
         # the weights (what the L2 penalty applies to) as slices: one per layer
         self.weights = [slice(L.w_off, L.b_off) for L in model.layers]
         self.fixed = None if fixed is None else np.flatnonzero(fixed)
@@ -123,9 +122,9 @@ class _MinibatchStep:
             step = lr * np.sqrt(1 - b2 ** st.t) / (1 - b1 ** st.t)
             np.sqrt(st.v, out=tmp)
             np.add(tmp, eps, out=tmp)
-            np.multiply(st.m, step, out=self.tmp2)
-            np.divide(self.tmp2, tmp, out=self.tmp2)
-            st.params -= self.tmp2
+            np.multiply(st.m, step, out=grad)  # g is spent: its buffer takes step m
+            np.divide(grad, tmp, out=grad)
+            st.params -= grad
         else:
             # m = momentum m - lr g; p += m
             st.m *= est.momentum
