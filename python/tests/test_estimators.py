@@ -272,7 +272,8 @@ def test_minibatch_step_is_the_textbook_update(optimizer, fit_intercept):
     st = _Trainer(start)
     step = _MinibatchStep(est, model, fixed)
     eng = FixedGradients()
-    p, m, v, weights = start.copy(), np.zeros_like(start), np.zeros_like(start), model.weight_mask()
+    p, m, v = start.copy(), np.zeros_like(start), np.zeros_like(start)
+    weights = model.weight_mask()
     for t in range(1, 5):
         loss = step.run(eng, st, np.arange(10), 40)
         l2 = est._l2(10, 40)
