@@ -77,7 +77,7 @@ class _MinibatchStep:
     and on buffers kept for the whole fit: the same operations in the same order as the
     textbook expressions in the comments, so the same bits, without the temporaries of
     the parameters' size that those expressions allocate (on a 784-256-10 MLP, about
-    1 ms of host time a step instead of 4-5)."""
+    1 ms of host time a step instead of 4-6)."""
 
     def __init__(self, est, model, fixed):
         self.est = est
