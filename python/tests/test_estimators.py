@@ -246,6 +246,37 @@ def test_a_fit_tells_the_engine_its_job(monkeypatch, several):
     assert made[-1]["batch_rows"] == 0 and made[-1]["work_rows"] == 0
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "lbfgs"])
+@pytest.mark.parametrize("partial", [False, True])
+def test_a_fit_trains_on_one_blas_thread(monkeypatch, optimizer, partial):
+    # while a fit (or partial_fit) trains, numpy's and scipy's BLAS compute on one thread:
+    # a multi-threaded OpenBLAS's threads spin after each call, on a CPU device's cores
+    from threadpoolctl import ThreadpoolController
+    blas = ThreadpoolController().select(user_api="blas")
+    if not blas.lib_controllers:
+        pytest.skip("threadpoolctl finds no BLAS library with a thread pool here")
+    seen = []
+
+    class Recording(hetgrad.Engine):  # the BLAS threads at each gradient
+        def gradient(self, *args, **kwargs):
+            seen.append({i["num_threads"] for i in blas.info()})
+            return super().gradient(*args, **kwargs)
+
+    monkeypatch.setattr(hetgrad.estimators, "Engine", Recording)
+    X, y = make_classification(n_samples=60, n_features=5, random_state=0)
+    est = hetgrad.MLPClassifier(hidden_layer_sizes=(4,), optimizer=optimizer, epochs=2,
+                                batch_size=20, random_state=0)
+    with blas.limit(limits=2):  # two even on one core: the limit inside must show
+        if partial:
+            est.partial_fit(X, y, classes=[0, 1])
+        else:
+            est.fit(X, y)
+        after = {i["num_threads"] for i in blas.info()}
+    assert seen and all(s == {1} for s in seen), seen
+    assert after == {2}  # the caller's limit is back
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_minibatch_step_is_the_textbook_update(optimizer, fit_intercept):

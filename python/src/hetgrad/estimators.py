@@ -18,7 +18,16 @@ Optimizers (the ``optimizer`` parameter):
 partial_fit runs one epoch (adam, sgd) or one iteration (lbfgs) on the rows it is
 given, carrying the optimizer's state over from the previous call.
 
-These need scikit-learn (>= 1.6) and, through it, scipy; ``import hetgrad`` does not.
+While a fit or partial_fit trains, the BLAS libraries that numpy and scipy loaded
+compute on one thread (threadpoolctl), and the previous limits come back afterwards.  The
+training loop's own BLAS calls are small (the L2 penalty's dot product, L-BFGS's vector
+operations), but every call of a multi-threaded OpenBLAS leaves its threads spinning for
+a while after it returns, on the cores that a CPU device computes on: on a 2-core
+machine that made the MLP's gradient about 50% slower (docs/python.md).  One thread also
+makes those sums the same on every machine, whatever its core count.
+
+These need scikit-learn (>= 1.6) and, through it, scipy and threadpoolctl; ``import
+hetgrad`` does not.
 """
 import warnings
 
@@ -31,6 +40,7 @@ try:
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted, validate_data
+    from threadpoolctl import ThreadpoolController
 except ImportError as e:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError("hetgrad's scikit-learn estimators need scikit-learn >= 1.6 "
                       "(pip install 'scikit-learn>=1.6'): %s" % e) from e
@@ -40,6 +50,17 @@ from .model import Model
 from .optimize import Objective
 
 _OPTIMIZERS = ("lbfgs", "adam", "sgd")
+_BLAS = []  # the ThreadpoolController of _one_blas_thread, made by its first call
+
+
+def _one_blas_thread():
+    """A context in which the loaded BLAS libraries use one thread (see the module's
+    docstring).  The controller, which finds those libraries (about 3 ms), is made once;
+    each use then costs tens of microseconds, which matters for partial_fit loops.  A BLAS
+    library first loaded after the first fit is not limited."""
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
 
 
 def _check_param(ok, message):
@@ -223,10 +244,11 @@ class _HetgradEstimator(BaseEstimator):
             self.n_iter_ = 0
         epochs = 1 if partial else self.epochs
         fixed = self._fixed(model)
-        if self.optimizer == "lbfgs":
-            self._train_lbfgs(eng, model, epochs, fixed)
-        else:
-            self._train_minibatch(eng, model, X.shape[0], epochs, fixed, partial)
+        with _one_blas_thread():
+            if self.optimizer == "lbfgs":
+                self._train_lbfgs(eng, model, epochs, fixed)
+            else:
+                self._train_minibatch(eng, model, X.shape[0], epochs, fixed, partial)
         self.params_ = self._state.params.astype(np.float32)
         self._set_public_params(model)
 

@@ -19,6 +19,10 @@ class Objective:
     rows: which rows (as Engine.gradient: None, a slice or an index array).
 
     Attributes: ``calls`` counts evaluations; ``engine``, ``rows``, ``l2``.
+
+    With a CPU device, run minimize with BLAS on one thread
+    (``threadpoolctl.threadpool_limits(1, "blas")``): a multi-threaded OpenBLAS's threads
+    spin after each of scipy's BLAS calls, on the device's cores (docs/python.md).
     """
 
     def __init__(self, engine, rows=None, l2=0.0, fixed=None):
