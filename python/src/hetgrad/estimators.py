@@ -29,6 +29,7 @@ makes those sums the same on every machine, whatever its core count.
 These need scikit-learn (>= 1.6) and, through it, scipy and threadpoolctl; ``import
 hetgrad`` does not.
 """
+import functools
 import warnings
 
 import numpy as np
@@ -50,17 +51,20 @@ from .model import Model
 from .optimize import Objective
 
 _OPTIMIZERS = ("lbfgs", "adam", "sgd")
-_BLAS = []  # the ThreadpoolController of _one_blas_thread, made by its first call
+
+
+@functools.lru_cache(maxsize=None)
+def _blas_controller():
+    """The loaded libraries' thread pools, found once (about 3 ms; each limit() on them
+    then costs tens of microseconds, which matters for partial_fit loops).  A BLAS library
+    first loaded after the first fit is not limited."""
+    return ThreadpoolController()
 
 
 def _one_blas_thread():
-    """A context in which the loaded BLAS libraries use one thread (see the module's
-    docstring).  The controller, which finds those libraries (about 3 ms), is made once;
-    each use then costs tens of microseconds, which matters for partial_fit loops.  A BLAS
-    library first loaded after the first fit is not limited."""
-    if not _BLAS:
-        _BLAS.append(ThreadpoolController())
-    return _BLAS[0].limit(limits=1, user_api="blas")
+    """A context in which the loaded BLAS libraries use one thread (the module's
+    docstring says why)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def _check_param(ok, message):
