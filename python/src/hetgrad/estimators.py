@@ -24,7 +24,7 @@ training loop's own BLAS calls are small (the L2 penalty's dot product, L-BFGS's
 operations), but every call of a multi-threaded OpenBLAS leaves its threads spinning for
 a while after it returns, on the cores that a CPU device computes on: on a 2-core
 machine that made the MLP's gradient about 50% slower (docs/python.md).  One thread also
-makes those sums the same on every machine, whatever its core count.
+keeps those sums from depending on how many cores the machine has.
 
 These need scikit-learn (>= 1.6) and, through it, scipy and threadpoolctl; ``import
 hetgrad`` does not.
