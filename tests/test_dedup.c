@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* test_dedup.c - one device per piece of hardware, no device needed. */
 #include <check.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,6 +232,142 @@ START_TEST(duplicate_ties_and_missing_models)
 }
 END_TEST
 
+/* The turns decide, not the models: models fitted one after the other, one of them while
+   another process took a core, can predict the slower view faster; the two timed back to
+   back in the same moments are not misled so. */
+START_TEST(the_turns_overrule_the_models)
+{
+    devs[0] = fake_device(0, "cpu0", "Fake Platform A", "Fake CPU A", HG_DEVICE_CPU, 2);
+    devs[1] = fake_device(1, "cpu1", "Fake Platform A", "Fake CPU B", HG_DEVICE_CPU, 1);
+    /* 128 rows: the slow model predicts 1.256 ms, the fast one 0.628 */
+    hg__cost_model slow = model(0.0, 9.8125e-3), fast = model(0.0, 4.90625e-3);
+    const double t0[5] = {0.85, 0.88, 0.84, 0.90, 0.86}, t1[5] = {1.4, 1.38, 1.45, 1.41, 1.5};
+    char why[400];
+    /* the models favour cpu1, the turns cpu0 */
+    ck_assert(!hg__dedup_turns(&devs[0], &slow, t0, &devs[1], &fast, t1, 5, 128, 128, why,
+                               sizeof why));
+    ck_assert_str_eq(why, "cpu0 kept over cpu1 (Fake CPU B, Fake Platform A, 1 compute unit), "
+                          "the same hardware: timed in turn on 128 rows, 5 rounds, cpu1 took "
+                          "a median 1.65 times as long as cpu0 (medians 1.41 ms and 0.86 "
+                          "ms); alone, a step of 128 rows was predicted to take 1.26 ms on "
+                          "cpu0, 0.628 ms on cpu1; cpu1 gets no rows");
+    /* the turns favour cpu1, the models cpu0 */
+    ck_assert(hg__dedup_turns(&devs[0], &fast, t1, &devs[1], &slow, t0, 5, 128, 128, why,
+                              sizeof why));
+    ck_assert_str_eq(why, "cpu1 replaces cpu0 (Fake CPU A, Fake Platform A, 2 compute units), "
+                          "the same hardware: timed in turn on 128 rows, 5 rounds, cpu0 took "
+                          "a median 1.65 times as long as cpu1 (medians 1.41 ms and 0.86 "
+                          "ms); alone, a step of 128 rows was predicted to take 1.26 ms on "
+                          "cpu1, 0.628 ms on cpu0; cpu0 gets no rows");
+    ck_assert(hg__dedup_turns(&devs[0], &fast, t1, &devs[1], &slow, t0, 5, 128, 128, NULL, 0));
+}
+END_TEST
+
+/* An earlier verdict checked by turns: it stands unless the earlier loser now takes under
+   1/1.1 of the winner's time, whichever of the two views won it. */
+START_TEST(an_earlier_verdict_stands_within_a_margin)
+{
+    devs[0] = fake_device(0, "cpu0", "Fake Platform A", "Fake CPU A", HG_DEVICE_CPU, 2);
+    devs[1] = fake_device(1, "cpu1", "Fake Platform A", "Fake CPU B", HG_DEVICE_CPU, 1);
+    const double one[5] = {1.0, 1.0, 1.0, 1.0, 1.0};
+    const double bit[5] = {0.95, 0.96, 0.94, 0.95, 0.97}, much[5] = {0.8, 0.82, 0.79, 0.8, 3.0};
+    char why[520];
+    /* cpu1 lost before; now 5% faster: cpu0 stays */
+    ck_assert(!hg__dedup_recheck(&devs[0], one, &devs[1], bit, false, 5, 128, why,
+                                 sizeof why));
+    ck_assert_str_eq(why, "cpu0 kept over cpu1 (Fake CPU B, Fake Platform A, 1 compute unit), "
+                          "the same hardware: cpu1 lost to cpu0 when both were measured on "
+                          "the same kernels (its profile, from the cache, was not raced "
+                          "after), and now, timed in turn on 128 rows, 5 rounds, cpu1 took a "
+                          "median 0.95 times as long as cpu0 (medians 0.95 ms and 1 ms); the "
+                          "verdict stands unless cpu1 takes under 1/1.1 of cpu0's time; cpu1 "
+                          "gets no rows");
+    /* cpu1 lost before; now 1.25x faster (a slow round does not count): cpu1 replaces */
+    ck_assert(hg__dedup_recheck(&devs[0], one, &devs[1], much, false, 5, 128, why,
+                                sizeof why));
+    ck_assert_str_eq(why, "cpu1 replaces cpu0 (Fake CPU A, Fake Platform A, 2 compute units), "
+                          "the same hardware: cpu1 had lost to cpu0 when both were measured "
+                          "on the same kernels, but now, timed in turn on 128 rows, 5 rounds, "
+                          "cpu0 took a median 1.25 times as long as cpu1 (medians 1 ms and "
+                          "0.8 ms), more than 1.1 times: the earlier verdict is overturned; "
+                          "cpu0 gets no rows");
+    /* cpu1 won before (it replaced cpu0): the same margin the other way */
+    ck_assert(hg__dedup_recheck(&devs[0], bit, &devs[1], one, true, 5, 128, why, sizeof why));
+    ck_assert_ptr_nonnull(strstr(why, "cpu1 replaces cpu0 (Fake CPU A, Fake Platform A, 2 "
+                                      "compute units), the same hardware: cpu0 lost to cpu1 "
+                                      "when"));
+    ck_assert(!hg__dedup_recheck(&devs[0], much, &devs[1], one, true, 5, 128, why,
+                                 sizeof why));
+    ck_assert_ptr_nonnull(strstr(why, "cpu0 kept over cpu1 (Fake CPU B, Fake Platform A, 1 "
+                                      "compute unit), the same hardware: cpu0 had lost to "
+                                      "cpu1 when"));
+    ck_assert_ptr_nonnull(strstr(why, "cpu1 took a median 1.25 times as long as cpu0"));
+    /* either side of the margin: 0.9 overturns (0.99 < 1), 0.92 does not (1.012) */
+    const double under[5] = {0.9, 0.9, 0.9, 0.9, 0.9}, within[5] = {0.92, 0.92, 0.92, 0.92,
+                                                                     0.92};
+    ck_assert(hg__dedup_recheck(&devs[0], one, &devs[1], under, false, 5, 64, NULL, 0));
+    ck_assert(!hg__dedup_recheck(&devs[0], one, &devs[1], within, false, 5, 64, NULL, 0));
+    /* no round timed both: the verdict stands, and says so */
+    const double bad[5] = {NAN, INFINITY, -1.0, 0.0, NAN};
+    ck_assert(hg__dedup_recheck(&devs[0], one, &devs[1], bad, true, 5, 64, why, sizeof why));
+    ck_assert_ptr_nonnull(strstr(why, "and now, no round of the turns timed both; the verdict "
+                                      "stands"));
+    ck_assert(!hg__dedup_recheck(&devs[0], bad, &devs[1], under, false, 5, 64, NULL, 0));
+}
+END_TEST
+
+/* The median of the rounds' ratios: two rounds in which the faster view was slowed 3x do
+   not outvote three in which it was 10% faster (the mean time would); a tie keeps the
+   list's choice; a round without two valid times is left out, and with none left the
+   models decide. */
+START_TEST(the_turns_median_ties_and_bad_rounds)
+{
+    devs[0] = fake_device(0, "cpu0", "Fake Platform A", "Fake CPU A", HG_DEVICE_CPU, 2);
+    devs[1] = fake_device(1, "cpu1", "Fake Platform A", "Fake CPU B", HG_DEVICE_CPU, 1);
+    hg__cost_model m = model(1.0, 1e-3), slow = model(1.0, 2e-3), none = {0};
+    const double k[5] = {1.0, 1.0, 1.0, 1.0, 1.0}, d[5] = {0.9, 3.0, 0.9, 3.0, 0.9};
+    char why[400];
+    ck_assert(hg__dedup_turns(&devs[0], &m, k, &devs[1], &slow, d, 5, 64, 64, why,
+                              sizeof why));
+    ck_assert_ptr_nonnull(strstr(why, "cpu0 took a median 1.11 times as long as cpu1"));
+    const double same[5] = {1.0, 1.0, 1.0, 1.0, 1.0};
+    ck_assert(!hg__dedup_turns(&devs[0], &slow, k, &devs[1], &m, same, 5, 64, 64, NULL, 0));
+    /* rounds 1, 3 and 4 are not numbers or not positive: cpu1 faster in the two left */
+    const double kb[5] = {1.0, NAN, 1.0, 0.0, 1.0}, db[5] = {0.8, 0.5, 5.0, 0.5, 0.8};
+    ck_assert(hg__dedup_turns(&devs[0], &m, kb, &devs[1], &m, db, 5, 64, 64, why, sizeof why));
+    ck_assert_ptr_nonnull(strstr(why, "on 64 rows, 3 rounds, cpu0 took a median 1.25 times"));
+    const double bad[5] = {NAN, INFINITY, -1.0, 0.0, NAN};
+    /* no round left: the models decide, with their reason */
+    ck_assert(!hg__dedup_turns(&devs[0], &m, k, &devs[1], &slow, bad, 5, 64, 4096, why,
+                               sizeof why));
+    ck_assert_str_eq(why, "cpu0 kept over cpu1 (Fake CPU B, Fake Platform A, 1 compute unit), "
+                          "the same hardware: alone, a step of 4096 rows is predicted to take "
+                          "5.1 ms on cpu0, 9.19 ms on cpu1; cpu1 gets no rows");
+    ck_assert(hg__dedup_turns(&devs[0], &slow, k, &devs[1], &m, bad, 5, 64, 4096, NULL, 0));
+    ck_assert(!hg__dedup_turns(&devs[0], &m, k, &devs[1], &none, bad, 5, 64, 4096, NULL, 0));
+    /* a single round decides alone, and only the rounds given are read */
+    ck_assert(hg__dedup_turns(&devs[0], &m, k, &devs[1], &m, d, 1, 64, 64, why, sizeof why));
+    ck_assert_ptr_nonnull(strstr(why, "on 64 rows, 1 round, cpu0 took"));
+    ck_assert(!hg__dedup_turns(&devs[0], &m, k + 1, &devs[1], &m, d + 1, 1, 64, 64, NULL, 0));
+}
+END_TEST
+
+/* The turns' rows: the step's, scaled to about HG__DEDUP_TURN_MS for the longer of the
+   two predicted steps, at most the rows held, at least 1. */
+START_TEST(the_turns_rows)
+{
+    ck_assert_uint_eq(hg__dedup_turn_rows(128, 1.3, 1.5, 6000), 128);
+    ck_assert_uint_eq(hg__dedup_turn_rows(128, 1.3, 1.5, 100), 100);
+    /* 65536 rows predicted 50 and 20 ms: a tenth of them (5 ms on the slower) */
+    ck_assert_uint_eq(hg__dedup_turn_rows(65536, 20.0, 50.0, 65536), 6553);
+    ck_assert_uint_eq(hg__dedup_turn_rows(65536, 50.0, 20.0, 10000), 1000);
+    ck_assert_uint_eq(hg__dedup_turn_rows(65536, INFINITY, 20.0, 65536), 1);
+    ck_assert_uint_eq(hg__dedup_turn_rows(100, 1e9, 1e9, 100), 1);
+    ck_assert_uint_eq(hg__dedup_turn_rows(100, NAN, NAN, 100), 100);
+    ck_assert_uint_eq(hg__dedup_turn_rows(0, 1.0, 1.0, 100), 1);
+}
+END_TEST
+
 START_TEST(empty_list)
 {
     ck_assert_int_eq(hg__dedup(devs, 0, rank_, false, reasons), HG_OK);
@@ -252,6 +389,10 @@ int main(void)
     tcase_add_test(tc, duplicates_kept_by_measured_speed);
     tcase_add_test(tc, duplicate_gpu_driver_kept_by_measured_speed);
     tcase_add_test(tc, duplicate_ties_and_missing_models);
+    tcase_add_test(tc, the_turns_overrule_the_models);
+    tcase_add_test(tc, an_earlier_verdict_stands_within_a_margin);
+    tcase_add_test(tc, the_turns_median_ties_and_bad_rounds);
+    tcase_add_test(tc, the_turns_rows);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -82,7 +82,7 @@ typedef struct profile_result {
     double corun_factor;                    /* joint calibration's; 0: not measured */
     char   excluded[256];                   /* why it gets no rows; "" if kept */
     char   fission[256];                    /* the fission decision ("": none) */
-    char   duplicates[640];                 /* the set-aside views' decision ("": none) */
+    char   duplicates[1024];                /* the set-aside views' decision ("": none) */
 } profile_result;
 
 #define PROFILE_ROWS 4096

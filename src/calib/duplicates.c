@@ -24,15 +24,23 @@
  *      (kernel choice and cost model, or its cached profile); a view with the
  *      kept device's compiler (same_compiler) is measured on the kept
  *      device's kernels without a race (adopt_choice);
- *   4. the view whose solo model predicts the shorter step is kept
- *      (hg__dedup_faster): of the engine's step size when the caller said it
- *      (hg_engine_options.batch_rows), else of min(rows, 65536) rows (joint
- *      calibration's step; hg__decision_rows); the other is closed and gets no
- *      rows;
+ *   4. the faster view at the step size is kept: the engine's step size when
+ *      the caller said it (hg_engine_options.batch_rows), else min(rows, 65536)
+ *      rows (joint calibration's step; hg__decision_rows).  The two views take
+ *      turns in the slot, timed back to back on those rows (scaled down to a
+ *      few milliseconds), HG__DEDUP_TURNS rounds, and the median of the rounds'
+ *      ratios decides (take_turns, hg__dedup_turns): the solo models were fitted
+ *      one after the other, and another process that took a core for a second
+ *      during one fit made the slower view predict the faster step (POCL's
+ *      basic kept over pthread: bench_train's 128-row MLP step then took 1.35
+ *      times pthread's, and the verdict was cached).  Without two valid models
+ *      the models decide (hg__dedup_faster).  The other view is closed and gets
+ *      no rows;
  *   5. the device kept, when it computes with kernels it did not race (its
  *      race deferred, or another view's kernels), races its own (race_kept).
  *      On a later start, when one of the two profiles comes from the cache
- *      unraced and the other raced, that verdict stands (judge).
+ *      unraced and the other raced, the turns check that verdict, which stands
+ *      unless the loser is faster by a margin (judge, hg__dedup_recheck).
  *
  * A job too short to repay a trial (hg_engine_options.work_rows, predicted on the
  * kept device's solo model under HG__TRIAL_MS: short_job_skips_views)
@@ -207,37 +215,88 @@ static void append(char *buf, size_t n, const char *note)
 }
 
 /*
+ * Time the device in slot i (other == NULL) or *other put in its place for the run
+ * (the view and the device it is tried against take turns in the slot, as in
+ * open_view) on n rows: one warm-up run, then one timed, into *ms.
+ */
+static hg_status time_in_slot(hg_engine *eng, size_t i, hg__device *other, size_t n,
+                              double *ms, hg_error *err)
+{
+    if (!other)
+        return hg__profile_time(eng, i, n, 1, ms, err);
+    hg__device here = eng->dev[i];
+    eng->dev[i] = *other;
+    hg_status st = hg__profile_time(eng, i, n, 1, ms, err);
+    *other = eng->dev[i];
+    eng->dev[i] = here;
+    return st;
+}
+
+/*
+ * The turns (dedup_speed.h): view v, in slot i, and whole timed back to back on the
+ * same rows, HG__DEDUP_TURNS rounds, the first of each pair alternating, into tw[] and
+ * tv[]; *m: the rows, rows scaled down to a few milliseconds (hg__dedup_turn_rows).
+ */
+static hg_status take_turns(hg_engine *eng, size_t i, hg__device *whole, size_t rows,
+                            double *tw, double *tv, size_t *m, hg_error *err)
+{
+    const hg__device *v = &eng->dev[i];
+    *m = hg__dedup_turn_rows(rows, hg__cost_predict(&whole->model, rows),
+                             hg__cost_predict(&v->model, rows), whole->win.hi - whole->win.lo);
+    hg_status st = HG_OK;
+    for (size_t r = 0; r < HG__DEDUP_TURNS && st == HG_OK; r++) {
+        bool whole_first = r % 2 == 0;
+        st = time_in_slot(eng, i, whole_first ? whole : NULL, *m,
+                          whole_first ? &tw[r] : &tv[r], err);
+        if (st == HG_OK)
+            st = time_in_slot(eng, i, whole_first ? NULL : whole, *m,
+                              whole_first ? &tv[r] : &tw[r], err);
+    }
+    return st;
+}
+
+/*
  * The trial proper (try_view): view c, open in slot i with whole beside it,
- * calibrated alone and compared with whole; *replace: c is faster; note (n
- * bytes): what was decided.  A view on whole's kernels (adopt_choice) says so.
- * When one of the two profiles comes from the cache unraced and the other
- * raced, the earlier verdict on equal kernels stands: the raced one won it
- * (race_kept), and comparing its raced model with the loser's could undo on
- * a warm start what a cold one decided.
+ * calibrated alone, then timed in turn with whole (take_turns), and the turns
+ * decide (hg__dedup_turns; without two valid models, the models:
+ * hg__dedup_faster); *replace: c is faster; note (n bytes): what was decided.
+ * A view on whole's kernels (adopt_choice) says so.  When one of the two
+ * profiles comes from the cache unraced and the other raced, there was an
+ * earlier verdict on equal kernels, which the raced one won (race_kept): the
+ * turns now run the winner on its raced kernels and the loser on those it was
+ * compared on, and the verdict stands unless the loser is faster by a margin
+ * (hg__dedup_recheck).  A close cold decision is not undone start after start,
+ * and one taken while another process held a core is.
  */
 static hg_status judge(hg_engine *eng, size_t i, const hg_device_info *c,
-                       const hg__device *whole, const float *params, size_t rows,
+                       hg__device *whole, const float *params, size_t rows,
                        bool *replace, char *note, size_t n, hg_error *err)
 {
     hg__device *v = &eng->dev[i];
     bool cached = false;
     hg_status st = hg__calibrate_one(eng, i, params, false, &cached, err);
     /* a cached profile left unraced lost an earlier comparison on equal kernels to
-       the other view of its compiler, whose raced profile is cached too: that
-       verdict stands (a view of another compiler was never compared with it so) */
+       the other view of its compiler, whose raced profile is cached too (a view of
+       another compiler was never compared with it so) */
     bool v_lost = cached && hg__kchoice_unraced(v->kc_note),
          w_lost = whole->model_from_cache && hg__kchoice_unraced(whole->kc_note);
-    bool faster;
-    if (st == HG_OK && v_lost != w_lost && same_compiler(whole->info, c)) {
-        const hg_device_info *win = v_lost ? whole->info : c, *lose = v_lost ? c : whole->info;
-        faster = w_lost;
-        hg__dedup_reason(note, n, win, faster, lose, "%s lost to %s when both were measured "
-                         "on the same kernels (its profile, from the cache, was not raced "
-                         "after); %s gets no rows", lose->id, win->id, lose->id);
-    } else {
-        faster = st == HG_OK && hg__dedup_faster(whole->info, &whole->model, c, &v->model,
-                                                 rows, note, n);
-    }
+    /* the earlier verdict, when there is one, is checked by turns and stands within
+       a margin (hg__dedup_recheck); otherwise the turns decide (hg__dedup_turns) */
+    bool earlier = st == HG_OK && v_lost != w_lost && same_compiler(whole->info, c);
+    bool faster = false, timed = st == HG_OK && (earlier || (whole->model.valid &&
+                                                              v->model.valid));
+    double tw[HG__DEDUP_TURNS], tv[HG__DEDUP_TURNS];
+    size_t m = 0;
+    if (timed)
+        st = take_turns(eng, i, whole, rows, tw, tv, &m, err);
+    if (st == HG_OK && timed && earlier)
+        faster = hg__dedup_recheck(whole->info, tw, c, tv, w_lost, HG__DEDUP_TURNS, m, note,
+                                   n);
+    else if (st == HG_OK && timed)
+        faster = hg__dedup_turns(whole->info, &whole->model, tw, c, &v->model, tv,
+                                 HG__DEDUP_TURNS, m, rows, note, n);
+    else if (st == HG_OK)
+        faster = hg__dedup_faster(whole->info, &whole->model, c, &v->model, rows, note, n);
     /* the test knob's verdict, when it gives one */
     *replace = st == HG_OK && (eng->views_verdict ? eng->views_verdict > 0 : faster);
     if (st == HG_OK && strncmp(v->kc_note, HG__NOTE_VIEWS_CHOICE,

@@ -228,7 +228,7 @@ typedef struct hg__device {
                                          the shape (hg__gemm_by_columns) */
     char              fission_note[256]; /* what calibration decided about fission
                                             for this device and why; "": not considered */
-    char              dup_note[640];  /* what calibration decided between this device
+    char              dup_note[1024]; /* what calibration decided between this device
                                          and its set-aside duplicates (duplicates.c);
                                          "": none was considered */
     cl_context        ctx;
