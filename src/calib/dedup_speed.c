@@ -64,12 +64,12 @@ size_t hg__dedup_turn_rows(size_t rows, double pk, double pd, size_t have)
 }
 
 /* The rounds of a/b (times of two views, rounds of them) with two valid times, at most
-   HG__DEDUP_TURNS, copied to ta/tb; their count. */
+   HG__DEDUP_ROUNDS_MAX, copied to ta/tb; their count. */
 static size_t valid_rounds(const double *a, const double *b, size_t rounds, double *ta,
                            double *tb)
 {
     size_t m = 0;
-    for (size_t r = 0; r < rounds && m < HG__DEDUP_TURNS; r++) {
+    for (size_t r = 0; r < rounds && m < HG__DEDUP_ROUNDS_MAX; r++) {
         if (isfinite(a[r]) && a[r] > 0 && isfinite(b[r]) && b[r] > 0) {
             ta[m] = a[r];
             tb[m] = b[r];
@@ -82,7 +82,7 @@ static size_t valid_rounds(const double *a, const double *b, size_t rounds, doub
 /* The median over m rounds of num[r] / den[r]; num and den are left as they are. */
 static double median_ratio(const double *num, const double *den, size_t m)
 {
-    double q[HG__DEDUP_TURNS];
+    double q[HG__DEDUP_ROUNDS_MAX];
     for (size_t r = 0; r < m; r++)
         q[r] = num[r] / den[r];
     return hg__cost_median(q, m);
@@ -94,7 +94,8 @@ static void turns_words(char *buf, size_t n, size_t turn_rows, size_t m,
                         const hg_device_info *lose, const double *lose_ms,
                         const hg_device_info *win, const double *win_ms)
 {
-    double q = median_ratio(lose_ms, win_ms, m), l[HG__DEDUP_TURNS], w[HG__DEDUP_TURNS];
+    double q = median_ratio(lose_ms, win_ms, m);
+    double l[HG__DEDUP_ROUNDS_MAX], w[HG__DEDUP_ROUNDS_MAX];
     memcpy(l, lose_ms, m * sizeof *l);
     memcpy(w, win_ms, m * sizeof *w);
     snprintf(buf, n, "timed in turn on %zu row%s, %zu round%s, %s took a median %.3g times "
@@ -108,7 +109,7 @@ bool hg__dedup_turns(const hg_device_info *kept, const hg__cost_model *km,
                      const hg__cost_model *dm, const double *dup_ms, size_t rounds,
                      size_t turn_rows, size_t rows, char *why, size_t n)
 {
-    double tk[HG__DEDUP_TURNS], td[HG__DEDUP_TURNS];
+    double tk[HG__DEDUP_ROUNDS_MAX], td[HG__DEDUP_ROUNDS_MAX];
     size_t m = valid_rounds(kept_ms, dup_ms, rounds, tk, td);
     if (m == 0)
         return hg__dedup_faster(kept, km, dup, dm, rows, why, n);
@@ -132,7 +133,7 @@ bool hg__dedup_recheck(const hg_device_info *kept, const double *kept_ms,
 {
     /* e: the earlier winner, l: the earlier loser */
     const hg_device_info *e = dup_won ? dup : kept, *l = dup_won ? kept : dup;
-    double te[HG__DEDUP_TURNS], tl[HG__DEDUP_TURNS];
+    double te[HG__DEDUP_ROUNDS_MAX], tl[HG__DEDUP_ROUNDS_MAX];
     size_t m = valid_rounds(dup_won ? dup_ms : kept_ms, dup_won ? kept_ms : dup_ms, rounds,
                             te, tl);
     bool overturn = m > 0 && median_ratio(tl, te, m) * HG__DEDUP_OVERTURN < 1.0;

@@ -42,9 +42,15 @@ bool hg__dedup_faster(const hg_device_info *kept, const hg__cost_model *km,
  * The turns of a trial (duplicates.c): both views timed back to back on the same rows,
  * round after round, so that what the machine does meanwhile (another process taking a
  * core for a second) hits both alike, where the solo models were fitted one after the
- * other.  HG__DEDUP_TURNS rounds; each view's step at most about HG__DEDUP_TURN_MS.
+ * other.  HG__DEDUP_TURNS rounds; each view's step at most about HG__DEDUP_TURN_MS, and
+ * each view warmed again before its turn (about 12 ms of untimed runs: the rounds cost
+ * about 0.13 s for the MLP's 128-row step).  The rules below read at most
+ * HG__DEDUP_ROUNDS_MAX rounds.
  */
-#define HG__DEDUP_TURNS 5u
+#define HG__DEDUP_TURNS 3u
+#define HG__DEDUP_RECHECK_TURNS 1u /* a warm start's check (hg__dedup_recheck): its
+                                      margin covers the noise of one round */
+#define HG__DEDUP_ROUNDS_MAX 8u
 #define HG__DEDUP_TURN_MS 5.0
 
 /* The rows the turns time: rows, scaled down so that the longer of the two predicted
@@ -54,7 +60,7 @@ size_t hg__dedup_turn_rows(size_t rows, double pk, double pd, size_t have);
 
 /*
  * hg__dedup_faster, judged by the turns instead: kept_ms[r] and dup_ms[r] are round r's
- * times of the two views on turn_rows rows (rounds of them, at most HG__DEDUP_TURNS
+ * times of the two views on turn_rows rows (rounds of them, at most HG__DEDUP_ROUNDS_MAX
  * read).  dup replaces kept only when the median over the rounds of dup_ms[r] /
  * kept_ms[r] is under 1 (a tie keeps the list's choice).  A round with a time that is
  * not a finite positive number is left out; with none left the solo models decide

@@ -26,15 +26,17 @@
  *      device's kernels without a race (adopt_choice);
  *   4. the faster view at the step size is kept: the engine's step size when
  *      the caller said it (hg_engine_options.batch_rows), else min(rows, 65536)
- *      rows (joint calibration's step; hg__decision_rows).  The two views take
- *      turns in the slot, timed back to back on those rows (scaled down to a
- *      few milliseconds), HG__DEDUP_TURNS rounds, and the median of the rounds'
- *      ratios decides (take_turns, hg__dedup_turns): the solo models were fitted
- *      one after the other, and another process that took a core for a second
- *      during one fit made the slower view predict the faster step (POCL's
- *      basic kept over pthread: bench_train's 128-row MLP step then took 1.35
- *      times pthread's, and the verdict was cached).  Without two valid models
- *      the models decide (hg__dedup_faster).  The other view is closed and gets
+ *      rows (joint calibration's step; hg__decision_rows).  Two views of the
+ *      same compiler take turns in the slot, timed back to back on those rows
+ *      (scaled down to a few milliseconds), each warmed again first,
+ *      HG__DEDUP_TURNS rounds, and the median of the rounds' ratios decides
+ *      (take_turns, hg__dedup_turns): the solo models were fitted one after
+ *      the other, and another process that took a core for a second during
+ *      one fit made the slower view predict the faster step (POCL's basic kept
+ *      over pthread: bench_train's 128-row MLP step then took 1.35 times
+ *      pthread's, and the verdict was cached).  Views of other compilers, and
+ *      views without two valid models, are judged by the solo models
+ *      (hg__dedup_faster; judge says why).  The other view is closed and gets
  *      no rows;
  *   5. the device kept, when it computes with kernels it did not race (its
  *      race deferred, or another view's kernels), races its own (race_kept).
@@ -72,6 +74,8 @@
 #define STEP_MAX_ROWS 65536u /* joint.c's JOINT_MAX_ROWS: the step decisions hold for */
 #define SCREEN_ROWS 64u
 #define SCREEN_MARGIN 4.0 /* a screen longer than this times the kept device's step: out */
+#define TURN_RUNS 3       /* timed runs of a view in its turn, their median, after it
+                             is warm again (hg__profile_rewarm) */
 
 /* The list index of the device the list kept for d's hardware. */
 static size_t group_keeper(const hg_device_info *info, size_t li)
@@ -217,34 +221,39 @@ static void append(char *buf, size_t n, const char *note)
 /*
  * Time the device in slot i (other == NULL) or *other put in its place for the run
  * (the view and the device it is tried against take turns in the slot, as in
- * open_view) on n rows: one warm-up run, then one timed, into *ms.
+ * open_view) on n rows: warmed up again after the other's turn (hg__profile_rewarm),
+ * then TURN_RUNS timed runs after one more untimed, their median into *ms.
  */
 static hg_status time_in_slot(hg_engine *eng, size_t i, hg__device *other, size_t n,
                               double *ms, hg_error *err)
 {
-    if (!other)
-        return hg__profile_time(eng, i, n, 1, ms, err);
     hg__device here = eng->dev[i];
-    eng->dev[i] = *other;
-    hg_status st = hg__profile_time(eng, i, n, 1, ms, err);
-    *other = eng->dev[i];
-    eng->dev[i] = here;
+    if (other)
+        eng->dev[i] = *other;
+    hg_status st = hg__profile_rewarm(eng, i, n, err);
+    if (st == HG_OK)
+        st = hg__profile_time(eng, i, n, TURN_RUNS, ms, err);
+    if (other) {
+        *other = eng->dev[i];
+        eng->dev[i] = here;
+    }
     return st;
 }
 
 /*
  * The turns (dedup_speed.h): view v, in slot i, and whole timed back to back on the
- * same rows, HG__DEDUP_TURNS rounds, the first of each pair alternating, into tw[] and
- * tv[]; *m: the rows, rows scaled down to a few milliseconds (hg__dedup_turn_rows).
+ * same rows, rounds rounds (at most HG__DEDUP_TURNS), the first of each pair
+ * alternating, into tw[] and tv[]; *m: the rows, rows scaled down to a few
+ * milliseconds (hg__dedup_turn_rows).
  */
 static hg_status take_turns(hg_engine *eng, size_t i, hg__device *whole, size_t rows,
-                            double *tw, double *tv, size_t *m, hg_error *err)
+                            size_t rounds, double *tw, double *tv, size_t *m, hg_error *err)
 {
     const hg__device *v = &eng->dev[i];
     *m = hg__dedup_turn_rows(rows, hg__cost_predict(&whole->model, rows),
                              hg__cost_predict(&v->model, rows), whole->win.hi - whole->win.lo);
     hg_status st = HG_OK;
-    for (size_t r = 0; r < HG__DEDUP_TURNS && st == HG_OK; r++) {
+    for (size_t r = 0; r < rounds && st == HG_OK; r++) {
         bool whole_first = r % 2 == 0;
         st = time_in_slot(eng, i, whole_first ? whole : NULL, *m,
                           whole_first ? &tw[r] : &tv[r], err);
@@ -257,9 +266,10 @@ static hg_status take_turns(hg_engine *eng, size_t i, hg__device *whole, size_t 
 
 /*
  * The trial proper (try_view): view c, open in slot i with whole beside it,
- * calibrated alone, then timed in turn with whole (take_turns), and the turns
- * decide (hg__dedup_turns; without two valid models, the models:
- * hg__dedup_faster); *replace: c is faster; note (n bytes): what was decided.
+ * calibrated alone, then, when both are views of one compiler, timed in turn
+ * with whole (take_turns), and the turns decide (hg__dedup_turns; otherwise,
+ * or without two valid models, the models: hg__dedup_faster); *replace: c is
+ * faster; note (n bytes): what was decided.
  * A view on whole's kernels (adopt_choice) says so.  When one of the two
  * profiles comes from the cache unraced and the other raced, there was an
  * earlier verdict on equal kernels, which the raced one won (race_kept): the
@@ -280,18 +290,22 @@ static hg_status judge(hg_engine *eng, size_t i, const hg_device_info *c,
        another compiler was never compared with it so) */
     bool v_lost = cached && hg__kchoice_unraced(v->kc_note),
          w_lost = whole->model_from_cache && hg__kchoice_unraced(whole->kc_note);
-    /* the earlier verdict, when there is one, is checked by turns and stands within
-       a margin (hg__dedup_recheck); otherwise the turns decide (hg__dedup_turns) */
-    bool earlier = st == HG_OK && v_lost != w_lost && same_compiler(whole->info, c);
-    bool faster = false, timed = st == HG_OK && (earlier || (whole->model.valid &&
-                                                              v->model.valid));
+    /* views of one compiler take turns (across vendors, Intel's CPU runtime beside
+       POCL, the turns picked no better than the solo models, which still judge
+       such views: docs/engine.md, "Duplicate runtimes"); the earlier
+       verdict, when there is one, is checked by turns and stands within a margin
+       (hg__dedup_recheck); otherwise the turns decide (hg__dedup_turns) */
+    bool one_compiler = same_compiler(whole->info, c);
+    bool earlier = st == HG_OK && v_lost != w_lost && one_compiler;
+    bool faster = false, timed = st == HG_OK && one_compiler &&
+                                 (earlier || (whole->model.valid && v->model.valid));
     double tw[HG__DEDUP_TURNS], tv[HG__DEDUP_TURNS];
     size_t m = 0;
+    size_t rounds = earlier ? HG__DEDUP_RECHECK_TURNS : HG__DEDUP_TURNS;
     if (timed)
-        st = take_turns(eng, i, whole, rows, tw, tv, &m, err);
+        st = take_turns(eng, i, whole, rows, rounds, tw, tv, &m, err);
     if (st == HG_OK && timed && earlier)
-        faster = hg__dedup_recheck(whole->info, tw, c, tv, w_lost, HG__DEDUP_TURNS, m, note,
-                                   n);
+        faster = hg__dedup_recheck(whole->info, tw, c, tv, w_lost, rounds, m, note, n);
     else if (st == HG_OK && timed)
         faster = hg__dedup_turns(whole->info, &whole->model, tw, c, &v->model, tv,
                                  HG__DEDUP_TURNS, m, rows, note, n);

@@ -1424,19 +1424,47 @@ void hg__profile_store(hg_engine *eng, size_t i)
     free(sig);
 }
 
-hg_status hg__profile_time(hg_engine *eng, size_t i, size_t n, int repeats, double *ms,
-                           hg_error *err)
+/* Untimed runs of device i on n rows while hg__rewarm_more says so. */
+static hg_status rewarm(hg_engine *eng, size_t i, size_t n, const float *params,
+                        hg_error *err)
+{
+    hg_status st = HG_OK;
+    double spent = 0;
+    for (size_t calls = 0; st == HG_OK && hg__rewarm_more(spent, calls); calls++) {
+        size_t ns = 0;
+        st = time_rows(eng, i, n, 0, false, params, NULL, NULL, &ns, err);
+        spent += eng->dev[i].stats.host_ms;
+    }
+    return st;
+}
+
+/* hg__profile_time (repeats >= 1, into *ms) or hg__profile_rewarm (repeats 0). */
+static hg_status alone_runs(hg_engine *eng, size_t i, size_t n, int repeats, double *ms,
+                            hg_error *err)
 {
     hg__device *d = &eng->dev[i];
     float *params = check_params(eng);
     if (!params)
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "timing %s", d->what);
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s %s",
+                             repeats ? "timing" : "warming", d->what);
     bool warming = eng->warming;
     eng->warming = true;
-    hg_status st = median_ms(eng, i, n, repeats, params, ms, err);
+    hg_status st = repeats ? median_ms(eng, i, n, repeats, params, ms, err)
+                           : rewarm(eng, i, n, params, err);
     eng->warming = warming;
     free(params);
     return st;
+}
+
+hg_status hg__profile_time(hg_engine *eng, size_t i, size_t n, int repeats, double *ms,
+                           hg_error *err)
+{
+    return alone_runs(eng, i, n, repeats, ms, err);
+}
+
+hg_status hg__profile_rewarm(hg_engine *eng, size_t i, size_t n, hg_error *err)
+{
+    return alone_runs(eng, i, n, 0, NULL, err);
 }
 
 /* hg_device_profile as first released (0.2.0) ends with kernel_note. */
