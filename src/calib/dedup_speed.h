@@ -7,8 +7,9 @@
  * measured: for CPU devices, the one named first in a selection, else the one with the
  * most compute units, else the first listed.  Which runtime is faster depends on the
  * workload (Intel's CPU runtime beat POCL on softmax and lost on an MLP, issue 16), so
- * calibration measures the views set aside, each alone, and keeps the one that is faster
- * at the step size, timed in turn with the kept device (duplicates.c).  This file is the rule and its words.
+ * calibration measures the views set aside, each alone, and keeps the faster at the step
+ * size: views of one compiler timed in turn with the kept device, others by their solo
+ * models (duplicates.c).  This file is the rule and its words.
  */
 #ifndef HG_DEDUP_SPEED_H
 #define HG_DEDUP_SPEED_H
@@ -44,7 +45,7 @@ bool hg__dedup_faster(const hg_device_info *kept, const hg__cost_model *km,
  * core for a second) hits both alike, where the solo models were fitted one after the
  * other.  HG__DEDUP_TURNS rounds; each view's step at most about HG__DEDUP_TURN_MS, and
  * each view warmed again before its turn (about 12 ms of untimed runs: the rounds cost
- * about 0.13 s for the MLP's 128-row step).  The rules below read at most
+ * 108-118 ms for the MLP's 128-row step).  The rules below read at most
  * HG__DEDUP_ROUNDS_MAX rounds.
  */
 #define HG__DEDUP_TURNS 3u

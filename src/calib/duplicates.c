@@ -75,7 +75,7 @@
 #define SCREEN_ROWS 64u
 #define SCREEN_MARGIN 4.0 /* a screen longer than this times the kept device's step: out */
 #define TURN_RUNS 3       /* timed runs of a view in its turn, their median, after it
-                             is warm again (hg__profile_rewarm) */
+                             is warm again (hg__profile_time_warmed) */
 
 /* The list index of the device the list kept for d's hardware. */
 static size_t group_keeper(const hg_device_info *info, size_t li)
@@ -221,8 +221,8 @@ static void append(char *buf, size_t n, const char *note)
 /*
  * Time the device in slot i (other == NULL) or *other put in its place for the run
  * (the view and the device it is tried against take turns in the slot, as in
- * open_view) on n rows: warmed up again after the other's turn (hg__profile_rewarm),
- * then TURN_RUNS timed runs after one more untimed, their median into *ms.
+ * open_view) on n rows: warmed up again after the other's turn, then TURN_RUNS timed
+ * runs after one more untimed, their median into *ms (hg__profile_time_warmed).
  */
 static hg_status time_in_slot(hg_engine *eng, size_t i, hg__device *other, size_t n,
                               double *ms, hg_error *err)
@@ -230,9 +230,7 @@ static hg_status time_in_slot(hg_engine *eng, size_t i, hg__device *other, size_
     hg__device here = eng->dev[i];
     if (other)
         eng->dev[i] = *other;
-    hg_status st = hg__profile_rewarm(eng, i, n, err);
-    if (st == HG_OK)
-        st = hg__profile_time(eng, i, n, TURN_RUNS, ms, err);
+    hg_status st = hg__profile_time_warmed(eng, i, n, TURN_RUNS, ms, err);
     if (other) {
         *other = eng->dev[i];
         eng->dev[i] = here;

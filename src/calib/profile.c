@@ -1438,19 +1438,20 @@ static hg_status rewarm(hg_engine *eng, size_t i, size_t n, const float *params,
     return st;
 }
 
-/* hg__profile_time (repeats >= 1, into *ms) or hg__profile_rewarm (repeats 0). */
-static hg_status alone_runs(hg_engine *eng, size_t i, size_t n, int repeats, double *ms,
-                            hg_error *err)
+/* hg__profile_time, after untimed runs while hg__rewarm_more says so when warm_first
+   (hg__profile_time_warmed); one set of parameters for all the runs. */
+static hg_status alone_runs(hg_engine *eng, size_t i, size_t n, int repeats, bool warm_first,
+                            double *ms, hg_error *err)
 {
     hg__device *d = &eng->dev[i];
     float *params = check_params(eng);
     if (!params)
-        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "%s %s",
-                             repeats ? "timing" : "warming", d->what);
+        return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "timing %s", d->what);
     bool warming = eng->warming;
     eng->warming = true;
-    hg_status st = repeats ? median_ms(eng, i, n, repeats, params, ms, err)
-                           : rewarm(eng, i, n, params, err);
+    hg_status st = warm_first ? rewarm(eng, i, n, params, err) : HG_OK;
+    if (st == HG_OK)
+        st = median_ms(eng, i, n, repeats, params, ms, err);
     eng->warming = warming;
     free(params);
     return st;
@@ -1459,12 +1460,13 @@ static hg_status alone_runs(hg_engine *eng, size_t i, size_t n, int repeats, dou
 hg_status hg__profile_time(hg_engine *eng, size_t i, size_t n, int repeats, double *ms,
                            hg_error *err)
 {
-    return alone_runs(eng, i, n, repeats, ms, err);
+    return alone_runs(eng, i, n, repeats, false, ms, err);
 }
 
-hg_status hg__profile_rewarm(hg_engine *eng, size_t i, size_t n, hg_error *err)
+hg_status hg__profile_time_warmed(hg_engine *eng, size_t i, size_t n, int repeats,
+                                  double *ms, hg_error *err)
 {
-    return alone_runs(eng, i, n, 0, NULL, err);
+    return alone_runs(eng, i, n, repeats, true, ms, err);
 }
 
 /* hg_device_profile as first released (0.2.0) ends with kernel_note. */

@@ -977,12 +977,12 @@ void hg__profile_store(hg_engine *eng, size_t i);
 hg_status hg__profile_time(hg_engine *eng, size_t i, size_t n, int repeats, double *ms,
                            hg_error *err);
 /*
- * Device i on the first n rows of its window, untimed, until it is warm again after
- * other work: runs while hg__rewarm_more says so (calib_rules.h: at least one, then
- * until about HG__REWARM_SPAN_MS have passed), with calibration's parameters and no
- * fault injection.  Overwrites d->stats.
+ * hg__profile_time after device i is warm again after other work: first untimed runs
+ * on the same rows while hg__rewarm_more says so (calib_rules.h: at least one, then
+ * until about HG__REWARM_SPAN_MS have passed).
  */
-hg_status hg__profile_rewarm(hg_engine *eng, size_t i, size_t n, hg_error *err);
+hg_status hg__profile_time_warmed(hg_engine *eng, size_t i, size_t n, int repeats,
+                                  double *ms, hg_error *err);
 /*
  * Checking cached profiles against the first steps (profile_check.c).
  * Calibration (profile.c) puts every device whose model came from the cache
