@@ -2,20 +2,20 @@
 #pragma OPENCL FP_CONTRACT OFF
 /*
  * mlp_small.cl - the MLP's small-batch kernels (src/exec/mlp_small.c): an MLP
- * with one hidden layer and a softmax output in six launches per batch
+ * with one hidden layer and a softmax output in four launches per batch
  * record instead of the tiled path's twelve:
  *
- *   1. hg_gather_t (model.cl): W2^T, for the backprop;
- *   2. hg_gemm_nn (gemm.cl): H = relu(X W1 + b1), an index step's rows of X
+ *   1. hg_gemm_nn (gemm.cl): H = relu(X W1 + b1), an index step's rows of X
  *      read in place;
- *   3. hg_gather_t (model.cl): X^T;
- *   4. hg_mlps_head: 16 rows a work-item, the logits H W2 + b2 (a row's
- *      classes as vector lanes), the softmax loss and G2 = dLoss/dlogits (a
- *      row a vector lane, as hg_softmax_out), and the backpropagated
- *      G1 = (G2 W2^T) masked by ReLU'(H) (16 hidden units a vector);
- *   5. hg_gemm_nn (gemm.cl): dW1 = X^T G1 from X^T, per record (hg_gemm_tn's
+ *   2. hg_mlps_head: 16 rows a work-item: the batch's X^T for step 3
+ *      (hg_mlps_xt, where the weight gradient is not taken in place); the
+ *      logits H W2 + b2 (a row's classes as vector lanes), the softmax loss
+ *      and G2 = dLoss/dlogits (a row a vector lane, as hg_softmax_out), and
+ *      the backpropagated G1 = (G2 W2^T) masked by ReLU'(H) (16 hidden units
+ *      a vector, W2's 16 rows for them transposed into private memory);
+ *   3. hg_gemm_nn (gemm.cl): dW1 = X^T G1 from X^T, per record (hg_gemm_tn's
  *      fma chain: the same bits);
- *   6. hg_mlps_tail: dW2 = H^T G2, the bias gradients (column sums of G1
+ *   4. hg_mlps_tail: dW2 = H^T G2, the bias gradients (column sums of G1
  *      and G2) and the loss, per record.
  *
  * Bits: every value is computed with the operations, in the order, of the
@@ -100,25 +100,57 @@ static inline float16 hg_mlps_wrow(__global const float *params, const uint w2of
 }
 
 /*
+ * Columns 0 .. cols - 1 of the batch's rows r0 .. r0 + nr - 1 (nr <= 16)
+ * into X^T: xt[j * rows + r] = X[row r, j], a 16 x 16 block at a time
+ * (transpose.cl).  Row r of the batch is the data row xrow + r when not
+ * indexed, else idx[r] - base (x: cols floats a row), as hg_gather_t
+ * (model.cl) reads it.
+ */
+static inline void hg_mlps_xt(__global const float *x, const uint xrow, const uint cols,
+                              __global const uint *idx, const uint base, const uint indexed,
+                              const uint r0, const uint nr, const uint rows,
+                              __global float *xt)
+{
+    __global const float *xr[16];
+    for (uint c = 0; c < 16u; c++) {
+        const uint r = r0 + min(c, nr - 1u);
+        xr[c] = x + (size_t)(indexed ? idx[r] - base : xrow + r) * cols;
+    }
+    for (uint j0 = 0; j0 < cols; j0 += HG_GT) {
+        __global const float *s[HG_GT];
+#pragma unroll
+        for (uint c = 0; c < HG_GT; c++)
+            s[c] = xr[c] + j0;
+        hg_t16(s, nr, min((uint)HG_GT, cols - j0), xt + (size_t)j0 * rows + r0, rows);
+    }
+}
+
+/*
  * One work-item per 16 rows r0 .. r0 + 15 (r0 = 16 * global id) of the
  * batch's rows.  h: H (rows x hid); params: W2 (hid x HG_K) at w2off, b2 at
- * b2off, wend floats in all; wt: W2^T (HG_K x hid) at 0; the label of the
- * batch's row r: labels[idx[r] - base] when indexed, else labels[loff + r]
- * (checked on the host).  Writes g2 (rows x HG_K), g1 (rows x hid) and
+ * b2off, wend floats in all; the label of the batch's row r:
+ * labels[idx[r] - base] when indexed, else labels[loff + r] (checked on the
+ * host).  Writes g2 (rows x HG_K), g1 (rows x hid) and
  * loss[r] = logsumexp(z) - z[label], as hg_softmax_out, for its rows below
  * rows.  Rows past the end compute row rows - 1 again and are not stored.
+ * With xt_on, also the batch's X^T for the weight gradient into xt
+ * (hg_mlps_xt: x, in floats a row, the rows as the labels'): no launch of
+ * hg_gather_t for it.
  */
 __kernel void hg_mlps_head(__global const float *h, const uint rows, const uint hid,
                            __global const float *params, const uint w2off,
-                           const uint b2off, const uint wend, __global const float *wt,
-                           __global const int *labels, const uint loff,
-                           __global const uint *idx, const uint base, const uint indexed,
-                           __global float *g2, __global float *g1, __global float *loss)
+                           const uint b2off, const uint wend, __global const int *labels,
+                           const uint loff, __global const uint *idx, const uint base,
+                           const uint indexed, __global float *g2, __global float *g1,
+                           __global float *loss, __global const float *x, const uint in,
+                           __global float *xt, const uint xt_on)
 {
     const uint r0 = (uint)get_global_id(0) * 16u;
     if (r0 >= rows)
         return;
     const uint nr = min(16u, rows - r0);
+    if (xt_on)
+        hg_mlps_xt(x, loff, in, idx, base, indexed, r0, nr, rows, xt);
     __global const float *hr[16];
     for (uint c = 0; c < 16u; c++)
         hr[c] = h + (size_t)(r0 + min(c, nr - 1u)) * hid;
@@ -191,13 +223,21 @@ __kernel void hg_mlps_head(__global const float *h, const uint rows, const uint 
        row's chain at a time waits on each fma), masked by ReLU'(H) */
     for (uint i0 = 0; i0 < hid; i0 += 16u) {
         const uint nv = hid - i0;
+        /* W2's rows i0 .. i0 + 15 transposed: wb[k * 16 + u] = W2[i0 + u, k],
+           hidden units clamped to hid - 1 (as hg_mlps_row's columns) */
+        float wb[HG_K * 16u];
+        for (uint u = 0; u < 16u; u++) {
+            __global const float *wr = params + w2off + (i0 + min(u, nv - 1u)) * HG_K;
+            for (uint k = 0; k < HG_K; k++)
+                wb[k * 16u + u] = wr[k];
+        }
         for (uint c0 = 0; c0 < nr; c0 += HG_HR) {
             float16 acc[HG_HR];
 #pragma unroll
             for (uint c = 0; c < HG_HR; c++)
                 acc[c] = (float16)(0.0f);
             for (uint k = 0; k < HG_K; k++) {
-                const float16 w = hg_mlps_row(wt + (size_t)k * hid + i0, nv);
+                const float16 w = vload16(0, wb + k * 16u);
 #pragma unroll
                 for (uint c = 0; c < HG_HR; c++)
                     acc[c] = fma((float16)(zs[(c0 + c) * S + k]), w, acc[c]);

@@ -384,57 +384,17 @@ __kernel void hg_predict_out(__global float *z, const uint rows, const uint cols
  * the 8 x 32 tile on POCL's basic device, in a standalone program:
  * hg_gemm_tn 341 us through an index and 299 us without; this kernel 23 us
  * and hg_gemm_nn on X^T 259 us).  The same values in the same order, so the
- * same bits.  Oclgrind 21.10's
- * uninitialised-value plugin crashes (a segfault inside the plugin) on this
- * kernel's vector loads: built with -DHG_GT_SCALAR (as the engine does on
- * Oclgrind) every block moves its elements one by one, as an edge block does
- * (a simulator gains nothing from vectors, and the program compiles faster).
+ * same bits.
  *
- * A 16 x 16 block a work-item: sixteen rows of 16 floats loaded as vectors,
- * stored as sixteen columns of 16 (a full block); an edge block moves its
- * elements one by one.  Launch: 2-D global size (ceil(cols / 16),
- * ceil(rows / 16)), rounded up to the local size.
+ * A 16 x 16 block a work-item (transpose.cl's hg_t16, with Oclgrind's
+ * HG_GT_SCALAR).  Launch: 2-D global size (ceil(cols / 16), ceil(rows / 16)),
+ * rounded up to the local size.
  *
  * Here, not in gemm.cl: it does not depend on the GEMM's tile, and in
  * gemm.cl every tile a kernel race tries compiled it again (on POCL about
  * 0.24 s a tile for this kernel and 0.07 s for the weights' transpose it
  * replaces, docs/kernels.md).
  */
-#define HG_GT 16
-#ifndef HG_GT_SCALAR
-/* c[j] = column j of the 8 x 8 block whose rows are a0 .. a7: interleave
-   pairs of rows, then pairs of pairs, then the 128-bit halves (on AVX the
-   three steps of unpcklps/unpckhps, unpcklpd/unpckhpd and vperm2f128: 24
-   shuffles for 64 elements, where building each column from 8 scalars takes
-   an insert per element) */
-static inline void hg_t8(const float8 a0, const float8 a1, const float8 a2, const float8 a3,
-                         const float8 a4, const float8 a5, const float8 a6, const float8 a7,
-                         float8 *c)
-{
-#define HG_LO(x, y) (float8)(x.s0, y.s0, x.s1, y.s1, x.s4, y.s4, x.s5, y.s5)
-#define HG_HI(x, y) (float8)(x.s2, y.s2, x.s3, y.s3, x.s6, y.s6, x.s7, y.s7)
-#define HG_LO2(x, y) (float8)(x.s0, x.s1, y.s0, y.s1, x.s4, x.s5, y.s4, y.s5)
-#define HG_HI2(x, y) (float8)(x.s2, x.s3, y.s2, y.s3, x.s6, x.s7, y.s6, y.s7)
-    const float8 t0 = HG_LO(a0, a1), t1 = HG_HI(a0, a1), t2 = HG_LO(a2, a3), t3 = HG_HI(a2, a3);
-    const float8 t4 = HG_LO(a4, a5), t5 = HG_HI(a4, a5), t6 = HG_LO(a6, a7), t7 = HG_HI(a6, a7);
-    const float8 u0 = HG_LO2(t0, t2), u1 = HG_HI2(t0, t2), u2 = HG_LO2(t1, t3),
-                 u3 = HG_HI2(t1, t3);
-    const float8 u4 = HG_LO2(t4, t6), u5 = HG_HI2(t4, t6), u6 = HG_LO2(t5, t7),
-                 u7 = HG_HI2(t5, t7);
-#undef HG_LO
-#undef HG_HI
-#undef HG_LO2
-#undef HG_HI2
-    c[0] = (float8)(u0.lo, u4.lo);
-    c[1] = (float8)(u1.lo, u5.lo);
-    c[2] = (float8)(u2.lo, u6.lo);
-    c[3] = (float8)(u3.lo, u7.lo);
-    c[4] = (float8)(u0.hi, u4.hi);
-    c[5] = (float8)(u1.hi, u5.hi);
-    c[6] = (float8)(u2.hi, u6.hi);
-    c[7] = (float8)(u3.hi, u7.hi);
-}
-#endif
 __kernel void hg_gather_t(const uint rows, const uint cols,
                           __global const float *A, const uint aoff, const uint lda,
                           __global const uint *aidx, const uint aioff, const uint abase,
@@ -446,38 +406,12 @@ __kernel void hg_gather_t(const uint rows, const uint cols,
     if (j0 >= cols || i0 >= rows)
         return;
     __global const uint *ai = aidx + aioff; /* any buffer when not indexed: not read */
-#ifndef HG_GT_SCALAR
-    if (i0 + HG_GT <= rows && j0 + HG_GT <= cols) {
-        __global float *d = dst + (size_t)doff + (size_t)j0 * ldd + i0;
-        __global const float *s[HG_GT];
-#pragma unroll
-        for (uint ii = 0; ii < HG_GT; ii++)
-            s[ii] = A + (size_t)aoff + hg_out_row(0, ai, abase, aindexed, i0 + ii) * lda + j0;
-        /* four 8 x 8 blocks, each transposed in registers */
-#pragma unroll
-        for (uint h = 0; h < 2u; h++) {
-#pragma unroll
-            for (uint v = 0; v < 2u; v++) {
-                float8 c[8];
-                hg_t8(vload8(h, s[8u * v]), vload8(h, s[8u * v + 1u]), vload8(h, s[8u * v + 2u]),
-                      vload8(h, s[8u * v + 3u]), vload8(h, s[8u * v + 4u]),
-                      vload8(h, s[8u * v + 5u]), vload8(h, s[8u * v + 6u]),
-                      vload8(h, s[8u * v + 7u]), c);
-#pragma unroll
-                for (uint q = 0; q < 8u; q++)
-                    vstore8(c[q], v, d + (size_t)(8u * h + q) * ldd);
-            }
-        }
-        return;
-    }
-#endif
     const uint ni = min((uint)HG_GT, rows - i0);
     const uint nj = min((uint)HG_GT, cols - j0);
-    for (uint ii = 0; ii < ni; ii++) {
-        __global const float *s =
-            A + (size_t)aoff + hg_out_row(0, ai, abase, aindexed, i0 + ii) * lda + j0;
-        __global float *d = dst + (size_t)doff + (size_t)j0 * ldd + i0 + ii;
-        for (uint jj = 0; jj < nj; jj++)
-            d[(size_t)jj * ldd] = s[jj];
-    }
+    __global const float *s[HG_GT];
+#pragma unroll
+    for (uint ii = 0; ii < HG_GT; ii++) /* past the block's rows: its last (not read) */
+        s[ii] = A + (size_t)aoff +
+                hg_out_row(0, ai, abase, aindexed, i0 + min(ii, ni - 1u)) * lda + j0;
+    hg_t16(s, ni, nj, dst + (size_t)doff + (size_t)j0 * ldd + i0, ldd);
 }

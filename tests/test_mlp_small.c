@@ -727,6 +727,64 @@ END_TEST
 START_TEST(wrong_result_excluded) { check_broken(2); }
 END_TEST
 
+/*
+ * A prebuilt mlp-small program of an older hetgrad (binary_dir), whose head took
+ * 16 arguments before it took the transposes itself: refused with HG_BUILD, the
+ * message naming the program and what to do; this hetgrad's head passes.  On
+ * every test device.
+ */
+static cl_kernel head_of(const hg__device *d, const char *src)
+{
+    cl_int rc = CL_SUCCESS;
+    cl_program p = clCreateProgramWithSource(d->ctx, 1, &src, NULL, &rc);
+    ck_assert_int_eq(rc, CL_SUCCESS);
+    ck_assert_int_eq(clBuildProgram(p, 1, &d->cl_dev, "-cl-std=CL1.2", NULL, NULL),
+                     CL_SUCCESS);
+    cl_kernel k = clCreateKernel(p, "hg_mlps_head", &rc);
+    ck_assert_int_eq(rc, CL_SUCCESS);
+    clReleaseProgram(p); /* the kernel keeps it */
+    return k;
+}
+
+START_TEST(older_prebuilt_head_refused)
+{
+    problem p;
+    make_problem(&p, H, K);
+    hg_engine *e = make_engine(&p, 64, false, NULL);
+    static const char older[] =
+        "__kernel void hg_mlps_head(__global const float *h, const uint rows, const uint hid,"
+        " __global const float *params, const uint w2off, const uint b2off, const uint wend,"
+        " __global const float *wt, __global const int *labels, const uint loff,"
+        " __global const uint *idx, const uint base, const uint indexed,"
+        " __global float *g2, __global float *g1, __global float *loss) {}\n";
+    for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+        const hg__device *d = &e->dev[i];
+        hg_error err;
+        cl_kernel k = head_of(d, older);
+        ck_assert_int_eq(hg__mlp_small_check_head(d, k, "mlp-small-k4", &err), HG_BUILD);
+        ck_assert_msg(strstr(err.message, "mlp-small-k4 program has an hg_mlps_head of 16 "
+                             "arguments, this hetgrad's takes 19") &&
+                          strstr(err.message, "export the binaries again"),
+                      "%s", err.message);
+        clReleaseKernel(k);
+        size_t len = 0;
+        char *src = hg__path_source_with_transpose("mlp_small", &len);
+        ck_assert_ptr_nonnull(src);
+        char *full = malloc(len + 64);
+        ck_assert_ptr_nonnull(full);
+        snprintf(full, len + 64, "#define HG_K 4\n%s", src);
+        k = head_of(d, full);
+        ck_assert_msg(hg__mlp_small_check_head(d, k, "mlp-small-k4", &err) == HG_OK, "%s",
+                      err.message);
+        clReleaseKernel(k);
+        free(full);
+        free(src);
+    }
+    hg_engine_destroy(e);
+    free_problem(&p);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("mlp_small");
@@ -736,6 +794,7 @@ int main(void)
     tcase_add_test(tc, fast_mode_matches_reference_and_tiled);
     tcase_add_test(tc, deterministic_mode_gives_tiled_bits);
     tcase_add_test(tc, prediction_runs_on_its_gemm);
+    tcase_add_test(tc, older_prebuilt_head_refused);
     suite_add_tcase(s, tc);
     /* the other shapes and the race: a ctest of its own (CK_RUN_CASE,
        tests/CMakeLists.txt), as under ASan with Oclgrind the whole took 474 s */

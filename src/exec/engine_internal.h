@@ -737,6 +737,11 @@ bool hg__mlp_small_fits(const hg_engine *eng);
    rows in place (hg_gemm_tn) rather than on X^T, a transpose kernel's output
    (mlp_small.c says when). */
 bool hg__mlp_small_in_place(const hg__device *d);
+/* HG_OK when head, hg_mlps_head of the program labelled label on d, takes this
+   hetgrad's arguments; HG_BUILD (naming the label) for one of a prebuilt binary
+   made by an older hetgrad, whose head took other arguments. */
+hg_status hg__mlp_small_check_head(const hg__device *d, cl_kernel head, const char *label,
+                                   hg_error *err);
 /* Output layer (epilogue.c): Z -> dLoss/dZ in place and a loss per row. */
 hg_status hg__run_output(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err);
 /*

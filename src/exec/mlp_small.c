@@ -1,38 +1,41 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mlp_small.c - the MLP's small-batch path (path_ops.h, cl/mlp_small.cl):
- * an MLP with one hidden layer in six kernel launches per batch record
+ * an MLP with one hidden layer in four kernel launches per batch record
  * instead of the tiled path's twelve (a transpose, two forward GEMMs, the
  * output kernel, the batch's transpose, two weight-gradient GEMMs, two column
- * sums with their two finishes, the backprop GEMM).  At 128 rows the tiled path's step is mostly
- * its two large GEMMs and, on POCL's CPU devices, the launch cost and the
- * narrow GEMMs of the output layer; this path keeps the two large GEMMs
- * (the choice's tile, an index step's rows read in place) and does the
- * output layer in two kernels.  Calibration races it against the tiled
- * shapes and CLBlast at the engine's batch size (kchoice.c offers it only
- * when the batch size is known and small), so it is kept only where it wins.
+ * sums with their two finishes, the backprop GEMM).  At 128 rows the tiled
+ * path's step is mostly its two large GEMMs and, on POCL's CPU devices, the
+ * launch cost and the narrow GEMMs of the output layer; this path keeps the
+ * two large GEMMs (the choice's tile, an index step's rows read in place) and
+ * does the output layer in two kernels.  Calibration races it against the
+ * tiled shapes and CLBlast at the engine's batch size (kchoice.c offers it
+ * only when the batch size is known and small), so it is kept only where it
+ * wins.
  *
- *   1. hg_gather_t (model.cl): W2^T;
- *   2. hg_gemm_nn (gemm.cl, the choice's tile): H = relu(X W1 + b1);
- *   3. hg_gather_t (model.cl): X^T, while X's rows are in cache;
- *   4. hg_mlps_head: logits, softmax loss, G2 and G1 = (G2 W2^T) * ReLU'(H),
- *      16 rows a work-item;
- *   5. hg_gemm_nn (gemm.cl, the choice's tile): dW1 = X^T G1, per record, on
+ *   1. hg_gemm_nn (gemm.cl, the choice's tile): H = relu(X W1 + b1);
+ *   2. hg_mlps_head, 16 rows a work-item: X^T (its rows' columns, in 16 x 16
+ *      blocks: cl/transpose.cl), then logits, softmax loss, G2 and
+ *      G1 = (G2 W2^T) * ReLU'(H), W2^T taken 16 hidden units at a time into
+ *      private memory.  Both transposes were launches of hg_gather_t of their
+ *      own, each a wait for the device's threads on POCL's pthread device
+ *      (docs/kernels.md, "The transposes in the head");
+ *   3. hg_gemm_nn (gemm.cl, the choice's tile): dW1 = X^T G1, per record, on
  *      X^T (the same fma chain as hg_gemm_tn on X, which reads X a whole
  *      data row per step: about 6% of the MLP's training step at batch 128
  *      on one thread);
- *   6. hg_mlps_tail: dW2, b1, b2 and the loss, per record.
+ *   4. hg_mlps_tail: dW2, b1, b2 and the loss, per record.
  *
- * On a CPU device with several threads and 16-float vectors (AVX-512),
- * steps 3 and 5 are instead one hg_gemm_tn on X's rows in place
- * (hg__mlp_small_in_place): there the transpose is a command more (each
+ * On a CPU device with several threads and 16-float vectors (AVX-512), the
+ * head writes no X^T and step 3 is hg_gemm_tn on X's rows in place
+ * (hg__mlp_small_in_place): there the transpose was a command more (each
  * costs a hand-off to the device's threads) and its output is written by one
  * core and read by another, which cost more than the strided reads (measured
- * on an Intel Xeon with AVX-512).  With AVX2's 8-float vectors
- * (hg__narrow_cpu; the race's tiles are 16 columns wide there) it is the
- * other way round: on an AMD EPYC with AVX2 the step took 0.99-1.02 ms with
- * the transpose, 1.31-1.32 ms in place (docs/kernels.md, "The small-batch
- * weight gradient in place").
+ * on an Intel Xeon with AVX-512, while the transpose was its own launch).
+ * With AVX2's 8-float vectors (hg__narrow_cpu; the race's tiles are 16
+ * columns wide there) it is the other way round: on an AMD EPYC with AVX2 the
+ * step took 0.99-1.02 ms with the transpose, 1.31-1.32 ms in place
+ * (docs/kernels.md, "The small-batch weight gradient in place").
  *
  * The same operations in the same order as the tiled path, so the same bits
  * (cl/mlp_small.cl), in deterministic mode too.
@@ -43,6 +46,11 @@
 
 #include "path_ops.h"
 
+/* HEAD_ARGS: hg_mlps_head's arguments since it takes the transposes itself
+   (2026-12-06; 16 before).  A prebuilt program older than that (binary_dir,
+   docs/programs.md) has the head's old arguments: refused, not run. */
+#define HEAD_ARGS 19u
+
 /* The path's state (hg__device.ps). */
 typedef struct mlps_state {
     cl_program prog[2];     /* [0] gemm.cl with the choice's tile, [1] mlp_small.cl */
@@ -50,7 +58,6 @@ typedef struct mlps_state {
     cl_kernel  gnn, gtn;    /* hg_gemm_nn, hg_gemm_tn */
     unsigned   tm, tn;      /* the GEMM's tile: the choice's */
     cl_kernel  head, tail;  /* hg_mlps_head, hg_mlps_tail */
-    cl_mem     wt;          /* W2^T (classes x hidden) */
     cl_mem     xt;          /* the batch's X^T (inputs x rows); NULL in place */
     bool       in_place;    /* the workspace's hg__mlp_small_in_place: no X^T */
 } mlps_state;
@@ -93,22 +100,27 @@ hg_status hg__mlp_small_forward(hg__device *d, size_t m, size_t n, size_t k, cl_
     return gemm_nn(d, m, n, k, a, 0, NULL, c, w_off, b_off, relu ? 3u : 1u, err);
 }
 
-/* Logits, loss, G2 into d->act[1] and G1 into d->pingpong[0]. */
+/* Logits, loss, G2 into d->act[1], G1 into d->pingpong[0] and (not in place) X^T
+   into ms->xt. */
 static hg_status head(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
 {
     mlps_state *ms = d->ps;
-    const hg__layer *out = &eng->layers[1];
+    const hg__layer *in = &eng->layers[0], *out = &eng->layers[1];
     cl_uint um = (cl_uint)b->rows, hid = (cl_uint)out->in, w2 = (cl_uint)out->w_off,
             b2 = (cl_uint)out->b_off, wend = (cl_uint)eng->nparams, loff = (cl_uint)b->row,
-            base = (cl_uint)b->base, indexed = b->idx ? 1u : 0u;
+            base = (cl_uint)b->base, indexed = b->idx ? 1u : 0u, cols = (cl_uint)in->in,
+            xt_on = ms->in_place ? 0u : 1u;
     cl_mem idx = b->idx ? b->idx : d->params; /* any buffer when not indexed */
+    cl_mem xt = ms->xt ? ms->xt : d->params;  /* any buffer in place: not written */
     hg__karg args[] = {HG_MEM(d->act[0]),  HG_U32(um),        HG_U32(hid),
                        HG_MEM(d->params),  HG_U32(w2),        HG_U32(b2),
-                       HG_U32(wend),       HG_MEM(ms->wt),    HG_MEM(b->labels),
-                       HG_U32(loff),       HG_MEM(idx),       HG_U32(base),
-                       HG_U32(indexed),    HG_MEM(d->act[1]), HG_MEM(d->pingpong[0]),
-                       HG_MEM(d->loss)};
-    hg_status st = hg__set_args(d, ms->head, "hg_mlps_head", args, 16, err);
+                       HG_U32(wend),       HG_MEM(b->labels), HG_U32(loff),
+                       HG_MEM(idx),        HG_U32(base),      HG_U32(indexed),
+                       HG_MEM(d->act[1]),  HG_MEM(d->pingpong[0]), HG_MEM(d->loss),
+                       HG_MEM(b->x),       HG_U32(cols),      HG_MEM(xt),
+                       HG_U32(xt_on)};
+    _Static_assert(sizeof args / sizeof args[0] == HEAD_ARGS, "hg_mlps_head's arguments");
+    hg_status st = hg__set_args(d, ms->head, "hg_mlps_head", args, HEAD_ARGS, err);
     /* 16 rows a work-item; one work-item a group on CPUs (as the GEMMs) */
     size_t gws = (b->rows + 15) / 16, one = 1;
     return st == HG_OK ? hg__launch(d, ms->head, 1, &gws,
@@ -158,17 +170,12 @@ static hg_status run_mlps(hg_engine *eng, hg__device *d, const hg__batch *b, hg_
     if (!d->ps || !hg__mlp_small_fits(eng)) /* hg__kchoice_valid lets no such choice through */
         return hg__error_set(err, HG_INTERNAL, 0, "%s: the small-batch MLP path for a model "
                              "it does not fit", d->what);
-    mlps_state *ms = d->ps;
-    const hg__layer *l1 = &eng->layers[0], *l2 = &eng->layers[1];
+    const hg__layer *l1 = &eng->layers[0];
     const hg__arows in_place = {b->idx, 0, b->base};
-    hg_status st = hg__gemm_transpose(d, l2->in, l2->out, l2->w_off, ms->wt, 0, err);
-    if (st == HG_OK) /* H = relu(X W1 + b1), an index step's rows read in place */
-        st = gemm_nn(d, b->rows, l1->out, l1->in, b->x, b->idx ? 0 : b->row * l1->in,
-                     b->idx ? &in_place : NULL, d->act[0], l1->w_off, l1->b_off, 3u, err);
-    if (st == HG_OK && !ms->in_place) /* X^T, for the weight gradient */
-        st = hg__gemm_gather_t(d, b->rows, l1->in, b->x, b->idx ? 0 : b->row * l1->in,
-                               l1->in, b->idx ? &in_place : NULL, ms->xt, err);
-    if (st == HG_OK)
+    /* H = relu(X W1 + b1), an index step's rows read in place */
+    hg_status st = gemm_nn(d, b->rows, l1->out, l1->in, b->x, b->idx ? 0 : b->row * l1->in,
+                           b->idx ? &in_place : NULL, d->act[0], l1->w_off, l1->b_off, 3u, err);
+    if (st == HG_OK) /* and X^T for the weight gradient */
         st = head(eng, d, b, err);
     const size_t m = b->rows, B = b->block_rows;
     for (size_t r = 0; r < b->nrec && st == HG_OK; r++) {
@@ -178,15 +185,12 @@ static hg_status run_mlps(hg_engine *eng, hg__device *d, const hg__batch *b, hg_
     return st;
 }
 
-/* The layers' workspace, W2^T and X^T (none in place). */
+/* The layers' workspace and X^T (none in place). */
 static hg_status workspace(hg_engine *eng, hg__device *d, size_t rows, hg_error *err)
 {
     mlps_state *ms = d->ps;
-    const hg__layer *l1 = &eng->layers[0], *l2 = &eng->layers[1];
+    const hg__layer *l1 = &eng->layers[0];
     hg_status st = hg__layer_workspace(eng, d, rows, err);
-    if (st == HG_OK)
-        st = hg__alloc_mem(d, &ms->wt, l2->in * l2->out * sizeof(float), "transposed W2",
-                           err);
     ms->in_place = hg__mlp_small_in_place(d);
     if (st == HG_OK && !ms->in_place)
         st = hg__alloc_mem(d, &ms->xt, l1->in * rows * sizeof(float), "transposed batch",
@@ -199,7 +203,6 @@ static void drop_workspace(void *state)
     mlps_state *ms = state;
     if (!ms)
         return;
-    hg__release_mem(&ms->wt);
     hg__release_mem(&ms->xt);
 }
 
@@ -219,6 +222,22 @@ static void release(void *state)
     free(ms);
 }
 
+hg_status hg__mlp_small_check_head(const hg__device *d, cl_kernel head, const char *label,
+                                   hg_error *err)
+{
+    cl_uint n = 0;
+    cl_int rc = clGetKernelInfo(head, CL_KERNEL_NUM_ARGS, sizeof n, &n, NULL);
+    if (rc != CL_SUCCESS)
+        return hg__cl_fail(err, rc, "clGetKernelInfo(hg_mlps_head, CL_KERNEL_NUM_ARGS) on %s",
+                           d->what);
+    if (n != HEAD_ARGS)
+        return hg__error_set(err, HG_BUILD, 0, "%s's %s program has an hg_mlps_head of %u "
+                             "arguments, this hetgrad's takes %u: a prebuilt binary of an "
+                             "older hetgrad (export the binaries again, docs/programs.md)",
+                             d->what, label, n, HEAD_ARGS);
+    return HG_OK;
+}
+
 /* Build gemm.cl with the choice's tile and mlp_small.cl for the model's classes. */
 static hg_status build(hg_engine *eng, hg__device *d, const hg__kchoice *k, mlps_state *ms,
                        hg_error *err)
@@ -234,7 +253,7 @@ static hg_status build(hg_engine *eng, hg__device *d, const hg__kchoice *k, mlps
     if (st != HG_OK)
         return st;
     size_t mlen = 0;
-    char *msrc = hg__path_source_with_detmath("mlp_small", &mlen);
+    char *msrc = hg__path_source_with_transpose("mlp_small", &mlen);
     if (!msrc)
         return hg__error_set(err, HG_INTERNAL, 0, "embedded kernel 'mlp_small' missing");
     unsigned classes = (unsigned)eng->layers[1].out;
@@ -242,13 +261,15 @@ static hg_status build(hg_engine *eng, hg__device *d, const hg__kchoice *k, mlps
     /* the head's rows a pass: 4 where 16 float16 accumulators would spill
        (on an AMD EPYC, AVX2, 128 rows: 59 us with 16, 45 with 8, 34 with 4) */
     unsigned hr = eng->head_rows ? eng->head_rows : hg__narrow_cpu(d) ? 4u : 16u;
-    snprintf(opt, sizeof opt, "-cl-std=CL1.2 -DHG_K=%u -DHG_HR=%uu%s", classes, hr,
-             hg__path_broken_option(eng, k));
+    snprintf(opt, sizeof opt, "-cl-std=CL1.2 -DHG_K=%u -DHG_HR=%uu%s%s", classes, hr,
+             hg__gt_scalar_option(d), hg__path_broken_option(eng, k));
     snprintf(ms->label[1], sizeof ms->label[1], "mlp-small-k%u", classes);
     st = hg__path_build(eng, d, msrc, mlen, ms->label[1], opt, &ms->prog[1], err);
     free(msrc);
     if (st == HG_OK)
         st = hg__make_kernel(d, ms->prog[1], "hg_mlps_head", &ms->head, err);
+    if (st == HG_OK)
+        st = hg__mlp_small_check_head(d, ms->head, ms->label[1], err);
     if (st == HG_OK)
         st = hg__make_kernel(d, ms->prog[1], "hg_mlps_tail", &ms->tail, err);
     return st;

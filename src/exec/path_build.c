@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * path_build.c - what the compute paths (path_ops.h) share to build their
- * programs: kernel sources with detmath.cl in front, the program cache with
+ * programs: kernel sources with detmath.cl (and transpose.cl) in front, the
+ * Oclgrind option of transpose.cl, the program cache with
  * the device's rebuild flag, the candidates' names, and the test hook that
  * builds one candidate broken.  A leaf under the paths' files, so that
  * kchoice.c (which opens the paths) and the paths do not depend on each
@@ -33,26 +34,53 @@ void hg__kchoice_name(const hg__kchoice *k, char *buf, size_t n)
     }
 }
 
-char *hg__path_source_with_detmath(const char *name, size_t *len)
+/* The embedded sources names[0 .. n - 1], one after the other, a newline between
+   them (malloc'ed; NULL when out of memory or one is missing). */
+static char *cat_sources(const char *const *names, size_t n, size_t *len)
 {
-    size_t l1 = 0, l2 = 0;
-    const char *a = hg__kernel_source("detmath", &l1), *b = hg__kernel_source(name, &l2);
-    if (!a || !b)
-        return NULL;
-    char *s = malloc(l1 + l2 + 2);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = 0;
+        if (!hg__kernel_source(names[i], &l))
+            return NULL;
+        total += l + 1;
+    }
+    char *s = malloc(total + 1);
     if (!s)
         return NULL;
-    memcpy(s, a, l1);
-    s[l1] = '\n';
-    memcpy(s + l1 + 1, b, l2);
-    s[l1 + 1 + l2] = '\0';
-    *len = l1 + 1 + l2;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = 0;
+        const char *src = hg__kernel_source(names[i], &l);
+        memcpy(s + at, src, l);
+        at += l;
+        s[at++] = '\n';
+    }
+    s[at] = '\0';
+    *len = at;
     return s;
+}
+
+char *hg__path_source_with_detmath(const char *name, size_t *len)
+{
+    const char *names[] = {"detmath", name};
+    return cat_sources(names, 2, len);
+}
+
+char *hg__path_source_with_transpose(const char *name, size_t *len)
+{
+    const char *names[] = {"detmath", "transpose", name};
+    return cat_sources(names, 3, len);
 }
 
 char *hg__model_source(size_t *len)
 {
-    return hg__path_source_with_detmath("model", len);
+    return hg__path_source_with_transpose("model", len);
+}
+
+const char *hg__gt_scalar_option(const hg__device *d)
+{
+    return strstr(d->info->platform_name, "Oclgrind") ? " -DHG_GT_SCALAR" : "";
 }
 
 hg_status hg__path_build(hg_engine *eng, hg__device *d, const char *src, size_t len,

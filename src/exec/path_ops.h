@@ -7,7 +7,7 @@
  *   hg__ops_naive    dense.c   our plain GEMM (hg_gemm_naive) + element-wise kernels
  *   hg__ops_fused    fused.c   linear / softmax: the one-pass fused kernel
  *   hg__ops_tiled    tiled.c   MLP: the register-tiled GEMM with fused epilogues
- *   hg__ops_mlp_small mlp_small.c  MLP, one hidden layer: five or six launches a batch
+ *   hg__ops_mlp_small mlp_small.c  MLP, one hidden layer: four launches a batch
  *   hg__ops_custom   custom.c  the user's kernel and a column-sum finish
  *
  * A device holds one path at a time (hg__device.ops) and that path's own
@@ -95,6 +95,12 @@ hg_status hg__path_build(hg_engine *eng, hg__device *d, const char *src, size_t 
 const char *hg__path_broken_option(const hg_engine *eng, const hg__kchoice *k);
 /* detmath.cl followed by name.cl (malloc'ed; NULL when out of memory or missing). */
 char *hg__path_source_with_detmath(const char *name, size_t *len);
+/* detmath.cl, transpose.cl, then name.cl (malloc'ed; NULL when out of memory or missing):
+   the programs that transpose blocks (model.cl, mlp_small.cl). */
+char *hg__path_source_with_transpose(const char *name, size_t *len);
+/* " -DHG_GT_SCALAR" on Oclgrind, whose uninitialised-value plugin crashes on
+   transpose.cl's vector loads (the same values moved one by one), else "". */
+const char *hg__gt_scalar_option(const hg__device *d);
 
 /* Shared layer workspace of the dense and tiled paths (epilogue.c): d->act,
    d->partial, d->pingpong and d->loss for batches of rows rows. */

@@ -94,10 +94,8 @@ static hg_status build(hg_engine *eng, hg__device *d, size_t li, const char *src
     hg__program_cache pc = eng->pcache;
     pc.refresh = d->rebuild;
     (void)li;
-    /* Oclgrind's uninitialised-value plugin crashes on hg_gather_t's vector loads:
-       the same values one by one there (model.cl) */
-    const char *opt = strstr(d->info->platform_name, "Oclgrind") ? "-cl-std=CL1.2 -DHG_GT_SCALAR"
-                                                                 : "-cl-std=CL1.2";
+    char opt[64];
+    snprintf(opt, sizeof opt, "-cl-std=CL1.2%s", hg__gt_scalar_option(d));
     return hg__program_build(d->ctx, d->cl_dev, d->info, d->what,
                              label, src, len, opt, &pc, prog, origin, err);
 }
