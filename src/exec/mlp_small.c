@@ -282,9 +282,8 @@ static hg_status open_mlps(hg_engine *eng, hg__device *d, const hg__kchoice *k, 
     if (!hg__mlp_small_fits(eng))
         return hg__error_set(err, HG_INTERNAL, 0, "%s: the small-batch MLP path for a model "
                              "it does not fit", d->what);
-    hg_status ready = hg__gemm_ready(d, "the small-batch MLP path", err);
-    if (ready != HG_OK)
-        return ready;
+    /* no hg__gemm_ready: the head takes both transposes, so this path needs no
+       hg_gather_t of the model program */
     mlps_state *ms = calloc(1, sizeof *ms);
     if (!ms)
         return hg__error_set(err, HG_OUT_OF_MEMORY, 0, "small-batch MLP kernels on %s",

@@ -34,26 +34,25 @@ void hg__kchoice_name(const hg__kchoice *k, char *buf, size_t n)
     }
 }
 
-/* The embedded sources names[0 .. n - 1], one after the other, a newline between
-   them (malloc'ed; NULL when out of memory or one is missing). */
+/* The embedded sources names[0 .. n - 1] (n <= CAT_MAX), one after the other, a
+   newline after each (malloc'ed; NULL when out of memory or one is missing). */
+#define CAT_MAX 3
 static char *cat_sources(const char *const *names, size_t n, size_t *len)
 {
-    size_t total = 0;
+    const char *src[CAT_MAX];
+    size_t l[CAT_MAX], total = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t l = 0;
-        if (!hg__kernel_source(names[i], &l))
+        if (!(src[i] = hg__kernel_source(names[i], &l[i])))
             return NULL;
-        total += l + 1;
+        total += l[i] + 1;
     }
     char *s = malloc(total + 1);
     if (!s)
         return NULL;
     size_t at = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t l = 0;
-        const char *src = hg__kernel_source(names[i], &l);
-        memcpy(s + at, src, l);
-        at += l;
+        memcpy(s + at, src[i], l[i]);
+        at += l[i];
         s[at++] = '\n';
     }
     s[at] = '\0';
