@@ -230,7 +230,9 @@ typedef struct result {
     double rel_err;           /* engine vs openblas; NAN for openblas itself */
     bool   check_ok;
     char   kernel[48];        /* the kernel the device chose ("mixed" when several) */
-    double limit;             /* roofline rows/s for this configuration */
+    long   limit_dev;         /* whose roofline is the row's: that device's (solo), or
+                                 -1: the best device's (several devices, openblas) */
+    double limit;             /* roofline rows/s for this configuration (set_limits) */
     double clblast_rate;      /* solo: the same device computing with CLBlast; NAN */
     double det_ms;            /* the same configuration in deterministic mode; NAN */
     harness_stats st;         /* its steps' statistics (the harness) */
@@ -283,12 +285,20 @@ typedef struct bench {
     bool   failed;             /* a check failed: exit 1 */
     size_t ndev;               /* the engine's devices, from the first model */
     char   dev_names[MAX_DEVICES][256];
-    double read_gbs;           /* host read bandwidth, measured in this run: the better
-                                  of read_pages' two */
-    hg__bench_read read_pages; /* on the default pages and on 2 MiB pages */
-    double peak_gflops[MAX_DEVICES]; /* each device's FMA peak, measured in this run */
+    /* The roofs, each measured at the run's start [0] and at its end [1] (roofline.h:
+       the better of the two counts; roofs_steady: every pair agrees) */
+    hg__bench_read read_at[2]; /* host read bandwidth on each kind of page */
+    double peak_at[2][MAX_DEVICES]; /* each device's FMA peak */
+    double own_at[2][MAX_DEVICES];  /* each device's own memory's read bandwidth; 0 for
+                                       one sharing the host's */
+    double read_gbs;           /* the roofs used (set_roofs): host read bandwidth, the
+                                  best of read_at's four */
+    hg__bench_read read_pages; /* on the default pages and on 2 MiB pages, each the
+                                  better of start and end */
+    double peak_gflops[MAX_DEVICES]; /* each device's FMA peak */
     double mem_gbs[MAX_DEVICES]; /* each device's memory roof: its own memory's read
                                     bandwidth, or read_gbs for one sharing the host's */
+    bool   roofs_steady;       /* every roof's start and end agree (roofline.h) */
     bool   quick;              /* --quick: smaller bandwidth buffers */
     const cli *cmd;            /* the command line: log level, notes */
 } bench;
@@ -556,6 +566,78 @@ static void check_host(bench *b, model_run *mr, const float *params, const hg_da
     free(gd_ref);
 }
 
+/* The host's read bandwidth, at the run's start (at 0) or its end (1). */
+static void measure_host_roof(bench *b, int at)
+{
+    hg__bench_read_gbs(b->quick ? (size_t)64 << 20 : (size_t)1 << 30, 5, &b->read_at[at]);
+    note(b->cmd, "host read bandwidth at the %s: %.1f GB/s on the default pages, %.1f on 2 "
+         "MiB pages (every core summing a %s buffer)", at ? "end" : "start",
+         b->read_at[at].default_pages_gbs, b->read_at[at].huge_pages_gbs,
+         b->quick ? "64 MiB" : "1 GiB");
+}
+
+/* Each device's FMA peak and, for one with memory of its own, that memory's read
+   bandwidth, at the run's start (at 0) or its end (1). */
+static void measure_device_roofs(bench *b, int at)
+{
+    const char *when = at ? "end" : "start";
+    for (size_t d = 0; d < b->ndev; d++) {
+        char why[200] = "";
+        b->peak_at[at][d] = hg__bench_fma_gflops(b->dev_names[d], why, sizeof why);
+        note(b->cmd, "FP32 peak of %s at the %s: %.1f GFLOP/s (FMA loop)%s%s",
+             b->dev_names[d], when, b->peak_at[at][d], why[0] ? "; " : "", why);
+        why[0] = '\0';
+        double own = hg__bench_device_read_gbs(b->dev_names[d], b->quick ? (size_t)64 << 20
+                                               : (size_t)1 << 30, 5, false, why, sizeof why);
+        b->own_at[at][d] = own > 0 ? own : 0;
+        if (own > 0)
+            note(b->cmd, "memory read bandwidth of %s at the %s: %.1f GB/s (a summing kernel "
+                 "on the device)", b->dev_names[d], when, own);
+        else if (at == 0)
+            note(b->cmd, "memory roof of %s: the host read bandwidth (%s)", b->dev_names[d],
+                 why);
+    }
+}
+
+/* The roofs the limits use, each the better of its start and end (roofline.h), and
+   whether every pair agreed. */
+static void set_roofs(bench *b)
+{
+    const hg__bench_read *r = b->read_at;
+    b->read_pages.default_pages_gbs = hg__bench_roof_best(r[0].default_pages_gbs,
+                                                          r[1].default_pages_gbs);
+    b->read_pages.huge_pages_gbs = hg__bench_roof_best(r[0].huge_pages_gbs,
+                                                       r[1].huge_pages_gbs);
+    b->read_gbs = hg__bench_roof_best(b->read_pages.default_pages_gbs,
+                                      b->read_pages.huge_pages_gbs);
+    b->roofs_steady = hg__bench_roof_steady(hg__bench_roof_best(r[0].default_pages_gbs,
+                                                                r[0].huge_pages_gbs),
+                                            hg__bench_roof_best(r[1].default_pages_gbs,
+                                                                r[1].huge_pages_gbs));
+    for (size_t d = 0; d < b->ndev; d++) {
+        double own = hg__bench_roof_best(b->own_at[0][d], b->own_at[1][d]);
+        b->peak_gflops[d] = hg__bench_roof_best(b->peak_at[0][d], b->peak_at[1][d]);
+        b->mem_gbs[d] = own > 0 ? own : b->read_gbs;
+        b->roofs_steady = b->roofs_steady &&
+                          hg__bench_roof_steady(b->peak_at[0][d], b->peak_at[1][d]) &&
+                          hg__bench_roof_steady(b->own_at[0][d], b->own_at[1][d]);
+    }
+}
+
+/* Every result row's roofline from the roofs (set_roofs). */
+static void set_limits(const bench *b, model_run *mr)
+{
+    for (size_t c = 0; c < b->ndev + 3; c++) {
+        result *r = &mr->results[c];
+        r->limit = 0;
+        if (r->limit_dev >= 0)
+            r->limit = limit_rows(b, mr, (size_t)r->limit_dev);
+        else
+            for (size_t o = 0; o < b->ndev; o++)
+                r->limit = fmax(r->limit, limit_rows(b, mr, o));
+    }
+}
+
 /* The first model's engine names the devices and measures their peaks; later
    models' engines must have as many devices (exits 3 otherwise). */
 static void note_devices(bench *b, const model_run *mr, hg_engine *e)
@@ -571,21 +653,8 @@ static void note_devices(bench *b, const model_run *mr, hg_engine *e)
         for (size_t d = 0; d < ndev; d++) {
             const hg_device_info *info = hg_engine_device(e, d);
             snprintf(b->dev_names[d], sizeof b->dev_names[d], "%s", info ? info->name : "?");
-            char why[200] = "";
-            b->peak_gflops[d] = hg__bench_fma_gflops(b->dev_names[d], why, sizeof why);
-            note(b->cmd, "FP32 peak of %s: %.1f GFLOP/s (FMA loop)%s%s", b->dev_names[d],
-                 b->peak_gflops[d], why[0] ? "; " : "", why);
-            why[0] = '\0';
-            double own = hg__bench_device_read_gbs(b->dev_names[d], b->quick ? (size_t)64 << 20
-                                                   : (size_t)1 << 30, 5, false, why, sizeof why);
-            b->mem_gbs[d] = own > 0 ? own : b->read_gbs;
-            if (own > 0)
-                note(b->cmd, "memory read bandwidth of %s: %.1f GB/s (a summing kernel on the "
-                     "device)", b->dev_names[d], own);
-            else
-                note(b->cmd, "memory roof of %s: the host read bandwidth (%s)", b->dev_names[d],
-                     why);
         }
+        measure_device_roofs(b, 0);
     } else if (b->ndev != ndev) {
         fprintf(stderr, "bench_gradient: %s: the engine has %zu devices, the first model's "
                 "had %zu\n", mr->label, ndev, b->ndev);
@@ -632,24 +701,21 @@ static void collect(bench *b, model_run *mr, gconfig *cfg, size_t n, const harne
         if (c == blas) {
             r->rel_err = NAN;
             r->check_ok = mr->host_check_ok;
-            r->limit = 0;
-            for (size_t o = 0; o < ndev; o++)
-                r->limit = fmax(r->limit, limit_rows(b, mr, o));
+            r->limit_dev = -1;
             snprintf(r->kernel, sizeof r->kernel, "cblas_sgemm");
             continue;
         }
         if (r->multi) {
             r->balance = bench_median(cfg[c].balance, (size_t)b->repeats);
             snprintf(r->kernel, sizeof r->kernel, "(each its own)");
-            for (size_t o = 0; o < ndev; o++)
-                r->limit = fmax(r->limit, limit_rows(b, mr, o));
+            r->limit_dev = -1;
         } else {
             hg_device_profile pf;
             hg_engine_device_profile(cfg[c].e, c, &pf);
             snprintf(r->kernel, sizeof r->kernel, "%s", pf.kernel);
             note(b->cmd, "%s: %s computes with %s: %s", mr->label, b->dev_names[c], pf.kernel,
                  pf.kernel_note);
-            r->limit = limit_rows(b, mr, c);
+            r->limit_dev = (long)c;
         }
         r->rel_err = cfg[c].worst_err;
         r->check_ok = isfinite(r->rel_err) && r->rel_err <= TOL_ENGINE_VS_OPENBLAS;
@@ -856,7 +922,29 @@ static void print_table(const bench *b, const model_run *mr)
                HARNESS_SPREAD_LIMIT * 100.0, mr->wide_list);
 }
 
-/* The JSON document (docs/json.md, docs/schemas/hetgrad-bench-gradient-2.schema.json);
+/* The roofs measured in this run: the better of start and end, and both. */
+static void print_roofs(const bench *b)
+{
+    const hg__bench_read *r = b->read_at;
+    printf("measured in this run, the better of its start and its end: host read bandwidth "
+           "%.1f GB/s (default pages %.1f, 2 MiB pages %.1f; start %.1f / %.1f, end %.1f / "
+           "%.1f); FP32 peak (FMA loop):", b->read_gbs, b->read_pages.default_pages_gbs,
+           b->read_pages.huge_pages_gbs, r[0].default_pages_gbs, r[0].huge_pages_gbs,
+           r[1].default_pages_gbs, r[1].huge_pages_gbs);
+    for (size_t d = 0; d < b->ndev; d++)
+        printf("%s [%zu] %.1f GFLOP/s (start %.1f, end %.1f)", d ? "," : "", d,
+               b->peak_gflops[d], b->peak_at[0][d], b->peak_at[1][d]);
+    printf("; memory roof:");
+    for (size_t d = 0; d < b->ndev; d++)
+        printf("%s [%zu] %.1f GB/s", d ? "," : "", d, b->mem_gbs[d]);
+    printf("\n");
+    if (!b->roofs_steady)
+        printf("** ROOFS UNSTEADY: a roof measured at the start and at the end differs by more "
+               "than %.0f%% (the machine was busy during one): the limits use the better; the "
+               "step times may have suffered too **\n", (1 - HG_BENCH_ROOF_AGREE) * 100);
+}
+
+/* The JSON document (docs/json.md, docs/schemas/hetgrad-bench-gradient-3.schema.json);
    false when it could not be written in full. */
 static bool print_json(const bench *b, const model_run *runs, size_t nruns)
 {
@@ -864,7 +952,7 @@ static bool print_json(const bench *b, const model_run *runs, size_t nruns)
     json_out j;
     json_init(&j, stdout);
     json_begin_object(&j);
-    json_key(&j, "schema"); json_string(&j, "hetgrad-bench-gradient/2");
+    json_key(&j, "schema"); json_string(&j, "hetgrad-bench-gradient/3");
     json_key(&j, "rows"); json_u64(&j, b->rows);
     json_key(&j, "repeats"); json_u64(&j, (uint64_t)b->repeats);
     json_key(&j, "spread_limit"); json_double(&j, HARNESS_SPREAD_LIMIT);
@@ -884,6 +972,28 @@ static bool print_json(const bench *b, const model_run *runs, size_t nruns)
     for (size_t d = 0; d < ndev; d++)
         json_double(&j, b->mem_gbs[d]);
     json_end_array(&j);
+    json_key(&j, "roofs_measured");
+    json_begin_array(&j);
+    for (int at = 0; at < 2; at++) {
+        json_begin_object(&j);
+        json_key(&j, "at"); json_string(&j, at ? "end" : "start");
+        json_key(&j, "read_gbs_default_pages");
+        json_double(&j, b->read_at[at].default_pages_gbs);
+        json_key(&j, "read_gbs_huge_pages"); json_double(&j, b->read_at[at].huge_pages_gbs);
+        json_key(&j, "peak_gflops");
+        json_begin_array(&j);
+        for (size_t d = 0; d < ndev; d++)
+            json_double(&j, b->peak_at[at][d]);
+        json_end_array(&j);
+        json_key(&j, "own_mem_gbs");
+        json_begin_array(&j);
+        for (size_t d = 0; d < ndev; d++)
+            json_double(&j, b->own_at[at][d]);
+        json_end_array(&j);
+        json_end_object(&j);
+    }
+    json_end_array(&j);
+    json_key(&j, "roofs_steady"); json_bool(&j, b->roofs_steady);
     json_key(&j, "devices");
     json_begin_array(&j);
     for (size_t d = 0; d < ndev; d++)
@@ -1088,13 +1198,14 @@ int main(int argc, char **argv)
          "after warm-up), OpenBLAS with %d threads", rows, repeats,
          openblas_get_num_threads());
     b.quick = quick;
-    b.read_gbs = hg__bench_read_gbs(quick ? (size_t)64 << 20 : (size_t)1 << 30, 5,
-                                    &b.read_pages);
-    note(&cmd, "host read bandwidth: %.1f GB/s (every core summing a %s buffer: %.1f GB/s on "
-         "the default pages, %.1f on 2 MiB pages)", b.read_gbs, quick ? "64 MiB" : "1 GiB",
-         b.read_pages.default_pages_gbs, b.read_pages.huge_pages_gbs);
+    measure_host_roof(&b, 0);
     for (size_t i = 0; i < nruns; i++)
         run_model(&b, &runs[i], &eopt);
+    measure_host_roof(&b, 1);
+    measure_device_roofs(&b, 1);
+    set_roofs(&b);
+    for (size_t i = 0; i < nruns; i++)
+        set_limits(&b, &runs[i]);
 
     bool written = true;
     if (json) {
@@ -1106,15 +1217,8 @@ int main(int argc, char **argv)
         for (size_t d = 0; d < b.ndev; d++)
             printf("%s [%zu] %s", d ? "," : "", d, b.dev_names[d]);
         printf("; OpenBLAS %d thread(s)\n", openblas_get_num_threads());
-        printf("measured in this run: host read bandwidth %.1f GB/s (default pages %.1f, 2 MiB "
-               "pages %.1f); FP32 peak (FMA loop):", b.read_gbs,
-               b.read_pages.default_pages_gbs, b.read_pages.huge_pages_gbs);
-        for (size_t d = 0; d < b.ndev; d++)
-            printf("%s [%zu] %.1f GFLOP/s", d ? "," : "", d, b.peak_gflops[d]);
-        printf("; memory roof:");
-        for (size_t d = 0; d < b.ndev; d++)
-            printf("%s [%zu] %.1f GB/s", d ? "," : "", d, b.mem_gbs[d]);
-        printf("\nrows/s = rows / median wall time of one full-batch step; limit = roofline "
+        print_roofs(&b);
+        printf("rows/s = rows / median wall time of one full-batch step; limit = roofline "
                "rows/s: the lower of one read of each row at the device's memory roof (its own "
                "memory's read bandwidth; the host's for a device sharing host memory) and the "
                "row's FLOPs at the device's peak\n(multi: the best device's); /solo, /blas, "

@@ -138,6 +138,21 @@ double hg__bench_read_gbs(size_t bytes, int repeats, hg__bench_read *how)
     return r.huge_pages_gbs > r.default_pages_gbs ? r.huge_pages_gbs : r.default_pages_gbs;
 }
 
+double hg__bench_roof_best(double a, double b)
+{
+    a = a > 0 ? a : 0; /* NaN and negatives: not measured */
+    b = b > 0 ? b : 0;
+    return a > b ? a : b;
+}
+
+bool hg__bench_roof_steady(double a, double b)
+{
+    if (!(a > 0) || !(b > 0))
+        return true;
+    double lo = a < b ? a : b, hi = a < b ? b : a;
+    return lo >= HG_BENCH_ROOF_AGREE * hi;
+}
+
 /* NACC independent float16 accumulators (built with -DNACC=4..8).  How many a
    device needs to reach its peak depends on its registers: AVX-512's 32 hold
    8 (16 lanes each, 8 chains to cover 2 pipes x 4 cycles of latency); AVX2's

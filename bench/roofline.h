@@ -46,4 +46,19 @@ double hg__bench_fma_gflops(const char *device_name, char *why, size_t why_n);
 double hg__bench_device_read_gbs(const char *device_name, size_t bytes, int repeats,
                                  bool even_unified, char *why, size_t why_n);
 
+/*
+ * A roof is measured at a run's start and again at its end (bench_gradient):
+ * a busy moment on the machine (another process, a core taken by the
+ * hypervisor) only lowers a measurement, and one such moment would otherwise
+ * halve every "of the roofline" figure of the run.  The run's roof is the
+ * better of the two (hg__bench_roof_best, 0 for one not measured); the two
+ * agree when the lower is at least HG_BENCH_ROOF_AGREE of the higher, or
+ * either is 0 (hg__bench_roof_steady).  Measured on the 2-vCPU AMD EPYC,
+ * 2026-12-07 02:16 UTC: POCL pthread's FMA peak came out at 102.3 GFLOP/s in
+ * one run, 180-199 in nine others.
+ */
+#define HG_BENCH_ROOF_AGREE 0.9
+double hg__bench_roof_best(double a, double b);
+bool hg__bench_roof_steady(double a, double b);
+
 #endif /* HG_BENCH_ROOFLINE_H */

@@ -100,7 +100,7 @@ SCHEMA_DOCS = {  # schema file: (page, heading that starts its section, or None:
     "hetgrad-train-trace": ("docs/json.md", "## `hetgrad-train --trace FILE`"),
     "hetgrad-train-metrics-1": ("docs/json.md", "## `hetgrad-train --metrics FILE`"),
     "hetgrad-bench-1": ("docs/json.md", "## `hetgrad-bench --json`"),
-    "hetgrad-bench-gradient-2": ("docs/json.md", "## `bench_gradient --json`"),
+    "hetgrad-bench-gradient-3": ("docs/json.md", "## `bench_gradient --json`"),
     "hetgrad-bench-startup-1": ("docs/json.md", "## `bench_startup --json`"),
     "hetgrad-bench-train-1": ("docs/json.md", "## `bench_train --json`"),
     "hetgrad-bench-starpu-1": ("docs/json.md", "## `bench_starpu --json`"),

@@ -405,7 +405,7 @@ def check_bench_startup(tool, work):
 
 def check_bench_gradient(tool, work):
     p = run([tool, "--json", "--quick", "--models", "softmax", "--repeats", "3"])
-    doc = parse_valid(p.stdout, "hetgrad-bench-gradient-2", "bench_gradient --json")
+    doc = parse_valid(p.stdout, "hetgrad-bench-gradient-3", "bench_gradient --json")
     if not doc["ok"] or not doc["devices"]:
         fail("bench_gradient: ok %r, devices %r" % (doc["ok"], doc["devices"]))
     for m in doc["models"]:
@@ -414,7 +414,41 @@ def check_bench_gradient(tool, work):
             fail("bench_gradient: %s: a configuration is wide, timing_wide is false" % m["model"])
     for name in doc["devices"]:
         odd_name(name, "device name")
-    print("bench_gradient: valid; %d device names intact" % len(doc["devices"]))
+    # the roofs: measured at the start and at the end, the better of the two used, and
+    # roofs_steady true exactly when every roof used (the host's read bandwidth, the better
+    # of its two kinds of page; each peak; each device's own memory) agrees within 10%
+    at = doc["roofs_measured"]
+    if [r["at"] for r in at] != ["start", "end"]:
+        fail("bench_gradient: roofs measured at %r" % [r["at"] for r in at])
+    pairs = []  # (what, at the start, at the end, the value used): each pair's agreement
+    for key in ("read_gbs_default_pages", "read_gbs_huge_pages"):
+        if doc[key] != max(at[0][key], at[1][key]):
+            fail("bench_gradient: %s %r, measured %r and %r" % (key, doc[key], at[0][key],
+                                                                at[1][key]))
+    host = [max(r["read_gbs_default_pages"], r["read_gbs_huge_pages"]) for r in at]
+    pairs.append(("read_gbs", host[0], host[1], doc["read_gbs"]))
+    for d in range(len(doc["devices"])):
+        pairs.append(("peak_gflops[%d]" % d, at[0]["peak_gflops"][d], at[1]["peak_gflops"][d],
+                      doc["peak_gflops"][d]))
+        own = max(at[0]["own_mem_gbs"][d], at[1]["own_mem_gbs"][d])
+        pairs.append(("own_mem_gbs[%d]" % d, at[0]["own_mem_gbs"][d], at[1]["own_mem_gbs"][d],
+                      own))
+        if doc["mem_gbs"][d] != (own if own > 0 else doc["read_gbs"]):
+            fail("bench_gradient: mem_gbs[%d] %r: own %r, read_gbs %r"
+                 % (d, doc["mem_gbs"][d], own, doc["read_gbs"]))
+    steady = True
+    for key, a, b, used in pairs:
+        if used != max(a, b):
+            fail("bench_gradient: %s %r, measured %r at the start and %r at the end"
+                 % (key, used, a, b))
+        if a > 0 and b > 0 and min(a, b) < 0.9 * max(a, b):
+            steady = False
+    if doc["peak_gflops"] and not all(p > 0 for p in doc["peak_gflops"]):
+        fail("bench_gradient: a peak not measured: %r" % doc["peak_gflops"])
+    if doc["roofs_steady"] != steady:
+        fail("bench_gradient: roofs_steady %r, the pairs %r" % (doc["roofs_steady"], pairs))
+    print("bench_gradient: valid; %d device names intact; roofs at start and end, steady %r"
+          % (len(doc["devices"]), steady))
 
 
 def check_bench_train(tool, work):

@@ -3,10 +3,12 @@
  * test_roofline.c - bench/roofline.c's device memory roof on the real test
  * devices: the summing kernel runs (Oclgrind checks it for out-of-bounds
  * reads and races), its sum is checked, a device sharing the host's memory
- * defers to the host's bandwidth, and a missing device is an error.
+ * defers to the host's bandwidth, and a missing device is an error; a roof
+ * measured twice keeps the better and says whether the two agree.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +75,23 @@ START_TEST(a_missing_device_is_an_error)
 }
 END_TEST
 
+/* A roof measured at a run's start and end: the better kept, 0 / NaN / negative as not
+   measured; agreement within HG_BENCH_ROOF_AGREE of the higher, either way round. */
+START_TEST(a_roof_measured_twice)
+{
+    ck_assert(hg__bench_roof_best(102.3, 196.5) == 196.5);
+    ck_assert(hg__bench_roof_best(196.5, 102.3) == 196.5);
+    ck_assert(hg__bench_roof_best(0, 27.4) == 27.4);
+    ck_assert(hg__bench_roof_best(NAN, 27.4) == 27.4);
+    ck_assert(hg__bench_roof_best(-1, NAN) == 0);
+    ck_assert(hg__bench_roof_steady(196.5, 191.5));
+    ck_assert(hg__bench_roof_steady(90, 100) && hg__bench_roof_steady(100, 90));
+    ck_assert(!hg__bench_roof_steady(89.9, 100) && !hg__bench_roof_steady(100, 89.9));
+    ck_assert(!hg__bench_roof_steady(102.3, 196.5));
+    ck_assert(hg__bench_roof_steady(0, 196.5) && hg__bench_roof_steady(196.5, NAN));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("roofline");
@@ -81,6 +100,7 @@ int main(void)
     tcase_add_test(tc, every_device_reads_its_buffer);
     tcase_add_test(tc, a_device_sharing_host_memory_defers_to_the_host);
     tcase_add_test(tc, a_missing_device_is_an_error);
+    tcase_add_test(tc, a_roof_measured_twice);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
