@@ -55,7 +55,7 @@ double hg__bench_device_read_gbs(const char *device_name, size_t bytes, int repe
  * agree when the lower is at least HG_BENCH_ROOF_AGREE of the higher, or
  * either is 0 (hg__bench_roof_steady).  Measured on the 2-vCPU AMD EPYC,
  * 2026-12-07 02:16 UTC: POCL pthread's FMA peak came out at 102.3 GFLOP/s in
- * one run, 180-199 in nine others.
+ * one run, 180-201 in nine others.
  */
 #define HG_BENCH_ROOF_AGREE 0.9
 double hg__bench_roof_best(double a, double b);
