@@ -54,7 +54,7 @@ double hg__bench_device_read_gbs(const char *device_name, size_t bytes, int repe
  * better of the two (hg__bench_roof_best, 0 for one not measured); the two
  * agree when the lower is at least HG_BENCH_ROOF_AGREE of the higher, or
  * either is 0 (hg__bench_roof_steady).  Measured on the 2-vCPU AMD EPYC,
- * 2026-12-07 02:16 UTC: POCL pthread's FMA peak came out at 102.3 GFLOP/s in
+ * 2026-12-07 02:17 UTC: POCL pthread's FMA peak came out at 102.3 GFLOP/s in
  * one run, 180-201 in nine others.
  */
 #define HG_BENCH_ROOF_AGREE 0.9

@@ -41,6 +41,8 @@ static char *cat_sources(const char *const *names, size_t n, size_t *len)
 {
     const char *src[CAT_MAX];
     size_t l[CAT_MAX], total = 0;
+    if (n > CAT_MAX)
+        return NULL;
     for (size_t i = 0; i < n; i++) {
         if (!(src[i] = hg__kernel_source(names[i], &l[i])))
             return NULL;
