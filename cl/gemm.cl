@@ -46,6 +46,16 @@
  * nothing is read out of bounds, and the extra lanes are not stored.  The
  * per-element sum is the same sequential fma chain in every case.
  *
+ * Packed B (flags & 64; gemm_call.c packs where it pays): B is stored in
+ * strips of HG_TN columns, each strip's K rows one after another, HG_TN floats
+ * a row: B(p, j) at B[boff + (j / HG_TN) * ldb * HG_TN + p * HG_TN + j % HG_TN],
+ * ldb the strip's rows (a K block: boff moved on by its first row * HG_TN).
+ * A work-item then reads its B in one sequential stream, where row-major B
+ * is a stride of ldb floats a step (a new page every few steps, which the
+ * hardware prefetchers do not follow).  Only for N a multiple of HG_TN (no
+ * block shifted off its strip) and N >= HG_TN.  The same values in the same
+ * order: the same bits.
+ *
  * Index arithmetic is 2-D and division-free (Oclgrind 21.10 cannot execute
  * the LLVM `freeze` that division by a runtime value produces).
  */
@@ -226,6 +236,13 @@ static inline void hg_init_acc(VT *acc, const uint M, const uint N, const uint i
     const uint js = (j0 + HG_TN > N && N >= HG_TN) ? N - HG_TN : j0;           \
     const uint nvalid = N - js; /* >= HG_TN unless N < HG_TN */
 
+/* B's first element for the block's columns and the step from one of its
+ * rows to the next: row-major, or packed in strips (flags & 64, above). */
+#define HG_BSTART                                                              \
+    const uint bstep = (flags & 64u) ? (uint)HG_TN : ldb;                      \
+    __global const float *bp =                                                 \
+        B + (size_t)boff + ((flags & 64u) ? (size_t)js * ldb : (size_t)js);
+
 /*
  * Row i of A (nn: of the M rows; tn: of the K rows): row i from aoff on, or,
  * for an index step read in place (aindexed != 0), the data set's row
@@ -255,17 +272,17 @@ __kernel void hg_gemm_nn(const uint M, const uint N, const uint K,
 #pragma unroll
     for (uint r = 0; r < HG_TM; r++)
         ar[r] = A + (size_t)aoff + hg_arow(min(is + r, M - 1u), aidx, aioff, abase, aindexed) * lda;
-    __global const float *bp = B + (size_t)boff + js;
+    HG_BSTART
     VT acc[HG_TM * HG_NV], b[HG_NV];
     hg_init_acc(acc, M, N, i0, j0, is, js, C, coff, ldc, flags);
 
     if (nvalid >= HG_TN) {
-        for (uint p = 0; p < K; p++, bp += ldb) {
+        for (uint p = 0; p < K; p++, bp += bstep) {
             hg_loadb(b, bp);
             HG_FMA_ROWS(ar[r][p])
         }
     } else {
-        for (uint p = 0; p < K; p++, bp += ldb) {
+        for (uint p = 0; p < K; p++, bp += bstep) {
             hg_gather(b, bp, nvalid);
             HG_FMA_ROWS(ar[r][p])
         }
@@ -290,7 +307,7 @@ __kernel void hg_gemm_tn(const uint M, const uint N, const uint K,
     for (uint r = 0; r < HG_TM; r++)
         ac[r] = min(is + r, M - 1u);
     __global const float *ap = A + (size_t)aoff;
-    __global const float *bp = B + (size_t)boff + js;
+    HG_BSTART
     VT acc[HG_TM * HG_NV], b[HG_NV];
     hg_init_acc(acc, M, N, i0, j0, is, js, C, coff, ldc, flags);
 
@@ -298,28 +315,55 @@ __kernel void hg_gemm_tn(const uint M, const uint N, const uint K,
         /* row p of A through the index list (two loops: the test inside one
            loop measured 5-9% slower on POCL's basic device) */
         if (nvalid >= HG_TN) {
-            for (uint p = 0; p < K; p++, bp += ldb) {
+            for (uint p = 0; p < K; p++, bp += bstep) {
                 __global const float *ai = ap + hg_arow(p, aidx, aioff, abase, 1u) * lda;
                 hg_loadb(b, bp);
                 HG_FMA_ROWS(ai[ac[r]])
             }
         } else {
-            for (uint p = 0; p < K; p++, bp += ldb) {
+            for (uint p = 0; p < K; p++, bp += bstep) {
                 __global const float *ai = ap + hg_arow(p, aidx, aioff, abase, 1u) * lda;
                 hg_gather(b, bp, nvalid);
                 HG_FMA_ROWS(ai[ac[r]])
             }
         }
     } else if (nvalid >= HG_TN) {
-        for (uint p = 0; p < K; p++, ap += lda, bp += ldb) {
+        for (uint p = 0; p < K; p++, ap += lda, bp += bstep) {
             hg_loadb(b, bp);
             HG_FMA_ROWS(ap[ac[r]])
         }
     } else {
-        for (uint p = 0; p < K; p++, ap += lda, bp += ldb) {
+        for (uint p = 0; p < K; p++, ap += lda, bp += bstep) {
             hg_gather(b, bp, nvalid);
             HG_FMA_ROWS(ap[ac[r]])
         }
     }
     hg_store(acc, M, N, i0, j0, is, js, C, coff, ldc, bias, bias_off, mask, moff, ldm, flags);
+}
+
+/*
+ * D (B packed in strips, flags & 64 above: strip s's row p at
+ * D[doff + (s * K + p) * HG_TN]) = B (K x N row-major from boff, leading
+ * dimension ldb), N a multiple of HG_TN.  2-D global size (N / HG_TN,
+ * ceil(K / HG_PACK_ROWS)): a work-item copies HG_PACK_ROWS rows of one strip,
+ * so that a CPU driver's work-groups are few.  Copies only: the same values.
+ */
+#define HG_PACK_ROWS 64u
+__kernel void hg_pack_b(const uint K, const uint N, __global const float *B,
+                        const uint boff, const uint ldb, __global float *D, const uint doff)
+{
+    const uint s = (uint)get_global_id(0), p0 = (uint)get_global_id(1) * HG_PACK_ROWS;
+    const uint j = s * HG_TN;
+    if (j >= N || p0 >= K)
+        return;
+    const uint pe = min(K, p0 + HG_PACK_ROWS);
+    __global const float *src = B + (size_t)boff + (size_t)p0 * ldb + j;
+    __global float *dst = D + (size_t)doff + (size_t)j * K + (size_t)p0 * HG_TN;
+    for (uint p = p0; p < pe; p++, src += ldb, dst += HG_TN) {
+        VT v[HG_NV];
+        hg_loadb(v, src);
+#pragma unroll
+        for (uint u = 0; u < HG_NV; u++)
+            VSTORE(v[u], u, dst);
+    }
 }

@@ -469,6 +469,77 @@ static void check_k_blocks(const test_problem_spec *spec)
 }
 
 /*
+ * The tiled path's GEMMs reading B packed in strips (gemm.cl's flag 64, every
+ * GEMM that can with the gemm_pack knob at 2; by default only on a real CPU
+ * and 512 rows or more) equal the naive GEMM bit for bit on every device,
+ * Oclgrind checking the packing and the reads: the forward GEMMs of hidden
+ * layers 64 and 32 wide (whole strips of 16 and 32 columns; the output layer,
+ * 3 wide, stays row-major) and the first layer's weight gradient on its G
+ * packed, over 300 rows (its chunks of 256 and 44 rows: the second starts
+ * inside the strips) and 61 rows through an index.  Each device's first tiled
+ * candidate and its first 32-column one.  The packings are counted: three a
+ * step with the knob at 2, none at 1.  A case of its own: Oclgrind under ASan
+ * takes minutes.
+ */
+START_TEST(mlp_packed_same_bits)
+{
+    const test_problem_spec spec = {
+        .kind = HG_MODEL_MLP, .rows = 300, .inputs = 37, .outputs = 3, .nhidden = 2,
+        .hidden = {64, 32}, .seed = 14, .shift = 1.5, .param_scale = 0.5};
+    problem p;
+    test_problem_make(&p, &spec);
+    size_t idx[61];
+    for (size_t i = 0; i < 61; i++)
+        idx[i] = (i * 113 + 7) % spec.rows;
+    float *want = malloc(p.P * sizeof *want), *wanti = malloc(p.P * sizeof *wanti),
+          *g = malloc(p.P * sizeof *g);
+    double wloss = 0, wlossi = 0, loss = 0;
+    ck_assert(want && wanti && g);
+    hg_engine *e = make_engine_g(&p, NULL, BLOCK, HG_GEMM_NAIVE);
+    step(e, &p, 0, spec.rows, NULL, want, &wloss);
+    step(e, &p, 0, 61, idx, wanti, &wlossi);
+    hg_engine_destroy(e);
+    for (unsigned knob = 2; knob >= 1; knob--) {
+        const hg__engine_knobs k = {.serial = true, .all_tiles = true, .gemm_pack = knob};
+        e = make_engine_on(&p, NULL, BLOCK, HG_GEMM_OWN, &k, NULL);
+        for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+            hg__kchoice c[HG__MAX_CANDIDATES];
+            size_t nc = hg__kchoice_candidates(e, &e->dev[i], c), tried = 0;
+            bool narrow = false, wide = false;
+            for (size_t q = 0; q < nc; q++) {
+                if (c[q].path != HG__PATH_OWN || c[q].s != 0 || (c[q].b == 32 ? wide : narrow))
+                    continue;
+                *(c[q].b == 32 ? &wide : &narrow) = true;
+                char name[48];
+                compute_alone_with(e, i, &c[q], name, sizeof name);
+                uint64_t before = e->dev[i].packs;
+                step(e, &p, 0, spec.rows, NULL, g, &loss);
+                ck_assert_msg(memcmp(g, want, p.P * sizeof *g) == 0 && loss == wloss,
+                              "device %zu, %s, gemm_pack %u: differs from the naive GEMM", i,
+                              name, knob);
+                step(e, &p, 0, 61, idx, g, &loss);
+                ck_assert_msg(memcmp(g, wanti, p.P * sizeof *g) == 0 && loss == wlossi,
+                              "device %zu, %s, gemm_pack %u, rows through an index: differs "
+                              "from the naive GEMM", i, name, knob);
+                /* per step: layers 0 and 1's weights and layer 0's G */
+                uint64_t packs = e->dev[i].packs - before;
+                ck_assert_msg(knob == 2 ? packs == 6 : packs == 0,
+                              "device %zu, %s, gemm_pack %u: %llu packings in two steps", i,
+                              name, knob, (unsigned long long)packs);
+                tried++;
+            }
+            ck_assert_uint_eq(tried, 2);
+        }
+        hg_engine_destroy(e);
+    }
+    free(want);
+    free(wanti);
+    free(g);
+    test_problem_free(&p);
+}
+END_TEST
+
+/*
  * The GEMMs in blocks of K (gemm_call.c: each call goes on from the last, the
  * epilogue on the last only) equal the naive GEMM.  The layers' K of 37, 45
  * and 33 and the weight gradients' K (the batch's rows) all take several
@@ -715,6 +786,10 @@ int main(void)
     tcase_add_test(mlp, mlp_every_tile_equals_naive);
     tcase_add_test(mlp, mlp_k_blocks_same_bits);
     suite_add_tcase(s, mlp);
+    TCase *pk = tcase_create("pack");
+    tcase_set_timeout(pk, 600);
+    tcase_add_test(pk, mlp_packed_same_bits);
+    suite_add_tcase(s, pk);
     /* the kernels' test knobs: a ctest of its own too */
     TCase *kn = tcase_create("knobs");
     tcase_set_tags(kn, "knobs");

@@ -523,6 +523,76 @@ START_TEST(first_wgrad_same_bits)
 }
 END_TEST
 
+/*
+ * The small-batch path with W1 and G1 read packed in strips (gemm.cl's flag
+ * 64; the gemm_pack knob at 2, where by default only batches of 512 rows or
+ * more pack) gives the bits of the row-major GEMMs (the knob at 1): on each
+ * POCL device (Oclgrind is not offered the path; test_determinism's pack case
+ * runs the packing there), a hidden layer 32 wide (whole strips of 16 and of
+ * 32 columns: the first candidate and the first 32-column one, every tile
+ * offered), G1 packed on X^T and not in place (W1 only), in fast mode and in
+ * deterministic mode (blocks of 64 rows: the second record starts inside the
+ * strips).  The packings are counted: two a batch on X^T, one in place, none
+ * with the knob at 1, and none for a hidden layer of 24 (no whole strips).
+ */
+START_TEST(packed_same_bits)
+{
+    for (unsigned hid = 24; hid <= 32; hid += 8) {
+        problem p;
+        make_problem(&p, hid, K);
+        float *ga = malloc(3 * p.P * sizeof *ga), *gb = malloc(3 * p.P * sizeof *gb);
+        ck_assert(ga && gb);
+        size_t tried = 0;
+        for (unsigned wg = 1; wg <= 2; wg++)
+            for (int det = 0; det < 2; det++) {
+                const hg__engine_knobs off = {.gemm_pack = 1, .first_wgrad = wg,
+                                              .all_tiles = true},
+                                       on = {.gemm_pack = 2, .first_wgrad = wg,
+                                             .all_tiles = true};
+                hg_engine *eo = make_engine_knobs(&p, 40, det, "platform:Portable", &off);
+                hg_engine *ep = make_engine_knobs(&p, 40, det, "platform:Portable", &on);
+                for (size_t i = 0; i < hg_engine_device_count(ep); i++) {
+                    hg__kchoice c[HG__MAX_CANDIDATES];
+                    size_t nc = small_candidates(ep, i, c), q32 = 0;
+                    while (q32 < nc && c[q32].b != 32)
+                        q32++;
+                    ck_assert_uint_lt(q32, nc);
+                    for (size_t q = 0; q < nc; q += q32 ? q32 : nc) {
+                        char how[200];
+                        snprintf(how, sizeof how, "mlp-small %ux%u on %s, hidden %u, %s, %s",
+                                 c[q].a, c[q].b, hg_engine_device(ep, i)->name, hid,
+                                 wg == 1 ? "on X^T" : "in place",
+                                 det ? "deterministic" : "fast");
+                        double la[3], lb[3];
+                        three_steps(&p, eo, i, &c[q], ga, la, how);
+                        uint64_t before = ep->dev[i].packs;
+                        three_steps(&p, ep, i, &c[q], gb, lb, how);
+                        expect_same_steps(&p, gb, lb, ga, la, how,
+                                          "packed, not the row-major bits");
+                        /* per batch (a step takes one or more) */
+                        uint64_t packs = ep->dev[i].packs - before,
+                                 per = hid % c[q].b ? 0 : wg == 1 ? 2 : 1;
+                        ck_assert_msg((per ? packs >= 3 * per && packs % per == 0
+                                           : packs == 0) &&
+                                          eo->dev[i].packs == 0,
+                                      "%s: %llu packings in three steps (%llu a batch "
+                                      "expected), %llu with the knob at 1", how,
+                                      (unsigned long long)packs, (unsigned long long)per,
+                                      (unsigned long long)eo->dev[i].packs);
+                        tried++;
+                    }
+                }
+                hg_engine_destroy(eo);
+                hg_engine_destroy(ep);
+            }
+        ck_assert_uint_ge(tried, 16); /* two devices, two tiles, both ways, both modes */
+        free(ga);
+        free(gb);
+        free_problem(&p);
+    }
+}
+END_TEST
+
 /* An engine with knobs kn is refused, the message naming the knob. */
 static void expect_knob_refused(problem *p, const hg__engine_knobs *kn, const char *name)
 {
@@ -537,7 +607,7 @@ static void expect_knob_refused(problem *p, const hg__engine_knobs *kn, const ch
 }
 
 /* The kernels' knobs refuse every other value: head_rows anything but 1, 2, 4, 8
-   or 16; gemm_order and first_wgrad anything over 2. */
+   or 16; gemm_order, first_wgrad and gemm_pack anything over 2. */
 START_TEST(knob_values_refused)
 {
     problem p;
@@ -547,9 +617,11 @@ START_TEST(knob_values_refused)
         const hg__engine_knobs kn = {.head_rows = bad[v]};
         expect_knob_refused(&p, &kn, "head_rows");
     }
-    const hg__engine_knobs order = {.gemm_order = 3}, wgrad = {.first_wgrad = 3};
+    const hg__engine_knobs order = {.gemm_order = 3}, wgrad = {.first_wgrad = 3},
+                           pack = {.gemm_pack = 3};
     expect_knob_refused(&p, &order, "gemm_order");
     expect_knob_refused(&p, &wgrad, "first_wgrad");
+    expect_knob_refused(&p, &pack, "gemm_pack");
     free_problem(&p);
 }
 END_TEST
@@ -813,6 +885,7 @@ int main(void)
     tcase_add_test(kn, gemm_order_same_bits);
     tcase_add_test(kn, k_blocks_follow_the_order);
     tcase_add_test(kn, first_wgrad_same_bits);
+    tcase_add_test(kn, packed_same_bits);
     tcase_add_test(kn, knob_values_refused);
     suite_add_tcase(s, kn);
     SRunner *sr = srunner_create(s);

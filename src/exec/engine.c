@@ -282,6 +282,10 @@ static hg_status check_knobs(const hg__engine_knobs *knobs, hg_error *err)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "the gemm_order knob is %u: use 0 "
                              "(by the device), 1 (block rows) or 2 (block columns)",
                              knobs->gemm_order);
+    if (knobs->gemm_pack > 2)
+        return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "the gemm_pack knob is %u: use 0 "
+                             "(by the device), 1 (never) or 2 (wherever possible)",
+                             knobs->gemm_pack);
     if (knobs->fused_cols > 1 && knobs->fused_cols != 16 && knobs->fused_cols != 32 &&
         knobs->fused_cols != 64)
         return hg__error_set(err, HG_INVALID_ARGUMENT, 0, "the fused_cols knob is %u: use 1, "
@@ -363,6 +367,7 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     eng->steal_grain_ms = knobs->steal_grain_ms > 0 ? knobs->steal_grain_ms : 0;
     eng->gemm_kblock = knobs->gemm_kblock;
     eng->gemm_order = knobs->gemm_order;
+    eng->gemm_pack = knobs->gemm_pack;
     eng->first_wgrad = knobs->first_wgrad;
     eng->refuse_svm = knobs->refuse_svm;
     eng->head_rows = knobs->head_rows;

@@ -226,6 +226,10 @@ typedef struct hg__device {
     unsigned          gemm_order;     /* 1: its GEMMs hand out C by block rows, 2: by
                                          block columns (a knob); 0: by the device and
                                          the shape (hg__gemm_by_columns) */
+    unsigned          gemm_pack;      /* 1: no GEMM reads B packed, 2: every one that
+                                         can (a knob); 0: by the device and the shape
+                                         (hg__gemm_packs) */
+    uint64_t          packs;          /* hg_pack_b launches so far (tests) */
     char              fission_note[256]; /* what calibration decided about fission
                                             for this device and why; "": not considered */
     char              dup_note[1024]; /* what calibration decided between this device
@@ -449,6 +453,8 @@ struct hg_engine {
                                          by the device */
     unsigned         gemm_order;      /* > 0: every device's gemm_order (a knob); 0:
                                          by the device and the shape */
+    unsigned         gemm_pack;       /* > 0: every device's gemm_pack (a knob); 0: by
+                                         the device and the shape */
     unsigned         head_rows;       /* > 0: the small-batch MLP head's rows a pass
                                          on every device (a knob); 0: by the device */
     unsigned         fused_cols;      /* > 0: the fused kernels' column blocks on every

@@ -64,6 +64,10 @@ typedef struct hg__engine_knobs {
                               A's rows), 2: by block columns (a share of B's
                               columns; tests: both give the same bits); 0: by the
                               device and the shape (gemm_call.c) */
+    unsigned gemm_pack;    /* 1: no GEMM reads its B packed in strips, 2: every
+                              GEMM that can does (tests: both give the same bits,
+                              also on Oclgrind); 0: by the device and the shape
+                              (hg__gemm_packs) */
     unsigned first_wgrad;  /* 1: the small-batch MLP path takes the first layer's
                               weight gradient on the batch transposed first, 2: on
                               its rows in place (tests: both give the same bits);

@@ -35,7 +35,9 @@ size_t hg__gemm_k_rows(const hg__device *d, const hg__gemm_args *g)
        threads take block rows, all of A where they take block columns (each
        column strip of B is then read by consecutive work-items, from L2) */
     const size_t reread = hg__gemm_by_columns(d, g->m, g->n) ? g->m : g->n;
-    if (!d->gemm_kblock || g->k * reread * 4 <= d->gemm_kblock || g->k <= 16)
+    /* a packed B is read as streams, which the prefetchers follow from L3:
+       one call (docs/kernels.md, "B packed in strips") */
+    if (g->bpacked || !d->gemm_kblock || g->k * reread * 4 <= d->gemm_kblock || g->k <= 16)
         return g->k;
     size_t rows = d->gemm_kblock / (4 * reread);
     if (rows < 16)
@@ -61,7 +63,7 @@ hg_status hg__gemm_call(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
         hg__gemm_args c = *g;
         hg__arows ar = g->ar ? *g->ar : (hg__arows){NULL, 0, 0};
         c.k = g->k - k0 < kb ? g->k - k0 : kb;
-        c.boff = g->boff + k0 * g->ldb;
+        c.boff = g->boff + k0 * (g->bpacked ? tn : g->ldb);
         if (!g->ta)
             c.aoff = g->aoff + k0; /* the next columns of A's rows, in place or not */
         else if (ar.idx) {
@@ -109,6 +111,12 @@ static hg_status gemm_launch(hg__device *d, cl_kernel kern, size_t tm, size_t tn
     const bool cols = hg__gemm_by_columns(d, g->m, g->n);
     if (cols)
         fl |= 16u;
+    if (g->bpacked) {
+        if (g->n % tn || g->n < tn) /* gemm.cl's strips hold whole blocks only */
+            return hg__error_set(err, HG_INTERNAL, 0, "%s on %s: B packed in strips of %zu "
+                                 "columns for %zu columns", name, d->what, tn, g->n);
+        fl |= 64u;
+    }
     cl_mem a = g->a, b = g->b, c = g->c;
     cl_mem mk = g->mask ? g->mask : d->params, idx = ar->idx ? ar->idx : a;
     cl_uint uio = (cl_uint)ar->ioff, ubase = (cl_uint)ar->base, uind = ar->idx ? 1u : 0u;
@@ -126,6 +134,40 @@ static hg_status gemm_launch(hg__device *d, cl_kernel kern, size_t tm, size_t tn
     if (st == HG_OK)
         st = hg__launch(d, kern, 2, gws, d->info->type == HG_DEVICE_CPU ? cpu : other, name,
                         err);
+    return st;
+}
+
+bool hg__gemm_packs(const hg__device *d, size_t m, size_t n, size_t tn)
+{
+    if (d->gemm_pack == 1 || d->offline || !tn || n < tn || n % tn)
+        return false;
+    return d->gemm_pack == 2 || (hg__real_cpu(d) && m >= HG__PACK_MIN_ROWS);
+}
+
+hg_status hg__gemm_pack(hg__device *d, cl_kernel pack, size_t tn, size_t k, size_t n,
+                        cl_mem b, size_t boff, size_t ldb, cl_mem dst, size_t doff,
+                        hg_error *err)
+{
+    if (!pack)
+        return hg__error_set(err, HG_BUILD, 0, "hg_pack_b on %s: its GEMM program has no "
+                             "such kernel", d->what);
+    if (!tn || n % tn || boff + (k ? k - 1 : 0) * ldb + n > 0xffffffffu ||
+        doff + k * n > 0xffffffffu)
+        return hg__error_set(err, HG_RANGE, 0, "hg_pack_b on %s: %zu x %zu in strips of %zu "
+                             "columns beyond its 32-bit offsets", d->what, k, n, tn);
+    cl_uint uk = (cl_uint)k, un = (cl_uint)n, ub = (cl_uint)boff, ul = (cl_uint)ldb,
+            ud = (cl_uint)doff;
+    hg__karg args[] = {HG_U32(uk), HG_U32(un), HG_MEM(b), HG_U32(ub), HG_U32(ul),
+                       HG_MEM(dst), HG_U32(ud)};
+    hg_status st = hg__set_args(d, pack, "hg_pack_b", args, 7, err);
+    size_t gws[2] = {n / tn, (k + HG__PACK_ROWS - 1) / HG__PACK_ROWS};
+    size_t maxwg = d->info->max_work_group_size ? d->info->max_work_group_size : 1;
+    size_t cpu[2] = {1, 1}, other[2] = {maxwg < 8 ? maxwg : 8, 1}; /* as gemm_launch */
+    if (st == HG_OK)
+        st = hg__launch(d, pack, 2, gws, d->info->type == HG_DEVICE_CPU ? cpu : other,
+                        "hg_pack_b", err);
+    if (st == HG_OK)
+        d->packs++;
     return st;
 }
 
@@ -203,18 +245,20 @@ hg_status hg__gemm_gather_t(hg__device *d, size_t rows, size_t cols, cl_mem a, s
 
 hg_status hg__gemm_weight_grad_t(hg__device *d, cl_kernel gnn, size_t tm, size_t tn,
                                  const hg__layer *ly, cl_mem xt, size_t ldx, cl_mem g,
-                                 size_t lo, size_t m, size_t rec, hg_error *err)
+                                 size_t gpacked, size_t lo, size_t m, size_t rec,
+                                 hg_error *err)
 {
     hg__gemm_args ga = {.m = ly->in, .n = ly->out, .k = m, .a = xt, .aoff = lo, .lda = ldx,
-                        .b = g, .boff = lo * ly->out, .ldb = ly->out, .c = d->grad,
-                        .coff = rec + ly->w_off, .ldc = ly->out};
+                        .b = g, .boff = lo * (gpacked ? tn : ly->out),
+                        .ldb = gpacked ? gpacked : ly->out, .c = d->grad,
+                        .coff = rec + ly->w_off, .ldc = ly->out, .bpacked = gpacked > 0};
     return hg__gemm_call(d, gnn, tm, tn, &ga, err);
 }
 
 hg_status hg__gemm_weight_grad_x(hg__device *d, cl_kernel gnn, size_t tm,
                                  size_t tn, const hg__layer *ly, cl_mem a, size_t aoff,
-                                 const hg__arows *ar, cl_mem xt, cl_mem g, size_t lo,
-                                 size_t m, size_t rec, hg_error *err)
+                                 const hg__arows *ar, cl_mem xt, cl_mem g, size_t gpacked,
+                                 size_t lo, size_t m, size_t rec, hg_error *err)
 {
     hg_status st = HG_OK;
     for (size_t k0 = 0; k0 < m && st == HG_OK; k0 += HG__TN_CHUNK) {
@@ -224,9 +268,10 @@ hg_status hg__gemm_weight_grad_x(hg__device *d, cl_kernel gnn, size_t tm,
         st = hg__gemm_gather_t(d, kn, ly->in, a, ar ? 0 : aoff + (lo + k0) * ly->in,
                                ly->in, ar ? &chunk : NULL, xt, err);
         hg__gemm_args ga = {.m = ly->in, .n = ly->out, .k = kn, .a = xt, .lda = kn, .b = g,
-                            .boff = (lo + k0) * ly->out, .ldb = ly->out, .c = d->grad,
+                            .boff = (lo + k0) * (gpacked ? tn : ly->out),
+                            .ldb = gpacked ? gpacked : ly->out, .c = d->grad,
                             .coff = rec + ly->w_off, .ldc = ly->out,
-                            .flags = k0 ? 8u : 0u};
+                            .flags = k0 ? 8u : 0u, .bpacked = gpacked > 0};
         if (st == HG_OK)
             st = hg__gemm_call(d, gnn, tm, tn, &ga, err);
     }

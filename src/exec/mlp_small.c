@@ -37,6 +37,10 @@
  * step took 0.99-1.02 ms with the transpose, 1.31-1.32 ms in place
  * (docs/kernels.md, "The small-batch weight gradient in place").
  *
+ * Where hg__gemm_packs says so (a CPU device, a batch of at least
+ * HG__PACK_MIN_ROWS rows), step 1 reads W1 and step 3 reads G1 packed in
+ * strips of the tile's width (hg_pack_b; not in place).
+ *
  * The same operations in the same order as the tiled path, so the same bits
  * (cl/mlp_small.cl), in deterministic mode too.
  */
@@ -58,7 +62,10 @@ typedef struct mlps_state {
     cl_kernel  gnn, gtn;    /* hg_gemm_nn, hg_gemm_tn */
     unsigned   tm, tn;      /* the GEMM's tile: the choice's */
     cl_kernel  head, tail;  /* hg_mlps_head, hg_mlps_tail */
+    cl_kernel  pack;        /* hg_pack_b of [0]; NULL from a prebuilt program */
     cl_mem     xt;          /* the batch's X^T (inputs x rows); NULL in place */
+    cl_mem     wp, gp;      /* W1 and G1 packed in strips (hg__gemm_pack); NULL where
+                               the workspace's batches do not pack, gp in place */
     bool       in_place;    /* the workspace's hg__mlp_small_in_place: no X^T */
 } mlps_state;
 
@@ -69,16 +76,32 @@ bool hg__mlp_small_fits(const hg_engine *eng)
 }
 
 /* C (m x n) = A (m x k; rows through ar, or from row offset aoff) W + b, with
-   the epilogue flags (gemm.cl: 1 bias, 2 ReLU), on the choice's hg_gemm_nn. */
+   the epilogue flags (gemm.cl: 1 bias, 2 ReLU), on the choice's hg_gemm_nn; W
+   from the parameters at w_off, or (packed) ms->wp, W packed there first. */
 static hg_status gemm_nn(hg__device *d, size_t m, size_t n, size_t k, cl_mem a, size_t aoff,
                          const hg__arows *ar, cl_mem c, size_t w_off, size_t b_off,
-                         cl_uint flags, hg_error *err)
+                         cl_uint flags, bool packed, hg_error *err)
 {
     mlps_state *ms = d->ps;
     hg__gemm_args g = {.m = m, .n = n, .k = k, .a = a, .aoff = aoff, .lda = k, .ar = ar,
                        .b = d->params, .boff = w_off, .ldb = n, .c = c, .ldc = n,
                        .bias_off = b_off, .flags = flags};
-    return hg__gemm_call(d, ms->gnn, ms->tm, ms->tn, &g, err);
+    hg_status st = HG_OK;
+    if (packed) {
+        st = hg__gemm_pack(d, ms->pack, ms->tn, k, n, d->params, w_off, n, ms->wp, 0, err);
+        g.b = ms->wp;
+        g.boff = 0;
+        g.ldb = k;
+        g.bpacked = true;
+    }
+    return st == HG_OK ? hg__gemm_call(d, ms->gnn, ms->tm, ms->tn, &g, err) : st;
+}
+
+/* Whether this batch of m rows packs W1 (and, not in place, G1). */
+static bool packs(const hg_engine *eng, const hg__device *d, size_t m)
+{
+    const mlps_state *ms = d->ps;
+    return ms->wp && hg__gemm_packs(d, m, eng->layers[0].out, ms->tn);
 }
 
 bool hg__mlp_small_in_place(const hg__device *d)
@@ -97,7 +120,7 @@ bool hg__mlp_small_ready(const hg__device *d)
 hg_status hg__mlp_small_forward(hg__device *d, size_t m, size_t n, size_t k, cl_mem a,
                                 cl_mem c, size_t w_off, size_t b_off, bool relu, hg_error *err)
 {
-    return gemm_nn(d, m, n, k, a, 0, NULL, c, w_off, b_off, relu ? 3u : 1u, err);
+    return gemm_nn(d, m, n, k, a, 0, NULL, c, w_off, b_off, relu ? 3u : 1u, false, err);
 }
 
 /* Logits, loss, G2 into d->act[1], G1 into d->pingpong[0] and (not in place) X^T
@@ -130,9 +153,10 @@ static hg_status head(hg_engine *eng, hg__device *d, const hg__batch *b, hg_erro
 }
 
 /* The gradient record r of batch b, rows [lo, lo + n): dW1 on the choice's
-   hg_gemm_nn from X^T, the rest with hg_mlps_tail. */
+   hg_gemm_nn from X^T (G1 from ms->gp, packed, where gp), the rest with
+   hg_mlps_tail. */
 static hg_status record(hg_engine *eng, hg__device *d, const hg__batch *b, size_t r,
-                        size_t lo, size_t n, hg_error *err)
+                        size_t lo, size_t n, bool gp, hg_error *err)
 {
     mlps_state *ms = d->ps;
     const hg__layer *l1 = &eng->layers[0], *l2 = &eng->layers[1];
@@ -144,7 +168,8 @@ static hg_status record(hg_engine *eng, hg__device *d, const hg__batch *b, size_
                                    b->idx ? 0 : b->row * l1->in, b->idx ? &in_place : NULL,
                                    d->pingpong[0], lo, n, rec, err)
             : hg__gemm_weight_grad_t(d, ms->gnn, ms->tm, ms->tn, l1, ms->xt, b->rows,
-                                     d->pingpong[0], lo, n, rec, err);
+                                     gp ? ms->gp : d->pingpong[0], gp ? b->rows : 0, lo,
+                                     n, rec, err);
     if (st != HG_OK)
         return st;
     if (rec + P > 0xffffffffu)
@@ -170,22 +195,29 @@ static hg_status run_mlps(hg_engine *eng, hg__device *d, const hg__batch *b, hg_
     if (!d->ps || !hg__mlp_small_fits(eng)) /* hg__kchoice_valid lets no such choice through */
         return hg__error_set(err, HG_INTERNAL, 0, "%s: the small-batch MLP path for a model "
                              "it does not fit", d->what);
+    mlps_state *ms = d->ps;
     const hg__layer *l1 = &eng->layers[0];
     const hg__arows in_place = {b->idx, 0, b->base};
+    const size_t m = b->rows, B = b->block_rows;
+    const bool pk = packs(eng, d, m), gp = pk && ms->gp;
     /* H = relu(X W1 + b1), an index step's rows read in place */
-    hg_status st = gemm_nn(d, b->rows, l1->out, l1->in, b->x, b->idx ? 0 : b->row * l1->in,
-                           b->idx ? &in_place : NULL, d->act[0], l1->w_off, l1->b_off, 3u, err);
+    hg_status st = gemm_nn(d, m, l1->out, l1->in, b->x, b->idx ? 0 : b->row * l1->in,
+                           b->idx ? &in_place : NULL, d->act[0], l1->w_off, l1->b_off, 3u, pk,
+                           err);
     if (st == HG_OK) /* and X^T for the weight gradient */
         st = head(eng, d, b, err);
-    const size_t m = b->rows, B = b->block_rows;
+    if (st == HG_OK && gp)
+        st = hg__gemm_pack(d, ms->pack, ms->tn, m, l1->out, d->pingpong[0], 0, l1->out,
+                           ms->gp, 0, err);
     for (size_t r = 0; r < b->nrec && st == HG_OK; r++) {
         size_t lo = r * B, n = b->nrec == 1 ? m : (m - lo < B ? m - lo : B);
-        st = record(eng, d, b, r, b->nrec == 1 ? 0 : lo, n, err);
+        st = record(eng, d, b, r, b->nrec == 1 ? 0 : lo, n, gp, err);
     }
     return st;
 }
 
-/* The layers' workspace and X^T (none in place). */
+/* The layers' workspace, X^T (none in place), and W1 and G1 packed where
+   batches of rows rows pack (hg__gemm_packs grows with the rows). */
 static hg_status workspace(hg_engine *eng, hg__device *d, size_t rows, hg_error *err)
 {
     mlps_state *ms = d->ps;
@@ -194,6 +226,13 @@ static hg_status workspace(hg_engine *eng, hg__device *d, size_t rows, hg_error 
     ms->in_place = hg__mlp_small_in_place(d);
     if (st == HG_OK && !ms->in_place)
         st = hg__alloc_mem(d, &ms->xt, l1->in * rows * sizeof(float), "transposed batch",
+                           err);
+    const bool pk = ms->pack && hg__gemm_packs(d, rows, l1->out, ms->tn);
+    if (st == HG_OK && pk)
+        st = hg__alloc_mem(d, &ms->wp, l1->in * l1->out * sizeof(float), "packed weights",
+                           err);
+    if (st == HG_OK && pk && !ms->in_place)
+        st = hg__alloc_mem(d, &ms->gp, rows * l1->out * sizeof(float), "packed gradient",
                            err);
     return st;
 }
@@ -204,6 +243,8 @@ static void drop_workspace(void *state)
     if (!ms)
         return;
     hg__release_mem(&ms->xt);
+    hg__release_mem(&ms->wp);
+    hg__release_mem(&ms->gp);
 }
 
 static void release(void *state)
@@ -212,8 +253,8 @@ static void release(void *state)
     if (!ms)
         return;
     drop_workspace(ms);
-    cl_kernel ks[] = {ms->gnn, ms->gtn, ms->head, ms->tail};
-    for (size_t i = 0; i < 4; i++)
+    cl_kernel ks[] = {ms->gnn, ms->gtn, ms->head, ms->tail, ms->pack};
+    for (size_t i = 0; i < 5; i++)
         if (ks[i])
             clReleaseKernel(ks[i]);
     for (size_t i = 0; i < 2; i++)
@@ -250,6 +291,9 @@ static hg_status build(hg_engine *eng, hg__device *d, const hg__kchoice *k, mlps
         st = hg__make_kernel(d, ms->prog[0], "hg_gemm_nn", &ms->gnn, err);
     if (st == HG_OK)
         st = hg__make_kernel(d, ms->prog[0], "hg_gemm_tn", &ms->gtn, err);
+    /* a prebuilt program may predate hg_pack_b: hg__gemm_packs refuses it anyway */
+    if (st == HG_OK && !d->offline)
+        st = hg__make_kernel(d, ms->prog[0], "hg_pack_b", &ms->pack, err);
     if (st != HG_OK)
         return st;
     size_t mlen = 0;

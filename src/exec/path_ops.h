@@ -132,6 +132,10 @@ typedef struct hg__gemm_args {
     cl_mem       mask;          /* flag 4; NULL otherwise */
     size_t       ldm;
     cl_uint      flags;
+    bool         bpacked;       /* B packed in strips of the tile's tn columns
+                                   (hg__gemm_pack; gemm.cl's flag 64): boff is the
+                                   packing's first row times tn, ldb the packing's
+                                   rows; n a multiple of tn */
 } hg__gemm_args;
 
 /*
@@ -172,6 +176,29 @@ size_t hg__gemm_k_rows(const hg__device *d, const hg__gemm_args *g);
  * threads".
  */
 bool hg__gemm_by_columns(const hg__device *d, size_t m, size_t n);
+/*
+ * Whether d's GEMMs of m x n outputs on a tile tn columns wide read B packed
+ * in strips (hg__gemm_pack first; gemm.cl's flag 64): a work-item then reads
+ * its B as one stream instead of one row a step, a stride the hardware's
+ * prefetchers do not follow.  Only where n is a multiple of tn and d compiles
+ * its own programs (one from a prebuilt binary may predate the flag); by
+ * default on a CPU device that computes for real (not Oclgrind) when m is at
+ * least HG__PACK_MIN_ROWS, where the gain outweighs the copy and its launch
+ * (docs/kernels.md, "B packed in strips").  d->gemm_pack (a test knob) turns
+ * it off (1) or on wherever possible (2).
+ */
+#define HG__PACK_MIN_ROWS 512u
+bool hg__gemm_packs(const hg__device *d, size_t m, size_t n, size_t tn);
+/*
+ * dst[doff ...] = the k x n matrix B (from boff, leading dimension ldb of buffer b)
+ * packed in strips of tn columns (n a multiple of tn), on pack, the hg_pack_b of
+ * the gemm.cl program built with tile width tn.  The packed B is read with
+ * hg__gemm_args' bpacked, boff = doff + (first row) * tn and ldb = k.
+ */
+#define HG__PACK_ROWS 64u /* gemm.cl's HG_PACK_ROWS: the rows a work-item copies */
+hg_status hg__gemm_pack(hg__device *d, cl_kernel pack, size_t tn, size_t k, size_t n,
+                        cl_mem b, size_t boff, size_t ldb, cl_mem dst, size_t doff,
+                        hg_error *err);
 /* The threads d runs a kernel on where it is a CPU device: its compute units (its
    sub-device's, after fission); 0 for any other device. */
 cl_uint hg__cpu_threads(const hg__device *d);
@@ -198,23 +225,27 @@ hg_status hg__gemm_weight_grad(hg__device *d, cl_kernel gtn, size_t tm, size_t t
  * hg_gather_t (model.cl); then dW = X^T G for rows [lo, lo + m) of it as one
  * hg_gemm_nn call on gnn (tile tm x tn) into record rec of d->grad at the layer's
  * w_off, ldx being the batch's rows: the same fma chain as hg__gemm_weight_grad, so
- * the same bits, with X^T read in order (gemm.cl says what that gains).
+ * the same bits, with X^T read in order (gemm.cl says what that gains).  gpacked:
+ * as hg__gemm_weight_grad_x's, below.
  */
 hg_status hg__gemm_gather_t(hg__device *d, size_t rows, size_t cols, cl_mem a, size_t aoff,
                             size_t lda, const hg__arows *ar, cl_mem dst, hg_error *err);
 hg_status hg__gemm_weight_grad_t(hg__device *d, cl_kernel gnn, size_t tm, size_t tn,
                                  const hg__layer *ly, cl_mem xt, size_t ldx, cl_mem g,
-                                 size_t lo, size_t m, size_t rec, hg_error *err);
+                                 size_t gpacked, size_t lo, size_t m, size_t rec,
+                                 hg_error *err);
 /*
  * hg__gemm_weight_grad's dW = A^T G on gnn instead: per chunk of at most
  * HG__TN_CHUNK rows, the chunk's rows of A transposed into xt (ly->in x HG__TN_CHUNK
  * floats) by hg__gemm_gather_t, then hg_gemm_nn on them, each chunk going on from the last.  The
- * same fma chain, so the same bits.
+ * same fma chain, so the same bits.  gpacked > 0: G is packed in strips of tn
+ * columns (hg__gemm_pack) of gpacked rows, the batch's, row lo of the batch its
+ * row lo; 0: G is row-major.
  */
 hg_status hg__gemm_weight_grad_x(hg__device *d, cl_kernel gnn, size_t tm,
                                  size_t tn, const hg__layer *ly, cl_mem a, size_t aoff,
-                                 const hg__arows *ar, cl_mem xt, cl_mem g, size_t lo,
-                                 size_t m, size_t rec, hg_error *err);
+                                 const hg__arows *ar, cl_mem xt, cl_mem g, size_t gpacked,
+                                 size_t lo, size_t m, size_t rec, hg_error *err);
 /* HG_OK when device d has the transpose the GEMM paths need (model.cl's hg_gather_t:
    a prebuilt model program made from an older model.cl lacks it), else HG_BUILD
    naming path (the one opening) and why. */

@@ -276,6 +276,7 @@ static hg_status open_device(hg_engine *eng, hg__device *d, size_t li,
         d->gemm_kblock = eng->host_l2 ? eng->host_l2 / 2 : (size_t)256 << 10;
     d->offline = eng->pcache.offline || !d->info->compiler_available;
     d->gemm_order = eng->gemm_order;
+    d->gemm_pack = eng->gemm_pack;
     d->first_wgrad = eng->first_wgrad;
     st = build_model(eng, d, err);
     if (st != HG_OK)

@@ -10,7 +10,13 @@
  * The first layer's weight gradient X^T G runs as hg_gemm_nn on X^T, 256 rows
  * of the batch at a time transposed by hg_gather_t (model.cl says why), where
  * its layer is not narrow: the same bits as hg_gemm_tn on X.
+ *
+ * Where hg__gemm_packs says so (a CPU device, a batch of at least
+ * HG__PACK_MIN_ROWS rows), a forward GEMM reads its weights packed in strips
+ * of the tile's width, packed once a batch by hg_pack_b: the same values in
+ * the same order, so the same bits.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "path_ops.h"
@@ -24,7 +30,12 @@ typedef struct tiled_state {
     cl_program prog[2];       /* [0] the choice's block, [1] the narrow 8 x 8 block */
     char       label[2][64];
     cl_kernel  gnn[2], gtn[2]; /* hg_gemm_nn, hg_gemm_tn of each program */
+    cl_kernel  pack;          /* hg_pack_b of [0]; NULL from a prebuilt program */
     cl_mem     wt;            /* transposed weights, P floats */
+    cl_mem     wp;            /* the weights packed in strips (hg__gemm_pack), each
+                                 layer's at its w_off, P floats */
+    cl_mem     gp;            /* the first layer's G packed in strips, for its weight
+                                 gradient (rows x its outputs floats); NULL: none */
     cl_mem     xt;            /* HG__TN_CHUNK rows of the batch, transposed */
 } tiled_state;
 
@@ -69,7 +80,15 @@ static hg_status run_tiled(hg_engine *eng, hg__device *d, const hg__batch *b, hg
                            .ar = l == 0 ? xrows : NULL, .b = d->params, .boff = ly->w_off,
                            .ldb = ly->out, .c = d->act[l], .ldc = ly->out,
                            .bias_off = ly->b_off, .flags = hidden ? 3u : 0u};
-        st = gemm(d, &g, err);
+        if (ts->wp && ly->out >= d->kc.b && hg__gemm_packs(d, m, ly->out, d->kc.b)) {
+            st = hg__gemm_pack(d, ts->pack, d->kc.b, ly->in, ly->out, d->params, ly->w_off,
+                               ly->out, ts->wp, ly->w_off, err);
+            g.b = ts->wp;
+            g.ldb = ly->in;
+            g.bpacked = true;
+        }
+        if (st == HG_OK)
+            st = gemm(d, &g, err);
     }
     if (st == HG_OK)
         st = hg__run_output(eng, d, b, err);
@@ -81,11 +100,17 @@ static hg_status run_tiled(hg_engine *eng, hg__device *d, const hg__batch *b, hg
         cl_mem a = li == 0 ? b->x : d->act[li - 1];
         size_t aoff = li == 0 ? xoff * ly->in : 0;
         int w = ly->out < d->kc.b ? 1 : 0; /* as gemm(): narrow products on 8 x 8 */
+        /* the first layer's G packed for its weight gradient, where it pays */
+        const bool gp = li == 0 && !w && ts->gp && hg__gemm_packs(d, m, ly->out, d->kc.b);
+        if (gp)
+            st = hg__gemm_pack(d, ts->pack, d->kc.b, m, ly->out, g, 0, ly->out, ts->gp, 0,
+                               err);
         for (size_t r = 0; r < b->nrec && st == HG_OK; r++) {
             size_t lo = r * B, n = b->nrec == 1 ? m : (m - lo < B ? m - lo : B);
             if (li == 0 && !w)
                 st = hg__gemm_weight_grad_x(d, ts->gnn[0], d->kc.a, d->kc.b, ly, a,
-                                            aoff, xrows, ts->xt, g, lo, n, r * (P + 1), err);
+                                            aoff, xrows, ts->xt, gp ? ts->gp : g,
+                                            gp ? m : 0, lo, n, r * (P + 1), err);
             else
                 st = hg__gemm_weight_grad(d, ts->gtn[w], w ? NARROW_TM : d->kc.a,
                                           w ? NARROW_TN : d->kc.b, ly, a, aoff,
@@ -129,6 +154,8 @@ static void drop_workspace(void *state)
     if (!ts)
         return;
     hg__release_mem(&ts->wt);
+    hg__release_mem(&ts->wp);
+    hg__release_mem(&ts->gp);
     hg__release_mem(&ts->xt);
 }
 
@@ -138,8 +165,8 @@ static void release(void *state)
     if (!ts)
         return;
     drop_workspace(ts);
-    cl_kernel ks[] = {ts->gnn[0], ts->gnn[1], ts->gtn[0], ts->gtn[1]};
-    for (size_t i = 0; i < 4; i++)
+    cl_kernel ks[] = {ts->gnn[0], ts->gnn[1], ts->gtn[0], ts->gtn[1], ts->pack};
+    for (size_t i = 0; i < 5; i++)
         if (ks[i])
             clReleaseKernel(ks[i]);
     for (size_t i = 0; i < 2; i++)
@@ -168,6 +195,9 @@ static hg_status open_tiled(hg_engine *eng, hg__device *d, const hg__kchoice *k,
         if (st == HG_OK)
             st = hg__make_kernel(d, ts->prog[i], "hg_gemm_tn", &ts->gtn[i], err);
     }
+    /* a prebuilt program may predate hg_pack_b: hg__gemm_packs refuses it anyway */
+    if (st == HG_OK && !d->offline)
+        st = hg__make_kernel(d, ts->prog[0], "hg_pack_b", &ts->pack, err);
     if (st != HG_OK) {
         release(ts);
         return st;
@@ -176,13 +206,32 @@ static hg_status open_tiled(hg_engine *eng, hg__device *d, const hg__kchoice *k,
     return HG_OK;
 }
 
-/* The layers' workspace, the transposed weights and X^T's HG__TN_CHUNK rows. */
+/* Whether some layer's forward GEMM reads its weights packed at batches of up to
+   rows rows (hg__gemm_packs grows with the rows). */
+static bool packs_some_layer(const hg_engine *eng, const hg__device *d, size_t rows)
+{
+    for (size_t l = 0; l < eng->nlayers; l++)
+        if (eng->layers[l].out >= d->kc.b && hg__gemm_packs(d, rows, eng->layers[l].out,
+                                                              d->kc.b))
+            return true;
+    return false;
+}
+
+/* The layers' workspace, the transposed weights, the packed weights where some
+   layer's GEMM reads them, and X^T's HG__TN_CHUNK rows. */
 static hg_status workspace(hg_engine *eng, hg__device *d, size_t rows, hg_error *err)
 {
     tiled_state *ts = d->ps;
     hg_status st = hg__layer_workspace(eng, d, rows, err);
     if (st == HG_OK)
         st = hg__alloc_mem(d, &ts->wt, eng->nparams * sizeof(float), "transposed weights",
+                           err);
+    if (st == HG_OK && ts->pack && packs_some_layer(eng, d, rows))
+        st = hg__alloc_mem(d, &ts->wp, eng->nparams * sizeof(float), "packed weights", err);
+    const hg__layer *l0 = &eng->layers[0];
+    if (st == HG_OK && ts->pack && eng->nlayers > 1 && l0->out >= d->kc.b &&
+        hg__gemm_packs(d, rows, l0->out, d->kc.b))
+        st = hg__alloc_mem(d, &ts->gp, rows * l0->out * sizeof(float), "packed gradient",
                            err);
     if (st == HG_OK)
         st = hg__alloc_mem(d, &ts->xt, eng->layers[0].in * HG__TN_CHUNK * sizeof(float),
