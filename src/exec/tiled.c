@@ -12,11 +12,11 @@
  * its layer is not narrow: the same bits as hg_gemm_tn on X.
  *
  * Where hg__gemm_packs says so (a CPU device, a batch of at least
- * HG__PACK_MIN_ROWS rows), a forward GEMM reads its weights packed in strips
- * of the tile's width, packed once a batch by hg_pack_b: the same values in
- * the same order, so the same bits.
+ * HG__PACK_MIN_ROWS rows), a forward GEMM reads its weights, and the first
+ * layer's weight gradient its G, packed in strips of the tile's width, packed
+ * once a batch by hg_pack_b: the same values in the same order, so the same
+ * bits.
  */
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "path_ops.h"
