@@ -171,6 +171,17 @@ hg_status hg__gemm_pack(hg__device *d, cl_kernel pack, size_t tn, size_t k, size
     return st;
 }
 
+hg_status hg__gemm_pack_args(hg__device *d, cl_kernel pack, size_t tn, hg__gemm_args *g,
+                             cl_mem dst, size_t doff, hg_error *err)
+{
+    hg_status st = hg__gemm_pack(d, pack, tn, g->k, g->n, g->b, g->boff, g->ldb, dst, doff, err);
+    g->b = dst;
+    g->boff = doff;
+    g->ldb = g->k;
+    g->bpacked = true;
+    return st;
+}
+
 hg_status hg__gemm_weight_grad(hg__device *d, cl_kernel gtn, size_t tm, size_t tn,
                                const hg__layer *ly, cl_mem a, size_t aoff,
                                const hg__arows *ar, cl_mem g, size_t lo, size_t m,

@@ -86,14 +86,7 @@ static hg_status gemm_nn(hg__device *d, size_t m, size_t n, size_t k, cl_mem a, 
     hg__gemm_args g = {.m = m, .n = n, .k = k, .a = a, .aoff = aoff, .lda = k, .ar = ar,
                        .b = d->params, .boff = w_off, .ldb = n, .c = c, .ldc = n,
                        .bias_off = b_off, .flags = flags};
-    hg_status st = HG_OK;
-    if (packed) {
-        st = hg__gemm_pack(d, ms->pack, ms->tn, k, n, d->params, w_off, n, ms->wp, 0, err);
-        g.b = ms->wp;
-        g.boff = 0;
-        g.ldb = k;
-        g.bpacked = true;
-    }
+    hg_status st = packed ? hg__gemm_pack_args(d, ms->pack, ms->tn, &g, ms->wp, 0, err) : HG_OK;
     return st == HG_OK ? hg__gemm_call(d, ms->gnn, ms->tm, ms->tn, &g, err) : st;
 }
 

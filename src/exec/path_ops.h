@@ -195,6 +195,10 @@ bool hg__gemm_packs(const hg__device *d, size_t m, size_t n, size_t tn);
  * the gemm.cl program built with tile width tn.  The packed B is read with
  * hg__gemm_args' bpacked, boff = doff + (first row) * tn and ldb = k.
  */
+/* g's B (g->k x g->n) packed by hg__gemm_pack into dst from doff, and g pointed at
+   it (bpacked, boff doff, ldb k). */
+hg_status hg__gemm_pack_args(hg__device *d, cl_kernel pack, size_t tn, hg__gemm_args *g,
+                             cl_mem dst, size_t doff, hg_error *err);
 #define HG__PACK_ROWS 64u /* gemm.cl's HG_PACK_ROWS: the rows a work-item copies */
 hg_status hg__gemm_pack(hg__device *d, cl_kernel pack, size_t tn, size_t k, size_t n,
                         cl_mem b, size_t boff, size_t ldb, cl_mem dst, size_t doff,

@@ -80,13 +80,8 @@ static hg_status run_tiled(hg_engine *eng, hg__device *d, const hg__batch *b, hg
                            .ar = l == 0 ? xrows : NULL, .b = d->params, .boff = ly->w_off,
                            .ldb = ly->out, .c = d->act[l], .ldc = ly->out,
                            .bias_off = ly->b_off, .flags = hidden ? 3u : 0u};
-        if (ts->wp && ly->out >= d->kc.b && hg__gemm_packs(d, m, ly->out, d->kc.b)) {
-            st = hg__gemm_pack(d, ts->pack, d->kc.b, ly->in, ly->out, d->params, ly->w_off,
-                               ly->out, ts->wp, ly->w_off, err);
-            g.b = ts->wp;
-            g.ldb = ly->in;
-            g.bpacked = true;
-        }
+        if (ts->wp && ly->out >= d->kc.b && hg__gemm_packs(d, m, ly->out, d->kc.b))
+            st = hg__gemm_pack_args(d, ts->pack, d->kc.b, &g, ts->wp, ly->w_off, err);
         if (st == HG_OK)
             st = gemm(d, &g, err);
     }
