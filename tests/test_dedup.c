@@ -352,6 +352,39 @@ START_TEST(the_turns_median_ties_and_bad_rounds)
 }
 END_TEST
 
+/* Turns too close to call: a median ratio within HG__DEDUP_CLOSE of 1 either way (or no
+   valid round) while fewer than HG__DEDUP_ROUNDS_MAX rounds were read; the median, not
+   one busy round, decides how close. */
+START_TEST(the_turns_too_close_to_call)
+{
+    const double k[3] = {1.0, 1.0, 1.0};
+    const double near[3] = {0.9, 1.1, 1.15}, far[3] = {0.6, 0.65, 0.62},
+                 slow[3] = {1.3, 1.25, 1.4}, busy[3] = {0.6, 1.2, 0.62},
+                 edge_in[3] = {1.19, 1.19, 1.19}, edge_out[3] = {1.21, 1.21, 1.21},
+                 low_in[3] = {0.84, 0.84, 0.84}, low_out[3] = {0.83, 0.83, 0.83},
+                 bad[3] = {NAN, 0.0, -1.0};
+    ck_assert(hg__dedup_turns_close(k, near, 3));
+    ck_assert(!hg__dedup_turns_close(k, far, 3));
+    ck_assert(!hg__dedup_turns_close(k, slow, 3));
+    ck_assert(!hg__dedup_turns_close(k, busy, 3)); /* median 0.62 */
+    ck_assert(hg__dedup_turns_close(k, edge_in, 3));
+    ck_assert(!hg__dedup_turns_close(k, edge_out, 3));
+    ck_assert(hg__dedup_turns_close(k, low_in, 3)); /* 0.84 * 1.2 > 1 */
+    ck_assert(!hg__dedup_turns_close(k, low_out, 3));
+    ck_assert(hg__dedup_turns_close(k, bad, 3));   /* nothing to decide on */
+    ck_assert(hg__dedup_turns_close(near, k, 3)); /* either way */
+    ck_assert(!hg__dedup_turns_close(far, k, 3));
+    /* all the rounds read: nothing more to take */
+    double k8[HG__DEDUP_ROUNDS_MAX], n8[HG__DEDUP_ROUNDS_MAX];
+    for (size_t r = 0; r < HG__DEDUP_ROUNDS_MAX; r++) {
+        k8[r] = 1.0;
+        n8[r] = 1.05;
+    }
+    ck_assert(!hg__dedup_turns_close(k8, n8, HG__DEDUP_ROUNDS_MAX));
+    ck_assert(hg__dedup_turns_close(k8, n8, HG__DEDUP_ROUNDS_MAX - 1));
+}
+END_TEST
+
 /* The turns' rows: the step's, scaled to about HG__DEDUP_TURN_MS for the longer of the
    two predicted steps, at most the rows held, at least 1. */
 START_TEST(the_turns_rows)
@@ -393,6 +426,7 @@ int main(void)
     tcase_add_test(tc, an_earlier_verdict_stands_within_a_margin);
     tcase_add_test(tc, the_turns_median_ties_and_bad_rounds);
     tcase_add_test(tc, the_turns_rows);
+    tcase_add_test(tc, the_turns_too_close_to_call);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

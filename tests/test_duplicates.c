@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dedup_speed.h"
 #include "engine_internal.h"
 #include "engine_knobs.h"
 #include "internal.h"
@@ -348,6 +349,36 @@ START_TEST(a_winning_view_races_its_own_kernels)
 }
 END_TEST
 
+/* First turns too close to call (forced by the knob) take HG__DEDUP_ROUNDS_MAX
+   rounds in all, and the note says how many decided and why; without the knob, a
+   first verdict is taken on HG__DEDUP_TURNS rounds unless those were close. */
+START_TEST(close_turns_take_more_rounds)
+{
+    hg__engine_knobs k = {.views_close = true};
+    hg_engine *e = engine_knobs(POCL, false, 128, &k);
+    ck_assert_uint_eq(hg_engine_device_count(e), 1);
+    const char *note = hg_engine_duplicate_note(e, 0);
+    char rounds[64], why[160];
+    snprintf(rounds, sizeof rounds, "timed in turn on 128 rows, %u rounds, ",
+             HG__DEDUP_ROUNDS_MAX);
+    snprintf(why, sizeof why, "the first %u rounds were within %.3g times either way: %u "
+             "rounds in all", HG__DEDUP_TURNS, HG__DEDUP_CLOSE, HG__DEDUP_ROUNDS_MAX);
+    ck_assert_msg(strstr(note, rounds) && strstr(note, why), "%s", note);
+    exact_step(e);
+    hg_engine_destroy(e);
+    /* measured, a fresh cache: three rounds, or all of them when those were close */
+    test_dir_remove(cache);
+    test_dir_make(cache, sizeof cache, "dup");
+    e = engine_for(POCL, false, 128);
+    note = hg_engine_duplicate_note(e, 0);
+    snprintf(rounds, sizeof rounds, "timed in turn on 128 rows, %u rounds, ", HG__DEDUP_TURNS);
+    printf("measured: %s\n", note);
+    ck_assert_msg(strstr(note, rounds) ? !strstr(note, why) : strstr(note, why) != NULL, "%s",
+                  note);
+    hg_engine_destroy(e);
+}
+END_TEST
+
 /* The engine's step size known (a training run's minibatch): the views are
    compared on a step of that many rows, not on the whole data set. */
 START_TEST(views_compared_at_the_step_size)
@@ -422,6 +453,7 @@ int main(void)
     tcase_add_test(tc, the_faster_view_is_kept);
     tcase_add_test(tc, a_named_preference_is_not_measured_away);
     tcase_add_test(tc, views_compared_at_the_step_size);
+    tcase_add_test(tc, close_turns_take_more_rounds);
     tcase_add_test(tc, a_short_job_tries_no_view);
     tcase_add_test(tc, kept_duplicates_are_not_traded);
     tcase_add_test(tc, a_view_with_the_same_compiler_is_not_raced);

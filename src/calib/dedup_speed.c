@@ -127,6 +127,18 @@ bool hg__dedup_turns(const hg_device_info *kept, const hg__cost_model *km,
     return replace;
 }
 
+bool hg__dedup_turns_close(const double *kept_ms, const double *dup_ms, size_t rounds)
+{
+    double tk[HG__DEDUP_ROUNDS_MAX], td[HG__DEDUP_ROUNDS_MAX];
+    size_t m = valid_rounds(kept_ms, dup_ms, rounds, tk, td);
+    if (rounds >= HG__DEDUP_ROUNDS_MAX)
+        return false; /* no more rounds are read */
+    if (m == 0)
+        return true;
+    double q = median_ratio(td, tk, m);
+    return q * HG__DEDUP_CLOSE > 1.0 && q < HG__DEDUP_CLOSE;
+}
+
 bool hg__dedup_recheck(const hg_device_info *kept, const double *kept_ms,
                        const hg_device_info *dup, const double *dup_ms, bool dup_won,
                        size_t rounds, size_t turn_rows, char *why, size_t n)

@@ -43,8 +43,9 @@ bool hg__dedup_faster(const hg_device_info *kept, const hg__cost_model *km,
  * The turns of a trial (duplicates.c): both views timed back to back on the same rows,
  * round after round, so that what the machine does meanwhile (another process taking a
  * core for a second) hits both alike, where the solo models were fitted one after the
- * other.  HG__DEDUP_TURNS rounds; each view's step at most about HG__DEDUP_TURN_MS, and
- * each view warmed again before its turn (about 12 ms of untimed runs: the rounds cost
+ * other.  HG__DEDUP_TURNS rounds, HG__DEDUP_ROUNDS_MAX in all when those are close
+ * (hg__dedup_turns_close); each view's step at most about HG__DEDUP_TURN_MS, and each
+ * view warmed again before its turn (about 12 ms of untimed runs: three rounds cost
  * 108-118 ms for the MLP's 128-row step).  The rules below read at most
  * HG__DEDUP_ROUNDS_MAX rounds.
  */
@@ -80,6 +81,20 @@ bool hg__dedup_turns(const hg_device_info *kept, const hg__cost_model *km,
                      const double *kept_ms, const hg_device_info *dup,
                      const hg__cost_model *dm, const double *dup_ms, size_t rounds,
                      size_t turn_rows, size_t rows, char *why, size_t n);
+
+/*
+ * Whether the turns so far are too close to decide on (duplicates.c then takes
+ * HG__DEDUP_ROUNDS_MAX rounds in all, and those decide): the median over the valid
+ * rounds (as hg__dedup_turns reads them) of dup_ms[r] / kept_ms[r] is within
+ * HG__DEDUP_CLOSE of 1 either way, or no round is valid, while fewer than
+ * HG__DEDUP_ROUNDS_MAX rounds were read.  Three rounds of POCL's pthread and basic
+ * devices on the MLP's 128-row step (the tiled path, then the default kernels) once
+ * measured them at 1.19 and 1.2 ms, where pthread's step took 0.7-0.8 ms in most
+ * calibrations: a median ratio of 1/1.07, basic replaced pthread, and the run's steps
+ * took 1.09 ms where pthread's took 0.67-0.70 (bench_gradient, 2026-12-07).
+ */
+#define HG__DEDUP_CLOSE 1.2
+bool hg__dedup_turns_close(const double *kept_ms, const double *dup_ms, size_t rounds);
 
 /*
  * An earlier verdict between two views, checked by turns (kept_ms, dup_ms, as for

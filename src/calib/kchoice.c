@@ -273,6 +273,19 @@ hg__kchoice hg__kchoice_default(const hg_engine *eng, const hg__device *d)
 {
     hg__kchoice c[HG__MAX_CANDIDATES];
     size_t n = hg__kchoice_candidates(eng, d, c);
+    /* On a CPU, an MLP's small batch starts on the small-batch path (its first
+       tile), deterministic mode too (the same bits): four launches a batch where
+       the tiled path makes twelve, and on POCL's pthread device each launch waits
+       for its threads.  The race at 128 rows chose it on both POCL devices in
+       every run seen, and views of one compiler are compared on the default
+       kernels (duplicates.c): on the tiled path pthread's 128-row step took
+       0.7-0.8 ms in some calibrations and 1.1-1.2 ms in others, next to basic's
+       1.06-1.2, and basic replaced it in 5 of 21 (2026-12-07); the run then
+       computed at basic's speed, where pthread takes 0.62-0.67 ms on the
+       small-batch path. */
+    for (size_t k = 0; d->info->type == HG_DEVICE_CPU && k < n; k++)
+        if (c[k].path == HG__PATH_OWN && c[k].c == 0 && c[k].s == 1)
+            return c[k];
     if (eng->gemm != HG_GEMM_AUTO || eng->det || n == 1)
         return c[0];
     /* Before measuring: our kernels on CPUs and where CLBlast is no candidate,

@@ -354,6 +354,7 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
                     (joint_env && (!strcmp(joint_env, "off") || !strcmp(joint_env, "0")));
     eng->keep_fission = knobs->keep_fission || (fission_env && !strcmp(fission_env, "force"));
     eng->views_verdict = knobs->views_verdict;
+    eng->views_close = knobs->views_close;
     eng->fission = !knobs->no_fission &&
                    !(fission_env && (!strcmp(fission_env, "off") || !strcmp(fission_env, "0")));
     /* HETGRAD_WAIT: how the host waits for a device, "auto", "block" or "poll" */

@@ -490,6 +490,8 @@ struct hg_engine {
     int              views_verdict;   /* tests: > 0 a duplicate view replaces the kept
                                          one, < 0 it does not, whatever the two
                                          measure (duplicates.c); 0: measured */
+    bool             views_close;     /* tests: the views' first turns count as too
+                                         close to call (duplicates.c) */
     char            *binary_dir;      /* owned copy of the option */
     hg_fault_hook    fault_hook;
     void            *fault_user;
@@ -599,7 +601,9 @@ typedef struct hg__batch {
     size_t base;
 } hg__batch;
 
-/* Candidates for device d (in the order they are tried), and the default. */
+/* Candidates for device d (in the order they are tried), and the default (kernels
+   kept unraced: before a race, for a short job, and for comparing views of one
+   compiler; on a CPU, an MLP's small batch starts on the small-batch path). */
 size_t hg__kchoice_candidates(const hg_engine *eng, const hg__device *d, hg__kchoice *out);
 hg__kchoice hg__kchoice_default(const hg_engine *eng, const hg__device *d);
 /* A hash of device d's candidate list (every field of each, in order): part of

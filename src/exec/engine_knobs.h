@@ -31,6 +31,9 @@ typedef struct hg__engine_knobs {
                            other view of the same hardware that calibrates, < 0: by none,
                            whatever the two measure (duplicates.c), so a test can check
                            a view that wins and one that loses; 0: measured */
+    bool views_close;   /* the views' first turns count as too close to call, so that
+                           HG__DEDUP_ROUNDS_MAX rounds decide (duplicates.c), so a
+                           test can watch the extra rounds */
     bool no_joint;      /* calibration does not run the devices together: every device
                            is planned on its model alone (as HETGRAD_JOINT=off), so a
                            test can watch what the solo models alone do */
