@@ -71,6 +71,7 @@
 #define TOL_OPENBLAS_VS_REF 1e-4
 #define TOL_ENGINE_VS_OPENBLAS 1e-3
 #define MAX_DEVICES 64
+#define MAX_NAMES (2 * MAX_DEVICES) /* devices over all the models (bench.dev_names) */
 
 /* ---- small helpers ---------------------------------------------------------- */
 
@@ -254,6 +255,7 @@ typedef struct model_run {
     char   wide_list[1024];    /* those configurations, ", "-separated (cut at the end) */
     size_t nresults;
     result results[MAX_DEVICES + 3];
+    size_t dev[MAX_DEVICES];   /* its engines' device d: bench.dev_names[dev[d]] */
 } model_run;
 
 /*
@@ -283,32 +285,37 @@ typedef struct bench {
     int32_t *labels;
     hg_dataset_desc data;
     bool   failed;             /* a check failed: exit 1 */
-    size_t ndev;               /* the engine's devices, from the first model */
-    char   dev_names[MAX_DEVICES][256];
+    size_t ndev;               /* each model's engines' devices (the same count) */
+    /* Every device a model's engines computed on, first seen first: without
+       --keep-duplicates each model's calibration keeps the view of the host's cores
+       it measures faster (POCL's basic for the softmax at 128 rows, pthread for the
+       MLP), so two models may name different devices (model_run.dev) */
+    size_t nnames;
+    char   dev_names[MAX_NAMES][256];
     /* The roofs, each measured at the run's start [0] and at its end [1] (roofline.h:
        the better of the two counts; roofs_steady: every pair agrees) */
     hg__bench_read read_at[2]; /* host read bandwidth on each kind of page */
-    double peak_at[2][MAX_DEVICES]; /* each device's FMA peak */
-    double own_at[2][MAX_DEVICES];  /* each device's own memory's read bandwidth; 0 for
-                                       one sharing the host's */
+    double peak_at[2][MAX_NAMES]; /* each device's FMA peak (dev_names order) */
+    double own_at[2][MAX_NAMES];  /* each device's own memory's read bandwidth; 0 for
+                                     one sharing the host's */
     double read_gbs;           /* the roofs used (set_roofs): host read bandwidth, the
                                   best of read_at's four */
     hg__bench_read read_pages; /* on the default pages and on 2 MiB pages, each the
                                   better of start and end */
-    double peak_gflops[MAX_DEVICES]; /* each device's FMA peak */
-    double mem_gbs[MAX_DEVICES]; /* each device's memory roof: its own memory's read
-                                    bandwidth, or read_gbs for one sharing the host's */
+    double peak_gflops[MAX_NAMES]; /* each device's FMA peak */
+    double mem_gbs[MAX_NAMES]; /* each device's memory roof: its own memory's read
+                                  bandwidth, or read_gbs for one sharing the host's */
     bool   roofs_steady;       /* every roof's start and end agree (roofline.h) */
     bool   quick;              /* --quick: smaller bandwidth buffers */
     const cli *cmd;            /* the command line: log level, notes */
 } bench;
 
-/* Roofline rows/s of device d: one read of each row from its memory, or the
+/* Roofline rows/s of mr's device d: one read of each row from its memory, or the
    FLOPs at its peak. */
 static double limit_rows(const bench *b, const model_run *mr, size_t d)
 {
-    double mem = b->mem_gbs[d] * 1e9 / mr->bytes_per_row;
-    double comp = b->peak_gflops[d] * 1e9 / mr->flop_per_row;
+    double mem = b->mem_gbs[mr->dev[d]] * 1e9 / mr->bytes_per_row;
+    double comp = b->peak_gflops[mr->dev[d]] * 1e9 / mr->flop_per_row;
     return comp > 0 && comp < mem ? comp : mem;
 }
 
@@ -576,12 +583,13 @@ static void measure_host_roof(bench *b, int at)
          b->quick ? "64 MiB" : "1 GiB");
 }
 
-/* Each device's FMA peak and, for one with memory of its own, that memory's read
-   bandwidth, at the run's start (at 0) or its end (1). */
-static void measure_device_roofs(bench *b, int at)
+/* Device k's FMA peak and, for one with memory of its own, that memory's read
+   bandwidth, at the run's start (at 0: where a model's engine first names it) or its
+   end (1). */
+static void measure_device_roof(bench *b, int at, size_t d)
 {
     const char *when = at ? "end" : "start";
-    for (size_t d = 0; d < b->ndev; d++) {
+    {
         char why[200] = "";
         b->peak_at[at][d] = hg__bench_fma_gflops(b->dev_names[d], why, sizeof why);
         note(b->cmd, "FP32 peak of %s at the %s: %.1f GFLOP/s (FMA loop)%s%s",
@@ -599,6 +607,13 @@ static void measure_device_roofs(bench *b, int at)
     }
 }
 
+/* Every device's roofs at the run's end. */
+static void measure_device_roofs(bench *b)
+{
+    for (size_t k = 0; k < b->nnames; k++)
+        measure_device_roof(b, 1, k);
+}
+
 /* The roofs the limits use, each the better of its start and end (roofline.h), and
    whether every pair agreed. */
 static void set_roofs(bench *b)
@@ -614,7 +629,7 @@ static void set_roofs(bench *b)
                                                                 r[0].huge_pages_gbs),
                                             hg__bench_roof_best(r[1].default_pages_gbs,
                                                                 r[1].huge_pages_gbs));
-    for (size_t d = 0; d < b->ndev; d++) {
+    for (size_t d = 0; d < b->nnames; d++) {
         double own = hg__bench_roof_best(b->own_at[0][d], b->own_at[1][d]);
         b->peak_gflops[d] = hg__bench_roof_best(b->peak_at[0][d], b->peak_at[1][d]);
         b->mem_gbs[d] = own > 0 ? own : b->read_gbs;
@@ -638,9 +653,10 @@ static void set_limits(const bench *b, model_run *mr)
     }
 }
 
-/* The first model's engine names the devices and measures their peaks; later
-   models' engines must have as many devices (exits 3 otherwise). */
-static void note_devices(bench *b, const model_run *mr, hg_engine *e)
+/* mr's calibrated engine e names its devices (mr->dev): a device no model's engine
+   named before has its roofs measured now, at its start.  Every model's engines must
+   have as many devices as the first model's (exits 3 otherwise). */
+static void note_devices(bench *b, model_run *mr, hg_engine *e)
 {
     size_t ndev = hg_engine_device_count(e);
     if (ndev == 0 || ndev > MAX_DEVICES) {
@@ -650,16 +666,60 @@ static void note_devices(bench *b, const model_run *mr, hg_engine *e)
     }
     if (b->ndev == 0) {
         b->ndev = ndev;
-        for (size_t d = 0; d < ndev; d++) {
-            const hg_device_info *info = hg_engine_device(e, d);
-            snprintf(b->dev_names[d], sizeof b->dev_names[d], "%s", info ? info->name : "?");
-        }
-        measure_device_roofs(b, 0);
     } else if (b->ndev != ndev) {
         fprintf(stderr, "bench_gradient: %s: the engine has %zu devices, the first model's "
                 "had %zu\n", mr->label, ndev, b->ndev);
         exit(3);
     }
+    for (size_t d = 0; d < ndev; d++) {
+        const hg_device_info *info = hg_engine_device(e, d);
+        const char *name = info ? info->name : "?";
+        size_t k = 0;
+        while (k < b->nnames && strcmp(b->dev_names[k], name) != 0)
+            k++;
+        if (k == b->nnames) {
+            if (k == MAX_NAMES) {
+                fprintf(stderr, "bench_gradient: more than %d devices over the models\n",
+                        MAX_NAMES);
+                exit(3);
+            }
+            snprintf(b->dev_names[k], sizeof b->dev_names[k], "%s", name);
+            b->nnames++;
+            measure_device_roof(b, 0, k);
+        }
+        mr->dev[d] = k;
+    }
+}
+
+/* The selection that names exactly e's devices ("id:hg-...,id:hg-..."), so that the
+   CLBlast and deterministic engines of a model compute on the devices its calibrated
+   engine kept (each engine's calibration would otherwise choose between the views of
+   the host's cores on its own measurements).  Free it. */
+static char *devices_of(const hg_engine *e)
+{
+    size_t n = hg_engine_device_count(e), len = 1;
+    for (size_t d = 0; d < n; d++)
+        len += strlen(hg_engine_device(e, d)->id) + 4;
+    char *sel = bench_xcalloc(PROG, len, 1);
+    for (size_t d = 0; d < n; d++) {
+        if (d)
+            strcat(sel, ",");
+        strcat(sel, "id:");
+        strcat(sel, hg_engine_device(e, d)->id);
+    }
+    return sel;
+}
+
+/* Whether engines a and b have the same devices in the same order. */
+static bool same_devices(const hg_engine *a, const hg_engine *b)
+{
+    size_t n = hg_engine_device_count(a);
+    if (hg_engine_device_count(b) != n)
+        return false;
+    for (size_t d = 0; d < n; d++)
+        if (strcmp(hg_engine_device(a, d)->id, hg_engine_device(b, d)->id) != 0)
+            return false;
+    return true;
 }
 
 /* The harness's figures into the result rows: medians, rates, spreads, paired
@@ -713,7 +773,8 @@ static void collect(bench *b, model_run *mr, gconfig *cfg, size_t n, const harne
             hg_device_profile pf;
             hg_engine_device_profile(cfg[c].e, c, &pf);
             snprintf(r->kernel, sizeof r->kernel, "%s", pf.kernel);
-            note(b->cmd, "%s: %s computes with %s: %s", mr->label, b->dev_names[c], pf.kernel,
+            note(b->cmd, "%s: %s computes with %s: %s", mr->label, b->dev_names[mr->dev[c]],
+                 pf.kernel,
                  pf.kernel_note);
             r->limit_dev = (long)c;
         }
@@ -781,17 +842,24 @@ static void run_model(bench *b, model_run *mr, const hg_engine_options *eopt)
     if (hg_engine_set_split(e, HG_SPLIT_WEIGHTS, &err) != HG_OK)
         bench_die_hg(PROG, "hg_engine_set_split", &err);
     note_devices(b, mr, e);
+    /* the other two engines on e's devices, named (no view traded for another) */
+    hg_options same = *eopt->devices;
+    char *sel = devices_of(e);
+    same.devices = sel;
     hg_engine_options co = *eopt;
+    co.devices = &same;
     co.gemm = HG_GEMM_CLBLAST;
     hg_engine *ec = open_engine(&co, m, &data, false);
     hg_engine_options dopt = *eopt;
+    dopt.devices = &same;
     dopt.deterministic = true;
     hg_engine *ed = open_engine(&dopt, m, &data, true);
+    free(sel);
     if (hg_engine_set_split(ed, HG_SPLIT_WEIGHTS, &err) != HG_OK)
         bench_die_hg(PROG, "hg_engine_set_split", &err);
-    if (hg_engine_device_count(ec) != b->ndev || hg_engine_device_count(ed) != b->ndev) {
-        fprintf(stderr, "bench_gradient: %s: the CLBlast or deterministic engine has another "
-                "device count than the first\n", mr->label);
+    if (!same_devices(e, ec) || !same_devices(e, ed)) {
+        fprintf(stderr, "bench_gradient: %s: the CLBlast or deterministic engine has other "
+                "devices than the calibrated one\n", mr->label);
         exit(3);
     }
 
@@ -931,11 +999,11 @@ static void print_roofs(const bench *b)
            "%.1f); FP32 peak (FMA loop):", b->read_gbs, b->read_pages.default_pages_gbs,
            b->read_pages.huge_pages_gbs, r[0].default_pages_gbs, r[0].huge_pages_gbs,
            r[1].default_pages_gbs, r[1].huge_pages_gbs);
-    for (size_t d = 0; d < b->ndev; d++)
+    for (size_t d = 0; d < b->nnames; d++)
         printf("%s [%zu] %.1f GFLOP/s (start %.1f, end %.1f)", d ? "," : "", d,
                b->peak_gflops[d], b->peak_at[0][d], b->peak_at[1][d]);
     printf("; memory roof:");
-    for (size_t d = 0; d < b->ndev; d++)
+    for (size_t d = 0; d < b->nnames; d++)
         printf("%s [%zu] %.1f GB/s", d ? "," : "", d, b->mem_gbs[d]);
     printf("\n");
     if (!b->roofs_steady)
@@ -948,7 +1016,7 @@ static void print_roofs(const bench *b)
    false when it could not be written in full. */
 static bool print_json(const bench *b, const model_run *runs, size_t nruns)
 {
-    const size_t ndev = b->ndev;
+    const size_t ndev = b->ndev, nn = b->nnames;
     json_out j;
     json_init(&j, stdout);
     json_begin_object(&j);
@@ -964,12 +1032,12 @@ static bool print_json(const bench *b, const model_run *runs, size_t nruns)
     json_key(&j, "read_gbs_huge_pages"); json_double(&j, b->read_pages.huge_pages_gbs);
     json_key(&j, "peak_gflops");
     json_begin_array(&j);
-    for (size_t d = 0; d < ndev; d++)
+    for (size_t d = 0; d < nn; d++)
         json_double(&j, b->peak_gflops[d]);
     json_end_array(&j);
     json_key(&j, "mem_gbs");
     json_begin_array(&j);
-    for (size_t d = 0; d < ndev; d++)
+    for (size_t d = 0; d < nn; d++)
         json_double(&j, b->mem_gbs[d]);
     json_end_array(&j);
     json_key(&j, "roofs_measured");
@@ -982,12 +1050,12 @@ static bool print_json(const bench *b, const model_run *runs, size_t nruns)
         json_key(&j, "read_gbs_huge_pages"); json_double(&j, b->read_at[at].huge_pages_gbs);
         json_key(&j, "peak_gflops");
         json_begin_array(&j);
-        for (size_t d = 0; d < ndev; d++)
+        for (size_t d = 0; d < nn; d++)
             json_double(&j, b->peak_at[at][d]);
         json_end_array(&j);
         json_key(&j, "own_mem_gbs");
         json_begin_array(&j);
-        for (size_t d = 0; d < ndev; d++)
+        for (size_t d = 0; d < nn; d++)
             json_double(&j, b->own_at[at][d]);
         json_end_array(&j);
         json_end_object(&j);
@@ -996,7 +1064,7 @@ static bool print_json(const bench *b, const model_run *runs, size_t nruns)
     json_key(&j, "roofs_steady"); json_bool(&j, b->roofs_steady);
     json_key(&j, "devices");
     json_begin_array(&j);
-    for (size_t d = 0; d < ndev; d++)
+    for (size_t d = 0; d < nn; d++)
         json_string(&j, b->dev_names[d]);
     json_end_array(&j);
     json_key(&j, "ok"); json_bool(&j, !b->failed);
@@ -1007,6 +1075,11 @@ static bool print_json(const bench *b, const model_run *runs, size_t nruns)
         double solo = best_solo(mr), blas = openblas_rate(mr);
         json_begin_object(&j);
         json_key(&j, "model"); json_string(&j, mr->label);
+        json_key(&j, "devices");
+        json_begin_array(&j);
+        for (size_t d = 0; d < ndev; d++)
+            json_u64(&j, mr->dev[d]);
+        json_end_array(&j);
         json_key(&j, "flop_per_row"); json_double(&j, mr->flop_per_row);
         json_key(&j, "bytes_per_row"); json_double(&j, mr->bytes_per_row);
         json_key(&j, "deterministic_same_bits"); json_bool(&j, mr->det_identical);
@@ -1202,7 +1275,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nruns; i++)
         run_model(&b, &runs[i], &eopt);
     measure_host_roof(&b, 1);
-    measure_device_roofs(&b, 1);
+    measure_device_roofs(&b);
     set_roofs(&b);
     for (size_t i = 0; i < nruns; i++)
         set_limits(&b, &runs[i]);
@@ -1213,8 +1286,9 @@ int main(int argc, char **argv)
         if (!written)
             fprintf(stderr, "bench_gradient: writing the JSON to stdout failed\n");
     } else {
-        printf("bench_gradient: %zu engine device(s):", b.ndev);
-        for (size_t d = 0; d < b.ndev; d++)
+        printf("bench_gradient: %zu engine device(s) a model, %zu in all:", b.ndev,
+               b.nnames);
+        for (size_t d = 0; d < b.nnames; d++)
             printf("%s [%zu] %s", d ? "," : "", d, b.dev_names[d]);
         printf("; OpenBLAS %d thread(s)\n", openblas_get_num_threads());
         print_roofs(&b);

@@ -136,6 +136,10 @@ typedef struct config {
     double            lr;         /* resolved */
     double            setup_ms;   /* its model's engine: create, data, calibration */
     char              kernel[MAX_DEVICES][48]; /* each device's kernel for the model */
+    char              device[MAX_DEVICES][128]; /* and its name: each model's engine keeps
+                                                   the view of the host's cores that its
+                                                   calibration measured faster */
+    size_t            ndev;       /* its model's engine's devices */
     runner            way[NWAYS];
     double            loss_rel_diff, param_rel_diff;
     harness_stats     ratio;           /* per-round hetgrad / openblas speed */
@@ -225,7 +229,7 @@ static void count_hetgrad_step(bench *b, way_stats *st, bool timed)
 {
     hg_device_step last = {0};
     bool any = false;
-    for (size_t i = 0; i < b->ndev && i < MAX_DEVICES; i++) {
+    for (size_t i = 0; i < hg_engine_device_count(b->eng) && i < MAX_DEVICES; i++) {
         hg_device_step ds;
         if (hg_engine_last_step(b->eng, i, &ds) != HG_OK || !ds.rows)
             continue;
@@ -541,10 +545,14 @@ static void run_model(bench *b, const hg_model_desc *model, config *cfg, size_t 
         bench_die_hg(PROG, "hg_model_init_params", &err);
     for (size_t i = 0; i < n; i++) {
         cfg[i].setup_ms = setup_ms;
-        for (size_t d = 0; d < b->ndev; d++) {
+        size_t nd = hg_engine_device_count(b->eng);
+        cfg[i].ndev = nd < MAX_DEVICES ? nd : MAX_DEVICES;
+        for (size_t d = 0; d < cfg[i].ndev; d++) {
             hg_device_profile pf;
             if (hg_engine_device_profile(b->eng, d, &pf) == HG_OK)
                 snprintf(cfg[i].kernel[d], sizeof cfg[i].kernel[d], "%s", pf.kernel);
+            snprintf(cfg[i].device[d], sizeof cfg[i].device[d], "%s",
+                     hg_engine_device(b->eng, d)->name);
         }
         for (int w = 0; w < NWAYS; w++)
             runner_init(b, &cfg[i], w, params0, P);
@@ -615,7 +623,8 @@ static void print_text(const bench *b, const config *cfg, size_t n, double total
     printf("bench_train: %zu rows x %d features, %d classes (synthetic), batch %zu, %zu "
            "epoch(s) of %zu steps, seed %llu;\nrounds of %zu steps (%zu: 1 warm-up, %zu "
            "timed), every way of a model once per round,\nin an order that changes each "
-           "round (tools/harness.h)\nhetgrad devices:", b->rows, FEATURES, CLASSES, b->batch,
+           "round (tools/harness.h)\nhetgrad devices (the first model's engine; each "
+           "model's are named after its kernels below):", b->rows, FEATURES, CLASSES, b->batch,
            b->epochs, b->steps_per_epoch, (unsigned long long)b->seed, b->round_steps,
            b->nrounds, b->nrounds - 1);
     for (size_t d = 0; d < b->ndev; d++)
@@ -640,8 +649,8 @@ static void print_text(const bench *b, const config *cfg, size_t n, double total
                c->way[WAY_OPENBLAS].st.final_loss, c->loss_rel_diff, LOSS_TOLERANCE,
                c->grad_rel_diff, GRAD_TOLERANCE, c->update_rel_diff, UPDATE_TOLERANCE,
                c->param_rel_diff);
-        for (size_t d = 0; d < b->ndev; d++)
-            printf(" %s", c->kernel[d]);
+        for (size_t d = 0; d < c->ndev; d++)
+            printf("%s %s on %s", d ? "," : "", c->kernel[d], c->device[d]);
         printf("; engine set-up %.0f ms\n", c->setup_ms);
     }
     if (b->timing_wide)
@@ -725,8 +734,13 @@ static bool print_json(const bench *b, const config *cfg, size_t n, double total
         json_key(&j, "setup_ms"); json_double(&j, c->setup_ms);
         json_key(&j, "kernels");
         json_begin_array(&j);
-        for (size_t d = 0; d < b->ndev; d++)
+        for (size_t d = 0; d < c->ndev; d++)
             json_string(&j, c->kernel[d]);
+        json_end_array(&j);
+        json_key(&j, "devices");
+        json_begin_array(&j);
+        for (size_t d = 0; d < c->ndev; d++)
+            json_string(&j, c->device[d]);
         json_end_array(&j);
         json_key(&j, "ratio"); json_double(&j, c->ratio.median);
         json_key(&j, "ratio_spread"); json_double(&j, c->ratio.spread);

@@ -414,6 +414,18 @@ def check_bench_gradient(tool, work):
             fail("bench_gradient: %s: a configuration is wide, timing_wide is false" % m["model"])
     for name in doc["devices"]:
         odd_name(name, "device name")
+    # each model's devices: indices into devices, one per solo configuration, named by it
+    for m in doc["models"]:
+        solos = [c["name"] for c in m["configs"] if c["name"].startswith("solo:")]
+        if len(m["devices"]) != len(solos) or \
+                not all(0 <= k < len(doc["devices"]) for k in m["devices"]):
+            fail("bench_gradient: %s: devices %r, solo configurations %r, devices %r"
+                 % (m["model"], m["devices"], solos, doc["devices"]))
+        for k, name in zip(m["devices"], solos):
+            if name != "solo:" + doc["devices"][k] and \
+                    not name.startswith("solo:" + doc["devices"][k] + "#"):
+                fail("bench_gradient: %s: %s computes on %r" % (m["model"], name,
+                                                                doc["devices"][k]))
     # the roofs: measured at the start and at the end, the better of the two used, and
     # roofs_steady true exactly when every roof used (the host's read bandwidth, the better
     # of its two kinds of page; each peak; each device's own memory) agrees within 10%
