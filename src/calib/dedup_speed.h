@@ -89,7 +89,7 @@ bool hg__dedup_turns(const hg_device_info *kept, const hg__cost_model *km,
  * HG__DEDUP_CLOSE of 1 either way, or no round is valid, while fewer than
  * HG__DEDUP_ROUNDS_MAX rounds were read.  Three rounds of POCL's pthread and basic
  * devices on the MLP's 128-row step (the tiled path, then the default kernels) once
- * measured them at 1.19 and 1.2 ms, where pthread's step took 0.7-0.8 ms in most
+ * measured them at 1.19 and 1.2 ms, where pthread's step took 0.69-0.87 ms in most
  * calibrations: a median ratio of 1/1.07, basic replaced pthread, and the run's steps
  * took 1.09 ms where pthread's took 0.67-0.70 (bench_gradient, 2026-12-07).
  */

@@ -38,7 +38,7 @@
  *      HG__DEDUP_CLOSE of a tie (hg__dedup_turns_close), HG__DEDUP_ROUNDS_MAX
  *      rounds in all decide instead (three rounds on the MLP's 128-row step
  *      once kept basic by 1.07 times, pthread's step at 1.19 ms where it took
- *      0.7-0.8 ms in most calibrations; docs/engine.md).  Views of other
+ *      0.69-0.87 ms in most calibrations; docs/engine.md).  Views of other
  *      compilers, and
  *      views without two valid models, are judged by the solo models
  *      (hg__dedup_faster; judge says why).  The other view is closed and gets

@@ -279,8 +279,8 @@ hg__kchoice hg__kchoice_default(const hg_engine *eng, const hg__device *d)
        for its threads.  The race at 128 rows chose it on both POCL devices in
        every run seen, and views of one compiler are compared on the default
        kernels (duplicates.c): on the tiled path pthread's 128-row step took
-       0.7-0.8 ms in some calibrations and 1.1-1.2 ms in others, next to basic's
-       1.06-1.2, and basic replaced it in 5 of 21 (2026-12-07); the run then
+       0.69-0.87 ms in some calibrations and 1.13-1.39 ms in others, next to
+       basic's 1.02-1.2, and basic replaced it in 9 of 42 (2026-12-07); the run then
        computed at basic's speed, where pthread takes 0.62-0.67 ms on the
        small-batch path. */
     for (size_t k = 0; d->info->type == HG_DEVICE_CPU && k < n; k++)
