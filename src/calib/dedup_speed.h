@@ -90,8 +90,9 @@ bool hg__dedup_turns(const hg_device_info *kept, const hg__cost_model *km,
  * HG__DEDUP_ROUNDS_MAX rounds were read.  Three rounds of POCL's pthread and basic
  * devices on the MLP's 128-row step (the tiled path, then the default kernels) once
  * measured them at 1.19 and 1.2 ms, where pthread's step took 0.69-0.87 ms in most
- * calibrations: a median ratio of 1/1.07, basic replaced pthread, and the run's steps
- * took 1.09 ms where pthread's took 0.67-0.70 (bench_gradient, 2026-12-07).
+ * calibrations: a median ratio of 1/1.07, and basic replaced pthread (bench_gradient,
+ * 2026-12-07; in another run that kept basic so, its steps took 1.09 ms where
+ * pthread's take 0.62-0.70).
  */
 #define HG__DEDUP_CLOSE 1.2
 bool hg__dedup_turns_close(const double *kept_ms, const double *dup_ms, size_t rounds);
