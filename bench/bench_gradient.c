@@ -583,28 +583,25 @@ static void measure_host_roof(bench *b, int at)
          b->quick ? "64 MiB" : "1 GiB");
 }
 
-/* Device k's FMA peak and, for one with memory of its own, that memory's read
+/* Device d's FMA peak and, for one with memory of its own, that memory's read
    bandwidth, at the run's start (at 0: where a model's engine first names it) or its
    end (1). */
 static void measure_device_roof(bench *b, int at, size_t d)
 {
     const char *when = at ? "end" : "start";
-    {
-        char why[200] = "";
-        b->peak_at[at][d] = hg__bench_fma_gflops(b->dev_names[d], why, sizeof why);
-        note(b->cmd, "FP32 peak of %s at the %s: %.1f GFLOP/s (FMA loop)%s%s",
-             b->dev_names[d], when, b->peak_at[at][d], why[0] ? "; " : "", why);
-        why[0] = '\0';
-        double own = hg__bench_device_read_gbs(b->dev_names[d], b->quick ? (size_t)64 << 20
-                                               : (size_t)1 << 30, 5, false, why, sizeof why);
-        b->own_at[at][d] = own > 0 ? own : 0;
-        if (own > 0)
-            note(b->cmd, "memory read bandwidth of %s at the %s: %.1f GB/s (a summing kernel "
-                 "on the device)", b->dev_names[d], when, own);
-        else if (at == 0)
-            note(b->cmd, "memory roof of %s: the host read bandwidth (%s)", b->dev_names[d],
-                 why);
-    }
+    char why[200] = "";
+    b->peak_at[at][d] = hg__bench_fma_gflops(b->dev_names[d], why, sizeof why);
+    note(b->cmd, "FP32 peak of %s at the %s: %.1f GFLOP/s (FMA loop)%s%s", b->dev_names[d],
+         when, b->peak_at[at][d], why[0] ? "; " : "", why);
+    why[0] = '\0';
+    double own = hg__bench_device_read_gbs(b->dev_names[d], b->quick ? (size_t)64 << 20
+                                           : (size_t)1 << 30, 5, false, why, sizeof why);
+    b->own_at[at][d] = own > 0 ? own : 0;
+    if (own > 0)
+        note(b->cmd, "memory read bandwidth of %s at the %s: %.1f GB/s (a summing kernel on "
+             "the device)", b->dev_names[d], when, own);
+    else if (at == 0)
+        note(b->cmd, "memory roof of %s: the host read bandwidth (%s)", b->dev_names[d], why);
 }
 
 /* Every device's roofs at the run's end. */

@@ -127,6 +127,51 @@ START_TEST(forced_backends)
 }
 END_TEST
 
+/* An MLP's default kernels: at a small batch, the small-batch path's first tile on a
+   CPU device that is offered it (deterministic mode too); the first candidate where
+   it is not offered (Oclgrind, or no batch size given). */
+START_TEST(mlp_small_batch_starts_on_the_small_batch_path)
+{
+    for (int det = 0; det < 2; det++)
+        for (size_t batch = 0; batch <= 128; batch += 128) {
+            hg_model_desc m = {.kind = HG_MODEL_MLP, .inputs = 20, .outputs = 4,
+                               .nhidden = 1, .hidden = {16}};
+            hg_options dev;
+            hg_options_init(&dev);
+            dev.use_environment = false;
+            dev.keep_duplicates = true;
+            hg_engine_options o;
+            hg_engine_options_init(&o);
+            o.devices = &dev;
+            o.no_profile_cache = true;
+            o.deterministic = det;
+            o.batch_rows = batch;
+            hg_engine *e = NULL;
+            hg_error err;
+            ck_assert_msg(hg_engine_create(&o, &m, &e, &err) == HG_OK, "%s", err.message);
+            size_t small_first = 0; /* devices that start on the small-batch path */
+            for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+                const hg__device *d = &e->dev[i];
+                hg__kchoice c[HG__MAX_CANDIDATES], def = hg__kchoice_default(e, d);
+                size_t n = hg__kchoice_candidates(e, d, c), q = 0;
+                while (q < n && !(c[q].path == HG__PATH_OWN && c[q].c == 0 && c[q].s))
+                    q++;
+                bool cpu = d->info->type == HG_DEVICE_CPU;
+                char name[48];
+                hg__kchoice_name(&def, name, sizeof name);
+                ck_assert_msg(hg__kchoice_same(&def, q < n && cpu ? &c[q] : &c[0]),
+                              "%s, batch %zu, det %d: starts on %s", d->what, batch, det,
+                              name);
+                small_first += q < n && cpu;
+                ck_assert(batch || q == n); /* no batch size: no small-batch path */
+            }
+            /* POCL's two devices are offered it at 128 rows */
+            ck_assert_uint_ge(small_first, batch ? 2 : 0);
+            hg_engine_destroy(e);
+        }
+}
+END_TEST
+
 /* A separable data set of ROWS rows of IN features in OUT classes for engine()'s
    model; free(ds.x) and free((void *)ds.labels) when done. */
 enum { ROWS = 2048, IN = 20, OUT = 4 };
@@ -367,6 +412,7 @@ int main(void)
     tcase_add_test(tc, one_layer_models_on_host_cores);
     tcase_add_test(tc, mlp_offers_clblast_off_host_cores);
     tcase_add_test(tc, forced_backends);
+    tcase_add_test(tc, mlp_small_batch_starts_on_the_small_batch_path);
     tcase_add_test(tc, a_device_far_slower_is_not_raced);
     tcase_add_test(tc, fused_shapes_follow_the_vector_width);
     tcase_add_test(tc, cached_profile_is_keyed_on_the_candidates);

@@ -573,9 +573,7 @@ START_TEST(packed_same_bits)
                         /* still the candidate: a wrong result on first use would
                            have had the engine replace it, and the bits would then
                            be another kernel's */
-                        const hg__kchoice *kc = &ep->dev[i].kc;
-                        ck_assert_msg(kc->path == c[q].path && kc->a == c[q].a &&
-                                          kc->b == c[q].b && kc->s == c[q].s,
+                        ck_assert_msg(hg__kchoice_same(&ep->dev[i].kc, &c[q]),
                                       "%s: the engine replaced the packed candidate", how);
                         /* per batch: three steps take three to six of them */
                         uint64_t packs = ep->dev[i].packs - before,

@@ -284,7 +284,7 @@ hg__kchoice hg__kchoice_default(const hg_engine *eng, const hg__device *d)
        computed at basic's speed, where pthread takes 0.62-0.67 ms on the
        small-batch path. */
     for (size_t k = 0; d->info->type == HG_DEVICE_CPU && k < n; k++)
-        if (c[k].path == HG__PATH_OWN && c[k].c == 0 && c[k].s == 1)
+        if (hg__path_ops_for(&c[k]) == &hg__ops_mlp_small)
             return c[k];
     if (eng->gemm != HG_GEMM_AUTO || eng->det || n == 1)
         return c[0];
