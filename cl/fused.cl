@@ -554,24 +554,33 @@ __kernel void hg_fused_one(__global const float *x, const uint row0, const uint 
     mem_fence(CLK_GLOBAL_MEM_FENCE);
     count[b] = 0;
     __global float *out = rec + b * ((size_t)P + 1);
-    /* 16 features of a class at a time: each lane is hg_fused_finish's scalar
-       Kahan sum of its element, in slab order (the same bits) */
-    for (int c = 0; c < HG_K; c++) {
+    /* 16 features of up to 16 classes at a time: each lane is hg_fused_finish's
+       scalar Kahan sum of its element, in slab order (the same bits).  The
+       block is written a feature at a time, whose classes are consecutive in
+       the record (W is HG_F x HG_K, row-major): a class at a time was a
+       16-lane scatter per vector, over a third of a one-row step on POCL's
+       CPU devices */
+    for (int c0 = 0; c0 < HG_K; c0 += 16) {
+        const int nc = min(16, HG_K - c0);
         for (int v = 0; v < HG_FV; v++) {
-            float16 sum = (float16)(0.0f), comp = (float16)(0.0f);
-            for (size_t s = s0; s < s1; s++) {
-                float16 e = vload16(v, partial + s * HG_STRIDE + c * HG_F) - comp;
-                float16 t = sum + e;
-                comp = (t - sum) - e;
-                sum = t;
-            }
+            float l[16][16];
+            for (int c = 0; c < nc; c++) {
+                float16 sum = (float16)(0.0f), comp = (float16)(0.0f);
+                for (size_t s = s0; s < s1; s++) {
+                    float16 e = vload16(v, partial + s * HG_STRIDE + (c0 + c) * HG_F) - comp;
+                    float16 t = sum + e;
+                    comp = (t - sum) - e;
+                    sum = t;
+                }
 #ifdef HG_TEST_BROKEN_RESULT
-            sum = sum * 1.5f; /* a test's wrong candidate */
+                sum = sum * 1.5f; /* a test's wrong candidate */
 #endif
-            float l[16];
-            vstore16(sum, 0, l);
+                vstore16(sum, 0, l[c]);
+            }
+            __global float *o = out + w_off + (size_t)v * 16 * HG_K + c0;
             for (int i = 0; i < 16; i++)
-                out[w_off + (v * 16 + i) * HG_K + c] = l[i];
+                for (int c = 0; c < nc; c++)
+                    o[i * HG_K + c] = l[c][i];
         }
     }
     /* then the rest one element at a time: each class's features after the

@@ -28,29 +28,37 @@ typedef struct problem {
     float *x, *y;
     int32_t *l;
     float *params;
-    size_t P;
+    size_t P, f, k; /* features, classes */
 } problem;
 
-static void make_problem(problem *p, hg_model_kind kind)
+/* The problem of f features and k classes (or targets). */
+static void make_problem_shape(problem *p, hg_model_kind kind, size_t f, size_t k)
 {
     memset(p, 0, sizeof *p);
-    p->m = (hg_model_desc){.kind = kind, .inputs = F, .outputs = K};
+    p->f = f;
+    p->k = k;
+    p->m = (hg_model_desc){.kind = kind, .inputs = f, .outputs = k};
     p->P = hg_model_param_count(&p->m);
-    p->x = malloc(ROWS * F * sizeof *p->x);
-    p->y = malloc(ROWS * K * sizeof *p->y);
+    p->x = malloc(ROWS * f * sizeof *p->x);
+    p->y = malloc(ROWS * k * sizeof *p->y);
     p->l = malloc(ROWS * sizeof *p->l);
     p->params = malloc(p->P * sizeof *p->params);
     uint32_t s = 777u;
-    for (size_t i = 0; i < ROWS * F; i++) {
+    for (size_t i = 0; i < ROWS * f; i++) {
         s = s * 1664525u + 1013904223u;
         p->x[i] = (float)((s >> 8) % 2001) / 1000.0f - 1.0f;
     }
-    for (size_t i = 0; i < ROWS * K; i++)
+    for (size_t i = 0; i < ROWS * k; i++)
         p->y[i] = (float)((i * 7) % 11) / 5.0f - 1.0f;
     for (size_t i = 0; i < ROWS; i++)
-        p->l[i] = (int32_t)((i * 13) % K);
+        p->l[i] = (int32_t)((i * 13) % k);
     for (size_t i = 0; i < p->P; i++)
         p->params[i] = (float)((double)((i * 2654435761u) % 1000) / 1000.0 - 0.5) * 0.2f;
+}
+
+static void make_problem(problem *p, hg_model_kind kind)
+{
+    make_problem_shape(p, kind, F, K);
 }
 
 static void free_problem(problem *p)
@@ -63,7 +71,7 @@ static void free_problem(problem *p)
 
 static hg_dataset_desc dataset(const problem *p)
 {
-    return (hg_dataset_desc){ROWS, F, p->x, p->m.kind == HG_MODEL_LINEAR ? p->y : NULL,
+    return (hg_dataset_desc){ROWS, p->f, p->x, p->m.kind == HG_MODEL_LINEAR ? p->y : NULL,
                              p->m.kind == HG_MODEL_LINEAR ? NULL : p->l};
 }
 
@@ -162,10 +170,10 @@ static void apply(hg_engine *e, size_t i, const hg__kchoice *k)
  * to a record, several records) and gives the same bits as the three-kernel
  * candidate of the same shape and slabs, and as itself run again.
  */
-static void check_variant(hg_model_kind kind, bool det, size_t batch)
+static void check_shape(hg_model_kind kind, bool det, size_t batch, size_t f, size_t k)
 {
     problem p;
-    make_problem(&p, kind);
+    make_problem_shape(&p, kind, f, k);
     hg_engine *e = make_engine(&p, batch, det, NULL);
     size_t P = p.P;
     float *g1 = malloc(P * sizeof *g1), *g2 = malloc(P * sizeof *g2), *g3 = malloc(P * sizeof *g3);
@@ -211,6 +219,11 @@ static void check_variant(hg_model_kind kind, bool det, size_t batch)
     free_problem(&p);
 }
 
+static void check_variant(hg_model_kind kind, bool det, size_t batch)
+{
+    check_shape(kind, det, batch, F, K);
+}
+
 START_TEST(one_kernel_softmax) { check_variant(HG_MODEL_SOFTMAX, false, 128); }
 END_TEST
 
@@ -221,6 +234,14 @@ START_TEST(one_kernel_softmax_det) { check_variant(HG_MODEL_SOFTMAX, true, 128);
 END_TEST
 
 START_TEST(one_kernel_linear_det) { check_variant(HG_MODEL_LINEAR, true, 128); }
+END_TEST
+
+/* More classes than one pass of the record's write takes (16 at a time: 16
+   and 4) and features past the whole vectors (40 = 2 x 16 + 8). */
+START_TEST(one_kernel_softmax_wide) { check_shape(HG_MODEL_SOFTMAX, false, 128, 40, 20); }
+END_TEST
+
+START_TEST(one_kernel_softmax_wide_det) { check_shape(HG_MODEL_SOFTMAX, true, 128, 40, 20); }
 END_TEST
 
 /* Deterministic mode's promise with the variant: the same bits on every
@@ -463,6 +484,8 @@ int main(void)
     tcase_add_test(tc, one_kernel_linear);
     tcase_add_test(tc, one_kernel_softmax_det);
     tcase_add_test(tc, one_kernel_linear_det);
+    tcase_add_test(tc, one_kernel_softmax_wide);
+    tcase_add_test(tc, one_kernel_softmax_wide_det);
     tcase_add_test(tc, deterministic_bits_across_devices);
     tcase_add_test(tc, calibration_races_it);
     tcase_add_test(tc, profile_cache_keeps_it);
