@@ -203,6 +203,9 @@ static void check_shape(hg_model_kind kind, bool det, size_t batch, size_t f, si
                 apply(e, i, &c[q]);
                 expect_reference(&p, e, steps[s][0], steps[s][1], g1, &l1, how);
                 expect_reference(&p, e, steps[s][0], steps[s][1], g2, &l2, how);
+                /* computed by the candidate, not by one that replaced it after
+                   its first-use check (deterministic mode's bits would hide that) */
+                ck_assert_msg(hg__kchoice_same(&e->dev[i].kc, &c[q]), "%s: replaced", how);
                 ck_assert_msg(memcmp(g1, g2, P * sizeof *g1) == 0 && l1 == l2,
                               "%s: bits differ run to run", how);
                 ck_assert_msg(memcmp(g1, g3, P * sizeof *g1) == 0 && l1 == l3,
