@@ -192,6 +192,11 @@ static size_t check_model(hg_model_kind kind, size_t hidden, bool det)
             ck_assert_msg(memcmp(g1, g2, P * sizeof *g1) == 0 && l1 == l2,
                           "%s: the minibatch's bits differ from its rows' as a data set", how);
             expect_reference(&q, g1, l1, how);
+            /* both steps computed by the candidate, not by one that replaced it
+               after its first-use check */
+            ck_assert_msg(hg__kchoice_same(&a->dev[i].kc, &c[k]) &&
+                              hg__kchoice_same(&b->dev[i].kc, &c[k]),
+                          "%s: replaced", how);
             const hg__device *d = &a->dev[i];
             ck_assert_uint_eq(d->stats.rows, N);
             if (d->ops->indexed) {

@@ -145,6 +145,15 @@ static void use(hg_engine *e, size_t i, const hg__kchoice *k)
                   name, err.message);
 }
 
+/* The step was computed by candidate k on the small-batch path, not by a kernel
+   that replaced it after its first-use check (the tiled path's bits, which it
+   must equal, would hide that). */
+static void still_small(const hg_engine *e, size_t i, const hg__kchoice *k, const char *how)
+{
+    ck_assert_msg(e->dev[i].ops == &hg__ops_mlp_small && hg__kchoice_same(&e->dev[i].kc, k),
+                  "%s: replaced", how);
+}
+
 /* The engine's mean gradient on rows [first, first + count) against the reference
    (the tolerances of test_engine.c). */
 static void expect_reference(problem *p, hg_engine *e, size_t first, size_t count, float *grad,
@@ -219,6 +228,7 @@ static void check_against_tiled(bool det, size_t hidden, size_t classes)
                 use(e, i, &c[t]);
                 ck_assert(e->dev[i].ops == &hg__ops_mlp_small);
                 expect_reference(&p, e, steps[s][0], steps[s][1], gs, how);
+                still_small(e, i, &c[t], how);
                 use(e, i, &tiled);
                 ck_assert(e->dev[i].ops == &hg__ops_tiled);
                 expect_reference(&p, e, steps[s][0], steps[s][1], gt, how);
@@ -238,6 +248,7 @@ static void check_against_tiled(bool det, size_t hidden, size_t classes)
                      det ? "deterministic" : "fast");
             use(e, i, &c[t]);
             index_step(&p, e, idx, 70, gs, &ls, how);
+            still_small(e, i, &c[t], how);
             use(e, i, &tiled);
             index_step(&p, e, idx, 70, gt, &lt, how);
             ck_assert_msg(memcmp(gs, gt, p.P * sizeof *gs) == 0 && ls == lt,
