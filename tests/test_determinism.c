@@ -175,10 +175,13 @@ static size_t splits(size_t n, double w[][4])
             w[k][j] = i == j ? 1.0 : 0.0;
         k++;
     }
+    /* then mixes: equal, the first device's share twice the others', the
+       last's twice (the steps are 3 blocks: 5.0 beside 0.6, or 0.1 beside 4,
+       gave one device all three, which the splits above already do) */
     for (size_t j = 0; j < n; j++) {
         w[k][j] = 1.0;
-        w[k + 1][j] = j == 0 ? 5.0 : 0.3 * (double)(j + 1);
-        w[k + 2][j] = j + 1 == n ? 4.0 : 0.1;
+        w[k + 1][j] = j == 0 ? 2.0 : 1.0;
+        w[k + 2][j] = j + 1 == n ? 2.0 : 1.0;
     }
     return k + 3;
 }
@@ -198,6 +201,8 @@ static void check_bits(const problem *p, hg_engine *e, const stepdef *s, const f
     ck_assert_msg(memcmp(g, base, p->P * sizeof *g) == 0 && loss == base_loss,
                   "%s, %s: not bit-identical to the first split (loss %.17g vs %.17g)", s->what,
                   how, loss, base_loss);
+    /* no device failed and had its rows recomputed by the others (the same bits) */
+    ck_assert_msg(hg_engine_recovered_steps(e) == 0, "%s, %s: a device failed", s->what, how);
     free(g);
 }
 
@@ -245,6 +250,11 @@ static void check_model_in(hg_model_kind kind, size_t block, bool shapes, size_t
                      n > 2 ? w[j][2] : 0.0);
             ck_assert(hg_engine_set_weights(e, w[j], n, &err) == HG_OK);
             check_bits(&p, e, s, base, base_loss, how);
+            size_t busy = 0;
+            for (size_t d = 0; d < n; d++)
+                busy += e->dev[d].stats.rows > 0;
+            ck_assert_msg(j < n || n < 2 || busy >= 2, "%s, %s: not split (%zu device)",
+                          s->what, how, busy);
         }
         /* Every kernel shape on every device: still the same bits (on the
            first step kind; Oclgrind makes this the slow part).  The device
@@ -266,7 +276,8 @@ static void check_model_in(hg_model_kind kind, size_t block, bool shapes, size_t
                                   HG_OK, "%s: %s", how, err.message);
                 skip_first_use_check(e, i);
                 check_bits(&p, e, s, base, base_loss, how);
-                ck_assert_msg(e->dev[i].stats.rows > 0, "%s: computed no rows", how);
+                ck_assert_msg(e->dev[i].stats.rows > 0 && !e->dev[i].stats.failed,
+                              "%s: computed no rows", how);
             }
         }
         free(base);

@@ -188,6 +188,8 @@ static void check_model(hg_model_kind kind, size_t outputs)
     idx[7] = idx[3];
     expect_reference(e, &p, 0, 23, idx, "minibatch");
     expect_reference(e, &p, 0, 1, idx, "one row");
+    /* no device failed and had its rows recomputed by the others */
+    ck_assert_uint_eq(hg_engine_recovered_steps(e), 0);
     hg_engine_destroy(e);
     free_problem(&p);
 }

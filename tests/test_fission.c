@@ -87,6 +87,20 @@ static size_t pthread_device(const hg_engine *e)
     return SIZE_MAX;
 }
 
+/* In the last step, device t computed rows (exactly rows when not 0) and did
+   not fail: no rows of its recomputed by the other device with the reference's
+   result (docs/testing.md). */
+static void computed(const hg_engine *e, size_t t, size_t rows, const char *what)
+{
+    hg_device_step s;
+    ck_assert_int_eq(hg_engine_last_step(e, t, &s), HG_OK);
+    ck_assert_msg(rows ? s.rows == rows : s.rows > 0, "%s: %zu rows on the device", what,
+                  s.rows);
+    ck_assert_msg(!s.failed && !hg_engine_quarantined(e, t, NULL) &&
+                      hg_engine_recovered_steps(e) == 0,
+                  "%s: the device failed", what);
+}
+
 static void expect_reference(hg_engine *e, const problem *p, size_t first, size_t count,
                              const char *what)
 {
@@ -150,13 +164,20 @@ START_TEST(fissioned_pthread_computes_the_reference)
     ck_assert(hg_engine_set_weights(e, w, 2, &err) == HG_OK);
     ck_assert(hg_engine_set_split(e, HG_SPLIT_WEIGHTS, &err) == HG_OK);
     expect_reference(e, &p, 17, 2500, "fissioned pthread alone");
+    computed(e, t, 2500, "fissioned pthread alone");
     w[0] = w[1] = 1;
     ck_assert(hg_engine_set_weights(e, w, 2, &err) == HG_OK);
     expect_reference(e, &p, 0, 3000, "equal split, fissioned pthread");
+    computed(e, t, 0, "equal split, fissioned pthread");
     /* a second calibration keeps the sub-device (and its note) */
     ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
     ck_assert_ptr_nonnull(e->dev[t].sub);
     expect_reference(e, &p, 0, 3000, "recalibrated, fissioned pthread");
+    /* and computes on it (the calibrated plan may give it no rows) */
+    ck_assert(hg_engine_set_weights(e, w, 2, &err) == HG_OK);
+    ck_assert(hg_engine_set_split(e, HG_SPLIT_WEIGHTS, &err) == HG_OK);
+    expect_reference(e, &p, 0, 3000, "recalibrated, equal split, fissioned pthread");
+    computed(e, t, 0, "recalibrated, equal split, fissioned pthread");
     hg_engine_destroy(e);
     free_problem(&p);
 }

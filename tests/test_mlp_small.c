@@ -328,6 +328,7 @@ START_TEST(head_rows_same_bits)
         hg__kchoice tiled = {HG__PATH_OWN, c[0].a, c[0].b, 0, 0, 0};
         double lt[2], ls[2];
         two_steps(&p, ref, i, &tiled, gt, lt, "tiled");
+        ck_assert_msg(hg__kchoice_same(&ref->dev[i].kc, &tiled), "tiled: replaced");
         for (size_t v = 0; v < sizeof hr / sizeof hr[0]; v++) {
             const hg__engine_knobs kn = {.head_rows = hr[v]};
             hg_engine *e = make_engine_knobs(&p, 40, false, "platform:Portable", &kn);
@@ -335,6 +336,7 @@ START_TEST(head_rows_same_bits)
             snprintf(how, sizeof how, "mlp-small on %s, %u head rows a pass",
                      hg_engine_device(e, i)->name, hr[v]);
             two_steps(&p, e, i, &c[0], gs, ls, how);
+            still_small(e, i, &c[0], how);
             ck_assert_msg(memcmp(gs, gt, 2 * p.P * sizeof *gs) == 0 && ls[0] == lt[0] &&
                               ls[1] == lt[1],
                           "%s: not the tiled bits", how);
@@ -464,9 +466,12 @@ START_TEST(gemm_order_same_bits)
                      hg_engine_device(er, i)->name);
             double lr[3], l[3];
             three_steps(&p, er, i, &k[j], gr, lr, how);
+            ck_assert_msg(hg__kchoice_same(&er->dev[i].kc, &k[j]), "%s: replaced", how);
             hg_engine *other[2] = {ec, eo};
             for (size_t o = 0; o < 2; o++) {
                 three_steps(&p, other[o], i, &k[j], g, l, how);
+                ck_assert_msg(hg__kchoice_same(&other[o]->dev[i].kc, &k[j]), "%s: replaced",
+                              how);
                 expect_same_steps(&p, g, l, gr, lr, how,
                                   o ? "the device's own order, not the bits of block rows"
                                     : "block columns, not the bits of block rows");
@@ -521,6 +526,8 @@ START_TEST(first_wgrad_same_bits)
             double la[3], lb[3];
             three_steps(&p, ex, i, &c[0], ga, la, how);
             three_steps(&p, ei, i, &c[0], gb, lb, how);
+            still_small(ex, i, &c[0], how);
+            still_small(ei, i, &c[0], how);
             expect_same_steps(&p, gb, lb, ga, la, how, "in place, not the bits on X^T");
             tried++;
         }

@@ -170,6 +170,9 @@ static void check_small_slabs(hg_model_kind kind)
                 expect_reference(&p, e, steps[s][0], steps[s][1], g1, how);
                 expect_reference(&p, e, steps[s][0], steps[s][1], g2, how);
                 ck_assert_msg(memcmp(g1, g2, p.P * sizeof *g1) == 0, "%s: bits differ", how);
+                /* computed by the candidate, not by one that replaced it after its
+                   first-use check (docs/testing.md) */
+                ck_assert_msg(hg__kchoice_same(&e->dev[i].kc, &c[q]), "%s: replaced", how);
                 size_t slab = hg__fused_slab_rows(e, &e->dev[i], steps[s][1]);
                 ck_assert_uint_ge(slab, 16);
                 ck_assert_uint_eq(slab % 16, 0);

@@ -300,6 +300,8 @@ START_TEST(deterministic_same_bits)
         step(e, &p, 0, 400, idx, g, &loss);
         ck_assert_msg(memcmp(g, base_i, p.P * sizeof *g) == 0 && loss == li,
                       "split %zu: minibatch not bit-identical", s);
+        /* no device failed and had its rows recomputed by the others (the same bits) */
+        ck_assert_msg(hg_engine_recovered_steps(e) == 0, "split %zu: a device failed", s);
     }
     free(idx);
     free(g);
