@@ -281,10 +281,11 @@ START_TEST(deterministic_bits_across_devices)
     ck_assert(memcmp(g, want, P * sizeof *g) == 0 && l == lw);
     /* split: the whole set is two blocks (1024 rows and 76), which equal
        weights give to POCL's two devices (rows 7-106 are one block: one
-       device).  Not to Oclgrind, which is not offered the variant: given the
-       large block there, the step crashed inside its uninitialised-value
-       plugin (a segfault in MemoryPool::alloc under hostMemoryStore, a buffer
-       write flushed by the device's worker thread, 2026-12-07) */
+       device).  Not to Oclgrind, which is not offered the variant: its
+       uninitialised-value plugin needs one host thread (test_determinism's
+       engines are serial for it), and given rows in this split, where the
+       device's worker thread drives it, the step crashed inside the plugin (a
+       segfault in MemoryPool::alloc under hostMemoryStore, 2026-12-07) */
     float *whole = malloc(P * sizeof *whole);
     double lwhole = 0;
     only(e, 0);
