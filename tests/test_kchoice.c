@@ -22,7 +22,10 @@
 #include "engine_internal.h"
 #include "test_expect.h"
 
-static hg_engine *engine(hg_model_kind kind, hg_gemm_backend gemm)
+/* An engine for a small model of kind on every test device (duplicates kept),
+   in deterministic mode or not, told the batch size (0: unknown). */
+static hg_engine *engine_for(hg_model_kind kind, hg_gemm_backend gemm, bool det,
+                             size_t batch)
 {
     hg_model_desc m = {.kind = kind, .inputs = 20, .outputs = 4};
     if (kind == HG_MODEL_MLP) {
@@ -38,10 +41,17 @@ static hg_engine *engine(hg_model_kind kind, hg_gemm_backend gemm)
     o.devices = &dev;
     o.gemm = gemm;
     o.no_profile_cache = true;
+    o.deterministic = det;
+    o.batch_rows = batch;
     hg_engine *e = NULL;
     hg_error err;
     ck_assert_msg(hg_engine_create(&o, &m, &e, &err) == HG_OK, "%s", err.message);
     return e;
+}
+
+static hg_engine *engine(hg_model_kind kind, hg_gemm_backend gemm)
+{
+    return engine_for(kind, gemm, false, 0);
 }
 
 static bool has_clblast(hg_engine *e, size_t i, size_t *n)
@@ -134,21 +144,7 @@ START_TEST(mlp_small_batch_starts_on_the_small_batch_path)
 {
     for (int det = 0; det < 2; det++)
         for (size_t batch = 0; batch <= 128; batch += 128) {
-            hg_model_desc m = {.kind = HG_MODEL_MLP, .inputs = 20, .outputs = 4,
-                               .nhidden = 1, .hidden = {16}};
-            hg_options dev;
-            hg_options_init(&dev);
-            dev.use_environment = false;
-            dev.keep_duplicates = true;
-            hg_engine_options o;
-            hg_engine_options_init(&o);
-            o.devices = &dev;
-            o.no_profile_cache = true;
-            o.deterministic = det;
-            o.batch_rows = batch;
-            hg_engine *e = NULL;
-            hg_error err;
-            ck_assert_msg(hg_engine_create(&o, &m, &e, &err) == HG_OK, "%s", err.message);
+            hg_engine *e = engine_for(HG_MODEL_MLP, HG_GEMM_AUTO, det, batch);
             size_t small_first = 0; /* devices that start on the small-batch path */
             for (size_t i = 0; i < hg_engine_device_count(e); i++) {
                 const hg__device *d = &e->dev[i];
