@@ -224,13 +224,14 @@ __kernel void hg_mlps_head(__global const float *h, const uint rows, const uint 
     for (uint i0 = 0; i0 < hid; i0 += 16u) {
         const uint nv = hid - i0;
         /* W2's rows i0 .. i0 + 15 transposed: wb[k * 16 + u] = W2[i0 + u, k],
-           hidden units clamped to hid - 1 (as hg_mlps_row's columns) */
+           hidden units clamped to hid - 1 (as hg_mlps_row's columns).  A class
+           at a time, so that each row of wb is written whole: POCL 3.1 makes a
+           unit at a time (reads along W2's row) a scatter into wb, which took
+           a fifth of the kernel on an AVX-512 CPU (docs/kernels.md) */
         float wb[HG_K * 16u];
-        for (uint u = 0; u < 16u; u++) {
-            __global const float *wr = params + w2off + (i0 + min(u, nv - 1u)) * HG_K;
-            for (uint k = 0; k < HG_K; k++)
-                wb[k * 16u + u] = wr[k];
-        }
+        for (uint k = 0; k < HG_K; k++)
+            for (uint u = 0; u < 16u; u++)
+                wb[k * 16u + u] = params[w2off + (i0 + min(u, nv - 1u)) * HG_K + k];
         for (uint c0 = 0; c0 < nr; c0 += HG_HR) {
             float16 acc[HG_HR];
 #pragma unroll
