@@ -22,6 +22,7 @@
 #include "engine_internal.h"
 #include "engine_knobs.h"
 #include "path_ops.h"
+#include "test_expect.h"
 #include "test_problem.h"
 
 #define ROWS 1400  /* blocks of 512: 512, 512, 376 */
@@ -266,8 +267,7 @@ static void check_model_in(hg_model_kind kind, size_t block, bool shapes, size_t
             double wi[4];
             for (size_t j = 0; j < n; j++)
                 wi[j] = j == i ? 1.0
-                        : strstr(hg_engine_device(e, j)->platform_name, "Oclgrind") ? 0.0
-                                                                                     : 2.0;
+                        : test_on_oclgrind(e, j) ? 0.0 : 2.0;
             ck_assert(hg_engine_set_weights(e, wi, n, &err) == HG_OK);
             hg__kchoice c[HG__MAX_CANDIDATES];
             size_t nc = hg__kchoice_candidates(e, &e->dev[i], c);

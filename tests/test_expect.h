@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_expect.h - the devices a test set promises (HG_TEST_EXPECT).
+ * test_expect.h - the devices a test set promises (HG_TEST_EXPECT), and which
+ * of an engine's devices is Oclgrind (test_on_oclgrind).
  *
  * CTest sets HG_TEST_EXPECT to comma-separated entries, one per device of the
  * set (tests/CMakeLists.txt): "pthread,basic" for POCL, plus "oclgrind", plus
@@ -117,6 +118,13 @@ static inline size_t test_expect_cpus(const test_expect *x)
     }
     hg_device_list_destroy(l);
     return n;
+}
+
+/* Whether engine e's device i is Oclgrind's (its platform's name): the simulator
+   that tests give tiny shapes, and some kernel variants not at all. */
+static inline bool test_on_oclgrind(const hg_engine *e, size_t i)
+{
+    return strstr(hg_engine_device(e, i)->platform_name, "Oclgrind") != NULL;
 }
 
 #endif

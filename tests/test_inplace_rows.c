@@ -19,6 +19,7 @@
 
 #include "engine_internal.h"
 #include "path_ops.h"
+#include "test_expect.h"
 #include "test_problem.h"
 
 #define ROWS 600
@@ -66,11 +67,6 @@ static hg_engine *make_engine(const test_problem *p, bool det)
     ck_assert_msg(hg_engine_create(&o, &p->m, &e, &err) == HG_OK, "%s", err.message);
     ck_assert_msg(hg_engine_set_data(e, &p->d, &err) == HG_OK, "%s", err.message);
     return e;
-}
-
-static bool oclgrind(const hg_engine *e, size_t i)
-{
-    return strstr(hg_engine_device(e, i)->platform_name, "Oclgrind") != NULL;
 }
 
 /* Only device i computes. */
@@ -163,11 +159,11 @@ static size_t check_model(hg_model_kind kind, size_t hidden, bool det)
         only(b, i);
         hg__kchoice c[HG__MAX_CANDIDATES];
         size_t nc = hg__kchoice_candidates(a, &a->dev[i], c);
-        if (oclgrind(a, i) && nc > 2)
+        if (test_on_oclgrind(a, i) && nc > 2)
             nc = 2;
         ck_assert_uint_ge(nc, 1);
         for (size_t k = 0; k < nc; k++) {
-            if (k > 0 && kind == HG_MODEL_MLP && oclgrind(a, i)) {
+            if (k > 0 && kind == HG_MODEL_MLP && test_on_oclgrind(a, i)) {
                 /* each MLP candidate on engines of its own on Oclgrind: switching
                    one engine's MLP candidate makes its uninitialised-value plugin
                    report reads the gradient's bits show are not (docs/testing.md) */

@@ -21,6 +21,7 @@
 
 #include "engine_knobs.h"
 #include "path_ops.h"
+#include "test_expect.h"
 
 #define ROWS 300
 #define F 20
@@ -104,11 +105,6 @@ static void only(hg_engine *e, size_t i)
     ck_assert_msg(hg_engine_set_weights(e, w, n, &err) == HG_OK, "%s", err.message);
 }
 
-static bool oclgrind(const hg_engine *e, size_t i)
-{
-    return strstr(hg_engine_device(e, i)->platform_name, "Oclgrind") != NULL;
-}
-
 /* The tiled shapes, in kchoice.c's order: the small-batch path is offered with each.
    A CPU device with 8-float vectors (AVX2) is offered the second list only. */
 static const unsigned all_shapes[][2] = {{16, 16}, {24, 16}, {8, 16}, {8, 32}, {12, 32}, {6, 16}};
@@ -119,7 +115,7 @@ static const unsigned avx2_shapes[][2] = {{6, 16}, {8, 16}};
 static size_t shapes_of(const hg_engine *e, size_t i, const unsigned (**s)[2])
 {
     const hg__device *d = &e->dev[i];
-    bool avx2 = d->info->type == HG_DEVICE_CPU && !oclgrind(e, i) && d->float_width == 8;
+    bool avx2 = d->info->type == HG_DEVICE_CPU && !test_on_oclgrind(e, i) && d->float_width == 8;
     *s = avx2 ? avx2_shapes : all_shapes;
     return avx2 ? sizeof avx2_shapes / sizeof avx2_shapes[0]
                 : sizeof all_shapes / sizeof all_shapes[0];
@@ -209,7 +205,7 @@ static void check_against_tiled(bool det, size_t hidden, size_t classes)
     size_t tried = 0;
     for (size_t i = 0; i < hg_engine_device_count(e); i++) {
         hg__kchoice c[HG__MAX_CANDIDATES];
-        if (oclgrind(e, i)) { /* not offered there (kchoice.c says why) */
+        if (test_on_oclgrind(e, i)) { /* not offered there (kchoice.c says why) */
             ck_assert_uint_eq(small_candidates(e, i, c), 0);
             continue;
         }
@@ -323,7 +319,7 @@ START_TEST(head_rows_same_bits)
     size_t tried = 0;
     for (size_t i = 0; i < hg_engine_device_count(ref); i++) {
         hg__kchoice c[HG__MAX_CANDIDATES];
-        if (oclgrind(ref, i) || small_candidates(ref, i, c) == 0)
+        if (test_on_oclgrind(ref, i) || small_candidates(ref, i, c) == 0)
             continue;
         hg__kchoice tiled = {HG__PATH_OWN, c[0].a, c[0].b, 0, 0, 0};
         double lt[2], ls[2];
@@ -670,7 +666,7 @@ START_TEST(prediction_runs_on_its_gemm)
     size_t tried = 0;
     for (size_t i = 0; i < hg_engine_device_count(e); i++) {
         hg__kchoice c[HG__MAX_CANDIDATES];
-        if (oclgrind(e, i))
+        if (test_on_oclgrind(e, i))
             continue;
         const unsigned (*shapes)[2];
         ck_assert_uint_eq(small_candidates(e, i, c), shapes_of(e, i, &shapes));
@@ -708,7 +704,7 @@ START_TEST(offered_where_it_fits)
     hg_engine *det = make_engine(&p, 128, true, NULL);
     hg__kchoice s = {HG__PATH_OWN, 8, 16, 0, 1, 0}; /* in every device's list */
     for (size_t i = 0; i < hg_engine_device_count(known); i++) {
-        if (oclgrind(known, i)) { /* not offered there (kchoice.c says why) */
+        if (test_on_oclgrind(known, i)) { /* not offered there (kchoice.c says why) */
             ck_assert_uint_eq(small_candidates(known, i, c), 0);
             ck_assert_uint_eq(small_candidates(det, i, c), 0);
             continue;

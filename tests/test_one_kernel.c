@@ -18,6 +18,7 @@
 
 #include "engine_internal.h"
 #include "kchoice_shapes.h"
+#include "test_expect.h"
 
 #define ROWS 1100 /* deterministic blocks of 1024 rows: two 512-row slabs in one */
 #define F 20
@@ -100,11 +101,6 @@ static hg_engine *make_engine(problem *p, size_t batch, bool det, const char *de
     return e;
 }
 
-static bool oclgrind(const hg_engine *e, size_t i)
-{
-    return strstr(hg_engine_device(e, i)->platform_name, "Oclgrind") != NULL;
-}
-
 /* Only device i computes. */
 static void only(hg_engine *e, size_t i)
 {
@@ -182,7 +178,7 @@ static void check_shape(hg_model_kind kind, bool det, size_t batch, size_t f, si
     for (size_t i = 0; i < hg_engine_device_count(e); i++) {
         hg__kchoice c[HG__MAX_CANDIDATES];
         size_t nc = candidates(e, i, 1, c);
-        if (oclgrind(e, i)) { /* not offered there (kchoice.c) */
+        if (test_on_oclgrind(e, i)) { /* not offered there (kchoice.c) */
             ck_assert_uint_eq(nc, 0);
             continue;
         }
@@ -262,7 +258,7 @@ START_TEST(deterministic_bits_across_devices)
     for (size_t i = 0; i < n; i++) {
         hg__kchoice c[HG__MAX_CANDIDATES];
         size_t nc = candidates(e, i, 1, c);
-        ck_assert_uint_ge(nc, oclgrind(e, i) ? 0 : 1);
+        ck_assert_uint_ge(nc, test_on_oclgrind(e, i) ? 0 : 1);
         for (size_t q = 0; q < nc; q++) {
             apply(e, i, &c[q]);
             only(e, i);
@@ -291,7 +287,7 @@ START_TEST(deterministic_bits_across_devices)
     only(e, 0);
     ck_assert(hg_engine_gradient(e, p.params, 0, ROWS, whole, &lwhole, &err) == HG_OK);
     for (size_t i = 0; i < n && i < 16; i++)
-        w[i] = oclgrind(e, i) ? 0 : 1;
+        w[i] = test_on_oclgrind(e, i) ? 0 : 1;
     ck_assert(hg_engine_set_weights(e, w, n, &err) == HG_OK);
     ck_assert(hg_engine_gradient(e, p.params, 0, ROWS, g, &l, &err) == HG_OK);
     size_t busy = 0;
@@ -321,17 +317,17 @@ START_TEST(offered_where_it_belongs)
     hg_engine *unknown_det = make_engine(&p, 0, true, NULL);
     for (size_t i = 0; i < hg_engine_device_count(fast); i++) {
         size_t nf = candidates(fast, i, 1, c);
-        ck_assert_uint_eq(nf, oclgrind(fast, i) ? 0 : 5);
+        ck_assert_uint_eq(nf, test_on_oclgrind(fast, i) ? 0 : 5);
         for (size_t q = 0; q < nf; q++)
             ck_assert_uint_ne(c[q].s, 0);
         size_t nd = candidates(det, i, 1, c);
-        ck_assert_uint_eq(nd, oclgrind(det, i) ? 0 : 4);
+        ck_assert_uint_eq(nd, test_on_oclgrind(det, i) ? 0 : 4);
         for (size_t q = 0; q < nd; q++)
             ck_assert_uint_eq(c[q].s, 0);
         ck_assert_uint_eq(candidates(unknown, i, 1, c), 0);
         ck_assert_uint_eq(candidates(unknown_det, i, 1, c), 0);
         hg__kchoice one = test_fused_shape(unknown, &unknown->dev[i], 0, 2, 1);
-        ck_assert(hg__kchoice_valid(fast, &fast->dev[i], &one) == !oclgrind(fast, i));
+        ck_assert(hg__kchoice_valid(fast, &fast->dev[i], &one) == !test_on_oclgrind(fast, i));
         ck_assert(!hg__kchoice_valid(unknown, &unknown->dev[i], &one));
         ck_assert(!hg__kchoice_valid(det, &det->dev[i], &one)); /* det: its own slabs */
         char name[48];
@@ -366,7 +362,7 @@ START_TEST(not_offered_beyond_local_memory)
     hg_engine *e = make_engine(&p, 128, true, NULL);
     hg__kchoice c[HG__MAX_CANDIDATES];
     for (size_t i = 0; i < hg_engine_device_count(e); i++) {
-        if (oclgrind(e, i))
+        if (test_on_oclgrind(e, i))
             continue;
         const hg_device_info *orig = e->dev[i].info;
         hg_device_info small = *orig;

@@ -20,6 +20,7 @@
 #include "engine_internal.h"
 #include "engine_knobs.h"
 #include "internal.h"
+#include "test_expect.h"
 #include "test_problem.h"
 
 #define PRED_TOL 1e-5
@@ -136,11 +137,6 @@ static hg_engine *make_engine(const hg_model_desc *m, fault_plan *f)
     return make_engine_threads(m, f, true);
 }
 
-static bool is_oclgrind(hg_engine *e, size_t i)
-{
-    return strstr(hg_engine_device(e, i)->platform_name, "Oclgrind") != NULL;
-}
-
 /* The engine's predictions of p's rows against the reference. */
 static void expect_predictions(hg_engine *e, const problem *p, const char *what)
 {
@@ -245,7 +241,7 @@ static void check_model(hg_model_kind kind, size_t outputs)
     /* One thread per device (the POCL devices: Oclgrind gets no rows). */
     e = make_engine_threads(&p.m, NULL, false);
     for (size_t i = 0; i < nd; i++)
-        w[i] = is_oclgrind(e, i) ? 0 : 1.0 + (double)i;
+        w[i] = test_on_oclgrind(e, i) ? 0 : 1.0 + (double)i;
     set_weights(e, w);
     expect_predictions(e, &p, "threads");
 

@@ -18,6 +18,7 @@
 
 #include "engine_internal.h"
 #include "kchoice_shapes.h"
+#include "test_expect.h"
 
 #define ROWS 300
 #define F 20
@@ -122,11 +123,6 @@ static void expect_reference(problem *p, hg_engine *e, size_t first, size_t coun
     free(ref);
 }
 
-static bool oclgrind(const hg_engine *e, size_t i)
-{
-    return strstr(hg_engine_device(e, i)->platform_name, "Oclgrind") != NULL;
-}
-
 static size_t small_candidates(hg_engine *e, size_t i, hg__kchoice *out)
 {
     hg__kchoice c[HG__MAX_CANDIDATES];
@@ -152,7 +148,7 @@ static void check_small_slabs(hg_model_kind kind)
     for (size_t i = 0; i < hg_engine_device_count(e); i++) {
         hg__kchoice c[HG__MAX_CANDIDATES];
         size_t nc = small_candidates(e, i, c);
-        if (oclgrind(e, i)) { /* not offered there (kchoice.c says why) */
+        if (test_on_oclgrind(e, i)) { /* not offered there (kchoice.c says why) */
             ck_assert_uint_eq(nc, 0);
             continue;
         }
@@ -217,12 +213,12 @@ START_TEST(offered_where_they_belong)
     hg_engine *known = make_engine(&p, 128, false), *unknown = make_engine(&p, 0, false);
     hg_engine *det = make_engine(&p, 128, true);
     for (size_t i = 0; i < hg_engine_device_count(known); i++) {
-        ck_assert_uint_eq(small_candidates(known, i, c), oclgrind(known, i) ? 0 : 5);
+        ck_assert_uint_eq(small_candidates(known, i, c), test_on_oclgrind(known, i) ? 0 : 5);
         ck_assert_uint_eq(small_candidates(unknown, i, c), 0);
         ck_assert_uint_eq(small_candidates(det, i, c), 0);
         /* a small-slab choice is not valid without a batch size */
         hg__kchoice s = test_fused_shape(unknown, &unknown->dev[i], 0, 2, 0);
-        ck_assert(hg__kchoice_valid(known, &known->dev[i], &s) == !oclgrind(known, i));
+        ck_assert(hg__kchoice_valid(known, &known->dev[i], &s) == !test_on_oclgrind(known, i));
         ck_assert(!hg__kchoice_valid(unknown, &unknown->dev[i], &s));
         ck_assert(!hg__kchoice_valid(det, &det->dev[i], &s));
     }
