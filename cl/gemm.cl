@@ -256,16 +256,24 @@ inline size_t hg_arow(const uint i, __global const uint *aidx, const uint aioff,
     return aindexed ? (size_t)(aidx[aioff + i] - abase) : (size_t)i;
 }
 
-/* C = A B (+ epilogue).  A: M x K, B: K x N. */
-__kernel void hg_gemm_nn(const uint M, const uint N, const uint K,
-                         __global const float *A, const uint aoff, const uint lda,
-                         __global const uint *aidx, const uint aioff, const uint abase,
-                         const uint aindexed,
-                         __global const float *B, const uint boff, const uint ldb,
-                         __global float *C, const uint coff, const uint ldc,
-                         __global const float *bias, const uint bias_off,
-                         __global const float *mask, const uint moff, const uint ldm,
-                         const uint flags)
+/* hg_gemm_nn's and hg_gemm_tn's parameters, and their arguments passed on. */
+#define HG_GEMM_PARAMS                                                         \
+    const uint M, const uint N, const uint K, __global const float *A,         \
+        const uint aoff, const uint lda, __global const uint *aidx,            \
+        const uint aioff, const uint abase, const uint aindexed,               \
+        __global const float *B, const uint boff, const uint ldb,              \
+        __global float *C, const uint coff, const uint ldc,                    \
+        __global const float *bias, const uint bias_off,                       \
+        __global const float *mask, const uint moff, const uint ldm,           \
+        const uint flags
+#define HG_GEMM_ARGS                                                           \
+    M, N, K, A, aoff, lda, aidx, aioff, abase, aindexed, B, boff, ldb, C,      \
+        coff, ldc, bias, bias_off, mask, moff, ldm, flags
+
+/* C = A B (+ epilogue).  A: M x K, B: K x N.  Functions, this and
+   hg_gemm_tn_block, so that mlp_small.cl's hg_mlps_wgrad runs the same code
+   on the same global ids. */
+static inline void hg_gemm_nn_block(HG_GEMM_PARAMS)
 {
     HG_ORIGIN
     __global const float *ar[HG_TM];
@@ -290,16 +298,13 @@ __kernel void hg_gemm_nn(const uint M, const uint N, const uint K,
     hg_store(acc, M, N, i0, j0, is, js, C, coff, ldc, bias, bias_off, mask, moff, ldm, flags);
 }
 
+__kernel void hg_gemm_nn(HG_GEMM_PARAMS)
+{
+    hg_gemm_nn_block(HG_GEMM_ARGS);
+}
+
 /* C = A^T B (+ epilogue).  A: K x M (stored), B: K x N. */
-__kernel void hg_gemm_tn(const uint M, const uint N, const uint K,
-                         __global const float *A, const uint aoff, const uint lda,
-                         __global const uint *aidx, const uint aioff, const uint abase,
-                         const uint aindexed,
-                         __global const float *B, const uint boff, const uint ldb,
-                         __global float *C, const uint coff, const uint ldc,
-                         __global const float *bias, const uint bias_off,
-                         __global const float *mask, const uint moff, const uint ldm,
-                         const uint flags)
+static inline void hg_gemm_tn_block(HG_GEMM_PARAMS)
 {
     HG_ORIGIN
     uint ac[HG_TM];
@@ -339,6 +344,11 @@ __kernel void hg_gemm_tn(const uint M, const uint N, const uint K,
         }
     }
     hg_store(acc, M, N, i0, j0, is, js, C, coff, ldc, bias, bias_off, mask, moff, ldm, flags);
+}
+
+__kernel void hg_gemm_tn(HG_GEMM_PARAMS)
+{
+    hg_gemm_tn_block(HG_GEMM_ARGS);
 }
 
 /*
