@@ -2,7 +2,7 @@
 #pragma OPENCL FP_CONTRACT OFF
 /*
  * mlp_small.cl - the MLP's small-batch kernels (src/exec/mlp_small.c): an MLP
- * with one hidden layer and a softmax output in four launches per batch
+ * with one hidden layer and a softmax output in three launches per batch
  * record instead of the tiled path's twelve:
  *
  *   1. hg_gemm_nn (gemm.cl): H = relu(X W1 + b1), an index step's rows of X
@@ -13,10 +13,16 @@
  *      and G2 = dLoss/dlogits (a row a vector lane, as hg_softmax_out), and
  *      the backpropagated G1 = (G2 W2^T) masked by ReLU'(H) (16 hidden units
  *      a vector, W2's 16 rows for them transposed into private memory);
- *   3. hg_gemm_nn (gemm.cl): dW1 = X^T G1 from X^T, per record (hg_gemm_tn's
- *      fma chain: the same bits);
- *   4. hg_mlps_tail: dW2 = H^T G2, the bias gradients (column sums of G1
- *      and G2) and the loss, per record.
+ *   3. hg_mlps_wgrad, per record: dW1 = X^T G1 by gemm.cl's blocks (as
+ *      hg_gemm_tn on X's rows in place, or hg_gemm_nn on X^T: the same fma
+ *      chain, the same bits), and beside them, in the same launch, the
+ *      tail's work-items: dW2 = H^T G2, the bias gradients (column sums of
+ *      G1 and G2) and the loss.
+ *
+ * Two programs are built from this file: without HG_MLPS_WGRAD, the head
+ * (after detmath.cl and transpose.cl), once for the model's classes; with
+ * it, hg_mlps_wgrad (after gemm.cl, built with the choice's tile), once for
+ * the classes and the tile.  Each compiles only its own kernel.
  *
  * Bits: every value is computed with the operations, in the order, of the
  * tiled path (tiled.c with gemm.cl and model.cl's hg_softmax_out,
@@ -41,6 +47,9 @@
 
 #ifndef HG_K
 #error "HG_K (classes) must be defined"
+#endif
+#if defined(HG_MLPS_WGRAD) && !defined(HG_GEMM_PARAMS)
+#error "hg_mlps_wgrad needs gemm.cl before this file"
 #endif
 /* vectors of 16 classes a row's logits take */
 #define HG_KV ((HG_K + 15u) / 16u)
@@ -81,6 +90,7 @@ static inline void hg_mlps_store(float16 v, __global float *q, const uint nvalid
         q[c] = t[c];
 }
 
+#ifndef HG_MLPS_WGRAD /* the head's program */
 /*
  * 16 floats of W2's row p from class 16 v on (params at w2off, HG_K a row);
  * classes past HG_K are any finite or non-finite value (never used).  One
@@ -256,6 +266,8 @@ __kernel void hg_mlps_head(__global const float *h, const uint rows, const uint 
     }
 }
 
+#else /* the weight gradient's program, after gemm.cl */
+
 /*
  * Column sums of columns j0 .. j0 + 15 of g (n x N, ld N) into out[0 ..],
  * as hg_colsum_partial over blocks of cb rows then hg_colsum_finish over the
@@ -379,23 +391,21 @@ static inline void hg_mlps_dw2(__global const float *h, __global const float *g2
 }
 
 /*
- * Of the gradient record of rows [lo, lo + n) of the batch's buffers (h,
- * g1: rows x hid; g2: rows x HG_K; loss: rows), all but dW1: W2 at
- * rec + w2off, b1 at rec + b1off, b2 at rec + b2off, the loss at
- * rec + lossoff, into grad.
- *
- * 1-D global size t + t4 + ceil(HG_K / 16), t = ceil(hid / 16),
- * t4 = ceil(hid / 64): work-item w < t computes dW2's rows 16 w ..;
- * t <= w < t + t4 the b1 sums of columns 64 (w - t) ..; t + t4 <= w the b2
- * sums of columns 16 (w - t - t4) .. and (the first of them) the loss.
+ * The tail's work-item w (hg_mlps_wgrad, below): of the gradient record of
+ * rows [lo, lo + n) of the batch's buffers (h, g1: rows x hid; g2: rows x
+ * HG_K; loss: rows), into record rec of grad (W2 at w2off, b1 at b1off, b2
+ * at b2off, the loss at lossoff): dW2's rows 16 w .. (w < t), the b1
+ * sums of columns 64 (w - t) .. (t <= w < t + t4) or the b2 sums of columns
+ * 16 (w - t - t4) .. and (the first of them) the loss; nothing past those.
  */
-__kernel void hg_mlps_tail(__global const float *h, __global const float *g1,
-                           __global const float *g2, __global const float *loss,
-                           const uint lo, const uint n, const uint hid, const uint cb,
-                           __global float *grad, const uint rec, const uint b1off,
-                           const uint w2off, const uint b2off, const uint lossoff)
+static inline void hg_mlps_tail_item(const uint w, __global const float *h,
+                                     __global const float *g1, __global const float *g2,
+                                     __global const float *loss, const uint lo, const uint n,
+                                     const uint hid, const uint cb, __global float *grad,
+                                     const uint rec, const uint b1off, const uint w2off,
+                                     const uint b2off, const uint lossoff)
 {
-    const uint w = (uint)get_global_id(0), t = (hid + 15u) / 16u, t4 = (hid + 63u) / 64u;
+    const uint t = (hid + 15u) / 16u, t4 = (hid + 63u) / 64u;
     __global float *out = grad + rec;
     h += (size_t)lo * hid;
     g1 += (size_t)lo * hid;
@@ -412,3 +422,36 @@ __kernel void hg_mlps_tail(__global const float *h, __global const float *g1,
                          j0 == 0 ? out + lossoff : NULL);
     }
 }
+
+/*
+ * The record's dW1 GEMM and the rest of its gradient in one launch (gemm.cl
+ * built into the same program with the choice's tile: mlp_small.c): dW1 into C by
+ * hg_gemm_tn's blocks (ta != 0: X^T G1 on X's rows in place) or hg_gemm_nn's
+ * (X^T G1 from the batch's X^T), and the rest of the record into C too (C is
+ * the gradient records' buffer).  2-D global size (gx, gy + ty): the ids
+ * (x, y < gy) are the GEMM's own launch (gemm_call.c), the same block on the
+ * same ids; (x, y >= gy) is the tail's work-item (y - gy) gx + x.  One
+ * command fewer a batch, and the tail's work-items beside the GEMM's blocks
+ * (docs/kernels.md, "The tail in the weight gradient's launch").  The same
+ * code on the same values: the same bits.
+ */
+__kernel void hg_mlps_wgrad(HG_GEMM_PARAMS, const uint gy, __global const float *h,
+                            __global const float *g1, __global const float *g2,
+                            __global const float *loss, const uint lo, const uint n,
+                            const uint hid, const uint cb, const uint rec, const uint b1off,
+                            const uint w2off, const uint b2off, const uint lossoff,
+                            const uint ta)
+{
+    const uint y = (uint)get_global_id(1);
+    if (y < gy) {
+        if (ta)
+            hg_gemm_tn_block(HG_GEMM_ARGS);
+        else
+            hg_gemm_nn_block(HG_GEMM_ARGS);
+        return;
+    }
+    const uint w = (y - gy) * (uint)get_global_size(0) + (uint)get_global_id(0);
+    hg_mlps_tail_item(w, h, g1, g2, loss, lo, n, hid, cb, C, rec, b1off, w2off, b2off,
+                      lossoff);
+}
+#endif /* HG_MLPS_WGRAD */

@@ -21,6 +21,7 @@
 
 #include "engine_knobs.h"
 #include "path_ops.h"
+#include "program.h"
 #include "test_expect.h"
 
 #define ROWS 300
@@ -64,8 +65,10 @@ static void free_problem(problem *p)
     free(p->params);
 }
 
-static hg_engine *make_engine_knobs(problem *p, size_t batch, bool det, const char *devices,
-                                     const hg__engine_knobs *knobs)
+/* An engine on devices (NULL: all) for batches of batch rows with knobs, loading
+   and exporting prebuilt binaries in bins (NULL: none), its data set p's. */
+static hg_engine *make_engine_bins(problem *p, size_t batch, bool det, const char *devices,
+                                    const hg__engine_knobs *knobs, const char *bins)
 {
     hg_options dev;
     hg_options_init(&dev);
@@ -80,6 +83,7 @@ static hg_engine *make_engine_knobs(problem *p, size_t batch, bool det, const ch
     o.deterministic = det;
     if (det)
         o.block_rows = 64;
+    o.binary_dir = bins;
     hg_engine *e = NULL;
     hg_error err;
     ck_assert_msg(hg__engine_create_knobs(&o, knobs, &p->m, &e, &err) == HG_OK, "%s",
@@ -87,6 +91,12 @@ static hg_engine *make_engine_knobs(problem *p, size_t batch, bool det, const ch
     hg_dataset_desc ds = {ROWS, F, p->x, NULL, p->l};
     ck_assert_msg(hg_engine_set_data(e, &ds, &err) == HG_OK, "%s", err.message);
     return e;
+}
+
+static hg_engine *make_engine_knobs(problem *p, size_t batch, bool det, const char *devices,
+                                     const hg__engine_knobs *knobs)
+{
+    return make_engine_bins(p, batch, det, devices, knobs, NULL);
 }
 
 static hg_engine *make_engine(problem *p, size_t batch, bool det, const char *devices)
@@ -194,19 +204,22 @@ static void index_step(problem *p, hg_engine *e, const size_t *idx, size_t n, fl
  * path's bits with the same tile (the same operations in the same order),
  * on consecutive rows and on an index step (rows read in place), in fast
  * mode and in deterministic mode (blocks of 64 rows: several records a
- * batch, an unaligned range).
+ * batch, an unaligned range).  og: on Oclgrind only, offered the path by the
+ * small_on_oclgrind knob (without it, Oclgrind is offered none).
  */
-static void check_against_tiled(bool det, size_t hidden, size_t classes)
+static void check_against_tiled_on(bool det, size_t hidden, size_t classes, bool og)
 {
     problem p;
     make_problem(&p, hidden, classes);
-    hg_engine *e = make_engine(&p, 40, det, NULL);
+    const hg__engine_knobs knobs = {.small_on_oclgrind = og};
+    hg_engine *e = make_engine_knobs(&p, 40, det, NULL, &knobs);
     float *gs = malloc(p.P * sizeof *gs), *gt = malloc(p.P * sizeof *gt);
     size_t tried = 0;
     for (size_t i = 0; i < hg_engine_device_count(e); i++) {
         hg__kchoice c[HG__MAX_CANDIDATES];
-        if (test_on_oclgrind(e, i)) { /* not offered there (kchoice.c says why) */
-            ck_assert_uint_eq(small_candidates(e, i, c), 0);
+        if (test_on_oclgrind(e, i) != og) {
+            if (!og) /* not offered there (kchoice.c says why) */
+                ck_assert_uint_eq(small_candidates(e, i, c), 0);
             continue;
         }
         const unsigned (*shapes)[2];
@@ -252,11 +265,22 @@ static void check_against_tiled(bool det, size_t hidden, size_t classes)
         }
         tried++;
     }
-    ck_assert_uint_ge(tried, 2);
+    if (og) { /* Oclgrind where the test set promises it, and then it ran */
+        test_expect x;
+        test_expect_load(&x);
+        ck_assert_uint_eq(tried, test_expect_has(&x, "oclgrind") ? 1 : 0);
+    } else {
+        ck_assert_uint_ge(tried, 2);
+    }
     free(gs);
     free(gt);
     hg_engine_destroy(e);
     free_problem(&p);
+}
+
+static void check_against_tiled(bool det, size_t hidden, size_t classes)
+{
+    check_against_tiled_on(det, hidden, classes, false);
 }
 
 START_TEST(fast_mode_matches_reference_and_tiled) { check_against_tiled(false, H, K); }
@@ -274,6 +298,71 @@ END_TEST
    it (80: hg_mlps_tail's b1 sums in two work-items, the second partial), and
    3 classes (W2's rows loaded with clamps near the end of the parameters). */
 START_TEST(wide_hidden_few_classes) { check_against_tiled(true, 80, 3); }
+END_TEST
+
+/*
+ * On Oclgrind, offered the path by the small_on_oclgrind knob: the same
+ * comparisons, under Oclgrind's bounds, race and API checks (this case's
+ * ctest runs without the uninitialised-value plugin: kchoice.c says why the
+ * path is not offered there), with the weight gradient on X^T (Oclgrind's
+ * own choice: not a CPU device) and, in deterministic mode, several records
+ * a batch.  Registered only where the test set has Oclgrind; the count of
+ * devices it ran on is checked against the set either way.
+ */
+START_TEST(kernels_checked_on_oclgrind) { check_against_tiled_on(false, H, K, true); }
+END_TEST
+
+START_TEST(kernels_checked_on_oclgrind_det) { check_against_tiled_on(true, H, K, true); }
+END_TEST
+
+/*
+ * A batch record is three commands on the small-batch path: the forward GEMM,
+ * the head and hg_mlps_wgrad (dW1 and the rest of the record in one launch).
+ * On each POCL device, its parameters and records shared with the host (no
+ * command moves them: shared_mem.h), W1 not packed (the gemm_pack knob at 1),
+ * on X^T and in place (the first_wgrad knob): a step of 40 consecutive rows
+ * (the engine's batch: one batch of one record, in fast mode) takes 3.
+ * (Records in deterministic mode: the bits tests above.)
+ */
+START_TEST(three_commands_a_record)
+{
+    problem p;
+    make_problem(&p, H, K);
+    float *g = malloc(p.P * sizeof *g);
+    ck_assert(g);
+    size_t tried = 0;
+    for (unsigned wg = 1; wg <= 2; wg++) {
+        const hg__engine_knobs kn = {.gemm_pack = 1, .first_wgrad = wg};
+        hg_engine *e = make_engine_knobs(&p, 40, false, "platform:Portable", &kn);
+        for (size_t i = 0; i < hg_engine_device_count(e); i++) {
+            hg__device *d = &e->dev[i];
+            hg__kchoice c[HG__MAX_CANDIDATES];
+            ck_assert_uint_gt(small_candidates(e, i, c), 0);
+            only(e, i);
+            use(e, i, &c[0]);
+            hg_error err;
+            double loss;
+            uint64_t cmds[2];
+            for (int s = 0; s < 3; s++) { /* the first step checks the kernels */
+                uint64_t before = d->ncmds;
+                ck_assert_msg(hg_engine_gradient(e, p.params, 3, 40, g, &loss, &err) == HG_OK,
+                              "%s: %s", d->what, err.message);
+                if (s)
+                    cmds[s - 1] = d->ncmds - before;
+            }
+            still_small(e, i, &c[0], d->what);
+            ck_assert_ptr_nonnull(d->params_host);
+            for (int s = 0; s < 2; s++)
+                ck_assert_msg(cmds[s] == 3, "%s (%s): %llu commands a step, not 3", d->what,
+                              wg == 1 ? "X^T" : "in place", (unsigned long long)cmds[s]);
+            tried++;
+        }
+        hg_engine_destroy(e);
+    }
+    ck_assert_uint_ge(tried, 4); /* POCL's two devices, both ways */
+    free(g);
+    free_problem(&p);
+}
 END_TEST
 
 /*
@@ -378,6 +467,22 @@ static void expect_same_steps(const problem *p, const float *g, const double *l,
                   "%s: %s", how, what);
 }
 
+/* The first small-batch candidate of device i on engines a and b (the same devices,
+   other knobs): three_steps' gradients and losses the same bits, else "how: what";
+   ga, gb: 3 P floats each. */
+static void expect_same_small(problem *p, hg_engine *a, hg_engine *b, size_t i, float *ga,
+                              float *gb, const char *how, const char *what)
+{
+    hg__kchoice c[HG__MAX_CANDIDATES];
+    ck_assert_uint_gt(small_candidates(a, i, c), 0);
+    double la[3], lb[3];
+    three_steps(p, a, i, &c[0], ga, la, how);
+    three_steps(p, b, i, &c[0], gb, lb, how);
+    still_small(a, i, &c[0], how);
+    still_small(b, i, &c[0], how);
+    expect_same_steps(p, gb, lb, ga, la, how, what);
+}
+
 /*
  * hg__gemm_k_rows: the GEMM's K blocks bound the operand that is read again
  * for every block of the other, B (k x n) where C goes out by block rows, A
@@ -417,6 +522,111 @@ START_TEST(k_blocks_follow_the_order)
     }
     hg_engine_destroy(er);
     hg_engine_destroy(ec);
+    free_problem(&p);
+}
+END_TEST
+
+/*
+ * The weight gradient's GEMM in K blocks (gemm_kblock knob at 1: blocks of
+ * about 16 rows, each call going on from the last) gives the bits of one
+ * call; hg_mlps_wgrad runs the rest of the record with the first block's
+ * call and the others are plain GEMMs (gemm_call.c).  On each POCL device,
+ * on X^T and in place, in fast and deterministic mode.
+ */
+START_TEST(k_blocks_same_bits)
+{
+    problem p;
+    make_problem(&p, H, K);
+    float *ga = malloc(3 * p.P * sizeof *ga), *gb = malloc(3 * p.P * sizeof *gb);
+    ck_assert(ga && gb);
+    size_t tried = 0;
+    for (unsigned wg = 1; wg <= 2; wg++) {
+        const hg__engine_knobs one = {.first_wgrad = wg},
+                               blocks = {.first_wgrad = wg, .gemm_kblock = 1};
+        for (int det = 0; det < 2; det++) {
+            hg_engine *e1 = make_engine_knobs(&p, 40, det, "platform:Portable", &one);
+            hg_engine *eb = make_engine_knobs(&p, 40, det, "platform:Portable", &blocks);
+            for (size_t i = 0; i < hg_engine_device_count(e1); i++) {
+                /* dW1 of the 100-row step: K blocks with the knob, one call without */
+                const hg__gemm_args g = {.ta = wg == 2, .m = F, .n = H, .k = 100};
+                ck_assert_uint_lt(hg__gemm_k_rows(&eb->dev[i], &g), 100);
+                ck_assert_uint_eq(hg__gemm_k_rows(&e1->dev[i], &g), 100);
+                char how[200];
+                snprintf(how, sizeof how, "mlp-small on %s (%s, %s)",
+                         hg_engine_device(e1, i)->name, det ? "deterministic" : "fast",
+                         wg == 1 ? "X^T" : "in place");
+                expect_same_small(&p, e1, eb, i, ga, gb, how,
+                                  "in K blocks, not the bits of one call");
+                tried++;
+            }
+            hg_engine_destroy(e1);
+            hg_engine_destroy(eb);
+        }
+    }
+    ck_assert_uint_ge(tried, 8); /* POCL's two devices, both ways, both modes */
+    free(ga);
+    free(gb);
+    free_problem(&p);
+}
+END_TEST
+
+/*
+ * Binaries exported before the weight gradient had a program of its own
+ * (docs/programs.md): on each POCL device, the small-batch path's programs
+ * exported (its first candidate), then its mlp-wgrad-... binary removed, a
+ * device that must load prebuilt binaries (the offline knob) refuses the
+ * path ("missing", HG_BUILD), and calibration gives it another path from the
+ * same export, which computes the reference's gradient.
+ */
+START_TEST(export_without_wgrad_refused)
+{
+    problem p;
+    make_problem(&p, H, K);
+    char bins[64];
+    snprintf(bins, sizeof bins, "/tmp/hg-test-bins-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(bins));
+    float *g = malloc(p.P * sizeof *g);
+    ck_assert(g);
+    const hg__engine_knobs online = {.store_programs = true}, offline = {.offline = true};
+    hg_engine *e = make_engine_bins(&p, 40, false, "platform:Portable", &online, bins);
+    hg_error err;
+    size_t n = hg_engine_device_count(e);
+    hg__kchoice c[16][HG__MAX_CANDIDATES];
+    ck_assert_uint_le(n, 16);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_uint_gt(small_candidates(e, i, c[i]), 0);
+        use(e, i, &c[i][0]);
+    }
+    ck_assert_msg(hg_engine_export_binaries(e, bins, &err) == HG_OK, "%s", err.message);
+    for (size_t i = 0; i < n; i++) {
+        char label[64];
+        snprintf(label, sizeof label, "mlp-wgrad-k%u-%ux%u", K, c[i][0].a, c[i][0].b);
+        char *path = hg__prebuilt_path(bins, e->dev[i].info, label);
+        ck_assert_ptr_nonnull(path);
+        ck_assert_msg(remove(path) == 0, "%s: no %s to remove", e->dev[i].what, path);
+        free(path);
+    }
+    hg_engine_destroy(e);
+    e = make_engine_bins(&p, 40, false, "platform:Portable", &offline, bins);
+    ck_assert_uint_eq(hg_engine_device_count(e), n);
+    for (size_t i = 0; i < n; i++) {
+        hg__device *d = &e->dev[i];
+        ck_assert_int_eq(hg__kchoice_apply(e, d, d->li, &c[i][0], &err), HG_BUILD);
+        ck_assert_msg(strstr(err.message, "mlp-wgrad") && strstr(err.message, "missing"), "%s",
+                      err.message);
+    }
+    ck_assert_msg(hg_engine_calibrate(e, &err) == HG_OK, "%s", err.message);
+    for (size_t i = 0; i < n; i++) {
+        hg__device *d = &e->dev[i];
+        ck_assert_msg(d->ops != &hg__ops_mlp_small && !d->quarantined, "%s", d->what);
+        only(e, i);
+        expect_reference(&p, e, 3, 37, g, d->what);
+    }
+    hg_engine_destroy(e);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", bins);
+    ck_assert_int_eq(system(cmd), 0);
+    free(g);
     free_problem(&p);
 }
 END_TEST
@@ -514,17 +724,10 @@ START_TEST(first_wgrad_same_bits)
             ck_assert(hg__mlp_small_in_place(&own) ==
                       (d->info->type == HG_DEVICE_CPU && d->info->compute_units > 1 &&
                        d->float_width > 8));
-            hg__kchoice c[HG__MAX_CANDIDATES];
-            ck_assert_uint_gt(small_candidates(ex, i, c), 0);
             char how[200];
             snprintf(how, sizeof how, "mlp-small on %s (%s)", hg_engine_device(ex, i)->name,
                      det ? "deterministic" : "fast");
-            double la[3], lb[3];
-            three_steps(&p, ex, i, &c[0], ga, la, how);
-            three_steps(&p, ei, i, &c[0], gb, lb, how);
-            still_small(ex, i, &c[0], how);
-            still_small(ei, i, &c[0], how);
-            expect_same_steps(&p, gb, lb, ga, la, how, "in place, not the bits on X^T");
+            expect_same_small(&p, ex, ei, i, ga, gb, how, "in place, not the bits on X^T");
             tried++;
         }
         hg_engine_destroy(ex);
@@ -887,6 +1090,7 @@ int main(void)
     tcase_add_test(tc, deterministic_mode_gives_tiled_bits);
     tcase_add_test(tc, prediction_runs_on_its_gemm);
     tcase_add_test(tc, older_prebuilt_head_refused);
+    tcase_add_test(tc, three_commands_a_record);
     suite_add_tcase(s, tc);
     /* the other shapes and the race: a ctest of its own (CK_RUN_CASE,
        tests/CMakeLists.txt), as under ASan with Oclgrind the whole took 474 s */
@@ -904,10 +1108,19 @@ int main(void)
     tcase_add_test(kn, head_rows_same_bits);
     tcase_add_test(kn, gemm_order_same_bits);
     tcase_add_test(kn, k_blocks_follow_the_order);
+    tcase_add_test(kn, k_blocks_same_bits);
+    tcase_add_test(kn, export_without_wgrad_refused);
     tcase_add_test(kn, first_wgrad_same_bits);
     tcase_add_test(kn, packed_same_bits);
     tcase_add_test(kn, knob_values_refused);
     suite_add_tcase(s, kn);
+    /* the kernels under Oclgrind's checks, without its uninitialised-value plugin: a
+       ctest of its own where the test set has Oclgrind (tests/CMakeLists.txt) */
+    TCase *og = tcase_create("oclgrind");
+    tcase_set_timeout(og, 600);
+    tcase_add_test(og, kernels_checked_on_oclgrind);
+    tcase_add_test(og, kernels_checked_on_oclgrind_det);
+    suite_add_tcase(s, og);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -375,6 +375,7 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     eng->fused_cols = knobs->fused_cols;
     eng->no_prefetch = knobs->no_prefetch;
     eng->all_tiles = knobs->all_tiles;
+    eng->small_on_oclgrind = knobs->small_on_oclgrind;
     eng->update_parts = knobs->update_parts;
     eng->host_cpus = hg__usable_cpus();
     eng->host_l2 = hg__host_l2_bytes();

@@ -461,6 +461,8 @@ struct hg_engine {
                                          device, 1 for none (a knob); 0: by the device */
     bool             all_tiles;       /* every device offered every tiled GEMM block (a
                                          knob; kchoice.c) */
+    bool             small_on_oclgrind; /* Oclgrind offered the small-batch MLP path
+                                           (a knob; kchoice.c) */
     bool             no_prefetch;     /* the fused kernels fetch no rows ahead on CPU
                                          devices (a knob; fused.c) */
     unsigned         update_parts;    /* > 0: a training step's update in this many

@@ -89,6 +89,10 @@ typedef struct hg__engine_knobs {
                               also a CPU with AVX2's registers, which races two
                               (kchoice.c; tests: every block's bits on every
                               device) */
+    bool small_on_oclgrind; /* Oclgrind is offered the small-batch MLP path too
+                               (kchoice.c says why it is not), so that a test can
+                               run its kernels under Oclgrind's bounds and race
+                               checks */
     unsigned update_parts; /* > 0: a training step's optimizer update in this many
                               parts at once, the caller's and up to 3 device workers'
                               (as many as the engine has devices; tests: any number

@@ -27,7 +27,7 @@ hg_status hg__gemm_build(hg_engine *eng, hg__device *d, unsigned tm, unsigned tn
 }
 
 static hg_status gemm_launch(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
-                             const hg__gemm_args *g, hg_error *err);
+                             const hg__gemm_args *g, const hg__gemm_extra *x, hg_error *err);
 
 size_t hg__gemm_k_rows(const hg__device *d, const hg__gemm_args *g)
 {
@@ -49,6 +49,12 @@ size_t hg__gemm_k_rows(const hg__device *d, const hg__gemm_args *g)
 hg_status hg__gemm_call(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
                         const hg__gemm_args *g, hg_error *err)
 {
+    return hg__gemm_call_with(d, kern, tm, tn, g, NULL, err);
+}
+
+hg_status hg__gemm_call_with(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
+                             const hg__gemm_args *g, const hg__gemm_extra *x, hg_error *err)
+{
     /* K in blocks of equal size, each holding at most d->gemm_kblock bytes of the
        operand that is read again and again (hg__gemm_k_rows): a block is read from
        L2, where all of it (B = W1, 784 x 256 floats, in the MLP's first layer)
@@ -57,7 +63,7 @@ hg_status hg__gemm_call(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
        so the same bits as one call (docs/kernels.md, "The GEMM's K blocks"). */
     const size_t kb = hg__gemm_k_rows(d, g);
     if (kb >= g->k)
-        return gemm_launch(d, kern, tm, tn, g, err);
+        return gemm_launch(d, x ? x->kern : kern, tm, tn, g, x, err);
     hg_status st = HG_OK;
     for (size_t k0 = 0; k0 < g->k && st == HG_OK; k0 += kb) {
         hg__gemm_args c = *g;
@@ -75,7 +81,9 @@ hg_status hg__gemm_call(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
             c.flags |= 8u;
         if (k0 + c.k < g->k)
             c.flags &= 8u; /* the epilogue once, on the whole sum */
-        st = gemm_launch(d, kern, tm, tn, &c, err);
+        /* x's work-items with the first call, the others the GEMM's own */
+        st = x && !k0 ? gemm_launch(d, x->kern, tm, tn, &c, x, err)
+                      : gemm_launch(d, kern, tm, tn, &c, NULL, err);
     }
     return st;
 }
@@ -96,9 +104,12 @@ bool hg__gemm_by_columns(const hg__device *d, size_t m, size_t n)
 }
 
 static hg_status gemm_launch(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
-                             const hg__gemm_args *g, hg_error *err)
+                             const hg__gemm_args *g, const hg__gemm_extra *x, hg_error *err)
 {
-    const char *name = g->ta ? "hg_gemm_tn" : "hg_gemm_nn";
+    const char *name = x ? x->name : g->ta ? "hg_gemm_tn" : "hg_gemm_nn";
+    if (x && x->nargs > HG__GEMM_EXTRA_ARGS)
+        return hg__error_set(err, HG_INTERNAL, 0, "%s on %s: %zu extra arguments", name,
+                             d->what, x->nargs);
     static const hg__arows consecutive = {NULL, 0, 0};
     const hg__arows *ar = g->ar ? g->ar : &consecutive;
     if (g->aoff > 0xffffffffu || g->boff > 0xffffffffu || g->coff > 0xffffffffu ||
@@ -120,20 +131,29 @@ static hg_status gemm_launch(hg__device *d, cl_kernel kern, size_t tm, size_t tn
     cl_mem a = g->a, b = g->b, c = g->c;
     cl_mem mk = g->mask ? g->mask : d->params, idx = ar->idx ? ar->idx : a;
     cl_uint uio = (cl_uint)ar->ioff, ubase = (cl_uint)ar->base, uind = ar->idx ? 1u : 0u;
-    hg__karg args[] = {HG_U32(um),  HG_U32(un),  HG_U32(uk),  HG_MEM(a),         HG_U32(ua),
-                       HG_U32(ula), HG_MEM(idx), HG_U32(uio), HG_U32(ubase),     HG_U32(uind),
-                       HG_MEM(b),   HG_U32(ub),  HG_U32(ulb), HG_MEM(c),
-                       HG_U32(uc),  HG_U32(ulc), HG_MEM(d->params), HG_U32(ubo), HG_MEM(mk),
-                       HG_U32(zero), HG_U32(ulm), HG_U32(fl)};
-    hg_status st = hg__set_args(d, kern, name, args, 22, err);
     size_t nb = (g->n + tn - 1) / tn, mb = (g->m + tm - 1) / tm;
     size_t gws[2] = {cols ? mb : nb, cols ? nb : mb};
     /* any local size gives the same bits: one work-item per group on CPUs */
     size_t maxwg = d->info->max_work_group_size ? d->info->max_work_group_size : 1;
     size_t cpu[2] = {1, 1}, other[2] = {maxwg < 8 ? maxwg : 8, 1};
+    const size_t *lws = d->info->type == HG_DEVICE_CPU ? cpu : other;
+    /* x's work-items in rows of the first dimension's size (hg__launch rounds it
+       up to the local size) after the GEMM's gy rows */
+    const size_t gx = (gws[0] + lws[0] - 1) / lws[0] * lws[0];
+    cl_uint gy = (cl_uint)gws[1];
+    if (x)
+        gws[1] += (x->items + gx - 1) / gx;
+    hg__karg args[22 + 1 + HG__GEMM_EXTRA_ARGS] = {
+        HG_U32(um),  HG_U32(un),  HG_U32(uk),  HG_MEM(a),         HG_U32(ua),
+        HG_U32(ula), HG_MEM(idx), HG_U32(uio), HG_U32(ubase),     HG_U32(uind),
+        HG_MEM(b),   HG_U32(ub),  HG_U32(ulb), HG_MEM(c),
+        HG_U32(uc),  HG_U32(ulc), HG_MEM(d->params), HG_U32(ubo), HG_MEM(mk),
+        HG_U32(zero), HG_U32(ulm), HG_U32(fl), HG_U32(gy)};
+    for (size_t i = 0; x && i < x->nargs; i++)
+        args[23 + i] = x->args[i];
+    hg_status st = hg__set_args(d, kern, name, args, x ? 23 + x->nargs : 22, err);
     if (st == HG_OK)
-        st = hg__launch(d, kern, 2, gws, d->info->type == HG_DEVICE_CPU ? cpu : other, name,
-                        err);
+        st = hg__launch(d, kern, 2, gws, lws, name, err);
     return st;
 }
 
@@ -185,7 +205,7 @@ hg_status hg__gemm_pack_args(hg__device *d, cl_kernel pack, size_t tn, hg__gemm_
 hg_status hg__gemm_weight_grad(hg__device *d, cl_kernel gtn, size_t tm, size_t tn,
                                const hg__layer *ly, cl_mem a, size_t aoff,
                                const hg__arows *ar, cl_mem g, size_t lo, size_t m,
-                               size_t rec, hg_error *err)
+                               size_t rec, const hg__gemm_extra *x, hg_error *err)
 {
     hg_status st = HG_OK;
     for (size_t k0 = 0; k0 < m && st == HG_OK; k0 += HG__TN_CHUNK) {
@@ -197,7 +217,7 @@ hg_status hg__gemm_weight_grad(hg__device *d, cl_kernel gtn, size_t tm, size_t t
                             .ar = ar ? &chunk : NULL, .b = g, .boff = (lo + k0) * ly->out,
                             .ldb = ly->out, .c = d->grad, .coff = rec + ly->w_off,
                             .ldc = ly->out, .flags = k0 ? 8u : 0u};
-        st = hg__gemm_call(d, gtn, tm, tn, &ga, err);
+        st = hg__gemm_call_with(d, gtn, tm, tn, &ga, k0 ? NULL : x, err);
     }
     return st;
 }
@@ -257,13 +277,13 @@ hg_status hg__gemm_gather_t(hg__device *d, size_t rows, size_t cols, cl_mem a, s
 hg_status hg__gemm_weight_grad_t(hg__device *d, cl_kernel gnn, size_t tm, size_t tn,
                                  const hg__layer *ly, cl_mem xt, size_t ldx, cl_mem g,
                                  size_t gpacked, size_t lo, size_t m, size_t rec,
-                                 hg_error *err)
+                                 const hg__gemm_extra *x, hg_error *err)
 {
     hg__gemm_args ga = {.m = ly->in, .n = ly->out, .k = m, .a = xt, .aoff = lo, .lda = ldx,
                         .b = g, .boff = lo * (gpacked ? tn : ly->out),
                         .ldb = gpacked ? gpacked : ly->out, .c = d->grad,
                         .coff = rec + ly->w_off, .ldc = ly->out, .bpacked = gpacked > 0};
-    return hg__gemm_call(d, gnn, tm, tn, &ga, err);
+    return hg__gemm_call_with(d, gnn, tm, tn, &ga, x, err);
 }
 
 hg_status hg__gemm_weight_grad_x(hg__device *d, cl_kernel gnn, size_t tm,

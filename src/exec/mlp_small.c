@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mlp_small.c - the MLP's small-batch path (path_ops.h, cl/mlp_small.cl):
- * an MLP with one hidden layer in four kernel launches per batch record
+ * an MLP with one hidden layer in three kernel launches per batch record
  * instead of the tiled path's twelve (a transpose, two forward GEMMs, the
  * output kernel, the batch's transpose, two weight-gradient GEMMs, two column
  * sums with their two finishes, the backprop GEMM).  At 128 rows the tiled
@@ -20,18 +20,24 @@
  *      private memory.  Both transposes were launches of hg_gather_t of their
  *      own, each a wait for the device's threads on POCL's pthread device
  *      (docs/kernels.md, "The transposes in the head");
- *   3. hg_gemm_nn (gemm.cl, the choice's tile): dW1 = X^T G1, per record, on
- *      X^T (the same fma chain as hg_gemm_tn on X, which reads X a whole
- *      data row per step: about 6% of the MLP's training step at batch 128
- *      on one thread);
- *   4. hg_mlps_tail: dW2, b1, b2 and the loss, per record.
+ *   3. hg_mlps_wgrad, per record: dW1 = X^T G1 by gemm.cl's hg_gemm_nn
+ *      blocks (the choice's tile) on X^T (the same fma chain as hg_gemm_tn
+ *      on X, which reads X a whole data row per step: about 6% of the MLP's
+ *      training step at batch 128 on one thread), and in the same launch
+ *      the tail's work-items: dW2, b1, b2 and the loss.  The tail was a
+ *      launch of its own; in the GEMM's it saves a command, on POCL's CPU
+ *      devices a hand-off to the device's threads (docs/kernels.md, "The
+ *      tail in the weight gradient's launch").  Its program is mlp_small.cl
+ *      after gemm.cl with the choice's tile (HG_MLPS_WGRAD); the head's is
+ *      built once for the classes, without gemm.cl.
  *
  * On a CPU device with several threads and 16-float vectors (AVX-512), the
  * head writes no X^T and step 3 is hg_gemm_tn on X's rows in place
- * (hg__mlp_small_in_place): there the transpose was a command more (each
- * costs a hand-off to the device's threads) and its output is written by one
- * core and read by another, which cost more than the strided reads (measured
- * on an Intel Xeon with AVX-512, while the transpose was its own launch).
+ * (hg__mlp_small_in_place; hg_mlps_wgrad runs hg_gemm_tn's blocks): there
+ * the transpose was a command more (each costs a hand-off to the device's
+ * threads) and its output is written by one core and read by another, which
+ * cost more than the strided reads (measured on an Intel Xeon with AVX-512,
+ * while the transpose was its own launch).
  * With AVX2's 8-float vectors (hg__narrow_cpu; the race's tiles are 16
  * columns wide there) it is the other way round: on an AMD EPYC with AVX2 the
  * step took 0.99-1.02 ms with the transpose, 1.31-1.32 ms in place
@@ -57,11 +63,14 @@
 
 /* The path's state (hg__device.ps). */
 typedef struct mlps_state {
-    cl_program prog[2];     /* [0] gemm.cl with the choice's tile, [1] mlp_small.cl */
-    char       label[2][64];
+    cl_program prog[3];     /* [0] gemm.cl with the choice's tile, [1] mlp_small.cl's
+                               head, [2] its hg_mlps_wgrad after gemm.cl with the tile */
+    char       label[3][64];
     cl_kernel  gnn, gtn;    /* hg_gemm_nn, hg_gemm_tn */
     unsigned   tm, tn;      /* the GEMM's tile: the choice's */
-    cl_kernel  head, tail;  /* hg_mlps_head, hg_mlps_tail */
+    cl_kernel  head;        /* hg_mlps_head */
+    cl_kernel  wgrad;       /* hg_mlps_wgrad: a record's dW1 GEMM and the rest of its
+                               gradient in one launch */
     cl_kernel  pack;        /* hg_pack_b of [0]; NULL from a prebuilt program */
     cl_mem     xt;          /* the batch's X^T (inputs x rows); NULL in place */
     cl_mem     wp, gp;      /* W1 and G1 packed in strips (hg__gemm_pack); NULL where
@@ -146,41 +155,37 @@ static hg_status head(hg_engine *eng, hg__device *d, const hg__batch *b, hg_erro
 }
 
 /* The gradient record r of batch b, rows [lo, lo + n): dW1 on the choice's
-   hg_gemm_nn from X^T (G1 from ms->gp, packed, where gp), the rest with
-   hg_mlps_tail. */
+   tile, on X's rows in place (hg_gemm_tn's blocks) or from X^T (hg_gemm_nn's;
+   G1 from ms->gp, packed, where gp), and the rest of the record beside it in
+   the same launch (hg_mlps_wgrad). */
 static hg_status record(hg_engine *eng, hg__device *d, const hg__batch *b, size_t r,
                         size_t lo, size_t n, bool gp, hg_error *err)
 {
     mlps_state *ms = d->ps;
     const hg__layer *l1 = &eng->layers[0], *l2 = &eng->layers[1];
     const size_t P = eng->nparams, rec = r * (P + 1);
-    const hg__arows in_place = {b->idx, 0, b->base};
-    hg_status st =
-        ms->in_place
-            ? hg__gemm_weight_grad(d, ms->gtn, ms->tm, ms->tn, l1, b->x,
-                                   b->idx ? 0 : b->row * l1->in, b->idx ? &in_place : NULL,
-                                   d->pingpong[0], lo, n, rec, err)
-            : hg__gemm_weight_grad_t(d, ms->gnn, ms->tm, ms->tn, l1, ms->xt, b->rows,
-                                     gp ? ms->gp : d->pingpong[0], gp ? b->rows : 0, lo,
-                                     n, rec, err);
-    if (st != HG_OK)
-        return st;
     if (rec + P > 0xffffffffu)
-        return hg__error_set(err, HG_RANGE, 0, "hg_mlps_tail on %s: offset beyond 2^32",
+        return hg__error_set(err, HG_RANGE, 0, "hg_mlps_wgrad on %s: offset beyond 2^32",
                              d->what);
     cl_uint ulo = (cl_uint)lo, un = (cl_uint)n, hid = (cl_uint)l1->out,
             cb = (cl_uint)hg__colsum_block(eng), urec = (cl_uint)rec, b1 = (cl_uint)l1->b_off,
-            w2 = (cl_uint)l2->w_off, b2 = (cl_uint)l2->b_off, lossoff = (cl_uint)P;
+            w2 = (cl_uint)l2->w_off, b2 = (cl_uint)l2->b_off, lossoff = (cl_uint)P,
+            ta = ms->in_place ? 1u : 0u;
     hg__karg args[] = {HG_MEM(d->act[0]), HG_MEM(d->pingpong[0]), HG_MEM(d->act[1]),
                        HG_MEM(d->loss),   HG_U32(ulo),  HG_U32(un),   HG_U32(hid),
-                       HG_U32(cb),        HG_MEM(d->grad), HG_U32(urec), HG_U32(b1),
-                       HG_U32(w2),        HG_U32(b2),   HG_U32(lossoff)};
-    st = hg__set_args(d, ms->tail, "hg_mlps_tail", args, 14, err);
-    size_t gws = (l1->out + 15) / 16 + (l1->out + 63) / 64 + (l2->out + 15) / 16, one = 1;
-    if (st == HG_OK)
-        st = hg__launch(d, ms->tail, 1, &gws, d->info->type == HG_DEVICE_CPU ? &one : NULL,
-                        "hg_mlps_tail", err);
-    return st;
+                       HG_U32(cb),        HG_U32(urec), HG_U32(b1),   HG_U32(w2),
+                       HG_U32(b2),        HG_U32(lossoff), HG_U32(ta)};
+    const hg__gemm_extra tail = {ms->wgrad, "hg_mlps_wgrad", args, sizeof args / sizeof args[0],
+                                 (l1->out + 15) / 16 + (l1->out + 63) / 64 +
+                                     (l2->out + 15) / 16};
+    const hg__arows in_place = {b->idx, 0, b->base};
+    return ms->in_place
+               ? hg__gemm_weight_grad(d, ms->gtn, ms->tm, ms->tn, l1, b->x,
+                                      b->idx ? 0 : b->row * l1->in, b->idx ? &in_place : NULL,
+                                      d->pingpong[0], lo, n, rec, &tail, err)
+               : hg__gemm_weight_grad_t(d, ms->gnn, ms->tm, ms->tn, l1, ms->xt, b->rows,
+                                        gp ? ms->gp : d->pingpong[0], gp ? b->rows : 0, lo,
+                                        n, rec, &tail, err);
 }
 
 static hg_status run_mlps(hg_engine *eng, hg__device *d, const hg__batch *b, hg_error *err)
@@ -246,11 +251,11 @@ static void release(void *state)
     if (!ms)
         return;
     drop_workspace(ms);
-    cl_kernel ks[] = {ms->gnn, ms->gtn, ms->head, ms->tail, ms->pack};
-    for (size_t i = 0; i < 5; i++)
+    cl_kernel ks[] = {ms->gnn, ms->gtn, ms->head, ms->pack, ms->wgrad};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
         if (ks[i])
             clReleaseKernel(ks[i]);
-    for (size_t i = 0; i < 2; i++)
+    for (size_t i = 0; i < 3; i++)
         if (ms->prog[i])
             clReleaseProgram(ms->prog[i]);
     free(ms);
@@ -272,7 +277,8 @@ hg_status hg__mlp_small_check_head(const hg__device *d, cl_kernel head, const ch
     return HG_OK;
 }
 
-/* Build gemm.cl with the choice's tile and mlp_small.cl for the model's classes. */
+/* Build gemm.cl with the choice's tile, mlp_small.cl's head for the model's classes and
+   its hg_mlps_wgrad for both. */
 static hg_status build(hg_engine *eng, hg__device *d, const hg__kchoice *k, mlps_state *ms,
                        hg_error *err)
 {
@@ -307,8 +313,21 @@ static hg_status build(hg_engine *eng, hg__device *d, const hg__kchoice *k, mlps
         st = hg__make_kernel(d, ms->prog[1], "hg_mlps_head", &ms->head, err);
     if (st == HG_OK)
         st = hg__mlp_small_check_head(d, ms->head, ms->label[1], err);
+    if (st != HG_OK)
+        return st;
+    /* the weight gradient's launch: gemm.cl's blocks with the choice's tile */
+    msrc = hg__path_source_with_gemm("mlp_small", &mlen);
+    if (!msrc)
+        return hg__error_set(err, HG_INTERNAL, 0, "embedded kernels 'gemm', 'mlp_small' "
+                             "missing");
+    snprintf(opt, sizeof opt, "-cl-std=CL1.2 -DHG_MLPS_WGRAD -DHG_TM=%u -DHG_TN=%u -DHG_K=%u%s",
+             ms->tm, ms->tn, classes, hg__path_broken_option(eng, k));
+    snprintf(ms->label[2], sizeof ms->label[2], "mlp-wgrad-k%u-%ux%u", classes, ms->tm,
+             ms->tn);
+    st = hg__path_build(eng, d, msrc, mlen, ms->label[2], opt, &ms->prog[2], err);
+    free(msrc);
     if (st == HG_OK)
-        st = hg__make_kernel(d, ms->prog[1], "hg_mlps_tail", &ms->tail, err);
+        st = hg__make_kernel(d, ms->prog[2], "hg_mlps_wgrad", &ms->wgrad, err);
     return st;
 }
 
@@ -337,7 +356,7 @@ static hg_status open_mlps(hg_engine *eng, hg__device *d, const hg__kchoice *k, 
 static bool program(const void *state, size_t i, cl_program *prog, const char **label)
 {
     const mlps_state *ms = state;
-    if (!ms || i > 1 || !ms->prog[i])
+    if (!ms || i > 2 || !ms->prog[i])
         return false;
     *prog = ms->prog[i];
     *label = ms->label[i];

@@ -74,6 +74,12 @@ char *hg__path_source_with_transpose(const char *name, size_t *len)
     return cat_sources(names, 3, len);
 }
 
+char *hg__path_source_with_gemm(const char *name, size_t *len)
+{
+    const char *names[] = {"gemm", name};
+    return cat_sources(names, 2, len);
+}
+
 char *hg__model_source(size_t *len)
 {
     return hg__path_source_with_transpose("model", len);

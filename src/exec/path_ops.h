@@ -98,6 +98,10 @@ char *hg__path_source_with_detmath(const char *name, size_t *len);
 /* detmath.cl, transpose.cl, then name.cl (malloc'ed; NULL when out of memory or missing):
    the programs that transpose blocks (model.cl, mlp_small.cl). */
 char *hg__path_source_with_transpose(const char *name, size_t *len);
+/* gemm.cl, then name.cl (malloc'ed; NULL when out of memory or missing): a program
+   whose kernels run gemm.cl's blocks (mlp_small.cl's hg_mlps_wgrad), built with a
+   tile's HG_TM and HG_TN. */
+char *hg__path_source_with_gemm(const char *name, size_t *len);
 /* " -DHG_GT_SCALAR" on Oclgrind, whose uninitialised-value plugin crashes on
    transpose.cl's vector loads (the same values moved one by one), else "". */
 const char *hg__gt_scalar_option(const hg__device *d);
@@ -156,6 +160,26 @@ hg_status hg__gemm_build(hg_engine *eng, hg__device *d, unsigned tm, unsigned tn
  */
 hg_status hg__gemm_call(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
                         const hg__gemm_args *g, hg_error *err);
+/*
+ * Work-items a kernel runs beside a GEMM's blocks in the same launch
+ * (mlp_small.cl's hg_mlps_wgrad): the kernel takes the GEMM's 22 arguments,
+ * then gy (the rows of the GEMM's 2-D global size: ids (x, y < gy) are the
+ * GEMM's blocks, as in hg_gemm_nn/tn's own launch), then args.  items
+ * work-items follow in rows of the first dimension's size; with K in several
+ * calls (hg__gemm_k_rows), they go with the first.
+ */
+#define HG__GEMM_EXTRA_ARGS 16u
+typedef struct hg__gemm_extra {
+    cl_kernel      kern;  /* the kernel that runs both */
+    const char    *name;  /* its name, for messages */
+    const hg__karg *args; /* at most HG__GEMM_EXTRA_ARGS */
+    size_t         nargs;
+    size_t         items;
+} hg__gemm_extra;
+/* hg__gemm_call with x's work-items and arguments (NULL: none, hg__gemm_call). */
+hg_status hg__gemm_call_with(hg__device *d, cl_kernel kern, size_t tm, size_t tn,
+                             const hg__gemm_args *g, const hg__gemm_extra *x,
+                             hg_error *err);
 /*
  * The rows of K in each of hg__gemm_call's calls for g on d: K itself (one
  * call) unless the operand that every block of the other is read against
@@ -216,13 +240,14 @@ cl_uint hg__cpu_threads(const hg__device *d);
  * and hg_gemm_nn over 16,384 x 784 x 256 in calls of 1,024 took 52.5 ms
  * against 48.3 on basic (24.8 against 27.0 on pthread); a 10-class output
  * layer's weight gradient in calls of 2,048 saved launches on pthread (1.0
- * against 1.8 ms) but its kernels took 3.3 ms against 2.1 on basic.
+ * against 1.8 ms) but its kernels took 3.3 ms against 2.1 on basic.  x (NULL:
+ * none): work-items run beside the first call's blocks (hg__gemm_call_with).
  */
 #define HG__TN_CHUNK 256u
 hg_status hg__gemm_weight_grad(hg__device *d, cl_kernel gtn, size_t tm, size_t tn,
                                const hg__layer *ly, cl_mem a, size_t aoff,
                                const hg__arows *ar, cl_mem g, size_t lo, size_t m,
-                               size_t rec, hg_error *err);
+                               size_t rec, const hg__gemm_extra *x, hg_error *err);
 /*
  * X^T into dst (cols x rows, leading dimension rows) for the rows x cols batch A
  * (from aoff with leading dimension lda, or its rows through ar), on the device's
@@ -230,14 +255,14 @@ hg_status hg__gemm_weight_grad(hg__device *d, cl_kernel gtn, size_t tm, size_t t
  * hg_gemm_nn call on gnn (tile tm x tn) into record rec of d->grad at the layer's
  * w_off, ldx being the batch's rows: the same fma chain as hg__gemm_weight_grad, so
  * the same bits, with X^T read in order (gemm.cl says what that gains).  gpacked:
- * as hg__gemm_weight_grad_x's, below.
+ * as hg__gemm_weight_grad_x's, below; x as hg__gemm_weight_grad's.
  */
 hg_status hg__gemm_gather_t(hg__device *d, size_t rows, size_t cols, cl_mem a, size_t aoff,
                             size_t lda, const hg__arows *ar, cl_mem dst, hg_error *err);
 hg_status hg__gemm_weight_grad_t(hg__device *d, cl_kernel gnn, size_t tm, size_t tn,
                                  const hg__layer *ly, cl_mem xt, size_t ldx, cl_mem g,
                                  size_t gpacked, size_t lo, size_t m, size_t rec,
-                                 hg_error *err);
+                                 const hg__gemm_extra *x, hg_error *err);
 /*
  * hg__gemm_weight_grad's dW = A^T G on gnn instead: per chunk of at most
  * HG__TN_CHUNK rows, the chunk's rows of A transposed into xt (ly->in x HG__TN_CHUNK

@@ -110,7 +110,7 @@ static hg_status run_tiled(hg_engine *eng, hg__device *d, const hg__batch *b, hg
                 st = hg__gemm_weight_grad(d, ts->gtn[w], w ? NARROW_TM : d->kc.a,
                                           w ? NARROW_TN : d->kc.b, ly, a, aoff,
                                           li == 0 ? xrows : NULL, g, lo, n, r * (P + 1),
-                                          err);
+                                          NULL, err);
         }
         if (st == HG_OK)
             st = hg__column_sums(eng, d, b, g, ly->out, li, err);
