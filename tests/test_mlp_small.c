@@ -295,8 +295,9 @@ START_TEST(narrow_hidden_many_classes) { check_against_tiled(false, 8, 17); }
 END_TEST
 
 /* A hidden layer wider than one 64-column bias block and not a multiple of
-   it (80: hg_mlps_tail's b1 sums in two work-items, the second partial), and
-   3 classes (W2's rows loaded with clamps near the end of the parameters). */
+   it (80: the tail's b1 sums, in hg_mlps_wgrad, in two work-items, the second
+   partial), and 3 classes (W2's rows loaded with clamps near the end of the
+   parameters). */
 START_TEST(wide_hidden_few_classes) { check_against_tiled(true, 80, 3); }
 END_TEST
 
