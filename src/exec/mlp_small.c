@@ -61,11 +61,14 @@
    docs/programs.md) has the head's old arguments: refused, not run. */
 #define HEAD_ARGS 19u
 
+/* The path's programs (mlps_state.prog). */
+#define NPROG 3u
+
 /* The path's state (hg__device.ps). */
 typedef struct mlps_state {
-    cl_program prog[3];     /* [0] gemm.cl with the choice's tile, [1] mlp_small.cl's
+    cl_program prog[NPROG];     /* [0] gemm.cl with the choice's tile, [1] mlp_small.cl's
                                head, [2] its hg_mlps_wgrad after gemm.cl with the tile */
-    char       label[3][64];
+    char       label[NPROG][64];
     cl_kernel  gnn, gtn;    /* hg_gemm_nn, hg_gemm_tn */
     unsigned   tm, tn;      /* the GEMM's tile: the choice's */
     cl_kernel  head;        /* hg_mlps_head */
@@ -255,7 +258,7 @@ static void release(void *state)
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
         if (ks[i])
             clReleaseKernel(ks[i]);
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < NPROG; i++)
         if (ms->prog[i])
             clReleaseProgram(ms->prog[i]);
     free(ms);
@@ -356,7 +359,7 @@ static hg_status open_mlps(hg_engine *eng, hg__device *d, const hg__kchoice *k, 
 static bool program(const void *state, size_t i, cl_program *prog, const char **label)
 {
     const mlps_state *ms = state;
-    if (!ms || i > 2 || !ms->prog[i])
+    if (!ms || i >= NPROG || !ms->prog[i])
         return false;
     *prog = ms->prog[i];
     *label = ms->label[i];
