@@ -48,6 +48,76 @@ START_TEST(race_bad_times)
 }
 END_TEST
 
+/* A sweep the machine ran slow in slows every candidate of it alike: the scores (each
+   time over its sweep's fastest) do not move, and rank by the candidates' own speed. */
+START_TEST(race_scores_cancel_slow_sweeps)
+{
+    enum { NC = 3, NS = 6 };
+    const double base[NC] = {1.0, 1.2, 0.9}, machine[NS] = {1, 2, 2.5, 1, 2, 1};
+    double t[NC][NS], score[NC];
+    for (size_t k = 0; k < NC; k++)
+        for (size_t s = 0; s < NS; s++)
+            t[k][s] = base[k] * machine[s];
+    hg__race_scores(&t[0][0], NS, NC, NS, NULL, score);
+    ck_assert_double_eq_tol(score[2], 1.0, 1e-12);
+    ck_assert_double_eq_tol(score[0], 1.0 / 0.9, 1e-12);
+    ck_assert_double_eq_tol(score[1], 1.2 / 0.9, 1e-12);
+    /* the same times ranked by each candidate's median time would put the one timed
+       in the slow stretch last; here each sweep times all three */
+    bool alive[NC] = {true, true, true};
+    ck_assert_uint_eq(hg__race_prune(score, alive, NC), 3); /* 1.33 <= 1.5: all stay */
+
+    /* one spike (a page fault, a descheduled run) in one sweep: the median ignores it */
+    t[2][3] *= 5;
+    hg__race_scores(&t[0][0], NS, NC, NS, NULL, score);
+    ck_assert_double_eq_tol(score[2], 1.0, 1e-12);
+    ck_assert(score[2] < score[0] && score[0] < score[1]);
+}
+END_TEST
+
+/* Sweeps that did not time a candidate (pruned, failed: not a positive finite time)
+   do not count for it; a candidate not counted is no sweep's reference; even counts
+   take the mean of the middle two. */
+START_TEST(race_scores_untimed_and_uncounted)
+{
+    enum { NC = 4, NS = 4 };
+    double t[NC][NS] = {
+        {2.0, 2.0, 2.0, 2.0},
+        {3.0, 4.0, NAN, NAN},        /* out after two sweeps */
+        {0.1, 0.1, 0.1, 0.1},        /* fast, but its gradient was wrong: not counted */
+        {NAN, 0.0, -1.0, INFINITY},  /* never timed */
+    };
+    const bool counted[NC] = {true, true, false, true};
+    double score[NC];
+    hg__race_scores(&t[0][0], NS, NC, NS, counted, score);
+    ck_assert_double_eq_tol(score[0], 1.0, 1e-12);
+    ck_assert_double_eq_tol(score[1], (1.5 + 2.0) / 2, 1e-12);
+    ck_assert(isinf(score[2]) && isinf(score[3]));
+    /* counted NULL: every candidate counts, and the fast one is the reference */
+    hg__race_scores(&t[0][0], NS, NC, NS, NULL, score);
+    ck_assert_double_eq_tol(score[2], 1.0, 1e-12);
+    ck_assert_double_eq_tol(score[0], 20.0, 1e-9);
+    /* no sweeps: nobody scored */
+    hg__race_scores(&t[0][0], NS, NC, 0, counted, score);
+    ck_assert(isinf(score[0]) && isinf(score[1]));
+}
+END_TEST
+
+/* More sweeps than the race keeps are read up to HG__RACE_MAX_SWEEPS only. */
+START_TEST(race_scores_sweeps_capped)
+{
+    enum { NC = 2, NS = HG__RACE_MAX_SWEEPS + 4 };
+    double t[NC][NS], score[NC];
+    for (size_t s = 0; s < NS; s++) {
+        t[0][s] = 1.0;
+        t[1][s] = s < HG__RACE_MAX_SWEEPS ? 1.25 : 100.0; /* past the cap: not read */
+    }
+    hg__race_scores(&t[0][0], NS, NC, NS, NULL, score);
+    ck_assert_double_eq_tol(score[0], 1.0, 1e-12);
+    ck_assert_double_eq_tol(score[1], 1.25, 1e-12);
+}
+END_TEST
+
 START_TEST(settled_timings)
 {
     const double tight[3] = {100.0, 102.0, 104.9}; /* spread 4.9 <= 5% of 102 */
@@ -245,6 +315,9 @@ int main(void)
     tcase_add_test(tc, race_drops_the_clearly_slower);
     tcase_add_test(tc, race_ignores_dead_candidates);
     tcase_add_test(tc, race_bad_times);
+    tcase_add_test(tc, race_scores_cancel_slow_sweeps);
+    tcase_add_test(tc, race_scores_untimed_and_uncounted);
+    tcase_add_test(tc, race_scores_sweeps_capped);
     tcase_add_test(tc, settled_timings);
     tcase_add_test(tc, fission_units);
     tcase_add_test(tc, fission_pays);

@@ -391,7 +391,11 @@ START_TEST(race_sizes_follow_the_share)
     hg__race_plan(e, 0, ROWS, 1e-3, &r);
     ck_assert_uint_eq(r.rows[0], 32);
     ck_assert_uint_eq(r.rows[1], 128);
-    ck_assert_int_ge(r.reps, 1);
+    /* 0.16 ms a visit: 25 runs' worth a round, as 6 sweeps of a warm-up and 3 runs */
+    ck_assert_int_eq(r.per, 3);
+    ck_assert_int_eq(r.sweeps, 6);
+    ck_assert_int_eq(r.reps, 18);
+    ck_assert_int_eq(r.rounds, 3);
     hg__race_plan(e, 1, 64, 1e-3, &r); /* clipped to what it can hold */
     ck_assert_uint_eq(r.rows[0], 64);
     ck_assert_uint_eq(r.rows[1], 0);
@@ -401,6 +405,8 @@ START_TEST(race_sizes_follow_the_share)
     ck_assert_uint_eq(r.rows[0], 64); /* 25 rows: at least the 64-row probe */
     ck_assert_uint_eq(r.rows[1], 0);
     ck_assert_int_eq(r.reps, 1);
+    ck_assert_int_eq(r.per, 1);
+    ck_assert_int_eq(r.sweeps, 1);
     /* quarantined or weightless devices take no share */
     w[1] = 0;
     ck_assert(hg_engine_set_weights(e, w, n, &err) == HG_OK);

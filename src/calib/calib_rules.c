@@ -23,6 +23,36 @@ size_t hg__race_prune(const double *fastest, bool *alive, size_t n)
     return left;
 }
 
+void hg__race_scores(const double *t, size_t stride, size_t nc, size_t ns,
+                     const bool *counted, double *score)
+{
+    double ref[HG__RACE_MAX_SWEEPS], r[HG__RACE_MAX_SWEEPS];
+    ns = ns < HG__RACE_MAX_SWEEPS ? ns : HG__RACE_MAX_SWEEPS;
+    for (size_t s = 0; s < ns; s++) {
+        ref[s] = INFINITY;
+        for (size_t k = 0; k < nc; k++) {
+            double v = t[k * stride + s];
+            if ((!counted || counted[k]) && isfinite(v) && v > 0 && v < ref[s])
+                ref[s] = v;
+        }
+    }
+    for (size_t k = 0; k < nc; k++) {
+        size_t n = 0;
+        for (size_t s = 0; s < ns && (!counted || counted[k]); s++) {
+            double v = t[k * stride + s];
+            if (!(isfinite(v) && v > 0))
+                continue;
+            /* insertion into the sorted ratios */
+            double q = v / ref[s];
+            size_t j = n++;
+            for (; j > 0 && r[j - 1] > q; j--)
+                r[j] = r[j - 1];
+            r[j] = q;
+        }
+        score[k] = n == 0 ? INFINITY : n % 2 ? r[n / 2] : (r[n / 2 - 1] + r[n / 2]) / 2;
+    }
+}
+
 bool hg__timings_settled(const double *ms, size_t n)
 {
     if (n < 3)

@@ -18,14 +18,34 @@
 
 /*
  * One round of a kernel-choice race is over: fastest[k] is candidate k's
- * fastest time so far (ms), alive[k] whether it is still timed.  Clears
- * alive[k] for every live candidate whose fastest[k] exceeds HG__RACE_MARGIN
- * times the smallest fastest[] among the live ones (a NaN or negative time
- * also drops it).  Returns how many stay alive (0 only when none was).
- * Times only grow with interference (another process, a page fault), never
- * shrink, so a candidate's fastest time is its best evidence.
+ * cost so far (lower is better: its score, hg__race_scores), alive[k]
+ * whether it is still timed.  Clears alive[k] for every live candidate whose
+ * fastest[k] exceeds HG__RACE_MARGIN times the smallest fastest[] among the
+ * live ones (a NaN or negative cost also drops it).  Returns how many stay
+ * alive (0 only when none was).
  */
 size_t hg__race_prune(const double *fastest, bool *alive, size_t n);
+
+/* The most sweeps a race keeps times of (hg__race_plan: rounds x sweeps). */
+#define HG__RACE_MAX_SWEEPS 24
+
+/*
+ * The candidates' scores after ns sweeps of a race (profile.c).  In a sweep every
+ * racing candidate is timed once in turn, so the sweep's times share the machine's
+ * state of that moment: t[k * stride + s] is candidate k's time in sweep s (ms; not a
+ * positive finite number: not timed there).  A sweep's reference is the least time
+ * of the counted candidates timed in it (counted[k]: its times count, NULL: all),
+ * and score[k] the median over the sweeps that timed k of its time over the
+ * reference (1: the fastest of every sweep); INFINITY for a candidate never timed or
+ * not counted.  A machine that is twice as slow for a while (another process, a
+ * virtual CPU descheduled, POCL's threads sharing one core) slows a whole sweep
+ * alike, and the ratios cancel it, where the times of candidates timed one after
+ * another each in its own stretch of time did not: on the 2-vCPU AMD EPYC with
+ * POCL's threads unpinned, such races ranked the MLP's 12 candidates at random
+ * (docs/kernels.md, "Racing in sweeps").
+ */
+void hg__race_scores(const double *t, size_t stride, size_t nc, size_t ns,
+                     const bool *counted, double *score);
 
 /* Spread below which a size's timings are settled: (max - min) / median. */
 #define HG__SETTLED_SPREAD 0.05

@@ -59,7 +59,7 @@
 
 #define REPEATS 5
 #define BATCH_REPEATS 11 /* runs of each size when fitted at the batch (measure) */
-#define MAX_RACE_REPS 32 /* at least hg__race_plan's reps */
+#define MAX_RACE_REPS 32 /* at least hg__race_plan's per */
 #define TARGET_MS 100.0
 #define WARM_MS 150.0    /* runs before the cost model of a device no race just ran on */
 #define WARM_RUN_MS 5.0  /* ... each about this long */
@@ -530,9 +530,20 @@ static size_t note_entry(char *note, size_t note_len, size_t used, const char *n
     return used >= note_len ? note_len - 1 : used;
 }
 
+/* The median of a candidate's times over the n sweeps (those that timed it). */
+static double timed_median(const double *ms, size_t n)
+{
+    double v[HG__RACE_MAX_SWEEPS];
+    size_t m = 0;
+    for (size_t s = 0; s < n && s < HG__RACE_MAX_SWEEPS; s++)
+        if (isfinite(ms[s]))
+            v[m++] = ms[s];
+    return m ? hg__cost_median(v, m) : 0.0;
+}
+
 /*
- * One round's time of device i's current kernel in the race r (*out, ms):
- * a warm-up on r->warm rows, then at each of r->rows the median of r->reps
+ * One visit's time of device i's current kernel in the race r (*out, ms):
+ * a warm-up on r->warm rows, then at each of r->rows the median of r->per
  * runs, summed over the sizes.
  */
 static hg_status race_time(hg_engine *eng, size_t i, const hg__race *r, const float *params,
@@ -546,7 +557,7 @@ static hg_status race_time(hg_engine *eng, size_t i, const hg__race *r, const fl
     for (size_t s = 0; s < 2 && r->rows[s] && st == HG_OK; s++) {
         piece.count = p.rows = r->rows[s];
         int n = 0;
-        for (; n < r->reps && n < MAX_RACE_REPS && st == HG_OK; n++) {
+        for (; n < r->per && n < MAX_RACE_REPS && st == HG_OK; n++) {
             st = hg__device_run(eng, d, i, &p, params, false, err);
             ms[n] = d->stats.host_ms;
         }
@@ -562,12 +573,16 @@ static hg_status race_time(hg_engine *eng, size_t i, const hg__race *r, const fl
  * Choose device i's kernel among its candidates: each is built and checked
  * on the check rows (from source when d->cache_suspect), then the correct
  * ones race at hg__race_plan's rows (about 50 ms' worth, or the device's rows
- * of a step of the engine's batch size; recorded in d->kc_rows), one round's
- * runs each in turn so that drift in the machine's speed hits them alike.  After each round a candidate whose fastest run is more than
- * HG__RACE_MARGIN times the fastest candidate's is out (hg__race_prune); the
- * race ends after three rounds (one on slow devices) or when one candidate
- * is left.  The lowest median among those still in wins, and counts as
- * checked.  exclude (may be NULL) is a candidate already found wrong, for the
+ * of a step of the engine's batch size; recorded in d->kc_rows).  A round is
+ * hg__race_plan's sweeps, and in each sweep every candidate still in has a
+ * visit in turn (race_time), every other sweep in the opposite order, so that
+ * a stretch of time in which the machine runs slow hits them alike; each
+ * candidate's score is the median of its times over each sweep's fastest
+ * (hg__race_scores).  After each round a candidate whose score is more than
+ * HG__RACE_MARGIN times the best one's is out (hg__race_prune); the race ends
+ * after three rounds (one on slow devices) or when one candidate is left.
+ * The best score among those still in wins (the lower median time on a tie),
+ * and counts as checked.  exclude (may be NULL) is a candidate already found wrong, for the
  * reason excluded_why: not tried again.  Fails only when no candidate works
  * (or on out-of-memory); the device then keeps working kernels if it had any.
  */
@@ -821,17 +836,18 @@ static hg_status race(hg_engine *eng, size_t i, const float *params,
     char note[HG_ERROR_MESSAGE_MAX] = "";
     char why[HG__MAX_CANDIDATES][160];
     bool ok[HG__MAX_CANDIDATES], racing[HG__MAX_CANDIDATES];
-    double ms[HG__MAX_CANDIDATES][3], fastest[HG__MAX_CANDIDATES];
+    /* each candidate's time in each sweep (NAN: not timed there), and its score */
+    double ms[HG__MAX_CANDIDATES][HG__RACE_MAX_SWEEPS], score[HG__MAX_CANDIDATES];
     int timed[HG__MAX_CANDIDATES];
     size_t used = 0, best = SIZE_MAX;
-    double best_ms = INFINITY;
+    double best_score = INFINITY, best_ms = INFINITY;
     race_paths rp = {.held = nc, .before = d->kc}; /* every slot empty */
     /* 1. each candidate builds (build_candidate) and computes the right gradient */
     for (size_t k = 0; k < nc; k++) {
         hg_error e;
         why[k][0] = '\0';
         timed[k] = 0;
-        fastest[k] = INFINITY;
+        score[k] = INFINITY;
         if (exclude && hg__kchoice_same(exclude, &c[k])) {
             ok[k] = false;
             snprintf(why[k], sizeof why[k], "%.150s", excluded_why);
@@ -843,33 +859,38 @@ static hg_status race(hg_engine *eng, size_t i, const float *params,
         else if (!kernels_right(eng, i, params, why[k], sizeof why[k]))
             ok[k] = false;
     }
-    /* 2. the race: timed in turn, round after round, the clearly slower
-       ones dropping out */
-    size_t left = 0;
+    /* 2. the race: sweep after sweep, each candidate still in timed in turn, the
+       clearly slower ones dropping out after each round */
+    size_t left = 0, ns = 0;
     for (size_t k = 0; k < nc; k++)
         left += racing[k] = ok[k];
     for (int r = 0; r < rounds && left > 1; r++) {
-        for (size_t j = 0; j < nc; j++) {
-            /* every other round backwards, starting with the kernels in place */
-            size_t k = r % 2 ? j : nc - 1 - j;
-            hg_error e;
-            if (!racing[k])
-                continue;
-            hold(d, &rp, k);
-            if (race_time(eng, i, &race, params, &ms[k][r], &e) != HG_OK) {
-                snprintf(why[k], sizeof why[k], "%.120s", e.message);
-                ok[k] = racing[k] = false;
-                continue;
+        for (int v = 0; v < race.sweeps && ns < HG__RACE_MAX_SWEEPS; v++, ns++) {
+            for (size_t j = 0; j < nc; j++) {
+                /* every other sweep backwards, starting with the kernels in place */
+                size_t k = ns % 2 ? j : nc - 1 - j;
+                hg_error e;
+                ms[k][ns] = NAN;
+                if (!racing[k])
+                    continue;
+                hold(d, &rp, k);
+                if (race_time(eng, i, &race, params, &ms[k][ns], &e) != HG_OK) {
+                    snprintf(why[k], sizeof why[k], "%.120s", e.message);
+                    ok[k] = racing[k] = false;
+                    ms[k][ns] = NAN;
+                    continue;
+                }
+                timed[k]++;
             }
-            timed[k] = r + 1;
-            fastest[k] = ms[k][r] < fastest[k] ? ms[k][r] : fastest[k];
         }
-        left = hg__race_prune(fastest, racing, nc);
+        hg__race_scores(&ms[0][0], HG__RACE_MAX_SWEEPS, nc, ns, ok, score);
+        left = hg__race_prune(score, racing, nc);
     }
     for (size_t k = 0; k < nc; k++)
         if (racing[k] && timed[k] == 0) { /* the only one working: it wins untimed */
             timed[k] = 1;
             ms[k][0] = 0;
+            score[k] = 1;
         }
     char path[48] = ""; /* the last listed entry's path word ("fused", "tiled", ...) */
     for (size_t k = 0; k < nc; k++) {
@@ -878,8 +899,9 @@ static hg_status race(hg_engine *eng, size_t i, const float *params,
         const char *shown = elide_path(name, path, sizeof path);
         double m = 0;
         if (ok[k] && timed[k] > 0) {
-            m = hg__cost_median(ms[k], (size_t)timed[k]);
-            if (racing[k] && m < best_ms) {
+            m = timed_median(ms[k], ns);
+            if (racing[k] && (score[k] < best_score || (score[k] == best_score && m < best_ms))) {
+                best_score = score[k];
                 best_ms = m;
                 best = k;
             }

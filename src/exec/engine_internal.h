@@ -830,8 +830,10 @@ size_t hg__clblast_engines(void);
 /* How calibration races kernel candidates (race_rows.c). */
 typedef struct hg__race {
     size_t rows[2];   /* row counts each candidate is timed at; [1] 0: one size */
-    size_t warm;      /* rows of the warm-up run after each (re)build */
-    int    reps;      /* timed runs per size and round (their median counts) */
+    size_t warm;      /* rows of the warm-up run that starts each visit */
+    int    reps;      /* timed runs per size and round in all: sweeps x per */
+    int    per;       /* timed runs per size in one visit (their median counts) */
+    int    sweeps;    /* sweeps a round: a visit to every candidate in turn */
     int    rounds;    /* rounds at most (hg__race_prune ends it sooner) */
 } hg__race;
 /*
@@ -844,7 +846,8 @@ size_t hg__batch_share(const hg_engine *eng, size_t i, size_t batch);
  * The race for device i (cap: the most rows it can run at once and holds;
  * per_row: a probe's ms per row): about 50 ms of rows when the engine's
  * batch_rows is 0; else its share of a batch and, when different, the whole
- * batch (each clipped to cap), with enough runs to fill ~20 ms a round (at most 25).
+ * batch (each clipped to cap), with enough runs to fill ~20 ms a round (at most 25),
+ * taken in sweeps of up to 3 runs a visit (race_rows.c).
  */
 void hg__race_plan(const hg_engine *eng, size_t i, size_t cap, double per_row, hg__race *out);
 
