@@ -28,6 +28,11 @@ size_t hg__race_prune(const double *fastest, bool *alive, size_t n);
 
 /* The most sweeps a race keeps times of (hg__race_plan: rounds x sweeps). */
 #define HG__RACE_MAX_SWEEPS 24
+/* Candidates are put out (hg__race_prune on their scores) only once this many sweeps
+   have timed them: a race of one sweep a round (a batch unknown, or long runs) put
+   out after its first round a candidate whose one visit fell in a slow stretch
+   (docs/kernels.md, "Racing in sweeps"). */
+#define HG__RACE_PRUNE_SWEEPS 2
 
 /*
  * The candidates' scores after ns sweeps of a race (profile.c).  In a sweep every

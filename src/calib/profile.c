@@ -578,12 +578,13 @@ static hg_status race_time(hg_engine *eng, size_t i, const hg__race *r, const fl
  * visit in turn (race_time), every other sweep in the opposite order, so that
  * a stretch of time in which the machine runs slow hits them alike; each
  * candidate's score is the median of its times over each sweep's fastest
- * (hg__race_scores).  After each round a candidate whose score is more than
- * HG__RACE_MARGIN times the best one's is out (hg__race_prune); the race ends
- * after three rounds (one on slow devices) or when one candidate is left.
- * The best score among those still in wins (the lower median time on a tie),
- * and counts as checked.  exclude (may be NULL) is a candidate already found wrong, for the
- * reason excluded_why: not tried again.  Fails only when no candidate works
+ * (hg__race_scores).  After each round, once HG__RACE_PRUNE_SWEEPS sweeps have
+ * run, a candidate whose score is more than HG__RACE_MARGIN times the best
+ * one's is out (hg__race_prune); the race ends after three rounds (one on
+ * slow devices) or when one candidate is left.  The best score among those
+ * still in wins (the lower median time on a tie), and counts as checked.
+ * exclude (may be NULL) is a candidate already found wrong, for the reason
+ * excluded_why: not tried again.  Fails only when no candidate works
  * (or on out-of-memory); the device then keeps working kernels if it had any.
  */
 /*
@@ -884,7 +885,8 @@ static hg_status race(hg_engine *eng, size_t i, const float *params,
             }
         }
         hg__race_scores(&ms[0][0], HG__RACE_MAX_SWEEPS, nc, ns, ok, score);
-        left = hg__race_prune(score, racing, nc);
+        if (ns >= HG__RACE_PRUNE_SWEEPS)
+            left = hg__race_prune(score, racing, nc);
     }
     for (size_t k = 0; k < nc; k++)
         if (racing[k] && timed[k] == 0) { /* the only one working: it wins untimed */
