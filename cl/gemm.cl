@@ -192,9 +192,21 @@ static inline void hg_init_acc(VT *acc, const uint M, const uint N, const uint i
         for (uint u = 0; u < HG_NV; u++)
             acc[r * HG_NV + u] = (VT)(0.0f);
         const uint i = is + r;
-        if (!(flags & 8u) || i < i0 || i >= M)
+        if (i < i0 || i >= M)
             continue;
         __global const float *crow = C + (size_t)coff + (size_t)i * ldc;
+#if defined(HG_PREFETCH_C) && defined(__clang__)
+        /* the block's lines of C fetched for writing while the K loop runs: its
+           stores then wait for no line (a hint only: the same bits) */
+        if (!(flags & 8u) && fullrow) {
+#pragma unroll
+            for (uint c = 0; c < HG_TN; c += 16)
+                __builtin_prefetch(crow + j0 + c, 1, 3);
+            __builtin_prefetch(crow + j0 + HG_TN - 1, 1, 3);
+        }
+#endif
+        if (!(flags & 8u))
+            continue;
         if (fullrow) {
 #pragma unroll
             for (uint u = 0; u < HG_NV; u++)

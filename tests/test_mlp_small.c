@@ -741,6 +741,65 @@ START_TEST(first_wgrad_same_bits)
 }
 END_TEST
 
+/* Whether device i's programs with gemm.cl's blocks (the small-batch path's GEMM and
+   weight-gradient programs) were built with -DHG_PREFETCH_C: all of them when want,
+   none when not. */
+static void built_c_prefetch(const hg_engine *e, size_t i, bool want)
+{
+    const hg__device *d = &e->dev[i];
+    static const size_t progs[] = {0, 2};
+    for (size_t k = 0; k < 2; k++) {
+        cl_program prog = NULL;
+        const char *label = NULL;
+        ck_assert_msg(d->ops && d->ops->program(d->ps, progs[k], &prog, &label),
+                      "%s: no program %zu", d->what, progs[k]);
+        char opt[1024] = "";
+        ck_assert(clGetProgramBuildInfo(prog, d->cl_dev, CL_PROGRAM_BUILD_OPTIONS, sizeof opt,
+                                        opt, NULL) == CL_SUCCESS);
+        ck_assert_msg((strstr(opt, "-DHG_PREFETCH_C") != NULL) == want,
+                      "%s: %s built %s -DHG_PREFETCH_C (%s)", d->what, label,
+                      want ? "without" : "with", opt);
+    }
+}
+
+/*
+ * gemm.cl's blocks fetch their lines of C for writing before their K loop on CPU
+ * devices (HG_PREFETCH_C; the no_prefetch knob turns it off): the same bits as
+ * without, on each POCL device's first small-batch candidate (its forward GEMM, the
+ * head and the weight gradient's launch with the tail), in fast and in deterministic
+ * mode, on consecutive rows and through an index.  Each build must say whether it
+ * fetches, so that no comparison is of a build with itself.
+ */
+START_TEST(c_prefetch_same_bits)
+{
+    problem p;
+    make_problem(&p, H, K);
+    const hg__engine_knobs none = {.no_prefetch = true};
+    float *ga = malloc(3 * p.P * sizeof *ga), *gb = malloc(3 * p.P * sizeof *gb);
+    ck_assert(ga && gb);
+    size_t tried = 0;
+    for (int det = 0; det < 2; det++) {
+        hg_engine *ef = make_engine(&p, 40, det, "platform:Portable");
+        hg_engine *en = make_engine_knobs(&p, 40, det, "platform:Portable", &none);
+        for (size_t i = 0; i < hg_engine_device_count(ef); i++) {
+            char how[200];
+            snprintf(how, sizeof how, "mlp-small on %s (%s)", hg_engine_device(ef, i)->name,
+                     det ? "deterministic" : "fast");
+            expect_same_small(&p, ef, en, i, ga, gb, how, "fetching C ahead, not the bits");
+            built_c_prefetch(ef, i, true);
+            built_c_prefetch(en, i, false);
+            tried++;
+        }
+        hg_engine_destroy(ef);
+        hg_engine_destroy(en);
+    }
+    ck_assert_uint_ge(tried, 4); /* POCL's two devices, both modes */
+    free(ga);
+    free(gb);
+    free_problem(&p);
+}
+END_TEST
+
 /*
  * The small-batch path with W1 and G1 read packed in strips (gemm.cl's flag
  * 64; the gemm_pack knob at 2, where by default only batches of 512 rows or
@@ -1112,6 +1171,7 @@ int main(void)
     tcase_add_test(kn, k_blocks_same_bits);
     tcase_add_test(kn, export_without_wgrad_refused);
     tcase_add_test(kn, first_wgrad_same_bits);
+    tcase_add_test(kn, c_prefetch_same_bits);
     tcase_add_test(kn, packed_same_bits);
     tcase_add_test(kn, knob_values_refused);
     suite_add_tcase(s, kn);

@@ -464,7 +464,8 @@ struct hg_engine {
     bool             small_on_oclgrind; /* Oclgrind offered the small-batch MLP path
                                            (a knob; kchoice.c) */
     bool             no_prefetch;     /* the fused kernels fetch no rows ahead on CPU
-                                         devices (a knob; fused.c) */
+                                         devices, nor gemm.cl's blocks their lines of
+                                         C (a knob; fused.c, gemm_call.c) */
     unsigned         update_parts;    /* > 0: a training step's update in this many
                                          parts (a knob); 0: measured (update.c) */
     hg__update_trials upd[2];         /* the measured split of the updates (update.c):

@@ -83,7 +83,8 @@ typedef struct hg__engine_knobs {
                               blocks on every device (fused.cl's HG_RBB); 1: none;
                               0: each device's own (fused.c) */
     bool no_prefetch;      /* the fused kernels fetch no rows ahead (fused.cl's
-                              HG_PREFETCH, on CPU devices; tests: both give the
+                              HG_PREFETCH, on CPU devices) and gemm.cl's blocks no
+                              lines of C (HG_PREFETCH_C; tests: both give the
                               same bits) */
     bool all_tiles;        /* every device is offered every tiled GEMM block,
                               also a CPU with AVX2's registers, which races two

@@ -13,6 +13,11 @@
 
 #include "path_ops.h"
 
+const char *hg__gemm_prefetch_option(const hg_engine *eng, const hg__device *d)
+{
+    return hg__real_cpu(d) && !eng->no_prefetch ? " -DHG_PREFETCH_C" : "";
+}
+
 hg_status hg__gemm_build(hg_engine *eng, hg__device *d, unsigned tm, unsigned tn, char *label,
                          size_t label_size, cl_program *prog, hg_error *err)
 {
@@ -21,7 +26,8 @@ hg_status hg__gemm_build(hg_engine *eng, hg__device *d, unsigned tm, unsigned tn
     if (!src)
         return hg__error_set(err, HG_INTERNAL, 0, "embedded kernel 'gemm' missing");
     char opt[96];
-    snprintf(opt, sizeof opt, "-cl-std=CL1.2 -DHG_TM=%u -DHG_TN=%u", tm, tn);
+    snprintf(opt, sizeof opt, "-cl-std=CL1.2 -DHG_TM=%u -DHG_TN=%u%s", tm, tn,
+             hg__gemm_prefetch_option(eng, d));
     snprintf(label, label_size, "tiled-%ux%u", tm, tn);
     return hg__path_build(eng, d, src, len, label, opt, prog, err);
 }

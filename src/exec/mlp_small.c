@@ -323,8 +323,9 @@ static hg_status build(hg_engine *eng, hg__device *d, const hg__kchoice *k, mlps
     if (!msrc)
         return hg__error_set(err, HG_INTERNAL, 0, "embedded kernels 'gemm', 'mlp_small' "
                              "missing");
-    snprintf(opt, sizeof opt, "-cl-std=CL1.2 -DHG_MLPS_WGRAD -DHG_TM=%u -DHG_TN=%u -DHG_K=%u%s",
-             ms->tm, ms->tn, classes, hg__path_broken_option(eng, k));
+    snprintf(opt, sizeof opt, "-cl-std=CL1.2 -DHG_MLPS_WGRAD -DHG_TM=%u -DHG_TN=%u -DHG_K=%u%s%s",
+             ms->tm, ms->tn, classes, hg__gemm_prefetch_option(eng, d),
+             hg__path_broken_option(eng, k));
     snprintf(ms->label[2], sizeof ms->label[2], "mlp-wgrad-k%u-%ux%u", classes, ms->tm,
              ms->tn);
     st = hg__path_build(eng, d, msrc, mlen, ms->label[2], opt, &ms->prog[2], err);

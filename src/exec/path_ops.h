@@ -150,6 +150,13 @@ typedef struct hg__gemm_args {
 hg_status hg__gemm_build(hg_engine *eng, hg__device *d, unsigned tm, unsigned tn, char *label,
                          size_t label_size, cl_program *prog, hg_error *err);
 /*
+ * " -DHG_PREFETCH_C" for a CPU device (hg__real_cpu) of an engine that fetches ahead
+ * (not the no_prefetch knob), else "": gemm.cl's blocks then fetch their lines of C for
+ * writing before their K loop (docs/kernels.md, "The GEMM's lines of C fetched
+ * ahead").  Every program with gemm.cl's blocks takes it.
+ */
+const char *hg__gemm_prefetch_option(const hg_engine *eng, const hg__device *d);
+/*
  * Enqueue kern (hg_gemm_nn or hg_gemm_tn of a gemm.cl program built with
  * tile tm x tn) on g's operands: one work-item per group on CPU devices,
  * 8 x 1 elsewhere (any local size gives the same bits).  In calls over
