@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "calib_rules.h"
+#include "sched/costmodel.h"
 
 size_t hg__race_prune(const double *fastest, bool *alive, size_t n)
 {
@@ -40,16 +41,10 @@ void hg__race_scores(const double *t, size_t stride, size_t nc, size_t ns,
         size_t n = 0;
         for (size_t s = 0; s < ns && (!counted || counted[k]); s++) {
             double v = t[k * stride + s];
-            if (!(isfinite(v) && v > 0))
-                continue;
-            /* insertion into the sorted ratios */
-            double q = v / ref[s];
-            size_t j = n++;
-            for (; j > 0 && r[j - 1] > q; j--)
-                r[j] = r[j - 1];
-            r[j] = q;
+            if (isfinite(v) && v > 0)
+                r[n++] = v / ref[s];
         }
-        score[k] = n == 0 ? INFINITY : n % 2 ? r[n / 2] : (r[n / 2 - 1] + r[n / 2]) / 2;
+        score[k] = n == 0 ? INFINITY : hg__cost_median(r, n);
     }
 }
 

@@ -878,7 +878,6 @@ static hg_status race(hg_engine *eng, size_t i, const float *params,
                 if (race_time(eng, i, &race, params, &ms[k][ns], &e) != HG_OK) {
                     snprintf(why[k], sizeof why[k], "%.120s", e.message);
                     ok[k] = racing[k] = false;
-                    ms[k][ns] = NAN;
                     continue;
                 }
                 timed[k]++;

@@ -66,7 +66,7 @@
 
 /* The path's state (hg__device.ps). */
 typedef struct mlps_state {
-    cl_program prog[NPROG];     /* [0] gemm.cl with the choice's tile, [1] mlp_small.cl's
+    cl_program prog[NPROG]; /* [0] gemm.cl with the choice's tile, [1] mlp_small.cl's
                                head, [2] its hg_mlps_wgrad after gemm.cl with the tile */
     char       label[NPROG][64];
     cl_kernel  gnn, gtn;    /* hg_gemm_nn, hg_gemm_tn */
