@@ -20,6 +20,7 @@
 
 #include "cache_entry.h"
 #include "engine_internal.h"
+#include "engine_knobs.h"
 #include "test_expect.h"
 
 /* An engine for a small model of kind on every test device (duplicates kept),
@@ -275,7 +276,7 @@ END_TEST
 /* POCL's pthread device alone, softmax, profiles cached in dir, warnings into lg;
    work_rows: the job's rows (0: unknown). */
 static hg_engine *pthread_job(const char *dir, const hg_dataset_desc *ds, test_log *lg,
-                              size_t work_rows)
+                              size_t work_rows, double slow_probe_ms)
 {
     hg_model_desc m = {.kind = HG_MODEL_SOFTMAX, .inputs = IN, .outputs = OUT};
     hg_options dev;
@@ -291,9 +292,10 @@ static hg_engine *pthread_job(const char *dir, const hg_dataset_desc *ds, test_l
     o.cache_dir = dir;
     o.batch_rows = 128;
     o.work_rows = work_rows;
+    hg__engine_knobs k = {.slow_probe_ms = slow_probe_ms};
     hg_engine *e = NULL;
     hg_error err;
-    ck_assert_msg(hg_engine_create(&o, &m, &e, &err) == HG_OK, "%s", err.message);
+    ck_assert_msg(hg__engine_create_knobs(&o, &k, &m, &e, &err) == HG_OK, "%s", err.message);
     ck_assert_msg(hg_engine_set_data(e, ds, &err) == HG_OK, "%s", err.message);
     return e;
 }
@@ -332,7 +334,7 @@ START_TEST(cached_profile_is_keyed_on_the_candidates)
     test_log *lg = &cc.lg;
     hg_error err;
     for (int run = 0; run < 3; run++) {
-        hg_engine *e = pthread_job(cc.dir, &cc.ds, lg, 0);
+        hg_engine *e = pthread_job(cc.dir, &cc.ds, lg, 0, 0);
         hg__device *d = &e->dev[0];
         if (run == 2) /* the other list: 16 floats where there were 8 or fewer, or 8 */
             d->float_width = d->float_width <= 8 ? 16 : 8;
@@ -358,16 +360,19 @@ START_TEST(a_short_job_is_not_raced)
     cache_case_open(&cc);
     test_log *lg = &cc.lg;
     hg_error err;
-    /* rows of each run's job, whether it races, whether its profile is the cache's */
-    const struct { size_t work; bool raced, cached; } runs[] = {
-        {10 * ROWS, false, false}, /* short: the defaults, stored */
-        {20 * ROWS, false, true},  /* short too: the stored profile */
-        {0, true, false},          /* unknown: raced (the entry was a short job's) */
-        {10 * ROWS, true, true},   /* short: the raced profile serves it as well */
-        {(size_t)1 << 40, true, true},
+    /* rows of each run's job, whether it races, whether its profile is the cache's,
+       and how much slower the first run deciding that counts (slow_probe_ms) */
+    const struct { size_t work; bool raced, cached; double slow; } runs[] = {
+        /* short: the defaults, stored; the first run deciding it counts 10 s slower,
+           which alone would say "race", and a second one decides */
+        {10 * ROWS, false, false, 1e4},
+        {20 * ROWS, false, true, 0},  /* short too: the stored profile */
+        {0, true, false, 0},          /* unknown: raced (the entry was a short job's) */
+        {10 * ROWS, true, true, 0},   /* short: the raced profile serves it as well */
+        {(size_t)1 << 40, true, true, 0},
     };
     for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
-        hg_engine *e = pthread_job(cc.dir, &cc.ds, lg, runs[r].work);
+        hg_engine *e = pthread_job(cc.dir, &cc.ds, lg, runs[r].work, runs[r].slow);
         hg__device *d = &e->dev[0];
         hg__kchoice first[HG__MAX_CANDIDATES];
         size_t nc = hg__kchoice_candidates(e, d, first);

@@ -355,6 +355,7 @@ hg_status hg__engine_create_knobs(const hg_engine_options *opt_in, const hg__eng
     eng->keep_fission = knobs->keep_fission || (fission_env && !strcmp(fission_env, "force"));
     eng->views_verdict = knobs->views_verdict;
     eng->views_close = knobs->views_close;
+    eng->slow_probe_ms = knobs->slow_probe_ms > 0 ? knobs->slow_probe_ms : 0;
     eng->fission = !knobs->no_fission &&
                    !(fission_env && (!strcmp(fission_env, "off") || !strcmp(fission_env, "0")));
     /* HETGRAD_WAIT: how the host waits for a device, "auto", "block" or "poll" */

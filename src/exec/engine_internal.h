@@ -495,6 +495,8 @@ struct hg_engine {
                                          measure (duplicates.c); 0: measured */
     bool             views_close;     /* tests: the views' first turns count as too
                                          close to call (duplicates.c) */
+    double           slow_probe_ms;   /* tests: added to the short-job decision's first
+                                         run (profile.c, keep_for_short_job) */
     char            *binary_dir;      /* owned copy of the option */
     hg_fault_hook    fault_hook;
     void            *fault_user;

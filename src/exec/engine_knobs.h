@@ -99,6 +99,10 @@ typedef struct hg__engine_knobs {
                               (as many as the engine has devices; tests: any number
                               gives the same bits); 0: by the model's size and the
                               host's CPUs (update.c) */
+    double slow_probe_ms;  /* > 0: the first run that decides whether a job is too
+                              short to race its kernels counts this much slower, as
+                              one the machine slowed (profile.c), so that a test can
+                              watch the second run decide */
 } hg__engine_knobs;
 
 /*
