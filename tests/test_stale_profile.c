@@ -350,8 +350,9 @@ END_TEST
 
 /* ---- a stale entry --------------------------------------------------------------------- */
 
-/* Scale the cost model (a and b) of the entry of the device named name* by factor. */
-static void forge_speed(const char *name, double factor)
+/* Scale the cost model (a and b) of the entry of the device named name* by factor,
+   and add plus_ms to its fixed cost a. */
+static void forge_model(const char *name, double factor, double plus_ms)
 {
     DIR *dir = opendir(cache);
     ck_assert_ptr_nonnull(dir);
@@ -373,7 +374,7 @@ static void forge_speed(const char *name, double factor)
         double a = 0, b = 0;
         int used = 0;
         ck_assert_int_eq(sscanf(text, "a_ms=%lg b_ms_per_row=%lg%n", &a, &b, &used), 2);
-        char *forged = hg__asprintf("a_ms=%.17g b_ms_per_row=%.17g%s", a * factor,
+        char *forged = hg__asprintf("a_ms=%.17g b_ms_per_row=%.17g%s", a * factor + plus_ms,
                                     b * factor, text + used);
         hg_error err;
         ck_assert_msg(test_entry_store(cache, &en, forged, strlen(forged), &err) == HG_OK,
@@ -385,6 +386,12 @@ static void forge_speed(const char *name, double factor)
     }
     closedir(dir);
     ck_assert_uint_eq(n, 1);
+}
+
+/* Scale the cost model (a and b) of the entry of the device named name* by factor. */
+static void forge_speed(const char *name, double factor)
+{
+    forge_model(name, factor, 0);
 }
 
 /* Whether some line of the log holds both a and b. */
@@ -544,16 +551,25 @@ START_TEST(stale_profile_is_measured_again)
 END_TEST
 
 /*
- * A profile that makes a device look far slower than it is: the plan gives it
- * few rows or none, so steps alone could never show the error.  It is timed
- * alone after the first steps, measured again, and the plan gives it its share.
+ * A profile that makes a device look far slower than it is: FORGED_BASIC times,
+ * and FORGED_FIXED_MS (100 ms, some 40 times the whole step on pthread) more
+ * fixed cost a step, so that the plan gives it no rows and steps alone could
+ * never show the error.  It is timed alone after the first steps, measured
+ * again, and the plan gives it its share.  Scaled alone (even 256 times) its
+ * fitted fixed cost is near 0 and it still gets rows: at 16 times a few
+ * thousand, and its one thread waiting for a core behind pthread's two in two
+ * of the three steps can make them take the forged time.  Once (2026-12-07)
+ * there was no "was stale" line and nothing else, as when the steps confirm a
+ * profile.
  */
+#define FORGED_FIXED_MS 100.0
+
 START_TEST(profile_too_slow_is_measured_again)
 {
     hg_engine *e = engine("pthread,basic", cache, NULL, NULL);
     hg_device_profile fresh = profile(e, find(e, "basic"));
     hg_engine_destroy(e);
-    forge_speed("basic", FORGED_BASIC);
+    forge_model("basic", FORGED_BASIC, FORGED_FIXED_MS);
     test_log lg;
     test_log_init(&lg);
     e = engine("pthread,basic", cache, &lg, NULL);
@@ -564,8 +580,15 @@ START_TEST(profile_too_slow_is_measured_again)
     size_t forged_rows = want[bs];
     for (int k = 0; k < 3; k++)
         step(e, NROWS);
-    printf("basic %g times too slow in the cache:\n%s", FORGED_BASIC, lg.text);
-    ck_assert_msg(log_line(&lg, "\"basic", "was stale"), "log:\n%s", lg.text);
+    printf("basic %g times and %g ms too slow in the cache:\n%s", FORGED_BASIC,
+           FORGED_FIXED_MS, lg.text);
+    const hg__probation *pb = &e->dev[bs].probation;
+    ck_assert_msg(log_line(&lg, "\"basic", "was stale"), "%zu rows planned for basic; of "
+                  "its %zu steps watched, %zu with rows (ratios %g %g %g); log:\n%s",
+                  forged_rows, pb->steps, pb->n, pb->n > 0 ? pb->ratio[0] : NAN,
+                  pb->n > 1 ? pb->ratio[1] : NAN, pb->n > 2 ? pb->ratio[2] : NAN, lg.text);
+    ck_assert_msg(forged_rows == 0 && pb->n == 0, "%zu rows planned on the forged model",
+                  forged_rows);
     hg_device_profile p = profile(e, bs);
     ck_assert(!p.from_cache);
     ck_assert_msg(near(predict(&p, NROWS), predict(&fresh, NROWS), near_factor("basic")),
