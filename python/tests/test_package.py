@@ -63,3 +63,49 @@ def test_library_override_is_checked(tmp_path):
     r = subprocess.run([sys.executable, "-c", "import hetgrad"], env=env,
                        capture_output=True, text=True)
     assert r.returncode != 0 and "no libhetgrad.so" in r.stderr
+
+
+def _import_in_child(before="", **env_changes):
+    """Import hetgrad in a child process (after running `before`) and return what the
+    import did: (hetgrad._lib.pinned_pocl, POCL_AFFINITY afterwards or None)."""
+    env = {k: v for k, v in os.environ.items() if k != "POCL_AFFINITY"}
+    env.update(env_changes)
+    code = (before + "\nimport os, hetgrad\n"
+            "print(hetgrad._lib.pinned_pocl, os.environ.get('POCL_AFFINITY'))")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                       text=True, check=True)
+    pinned, value = r.stdout.split()
+    return pinned == "True", None if value == "None" else value
+
+
+def _may_run_everywhere():
+    online = os.sysconf("SC_NPROCESSORS_ONLN")
+    return all(c in os.sched_getaffinity(0) for c in range(online))
+
+
+def test_import_pins_pocl_threads_as_the_tools_do():
+    # Unpinned, POCL's pthread device can run at half speed for many steps
+    # (docs/python.md): importing the package sets POCL_AFFINITY=1 as the tools do,
+    # where this process may run on every online CPU.
+    everywhere = _may_run_everywhere()
+    assert _import_in_child() == ((True, "1") if everywhere else (False, None))
+    # the user's choice stands, either way
+    assert _import_in_child(POCL_AFFINITY="0") == (False, "0")
+    assert _import_in_child(POCL_AFFINITY="1") == (False, "1")
+
+
+@pytest.mark.skipif(os.sysconf("SC_NPROCESSORS_ONLN") < 2, reason="one CPU: nothing to leave out")
+def test_import_does_not_pin_in_a_cpuset():
+    # POCL pins its thread k to CPU k: a process that may not run on CPU 1 (taskset, a
+    # container's cpuset) must not have it pin there.
+    assert _import_in_child("import os; os.sched_setaffinity(0, {0})") == (False, None)
+
+
+def test_import_does_not_pin_after_pocl_started():
+    # POCL read its environment when it was loaded: setting the variable afterwards
+    # would change nothing but the profile cache's key (which records it).
+    import ctypes.util
+    pocl = ctypes.util.find_library("pocl")
+    if pocl is None:
+        pytest.skip("no libpocl here to load first")
+    assert _import_in_child("import ctypes; ctypes.CDLL(%r)" % pocl) == (False, None)

@@ -93,6 +93,40 @@ def library_path():
     return path
 
 
+def _pocl_started():
+    """Whether POCL is already loaded in this process (by another package's OpenCL
+    use): it has read its environment then, and setting POCL_AFFINITY would change
+    nothing but the profile cache's key.  False where that cannot be told."""
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            return any(b"libpocl" in line for line in maps)
+    except OSError:
+        return False
+
+
+def pin_pocl_threads():
+    """Set ``POCL_AFFINITY=1`` in the environment, as the tools do first thing
+    (``tools/pocl_pin.c``), so that POCL's pthread device pins its worker thread k to
+    CPU k.  Unpinned, Linux can put two of them on one core for many steps, and the
+    device runs at half speed (docs/engine.md, "Pinning POCL's threads").  Nothing is
+    set when ``POCL_AFFINITY`` is set already (``POCL_AFFINITY=0`` keeps the threads
+    unpinned), when this process may not run on every online CPU (``taskset``, a
+    container's cpuset: POCL would pin a thread to a CPU it does not have), or when
+    POCL is loaded already.  The package calls it once, on import, before loading the
+    library.  Returns whether it set the variable."""
+    if "POCL_AFFINITY" in os.environ or not hasattr(os, "sched_getaffinity"):
+        return False
+    try:
+        online = os.sysconf("SC_NPROCESSORS_ONLN")
+        allowed = os.sched_getaffinity(0)
+    except (OSError, ValueError):
+        return False
+    if online < 1 or any(cpu not in allowed for cpu in range(online)) or _pocl_started():
+        return False
+    os.environ["POCL_AFFINITY"] = "1"
+    return True
+
+
 def _load():
     path = library_path()
     try:
@@ -112,6 +146,7 @@ def _load():
     return lib, path
 
 
+pinned_pocl = pin_pocl_threads()  # whether importing the package set POCL_AFFINITY=1
 lib, path = _load()
 
 
