@@ -488,6 +488,18 @@ static hg_status probe_ms(hg_engine *eng, size_t i, size_t np, const float *para
     return st;
 }
 
+/* A second probe of np rows on device i, and the faster of it and *probe into
+   *probe: one slow run is not the device's speed.  Fails as probe_ms does. */
+static hg_status probe_again_faster(hg_engine *eng, size_t i, size_t np, const float *params,
+                                    double *probe, hg_error *err)
+{
+    double again = 0;
+    hg_status st = probe_ms(eng, i, np, params, &again, err);
+    if (st == HG_OK)
+        *probe = fmin(*probe, again);
+    return st;
+}
+
 /* What the race's note gives for each timed candidate. */
 #define NOTE_KEY "rows/s; * out after a round"
 
@@ -761,28 +773,27 @@ bool hg__keep_for_short_job(hg_engine *eng, size_t i)
  * run the machine slowed would start a race of seconds for a job of a few
  * milliseconds) and they compute the right gradient: *kept true.  *kept false when the
  * job is long enough or unknown, or the kernels are wrong (they race as usual).
+ * *probe: the probe's time that decided (0: none ran), which the race starts from.
  * Fails only as the probe does.
  */
 static hg_status keep_for_short_job(hg_engine *eng, size_t i, const float *params, size_t np,
-                                    size_t nc, bool *kept, hg_error *err)
+                                    size_t nc, bool *kept, double *probe, hg_error *err)
 {
     hg__device *d = &eng->dev[i];
     char why[160], name[48];
     *kept = false;
+    *probe = 0;
     if (!eng->work_rows || np == 0)
         return HG_OK;
     if (!d->kc_checked && !kernels_right(eng, i, params, why, sizeof why))
         return HG_OK;
     d->kc_checked = true;
-    double probe = 0, again = 0;
-    hg_status st = probe_ms(eng, i, np, params, &probe, err);
-    probe += eng->slow_probe_ms; /* tests: a run the machine slowed */
-    double job = job_ms(eng, probe, np);
+    hg_status st = probe_ms(eng, i, np, params, probe, err);
+    *probe += eng->slow_probe_ms; /* tests: a run the machine slowed */
+    double job = job_ms(eng, *probe, np);
     if (st == HG_OK && isfinite(job) && !hg__race_short_job(job, nc)) {
-        /* a second run before racing: one slow run is not the device's speed */
-        st = probe_ms(eng, i, np, params, &again, err);
-        probe = fmin(probe, again);
-        job = job_ms(eng, probe, np);
+        st = probe_again_faster(eng, i, np, params, probe, err); /* before racing */
+        job = job_ms(eng, *probe, np);
     }
     if (st != HG_OK || !hg__race_short_job(job, nc))
         return st;
@@ -793,7 +804,7 @@ static hg_status keep_for_short_job(hg_engine *eng, size_t i, const float *param
     snprintf(d->kc_note, sizeof d->kc_note, "%s%zu rows predicted at %.3g ms on these "
              "kernels (%zu rows took %.3g ms), under the least racing %zu candidates costs "
              "(%.0f ms each but this one)", HG__NOTE_SHORT_JOB, eng->work_rows, job, np,
-             probe, nc, HG__RACE_CANDIDATE_MS);
+             *probe, nc, HG__RACE_CANDIDATE_MS);
     hg__log(&eng->log, HG_LOG_INFO, "%s computes with %s (%s)", d->what, name, d->kc_note);
     *kept = true;
     return HG_OK;
@@ -819,20 +830,22 @@ static hg_status race(hg_engine *eng, size_t i, const float *params,
     double probe = 0;
     size_t np = cap < 64 ? cap : 64;
     bool kept = false;
-    hg_status st = exclude ? HG_OK : keep_for_short_job(eng, i, params, np, nc, &kept, err);
+    hg_status st = exclude ? HG_OK
+                           : keep_for_short_job(eng, i, params, np, nc, &kept, &probe, err);
     if (st != HG_OK || kept)
         return st;
-    st = hint && hint->probe_ms > 0 && hint->probe_rows == np
-                       ? (probe = hint->probe_ms, HG_OK)
-                       : median_ms(eng, i, np, 1, params, &probe, err);
+    /* the probe: the short-job decision's, else the hint's, else one run now */
+    st = probe > 0 ? HG_OK
+         : hint && hint->probe_ms > 0 && hint->probe_rows == np
+             ? (probe = hint->probe_ms, HG_OK)
+             : median_ms(eng, i, np, 1, params, &probe, err);
     if (st != HG_OK)
         return st;
     if (hint && !exclude && hg__race_skip(probe, hint->fastest_ms)) {
-        double again = 0; /* a second run: one slow run is not the device's speed */
-        st = probe_ms(eng, i, np, params, &again, err);
+        st = probe_again_faster(eng, i, np, params, &probe, err);
         if (st != HG_OK)
             return st;
-        race_hint h = {fmin(probe, again), np, hint->fastest_ms};
+        race_hint h = {probe, np, hint->fastest_ms};
         if (hg__race_skip(h.probe_ms, h.fastest_ms) && keep_unraced(eng, i, params, &h))
             return HG_OK;
     }

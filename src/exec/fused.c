@@ -245,7 +245,7 @@ static hg_status open_fused(hg_engine *eng, hg__device *d, const hg__kchoice *k,
     bool oclgrind = strstr(d->info->platform_name, "Oclgrind") != NULL;
     /* the next rows fetched during the backward pass on CPU devices (fused.cl's
        HG_PREFETCH_NEXT: the forward pass waited on the rows' memory reads) */
-    bool prefetch = hg__real_cpu(d) && !eng->no_prefetch;
+    bool prefetch = hg__fetch_ahead(eng, d);
     char cols[48] = "";
     unsigned rbb = column_block(eng, d);
     if (rbb) /* the classes a column pass: at most 6 (12 of AVX2's 16 registers) */

@@ -13,9 +13,14 @@
 
 #include "path_ops.h"
 
+bool hg__fetch_ahead(const hg_engine *eng, const hg__device *d)
+{
+    return hg__real_cpu(d) && !eng->no_prefetch;
+}
+
 const char *hg__gemm_prefetch_option(const hg_engine *eng, const hg__device *d)
 {
-    return hg__real_cpu(d) && !eng->no_prefetch ? " -DHG_PREFETCH_C" : "";
+    return hg__fetch_ahead(eng, d) ? " -DHG_PREFETCH_C" : "";
 }
 
 hg_status hg__gemm_build(hg_engine *eng, hg__device *d, unsigned tm, unsigned tn, char *label,

@@ -150,10 +150,16 @@ typedef struct hg__gemm_args {
 hg_status hg__gemm_build(hg_engine *eng, hg__device *d, unsigned tm, unsigned tn, char *label,
                          size_t label_size, cl_program *prog, hg_error *err);
 /*
- * " -DHG_PREFETCH_C" for a CPU device (hg__real_cpu) of an engine that fetches ahead
- * (not the no_prefetch knob), else "": gemm.cl's blocks then fetch their lines of C for
- * writing before their K loop (docs/kernels.md, "The GEMM's lines of C fetched
- * ahead").  Every program with gemm.cl's blocks takes it.
+ * Whether d's kernels fetch memory ahead with prefetch hints: a CPU device
+ * (hg__real_cpu) of an engine without the no_prefetch knob.  The fused kernels then
+ * fetch their next rows (fused.cl's HG_PREFETCH), gemm.cl's blocks their lines of C
+ * (HG_PREFETCH_C).
+ */
+bool hg__fetch_ahead(const hg_engine *eng, const hg__device *d);
+/*
+ * " -DHG_PREFETCH_C" where hg__fetch_ahead, else "": gemm.cl's blocks then fetch their
+ * lines of C for writing before their K loop (docs/kernels.md, "The GEMM's lines of C
+ * fetched ahead").  Every program with gemm.cl's blocks takes it.
  */
 const char *hg__gemm_prefetch_option(const hg_engine *eng, const hg__device *d);
 /*
